@@ -1,0 +1,1 @@
+//! Environment expansion in config values, as the Collector does it.

@@ -1,0 +1,144 @@
+//! The components built into sluice: their type names (with the Collector's
+//! aliases), the signals each supports, and their typed configs.
+
+use crate::data::Signal;
+use crate::exporters::{
+    debug::config::DebugExporterConfig, file::config::FileExporterConfig, otlp::config::OtlpExporterConfig,
+    otlphttp::config::OtlpHttpExporterConfig,
+};
+use crate::processors::{batch::config::BatchConfig, memory_limiter::config::MemoryLimiterConfig};
+use crate::receivers::otlp::config::OtlpReceiverConfig;
+use crate::telemetry::health_config::HealthCheckConfig;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ComponentKind {
+    Receiver,
+    Processor,
+    Exporter,
+    Extension,
+    Connector,
+}
+
+impl ComponentKind {
+    /// The top-level section name (`receivers`, ...).
+    pub fn section(self) -> &'static str {
+        match self {
+            ComponentKind::Receiver => "receivers",
+            ComponentKind::Processor => "processors",
+            ComponentKind::Exporter => "exporters",
+            ComponentKind::Extension => "extensions",
+            ComponentKind::Connector => "connectors",
+        }
+    }
+}
+
+/// A built-in component type.
+#[derive(Debug, Clone, Copy)]
+pub struct ComponentType {
+    pub kind: ComponentKind,
+    /// Canonical name.
+    pub name: &'static str,
+    pub aliases: &'static [&'static str],
+    pub signals: &'static [Signal],
+    pub description: &'static str,
+}
+
+const ALL_SIGNALS: &[Signal] = &[Signal::Traces, Signal::Metrics, Signal::Logs];
+
+/// Every built-in component. `sluice components` prints this table.
+pub const COMPONENTS: &[ComponentType] = &[
+    ComponentType {
+        kind: ComponentKind::Receiver,
+        name: "otlp",
+        aliases: &["otlp_grpc"],
+        signals: ALL_SIGNALS,
+        description: "OTLP over gRPC and HTTP (protobuf and JSON)",
+    },
+    ComponentType {
+        kind: ComponentKind::Processor,
+        name: "batch",
+        aliases: &[],
+        signals: ALL_SIGNALS,
+        description: "groups items into batches by size and time",
+    },
+    ComponentType {
+        kind: ComponentKind::Processor,
+        name: "memory_limiter",
+        aliases: &[],
+        signals: ALL_SIGNALS,
+        description: "refuses data with retryable errors while memory is above its limit",
+    },
+    ComponentType {
+        kind: ComponentKind::Exporter,
+        name: "otlp",
+        aliases: &["otlp_grpc"],
+        signals: ALL_SIGNALS,
+        description: "OTLP over gRPC (Jaeger, Tempo, another collector)",
+    },
+    ComponentType {
+        kind: ComponentKind::Exporter,
+        name: "otlphttp",
+        aliases: &["otlp_http"],
+        signals: ALL_SIGNALS,
+        description: "OTLP over HTTP, protobuf or JSON",
+    },
+    ComponentType {
+        kind: ComponentKind::Exporter,
+        name: "debug",
+        aliases: &[],
+        signals: ALL_SIGNALS,
+        description: "writes a summary or the contents of each batch to the agent's log",
+    },
+    ComponentType {
+        kind: ComponentKind::Exporter,
+        name: "file",
+        aliases: &[],
+        signals: ALL_SIGNALS,
+        description: "writes OTLP JSON lines to a file, rotated by size",
+    },
+    ComponentType {
+        kind: ComponentKind::Extension,
+        name: "health_check",
+        aliases: &[],
+        signals: &[],
+        description: "liveness, readiness and startup endpoints",
+    },
+];
+
+/// Looks up a type by name or alias within a section.
+pub fn find(kind: ComponentKind, type_name: &str) -> Option<&'static ComponentType> {
+    COMPONENTS.iter().find(|c| c.kind == kind && (c.name == type_name || c.aliases.contains(&type_name)))
+}
+
+/// The names (and aliases) of every type of a section, for "did you mean" hints.
+pub fn names(kind: ComponentKind) -> Vec<&'static str> {
+    COMPONENTS
+        .iter()
+        .filter(|c| c.kind == kind)
+        .flat_map(|c| std::iter::once(c.name).chain(c.aliases.iter().copied()))
+        .collect()
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReceiverConfig {
+    Otlp(OtlpReceiverConfig),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProcessorConfig {
+    Batch(BatchConfig),
+    MemoryLimiter(MemoryLimiterConfig),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExporterConfig {
+    Otlp(OtlpExporterConfig),
+    OtlpHttp(OtlpHttpExporterConfig),
+    Debug(DebugExporterConfig),
+    File(FileExporterConfig),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExtensionConfig {
+    HealthCheck(HealthCheckConfig),
+}

@@ -1,0 +1,31 @@
+//! Configuration of the `debug` exporter.
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Verbosity {
+    /// One summary line per batch.
+    #[default]
+    Basic,
+    /// One line per span, data point or log record.
+    Normal,
+    /// Every field of every item.
+    Detailed,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DebugExporterConfig {
+    pub verbosity: Verbosity,
+    /// Batches logged per second before sampling starts. Default 2.
+    pub sampling_initial: u64,
+    /// After the initial ones, log one batch in this many per second. Default 1 (all).
+    pub sampling_thereafter: u64,
+}
+
+impl Default for DebugExporterConfig {
+    fn default() -> Self {
+        DebugExporterConfig { verbosity: Verbosity::Basic, sampling_initial: 2, sampling_thereafter: 1 }
+    }
+}

@@ -1,0 +1,2 @@
+//! The `debug` exporter.
+pub mod config;

@@ -1,0 +1,2 @@
+//! The `file` exporter.
+pub mod config;

@@ -1,0 +1,31 @@
+//! Configuration of the `otlp` exporter (alias `otlp_grpc`): OTLP over gRPC.
+
+use crate::config::Duration;
+use crate::exporters::otlp_common::{Compression, RetryConfig, SendingQueueConfig, TlsClientConfig};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpExporterConfig {
+    /// `host:port`, or a URL (`http://host:port` for plain text, `https://` for TLS).
+    pub endpoint: String,
+    #[serde(default)]
+    pub tls: TlsClientConfig,
+    /// Extra gRPC metadata sent with every request.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub compression: Compression,
+    /// Deadline of one export call. Default 5s.
+    #[serde(default = "default_timeout")]
+    pub timeout: Duration,
+    #[serde(default)]
+    pub sending_queue: SendingQueueConfig,
+    #[serde(default)]
+    pub retry_on_failure: RetryConfig,
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(5)
+}

@@ -1,0 +1,2 @@
+//! The `otlp` exporter.
+pub mod config;

@@ -1,0 +1,121 @@
+//! Settings shared by the `otlp` and `otlphttp` exporters: TLS, compression,
+//! the sending queue and retry on failure. Names and defaults are the
+//! Collector's (`exporterhelper`, `configtls`, `configcompression`).
+
+use crate::config::Duration;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    #[default]
+    Gzip,
+    Zstd,
+    None,
+    /// The Collector accepts an empty string for "no compression".
+    #[serde(rename = "")]
+    Empty,
+}
+
+impl Compression {
+    pub fn is_none(self) -> bool {
+        matches!(self, Compression::None | Compression::Empty)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsClientConfig {
+    /// Plain text (no TLS) when true. For gRPC the default is TLS unless the
+    /// endpoint says `http://`; for HTTP the endpoint's scheme decides.
+    pub insecure: bool,
+    /// Skip verification of the server certificate.
+    pub insecure_skip_verify: bool,
+    /// PEM file of CA certificates to trust instead of the system roots.
+    pub ca_file: Option<String>,
+    /// Client certificate and key (PEM) for mutual TLS.
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
+    /// Server name to verify instead of the endpoint's host.
+    pub server_name_override: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum FullQueuePolicy {
+    /// Wait for room: the pipeline stops pulling, its input fills, and
+    /// receivers answer clients with retryable errors. Nothing is dropped.
+    #[default]
+    Block,
+    /// Drop the batch that does not fit and count it as enqueue_failed.
+    DropNewest,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SendingQueueConfig {
+    pub enabled: bool,
+    /// Concurrent senders draining the queue. Default 10.
+    pub num_consumers: usize,
+    /// Capacity in batches. Default 1000.
+    pub queue_size: usize,
+    /// What to do when the queue is full. Default `block`.
+    pub when_full: FullQueuePolicy,
+    /// The Collector's spelling of `when_full: block`.
+    pub block_on_overflow: Option<bool>,
+    /// Older Collector spelling of `block_on_overflow`.
+    pub blocking: Option<bool>,
+}
+
+impl Default for SendingQueueConfig {
+    fn default() -> Self {
+        SendingQueueConfig {
+            enabled: true,
+            num_consumers: 10,
+            queue_size: 1000,
+            when_full: FullQueuePolicy::Block,
+            block_on_overflow: None,
+            blocking: None,
+        }
+    }
+}
+
+impl SendingQueueConfig {
+    /// The policy after applying the Collector's boolean spellings.
+    pub fn policy(&self) -> FullQueuePolicy {
+        match self.block_on_overflow.or(self.blocking) {
+            Some(true) => FullQueuePolicy::Block,
+            Some(false) => FullQueuePolicy::DropNewest,
+            None => self.when_full,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    pub enabled: bool,
+    /// First wait after a failure. Default 5s.
+    pub initial_interval: Duration,
+    /// Upper bound of one wait. Default 30s.
+    pub max_interval: Duration,
+    /// Give up after this long since the first attempt; 0 retries forever. Default 300s.
+    pub max_elapsed_time: Duration,
+    /// Growth factor of the wait. Default 1.5.
+    pub multiplier: f64,
+    /// Jitter: each wait is drawn from [w(1-f), w(1+f)]. Default 0.5.
+    pub randomization_factor: f64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            enabled: true,
+            initial_interval: Duration::from_secs(5),
+            max_interval: Duration::from_secs(30),
+            max_elapsed_time: Duration::from_secs(300),
+            multiplier: 1.5,
+            randomization_factor: 0.5,
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! What the `otlp` and `otlphttp` exporters share.
+
+pub mod config;
+pub use config::*;

@@ -1,0 +1,2 @@
+//! The `otlphttp` exporter.
+pub mod config;

@@ -1,0 +1,152 @@
+//! Drives an exporter: consumers pull batches from its sending queue and send
+//! each one, retrying retryable failures with exponential backoff and jitter.
+//!
+//! Every item ends in exactly one of: `sent`, `send_failed` (permanent error,
+//! retries exhausted or disabled, or partial-success rejection).
+
+use super::{ExportError, Exporter};
+use crate::exporters::otlp_common::RetryConfig;
+use crate::queue::SendingQueue;
+use crate::telemetry::health::ComponentHealth;
+use crate::telemetry::ExporterMetrics;
+use rand::Rng;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::{debug, warn};
+
+/// Exponential backoff with jitter, as the Collector's `retry_on_failure`.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    next: Duration,
+    max: Duration,
+    multiplier: f64,
+    randomization: f64,
+}
+
+impl Backoff {
+    pub fn new(cfg: &RetryConfig) -> Self {
+        Backoff {
+            next: cfg.initial_interval.get(),
+            max: cfg.max_interval.get(),
+            multiplier: cfg.multiplier.max(1.0),
+            randomization: cfg.randomization_factor.clamp(0.0, 1.0),
+        }
+    }
+
+    /// The next wait, given a uniform random draw in [0, 1).
+    pub fn next_wait(&mut self, draw: f64) -> Duration {
+        let base = self.next.as_secs_f64();
+        let delta = base * self.randomization;
+        let wait = (base - delta) + draw * (2.0 * delta);
+        let grown = (base * self.multiplier).min(self.max.as_secs_f64());
+        self.next = Duration::from_secs_f64(grown.max(0.0));
+        Duration::from_secs_f64(wait.max(0.0))
+    }
+}
+
+pub struct ExporterRunner<E: Exporter> {
+    pub exporter: Arc<E>,
+    pub queue: Arc<SendingQueue>,
+    pub retry: RetryConfig,
+    pub metrics: ExporterMetrics,
+    pub health: ComponentHealth,
+    /// Component ID and signal, for log lines.
+    pub name: String,
+}
+
+impl<E: Exporter> ExporterRunner<E> {
+    /// Spawns `consumers` tasks draining the queue. They end when the queue is
+    /// closed and empty.
+    pub fn spawn(self: Arc<Self>, consumers: usize) -> Vec<tokio::task::JoinHandle<()>> {
+        (0..consumers.max(1))
+            .map(|_| {
+                let me = self.clone();
+                tokio::spawn(async move {
+                    while let Some(batch) = me.queue.pop().await {
+                        me.send_with_retry(&batch).await;
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// Sends one batch until it succeeds, fails permanently, or retrying gives up.
+    pub async fn send_with_retry(&self, batch: &crate::data::Batch) {
+        let items = batch.item_count() as u64;
+        let first_attempt = Instant::now();
+        let mut backoff = Backoff::new(&self.retry);
+        loop {
+            let started = Instant::now();
+            let result = self.exporter.export(batch).await;
+            self.metrics.send_duration.observe(started.elapsed().as_secs_f64());
+            let (message, retry_after) = match result {
+                Ok(outcome) => {
+                    let rejected = outcome.rejected.min(items);
+                    self.metrics.sent.add(items - rejected);
+                    if rejected > 0 {
+                        self.metrics.partial_rejected.add(rejected);
+                        self.metrics.send_failed.add(rejected);
+                        warn!(exporter = %self.name, rejected, message = outcome.message.as_deref().unwrap_or(""), "destination partially rejected a batch");
+                    }
+                    self.health.set_ok();
+                    return;
+                }
+                Err(ExportError::Permanent { message }) => {
+                    self.metrics.send_failed.add(items);
+                    warn!(exporter = %self.name, items, error = %message, "export failed permanently; dropping batch");
+                    self.health.set_permanent_failure(message);
+                    return;
+                }
+                Err(ExportError::Retryable { message, retry_after }) => (message, retry_after),
+            };
+            if !self.retry.enabled {
+                self.metrics.send_failed.add(items);
+                warn!(exporter = %self.name, items, error = %message, "export failed and retry_on_failure is disabled; dropping batch");
+                return;
+            }
+            let backoff_wait = backoff.next_wait(rand::rng().random::<f64>());
+            // The server's requested wait wins over a shorter backoff.
+            let wait = retry_after.map_or(backoff_wait, |ra| ra.max(backoff_wait));
+            let max_elapsed = self.retry.max_elapsed_time.get();
+            if !max_elapsed.is_zero() && first_attempt.elapsed() + wait > max_elapsed {
+                self.metrics.send_failed.add(items);
+                warn!(exporter = %self.name, items, error = %message, "retries exhausted after {:?}; dropping batch", first_attempt.elapsed());
+                return;
+            }
+            self.metrics.retries.inc();
+            debug!(exporter = %self.name, error = %message, ?wait, "export failed; retrying");
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Duration as CfgDuration;
+
+    #[test]
+    fn backoff_grows_by_the_multiplier_up_to_the_max() {
+        let cfg = RetryConfig {
+            initial_interval: CfgDuration::from_secs(1),
+            max_interval: CfgDuration::from_secs(3),
+            multiplier: 2.0,
+            randomization_factor: 0.0,
+            ..RetryConfig::default()
+        };
+        let mut b = Backoff::new(&cfg);
+        let waits: Vec<u64> = (0..4).map(|_| b.next_wait(0.5).as_millis() as u64).collect();
+        assert_eq!(waits, vec![1000, 2000, 3000, 3000]);
+    }
+
+    #[test]
+    fn jitter_stays_within_the_randomization_band() {
+        let cfg = RetryConfig {
+            initial_interval: CfgDuration::from_secs(4),
+            randomization_factor: 0.5,
+            ..RetryConfig::default()
+        };
+        assert_eq!(Backoff::new(&cfg).next_wait(0.0), Duration::from_secs(2));
+        assert_eq!(Backoff::new(&cfg).next_wait(0.999_999).as_millis(), 5999);
+    }
+}

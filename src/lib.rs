@@ -1,0 +1,12 @@
+//! sluice: a telemetry pipeline agent. Receivers decode OTLP into batches,
+//! pipelines of synchronous processors decide what to keep, and exporters send
+//! it on, with every bound configurable and every drop counted.
+
+pub mod config;
+pub mod data;
+pub mod exporters;
+pub mod pipeline;
+pub mod processors;
+pub mod queue;
+pub mod receivers;
+pub mod telemetry;

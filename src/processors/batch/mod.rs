@@ -1,0 +1,222 @@
+//! The `batch` processor: groups items into batches of `send_batch_size`, sends
+//! a partial batch once it has waited `timeout`, and never sends one above
+//! `send_batch_max_size`. Same semantics and defaults as the Collector's.
+
+pub mod config;
+pub mod split;
+
+use super::Processor;
+use crate::data::{Batch, Signal};
+use crate::telemetry::{BatchMetrics, Registry};
+use config::BatchConfig;
+use std::time::{Duration, Instant};
+
+pub struct BatchProcessor {
+    send_batch_size: usize,
+    send_batch_max_size: usize,
+    timeout: Duration,
+    pending: Batch,
+    pending_items: usize,
+    deadline: Option<Instant>,
+    metrics: BatchMetrics,
+}
+
+impl BatchProcessor {
+    pub fn new(cfg: &BatchConfig, signal: Signal, id: &str, registry: &Registry) -> Self {
+        BatchProcessor {
+            send_batch_size: cfg.send_batch_size,
+            send_batch_max_size: cfg.send_batch_max_size,
+            timeout: cfg.timeout.get(),
+            pending: Batch::empty(signal),
+            pending_items: 0,
+            deadline: None,
+            metrics: BatchMetrics::new(registry, id),
+        }
+    }
+
+    fn append(&mut self, batch: Batch) {
+        self.pending_items += batch.item_count();
+        match (&mut self.pending, batch) {
+            (Batch::Traces(p), Batch::Traces(b)) => p.resource_spans.extend(b.resource_spans),
+            (Batch::Metrics(p), Batch::Metrics(b)) => p.resource_metrics.extend(b.resource_metrics),
+            (Batch::Logs(p), Batch::Logs(b)) => p.resource_logs.extend(b.resource_logs),
+            // A pipeline carries one signal, so this cannot happen; if it did,
+            // forwarding keeps the data rather than losing it.
+            (_, other) => {
+                self.pending_items -= other.item_count();
+            }
+        }
+    }
+
+    /// Removes the first `n` items of the pending batch.
+    fn take_front(&mut self, n: usize) -> Batch {
+        let taken = match &mut self.pending {
+            Batch::Traces(p) => Batch::Traces(split::split_traces(p, n)),
+            Batch::Metrics(p) => Batch::Metrics(split::split_metrics(p, n)),
+            Batch::Logs(p) => Batch::Logs(split::split_logs(p, n)),
+        };
+        self.pending_items -= taken.item_count().min(self.pending_items);
+        taken
+    }
+
+    fn take_all(&mut self) -> Batch {
+        let signal = self.pending.signal();
+        self.pending_items = 0;
+        std::mem::replace(&mut self.pending, Batch::empty(signal))
+    }
+
+    /// Emits the whole pending batch, in pieces no larger than the max size.
+    fn emit_all(&mut self, out: &mut Vec<Batch>) {
+        while self.pending_items > 0 {
+            let batch = if self.send_batch_max_size > 0 && self.pending_items > self.send_batch_max_size {
+                self.take_front(self.send_batch_max_size)
+            } else {
+                self.take_all()
+            };
+            self.emit(batch, out);
+        }
+        if self.pending_items == 0 && !self.pending.is_empty() {
+            // Resources or scopes with no items left: pass them on as the Collector does.
+            let rest = self.take_all();
+            out.push(rest);
+        }
+        self.deadline = None;
+    }
+
+    fn emit(&mut self, batch: Batch, out: &mut Vec<Batch>) {
+        self.metrics.batch_send_size.observe(batch.item_count() as f64);
+        out.push(batch);
+    }
+}
+
+impl Processor for BatchProcessor {
+    fn process(&mut self, batch: Batch, now: Instant, out: &mut Vec<Batch>) {
+        if batch.item_count() == 0 {
+            return;
+        }
+        self.append(batch);
+        if self.timeout.is_zero() {
+            self.emit_all(out);
+            return;
+        }
+        let mut sent = false;
+        while self.pending_items >= self.send_batch_size.max(1) {
+            let n = if self.send_batch_max_size > 0 {
+                self.send_batch_max_size.min(self.pending_items)
+            } else {
+                self.pending_items
+            };
+            let batch = if n == self.pending_items { self.take_all() } else { self.take_front(n) };
+            self.metrics.size_trigger_send.inc();
+            self.emit(batch, out);
+            sent = true;
+        }
+        if self.pending_items == 0 {
+            self.deadline = None;
+        } else if sent || self.deadline.is_none() {
+            self.deadline = Some(now + self.timeout);
+        }
+    }
+
+    fn tick(&mut self, now: Instant, out: &mut Vec<Batch>) {
+        if let Some(deadline) = self.deadline {
+            if now >= deadline && self.pending_items > 0 {
+                self.metrics.timeout_trigger_send.inc();
+                self.emit_all(out);
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    fn flush(&mut self, out: &mut Vec<Batch>) {
+        self.emit_all(out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Duration as CfgDuration;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+    fn spans(n: usize) -> Batch {
+        Batch::Traces(ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans { spans: vec![Span::default(); n], ..Default::default() }],
+                ..Default::default()
+            }],
+        })
+    }
+
+    fn processor(size: usize, max: usize, timeout_ms: u64) -> (BatchProcessor, Registry) {
+        let reg = Registry::new();
+        let cfg = BatchConfig {
+            send_batch_size: size,
+            send_batch_max_size: max,
+            timeout: CfgDuration::from_millis(timeout_ms),
+        };
+        (BatchProcessor::new(&cfg, Signal::Traces, "batch", &reg), reg)
+    }
+
+    fn counts(out: &[Batch]) -> Vec<usize> {
+        out.iter().map(Batch::item_count).collect()
+    }
+
+    #[test]
+    fn sends_when_size_is_reached() {
+        let (mut p, reg) = processor(10, 0, 200);
+        let t0 = Instant::now();
+        let mut out = Vec::new();
+        p.process(spans(4), t0, &mut out);
+        p.process(spans(4), t0, &mut out);
+        assert!(out.is_empty());
+        p.process(spans(4), t0, &mut out);
+        assert_eq!(counts(&out), vec![12]);
+        assert_eq!(p.next_deadline(), None);
+        assert_eq!(
+            reg.value("otelcol_processor_batch_batch_size_trigger_send_total", &[("processor", "batch")]),
+            Some(1.0)
+        );
+    }
+
+    #[test]
+    fn sends_a_partial_batch_after_the_timeout() {
+        let (mut p, reg) = processor(100, 0, 200);
+        let t0 = Instant::now();
+        let mut out = Vec::new();
+        p.process(spans(3), t0, &mut out);
+        assert_eq!(p.next_deadline(), Some(t0 + Duration::from_millis(200)));
+        p.tick(t0 + Duration::from_millis(199), &mut out);
+        assert!(out.is_empty());
+        p.tick(t0 + Duration::from_millis(200), &mut out);
+        assert_eq!(counts(&out), vec![3]);
+        assert_eq!(
+            reg.value("otelcol_processor_batch_timeout_trigger_send_total", &[("processor", "batch")]),
+            Some(1.0)
+        );
+    }
+
+    #[test]
+    fn never_exceeds_the_max_size() {
+        let (mut p, _) = processor(10, 15, 200);
+        let t0 = Instant::now();
+        let mut out = Vec::new();
+        p.process(spans(40), t0, &mut out);
+        assert_eq!(counts(&out), vec![15, 15]);
+        out.clear();
+        p.flush(&mut out);
+        assert_eq!(counts(&out), vec![10]);
+    }
+
+    #[test]
+    fn zero_timeout_sends_at_once_but_splits() {
+        let (mut p, _) = processor(8192, 4, 0);
+        let mut out = Vec::new();
+        p.process(spans(9), Instant::now(), &mut out);
+        assert_eq!(counts(&out), vec![4, 4, 1]);
+    }
+}

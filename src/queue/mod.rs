@@ -1,0 +1,134 @@
+//! The sending queue in front of each exporter: bounded, filled by pipeline
+//! worker threads (sync) and drained by the exporter's consumers (async).
+//!
+//! Guarantee: a batch pushed is either delivered to a consumer or counted as
+//! `enqueue_failed`. With the `block` policy nothing is ever dropped: a full
+//! queue makes the pushing worker wait, which fills the pipeline's input, which
+//! makes receivers refuse clients with retryable errors.
+
+use crate::data::Batch;
+use crate::exporters::otlp_common::FullQueuePolicy;
+use crate::telemetry::Counter;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushOutcome {
+    Queued,
+    /// The queue was full and the policy is `drop_newest`; the batch is counted and gone.
+    Dropped,
+    /// The queue is closed (shutdown); the batch is counted and gone.
+    Closed,
+}
+
+pub struct SendingQueue {
+    tx: async_channel::Sender<Arc<Batch>>,
+    rx: async_channel::Receiver<Arc<Batch>>,
+    policy: FullQueuePolicy,
+    capacity: usize,
+    enqueue_failed: Counter,
+}
+
+impl SendingQueue {
+    /// `capacity` is in batches and at least 1.
+    pub fn new(capacity: usize, policy: FullQueuePolicy, enqueue_failed: Counter) -> Self {
+        let capacity = capacity.max(1);
+        let (tx, rx) = async_channel::bounded(capacity);
+        SendingQueue { tx, rx, policy, capacity, enqueue_failed }
+    }
+
+    /// Called from a pipeline worker thread; may block under the `block` policy.
+    pub fn push(&self, batch: Arc<Batch>) -> PushOutcome {
+        let items = batch.item_count() as u64;
+        let result = match self.policy {
+            FullQueuePolicy::Block => self.tx.send_blocking(batch).map_err(|_| PushOutcome::Closed),
+            FullQueuePolicy::DropNewest => self.tx.try_send(batch).map_err(|e| match e {
+                async_channel::TrySendError::Full(_) => PushOutcome::Dropped,
+                async_channel::TrySendError::Closed(_) => PushOutcome::Closed,
+            }),
+        };
+        match result {
+            Ok(()) => PushOutcome::Queued,
+            Err(outcome) => {
+                self.enqueue_failed.add(items);
+                outcome
+            }
+        }
+    }
+
+    /// The next batch; `None` once the queue is closed and empty.
+    pub async fn pop(&self) -> Option<Arc<Batch>> {
+        self.rx.recv().await.ok()
+    }
+
+    /// No more pushes; consumers drain what is left and then stop.
+    pub fn close(&self) {
+        self.tx.close();
+    }
+
+    pub fn len(&self) -> usize {
+        self.rx.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rx.is_empty()
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Signal;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+    fn spans(n: usize) -> Arc<Batch> {
+        Arc::new(Batch::Traces(ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans { spans: vec![Span::default(); n], ..Default::default() }],
+                ..Default::default()
+            }],
+        }))
+    }
+
+    #[test]
+    fn drop_newest_counts_items_that_did_not_fit() {
+        let failed = Counter::default();
+        let q = SendingQueue::new(2, FullQueuePolicy::DropNewest, failed.clone());
+        assert_eq!(q.push(spans(3)), PushOutcome::Queued);
+        assert_eq!(q.push(spans(3)), PushOutcome::Queued);
+        assert_eq!(q.push(spans(5)), PushOutcome::Dropped);
+        assert_eq!(failed.get(), 5);
+        assert_eq!(q.len(), 2);
+    }
+
+    #[test]
+    fn closed_queue_drains_then_ends() {
+        let q = SendingQueue::new(4, FullQueuePolicy::Block, Counter::default());
+        q.push(spans(1));
+        q.close();
+        assert_eq!(q.push(spans(1)), PushOutcome::Closed);
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(async {
+            assert_eq!(q.pop().await.unwrap().signal(), Signal::Traces);
+            assert!(q.pop().await.is_none());
+        });
+    }
+
+    #[test]
+    fn block_policy_waits_for_room() {
+        let q = Arc::new(SendingQueue::new(1, FullQueuePolicy::Block, Counter::default()));
+        q.push(spans(1));
+        let q2 = q.clone();
+        let pusher = std::thread::spawn(move || q2.push(spans(2)));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!pusher.is_finished(), "push must wait while the queue is full");
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(async { q.pop().await.unwrap() });
+        assert_eq!(pusher.join().unwrap(), PushOutcome::Queued);
+        assert_eq!(q.len(), 1);
+    }
+}

@@ -1,0 +1,2 @@
+//! The `otlp` receiver: OTLP over gRPC and over HTTP (protobuf and JSON).
+pub mod config;

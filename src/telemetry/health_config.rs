@@ -1,0 +1,18 @@
+//! Configuration of the `health_check` extension.
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthCheckConfig {
+    /// host:port to listen on. Default 127.0.0.1:13133.
+    pub endpoint: String,
+    /// Path of the Collector-compatible status page. Default "/".
+    pub path: String,
+}
+
+impl Default for HealthCheckConfig {
+    fn default() -> Self {
+        HealthCheckConfig { endpoint: "127.0.0.1:13133".into(), path: "/".into() }
+    }
+}

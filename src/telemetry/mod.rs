@@ -1,0 +1,264 @@
+//! The agent's telemetry about itself: metric names (all of them, here and
+//! nowhere else), the `/metrics` and health endpoints, and logging set-up.
+//!
+//! Metric names follow the OpenTelemetry Collector's self-metrics as its
+//! Prometheus endpoint exposes them (`otelcol_receiver_accepted_spans_total`,
+//! ...), so dashboards and alerts written for the Collector keep working.
+
+pub mod health;
+pub mod health_config;
+pub mod metrics;
+pub mod process;
+pub mod server;
+
+use crate::data::Signal;
+pub use metrics::{Counter, Gauge, Histogram, Registry};
+
+fn by_signal(signal: Signal, traces: &'static str, metrics: &'static str, logs: &'static str) -> &'static str {
+    match signal {
+        Signal::Traces => traces,
+        Signal::Metrics => metrics,
+        Signal::Logs => logs,
+    }
+}
+
+/// Counters a receiver keeps per transport and signal.
+#[derive(Clone, Debug)]
+pub struct ReceiverMetrics {
+    /// Items handed to every pipeline.
+    pub accepted: Counter,
+    /// Items refused with a retryable error (pipeline full, memory limit, shutdown).
+    pub refused: Counter,
+    /// Requests rejected as malformed (decode errors, bad content type).
+    pub malformed_requests: Counter,
+}
+
+impl ReceiverMetrics {
+    pub fn new(reg: &Registry, receiver: &str, transport: &str, signal: Signal) -> Self {
+        let labels: &[(&str, &str)] = &[("receiver", receiver), ("transport", transport)];
+        ReceiverMetrics {
+            accepted: reg.counter(
+                by_signal(
+                    signal,
+                    "otelcol_receiver_accepted_spans_total",
+                    "otelcol_receiver_accepted_metric_points_total",
+                    "otelcol_receiver_accepted_log_records_total",
+                ),
+                "Items successfully pushed into the pipeline.",
+                labels,
+            ),
+            refused: reg.counter(
+                by_signal(
+                    signal,
+                    "otelcol_receiver_refused_spans_total",
+                    "otelcol_receiver_refused_metric_points_total",
+                    "otelcol_receiver_refused_log_records_total",
+                ),
+                "Items that could not be pushed into the pipeline; the client was told to retry.",
+                labels,
+            ),
+            malformed_requests: reg.counter(
+                "sluice_receiver_malformed_requests_total",
+                "Requests rejected because they could not be decoded.",
+                &[("receiver", receiver), ("transport", transport), ("data_type", signal.as_str())],
+            ),
+        }
+    }
+}
+
+/// Counters and gauges an exporter keeps per signal.
+#[derive(Clone, Debug)]
+pub struct ExporterMetrics {
+    pub sent: Counter,
+    pub send_failed: Counter,
+    pub enqueue_failed: Counter,
+    pub retries: Counter,
+    /// Items the backend reported as rejected in an OTLP partial success.
+    pub partial_rejected: Counter,
+    pub send_duration: Histogram,
+}
+
+impl ExporterMetrics {
+    pub fn new(reg: &Registry, exporter: &str, signal: Signal) -> Self {
+        let labels: &[(&str, &str)] = &[("exporter", exporter)];
+        let typed: &[(&str, &str)] = &[("exporter", exporter), ("data_type", signal.as_str())];
+        ExporterMetrics {
+            sent: reg.counter(
+                by_signal(
+                    signal,
+                    "otelcol_exporter_sent_spans_total",
+                    "otelcol_exporter_sent_metric_points_total",
+                    "otelcol_exporter_sent_log_records_total",
+                ),
+                "Items successfully sent to the destination.",
+                labels,
+            ),
+            send_failed: reg.counter(
+                by_signal(
+                    signal,
+                    "otelcol_exporter_send_failed_spans_total",
+                    "otelcol_exporter_send_failed_metric_points_total",
+                    "otelcol_exporter_send_failed_log_records_total",
+                ),
+                "Items that could not be sent: a permanent error, or retries exhausted.",
+                labels,
+            ),
+            enqueue_failed: reg.counter(
+                by_signal(
+                    signal,
+                    "otelcol_exporter_enqueue_failed_spans_total",
+                    "otelcol_exporter_enqueue_failed_metric_points_total",
+                    "otelcol_exporter_enqueue_failed_log_records_total",
+                ),
+                "Items dropped because the sending queue was full.",
+                labels,
+            ),
+            retries: reg.counter(
+                "sluice_exporter_retries_total",
+                "Send attempts retried after a retryable failure.",
+                typed,
+            ),
+            partial_rejected: reg.counter(
+                "sluice_exporter_partial_success_rejected_total",
+                "Items the destination rejected in an OTLP partial success response.",
+                typed,
+            ),
+            send_duration: reg.histogram(
+                "sluice_exporter_send_duration_seconds",
+                "Time of one send attempt, from request to response.",
+                typed,
+                metrics::LATENCY_BUCKETS,
+            ),
+        }
+    }
+}
+
+/// Registers the queue size and capacity gauges of an exporter's sending queue.
+pub fn register_queue_gauges(
+    reg: &Registry,
+    exporter: &str,
+    signal: Signal,
+    capacity: usize,
+    size: impl Fn() -> f64 + Send + Sync + 'static,
+) {
+    let labels: &[(&str, &str)] = &[("exporter", exporter), ("data_type", signal.as_str())];
+    reg.gauge_fn("otelcol_exporter_queue_size", "Current number of batches in the sending queue.", labels, size);
+    reg.gauge_fn(
+        "otelcol_exporter_queue_capacity",
+        "Fixed capacity of the sending queue, in batches.",
+        labels,
+        move || capacity as f64,
+    );
+}
+
+/// Counters a processor keeps per signal.
+#[derive(Clone, Debug)]
+pub struct ProcessorMetrics {
+    /// Items the processor decided not to pass on (sampling, filtering, limits).
+    pub dropped: Counter,
+    /// Items refused before entering the pipeline (memory limiter).
+    pub refused: Counter,
+}
+
+impl ProcessorMetrics {
+    pub fn new(reg: &Registry, processor: &str, signal: Signal) -> Self {
+        let labels: &[(&str, &str)] = &[("processor", processor)];
+        ProcessorMetrics {
+            dropped: reg.counter(
+                by_signal(
+                    signal,
+                    "otelcol_processor_dropped_spans_total",
+                    "otelcol_processor_dropped_metric_points_total",
+                    "otelcol_processor_dropped_log_records_total",
+                ),
+                "Items dropped by the processor.",
+                labels,
+            ),
+            refused: reg.counter(
+                by_signal(
+                    signal,
+                    "otelcol_processor_refused_spans_total",
+                    "otelcol_processor_refused_metric_points_total",
+                    "otelcol_processor_refused_log_records_total",
+                ),
+                "Items refused by the processor; the client was told to retry.",
+                labels,
+            ),
+        }
+    }
+}
+
+/// Counters of the `batch` processor, named as the Collector's.
+#[derive(Clone, Debug)]
+pub struct BatchMetrics {
+    pub size_trigger_send: Counter,
+    pub timeout_trigger_send: Counter,
+    pub batch_send_size: Histogram,
+}
+
+impl BatchMetrics {
+    pub fn new(reg: &Registry, processor: &str) -> Self {
+        let labels: &[(&str, &str)] = &[("processor", processor)];
+        BatchMetrics {
+            size_trigger_send: reg.counter(
+                "otelcol_processor_batch_batch_size_trigger_send_total",
+                "Batches sent because they reached send_batch_size.",
+                labels,
+            ),
+            timeout_trigger_send: reg.counter(
+                "otelcol_processor_batch_timeout_trigger_send_total",
+                "Batches sent because the timeout expired.",
+                labels,
+            ),
+            batch_send_size: reg.histogram(
+                "otelcol_processor_batch_batch_send_size",
+                "Items per batch sent.",
+                labels,
+                &[
+                    10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2000.0, 3000.0, 4000.0, 5000.0, 6000.0,
+                    7000.0, 8000.0, 9000.0, 10000.0, 20000.0, 30000.0, 50000.0, 100000.0,
+                ],
+            ),
+        }
+    }
+}
+
+/// Gauges of one pipeline's input channel.
+pub fn register_pipeline_gauges(
+    reg: &Registry,
+    pipeline: &str,
+    capacity: usize,
+    size: impl Fn() -> f64 + Send + Sync + 'static,
+) {
+    let labels: &[(&str, &str)] = &[("pipeline", pipeline)];
+    reg.gauge_fn("sluice_pipeline_queue_size", "Batches waiting for the pipeline's processor workers.", labels, size);
+    reg.gauge_fn(
+        "sluice_pipeline_queue_capacity",
+        "Capacity of the pipeline's input channel, in batches.",
+        labels,
+        move || capacity as f64,
+    );
+}
+
+/// Process-wide series: CPU, memory, uptime.
+pub fn register_process_metrics(reg: &Registry) {
+    let start = std::time::Instant::now();
+    reg.counter_fn("otelcol_process_uptime_seconds_total", "Uptime of the process.", &[], move || {
+        start.elapsed().as_secs_f64()
+    });
+    reg.counter_fn(
+        "otelcol_process_cpu_seconds_total",
+        "Total CPU user and system time in seconds.",
+        &[],
+        process::cpu_seconds,
+    );
+    reg.gauge_fn("otelcol_process_memory_rss_bytes", "Resident set size of the process, in bytes.", &[], || {
+        process::rss_bytes() as f64
+    });
+    reg.gauge_fn(
+        "sluice_memory_limiter_refusing",
+        "1 while the memory limiter refuses data, else 0.",
+        &[],
+        process::memory_refusing_value,
+    );
+}

@@ -1,0 +1,1 @@
+//! The `/metrics` endpoint and the `health_check` extension's endpoints.
