@@ -1,1 +1,479 @@
-//! Builds and runs pipelines.
+//! Builds the running agent from a validated config and runs it.
+//!
+//! Each pipeline is a bounded `crossbeam-channel` (its *door*) drained by
+//! worker threads, each running its own instance of the processor chain; the
+//! chain's output fans out to every exporter's sending queue as one shared
+//! `Arc<Batch>`. Receivers offer to doors without blocking; a full door or an
+//! active memory limit refuses the batch, and the receiver tells the client to
+//! retry.
+//!
+//! Shutdown order: receivers stop accepting and finish in-flight requests;
+//! doors close and workers drain their channel and flush their processors;
+//! sending queues close and exporters drain them; all within
+//! `service.shutdown_timeout`.
+
+pub mod chain;
+
+use crate::config::{
+    AgentConfig, ComponentId, ExporterConfig, ExtensionConfig, PipelineId, ProcessorConfig, ReceiverConfig,
+};
+use crate::data::{Batch, Signal};
+use crate::exporters::otlp_common::{RetryConfig, SendingQueueConfig};
+use crate::exporters::runner::ExporterRunner;
+use crate::exporters::{self, Exporter};
+use crate::processors::memory_limiter::{MemoryGate, MemoryLimits};
+use crate::queue::SendingQueue;
+use crate::receivers::{self, BatchSink, ReceiverContext, ReceiverOutput, Refusal};
+use crate::telemetry::{self, health::HealthState, ExporterMetrics, ProcessorMetrics, Registry};
+use chain::ProcessorChain;
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Receiver(#[from] receivers::ReceiverError),
+    #[error("exporters::{id}: {message}")]
+    Exporter { id: String, message: String },
+    #[error("processors::{id}: {message}")]
+    Processor { id: String, message: String },
+    #[error("cannot listen on {what} {addr}: {source}")]
+    Bind { what: &'static str, addr: String, source: std::io::Error },
+    #[error("cannot start worker thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// A memory limiter shared by every pipeline that lists it.
+struct MemoryLimiter {
+    id: String,
+    gate: MemoryGate,
+}
+
+/// The entry of a pipeline, handed to receivers.
+struct PipelineDoor {
+    tx: Sender<Batch>,
+    closed: AtomicBool,
+    limiters: Vec<(MemoryGate, ProcessorMetrics)>,
+}
+
+impl BatchSink for PipelineDoor {
+    fn offer(&self, batch: Batch) -> Result<(), Refusal> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(Refusal::ShuttingDown);
+        }
+        for (gate, metrics) in &self.limiters {
+            if gate.refusing() {
+                metrics.refused.add(batch.item_count() as u64);
+                return Err(Refusal::MemoryLimit);
+            }
+        }
+        match self.tx.try_send(batch) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(Refusal::PipelineFull),
+            Err(TrySendError::Disconnected(_)) => Err(Refusal::ShuttingDown),
+        }
+    }
+}
+
+/// One exporter instance for one signal, with its queue and consumer tasks.
+struct StartedExporter {
+    queue: Arc<SendingQueue>,
+    /// Ends once the queue is drained and the exporter shut down.
+    task: JoinHandle<()>,
+}
+
+struct RunningPipeline {
+    id: PipelineId,
+    door: Arc<PipelineDoor>,
+    stop_tx: Sender<()>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// What `start` returns: the agent, running.
+pub struct RunningAgent {
+    pub registry: Registry,
+    pub health: HealthState,
+    /// Where each listener actually bound: ("receiver otlp grpc", addr), ("metrics", addr), ...
+    pub endpoints: Vec<(String, SocketAddr)>,
+    shutdown_tx: watch::Sender<bool>,
+    receiver_tasks: Vec<JoinHandle<()>>,
+    pipelines: Vec<RunningPipeline>,
+    exporters: BTreeMap<(ComponentId, Signal), StartedExporter>,
+    server_tasks: Vec<JoinHandle<()>>,
+    limiter_tasks: Vec<JoinHandle<()>>,
+    shutdown_timeout: Duration,
+}
+
+fn queue_and_retry(cfg: &ExporterConfig) -> (SendingQueueConfig, RetryConfig) {
+    match cfg {
+        ExporterConfig::Otlp(c) => (c.sending_queue.clone(), c.retry_on_failure.clone()),
+        ExporterConfig::OtlpHttp(c) => (c.sending_queue.clone(), c.retry_on_failure.clone()),
+        // Local sinks: one writer in order, nothing to retry.
+        ExporterConfig::Debug(_) | ExporterConfig::File(_) => (
+            SendingQueueConfig { num_consumers: 1, ..SendingQueueConfig::default() },
+            RetryConfig { enabled: false, ..RetryConfig::default() },
+        ),
+    }
+}
+
+fn spawn_exporter<E: Exporter>(
+    exporter: E,
+    queue: Arc<SendingQueue>,
+    consumers: usize,
+    retry: RetryConfig,
+    metrics: ExporterMetrics,
+    health: telemetry::health::ComponentHealth,
+    name: String,
+) -> JoinHandle<()> {
+    let exporter = Arc::new(exporter);
+    let runner = Arc::new(ExporterRunner { exporter: exporter.clone(), queue, retry, metrics, health, name });
+    let consumers = runner.spawn(consumers);
+    tokio::spawn(async move {
+        for c in consumers {
+            let _ = c.await;
+        }
+        exporter.shutdown().await;
+    })
+}
+
+fn start_exporter(
+    id: &ComponentId,
+    cfg: &ExporterConfig,
+    signal: Signal,
+    registry: &Registry,
+    health: &HealthState,
+) -> Result<StartedExporter, StartError> {
+    let name = id.to_string();
+    let (queue_cfg, retry) = queue_and_retry(cfg);
+    let metrics = ExporterMetrics::new(registry, &name, signal);
+    // A disabled queue still needs one slot to hand batches to the sender.
+    let (capacity, consumers) =
+        if queue_cfg.enabled { (queue_cfg.queue_size, queue_cfg.num_consumers) } else { (1, 1) };
+    let queue = Arc::new(SendingQueue::new(capacity, queue_cfg.policy(), metrics.enqueue_failed.clone()));
+    let q = queue.clone();
+    telemetry::register_queue_gauges(registry, &name, signal, queue.capacity(), move || q.len() as f64);
+    let component_health = health.exporter(&name);
+    let err = |message: String| StartError::Exporter { id: name.clone(), message };
+    let label = format!("{name} ({signal})");
+    let task = match cfg {
+        ExporterConfig::Otlp(c) => spawn_exporter(
+            exporters::otlp::OtlpExporter::new(c, signal, &name).map_err(err)?,
+            queue.clone(),
+            consumers,
+            retry,
+            metrics,
+            component_health,
+            label,
+        ),
+        ExporterConfig::OtlpHttp(c) => spawn_exporter(
+            exporters::otlphttp::OtlpHttpExporter::new(c, signal, &name).map_err(err)?,
+            queue.clone(),
+            consumers,
+            retry,
+            metrics,
+            component_health,
+            label,
+        ),
+        ExporterConfig::Debug(c) => spawn_exporter(
+            exporters::debug::DebugExporter::new(c, signal, &name).map_err(err)?,
+            queue.clone(),
+            consumers,
+            retry,
+            metrics,
+            component_health,
+            label,
+        ),
+        ExporterConfig::File(c) => spawn_exporter(
+            exporters::file::FileExporter::new(c, signal, &name).map_err(err)?,
+            queue.clone(),
+            consumers,
+            retry,
+            metrics,
+            component_health,
+            label,
+        ),
+    };
+    Ok(StartedExporter { queue, task })
+}
+
+fn worker_loop(mut chain: ProcessorChain, rx: Receiver<Batch>, stop_rx: Receiver<()>, queues: Vec<Arc<SendingQueue>>) {
+    let mut out: Vec<Batch> = Vec::new();
+    let fan_out = |out: &mut Vec<Batch>| {
+        for batch in out.drain(..) {
+            if batch.is_empty() {
+                continue;
+            }
+            let shared = Arc::new(batch);
+            for q in &queues {
+                q.push(shared.clone());
+            }
+        }
+    };
+    loop {
+        let deadline = chain.next_deadline();
+        let mut sel = crossbeam_channel::Select::new();
+        let data_idx = sel.recv(&rx);
+        let stop_idx = sel.recv(&stop_rx);
+        let ready = match deadline {
+            Some(d) => sel.select_deadline(d).ok(),
+            None => Some(sel.select()),
+        };
+        match ready {
+            None => chain.tick(Instant::now(), &mut out),
+            Some(op) if op.index() == data_idx => match op.recv(&rx) {
+                Ok(batch) => chain.process(batch, Instant::now(), &mut out),
+                Err(_) => break,
+            },
+            Some(op) => {
+                debug_assert_eq!(op.index(), stop_idx);
+                let _ = op.recv(&stop_rx);
+                break;
+            }
+        }
+        fan_out(&mut out);
+    }
+    // Drain what was admitted before the door closed, then empty the processors.
+    let now = Instant::now();
+    while let Ok(batch) = rx.try_recv() {
+        chain.process(batch, now, &mut out);
+    }
+    chain.flush(now, &mut out);
+    fan_out(&mut out);
+}
+
+/// Starts everything the config describes. On error, what was started is stopped.
+pub async fn start(config: &AgentConfig) -> Result<RunningAgent, StartError> {
+    let registry = Registry::new();
+    telemetry::register_process_metrics(&registry);
+    let health = HealthState::new();
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut endpoints = Vec::new();
+    let mut server_tasks = Vec::new();
+
+    let metrics_cfg = &config.service.telemetry.metrics;
+    if !metrics_cfg.address.is_empty() && metrics_cfg.level != crate::config::MetricsLevel::None {
+        let (addr, task) =
+            telemetry::server::serve_metrics(&metrics_cfg.address, registry.clone(), shutdown_rx.clone())
+                .await
+                .map_err(|source| StartError::Bind {
+                    what: "service::telemetry::metrics::address",
+                    addr: metrics_cfg.address.clone(),
+                    source,
+                })?;
+        endpoints.push(("metrics".to_string(), addr));
+        server_tasks.push(task);
+    }
+    for ext_id in &config.service.extensions {
+        if let Some(ExtensionConfig::HealthCheck(c)) = config.extensions.get(ext_id) {
+            let (addr, task) =
+                telemetry::server::serve_health(c, health.clone(), shutdown_rx.clone()).await.map_err(|source| {
+                    StartError::Bind { what: "extensions::health_check::endpoint", addr: c.endpoint.clone(), source }
+                })?;
+            endpoints.push((format!("extension {ext_id}"), addr));
+            server_tasks.push(task);
+        }
+    }
+
+    // Memory limiters: one gate and one checker per limiter ID.
+    let mut limiters: BTreeMap<ComponentId, MemoryLimiter> = BTreeMap::new();
+    let mut limiter_tasks = Vec::new();
+    for (id, cfg) in &config.processors {
+        let ProcessorConfig::MemoryLimiter(c) = cfg else { continue };
+        let used_anywhere = config
+            .service
+            .pipelines
+            .values()
+            .any(|p| p.processors.iter().any(|x| ComponentId::parse(x).as_ref() == Ok(id)));
+        if !used_anywhere {
+            continue;
+        }
+        let limits = MemoryLimits::resolve(c, telemetry::process::total_memory_bytes())
+            .map_err(|message| StartError::Processor { id: id.to_string(), message })?;
+        let gate = MemoryGate::default();
+        let (g, interval, name) = (gate.clone(), c.check_interval.get(), id.to_string());
+        info!(processor = %name, limit_mib = limits.hard >> 20, soft_limit_mib = limits.soft >> 20, "memory limiter active");
+        let mut stop = shutdown_rx.clone();
+        limiter_tasks.push(tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            loop {
+                tokio::select! {
+                    _ = ticker.tick() => {}
+                    _ = stop.wait_for(|v| *v) => break,
+                }
+                let used = telemetry::process::rss_bytes();
+                if g.update(&limits, used) {
+                    telemetry::process::MEMORY_REFUSING.store(g.refusing(), Ordering::Relaxed);
+                    if g.refusing() {
+                        warn!(processor = %name, used_mib = used >> 20, soft_limit_mib = limits.soft >> 20, "memory above soft limit; refusing data");
+                    } else {
+                        info!(processor = %name, used_mib = used >> 20, "memory below soft limit; accepting data again");
+                    }
+                }
+            }
+        }));
+        limiters.insert(id.clone(), MemoryLimiter { id: id.to_string(), gate });
+    }
+
+    // Exporters: one instance and queue per (exporter, signal).
+    let mut started_exporters: BTreeMap<(ComponentId, Signal), StartedExporter> = BTreeMap::new();
+    for (pid, p) in &config.service.pipelines {
+        for e in &p.exporters {
+            let Ok(eid) = ComponentId::parse(e) else { continue };
+            let key = (eid.clone(), pid.signal);
+            if started_exporters.contains_key(&key) {
+                continue;
+            }
+            let Some(cfg) = config.exporters.get(&eid) else { continue };
+            started_exporters.insert(key, start_exporter(&eid, cfg, pid.signal, &registry, &health)?);
+        }
+    }
+
+    // Pipelines.
+    let mut pipelines = Vec::new();
+    let mut outputs: BTreeMap<ComponentId, ReceiverOutput> = BTreeMap::new();
+    for (pid, p) in &config.service.pipelines {
+        let signal = pid.signal;
+        let (tx, rx) = crossbeam_channel::bounded::<Batch>(p.channel_capacity.max(1));
+        let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(p.workers.max(1));
+        let proc_ids: Vec<ComponentId> = p.processors.iter().filter_map(|s| ComponentId::parse(s).ok()).collect();
+        let door_limiters = proc_ids
+            .iter()
+            .filter_map(|id| limiters.get(id))
+            .map(|l| (l.gate.clone(), ProcessorMetrics::new(&registry, &l.id, signal)))
+            .collect();
+        let door = Arc::new(PipelineDoor { tx, closed: AtomicBool::new(false), limiters: door_limiters });
+        let r = rx.clone();
+        telemetry::register_pipeline_gauges(&registry, &pid.to_string(), p.channel_capacity.max(1), move || {
+            r.len() as f64
+        });
+        let queues: Vec<Arc<SendingQueue>> = p
+            .exporters
+            .iter()
+            .filter_map(|e| ComponentId::parse(e).ok())
+            .filter_map(|eid| started_exporters.get(&(eid, signal)).map(|s| s.queue.clone()))
+            .collect();
+        let mut workers = Vec::new();
+        for w in 0..p.workers.max(1) {
+            let chain = ProcessorChain::new(
+                proc_ids
+                    .iter()
+                    .filter_map(|id| {
+                        config.processors.get(id).map(|c| crate::processors::build(id, c, signal, &registry))
+                    })
+                    .collect(),
+            );
+            let (rx, stop_rx, queues) = (rx.clone(), stop_rx.clone(), queues.clone());
+            let handle = std::thread::Builder::new()
+                .name(format!("sluice-{pid}-{w}"))
+                .spawn(move || worker_loop(chain, rx, stop_rx, queues))
+                .map_err(StartError::Thread)?;
+            workers.push(handle);
+        }
+        for r in &p.receivers {
+            if let Ok(rid) = ComponentId::parse(r) {
+                outputs.entry(rid).or_default().add(signal, door.clone() as Arc<dyn BatchSink>);
+            }
+        }
+        pipelines.push(RunningPipeline { id: pid.clone(), door, stop_tx, workers });
+    }
+
+    // Receivers last, so nothing is accepted before its pipeline runs.
+    let mut receiver_tasks = Vec::new();
+    for (rid, output) in outputs {
+        let Some(cfg) = config.receivers.get(&rid) else { continue };
+        let name = rid.to_string();
+        health.expect_receiver(&name);
+        let ctx =
+            ReceiverContext { id: name.clone(), output, registry: registry.clone(), shutdown: shutdown_rx.clone() };
+        let running = match cfg {
+            ReceiverConfig::Otlp(c) => receivers::otlp::start(c, ctx).await?,
+        };
+        for (transport, addr) in running.endpoints {
+            info!(receiver = %name, transport, %addr, "receiver listening");
+            endpoints.push((format!("receiver {name} {transport}"), addr));
+        }
+        health.receiver_bound(&name);
+        receiver_tasks.extend(running.tasks);
+    }
+    health.set_started();
+
+    Ok(RunningAgent {
+        registry,
+        health,
+        endpoints,
+        shutdown_tx,
+        receiver_tasks,
+        pipelines,
+        exporters: started_exporters,
+        server_tasks,
+        limiter_tasks,
+        shutdown_timeout: config.service.shutdown_timeout,
+    })
+}
+
+/// How a shutdown ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Everything drained in time.
+    pub clean: bool,
+    /// Batches still queued when the timeout expired.
+    pub abandoned_batches: usize,
+}
+
+impl RunningAgent {
+    /// The address a listener bound, by the name in `endpoints`.
+    pub fn endpoint(&self, name: &str) -> Option<SocketAddr> {
+        self.endpoints.iter().find(|(n, _)| n == name).map(|(_, a)| *a)
+    }
+
+    /// Stops accepting, drains pipelines and queues within the shutdown timeout.
+    pub async fn shutdown(self) -> ShutdownReport {
+        let deadline = tokio::time::Instant::now() + self.shutdown_timeout;
+        self.health.set_shutting_down();
+        let _ = self.shutdown_tx.send(true);
+        let drain = async {
+            for t in self.receiver_tasks {
+                let _ = t.await;
+            }
+            for p in &self.pipelines {
+                p.door.closed.store(true, Ordering::Relaxed);
+                for _ in 0..p.workers.len() {
+                    let _ = p.stop_tx.try_send(());
+                }
+            }
+            for p in self.pipelines {
+                let id = p.id.to_string();
+                let joined = tokio::task::spawn_blocking(move || p.workers.into_iter().all(|w| w.join().is_ok())).await;
+                if !matches!(joined, Ok(true)) {
+                    error!(pipeline = %id, "a pipeline worker panicked during shutdown");
+                }
+            }
+            for e in self.exporters.values() {
+                e.queue.close();
+            }
+            let queues: Vec<Arc<SendingQueue>> = self.exporters.values().map(|e| e.queue.clone()).collect();
+            for (_, e) in self.exporters {
+                let _ = e.task.await;
+            }
+            queues
+        };
+        let report = match tokio::time::timeout_at(deadline, drain).await {
+            Ok(_) => ShutdownReport { clean: true, abandoned_batches: 0 },
+            Err(_) => {
+                error!(timeout = ?self.shutdown_timeout, "shutdown timed out before every queue drained; remaining data is lost");
+                ShutdownReport { clean: false, abandoned_batches: 0 }
+            }
+        };
+        for t in self.server_tasks.into_iter().chain(self.limiter_tasks) {
+            t.abort();
+        }
+        report
+    }
+}

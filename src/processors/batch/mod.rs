@@ -205,11 +205,11 @@ mod tests {
         let (mut p, _) = processor(10, 15, 200);
         let t0 = Instant::now();
         let mut out = Vec::new();
-        p.process(spans(40), t0, &mut out);
+        p.process(spans(37), t0, &mut out);
         assert_eq!(counts(&out), vec![15, 15]);
         out.clear();
         p.flush(&mut out);
-        assert_eq!(counts(&out), vec![10]);
+        assert_eq!(counts(&out), vec![7]);
     }
 
     #[test]

@@ -1,0 +1,59 @@
+//! The hot path without sockets: decode an OTLP/gRPC trace request of 1000
+//! spans (10 attributes each), run it through the `batch` processor, encode
+//! the batch for export. Run with `cargo bench --bench hot_path`.
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+#[path = "support/trace_data.rs"]
+mod trace_data;
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+use sluice::config::Duration;
+use sluice::data::{Batch, Signal};
+use sluice::processors::batch::{config::BatchConfig, BatchProcessor};
+use sluice::processors::Processor;
+use sluice::telemetry::Registry;
+use std::time::Instant;
+use trace_data::trace_request;
+
+fn bench_hot_path(c: &mut Criterion) {
+    let request = trace_request(1000);
+    let wire = request.encode_to_vec();
+    let registry = Registry::new();
+    let cfg = BatchConfig { send_batch_size: 8192, send_batch_max_size: 0, timeout: Duration::from_millis(200) };
+
+    let mut group = c.benchmark_group("traces_1000_spans");
+    group.throughput(Throughput::Elements(1000));
+    group.bench_function("decode", |b| b.iter(|| ExportTraceServiceRequest::decode(wire.as_slice()).unwrap()));
+    group.bench_function("encode", |b| {
+        let mut buf = Vec::with_capacity(wire.len());
+        b.iter(|| {
+            buf.clear();
+            request.encode(&mut buf).unwrap();
+        })
+    });
+    group.bench_function("decode_batch_encode", |b| {
+        let mut processor = BatchProcessor::new(&cfg, Signal::Traces, "batch", &registry);
+        let mut out = Vec::new();
+        let mut buf = Vec::with_capacity(wire.len() * 9);
+        b.iter_batched(
+            || (),
+            |_| {
+                let decoded = ExportTraceServiceRequest::decode(wire.as_slice()).unwrap();
+                processor.process(Batch::Traces(decoded), Instant::now(), &mut out);
+                // Every ninth request fills a batch of 8192 spans and is encoded.
+                for batch in out.drain(..) {
+                    if let Batch::Traces(r) = batch {
+                        buf.clear();
+                        r.encode(&mut buf).unwrap();
+                    }
+                }
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_hot_path);
+criterion_main!(benches);

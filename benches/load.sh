@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# End-to-end load run over loopback: h2load drives OTLP/gRPC trace exports
+# (1000 spans each) into sluice, which batches and forwards them with the
+# `otlp` exporter to a counting sink. Prints spans/s, CPU seconds per million
+# spans and peak RSS of sluice.
+#
+#   bash benches/load.sh [REQUESTS] [CONNECTIONS] [STREAMS]
+#
+# Needs h2load (apt-get install nghttp2-client). On a 2-core machine sluice is
+# pinned to core 0 and the load generator and sink to core 1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REQUESTS=${1:-20000}
+CONNS=${2:-4}
+STREAMS=${3:-8}
+command -v h2load >/dev/null || { echo "h2load missing: apt-get install -y nghttp2-client" >&2; exit 1; }
+cargo build --release --bin sluice --example load_sink --example make_load_body >/dev/null
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+target/release/examples/make_load_body "$work/body.bin" 1000
+cat > "$work/sluice.yaml" <<YAML
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:24317
+        max_recv_msg_size_mib: 16
+processors:
+  batch:
+exporters:
+  otlp:
+    endpoint: 127.0.0.1:24318
+    tls:
+      insecure: true
+    compression: none
+service:
+  telemetry:
+    metrics:
+      address: 127.0.0.1:28888
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [otlp]
+YAML
+ncpu=$(nproc)
+core_agent=0
+core_load=$(( ncpu > 1 ? 1 : 0 ))
+taskset -c $core_load target/release/examples/load_sink 127.0.0.1:24318 --idle-exit 3 > "$work/sink.json" 2> "$work/sink.log" &
+sink=$!
+taskset -c $core_agent target/release/sluice --config "$work/sluice.yaml" 2> "$work/sluice.log" &
+agent=$!
+for _ in $(seq 50); do curl -sf http://127.0.0.1:28888/metrics >/dev/null && break; sleep 0.1; done
+cpu_ticks() { awk '{print $14+$15}' /proc/$agent/stat; }
+tick=$(getconf CLK_TCK)
+before=$(cpu_ticks)
+start=$(date +%s.%N)
+taskset -c $core_load h2load -n "$REQUESTS" -c "$CONNS" -m "$STREAMS" \
+  -H 'content-type: application/grpc' -H 'te: trailers' \
+  -d "$work/body.bin" http://127.0.0.1:24317/opentelemetry.proto.collector.trace.v1.TraceService/Export > "$work/h2load.txt"
+wait $sink || true
+end=$(date +%s.%N)
+after=$(cpu_ticks)
+peak_kb=$(awk '/VmHWM/ {print $2}' /proc/$agent/status)
+refused=$(curl -s http://127.0.0.1:28888/metrics | awk '/^otelcol_receiver_refused_spans_total/ {s+=$2} END {print s+0}')
+kill -TERM $agent; wait $agent || true
+spans=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["spans"])' "$work/sink.json")
+python3 - "$spans" "$before" "$after" "$tick" "$start" "$end" "$peak_kb" "$refused" <<'PY'
+import sys
+spans, before, after, tick, start, end, peak_kb, refused = sys.argv[1:]
+spans = int(spans); cpu = (int(after) - int(before)) / int(tick); wall = float(end) - float(start)
+print(f"spans forwarded:        {spans}")
+print(f"refused (retryable):    {refused}")
+print(f"wall seconds:           {wall:.2f} (includes the sink's 3 s idle exit)")
+print(f"sluice CPU seconds:     {cpu:.2f}")
+print(f"CPU seconds / M spans:  {cpu / spans * 1e6:.2f}" if spans else "no spans")
+print(f"peak RSS:               {int(peak_kb) / 1024:.1f} MiB")
+PY
+grep -E '^(finished|requests:|status codes)' "$work/h2load.txt"
+cat "$work/sink.json"

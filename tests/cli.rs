@@ -1,0 +1,130 @@
+//! The command line as a user meets it: --version, components, validate, and
+//! a run of the embedded default config that stops cleanly on SIGTERM.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn sluice() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_sluice"))
+}
+
+fn write_config(text: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::Builder::new().suffix(".yaml").tempfile().unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    f
+}
+
+#[test]
+fn version_names_the_binary() {
+    let out = sluice().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("sluice {}", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn components_lists_every_builtin_with_aliases() {
+    let out = sluice().arg("components").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "receivers:",
+        "otlp (alias otlp_grpc) [traces, metrics, logs]",
+        "processors:",
+        "batch",
+        "memory_limiter",
+        "exporters:",
+        "otlphttp (alias otlp_http)",
+        "debug",
+        "file",
+        "extensions:",
+        "health_check",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn validate_accepts_the_embedded_default_config() {
+    let out = sluice().arg("validate").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "embedded default config: valid (3 pipelines)");
+}
+
+#[test]
+fn validate_reports_every_error_with_path_and_hint() {
+    let cfg = write_config(
+        "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:4317\n\
+         exporters:\n  otlp/tempo:\n    endpoint: tempo:4317\n    retry_on_failure:\n      max_intervall: 30s\n\
+         service:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [otlp/tempoo]\n",
+    );
+    let out = sluice().args(["validate", "--config"]).arg(cfg.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("2 errors"), "{err}");
+    assert!(err.contains("exporters::otlp/tempo::retry_on_failure::max_intervall (line 10)"), "{err}");
+    assert!(err.contains("did you mean \"max_interval\""), "{err}");
+    assert!(err.contains("service::pipelines::traces::exporters"), "{err}");
+    assert!(err.contains("otlp/tempo"), "{err}");
+}
+
+#[test]
+fn run_refuses_an_invalid_config_before_starting() {
+    let cfg = write_config("receivers:\n  otlpp:\n");
+    let out = sluice().arg("--config").arg(cfg.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("receivers::otlpp"), "{err}");
+    assert!(err.contains("did you mean \"otlp\""), "{err}");
+}
+
+fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let code = buf.split_whitespace().nth(1)?.parse().ok()?;
+    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Some((code, body))
+}
+
+/// The README's first command: the embedded default config on its fixed
+/// ports. SIGTERM must drain and exit 0.
+#[test]
+fn default_config_runs_and_stops_cleanly_on_sigterm() {
+    let mut child = sluice().stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let start = Instant::now();
+    let mut ready = None;
+    while start.elapsed() < Duration::from_secs(20) {
+        if let Some((200, body)) = http_get("127.0.0.1:13133", "/health/ready") {
+            ready = Some(body);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ready_body = ready.unwrap_or_else(|| {
+        let _ = child.kill();
+        let mut err = String::new();
+        child.stderr.take().unwrap().read_to_string(&mut err).ok();
+        panic!("agent never became ready; its log:\n{err}");
+    });
+    assert!(ready_body.contains("\"status\":\"ready\""), "{ready_body}");
+    let (code, status) = http_get("127.0.0.1:13133", "/").unwrap();
+    assert_eq!(code, 200);
+    assert!(status.contains("Server available"), "{status}");
+    let (code, metrics) = http_get("127.0.0.1:8888", "/metrics").unwrap();
+    assert_eq!(code, 200);
+    assert!(metrics.contains("otelcol_process_cpu_seconds_total"), "{metrics}");
+    for port in [4317, 4318] {
+        assert!(TcpStream::connect(("127.0.0.1", port)).is_ok(), "nothing listening on {port}");
+    }
+    // SAFETY: plain kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert_eq!(status.code(), Some(0), "log:\n{err}");
+    assert!(err.contains("shutdown complete"), "log:\n{err}");
+}
