@@ -377,3 +377,68 @@ fn garbage_never_panics() {
         assert!(load(text).is_err(), "{text:?} loaded");
     }
 }
+
+/// Cheap stand-in for the fuzzer: byte-level mutations of a real config must
+/// give a config or errors, never a panic.
+#[test]
+fn mutated_configs_never_panic() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let alphabet = b"{}[]:,-?&*!|>'\"%@`#$~ \n\t0123456789abc./\\";
+    let env = env_of(&[("A", "1"), ("B", "[x]")]);
+    for _ in 0..3000 {
+        let mut bytes = REALISTIC.as_bytes().to_vec();
+        for _ in 0..(next() % 8 + 1) {
+            let pos = (next() as usize) % bytes.len().max(1);
+            let ch = alphabet[(next() as usize) % alphabet.len()];
+            match next() % 3 {
+                0 => bytes[pos] = ch,
+                1 => bytes.insert(pos, ch),
+                _ => {
+                    bytes.remove(pos);
+                }
+            }
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        let _ = load_with_memory(&text, &env, Some(8 * GIB));
+    }
+}
+
+#[test]
+fn anchors_and_aliases_share_settings() {
+    let text = "exporters:
+  otlp/a:
+    endpoint: a:4317
+    retry_on_failure: &retry
+      initial_interval: 2s
+      max_interval: ${env:MAX}
+  otlp/b:
+    endpoint: b:4317
+    retry_on_failure: *retry
+receivers:
+  otlp:
+    protocols: {http: }
+service:
+  pipelines:
+    logs: {receivers: [otlp], exporters: [otlp/a, otlp/b]}
+";
+    let cfg = load_with_memory(text, &env_of(&[("MAX", "1m")]), None).unwrap();
+    for name in ["otlp/a", "otlp/b"] {
+        let Some(ExporterConfig::Otlp(e)) = cfg.exporters.get(&id(name)) else { panic!("{name}") };
+        assert_eq!(e.retry_on_failure.initial_interval, Duration::from_secs(2));
+        assert_eq!(e.retry_on_failure.max_interval, Duration::from_secs(60));
+    }
+}
+
+#[test]
+fn yaml_syntax_errors_have_a_line() {
+    let errs = load("receivers:\n  otlp:\n    protocols: [grpc\nservice:\n").unwrap_err();
+    assert_eq!(errs.0.len(), 1);
+    assert!(errs.0[0].line.is_some_and(|l| l >= 3), "{errs}");
+    assert!(errs.to_string().contains("YAML syntax error"), "{errs}");
+}
