@@ -8,10 +8,14 @@
 //! (`exporters::otlp/tempo::retry_on_failure::max_interval`), its line and a
 //! hint.
 
+pub mod de;
 pub mod duration;
 pub mod error;
 pub mod expand;
+pub mod node;
 pub mod registry;
+pub mod suggest;
+pub mod validate;
 pub mod yaml;
 
 pub use duration::Duration;

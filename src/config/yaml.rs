@@ -1,6 +1,506 @@
-//! YAML → typed config. (In progress.)
-use super::*;
+//! YAML text → validated [`AgentConfig`].
+//!
+//! Guarantees: never panics on any input; reports every problem it can find
+//! in one pass (a component whose settings fail to type is still "defined", so
+//! pipelines that use it do not get follow-on errors), sorted by line; keys of
+//! unknown things get a "did you mean" hint.
 
-pub fn load_agent_config(_text: &str, _env: &dyn Fn(&str) -> Option<String>) -> Result<AgentConfig, ConfigErrors> {
-    Err(ConfigErrors::single(ConfigError::new("", None, "not implemented")))
+use super::de::from_node;
+use super::expand::{expand_tree, join};
+use super::node::{self, Entry, Node, Value};
+use super::registry::{self, ComponentType};
+use super::suggest::did_you_mean;
+use super::validate::{self, Checker};
+use super::*;
+use std::collections::BTreeSet;
+
+const TOP_KEYS: &[&str] = &["receivers", "processors", "exporters", "connectors", "extensions", "service"];
+const SERVICE_KEYS: &[&str] = &["extensions", "pipelines", "telemetry", "shutdown_timeout"];
+const DEFAULT_SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads, expands and validates a config, measuring the machine's memory for
+/// `memory_limiter`'s `limit_percentage`.
+pub fn load_agent_config(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<AgentConfig, ConfigErrors> {
+    load_with_memory(text, env, crate::telemetry::process::total_memory_bytes())
 }
+
+/// As [`load_agent_config`], with the total memory given (tests, fuzzing).
+pub fn load_with_memory(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    total_memory: Option<u64>,
+) -> Result<AgentConfig, ConfigErrors> {
+    let mut root = match node::parse(text) {
+        Ok(Some(n)) => n,
+        Ok(None) => Node { line: 1, value: Value::Map(Vec::new()) },
+        Err(e) => return Err(ConfigErrors::single(e)),
+    };
+    let mut errors = Vec::new();
+    expand_tree(&mut root, "", env, &mut errors);
+    let mut loader = Loader { errors, total_memory };
+    let config = loader.document(&root);
+    let mut errors = loader.errors;
+    match config {
+        Some(c) if errors.is_empty() => Ok(c),
+        _ => {
+            if errors.is_empty() {
+                errors.push(ConfigError::new("", None, "invalid configuration"));
+            }
+            errors.sort_by_key(|e| e.line.unwrap_or(0));
+            Err(ConfigErrors(errors))
+        }
+    }
+}
+
+/// A component that is defined (its key parsed and its type is known), with
+/// or without valid settings.
+struct Defined {
+    ty: &'static ComponentType,
+    line: usize,
+}
+
+type DefinedMap = BTreeMap<ComponentId, Defined>;
+
+struct Loader {
+    errors: Vec<ConfigError>,
+    total_memory: Option<u64>,
+}
+
+fn kind_word(kind: ComponentKind) -> &'static str {
+    match kind {
+        ComponentKind::Receiver => "receiver",
+        ComponentKind::Processor => "processor",
+        ComponentKind::Exporter => "exporter",
+        ComponentKind::Extension => "extension",
+        ComponentKind::Connector => "connector",
+    }
+}
+
+/// Whether a component type can be used in a pipeline of `signal`.
+pub fn check_signal(ty: &ComponentType, signal: Signal) -> Result<(), String> {
+    if ty.signals.contains(&signal) {
+        return Ok(());
+    }
+    let supported: Vec<&str> = ty.signals.iter().map(|s| s.as_str()).collect();
+    Err(if supported.is_empty() {
+        format!("{} \"{}\" cannot be used in pipelines", kind_word(ty.kind), ty.name)
+    } else {
+        format!(
+            "{} \"{}\" does not support {signal}; it supports {}",
+            kind_word(ty.kind),
+            ty.name,
+            supported.join(", ")
+        )
+    })
+}
+
+impl Loader {
+    fn err(&mut self, path: impl Into<String>, line: usize, message: impl Into<String>, hint: Option<String>) {
+        let mut e = ConfigError::new(path, Some(line), message);
+        e.hint = hint;
+        self.errors.push(e);
+    }
+
+    /// The entries of a mapping node; a null node is an empty mapping.
+    fn entries<'n>(&mut self, node: &'n Node, path: &str, what: &str) -> &'n [Entry] {
+        match &node.value {
+            Value::Map(entries) => entries,
+            _ if node.is_null() => &[],
+            _ => {
+                self.err(path, node.line, format!("expected a mapping of {what}"), None);
+                &[]
+            }
+        }
+    }
+
+    fn document(&mut self, root: &Node) -> Option<AgentConfig> {
+        let mut sections: BTreeMap<&str, &Entry> = BTreeMap::new();
+        for e in self.entries(root, "", "sections") {
+            if TOP_KEYS.contains(&e.key.as_str()) {
+                sections.entry(e.key.as_str()).or_insert(e);
+            } else {
+                let hint = did_you_mean(&e.key, TOP_KEYS.iter().copied())
+                    .unwrap_or_else(|| format!("the top-level sections are {}", TOP_KEYS.join(", ")));
+                self.err(e.key.clone(), e.key_line, format!("unknown top-level key \"{}\"", e.key), Some(hint));
+            }
+        }
+        let section = |name: &str| sections.get(name).copied();
+
+        let (receivers, recv_def) = self.components(section("receivers"), ComponentKind::Receiver, Self::receiver);
+        let (processors, proc_def) = self.components(section("processors"), ComponentKind::Processor, Self::processor);
+        let (exporters, exp_def) = self.components(section("exporters"), ComponentKind::Exporter, Self::exporter);
+        let (extensions, ext_def) = self.components(section("extensions"), ComponentKind::Extension, Self::extension);
+        if let Some(c) = section("connectors") {
+            for e in self.entries(&c.value, "connectors", "connectors") {
+                self.err(
+                    join("connectors", &e.key),
+                    e.key_line,
+                    "connectors are not supported yet",
+                    Some("remove it and connect pipelines through an exporter and a receiver".into()),
+                );
+            }
+        }
+        let defs = Defs { receivers: &recv_def, processors: &proc_def, exporters: &exp_def, extensions: &ext_def };
+        let service = self.service(section("service"), &defs, &exporters)?;
+        Some(AgentConfig { receivers, processors, exporters, extensions, service })
+    }
+
+    /// Reads one component section: ids, types, typed settings, validation.
+    fn components<T>(
+        &mut self,
+        section: Option<&Entry>,
+        kind: ComponentKind,
+        build: fn(&mut Self, &'static ComponentType, &Node, &str) -> Option<T>,
+    ) -> (BTreeMap<ComponentId, T>, DefinedMap) {
+        let mut typed = BTreeMap::new();
+        let mut defined = DefinedMap::new();
+        let Some(section) = section else { return (typed, defined) };
+        let name = kind.section();
+        for e in self.entries(&section.value, name, name) {
+            let path = join(name, &e.key);
+            let id = match ComponentId::parse(&e.key) {
+                Ok(id) => id,
+                Err(msg) => {
+                    self.err(path, e.key_line, msg, None);
+                    continue;
+                }
+            };
+            let Some(ty) = registry::find(kind, &id.kind) else {
+                let builtin = registry::names(kind);
+                let list = format!("built-in {name}: {}", builtin.join(", "));
+                let hint = match did_you_mean(&id.kind, builtin.iter().copied()) {
+                    Some(h) => format!("{h} ({list})"),
+                    None => list,
+                };
+                self.err(path, e.key_line, format!("unknown {} type \"{}\"", kind_word(kind), id.kind), Some(hint));
+                continue;
+            };
+            if defined.contains_key(&id) {
+                continue; // reported as a duplicate key
+            }
+            defined.insert(id.clone(), Defined { ty, line: e.key_line });
+            if let Some(cfg) = build(self, ty, &e.value, &path) {
+                typed.insert(id, cfg);
+            }
+        }
+        (typed, defined)
+    }
+
+    fn typed<T: serde::de::DeserializeOwned>(&mut self, node: &Node, path: &str) -> Option<T> {
+        match from_node(node, path) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.errors.push(e);
+                None
+            }
+        }
+    }
+
+    fn checker<'a>(&'a mut self, path: &'a str, node: &'a Node) -> Checker<'a> {
+        Checker { path, node, errors: &mut self.errors }
+    }
+
+    fn receiver(&mut self, ty: &'static ComponentType, node: &Node, path: &str) -> Option<ReceiverConfig> {
+        match ty.name {
+            "otlp" => {
+                let cfg = self.typed(node, path)?;
+                validate::otlp_receiver(&mut self.checker(path, node), &cfg);
+                Some(ReceiverConfig::Otlp(cfg))
+            }
+            _ => None,
+        }
+    }
+
+    fn processor(&mut self, ty: &'static ComponentType, node: &Node, path: &str) -> Option<ProcessorConfig> {
+        match ty.name {
+            "batch" => {
+                let cfg = self.typed(node, path)?;
+                validate::batch(&mut self.checker(path, node), &cfg);
+                Some(ProcessorConfig::Batch(cfg))
+            }
+            "memory_limiter" => {
+                let cfg = self.typed(node, path)?;
+                let total = self.total_memory;
+                validate::memory_limiter(&mut self.checker(path, node), &cfg, total);
+                Some(ProcessorConfig::MemoryLimiter(cfg))
+            }
+            _ => None,
+        }
+    }
+
+    fn exporter(&mut self, ty: &'static ComponentType, node: &Node, path: &str) -> Option<ExporterConfig> {
+        match ty.name {
+            "otlp" => {
+                let cfg = self.typed(node, path)?;
+                validate::otlp_exporter(&mut self.checker(path, node), &cfg);
+                Some(ExporterConfig::Otlp(cfg))
+            }
+            "otlphttp" => {
+                let cfg = self.typed(node, path)?;
+                validate::otlphttp_exporter(&mut self.checker(path, node), &cfg);
+                Some(ExporterConfig::OtlpHttp(cfg))
+            }
+            "debug" => Some(ExporterConfig::Debug(self.typed(node, path)?)),
+            "file" => {
+                let cfg = self.typed(node, path)?;
+                validate::file_exporter(&mut self.checker(path, node), &cfg);
+                Some(ExporterConfig::File(cfg))
+            }
+            _ => None,
+        }
+    }
+
+    fn extension(&mut self, ty: &'static ComponentType, node: &Node, path: &str) -> Option<ExtensionConfig> {
+        match ty.name {
+            "health_check" => {
+                let cfg = self.typed(node, path)?;
+                validate::health_check(&mut self.checker(path, node), &cfg);
+                Some(ExtensionConfig::HealthCheck(cfg))
+            }
+            _ => None,
+        }
+    }
+
+    fn service(
+        &mut self,
+        section: Option<&Entry>,
+        defs: &Defs,
+        exporters: &BTreeMap<ComponentId, ExporterConfig>,
+    ) -> Option<ServiceConfig> {
+        let Some(section) = section else {
+            self.errors.push(
+                ConfigError::new("service", None, "the config has no service section")
+                    .with_hint("add service.pipelines, e.g. traces: {receivers: [otlp], exporters: [debug]}"),
+            );
+            return None;
+        };
+        let mut fields: BTreeMap<&str, &Entry> = BTreeMap::new();
+        for e in self.entries(&section.value, "service", "service settings") {
+            if SERVICE_KEYS.contains(&e.key.as_str()) {
+                fields.entry(e.key.as_str()).or_insert(e);
+            } else {
+                let hint = did_you_mean(&e.key, SERVICE_KEYS.iter().copied())
+                    .unwrap_or_else(|| format!("the service settings are {}", SERVICE_KEYS.join(", ")));
+                self.err(join("service", &e.key), e.key_line, format!("unknown field \"{}\"", e.key), Some(hint));
+            }
+        }
+
+        let mut ok = true;
+        let mut extensions = Vec::new();
+        if let Some(e) = fields.get("extensions") {
+            let path = "service::extensions";
+            match self.typed::<Vec<String>>(&e.value, path) {
+                Some(names) => {
+                    for (i, name) in names.iter().enumerate() {
+                        let line = item_line(&e.value, i);
+                        if let Some(id) =
+                            self.reference(name, &join(path, name), line, ComponentKind::Extension, defs.extensions)
+                        {
+                            extensions.push(id);
+                        }
+                    }
+                }
+                None => ok = false,
+            }
+        }
+
+        let telemetry = match fields.get("telemetry") {
+            Some(e) => {
+                let path = "service::telemetry";
+                let t: Option<TelemetryConfig> = self.typed(&e.value, path);
+                if let Some(t) = &t {
+                    if !t.metrics.address.is_empty() {
+                        if let Err(msg) = validate::check_host_port(&t.metrics.address) {
+                            let line = e.value.line_of(&["metrics", "address"]);
+                            self.err(join(path, "metrics::address"), line, msg, Some("e.g. 127.0.0.1:8888".into()));
+                        }
+                    }
+                }
+                t
+            }
+            None => Some(TelemetryConfig::default()),
+        };
+
+        let shutdown_timeout = match fields.get("shutdown_timeout") {
+            Some(e) => self.typed::<Duration>(&e.value, "service::shutdown_timeout").map(Duration::get),
+            None => Some(DEFAULT_SHUTDOWN_TIMEOUT),
+        };
+
+        let pipelines = self.pipelines(fields.get("pipelines").copied(), section.key_line, defs, exporters);
+
+        match (ok, telemetry, shutdown_timeout, pipelines) {
+            (true, Some(telemetry), Some(shutdown_timeout), Some(pipelines)) => {
+                Some(ServiceConfig { extensions, pipelines, telemetry, shutdown_timeout })
+            }
+            _ => None,
+        }
+    }
+
+    /// Resolves a reference to a defined component, reporting undefined ones.
+    fn reference(
+        &mut self,
+        name: &str,
+        path: &str,
+        line: usize,
+        kind: ComponentKind,
+        defined: &DefinedMap,
+    ) -> Option<ComponentId> {
+        let word = kind_word(kind);
+        let id = match ComponentId::parse(name) {
+            Ok(id) => id,
+            Err(msg) => {
+                self.err(path, line, msg, None);
+                return None;
+            }
+        };
+        if defined.contains_key(&id) {
+            return Some(id);
+        }
+        let names: Vec<String> = defined.keys().map(ToString::to_string).collect();
+        let hint = match did_you_mean(name, names.iter().map(String::as_str)) {
+            Some(h) => h,
+            None if names.is_empty() => format!("no {} are defined", kind.section()),
+            None => format!("defined {}: {}", kind.section(), names.join(", ")),
+        };
+        self.err(
+            path,
+            line,
+            format!("undefined {word} \"{name}\": it is not defined under {}", kind.section()),
+            Some(hint),
+        );
+        None
+    }
+
+    fn pipelines(
+        &mut self,
+        entry: Option<&Entry>,
+        service_line: usize,
+        defs: &Defs,
+        exporters: &BTreeMap<ComponentId, ExporterConfig>,
+    ) -> Option<BTreeMap<PipelineId, PipelineConfig>> {
+        const PATH: &str = "service::pipelines";
+        let hint = "e.g. pipelines: {traces: {receivers: [otlp], exporters: [debug]}}";
+        let Some(entry) = entry else {
+            self.err(PATH, service_line, "no pipelines are defined", Some(hint.into()));
+            return None;
+        };
+        let entries = self.entries(&entry.value, PATH, "pipelines");
+        if entries.is_empty() {
+            self.err(PATH, entry.key_line, "no pipelines are defined", Some(hint.into()));
+            return None;
+        }
+        let mut out = BTreeMap::new();
+        let mut ok = true;
+        let mut http_reported = BTreeSet::new();
+        for e in entries {
+            let path = join(PATH, &e.key);
+            let Some(id) = self.pipeline_id(&e.key, &path, e.key_line) else {
+                ok = false;
+                continue;
+            };
+            let Some(cfg) = self.typed::<PipelineConfig>(&e.value, &path) else {
+                ok = false;
+                continue;
+            };
+            let lists: [(&str, &Vec<String>, ComponentKind, &DefinedMap); 3] = [
+                ("receivers", &cfg.receivers, ComponentKind::Receiver, defs.receivers),
+                ("processors", &cfg.processors, ComponentKind::Processor, defs.processors),
+                ("exporters", &cfg.exporters, ComponentKind::Exporter, defs.exporters),
+            ];
+            for (list, names, kind, defined) in lists {
+                let list_path = join(&path, list);
+                let list_node = e.value.get(list).map(|l| &l.value);
+                let list_line = e.value.line_of(&[list]);
+                if names.is_empty() && kind != ComponentKind::Processor {
+                    self.err(&list_path, list_line, format!("a pipeline needs at least one {}", kind_word(kind)), None);
+                    ok = false;
+                }
+                let mut seen = BTreeSet::new();
+                for (i, name) in names.iter().enumerate() {
+                    let line = list_node.map_or(list_line, |n| item_line(n, i));
+                    let item_path = join(&list_path, name);
+                    if !seen.insert(name.as_str()) {
+                        self.err(
+                            &item_path,
+                            line,
+                            format!("{} \"{name}\" appears more than once in this pipeline", kind_word(kind)),
+                            None,
+                        );
+                        ok = false;
+                        continue;
+                    }
+                    let Some(cid) = self.reference(name, &item_path, line, kind, defined) else {
+                        ok = false;
+                        continue;
+                    };
+                    if let Some(d) = defined.get(&cid) {
+                        if let Err(msg) = check_signal(d.ty, id.signal) {
+                            self.err(&item_path, line, msg, None);
+                            ok = false;
+                        }
+                    }
+                    if let Some(ExporterConfig::OtlpHttp(h)) = exporters.get(&cid) {
+                        let signal_endpoint = match id.signal {
+                            Signal::Traces => &h.traces_endpoint,
+                            Signal::Metrics => &h.metrics_endpoint,
+                            Signal::Logs => &h.logs_endpoint,
+                        };
+                        if h.endpoint.is_none()
+                            && signal_endpoint.is_none()
+                            && http_reported.insert((cid.clone(), id.signal))
+                        {
+                            let line = defs.exporters.get(&cid).map_or(line, |d| d.line);
+                            self.err(
+                                join("exporters", &cid.to_string()),
+                                line,
+                                format!("no endpoint for {}, which pipeline \"{}\" sends to it", id.signal, id),
+                                Some(format!("set endpoint, or {}_endpoint", id.signal)),
+                            );
+                            ok = false;
+                        }
+                    }
+                }
+            }
+            out.insert(id, cfg);
+        }
+        ok.then_some(out)
+    }
+
+    fn pipeline_id(&mut self, key: &str, path: &str, line: usize) -> Option<PipelineId> {
+        let (signal, name) = match key.split_once('/') {
+            Some((s, n)) => (s, Some(n)),
+            None => (key, None),
+        };
+        let Some(sig) = Signal::ALL.into_iter().find(|s| s.as_str() == signal) else {
+            let names = Signal::ALL.map(Signal::as_str);
+            let hint = did_you_mean(signal, names)
+                .unwrap_or_else(|| "pipeline ids are traces, metrics or logs, optionally followed by /name".into());
+            self.err(path, line, format!("unknown signal \"{signal}\" in pipeline id \"{key}\""), Some(hint));
+            return None;
+        };
+        if name.is_some_and(str::is_empty) {
+            self.err(path, line, format!("invalid pipeline id \"{key}\": the name after '/' is empty"), None);
+            return None;
+        }
+        Some(PipelineId { signal: sig, name: name.map(str::to_string) })
+    }
+}
+
+struct Defs<'a> {
+    receivers: &'a DefinedMap,
+    processors: &'a DefinedMap,
+    exporters: &'a DefinedMap,
+    extensions: &'a DefinedMap,
+}
+
+/// Line of the `i`th item of a sequence node, else the node's line.
+fn item_line(node: &Node, i: usize) -> usize {
+    match &node.value {
+        Value::Seq(items) => items.get(i).map_or(node.line, |n| n.line),
+        _ => node.line,
+    }
+}
+
+#[cfg(test)]
+#[path = "yaml_tests.rs"]
+mod tests;

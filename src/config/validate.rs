@@ -1,0 +1,239 @@
+//! Semantic checks of each component's typed settings, run after serde.
+//!
+//! Each check reports a `ConfigError` placed at the offending field's path and
+//! line (found in the component's node), so a config that passes can be built
+//! without further checks.
+
+use super::error::ConfigError;
+use super::expand::join;
+use super::node::Node;
+use crate::exporters::otlp_common::{RetryConfig, SendingQueueConfig, TlsClientConfig};
+use crate::exporters::{
+    file::config::FileExporterConfig, otlp::config::OtlpExporterConfig, otlphttp::config::OtlpHttpExporterConfig,
+};
+use crate::processors::{batch::config::BatchConfig, memory_limiter::config::MemoryLimiterConfig};
+use crate::receivers::otlp::config::OtlpReceiverConfig;
+use crate::telemetry::health_config::HealthCheckConfig;
+
+/// Collects errors for one component: `path` is the component's path and
+/// `node` its body, used to find the line of each field.
+pub struct Checker<'a> {
+    pub path: &'a str,
+    pub node: &'a Node,
+    pub errors: &'a mut Vec<ConfigError>,
+}
+
+impl Checker<'_> {
+    pub fn error(&mut self, field: &[&str], message: impl Into<String>, hint: Option<&str>) {
+        let path = field.iter().fold(self.path.to_string(), |p, f| join(&p, f));
+        let mut e = ConfigError::new(path, Some(self.node.line_of(field)), message);
+        e.hint = hint.map(str::to_string);
+        self.errors.push(e);
+    }
+
+    fn endpoint(&mut self, field: &[&str], value: &str) {
+        if let Err(msg) = check_host_port(value) {
+            self.error(field, msg, Some("write host:port, e.g. 127.0.0.1:4317 or :4317"));
+        }
+    }
+
+    fn url(&mut self, field: &[&str], value: &str) {
+        if !(value.starts_with("http://") || value.starts_with("https://")) {
+            self.error(
+                field,
+                format!("invalid URL \"{value}\": it must start with http:// or https://"),
+                Some("e.g. https://otlp.example.com:4318"),
+            );
+        } else if value.split_once("://").is_some_and(|(_, rest)| rest.is_empty() || rest.starts_with('/')) {
+            self.error(field, format!("invalid URL \"{value}\": the host is missing"), None);
+        }
+    }
+
+    fn tls(&mut self, tls: &TlsClientConfig) {
+        if tls.cert_file.is_some() != tls.key_file.is_some() {
+            let (set, missing) =
+                if tls.cert_file.is_some() { ("cert_file", "key_file") } else { ("key_file", "cert_file") };
+            self.error(
+                &["tls", set],
+                format!("{set} is set but {missing} is not"),
+                Some("client certificates need both cert_file and key_file"),
+            );
+        }
+    }
+
+    fn retry(&mut self, r: &RetryConfig) {
+        if !r.enabled {
+            return;
+        }
+        // NaN fails the range check, so it is rejected too.
+        if !(1.0..=f64::INFINITY).contains(&r.multiplier) || r.multiplier.is_infinite() {
+            self.error(
+                &["retry_on_failure", "multiplier"],
+                format!("multiplier {} must be at least 1", r.multiplier),
+                None,
+            );
+        }
+        if !(0.0..=1.0).contains(&r.randomization_factor) {
+            self.error(
+                &["retry_on_failure", "randomization_factor"],
+                format!("randomization_factor {} must be between 0 and 1", r.randomization_factor),
+                None,
+            );
+        }
+        if r.initial_interval.is_zero() {
+            self.error(
+                &["retry_on_failure", "initial_interval"],
+                "initial_interval must be above zero",
+                Some("e.g. 5s, or set enabled: false"),
+            );
+        }
+    }
+
+    fn queue(&mut self, q: &SendingQueueConfig) {
+        if !q.enabled {
+            return;
+        }
+        if q.queue_size == 0 {
+            self.error(
+                &["sending_queue", "queue_size"],
+                "queue_size must be at least 1",
+                Some("or set enabled: false"),
+            );
+        }
+        if q.num_consumers == 0 {
+            self.error(&["sending_queue", "num_consumers"], "num_consumers must be at least 1", None);
+        }
+    }
+}
+
+/// `host:port` with a numeric port; an empty host means all interfaces.
+pub fn check_host_port(value: &str) -> Result<(), String> {
+    let Some((host, port)) = value.rsplit_once(':') else {
+        return Err(format!("invalid endpoint \"{value}\": expected host:port"));
+    };
+    if host.contains('/') || host.contains(' ') {
+        return Err(format!("invalid endpoint \"{value}\": expected host:port, not a URL"));
+    }
+    match port.parse::<u16>() {
+        Ok(_) => Ok(()),
+        Err(_) => Err(format!("invalid endpoint \"{value}\": port \"{port}\" is not a number from 0 to 65535")),
+    }
+}
+
+pub fn otlp_receiver(c: &mut Checker, cfg: &OtlpReceiverConfig) {
+    let p = &cfg.protocols;
+    if p.grpc.is_none() && p.http.is_none() {
+        c.error(
+            &["protocols"],
+            "at least one protocol must be enabled",
+            Some("add `grpc:` and/or `http:` under protocols"),
+        );
+    }
+    if let Some(g) = &p.grpc {
+        c.endpoint(&["protocols", "grpc", "endpoint"], &g.endpoint);
+        if g.max_recv_msg_size_mib == 0 {
+            c.error(&["protocols", "grpc", "max_recv_msg_size_mib"], "max_recv_msg_size_mib must be above 0", None);
+        }
+    }
+    if let Some(h) = &p.http {
+        c.endpoint(&["protocols", "http", "endpoint"], &h.endpoint);
+        if h.max_request_body_size == 0 {
+            c.error(&["protocols", "http", "max_request_body_size"], "max_request_body_size must be above 0", None);
+        }
+        for (name, path) in [
+            ("traces_url_path", &h.traces_url_path),
+            ("metrics_url_path", &h.metrics_url_path),
+            ("logs_url_path", &h.logs_url_path),
+        ] {
+            if !path.starts_with('/') {
+                c.error(&["protocols", "http", name], format!("{name} \"{path}\" must start with '/'"), None);
+            }
+        }
+    }
+}
+
+pub fn batch(c: &mut Checker, cfg: &BatchConfig) {
+    if cfg.send_batch_max_size != 0 && cfg.send_batch_max_size < cfg.send_batch_size {
+        c.error(
+            &["send_batch_max_size"],
+            format!(
+                "send_batch_max_size ({}) must be 0 or at least send_batch_size ({})",
+                cfg.send_batch_max_size, cfg.send_batch_size
+            ),
+            None,
+        );
+    }
+}
+
+pub fn memory_limiter(c: &mut Checker, cfg: &MemoryLimiterConfig, total_memory: Option<u64>) {
+    if cfg.check_interval.is_zero() {
+        c.error(&["check_interval"], "check_interval must be above zero", Some("e.g. 1s"));
+    }
+    if let Err(msg) = crate::processors::memory_limiter::MemoryLimits::resolve(cfg, total_memory) {
+        let field = if cfg.limit_mib > 0 {
+            "limit_mib"
+        } else if cfg.limit_percentage > 0 {
+            "limit_percentage"
+        } else {
+            ""
+        };
+        let field: &[&str] = if field.is_empty() { &[] } else { &[field] };
+        c.error(field, msg, Some("set limit_mib (e.g. 512) or limit_percentage (e.g. 80)"));
+    }
+}
+
+pub fn otlp_exporter(c: &mut Checker, cfg: &OtlpExporterConfig) {
+    if cfg.endpoint.trim().is_empty() {
+        c.error(&["endpoint"], "endpoint must not be empty", Some("e.g. tempo:4317 or https://tempo:4317"));
+    } else if cfg.endpoint.contains("://") {
+        c.url(&["endpoint"], &cfg.endpoint);
+    } else {
+        c.endpoint(&["endpoint"], &cfg.endpoint);
+    }
+    c.tls(&cfg.tls);
+    c.retry(&cfg.retry_on_failure);
+    c.queue(&cfg.sending_queue);
+}
+
+/// Per-signal endpoints are checked where the pipelines are known.
+pub fn otlphttp_exporter(c: &mut Checker, cfg: &OtlpHttpExporterConfig) {
+    for (name, url) in [
+        ("endpoint", &cfg.endpoint),
+        ("traces_endpoint", &cfg.traces_endpoint),
+        ("metrics_endpoint", &cfg.metrics_endpoint),
+        ("logs_endpoint", &cfg.logs_endpoint),
+    ] {
+        if let Some(url) = url {
+            c.url(&[name], url);
+        }
+    }
+    c.tls(&cfg.tls);
+    c.retry(&cfg.retry_on_failure);
+    c.queue(&cfg.sending_queue);
+}
+
+pub fn file_exporter(c: &mut Checker, cfg: &FileExporterConfig) {
+    if cfg.path.trim().is_empty() {
+        c.error(&["path"], "path must not be empty", Some("e.g. /var/lib/sluice/export.jsonl"));
+    }
+}
+
+pub fn health_check(c: &mut Checker, cfg: &HealthCheckConfig) {
+    c.endpoint(&["endpoint"], &cfg.endpoint);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_port() {
+        assert!(check_host_port("127.0.0.1:4317").is_ok());
+        assert!(check_host_port(":4317").is_ok());
+        assert!(check_host_port("[::1]:4317").is_ok());
+        assert!(check_host_port("localhost").is_err());
+        assert!(check_host_port("localhost:99999").is_err());
+        assert!(check_host_port("localhost:http").is_err());
+        assert!(check_host_port("http://x:1").is_err());
+    }
+}

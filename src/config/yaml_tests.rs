@@ -1,0 +1,444 @@
+use super::*;
+use crate::exporters::otlp_common::{Compression, FullQueuePolicy};
+use std::collections::HashMap;
+
+const GIB: u64 = 1024 * 1024 * 1024;
+
+fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    move |k| m.get(k).cloned()
+}
+
+fn load(text: &str) -> Result<AgentConfig, ConfigErrors> {
+    load_with_memory(text, &env_of(&[]), Some(8 * GIB))
+}
+
+fn id(s: &str) -> ComponentId {
+    ComponentId::parse(s).unwrap()
+}
+
+#[test]
+fn default_config_loads_with_three_pipelines() {
+    let cfg = load_agent_config(DEFAULT_CONFIG, &|_| None).unwrap();
+    assert_eq!(cfg.service.pipelines.len(), 3);
+    assert_eq!(cfg.service.extensions, vec![id("health_check")]);
+    assert_eq!(cfg.service.shutdown_timeout, std::time::Duration::from_secs(10));
+    assert!(matches!(cfg.processors.get(&id("batch")), Some(ProcessorConfig::Batch(b)) if b.send_batch_size == 8192));
+}
+
+const REALISTIC: &str = r#"
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 0.0.0.0:4317
+        max_recv_msg_size_mib: 16
+      http:
+        endpoint: 0.0.0.0:4318
+
+processors:
+  memory_limiter:
+    check_interval: 1s
+    limit_mib: 1500
+    spike_limit_mib: 512
+  batch:
+    send_batch_size: 10000
+    send_batch_max_size: 11000
+    timeout: 10s
+
+exporters:
+  otlp/tempo:
+    endpoint: tempo.observability.svc:4317
+    tls:
+      insecure: false
+      ca_file: /etc/ssl/tempo-ca.pem
+    headers:
+      X-Scope-OrgID: tenant-1
+    compression: zstd
+    retry_on_failure:
+      enabled: true
+      initial_interval: 1s
+      max_interval: 30s
+      max_elapsed_time: 5m
+    sending_queue:
+      enabled: true
+      num_consumers: 4
+      queue_size: 5000
+  otlphttp:
+    traces_endpoint: https://otlp.example.com/v1/traces
+    headers:
+      Authorization: "Bearer ${env:TOKEN}"
+  debug:
+    verbosity: detailed
+
+extensions:
+  health_check:
+    endpoint: 0.0.0.0:13133
+
+service:
+  extensions: [health_check]
+  telemetry:
+    metrics:
+      address: 0.0.0.0:8888
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [memory_limiter, batch]
+      exporters: [otlp/tempo, otlphttp, debug]
+    metrics:
+      receivers: [otlp]
+      processors: [memory_limiter, batch]
+      exporters: [otlp/tempo]
+"#;
+
+#[test]
+fn realistic_collector_config_loads() {
+    let cfg = load_with_memory(REALISTIC, &env_of(&[("TOKEN", "s3cr3t")]), None).unwrap();
+    let Some(ExporterConfig::Otlp(tempo)) = cfg.exporters.get(&id("otlp/tempo")) else { panic!("otlp/tempo") };
+    assert_eq!(tempo.endpoint, "tempo.observability.svc:4317");
+    assert_eq!(tempo.tls.ca_file.as_deref(), Some("/etc/ssl/tempo-ca.pem"));
+    assert_eq!(tempo.headers.get("X-Scope-OrgID").map(String::as_str), Some("tenant-1"));
+    assert_eq!(tempo.compression, Compression::Zstd);
+    assert_eq!(tempo.retry_on_failure.initial_interval, Duration::from_secs(1));
+    assert_eq!(tempo.retry_on_failure.max_elapsed_time, Duration::from_secs(300));
+    assert_eq!(tempo.retry_on_failure.multiplier, 1.5); // default
+    assert_eq!(tempo.sending_queue.queue_size, 5000);
+    assert_eq!(tempo.sending_queue.policy(), FullQueuePolicy::Block);
+    assert_eq!(tempo.timeout, Duration::from_secs(5)); // default
+    let Some(ExporterConfig::OtlpHttp(http)) = cfg.exporters.get(&id("otlphttp")) else { panic!("otlphttp") };
+    assert_eq!(http.headers.get("Authorization").map(String::as_str), Some("Bearer s3cr3t"));
+    assert_eq!(http.timeout, Duration::from_secs(30));
+    let Some(ReceiverConfig::Otlp(otlp)) = cfg.receivers.get(&id("otlp")) else { panic!("otlp") };
+    let grpc = otlp.protocols.grpc.as_ref().unwrap();
+    assert_eq!((grpc.endpoint.as_str(), grpc.max_recv_msg_size_mib), ("0.0.0.0:4317", 16));
+    assert_eq!(otlp.protocols.http.as_ref().unwrap().max_request_body_size, 20 * 1024 * 1024);
+    let Some(ProcessorConfig::Batch(batch)) = cfg.processors.get(&id("batch")) else { panic!("batch") };
+    assert_eq!(batch.timeout, Duration::from_secs(10));
+    assert_eq!(cfg.service.telemetry.metrics.address, "0.0.0.0:8888");
+    assert_eq!(cfg.service.pipelines.len(), 2);
+    let traces = &cfg.service.pipelines[&PipelineId { signal: Signal::Traces, name: None }];
+    assert_eq!(traces.exporters, ["otlp/tempo", "otlphttp", "debug"]);
+    assert_eq!(traces.channel_capacity, 256);
+}
+
+/// A minimal valid config with `{X}` replaced: tests change one thing.
+const BASE: &str = "receivers:
+  otlp:
+    protocols:
+      grpc:
+processors:
+  batch:
+exporters:
+  debug:
+service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [debug]
+";
+
+#[test]
+fn base_config_is_valid() {
+    load(BASE).unwrap();
+}
+
+#[test]
+fn bad_configs_report_path_line_and_hint() {
+    // (config, path, line, substring of the message or hint)
+    let cases: &[(&str, &str, usize, &str)] = &[
+        // unknown field with a typo
+        (
+            "exporters:\n  otlp/tempo:\n    endpoint: tempo:4317\n    retry_on_failure:\n      max_intervall: 5s\n\
+             service:\n  pipelines:\n    traces: {receivers: [otlp], exporters: [otlp/tempo]}\nreceivers:\n  otlp:\n    protocols: {grpc: }\n",
+            "exporters::otlp/tempo::retry_on_failure::max_intervall",
+            5,
+            "unknown field \"max_intervall\"; hint: did you mean \"max_interval\"?",
+        ),
+        // wrong type for a duration
+        (&BASE.replace("  batch:\n", "  batch:\n    timeout: [1s]\n"), "processors::batch::timeout", 7, "expected a duration"),
+        (&BASE.replace("  batch:\n", "  batch:\n    timeout: soon\n"), "processors::batch::timeout", 7, "invalid duration"),
+        // unknown component type
+        (
+            &BASE.replace("  otlp:\n", "  otlpp:\n"),
+            "receivers::otlpp",
+            2,
+            "unknown receiver type \"otlpp\"; hint: did you mean \"otlp\"? (built-in receivers: otlp, otlp_grpc)",
+        ),
+        // undefined exporter referenced from a pipeline
+        (
+            &BASE.replace("  debug:\n", "  otlp/tempo:\n    endpoint: t:4317\n").replace("[debug]", "[otlp/temp]"),
+            "service::pipelines::traces::exporters::otlp/temp",
+            15,
+            "undefined exporter \"otlp/temp\": it is not defined under exporters; hint: did you mean \"otlp/tempo\"?",
+        ),
+        // an extension used as a receiver is an undefined receiver
+        (
+            &BASE.replace("exporters:\n", "extensions:\n  health_check:\nexporters:\n").replace("[otlp]", "[otlp, health_check]"),
+            "service::pipelines::traces::receivers::health_check",
+            14,
+            "undefined receiver \"health_check\"",
+        ),
+        // bad pipeline signal name
+        (&BASE.replace("    traces:", "    trace:"), "service::pipelines::trace", 11, "did you mean \"traces\"?"),
+        // missing required field
+        (&BASE.replace("  debug:\n", "  debug:\n  otlp:\n"), "exporters::otlp", 9, "missing field `endpoint`"),
+        // bad endpoint port
+        (
+            &BASE.replace("      grpc:\n", "      grpc:\n        endpoint: 0.0.0.0:99999\n"),
+            "receivers::otlp::protocols::grpc::endpoint",
+            5,
+            "port \"99999\" is not a number",
+        ),
+        // memory_limiter without limits
+        (
+            &BASE.replace("  batch:\n", "  batch:\n  memory_limiter:\n    check_interval: 1s\n"),
+            "processors::memory_limiter",
+            7,
+            "one of limit_mib or limit_percentage",
+        ),
+        // unknown top-level key
+        (&format!("{BASE}exportrs:\n"), "exportrs", 15, "did you mean \"exporters\"?"),
+        // otlp receiver with no protocol
+        (&BASE.replace("      grpc:\n", "      {}\n"), "receivers::otlp::protocols", 3, "at least one protocol"),
+        // wrong type, found vs expected
+        (&BASE.replace("  batch:\n", "  batch:\n    send_batch_size: many\n"), "processors::batch::send_batch_size", 7, "expected usize, found string \"many\""),
+        // batch max below size
+        (
+            &BASE.replace("  batch:\n", "  batch:\n    send_batch_size: 100\n    send_batch_max_size: 10\n"),
+            "processors::batch::send_batch_max_size",
+            8,
+            "must be 0 or at least send_batch_size",
+        ),
+        // otlphttp with no endpoint for the pipeline's signal
+        (
+            &BASE.replace("  debug:\n", "  otlphttp:\n    metrics_endpoint: http://m:4318/v1/metrics\n").replace("[debug]", "[otlphttp]"),
+            "exporters::otlphttp",
+            8,
+            "no endpoint for traces, which pipeline \"traces\" sends to it; hint: set endpoint, or traces_endpoint",
+        ),
+        // otlphttp URL without scheme
+        (
+            &BASE.replace("  debug:\n", "  otlphttp:\n    endpoint: m:4318\n").replace("[debug]", "[otlphttp]"),
+            "exporters::otlphttp::endpoint",
+            9,
+            "must start with http:// or https://",
+        ),
+        // tls cert without key
+        (
+            &BASE.replace("  debug:\n", "  otlp:\n    endpoint: t:4317\n    tls:\n      cert_file: c.pem\n").replace("[debug]", "[otlp]"),
+            "exporters::otlp::tls::cert_file",
+            11,
+            "key_file is not",
+        ),
+        // retry multiplier below 1
+        (
+            &BASE
+                .replace("  debug:\n", "  otlp:\n    endpoint: t:4317\n    retry_on_failure:\n      multiplier: 0.5\n")
+                .replace("[debug]", "[otlp]"),
+            "exporters::otlp::retry_on_failure::multiplier",
+            11,
+            "at least 1",
+        ),
+        // sending queue of size 0
+        (
+            &BASE
+                .replace("  debug:\n", "  otlp:\n    endpoint: t:4317\n    sending_queue:\n      queue_size: 0\n")
+                .replace("[debug]", "[otlp]"),
+            "exporters::otlp::sending_queue::queue_size",
+            11,
+            "queue_size must be at least 1",
+        ),
+        // file exporter path empty
+        (&BASE.replace("  debug:\n", "  debug:\n  file:\n    path: \"\"\n"), "exporters::file::path", 10, "path must not be empty"),
+        // connectors
+        (&format!("{BASE}connectors:\n  forward:\n"), "connectors::forward", 16, "connectors are not supported yet"),
+        // same processor twice
+        (&BASE.replace("[batch]", "[batch, batch]"), "service::pipelines::traces::processors::batch", 13, "more than once"),
+        // pipeline without exporters
+        (&BASE.replace("[debug]", "[]"), "service::pipelines::traces::exporters", 14, "at least one exporter"),
+        // undefined extension
+        (&BASE.replace("service:\n", "service:\n  extensions: [health_chek]\n"), "service::extensions::health_chek", 10, "undefined extension"),
+        // unknown enum value
+        (&BASE.replace("  debug:\n", "  debug:\n    verbosity: detaild\n"), "exporters::debug::verbosity", 9, "did you mean \"detailed\"?"),
+        // duplicate key
+        (&BASE.replace("  batch:\n", "  batch:\n  batch:\n"), "processors::batch", 7, "duplicate key \"batch\""),
+        // telemetry deny unknown
+        (&BASE.replace("service:\n", "service:\n  telemetry:\n    metric: {}\n"), "service::telemetry::metric", 11, "did you mean \"metrics\"?"),
+        // malformed env reference
+        (&BASE.replace("  debug:\n", "  debug:\n    verbosity: ${env:}\n"), "exporters::debug::verbosity", 9, "empty variable name"),
+        // health_check endpoint
+        (
+            &format!("{BASE}extensions:\n  health_check:\n    endpoint: localhost\n"),
+            "extensions::health_check::endpoint",
+            17,
+            "expected host:port",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (text, path, line, needle) in cases {
+        let errs = match load(text) {
+            Ok(_) => {
+                failures.push(format!("config loaded but should fail ({path}):\n{text}"));
+                continue;
+            }
+            Err(e) => e,
+        };
+        let rendered = errs.to_string();
+        let Some(e) = errs.0.iter().find(|e| e.path == *path) else {
+            failures.push(format!("no error at {path}; got:\n{rendered}"));
+            continue;
+        };
+        if e.line != Some(*line) || !rendered.contains(&format!("{path} (line {line}): ")) {
+            failures.push(format!("{path}: wanted line {line}; got:\n{rendered}"));
+        }
+        if !e.to_string().contains(needle) {
+            failures.push(format!("{path}: wanted {needle:?} in {e}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn all_errors_are_reported_sorted_by_line() {
+    let text = BASE.replace("  batch:\n", "  batch:\n    timeout: later\n").replace("[debug]", "[debgu]");
+    let errs = load(&text).unwrap_err();
+    assert_eq!(errs.0.len(), 2, "{errs}");
+    assert_eq!(errs.0[0].path, "processors::batch::timeout");
+    assert_eq!(errs.0[1].path, "service::pipelines::traces::exporters::debgu");
+    assert!(errs.to_string().starts_with("invalid configuration: 2 errors"));
+}
+
+#[test]
+fn signal_support_is_checked() {
+    let only_traces = registry::ComponentType {
+        kind: ComponentKind::Exporter,
+        name: "tracey",
+        aliases: &[],
+        signals: &[Signal::Traces],
+        description: "",
+    };
+    assert!(check_signal(&only_traces, Signal::Traces).is_ok());
+    let msg = check_signal(&only_traces, Signal::Logs).unwrap_err();
+    assert!(msg.contains("does not support logs; it supports traces"), "{msg}");
+}
+
+#[test]
+fn env_expansion_in_documents() {
+    let text = BASE
+        .replace(
+            "      grpc:\n",
+            "      grpc:\n        endpoint: ${env:HOST}:${env:PORT}\n        max_recv_msg_size_mib: ${env:MIB}\n",
+        )
+        .replace("  batch:\n", "  batch:\n    send_batch_size: ${env:NOPE:-512}\n    timeout: ${TIMEOUT}\n")
+        .replace("  debug:\n", "  debug:\n  file:\n    path: /tmp/$$HOME/${env:UNSET}x\n");
+    let env = env_of(&[("HOST", "0.0.0.0"), ("PORT", "4317"), ("MIB", "8"), ("TIMEOUT", "2s")]);
+    let cfg = load_with_memory(&text, &env, None).unwrap();
+    let Some(ReceiverConfig::Otlp(otlp)) = cfg.receivers.get(&id("otlp")) else { panic!() };
+    let grpc = otlp.protocols.grpc.as_ref().unwrap();
+    assert_eq!(grpc.endpoint, "0.0.0.0:4317");
+    assert_eq!(grpc.max_recv_msg_size_mib, 8);
+    let Some(ProcessorConfig::Batch(b)) = cfg.processors.get(&id("batch")) else { panic!() };
+    assert_eq!((b.send_batch_size, b.timeout), (512, Duration::from_secs(2)));
+    let Some(ExporterConfig::File(f)) = cfg.exporters.get(&id("file")) else { panic!() };
+    assert_eq!(f.path, "/tmp/$HOME/x");
+}
+
+#[test]
+fn env_expansion_does_not_touch_keys_and_retypes_whole_references() {
+    // A quoted whole reference stays a string; a plain one is re-typed.
+    let text = BASE.replace("  batch:\n", "  batch:\n    send_batch_size: \"${env:N}\"\n");
+    let errs = load_with_memory(&text, &env_of(&[("N", "5")]), None).unwrap_err();
+    assert_eq!(errs.0[0].path, "processors::batch::send_batch_size");
+    let text = BASE.replace("  debug:\n", "  debug:\n  ${env:X}:\n");
+    let errs = load_with_memory(&text, &env_of(&[("X", "file")]), None).unwrap_err();
+    assert!(errs.0[0].message.contains("invalid component id"), "{errs}");
+}
+
+#[test]
+fn garbage_never_panics() {
+    for text in [
+        "",
+        "~",
+        "[1, 2]",
+        "receivers: 5",
+        "service: [a]",
+        "service:\n  pipelines:\n    traces: 7\n",
+        "service:\n  pipelines:\n    traces/: {receivers: [a], exporters: [b]}\n",
+        "receivers:\n  /x:\n",
+        "? [a]\n: b\n",
+        "a: *nope\n",
+        "%YAML 1.2\n---\na: 1\n---\nb: 2\n",
+        "receivers: {otlp: {protocols: {grpc: {endpoint: \"${\"}}}}",
+        "processors:\n  batch:\n    send_batch_size: 0x7fffffffffffffffffffffff\n",
+        "processors:\n  batch:\n    timeout: 99999999999999999999999h\n",
+        "\t\u{0}\u{ffff}",
+    ] {
+        assert!(load(text).is_err(), "{text:?} loaded");
+    }
+}
+
+/// Cheap stand-in for the fuzzer: byte-level mutations of a real config must
+/// give a config or errors, never a panic.
+#[test]
+fn mutated_configs_never_panic() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let alphabet = b"{}[]:,-?&*!|>'\"%@`#$~ \n\t0123456789abc./\\";
+    let env = env_of(&[("A", "1"), ("B", "[x]")]);
+    for _ in 0..3000 {
+        let mut bytes = REALISTIC.as_bytes().to_vec();
+        for _ in 0..(next() % 8 + 1) {
+            let pos = (next() as usize) % bytes.len().max(1);
+            let ch = alphabet[(next() as usize) % alphabet.len()];
+            match next() % 3 {
+                0 => bytes[pos] = ch,
+                1 => bytes.insert(pos, ch),
+                _ => {
+                    bytes.remove(pos);
+                }
+            }
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        let _ = load_with_memory(&text, &env, Some(8 * GIB));
+    }
+}
+
+#[test]
+fn anchors_and_aliases_share_settings() {
+    let text = "exporters:
+  otlp/a:
+    endpoint: a:4317
+    retry_on_failure: &retry
+      initial_interval: 2s
+      max_interval: ${env:MAX}
+  otlp/b:
+    endpoint: b:4317
+    retry_on_failure: *retry
+receivers:
+  otlp:
+    protocols: {http: }
+service:
+  pipelines:
+    logs: {receivers: [otlp], exporters: [otlp/a, otlp/b]}
+";
+    let cfg = load_with_memory(text, &env_of(&[("MAX", "1m")]), None).unwrap();
+    for name in ["otlp/a", "otlp/b"] {
+        let Some(ExporterConfig::Otlp(e)) = cfg.exporters.get(&id(name)) else { panic!("{name}") };
+        assert_eq!(e.retry_on_failure.initial_interval, Duration::from_secs(2));
+        assert_eq!(e.retry_on_failure.max_interval, Duration::from_secs(60));
+    }
+}
+
+#[test]
+fn yaml_syntax_errors_have_a_line() {
+    let errs = load("receivers:\n  otlp:\n    protocols: [grpc\nservice:\n").unwrap_err();
+    assert_eq!(errs.0.len(), 1);
+    assert!(errs.0[0].line.is_some_and(|l| l >= 3), "{errs}");
+    assert!(errs.to_string().contains("YAML syntax error"), "{errs}");
+}
