@@ -188,3 +188,84 @@ async fn refused_connection_is_retryable() {
     let err = exp.export(&Batch::Traces(traces(1))).await.unwrap_err();
     assert!(matches!(err, ExportError::Retryable { .. }), "{err:?}");
 }
+
+const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/exporters/otlp_common/testdata");
+
+fn testdata(name: &str) -> String {
+    format!("{TESTDATA}/{name}")
+}
+
+/// A TLS trace receiver with the test server certificate (localhost,
+/// backend.test, 127.0.0.1), optionally requiring a client certificate.
+async fn serve_tls(require_client_cert: bool) -> (SocketAddr, Recorder) {
+    use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+    let rec = Recorder::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let cert = std::fs::read(testdata("server.pem")).unwrap();
+    let key = std::fs::read(testdata("server.key")).unwrap();
+    let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(cert, key));
+    if require_client_cert {
+        tls = tls.client_ca_root(Certificate::from_pem(std::fs::read(testdata("ca.pem")).unwrap()));
+    }
+    let server = tonic::transport::Server::builder()
+        .tls_config(tls)
+        .unwrap()
+        .add_service(TraceServiceServer::new(rec.clone()).accept_compressed(CompressionEncoding::Gzip));
+    tokio::spawn(server.serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)));
+    (addr, rec)
+}
+
+#[tokio::test]
+async fn tls_with_ca_file_server_name_override_and_skip_verify() {
+    let (addr, rec) = serve_tls(false).await;
+    let port = addr.port();
+    let ca = Some(testdata("ca.pem"));
+    let cases: Vec<(String, TlsClientConfig)> = vec![
+        (format!("https://localhost:{port}"), TlsClientConfig { ca_file: ca.clone(), ..Default::default() }),
+        // Bare host:port is TLS by default, verified against the IP SAN.
+        (format!("127.0.0.1:{port}"), TlsClientConfig { ca_file: ca.clone(), ..Default::default() }),
+        (
+            format!("https://127.0.0.1:{port}"),
+            TlsClientConfig {
+                ca_file: ca.clone(),
+                server_name_override: Some("backend.test".into()),
+                ..Default::default()
+            },
+        ),
+        (format!("https://127.0.0.1:{port}"), TlsClientConfig { insecure_skip_verify: true, ..Default::default() }),
+    ];
+    for (i, (endpoint, tls)) in cases.into_iter().enumerate() {
+        let mut cfg = config(endpoint.clone());
+        cfg.tls = tls;
+        let exp = OtlpExporter::new(&cfg, Signal::Traces, "otlp").unwrap();
+        let outcome = exp.export(&Batch::Traces(traces(1))).await;
+        assert_eq!(outcome, Ok(ExportOutcome::default()), "case {i}: {endpoint}");
+        assert_eq!(rec.seen.lock().unwrap().len(), i + 1);
+    }
+
+    // A name the certificate does not carry fails the handshake: retryable,
+    // as every connection failure.
+    let mut cfg = config(format!("https://127.0.0.1:{port}"));
+    cfg.tls = TlsClientConfig { ca_file: ca, server_name_override: Some("other.test".into()), ..Default::default() };
+    cfg.timeout = CfgDuration::from_secs(2);
+    let exp = OtlpExporter::new(&cfg, Signal::Traces, "otlp").unwrap();
+    let err = exp.export(&Batch::Traces(traces(1))).await.unwrap_err();
+    assert!(matches!(err, ExportError::Retryable { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn mutual_tls_sends_the_client_certificate() {
+    let (addr, rec) = serve_tls(true).await;
+    let tls = TlsClientConfig { ca_file: Some(testdata("ca.pem")), ..Default::default() };
+    let mut cfg = config(format!("https://localhost:{}", addr.port()));
+    cfg.tls = tls.clone();
+    cfg.timeout = CfgDuration::from_secs(2);
+    let without = OtlpExporter::new(&cfg, Signal::Traces, "otlp").unwrap();
+    assert!(without.export(&Batch::Traces(traces(1))).await.is_err());
+    cfg.tls =
+        TlsClientConfig { cert_file: Some(testdata("server.pem")), key_file: Some(testdata("server.key")), ..tls };
+    let with = OtlpExporter::new(&cfg, Signal::Traces, "otlp").unwrap();
+    assert_eq!(with.export(&Batch::Traces(traces(1))).await, Ok(ExportOutcome::default()));
+    assert_eq!(rec.seen.lock().unwrap().len(), 1);
+}

@@ -256,26 +256,44 @@ fn partial_success(body: &[u8], json: bool, signal: Signal) -> ExportOutcome {
     if body.is_empty() {
         return ExportOutcome::default();
     }
-    let partial = match signal {
-        Signal::Traces => decode::<ExportTraceServiceResponse>(body, json)
-            .and_then(|r| r.partial_success)
-            .map(|p| (p.rejected_spans, p.error_message)),
-        Signal::Metrics => decode::<ExportMetricsServiceResponse>(body, json)
-            .and_then(|r| r.partial_success)
-            .map(|p| (p.rejected_data_points, p.error_message)),
-        Signal::Logs => decode::<ExportLogsServiceResponse>(body, json)
-            .and_then(|r| r.partial_success)
-            .map(|p| (p.rejected_log_records, p.error_message)),
+    let partial = if json {
+        json_partial_success(body, signal)
+    } else {
+        match signal {
+            Signal::Traces => ExportTraceServiceResponse::decode(body)
+                .ok()
+                .and_then(|r| r.partial_success)
+                .map(|p| (p.rejected_spans, p.error_message)),
+            Signal::Metrics => ExportMetricsServiceResponse::decode(body)
+                .ok()
+                .and_then(|r| r.partial_success)
+                .map(|p| (p.rejected_data_points, p.error_message)),
+            Signal::Logs => ExportLogsServiceResponse::decode(body)
+                .ok()
+                .and_then(|r| r.partial_success)
+                .map(|p| (p.rejected_log_records, p.error_message)),
+        }
     };
     crate::exporters::otlp::partial_outcome(partial)
 }
 
-fn decode<T: Message + Default + serde::de::DeserializeOwned>(body: &[u8], json: bool) -> Option<T> {
-    if json {
-        serde_json::from_slice(body).ok()
-    } else {
-        T::decode(body).ok()
-    }
+/// Read by hand because proto3 JSON writes int64 as a string (`"rejectedSpans":"2"`,
+/// as Go's protojson does) while a number is also legal.
+fn json_partial_success(body: &[u8], signal: Signal) -> Option<(i64, String)> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let partial = value.get("partialSuccess").or_else(|| value.get("partial_success"))?;
+    let field = match signal {
+        Signal::Traces => "rejectedSpans",
+        Signal::Metrics => "rejectedDataPoints",
+        Signal::Logs => "rejectedLogRecords",
+    };
+    let rejected = match partial.get(field) {
+        Some(serde_json::Value::Number(n)) => n.as_i64().unwrap_or(0),
+        Some(serde_json::Value::String(s)) => s.parse().unwrap_or(0),
+        _ => 0,
+    };
+    let message = partial.get("errorMessage").and_then(|m| m.as_str()).unwrap_or_default().to_string();
+    Some((rejected, message))
 }
 
 /// The server's explanation: a google.rpc.Status message if the body is one,

@@ -137,6 +137,18 @@ fn statuses_are_classified_per_the_spec() {
         other => panic!("{other:?}"),
     }
     assert_eq!(classify_response(StatusCode::ACCEPTED, &h, b"\xff", Signal::Metrics, now), Ok(Default::default()));
+    let mut json = HeaderMap::new();
+    json.insert(CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    let body = br#"{"partialSuccess":{"rejectedLogRecords":"4","errorMessage":"quota"}}"#;
+    assert_eq!(
+        classify_response(StatusCode::OK, &json, body, Signal::Logs, now),
+        Ok(ExportOutcome { rejected: 4, message: Some("quota".into()) })
+    );
+    let body = br#"{"code":3,"message":"bad attribute","details":[]}"#;
+    match classify_response(StatusCode::BAD_REQUEST, &json, body, Signal::Logs, now) {
+        Err(ExportError::Permanent { message }) => assert_eq!(message, "HTTP 400 Bad Request: bad attribute"),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[tokio::test]
@@ -259,4 +271,62 @@ async fn runner_retries_503_then_counts_sent() {
         Some(2.0)
     );
     assert_eq!(reg.value("otelcol_exporter_send_failed_spans_total", &[("exporter", "otlphttp")]), Some(0.0));
+}
+
+#[tokio::test]
+async fn https_with_ca_file_and_skip_verify() {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/exporters/otlp_common/testdata");
+    let certs: Vec<CertificateDer<'static>> =
+        rustls_pemfile::certs(&mut std::fs::read(format!("{dir}/server.pem")).unwrap().as_slice())
+            .collect::<Result<_, _>>()
+            .unwrap();
+    let key: PrivateKeyDer<'static> =
+        rustls_pemfile::private_key(&mut std::fs::read(format!("{dir}/server.key")).unwrap().as_slice())
+            .unwrap()
+            .unwrap();
+    let mut server = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    server.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = Arc::new(Mutex::new(0usize));
+    let hits2 = hits.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else { return };
+            let acceptor = acceptor.clone();
+            let hits = hits2.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else { return };
+                let svc = service_fn(move |_req: http::Request<Incoming>| {
+                    *hits.lock().unwrap() += 1;
+                    async { Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new()))) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), svc).await;
+            });
+        }
+    });
+    let ca = TlsClientConfig { ca_file: Some(format!("{dir}/ca.pem")), ..Default::default() };
+    let skip = TlsClientConfig { insecure_skip_verify: true, ..Default::default() };
+    let renamed = TlsClientConfig { server_name_override: Some("backend.test".into()), ..ca.clone() };
+    for (i, (host, tls)) in
+        [("localhost", ca.clone()), ("127.0.0.1", skip), ("127.0.0.1", renamed)].into_iter().enumerate()
+    {
+        let mut cfg = config(format!("https://{host}:{port}"));
+        cfg.tls = tls;
+        let exp = OtlpHttpExporter::new(&cfg, Signal::Traces, "otlphttp").unwrap();
+        assert_eq!(exp.export(&Batch::Traces(traces(1))).await, Ok(ExportOutcome::default()), "case {i}");
+    }
+    assert_eq!(*hits.lock().unwrap(), 3);
+    let mut cfg = config(format!("https://127.0.0.1:{port}"));
+    cfg.tls = TlsClientConfig { server_name_override: Some("other.test".into()), ..ca };
+    let exp = OtlpHttpExporter::new(&cfg, Signal::Traces, "otlphttp").unwrap();
+    let err = exp.export(&Batch::Traces(traces(1))).await.unwrap_err();
+    assert!(matches!(err, ExportError::Retryable { .. }), "{err:?}");
 }
