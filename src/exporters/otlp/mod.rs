@@ -13,19 +13,23 @@ pub mod config;
 use crate::data::{Batch, Signal};
 use crate::exporters::otlp_common::{rpc, tls, Compression};
 use crate::exporters::{ExportError, ExportOutcome, Exporter};
+use bytes::{BufMut, Bytes};
 use config::OtlpExporterConfig;
+use http::uri::PathAndQuery;
 use http::Uri;
 use hyper_util::rt::TokioIo;
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use prost::Message;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::OnceLock;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::net::TcpStream;
-use tonic::codec::CompressionEncoding;
+use tonic::codec::{Codec, CompressionEncoding, EncodeBuf, Encoder};
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
@@ -148,25 +152,74 @@ impl OtlpExporter {
     }
 
     async fn call(&self, batch: &Batch) -> Result<Option<(i64, String)>, Status> {
-        // The generated clients take the message by value, hence the clone.
-        macro_rules! send {
-            ($client:ident, $req:expr, $rejected:ident) => {{
-                let mut client = $client::new(self.channel())
-                    .accept_compressed(CompressionEncoding::Gzip)
-                    .accept_compressed(CompressionEncoding::Zstd)
-                    .max_decoding_message_size(16 << 20);
-                if let Some(enc) = self.compression {
-                    client = client.send_compressed(enc);
-                }
-                let resp = client.export(self.request($req.clone())).await?.into_inner();
-                Ok(resp.partial_success.map(|p| (p.$rejected, p.error_message)))
-            }};
-        }
+        const TRACES: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+        const METRICS: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
+        const LOGS: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
         match batch {
-            Batch::Traces(r) => send!(TraceServiceClient, r, rejected_spans),
-            Batch::Metrics(r) => send!(MetricsServiceClient, r, rejected_data_points),
-            Batch::Logs(r) => send!(LogsServiceClient, r, rejected_log_records),
+            Batch::Traces(r) => {
+                let resp: ExportTraceServiceResponse = self.unary(r.encode_to_vec(), TRACES).await?;
+                Ok(resp.partial_success.map(|p| (p.rejected_spans, p.error_message)))
+            }
+            Batch::Metrics(r) => {
+                let resp: ExportMetricsServiceResponse = self.unary(r.encode_to_vec(), METRICS).await?;
+                Ok(resp.partial_success.map(|p| (p.rejected_data_points, p.error_message)))
+            }
+            Batch::Logs(r) => {
+                let resp: ExportLogsServiceResponse = self.unary(r.encode_to_vec(), LOGS).await?;
+                Ok(resp.partial_success.map(|p| (p.rejected_log_records, p.error_message)))
+            }
         }
+    }
+
+    /// One unary call with a request body that is already encoded: the
+    /// generated clients take the message by value, which would mean a deep
+    /// clone of every batch; encoding from the borrow costs one buffer.
+    async fn unary<U: Message + Default + Send + 'static>(
+        &self,
+        body: Vec<u8>,
+        path: &'static str,
+    ) -> Result<U, Status> {
+        let mut grpc = tonic::client::Grpc::new(self.channel())
+            .accept_compressed(CompressionEncoding::Gzip)
+            .accept_compressed(CompressionEncoding::Zstd)
+            .max_decoding_message_size(16 << 20);
+        if let Some(enc) = self.compression {
+            grpc = grpc.send_compressed(enc);
+        }
+        grpc.ready().await.map_err(|e| Status::unavailable(format!("channel not ready: {e}")))?;
+        let codec = PreEncodedCodec::<U>(PhantomData);
+        let resp = grpc.unary(self.request(Bytes::from(body)), PathAndQuery::from_static(path), codec).await?;
+        Ok(resp.into_inner())
+    }
+}
+
+/// Encodes a request that prost has already serialised; decodes the response with prost.
+struct PreEncodedCodec<U>(PhantomData<U>);
+
+impl<U: Message + Default + Send + 'static> Codec for PreEncodedCodec<U> {
+    type Encode = Bytes;
+    type Decode = U;
+    type Encoder = PreEncoded;
+    type Decoder = tonic_prost::ProstDecoder<U>;
+
+    fn encoder(&mut self) -> PreEncoded {
+        PreEncoded
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        tonic_prost::ProstDecoder::default()
+    }
+}
+
+struct PreEncoded;
+
+impl Encoder for PreEncoded {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put_slice(&item);
+        Ok(())
     }
 }
 
