@@ -4,7 +4,8 @@
 //!
 //! Guarantees: a batch is written whole under one lock, so two batches never
 //! interleave; buffered data is flushed at least every `flush_interval` and on
-//! `shutdown()`; the directory must exist (it is not created) and the file is
+//! `shutdown()` (of the last instance using the file, since instances naming
+//! the same path share one writer); the directory must exist (it is not created) and the file is
 //! opened at construction, so a bad path fails before the pipeline starts.
 //! With `rotation`, the file is renamed to `<stem>-<timestamp>.<ext>` before a
 //! write would take it past `max_megabytes`, and old backups are pruned by
@@ -17,8 +18,10 @@ use crate::exporters::otlp_common::civil;
 use crate::exporters::{ExportError, ExportOutcome, Exporter};
 use config::{FileExporterConfig, FileFormat, RotationConfig};
 use prost::Message;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Weak};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::sync::Mutex;
@@ -26,22 +29,36 @@ use tokio::sync::Mutex;
 const BUFFER_BYTES: usize = 256 * 1024;
 
 pub struct FileExporter {
-    writer: Arc<Mutex<Writer>>,
+    shared: Arc<SharedFile>,
     format: FileFormat,
     flush_interval: Duration,
     /// The periodic flusher is started on the first export, because the
     /// constructor may run outside the runtime.
     flusher: std::sync::OnceLock<tokio::task::JoinHandle<()>>,
+    /// This instance's `shutdown()` has run; the file may stay open for others.
+    closed: AtomicBool,
+}
+
+/// One open file, shared by every exporter instance that names the same path
+/// (one per signal of a component, as the Collector shares its file exporter):
+/// separate buffers appending to one file could split each other's lines.
+struct SharedFile {
+    writer: Mutex<Writer>,
+    format: FileFormat,
+    /// Instances not yet shut down; the file is closed when the last one is.
+    users: AtomicUsize,
 }
 
 struct Writer {
     path: PathBuf,
-    /// `None` once shut down.
+    /// `None` once closed.
     file: Option<BufWriter<tokio::fs::File>>,
     size: u64,
     dirty: bool,
     rotation: Option<RotationConfig>,
 }
+
+static OPEN_FILES: LazyLock<std::sync::Mutex<HashMap<PathBuf, Weak<SharedFile>>>> = LazyLock::new(Default::default);
 
 impl FileExporter {
     pub fn new(cfg: &FileExporterConfig, _signal: Signal, id: &str) -> Result<Self, String> {
@@ -50,17 +67,39 @@ impl FileExporter {
             return Err(format!("{id}: path is empty"));
         }
         let (file, size) = open(&path).map_err(|e| format!("{id}: {e}"))?;
+        // The file exists now, so it has a canonical name to share it under.
+        let key = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        let mut open_files = OPEN_FILES.lock().unwrap_or_else(|e| e.into_inner());
+        let shared = match open_files.get(&key).and_then(Weak::upgrade) {
+            Some(shared) if shared.users.load(Ordering::SeqCst) > 0 => {
+                if shared.format != cfg.format {
+                    return Err(format!("{id}: {} is already written in another format", path.display()));
+                }
+                shared.users.fetch_add(1, Ordering::SeqCst);
+                shared
+            }
+            _ => {
+                let shared = Arc::new(SharedFile {
+                    writer: Mutex::new(Writer {
+                        path,
+                        file: Some(file),
+                        size,
+                        dirty: false,
+                        rotation: cfg.rotation.clone(),
+                    }),
+                    format: cfg.format,
+                    users: AtomicUsize::new(1),
+                });
+                open_files.insert(key, Arc::downgrade(&shared));
+                shared
+            }
+        };
         Ok(FileExporter {
-            writer: Arc::new(Mutex::new(Writer {
-                path,
-                file: Some(file),
-                size,
-                dirty: false,
-                rotation: cfg.rotation.clone(),
-            })),
+            shared,
             format: cfg.format,
             flush_interval: cfg.flush_interval.get(),
             flusher: std::sync::OnceLock::new(),
+            closed: AtomicBool::new(false),
         })
     }
 
@@ -69,15 +108,15 @@ impl FileExporter {
             return;
         }
         let interval = self.flush_interval;
-        let writer: Weak<Mutex<Writer>> = Arc::downgrade(&self.writer);
+        let shared: Weak<SharedFile> = Arc::downgrade(&self.shared);
         self.flusher.get_or_init(|| {
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(interval);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tick.tick().await;
-                    let Some(writer) = writer.upgrade() else { return };
-                    let mut w = writer.lock().await;
+                    let Some(shared) = shared.upgrade() else { return };
+                    let mut w = shared.writer.lock().await;
                     if w.file.is_none() {
                         return;
                     }
@@ -130,11 +169,11 @@ impl Exporter for FileExporter {
     async fn export(&self, batch: &Batch) -> Result<ExportOutcome, ExportError> {
         let record = encode_record(batch, self.format).map_err(|message| ExportError::Permanent { message })?;
         self.start_flusher();
-        let mut w = self.writer.lock().await;
+        let mut w = self.shared.writer.lock().await;
         let path = w.path.display().to_string();
         let retryable =
             |e: std::io::Error| ExportError::Retryable { message: format!("{path}: {e}"), retry_after: None };
-        if w.file.is_none() {
+        if w.file.is_none() || self.closed.load(Ordering::SeqCst) {
             return Err(ExportError::Permanent { message: format!("{path}: the file exporter is shut down") });
         }
         if w.needs_rotation(record.len() as u64) {
@@ -153,12 +192,17 @@ impl Exporter for FileExporter {
     }
 
     async fn shutdown(&self) {
-        let mut w = self.writer.lock().await;
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let mut w = self.shared.writer.lock().await;
         if let Err(e) = w.flush().await {
             tracing::warn!(path = %w.path.display(), error = %e, "file exporter: final flush failed");
         }
-        if let Some(mut file) = w.file.take() {
-            let _ = file.shutdown().await;
+        if self.shared.users.fetch_sub(1, Ordering::SeqCst) == 1 {
+            if let Some(mut file) = w.file.take() {
+                let _ = file.shutdown().await;
+            }
         }
         if let Some(h) = self.flusher.get() {
             h.abort();

@@ -134,3 +134,26 @@ fn backup_names() {
     );
     assert_eq!(backup_path(Path::new("data"), at, false), Path::new("data-1994-11-06T08-49-37.042"));
 }
+
+#[tokio::test]
+async fn instances_on_one_path_share_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("all.json");
+    let cfg = config(&path, FileFormat::Json);
+    let traces_exp = FileExporter::new(&cfg, Signal::Traces, "file").unwrap();
+    let logs_exp = FileExporter::new(&cfg, Signal::Logs, "file").unwrap();
+    assert!(Arc::ptr_eq(&traces_exp.shared, &logs_exp.shared));
+    let proto = FileExporter::new(&config(&path, FileFormat::Proto), Signal::Metrics, "file/p");
+    assert!(proto.err().unwrap().contains("another format"));
+    traces_exp.export(&Batch::Traces(traces(1))).await.unwrap();
+    traces_exp.shutdown().await;
+    // The other instance still writes after the first one shut down.
+    logs_exp.export(&Batch::Logs(Default::default())).await.unwrap();
+    logs_exp.shutdown().await;
+    assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 2);
+    // Once all are shut down, a new instance opens the file afresh.
+    let again = FileExporter::new(&cfg, Signal::Traces, "file").unwrap();
+    again.export(&Batch::Traces(traces(1))).await.unwrap();
+    again.shutdown().await;
+    assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 3);
+}
