@@ -94,10 +94,13 @@ impl OtlpExporter {
         // tonic only ever sees an http:// URI: TLS, when wanted, is done by our
         // own connector so that ca_file, client certs, server_name_override and
         // insecure_skip_verify all go through one rustls configuration.
-        let endpoint = Endpoint::from_shared(target.uri())
+        let mut endpoint = Endpoint::from_shared(target.uri())
             .map_err(|e| format!("{id}: endpoint {:?}: {e}", cfg.endpoint))?
-            .connect_timeout(timeout.max(Duration::from_millis(1)))
             .tcp_nodelay(true);
+        // A zero timeout means none, as in the Collector's exporterhelper.
+        if !timeout.is_zero() {
+            endpoint = endpoint.connect_timeout(timeout);
+        }
         let tls = match target.tls {
             true => Some(tls::client_tls(&cfg.tls, &[b"h2"]).map_err(|e| format!("{id}: {e}"))?),
             false => None,
@@ -147,7 +150,9 @@ impl OtlpExporter {
         let mut req = tonic::Request::new(message);
         *req.metadata_mut() = self.metadata.clone();
         // Tells the server our deadline, so it can give up when we have.
-        req.set_timeout(self.timeout);
+        if !self.timeout.is_zero() {
+            req.set_timeout(self.timeout);
+        }
         req
     }
 
@@ -225,7 +230,11 @@ impl Encoder for PreEncoded {
 
 impl Exporter for OtlpExporter {
     async fn export(&self, batch: &Batch) -> Result<ExportOutcome, ExportError> {
-        match tokio::time::timeout(self.timeout, self.call(batch)).await {
+        let result = match self.timeout.is_zero() {
+            true => Ok(self.call(batch).await),
+            false => tokio::time::timeout(self.timeout, self.call(batch)).await,
+        };
+        match result {
             Err(_) => Err(ExportError::Retryable {
                 message: format!("{}: no answer within {:?}", self.describe, self.timeout),
                 retry_after: None,

@@ -157,7 +157,12 @@ impl OtlpHttpExporter {
 impl Exporter for OtlpHttpExporter {
     async fn export(&self, batch: &Batch) -> Result<ExportOutcome, ExportError> {
         let body = self.body(batch)?;
-        match tokio::time::timeout(self.timeout, self.send(body, batch.signal())).await {
+        // A zero timeout means none, as in the Collector's exporterhelper.
+        let result = match self.timeout.is_zero() {
+            true => Ok(self.send(body, batch.signal()).await),
+            false => tokio::time::timeout(self.timeout, self.send(body, batch.signal())).await,
+        };
+        match result {
             Ok(result) => result,
             Err(_) => Err(ExportError::Retryable {
                 message: format!("{}: no answer within {:?}", self.describe, self.timeout),
