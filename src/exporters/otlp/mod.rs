@@ -1,2 +1,335 @@
-//! The `otlp` exporter.
+//! The `otlp` exporter: OTLP over gRPC (tonic).
+//!
+//! Guarantees: construction needs no network (the channel connects lazily, on
+//! the first export, and reconnects by itself); every call is bounded by
+//! `timeout`; gRPC statuses are classified as the OTLP specification says
+//! (retryable: CANCELLED, DEADLINE_EXCEEDED, ABORTED, OUT_OF_RANGE,
+//! UNAVAILABLE, DATA_LOSS, and RESOURCE_EXHAUSTED only when the server sent a
+//! `RetryInfo`), with the server's `RetryInfo` delay passed to the runner.
+//! Connection failures are retryable.
+
 pub mod config;
+
+use crate::data::{Batch, Signal};
+use crate::exporters::otlp_common::{rpc, tls, Compression};
+use crate::exporters::{ExportError, ExportOutcome, Exporter};
+use bytes::{BufMut, Bytes};
+use config::OtlpExporterConfig;
+use http::uri::PathAndQuery;
+use http::Uri;
+use hyper_util::rt::TokioIo;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use prost::Message;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tonic::codec::{Codec, CompressionEncoding, EncodeBuf, Encoder};
+use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+
+/// Where and how to connect, from `endpoint` and `tls.insecure`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Host without IPv6 brackets, for DNS/TCP and the TLS server name.
+    pub host: String,
+    pub port: u16,
+    pub tls: bool,
+}
+
+impl Target {
+    /// Accepts `host:port` (TLS unless `insecure`, as the Collector) or an
+    /// `http://` (plain text) / `https://` (TLS) URL; a URL path is ignored
+    /// because gRPC method paths are fixed.
+    pub fn parse(endpoint: &str, insecure: bool) -> Result<Target, String> {
+        let endpoint = endpoint.trim();
+        let (with_scheme, tls) = if endpoint.starts_with("http://") {
+            (endpoint.to_string(), false)
+        } else if endpoint.starts_with("https://") {
+            (endpoint.to_string(), true)
+        } else if endpoint.contains("://") {
+            return Err(format!("endpoint {endpoint:?}: only http:// and https:// URLs or host:port are supported"));
+        } else {
+            (format!("http://{endpoint}"), !insecure)
+        };
+        let uri: Uri = with_scheme.parse().map_err(|e| format!("endpoint {endpoint:?} is not a valid address: {e}"))?;
+        let host = uri.host().filter(|h| !h.is_empty()).ok_or_else(|| format!("endpoint {endpoint:?} has no host"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        Ok(Target { host, port, tls })
+    }
+
+    fn uri(&self) -> String {
+        if self.host.contains(':') {
+            format!("http://[{}]:{}", self.host, self.port)
+        } else {
+            format!("http://{}:{}", self.host, self.port)
+        }
+    }
+}
+
+pub struct OtlpExporter {
+    endpoint: Endpoint,
+    tls: Option<tls::ClientTls>,
+    /// Made on the first export: tonic spawns the channel's worker, which
+    /// needs a runtime that the constructor may not run in.
+    channel: OnceLock<Channel>,
+    metadata: MetadataMap,
+    compression: Option<CompressionEncoding>,
+    timeout: Duration,
+    /// For error messages: `id` and the configured endpoint.
+    describe: String,
+}
+
+impl OtlpExporter {
+    pub fn new(cfg: &OtlpExporterConfig, _signal: Signal, id: &str) -> Result<Self, String> {
+        let target = Target::parse(&cfg.endpoint, cfg.tls.insecure).map_err(|e| format!("{id}: {e}"))?;
+        let timeout = cfg.timeout.get();
+        // tonic only ever sees an http:// URI: TLS, when wanted, is done by our
+        // own connector so that ca_file, client certs, server_name_override and
+        // insecure_skip_verify all go through one rustls configuration.
+        let mut endpoint = Endpoint::from_shared(target.uri())
+            .map_err(|e| format!("{id}: endpoint {:?}: {e}", cfg.endpoint))?
+            .tcp_nodelay(true);
+        // A zero timeout means none, as in the Collector's exporterhelper.
+        if !timeout.is_zero() {
+            endpoint = endpoint.connect_timeout(timeout);
+        }
+        let tls = match target.tls {
+            true => Some(tls::client_tls(&cfg.tls, &[b"h2"]).map_err(|e| format!("{id}: {e}"))?),
+            false => None,
+        };
+        let mut metadata = MetadataMap::new();
+        for (k, v) in &cfg.headers {
+            let key: AsciiMetadataKey = k
+                .to_ascii_lowercase()
+                .parse()
+                .map_err(|_| format!("{id}: headers: {k:?} is not a valid header name"))?;
+            if k.ends_with("-bin") {
+                return Err(format!("{id}: headers: binary metadata ({k:?}) is not supported"));
+            }
+            let value: AsciiMetadataValue =
+                v.parse().map_err(|_| format!("{id}: headers: the value of {k:?} is not a valid header value"))?;
+            metadata.insert(key, value);
+        }
+        let compression = match cfg.compression {
+            Compression::Gzip => Some(CompressionEncoding::Gzip),
+            Compression::Zstd => Some(CompressionEncoding::Zstd),
+            Compression::None | Compression::Empty => None,
+        };
+        Ok(OtlpExporter {
+            endpoint,
+            tls,
+            channel: OnceLock::new(),
+            metadata,
+            compression,
+            timeout,
+            describe: format!("{id} ({})", cfg.endpoint),
+        })
+    }
+
+    fn channel(&self) -> Channel {
+        self.channel
+            .get_or_init(|| match &self.tls {
+                Some(tls) => self.endpoint.connect_with_connector_lazy(TlsConnector {
+                    connector: tokio_rustls::TlsConnector::from(tls.config.clone()),
+                    server_name: tls.server_name.clone(),
+                }),
+                None => self.endpoint.connect_lazy(),
+            })
+            .clone()
+    }
+
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut req = tonic::Request::new(message);
+        *req.metadata_mut() = self.metadata.clone();
+        // Tells the server our deadline, so it can give up when we have.
+        if !self.timeout.is_zero() {
+            req.set_timeout(self.timeout);
+        }
+        req
+    }
+
+    async fn call(&self, batch: &Batch) -> Result<Option<(i64, String)>, Status> {
+        const TRACES: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+        const METRICS: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
+        const LOGS: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+        match batch {
+            Batch::Traces(r) => {
+                let resp: ExportTraceServiceResponse = self.unary(r.encode_to_vec(), TRACES).await?;
+                Ok(resp.partial_success.map(|p| (p.rejected_spans, p.error_message)))
+            }
+            Batch::Metrics(r) => {
+                let resp: ExportMetricsServiceResponse = self.unary(r.encode_to_vec(), METRICS).await?;
+                Ok(resp.partial_success.map(|p| (p.rejected_data_points, p.error_message)))
+            }
+            Batch::Logs(r) => {
+                let resp: ExportLogsServiceResponse = self.unary(r.encode_to_vec(), LOGS).await?;
+                Ok(resp.partial_success.map(|p| (p.rejected_log_records, p.error_message)))
+            }
+        }
+    }
+
+    /// One unary call with a request body that is already encoded: the
+    /// generated clients take the message by value, which would mean a deep
+    /// clone of every batch; encoding from the borrow costs one buffer.
+    async fn unary<U: Message + Default + Send + 'static>(
+        &self,
+        body: Vec<u8>,
+        path: &'static str,
+    ) -> Result<U, Status> {
+        let mut grpc = tonic::client::Grpc::new(self.channel())
+            .accept_compressed(CompressionEncoding::Gzip)
+            .accept_compressed(CompressionEncoding::Zstd)
+            .max_decoding_message_size(16 << 20);
+        if let Some(enc) = self.compression {
+            grpc = grpc.send_compressed(enc);
+        }
+        grpc.ready().await.map_err(|e| Status::unavailable(format!("channel not ready: {e}")))?;
+        let codec = PreEncodedCodec::<U>(PhantomData);
+        let resp = grpc.unary(self.request(Bytes::from(body)), PathAndQuery::from_static(path), codec).await?;
+        Ok(resp.into_inner())
+    }
+}
+
+/// Encodes a request that prost has already serialised; decodes the response with prost.
+struct PreEncodedCodec<U>(PhantomData<U>);
+
+impl<U: Message + Default + Send + 'static> Codec for PreEncodedCodec<U> {
+    type Encode = Bytes;
+    type Decode = U;
+    type Encoder = PreEncoded;
+    type Decoder = tonic_prost::ProstDecoder<U>;
+
+    fn encoder(&mut self) -> PreEncoded {
+        PreEncoded
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        tonic_prost::ProstDecoder::default()
+    }
+}
+
+struct PreEncoded;
+
+impl Encoder for PreEncoded {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl Exporter for OtlpExporter {
+    async fn export(&self, batch: &Batch) -> Result<ExportOutcome, ExportError> {
+        let result = match self.timeout.is_zero() {
+            true => Ok(self.call(batch).await),
+            false => tokio::time::timeout(self.timeout, self.call(batch)).await,
+        };
+        match result {
+            Err(_) => Err(ExportError::Retryable {
+                message: format!("{}: no answer within {:?}", self.describe, self.timeout),
+                retry_after: None,
+            }),
+            Ok(Err(status)) => Err(classify_status(&status, &self.describe)),
+            Ok(Ok(partial)) => Ok(partial_outcome(partial)),
+        }
+    }
+}
+
+/// A partial success becomes a rejection count; an empty one (no rejection,
+/// no message) is plain success as the spec says.
+pub(crate) fn partial_outcome(partial: Option<(i64, String)>) -> ExportOutcome {
+    match partial {
+        Some((rejected, message)) => ExportOutcome {
+            rejected: rejected.max(0) as u64,
+            message: if message.is_empty() { None } else { Some(message) },
+        },
+        None => ExportOutcome::default(),
+    }
+}
+
+/// The OTLP/gRPC retry rules.
+pub fn classify_status(status: &Status, describe: &str) -> ExportError {
+    let retry_after = rpc::retry_delay(status.details());
+    let retryable = match status.code() {
+        Code::Cancelled
+        | Code::DeadlineExceeded
+        | Code::Aborted
+        | Code::OutOfRange
+        | Code::Unavailable
+        | Code::DataLoss => true,
+        Code::ResourceExhausted => retry_after.is_some(),
+        // A failed connection can surface as UNKNOWN with a transport error
+        // as its source; it is worth retrying whatever the code says.
+        _ => is_transport_error(status),
+    };
+    let message = format!("{describe}: gRPC {:?}: {}", status.code(), status.message());
+    if retryable {
+        ExportError::Retryable { message, retry_after }
+    } else {
+        ExportError::Permanent { message }
+    }
+}
+
+fn is_transport_error(status: &Status) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
+    while let Some(err) = source {
+        if err.is::<tonic::transport::Error>() || err.is::<std::io::Error>() || err.is::<hyper::Error>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
+/// Dials TCP and runs the TLS handshake with our rustls configuration.
+#[derive(Clone)]
+struct TlsConnector {
+    connector: tokio_rustls::TlsConnector,
+    server_name: Option<rustls::pki_types::ServerName<'static>>,
+}
+
+type ConnectFuture =
+    Pin<Box<dyn Future<Output = Result<TokioIo<tokio_rustls::client::TlsStream<TcpStream>>, std::io::Error>> + Send>>;
+
+impl tonic::codegen::Service<Uri> for TlsConnector {
+    type Response = TokioIo<tokio_rustls::client::TlsStream<TcpStream>>;
+    type Error = std::io::Error;
+    type Future = ConnectFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connector = self.connector.clone();
+        let fixed_name = self.server_name.clone();
+        Box::pin(async move {
+            let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, m);
+            let host = uri.host().ok_or_else(|| invalid(format!("no host in {uri}")))?;
+            let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+            let port = uri.port_u16().unwrap_or(443);
+            let server_name = match fixed_name {
+                Some(name) => name,
+                None => rustls::pki_types::ServerName::try_from(host.clone())
+                    .map_err(|e| invalid(format!("{host:?} is not a valid TLS server name: {e}")))?,
+            };
+            let tcp = TcpStream::connect((host.as_str(), port)).await?;
+            tcp.set_nodelay(true)?;
+            let stream = connector.connect(server_name, tcp).await?;
+            Ok(TokioIo::new(stream))
+        })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

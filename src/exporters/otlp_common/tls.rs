@@ -1,0 +1,163 @@
+//! Builds a rustls client configuration from the Collector's `tls:` settings.
+//!
+//! Everything that can fail (unreadable or malformed PEM files, no system
+//! roots) fails here, at construction, with a message naming the file, so an
+//! exporter never discovers a bad TLS setting on its first export.
+
+use super::TlsClientConfig;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use std::sync::Arc;
+
+/// The TLS material an exporter connects with.
+#[derive(Clone, Debug)]
+pub struct ClientTls {
+    pub config: Arc<ClientConfig>,
+    /// Name to verify instead of the endpoint's host (`server_name_override`).
+    pub server_name: Option<ServerName<'static>>,
+}
+
+/// Builds the client configuration; `alpn` is what the exporter speaks
+/// (`h2` for gRPC; `h2` and `http/1.1` for OTLP/HTTP).
+pub fn client_tls(cfg: &TlsClientConfig, alpn: &[&[u8]]) -> Result<ClientTls, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("tls: {e}"))?;
+    let builder = if cfg.insecure_skip_verify {
+        builder.dangerous().with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
+    } else if let Some(ca_file) = &cfg.ca_file {
+        let mut roots = RootCertStore::empty();
+        let certs = read_certs(ca_file, "ca_file")?;
+        for cert in certs {
+            roots.add(cert).map_err(|e| format!("tls.ca_file {ca_file}: invalid certificate: {e}"))?;
+        }
+        builder.with_root_certificates(roots)
+    } else {
+        use hyper_rustls::ConfigBuilderExt;
+        builder.with_native_roots().map_err(|e| {
+            format!("tls: cannot load the system CA certificates ({e}); set tls.ca_file or use an http:// endpoint")
+        })?
+    };
+    let mut config = match (&cfg.cert_file, &cfg.key_file) {
+        (Some(cert_file), Some(key_file)) => {
+            let certs = read_certs(cert_file, "cert_file")?;
+            let key = read_key(key_file)?;
+            builder
+                .with_client_auth_cert(certs, key)
+                .map_err(|e| format!("tls: client certificate {cert_file} and key {key_file} do not fit: {e}"))?
+        }
+        (None, None) => builder.with_no_client_auth(),
+        _ => return Err("tls: cert_file and key_file must be set together".to_string()),
+    };
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let server_name = match &cfg.server_name_override {
+        Some(name) if !name.is_empty() => Some(
+            ServerName::try_from(name.clone())
+                .map_err(|e| format!("tls.server_name_override {name:?} is not a valid name: {e}"))?,
+        ),
+        _ => None,
+    };
+    Ok(ClientTls { config: Arc::new(config), server_name })
+}
+
+/// A configuration that trusts no server: for connectors that must be able to
+/// speak TLS by type but are only ever pointed at plain-text URLs.
+pub fn no_roots_config() -> ClientConfig {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    match ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions() {
+        Ok(b) => b.with_root_certificates(RootCertStore::empty()).with_no_client_auth(),
+        // The ring provider always supports the default versions.
+        Err(_) => unreachable!("ring supports the default TLS versions"),
+    }
+}
+
+fn read_certs(path: &str, field: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("tls.{field}: cannot read {path}: {e}"))?;
+    let certs = rustls_pemfile::certs(&mut pem.as_slice())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("tls.{field}: {path} is not valid PEM: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("tls.{field}: {path} holds no PEM certificate"));
+    }
+    Ok(certs)
+}
+
+fn read_key(path: &str) -> Result<PrivateKeyDer<'static>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("tls.key_file: cannot read {path}: {e}"))?;
+    rustls_pemfile::private_key(&mut pem.as_slice())
+        .map_err(|e| format!("tls.key_file: {path} is not valid PEM: {e}"))?
+        .ok_or_else(|| format!("tls.key_file: {path} holds no private key"))
+}
+
+/// `insecure_skip_verify`: any certificate is accepted, but handshake
+/// signatures are still checked so the connection is at least consistent.
+#[derive(Debug)]
+struct NoVerification(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for NoVerification {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unreadable_ca_file_is_a_clear_error() {
+        let cfg = TlsClientConfig { ca_file: Some("/nonexistent/ca.pem".into()), ..Default::default() };
+        let err = client_tls(&cfg, &[b"h2"]).unwrap_err();
+        assert!(err.contains("tls.ca_file") && err.contains("/nonexistent/ca.pem"), "{err}");
+    }
+
+    #[test]
+    fn cert_without_key_is_rejected() {
+        let cfg = TlsClientConfig { insecure_skip_verify: true, cert_file: Some("c.pem".into()), ..Default::default() };
+        assert!(client_tls(&cfg, &[b"h2"]).unwrap_err().contains("together"));
+    }
+
+    #[test]
+    fn skip_verify_needs_no_roots() {
+        let cfg = TlsClientConfig {
+            insecure_skip_verify: true,
+            server_name_override: Some("backend.internal".into()),
+            ..Default::default()
+        };
+        let tls = client_tls(&cfg, &[b"h2"]).unwrap();
+        assert_eq!(tls.config.alpn_protocols, vec![b"h2".to_vec()]);
+        assert!(tls.server_name.is_some());
+    }
+}
