@@ -1,0 +1,595 @@
+//! Support for sluice's end-to-end tests: start the agent from a YAML config,
+//! drive it with real OpenTelemetry SDK clients (tests/peers), receive its
+//! output with the reference OTLP receiver, read its `/metrics`.
+//!
+//! Peers (the Python venv at `.venv-peers`, `tests/peers/node/node_modules`,
+//! `promtool`) are installed by `.ci/run`. Under `CI=true` a missing peer
+//! fails the test with what to install; elsewhere the test prints a notice
+//! and returns early (passes), so `cargo test` works on a bare machine.
+
+#![allow(dead_code)] // each tests/*.rs uses a different part of this module
+
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub use tempfile::TempDir;
+
+// ---------------------------------------------------------------------------
+// Locations and peers
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn peers_dir() -> PathBuf {
+    repo_root().join("tests/peers")
+}
+
+pub fn sluice_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_sluice"))
+}
+
+pub fn in_ci() -> bool {
+    matches!(std::env::var("CI").as_deref(), Ok("true") | Ok("1"))
+}
+
+/// A peer is missing: fail under CI, otherwise print a notice (the caller returns).
+fn missing(what: &str, install: &str) {
+    let msg = format!("{what} is not installed; install it with: {install}   (or run .ci/run)");
+    if in_ci() {
+        panic!("CI=true and a test peer is missing: {msg}");
+    }
+    eprintln!("SKIPPED: {msg}");
+}
+
+/// The Python interpreter of `.venv-peers`, with the OpenTelemetry SDK in it.
+pub fn python() -> Option<PathBuf> {
+    let py = repo_root().join(".venv-peers/bin/python");
+    let ok = py.exists()
+        && Command::new(&py)
+            .args(["-c", "import opentelemetry.sdk, opentelemetry.proto, grpc"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+    if ok {
+        Some(py)
+    } else {
+        missing(
+            "the Python OpenTelemetry SDK venv (.venv-peers)",
+            "python3 -m venv .venv-peers && .venv-peers/bin/pip install -r tests/peers/requirements.txt",
+        );
+        None
+    }
+}
+
+/// `node`, when `tests/peers/node/node_modules` holds the Node SDK.
+pub fn node() -> Option<PathBuf> {
+    let modules = peers_dir().join("node/node_modules/@opentelemetry/exporter-trace-otlp-http");
+    let node_ok = Command::new("node").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
+    if node_ok && modules.exists() {
+        Some(PathBuf::from("node"))
+    } else {
+        missing("the OpenTelemetry Node SDK (node + tests/peers/node/node_modules)", "cd tests/peers/node && npm ci");
+        None
+    }
+}
+
+/// `promtool` (Debian package `prometheus`).
+pub fn promtool() -> Option<PathBuf> {
+    let ok = Command::new("promtool").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
+    if ok {
+        Some(PathBuf::from("promtool"))
+    } else {
+        missing("promtool", "apt-get install -y prometheus");
+        None
+    }
+}
+
+/// A port nobody listens on right now (the OS picks it; a race with another
+/// process is possible but unlikely on a test machine).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0").local_addr().unwrap().port()
+}
+
+pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!("timed out after {timeout:?} waiting for {what}");
+    false
+}
+
+// ---------------------------------------------------------------------------
+// A tiny HTTP/1.1 client (std only): health checks, /metrics, /stats.
+
+/// GET http://addr/path; (status, body). Err on connection problems.
+pub fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
+    Ok((status, body))
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.split(';').next().unwrap_or("0").trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Prometheus text
+
+/// Sum of the samples of `name` whose labels include every pair in `labels`
+/// (so `&[]` sums over all series). None if no series matched.
+pub fn metric_value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let mut total = None;
+    for line in text.lines() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let (series, value) = match line.rsplit_once(' ') {
+            Some(x) => x,
+            None => continue,
+        };
+        let (n, lbls) = match series.split_once('{') {
+            Some((n, rest)) => (n, parse_labels(rest.trim_end_matches('}'))),
+            None => (series, vec![]),
+        };
+        if n != name {
+            continue;
+        }
+        if labels.iter().all(|(k, v)| lbls.iter().any(|(lk, lv)| lk == k && lv == v)) {
+            if let Ok(v) = value.parse::<f64>() {
+                *total.get_or_insert(0.0) += v;
+            }
+        }
+    }
+    total
+}
+
+fn parse_labels(s: &str) -> Vec<(String, String)> {
+    let mut out = vec![];
+    let mut chars = s.chars().peekable();
+    loop {
+        let key: String = chars
+            .by_ref()
+            .take_while(|c| *c != '=')
+            .collect::<String>()
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_string();
+        if key.is_empty() {
+            break;
+        }
+        if chars.next() != Some('"') {
+            break;
+        }
+        let mut val = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some('n') => val.push('\n'),
+                    Some(o) => val.push(o),
+                    None => break,
+                },
+                '"' => break,
+                o => val.push(o),
+            }
+        }
+        out.push((key, val));
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// The agent
+
+/// Ports one agent listens on.
+#[derive(Debug, Clone, Copy)]
+pub struct Ports {
+    pub grpc: u16,
+    pub http: u16,
+    pub health: u16,
+    pub metrics: u16,
+}
+
+impl Ports {
+    pub fn pick() -> Ports {
+        Ports { grpc: free_port(), http: free_port(), health: free_port(), metrics: free_port() }
+    }
+}
+
+/// A config with the otlp receiver on both protocols, health_check and
+/// /metrics on `ports`, the given processors/exporters sections (YAML, each
+/// line indented by two spaces already) and one pipeline per signal in
+/// `signals`, each `otlp → processors → exporters`.
+///
+/// `pipeline_extra` is appended to every pipeline (e.g. `channel_capacity: 1`).
+pub fn agent_config(
+    ports: Ports,
+    processors_yaml: &str,
+    exporters_yaml: &str,
+    signals: &[&str],
+    processors: &[&str],
+    exporters: &[&str],
+    pipeline_extra: &[&str],
+) -> String {
+    let mut pipes = String::new();
+    for s in signals {
+        pipes.push_str(&format!(
+            "    {s}:\n      receivers: [otlp]\n      processors: [{}]\n      exporters: [{}]\n",
+            processors.join(", "),
+            exporters.join(", ")
+        ));
+        for e in pipeline_extra {
+            pipes.push_str(&format!("      {e}\n"));
+        }
+    }
+    // An empty `processors:` would be YAML null; leave the section out instead.
+    let processors_section =
+        if processors_yaml.trim().is_empty() { String::new() } else { format!("processors:\n{processors_yaml}\n") };
+    format!(
+        "receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:{grpc}
+      http:
+        endpoint: 127.0.0.1:{http}
+{processors_section}exporters:
+{exporters_yaml}
+extensions:
+  health_check:
+    endpoint: 127.0.0.1:{health}
+service:
+  extensions: [health_check]
+  telemetry:
+    metrics:
+      address: 127.0.0.1:{metrics}
+    logs:
+      level: debug
+  pipelines:
+{pipes}",
+        grpc = ports.grpc,
+        http = ports.http,
+        health = ports.health,
+        metrics = ports.metrics,
+    )
+}
+
+/// A running sluice; killed on drop if the test did not stop it.
+pub struct Agent {
+    child: Option<Child>,
+    pub ports: Ports,
+    pub log_path: PathBuf,
+    pub config_path: PathBuf,
+}
+
+impl Agent {
+    /// Writes `config` to `dir`, starts `sluice --config FILE` with its output
+    /// in `dir/sluice.log`, and waits until /health/ready answers 200.
+    pub fn start(dir: &Path, config: &str, ports: Ports) -> Agent {
+        let config_path = dir.join("sluice.yaml");
+        fs::write(&config_path, config).unwrap();
+        let log_path = dir.join("sluice.log");
+        let log = File::create(&log_path).unwrap();
+        let child = Command::new(sluice_bin())
+            .arg("--config")
+            .arg(&config_path)
+            .env("RUST_BACKTRACE", "1")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", sluice_bin().display()));
+        let mut agent = Agent { child: Some(child), ports, log_path, config_path };
+        let health = format!("127.0.0.1:{}", ports.health);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok((200, _)) = http_get(&health, "/health/ready") {
+                return agent;
+            }
+            if let Some(status) = agent.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("sluice exited ({status}) before it was ready.\nconfig:\n{config}\nlog:\n{}", agent.log());
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "sluice did not answer 200 on http://{health}/health/ready within 15s.\nconfig:\n{config}\nlog:\n{}",
+                    agent.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    pub fn grpc_endpoint(&self) -> String {
+        format!("127.0.0.1:{}", self.ports.grpc)
+    }
+
+    pub fn http_endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.ports.http)
+    }
+
+    /// The text of /metrics (panics with the agent's log if it is not 200).
+    pub fn metrics(&self) -> String {
+        match http_get(&format!("127.0.0.1:{}", self.ports.metrics), "/metrics") {
+            Ok((200, body)) => body,
+            other => panic!("GET /metrics failed: {other:?}\nlog:\n{}", self.log()),
+        }
+    }
+
+    /// Sum of `name` over the series matching `labels`; 0 when none exists.
+    pub fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        metric_value(&self.metrics(), name, labels).unwrap_or(0.0)
+    }
+
+    /// SIGTERM, then wait (up to 20 s) and assert a clean exit (status 0).
+    pub fn stop(mut self) {
+        let status = self.terminate(Duration::from_secs(20));
+        match status {
+            Some(s) if s.success() => {}
+            other => panic!("sluice did not exit 0 after SIGTERM: {other:?}\nlog:\n{}", self.log()),
+        }
+    }
+
+    /// SIGTERM and wait; None when it did not exit in time (it is then killed).
+    pub fn terminate(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        terminate_child(&mut child, timeout)
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+            if std::thread::panicking() {
+                eprintln!("---- sluice log ({}) ----\n{}", self.log_path.display(), self.log());
+            }
+        }
+    }
+}
+
+fn terminate_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    // SAFETY: kill(2) on the pid of a child we own and have not reaped.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(s)) = child.try_wait() {
+            return Some(s);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The reference OTLP receiver (tests/peers/reference_receiver.py)
+
+pub struct RefReceiver {
+    child: Option<Child>,
+    pub grpc_port: u16,
+    pub http_port: u16,
+    /// JSON lines, one per request received.
+    pub out: PathBuf,
+    pub log_path: PathBuf,
+}
+
+impl RefReceiver {
+    /// Starts the receiver on free ports with `args` (fault injection etc.)
+    /// and waits for its READY line.
+    pub fn start(py: &Path, dir: &Path, args: &[&str]) -> RefReceiver {
+        let out = dir.join("received.jsonl");
+        let log_path = dir.join("receiver.log");
+        let mut child = Command::new(py)
+            .arg(peers_dir().join("reference_receiver.py"))
+            .arg("--out")
+            .arg(&out)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(File::create(&log_path).unwrap())
+            .spawn()
+            .expect("start reference_receiver.py");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let port = |key: &str| -> u16 {
+            line.split_whitespace().find_map(|w| w.strip_prefix(key)).and_then(|p| p.parse().ok()).unwrap_or_else(
+                || {
+                    panic!(
+                        "reference receiver did not print READY: {line:?}\n{}",
+                        fs::read_to_string(&log_path).unwrap_or_default()
+                    )
+                },
+            )
+        };
+        let (grpc_port, http_port) = (port("grpc="), port("http="));
+        RefReceiver { child: Some(child), grpc_port, http_port, out, log_path }
+    }
+
+    /// `http://127.0.0.1:PORT` of its OTLP/HTTP side.
+    pub fn http_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    pub fn grpc_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.grpc_port)
+    }
+
+    /// Its counters: requests, requests_accepted, requests_rejected,
+    /// items_accepted.{traces,metrics,logs}, items_rejected.{…}, stalled.
+    pub fn stats(&self) -> serde_json::Value {
+        let (status, body) = http_get(&format!("127.0.0.1:{}", self.http_port), "/stats").expect("GET /stats");
+        assert_eq!(status, 200, "GET /stats: {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    pub fn accepted_items(&self, signal: &str) -> u64 {
+        self.stats()["items_accepted"][signal].as_u64().unwrap_or(0)
+    }
+
+    /// Waits until at least `n` items of `signal` were accepted; false on timeout.
+    pub fn wait_items(&self, signal: &str, n: u64, timeout: Duration) -> bool {
+        wait_until(&format!("{n} {signal} items at the reference receiver"), timeout, || {
+            self.accepted_items(signal) >= n
+        })
+    }
+}
+
+impl Drop for RefReceiver {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            terminate_child(&mut c, Duration::from_secs(5));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Senders and comparison
+
+fn output_text(o: &Output) -> String {
+    format!(
+        "status: {}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Runs tests/peers/send_otlp.py with `args`; returns its output (not asserted).
+pub fn run_python_sender(py: &Path, args: &[&str]) -> Output {
+    Command::new(py).arg(peers_dir().join("send_otlp.py")).args(args).output().expect("run send_otlp.py")
+}
+
+/// Runs send_otlp.py and panics (with its output) unless every export succeeded.
+pub fn send_python(py: &Path, args: &[&str]) -> Output {
+    let o = run_python_sender(py, args);
+    assert!(o.status.success(), "send_otlp.py {args:?} failed:\n{}", output_text(&o));
+    o
+}
+
+/// Runs tests/peers/node/send_json.mjs and panics unless every export succeeded.
+pub fn send_node(node: &Path, args: &[&str]) -> Output {
+    let o =
+        Command::new(node).arg(peers_dir().join("node/send_json.mjs")).args(args).output().expect("run send_json.mjs");
+    assert!(o.status.success(), "send_json.mjs {args:?} failed:\n{}", output_text(&o));
+    o
+}
+
+/// Number of items in an expect file.
+pub fn expected_count(path: &Path) -> u64 {
+    let v: serde_json::Value = serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
+    v["items"].as_array().map(|a| a.len() as u64).unwrap_or(0)
+}
+
+/// compare.py over expect files and the receiver's output; panics with its
+/// diff (and `context`, e.g. the agent's log) on mismatch.
+pub fn assert_received(py: &Path, expect: &[&Path], received: &Path, extra: &[&str], context: &str) {
+    let mut cmd = Command::new(py);
+    cmd.arg(peers_dir().join("compare.py")).arg("--received").arg(received).args(extra);
+    for e in expect {
+        cmd.arg("--expect").arg(e);
+    }
+    let o = cmd.output().expect("run compare.py");
+    assert!(o.status.success(), "received content differs from what was sent:\n{}\n{context}", output_text(&o));
+}
+
+/// `promtool check metrics` over a /metrics page; panics with its complaints.
+pub fn promtool_check(promtool: &Path, exposition: &str) {
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run promtool");
+    child.stdin.take().unwrap().write_all(exposition.as_bytes()).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        o.status.success(),
+        "promtool check metrics failed:\n{}\n--- exposition ---\n{exposition}",
+        output_text(&o)
+    );
+}
+
+/// A fresh temp dir for one test.
+pub fn temp_dir() -> TempDir {
+    tempfile::Builder::new().prefix("sluice-e2e-").tempdir().unwrap()
+}
+
+/// Unwraps an Option peer or returns from the test (the notice is already printed).
+#[macro_export]
+macro_rules! require {
+    ($peer:expr) => {
+        match $peer {
+            Some(p) => p,
+            None => return,
+        }
+    };
+}
+
+// ---------------------------------------------------------------------------
+// Config snippets shared by the e2e tests
+
+/// `processors:` body with a fast batch processor (id `batch`).
+pub const FAST_BATCH: &str = "  batch:
+    timeout: 200ms
+    send_batch_size: 512";
+
+/// Retry settings that keep a test short: first retry after 100 ms.
+pub const FAST_RETRY: &str = "    retry_on_failure:
+      initial_interval: 100ms
+      max_interval: 500ms
+      max_elapsed_time: 20s";
+
+/// `exporters:` body with one exporter, `otlp` (gRPC) or `otlphttp`, pointed
+/// at the reference receiver; `extra` is more YAML at the exporter's level
+/// (four spaces of indent).
+pub fn exporter_yaml(kind: &str, recv: &RefReceiver, extra: &str) -> String {
+    match kind {
+        "otlp" => format!(
+            "  otlp:\n    endpoint: {}\n    tls:\n      insecure: true\n    timeout: 10s\n{FAST_RETRY}\n{extra}",
+            recv.grpc_addr()
+        ),
+        "otlphttp" => {
+            format!("  otlphttp:\n    endpoint: {}\n    timeout: 10s\n{FAST_RETRY}\n{extra}", recv.http_url())
+        }
+        other => panic!("no exporter snippet for {other}"),
+    }
+}

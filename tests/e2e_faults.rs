@@ -1,0 +1,166 @@
+//! What sluice does when its backend misbehaves, driven by the real Python
+//! SDK and the reference receiver's fault injection:
+//!
+//! * backpressure: the backend hangs, sluice's queue and pipeline (capacity 1)
+//!   fill, the receiver refuses clients with a retryable error, the SDK
+//!   retries, and once the backend recovers every span arrives;
+//! * retryable failures (gRPC UNAVAILABLE, HTTP 503 + Retry-After) are
+//!   retried until they succeed, nothing lost;
+//! * a permanent failure (gRPC INVALID_ARGUMENT) is not retried and counted.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+const SENT_FAILED: &str = "otelcol_exporter_send_failed_spans_total";
+const RETRIES: &str = "sluice_exporter_retries_total";
+
+#[test]
+fn backpressure_refuses_clients_then_delivers_everything() {
+    let py = require!(python());
+    let dir = temp_dir();
+    // The backend holds every request of its first 3 seconds, then recovers.
+    let recv = RefReceiver::start(&py, dir.path(), &["--quiet", "--stall-seconds", "3"]);
+    let ports = Ports::pick();
+    let queue = "    sending_queue:\n      queue_size: 1\n      num_consumers: 1\n      when_full: block";
+    let config = agent_config(
+        ports,
+        "",
+        &exporter_yaml("otlp", &recv, queue),
+        &["traces"],
+        &[],
+        &["otlp"],
+        &["channel_capacity: 1", "workers: 1"],
+    );
+    let agent = Agent::start(dir.path(), &config, ports);
+
+    // 400 spans in 20 exports; the SDK retries refused exports (1 s, 2 s, …)
+    // within its 25 s timeout.
+    let expect = dir.path().join("expect.json");
+    let out = send_python(
+        &py,
+        &[
+            "--signal",
+            "traces",
+            "--protocol",
+            "grpc",
+            "--endpoint",
+            &agent.grpc_endpoint(),
+            "--count",
+            "400",
+            "--batch-size",
+            "20",
+            "--timeout",
+            "25",
+            "--expect-file",
+            expect.to_str().unwrap(),
+        ],
+    );
+    let sdk_log = String::from_utf8_lossy(&out.stderr).to_string();
+
+    let refused = agent.metric("otelcol_receiver_refused_spans_total", &[]);
+    assert!(
+        refused > 0.0,
+        "sluice never refused a client while its backend hung\nSDK:\n{sdk_log}\nsluice log:\n{}",
+        agent.log()
+    );
+    assert!(sdk_log.contains("UNAVAILABLE"), "the SDK did not see a retryable refusal:\n{sdk_log}");
+
+    assert!(
+        recv.wait_items("traces", 400, Duration::from_secs(20)),
+        "only {} of 400 spans arrived\nsluice log:\n{}",
+        recv.accepted_items("traces"),
+        agent.log()
+    );
+    // Exactly once is not promised (an export that timed out may be resent);
+    // every span must be there and nothing else.
+    assert_received(&py, &[&expect], &recv.out, &["--at-least-once"], &format!("sluice log:\n{}", agent.log()));
+    assert_eq!(agent.metric("otelcol_receiver_accepted_spans_total", &[]), 400.0);
+    assert_eq!(agent.metric(SENT_FAILED, &[]), 0.0);
+    agent.stop();
+}
+
+/// The backend fails the first 3 requests with `fail_args`, then accepts.
+fn retried_until_success(exporter: &str, fail_args: &[&str]) {
+    let py = require!(python());
+    let dir = temp_dir();
+    let mut args = vec!["--quiet", "--fail-first", "3"];
+    args.extend_from_slice(fail_args);
+    let recv = RefReceiver::start(&py, dir.path(), &args);
+    let ports = Ports::pick();
+    let config =
+        agent_config(ports, FAST_BATCH, &exporter_yaml(exporter, &recv, ""), &["traces"], &["batch"], &[exporter], &[]);
+    let agent = Agent::start(dir.path(), &config, ports);
+
+    let expect = dir.path().join("expect.json");
+    send_python(
+        &py,
+        &[
+            "--signal",
+            "traces",
+            "--protocol",
+            "grpc",
+            "--endpoint",
+            &agent.grpc_endpoint(),
+            "--count",
+            "30",
+            "--expect-file",
+            expect.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        recv.wait_items("traces", 30, Duration::from_secs(20)),
+        "spans did not arrive after the backend recovered; receiver stats {}\nsluice log:\n{}",
+        recv.stats(),
+        agent.log()
+    );
+    let stats = recv.stats();
+    assert_eq!(stats["requests_rejected"], 3, "receiver stats {stats}");
+    assert_received(&py, &[&expect], &recv.out, &[], &format!("sluice log:\n{}", agent.log()));
+    assert!(agent.metric(RETRIES, &[]) >= 3.0, "{RETRIES} < 3\n{}", agent.metrics());
+    assert_eq!(agent.metric(SENT_FAILED, &[]), 0.0);
+    assert_eq!(agent.metric("otelcol_exporter_sent_spans_total", &[]), 30.0);
+    agent.stop();
+}
+
+#[test]
+fn grpc_unavailable_is_retried_until_success() {
+    retried_until_success("otlp", &["--fail-code", "unavailable"]);
+}
+
+#[test]
+fn http_503_with_retry_after_is_retried_until_success() {
+    retried_until_success("otlphttp", &["--fail-http-status", "503", "--retry-after", "1"]);
+}
+
+#[test]
+fn grpc_invalid_argument_is_not_retried() {
+    let py = require!(python());
+    let dir = temp_dir();
+    let recv =
+        RefReceiver::start(&py, dir.path(), &["--quiet", "--fail-first", "1", "--fail-code", "invalid_argument"]);
+    let ports = Ports::pick();
+    let config =
+        agent_config(ports, FAST_BATCH, &exporter_yaml("otlp", &recv, ""), &["traces"], &["batch"], &["otlp"], &[]);
+    let agent = Agent::start(dir.path(), &config, ports);
+
+    // One SDK export of 30 spans → one batch → one request to the backend.
+    send_python(
+        &py,
+        &["--signal", "traces", "--protocol", "grpc", "--endpoint", &agent.grpc_endpoint(), "--count", "30"],
+    );
+    assert!(
+        wait_until("send_failed_spans to reach 30", Duration::from_secs(10), || agent.metric(SENT_FAILED, &[]) >= 30.0),
+        "{SENT_FAILED} = {}\nsluice log:\n{}",
+        agent.metric(SENT_FAILED, &[]),
+        agent.log()
+    );
+    // Long enough for a (wrong) retry with the 100 ms initial interval to show.
+    std::thread::sleep(Duration::from_secs(1));
+    let stats = recv.stats();
+    assert_eq!(stats["requests"], 1, "a permanent error was retried: receiver stats {stats}");
+    assert_eq!(agent.metric(SENT_FAILED, &[]), 30.0);
+    assert_eq!(agent.metric(RETRIES, &[]), 0.0);
+    agent.stop();
+}
