@@ -195,13 +195,16 @@ fn decode_protobuf(signal: Signal, bytes: &[u8]) -> Result<Batch, DecodeError> {
 
 /// OTLP JSON as SDKs send it, through opentelemetry-proto's serde support
 /// (lowerCamelCase keys, hex IDs, 64-bit integers as strings or numbers,
-/// enums as integers, unknown keys ignored); the tests below pin that down.
+/// enums as integers, unknown keys ignored), after [`super::json::normalize`]
+/// has filled the gaps of that support; the tests below pin both down.
 fn decode_json(signal: Signal, bytes: &[u8]) -> Result<Batch, DecodeError> {
     let err = |e: serde_json::Error| DecodeError::Json { message_type: message_type(signal), message: e.to_string() };
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).map_err(err)?;
+    super::json::normalize(&mut value);
     Ok(match signal {
-        Signal::Traces => Batch::Traces(serde_json::from_slice(bytes).map_err(err)?),
-        Signal::Metrics => Batch::Metrics(serde_json::from_slice(bytes).map_err(err)?),
-        Signal::Logs => Batch::Logs(serde_json::from_slice(bytes).map_err(err)?),
+        Signal::Traces => Batch::Traces(serde_json::from_value(value).map_err(err)?),
+        Signal::Metrics => Batch::Metrics(serde_json::from_value(value).map_err(err)?),
+        Signal::Logs => Batch::Logs(serde_json::from_value(value).map_err(err)?),
     })
 }
 
@@ -353,6 +356,32 @@ mod tests {
         assert_eq!(a.values.len(), 2);
         let Some(Value::KvlistValue(m)) = &rec.attributes[5].value.as_ref().unwrap().value else { panic!("kvlist") };
         assert_eq!(m.values[0].key, "some.map.key");
+    }
+
+    #[test]
+    fn json_snake_case_and_enum_names_are_not_lost() {
+        let snake = r#"{"resource_logs": [{"scope_logs": [{"log_records": [{
+            "time_unix_nano": 1544712660300000000, "severity_number": "SEVERITY_NUMBER_ERROR",
+            "trace_id": "5B8EFFF798038103D269B633813FC60C", "span_id": null,
+            "body": {"string_value": "boom"}}]}]}]}"#;
+        let Batch::Logs(r) = json(Signal::Logs, snake).unwrap() else { panic!("not logs") };
+        let rec = &r.resource_logs[0].scope_logs[0].log_records[0];
+        assert_eq!(rec.severity_number, 17);
+        assert_eq!(rec.time_unix_nano, 1_544_712_660_300_000_000);
+        assert_eq!(rec.trace_id.len(), 16);
+        assert!(rec.span_id.is_empty());
+        assert_eq!(rec.body.as_ref().unwrap().value, Some(Value::StringValue("boom".into())));
+        let named = TRACE_JSON.replace("\"kind\": 2", "\"kind\": \"SPAN_KIND_SERVER\"");
+        let Batch::Traces(t) = json(Signal::Traces, &named).unwrap() else { panic!("not traces") };
+        assert_eq!(t.resource_spans[0].scope_spans[0].spans[0].kind, 2);
+    }
+
+    #[test]
+    fn json_int_value_as_number() {
+        let numeric = TRACE_JSON.replace("{\"intValue\": \"5\"}", "{\"intValue\": 5}");
+        let Batch::Traces(r) = json(Signal::Traces, &numeric).unwrap() else { panic!("not traces") };
+        let span = &r.resource_spans[0].scope_spans[0].spans[0];
+        assert_eq!(span.attributes[1].value.as_ref().unwrap().value, Some(Value::IntValue(5)));
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod config;
 pub mod decode;
 mod grpc;
 mod http;
+mod json;
 pub mod validate;
 
 pub use decode::{decode_body, decode_grpc, decode_http, Compression, DecodeError, Format};

@@ -33,6 +33,8 @@ pub struct Sink {
     batches: Mutex<Vec<Batch>>,
     refusing: AtomicBool,
     signals: Vec<Signal>,
+    /// Time each offer takes, to hold a request in flight.
+    delay: std::time::Duration,
 }
 
 impl Sink {
@@ -42,6 +44,10 @@ impl Sink {
 
     pub fn traces_only() -> Arc<Sink> {
         Arc::new(Sink { signals: vec![Signal::Traces], ..Default::default() })
+    }
+
+    pub fn slow(delay: std::time::Duration) -> Arc<Sink> {
+        Arc::new(Sink { signals: Signal::ALL.to_vec(), delay, ..Default::default() })
     }
 
     pub fn refuse(&self, on: bool) {
@@ -55,6 +61,7 @@ impl Sink {
 
 impl BatchSink for Sink {
     fn offer(&self, batch: Batch) -> Result<(), Refusal> {
+        std::thread::sleep(self.delay);
         if self.refusing.load(Ordering::SeqCst) {
             return Err(Refusal::PipelineFull);
         }
@@ -266,6 +273,26 @@ impl Answer {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
+}
+
+/// POST over h2c with prior knowledge, as gRPC-less HTTP/2 clients do.
+pub async fn post_h2c(addr: SocketAddr, path: &str, content_type: &str, body: Vec<u8>) -> Answer {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::builder()
+        .method("POST")
+        .uri(format!("http://{addr}{path}"))
+        .header("content-type", content_type)
+        .body(Chunks(vec![Bytes::from(body)].into()))
+        .unwrap();
+    let (parts, body) = sender.send_request(req).await.unwrap().into_parts();
+    Answer { status: parts.status, headers: parts.headers, body: body.collect().await.unwrap().to_bytes() }
 }
 
 async fn send_http1(
