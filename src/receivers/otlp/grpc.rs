@@ -14,7 +14,7 @@
 
 use super::config::GrpcServerConfig;
 use super::decode::decode_grpc;
-use super::{serve_connections, Ingest};
+use super::{serve_connections, Ingest, RETRY_AFTER_SECS};
 use crate::data::Signal;
 use bytes::{Buf, Bytes};
 use opentelemetry_proto::tonic::collector::{
@@ -62,23 +62,35 @@ async fn handle(
     if !ingest.accepts(signal) {
         return Status::unimplemented(ingest.no_pipeline_message(signal)).into_http();
     }
-    let mut response = match signal {
+    let response = match signal {
         Signal::Traces => unary::<ExportTraceServiceResponse>(&ingest, signal, max_message, req).await,
         Signal::Metrics => unary::<ExportMetricsServiceResponse>(&ingest, signal, max_message, req).await,
         Signal::Logs => unary::<ExportLogsServiceResponse>(&ingest, signal, max_message, req).await,
     };
-    // Errors raised by tonic's framing layer (before our handler runs) come
-    // back as a trailers-only response, so grpc-status is in the headers.
-    let code = response.headers().get(Status::GRPC_STATUS).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
-    match code.map(Code::from_i32) {
-        Some(Code::OutOfRange) => {
-            response.headers_mut().insert(Status::GRPC_STATUS, (Code::ResourceExhausted as i32).into());
+    // Errors raised by tonic's framing layer (before `Export` runs) come back
+    // as a trailers-only response, so grpc-status is in the headers.
+    let Some(status) = Status::from_header_map(response.headers()) else {
+        return response;
+    };
+    match status.code() {
+        Code::OutOfRange => {
             ingest.malformed(signal);
+            Status::resource_exhausted(status.message()).into_http()
         }
-        Some(Code::ResourceExhausted) => ingest.malformed(signal),
-        _ => {}
+        // Decompression over the limit; `Export` itself never answers this.
+        Code::ResourceExhausted => {
+            ingest.malformed(signal);
+            response
+        }
+        // `Export` never answers INTERNAL either: these are the framing
+        // layer's complaints about the client's bytes (bad compressed data,
+        // bad compression flag, truncated frame, no message at all).
+        Code::Internal => {
+            ingest.malformed(signal);
+            Status::invalid_argument(status.message()).into_http()
+        }
+        _ => response,
     }
-    response
 }
 
 async fn unary<R>(
@@ -121,7 +133,10 @@ impl<R: prost::Message + Default> Export<R> {
             self.ingest.malformed(self.signal);
             e.grpc_status()
         })?;
-        self.ingest.deliver(batch).map_err(|refusal| Status::unavailable(refusal.to_string()))?;
+        self.ingest.deliver(batch).map_err(|refusal| {
+            let details = super::status::retry_details(Code::Unavailable, &refusal.to_string(), RETRY_AFTER_SECS);
+            Status::with_details(Code::Unavailable, refusal.to_string(), details)
+        })?;
         Ok(tonic::Response::new(R::default()))
     }
 }
@@ -174,6 +189,7 @@ mod tests {
         logs::v1::logs_service_client::LogsServiceClient, metrics::v1::metrics_service_client::MetricsServiceClient,
         trace::v1::trace_service_client::TraceServiceClient,
     };
+    use prost::Message;
     use tonic::codec::CompressionEncoding;
     use tonic::Code;
 
@@ -212,6 +228,11 @@ mod tests {
         let err = TraceServiceClient::new(channel(&h).await).export(traces(4)).await.unwrap_err();
         assert_eq!(err.code(), Code::Unavailable);
         assert_eq!(err.message(), "the pipeline is full; retry later");
+        let details = super::super::status::RpcStatus::decode(err.details()).unwrap();
+        assert_eq!(details.code, Code::Unavailable as i32);
+        assert_eq!(details.details[0].type_url, "type.googleapis.com/google.rpc.RetryInfo");
+        let info = super::super::status::RetryInfo::decode(&details.details[0].value[..]).unwrap();
+        assert_eq!(info.retry_delay.map(|d| (d.seconds, d.nanos)), Some((1, 0)));
         assert_eq!(h.refused("grpc", Signal::Traces), 4);
         assert_eq!(h.accepted("grpc", Signal::Traces), 0);
         h.stop().await;
@@ -223,7 +244,7 @@ mod tests {
         let mut good = traces(1);
         // A length-delimited field whose length runs past the end of the message.
         let truncated = vec![0x0a, 0x10, 0x0a];
-        let status = raw_grpc(h.grpc_addr(), super::TRACES_PATH, &truncated).await;
+        let status = raw_grpc(h.grpc_addr(), super::TRACES_PATH, &truncated, None).await;
         assert_eq!(status.0, Code::InvalidArgument as i32);
         assert!(status.1.starts_with("cannot decode protobuf ExportTraceServiceRequest: "), "{}", status.1);
         assert_eq!(h.malformed("grpc", Signal::Traces), 1);
@@ -235,6 +256,21 @@ mod tests {
         assert_eq!(err.message(), "resource_spans[0].scope_spans[0].spans[0]: trace_id must be 16 bytes, got 5");
         assert_eq!(h.malformed("grpc", Signal::Traces), 2);
         assert_eq!(h.sink.batches().len(), 1);
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn framing_errors_are_invalid_argument() {
+        let h = Harness::start(Sink::recording()).await;
+        // Flagged gzip but not gzip.
+        let (code, message) = raw_grpc(h.grpc_addr(), super::LOGS_PATH, b"not gzip at all", Some("gzip")).await;
+        assert_eq!(code, Code::InvalidArgument as i32);
+        assert!(message.starts_with("Error decompressing"), "{message}");
+        assert_eq!(h.malformed("grpc", Signal::Logs), 1);
+        // An encoding the server does not take: UNIMPLEMENTED, as the gRPC spec says.
+        let (code, _) = raw_grpc(h.grpc_addr(), super::LOGS_PATH, b"x", Some("br")).await;
+        assert_eq!(code, Code::Unimplemented as i32);
+        LogsServiceClient::new(channel(&h).await).export(logs(1)).await.unwrap();
         h.stop().await;
     }
 

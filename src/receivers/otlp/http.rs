@@ -9,6 +9,7 @@
 
 use super::config::HttpServerConfig;
 use super::decode::{decode_body, Compression, DecodeError, Format};
+use super::status::RpcStatus;
 use super::{serve_connections, Ingest, RETRY_AFTER_SECS};
 use crate::data::Signal;
 use bytes::Bytes;
@@ -22,16 +23,6 @@ use prost::Message;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-
-/// `google.rpc.Status`, the error body of OTLP/HTTP. `details` is left out:
-/// no error here carries any.
-#[derive(Clone, PartialEq, prost::Message, serde::Serialize, serde::Deserialize)]
-pub struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    pub code: i32,
-    #[prost(string, tag = "2")]
-    pub message: String,
-}
 
 struct Routes {
     traces: String,
@@ -150,7 +141,7 @@ fn text(code: StatusCode, message: String) -> Response<Full<Bytes>> {
 
 /// An error answered with a `google.rpc.Status` in the request's format.
 fn status(format: Format, code: StatusCode, message: String) -> Response<Full<Bytes>> {
-    let st = RpcStatus { code: grpc_code_for(code) as i32, message };
+    let st = RpcStatus { code: grpc_code_for(code) as i32, message, details: Vec::new() };
     let body = match format {
         Format::Protobuf => st.encode_to_vec(),
         Format::Json => to_json(&st),
@@ -170,8 +161,8 @@ fn grpc_code_for(code: StatusCode) -> tonic::Code {
 
 #[cfg(test)]
 mod tests {
+    use super::super::status::RpcStatus;
     use super::super::test_support::*;
-    use super::RpcStatus;
     use crate::data::{Batch, Signal};
     use http::StatusCode;
     use prost::Message;
@@ -233,7 +224,7 @@ mod tests {
         assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(r.header("retry-after"), Some("1".to_string()));
         let st = RpcStatus::decode(&r.body[..]).unwrap();
-        assert_eq!(st, RpcStatus { code: 14, message: "the pipeline is full; retry later".into() });
+        assert_eq!((st.code, st.message.as_str()), (14, "the pipeline is full; retry later"));
         assert_eq!(h.refused("http", Signal::Traces), 5);
         assert_eq!(h.accepted("http", Signal::Traces), 0);
         h.stop().await;

@@ -18,6 +18,7 @@ pub mod decode;
 mod grpc;
 mod http;
 mod json;
+mod status;
 pub mod validate;
 
 pub use decode::{decode_body, decode_grpc, decode_http, Compression, DecodeError, Format};

@@ -335,7 +335,8 @@ pub async fn post_chunked(addr: SocketAddr, path: &str, content_type: &str, body
 
 /// Sends one uncompressed gRPC message as raw bytes and returns the answer's
 /// (grpc-status, grpc-message).
-pub async fn raw_grpc(addr: SocketAddr, path: &str, message: &[u8]) -> (i32, String) {
+/// With `encoding`, the message is flagged compressed and sent as is.
+pub async fn raw_grpc(addr: SocketAddr, path: &str, message: &[u8], encoding: Option<&str>) -> (i32, String) {
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let (mut sender, conn) = hyper::client::conn::http2::handshake(
         hyper_util::rt::TokioExecutor::new(),
@@ -344,16 +345,18 @@ pub async fn raw_grpc(addr: SocketAddr, path: &str, message: &[u8]) -> (i32, Str
     .await
     .unwrap();
     tokio::spawn(conn);
-    let mut framed = vec![0u8];
+    let mut framed = vec![u8::from(encoding.is_some())];
     framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
     framed.extend_from_slice(message);
-    let req = http::Request::builder()
+    let mut req = http::Request::builder()
         .method("POST")
         .uri(format!("http://{addr}{path}"))
         .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .body(Chunks(vec![Bytes::from(framed)].into()))
-        .unwrap();
+        .header("te", "trailers");
+    if let Some(e) = encoding {
+        req = req.header("grpc-encoding", e);
+    }
+    let req = req.body(Chunks(vec![Bytes::from(framed)].into())).unwrap();
     let resp = sender.send_request(req).await.unwrap();
     let (parts, body) = resp.into_parts();
     let status = match tonic::Status::from_header_map(&parts.headers) {
