@@ -38,7 +38,11 @@ pub(super) async fn serve(
     shutdown: watch::Receiver<bool>,
 ) {
     let routes = Arc::new(Routes {
-        limit: usize::try_from(cfg.max_request_body_size).unwrap_or(usize::MAX),
+        // As the Collector: 0 means the default, not "no body at all".
+        limit: match cfg.max_request_body_size {
+            0 => usize::try_from(HttpServerConfig::default().max_request_body_size).unwrap_or(usize::MAX),
+            n => usize::try_from(n).unwrap_or(usize::MAX),
+        },
         traces: cfg.traces_url_path,
         metrics: cfg.metrics_url_path,
         logs: cfg.logs_url_path,

@@ -10,8 +10,8 @@
 //!   and its items counted as refused;
 //! - a signal no pipeline takes is answered as the Collector does, which does
 //!   not register those handlers: gRPC UNIMPLEMENTED, HTTP 404;
-//! - once `shutdown` turns true the listeners close, open requests finish and
-//!   the server tasks end.
+//! - once `shutdown` turns true the listeners close, open requests finish
+//!   (within [`SHUTDOWN_GRACE`]) and the server tasks end.
 
 pub mod config;
 pub mod decode;
@@ -30,6 +30,9 @@ use std::convert::Infallible;
 use std::future::Future;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+
+/// How long open requests may take to finish once shutdown is requested.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Seconds a client is told to wait (`Retry-After`) after a refusal.
 pub const RETRY_AFTER_SECS: u64 = 1;
@@ -191,7 +194,8 @@ async fn serve_connections<S, F, B>(
                             _ = conn.as_mut() => {}
                             _ = shutdown_requested(&mut shutdown) => {
                                 conn.as_mut().graceful_shutdown();
-                                let _ = conn.await;
+                                // A client that never finishes its request must not hold the agent up.
+                                let _ = tokio::time::timeout(SHUTDOWN_GRACE, conn).await;
                             }
                         }
                     });
@@ -211,3 +215,41 @@ async fn serve_connections<S, F, B>(
 
 #[cfg(test)]
 pub(crate) mod test_support;
+
+#[cfg(test)]
+mod tests {
+    use super::config::{GrpcServerConfig, HttpServerConfig, OtlpReceiverConfig, Protocols};
+    use super::*;
+
+    fn ctx() -> ReceiverContext {
+        let (_stop, shutdown) = watch::channel(false);
+        ReceiverContext {
+            id: "otlp/x".into(),
+            output: ReceiverOutput::default(),
+            registry: crate::telemetry::Registry::new(),
+            shutdown,
+        }
+    }
+
+    #[tokio::test]
+    async fn bind_error_names_the_endpoint_and_starts_nothing() {
+        let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = taken.local_addr().unwrap().to_string();
+        let cfg = OtlpReceiverConfig {
+            protocols: Protocols {
+                grpc: Some(GrpcServerConfig { endpoint: "127.0.0.1:0".into(), ..Default::default() }),
+                http: Some(HttpServerConfig { endpoint: endpoint.clone(), ..Default::default() }),
+            },
+        };
+        let Err(err) = start(&cfg, ctx()).await else { panic!("bound a taken port") };
+        assert!(matches!(&err, ReceiverError::Bind { endpoint: e, .. } if *e == endpoint), "{err:?}");
+        assert!(err.to_string().starts_with(&format!("otlp/x: cannot listen on {endpoint}: ")), "{err}");
+    }
+
+    #[tokio::test]
+    async fn no_protocol_is_invalid() {
+        let cfg = OtlpReceiverConfig { protocols: Protocols::default() };
+        let Err(err) = start(&cfg, ctx()).await else { panic!("started without protocols") };
+        assert_eq!(err.to_string(), "otlp/x: at least one of protocols.grpc and protocols.http must be set");
+    }
+}
