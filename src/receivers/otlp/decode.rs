@@ -1,0 +1,451 @@
+//! Turning request bytes into a validated [`Batch`]: plain functions with no
+//! I/O, so fuzz targets and tests call them directly.
+//!
+//! Guarantee: no input makes these functions panic, and no input makes them
+//! allocate more than `limit` bytes of decompressed body (zip bombs stop at the
+//! limit with [`DecodeError::TooLarge`]).
+
+use super::validate::{validate, ValidationError};
+use crate::data::{Batch, Signal};
+use opentelemetry_proto::tonic::collector::{
+    logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest, trace::v1::ExportTraceServiceRequest,
+};
+use prost::Message;
+use std::io::Read;
+
+/// How an OTLP/HTTP body is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Protobuf,
+    Json,
+}
+
+impl Format {
+    /// Parses a `Content-Type` value, ignoring parameters such as `charset`.
+    pub fn from_content_type(value: &str) -> Option<Format> {
+        let media = value.split(';').next().unwrap_or("").trim();
+        if media.eq_ignore_ascii_case("application/x-protobuf") {
+            Some(Format::Protobuf)
+        } else if media.eq_ignore_ascii_case("application/json") {
+            Some(Format::Json)
+        } else {
+            None
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Protobuf => "application/x-protobuf",
+            Format::Json => "application/json",
+        }
+    }
+}
+
+/// A request body compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    Identity,
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    /// Parses a `Content-Encoding` value; absent or empty means identity.
+    pub fn from_content_encoding(value: Option<&str>) -> Option<Compression> {
+        let v = value.unwrap_or("").trim();
+        if v.is_empty() || v.eq_ignore_ascii_case("identity") {
+            Some(Compression::Identity)
+        } else if v.eq_ignore_ascii_case("gzip") || v.eq_ignore_ascii_case("x-gzip") {
+            Some(Compression::Gzip)
+        } else if v.eq_ignore_ascii_case("zstd") {
+            Some(Compression::Zstd)
+        } else {
+            None
+        }
+    }
+}
+
+/// Why a request could not become a batch. Each maps to one HTTP status and
+/// one gRPC code; none is retryable.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("unsupported content type {0:?}; use application/x-protobuf or application/json")]
+    UnsupportedContentType(String),
+    #[error("unsupported content encoding {0:?}; use gzip, zstd or identity")]
+    UnsupportedEncoding(String),
+    #[error("request body larger than the limit of {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("cannot decompress {encoding} body: {message}")]
+    Decompress { encoding: &'static str, message: String },
+    #[error("cannot decode protobuf {message_type}: {source}")]
+    Protobuf { message_type: &'static str, source: prost::DecodeError },
+    #[error("cannot decode JSON {message_type}: {message}")]
+    Json { message_type: &'static str, message: String },
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+}
+
+impl DecodeError {
+    /// The OTLP/HTTP status for this error.
+    pub fn http_status(&self) -> http::StatusCode {
+        use http::StatusCode;
+        match self {
+            DecodeError::UnsupportedContentType(_) | DecodeError::UnsupportedEncoding(_) => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
+            DecodeError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// The gRPC status for this error.
+    pub fn grpc_status(&self) -> tonic::Status {
+        match self {
+            DecodeError::TooLarge { .. } => tonic::Status::resource_exhausted(self.to_string()),
+            _ => tonic::Status::invalid_argument(self.to_string()),
+        }
+    }
+}
+
+fn message_type(signal: Signal) -> &'static str {
+    match signal {
+        Signal::Traces => "ExportTraceServiceRequest",
+        Signal::Metrics => "ExportMetricsServiceRequest",
+        Signal::Logs => "ExportLogsServiceRequest",
+    }
+}
+
+/// Decodes one gRPC message (already unframed and decompressed by the
+/// transport) and validates it.
+pub fn decode_grpc(signal: Signal, message: &[u8]) -> Result<Batch, DecodeError> {
+    let batch = decode_protobuf(signal, message)?;
+    validate(&batch)?;
+    Ok(batch)
+}
+
+/// Decodes an OTLP/HTTP request body as the transport received it:
+/// checks the content type and encoding, decompresses within `limit` bytes,
+/// decodes protobuf or JSON and validates.
+pub fn decode_http(
+    signal: Signal,
+    content_type: Option<&str>,
+    content_encoding: Option<&str>,
+    body: &[u8],
+    limit: usize,
+) -> Result<Batch, DecodeError> {
+    let ct = content_type.unwrap_or("");
+    let format = Format::from_content_type(ct).ok_or_else(|| DecodeError::UnsupportedContentType(ct.into()))?;
+    let compression = Compression::from_content_encoding(content_encoding)
+        .ok_or_else(|| DecodeError::UnsupportedEncoding(content_encoding.unwrap_or("").into()))?;
+    decode_body(signal, format, compression, body, limit)
+}
+
+/// [`decode_http`] after the headers were parsed.
+pub fn decode_body(
+    signal: Signal,
+    format: Format,
+    compression: Compression,
+    body: &[u8],
+    limit: usize,
+) -> Result<Batch, DecodeError> {
+    if body.len() > limit {
+        return Err(DecodeError::TooLarge { limit });
+    }
+    let inflated;
+    let plain: &[u8] = match compression {
+        Compression::Identity => body,
+        Compression::Gzip => {
+            inflated = read_limited(flate2::read::MultiGzDecoder::new(body), limit, "gzip")?;
+            &inflated
+        }
+        Compression::Zstd => {
+            let dec = zstd::stream::read::Decoder::new(body)
+                .map_err(|e| DecodeError::Decompress { encoding: "zstd", message: e.to_string() })?;
+            inflated = read_limited(dec, limit, "zstd")?;
+            &inflated
+        }
+    };
+    let batch = match format {
+        Format::Protobuf => decode_protobuf(signal, plain)?,
+        Format::Json => decode_json(signal, plain)?,
+    };
+    validate(&batch)?;
+    Ok(batch)
+}
+
+/// Reads at most `limit` bytes; one byte more means the body is too large.
+fn read_limited(reader: impl Read, limit: usize, encoding: &'static str) -> Result<Vec<u8>, DecodeError> {
+    let mut out = Vec::new();
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    reader.take(cap).read_to_end(&mut out).map_err(|e| DecodeError::Decompress { encoding, message: e.to_string() })?;
+    if out.len() > limit {
+        return Err(DecodeError::TooLarge { limit });
+    }
+    Ok(out)
+}
+
+fn decode_protobuf(signal: Signal, bytes: &[u8]) -> Result<Batch, DecodeError> {
+    let err = |source| DecodeError::Protobuf { message_type: message_type(signal), source };
+    Ok(match signal {
+        Signal::Traces => Batch::Traces(ExportTraceServiceRequest::decode(bytes).map_err(err)?),
+        Signal::Metrics => Batch::Metrics(ExportMetricsServiceRequest::decode(bytes).map_err(err)?),
+        Signal::Logs => Batch::Logs(ExportLogsServiceRequest::decode(bytes).map_err(err)?),
+    })
+}
+
+/// OTLP JSON as SDKs send it, through opentelemetry-proto's serde support
+/// (lowerCamelCase keys, hex IDs, 64-bit integers as strings or numbers,
+/// enums as integers, unknown keys ignored), after [`super::json::normalize`]
+/// has filled the gaps of that support; the tests below pin both down.
+fn decode_json(signal: Signal, bytes: &[u8]) -> Result<Batch, DecodeError> {
+    let err = |e: serde_json::Error| DecodeError::Json { message_type: message_type(signal), message: e.to_string() };
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).map_err(err)?;
+    super::json::normalize(&mut value);
+    Ok(match signal {
+        Signal::Traces => Batch::Traces(serde_json::from_value(value).map_err(err)?),
+        Signal::Metrics => Batch::Metrics(serde_json::from_value(value).map_err(err)?),
+        Signal::Logs => Batch::Logs(serde_json::from_value(value).map_err(err)?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+    use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as NumValue;
+    use std::io::Write;
+
+    const LIMIT: usize = 1 << 20;
+
+    fn json(signal: Signal, s: &str) -> Result<Batch, DecodeError> {
+        decode_http(signal, Some("application/json; charset=utf-8"), None, s.as_bytes(), LIMIT)
+    }
+
+    // Shaped like opentelemetry-proto/examples/trace.json, plus an unknown key.
+    const TRACE_JSON: &str = r#"{
+      "resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "my.service"}}]},
+        "scopeSpans": [{
+          "scope": {"name": "my.library", "version": "1.0.0",
+                    "attributes": [{"key": "my.scope.attribute", "value": {"stringValue": "some scope attribute"}}]},
+          "spans": [{
+            "traceId": "5B8EFFF798038103D269B633813FC60C",
+            "spanId": "EEE19B7EC3C1B174",
+            "parentSpanId": "EEE19B7EC3C1B173",
+            "name": "I'm a server span",
+            "startTimeUnixNano": "1544712660000000000",
+            "endTimeUnixNano": "1544712661000000000",
+            "kind": 2,
+            "someFutureField": {"x": 1},
+            "attributes": [
+              {"key": "my.span.attr", "value": {"stringValue": "some value"}},
+              {"key": "count", "value": {"intValue": "5"}},
+              {"key": "ok", "value": {"boolValue": true}}
+            ],
+            "status": {"code": 1}
+          }]
+        }]
+      }]
+    }"#;
+
+    #[test]
+    fn json_traces_as_sdks_send_them() {
+        let Batch::Traces(r) = json(Signal::Traces, TRACE_JSON).unwrap() else { panic!("not traces") };
+        let span = &r.resource_spans[0].scope_spans[0].spans[0];
+        assert_eq!(
+            span.trace_id,
+            vec![0x5b, 0x8e, 0xff, 0xf7, 0x98, 0x03, 0x81, 0x03, 0xd2, 0x69, 0xb6, 0x33, 0x81, 0x3f, 0xc6, 0x0c]
+        );
+        assert_eq!(span.span_id, vec![0xee, 0xe1, 0x9b, 0x7e, 0xc3, 0xc1, 0xb1, 0x74]);
+        assert_eq!(span.parent_span_id.len(), 8);
+        assert_eq!(span.start_time_unix_nano, 1_544_712_660_000_000_000);
+        assert_eq!(span.end_time_unix_nano, 1_544_712_661_000_000_000);
+        assert_eq!(span.kind, 2);
+        assert_eq!(span.name, "I'm a server span");
+        assert_eq!(span.attributes[1].value.as_ref().unwrap().value, Some(Value::IntValue(5)));
+        assert_eq!(span.attributes[2].value.as_ref().unwrap().value, Some(Value::BoolValue(true)));
+        assert_eq!(span.status.as_ref().unwrap().code, 1);
+        assert_eq!(r.resource_spans[0].scope_spans[0].scope.as_ref().unwrap().version, "1.0.0");
+    }
+
+    // Shaped like opentelemetry-proto/examples/metrics.json.
+    const METRICS_JSON: &str = r#"{
+      "resourceMetrics": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "my.service"}}]},
+        "scopeMetrics": [{
+          "scope": {"name": "my.library", "version": "1.0.0"},
+          "metrics": [
+            {"name": "my.counter", "unit": "1", "description": "I am a Counter",
+             "sum": {"aggregationTemporality": 1, "isMonotonic": true,
+                     "dataPoints": [{"asDouble": 5, "startTimeUnixNano": "1544712660300000000",
+                                     "timeUnixNano": "1544712660300000000",
+                                     "attributes": [{"key": "my.counter.attr", "value": {"stringValue": "some value"}}]}]}},
+            {"name": "my.gauge", "unit": "1", "description": "I am a Gauge",
+             "gauge": {"dataPoints": [{"asInt": "10", "timeUnixNano": "1544712660300000000"}]}},
+            {"name": "my.histogram", "unit": "1", "description": "I am a Histogram",
+             "histogram": {"aggregationTemporality": 1,
+                           "dataPoints": [{"startTimeUnixNano": "1544712660300000000", "timeUnixNano": "1544712660300000000",
+                                           "count": "2", "sum": 2, "bucketCounts": ["1", "1"], "explicitBounds": [1],
+                                           "min": 0, "max": 2}]}}
+          ]
+        }]
+      }]
+    }"#;
+
+    #[test]
+    fn json_metrics_gauge_sum_histogram() {
+        let batch = json(Signal::Metrics, METRICS_JSON).unwrap();
+        assert_eq!(batch.item_count(), 3);
+        let Batch::Metrics(r) = batch else { panic!("not metrics") };
+        let metrics = &r.resource_metrics[0].scope_metrics[0].metrics;
+        let Some(Data::Sum(sum)) = &metrics[0].data else { panic!("not a sum: {:?}", metrics[0].data) };
+        assert_eq!(sum.aggregation_temporality, 1);
+        assert!(sum.is_monotonic);
+        assert_eq!(sum.data_points[0].value, Some(NumValue::AsDouble(5.0)));
+        assert_eq!(sum.data_points[0].time_unix_nano, 1_544_712_660_300_000_000);
+        let Some(Data::Gauge(gauge)) = &metrics[1].data else { panic!("not a gauge") };
+        assert_eq!(gauge.data_points[0].value, Some(NumValue::AsInt(10)));
+        let Some(Data::Histogram(h)) = &metrics[2].data else { panic!("not a histogram") };
+        let p = &h.data_points[0];
+        assert_eq!((p.count, p.sum, p.min, p.max), (2, Some(2.0), Some(0.0), Some(2.0)));
+        assert_eq!(p.bucket_counts, vec![1, 1]);
+        assert_eq!(p.explicit_bounds, vec![1.0]);
+    }
+
+    // Shaped like opentelemetry-proto/examples/logs.json.
+    const LOGS_JSON: &str = r#"{
+      "resourceLogs": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "my.service"}}]},
+        "scopeLogs": [{
+          "scope": {"name": "my.library", "version": "1.0.0"},
+          "logRecords": [{
+            "timeUnixNano": "1544712660300000000",
+            "observedTimeUnixNano": "1544712660300000000",
+            "severityNumber": 10,
+            "severityText": "Information",
+            "traceId": "5B8EFFF798038103D269B633813FC60C",
+            "spanId": "EEE19B7EC3C1B174",
+            "body": {"stringValue": "Example log record"},
+            "attributes": [
+              {"key": "string.attribute", "value": {"stringValue": "some string"}},
+              {"key": "boolean.attribute", "value": {"boolValue": true}},
+              {"key": "int.attribute", "value": {"intValue": "10"}},
+              {"key": "double.attribute", "value": {"doubleValue": 637.704}},
+              {"key": "array.attribute", "value": {"arrayValue": {"values": [{"stringValue": "many"}, {"stringValue": "values"}]}}},
+              {"key": "map.attribute", "value": {"kvlistValue": {"values": [{"key": "some.map.key", "value": {"stringValue": "some value"}}]}}}
+            ]
+          }]
+        }]
+      }]
+    }"#;
+
+    #[test]
+    fn json_logs() {
+        let Batch::Logs(r) = json(Signal::Logs, LOGS_JSON).unwrap() else { panic!("not logs") };
+        let rec = &r.resource_logs[0].scope_logs[0].log_records[0];
+        assert_eq!(rec.severity_number, 10);
+        assert_eq!(rec.severity_text, "Information");
+        assert_eq!(rec.time_unix_nano, 1_544_712_660_300_000_000);
+        assert_eq!(rec.trace_id.len(), 16);
+        assert_eq!(rec.span_id.len(), 8);
+        assert_eq!(rec.body.as_ref().unwrap().value, Some(Value::StringValue("Example log record".into())));
+        assert_eq!(rec.attributes[2].value.as_ref().unwrap().value, Some(Value::IntValue(10)));
+        assert_eq!(rec.attributes[3].value.as_ref().unwrap().value, Some(Value::DoubleValue(637.704)));
+        let Some(Value::ArrayValue(a)) = &rec.attributes[4].value.as_ref().unwrap().value else { panic!("array") };
+        assert_eq!(a.values.len(), 2);
+        let Some(Value::KvlistValue(m)) = &rec.attributes[5].value.as_ref().unwrap().value else { panic!("kvlist") };
+        assert_eq!(m.values[0].key, "some.map.key");
+    }
+
+    #[test]
+    fn json_snake_case_and_enum_names_are_not_lost() {
+        let snake = r#"{"resource_logs": [{"scope_logs": [{"log_records": [{
+            "time_unix_nano": 1544712660300000000, "severity_number": "SEVERITY_NUMBER_ERROR",
+            "trace_id": "5B8EFFF798038103D269B633813FC60C", "span_id": null,
+            "body": {"string_value": "boom"}}]}]}]}"#;
+        let Batch::Logs(r) = json(Signal::Logs, snake).unwrap() else { panic!("not logs") };
+        let rec = &r.resource_logs[0].scope_logs[0].log_records[0];
+        assert_eq!(rec.severity_number, 17);
+        assert_eq!(rec.time_unix_nano, 1_544_712_660_300_000_000);
+        assert_eq!(rec.trace_id.len(), 16);
+        assert!(rec.span_id.is_empty());
+        assert_eq!(rec.body.as_ref().unwrap().value, Some(Value::StringValue("boom".into())));
+        let named = TRACE_JSON.replace("\"kind\": 2", "\"kind\": \"SPAN_KIND_SERVER\"");
+        let Batch::Traces(t) = json(Signal::Traces, &named).unwrap() else { panic!("not traces") };
+        assert_eq!(t.resource_spans[0].scope_spans[0].spans[0].kind, 2);
+    }
+
+    #[test]
+    fn json_int_value_as_number() {
+        let numeric = TRACE_JSON.replace("{\"intValue\": \"5\"}", "{\"intValue\": 5}");
+        let Batch::Traces(r) = json(Signal::Traces, &numeric).unwrap() else { panic!("not traces") };
+        let span = &r.resource_spans[0].scope_spans[0].spans[0];
+        assert_eq!(span.attributes[1].value.as_ref().unwrap().value, Some(Value::IntValue(5)));
+    }
+
+    #[test]
+    fn json_errors_are_decode_errors() {
+        assert!(matches!(json(Signal::Traces, "{not json"), Err(DecodeError::Json { .. })));
+        let bad_hex = TRACE_JSON.replace("EEE19B7EC3C1B174", "ZZZ");
+        assert!(matches!(json(Signal::Traces, &bad_hex), Err(DecodeError::Json { .. })));
+        let short = TRACE_JSON.replace("5B8EFFF798038103D269B633813FC60C", "5B8EFFF798");
+        assert_eq!(
+            json(Signal::Traces, &short).unwrap_err().to_string(),
+            "resource_spans[0].scope_spans[0].spans[0]: trace_id must be 16 bytes, got 5"
+        );
+    }
+
+    #[test]
+    fn content_type_and_encoding() {
+        assert_eq!(Format::from_content_type("application/x-protobuf"), Some(Format::Protobuf));
+        assert_eq!(Format::from_content_type("Application/JSON ; charset=utf-8"), Some(Format::Json));
+        assert_eq!(Format::from_content_type("text/plain"), None);
+        let e = decode_http(Signal::Traces, Some("text/plain"), None, b"", LIMIT).unwrap_err();
+        assert_eq!(e.http_status(), 415);
+        let e = decode_http(Signal::Traces, Some("application/json"), Some("br"), b"{}", LIMIT).unwrap_err();
+        assert_eq!(e.to_string(), "unsupported content encoding \"br\"; use gzip, zstd or identity");
+        assert_eq!(e.http_status(), 415);
+    }
+
+    #[test]
+    fn zip_bomb_stops_at_the_limit() {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        enc.write_all(&vec![0u8; 4 * LIMIT]).unwrap();
+        let bomb = enc.finish().unwrap();
+        assert!(bomb.len() < LIMIT);
+        let e = decode_http(Signal::Traces, Some("application/x-protobuf"), Some("gzip"), &bomb, LIMIT).unwrap_err();
+        assert!(matches!(e, DecodeError::TooLarge { limit: LIMIT }), "{e:?}");
+        let zbomb = zstd::encode_all(&vec![0u8; 4 * LIMIT][..], 3).unwrap();
+        let e = decode_http(Signal::Traces, Some("application/x-protobuf"), Some("zstd"), &zbomb, LIMIT).unwrap_err();
+        assert!(matches!(e, DecodeError::TooLarge { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        // A cheap stand-in for the fuzzer: truncations and bit flips of valid inputs.
+        let proto = {
+            let Batch::Traces(r) = json(Signal::Traces, TRACE_JSON).unwrap() else { unreachable!() };
+            r.encode_to_vec()
+        };
+        let gz = {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            enc.write_all(&proto).unwrap();
+            enc.finish().unwrap()
+        };
+        for input in [&proto[..], &gz[..], TRACE_JSON.as_bytes(), METRICS_JSON.as_bytes()] {
+            for cut in 0..input.len() {
+                let mut v = input[..cut].to_vec();
+                if let Some(b) = v.last_mut() {
+                    *b ^= 0x5a;
+                }
+                for signal in Signal::ALL {
+                    let _ = decode_grpc(signal, &v);
+                    for (ct, ce) in [("application/x-protobuf", "gzip"), ("application/json", "identity")] {
+                        let _ = decode_http(signal, Some(ct), Some(ce), &v, LIMIT);
+                    }
+                }
+            }
+        }
+    }
+}

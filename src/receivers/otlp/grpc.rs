@@ -1,0 +1,306 @@
+//! OTLP/gRPC: the Export methods of the trace, metrics and logs collector
+//! services, served over h2c.
+//!
+//! tonic's generated servers decode with its stock prost codec, which answers
+//! a malformed message with INTERNAL. The spec wants INVALID_ARGUMENT, so the
+//! services here run `tonic::server::Grpc` with a codec that only unframes the
+//! message to bytes; [`decode_grpc`] then decodes and validates it.
+//!
+//! Oversize messages: tonic rejects a frame longer than the limit with
+//! OUT_OF_RANGE and a decompressed message over the limit with
+//! RESOURCE_EXHAUSTED. grpc-go (and so the Collector) answers both with
+//! RESOURCE_EXHAUSTED, which is what clients expect, so OUT_OF_RANGE from the
+//! framing layer is rewritten to RESOURCE_EXHAUSTED.
+
+use super::config::GrpcServerConfig;
+use super::decode::decode_grpc;
+use super::{serve_connections, Ingest, RETRY_AFTER_SECS};
+use crate::data::Signal;
+use bytes::{Buf, Bytes};
+use opentelemetry_proto::tonic::collector::{
+    logs::v1::ExportLogsServiceResponse, metrics::v1::ExportMetricsServiceResponse,
+    trace::v1::ExportTraceServiceResponse,
+};
+use std::marker::PhantomData;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::{Code, Status};
+
+const TRACES_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+const METRICS_PATH: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
+const LOGS_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+
+pub(super) async fn serve(
+    cfg: GrpcServerConfig,
+    listener: TcpListener,
+    ingest: Ingest,
+    shutdown: watch::Receiver<bool>,
+) {
+    // As the Collector: 0 leaves gRPC's default of 4 MiB.
+    let mib = if cfg.max_recv_msg_size_mib == 0 { 4 } else { cfg.max_recv_msg_size_mib };
+    let max_message = usize::try_from(mib.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
+    let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new()).http2_only();
+    if cfg.max_concurrent_streams > 0 {
+        builder.http2().max_concurrent_streams(cfg.max_concurrent_streams);
+    }
+    let ingest = Arc::new(ingest);
+    let handler = move |req| handle(Arc::clone(&ingest), max_message, req);
+    serve_connections(listener, builder, handler, shutdown, "grpc").await;
+}
+
+async fn handle(
+    ingest: Arc<Ingest>,
+    max_message: usize,
+    req: http::Request<hyper::body::Incoming>,
+) -> http::Response<tonic::body::Body> {
+    let signal = match req.uri().path() {
+        TRACES_PATH => Signal::Traces,
+        METRICS_PATH => Signal::Metrics,
+        LOGS_PATH => Signal::Logs,
+        other => return Status::unimplemented(format!("unknown method {other}")).into_http(),
+    };
+    if !ingest.accepts(signal) {
+        return Status::unimplemented(ingest.no_pipeline_message(signal)).into_http();
+    }
+    let response = match signal {
+        Signal::Traces => unary::<ExportTraceServiceResponse>(&ingest, signal, max_message, req).await,
+        Signal::Metrics => unary::<ExportMetricsServiceResponse>(&ingest, signal, max_message, req).await,
+        Signal::Logs => unary::<ExportLogsServiceResponse>(&ingest, signal, max_message, req).await,
+    };
+    // Errors raised by tonic's framing layer (before `Export` runs) come back
+    // as a trailers-only response, so grpc-status is in the headers.
+    let Some(status) = Status::from_header_map(response.headers()) else {
+        return response;
+    };
+    match status.code() {
+        Code::OutOfRange => {
+            ingest.malformed(signal);
+            Status::resource_exhausted(status.message()).into_http()
+        }
+        // Decompression over the limit; `Export` itself never answers this.
+        Code::ResourceExhausted => {
+            ingest.malformed(signal);
+            response
+        }
+        // `Export` never answers INTERNAL either: these are the framing
+        // layer's complaints about the client's bytes (bad compressed data,
+        // bad compression flag, truncated frame, no message at all).
+        Code::Internal => {
+            ingest.malformed(signal);
+            Status::invalid_argument(status.message()).into_http()
+        }
+        _ => response,
+    }
+}
+
+async fn unary<R>(
+    ingest: &Arc<Ingest>,
+    signal: Signal,
+    max_message: usize,
+    req: http::Request<hyper::body::Incoming>,
+) -> http::Response<tonic::body::Body>
+where
+    R: prost::Message + Default + Send + 'static,
+{
+    let mut grpc = tonic::server::Grpc::new(RawRequestCodec::<R>(PhantomData))
+        .accept_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Zstd)
+        .send_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Zstd)
+        .max_decoding_message_size(max_message);
+    grpc.unary(Export::<R> { ingest: Arc::clone(ingest), signal, _response: PhantomData }, req).await
+}
+
+/// The Export method of one signal's service.
+struct Export<R> {
+    ingest: Arc<Ingest>,
+    signal: Signal,
+    _response: PhantomData<fn() -> R>,
+}
+
+impl<R: prost::Message + Default + Send + 'static> tonic::server::UnaryService<Bytes> for Export<R> {
+    type Response = R;
+    type Future = std::future::Ready<Result<tonic::Response<R>, Status>>;
+
+    fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
+        std::future::ready(self.export(request.get_ref()))
+    }
+}
+
+impl<R: prost::Message + Default> Export<R> {
+    fn export(&self, message: &[u8]) -> Result<tonic::Response<R>, Status> {
+        let batch = decode_grpc(self.signal, message).map_err(|e| {
+            self.ingest.malformed(self.signal);
+            e.grpc_status()
+        })?;
+        self.ingest.deliver(batch).map_err(|refusal| {
+            let details = super::status::retry_details(Code::Unavailable, &refusal.to_string(), RETRY_AFTER_SECS);
+            Status::with_details(Code::Unavailable, refusal.to_string(), details)
+        })?;
+        Ok(tonic::Response::new(R::default()))
+    }
+}
+
+/// Encodes responses with prost; hands requests on as the raw message bytes.
+struct RawRequestCodec<R>(PhantomData<fn() -> R>);
+
+impl<R: prost::Message + Send + 'static> Codec for RawRequestCodec<R> {
+    type Encode = R;
+    type Decode = Bytes;
+    type Encoder = ResponseEncoder<R>;
+    type Decoder = RawDecoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        ResponseEncoder(PhantomData)
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        RawDecoder
+    }
+}
+
+struct ResponseEncoder<R>(PhantomData<fn() -> R>);
+
+impl<R: prost::Message> Encoder for ResponseEncoder<R> {
+    type Item = R;
+    type Error = Status;
+
+    fn encode(&mut self, item: R, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        item.encode(dst).map_err(|e| Status::internal(format!("cannot encode response: {e}")))
+    }
+}
+
+struct RawDecoder;
+
+impl Decoder for RawDecoder {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        Ok(Some(src.copy_to_bytes(src.remaining())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use crate::data::{Batch, Signal};
+    use opentelemetry_proto::tonic::collector::{
+        logs::v1::logs_service_client::LogsServiceClient, metrics::v1::metrics_service_client::MetricsServiceClient,
+        trace::v1::trace_service_client::TraceServiceClient,
+    };
+    use prost::Message;
+    use tonic::codec::CompressionEncoding;
+    use tonic::Code;
+
+    async fn channel(h: &Harness) -> tonic::transport::Channel {
+        tonic::transport::Endpoint::from_shared(format!("http://{}", h.grpc_addr())).unwrap().connect().await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn each_signal_arrives_intact() {
+        let h = Harness::start(Sink::recording()).await;
+        let ch = channel(&h).await;
+        TraceServiceClient::new(ch.clone()).export(traces(3)).await.unwrap();
+        MetricsServiceClient::new(ch.clone()).export(metrics()).await.unwrap();
+        LogsServiceClient::new(ch).export(logs(2)).await.unwrap();
+        assert_eq!(h.sink.batches(), vec![Batch::Traces(traces(3)), Batch::Metrics(metrics()), Batch::Logs(logs(2))]);
+        assert_eq!(h.accepted("grpc", Signal::Traces), 3);
+        assert_eq!(h.accepted("grpc", Signal::Metrics), 3);
+        assert_eq!(h.accepted("grpc", Signal::Logs), 2);
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn gzip_and_zstd_requests() {
+        let h = Harness::start(Sink::recording()).await;
+        let ch = channel(&h).await;
+        TraceServiceClient::new(ch.clone()).send_compressed(CompressionEncoding::Gzip).export(traces(2)).await.unwrap();
+        LogsServiceClient::new(ch).send_compressed(CompressionEncoding::Zstd).export(logs(1)).await.unwrap();
+        assert_eq!(h.sink.batches(), vec![Batch::Traces(traces(2)), Batch::Logs(logs(1))]);
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn refusal_is_unavailable_and_counted() {
+        let h = Harness::start(Sink::recording()).await;
+        h.sink.refuse(true);
+        let err = TraceServiceClient::new(channel(&h).await).export(traces(4)).await.unwrap_err();
+        assert_eq!(err.code(), Code::Unavailable);
+        assert_eq!(err.message(), "the pipeline is full; retry later");
+        let details = super::super::status::RpcStatus::decode(err.details()).unwrap();
+        assert_eq!(details.code, Code::Unavailable as i32);
+        assert_eq!(details.details[0].type_url, "type.googleapis.com/google.rpc.RetryInfo");
+        let info = super::super::status::RetryInfo::decode(&details.details[0].value[..]).unwrap();
+        assert_eq!(info.retry_delay.map(|d| (d.seconds, d.nanos)), Some((1, 0)));
+        assert_eq!(h.refused("grpc", Signal::Traces), 4);
+        assert_eq!(h.accepted("grpc", Signal::Traces), 0);
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn malformed_protobuf_is_invalid_argument_then_next_request_works() {
+        let h = Harness::start(Sink::recording()).await;
+        let mut good = traces(1);
+        // A length-delimited field whose length runs past the end of the message.
+        let truncated = vec![0x0a, 0x10, 0x0a];
+        let status = raw_grpc(h.grpc_addr(), super::TRACES_PATH, &truncated, None).await;
+        assert_eq!(status.0, Code::InvalidArgument as i32);
+        assert!(status.1.starts_with("cannot decode protobuf ExportTraceServiceRequest: "), "{}", status.1);
+        assert_eq!(h.malformed("grpc", Signal::Traces), 1);
+        let mut client = TraceServiceClient::new(channel(&h).await);
+        client.export(good.clone()).await.unwrap();
+        good.resource_spans[0].scope_spans[0].spans[0].trace_id = vec![1; 5];
+        let err = client.export(good).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert_eq!(err.message(), "resource_spans[0].scope_spans[0].spans[0]: trace_id must be 16 bytes, got 5");
+        assert_eq!(h.malformed("grpc", Signal::Traces), 2);
+        assert_eq!(h.sink.batches().len(), 1);
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn framing_errors_are_invalid_argument() {
+        let h = Harness::start(Sink::recording()).await;
+        // Flagged gzip but not gzip.
+        let (code, message) = raw_grpc(h.grpc_addr(), super::LOGS_PATH, b"not gzip at all", Some("gzip")).await;
+        assert_eq!(code, Code::InvalidArgument as i32);
+        assert!(message.starts_with("Error decompressing"), "{message}");
+        assert_eq!(h.malformed("grpc", Signal::Logs), 1);
+        // An encoding the server does not take: UNIMPLEMENTED, as the gRPC spec says.
+        let (code, _) = raw_grpc(h.grpc_addr(), super::LOGS_PATH, b"x", Some("br")).await;
+        assert_eq!(code, Code::Unimplemented as i32);
+        LogsServiceClient::new(channel(&h).await).export(logs(1)).await.unwrap();
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn oversize_is_resource_exhausted() {
+        let h = Harness::start_with(Sink::recording(), |c| {
+            c.protocols.grpc.as_mut().unwrap().max_recv_msg_size_mib = 1;
+        })
+        .await;
+        let mut big = traces(1);
+        big.resource_spans[0].scope_spans[0].spans[0].name = "x".repeat(2 << 20);
+        let mut client = TraceServiceClient::new(channel(&h).await);
+        let err = client.export(big.clone()).await.unwrap_err();
+        assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+        // Compressed small, decompressed over the limit.
+        let err = client.send_compressed(CompressionEncoding::Gzip).export(big).await.unwrap_err();
+        assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+        assert_eq!(h.malformed("grpc", Signal::Traces), 2);
+        assert!(h.sink.batches().is_empty());
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn signal_without_pipeline_is_unimplemented() {
+        let h = Harness::start(Sink::traces_only()).await;
+        let err = LogsServiceClient::new(channel(&h).await).export(logs(1)).await.unwrap_err();
+        assert_eq!(err.code(), Code::Unimplemented);
+        assert_eq!(err.message(), "receiver otlp has no logs pipeline");
+        h.stop().await;
+    }
+}

@@ -1,0 +1,357 @@
+//! OTLP/HTTP: POST of protobuf or JSON bodies on the three signal paths,
+//! over HTTP/1.1 or h2c.
+//!
+//! Guarantees: a body is never held beyond `max_request_body_size`, neither as
+//! received (Content-Length or chunked) nor after decompression (413). Errors
+//! of a request whose content type is known carry a `google.rpc.Status` in that
+//! content type; others carry plain text. Unsupported Content-Encoding is 415,
+//! as RFC 9110 §15.5.16 prescribes for an unsupported content coding.
+
+use super::config::HttpServerConfig;
+use super::decode::{decode_body, Compression, DecodeError, Format};
+use super::status::RpcStatus;
+use super::{serve_connections, Ingest, RETRY_AFTER_SECS};
+use crate::data::Signal;
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use opentelemetry_proto::tonic::collector::{
+    logs::v1::ExportLogsServiceResponse, metrics::v1::ExportMetricsServiceResponse,
+    trace::v1::ExportTraceServiceResponse,
+};
+use prost::Message;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+struct Routes {
+    traces: String,
+    metrics: String,
+    logs: String,
+    limit: usize,
+}
+
+pub(super) async fn serve(
+    cfg: HttpServerConfig,
+    listener: TcpListener,
+    ingest: Ingest,
+    shutdown: watch::Receiver<bool>,
+) {
+    let routes = Arc::new(Routes {
+        // As the Collector: 0 means the default, not "no body at all".
+        limit: match cfg.max_request_body_size {
+            0 => usize::try_from(HttpServerConfig::default().max_request_body_size).unwrap_or(usize::MAX),
+            n => usize::try_from(n).unwrap_or(usize::MAX),
+        },
+        traces: cfg.traces_url_path,
+        metrics: cfg.metrics_url_path,
+        logs: cfg.logs_url_path,
+    });
+    let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    let ingest = Arc::new(ingest);
+    let handler = move |req| handle(Arc::clone(&ingest), Arc::clone(&routes), req);
+    serve_connections(listener, builder, handler, shutdown, "http").await;
+}
+
+async fn handle(
+    ingest: Arc<Ingest>,
+    routes: Arc<Routes>,
+    req: Request<hyper::body::Incoming>,
+) -> Response<Full<Bytes>> {
+    let path = req.uri().path();
+    let signal = if path == routes.traces {
+        Signal::Traces
+    } else if path == routes.metrics {
+        Signal::Metrics
+    } else if path == routes.logs {
+        Signal::Logs
+    } else {
+        return text(StatusCode::NOT_FOUND, format!("no OTLP endpoint at {path}"));
+    };
+    if !ingest.accepts(signal) {
+        return text(StatusCode::NOT_FOUND, ingest.no_pipeline_message(signal));
+    }
+    if req.method() != Method::POST {
+        let mut resp = text(StatusCode::METHOD_NOT_ALLOWED, format!("method {} not allowed; use POST", req.method()));
+        resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return resp;
+    }
+    let header_str = |name| req.headers().get(name).map(|v| v.to_str().unwrap_or("<not visible ASCII>"));
+    let ct = header_str(header::CONTENT_TYPE).unwrap_or("");
+    let Some(format) = Format::from_content_type(ct) else {
+        ingest.malformed(signal);
+        return text(StatusCode::UNSUPPORTED_MEDIA_TYPE, DecodeError::UnsupportedContentType(ct.into()).to_string());
+    };
+    let ce = header_str(header::CONTENT_ENCODING);
+    let Some(compression) = Compression::from_content_encoding(ce) else {
+        ingest.malformed(signal);
+        let e = DecodeError::UnsupportedEncoding(ce.unwrap_or("").into());
+        return status(format, e.http_status(), e.to_string());
+    };
+    let limit = routes.limit;
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        ingest.malformed(signal);
+        return status(format, StatusCode::PAYLOAD_TOO_LARGE, DecodeError::TooLarge { limit }.to_string());
+    }
+    // Limited stops reading as soon as a chunked body passes the limit.
+    let body = match Limited::new(req.into_body(), limit).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            ingest.malformed(signal);
+            if e.is::<http_body_util::LengthLimitError>() {
+                return status(format, StatusCode::PAYLOAD_TOO_LARGE, DecodeError::TooLarge { limit }.to_string());
+            }
+            return status(format, StatusCode::BAD_REQUEST, format!("cannot read request body: {e}"));
+        }
+    };
+    let batch = match decode_body(signal, format, compression, &body, limit) {
+        Ok(b) => b,
+        Err(e) => {
+            ingest.malformed(signal);
+            return status(format, e.http_status(), e.to_string());
+        }
+    };
+    if let Err(refusal) = ingest.deliver(batch) {
+        let mut resp = status(format, StatusCode::SERVICE_UNAVAILABLE, refusal.to_string());
+        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        return resp;
+    }
+    let body = match (signal, format) {
+        (Signal::Traces, Format::Protobuf) => ExportTraceServiceResponse::default().encode_to_vec(),
+        (Signal::Metrics, Format::Protobuf) => ExportMetricsServiceResponse::default().encode_to_vec(),
+        (Signal::Logs, Format::Protobuf) => ExportLogsServiceResponse::default().encode_to_vec(),
+        // The crate's serde writes `{"partialSuccess":null}`; an absent field is the canonical form.
+        (_, Format::Json) => b"{}".to_vec(),
+    };
+    respond(StatusCode::OK, format.content_type(), body)
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    // Serialising these plain structs cannot fail; an empty object is a valid answer anyway.
+    serde_json::to_vec(v).unwrap_or_else(|_| b"{}".to_vec())
+}
+
+fn respond(code: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = code;
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}
+
+fn text(code: StatusCode, message: String) -> Response<Full<Bytes>> {
+    respond(code, "text/plain; charset=utf-8", message.into_bytes())
+}
+
+/// An error answered with a `google.rpc.Status` in the request's format.
+fn status(format: Format, code: StatusCode, message: String) -> Response<Full<Bytes>> {
+    let st = RpcStatus { code: grpc_code_for(code) as i32, message, details: Vec::new() };
+    let body = match format {
+        Format::Protobuf => st.encode_to_vec(),
+        Format::Json => to_json(&st),
+    };
+    respond(code, format.content_type(), body)
+}
+
+/// The gRPC code matching an HTTP status, as the spec's error body carries it.
+fn grpc_code_for(code: StatusCode) -> tonic::Code {
+    match code {
+        StatusCode::SERVICE_UNAVAILABLE => tonic::Code::Unavailable,
+        StatusCode::PAYLOAD_TOO_LARGE => tonic::Code::ResourceExhausted,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => tonic::Code::Unimplemented,
+        _ => tonic::Code::InvalidArgument,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::status::RpcStatus;
+    use super::super::test_support::*;
+    use crate::data::{Batch, Signal};
+    use http::StatusCode;
+    use prost::Message;
+    use std::io::Write;
+
+    const PB: &str = "application/x-protobuf";
+
+    #[tokio::test]
+    async fn protobuf_each_signal() {
+        let h = Harness::start(Sink::recording()).await;
+        for (path, body) in [
+            ("/v1/traces", traces(3).encode_to_vec()),
+            ("/v1/metrics", metrics().encode_to_vec()),
+            ("/v1/logs", logs(2).encode_to_vec()),
+        ] {
+            let r = post(h.http_addr(), path, &[("content-type", PB)], body).await;
+            assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.text());
+            assert_eq!(r.header("content-type"), Some(PB.to_string()));
+            assert!(r.body.is_empty());
+        }
+        assert_eq!(h.sink.batches(), vec![Batch::Traces(traces(3)), Batch::Metrics(metrics()), Batch::Logs(logs(2))]);
+        assert_eq!(h.accepted("http", Signal::Traces), 3);
+        assert_eq!(h.accepted("http", Signal::Metrics), 3);
+        assert_eq!(h.accepted("http", Signal::Logs), 2);
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn json_request_gets_json_answer() {
+        let h = Harness::start(Sink::recording()).await;
+        let body = serde_json::to_vec(&traces(2)).unwrap();
+        let r = post(h.http_addr(), "/v1/traces", &[("content-type", "application/json; charset=utf-8")], body).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(r.header("content-type"), Some("application/json".to_string()));
+        assert_eq!(r.text(), "{}");
+        assert_eq!(h.sink.batches(), vec![Batch::Traces(traces(2))]);
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn gzip_and_chunked_bodies() {
+        let h = Harness::start(Sink::recording()).await;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(&logs(3).encode_to_vec()).unwrap();
+        let gz = enc.finish().unwrap();
+        let r = post(h.http_addr(), "/v1/logs", &[("content-type", PB), ("content-encoding", "gzip")], gz).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let r = post_chunked(h.http_addr(), "/v1/traces", PB, traces(2).encode_to_vec()).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(h.sink.batches(), vec![Batch::Logs(logs(3)), Batch::Traces(traces(2))]);
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn refusal_is_503_with_retry_after() {
+        let h = Harness::start(Sink::recording()).await;
+        h.sink.refuse(true);
+        let r = post(h.http_addr(), "/v1/traces", &[("content-type", PB)], traces(5).encode_to_vec()).await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.header("retry-after"), Some("1".to_string()));
+        let st = RpcStatus::decode(&r.body[..]).unwrap();
+        assert_eq!((st.code, st.message.as_str()), (14, "the pipeline is full; retry later"));
+        assert_eq!(h.refused("http", Signal::Traces), 5);
+        assert_eq!(h.accepted("http", Signal::Traces), 0);
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn truncated_protobuf_is_400_then_next_request_works() {
+        let h = Harness::start(Sink::recording()).await;
+        let mut body = traces(1).encode_to_vec();
+        body.truncate(body.len() - 3);
+        let r = post(h.http_addr(), "/v1/traces", &[("content-type", PB)], body).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        let st = RpcStatus::decode(&r.body[..]).unwrap();
+        assert_eq!(st.code, 3);
+        assert!(st.message.starts_with("cannot decode protobuf ExportTraceServiceRequest: "), "{}", st.message);
+        assert_eq!(h.malformed("http", Signal::Traces), 1);
+        let r = post(h.http_addr(), "/v1/traces", &[("content-type", PB)], traces(1).encode_to_vec()).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(h.sink.batches().len(), 1);
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn invalid_json_is_400_with_json_status() {
+        let h = Harness::start(Sink::recording()).await;
+        let r =
+            post(h.http_addr(), "/v1/logs", &[("content-type", "application/json")], b"{\"resourceLogs\": [".to_vec())
+                .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert_eq!(r.header("content-type"), Some("application/json".to_string()));
+        let st: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(st["code"], 3);
+        assert!(st["message"].as_str().unwrap().starts_with("cannot decode JSON ExportLogsServiceRequest: "), "{st}");
+        assert_eq!(h.malformed("http", Signal::Logs), 1);
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn wrong_trace_id_length_is_400() {
+        let h = Harness::start(Sink::recording()).await;
+        let mut t = traces(4);
+        t.resource_spans[0].scope_spans[0].spans[3].trace_id = vec![7; 5];
+        let r = post(h.http_addr(), "/v1/traces", &[("content-type", PB)], t.encode_to_vec()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            RpcStatus::decode(&r.body[..]).unwrap().message,
+            "resource_spans[0].scope_spans[0].spans[3]: trace_id must be 16 bytes, got 5"
+        );
+        assert!(h.sink.batches().is_empty());
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn wrong_content_type_is_415() {
+        let h = Harness::start(Sink::recording()).await;
+        let r = post(h.http_addr(), "/v1/traces", &[("content-type", "text/plain")], b"hi".to_vec()).await;
+        assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(r.text(), "unsupported content type \"text/plain\"; use application/x-protobuf or application/json");
+        let r = post(h.http_addr(), "/v1/traces", &[("content-type", PB), ("content-encoding", "br")], vec![]).await;
+        assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(h.malformed("http", Signal::Traces), 2);
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn oversize_is_413() {
+        let h = Harness::start_with(Sink::recording(), |c| {
+            c.protocols.http.as_mut().unwrap().max_request_body_size = 1000;
+        })
+        .await;
+        let mut big = traces(1);
+        big.resource_spans[0].scope_spans[0].spans[0].name = "x".repeat(5000);
+        let body = big.encode_to_vec();
+        let r = post(h.http_addr(), "/v1/traces", &[("content-type", PB)], body.clone()).await;
+        assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(RpcStatus::decode(&r.body[..]).unwrap().message, "request body larger than the limit of 1000 bytes");
+        let r = post_chunked(h.http_addr(), "/v1/traces", PB, body.clone()).await;
+        assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(&body).unwrap();
+        let gz = enc.finish().unwrap();
+        assert!(gz.len() < 1000);
+        let r = post(h.http_addr(), "/v1/traces", &[("content-type", PB), ("content-encoding", "gzip")], gz).await;
+        assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(h.malformed("http", Signal::Traces), 3);
+        assert!(h.sink.batches().is_empty());
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn h2c() {
+        let h = Harness::start(Sink::recording()).await;
+        let r = post_h2c(h.http_addr(), "/v1/metrics", PB, metrics().encode_to_vec()).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(h.sink.batches(), vec![Batch::Metrics(metrics())]);
+        h.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn shutdown_finishes_in_flight_requests_then_closes() {
+        let h = Harness::start(Sink::slow(std::time::Duration::from_millis(300))).await;
+        let addr = h.http_addr();
+        let in_flight = tokio::spawn(post(addr, "/v1/traces", &[("content-type", PB)], traces(1).encode_to_vec()));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let sink = h.sink.clone();
+        h.stop().await;
+        assert_eq!(in_flight.await.unwrap().status, StatusCode::OK);
+        assert_eq!(sink.batches().len(), 1);
+        assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "listener still open after shutdown");
+    }
+
+    #[tokio::test]
+    async fn unknown_path_404_and_get_405() {
+        let h = Harness::start(Sink::traces_only()).await;
+        let r = request(h.http_addr(), "POST", "/v1/nope", &[("content-type", PB)], vec![]).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        assert_eq!(r.text(), "no OTLP endpoint at /v1/nope");
+        let r = request(h.http_addr(), "POST", "/v1/logs", &[("content-type", PB)], vec![]).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        assert_eq!(r.text(), "receiver otlp has no logs pipeline");
+        let r = request(h.http_addr(), "GET", "/v1/traces", &[], vec![]).await;
+        assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(r.header("allow"), Some("POST".to_string()));
+        h.stop().await;
+    }
+}
