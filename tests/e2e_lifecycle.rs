@@ -56,6 +56,9 @@ fn one_span_request(trace_id_len: usize) -> Vec<u8> {
     .encode_to_vec()
 }
 
+/// (what, headers, body, expected status, text the error body must contain).
+type BadRequest<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<u8>, u16, &'a str);
+
 const PROTO: (&str, &str) = ("Content-Type", "application/x-protobuf");
 const JSON: (&str, &str) = ("Content-Type", "application/json");
 
@@ -72,7 +75,7 @@ fn malformed_requests_get_protocol_errors_and_the_agent_keeps_serving() {
 
     let good = one_span_request(16);
     let truncated = &good[..good.len() - 3];
-    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<u8>, u16, &str)> = vec![
+    let cases: Vec<BadRequest> = vec![
         ("truncated protobuf", vec![PROTO], truncated.to_vec(), 400, ""),
         ("wrong content type", vec![("Content-Type", "text/plain")], b"hello".to_vec(), 415, "content type"),
         ("invalid JSON", vec![JSON], b"{\"resourceSpans\": [".to_vec(), 400, ""),
