@@ -5,6 +5,8 @@
 pub mod config;
 pub mod data;
 pub mod exporters;
+#[doc(hidden)]
+pub mod fuzz_targets;
 pub mod pipeline;
 pub mod processors;
 pub mod queue;

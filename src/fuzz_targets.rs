@@ -1,0 +1,63 @@
+//! Entry points shared by the cargo-fuzz targets in `fuzz/` and the
+//! regression test that replays their findings (`tests/fuzz_regressions.rs`),
+//! so a crash found by the fuzzer is replayed by exactly the same code.
+//!
+//! Each takes arbitrary bytes and must return without panicking.
+
+use crate::data::Signal;
+use crate::receivers::otlp::{decode_body, decode_grpc, decode_http, Compression, Format};
+
+const LIMIT: usize = 4 * 1024 * 1024;
+
+fn signal_from(byte: u8) -> Signal {
+    Signal::ALL[(byte % 3) as usize]
+}
+
+/// The YAML config loader, with a fixed environment.
+pub fn config_load(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let env = |k: &str| if k == "SET" { Some("4317".to_string()) } else { None };
+        let _ = crate::config::yaml::load_with_memory(text, &env, Some(8 << 30));
+    }
+}
+
+/// A gRPC Export message (after unframing); first byte picks the signal.
+pub fn otlp_grpc(data: &[u8]) {
+    if let Some((first, rest)) = data.split_first() {
+        let _ = decode_grpc(signal_from(*first), rest);
+    }
+}
+
+/// An OTLP/HTTP protobuf body; first byte picks the signal.
+pub fn otlp_http_protobuf(data: &[u8]) {
+    if let Some((first, rest)) = data.split_first() {
+        let _ = decode_http(signal_from(*first), Some("application/x-protobuf"), None, rest, LIMIT);
+    }
+}
+
+/// An OTLP/HTTP JSON body; first byte picks the signal.
+pub fn otlp_http_json(data: &[u8]) {
+    if let Some((first, rest)) = data.split_first() {
+        let _ = decode_http(signal_from(*first), Some("application/json"), None, rest, LIMIT);
+    }
+}
+
+/// A gzip body: odd first byte feeds the bytes as they are (arbitrary gzip
+/// streams), even first byte gzips them first so the decoders behind gzip see
+/// arbitrary protobuf or JSON.
+pub fn otlp_http_gzip(data: &[u8]) {
+    use std::io::Write;
+    let Some((first, rest)) = data.split_first() else { return };
+    let signal = signal_from(*first >> 2);
+    let format = if first & 2 == 0 { Format::Protobuf } else { Format::Json };
+    if first & 1 == 1 {
+        let _ = decode_body(signal, format, Compression::Gzip, rest, LIMIT);
+    } else {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        if enc.write_all(rest).is_ok() {
+            if let Ok(body) = enc.finish() {
+                let _ = decode_body(signal, format, Compression::Gzip, &body, LIMIT);
+            }
+        }
+    }
+}
