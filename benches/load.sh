@@ -5,6 +5,8 @@
 # spans and peak RSS of sluice.
 #
 #   bash benches/load.sh [REQUESTS] [CONNECTIONS] [STREAMS]
+#   RPS=40 bash benches/load.sh ...   # cap each connection at 40 requests/s
+#   PERF_OUT=FILE bash benches/load.sh ...   # also record a CPU profile of sluice
 #
 # Needs h2load (apt-get install nghttp2-client). On a 2-core machine sluice is
 # pinned to core 0 and the load generator and sink to core 1.
@@ -26,6 +28,10 @@ receivers:
         endpoint: 127.0.0.1:24317
         max_recv_msg_size_mib: 16
 processors:
+  memory_limiter:
+    check_interval: 100ms
+    limit_mib: 1024
+    spike_limit_mib: 256
   batch:
 exporters:
   otlp:
@@ -40,7 +46,7 @@ service:
   pipelines:
     traces:
       receivers: [otlp]
-      processors: [batch]
+      processors: [memory_limiter, batch]
       exporters: [otlp]
 YAML
 ncpu=$(nproc)
@@ -50,12 +56,15 @@ taskset -c $core_load target/release/examples/load_sink 127.0.0.1:24318 --idle-e
 sink=$!
 taskset -c $core_agent target/release/sluice --config "$work/sluice.yaml" 2> "$work/sluice.log" &
 agent=$!
+if [[ -n "${PERF_OUT:-}" ]]; then perf record -e cpu-clock -F 499 -g -p $agent -o "$PERF_OUT" 2>/dev/null & fi
 for _ in $(seq 50); do curl -sf http://127.0.0.1:28888/metrics >/dev/null && break; sleep 0.1; done
 cpu_ticks() { awk '{print $14+$15}' /proc/$agent/stat; }
 tick=$(getconf CLK_TCK)
 before=$(cpu_ticks)
 start=$(date +%s.%N)
-taskset -c $core_load h2load -n "$REQUESTS" -c "$CONNS" -m "$STREAMS" \
+rate_args=()
+[[ -n "${RPS:-}" ]] && rate_args=(--rps="$RPS")
+taskset -c $core_load h2load -n "$REQUESTS" -c "$CONNS" -m "$STREAMS" "${rate_args[@]}" \
   -H 'content-type: application/grpc' -H 'te: trailers' \
   -d "$work/body.bin" http://127.0.0.1:24317/opentelemetry.proto.collector.trace.v1.TraceService/Export > "$work/h2load.txt"
 wait $sink || true

@@ -63,17 +63,32 @@ struct PipelineDoor {
     limiters: Vec<(MemoryGate, ProcessorMetrics)>,
 }
 
-impl BatchSink for PipelineDoor {
-    fn offer(&self, batch: Batch) -> Result<(), Refusal> {
+impl PipelineDoor {
+    /// The refusal that applies now, if any; `items` is counted against the
+    /// memory limiter that refuses.
+    fn check(&self, items: impl FnOnce() -> usize) -> Result<(), Refusal> {
         if self.closed.load(Ordering::Relaxed) {
             return Err(Refusal::ShuttingDown);
         }
-        for (gate, metrics) in &self.limiters {
-            if gate.refusing() {
-                metrics.refused.add(batch.item_count() as u64);
-                return Err(Refusal::MemoryLimit);
-            }
+        if let Some((_, metrics)) = self.limiters.iter().find(|(gate, _)| gate.refusing()) {
+            metrics.refused.add(items() as u64);
+            return Err(Refusal::MemoryLimit);
         }
+        Ok(())
+    }
+}
+
+impl BatchSink for PipelineDoor {
+    fn ready(&self, items: &dyn Fn() -> usize) -> Result<(), Refusal> {
+        self.check(items)?;
+        if self.tx.is_full() {
+            return Err(Refusal::PipelineFull);
+        }
+        Ok(())
+    }
+
+    fn offer(&self, batch: Batch) -> Result<(), Refusal> {
+        self.check(|| batch.item_count())?;
         match self.tx.try_send(batch) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_)) => Err(Refusal::PipelineFull),

@@ -28,6 +28,13 @@ pub enum Refusal {
 pub trait BatchSink: Send + Sync {
     /// Takes the batch or refuses it without blocking.
     fn offer(&self, batch: Batch) -> Result<(), Refusal>;
+
+    /// Whether `offer` would refuse right now, asked before decoding. A pass
+    /// here is a hint, not a promise: `offer` may still refuse. `items` gives
+    /// the request's item count, for a sink that counts what it refuses.
+    fn ready(&self, _items: &dyn Fn() -> usize) -> Result<(), Refusal> {
+        Ok(())
+    }
 }
 
 /// The pipelines a receiver feeds, by signal.
@@ -52,6 +59,20 @@ impl ReceiverOutput {
     /// Whether any pipeline of this signal takes data from the receiver.
     pub fn accepts(&self, signal: Signal) -> bool {
         !self.sinks[slot(signal)].is_empty()
+    }
+
+    /// Whether every pipeline of this signal would take data now. On refusal
+    /// returns the request's item count (computed once, and only then).
+    pub fn ready(&self, signal: Signal, count: impl FnOnce() -> usize) -> Result<(), (Refusal, usize)> {
+        let count = std::cell::Cell::new(Some(count));
+        let cached = std::cell::OnceCell::new();
+        let items = || *cached.get_or_init(|| count.take().map_or(0, |f| f()));
+        for sink in &self.sinks[slot(signal)] {
+            if let Err(refusal) = sink.ready(&items) {
+                return Err((refusal, items()));
+            }
+        }
+        Ok(())
     }
 
     /// Offers the batch to every pipeline of its signal (a copy to all but the

@@ -131,16 +131,20 @@ impl<R: prost::Message + Default + Send + 'static> tonic::server::UnaryService<B
 
 impl<R: prost::Message + Default> Export<R> {
     fn export(&self, message: &[u8]) -> Result<tonic::Response<R>, Status> {
+        self.ingest.admit(self.signal, || super::wire::count_items(self.signal, message)).map_err(unavailable)?;
         let batch = decode_grpc(self.signal, message).map_err(|e| {
             self.ingest.malformed(self.signal);
             e.grpc_status()
         })?;
-        self.ingest.deliver(batch).map_err(|refusal| {
-            let details = super::status::retry_details(Code::Unavailable, &refusal.to_string(), RETRY_AFTER_SECS);
-            Status::with_details(Code::Unavailable, refusal.to_string(), details)
-        })?;
+        self.ingest.deliver(batch).map_err(unavailable)?;
         Ok(tonic::Response::new(R::default()))
     }
+}
+
+/// UNAVAILABLE with a RetryInfo, the spec's way to say "retry later".
+fn unavailable(refusal: crate::receivers::Refusal) -> Status {
+    let details = super::status::retry_details(Code::Unavailable, &refusal.to_string(), RETRY_AFTER_SECS);
+    Status::with_details(Code::Unavailable, refusal.to_string(), details)
 }
 
 /// Encodes responses with prost; hands requests on as the raw message bytes.

@@ -105,6 +105,15 @@ async fn handle(
             return status(format, StatusCode::BAD_REQUEST, format!("cannot read request body: {e}"));
         }
     };
+    // Refuse before decoding when the pipelines are full; only then count the
+    // items, cheaply for plain protobuf.
+    let admitted = ingest.admit(signal, || match (format, compression) {
+        (Format::Protobuf, Compression::Identity) => super::wire::count_items(signal, &body),
+        _ => decode_body(signal, format, compression, &body, limit).map(|b| b.item_count()).unwrap_or(0),
+    });
+    if let Err(refusal) = admitted {
+        return refused(format, refusal);
+    }
     let batch = match decode_body(signal, format, compression, &body, limit) {
         Ok(b) => b,
         Err(e) => {
@@ -113,9 +122,7 @@ async fn handle(
         }
     };
     if let Err(refusal) = ingest.deliver(batch) {
-        let mut resp = status(format, StatusCode::SERVICE_UNAVAILABLE, refusal.to_string());
-        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
-        return resp;
+        return refused(format, refusal);
     }
     let body = match (signal, format) {
         (Signal::Traces, Format::Protobuf) => ExportTraceServiceResponse::default().encode_to_vec(),
@@ -125,6 +132,13 @@ async fn handle(
         (_, Format::Json) => b"{}".to_vec(),
     };
     respond(StatusCode::OK, format.content_type(), body)
+}
+
+/// 503 with Retry-After: the OTLP/HTTP spec's retryable refusal.
+fn refused(format: Format, refusal: crate::receivers::Refusal) -> Response<Full<Bytes>> {
+    let mut resp = status(format, StatusCode::SERVICE_UNAVAILABLE, refusal.to_string());
+    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    resp
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Vec<u8> {

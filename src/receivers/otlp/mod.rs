@@ -20,6 +20,7 @@ mod http;
 mod json;
 mod status;
 pub mod validate;
+pub mod wire;
 
 pub use decode::{decode_body, decode_grpc, decode_http, Compression, DecodeError, Format};
 
@@ -129,6 +130,17 @@ impl Ingest {
 
     fn malformed(&self, signal: Signal) {
         self.metrics(signal).malformed_requests.inc();
+    }
+
+    /// Asks the pipelines whether they would take data now, before the request
+    /// is decoded, so an overloaded agent does not spend CPU decoding what it
+    /// will refuse. `count` says how many items the request holds; it is only
+    /// called when refusing.
+    fn admit(&self, signal: Signal, count: impl FnOnce() -> usize) -> Result<(), Refusal> {
+        self.output.ready(signal, count).map_err(|(refusal, items)| {
+            self.metrics(signal).refused.add(items as u64);
+            refusal
+        })
     }
 
     /// Offers the batch to the pipelines and counts the outcome.

@@ -1,0 +1,157 @@
+//! Counting items in an OTLP protobuf message without decoding it: a walk of
+//! the wire format that allocates nothing. Used to count what is refused under
+//! overload, where a full decode would spend the CPU the agent is short of.
+
+use crate::data::Signal;
+
+fn varint(buf: &mut &[u8]) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&b, rest) = buf.split_first()?;
+        *buf = rest;
+        v |= u64::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// Calls `f` on the body of each length-delimited field numbered `field`.
+/// Stops quietly at the first malformed byte.
+fn each_field(mut msg: &[u8], field: u64, f: &mut dyn FnMut(&[u8])) {
+    while !msg.is_empty() {
+        let Some(key) = varint(&mut msg) else { return };
+        let skipped = match key & 7 {
+            0 => varint(&mut msg).map(|_| msg),
+            1 => msg.get(8..),
+            2 => varint(&mut msg).and_then(|len| {
+                let len = usize::try_from(len).ok()?;
+                let body = msg.get(..len)?;
+                if key >> 3 == field {
+                    f(body);
+                }
+                msg.get(len..)
+            }),
+            5 => msg.get(4..),
+            _ => None,
+        };
+        match skipped {
+            Some(rest) => msg = rest,
+            None => return,
+        }
+    }
+}
+
+fn count_path(msg: &[u8], path: &[u64]) -> usize {
+    match path.split_first() {
+        None => 1,
+        Some((field, rest)) => {
+            let mut n = 0;
+            each_field(msg, *field, &mut |body| n += count_path(body, rest));
+            n
+        }
+    }
+}
+
+/// Spans, metric data points or log records in an export request's protobuf.
+pub fn count_items(signal: Signal, msg: &[u8]) -> usize {
+    match signal {
+        // resource_spans(1) → scope_spans(2) → spans(2)
+        Signal::Traces => count_path(msg, &[1, 2, 2]),
+        // resource_logs(1) → scope_logs(2) → log_records(2)
+        Signal::Logs => count_path(msg, &[1, 2, 2]),
+        // resource_metrics(1) → scope_metrics(2) → metrics(2) → one of
+        // gauge(5) sum(7) histogram(9) exponential_histogram(10) summary(11) → data_points(1)
+        Signal::Metrics => {
+            let mut n = 0;
+            each_field(msg, 1, &mut |rm| {
+                each_field(rm, 2, &mut |sm| {
+                    each_field(sm, 2, &mut |metric| {
+                        for data in [5, 7, 9, 10, 11] {
+                            n += count_path(metric, &[data, 1]);
+                        }
+                    })
+                })
+            });
+            n
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Batch;
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    use opentelemetry_proto::tonic::metrics::v1::{
+        metric::Data, Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+    };
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use prost::Message;
+
+    #[test]
+    fn counts_match_a_full_decode() {
+        let traces = ExportTraceServiceRequest {
+            resource_spans: vec![
+                ResourceSpans {
+                    scope_spans: vec![
+                        ScopeSpans {
+                            spans: vec![Span { name: "a".into(), ..Default::default() }; 3],
+                            ..Default::default()
+                        },
+                        ScopeSpans { spans: vec![Span::default(); 2], ..Default::default() },
+                    ],
+                    ..Default::default()
+                },
+                ResourceSpans {
+                    scope_spans: vec![ScopeSpans { spans: vec![Span::default(); 4], ..Default::default() }],
+                    ..Default::default()
+                },
+            ],
+        };
+        assert_eq!(count_items(Signal::Traces, &traces.encode_to_vec()), 9);
+        let logs = ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                scope_logs: vec![ScopeLogs { log_records: vec![LogRecord::default(); 5], ..Default::default() }],
+                ..Default::default()
+            }],
+        };
+        assert_eq!(count_items(Signal::Logs, &logs.encode_to_vec()), 5);
+        let metric = |data| Metric { name: "m".into(), data: Some(data), ..Default::default() };
+        let metrics = ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                scope_metrics: vec![ScopeMetrics {
+                    metrics: vec![
+                        metric(Data::Gauge(Gauge { data_points: vec![NumberDataPoint::default(); 2] })),
+                        metric(Data::Sum(Sum {
+                            data_points: vec![NumberDataPoint::default(); 3],
+                            ..Default::default()
+                        })),
+                        metric(Data::Histogram(Histogram {
+                            data_points: vec![HistogramDataPoint::default(); 4],
+                            ..Default::default()
+                        })),
+                    ],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let batch = Batch::Metrics(metrics.clone());
+        assert_eq!(count_items(Signal::Metrics, &metrics.encode_to_vec()), batch.item_count());
+    }
+
+    #[test]
+    fn garbage_counts_what_it_can_without_panicking() {
+        assert_eq!(count_items(Signal::Traces, &[]), 0);
+        assert_eq!(count_items(Signal::Traces, &[0x0a, 0xff, 0xff]), 0);
+        for len in 0..64u8 {
+            let junk: Vec<u8> = (0..len).map(|i| i.wrapping_mul(37) ^ 0x0a).collect();
+            let _ = count_items(Signal::Metrics, &junk);
+        }
+    }
+}
