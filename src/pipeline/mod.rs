@@ -22,6 +22,7 @@ use crate::exporters::otlp_common::{RetryConfig, SendingQueueConfig};
 use crate::exporters::runner::ExporterRunner;
 use crate::exporters::{self, Exporter};
 use crate::processors::memory_limiter::{MemoryGate, MemoryLimits};
+use crate::processors::ProcessorContext;
 use crate::queue::SendingQueue;
 use crate::receivers::{self, BatchSink, ReceiverContext, ReceiverOutput, Refusal};
 use crate::telemetry::{self, health::HealthState, ExporterMetrics, ProcessorMetrics, Registry};
@@ -380,7 +381,14 @@ pub async fn start(config: &AgentConfig) -> Result<RunningAgent, StartError> {
                 proc_ids
                     .iter()
                     .filter_map(|id| {
-                        config.processors.get(id).map(|c| crate::processors::build(id, c, signal, &registry))
+                        let ctx = ProcessorContext {
+                            id: id.to_string(),
+                            signal,
+                            registry: registry.clone(),
+                            worker: w,
+                            workers: p.workers.max(1),
+                        };
+                        config.processors.get(id).map(|c| crate::processors::build(id, c, &ctx))
                     })
                     .collect(),
             );

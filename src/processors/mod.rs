@@ -8,6 +8,7 @@
 
 pub mod batch;
 pub mod memory_limiter;
+pub mod sampling;
 
 use crate::config::{ComponentId, ProcessorConfig};
 use crate::data::{Batch, Signal};
@@ -30,11 +31,34 @@ pub trait Processor: Send {
     fn flush(&mut self, _out: &mut Vec<Batch>) {}
 }
 
-/// Builds one instance of a processor for one worker of a pipeline.
-pub fn build(id: &ComponentId, config: &ProcessorConfig, signal: Signal, registry: &Registry) -> Box<dyn Processor> {
-    let name = id.to_string();
+/// What a processor instance is built with.
+#[derive(Clone)]
+pub struct ProcessorContext {
+    /// The component ID, the `processor` label of its metrics.
+    pub id: String,
+    pub signal: Signal,
+    pub registry: Registry,
+    /// This instance's worker, in `0..workers`. When any processor of a
+    /// pipeline is keyed by trace ID, the pipeline routes every span of a
+    /// trace to the same worker (by xxh3 of the trace ID), so per-trace state
+    /// never needs a lock; a bound configured for the whole processor is
+    /// split across the `workers` instances.
+    pub worker: usize,
+    pub workers: usize,
+}
+
+/// Whether a processor needs all spans of a trace in one instance.
+pub fn keyed_by_trace(config: &ProcessorConfig) -> bool {
     match config {
-        ProcessorConfig::Batch(c) => Box::new(batch::BatchProcessor::new(c, signal, &name, registry)),
+        ProcessorConfig::Batch(_) | ProcessorConfig::MemoryLimiter(_) => false,
+    }
+}
+
+/// Builds one instance of a processor for one worker of a pipeline.
+pub fn build(id: &ComponentId, config: &ProcessorConfig, ctx: &ProcessorContext) -> Box<dyn Processor> {
+    let _ = id;
+    match config {
+        ProcessorConfig::Batch(c) => Box::new(batch::BatchProcessor::new(c, ctx.signal, &ctx.id, &ctx.registry)),
         // The memory limiter acts at the pipeline's door (see `MemoryGate`);
         // inside the chain it passes data through.
         ProcessorConfig::MemoryLimiter(_) => Box::new(PassThrough),
