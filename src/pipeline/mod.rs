@@ -13,6 +13,7 @@
 //! `service.shutdown_timeout`.
 
 pub mod chain;
+pub mod shard;
 
 use crate::config::{
     AgentConfig, ComponentId, ExporterConfig, ExtensionConfig, PipelineId, ProcessorConfig, ReceiverConfig,
@@ -30,7 +31,7 @@ use chain::ProcessorChain;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -57,9 +58,19 @@ struct MemoryLimiter {
     gate: MemoryGate,
 }
 
+/// How batches reach a pipeline's workers.
+enum DoorInput {
+    /// One bounded channel all workers pull from.
+    Shared(Sender<Batch>),
+    /// One channel per worker; spans are routed by trace ID. The channels are
+    /// unbounded: `queued` is the bound, reserved for a whole split request at
+    /// once, so a request is accepted or refused whole.
+    Sharded { txs: Vec<Sender<Batch>>, queued: Arc<AtomicUsize>, capacity: usize },
+}
+
 /// The entry of a pipeline, handed to receivers.
 struct PipelineDoor {
-    tx: Sender<Batch>,
+    input: DoorInput,
     closed: AtomicBool,
     limiters: Vec<(MemoryGate, ProcessorMetrics)>,
 }
@@ -82,7 +93,11 @@ impl PipelineDoor {
 impl BatchSink for PipelineDoor {
     fn ready(&self, items: &dyn Fn() -> usize) -> Result<(), Refusal> {
         self.check(items)?;
-        if self.tx.is_full() {
+        let full = match &self.input {
+            DoorInput::Shared(tx) => tx.is_full(),
+            DoorInput::Sharded { queued, capacity, .. } => queued.load(Ordering::Relaxed) >= *capacity,
+        };
+        if full {
             return Err(Refusal::PipelineFull);
         }
         Ok(())
@@ -90,10 +105,32 @@ impl BatchSink for PipelineDoor {
 
     fn offer(&self, batch: Batch) -> Result<(), Refusal> {
         self.check(|| batch.item_count())?;
-        match self.tx.try_send(batch) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(_)) => Err(Refusal::PipelineFull),
-            Err(TrySendError::Disconnected(_)) => Err(Refusal::ShuttingDown),
+        match &self.input {
+            DoorInput::Shared(tx) => match tx.try_send(batch) {
+                Ok(()) => Ok(()),
+                Err(TrySendError::Full(_)) => Err(Refusal::PipelineFull),
+                Err(TrySendError::Disconnected(_)) => Err(Refusal::ShuttingDown),
+            },
+            DoorInput::Sharded { txs, queued, capacity } => {
+                // Only trace pipelines are sharded; anything else would go whole to worker 0.
+                let parts: Vec<(usize, Batch)> = match batch {
+                    Batch::Traces(req) => {
+                        shard::split_by_trace(req, txs.len()).into_iter().map(|(i, r)| (i, Batch::Traces(r))).collect()
+                    }
+                    other => vec![(0, other)],
+                };
+                let n = parts.len();
+                if queued.fetch_add(n, Ordering::AcqRel) + n > *capacity {
+                    queued.fetch_sub(n, Ordering::AcqRel);
+                    return Err(Refusal::PipelineFull);
+                }
+                for (shard, part) in parts {
+                    if txs[shard].send(part).is_err() {
+                        return Err(Refusal::ShuttingDown);
+                    }
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -219,7 +256,20 @@ fn start_exporter(
     Ok(StartedExporter { queue, task })
 }
 
-fn worker_loop(mut chain: ProcessorChain, rx: Receiver<Batch>, stop_rx: Receiver<()>, queues: Vec<Arc<SendingQueue>>) {
+/// Runs one worker until stopped. `reserved` is the sharded door's count of
+/// queued batches, released as batches are taken.
+fn worker_loop(
+    mut chain: ProcessorChain,
+    rx: Receiver<Batch>,
+    reserved: Option<Arc<AtomicUsize>>,
+    stop_rx: Receiver<()>,
+    queues: Vec<Arc<SendingQueue>>,
+) {
+    let release = || {
+        if let Some(r) = &reserved {
+            r.fetch_sub(1, Ordering::AcqRel);
+        }
+    };
     let mut out: Vec<Batch> = Vec::new();
     let fan_out = |out: &mut Vec<Batch>| {
         for batch in out.drain(..) {
@@ -244,7 +294,10 @@ fn worker_loop(mut chain: ProcessorChain, rx: Receiver<Batch>, stop_rx: Receiver
         match ready {
             None => chain.tick(Instant::now(), &mut out),
             Some(op) if op.index() == data_idx => match op.recv(&rx) {
-                Ok(batch) => chain.process(batch, Instant::now(), &mut out),
+                Ok(batch) => {
+                    release();
+                    chain.process(batch, Instant::now(), &mut out)
+                }
                 Err(_) => break,
             },
             Some(op) => {
@@ -258,6 +311,7 @@ fn worker_loop(mut chain: ProcessorChain, rx: Receiver<Batch>, stop_rx: Receiver
     // Drain what was admitted before the door closed, then empty the processors.
     let now = Instant::now();
     while let Ok(batch) = rx.try_recv() {
+        release();
         chain.process(batch, now, &mut out);
     }
     chain.flush(now, &mut out);
@@ -356,18 +410,31 @@ pub async fn start(config: &AgentConfig) -> Result<RunningAgent, StartError> {
     let mut outputs: BTreeMap<ComponentId, ReceiverOutput> = BTreeMap::new();
     for (pid, p) in &config.service.pipelines {
         let signal = pid.signal;
-        let (tx, rx) = crossbeam_channel::bounded::<Batch>(p.channel_capacity.max(1));
-        let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(p.workers.max(1));
+        let workers_n = p.workers.max(1);
+        let capacity = p.channel_capacity.max(1);
+        let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(workers_n);
         let proc_ids: Vec<ComponentId> = p.processors.iter().filter_map(|s| ComponentId::parse(s).ok()).collect();
+        let sharded = signal == Signal::Traces
+            && workers_n > 1
+            && proc_ids.iter().any(|id| config.processors.get(id).is_some_and(crate::processors::keyed_by_trace));
+        let (input, worker_rxs, reserved) = if sharded {
+            let (txs, rxs): (Vec<_>, Vec<_>) = (0..workers_n).map(|_| crossbeam_channel::unbounded::<Batch>()).unzip();
+            let queued = Arc::new(AtomicUsize::new(0));
+            (DoorInput::Sharded { txs, queued: queued.clone(), capacity }, rxs, Some(queued))
+        } else {
+            let (tx, rx) = crossbeam_channel::bounded::<Batch>(capacity);
+            (DoorInput::Shared(tx), vec![rx; workers_n], None)
+        };
         let door_limiters = proc_ids
             .iter()
             .filter_map(|id| limiters.get(id))
             .map(|l| (l.gate.clone(), ProcessorMetrics::new(&registry, &l.id, signal)))
             .collect();
-        let door = Arc::new(PipelineDoor { tx, closed: AtomicBool::new(false), limiters: door_limiters });
-        let r = rx.clone();
-        telemetry::register_pipeline_gauges(&registry, &pid.to_string(), p.channel_capacity.max(1), move || {
-            r.len() as f64
+        let door = Arc::new(PipelineDoor { input, closed: AtomicBool::new(false), limiters: door_limiters });
+        let (queued, first_rx) = (reserved.clone(), worker_rxs[0].clone());
+        telemetry::register_pipeline_gauges(&registry, &pid.to_string(), capacity, move || match &queued {
+            Some(q) => q.load(Ordering::Relaxed) as f64,
+            None => first_rx.len() as f64,
         });
         let queues: Vec<Arc<SendingQueue>> = p
             .exporters
@@ -376,7 +443,7 @@ pub async fn start(config: &AgentConfig) -> Result<RunningAgent, StartError> {
             .filter_map(|eid| started_exporters.get(&(eid, signal)).map(|s| s.queue.clone()))
             .collect();
         let mut workers = Vec::new();
-        for w in 0..p.workers.max(1) {
+        for (w, worker_rx) in worker_rxs.iter().enumerate() {
             let chain = ProcessorChain::new(
                 proc_ids
                     .iter()
@@ -386,16 +453,17 @@ pub async fn start(config: &AgentConfig) -> Result<RunningAgent, StartError> {
                             signal,
                             registry: registry.clone(),
                             worker: w,
-                            workers: p.workers.max(1),
+                            workers: workers_n,
                         };
                         config.processors.get(id).map(|c| crate::processors::build(id, c, &ctx))
                     })
                     .collect(),
             );
-            let (rx, stop_rx, queues) = (rx.clone(), stop_rx.clone(), queues.clone());
+            let (rx, reserved, stop_rx, queues) =
+                (worker_rx.clone(), reserved.clone(), stop_rx.clone(), queues.clone());
             let handle = std::thread::Builder::new()
                 .name(format!("sluice-{pid}-{w}"))
-                .spawn(move || worker_loop(chain, rx, stop_rx, queues))
+                .spawn(move || worker_loop(chain, rx, reserved, stop_rx, queues))
                 .map_err(StartError::Thread)?;
             workers.push(handle);
         }
@@ -498,5 +566,70 @@ impl RunningAgent {
             t.abort();
         }
         report
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+    fn traces(ids: &[u8]) -> Batch {
+        Batch::Traces(ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: ids
+                        .iter()
+                        .map(|i| Span { trace_id: vec![*i; 16], span_id: vec![1; 8], ..Default::default() })
+                        .collect(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        })
+    }
+
+    fn sharded_door(workers: usize, capacity: usize) -> (PipelineDoor, Vec<Receiver<Batch>>, Arc<AtomicUsize>) {
+        let (txs, rxs): (Vec<_>, Vec<_>) = (0..workers).map(|_| crossbeam_channel::unbounded::<Batch>()).unzip();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let door = PipelineDoor {
+            input: DoorInput::Sharded { txs, queued: queued.clone(), capacity },
+            closed: AtomicBool::new(false),
+            limiters: Vec::new(),
+        };
+        (door, rxs, queued)
+    }
+
+    #[test]
+    fn sharded_door_sends_each_trace_to_its_worker() {
+        let (door, rxs, queued) = sharded_door(3, 100);
+        let ids: Vec<u8> = (0..30).collect();
+        door.offer(traces(&ids)).unwrap();
+        door.offer(traces(&ids)).unwrap();
+        let mut total = 0;
+        for (w, rx) in rxs.iter().enumerate() {
+            while let Ok(Batch::Traces(req)) = rx.try_recv() {
+                for span in req.resource_spans.iter().flat_map(|r| &r.scope_spans).flat_map(|s| &s.spans) {
+                    assert_eq!(shard::shard_of(&span.trace_id, 3), w);
+                    total += 1;
+                }
+            }
+        }
+        assert_eq!(total, 60);
+        assert!(queued.load(Ordering::Relaxed) >= 2, "reservations are released by workers, not by the door");
+    }
+
+    #[test]
+    fn sharded_door_accepts_or_refuses_a_request_whole() {
+        let (door, rxs, queued) = sharded_door(4, 3);
+        let ids: Vec<u8> = (0..40).collect();
+        // 40 traces over 4 shards need 4 slots; only 3 exist.
+        assert_eq!(door.offer(traces(&ids)), Err(Refusal::PipelineFull));
+        assert_eq!(queued.load(Ordering::Relaxed), 0);
+        assert!(rxs.iter().all(|rx| rx.is_empty()), "a refused request must leave nothing behind");
+        door.offer(traces(&[7])).unwrap();
+        assert_eq!(queued.load(Ordering::Relaxed), 1);
+        assert_eq!(door.ready(&|| 1), Ok(()));
     }
 }
