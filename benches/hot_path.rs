@@ -2,6 +2,10 @@
 //! spans (10 attributes each), run it through the `batch` processor, encode
 //! the batch for export. Run with `cargo bench --bench hot_path`.
 
+// The binary runs on mimalloc; measure what it runs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 #[path = "support/trace_data.rs"]
 mod trace_data;

@@ -176,24 +176,31 @@ fn queue_and_retry(cfg: &ExporterConfig) -> (SendingQueueConfig, RetryConfig) {
     }
 }
 
-fn spawn_exporter<E: Exporter>(
-    exporter: E,
+/// Everything an exporter's runner needs besides the exporter itself.
+struct RunnerParts {
     queue: Arc<SendingQueue>,
     consumers: usize,
     retry: RetryConfig,
     metrics: ExporterMetrics,
     health: telemetry::health::ComponentHealth,
     name: String,
-) -> JoinHandle<()> {
-    let exporter = Arc::new(exporter);
-    let runner = Arc::new(ExporterRunner { exporter: exporter.clone(), queue, retry, metrics, health, name });
-    let consumers = runner.spawn(consumers);
-    tokio::spawn(async move {
-        for c in consumers {
-            let _ = c.await;
-        }
-        exporter.shutdown().await;
-    })
+}
+
+impl RunnerParts {
+    /// Spawns the consumers; the returned task ends once they have drained
+    /// the closed queue and the exporter has shut down.
+    fn spawn<E: Exporter>(self, exporter: E) -> JoinHandle<()> {
+        let exporter = Arc::new(exporter);
+        let RunnerParts { queue, consumers, retry, metrics, health, name } = self;
+        let runner = Arc::new(ExporterRunner { exporter: exporter.clone(), queue, retry, metrics, health, name });
+        let consumers = runner.spawn(consumers);
+        tokio::spawn(async move {
+            for c in consumers {
+                let _ = c.await;
+            }
+            exporter.shutdown().await;
+        })
+    }
 }
 
 fn start_exporter(
@@ -212,46 +219,22 @@ fn start_exporter(
     let queue = Arc::new(SendingQueue::new(capacity, queue_cfg.policy(), metrics.enqueue_failed.clone()));
     let q = queue.clone();
     telemetry::register_queue_gauges(registry, &name, signal, queue.capacity(), move || q.len() as f64);
-    let component_health = health.exporter(&name);
+    let parts = RunnerParts {
+        queue: queue.clone(),
+        consumers,
+        retry,
+        metrics,
+        health: health.exporter(&name),
+        name: format!("{name} ({signal})"),
+    };
     let err = |message: String| StartError::Exporter { id: name.clone(), message };
-    let label = format!("{name} ({signal})");
     let task = match cfg {
-        ExporterConfig::Otlp(c) => spawn_exporter(
-            exporters::otlp::OtlpExporter::new(c, signal, &name).map_err(err)?,
-            queue.clone(),
-            consumers,
-            retry,
-            metrics,
-            component_health,
-            label,
-        ),
-        ExporterConfig::OtlpHttp(c) => spawn_exporter(
-            exporters::otlphttp::OtlpHttpExporter::new(c, signal, &name).map_err(err)?,
-            queue.clone(),
-            consumers,
-            retry,
-            metrics,
-            component_health,
-            label,
-        ),
-        ExporterConfig::Debug(c) => spawn_exporter(
-            exporters::debug::DebugExporter::new(c, signal, &name).map_err(err)?,
-            queue.clone(),
-            consumers,
-            retry,
-            metrics,
-            component_health,
-            label,
-        ),
-        ExporterConfig::File(c) => spawn_exporter(
-            exporters::file::FileExporter::new(c, signal, &name).map_err(err)?,
-            queue.clone(),
-            consumers,
-            retry,
-            metrics,
-            component_health,
-            label,
-        ),
+        ExporterConfig::Otlp(c) => parts.spawn(exporters::otlp::OtlpExporter::new(c, signal, &name).map_err(err)?),
+        ExporterConfig::OtlpHttp(c) => {
+            parts.spawn(exporters::otlphttp::OtlpHttpExporter::new(c, signal, &name).map_err(err)?)
+        }
+        ExporterConfig::Debug(c) => parts.spawn(exporters::debug::DebugExporter::new(c, signal, &name).map_err(err)?),
+        ExporterConfig::File(c) => parts.spawn(exporters::file::FileExporter::new(c, signal, &name).map_err(err)?),
     };
     Ok(StartedExporter { queue, task })
 }
