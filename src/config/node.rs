@@ -73,6 +73,17 @@ impl Node {
         let mut node = self;
         let mut line = self.line;
         for k in path {
+            // A numeric segment names an item of a sequence (`always_keep::0::regex`).
+            if let (Value::Seq(items), Ok(i)) = (&node.value, k.parse::<usize>()) {
+                match items.get(i) {
+                    Some(item) => {
+                        line = item.line;
+                        node = item;
+                        continue;
+                    }
+                    None => break,
+                }
+            }
             match node.get(k) {
                 Some(e) => {
                     line = e.key_line;

@@ -224,6 +224,11 @@ impl Loader {
                 validate::memory_limiter(&mut self.checker(path, node), &cfg, total);
                 Some(ProcessorConfig::MemoryLimiter(cfg))
             }
+            "head_sampler" => {
+                let cfg = self.typed(node, path)?;
+                validate::head_sampler(&mut self.checker(path, node), &cfg);
+                Some(ProcessorConfig::HeadSampler(cfg))
+            }
             _ => None,
         }
     }

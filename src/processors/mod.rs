@@ -7,6 +7,7 @@
 //! state is never shared between threads.
 
 pub mod batch;
+pub mod head_sampler;
 pub mod memory_limiter;
 pub mod sampling;
 
@@ -51,6 +52,8 @@ pub struct ProcessorContext {
 pub fn keyed_by_trace(config: &ProcessorConfig) -> bool {
     match config {
         ProcessorConfig::Batch(_) | ProcessorConfig::MemoryLimiter(_) => false,
+        // Its decision cache and per-key counts are per trace.
+        ProcessorConfig::HeadSampler(_) => true,
     }
 }
 
@@ -62,6 +65,7 @@ pub fn build(id: &ComponentId, config: &ProcessorConfig, ctx: &ProcessorContext)
         // The memory limiter acts at the pipeline's door (see `MemoryGate`);
         // inside the chain it passes data through.
         ProcessorConfig::MemoryLimiter(_) => Box::new(PassThrough),
+        ProcessorConfig::HeadSampler(c) => Box::new(head_sampler::HeadSampler::new(c, ctx)),
     }
 }
 

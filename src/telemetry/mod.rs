@@ -223,6 +223,60 @@ impl BatchMetrics {
     }
 }
 
+/// Series of the `head_sampler` processor. Every worker's instance registers
+/// the same series, so counters add up and the keys gauge is kept by deltas.
+#[derive(Clone, Debug)]
+pub struct HeadSamplerMetrics {
+    pub sampled_always_keep: Counter,
+    pub sampled_probabilistic: Counter,
+    pub dropped_probabilistic: Counter,
+    /// Traces whose trace ID is not 16 bytes: kept, with no `th` (no randomness to decide with).
+    pub sampled_invalid_trace_id: Counter,
+    pub cache_hits: Counter,
+    pub cache_misses: Counter,
+    pub cache_evictions: Counter,
+    pub keys: Gauge,
+    pub key_overflow: Counter,
+}
+
+impl HeadSamplerMetrics {
+    pub fn new(reg: &Registry, processor: &str) -> Self {
+        const DECIDED: &str = "sluice_head_sampler_traces_decided_total";
+        const DECIDED_HELP: &str = "Traces decided on their first span, by outcome and reason.";
+        let decided = |outcome: &'static str, reason: &'static str| {
+            reg.counter(DECIDED, DECIDED_HELP, &[("processor", processor), ("outcome", outcome), ("reason", reason)])
+        };
+        let labels: &[(&str, &str)] = &[("processor", processor)];
+        HeadSamplerMetrics {
+            sampled_always_keep: decided("sampled", "always_keep"),
+            sampled_probabilistic: decided("sampled", "probabilistic"),
+            dropped_probabilistic: decided("dropped", "probabilistic"),
+            sampled_invalid_trace_id: decided("sampled", "invalid_trace_id"),
+            cache_hits: reg.counter(
+                "sluice_head_sampler_decision_cache_hits_total",
+                "Spans whose trace decision was found in the decision cache.",
+                labels,
+            ),
+            cache_misses: reg.counter(
+                "sluice_head_sampler_decision_cache_misses_total",
+                "Spans whose trace had no cached decision, so the span decided for its trace.",
+                labels,
+            ),
+            cache_evictions: reg.counter(
+                "sluice_head_sampler_decision_cache_evictions_total",
+                "Decisions evicted from the full decision cache; a later span of such a trace is decided again.",
+                labels,
+            ),
+            keys: reg.gauge("sluice_head_sampler_keys", "Sampling keys tracked, across workers.", labels),
+            key_overflow: reg.counter(
+                "sluice_head_sampler_key_overflow_total",
+                "Traces counted under the catch-all key because max_keys keys were already tracked.",
+                labels,
+            ),
+        }
+    }
+}
+
 /// Gauges of one pipeline's input channel.
 pub fn register_pipeline_gauges(
     reg: &Registry,

@@ -1,0 +1,86 @@
+//! Configuration of the `head_sampler` processor. Every field has a default
+//! except the goal, which also has one (100 traces/s) so an empty
+//! `head_sampler:` section is a working sampler.
+
+use crate::config::Duration;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HeadSamplerConfig {
+    /// Traces per second to keep across all keys and workers (always-keep
+    /// traces come on top). Default 100.
+    pub traces_per_second: f64,
+    /// How often per-key probabilities are recomputed. Default 10s.
+    pub adjustment_interval: Duration,
+    /// Weight of the newest interval in the moving average of per-key trace
+    /// counts, in (0, 1]. Default 0.5.
+    pub ema_weight: f64,
+    /// Fields whose values, together, form a trace's key. Default: the
+    /// resource's `service.name` and the span name.
+    pub key: KeyConfig,
+    /// Most keys tracked (split across workers); traces of further keys share
+    /// one catch-all key. Default 10000.
+    pub max_keys: usize,
+    /// Decisions remembered for later spans (split across workers). Default 100000.
+    pub decision_cache_size: usize,
+    /// Keep every trace whose first span has error status. Default true.
+    pub keep_errors: bool,
+    /// Traces whose first span (or its resource) matches any rule are kept. Default none.
+    pub always_keep: Vec<AttributeRule>,
+    /// Significant hex digits of the `th` written. Default 4, as the
+    /// Collector's `probabilistic_sampler`.
+    pub sampling_precision: usize,
+}
+
+impl Default for HeadSamplerConfig {
+    fn default() -> Self {
+        HeadSamplerConfig {
+            traces_per_second: 100.0,
+            adjustment_interval: Duration::from_secs(10),
+            ema_weight: 0.5,
+            key: KeyConfig::default(),
+            max_keys: 10_000,
+            decision_cache_size: 100_000,
+            keep_errors: true,
+            always_keep: Vec::new(),
+            sampling_precision: 4,
+        }
+    }
+}
+
+/// Which fields make a key. Separate lists, so a span attribute named `name`
+/// can never be confused with the span name.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeyConfig {
+    /// Resource attributes, e.g. `service.name`. Default `[service.name]`.
+    pub resource_attributes: Vec<String>,
+    /// Whether the span name is part of the key. Default true.
+    pub span_name: bool,
+    /// Span attributes, e.g. `http.route`. Default none.
+    pub span_attributes: Vec<String>,
+}
+
+impl Default for KeyConfig {
+    fn default() -> Self {
+        KeyConfig {
+            resource_attributes: vec!["service.name".to_string()],
+            span_name: true,
+            span_attributes: Vec::new(),
+        }
+    }
+}
+
+/// An always-keep rule: an attribute (span first, then resource) whose
+/// string form equals one of `values` or matches `regex`. Exactly one of
+/// the two is set.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AttributeRule {
+    pub key: String,
+    #[serde(default)]
+    pub values: Vec<String>,
+    #[serde(default)]
+    pub regex: Option<String>,
+}
