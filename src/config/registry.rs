@@ -6,7 +6,10 @@ use crate::exporters::{
     debug::config::DebugExporterConfig, file::config::FileExporterConfig, otlp::config::OtlpExporterConfig,
     otlphttp::config::OtlpHttpExporterConfig,
 };
-use crate::processors::{batch::config::BatchConfig, memory_limiter::config::MemoryLimiterConfig};
+use crate::processors::{
+    batch::config::BatchConfig, memory_limiter::config::MemoryLimiterConfig,
+    probabilistic_sampler::config::ProbabilisticSamplerConfig,
+};
 use crate::receivers::otlp::config::OtlpReceiverConfig;
 use crate::telemetry::health_config::HealthCheckConfig;
 
@@ -69,6 +72,13 @@ pub const COMPONENTS: &[ComponentType] = &[
         description: "refuses data with retryable errors while memory is above its limit",
     },
     ComponentType {
+        kind: ComponentKind::Processor,
+        name: "probabilistic_sampler",
+        aliases: &[],
+        signals: &[Signal::Traces, Signal::Logs],
+        description: "keeps a percentage of traces or logs (hash_seed, proportional or equalizing)",
+    },
+    ComponentType {
         kind: ComponentKind::Exporter,
         name: "otlp",
         aliases: &["otlp_grpc"],
@@ -128,6 +138,7 @@ pub enum ReceiverConfig {
 pub enum ProcessorConfig {
     Batch(BatchConfig),
     MemoryLimiter(MemoryLimiterConfig),
+    ProbabilisticSampler(ProbabilisticSamplerConfig),
 }
 
 #[derive(Debug, Clone, PartialEq)]

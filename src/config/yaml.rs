@@ -224,6 +224,11 @@ impl Loader {
                 validate::memory_limiter(&mut self.checker(path, node), &cfg, total);
                 Some(ProcessorConfig::MemoryLimiter(cfg))
             }
+            "probabilistic_sampler" => {
+                let cfg = self.typed(node, path)?;
+                validate::probabilistic_sampler(&mut self.checker(path, node), &cfg);
+                Some(ProcessorConfig::ProbabilisticSampler(cfg))
+            }
             _ => None,
         }
     }

@@ -8,6 +8,7 @@
 
 pub mod batch;
 pub mod memory_limiter;
+pub mod probabilistic_sampler;
 pub mod sampling;
 
 use crate::config::{ComponentId, ProcessorConfig};
@@ -50,7 +51,10 @@ pub struct ProcessorContext {
 /// Whether a processor needs all spans of a trace in one instance.
 pub fn keyed_by_trace(config: &ProcessorConfig) -> bool {
     match config {
-        ProcessorConfig::Batch(_) | ProcessorConfig::MemoryLimiter(_) => false,
+        // Its decision is a pure function of each item, so it needs no routing.
+        ProcessorConfig::Batch(_) | ProcessorConfig::MemoryLimiter(_) | ProcessorConfig::ProbabilisticSampler(_) => {
+            false
+        }
     }
 }
 
@@ -62,6 +66,7 @@ pub fn build(id: &ComponentId, config: &ProcessorConfig, ctx: &ProcessorContext)
         // The memory limiter acts at the pipeline's door (see `MemoryGate`);
         // inside the chain it passes data through.
         ProcessorConfig::MemoryLimiter(_) => Box::new(PassThrough),
+        ProcessorConfig::ProbabilisticSampler(c) => Box::new(probabilistic_sampler::ProbabilisticSampler::new(c, ctx)),
     }
 }
 
