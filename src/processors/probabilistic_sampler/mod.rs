@@ -114,7 +114,9 @@ impl Decider {
             return Decider::Never;
         }
         let precision = cfg.sampling_precision.clamp(1, 14) as usize;
-        let ratio = (pct / 100.0).max(MIN_PROBABILITY);
+        // The Collector holds the percentage as float32; widen that value, as
+        // it does, so thresholds at full precision match too.
+        let ratio = (f64::from(pct as f32) / 100.0).max(MIN_PROBABILITY);
         match cfg.resolved_mode() {
             SamplerMode::HashSeed => match hash_threshold(pct as f32) {
                 Some(threshold) => Decider::Hash { seed: cfg.hash_seed, threshold },

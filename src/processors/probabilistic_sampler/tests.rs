@@ -405,3 +405,32 @@ fn config_errors_carry_path_line_and_hint() {
         assert!(e.to_string().contains(needle), "wanted {needle:?} in {e}");
     }
 }
+
+#[test]
+fn odd_percentages_build_without_panic() {
+    for pct in [f64::NAN, -5.0, 0.0, 1e-30, 250.0] {
+        for mode in ["hash_seed", "proportional", "equalizing", "bogus"] {
+            let (mut s, _) = sampler(&cfg(mode, pct), Signal::Traces);
+            let _ = s.sample_span(&mut span(&hex("00000000000000000fffffffffffffff"), ""));
+        }
+    }
+    // 0% keeps nothing; above 100% is taken as 100%, as the Collector does.
+    let (mut s, _) = sampler(&cfg("proportional", 0.0), Signal::Traces);
+    assert_eq!(s.sample_span(&mut span(&hex("00000000000000000fffffffffffffff"), "")), Verdict::Drop);
+    let (mut s, _) = sampler(&cfg("equalizing", 250.0), Signal::Traces);
+    let mut sp = span(&hex("00000000000000000000000000000001"), "");
+    assert_eq!(s.sample_span(&mut sp), Verdict::Keep);
+    assert_eq!(sp.trace_state, "ot=th:0");
+}
+
+#[test]
+fn fail_open_clears_an_inconsistent_threshold() {
+    let mut c = cfg("equalizing", 50.0);
+    c.fail_closed = false;
+    let (mut s, _) = sampler(&c, Signal::Traces);
+    // rv 0x10.. is below th:8, so th:8 is a lie: cleared, and the span kept
+    // with th:0 as the Collector does when failing open.
+    let mut sp = span(&hex("00000000000000000000000000000001"), "ot=th:8;rv:10000000000000");
+    assert_eq!(s.sample_span(&mut sp), Verdict::Keep);
+    assert_eq!(sp.trace_state, "ot=th:0;rv:10000000000000");
+}
