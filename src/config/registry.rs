@@ -8,6 +8,7 @@ use crate::exporters::{
 };
 use crate::processors::{
     batch::config::BatchConfig, head_sampler::config::HeadSamplerConfig, memory_limiter::config::MemoryLimiterConfig,
+    probabilistic_sampler::config::ProbabilisticSamplerConfig,
 };
 use crate::receivers::otlp::config::OtlpReceiverConfig;
 use crate::telemetry::health_config::HealthCheckConfig;
@@ -78,6 +79,13 @@ pub const COMPONENTS: &[ComponentType] = &[
         description: "keeps traces on their first span toward a traces/s goal per key, errors always",
     },
     ComponentType {
+        kind: ComponentKind::Processor,
+        name: "probabilistic_sampler",
+        aliases: &[],
+        signals: &[Signal::Traces, Signal::Logs],
+        description: "keeps a percentage of traces or logs (hash_seed, proportional or equalizing)",
+    },
+    ComponentType {
         kind: ComponentKind::Exporter,
         name: "otlp",
         aliases: &["otlp_grpc"],
@@ -138,6 +146,7 @@ pub enum ProcessorConfig {
     Batch(BatchConfig),
     MemoryLimiter(MemoryLimiterConfig),
     HeadSampler(HeadSamplerConfig),
+    ProbabilisticSampler(ProbabilisticSamplerConfig),
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -11,6 +11,7 @@ use crate::exporters::otlp_common::{RetryConfig, SendingQueueConfig, TlsClientCo
 use crate::exporters::{
     file::config::FileExporterConfig, otlp::config::OtlpExporterConfig, otlphttp::config::OtlpHttpExporterConfig,
 };
+use crate::processors::probabilistic_sampler::config::{ProbabilisticSamplerConfig, ATTRIBUTE_SOURCES, MODES};
 use crate::processors::{
     batch::config::BatchConfig, head_sampler::config::HeadSamplerConfig, memory_limiter::config::MemoryLimiterConfig,
 };
@@ -259,6 +260,54 @@ pub fn head_sampler(c: &mut Checker, cfg: &HeadSamplerConfig) {
             }
             (None, false) => {}
         }
+    }
+}
+
+pub fn probabilistic_sampler(c: &mut Checker, cfg: &ProbabilisticSamplerConfig) {
+    let pct = cfg.sampling_percentage;
+    // NaN fails the range check, so it is rejected too.
+    if !(0.0..=100.0).contains(&pct) {
+        c.error(
+            &["sampling_percentage"],
+            format!("sampling_percentage {pct} must be between 0 and 100"),
+            Some("a percentage of items to keep, e.g. 15.3; 0 keeps nothing, 100 keeps everything"),
+        );
+    } else if pct > 0.0 && pct / 100.0 < 1.0 / (1u64 << 56) as f64 {
+        c.error(
+            &["sampling_percentage"],
+            format!("sampling_percentage {pct} is too small to express"),
+            Some("the smallest probability is 2^-56; use 0 to keep nothing"),
+        );
+    }
+    if let Some(mode) = &cfg.mode {
+        if !mode.is_empty() && !MODES.contains(&mode.as_str()) {
+            let modes = format!("modes are {}", MODES.join(", "));
+            let hint = match super::suggest::did_you_mean(mode, MODES.iter().copied()) {
+                Some(s) => format!("{s} {modes}"),
+                None => modes,
+            };
+            c.error(&["mode"], format!("unknown mode \"{mode}\""), Some(&hint));
+        }
+    }
+    if !(1..=14).contains(&cfg.sampling_precision) {
+        c.error(
+            &["sampling_precision"],
+            format!("sampling_precision {} must be from 1 to 14", cfg.sampling_precision),
+            Some("hex digits of the threshold written in tracestate; the default is 4"),
+        );
+    }
+    if !ATTRIBUTE_SOURCES.contains(&cfg.attribute_source.as_str()) {
+        c.error(
+            &["attribute_source"],
+            format!("unknown attribute_source \"{}\"", cfg.attribute_source),
+            Some("traceID (the default) or record"),
+        );
+    } else if cfg.attribute_source == "record" && cfg.from_attribute.is_empty() {
+        c.error(
+            &["from_attribute"],
+            "from_attribute is required when attribute_source is record",
+            Some("name the log record attribute to sample by, e.g. from_attribute: log.id"),
+        );
     }
 }
 

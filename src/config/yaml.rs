@@ -229,6 +229,11 @@ impl Loader {
                 validate::head_sampler(&mut self.checker(path, node), &cfg);
                 Some(ProcessorConfig::HeadSampler(cfg))
             }
+            "probabilistic_sampler" => {
+                let cfg = self.typed(node, path)?;
+                validate::probabilistic_sampler(&mut self.checker(path, node), &cfg);
+                Some(ProcessorConfig::ProbabilisticSampler(cfg))
+            }
             _ => None,
         }
     }

@@ -9,6 +9,7 @@
 pub mod batch;
 pub mod head_sampler;
 pub mod memory_limiter;
+pub mod probabilistic_sampler;
 pub mod sampling;
 
 use crate::config::{ComponentId, ProcessorConfig};
@@ -51,7 +52,10 @@ pub struct ProcessorContext {
 /// Whether a processor needs all spans of a trace in one instance.
 pub fn keyed_by_trace(config: &ProcessorConfig) -> bool {
     match config {
-        ProcessorConfig::Batch(_) | ProcessorConfig::MemoryLimiter(_) => false,
+        // Their decision is a pure function of each item, so they need no routing.
+        ProcessorConfig::Batch(_) | ProcessorConfig::MemoryLimiter(_) | ProcessorConfig::ProbabilisticSampler(_) => {
+            false
+        }
         // Its decision cache and per-key counts are per trace.
         ProcessorConfig::HeadSampler(_) => true,
     }
@@ -66,6 +70,7 @@ pub fn build(id: &ComponentId, config: &ProcessorConfig, ctx: &ProcessorContext)
         // inside the chain it passes data through.
         ProcessorConfig::MemoryLimiter(_) => Box::new(PassThrough),
         ProcessorConfig::HeadSampler(c) => Box::new(head_sampler::HeadSampler::new(c, ctx)),
+        ProcessorConfig::ProbabilisticSampler(c) => Box::new(probabilistic_sampler::ProbabilisticSampler::new(c, ctx)),
     }
 }
 

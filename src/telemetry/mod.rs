@@ -188,6 +188,30 @@ impl ProcessorMetrics {
     }
 }
 
+/// Counters of the `probabilistic_sampler` processor.
+#[derive(Clone, Debug)]
+pub struct ProbabilisticSamplerMetrics {
+    /// Dropped items (`otelcol_processor_dropped_*`), whatever the reason.
+    pub processor: ProcessorMetrics,
+    /// The part of the dropped items whose sampling input was unusable
+    /// (malformed tracestate or attributes, missing randomness, inconsistent
+    /// threshold) under `fail_closed`.
+    pub unusable_input: Counter,
+}
+
+impl ProbabilisticSamplerMetrics {
+    pub fn new(reg: &Registry, processor: &str, signal: Signal) -> Self {
+        ProbabilisticSamplerMetrics {
+            processor: ProcessorMetrics::new(reg, processor, signal),
+            unusable_input: reg.counter(
+                "sluice_processor_probabilistic_sampler_unusable_input_dropped_total",
+                "Items dropped because their sampling input was unusable (fail_closed).",
+                &[("processor", processor), ("data_type", signal.as_str())],
+            ),
+        }
+    }
+}
+
 /// Counters of the `batch` processor, named as the Collector's.
 #[derive(Clone, Debug)]
 pub struct BatchMetrics {
