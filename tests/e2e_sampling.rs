@@ -1,0 +1,155 @@
+//! Sampling end to end: the OpenTelemetry Python SDK sends a mix of normal,
+//! slow and failing traces (tests/peers/send_sampling_mix.py) through sluice
+//! with two workers, so spans of one trace arrive out of order, in several
+//! requests, and are routed by trace ID. What reaches the reference receiver
+//! is checked trace by trace.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+/// Spans received, by trace ID.
+fn received_by_trace(out: &Path) -> BTreeMap<String, Vec<Value>> {
+    let mut traces: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let text = std::fs::read_to_string(out).unwrap_or_default();
+    for line in text.lines() {
+        let req: Value = serde_json::from_str(line).unwrap();
+        if req["status"] != "accepted" {
+            continue;
+        }
+        for item in req["items"].as_array().unwrap() {
+            traces.entry(item["trace_id"].as_str().unwrap().to_string()).or_default().push(item.clone());
+        }
+    }
+    traces
+}
+
+fn send_mix(py: &Path, dir: &Path, agent: &Agent, name: &str, extra: &[&str]) -> BTreeMap<String, Value> {
+    let manifest = dir.join(format!("{name}.json"));
+    let mut cmd = std::process::Command::new(py);
+    cmd.arg(peers_dir().join("send_sampling_mix.py"))
+        .args(["--endpoint", &agent.grpc_endpoint(), "--manifest"])
+        .arg(&manifest)
+        .args(extra);
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "sender failed:\n{}\n{}", String::from_utf8_lossy(&out.stderr), agent.log());
+    serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap()
+}
+
+/// Binomial bound: |kept - n p| <= 3 sigma (+1 for rounding).
+fn within_3_sigma(kept: usize, n: usize, p: f64) -> bool {
+    let mean = n as f64 * p;
+    let sigma = (n as f64 * p * (1.0 - p)).sqrt();
+    (kept as f64 - mean).abs() <= 3.0 * sigma + 1.0
+}
+
+#[test]
+fn head_sampler_keeps_whole_traces_and_every_error_trace() {
+    let py = require!(python());
+    let dir = temp_dir();
+    let recv = RefReceiver::start(&py, dir.path(), &["--quiet"]);
+    let ports = Ports::pick();
+    let processors =
+        "  head_sampler:\n    traces_per_second: 20\n    adjustment_interval: 1s\n  batch:\n    timeout: 100ms";
+    let config = agent_config(
+        ports,
+        processors,
+        &exporter_yaml("otlp", &recv, ""),
+        &["traces"],
+        &["head_sampler", "batch"],
+        &["otlp"],
+        &["workers: 2"],
+    );
+    let agent = Agent::start(dir.path(), &config, ports);
+    // A first round teaches the sampler the key's rate; the second is sampled.
+    let warmup =
+        send_mix(&py, dir.path(), &agent, "warmup", &["--traces", "400", "--seed", "1", "--error-on-first-child"]);
+    std::thread::sleep(Duration::from_millis(2500));
+    let manifest =
+        send_mix(&py, dir.path(), &agent, "mix", &["--traces", "400", "--seed", "2", "--error-on-first-child"]);
+    let total_spans: u64 = manifest.values().chain(warmup.values()).map(|t| t["spans"].as_u64().unwrap()).sum();
+    assert!(
+        wait_until("every span decided", Duration::from_secs(10), || {
+            agent.metric("otelcol_exporter_sent_spans_total", &[])
+                + agent.metric("otelcol_processor_dropped_spans_total", &[])
+                >= total_spans as f64
+        }),
+        "{}",
+        agent.metrics()
+    );
+    agent.stop();
+
+    let got = received_by_trace(&recv.out);
+    let (mut kept_normal, mut normal) = (0, 0);
+    for (trace, info) in &manifest {
+        let spans = got.get(trace).map_or(0, Vec::len) as u64;
+        let want = info["spans"].as_u64().unwrap();
+        assert!(spans == 0 || spans == want, "trace {trace} arrived partly: {spans} of {want} spans");
+        match info["kind"].as_str().unwrap() {
+            "error" => {
+                assert_eq!(spans, want, "error trace {trace} was not kept whole");
+                for s in &got[trace] {
+                    assert!(s["trace_state"].as_str().unwrap().contains("ot=th:0"), "{s}");
+                }
+            }
+            _ => {
+                normal += 1;
+                if spans > 0 {
+                    kept_normal += 1;
+                    // Sampled down: the recorded threshold is not "keep all".
+                    let ts = got[trace][0]["trace_state"].as_str().unwrap().to_string();
+                    assert!(ts.starts_with("ot=th:") && ts != "ot=th:0", "trace {trace} trace_state {ts:?}");
+                }
+            }
+        }
+    }
+    assert!(kept_normal > 0 && kept_normal < normal, "kept {kept_normal} of {normal} normal traces");
+}
+
+#[test]
+fn probabilistic_sampler_keeps_a_consistent_share_and_records_th() {
+    let py = require!(python());
+    let dir = temp_dir();
+    let recv = RefReceiver::start(&py, dir.path(), &["--quiet"]);
+    let ports = Ports::pick();
+    let processors =
+        "  probabilistic_sampler:\n    mode: proportional\n    sampling_percentage: 25\n  batch:\n    timeout: 100ms";
+    let config = agent_config(
+        ports,
+        processors,
+        &exporter_yaml("otlp", &recv, ""),
+        &["traces"],
+        &["probabilistic_sampler", "batch"],
+        &["otlp"],
+        &[],
+    );
+    let agent = Agent::start(dir.path(), &config, ports);
+    let manifest = send_mix(&py, dir.path(), &agent, "mix", &["--traces", "800", "--error-every", "1000000"]);
+    let total: u64 = manifest.values().map(|t| t["spans"].as_u64().unwrap()).sum();
+    assert!(
+        wait_until("every span decided", Duration::from_secs(10), || {
+            agent.metric("otelcol_exporter_sent_spans_total", &[])
+                + agent.metric("otelcol_processor_dropped_spans_total", &[("processor", "probabilistic_sampler")])
+                >= total as f64
+        }),
+        "{}",
+        agent.metrics()
+    );
+    agent.stop();
+
+    let got = received_by_trace(&recv.out);
+    let mut kept = 0;
+    for (trace, info) in &manifest {
+        let Some(spans) = got.get(trace) else { continue };
+        kept += 1;
+        assert_eq!(spans.len() as u64, info["spans"].as_u64().unwrap(), "trace {trace} arrived partly");
+        for s in spans {
+            assert_eq!(s["trace_state"], "ot=th:c", "25% is th:c: {s}");
+        }
+    }
+    assert!(within_3_sigma(kept, manifest.len(), 0.25), "kept {kept} of {} traces at 25%", manifest.len());
+}
