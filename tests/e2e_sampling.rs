@@ -153,3 +153,89 @@ fn probabilistic_sampler_keeps_a_consistent_share_and_records_th() {
     }
     assert!(within_3_sigma(kept, manifest.len(), 0.25), "kept {kept} of {} traces at 25%", manifest.len());
 }
+
+/// The issue's end-to-end check: every failing and every slow trace is kept
+/// whole and says which policy kept it; the rest are kept at 20% ± 3 sigma,
+/// whole, with their sampling probability recorded.
+#[test]
+fn tail_sampling_keeps_error_and_slow_traces_whole_and_samples_the_rest() {
+    let py = require!(python());
+    let dir = temp_dir();
+    let recv = RefReceiver::start(&py, dir.path(), &["--quiet"]);
+    let ports = Ports::pick();
+    let processors = "  tail_sampling:
+    decision_wait: 2s
+    num_traces: 5000
+    policies:
+      - name: errors
+        type: status_code
+        status_code:
+          status_codes: [ERROR]
+      - name: slow
+        type: latency
+        latency:
+          threshold_ms: 1000
+      - name: some-of-the-rest
+        type: probabilistic
+        probabilistic:
+          sampling_percentage: 20
+  batch:
+    timeout: 100ms";
+    let config = agent_config(
+        ports,
+        processors,
+        &exporter_yaml("otlp", &recv, ""),
+        &["traces"],
+        &["tail_sampling", "batch"],
+        &["otlp"],
+        &["workers: 2"],
+    );
+    let agent = Agent::start(dir.path(), &config, ports);
+    let manifest = send_mix(&py, dir.path(), &agent, "mix", &["--traces", "600"]);
+    let total: u64 = manifest.values().map(|t| t["spans"].as_u64().unwrap()).sum();
+    // Decisions come decision_wait after each trace's first span.
+    assert!(
+        wait_until("every trace decided", Duration::from_secs(15), || {
+            agent.metric("otelcol_exporter_sent_spans_total", &[])
+                + agent.metric("otelcol_processor_dropped_spans_total", &[("processor", "tail_sampling")])
+                >= total as f64
+        }),
+        "{}",
+        agent.metrics()
+    );
+    agent.stop();
+
+    let got = received_by_trace(&recv.out);
+    let (mut normal, mut kept_normal) = (0, 0);
+    for (trace, info) in &manifest {
+        let want = info["spans"].as_u64().unwrap();
+        let spans = got.get(trace).map(Vec::as_slice).unwrap_or_default();
+        assert!(
+            spans.is_empty() || spans.len() as u64 == want,
+            "trace {trace} arrived partly: {} of {want}",
+            spans.len()
+        );
+        let policy_of = |s: &Value| s["attributes"]["sampling.policy"]["string"].as_str().map(str::to_string);
+        match info["kind"].as_str().unwrap() {
+            "error" => {
+                assert_eq!(spans.len() as u64, want, "error trace {trace} not kept whole");
+                assert!(spans.iter().all(|s| policy_of(s).as_deref() == Some("errors")), "{spans:?}");
+                assert!(spans.iter().all(|s| s["trace_state"] == "ot=th:0"), "{spans:?}");
+            }
+            "slow" => {
+                assert_eq!(spans.len() as u64, want, "slow trace {trace} not kept whole");
+                assert!(spans.iter().all(|s| policy_of(s).as_deref() == Some("slow")), "{spans:?}");
+            }
+            _ => {
+                normal += 1;
+                if !spans.is_empty() {
+                    kept_normal += 1;
+                    assert!(spans.iter().all(|s| policy_of(s).as_deref() == Some("some-of-the-rest")), "{spans:?}");
+                    let ts = spans[0]["trace_state"].as_str().unwrap();
+                    assert!(ts.starts_with("ot=th:") && ts != "ot=th:0", "20% must record its threshold: {ts}");
+                }
+            }
+        }
+    }
+    assert!(within_3_sigma(kept_normal, normal, 0.20), "kept {kept_normal} of {normal} normal traces at 20%");
+}
