@@ -6,7 +6,9 @@ use crate::exporters::{
     debug::config::DebugExporterConfig, file::config::FileExporterConfig, otlp::config::OtlpExporterConfig,
     otlphttp::config::OtlpHttpExporterConfig,
 };
-use crate::processors::{batch::config::BatchConfig, memory_limiter::config::MemoryLimiterConfig};
+use crate::processors::{
+    batch::config::BatchConfig, memory_limiter::config::MemoryLimiterConfig, tail_sampling::config::TailSamplingConfig,
+};
 use crate::receivers::otlp::config::OtlpReceiverConfig;
 use crate::telemetry::health_config::HealthCheckConfig;
 
@@ -69,6 +71,13 @@ pub const COMPONENTS: &[ComponentType] = &[
         description: "refuses data with retryable errors while memory is above its limit",
     },
     ComponentType {
+        kind: ComponentKind::Processor,
+        name: "tail_sampling",
+        aliases: &[],
+        signals: &[Signal::Traces],
+        description: "keeps whole traces chosen by policies once they are complete, within a memory bound",
+    },
+    ComponentType {
         kind: ComponentKind::Exporter,
         name: "otlp",
         aliases: &["otlp_grpc"],
@@ -128,6 +137,7 @@ pub enum ReceiverConfig {
 pub enum ProcessorConfig {
     Batch(BatchConfig),
     MemoryLimiter(MemoryLimiterConfig),
+    TailSampling(TailSamplingConfig),
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -224,6 +224,12 @@ impl Loader {
                 validate::memory_limiter(&mut self.checker(path, node), &cfg, total);
                 Some(ProcessorConfig::MemoryLimiter(cfg))
             }
+            "tail_sampling" => {
+                let cfg = self.typed(node, path)?;
+                let before = self.errors.len();
+                validate::tail_sampling(&mut self.checker(path, node), &cfg);
+                (self.errors.len() == before).then_some(ProcessorConfig::TailSampling(cfg))
+            }
             _ => None,
         }
     }

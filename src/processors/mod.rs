@@ -9,6 +9,7 @@
 pub mod batch;
 pub mod memory_limiter;
 pub mod sampling;
+pub mod tail_sampling;
 
 use crate::config::{ComponentId, ProcessorConfig};
 use crate::data::{Batch, Signal};
@@ -51,6 +52,7 @@ pub struct ProcessorContext {
 pub fn keyed_by_trace(config: &ProcessorConfig) -> bool {
     match config {
         ProcessorConfig::Batch(_) | ProcessorConfig::MemoryLimiter(_) => false,
+        ProcessorConfig::TailSampling(_) => true,
     }
 }
 
@@ -62,6 +64,7 @@ pub fn build(id: &ComponentId, config: &ProcessorConfig, ctx: &ProcessorContext)
         // The memory limiter acts at the pipeline's door (see `MemoryGate`);
         // inside the chain it passes data through.
         ProcessorConfig::MemoryLimiter(_) => Box::new(PassThrough),
+        ProcessorConfig::TailSampling(c) => Box::new(tail_sampling::TailSamplingProcessor::new(c, ctx)),
     }
 }
 
