@@ -297,12 +297,14 @@ impl TailSamplingMetrics {
         let eval_help = "Each policy's own verdict per trace, by whether it would sample.";
         let dec = "sluice_tail_sampling_decisions_total";
         let dec_help = "Final decisions, by the policy they are attributed to and outcome.";
-        let l = |k: &'static str, v: &str| [("processor", processor), ("policy", policy), (k, v)];
+        let c = |name, help, k: &'static str, v: &'static str| {
+            reg.counter(name, help, &[("processor", processor), ("policy", policy), (k, v)])
+        };
         TailSamplingPolicyMetrics {
-            evaluated_sampled: reg.counter(eval, eval_help, &l("sampled", "true")),
-            evaluated_not_sampled: reg.counter(eval, eval_help, &l("sampled", "false")),
-            decided_kept: reg.counter(dec, dec_help, &l("outcome", "kept")),
-            decided_dropped: reg.counter(dec, dec_help, &l("outcome", "dropped")),
+            evaluated_sampled: c(eval, eval_help, "sampled", "true"),
+            evaluated_not_sampled: c(eval, eval_help, "sampled", "false"),
+            decided_kept: c(dec, dec_help, "outcome", "kept"),
+            decided_dropped: c(dec, dec_help, "outcome", "dropped"),
         }
     }
 }

@@ -422,10 +422,13 @@ fn regroup(spans: Vec<BufferedSpan>) -> ExportTraceServiceRequest {
 impl Processor for TailSamplingProcessor {
     fn process(&mut self, batch: Batch, now: Instant, out: &mut Vec<Batch>) {
         self.epoch.get_or_insert(now);
-        let Batch::Traces(req) = batch else {
+        let req = match batch {
+            Batch::Traces(req) => req,
             // tail_sampling is registered for traces only; pass anything else on.
-            out.push(batch);
-            return;
+            other => {
+                out.push(other);
+                return;
+            }
         };
         for rs in req.resource_spans {
             let resource = Arc::new(ResourceGroup { resource: rs.resource, schema_url: rs.schema_url });

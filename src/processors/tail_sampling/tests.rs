@@ -10,7 +10,7 @@ use crate::telemetry::Registry;
 use opentelemetry_proto::tonic::trace::v1::Status;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 const SPANS_PER_TRACE: u64 = 5;
 
@@ -354,7 +354,7 @@ fn composite_keeps_within_its_rate_and_records_unknown_probability() {
 
 fn load_errors(policies: &str) -> Vec<String> {
     let yaml = format!(
-        "receivers:\n  otlp:\n    protocols:\n      grpc:\n\
+        "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:4317\n\
          processors:\n  tail_sampling:\n    policies:\n{policies}\
          exporters:\n  debug:\n\
          service:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      processors: [tail_sampling]\n      exporters: [debug]\n"
@@ -373,7 +373,7 @@ fn config_errors_name_the_policy_path() {
         "{ok}      - {{name: b, type: always_sample}}\n      - name: c\n        type: sometimes_sample\n"
     ));
     assert_eq!(errs.len(), 1, "{errs:?}");
-    assert!(errs[0].starts_with("processors::tail_sampling::policies::2::type @11:"), "{errs:?}");
+    assert!(errs[0].starts_with("processors::tail_sampling::policies::2::type @12:"), "{errs:?}");
     assert!(errs[0].contains("unknown policy type \"sometimes_sample\""));
 
     let errs = load_errors(
@@ -409,5 +409,4 @@ fn tail_sampling_is_keyed_by_trace_and_traces_only() {
     assert!(crate::processors::keyed_by_trace(&c));
     let ty = crate::config::registry::find(crate::config::ComponentKind::Processor, "tail_sampling").unwrap();
     assert_eq!(ty.signals, &[Signal::Traces]);
-    let _: HashSet<u8> = HashSet::new();
 }
