@@ -118,7 +118,7 @@ const MAIN_POLICIES: &str = r#"[
 fn out_of_order_traces_keep_errors_and_slow_whole_and_sample_the_rest_at_rate() {
     let (mut p, reg) = build(&format!(r#"{{"decision_wait": "10s", "policies": {MAIN_POLICIES}}}"#));
     let traces = 10_000u64;
-    let kind = |n: u64| (n % 20 == 0, n % 20 == 1); // 5% errors, 5% slow
+    let kind = |n: u64| (n.is_multiple_of(20), n % 20 == 1); // 5% errors, 5% slow
     let mut spans: Vec<Span> =
         (0..traces).flat_map(|n| (0..SPANS_PER_TRACE).map(move |i| span(n, i, kind(n).0, kind(n).1))).collect();
     spans.shuffle(&mut rand::rngs::StdRng::seed_from_u64(7));
@@ -202,8 +202,10 @@ fn memory_bound_decides_oldest_early_and_keeps_errors() {
     let mut out = Vec::new();
     let mut offered = 0usize;
     for chunk in (0..traces).collect::<Vec<_>>().chunks(200) {
-        let spans: Vec<Span> =
-            chunk.iter().flat_map(|&n| (0..SPANS_PER_TRACE).map(move |i| span(n, i, n % 20 == 0, false))).collect();
+        let spans: Vec<Span> = chunk
+            .iter()
+            .flat_map(|&n| (0..SPANS_PER_TRACE).map(move |i| span(n, i, n.is_multiple_of(20), false)))
+            .collect();
         offered += spans.iter().map(span_bytes).sum::<usize>();
         p.process(batch(spans), t0, &mut out);
         assert!(p.accounted_bytes() <= 1 << 20, "accounted {} over the bound", p.accounted_bytes());
@@ -309,10 +311,8 @@ fn decision_semantics_match_the_collector() {
     assert_eq!(decide_with(&format!("[{errs_or_api}, {always}]"), api(), false).as_deref(), Some("api"));
     assert_eq!(decide_with(&format!("[{always}, {errs_or_api}]"), api(), false).as_deref(), Some("all"));
     // drop wins over everything.
-    let drop = format!(
-        r#"{{"name": "drop-health", "type": "drop", "drop": {{"drop_sub_policy": [
-        {{"name": "h", "type": "string_attribute", "string_attribute": {{"key": "http.route", "values": ["/healthz"]}}}}]}}}}"#
-    );
+    let drop = r#"{"name": "drop-health", "type": "drop", "drop": {"drop_sub_policy": [
+        {"name": "h", "type": "string_attribute", "string_attribute": {"key": "http.route", "values": ["/healthz"]}}]}}"#;
     assert_eq!(decide_with(&format!("[{always}, {drop}]"), health(), false), None);
     assert_eq!(decide_with(&format!("[{always}, {drop}]"), api(), false).as_deref(), Some("all"));
     // and: every sub-policy must sample.
