@@ -8,7 +8,7 @@ use crate::exporters::{
 };
 use crate::processors::{
     batch::config::BatchConfig, head_sampler::config::HeadSamplerConfig, memory_limiter::config::MemoryLimiterConfig,
-    probabilistic_sampler::config::ProbabilisticSamplerConfig,
+    probabilistic_sampler::config::ProbabilisticSamplerConfig, tail_sampling::config::TailSamplingConfig,
 };
 use crate::receivers::otlp::config::OtlpReceiverConfig;
 use crate::telemetry::health_config::HealthCheckConfig;
@@ -86,6 +86,13 @@ pub const COMPONENTS: &[ComponentType] = &[
         description: "keeps a percentage of traces or logs (hash_seed, proportional or equalizing)",
     },
     ComponentType {
+        kind: ComponentKind::Processor,
+        name: "tail_sampling",
+        aliases: &[],
+        signals: &[Signal::Traces],
+        description: "keeps whole traces chosen by policies once they are complete, within a memory bound",
+    },
+    ComponentType {
         kind: ComponentKind::Exporter,
         name: "otlp",
         aliases: &["otlp_grpc"],
@@ -147,6 +154,7 @@ pub enum ProcessorConfig {
     MemoryLimiter(MemoryLimiterConfig),
     HeadSampler(HeadSamplerConfig),
     ProbabilisticSampler(ProbabilisticSamplerConfig),
+    TailSampling(TailSamplingConfig),
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -14,6 +14,7 @@ use crate::exporters::{
 use crate::processors::probabilistic_sampler::config::{ProbabilisticSamplerConfig, ATTRIBUTE_SOURCES, MODES};
 use crate::processors::{
     batch::config::BatchConfig, head_sampler::config::HeadSamplerConfig, memory_limiter::config::MemoryLimiterConfig,
+    tail_sampling::config::TailSamplingConfig,
 };
 use crate::receivers::otlp::config::OtlpReceiverConfig;
 use crate::telemetry::health_config::HealthCheckConfig;
@@ -308,6 +309,57 @@ pub fn probabilistic_sampler(c: &mut Checker, cfg: &ProbabilisticSamplerConfig) 
             "from_attribute is required when attribute_source is record",
             Some("name the log record attribute to sample by, e.g. from_attribute: log.id"),
         );
+    }
+}
+
+/// Line of a path that may index into sequences (`policies`, `2`, `type`):
+/// the deepest part of it that exists.
+fn line_at(node: &Node, path: &[String]) -> usize {
+    use super::node::Value;
+    let mut node = node;
+    let mut line = node.line;
+    for k in path {
+        let next = match &node.value {
+            Value::Map(_) => node.get(k).map(|e| (e.key_line, &e.value)),
+            Value::Seq(items) => k.parse::<usize>().ok().and_then(|i| items.get(i)).map(|n| (n.line, n)),
+            Value::Scalar(..) => None,
+        };
+        match next {
+            Some((l, n)) => {
+                line = l;
+                node = n;
+            }
+            None => break,
+        }
+    }
+    line
+}
+
+pub fn tail_sampling(c: &mut Checker, cfg: &TailSamplingConfig) {
+    if cfg.decision_wait.is_zero() {
+        c.error(&["decision_wait"], "decision_wait must be above zero", Some("e.g. 30s"));
+    }
+    if let Some(d) = cfg.decision_wait_after_root_received {
+        if d > cfg.decision_wait {
+            c.error(
+                &["decision_wait_after_root_received"],
+                "decision_wait_after_root_received must not be longer than decision_wait",
+                Some("it shortens the wait once the root span is in"),
+            );
+        }
+    }
+    if cfg.num_traces == 0 {
+        c.error(&["num_traces"], "num_traces must be above 0", Some("e.g. 50000"));
+    }
+    if cfg.max_memory_mib == 0 {
+        c.error(&["max_memory_mib"], "max_memory_mib must be above 0", Some("e.g. 256"));
+    }
+    let (_, errors) = crate::processors::tail_sampling::policy::compile_all(cfg, 1);
+    for e in errors {
+        let path = e.path.iter().fold(c.path.to_string(), |p, f| join(&p, f));
+        let mut err = ConfigError::new(path, Some(line_at(c.node, &e.path)), e.message);
+        err.hint = e.hint;
+        c.errors.push(err);
     }
 }
 

@@ -11,6 +11,7 @@ pub mod head_sampler;
 pub mod memory_limiter;
 pub mod probabilistic_sampler;
 pub mod sampling;
+pub mod tail_sampling;
 
 use crate::config::{ComponentId, ProcessorConfig};
 use crate::data::{Batch, Signal};
@@ -58,6 +59,7 @@ pub fn keyed_by_trace(config: &ProcessorConfig) -> bool {
         }
         // Its decision cache and per-key counts are per trace.
         ProcessorConfig::HeadSampler(_) => true,
+        ProcessorConfig::TailSampling(_) => true,
     }
 }
 
@@ -71,6 +73,7 @@ pub fn build(id: &ComponentId, config: &ProcessorConfig, ctx: &ProcessorContext)
         ProcessorConfig::MemoryLimiter(_) => Box::new(PassThrough),
         ProcessorConfig::HeadSampler(c) => Box::new(head_sampler::HeadSampler::new(c, ctx)),
         ProcessorConfig::ProbabilisticSampler(c) => Box::new(probabilistic_sampler::ProbabilisticSampler::new(c, ctx)),
+        ProcessorConfig::TailSampling(c) => Box::new(tail_sampling::TailSamplingProcessor::new(c, ctx)),
     }
 }
 

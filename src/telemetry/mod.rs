@@ -301,6 +301,92 @@ impl HeadSamplerMetrics {
     }
 }
 
+/// Series of the `tail_sampling` processor. Gauges are shared by the
+/// processor's worker instances; each adds its own change.
+#[derive(Clone, Debug)]
+pub struct TailSamplingMetrics {
+    pub traces_in_memory: Gauge,
+    pub bytes_in_memory: Gauge,
+    pub early_memory: Counter,
+    pub early_num_traces: Counter,
+    pub late_kept: Counter,
+    pub late_dropped: Counter,
+    pub cache_hit_sampled: Counter,
+    pub cache_hit_not_sampled: Counter,
+    pub cache_miss: Counter,
+    pub cache_evicted_sampled: Counter,
+    pub cache_evicted_not_sampled: Counter,
+    pub global_sampled: Counter,
+    pub global_not_sampled: Counter,
+}
+
+/// Per-policy series of the `tail_sampling` processor.
+#[derive(Clone, Debug)]
+pub struct TailSamplingPolicyMetrics {
+    /// The policy's own verdicts (the Collector's `count_traces_sampled`).
+    pub evaluated_sampled: Counter,
+    pub evaluated_not_sampled: Counter,
+    /// Final decisions attributed to the policy.
+    pub decided_kept: Counter,
+    pub decided_dropped: Counter,
+}
+
+impl TailSamplingMetrics {
+    pub fn new(reg: &Registry, processor: &str) -> Self {
+        let l: &[(&str, &str)] = &[("processor", processor)];
+        let early = "sluice_tail_sampling_early_decisions_total";
+        let early_help = "Traces decided before their wait ended because a bound was reached.";
+        let late = "sluice_tail_sampling_late_spans_total";
+        let late_help = "Spans that arrived after their trace was decided, by the outcome they followed.";
+        let cache = "sluice_tail_sampling_decision_cache_total";
+        let cache_help = "Decision cache lookups and evictions.";
+        let c = |cache_name: &str, result: &str| {
+            reg.counter(cache, cache_help, &[("processor", processor), ("cache", cache_name), ("result", result)])
+        };
+        let global = "otelcol_processor_tail_sampling_global_count_traces_sampled_total";
+        let global_help = "Final decisions of the tail sampler, by whether the trace was kept.";
+        TailSamplingMetrics {
+            traces_in_memory: reg.gauge(
+                "sluice_tail_sampling_traces_in_memory",
+                "Traces buffered while waiting for a decision.",
+                l,
+            ),
+            bytes_in_memory: reg.gauge(
+                "sluice_tail_sampling_bytes_in_memory",
+                "Accounted bytes of buffered spans (encoded size plus in-memory overhead).",
+                l,
+            ),
+            early_memory: reg.counter(early, early_help, &[("processor", processor), ("reason", "memory")]),
+            early_num_traces: reg.counter(early, early_help, &[("processor", processor), ("reason", "num_traces")]),
+            late_kept: reg.counter(late, late_help, &[("processor", processor), ("outcome", "kept")]),
+            late_dropped: reg.counter(late, late_help, &[("processor", processor), ("outcome", "dropped")]),
+            cache_hit_sampled: c("sampled", "hit"),
+            cache_hit_not_sampled: c("not_sampled", "hit"),
+            cache_miss: c("any", "miss"),
+            cache_evicted_sampled: c("sampled", "eviction"),
+            cache_evicted_not_sampled: c("not_sampled", "eviction"),
+            global_sampled: reg.counter(global, global_help, &[("processor", processor), ("sampled", "true")]),
+            global_not_sampled: reg.counter(global, global_help, &[("processor", processor), ("sampled", "false")]),
+        }
+    }
+
+    pub fn policy(reg: &Registry, processor: &str, policy: &str) -> TailSamplingPolicyMetrics {
+        let eval = "otelcol_processor_tail_sampling_count_traces_sampled_total";
+        let eval_help = "Each policy's own verdict per trace, by whether it would sample.";
+        let dec = "sluice_tail_sampling_decisions_total";
+        let dec_help = "Final decisions, by the policy they are attributed to and outcome.";
+        let c = |name, help, k: &'static str, v: &'static str| {
+            reg.counter(name, help, &[("processor", processor), ("policy", policy), (k, v)])
+        };
+        TailSamplingPolicyMetrics {
+            evaluated_sampled: c(eval, eval_help, "sampled", "true"),
+            evaluated_not_sampled: c(eval, eval_help, "sampled", "false"),
+            decided_kept: c(dec, dec_help, "outcome", "kept"),
+            decided_dropped: c(dec, dec_help, "outcome", "dropped"),
+        }
+    }
+}
+
 /// Gauges of one pipeline's input channel.
 pub fn register_pipeline_gauges(
     reg: &Registry,

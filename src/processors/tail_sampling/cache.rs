@@ -1,0 +1,74 @@
+//! `DecisionCache`: trace IDs whose decision is made, so spans that arrive
+//! after it follow it. Bounded by entry count; the oldest entry is evicted
+//! first (insertion order), and evictions are counted by the caller.
+
+use std::collections::{HashMap, VecDeque};
+
+pub struct DecisionCache<V> {
+    capacity: usize,
+    map: HashMap<[u8; 16], V>,
+    order: VecDeque<[u8; 16]>,
+}
+
+impl<V> DecisionCache<V> {
+    /// A cache of `capacity` entries; 0 keeps nothing.
+    pub fn new(capacity: usize) -> Self {
+        DecisionCache { capacity, map: HashMap::new(), order: VecDeque::new() }
+    }
+
+    pub fn get(&self, id: &[u8; 16]) -> Option<&V> {
+        self.map.get(id)
+    }
+
+    /// Remembers `id`; returns how many entries were evicted to make room.
+    pub fn insert(&mut self, id: [u8; 16], v: V) -> u64 {
+        if self.capacity == 0 {
+            return 0;
+        }
+        if let Some(old) = self.map.get_mut(&id) {
+            *old = v;
+            return 0;
+        }
+        let mut evicted = 0;
+        while self.map.len() >= self.capacity {
+            match self.order.pop_front() {
+                Some(old) => {
+                    if self.map.remove(&old).is_some() {
+                        evicted += 1;
+                    }
+                }
+                None => break,
+            }
+        }
+        self.map.insert(id, v);
+        self.order.push_back(id);
+        evicted
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evicts_oldest_and_stays_bounded() {
+        let mut c = DecisionCache::new(2);
+        assert_eq!(c.insert([1; 16], ()), 0);
+        assert_eq!(c.insert([2; 16], ()), 0);
+        assert_eq!(c.insert([3; 16], ()), 1);
+        assert!(c.get(&[1; 16]).is_none());
+        assert!(c.get(&[3; 16]).is_some());
+        assert_eq!(c.len(), 2);
+        let mut off = DecisionCache::new(0);
+        off.insert([1; 16], ());
+        assert!(off.is_empty());
+    }
+}

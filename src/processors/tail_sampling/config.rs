@@ -1,0 +1,207 @@
+//! Configuration of the `tail_sampling` processor: the Collector's fields and
+//! defaults (`decision_wait`, `num_traces`, `expected_new_traces_per_sec`,
+//! `decision_cache`, `policies`), plus sluice's bounds (`max_memory_mib`,
+//! `decision_wait_after_root_received`).
+//!
+//! Policies are read as one shape (`name`, `type`, one block per type) so a
+//! wrong `type` is reported by [`super::policy::compile`] at its YAML path
+//! (`policies::2::type`) instead of as an opaque serde enum error.
+
+use crate::config::Duration;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TailSamplingConfig {
+    /// Wait after a trace's first span before deciding. Default 30s (as the Collector).
+    pub decision_wait: Duration,
+    /// Once the root span (empty parent_span_id) arrives, decide after this
+    /// shorter wait instead. Default: unset (always wait `decision_wait`).
+    pub decision_wait_after_root_received: Option<Duration>,
+    /// Traces held in memory, for the whole processor (split across workers).
+    /// Beyond it the oldest are decided early. Default 50000 (as the Collector).
+    pub num_traces: u64,
+    /// Sizing hint for the trace table. Default 0 (as the Collector).
+    pub expected_new_traces_per_sec: u64,
+    /// Bytes of buffered spans, in MiB, for the whole processor (split across
+    /// workers). Beyond it the oldest traces are decided early. Default 256.
+    pub max_memory_mib: u64,
+    pub decision_cache: DecisionCacheConfig,
+    /// Evaluated in order; see `policy.rs` for how their decisions combine.
+    pub policies: Vec<PolicyConfig>,
+    /// Stop evaluating at the first policy that samples (the Collector's
+    /// `sample_on_first_match`). Default false: every policy is evaluated,
+    /// so a later drop or inverted match can still veto.
+    pub sample_on_first_match: bool,
+}
+
+impl Default for TailSamplingConfig {
+    fn default() -> Self {
+        TailSamplingConfig {
+            decision_wait: Duration::from_secs(30),
+            decision_wait_after_root_received: None,
+            num_traces: 50_000,
+            expected_new_traces_per_sec: 0,
+            max_memory_mib: 256,
+            decision_cache: DecisionCacheConfig::default(),
+            policies: Vec::new(),
+            sample_on_first_match: false,
+        }
+    }
+}
+
+/// Trace IDs remembered after a decision so late spans follow it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DecisionCacheConfig {
+    /// Kept-decision entries (whole processor). Default 100000. The Collector
+    /// defaults to 0 (off); sluice keeps one on because late spans that start
+    /// a second, differently decided trace are a reported Collector problem.
+    /// An entry costs about 64 bytes. 0 turns the cache off.
+    pub sampled_cache_size: usize,
+    /// Dropped-decision entries (whole processor). Default 100000; 0 is off.
+    pub non_sampled_cache_size: usize,
+}
+
+impl Default for DecisionCacheConfig {
+    fn default() -> Self {
+        DecisionCacheConfig { sampled_cache_size: 100_000, non_sampled_cache_size: 100_000 }
+    }
+}
+
+/// One policy as written: `name`, `type`, and the block named by `type`.
+/// Sub-policies (`and`, `composite`, `drop`) use the same shape; which types
+/// may nest where is checked when compiling.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub policy_type: String,
+    pub latency: Option<LatencyConfig>,
+    pub status_code: Option<StatusCodeConfig>,
+    pub string_attribute: Option<StringAttributeConfig>,
+    pub numeric_attribute: Option<NumericAttributeConfig>,
+    pub boolean_attribute: Option<BooleanAttributeConfig>,
+    pub probabilistic: Option<ProbabilisticConfig>,
+    pub rate_limiting: Option<RateLimitingConfig>,
+    pub span_count: Option<SpanCountConfig>,
+    pub trace_state: Option<TraceStateConfig>,
+    #[serde(rename = "and")]
+    pub and: Option<AndConfig>,
+    pub composite: Option<CompositeConfig>,
+    pub drop: Option<DropConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct LatencyConfig {
+    /// Keep traces lasting at least this long (earliest start to latest end).
+    pub threshold_ms: u64,
+    /// If above 0, keep only traces lasting at most this long. Default 0.
+    pub upper_threshold_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct StatusCodeConfig {
+    /// Any of `OK`, `ERROR`, `UNSET`.
+    pub status_codes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct StringAttributeConfig {
+    pub key: String,
+    pub values: Vec<String>,
+    /// Treat `values` as regular expressions (regex crate syntax, anchored
+    /// as written). Default false.
+    pub enabled_regex_matching: bool,
+    /// Accepted for compatibility; sluice's regexes run in linear time and
+    /// cache nothing. Default 0.
+    pub cache_max_size: usize,
+    pub invert_match: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct NumericAttributeConfig {
+    pub key: String,
+    pub min_value: Option<f64>,
+    pub max_value: Option<f64>,
+    pub invert_match: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct BooleanAttributeConfig {
+    pub key: String,
+    pub value: bool,
+    pub invert_match: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProbabilisticConfig {
+    /// Empty: decide on the trace's OpenTelemetry randomness (`rv`, else the
+    /// trace ID's low 56 bits), consistent with every other sampler. Set:
+    /// hash salt and trace ID, so tiers with different salts decide independently.
+    pub hash_salt: String,
+    /// In `[0, 100]`.
+    pub sampling_percentage: f64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitingConfig {
+    /// Spans kept per second by this policy, for the whole processor.
+    pub spans_per_second: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpanCountConfig {
+    pub min_spans: u64,
+    /// 0: no upper bound. Default 0.
+    pub max_spans: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TraceStateConfig {
+    pub key: String,
+    pub values: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AndConfig {
+    pub and_sub_policy: Vec<PolicyConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DropConfig {
+    pub drop_sub_policy: Vec<PolicyConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct CompositeConfig {
+    /// Spans per second kept by all sub-policies together (whole processor).
+    pub max_total_spans_per_second: u64,
+    /// Names of `composite_sub_policy` entries in evaluation order; empty:
+    /// the order they are listed in.
+    pub policy_order: Vec<String>,
+    pub composite_sub_policy: Vec<PolicyConfig>,
+    /// Share of `max_total_spans_per_second` per sub-policy, in percent.
+    /// Sub-policies without one get an equal share of the total.
+    pub rate_allocation: Vec<RateAllocationConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateAllocationConfig {
+    pub policy: String,
+    pub percent: f64,
+}

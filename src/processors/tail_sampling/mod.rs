@@ -1,0 +1,496 @@
+//! The `tail_sampling` processor: buffers each trace's spans, decides once
+//! per trace with the configured policies, and sends on the kept traces
+//! whole, regrouped under their original resource and scope.
+//!
+//! Guarantees:
+//! - every buffered trace gets a decision: at its deadline (`decision_wait`
+//!   after its first span, or `decision_wait_after_root_received` after its
+//!   root span if that is sooner), EARLY when `num_traces` or `max_memory_mib`
+//!   (each divided by `workers`) would be exceeded (oldest first, counted by
+//!   reason), or at `flush`. Nothing is dropped undecided;
+//! - accounted bytes stay under this instance's share of `max_memory_mib`
+//!   whenever `process`/`tick` return;
+//! - spans arriving after the decision follow it while the trace ID is in the
+//!   bounded kept/dropped decision caches;
+//! - kept spans carry `sampling.policy` (the policy that kept the trace) and
+//!   their probability in `tracestate` `ot=th` (see `policy.rs`).
+//!
+//! The pipeline routes every span of a trace to the same instance
+//! (`keyed_by_trace`), so state here is plain, unlocked, single-threaded.
+//! Timers are a min-heap of deadlines with lazy deletion, never a scan.
+
+pub mod cache;
+pub mod config;
+pub mod policy;
+
+#[cfg(test)]
+mod tests;
+
+use super::{Processor, ProcessorContext};
+use crate::data::Batch;
+use crate::processors::sampling::tracestate::{record_threshold, W3cTraceState};
+use crate::telemetry::{ProcessorMetrics, TailSamplingMetrics, TailSamplingPolicyMetrics};
+use cache::DecisionCache;
+use config::TailSamplingConfig;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use policy::{Decision, Outcome, Policy, Prob, TraceView};
+use prost::Message;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The span attribute naming the policy that kept a trace.
+pub const POLICY_ATTRIBUTE: &str = "sampling.policy";
+
+/// A resource shared by every buffered span that came with it.
+pub struct ResourceGroup {
+    pub resource: Option<Resource>,
+    pub schema_url: String,
+}
+
+/// A scope (and its resource) shared by every buffered span that came with it.
+pub struct ScopeGroup {
+    pub resource: Arc<ResourceGroup>,
+    pub scope: Option<InstrumentationScope>,
+    pub schema_url: String,
+    /// Encoded size of resource and scope, charged once per trace that uses them.
+    bytes: usize,
+}
+
+pub struct BufferedSpan {
+    pub scope: Arc<ScopeGroup>,
+    pub span: Span,
+}
+
+/// In-memory cost of a span beyond its encoded bytes: the `BufferedSpan`
+/// slot (the `Span` struct and the scope `Arc`) plus one struct per
+/// attribute, event and link, whose fixed fields protobuf encodes in a few
+/// bytes but Rust stores in `size_of` bytes. Strings and byte fields cost
+/// about their encoded length (length prefix ≈ allocator rounding).
+fn span_bytes(s: &Span) -> usize {
+    use opentelemetry_proto::tonic::trace::v1::span::{Event, Link};
+    s.encoded_len()
+        + std::mem::size_of::<BufferedSpan>()
+        + s.attributes.len() * std::mem::size_of::<KeyValue>()
+        + s.events.len() * std::mem::size_of::<Event>()
+        + s.events.iter().map(|e| e.attributes.len() * std::mem::size_of::<KeyValue>()).sum::<usize>()
+        + s.links.len() * std::mem::size_of::<Link>()
+}
+
+/// Fixed cost of one buffered trace: its entry and key in the table (with
+/// the table's spare capacity, up to 2x), up to two deadline-heap entries
+/// and one arrival-queue entry.
+const TRACE_OVERHEAD: usize = 2 * (std::mem::size_of::<TraceEntry>() + 16 + 8)
+    + 2 * std::mem::size_of::<Reverse<(Instant, u64, [u8; 16])>>()
+    + std::mem::size_of::<(u64, [u8; 16])>();
+
+struct TraceEntry {
+    spans: Vec<BufferedSpan>,
+    bytes: usize,
+    arrival_seq: u64,
+    /// The live deadline-heap entry; older ones are stale.
+    deadline_seq: u64,
+    deadline: Instant,
+    root_seen: bool,
+}
+
+/// What a kept trace's late spans get.
+#[derive(Clone, Copy)]
+struct Kept {
+    policy: usize,
+    prob: Prob,
+}
+
+#[derive(Clone, Copy)]
+enum Early {
+    Memory,
+    NumTraces,
+}
+
+pub struct TailSamplingProcessor {
+    policies: Vec<Policy>,
+    policy_metrics: Vec<TailSamplingPolicyMetrics>,
+    no_policy_metrics: TailSamplingPolicyMetrics,
+    first_match: bool,
+    decision_wait: Duration,
+    after_root: Option<Duration>,
+    max_traces: usize,
+    max_bytes: usize,
+    traces: HashMap<[u8; 16], TraceEntry>,
+    deadlines: BinaryHeap<Reverse<(Instant, u64, [u8; 16])>>,
+    arrivals: VecDeque<(u64, [u8; 16])>,
+    seq: u64,
+    bytes: usize,
+    published: (i64, i64),
+    sampled_cache: DecisionCache<Kept>,
+    dropped_cache: DecisionCache<()>,
+    epoch: Option<Instant>,
+    last_now: Option<Instant>,
+    ready: Vec<BufferedSpan>,
+    metrics: TailSamplingMetrics,
+    processor_metrics: ProcessorMetrics,
+}
+
+impl TailSamplingProcessor {
+    pub fn new(cfg: &TailSamplingConfig, ctx: &ProcessorContext) -> Self {
+        let workers = ctx.workers.max(1);
+        // Config was validated before build; a policy that does not compile
+        // here cannot happen, and is left out rather than panicking.
+        let (policies, _) = policy::compile_all(cfg, workers);
+        let policy_metrics =
+            policies.iter().map(|p| TailSamplingMetrics::policy(&ctx.registry, &ctx.id, &p.name)).collect();
+        let max_traces = (cfg.num_traces as usize).div_ceil(workers).max(1);
+        let wait_secs = cfg.decision_wait.get().as_secs().max(1) as usize;
+        let expected = (cfg.expected_new_traces_per_sec as usize).saturating_mul(wait_secs) / workers;
+        TailSamplingProcessor {
+            policies,
+            policy_metrics,
+            no_policy_metrics: TailSamplingMetrics::policy(&ctx.registry, &ctx.id, ""),
+            first_match: cfg.sample_on_first_match,
+            decision_wait: cfg.decision_wait.get(),
+            after_root: cfg.decision_wait_after_root_received.map(|d| d.get()),
+            max_traces,
+            max_bytes: (cfg.max_memory_mib.saturating_mul(1 << 20) as usize / workers).max(1),
+            traces: HashMap::with_capacity(expected.min(max_traces)),
+            deadlines: BinaryHeap::new(),
+            arrivals: VecDeque::new(),
+            seq: 0,
+            bytes: 0,
+            published: (0, 0),
+            sampled_cache: DecisionCache::new(cfg.decision_cache.sampled_cache_size.div_ceil(workers)),
+            dropped_cache: DecisionCache::new(cfg.decision_cache.non_sampled_cache_size.div_ceil(workers)),
+            epoch: None,
+            last_now: None,
+            ready: Vec::new(),
+            metrics: TailSamplingMetrics::new(&ctx.registry, &ctx.id),
+            processor_metrics: ProcessorMetrics::new(&ctx.registry, &ctx.id, ctx.signal),
+        }
+    }
+
+    /// Accounted bytes of buffered spans in this instance.
+    pub fn accounted_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn traces_in_memory(&self) -> usize {
+        self.traces.len()
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    fn ingest(&mut self, scope: &Arc<ScopeGroup>, span: Span, now: Instant) {
+        let id = trace_key(&span.trace_id);
+        if !self.traces.contains_key(&id) {
+            if let Some(k) = self.sampled_cache.get(&id).copied() {
+                self.metrics.cache_hit_sampled.inc();
+                self.metrics.late_kept.inc();
+                let name = self.policies.get(k.policy).map(|p| p.name.clone()).unwrap_or_default();
+                let mut b = BufferedSpan { scope: scope.clone(), span };
+                mark(&mut b.span, &name, k.prob, &mut TsCache::default());
+                self.ready.push(b);
+                return;
+            }
+            if self.dropped_cache.get(&id).is_some() {
+                self.metrics.cache_hit_not_sampled.inc();
+                self.metrics.late_dropped.inc();
+                self.processor_metrics.dropped.inc();
+                return;
+            }
+            self.metrics.cache_miss.inc();
+            let arrival = self.next_seq();
+            let deadline = now + self.decision_wait;
+            self.deadlines.push(Reverse((deadline, arrival, id)));
+            self.arrivals.push_back((arrival, id));
+            self.traces.insert(
+                id,
+                TraceEntry {
+                    spans: Vec::new(),
+                    bytes: TRACE_OVERHEAD,
+                    arrival_seq: arrival,
+                    deadline_seq: arrival,
+                    deadline,
+                    root_seen: false,
+                },
+            );
+            self.bytes += TRACE_OVERHEAD;
+        }
+        let is_root = span.parent_span_id.is_empty();
+        let mut cost = span_bytes(&span);
+        let seq = if is_root && self.after_root.is_some() { self.next_seq() } else { 0 };
+        let Some(entry) = self.traces.get_mut(&id) else { return };
+        if entry.spans.last().is_none_or(|l| !Arc::ptr_eq(&l.scope, scope)) {
+            cost += scope.bytes;
+        }
+        entry.bytes += cost;
+        self.bytes += cost;
+        entry.spans.push(BufferedSpan { scope: scope.clone(), span });
+        if let (true, false, Some(after)) = (is_root, entry.root_seen, self.after_root) {
+            entry.root_seen = true;
+            let d = now + after;
+            if d < entry.deadline {
+                entry.deadline = d;
+                entry.deadline_seq = seq;
+                self.deadlines.push(Reverse((d, seq, id)));
+            }
+        }
+        self.enforce_bounds(now);
+    }
+
+    fn enforce_bounds(&mut self, now: Instant) {
+        while self.traces.len() > self.max_traces {
+            if !self.decide_oldest(now, Early::NumTraces) {
+                break;
+            }
+        }
+        while self.bytes > self.max_bytes {
+            if !self.decide_oldest(now, Early::Memory) {
+                break;
+            }
+        }
+    }
+
+    fn decide_oldest(&mut self, now: Instant, why: Early) -> bool {
+        while let Some((seq, id)) = self.arrivals.pop_front() {
+            if self.traces.get(&id).is_some_and(|t| t.arrival_seq == seq) {
+                match why {
+                    Early::Memory => self.metrics.early_memory.inc(),
+                    Early::NumTraces => self.metrics.early_num_traces.inc(),
+                }
+                self.decide(id, now);
+                return true;
+            }
+        }
+        false
+    }
+
+    fn decide(&mut self, id: [u8; 16], now: Instant) {
+        let Some(entry) = self.traces.remove(&id) else { return };
+        self.bytes = self.bytes.saturating_sub(entry.bytes);
+        let epoch = *self.epoch.get_or_insert(now);
+        let view =
+            TraceView { trace_id: &id, spans: &entry.spans, second: now.saturating_duration_since(epoch).as_secs() };
+        let pm = &self.policy_metrics;
+        let outcome: Outcome = policy::decide(&mut self.policies, self.first_match, &view, |i, d: Decision| {
+            if let Some(m) = pm.get(i) {
+                match d.label() {
+                    "true" => m.evaluated_sampled.inc(),
+                    _ => m.evaluated_not_sampled.inc(),
+                }
+            }
+        });
+        let m = outcome.policy.and_then(|i| self.policy_metrics.get(i)).unwrap_or(&self.no_policy_metrics);
+        if outcome.keep {
+            m.decided_kept.inc();
+            self.metrics.global_sampled.inc();
+            let policy = outcome.policy.unwrap_or(0);
+            let evicted = self.sampled_cache.insert(id, Kept { policy, prob: outcome.prob });
+            self.metrics.cache_evicted_sampled.add(evicted);
+            let name = self.policies.get(policy).map(|p| p.name.clone()).unwrap_or_default();
+            let mut ts = TsCache::default();
+            for mut b in entry.spans {
+                mark(&mut b.span, &name, outcome.prob, &mut ts);
+                self.ready.push(b);
+            }
+        } else {
+            m.decided_dropped.inc();
+            self.metrics.global_not_sampled.inc();
+            self.processor_metrics.dropped.add(entry.spans.len() as u64);
+            let evicted = self.dropped_cache.insert(id, ());
+            self.metrics.cache_evicted_not_sampled.add(evicted);
+        }
+    }
+
+    /// Drops stale heap and queue entries once they outnumber live ones, so
+    /// early decisions cannot grow them without bound.
+    fn compact(&mut self) {
+        let live = self.traces.len();
+        if self.deadlines.len() > 2 * live + 1024 {
+            let traces = &self.traces;
+            self.deadlines.retain(|Reverse((_, seq, id))| traces.get(id).is_some_and(|t| t.deadline_seq == *seq));
+        }
+        if self.arrivals.len() > 2 * live + 1024 {
+            let traces = &self.traces;
+            self.arrivals.retain(|(seq, id)| traces.get(id).is_some_and(|t| t.arrival_seq == *seq));
+        }
+    }
+
+    fn emit(&mut self, out: &mut Vec<Batch>) {
+        self.compact();
+        let (traces, bytes) = (self.traces.len() as i64, self.bytes as i64);
+        self.metrics.traces_in_memory.add(traces - self.published.0);
+        self.metrics.bytes_in_memory.add(bytes - self.published.1);
+        self.published = (traces, bytes);
+        if self.ready.is_empty() {
+            return;
+        }
+        out.push(Batch::Traces(regroup(std::mem::take(&mut self.ready))));
+    }
+}
+
+/// Trace IDs are 16 bytes; a malformed one is padded or cut to 16 so it
+/// still groups (with others equally malformed) instead of being refused.
+fn trace_key(id: &[u8]) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    let n = id.len().min(16);
+    k[..n].copy_from_slice(&id[..n]);
+    k
+}
+
+/// The last tracestate rewritten and its result: spans of one trace nearly
+/// always carry the same tracestate, so it is parsed once per trace.
+#[derive(Default)]
+struct TsCache {
+    input: Option<String>,
+    output: String,
+}
+
+/// Records the keeping policy and probability on a kept span.
+fn mark(span: &mut Span, policy: &str, prob: Prob, ts: &mut TsCache) {
+    let value = Some(AnyValue { value: Some(any_value::Value::StringValue(policy.to_string())) });
+    match span.attributes.iter_mut().find(|kv| kv.key == POLICY_ATTRIBUTE) {
+        Some(kv) => kv.value = value,
+        None => span.attributes.push(KeyValue { key: POLICY_ATTRIBUTE.to_string(), value, ..Default::default() }),
+    }
+    if ts.input.as_deref() != Some(span.trace_state.as_str()) {
+        let rewritten = match prob {
+            Prob::Known(th) => record_threshold(&span.trace_state, th).ok(),
+            // Unknown probability: remove `th`, so no one computes a wrong count.
+            Prob::Unknown => W3cTraceState::parse(&span.trace_state).ok().and_then(|mut w| {
+                let mut ot = w.ot().ok()?;
+                ot.threshold = None;
+                w.set_ot(&ot);
+                Some(w.to_string())
+            }),
+        };
+        // A malformed tracestate is left as it came rather than guessed at.
+        ts.output = rewritten.unwrap_or_else(|| span.trace_state.clone());
+        ts.input = Some(span.trace_state.clone());
+    }
+    if span.trace_state != ts.output {
+        span.trace_state.clone_from(&ts.output);
+    }
+}
+
+/// Groups spans back under their resource and scope, in first-seen order.
+fn regroup(spans: Vec<BufferedSpan>) -> ExportTraceServiceRequest {
+    let mut out = ExportTraceServiceRequest::default();
+    let mut resources: HashMap<*const ResourceGroup, usize> = HashMap::new();
+    let mut scopes: HashMap<*const ScopeGroup, (usize, usize)> = HashMap::new();
+    // Held so no group is freed (and its address reused) while keyed by address.
+    let mut alive: Vec<Arc<ScopeGroup>> = Vec::new();
+    for b in spans {
+        let key = Arc::as_ptr(&b.scope);
+        let (ri, si) = match scopes.get(&key) {
+            Some(&p) => p,
+            None => {
+                let rkey = Arc::as_ptr(&b.scope.resource);
+                let ri = *resources.entry(rkey).or_insert_with(|| {
+                    out.resource_spans.push(ResourceSpans {
+                        resource: b.scope.resource.resource.clone(),
+                        scope_spans: Vec::new(),
+                        schema_url: b.scope.resource.schema_url.clone(),
+                    });
+                    out.resource_spans.len() - 1
+                });
+                let rs = &mut out.resource_spans[ri];
+                rs.scope_spans.push(ScopeSpans {
+                    scope: b.scope.scope.clone(),
+                    spans: Vec::new(),
+                    schema_url: b.scope.schema_url.clone(),
+                });
+                let p = (ri, rs.scope_spans.len() - 1);
+                scopes.insert(key, p);
+                alive.push(b.scope.clone());
+                p
+            }
+        };
+        if let Some(ss) = out.resource_spans.get_mut(ri).and_then(|rs| rs.scope_spans.get_mut(si)) {
+            ss.spans.push(b.span);
+        }
+    }
+    drop(alive);
+    out
+}
+
+impl Processor for TailSamplingProcessor {
+    fn process(&mut self, batch: Batch, now: Instant, out: &mut Vec<Batch>) {
+        self.epoch.get_or_insert(now);
+        let req = match batch {
+            Batch::Traces(req) => req,
+            // tail_sampling is registered for traces only; pass anything else on.
+            other => {
+                out.push(other);
+                return;
+            }
+        };
+        for rs in req.resource_spans {
+            let resource = Arc::new(ResourceGroup { resource: rs.resource, schema_url: rs.schema_url });
+            let resource_bytes = resource.resource.as_ref().map_or(0, Message::encoded_len);
+            for ss in rs.scope_spans {
+                let scope = Arc::new(ScopeGroup {
+                    resource: resource.clone(),
+                    bytes: resource_bytes
+                        + ss.scope.as_ref().map_or(0, Message::encoded_len)
+                        + std::mem::size_of::<ScopeGroup>(),
+                    scope: ss.scope,
+                    schema_url: ss.schema_url,
+                });
+                for span in ss.spans {
+                    self.ingest(&scope, span, now);
+                }
+            }
+        }
+        // Deadlines that passed while this batch came in are honoured now.
+        self.tick_inner(now);
+        self.emit(out);
+    }
+
+    fn tick(&mut self, now: Instant, out: &mut Vec<Batch>) {
+        self.tick_inner(now);
+        self.emit(out);
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.deadlines.peek().map(|Reverse((d, _, _))| *d)
+    }
+
+    fn flush(&mut self, out: &mut Vec<Batch>) {
+        // Processors never read the clock: shutdown decisions are stamped with
+        // the last time seen (it only picks the rate-limit window).
+        let Some(now) = self.last_now else { return self.emit(out) };
+        while let Some((seq, id)) = self.arrivals.pop_front() {
+            if self.traces.get(&id).is_some_and(|t| t.arrival_seq == seq) {
+                self.decide(id, now);
+            }
+        }
+        // Anything not reachable through the queue (cannot happen) still gets a decision.
+        let rest: Vec<[u8; 16]> = self.traces.keys().copied().collect();
+        for id in rest {
+            self.decide(id, now);
+        }
+        self.deadlines.clear();
+        self.emit(out);
+    }
+}
+
+impl TailSamplingProcessor {
+    fn tick_inner(&mut self, now: Instant) {
+        self.last_now = Some(self.last_now.map_or(now, |l| l.max(now)));
+        while let Some(Reverse((d, seq, id))) = self.deadlines.peek().copied() {
+            if d > now {
+                break;
+            }
+            self.deadlines.pop();
+            if self.traces.get(&id).is_some_and(|t| t.deadline_seq == seq) {
+                self.decide(id, now);
+            }
+        }
+    }
+}

@@ -1,0 +1,777 @@
+//! Sampling policies: compiled from config once, evaluated on a whole
+//! buffered trace, and combined into one decision the way the Collector's
+//! `tailsamplingprocessor` does.
+//!
+//! How decisions combine (Collector `processor.go` `makeDecision`, and the
+//! README's policy descriptions):
+//! - every top-level policy is evaluated, in order (unless
+//!   `sample_on_first_match`, which stops at the first `Sampled`), so stateful
+//!   policies such as `rate_limiting` see every trace, as in the Collector;
+//! - a `drop` policy that matches wins over everything: the trace is dropped;
+//! - else an inverted match (`InvertNotSampled`) vetoes: the trace is dropped;
+//! - else any `Sampled` keeps it, attributed to the FIRST policy that sampled;
+//! - else an `InvertSampled` keeps it, but only when no policy said `NotSampled`;
+//! - else it is dropped.
+//!
+//! What a kept trace records as its probability (`ot=th`): the trace is kept
+//! when any sampling policy keeps it, so its inclusion probability is the
+//! largest of theirs. A deterministic match (status, latency, attributes...)
+//! gives 1 (`th:0`); only probabilistic keeps give the smallest threshold of
+//! the probabilistic policies that kept it; a trace kept by a rate limit only
+//! (`rate_limiting`, `composite`) has no known probability, so `th` is
+//! removed, as the OpenTelemetry sampling spec asks of non-probabilistic
+//! samplers (its adjusted count is unknown rather than wrong).
+
+use super::config::{PolicyConfig, TailSamplingConfig};
+use super::BufferedSpan;
+use crate::processors::sampling::tracestate::{randomness_of, W3cTraceState};
+use crate::processors::sampling::{Randomness, Threshold};
+use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
+use regex::Regex;
+use std::collections::HashSet;
+
+/// The probability a keep decision was made with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prob {
+    Known(Threshold),
+    /// Rate-limited: the adjusted count cannot be known.
+    Unknown,
+}
+
+impl Prob {
+    const ONE: Prob = Prob::Known(Threshold::ALWAYS_SAMPLE);
+
+    /// The probability of "kept by either": the larger probability (smaller
+    /// threshold); a known probability 1 beats an unknown one.
+    fn either(self, other: Prob) -> Prob {
+        match (self, other) {
+            (Prob::Known(a), Prob::Known(b)) => Prob::Known(a.min(b)),
+            (Prob::Known(t), Prob::Unknown) | (Prob::Unknown, Prob::Known(t)) if t == Threshold::ALWAYS_SAMPLE => {
+                Prob::ONE
+            }
+            _ => Prob::Unknown,
+        }
+    }
+
+    /// The probability of "kept by both" when independent: unknown wins,
+    /// else the larger threshold (a conservative lower bound would need the
+    /// product; sub-policies of `and` are usually one probabilistic plus
+    /// deterministic filters, where this is exact).
+    fn both(self, other: Prob) -> Prob {
+        match (self, other) {
+            (Prob::Known(a), Prob::Known(b)) => Prob::Known(a.max(b)),
+            _ => Prob::Unknown,
+        }
+    }
+}
+
+/// One policy's verdict, the Collector's `sampling.Decision`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Sampled(Prob),
+    NotSampled,
+    /// An inverted match that did not match: keep unless someone objects.
+    InvertSampled,
+    /// An inverted match that matched: a veto.
+    InvertNotSampled,
+    /// A `drop` policy matched: wins over everything.
+    Dropped,
+}
+
+impl Decision {
+    pub fn label(self) -> &'static str {
+        match self {
+            Decision::Sampled(_) | Decision::InvertSampled => "true",
+            _ => "false",
+        }
+    }
+}
+
+/// What the trace gets: kept by policy `policy` with probability `prob`, or
+/// not kept (`policy` is the vetoing policy, if one vetoed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    pub keep: bool,
+    pub policy: Option<usize>,
+    pub prob: Prob,
+}
+
+/// A trace as policies see it.
+pub struct TraceView<'a> {
+    pub trace_id: &'a [u8; 16],
+    pub spans: &'a [BufferedSpan],
+    /// Whole seconds since the processor started: the window of rate limits.
+    pub second: u64,
+}
+
+pub struct Policy {
+    pub name: String,
+    kind: Kind,
+}
+
+enum Matcher {
+    Exact(HashSet<String>),
+    Regex(Vec<Regex>),
+}
+
+impl Matcher {
+    fn matches(&self, s: &str) -> bool {
+        match self {
+            Matcher::Exact(set) => set.contains(s),
+            Matcher::Regex(res) => res.iter().any(|r| r.is_match(s)),
+        }
+    }
+}
+
+struct RateWindow {
+    per_second: u64,
+    second: u64,
+    used: u64,
+}
+
+impl RateWindow {
+    fn new(per_second: u64) -> Self {
+        RateWindow { per_second, second: 0, used: 0 }
+    }
+
+    fn roll(&mut self, second: u64) {
+        if second != self.second {
+            self.second = second;
+            self.used = 0;
+        }
+    }
+}
+
+struct CompositeSub {
+    policy: Policy,
+    window: RateWindow,
+}
+
+enum Kind {
+    AlwaysSample,
+    Latency { lower_ns: u64, upper_ns: Option<u64> },
+    StatusCode { codes: [bool; 3] },
+    StringAttribute { key: String, matcher: Matcher, invert: bool },
+    NumericAttribute { key: String, min: Option<f64>, max: Option<f64>, invert: bool },
+    BooleanAttribute { key: String, value: bool, invert: bool },
+    Probabilistic { threshold: Option<Threshold>, salt: Option<Vec<u8>> },
+    RateLimiting(RateWindow),
+    SpanCount { min: u64, max: u64 },
+    TraceState { key: String, values: HashSet<String> },
+    And(Vec<Policy>),
+    Drop(Vec<Policy>),
+    Composite { total: RateWindow, subs: Vec<CompositeSub> },
+}
+
+/// A config problem at `path` (segments below the processor's path).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyError {
+    pub path: Vec<String>,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+const BASIC_TYPES: &[&str] = &[
+    "always_sample",
+    "latency",
+    "status_code",
+    "string_attribute",
+    "numeric_attribute",
+    "boolean_attribute",
+    "probabilistic",
+    "rate_limiting",
+    "span_count",
+    "trace_state",
+];
+
+#[derive(Clone, Copy, PartialEq)]
+enum Level {
+    Top,
+    CompositeSub,
+    /// Inside `and` or `drop`.
+    Leaf,
+}
+
+impl Level {
+    fn allowed(self) -> Vec<&'static str> {
+        let mut v = BASIC_TYPES.to_vec();
+        match self {
+            Level::Top => v.extend(["and", "composite", "drop"]),
+            Level::CompositeSub => v.push("and"),
+            Level::Leaf => {}
+        }
+        v
+    }
+}
+
+/// Compiles every policy of a config; rate limits are divided by `workers`
+/// because each worker owns a share of the traces. Errors name the path.
+pub fn compile_all(cfg: &TailSamplingConfig, workers: usize) -> (Vec<Policy>, Vec<PolicyError>) {
+    let mut errors = Vec::new();
+    let mut policies = Vec::new();
+    if cfg.policies.is_empty() {
+        errors.push(PolicyError {
+            path: vec!["policies".into()],
+            message: "at least one policy is required".into(),
+            hint: Some("e.g. `- {name: errors, type: status_code, status_code: {status_codes: [ERROR]}}`".into()),
+        });
+    }
+    let path = vec!["policies".to_string()];
+    check_names(&cfg.policies, &path, &mut errors);
+    for (i, p) in cfg.policies.iter().enumerate() {
+        if let Some(p) = compile(p, &seg(&path, i), Level::Top, workers.max(1) as u64, &mut errors) {
+            policies.push(p);
+        }
+    }
+    (policies, errors)
+}
+
+fn seg(path: &[String], s: impl ToString) -> Vec<String> {
+    let mut p = path.to_vec();
+    p.push(s.to_string());
+    p
+}
+
+fn err(errors: &mut Vec<PolicyError>, path: Vec<String>, message: impl Into<String>, hint: Option<&str>) {
+    errors.push(PolicyError { path, message: message.into(), hint: hint.map(str::to_string) });
+}
+
+fn check_names(list: &[PolicyConfig], path: &[String], errors: &mut Vec<PolicyError>) {
+    let mut seen = HashSet::new();
+    for (i, p) in list.iter().enumerate() {
+        if p.name.trim().is_empty() {
+            err(errors, seg(&seg(path, i), "name"), "policy name must not be empty", Some("it labels metrics"));
+        } else if !seen.insert(p.name.as_str()) {
+            err(errors, seg(&seg(path, i), "name"), format!("duplicate policy name \"{}\"", p.name), None);
+        }
+    }
+}
+
+/// Divides a whole-processor rate across workers, rounding up so a small
+/// rate still allows something per worker.
+fn share(rate: u64, workers: u64) -> u64 {
+    rate.div_ceil(workers)
+}
+
+fn compile(
+    cfg: &PolicyConfig,
+    path: &[String],
+    level: Level,
+    workers: u64,
+    errors: &mut Vec<PolicyError>,
+) -> Option<Policy> {
+    let allowed = level.allowed();
+    let ty = cfg.policy_type.as_str();
+    if !allowed.contains(&ty) {
+        let list = allowed.join(", ");
+        let message = if ty.is_empty() {
+            "policy type is missing".to_string()
+        } else if BASIC_TYPES.contains(&ty) || ["and", "composite", "drop"].contains(&ty) {
+            format!("policy type \"{ty}\" cannot be nested here")
+        } else {
+            format!("unknown policy type \"{ty}\"")
+        };
+        let hint = match crate::config::suggest::did_you_mean(ty, allowed.iter().copied()) {
+            Some(h) => format!("{h} (allowed here: {list})"),
+            None => format!("allowed here: {list}"),
+        };
+        err(errors, seg(path, "type"), message, Some(&hint));
+        return None;
+    }
+    let before = errors.len();
+    // The block named by `type`; missing blocks are errors except for
+    // always_sample, which has none.
+    macro_rules! block {
+        ($field:ident) => {
+            match &cfg.$field {
+                Some(b) => b,
+                None => {
+                    err(
+                        errors,
+                        seg(path, stringify!($field)),
+                        format!("policy of type {ty} needs a `{}:` block", stringify!($field)),
+                        None,
+                    );
+                    return None;
+                }
+            }
+        };
+    }
+    let kind = match ty {
+        "always_sample" => Kind::AlwaysSample,
+        "latency" => {
+            let b = block!(latency);
+            if b.upper_threshold_ms != 0 && b.upper_threshold_ms < b.threshold_ms {
+                err(
+                    errors,
+                    seg(&seg(path, "latency"), "upper_threshold_ms"),
+                    format!(
+                        "upper_threshold_ms ({}) must be 0 or at least threshold_ms ({})",
+                        b.upper_threshold_ms, b.threshold_ms
+                    ),
+                    None,
+                );
+            }
+            Kind::Latency {
+                lower_ns: b.threshold_ms.saturating_mul(1_000_000),
+                upper_ns: (b.upper_threshold_ms > 0).then(|| b.upper_threshold_ms.saturating_mul(1_000_000)),
+            }
+        }
+        "status_code" => {
+            let b = block!(status_code);
+            let mut codes = [false; 3];
+            if b.status_codes.is_empty() {
+                err(errors, seg(&seg(path, "status_code"), "status_codes"), "status_codes must not be empty", None);
+            }
+            for (i, c) in b.status_codes.iter().enumerate() {
+                match c.as_str() {
+                    "UNSET" => codes[0] = true,
+                    "OK" => codes[1] = true,
+                    "ERROR" => codes[2] = true,
+                    _ => err(
+                        errors,
+                        seg(&seg(&seg(path, "status_code"), "status_codes"), i),
+                        format!("unknown status code \"{c}\""),
+                        Some("one of OK, ERROR, UNSET"),
+                    ),
+                }
+            }
+            Kind::StatusCode { codes }
+        }
+        "string_attribute" => {
+            let b = block!(string_attribute);
+            let p = seg(path, "string_attribute");
+            if b.key.is_empty() {
+                err(errors, seg(&p, "key"), "key must not be empty", None);
+            }
+            let matcher = if b.enabled_regex_matching {
+                let mut res = Vec::new();
+                for (i, v) in b.values.iter().enumerate() {
+                    match Regex::new(v) {
+                        Ok(r) => res.push(r),
+                        Err(e) => err(
+                            errors,
+                            seg(&seg(&p, "values"), i),
+                            format!("invalid regular expression \"{v}\": {}", first_line(&e.to_string())),
+                            Some("regex crate syntax; escape special characters with \\\\"),
+                        ),
+                    }
+                }
+                Matcher::Regex(res)
+            } else {
+                Matcher::Exact(b.values.iter().cloned().collect())
+            };
+            Kind::StringAttribute { key: b.key.clone(), matcher, invert: b.invert_match }
+        }
+        "numeric_attribute" => {
+            let b = block!(numeric_attribute);
+            let p = seg(path, "numeric_attribute");
+            if b.key.is_empty() {
+                err(errors, seg(&p, "key"), "key must not be empty", None);
+            }
+            if b.min_value.is_none() && b.max_value.is_none() {
+                err(errors, p.clone(), "set min_value, max_value or both", None);
+            }
+            if let (Some(lo), Some(hi)) = (b.min_value, b.max_value) {
+                if lo > hi || lo.is_nan() || hi.is_nan() {
+                    err(
+                        errors,
+                        seg(&p, "max_value"),
+                        format!("max_value ({hi}) must be at least min_value ({lo})"),
+                        None,
+                    );
+                }
+            }
+            Kind::NumericAttribute { key: b.key.clone(), min: b.min_value, max: b.max_value, invert: b.invert_match }
+        }
+        "boolean_attribute" => {
+            let b = block!(boolean_attribute);
+            if b.key.is_empty() {
+                err(errors, seg(&seg(path, "boolean_attribute"), "key"), "key must not be empty", None);
+            }
+            Kind::BooleanAttribute { key: b.key.clone(), value: b.value, invert: b.invert_match }
+        }
+        "probabilistic" => {
+            let b = block!(probabilistic);
+            let pct = b.sampling_percentage;
+            if !(0.0..=100.0).contains(&pct) {
+                err(
+                    errors,
+                    seg(&seg(path, "probabilistic"), "sampling_percentage"),
+                    format!("sampling_percentage {pct} must be between 0 and 100"),
+                    Some("a percentage, e.g. 10 for one trace in ten"),
+                );
+            }
+            Kind::Probabilistic {
+                threshold: Threshold::from_probability(pct / 100.0, 4),
+                salt: (!b.hash_salt.is_empty()).then(|| b.hash_salt.as_bytes().to_vec()),
+            }
+        }
+        "rate_limiting" => {
+            let b = block!(rate_limiting);
+            if b.spans_per_second == 0 {
+                err(
+                    errors,
+                    seg(&seg(path, "rate_limiting"), "spans_per_second"),
+                    "spans_per_second must be above 0",
+                    None,
+                );
+            }
+            Kind::RateLimiting(RateWindow::new(share(b.spans_per_second, workers)))
+        }
+        "span_count" => {
+            let b = block!(span_count);
+            if b.max_spans != 0 && b.max_spans < b.min_spans {
+                err(
+                    errors,
+                    seg(&seg(path, "span_count"), "max_spans"),
+                    format!("max_spans ({}) must be 0 or at least min_spans ({})", b.max_spans, b.min_spans),
+                    None,
+                );
+            }
+            Kind::SpanCount { min: b.min_spans, max: b.max_spans }
+        }
+        "trace_state" => {
+            let b = block!(trace_state);
+            if b.key.is_empty() {
+                err(errors, seg(&seg(path, "trace_state"), "key"), "key must not be empty", None);
+            }
+            Kind::TraceState { key: b.key.clone(), values: b.values.iter().cloned().collect() }
+        }
+        "and" => {
+            let b = block!(and);
+            let p = seg(&seg(path, "and"), "and_sub_policy");
+            Kind::And(compile_subs(&b.and_sub_policy, &p, Level::Leaf, workers, errors))
+        }
+        "drop" => {
+            let b = block!(drop);
+            let p = seg(&seg(path, "drop"), "drop_sub_policy");
+            Kind::Drop(compile_subs(&b.drop_sub_policy, &p, Level::Leaf, workers, errors))
+        }
+        "composite" => {
+            let b = block!(composite);
+            let p = seg(path, "composite");
+            compile_composite(b, &p, workers, errors)
+        }
+        _ => return None,
+    };
+    (errors.len() == before).then(|| Policy { name: cfg.name.clone(), kind })
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().rfind(|l| !l.trim().is_empty()).unwrap_or(s).trim().to_string()
+}
+
+fn compile_subs(
+    list: &[PolicyConfig],
+    path: &[String],
+    level: Level,
+    workers: u64,
+    errors: &mut Vec<PolicyError>,
+) -> Vec<Policy> {
+    if list.is_empty() {
+        err(errors, path.to_vec(), "at least one sub-policy is required", None);
+    }
+    check_names(list, path, errors);
+    list.iter().enumerate().filter_map(|(i, p)| compile(p, &seg(path, i), level, workers, errors)).collect()
+}
+
+fn compile_composite(
+    b: &super::config::CompositeConfig,
+    path: &[String],
+    workers: u64,
+    errors: &mut Vec<PolicyError>,
+) -> Kind {
+    if b.max_total_spans_per_second == 0 {
+        err(errors, seg(path, "max_total_spans_per_second"), "max_total_spans_per_second must be above 0", None);
+    }
+    let sub_path = seg(path, "composite_sub_policy");
+    let compiled = compile_subs(&b.composite_sub_policy, &sub_path, Level::CompositeSub, workers, errors);
+    let mut total_pct = 0.0;
+    for (i, a) in b.rate_allocation.iter().enumerate() {
+        let ap = seg(&seg(path, "rate_allocation"), i);
+        if !b.composite_sub_policy.iter().any(|p| p.name == a.policy) {
+            err(errors, seg(&ap, "policy"), format!("rate_allocation names unknown sub-policy \"{}\"", a.policy), None);
+        }
+        if !(0.0..=100.0).contains(&a.percent) {
+            err(errors, seg(&ap, "percent"), format!("percent {} must be between 0 and 100", a.percent), None);
+        }
+        total_pct += a.percent;
+    }
+    if total_pct > 100.0 {
+        err(errors, seg(path, "rate_allocation"), format!("rate allocations add up to {total_pct}%, above 100%"), None);
+    }
+    for (i, name) in b.policy_order.iter().enumerate() {
+        if !b.composite_sub_policy.iter().any(|p| &p.name == name) {
+            err(
+                errors,
+                seg(&seg(path, "policy_order"), i),
+                format!("policy_order names unknown sub-policy \"{name}\""),
+                None,
+            );
+        }
+    }
+    let total = share(b.max_total_spans_per_second, workers);
+    // As the Collector's composite helper: a listed allocation is that share
+    // of the total; a sub-policy without one gets total / number of subs.
+    let default_share = total / (b.composite_sub_policy.len().max(1) as u64);
+    let mut by_name: Vec<Option<Policy>> = compiled.into_iter().map(Some).collect();
+    let order: Vec<String> = if b.policy_order.is_empty() {
+        b.composite_sub_policy.iter().map(|p| p.name.clone()).collect()
+    } else {
+        b.policy_order.clone()
+    };
+    let mut subs = Vec::new();
+    for name in &order {
+        let Some(slot) = by_name.iter_mut().find(|p| p.as_ref().is_some_and(|p| &p.name == name)) else { continue };
+        let Some(policy) = slot.take() else { continue };
+        let allocated = match b.rate_allocation.iter().find(|a| &a.policy == name) {
+            Some(a) => (a.percent / 100.0 * total as f64) as u64,
+            None => default_share,
+        };
+        subs.push(CompositeSub { policy, window: RateWindow::new(allocated) });
+    }
+    Kind::Composite { total: RateWindow::new(total), subs }
+}
+
+fn str_value(kv: &KeyValue) -> Option<&str> {
+    match kv.value.as_ref()?.value.as_ref()? {
+        any_value::Value::StringValue(s) => Some(s),
+        _ => None,
+    }
+}
+
+fn num_value(kv: &KeyValue) -> Option<f64> {
+    match kv.value.as_ref()?.value.as_ref()? {
+        any_value::Value::IntValue(i) => Some(*i as f64),
+        any_value::Value::DoubleValue(d) => Some(*d),
+        _ => None,
+    }
+}
+
+fn bool_value(kv: &KeyValue) -> Option<bool> {
+    match kv.value.as_ref()?.value.as_ref()? {
+        any_value::Value::BoolValue(b) => Some(*b),
+        _ => None,
+    }
+}
+
+/// Whether any resource or span of the trace has attribute `key` whose value
+/// satisfies `pred` (the Collector looks at resource and span attributes).
+fn any_attribute(spans: &[BufferedSpan], key: &str, pred: impl Fn(&KeyValue) -> bool) -> bool {
+    let mut last_resource: *const super::ResourceGroup = std::ptr::null();
+    for s in spans {
+        let res = std::sync::Arc::as_ptr(&s.scope.resource);
+        if res != last_resource {
+            last_resource = res;
+            if let Some(r) = &s.scope.resource.resource {
+                if r.attributes.iter().any(|kv| kv.key == key && pred(kv)) {
+                    return true;
+                }
+            }
+        }
+        if s.span.attributes.iter().any(|kv| kv.key == key && pred(kv)) {
+            return true;
+        }
+    }
+    false
+}
+
+/// The Collector's matching with `invert_match`: a match is a veto
+/// (`InvertNotSampled`), no match a weak keep (`InvertSampled`).
+fn matched(found: bool, invert: bool) -> Decision {
+    match (found, invert) {
+        (true, false) => Decision::Sampled(Prob::ONE),
+        (false, false) => Decision::NotSampled,
+        (true, true) => Decision::InvertNotSampled,
+        (false, true) => Decision::InvertSampled,
+    }
+}
+
+impl Policy {
+    pub fn evaluate(&mut self, t: &TraceView) -> Decision {
+        match &mut self.kind {
+            Kind::AlwaysSample => Decision::Sampled(Prob::ONE),
+            Kind::Latency { lower_ns, upper_ns } => {
+                let start = t.spans.iter().map(|s| s.span.start_time_unix_nano).min().unwrap_or(0);
+                let end = t.spans.iter().map(|s| s.span.end_time_unix_nano).max().unwrap_or(0);
+                let d = end.saturating_sub(start);
+                matched(d >= *lower_ns && upper_ns.is_none_or(|u| d <= u), false)
+            }
+            Kind::StatusCode { codes } => {
+                let found = t.spans.iter().any(|s| {
+                    let code = s.span.status.as_ref().map_or(0, |st| st.code);
+                    usize::try_from(code).ok().and_then(|c| codes.get(c)).copied().unwrap_or(false)
+                });
+                matched(found, false)
+            }
+            Kind::StringAttribute { key, matcher, invert } => {
+                matched(any_attribute(t.spans, key, |kv| str_value(kv).is_some_and(|v| matcher.matches(v))), *invert)
+            }
+            Kind::NumericAttribute { key, min, max, invert } => {
+                let (min, max) = (*min, *max);
+                let found = any_attribute(t.spans, key, |kv| {
+                    num_value(kv).is_some_and(|v| min.is_none_or(|m| v >= m) && max.is_none_or(|m| v <= m))
+                });
+                matched(found, *invert)
+            }
+            Kind::BooleanAttribute { key, value, invert } => {
+                let value = *value;
+                matched(any_attribute(t.spans, key, |kv| bool_value(kv) == Some(value)), *invert)
+            }
+            Kind::Probabilistic { threshold, salt } => {
+                let Some(th) = *threshold else { return Decision::NotSampled };
+                let r = match salt {
+                    Some(salt) => {
+                        let mut buf = Vec::with_capacity(salt.len() + 16);
+                        buf.extend_from_slice(salt);
+                        buf.extend_from_slice(t.trace_id);
+                        Randomness::from_value(xxhash_rust::xxh3::xxh3_64(&buf))
+                    }
+                    None => trace_randomness(t),
+                };
+                if th.should_sample(r) {
+                    Decision::Sampled(Prob::Known(th))
+                } else {
+                    Decision::NotSampled
+                }
+            }
+            Kind::RateLimiting(w) => {
+                w.roll(t.second);
+                let n = t.spans.len() as u64;
+                // As the Collector: strictly below the limit after adding.
+                if w.used + n < w.per_second {
+                    w.used += n;
+                    Decision::Sampled(Prob::Unknown)
+                } else {
+                    Decision::NotSampled
+                }
+            }
+            Kind::SpanCount { min, max } => {
+                let n = t.spans.len() as u64;
+                matched(n >= *min && (*max == 0 || n <= *max), false)
+            }
+            Kind::TraceState { key, values } => {
+                let found = t.spans.iter().any(|s| {
+                    !s.span.trace_state.is_empty()
+                        && W3cTraceState::parse(&s.span.trace_state)
+                            .ok()
+                            .and_then(|ts| ts.get(key).map(|v| values.contains(v)))
+                            .unwrap_or(false)
+                });
+                matched(found, false)
+            }
+            Kind::And(subs) => {
+                // Collector `and`: any NotSampled/InvertNotSampled is a no.
+                let mut prob = Prob::ONE;
+                for p in subs.iter_mut() {
+                    match p.evaluate(t) {
+                        Decision::Sampled(q) => prob = prob.both(q),
+                        Decision::InvertSampled => {}
+                        _ => return Decision::NotSampled,
+                    }
+                }
+                Decision::Sampled(prob)
+            }
+            Kind::Drop(subs) => {
+                // Collector `drop`: drops when every sub-policy matches.
+                for p in subs.iter_mut() {
+                    match p.evaluate(t) {
+                        Decision::Sampled(_) | Decision::InvertSampled => {}
+                        _ => return Decision::NotSampled,
+                    }
+                }
+                Decision::Dropped
+            }
+            Kind::Composite { total, subs } => {
+                total.roll(t.second);
+                let n = t.spans.len() as u64;
+                // Collector `composite`: the first sub-policy (in policy_order)
+                // that samples decides, within its own and the total budget.
+                for sub in subs.iter_mut() {
+                    match sub.policy.evaluate(t) {
+                        Decision::Sampled(_) | Decision::InvertSampled => {
+                            sub.window.roll(t.second);
+                            if sub.window.used + n <= sub.window.per_second && total.used + n <= total.per_second {
+                                sub.window.used += n;
+                                total.used += n;
+                                return Decision::Sampled(Prob::Unknown);
+                            }
+                            return Decision::NotSampled;
+                        }
+                        _ => {}
+                    }
+                }
+                Decision::NotSampled
+            }
+        }
+    }
+}
+
+/// The trace's randomness: the first `rv` any span carries, else its ID's
+/// low 56 bits.
+fn trace_randomness(t: &TraceView) -> Randomness {
+    for s in t.spans {
+        if s.span.trace_state.contains("rv:") {
+            if let Ok(ot) = W3cTraceState::parse(&s.span.trace_state).and_then(|ts| ts.ot()) {
+                if let Some(r) = randomness_of(t.trace_id, &ot) {
+                    return r;
+                }
+            }
+        }
+    }
+    Randomness::from_trace_id(t.trace_id).unwrap_or(Randomness::from_value(0))
+}
+
+/// Evaluates the policies on one trace and combines their decisions.
+/// `on_eval(i, d)` sees each policy's own decision (for metrics).
+pub fn decide(
+    policies: &mut [Policy],
+    first_match: bool,
+    t: &TraceView,
+    mut on_eval: impl FnMut(usize, Decision),
+) -> Outcome {
+    let mut first_sampled = None;
+    let mut first_invert_sampled = None;
+    let mut first_veto = None;
+    let mut first_drop = None;
+    let mut any_not_sampled = false;
+    let mut prob: Option<Prob> = None;
+    for (i, p) in policies.iter_mut().enumerate() {
+        let d = p.evaluate(t);
+        on_eval(i, d);
+        match d {
+            Decision::Sampled(q) => {
+                first_sampled.get_or_insert(i);
+                prob = Some(prob.map_or(q, |p| p.either(q)));
+                if first_match {
+                    break;
+                }
+            }
+            Decision::NotSampled => any_not_sampled = true,
+            Decision::InvertSampled => {
+                first_invert_sampled.get_or_insert(i);
+            }
+            Decision::InvertNotSampled => {
+                first_veto.get_or_insert(i);
+            }
+            Decision::Dropped => {
+                first_drop.get_or_insert(i);
+            }
+        }
+    }
+    let no = |policy| Outcome { keep: false, policy, prob: Prob::ONE };
+    if first_drop.is_some() {
+        return no(first_drop);
+    }
+    if first_veto.is_some() {
+        return no(first_veto);
+    }
+    if let Some(i) = first_sampled {
+        return Outcome { keep: true, policy: Some(i), prob: prob.unwrap_or(Prob::ONE) };
+    }
+    if let (Some(i), false) = (first_invert_sampled, any_not_sampled) {
+        return Outcome { keep: true, policy: Some(i), prob: Prob::ONE };
+    }
+    no(None)
+}

@@ -1,0 +1,412 @@
+//! Behaviour of the tail sampler on whole workloads: completeness of kept
+//! traces, rates, late spans, memory bounds, timers, policy semantics and
+//! config errors.
+
+use super::config::TailSamplingConfig;
+use super::*;
+use crate::config::yaml::load_agent_config;
+use crate::data::Signal;
+use crate::telemetry::Registry;
+use opentelemetry_proto::tonic::trace::v1::Status;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use std::collections::HashMap;
+
+const SPANS_PER_TRACE: u64 = 5;
+
+fn trace_id(n: u64) -> Vec<u8> {
+    xxhash_rust::xxh3::xxh3_128(&n.to_le_bytes()).to_be_bytes().to_vec()
+}
+
+/// Span `i` of trace `n`: span 0 is the root; `error` marks the last span,
+/// `slow` stretches the root to 2s (else 100ms).
+fn span(n: u64, i: u64, error: bool, slow: bool) -> Span {
+    let start = 1_700_000_000_000_000_000 + n * 1000;
+    let dur = if i == 0 && slow { 2_000_000_000 } else { 100_000_000 };
+    Span {
+        trace_id: trace_id(n),
+        span_id: (n * 100 + i + 1).to_be_bytes().to_vec(),
+        parent_span_id: if i == 0 { vec![] } else { (n * 100 + 1).to_be_bytes().to_vec() },
+        name: format!("op-{i}"),
+        start_time_unix_nano: start,
+        end_time_unix_nano: start + dur,
+        status: Some(Status { code: if error && i == SPANS_PER_TRACE - 1 { 2 } else { 0 }, ..Default::default() }),
+        ..Default::default()
+    }
+}
+
+fn batch(spans: Vec<Span>) -> Batch {
+    let resource = Resource {
+        attributes: vec![KeyValue {
+            key: "service.name".into(),
+            value: Some(AnyValue { value: Some(any_value::Value::StringValue("svc".into())) }),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    Batch::Traces(ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(resource),
+            scope_spans: vec![ScopeSpans {
+                scope: Some(InstrumentationScope { name: "lib".into(), ..Default::default() }),
+                spans,
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        }],
+    })
+}
+
+fn cfg(json: &str) -> TailSamplingConfig {
+    serde_json::from_str(json).expect("config")
+}
+
+fn ctx(reg: &Registry) -> ProcessorContext {
+    ProcessorContext {
+        id: "tail_sampling".into(),
+        signal: Signal::Traces,
+        registry: reg.clone(),
+        worker: 0,
+        workers: 1,
+    }
+}
+
+fn build(json: &str) -> (TailSamplingProcessor, Registry) {
+    let reg = Registry::new();
+    let c = cfg(json);
+    let (_, errors) = policy::compile_all(&c, 1);
+    assert!(errors.is_empty(), "{errors:?}");
+    (TailSamplingProcessor::new(&c, &ctx(&reg)), reg)
+}
+
+/// Output spans by trace ID, checking resource and scope survived.
+fn collect(out: Vec<Batch>) -> HashMap<Vec<u8>, Vec<Span>> {
+    let mut m: HashMap<Vec<u8>, Vec<Span>> = HashMap::new();
+    for b in out {
+        let Batch::Traces(r) = b else { panic!("not traces") };
+        for rs in r.resource_spans {
+            assert!(rs.resource.as_ref().is_some_and(|r| r.attributes[0].key == "service.name"));
+            for ss in rs.scope_spans {
+                assert_eq!(ss.scope.as_ref().map(|s| s.name.as_str()), Some("lib"));
+                for s in ss.spans {
+                    m.entry(s.trace_id.clone()).or_default().push(s);
+                }
+            }
+        }
+    }
+    m
+}
+
+fn attr<'a>(s: &'a Span, key: &str) -> Option<&'a str> {
+    s.attributes.iter().find(|kv| kv.key == key).and_then(policy_str)
+}
+
+fn policy_str(kv: &KeyValue) -> Option<&str> {
+    match kv.value.as_ref()?.value.as_ref()? {
+        any_value::Value::StringValue(s) => Some(s),
+        _ => None,
+    }
+}
+
+const MAIN_POLICIES: &str = r#"[
+    {"name": "errors", "type": "status_code", "status_code": {"status_codes": ["ERROR"]}},
+    {"name": "slow", "type": "latency", "latency": {"threshold_ms": 1000}},
+    {"name": "rest", "type": "probabilistic", "probabilistic": {"sampling_percentage": 10}}
+]"#;
+
+#[test]
+fn out_of_order_traces_keep_errors_and_slow_whole_and_sample_the_rest_at_rate() {
+    let (mut p, reg) = build(&format!(r#"{{"decision_wait": "10s", "policies": {MAIN_POLICIES}}}"#));
+    let traces = 10_000u64;
+    let kind = |n: u64| (n.is_multiple_of(20), n % 20 == 1); // 5% errors, 5% slow
+    let mut spans: Vec<Span> =
+        (0..traces).flat_map(|n| (0..SPANS_PER_TRACE).map(move |i| span(n, i, kind(n).0, kind(n).1))).collect();
+    spans.shuffle(&mut rand::rngs::StdRng::seed_from_u64(7));
+    let t0 = Instant::now();
+    let mut out = Vec::new();
+    for (k, chunk) in spans.chunks(1000).enumerate() {
+        p.process(batch(chunk.to_vec()), t0 + Duration::from_millis(k as u64 * 10), &mut out);
+    }
+    assert!(out.is_empty(), "nothing is decided before decision_wait");
+    assert_eq!(p.next_deadline(), Some(t0 + Duration::from_secs(10)));
+    p.tick(t0 + Duration::from_secs(11), &mut out);
+    assert_eq!(p.traces_in_memory(), 0);
+    assert_eq!(p.accounted_bytes(), 0);
+    let kept = collect(out);
+    let mut rest_kept = 0u64;
+    for n in 0..traces {
+        let (err, slow) = kind(n);
+        let got = kept.get(&trace_id(n));
+        if err || slow {
+            let spans = got.unwrap_or_else(|| panic!("trace {n} must be kept"));
+            assert_eq!(spans.len() as u64, SPANS_PER_TRACE, "trace {n} must be complete");
+            let want = if err { "errors" } else { "slow" };
+            assert!(spans.iter().all(|s| attr(s, POLICY_ATTRIBUTE) == Some(want) && s.trace_state == "ot=th:0"));
+        } else if let Some(spans) = got {
+            rest_kept += 1;
+            assert_eq!(spans.len() as u64, SPANS_PER_TRACE);
+            assert!(spans.iter().all(|s| attr(s, POLICY_ATTRIBUTE) == Some("rest") && s.trace_state == "ot=th:e666"));
+        }
+    }
+    let rest = traces - traces / 10;
+    let (mean, sigma) = (rest as f64 * 0.1, (rest as f64 * 0.1 * 0.9).sqrt());
+    assert!(
+        (rest_kept as f64 - mean).abs() <= 3.0 * sigma,
+        "kept {rest_kept} of {rest}, expected {mean}±{}",
+        3.0 * sigma
+    );
+    let dropped = reg.value("otelcol_processor_dropped_spans_total", &[("processor", "tail_sampling")]).unwrap();
+    assert_eq!(dropped as u64, (rest - rest_kept) * SPANS_PER_TRACE);
+    let kept_errors = reg
+        .value(
+            "sluice_tail_sampling_decisions_total",
+            &[("processor", "tail_sampling"), ("policy", "errors"), ("outcome", "kept")],
+        )
+        .unwrap();
+    assert_eq!(kept_errors as u64, traces / 20);
+}
+
+#[test]
+fn late_spans_follow_the_decision() {
+    let (mut p, reg) = build(
+        r#"{"decision_wait": "5s", "policies": [
+            {"name": "errors", "type": "status_code", "status_code": {"status_codes": ["ERROR"]}}]}"#,
+    );
+    let t0 = Instant::now();
+    let mut out = Vec::new();
+    // Trace 0 has an error in its first part; trace 1 does not.
+    p.process(batch(vec![span(0, 4, true, false), span(1, 0, false, false)]), t0, &mut out);
+    p.tick(t0 + Duration::from_secs(6), &mut out);
+    assert_eq!(collect(std::mem::take(&mut out)).len(), 1);
+    p.process(batch(vec![span(0, 1, false, false), span(1, 1, true, false)]), t0 + Duration::from_secs(7), &mut out);
+    let late = collect(out);
+    assert_eq!(late.len(), 1, "the late span of the kept trace passes, the dropped one's does not");
+    let s = &late[&trace_id(0)][0];
+    assert_eq!(attr(s, POLICY_ATTRIBUTE), Some("errors"));
+    assert_eq!(s.trace_state, "ot=th:0");
+    assert_eq!(p.traces_in_memory(), 0, "late spans start no new trace");
+    let v = |outcome| {
+        reg.value("sluice_tail_sampling_late_spans_total", &[("processor", "tail_sampling"), ("outcome", outcome)])
+    };
+    assert_eq!((v("kept"), v("dropped")), (Some(1.0), Some(1.0)));
+}
+
+#[test]
+fn memory_bound_decides_oldest_early_and_keeps_errors() {
+    let (mut p, reg) = build(&format!(
+        r#"{{"decision_wait": "30s", "max_memory_mib": 1, "decision_cache": {{"sampled_cache_size": 0, "non_sampled_cache_size": 0}},
+            "policies": {MAIN_POLICIES}}}"#
+    ));
+    let traces = 20_000u64;
+    let t0 = Instant::now();
+    let mut out = Vec::new();
+    let mut offered = 0usize;
+    for chunk in (0..traces).collect::<Vec<_>>().chunks(200) {
+        let spans: Vec<Span> = chunk
+            .iter()
+            .flat_map(|&n| (0..SPANS_PER_TRACE).map(move |i| span(n, i, n.is_multiple_of(20), false)))
+            .collect();
+        offered += spans.iter().map(span_bytes).sum::<usize>();
+        p.process(batch(spans), t0, &mut out);
+        assert!(p.accounted_bytes() <= 1 << 20, "accounted {} over the bound", p.accounted_bytes());
+    }
+    assert!(offered > 10 << 20, "the test offers far more than the bound ({offered})");
+    p.flush(&mut out);
+    assert_eq!(p.traces_in_memory(), 0);
+    let early = reg
+        .value("sluice_tail_sampling_early_decisions_total", &[("processor", "tail_sampling"), ("reason", "memory")])
+        .unwrap();
+    assert!(early > 1000.0, "early decisions {early}");
+    let g = |s| {
+        reg.value(
+            "otelcol_processor_tail_sampling_global_count_traces_sampled_total",
+            &[("processor", "tail_sampling"), ("sampled", s)],
+        )
+        .unwrap_or(0.0)
+    };
+    assert_eq!((g("true") + g("false")) as u64, traces, "every trace got exactly one decision");
+    let kept = collect(out);
+    for n in (0..traces).step_by(20) {
+        assert_eq!(kept.get(&trace_id(n)).map(Vec::len), Some(SPANS_PER_TRACE as usize), "error trace {n}");
+    }
+    assert_eq!(reg.value("sluice_tail_sampling_bytes_in_memory", &[("processor", "tail_sampling")]), Some(0.0));
+}
+
+#[test]
+fn num_traces_bound_decides_early() {
+    let (mut p, reg) = build(r#"{"num_traces": 10, "policies": [{"name": "all", "type": "always_sample"}]}"#);
+    let t0 = Instant::now();
+    let mut out = Vec::new();
+    p.process(batch((0..25).map(|n| span(n, 0, false, false)).collect()), t0, &mut out);
+    assert_eq!(p.traces_in_memory(), 10);
+    assert_eq!(collect(out).len(), 15);
+    let early = reg.value(
+        "sluice_tail_sampling_early_decisions_total",
+        &[("processor", "tail_sampling"), ("reason", "num_traces")],
+    );
+    assert_eq!(early, Some(15.0));
+}
+
+#[test]
+fn root_span_shortens_the_wait() {
+    let (mut p, _) = build(
+        r#"{"decision_wait": "30s", "decision_wait_after_root_received": "2s",
+            "policies": [{"name": "all", "type": "always_sample"}]}"#,
+    );
+    let t0 = Instant::now();
+    let mut out = Vec::new();
+    p.process(batch(vec![span(1, 1, false, false), span(2, 1, false, false)]), t0, &mut out);
+    assert_eq!(p.next_deadline(), Some(t0 + Duration::from_secs(30)));
+    p.process(batch(vec![span(1, 0, false, false)]), t0 + Duration::from_secs(1), &mut out);
+    assert_eq!(p.next_deadline(), Some(t0 + Duration::from_secs(3)));
+    p.tick(t0 + Duration::from_secs(3), &mut out);
+    let got = collect(std::mem::take(&mut out));
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[&trace_id(1)].len(), 2);
+    assert_eq!(p.traces_in_memory(), 1, "the trace without a root still waits");
+    p.flush(&mut out);
+    assert_eq!(collect(out).len(), 1, "flush decides what is left");
+}
+
+/// Decides one trace (spans 0..5 of trace `n` with `attrs` on the root)
+/// with `policies` and returns the policy name that kept it, if kept.
+fn decide_with(policies: &str, attrs: Vec<KeyValue>, first_match: bool) -> Option<String> {
+    let (mut p, _) = build(&format!(r#"{{"sample_on_first_match": {first_match}, "policies": {policies}}}"#));
+    let mut spans: Vec<Span> = (0..SPANS_PER_TRACE).map(|i| span(3, i, false, false)).collect();
+    spans[0].attributes = attrs;
+    let mut out = Vec::new();
+    p.process(batch(spans), Instant::now(), &mut out);
+    p.flush(&mut out);
+    let kept = collect(out);
+    kept.get(&trace_id(3)).map(|s| attr(&s[0], POLICY_ATTRIBUTE).unwrap_or_default().to_string())
+}
+
+fn kv_str(k: &str, v: &str) -> KeyValue {
+    KeyValue {
+        key: k.into(),
+        value: Some(AnyValue { value: Some(any_value::Value::StringValue(v.into())) }),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn decision_semantics_match_the_collector() {
+    let always = r#"{"name": "all", "type": "always_sample"}"#;
+    let never = r#"{"name": "never", "type": "probabilistic", "probabilistic": {"sampling_percentage": 0}}"#;
+    let inv = r#"{"name": "not-health", "type": "string_attribute",
+        "string_attribute": {"key": "http.route", "values": ["/health.*"], "enabled_regex_matching": true, "invert_match": true}}"#;
+    let health = || vec![kv_str("http.route", "/healthz")];
+    let api = || vec![kv_str("http.route", "/api")];
+    // An inverted match that matches vetoes even an always_sample.
+    assert_eq!(decide_with(&format!("[{always}, {inv}]"), health(), false), None);
+    // ... unless sample_on_first_match stopped before it.
+    assert_eq!(decide_with(&format!("[{always}, {inv}]"), health(), true).as_deref(), Some("all"));
+    // An inverted non-match keeps, attributed to the inverted policy...
+    assert_eq!(decide_with(&format!("[{inv}]"), api(), false).as_deref(), Some("not-health"));
+    // ... but not when another policy said NotSampled.
+    assert_eq!(decide_with(&format!("[{inv}, {never}]"), api(), false), None);
+    // Two policies sample: the first one is credited.
+    let errs_or_api =
+        r#"{"name": "api", "type": "string_attribute", "string_attribute": {"key": "http.route", "values": ["/api"]}}"#;
+    assert_eq!(decide_with(&format!("[{errs_or_api}, {always}]"), api(), false).as_deref(), Some("api"));
+    assert_eq!(decide_with(&format!("[{always}, {errs_or_api}]"), api(), false).as_deref(), Some("all"));
+    // drop wins over everything.
+    let drop = r#"{"name": "drop-health", "type": "drop", "drop": {"drop_sub_policy": [
+        {"name": "h", "type": "string_attribute", "string_attribute": {"key": "http.route", "values": ["/healthz"]}}]}}"#;
+    assert_eq!(decide_with(&format!("[{always}, {drop}]"), health(), false), None);
+    assert_eq!(decide_with(&format!("[{always}, {drop}]"), api(), false).as_deref(), Some("all"));
+    // and: every sub-policy must sample.
+    let and = r#"{"name": "api-and-small", "type": "and", "and": {"and_sub_policy": [
+        {"name": "a", "type": "string_attribute", "string_attribute": {"key": "http.route", "values": ["/api"]}},
+        {"name": "b", "type": "span_count", "span_count": {"min_spans": 2, "max_spans": 5}}]}}"#;
+    assert_eq!(decide_with(&format!("[{and}]"), api(), false).as_deref(), Some("api-and-small"));
+    assert_eq!(decide_with(&format!("[{and}]"), health(), false), None);
+    // numeric and boolean attributes.
+    let num = r#"{"name": "big", "type": "numeric_attribute", "numeric_attribute": {"key": "n", "min_value": 10}}"#;
+    let int = |v| KeyValue {
+        key: "n".into(),
+        value: Some(AnyValue { value: Some(any_value::Value::IntValue(v)) }),
+        ..Default::default()
+    };
+    assert_eq!(decide_with(&format!("[{num}]"), vec![int(12)], false).as_deref(), Some("big"));
+    assert_eq!(decide_with(&format!("[{num}]"), vec![int(2)], false), None);
+}
+
+#[test]
+fn composite_keeps_within_its_rate_and_records_unknown_probability() {
+    let (mut p, _) = build(
+        r#"{"policies": [{"name": "c", "type": "composite", "composite": {
+            "max_total_spans_per_second": 12, "policy_order": ["all"],
+            "composite_sub_policy": [{"name": "all", "type": "always_sample"}],
+            "rate_allocation": [{"policy": "all", "percent": 100}]}}]}"#,
+    );
+    let t0 = Instant::now();
+    let mut out = Vec::new();
+    let mut spans: Vec<Span> =
+        (0..10).flat_map(|n| (0..SPANS_PER_TRACE).map(move |i| span(n, i, false, false))).collect();
+    spans.iter_mut().for_each(|s| s.trace_state = "ot=th:8".into());
+    p.process(batch(spans), t0, &mut out);
+    p.flush(&mut out);
+    let kept = collect(out);
+    assert_eq!(kept.len(), 2, "12 spans per second allow two 5-span traces");
+    assert!(kept.values().flatten().all(|s| s.trace_state.is_empty()), "rate-limited keeps drop th");
+}
+
+fn load_errors(policies: &str) -> Vec<String> {
+    let yaml = format!(
+        "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:4317\n\
+         processors:\n  tail_sampling:\n    policies:\n{policies}\
+         exporters:\n  debug:\n\
+         service:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      processors: [tail_sampling]\n      exporters: [debug]\n"
+    );
+    match load_agent_config(&yaml, &|_| None) {
+        Ok(_) => vec![],
+        Err(e) => e.0.iter().map(|e| format!("{} @{}: {}", e.path, e.line.unwrap_or(0), e.message)).collect(),
+    }
+}
+
+#[test]
+fn config_errors_name_the_policy_path() {
+    let ok = "      - {name: a, type: always_sample}\n";
+    assert_eq!(load_errors(ok), Vec::<String>::new());
+    let errs = load_errors(&format!(
+        "{ok}      - {{name: b, type: always_sample}}\n      - name: c\n        type: sometimes_sample\n"
+    ));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].starts_with("processors::tail_sampling::policies::2::type @12:"), "{errs:?}");
+    assert!(errs[0].contains("unknown policy type \"sometimes_sample\""));
+
+    let errs = load_errors(
+        "      - name: re\n        type: string_attribute\n        string_attribute: {key: k, values: [\"(\"], enabled_regex_matching: true}\n",
+    );
+    assert!(
+        errs.len() == 1 && errs[0].starts_with("processors::tail_sampling::policies::0::string_attribute::values::0"),
+        "{errs:?}"
+    );
+    assert!(errs[0].contains("invalid regular expression"));
+
+    let errs = load_errors(
+        "      - name: p\n        type: probabilistic\n        probabilistic: {sampling_percentage: 150}\n",
+    );
+    assert!(
+        errs.len() == 1
+            && errs[0].starts_with("processors::tail_sampling::policies::0::probabilistic::sampling_percentage"),
+        "{errs:?}"
+    );
+
+    let errs = load_errors(
+        "      - name: a\n        type: and\n        and: {and_sub_policy: [{name: x, type: composite}]}\n",
+    );
+    assert!(
+        errs.len() == 1 && errs[0].starts_with("processors::tail_sampling::policies::0::and::and_sub_policy::0::type"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn tail_sampling_is_keyed_by_trace_and_traces_only() {
+    let c = crate::config::ProcessorConfig::TailSampling(TailSamplingConfig::default());
+    assert!(crate::processors::keyed_by_trace(&c));
+    let ty = crate::config::registry::find(crate::config::ComponentKind::Processor, "tail_sampling").unwrap();
+    assert_eq!(ty.signals, &[Signal::Traces]);
+}
