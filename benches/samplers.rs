@@ -1,6 +1,10 @@
 //! Sampler throughput on 1000-span batches: spans/s for each mode of the
 //! `probabilistic_sampler`. Run with `cargo bench --bench samplers`.
 
+// The binary runs on mimalloc; measure what it runs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 #[path = "support/trace_data.rs"]
 mod trace_data;

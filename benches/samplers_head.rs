@@ -3,6 +3,10 @@
 //! cache and key table
 //! (`process`), and with new traces each batch (`process_new_traces`). Run with `cargo bench --bench samplers_head`.
 
+// The binary runs on mimalloc; measure what it runs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 #[path = "support/trace_data.rs"]
 mod trace_data;

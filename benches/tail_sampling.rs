@@ -2,6 +2,10 @@
 //! 1000 spans (100 traces of 10 spans): buffering, deciding at the deadline
 //! and regrouping the kept spans. Run with `cargo bench --bench tail_sampling`.
 
+// The binary runs on mimalloc; measure what it runs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 #[path = "support/trace_data.rs"]
 mod trace_data;
