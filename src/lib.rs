@@ -11,4 +11,5 @@ pub mod pipeline;
 pub mod processors;
 pub mod queue;
 pub mod receivers;
+pub mod rpc;
 pub mod telemetry;

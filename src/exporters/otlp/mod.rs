@@ -11,8 +11,9 @@
 pub mod config;
 
 use crate::data::{Batch, Signal};
-use crate::exporters::otlp_common::{rpc, tls, Compression};
+use crate::exporters::otlp_common::{tls, Compression};
 use crate::exporters::{ExportError, ExportOutcome, Exporter};
+use crate::rpc;
 use bytes::{BufMut, Bytes};
 use config::OtlpExporterConfig;
 use http::uri::PathAndQuery;

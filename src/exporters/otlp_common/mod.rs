@@ -4,6 +4,5 @@
 
 pub mod civil;
 pub mod config;
-pub mod rpc;
 pub mod tls;
 pub use config::*;

@@ -10,8 +10,9 @@
 pub mod config;
 
 use crate::data::{Batch, Signal};
-use crate::exporters::otlp_common::{civil, rpc, tls, Compression};
+use crate::exporters::otlp_common::{civil, tls, Compression};
 use crate::exporters::{ExportError, ExportOutcome, Exporter};
+use crate::rpc;
 use bytes::Bytes;
 use config::{HttpEncoding, OtlpHttpExporterConfig};
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};

@@ -234,10 +234,10 @@ mod tests {
         let err = TraceServiceClient::new(channel(&h).await).export(traces(4)).await.unwrap_err();
         assert_eq!(err.code(), Code::Unavailable);
         assert_eq!(err.message(), "the pipeline is full; retry later");
-        let details = super::super::status::RpcStatus::decode(err.details()).unwrap();
+        let details = crate::rpc::RpcStatus::decode(err.details()).unwrap();
         assert_eq!(details.code, Code::Unavailable as i32);
         assert_eq!(details.details[0].type_url, "type.googleapis.com/google.rpc.RetryInfo");
-        let info = super::super::status::RetryInfo::decode(&details.details[0].value[..]).unwrap();
+        let info = crate::rpc::RetryInfo::decode(&details.details[0].value[..]).unwrap();
         assert_eq!(info.retry_delay.map(|d| (d.seconds, d.nanos)), Some((1, 0)));
         assert_eq!(h.refused("grpc", Signal::Traces), 4);
         assert_eq!(h.accepted("grpc", Signal::Traces), 0);

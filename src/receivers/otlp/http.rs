@@ -9,9 +9,9 @@
 
 use super::config::HttpServerConfig;
 use super::decode::{decode_body, Compression, DecodeError, Format};
-use super::status::RpcStatus;
 use super::{serve_connections, Ingest, RETRY_AFTER_SECS};
 use crate::data::Signal;
+use crate::rpc::RpcStatus;
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
@@ -179,9 +179,9 @@ fn grpc_code_for(code: StatusCode) -> tonic::Code {
 
 #[cfg(test)]
 mod tests {
-    use super::super::status::RpcStatus;
     use super::super::test_support::*;
     use crate::data::{Batch, Signal};
+    use crate::rpc::RpcStatus;
     use http::StatusCode;
     use prost::Message;
     use std::io::Write;

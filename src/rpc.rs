@@ -1,21 +1,24 @@
-//! The few `google.rpc` messages exporters read from servers: `Status` (the
-//! gRPC `grpc-status-details-bin` trailer and the OTLP/HTTP error body) and
-//! `RetryInfo` (the server's requested retry delay). Defined here rather than
-//! pulling in a googleapis crate for four messages.
+//! The few `google.rpc` messages OTLP errors carry, shared by receivers (which
+//! write them) and exporters (which read them): `Status` (the gRPC
+//! `grpc-status-details-bin` trailer and the OTLP/HTTP error body) and
+//! `RetryInfo` (how long to back off). Defined here rather than pulling in a
+//! googleapis crate for four messages.
 
 use prost::Message;
 use std::time::Duration;
 
 pub const RETRY_INFO_TYPE_URL: &str = "type.googleapis.com/google.rpc.RetryInfo";
 
-/// `google.rpc.Status`.
-#[derive(Clone, PartialEq, Message)]
+/// `google.rpc.Status`. In JSON only `code` and `message` are written: no
+/// OTLP/HTTP error sluice sends carries details.
+#[derive(Clone, PartialEq, Message, serde::Serialize)]
 pub struct RpcStatus {
     #[prost(int32, tag = "1")]
     pub code: i32,
     #[prost(string, tag = "2")]
     pub message: String,
     #[prost(message, repeated, tag = "3")]
+    #[serde(skip)]
     pub details: Vec<ProtoAny>,
 }
 
@@ -66,8 +69,8 @@ pub fn retry_delay(status_details: &[u8]) -> Option<Duration> {
         .find_map(|any| RetryInfo::decode(any.value.as_slice()).ok()?.retry_delay?.to_std())
 }
 
-/// Encodes a `google.rpc.Status` carrying a `RetryInfo`; used by tests to play
-/// a server that asks for a delay.
+/// Encodes a `google.rpc.Status` carrying a `RetryInfo`: what a server sends
+/// to ask for a delay (receivers refusing data; tests playing a backend).
 pub fn status_with_retry_info(code: i32, message: &str, delay: Duration) -> Vec<u8> {
     let info = RetryInfo {
         retry_delay: Some(ProtoDuration { seconds: delay.as_secs() as i64, nanos: delay.subsec_nanos() as i32 }),
