@@ -15,6 +15,14 @@
 //! - kept spans carry `sampling.policy` (the policy that kept the trace) and
 //!   their probability in `tracestate` `ot=th` (see `policy.rs`).
 //!
+//! Memory: a buffered span is kept protobuf-encoded (length-delimited) in
+//! one growable buffer per trace, with the resource/scope of each run of
+//! spans, and decoded back only if the trace is kept. What the policies need
+//! (span count, time range, status codes, attribute and tracestate matches,
+//! randomness) is gathered into the trace's [`policy::Facts`] as each span
+//! arrives, so deciding never looks at the spans. Accounting counts the
+//! buffers' capacity plus a fixed per-trace overhead.
+//!
 //! The pipeline routes every span of a trace to the same instance
 //! (`keyed_by_trace`), so state here is plain, unlocked, single-threaded.
 //! Timers are a min-heap of deadlines with lazy deletion, never a scan.
