@@ -15,6 +15,14 @@
 //! - kept spans carry `sampling.policy` (the policy that kept the trace) and
 //!   their probability in `tracestate` `ot=th` (see `policy.rs`).
 //!
+//! Memory: a buffered span is kept protobuf-encoded (length-delimited) in
+//! one growable buffer per trace, with the resource/scope of each run of
+//! spans, and decoded back only if the trace is kept. What the policies need
+//! (span count, time range, status codes, attribute and tracestate matches,
+//! randomness) is gathered into the trace's [`policy::Facts`] as each span
+//! arrives, so deciding never looks at the spans. Accounting counts the
+//! buffers' capacity plus a fixed per-trace overhead.
+//!
 //! The pipeline routes every span of a trace to the same instance
 //! (`keyed_by_trace`), so state here is plain, unlocked, single-threaded.
 //! Timers are a min-heap of deadlines with lazy deletion, never a scan.
@@ -36,7 +44,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
-use policy::{Decision, Outcome, Policy, Prob, TraceView};
+use policy::{Decision, Facts, Flags, Outcome, Policy, Prob, TraceView};
 use prost::Message;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -50,6 +58,8 @@ pub const POLICY_ATTRIBUTE: &str = "sampling.policy";
 pub struct ResourceGroup {
     pub resource: Option<Resource>,
     pub schema_url: String,
+    /// The attribute policies its attributes match.
+    matches: Flags,
 }
 
 /// A scope (and its resource) shared by every buffered span that came with it.
@@ -61,16 +71,17 @@ pub struct ScopeGroup {
     bytes: usize,
 }
 
+/// A decoded span with its scope: what kept traces and late spans are
+/// emitted as.
 pub struct BufferedSpan {
     pub scope: Arc<ScopeGroup>,
     pub span: Span,
 }
 
-/// In-memory cost of a span beyond its encoded bytes: the `BufferedSpan`
-/// slot (the `Span` struct and the scope `Arc`) plus one struct per
-/// attribute, event and link, whose fixed fields protobuf encodes in a few
-/// bytes but Rust stores in `size_of` bytes. Strings and byte fields cost
-/// about their encoded length (length prefix ≈ allocator rounding).
+/// What buffering a span cost in the design that kept spans decoded (the
+/// `Span` struct, its attributes, events and links as Rust structs); the
+/// encoded buffer costs about `encoded_len` instead.
+#[cfg(test)]
 fn span_bytes(s: &Span) -> usize {
     use opentelemetry_proto::tonic::trace::v1::span::{Event, Link};
     s.encoded_len()
@@ -88,14 +99,76 @@ const TRACE_OVERHEAD: usize = 2 * (std::mem::size_of::<TraceEntry>() + 16 + 8)
     + 2 * std::mem::size_of::<Reverse<(Instant, u64, [u8; 16])>>()
     + std::mem::size_of::<(u64, [u8; 16])>();
 
+/// Where the spans of one resource/scope start in a trace's buffer.
+type Group = (Arc<ScopeGroup>, usize);
+
 struct TraceEntry {
-    spans: Vec<BufferedSpan>,
+    /// The trace's spans, each protobuf-encoded with a length prefix, in
+    /// arrival order: one allocation per trace, none per span.
+    buf: Vec<u8>,
+    /// The scope of `buf[start..]` up to the next group's start.
+    groups: Vec<Group>,
+    /// What the policies will decide on.
+    facts: Facts,
     bytes: usize,
     arrival_seq: u64,
     /// The live deadline-heap entry; older ones are stale.
     deadline_seq: u64,
     deadline: Instant,
     root_seen: bool,
+}
+
+impl TraceEntry {
+    /// Accounted bytes but for the resource/scope of each group (charged
+    /// on top, to every trace that uses it): the fixed overhead and the
+    /// capacity of the buffers.
+    fn heap_cost(&self) -> usize {
+        TRACE_OVERHEAD
+            + self.buf.capacity()
+            + self.groups.capacity() * std::mem::size_of::<Group>()
+            + self.facts.heap_bytes()
+    }
+
+    /// Decodes the buffered spans back, each with its scope.
+    fn spans(&self) -> impl Iterator<Item = BufferedSpan> + '_ {
+        self.groups.iter().enumerate().flat_map(move |(i, (scope, start))| {
+            let end = self.groups.get(i + 1).map_or(self.buf.len(), |g| g.1);
+            let mut rest = self.buf.get(*start..end).unwrap_or_default();
+            // The buffer holds only what `append` encoded; a decode error cannot happen.
+            std::iter::from_fn(move || {
+                if rest.is_empty() {
+                    return None;
+                }
+                Span::decode_length_delimited(&mut rest).ok()
+            })
+            .map(move |span| BufferedSpan { scope: scope.clone(), span })
+        })
+    }
+}
+
+/// The allocation size an allocator such as mimalloc rounds `n` up to:
+/// size classes a quarter of a power of two apart. Growing to exactly that
+/// wastes nothing the allocator would not waste anyway.
+fn size_class(n: usize) -> usize {
+    if n <= 64 {
+        return n.next_multiple_of(16).max(16);
+    }
+    let top = usize::BITS - 1 - n.leading_zeros();
+    n.next_multiple_of(1 << (top - 2))
+}
+
+/// Appends `span` length-delimited to `buf`, growing it to the next size
+/// class only: each growth is at least an eighth, so copies stay amortized
+/// O(1) per byte, and spare capacity stays under a quarter.
+fn append(buf: &mut Vec<u8>, span: &Span) {
+    let len = span.encoded_len();
+    let need = len + prost::length_delimiter_len(len);
+    if buf.capacity() - buf.len() < need {
+        let target = size_class(buf.len() + need);
+        buf.reserve_exact(target - buf.len());
+    }
+    // Cannot fail: the buffer has room and grows anyway.
+    let _ = span.encode_length_delimited(buf);
 }
 
 /// What a kept trace's late spans get.
@@ -211,7 +284,9 @@ impl TailSamplingProcessor {
             self.traces.insert(
                 id,
                 TraceEntry {
-                    spans: Vec::new(),
+                    buf: Vec::new(),
+                    groups: Vec::new(),
+                    facts: Facts::default(),
                     bytes: TRACE_OVERHEAD,
                     arrival_seq: arrival,
                     deadline_seq: arrival,
@@ -222,15 +297,22 @@ impl TailSamplingProcessor {
             self.bytes += TRACE_OVERHEAD;
         }
         let is_root = span.parent_span_id.is_empty();
-        let mut cost = span_bytes(&span);
         let seq = if is_root && self.after_root.is_some() { self.next_seq() } else { 0 };
         let Some(entry) = self.traces.get_mut(&id) else { return };
-        if entry.spans.last().is_none_or(|l| !Arc::ptr_eq(&l.scope, scope)) {
+        let before = entry.heap_cost();
+        let mut cost = 0;
+        if entry.groups.last().is_none_or(|(g, _)| !Arc::ptr_eq(g, scope)) {
+            entry.groups.push((scope.clone(), entry.buf.len()));
+            entry.facts.flags.union(&scope.resource.matches);
             cost += scope.bytes;
         }
+        entry.facts.observe(&id, &span, &self.policies);
+        append(&mut entry.buf, &span);
+        drop(span);
+        // Buffers only grow while the trace is buffered.
+        cost += entry.heap_cost().saturating_sub(before);
         entry.bytes += cost;
         self.bytes += cost;
-        entry.spans.push(BufferedSpan { scope: scope.clone(), span });
         if let (true, false, Some(after)) = (is_root, entry.root_seen, self.after_root) {
             entry.root_seen = true;
             let d = now + after;
@@ -275,7 +357,7 @@ impl TailSamplingProcessor {
         self.bytes = self.bytes.saturating_sub(entry.bytes);
         let epoch = *self.epoch.get_or_insert(now);
         let view =
-            TraceView { trace_id: &id, spans: &entry.spans, second: now.saturating_duration_since(epoch).as_secs() };
+            TraceView { trace_id: &id, facts: &entry.facts, second: now.saturating_duration_since(epoch).as_secs() };
         let pm = &self.policy_metrics;
         let outcome: Outcome = policy::decide(&mut self.policies, self.first_match, &view, |i, d: Decision| {
             if let Some(m) = pm.get(i) {
@@ -294,14 +376,14 @@ impl TailSamplingProcessor {
             self.metrics.cache_evicted_sampled.add(evicted);
             let name = self.policies.get(policy).map(|p| p.name.clone()).unwrap_or_default();
             let mut ts = TsCache::default();
-            for mut b in entry.spans {
+            for mut b in entry.spans() {
                 mark(&mut b.span, &name, outcome.prob, &mut ts);
                 self.ready.push(b);
             }
         } else {
             m.decided_dropped.inc();
             self.metrics.global_not_sampled.inc();
-            self.processor_metrics.dropped.add(entry.spans.len() as u64);
+            self.processor_metrics.dropped.add(entry.facts.spans);
             let evicted = self.dropped_cache.insert(id, ());
             self.metrics.cache_evicted_not_sampled.add(evicted);
         }
@@ -431,7 +513,11 @@ impl Processor for TailSamplingProcessor {
             }
         };
         for rs in req.resource_spans {
-            let resource = Arc::new(ResourceGroup { resource: rs.resource, schema_url: rs.schema_url });
+            let matches = rs
+                .resource
+                .as_ref()
+                .map_or_else(Flags::default, |r| policy::resource_flags(&self.policies, &r.attributes));
+            let resource = Arc::new(ResourceGroup { resource: rs.resource, schema_url: rs.schema_url, matches });
             let resource_bytes = resource.resource.as_ref().map_or(0, Message::encoded_len);
             for ss in rs.scope_spans {
                 let scope = Arc::new(ScopeGroup {

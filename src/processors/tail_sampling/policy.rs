@@ -23,10 +23,10 @@
 //! samplers (its adjusted count is unknown rather than wrong).
 
 use super::config::{PolicyConfig, TailSamplingConfig};
-use super::BufferedSpan;
 use crate::processors::sampling::tracestate::{randomness_of, W3cTraceState};
 use crate::processors::sampling::{Randomness, Threshold};
 use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
+use opentelemetry_proto::tonic::trace::v1::Span;
 use regex::Regex;
 use std::collections::HashSet;
 
@@ -96,10 +96,115 @@ pub struct Outcome {
     pub prob: Prob,
 }
 
+/// One bit per attribute or `trace_state` leaf policy (numbered by
+/// [`compile_all`]): whether any span (or its resource) of the trace matched.
+/// The first 64 live inline; more (rare) spill to the heap.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Flags {
+    lo: u64,
+    hi: Vec<u64>,
+}
+
+impl Flags {
+    pub fn get(&self, i: usize) -> bool {
+        match i.checked_sub(64) {
+            None => self.lo & (1 << i) != 0,
+            Some(j) => self.hi.get(j / 64).is_some_and(|w| w & (1 << (j % 64)) != 0),
+        }
+    }
+
+    pub fn set(&mut self, i: usize) {
+        match i.checked_sub(64) {
+            None => self.lo |= 1 << i,
+            Some(j) => {
+                if self.hi.len() <= j / 64 {
+                    self.hi.resize(j / 64 + 1, 0);
+                }
+                self.hi[j / 64] |= 1 << (j % 64);
+            }
+        }
+    }
+
+    pub fn union(&mut self, other: &Flags) {
+        self.lo |= other.lo;
+        if self.hi.len() < other.hi.len() {
+            self.hi.resize(other.hi.len(), 0);
+        }
+        for (a, b) in self.hi.iter_mut().zip(&other.hi) {
+            *a |= b;
+        }
+    }
+
+    /// Heap bytes held (0 unless more than 64 flag policies).
+    pub fn heap_bytes(&self) -> usize {
+        self.hi.capacity() * std::mem::size_of::<u64>()
+    }
+}
+
+/// Everything the policies need to decide on a trace, gathered span by span
+/// as the trace arrives, so its spans can be buffered encoded and never
+/// looked at again until the trace is kept.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Facts {
+    /// Spans seen.
+    pub spans: u64,
+    /// Earliest start and latest end over the spans (0 with no spans).
+    start: u64,
+    end: u64,
+    /// Bit `c` set when some span had status code `c` (0 UNSET, 1 OK, 2 ERROR).
+    status: u8,
+    /// The randomness from the first span whose tracestate has a usable `rv`.
+    rv: Option<Randomness>,
+    /// Per attribute/`trace_state` leaf: whether it matched.
+    pub flags: Flags,
+}
+
+impl Facts {
+    /// Records one span of trace `trace_id`. The resource's matches are
+    /// recorded separately ([`Facts::flags`] `union` the resource's flags).
+    pub fn observe(&mut self, trace_id: &[u8; 16], span: &Span, policies: &[Policy]) {
+        if self.spans == 0 {
+            self.start = span.start_time_unix_nano;
+            self.end = span.end_time_unix_nano;
+        } else {
+            self.start = self.start.min(span.start_time_unix_nano);
+            self.end = self.end.max(span.end_time_unix_nano);
+        }
+        self.spans += 1;
+        let code = span.status.as_ref().map_or(0, |st| st.code);
+        if let Ok(c @ 0..=2) = u8::try_from(code) {
+            self.status |= 1 << c;
+        }
+        if self.rv.is_none() && span.trace_state.contains("rv:") {
+            if let Ok(ot) = W3cTraceState::parse(&span.trace_state).and_then(|ts| ts.ot()) {
+                self.rv = randomness_of(trace_id, &ot);
+            }
+        }
+        for p in policies {
+            p.observe_span(span, &mut self.flags);
+        }
+    }
+
+    /// Heap bytes held beyond the struct.
+    pub fn heap_bytes(&self) -> usize {
+        self.flags.heap_bytes()
+    }
+}
+
+/// The flags that resource attributes `attrs` set for `policies`; OR-ed into
+/// a trace's flags once per resource group its spans came with.
+pub fn resource_flags(policies: &[Policy], attrs: &[KeyValue]) -> Flags {
+    let mut flags = Flags::default();
+    for p in policies {
+        p.observe_attributes(attrs, &mut flags);
+    }
+    flags
+}
+
 /// A trace as policies see it.
 pub struct TraceView<'a> {
     pub trace_id: &'a [u8; 16],
-    pub spans: &'a [BufferedSpan],
+    pub facts: &'a Facts,
     /// Whole seconds since the processor started: the window of rate limits.
     pub second: u64,
 }
@@ -151,13 +256,13 @@ enum Kind {
     AlwaysSample,
     Latency { lower_ns: u64, upper_ns: Option<u64> },
     StatusCode { codes: [bool; 3] },
-    StringAttribute { key: String, matcher: Matcher, invert: bool },
-    NumericAttribute { key: String, min: Option<f64>, max: Option<f64>, invert: bool },
-    BooleanAttribute { key: String, value: bool, invert: bool },
+    StringAttribute { key: String, matcher: Matcher, invert: bool, flag: usize },
+    NumericAttribute { key: String, min: Option<f64>, max: Option<f64>, invert: bool, flag: usize },
+    BooleanAttribute { key: String, value: bool, invert: bool, flag: usize },
     Probabilistic { threshold: Option<Threshold>, salt: Option<Vec<u8>> },
     RateLimiting(RateWindow),
     SpanCount { min: u64, max: u64 },
-    TraceState { key: String, values: HashSet<String> },
+    TraceState { key: String, values: HashSet<String>, flag: usize },
     And(Vec<Policy>),
     Drop(Vec<Policy>),
     Composite { total: RateWindow, subs: Vec<CompositeSub> },
@@ -222,6 +327,10 @@ pub fn compile_all(cfg: &TailSamplingConfig, workers: usize) -> (Vec<Policy>, Ve
         if let Some(p) = compile(p, &seg(&path, i), Level::Top, workers.max(1) as u64, &mut errors) {
             policies.push(p);
         }
+    }
+    let mut next = 0;
+    for p in &mut policies {
+        p.number_flags(&mut next);
     }
     (policies, errors)
 }
@@ -361,7 +470,7 @@ fn compile(
             } else {
                 Matcher::Exact(b.values.iter().cloned().collect())
             };
-            Kind::StringAttribute { key: b.key.clone(), matcher, invert: b.invert_match }
+            Kind::StringAttribute { key: b.key.clone(), matcher, invert: b.invert_match, flag: 0 }
         }
         "numeric_attribute" => {
             let b = block!(numeric_attribute);
@@ -382,14 +491,20 @@ fn compile(
                     );
                 }
             }
-            Kind::NumericAttribute { key: b.key.clone(), min: b.min_value, max: b.max_value, invert: b.invert_match }
+            Kind::NumericAttribute {
+                key: b.key.clone(),
+                min: b.min_value,
+                max: b.max_value,
+                invert: b.invert_match,
+                flag: 0,
+            }
         }
         "boolean_attribute" => {
             let b = block!(boolean_attribute);
             if b.key.is_empty() {
                 err(errors, seg(&seg(path, "boolean_attribute"), "key"), "key must not be empty", None);
             }
-            Kind::BooleanAttribute { key: b.key.clone(), value: b.value, invert: b.invert_match }
+            Kind::BooleanAttribute { key: b.key.clone(), value: b.value, invert: b.invert_match, flag: 0 }
         }
         "probabilistic" => {
             let b = block!(probabilistic);
@@ -436,7 +551,7 @@ fn compile(
             if b.key.is_empty() {
                 err(errors, seg(&seg(path, "trace_state"), "key"), "key must not be empty", None);
             }
-            Kind::TraceState { key: b.key.clone(), values: b.values.iter().cloned().collect() }
+            Kind::TraceState { key: b.key.clone(), values: b.values.iter().cloned().collect(), flag: 0 }
         }
         "and" => {
             let b = block!(and);
@@ -556,27 +671,6 @@ fn bool_value(kv: &KeyValue) -> Option<bool> {
     }
 }
 
-/// Whether any resource or span of the trace has attribute `key` whose value
-/// satisfies `pred` (the Collector looks at resource and span attributes).
-fn any_attribute(spans: &[BufferedSpan], key: &str, pred: impl Fn(&KeyValue) -> bool) -> bool {
-    let mut last_resource: *const super::ResourceGroup = std::ptr::null();
-    for s in spans {
-        let res = std::sync::Arc::as_ptr(&s.scope.resource);
-        if res != last_resource {
-            last_resource = res;
-            if let Some(r) = &s.scope.resource.resource {
-                if r.attributes.iter().any(|kv| kv.key == key && pred(kv)) {
-                    return true;
-                }
-            }
-        }
-        if s.span.attributes.iter().any(|kv| kv.key == key && pred(kv)) {
-            return true;
-        }
-    }
-    false
-}
-
 /// The Collector's matching with `invert_match`: a match is a veto
 /// (`InvertNotSampled`), no match a weak keep (`InvertSampled`).
 fn matched(found: bool, invert: bool) -> Decision {
@@ -589,36 +683,88 @@ fn matched(found: bool, invert: bool) -> Decision {
 }
 
 impl Policy {
+    /// Numbers this policy's (and its sub-policies') flags from `next` on.
+    fn number_flags(&mut self, next: &mut usize) {
+        match &mut self.kind {
+            Kind::StringAttribute { flag, .. }
+            | Kind::NumericAttribute { flag, .. }
+            | Kind::BooleanAttribute { flag, .. }
+            | Kind::TraceState { flag, .. } => {
+                *flag = *next;
+                *next += 1;
+            }
+            Kind::And(subs) | Kind::Drop(subs) => subs.iter_mut().for_each(|p| p.number_flags(next)),
+            Kind::Composite { subs, .. } => subs.iter_mut().for_each(|s| s.policy.number_flags(next)),
+            _ => {}
+        }
+    }
+
+    /// Sets the flags of attribute policies that match one of `attrs` (a
+    /// span's or a resource's attributes: the Collector looks at both).
+    fn observe_attributes(&self, attrs: &[KeyValue], flags: &mut Flags) {
+        let hit =
+            |flag: usize, flags: &Flags, pred: &dyn Fn(&KeyValue) -> bool| !flags.get(flag) && attrs.iter().any(pred);
+        match &self.kind {
+            Kind::StringAttribute { key, matcher, flag, .. }
+                if hit(*flag, flags, &|kv| kv.key == *key && str_value(kv).is_some_and(|v| matcher.matches(v))) =>
+            {
+                flags.set(*flag)
+            }
+            Kind::NumericAttribute { key, min, max, flag, .. }
+                if hit(*flag, flags, &|kv| {
+                    kv.key == *key
+                        && num_value(kv).is_some_and(|v| min.is_none_or(|m| v >= m) && max.is_none_or(|m| v <= m))
+                }) =>
+            {
+                flags.set(*flag)
+            }
+            Kind::BooleanAttribute { key, value, flag, .. }
+                if hit(*flag, flags, &|kv| kv.key == *key && bool_value(kv) == Some(*value)) =>
+            {
+                flags.set(*flag)
+            }
+            Kind::And(subs) | Kind::Drop(subs) => subs.iter().for_each(|p| p.observe_attributes(attrs, flags)),
+            Kind::Composite { subs, .. } => subs.iter().for_each(|s| s.policy.observe_attributes(attrs, flags)),
+            _ => {}
+        }
+    }
+
+    /// Sets the flags this policy (and its sub-policies) derive from one span.
+    fn observe_span(&self, span: &Span, flags: &mut Flags) {
+        match &self.kind {
+            Kind::StringAttribute { .. } | Kind::NumericAttribute { .. } | Kind::BooleanAttribute { .. } => {
+                self.observe_attributes(&span.attributes, flags)
+            }
+            Kind::TraceState { key, values, flag }
+                if !flags.get(*flag)
+                    && !span.trace_state.is_empty()
+                    && W3cTraceState::parse(&span.trace_state)
+                        .ok()
+                        .and_then(|ts| ts.get(key).map(|v| values.contains(v)))
+                        .unwrap_or(false) =>
+            {
+                flags.set(*flag)
+            }
+            Kind::And(subs) | Kind::Drop(subs) => subs.iter().for_each(|p| p.observe_span(span, flags)),
+            Kind::Composite { subs, .. } => subs.iter().for_each(|s| s.policy.observe_span(span, flags)),
+            _ => {}
+        }
+    }
+
     pub fn evaluate(&mut self, t: &TraceView) -> Decision {
         match &mut self.kind {
             Kind::AlwaysSample => Decision::Sampled(Prob::ONE),
             Kind::Latency { lower_ns, upper_ns } => {
-                let start = t.spans.iter().map(|s| s.span.start_time_unix_nano).min().unwrap_or(0);
-                let end = t.spans.iter().map(|s| s.span.end_time_unix_nano).max().unwrap_or(0);
-                let d = end.saturating_sub(start);
+                let d = t.facts.end.saturating_sub(t.facts.start);
                 matched(d >= *lower_ns && upper_ns.is_none_or(|u| d <= u), false)
             }
             Kind::StatusCode { codes } => {
-                let found = t.spans.iter().any(|s| {
-                    let code = s.span.status.as_ref().map_or(0, |st| st.code);
-                    usize::try_from(code).ok().and_then(|c| codes.get(c)).copied().unwrap_or(false)
-                });
+                let found = codes.iter().enumerate().any(|(c, &want)| want && t.facts.status & (1 << c) != 0);
                 matched(found, false)
             }
-            Kind::StringAttribute { key, matcher, invert } => {
-                matched(any_attribute(t.spans, key, |kv| str_value(kv).is_some_and(|v| matcher.matches(v))), *invert)
-            }
-            Kind::NumericAttribute { key, min, max, invert } => {
-                let (min, max) = (*min, *max);
-                let found = any_attribute(t.spans, key, |kv| {
-                    num_value(kv).is_some_and(|v| min.is_none_or(|m| v >= m) && max.is_none_or(|m| v <= m))
-                });
-                matched(found, *invert)
-            }
-            Kind::BooleanAttribute { key, value, invert } => {
-                let value = *value;
-                matched(any_attribute(t.spans, key, |kv| bool_value(kv) == Some(value)), *invert)
-            }
+            Kind::StringAttribute { invert, flag, .. }
+            | Kind::NumericAttribute { invert, flag, .. }
+            | Kind::BooleanAttribute { invert, flag, .. } => matched(t.facts.flags.get(*flag), *invert),
             Kind::Probabilistic { threshold, salt } => {
                 let Some(th) = *threshold else { return Decision::NotSampled };
                 let r = match salt {
@@ -628,7 +774,10 @@ impl Policy {
                         buf.extend_from_slice(t.trace_id);
                         Randomness::from_value(xxhash_rust::xxh3::xxh3_64(&buf))
                     }
-                    None => trace_randomness(t),
+                    None => t
+                        .facts
+                        .rv
+                        .unwrap_or_else(|| Randomness::from_trace_id(t.trace_id).unwrap_or(Randomness::from_value(0))),
                 };
                 if th.should_sample(r) {
                     Decision::Sampled(Prob::Known(th))
@@ -638,7 +787,7 @@ impl Policy {
             }
             Kind::RateLimiting(w) => {
                 w.roll(t.second);
-                let n = t.spans.len() as u64;
+                let n = t.facts.spans;
                 // As the Collector: strictly below the limit after adding.
                 if w.used + n < w.per_second {
                     w.used += n;
@@ -648,19 +797,10 @@ impl Policy {
                 }
             }
             Kind::SpanCount { min, max } => {
-                let n = t.spans.len() as u64;
+                let n = t.facts.spans;
                 matched(n >= *min && (*max == 0 || n <= *max), false)
             }
-            Kind::TraceState { key, values } => {
-                let found = t.spans.iter().any(|s| {
-                    !s.span.trace_state.is_empty()
-                        && W3cTraceState::parse(&s.span.trace_state)
-                            .ok()
-                            .and_then(|ts| ts.get(key).map(|v| values.contains(v)))
-                            .unwrap_or(false)
-                });
-                matched(found, false)
-            }
+            Kind::TraceState { flag, .. } => matched(t.facts.flags.get(*flag), false),
             Kind::And(subs) => {
                 // Collector `and`: any NotSampled/InvertNotSampled is a no.
                 let mut prob = Prob::ONE;
@@ -685,7 +825,7 @@ impl Policy {
             }
             Kind::Composite { total, subs } => {
                 total.roll(t.second);
-                let n = t.spans.len() as u64;
+                let n = t.facts.spans;
                 // Collector `composite`: the first sub-policy (in policy_order)
                 // that samples decides, within its own and the total budget.
                 for sub in subs.iter_mut() {
@@ -706,21 +846,6 @@ impl Policy {
             }
         }
     }
-}
-
-/// The trace's randomness: the first `rv` any span carries, else its ID's
-/// low 56 bits.
-fn trace_randomness(t: &TraceView) -> Randomness {
-    for s in t.spans {
-        if s.span.trace_state.contains("rv:") {
-            if let Ok(ot) = W3cTraceState::parse(&s.span.trace_state).and_then(|ts| ts.ot()) {
-                if let Some(r) = randomness_of(t.trace_id, &ot) {
-                    return r;
-                }
-            }
-        }
-    }
-    Randomness::from_trace_id(t.trace_id).unwrap_or(Randomness::from_value(0))
 }
 
 /// Evaluates the policies on one trace and combines their decisions.

@@ -410,3 +410,111 @@ fn tail_sampling_is_keyed_by_trace_and_traces_only() {
     let ty = crate::config::registry::find(crate::config::ComponentKind::Processor, "tail_sampling").unwrap();
     assert_eq!(ty.signals, &[Signal::Traces]);
 }
+
+#[path = "../../../benches/support/trace_data.rs"]
+mod trace_data;
+
+/// The bench's ten policies, every kind that gathers facts at ingest.
+const BENCH_POLICIES: &str = r#"[
+    {"name": "errors", "type": "status_code", "status_code": {"status_codes": ["ERROR"]}},
+    {"name": "slow", "type": "latency", "latency": {"threshold_ms": 500}},
+    {"name": "route", "type": "string_attribute", "string_attribute": {"key": "http.route", "values": ["/api/v1/items/7"]}},
+    {"name": "re", "type": "string_attribute", "string_attribute": {"key": "server.address", "values": ["^payments\\..*"], "enabled_regex_matching": true}},
+    {"name": "big", "type": "numeric_attribute", "numeric_attribute": {"key": "http.response.status_code", "min_value": 500}},
+    {"name": "retry", "type": "boolean_attribute", "boolean_attribute": {"key": "retry", "value": true}},
+    {"name": "wide", "type": "span_count", "span_count": {"min_spans": 50}},
+    {"name": "ts", "type": "trace_state", "trace_state": {"key": "vendor", "values": ["keep"]}},
+    {"name": "limit", "type": "rate_limiting", "rate_limiting": {"spans_per_second": 1000000}},
+    {"name": "rest", "type": "probabilistic", "probabilistic": {"sampling_percentage": 10}}
+]"#;
+
+#[test]
+fn buffered_spans_cost_at_most_one_and_a_half_times_their_encoded_size() {
+    let (mut p, _) = build(&format!(r#"{{"decision_wait": "10s", "policies": {BENCH_POLICIES}}}"#));
+    // 1000 traces of 10 spans with 10 attributes each, as the load test sends.
+    let req = trace_data::trace_request(10_000);
+    let spans: Vec<&Span> = req.resource_spans.iter().flat_map(|rs| &rs.scope_spans).flat_map(|ss| &ss.spans).collect();
+    let encoded = spans.iter().map(|s| s.encoded_len()).sum::<usize>() as f64 / spans.len() as f64;
+    let n = spans.len() as f64;
+    let mut out = Vec::new();
+    p.process(Batch::Traces(req.clone()), Instant::now(), &mut out);
+    assert!(out.is_empty());
+    assert_eq!(p.traces_in_memory(), 1000);
+    let per_span = p.accounted_bytes() as f64 / n;
+    eprintln!("accounted {per_span:.0} bytes per buffered span, encoded {encoded:.0} ({:.2}x)", per_span / encoded);
+    assert!(per_span <= 1.5 * encoded, "accounted {per_span:.0} bytes per span vs {encoded:.0} encoded");
+    // Every span comes back as it went in, but for the policy attribute and `th`.
+    let (mut p, _) = build(r#"{"decision_wait": "10s", "policies": [{"name": "all", "type": "always_sample"}]}"#);
+    p.process(Batch::Traces(req.clone()), Instant::now(), &mut out);
+    p.flush(&mut out);
+    let Some(Batch::Traces(got)) = out.pop() else { panic!("nothing kept") };
+    let mut got_spans: Vec<Span> =
+        got.resource_spans.into_iter().flat_map(|rs| rs.scope_spans).flat_map(|ss| ss.spans).collect();
+    for s in &mut got_spans {
+        assert_eq!(s.attributes.pop().map(|kv| kv.key), Some(POLICY_ATTRIBUTE.to_string()));
+        assert_eq!(std::mem::take(&mut s.trace_state), "ot=th:0");
+    }
+    let mut want: Vec<Span> = spans.into_iter().cloned().collect();
+    want.sort_by(|a, b| a.span_id.cmp(&b.span_id));
+    got_spans.sort_by(|a, b| a.span_id.cmp(&b.span_id));
+    assert!(want == got_spans, "kept spans differ from the spans sent");
+}
+
+/// A trace whose spans come in two batches, each with its own resource:
+/// facts from both batches (resource attributes included) count.
+#[test]
+fn facts_gather_across_batches_resources_and_tracestates() {
+    let decide = |policies: &str, second: Span, second_resource: Vec<KeyValue>| -> Option<String> {
+        let (mut p, _) = build(&format!(r#"{{"decision_wait": "10s", "policies": {policies}}}"#));
+        let t0 = Instant::now();
+        let mut out = Vec::new();
+        p.process(batch(vec![span(3, 0, false, false), span(3, 1, false, false)]), t0, &mut out);
+        let mut b = batch(vec![second]);
+        if let Batch::Traces(r) = &mut b {
+            if let Some(res) = r.resource_spans[0].resource.as_mut() {
+                res.attributes.extend(second_resource);
+            }
+        }
+        p.process(b, t0 + Duration::from_secs(1), &mut out);
+        p.tick(t0 + Duration::from_secs(11), &mut out);
+        let kept = collect(out);
+        let spans = kept.get(&trace_id(3))?;
+        assert_eq!(spans.len(), 3, "a kept trace is whole");
+        Some(attr(&spans[0], POLICY_ATTRIBUTE).unwrap_or_default().to_string())
+    };
+    let plain = || span(3, 2, false, false);
+    let region =
+        r#"[{"name": "eu", "type": "string_attribute", "string_attribute": {"key": "region", "values": ["eu"]}}]"#;
+    assert_eq!(decide(region, plain(), vec![kv_str("region", "eu")]).as_deref(), Some("eu"));
+    assert_eq!(decide(region, plain(), vec![kv_str("region", "us")]), None);
+    let inv = r#"[{"name": "not-eu", "type": "string_attribute", "string_attribute": {"key": "region", "values": ["eu"], "invert_match": true}}]"#;
+    // One matching span anywhere vetoes an inverted match.
+    let mut eu = plain();
+    eu.attributes.push(kv_str("region", "eu"));
+    assert_eq!(decide(inv, eu, vec![]), None);
+    assert_eq!(decide(inv, plain(), vec![]).as_deref(), Some("not-eu"));
+    let ts = r#"[{"name": "ts", "type": "trace_state", "trace_state": {"key": "vendor", "values": ["keep"]}}]"#;
+    let mut tagged = plain();
+    tagged.trace_state = "vendor=keep".into();
+    assert_eq!(decide(ts, tagged, vec![]).as_deref(), Some("ts"));
+    assert_eq!(decide(ts, plain(), vec![]), None);
+    // The latest end over both batches makes the trace slow; an error in the
+    // second batch is seen.
+    let slow = r#"[{"name": "slow", "type": "latency", "latency": {"threshold_ms": 1000}}]"#;
+    let mut late = plain();
+    late.end_time_unix_nano += 5_000_000_000;
+    assert_eq!(decide(slow, late, vec![]).as_deref(), Some("slow"));
+    assert_eq!(decide(slow, plain(), vec![]), None);
+    let errors = r#"[{"name": "errors", "type": "status_code", "status_code": {"status_codes": ["ERROR"]}}]"#;
+    assert_eq!(decide(errors, span(3, SPANS_PER_TRACE - 1, true, false), vec![]).as_deref(), Some("errors"));
+    assert_eq!(decide(errors, plain(), vec![]), None);
+    // An `rv` in a later span's tracestate decides a probabilistic policy.
+    let half = r#"[{"name": "half", "type": "probabilistic", "probabilistic": {"sampling_percentage": 50}}]"#;
+    let with_rv = |rv: &str| {
+        let mut s = plain();
+        s.trace_state = format!("ot=rv:{rv}");
+        s
+    };
+    assert_eq!(decide(half, with_rv("ffffffffffffff"), vec![]).as_deref(), Some("half"));
+    assert_eq!(decide(half, with_rv("00000000000000"), vec![]), None);
+}
