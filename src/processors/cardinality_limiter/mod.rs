@@ -24,7 +24,14 @@
 //! - A series not seen for `series_ttl` frees its slot at `tick`. Memory is
 //!   bounded by `max_series` tracked series (limited series plus the
 //!   cumulative series folded into an overflow series); a new series beyond
-//!   it is treated as over its limit, and counted.
+//!   it is treated as over its limit, and counted; points of a metric not yet
+//!   tracked are then dropped (reason `max_series`), as its table would pass
+//!   the bound.
+//! - A folded cumulative series stays folded until it expires, even when a
+//!   slot frees, so its gains are never counted both in the overflow series
+//!   and on its own. An admitted series that expires and comes back over the
+//!   limit is folded with its whole value: the backend sees its old series go
+//!   stale while the overflow series takes it over.
 //! - Metrics pipelines are not routed by key, so each of the `workers`
 //!   instances enforces `limit / workers` (rounded up) on what it sees. With
 //!   several workers, each instance's overflow series of a cumulative metric
@@ -284,6 +291,15 @@ impl Processor for CardinalityLimiter {
                     let Some(data) = metric.data.as_mut() else { continue };
                     let key = xxh3_64_with_seed(metric.name.as_bytes(), resource ^ scope.rotate_left(17));
                     let limit = self.limit_of(&metric.name);
+                    if !self.metrics.contains_key(&key) && self.shared.tracked >= self.shared.max_series {
+                        // A new metric's table would pass the memory bound.
+                        let n = crate::data::metric_point_count(Some(data)) as u64;
+                        self.shared.m.max_series_reached.inc();
+                        self.shared.m.dropped_max_series.add(n);
+                        self.shared.m.processor.dropped.add(n);
+                        metric.data = None;
+                        continue;
+                    }
                     let st = self.metrics.entry(key).or_insert_with(|| MetricState {
                         name: metric.name.clone(),
                         limit,
@@ -316,7 +332,7 @@ impl Processor for CardinalityLimiter {
                         }
                     }
                 }
-                sm.metrics.retain(|m| crate::data::metric_point_count(m.data.as_ref()) > 0 || m.data.is_none());
+                sm.metrics.retain(|m| crate::data::metric_point_count(m.data.as_ref()) > 0);
             }
             rm.scope_metrics.retain(|sm| !sm.metrics.is_empty());
         }
@@ -445,7 +461,10 @@ fn limit_points<P: LimitedPoint>(sh: &mut Shared, st: &mut MetricState, points: 
     points.retain_mut(|p| {
         let (hll, hll_count) = (&mut st.hll, &mut sh.hll_count);
         let fp = fingerprint_with(p.attributes(), &mut sh.scratch, |k, vh| observe(hll, hll_count, k, vh));
-        if admit(sh, st, fp, now) {
+        // A cumulative series once folded stays folded while it is tracked:
+        // reported on its own as well, its gains would count twice.
+        let folded_before = st.overflow.as_ref().is_some_and(|o| o.last.contains_key(&fp));
+        if !folded_before && admit(sh, st, fp, now) {
             return true;
         }
         st.overflowed = true;

@@ -293,6 +293,39 @@ fn series_ttl_frees_slots() {
 }
 
 #[test]
+fn a_folded_cumulative_series_stays_folded_when_a_slot_frees() {
+    let c = CardinalityLimiterConfig { series_ttl: crate::config::Duration::from_secs(60), ..cfg(1) };
+    let (mut l, _) = limiter(&c);
+    let t0 = Instant::now();
+    let batch = |ids: &[usize], v: i64| {
+        request(vec![sum("c", CUMULATIVE, ids.iter().map(|i| number(user(*i), v, v as u64)).collect())])
+    };
+    run(&mut l, batch(&[0, 1], 10), t0);
+    // Series 0 expires, freeing the slot; series 1 keeps being folded.
+    run(&mut l, batch(&[1], 20), t0 + Duration::from_secs(50));
+    l.tick(t0 + Duration::from_secs(70), &mut Vec::new());
+    let out = numbers(&run(&mut l, batch(&[1], 30), t0 + Duration::from_secs(71)));
+    assert_eq!(out.len(), 1);
+    assert!(is_overflow(&out[0].attributes));
+    assert_eq!(int(&out[0]), 30);
+}
+
+#[test]
+fn new_metrics_past_max_series_are_dropped_and_counted() {
+    let (mut l, reg) = limiter(&CardinalityLimiterConfig { max_series: 2, ..cfg(10) });
+    let batch = |name: &str| request(vec![sum(name, DELTA, (0..2).map(|i| number(user(i), 1, 1)).collect())]);
+    assert_eq!(numbers(&run(&mut l, batch("a"), Instant::now())).len(), 2);
+    assert!(run(&mut l, batch("b"), Instant::now()).is_empty());
+    assert_eq!(
+        reg.value(
+            "sluice_cardinality_limiter_dropped_points_total",
+            &[("processor", "cardinality_limiter"), ("reason", "max_series")]
+        ),
+        Some(2.0)
+    );
+}
+
+#[test]
 fn exclude_and_per_metric_limits() {
     let c = CardinalityLimiterConfig {
         metrics: vec![MetricLimit { name: "small".into(), limit: 5 }],
@@ -417,7 +450,7 @@ fn other_signals_and_empty_points_pass_without_panic() {
     let m = Metric { name: "nodata".into(), data: None, ..Default::default() };
     let weird = number(vec![], 0, 0);
     let out = run(&mut l, request(vec![m, sum("c", 0, vec![weird.clone(), weird])]), Instant::now());
-    assert_eq!(out.len(), 2);
+    assert_eq!(out.len(), 1, "a metric without data points is not passed on");
 }
 
 fn load(body: &str) -> Result<crate::config::AgentConfig, crate::config::ConfigErrors> {
