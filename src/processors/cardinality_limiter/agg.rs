@@ -103,6 +103,17 @@ impl Agg {
                 let scale = a.scale.min(b.scale);
                 a.downscale_to(scale);
                 b.downscale_to(scale);
+                // Far-apart offsets would make the union huge: coarsen first.
+                for _ in 0..64 {
+                    if union_len(&a.positive, &b.positive) <= MAX_EXP_BUCKETS
+                        && union_len(&a.negative, &b.negative) <= MAX_EXP_BUCKETS
+                    {
+                        break;
+                    }
+                    let next = a.scale.saturating_sub(1);
+                    a.downscale_to(next);
+                    b.downscale_to(next);
+                }
                 add_buckets(&mut a.positive, &b.positive);
                 add_buckets(&mut a.negative, &b.negative);
                 a.count = a.count.saturating_add(b.count);
@@ -193,20 +204,23 @@ impl Agg {
 impl ExpAgg {
     fn downscale_to(&mut self, scale: i32) {
         if scale < self.scale {
-            let by = (self.scale - scale).min(63) as u32;
+            let by = (i64::from(self.scale) - i64::from(scale)).min(63) as u32;
             downscale(&mut self.positive, by);
             downscale(&mut self.negative, by);
             self.scale = scale;
         }
     }
 
-    /// Downscales until each side fits in `MAX_EXP_BUCKETS`.
+    /// Downscales until each side fits in `MAX_EXP_BUCKETS` (offsets are
+    /// 32-bit, so 64 halvings always suffice).
     fn fit(&mut self) {
-        while (self.positive.bucket_counts.len() > MAX_EXP_BUCKETS
-            || self.negative.bucket_counts.len() > MAX_EXP_BUCKETS)
-            && self.scale > -10
-        {
-            self.downscale_to(self.scale - 1);
+        for _ in 0..64 {
+            if self.positive.bucket_counts.len() <= MAX_EXP_BUCKETS
+                && self.negative.bucket_counts.len() <= MAX_EXP_BUCKETS
+            {
+                break;
+            }
+            self.downscale_to(self.scale.saturating_sub(1));
         }
     }
 }
@@ -229,6 +243,19 @@ fn downscale(b: &mut Buckets, by: u32) {
     }
     b.offset = lo as i32;
     b.bucket_counts = counts;
+}
+
+/// Buckets spanned by the union of two ranges of the same scale.
+fn union_len(a: &Buckets, b: &Buckets) -> usize {
+    let range = |x: &Buckets| (x.offset as i64, x.offset as i64 + x.bucket_counts.len() as i64);
+    match (a.bucket_counts.is_empty(), b.bucket_counts.is_empty()) {
+        (true, _) => b.bucket_counts.len(),
+        (_, true) => a.bucket_counts.len(),
+        _ => {
+            let ((alo, ahi), (blo, bhi)) = (range(a), range(b));
+            usize::try_from(ahi.max(bhi) - alo.min(blo)).unwrap_or(usize::MAX)
+        }
+    }
 }
 
 fn add_buckets(a: &mut Buckets, b: &Buckets) {
@@ -304,6 +331,19 @@ mod tests {
         let gain = w.since(&exp(3, 0, &[1]), true).expect("no reset");
         let Agg::Exp(g) = gain else { panic!("kind") };
         assert_eq!(g.count, 300);
+    }
+
+    #[test]
+    fn far_apart_exponential_buckets_merge_within_the_bound() {
+        let mut a = exp(0, i32::MIN + 5, &[1, 2]);
+        assert!(a.add(&exp(0, i32::MAX - 5, &[3])));
+        let Agg::Exp(e) = &a else { panic!("kind") };
+        assert!(e.positive.bucket_counts.len() <= MAX_EXP_BUCKETS);
+        assert_eq!(e.positive.bucket_counts.iter().sum::<u64>(), 6);
+        // Extreme scales must not overflow.
+        let mut a = exp(i32::MAX, 0, &[1]);
+        assert!(a.add(&exp(i32::MIN, 0, &[1])));
+        assert!(a.since(&exp(i32::MAX, 0, &[1]), true).is_some());
     }
 
     #[test]

@@ -513,3 +513,23 @@ fn config_errors_carry_path_line_and_hint() {
     }
     assert!(load("    limit: 5\n").is_err(), "unknown fields are refused");
 }
+
+#[test]
+fn each_worker_enforces_its_share_and_tells_cumulative_overflow_apart() {
+    let registry = Registry::new();
+    let ctx = ProcessorContext {
+        id: "cardinality_limiter".to_string(),
+        signal: Signal::Metrics,
+        registry: registry.clone(),
+        worker: 1,
+        workers: 4,
+    };
+    let mut l = CardinalityLimiter::new(&cfg(100), &ctx);
+    let points = (0..1000).map(|i| number(user(i), 1, 1)).collect();
+    let out = numbers(&run(&mut l, request(vec![sum("c", CUMULATIVE, points)]), Instant::now()));
+    assert_eq!(out.len(), 26);
+    let overflow = out.last().expect("overflow");
+    assert_eq!(overflow.attributes[0].key, OVERFLOW_ATTRIBUTE);
+    assert_eq!(overflow.attributes[1], kv(OVERFLOW_WORKER_ATTRIBUTE, any_value::Value::IntValue(1)));
+    assert_eq!(out.iter().map(int).sum::<i64>(), 1000);
+}
