@@ -141,6 +141,8 @@ struct Shared {
     /// Series plus folded cumulative series, across metrics.
     tracked: usize,
     hll_count: usize,
+    /// Bytes of the last values of folded cumulative series.
+    folded_bytes: usize,
     worker: Option<usize>,
     m: CardinalityLimiterMetrics,
     scratch: Vec<u64>,
@@ -187,6 +189,7 @@ impl CardinalityLimiter {
                 max_series: per_worker(cfg.max_series, ctx.workers),
                 tracked: 0,
                 hll_count: 0,
+                folded_bytes: 0,
                 worker: (ctx.workers > 1).then_some(ctx.worker),
                 m: CardinalityLimiterMetrics::new(&ctx.registry, &ctx.id),
                 scratch: Vec::new(),
@@ -205,6 +208,7 @@ impl CardinalityLimiter {
         let series = self.shared.tracked as i64;
         let bytes = (self.shared.tracked * SERIES_BYTES
             + self.shared.hll_count * (HyperLogLog::BYTES + 32)
+            + self.shared.folded_bytes
             + self.metrics.len() * METRIC_BYTES) as i64;
         self.shared.m.series.add(series - self.reported_series);
         self.shared.m.memory_bytes.add(bytes - self.reported_bytes);
@@ -223,7 +227,13 @@ impl CardinalityLimiter {
             if let Some(ov) = &mut st.overflow {
                 let before = ov.last.len();
                 // A folded series that stops keeps its gains in the total.
-                ov.last.retain(|_, (_, seen)| alive(*seen));
+                ov.last.retain(|_, (last, seen)| {
+                    let keep = alive(*seen);
+                    if !keep {
+                        shared.folded_bytes = shared.folded_bytes.saturating_sub(last.bytes());
+                    }
+                    keep
+                });
                 shared.tracked -= before - ov.last.len();
             }
             let keep = !st.series.is_empty()
@@ -555,8 +565,10 @@ fn fold_cumulative<P: LimitedPoint>(
         drop_point(&sh.m, &sh.m.dropped_incompatible);
         return false;
     }
-    if ov.last.insert(fp, (cur, now)).is_none() {
-        sh.tracked += 1;
+    sh.folded_bytes += cur.bytes();
+    match ov.last.insert(fp, (cur, now)) {
+        Some((old, _)) => sh.folded_bytes = sh.folded_bytes.saturating_sub(old.bytes()),
+        None => sh.tracked += 1,
     }
     sh.m.overflowed.inc();
     true
