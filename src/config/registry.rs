@@ -7,7 +7,8 @@ use crate::exporters::{
     otlphttp::config::OtlpHttpExporterConfig,
 };
 use crate::processors::{
-    batch::config::BatchConfig, head_sampler::config::HeadSamplerConfig, memory_limiter::config::MemoryLimiterConfig,
+    batch::config::BatchConfig, cardinality_limiter::config::CardinalityLimiterConfig,
+    head_sampler::config::HeadSamplerConfig, memory_limiter::config::MemoryLimiterConfig,
     probabilistic_sampler::config::ProbabilisticSamplerConfig, tail_sampling::config::TailSamplingConfig,
 };
 use crate::receivers::otlp::config::OtlpReceiverConfig;
@@ -93,6 +94,13 @@ pub const COMPONENTS: &[ComponentType] = &[
         description: "keeps whole traces chosen by policies once they are complete, within a memory bound",
     },
     ComponentType {
+        kind: ComponentKind::Processor,
+        name: "cardinality_limiter",
+        aliases: &[],
+        signals: &[Signal::Metrics],
+        description: "bounds distinct series per metric, folding the excess into an overflow series",
+    },
+    ComponentType {
         kind: ComponentKind::Exporter,
         name: "otlp",
         aliases: &["otlp_grpc"],
@@ -155,6 +163,7 @@ pub enum ProcessorConfig {
     HeadSampler(HeadSamplerConfig),
     ProbabilisticSampler(ProbabilisticSamplerConfig),
     TailSampling(TailSamplingConfig),
+    CardinalityLimiter(CardinalityLimiterConfig),
 }
 
 #[derive(Debug, Clone, PartialEq)]

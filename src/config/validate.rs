@@ -11,6 +11,7 @@ use crate::exporters::otlp_common::{RetryConfig, SendingQueueConfig, TlsClientCo
 use crate::exporters::{
     file::config::FileExporterConfig, otlp::config::OtlpExporterConfig, otlphttp::config::OtlpHttpExporterConfig,
 };
+use crate::processors::cardinality_limiter::config::{CardinalityLimiterConfig, ACTIONS};
 use crate::processors::probabilistic_sampler::config::{ProbabilisticSamplerConfig, ATTRIBUTE_SOURCES, MODES};
 use crate::processors::{
     batch::config::BatchConfig, head_sampler::config::HeadSamplerConfig, memory_limiter::config::MemoryLimiterConfig,
@@ -310,6 +311,65 @@ pub fn probabilistic_sampler(c: &mut Checker, cfg: &ProbabilisticSamplerConfig) 
             Some("name the log record attribute to sample by, e.g. from_attribute: log.id"),
         );
     }
+}
+
+pub fn cardinality_limiter(c: &mut Checker, cfg: &CardinalityLimiterConfig) {
+    if cfg.default_limit < 1 {
+        c.error(
+            &["default_limit"],
+            format!("default_limit {} must be at least 1", cfg.default_limit),
+            Some("distinct series allowed per metric, e.g. 2000"),
+        );
+    }
+    if cfg.max_series < 1 {
+        c.error(
+            &["max_series"],
+            format!("max_series {} must be at least 1", cfg.max_series),
+            Some("series tracked in all, e.g. 1000000"),
+        );
+    }
+    if cfg.series_ttl.is_zero() {
+        c.error(&["series_ttl"], "series_ttl must be above zero", Some("e.g. 10m"));
+    }
+    match crate::processors::cardinality_limiter::config::LimitAction::parse(&cfg.action) {
+        None => {
+            let actions = format!("actions are {}", ACTIONS.join(", "));
+            let hint = match super::suggest::did_you_mean(&cfg.action, ACTIONS.iter().copied()) {
+                Some(s) => format!("{s} {actions}"),
+                None => actions,
+            };
+            c.error(&["action"], format!("unknown action \"{}\"", cfg.action), Some(&hint));
+        }
+        Some(crate::processors::cardinality_limiter::config::LimitAction::DropAttributes)
+            if cfg.drop_attributes.iter().all(|k| k.trim().is_empty()) =>
+        {
+            c.error(
+                &["drop_attributes"],
+                "drop_attributes must name at least one attribute key when action is drop_attributes",
+                Some("e.g. drop_attributes: [user_id]"),
+            );
+        }
+        Some(_) => {}
+    }
+    for (i, m) in cfg.metrics.iter().enumerate() {
+        let i = i.to_string();
+        if m.name.trim().is_empty() {
+            c.errors.push(located(c, &["metrics", i.as_str(), "name"], "metric name must not be empty", None));
+        }
+        if m.limit < 1 {
+            let msg = format!("limit {} of metric \"{}\" must be at least 1", m.limit, m.name);
+            c.errors.push(located(c, &["metrics", i.as_str(), "limit"], msg, Some("e.g. 500")));
+        }
+    }
+}
+
+/// An error at a path that indexes into sequences (`metrics`, `0`, `limit`).
+fn located(c: &Checker, field: &[&str], message: impl Into<String>, hint: Option<&str>) -> ConfigError {
+    let path = field.iter().fold(c.path.to_string(), |p, f| join(&p, f));
+    let owned: Vec<String> = field.iter().map(|s| s.to_string()).collect();
+    let mut e = ConfigError::new(path, Some(line_at(c.node, &owned)), message);
+    e.hint = hint.map(str::to_string);
+    e
 }
 
 /// Line of a path that may index into sequences (`policies`, `2`, `type`):

@@ -234,6 +234,12 @@ impl Loader {
                 validate::probabilistic_sampler(&mut self.checker(path, node), &cfg);
                 Some(ProcessorConfig::ProbabilisticSampler(cfg))
             }
+            "cardinality_limiter" => {
+                let cfg = self.typed(node, path)?;
+                let before = self.errors.len();
+                validate::cardinality_limiter(&mut self.checker(path, node), &cfg);
+                (self.errors.len() == before).then_some(ProcessorConfig::CardinalityLimiter(cfg))
+            }
             "tail_sampling" => {
                 let cfg = self.typed(node, path)?;
                 let before = self.errors.len();

@@ -7,6 +7,7 @@
 //! state is never shared between threads.
 
 pub mod batch;
+pub mod cardinality_limiter;
 pub mod head_sampler;
 pub mod memory_limiter;
 pub mod probabilistic_sampler;
@@ -59,6 +60,9 @@ pub fn keyed_by_trace(config: &ProcessorConfig) -> bool {
         }
         // Its decision cache and per-key counts are per trace.
         ProcessorConfig::HeadSampler(_) => true,
+        // Metrics are not routed by key: each instance bounds its share (the
+        // configured bound divided by `workers`) of whatever batches it sees.
+        ProcessorConfig::CardinalityLimiter(_) => false,
         ProcessorConfig::TailSampling(_) => true,
     }
 }
@@ -74,6 +78,7 @@ pub fn build(id: &ComponentId, config: &ProcessorConfig, ctx: &ProcessorContext)
         ProcessorConfig::HeadSampler(c) => Box::new(head_sampler::HeadSampler::new(c, ctx)),
         ProcessorConfig::ProbabilisticSampler(c) => Box::new(probabilistic_sampler::ProbabilisticSampler::new(c, ctx)),
         ProcessorConfig::TailSampling(c) => Box::new(tail_sampling::TailSamplingProcessor::new(c, ctx)),
+        ProcessorConfig::CardinalityLimiter(c) => Box::new(cardinality_limiter::CardinalityLimiter::new(c, ctx)),
     }
 }
 

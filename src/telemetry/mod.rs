@@ -212,6 +212,77 @@ impl ProbabilisticSamplerMetrics {
     }
 }
 
+/// Series of the `cardinality_limiter` processor. Every worker's instance
+/// registers the same series, so counters add up and gauges are kept by deltas.
+#[derive(Clone, Debug)]
+pub struct CardinalityLimiterMetrics {
+    /// Dropped points (`otelcol_processor_dropped_metric_points`), whatever the reason.
+    pub processor: ProcessorMetrics,
+    /// Points folded into the `otel.metric.overflow=true` series.
+    pub overflowed: Counter,
+    /// Points dropped by `action: drop`.
+    pub dropped_limit: Counter,
+    /// Points dropped because `max_series` series were already tracked.
+    pub dropped_max_series: Counter,
+    /// Points dropped because they could not merge into the overflow series
+    /// (explicit histogram bounds unlike the first overflowed point's).
+    pub dropped_incompatible: Counter,
+    /// Points whose `drop_attributes` keys were removed.
+    pub attributes_dropped: Counter,
+    /// Times a new series was refused because `max_series` was reached.
+    pub max_series_reached: Counter,
+    pub series: Gauge,
+    pub memory_bytes: Gauge,
+}
+
+/// The gauge name of the per-attribute distinct-value estimate.
+pub const CARDINALITY_LIMITER_ATTRIBUTE_CARDINALITY: &str = "sluice_cardinality_limiter_attribute_cardinality";
+
+impl CardinalityLimiterMetrics {
+    pub fn new(reg: &Registry, processor: &str) -> Self {
+        let l: &[(&str, &str)] = &[("processor", processor)];
+        let dropped = "sluice_cardinality_limiter_dropped_points_total";
+        let dropped_help = "Data points dropped by the cardinality limiter, by reason.";
+        let d = |reason: &str| reg.counter(dropped, dropped_help, &[("processor", processor), ("reason", reason)]);
+        CardinalityLimiterMetrics {
+            processor: ProcessorMetrics::new(reg, processor, Signal::Metrics),
+            overflowed: reg.counter(
+                "sluice_cardinality_limiter_overflowed_points_total",
+                "Data points folded into their metric's otel.metric.overflow=true series.",
+                l,
+            ),
+            dropped_limit: d("limit"),
+            dropped_max_series: d("max_series"),
+            dropped_incompatible: d("incompatible"),
+            attributes_dropped: reg.counter(
+                "sluice_cardinality_limiter_attributes_dropped_points_total",
+                "Data points whose drop_attributes keys were removed because their metric was at its limit.",
+                l,
+            ),
+            max_series_reached: reg.counter(
+                "sluice_cardinality_limiter_max_series_reached_total",
+                "New series refused because max_series series were already tracked.",
+                l,
+            ),
+            series: reg.gauge("sluice_cardinality_limiter_series", "Series tracked, across workers.", l),
+            memory_bytes: reg.gauge(
+                "sluice_cardinality_limiter_memory_bytes",
+                "Estimated bytes of the limiter's series tables, across workers.",
+                l,
+            ),
+        }
+    }
+
+    /// The estimate of distinct values of one attribute of one metric.
+    pub fn attribute_cardinality(reg: &Registry, processor: &str, metric: &str, attribute: &str) -> Gauge {
+        reg.gauge(
+            CARDINALITY_LIMITER_ATTRIBUTE_CARDINALITY,
+            "Estimated distinct values of an attribute of a metric that overflowed (HyperLogLog), top keys only.",
+            &[("processor", processor), ("metric", metric), ("attribute", attribute)],
+        )
+    }
+}
+
 /// Counters of the `batch` processor, named as the Collector's.
 #[derive(Clone, Debug)]
 pub struct BatchMetrics {

@@ -1,0 +1,81 @@
+//! Configuration of the `cardinality_limiter` processor (metrics).
+//!
+//! Numbers and `action` are kept loosely typed so that a bad value is
+//! reported by `config::validate` with its path, line and a hint, rather than
+//! as a bare serde error.
+
+use crate::config::Duration;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CardinalityLimiterConfig {
+    /// Distinct series (data-point attribute sets) allowed per metric name
+    /// and resource. Default 2000.
+    pub default_limit: i64,
+    /// `overflow` (default), `drop_attributes` or `drop`: what happens to a
+    /// point of a new series once its metric is at its limit.
+    pub action: String,
+    /// Attribute keys removed by `action: drop_attributes`. Default none.
+    pub drop_attributes: Vec<String>,
+    /// A series not seen for this long frees its slot. Default 10m.
+    pub series_ttl: Duration,
+    /// Per-metric limits that replace `default_limit`. Default none.
+    pub metrics: Vec<MetricLimit>,
+    /// Metric names passed through unlimited. Default none.
+    pub exclude: Vec<String>,
+    /// Series tracked in all, across metrics (the memory bound). Default 1,000,000.
+    pub max_series: i64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MetricLimit {
+    pub name: String,
+    pub limit: i64,
+}
+
+impl Default for CardinalityLimiterConfig {
+    fn default() -> Self {
+        CardinalityLimiterConfig {
+            default_limit: 2000,
+            action: "overflow".to_string(),
+            drop_attributes: Vec::new(),
+            series_ttl: Duration::from_secs(600),
+            metrics: Vec::new(),
+            exclude: Vec::new(),
+            max_series: 1_000_000,
+        }
+    }
+}
+
+/// What happens to a point of a series over its metric's limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitAction {
+    /// Fold into the one `otel.metric.overflow=true` series, as the SDK does.
+    Overflow,
+    /// Remove `drop_attributes` keys and re-aggregate within the batch.
+    DropAttributes,
+    Drop,
+}
+
+pub const ACTIONS: &[&str] = &["overflow", "drop_attributes", "drop"];
+
+impl LimitAction {
+    pub fn parse(s: &str) -> Option<LimitAction> {
+        match s {
+            "overflow" => Some(LimitAction::Overflow),
+            "drop_attributes" => Some(LimitAction::DropAttributes),
+            "drop" => Some(LimitAction::Drop),
+            _ => None,
+        }
+    }
+}
+
+impl CardinalityLimiterConfig {
+    /// The action in effect; invalid values are refused by validation and
+    /// fall back to `overflow` here.
+    pub fn resolved_action(&self) -> LimitAction {
+        LimitAction::parse(&self.action).unwrap_or(LimitAction::Overflow)
+    }
+}
