@@ -7,7 +7,8 @@ use crate::exporters::{
     otlphttp::config::OtlpHttpExporterConfig,
 };
 use crate::processors::{
-    batch::config::BatchConfig, head_sampler::config::HeadSamplerConfig, memory_limiter::config::MemoryLimiterConfig,
+    batch::config::BatchConfig, head_sampler::config::HeadSamplerConfig,
+    log_rate_limiter::config::LogRateLimiterConfig, memory_limiter::config::MemoryLimiterConfig,
     probabilistic_sampler::config::ProbabilisticSamplerConfig, tail_sampling::config::TailSamplingConfig,
 };
 use crate::receivers::otlp::config::OtlpReceiverConfig;
@@ -93,6 +94,13 @@ pub const COMPONENTS: &[ComponentType] = &[
         description: "keeps whole traces chosen by policies once they are complete, within a memory bound",
     },
     ComponentType {
+        kind: ComponentKind::Processor,
+        name: "log_rate_limiter",
+        aliases: &[],
+        signals: &[Signal::Logs],
+        description: "keeps at most a rate of log records per key (service, severity, body template), with summaries",
+    },
+    ComponentType {
         kind: ComponentKind::Exporter,
         name: "otlp",
         aliases: &["otlp_grpc"],
@@ -155,6 +163,7 @@ pub enum ProcessorConfig {
     HeadSampler(HeadSamplerConfig),
     ProbabilisticSampler(ProbabilisticSamplerConfig),
     TailSampling(TailSamplingConfig),
+    LogRateLimiter(LogRateLimiterConfig),
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -234,6 +234,11 @@ impl Loader {
                 validate::probabilistic_sampler(&mut self.checker(path, node), &cfg);
                 Some(ProcessorConfig::ProbabilisticSampler(cfg))
             }
+            "log_rate_limiter" => {
+                let cfg = self.typed(node, path)?;
+                validate::log_rate_limiter(&mut self.checker(path, node), &cfg);
+                Some(ProcessorConfig::LogRateLimiter(cfg))
+            }
             "tail_sampling" => {
                 let cfg = self.typed(node, path)?;
                 let before = self.errors.len();

@@ -8,6 +8,7 @@
 
 pub mod batch;
 pub mod head_sampler;
+pub mod log_rate_limiter;
 pub mod memory_limiter;
 pub mod probabilistic_sampler;
 pub mod sampling;
@@ -57,6 +58,9 @@ pub fn keyed_by_trace(config: &ProcessorConfig) -> bool {
         ProcessorConfig::Batch(_) | ProcessorConfig::MemoryLimiter(_) | ProcessorConfig::ProbabilisticSampler(_) => {
             false
         }
+        // Logs carry no trace to route by; each instance takes a share of
+        // the rate instead (see `log_rate_limiter`).
+        ProcessorConfig::LogRateLimiter(_) => false,
         // Its decision cache and per-key counts are per trace.
         ProcessorConfig::HeadSampler(_) => true,
         ProcessorConfig::TailSampling(_) => true,
@@ -74,6 +78,7 @@ pub fn build(id: &ComponentId, config: &ProcessorConfig, ctx: &ProcessorContext)
         ProcessorConfig::HeadSampler(c) => Box::new(head_sampler::HeadSampler::new(c, ctx)),
         ProcessorConfig::ProbabilisticSampler(c) => Box::new(probabilistic_sampler::ProbabilisticSampler::new(c, ctx)),
         ProcessorConfig::TailSampling(c) => Box::new(tail_sampling::TailSamplingProcessor::new(c, ctx)),
+        ProcessorConfig::LogRateLimiter(c) => Box::new(log_rate_limiter::LogRateLimiter::new(c, ctx)),
     }
 }
 
