@@ -99,12 +99,16 @@ pub fn severity_number(name: &str) -> Option<i32> {
     SEVERITIES.iter().find(|(n, _)| n.eq_ignore_ascii_case(base)).map(|(_, v)| v + step)
 }
 
+/// A name that is neither a severity nor `NONE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownSeverity;
+
 /// The severity floor in effect: Ok(None) when nothing is exempt (`NONE`).
-pub fn severity_floor(name: &str) -> Result<Option<i32>, ()> {
+pub fn severity_floor(name: &str) -> Result<Option<i32>, UnknownSeverity> {
     if name.trim().eq_ignore_ascii_case("none") {
         return Ok(None);
     }
-    severity_number(name).map(Some).ok_or(())
+    severity_number(name).map(Some).ok_or(UnknownSeverity)
 }
 
 impl LogRateLimiterConfig {
