@@ -166,7 +166,9 @@ impl LogRateLimiter {
         let every = self.summary_interval.as_nanos().max(1);
         let k = now.saturating_duration_since(epoch).as_nanos() / every + 1;
         let end = u64::try_from(k * every).unwrap_or(u64::MAX);
-        epoch.checked_add(Duration::from_nanos(end)).unwrap_or(now + self.summary_interval)
+        // An interval too long for `Instant` (an absurd config) ends at once
+        // rather than panicking.
+        epoch.checked_add(Duration::from_nanos(end)).or_else(|| now.checked_add(self.summary_interval)).unwrap_or(now)
     }
 
     fn is_exempt(&self, r: &LogRecord) -> bool {

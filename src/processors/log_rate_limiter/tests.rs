@@ -142,6 +142,47 @@ fn flood_of_one_key_is_limited_with_one_summary() {
 }
 
 #[test]
+fn due_summaries_go_out_before_the_next_batch() {
+    let cfg = LogRateLimiterConfig {
+        rate: 1.0,
+        burst: 1,
+        summary_interval: crate::config::Duration::from_secs(1),
+        ..Default::default()
+    };
+    let (mut p, _) = limiter(&cfg, 1);
+    let t0 = Instant::now();
+    let mut out = Vec::new();
+    p.process(batch("a", vec![info("x"), info("x"), info("x")]), t0, &mut out);
+    assert_eq!(p.next_deadline(), Some(t0 + Duration::from_secs(1)));
+    // A batch after the deadline, with no tick in between: the summary of the
+    // earlier interval comes first, then the batch (its record kept: refilled).
+    let mut out = Vec::new();
+    p.process(batch("a", vec![info("x")]), t0 + Duration::from_millis(2500), &mut out);
+    let all = records(&out);
+    assert_eq!(all.len(), 2);
+    assert_eq!(int(all[0].1, ATTR_SUPPRESSED), Some(2));
+    assert!(!is_summary(all[1].1));
+    assert_eq!(p.next_deadline(), None);
+    // A suppression now is due at the end of the interval it falls in (3s).
+    p.process(batch("a", vec![info("x")]), t0 + Duration::from_millis(2600), &mut out);
+    assert_eq!(p.next_deadline(), Some(t0 + Duration::from_secs(3)));
+}
+
+#[test]
+fn absurd_intervals_do_not_panic() {
+    let cfg = LogRateLimiterConfig {
+        rate: 1.0,
+        burst: 1,
+        summary_interval: crate::config::Duration(Duration::from_secs(u64::MAX)),
+        ..Default::default()
+    };
+    let (mut p, _) = limiter(&cfg, 1);
+    let mut out = Vec::new();
+    p.process(batch("a", vec![info("x"), info("x")]), Instant::now(), &mut out);
+    assert!(p.next_deadline().is_some());
+}
+
+#[test]
 fn burst_and_rate_are_split_across_workers() {
     let (mut p, _) = limiter(&LogRateLimiterConfig::default(), 4);
     let mut out = Vec::new();
