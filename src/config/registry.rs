@@ -8,8 +8,9 @@ use crate::exporters::{
 };
 use crate::processors::{
     batch::config::BatchConfig, cardinality_limiter::config::CardinalityLimiterConfig,
-    head_sampler::config::HeadSamplerConfig, memory_limiter::config::MemoryLimiterConfig,
-    probabilistic_sampler::config::ProbabilisticSamplerConfig, tail_sampling::config::TailSamplingConfig,
+    head_sampler::config::HeadSamplerConfig, log_rate_limiter::config::LogRateLimiterConfig,
+    memory_limiter::config::MemoryLimiterConfig, probabilistic_sampler::config::ProbabilisticSamplerConfig,
+    tail_sampling::config::TailSamplingConfig,
 };
 use crate::receivers::otlp::config::OtlpReceiverConfig;
 use crate::telemetry::health_config::HealthCheckConfig;
@@ -101,6 +102,13 @@ pub const COMPONENTS: &[ComponentType] = &[
         description: "bounds distinct series per metric, folding the excess into an overflow series",
     },
     ComponentType {
+        kind: ComponentKind::Processor,
+        name: "log_rate_limiter",
+        aliases: &[],
+        signals: &[Signal::Logs],
+        description: "keeps at most a rate of log records per key (service, severity, body template), with summaries",
+    },
+    ComponentType {
         kind: ComponentKind::Exporter,
         name: "otlp",
         aliases: &["otlp_grpc"],
@@ -164,6 +172,7 @@ pub enum ProcessorConfig {
     ProbabilisticSampler(ProbabilisticSamplerConfig),
     TailSampling(TailSamplingConfig),
     CardinalityLimiter(CardinalityLimiterConfig),
+    LogRateLimiter(LogRateLimiterConfig),
 }
 
 #[derive(Debug, Clone, PartialEq)]

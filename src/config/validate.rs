@@ -14,7 +14,10 @@ use crate::exporters::{
 use crate::processors::cardinality_limiter::config::{CardinalityLimiterConfig, ACTIONS};
 use crate::processors::probabilistic_sampler::config::{ProbabilisticSamplerConfig, ATTRIBUTE_SOURCES, MODES};
 use crate::processors::{
-    batch::config::BatchConfig, head_sampler::config::HeadSamplerConfig, memory_limiter::config::MemoryLimiterConfig,
+    batch::config::BatchConfig,
+    head_sampler::config::HeadSamplerConfig,
+    log_rate_limiter::config::{severity_floor, KeyField, LogRateLimiterConfig, KEY_FIELD_FORMS, SEVERITIES},
+    memory_limiter::config::MemoryLimiterConfig,
     tail_sampling::config::TailSamplingConfig,
 };
 use crate::receivers::otlp::config::OtlpReceiverConfig;
@@ -370,6 +373,38 @@ fn located(c: &Checker, field: &[&str], message: impl Into<String>, hint: Option
     let mut e = ConfigError::new(path, Some(line_at(c.node, &owned)), message);
     e.hint = hint.map(str::to_string);
     e
+}
+
+pub fn log_rate_limiter(c: &mut Checker, cfg: &LogRateLimiterConfig) {
+    // NaN and infinity fail this check too.
+    if !(cfg.rate > 0.0 && cfg.rate.is_finite()) {
+        c.error(
+            &["rate"],
+            format!("rate {} must be a number above 0", cfg.rate),
+            Some("records per second per key, e.g. 100"),
+        );
+    }
+    if cfg.burst == 0 {
+        c.error(&["burst"], "burst must be at least 1", Some("records a key may send at once, e.g. 100"));
+    }
+    if cfg.max_keys == 0 {
+        c.error(&["max_keys"], "max_keys must be at least 1", Some("e.g. 10000"));
+    }
+    if cfg.summary_interval.is_zero() {
+        c.error(&["summary_interval"], "summary_interval must be above zero", Some("e.g. 10s"));
+    }
+    for (i, field) in cfg.key_fields.iter().enumerate() {
+        if KeyField::parse(field).is_none() {
+            let i = i.to_string();
+            let hint = format!("a key field is {KEY_FIELD_FORMS}");
+            c.error(&["key_fields", i.as_str()], format!("unknown key field \"{field}\""), Some(&hint));
+        }
+    }
+    if severity_floor(&cfg.exempt_severity).is_err() {
+        let names: Vec<&str> = SEVERITIES.iter().map(|(n, _)| *n).chain(["NONE"]).collect();
+        let hint = format!("severities are {}", names.join(", "));
+        c.error(&["exempt_severity"], format!("unknown severity \"{}\"", cfg.exempt_severity), Some(&hint));
+    }
 }
 
 /// Line of a path that may index into sequences (`policies`, `2`, `type`):

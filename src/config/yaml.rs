@@ -240,6 +240,11 @@ impl Loader {
                 validate::cardinality_limiter(&mut self.checker(path, node), &cfg);
                 (self.errors.len() == before).then_some(ProcessorConfig::CardinalityLimiter(cfg))
             }
+            "log_rate_limiter" => {
+                let cfg = self.typed(node, path)?;
+                validate::log_rate_limiter(&mut self.checker(path, node), &cfg);
+                Some(ProcessorConfig::LogRateLimiter(cfg))
+            }
             "tail_sampling" => {
                 let cfg = self.typed(node, path)?;
                 let before = self.errors.len();

@@ -9,6 +9,7 @@
 pub mod batch;
 pub mod cardinality_limiter;
 pub mod head_sampler;
+pub mod log_rate_limiter;
 pub mod memory_limiter;
 pub mod probabilistic_sampler;
 pub mod sampling;
@@ -58,6 +59,9 @@ pub fn keyed_by_trace(config: &ProcessorConfig) -> bool {
         ProcessorConfig::Batch(_) | ProcessorConfig::MemoryLimiter(_) | ProcessorConfig::ProbabilisticSampler(_) => {
             false
         }
+        // Logs carry no trace to route by; each instance takes a share of
+        // the rate instead (see `log_rate_limiter`).
+        ProcessorConfig::LogRateLimiter(_) => false,
         // Its decision cache and per-key counts are per trace.
         ProcessorConfig::HeadSampler(_) => true,
         // Metrics are not routed by key: each instance bounds its share (the
@@ -79,6 +83,7 @@ pub fn build(id: &ComponentId, config: &ProcessorConfig, ctx: &ProcessorContext)
         ProcessorConfig::ProbabilisticSampler(c) => Box::new(probabilistic_sampler::ProbabilisticSampler::new(c, ctx)),
         ProcessorConfig::TailSampling(c) => Box::new(tail_sampling::TailSamplingProcessor::new(c, ctx)),
         ProcessorConfig::CardinalityLimiter(c) => Box::new(cardinality_limiter::CardinalityLimiter::new(c, ctx)),
+        ProcessorConfig::LogRateLimiter(c) => Box::new(log_rate_limiter::LogRateLimiter::new(c, ctx)),
     }
 }
 

@@ -372,6 +372,44 @@ impl HeadSamplerMetrics {
     }
 }
 
+/// Series of the `log_rate_limiter` processor. Every worker's instance
+/// registers the same series, so counters add up and the keys gauge is kept
+/// by deltas.
+#[derive(Clone, Debug)]
+pub struct LogRateLimiterMetrics {
+    /// Suppressed records (`otelcol_processor_dropped_log_records_total`).
+    pub processor: ProcessorMetrics,
+    pub keys: Gauge,
+    pub summaries: Counter,
+    pub keys_evicted: Counter,
+    pub key_overflow: Counter,
+}
+
+impl LogRateLimiterMetrics {
+    pub fn new(reg: &Registry, processor: &str) -> Self {
+        let labels: &[(&str, &str)] = &[("processor", processor)];
+        LogRateLimiterMetrics {
+            processor: ProcessorMetrics::new(reg, processor, Signal::Logs),
+            keys: reg.gauge("sluice_log_rate_limiter_keys", "Rate-limit keys tracked, across workers.", labels),
+            summaries: reg.counter(
+                "sluice_log_rate_limiter_summaries_emitted_total",
+                "Summary records emitted, one per limited key per summary interval.",
+                labels,
+            ),
+            keys_evicted: reg.counter(
+                "sluice_log_rate_limiter_keys_evicted_total",
+                "Idle keys evicted to make room under max_keys.",
+                labels,
+            ),
+            key_overflow: reg.counter(
+                "sluice_log_rate_limiter_key_overflow_total",
+                "Records counted under the catch-all key because max_keys keys were tracked and none was idle.",
+                labels,
+            ),
+        }
+    }
+}
+
 /// Series of the `tail_sampling` processor. Gauges are shared by the
 /// processor's worker instances; each adds its own change.
 #[derive(Clone, Debug)]
