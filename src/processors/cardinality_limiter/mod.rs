@@ -634,16 +634,23 @@ trait LimitedPoint: Default {
     fn from_agg(agg: &Agg, attributes: Vec<KeyValue>, start: u64, time: u64) -> Self;
 }
 
+/// The accessors every OTLP data point type implements the same way.
+macro_rules! point_fields {
+    () => {
+        fn attributes(&self) -> &[KeyValue] {
+            &self.attributes
+        }
+        fn attributes_mut(&mut self) -> &mut Vec<KeyValue> {
+            &mut self.attributes
+        }
+        fn times(&self) -> (u64, u64) {
+            (self.start_time_unix_nano, self.time_unix_nano)
+        }
+    };
+}
+
 impl LimitedPoint for NumberDataPoint {
-    fn attributes(&self) -> &[KeyValue] {
-        &self.attributes
-    }
-    fn attributes_mut(&mut self) -> &mut Vec<KeyValue> {
-        &mut self.attributes
-    }
-    fn times(&self) -> (u64, u64) {
-        (self.start_time_unix_nano, self.time_unix_nano)
-    }
+    point_fields!();
     fn agg(&self) -> Agg {
         match self.value {
             Some(number_data_point::Value::AsInt(i)) => Agg::Number { f: i as f64, i, int: true },
@@ -662,15 +669,7 @@ impl LimitedPoint for NumberDataPoint {
 }
 
 impl LimitedPoint for HistogramDataPoint {
-    fn attributes(&self) -> &[KeyValue] {
-        &self.attributes
-    }
-    fn attributes_mut(&mut self) -> &mut Vec<KeyValue> {
-        &mut self.attributes
-    }
-    fn times(&self) -> (u64, u64) {
-        (self.start_time_unix_nano, self.time_unix_nano)
-    }
+    point_fields!();
     fn agg(&self) -> Agg {
         Agg::Hist(HistAgg {
             count: self.count,
@@ -697,15 +696,7 @@ impl LimitedPoint for HistogramDataPoint {
 }
 
 impl LimitedPoint for ExponentialHistogramDataPoint {
-    fn attributes(&self) -> &[KeyValue] {
-        &self.attributes
-    }
-    fn attributes_mut(&mut self) -> &mut Vec<KeyValue> {
-        &mut self.attributes
-    }
-    fn times(&self) -> (u64, u64) {
-        (self.start_time_unix_nano, self.time_unix_nano)
-    }
+    point_fields!();
     fn agg(&self) -> Agg {
         Agg::Exp(ExpAgg {
             count: self.count,
@@ -742,15 +733,7 @@ impl LimitedPoint for ExponentialHistogramDataPoint {
 }
 
 impl LimitedPoint for SummaryDataPoint {
-    fn attributes(&self) -> &[KeyValue] {
-        &self.attributes
-    }
-    fn attributes_mut(&mut self) -> &mut Vec<KeyValue> {
-        &mut self.attributes
-    }
-    fn times(&self) -> (u64, u64) {
-        (self.start_time_unix_nano, self.time_unix_nano)
-    }
+    point_fields!();
     fn agg(&self) -> Agg {
         Agg::Summary { count: self.count, sum: self.sum }
     }
