@@ -66,12 +66,8 @@ const JSON: (&str, &str) = ("Content-Type", "application/json");
 fn malformed_requests_get_protocol_errors_and_the_agent_keeps_serving() {
     let py = require!(python());
     let dir = temp_dir();
-    let recv = RefReceiver::start(&py, dir.path(), &["--quiet"]);
-    let ports = Ports::pick();
-    let config =
-        agent_config(ports, FAST_BATCH, &exporter_yaml("otlp", &recv, ""), &["traces"], &["batch"], &["otlp"], &[]);
-    let agent = Agent::start(dir.path(), &config, ports);
-    let http = format!("127.0.0.1:{}", ports.http);
+    let (recv, agent) = agent_to_reference(&py, dir.path(), FAST_BATCH, &["traces"], &["batch"], &[]);
+    let http = format!("127.0.0.1:{}", agent.ports.http);
 
     let good = one_span_request(16);
     let truncated = &good[..good.len() - 3];
@@ -156,20 +152,9 @@ fn malformed_requests_get_protocol_errors_and_the_agent_keeps_serving() {
 fn memory_limiter_refuses_with_retryable_errors() {
     let py = require!(python());
     let dir = temp_dir();
-    let recv = RefReceiver::start(&py, dir.path(), &["--quiet"]);
-    let ports = Ports::pick();
     // A 2 MiB limit is below any real RSS: the limiter refuses from its first check.
     let processors = "  memory_limiter:\n    check_interval: 50ms\n    limit_mib: 2\n    spike_limit_mib: 1\n  batch:";
-    let config = agent_config(
-        ports,
-        processors,
-        &exporter_yaml("otlp", &recv, ""),
-        &["traces"],
-        &["memory_limiter", "batch"],
-        &["otlp"],
-        &[],
-    );
-    let agent = Agent::start(dir.path(), &config, ports);
+    let (recv, agent) = agent_to_reference(&py, dir.path(), processors, &["traces"], &["memory_limiter", "batch"], &[]);
     assert!(
         wait_until("the limiter to engage", Duration::from_secs(5), || agent
             .metric("sluice_memory_limiter_refusing", &[])
@@ -179,7 +164,7 @@ fn memory_limiter_refuses_with_retryable_errors() {
     );
 
     let (status, head, body) =
-        http_post(&format!("127.0.0.1:{}", ports.http), "/v1/traces", &[PROTO], &one_span_request(16));
+        http_post(&format!("127.0.0.1:{}", agent.ports.http), "/v1/traces", &[PROTO], &one_span_request(16));
     assert_eq!(status, 503, "{head}");
     assert!(head.to_ascii_lowercase().contains("retry-after:"), "{head}");
     assert!(String::from_utf8_lossy(&body).contains("memory"), "{}", String::from_utf8_lossy(&body));
@@ -215,20 +200,9 @@ fn memory_limiter_refuses_with_retryable_errors() {
 fn sigterm_drains_held_batches_to_the_backend_before_exit() {
     let py = require!(python());
     let dir = temp_dir();
-    let recv = RefReceiver::start(&py, dir.path(), &["--quiet"]);
-    let ports = Ports::pick();
     // The batch processor would hold these spans for a minute.
     let processors = "  batch:\n    timeout: 60s\n    send_batch_size: 100000";
-    let config = agent_config(
-        ports,
-        processors,
-        &exporter_yaml("otlp", &recv, ""),
-        &["traces", "logs"],
-        &["batch"],
-        &["otlp"],
-        &[],
-    );
-    let agent = Agent::start(dir.path(), &config, ports);
+    let (recv, agent) = agent_to_reference(&py, dir.path(), processors, &["traces", "logs"], &["batch"], &[]);
     let expect_traces = dir.path().join("expect-traces.json");
     let expect_logs = dir.path().join("expect-logs.json");
     send_python(

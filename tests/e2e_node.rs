@@ -12,11 +12,7 @@ fn node_http_json_to_otlp_exporter() {
     let py = require!(python());
     let node = require!(node());
     let dir = temp_dir();
-    let recv = RefReceiver::start(&py, dir.path(), &["--quiet"]);
-    let ports = Ports::pick();
-    let config =
-        agent_config(ports, FAST_BATCH, &exporter_yaml("otlp", &recv, ""), &["traces"], &["batch"], &["otlp"], &[]);
-    let agent = Agent::start(dir.path(), &config, ports);
+    let (recv, agent) = agent_to_reference(&py, dir.path(), FAST_BATCH, &["traces"], &["batch"], &[]);
 
     let expect = dir.path().join("expect-node.json");
     send_node(

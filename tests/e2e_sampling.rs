@@ -51,20 +51,10 @@ fn within_3_sigma(kept: usize, n: usize, p: f64) -> bool {
 fn head_sampler_keeps_whole_traces_and_every_error_trace() {
     let py = require!(python());
     let dir = temp_dir();
-    let recv = RefReceiver::start(&py, dir.path(), &["--quiet"]);
-    let ports = Ports::pick();
     let processors =
         "  head_sampler:\n    traces_per_second: 20\n    adjustment_interval: 1s\n  batch:\n    timeout: 100ms";
-    let config = agent_config(
-        ports,
-        processors,
-        &exporter_yaml("otlp", &recv, ""),
-        &["traces"],
-        &["head_sampler", "batch"],
-        &["otlp"],
-        &["workers: 2"],
-    );
-    let agent = Agent::start(dir.path(), &config, ports);
+    let (recv, agent) =
+        agent_to_reference(&py, dir.path(), processors, &["traces"], &["head_sampler", "batch"], &["workers: 2"]);
     // A first round teaches the sampler the key's rate; the second is sampled.
     let warmup =
         send_mix(&py, dir.path(), &agent, "warmup", &["--traces", "400", "--seed", "1", "--error-on-first-child"]);
@@ -114,20 +104,10 @@ fn head_sampler_keeps_whole_traces_and_every_error_trace() {
 fn probabilistic_sampler_keeps_a_consistent_share_and_records_th() {
     let py = require!(python());
     let dir = temp_dir();
-    let recv = RefReceiver::start(&py, dir.path(), &["--quiet"]);
-    let ports = Ports::pick();
     let processors =
         "  probabilistic_sampler:\n    mode: proportional\n    sampling_percentage: 25\n  batch:\n    timeout: 100ms";
-    let config = agent_config(
-        ports,
-        processors,
-        &exporter_yaml("otlp", &recv, ""),
-        &["traces"],
-        &["probabilistic_sampler", "batch"],
-        &["otlp"],
-        &[],
-    );
-    let agent = Agent::start(dir.path(), &config, ports);
+    let (recv, agent) =
+        agent_to_reference(&py, dir.path(), processors, &["traces"], &["probabilistic_sampler", "batch"], &[]);
     let manifest = send_mix(&py, dir.path(), &agent, "mix", &["--traces", "800", "--error-every", "1000000"]);
     let total: u64 = manifest.values().map(|t| t["spans"].as_u64().unwrap()).sum();
     assert!(
@@ -161,8 +141,6 @@ fn probabilistic_sampler_keeps_a_consistent_share_and_records_th() {
 fn tail_sampling_keeps_error_and_slow_traces_whole_and_samples_the_rest() {
     let py = require!(python());
     let dir = temp_dir();
-    let recv = RefReceiver::start(&py, dir.path(), &["--quiet"]);
-    let ports = Ports::pick();
     let processors = "  tail_sampling:
     decision_wait: 2s
     num_traces: 5000
@@ -181,16 +159,8 @@ fn tail_sampling_keeps_error_and_slow_traces_whole_and_samples_the_rest() {
           sampling_percentage: 20
   batch:
     timeout: 100ms";
-    let config = agent_config(
-        ports,
-        processors,
-        &exporter_yaml("otlp", &recv, ""),
-        &["traces"],
-        &["tail_sampling", "batch"],
-        &["otlp"],
-        &["workers: 2"],
-    );
-    let agent = Agent::start(dir.path(), &config, ports);
+    let (recv, agent) =
+        agent_to_reference(&py, dir.path(), processors, &["traces"], &["tail_sampling", "batch"], &["workers: 2"]);
     let manifest = send_mix(&py, dir.path(), &agent, "mix", &["--traces", "600"]);
     let total: u64 = manifest.values().map(|t| t["spans"].as_u64().unwrap()).sum();
     // Decisions come decision_wait after each trace's first span.

@@ -11,11 +11,7 @@ fn metrics_endpoint_passes_promtool_and_counts_spans() {
     let py = require!(python());
     let promtool = require!(promtool());
     let dir = temp_dir();
-    let recv = RefReceiver::start(&py, dir.path(), &["--quiet"]);
-    let ports = Ports::pick();
-    let config =
-        agent_config(ports, FAST_BATCH, &exporter_yaml("otlp", &recv, ""), &["traces"], &["batch"], &["otlp"], &[]);
-    let agent = Agent::start(dir.path(), &config, ports);
+    let (recv, agent) = agent_to_reference(&py, dir.path(), FAST_BATCH, &["traces"], &["batch"], &[]);
 
     send_python(
         &py,

@@ -33,19 +33,15 @@ fn int_value(item: &Value) -> i64 {
 fn cardinality_limiter_bounds_series_and_keeps_totals() {
     let py = require!(python());
     let dir = temp_dir();
-    let recv = RefReceiver::start(&py, dir.path(), &["--quiet"]);
-    let ports = Ports::pick();
     let processors = "  cardinality_limiter:\n    default_limit: 10\n  batch:\n    timeout: 100ms";
-    let config = agent_config(
-        ports,
+    let (recv, agent) = agent_to_reference(
+        &py,
+        dir.path(),
         processors,
-        &exporter_yaml("otlp", &recv, ""),
         &["metrics"],
         &["cardinality_limiter", "batch"],
-        &["otlp"],
         &["workers: 1"],
     );
-    let agent = Agent::start(dir.path(), &config, ports);
     // 40 routes: 40 series of each of a counter, an up-down counter, a histogram, a gauge.
     let expect = dir.path().join("expect.json");
     send_python(
@@ -99,8 +95,6 @@ fn cardinality_limiter_bounds_series_and_keeps_totals() {
 fn log_rate_limiter_keeps_errors_and_summarises_what_it_suppressed() {
     let py = require!(python());
     let dir = temp_dir();
-    let recv = RefReceiver::start(&py, dir.path(), &["--quiet"]);
-    let ports = Ports::pick();
     let processors = "  log_rate_limiter:
     key_fields: [resource.service.name, body_template]
     rate: 5
@@ -109,16 +103,8 @@ fn log_rate_limiter_keeps_errors_and_summarises_what_it_suppressed() {
     summary_interval: 1s
   batch:
     timeout: 100ms";
-    let config = agent_config(
-        ports,
-        processors,
-        &exporter_yaml("otlp", &recv, ""),
-        &["logs"],
-        &["log_rate_limiter", "batch"],
-        &["otlp"],
-        &["workers: 1"],
-    );
-    let agent = Agent::start(dir.path(), &config, ports);
+    let (recv, agent) =
+        agent_to_reference(&py, dir.path(), processors, &["logs"], &["log_rate_limiter", "batch"], &["workers: 1"]);
     // 400 records "log line N: something happened", one in four ERROR.
     send_python(
         &py,

@@ -593,3 +593,29 @@ pub fn exporter_yaml(kind: &str, recv: &RefReceiver, extra: &str) -> String {
         other => panic!("no exporter snippet for {other}"),
     }
 }
+
+/// The usual set-up: a quiet reference receiver, and sluice with the
+/// `processors:` body `processors_yaml`, one `otlp` exporter to the receiver,
+/// and one pipeline per signal running `processors` (plus `pipeline_extra`).
+pub fn agent_to_reference(
+    py: &Path,
+    dir: &Path,
+    processors_yaml: &str,
+    signals: &[&str],
+    processors: &[&str],
+    pipeline_extra: &[&str],
+) -> (RefReceiver, Agent) {
+    let recv = RefReceiver::start(py, dir, &["--quiet"]);
+    let ports = Ports::pick();
+    let config = agent_config(
+        ports,
+        processors_yaml,
+        &exporter_yaml("otlp", &recv, ""),
+        signals,
+        processors,
+        &["otlp"],
+        pipeline_extra,
+    );
+    let agent = Agent::start(dir, &config, ports);
+    (recv, agent)
+}
