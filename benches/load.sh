@@ -18,6 +18,7 @@ STREAMS=${3:-8}
 command -v h2load >/dev/null || { echo "h2load missing: apt-get install -y nghttp2-client" >&2; exit 1; }
 cargo build --release --bin sluice --example load_sink --example make_load_body >/dev/null
 work=$(mktemp -d)
+. benches/support/load_common.sh
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 target/release/examples/make_load_body "$work/body.bin" 1000
 cat > "$work/sluice.yaml" <<YAML
@@ -33,33 +34,16 @@ processors:
     limit_mib: 1024
     spike_limit_mib: 256
   batch:
-exporters:
-  otlp:
-    endpoint: 127.0.0.1:24318
-    tls:
-      insecure: true
-    compression: none
-service:
-  telemetry:
-    metrics:
-      address: 127.0.0.1:28888
+$OTLP_TO_SINK_YAML
   pipelines:
     traces:
       receivers: [otlp]
       processors: [memory_limiter, batch]
       exporters: [otlp]
 YAML
-ncpu=$(nproc)
-core_agent=0
-core_load=$(( ncpu > 1 ? 1 : 0 ))
-taskset -c $core_load target/release/examples/load_sink 127.0.0.1:24318 --idle-exit 3 > "$work/sink.json" 2> "$work/sink.log" &
-sink=$!
-taskset -c $core_agent target/release/sluice --config "$work/sluice.yaml" 2> "$work/sluice.log" &
-agent=$!
+start_sink --idle-exit 3
+start_agent
 if [[ -n "${PERF_OUT:-}" ]]; then perf record -e cpu-clock -F 499 -g -p $agent -o "$PERF_OUT" 2>/dev/null & fi
-for _ in $(seq 50); do curl -sf http://127.0.0.1:28888/metrics >/dev/null && break; sleep 0.1; done
-cpu_ticks() { awk '{print $14+$15}' /proc/$agent/stat; }
-tick=$(getconf CLK_TCK)
 before=$(cpu_ticks)
 start=$(date +%s.%N)
 rate_args=()
@@ -70,8 +54,8 @@ taskset -c $core_load h2load -n "$REQUESTS" -c "$CONNS" -m "$STREAMS" "${rate_ar
 wait $sink || true
 end=$(date +%s.%N)
 after=$(cpu_ticks)
-peak_kb=$(awk '/VmHWM/ {print $2}' /proc/$agent/status)
-refused=$(curl -s http://127.0.0.1:28888/metrics | awk '/^otelcol_receiver_refused_spans_total/ {s+=$2} END {print s+0}')
+peak_kb=$(peak_rss_kb)
+refused=$(metric otelcol_receiver_refused_spans_total)
 kill -TERM $agent; wait $agent || true
 spans=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["spans"])' "$work/sink.json")
 python3 - "$spans" "$before" "$after" "$tick" "$start" "$end" "$peak_kb" "$refused" <<'PY'

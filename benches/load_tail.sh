@@ -14,6 +14,7 @@ CONC=${2:-4}
 WAIT=${3:-20s}
 cargo build --release --bin sluice --example load_sink --example load_gen >/dev/null
 work=$(mktemp -d)
+. benches/support/load_common.sh
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 cat > "$work/sluice.yaml" <<YAML
 receivers:
@@ -43,33 +44,15 @@ processors:
       - {name: capped, type: rate_limiting, rate_limiting: {spans_per_second: 1000}}
       - {name: some, type: probabilistic, probabilistic: {sampling_percentage: 10}}
   batch:
-exporters:
-  otlp:
-    endpoint: 127.0.0.1:24318
-    tls:
-      insecure: true
-    compression: none
-service:
-  telemetry:
-    metrics:
-      address: 127.0.0.1:28888
+$OTLP_TO_SINK_YAML
   pipelines:
     traces:
       receivers: [otlp]
       processors: [memory_limiter, tail_sampling, batch]
       exporters: [otlp]
 YAML
-ncpu=$(nproc)
-core_agent=0
-core_load=$(( ncpu > 1 ? 1 : 0 ))
-taskset -c $core_load target/release/examples/load_sink 127.0.0.1:24318 > "$work/sink.json" 2> "$work/sink.log" &
-sink=$!
-taskset -c $core_agent target/release/sluice --config "$work/sluice.yaml" 2> "$work/sluice.log" &
-agent=$!
-for _ in $(seq 50); do curl -sf http://127.0.0.1:28888/metrics >/dev/null && break; sleep 0.1; done
-metric() { curl -s http://127.0.0.1:28888/metrics | awk -v n="$1" '$1 ~ "^"n"({|$)" {s+=$2} END {printf "%.0f", s+0}'; }
-cpu_ticks() { awk '{print $14+$15}' /proc/$agent/stat; }
-tick=$(getconf CLK_TCK)
+start_sink
+start_agent
 rss0=$(awk '/VmRSS/ {print $2}' /proc/$agent/status)
 before=$(cpu_ticks)
 start=$(date +%s.%N)
@@ -82,7 +65,7 @@ bytes=$(metric sluice_tail_sampling_bytes_in_memory)
 rss1=$(awk '/VmRSS/ {print $2}' /proc/$agent/status)
 refused=$(metric otelcol_receiver_refused_spans_total)
 early=$(metric sluice_tail_sampling_early_decisions_total)
-peak_kb=$(awk '/VmHWM/ {print $2}' /proc/$agent/status)
+peak_kb=$(peak_rss_kb)
 kill -TERM $agent; wait $agent || true
 kill -TERM $sink; wait $sink || true
 python3 - "$work/gen.json" "$before" "$after" "$tick" "$start" "$end" "$traces" "$bytes" "$rss0" "$rss1" "$refused" "$early" "$peak_kb" "$work/sink.json" <<'PY'
