@@ -10,30 +10,23 @@
 pub mod config;
 
 use crate::data::{Batch, Signal};
-use crate::exporters::otlp_common::{civil, tls, Compression};
+use crate::exporters::http_sender::{
+    body_text, prefix, retry_after_header, retryable_status, truncate, HttpSender, MAX_MESSAGE_BYTES,
+};
+use crate::exporters::otlp_common::Compression;
 use crate::exporters::{ExportError, ExportOutcome, Exporter};
 use crate::rpc;
-use bytes::Bytes;
 use config::{HttpEncoding, OtlpHttpExporterConfig};
-use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
-use http::{Method, Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use http::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
+use http::StatusCode;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
 use std::io::Write;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
-/// Responses larger than this are not read further: a partial success or an
-/// error message never needs more.
-const MAX_RESPONSE_BYTES: usize = 1 << 20;
-/// How much of a server's error message goes into our error.
-const MAX_MESSAGE_BYTES: usize = 512;
+pub use crate::exporters::http_sender::retry_after;
 
 /// The URL a signal is sent to: its own `*_endpoint` if set, else `endpoint`
 /// with `/v1/<signal>` appended.
@@ -55,142 +48,47 @@ pub fn signal_url(cfg: &OtlpHttpExporterConfig, signal: Signal) -> Result<String
 }
 
 pub struct OtlpHttpExporter {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
-    url: Uri,
-    headers: HeaderMap,
+    sender: HttpSender,
     compression: Compression,
     encoding: HttpEncoding,
-    timeout: Duration,
-    describe: String,
 }
 
 impl OtlpHttpExporter {
     pub fn new(cfg: &OtlpHttpExporterConfig, signal: Signal, id: &str) -> Result<Self, String> {
         let url = signal_url(cfg, signal).map_err(|e| format!("{id}: {e}"))?;
-        let uri: Uri = url.parse().map_err(|e| format!("{id}: endpoint {url:?} is not a valid URL: {e}"))?;
-        let builder = hyper_rustls::HttpsConnectorBuilder::new();
-        let connector = if uri.scheme_str() == Some("https") {
-            let tls = tls::client_tls(&cfg.tls, &[]).map_err(|e| format!("{id}: {e}"))?;
-            let b = builder.with_tls_config((*tls.config).clone()).https_or_http();
-            let b = match tls.server_name {
-                Some(name) => b.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name)),
-                None => b,
-            };
-            b.enable_all_versions().build()
-        } else {
-            // Plain http: the TLS side is never used, so it trusts nothing
-            // rather than failing on a machine without system roots.
-            builder.with_tls_config(tls::no_roots_config()).https_or_http().enable_all_versions().build()
-        };
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build(connector);
-
-        let mut headers = HeaderMap::new();
+        let mut sender = HttpSender::new(&url, &cfg.tls, &cfg.headers, cfg.timeout.get(), id)?;
         let content_type = match cfg.encoding {
             HttpEncoding::Proto => "application/x-protobuf",
             HttpEncoding::Json => "application/json",
         };
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-        let agent = format!("sluice/{}", env!("CARGO_PKG_VERSION"));
-        headers.insert(USER_AGENT, HeaderValue::from_str(&agent).map_err(|e| e.to_string())?);
+        sender.default_header(CONTENT_TYPE, HeaderValue::from_static(content_type));
         match cfg.compression {
-            Compression::Gzip => {
-                headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-            }
-            Compression::Zstd => {
-                headers.insert(CONTENT_ENCODING, HeaderValue::from_static("zstd"));
-            }
+            Compression::Gzip => sender.default_header(CONTENT_ENCODING, HeaderValue::from_static("gzip")),
+            Compression::Zstd => sender.default_header(CONTENT_ENCODING, HeaderValue::from_static("zstd")),
             Compression::None | Compression::Empty => {}
         }
-        for (k, v) in &cfg.headers {
-            let name = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|_| format!("{id}: headers: {k:?} is not a valid header name"))?;
-            let value =
-                HeaderValue::from_str(v).map_err(|_| format!("{id}: headers: the value of {k:?} is not valid"))?;
-            headers.insert(name, value);
-        }
-        Ok(OtlpHttpExporter {
-            client,
-            url: uri,
-            headers,
-            compression: cfg.compression,
-            encoding: cfg.encoding,
-            timeout: cfg.timeout.get(),
-            describe: format!("{id} ({url})"),
-        })
+        Ok(OtlpHttpExporter { sender, compression: cfg.compression, encoding: cfg.encoding })
     }
 
     fn body(&self, batch: &Batch) -> Result<Vec<u8>, ExportError> {
+        let describe = self.sender.describe();
         let encoded = match self.encoding {
             HttpEncoding::Proto => encode_proto(batch),
             HttpEncoding::Json => encode_json(batch)
-                .map_err(|e| ExportError::Permanent { message: format!("{}: JSON encoding: {e}", self.describe) })?,
+                .map_err(|e| ExportError::Permanent { message: format!("{describe}: JSON encoding: {e}") })?,
         };
         compress(encoded, self.compression)
-            .map_err(|e| ExportError::Permanent { message: format!("{}: compression: {e}", self.describe) })
-    }
-
-    async fn send(&self, body: Vec<u8>, signal: Signal) -> Result<ExportOutcome, ExportError> {
-        let mut req = Request::builder().method(Method::POST).uri(self.url.clone());
-        if let Some(h) = req.headers_mut() {
-            h.extend(self.headers.clone());
-        }
-        let req = req
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| ExportError::Permanent { message: format!("{}: {e}", self.describe) })?;
-        let resp = self.client.request(req).await.map_err(|e| ExportError::Retryable {
-            message: format!("{}: {}", self.describe, error_chain(&e)),
-            retry_after: None,
-        })?;
-        let (parts, body) = resp.into_parts();
-        // A body we cannot read still leaves the status to decide on.
-        let body = match Limited::new(body, MAX_RESPONSE_BYTES).collect().await {
-            Ok(b) => b.to_bytes(),
-            Err(_) => Bytes::new(),
-        };
-        classify_response(parts.status, &parts.headers, &body, signal, SystemTime::now())
-            .map_err(|e| prefix(e, &self.describe))
+            .map_err(|e| ExportError::Permanent { message: format!("{describe}: compression: {e}") })
     }
 }
 
 impl Exporter for OtlpHttpExporter {
     async fn export(&self, batch: &Batch) -> Result<ExportOutcome, ExportError> {
         let body = self.body(batch)?;
-        // A zero timeout means none, as in the Collector's exporterhelper.
-        let result = match self.timeout.is_zero() {
-            true => Ok(self.send(body, batch.signal()).await),
-            false => tokio::time::timeout(self.timeout, self.send(body, batch.signal())).await,
-        };
-        match result {
-            Ok(result) => result,
-            Err(_) => Err(ExportError::Retryable {
-                message: format!("{}: no answer within {:?}", self.describe, self.timeout),
-                retry_after: None,
-            }),
-        }
+        let answer = self.sender.post(body).await?;
+        classify_response(answer.status, &answer.headers, &answer.body, batch.signal(), SystemTime::now())
+            .map_err(|e| prefix(e, self.sender.describe()))
     }
-}
-
-fn prefix(e: ExportError, describe: &str) -> ExportError {
-    match e {
-        ExportError::Retryable { message, retry_after } => {
-            ExportError::Retryable { message: format!("{describe}: {message}"), retry_after }
-        }
-        ExportError::Permanent { message } => ExportError::Permanent { message: format!("{describe}: {message}") },
-    }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(inner) = source {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    s
 }
 
 pub(crate) fn encode_proto(batch: &Batch) -> Vec<u8> {
@@ -239,24 +137,10 @@ pub fn classify_response(
         return Ok(partial_success(body, json, signal));
     }
     let message = format!("HTTP {status}: {}", server_message(body, json));
-    match status.as_u16() {
-        429 | 502 | 503 | 504 => {
-            let retry_after = headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| retry_after(v, now));
-            Err(ExportError::Retryable { message, retry_after })
-        }
-        _ => Err(ExportError::Permanent { message }),
+    if retryable_status(status) {
+        return Err(ExportError::Retryable { message, retry_after: retry_after_header(headers, now) });
     }
-}
-
-/// `Retry-After` as delta-seconds or an HTTP-date (a date in the past means now).
-pub fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = civil::parse_http_date(value)?;
-    let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs() as i64;
-    Some(Duration::from_secs((at - now).max(0) as u64))
+    Err(ExportError::Permanent { message })
 }
 
 /// The rejection count of a 2xx body; an empty or undecodable body is a full
@@ -315,20 +199,10 @@ fn server_message(body: &[u8], json: bool) -> String {
     } else {
         rpc::RpcStatus::decode(body).ok().map(|s| s.message).filter(|m| !m.is_empty())
     };
-    let text = decoded.unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_string());
-    truncate(text, MAX_MESSAGE_BYTES)
-}
-
-fn truncate(mut s: String, max: usize) -> String {
-    if s.len() > max {
-        let mut cut = max;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        s.truncate(cut);
-        s.push('…');
+    match decoded {
+        Some(text) => truncate(text, MAX_MESSAGE_BYTES),
+        None => body_text(body),
     }
-    s
 }
 
 #[cfg(test)]

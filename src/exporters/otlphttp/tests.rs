@@ -6,6 +6,9 @@ use crate::exporters::runner::ExporterRunner;
 use crate::telemetry::health::HealthState;
 use crate::telemetry::metrics::Registry;
 use crate::telemetry::ExporterMetrics;
+use bytes::Bytes;
+use http::Method;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -16,6 +19,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, UNIX_EPOCH};
 
 #[derive(Debug, Clone)]
 struct Seen {
