@@ -62,10 +62,11 @@ struct MemoryLimiter {
 enum DoorInput {
     /// One bounded channel all workers pull from.
     Shared(Sender<Batch>),
-    /// One channel per worker; spans are routed by trace ID. The channels are
-    /// unbounded: `queued` is the bound, reserved for a whole split request at
-    /// once, so a request is accepted or refused whole.
-    Sharded { txs: Vec<Sender<Batch>>, queued: Arc<AtomicUsize>, capacity: usize },
+    /// One channel per worker; items are routed by the key of the
+    /// pipeline's keyed processor. The channels are unbounded: `queued` is
+    /// the bound, reserved for a whole split request at once, so a request
+    /// is accepted or refused whole.
+    Sharded { txs: Vec<Sender<Batch>>, queued: Arc<AtomicUsize>, capacity: usize, route: shard::Route },
 }
 
 /// The entry of a pipeline, handed to receivers.
@@ -111,14 +112,8 @@ impl BatchSink for PipelineDoor {
                 Err(TrySendError::Full(_)) => Err(Refusal::PipelineFull),
                 Err(TrySendError::Disconnected(_)) => Err(Refusal::ShuttingDown),
             },
-            DoorInput::Sharded { txs, queued, capacity } => {
-                // Only trace pipelines are sharded; anything else would go whole to worker 0.
-                let parts: Vec<(usize, Batch)> = match batch {
-                    Batch::Traces(req) => {
-                        shard::split_by_trace(req, txs.len()).into_iter().map(|(i, r)| (i, Batch::Traces(r))).collect()
-                    }
-                    other => vec![(0, other)],
-                };
+            DoorInput::Sharded { txs, queued, capacity, route } => {
+                let parts = route.split(batch, txs.len());
                 let n = parts.len();
                 if queued.fetch_add(n, Ordering::AcqRel) + n > *capacity {
                     queued.fetch_sub(n, Ordering::AcqRel);
@@ -397,13 +392,17 @@ pub async fn start(config: &AgentConfig) -> Result<RunningAgent, StartError> {
         let capacity = p.channel_capacity.max(1);
         let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(workers_n);
         let proc_ids: Vec<ComponentId> = p.processors.iter().filter_map(|s| ComponentId::parse(s).ok()).collect();
-        let sharded = signal == Signal::Traces
-            && workers_n > 1
-            && proc_ids.iter().any(|id| config.processors.get(id).is_some_and(crate::processors::keyed_by_trace));
-        let (input, worker_rxs, reserved) = if sharded {
+        // Routed by the key of the first keyed processor; a second keyed
+        // processor with another key (rare) sees its keys spread over workers.
+        let route = proc_ids
+            .iter()
+            .filter_map(|id| config.processors.get(id))
+            .find_map(|c| shard::Route::of(crate::processors::state_key(c)))
+            .filter(|_| workers_n > 1);
+        let (input, worker_rxs, reserved) = if let Some(route) = route {
             let (txs, rxs): (Vec<_>, Vec<_>) = (0..workers_n).map(|_| crossbeam_channel::unbounded::<Batch>()).unzip();
             let queued = Arc::new(AtomicUsize::new(0));
-            (DoorInput::Sharded { txs, queued: queued.clone(), capacity }, rxs, Some(queued))
+            (DoorInput::Sharded { txs, queued: queued.clone(), capacity, route }, rxs, Some(queued))
         } else {
             let (tx, rx) = crossbeam_channel::bounded::<Batch>(capacity);
             (DoorInput::Shared(tx), vec![rx; workers_n], None)
@@ -577,7 +576,7 @@ mod tests {
         let (txs, rxs): (Vec<_>, Vec<_>) = (0..workers).map(|_| crossbeam_channel::unbounded::<Batch>()).unzip();
         let queued = Arc::new(AtomicUsize::new(0));
         let door = PipelineDoor {
-            input: DoorInput::Sharded { txs, queued: queued.clone(), capacity },
+            input: DoorInput::Sharded { txs, queued: queued.clone(), capacity, route: shard::Route::TraceId },
             closed: AtomicBool::new(false),
             limiters: Vec::new(),
         };

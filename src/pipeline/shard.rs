@@ -1,52 +1,155 @@
-//! Routing spans to the worker that owns their trace: `xxh3(trace_id) % n`.
-//! Every span of a trace lands in the same shard, whatever request it came
-//! in, so trace-keyed processors keep their state without locks.
+//! Routing items to the worker that owns their key, so keyed processors
+//! keep exact per-key state without locks: spans by trace ID, metrics by
+//! name, log records by (a part of) the log rate limiter's key. Every item
+//! of one key lands in the same shard, whatever request it came in.
 
+use crate::data::Batch;
+use crate::processors::log_rate_limiter::config::KeyField;
+use crate::processors::log_rate_limiter::route_hash;
+use crate::processors::StateKey;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::logs::v1::{ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::metrics::v1::{ResourceMetrics, ScopeMetrics};
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
+use xxhash_rust::xxh3::xxh3_64;
 
 /// The shard of a trace ID among `shards`.
 pub fn shard_of(trace_id: &[u8], shards: usize) -> usize {
-    (xxhash_rust::xxh3::xxh3_64(trace_id) % shards.max(1) as u64) as usize
+    of_hash(xxh3_64(trace_id), shards)
 }
 
-/// Splits a request into one request per shard that has spans, keeping each
-/// span under (a copy of) its resource and scope. Spans are moved, not copied.
-pub fn split_by_trace(req: ExportTraceServiceRequest, shards: usize) -> Vec<(usize, ExportTraceServiceRequest)> {
-    if shards <= 1 {
-        return vec![(0, req)];
-    }
-    let mut parts: Vec<Option<ExportTraceServiceRequest>> = (0..shards).map(|_| None).collect();
-    for rs in req.resource_spans {
-        // Per shard: the index of this resource's ResourceSpans in that shard's request.
-        let mut resource_slot: Vec<Option<usize>> = vec![None; shards];
-        for ss in rs.scope_spans {
-            let mut scope_slot: Vec<Option<usize>> = vec![None; shards];
-            for span in ss.spans {
-                let shard = shard_of(&span.trace_id, shards);
-                let part = parts[shard].get_or_insert_with(Default::default);
-                let r = *resource_slot[shard].get_or_insert_with(|| {
-                    part.resource_spans.push(ResourceSpans {
-                        resource: rs.resource.clone(),
-                        scope_spans: Vec::new(),
-                        schema_url: rs.schema_url.clone(),
-                    });
-                    part.resource_spans.len() - 1
-                });
-                let scopes = &mut part.resource_spans[r].scope_spans;
-                let s = *scope_slot[shard].get_or_insert_with(|| {
-                    scopes.push(ScopeSpans {
-                        scope: ss.scope.clone(),
-                        spans: Vec::new(),
-                        schema_url: ss.schema_url.clone(),
-                    });
-                    scopes.len() - 1
-                });
-                scopes[s].spans.push(span);
-            }
+fn of_hash(hash: u64, shards: usize) -> usize {
+    (hash % shards.max(1) as u64) as usize
+}
+
+/// How a sharded pipeline routes: the key of its first keyed processor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Route {
+    TraceId,
+    MetricName,
+    LogFields(Vec<KeyField>),
+}
+
+impl Route {
+    pub fn of(key: StateKey) -> Option<Route> {
+        match key {
+            StateKey::None => None,
+            StateKey::TraceId => Some(Route::TraceId),
+            StateKey::MetricName => Some(Route::MetricName),
+            StateKey::LogFields(f) => Some(Route::LogFields(f)),
         }
     }
-    parts.into_iter().enumerate().filter_map(|(i, p)| p.map(|p| (i, p))).collect()
+
+    /// Splits a batch into one batch per shard that has items. A batch of a
+    /// signal this route does not key goes whole to shard 0.
+    pub fn split(&self, batch: Batch, shards: usize) -> Vec<(usize, Batch)> {
+        if shards <= 1 {
+            return vec![(0, batch)];
+        }
+        match (self, batch) {
+            (Route::TraceId, Batch::Traces(r)) => split_traces(r, shards, |_, s| xxh3_64(&s.trace_id))
+                .into_iter()
+                .map(|(i, r)| (i, Batch::Traces(r)))
+                .collect(),
+            (Route::MetricName, Batch::Metrics(r)) => split_metrics(r, shards, |_, m| xxh3_64(m.name.as_bytes()))
+                .into_iter()
+                .map(|(i, r)| (i, Batch::Metrics(r)))
+                .collect(),
+            (Route::LogFields(fields), Batch::Logs(r)) => {
+                let (mut key, mut body) = (Vec::new(), Vec::new());
+                split_logs(r, shards, |res, rec| route_hash(fields, res, rec, &mut key, &mut body))
+                    .into_iter()
+                    .map(|(i, r)| (i, Batch::Logs(r)))
+                    .collect()
+            }
+            (_, other) => vec![(0, other)],
+        }
+    }
+}
+
+/// Splits a request by the shard of each item's hash, keeping each item
+/// under (a copy of) its resource and scope. Items are moved, not copied.
+macro_rules! splitter {
+    ($name:ident, $req:ty, $rfield:ident, $rtype:ident, $sfield:ident, $stype:ident, $items:ident, $item:ty) => {
+        pub fn $name(
+            req: $req,
+            shards: usize,
+            mut hash: impl FnMut(&Option<opentelemetry_proto::tonic::resource::v1::Resource>, &$item) -> u64,
+        ) -> Vec<(usize, $req)> {
+            if shards <= 1 {
+                return vec![(0, req)];
+            }
+            let mut parts: Vec<Option<$req>> = (0..shards).map(|_| None).collect();
+            for rs in req.$rfield {
+                // Per shard: the index of this resource's entry in that shard's request.
+                let mut resource_slot: Vec<Option<usize>> = vec![None; shards];
+                for ss in rs.$sfield {
+                    let mut scope_slot: Vec<Option<usize>> = vec![None; shards];
+                    for item in ss.$items {
+                        let shard = of_hash(hash(&rs.resource, &item), shards);
+                        let part = parts[shard].get_or_insert_with(Default::default);
+                        let r = *resource_slot[shard].get_or_insert_with(|| {
+                            part.$rfield.push($rtype {
+                                resource: rs.resource.clone(),
+                                $sfield: Vec::new(),
+                                schema_url: rs.schema_url.clone(),
+                            });
+                            part.$rfield.len() - 1
+                        });
+                        let scopes = &mut part.$rfield[r].$sfield;
+                        let s = *scope_slot[shard].get_or_insert_with(|| {
+                            scopes.push($stype {
+                                scope: ss.scope.clone(),
+                                $items: Vec::new(),
+                                schema_url: ss.schema_url.clone(),
+                            });
+                            scopes.len() - 1
+                        });
+                        scopes[s].$items.push(item);
+                    }
+                }
+            }
+            parts.into_iter().enumerate().filter_map(|(i, p)| p.map(|p| (i, p))).collect()
+        }
+    };
+}
+
+splitter!(
+    split_traces,
+    ExportTraceServiceRequest,
+    resource_spans,
+    ResourceSpans,
+    scope_spans,
+    ScopeSpans,
+    spans,
+    opentelemetry_proto::tonic::trace::v1::Span
+);
+splitter!(
+    split_metrics,
+    ExportMetricsServiceRequest,
+    resource_metrics,
+    ResourceMetrics,
+    scope_metrics,
+    ScopeMetrics,
+    metrics,
+    opentelemetry_proto::tonic::metrics::v1::Metric
+);
+splitter!(
+    split_logs,
+    ExportLogsServiceRequest,
+    resource_logs,
+    ResourceLogs,
+    scope_logs,
+    ScopeLogs,
+    log_records,
+    opentelemetry_proto::tonic::logs::v1::LogRecord
+);
+
+/// Spans split by trace ID.
+pub fn split_by_trace(req: ExportTraceServiceRequest, shards: usize) -> Vec<(usize, ExportTraceServiceRequest)> {
+    split_traces(req, shards, |_, s| xxh3_64(&s.trace_id))
 }
 
 #[cfg(test)]
@@ -102,5 +205,132 @@ mod tests {
         };
         let parts = split_by_trace(req.clone(), 1);
         assert_eq!(parts, vec![(0, req)]);
+    }
+}
+
+#[cfg(test)]
+mod keyed_tests {
+    use super::*;
+    use crate::processors::log_rate_limiter::config::LogRateLimiterConfig;
+    use crate::processors::log_rate_limiter::route_fields;
+    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+    use opentelemetry_proto::tonic::logs::v1::LogRecord;
+    use opentelemetry_proto::tonic::metrics::v1::Metric;
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+
+    fn string(s: &str) -> Option<AnyValue> {
+        Some(AnyValue { value: Some(any_value::Value::StringValue(s.to_string())) })
+    }
+
+    fn service(name: &str) -> Option<Resource> {
+        Some(Resource {
+            attributes: vec![KeyValue { key: "service.name".into(), value: string(name), ..Default::default() }],
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn metrics_of_one_name_meet_in_one_shard() {
+        let req = ExportMetricsServiceRequest {
+            resource_metrics: (0..4)
+                .map(|r| ResourceMetrics {
+                    resource: service(&format!("svc{r}")),
+                    scope_metrics: vec![ScopeMetrics {
+                        metrics: (0..60)
+                            .map(|m| Metric { name: format!("m{}", m % 30), ..Default::default() })
+                            .collect(),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                })
+                .collect(),
+        };
+        let parts = Route::MetricName.split(Batch::Metrics(req), 3);
+        assert!(parts.len() > 1);
+        let mut seen = std::collections::HashMap::new();
+        let mut total = 0;
+        for (shard, part) in parts {
+            let Batch::Metrics(part) = part else { panic!("metrics stay metrics") };
+            for rm in &part.resource_metrics {
+                for m in rm.scope_metrics.iter().flat_map(|s| &s.metrics) {
+                    assert_eq!(*seen.entry(m.name.clone()).or_insert(shard), shard, "{} in two shards", m.name);
+                    total += 1;
+                }
+            }
+        }
+        assert_eq!(total, 240);
+        assert_eq!(seen.len(), 30);
+    }
+
+    fn record(severity: &str, body: &str) -> LogRecord {
+        LogRecord { severity_text: severity.into(), body: string(body), ..Default::default() }
+    }
+
+    fn logs(services: &[&str], records: impl Fn() -> Vec<LogRecord>) -> Batch {
+        Batch::Logs(ExportLogsServiceRequest {
+            resource_logs: services
+                .iter()
+                .map(|s| ResourceLogs {
+                    resource: service(s),
+                    scope_logs: vec![ScopeLogs { log_records: records(), ..Default::default() }],
+                    ..Default::default()
+                })
+                .collect(),
+        })
+    }
+
+    /// (service, severity, body) of every record, by shard.
+    fn keys_by_shard(parts: Vec<(usize, Batch)>) -> Vec<(usize, String, String, String)> {
+        let mut out = Vec::new();
+        for (shard, part) in parts {
+            let Batch::Logs(part) = part else { panic!("logs stay logs") };
+            for rl in &part.resource_logs {
+                let svc = format!("{:?}", rl.resource.as_ref().unwrap().attributes[0].value);
+                for r in rl.scope_logs.iter().flat_map(|s| &s.log_records) {
+                    let body = format!("{:?}", r.body);
+                    out.push((shard, svc.clone(), r.severity_text.clone(), body));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn log_records_of_one_key_meet_in_one_shard_without_computing_templates() {
+        // Default key: service, severity text, body template. Routing uses
+        // the first two only.
+        let fields = route_fields(&LogRateLimiterConfig::default());
+        assert_eq!(fields, vec![KeyField::Resource("service.name".into()), KeyField::SeverityText]);
+        let route = Route::LogFields(fields);
+        let services = ["a", "b", "c", "d", "e", "f"];
+        let batch = logs(&services, || {
+            ["INFO", "WARN", "ERROR"]
+                .iter()
+                .flat_map(|s| (0..5).map(move |i| record(s, &format!("user {i}"))))
+                .collect()
+        });
+        let keys = keys_by_shard(route.split(batch, 4));
+        assert_eq!(keys.len(), 6 * 15);
+        let mut owner = std::collections::HashMap::new();
+        for (shard, svc, sev, _) in &keys {
+            assert_eq!(*owner.entry((svc.clone(), sev.clone())).or_insert(*shard), *shard);
+        }
+        assert!(owner.values().collect::<std::collections::HashSet<_>>().len() > 1, "keys spread over shards");
+    }
+
+    #[test]
+    fn a_key_of_the_body_template_alone_routes_by_template_and_no_key_routes_to_one_shard() {
+        let only_template = LogRateLimiterConfig { key_fields: vec!["body_template".into()], ..Default::default() };
+        let route = Route::LogFields(route_fields(&only_template));
+        let batch =
+            logs(&["a", "b", "c"], || (0..40).map(|i| record("INFO", &format!("job {i} took {i}ms"))).collect());
+        let keys = keys_by_shard(route.split(batch, 4));
+        assert_eq!(keys.len(), 120);
+        assert!(keys.iter().all(|k| k.0 == keys[0].0), "one template, one shard");
+
+        let no_key = LogRateLimiterConfig { key_fields: vec![], ..Default::default() };
+        let route = Route::LogFields(route_fields(&no_key));
+        let batch = logs(&["a", "b"], || vec![record("INFO", "x"), record("WARN", "y")]);
+        assert_eq!(route.split(batch, 4).len(), 1, "an empty key is one key");
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! A pipeline runs its processors as one chain on each of its worker threads;
 //! each worker owns its own instance of every processor, so a processor's
-//! state is never shared between threads.
+//! state is never shared between threads. A keyed processor declares its
+//! [`StateKey`] and the pipeline routes each key to one worker.
 
 pub mod batch;
 pub mod cardinality_limiter;
@@ -52,23 +53,41 @@ pub struct ProcessorContext {
     pub workers: usize,
 }
 
+/// What a processor keeps per-key state by. A pipeline with several workers
+/// routes every item of one key to the same worker (by xxh3 of the key), so
+/// per-key state needs no lock and per-key limits hold exactly.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StateKey {
+    /// Nothing per key: any worker may take any item.
+    None,
+    /// Spans, by trace ID.
+    TraceId,
+    /// Metrics, by name.
+    MetricName,
+    /// Log records, by these fields (a part of the record's key: any
+    /// function of a key's fields keeps all records of that key together).
+    LogFields(Vec<log_rate_limiter::config::KeyField>),
+}
+
+/// The key a processor's state is kept by.
+pub fn state_key(config: &ProcessorConfig) -> StateKey {
+    match config {
+        // Their decision is a pure function of each item.
+        ProcessorConfig::Batch(_) | ProcessorConfig::MemoryLimiter(_) | ProcessorConfig::ProbabilisticSampler(_) => {
+            StateKey::None
+        }
+        // Decision caches and per-trace buffers.
+        ProcessorConfig::HeadSampler(_) | ProcessorConfig::TailSampling(_) => StateKey::TraceId,
+        // Series tables are per resource, scope and metric name; the name
+        // alone is cheap to route by and keeps each table on one worker.
+        ProcessorConfig::CardinalityLimiter(_) => StateKey::MetricName,
+        ProcessorConfig::LogRateLimiter(c) => StateKey::LogFields(log_rate_limiter::route_fields(c)),
+    }
+}
+
 /// Whether a processor needs all spans of a trace in one instance.
 pub fn keyed_by_trace(config: &ProcessorConfig) -> bool {
-    match config {
-        // Their decision is a pure function of each item, so they need no routing.
-        ProcessorConfig::Batch(_) | ProcessorConfig::MemoryLimiter(_) | ProcessorConfig::ProbabilisticSampler(_) => {
-            false
-        }
-        // Logs carry no trace to route by; each instance takes a share of
-        // the rate instead (see `log_rate_limiter`).
-        ProcessorConfig::LogRateLimiter(_) => false,
-        // Its decision cache and per-key counts are per trace.
-        ProcessorConfig::HeadSampler(_) => true,
-        // Metrics are not routed by key: each instance bounds its share (the
-        // configured bound divided by `workers`) of whatever batches it sees.
-        ProcessorConfig::CardinalityLimiter(_) => false,
-        ProcessorConfig::TailSampling(_) => true,
-    }
+    state_key(config) == StateKey::TraceId
 }
 
 /// Builds one instance of a processor for one worker of a pipeline.

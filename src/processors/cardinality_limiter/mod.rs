@@ -32,11 +32,9 @@
 //!   and on its own. An admitted series that expires and comes back over the
 //!   limit is folded with its whole value: the backend sees its old series go
 //!   stale while the overflow series takes it over.
-//! - Metrics pipelines are not routed by key, so each of the `workers`
-//!   instances enforces `limit / workers` (rounded up) on what it sees. With
-//!   several workers, each instance's overflow series of a cumulative metric
-//!   carries `sluice.overflow.worker` too, so the instances' partial totals are
-//!   distinct series whose sum is the total rather than clashing values of one.
+//! - With several workers the pipeline routes each metric name to one
+//!   worker (see `StateKey::MetricName`), so every limit holds exactly.
+//!   `max_series`, a memory bound, is split across the workers' instances.
 //! - No lock on the hot path: state is per instance; the per-attribute
 //!   cardinality gauges are registered and set only at `tick`.
 
@@ -64,8 +62,6 @@ use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed, Xxh3};
 
 /// The attribute of the overflow series, as the OpenTelemetry SDK names it.
 pub const OVERFLOW_ATTRIBUTE: &str = "otel.metric.overflow";
-/// Told apart per-worker partial totals of a cumulative overflow series.
-pub const OVERFLOW_WORKER_ATTRIBUTE: &str = "sluice.overflow.worker";
 /// Attribute keys whose distinct values are estimated, per metric.
 const MAX_HLL_KEYS: usize = 16;
 /// Keys exported in the attribute cardinality gauge, per overflowed metric.
@@ -143,7 +139,6 @@ struct Shared {
     hll_count: usize,
     /// Bytes of the last values of folded cumulative series.
     folded_bytes: usize,
-    worker: Option<usize>,
     m: CardinalityLimiterMetrics,
     scratch: Vec<u64>,
 }
@@ -175,8 +170,8 @@ impl CardinalityLimiter {
         CardinalityLimiter {
             id: ctx.id.clone(),
             registry: ctx.registry.clone(),
-            default_limit: per_worker(cfg.default_limit, ctx.workers),
-            overrides: cfg.metrics.iter().map(|m| (m.name.clone(), per_worker(m.limit, ctx.workers))).collect(),
+            default_limit: per_worker(cfg.default_limit, 1),
+            overrides: cfg.metrics.iter().map(|m| (m.name.clone(), per_worker(m.limit, 1))).collect(),
             exclude: cfg.exclude.iter().cloned().collect(),
             ttl,
             // Sweeping a few times per TTL frees a slot at most a quarter TTL late.
@@ -190,7 +185,6 @@ impl CardinalityLimiter {
                 tracked: 0,
                 hll_count: 0,
                 folded_bytes: 0,
-                worker: (ctx.workers > 1).then_some(ctx.worker),
                 m: CardinalityLimiterMetrics::new(&ctx.registry, &ctx.id),
                 scratch: Vec::new(),
             },
@@ -422,20 +416,12 @@ fn drop_point(m: &CardinalityLimiterMetrics, reason: &Counter) {
     m.processor.dropped.inc();
 }
 
-fn overflow_attributes(worker: Option<usize>) -> Vec<KeyValue> {
-    let mut attrs = vec![KeyValue {
+fn overflow_attributes() -> Vec<KeyValue> {
+    vec![KeyValue {
         key: OVERFLOW_ATTRIBUTE.to_string(),
         value: Some(AnyValue { value: Some(any_value::Value::BoolValue(true)) }),
         ..Default::default()
-    }];
-    if let Some(w) = worker {
-        attrs.push(KeyValue {
-            key: OVERFLOW_WORKER_ATTRIBUTE.to_string(),
-            value: Some(AnyValue { value: Some(any_value::Value::IntValue(w as i64)) }),
-            ..Default::default()
-        });
-    }
-    attrs
+    }]
 }
 
 /// Admits a series if it is known or there is room; false when it is over
@@ -497,11 +483,11 @@ fn limit_points<P: LimitedPoint>(sh: &mut Shared, st: &mut MetricState, points: 
         false
     });
     if let Some(f) = folded {
-        points.push(P::from_agg(&f.agg, overflow_attributes(None), f.start, f.time));
+        points.push(P::from_agg(&f.agg, overflow_attributes(), f.start, f.time));
     }
     if let (Some(time), Some(ov)) = (cumulative_time, &st.overflow) {
         if let Some(total) = &ov.total {
-            points.push(P::from_agg(total, overflow_attributes(sh.worker), ov.start, time));
+            points.push(P::from_agg(total, overflow_attributes(), ov.start, time));
         }
     }
     if !stripped.is_empty() {

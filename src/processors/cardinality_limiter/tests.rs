@@ -144,7 +144,7 @@ fn cumulative_counter_overflow_is_the_sum_of_latest_values_over_rounds() {
     }
     // A folded series that resets counts its new value; the total never goes down.
     let reset = vec![number(user(5_000), 1, 4)];
-    let before = latest[&fingerprint(&overflow_attributes(None), &mut Vec::new())];
+    let before = latest[&fingerprint(&overflow_attributes(), &mut Vec::new())];
     let out = numbers(&run(&mut l, request(vec![sum("bytes", CUMULATIVE, reset)]), now));
     assert_eq!(int(&out[0]), before + 1);
 }
@@ -515,7 +515,9 @@ fn config_errors_carry_path_line_and_hint() {
 }
 
 #[test]
-fn each_worker_enforces_its_share_and_tells_cumulative_overflow_apart() {
+fn a_worker_enforces_the_whole_limit_and_its_share_of_max_series() {
+    // The pipeline routes each metric name to one worker, so one instance of
+    // four passes the metric's whole limit; only max_series is divided.
     let registry = Registry::new();
     let ctx = ProcessorContext {
         id: "cardinality_limiter".to_string(),
@@ -527,9 +529,14 @@ fn each_worker_enforces_its_share_and_tells_cumulative_overflow_apart() {
     let mut l = CardinalityLimiter::new(&cfg(100), &ctx);
     let points = (0..1000).map(|i| number(user(i), 1, 1)).collect();
     let out = numbers(&run(&mut l, request(vec![sum("c", CUMULATIVE, points)]), Instant::now()));
-    assert_eq!(out.len(), 26);
+    assert_eq!(out.len(), 101);
     let overflow = out.last().expect("overflow");
-    assert_eq!(overflow.attributes[0].key, OVERFLOW_ATTRIBUTE);
-    assert_eq!(overflow.attributes[1], kv(OVERFLOW_WORKER_ATTRIBUTE, any_value::Value::IntValue(1)));
+    assert_eq!(overflow.attributes, vec![kv(OVERFLOW_ATTRIBUTE, any_value::Value::BoolValue(true))]);
     assert_eq!(out.iter().map(int).sum::<i64>(), 1000);
+
+    let small = CardinalityLimiterConfig { max_series: 40, ..cfg(100) };
+    let mut l = CardinalityLimiter::new(&small, &ctx);
+    let points = (0..1000).map(|i| number(user(i), 1, 1)).collect();
+    let out = numbers(&run(&mut l, request(vec![sum("c", DELTA, points)]), Instant::now()));
+    assert_eq!(out.len(), 11, "40 / 4 workers = 10 series, plus the overflow series");
 }

@@ -25,11 +25,11 @@
 //!   summary: forgetting it changes no decision); if none is idle its records
 //!   share one catch-all key. Both are counted.
 //!
-//! Logs pipelines are not routed by key, so each worker's instance sees an
-//! arbitrary share of every key: each instance enforces `rate / workers` and
-//! `burst / workers` (at least 1), which adds up to the configured limit when
-//! batches spread evenly over the workers. Keys are identified by a 64-bit
-//! xxh3 of their field values; a collision merges two keys' budgets.
+//! With several workers the pipeline routes records by their key fields
+//! (see [`route_fields`]), so all records of a key meet in one instance and
+//! `rate` and `burst` hold exactly; `max_keys`, a memory bound, is split
+//! across the instances. Keys are identified by a 64-bit
+//! //! xxh3 of their field values; a collision merges two keys' budgets.
 
 pub mod config;
 pub mod template;
@@ -98,6 +98,45 @@ struct Origin<'a> {
     scope_schema_url: &'a str,
 }
 
+/// The xxh3 of a record's values of `fields` (the record's key when
+/// `fields` are the configured key fields). Scratch buffers are reused.
+pub fn route_hash(
+    fields: &[KeyField],
+    resource: &Option<Resource>,
+    r: &LogRecord,
+    buf: &mut Vec<u8>,
+    body_scratch: &mut Vec<u8>,
+) -> u64 {
+    buf.clear();
+    for field in fields {
+        match field {
+            KeyField::Resource(a) => write_any(buf, find_attr(resource.as_ref().map(|r| &r.attributes[..]), a)),
+            KeyField::Attribute(a) => write_any(buf, find_attr(Some(&r.attributes), a)),
+            KeyField::SeverityText => write_bytes(buf, r.severity_text.as_bytes()),
+            KeyField::SeverityNumber => buf.extend_from_slice(&r.severity_number.to_le_bytes()),
+            KeyField::BodyTemplate => {
+                let fp = template::fingerprint(r.body.as_ref(), body_scratch);
+                buf.extend_from_slice(&fp.to_le_bytes());
+            }
+        }
+    }
+    xxhash_rust::xxh3::xxh3_64(buf)
+}
+
+/// The key fields a pipeline routes records by: all of them but the body
+/// template, which is costly to compute twice, unless it is the only one.
+/// Records of one key agree on every subset of its fields, so they still
+/// meet in one worker.
+pub fn route_fields(cfg: &LogRateLimiterConfig) -> Vec<KeyField> {
+    let fields = cfg.parsed_key_fields();
+    let cheap: Vec<KeyField> = fields.iter().filter(|f| **f != KeyField::BodyTemplate).cloned().collect();
+    if cheap.is_empty() {
+        fields
+    } else {
+        cheap
+    }
+}
+
 pub struct LogRateLimiter {
     fields: Vec<KeyField>,
     floor: Option<i32>,
@@ -126,8 +165,7 @@ pub struct LogRateLimiter {
 impl LogRateLimiter {
     pub fn new(cfg: &LogRateLimiterConfig, ctx: &ProcessorContext) -> Self {
         let workers = ctx.workers.max(1);
-        let rate = cfg.rate / workers as f64;
-        let burst = (cfg.burst / workers as u64).max(1);
+        let (rate, burst) = (cfg.rate, cfg.burst.max(1));
         // Validation refuses rate <= 0 and NaN; should one get here, the
         // float-to-int cast saturates (NaN gives 1 ns: no limit), never panics.
         let emission_ns = ((1e9 / rate) as u64).max(1);
@@ -178,21 +216,7 @@ impl LogRateLimiter {
 
     /// The key of a record, as its xxh3.
     fn key_hash(&mut self, resource: &Option<Resource>, r: &LogRecord) -> u64 {
-        let buf = &mut self.key_scratch;
-        buf.clear();
-        for field in &self.fields {
-            match field {
-                KeyField::Resource(a) => write_any(buf, find_attr(resource.as_ref().map(|r| &r.attributes[..]), a)),
-                KeyField::Attribute(a) => write_any(buf, find_attr(Some(&r.attributes), a)),
-                KeyField::SeverityText => write_bytes(buf, r.severity_text.as_bytes()),
-                KeyField::SeverityNumber => buf.extend_from_slice(&r.severity_number.to_le_bytes()),
-                KeyField::BodyTemplate => {
-                    let fp = template::fingerprint(r.body.as_ref(), &mut self.body_scratch);
-                    buf.extend_from_slice(&fp.to_le_bytes());
-                }
-            }
-        }
-        xxhash_rust::xxh3::xxh3_64(buf)
+        route_hash(&self.fields, resource, r, &mut self.key_scratch, &mut self.body_scratch)
     }
 
     fn key_text(&self, resource: &Option<Resource>, r: &LogRecord) -> String {

@@ -183,11 +183,14 @@ fn absurd_intervals_do_not_panic() {
 }
 
 #[test]
-fn burst_and_rate_are_split_across_workers() {
+fn a_worker_enforces_the_whole_burst_and_its_share_of_max_keys() {
+    // The pipeline routes each key to one worker, so one instance of four
+    // keeps the whole burst; only max_keys is divided.
     let (mut p, _) = limiter(&LogRateLimiterConfig::default(), 4);
     let mut out = Vec::new();
     p.process(batch("a", (0..1000).map(|_| info("x")).collect()), Instant::now(), &mut out);
-    assert_eq!(records(&out).len(), 25);
+    assert_eq!(records(&out).len(), 100);
+    assert_eq!(p.max_keys, 2500);
 }
 
 #[test]
