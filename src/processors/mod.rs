@@ -8,6 +8,7 @@
 
 pub mod batch;
 pub mod cardinality_limiter;
+pub mod filter;
 pub mod head_sampler;
 pub mod log_rate_limiter;
 pub mod memory_limiter;
@@ -62,6 +63,8 @@ pub fn keyed_by_trace(config: &ProcessorConfig) -> bool {
         // Logs carry no trace to route by; each instance takes a share of
         // the rate instead (see `log_rate_limiter`).
         ProcessorConfig::LogRateLimiter(_) => false,
+        // Each item is kept or dropped on its own properties alone.
+        ProcessorConfig::Filter(_) => false,
         // Its decision cache and per-key counts are per trace.
         ProcessorConfig::HeadSampler(_) => true,
         // Metrics are not routed by key: each instance bounds its share (the
@@ -84,6 +87,7 @@ pub fn build(id: &ComponentId, config: &ProcessorConfig, ctx: &ProcessorContext)
         ProcessorConfig::TailSampling(c) => Box::new(tail_sampling::TailSamplingProcessor::new(c, ctx)),
         ProcessorConfig::CardinalityLimiter(c) => Box::new(cardinality_limiter::CardinalityLimiter::new(c, ctx)),
         ProcessorConfig::LogRateLimiter(c) => Box::new(log_rate_limiter::LogRateLimiter::new(c, ctx)),
+        ProcessorConfig::Filter(c) => Box::new(filter::FilterProcessor::new(c, ctx)),
     }
 }
 
