@@ -344,7 +344,8 @@ impl Ctx {
             Ok(r) => Some(r),
             Err(e) => {
                 let first = e.to_string();
-                let detail = first.lines().last().unwrap_or("").trim().to_string();
+                let last = first.lines().last().unwrap_or("").trim();
+                let detail = last.strip_prefix("error: ").unwrap_or(last);
                 self.error(
                     format!("invalid regular expression \"{p}\": {detail}"),
                     Some("regexp uses the syntax of the Rust regex crate (RE2-like); escape special characters with \\"),
