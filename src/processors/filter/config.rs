@@ -28,12 +28,12 @@ pub struct FilterConfig {
 }
 
 /// A span is kept when it matches `include` (if given) and does not match
-/// `exclude` (if given).
+/// `exclude` (if given). Blocks are boxed: they are large and usually absent.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SpanFilters {
-    pub include: Option<SpanMatch>,
-    pub exclude: Option<SpanMatch>,
+    pub include: Option<Box<SpanMatch>>,
+    pub exclude: Option<Box<SpanMatch>>,
     /// sluice addition (the Collector's OTTL `traces.spanevent`): events of
     /// kept spans are dropped unless they match `include` (if given), or when
     /// they match `exclude`. The span itself is always kept.
@@ -69,8 +69,8 @@ pub struct SpanMatch {
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SpanEventFilters {
-    pub include: Option<SpanEventMatch>,
-    pub exclude: Option<SpanEventMatch>,
+    pub include: Option<Box<SpanEventMatch>>,
+    pub exclude: Option<Box<SpanEventMatch>>,
 }
 
 /// Every property given must match: any of `names`, all of `attributes`.
@@ -87,8 +87,8 @@ pub struct SpanEventMatch {
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricFilters {
-    pub include: Option<MetricMatch>,
-    pub exclude: Option<MetricMatch>,
+    pub include: Option<Box<MetricMatch>>,
+    pub exclude: Option<Box<MetricMatch>>,
 }
 
 /// Any of `metric_names`, all of `resource_attributes`, all of
@@ -111,8 +111,8 @@ pub struct MetricMatch {
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogFilters {
-    pub include: Option<LogMatch>,
-    pub exclude: Option<LogMatch>,
+    pub include: Option<Box<LogMatch>>,
+    pub exclude: Option<Box<LogMatch>>,
 }
 
 /// All of `resource_attributes`, all of `record_attributes`, any of

@@ -26,8 +26,7 @@ pub const SPAN_KINDS: &[(&str, i32)] = &[
     ("SPAN_KIND_PRODUCER", 4),
     ("SPAN_KIND_CONSUMER", 5),
 ];
-pub const STATUS_CODES: &[(&str, i32)] =
-    &[("STATUS_CODE_UNSET", 0), ("STATUS_CODE_OK", 1), ("STATUS_CODE_ERROR", 2)];
+pub const STATUS_CODES: &[(&str, i32)] = &[("STATUS_CODE_UNSET", 0), ("STATUS_CODE_OK", 1), ("STATUS_CODE_ERROR", 2)];
 
 /// Any of a list of strings.
 #[derive(Debug)]
@@ -168,7 +167,8 @@ pub struct MetricMatcher {
 impl MetricMatcher {
     /// The metric-level part: name and resource.
     pub fn metric_matches(&self, resource: &[KeyValue], name: &str) -> bool {
-        self.metric_names.as_ref().is_none_or(|m| m.is_match(name)) && all_attributes(&self.resource_attributes, resource)
+        self.metric_names.as_ref().is_none_or(|m| m.is_match(name))
+            && all_attributes(&self.resource_attributes, resource)
     }
 
     /// Whether the block looks at data points at all.
@@ -348,7 +348,9 @@ impl Ctx {
                 let detail = last.strip_prefix("error: ").unwrap_or(last);
                 self.error(
                     format!("invalid regular expression \"{p}\": {detail}"),
-                    Some("regexp uses the syntax of the Rust regex crate (RE2-like); escape special characters with \\"),
+                    Some(
+                        "regexp uses the syntax of the Rust regex crate (RE2-like); escape special characters with \\",
+                    ),
                 );
                 None
             }
@@ -365,12 +367,10 @@ impl Ctx {
             }
             let value = match &a.value {
                 None => ValueMatch::Present,
-                Some(AttrValue::String(s)) if regexp => {
-                    match self.at(&[field, &i, "value"], |c| c.regex(s)) {
-                        Some(r) => ValueMatch::Regexp(r),
-                        None => continue,
-                    }
-                }
+                Some(AttrValue::String(s)) if regexp => match self.at(&[field, &i, "value"], |c| c.regex(s)) {
+                    Some(r) => ValueMatch::Regexp(r),
+                    None => continue,
+                },
                 Some(v) if regexp => {
                     let _ = v;
                     self.at(&[field, &i, "value"], |c| {
@@ -402,7 +402,10 @@ impl Ctx {
     }
 
     fn empty_block(&mut self, fields: &str) {
-        self.error("the match block has no properties, so it would match everything", Some(&format!("set one of {fields}")));
+        self.error(
+            "the match block has no properties, so it would match everything",
+            Some(&format!("set one of {fields}")),
+        );
     }
 
     fn span(&mut self, m: &SpanMatch) -> Option<SpanMatcher> {
@@ -412,9 +415,10 @@ impl Ctx {
         for (i, l) in m.libraries.iter().enumerate() {
             let i = i.to_string();
             let name = self.at(&["libraries", &i], |c| c.strings("name", regexp, std::slice::from_ref(&l.name)));
-            let version = l.version.as_ref().and_then(|v| {
-                self.at(&["libraries", &i], |c| c.strings("version", regexp, std::slice::from_ref(v)))
-            });
+            let version = l
+                .version
+                .as_ref()
+                .and_then(|v| self.at(&["libraries", &i], |c| c.strings("version", regexp, std::slice::from_ref(v))));
             if let Some(name) = name {
                 libraries.push(Library { name, version });
             }

@@ -111,7 +111,10 @@ impl FilterProcessor {
         }
     }
 
-    fn filter_metrics(&self, req: &mut opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest) {
+    fn filter_metrics(
+        &self,
+        req: &mut opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest,
+    ) {
         let (inc, exc) = (self.m.metric_include.as_ref(), self.m.metric_exclude.as_ref());
         if inc.is_none() && exc.is_none() {
             return;
@@ -178,7 +181,8 @@ impl FilterProcessor {
             let resource = rl.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
             for sl in &mut rl.scope_logs {
                 sl.log_records.retain(|r| {
-                    let keep = inc.is_none_or(|i| i.is_match(resource, r)) && !exc.is_some_and(|e| e.is_match(resource, r));
+                    let keep =
+                        inc.is_none_or(|i| i.is_match(resource, r)) && !exc.is_some_and(|e| e.is_match(resource, r));
                     dropped += u64::from(!keep);
                     keep
                 });

@@ -112,7 +112,10 @@ fn traces() -> Batch {
                 scope_spans: vec![scope(
                     "jobs",
                     "0.1",
-                    vec![sp("process job", Consumer, 2, vec![i("http.status", 500)]), sp("GET /health", Server, 0, vec![])],
+                    vec![
+                        sp("process job", Consumer, 2, vec![i("http.status", 500)]),
+                        sp("GET /health", Server, 0, vec![]),
+                    ],
                 )],
                 ..Default::default()
             },
@@ -145,14 +148,16 @@ fn spans_after(body: &str) -> (Vec<String>, f64) {
 
 #[test]
 fn span_names_strict_exclude() {
-    let (kept, n) = spans_after("    spans:\n      exclude:\n        match_type: strict\n        span_names: [GET /health]\n");
+    let (kept, n) =
+        spans_after("    spans:\n      exclude:\n        match_type: strict\n        span_names: [GET /health]\n");
     assert_eq!(kept, ["GET /users", "render", "SELECT users", "process job"]);
     assert_eq!(n, 2.0);
 }
 
 #[test]
 fn span_names_regexp_include_is_unanchored() {
-    let (kept, n) = spans_after("    spans:\n      include:\n        match_type: regexp\n        span_names: [\"^GET \", user]\n");
+    let (kept, n) =
+        spans_after("    spans:\n      include:\n        match_type: regexp\n        span_names: [\"^GET \", user]\n");
     assert_eq!(kept, ["GET /users", "GET /health", "SELECT users", "GET /health"]);
     assert_eq!(n, 2.0);
 }
@@ -177,18 +182,22 @@ fn span_kinds_full_and_short_names() {
 
 #[test]
 fn status_codes_keep_only_errors() {
-    let (kept, n) =
-        spans_after("    spans:\n      include:\n        match_type: strict\n        status_codes: [STATUS_CODE_ERROR]\n");
+    let (kept, n) = spans_after(
+        "    spans:\n      include:\n        match_type: strict\n        status_codes: [STATUS_CODE_ERROR]\n",
+    );
     assert_eq!(kept, ["render", "process job"]);
     assert_eq!(n, 4.0);
-    let (kept, _) = spans_after("    spans:\n      exclude:\n        match_type: strict\n        status_codes: [unset, Ok]\n");
+    let (kept, _) =
+        spans_after("    spans:\n      exclude:\n        match_type: strict\n        status_codes: [unset, Ok]\n");
     assert_eq!(kept, ["render", "process job"]);
 }
 
 #[test]
 fn attributes_present_typed_and_regexp() {
     // Key present, whatever its value.
-    let (kept, _) = spans_after("    spans:\n      include:\n        match_type: strict\n        attributes: [{key: http.route}]\n");
+    let (kept, _) = spans_after(
+        "    spans:\n      include:\n        match_type: strict\n        attributes: [{key: http.route}]\n",
+    );
     assert_eq!(kept, ["GET /users", "GET /health"]);
     // Strict is typed: int 500 is not the string "500".
     let (kept, _) = spans_after(
@@ -217,10 +226,12 @@ fn attribute_lists_need_every_entry() {
 
 #[test]
 fn resources_and_libraries() {
-    let (kept, _) =
-        spans_after("    spans:\n      include:\n        match_type: strict\n        resources: [{key: env, value: dev}]\n");
+    let (kept, _) = spans_after(
+        "    spans:\n      include:\n        match_type: strict\n        resources: [{key: env, value: dev}]\n",
+    );
     assert_eq!(kept, ["process job", "GET /health"]);
-    let (kept, _) = spans_after("    spans:\n      exclude:\n        match_type: strict\n        libraries: [{name: web}]\n");
+    let (kept, _) =
+        spans_after("    spans:\n      exclude:\n        match_type: strict\n        libraries: [{name: web}]\n");
     assert_eq!(kept, ["SELECT users", "process job", "GET /health"]);
     let (kept, _) = spans_after(
         "    spans:\n      include:\n        match_type: regexp\n        libraries: [{name: \"^(web|db)$\", version: \"^2\\\\.\"}, {name: jobs}]\n",
@@ -248,12 +259,16 @@ fn include_and_exclude_together() {
 
 #[test]
 fn empty_scopes_resources_and_batches_are_removed() {
-    let (mut p, reg) =
-        processor("    spans:\n      exclude:\n        match_type: strict\n        services: [api, worker]\n", Signal::Traces);
+    let (mut p, reg) = processor(
+        "    spans:\n      exclude:\n        match_type: strict\n        services: [api, worker]\n",
+        Signal::Traces,
+    );
     assert!(run(&mut p, traces()).is_empty(), "an empty batch is not passed on");
     assert_eq!(dropped(&reg, SPANS_DROPPED), 6.0);
-    let (mut p, _) =
-        processor("    spans:\n      exclude:\n        match_type: strict\n        libraries: [{name: db}]\n", Signal::Traces);
+    let (mut p, _) = processor(
+        "    spans:\n      exclude:\n        match_type: strict\n        libraries: [{name: db}]\n",
+        Signal::Traces,
+    );
     let out = run(&mut p, traces());
     let Batch::Traces(req) = &out[0] else { panic!() };
     assert_eq!(req.resource_spans[0].scope_spans.len(), 1, "the db scope is gone");
@@ -372,14 +387,18 @@ fn metrics_after(body: &str) -> (Vec<String>, f64) {
 
 #[test]
 fn metric_names_strict_exclude_counts_points() {
-    let (kept, n) = metrics_after("    metrics:\n      exclude:\n        match_type: strict\n        metric_names: [http.requests]\n");
+    let (kept, n) = metrics_after(
+        "    metrics:\n      exclude:\n        match_type: strict\n        metric_names: [http.requests]\n",
+    );
     assert_eq!(kept, ["api/http.latency:2", "api/cpu:1"]);
     assert_eq!(n, 5.0);
 }
 
 #[test]
 fn metric_names_regexp_include() {
-    let (kept, n) = metrics_after("    metrics:\n      include:\n        match_type: regexp\n        metric_names: [\"^http\\\\.\"]\n");
+    let (kept, n) = metrics_after(
+        "    metrics:\n      include:\n        match_type: regexp\n        metric_names: [\"^http\\\\.\"]\n",
+    );
     assert_eq!(kept, ["api/http.requests:3", "api/http.latency:2", "worker/http.requests:2"]);
     assert_eq!(n, 1.0);
 }
@@ -481,7 +500,8 @@ fn logs_after(body: &str) -> (Vec<String>, f64) {
 
 #[test]
 fn severity_number_min_and_undefined() {
-    let (kept, n) = logs_after("    logs:\n      include:\n        match_type: strict\n        severity_number: {min: WARN}\n");
+    let (kept, n) =
+        logs_after("    logs:\n      include:\n        match_type: strict\n        severity_number: {min: WARN}\n");
     assert_eq!(kept, ["slow query", "db down", "crash"]);
     assert_eq!(n, 3.0);
     let (kept, _) = logs_after(
@@ -492,28 +512,34 @@ fn severity_number_min_and_undefined() {
 
 #[test]
 fn severity_texts_strict_and_regexp() {
-    let (kept, n) = logs_after("    logs:\n      exclude:\n        match_type: strict\n        severity_texts: [DEBUG, INFO]\n");
+    let (kept, n) =
+        logs_after("    logs:\n      exclude:\n        match_type: strict\n        severity_texts: [DEBUG, INFO]\n");
     assert_eq!(kept, ["slow query", "db down", "no severity", "crash"]);
     assert_eq!(n, 2.0);
-    let (kept, _) = logs_after("    logs:\n      include:\n        match_type: regexp\n        severity_texts: [\"^(ERR|FAT)\"]\n");
+    let (kept, _) =
+        logs_after("    logs:\n      include:\n        match_type: regexp\n        severity_texts: [\"^(ERR|FAT)\"]\n");
     assert_eq!(kept, ["db down", "crash"]);
 }
 
 #[test]
 fn bodies_strict_and_regexp() {
-    let (kept, _) = logs_after("    logs:\n      exclude:\n        match_type: strict\n        bodies: [GET /health 200]\n");
+    let (kept, _) =
+        logs_after("    logs:\n      exclude:\n        match_type: strict\n        bodies: [GET /health 200]\n");
     assert_eq!(kept, ["cache miss", "slow query", "db down", "no severity", "crash"]);
-    let (kept, n) = logs_after("    logs:\n      exclude:\n        match_type: regexp\n        bodies: [health, \"^c\"]\n");
+    let (kept, n) =
+        logs_after("    logs:\n      exclude:\n        match_type: regexp\n        bodies: [health, \"^c\"]\n");
     assert_eq!(kept, ["slow query", "db down", "no severity"]);
     assert_eq!(n, 3.0);
 }
 
 #[test]
 fn record_and_resource_attributes() {
-    let (kept, _) = logs_after("    logs:\n      include:\n        match_type: strict\n        record_attributes: [{key: user}]\n");
-    assert_eq!(kept, ["cache miss", "slow query"]);
     let (kept, _) =
-        logs_after("    logs:\n      include:\n        match_type: strict\n        record_attributes: [{key: code, value: 7}]\n");
+        logs_after("    logs:\n      include:\n        match_type: strict\n        record_attributes: [{key: user}]\n");
+    assert_eq!(kept, ["cache miss", "slow query"]);
+    let (kept, _) = logs_after(
+        "    logs:\n      include:\n        match_type: strict\n        record_attributes: [{key: code, value: 7}]\n",
+    );
     assert_eq!(kept, ["db down"]);
     let (kept, n) = logs_after(
         "    logs:\n      exclude:\n        match_type: regexp\n        resource_attributes: [{key: service.name, value: \"^w\"}]\n",
