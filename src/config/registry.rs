@@ -7,7 +7,7 @@ use crate::exporters::{
     otlphttp::config::OtlpHttpExporterConfig,
 };
 use crate::processors::{
-    batch::config::BatchConfig, cardinality_limiter::config::CardinalityLimiterConfig,
+    batch::config::BatchConfig, cardinality_limiter::config::CardinalityLimiterConfig, filter::config::FilterConfig,
     head_sampler::config::HeadSamplerConfig, log_rate_limiter::config::LogRateLimiterConfig,
     memory_limiter::config::MemoryLimiterConfig, probabilistic_sampler::config::ProbabilisticSamplerConfig,
     tail_sampling::config::TailSamplingConfig,
@@ -109,6 +109,13 @@ pub const COMPONENTS: &[ComponentType] = &[
         description: "keeps at most a rate of log records per key (service, severity, body template), with summaries",
     },
     ComponentType {
+        kind: ComponentKind::Processor,
+        name: "filter",
+        aliases: &[],
+        signals: ALL_SIGNALS,
+        description: "drops spans, span events, metric data points and log records by include/exclude match blocks",
+    },
+    ComponentType {
         kind: ComponentKind::Exporter,
         name: "otlp",
         aliases: &["otlp_grpc"],
@@ -173,6 +180,7 @@ pub enum ProcessorConfig {
     TailSampling(TailSamplingConfig),
     CardinalityLimiter(CardinalityLimiterConfig),
     LogRateLimiter(LogRateLimiterConfig),
+    Filter(FilterConfig),
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -12,6 +12,7 @@ use crate::exporters::{
     file::config::FileExporterConfig, otlp::config::OtlpExporterConfig, otlphttp::config::OtlpHttpExporterConfig,
 };
 use crate::processors::cardinality_limiter::config::{CardinalityLimiterConfig, ACTIONS};
+use crate::processors::filter::config::FilterConfig;
 use crate::processors::probabilistic_sampler::config::{ProbabilisticSamplerConfig, ATTRIBUTE_SOURCES, MODES};
 use crate::processors::{
     batch::config::BatchConfig,
@@ -428,6 +429,16 @@ fn line_at(node: &Node, path: &[String]) -> usize {
         }
     }
     line
+}
+
+pub fn filter(c: &mut Checker, cfg: &FilterConfig) {
+    let (_, errors) = crate::processors::filter::matcher::compile(cfg);
+    for e in errors {
+        let path = e.path.iter().fold(c.path.to_string(), |p, f| join(&p, f));
+        let mut err = ConfigError::new(path, Some(line_at(c.node, &e.path)), e.message);
+        err.hint = e.hint;
+        c.errors.push(err);
+    }
 }
 
 pub fn tail_sampling(c: &mut Checker, cfg: &TailSamplingConfig) {

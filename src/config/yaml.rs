@@ -245,6 +245,12 @@ impl Loader {
                 validate::log_rate_limiter(&mut self.checker(path, node), &cfg);
                 Some(ProcessorConfig::LogRateLimiter(cfg))
             }
+            "filter" => {
+                let cfg = self.typed(node, path)?;
+                let before = self.errors.len();
+                validate::filter(&mut self.checker(path, node), &cfg);
+                (self.errors.len() == before).then_some(ProcessorConfig::Filter(cfg))
+            }
             "tail_sampling" => {
                 let cfg = self.typed(node, path)?;
                 let before = self.errors.len();

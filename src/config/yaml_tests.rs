@@ -267,6 +267,41 @@ fn bad_configs_report_path_line_and_hint() {
         (&BASE.replace("service:\n", "service:\n  telemetry:\n    metric: {}\n"), "service::telemetry::metric", 11, "did you mean \"metrics\"?"),
         // malformed env reference
         (&BASE.replace("  debug:\n", "  debug:\n    verbosity: ${env:}\n"), "exporters::debug::verbosity", 9, "empty variable name"),
+        // filter: unknown match_type, with a did-you-mean
+        (
+            &BASE.replace("  batch:\n", "  batch:\n  filter:\n    spans:\n      exclude:\n        match_type: regex\n        span_names: [a]\n"),
+            "processors::filter::spans::exclude::match_type",
+            10,
+            "unknown match_type \"regex\"; hint: did you mean \"regexp\"?",
+        ),
+        // filter: the invalid pattern is named
+        (
+            &BASE.replace("  batch:\n", "  batch:\n  filter:\n    logs:\n      include:\n        match_type: regexp\n        bodies:\n          - ok\n          - \"a[\"\n"),
+            "processors::filter::logs::include::bodies::1",
+            13,
+            "invalid regular expression \"a[\"",
+        ),
+        // filter: unknown span kind
+        (
+            &BASE.replace("  batch:\n", "  batch:\n  filter:\n    spans:\n      include:\n        match_type: strict\n        span_kinds: [SPAN_KIND_CLEINT]\n"),
+            "processors::filter::spans::include::span_kinds::0",
+            11,
+            "did you mean \"SPAN_KIND_CLIENT\"?",
+        ),
+        // filter: unknown severity
+        (
+            &BASE.replace("  batch:\n", "  batch:\n  filter:\n    logs:\n      exclude:\n        match_type: strict\n        severity_number:\n          min: EROR\n"),
+            "processors::filter::logs::exclude::severity_number::min",
+            12,
+            "did you mean \"ERROR\"?",
+        ),
+        // filter with nothing to filter by
+        (
+            &BASE.replace("  batch:\n", "  batch:\n  filter:\n    error_mode: ignore\n"),
+            "processors::filter",
+            7,
+            "no include or exclude block",
+        ),
         // health_check endpoint
         (
             &format!("{BASE}extensions:\n  health_check:\n    endpoint: localhost\n"),

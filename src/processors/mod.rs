@@ -9,6 +9,7 @@
 
 pub mod batch;
 pub mod cardinality_limiter;
+pub mod filter;
 pub mod head_sampler;
 pub mod log_rate_limiter;
 pub mod memory_limiter;
@@ -73,9 +74,10 @@ pub enum StateKey {
 pub fn state_key(config: &ProcessorConfig) -> StateKey {
     match config {
         // Their decision is a pure function of each item.
-        ProcessorConfig::Batch(_) | ProcessorConfig::MemoryLimiter(_) | ProcessorConfig::ProbabilisticSampler(_) => {
-            StateKey::None
-        }
+        ProcessorConfig::Batch(_)
+        | ProcessorConfig::MemoryLimiter(_)
+        | ProcessorConfig::ProbabilisticSampler(_)
+        | ProcessorConfig::Filter(_) => StateKey::None,
         // Decision caches and per-trace buffers.
         ProcessorConfig::HeadSampler(_) | ProcessorConfig::TailSampling(_) => StateKey::TraceId,
         // Series tables are per resource, scope and metric name; the name
@@ -103,6 +105,7 @@ pub fn build(id: &ComponentId, config: &ProcessorConfig, ctx: &ProcessorContext)
         ProcessorConfig::TailSampling(c) => Box::new(tail_sampling::TailSamplingProcessor::new(c, ctx)),
         ProcessorConfig::CardinalityLimiter(c) => Box::new(cardinality_limiter::CardinalityLimiter::new(c, ctx)),
         ProcessorConfig::LogRateLimiter(c) => Box::new(log_rate_limiter::LogRateLimiter::new(c, ctx)),
+        ProcessorConfig::Filter(c) => Box::new(filter::FilterProcessor::new(c, ctx)),
     }
 }
 

@@ -372,6 +372,28 @@ impl HeadSamplerMetrics {
     }
 }
 
+/// Series of the `filter` processor.
+#[derive(Clone, Debug)]
+pub struct FilterMetrics {
+    /// Spans, data points or log records filtered out (`otelcol_processor_dropped_*`).
+    pub processor: ProcessorMetrics,
+    /// Span events removed from kept spans by `spans.span_events`.
+    pub span_events_dropped: Counter,
+}
+
+impl FilterMetrics {
+    pub fn new(reg: &Registry, processor: &str, signal: Signal) -> Self {
+        FilterMetrics {
+            processor: ProcessorMetrics::new(reg, processor, signal),
+            span_events_dropped: reg.counter(
+                "sluice_filter_span_events_dropped_total",
+                "Span events removed from kept spans by the filter processor's span_events blocks.",
+                &[("processor", processor)],
+            ),
+        }
+    }
+}
+
 /// Series of the `log_rate_limiter` processor. Every worker's instance
 /// registers the same series, so counters add up and the keys gauge is kept
 /// by deltas.

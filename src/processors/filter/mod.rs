@@ -1,0 +1,246 @@
+//! The `filter` processor (traces, metrics, logs): drops spans, metric data
+//! points and log records by the Collector's legacy `include`/`exclude`
+//! match blocks (see `config`), plus span events by `span_events`.
+//!
+//! Guarantees:
+//! - An item is kept when it matches `include` (if given) and does not match
+//!   `exclude` (if given). The decision is a pure function of the item, its
+//!   scope and its resource: no state, no clock.
+//! - Scopes and resources left empty by dropping are removed, and so are
+//!   metrics left without data points; a batch left empty is not passed on.
+//! - Every dropped item is counted in `otelcol_processor_dropped_spans_total`,
+//!   `_metric_points_total` or `_log_records_total` (a metric dropped whole
+//!   counts its data points); dropped span events in
+//!   `sluice_filter_span_events_dropped_total`.
+//! - Patterns are compiled once, when the processor is built; matching
+//!   allocates nothing.
+
+pub mod config;
+pub mod matcher;
+
+use super::{Processor, ProcessorContext};
+use crate::data::{Batch, Signal};
+use crate::telemetry::FilterMetrics;
+use config::FilterConfig;
+use matcher::{Compiled, SpanView};
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::metrics::v1::{metric::Data, Metric};
+use std::time::Instant;
+
+pub struct FilterProcessor {
+    m: Compiled,
+    metrics: FilterMetrics,
+}
+
+impl FilterProcessor {
+    pub fn new(cfg: &FilterConfig, ctx: &ProcessorContext) -> Self {
+        // Validation refused every config with errors; what compiles is used.
+        let (m, _) = matcher::compile(cfg);
+        FilterProcessor { m, metrics: FilterMetrics::new(&ctx.registry, &ctx.id, ctx.signal) }
+    }
+
+    /// Whether this instance would change anything for `signal`.
+    pub fn acts_on(&self, signal: Signal) -> bool {
+        let m = &self.m;
+        match signal {
+            Signal::Traces => {
+                m.span_include.is_some()
+                    || m.span_exclude.is_some()
+                    || m.event_include.is_some()
+                    || m.event_exclude.is_some()
+            }
+            Signal::Metrics => m.metric_include.is_some() || m.metric_exclude.is_some(),
+            Signal::Logs => m.log_include.is_some() || m.log_exclude.is_some(),
+        }
+    }
+
+    fn keep_span(&self, v: &SpanView<'_>) -> bool {
+        self.m.span_include.as_ref().is_none_or(|i| i.is_match(v))
+            && !self.m.span_exclude.as_ref().is_some_and(|e| e.is_match(v))
+    }
+
+    fn keep_event(&self, name: &str, attrs: &[KeyValue]) -> bool {
+        self.m.event_include.as_ref().is_none_or(|i| i.is_match(name, attrs))
+            && !self.m.event_exclude.as_ref().is_some_and(|e| e.is_match(name, attrs))
+    }
+
+    fn filter_traces(&self, req: &mut opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest) {
+        let (mut spans_dropped, mut events_dropped) = (0u64, 0u64);
+        let filter_spans = self.m.span_include.is_some() || self.m.span_exclude.is_some();
+        let filter_events = self.m.event_include.is_some() || self.m.event_exclude.is_some();
+        for rs in &mut req.resource_spans {
+            let resource = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
+            for ss in &mut rs.scope_spans {
+                let scope = ss.scope.as_ref();
+                if filter_spans {
+                    ss.spans.retain(|s| {
+                        let v = SpanView {
+                            resource,
+                            scope,
+                            name: &s.name,
+                            kind: s.kind,
+                            status: s.status.as_ref().map_or(0, |st| st.code),
+                            attributes: &s.attributes,
+                        };
+                        let keep = self.keep_span(&v);
+                        spans_dropped += u64::from(!keep);
+                        keep
+                    });
+                }
+                if filter_events {
+                    for s in &mut ss.spans {
+                        let before = s.events.len();
+                        s.events.retain(|e| self.keep_event(&e.name, &e.attributes));
+                        let n = (before - s.events.len()) as u64;
+                        // The Collector counts events dropped from a span the way the SDK does.
+                        s.dropped_events_count = s.dropped_events_count.saturating_add(n as u32);
+                        events_dropped += n;
+                    }
+                }
+            }
+            if spans_dropped > 0 {
+                rs.scope_spans.retain(|ss| !ss.spans.is_empty());
+            }
+        }
+        if spans_dropped > 0 {
+            req.resource_spans.retain(|rs| !rs.scope_spans.is_empty());
+            self.metrics.processor.dropped.add(spans_dropped);
+        }
+        if events_dropped > 0 {
+            self.metrics.span_events_dropped.add(events_dropped);
+        }
+    }
+
+    fn filter_metrics(
+        &self,
+        req: &mut opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest,
+    ) {
+        let (inc, exc) = (self.m.metric_include.as_ref(), self.m.metric_exclude.as_ref());
+        if inc.is_none() && exc.is_none() {
+            return;
+        }
+        let mut dropped = 0u64;
+        for rm in &mut req.resource_metrics {
+            let resource = rm.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
+            let mut changed = false;
+            for sm in &mut rm.scope_metrics {
+                sm.metrics.retain_mut(|metric| {
+                    let before = point_count(metric);
+                    // Metric-level answers: None when the block needs each point.
+                    let inc_m = inc.map(|i| i.metric_matches(resource, &metric.name));
+                    let exc_m = exc.map(|e| e.metric_matches(resource, &metric.name));
+                    let inc_per_point = inc.is_some_and(|i| i.per_point()) && inc_m == Some(true);
+                    let exc_per_point = exc.is_some_and(|e| e.per_point()) && exc_m == Some(true);
+                    if !inc_per_point && !exc_per_point {
+                        let keep = inc_m != Some(false) && exc_m != Some(true);
+                        if !keep {
+                            dropped += before as u64;
+                        }
+                        return keep;
+                    }
+                    if inc_m == Some(false) {
+                        dropped += before as u64;
+                        return false;
+                    }
+                    // Here the include (if any) matched at metric level, and
+                    // at least one block decides point by point.
+                    let keep_point = |attrs: &[KeyValue]| {
+                        let included = !inc_per_point || inc.is_some_and(|i| i.point_matches(attrs));
+                        let excluded = match exc {
+                            Some(e) if exc_per_point => e.point_matches(attrs),
+                            Some(_) => exc_m == Some(true),
+                            None => false,
+                        };
+                        included && !excluded
+                    };
+                    retain_points(metric, keep_point);
+                    let after = point_count(metric);
+                    dropped += (before - after) as u64;
+                    // A metric that had points and lost them all goes too.
+                    after > 0 || before == 0
+                });
+                changed |= dropped > 0;
+            }
+            if changed {
+                rm.scope_metrics.retain(|sm| !sm.metrics.is_empty());
+            }
+        }
+        if dropped > 0 {
+            req.resource_metrics.retain(|rm| !rm.scope_metrics.is_empty());
+            self.metrics.processor.dropped.add(dropped);
+        }
+    }
+
+    fn filter_logs(&self, req: &mut opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest) {
+        let (inc, exc) = (self.m.log_include.as_ref(), self.m.log_exclude.as_ref());
+        if inc.is_none() && exc.is_none() {
+            return;
+        }
+        let mut dropped = 0u64;
+        for rl in &mut req.resource_logs {
+            let resource = rl.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
+            for sl in &mut rl.scope_logs {
+                sl.log_records.retain(|r| {
+                    let keep =
+                        inc.is_none_or(|i| i.is_match(resource, r)) && !exc.is_some_and(|e| e.is_match(resource, r));
+                    dropped += u64::from(!keep);
+                    keep
+                });
+            }
+            if dropped > 0 {
+                rl.scope_logs.retain(|sl| !sl.log_records.is_empty());
+            }
+        }
+        if dropped > 0 {
+            req.resource_logs.retain(|rl| !rl.scope_logs.is_empty());
+            self.metrics.processor.dropped.add(dropped);
+        }
+    }
+}
+
+fn point_count(m: &Metric) -> usize {
+    match &m.data {
+        Some(Data::Gauge(g)) => g.data_points.len(),
+        Some(Data::Sum(s)) => s.data_points.len(),
+        Some(Data::Histogram(h)) => h.data_points.len(),
+        Some(Data::ExponentialHistogram(h)) => h.data_points.len(),
+        Some(Data::Summary(s)) => s.data_points.len(),
+        None => 0,
+    }
+}
+
+fn retain_points(m: &mut Metric, keep: impl Fn(&[KeyValue]) -> bool) {
+    match &mut m.data {
+        Some(Data::Gauge(g)) => g.data_points.retain(|p| keep(&p.attributes)),
+        Some(Data::Sum(s)) => s.data_points.retain(|p| keep(&p.attributes)),
+        Some(Data::Histogram(h)) => h.data_points.retain(|p| keep(&p.attributes)),
+        Some(Data::ExponentialHistogram(h)) => h.data_points.retain(|p| keep(&p.attributes)),
+        Some(Data::Summary(s)) => s.data_points.retain(|p| keep(&p.attributes)),
+        None => {}
+    }
+}
+
+impl Processor for FilterProcessor {
+    fn process(&mut self, mut batch: Batch, _now: Instant, out: &mut Vec<Batch>) {
+        let empty = match &mut batch {
+            Batch::Traces(req) => {
+                self.filter_traces(req);
+                req.resource_spans.is_empty()
+            }
+            Batch::Metrics(req) => {
+                self.filter_metrics(req);
+                req.resource_metrics.is_empty()
+            }
+            Batch::Logs(req) => {
+                self.filter_logs(req);
+                req.resource_logs.is_empty()
+            }
+        };
+        if !empty {
+            out.push(batch);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
