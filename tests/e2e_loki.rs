@@ -312,3 +312,18 @@ fn loki_json_encoding_with_gzip_and_json_lines() {
     assert!(bodies.iter().all(|(i, ts)| *ts == BASE_NS + i * 1_000_000), "{bodies:?}");
     agent.stop();
 }
+
+/// The example config stays valid, and `components` lists the exporter as logs only.
+#[test]
+fn example_config_validates_and_components_lists_loki() {
+    let out = Command::new(sluice_bin())
+        .args(["validate", "--config"])
+        .arg(repo_root().join("config/loki.yaml"))
+        .env_remove("LOKI_URL")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(sluice_bin()).arg("components").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().any(|l| l.contains("loki") && l.contains("[logs]")), "{text}");
+}
