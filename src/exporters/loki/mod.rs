@@ -217,6 +217,15 @@ pub struct Stream {
     pub entries: Vec<Entry>,
 }
 
+/// The labels and metadata a resource gives each of its records.
+struct ResourceFields {
+    service: String,
+    /// The configured resource labels present, in configured order.
+    labels: Vec<(String, String)>,
+    /// Every other resource attribute.
+    metadata: Vec<(String, String)>,
+}
+
 /// Turns OTLP records into Loki streams, as configured.
 #[derive(Debug, Clone)]
 pub struct StreamBuilder {
@@ -243,10 +252,11 @@ impl StreamBuilder {
         let mut index: HashMap<String, usize> = HashMap::new();
         for rl in &req.resource_logs {
             let resource: &[KeyValue] = rl.resource.as_ref().map_or(&[], |r| &r.attributes);
+            let fields = self.resource_fields(resource);
             for sl in &rl.scope_logs {
                 let scope_name = sl.scope.as_ref().map(|s| s.name.as_str()).unwrap_or_default();
                 for record in &sl.log_records {
-                    let (labels, entry) = self.record(resource, scope_name, record, now_ns);
+                    let (labels, entry) = self.record(resource, &fields, scope_name, record, now_ns);
                     let key = render_labels(&labels);
                     let i = *index.entry(key.clone()).or_insert_with(|| {
                         streams.push(Stream { labels: key, label_pairs: labels, entries: Vec::new() });
@@ -262,60 +272,74 @@ impl StreamBuilder {
         streams
     }
 
+    /// What a resource gives every one of its records, worked out once.
+    fn resource_fields(&self, resource: &[KeyValue]) -> ResourceFields {
+        let service = resource
+            .iter()
+            .find(|kv| kv.key == "service.name")
+            .map(|kv| value_text(kv.value.as_ref()))
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "unknown_service".into());
+        let mut used = vec![false; resource.len()];
+        let mut labels = Vec::new();
+        for (i, kv) in resource.iter().enumerate() {
+            if kv.key == "service.name" {
+                used[i] = true;
+            }
+        }
+        for key in &self.resource_labels {
+            if let Some(i) = resource.iter().position(|kv| &kv.key == key && kv.key != "service.name") {
+                used[i] = true;
+                labels.push((sanitize_name(key), value_text(resource[i].value.as_ref())));
+            }
+        }
+        let metadata = resource
+            .iter()
+            .zip(&used)
+            .filter(|(_, used)| !**used)
+            .map(|(kv, _)| (sanitize_name(&kv.key), value_text(kv.value.as_ref())))
+            .collect();
+        ResourceFields { service, labels, metadata }
+    }
+
     fn record(
         &self,
         resource: &[KeyValue],
+        fields: &ResourceFields,
         scope_name: &str,
         record: &LogRecord,
         now_ns: u64,
     ) -> (Vec<(String, String)>, Entry) {
         // Candidates in priority order: service_name and level first, then
         // the configured resource and attribute labels in their order.
-        let mut candidates: Vec<(String, String)> = Vec::new();
-        let mut used_resource = vec![false; resource.len()];
-        let mut used_attr = vec![false; record.attributes.len()];
-        let service = resource.iter().position(|kv| kv.key == "service.name");
-        let service_value = service.map(|i| value_text(resource[i].value.as_ref())).filter(|v| !v.is_empty());
-        if let Some(i) = service {
-            used_resource[i] = true;
-        }
-        candidates.push(("service_name".into(), service_value.unwrap_or_else(|| "unknown_service".into())));
+        let mut candidates: Vec<(String, String)> = Vec::with_capacity(fields.labels.len() + 2);
+        candidates.push(("service_name".into(), fields.service.clone()));
         if let Some(level) = level(record) {
             candidates.push(("level".into(), level));
         }
-        for key in &self.resource_labels {
-            if key == "service.name" {
-                continue;
-            }
-            if let Some(i) = resource.iter().position(|kv| &kv.key == key) {
-                used_resource[i] = true;
-                candidates.push((sanitize_name(key), value_text(resource[i].value.as_ref())));
-            }
-        }
+        candidates.extend(fields.labels.iter().cloned());
+        let mut used_attr = vec![false; record.attributes.len()];
         for key in &self.attribute_labels {
             if let Some(i) = record.attributes.iter().position(|kv| &kv.key == key) {
                 used_attr[i] = true;
                 candidates.push((sanitize_name(key), value_text(record.attributes[i].value.as_ref())));
             }
         }
-        // Empty values are no label in Loki; a repeated name keeps its first.
+        // Empty values are no label in Loki. Past max_labels, or under a name
+        // already taken, a candidate is kept as structured metadata.
         let mut labels: Vec<(String, String)> = Vec::new();
         let mut metadata: Vec<(String, String)> = Vec::new();
         for (k, v) in candidates {
-            if v.is_empty() || labels.iter().any(|(lk, _)| *lk == k) {
+            if v.is_empty() {
                 continue;
             }
-            if labels.len() < self.max_labels {
+            if labels.len() < self.max_labels && !labels.iter().any(|(lk, _)| *lk == k) {
                 labels.push((k, v));
             } else {
                 metadata.push((k, v));
             }
         }
-        for (kv, used) in resource.iter().zip(&used_resource) {
-            if !used {
-                metadata.push((sanitize_name(&kv.key), value_text(kv.value.as_ref())));
-            }
-        }
+        metadata.extend(fields.metadata.iter().cloned());
         for (kv, used) in record.attributes.iter().zip(&used_attr) {
             if !used {
                 metadata.push((sanitize_name(&kv.key), value_text(kv.value.as_ref())));

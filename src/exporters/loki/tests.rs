@@ -251,6 +251,18 @@ fn configured_labels_and_max_labels() {
 }
 
 #[test]
+fn a_taken_label_name_or_empty_value_is_no_label() {
+    let mut cfg = config("http://x");
+    cfg.labels.attributes = vec!["k8s.pod.name".into(), "empty".into()];
+    let res = vec![kv("k8s.pod.name", s("from-resource")), kv("cloud.region", s(""))];
+    let r = record(1, "", "x", vec![kv("k8s.pod.name", s("from-record")), kv("empty", s(""))]);
+    let streams = StreamBuilder::new(&cfg).streams(&request(vec![(res, vec![r])]), 0);
+    assert_eq!(streams[0].labels, r#"{k8s_pod_name="from-resource", service_name="unknown_service"}"#);
+    let sm = &streams[0].entries[0].structured_metadata;
+    assert!(sm.contains(&("k8s_pod_name".into(), "from-record".into())), "{sm:?}");
+}
+
+#[test]
 fn body_types_and_json_format() {
     let mut r = record(1, "INFO", "", vec![kv("k", s("v"))]);
     r.body = Some(AnyValue { value: Some(any_value::Value::IntValue(42)) });
