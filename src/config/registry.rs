@@ -3,8 +3,8 @@
 
 use crate::data::Signal;
 use crate::exporters::{
-    debug::config::DebugExporterConfig, file::config::FileExporterConfig, otlp::config::OtlpExporterConfig,
-    otlphttp::config::OtlpHttpExporterConfig,
+    debug::config::DebugExporterConfig, file::config::FileExporterConfig, loki::config::LokiExporterConfig,
+    otlp::config::OtlpExporterConfig, otlphttp::config::OtlpHttpExporterConfig,
 };
 use crate::processors::{
     batch::config::BatchConfig, cardinality_limiter::config::CardinalityLimiterConfig, filter::config::FilterConfig,
@@ -131,6 +131,13 @@ pub const COMPONENTS: &[ComponentType] = &[
     },
     ComponentType {
         kind: ComponentKind::Exporter,
+        name: "loki",
+        aliases: &[],
+        signals: &[Signal::Logs],
+        description: "Loki push API: streams by label set, snappy protobuf or JSON",
+    },
+    ComponentType {
+        kind: ComponentKind::Exporter,
         name: "debug",
         aliases: &[],
         signals: ALL_SIGNALS,
@@ -187,6 +194,7 @@ pub enum ProcessorConfig {
 pub enum ExporterConfig {
     Otlp(OtlpExporterConfig),
     OtlpHttp(OtlpHttpExporterConfig),
+    Loki(LokiExporterConfig),
     Debug(DebugExporterConfig),
     File(FileExporterConfig),
 }

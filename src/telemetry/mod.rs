@@ -133,6 +133,40 @@ impl ExporterMetrics {
     }
 }
 
+/// Why Loki refused a push, parsed from its answer (the `reason` label of
+/// [`LokiExporterMetrics::rejected`]).
+pub const LOKI_REJECT_REASONS: &[&str] = &["out_of_order", "too_old", "line_too_long", "rate_limited", "other"];
+
+/// Series of the `loki` exporter.
+#[derive(Clone, Debug)]
+pub struct LokiExporterMetrics {
+    /// One counter per [`LOKI_REJECT_REASONS`] entry, in that order.
+    rejected: Vec<Counter>,
+}
+
+impl LokiExporterMetrics {
+    pub fn new(reg: &Registry, exporter: &str) -> Self {
+        let rejected = LOKI_REJECT_REASONS
+            .iter()
+            .map(|reason| {
+                reg.counter(
+                    "sluice_exporter_loki_rejected_total",
+                    "Pushes Loki answered with a 4xx status, by reason parsed from its message; \
+                     a retried 429 counts once per attempt.",
+                    &[("exporter", exporter), ("reason", reason)],
+                )
+            })
+            .collect();
+        LokiExporterMetrics { rejected }
+    }
+
+    /// The counter of `reason`; an unknown reason counts as `other`.
+    pub fn rejected(&self, reason: &str) -> &Counter {
+        let i = LOKI_REJECT_REASONS.iter().position(|r| *r == reason).unwrap_or(LOKI_REJECT_REASONS.len() - 1);
+        &self.rejected[i]
+    }
+}
+
 /// Registers the queue size and capacity gauges of an exporter's sending queue.
 pub fn register_queue_gauges(
     reg: &Registry,

@@ -1,0 +1,157 @@
+//! Configuration of the `loki` exporter: Loki's push API
+//! (`/loki/api/v1/push`), snappy protobuf or JSON.
+
+use crate::config::Duration;
+use crate::exporters::otlp_common::{RetryConfig, SendingQueueConfig, TlsClientConfig};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// The resource attributes Loki 3 promotes to stream labels when it ingests
+/// OTLP (`default_resource_attributes_as_index_labels`), so a stream looks the
+/// same whichever way the logs reach Loki.
+pub const DEFAULT_RESOURCE_LABELS: &[&str] = &[
+    "service.name",
+    "service.namespace",
+    "service.instance.id",
+    "deployment.environment",
+    "deployment.environment.name",
+    "cloud.region",
+    "cloud.availability_zone",
+    "k8s.cluster.name",
+    "k8s.namespace.name",
+    "k8s.pod.name",
+    "k8s.container.name",
+    "container.name",
+    "k8s.replicaset.name",
+    "k8s.deployment.name",
+    "k8s.statefulset.name",
+    "k8s.daemonset.name",
+    "k8s.cronjob.name",
+    "k8s.job.name",
+];
+
+/// Loki's default `max_label_names_per_series`.
+pub const DEFAULT_MAX_LABELS: usize = 15;
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LokiEncoding {
+    /// `logproto.PushRequest`, snappy block compressed (what promtail and
+    /// the Collector send).
+    #[default]
+    #[serde(alias = "proto")]
+    Protobuf,
+    Json,
+}
+
+/// Compression of a JSON body; a protobuf body is always snappy.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LokiCompression {
+    #[default]
+    None,
+    Gzip,
+    #[serde(rename = "")]
+    Empty,
+}
+
+/// What an entry's line is.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LokiLineFormat {
+    /// The body as text: a string as-is, any other value as JSON.
+    #[default]
+    #[serde(alias = "raw")]
+    Text,
+    /// A JSON object of body, attributes, resources, trace and span IDs and
+    /// severity, as the Collector's loki exporter writes with `format: json`.
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LabelsConfig {
+    /// Resource attributes that become stream labels; replaces
+    /// [`DEFAULT_RESOURCE_LABELS`] when given.
+    #[serde(default)]
+    pub resource: Option<Vec<String>>,
+    /// Log record attributes that become stream labels. Default none.
+    #[serde(default)]
+    pub attributes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    pub username: String,
+    #[serde(default)]
+    pub password: String,
+}
+
+/// Credentials taken inline (the Collector uses authenticator extensions;
+/// `${env:...}` keeps secrets out of the file).
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LokiAuth {
+    #[serde(default)]
+    pub basic: Option<BasicAuth>,
+    #[serde(default)]
+    pub bearer_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LokiExporterConfig {
+    /// Loki's base URL (`http://loki:3100`) or the full push URL
+    /// (`http://loki:3100/loki/api/v1/push`, the Collector's form).
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Sent as `X-Scope-OrgID`.
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+    #[serde(default)]
+    pub auth: LokiAuth,
+    #[serde(default)]
+    pub tls: TlsClientConfig,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// `protobuf` (default) or `json`.
+    #[serde(default)]
+    pub encoding: LokiEncoding,
+    /// `gzip` or none (default); JSON only.
+    #[serde(default)]
+    pub compression: LokiCompression,
+    /// `text` (default) or `json`.
+    #[serde(default)]
+    pub format: LokiLineFormat,
+    #[serde(default)]
+    pub labels: LabelsConfig,
+    /// At most this many stream labels; the rest go to structured metadata.
+    #[serde(default = "default_max_labels")]
+    pub max_labels: usize,
+    /// Deadline of one request. Default 30s.
+    #[serde(default = "default_timeout")]
+    pub timeout: Duration,
+    #[serde(default)]
+    pub sending_queue: SendingQueueConfig,
+    #[serde(default)]
+    pub retry_on_failure: RetryConfig,
+}
+
+impl LokiExporterConfig {
+    /// The resource attributes that become labels.
+    pub fn resource_labels(&self) -> Vec<String> {
+        match &self.labels.resource {
+            Some(list) => list.clone(),
+            None => DEFAULT_RESOURCE_LABELS.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+fn default_max_labels() -> usize {
+    DEFAULT_MAX_LABELS
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(30)
+}
