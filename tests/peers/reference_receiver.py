@@ -11,7 +11,8 @@ decodes exactly what the OTLP spec says, independently of sluice's code.
   chunked bodies. GET /stats answers the counters as JSON.
 
 Every request (accepted or rejected) is written as one JSON line to --out:
-  {"seq", "transport", "signal", "encoding", "gzip", "status", "items": [...]}
+  {"seq", "transport", "signal", "encoding", "gzip", "status", "items": [...],
+   "headers": {...}}   (accepted requests: HTTP headers / gRPC metadata, lowercased)
 ("gzip" is null for gRPC: grpcio decompresses transparently and hides it)
 where items are normalized by otlpnorm (one per span / point / log record).
 
@@ -88,7 +89,7 @@ class State:
                     self.stats["stalled"] += 1
             return self.seq, self.seq <= self.args.fail_first, stall
 
-    def record(self, seq, transport, signal_, encoding, gz, items, accepted, error=None):
+    def record(self, seq, transport, signal_, encoding, gz, items, accepted, error=None, headers=None):
         with self.lock:
             self.stats["requests"] += 1
             key = "accepted" if accepted else "rejected"
@@ -106,6 +107,8 @@ class State:
                 }
                 if error:
                     line["error"] = error
+                if headers:
+                    line["headers"] = headers
                 self.out.write(json.dumps(line, sort_keys=True) + "\n")
             if not self.args.quiet:
                 print(
@@ -146,7 +149,8 @@ def make_servicer(state: State, signal_: str, base):
                     info.retry_delay.FromNanoseconds(int(state.args.retry_after * 1e9))
                     context.set_trailing_metadata((("google.rpc.retryinfo-bin", info.SerializeToString()),))
                 context.abort(code, f"reference receiver: injected failure for request {seq}")
-            state.record(seq, "grpc", signal_, "proto", gz, items, True)
+            metadata = {k.lower(): v for k, v in context.invocation_metadata() if not k.endswith("-bin")}
+            state.record(seq, "grpc", signal_, "proto", gz, items, True, headers=metadata)
             return RESPONSES[signal_]()
 
     return Servicer()
@@ -245,7 +249,8 @@ def make_handler(state: State):
                     extra.append(("Retry-After", str(int(state.args.retry_after))))
                 self._reply(status, b"injected failure\n", "text/plain", extra)
                 return
-            state.record(seq, "http", signal_, encoding, gz, items, True)
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            state.record(seq, "http", signal_, encoding, gz, items, True, headers=headers)
             if encoding == "json":
                 self._reply(200, b"{}", "application/json")
             else:
