@@ -4,7 +4,7 @@
 use crate::data::Signal;
 use crate::exporters::{
     debug::config::DebugExporterConfig, file::config::FileExporterConfig, otlp::config::OtlpExporterConfig,
-    otlphttp::config::OtlpHttpExporterConfig,
+    otlphttp::config::OtlpHttpExporterConfig, prometheusremotewrite::config::PrometheusRemoteWriteConfig,
 };
 use crate::processors::{
     batch::config::BatchConfig, cardinality_limiter::config::CardinalityLimiterConfig,
@@ -124,6 +124,13 @@ pub const COMPONENTS: &[ComponentType] = &[
     },
     ComponentType {
         kind: ComponentKind::Exporter,
+        name: "prometheusremotewrite",
+        aliases: &[],
+        signals: &[Signal::Metrics],
+        description: "Prometheus remote write 1.0 (Prometheus, Mimir, Cortex, VictoriaMetrics, Thanos)",
+    },
+    ComponentType {
+        kind: ComponentKind::Exporter,
         name: "debug",
         aliases: &[],
         signals: ALL_SIGNALS,
@@ -179,6 +186,7 @@ pub enum ProcessorConfig {
 pub enum ExporterConfig {
     Otlp(OtlpExporterConfig),
     OtlpHttp(OtlpHttpExporterConfig),
+    PrometheusRemoteWrite(PrometheusRemoteWriteConfig),
     Debug(DebugExporterConfig),
     File(FileExporterConfig),
 }

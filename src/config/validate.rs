@@ -10,6 +10,7 @@ use super::node::Node;
 use crate::exporters::otlp_common::{RetryConfig, SendingQueueConfig, TlsClientConfig};
 use crate::exporters::{
     file::config::FileExporterConfig, otlp::config::OtlpExporterConfig, otlphttp::config::OtlpHttpExporterConfig,
+    prometheusremotewrite::config::PrometheusRemoteWriteConfig,
 };
 use crate::processors::cardinality_limiter::config::{CardinalityLimiterConfig, ACTIONS};
 use crate::processors::probabilistic_sampler::config::{ProbabilisticSamplerConfig, ATTRIBUTE_SOURCES, MODES};
@@ -486,6 +487,53 @@ pub fn otlphttp_exporter(c: &mut Checker, cfg: &OtlpHttpExporterConfig) {
     c.tls(&cfg.tls);
     c.retry(&cfg.retry_on_failure);
     c.queue(&cfg.sending_queue);
+}
+
+pub fn prometheusremotewrite_exporter(c: &mut Checker, cfg: &PrometheusRemoteWriteConfig) {
+    if cfg.endpoint.trim().is_empty() {
+        c.error(&["endpoint"], "endpoint must not be empty", Some("e.g. http://prometheus:9090/api/v1/write"));
+    } else {
+        c.url(&["endpoint"], &cfg.endpoint);
+    }
+    if cfg.max_batch_size_bytes == 0 {
+        c.error(&["max_batch_size_bytes"], "max_batch_size_bytes must be above 0", Some("the default is 3000000"));
+    }
+    for name in cfg.external_labels.keys() {
+        let clean = crate::exporters::prometheus_common::sanitize_label(name);
+        if name.is_empty() || clean != *name {
+            c.error(
+                &["external_labels", name],
+                format!("external label name {name:?} is not a valid Prometheus label name"),
+                Some("use letters, digits and _, not starting with a digit or _ (e.g. cluster)"),
+            );
+        }
+    }
+    let d = &cfg.delta_to_cumulative;
+    if d.enabled && d.max_series == 0 {
+        c.error(
+            &["delta_to_cumulative", "max_series"],
+            "max_series must be above 0 when delta_to_cumulative is enabled",
+            Some("e.g. 100000"),
+        );
+    }
+    if d.enabled && d.max_stale.is_zero() {
+        c.error(
+            &["delta_to_cumulative", "max_stale"],
+            "max_stale must be above 0 when delta_to_cumulative is enabled",
+            Some("e.g. 10m: a series idle that long is forgotten"),
+        );
+    }
+    if let Some(q) = &cfg.remote_write_queue {
+        if q.queue_size == Some(0) {
+            c.error(&["remote_write_queue", "queue_size"], "queue_size must be above 0", Some("e.g. 10000"));
+        }
+        if q.num_consumers == Some(0) {
+            c.error(&["remote_write_queue", "num_consumers"], "num_consumers must be above 0", Some("e.g. 5"));
+        }
+    }
+    c.tls(&cfg.tls);
+    c.retry(&cfg.retry_on_failure);
+    c.queue(&cfg.queue());
 }
 
 pub fn file_exporter(c: &mut Checker, cfg: &FileExporterConfig) {

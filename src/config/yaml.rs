@@ -267,6 +267,12 @@ impl Loader {
                 validate::otlphttp_exporter(&mut self.checker(path, node), &cfg);
                 Some(ExporterConfig::OtlpHttp(cfg))
             }
+            "prometheusremotewrite" => {
+                let cfg = self.typed(node, path)?;
+                let before = self.errors.len();
+                validate::prometheusremotewrite_exporter(&mut self.checker(path, node), &cfg);
+                (self.errors.len() == before).then_some(ExporterConfig::PrometheusRemoteWrite(cfg))
+            }
             "debug" => Some(ExporterConfig::Debug(self.typed(node, path)?)),
             "file" => {
                 let cfg = self.typed(node, path)?;

@@ -168,6 +168,7 @@ fn queue_and_retry(cfg: &ExporterConfig) -> (SendingQueueConfig, RetryConfig) {
     match cfg {
         ExporterConfig::Otlp(c) => (c.sending_queue.clone(), c.retry_on_failure.clone()),
         ExporterConfig::OtlpHttp(c) => (c.sending_queue.clone(), c.retry_on_failure.clone()),
+        ExporterConfig::PrometheusRemoteWrite(c) => (c.queue(), c.retry_on_failure.clone()),
         // Local sinks: one writer in order, nothing to retry.
         ExporterConfig::Debug(_) | ExporterConfig::File(_) => (
             SendingQueueConfig { num_consumers: 1, ..SendingQueueConfig::default() },
@@ -232,6 +233,10 @@ fn start_exporter(
         ExporterConfig::Otlp(c) => parts.spawn(exporters::otlp::OtlpExporter::new(c, signal, &name).map_err(err)?),
         ExporterConfig::OtlpHttp(c) => {
             parts.spawn(exporters::otlphttp::OtlpHttpExporter::new(c, signal, &name).map_err(err)?)
+        }
+        ExporterConfig::PrometheusRemoteWrite(c) => {
+            let m = telemetry::PrometheusExporterMetrics::new(registry, &name);
+            parts.spawn(exporters::prometheusremotewrite::PrometheusRemoteWriteExporter::new(c, &name, m).map_err(err)?)
         }
         ExporterConfig::Debug(c) => parts.spawn(exporters::debug::DebugExporter::new(c, signal, &name).map_err(err)?),
         ExporterConfig::File(c) => parts.spawn(exporters::file::FileExporter::new(c, signal, &name).map_err(err)?),

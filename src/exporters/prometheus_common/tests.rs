@@ -334,8 +334,8 @@ fn delta_is_dropped_and_counted_by_default() {
     let (set, dropped) = translate(opts(), &req);
     assert_eq!(dropped, Dropped { delta_temporality: 2, unsupported_type: 1, max_series: 0 });
     assert_eq!(dropped.total(), 3);
-    // Only target_info is left.
-    assert_eq!(set.len(), 1);
+    // Nothing is left, not even a target_info for the dropped points.
+    assert_eq!(set.len(), 0);
 }
 
 #[test]

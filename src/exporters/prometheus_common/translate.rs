@@ -360,7 +360,10 @@ impl Translator {
                             let name = name(kind);
                             let is_delta = s.aggregation_temporality == AggregationTemporality::Delta as i32;
                             for p in &s.data_points {
-                                latest_ns = latest_ns.max(p.time_unix_nano);
+                                // Dropped points do not make a target_info of their own.
+                                if !is_delta || is_stale(p.flags) || delta.is_some() {
+                                    latest_ns = latest_ns.max(p.time_unix_nano);
+                                }
                                 if !is_delta || is_stale(p.flags) {
                                     self.number(&mut out, &base, &name, p, None);
                                     continue;
@@ -382,7 +385,9 @@ impl Translator {
                             let name = name(NameKind::Other);
                             let is_delta = h.aggregation_temporality == AggregationTemporality::Delta as i32;
                             for p in &h.data_points {
-                                latest_ns = latest_ns.max(p.time_unix_nano);
+                                if !is_delta || is_stale(p.flags) || delta.is_some() {
+                                    latest_ns = latest_ns.max(p.time_unix_nano);
+                                }
                                 if !is_delta || is_stale(p.flags) {
                                     self.histogram(&mut out, &base, &name, p, hist_of(p));
                                     continue;
