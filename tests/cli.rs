@@ -36,6 +36,7 @@ fn components_lists_every_builtin_with_aliases() {
         "memory_limiter",
         "exporters:",
         "otlphttp (alias otlp_http)",
+        "prometheusremotewrite [metrics]",
         "debug",
         "file",
         "extensions:",
