@@ -4,7 +4,8 @@
 use crate::data::Signal;
 use crate::exporters::{
     debug::config::DebugExporterConfig, file::config::FileExporterConfig, otlp::config::OtlpExporterConfig,
-    otlphttp::config::OtlpHttpExporterConfig, prometheusremotewrite::config::PrometheusRemoteWriteConfig,
+    otlphttp::config::OtlpHttpExporterConfig, prometheus::config::PrometheusExporterConfig,
+    prometheusremotewrite::config::PrometheusRemoteWriteConfig,
 };
 use crate::processors::{
     batch::config::BatchConfig, cardinality_limiter::config::CardinalityLimiterConfig,
@@ -124,6 +125,13 @@ pub const COMPONENTS: &[ComponentType] = &[
     },
     ComponentType {
         kind: ComponentKind::Exporter,
+        name: "prometheus",
+        aliases: &[],
+        signals: &[Signal::Metrics],
+        description: "serves the latest value of each series on a /metrics page for Prometheus to scrape",
+    },
+    ComponentType {
+        kind: ComponentKind::Exporter,
         name: "prometheusremotewrite",
         aliases: &[],
         signals: &[Signal::Metrics],
@@ -187,6 +195,7 @@ pub enum ExporterConfig {
     Otlp(OtlpExporterConfig),
     OtlpHttp(OtlpHttpExporterConfig),
     PrometheusRemoteWrite(PrometheusRemoteWriteConfig),
+    Prometheus(PrometheusExporterConfig),
     Debug(DebugExporterConfig),
     File(FileExporterConfig),
 }

@@ -10,7 +10,7 @@ use super::node::Node;
 use crate::exporters::otlp_common::{RetryConfig, SendingQueueConfig, TlsClientConfig};
 use crate::exporters::{
     file::config::FileExporterConfig, otlp::config::OtlpExporterConfig, otlphttp::config::OtlpHttpExporterConfig,
-    prometheusremotewrite::config::PrometheusRemoteWriteConfig,
+    prometheus::config::PrometheusExporterConfig, prometheusremotewrite::config::PrometheusRemoteWriteConfig,
 };
 use crate::processors::cardinality_limiter::config::{CardinalityLimiterConfig, ACTIONS};
 use crate::processors::probabilistic_sampler::config::{ProbabilisticSamplerConfig, ATTRIBUTE_SOURCES, MODES};
@@ -489,6 +489,34 @@ pub fn otlphttp_exporter(c: &mut Checker, cfg: &OtlpHttpExporterConfig) {
     c.queue(&cfg.sending_queue);
 }
 
+/// Label names that would be renamed on the way out are refused instead.
+fn prometheus_label_names<'a>(c: &mut Checker, field: &str, names: impl Iterator<Item = &'a String>) {
+    for name in names {
+        if name.is_empty() || crate::exporters::prometheus_common::sanitize_label(name) != *name {
+            c.error(
+                &[field, name],
+                format!("{field} name {name:?} is not a valid Prometheus label name"),
+                Some("use letters, digits and _, not starting with a digit or _ (e.g. cluster)"),
+            );
+        }
+    }
+}
+
+pub fn prometheus_exporter(c: &mut Checker, cfg: &PrometheusExporterConfig) {
+    c.endpoint(&["endpoint"], &cfg.endpoint);
+    prometheus_label_names(c, "const_labels", cfg.const_labels.keys());
+    if cfg.metric_expiration.is_zero() {
+        c.error(&["metric_expiration"], "metric_expiration must be above 0", Some("the default is 5m"));
+    }
+    if cfg.enable_open_metrics {
+        c.error(
+            &["enable_open_metrics"],
+            "the OpenMetrics format is not supported; the page is the Prometheus text format 0.0.4",
+            Some("remove enable_open_metrics or set it to false"),
+        );
+    }
+}
+
 pub fn prometheusremotewrite_exporter(c: &mut Checker, cfg: &PrometheusRemoteWriteConfig) {
     if cfg.endpoint.trim().is_empty() {
         c.error(&["endpoint"], "endpoint must not be empty", Some("e.g. http://prometheus:9090/api/v1/write"));
@@ -498,16 +526,7 @@ pub fn prometheusremotewrite_exporter(c: &mut Checker, cfg: &PrometheusRemoteWri
     if cfg.max_batch_size_bytes == 0 {
         c.error(&["max_batch_size_bytes"], "max_batch_size_bytes must be above 0", Some("the default is 3000000"));
     }
-    for name in cfg.external_labels.keys() {
-        let clean = crate::exporters::prometheus_common::sanitize_label(name);
-        if name.is_empty() || clean != *name {
-            c.error(
-                &["external_labels", name],
-                format!("external label name {name:?} is not a valid Prometheus label name"),
-                Some("use letters, digits and _, not starting with a digit or _ (e.g. cluster)"),
-            );
-        }
-    }
+    prometheus_label_names(c, "external_labels", cfg.external_labels.keys());
     let d = &cfg.delta_to_cumulative;
     if d.enabled && d.max_series == 0 {
         c.error(

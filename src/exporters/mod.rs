@@ -11,6 +11,7 @@ pub mod http_sender;
 pub mod otlp;
 pub mod otlp_common;
 pub mod otlphttp;
+pub mod prometheus;
 pub mod prometheus_common;
 pub mod prometheusremotewrite;
 pub mod runner;

@@ -8,7 +8,8 @@ pub mod translate;
 
 pub use naming::{metric_name, sanitize_label, NameKind};
 pub use translate::{
-    stale_nan, DeltaOptions, Dropped, Labels, SeriesSet, TranslateOptions, Translator, STALE_NAN_BITS,
+    stale_nan, DeltaOptions, Dropped, Family, FamilyType, Labels, SeriesSet, TranslateOptions, Translator,
+    STALE_NAN_BITS,
 };
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
     metric::Data, number_data_point, AggregationTemporality, HistogramDataPoint, NumberDataPoint,
 };
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use xxhash_rust::xxh3::Xxh3;
 
@@ -65,15 +65,58 @@ impl Dropped {
     }
 }
 
+/// A Prometheus metric family's type, for `# TYPE` lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FamilyType {
+    Counter,
+    Gauge,
+    Histogram,
+    Summary,
+}
+
+impl FamilyType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FamilyType::Counter => "counter",
+            FamilyType::Gauge => "gauge",
+            FamilyType::Histogram => "histogram",
+            FamilyType::Summary => "summary",
+        }
+    }
+}
+
+/// The family a series belongs to: `x` for `x_bucket`, `x_sum` and `x_count`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Family {
+    pub name: String,
+    pub kind: FamilyType,
+    pub help: String,
+}
+
 /// Series of one translation, keyed by their labels.
 #[derive(Debug, Default)]
 pub struct SeriesSet {
-    series: BTreeMap<Labels, BTreeMap<i64, f64>>,
+    series: BTreeMap<Labels, (Arc<Family>, BTreeMap<i64, f64>)>,
+    /// The family of the series being added.
+    current: Option<Arc<Family>>,
 }
 
 impl SeriesSet {
+    fn begin_family(&mut self, name: &str, kind: FamilyType, help: &str) {
+        self.current = Some(Arc::new(Family { name: name.to_string(), kind, help: help.to_string() }));
+    }
+
     fn add(&mut self, labels: Labels, ts_ms: i64, value: f64) {
-        self.series.entry(labels).or_default().insert(ts_ms, value);
+        let family = self.current.clone().unwrap_or_else(|| {
+            let name = labels.iter().find(|(k, _)| k == "__name__").map_or("", |(_, v)| v.as_str());
+            Arc::new(Family { name: name.to_string(), kind: FamilyType::Gauge, help: String::new() })
+        });
+        self.series.entry(labels).or_insert_with(|| (family, BTreeMap::new())).1.insert(ts_ms, value);
+    }
+
+    /// Each series's family, labels and samples in time order.
+    pub fn into_family_series(self) -> impl Iterator<Item = (Arc<Family>, Labels, Vec<(i64, f64)>)> {
+        self.series.into_iter().map(|(l, (f, s))| (f, l, s.into_iter().collect()))
     }
 
     pub fn len(&self) -> usize {
@@ -86,14 +129,14 @@ impl SeriesSet {
 
     /// Each series's labels and its samples `(timestamp ms, value)` in time order.
     pub fn into_series(self) -> impl Iterator<Item = (Labels, Vec<(i64, f64)>)> {
-        self.series.into_iter().map(|(l, s)| (l, s.into_iter().collect()))
+        self.series.into_iter().map(|(l, (_, s))| (l, s.into_iter().collect()))
     }
 
     /// The samples of the series with exactly these labels (`__name__` included), for tests.
     pub fn get(&self, labels: &[(&str, &str)]) -> Option<Vec<(i64, f64)>> {
         let mut key: Labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         key.sort();
-        self.series.get(&key).map(|s| s.iter().map(|(t, v)| (*t, *v)).collect())
+        self.series.get(&key).map(|(_, s)| s.iter().map(|(t, v)| (*t, *v)).collect())
     }
 
     /// Every series's labels, for tests and diagnostics.
@@ -350,6 +393,7 @@ impl Translator {
                     match data {
                         Data::Gauge(g) => {
                             let name = name(NameKind::Gauge);
+                            out.begin_family(&name, FamilyType::Gauge, &m.description);
                             for p in &g.data_points {
                                 latest_ns = latest_ns.max(p.time_unix_nano);
                                 self.number(&mut out, &base, &name, p, None);
@@ -358,6 +402,8 @@ impl Translator {
                         Data::Sum(s) => {
                             let kind = if s.is_monotonic { NameKind::Counter } else { NameKind::Gauge };
                             let name = name(kind);
+                            let ftype = if s.is_monotonic { FamilyType::Counter } else { FamilyType::Gauge };
+                            out.begin_family(&name, ftype, &m.description);
                             let is_delta = s.aggregation_temporality == AggregationTemporality::Delta as i32;
                             for p in &s.data_points {
                                 // Dropped points do not make a target_info of their own.
@@ -383,6 +429,7 @@ impl Translator {
                         }
                         Data::Histogram(h) => {
                             let name = name(NameKind::Other);
+                            out.begin_family(&name, FamilyType::Histogram, &m.description);
                             let is_delta = h.aggregation_temporality == AggregationTemporality::Delta as i32;
                             for p in &h.data_points {
                                 if !is_delta || is_stale(p.flags) || delta.is_some() {
@@ -415,6 +462,7 @@ impl Translator {
                         }
                         Data::Summary(s) => {
                             let name = name(NameKind::Other);
+                            out.begin_family(&name, FamilyType::Summary, &m.description);
                             for p in &s.data_points {
                                 latest_ns = latest_ns.max(p.time_unix_nano);
                                 let ts = ms(p.time_unix_nano);
@@ -505,6 +553,7 @@ impl Translator {
         } else {
             format!("{}_target_info", sanitize_label(&self.opts.namespace))
         };
+        out.begin_family(&name, FamilyType::Gauge, "Target metadata");
         labels.insert("__name__".into(), name);
         out.add(labels.into_iter().filter(|(_, v)| !v.is_empty()).collect(), ms(latest_ns), 1.0);
     }
