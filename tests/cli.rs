@@ -37,6 +37,7 @@ fn components_lists_every_builtin_with_aliases() {
         "exporters:",
         "otlphttp (alias otlp_http)",
         "prometheusremotewrite [metrics]",
+        "prometheus [metrics]",
         "debug",
         "file",
         "extensions:",

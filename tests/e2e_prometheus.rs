@@ -1,8 +1,8 @@
-//! The `prometheusremotewrite` exporter against a real Prometheus (2.42,
-//! `--web.enable-remote-write-receiver`): what the OpenTelemetry Python SDK
-//! records arrives under the Collector's names, labels and values, and a
-//! real 400 (a sample older than the TSDB head accepts) is a counted
-//! permanent failure after which sluice keeps exporting.
+//! The `prometheusremotewrite` and `prometheus` exporters against a real
+//! Prometheus (2.42): what the OpenTelemetry Python SDK records arrives under
+//! the Collector's names, labels and values, whether pushed (remote write)
+//! or scraped; and a real 400 (a sample older than the TSDB head accepts) is
+//! a counted permanent failure after which sluice keeps exporting.
 
 mod common;
 
@@ -12,7 +12,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A Prometheus server with an empty scrape config and the remote write receiver on.
+/// A Prometheus server with the remote write receiver on and the given
+/// `scrape_configs` body (YAML list, or `[]`).
 struct PrometheusServer {
     child: Child,
     addr: String,
@@ -20,9 +21,9 @@ struct PrometheusServer {
 }
 
 impl PrometheusServer {
-    fn start(bin: &Path, dir: &Path) -> PrometheusServer {
+    fn start(bin: &Path, dir: &Path, scrape_configs: &str) -> PrometheusServer {
         let config = dir.join("prometheus.yml");
-        fs::write(&config, "global:\n  scrape_interval: 15s\nscrape_configs: []\n").unwrap();
+        fs::write(&config, format!("global:\n  scrape_interval: 15s\nscrape_configs: {scrape_configs}\n")).unwrap();
         let data = dir.join("prometheus-data");
         let log = dir.join("prometheus.log");
         let out = File::create(&log).unwrap();
@@ -109,7 +110,7 @@ fn urlencode(s: &str) -> String {
 
 /// Prometheus, and sluice with otlp → batch → prometheusremotewrite to it.
 fn setup(prom_bin: &Path, dir: &Path) -> (PrometheusServer, Agent) {
-    let prom = PrometheusServer::start(prom_bin, dir);
+    let prom = PrometheusServer::start(prom_bin, dir, "[]");
     let ports = Ports::pick();
     let exporters = format!(
         "  prometheusremotewrite:\n    endpoint: {}\n    timeout: 10s\n    external_labels:\n      cluster: e2e\n{FAST_RETRY}\n",
@@ -251,5 +252,63 @@ fn prometheus_400_is_a_counted_permanent_failure_and_sluice_keeps_serving() {
         agent.metrics()
     );
     assert_eq!(agent.metric("otelcol_exporter_send_failed_metric_points_total", &[EXPORTER]), 1.0);
+    agent.stop();
+}
+
+#[test]
+fn prometheus_scrapes_the_python_sdk_metrics_from_sluice() {
+    let py = require!(python());
+    let prom_bin = require!(prometheus());
+    let promtool = require!(promtool());
+    let dir = temp_dir();
+    let page = format!("127.0.0.1:{}", free_port());
+    // honor_labels keeps the job and instance the page derives from the resource.
+    let scrape = format!(
+        "\n  - job_name: sluice\n    honor_labels: true\n    scrape_interval: 1s\n    \
+         static_configs: [{{targets: ['{page}']}}]"
+    );
+    let prom = PrometheusServer::start(&prom_bin, dir.path(), &scrape);
+    let ports = Ports::pick();
+    let exporters = format!("  prometheus:\n    endpoint: {page}\n    const_labels:\n      cluster: e2e\n");
+    let config = agent_config(ports, FAST_BATCH, &exporters, &["metrics"], &["batch"], &["prometheus"], &[]);
+    let agent = Agent::start(dir.path(), &config, ports);
+
+    let args = ["--signal", "metrics", "--protocol", "http", "--endpoint", &agent.http_endpoint(), "--count", "3"];
+    send_python(&py, &args);
+
+    let q = r#"e2e_requests_total{route="/r/2",job="sluice-e2e-python",instance="instance-1",cluster="e2e"}"#;
+    assert_eq!(prom.wait_value(q, Duration::from_secs(20)), Some(6.0), "sluice log:\n{}", agent.log());
+    let checks: &[(&str, f64)] = &[
+        (r#"e2e_inflight{route="/r/1",method="GET",shard="1"}"#, 2.0),
+        (r#"e2e_temperature_celsius{route="/r/0"}"#, 20.5),
+        (r#"e2e_latency_milliseconds_bucket{route="/r/2",le="5"}"#, 2.0),
+        (r#"e2e_latency_milliseconds_bucket{route="/r/2",le="+Inf"}"#, 3.0),
+        (r#"e2e_latency_milliseconds_sum{route="/r/2"}"#, 15.0),
+        (r#"e2e_latency_milliseconds_count{route="/r/2"}"#, 3.0),
+        (r#"target_info{job="sluice-e2e-python",deployment_environment="e2e",host_cpu_count="2"}"#, 1.0),
+        // Prometheus's own view of the target: the page scraped fine.
+        (r#"up{job="sluice"}"#, 1.0),
+    ];
+    for (q, want) in checks {
+        assert_eq!(prom.wait_value(q, Duration::from_secs(10)), Some(*want), "{q}");
+    }
+
+    // The page itself parses for promtool, whose only lint is the one the
+    // specification decides against: `milliseconds` is kept, not converted to seconds.
+    let (status, text) = http_get(&page, "/metrics").unwrap();
+    assert_eq!(status, 200);
+    let mut child = Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes()).unwrap();
+    let o = child.wait_with_output().unwrap();
+    let lint = String::from_utf8_lossy(&o.stderr).to_string() + &String::from_utf8_lossy(&o.stdout);
+    let other: Vec<&str> =
+        lint.lines().filter(|l| !l.trim().is_empty() && !l.contains("use base unit \"seconds\"")).collect();
+    assert!(other.is_empty() && o.status.code() != Some(1), "promtool check metrics: {lint}\n{text}");
     agent.stop();
 }

@@ -492,3 +492,41 @@ fn prometheusremotewrite_loads_and_reports_errors_with_paths() {
         assert!(e.line.is_some(), "{e}");
     }
 }
+
+#[test]
+fn prometheus_exporter_loads_and_reports_errors_with_paths() {
+    let with = |body: &str| {
+        BASE.replace("traces:", "metrics:")
+            .replace("  debug:\n", &format!("  prometheus:\n{body}"))
+            .replace("[debug]", "[prometheus]")
+    };
+    let cfg = load(&with("    endpoint: 0.0.0.0:8889\n    const_labels: {cluster: eu}\n    metric_expiration: 1m\n"))
+        .unwrap();
+    let Some(ExporterConfig::Prometheus(p)) = cfg.exporters.get(&id("prometheus")) else { panic!("prometheus") };
+    assert_eq!(p.metric_expiration, crate::config::Duration::from_secs(60));
+    assert!(p.add_metric_suffixes && !p.send_timestamps);
+
+    let cases: &[(String, &str, &str)] = &[
+        (with("    endpoint: 8889\n"), "exporters::prometheus::endpoint", "host:port"),
+        (
+            with("    endpoint: :8889\n    const_labels: {a.b: x}\n"),
+            "exporters::prometheus::const_labels::a.b",
+            "not a valid Prometheus label name",
+        ),
+        (
+            with("    endpoint: :8889\n    enable_open_metrics: true\n"),
+            "exporters::prometheus::enable_open_metrics",
+            "hint: remove",
+        ),
+        (
+            with("    endpoint: :8889\n    metric_expiration: 0s\n"),
+            "exporters::prometheus::metric_expiration",
+            "above 0",
+        ),
+    ];
+    for (text, path, needle) in cases {
+        let errs = load(text).unwrap_err();
+        let e = errs.0.iter().find(|e| e.path == *path).unwrap_or_else(|| panic!("no error at {path}: {errs}"));
+        assert!(e.to_string().contains(needle), "{path}: wanted {needle:?} in {e}");
+    }
+}

@@ -38,6 +38,8 @@ struct Stored {
     updated: Instant,
 }
 
+type FamilyLine<'a> = (&'a Labels, &'a Stored);
+
 /// The latest sample of every series on the page.
 pub struct MetricStore {
     series: HashMap<Labels, Stored>,
@@ -85,7 +87,7 @@ impl MetricStore {
     /// The page: one `# HELP` and `# TYPE` per family, then its series.
     pub fn render(&mut self, now: Instant) -> String {
         self.expire(now);
-        let mut families: BTreeMap<&str, (&Family, Vec<(&Labels, &Stored)>)> = BTreeMap::new();
+        let mut families: BTreeMap<&str, (&Family, Vec<FamilyLine>)> = BTreeMap::new();
         for (labels, s) in &self.series {
             families.entry(s.family.name.as_str()).or_insert_with(|| (&s.family, Vec::new())).1.push((labels, s));
         }
