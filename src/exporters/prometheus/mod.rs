@@ -177,7 +177,14 @@ impl PrometheusExporter {
 
 async fn serve(listener: tokio::net::TcpListener, store: Arc<Mutex<MetricStore>>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            // Out of file descriptors and the like: wait rather than spin.
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
         let store = store.clone();
         let svc = service_fn(move |req: http::Request<Incoming>| {
             let store = store.clone();
