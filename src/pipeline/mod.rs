@@ -168,7 +168,14 @@ fn queue_and_retry(cfg: &ExporterConfig) -> (SendingQueueConfig, RetryConfig) {
     match cfg {
         ExporterConfig::Otlp(c) => (c.sending_queue.clone(), c.retry_on_failure.clone()),
         ExporterConfig::OtlpHttp(c) => (c.sending_queue.clone(), c.retry_on_failure.clone()),
-        ExporterConfig::PrometheusRemoteWrite(c) => (c.queue(), c.retry_on_failure.clone()),
+        ExporterConfig::PrometheusRemoteWrite(c) => {
+            let mut q = c.queue();
+            // Running totals need their deltas in arrival order.
+            if c.delta_to_cumulative.enabled {
+                q.num_consumers = 1;
+            }
+            (q, c.retry_on_failure.clone())
+        }
         // Local sinks (a file, a log, a scrape page): one writer in order, nothing to retry.
         ExporterConfig::Debug(_) | ExporterConfig::File(_) | ExporterConfig::Prometheus(_) => (
             SendingQueueConfig { num_consumers: 1, ..SendingQueueConfig::default() },

@@ -542,6 +542,7 @@ pub struct PrometheusExporterMetrics {
     pub dropped_delta: Counter,
     pub dropped_unsupported: Counter,
     pub dropped_max_series: Counter,
+    pub dropped_out_of_order: Counter,
     /// Requests the backend refused for good (HTTP 4xx, e.g. out of order or out of bounds).
     pub rejected_requests: Counter,
     /// Series the delta→cumulative converter holds.
@@ -558,6 +559,7 @@ impl PrometheusExporterMetrics {
             dropped_delta: d("delta_temporality"),
             dropped_unsupported: d("unsupported_type"),
             dropped_max_series: d("max_series"),
+            dropped_out_of_order: d("out_of_order"),
             rejected_requests: reg.counter(
                 "sluice_exporter_prometheus_rejected_requests_total",
                 "Remote write requests the backend refused with a non-retryable status.",

@@ -214,6 +214,7 @@ impl Exporter for PrometheusExporter {
         self.metrics.dropped_delta.add(dropped.delta_temporality);
         self.metrics.dropped_unsupported.add(dropped.unsupported_type);
         self.metrics.dropped_max_series.add(dropped.max_series);
+        self.metrics.dropped_out_of_order.add(dropped.out_of_order);
         self.metrics.delta_series.set(self.translator.delta_series() as i64);
         self.store.lock().unwrap_or_else(|p| p.into_inner()).update(set, now);
         let message = (dropped.total() > 0).then(|| format!("{} data points not translatable", dropped.total()));

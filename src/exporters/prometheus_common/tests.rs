@@ -332,7 +332,7 @@ fn delta_is_dropped_and_counted_by_default() {
         }),
     ));
     let (set, dropped) = translate(opts(), &req);
-    assert_eq!(dropped, Dropped { delta_temporality: 2, unsupported_type: 1, max_series: 0 });
+    assert_eq!(dropped, Dropped { delta_temporality: 2, unsupported_type: 1, ..Default::default() });
     assert_eq!(dropped.total(), 3);
     // Nothing is left, not even a target_info for the dropped points.
     assert_eq!(set.len(), 0);
@@ -356,6 +356,10 @@ fn delta_to_cumulative_keeps_running_totals() {
     let (set, _) = t.translate(&delta_req(T0 + 1_000_000_000, 3.0), now);
     assert_eq!(set.get(&base("c_total", &[("k", "v")])), Some(vec![(T0_MS + 1000, 5.0)]));
     assert_eq!(t.delta_series(), 2);
+    // An older point is not added: Prometheus would refuse it as out of order.
+    let (set, dropped) = t.translate(&delta_req(T0 + 500_000_000, 3.0), now);
+    assert_eq!(dropped.out_of_order, 2);
+    assert_eq!(set.get(&base("c_total", &[("k", "v")])), None);
     // After the TTL the series is forgotten and starts over.
     let later = now + Duration::from_secs(61);
     let (set, _) = t.translate(&delta_req(T0 + 2_000_000_000, 1.0), later);

@@ -57,11 +57,14 @@ pub struct Dropped {
     pub unsupported_type: u64,
     /// Delta points of new series once the converter holds `max_series`.
     pub max_series: u64,
+    /// Delta points older than one already added to their series: adding
+    /// them would give Prometheus an out-of-order sample.
+    pub out_of_order: u64,
 }
 
 impl Dropped {
     pub fn total(&self) -> u64 {
-        self.delta_temporality + self.unsupported_type + self.max_series
+        self.delta_temporality + self.unsupported_type + self.max_series + self.out_of_order
     }
 }
 
@@ -181,21 +184,24 @@ impl DeltaState {
         self.entries.retain(|_, e| now.duration_since(e.last_seen) < ttl);
     }
 
-    /// Adds a delta point to its running total; `None` when the series is new
-    /// and the table is full.
-    fn accumulate(&mut self, key: u64, ns: u64, delta: Acc, now: Instant) -> Option<Acc> {
+    /// Adds a delta point to its running total. A point at the time of the
+    /// last one added is a re-sent batch: the total is repeated, not grown.
+    fn accumulate(&mut self, key: u64, ns: u64, delta: Acc, now: Instant) -> Accumulated {
         let full = self.entries.len() >= self.opts.max_series;
         let entry = match self.entries.get_mut(&key) {
             Some(e) => e,
-            None if full => return None,
+            None if full => return Accumulated::Full,
             None => {
                 let e = DeltaEntry { last_ns: ns, last_seen: now, acc: delta };
-                return Some(self.entries.entry(key).or_insert(e).acc.clone());
+                return Accumulated::Total(self.entries.entry(key).or_insert(e).acc.clone());
             }
         };
         entry.last_seen = now;
-        if ns <= entry.last_ns {
-            return Some(entry.acc.clone());
+        if ns < entry.last_ns {
+            return Accumulated::Older;
+        }
+        if ns == entry.last_ns {
+            return Accumulated::Total(entry.acc.clone());
         }
         entry.last_ns = ns;
         match (&mut entry.acc, delta) {
@@ -212,8 +218,16 @@ impl DeltaState {
             // The shape changed (new bucket bounds): start over from this point.
             (acc, d) => *acc = d,
         }
-        Some(entry.acc.clone())
+        Accumulated::Total(entry.acc.clone())
     }
+}
+
+enum Accumulated {
+    Total(Acc),
+    /// Older than the series's last point.
+    Older,
+    /// A new series while the table holds `max_series`.
+    Full,
 }
 
 /// An attribute value as label text.
@@ -421,9 +435,12 @@ impl Translator {
                                 let labels = base.series(&name, &p.attributes, None);
                                 let value = number_value(p).unwrap_or(0.0);
                                 match state.accumulate(series_key(&labels), p.time_unix_nano, Acc::Number(value), now) {
-                                    Some(Acc::Number(total)) => out.add(labels, ms(p.time_unix_nano), total),
-                                    Some(_) => {}
-                                    None => dropped.max_series += 1,
+                                    Accumulated::Total(Acc::Number(total)) => {
+                                        out.add(labels, ms(p.time_unix_nano), total)
+                                    }
+                                    Accumulated::Total(_) => {}
+                                    Accumulated::Older => dropped.out_of_order += 1,
+                                    Accumulated::Full => dropped.max_series += 1,
                                 }
                             }
                         }
@@ -451,12 +468,13 @@ impl Translator {
                                     buckets: p.bucket_counts.clone(),
                                 };
                                 match state.accumulate(key, p.time_unix_nano, d, now) {
-                                    Some(Acc::Hist { count, sum, bounds, buckets }) => {
+                                    Accumulated::Total(Acc::Hist { count, sum, bounds, buckets }) => {
                                         let h = Hist { count, sum: Some(sum), bounds: &bounds, buckets: &buckets };
                                         self.histogram(&mut out, &base, &name, p, h)
                                     }
-                                    Some(_) => {}
-                                    None => dropped.max_series += 1,
+                                    Accumulated::Total(_) => {}
+                                    Accumulated::Older => dropped.out_of_order += 1,
+                                    Accumulated::Full => dropped.max_series += 1,
                                 }
                             }
                         }

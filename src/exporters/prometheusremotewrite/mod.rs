@@ -74,6 +74,7 @@ impl PrometheusRemoteWriteExporter {
         self.metrics.dropped_delta.add(d.delta_temporality);
         self.metrics.dropped_unsupported.add(d.unsupported_type);
         self.metrics.dropped_max_series.add(d.max_series);
+        self.metrics.dropped_out_of_order.add(d.out_of_order);
     }
 }
 
@@ -135,11 +136,13 @@ impl Exporter for PrometheusRemoteWriteExporter {
         let items = batch.item_count() as u64;
         let dropped_message = (dropped.total() > 0).then(|| {
             format!(
-                "{} data points not translatable (delta temporality {}, unsupported type {}, delta series limit {})",
+                "{} data points not translatable (delta temporality {}, unsupported type {}, delta series limit {}, \
+                 delta out of order {})",
                 dropped.total(),
                 dropped.delta_temporality,
                 dropped.unsupported_type,
-                dropped.max_series
+                dropped.max_series,
+                dropped.out_of_order
             )
         });
         let requests = build_requests(set, self.max_request_bytes);
