@@ -312,3 +312,65 @@ fn prometheus_scrapes_the_python_sdk_metrics_from_sluice() {
     assert!(other.is_empty() && o.status.code() != Some(1), "promtool check metrics: {lint}\n{text}");
     agent.stop();
 }
+
+#[test]
+fn python_sdk_delta_is_refused_by_default_and_summed_when_converting() {
+    let py = require!(python());
+    let prom_bin = require!(prometheus());
+    let dir = temp_dir();
+    let prom = PrometheusServer::start(&prom_bin, dir.path(), "[]");
+    let ports = Ports::pick();
+    let url = prom.write_url();
+    let exporters = format!(
+        "  prometheusremotewrite/plain:\n    endpoint: {url}\n    external_labels: {{mode: plain}}\n{FAST_RETRY}\n\
+         \x20 prometheusremotewrite/delta:\n    endpoint: {url}\n    external_labels: {{mode: delta}}\n    \
+         delta_to_cumulative: {{enabled: true}}\n{FAST_RETRY}\n"
+    );
+    let both = ["prometheusremotewrite/plain", "prometheusremotewrite/delta"];
+    let config = agent_config(ports, FAST_BATCH, &exporters, &["metrics"], &["batch"], &both, &[]);
+    let agent = Agent::start(dir.path(), &config, ports);
+    let args = [
+        "--signal",
+        "metrics",
+        "--protocol",
+        "grpc",
+        "--endpoint",
+        &agent.grpc_endpoint(),
+        "--count",
+        "3",
+        "--temporality",
+        "delta",
+    ];
+    let value = |q: &str| prom.query(q).first().map(|r| r.1);
+    let wait_for = |q: &str, want: f64| {
+        let ok = wait_until(&format!("{q} == {want}"), Duration::from_secs(20), || value(q) == Some(want));
+        assert!(ok, "{q}: {:?}\nsluice log:\n{}", value(q), agent.log());
+    };
+
+    // Two SDK processes, each one delta of 6 for route /r/2: the converter sums them.
+    send_python(&py, &args);
+    wait_for(r#"e2e_requests_total{mode="delta",route="/r/2"}"#, 6.0);
+    send_python(&py, &args);
+    wait_for(r#"e2e_requests_total{mode="delta",route="/r/2"}"#, 12.0);
+    wait_for(r#"e2e_latency_milliseconds_count{mode="delta",route="/r/2"}"#, 6.0);
+    wait_for(r#"e2e_latency_milliseconds_bucket{mode="delta",route="/r/2",le="5"}"#, 4.0);
+
+    // Without conversion the counter and histogram points are refused and
+    // counted; the up-down counter and gauge (not delta) still arrive.
+    wait_for(r#"e2e_inflight{mode="plain",route="/r/2"}"#, 3.0);
+    assert!(prom.query(r#"{mode="plain",__name__=~"e2e_requests.*|e2e_latency.*"}"#).is_empty());
+    let plain = ("exporter", "prometheusremotewrite/plain");
+    let reason = ("reason", "delta_temporality");
+    assert!(
+        wait_until("12 delta points counted", Duration::from_secs(5), || {
+            agent.metric("sluice_exporter_prometheus_dropped_points_total", &[plain, reason]) == 12.0
+        }),
+        "{}",
+        agent.metrics()
+    );
+    assert_eq!(agent.metric("otelcol_exporter_send_failed_metric_points_total", &[plain]), 12.0);
+    let delta = ("exporter", "prometheusremotewrite/delta");
+    assert_eq!(agent.metric("sluice_exporter_prometheus_dropped_points_total", &[delta]), 0.0);
+    assert_eq!(agent.metric("sluice_exporter_prometheus_delta_series", &[delta]), 6.0, "3 counters + 3 histograms");
+    agent.stop();
+}
