@@ -36,6 +36,8 @@ fn components_lists_every_builtin_with_aliases() {
         "memory_limiter",
         "exporters:",
         "otlphttp (alias otlp_http)",
+        "prometheusremotewrite [metrics]",
+        "prometheus [metrics]",
         "debug",
         "file",
         "extensions:",

@@ -5,6 +5,7 @@ use crate::data::Signal;
 use crate::exporters::{
     debug::config::DebugExporterConfig, file::config::FileExporterConfig, loki::config::LokiExporterConfig,
     otlp::config::OtlpExporterConfig, otlphttp::config::OtlpHttpExporterConfig,
+    prometheus::config::PrometheusExporterConfig, prometheusremotewrite::config::PrometheusRemoteWriteConfig,
 };
 use crate::processors::{
     batch::config::BatchConfig, cardinality_limiter::config::CardinalityLimiterConfig, filter::config::FilterConfig,
@@ -138,6 +139,20 @@ pub const COMPONENTS: &[ComponentType] = &[
     },
     ComponentType {
         kind: ComponentKind::Exporter,
+        name: "prometheus",
+        aliases: &[],
+        signals: &[Signal::Metrics],
+        description: "serves the latest value of each series on a /metrics page for Prometheus to scrape",
+    },
+    ComponentType {
+        kind: ComponentKind::Exporter,
+        name: "prometheusremotewrite",
+        aliases: &[],
+        signals: &[Signal::Metrics],
+        description: "Prometheus remote write 1.0 (Prometheus, Mimir, Cortex, VictoriaMetrics, Thanos)",
+    },
+    ComponentType {
+        kind: ComponentKind::Exporter,
         name: "debug",
         aliases: &[],
         signals: ALL_SIGNALS,
@@ -195,6 +210,8 @@ pub enum ExporterConfig {
     Otlp(OtlpExporterConfig),
     OtlpHttp(OtlpHttpExporterConfig),
     Loki(LokiExporterConfig),
+    PrometheusRemoteWrite(PrometheusRemoteWriteConfig),
+    Prometheus(PrometheusExporterConfig),
     Debug(DebugExporterConfig),
     File(FileExporterConfig),
 }

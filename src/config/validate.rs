@@ -13,6 +13,8 @@ use crate::exporters::{
     loki::config::{LokiCompression, LokiEncoding, LokiExporterConfig},
     otlp::config::OtlpExporterConfig,
     otlphttp::config::OtlpHttpExporterConfig,
+    prometheus::config::PrometheusExporterConfig,
+    prometheusremotewrite::config::PrometheusRemoteWriteConfig,
 };
 use crate::processors::cardinality_limiter::config::{CardinalityLimiterConfig, ACTIONS};
 use crate::processors::filter::config::FilterConfig;
@@ -562,6 +564,72 @@ pub fn loki_exporter(c: &mut Checker, cfg: &LokiExporterConfig) {
     c.tls(&cfg.tls);
     c.retry(&cfg.retry_on_failure);
     c.queue(&cfg.sending_queue);
+}
+
+/// Label names that would be renamed on the way out are refused instead.
+fn prometheus_label_names<'a>(c: &mut Checker, field: &str, names: impl Iterator<Item = &'a String>) {
+    for name in names {
+        if name.is_empty() || crate::exporters::prometheus_common::sanitize_label(name) != *name {
+            c.error(
+                &[field, name],
+                format!("{field} name {name:?} is not a valid Prometheus label name"),
+                Some("use letters, digits and _, not starting with a digit or _ (e.g. cluster)"),
+            );
+        }
+    }
+}
+
+pub fn prometheus_exporter(c: &mut Checker, cfg: &PrometheusExporterConfig) {
+    c.endpoint(&["endpoint"], &cfg.endpoint);
+    prometheus_label_names(c, "const_labels", cfg.const_labels.keys());
+    if cfg.metric_expiration.is_zero() {
+        c.error(&["metric_expiration"], "metric_expiration must be above 0", Some("the default is 5m"));
+    }
+    if cfg.enable_open_metrics {
+        c.error(
+            &["enable_open_metrics"],
+            "the OpenMetrics format is not supported; the page is the Prometheus text format 0.0.4",
+            Some("remove enable_open_metrics or set it to false"),
+        );
+    }
+}
+
+pub fn prometheusremotewrite_exporter(c: &mut Checker, cfg: &PrometheusRemoteWriteConfig) {
+    if cfg.endpoint.trim().is_empty() {
+        c.error(&["endpoint"], "endpoint must not be empty", Some("e.g. http://prometheus:9090/api/v1/write"));
+    } else {
+        c.url(&["endpoint"], &cfg.endpoint);
+    }
+    if cfg.max_batch_size_bytes == 0 {
+        c.error(&["max_batch_size_bytes"], "max_batch_size_bytes must be above 0", Some("the default is 3000000"));
+    }
+    prometheus_label_names(c, "external_labels", cfg.external_labels.keys());
+    let d = &cfg.delta_to_cumulative;
+    if d.enabled && d.max_series == 0 {
+        c.error(
+            &["delta_to_cumulative", "max_series"],
+            "max_series must be above 0 when delta_to_cumulative is enabled",
+            Some("e.g. 100000"),
+        );
+    }
+    if d.enabled && d.max_stale.is_zero() {
+        c.error(
+            &["delta_to_cumulative", "max_stale"],
+            "max_stale must be above 0 when delta_to_cumulative is enabled",
+            Some("e.g. 10m: a series idle that long is forgotten"),
+        );
+    }
+    if let Some(q) = &cfg.remote_write_queue {
+        if q.queue_size == Some(0) {
+            c.error(&["remote_write_queue", "queue_size"], "queue_size must be above 0", Some("e.g. 10000"));
+        }
+        if q.num_consumers == Some(0) {
+            c.error(&["remote_write_queue", "num_consumers"], "num_consumers must be above 0", Some("e.g. 5"));
+        }
+    }
+    c.tls(&cfg.tls);
+    c.retry(&cfg.retry_on_failure);
+    c.queue(&cfg.queue());
 }
 
 pub fn file_exporter(c: &mut Checker, cfg: &FileExporterConfig) {

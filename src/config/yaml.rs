@@ -279,6 +279,18 @@ impl Loader {
                 validate::loki_exporter(&mut self.checker(path, node), &cfg);
                 (self.errors.len() == before).then_some(ExporterConfig::Loki(cfg))
             }
+            "prometheusremotewrite" => {
+                let cfg = self.typed(node, path)?;
+                let before = self.errors.len();
+                validate::prometheusremotewrite_exporter(&mut self.checker(path, node), &cfg);
+                (self.errors.len() == before).then_some(ExporterConfig::PrometheusRemoteWrite(cfg))
+            }
+            "prometheus" => {
+                let cfg = self.typed(node, path)?;
+                let before = self.errors.len();
+                validate::prometheus_exporter(&mut self.checker(path, node), &cfg);
+                (self.errors.len() == before).then_some(ExporterConfig::Prometheus(cfg))
+            }
             "debug" => Some(ExporterConfig::Debug(self.typed(node, path)?)),
             "file" => {
                 let cfg = self.typed(node, path)?;

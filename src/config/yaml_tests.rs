@@ -477,3 +477,91 @@ fn yaml_syntax_errors_have_a_line() {
     assert!(errs.0[0].line.is_some_and(|l| l >= 3), "{errs}");
     assert!(errs.to_string().contains("YAML syntax error"), "{errs}");
 }
+
+#[test]
+fn prometheusremotewrite_loads_and_reports_errors_with_paths() {
+    let good = BASE.replace("traces:", "metrics:").replace(
+        "  debug:\n",
+        "  prometheusremotewrite:\n    endpoint: http://p:9090/api/v1/write\n    external_labels: {cluster: eu}\n    \
+         resource_to_telemetry_conversion: {enabled: true}\n    target_info: {enabled: false}\n    \
+         delta_to_cumulative: {enabled: true, max_series: 10}\n    remote_write_queue: {queue_size: 5}\n",
+    );
+    let cfg = load(&good.replace("[debug]", "[prometheusremotewrite]")).unwrap();
+    let Some(ExporterConfig::PrometheusRemoteWrite(p)) = cfg.exporters.get(&id("prometheusremotewrite")) else {
+        panic!("prometheusremotewrite")
+    };
+    assert!(p.resource_to_telemetry_conversion.on() && !p.target_info.on());
+    assert_eq!(p.queue().queue_size, 5);
+    assert_eq!(p.delta_to_cumulative.max_series, 10);
+
+    let exporter = |body: &str, signal: &str| {
+        BASE.replace("traces:", &format!("{signal}:"))
+            .replace("  debug:\n", &format!("  prometheusremotewrite:\n{body}"))
+            .replace("[debug]", "[prometheusremotewrite]")
+    };
+    let cases: &[(String, &str, &str)] = &[
+        (exporter("    endpoint: p:9090\n", "metrics"), "exporters::prometheusremotewrite::endpoint", "http://"),
+        (
+            exporter("    endpoint: http://p/api/v1/write\n    external_labels: {2bad: x}\n", "metrics"),
+            "exporters::prometheusremotewrite::external_labels::2bad",
+            "hint: use letters",
+        ),
+        (
+            exporter(
+                "    endpoint: http://p/api/v1/write\n    delta_to_cumulative: {enabled: true, max_series: 0}\n",
+                "metrics",
+            ),
+            "exporters::prometheusremotewrite::delta_to_cumulative::max_series",
+            "must be above 0",
+        ),
+        (
+            exporter("    endpoint: http://p/api/v1/write\n", "traces"),
+            "service::pipelines::traces::exporters::prometheusremotewrite",
+            "does not support traces",
+        ),
+    ];
+    for (text, path, needle) in cases {
+        let errs = load(text).unwrap_err();
+        let e = errs.0.iter().find(|e| e.path == *path).unwrap_or_else(|| panic!("no error at {path}: {errs}"));
+        assert!(e.to_string().contains(needle), "{path}: wanted {needle:?} in {e}");
+        assert!(e.line.is_some(), "{e}");
+    }
+}
+
+#[test]
+fn prometheus_exporter_loads_and_reports_errors_with_paths() {
+    let with = |body: &str| {
+        BASE.replace("traces:", "metrics:")
+            .replace("  debug:\n", &format!("  prometheus:\n{body}"))
+            .replace("[debug]", "[prometheus]")
+    };
+    let cfg = load(&with("    endpoint: 0.0.0.0:8889\n    const_labels: {cluster: eu}\n    metric_expiration: 1m\n"))
+        .unwrap();
+    let Some(ExporterConfig::Prometheus(p)) = cfg.exporters.get(&id("prometheus")) else { panic!("prometheus") };
+    assert_eq!(p.metric_expiration, crate::config::Duration::from_secs(60));
+    assert!(p.add_metric_suffixes && !p.send_timestamps);
+
+    let cases: &[(String, &str, &str)] = &[
+        (with("    endpoint: 8889\n"), "exporters::prometheus::endpoint", "host:port"),
+        (
+            with("    endpoint: :8889\n    const_labels: {a.b: x}\n"),
+            "exporters::prometheus::const_labels::a.b",
+            "not a valid Prometheus label name",
+        ),
+        (
+            with("    endpoint: :8889\n    enable_open_metrics: true\n"),
+            "exporters::prometheus::enable_open_metrics",
+            "hint: remove",
+        ),
+        (
+            with("    endpoint: :8889\n    metric_expiration: 0s\n"),
+            "exporters::prometheus::metric_expiration",
+            "above 0",
+        ),
+    ];
+    for (text, path, needle) in cases {
+        let errs = load(text).unwrap_err();
+        let e = errs.0.iter().find(|e| e.path == *path).unwrap_or_else(|| panic!("no error at {path}: {errs}"));
+        assert!(e.to_string().contains(needle), "{path}: wanted {needle:?} in {e}");
+    }
+}

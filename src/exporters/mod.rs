@@ -12,6 +12,9 @@ pub mod loki;
 pub mod otlp;
 pub mod otlp_common;
 pub mod otlphttp;
+pub mod prometheus;
+pub mod prometheus_common;
+pub mod prometheusremotewrite;
 pub mod runner;
 
 use crate::data::Batch;

@@ -164,8 +164,16 @@ fn queue_and_retry(cfg: &ExporterConfig) -> (SendingQueueConfig, RetryConfig) {
         ExporterConfig::Otlp(c) => (c.sending_queue.clone(), c.retry_on_failure.clone()),
         ExporterConfig::OtlpHttp(c) => (c.sending_queue.clone(), c.retry_on_failure.clone()),
         ExporterConfig::Loki(c) => (c.sending_queue.clone(), c.retry_on_failure.clone()),
-        // Local sinks: one writer in order, nothing to retry.
-        ExporterConfig::Debug(_) | ExporterConfig::File(_) => (
+        ExporterConfig::PrometheusRemoteWrite(c) => {
+            let mut q = c.queue();
+            // Running totals need their deltas in arrival order.
+            if c.delta_to_cumulative.enabled {
+                q.num_consumers = 1;
+            }
+            (q, c.retry_on_failure.clone())
+        }
+        // Local sinks (a file, a log, a scrape page): one writer in order, nothing to retry.
+        ExporterConfig::Debug(_) | ExporterConfig::File(_) | ExporterConfig::Prometheus(_) => (
             SendingQueueConfig { num_consumers: 1, ..SendingQueueConfig::default() },
             RetryConfig { enabled: false, ..RetryConfig::default() },
         ),
@@ -232,6 +240,14 @@ fn start_exporter(
         ExporterConfig::Loki(c) => {
             let loki_metrics = telemetry::LokiExporterMetrics::new(registry, &name);
             parts.spawn(exporters::loki::LokiExporter::new(c, &name, loki_metrics).map_err(err)?)
+        }
+        ExporterConfig::PrometheusRemoteWrite(c) => {
+            let m = telemetry::PrometheusExporterMetrics::new(registry, &name);
+            parts.spawn(exporters::prometheusremotewrite::PrometheusRemoteWriteExporter::new(c, &name, m).map_err(err)?)
+        }
+        ExporterConfig::Prometheus(c) => {
+            let m = telemetry::PrometheusExporterMetrics::new(registry, &name);
+            parts.spawn(exporters::prometheus::PrometheusExporter::new(c, &name, m).map_err(err)?)
         }
         ExporterConfig::Debug(c) => parts.spawn(exporters::debug::DebugExporter::new(c, signal, &name).map_err(err)?),
         ExporterConfig::File(c) => parts.spawn(exporters::file::FileExporter::new(c, signal, &name).map_err(err)?),

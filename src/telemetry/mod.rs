@@ -591,3 +591,41 @@ pub fn register_process_metrics(reg: &Registry) {
         process::memory_refusing_value,
     );
 }
+
+/// Counters of the Prometheus exporters (`prometheusremotewrite`).
+#[derive(Clone, Debug)]
+pub struct PrometheusExporterMetrics {
+    pub dropped_delta: Counter,
+    pub dropped_unsupported: Counter,
+    pub dropped_max_series: Counter,
+    pub dropped_out_of_order: Counter,
+    /// Requests the backend refused for good (HTTP 4xx, e.g. out of order or out of bounds).
+    pub rejected_requests: Counter,
+    /// Series the delta→cumulative converter holds.
+    pub delta_series: Gauge,
+}
+
+impl PrometheusExporterMetrics {
+    pub fn new(reg: &Registry, exporter: &str) -> Self {
+        let dropped = "sluice_exporter_prometheus_dropped_points_total";
+        let help = "Data points the Prometheus exporter could not translate, by reason.";
+        let d = |reason: &str| reg.counter(dropped, help, &[("exporter", exporter), ("reason", reason)]);
+        let l: &[(&str, &str)] = &[("exporter", exporter)];
+        PrometheusExporterMetrics {
+            dropped_delta: d("delta_temporality"),
+            dropped_unsupported: d("unsupported_type"),
+            dropped_max_series: d("max_series"),
+            dropped_out_of_order: d("out_of_order"),
+            rejected_requests: reg.counter(
+                "sluice_exporter_prometheus_rejected_requests_total",
+                "Remote write requests the backend refused with a non-retryable status.",
+                l,
+            ),
+            delta_series: reg.gauge(
+                "sluice_exporter_prometheus_delta_series",
+                "Series whose running total the delta-to-cumulative converter keeps.",
+                l,
+            ),
+        }
+    }
+}

@@ -91,6 +91,18 @@ pub fn promtool() -> Option<PathBuf> {
     }
 }
 
+/// The Prometheus server binary (2.42 from Debian's `prometheus` package),
+/// a real remote-write receiver and scraper for the exporter tests.
+pub fn prometheus() -> Option<PathBuf> {
+    let ok = Command::new("prometheus").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
+    if ok {
+        Some(PathBuf::from("prometheus"))
+    } else {
+        missing("prometheus", "apt-get install -y prometheus");
+        None
+    }
+}
+
 /// A port nobody listens on right now (the OS picks it; a race with another
 /// process is possible but unlikely on a test machine).
 pub fn free_port() -> u16 {

@@ -10,7 +10,9 @@
   --batch-size.
 * metrics: a counter, an up-down counter, a histogram and a (synchronous)
   gauge, each recorded with --count attribute sets, so 4 × count points;
-  collected once and exported once.
+  collected once and exported once. `--temporality delta` makes the counter
+  and the histogram delta (as OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=delta
+  does); the up-down counter and the gauge stay as they are.
 * logs: --count records through the logs SDK's BatchLogRecordProcessor, with
   severity, a body, attributes and a trace context.
 
@@ -233,7 +235,13 @@ def send_metrics(args) -> list[dict]:
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricExportResult
 
-    reader = InMemoryMetricReader()
+    from opentelemetry.sdk.metrics import Counter, Histogram
+    from opentelemetry.sdk.metrics.export import AggregationTemporality
+
+    preferred = None
+    if args.temporality == "delta":
+        preferred = {Counter: AggregationTemporality.DELTA, Histogram: AggregationTemporality.DELTA}
+    reader = InMemoryMetricReader(preferred_temporality=preferred)
     provider = MeterProvider(resource=resource(args), metric_readers=[reader])
     meter = provider.get_meter(SCOPE_NAME, SCOPE_VERSION)
     requests = meter.create_counter("e2e.requests", unit="{request}", description="Requests handled.")
@@ -339,6 +347,7 @@ def main() -> int:
     p.add_argument("--expect-file")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per export, retries included")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--temporality", choices=("cumulative", "delta"), default="cumulative", help="metrics: counter and histogram temporality")
     args = p.parse_args()
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -1,0 +1,42 @@
+//! Configuration of the `prometheus` exporter (a scrape endpoint), with the
+//! Collector's field names and defaults.
+
+use crate::config::Duration;
+use crate::exporters::prometheusremotewrite::config::Enabled;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusExporterConfig {
+    /// host:port the `/metrics` page is served on, e.g. `0.0.0.0:8889`.
+    pub endpoint: String,
+    /// Prefix of every metric name.
+    #[serde(default)]
+    pub namespace: String,
+    /// Labels on every series (a series's own label of the same name wins).
+    #[serde(default)]
+    pub const_labels: BTreeMap<String, String>,
+    /// A series not updated for this long leaves the page. Default 5m.
+    #[serde(default = "default_expiration")]
+    pub metric_expiration: Duration,
+    #[serde(default)]
+    pub resource_to_telemetry_conversion: Enabled<false>,
+    /// Unit and `_total`/`_ratio` suffixes on metric names. Default true.
+    #[serde(default = "yes")]
+    pub add_metric_suffixes: bool,
+    /// Write each sample's timestamp (else Prometheus stamps the scrape time). Default false.
+    #[serde(default)]
+    pub send_timestamps: bool,
+    /// Accepted for Collector configs; only `false` (the text format 0.0.4) is supported.
+    #[serde(default)]
+    pub enable_open_metrics: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_expiration() -> Duration {
+    Duration::from_secs(300)
+}

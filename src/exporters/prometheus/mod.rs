@@ -1,0 +1,232 @@
+//! The `prometheus` exporter: a `/metrics` page in the Prometheus text format
+//! (0.0.4) that Prometheus scrapes, holding the latest value of each series.
+//!
+//! Guarantees: names and labels are those of `prometheusremotewrite`
+//! ([`crate::exporters::prometheus_common`]); delta sums and histograms are
+//! accumulated (bounded by `MAX_DELTA_SERIES`, counted when hit); a series not
+//! updated for `metric_expiration` leaves the page; a point flagged "no
+//! recorded value" removes its series at once; an older point never replaces
+//! a newer one. The listener is bound when the exporter is built, so a busy
+//! port is a start error.
+
+pub mod config;
+
+use crate::data::Batch;
+use crate::exporters::prometheus_common::{stale_nan, DeltaOptions, Family, Labels, TranslateOptions, Translator};
+use crate::exporters::{ExportError, ExportOutcome, Exporter};
+use crate::telemetry::PrometheusExporterMetrics;
+use bytes::Bytes;
+use config::PrometheusExporterConfig;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
+
+/// Delta series whose running totals the page keeps.
+pub const MAX_DELTA_SERIES: usize = 100_000;
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+struct Stored {
+    family: Arc<Family>,
+    ts_ms: i64,
+    value: f64,
+    updated: Instant,
+}
+
+type FamilyLine<'a> = (&'a Labels, &'a Stored);
+
+/// The latest sample of every series on the page.
+pub struct MetricStore {
+    series: HashMap<Labels, Stored>,
+    expiration: Duration,
+    send_timestamps: bool,
+}
+
+impl MetricStore {
+    pub fn new(expiration: Duration, send_timestamps: bool) -> Self {
+        MetricStore { series: HashMap::new(), expiration, send_timestamps }
+    }
+
+    pub fn len(&self) -> usize {
+        self.series.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+
+    pub fn update(&mut self, set: crate::exporters::prometheus_common::SeriesSet, now: Instant) {
+        for (family, labels, samples) in set.into_family_series() {
+            let Some(&(ts_ms, value)) = samples.last() else { continue };
+            if value.to_bits() == stale_nan().to_bits() {
+                self.series.remove(&labels);
+                continue;
+            }
+            match self.series.get_mut(&labels) {
+                Some(s) if s.ts_ms > ts_ms => {}
+                Some(s) => {
+                    *s = Stored { family, ts_ms, value, updated: now };
+                }
+                None => {
+                    self.series.insert(labels, Stored { family, ts_ms, value, updated: now });
+                }
+            }
+        }
+    }
+
+    fn expire(&mut self, now: Instant) {
+        let exp = self.expiration;
+        self.series.retain(|_, s| now.duration_since(s.updated) < exp);
+    }
+
+    /// The page: one `# HELP` and `# TYPE` per family, then its series.
+    pub fn render(&mut self, now: Instant) -> String {
+        self.expire(now);
+        let mut families: BTreeMap<&str, (&Family, Vec<FamilyLine>)> = BTreeMap::new();
+        for (labels, s) in &self.series {
+            families.entry(s.family.name.as_str()).or_insert_with(|| (&s.family, Vec::new())).1.push((labels, s));
+        }
+        let mut out = String::new();
+        for (name, (family, mut series)) in families {
+            series.sort_by(|a, b| a.0.cmp(b.0));
+            let help = if family.help.is_empty() { name.to_string() } else { escape_help(&family.help) };
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {}", family.kind.as_str());
+            for (labels, s) in series {
+                let metric = labels.iter().find(|(k, _)| k == "__name__").map_or(name, |(_, v)| v.as_str());
+                out.push_str(metric);
+                let mut first = true;
+                for (k, v) in labels.iter().filter(|(k, _)| k != "__name__") {
+                    out.push(if first { '{' } else { ',' });
+                    first = false;
+                    let _ = write!(out, "{k}=\"{}\"", escape_value(v));
+                }
+                if !first {
+                    out.push('}');
+                }
+                let _ = write!(out, " {}", format_value(s.value));
+                if self.send_timestamps {
+                    let _ = write!(out, " {}", s.ts_ms);
+                }
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+fn escape_value(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+fn escape_help(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f64::INFINITY {
+        "+Inf".into()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        format!("{v}")
+    }
+}
+
+pub struct PrometheusExporter {
+    translator: Translator,
+    store: Arc<Mutex<MetricStore>>,
+    metrics: PrometheusExporterMetrics,
+    server: Mutex<Option<JoinHandle<()>>>,
+    addr: std::net::SocketAddr,
+}
+
+impl PrometheusExporter {
+    /// Binds `endpoint` and starts serving `/metrics`; needs a tokio runtime.
+    pub fn new(cfg: &PrometheusExporterConfig, id: &str, metrics: PrometheusExporterMetrics) -> Result<Self, String> {
+        let listener = std::net::TcpListener::bind(&cfg.endpoint)
+            .map_err(|e| format!("{id}: cannot listen on {}: {e}", cfg.endpoint))?;
+        let addr = listener.local_addr().map_err(|e| format!("{id}: {e}"))?;
+        listener.set_nonblocking(true).map_err(|e| format!("{id}: {e}"))?;
+        let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| format!("{id}: {e}"))?;
+        let translator = Translator::new(TranslateOptions {
+            add_metric_suffixes: cfg.add_metric_suffixes,
+            namespace: cfg.namespace.clone(),
+            resource_to_telemetry: cfg.resource_to_telemetry_conversion.on(),
+            target_info: true,
+            external_labels: cfg.const_labels.clone(),
+            delta: Some(DeltaOptions { max_series: MAX_DELTA_SERIES, ttl: cfg.metric_expiration.get() }),
+        });
+        let store = Arc::new(Mutex::new(MetricStore::new(cfg.metric_expiration.get(), cfg.send_timestamps)));
+        let server = tokio::spawn(serve(listener, store.clone()));
+        Ok(PrometheusExporter { translator, store, metrics, server: Mutex::new(Some(server)), addr })
+    }
+
+    /// Where the page is served (the bound port when the endpoint said `:0`).
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+}
+
+async fn serve(listener: tokio::net::TcpListener, store: Arc<Mutex<MetricStore>>) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            // Out of file descriptors and the like: wait rather than spin.
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let store = store.clone();
+        let svc = service_fn(move |req: http::Request<Incoming>| {
+            let store = store.clone();
+            async move {
+                let resp = if req.uri().path() == "/metrics" {
+                    let page = store.lock().unwrap_or_else(|p| p.into_inner()).render(Instant::now());
+                    http::Response::builder()
+                        .header(http::header::CONTENT_TYPE, CONTENT_TYPE)
+                        .body(Full::new(Bytes::from(page)))
+                } else {
+                    http::Response::builder().status(404).body(Full::new(Bytes::from_static(b"try /metrics\n")))
+                };
+                Ok::<_, std::convert::Infallible>(resp.unwrap_or_default())
+            }
+        });
+        tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc));
+    }
+}
+
+impl Exporter for PrometheusExporter {
+    async fn export(&self, batch: &Batch) -> Result<ExportOutcome, ExportError> {
+        let Batch::Metrics(req) = batch else {
+            return Err(ExportError::Permanent { message: "the prometheus exporter takes metrics only".into() });
+        };
+        let now = Instant::now();
+        let (set, dropped) = self.translator.translate(req, now);
+        self.metrics.dropped_delta.add(dropped.delta_temporality);
+        self.metrics.dropped_unsupported.add(dropped.unsupported_type);
+        self.metrics.dropped_max_series.add(dropped.max_series);
+        self.metrics.dropped_out_of_order.add(dropped.out_of_order);
+        self.metrics.delta_series.set(self.translator.delta_series() as i64);
+        self.store.lock().unwrap_or_else(|p| p.into_inner()).update(set, now);
+        let message = (dropped.total() > 0).then(|| format!("{} data points not translatable", dropped.total()));
+        Ok(ExportOutcome { rejected: dropped.total(), message })
+    }
+
+    async fn shutdown(&self) {
+        if let Some(task) = self.server.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            task.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,594 @@
+//! OTLP metrics to Prometheus series, as the Collector's translator does.
+//!
+//! Guarantees: every series's labels are valid, unique and sorted by name;
+//! samples of a series are in time order (one per timestamp); each skipped
+//! data point is counted in [`Dropped`] under its reason; the delta converter
+//! holds at most `max_series` series and forgets those idle for `ttl`.
+
+use super::naming::{metric_name, sanitize_label, NameKind};
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::metrics::v1::{
+    metric::Data, number_data_point, AggregationTemporality, HistogramDataPoint, NumberDataPoint,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use xxhash_rust::xxh3::Xxh3;
+
+/// Prometheus's staleness marker: a NaN with this exact bit pattern.
+pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+/// The OTLP data point flag "no recorded value".
+const FLAG_NO_RECORDED_VALUE: u32 = 1;
+
+pub fn stale_nan() -> f64 {
+    f64::from_bits(STALE_NAN_BITS)
+}
+
+/// Name/value pairs sorted by name, `__name__` included.
+pub type Labels = Vec<(String, String)>;
+
+/// How the delta→cumulative converter is bounded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeltaOptions {
+    pub max_series: usize,
+    pub ttl: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TranslateOptions {
+    pub add_metric_suffixes: bool,
+    pub namespace: String,
+    /// Every resource attribute on every series (else they go on `target_info` only).
+    pub resource_to_telemetry: bool,
+    pub target_info: bool,
+    /// Added to every series unless the series already has the label.
+    pub external_labels: BTreeMap<String, String>,
+    /// Convert delta sums and histograms; `None` drops them.
+    pub delta: Option<DeltaOptions>,
+}
+
+/// Data points left out, by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Dropped {
+    /// Delta sums and histograms while conversion is off.
+    pub delta_temporality: u64,
+    /// Exponential histograms, and points of metrics without data.
+    pub unsupported_type: u64,
+    /// Delta points of new series once the converter holds `max_series`.
+    pub max_series: u64,
+    /// Delta points older than one already added to their series: adding
+    /// them would give Prometheus an out-of-order sample.
+    pub out_of_order: u64,
+}
+
+impl Dropped {
+    pub fn total(&self) -> u64 {
+        self.delta_temporality + self.unsupported_type + self.max_series + self.out_of_order
+    }
+}
+
+/// A Prometheus metric family's type, for `# TYPE` lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FamilyType {
+    Counter,
+    Gauge,
+    Histogram,
+    Summary,
+}
+
+impl FamilyType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FamilyType::Counter => "counter",
+            FamilyType::Gauge => "gauge",
+            FamilyType::Histogram => "histogram",
+            FamilyType::Summary => "summary",
+        }
+    }
+}
+
+/// The family a series belongs to: `x` for `x_bucket`, `x_sum` and `x_count`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Family {
+    pub name: String,
+    pub kind: FamilyType,
+    pub help: String,
+}
+
+/// Series of one translation, keyed by their labels.
+#[derive(Debug, Default)]
+pub struct SeriesSet {
+    series: BTreeMap<Labels, (Arc<Family>, BTreeMap<i64, f64>)>,
+    /// The family of the series being added.
+    current: Option<Arc<Family>>,
+}
+
+impl SeriesSet {
+    fn begin_family(&mut self, name: &str, kind: FamilyType, help: &str) {
+        self.current = Some(Arc::new(Family { name: name.to_string(), kind, help: help.to_string() }));
+    }
+
+    fn add(&mut self, labels: Labels, ts_ms: i64, value: f64) {
+        let family = self.current.clone().unwrap_or_else(|| {
+            let name = labels.iter().find(|(k, _)| k == "__name__").map_or("", |(_, v)| v.as_str());
+            Arc::new(Family { name: name.to_string(), kind: FamilyType::Gauge, help: String::new() })
+        });
+        self.series.entry(labels).or_insert_with(|| (family, BTreeMap::new())).1.insert(ts_ms, value);
+    }
+
+    /// Each series's family, labels and samples in time order.
+    pub fn into_family_series(self) -> impl Iterator<Item = (Arc<Family>, Labels, Vec<(i64, f64)>)> {
+        self.series.into_iter().map(|(l, (f, s))| (f, l, s.into_iter().collect()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.series.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+
+    /// Each series's labels and its samples `(timestamp ms, value)` in time order.
+    pub fn into_series(self) -> impl Iterator<Item = (Labels, Vec<(i64, f64)>)> {
+        self.series.into_iter().map(|(l, (_, s))| (l, s.into_iter().collect()))
+    }
+
+    /// The samples of the series with exactly these labels (`__name__` included), for tests.
+    pub fn get(&self, labels: &[(&str, &str)]) -> Option<Vec<(i64, f64)>> {
+        let mut key: Labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        key.sort();
+        self.series.get(&key).map(|(_, s)| s.iter().map(|(t, v)| (*t, *v)).collect())
+    }
+
+    /// Every series's labels, for tests and diagnostics.
+    pub fn labels(&self) -> impl Iterator<Item = &Labels> {
+        self.series.keys()
+    }
+}
+
+pub struct Translator {
+    opts: TranslateOptions,
+    external: Vec<(String, String)>,
+    delta: Option<Mutex<DeltaState>>,
+}
+
+#[derive(Debug, Clone)]
+enum Acc {
+    Number(f64),
+    Hist { count: u64, sum: f64, bounds: Vec<f64>, buckets: Vec<u64> },
+}
+
+struct DeltaEntry {
+    /// Time of the last point added, so a re-sent (retried) batch adds nothing twice.
+    last_ns: u64,
+    last_seen: Instant,
+    acc: Acc,
+}
+
+struct DeltaState {
+    opts: DeltaOptions,
+    entries: HashMap<u64, DeltaEntry>,
+    last_sweep: Option<Instant>,
+}
+
+impl DeltaState {
+    fn sweep(&mut self, now: Instant) {
+        let every = (self.opts.ttl / 4).max(Duration::from_secs(1));
+        if self.last_sweep.is_some_and(|t| now.duration_since(t) < every) {
+            return;
+        }
+        self.last_sweep = Some(now);
+        let ttl = self.opts.ttl;
+        self.entries.retain(|_, e| now.duration_since(e.last_seen) < ttl);
+    }
+
+    /// Adds a delta point to its running total. A point at the time of the
+    /// last one added is a re-sent batch: the total is repeated, not grown.
+    fn accumulate(&mut self, key: u64, ns: u64, delta: Acc, now: Instant) -> Accumulated {
+        let full = self.entries.len() >= self.opts.max_series;
+        let entry = match self.entries.get_mut(&key) {
+            Some(e) => e,
+            None if full => return Accumulated::Full,
+            None => {
+                let e = DeltaEntry { last_ns: ns, last_seen: now, acc: delta };
+                return Accumulated::Total(self.entries.entry(key).or_insert(e).acc.clone());
+            }
+        };
+        entry.last_seen = now;
+        if ns < entry.last_ns {
+            return Accumulated::Older;
+        }
+        if ns == entry.last_ns {
+            return Accumulated::Total(entry.acc.clone());
+        }
+        entry.last_ns = ns;
+        match (&mut entry.acc, delta) {
+            (Acc::Number(total), Acc::Number(d)) => *total += d,
+            (Acc::Hist { count, sum, bounds, buckets }, Acc::Hist { count: dc, sum: ds, bounds: db, buckets: dbk })
+                if *bounds == db && buckets.len() == dbk.len() =>
+            {
+                *count += dc;
+                *sum += ds;
+                for (b, d) in buckets.iter_mut().zip(dbk) {
+                    *b += d;
+                }
+            }
+            // The shape changed (new bucket bounds): start over from this point.
+            (acc, d) => *acc = d,
+        }
+        Accumulated::Total(entry.acc.clone())
+    }
+}
+
+enum Accumulated {
+    Total(Acc),
+    /// Older than the series's last point.
+    Older,
+    /// A new series while the table holds `max_series`.
+    Full,
+}
+
+/// An attribute value as label text.
+fn value_text(v: Option<&AnyValue>) -> String {
+    match v.and_then(|v| v.value.as_ref()) {
+        Some(any_value::Value::StringValue(s)) => s.clone(),
+        Some(any_value::Value::IntValue(i)) => i.to_string(),
+        Some(any_value::Value::DoubleValue(d)) => d.to_string(),
+        Some(any_value::Value::BoolValue(b)) => b.to_string(),
+        Some(any_value::Value::BytesValue(b)) => b.iter().map(|x| format!("{x:02x}")).collect(),
+        Some(any_value::Value::ArrayValue(a)) => {
+            let items: Vec<String> = a.values.iter().map(|v| value_text(Some(v))).collect();
+            format!("[{}]", items.join(","))
+        }
+        Some(any_value::Value::KvlistValue(kv)) => {
+            let items: Vec<String> =
+                kv.values.iter().map(|kv| format!("{}:{}", kv.key, value_text(kv.value.as_ref()))).collect();
+            format!("{{{}}}", items.join(","))
+        }
+        // A dictionary index (profiles only) has no text of its own here.
+        Some(_) | None => String::new(),
+    }
+}
+
+/// Attributes as sanitised labels; names that collide after sanitising get
+/// their values joined with `;` in the order of the original names, as the
+/// Collector does.
+fn attribute_labels<'a>(attrs: impl Iterator<Item = &'a KeyValue>, out: &mut BTreeMap<String, String>) {
+    let mut sorted: Vec<&KeyValue> = attrs.collect();
+    sorted.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut fresh: BTreeMap<String, String> = BTreeMap::new();
+    for kv in sorted {
+        let name = sanitize_label(&kv.key);
+        if name.is_empty() {
+            continue;
+        }
+        let value = value_text(kv.value.as_ref());
+        match fresh.get_mut(&name) {
+            Some(v) => {
+                v.push(';');
+                v.push_str(&value);
+            }
+            None => {
+                fresh.insert(name, value);
+            }
+        }
+    }
+    out.extend(fresh);
+}
+
+fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {
+    attrs.iter().find(|kv| kv.key == key).and_then(|kv| kv.value.as_ref())
+}
+
+const SERVICE_NAME: &str = "service.name";
+const SERVICE_NAMESPACE: &str = "service.namespace";
+const SERVICE_INSTANCE_ID: &str = "service.instance.id";
+
+/// `job` and `instance` of a resource, as the specification derives them.
+fn job_instance(attrs: &[KeyValue]) -> (Option<String>, Option<String>) {
+    let job = attr(attrs, SERVICE_NAME).map(|name| match attr(attrs, SERVICE_NAMESPACE) {
+        Some(ns) if !value_text(Some(ns)).is_empty() => format!("{}/{}", value_text(Some(ns)), value_text(Some(name))),
+        _ => value_text(Some(name)),
+    });
+    let instance = attr(attrs, SERVICE_INSTANCE_ID).map(|v| value_text(Some(v)));
+    (job, instance)
+}
+
+fn ms(ns: u64) -> i64 {
+    (ns / 1_000_000) as i64
+}
+
+fn le_text(bound: f64) -> String {
+    if bound == f64::INFINITY {
+        "+Inf".into()
+    } else {
+        format!("{bound}")
+    }
+}
+
+fn number_value(p: &NumberDataPoint) -> Option<f64> {
+    match p.value {
+        Some(number_data_point::Value::AsDouble(d)) => Some(d),
+        Some(number_data_point::Value::AsInt(i)) => Some(i as f64),
+        None => None,
+    }
+}
+
+fn is_stale(flags: u32) -> bool {
+    flags & FLAG_NO_RECORDED_VALUE != 0
+}
+
+/// Labels of one series: the point's, then the scope's and resource's, with
+/// the metric name last so nothing overrides it.
+struct LabelBase<'a> {
+    common: BTreeMap<String, String>,
+    /// Only where the series has no label of the same name.
+    external: &'a [(String, String)],
+}
+
+impl LabelBase<'_> {
+    fn series(&self, name: &str, point_attrs: &[KeyValue], extra: Option<(&str, String)>) -> Labels {
+        let mut labels = BTreeMap::new();
+        attribute_labels(point_attrs.iter(), &mut labels);
+        for (k, v) in &self.common {
+            labels.insert(k.clone(), v.clone());
+        }
+        for (k, v) in self.external {
+            labels.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        if let Some((k, v)) = extra {
+            labels.insert(k.to_string(), v);
+        }
+        labels.insert("__name__".to_string(), name.to_string());
+        labels.into_iter().filter(|(_, v)| !v.is_empty()).collect()
+    }
+}
+
+struct Hist<'a> {
+    count: u64,
+    sum: Option<f64>,
+    bounds: &'a [f64],
+    buckets: &'a [u64],
+}
+
+impl Translator {
+    pub fn new(opts: TranslateOptions) -> Self {
+        let external = opts.external_labels.iter().map(|(k, v)| (sanitize_label(k), v.clone())).collect();
+        let delta =
+            opts.delta.clone().map(|d| Mutex::new(DeltaState { opts: d, entries: HashMap::new(), last_sweep: None }));
+        Translator { opts, external, delta }
+    }
+
+    /// Series the delta converter holds now.
+    pub fn delta_series(&self) -> usize {
+        self.delta.as_ref().map_or(0, |d| d.lock().unwrap_or_else(|p| p.into_inner()).entries.len())
+    }
+
+    pub fn translate(&self, req: &ExportMetricsServiceRequest, now: Instant) -> (SeriesSet, Dropped) {
+        let mut out = SeriesSet::default();
+        let mut dropped = Dropped::default();
+        let mut delta = self.delta.as_ref().map(|d| d.lock().unwrap_or_else(|p| p.into_inner()));
+        if let Some(d) = delta.as_mut() {
+            d.sweep(now);
+        }
+        for rm in &req.resource_metrics {
+            let rattrs: &[KeyValue] = rm.resource.as_ref().map_or(&[], |r| &r.attributes);
+            let (job, instance) = job_instance(rattrs);
+            let mut resource_labels = BTreeMap::new();
+            if self.opts.resource_to_telemetry {
+                attribute_labels(rattrs.iter(), &mut resource_labels);
+            }
+            let mut latest_ns = 0u64;
+            for sm in &rm.scope_metrics {
+                let mut common = resource_labels.clone();
+                if let Some(scope) = &sm.scope {
+                    if !scope.name.is_empty() {
+                        common.insert("otel_scope_name".into(), scope.name.clone());
+                    }
+                    if !scope.version.is_empty() {
+                        common.insert("otel_scope_version".into(), scope.version.clone());
+                    }
+                }
+                if let Some(j) = &job {
+                    common.insert("job".into(), j.clone());
+                }
+                if let Some(i) = &instance {
+                    common.insert("instance".into(), i.clone());
+                }
+                let base = LabelBase { common, external: &self.external };
+                for m in &sm.metrics {
+                    let Some(data) = &m.data else {
+                        continue;
+                    };
+                    let o = &self.opts;
+                    let name = |kind| metric_name(&m.name, &m.unit, kind, o.add_metric_suffixes, &o.namespace);
+                    match data {
+                        Data::Gauge(g) => {
+                            let name = name(NameKind::Gauge);
+                            out.begin_family(&name, FamilyType::Gauge, &m.description);
+                            for p in &g.data_points {
+                                latest_ns = latest_ns.max(p.time_unix_nano);
+                                self.number(&mut out, &base, &name, p, None);
+                            }
+                        }
+                        Data::Sum(s) => {
+                            let kind = if s.is_monotonic { NameKind::Counter } else { NameKind::Gauge };
+                            let name = name(kind);
+                            let ftype = if s.is_monotonic { FamilyType::Counter } else { FamilyType::Gauge };
+                            out.begin_family(&name, ftype, &m.description);
+                            let is_delta = s.aggregation_temporality == AggregationTemporality::Delta as i32;
+                            for p in &s.data_points {
+                                // Dropped points do not make a target_info of their own.
+                                if !is_delta || is_stale(p.flags) || delta.is_some() {
+                                    latest_ns = latest_ns.max(p.time_unix_nano);
+                                }
+                                if !is_delta || is_stale(p.flags) {
+                                    self.number(&mut out, &base, &name, p, None);
+                                    continue;
+                                }
+                                let Some(state) = delta.as_mut() else {
+                                    dropped.delta_temporality += 1;
+                                    continue;
+                                };
+                                let labels = base.series(&name, &p.attributes, None);
+                                let value = number_value(p).unwrap_or(0.0);
+                                match state.accumulate(series_key(&labels), p.time_unix_nano, Acc::Number(value), now) {
+                                    Accumulated::Total(Acc::Number(total)) => {
+                                        out.add(labels, ms(p.time_unix_nano), total)
+                                    }
+                                    Accumulated::Total(_) => {}
+                                    Accumulated::Older => dropped.out_of_order += 1,
+                                    Accumulated::Full => dropped.max_series += 1,
+                                }
+                            }
+                        }
+                        Data::Histogram(h) => {
+                            let name = name(NameKind::Other);
+                            out.begin_family(&name, FamilyType::Histogram, &m.description);
+                            let is_delta = h.aggregation_temporality == AggregationTemporality::Delta as i32;
+                            for p in &h.data_points {
+                                if !is_delta || is_stale(p.flags) || delta.is_some() {
+                                    latest_ns = latest_ns.max(p.time_unix_nano);
+                                }
+                                if !is_delta || is_stale(p.flags) {
+                                    self.histogram(&mut out, &base, &name, p, hist_of(p));
+                                    continue;
+                                }
+                                let Some(state) = delta.as_mut() else {
+                                    dropped.delta_temporality += 1;
+                                    continue;
+                                };
+                                let key = series_key(&base.series(&name, &p.attributes, None));
+                                let d = Acc::Hist {
+                                    count: p.count,
+                                    sum: p.sum.unwrap_or(0.0),
+                                    bounds: p.explicit_bounds.clone(),
+                                    buckets: p.bucket_counts.clone(),
+                                };
+                                match state.accumulate(key, p.time_unix_nano, d, now) {
+                                    Accumulated::Total(Acc::Hist { count, sum, bounds, buckets }) => {
+                                        let h = Hist { count, sum: Some(sum), bounds: &bounds, buckets: &buckets };
+                                        self.histogram(&mut out, &base, &name, p, h)
+                                    }
+                                    Accumulated::Total(_) => {}
+                                    Accumulated::Older => dropped.out_of_order += 1,
+                                    Accumulated::Full => dropped.max_series += 1,
+                                }
+                            }
+                        }
+                        Data::Summary(s) => {
+                            let name = name(NameKind::Other);
+                            out.begin_family(&name, FamilyType::Summary, &m.description);
+                            for p in &s.data_points {
+                                latest_ns = latest_ns.max(p.time_unix_nano);
+                                let ts = ms(p.time_unix_nano);
+                                let stale = is_stale(p.flags);
+                                let v = |x: f64| if stale { stale_nan() } else { x };
+                                for q in &p.quantile_values {
+                                    let labels =
+                                        base.series(&name, &p.attributes, Some(("quantile", le_text(q.quantile))));
+                                    out.add(labels, ts, v(q.value));
+                                }
+                                out.add(base.series(&format!("{name}_sum"), &p.attributes, None), ts, v(p.sum));
+                                out.add(
+                                    base.series(&format!("{name}_count"), &p.attributes, None),
+                                    ts,
+                                    v(p.count as f64),
+                                );
+                            }
+                        }
+                        Data::ExponentialHistogram(h) => dropped.unsupported_type += h.data_points.len() as u64,
+                    }
+                }
+            }
+            if self.opts.target_info && !self.opts.resource_to_telemetry && latest_ns > 0 {
+                self.target_info(&mut out, rattrs, job, instance, latest_ns);
+            }
+        }
+        (out, dropped)
+    }
+
+    fn number(&self, out: &mut SeriesSet, base: &LabelBase<'_>, name: &str, p: &NumberDataPoint, value: Option<f64>) {
+        let value = if is_stale(p.flags) {
+            stale_nan()
+        } else {
+            match value.or_else(|| number_value(p)) {
+                Some(v) => v,
+                None => return,
+            }
+        };
+        out.add(base.series(name, &p.attributes, None), ms(p.time_unix_nano), value);
+    }
+
+    fn histogram(&self, out: &mut SeriesSet, base: &LabelBase<'_>, name: &str, p: &HistogramDataPoint, h: Hist) {
+        let ts = ms(p.time_unix_nano);
+        let stale = is_stale(p.flags);
+        let v = |x: f64| if stale { stale_nan() } else { x };
+        if let Some(sum) = h.sum {
+            out.add(base.series(&format!("{name}_sum"), &p.attributes, None), ts, v(sum));
+        }
+        out.add(base.series(&format!("{name}_count"), &p.attributes, None), ts, v(h.count as f64));
+        let bucket = format!("{name}_bucket");
+        let mut cumulative = 0u64;
+        for (i, bound) in h.bounds.iter().enumerate() {
+            cumulative += h.buckets.get(i).copied().unwrap_or(0);
+            let labels = base.series(&bucket, &p.attributes, Some(("le", le_text(*bound))));
+            out.add(labels, ts, v(cumulative as f64));
+        }
+        out.add(base.series(&bucket, &p.attributes, Some(("le", "+Inf".into()))), ts, v(h.count as f64));
+    }
+
+    /// One `target_info` per resource: its attributes other than those that
+    /// make `job` and `instance`, value 1, at the resource's latest point.
+    fn target_info(
+        &self,
+        out: &mut SeriesSet,
+        rattrs: &[KeyValue],
+        job: Option<String>,
+        instance: Option<String>,
+        latest_ns: u64,
+    ) {
+        let identifying = [SERVICE_NAME, SERVICE_NAMESPACE, SERVICE_INSTANCE_ID];
+        let others = rattrs.iter().filter(|kv| !identifying.contains(&kv.key.as_str()));
+        let mut labels = BTreeMap::new();
+        attribute_labels(others, &mut labels);
+        if labels.is_empty() {
+            return;
+        }
+        if let Some(j) = job {
+            labels.insert("job".into(), j);
+        }
+        if let Some(i) = instance {
+            labels.insert("instance".into(), i);
+        }
+        for (k, v) in &self.external {
+            labels.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        let name = if self.opts.namespace.is_empty() {
+            "target_info".to_string()
+        } else {
+            format!("{}_target_info", sanitize_label(&self.opts.namespace))
+        };
+        out.begin_family(&name, FamilyType::Gauge, "Target metadata");
+        labels.insert("__name__".into(), name);
+        out.add(labels.into_iter().filter(|(_, v)| !v.is_empty()).collect(), ms(latest_ns), 1.0);
+    }
+}
+
+fn hist_of(p: &HistogramDataPoint) -> Hist<'_> {
+    Hist { count: p.count, sum: p.sum, bounds: &p.explicit_bounds, buckets: &p.bucket_counts }
+}
+
+/// xxh3 of the sorted labels, `__name__` included: the converter's series key.
+fn series_key(labels: &Labels) -> u64 {
+    let mut h = Xxh3::new();
+    for (k, v) in labels {
+        h.update(k.as_bytes());
+        h.update(&[0xff]);
+        h.update(v.as_bytes());
+        h.update(&[0xfe]);
+    }
+    h.digest()
+}

@@ -1,0 +1,129 @@
+//! Configuration of the `prometheusremotewrite` exporter, with the
+//! Collector's field names and defaults, plus sluice's `delta_to_cumulative`.
+
+use crate::config::Duration;
+use crate::exporters::otlp_common::{RetryConfig, SendingQueueConfig, TlsClientConfig};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusRemoteWriteConfig {
+    /// Full URL of the remote write receiver, e.g. `http://prometheus:9090/api/v1/write`.
+    pub endpoint: String,
+    #[serde(default)]
+    pub tls: TlsClientConfig,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Deadline of one request. Default 5s (the Collector's).
+    #[serde(default = "default_timeout")]
+    pub timeout: Duration,
+    /// Prefix of every metric name.
+    #[serde(default)]
+    pub namespace: String,
+    /// Labels added to every series (a series's own label of the same name wins).
+    #[serde(default)]
+    pub external_labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub resource_to_telemetry_conversion: Enabled<false>,
+    /// Unit and `_total`/`_ratio` suffixes on metric names. Default true.
+    #[serde(default = "yes")]
+    pub add_metric_suffixes: bool,
+    /// Requests larger than this (uncompressed) are split. Default 3000000.
+    #[serde(default = "default_max_batch")]
+    pub max_batch_size_bytes: usize,
+    /// One `target_info` series per resource. Default enabled.
+    #[serde(default)]
+    pub target_info: Enabled<true>,
+    /// Accepted for Collector configs; metadata is not sent.
+    #[serde(default)]
+    pub send_metadata: bool,
+    #[serde(default)]
+    pub delta_to_cumulative: DeltaToCumulativeConfig,
+    #[serde(default)]
+    pub sending_queue: SendingQueueConfig,
+    /// The Collector's queue spelling; when present it sets `sending_queue`'s fields.
+    #[serde(default)]
+    pub remote_write_queue: Option<RemoteWriteQueueConfig>,
+    #[serde(default)]
+    pub retry_on_failure: RetryConfig,
+}
+
+/// `{enabled: bool}` with a default of `D`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Enabled<const D: bool> {
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+impl<const D: bool> Default for Enabled<D> {
+    fn default() -> Self {
+        Enabled { enabled: None }
+    }
+}
+
+impl<const D: bool> Enabled<D> {
+    pub fn on(&self) -> bool {
+        self.enabled.unwrap_or(D)
+    }
+}
+
+/// Delta sums and histograms: rejected (and counted) unless enabled, then
+/// converted to cumulative with a running total per series.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeltaToCumulativeConfig {
+    pub enabled: bool,
+    /// Series whose running totals are kept; points of further new series are dropped and counted. Default 100000.
+    pub max_series: usize,
+    /// A series with no point for this long is forgotten (its total restarts). Default 10m.
+    pub max_stale: Duration,
+}
+
+impl Default for DeltaToCumulativeConfig {
+    fn default() -> Self {
+        DeltaToCumulativeConfig { enabled: false, max_series: 100_000, max_stale: Duration::from_secs(600) }
+    }
+}
+
+/// The Collector's `remote_write_queue`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteWriteQueueConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub queue_size: Option<usize>,
+    #[serde(default)]
+    pub num_consumers: Option<usize>,
+}
+
+impl PrometheusRemoteWriteConfig {
+    /// `sending_queue` with `remote_write_queue` applied over it.
+    pub fn queue(&self) -> SendingQueueConfig {
+        let mut q = self.sending_queue.clone();
+        if let Some(r) = &self.remote_write_queue {
+            q.enabled = r.enabled;
+            if let Some(n) = r.queue_size {
+                q.queue_size = n;
+            }
+            if let Some(n) = r.num_consumers {
+                q.num_consumers = n;
+            }
+        }
+        q
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+fn default_max_batch() -> usize {
+    3_000_000
+}
