@@ -519,7 +519,7 @@ impl LokiExporter {
         Ok(LokiExporter { sender, builder: StreamBuilder::new(cfg), encoding: cfg.encoding, gzip, metrics })
     }
 
-    fn body(&self, req: &ExportLogsServiceRequest) -> Result<Vec<u8>, ExportError> {
+    pub fn body(&self, req: &ExportLogsServiceRequest) -> Result<Vec<u8>, ExportError> {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
         let streams = self.builder.streams(req, now);
         let describe = self.sender.describe();

@@ -70,7 +70,7 @@ impl OtlpHttpExporter {
         Ok(OtlpHttpExporter { sender, compression: cfg.compression, encoding: cfg.encoding })
     }
 
-    fn body(&self, batch: &Batch) -> Result<Vec<u8>, ExportError> {
+    pub fn body(&self, batch: &Batch) -> Result<Vec<u8>, ExportError> {
         let describe = self.sender.describe();
         let encoded = match self.encoding {
             HttpEncoding::Proto => encode_proto(batch),
