@@ -7,9 +7,10 @@ use crate::exporters::{
     otlphttp::config::OtlpHttpExporterConfig,
 };
 use crate::processors::{
-    batch::config::BatchConfig, cardinality_limiter::config::CardinalityLimiterConfig,
-    head_sampler::config::HeadSamplerConfig, log_rate_limiter::config::LogRateLimiterConfig,
-    memory_limiter::config::MemoryLimiterConfig, probabilistic_sampler::config::ProbabilisticSamplerConfig,
+    attributes::config::AttributesConfig, batch::config::BatchConfig,
+    cardinality_limiter::config::CardinalityLimiterConfig, head_sampler::config::HeadSamplerConfig,
+    log_rate_limiter::config::LogRateLimiterConfig, memory_limiter::config::MemoryLimiterConfig,
+    probabilistic_sampler::config::ProbabilisticSamplerConfig, resource::config::ResourceConfig,
     tail_sampling::config::TailSamplingConfig,
 };
 use crate::receivers::otlp::config::OtlpReceiverConfig;
@@ -109,6 +110,20 @@ pub const COMPONENTS: &[ComponentType] = &[
         description: "keeps at most a rate of log records per key (service, severity, body template), with summaries",
     },
     ComponentType {
+        kind: ComponentKind::Processor,
+        name: "attributes",
+        aliases: &[],
+        signals: ALL_SIGNALS,
+        description: "inserts, updates, deletes, hashes, extracts or converts span, log and data point attributes",
+    },
+    ComponentType {
+        kind: ComponentKind::Processor,
+        name: "resource",
+        aliases: &[],
+        signals: ALL_SIGNALS,
+        description: "applies the attributes processor's actions to resource attributes",
+    },
+    ComponentType {
         kind: ComponentKind::Exporter,
         name: "otlp",
         aliases: &["otlp_grpc"],
@@ -173,6 +188,8 @@ pub enum ProcessorConfig {
     TailSampling(TailSamplingConfig),
     CardinalityLimiter(CardinalityLimiterConfig),
     LogRateLimiter(LogRateLimiterConfig),
+    Attributes(AttributesConfig),
+    Resource(ResourceConfig),
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -11,8 +11,10 @@ use crate::exporters::otlp_common::{RetryConfig, SendingQueueConfig, TlsClientCo
 use crate::exporters::{
     file::config::FileExporterConfig, otlp::config::OtlpExporterConfig, otlphttp::config::OtlpHttpExporterConfig,
 };
+use crate::processors::attributes::{actions::ActionConfig, config::AttributesConfig};
 use crate::processors::cardinality_limiter::config::{CardinalityLimiterConfig, ACTIONS};
 use crate::processors::probabilistic_sampler::config::{ProbabilisticSamplerConfig, ATTRIBUTE_SOURCES, MODES};
+use crate::processors::resource::config::ResourceConfig;
 use crate::processors::{
     batch::config::BatchConfig,
     head_sampler::config::HeadSamplerConfig,
@@ -511,5 +513,32 @@ mod tests {
         assert!(check_host_port("localhost:99999").is_err());
         assert!(check_host_port("localhost:http").is_err());
         assert!(check_host_port("http://x:1").is_err());
+    }
+}
+
+pub fn attributes(c: &mut Checker, cfg: &AttributesConfig) {
+    action_list(c, "actions", &cfg.actions);
+}
+
+pub fn resource(c: &mut Checker, cfg: &ResourceConfig) {
+    action_list(c, "attributes", &cfg.attributes);
+}
+
+/// The action list of `attributes` (`actions:`) or `resource` (`attributes:`).
+fn action_list(c: &mut Checker, field: &'static str, actions: &[ActionConfig]) {
+    if actions.is_empty() {
+        let hint = format!("e.g. {field}: [{{key: deployment.environment, value: production, action: upsert}}]");
+        c.error(&[field], format!("{field} must list at least one action"), Some(&hint));
+        return;
+    }
+    let (_, errors) = crate::processors::attributes::actions::Actions::compile(actions);
+    for e in errors {
+        let i = e.index.to_string();
+        let mut path = vec![field, i.as_str()];
+        if !e.field.is_empty() {
+            path.push(e.field);
+        }
+        let err = located(c, &path, e.message, e.hint.as_deref());
+        c.errors.push(err);
     }
 }

@@ -245,6 +245,18 @@ impl Loader {
                 validate::log_rate_limiter(&mut self.checker(path, node), &cfg);
                 Some(ProcessorConfig::LogRateLimiter(cfg))
             }
+            "attributes" => {
+                let cfg = self.typed(node, path)?;
+                let before = self.errors.len();
+                validate::attributes(&mut self.checker(path, node), &cfg);
+                (self.errors.len() == before).then_some(ProcessorConfig::Attributes(cfg))
+            }
+            "resource" => {
+                let cfg = self.typed(node, path)?;
+                let before = self.errors.len();
+                validate::resource(&mut self.checker(path, node), &cfg);
+                (self.errors.len() == before).then_some(ProcessorConfig::Resource(cfg))
+            }
             "tail_sampling" => {
                 let cfg = self.typed(node, path)?;
                 let before = self.errors.len();

@@ -6,12 +6,14 @@
 //! each worker owns its own instance of every processor, so a processor's
 //! state is never shared between threads.
 
+pub mod attributes;
 pub mod batch;
 pub mod cardinality_limiter;
 pub mod head_sampler;
 pub mod log_rate_limiter;
 pub mod memory_limiter;
 pub mod probabilistic_sampler;
+pub mod resource;
 pub mod sampling;
 pub mod tail_sampling;
 
@@ -62,6 +64,8 @@ pub fn keyed_by_trace(config: &ProcessorConfig) -> bool {
         // Logs carry no trace to route by; each instance takes a share of
         // the rate instead (see `log_rate_limiter`).
         ProcessorConfig::LogRateLimiter(_) => false,
+        // They rewrite each item on its own.
+        ProcessorConfig::Attributes(_) | ProcessorConfig::Resource(_) => false,
         // Its decision cache and per-key counts are per trace.
         ProcessorConfig::HeadSampler(_) => true,
         // Metrics are not routed by key: each instance bounds its share (the
@@ -84,6 +88,8 @@ pub fn build(id: &ComponentId, config: &ProcessorConfig, ctx: &ProcessorContext)
         ProcessorConfig::TailSampling(c) => Box::new(tail_sampling::TailSamplingProcessor::new(c, ctx)),
         ProcessorConfig::CardinalityLimiter(c) => Box::new(cardinality_limiter::CardinalityLimiter::new(c, ctx)),
         ProcessorConfig::LogRateLimiter(c) => Box::new(log_rate_limiter::LogRateLimiter::new(c, ctx)),
+        ProcessorConfig::Attributes(c) => Box::new(attributes::AttributesProcessor::new(c, ctx)),
+        ProcessorConfig::Resource(c) => Box::new(resource::ResourceProcessor::new(c, ctx)),
     }
 }
 
