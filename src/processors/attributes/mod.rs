@@ -71,4 +71,4 @@ impl Processor for AttributesProcessor {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
