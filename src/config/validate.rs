@@ -500,22 +500,6 @@ pub fn health_check(c: &mut Checker, cfg: &HealthCheckConfig) {
     c.endpoint(&["endpoint"], &cfg.endpoint);
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_port() {
-        assert!(check_host_port("127.0.0.1:4317").is_ok());
-        assert!(check_host_port(":4317").is_ok());
-        assert!(check_host_port("[::1]:4317").is_ok());
-        assert!(check_host_port("localhost").is_err());
-        assert!(check_host_port("localhost:99999").is_err());
-        assert!(check_host_port("localhost:http").is_err());
-        assert!(check_host_port("http://x:1").is_err());
-    }
-}
-
 pub fn attributes(c: &mut Checker, cfg: &AttributesConfig) {
     action_list(c, "actions", &cfg.actions);
 }
@@ -540,5 +524,21 @@ fn action_list(c: &mut Checker, field: &'static str, actions: &[ActionConfig]) {
         }
         let err = located(c, &path, e.message, e.hint.as_deref());
         c.errors.push(err);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_port() {
+        assert!(check_host_port("127.0.0.1:4317").is_ok());
+        assert!(check_host_port(":4317").is_ok());
+        assert!(check_host_port("[::1]:4317").is_ok());
+        assert!(check_host_port("localhost").is_err());
+        assert!(check_host_port("localhost:99999").is_err());
+        assert!(check_host_port("localhost:http").is_err());
+        assert!(check_host_port("http://x:1").is_err());
     }
 }

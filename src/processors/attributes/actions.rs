@@ -283,10 +283,10 @@ fn compile_one(index: usize, c: &ActionConfig) -> Result<Action, Vec<ActionError
         }
         "convert" => {
             no_sources(&mut err);
-            let hint = Some(format!("converted_type is one of {}", CONVERTED_TYPES.join(", ")));
+            let types = format!("converted_type is one of {}", CONVERTED_TYPES.join(", "));
             match c.converted_type.as_deref().map(str::trim) {
                 None | Some("") => {
-                    err("converted_type", "action \"convert\" needs converted_type".into(), hint);
+                    err("converted_type", "action \"convert\" needs converted_type".into(), Some(types));
                     None
                 }
                 Some("int") => Some(Op::Convert(ConvertedType::Int)),
@@ -294,8 +294,8 @@ fn compile_one(index: usize, c: &ActionConfig) -> Result<Action, Vec<ActionError
                 Some("string") => Some(Op::Convert(ConvertedType::String)),
                 Some(other) => {
                     let hint = match crate::config::suggest::did_you_mean(other, CONVERTED_TYPES.iter().copied()) {
-                        Some(s) => format!("{s} {}", hint.unwrap_or_default()),
-                        None => hint.unwrap_or_default(),
+                        Some(s) => format!("{s} {types}"),
+                        None => types,
                     };
                     err("converted_type", format!("unknown converted_type \"{other}\""), Some(hint));
                     None
