@@ -502,6 +502,15 @@ pub fn health_check(c: &mut Checker, cfg: &HealthCheckConfig) {
 
 pub fn attributes(c: &mut Checker, cfg: &AttributesConfig) {
     action_list(c, "actions", &cfg.actions);
+    for (field, m) in [("include", &cfg.include), ("exclude", &cfg.exclude)] {
+        let Some(m) = m else { continue };
+        let Err(errors) = crate::processors::attributes::matcher::Matcher::compile(m) else { continue };
+        for e in errors {
+            let path: Vec<&str> = std::iter::once(field).chain(e.path.iter().map(String::as_str)).collect();
+            let err = located(c, &path, e.message, e.hint.as_deref());
+            c.errors.push(err);
+        }
+    }
 }
 
 pub fn resource(c: &mut Checker, cfg: &ResourceConfig) {

@@ -334,6 +334,25 @@ fn bad_configs_report_path_line_and_hint() {
         ),
         // attributes: empty action list
         (&BASE.replace("  batch:\n", "  batch:\n  attributes:\n    actions: []\n"), "processors::attributes::actions", 8, "at least one action"),
+        // attributes: include/exclude match properties
+        (
+            &BASE.replace(
+                "  batch:\n",
+                "  batch:\n  attributes:\n    actions: [{key: a, action: delete}]\n    include:\n      match_type: regexp\n      span_names: [ok, \"(\"]\n",
+            ),
+            "processors::attributes::include::span_names::1",
+            11,
+            "invalid regex \"(\"",
+        ),
+        (
+            &BASE.replace(
+                "  batch:\n",
+                "  batch:\n  attributes:\n    actions: [{key: a, action: delete}]\n    exclude:\n      match_type: strct\n      services: [a]\n",
+            ),
+            "processors::attributes::exclude::match_type",
+            10,
+            "did you mean \"strict\"?",
+        ),
         // resource: its list is `attributes`, same checks
         (
             &BASE.replace("  batch:\n", "  batch:\n  resource:\n    attributes:\n      - {key: a, action: insrt, value: 1}\n"),

@@ -63,7 +63,7 @@ pub enum LiteralValue {
 }
 
 impl LiteralValue {
-    fn to_any(&self) -> AnyValue {
+    pub(crate) fn to_any(&self) -> AnyValue {
         let v = match self {
             LiteralValue::Str(s) => Value::StringValue(s.clone()),
             LiteralValue::Int(i) => Value::IntValue(*i),
@@ -460,7 +460,7 @@ fn convert(v: &mut AnyValue, to: ConvertedType) {
 
 /// pcommon's `Value.AsString`: scalars as Go formats them, bytes as base64,
 /// arrays and maps as JSON, an empty value as "".
-fn as_string(v: Option<&Value>) -> String {
+pub(crate) fn as_string(v: Option<&Value>) -> String {
     match v {
         None => String::new(),
         Some(Value::StringValue(s)) => s.clone(),

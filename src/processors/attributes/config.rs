@@ -1,8 +1,9 @@
-//! Configuration of the `attributes` processor: the Collector's
-//! `actions:` list. `include`/`exclude` match properties are not supported
-//! yet; every item of the pipeline is acted on.
+//! Configuration of the `attributes` processor: the Collector's `actions:`
+//! list and its optional `include` / `exclude` match properties (see
+//! `matcher`).
 
 use super::actions::ActionConfig;
+use super::matcher::MatchConfig;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -11,4 +12,10 @@ pub struct AttributesConfig {
     /// Applied in order to each span's, log record's or data point's attributes.
     #[serde(default)]
     pub actions: Vec<ActionConfig>,
+    /// Act only on items that match (boxed: most configs have none).
+    #[serde(default)]
+    pub include: Option<Box<MatchConfig>>,
+    /// Never act on items that match.
+    #[serde(default)]
+    pub exclude: Option<Box<MatchConfig>>,
 }

@@ -258,7 +258,7 @@ fn processor(yaml: &str) -> AttributesProcessor {
         worker: 0,
         workers: 1,
     };
-    AttributesProcessor::new(&AttributesConfig { actions: actions_of(yaml) }, &ctx)
+    AttributesProcessor::new(&AttributesConfig { actions: actions_of(yaml), include: None, exclude: None }, &ctx)
 }
 
 const ACTIONS: &str = "- {key: env, value: prod, action: insert}\n- {key: secret, action: delete}\n\
@@ -372,4 +372,171 @@ fn integers_keep_their_yaml_type_and_beyond_i64_become_doubles() {
     let got =
         run("- {key: big, value: 18446744073709551615, action: insert}\n- {key: neg, value: -3, action: insert}", &[]);
     assert_eq!(got, attrs(&[("big", V::D(18446744073709551615.0)), ("neg", V::I(-3))]));
+}
+
+fn filtered(actions: &str, filter: &str) -> AttributesProcessor {
+    let node = parse(filter).unwrap().unwrap();
+    let mut cfg: AttributesConfig = from_node(&node, "attributes").unwrap();
+    cfg.actions = actions_of(actions);
+    let ctx = ProcessorContext {
+        id: "attributes".into(),
+        signal: Signal::Traces,
+        registry: Registry::new(),
+        worker: 0,
+        workers: 1,
+    };
+    AttributesProcessor::new(&cfg, &ctx)
+}
+
+fn spans(service: &'static str, spans: Vec<Span>) -> ResourceSpans {
+    ResourceSpans {
+        resource: Some(opentelemetry_proto::tonic::resource::v1::Resource {
+            attributes: attrs(&[("service.name", V::S(service))]),
+            ..Default::default()
+        }),
+        scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+        ..Default::default()
+    }
+}
+
+fn span(name: &str, a: &[(&str, V)]) -> Span {
+    Span { name: name.into(), attributes: attrs(a), ..Default::default() }
+}
+
+/// (span name, whether the `hit` attribute was set) for every span.
+fn hits(p: &mut AttributesProcessor, rs: Vec<ResourceSpans>) -> Vec<(String, bool)> {
+    let Batch::Traces(r) = one(p, Batch::Traces(ExportTraceServiceRequest { resource_spans: rs })) else { panic!() };
+    r.resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+        .map(|s| (s.name.clone(), s.attributes.iter().any(|kv| kv.key == "hit")))
+        .collect()
+}
+
+const HIT: &str = "- {key: hit, value: true, action: insert}";
+
+#[test]
+fn include_strict_needs_every_property_and_any_name() {
+    let mut p = filtered(
+        HIT,
+        "include:\n  match_type: strict\n  services: [api, web]\n  span_names: [GET, POST]\n  attributes:\n    - {key: code, value: 500}\n",
+    );
+    let got = hits(
+        &mut p,
+        vec![
+            spans(
+                "api",
+                vec![
+                    span("GET", &[("code", V::I(500))]),
+                    span("POST", &[("code", V::I(500)), ("x", V::B(true))]),
+                    span("PUT", &[("code", V::I(500))]),
+                    // Strict compares the type too: "500" is not 500.
+                    span("GET", &[("code", V::S("500"))]),
+                    span("GET", &[]),
+                ],
+            ),
+            spans("db", vec![span("GET", &[("code", V::I(500))])]),
+        ],
+    );
+    let want: Vec<bool> = vec![true, true, false, false, false, false];
+    assert_eq!(got.iter().map(|(_, h)| *h).collect::<Vec<_>>(), want, "{got:?}");
+}
+
+#[test]
+fn exclude_regexp_and_include_together() {
+    let mut p = filtered(
+        HIT,
+        "include:\n  match_type: regexp\n  span_names: [\"^GET \"]\nexclude:\n  match_type: regexp\n  attributes:\n    - {key: http.target, value: ^/health}\n    - {key: internal}\n",
+    );
+    let got = hits(
+        &mut p,
+        vec![spans(
+            "api",
+            vec![
+                span("GET /users", &[("http.target", V::S("/users"))]),
+                span("GET /health", &[("http.target", V::S("/healthz")), ("internal", V::B(true))]),
+                // Every exclude attribute must match: this one lacks `internal`.
+                span("GET /health2", &[("http.target", V::S("/health"))]),
+                span("POST /users", &[]),
+            ],
+        )],
+    );
+    assert_eq!(got.iter().map(|(_, h)| *h).collect::<Vec<_>>(), vec![true, false, true, false], "{got:?}");
+}
+
+#[test]
+fn properties_of_another_signal_match_nothing_and_logs_match_bodies() {
+    // span_names never match a log record: include selects nothing.
+    let mut p = filtered(HIT, "include:\n  match_type: strict\n  span_names: [x]\n");
+    let rec = |body: &str, sev: &str| LogRecord {
+        body: Some(AnyValue { value: Some(Value::StringValue(body.into())) }),
+        severity_text: sev.into(),
+        ..Default::default()
+    };
+    let logs = |recs: Vec<LogRecord>| {
+        Batch::Logs(ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                scope_logs: vec![ScopeLogs { log_records: recs, ..Default::default() }],
+                ..Default::default()
+            }],
+        })
+    };
+    let hit_flags = |b: Batch| -> Vec<bool> {
+        let Batch::Logs(r) = b else { panic!() };
+        r.resource_logs[0].scope_logs[0]
+            .log_records
+            .iter()
+            .map(|r| r.attributes.iter().any(|kv| kv.key == "hit"))
+            .collect()
+    };
+    assert_eq!(hit_flags(one(&mut p, logs(vec![rec("x", "INFO")]))), vec![false]);
+    let mut p =
+        filtered(HIT, "include:\n  match_type: regexp\n  log_bodies: [timeout]\n  log_severity_texts: [ERROR|WARN]\n");
+    let b = logs(vec![rec("db timeout after 3s", "ERROR"), rec("db timeout", "INFO"), rec("ok", "WARN")]);
+    assert_eq!(hit_flags(one(&mut p, b)), vec![true, false, false]);
+}
+
+#[test]
+fn metric_names_select_data_points() {
+    let mut p = filtered(HIT, "exclude:\n  match_type: strict\n  metric_names: [skip.me]\n");
+    let num = NumberDataPoint::default();
+    let gauge = |name: &str| Metric {
+        name: name.into(),
+        data: Some(Data::Gauge(Gauge { data_points: vec![num.clone()] })),
+        ..Default::default()
+    };
+    let b = Batch::Metrics(ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            scope_metrics: vec![ScopeMetrics { metrics: vec![gauge("keep"), gauge("skip.me")], ..Default::default() }],
+            ..Default::default()
+        }],
+    });
+    let Batch::Metrics(r) = one(&mut p, b) else { panic!() };
+    let flags: Vec<bool> = r.resource_metrics[0].scope_metrics[0]
+        .metrics
+        .iter()
+        .map(|m| match &m.data {
+            Some(Data::Gauge(g)) => g.data_points[0].attributes.iter().any(|kv| kv.key == "hit"),
+            _ => panic!(),
+        })
+        .collect();
+    assert_eq!(flags, vec![true, false]);
+}
+
+#[test]
+fn invalid_match_properties_are_reported() {
+    use super::matcher::{MatchConfig, Matcher};
+    let errs = |yaml: &str| -> Vec<(Vec<String>, String)> {
+        let node = parse(yaml).unwrap().unwrap();
+        let m: MatchConfig = from_node(&node, "include").unwrap();
+        Matcher::compile(&m).err().unwrap_or_default().into_iter().map(|e| (e.path, e.message)).collect()
+    };
+    let p = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    assert_eq!(errs("services: [a]")[0].0, p(&["match_type"]));
+    assert!(errs("match_type: regex\nservices: [a]")[0].1.contains("unknown match_type \"regex\""));
+    assert_eq!(errs("match_type: regexp\nspan_names: [ok, \"(\"]")[0].0, p(&["span_names", "1"]));
+    assert_eq!(errs("match_type: regexp\nattributes: [{key: a, value: 5}]")[0].0, p(&["attributes", "0", "value"]));
+    assert!(errs("match_type: strict")[0].1.contains("no property to match on"));
+    assert!(errs("match_type: strict\nattributes: [{key: a, value: 5}]").is_empty());
 }
