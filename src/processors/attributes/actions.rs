@@ -215,7 +215,7 @@ fn compile_one(index: usize, c: &ActionConfig) -> Result<Action, Vec<ActionError
         match Regex::new(p) {
             Ok(r) => Some(r),
             Err(e) => {
-                err("pattern", format!("invalid regex \"{p}\": {e}"), None);
+                err("pattern", format!("invalid regex \"{p}\": {}", regex_error(&e)), None);
                 None
             }
         }
@@ -323,6 +323,11 @@ fn compile_one(index: usize, c: &ActionConfig) -> Result<Action, Vec<ActionError
         Some(op) if errors.is_empty() => Ok(Action { key: c.key.clone(), op }),
         _ => Err(errors),
     }
+}
+
+/// The regex crate's message spans lines (pattern, caret); the last says what is wrong.
+pub(crate) fn regex_error(e: &regex::Error) -> String {
+    e.to_string().lines().last().unwrap_or_default().trim().to_string()
 }
 
 fn position(attrs: &[KeyValue], key: &str) -> Option<usize> {

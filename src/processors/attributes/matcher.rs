@@ -14,7 +14,7 @@
 //! `log_severity_texts` to log records, `metric_names` to metric data
 //! points: on another signal such a property matches nothing.
 
-use super::actions::{as_string, LiteralValue};
+use super::actions::{as_string, regex_error, LiteralValue};
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
 use regex::Regex;
 use serde::Deserialize;
@@ -151,7 +151,11 @@ impl Matcher {
         let regex = |path: Vec<String>, p: &str, errors: &mut Vec<MatchError>| match Regex::new(p) {
             Ok(r) => Some(r),
             Err(e) => {
-                errors.push(MatchError { path, message: format!("invalid regex \"{p}\": {e}"), hint: None });
+                errors.push(MatchError {
+                    path,
+                    message: format!("invalid regex \"{p}\": {}", regex_error(&e)),
+                    hint: None,
+                });
                 None
             }
         };

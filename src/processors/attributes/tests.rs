@@ -231,7 +231,7 @@ fn invalid_actions_are_reported_with_their_field() {
         ("- {key: a, value: 1, from_attribute: b, action: upsert}", "", "exactly one of"),
         ("- {key: a, value: 1, pattern: x, action: upsert}", "pattern", "takes no pattern"),
         ("- {key: a, value: 1, action: delete}", "", "takes no value"),
-        ("- {pattern: \"(\", action: delete}", "pattern", "invalid regex \"(\""),
+        ("- {pattern: \"(\", action: delete}", "pattern", "invalid regex \"(\": error: unclosed group"),
         ("- {key: a, action: extract}", "pattern", "needs a pattern"),
         ("- {key: a, pattern: \"^(a)$\", action: extract}", "pattern", "a group without a name"),
         ("- {key: a, pattern: \"^a$\", action: extract}", "pattern", "has no groups"),
