@@ -9,8 +9,10 @@
 //!   action does nothing when that attribute is absent.
 //! - `delete` and `hash` act on `key` and on every key that `pattern`
 //!   matches. `hash` replaces a value by the hex SHA-256 of its bytes
-//!   (strings as UTF-8, bools as one byte, ints and doubles as 8
-//!   little-endian bytes); other types become the empty string.
+//!   (strings as UTF-8, the empty string included, bools as one byte, ints
+//!   and doubles as 8 little-endian bytes); other types become the empty
+//!   string. (Collectors before the SHA-256 change used SHA-1, and left an
+//!   empty string empty.)
 //! - `extract` applies `pattern` (named groups only) to the string value of
 //!   `key`; on a match each group is upserted as a string attribute.
 //! - `convert` turns the value of `key` into `int`, `double` or `string`;
@@ -426,12 +428,9 @@ pub fn sha256_hex(v: Option<&AnyValue>) -> String {
             num = d.to_bits().to_le_bytes();
             &num
         }
-        _ => &[],
+        // Empty values, bytes, arrays and maps are not hashed: they become "".
+        _ => return String::new(),
     };
-    // Go hashes nothing for an empty byte slice: the empty string, not the digest of "".
-    if bytes.is_empty() {
-        return String::new();
-    }
     let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
     let mut out = String::with_capacity(64);
     for b in digest.as_ref() {
