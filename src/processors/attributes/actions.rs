@@ -8,7 +8,8 @@
 //!   type kept) or a copy of `from_attribute` of the same item, and the
 //!   action does nothing when that attribute is absent.
 //! - `delete` and `hash` act on `key` and on every key that `pattern`
-//!   matches. `hash` replaces a value by the hex SHA-256 of its bytes
+//!   matches (`hash` does `key` first, then the matches, so a key named by
+//!   both is hashed twice, as in the Collector). `hash` replaces a value by the hex SHA-256 of its bytes
 //!   (strings as UTF-8, the empty string included, bools as one byte, ints
 //!   and doubles as 8 little-endian bytes); other types become the empty
 //!   string. (Collectors before the SHA-256 change used SHA-1, and left an
@@ -347,6 +348,7 @@ impl Action {
         }
     }
 
+    /// Named by `key` (when set) or matched by `pattern`.
     fn matches(&self, key: &str, re: &Option<Regex>) -> bool {
         (!self.key.is_empty() && key == self.key) || re.as_ref().is_some_and(|r| r.is_match(key))
     }
@@ -374,9 +376,17 @@ impl Action {
             }
             Op::Delete(re) => attrs.retain(|kv| !self.matches(&kv.key, re)),
             Op::Hash(re) => {
-                for kv in attrs.iter_mut().filter(|kv| self.matches(&kv.key, re)) {
+                let hash = |kv: &mut KeyValue| {
                     let hashed = sha256_hex(kv.value.as_ref());
                     kv.value = Some(AnyValue { value: Some(Value::StringValue(hashed)) });
+                };
+                // As the Collector: `key` first, then every key `pattern`
+                // matches, so a key named by both is hashed twice.
+                if let Some(i) = position(attrs, &self.key).filter(|_| !self.key.is_empty()) {
+                    hash(&mut attrs[i]);
+                }
+                if let Some(re) = re {
+                    attrs.iter_mut().filter(|kv| re.is_match(&kv.key)).for_each(hash);
                 }
             }
             Op::Extract { regex, names } => {

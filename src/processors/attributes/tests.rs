@@ -17,6 +17,7 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum V {
     S(&'static str),
+    Owned(String),
     I(i64),
     D(f64),
     B(bool),
@@ -25,6 +26,7 @@ pub(crate) enum V {
 pub(crate) fn kv(key: &str, v: V) -> KeyValue {
     let value = match v {
         V::S(s) => Value::StringValue(s.to_string()),
+        V::Owned(s) => Value::StringValue(s),
         V::I(i) => Value::IntValue(i),
         V::D(d) => Value::DoubleValue(d),
         V::B(b) => Value::BoolValue(b),
@@ -140,6 +142,10 @@ fn hash_is_the_collectors_sha256_of_each_type() {
     // Arrays, maps, bytes and empty values are not hashed by the Collector: they become "".
     let arr = AnyValue { value: Some(Value::ArrayValue(ArrayValue { values: vec![] })) };
     assert_eq!(sha256_hex(Some(&arr)), "");
+    // Named by key and pattern: hashed twice, as the Collector does.
+    let twice = run("- {key: s, pattern: ^s$, action: hash}", &[("s", V::S("alice"))]);
+    let once = sha256_hex(Some(&kv("", V::S("alice")).value.unwrap()));
+    assert_eq!(twice, attrs(&[("s", V::Owned(sha256_hex(Some(&kv("", V::Owned(once)).value.unwrap()))))]));
     // An absent key is left absent.
     assert_eq!(run("- {key: nope, action: hash}", &[("a", V::I(1))]), attrs(&[("a", V::I(1))]));
 }
