@@ -5,7 +5,7 @@
 //! Semantics follow the Collector:
 //! - `insert` sets `key` only when it is absent, `update` only when it is
 //!   present, `upsert` always; the value is the literal `value` (its YAML
-//!   type kept) or a copy of `from_attribute` of the same item, and the
+//!   type kept; sequences and mappings become arrays and maps) or a copy of `from_attribute` of the same item, and the
 //!   action does nothing when that attribute is absent.
 //! - `delete` and `hash` act on `key` and on every key that `pattern`
 //!   matches (`hash` does `key` first, then the matches, so a key named by
@@ -19,7 +19,7 @@
 //! - `convert` turns the value of `key` into `int`, `double` or `string`;
 //!   a value that does not parse is left as it was.
 
-use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, ArrayValue, KeyValue, KeyValueList};
 use regex::Regex;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
@@ -56,13 +56,18 @@ pub struct ActionConfig {
     pub converted_type: Option<String>,
 }
 
-/// A literal `value:` with the type YAML gave it.
+/// A literal `value:` with the type YAML gave it; sequences and mappings
+/// become OTLP arrays and maps, as the Collector's `FromRaw` makes them.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LiteralValue {
     Str(String),
     Int(i64),
     Double(f64),
     Bool(bool),
+    /// A null inside a sequence or mapping: an empty value.
+    Empty,
+    Array(Vec<LiteralValue>),
+    Map(Vec<(String, LiteralValue)>),
 }
 
 impl LiteralValue {
@@ -72,6 +77,16 @@ impl LiteralValue {
             LiteralValue::Int(i) => Value::IntValue(*i),
             LiteralValue::Double(d) => Value::DoubleValue(*d),
             LiteralValue::Bool(b) => Value::BoolValue(*b),
+            LiteralValue::Empty => return AnyValue { value: None },
+            LiteralValue::Array(items) => {
+                Value::ArrayValue(ArrayValue { values: items.iter().map(LiteralValue::to_any).collect() })
+            }
+            LiteralValue::Map(entries) => Value::KvlistValue(KeyValueList {
+                values: entries
+                    .iter()
+                    .map(|(k, v)| KeyValue { key: k.clone(), value: Some(v.to_any()), ..Default::default() })
+                    .collect(),
+            }),
         };
         AnyValue { value: Some(v) }
     }
@@ -80,10 +95,10 @@ impl LiteralValue {
 impl<'de> Deserialize<'de> for LiteralValue {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
-        impl Visitor<'_> for V {
+        impl<'de> Visitor<'de> for V {
             type Value = LiteralValue;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string, integer, number or boolean")
+                f.write_str("a string, integer, number, boolean, sequence or mapping")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<LiteralValue, E> {
                 Ok(LiteralValue::Str(v.to_string()))
@@ -103,6 +118,23 @@ impl<'de> Deserialize<'de> for LiteralValue {
             }
             fn visit_bool<E: de::Error>(self, v: bool) -> Result<LiteralValue, E> {
                 Ok(LiteralValue::Bool(v))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<LiteralValue, E> {
+                Ok(LiteralValue::Empty)
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<LiteralValue, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(LiteralValue::Array(items))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<LiteralValue, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry::<String, LiteralValue>()? {
+                    entries.push(entry);
+                }
+                Ok(LiteralValue::Map(entries))
             }
         }
         d.deserialize_any(V)

@@ -546,3 +546,26 @@ fn invalid_match_properties_are_reported() {
     assert!(errs("match_type: strict")[0].1.contains("no property to match on"));
     assert!(errs("match_type: strict\nattributes: [{key: a, value: 5}]").is_empty());
 }
+
+#[test]
+fn sequence_and_mapping_values_become_arrays_and_maps() {
+    use opentelemetry_proto::tonic::common::v1::KeyValueList;
+    let got = run(
+        "- {key: a, value: [1, x, true, null], action: insert}\n- {key: m, value: {n: 2.5, s: y}, action: insert}",
+        &[],
+    );
+    let any = |v: V| kv("", v).value.unwrap();
+    let arr = AnyValue {
+        value: Some(Value::ArrayValue(ArrayValue {
+            values: vec![any(V::I(1)), any(V::S("x")), any(V::B(true)), AnyValue { value: None }],
+        })),
+    };
+    let map = AnyValue {
+        value: Some(Value::KvlistValue(KeyValueList { values: vec![kv("n", V::D(2.5)), kv("s", V::S("y"))] })),
+    };
+    let expect = vec![
+        KeyValue { key: "a".into(), value: Some(arr), ..Default::default() },
+        KeyValue { key: "m".into(), value: Some(map), ..Default::default() },
+    ];
+    assert_eq!(got, expect);
+}
