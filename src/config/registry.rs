@@ -8,10 +8,11 @@ use crate::exporters::{
     prometheus::config::PrometheusExporterConfig, prometheusremotewrite::config::PrometheusRemoteWriteConfig,
 };
 use crate::processors::{
-    batch::config::BatchConfig, cardinality_limiter::config::CardinalityLimiterConfig, filter::config::FilterConfig,
+    attributes::config::AttributesConfig, batch::config::BatchConfig,
+    cardinality_limiter::config::CardinalityLimiterConfig, filter::config::FilterConfig,
     head_sampler::config::HeadSamplerConfig, log_rate_limiter::config::LogRateLimiterConfig,
     memory_limiter::config::MemoryLimiterConfig, probabilistic_sampler::config::ProbabilisticSamplerConfig,
-    tail_sampling::config::TailSamplingConfig,
+    resource::config::ResourceConfig, tail_sampling::config::TailSamplingConfig,
 };
 use crate::receivers::otlp::config::OtlpReceiverConfig;
 use crate::telemetry::health_config::HealthCheckConfig;
@@ -117,6 +118,20 @@ pub const COMPONENTS: &[ComponentType] = &[
         description: "drops spans, span events, metric data points and log records by include/exclude match blocks",
     },
     ComponentType {
+        kind: ComponentKind::Processor,
+        name: "attributes",
+        aliases: &[],
+        signals: ALL_SIGNALS,
+        description: "inserts, updates, deletes, hashes, extracts or converts span, log and data point attributes",
+    },
+    ComponentType {
+        kind: ComponentKind::Processor,
+        name: "resource",
+        aliases: &[],
+        signals: ALL_SIGNALS,
+        description: "applies the attributes processor's actions to resource attributes",
+    },
+    ComponentType {
         kind: ComponentKind::Exporter,
         name: "otlp",
         aliases: &["otlp_grpc"],
@@ -203,6 +218,8 @@ pub enum ProcessorConfig {
     CardinalityLimiter(CardinalityLimiterConfig),
     LogRateLimiter(LogRateLimiterConfig),
     Filter(FilterConfig),
+    Attributes(AttributesConfig),
+    Resource(ResourceConfig),
 }
 
 #[derive(Debug, Clone, PartialEq)]

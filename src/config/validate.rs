@@ -16,9 +16,11 @@ use crate::exporters::{
     prometheus::config::PrometheusExporterConfig,
     prometheusremotewrite::config::PrometheusRemoteWriteConfig,
 };
+use crate::processors::attributes::{actions::ActionConfig, config::AttributesConfig};
 use crate::processors::cardinality_limiter::config::{CardinalityLimiterConfig, ACTIONS};
 use crate::processors::filter::config::FilterConfig;
 use crate::processors::probabilistic_sampler::config::{ProbabilisticSamplerConfig, ATTRIBUTE_SOURCES, MODES};
+use crate::processors::resource::config::ResourceConfig;
 use crate::processors::{
     batch::config::BatchConfig,
     head_sampler::config::HeadSamplerConfig,
@@ -640,6 +642,42 @@ pub fn file_exporter(c: &mut Checker, cfg: &FileExporterConfig) {
 
 pub fn health_check(c: &mut Checker, cfg: &HealthCheckConfig) {
     c.endpoint(&["endpoint"], &cfg.endpoint);
+}
+
+pub fn attributes(c: &mut Checker, cfg: &AttributesConfig) {
+    action_list(c, "actions", &cfg.actions);
+    for (field, m) in [("include", &cfg.include), ("exclude", &cfg.exclude)] {
+        let Some(m) = m else { continue };
+        let Err(errors) = crate::processors::attributes::matcher::Matcher::compile(m) else { continue };
+        for e in errors {
+            let path: Vec<&str> = std::iter::once(field).chain(e.path.iter().map(String::as_str)).collect();
+            let err = located(c, &path, e.message, e.hint.as_deref());
+            c.errors.push(err);
+        }
+    }
+}
+
+pub fn resource(c: &mut Checker, cfg: &ResourceConfig) {
+    action_list(c, "attributes", &cfg.attributes);
+}
+
+/// The action list of `attributes` (`actions:`) or `resource` (`attributes:`).
+fn action_list(c: &mut Checker, field: &'static str, actions: &[ActionConfig]) {
+    if actions.is_empty() {
+        let hint = format!("e.g. {field}: [{{key: deployment.environment, value: production, action: upsert}}]");
+        c.error(&[field], format!("{field} must list at least one action"), Some(&hint));
+        return;
+    }
+    let (_, errors) = crate::processors::attributes::actions::Actions::compile(actions);
+    for e in errors {
+        let i = e.index.to_string();
+        let mut path = vec![field, i.as_str()];
+        if !e.field.is_empty() {
+            path.push(e.field);
+        }
+        let err = located(c, &path, e.message, e.hint.as_deref());
+        c.errors.push(err);
+    }
 }
 
 #[cfg(test)]

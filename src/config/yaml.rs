@@ -251,6 +251,18 @@ impl Loader {
                 validate::filter(&mut self.checker(path, node), &cfg);
                 (self.errors.len() == before).then_some(ProcessorConfig::Filter(cfg))
             }
+            "attributes" => {
+                let cfg = self.typed(node, path)?;
+                let before = self.errors.len();
+                validate::attributes(&mut self.checker(path, node), &cfg);
+                (self.errors.len() == before).then_some(ProcessorConfig::Attributes(cfg))
+            }
+            "resource" => {
+                let cfg = self.typed(node, path)?;
+                let before = self.errors.len();
+                validate::resource(&mut self.checker(path, node), &cfg);
+                (self.errors.len() == before).then_some(ProcessorConfig::Resource(cfg))
+            }
             "tail_sampling" => {
                 let cfg = self.typed(node, path)?;
                 let before = self.errors.len();

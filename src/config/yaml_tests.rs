@@ -302,6 +302,100 @@ fn bad_configs_report_path_line_and_hint() {
             7,
             "no include or exclude block",
         ),
+        // attributes: unknown action, with did-you-mean
+        (
+            &BASE.replace("  batch:\n", "  batch:\n  attributes:\n    actions:\n      - {key: a, action: upsrt, value: 1}\n"),
+            "processors::attributes::actions::0::action",
+            9,
+            "unknown action \"upsrt\"; hint: did you mean \"upsert\"?",
+        ),
+        // attributes: missing key
+        (
+            &BASE.replace("  batch:\n", "  batch:\n  attributes:\n    actions:\n      - {action: insert, value: 1}\n"),
+            "processors::attributes::actions::0::key",
+            9,
+            "missing key for action \"insert\"",
+        ),
+        // attributes: no value source
+        (
+            &BASE.replace("  batch:\n", "  batch:\n  attributes:\n    actions:\n      - {key: a, action: update}\n"),
+            "processors::attributes::actions::0",
+            9,
+            "needs one of value or from_attribute",
+        ),
+        // attributes: two value sources
+        (
+            &BASE.replace("  batch:\n", "  batch:\n  attributes:\n    actions:\n      - {key: a, action: upsert, value: 1, from_attribute: b}\n"),
+            "processors::attributes::actions::0",
+            9,
+            "exactly one of value or from_attribute",
+        ),
+        // attributes: invalid regex, on the second action
+        (
+            &BASE.replace(
+                "  batch:\n",
+                "  batch:\n  attributes:\n    actions:\n      - {key: a, action: delete}\n      - action: delete\n        pattern: \"user.(\"\n",
+            ),
+            "processors::attributes::actions::1::pattern",
+            11,
+            "invalid regex \"user.(\"",
+        ),
+        // attributes: extract without named groups
+        (
+            &BASE.replace("  batch:\n", "  batch:\n  attributes:\n    actions:\n      - key: url\n        action: extract\n        pattern: ^(a)$\n"),
+            "processors::attributes::actions::0::pattern",
+            11,
+            "every group must be named",
+        ),
+        // attributes: convert without converted_type, and with a bad one
+        (
+            &BASE.replace("  batch:\n", "  batch:\n  attributes:\n    actions:\n      - {key: a, action: convert}\n"),
+            "processors::attributes::actions::0::converted_type",
+            9,
+            "needs converted_type; hint: converted_type is one of int, double, string",
+        ),
+        (
+            &BASE.replace("  batch:\n", "  batch:\n  attributes:\n    actions:\n      - key: a\n        action: convert\n        converted_type: str\n"),
+            "processors::attributes::actions::0::converted_type",
+            11,
+            "unknown converted_type \"str\"",
+        ),
+        // attributes: from_context is refused
+        (
+            &BASE.replace("  batch:\n", "  batch:\n  attributes:\n    actions:\n      - {key: a, action: insert, from_context: auth.sub}\n"),
+            "processors::attributes::actions::0::from_context",
+            9,
+            "from_context is not supported",
+        ),
+        // attributes: empty action list
+        (&BASE.replace("  batch:\n", "  batch:\n  attributes:\n    actions: []\n"), "processors::attributes::actions", 8, "at least one action"),
+        // attributes: include/exclude match properties
+        (
+            &BASE.replace(
+                "  batch:\n",
+                "  batch:\n  attributes:\n    actions: [{key: a, action: delete}]\n    include:\n      match_type: regexp\n      span_names: [ok, \"(\"]\n",
+            ),
+            "processors::attributes::include::span_names::1",
+            11,
+            "invalid regex \"(\"",
+        ),
+        (
+            &BASE.replace(
+                "  batch:\n",
+                "  batch:\n  attributes:\n    actions: [{key: a, action: delete}]\n    exclude:\n      match_type: strct\n      services: [a]\n",
+            ),
+            "processors::attributes::exclude::match_type",
+            10,
+            "did you mean \"strict\"?",
+        ),
+        // resource: its list is `attributes`, same checks
+        (
+            &BASE.replace("  batch:\n", "  batch:\n  resource:\n    attributes:\n      - {key: a, action: insrt, value: 1}\n"),
+            "processors::resource::attributes::0::action",
+            9,
+            "did you mean \"insert\"?",
+        ),
+        (&BASE.replace("  batch:\n", "  batch:\n  resource:\n    attributes: []\n"), "processors::resource::attributes", 8, "at least one action"),
         // health_check endpoint
         (
             &format!("{BASE}extensions:\n  health_check:\n    endpoint: localhost\n"),
@@ -388,6 +482,34 @@ fn env_expansion_does_not_touch_keys_and_retypes_whole_references() {
     let text = BASE.replace("  debug:\n", "  debug:\n  ${env:X}:\n");
     let errs = load_with_memory(&text, &env_of(&[("X", "file")]), None).unwrap_err();
     assert!(errs.0[0].message.contains("invalid component id"), "{errs}");
+}
+
+#[test]
+fn env_values_reach_the_attribute_with_their_type() {
+    use crate::processors::attributes::actions::{Actions, LiteralValue};
+    use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
+    let text = BASE.replace(
+        "  batch:\n",
+        "  batch:\n  attributes:\n    actions:\n      - key: env\n        value: ${env:DEPLOY_ENV}\n        action: insert\n\
+         \x20     - key: replicas\n        value: ${env:REPLICAS}\n        action: insert\n\
+         \x20     - key: quoted\n        value: \"${env:REPLICAS}\"\n        action: insert\n",
+    );
+    let cfg = load_with_memory(&text, &env_of(&[("DEPLOY_ENV", "staging"), ("REPLICAS", "3")]), None).unwrap();
+    let Some(ProcessorConfig::Attributes(a)) = cfg.processors.get(&id("attributes")) else { panic!() };
+    assert_eq!(a.actions[0].value, Some(LiteralValue::Str("staging".into())));
+    assert_eq!(a.actions[1].value, Some(LiteralValue::Int(3)));
+    assert_eq!(a.actions[2].value, Some(LiteralValue::Str("3".into())));
+    let mut attrs = Vec::new();
+    Actions::compile(&a.actions).0.apply(&mut attrs);
+    let kv = |k: &str, v| KeyValue { key: k.into(), value: Some(AnyValue { value: Some(v) }), ..Default::default() };
+    assert_eq!(
+        attrs,
+        vec![
+            kv("env", Value::StringValue("staging".into())),
+            kv("replicas", Value::IntValue(3)),
+            kv("quoted", Value::StringValue("3".into())),
+        ]
+    );
 }
 
 #[test]

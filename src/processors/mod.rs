@@ -7,6 +7,7 @@
 //! state is never shared between threads. A keyed processor declares its
 //! [`StateKey`] and the pipeline routes each key to one worker.
 
+pub mod attributes;
 pub mod batch;
 pub mod cardinality_limiter;
 pub mod filter;
@@ -14,6 +15,7 @@ pub mod head_sampler;
 pub mod log_rate_limiter;
 pub mod memory_limiter;
 pub mod probabilistic_sampler;
+pub mod resource;
 pub mod sampling;
 pub mod tail_sampling;
 
@@ -77,7 +79,9 @@ pub fn state_key(config: &ProcessorConfig) -> StateKey {
         ProcessorConfig::Batch(_)
         | ProcessorConfig::MemoryLimiter(_)
         | ProcessorConfig::ProbabilisticSampler(_)
-        | ProcessorConfig::Filter(_) => StateKey::None,
+        | ProcessorConfig::Filter(_)
+        | ProcessorConfig::Attributes(_)
+        | ProcessorConfig::Resource(_) => StateKey::None,
         // Decision caches and per-trace buffers.
         ProcessorConfig::HeadSampler(_) | ProcessorConfig::TailSampling(_) => StateKey::TraceId,
         // Series tables are per resource, scope and metric name; the name
@@ -106,6 +110,8 @@ pub fn build(id: &ComponentId, config: &ProcessorConfig, ctx: &ProcessorContext)
         ProcessorConfig::CardinalityLimiter(c) => Box::new(cardinality_limiter::CardinalityLimiter::new(c, ctx)),
         ProcessorConfig::LogRateLimiter(c) => Box::new(log_rate_limiter::LogRateLimiter::new(c, ctx)),
         ProcessorConfig::Filter(c) => Box::new(filter::FilterProcessor::new(c, ctx)),
+        ProcessorConfig::Attributes(c) => Box::new(attributes::AttributesProcessor::new(c, ctx)),
+        ProcessorConfig::Resource(c) => Box::new(resource::ResourceProcessor::new(c, ctx)),
     }
 }
 
