@@ -8,7 +8,6 @@
 mod common;
 
 use common::*;
-use serde_json::Value;
 use std::time::Duration;
 
 /// The example config with its listeners on the test's ports and `backend`
@@ -60,15 +59,6 @@ fn send_and_compare(py: &std::path::Path, dir: &std::path::Path, agent: &Agent, 
     assert_received(py, &[&expect], &recv.out, &[], &agent.log());
 }
 
-fn requests(out: &std::path::Path) -> Vec<Value> {
-    std::fs::read_to_string(out)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect()
-}
-
 #[test]
 fn jaeger_example_config_delivers_python_spans_over_otlp_grpc() {
     let py = require!(python());
@@ -78,7 +68,7 @@ fn jaeger_example_config_delivers_python_spans_over_otlp_grpc() {
     let config = example("config/jaeger.yaml", ports, &[("jaeger-collector:4317", recv.grpc_addr())]);
     let agent = Agent::start(dir.path(), &config, ports);
     send_and_compare(&py, dir.path(), &agent, &recv, "30");
-    let reqs = requests(&recv.out);
+    let reqs = received_requests(&recv.out);
     assert!(reqs.iter().all(|r| r["transport"] == "grpc"), "Jaeger gets OTLP over gRPC");
     agent.stop();
 }
@@ -99,7 +89,7 @@ fn tempo_example_config_delivers_python_spans_with_the_tenant_header() {
     );
     let agent = Agent::start(dir.path(), &config, ports);
     send_and_compare(&py, dir.path(), &agent, &recv, "30");
-    let reqs = requests(&recv.out);
+    let reqs = received_requests(&recv.out);
     assert!(!reqs.is_empty());
     for r in &reqs {
         assert_eq!(r["transport"], "http", "Tempo gets OTLP over HTTP");

@@ -6,18 +6,7 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use std::path::Path;
 use std::time::Duration;
-
-/// Every item the receiver accepted.
-fn received_items(out: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(out).unwrap_or_default();
-    text.lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|req| req["status"] == "accepted")
-        .flat_map(|req| req["items"].as_array().cloned().unwrap_or_default())
-        .collect()
-}
 
 /// hex SHA-256 of "label-0" .. "label-6" (Python's hashlib): the sender's
 /// `item.label` is `label-{index % 7}`.

@@ -7,23 +7,7 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::Duration;
-
-/// Every item the receiver accepted.
-fn received_items(out: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(out).unwrap_or_default();
-    text.lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|req| req["status"] == "accepted")
-        .flat_map(|req| req["items"].as_array().cloned().unwrap_or_default())
-        .collect()
-}
-
-fn expected_items(path: &Path) -> Vec<Value> {
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    v["items"].as_array().cloned().unwrap()
-}
 
 fn int_value(item: &Value) -> i64 {
     item["value"]["int"].as_i64().unwrap_or_else(|| panic!("not an int point: {item}"))

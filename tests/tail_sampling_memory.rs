@@ -6,34 +6,13 @@ use sluice::data::{Batch, Signal};
 use sluice::processors::tail_sampling::{config::TailSamplingConfig, TailSamplingProcessor};
 use sluice::processors::{Processor, ProcessorContext};
 use sluice::telemetry::Registry;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Instant;
 
 #[path = "../benches/support/trace_data.rs"]
 mod trace_data;
 
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        LIVE.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
-        unsafe { System.realloc(p, l, new) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
 #[test]
 fn live_heap_per_buffered_span_is_at_most_one_and_a_half_times_its_encoded_size() {
@@ -55,7 +34,7 @@ fn live_heap_per_buffered_span_is_at_most_one_and_a_half_times_its_encoded_size(
     };
     let mut p = TailSamplingProcessor::new(&cfg, &ctx);
     let mut out = Vec::with_capacity(1);
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = counting_alloc::live();
     // 1000 traces of 10 spans with 10 attributes each.
     let req = trace_data::trace_request(10_000);
     let spans = 10_000f64;
@@ -69,7 +48,7 @@ fn live_heap_per_buffered_span_is_at_most_one_and_a_half_times_its_encoded_size(
     let encoded = encoded as f64 / spans;
     // The request is consumed: what stays allocated is what the processor holds.
     p.process(Batch::Traces(req), Instant::now(), &mut out);
-    let live = (LIVE.load(Ordering::Relaxed) - before) as f64 / spans;
+    let live = (counting_alloc::live() - before) as f64 / spans;
     assert!(out.is_empty());
     assert_eq!(p.traces_in_memory(), 1000);
     let accounted = p.accounted_bytes() as f64 / spans;

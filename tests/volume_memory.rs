@@ -17,34 +17,14 @@ use sluice::processors::cardinality_limiter::{config::CardinalityLimiterConfig, 
 use sluice::processors::log_rate_limiter::{config::LogRateLimiterConfig, LogRateLimiter};
 use sluice::processors::{Processor, ProcessorContext};
 use sluice::telemetry::Registry;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-struct Counting;
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
-static LIVE: AtomicIsize = AtomicIsize::new(0);
 /// The tests share the counter: they take turns.
 static TURN: Mutex<()> = Mutex::new(());
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        LIVE.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
-        unsafe { System.realloc(p, l, new) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 const TRACKED: usize = 100_000;
 const BATCH: usize = 1000;
@@ -102,13 +82,13 @@ fn bytes_per_item(p: &mut dyn Processor, batch: impl Fn(usize) -> Batch) -> f64 
     // Warm-up: the first batch sizes scratch buffers and registers metrics.
     p.process(batch(10 * TRACKED), now, &mut out);
     out.clear();
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = counting_alloc::live();
     for b in 0..TRACKED / BATCH {
         let input = batch(b * BATCH);
         p.process(input, now, &mut out);
         out.clear();
     }
-    let grown = LIVE.load(Ordering::Relaxed) - before;
+    let grown = counting_alloc::live() - before;
     grown as f64 / TRACKED as f64
 }
 

@@ -16,6 +16,8 @@ pub mod prometheus;
 pub mod prometheus_common;
 pub mod prometheusremotewrite;
 pub mod runner;
+#[cfg(test)]
+pub mod test_server;
 
 use crate::data::Batch;
 use std::future::Future;

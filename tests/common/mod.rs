@@ -606,6 +606,31 @@ pub fn exporter_yaml(kind: &str, recv: &RefReceiver, extra: &str) -> String {
     }
 }
 
+/// Every request line the reference receiver wrote to `out` (JSON lines).
+pub fn received_requests(out: &Path) -> Vec<serde_json::Value> {
+    fs::read_to_string(out)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+        .collect()
+}
+
+/// Every item of the requests the reference receiver accepted.
+pub fn received_items(out: &Path) -> Vec<serde_json::Value> {
+    received_requests(out)
+        .into_iter()
+        .filter(|req| req["status"] == "accepted")
+        .flat_map(|req| req["items"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+/// The items of an expect file written by `send_otlp.py --expect-file`.
+pub fn expected_items(path: &Path) -> Vec<serde_json::Value> {
+    let v: serde_json::Value = serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
+    v["items"].as_array().cloned().unwrap_or_default()
+}
+
 /// The usual set-up: a quiet reference receiver, and sluice with the
 /// `processors:` body `processors_yaml`, one `otlp` exporter to the receiver,
 /// and one pipeline per signal running `processors` (plus `pipeline_extra`).

@@ -8,66 +8,23 @@ use crate::telemetry::metrics::Registry;
 use crate::telemetry::ExporterMetrics;
 use bytes::Bytes;
 use http::Method;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
-#[derive(Debug, Clone)]
-struct Seen {
-    method: Method,
-    path: String,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
+use crate::exporters::test_server::{Answer, Seen};
 
-/// Status, headers, body.
-type Answer = (u16, Vec<(&'static str, String)>, Vec<u8>);
-
-/// An HTTP/1 server that records requests and answers from a script (then 200).
 async fn serve(answers: Vec<Answer>) -> (SocketAddr, Arc<Mutex<Vec<Seen>>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let answers = Arc::new(Mutex::new(VecDeque::from(answers)));
-    let seen2 = seen.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
-            let seen = seen2.clone();
-            let answers = answers.clone();
-            let svc = service_fn(move |req: http::Request<Incoming>| {
-                let seen = seen.clone();
-                let answers = answers.clone();
-                async move {
-                    let (parts, body) = req.into_parts();
-                    let body = body.collect().await.unwrap().to_bytes().to_vec();
-                    seen.lock().unwrap().push(Seen {
-                        method: parts.method,
-                        path: parts.uri.path().to_string(),
-                        headers: parts.headers,
-                        body,
-                    });
-                    let (status, headers, body) = answers.lock().unwrap().pop_front().unwrap_or((200, vec![], vec![]));
-                    let mut resp = http::Response::builder().status(status);
-                    for (k, v) in headers {
-                        resp = resp.header(k, v);
-                    }
-                    Ok::<_, std::convert::Infallible>(resp.body(Full::new(Bytes::from(body))).unwrap())
-                }
-            });
-            tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc));
-        }
-    });
-    (addr, seen)
+    crate::exporters::test_server::serve(answers, 200).await
 }
 
 fn config(endpoint: String) -> OtlpHttpExporterConfig {

@@ -2,11 +2,6 @@ use super::config::DeltaToCumulativeConfig;
 use super::*;
 use crate::config::Duration as CfgDuration;
 use crate::telemetry::metrics::Registry;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{
@@ -14,58 +9,21 @@ use opentelemetry_proto::tonic::metrics::v1::{
     ScopeMetrics, Sum,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
-#[derive(Debug, Clone)]
-struct Seen {
-    path: String,
-    headers: HeaderMap,
-    request: WriteRequest,
+use crate::exporters::test_server::{Answer, Seen};
+
+async fn serve(answers: Vec<Answer>) -> (SocketAddr, Arc<Mutex<Vec<Seen>>>) {
+    crate::exporters::test_server::serve(answers, 204).await
 }
 
-/// Status, headers, body.
-type Answer = (u16, Vec<(&'static str, String)>, Vec<u8>);
-
-/// A remote write receiver that decodes snappy + protobuf and answers from a script (then 204).
-async fn serve(answers: Vec<Answer>) -> (SocketAddr, Arc<Mutex<Vec<Seen>>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let answers = Arc::new(Mutex::new(VecDeque::from(answers)));
-    let seen2 = seen.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
-            let seen = seen2.clone();
-            let answers = answers.clone();
-            let svc = service_fn(move |req: http::Request<Incoming>| {
-                let seen = seen.clone();
-                let answers = answers.clone();
-                async move {
-                    let (parts, body) = req.into_parts();
-                    let body = body.collect().await.unwrap().to_bytes();
-                    let raw = snap::raw::Decoder::new().decompress_vec(&body).expect("snappy block format");
-                    let request = WriteRequest::decode(raw.as_slice()).expect("prometheus.WriteRequest");
-                    seen.lock().unwrap().push(Seen {
-                        path: parts.uri.path().to_string(),
-                        headers: parts.headers,
-                        request,
-                    });
-                    let (status, headers, body) = answers.lock().unwrap().pop_front().unwrap_or((204, vec![], vec![]));
-                    let mut resp = http::Response::builder().status(status);
-                    for (k, v) in headers {
-                        resp = resp.header(k, v);
-                    }
-                    Ok::<_, std::convert::Infallible>(resp.body(Full::new(Bytes::from(body))).unwrap())
-                }
-            });
-            tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc));
-        }
-    });
-    (addr, seen)
+/// The remote write request a backend got: snappy-decoded, then protobuf.
+fn request(s: &Seen) -> WriteRequest {
+    let raw = snap::raw::Decoder::new().decompress_vec(&s.body).expect("snappy block format");
+    WriteRequest::decode(raw.as_slice()).expect("prometheus.WriteRequest")
 }
 
 fn config(endpoint: String) -> PrometheusRemoteWriteConfig {
@@ -147,7 +105,7 @@ async fn sends_snappy_protobuf_with_remote_write_headers() {
     assert_eq!(s.headers["content-type"], "application/x-protobuf");
     assert_eq!(s.headers["x-prometheus-remote-write-version"], "0.1.0");
     assert!(s.headers["user-agent"].to_str().unwrap().starts_with("sluice/"));
-    let series = &s.request.timeseries;
+    let series = &request(s).timeseries;
     assert_eq!(series.len(), 3, "two routes and target_info: {series:?}");
     for ts in series {
         assert!(ts.labels.windows(2).all(|w| w[0].name < w[1].name), "labels sorted: {:?}", ts.labels);
@@ -175,10 +133,10 @@ async fn large_requests_are_split() {
     exp.export(&b).await.unwrap();
     let seen = seen.lock().unwrap();
     assert!(seen.len() > 1, "{} requests", seen.len());
-    let total: usize = seen.iter().map(|s| s.request.timeseries.len()).sum();
+    let total: usize = seen.iter().map(|s| request(s).timeseries.len()).sum();
     assert_eq!(total, 21, "20 series and target_info, each sent once");
     for s in seen.iter() {
-        assert!(s.request.encoded_len() <= 300, "{}", s.request.encoded_len());
+        assert!(request(s).encoded_len() <= 300, "{}", request(s).encoded_len());
     }
 }
 
@@ -272,8 +230,7 @@ async fn delta_points_are_rejected_and_counted_unless_converted() {
     assert!(out.message.unwrap().contains("delta temporality 1"));
     let labels = [("exporter", "prometheusremotewrite"), ("reason", "delta_temporality")];
     assert_eq!(reg.value("sluice_exporter_prometheus_dropped_points_total", &labels), Some(1.0));
-    assert!(!seen.lock().unwrap()[0]
-        .request
+    assert!(!request(&seen.lock().unwrap()[0])
         .timeseries
         .iter()
         .any(|t| label(t, "__name__") == Some("http_requests_total")));
@@ -290,8 +247,8 @@ async fn delta_points_are_rejected_and_counted_unless_converted() {
         assert_eq!(exp.export(&b).await.unwrap(), ExportOutcome::default());
     }
     let seen = seen.lock().unwrap();
-    let last = seen.last().unwrap();
-    let c = last.request.timeseries.iter().find(|t| label(t, "__name__") == Some("http_requests_total")).unwrap();
+    let last = request(seen.last().unwrap());
+    let c = last.timeseries.iter().find(|t| label(t, "__name__") == Some("http_requests_total")).unwrap();
     assert_eq!(c.samples[0].value, 3.0);
 }
 

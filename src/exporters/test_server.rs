@@ -1,0 +1,64 @@
+//! An HTTP/1 backend for exporter tests: records every request and answers
+//! from a script, then with a default status.
+
+use bytes::Bytes;
+use http::{HeaderMap, Method};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+/// One request as the backend saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: Method,
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// Status, headers, body.
+pub type Answer = (u16, Vec<(&'static str, String)>, Vec<u8>);
+
+/// Starts the backend; `answers` are used in order, then `default_status`
+/// with an empty body.
+pub async fn serve(answers: Vec<Answer>, default_status: u16) -> (SocketAddr, Arc<Mutex<Vec<Seen>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let answers = Arc::new(Mutex::new(VecDeque::from(answers)));
+    let seen2 = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { return };
+            let seen = seen2.clone();
+            let answers = answers.clone();
+            let svc = service_fn(move |req: http::Request<Incoming>| {
+                let seen = seen.clone();
+                let answers = answers.clone();
+                async move {
+                    let (parts, body) = req.into_parts();
+                    let body = body.collect().await.unwrap().to_bytes().to_vec();
+                    seen.lock().unwrap().push(Seen {
+                        method: parts.method,
+                        path: parts.uri.path().to_string(),
+                        headers: parts.headers,
+                        body,
+                    });
+                    let (status, headers, body) =
+                        answers.lock().unwrap().pop_front().unwrap_or((default_status, vec![], vec![]));
+                    let mut resp = http::Response::builder().status(status);
+                    for (k, v) in headers {
+                        resp = resp.header(k, v);
+                    }
+                    Ok::<_, std::convert::Infallible>(resp.body(Full::new(Bytes::from(body))).unwrap())
+                }
+            });
+            tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc));
+        }
+    });
+    (addr, seen)
+}
