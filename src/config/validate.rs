@@ -278,12 +278,13 @@ pub fn head_sampler(c: &mut Checker, cfg: &HeadSamplerConfig) {
 
 pub fn probabilistic_sampler(c: &mut Checker, cfg: &ProbabilisticSamplerConfig) {
     let pct = cfg.sampling_percentage;
-    // NaN fails the range check, so it is rejected too.
-    if !(0.0..=100.0).contains(&pct) {
+    // Above 100 means keep everything, as in the Collector. NaN fails the
+    // check, so it is rejected too.
+    if !(pct >= 0.0) {
         c.error(
             &["sampling_percentage"],
-            format!("sampling_percentage {pct} must be between 0 and 100"),
-            Some("a percentage of items to keep, e.g. 15.3; 0 keeps nothing, 100 keeps everything"),
+            format!("sampling_percentage {pct} must not be negative"),
+            Some("a percentage of items to keep, e.g. 15.3; 0 keeps nothing, 100 (or more) keeps everything"),
         );
     } else if pct > 0.0 && pct / 100.0 < 1.0 / (1u64 << 56) as f64 {
         c.error(

@@ -361,15 +361,25 @@ fn config_loads_with_collector_defaults() {
 }
 
 #[test]
+fn a_percentage_above_100_loads_and_keeps_everything_as_in_the_collector() {
+    let cfg = load_processor("    sampling_percentage: 150\n").expect("150% is accepted");
+    let id = crate::config::ComponentId::parse("probabilistic_sampler").unwrap();
+    let Some(crate::config::ProcessorConfig::ProbabilisticSampler(c)) = cfg.processors.get(&id) else { panic!() };
+    let (mut s, _) = sampler(c, Signal::Traces);
+    for i in 0..100u8 {
+        assert_eq!(s.sample_span(&mut span(&[i; 16], "")), Verdict::Keep);
+    }
+}
+
+#[test]
 fn config_errors_carry_path_line_and_hint() {
     let cases: &[(&str, &str, usize, &str)] = &[
         (
-            "    sampling_percentage: 150\n",
+            "    sampling_percentage: -1\n",
             "processors::probabilistic_sampler::sampling_percentage",
             6,
-            "sampling_percentage 150 must be between 0 and 100; hint: a percentage",
+            "sampling_percentage -1 must not be negative; hint: a percentage",
         ),
-        ("    sampling_percentage: -1\n", "processors::probabilistic_sampler::sampling_percentage", 6, "hint:"),
         (
             "    sampling_percentage: 10\n    mode: proportionl\n",
             "processors::probabilistic_sampler::mode",
