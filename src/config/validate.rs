@@ -278,9 +278,8 @@ pub fn head_sampler(c: &mut Checker, cfg: &HeadSamplerConfig) {
 
 pub fn probabilistic_sampler(c: &mut Checker, cfg: &ProbabilisticSamplerConfig) {
     let pct = cfg.sampling_percentage;
-    // Above 100 means keep everything, as in the Collector. NaN fails the
-    // check, so it is rejected too.
-    if !(pct >= 0.0) {
+    // Above 100 means keep everything, as in the Collector.
+    if pct.is_nan() || pct < 0.0 {
         c.error(
             &["sampling_percentage"],
             format!("sampling_percentage {pct} must not be negative"),
