@@ -12,6 +12,7 @@ use crate::processors::{
     memory_limiter::config::MemoryLimiterConfig, probabilistic_sampler::config::ProbabilisticSamplerConfig,
     tail_sampling::config::TailSamplingConfig,
 };
+use crate::queue::storage_config::FileStorageConfig;
 use crate::receivers::otlp::config::OtlpReceiverConfig;
 use crate::telemetry::health_config::HealthCheckConfig;
 
@@ -157,6 +158,13 @@ pub const COMPONENTS: &[ComponentType] = &[
         signals: &[],
         description: "liveness, readiness and startup endpoints",
     },
+    ComponentType {
+        kind: ComponentKind::Extension,
+        name: "file_storage",
+        aliases: &[],
+        signals: &[],
+        description: "a directory for persistent sending queues (sending_queue.storage)",
+    },
 ];
 
 /// Looks up a type by name or alias within a section.
@@ -202,4 +210,5 @@ pub enum ExporterConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ExtensionConfig {
     HealthCheck(HealthCheckConfig),
+    FileStorage(FileStorageConfig),
 }

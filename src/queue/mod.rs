@@ -11,6 +11,7 @@
 //! does a persistent queue forget it.
 
 pub mod persistent;
+pub mod storage_config;
 
 use crate::data::Batch;
 use crate::exporters::otlp_common::FullQueuePolicy;
