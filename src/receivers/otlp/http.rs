@@ -121,7 +121,7 @@ async fn handle(
             return status(format, e.http_status(), e.to_string());
         }
     };
-    if let Err(refusal) = ingest.deliver(batch) {
+    if let Err(refusal) = ingest.settle(ingest.deliver(batch)).await {
         return refused(format, refusal);
     }
     let body = match (signal, format) {
