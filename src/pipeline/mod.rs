@@ -708,6 +708,35 @@ mod tests {
     }
 
     #[test]
+    fn only_a_durable_door_hands_out_completion_handles() {
+        let (mut door, rxs, _) = sharded_door(2, 100);
+        let mut acks = Acks::default();
+        door.offer_acked(traces(&[1, 2, 3]), &mut acks).unwrap();
+        assert!(acks.is_empty(), "a pipeline without a persistent queue makes nobody wait");
+        door.durable = true;
+        door.offer_acked(traces(&[1, 2, 3, 4, 5, 6]), &mut acks).unwrap();
+        let parts: Vec<Work> = rxs.iter().flat_map(|rx| rx.try_iter()).filter(|w| w.ack.is_some()).collect();
+        assert_eq!(parts.len(), 2, "one handle per worker the request was split over");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+        let mut parts = parts.into_iter();
+        let first = parts.next().unwrap().ack.unwrap();
+        let second = parts.next().unwrap().ack.unwrap();
+        first.send(true).unwrap();
+        second.send(false).unwrap();
+        assert_eq!(rt.block_on(acks.wait(Duration::from_secs(1))), Err(Refusal::NotPersisted));
+        // A handle dropped (worker gone) or never completed is a failure too.
+        let mut acks = Acks::default();
+        drop(acks.expect());
+        assert_eq!(rt.block_on(acks.wait(Duration::from_secs(1))), Err(Refusal::NotPersisted));
+        let mut acks = Acks::default();
+        let _pending = acks.expect();
+        assert_eq!(rt.block_on(acks.wait(Duration::from_millis(20))), Err(Refusal::NotPersisted));
+        let mut acks = Acks::default();
+        acks.expect().send(true).unwrap();
+        assert_eq!(rt.block_on(acks.wait(Duration::from_secs(1))), Ok(()));
+    }
+
+    #[test]
     fn sharded_door_accepts_or_refuses_a_request_whole() {
         let (door, rxs, queued) = sharded_door(4, 3);
         let ids: Vec<u8> = (0..40).collect();

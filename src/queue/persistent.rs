@@ -488,7 +488,10 @@ impl PersistentQueue {
             sync_dir(&self.opts.dir)?;
         }
         st.writer = Some(file);
-        if st.segments.back().is_some_and(|s| s.done() && s.len > 0) {
+        if st.segments.back().is_some_and(|s| s.records == 0) {
+            // Never written to: the new segment starts at the same seq and reuses the file.
+            st.segments.pop_back();
+        } else if st.segments.back().is_some_and(Segment::done) {
             let closed = st.segments.pop_back().expect("checked");
             self.delete_segment(st, closed);
         }

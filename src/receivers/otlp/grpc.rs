@@ -265,6 +265,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn durable_pipeline_answers_after_the_write_and_unavailable_when_it_fails() {
+        let h = Harness::start(Sink::recording()).await;
+        let mut client = TraceServiceClient::new(channel(&h).await);
+        h.sink.durable(true);
+        let started = std::time::Instant::now();
+        client.export(traces(3)).await.unwrap();
+        assert!(started.elapsed() >= std::time::Duration::from_millis(50), "answered before the write completed");
+        assert_eq!(h.accepted("grpc", Signal::Traces), 3);
+        h.sink.durable(false);
+        let err = client.export(traces(2)).await.unwrap_err();
+        assert_eq!(err.code(), Code::Unavailable);
+        assert!(err.message().contains("persistent queue"), "{}", err.message());
+        assert_eq!(h.refused("grpc", Signal::Traces), 2);
+        assert_eq!(h.accepted("grpc", Signal::Traces), 3);
+        assert_eq!(h.durable_ack_failures("grpc"), 1);
+        h.stop().await;
+    }
+
+    #[tokio::test]
     async fn refusal_is_unavailable_and_counted() {
         let h = Harness::start(Sink::recording()).await;
         h.sink.refuse(true);

@@ -235,6 +235,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn durable_pipeline_answers_after_the_write_and_503_when_it_fails() {
+        let h = Harness::start(Sink::recording()).await;
+        h.sink.durable(true);
+        let r = post(h.http_addr(), "/v1/traces", &[("content-type", PB)], traces(3).encode_to_vec()).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(h.accepted("http", Signal::Traces), 3);
+        h.sink.durable(false);
+        let r = post(h.http_addr(), "/v1/traces", &[("content-type", PB)], traces(2).encode_to_vec()).await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.header("retry-after"), Some("1".to_string()));
+        assert_eq!(h.refused("http", Signal::Traces), 2);
+        assert_eq!(h.durable_ack_failures("http"), 1);
+        h.stop().await;
+    }
+
+    #[tokio::test]
     async fn refusal_is_503_with_retry_after() {
         let h = Harness::start(Sink::recording()).await;
         h.sink.refuse(true);
