@@ -38,7 +38,7 @@ pub struct Popped {
 
 enum Store {
     Memory { tx: async_channel::Sender<Arc<Batch>>, rx: async_channel::Receiver<Arc<Batch>>, policy: FullQueuePolicy },
-    Disk(PersistentQueue),
+    Disk(Box<PersistentQueue>),
 }
 
 pub struct SendingQueue {
@@ -58,7 +58,7 @@ impl SendingQueue {
     /// A queue on disk (already opened and replayed).
     pub fn persistent(queue: PersistentQueue) -> Self {
         let capacity = queue.capacity();
-        SendingQueue { store: Store::Disk(queue), capacity, enqueue_failed: Counter::default() }
+        SendingQueue { store: Store::Disk(Box::new(queue)), capacity, enqueue_failed: Counter::default() }
     }
 
     /// Whether a pushed batch is on disk once `push` returns `Queued`.

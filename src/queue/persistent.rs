@@ -543,10 +543,7 @@ impl PersistentQueue {
             }
             // The segment being read; it may have been deleted (all delivered).
             let read_seg = st.read_seg;
-            let idx = match st.segments.iter().position(|s| s.first_seq >= read_seg) {
-                Some(i) => i,
-                None => return None,
-            };
+            let idx = st.segments.iter().position(|s| s.first_seq >= read_seg)?;
             if st.segments[idx].first_seq != read_seg {
                 st.read_seg = st.segments[idx].first_seq;
                 st.read_off = 0;
