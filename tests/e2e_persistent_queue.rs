@@ -342,5 +342,21 @@ fn a_torn_segment_tail_is_counted_and_earlier_records_delivered() {
     let seen = received_spans(&recv.out);
     assert!(span_ids(5, 19, 4).all(|s| !seen.contains_key(&s)), "the torn record cannot be delivered");
     assert!(agent.log().contains("corrupt record in persistent queue"), "{}", agent.log());
+    if let Some(pt) = promtool() {
+        promtool_check(&pt, &agent.metrics());
+    }
     agent.stop();
+}
+
+#[test]
+fn example_config_validates() {
+    let tmp = temp_dir();
+    let out = Command::new(sluice_bin())
+        .args(["validate", "--config"])
+        .arg(repo_root().join("config/persistent-queue.yaml"))
+        .env("SLUICE_QUEUE_DIR", tmp.path().join("q"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!tmp.path().join("q").exists(), "validate creates nothing");
 }
