@@ -613,6 +613,7 @@ impl RunningAgent {
     /// Stops accepting, drains pipelines and queues within the shutdown timeout.
     pub async fn shutdown(self) -> ShutdownReport {
         let deadline = tokio::time::Instant::now() + self.shutdown_timeout;
+        let persistent = self.exporters.values().any(|e| e.queue.is_persistent());
         self.health.set_shutting_down();
         let _ = self.shutdown_tx.send(true);
         let drain = async {
@@ -644,7 +645,11 @@ impl RunningAgent {
         let report = match tokio::time::timeout_at(deadline, drain).await {
             Ok(_) => ShutdownReport { clean: true, abandoned_batches: 0 },
             Err(_) => {
-                error!(timeout = ?self.shutdown_timeout, "shutdown timed out before every queue drained; remaining data is lost");
+                if persistent {
+                    warn!(timeout = ?self.shutdown_timeout, "shutdown timed out before every queue drained; what persistent queues hold stays on disk for the next start, the rest is lost");
+                } else {
+                    error!(timeout = ?self.shutdown_timeout, "shutdown timed out before every queue drained; remaining data is lost");
+                }
                 ShutdownReport { clean: false, abandoned_batches: 0 }
             }
         };
