@@ -44,7 +44,9 @@
 //!   per live segment, and the batches consumers are sending.
 //!
 //! Writes, reads and acks take one lock, and an fsync happens under it: with
-//! `fsync: true` throughput is bounded by the device's sync latency.
+//! `fsync: true` throughput is bounded by the device's sync latency. Opening
+//! reads every segment once to check it, so start-up time grows with the
+//! backlog on disk.
 
 use crate::data::{Batch, Signal};
 use crate::exporters::otlp_common::FullQueuePolicy;
@@ -524,6 +526,8 @@ impl PersistentQueue {
                 let mut st = self.lock();
                 self.next_record(&mut st)?
             };
+            // A pop frees room under the batch bound.
+            self.room.notify_all();
             match decode_payload(&payload) {
                 Ok(batch) => return Some((batch, Ticket { seq, bytes: size })),
                 Err(e) => {

@@ -185,6 +185,21 @@ fn byte_bound_block_waits_for_an_ack() {
 }
 
 #[test]
+fn batch_bound_block_wakes_on_a_pop() {
+    let dir = tempfile::tempdir().unwrap();
+    let (q, _, _) = open(PersistentOptions { max_batches: 1, ..opts(dir.path()) });
+    let q = Arc::new(q);
+    q.push(&spans(0, 1));
+    let q2 = q.clone();
+    let pusher = std::thread::spawn(move || q2.push(&spans(1, 1)));
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(!pusher.is_finished());
+    // Popped, never acked (a consumer stuck retrying): the batch bound has room again.
+    let _in_flight = q.try_pop().unwrap();
+    assert_eq!(pusher.join().unwrap(), PersistentPush::Queued);
+}
+
+#[test]
 fn batch_count_bound_applies_too() {
     let dir = tempfile::tempdir().unwrap();
     let (q, _, _) = open(PersistentOptions { max_batches: 2, policy: FullQueuePolicy::DropNewest, ..opts(dir.path()) });
