@@ -1,7 +1,8 @@
 //! The persistent sending queue: write rate (push of one batch: encode,
 //! append, fsync per policy) and replay rate (open a directory of undelivered
 //! records, then pop and ack them all), with `fsync` off and on.
-//! Throughput is in bytes of records; batches/s is 1 / time per batch.
+//! Throughput is in bytes of records; batches/s is 1 / time per batch. The
+//! 4-thread write shows the group commit of concurrent pushes.
 //! Run with `cargo bench --bench persistent_queue`.
 
 #[global_allocator]
@@ -89,6 +90,31 @@ fn bench(c: &mut Criterion) {
                 let took = start.elapsed();
                 drain(&q);
                 took
+            })
+        });
+    }
+    // Several pipeline workers pushing at once share their fsyncs (group commit).
+    const THREADS: u64 = 4;
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let q = open(dir.path(), true);
+        g.bench_function(format!("write fsync=true {THREADS} threads"), |bench| {
+            bench.iter_custom(|iters| {
+                let per_thread = iters.div_ceil(THREADS);
+                let start = Instant::now();
+                std::thread::scope(|sc| {
+                    for _ in 0..THREADS {
+                        sc.spawn(|| {
+                            for _ in 0..per_thread {
+                                q.push(&b);
+                            }
+                        });
+                    }
+                });
+                let took = start.elapsed();
+                drain(&q);
+                // Time per batch: the threads pushed per_thread * THREADS of them.
+                took.mul_f64(iters as f64 / (per_thread * THREADS) as f64)
             })
         });
     }

@@ -43,8 +43,10 @@
 //! - Memory: batches live on disk; in memory there is one set of acked seqs
 //!   per live segment, and the batches consumers are sending.
 //!
-//! Writes, reads and acks take one lock, and an fsync happens under it: with
-//! `fsync: true` throughput is bounded by the device's sync latency. Opening
+//! Writes, reads and acks take one lock; the fsync of a push or an ack runs
+//! after it is released, so threads that sync at once share the device's
+//! commit (group commit). With `fsync: true` one thread's rate is still
+//! bounded by the device's sync latency. Opening
 //! reads every segment once to check it, so start-up time grows with the
 //! backlog on disk.
 
@@ -60,7 +62,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use tracing::{error, warn};
 
 /// Bytes before a record's payload: len, crc, seq.
@@ -124,7 +126,8 @@ impl Segment {
 struct State {
     /// Ascending by first seq; the last one is written to.
     segments: VecDeque<Segment>,
-    writer: Option<File>,
+    /// Shared so that fsync can run after the lock is released.
+    writer: Option<Arc<File>>,
     next_seq: u64,
     /// Read position: segment (by first seq) and byte offset.
     read_seg: u64,
@@ -134,7 +137,7 @@ struct State {
     pending: usize,
     /// Bytes of records not yet acknowledged.
     unacked_bytes: u64,
-    acks: File,
+    acks: Arc<File>,
     acks_len: u64,
     closed: bool,
 }
@@ -362,7 +365,7 @@ impl PersistentQueue {
             pending,
             unacked_bytes,
             acks_len: live.len() as u64 * 8,
-            acks,
+            acks: Arc::new(acks),
             closed: false,
         };
         Ok(PersistentQueue {
@@ -438,16 +441,27 @@ impl PersistentQueue {
                 FullQueuePolicy::Block => st = self.room.wait(st).unwrap_or_else(|p| p.into_inner()),
             }
         }
-        if let Err(e) = self.append(&mut st, &payload, size) {
-            error!(queue = %self.opts.name, error = %e, "cannot write to the persistent queue");
-            return PersistentPush::Failed;
-        }
+        let segment = match self.append(&mut st, &payload, size) {
+            Ok(f) => f,
+            Err(e) => {
+                error!(queue = %self.opts.name, error = %e, "cannot write to the persistent queue");
+                return PersistentPush::Failed;
+            }
+        };
         drop(st);
         self.available.notify_one();
+        // Synced outside the lock, so pushes and acks of other threads that
+        // sync at the same time share one journal commit (group commit).
+        if let Err(e) = self.sync(&segment) {
+            // The record is written but maybe not durable: refuse, the client retries.
+            error!(queue = %self.opts.name, error = %e, "cannot sync the persistent queue");
+            return PersistentPush::Failed;
+        }
         PersistentPush::Queued
     }
 
-    fn append(&self, st: &mut State, payload: &[u8], size: u64) -> io::Result<()> {
+    /// Writes the record (not synced); returns the segment's file to sync.
+    fn append(&self, st: &mut State, payload: &[u8], size: u64) -> io::Result<Arc<File>> {
         let roll = match st.segments.back() {
             None => true,
             Some(last) => st.writer.is_none() || (last.len > 0 && last.len + size > self.opts.segment_bytes),
@@ -462,8 +476,8 @@ impl PersistentQueue {
         rec.extend_from_slice(&seq.to_le_bytes());
         rec.extend_from_slice(payload);
         let seg_len = st.segments.back().map_or(0, |s| s.len);
-        let writer = st.writer.as_mut().expect("rolled");
-        if let Err(e) = writer.write_all(&rec).and_then(|_| self.sync(writer)) {
+        let writer = Arc::clone(st.writer.as_ref().expect("rolled"));
+        if let Err(e) = (&*writer).write_all(&rec) {
             // Leave no partial record behind for the reader or the next start.
             let _ = writer.set_len(seg_len);
             return Err(e);
@@ -475,7 +489,7 @@ impl PersistentQueue {
         st.pending += 1;
         st.unacked_bytes += size;
         self.metrics.bytes_on_disk.add(size as i64);
-        Ok(())
+        Ok(writer)
     }
 
     /// Starts a new segment at the next seq; deletes the closed one if it is all delivered.
@@ -489,7 +503,7 @@ impl PersistentQueue {
             self.metrics.fsyncs.inc();
             sync_dir(&self.opts.dir)?;
         }
-        st.writer = Some(file);
+        st.writer = Some(Arc::new(file));
         if st.segments.back().is_some_and(|s| s.records == 0) {
             // Never written to: the new segment starts at the same seq and reuses the file.
             st.segments.pop_back();
@@ -631,11 +645,11 @@ impl PersistentQueue {
             return;
         }
         st.unacked_bytes = st.unacked_bytes.saturating_sub(ticket.bytes);
-        let written = st.acks.write_all(&ticket.seq.to_le_bytes());
-        if let Err(e) = written.and_then(|_| self.sync(&st.acks)) {
+        if let Err(e) = (&*st.acks).write_all(&ticket.seq.to_le_bytes()) {
             // The record will be delivered again after a restart.
             warn!(queue = %self.opts.name, error = %e, "cannot write to the ack log");
         }
+        let acks = Arc::clone(&st.acks);
         st.acks_len += 8;
         let is_last = idx + 1 == st.segments.len();
         if st.segments[idx].done() && !is_last {
@@ -648,7 +662,7 @@ impl PersistentQueue {
             let seqs: Vec<u64> = st.segments.iter().flat_map(|s| s.acked.iter().copied()).collect();
             match Self::write_acks(&self.opts.dir, &seqs, self.opts.fsync) {
                 Ok(f) => {
-                    st.acks = f;
+                    st.acks = Arc::new(f);
                     st.acks_len = seqs.len() as u64 * 8;
                 }
                 Err(e) => warn!(queue = %self.opts.name, error = %e, "cannot compact the ack log"),
@@ -656,6 +670,10 @@ impl PersistentQueue {
         }
         drop(st);
         self.room.notify_all();
+        // Outside the lock: concurrent acks share one sync.
+        if let Err(e) = self.sync(&acks) {
+            warn!(queue = %self.opts.name, error = %e, "cannot sync the ack log");
+        }
     }
 
     /// No more pushes; consumers hand out what is left and then stop.
