@@ -14,6 +14,7 @@ use crate::processors::{
     memory_limiter::config::MemoryLimiterConfig, probabilistic_sampler::config::ProbabilisticSamplerConfig,
     resource::config::ResourceConfig, tail_sampling::config::TailSamplingConfig,
 };
+use crate::queue::storage_config::FileStorageConfig;
 use crate::receivers::otlp::config::OtlpReceiverConfig;
 use crate::telemetry::health_config::HealthCheckConfig;
 
@@ -187,6 +188,13 @@ pub const COMPONENTS: &[ComponentType] = &[
         signals: &[],
         description: "liveness, readiness and startup endpoints",
     },
+    ComponentType {
+        kind: ComponentKind::Extension,
+        name: "file_storage",
+        aliases: &[],
+        signals: &[],
+        description: "a directory for persistent sending queues (sending_queue.storage)",
+    },
 ];
 
 /// Looks up a type by name or alias within a section.
@@ -236,4 +244,5 @@ pub enum ExporterConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ExtensionConfig {
     HealthCheck(HealthCheckConfig),
+    FileStorage(FileStorageConfig),
 }

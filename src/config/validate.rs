@@ -28,6 +28,7 @@ use crate::processors::{
     memory_limiter::config::MemoryLimiterConfig,
     tail_sampling::config::TailSamplingConfig,
 };
+use crate::queue::storage_config::FileStorageConfig;
 use crate::receivers::otlp::config::OtlpReceiverConfig;
 use crate::telemetry::health_config::HealthCheckConfig;
 
@@ -118,6 +119,13 @@ impl Checker<'_> {
         }
         if q.num_consumers == 0 {
             self.error(&["sending_queue", "num_consumers"], "num_consumers must be at least 1", None);
+        }
+        if q.storage.is_some() && q.max_size_mib == 0 {
+            self.error(
+                &["sending_queue", "max_size_mib"],
+                "max_size_mib must be at least 1",
+                Some("it bounds the persistent queue on disk, e.g. 512"),
+            );
         }
     }
 }
@@ -677,6 +685,43 @@ fn action_list(c: &mut Checker, field: &'static str, actions: &[ActionConfig]) {
         }
         let err = located(c, &path, e.message, e.hint.as_deref());
         c.errors.push(err);
+    }
+}
+
+/// The directory must be absent (its nearest existing ancestor writable, so
+/// it can be created at start) or a writable directory. Nothing is created here.
+pub fn file_storage(c: &mut Checker, cfg: &FileStorageConfig) {
+    let hint = Some("give a directory the agent's user can write, e.g. /var/lib/sluice");
+    if cfg.directory.trim().is_empty() {
+        c.error(&["directory"], "directory must not be empty", hint);
+        return;
+    }
+    let mut probe = std::path::Path::new(&cfg.directory);
+    loop {
+        match std::fs::metadata(probe) {
+            Ok(m) if !m.is_dir() => {
+                c.error(&["directory"], format!("{} is not a directory", probe.display()), hint);
+                return;
+            }
+            Ok(_) => break,
+            Err(_) => match probe.parent() {
+                Some(p) if !p.as_os_str().is_empty() => probe = p,
+                _ => return, // relative path under the working directory
+            },
+        }
+    }
+    let Ok(cpath) = std::ffi::CString::new(probe.as_os_str().as_encoded_bytes()) else {
+        c.error(&["directory"], "directory contains a NUL byte", None);
+        return;
+    };
+    // SAFETY: access(2) with a NUL-terminated path we own.
+    if unsafe { libc::access(cpath.as_ptr(), libc::W_OK | libc::X_OK) } != 0 {
+        let what = if probe == std::path::Path::new(&cfg.directory) {
+            format!("directory {} is not writable", cfg.directory)
+        } else {
+            format!("directory {} cannot be created: {} is not writable", cfg.directory, probe.display())
+        };
+        c.error(&["directory"], what, hint);
     }
 }
 

@@ -141,7 +141,9 @@ impl Loader {
             }
         }
         let defs = Defs { receivers: &recv_def, processors: &proc_def, exporters: &exp_def, extensions: &ext_def };
-        let service = self.service(section("service"), &defs, &exporters)?;
+        let service = self.service(section("service"), &defs, &exporters);
+        self.storage_references(section("exporters"), &exporters, &ext_def, service.as_ref());
+        let service = service?;
         Some(AgentConfig { receivers, processors, exporters, extensions, service })
     }
 
@@ -320,6 +322,12 @@ impl Loader {
                 validate::health_check(&mut self.checker(path, node), &cfg);
                 Some(ExtensionConfig::HealthCheck(cfg))
             }
+            "file_storage" => {
+                let cfg = self.typed(node, path)?;
+                let before = self.errors.len();
+                validate::file_storage(&mut self.checker(path, node), &cfg);
+                (self.errors.len() == before).then_some(ExtensionConfig::FileStorage(cfg))
+            }
             _ => None,
         }
     }
@@ -396,6 +404,52 @@ impl Loader {
                 Some(ServiceConfig { extensions, pipelines, telemetry, shutdown_timeout })
             }
             _ => None,
+        }
+    }
+
+    /// Each `sending_queue.storage` must name a `file_storage` extension
+    /// that is defined and started (listed in `service.extensions`).
+    fn storage_references(
+        &mut self,
+        section: Option<&Entry>,
+        exporters: &BTreeMap<ComponentId, ExporterConfig>,
+        extensions: &DefinedMap,
+        service: Option<&ServiceConfig>,
+    ) {
+        let Some(section) = section else { return };
+        let Value::Map(entries) = &section.value.value else { return };
+        for (eid, cfg) in exporters {
+            let queue = match cfg {
+                ExporterConfig::Otlp(c) => &c.sending_queue,
+                ExporterConfig::OtlpHttp(c) => &c.sending_queue,
+                ExporterConfig::Loki(c) => &c.sending_queue,
+                ExporterConfig::PrometheusRemoteWrite(c) => &c.sending_queue,
+                ExporterConfig::Debug(_) | ExporterConfig::File(_) | ExporterConfig::Prometheus(_) => continue,
+            };
+            let Some(name) = &queue.storage else { continue };
+            let Some(entry) = entries.iter().find(|e| ComponentId::parse(&e.key).as_ref() == Ok(eid)) else {
+                continue;
+            };
+            let path = join(&join("exporters", &entry.key), "sending_queue::storage");
+            let line = entry.value.line_of(&["sending_queue", "storage"]);
+            let Some(sid) = self.reference(name, &path, line, ComponentKind::Extension, extensions) else { continue };
+            if extensions.get(&sid).is_some_and(|d| d.ty.name != "file_storage") {
+                self.err(
+                    &path,
+                    line,
+                    format!("extension \"{name}\" is not a storage extension"),
+                    Some("use the ID of a file_storage extension".into()),
+                );
+                continue;
+            }
+            if service.is_some_and(|s| !s.extensions.contains(&sid)) {
+                self.err(
+                    &path,
+                    line,
+                    format!("storage extension \"{name}\" is not started: it is not listed in service.extensions"),
+                    Some(format!("add it: service: {{extensions: [{name}]}}")),
+                );
+            }
         }
     }
 

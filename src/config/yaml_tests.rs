@@ -143,6 +143,36 @@ fn base_config_is_valid() {
     load(BASE).unwrap();
 }
 
+/// BASE plus a `file_storage` extension (`ext_body`) and an `otlp` exporter
+/// whose queue uses `storage`; `service_extensions` is inserted under `service:`.
+fn storage_config(storage: &str, service_extensions: &str, ext_body: &str) -> String {
+    let text = BASE
+        .replace(
+            "  debug:\n",
+            &format!("  debug:\n  otlp:\n    endpoint: b:4317\n    sending_queue:\n      storage: {storage}\n"),
+        )
+        .replace("service:\n", &format!("service:\n{service_extensions}"));
+    format!("extensions:\n  file_storage:\n{ext_body}{text}")
+}
+
+#[test]
+fn persistent_queue_config_loads() {
+    let text = storage_config(
+        "file_storage",
+        "  extensions: [file_storage]\n",
+        "    directory: /tmp/sluice-cfg-test\n    fsync: true\n",
+    )
+    .replace("[debug]", "[otlp]");
+    let cfg = load(&text).unwrap();
+    let Some(ExtensionConfig::FileStorage(fs)) = cfg.extensions.get(&id("file_storage")) else {
+        panic!("no file_storage")
+    };
+    assert!(fs.fsync);
+    let Some(ExporterConfig::Otlp(o)) = cfg.exporters.get(&id("otlp")) else { panic!("no otlp") };
+    assert_eq!(o.sending_queue.storage.as_deref(), Some("file_storage"));
+    assert_eq!(o.sending_queue.max_size_mib, 512);
+}
+
 #[test]
 fn bad_configs_report_path_line_and_hint() {
     // (config, path, line, substring of the message or hint)
@@ -396,6 +426,34 @@ fn bad_configs_report_path_line_and_hint() {
             "did you mean \"insert\"?",
         ),
         (&BASE.replace("  batch:\n", "  batch:\n  resource:\n    attributes: []\n"), "processors::resource::attributes", 8, "at least one action"),
+        // sending_queue.storage names no defined extension
+        (
+            &storage_config("file_storag", "  extensions: [file_storage]\n", "    directory: /tmp/sluice-cfg-test\n"),
+            "exporters::otlp::sending_queue::storage",
+            15,
+            "undefined extension \"file_storag\": it is not defined under extensions; hint: did you mean \"file_storage\"?",
+        ),
+        // the storage extension is defined but not started
+        (
+            &storage_config("file_storage", "", "    directory: /tmp/sluice-cfg-test\n"),
+            "exporters::otlp::sending_queue::storage",
+            15,
+            "not listed in service.extensions; hint: add it: service: {extensions: [file_storage]}",
+        ),
+        // a storage extension without its directory
+        (
+            &storage_config("file_storage", "  extensions: [file_storage]\n", "    fsync: true\n"),
+            "extensions::file_storage",
+            2,
+            "missing field `directory`",
+        ),
+        // a directory that is a file
+        (
+            &storage_config("file_storage", "  extensions: [file_storage]\n", "    directory: /etc/hostname\n"),
+            "extensions::file_storage::directory",
+            3,
+            "/etc/hostname is not a directory",
+        ),
         // health_check endpoint
         (
             &format!("{BASE}extensions:\n  health_check:\n    endpoint: localhost\n"),

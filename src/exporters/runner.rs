@@ -62,8 +62,9 @@ impl<E: Exporter> ExporterRunner<E> {
             .map(|_| {
                 let me = self.clone();
                 tokio::spawn(async move {
-                    while let Some(batch) = me.queue.pop().await {
-                        me.send_with_retry(&batch).await;
+                    while let Some(popped) = me.queue.pop().await {
+                        me.send_with_retry(&popped.batch).await;
+                        me.queue.done(popped);
                     }
                 })
             })

@@ -7,6 +7,12 @@
 //! active memory limit refuses the batch, and the receiver tells the client to
 //! retry.
 //!
+//! When a pipeline feeds an exporter whose sending queue is persistent, the
+//! door hands each batch to a worker with a completion handle; the worker
+//! completes it once the chain has run and every resulting batch is in every
+//! exporter queue (the persistent ones having written it), and the receiver
+//! answers the client only then. Other pipelines pass no handle and nobody waits.
+//!
 //! Shutdown order: receivers stop accepting and finish in-flight requests;
 //! doors close and workers drain their channel and flush their processors;
 //! sending queues close and exporters drain them; all within
@@ -24,8 +30,10 @@ use crate::exporters::runner::ExporterRunner;
 use crate::exporters::{self, Exporter};
 use crate::processors::memory_limiter::{MemoryGate, MemoryLimits};
 use crate::processors::ProcessorContext;
-use crate::queue::SendingQueue;
-use crate::receivers::{self, BatchSink, ReceiverContext, ReceiverOutput, Refusal};
+use crate::queue::persistent::{queue_dir_name, PersistentOptions, PersistentQueue, DEFAULT_SEGMENT_BYTES};
+use crate::queue::storage_config::FileStorageConfig;
+use crate::queue::{PushOutcome, SendingQueue};
+use crate::receivers::{self, AckSender, Acks, BatchSink, ReceiverContext, ReceiverOutput, Refusal};
 use crate::telemetry::{self, health::HealthState, ExporterMetrics, ProcessorMetrics, Registry};
 use chain::ProcessorChain;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
@@ -58,15 +66,22 @@ struct MemoryLimiter {
     gate: MemoryGate,
 }
 
+/// A batch on its way to a worker, with the handle to complete once it is
+/// in every exporter queue (only for pipelines with a persistent queue).
+struct Work {
+    batch: Batch,
+    ack: Option<AckSender>,
+}
+
 /// How batches reach a pipeline's workers.
 enum DoorInput {
     /// One bounded channel all workers pull from.
-    Shared(Sender<Batch>),
+    Shared(Sender<Work>),
     /// One channel per worker; items are routed by the key of the
     /// pipeline's keyed processor. The channels are unbounded: `queued` is
     /// the bound, reserved for a whole split request at once, so a request
     /// is accepted or refused whole.
-    Sharded { txs: Vec<Sender<Batch>>, queued: Arc<AtomicUsize>, capacity: usize, route: shard::Route },
+    Sharded { txs: Vec<Sender<Work>>, queued: Arc<AtomicUsize>, capacity: usize, route: shard::Route },
 }
 
 /// The entry of a pipeline, handed to receivers.
@@ -74,6 +89,8 @@ struct PipelineDoor {
     input: DoorInput,
     closed: AtomicBool,
     limiters: Vec<(MemoryGate, ProcessorMetrics)>,
+    /// Some exporter of this pipeline has a persistent queue: receivers wait for it.
+    durable: bool,
 }
 
 impl PipelineDoor {
@@ -105,9 +122,24 @@ impl BatchSink for PipelineDoor {
     }
 
     fn offer(&self, batch: Batch) -> Result<(), Refusal> {
+        self.send(batch, None)
+    }
+
+    fn offer_acked(&self, batch: Batch, acks: &mut Acks) -> Result<(), Refusal> {
+        if self.durable {
+            self.send(batch, Some(acks))
+        } else {
+            self.send(batch, None)
+        }
+    }
+}
+
+impl PipelineDoor {
+    fn send(&self, batch: Batch, mut acks: Option<&mut Acks>) -> Result<(), Refusal> {
         self.check(|| batch.item_count())?;
+        let mut ack = || acks.as_deref_mut().map(Acks::expect);
         match &self.input {
-            DoorInput::Shared(tx) => match tx.try_send(batch) {
+            DoorInput::Shared(tx) => match tx.try_send(Work { batch, ack: ack() }) {
                 Ok(()) => Ok(()),
                 Err(TrySendError::Full(_)) => Err(Refusal::PipelineFull),
                 Err(TrySendError::Disconnected(_)) => Err(Refusal::ShuttingDown),
@@ -120,7 +152,7 @@ impl BatchSink for PipelineDoor {
                     return Err(Refusal::PipelineFull);
                 }
                 for (shard, part) in parts {
-                    if txs[shard].send(part).is_err() {
+                    if txs[shard].send(Work { batch: part, ack: ack() }).is_err() {
                         return Err(Refusal::ShuttingDown);
                     }
                 }
@@ -211,6 +243,7 @@ fn start_exporter(
     id: &ComponentId,
     cfg: &ExporterConfig,
     signal: Signal,
+    extensions: &BTreeMap<ComponentId, ExtensionConfig>,
     registry: &Registry,
     health: &HealthState,
 ) -> Result<StartedExporter, StartError> {
@@ -220,7 +253,18 @@ fn start_exporter(
     // A disabled queue still needs one slot to hand batches to the sender.
     let (capacity, consumers) =
         if queue_cfg.enabled { (queue_cfg.queue_size, queue_cfg.num_consumers) } else { (1, 1) };
-    let queue = Arc::new(SendingQueue::new(capacity, queue_cfg.policy(), metrics.enqueue_failed.clone()));
+    // Validation made sure a storage ID names a file_storage extension.
+    let storage =
+        queue_cfg.storage.as_deref().filter(|_| queue_cfg.enabled).and_then(|s| ComponentId::parse(s).ok()).and_then(
+            |sid| match extensions.get(&sid) {
+                Some(ExtensionConfig::FileStorage(fs)) => Some(fs),
+                _ => None,
+            },
+        );
+    let queue = match storage {
+        Some(fs) => Arc::new(open_persistent_queue(fs, &name, signal, capacity, &queue_cfg, &metrics, registry)?),
+        None => Arc::new(SendingQueue::new(capacity, queue_cfg.policy(), metrics.enqueue_failed.clone())),
+    };
     let q = queue.clone();
     telemetry::register_queue_gauges(registry, &name, signal, queue.capacity(), move || q.len() as f64);
     let parts = RunnerParts {
@@ -255,11 +299,37 @@ fn start_exporter(
     Ok(StartedExporter { queue, task })
 }
 
+fn open_persistent_queue(
+    storage: &FileStorageConfig,
+    name: &str,
+    signal: Signal,
+    capacity: usize,
+    queue_cfg: &SendingQueueConfig,
+    metrics: &ExporterMetrics,
+    registry: &Registry,
+) -> Result<SendingQueue, StartError> {
+    let dir = std::path::Path::new(&storage.directory).join(queue_dir_name(name, signal));
+    let opts = PersistentOptions {
+        dir,
+        fsync: storage.fsync,
+        max_batches: capacity.max(1),
+        max_bytes: queue_cfg.max_size_mib.max(1).saturating_mul(1 << 20),
+        segment_bytes: DEFAULT_SEGMENT_BYTES,
+        policy: queue_cfg.policy(),
+        name: format!("{name} ({signal})"),
+    };
+    let queue_metrics = telemetry::PersistentQueueMetrics::new(registry, name, signal);
+    let queue = PersistentQueue::open(opts, queue_metrics, metrics.enqueue_failed.clone())
+        .map_err(|e| StartError::Exporter { id: name.to_string(), message: e.to_string() })?;
+    info!(exporter = %name, %signal, directory = %storage.directory, fsync = storage.fsync, pending = queue.len(), "persistent sending queue open");
+    Ok(SendingQueue::persistent(queue))
+}
+
 /// Runs one worker until stopped. `reserved` is the sharded door's count of
 /// queued batches, released as batches are taken.
 fn worker_loop(
     mut chain: ProcessorChain,
-    rx: Receiver<Batch>,
+    rx: Receiver<Work>,
     reserved: Option<Arc<AtomicUsize>>,
     stop_rx: Receiver<()>,
     queues: Vec<Arc<SendingQueue>>,
@@ -270,16 +340,20 @@ fn worker_loop(
         }
     };
     let mut out: Vec<Batch> = Vec::new();
-    let fan_out = |out: &mut Vec<Batch>| {
+    // Whether every persistent queue took every batch.
+    let fan_out = |out: &mut Vec<Batch>| -> bool {
+        let mut stored = true;
         for batch in out.drain(..) {
             if batch.is_empty() {
                 continue;
             }
             let shared = Arc::new(batch);
             for q in &queues {
-                q.push(shared.clone());
+                let outcome = q.push(shared.clone());
+                stored &= outcome == PushOutcome::Queued || !q.is_persistent();
             }
         }
+        stored
     };
     loop {
         let deadline = chain.next_deadline();
@@ -290,12 +364,14 @@ fn worker_loop(
             Some(d) => sel.select_deadline(d).ok(),
             None => Some(sel.select()),
         };
+        let mut ack = None;
         match ready {
             None => chain.tick(Instant::now(), &mut out),
             Some(op) if op.index() == data_idx => match op.recv(&rx) {
-                Ok(batch) => {
+                Ok(work) => {
                     release();
-                    chain.process(batch, Instant::now(), &mut out)
+                    ack = work.ack;
+                    chain.process(work.batch, Instant::now(), &mut out)
                 }
                 Err(_) => break,
             },
@@ -305,13 +381,19 @@ fn worker_loop(
                 break;
             }
         }
-        fan_out(&mut out);
+        let stored = fan_out(&mut out);
+        if let Some(a) = ack {
+            let _ = a.send(stored);
+        }
     }
     // Drain what was admitted before the door closed, then empty the processors.
     let now = Instant::now();
-    while let Ok(batch) = rx.try_recv() {
+    while let Ok(work) = rx.try_recv() {
         release();
-        chain.process(batch, now, &mut out);
+        chain.process(work.batch, now, &mut out);
+        if let Some(a) = work.ack {
+            let _ = a.send(fan_out(&mut out));
+        }
     }
     chain.flush(now, &mut out);
     fan_out(&mut out);
@@ -400,7 +482,8 @@ pub async fn start(config: &AgentConfig) -> Result<RunningAgent, StartError> {
                 continue;
             }
             let Some(cfg) = config.exporters.get(&eid) else { continue };
-            started_exporters.insert(key, start_exporter(&eid, cfg, pid.signal, &registry, &health)?);
+            started_exporters
+                .insert(key, start_exporter(&eid, cfg, pid.signal, &config.extensions, &registry, &health)?);
         }
     }
 
@@ -421,11 +504,11 @@ pub async fn start(config: &AgentConfig) -> Result<RunningAgent, StartError> {
             .find_map(|c| shard::Route::of(crate::processors::state_key(c)))
             .filter(|_| workers_n > 1);
         let (input, worker_rxs, reserved) = if let Some(route) = route {
-            let (txs, rxs): (Vec<_>, Vec<_>) = (0..workers_n).map(|_| crossbeam_channel::unbounded::<Batch>()).unzip();
+            let (txs, rxs): (Vec<_>, Vec<_>) = (0..workers_n).map(|_| crossbeam_channel::unbounded::<Work>()).unzip();
             let queued = Arc::new(AtomicUsize::new(0));
             (DoorInput::Sharded { txs, queued: queued.clone(), capacity, route }, rxs, Some(queued))
         } else {
-            let (tx, rx) = crossbeam_channel::bounded::<Batch>(capacity);
+            let (tx, rx) = crossbeam_channel::bounded::<Work>(capacity);
             (DoorInput::Shared(tx), vec![rx; workers_n], None)
         };
         let door_limiters = proc_ids
@@ -433,7 +516,6 @@ pub async fn start(config: &AgentConfig) -> Result<RunningAgent, StartError> {
             .filter_map(|id| limiters.get(id))
             .map(|l| (l.gate.clone(), ProcessorMetrics::new(&registry, &l.id, signal)))
             .collect();
-        let door = Arc::new(PipelineDoor { input, closed: AtomicBool::new(false), limiters: door_limiters });
         let (queued, first_rx) = (reserved.clone(), worker_rxs[0].clone());
         telemetry::register_pipeline_gauges(&registry, &pid.to_string(), capacity, move || match &queued {
             Some(q) => q.load(Ordering::Relaxed) as f64,
@@ -445,6 +527,23 @@ pub async fn start(config: &AgentConfig) -> Result<RunningAgent, StartError> {
             .filter_map(|e| ComponentId::parse(e).ok())
             .filter_map(|eid| started_exporters.get(&(eid, signal)).map(|s| s.queue.clone()))
             .collect();
+        let durable = queues.iter().any(|q| q.is_persistent());
+        if durable {
+            let holding: Vec<&ComponentId> = proc_ids
+                .iter()
+                .filter(|id| {
+                    matches!(
+                        config.processors.get(id),
+                        Some(ProcessorConfig::Batch(_) | ProcessorConfig::TailSampling(_))
+                    )
+                })
+                .collect();
+            if !holding.is_empty() {
+                let names: Vec<String> = holding.iter().map(|id| id.to_string()).collect();
+                warn!(pipeline = %pid, processors = %names.join(", "), "this pipeline writes to a persistent queue after processors that hold data; clients are answered when the processor takes a batch, before it is on disk, so a crash can lose what the processor holds");
+            }
+        }
+        let door = Arc::new(PipelineDoor { input, closed: AtomicBool::new(false), limiters: door_limiters, durable });
         let mut workers = Vec::new();
         for (w, worker_rx) in worker_rxs.iter().enumerate() {
             let chain = ProcessorChain::new(
@@ -530,6 +629,7 @@ impl RunningAgent {
     /// Stops accepting, drains pipelines and queues within the shutdown timeout.
     pub async fn shutdown(self) -> ShutdownReport {
         let deadline = tokio::time::Instant::now() + self.shutdown_timeout;
+        let persistent = self.exporters.values().any(|e| e.queue.is_persistent());
         self.health.set_shutting_down();
         let _ = self.shutdown_tx.send(true);
         let drain = async {
@@ -561,7 +661,11 @@ impl RunningAgent {
         let report = match tokio::time::timeout_at(deadline, drain).await {
             Ok(_) => ShutdownReport { clean: true, abandoned_batches: 0 },
             Err(_) => {
-                error!(timeout = ?self.shutdown_timeout, "shutdown timed out before every queue drained; remaining data is lost");
+                if persistent {
+                    warn!(timeout = ?self.shutdown_timeout, "shutdown timed out before every queue drained; what persistent queues hold stays on disk for the next start, the rest is lost");
+                } else {
+                    error!(timeout = ?self.shutdown_timeout, "shutdown timed out before every queue drained; remaining data is lost");
+                }
                 ShutdownReport { clean: false, abandoned_batches: 0 }
             }
         };
@@ -593,13 +697,14 @@ mod tests {
         })
     }
 
-    fn sharded_door(workers: usize, capacity: usize) -> (PipelineDoor, Vec<Receiver<Batch>>, Arc<AtomicUsize>) {
-        let (txs, rxs): (Vec<_>, Vec<_>) = (0..workers).map(|_| crossbeam_channel::unbounded::<Batch>()).unzip();
+    fn sharded_door(workers: usize, capacity: usize) -> (PipelineDoor, Vec<Receiver<Work>>, Arc<AtomicUsize>) {
+        let (txs, rxs): (Vec<_>, Vec<_>) = (0..workers).map(|_| crossbeam_channel::unbounded::<Work>()).unzip();
         let queued = Arc::new(AtomicUsize::new(0));
         let door = PipelineDoor {
             input: DoorInput::Sharded { txs, queued: queued.clone(), capacity, route: shard::Route::TraceId },
             closed: AtomicBool::new(false),
             limiters: Vec::new(),
+            durable: false,
         };
         (door, rxs, queued)
     }
@@ -612,7 +717,7 @@ mod tests {
         door.offer(traces(&ids)).unwrap();
         let mut total = 0;
         for (w, rx) in rxs.iter().enumerate() {
-            while let Ok(Batch::Traces(req)) = rx.try_recv() {
+            while let Ok(Work { batch: Batch::Traces(req), .. }) = rx.try_recv() {
                 for span in req.resource_spans.iter().flat_map(|r| &r.scope_spans).flat_map(|s| &s.spans) {
                     assert_eq!(shard::shard_of(&span.trace_id, 3), w);
                     total += 1;
@@ -621,6 +726,35 @@ mod tests {
         }
         assert_eq!(total, 60);
         assert!(queued.load(Ordering::Relaxed) >= 2, "reservations are released by workers, not by the door");
+    }
+
+    #[test]
+    fn only_a_durable_door_hands_out_completion_handles() {
+        let (mut door, rxs, _) = sharded_door(2, 100);
+        let mut acks = Acks::default();
+        door.offer_acked(traces(&[1, 2, 3]), &mut acks).unwrap();
+        assert!(acks.is_empty(), "a pipeline without a persistent queue makes nobody wait");
+        door.durable = true;
+        door.offer_acked(traces(&[1, 2, 3, 4, 5, 6]), &mut acks).unwrap();
+        let parts: Vec<Work> = rxs.iter().flat_map(|rx| rx.try_iter()).filter(|w| w.ack.is_some()).collect();
+        assert_eq!(parts.len(), 2, "one handle per worker the request was split over");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+        let mut parts = parts.into_iter();
+        let first = parts.next().unwrap().ack.unwrap();
+        let second = parts.next().unwrap().ack.unwrap();
+        first.send(true).unwrap();
+        second.send(false).unwrap();
+        assert_eq!(rt.block_on(acks.wait(Duration::from_secs(1))), Err(Refusal::NotPersisted));
+        // A handle dropped (worker gone) or never completed is a failure too.
+        let mut acks = Acks::default();
+        drop(acks.expect());
+        assert_eq!(rt.block_on(acks.wait(Duration::from_secs(1))), Err(Refusal::NotPersisted));
+        let mut acks = Acks::default();
+        let _pending = acks.expect();
+        assert_eq!(rt.block_on(acks.wait(Duration::from_millis(20))), Err(Refusal::NotPersisted));
+        let mut acks = Acks::default();
+        acks.expect().send(true).unwrap();
+        assert_eq!(rt.block_on(acks.wait(Duration::from_secs(1))), Ok(()));
     }
 
     #[test]

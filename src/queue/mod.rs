@@ -1,14 +1,22 @@
 //! The sending queue in front of each exporter: bounded, filled by pipeline
 //! worker threads (sync) and drained by the exporter's consumers (async).
+//! In memory (an `async-channel`), or on disk ([`persistent`]) when the
+//! exporter's `sending_queue.storage` names a `file_storage` extension.
 //!
 //! Guarantee: a batch pushed is either delivered to a consumer or counted as
 //! `enqueue_failed`. With the `block` policy nothing is ever dropped: a full
 //! queue makes the pushing worker wait, which fills the pipeline's input, which
-//! makes receivers refuse clients with retryable errors.
+//! makes receivers refuse clients with retryable errors. A consumer hands each
+//! batch back with [`SendingQueue::done`] once its send has ended; only then
+//! does a persistent queue forget it.
+
+pub mod persistent;
+pub mod storage_config;
 
 use crate::data::Batch;
 use crate::exporters::otlp_common::FullQueuePolicy;
 use crate::telemetry::Counter;
+use persistent::{PersistentPush, PersistentQueue, Ticket};
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,30 +26,64 @@ pub enum PushOutcome {
     Dropped,
     /// The queue is closed (shutdown); the batch is counted and gone.
     Closed,
+    /// A persistent queue could not write it (disk full, I/O error); counted and gone.
+    Failed,
+}
+
+/// A batch handed to a consumer; give it back to [`SendingQueue::done`].
+pub struct Popped {
+    pub batch: Arc<Batch>,
+    ticket: Option<Ticket>,
+}
+
+enum Store {
+    Memory { tx: async_channel::Sender<Arc<Batch>>, rx: async_channel::Receiver<Arc<Batch>>, policy: FullQueuePolicy },
+    Disk(Box<PersistentQueue>),
 }
 
 pub struct SendingQueue {
-    tx: async_channel::Sender<Arc<Batch>>,
-    rx: async_channel::Receiver<Arc<Batch>>,
-    policy: FullQueuePolicy,
+    store: Store,
     capacity: usize,
     enqueue_failed: Counter,
 }
 
 impl SendingQueue {
-    /// `capacity` is in batches and at least 1.
+    /// An in-memory queue; `capacity` is in batches and at least 1.
     pub fn new(capacity: usize, policy: FullQueuePolicy, enqueue_failed: Counter) -> Self {
         let capacity = capacity.max(1);
         let (tx, rx) = async_channel::bounded(capacity);
-        SendingQueue { tx, rx, policy, capacity, enqueue_failed }
+        SendingQueue { store: Store::Memory { tx, rx, policy }, capacity, enqueue_failed }
+    }
+
+    /// A queue on disk (already opened and replayed).
+    pub fn persistent(queue: PersistentQueue) -> Self {
+        let capacity = queue.capacity();
+        SendingQueue { store: Store::Disk(Box::new(queue)), capacity, enqueue_failed: Counter::default() }
+    }
+
+    /// Whether a pushed batch is on disk once `push` returns `Queued`.
+    pub fn is_persistent(&self) -> bool {
+        matches!(self.store, Store::Disk(_))
     }
 
     /// Called from a pipeline worker thread; may block under the `block` policy.
     pub fn push(&self, batch: Arc<Batch>) -> PushOutcome {
+        let (tx, policy) = match &self.store {
+            Store::Memory { tx, policy, .. } => (tx, *policy),
+            // The persistent queue counts its own failures.
+            Store::Disk(q) => {
+                return match q.push(&batch) {
+                    PersistentPush::Queued => PushOutcome::Queued,
+                    PersistentPush::Dropped => PushOutcome::Dropped,
+                    PersistentPush::Closed => PushOutcome::Closed,
+                    PersistentPush::Failed => PushOutcome::Failed,
+                }
+            }
+        };
         let items = batch.item_count() as u64;
-        let result = match self.policy {
-            FullQueuePolicy::Block => self.tx.send_blocking(batch).map_err(|_| PushOutcome::Closed),
-            FullQueuePolicy::DropNewest => self.tx.try_send(batch).map_err(|e| match e {
+        let result = match policy {
+            FullQueuePolicy::Block => tx.send_blocking(batch).map_err(|_| PushOutcome::Closed),
+            FullQueuePolicy::DropNewest => tx.try_send(batch).map_err(|e| match e {
                 async_channel::TrySendError::Full(_) => PushOutcome::Dropped,
                 async_channel::TrySendError::Closed(_) => PushOutcome::Closed,
             }),
@@ -56,21 +98,40 @@ impl SendingQueue {
     }
 
     /// The next batch; `None` once the queue is closed and empty.
-    pub async fn pop(&self) -> Option<Arc<Batch>> {
-        self.rx.recv().await.ok()
+    pub async fn pop(&self) -> Option<Popped> {
+        match &self.store {
+            Store::Memory { rx, .. } => rx.recv().await.ok().map(|batch| Popped { batch, ticket: None }),
+            Store::Disk(q) => q.pop().await.map(|(b, t)| Popped { batch: Arc::new(b), ticket: Some(t) }),
+        }
+    }
+
+    /// The consumer is done with a batch: sent, or counted as failed.
+    pub fn done(&self, popped: Popped) {
+        if let (Store::Disk(q), Some(t)) = (&self.store, popped.ticket) {
+            q.ack(t);
+        }
     }
 
     /// No more pushes; consumers drain what is left and then stop.
     pub fn close(&self) {
-        self.tx.close();
+        match &self.store {
+            Store::Memory { tx, .. } => {
+                tx.close();
+            }
+            Store::Disk(q) => q.close(),
+        }
     }
 
+    /// Batches waiting for a consumer.
     pub fn len(&self) -> usize {
-        self.rx.len()
+        match &self.store {
+            Store::Memory { rx, .. } => rx.len(),
+            Store::Disk(q) => q.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rx.is_empty()
+        self.len() == 0
     }
 
     pub fn capacity(&self) -> usize {
@@ -113,7 +174,7 @@ mod tests {
         assert_eq!(q.push(spans(1)), PushOutcome::Closed);
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         rt.block_on(async {
-            assert_eq!(q.pop().await.unwrap().signal(), Signal::Traces);
+            assert_eq!(q.pop().await.unwrap().batch.signal(), Signal::Traces);
             assert!(q.pop().await.is_none());
         });
     }

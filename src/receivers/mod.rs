@@ -22,12 +22,60 @@ pub enum Refusal {
     MemoryLimit,
     #[error("the agent is shutting down; retry later")]
     ShuttingDown,
+    #[error("the data could not be written to the persistent queue in time; retry later")]
+    NotPersisted,
+}
+
+/// How long a receiver waits for a batch to reach every persistent queue
+/// before it tells the client to retry.
+pub const DURABLE_ACK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Completed by a pipeline worker once the batch it came with went through
+/// the processors and every resulting batch is in every exporter queue:
+/// `true` when every persistent queue wrote it.
+pub type AckSender = tokio::sync::oneshot::Sender<bool>;
+
+/// What a receiver waits for before answering when a pipeline writes to a
+/// persistent queue. Empty (no allocation) for pipelines that do not.
+#[derive(Default)]
+pub struct Acks(Vec<tokio::sync::oneshot::Receiver<bool>>);
+
+impl Acks {
+    /// A new completion handle whose outcome this set waits for.
+    pub fn expect(&mut self) -> AckSender {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.0.push(rx);
+        tx
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Waits for every handle; a failed, dropped or late one is `NotPersisted`.
+    pub async fn wait(self, timeout: std::time::Duration) -> Result<(), Refusal> {
+        let all = async {
+            for rx in self.0 {
+                if rx.await != Ok(true) {
+                    return Err(Refusal::NotPersisted);
+                }
+            }
+            Ok(())
+        };
+        tokio::time::timeout(timeout, all).await.unwrap_or(Err(Refusal::NotPersisted))
+    }
 }
 
 /// The entry of one pipeline, as a receiver sees it.
 pub trait BatchSink: Send + Sync {
     /// Takes the batch or refuses it without blocking.
     fn offer(&self, batch: Batch) -> Result<(), Refusal>;
+
+    /// As `offer`; a sink that answers only once the batch is on disk adds
+    /// a handle to `acks` for the receiver to wait on.
+    fn offer_acked(&self, batch: Batch, _acks: &mut Acks) -> Result<(), Refusal> {
+        self.offer(batch)
+    }
 
     /// Whether `offer` would refuse right now, asked before decoding. A pass
     /// here is a hint, not a promise: `offer` may still refuse. `items` gives
@@ -76,16 +124,19 @@ impl ReceiverOutput {
     }
 
     /// Offers the batch to every pipeline of its signal (a copy to all but the
-    /// last). Fails with the first refusal.
-    pub fn offer(&self, batch: Batch) -> Result<(), Refusal> {
+    /// last). Fails with the first refusal. The answer to the client waits
+    /// for the returned acks (empty unless a pipeline has a persistent queue).
+    pub fn offer(&self, batch: Batch) -> Result<Acks, Refusal> {
+        let mut acks = Acks::default();
         let sinks = &self.sinks[slot(batch.signal())];
         let Some((last, rest)) = sinks.split_last() else {
-            return Ok(());
+            return Ok(acks);
         };
         for sink in rest {
-            sink.offer(batch.clone())?;
+            sink.offer_acked(batch.clone(), &mut acks)?;
         }
-        last.offer(batch)
+        last.offer_acked(batch, &mut acks)?;
+        Ok(acks)
     }
 }
 

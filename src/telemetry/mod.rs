@@ -185,6 +185,60 @@ pub fn register_queue_gauges(
     );
 }
 
+/// Series of a persistent (on-disk) sending queue, per exporter and signal.
+#[derive(Clone, Debug, Default)]
+pub struct PersistentQueueMetrics {
+    /// Bytes of the queue's segment files.
+    pub bytes_on_disk: Gauge,
+    /// Records found undelivered in the segment files at start and queued again.
+    pub replayed: Counter,
+    /// Records that failed their CRC or were cut short (torn write); each ends its segment's replay.
+    pub corrupt_records: Counter,
+    /// Bytes skipped after a corrupt record.
+    pub corrupt_bytes: Counter,
+    /// fsync calls on segment and acknowledgement files.
+    pub fsyncs: Counter,
+}
+
+impl PersistentQueueMetrics {
+    pub fn new(reg: &Registry, exporter: &str, signal: Signal) -> Self {
+        let labels: &[(&str, &str)] = &[("exporter", exporter), ("data_type", signal.as_str())];
+        PersistentQueueMetrics {
+            bytes_on_disk: reg.gauge(
+                "sluice_queue_disk_bytes",
+                "Bytes of the persistent sending queue's segment files.",
+                labels,
+            ),
+            replayed: reg.counter(
+                "sluice_queue_replayed_records_total",
+                "Batches found undelivered on disk at start and queued again.",
+                labels,
+            ),
+            corrupt_records: reg.counter(
+                "sluice_queue_corrupt_records_total",
+                "Records of the persistent queue with a bad checksum or cut short; replay of that segment ends there.",
+                labels,
+            ),
+            corrupt_bytes: reg.counter(
+                "sluice_queue_corrupt_bytes_total",
+                "Bytes of segment files skipped after a corrupt record.",
+                labels,
+            ),
+            fsyncs: reg.counter("sluice_queue_fsyncs_total", "fsync calls of the persistent sending queue.", labels),
+        }
+    }
+}
+
+/// Requests whose durable acknowledgement failed (not written to a
+/// persistent queue in time); the client was told to retry.
+pub fn durable_ack_failures(reg: &Registry, receiver: &str, transport: &str) -> Counter {
+    reg.counter(
+        "sluice_receiver_durable_ack_failures_total",
+        "Requests answered with a retryable error because their data could not be written to a persistent queue.",
+        &[("receiver", receiver), ("transport", transport)],
+    )
+}
+
 /// Counters a processor keeps per signal.
 #[derive(Clone, Debug)]
 pub struct ProcessorMetrics {

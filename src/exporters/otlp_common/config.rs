@@ -65,6 +65,12 @@ pub struct SendingQueueConfig {
     pub block_on_overflow: Option<bool>,
     /// Older Collector spelling of `block_on_overflow`.
     pub blocking: Option<bool>,
+    /// ID of a `file_storage` extension: the queue lives on disk there and
+    /// survives restarts and crashes. Unset: in memory.
+    pub storage: Option<String>,
+    /// sluice: bound of a persistent queue's undelivered records, in MiB
+    /// (the batch bound `queue_size` applies too). Default 512.
+    pub max_size_mib: u64,
 }
 
 impl Default for SendingQueueConfig {
@@ -76,6 +82,8 @@ impl Default for SendingQueueConfig {
             when_full: FullQueuePolicy::Block,
             block_on_overflow: None,
             blocking: None,
+            storage: None,
+            max_size_mib: 512,
         }
     }
 }

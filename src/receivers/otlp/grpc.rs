@@ -14,15 +14,18 @@
 
 use super::config::GrpcServerConfig;
 use super::decode::decode_grpc;
-use super::{serve_connections, Ingest, RETRY_AFTER_SECS};
+use super::{serve_connections, Delivered, Ingest, RETRY_AFTER_SECS};
 use crate::data::Signal;
 use bytes::{Buf, Bytes};
 use opentelemetry_proto::tonic::collector::{
     logs::v1::ExportLogsServiceResponse, metrics::v1::ExportMetricsServiceResponse,
     trace::v1::ExportTraceServiceResponse,
 };
+use std::future::Future;
 use std::marker::PhantomData;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
@@ -120,24 +123,58 @@ struct Export<R> {
     _response: PhantomData<fn() -> R>,
 }
 
+type ExportResult<R> = Result<tonic::Response<R>, Status>;
+
+/// The answer of `Export`: ready at once, or (with a persistent queue) once
+/// the batch is on disk. Only the waiting kind allocates.
+enum ExportFuture<R> {
+    Ready(Option<ExportResult<R>>),
+    Waiting(Pin<Box<dyn Future<Output = ExportResult<R>> + Send>>),
+}
+
+// Neither variant is ever pinned in place: the Option is moved out, the Box pins its own content.
+impl<R> Unpin for ExportFuture<R> {}
+
+impl<R> Future for ExportFuture<R> {
+    type Output = ExportResult<R>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            ExportFuture::Ready(r) => Poll::Ready(r.take().expect("polled after completion")),
+            ExportFuture::Waiting(f) => f.as_mut().poll(cx),
+        }
+    }
+}
+
 impl<R: prost::Message + Default + Send + 'static> tonic::server::UnaryService<Bytes> for Export<R> {
     type Response = R;
-    type Future = std::future::Ready<Result<tonic::Response<R>, Status>>;
+    type Future = ExportFuture<R>;
 
     fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
-        std::future::ready(self.export(request.get_ref()))
+        match self.export(request.get_ref()) {
+            Err(status) => ExportFuture::Ready(Some(Err(status))),
+            Ok(Delivered::Done(result)) => {
+                ExportFuture::Ready(Some(result.map(|()| tonic::Response::new(R::default())).map_err(unavailable)))
+            }
+            Ok(pending) => {
+                let ingest = Arc::clone(&self.ingest);
+                ExportFuture::Waiting(Box::pin(async move {
+                    ingest.settle(pending).await.map_err(unavailable)?;
+                    Ok(tonic::Response::new(R::default()))
+                }))
+            }
+        }
     }
 }
 
 impl<R: prost::Message + Default> Export<R> {
-    fn export(&self, message: &[u8]) -> Result<tonic::Response<R>, Status> {
+    fn export(&self, message: &[u8]) -> Result<Delivered, Status> {
         self.ingest.admit(self.signal, || super::wire::count_items(self.signal, message)).map_err(unavailable)?;
         let batch = decode_grpc(self.signal, message).map_err(|e| {
             self.ingest.malformed(self.signal);
             e.grpc_status()
         })?;
-        self.ingest.deliver(batch).map_err(unavailable)?;
-        Ok(tonic::Response::new(R::default()))
+        Ok(self.ingest.deliver(batch))
     }
 }
 
@@ -224,6 +261,25 @@ mod tests {
         TraceServiceClient::new(ch.clone()).send_compressed(CompressionEncoding::Gzip).export(traces(2)).await.unwrap();
         LogsServiceClient::new(ch).send_compressed(CompressionEncoding::Zstd).export(logs(1)).await.unwrap();
         assert_eq!(h.sink.batches(), vec![Batch::Traces(traces(2)), Batch::Logs(logs(1))]);
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn durable_pipeline_answers_after_the_write_and_unavailable_when_it_fails() {
+        let h = Harness::start(Sink::recording()).await;
+        let mut client = TraceServiceClient::new(channel(&h).await);
+        h.sink.durable(true);
+        let started = std::time::Instant::now();
+        client.export(traces(3)).await.unwrap();
+        assert!(started.elapsed() >= std::time::Duration::from_millis(50), "answered before the write completed");
+        assert_eq!(h.accepted("grpc", Signal::Traces), 3);
+        h.sink.durable(false);
+        let err = client.export(traces(2)).await.unwrap_err();
+        assert_eq!(err.code(), Code::Unavailable);
+        assert!(err.message().contains("persistent queue"), "{}", err.message());
+        assert_eq!(h.refused("grpc", Signal::Traces), 2);
+        assert_eq!(h.accepted("grpc", Signal::Traces), 3);
+        assert_eq!(h.durable_ack_failures("grpc"), 1);
         h.stop().await;
     }
 

@@ -121,7 +121,7 @@ async fn handle(
             return status(format, e.http_status(), e.to_string());
         }
     };
-    if let Err(refusal) = ingest.deliver(batch) {
+    if let Err(refusal) = ingest.settle(ingest.deliver(batch)).await {
         return refused(format, refusal);
     }
     let body = match (signal, format) {
@@ -231,6 +231,22 @@ mod tests {
         let r = post_chunked(h.http_addr(), "/v1/traces", PB, traces(2).encode_to_vec()).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         assert_eq!(h.sink.batches(), vec![Batch::Logs(logs(3)), Batch::Traces(traces(2))]);
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn durable_pipeline_answers_after_the_write_and_503_when_it_fails() {
+        let h = Harness::start(Sink::recording()).await;
+        h.sink.durable(true);
+        let r = post(h.http_addr(), "/v1/traces", &[("content-type", PB)], traces(3).encode_to_vec()).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(h.accepted("http", Signal::Traces), 3);
+        h.sink.durable(false);
+        let r = post(h.http_addr(), "/v1/traces", &[("content-type", PB)], traces(2).encode_to_vec()).await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.header("retry-after"), Some("1".to_string()));
+        assert_eq!(h.refused("http", Signal::Traces), 2);
+        assert_eq!(h.durable_ack_failures("http"), 1);
         h.stop().await;
     }
 

@@ -100,6 +100,13 @@ pub(crate) struct Ingest {
     receiver: String,
     output: ReceiverOutput,
     metrics: [ReceiverMetrics; 3],
+    durable_ack_failures: crate::telemetry::Counter,
+}
+
+/// A batch offered to the pipelines: answered, or waiting for persistent queues.
+pub(crate) enum Delivered {
+    Done(Result<(), Refusal>),
+    Pending { acks: super::Acks, signal: Signal, items: usize },
 }
 
 impl Ingest {
@@ -109,6 +116,7 @@ impl Ingest {
             receiver: ctx.id.clone(),
             output: ctx.output.clone(),
             metrics: [m(Signal::Traces), m(Signal::Metrics), m(Signal::Logs)],
+            durable_ack_failures: crate::telemetry::durable_ack_failures(&ctx.registry, &ctx.id, transport),
         }
     }
 
@@ -143,21 +151,45 @@ impl Ingest {
         })
     }
 
-    /// Offers the batch to the pipelines and counts the outcome.
-    fn deliver(&self, batch: Batch) -> Result<(), Refusal> {
+    /// Offers the batch to the pipelines and counts the outcome, unless it
+    /// must wait for persistent queues: then [`Ingest::settle`] does.
+    fn deliver(&self, batch: Batch) -> Delivered {
         let n = batch.item_count();
         // Like the Collector, an export with no items succeeds without touching a pipeline.
         if n == 0 {
-            return Ok(());
+            return Delivered::Done(Ok(()));
         }
-        let m = self.metrics(batch.signal());
+        let signal = batch.signal();
+        let m = self.metrics(signal);
         match self.output.offer(batch) {
-            Ok(()) => {
+            Ok(acks) if acks.is_empty() => {
                 m.accepted.add(n as u64);
+                Delivered::Done(Ok(()))
+            }
+            Ok(acks) => Delivered::Pending { acks, signal, items: n },
+            Err(refusal) => {
+                m.refused.add(n as u64);
+                Delivered::Done(Err(refusal))
+            }
+        }
+    }
+
+    /// Waits until the batch is on disk in every persistent queue (or not in
+    /// time) and counts the outcome.
+    async fn settle(&self, delivered: Delivered) -> Result<(), Refusal> {
+        let (acks, signal, items) = match delivered {
+            Delivered::Done(result) => return result,
+            Delivered::Pending { acks, signal, items } => (acks, signal, items),
+        };
+        let m = self.metrics(signal);
+        match acks.wait(super::DURABLE_ACK_TIMEOUT).await {
+            Ok(()) => {
+                m.accepted.add(items as u64);
                 Ok(())
             }
             Err(refusal) => {
-                m.refused.add(n as u64);
+                m.refused.add(items as u64);
+                self.durable_ack_failures.inc();
                 Err(refusal)
             }
         }

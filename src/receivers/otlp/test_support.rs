@@ -35,6 +35,9 @@ pub struct Sink {
     signals: Vec<Signal>,
     /// Time each offer takes, to hold a request in flight.
     delay: std::time::Duration,
+    /// Like a pipeline with a persistent queue: each offer hands out a
+    /// completion handle, completed with this outcome 50 ms later.
+    durable: Mutex<Option<bool>>,
 }
 
 impl Sink {
@@ -48,6 +51,11 @@ impl Sink {
 
     pub fn slow(delay: std::time::Duration) -> Arc<Sink> {
         Arc::new(Sink { signals: Signal::ALL.to_vec(), delay, ..Default::default() })
+    }
+
+    /// Makes every offer wait for a (simulated) write to disk with this outcome.
+    pub fn durable(&self, stored: bool) {
+        *self.durable.lock().unwrap() = Some(stored);
     }
 
     pub fn refuse(&self, on: bool) {
@@ -66,6 +74,18 @@ impl BatchSink for Sink {
             return Err(Refusal::PipelineFull);
         }
         self.batches.lock().unwrap().push(batch);
+        Ok(())
+    }
+
+    fn offer_acked(&self, batch: Batch, acks: &mut crate::receivers::Acks) -> Result<(), Refusal> {
+        self.offer(batch)?;
+        if let Some(stored) = *self.durable.lock().unwrap() {
+            let done = acks.expect();
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                let _ = done.send(stored);
+            });
+        }
         Ok(())
     }
 }
@@ -111,6 +131,13 @@ impl Harness {
 
     pub fn http_addr(&self) -> SocketAddr {
         self.addr("http")
+    }
+
+    pub fn durable_ack_failures(&self, transport: &str) -> u64 {
+        self.counter(
+            "sluice_receiver_durable_ack_failures_total",
+            &[("receiver", RECEIVER_ID), ("transport", transport)],
+        )
     }
 
     fn counter(&self, name: &str, labels: &[(&'static str, &str)]) -> u64 {

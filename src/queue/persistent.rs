@@ -1,0 +1,730 @@
+//! The persistent sending queue: a write-ahead log of batches in segment
+//! files, so that what a receiver acknowledged survives `kill -9` and
+//! restarts, and an exporter's outage is absorbed on disk, not in memory.
+//!
+//! # Layout
+//!
+//! One directory per queue (exporter ID + signal) holds:
+//! - `seg-<first seq, 20 digits>.wal`: records
+//!   `[len u32 LE][crc32 u32 LE][seq u64 LE][payload: len bytes]`, where the
+//!   payload is a signal tag byte and the batch as its OTLP
+//!   `Export*ServiceRequest` protobuf, and the CRC (IEEE, `crc32fast`) covers
+//!   the payload, then the seq. A segment is closed once it passes the
+//!   segment size; the next record starts a new one.
+//! - `acks.log`: the seq (u64 LE) of every delivered record, appended after
+//!   the exporter is done with it. Rewritten at start with only the acks of
+//!   live segments.
+//! - `LOCK`: an exclusive `flock`, so two agents never share a queue.
+//!
+//! # Guarantees
+//!
+//! - `push` returns `Queued` only once the record is written to its segment
+//!   (and, with `fsync: true`, synced to the device). A process crash
+//!   (`kill -9`) loses nothing written; with `fsync: false` a machine crash
+//!   can lose what the kernel had not yet written back.
+//! - Records are handed to consumers in seq order; at start, undelivered
+//!   records of every segment are handed out before new ones.
+//! - At-least-once: a record is acknowledged after its send ends (sent, or
+//!   counted as failed). A crash between the end of a send and the ack write
+//!   delivers that record again after restart: at most one duplicate per
+//!   consumer (each consumer has one record in flight). With `fsync: false`
+//!   a machine crash can also lose unsynced acks, so more records can repeat.
+//! - A record with a bad CRC, or cut short by a torn write, ends its
+//!   segment's replay there: it and the rest of that segment are counted
+//!   (`sluice_queue_corrupt_records_total`, `..._corrupt_bytes_total`),
+//!   logged with the file and offset, and cut off; every record before it is
+//!   delivered.
+//! - Bounds: at most `max_batches` records waiting to be handed out, and at
+//!   most `max_bytes` of undelivered records. A full queue waits for room
+//!   (`block`) or refuses the batch (`drop_newest`, counted as
+//!   `enqueue_failed`). The files can exceed `max_bytes` by delivered records
+//!   that share a segment with an undelivered one: at most one segment per
+//!   record in flight. A segment whose records are all delivered is deleted.
+//! - Memory: batches live on disk; in memory there is one set of acked seqs
+//!   per live segment, and the batches consumers are sending.
+//!
+//! Writes, reads and acks take one lock; the fsync of a push or an ack runs
+//! after it is released, so threads that sync at once share the device's
+//! commit (group commit). With `fsync: true` one thread's rate is still
+//! bounded by the device's sync latency. Opening
+//! reads every segment once to check it, so start-up time grows with the
+//! backlog on disk.
+
+use crate::data::{Batch, Signal};
+use crate::exporters::otlp_common::FullQueuePolicy;
+use crate::telemetry::{Counter, PersistentQueueMetrics};
+use opentelemetry_proto::tonic::collector::{
+    logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest, trace::v1::ExportTraceServiceRequest,
+};
+use prost::Message;
+use std::collections::{HashSet, VecDeque};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use tracing::{error, warn};
+
+/// Bytes before a record's payload: len, crc, seq.
+pub const HEADER_LEN: u64 = 16;
+/// A length above this is taken as corruption rather than a record.
+const MAX_RECORD: u64 = 1 << 30;
+/// Default size at which a segment is closed.
+pub const DEFAULT_SEGMENT_BYTES: u64 = 16 << 20;
+const ACKS_FILE: &str = "acks.log";
+
+/// How a persistent queue is opened.
+#[derive(Debug, Clone)]
+pub struct PersistentOptions {
+    pub dir: PathBuf,
+    /// fsync every record and ack before it counts as written.
+    pub fsync: bool,
+    /// Records waiting to be handed out, at most.
+    pub max_batches: usize,
+    /// Bytes of undelivered records (headers included), at most.
+    pub max_bytes: u64,
+    pub segment_bytes: u64,
+    pub policy: FullQueuePolicy,
+    /// Exporter and signal, for log lines.
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PersistentPush {
+    Queued,
+    Dropped,
+    Closed,
+    /// Writing failed (disk full, I/O error); nothing of the batch is on disk.
+    Failed,
+}
+
+/// A record handed to a consumer; give it back to [`PersistentQueue::ack`].
+#[derive(Debug)]
+pub struct Ticket {
+    seq: u64,
+    bytes: u64,
+}
+
+struct Segment {
+    first_seq: u64,
+    path: PathBuf,
+    /// Bytes of whole records in the file.
+    len: u64,
+    records: u64,
+    /// Records read by consumers (or skipped as acked at replay), and the last one's seq.
+    popped: u64,
+    last_popped: u64,
+    acked: HashSet<u64>,
+}
+
+impl Segment {
+    fn done(&self) -> bool {
+        self.acked.len() as u64 >= self.records
+    }
+}
+
+struct State {
+    /// Ascending by first seq; the last one is written to.
+    segments: VecDeque<Segment>,
+    /// Shared so that fsync can run after the lock is released.
+    writer: Option<Arc<File>>,
+    next_seq: u64,
+    /// Read position: segment (by first seq) and byte offset.
+    read_seg: u64,
+    read_off: u64,
+    reader: Option<(u64, File)>,
+    /// Written, not yet handed out.
+    pending: usize,
+    /// Bytes of records not yet acknowledged.
+    unacked_bytes: u64,
+    acks: Arc<File>,
+    acks_len: u64,
+    closed: bool,
+}
+
+pub struct PersistentQueue {
+    opts: PersistentOptions,
+    state: Mutex<State>,
+    room: Condvar,
+    available: tokio::sync::Notify,
+    metrics: PersistentQueueMetrics,
+    enqueue_failed: Counter,
+    _lock: File,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot use queue directory {dir}: {source}")]
+    Io { dir: String, source: io::Error },
+    #[error("queue directory {dir} is in use by another process")]
+    Locked { dir: String },
+}
+
+fn segment_name(first_seq: u64) -> String {
+    format!("seg-{first_seq:020}.wal")
+}
+
+fn signal_tag(signal: Signal) -> u8 {
+    match signal {
+        Signal::Traces => 1,
+        Signal::Metrics => 2,
+        Signal::Logs => 3,
+    }
+}
+
+/// The payload of a record: signal tag, then the protobuf.
+pub fn encode_payload(batch: &Batch) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(1 + batch.encoded_len());
+    buf.push(signal_tag(batch.signal()));
+    let _ = match batch {
+        Batch::Traces(r) => r.encode(&mut buf),
+        Batch::Metrics(r) => r.encode(&mut buf),
+        Batch::Logs(r) => r.encode(&mut buf),
+    };
+    buf
+}
+
+pub fn decode_payload(payload: &[u8]) -> Result<Batch, String> {
+    let (tag, body) = payload.split_first().ok_or("empty payload")?;
+    let err = |e: prost::DecodeError| e.to_string();
+    Ok(match tag {
+        1 => Batch::Traces(ExportTraceServiceRequest::decode(body).map_err(err)?),
+        2 => Batch::Metrics(ExportMetricsServiceRequest::decode(body).map_err(err)?),
+        3 => Batch::Logs(ExportLogsServiceRequest::decode(body).map_err(err)?),
+        t => return Err(format!("unknown signal tag {t}")),
+    })
+}
+
+fn crc_of(payload: &[u8], seq: u64) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(payload);
+    h.update(&seq.to_le_bytes());
+    h.finalize()
+}
+
+/// One record read back from a segment.
+enum ReadRecord {
+    Ok {
+        seq: u64,
+        payload: Vec<u8>,
+        size: u64,
+    },
+    /// End of the file.
+    End,
+    /// Bad header, bad CRC, or cut short; why.
+    Corrupt(String),
+}
+
+fn read_record(file: &File, offset: u64, file_len: u64) -> io::Result<ReadRecord> {
+    if offset >= file_len {
+        return Ok(ReadRecord::End);
+    }
+    if file_len - offset < HEADER_LEN {
+        return Ok(ReadRecord::Corrupt(format!(
+            "record header cut short ({} of {HEADER_LEN} bytes)",
+            file_len - offset
+        )));
+    }
+    let mut head = [0u8; HEADER_LEN as usize];
+    file.read_exact_at(&mut head, offset)?;
+    let len = u32::from_le_bytes(head[0..4].try_into().unwrap()) as u64;
+    let crc = u32::from_le_bytes(head[4..8].try_into().unwrap());
+    let seq = u64::from_le_bytes(head[8..16].try_into().unwrap());
+    if len == 0 || len > MAX_RECORD {
+        return Ok(ReadRecord::Corrupt(format!("implausible record length {len}")));
+    }
+    if file_len - offset - HEADER_LEN < len {
+        return Ok(ReadRecord::Corrupt(format!(
+            "record cut short ({} of {len} payload bytes)",
+            file_len - offset - HEADER_LEN
+        )));
+    }
+    let mut payload = vec![0u8; len as usize];
+    file.read_exact_at(&mut payload, offset + HEADER_LEN)?;
+    if crc_of(&payload, seq) != crc {
+        return Ok(ReadRecord::Corrupt("checksum mismatch".into()));
+    }
+    Ok(ReadRecord::Ok { seq, payload, size: HEADER_LEN + len })
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+impl PersistentQueue {
+    /// Opens (creating if needed) the queue in `opts.dir` and replays what
+    /// earlier runs left undelivered.
+    pub fn open(
+        opts: PersistentOptions,
+        metrics: PersistentQueueMetrics,
+        enqueue_failed: Counter,
+    ) -> Result<PersistentQueue, OpenError> {
+        let dir = opts.dir.clone();
+        let io_err = |source: io::Error| OpenError::Io { dir: dir.display().to_string(), source };
+        fs::create_dir_all(&dir).map_err(io_err)?;
+        let lock =
+            OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("LOCK")).map_err(io_err)?;
+        // SAFETY: flock on a descriptor we own; released when the process ends, even on kill -9.
+        if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            return Err(OpenError::Locked { dir: dir.display().to_string() });
+        }
+
+        // Acks of earlier runs; a cut-short last entry is ignored (that record repeats).
+        let mut acked_before = HashSet::new();
+        let mut max_seq = 0u64;
+        match File::open(dir.join(ACKS_FILE)) {
+            Ok(mut f) => {
+                let mut raw = Vec::new();
+                f.read_to_end(&mut raw).map_err(io_err)?;
+                for chunk in raw.chunks_exact(8) {
+                    let seq = u64::from_le_bytes(chunk.try_into().unwrap());
+                    acked_before.insert(seq);
+                    max_seq = max_seq.max(seq);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(e)),
+        }
+
+        let mut names: Vec<(u64, PathBuf)> = fs::read_dir(&dir)
+            .map_err(io_err)?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let seq = name.strip_prefix("seg-")?.strip_suffix(".wal")?.parse().ok()?;
+                Some((seq, e.path()))
+            })
+            .collect();
+        names.sort();
+
+        let mut segments = VecDeque::new();
+        let mut pending = 0usize;
+        let mut unacked_bytes = 0u64;
+        let mut disk = 0u64;
+        for (first_seq, path) in names {
+            max_seq = max_seq.max(first_seq);
+            let file = OpenOptions::new().read(true).write(true).open(&path).map_err(io_err)?;
+            let file_len = file.metadata().map_err(io_err)?.len();
+            let mut seg =
+                Segment { first_seq, path, len: 0, records: 0, popped: 0, last_popped: 0, acked: HashSet::new() };
+            loop {
+                match read_record(&file, seg.len, file_len).map_err(io_err)? {
+                    ReadRecord::End => break,
+                    ReadRecord::Ok { seq, size, .. } => {
+                        seg.records += 1;
+                        seg.len += size;
+                        max_seq = max_seq.max(seq);
+                        if acked_before.contains(&seq) {
+                            seg.acked.insert(seq);
+                        } else {
+                            pending += 1;
+                            unacked_bytes += size;
+                        }
+                    }
+                    ReadRecord::Corrupt(why) => {
+                        let skipped = file_len - seg.len;
+                        warn!(
+                            queue = %opts.name,
+                            file = %seg.path.display(),
+                            offset = seg.len,
+                            skipped_bytes = skipped,
+                            "corrupt record in persistent queue ({why}); replay of this segment ends here"
+                        );
+                        metrics.corrupt_records.inc();
+                        metrics.corrupt_bytes.add(skipped);
+                        // Cut it off so the next start does not report it again.
+                        file.set_len(seg.len).map_err(io_err)?;
+                        break;
+                    }
+                }
+            }
+            if seg.done() {
+                fs::remove_file(&seg.path).map_err(io_err)?;
+                continue;
+            }
+            disk += seg.len;
+            segments.push_back(seg);
+        }
+        metrics.replayed.add(pending as u64);
+        metrics.bytes_on_disk.set(disk as i64);
+        if pending > 0 {
+            warn!(queue = %opts.name, records = pending, bytes = unacked_bytes, "replaying undelivered batches from disk");
+        }
+
+        // Rewrite the ack log with only the acks of live segments.
+        let live: Vec<u64> = segments.iter().flat_map(|s| s.acked.iter().copied()).collect();
+        let acks = Self::write_acks(&dir, &live, opts.fsync).map_err(io_err)?;
+        let read_seg = segments.front().map_or(0, |s| s.first_seq);
+        let state = State {
+            segments,
+            writer: None,
+            next_seq: max_seq + 1,
+            read_seg,
+            read_off: 0,
+            reader: None,
+            pending,
+            unacked_bytes,
+            acks_len: live.len() as u64 * 8,
+            acks: Arc::new(acks),
+            closed: false,
+        };
+        Ok(PersistentQueue {
+            opts,
+            state: Mutex::new(state),
+            room: Condvar::new(),
+            available: tokio::sync::Notify::new(),
+            metrics,
+            enqueue_failed,
+            _lock: lock,
+        })
+    }
+
+    /// Writes `acks.log` anew (via a temporary file and rename) and returns it open for appending.
+    fn write_acks(dir: &Path, seqs: &[u64], fsync: bool) -> io::Result<File> {
+        let tmp = dir.join("acks.log.tmp");
+        let mut f = File::create(&tmp)?;
+        let mut buf = Vec::with_capacity(seqs.len() * 8);
+        for s in seqs {
+            buf.extend_from_slice(&s.to_le_bytes());
+        }
+        f.write_all(&buf)?;
+        if fsync {
+            f.sync_data()?;
+        }
+        fs::rename(&tmp, dir.join(ACKS_FILE))?;
+        if fsync {
+            sync_dir(dir)?;
+        }
+        OpenOptions::new().append(true).open(dir.join(ACKS_FILE))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn sync(&self, f: &File) -> io::Result<()> {
+        if self.opts.fsync {
+            self.metrics.fsyncs.inc();
+            f.sync_data()?;
+        }
+        Ok(())
+    }
+
+    /// Appends the batch; from a pipeline worker thread, may block under the
+    /// `block` policy. Failures are counted as `enqueue_failed`.
+    pub fn push(&self, batch: &Batch) -> PersistentPush {
+        let outcome = self.push_inner(batch);
+        if outcome != PersistentPush::Queued {
+            self.enqueue_failed.add(batch.item_count() as u64);
+        }
+        outcome
+    }
+
+    fn push_inner(&self, batch: &Batch) -> PersistentPush {
+        let payload = encode_payload(batch);
+        let size = HEADER_LEN + payload.len() as u64;
+        if size > self.opts.max_bytes || payload.len() as u64 > MAX_RECORD {
+            warn!(queue = %self.opts.name, bytes = size, max_bytes = self.opts.max_bytes, "batch larger than the persistent queue's byte bound; dropping it");
+            return PersistentPush::Dropped;
+        }
+        let mut st = self.lock();
+        loop {
+            if st.closed {
+                return PersistentPush::Closed;
+            }
+            let full = st.pending >= self.opts.max_batches || st.unacked_bytes + size > self.opts.max_bytes;
+            if !full {
+                break;
+            }
+            match self.opts.policy {
+                FullQueuePolicy::DropNewest => return PersistentPush::Dropped,
+                FullQueuePolicy::Block => st = self.room.wait(st).unwrap_or_else(|p| p.into_inner()),
+            }
+        }
+        let segment = match self.append(&mut st, &payload, size) {
+            Ok(f) => f,
+            Err(e) => {
+                error!(queue = %self.opts.name, error = %e, "cannot write to the persistent queue");
+                return PersistentPush::Failed;
+            }
+        };
+        drop(st);
+        self.available.notify_one();
+        // Synced outside the lock, so pushes and acks of other threads that
+        // sync at the same time share one journal commit (group commit).
+        if let Err(e) = self.sync(&segment) {
+            // The record is written but maybe not durable: refuse, the client retries.
+            error!(queue = %self.opts.name, error = %e, "cannot sync the persistent queue");
+            return PersistentPush::Failed;
+        }
+        PersistentPush::Queued
+    }
+
+    /// Writes the record (not synced); returns the segment's file to sync.
+    fn append(&self, st: &mut State, payload: &[u8], size: u64) -> io::Result<Arc<File>> {
+        let roll = match st.segments.back() {
+            None => true,
+            Some(last) => st.writer.is_none() || (last.len > 0 && last.len + size > self.opts.segment_bytes),
+        };
+        if roll {
+            self.roll(st)?;
+        }
+        let seq = st.next_seq;
+        let mut rec = Vec::with_capacity(size as usize);
+        rec.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        rec.extend_from_slice(&crc_of(payload, seq).to_le_bytes());
+        rec.extend_from_slice(&seq.to_le_bytes());
+        rec.extend_from_slice(payload);
+        let seg_len = st.segments.back().map_or(0, |s| s.len);
+        let writer = Arc::clone(st.writer.as_ref().expect("rolled"));
+        if let Err(e) = (&*writer).write_all(&rec) {
+            // Leave no partial record behind for the reader or the next start.
+            let _ = writer.set_len(seg_len);
+            return Err(e);
+        }
+        let seg = st.segments.back_mut().expect("rolled");
+        seg.len += size;
+        seg.records += 1;
+        st.next_seq += 1;
+        st.pending += 1;
+        st.unacked_bytes += size;
+        self.metrics.bytes_on_disk.add(size as i64);
+        Ok(writer)
+    }
+
+    /// Starts a new segment at the next seq; deletes the closed one if it is all delivered.
+    fn roll(&self, st: &mut State) -> io::Result<()> {
+        let first_seq = st.next_seq;
+        let path = self.opts.dir.join(segment_name(first_seq));
+        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        // A file of this name can only be a leftover with no whole record.
+        file.set_len(0)?;
+        if self.opts.fsync {
+            self.metrics.fsyncs.inc();
+            sync_dir(&self.opts.dir)?;
+        }
+        st.writer = Some(Arc::new(file));
+        if st.segments.back().is_some_and(|s| s.records == 0) {
+            // Never written to: the new segment starts at the same seq and reuses the file.
+            st.segments.pop_back();
+        } else if st.segments.back().is_some_and(Segment::done) {
+            let closed = st.segments.pop_back().expect("checked");
+            self.delete_segment(st, closed);
+        }
+        st.segments.push_back(Segment {
+            first_seq,
+            path,
+            len: 0,
+            records: 0,
+            popped: 0,
+            last_popped: 0,
+            acked: HashSet::new(),
+        });
+        Ok(())
+    }
+
+    fn delete_segment(&self, st: &mut State, seg: Segment) {
+        if let Err(e) = fs::remove_file(&seg.path) {
+            warn!(queue = %self.opts.name, file = %seg.path.display(), error = %e, "cannot delete a delivered segment");
+        }
+        self.metrics.bytes_on_disk.add(-(seg.len as i64));
+        if st.reader.as_ref().is_some_and(|(s, _)| *s == seg.first_seq) {
+            st.reader = None;
+        }
+    }
+
+    /// The next undelivered record, if one is ready: its batch and ticket.
+    pub fn try_pop(&self) -> Option<(Batch, Ticket)> {
+        loop {
+            let (seq, payload, size) = {
+                let mut st = self.lock();
+                self.next_record(&mut st)?
+            };
+            // A pop frees room under the batch bound.
+            self.room.notify_all();
+            match decode_payload(&payload) {
+                Ok(batch) => return Some((batch, Ticket { seq, bytes: size })),
+                Err(e) => {
+                    // The CRC matched, so the bytes are what was written; nothing to retry.
+                    error!(queue = %self.opts.name, seq, error = %e, "cannot decode a record of the persistent queue; skipping it");
+                    self.metrics.corrupt_records.inc();
+                    self.ack(Ticket { seq, bytes: size });
+                }
+            }
+        }
+    }
+
+    fn next_record(&self, st: &mut State) -> Option<(u64, Vec<u8>, u64)> {
+        loop {
+            if st.pending == 0 {
+                return None;
+            }
+            // The segment being read; it may have been deleted (all delivered).
+            let read_seg = st.read_seg;
+            let idx = st.segments.iter().position(|s| s.first_seq >= read_seg)?;
+            if st.segments[idx].first_seq != read_seg {
+                st.read_seg = st.segments[idx].first_seq;
+                st.read_off = 0;
+            }
+            let is_last = idx + 1 == st.segments.len();
+            let (first_seq, len) = (st.segments[idx].first_seq, st.segments[idx].len);
+            if st.read_off >= len {
+                if is_last {
+                    return None;
+                }
+                st.read_seg = st.segments[idx + 1].first_seq;
+                st.read_off = 0;
+                continue;
+            }
+            if st.reader.as_ref().is_none_or(|(s, _)| *s != first_seq) {
+                match File::open(&st.segments[idx].path) {
+                    Ok(f) => st.reader = Some((first_seq, f)),
+                    Err(e) => {
+                        self.abandon_rest(st, idx, &format!("cannot open: {e}"));
+                        continue;
+                    }
+                }
+            }
+            let file = &st.reader.as_ref().expect("opened").1;
+            match read_record(file, st.read_off, len) {
+                Ok(ReadRecord::Ok { seq, payload, size }) => {
+                    st.read_off += size;
+                    let seg = &mut st.segments[idx];
+                    seg.popped += 1;
+                    seg.last_popped = seq;
+                    if seg.acked.contains(&seq) {
+                        continue; // delivered before a restart
+                    }
+                    st.pending -= 1;
+                    return Some((seq, payload, size));
+                }
+                Ok(ReadRecord::End) => {
+                    st.read_off = len;
+                }
+                Ok(ReadRecord::Corrupt(why)) => self.abandon_rest(st, idx, &why),
+                Err(e) => self.abandon_rest(st, idx, &e.to_string()),
+            }
+        }
+    }
+
+    /// A segment went bad after it was checked at start: its unread records are lost.
+    fn abandon_rest(&self, st: &mut State, idx: usize, why: &str) {
+        let seg = &mut st.segments[idx];
+        // Unread records acked before a restart are not lost: they were delivered.
+        let unread_acked = seg.acked.iter().filter(|s| **s > seg.last_popped).count() as u64;
+        let lost = (seg.records - seg.popped).saturating_sub(unread_acked);
+        error!(queue = %self.opts.name, file = %seg.path.display(), offset = st.read_off, lost_records = lost, "persistent queue segment unreadable ({why}); skipping its rest");
+        self.metrics.corrupt_records.inc();
+        self.metrics.corrupt_bytes.add(seg.len.saturating_sub(st.read_off));
+        seg.records = seg.popped + unread_acked;
+        st.pending = st.pending.saturating_sub(lost as usize);
+        st.read_off = seg.len;
+    }
+
+    /// Waits for the next record; `None` once the queue is closed and nothing is left to hand out.
+    pub async fn pop(&self) -> Option<(Batch, Ticket)> {
+        loop {
+            let notified = self.available.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(r) = self.try_pop() {
+                return Some(r);
+            }
+            if self.lock().closed {
+                return None;
+            }
+            notified.await;
+        }
+    }
+
+    /// The consumer is done with the record (sent, or counted as failed).
+    pub fn ack(&self, ticket: Ticket) {
+        let mut st = self.lock();
+        let Some(idx) = st.segments.iter().rposition(|s| s.first_seq <= ticket.seq) else { return };
+        if !st.segments[idx].acked.insert(ticket.seq) {
+            return;
+        }
+        st.unacked_bytes = st.unacked_bytes.saturating_sub(ticket.bytes);
+        if let Err(e) = (&*st.acks).write_all(&ticket.seq.to_le_bytes()) {
+            // The record will be delivered again after a restart.
+            warn!(queue = %self.opts.name, error = %e, "cannot write to the ack log");
+        }
+        let acks = Arc::clone(&st.acks);
+        st.acks_len += 8;
+        let is_last = idx + 1 == st.segments.len();
+        if st.segments[idx].done() && !is_last {
+            let seg = st.segments.remove(idx).expect("index in range");
+            self.delete_segment(&mut st, seg);
+        }
+        // Keep the ack log small: rewrite it once most of it is about deleted segments.
+        let live: usize = st.segments.iter().map(|s| s.acked.len()).sum();
+        if st.acks_len > (1 << 20) && st.acks_len > 4 * 8 * live as u64 {
+            let seqs: Vec<u64> = st.segments.iter().flat_map(|s| s.acked.iter().copied()).collect();
+            match Self::write_acks(&self.opts.dir, &seqs, self.opts.fsync) {
+                Ok(f) => {
+                    st.acks = Arc::new(f);
+                    st.acks_len = seqs.len() as u64 * 8;
+                }
+                Err(e) => warn!(queue = %self.opts.name, error = %e, "cannot compact the ack log"),
+            }
+        }
+        drop(st);
+        self.room.notify_all();
+        // Outside the lock: concurrent acks share one sync.
+        if let Err(e) = self.sync(&acks) {
+            warn!(queue = %self.opts.name, error = %e, "cannot sync the ack log");
+        }
+    }
+
+    /// No more pushes; consumers hand out what is left and then stop.
+    /// Undelivered records stay on disk for the next start.
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.room.notify_all();
+        self.available.notify_waiters();
+    }
+
+    /// Records waiting to be handed out.
+    pub fn len(&self) -> usize {
+        self.lock().pending
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.opts.max_batches
+    }
+
+    /// Bytes of undelivered records.
+    pub fn unacked_bytes(&self) -> u64 {
+        self.lock().unacked_bytes
+    }
+
+    /// Segment files present now (first seqs), for tests.
+    pub fn segment_files(&self) -> Vec<PathBuf> {
+        self.lock().segments.iter().map(|s| s.path.clone()).collect()
+    }
+}
+
+/// A queue's directory name under the storage directory: exporter ID and
+/// signal, with every byte that is not `[A-Za-z0-9_-]` written as `%XX`, so
+/// two IDs never share a directory.
+pub fn queue_dir_name(exporter: &str, signal: Signal) -> String {
+    let mut out = String::from("exporter_");
+    for b in exporter.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out.push('_');
+    out.push_str(signal.as_str());
+    out
+}
+
+#[cfg(test)]
+#[path = "persistent_tests.rs"]
+mod tests;
