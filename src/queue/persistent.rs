@@ -12,8 +12,9 @@
 //!   the payload, then the seq. A segment is closed once it passes the
 //!   segment size; the next record starts a new one.
 //! - `acks.log`: the seq (u64 LE) of every delivered record, appended after
-//!   the exporter is done with it. Rewritten at start with only the acks of
-//!   live segments.
+//!   the exporter is done with it, and the seq with the top bit set of every
+//!   record handed to a consumer ("taken"). Rewritten at start with only the
+//!   acks of live segments.
 //! - `LOCK`: an exclusive `flock`, so two agents never share a queue.
 //!
 //! # Guarantees
@@ -27,8 +28,11 @@
 //! - At-least-once: a record is acknowledged after its send ends (sent, or
 //!   counted as failed). A crash between the end of a send and the ack write
 //!   delivers that record again after restart: at most one duplicate per
-//!   consumer (each consumer has one record in flight). With `fsync: false`
-//!   a machine crash can also lose unsynced acks, so more records can repeat.
+//!   consumer (each consumer has one record in flight). Such records, taken
+//!   but not acknowledged when the agent stopped, are counted at the next
+//!   start (`sluice_queue_redelivered_records_total`): each may arrive twice.
+//!   With `fsync: false` a machine crash can also lose unsynced acks, so more
+//!   records can repeat than are counted.
 //! - A record with a bad CRC, or cut short by a torn write, ends its
 //!   segment's replay there: it and the rest of that segment are counted
 //!   (`sluice_queue_corrupt_records_total`, `..._corrupt_bytes_total`),
@@ -72,6 +76,8 @@ const MAX_RECORD: u64 = 1 << 30;
 /// Default size at which a segment is closed.
 pub const DEFAULT_SEGMENT_BYTES: u64 = 16 << 20;
 const ACKS_FILE: &str = "acks.log";
+/// Set in an `acks.log` entry that records a hand-out, not a delivery.
+const TAKEN: u64 = 1 << 63;
 
 /// How a persistent queue is opened.
 #[derive(Debug, Clone)]
@@ -271,15 +277,20 @@ impl PersistentQueue {
 
         // Acks of earlier runs; a cut-short last entry is ignored (that record repeats).
         let mut acked_before = HashSet::new();
+        let mut taken_before = HashSet::new();
         let mut max_seq = 0u64;
         match File::open(dir.join(ACKS_FILE)) {
             Ok(mut f) => {
                 let mut raw = Vec::new();
                 f.read_to_end(&mut raw).map_err(io_err)?;
                 for chunk in raw.chunks_exact(8) {
-                    let seq = u64::from_le_bytes(chunk.try_into().unwrap());
-                    acked_before.insert(seq);
-                    max_seq = max_seq.max(seq);
+                    let entry = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+                    if entry & TAKEN != 0 {
+                        taken_before.insert(entry & !TAKEN);
+                    } else {
+                        acked_before.insert(entry);
+                        max_seq = max_seq.max(entry);
+                    }
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -299,6 +310,7 @@ impl PersistentQueue {
 
         let mut segments = VecDeque::new();
         let mut pending = 0usize;
+        let mut redelivered = 0u64;
         let mut unacked_bytes = 0u64;
         let mut disk = 0u64;
         for (first_seq, path) in names {
@@ -318,6 +330,7 @@ impl PersistentQueue {
                             seg.acked.insert(seq);
                         } else {
                             pending += 1;
+                            redelivered += u64::from(taken_before.contains(&seq));
                             unacked_bytes += size;
                         }
                     }
@@ -346,6 +359,14 @@ impl PersistentQueue {
             segments.push_back(seg);
         }
         metrics.replayed.add(pending as u64);
+        metrics.redelivered.add(redelivered);
+        if redelivered > 0 {
+            warn!(
+                queue = %opts.name,
+                records = redelivered,
+                "batches were being sent when the agent stopped; they are sent again and may arrive twice"
+            );
+        }
         metrics.bytes_on_disk.set(disk as i64);
         if pending > 0 {
             warn!(queue = %opts.name, records = pending, bytes = unacked_bytes, "replaying undelivered batches from disk");
@@ -596,6 +617,11 @@ impl PersistentQueue {
                         continue; // delivered before a restart
                     }
                     st.pending -= 1;
+                    // Not synced: a lost marker only undercounts redeliveries.
+                    if let Err(e) = (&*st.acks).write_all(&(seq | TAKEN).to_le_bytes()) {
+                        warn!(queue = %self.opts.name, error = %e, "cannot write to the ack log");
+                    }
+                    st.acks_len += 8;
                     return Some((seq, payload, size));
                 }
                 Ok(ReadRecord::End) => {

@@ -192,6 +192,9 @@ pub struct PersistentQueueMetrics {
     pub bytes_on_disk: Gauge,
     /// Records found undelivered in the segment files at start and queued again.
     pub replayed: Counter,
+    /// Replayed records that a consumer had taken but not finished when the
+    /// agent stopped: sent again, so each may arrive twice.
+    pub redelivered: Counter,
     /// Records that failed their CRC or were cut short (torn write); each ends its segment's replay.
     pub corrupt_records: Counter,
     /// Bytes skipped after a corrupt record.
@@ -212,6 +215,11 @@ impl PersistentQueueMetrics {
             replayed: reg.counter(
                 "sluice_queue_replayed_records_total",
                 "Batches found undelivered on disk at start and queued again.",
+                labels,
+            ),
+            redelivered: reg.counter(
+                "sluice_queue_redelivered_records_total",
+                "Batches being sent when the agent stopped, sent again after the restart: each may arrive twice.",
                 labels,
             ),
             corrupt_records: reg.counter(
