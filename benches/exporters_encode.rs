@@ -189,7 +189,7 @@ fn bench_encode(c: &mut Criterion) {
     group.bench_function("prometheusremotewrite_points", |b| {
         b.iter(|| {
             let (set, _) = translator.translate(&metric_req, Instant::now());
-            for req in build_requests(set, cfg.max_batch_size_bytes) {
+            for req in build_requests(set, cfg.max_batch_size_bytes, false) {
                 black_box(encode(&req).expect("snappy"));
             }
         })

@@ -5,7 +5,7 @@
 //! data point is counted in [`Dropped`] under its reason; the delta converter
 //! holds at most `max_series` series and forgets those idle for `ttl`.
 
-use super::naming::{metric_name, sanitize_label, NameKind};
+use super::naming::{metric_name, sanitize_label, unit_words, NameKind};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{
@@ -94,6 +94,8 @@ pub struct Family {
     pub name: String,
     pub kind: FamilyType,
     pub help: String,
+    /// The Prometheus unit (`seconds`, `bytes`), empty when none.
+    pub unit: String,
 }
 
 /// Series of one translation, keyed by their labels.
@@ -105,14 +107,22 @@ pub struct SeriesSet {
 }
 
 impl SeriesSet {
-    fn begin_family(&mut self, name: &str, kind: FamilyType, help: &str) {
-        self.current = Some(Arc::new(Family { name: name.to_string(), kind, help: help.to_string() }));
+    /// Starts the family of the series added next; `otlp_unit` is the
+    /// metric's UCUM unit.
+    fn begin_family(&mut self, name: &str, kind: FamilyType, help: &str, otlp_unit: &str) {
+        let unit = unit_words(otlp_unit).join("_");
+        self.current = Some(Arc::new(Family { name: name.to_string(), kind, help: help.to_string(), unit }));
     }
 
     fn add(&mut self, labels: Labels, ts_ms: i64, value: f64) {
         let family = self.current.clone().unwrap_or_else(|| {
             let name = labels.iter().find(|(k, _)| k == "__name__").map_or("", |(_, v)| v.as_str());
-            Arc::new(Family { name: name.to_string(), kind: FamilyType::Gauge, help: String::new() })
+            Arc::new(Family {
+                name: name.to_string(),
+                kind: FamilyType::Gauge,
+                help: String::new(),
+                unit: String::new(),
+            })
         });
         self.series.entry(labels).or_insert_with(|| (family, BTreeMap::new())).1.insert(ts_ms, value);
     }
@@ -407,7 +417,7 @@ impl Translator {
                     match data {
                         Data::Gauge(g) => {
                             let name = name(NameKind::Gauge);
-                            out.begin_family(&name, FamilyType::Gauge, &m.description);
+                            out.begin_family(&name, FamilyType::Gauge, &m.description, &m.unit);
                             for p in &g.data_points {
                                 latest_ns = latest_ns.max(p.time_unix_nano);
                                 self.number(&mut out, &base, &name, p, None);
@@ -417,7 +427,7 @@ impl Translator {
                             let kind = if s.is_monotonic { NameKind::Counter } else { NameKind::Gauge };
                             let name = name(kind);
                             let ftype = if s.is_monotonic { FamilyType::Counter } else { FamilyType::Gauge };
-                            out.begin_family(&name, ftype, &m.description);
+                            out.begin_family(&name, ftype, &m.description, &m.unit);
                             let is_delta = s.aggregation_temporality == AggregationTemporality::Delta as i32;
                             for p in &s.data_points {
                                 // Dropped points do not make a target_info of their own.
@@ -446,7 +456,7 @@ impl Translator {
                         }
                         Data::Histogram(h) => {
                             let name = name(NameKind::Other);
-                            out.begin_family(&name, FamilyType::Histogram, &m.description);
+                            out.begin_family(&name, FamilyType::Histogram, &m.description, &m.unit);
                             let is_delta = h.aggregation_temporality == AggregationTemporality::Delta as i32;
                             for p in &h.data_points {
                                 if !is_delta || is_stale(p.flags) || delta.is_some() {
@@ -480,7 +490,7 @@ impl Translator {
                         }
                         Data::Summary(s) => {
                             let name = name(NameKind::Other);
-                            out.begin_family(&name, FamilyType::Summary, &m.description);
+                            out.begin_family(&name, FamilyType::Summary, &m.description, &m.unit);
                             for p in &s.data_points {
                                 latest_ns = latest_ns.max(p.time_unix_nano);
                                 let ts = ms(p.time_unix_nano);
@@ -571,7 +581,7 @@ impl Translator {
         } else {
             format!("{}_target_info", sanitize_label(&self.opts.namespace))
         };
-        out.begin_family(&name, FamilyType::Gauge, "Target metadata");
+        out.begin_family(&name, FamilyType::Gauge, "Target metadata", "");
         labels.insert("__name__".into(), name);
         out.add(labels.into_iter().filter(|(_, v)| !v.is_empty()).collect(), ms(latest_ns), 1.0);
     }

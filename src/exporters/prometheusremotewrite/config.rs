@@ -35,7 +35,8 @@ pub struct PrometheusRemoteWriteConfig {
     /// One `target_info` series per resource. Default enabled.
     #[serde(default)]
     pub target_info: Enabled<true>,
-    /// Accepted for Collector configs; metadata is not sent.
+    /// Send one `MetricMetadata` (type, help, unit) per metric family with
+    /// the first request of each batch. Default false, as in the Collector.
     #[serde(default)]
     pub send_metadata: bool,
     #[serde(default)]

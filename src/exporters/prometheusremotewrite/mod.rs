@@ -15,14 +15,17 @@ pub mod proto;
 
 use crate::data::Batch;
 use crate::exporters::http_sender::{body_text, prefix, retry_after_header, retryable_status, HttpSender};
-use crate::exporters::prometheus_common::{DeltaOptions, Dropped, SeriesSet, TranslateOptions, Translator};
+use crate::exporters::prometheus_common::{
+    DeltaOptions, Dropped, Family, FamilyType, SeriesSet, TranslateOptions, Translator,
+};
 use crate::exporters::{ExportError, ExportOutcome, Exporter};
 use crate::telemetry::PrometheusExporterMetrics;
 use config::PrometheusRemoteWriteConfig;
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
 use http::StatusCode;
 use prost::Message;
-use proto::{Label, Sample, TimeSeries, WriteRequest};
+use proto::{Label, MetricMetadata, Sample, TimeSeries, WriteRequest};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 pub const REMOTE_WRITE_VERSION: &str = "0.1.0";
@@ -31,6 +34,7 @@ pub struct PrometheusRemoteWriteExporter {
     sender: HttpSender,
     translator: Translator,
     max_request_bytes: usize,
+    send_metadata: bool,
     metrics: PrometheusExporterMetrics,
 }
 
@@ -66,6 +70,7 @@ impl PrometheusRemoteWriteExporter {
             sender,
             translator: Translator::new(translate_options(cfg)),
             max_request_bytes: cfg.max_batch_size_bytes.max(1),
+            send_metadata: cfg.send_metadata,
             metrics,
         })
     }
@@ -80,11 +85,26 @@ impl PrometheusRemoteWriteExporter {
 
 /// Series as remote write messages, packed into requests of at most
 /// `max_bytes` encoded (a larger single series is a request of its own).
-pub fn build_requests(set: SeriesSet, max_bytes: usize) -> Vec<WriteRequest> {
+/// With `metadata`, the first request also carries one `MetricMetadata` per
+/// metric family (type, help, unit), as the Collector's `send_metadata` does.
+pub fn build_requests(set: SeriesSet, max_bytes: usize, metadata: bool) -> Vec<WriteRequest> {
     let mut requests = Vec::new();
     let mut current = WriteRequest::default();
     let mut size = 0usize;
-    for (labels, samples) in set.into_series() {
+    let mut families: Vec<MetricMetadata> = Vec::new();
+    let mut last_family: Option<Arc<Family>> = None;
+    for (family, labels, samples) in set.into_family_series() {
+        if metadata && !last_family.as_ref().is_some_and(|f| Arc::ptr_eq(f, &family)) {
+            if !families.iter().any(|m| m.metric_family_name == family.name) {
+                families.push(MetricMetadata {
+                    r#type: metadata_type(family.kind),
+                    metric_family_name: family.name.clone(),
+                    help: family.help.clone(),
+                    unit: family.unit.clone(),
+                });
+            }
+            last_family = Some(family);
+        }
         let ts = TimeSeries {
             labels: labels.into_iter().map(|(name, value)| Label { name, value }).collect(),
             samples: samples.into_iter().map(|(timestamp, value)| Sample { value, timestamp }).collect(),
@@ -102,7 +122,20 @@ pub fn build_requests(set: SeriesSet, max_bytes: usize) -> Vec<WriteRequest> {
     if !current.timeseries.is_empty() {
         requests.push(current);
     }
+    if let Some(first) = requests.first_mut() {
+        first.metadata = families;
+    }
     requests
+}
+
+/// `prometheus.MetricMetadata.MetricType` of a family.
+fn metadata_type(kind: FamilyType) -> i32 {
+    match kind {
+        FamilyType::Counter => 1,
+        FamilyType::Gauge => 2,
+        FamilyType::Histogram => 3,
+        FamilyType::Summary => 5,
+    }
 }
 
 /// The body of one request: the protobuf, snappy block-compressed.
@@ -145,7 +178,7 @@ impl Exporter for PrometheusRemoteWriteExporter {
                 dropped.out_of_order
             )
         });
-        let requests = build_requests(set, self.max_request_bytes);
+        let requests = build_requests(set, self.max_request_bytes, self.send_metadata);
         let total_series: usize = requests.iter().map(|r| r.timeseries.len()).sum();
         let mut failed_series = 0usize;
         let mut permanent: Option<ExportError> = None;

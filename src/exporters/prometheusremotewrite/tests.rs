@@ -120,6 +120,37 @@ async fn sends_snappy_protobuf_with_remote_write_headers() {
     assert_eq!(samples, vec![(1_700_000_000_000, 1.0), (1_700_000_002_000, 3.0)]);
     let info = series.iter().find(|t| label(t, "__name__") == Some("target_info")).unwrap();
     assert_eq!(label(info, "host_name"), Some("h"));
+    assert!(request(s).metadata.is_empty(), "metadata only with send_metadata");
+}
+
+#[tokio::test]
+async fn send_metadata_describes_each_family_once() {
+    let (addr, seen) = serve(vec![]).await;
+    let mut cfg = config(format!("http://{addr}/api/v1/write"));
+    cfg.send_metadata = true;
+    let (exp, _reg) = exporter(&cfg);
+    let latency = Metric {
+        name: "http.server.duration".into(),
+        unit: "ms".into(),
+        description: "Time to answer".into(),
+        data: Some(Data::Gauge(Gauge { data_points: vec![number("/a", T0, 12.0), number("/b", T0, 7.0)] })),
+        ..Default::default()
+    };
+    let mut requests = counter(AggregationTemporality::Cumulative, vec![number("/a", T0, 1.0), number("/b", T0, 2.0)]);
+    requests.description = "Requests served".into();
+    assert_eq!(exp.export(&batch(vec![requests, latency])).await.unwrap(), ExportOutcome::default());
+    let seen = seen.lock().unwrap();
+    let mut metadata: Vec<(i32, String, String, String)> =
+        request(&seen[0]).metadata.into_iter().map(|m| (m.r#type, m.metric_family_name, m.help, m.unit)).collect();
+    metadata.sort();
+    assert_eq!(
+        metadata,
+        vec![
+            (1, "http_requests_total".into(), "Requests served".into(), String::new()),
+            (2, "http_server_duration_milliseconds".into(), "Time to answer".into(), "milliseconds".into()),
+            (2, "target_info".into(), "Target metadata".into(), String::new()),
+        ]
+    );
 }
 
 #[tokio::test]
@@ -150,7 +181,7 @@ fn build_requests_puts_an_oversized_series_alone() {
         unreachable!()
     };
     let (set, _) = t.translate(&req, std::time::Instant::now());
-    let reqs = build_requests(set, 100);
+    let reqs = build_requests(set, 100, false);
     assert_eq!(reqs.len(), 2);
     assert!(reqs.iter().all(|r| r.timeseries.len() == 1));
 }
