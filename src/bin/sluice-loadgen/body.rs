@@ -130,11 +130,7 @@ impl Body {
                 i += 1;
             }
         }
-        let expected = match signal {
-            Signal::Traces => shape.items,
-            Signal::Metrics | Signal::Logs => shape.items,
-        };
-        assert_eq!(patches.len(), expected, "every item must carry exactly one patchable field");
+        assert_eq!(patches.len(), shape.items, "every item must carry exactly one patchable field");
         Body { encoded, items: shape.items, patches, cardinality: shape.cardinality }
     }
 

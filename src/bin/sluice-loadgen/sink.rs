@@ -351,6 +351,14 @@ async fn http_call(
     })
 }
 
+/// HTTP/2 flow-control windows far above hyper's 1 MiB default. The sink
+/// shares a core with a load generator running flat out, so it is often not
+/// scheduled for a while; with small windows an exporter sending 3 MiB
+/// batches on several streams of one connection would stall waiting for
+/// WINDOW_UPDATEs, and the run would measure the sink, not the agent.
+const STREAM_WINDOW: u32 = 16 << 20;
+const CONNECTION_WINDOW: u32 = 64 << 20;
+
 pub fn run(args: SinkArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.grpc.is_some() || args.http.is_some(), "give --grpc ADDR and/or --http ADDR");
     // One thread: the sink must cost little and stay on the core it is pinned to.
@@ -397,6 +405,8 @@ async fn serve(args: &SinkArgs, state: Arc<State>) -> anyhow::Result<()> {
                     let service = hyper::service::service_fn(move |req| grpc_call(state.clone(), req));
                     let io = hyper_util::rt::TokioIo::new(stream);
                     let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .initial_stream_window_size(STREAM_WINDOW)
+                        .initial_connection_window_size(CONNECTION_WINDOW)
                         .serve_connection(io, service)
                         .await;
                 });
@@ -407,8 +417,9 @@ async fn serve(args: &SinkArgs, state: Arc<State>) -> anyhow::Result<()> {
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| http_call(state.clone(), req));
                     let io = hyper_util::rt::TokioIo::new(stream);
-                    let _ = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
-                        .serve_connection(io, service)
+                    let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+                    builder.http2().initial_stream_window_size(STREAM_WINDOW).initial_connection_window_size(CONNECTION_WINDOW);
+                    let _ = builder.serve_connection(io, service)
                         .await;
                 });
             }
