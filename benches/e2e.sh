@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end scenarios over loopback, from a fresh clone with one command:
 #
-#   bash benches/e2e.sh                 # every scenario (about 5 minutes)
+#   bash benches/e2e.sh                 # every scenario (about 4 minutes)
 #   bash benches/e2e.sh 1 3             # some of them: 1 1nop 2 3 4 5
 #
 # Builds sluice and sluice-loadgen (release), then for each scenario starts a
