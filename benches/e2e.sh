@@ -9,8 +9,9 @@
 # and `sluice-loadgen send`, in two phases on the same agent (after a 1 s
 # warm-up at the fixed rate, not counted):
 #   - latency: a fixed rate (LAT_RATE requests/s, LAT_SECONDS) well under
-#     capacity; the client's p99 minus the p99 of the same load sent straight
-#     to the sink (measured once per protocol) is the latency sluice adds;
+#     capacity; the client's p50 and p99 minus those of the same load sent
+#     straight to the sink (measured once per protocol) are the latency
+#     sluice adds;
 #   - throughput: flat out (CONNS connections x CONC requests in flight) for
 #     DURATION seconds: items/s accepted, refusals, and sluice's CPU seconds
 #     (utime+stime from /proc/PID/stat, including draining what it accepted)
@@ -29,8 +30,9 @@
 # on a 1-core machine everything shares core 0 and the figures say less.
 #
 # Environment: DURATION (15), LAT_RATE (50), LAT_SECONDS (10), CONNS (4),
-# CONC (2), SPANS (1000 items per request), E2E_OUT (a directory to keep the
-# configs, logs and JSON reports in; default a temp dir, removed).
+# CONC (2), SPANS (1000 items per request), E2E_PORT_BASE (34300: ports
+# base+17/18/88 for sluice, base+27/28 for the sink), E2E_OUT (a directory to
+# keep the configs, logs and JSON reports in; default a temp dir, removed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
