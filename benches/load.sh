@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # End-to-end load run over loopback: h2load drives OTLP/gRPC trace exports
 # (1000 spans each) into sluice, which batches and forwards them with the
-# `otlp` exporter to a counting sink. Prints spans/s, CPU seconds per million
-# spans and peak RSS of sluice.
+# `otlp` exporter to a counting sink (`sluice-loadgen sink`). Prints spans/s,
+# CPU seconds per million spans and peak RSS of sluice. benches/e2e.sh runs
+# the standard scenarios with sluice-loadgen as the client; this script keeps
+# h2load, with which the first figures in BENCHMARKS.md were made.
 #
 #   bash benches/load.sh [REQUESTS] [CONNECTIONS] [STREAMS]
 #   RPS=40 bash benches/load.sh ...   # cap each connection at 40 requests/s
@@ -16,11 +18,11 @@ REQUESTS=${1:-20000}
 CONNS=${2:-4}
 STREAMS=${3:-8}
 command -v h2load >/dev/null || { echo "h2load missing: apt-get install -y nghttp2-client" >&2; exit 1; }
-cargo build --release --bin sluice --example load_sink --example make_load_body >/dev/null
+cargo build --release --bin sluice --bin sluice-loadgen --example make_load_body >/dev/null
 work=$(mktemp -d)
 . benches/support/load_common.sh
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-target/release/examples/make_load_body "$work/body.bin" 1000
+"$target/release/examples/make_load_body" "$work/body.bin" 1000
 cat > "$work/sluice.yaml" <<YAML
 receivers:
   otlp:

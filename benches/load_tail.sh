@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Load run of tail sampling: examples/load_gen sends OTLP/gRPC requests of
+# Load run of tail sampling: `sluice-loadgen send` sends OTLP/gRPC requests of
 # 1000 spans (100 traces of 10 spans, fresh trace IDs every request) into
 # sluice running tail_sampling with 10 policies, which forwards kept traces
 # with the `otlp` exporter to the counting sink. Samples, while traces are
@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 REQUESTS=${1:-2000}
 CONC=${2:-4}
 WAIT=${3:-20s}
-cargo build --release --bin sluice --example load_sink --example load_gen >/dev/null
+cargo build --release --bin sluice --bin sluice-loadgen >/dev/null
 work=$(mktemp -d)
 . benches/support/load_common.sh
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -56,7 +56,8 @@ start_agent
 rss0=$(awk '/VmRSS/ {print $2}' /proc/$agent/status)
 before=$(cpu_ticks)
 start=$(date +%s.%N)
-taskset -c $core_load target/release/examples/load_gen --endpoint http://127.0.0.1:24317 --requests "$REQUESTS" --concurrency "$CONC" --spans 1000 --spans-per-trace 10 > "$work/gen.json"
+taskset -c $core_load "$target/release/sluice-loadgen" send --endpoint http://127.0.0.1:24317 --requests "$REQUESTS" \
+  --connections 1 --concurrency "$CONC" --spans-per-request 1000 --spans-per-trace 10 > "$work/gen.json"
 end=$(date +%s.%N)
 after=$(cpu_ticks)
 # Everything sent is buffered now (decision_wait has not passed for the last traces).
@@ -76,7 +77,7 @@ start, end = float(sys.argv[5]), float(sys.argv[6])
 traces, acct, rss0, rss1 = int(sys.argv[7]), int(sys.argv[8]), int(sys.argv[9]) * 1024, int(sys.argv[10]) * 1024
 refused, early, peak = int(sys.argv[11]), int(sys.argv[12]), int(sys.argv[13]) * 1024
 sink = json.load(open(sys.argv[14]))
-spans = gen["spans_accepted"]
+spans = gen["items_sent"]
 cpu = (after - before) / tick
 buffered = traces * 10
 print(f"spans accepted:            {spans} ({gen['requests_refused']} requests refused, retryable; {refused} spans)")
@@ -86,7 +87,7 @@ print(f"traces buffered at end:    {traces} ({buffered} spans); early decisions 
 if buffered:
     print(f"accounted bytes per span:  {acct / buffered:.0f} (tail_sampling's own count)")
     print(f"RSS bytes per span:        {(rss1 - rss0) / buffered:.0f} (RSS growth / spans buffered)")
-print(f"encoded bytes per span:    387 (the request's protobuf size / 1000)")
+print(f"encoded bytes per span:    {gen['request_bytes'] / gen['items_per_request']:.0f} (the request's protobuf size / spans in it)")
 print(f"peak RSS:                  {peak / 2**20:.0f} MiB")
 print(f"spans forwarded after shutdown flush: {sink['spans']}")
 PY

@@ -40,6 +40,7 @@ fn components_lists_every_builtin_with_aliases() {
         "prometheus [metrics]",
         "debug",
         "file",
+        "nop [traces, metrics, logs]",
         "extensions:",
         "health_check",
     ] {

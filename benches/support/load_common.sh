@@ -1,5 +1,6 @@
 # Sourced by benches/load.sh and benches/load_tail.sh: core pinning, starting
-# the counting sink and the agent, and reading the agent's CPU and metrics.
+# the counting sink (`sluice-loadgen sink`) and the agent, and reading the
+# agent's CPU and metrics. (benches/e2e.sh is self-contained.)
 # Expects $work (a temp dir holding sluice.yaml) to be set by the caller.
 # The agent listens for OTLP/gRPC on 24317 and serves /metrics on 28888; the
 # sink listens on 24318.
@@ -8,6 +9,8 @@ ncpu=$(nproc)
 core_agent=0
 core_load=$(( ncpu > 1 ? 1 : 0 ))
 tick=$(getconf CLK_TCK)
+# Where cargo put the release binaries (CARGO_TARGET_DIR is honoured).
+target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 
 # The exporter and self-telemetry half of both configs.
 OTLP_TO_SINK_YAML='exporters:
@@ -23,13 +26,13 @@ service:
 
 # start_sink [SINK ARGS...]: the counting sink on the load core; sets $sink.
 start_sink() {
-    taskset -c "$core_load" target/release/examples/load_sink 127.0.0.1:24318 "$@" > "$work/sink.json" 2> "$work/sink.log" &
+    taskset -c "$core_load" "$target/release/sluice-loadgen" sink --grpc 127.0.0.1:24318 "$@" > "$work/sink.json" 2> "$work/sink.log" &
     sink=$!
 }
 
 # start_agent: sluice on the agent core, waiting until /metrics answers; sets $agent.
 start_agent() {
-    taskset -c "$core_agent" target/release/sluice --config "$work/sluice.yaml" 2> "$work/sluice.log" &
+    taskset -c "$core_agent" "$target/release/sluice" --config "$work/sluice.yaml" 2> "$work/sluice.log" &
     agent=$!
     for _ in $(seq 50); do curl -sf http://127.0.0.1:28888/metrics >/dev/null && break; sleep 0.1; done
 }

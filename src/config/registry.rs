@@ -4,7 +4,7 @@
 use crate::data::Signal;
 use crate::exporters::{
     debug::config::DebugExporterConfig, file::config::FileExporterConfig, loki::config::LokiExporterConfig,
-    otlp::config::OtlpExporterConfig, otlphttp::config::OtlpHttpExporterConfig,
+    nop::config::NopExporterConfig, otlp::config::OtlpExporterConfig, otlphttp::config::OtlpHttpExporterConfig,
     prometheus::config::PrometheusExporterConfig, prometheusremotewrite::config::PrometheusRemoteWriteConfig,
 };
 use crate::processors::{
@@ -182,6 +182,13 @@ pub const COMPONENTS: &[ComponentType] = &[
         description: "writes OTLP JSON lines to a file, rotated by size",
     },
     ComponentType {
+        kind: ComponentKind::Exporter,
+        name: "nop",
+        aliases: &[],
+        signals: ALL_SIGNALS,
+        description: "accepts and discards every batch, counted as sent (to measure the agent's own cost)",
+    },
+    ComponentType {
         kind: ComponentKind::Extension,
         name: "health_check",
         aliases: &[],
@@ -239,6 +246,7 @@ pub enum ExporterConfig {
     Prometheus(PrometheusExporterConfig),
     Debug(DebugExporterConfig),
     File(FileExporterConfig),
+    Nop(NopExporterConfig),
 }
 
 #[derive(Debug, Clone, PartialEq)]

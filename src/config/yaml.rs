@@ -311,6 +311,7 @@ impl Loader {
                 validate::file_exporter(&mut self.checker(path, node), &cfg);
                 Some(ExporterConfig::File(cfg))
             }
+            "nop" => Some(ExporterConfig::Nop(self.typed(node, path)?)),
             _ => None,
         }
     }

@@ -9,6 +9,7 @@ pub mod debug;
 pub mod file;
 pub mod http_sender;
 pub mod loki;
+pub mod nop;
 pub mod otlp;
 pub mod otlp_common;
 pub mod otlphttp;

@@ -204,11 +204,13 @@ fn queue_and_retry(cfg: &ExporterConfig) -> (SendingQueueConfig, RetryConfig) {
             }
             (q, c.retry_on_failure.clone())
         }
-        // Local sinks (a file, a log, a scrape page): one writer in order, nothing to retry.
-        ExporterConfig::Debug(_) | ExporterConfig::File(_) | ExporterConfig::Prometheus(_) => (
-            SendingQueueConfig { num_consumers: 1, ..SendingQueueConfig::default() },
-            RetryConfig { enabled: false, ..RetryConfig::default() },
-        ),
+        // Local sinks (a file, a log, a scrape page, nowhere): one writer in order, nothing to retry.
+        ExporterConfig::Debug(_) | ExporterConfig::File(_) | ExporterConfig::Prometheus(_) | ExporterConfig::Nop(_) => {
+            (
+                SendingQueueConfig { num_consumers: 1, ..SendingQueueConfig::default() },
+                RetryConfig { enabled: false, ..RetryConfig::default() },
+            )
+        }
     }
 }
 
@@ -295,6 +297,7 @@ fn start_exporter(
         }
         ExporterConfig::Debug(c) => parts.spawn(exporters::debug::DebugExporter::new(c, signal, &name).map_err(err)?),
         ExporterConfig::File(c) => parts.spawn(exporters::file::FileExporter::new(c, signal, &name).map_err(err)?),
+        ExporterConfig::Nop(c) => parts.spawn(exporters::nop::NopExporter::new(c)),
     };
     Ok(StartedExporter { queue, task })
 }

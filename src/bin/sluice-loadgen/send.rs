@@ -1,0 +1,343 @@
+//! `send`: drives OTLP/gRPC or OTLP/HTTP at a fixed rate or flat out and
+//! reports what the client saw: requests ok / refused / failed, items/s and
+//! latency percentiles.
+//!
+//! Refused means the server asked to be retried later: gRPC UNAVAILABLE or
+//! RESOURCE_EXHAUSTED, HTTP 503 or 429. Refused requests are not resent (the
+//! count is the point). Latency is measured per successful request, from
+//! just before it is written to when its response has arrived; in rate mode
+//! a request waits for its scheduled time first, and that wait is not counted.
+
+use crate::body::{Body, Shape, Signal};
+use crate::histogram::Histogram;
+use bytes::{Buf, BufMut, Bytes};
+use http_body_util::{BodyExt, Full};
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Protocol {
+    Grpc,
+    Http,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SendArgs {
+    /// gRPC: `http://HOST:PORT` (or `HOST:PORT`); HTTP: `http://HOST:PORT`, to which `/v1/<signal>` is added
+    /// unless a path is given.
+    #[arg(long)]
+    pub endpoint: String,
+    #[arg(long, value_enum, default_value = "grpc")]
+    pub protocol: Protocol,
+    #[arg(long, value_enum, default_value = "traces")]
+    pub signal: Signal,
+    /// gRPC: HTTP/2 connections. HTTP: the pool holds up to connections × concurrency HTTP/1.1 connections.
+    #[arg(long, default_value_t = 4)]
+    pub connections: usize,
+    /// Requests in flight per connection.
+    #[arg(long, default_value_t = 2)]
+    pub concurrency: usize,
+    /// Requests per second in total; 0 sends flat out.
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
+    /// Stop after this many seconds (default 10 unless --requests is given).
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Stop after this many requests.
+    #[arg(long)]
+    pub requests: Option<u64>,
+    /// Spans (metric points, log records) per request.
+    #[arg(long, alias = "items-per-request", default_value_t = 1000)]
+    pub spans_per_request: usize,
+    /// Attributes per item: up to 10 realistic HTTP ones, then `extra.N` strings.
+    #[arg(long, default_value_t = 10)]
+    pub attributes: usize,
+    /// Bytes of each extra attribute's string value (attributes beyond the first 10).
+    #[arg(long, default_value_t = 32)]
+    pub attribute_size: usize,
+    /// Spans per trace (trace fan-out).
+    #[arg(long, default_value_t = 10)]
+    pub spans_per_trace: usize,
+    /// Share of spans (or log records) with status ERROR.
+    #[arg(long, default_value_t = 0.0)]
+    pub error_ratio: f64,
+    /// Share of spans lasting 6 s (above a 5 s latency policy).
+    #[arg(long, default_value_t = 0.0)]
+    pub slow_ratio: f64,
+    /// Metrics and logs: distinct user.id / request_id values cycled through; 0 = always new.
+    #[arg(long, default_value_t = 0)]
+    pub cardinality: u64,
+    /// Compress each request with gzip.
+    #[arg(long)]
+    pub gzip: bool,
+    /// Runtime worker threads (default: the CPUs this process may run on).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// Sends pre-encoded bytes; ignores the response body.
+#[derive(Clone, Default)]
+struct RawCodec;
+struct RawEncoder;
+struct RawDecoder;
+
+impl Encoder for RawEncoder {
+    type Item = Bytes;
+    type Error = tonic::Status;
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        dst.put(item);
+        Ok(())
+    }
+}
+
+impl Decoder for RawDecoder {
+    type Item = ();
+    type Error = tonic::Status;
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<()>, tonic::Status> {
+        src.advance(src.remaining());
+        Ok(Some(()))
+    }
+}
+
+impl Codec for RawCodec {
+    type Encode = Bytes;
+    type Decode = ();
+    type Encoder = RawEncoder;
+    type Decoder = RawDecoder;
+    fn encoder(&mut self) -> RawEncoder {
+        RawEncoder
+    }
+    fn decoder(&mut self) -> RawDecoder {
+        RawDecoder
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Ok,
+    Refused,
+    Failed,
+}
+
+/// What one sender task saw.
+#[derive(Default)]
+struct TaskReport {
+    ok: u64,
+    refused: u64,
+    failed: u64,
+    latency: Histogram,
+    first_error: Option<String>,
+}
+
+enum Client {
+    Grpc { grpc: tonic::client::Grpc<tonic::transport::Channel>, path: http::uri::PathAndQuery },
+    Http { client: HttpClient, uri: http::Uri, gzip: bool },
+}
+
+type HttpClient = hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+impl Client {
+    async fn send(&mut self, body: Bytes) -> (Outcome, Option<String>) {
+        match self {
+            Client::Grpc { grpc, path } => {
+                if let Err(e) = grpc.ready().await {
+                    return (Outcome::Failed, Some(format!("connection: {e}")));
+                }
+                match grpc.unary::<Bytes, (), RawCodec>(tonic::Request::new(body), path.clone(), RawCodec).await {
+                    Ok(_) => (Outcome::Ok, None),
+                    Err(s) if matches!(s.code(), tonic::Code::Unavailable | tonic::Code::ResourceExhausted) => {
+                        (Outcome::Refused, None)
+                    }
+                    Err(s) => (Outcome::Failed, Some(format!("gRPC {:?}: {}", s.code(), s.message()))),
+                }
+            }
+            Client::Http { client, uri, gzip } => {
+                let mut req = http::Request::post(uri.clone()).header("content-type", "application/x-protobuf");
+                if *gzip {
+                    req = req.header("content-encoding", "gzip");
+                }
+                let req = req.body(Full::new(body)).expect("valid request");
+                match client.request(req).await {
+                    Ok(resp) => {
+                        let status = resp.status().as_u16();
+                        let _ = resp.into_body().collect().await;
+                        match status {
+                            200..=299 => (Outcome::Ok, None),
+                            429 | 503 => (Outcome::Refused, None),
+                            s => (Outcome::Failed, Some(format!("HTTP {s}"))),
+                        }
+                    }
+                    Err(e) => (Outcome::Failed, Some(format!("HTTP: {e}"))),
+                }
+            }
+        }
+    }
+}
+
+fn grpc_path(signal: Signal) -> &'static str {
+    match signal {
+        Signal::Traces => "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        Signal::Metrics => "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+        Signal::Logs => "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+    }
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 4), flate2::Compression::fast());
+    enc.write_all(data).expect("in-memory write");
+    enc.finish().expect("in-memory write")
+}
+
+pub fn run(args: SendArgs) -> anyhow::Result<()> {
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(threads.max(1)).enable_all().build()?;
+    let report = rt.block_on(send(args))?;
+    println!("{report}");
+    Ok(())
+}
+
+async fn send(args: SendArgs) -> anyhow::Result<serde_json::Value> {
+    let shape = Shape {
+        items: args.spans_per_request,
+        attributes: args.attributes,
+        attribute_size: args.attribute_size,
+        spans_per_trace: args.spans_per_trace,
+        error_ratio: args.error_ratio,
+        slow_ratio: args.slow_ratio,
+        cardinality: args.cardinality,
+    };
+    let body = Arc::new(Body::build(args.signal, &shape));
+    let max_requests = args.requests.unwrap_or(u64::MAX);
+    let duration = match (args.duration, args.requests) {
+        (Some(d), _) => Some(Duration::from_secs_f64(d)),
+        (None, Some(_)) => None,
+        (None, None) => Some(Duration::from_secs(10)),
+    };
+    let workers = args.connections.max(1) * args.concurrency.max(1);
+
+    // One client per worker; gRPC workers of one connection share its channel.
+    let mut clients = Vec::with_capacity(workers);
+    match args.protocol {
+        Protocol::Grpc => {
+            let endpoint =
+                if args.endpoint.contains("://") { args.endpoint.clone() } else { format!("http://{}", args.endpoint) };
+            let path: http::uri::PathAndQuery = grpc_path(args.signal).parse()?;
+            for _ in 0..args.connections.max(1) {
+                let channel = tonic::transport::Endpoint::from_shared(endpoint.clone())?
+                    .connect()
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot connect to {endpoint}: {e}"))?;
+                for _ in 0..args.concurrency.max(1) {
+                    let mut grpc = tonic::client::Grpc::new(channel.clone()).max_decoding_message_size(64 << 20);
+                    if args.gzip {
+                        grpc = grpc.send_compressed(CompressionEncoding::Gzip);
+                    }
+                    clients.push(Client::Grpc { grpc, path: path.clone() });
+                }
+            }
+        }
+        Protocol::Http => {
+            let mut uri: http::Uri = args.endpoint.parse()?;
+            if uri.path() == "/" || uri.path().is_empty() {
+                uri = format!("{}/v1/{}", args.endpoint.trim_end_matches('/'), args.signal.name()).parse()?;
+            }
+            let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .pool_max_idle_per_host(workers)
+                .build_http();
+            for _ in 0..workers {
+                clients.push(Client::Http { client: client.clone(), uri: uri.clone(), gzip: args.gzip });
+            }
+        }
+    }
+
+    let next = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let deadline = duration.map(|d| start + d);
+    let interval = (args.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / args.rate));
+    let grpc_gzip = args.protocol == Protocol::Grpc; // tonic compresses gRPC itself
+    let mut tasks = Vec::with_capacity(workers);
+    for mut client in clients {
+        let (body, next) = (body.clone(), next.clone());
+        let compress = args.gzip && !grpc_gzip;
+        tasks.push(tokio::spawn(async move {
+            let mut report = TaskReport::default();
+            let mut buf = body.encoded.clone();
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= max_requests || deadline.is_some_and(|d| Instant::now() >= d) {
+                    break;
+                }
+                if let Some(interval) = interval {
+                    let at = start + interval.mul_f64(n as f64);
+                    if deadline.is_some_and(|d| at >= d) {
+                        break;
+                    }
+                    tokio::time::sleep_until(at.into()).await;
+                }
+                body.patch(&mut buf, n);
+                let payload = if compress { Bytes::from(gzip(&buf)) } else { Bytes::copy_from_slice(&buf) };
+                let t0 = Instant::now();
+                let (outcome, error) = client.send(payload).await;
+                match outcome {
+                    Outcome::Ok => {
+                        report.ok += 1;
+                        report.latency.record(t0.elapsed().as_micros() as u64);
+                    }
+                    Outcome::Refused => report.refused += 1,
+                    Outcome::Failed => {
+                        report.failed += 1;
+                        if report.first_error.is_none() {
+                            report.first_error = error;
+                        }
+                        // A dead endpoint must not turn into a busy loop.
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+            }
+            report
+        }));
+    }
+    let mut total = TaskReport::default();
+    for t in tasks {
+        let r = t.await?;
+        total.ok += r.ok;
+        total.refused += r.refused;
+        total.failed += r.failed;
+        total.latency.merge(&r.latency);
+        if total.first_error.is_none() {
+            total.first_error = r.first_error;
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    if let Some(e) = &total.first_error {
+        eprintln!("sluice-loadgen: {} requests failed; first error: {e}", total.failed);
+    }
+    let items = body.items as u64;
+    let ms = |us: u64| us as f64 / 1000.0;
+    Ok(serde_json::json!({
+        "signal": args.signal.name(),
+        "protocol": match args.protocol { Protocol::Grpc => "grpc", Protocol::Http => "http" },
+        "connections": args.connections,
+        "concurrency": args.concurrency,
+        "rate": args.rate,
+        "items_per_request": items,
+        "request_bytes": body.encoded.len(),
+        "requests_ok": total.ok,
+        "requests_refused": total.refused,
+        "requests_failed": total.failed,
+        "items_sent": total.ok * items,
+        "items_refused": total.refused * items,
+        "seconds": (secs * 1000.0).round() / 1000.0,
+        "items_per_second": ((total.ok * items) as f64 / secs).round(),
+        "requests_per_second": (total.ok as f64 / secs * 10.0).round() / 10.0,
+        "latency_samples": total.latency.count(),
+        "latency_p50_ms": ms(total.latency.quantile(0.50)),
+        "latency_p90_ms": ms(total.latency.quantile(0.90)),
+        "latency_p99_ms": ms(total.latency.quantile(0.99)),
+        "latency_max_ms": ms(total.latency.max()),
+        "latency_mean_ms": total.latency.mean().round() / 1000.0,
+    }))
+}

@@ -1,0 +1,450 @@
+//! `sink`: accepts OTLP over gRPC and/or HTTP and counts, costing far less
+//! than the agent it measures.
+//!
+//! By default each request is decoded only down to its items (spans, metric
+//! data points, log records), each left as an undecoded byte slice of the
+//! request: enough to count exactly. `--no-decode` counts only requests and
+//! bytes: the I/O ceiling, the most a receiver on this machine could take.
+//! It prints its totals as one JSON line on SIGTERM/SIGINT or after
+//! `--idle-exit` seconds without a request (and writes them to `--report`).
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use std::convert::Infallible;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+
+#[derive(Debug, clap::Args)]
+pub struct SinkArgs {
+    /// Listen for OTLP/gRPC here (e.g. 127.0.0.1:4317).
+    #[arg(long)]
+    pub grpc: Option<SocketAddr>,
+    /// Listen for OTLP/HTTP here (e.g. 127.0.0.1:4318): POST /v1/traces, /v1/metrics, /v1/logs (protobuf).
+    #[arg(long)]
+    pub http: Option<SocketAddr>,
+    /// Count requests and bytes only; do not decode.
+    #[arg(long)]
+    pub no_decode: bool,
+    /// Exit after this many seconds without a request (once one has come).
+    #[arg(long)]
+    pub idle_exit: Option<f64>,
+    /// Also write the totals to this file.
+    #[arg(long)]
+    pub report: Option<std::path::PathBuf>,
+    /// Refuse every Nth request (gRPC UNAVAILABLE, HTTP 503 with Retry-After), to test clients' handling.
+    #[arg(long, default_value_t = 0)]
+    pub refuse_every: u64,
+}
+
+// Export requests with each item left as bytes: the same wire format.
+#[derive(Clone, PartialEq, prost::Message)]
+struct TracesView {
+    #[prost(message, repeated, tag = "1")]
+    resource_spans: Vec<ResourceSpansView>,
+}
+#[derive(Clone, PartialEq, prost::Message)]
+struct ResourceSpansView {
+    #[prost(message, repeated, tag = "2")]
+    scope_spans: Vec<ScopeSpansView>,
+}
+#[derive(Clone, PartialEq, prost::Message)]
+struct ScopeSpansView {
+    #[prost(bytes = "bytes", repeated, tag = "2")]
+    spans: Vec<Bytes>,
+}
+#[derive(Clone, PartialEq, prost::Message)]
+struct MetricsView {
+    #[prost(message, repeated, tag = "1")]
+    resource_metrics: Vec<ResourceMetricsView>,
+}
+#[derive(Clone, PartialEq, prost::Message)]
+struct ResourceMetricsView {
+    #[prost(message, repeated, tag = "2")]
+    scope_metrics: Vec<ScopeMetricsView>,
+}
+#[derive(Clone, PartialEq, prost::Message)]
+struct ScopeMetricsView {
+    #[prost(message, repeated, tag = "2")]
+    metrics: Vec<MetricView>,
+}
+/// Metric's data oneof: gauge 5, sum 7, histogram 9, exponential_histogram 10, summary 11.
+#[derive(Clone, PartialEq, prost::Message)]
+struct MetricView {
+    #[prost(message, optional, tag = "5")]
+    gauge: Option<PointsView>,
+    #[prost(message, optional, tag = "7")]
+    sum: Option<PointsView>,
+    #[prost(message, optional, tag = "9")]
+    histogram: Option<PointsView>,
+    #[prost(message, optional, tag = "10")]
+    exponential_histogram: Option<PointsView>,
+    #[prost(message, optional, tag = "11")]
+    summary: Option<PointsView>,
+}
+#[derive(Clone, PartialEq, prost::Message)]
+struct PointsView {
+    #[prost(bytes = "bytes", repeated, tag = "1")]
+    data_points: Vec<Bytes>,
+}
+#[derive(Clone, PartialEq, prost::Message)]
+struct LogsView {
+    #[prost(message, repeated, tag = "1")]
+    resource_logs: Vec<ResourceLogsView>,
+}
+#[derive(Clone, PartialEq, prost::Message)]
+struct ResourceLogsView {
+    #[prost(message, repeated, tag = "2")]
+    scope_logs: Vec<ScopeLogsView>,
+}
+#[derive(Clone, PartialEq, prost::Message)]
+struct ScopeLogsView {
+    #[prost(bytes = "bytes", repeated, tag = "2")]
+    log_records: Vec<Bytes>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Traces,
+    Metrics,
+    Logs,
+}
+
+/// Items in one encoded export request.
+fn count_items(kind: Kind, body: Bytes) -> Result<u64, prost::DecodeError> {
+    use prost::Message;
+    Ok(match kind {
+        Kind::Traces => TracesView::decode(body)?
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len() as u64)
+            .sum(),
+        Kind::Metrics => MetricsView::decode(body)?
+            .resource_metrics
+            .iter()
+            .flat_map(|r| &r.scope_metrics)
+            .flat_map(|s| &s.metrics)
+            .flat_map(|m| [&m.gauge, &m.sum, &m.histogram, &m.exponential_histogram, &m.summary])
+            .flatten()
+            .map(|p| p.data_points.len() as u64)
+            .sum(),
+        Kind::Logs => LogsView::decode(body)?
+            .resource_logs
+            .iter()
+            .flat_map(|r| &r.scope_logs)
+            .map(|s| s.log_records.len() as u64)
+            .sum(),
+    })
+}
+
+#[derive(Default)]
+struct Counts {
+    requests: AtomicU64,
+    refused: AtomicU64,
+    bytes: AtomicU64,
+    items: [AtomicU64; 3],
+    first_ns: AtomicU64,
+    last_ns: AtomicU64,
+    /// When the last request arrived, refused or not: for --idle-exit.
+    seen_ns: AtomicU64,
+    /// Requests seen, refused or not: decides which to refuse.
+    arrivals: AtomicU64,
+}
+
+struct State {
+    counts: Counts,
+    start: Instant,
+    decode: bool,
+    refuse_every: u64,
+}
+
+enum Verdict {
+    Accepted,
+    Refused,
+    Bad(String),
+}
+
+impl State {
+    /// Counts one request's body (already decompressed).
+    fn take(&self, kind: Kind, body: Bytes) -> Verdict {
+        let arrival = self.counts.arrivals.fetch_add(1, Ordering::Relaxed) + 1;
+        self.counts.seen_ns.store(self.start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        if self.refuse_every > 0 && arrival.is_multiple_of(self.refuse_every) {
+            self.counts.refused.fetch_add(1, Ordering::Relaxed);
+            return Verdict::Refused;
+        }
+        let len = body.len() as u64;
+        if self.decode {
+            match count_items(kind, body) {
+                Ok(n) => {
+                    self.counts.items[kind as usize].fetch_add(n, Ordering::Relaxed);
+                }
+                Err(e) => return Verdict::Bad(e.to_string()),
+            }
+        }
+        let now = self.start.elapsed().as_nanos() as u64;
+        let _ = self.counts.first_ns.compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+        self.counts.last_ns.store(now, Ordering::Relaxed);
+        self.counts.bytes.fetch_add(len, Ordering::Relaxed);
+        self.counts.requests.fetch_add(1, Ordering::Relaxed);
+        Verdict::Accepted
+    }
+
+    fn totals(&self) -> serde_json::Value {
+        let c = &self.counts;
+        let items: Vec<u64> = c.items.iter().map(|a| a.load(Ordering::Relaxed)).collect();
+        let total: u64 = items.iter().sum();
+        let requests = c.requests.load(Ordering::Relaxed);
+        let secs = c.last_ns.load(Ordering::Relaxed).saturating_sub(c.first_ns.load(Ordering::Relaxed)) as f64 / 1e9;
+        let rate = |n: u64| if secs > 0.0 { (n as f64 / secs).round() } else { 0.0 };
+        serde_json::json!({
+            "decoded": self.decode,
+            "requests": requests,
+            "requests_refused": c.refused.load(Ordering::Relaxed),
+            "bytes": c.bytes.load(Ordering::Relaxed),
+            "spans": items[0],
+            "metric_points": items[1],
+            "log_records": items[2],
+            "items": total,
+            "active_seconds": (secs * 1000.0).round() / 1000.0,
+            "items_per_second": rate(total),
+            "requests_per_second": rate(requests),
+        })
+    }
+}
+
+/// Hands the request body over as bytes and answers with an empty message
+/// (the encoding of every empty Export*ServiceResponse).
+#[derive(Clone, Default)]
+struct BytesCodec;
+struct BytesEncoder;
+struct BytesDecoder;
+
+impl Encoder for BytesEncoder {
+    type Item = Bytes;
+    type Error = tonic::Status;
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        bytes::BufMut::put(dst, item);
+        Ok(())
+    }
+}
+
+impl Decoder for BytesDecoder {
+    type Item = Bytes;
+    type Error = tonic::Status;
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, tonic::Status> {
+        use bytes::Buf;
+        Ok(Some(src.copy_to_bytes(src.remaining())))
+    }
+}
+
+impl Codec for BytesCodec {
+    type Encode = Bytes;
+    type Decode = Bytes;
+    type Encoder = BytesEncoder;
+    type Decoder = BytesDecoder;
+    fn encoder(&mut self) -> BytesEncoder {
+        BytesEncoder
+    }
+    fn decoder(&mut self) -> BytesDecoder {
+        BytesDecoder
+    }
+}
+
+#[derive(Clone)]
+struct Export {
+    state: Arc<State>,
+    kind: Kind,
+}
+
+impl tonic::server::UnaryService<Bytes> for Export {
+    type Response = Bytes;
+    type Future = std::future::Ready<Result<tonic::Response<Bytes>, tonic::Status>>;
+
+    fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
+        std::future::ready(match self.state.take(self.kind, request.into_inner()) {
+            Verdict::Accepted => Ok(tonic::Response::new(Bytes::new())),
+            Verdict::Refused => Err(tonic::Status::unavailable("sink refuses this request (--refuse-every)")),
+            Verdict::Bad(e) => Err(tonic::Status::invalid_argument(e)),
+        })
+    }
+}
+
+fn grpc_kind(path: &str) -> Option<Kind> {
+    match path {
+        "/opentelemetry.proto.collector.trace.v1.TraceService/Export" => Some(Kind::Traces),
+        "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export" => Some(Kind::Metrics),
+        "/opentelemetry.proto.collector.logs.v1.LogsService/Export" => Some(Kind::Logs),
+        _ => None,
+    }
+}
+
+fn http_kind(path: &str) -> Option<Kind> {
+    match path {
+        "/v1/traces" => Some(Kind::Traces),
+        "/v1/metrics" => Some(Kind::Metrics),
+        "/v1/logs" => Some(Kind::Logs),
+        _ => None,
+    }
+}
+
+async fn grpc_call(
+    state: Arc<State>,
+    req: http::Request<hyper::body::Incoming>,
+) -> Result<http::Response<tonic::body::Body>, Infallible> {
+    let Some(kind) = grpc_kind(req.uri().path()) else {
+        let resp = http::Response::builder()
+            .header("content-type", "application/grpc")
+            .header("grpc-status", "12")
+            .body(tonic::body::Body::empty())
+            .expect("valid response");
+        return Ok(resp);
+    };
+    let mut grpc = tonic::server::Grpc::new(BytesCodec)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Zstd)
+        .max_decoding_message_size(256 << 20);
+    Ok(grpc.unary(Export { state, kind }, req).await)
+}
+
+fn respond(status: u16, body: &'static [u8]) -> http::Response<Full<Bytes>> {
+    let mut b = http::Response::builder().status(status).header("content-type", "application/x-protobuf");
+    if status == 503 {
+        b = b.header("retry-after", "1");
+    }
+    b.body(Full::new(Bytes::from_static(body))).expect("valid response")
+}
+
+async fn http_call(
+    state: Arc<State>,
+    req: http::Request<hyper::body::Incoming>,
+) -> Result<http::Response<Full<Bytes>>, Infallible> {
+    let Some(kind) = http_kind(req.uri().path()) else { return Ok(respond(404, b"not found")) };
+    if req.method() != http::Method::POST {
+        return Ok(respond(405, b"POST only"));
+    }
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    if header("content-type").contains("json") {
+        return Ok(respond(415, b"protobuf only"));
+    }
+    let gzip = header("content-encoding").eq_ignore_ascii_case("gzip");
+    let Ok(body) = req.into_body().collect().await.map(|b| b.to_bytes()) else {
+        return Ok(respond(400, b"body"));
+    };
+    let body = if gzip && state.decode {
+        let mut out = Vec::with_capacity(body.len() * 4);
+        if flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut out).is_err() {
+            return Ok(respond(400, b"gzip"));
+        }
+        Bytes::from(out)
+    } else {
+        body
+    };
+    Ok(match state.take(kind, body) {
+        Verdict::Accepted => respond(200, b""),
+        Verdict::Refused => respond(503, b""),
+        Verdict::Bad(_) => respond(400, b"bad protobuf"),
+    })
+}
+
+/// HTTP/2 flow-control windows far above hyper's 1 MiB default. The sink
+/// shares a core with a load generator running flat out, so it is often not
+/// scheduled for a while; with small windows an exporter sending 3 MiB
+/// batches on several streams of one connection would stall waiting for
+/// WINDOW_UPDATEs, and the run would measure the sink, not the agent.
+const STREAM_WINDOW: u32 = 16 << 20;
+const CONNECTION_WINDOW: u32 = 64 << 20;
+
+pub fn run(args: SinkArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.grpc.is_some() || args.http.is_some(), "give --grpc ADDR and/or --http ADDR");
+    // One thread: the sink must cost little and stay on the core it is pinned to.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let state = Arc::new(State {
+        counts: Counts::default(),
+        start: Instant::now(),
+        decode: !args.no_decode,
+        refuse_every: args.refuse_every,
+    });
+    rt.block_on(serve(&args, state.clone()))?;
+    let totals = state.totals().to_string();
+    println!("{totals}");
+    if let Some(path) = &args.report {
+        std::fs::write(path, format!("{totals}\n"))?;
+    }
+    Ok(())
+}
+
+async fn serve(args: &SinkArgs, state: Arc<State>) -> anyhow::Result<()> {
+    let grpc = match args.grpc {
+        Some(a) => Some(tokio::net::TcpListener::bind(a).await?),
+        None => None,
+    };
+    let http = match args.http {
+        Some(a) => Some(tokio::net::TcpListener::bind(a).await?),
+        None => None,
+    };
+    for (name, l) in [("grpc", &grpc), ("http", &http)] {
+        if let Some(l) = l {
+            eprintln!("sluice-loadgen sink: {name} listening on {}", l.local_addr()?);
+        }
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let idle = args.idle_exit.map(Duration::from_secs_f64);
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            Some(Ok((stream, _))) = accept(&grpc) => {
+                let state = state.clone();
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| grpc_call(state.clone(), req));
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .initial_stream_window_size(STREAM_WINDOW)
+                        .initial_connection_window_size(CONNECTION_WINDOW)
+                        .serve_connection(io, service)
+                        .await;
+                });
+            }
+            Some(Ok((stream, _))) = accept(&http) => {
+                let state = state.clone();
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| http_call(state.clone(), req));
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+                    builder.http2().initial_stream_window_size(STREAM_WINDOW).initial_connection_window_size(CONNECTION_WINDOW);
+                    let _ = builder.serve_connection(io, service)
+                        .await;
+                });
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = tick.tick() => {
+                let last = state.counts.seen_ns.load(Ordering::Relaxed);
+                if let Some(idle) = idle {
+                    let now = state.start.elapsed().as_nanos() as u64;
+                    if last > 0 && now.saturating_sub(last) > idle.as_nanos() as u64 {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Accepts on `listener`, or never resolves when there is none.
+async fn accept(
+    listener: &Option<tokio::net::TcpListener>,
+) -> Option<std::io::Result<(tokio::net::TcpStream, SocketAddr)>> {
+    match listener {
+        Some(l) => Some(l.accept().await),
+        None => std::future::pending().await,
+    }
+}

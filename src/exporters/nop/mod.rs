@@ -1,0 +1,32 @@
+//! The `nop` exporter: accepts every batch and discards it, as the
+//! Collector's `nop` exporter does.
+//!
+//! It exists to measure the agent's own cost: with `nop` at the end of a
+//! pipeline, a load run's CPU and memory are receiving, processing and
+//! queueing only, with no encoding, network or backend. The runner still
+//! counts what it was handed as sent (`otelcol_exporter_sent_*`), so a run
+//! can check that every item got through. It never fails.
+
+pub mod config;
+
+use crate::data::Batch;
+use crate::exporters::{ExportError, ExportOutcome, Exporter};
+use config::NopExporterConfig;
+
+#[derive(Debug, Default)]
+pub struct NopExporter;
+
+impl NopExporter {
+    pub fn new(_cfg: &NopExporterConfig) -> Self {
+        NopExporter
+    }
+}
+
+impl Exporter for NopExporter {
+    async fn export(&self, _batch: &Batch) -> Result<ExportOutcome, ExportError> {
+        Ok(ExportOutcome::default())
+    }
+}
+
+#[cfg(test)]
+mod tests;
