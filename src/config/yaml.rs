@@ -425,7 +425,10 @@ impl Loader {
                 ExporterConfig::OtlpHttp(c) => &c.sending_queue,
                 ExporterConfig::Loki(c) => &c.sending_queue,
                 ExporterConfig::PrometheusRemoteWrite(c) => &c.sending_queue,
-                ExporterConfig::Debug(_) | ExporterConfig::File(_) | ExporterConfig::Prometheus(_) => continue,
+                ExporterConfig::Debug(_)
+                | ExporterConfig::File(_)
+                | ExporterConfig::Prometheus(_)
+                | ExporterConfig::Nop(_) => continue,
             };
             let Some(name) = &queue.storage else { continue };
             let Some(entry) = entries.iter().find(|e| ComponentId::parse(&e.key).as_ref() == Ok(eid)) else {
