@@ -2,7 +2,8 @@
 //! items/s: OTLP protobuf (the `otlp` exporter's gRPC payload and
 //! `otlphttp`'s default) plain and gzip, OTLP JSON, Loki push (labels,
 //! streams, protobuf + snappy, or JSON), and Prometheus remote write
-//! (translation to series, protobuf + snappy). No network.
+//! (translation to series, protobuf + snappy), and the `prometheus` scrape
+//! page (translation into its store, then the text page). No network.
 //! Run with `cargo bench --bench exporters_encode`.
 
 // The binary runs on mimalloc; measure what it runs.
@@ -24,6 +25,7 @@ use sluice::exporters::loki::config::LokiExporterConfig;
 use sluice::exporters::loki::LokiExporter;
 use sluice::exporters::otlphttp::config::OtlpHttpExporterConfig;
 use sluice::exporters::otlphttp::OtlpHttpExporter;
+use sluice::exporters::prometheus::MetricStore;
 use sluice::exporters::prometheus_common::Translator;
 use sluice::exporters::prometheusremotewrite::config::PrometheusRemoteWriteConfig;
 use sluice::exporters::prometheusremotewrite::{build_requests, encode, translate_options};
@@ -192,6 +194,16 @@ fn bench_encode(c: &mut Criterion) {
             for req in build_requests(set, cfg.max_batch_size_bytes, false) {
                 black_box(encode(&req).expect("snappy"));
             }
+        })
+    });
+    // The scrape exporter: translate a batch into its store, then render the page.
+    let mut store = MetricStore::new(std::time::Duration::from_secs(300), false);
+    group.bench_function("prometheus_scrape_points", |b| {
+        b.iter(|| {
+            let now = Instant::now();
+            let (set, _) = translator.translate(&metric_req, now);
+            store.update(set, now);
+            black_box(store.render(now));
         })
     });
     group.finish();
