@@ -1,6 +1,8 @@
 //! `attributes` processor throughput in spans/s on 1000-span batches of 10
 //! attributes each: a cheap action list (insert, update, delete by key) and
-//! a regex-heavy one (delete by pattern, extract, hash, convert).
+//! a regex-heavy one (delete by pattern, extract, hash, convert); and the
+//! `resource` processor on 100 resources of 10 spans each (its cost is per
+//! resource, not per span).
 //! Run with `cargo bench --bench attributes`.
 
 // The binary runs on mimalloc; measure what it runs.
@@ -10,9 +12,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use sluice::data::{Batch, Signal};
 use sluice::processors::attributes::{config::AttributesConfig, AttributesProcessor};
+use sluice::processors::resource::{config::ResourceConfig, ResourceProcessor};
 use sluice::processors::{Processor, ProcessorContext};
 use sluice::telemetry::Registry;
 use std::time::Instant;
@@ -95,6 +99,52 @@ fn bench(c: &mut Criterion) {
             )
         });
     }
+
+    // resource: 100 resources of 10 spans, each with 5 resource attributes.
+    let mut spans = req.resource_spans[0].scope_spans[0].spans.clone().into_iter();
+    let per_resource = ExportTraceServiceRequest {
+        resource_spans: (0..100)
+            .map(|r| ResourceSpans {
+                resource: Some(Resource {
+                    attributes: vec![
+                        kv("service.name", Value::StringValue(format!("svc-{r}"))),
+                        kv("service.version", Value::StringValue("1.2.3".into())),
+                        kv("host.name", Value::StringValue(format!("node-{}", r % 7))),
+                        kv("process.pid", Value::IntValue(1000 + r)),
+                        kv("telemetry.sdk.name", Value::StringValue("opentelemetry".into())),
+                    ],
+                    ..Default::default()
+                }),
+                scope_spans: vec![ScopeSpans { spans: spans.by_ref().take(10).collect(), ..Default::default() }],
+                ..Default::default()
+            })
+            .collect(),
+    };
+    let cfg: ResourceConfig = serde_json::from_value(serde_json::json!({"attributes": [
+        {"key": "k8s.cluster.name", "value": "prod-eu", "action": "upsert"},
+        {"key": "process.pid", "action": "delete"},
+        {"key": "host.name", "action": "hash"},
+    ]}))
+    .unwrap();
+    let ctx = ProcessorContext {
+        id: "resource".into(),
+        signal: Signal::Traces,
+        registry: Registry::new(),
+        worker: 0,
+        workers: 1,
+    };
+    let mut p = ResourceProcessor::new(&cfg, &ctx);
+    let now = Instant::now();
+    group.bench_function("resource_upsert_delete_hash_100_resources", |b| {
+        b.iter_batched(
+            || (Batch::Traces(per_resource.clone()), Vec::with_capacity(1)),
+            |(batch, mut out)| {
+                p.process(batch, now, &mut out);
+                out
+            },
+            BatchSize::SmallInput,
+        )
+    });
     group.finish();
 }
 
