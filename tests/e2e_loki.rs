@@ -10,8 +10,7 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{self, File};
-use std::io::{BufRead, BufReader};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -48,26 +47,9 @@ struct LokiReceiver {
 
 impl LokiReceiver {
     fn start(py: &Path, dir: &Path, args: &[&str]) -> LokiReceiver {
-        let out = dir.join("loki.jsonl");
-        let log_path = dir.join("loki_receiver.log");
-        let mut child = Command::new(py)
-            .arg(peers_dir().join("loki_receiver.py"))
-            .arg("--out")
-            .arg(&out)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(File::create(&log_path).unwrap())
-            .spawn()
-            .expect("start loki_receiver.py");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let port = line.trim().strip_prefix("READY http=").and_then(|p| p.parse().ok()).unwrap_or_else(|| {
-            panic!(
-                "loki_receiver.py did not print READY: {line:?}\n{}",
-                fs::read_to_string(&log_path).unwrap_or_default()
-            )
-        });
+        let peer = start_peer(py, dir, "loki_receiver.py", "loki.jsonl", "loki_receiver.log", args);
+        let port = peer.port("http=");
+        let PeerProcess { child, out, log_path, .. } = peer;
         LokiReceiver { child, port, out, log_path }
     }
 
@@ -87,7 +69,7 @@ impl LokiReceiver {
 
     /// Every push it got, in order.
     fn pushes(&self) -> Vec<Value> {
-        fs::read_to_string(&self.out).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+        received_requests(&self.out)
     }
 
     fn log(&self) -> String {

@@ -425,6 +425,53 @@ fn terminate_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
 }
 
 // ---------------------------------------------------------------------------
+// Python peers that print `READY key=port ...` once they listen
+
+/// A peer from tests/peers/, started with `--out DIR/OUT_NAME` and `args`,
+/// its stderr in `DIR/LOG_NAME`.
+pub struct PeerProcess {
+    pub child: Child,
+    /// The words after `READY` on its first stdout line.
+    pub ready: String,
+    pub out: PathBuf,
+    pub log_path: PathBuf,
+}
+
+/// Starts `script` and waits for its READY line.
+pub fn start_peer(py: &Path, dir: &Path, script: &str, out_name: &str, log_name: &str, args: &[&str]) -> PeerProcess {
+    let out = dir.join(out_name);
+    let log_path = dir.join(log_name);
+    let mut child = Command::new(py)
+        .arg(peers_dir().join(script))
+        .arg("--out")
+        .arg(&out)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {script}: {e}"));
+    let mut ready = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut ready).unwrap();
+    PeerProcess { child, ready, out, log_path }
+}
+
+impl PeerProcess {
+    /// The port after `key` (e.g. `grpc=`) in the READY line; panics with the peer's log.
+    pub fn port(&self, key: &str) -> u16 {
+        self.ready.split_whitespace().find_map(|w| w.strip_prefix(key)).and_then(|p| p.parse().ok()).unwrap_or_else(
+            || {
+                panic!(
+                    "peer did not print READY with {key}: {:?}\n{}",
+                    self.ready,
+                    fs::read_to_string(&self.log_path).unwrap_or_default()
+                )
+            },
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------
 // The reference OTLP receiver (tests/peers/reference_receiver.py)
 
 pub struct RefReceiver {
@@ -440,31 +487,9 @@ impl RefReceiver {
     /// Starts the receiver on free ports with `args` (fault injection etc.)
     /// and waits for its READY line.
     pub fn start(py: &Path, dir: &Path, args: &[&str]) -> RefReceiver {
-        let out = dir.join("received.jsonl");
-        let log_path = dir.join("receiver.log");
-        let mut child = Command::new(py)
-            .arg(peers_dir().join("reference_receiver.py"))
-            .arg("--out")
-            .arg(&out)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(File::create(&log_path).unwrap())
-            .spawn()
-            .expect("start reference_receiver.py");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let port = |key: &str| -> u16 {
-            line.split_whitespace().find_map(|w| w.strip_prefix(key)).and_then(|p| p.parse().ok()).unwrap_or_else(
-                || {
-                    panic!(
-                        "reference receiver did not print READY: {line:?}\n{}",
-                        fs::read_to_string(&log_path).unwrap_or_default()
-                    )
-                },
-            )
-        };
-        let (grpc_port, http_port) = (port("grpc="), port("http="));
+        let peer = start_peer(py, dir, "reference_receiver.py", "received.jsonl", "receiver.log", args);
+        let (grpc_port, http_port) = (peer.port("grpc="), peer.port("http="));
+        let PeerProcess { child, out, log_path, .. } = peer;
         RefReceiver { child: Some(child), grpc_port, http_port, out, log_path }
     }
 
