@@ -108,6 +108,30 @@ impl Batch {
     }
 }
 
+/// Drops scopes left without spans, then resources left without scopes.
+pub fn prune_empty_traces(r: &mut ExportTraceServiceRequest) {
+    for rs in &mut r.resource_spans {
+        rs.scope_spans.retain(|ss| !ss.spans.is_empty());
+    }
+    r.resource_spans.retain(|rs| !rs.scope_spans.is_empty());
+}
+
+/// Drops scopes left without metrics, then resources left without scopes.
+pub fn prune_empty_metrics(r: &mut ExportMetricsServiceRequest) {
+    for rm in &mut r.resource_metrics {
+        rm.scope_metrics.retain(|sm| !sm.metrics.is_empty());
+    }
+    r.resource_metrics.retain(|rm| !rm.scope_metrics.is_empty());
+}
+
+/// Drops scopes left without log records, then resources left without scopes.
+pub fn prune_empty_logs(r: &mut ExportLogsServiceRequest) {
+    for rl in &mut r.resource_logs {
+        rl.scope_logs.retain(|sl| !sl.log_records.is_empty());
+    }
+    r.resource_logs.retain(|rl| !rl.scope_logs.is_empty());
+}
+
 pub fn span_count(r: &ExportTraceServiceRequest) -> usize {
     r.resource_spans.iter().flat_map(|rs| rs.scope_spans.iter()).map(|ss| ss.spans.len()).sum()
 }

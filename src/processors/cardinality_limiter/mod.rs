@@ -340,9 +340,8 @@ impl Processor for CardinalityLimiter {
                 }
                 sm.metrics.retain(|m| crate::data::metric_point_count(m.data.as_ref()) > 0);
             }
-            rm.scope_metrics.retain(|sm| !sm.metrics.is_empty());
         }
-        req.resource_metrics.retain(|rm| !rm.scope_metrics.is_empty());
+        crate::data::prune_empty_metrics(&mut req);
         self.report();
         if !req.resource_metrics.is_empty() {
             out.push(Batch::Metrics(req));

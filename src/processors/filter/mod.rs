@@ -98,12 +98,9 @@ impl FilterProcessor {
                     }
                 }
             }
-            if spans_dropped > 0 {
-                rs.scope_spans.retain(|ss| !ss.spans.is_empty());
-            }
         }
         if spans_dropped > 0 {
-            req.resource_spans.retain(|rs| !rs.scope_spans.is_empty());
+            crate::data::prune_empty_traces(req);
             self.metrics.processor.dropped.add(spans_dropped);
         }
         if events_dropped > 0 {
@@ -122,7 +119,6 @@ impl FilterProcessor {
         let mut dropped = 0u64;
         for rm in &mut req.resource_metrics {
             let resource = rm.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
-            let mut changed = false;
             for sm in &mut rm.scope_metrics {
                 sm.metrics.retain_mut(|metric| {
                     let before = point_count(metric);
@@ -159,14 +155,10 @@ impl FilterProcessor {
                     // A metric that had points and lost them all goes too.
                     after > 0 || before == 0
                 });
-                changed |= dropped > 0;
-            }
-            if changed {
-                rm.scope_metrics.retain(|sm| !sm.metrics.is_empty());
             }
         }
         if dropped > 0 {
-            req.resource_metrics.retain(|rm| !rm.scope_metrics.is_empty());
+            crate::data::prune_empty_metrics(req);
             self.metrics.processor.dropped.add(dropped);
         }
     }
@@ -187,12 +179,9 @@ impl FilterProcessor {
                     keep
                 });
             }
-            if dropped > 0 {
-                rl.scope_logs.retain(|sl| !sl.log_records.is_empty());
-            }
         }
         if dropped > 0 {
-            req.resource_logs.retain(|rl| !rl.scope_logs.is_empty());
+            crate::data::prune_empty_logs(req);
             self.metrics.processor.dropped.add(dropped);
         }
     }

@@ -285,9 +285,8 @@ impl Processor for HeadSampler {
                     keep
                 });
             }
-            rs.scope_spans.retain(|ss| !ss.spans.is_empty());
         }
-        req.resource_spans.retain(|rs| !rs.scope_spans.is_empty());
+        crate::data::prune_empty_traces(&mut req);
         self.processor_metrics.dropped.add(dropped);
         if !req.resource_spans.is_empty() {
             out.push(Batch::Traces(req));

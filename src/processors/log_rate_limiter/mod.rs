@@ -370,12 +370,9 @@ impl Processor for LogRateLimiter {
                     keep
                 });
             }
-            if dropped > 0 {
-                rl.scope_logs.retain(|sl| !sl.log_records.is_empty());
-            }
         }
         if dropped > 0 {
-            req.resource_logs.retain(|rl| !rl.scope_logs.is_empty());
+            crate::data::prune_empty_logs(&mut req);
             self.metrics.processor.dropped.add(dropped);
         }
         if !req.resource_logs.is_empty() {

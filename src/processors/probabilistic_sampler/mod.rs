@@ -505,18 +505,16 @@ impl Processor for ProbabilisticSampler {
                     for ss in &mut rs.scope_spans {
                         ss.spans.retain_mut(|s| count(self.sample_span(s)));
                     }
-                    rs.scope_spans.retain(|ss| !ss.spans.is_empty());
                 }
-                req.resource_spans.retain(|rs| !rs.scope_spans.is_empty());
+                crate::data::prune_empty_traces(req);
             }
             Batch::Logs(req) => {
                 for rl in &mut req.resource_logs {
                     for sl in &mut rl.scope_logs {
                         sl.log_records.retain_mut(|r| count(self.sample_log(r)));
                     }
-                    rl.scope_logs.retain(|sl| !sl.log_records.is_empty());
                 }
-                req.resource_logs.retain(|rl| !rl.scope_logs.is_empty());
+                crate::data::prune_empty_logs(req);
             }
             // Not a signal this processor is configured for; pass it on.
             Batch::Metrics(_) => {}
