@@ -9,57 +9,21 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
-use opentelemetry_proto::tonic::metrics::v1::{
-    metric, number_data_point, AggregationTemporality, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
-};
-use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::metrics::v1::AggregationTemporality;
 use sluice::data::{Batch, Signal};
 use sluice::processors::cardinality_limiter::{config::CardinalityLimiterConfig, CardinalityLimiter};
 use sluice::processors::{Processor, ProcessorContext};
 use sluice::telemetry::Registry;
 use std::time::Instant;
 
-const POINTS: usize = 1000;
+#[path = "support/metric_data.rs"]
+mod metric_data;
 
-fn s(key: &str, v: String) -> KeyValue {
-    KeyValue {
-        key: key.to_string(),
-        value: Some(AnyValue { value: Some(any_value::Value::StringValue(v)) }),
-        ..Default::default()
-    }
-}
+const POINTS: usize = 1000;
 
 /// 1000 points of one counter, one per user (from `first`), three attributes each.
 fn request(temporality: AggregationTemporality, first: usize) -> ExportMetricsServiceRequest {
-    let points = (first..first + POINTS)
-        .map(|i| NumberDataPoint {
-            attributes: vec![
-                s("http.route", format!("/api/{}", i % 20)),
-                s("http.method", "GET".into()),
-                s("user_id", format!("user-{i}")),
-            ],
-            start_time_unix_nano: 1,
-            time_unix_nano: 2,
-            value: Some(number_data_point::Value::AsInt(i as i64)),
-            ..Default::default()
-        })
-        .collect();
-    let sum = Sum { data_points: points, aggregation_temporality: temporality as i32, is_monotonic: true };
-    ExportMetricsServiceRequest {
-        resource_metrics: vec![ResourceMetrics {
-            resource: Some(Resource { attributes: vec![s("service.name", "shop".into())], ..Default::default() }),
-            scope_metrics: vec![ScopeMetrics {
-                metrics: vec![Metric {
-                    name: "http.server.requests".into(),
-                    data: Some(metric::Data::Sum(sum)),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
+    metric_data::user_counter(temporality, first, POINTS)
 }
 
 fn bench_cardinality_limiter(c: &mut Criterion) {

@@ -5,12 +5,9 @@
 //! come from `cargo test --release --test volume_memory -- --nocapture`.
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-use opentelemetry_proto::tonic::metrics::v1::{
-    metric, number_data_point, AggregationTemporality, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
-};
+use opentelemetry_proto::tonic::metrics::v1::AggregationTemporality;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use sluice::data::{Batch, Signal};
 use sluice::processors::cardinality_limiter::{config::CardinalityLimiterConfig, CardinalityLimiter};
@@ -22,6 +19,8 @@ use std::time::Instant;
 
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
+#[path = "../benches/support/metric_data.rs"]
+mod metric_data;
 
 /// The tests share the counter: they take turns.
 static TURN: Mutex<()> = Mutex::new(());
@@ -41,37 +40,9 @@ fn ctx(id: &str, signal: Signal, registry: &Registry) -> ProcessorContext {
     ProcessorContext { id: id.into(), signal, registry: registry.clone(), worker: 0, workers: 1 }
 }
 
-/// 1000 points of one counter, one series per user from `first`, with the
-/// three attributes of a typical HTTP server metric.
+/// 1000 points of one counter, one series per user from `first`.
 fn points(first: usize, temporality: AggregationTemporality) -> Batch {
-    let data_points = (first..first + BATCH)
-        .map(|i| NumberDataPoint {
-            attributes: vec![
-                s("http.route", format!("/api/{}", i % 20)),
-                s("http.method", "GET".into()),
-                s("user_id", format!("user-{i}")),
-            ],
-            start_time_unix_nano: 1,
-            time_unix_nano: 2,
-            value: Some(number_data_point::Value::AsInt(1)),
-            ..Default::default()
-        })
-        .collect();
-    let sum = Sum { data_points, aggregation_temporality: temporality as i32, is_monotonic: true };
-    Batch::Metrics(ExportMetricsServiceRequest {
-        resource_metrics: vec![ResourceMetrics {
-            resource: Some(Resource { attributes: vec![s("service.name", "shop".into())], ..Default::default() }),
-            scope_metrics: vec![ScopeMetrics {
-                metrics: vec![Metric {
-                    name: "http.server.requests".into(),
-                    data: Some(metric::Data::Sum(sum)),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    })
+    Batch::Metrics(metric_data::user_counter(temporality, first, BATCH))
 }
 
 /// Live heap bytes the processor holds per tracked item after `feed` ran
