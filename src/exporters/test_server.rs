@@ -1,6 +1,16 @@
 //! An HTTP/1 backend for exporter tests: records every request and answers
-//! from a script, then with a default status.
+//! from a script, then with a default status; and a runner that retries
+//! fast, to drive an exporter through its retries against it.
 
+use crate::config::Duration as CfgDuration;
+use crate::data::Signal;
+use crate::exporters::otlp_common::{FullQueuePolicy, RetryConfig};
+use crate::exporters::runner::ExporterRunner;
+use crate::exporters::Exporter;
+use crate::queue::SendingQueue;
+use crate::telemetry::health::HealthState;
+use crate::telemetry::metrics::Registry;
+use crate::telemetry::ExporterMetrics;
 use bytes::Bytes;
 use http::{HeaderMap, Method};
 use http_body_util::{BodyExt, Full};
@@ -10,6 +20,7 @@ use hyper_util::rt::TokioIo;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// One request as the backend saw it.
 #[derive(Debug, Clone)]
@@ -61,4 +72,23 @@ pub async fn serve(answers: Vec<Answer>, default_status: u16) -> (SocketAddr, Ar
         }
     });
     (addr, seen)
+}
+
+/// A runner for `exporter` (ID `id`) whose retries wait 10–20 ms, counting
+/// into `reg`.
+pub fn fast_retry_runner<E: Exporter>(exporter: E, reg: &Registry, id: &str, signal: Signal) -> ExporterRunner<E> {
+    let metrics = ExporterMetrics::new(reg, id, signal);
+    let queue = SendingQueue::new(4, FullQueuePolicy::Block, metrics.enqueue_failed.clone());
+    ExporterRunner {
+        exporter: Arc::new(exporter),
+        queue: Arc::new(queue),
+        retry: RetryConfig {
+            initial_interval: CfgDuration(Duration::from_millis(10)),
+            max_interval: CfgDuration(Duration::from_millis(20)),
+            ..RetryConfig::default()
+        },
+        metrics,
+        health: HealthState::new().exporter(id),
+        name: format!("{id}/{signal}"),
+    }
 }

@@ -1,11 +1,7 @@
 use super::config::*;
 use super::*;
 use crate::config::Duration as CfgDuration;
-use crate::exporters::otlp_common::RetryConfig;
-use crate::exporters::runner::ExporterRunner;
-use crate::telemetry::health::HealthState;
 use crate::telemetry::metrics::Registry;
-use crate::telemetry::ExporterMetrics;
 use opentelemetry_proto::tonic::common::v1::{ArrayValue, InstrumentationScope};
 use opentelemetry_proto::tonic::logs::v1::{ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -385,24 +381,7 @@ async fn runner_retries_429_then_counts_sent() {
     let (addr, seen) = serve(vec![(429, vec![], vec![]), (503, vec![], vec![])]).await;
     let (reg, m) = metrics();
     let exp = LokiExporter::new(&config(&format!("http://{addr}")), "loki", m).unwrap();
-    let metrics = ExporterMetrics::new(&reg, "loki", crate::data::Signal::Logs);
-    let queue = crate::queue::SendingQueue::new(
-        4,
-        crate::exporters::otlp_common::FullQueuePolicy::Block,
-        metrics.enqueue_failed.clone(),
-    );
-    let runner = ExporterRunner {
-        exporter: Arc::new(exp),
-        queue: Arc::new(queue),
-        retry: RetryConfig {
-            initial_interval: CfgDuration(Duration::from_millis(10)),
-            max_interval: CfgDuration(Duration::from_millis(20)),
-            ..RetryConfig::default()
-        },
-        metrics,
-        health: HealthState::new().exporter("loki"),
-        name: "loki/logs".into(),
-    };
+    let runner = crate::exporters::test_server::fast_retry_runner(exp, &reg, "loki", crate::data::Signal::Logs);
     let records = (0..3).map(|i| record(i, "info", "x", vec![])).collect();
     runner.send_with_retry(&Batch::Logs(request(vec![(vec![], records)]))).await;
     assert_eq!(seen.lock().unwrap().len(), 3);

@@ -1,11 +1,8 @@
 use super::*;
 use crate::config::Duration as CfgDuration;
 use crate::exporters::otlp::tests::traces;
-use crate::exporters::otlp_common::{RetryConfig, TlsClientConfig};
-use crate::exporters::runner::ExporterRunner;
-use crate::telemetry::health::HealthState;
+use crate::exporters::otlp_common::TlsClientConfig;
 use crate::telemetry::metrics::Registry;
-use crate::telemetry::ExporterMetrics;
 use bytes::Bytes;
 use http::Method;
 use http_body_util::Full;
@@ -206,24 +203,7 @@ async fn runner_retries_503_then_counts_sent() {
     let (addr, seen) = serve(vec![(503, vec![], vec![]), (503, vec![], vec![])]).await;
     let exp = OtlpHttpExporter::new(&config(format!("http://{addr}")), Signal::Traces, "otlphttp").unwrap();
     let reg = Registry::new();
-    let metrics = ExporterMetrics::new(&reg, "otlphttp", Signal::Traces);
-    let queue = crate::queue::SendingQueue::new(
-        4,
-        crate::exporters::otlp_common::FullQueuePolicy::Block,
-        metrics.enqueue_failed.clone(),
-    );
-    let runner = ExporterRunner {
-        exporter: Arc::new(exp),
-        queue: Arc::new(queue),
-        retry: RetryConfig {
-            initial_interval: CfgDuration(Duration::from_millis(10)),
-            max_interval: CfgDuration(Duration::from_millis(20)),
-            ..RetryConfig::default()
-        },
-        metrics,
-        health: HealthState::new().exporter("otlphttp"),
-        name: "otlphttp/traces".into(),
-    };
+    let runner = crate::exporters::test_server::fast_retry_runner(exp, &reg, "otlphttp", Signal::Traces);
     runner.send_with_retry(&Batch::Traces(traces(3))).await;
     assert_eq!(seen.lock().unwrap().len(), 3);
     assert_eq!(reg.value("otelcol_exporter_sent_spans_total", &[("exporter", "otlphttp")]), Some(3.0));
