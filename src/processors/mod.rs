@@ -91,11 +91,6 @@ pub fn state_key(config: &ProcessorConfig) -> StateKey {
     }
 }
 
-/// Whether a processor needs all spans of a trace in one instance.
-pub fn keyed_by_trace(config: &ProcessorConfig) -> bool {
-    state_key(config) == StateKey::TraceId
-}
-
 /// Builds one instance of a processor for one worker of a pipeline.
 pub fn build(id: &ComponentId, config: &ProcessorConfig, ctx: &ProcessorContext) -> Box<dyn Processor> {
     let _ = id;

@@ -14,7 +14,7 @@
 //!   per second approach `traces_per_second` (see `keys` for the allocation).
 //! - Memory is bounded: `decision_cache_size` decisions and `max_keys` keys,
 //!   each split evenly across the pipeline's workers. The pipeline routes
-//!   every span of a trace to one worker (`keyed_by_trace`), and a trace's
+//!   every span of a trace to one worker (`StateKey::TraceId`), and a trace's
 //!   worker is a hash of its ID, so each worker sees about `1/workers` of each
 //!   key's traces and applies `1/workers` of the goal.
 //! - A span whose trace's decision was evicted is decided again as if it were

@@ -348,7 +348,7 @@ service:
     let ProcessorConfig::HeadSampler(c) = p else { panic!("not a head_sampler: {p:?}") };
     assert_eq!(c.traces_per_second, 50.0);
     assert!(c.keep_errors);
-    assert!(crate::processors::keyed_by_trace(p));
+    assert!(crate::processors::state_key(p) == crate::processors::StateKey::TraceId);
     let metrics_pipeline = text.replace("    traces:\n", "    metrics:\n");
     assert!(load_agent_config(&metrics_pipeline, &|_| None).is_err(), "traces only");
 }

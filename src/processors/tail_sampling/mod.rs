@@ -24,7 +24,7 @@
 //! buffers' capacity plus a fixed per-trace overhead.
 //!
 //! The pipeline routes every span of a trace to the same instance
-//! (`keyed_by_trace`), so state here is plain, unlocked, single-threaded.
+//! (`StateKey::TraceId`), so state here is plain, unlocked, single-threaded.
 //! Timers are a min-heap of deadlines with lazy deletion, never a scan.
 
 pub mod cache;
