@@ -49,10 +49,9 @@ impl Route {
             return vec![(0, batch)];
         }
         match (self, batch) {
-            (Route::TraceId, Batch::Traces(r)) => split_traces(r, shards, |_, s| xxh3_64(&s.trace_id))
-                .into_iter()
-                .map(|(i, r)| (i, Batch::Traces(r)))
-                .collect(),
+            (Route::TraceId, Batch::Traces(r)) => {
+                split_by_trace(r, shards).into_iter().map(|(i, r)| (i, Batch::Traces(r))).collect()
+            }
             (Route::MetricName, Batch::Metrics(r)) => split_metrics(r, shards, |_, m| xxh3_64(m.name.as_bytes()))
                 .into_iter()
                 .map(|(i, r)| (i, Batch::Metrics(r)))
