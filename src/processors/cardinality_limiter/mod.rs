@@ -160,10 +160,9 @@ pub struct CardinalityLimiter {
     reported_bytes: i64,
 }
 
-/// Divides a bound among the workers, rounding up and never below 1.
-fn per_worker(bound: i64, workers: usize) -> usize {
-    let bound = usize::try_from(bound).unwrap_or(1).max(1);
-    bound.div_ceil(workers.max(1))
+/// A configured bound as a count: at least 1 (validation refuses less).
+fn bound(value: i64) -> usize {
+    usize::try_from(value).unwrap_or(1).max(1)
 }
 
 impl CardinalityLimiter {
@@ -172,8 +171,8 @@ impl CardinalityLimiter {
         CardinalityLimiter {
             id: ctx.id.clone(),
             registry: ctx.registry.clone(),
-            default_limit: per_worker(cfg.default_limit, 1),
-            overrides: cfg.metrics.iter().map(|m| (m.name.clone(), per_worker(m.limit, 1))).collect(),
+            default_limit: bound(cfg.default_limit),
+            overrides: cfg.metrics.iter().map(|m| (m.name.clone(), bound(m.limit))).collect(),
             exclude: cfg.exclude.iter().cloned().collect(),
             ttl,
             // Sweeping a few times per TTL frees a slot at most a quarter TTL late.
@@ -183,7 +182,8 @@ impl CardinalityLimiter {
             shared: Shared {
                 action: cfg.resolved_action(),
                 drop_keys: cfg.drop_attributes.clone(),
-                max_series: per_worker(cfg.max_series, ctx.workers),
+                // Each worker owns its share of the memory bound, rounded up.
+                max_series: bound(cfg.max_series).div_ceil(ctx.workers.max(1)),
                 tracked: 0,
                 hll_count: 0,
                 folded_bytes: 0,
