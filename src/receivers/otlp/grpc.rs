@@ -169,7 +169,7 @@ impl<R: prost::Message + Default + Send + 'static> tonic::server::UnaryService<B
 
 impl<R: prost::Message + Default> Export<R> {
     fn export(&self, message: &[u8]) -> Result<Delivered, Status> {
-        self.ingest.admit(self.signal, || super::wire::count_items(self.signal, message)).map_err(unavailable)?;
+        self.ingest.admit(self.signal, || crate::data::wire::count_items(self.signal, message)).map_err(unavailable)?;
         let batch = decode_grpc(self.signal, message).map_err(|e| {
             self.ingest.malformed(self.signal);
             e.grpc_status()

@@ -108,7 +108,7 @@ async fn handle(
     // Refuse before decoding when the pipelines are full; only then count the
     // items, cheaply for plain protobuf.
     let admitted = ingest.admit(signal, || match (format, compression) {
-        (Format::Protobuf, Compression::Identity) => super::wire::count_items(signal, &body),
+        (Format::Protobuf, Compression::Identity) => crate::data::wire::count_items(signal, &body),
         _ => decode_body(signal, format, compression, &body, limit).map(|b| b.item_count()).unwrap_or(0),
     });
     if let Err(refusal) = admitted {

@@ -20,7 +20,6 @@ mod http;
 mod json;
 mod status;
 pub mod validate;
-pub mod wire;
 
 pub use decode::{decode_body, decode_grpc, decode_http, Compression, DecodeError, Format};
 

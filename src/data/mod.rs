@@ -8,6 +8,9 @@ use opentelemetry_proto::tonic::collector::{
 use opentelemetry_proto::tonic::metrics::v1::metric::Data as MetricData;
 use std::fmt;
 
+pub mod check;
+pub mod wire;
+
 /// The three telemetry signals a pipeline can carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Signal {
