@@ -71,6 +71,11 @@ impl fmt::Display for WireError {
 impl std::error::Error for WireError {}
 
 impl WireError {
+    /// An ID of the wrong length, rather than bytes that do not decode.
+    pub fn is_bad_id(&self) -> bool {
+        matches!(self.problem, Problem::Id { .. })
+    }
+
     fn new(problem: Problem) -> WireError {
         WireError { path: Vec::new(), problem }
     }

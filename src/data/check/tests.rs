@@ -317,7 +317,11 @@ fn agrees_with_prost_on_mutated_requests() {
             let want = prost_verdict(signal, &bytes);
             let got = check_request(signal, &bytes);
             assert_eq!(got.as_ref().ok().copied(), want, "{signal} {bytes:02x?}: walk says {got:?}");
-            if want.is_some() {
+            if let Some(items) = want {
+                // The lenient walks the pass-through path counts and cuts with agree on valid requests.
+                assert_eq!(crate::data::wire::count_items(signal, &bytes), items, "{signal} {bytes:02x?}");
+                let entries = crate::data::wire::entries(signal, &bytes);
+                assert_eq!(entries.iter().map(|e| e.items).sum::<usize>(), items, "{signal} {bytes:02x?}");
                 accepted += 1;
             } else {
                 refused += 1;
