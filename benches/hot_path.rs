@@ -13,7 +13,7 @@ mod trace_data;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use sluice::config::Duration;
-use sluice::data::{Batch, Signal};
+use sluice::data::{Batch, EncodedBatch, Signal};
 use sluice::processors::batch::{config::BatchConfig, BatchProcessor};
 use sluice::processors::Processor;
 use sluice::telemetry::Registry;
@@ -55,6 +55,24 @@ fn bench_hot_path(c: &mut Criterion) {
             },
             BatchSize::SmallInput,
         )
+    });
+    // The pass-through path: check instead of decode, batch by appending bytes.
+    group.bench_function("check", |b| {
+        b.iter(|| sluice::data::check::check_request(Signal::Traces, wire.as_slice()).unwrap())
+    });
+    let wire_bytes = bytes::Bytes::from(wire.clone());
+    group.bench_function("check_batch_passthrough", |b| {
+        let mut processor: BatchProcessor<EncodedBatch> = BatchProcessor::new(&cfg, Signal::Traces, "batch", &registry);
+        let mut out = Vec::new();
+        let mut buf = Vec::with_capacity(wire.len() * 9);
+        b.iter(|| {
+            let items = sluice::data::check::check_request(Signal::Traces, &wire_bytes).unwrap();
+            processor.add(EncodedBatch::checked(Signal::Traces, wire_bytes.clone(), items), Instant::now(), &mut out);
+            for batch in out.drain(..) {
+                buf.clear();
+                batch.write_to(&mut buf);
+            }
+        })
     });
     group.finish();
 }

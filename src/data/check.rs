@@ -341,7 +341,14 @@ struct Ids {
     parent: usize,
 }
 
+#[inline(always)]
 fn varint(buf: &mut &[u8]) -> Result<u64, Problem> {
+    if let Some(&b) = buf.first() {
+        if b < 0x80 {
+            *buf = &buf[1..];
+            return Ok(u64::from(b));
+        }
+    }
     let mut value = 0u64;
     for (i, &b) in buf.iter().enumerate().take(10) {
         value |= u64::from(b & 0x7f) << (7 * i);
@@ -357,6 +364,7 @@ fn varint(buf: &mut &[u8]) -> Result<u64, Problem> {
     Err(Problem::InvalidVarint)
 }
 
+#[inline(always)]
 fn take<'a>(buf: &mut &'a [u8], len: u64) -> Result<&'a [u8], Problem> {
     let len = usize::try_from(len).map_err(|_| Problem::Truncated)?;
     if len > buf.len() {
@@ -367,6 +375,7 @@ fn take<'a>(buf: &mut &'a [u8], len: u64) -> Result<&'a [u8], Problem> {
     Ok(head)
 }
 
+#[inline(always)]
 fn key(buf: &mut &[u8]) -> Result<(u32, u8), Problem> {
     let key = varint(buf)?;
     if key > u64::from(u32::MAX) {
@@ -459,7 +468,7 @@ impl Walk {
                     expect(wire_type, 2).map_err(at)?;
                     let len = varint(&mut buf).map_err(at)?;
                     let value = take(&mut buf, len).map_err(at)?;
-                    if matches!(kind, Kind::Str) && std::str::from_utf8(value).is_err() {
+                    if matches!(kind, Kind::Str) && !is_utf8(value) {
                         return Err(at(Problem::NotUtf8));
                     }
                     match (msg, tag) {
@@ -502,6 +511,11 @@ impl Walk {
                     }
                     let len = varint(&mut buf).map_err(at)?;
                     let value = take(&mut buf, len).map_err(at)?;
+                    // Attributes are most of a request: the plain ones take a
+                    // quick path that accepts only what the full walk would.
+                    if child == Msg::KeyValue && budget >= 2 && plain_key_value(value) {
+                        continue;
+                    }
                     let before = self.items;
                     let counted = self.message(child, value, budget - 1);
                     if let Err(e) = counted {
@@ -548,6 +562,54 @@ impl Walk {
         }
         Ok(())
     }
+}
+
+/// Whether `body` is a KeyValue holding a key and, at most, one scalar value
+/// (string, bool, int, double, bytes), encoded canonically. `true` means the
+/// full walk would accept it; `false` means the full walk decides.
+#[inline]
+fn plain_key_value(body: &[u8]) -> bool {
+    let mut b = body;
+    if b.first() != Some(&0x0a) {
+        return false;
+    }
+    b = &b[1..];
+    let Ok(len) = varint(&mut b) else { return false };
+    let Ok(k) = take(&mut b, len) else { return false };
+    if !is_utf8(k) {
+        return false;
+    }
+    if b.is_empty() {
+        return true;
+    }
+    if b[0] != 0x12 {
+        return false;
+    }
+    b = &b[1..];
+    let Ok(len) = varint(&mut b) else { return false };
+    let Ok(mut v) = take(&mut b, len) else { return false };
+    if !b.is_empty() {
+        return false;
+    }
+    if v.is_empty() {
+        return true;
+    }
+    let Ok((tag, wire_type)) = key(&mut v) else { return false };
+    let ok = match (tag, wire_type) {
+        (1, 2) => varint(&mut v).ok().and_then(|n| take(&mut v, n).ok()).is_some_and(is_utf8),
+        (7, 2) => varint(&mut v).ok().and_then(|n| take(&mut v, n).ok()).is_some(),
+        (2 | 3 | 8, 0) => varint(&mut v).is_ok(),
+        (4, 1) => take(&mut v, 8).is_ok(),
+        _ => false,
+    };
+    ok && v.is_empty()
+}
+
+/// UTF-8 validity, with a quick answer for ASCII (most telemetry strings):
+/// the OR of all bytes vectorises; only non-ASCII strings take the full check.
+#[inline(always)]
+fn is_utf8(s: &[u8]) -> bool {
+    s.iter().fold(0u8, |acc, &b| acc | b) < 0x80 || std::str::from_utf8(s).is_ok()
 }
 
 fn check_id(field: &'static str, ok: bool, expected: &'static str, got: usize) -> Result<(), WireError> {

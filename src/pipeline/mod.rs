@@ -597,9 +597,12 @@ pub async fn start(config: &AgentConfig) -> Result<RunningAgent, StartError> {
         for (w, worker_rx) in worker_rxs.iter().enumerate() {
             let chain = if pass_through {
                 let batch = proc_ids.iter().find_map(|id| match config.processors.get(id) {
-                    Some(ProcessorConfig::Batch(c)) => {
-                        Some(crate::processors::batch::EncodedBatchProcessor::new(c, signal, &id.to_string(), &registry))
-                    }
+                    Some(ProcessorConfig::Batch(c)) => Some(crate::processors::batch::EncodedBatchProcessor::new(
+                        c,
+                        signal,
+                        &id.to_string(),
+                        &registry,
+                    )),
                     _ => None,
                 });
                 ProcessorChain::pass_through(batch)

@@ -37,7 +37,11 @@ pub struct Popped {
 }
 
 enum Store {
-    Memory { tx: async_channel::Sender<Arc<Payload>>, rx: async_channel::Receiver<Arc<Payload>>, policy: FullQueuePolicy },
+    Memory {
+        tx: async_channel::Sender<Arc<Payload>>,
+        rx: async_channel::Receiver<Arc<Payload>>,
+        policy: FullQueuePolicy,
+    },
     Disk(Box<PersistentQueue>),
 }
 

@@ -84,7 +84,11 @@ fn round_trip_in_order() {
         for b in &sent {
             let (got, t) = q.try_pop().unwrap();
             assert_eq!(got.item_count(), b.item_count());
-            assert_eq!(got.into_decoded().unwrap(), b.clone().into_decoded().unwrap(), "a record comes back exactly as written");
+            assert_eq!(
+                got.into_decoded().unwrap(),
+                b.clone().into_decoded().unwrap(),
+                "a record comes back exactly as written"
+            );
             q.ack(t);
         }
         assert!(q.try_pop().is_none());

@@ -66,7 +66,7 @@ fn span(i: u8) -> Span {
         trace_id: vec![i; 16],
         span_id: vec![i + 1; 8],
         trace_state: "a=b".into(),
-        parent_span_id: if i % 2 == 0 { vec![] } else { vec![9; 8] },
+        parent_span_id: if i.is_multiple_of(2) { vec![] } else { vec![9; 8] },
         flags: 0x301,
         name: format!("span {i}"),
         kind: 2,
@@ -232,8 +232,8 @@ fn log(i: u8) -> LogRecord {
         attributes: attributes(),
         dropped_attributes_count: 1,
         flags: 1,
-        trace_id: if i % 2 == 0 { vec![] } else { vec![i; 16] },
-        span_id: if i % 2 == 0 { vec![] } else { vec![i; 8] },
+        trace_id: if i.is_multiple_of(2) { vec![] } else { vec![i; 16] },
+        span_id: if i.is_multiple_of(2) { vec![] } else { vec![i; 8] },
         event_name: "e".into(),
     }
 }

@@ -169,7 +169,9 @@ impl<R: prost::Message + Default + Send + 'static> tonic::server::UnaryService<B
 
 impl<R: prost::Message + Default> Export<R> {
     fn export(&self, message: Bytes) -> Result<Delivered, Status> {
-        self.ingest.admit(self.signal, || crate::data::wire::count_items(self.signal, &message)).map_err(unavailable)?;
+        self.ingest
+            .admit(self.signal, || crate::data::wire::count_items(self.signal, &message))
+            .map_err(unavailable)?;
         let encoded = self.ingest.takes_encoded(self.signal);
         let batch = grpc_payload(self.signal, &message, encoded).map_err(|e| {
             self.ingest.malformed(self.signal);
