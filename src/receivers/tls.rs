@@ -232,18 +232,24 @@ pub(crate) mod test_certs {
     }
 
     pub fn make(dir: &std::path::Path) -> TestPki {
-        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, SanType};
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, SanType};
         let ca_key = KeyPair::generate().unwrap();
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        // Distinct names: OpenSSL and BoringSSL take a leaf whose issuer equals its subject for self-signed.
+        ca_params.distinguished_name.push(DnType::CommonName, "sluice test CA");
         let ca = ca_params.self_signed(&ca_key).unwrap();
         let server_key = KeyPair::generate().unwrap();
         let mut sp = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
         sp.subject_alt_names.push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
+        sp.distinguished_name.push(DnType::CommonName, "localhost");
         let server = sp.signed_by(&server_key, &ca, &ca_key).unwrap();
         let client_key = KeyPair::generate().unwrap();
-        let client =
-            CertificateParams::new(vec!["client".to_string()]).unwrap().signed_by(&client_key, &ca, &ca_key).unwrap();
+        let client = {
+            let mut cp = CertificateParams::new(vec!["client".to_string()]).unwrap();
+            cp.distinguished_name.push(DnType::CommonName, "client");
+            cp.signed_by(&client_key, &ca, &ca_key).unwrap()
+        };
         let other_key = KeyPair::generate().unwrap();
         let write = |name: &str, text: String| {
             let p = dir.join(name);
