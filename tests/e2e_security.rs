@@ -1,5 +1,6 @@
 //! End to end with the OpenTelemetry Python SDK against secured receivers:
-//! TLS, mTLS and bearer tokens on both OTLP/gRPC and OTLP/HTTP, through a real
+//! TLS, mTLS and bearer tokens on both OTLP/gRPC and OTLP/HTTP, and HTTP Basic
+//! against a bcrypt htpasswd entry, through a real
 //! sluice to the reference receiver. Refused requests must be refused as the
 //! client sees them (UNAUTHENTICATED, 401), counted, and harmless: the next
 //! authorized request still goes through, and exactly the accepted items arrive.
@@ -62,7 +63,7 @@ fn stderr(o: &Output) -> String {
 }
 
 #[test]
-fn tls_mtls_and_bearer_tokens_with_the_python_sdk() {
+fn tls_mtls_bearer_and_basic_auth_with_the_python_sdk() {
     let py = require!(python());
     let dir = temp_dir();
     let pki = make_pki(dir.path());
@@ -70,7 +71,9 @@ fn tls_mtls_and_bearer_tokens_with_the_python_sdk() {
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
     let recv = RefReceiver::start(&py, dir.path(), &["--quiet"]);
     let ports = Ports::pick();
-    let (secure_grpc, secure_http) = (free_port(), free_port());
+    let (secure_grpc, secure_http, basic_http) = (free_port(), free_port(), free_port());
+    // As `htpasswd -B` writes it.
+    let bcrypt_line = format!("alice:{}", bcrypt::hash("wonderland", 4).unwrap().replacen("$2b$", "$2y$", 1));
     let tls = |mtls: bool| {
         let ca = if mtls { format!("\n          client_ca_file: {}", pki.ca) } else { String::new() };
         format!("        tls:\n          cert_file: {}\n          key_file: {}{ca}\n", pki.server_cert, pki.server_key)
@@ -90,7 +93,13 @@ fn tls_mtls_and_bearer_tokens_with_the_python_sdk() {
         endpoint: 127.0.0.1:{secure_grpc}
 {mtls}{auth}      http:
         endpoint: 127.0.0.1:{secure_http}
-{mtls}{auth}processors:
+{mtls}{auth}  otlp/basic:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:{basic_http}
+        auth:
+          authenticator: basicauth
+processors:
 {FAST_BATCH}
 exporters:
 {exporter}
@@ -99,14 +108,17 @@ extensions:
     endpoint: 127.0.0.1:{health}
   bearertokenauth:
     filename: {token_file}
+  basicauth:
+    htpasswd:
+      inline: \"{bcrypt_line}\"
 service:
-  extensions: [health_check, bearertokenauth]
+  extensions: [health_check, bearertokenauth, basicauth]
   telemetry:
     metrics:
       address: 127.0.0.1:{metrics}
   pipelines:
     traces:
-      receivers: [otlp, otlp/secure]
+      receivers: [otlp, otlp/secure, otlp/basic]
       processors: [batch]
       exporters: [otlp]
 ",
@@ -190,12 +202,31 @@ service:
     let o = send("grpc", &grpc_secure, "2", &["--header", bearer.as_str(), "--timeout", "1"]);
     assert!(!o.status.success(), "gRPC without a client certificate was accepted");
 
+    // HTTP Basic against a bcrypt htpasswd entry, over plain HTTP.
+    let basic_url = format!("http://127.0.0.1:{basic_http}");
+    let basic = |user_password: &str| {
+        use base64::Engine as _;
+        format!("authorization=Basic {}", base64::engine::general_purpose::STANDARD.encode(user_password))
+    };
+    let (good, bad) = (basic("alice:wonderland"), basic("alice:looking-glass"));
+    let plain = |header: &str| {
+        let args = ["--signal", "traces", "--protocol", "http", "--endpoint", &basic_url, "--count", "4"];
+        let mut args = args.to_vec();
+        args.extend(["--timeout", "3", "--header", header]);
+        run_python_sender(&py, &args)
+    };
+    ok(plain(&good), "HTTP with Basic credentials");
+    arrived(4, "HTTP with Basic credentials");
+    let o = plain(&bad);
+    assert!(!o.status.success(), "a wrong Basic password was accepted");
+    assert!(stderr(&o).contains("code: 401"), "HTTP client did not see 401:\n{}", stderr(&o));
+
     // The listener still serves the authorized client.
     ok(send("grpc", &grpc_secure, "3", &authorized), "gRPC with mTLS and a token, after the refusals");
     arrived(3, "the authorized request after the refusals");
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(recv.accepted_items("traces"), 25, "exactly the accepted spans arrive");
-    assert_eq!(agent.metric("otelcol_receiver_accepted_spans_total", &[]), 25.0);
+    assert_eq!(recv.accepted_items("traces"), 29, "exactly the accepted spans arrive");
+    assert_eq!(agent.metric("otelcol_receiver_accepted_spans_total", &[]), 29.0);
 
     let failures = |transport, reason| {
         agent.metric(
@@ -205,7 +236,12 @@ service:
     };
     assert_eq!(failures("grpc", "missing_credentials"), 1.0);
     assert_eq!(failures("http", "invalid_credentials"), 1.0);
-    assert_eq!(agent.metric("sluice_receiver_auth_failures_total", &[]), 2.0);
+    let basic_failures = agent.metric(
+        "sluice_receiver_auth_failures_total",
+        &[("receiver", "otlp/basic"), ("transport", "http"), ("reason", "invalid_credentials")],
+    );
+    assert_eq!(basic_failures, 1.0);
+    assert_eq!(agent.metric("sluice_receiver_auth_failures_total", &[]), 3.0);
     let handshakes = agent
         .metric("sluice_receiver_tls_handshake_failures_total", &[("receiver", "otlp/secure"), ("transport", "grpc")]);
     assert!(handshakes >= 1.0, "handshake failures counted: {handshakes}");

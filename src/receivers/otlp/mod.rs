@@ -10,6 +10,9 @@
 //!   and its items counted as refused;
 //! - a signal no pipeline takes is answered as the Collector does, which does
 //!   not register those handlers: gRPC UNIMPLEMENTED, HTTP 404;
+//! - with `tls:` a listener serves only TLS (mTLS with `client_ca_file`), and
+//!   with `auth:` a request is checked before its body is read; both, and the
+//!   connection timeouts, are the job of [`super::listener`];
 //! - once `shutdown` turns true the listeners close, open requests finish
 //!   (within [`SHUTDOWN_GRACE`]) and the server tasks end.
 
