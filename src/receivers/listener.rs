@@ -144,13 +144,14 @@ where
         S: Fn(http::Request<hyper::body::Incoming>) -> F + Clone + Send + Sync + 'static,
         F: Future<Output = http::Response<B>> + Send + 'static,
     {
-        let activity = Arc::new(Activity::new());
+        // Only tracked when an idle timeout needs it: it costs a lock per request.
+        let activity = self.policy.idle_timeout.map(|_| Arc::new(Activity::new()));
         let svc = {
-            let activity = Arc::clone(&activity);
+            let activity = activity.clone();
             let auth = self.policy.auth.clone();
             let metrics = self.policy.metrics.clone();
             hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                let in_flight = activity.begin();
+                let in_flight = activity.as_ref().map(Activity::begin);
                 let step = match &auth {
                     Some((authenticator, reject)) => match authenticator.check(req.headers()) {
                         Ok(()) => Step::Handle(handler(req)),
@@ -174,9 +175,10 @@ where
         let conn = self.builder.serve_connection(io, svc);
         tokio::pin!(conn);
         loop {
+            let idle = self.policy.idle_timeout.zip(activity.as_ref());
             let idle_check = async {
-                match self.policy.idle_timeout {
-                    Some(limit) => tokio::time::sleep_until(activity.idle_deadline(limit)).await,
+                match idle {
+                    Some((limit, a)) => tokio::time::sleep_until(a.idle_deadline(limit)).await,
                     None => std::future::pending().await,
                 }
             };
@@ -197,8 +199,8 @@ where
                     return;
                 }
                 _ = idle_check => {
-                    if let Some(limit) = self.policy.idle_timeout {
-                        if activity.idle_deadline(limit) <= Instant::now() {
+                    if let Some((limit, a)) = idle {
+                        if a.idle_deadline(limit) <= Instant::now() {
                             self.policy.metrics.timed_out("idle_timeout").inc();
                             conn.as_mut().graceful_shutdown();
                             let _ = tokio::time::timeout(IDLE_CLOSE_GRACE, conn).await;

@@ -133,7 +133,7 @@ fn refuse_unsupported(cfg: &TlsServerConfig) -> Result<(), TlsSettingError> {
         return Err(err(
             "reload_interval",
             "reload_interval is not supported: certificates are read once, at start",
-            Some("remove it; restart the agent (or reload its config) after renewing certificates"),
+            Some("remove it; restart the agent after renewing certificates"),
         ));
     }
     if cfg.client_ca_file_reload {

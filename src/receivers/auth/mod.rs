@@ -14,7 +14,7 @@ use config::{BasicAuthConfig, BearerTokenAuthConfig};
 use htpasswd::Htpasswd;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use ring::digest;
-use std::sync::Mutex;
+use std::sync::RwLock;
 
 /// Why a request's credentials were refused; the `reason` label of
 /// `sluice_receiver_auth_failures_total` (see [`AuthFailure::reason`]).
@@ -228,7 +228,8 @@ pub struct BasicAuth {
     table: Htpasswd,
     /// SHA-256 of `Authorization` values that verified. Cleared when full:
     /// it only saves work, it never decides anything the table would not.
-    verified: Mutex<std::collections::HashSet<[u8; 32]>>,
+    /// Read-locked on every request, write-locked only on a first login.
+    verified: RwLock<std::collections::HashSet<[u8; 32]>>,
 }
 
 impl BasicAuth {
@@ -257,7 +258,7 @@ impl BasicAuth {
         if table.is_empty() {
             return Err(setting("htpasswd", "the htpasswd table holds no user", hint));
         }
-        Ok(BasicAuth { table, verified: Mutex::new(Default::default()) })
+        Ok(BasicAuth { table, verified: RwLock::new(Default::default()) })
     }
 
     fn check(&self, headers: &HeaderMap) -> Result<(), AuthFailure> {
@@ -270,7 +271,7 @@ impl BasicAuth {
             return Err(AuthFailure::Malformed);
         }
         let key = sha256(value);
-        if self.verified.lock().map(|v| v.contains(&key)).unwrap_or(false) {
+        if self.verified.read().map(|v| v.contains(&key)).unwrap_or(false) {
             return Ok(());
         }
         let decoded = base64::engine::general_purpose::STANDARD
@@ -281,7 +282,7 @@ impl BasicAuth {
         if !self.table.verify(user, password) {
             return Err(AuthFailure::Invalid);
         }
-        if let Ok(mut v) = self.verified.lock() {
+        if let Ok(mut v) = self.verified.write() {
             if v.len() >= VERIFIED_CACHE_SIZE {
                 v.clear();
             }
