@@ -4,7 +4,8 @@
 //! Guarantees:
 //! - a failed or slow TLS handshake closes that connection only, is counted
 //!   (`sluice_receiver_tls_handshake_failures_total`) and never stops the
-//!   accept loop; a handshake has [`HANDSHAKE_TIMEOUT`] to finish;
+//!   accept loop; a handshake has `handshake_timeout` (at most
+//!   [`HANDSHAKE_TIMEOUT`]) to finish;
 //! - with an authenticator, a request whose headers carry no valid
 //!   credentials is answered by the transport's rejection (gRPC
 //!   UNAUTHENTICATED, HTTP 401) and counted, and its body is never read;
@@ -43,6 +44,8 @@ pub struct ConnectionPolicy<B> {
     pub auth: Option<(Arc<Authenticator>, Reject<B>)>,
     /// Close a connection once no request has been in flight for this long.
     pub idle_timeout: Option<Duration>,
+    /// Time a client has to complete the TLS handshake.
+    pub handshake_timeout: Duration,
     pub metrics: ListenerMetrics,
 }
 
@@ -52,6 +55,7 @@ impl<B> Clone for ConnectionPolicy<B> {
             tls: self.tls.clone(),
             auth: self.auth.clone(),
             idle_timeout: self.idle_timeout,
+            handshake_timeout: self.handshake_timeout,
             metrics: self.metrics.clone(),
         }
     }
@@ -92,7 +96,7 @@ pub async fn serve_connections<S, F, B>(
                             None => conn.serve(hyper_util::rt::TokioIo::new(stream), handler).await,
                             Some(acceptor) => {
                                 let mut shutdown = conn.shutdown.clone();
-                                let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+                                let handshake = tokio::time::timeout(conn.policy.handshake_timeout, acceptor.accept(stream));
                                 let outcome = tokio::select! {
                                     r = handshake => r,
                                     _ = shutdown_requested(&mut shutdown) => return,

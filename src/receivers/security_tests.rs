@@ -359,3 +359,20 @@ fn non_loopback_ip() -> Option<std::net::IpAddr> {
     s.connect("10.255.255.255:9").ok()?;
     Some(s.local_addr().ok()?.ip()).filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
 }
+
+#[tokio::test]
+async fn a_stalled_tls_handshake_is_cut_off_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = make(dir.path());
+    let mut p = protocols();
+    let h = p.http.as_mut().unwrap();
+    h.tls = tls(&pki, false);
+    h.read_header_timeout = Duration::from_millis(300);
+    let r = start(p, BTreeMap::new()).await;
+    // Connects, then never sends a ClientHello.
+    let mut stalled = tokio::net::TcpStream::connect(r.addr("http")).await.unwrap();
+    assert!(closed_within(&mut stalled, std::time::Duration::from_secs(3)).await, "stalled handshake kept open");
+    assert_eq!(r.count("sluice_receiver_tls_handshake_failures_total", "http", None), 1);
+    let (status, _, _) = https_post(r.addr("http"), &pki, false, &[("content-type", PB)], encoded(1)).await.unwrap();
+    assert_eq!(status, http::StatusCode::OK);
+}

@@ -58,7 +58,9 @@ fn err(field: &'static str, message: impl Into<String>, hint: Option<&str>) -> T
 }
 
 /// How long a client may take to complete the TLS handshake before the
-/// connection is closed (and counted as a failed handshake).
+/// connection is closed (and counted as a failed handshake), unless the
+/// listener has a shorter bound for a request's first bytes (HTTP's
+/// `read_header_timeout`).
 pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Builds the rustls server configuration; `alpn` lists the protocols the

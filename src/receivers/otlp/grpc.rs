@@ -62,7 +62,7 @@ pub(super) async fn serve(
             .keep_alive_timeout(timeout);
     }
     let idle = params.max_connection_idle.filter(|d| !d.is_zero()).map(|d| d.get());
-    let policy = security.policy(unauthenticated, idle);
+    let policy = security.policy(unauthenticated, idle, None);
     let ingest = Arc::new(ingest);
     let handler = move |req| handle(Arc::clone(&ingest), max_message, req);
     crate::receivers::listener::serve_connections(listener, builder, handler, shutdown, "grpc", policy).await;

@@ -59,7 +59,7 @@ pub(super) async fn serve(
         builder.http2().max_concurrent_streams(cfg.max_concurrent_streams);
     }
     let idle = Some(cfg.idle_timeout.get()).filter(|d| !d.is_zero());
-    let policy = security.policy(unauthorized, idle);
+    let policy = security.policy(unauthorized, idle, header_timeout);
     let ingest = Arc::new(ingest);
     let handler = move |req| handle(Arc::clone(&ingest), Arc::clone(&routes), req);
     crate::receivers::listener::serve_connections(listener, builder, handler, shutdown, "http", policy).await;

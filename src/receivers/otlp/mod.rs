@@ -133,16 +133,21 @@ impl Security {
         Ok(Security { tls, authenticator, metrics })
     }
 
-    /// The connection policy of a transport that answers refused credentials with `reject`.
+    /// The connection policy of a transport that answers refused credentials
+    /// with `reject`; a slow handshake is cut off like slow headers.
     fn policy<B>(
         self,
         reject: super::listener::Reject<B>,
         idle_timeout: Option<std::time::Duration>,
+        header_timeout: Option<std::time::Duration>,
     ) -> super::listener::ConnectionPolicy<B> {
+        let handshake_timeout =
+            header_timeout.map_or(super::tls::HANDSHAKE_TIMEOUT, |h| h.min(super::tls::HANDSHAKE_TIMEOUT));
         super::listener::ConnectionPolicy {
             tls: self.tls,
             auth: self.authenticator.map(|a| (a, reject)),
             idle_timeout,
+            handshake_timeout,
             metrics: self.metrics,
         }
     }
