@@ -15,6 +15,7 @@ use crate::processors::{
     resource::config::ResourceConfig, tail_sampling::config::TailSamplingConfig,
 };
 use crate::queue::storage_config::FileStorageConfig;
+use crate::receivers::auth::config::{BasicAuthConfig, BearerTokenAuthConfig};
 use crate::receivers::otlp::config::OtlpReceiverConfig;
 use crate::telemetry::health_config::HealthCheckConfig;
 
@@ -202,6 +203,20 @@ pub const COMPONENTS: &[ComponentType] = &[
         signals: &[],
         description: "a directory for persistent sending queues (sending_queue.storage)",
     },
+    ComponentType {
+        kind: ComponentKind::Extension,
+        name: "bearertokenauth",
+        aliases: &[],
+        signals: &[],
+        description: "receivers require a bearer token (auth: {authenticator: bearertokenauth})",
+    },
+    ComponentType {
+        kind: ComponentKind::Extension,
+        name: "basicauth",
+        aliases: &[],
+        signals: &[],
+        description: "receivers require HTTP Basic credentials from an htpasswd table",
+    },
 ];
 
 /// Looks up a type by name or alias within a section.
@@ -253,4 +268,6 @@ pub enum ExporterConfig {
 pub enum ExtensionConfig {
     HealthCheck(HealthCheckConfig),
     FileStorage(FileStorageConfig),
+    BearerTokenAuth(BearerTokenAuthConfig),
+    BasicAuth(BasicAuthConfig),
 }

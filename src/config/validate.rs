@@ -29,7 +29,10 @@ use crate::processors::{
     tail_sampling::config::TailSamplingConfig,
 };
 use crate::queue::storage_config::FileStorageConfig;
+use crate::receivers::auth::config::{BasicAuthConfig, BearerTokenAuthConfig};
+use crate::receivers::auth::Authenticator;
 use crate::receivers::otlp::config::OtlpReceiverConfig;
+use crate::receivers::tls::TlsServerConfig;
 use crate::telemetry::health_config::HealthCheckConfig;
 
 /// Collects errors for one component: `path` is the component's path and
@@ -155,12 +158,36 @@ pub fn otlp_receiver(c: &mut Checker, cfg: &OtlpReceiverConfig) {
     }
     if let Some(g) = &p.grpc {
         c.endpoint(&["protocols", "grpc", "endpoint"], &g.endpoint);
+        if let Some(tls) = &g.tls {
+            server_tls(c, "grpc", tls, crate::receivers::otlp::GRPC_ALPN);
+        }
+        let params = g.keepalive.as_ref().and_then(|k| k.server_parameters.as_ref());
+        for (field, set) in params
+            .map(|k| {
+                [
+                    ("max_connection_age", k.max_connection_age.is_some()),
+                    ("max_connection_age_grace", k.max_connection_age_grace.is_some()),
+                ]
+            })
+            .unwrap_or_default()
+        {
+            if set {
+                c.error(
+                    &["protocols", "grpc", "keepalive", "server_parameters", field],
+                    format!("{field} is not supported"),
+                    Some("remove it; max_connection_idle closes idle connections"),
+                );
+            }
+        }
         if g.max_recv_msg_size_mib == 0 {
             c.error(&["protocols", "grpc", "max_recv_msg_size_mib"], "max_recv_msg_size_mib must be above 0", None);
         }
     }
     if let Some(h) = &p.http {
         c.endpoint(&["protocols", "http", "endpoint"], &h.endpoint);
+        if let Some(tls) = &h.tls {
+            server_tls(c, "http", tls, crate::receivers::otlp::HTTP_ALPN);
+        }
         if h.max_request_body_size == 0 {
             c.error(&["protocols", "http", "max_request_body_size"], "max_request_body_size must be above 0", None);
         }
@@ -173,6 +200,27 @@ pub fn otlp_receiver(c: &mut Checker, cfg: &OtlpReceiverConfig) {
                 c.error(&["protocols", "http", name], format!("{name} \"{path}\" must start with '/'"), None);
             }
         }
+    }
+}
+
+/// Loads the certificates now, so a bad file fails `validate` and start, at its field.
+fn server_tls(c: &mut Checker, transport: &str, tls: &TlsServerConfig, alpn: &[&[u8]]) {
+    if let Err(e) = crate::receivers::tls::server_tls(tls, alpn) {
+        c.error(&["protocols", transport, "tls", e.field], e.message, e.hint.as_deref());
+    }
+}
+
+pub fn bearertokenauth(c: &mut Checker, cfg: &BearerTokenAuthConfig) {
+    if let Err(e) = Authenticator::bearer(cfg) {
+        let path: Vec<&str> = e.field.split("::").collect();
+        c.error(&path, e.message, e.hint.as_deref());
+    }
+}
+
+pub fn basicauth(c: &mut Checker, cfg: &BasicAuthConfig) {
+    if let Err(e) = Authenticator::basic(cfg) {
+        let path: Vec<&str> = e.field.split("::").collect();
+        c.error(&path, e.message, e.hint.as_deref());
     }
 }
 

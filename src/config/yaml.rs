@@ -143,6 +143,7 @@ impl Loader {
         let defs = Defs { receivers: &recv_def, processors: &proc_def, exporters: &exp_def, extensions: &ext_def };
         let service = self.service(section("service"), &defs, &exporters);
         self.storage_references(section("exporters"), &exporters, &ext_def, service.as_ref());
+        self.auth_references(section("receivers"), &receivers, &ext_def, service.as_ref());
         let service = service?;
         Some(AgentConfig { receivers, processors, exporters, extensions, service })
     }
@@ -329,6 +330,18 @@ impl Loader {
                 validate::file_storage(&mut self.checker(path, node), &cfg);
                 (self.errors.len() == before).then_some(ExtensionConfig::FileStorage(cfg))
             }
+            "bearertokenauth" => {
+                let cfg = self.typed(node, path)?;
+                let before = self.errors.len();
+                validate::bearertokenauth(&mut self.checker(path, node), &cfg);
+                (self.errors.len() == before).then_some(ExtensionConfig::BearerTokenAuth(cfg))
+            }
+            "basicauth" => {
+                let cfg = self.typed(node, path)?;
+                let before = self.errors.len();
+                validate::basicauth(&mut self.checker(path, node), &cfg);
+                (self.errors.len() == before).then_some(ExtensionConfig::BasicAuth(cfg))
+            }
             _ => None,
         }
     }
@@ -453,6 +466,56 @@ impl Loader {
                     format!("storage extension \"{name}\" is not started: it is not listed in service.extensions"),
                     Some(format!("add it: service: {{extensions: [{name}]}}")),
                 );
+            }
+        }
+    }
+
+    /// Each `auth.authenticator` of a receiver protocol must name an
+    /// authenticator extension that is defined and started.
+    fn auth_references(
+        &mut self,
+        section: Option<&Entry>,
+        receivers: &BTreeMap<ComponentId, ReceiverConfig>,
+        extensions: &DefinedMap,
+        service: Option<&ServiceConfig>,
+    ) {
+        let Some(section) = section else { return };
+        let Value::Map(entries) = &section.value.value else { return };
+        for (rid, cfg) in receivers {
+            let ReceiverConfig::Otlp(otlp) = cfg;
+            let Some(entry) = entries.iter().find(|e| ComponentId::parse(&e.key).as_ref() == Ok(rid)) else {
+                continue;
+            };
+            let refs = [
+                ("grpc", otlp.protocols.grpc.as_ref().and_then(|g| g.auth.as_ref())),
+                ("http", otlp.protocols.http.as_ref().and_then(|h| h.auth.as_ref())),
+            ];
+            for (transport, auth) in refs {
+                let Some(auth) = auth else { continue };
+                let name = &auth.authenticator;
+                let fields = ["protocols", transport, "auth", "authenticator"];
+                let path = fields.iter().fold(join("receivers", &entry.key), |p, f| join(&p, f));
+                let line = entry.value.line_of(&fields);
+                let Some(eid) = self.reference(name, &path, line, ComponentKind::Extension, extensions) else {
+                    continue;
+                };
+                if extensions.get(&eid).is_some_and(|d| !matches!(d.ty.name, "bearertokenauth" | "basicauth")) {
+                    self.err(
+                        &path,
+                        line,
+                        format!("extension \"{name}\" is not an authenticator"),
+                        Some("use the ID of a bearertokenauth or basicauth extension".into()),
+                    );
+                    continue;
+                }
+                if service.is_some_and(|s| !s.extensions.contains(&eid)) {
+                    self.err(
+                        &path,
+                        line,
+                        format!("authenticator \"{name}\" is not started: it is not listed in service.extensions"),
+                        Some(format!("add it: service: {{extensions: [{name}]}}")),
+                    );
+                }
             }
         }
     }

@@ -745,3 +745,164 @@ fn prometheus_exporter_loads_and_reports_errors_with_paths() {
         assert!(e.to_string().contains(needle), "{path}: wanted {needle:?} in {e}");
     }
 }
+
+/// BASE with `grpc_body` under `protocols.grpc`, `extensions` (a whole
+/// section) first and `service_extensions` under `service:`.
+fn secured_config(grpc_body: &str, extensions: &str, service_extensions: &str) -> String {
+    let text = BASE
+        .replace("      grpc:\n", &format!("      grpc:\n{grpc_body}"))
+        .replace("service:\n", &format!("service:\n{service_extensions}"));
+    format!("{extensions}{text}")
+}
+
+#[test]
+fn secured_receiver_config_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = crate::receivers::tls::test_certs::make(dir.path());
+    let grpc = format!(
+        "        tls:\n          cert_file: {}\n          key_file: {}\n          client_ca_file: {}\n          min_version: \"1.3\"\n        auth:\n          authenticator: bearertokenauth/ci\n",
+        pki.server_cert_file, pki.server_key_file, pki.ca_file
+    );
+    let ext = "extensions:\n  bearertokenauth/ci:\n    token: ${env:TOKEN}\n  basicauth:\n    htpasswd:\n      inline: \"alice:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=\"\n";
+    let text = secured_config(&grpc, ext, "  extensions: [bearertokenauth/ci, basicauth]\n");
+    let cfg = load_with_memory(&text, &env_of(&[("TOKEN", "t0k")]), Some(8 * GIB)).unwrap();
+    let Some(ReceiverConfig::Otlp(otlp)) = cfg.receivers.get(&id("otlp")) else { panic!("no otlp") };
+    let g = otlp.protocols.grpc.as_ref().unwrap();
+    assert_eq!(g.tls.as_ref().unwrap().min_version.as_deref(), Some("1.3"));
+    assert_eq!(g.auth.as_ref().unwrap().authenticator, "bearertokenauth/ci");
+    let Some(ExtensionConfig::BearerTokenAuth(b)) = cfg.extensions.get(&id("bearertokenauth/ci")) else {
+        panic!("no bearertokenauth")
+    };
+    assert_eq!((b.token.as_deref(), b.scheme.as_str()), (Some("t0k"), "Bearer"));
+}
+
+#[test]
+fn secured_receiver_errors_report_path_line_and_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = crate::receivers::tls::test_certs::make(dir.path());
+    let tls = |cert: &str, key: &str, extra: &str| {
+        format!("        tls:\n          cert_file: {cert}\n          key_file: {key}\n{extra}")
+    };
+    let good = |extra: &str| tls(&pki.server_cert_file, &pki.server_key_file, extra);
+    let auth = |name: &str| format!("        auth:\n          authenticator: {name}\n");
+    let bearer = "extensions:\n  bearertokenauth:\n    token: abc\n";
+    let started = "  extensions: [bearertokenauth]\n";
+    const TLS: &str = "receivers::otlp::protocols::grpc::tls";
+    // (config, path, line, substring of the message or hint)
+    let cases: Vec<(String, String, usize, &str)> = vec![
+        (
+            secured_config(&tls("/nonexistent/cert.pem", &pki.server_key_file, ""), "", ""),
+            format!("{TLS}::cert_file"),
+            6,
+            "cannot read /nonexistent/cert.pem: No such file or directory (os error 2); hint: give the path of a PEM file",
+        ),
+        (
+            secured_config(&tls(&pki.server_cert_file, &pki.other_key_file, ""), "", ""),
+            format!("{TLS}::key_file"),
+            7,
+            "the private key does not belong to the certificate in cert_file; hint: key_file must hold",
+        ),
+        (
+            secured_config(&tls(&pki.server_key_file, &pki.server_key_file, ""), "", ""),
+            format!("{TLS}::cert_file"),
+            6,
+            "holds no PEM certificate",
+        ),
+        (
+            secured_config(&good("          reload_interval: 1h\n"), "", ""),
+            format!("{TLS}::reload_interval"),
+            8,
+            "reload_interval is not supported: certificates are read once, at start; hint: remove it",
+        ),
+        (
+            secured_config(&good("          min_version: \"1.1\"\n"), "", ""),
+            format!("{TLS}::min_version"),
+            8,
+            "TLS 1.1 is not supported",
+        ),
+        (
+            secured_config(&good("          insecure: true\n"), "", ""),
+            format!("{TLS}::insecure"),
+            8,
+            "unknown field \"insecure\"",
+        ),
+        (
+            BASE.replace("      grpc:\n", &format!("      grpc:\n      http:\n{}", tls("/nope.pem", "/nope-key.pem", ""))),
+            "receivers::otlp::protocols::http::tls::cert_file".into(),
+            7,
+            "cannot read /nope.pem",
+        ),
+        (
+            secured_config(&auth("bearertokenauth"), "", ""),
+            "receivers::otlp::protocols::grpc::auth::authenticator".into(),
+            6,
+            "undefined extension \"bearertokenauth\": it is not defined under extensions; hint: no extensions are defined",
+        ),
+        (
+            secured_config(&auth("bearertokenauth"), bearer, ""),
+            "receivers::otlp::protocols::grpc::auth::authenticator".into(),
+            9,
+            "authenticator \"bearertokenauth\" is not started: it is not listed in service.extensions; hint: add it: service: {extensions: [bearertokenauth]}",
+        ),
+        (
+            secured_config(&auth("health_check"), "extensions:\n  health_check:\n", "  extensions: [health_check]\n"),
+            "receivers::otlp::protocols::grpc::auth::authenticator".into(),
+            8,
+            "extension \"health_check\" is not an authenticator; hint: use the ID of a bearertokenauth or basicauth",
+        ),
+        (
+            secured_config(&auth("bearertokenauth"), "extensions:\n  bearertokenauth:\n    scheme: Bearer\n", started),
+            "extensions::bearertokenauth::token".into(),
+            2,
+            "no token is configured; hint: set token, tokens or filename",
+        ),
+        (
+            secured_config(
+                &auth("bearertokenauth"),
+                "extensions:\n  bearertokenauth:\n    filename: /nonexistent/token\n",
+                started,
+            ),
+            "extensions::bearertokenauth::filename".into(),
+            3,
+            "cannot read /nonexistent/token",
+        ),
+        (
+            secured_config(
+                &auth("basicauth"),
+                "extensions:\n  basicauth:\n    htpasswd:\n      inline: \"bob:$apr1$x$y\"\n",
+                "  extensions: [basicauth]\n",
+            ),
+            "extensions::basicauth::htpasswd::inline".into(),
+            4,
+            "inline line 1 (bob): MD5 ($apr1$) hashes are not supported",
+        ),
+        (
+            secured_config("        keepalive:\n          server_parameters:\n            max_connection_age: 1m\n", "", ""),
+            "receivers::otlp::protocols::grpc::keepalive::server_parameters::max_connection_age".into(),
+            7,
+            "max_connection_age is not supported",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (text, path, line, needle) in &cases {
+        let errs = match load(text) {
+            Ok(_) => {
+                failures.push(format!("config loaded but should fail ({path}):\n{text}"));
+                continue;
+            }
+            Err(e) => e,
+        };
+        let rendered = errs.to_string();
+        let Some(e) = errs.0.iter().find(|e| e.path == *path) else {
+            failures.push(format!("no error at {path}; got:\n{rendered}"));
+            continue;
+        };
+        if e.line != Some(*line) {
+            failures.push(format!("{path}: wanted line {line}; got:\n{rendered}"));
+        }
+        if !e.to_string().contains(needle) {
+            failures.push(format!("{path}: wanted {needle:?} in {e}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

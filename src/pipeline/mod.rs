@@ -646,8 +646,13 @@ pub async fn start(config: &AgentConfig) -> Result<RunningAgent, StartError> {
         let Some(cfg) = config.receivers.get(&rid) else { continue };
         let name = rid.to_string();
         health.expect_receiver(&name);
-        let ctx =
-            ReceiverContext { id: name.clone(), output, registry: registry.clone(), shutdown: shutdown_rx.clone() };
+        let ctx = ReceiverContext {
+            id: name.clone(),
+            output,
+            registry: registry.clone(),
+            shutdown: shutdown_rx.clone(),
+            extensions: Arc::new(config.extensions.clone()),
+        };
         let running = match cfg {
             ReceiverConfig::Otlp(c) => receivers::otlp::start(c, ctx).await?,
         };

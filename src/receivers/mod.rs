@@ -6,7 +6,13 @@
 //! UNAVAILABLE, HTTP 503 with Retry-After) and counts the items as refused. It
 //! holds no unbounded buffer of its own.
 
+pub mod auth;
+pub mod listener;
 pub mod otlp;
+pub mod tls;
+
+#[cfg(test)]
+mod security_tests;
 
 use crate::data::{Payload, Signal};
 use crate::telemetry::Registry;
@@ -162,6 +168,8 @@ pub struct ReceiverContext {
     pub registry: Registry,
     /// Turns true when the agent stops accepting data.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Every configured extension, where a receiver finds the authenticator its `auth:` names.
+    pub extensions: Arc<std::collections::BTreeMap<crate::config::ComponentId, crate::config::ExtensionConfig>>,
 }
 
 /// A receiver whose listeners are bound.

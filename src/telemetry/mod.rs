@@ -247,6 +247,70 @@ pub fn durable_ack_failures(reg: &Registry, receiver: &str, transport: &str) -> 
     )
 }
 
+/// Why a receiver refused a request's credentials: the `reason` label of
+/// `sluice_receiver_auth_failures_total`.
+pub const AUTH_FAILURE_REASONS: &[&str] = &["missing_credentials", "malformed_credentials", "invalid_credentials"];
+
+/// Why a receiver closed a connection on its own: the `reason` label of
+/// `sluice_receiver_connections_timed_out_total`.
+pub const CONNECTION_TIMEOUT_REASONS: &[&str] = &["read_header_timeout", "idle_timeout"];
+
+/// Counters of one receiver listener's connection layer: TLS handshakes,
+/// authentication and the timeouts that close connections.
+#[derive(Clone, Debug)]
+pub struct ListenerMetrics {
+    /// TLS handshakes that failed or timed out; the listener keeps serving.
+    pub tls_handshake_failures: Counter,
+    /// One counter per [`AUTH_FAILURE_REASONS`] entry, in that order.
+    auth_failures: Vec<Counter>,
+    /// One counter per [`CONNECTION_TIMEOUT_REASONS`] entry, in that order.
+    timed_out: Vec<Counter>,
+}
+
+impl ListenerMetrics {
+    pub fn new(reg: &Registry, receiver: &str, transport: &str) -> Self {
+        let labels: &[(&str, &str)] = &[("receiver", receiver), ("transport", transport)];
+        let by_reason = |name, help, reasons: &[&str]| {
+            reasons
+                .iter()
+                .map(|reason| reg.counter(name, help, &[labels[0], labels[1], ("reason", reason)]))
+                .collect::<Vec<_>>()
+        };
+        ListenerMetrics {
+            tls_handshake_failures: reg.counter(
+                "sluice_receiver_tls_handshake_failures_total",
+                "TLS handshakes with clients that failed or timed out; the connection was closed.",
+                labels,
+            ),
+            auth_failures: by_reason(
+                "sluice_receiver_auth_failures_total",
+                "Requests refused (gRPC UNAUTHENTICATED, HTTP 401) before their body was read, by reason.",
+                AUTH_FAILURE_REASONS,
+            ),
+            timed_out: by_reason(
+                "sluice_receiver_connections_timed_out_total",
+                "Connections the receiver closed because a client was too slow to send headers or stayed idle.",
+                CONNECTION_TIMEOUT_REASONS,
+            ),
+        }
+    }
+
+    /// The counter of `reason` (one of [`AUTH_FAILURE_REASONS`]; an unknown one counts as the last).
+    pub fn auth_failures(&self, reason: &str) -> &Counter {
+        let i = AUTH_FAILURE_REASONS.iter().position(|r| *r == reason).unwrap_or(AUTH_FAILURE_REASONS.len() - 1);
+        &self.auth_failures[i]
+    }
+
+    /// The counter of `reason` (one of [`CONNECTION_TIMEOUT_REASONS`]; an unknown one counts as the last).
+    pub fn timed_out(&self, reason: &str) -> &Counter {
+        let i = CONNECTION_TIMEOUT_REASONS
+            .iter()
+            .position(|r| *r == reason)
+            .unwrap_or(CONNECTION_TIMEOUT_REASONS.len() - 1);
+        &self.timed_out[i]
+    }
+}
+
 /// Batches a pipeline dropped because checked bytes did not decode (a bug if
 /// it ever counts: every batch is checked before it enters a pipeline).
 pub fn pipeline_decode_failures(reg: &Registry, pipeline: &str) -> Counter {

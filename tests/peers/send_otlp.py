@@ -27,7 +27,13 @@ to stderr too. Exit status is 0 only if every export succeeded and every flush
 completed.
 
 --endpoint is host:port for gRPC and a base URL (http://host:port) for HTTP;
-/v1/<signal> is appended. --timeout bounds each export including the SDK's
+/v1/<signal> is appended.
+
+TLS and credentials: --ca FILE verifies the server against that CA (gRPC over
+TLS through grpc.ssl_channel_credentials; HTTP through certificate_file, with
+an https:// endpoint); --client-cert/--client-key add a client certificate
+(mTLS); --header key=value (repeatable) sends a header with every export,
+e.g. --header "authorization=Bearer TOKEN". --timeout bounds each export including the SDK's
 retries (its backoff is 1 s, 2 s, 4 s … ± 20 %, at most 6 tries).
 """
 
@@ -92,8 +98,21 @@ def compression(args):
 def make_exporter(args):
     """The SDK's own OTLP exporter for the signal and protocol."""
     kw = {"timeout": args.timeout, "compression": compression(args)}
+    if args.header:
+        kw["headers"] = dict(h.split("=", 1) for h in args.header)
+    read = lambda path: open(path, "rb").read() if path else None  # noqa: E731
     if args.protocol == "grpc":
-        kw.update(endpoint=args.endpoint, insecure=True)
+        if args.ca:
+            import grpc
+
+            creds = grpc.ssl_channel_credentials(
+                root_certificates=read(args.ca),
+                private_key=read(args.client_key),
+                certificate_chain=read(args.client_cert),
+            )
+            kw.update(endpoint=args.endpoint, insecure=False, credentials=creds)
+        else:
+            kw.update(endpoint=args.endpoint, insecure=True)
         if args.signal == "traces":
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as E
         elif args.signal == "metrics":
@@ -102,6 +121,14 @@ def make_exporter(args):
             from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as E
     else:
         kw.update(endpoint=args.endpoint.rstrip("/") + "/v1/" + args.signal)
+        if args.ca:
+            kw["certificate_file"] = args.ca
+            # requests lets these variables override a session's own CA file
+            # (psf/requests#3829), which would silently ignore --ca.
+            for var in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+                os.environ.pop(var, None)
+        if args.client_cert:
+            kw.update(client_certificate_file=args.client_cert, client_key_file=args.client_key)
         if args.signal == "traces":
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as E
         elif args.signal == "metrics":
@@ -348,6 +375,10 @@ def main() -> int:
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per export, retries included")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--temporality", choices=("cumulative", "delta"), default="cumulative", help="metrics: counter and histogram temporality")
+    p.add_argument("--ca", help="PEM CA file to verify the server with (TLS)")
+    p.add_argument("--client-cert", help="PEM client certificate (mTLS); needs --client-key")
+    p.add_argument("--client-key", help="PEM private key of --client-cert")
+    p.add_argument("--header", action="append", default=[], help="key=value sent with every export (repeatable)")
     args = p.parse_args()
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -1,6 +1,9 @@
 //! Configuration of the `otlp` receiver (alias `otlp_grpc`), field for field
 //! the Collector's where the feature exists there.
 
+use crate::config::Duration;
+use crate::receivers::auth::config::AuthSettings;
+use crate::receivers::tls::TlsServerConfig;
 use serde::Deserialize;
 
 pub const DEFAULT_GRPC_ENDPOINT: &str = "127.0.0.1:4317";
@@ -30,13 +33,46 @@ pub struct GrpcServerConfig {
     pub endpoint: String,
     /// Largest request message accepted, in MiB. Default 4.
     pub max_recv_msg_size_mib: u64,
-    /// Concurrent HTTP/2 streams per connection; 0 means the transport default.
+    /// Concurrent HTTP/2 streams per connection; 0 means the transport default (200).
     pub max_concurrent_streams: u32,
+    /// Serve TLS instead of plain text (h2 over TLS).
+    pub tls: Option<TlsServerConfig>,
+    /// Require credentials checked by an authenticator extension.
+    pub auth: Option<AuthSettings>,
+    pub keepalive: Option<GrpcKeepalive>,
+}
+
+/// `keepalive:` of a gRPC server, as grpc-go's (and so the Collector's).
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrpcKeepalive {
+    pub server_parameters: Option<KeepaliveServerParameters>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeepaliveServerParameters {
+    /// Close a connection with no request in flight for this long. Default: never.
+    pub max_connection_idle: Option<Duration>,
+    /// Ping an idle client this often to check it is alive. Default: never.
+    pub time: Option<Duration>,
+    /// How long to wait for the answer to a ping before closing. Default 20s.
+    pub timeout: Option<Duration>,
+    /// Refused: connections are not aged out.
+    pub max_connection_age: Option<Duration>,
+    pub max_connection_age_grace: Option<Duration>,
 }
 
 impl Default for GrpcServerConfig {
     fn default() -> Self {
-        GrpcServerConfig { endpoint: DEFAULT_GRPC_ENDPOINT.into(), max_recv_msg_size_mib: 4, max_concurrent_streams: 0 }
+        GrpcServerConfig {
+            endpoint: DEFAULT_GRPC_ENDPOINT.into(),
+            max_recv_msg_size_mib: 4,
+            max_concurrent_streams: 0,
+            tls: None,
+            auth: None,
+            keepalive: None,
+        }
     }
 }
 
@@ -50,6 +86,16 @@ pub struct HttpServerConfig {
     pub traces_url_path: String,
     pub metrics_url_path: String,
     pub logs_url_path: String,
+    /// Serve HTTPS instead of plain HTTP (HTTP/1.1 and h2 over TLS).
+    pub tls: Option<TlsServerConfig>,
+    /// Require credentials checked by an authenticator extension.
+    pub auth: Option<AuthSettings>,
+    /// Concurrent streams per HTTP/2 connection; 0 means the transport default (200).
+    pub max_concurrent_streams: u32,
+    /// Time a client has to send a request's headers (HTTP/1.1); 0 means no limit. Default 1m.
+    pub read_header_timeout: Duration,
+    /// Close a connection with no request in flight for this long; 0 means never. Default 1m.
+    pub idle_timeout: Duration,
 }
 
 impl Default for HttpServerConfig {
@@ -60,6 +106,12 @@ impl Default for HttpServerConfig {
             traces_url_path: "/v1/traces".into(),
             metrics_url_path: "/v1/metrics".into(),
             logs_url_path: "/v1/logs".into(),
+            tls: None,
+            auth: None,
+            max_concurrent_streams: 0,
+            // The Collector's confighttp defaults.
+            read_header_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(60),
         }
     }
 }

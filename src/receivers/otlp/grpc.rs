@@ -14,7 +14,7 @@
 
 use super::config::GrpcServerConfig;
 use super::decode::grpc_payload;
-use super::{serve_connections, Delivered, Ingest, RETRY_AFTER_SECS};
+use super::{Delivered, Ingest, Security, RETRY_AFTER_SECS};
 use crate::data::Signal;
 use bytes::{Buf, Bytes};
 use opentelemetry_proto::tonic::collector::{
@@ -35,11 +35,15 @@ const TRACES_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/
 const METRICS_PATH: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
 const LOGS_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
 
+/// gRPC over TLS is HTTP/2 only.
+pub(super) const ALPN: &[&[u8]] = &[b"h2"];
+
 pub(super) async fn serve(
     cfg: GrpcServerConfig,
     listener: TcpListener,
     ingest: Ingest,
     shutdown: watch::Receiver<bool>,
+    security: Security,
 ) {
     // As the Collector: 0 leaves gRPC's default of 4 MiB.
     let mib = if cfg.max_recv_msg_size_mib == 0 { 4 } else { cfg.max_recv_msg_size_mib };
@@ -48,9 +52,32 @@ pub(super) async fn serve(
     if cfg.max_concurrent_streams > 0 {
         builder.http2().max_concurrent_streams(cfg.max_concurrent_streams);
     }
+    let params = cfg.keepalive.and_then(|k| k.server_parameters).unwrap_or_default();
+    if let Some(time) = params.time.filter(|t| !t.is_zero()) {
+        let timeout = params.timeout.filter(|t| !t.is_zero()).map_or(KEEPALIVE_TIMEOUT, |t| t.get());
+        builder
+            .http2()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .keep_alive_interval(time.get())
+            .keep_alive_timeout(timeout);
+    }
+    let idle = params.max_connection_idle.filter(|d| !d.is_zero()).map(|d| d.get());
+    let policy = security.policy(unauthenticated, idle, None);
     let ingest = Arc::new(ingest);
     let handler = move |req| handle(Arc::clone(&ingest), max_message, req);
-    serve_connections(listener, builder, handler, shutdown, "grpc").await;
+    crate::receivers::listener::serve_connections(listener, builder, handler, shutdown, "grpc", policy).await;
+}
+
+/// grpc-go's default wait for a keepalive ping's answer.
+const KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// The answer to refused credentials, as grpc-go's auth interceptor gives it.
+fn unauthenticated(
+    failure: crate::receivers::auth::AuthFailure,
+    _: &crate::receivers::auth::Authenticator,
+    _: &http::Request<hyper::body::Incoming>,
+) -> http::Response<tonic::body::Body> {
+    Status::unauthenticated(failure.message()).into_http()
 }
 
 async fn handle(

@@ -9,7 +9,7 @@
 
 use super::config::HttpServerConfig;
 use super::decode::{body_payload, decode_body, Compression, DecodeError, Format};
-use super::{serve_connections, Ingest, RETRY_AFTER_SECS};
+use super::{Ingest, Security, RETRY_AFTER_SECS};
 use crate::data::Signal;
 use crate::rpc::RpcStatus;
 use bytes::Bytes;
@@ -31,11 +31,15 @@ struct Routes {
     limit: usize,
 }
 
+/// OTLP/HTTP over TLS: h2 preferred, HTTP/1.1 for clients that do not offer it.
+pub(super) const ALPN: &[&[u8]] = &[b"h2", b"http/1.1"];
+
 pub(super) async fn serve(
     cfg: HttpServerConfig,
     listener: TcpListener,
     ingest: Ingest,
     shutdown: watch::Receiver<bool>,
+    security: Security,
 ) {
     let routes = Arc::new(Routes {
         // As the Collector: 0 means the default, not "no body at all".
@@ -47,10 +51,42 @@ pub(super) async fn serve(
         metrics: cfg.metrics_url_path,
         logs: cfg.logs_url_path,
     });
-    let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    // hyper's header timer is off unless given a timer; 0 keeps it off, as Go's 0 means no limit.
+    let header_timeout = Some(cfg.read_header_timeout.get()).filter(|d| !d.is_zero());
+    builder.http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(header_timeout);
+    if cfg.max_concurrent_streams > 0 {
+        builder.http2().max_concurrent_streams(cfg.max_concurrent_streams);
+    }
+    let idle = Some(cfg.idle_timeout.get()).filter(|d| !d.is_zero());
+    let policy = security.policy(unauthorized, idle, header_timeout);
     let ingest = Arc::new(ingest);
     let handler = move |req| handle(Arc::clone(&ingest), Arc::clone(&routes), req);
-    serve_connections(listener, builder, handler, shutdown, "http").await;
+    crate::receivers::listener::serve_connections(listener, builder, handler, shutdown, "http", policy).await;
+}
+
+/// 401 with the authenticator's challenge; the body is a `google.rpc.Status`
+/// (UNAUTHENTICATED) in the request's content type, or plain text.
+fn unauthorized(
+    failure: crate::receivers::auth::AuthFailure,
+    authenticator: &crate::receivers::auth::Authenticator,
+    req: &Request<hyper::body::Incoming>,
+) -> Response<Full<Bytes>> {
+    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let message = failure.message().to_string();
+    let mut resp = match Format::from_content_type(ct) {
+        Some(format) => {
+            let st = RpcStatus { code: tonic::Code::Unauthenticated as i32, message, details: Vec::new() };
+            let body = match format {
+                Format::Protobuf => st.encode_to_vec(),
+                Format::Json => to_json(&st),
+            };
+            respond(StatusCode::UNAUTHORIZED, format.content_type(), body)
+        }
+        None => text(StatusCode::UNAUTHORIZED, message),
+    };
+    resp.headers_mut().insert(header::WWW_AUTHENTICATE, authenticator.challenge());
+    resp
 }
 
 async fn handle(

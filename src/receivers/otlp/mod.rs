@@ -10,6 +10,9 @@
 //!   and its items counted as refused;
 //! - a signal no pipeline takes is answered as the Collector does, which does
 //!   not register those handlers: gRPC UNIMPLEMENTED, HTTP 404;
+//! - with `tls:` a listener serves only TLS (mTLS with `client_ca_file`), and
+//!   with `auth:` a request is checked before its body is read; both, and the
+//!   connection timeouts, are the job of [`super::listener`];
 //! - once `shutdown` turns true the listeners close, open requests finish
 //!   (within [`SHUTDOWN_GRACE`]) and the server tasks end.
 
@@ -26,13 +29,13 @@ pub use decode::{decode_body, decode_grpc, decode_http, Compression, DecodeError
 use super::{ReceiverContext, ReceiverError, ReceiverOutput, Refusal, RunningReceiver};
 use crate::data::{Payload, Signal};
 use crate::telemetry::ReceiverMetrics;
-use std::convert::Infallible;
-use std::future::Future;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
-/// How long open requests may take to finish once shutdown is requested.
-pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+pub use super::listener::SHUTDOWN_GRACE;
+
+/// ALPN protocols each listener offers over TLS.
+pub const GRPC_ALPN: &[&[u8]] = grpc::ALPN;
+pub const HTTP_ALPN: &[&[u8]] = http::ALPN;
 
 /// Seconds a client is told to wait (`Retry-After`) after a refusal.
 pub const RETRY_AFTER_SECS: u64 = 1;
@@ -46,35 +49,107 @@ pub async fn start(cfg: &config::OtlpReceiverConfig, ctx: ReceiverContext) -> Re
             message: "at least one of protocols.grpc and protocols.http must be set".into(),
         });
     }
-    // Bind everything before serving anything, so a bind error leaves nothing running.
-    let grpc = match &protocols.grpc {
-        Some(g) => Some((g, bind(&ctx.id, &g.endpoint).await?)),
+    // Load TLS material and authenticators, then bind everything, before
+    // serving anything: a bad certificate or a bind error leaves nothing running.
+    let grpc_security = match &protocols.grpc {
+        Some(g) => Some(Security::load(&ctx, "grpc", g.tls.as_ref(), g.auth.as_ref(), grpc::ALPN)?),
         None => None,
     };
-    let http = match &protocols.http {
-        Some(h) => Some((h, bind(&ctx.id, &h.endpoint).await?)),
+    let http_security = match &protocols.http {
+        Some(h) => Some(Security::load(&ctx, "http", h.tls.as_ref(), h.auth.as_ref(), http::ALPN)?),
         None => None,
+    };
+    let grpc = match (&protocols.grpc, grpc_security) {
+        (Some(g), Some(sec)) => Some((g, sec, bind(&ctx.id, &g.endpoint).await?)),
+        _ => None,
+    };
+    let http = match (&protocols.http, http_security) {
+        (Some(h), Some(sec)) => Some((h, sec, bind(&ctx.id, &h.endpoint).await?)),
+        _ => None,
     };
     let mut running = RunningReceiver { endpoints: Vec::new(), tasks: Vec::new() };
-    if let Some((g, listener)) = grpc {
+    if let Some((g, security, listener)) = grpc {
         running.endpoints.push(("grpc", local_addr(&ctx.id, &g.endpoint, &listener)?));
         running.tasks.push(tokio::spawn(grpc::serve(
             g.clone(),
             listener,
             Ingest::new(&ctx, "grpc"),
             ctx.shutdown.clone(),
+            security,
         )));
     }
-    if let Some((h, listener)) = http {
+    if let Some((h, security, listener)) = http {
         running.endpoints.push(("http", local_addr(&ctx.id, &h.endpoint, &listener)?));
         running.tasks.push(tokio::spawn(http::serve(
             h.clone(),
             listener,
             Ingest::new(&ctx, "http"),
             ctx.shutdown.clone(),
+            security,
         )));
     }
     Ok(running)
+}
+
+/// The TLS acceptor, authenticator and connection counters of one transport,
+/// loaded before anything listens.
+pub(crate) struct Security {
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    authenticator: Option<std::sync::Arc<super::auth::Authenticator>>,
+    metrics: crate::telemetry::ListenerMetrics,
+}
+
+impl Security {
+    fn load(
+        ctx: &ReceiverContext,
+        transport: &'static str,
+        tls: Option<&super::tls::TlsServerConfig>,
+        auth: Option<&super::auth::config::AuthSettings>,
+        alpn: &[&[u8]],
+    ) -> Result<Security, ReceiverError> {
+        let invalid = |field: String, message: String, hint: Option<String>| ReceiverError::Invalid {
+            receiver: ctx.id.clone(),
+            message: format!(
+                "receivers::{}::protocols::{transport}::{field}: {message}{}",
+                ctx.id,
+                hint.map(|h| format!("; hint: {h}")).unwrap_or_default()
+            ),
+        };
+        let tls = match tls {
+            Some(t) => Some(tokio_rustls::TlsAcceptor::from(
+                super::tls::server_tls(t, alpn).map_err(|e| invalid(format!("tls::{}", e.field), e.message, e.hint))?,
+            )),
+            None => None,
+        };
+        let authenticator = match auth {
+            Some(a) => Some(std::sync::Arc::new(
+                super::auth::authenticator_for(&ctx.extensions, &a.authenticator)
+                    .map_err(|e| invalid("auth::authenticator".into(), e, None))?,
+            )),
+            None => None,
+        };
+        let metrics = crate::telemetry::ListenerMetrics::new(&ctx.registry, &ctx.id, transport);
+        Ok(Security { tls, authenticator, metrics })
+    }
+
+    /// The connection policy of a transport that answers refused credentials
+    /// with `reject`; a slow handshake is cut off like slow headers.
+    fn policy<B>(
+        self,
+        reject: super::listener::Reject<B>,
+        idle_timeout: Option<std::time::Duration>,
+        header_timeout: Option<std::time::Duration>,
+    ) -> super::listener::ConnectionPolicy<B> {
+        let handshake_timeout =
+            header_timeout.map_or(super::tls::HANDSHAKE_TIMEOUT, |h| h.min(super::tls::HANDSHAKE_TIMEOUT));
+        super::listener::ConnectionPolicy {
+            tls: self.tls,
+            auth: self.authenticator.map(|a| (a, reject)),
+            idle_timeout,
+            handshake_timeout,
+            metrics: self.metrics,
+        }
+    }
 }
 
 async fn bind(receiver: &str, endpoint: &str) -> Result<TcpListener, ReceiverError> {
@@ -200,67 +275,6 @@ impl Ingest {
     }
 }
 
-/// Resolves once shutdown is requested, or once its sender is gone (nobody
-/// can ask any more, so the agent is going away).
-async fn shutdown_requested(rx: &mut watch::Receiver<bool>) {
-    let _ = rx.wait_for(|stop| *stop).await;
-}
-
-/// Accepts connections until shutdown, then asks every open connection to
-/// finish its in-flight requests and close, and waits for them.
-async fn serve_connections<S, F, B>(
-    listener: TcpListener,
-    builder: hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
-    handler: S,
-    mut shutdown: watch::Receiver<bool>,
-    transport: &'static str,
-) where
-    S: Fn(::http::Request<hyper::body::Incoming>) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = ::http::Response<B>> + Send + 'static,
-    B: hyper::body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let mut conns = tokio::task::JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = shutdown_requested(&mut shutdown) => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    let builder = builder.clone();
-                    let handler = handler.clone();
-                    let mut shutdown = shutdown.clone();
-                    conns.spawn(async move {
-                        let svc = hyper::service::service_fn(move |req| {
-                            let fut = handler(req);
-                            async move { Ok::<_, Infallible>(fut.await) }
-                        });
-                        let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
-                        tokio::pin!(conn);
-                        tokio::select! {
-                            _ = conn.as_mut() => {}
-                            _ = shutdown_requested(&mut shutdown) => {
-                                conn.as_mut().graceful_shutdown();
-                                // A client that never finishes its request must not hold the agent up.
-                                let _ = tokio::time::timeout(SHUTDOWN_GRACE, conn).await;
-                            }
-                        }
-                    });
-                }
-                Err(e) => {
-                    // Typically out of file descriptors: back off instead of spinning.
-                    tracing::warn!(transport, error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-            },
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-        }
-    }
-    drop(listener);
-    while conns.join_next().await.is_some() {}
-}
-
 #[cfg(test)]
 pub(crate) mod test_support;
 
@@ -270,12 +284,13 @@ mod tests {
     use super::*;
 
     fn ctx() -> ReceiverContext {
-        let (_stop, shutdown) = watch::channel(false);
+        let (_stop, shutdown) = tokio::sync::watch::channel(false);
         ReceiverContext {
             id: "otlp/x".into(),
             output: ReceiverOutput::default(),
             registry: crate::telemetry::Registry::new(),
             shutdown,
+            extensions: Default::default(),
         }
     }
 

@@ -132,7 +132,13 @@ impl Harness {
         }
         let registry = Registry::new();
         let (stop, shutdown) = tokio::sync::watch::channel(false);
-        let ctx = ReceiverContext { id: RECEIVER_ID.into(), output, registry: registry.clone(), shutdown };
+        let ctx = ReceiverContext {
+            id: RECEIVER_ID.into(),
+            output,
+            registry: registry.clone(),
+            shutdown,
+            extensions: Default::default(),
+        };
         let running = super::start(&cfg, ctx).await.unwrap();
         Harness { sink, registry, running, stop }
     }

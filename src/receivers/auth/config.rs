@@ -1,0 +1,67 @@
+//! Configuration of the server authenticator extensions and of the `auth:`
+//! reference a receiver protocol makes to one, field for field the Collector's
+//! (`bearertokenauth`, `basicauth`, `configauth.Config`).
+
+use serde::Deserialize;
+
+/// `auth:` under `protocols.grpc` / `protocols.http`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// ID of an authenticator extension listed in `service.extensions`.
+    pub authenticator: String,
+}
+
+/// The `bearertokenauth` extension: requests must carry one of the tokens.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BearerTokenAuthConfig {
+    /// Header that carries the credential. Default `Authorization`.
+    pub header: String,
+    /// Word before the token in the header. Default `Bearer`; empty means the
+    /// header holds the bare token.
+    pub scheme: String,
+    pub token: Option<String>,
+    /// Several accepted tokens (e.g. during a rotation).
+    pub tokens: Vec<String>,
+    /// File holding the token(s), one per line, read at start.
+    pub filename: Option<String>,
+}
+
+impl Default for BearerTokenAuthConfig {
+    fn default() -> Self {
+        BearerTokenAuthConfig {
+            header: "Authorization".into(),
+            scheme: "Bearer".into(),
+            token: None,
+            tokens: Vec::new(),
+            filename: None,
+        }
+    }
+}
+
+/// The `basicauth` extension: HTTP Basic credentials checked against an htpasswd table.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuthConfig {
+    pub htpasswd: Option<HtpasswdConfig>,
+    /// The Collector's client side; refused here (sluice's exporters send
+    /// credentials through `headers`).
+    pub client_auth: Option<BasicClientAuth>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct HtpasswdConfig {
+    /// Path of an htpasswd file (`user:hash` lines).
+    pub file: Option<String>,
+    /// The same lines, inline; both may be set.
+    pub inline: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct BasicClientAuth {
+    pub username: String,
+    pub password: String,
+}
