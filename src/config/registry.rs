@@ -15,6 +15,7 @@ use crate::processors::{
     resource::config::ResourceConfig, tail_sampling::config::TailSamplingConfig,
 };
 use crate::queue::storage_config::FileStorageConfig;
+use crate::receivers::filelog::config::FilelogReceiverConfig;
 use crate::receivers::otlp::config::OtlpReceiverConfig;
 use crate::telemetry::health_config::HealthCheckConfig;
 
@@ -61,6 +62,13 @@ pub const COMPONENTS: &[ComponentType] = &[
         aliases: &["otlp_grpc"],
         signals: ALL_SIGNALS,
         description: "OTLP over gRPC and HTTP (protobuf and JSON)",
+    },
+    ComponentType {
+        kind: ComponentKind::Receiver,
+        name: "filelog",
+        aliases: &[],
+        signals: &[Signal::Logs],
+        description: "follows log files (Kubernetes container logs: CRI, Docker), with checkpoints in file_storage",
     },
     ComponentType {
         kind: ComponentKind::Processor,
@@ -221,6 +229,7 @@ pub fn names(kind: ComponentKind) -> Vec<&'static str> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReceiverConfig {
     Otlp(OtlpReceiverConfig),
+    Filelog(FilelogReceiverConfig),
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -6,6 +6,7 @@
 //! UNAVAILABLE, HTTP 503 with Retry-After) and counts the items as refused. It
 //! holds no unbounded buffer of its own.
 
+pub mod filelog;
 pub mod otlp;
 
 use crate::data::{Batch, Signal};
