@@ -51,6 +51,8 @@ pub struct TrackedFile {
     rotated: bool,
     /// Polls that found this rotated file at its end; it is closed after one.
     polls_at_end: u32,
+    /// Another file took its path (counted as a rotation once).
+    replaced: bool,
 }
 
 impl TrackedFile {
@@ -136,10 +138,13 @@ impl FileSet {
         let found: Vec<(PathBuf, std::fs::Metadata)> =
             self.matching().into_iter().filter_map(|p| std::fs::metadata(&p).ok().map(|m| (p, m))).collect();
         for (path, meta) in &found {
-            if self.files.iter().any(|f| f.path == *path && (f.dev, f.ino) != (meta.dev(), meta.ino())) {
-                // Another file now has this path: the one we had was renamed or deleted.
-                tracing::debug!(path = %path.display(), "file replaced at its path (rotation)");
-                self.events.rotations += 1;
+            for f in &mut self.files {
+                if f.path == *path && (f.dev, f.ino) != (meta.dev(), meta.ino()) && !f.replaced {
+                    // Another file now has this path: the one we had was renamed or deleted.
+                    tracing::debug!(path = %path.display(), "file replaced at its path (rotation)");
+                    f.replaced = true;
+                    self.events.rotations += 1;
+                }
             }
         }
         for f in &mut self.files {
@@ -198,6 +203,7 @@ impl FileSet {
                 reader: FileReader::new(start),
                 rotated: false,
                 polls_at_end: 0,
+                replaced: false,
             });
             self.next_key += 1;
         }

@@ -340,3 +340,99 @@ impl Tailer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::receivers::{BatchSink, ReceiverOutput};
+    use crate::telemetry::Registry;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    /// A pipeline entry that refuses its first `refuse` offers, then keeps the bodies.
+    struct Door {
+        refuse: AtomicUsize,
+        bodies: Mutex<Vec<String>>,
+    }
+
+    impl BatchSink for Door {
+        fn offer(&self, batch: Batch) -> Result<(), Refusal> {
+            if self.refuse.load(Ordering::SeqCst) > 0 {
+                self.refuse.fetch_sub(1, Ordering::SeqCst);
+                return Err(Refusal::PipelineFull);
+            }
+            let Batch::Logs(req) = batch else { panic!("not logs") };
+            let mut bodies = self.bodies.lock().unwrap();
+            for r in req.resource_logs.iter().flat_map(|r| &r.scope_logs).flat_map(|s| &s.log_records) {
+                match r.body.as_ref().and_then(|b| b.value.as_ref()) {
+                    Some(any_value::Value::StringValue(s)) => bodies.push(s.clone()),
+                    other => panic!("body {other:?}"),
+                }
+            }
+            Ok(())
+        }
+    }
+
+    async fn run_once(
+        cfg: &FilelogReceiverConfig,
+        storage: &FileStorageConfig,
+        refuse: usize,
+        wait: Duration,
+        until: impl Fn(&Door) -> bool,
+    ) -> (Arc<Door>, Registry) {
+        let door = Arc::new(Door { refuse: AtomicUsize::new(refuse), bodies: Mutex::new(Vec::new()) });
+        let mut output = ReceiverOutput::default();
+        output.add(Signal::Logs, door.clone());
+        let (stop, shutdown) = watch::channel(false);
+        let registry = Registry::new();
+        let ctx = ReceiverContext { id: "filelog".into(), output, registry: registry.clone(), shutdown };
+        let running = start(cfg, Some(storage), ctx).await.unwrap();
+        let deadline = Instant::now() + wait;
+        while !until(&door) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        stop.send(true).unwrap();
+        for t in running.tasks {
+            t.await.unwrap();
+        }
+        (door, registry)
+    }
+
+    #[tokio::test]
+    async fn refused_batches_are_retried_and_only_accepted_offsets_are_checkpointed() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("app.log");
+        let lines: Vec<String> = (0..250).map(|i| format!("entry number {i:04}")).collect();
+        std::fs::write(&log, lines.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+        let storage = FileStorageConfig { directory: dir.path().join("storage").display().to_string(), fsync: true };
+        let cfg = FilelogReceiverConfig {
+            include: vec![format!("{}/*.log", dir.path().display())],
+            start_at: "beginning".into(),
+            poll_interval: crate::config::duration::Duration::from_millis(20),
+            ..Default::default()
+        };
+
+        // The pipeline refuses everything: nothing is checkpointed, so nothing is lost.
+        let (door, reg) = run_once(&cfg, &storage, usize::MAX, Duration::from_millis(500), |_| false).await;
+        assert!(door.bodies.lock().unwrap().is_empty());
+        let labels: &[(&str, &str)] = &[("receiver", "filelog"), ("transport", "file")];
+        assert!(reg.value("otelcol_receiver_refused_log_records_total", labels).unwrap() >= 100.0);
+        assert!(reg.value("sluice_filelog_offer_retries_total", &[("receiver", "filelog")]).unwrap() >= 1.0);
+        let saved = CheckpointStore::new(std::path::Path::new(&storage.directory), "filelog", true).load().unwrap();
+        assert_eq!(saved.iter().map(|s| s.offset).collect::<Vec<_>>(), [0]);
+
+        // Restarted, with three refusals: every line arrives once, in order.
+        let (door, reg) = run_once(&cfg, &storage, 3, Duration::from_secs(10), |d| d.bodies.lock().unwrap().len() >= 250).await;
+        assert_eq!(*door.bodies.lock().unwrap(), lines);
+        assert_eq!(reg.value("sluice_filelog_offer_retries_total", &[("receiver", "filelog")]), Some(3.0));
+        assert_eq!(reg.value("otelcol_receiver_refused_log_records_total", labels), Some(300.0));
+        assert_eq!(reg.value("otelcol_receiver_accepted_log_records_total", labels), Some(250.0));
+        let saved = CheckpointStore::new(std::path::Path::new(&storage.directory), "filelog", true).load().unwrap();
+        let size = std::fs::metadata(&log).unwrap().len();
+        assert_eq!(saved.iter().map(|s| s.offset).collect::<Vec<_>>(), [size]);
+
+        // Restarted again: the checkpoint says everything was taken; nothing is sent twice.
+        let (door, _) = run_once(&cfg, &storage, 0, Duration::from_millis(500), |_| false).await;
+        assert!(door.bodies.lock().unwrap().is_empty());
+    }
+}
