@@ -19,7 +19,13 @@ use std::time::Duration;
 /// sluice with the given `receivers:` body (filelog receivers, listed in
 /// `receivers`) → one `otlp` exporter to `recv`; with `storage`, a
 /// file_storage extension there that the exporter's queue uses too.
-fn config(ports: Ports, recv: &RefReceiver, receivers_yaml: &str, receivers: &[&str], storage: Option<&Path>) -> String {
+fn config(
+    ports: Ports,
+    recv: &RefReceiver,
+    receivers_yaml: &str,
+    receivers: &[&str],
+    storage: Option<&Path>,
+) -> String {
     let (ext, ext_list, queue) = match storage {
         Some(dir) => (
             format!("  file_storage:\n    directory: {}\n", dir.display()),
@@ -124,9 +130,7 @@ fn container_logs_in_cri_and_docker_format_arrive_with_pod_attributes() {
     };
     let cri_res = res("shop", "cart-7d9f", "0a1b-2c3d", "cart", "0");
     let docker_res = res("kube-system", "dns-1", "ffee-0011", "coredns", "3");
-    let file_attrs = |path: &Path, name: &str| {
-        json!({"log.file.name": {"string": name}, "log.file.path": {"string": path.display().to_string()}})
-    };
+    let file_attrs = |path: &Path, name: &str| json!({"log.file.name": {"string": name}, "log.file.path": {"string": path.display().to_string()}});
     let with = |base: Value, extra: &[(&str, &str)]| {
         let mut m = base.as_object().unwrap().clone();
         for (k, v) in extra {
@@ -282,7 +286,12 @@ fn restarts_resume_at_the_checkpoint_kill9_repeats_little_and_sigterm_nothing() 
     let all = wait_until("every line after kill -9", Duration::from_secs(25), || line_counts(&recv.out).len() >= N);
     let counts = line_counts(&recv.out);
     let missing: Vec<usize> = (0..N).filter(|n| !counts.contains_key(n)).collect();
-    assert!(all && missing.is_empty(), "{} lines missing after kill -9: {missing:?}\nlog:\n{}", missing.len(), agent.log());
+    assert!(
+        all && missing.is_empty(),
+        "{} lines missing after kill -9: {missing:?}\nlog:\n{}",
+        missing.len(),
+        agent.log()
+    );
     let duplicates: usize = counts.values().map(|c| c - 1).sum();
     // Sent twice at most: the batch accepted but not yet checkpointed at the kill
     // (MAX_BATCH_RECORDS = 100), and the batch the single queue consumer was
@@ -323,7 +332,8 @@ fn start_at_end_skips_existing_lines_and_beginning_reads_them() {
         a.display(),
         b.display()
     );
-    let agent = start_agent(dir.path(), "run", |p| config(p, &recv, &receivers, &["filelog/begin", "filelog/end"], None));
+    let agent =
+        start_agent(dir.path(), "run", |p| config(p, &recv, &receivers, &["filelog/begin", "filelog/end"], None));
     assert!(wait_until("both files watched", Duration::from_secs(10), || {
         agent.metric("sluice_filelog_files_watched", &[("receiver", "filelog/end")]) == 1.0
     }));

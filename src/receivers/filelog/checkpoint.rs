@@ -100,7 +100,7 @@ mod tests {
         let a = FileOffset { fingerprint: encode_fingerprint(b"abc"), offset: 3, path: "/x".into() };
         store.save(std::slice::from_ref(&a)).unwrap();
         let b = FileOffset { offset: 9, ..a.clone() };
-        store.save(&[b.clone()]).unwrap();
+        store.save(std::slice::from_ref(&b)).unwrap();
         assert_eq!(store.load().unwrap(), vec![b]);
         assert_eq!(decode_fingerprint(&a.fingerprint).unwrap(), b"abc");
         assert!(!dir.path().join("filelog-filelog_pods.json.tmp").exists());

@@ -124,8 +124,7 @@ pub fn parse_docker(line: &str) -> Option<ContainerLine> {
 /// as Unix nanoseconds; None for anything else or a time before 1970.
 pub fn parse_rfc3339(s: &str) -> Option<u64> {
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') || b[13] != b':' || b[16] != b':'
-    {
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') || b[13] != b':' || b[16] != b':' {
         return None;
     }
     let num = |r: std::ops::Range<usize>| -> Option<i64> {
@@ -265,13 +264,15 @@ mod tests {
 
     #[test]
     fn docker_lines_full_partial_and_bad() {
-        let l = parse_docker(r#"{"log":"a \"quoted\" line\n","stream":"stderr","time":"2024-03-01T12:00:00.5Z"}"#)
-            .unwrap();
+        let l =
+            parse_docker(r#"{"log":"a \"quoted\" line\n","stream":"stderr","time":"2024-03-01T12:00:00.5Z"}"#).unwrap();
         assert_eq!(l.text, "a \"quoted\" line");
         assert!(!l.partial);
         assert_eq!(l.stream, Stream::Stderr);
         assert_eq!(l.time_unix_nano, 1_709_294_400_500_000_000);
-        assert!(parse_docker(r#"{"log":"no newline","stream":"stdout","time":"2024-03-01T12:00:00Z"}"#).unwrap().partial);
+        assert!(
+            parse_docker(r#"{"log":"no newline","stream":"stdout","time":"2024-03-01T12:00:00Z"}"#).unwrap().partial
+        );
         assert_eq!(parse_docker(r#"{"log":"x\n","stream":"stdout"}"#), None);
         assert_eq!(parse_docker(r#"{"log":"x\n","stream":"stdout","time":"now"}"#), None);
         assert_eq!(parse_docker("{not json"), None);
@@ -300,7 +301,9 @@ mod tests {
                 ("k8s.container.restart_count", "12"),
             ]
         );
-        for bad in ["/var/log/pods/ns_pod/ctr/0.log", "/var/log/pods/ns_pod_uid/ctr/zero.log", "/var/log/syslog", "0.log"] {
+        for bad in
+            ["/var/log/pods/ns_pod/ctr/0.log", "/var/log/pods/ns_pod_uid/ctr/zero.log", "/var/log/syslog", "0.log"]
+        {
             assert_eq!(PodMetadata::from_path(Path::new(bad)), None, "{bad}");
         }
     }

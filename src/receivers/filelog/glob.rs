@@ -151,9 +151,7 @@ impl Glob {
 /// (name, path) of each entry of `dir`; nothing when it cannot be read.
 fn list(dir: &Path) -> Vec<(String, PathBuf)> {
     let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
-    rd.filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str().map(|n| (n.to_string(), e.path())))
-        .collect()
+    rd.filter_map(|e| e.ok()).filter_map(|e| e.file_name().to_str().map(|n| (n.to_string(), e.path()))).collect()
 }
 
 #[cfg(test)]
@@ -164,7 +162,8 @@ mod tests {
     fn expands_the_kubernetes_pod_layout_and_nothing_else() {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path();
-        for p in ["pods/ns_a_1/app/0.log", "pods/ns_a_1/app/0.log.20240101-000000", "pods/ns_b_2/side/3.log", "pods/x.log"]
+        for p in
+            ["pods/ns_a_1/app/0.log", "pods/ns_a_1/app/0.log.20240101-000000", "pods/ns_b_2/side/3.log", "pods/x.log"]
         {
             let path = root.join(p);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();

@@ -285,7 +285,8 @@ impl Tailer {
     /// commits its files' offsets and writes the checkpoint.
     fn deliver(&mut self, batch: Pending, rt: &tokio::runtime::Runtime) -> Result<(), Stopped> {
         let commits: Vec<(u64, u64)> = batch.resources.iter().map(|(k, r, _)| (*k, *r)).collect();
-        let request = ExportLogsServiceRequest { resource_logs: batch.resources.into_iter().map(|(_, _, rl)| rl).collect() };
+        let request =
+            ExportLogsServiceRequest { resource_logs: batch.resources.into_iter().map(|(_, _, rl)| rl).collect() };
         let n = batch.records as u64;
         let mut backoff = FIRST_RETRY_BACKOFF;
         loop {
@@ -422,7 +423,8 @@ mod tests {
         assert_eq!(saved.iter().map(|s| s.offset).collect::<Vec<_>>(), [0]);
 
         // Restarted, with three refusals: every line arrives once, in order.
-        let (door, reg) = run_once(&cfg, &storage, 3, Duration::from_secs(10), |d| d.bodies.lock().unwrap().len() >= 250).await;
+        let (door, reg) =
+            run_once(&cfg, &storage, 3, Duration::from_secs(10), |d| d.bodies.lock().unwrap().len() >= 250).await;
         assert_eq!(*door.bodies.lock().unwrap(), lines);
         assert_eq!(reg.value("sluice_filelog_offer_retries_total", &[("receiver", "filelog")]), Some(3.0));
         assert_eq!(reg.value("otelcol_receiver_refused_log_records_total", labels), Some(300.0));

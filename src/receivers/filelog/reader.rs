@@ -216,7 +216,8 @@ impl FileReader {
             let cut = split_at_boundary(&joined.text, s.max_log_size.max(1));
             let rest = joined.text.split_off(cut);
             self.counts.truncated += 1;
-            let head = Pending { text: std::mem::replace(&mut joined.text, rest), ..joined.clone() };
+            // The rest may hold bytes of earlier lines, so a restart must read the whole join again.
+            let head = Pending { text: std::mem::replace(&mut joined.text, rest), end: joined.start, ..joined.clone() };
             self.record(s, head, out);
         }
         if line.partial {
@@ -236,9 +237,11 @@ impl FileReader {
                 self.multi = Some(r);
             } else if let Some(m) = &mut self.multi {
                 if m.text.len() + 1 + r.text.len() > s.max_log_size {
+                    // Over max_log_size: the entry ends here and this line starts the next one.
                     self.counts.truncated += 1;
-                    let prev = self.multi.take();
-                    self.emit(prev.unwrap_or(r.clone()), out);
+                    if let Some(prev) = self.multi.take() {
+                        self.emit(prev, out);
+                    }
                     self.multi = Some(r);
                 } else {
                     m.text.push('\n');
@@ -368,24 +371,20 @@ mod tests {
 
     #[test]
     fn joined_container_lines_are_bounded_by_max_log_size() {
-        let s = settings(Some(Format::Cri), 8);
+        // Each physical line (30 bytes of CRI prefix + 8) fits in 40 bytes; their join does not.
+        let s = settings(Some(Format::Cri), 40);
         let mut r = FileReader::new(0);
         let mut text = String::new();
-        for part in ["abcde", "fghij", "klm"] {
+        for part in ["aaaaaaaa", "bbbbbbbb", "cccccccc", "dddddddd", "eeeeeeee", "ffffffff"] {
             text.push_str(&format!("2024-03-01T12:00:00Z stdout P {part}\n"));
         }
-        text.push_str("2024-03-01T12:00:00Z stdout F n\n");
-        // Physical lines are longer than 8 bytes too: use a larger physical bound by cutting only joins.
-        let s = ReaderSettings { max_log_size: 8, ..s };
-        let _ = &s;
-        let big = ReaderSettings { max_log_size: 64, ..settings(Some(Format::Cri), 64) };
-        let e = feed(&big, &mut r, &text);
-        assert_eq!(bodies(&e), ["abcdefghijklmn"]);
-        let mut r = FileReader::new(0);
-        // With max 8 the physical CRI lines themselves are cut and no longer parse: still nothing is lost.
-        let e = feed(&s, &mut r, "2024-03-01T12:00:00Z stdout F x\n");
-        assert_eq!(e.iter().map(|e| e.body.len()).sum::<usize>(), "2024-03-01T12:00:00Z stdout F x".len());
-        assert!(r.counts.truncated >= 3);
+        text.push_str("2024-03-01T12:00:00Z stdout F xy\n");
+        let e = feed(&s, &mut r, &text);
+        assert_eq!(bodies(&e), ["aaaaaaaabbbbbbbbccccccccddddddddeeeeeeee", "ffffffffxy"]);
+        assert_eq!(r.counts.truncated, 1);
+        assert_eq!(e[0].time_unix_nano, e[1].time_unix_nano);
+        assert_eq!(e[0].resume, 0, "the rest is not sent yet: resume before the whole join");
+        assert_eq!(e[1].resume, text.len() as u64);
     }
 
     #[test]
@@ -395,7 +394,12 @@ mod tests {
         let mut r = FileReader::new(0);
         let now = Instant::now();
         let mut out = Vec::new();
-        r.push(&s, b"2024-01-01 ERROR boom\n\tat a.b(C.java:1)\n\tat d.e(F.java:2)\n2024-01-01 INFO ok\n", now, &mut out);
+        r.push(
+            &s,
+            b"2024-01-01 ERROR boom\n\tat a.b(C.java:1)\n\tat d.e(F.java:2)\n2024-01-01 INFO ok\n",
+            now,
+            &mut out,
+        );
         assert_eq!(bodies(&out), ["2024-01-01 ERROR boom\n\tat a.b(C.java:1)\n\tat d.e(F.java:2)"]);
         assert_eq!(out[0].resume, 58, "up to the start of the waiting entry");
         r.flush_if_idle(&s, now + Duration::from_millis(100), &mut out);
