@@ -10,7 +10,10 @@
 //! - a file whose size drops below the read offset, or whose first bytes
 //!   change, was truncated (copytruncate): it is read again from 0;
 //! - at most `max_concurrent_files` are open; a file over the limit waits for
-//!   a later poll and the wait is counted.
+//!   a later poll and the wait is counted. To make room, files read to their
+//!   end are closed ("parked" with their offset) and opened again only once
+//!   they grow, so every matching file is read even when there are more than
+//!   the limit.
 
 use super::checkpoint::{decode_fingerprint, encode_fingerprint, FileOffset};
 use super::glob::Glob;
@@ -53,6 +56,18 @@ pub struct TrackedFile {
     polls_at_end: u32,
     /// Another file took its path (counted as a rotation once).
     replaced: bool,
+    /// Polls in a row that found nothing new.
+    idle_polls: u32,
+}
+
+/// A file closed to make room under `max_concurrent_files`, read and accepted up to `offset`.
+#[derive(Debug)]
+struct Parked {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+    fingerprint: Vec<u8>,
+    offset: u64,
 }
 
 impl TrackedFile {
@@ -73,6 +88,7 @@ pub struct FileSet {
     start_at_beginning: bool,
     pub settings: ReaderSettings,
     pub files: Vec<TrackedFile>,
+    parked: Vec<Parked>,
     /// Offsets loaded from the checkpoint, used for files first seen after a restart.
     saved: Vec<(Vec<u8>, u64)>,
     polled: bool,
@@ -116,6 +132,7 @@ impl FileSet {
             start_at_beginning,
             settings,
             files: Vec::new(),
+            parked: Vec::new(),
             saved: saved.iter().filter_map(|s| Some((decode_fingerprint(&s.fingerprint)?, s.offset))).collect(),
             polled: false,
             next_key: 0,
@@ -150,66 +167,126 @@ impl FileSet {
         for f in &mut self.files {
             f.rotated = true;
         }
+        // Parked files no longer matched are forgotten: they were renamed away or deleted.
+        self.parked.retain(|p| found.iter().any(|(_, m)| (m.dev(), m.ino()) == (p.dev, p.ino)));
+        let mut deferred = Vec::new();
         for (path, meta) in found {
-            let (dev, ino) = (meta.dev(), meta.ino());
-            if let Some(f) = self.files.iter_mut().find(|f| f.dev == dev && f.ino == ino) {
-                f.path = path;
-                f.rotated = false;
-                continue;
+            if !self.consider(&path, &meta) {
+                deferred.push((path, meta));
             }
-            if meta.len() == 0 {
-                continue; // Nothing to fingerprint yet; it counts as new when data arrives.
-            }
-            if self.files.len() >= self.max_open {
-                self.events.open_limit_hits += 1;
-                continue;
-            }
-            let file = match File::open(&path) {
-                Ok(f) => f,
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "cannot open log file");
-                    self.events.read_errors += 1;
-                    continue;
+        }
+        if !deferred.is_empty() {
+            self.park_idle(deferred.len());
+            for (path, meta) in deferred {
+                if !self.consider(&path, &meta) {
+                    self.events.open_limit_hits += 1;
                 }
-            };
-            let Ok(fingerprint) = read_prefix(&file, self.fingerprint_size) else {
-                self.events.read_errors += 1;
-                continue;
-            };
-            let size = meta.len();
-            let known = self
-                .files
-                .iter()
-                .find(|f| starts_with(&fingerprint, &f.fingerprint))
-                .map(|f| f.committed)
-                .or_else(|| self.saved.iter().find(|(fp, _)| starts_with(&fingerprint, fp)).map(|(_, o)| *o));
-            let start = match known {
-                // A copy of a file already read, or a file known from the checkpoint.
-                Some(o) if o <= size => o,
-                Some(_) => 0,
-                None if !self.polled && !self.start_at_beginning => size,
-                None => 0,
-            };
-            self.files.push(TrackedFile {
-                key: self.next_key,
-                path,
-                file,
-                dev,
-                ino,
-                fingerprint,
-                offset: start,
-                committed: start,
-                last_size: size,
-                reader: FileReader::new(start),
-                rotated: false,
-                polls_at_end: 0,
-                replaced: false,
-            });
-            self.next_key += 1;
+            }
         }
         self.polled = true;
         // The checkpoint's offsets served the files present at start; later files are new.
         self.saved.clear();
+    }
+
+    /// Follows, skips or opens the file found at `path`. False when it
+    /// should be opened but `max_concurrent_files` are open.
+    fn consider(&mut self, path: &Path, meta: &std::fs::Metadata) -> bool {
+        let (dev, ino, size) = (meta.dev(), meta.ino(), meta.len());
+        if let Some(f) = self.files.iter_mut().find(|f| f.dev == dev && f.ino == ino) {
+            f.path = path.to_path_buf();
+            f.rotated = false;
+            return true;
+        }
+        let parked = self.parked.iter().position(|p| p.dev == dev && p.ino == ino);
+        if let Some(i) = parked {
+            self.parked[i].path = path.to_path_buf();
+            if size == self.parked[i].offset {
+                return true; // Nothing new: it stays closed.
+            }
+        }
+        if size == 0 {
+            return true; // Nothing to fingerprint yet; it counts as new when data arrives.
+        }
+        if self.files.len() >= self.max_open {
+            return false;
+        }
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot open log file");
+                self.events.read_errors += 1;
+                return true;
+            }
+        };
+        let Ok(fingerprint) = read_prefix(&file, self.fingerprint_size) else {
+            self.events.read_errors += 1;
+            return true;
+        };
+        let reopened = parked.map(|i| self.parked.remove(i));
+        let known = match reopened {
+            Some(p) if starts_with(&fingerprint, &p.fingerprint) => Some(p.offset),
+            Some(_) => {
+                // Rewritten from the start while it was closed (copytruncate).
+                self.events.rotations += 1;
+                Some(0)
+            }
+            None => self
+                .files
+                .iter()
+                .find(|f| starts_with(&fingerprint, &f.fingerprint))
+                .map(|f| f.committed)
+                .or_else(|| self.parked.iter().find(|p| starts_with(&fingerprint, &p.fingerprint)).map(|p| p.offset))
+                .or_else(|| self.saved.iter().find(|(fp, _)| starts_with(&fingerprint, fp)).map(|(_, o)| *o)),
+        };
+        let start = match known {
+            // Reopened, a copy of a file already read, or a file known from the checkpoint.
+            Some(o) if o <= size => o,
+            Some(_) => 0,
+            None if !self.polled && !self.start_at_beginning => size,
+            None => 0,
+        };
+        self.files.push(TrackedFile {
+            key: self.next_key,
+            path: path.to_path_buf(),
+            file,
+            dev,
+            ino,
+            fingerprint,
+            offset: start,
+            committed: start,
+            last_size: size,
+            reader: FileReader::new(start),
+            rotated: false,
+            polls_at_end: 0,
+            replaced: false,
+            idle_polls: 0,
+        });
+        self.next_key += 1;
+        true
+    }
+
+    /// Closes up to `n` files that were read to their end with everything
+    /// accepted, the longest idle first, so waiting files can be opened at the next poll.
+    fn park_idle(&mut self, n: usize) {
+        let mut idle: Vec<(u32, u64)> = self
+            .files
+            .iter()
+            .filter(|f| !f.rotated && !f.reader.has_pending() && f.offset == f.last_size && f.committed == f.offset)
+            .map(|f| (f.idle_polls, f.key))
+            .collect();
+        idle.sort_by(|a, b| b.cmp(a));
+        for (_, key) in idle.into_iter().take(n) {
+            if let Some(i) = self.files.iter().position(|f| f.key == key) {
+                let f = self.files.remove(i);
+                self.parked.push(Parked {
+                    path: f.path,
+                    dev: f.dev,
+                    ino: f.ino,
+                    fingerprint: f.fingerprint,
+                    offset: f.offset,
+                });
+            }
+        }
     }
 
     /// Reads up to [`READ_CHUNK`] new bytes of the file at `idx` into
@@ -259,8 +336,12 @@ impl FileSet {
                 }
             }
             f.polls_at_end = 0;
-        } else if f.rotated {
-            f.polls_at_end += 1;
+            f.idle_polls = 0;
+        } else {
+            f.idle_polls = f.idle_polls.saturating_add(1);
+            if f.rotated {
+                f.polls_at_end += 1;
+            }
         }
         if f.rotated && f.offset >= size && f.polls_at_end >= 1 {
             // Its writer has moved on: whatever waits is all there will be.
@@ -306,7 +387,12 @@ impl FileSet {
     }
 
     pub fn checkpoints(&self) -> Vec<FileOffset> {
-        self.files.iter().filter(|f| !f.fingerprint.is_empty()).map(TrackedFile::checkpoint).collect()
+        let parked = self.parked.iter().map(|p| FileOffset {
+            fingerprint: encode_fingerprint(&p.fingerprint),
+            offset: p.offset,
+            path: p.path.display().to_string(),
+        });
+        self.files.iter().filter(|f| !f.fingerprint.is_empty()).map(TrackedFile::checkpoint).chain(parked).collect()
     }
 }
 
@@ -431,5 +517,21 @@ mod tests {
         let mut s = set(dir.path(), true, &[]);
         assert_eq!(poll(&mut s).len(), 8);
         assert_eq!(s.events.open_limit_hits, 2);
+        // Files read to their end are closed to make room: the two waiting ones are read next.
+        let mut got = poll(&mut s);
+        got.sort();
+        assert_eq!(got, ["file 8", "file 9"]);
+        assert_eq!(s.files.len(), 8);
+        // A closed file that grows is opened again where it was left.
+        let closed =
+            (0..10).map(|i| dir.path().join(format!("{i:02}.log"))).find(|p| !s.files.iter().any(|f| f.path == *p));
+        let closed = closed.expect("some file is closed");
+        append(&closed, "more\n");
+        let mut got = Vec::new();
+        for _ in 0..4 {
+            got.extend(poll(&mut s));
+        }
+        assert_eq!(got, ["more"]);
+        assert_eq!(s.checkpoints().len(), 10, "closed files keep their offsets in the checkpoint");
     }
 }
