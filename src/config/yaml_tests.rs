@@ -202,7 +202,7 @@ fn filelog_config_loads_with_collector_defaults() {
         "extensions:\n  file_storage:\n    directory: /tmp\n{}",
         filelog(
             "    start_at: beginning\n    storage: file_storage\n    max_log_size: 64KiB\n    fingerprint_size: 2kb\n\
-             \x20   multiline: {line_start_pattern: '^\\S'}\n    operators:\n      - {type: container, format: crio, add_metadata_from_filepath: false}\n"
+             \x20   multiline: {line_start_pattern: '^\\S'}\n    operators:\n      - {type: container, id: cri-parser, format: crio, add_metadata_from_filepath: false, max_log_size: 32kb}\n"
         )
         .replace("service:\n", "service:\n  extensions: [file_storage]\n")
     );
@@ -212,6 +212,7 @@ fn filelog_config_loads_with_collector_defaults() {
     assert_eq!(f.storage.as_deref(), Some("file_storage"));
     let op = f.container().unwrap();
     assert_eq!((op.format.as_deref(), op.add_metadata_from_filepath), (Some("crio"), false));
+    assert_eq!(op.max_log_size.map(|m| m.0), Some(32 << 10));
     // filelog reads logs only.
     let err = load(&filelog("").replace("    logs:\n", "    traces:\n")).unwrap_err().to_string();
     assert!(err.contains("receiver \"filelog\" does not support traces"), "{err}");

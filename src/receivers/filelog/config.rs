@@ -106,6 +106,8 @@ pub struct OperatorConfig {
     /// Resource attributes from /var/log/pods/<ns>_<pod>_<uid>/<container>/<n>.log. Default true.
     #[serde(default = "yes")]
     pub add_metadata_from_filepath: bool,
+    /// Longest entry joined from partial lines; absent or 0: the receiver's `max_log_size`.
+    pub max_log_size: Option<ByteSize>,
 }
 
 fn yes() -> bool {

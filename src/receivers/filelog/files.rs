@@ -405,6 +405,7 @@ mod tests {
     fn set(dir: &Path, beginning: bool, saved: &[FileOffset]) -> FileSet {
         let settings = ReaderSettings {
             max_log_size: 1 << 20,
+            max_join_size: 1 << 20,
             container: None,
             line_start: None,
             line_end: None,

@@ -67,8 +67,13 @@ pub async fn start(
     let (include, exclude) = (globs(&cfg.include)?, globs(&cfg.exclude)?);
     let regex = |p: &Option<String>| p.as_deref().map(regex::Regex::new).transpose();
     let multiline = cfg.multiline.clone().unwrap_or_default();
+    let max_log_size = cfg.max_log_size.0.min(usize::MAX as u64) as usize;
     let settings = ReaderSettings {
-        max_log_size: cfg.max_log_size.0.min(usize::MAX as u64) as usize,
+        max_log_size,
+        max_join_size: match cfg.container().and_then(|o| o.max_log_size) {
+            Some(m) if m.0 > 0 => m.0.min(usize::MAX as u64) as usize,
+            _ => max_log_size,
+        },
         container: cfg.container().map(|o| Format::from_config(o.format.as_deref())),
         line_start: regex(&multiline.line_start_pattern).map_err(|e| invalid(e.to_string()))?,
         line_end: regex(&multiline.line_end_pattern).map_err(|e| invalid(e.to_string()))?,

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone)]
 pub struct ReaderSettings {
     pub max_log_size: usize,
+    /// Longest entry joined from partial container lines.
+    pub max_join_size: usize,
     /// The `container` operator's format, when it is configured.
     pub container: Option<Format>,
     pub line_start: Option<Regex>,
@@ -212,8 +214,8 @@ impl FileReader {
             },
         };
         // A joined entry over max_log_size: its first max bytes are an entry, the rest goes on.
-        while joined.text.len() > s.max_log_size.max(1) {
-            let cut = split_at_boundary(&joined.text, s.max_log_size.max(1));
+        while joined.text.len() > s.max_join_size.max(1) {
+            let cut = split_at_boundary(&joined.text, s.max_join_size.max(1));
             let rest = joined.text.split_off(cut);
             self.counts.truncated += 1;
             // The rest may hold bytes of earlier lines, so a restart must read the whole join again.
@@ -291,6 +293,7 @@ mod tests {
     fn settings(container: Option<Format>, max: usize) -> ReaderSettings {
         ReaderSettings {
             max_log_size: max,
+            max_join_size: max,
             container,
             line_start: None,
             line_end: None,
