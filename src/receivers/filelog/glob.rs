@@ -101,7 +101,8 @@ impl Glob {
 
     /// The existing regular files (or links to them) the pattern names, sorted.
     pub fn expand(&self) -> Vec<PathBuf> {
-        let base = if self.absolute { PathBuf::from("/") } else { PathBuf::from(".") };
+        // A relative pattern yields relative paths (no "./"), so `exclude` patterns written the same way match them.
+        let base = if self.absolute { PathBuf::from("/") } else { PathBuf::new() };
         let mut out = Vec::new();
         self.walk(&base, 0, &mut out);
         out.sort();
@@ -150,8 +151,9 @@ impl Glob {
 
 /// (name, path) of each entry of `dir`; nothing when it cannot be read.
 fn list(dir: &Path) -> Vec<(String, PathBuf)> {
-    let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
-    rd.filter_map(|e| e.ok()).filter_map(|e| e.file_name().to_str().map(|n| (n.to_string(), e.path()))).collect()
+    let from = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let Ok(rd) = std::fs::read_dir(from) else { return Vec::new() };
+    rd.filter_map(|e| e.ok()).filter_map(|e| e.file_name().to_str().map(|n| (n.to_string(), dir.join(n)))).collect()
 }
 
 #[cfg(test)]
@@ -179,6 +181,15 @@ mod tests {
         let ex = Glob::new(&format!("{}/pods/ns_b_*/**", root.display())).unwrap();
         assert!(ex.matches(&root.join("pods/ns_b_2/side/3.log")));
         assert!(!ex.matches(&root.join("pods/ns_a_1/app/0.log")));
+    }
+
+    #[test]
+    fn relative_patterns_give_relative_paths() {
+        // The tests run in the crate root: src/receivers/filelog holds this very file.
+        let g = Glob::new("src/receivers/filelog/gl*.rs").unwrap();
+        assert_eq!(g.expand(), [PathBuf::from("src/receivers/filelog/glob.rs")]);
+        assert!(Glob::new("src/**/glob.rs").unwrap().matches(&g.expand()[0]));
+        assert_eq!(Glob::new("*.nothing-here").unwrap().expand(), Vec::<PathBuf>::new());
     }
 
     #[test]
