@@ -153,7 +153,7 @@ pub fn parse_rfc3339(s: &str) -> Option<u64> {
     }
     let offset_secs = match &s[i..] {
         "Z" | "z" => 0,
-        tz if tz.len() == 6 && (tz.starts_with('+') || tz.starts_with('-')) && &tz[3..4] == ":" => {
+        tz if tz.len() == 6 && tz.is_ascii() && (tz.starts_with('+') || tz.starts_with('-')) && &tz[3..4] == ":" => {
             let h: i64 = tz[1..3].parse().ok()?;
             let m: i64 = tz[4..6].parse().ok()?;
             let v = h * 3600 + m * 60;
@@ -257,6 +257,9 @@ mod tests {
             "yesterday stdout F x",
             "2024-13-01T12:00:00Z stdout F x",
             "2024-03-01T12:00:00 stdout F x",
+            "2024-03-01T12:00:00+0\u{e9}:0 stdout F x",
+            "2024-03-01T12:00:00.Z stdout F x",
+            "\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9} stdout F x",
         ] {
             assert_eq!(parse_cri(bad), None, "{bad:?}");
         }

@@ -414,6 +414,54 @@ mod tests {
     }
 
     #[test]
+    fn arbitrary_input_never_panics_and_resume_offsets_never_go_back() {
+        use rand::{Rng, SeedableRng};
+        let pieces = [
+            "2024-03-01T12:00:00Z stdout P ",
+            "2024-03-01T12:00:00Z stderr F ",
+            "2024-03-01T12:00:00.5+02:00 stdout F ",
+            "{\"log\":\"x\",\"stream\":\"stdout\",\"time\":\"2024-03-01T12:00:00Z\"}",
+            "\n",
+            "\r\n",
+            "é",
+            "2024-",
+            "abc ",
+            "{",
+        ];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for round in 0..200 {
+            let mut s = settings(
+                [None, Some(Format::Auto), Some(Format::Cri), Some(Format::Docker)][round % 4],
+                1 + round % 50,
+            );
+            s.max_join_size = 1 + (round * 7) % 60;
+            if round % 3 == 0 {
+                s.line_start = Some(Regex::new("^2024-").unwrap());
+            }
+            let mut r = FileReader::new(0);
+            let (mut fed, mut last, mut out) = (0u64, 0u64, Vec::new());
+            let now = Instant::now();
+            for _ in 0..rng.random_range(1..40) {
+                let text: String =
+                    (0..rng.random_range(0..6)).map(|_| pieces[rng.random_range(0..pieces.len())]).collect();
+                r.push(&s, text.as_bytes(), now, &mut out);
+                fed += text.len() as u64;
+                if rng.random_bool(0.1) {
+                    r.flush(&s, &mut out);
+                }
+                for e in out.drain(..) {
+                    assert!(
+                        e.resume >= last && e.resume <= fed,
+                        "round {round}: resume {} after {last}, fed {fed}",
+                        e.resume
+                    );
+                    last = e.resume;
+                }
+            }
+        }
+    }
+
+    #[test]
     fn multiline_end_pattern_ends_entries() {
         let mut s = settings(None, 1024);
         s.line_end = Some(Regex::new(r";$").unwrap());
