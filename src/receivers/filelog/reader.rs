@@ -429,6 +429,7 @@ mod tests {
             "{",
         ];
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let start = Regex::new("^2024-").unwrap();
         for round in 0..200 {
             let mut s = settings(
                 [None, Some(Format::Auto), Some(Format::Cri), Some(Format::Docker)][round % 4],
@@ -436,7 +437,7 @@ mod tests {
             );
             s.max_join_size = 1 + (round * 7) % 60;
             if round % 3 == 0 {
-                s.line_start = Some(Regex::new("^2024-").unwrap());
+                s.line_start = Some(start.clone());
             }
             let mut r = FileReader::new(0);
             let (mut fed, mut last, mut out) = (0u64, 0u64, Vec::new());
