@@ -74,7 +74,7 @@ fn drain(q: &PersistentQueue) -> usize {
 }
 
 fn bench(c: &mut Criterion) {
-    let b = batch();
+    let b = sluice::data::Payload::Decoded(batch());
     let record = HEADER_LEN + encode_payload(&b).len() as u64;
     let mut g = c.benchmark_group("persistent_queue");
     g.throughput(Throughput::Bytes(record));

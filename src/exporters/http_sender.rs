@@ -108,8 +108,8 @@ impl HttpSender {
     }
 
     /// POSTs `body`; any answer, whatever its status, is `Ok`.
-    pub async fn post(&self, body: Vec<u8>) -> Result<HttpAnswer, ExportError> {
-        let attempt = self.attempt(body);
+    pub async fn post(&self, body: impl Into<Bytes>) -> Result<HttpAnswer, ExportError> {
+        let attempt = self.attempt(body.into());
         let result = match self.timeout.is_zero() {
             true => Ok(attempt.await),
             false => tokio::time::timeout(self.timeout, attempt).await,
@@ -123,13 +123,13 @@ impl HttpSender {
         }
     }
 
-    async fn attempt(&self, body: Vec<u8>) -> Result<HttpAnswer, ExportError> {
+    async fn attempt(&self, body: Bytes) -> Result<HttpAnswer, ExportError> {
         let mut req = Request::builder().method(Method::POST).uri(self.url.clone());
         if let Some(h) = req.headers_mut() {
             h.extend(self.headers.clone());
         }
         let req = req
-            .body(Full::new(Bytes::from(body)))
+            .body(Full::new(body))
             .map_err(|e| ExportError::Permanent { message: format!("{}: {e}", self.describe) })?;
         let resp = self.client.request(req).await.map_err(|e| ExportError::Retryable {
             message: format!("{}: {}", self.describe, error_chain(&e)),

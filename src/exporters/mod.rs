@@ -20,7 +20,8 @@ pub mod runner;
 #[cfg(test)]
 pub mod test_server;
 
-use crate::data::Batch;
+use crate::config::ExporterConfig;
+use crate::data::{Batch, EncodedBatch};
 use std::future::Future;
 use std::time::Duration;
 
@@ -47,8 +48,30 @@ pub trait Exporter: Send + Sync + 'static {
     /// Sends one batch, one attempt: retrying is the runner's job.
     fn export(&self, batch: &Batch) -> impl Future<Output = Result<ExportOutcome, ExportError>> + Send;
 
+    /// Sends a batch that is still encoded (the pass-through path). An
+    /// exporter that sends OTLP protobuf overrides this to send the bytes as
+    /// they are; the default decodes and calls [`Exporter::export`].
+    fn export_encoded(&self, batch: &EncodedBatch) -> impl Future<Output = Result<ExportOutcome, ExportError>> + Send {
+        async move {
+            match batch.decode() {
+                Ok(decoded) => self.export(&decoded).await,
+                Err(e) => Err(ExportError::Permanent { message: format!("cannot decode a queued batch: {e}") }),
+            }
+        }
+    }
+
     /// Flushes and closes; called once after the queue is drained.
     fn shutdown(&self) -> impl Future<Output = ()> + Send {
         async {}
+    }
+}
+
+/// Whether an exporter sends batches as OTLP protobuf, so a pipeline whose
+/// processors do not look inside the data can hand it bytes as received.
+pub fn forwards_encoded(cfg: &ExporterConfig) -> bool {
+    match cfg {
+        ExporterConfig::Otlp(_) | ExporterConfig::Nop(_) => true,
+        ExporterConfig::OtlpHttp(c) => c.encoding == otlphttp::config::HttpEncoding::Proto,
+        _ => false,
     }
 }

@@ -5,6 +5,7 @@
 //! retries exhausted or disabled, or partial-success rejection).
 
 use super::{ExportError, Exporter};
+use crate::data::Payload;
 use crate::exporters::otlp_common::RetryConfig;
 use crate::queue::SendingQueue;
 use crate::telemetry::health::ComponentHealth;
@@ -72,13 +73,16 @@ impl<E: Exporter> ExporterRunner<E> {
     }
 
     /// Sends one batch until it succeeds, fails permanently, or retrying gives up.
-    pub async fn send_with_retry(&self, batch: &crate::data::Batch) {
+    pub async fn send_with_retry(&self, batch: &Payload) {
         let items = batch.item_count() as u64;
         let first_attempt = Instant::now();
         let mut backoff = Backoff::new(&self.retry);
         loop {
             let started = Instant::now();
-            let result = self.exporter.export(batch).await;
+            let result = match batch {
+                Payload::Decoded(b) => self.exporter.export(b).await,
+                Payload::Encoded(e) => self.exporter.export_encoded(e).await,
+            };
             self.metrics.send_duration.observe(started.elapsed().as_secs_f64());
             let (message, retry_after) = match result {
                 Ok(outcome) => {

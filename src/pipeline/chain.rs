@@ -1,60 +1,122 @@
 //! One worker's processor chain: the output of each processor is the input of
 //! the next, and what a timer releases in processor `i` still runs through
 //! processors `i+1..`.
+//!
+//! A chain is one of two kinds, chosen when the pipeline is built:
+//! - `Decoded`: processors that look inside the data. A payload that comes in
+//!   still encoded is decoded first (a failure is counted, never silent).
+//! - `PassThrough`: the pipeline's processors never look inside (the memory
+//!   limiter acts at the door, `batch` only groups) and every exporter sends
+//!   OTLP protobuf, so payloads stay encoded from receiver to exporter and
+//!   `batch` groups them by appending bytes.
 
-use crate::data::Batch;
+use crate::data::{Batch, EncodedBatch, Payload};
+use crate::processors::batch::EncodedBatchProcessor;
 use crate::processors::Processor;
+use crate::telemetry::Counter;
 use std::time::Instant;
 
-pub struct ProcessorChain {
-    processors: Vec<Box<dyn Processor>>,
+pub enum ProcessorChain {
+    Decoded { processors: Vec<Box<dyn Processor>>, decode_failures: Counter },
+    PassThrough { batch: Option<EncodedBatchProcessor> },
 }
 
 impl ProcessorChain {
-    pub fn new(processors: Vec<Box<dyn Processor>>) -> Self {
-        ProcessorChain { processors }
+    pub fn decoded(processors: Vec<Box<dyn Processor>>, decode_failures: Counter) -> Self {
+        ProcessorChain::Decoded { processors, decode_failures }
     }
 
-    fn run_from(&mut self, start: usize, mut current: Vec<Batch>, now: Instant, out: &mut Vec<Batch>) {
-        for p in &mut self.processors[start..] {
-            if current.is_empty() {
-                return;
+    pub fn pass_through(batch: Option<EncodedBatchProcessor>) -> Self {
+        ProcessorChain::PassThrough { batch }
+    }
+
+    pub fn process(&mut self, payload: Payload, now: Instant, out: &mut Vec<Payload>) {
+        match self {
+            ProcessorChain::Decoded { processors, decode_failures } => {
+                let batch = match payload.into_decoded() {
+                    Ok(b) => b,
+                    Err(e) => {
+                        decode_failures.inc();
+                        tracing::error!(error = %e, "cannot decode a checked batch; dropping it");
+                        return;
+                    }
+                };
+                run_from(processors, 0, vec![batch], now, out);
             }
-            let mut next = Vec::with_capacity(current.len());
-            for batch in current {
-                p.process(batch, now, &mut next);
+            ProcessorChain::PassThrough { batch: None } => out.push(Payload::Encoded(payload.into_encoded())),
+            ProcessorChain::PassThrough { batch: Some(b) } => {
+                let mut released: Vec<EncodedBatch> = Vec::new();
+                b.add(payload.into_encoded(), now, &mut released);
+                out.extend(released.into_iter().map(Payload::Encoded));
             }
-            current = next;
         }
-        out.extend(current);
-    }
-
-    pub fn process(&mut self, batch: Batch, now: Instant, out: &mut Vec<Batch>) {
-        self.run_from(0, vec![batch], now, out);
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.processors.iter().filter_map(|p| p.next_deadline()).min()
+        match self {
+            ProcessorChain::Decoded { processors, .. } => processors.iter().filter_map(|p| p.next_deadline()).min(),
+            ProcessorChain::PassThrough { batch } => batch.as_ref().and_then(|b| b.deadline()),
+        }
     }
 
     /// Runs every timer that is due.
-    pub fn tick(&mut self, now: Instant, out: &mut Vec<Batch>) {
-        for i in 0..self.processors.len() {
-            if self.processors[i].next_deadline().is_some_and(|d| d <= now) {
-                let mut released = Vec::new();
-                self.processors[i].tick(now, &mut released);
-                self.run_from(i + 1, released, now, out);
+    pub fn tick(&mut self, now: Instant, out: &mut Vec<Payload>) {
+        match self {
+            ProcessorChain::Decoded { processors, .. } => {
+                for i in 0..processors.len() {
+                    if processors[i].next_deadline().is_some_and(|d| d <= now) {
+                        let mut released = Vec::new();
+                        processors[i].tick(now, &mut released);
+                        run_from(processors, i + 1, released, now, out);
+                    }
+                }
             }
+            ProcessorChain::PassThrough { batch: Some(b) } => {
+                let mut released = Vec::new();
+                b.on_tick(now, &mut released);
+                out.extend(released.into_iter().map(Payload::Encoded));
+            }
+            ProcessorChain::PassThrough { batch: None } => {}
         }
     }
 
     /// Empties every processor in order, so what processor `i` flushes is
     /// still seen (and flushed) by the processors after it.
-    pub fn flush(&mut self, now: Instant, out: &mut Vec<Batch>) {
-        for i in 0..self.processors.len() {
-            let mut released = Vec::new();
-            self.processors[i].flush(&mut released);
-            self.run_from(i + 1, released, now, out);
+    pub fn flush(&mut self, now: Instant, out: &mut Vec<Payload>) {
+        match self {
+            ProcessorChain::Decoded { processors, .. } => {
+                for i in 0..processors.len() {
+                    let mut released = Vec::new();
+                    processors[i].flush(&mut released);
+                    run_from(processors, i + 1, released, now, out);
+                }
+            }
+            ProcessorChain::PassThrough { batch: Some(b) } => {
+                let mut released = Vec::new();
+                b.drain(&mut released);
+                out.extend(released.into_iter().map(Payload::Encoded));
+            }
+            ProcessorChain::PassThrough { batch: None } => {}
         }
     }
+}
+
+fn run_from(
+    processors: &mut [Box<dyn Processor>],
+    start: usize,
+    mut current: Vec<Batch>,
+    now: Instant,
+    out: &mut Vec<Payload>,
+) {
+    for p in &mut processors[start..] {
+        if current.is_empty() {
+            return;
+        }
+        let mut next = Vec::with_capacity(current.len());
+        for batch in current {
+            p.process(batch, now, &mut next);
+        }
+        current = next;
+    }
+    out.extend(current.into_iter().map(Payload::Decoded));
 }

@@ -24,7 +24,7 @@ pub mod shard;
 use crate::config::{
     AgentConfig, ComponentId, ExporterConfig, ExtensionConfig, PipelineId, ProcessorConfig, ReceiverConfig,
 };
-use crate::data::{Batch, Signal};
+use crate::data::{Payload, Signal};
 use crate::exporters::otlp_common::{RetryConfig, SendingQueueConfig};
 use crate::exporters::runner::ExporterRunner;
 use crate::exporters::{self, Exporter};
@@ -69,7 +69,7 @@ struct MemoryLimiter {
 /// A batch on its way to a worker, with the handle to complete once it is
 /// in every exporter queue (only for pipelines with a persistent queue).
 struct Work {
-    batch: Batch,
+    batch: Payload,
     ack: Option<AckSender>,
 }
 
@@ -91,6 +91,9 @@ struct PipelineDoor {
     limiters: Vec<(MemoryGate, ProcessorMetrics)>,
     /// Some exporter of this pipeline has a persistent queue: receivers wait for it.
     durable: bool,
+    /// The chain forwards encoded batches: receivers need not decode.
+    pass_through: bool,
+    decode_failures: telemetry::Counter,
 }
 
 impl PipelineDoor {
@@ -121,11 +124,15 @@ impl BatchSink for PipelineDoor {
         Ok(())
     }
 
-    fn offer(&self, batch: Batch) -> Result<(), Refusal> {
+    fn offer(&self, batch: Payload) -> Result<(), Refusal> {
         self.send(batch, None)
     }
 
-    fn offer_acked(&self, batch: Batch, acks: &mut Acks) -> Result<(), Refusal> {
+    fn takes_encoded(&self) -> bool {
+        self.pass_through
+    }
+
+    fn offer_acked(&self, batch: Payload, acks: &mut Acks) -> Result<(), Refusal> {
         if self.durable {
             self.send(batch, Some(acks))
         } else {
@@ -135,7 +142,7 @@ impl BatchSink for PipelineDoor {
 }
 
 impl PipelineDoor {
-    fn send(&self, batch: Batch, mut acks: Option<&mut Acks>) -> Result<(), Refusal> {
+    fn send(&self, batch: Payload, mut acks: Option<&mut Acks>) -> Result<(), Refusal> {
         self.check(|| batch.item_count())?;
         let mut ack = || acks.as_deref_mut().map(Acks::expect);
         match &self.input {
@@ -145,6 +152,16 @@ impl PipelineDoor {
                 Err(TrySendError::Disconnected(_)) => Err(Refusal::ShuttingDown),
             },
             DoorInput::Sharded { txs, queued, capacity, route } => {
+                // Routing looks inside: a keyed pipeline is never pass-through,
+                // so receivers hand it decoded batches and this decodes nothing.
+                let batch = match batch.into_decoded() {
+                    Ok(b) => b,
+                    Err(e) => {
+                        self.decode_failures.inc();
+                        tracing::error!(error = %e, "cannot decode a checked batch; dropping it");
+                        return Ok(());
+                    }
+                };
                 let parts = route.split(batch, txs.len());
                 let n = parts.len();
                 if queued.fetch_add(n, Ordering::AcqRel) + n > *capacity {
@@ -152,7 +169,7 @@ impl PipelineDoor {
                     return Err(Refusal::PipelineFull);
                 }
                 for (shard, part) in parts {
-                    if txs[shard].send(Work { batch: part, ack: ack() }).is_err() {
+                    if txs[shard].send(Work { batch: Payload::Decoded(part), ack: ack() }).is_err() {
                         return Err(Refusal::ShuttingDown);
                     }
                 }
@@ -342,9 +359,9 @@ fn worker_loop(
             r.fetch_sub(1, Ordering::AcqRel);
         }
     };
-    let mut out: Vec<Batch> = Vec::new();
+    let mut out: Vec<Payload> = Vec::new();
     // Whether every persistent queue took every batch.
-    let fan_out = |out: &mut Vec<Batch>| -> bool {
+    let fan_out = |out: &mut Vec<Payload>| -> bool {
         let mut stored = true;
         for batch in out.drain(..) {
             if batch.is_empty() {
@@ -400,6 +417,25 @@ fn worker_loop(
     }
     chain.flush(now, &mut out);
     fan_out(&mut out);
+}
+
+/// Whether a pipeline can keep batches encoded from receiver to exporter: its
+/// processors never look inside the data (`memory_limiter` acts at the door,
+/// one `batch` only groups) and every exporter sends OTLP protobuf.
+fn forwards_encoded(config: &AgentConfig, processors: &[ComponentId], exporters: &[String]) -> bool {
+    let mut batches = 0;
+    let processors_ok = processors.iter().all(|id| match config.processors.get(id) {
+        Some(ProcessorConfig::MemoryLimiter(_)) => true,
+        Some(ProcessorConfig::Batch(_)) => {
+            batches += 1;
+            batches == 1
+        }
+        _ => false,
+    });
+    processors_ok
+        && exporters.iter().all(|e| {
+            ComponentId::parse(e).ok().and_then(|id| config.exporters.get(&id)).is_some_and(exporters::forwards_encoded)
+        })
 }
 
 /// Starts everything the config describes. On error, what was started is stopped.
@@ -546,24 +582,45 @@ pub async fn start(config: &AgentConfig) -> Result<RunningAgent, StartError> {
                 warn!(pipeline = %pid, processors = %names.join(", "), "this pipeline writes to a persistent queue after processors that hold data; clients are answered when the processor takes a batch, before it is on disk, so a crash can lose what the processor holds");
             }
         }
-        let door = Arc::new(PipelineDoor { input, closed: AtomicBool::new(false), limiters: door_limiters, durable });
+        let pass_through = forwards_encoded(config, &proc_ids, &p.exporters);
+        let decode_failures = telemetry::pipeline_decode_failures(&registry, &pid.to_string());
+        info!(pipeline = %pid, pass_through, "pipeline built");
+        let door = Arc::new(PipelineDoor {
+            input,
+            closed: AtomicBool::new(false),
+            limiters: door_limiters,
+            durable,
+            pass_through,
+            decode_failures: decode_failures.clone(),
+        });
         let mut workers = Vec::new();
         for (w, worker_rx) in worker_rxs.iter().enumerate() {
-            let chain = ProcessorChain::new(
-                proc_ids
-                    .iter()
-                    .filter_map(|id| {
-                        let ctx = ProcessorContext {
-                            id: id.to_string(),
-                            signal,
-                            registry: registry.clone(),
-                            worker: w,
-                            workers: workers_n,
-                        };
-                        config.processors.get(id).map(|c| crate::processors::build(id, c, &ctx))
-                    })
-                    .collect(),
-            );
+            let chain = if pass_through {
+                let batch = proc_ids.iter().find_map(|id| match config.processors.get(id) {
+                    Some(ProcessorConfig::Batch(c)) => {
+                        Some(crate::processors::batch::EncodedBatchProcessor::new(c, signal, &id.to_string(), &registry))
+                    }
+                    _ => None,
+                });
+                ProcessorChain::pass_through(batch)
+            } else {
+                ProcessorChain::decoded(
+                    proc_ids
+                        .iter()
+                        .filter_map(|id| {
+                            let ctx = ProcessorContext {
+                                id: id.to_string(),
+                                signal,
+                                registry: registry.clone(),
+                                worker: w,
+                                workers: workers_n,
+                            };
+                            config.processors.get(id).map(|c| crate::processors::build(id, c, &ctx))
+                        })
+                        .collect(),
+                    decode_failures.clone(),
+                )
+            };
             let (rx, reserved, stop_rx, queues) =
                 (worker_rx.clone(), reserved.clone(), stop_rx.clone(), queues.clone());
             let handle = std::thread::Builder::new()
@@ -693,11 +750,12 @@ impl RunningAgent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::Batch;
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
-    fn traces(ids: &[u8]) -> Batch {
-        Batch::Traces(ExportTraceServiceRequest {
+    fn traces(ids: &[u8]) -> Payload {
+        Payload::Decoded(Batch::Traces(ExportTraceServiceRequest {
             resource_spans: vec![ResourceSpans {
                 scope_spans: vec![ScopeSpans {
                     spans: ids
@@ -708,7 +766,7 @@ mod tests {
                 }],
                 ..Default::default()
             }],
-        })
+        }))
     }
 
     fn sharded_door(workers: usize, capacity: usize) -> (PipelineDoor, Vec<Receiver<Work>>, Arc<AtomicUsize>) {
@@ -719,6 +777,8 @@ mod tests {
             closed: AtomicBool::new(false),
             limiters: Vec::new(),
             durable: false,
+            pass_through: false,
+            decode_failures: telemetry::Counter::default(),
         };
         (door, rxs, queued)
     }
@@ -731,7 +791,7 @@ mod tests {
         door.offer(traces(&ids)).unwrap();
         let mut total = 0;
         for (w, rx) in rxs.iter().enumerate() {
-            while let Ok(Work { batch: Batch::Traces(req), .. }) = rx.try_recv() {
+            while let Ok(Work { batch: Payload::Decoded(Batch::Traces(req)), .. }) = rx.try_recv() {
                 for span in req.resource_spans.iter().flat_map(|r| &r.scope_spans).flat_map(|s| &s.spans) {
                     assert_eq!(shard::shard_of(&span.trace_id, 3), w);
                     total += 1;

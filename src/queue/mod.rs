@@ -13,7 +13,7 @@
 pub mod persistent;
 pub mod storage_config;
 
-use crate::data::Batch;
+use crate::data::Payload;
 use crate::exporters::otlp_common::FullQueuePolicy;
 use crate::telemetry::Counter;
 use persistent::{PersistentPush, PersistentQueue, Ticket};
@@ -32,12 +32,12 @@ pub enum PushOutcome {
 
 /// A batch handed to a consumer; give it back to [`SendingQueue::done`].
 pub struct Popped {
-    pub batch: Arc<Batch>,
+    pub batch: Arc<Payload>,
     ticket: Option<Ticket>,
 }
 
 enum Store {
-    Memory { tx: async_channel::Sender<Arc<Batch>>, rx: async_channel::Receiver<Arc<Batch>>, policy: FullQueuePolicy },
+    Memory { tx: async_channel::Sender<Arc<Payload>>, rx: async_channel::Receiver<Arc<Payload>>, policy: FullQueuePolicy },
     Disk(Box<PersistentQueue>),
 }
 
@@ -67,7 +67,7 @@ impl SendingQueue {
     }
 
     /// Called from a pipeline worker thread; may block under the `block` policy.
-    pub fn push(&self, batch: Arc<Batch>) -> PushOutcome {
+    pub fn push(&self, batch: Arc<Payload>) -> PushOutcome {
         let (tx, policy) = match &self.store {
             Store::Memory { tx, policy, .. } => (tx, *policy),
             // The persistent queue counts its own failures.
@@ -142,17 +142,17 @@ impl SendingQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::Signal;
+    use crate::data::{Batch, Signal};
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
-    fn spans(n: usize) -> Arc<Batch> {
-        Arc::new(Batch::Traces(ExportTraceServiceRequest {
+    fn spans(n: usize) -> Arc<Payload> {
+        Arc::new(Payload::Decoded(Batch::Traces(ExportTraceServiceRequest {
             resource_spans: vec![ResourceSpans {
                 scope_spans: vec![ScopeSpans { spans: vec![Span::default(); n], ..Default::default() }],
                 ..Default::default()
             }],
-        }))
+        })))
     }
 
     #[test]

@@ -54,12 +54,10 @@
 //! reads every segment once to check it, so start-up time grows with the
 //! backlog on disk.
 
-use crate::data::{Batch, Signal};
+use crate::data::check::check_request;
+use crate::data::{Batch, EncodedBatch, Payload, Signal};
 use crate::exporters::otlp_common::FullQueuePolicy;
 use crate::telemetry::{Counter, PersistentQueueMetrics};
-use opentelemetry_proto::tonic::collector::{
-    logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest, trace::v1::ExportTraceServiceRequest,
-};
 use prost::Message;
 use std::collections::{HashSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
@@ -179,26 +177,40 @@ fn signal_tag(signal: Signal) -> u8 {
 }
 
 /// The payload of a record: signal tag, then the protobuf.
-pub fn encode_payload(batch: &Batch) -> Vec<u8> {
-    let mut buf = Vec::with_capacity(1 + batch.encoded_len());
-    buf.push(signal_tag(batch.signal()));
-    let _ = match batch {
-        Batch::Traces(r) => r.encode(&mut buf),
-        Batch::Metrics(r) => r.encode(&mut buf),
-        Batch::Logs(r) => r.encode(&mut buf),
-    };
-    buf
+pub fn encode_payload(payload: &Payload) -> Vec<u8> {
+    match payload {
+        Payload::Decoded(batch) => {
+            let mut buf = Vec::with_capacity(1 + batch.encoded_len());
+            buf.push(signal_tag(batch.signal()));
+            let _ = match batch {
+                Batch::Traces(r) => r.encode(&mut buf),
+                Batch::Metrics(r) => r.encode(&mut buf),
+                Batch::Logs(r) => r.encode(&mut buf),
+            };
+            buf
+        }
+        Payload::Encoded(e) => {
+            let mut buf = Vec::with_capacity(1 + e.encoded_len());
+            buf.push(signal_tag(e.signal()));
+            e.write_to(&mut buf);
+            buf
+        }
+    }
 }
 
-pub fn decode_payload(payload: &[u8]) -> Result<Batch, String> {
-    let (tag, body) = payload.split_first().ok_or("empty payload")?;
-    let err = |e: prost::DecodeError| e.to_string();
-    Ok(match tag {
-        1 => Batch::Traces(ExportTraceServiceRequest::decode(body).map_err(err)?),
-        2 => Batch::Metrics(ExportMetricsServiceRequest::decode(body).map_err(err)?),
-        3 => Batch::Logs(ExportLogsServiceRequest::decode(body).map_err(err)?),
-        t => return Err(format!("unknown signal tag {t}")),
-    })
+/// A record's batch, still encoded: checked as a receiver checks a request
+/// (so an exporter that needs it decoded can decode it) but not decoded.
+pub fn decode_payload(payload: Vec<u8>) -> Result<Payload, String> {
+    let signal = match payload.first() {
+        None => return Err("empty payload".into()),
+        Some(1) => Signal::Traces,
+        Some(2) => Signal::Metrics,
+        Some(3) => Signal::Logs,
+        Some(t) => return Err(format!("unknown signal tag {t}")),
+    };
+    let body = bytes::Bytes::from(payload).slice(1..);
+    let items = check_request(signal, &body).map_err(|e| e.to_string())?;
+    Ok(Payload::Encoded(EncodedBatch::checked(signal, body, items)))
 }
 
 fn crc_of(payload: &[u8], seq: u64) -> u32 {
@@ -433,7 +445,7 @@ impl PersistentQueue {
 
     /// Appends the batch; from a pipeline worker thread, may block under the
     /// `block` policy. Failures are counted as `enqueue_failed`.
-    pub fn push(&self, batch: &Batch) -> PersistentPush {
+    pub fn push(&self, batch: &Payload) -> PersistentPush {
         let outcome = self.push_inner(batch);
         if outcome != PersistentPush::Queued {
             self.enqueue_failed.add(batch.item_count() as u64);
@@ -441,7 +453,7 @@ impl PersistentQueue {
         outcome
     }
 
-    fn push_inner(&self, batch: &Batch) -> PersistentPush {
+    fn push_inner(&self, batch: &Payload) -> PersistentPush {
         let payload = encode_payload(batch);
         let size = HEADER_LEN + payload.len() as u64;
         if size > self.opts.max_bytes || payload.len() as u64 > MAX_RECORD {
@@ -555,7 +567,7 @@ impl PersistentQueue {
     }
 
     /// The next undelivered record, if one is ready: its batch and ticket.
-    pub fn try_pop(&self) -> Option<(Batch, Ticket)> {
+    pub fn try_pop(&self) -> Option<(Payload, Ticket)> {
         loop {
             let (seq, payload, size) = {
                 let mut st = self.lock();
@@ -563,7 +575,7 @@ impl PersistentQueue {
             };
             // A pop frees room under the batch bound.
             self.room.notify_all();
-            match decode_payload(&payload) {
+            match decode_payload(payload) {
                 Ok(batch) => return Some((batch, Ticket { seq, bytes: size })),
                 Err(e) => {
                     // The CRC matched, so the bytes are what was written; nothing to retry.
@@ -648,7 +660,7 @@ impl PersistentQueue {
     }
 
     /// Waits for the next record; `None` once the queue is closed and nothing is left to hand out.
-    pub async fn pop(&self) -> Option<(Batch, Ticket)> {
+    pub async fn pop(&self) -> Option<(Payload, Ticket)> {
         loop {
             let notified = self.available.notified();
             tokio::pin!(notified);

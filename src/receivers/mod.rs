@@ -9,7 +9,7 @@
 pub mod filelog;
 pub mod otlp;
 
-use crate::data::{Batch, Signal};
+use crate::data::{Payload, Signal};
 use crate::telemetry::Registry;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -70,11 +70,17 @@ impl Acks {
 /// The entry of one pipeline, as a receiver sees it.
 pub trait BatchSink: Send + Sync {
     /// Takes the batch or refuses it without blocking.
-    fn offer(&self, batch: Batch) -> Result<(), Refusal>;
+    fn offer(&self, batch: Payload) -> Result<(), Refusal>;
+
+    /// Whether this pipeline forwards batches as received bytes, so the
+    /// receiver may hand them on checked but not decoded.
+    fn takes_encoded(&self) -> bool {
+        false
+    }
 
     /// As `offer`; a sink that answers only once the batch is on disk adds
     /// a handle to `acks` for the receiver to wait on.
-    fn offer_acked(&self, batch: Batch, _acks: &mut Acks) -> Result<(), Refusal> {
+    fn offer_acked(&self, batch: Payload, _acks: &mut Acks) -> Result<(), Refusal> {
         self.offer(batch)
     }
 
@@ -110,6 +116,13 @@ impl ReceiverOutput {
         !self.sinks[slot(signal)].is_empty()
     }
 
+    /// Whether every pipeline of this signal forwards encoded batches: then
+    /// a receiver checks a protobuf request instead of decoding it.
+    pub fn takes_encoded(&self, signal: Signal) -> bool {
+        let sinks = &self.sinks[slot(signal)];
+        !sinks.is_empty() && sinks.iter().all(|s| s.takes_encoded())
+    }
+
     /// Whether every pipeline of this signal would take data now. On refusal
     /// returns the request's item count (computed once, and only then).
     pub fn ready(&self, signal: Signal, count: impl FnOnce() -> usize) -> Result<(), (Refusal, usize)> {
@@ -127,7 +140,7 @@ impl ReceiverOutput {
     /// Offers the batch to every pipeline of its signal (a copy to all but the
     /// last). Fails with the first refusal. The answer to the client waits
     /// for the returned acks (empty unless a pipeline has a persistent queue).
-    pub fn offer(&self, batch: Batch) -> Result<Acks, Refusal> {
+    pub fn offer(&self, batch: Payload) -> Result<Acks, Refusal> {
         let mut acks = Acks::default();
         let sinks = &self.sinks[slot(batch.signal())];
         let Some((last, rest)) = sinks.split_last() else {

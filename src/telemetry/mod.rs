@@ -247,6 +247,16 @@ pub fn durable_ack_failures(reg: &Registry, receiver: &str, transport: &str) -> 
     )
 }
 
+/// Batches a pipeline dropped because checked bytes did not decode (a bug if
+/// it ever counts: every batch is checked before it enters a pipeline).
+pub fn pipeline_decode_failures(reg: &Registry, pipeline: &str) -> Counter {
+    reg.counter(
+        "sluice_pipeline_decode_failures_total",
+        "Batches dropped because their protobuf, checked at the receiver, did not decode in the pipeline.",
+        &[("pipeline", pipeline)],
+    )
+}
+
 /// Counters a processor keeps per signal.
 #[derive(Clone, Debug)]
 pub struct ProcessorMetrics {

@@ -9,7 +9,7 @@
 
 pub mod config;
 
-use crate::data::Batch;
+use crate::data::{Batch, EncodedBatch};
 use crate::exporters::{ExportError, ExportOutcome, Exporter};
 use config::NopExporterConfig;
 
@@ -24,6 +24,10 @@ impl NopExporter {
 
 impl Exporter for NopExporter {
     async fn export(&self, _batch: &Batch) -> Result<ExportOutcome, ExportError> {
+        Ok(ExportOutcome::default())
+    }
+
+    async fn export_encoded(&self, _batch: &EncodedBatch) -> Result<ExportOutcome, ExportError> {
         Ok(ExportOutcome::default())
     }
 }

@@ -10,11 +10,11 @@
 
 pub mod config;
 
-use crate::data::{Batch, Signal};
+use crate::data::{Batch, EncodedBatch, Signal};
 use crate::exporters::otlp_common::{tls, Compression};
 use crate::exporters::{ExportError, ExportOutcome, Exporter};
 use crate::rpc;
-use bytes::{BufMut, Bytes};
+
 use config::OtlpExporterConfig;
 use http::uri::PathAndQuery;
 use http::Uri;
@@ -157,21 +157,21 @@ impl OtlpExporter {
         req
     }
 
-    async fn call(&self, batch: &Batch) -> Result<Option<(i64, String)>, Status> {
+    async fn call(&self, batch: EncodedBatch) -> Result<Option<(i64, String)>, Status> {
         const TRACES: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
         const METRICS: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
         const LOGS: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
-        match batch {
-            Batch::Traces(r) => {
-                let resp: ExportTraceServiceResponse = self.unary(r.encode_to_vec(), TRACES).await?;
+        match batch.signal() {
+            Signal::Traces => {
+                let resp: ExportTraceServiceResponse = self.unary(batch, TRACES).await?;
                 Ok(resp.partial_success.map(|p| (p.rejected_spans, p.error_message)))
             }
-            Batch::Metrics(r) => {
-                let resp: ExportMetricsServiceResponse = self.unary(r.encode_to_vec(), METRICS).await?;
+            Signal::Metrics => {
+                let resp: ExportMetricsServiceResponse = self.unary(batch, METRICS).await?;
                 Ok(resp.partial_success.map(|p| (p.rejected_data_points, p.error_message)))
             }
-            Batch::Logs(r) => {
-                let resp: ExportLogsServiceResponse = self.unary(r.encode_to_vec(), LOGS).await?;
+            Signal::Logs => {
+                let resp: ExportLogsServiceResponse = self.unary(batch, LOGS).await?;
                 Ok(resp.partial_success.map(|p| (p.rejected_log_records, p.error_message)))
             }
         }
@@ -179,10 +179,11 @@ impl OtlpExporter {
 
     /// One unary call with a request body that is already encoded: the
     /// generated clients take the message by value, which would mean a deep
-    /// clone of every batch; encoding from the borrow costs one buffer.
+    /// clone of every batch; an encoded batch is a list of shared buffers
+    /// that the codec writes into the gRPC frame.
     async fn unary<U: Message + Default + Send + 'static>(
         &self,
-        body: Vec<u8>,
+        body: EncodedBatch,
         path: &'static str,
     ) -> Result<U, Status> {
         let mut grpc = tonic::client::Grpc::new(self.channel())
@@ -194,16 +195,16 @@ impl OtlpExporter {
         }
         grpc.ready().await.map_err(|e| Status::unavailable(format!("channel not ready: {e}")))?;
         let codec = PreEncodedCodec::<U>(PhantomData);
-        let resp = grpc.unary(self.request(Bytes::from(body)), PathAndQuery::from_static(path), codec).await?;
+        let resp = grpc.unary(self.request(body), PathAndQuery::from_static(path), codec).await?;
         Ok(resp.into_inner())
     }
 }
 
-/// Encodes a request that prost has already serialised; decodes the response with prost.
+/// Writes a request that is already serialised; decodes the response with prost.
 struct PreEncodedCodec<U>(PhantomData<U>);
 
 impl<U: Message + Default + Send + 'static> Codec for PreEncodedCodec<U> {
-    type Encode = Bytes;
+    type Encode = EncodedBatch;
     type Decode = U;
     type Encoder = PreEncoded;
     type Decoder = tonic_prost::ProstDecoder<U>;
@@ -220,17 +221,27 @@ impl<U: Message + Default + Send + 'static> Codec for PreEncodedCodec<U> {
 struct PreEncoded;
 
 impl Encoder for PreEncoded {
-    type Item = Bytes;
+    type Item = EncodedBatch;
     type Error = Status;
 
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put_slice(&item);
+    fn encode(&mut self, item: EncodedBatch, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        item.write_to(dst);
         Ok(())
     }
 }
 
 impl Exporter for OtlpExporter {
     async fn export(&self, batch: &Batch) -> Result<ExportOutcome, ExportError> {
+        self.send(EncodedBatch::encode(batch)).await
+    }
+
+    async fn export_encoded(&self, batch: &EncodedBatch) -> Result<ExportOutcome, ExportError> {
+        self.send(batch.clone()).await
+    }
+}
+
+impl OtlpExporter {
+    async fn send(&self, batch: EncodedBatch) -> Result<ExportOutcome, ExportError> {
         let result = match self.timeout.is_zero() {
             true => Ok(self.call(batch).await),
             false => tokio::time::timeout(self.timeout, self.call(batch)).await,

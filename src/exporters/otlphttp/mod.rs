@@ -9,7 +9,7 @@
 
 pub mod config;
 
-use crate::data::{Batch, Signal};
+use crate::data::{Batch, EncodedBatch, Signal};
 use crate::exporters::http_sender::{
     body_text, prefix, retry_after_header, retryable_status, truncate, HttpSender, MAX_MESSAGE_BYTES,
 };
@@ -85,6 +85,27 @@ impl OtlpHttpExporter {
 impl Exporter for OtlpHttpExporter {
     async fn export(&self, batch: &Batch) -> Result<ExportOutcome, ExportError> {
         let body = self.body(batch)?;
+        let answer = self.sender.post(body).await?;
+        classify_response(answer.status, &answer.headers, &answer.body, batch.signal(), SystemTime::now())
+            .map_err(|e| prefix(e, self.sender.describe()))
+    }
+
+    /// Protobuf bodies go out as received; JSON needs the decoded batch.
+    async fn export_encoded(&self, batch: &EncodedBatch) -> Result<ExportOutcome, ExportError> {
+        if self.encoding == HttpEncoding::Json {
+            let decoded = batch.decode().map_err(|e| ExportError::Permanent {
+                message: format!("{}: cannot decode a queued batch: {e}", self.sender.describe()),
+            })?;
+            return self.export(&decoded).await;
+        }
+        let body = match self.compression {
+            Compression::None | Compression::Empty => batch.to_bytes(),
+            _ => compress(batch.to_bytes().to_vec(), self.compression)
+                .map_err(|e| ExportError::Permanent {
+                    message: format!("{}: compression: {e}", self.sender.describe()),
+                })?
+                .into(),
+        };
         let answer = self.sender.post(body).await?;
         classify_response(answer.status, &answer.headers, &answer.body, batch.signal(), SystemTime::now())
             .map_err(|e| prefix(e, self.sender.describe()))

@@ -3,70 +3,102 @@
 //! `send_batch_max_size`. Same semantics and defaults as the Collector's.
 
 pub mod config;
+pub mod encoded;
 pub mod split;
 
 use super::Processor;
-use crate::data::{Batch, Signal};
+use crate::data::{Batch, EncodedBatch, Signal};
 use crate::telemetry::{BatchMetrics, Registry};
 use config::BatchConfig;
 use std::time::{Duration, Instant};
 
-pub struct BatchProcessor {
+/// What the batch processor can gather: decoded batches, or batches still
+/// encoded on the pass-through path (see [`encoded`]).
+pub trait Batchable: Sized {
+    fn empty(signal: Signal) -> Self;
+    fn signal(&self) -> Signal;
+    fn items(&self) -> usize;
+    fn is_empty(&self) -> bool;
+    /// Appends a batch of the same signal.
+    fn append(&mut self, other: Self);
+    /// Removes and returns the first `n` items (all, if there are fewer).
+    fn take_front(&mut self, n: usize) -> Self;
+}
+
+impl Batchable for Batch {
+    fn empty(signal: Signal) -> Self {
+        Batch::empty(signal)
+    }
+
+    fn signal(&self) -> Signal {
+        Batch::signal(self)
+    }
+
+    fn items(&self) -> usize {
+        self.item_count()
+    }
+
+    fn is_empty(&self) -> bool {
+        Batch::is_empty(self)
+    }
+
+    fn append(&mut self, other: Self) {
+        match (self, other) {
+            (Batch::Traces(p), Batch::Traces(b)) => p.resource_spans.extend(b.resource_spans),
+            (Batch::Metrics(p), Batch::Metrics(b)) => p.resource_metrics.extend(b.resource_metrics),
+            (Batch::Logs(p), Batch::Logs(b)) => p.resource_logs.extend(b.resource_logs),
+            // A pipeline carries one signal, so this cannot happen.
+            (p, other) => debug_assert!(false, "batch of {} appended to {}", other.signal(), p.signal()),
+        }
+    }
+
+    fn take_front(&mut self, n: usize) -> Self {
+        match self {
+            Batch::Traces(p) => Batch::Traces(split::split_traces(p, n)),
+            Batch::Metrics(p) => Batch::Metrics(split::split_metrics(p, n)),
+            Batch::Logs(p) => Batch::Logs(split::split_logs(p, n)),
+        }
+    }
+}
+
+pub struct BatchProcessor<B: Batchable = Batch> {
     send_batch_size: usize,
     send_batch_max_size: usize,
     timeout: Duration,
-    pending: Batch,
+    pending: B,
     pending_items: usize,
     deadline: Option<Instant>,
     metrics: BatchMetrics,
 }
 
-impl BatchProcessor {
+impl<B: Batchable> BatchProcessor<B> {
     pub fn new(cfg: &BatchConfig, signal: Signal, id: &str, registry: &Registry) -> Self {
         BatchProcessor {
             send_batch_size: cfg.send_batch_size,
             send_batch_max_size: cfg.send_batch_max_size,
             timeout: cfg.timeout.get(),
-            pending: Batch::empty(signal),
+            pending: B::empty(signal),
             pending_items: 0,
             deadline: None,
             metrics: BatchMetrics::new(registry, id),
         }
     }
 
-    fn append(&mut self, batch: Batch) {
-        self.pending_items += batch.item_count();
-        match (&mut self.pending, batch) {
-            (Batch::Traces(p), Batch::Traces(b)) => p.resource_spans.extend(b.resource_spans),
-            (Batch::Metrics(p), Batch::Metrics(b)) => p.resource_metrics.extend(b.resource_metrics),
-            (Batch::Logs(p), Batch::Logs(b)) => p.resource_logs.extend(b.resource_logs),
-            // A pipeline carries one signal, so this cannot happen; if it did,
-            // forwarding keeps the data rather than losing it.
-            (_, other) => {
-                self.pending_items -= other.item_count();
-            }
-        }
-    }
-
     /// Removes the first `n` items of the pending batch.
-    fn take_front(&mut self, n: usize) -> Batch {
-        let taken = match &mut self.pending {
-            Batch::Traces(p) => Batch::Traces(split::split_traces(p, n)),
-            Batch::Metrics(p) => Batch::Metrics(split::split_metrics(p, n)),
-            Batch::Logs(p) => Batch::Logs(split::split_logs(p, n)),
-        };
-        self.pending_items -= taken.item_count().min(self.pending_items);
+    fn take_front(&mut self, n: usize) -> B {
+        let taken = self.pending.take_front(n);
+        self.pending_items -= taken.items().min(self.pending_items);
         taken
     }
 
-    fn take_all(&mut self) -> Batch {
+    fn take_all(&mut self) -> B {
         let signal = self.pending.signal();
         self.pending_items = 0;
-        std::mem::replace(&mut self.pending, Batch::empty(signal))
+        std::mem::replace(&mut self.pending, B::empty(signal))
     }
 
     /// Emits the whole pending batch, in pieces no larger than the max size.
-    fn emit_all(&mut self, out: &mut Vec<Batch>) {
+    fn emit_all(&mut self, out: &mut Vec<B>) {
         while self.pending_items > 0 {
             let batch = if self.send_batch_max_size > 0 && self.pending_items > self.send_batch_max_size {
                 self.take_front(self.send_batch_max_size)
@@ -83,18 +115,19 @@ impl BatchProcessor {
         self.deadline = None;
     }
 
-    fn emit(&mut self, batch: Batch, out: &mut Vec<Batch>) {
-        self.metrics.batch_send_size.observe(batch.item_count() as f64);
+    fn emit(&mut self, batch: B, out: &mut Vec<B>) {
+        self.metrics.batch_send_size.observe(batch.items() as f64);
         out.push(batch);
     }
-}
 
-impl Processor for BatchProcessor {
-    fn process(&mut self, batch: Batch, now: Instant, out: &mut Vec<Batch>) {
-        if batch.item_count() == 0 {
+    /// Takes one batch; pushes what is ready to `out`.
+    pub fn add(&mut self, batch: B, now: Instant, out: &mut Vec<B>) {
+        let items = batch.items();
+        if items == 0 {
             return;
         }
-        self.append(batch);
+        self.pending_items += items;
+        self.pending.append(batch);
         if self.timeout.is_zero() {
             self.emit_all(out);
             return;
@@ -118,7 +151,8 @@ impl Processor for BatchProcessor {
         }
     }
 
-    fn tick(&mut self, now: Instant, out: &mut Vec<Batch>) {
+    /// Sends the pending batch once its timeout has passed.
+    pub fn on_tick(&mut self, now: Instant, out: &mut Vec<B>) {
         if let Some(deadline) = self.deadline {
             if now >= deadline && self.pending_items > 0 {
                 self.metrics.timeout_trigger_send.inc();
@@ -127,14 +161,36 @@ impl Processor for BatchProcessor {
         }
     }
 
-    fn next_deadline(&self) -> Option<Instant> {
+    pub fn deadline(&self) -> Option<Instant> {
         self.deadline
     }
 
-    fn flush(&mut self, out: &mut Vec<Batch>) {
+    /// Sends everything pending.
+    pub fn drain(&mut self, out: &mut Vec<B>) {
         self.emit_all(out);
     }
 }
+
+impl Processor for BatchProcessor<Batch> {
+    fn process(&mut self, batch: Batch, now: Instant, out: &mut Vec<Batch>) {
+        self.add(batch, now, out);
+    }
+
+    fn tick(&mut self, now: Instant, out: &mut Vec<Batch>) {
+        self.on_tick(now, out);
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.deadline()
+    }
+
+    fn flush(&mut self, out: &mut Vec<Batch>) {
+        self.drain(out);
+    }
+}
+
+/// The pass-through form: the same processor over batches that stay encoded.
+pub type EncodedBatchProcessor = BatchProcessor<EncodedBatch>;
 
 #[cfg(test)]
 mod tests {

@@ -30,7 +30,7 @@ pub mod glob;
 pub mod reader;
 
 use super::{ReceiverContext, ReceiverError, Refusal, RunningReceiver};
-use crate::data::{Batch, Signal};
+use crate::data::{Batch, Payload, Signal};
 use crate::queue::storage_config::FileStorageConfig;
 use crate::telemetry::{FilelogMetrics, ReceiverMetrics};
 use checkpoint::CheckpointStore;
@@ -295,7 +295,7 @@ impl Tailer {
         let n = batch.records as u64;
         let mut backoff = FIRST_RETRY_BACKOFF;
         loop {
-            let outcome = match self.output.offer(Batch::Logs(request.clone())) {
+            let outcome = match self.output.offer(Payload::Decoded(Batch::Logs(request.clone()))) {
                 Ok(acks) if acks.is_empty() => Ok(()),
                 Ok(acks) => rt.block_on(acks.wait(super::DURABLE_ACK_TIMEOUT)).inspect_err(|_| {
                     self.durable_ack_failures.inc();
@@ -362,12 +362,12 @@ mod tests {
     }
 
     impl BatchSink for Door {
-        fn offer(&self, batch: Batch) -> Result<(), Refusal> {
+        fn offer(&self, batch: Payload) -> Result<(), Refusal> {
             if self.refuse.load(Ordering::SeqCst) > 0 {
                 self.refuse.fetch_sub(1, Ordering::SeqCst);
                 return Err(Refusal::PipelineFull);
             }
-            let Batch::Logs(req) = batch else { panic!("not logs") };
+            let Ok(Batch::Logs(req)) = batch.into_decoded() else { panic!("not logs") };
             let mut bodies = self.bodies.lock().unwrap();
             for r in req.resource_logs.iter().flat_map(|r| &r.scope_logs).flat_map(|s| &s.log_records) {
                 match r.body.as_ref().and_then(|b| b.value.as_ref()) {

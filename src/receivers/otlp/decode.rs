@@ -6,7 +6,9 @@
 //! limit with [`DecodeError::TooLarge`]).
 
 use super::validate::{validate, ValidationError};
-use crate::data::{Batch, Signal};
+use crate::data::check::{check_request, WireError};
+use crate::data::{Batch, EncodedBatch, Payload, Signal};
+use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::{
     logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest, trace::v1::ExportTraceServiceRequest,
 };
@@ -83,6 +85,18 @@ pub enum DecodeError {
     Json { message_type: &'static str, message: String },
     #[error(transparent)]
     Invalid(#[from] ValidationError),
+    /// Found by the check of the pass-through path, which reports the same
+    /// problems as a decode (`Protobuf`) and the ID checks (`Invalid`).
+    #[error("{}", wire_message(message_type, source))]
+    Wire { message_type: &'static str, source: WireError },
+}
+
+fn wire_message(message_type: &str, source: &WireError) -> String {
+    if source.is_bad_id() {
+        source.to_string()
+    } else {
+        format!("cannot decode protobuf {message_type}: {source}")
+    }
 }
 
 impl DecodeError {
@@ -113,6 +127,45 @@ fn message_type(signal: Signal) -> &'static str {
         Signal::Metrics => "ExportMetricsServiceRequest",
         Signal::Logs => "ExportLogsServiceRequest",
     }
+}
+
+/// Checks one gRPC message (already unframed and decompressed by the
+/// transport): decoded and validated, or (`encoded`) checked and kept as bytes.
+pub fn grpc_payload(signal: Signal, message: &Bytes, encoded: bool) -> Result<Payload, DecodeError> {
+    if encoded {
+        checked(signal, message.clone())
+    } else {
+        decode_grpc(signal, message).map(Payload::Decoded)
+    }
+}
+
+fn checked(signal: Signal, message: Bytes) -> Result<Payload, DecodeError> {
+    let items = check_request(signal, &message)
+        .map_err(|source| DecodeError::Wire { message_type: message_type(signal), source })?;
+    Ok(Payload::Encoded(EncodedBatch::checked(signal, message, items)))
+}
+
+/// As [`decode_body`]; with `encoded`, a protobuf body is checked and kept
+/// as bytes (a JSON body is always decoded).
+pub fn body_payload(
+    signal: Signal,
+    format: Format,
+    compression: Compression,
+    body: Bytes,
+    limit: usize,
+    encoded: bool,
+) -> Result<Payload, DecodeError> {
+    if !encoded || format != Format::Protobuf {
+        return decode_body(signal, format, compression, &body, limit).map(Payload::Decoded);
+    }
+    if body.len() > limit {
+        return Err(DecodeError::TooLarge { limit });
+    }
+    let plain = match compression {
+        Compression::Identity => body,
+        _ => inflate(compression, &body, limit)?.into(),
+    };
+    checked(signal, plain)
 }
 
 /// Decodes one gRPC message (already unframed and decompressed by the
@@ -154,14 +207,8 @@ pub fn decode_body(
     let inflated;
     let plain: &[u8] = match compression {
         Compression::Identity => body,
-        Compression::Gzip => {
-            inflated = read_limited(flate2::read::MultiGzDecoder::new(body), limit, "gzip")?;
-            &inflated
-        }
-        Compression::Zstd => {
-            let dec = zstd::stream::read::Decoder::new(body)
-                .map_err(|e| DecodeError::Decompress { encoding: "zstd", message: e.to_string() })?;
-            inflated = read_limited(dec, limit, "zstd")?;
+        _ => {
+            inflated = inflate(compression, body, limit)?;
             &inflated
         }
     };
@@ -171,6 +218,19 @@ pub fn decode_body(
     };
     validate(&batch)?;
     Ok(batch)
+}
+
+/// Decompresses a gzip or zstd body within `limit` bytes.
+fn inflate(compression: Compression, body: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
+    match compression {
+        Compression::Identity => Ok(body.to_vec()),
+        Compression::Gzip => read_limited(flate2::read::MultiGzDecoder::new(body), limit, "gzip"),
+        Compression::Zstd => {
+            let dec = zstd::stream::read::Decoder::new(body)
+                .map_err(|e| DecodeError::Decompress { encoding: "zstd", message: e.to_string() })?;
+            read_limited(dec, limit, "zstd")
+        }
+    }
 }
 
 /// Reads at most `limit` bytes; one byte more means the body is too large.

@@ -13,7 +13,7 @@
 //! framing layer is rewritten to RESOURCE_EXHAUSTED.
 
 use super::config::GrpcServerConfig;
-use super::decode::decode_grpc;
+use super::decode::grpc_payload;
 use super::{serve_connections, Delivered, Ingest, RETRY_AFTER_SECS};
 use crate::data::Signal;
 use bytes::{Buf, Bytes};
@@ -151,7 +151,7 @@ impl<R: prost::Message + Default + Send + 'static> tonic::server::UnaryService<B
     type Future = ExportFuture<R>;
 
     fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
-        match self.export(request.get_ref()) {
+        match self.export(request.into_inner()) {
             Err(status) => ExportFuture::Ready(Some(Err(status))),
             Ok(Delivered::Done(result)) => {
                 ExportFuture::Ready(Some(result.map(|()| tonic::Response::new(R::default())).map_err(unavailable)))
@@ -168,9 +168,10 @@ impl<R: prost::Message + Default + Send + 'static> tonic::server::UnaryService<B
 }
 
 impl<R: prost::Message + Default> Export<R> {
-    fn export(&self, message: &[u8]) -> Result<Delivered, Status> {
-        self.ingest.admit(self.signal, || super::wire::count_items(self.signal, message)).map_err(unavailable)?;
-        let batch = decode_grpc(self.signal, message).map_err(|e| {
+    fn export(&self, message: Bytes) -> Result<Delivered, Status> {
+        self.ingest.admit(self.signal, || crate::data::wire::count_items(self.signal, &message)).map_err(unavailable)?;
+        let encoded = self.ingest.takes_encoded(self.signal);
+        let batch = grpc_payload(self.signal, &message, encoded).map_err(|e| {
             self.ingest.malformed(self.signal);
             e.grpc_status()
         })?;
@@ -280,6 +281,28 @@ mod tests {
         assert_eq!(h.refused("grpc", Signal::Traces), 2);
         assert_eq!(h.accepted("grpc", Signal::Traces), 3);
         assert_eq!(h.durable_ack_failures("grpc"), 1);
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn pass_through_pipeline_gets_checked_bytes_and_the_same_errors() {
+        let h = Harness::start(Sink::pass_through()).await;
+        let ch = channel(&h).await;
+        TraceServiceClient::new(ch.clone()).export(traces(2)).await.unwrap();
+        LogsServiceClient::new(ch.clone()).send_compressed(CompressionEncoding::Gzip).export(logs(3)).await.unwrap();
+        assert_eq!(h.sink.encoded_offers.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert_eq!(h.sink.batches(), vec![Batch::Traces(traces(2)), Batch::Logs(logs(3))]);
+        assert_eq!(h.accepted("grpc", Signal::Traces), 2);
+        let mut bad = traces(2);
+        bad.resource_spans[0].scope_spans[0].spans[1].span_id = vec![1; 3];
+        let err = TraceServiceClient::new(ch).export(bad).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert_eq!(err.message(), "resource_spans[0].scope_spans[0].spans[1]: span_id must be 8 bytes, got 3");
+        let status = raw_grpc(h.grpc_addr(), super::TRACES_PATH, &[0x0a, 0x10, 0x0a], None).await;
+        assert_eq!(status.0, Code::InvalidArgument as i32);
+        assert!(status.1.starts_with("cannot decode protobuf ExportTraceServiceRequest: "), "{}", status.1);
+        assert_eq!(h.malformed("grpc", Signal::Traces), 2);
+        assert_eq!(h.sink.batches().len(), 2);
         h.stop().await;
     }
 

@@ -8,7 +8,7 @@
 //! as RFC 9110 §15.5.16 prescribes for an unsupported content coding.
 
 use super::config::HttpServerConfig;
-use super::decode::{decode_body, Compression, DecodeError, Format};
+use super::decode::{body_payload, decode_body, Compression, DecodeError, Format};
 use super::{serve_connections, Ingest, RETRY_AFTER_SECS};
 use crate::data::Signal;
 use crate::rpc::RpcStatus;
@@ -108,13 +108,13 @@ async fn handle(
     // Refuse before decoding when the pipelines are full; only then count the
     // items, cheaply for plain protobuf.
     let admitted = ingest.admit(signal, || match (format, compression) {
-        (Format::Protobuf, Compression::Identity) => super::wire::count_items(signal, &body),
+        (Format::Protobuf, Compression::Identity) => crate::data::wire::count_items(signal, &body),
         _ => decode_body(signal, format, compression, &body, limit).map(|b| b.item_count()).unwrap_or(0),
     });
     if let Err(refusal) = admitted {
         return refused(format, refusal);
     }
-    let batch = match decode_body(signal, format, compression, &body, limit) {
+    let batch = match body_payload(signal, format, compression, body, limit, ingest.takes_encoded(signal)) {
         Ok(b) => b,
         Err(e) => {
             ingest.malformed(signal);
@@ -293,6 +293,47 @@ mod tests {
         assert_eq!(st["code"], 3);
         assert!(st["message"].as_str().unwrap().starts_with("cannot decode JSON ExportLogsServiceRequest: "), "{st}");
         assert_eq!(h.malformed("http", Signal::Logs), 1);
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn pass_through_pipeline_gets_checked_bytes_and_the_same_errors() {
+        let h = Harness::start(Sink::pass_through()).await;
+        let gz = |b: Vec<u8>| {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            std::io::Write::write_all(&mut enc, &b).unwrap();
+            enc.finish().unwrap()
+        };
+        let r = post(h.http_addr(), "/v1/traces", &[("content-type", PB)], traces(3).encode_to_vec()).await;
+        assert_eq!(r.status, StatusCode::OK);
+        let headers = [("content-type", PB), ("content-encoding", "gzip")];
+        let r = post(h.http_addr(), "/v1/logs", &headers, gz(logs(2).encode_to_vec())).await;
+        assert_eq!(r.status, StatusCode::OK);
+        // JSON is decoded whatever the pipeline: it has no bytes to forward.
+        let json = serde_json::to_vec(&traces(1)).unwrap();
+        let r = post(h.http_addr(), "/v1/traces", &[("content-type", "application/json")], json).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(h.sink.encoded_offers.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert_eq!(h.sink.batches(), vec![Batch::Traces(traces(3)), Batch::Logs(logs(2)), Batch::Traces(traces(1))]);
+        assert_eq!(h.accepted("http", Signal::Traces), 4);
+        assert_eq!(h.accepted("http", Signal::Logs), 2);
+
+        let mut t = traces(4);
+        t.resource_spans[0].scope_spans[0].spans[3].trace_id = vec![7; 5];
+        let r = post(h.http_addr(), "/v1/traces", &[("content-type", PB)], t.encode_to_vec()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            RpcStatus::decode(&r.body[..]).unwrap().message,
+            "resource_spans[0].scope_spans[0].spans[3]: trace_id must be 16 bytes, got 5"
+        );
+        let mut body = traces(1).encode_to_vec();
+        body.truncate(body.len() - 3);
+        let r = post(h.http_addr(), "/v1/traces", &[("content-type", PB)], body).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        let st = RpcStatus::decode(&r.body[..]).unwrap();
+        assert!(st.message.starts_with("cannot decode protobuf ExportTraceServiceRequest: "), "{}", st.message);
+        assert_eq!(h.malformed("http", Signal::Traces), 2);
+        assert_eq!(h.sink.batches().len(), 3, "nothing of a refused request reaches the pipeline");
         h.stop().await;
     }
 

@@ -20,12 +20,11 @@ mod http;
 mod json;
 mod status;
 pub mod validate;
-pub mod wire;
 
 pub use decode::{decode_body, decode_grpc, decode_http, Compression, DecodeError, Format};
 
 use super::{ReceiverContext, ReceiverError, ReceiverOutput, Refusal, RunningReceiver};
-use crate::data::{Batch, Signal};
+use crate::data::{Payload, Signal};
 use crate::telemetry::ReceiverMetrics;
 use std::convert::Infallible;
 use std::future::Future;
@@ -132,6 +131,11 @@ impl Ingest {
         self.output.accepts(signal)
     }
 
+    /// Whether requests of this signal may stay encoded (every pipeline forwards bytes).
+    fn takes_encoded(&self, signal: Signal) -> bool {
+        self.output.takes_encoded(signal)
+    }
+
     fn no_pipeline_message(&self, signal: Signal) -> String {
         format!("receiver {} has no {} pipeline", self.receiver, signal)
     }
@@ -153,7 +157,7 @@ impl Ingest {
 
     /// Offers the batch to the pipelines and counts the outcome, unless it
     /// must wait for persistent queues: then [`Ingest::settle`] does.
-    fn deliver(&self, batch: Batch) -> Delivered {
+    fn deliver(&self, batch: Payload) -> Delivered {
         let n = batch.item_count();
         // Like the Collector, an export with no items succeeds without touching a pipeline.
         if n == 0 {

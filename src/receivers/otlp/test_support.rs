@@ -2,7 +2,7 @@
 //! requests, and small raw HTTP/1.1 and gRPC clients.
 
 use super::config::{GrpcServerConfig, HttpServerConfig, OtlpReceiverConfig, Protocols};
-use crate::data::{Batch, Signal};
+use crate::data::{Batch, Payload, Signal};
 use crate::receivers::{BatchSink, ReceiverContext, ReceiverOutput, Refusal, RunningReceiver};
 use crate::telemetry::Registry;
 use bytes::Bytes;
@@ -38,11 +38,20 @@ pub struct Sink {
     /// Like a pipeline with a persistent queue: each offer hands out a
     /// completion handle, completed with this outcome 50 ms later.
     durable: Mutex<Option<bool>>,
+    /// Says it forwards encoded batches, as a pass-through pipeline does.
+    takes_encoded: bool,
+    /// Offers that came still encoded.
+    pub encoded_offers: std::sync::atomic::AtomicUsize,
 }
 
 impl Sink {
     pub fn recording() -> Arc<Sink> {
         Arc::new(Sink { signals: Signal::ALL.to_vec(), ..Default::default() })
+    }
+
+    /// A sink standing for a pass-through pipeline: receivers hand it checked bytes.
+    pub fn pass_through() -> Arc<Sink> {
+        Arc::new(Sink { signals: Signal::ALL.to_vec(), takes_encoded: true, ..Default::default() })
     }
 
     pub fn traces_only() -> Arc<Sink> {
@@ -68,16 +77,23 @@ impl Sink {
 }
 
 impl BatchSink for Sink {
-    fn offer(&self, batch: Batch) -> Result<(), Refusal> {
+    fn offer(&self, batch: Payload) -> Result<(), Refusal> {
         std::thread::sleep(self.delay);
         if self.refusing.load(Ordering::SeqCst) {
             return Err(Refusal::PipelineFull);
         }
-        self.batches.lock().unwrap().push(batch);
+        if matches!(batch, Payload::Encoded(_)) {
+            self.encoded_offers.fetch_add(1, Ordering::SeqCst);
+        }
+        self.batches.lock().unwrap().push(batch.into_decoded().expect("checked payloads decode"));
         Ok(())
     }
 
-    fn offer_acked(&self, batch: Batch, acks: &mut crate::receivers::Acks) -> Result<(), Refusal> {
+    fn takes_encoded(&self) -> bool {
+        self.takes_encoded
+    }
+
+    fn offer_acked(&self, batch: Payload, acks: &mut crate::receivers::Acks) -> Result<(), Refusal> {
         self.offer(batch)?;
         if let Some(stored) = *self.durable.lock().unwrap() {
             let done = acks.expect();

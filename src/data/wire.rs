@@ -1,6 +1,12 @@
-//! Counting items in an OTLP protobuf message without decoding it: a walk of
-//! the wire format that allocates nothing. Used to count what is refused under
-//! overload, where a full decode would spend the CPU the agent is short of.
+//! Counting items in an OTLP protobuf message without decoding it, and
+//! finding its top-level entries: walks of the wire format that allocate
+//! nothing. Used to count what is refused under overload (where a full decode
+//! would spend the CPU the agent is short of) and to count and cut batches
+//! that stay encoded on the pass-through path.
+//!
+//! The walks are lenient: they stop quietly at the first malformed byte. On a
+//! request that passed [`super::check::check_request`] they count exactly what
+//! a decode would.
 
 use crate::data::Signal;
 
@@ -65,18 +71,95 @@ pub fn count_items(signal: Signal, msg: &[u8]) -> usize {
         // gauge(5) sum(7) histogram(9) exponential_histogram(10) summary(11) → data_points(1)
         Signal::Metrics => {
             let mut n = 0;
-            each_field(msg, 1, &mut |rm| {
-                each_field(rm, 2, &mut |sm| {
-                    each_field(sm, 2, &mut |metric| {
-                        for data in [5, 7, 9, 10, 11] {
-                            n += count_path(metric, &[data, 1]);
-                        }
-                    })
-                })
-            });
+            each_field(msg, 1, &mut |rm| n += resource_items(Signal::Metrics, rm));
             n
         }
     }
+}
+
+/// Items of one top-level entry (ResourceSpans, ResourceMetrics, ResourceLogs).
+pub fn resource_items(signal: Signal, entry: &[u8]) -> usize {
+    match signal {
+        Signal::Traces | Signal::Logs => count_path(entry, &[2, 2]),
+        Signal::Metrics => {
+            let mut n = 0;
+            each_field(entry, 2, &mut |sm| each_field(sm, 2, &mut |metric| n += metric_points(metric)));
+            n
+        }
+    }
+}
+
+/// Data points of one Metric. `data` is a oneof: as in a decode, a later
+/// field of another variant replaces the earlier one, the same variant merges.
+fn metric_points(mut msg: &[u8]) -> usize {
+    let mut data: Option<(u64, usize)> = None;
+    while !msg.is_empty() {
+        let Some(key) = varint(&mut msg) else { break };
+        let rest = match key & 7 {
+            0 => varint(&mut msg).map(|_| msg),
+            1 => msg.get(8..),
+            2 => varint(&mut msg).and_then(|len| {
+                let len = usize::try_from(len).ok()?;
+                let body = msg.get(..len)?;
+                let tag = key >> 3;
+                // gauge(5) sum(7) histogram(9) exponential_histogram(10) summary(11) → data_points(1)
+                if matches!(tag, 5 | 7 | 9 | 10 | 11) {
+                    let points = count_path(body, &[1]);
+                    data = match data {
+                        Some((t, n)) if t == tag => Some((t, n + points)),
+                        _ => Some((tag, points)),
+                    };
+                }
+                msg.get(len..)
+            }),
+            5 => msg.get(4..),
+            _ => None,
+        };
+        match rest {
+            Some(rest) => msg = rest,
+            None => break,
+        }
+    }
+    data.map_or(0, |(_, n)| n)
+}
+
+/// One top-level entry of an export request: `range` covers its key, length
+/// and body within the message, so slicing there keeps a valid request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub range: std::ops::Range<usize>,
+    pub items: usize,
+}
+
+/// The top-level entries (field 1) of an export request, in order. Fields
+/// other than 1 are not expected at the top level and are skipped.
+pub fn entries(signal: Signal, message: &[u8]) -> Vec<Entry> {
+    let mut out = Vec::new();
+    let mut rest = message;
+    while !rest.is_empty() {
+        let start = message.len() - rest.len();
+        let Some(key) = varint(&mut rest) else { break };
+        let next = match key & 7 {
+            0 => varint(&mut rest).map(|_| rest),
+            1 => rest.get(8..),
+            2 => varint(&mut rest).and_then(|len| {
+                let len = usize::try_from(len).ok()?;
+                let body = rest.get(..len)?;
+                if key >> 3 == 1 {
+                    let end = message.len() - rest.len() + len;
+                    out.push(Entry { range: start..end, items: resource_items(signal, body) });
+                }
+                rest.get(len..)
+            }),
+            5 => rest.get(4..),
+            _ => None,
+        };
+        match next {
+            Some(r) => rest = r,
+            None => break,
+        }
+    }
+    out
 }
 
 #[cfg(test)]
