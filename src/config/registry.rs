@@ -16,6 +16,7 @@ use crate::processors::{
 };
 use crate::queue::storage_config::FileStorageConfig;
 use crate::receivers::auth::config::{BasicAuthConfig, BearerTokenAuthConfig};
+use crate::receivers::filelog::config::FilelogReceiverConfig;
 use crate::receivers::otlp::config::OtlpReceiverConfig;
 use crate::telemetry::health_config::HealthCheckConfig;
 
@@ -62,6 +63,13 @@ pub const COMPONENTS: &[ComponentType] = &[
         aliases: &["otlp_grpc"],
         signals: ALL_SIGNALS,
         description: "OTLP over gRPC and HTTP (protobuf and JSON)",
+    },
+    ComponentType {
+        kind: ComponentKind::Receiver,
+        name: "filelog",
+        aliases: &[],
+        signals: &[Signal::Logs],
+        description: "follows log files (Kubernetes container logs: CRI, Docker), with checkpoints in file_storage",
     },
     ComponentType {
         kind: ComponentKind::Processor,
@@ -236,6 +244,7 @@ pub fn names(kind: ComponentKind) -> Vec<&'static str> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReceiverConfig {
     Otlp(OtlpReceiverConfig),
+    Filelog(FilelogReceiverConfig),
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -144,6 +144,7 @@ impl Loader {
         let service = self.service(section("service"), &defs, &exporters);
         self.storage_references(section("exporters"), &exporters, &ext_def, service.as_ref());
         self.auth_references(section("receivers"), &receivers, &ext_def, service.as_ref());
+        self.filelog_storage_references(section("receivers"), &receivers, &ext_def, service.as_ref());
         let service = service?;
         Some(AgentConfig { receivers, processors, exporters, extensions, service })
     }
@@ -209,6 +210,17 @@ impl Loader {
                 let cfg = self.typed(node, path)?;
                 validate::otlp_receiver(&mut self.checker(path, node), &cfg);
                 Some(ReceiverConfig::Otlp(cfg))
+            }
+            "filelog" => {
+                let before = self.errors.len();
+                // Operator types first: an unknown operator's own fields would otherwise be reported as unknown fields.
+                validate::filelog_operator_types(&mut self.checker(path, node));
+                if self.errors.len() != before {
+                    return None;
+                }
+                let cfg = self.typed(node, path)?;
+                validate::filelog_receiver(&mut self.checker(path, node), &cfg);
+                Some(ReceiverConfig::Filelog(cfg))
             }
             _ => None,
         }
@@ -482,7 +494,7 @@ impl Loader {
         let Some(section) = section else { return };
         let Value::Map(entries) = &section.value.value else { return };
         for (rid, cfg) in receivers {
-            let ReceiverConfig::Otlp(otlp) = cfg;
+            let ReceiverConfig::Otlp(otlp) = cfg else { continue };
             let Some(entry) = entries.iter().find(|e| ComponentId::parse(&e.key).as_ref() == Ok(rid)) else {
                 continue;
             };
@@ -516,6 +528,39 @@ impl Loader {
                         Some(format!("add it: service: {{extensions: [{name}]}}")),
                     );
                 }
+            }
+        }
+    }
+
+    /// Each `filelog` receiver's `storage` must name a started `file_storage` extension.
+    fn filelog_storage_references(
+        &mut self,
+        section: Option<&Entry>,
+        receivers: &BTreeMap<ComponentId, ReceiverConfig>,
+        extensions: &DefinedMap,
+        service: Option<&ServiceConfig>,
+    ) {
+        let Some(section) = section else { return };
+        let Value::Map(entries) = &section.value.value else { return };
+        for (rid, cfg) in receivers {
+            let ReceiverConfig::Filelog(c) = cfg else { continue };
+            let Some(name) = &c.storage else { continue };
+            let Some(entry) = entries.iter().find(|e| ComponentId::parse(&e.key).as_ref() == Ok(rid)) else {
+                continue;
+            };
+            let path = join(&join("receivers", &entry.key), "storage");
+            let line = entry.value.line_of(&["storage"]);
+            let Some(sid) = self.reference(name, &path, line, ComponentKind::Extension, extensions) else { continue };
+            if extensions.get(&sid).is_some_and(|d| d.ty.name != "file_storage") {
+                let hint = Some("use the ID of a file_storage extension".into());
+                self.err(&path, line, format!("extension \"{name}\" is not a storage extension"), hint);
+            } else if service.is_some_and(|s| !s.extensions.contains(&sid)) {
+                self.err(
+                    &path,
+                    line,
+                    format!("storage extension \"{name}\" is not started: it is not listed in service.extensions"),
+                    Some(format!("add it: service: {{extensions: [{name}]}}")),
+                );
             }
         }
     }

@@ -173,6 +173,51 @@ fn persistent_queue_config_loads() {
     assert_eq!(o.sending_queue.max_size_mib, 512);
 }
 
+/// A `filelog` → `debug` logs pipeline; `{X}` (at line 4) takes more receiver fields.
+const FILELOG: &str = "receivers:
+  filelog:
+    include: [/var/log/pods/*/*/*.log]
+{X}exporters:
+  debug:
+service:
+  pipelines:
+    logs:
+      receivers: [filelog]
+      exporters: [debug]
+";
+
+fn filelog(fields: &str) -> String {
+    FILELOG.replace("{X}", fields)
+}
+
+#[test]
+fn filelog_config_loads_with_collector_defaults() {
+    let cfg = load(&filelog("")).unwrap();
+    let Some(ReceiverConfig::Filelog(f)) = cfg.receivers.get(&id("filelog")) else { panic!("no filelog") };
+    assert_eq!(f.start_at, "end");
+    assert!(f.include_file_name && !f.include_file_path);
+    assert_eq!(f.poll_interval.get(), std::time::Duration::from_millis(200));
+    assert_eq!((f.max_log_size.0, f.fingerprint_size.0, f.max_concurrent_files), (1 << 20, 1024, 1024));
+    let text = format!(
+        "extensions:\n  file_storage:\n    directory: /tmp\n{}",
+        filelog(
+            "    start_at: beginning\n    storage: file_storage\n    max_log_size: 64KiB\n    fingerprint_size: 2kb\n\
+             \x20   multiline: {line_start_pattern: '^\\S'}\n    operators:\n      - {type: container, id: cri-parser, format: crio, add_metadata_from_filepath: false, max_log_size: 32kb}\n"
+        )
+        .replace("service:\n", "service:\n  extensions: [file_storage]\n")
+    );
+    let cfg = load(&text).unwrap();
+    let Some(ReceiverConfig::Filelog(f)) = cfg.receivers.get(&id("filelog")) else { panic!("no filelog") };
+    assert_eq!((f.max_log_size.0, f.fingerprint_size.0), (64 << 10, 2048));
+    assert_eq!(f.storage.as_deref(), Some("file_storage"));
+    let op = f.container().unwrap();
+    assert_eq!((op.format.as_deref(), op.add_metadata_from_filepath), (Some("crio"), false));
+    assert_eq!(op.max_log_size.map(|m| m.0), Some(32 << 10));
+    // filelog reads logs only.
+    let err = load(&filelog("").replace("    logs:\n", "    traces:\n")).unwrap_err().to_string();
+    assert!(err.contains("receiver \"filelog\" does not support traces"), "{err}");
+}
+
 #[test]
 fn bad_configs_report_path_line_and_hint() {
     // (config, path, line, substring of the message or hint)
@@ -193,7 +238,7 @@ fn bad_configs_report_path_line_and_hint() {
             &BASE.replace("  otlp:\n", "  otlpp:\n"),
             "receivers::otlpp",
             2,
-            "unknown receiver type \"otlpp\"; hint: did you mean \"otlp\"? (built-in receivers: otlp, otlp_grpc)",
+            "unknown receiver type \"otlpp\"; hint: did you mean \"otlp\"? (built-in receivers: otlp, otlp_grpc, filelog)",
         ),
         // undefined exporter referenced from a pipeline
         (
@@ -454,6 +499,38 @@ fn bad_configs_report_path_line_and_hint() {
             3,
             "/etc/hostname is not a directory",
         ),
+        // filelog: an operator sluice does not run
+        (
+            &filelog("    operators:\n      - type: regex_parser\n        regex: '^x'\n"),
+            "receivers::filelog::operators::0::type",
+            5,
+            "unknown operator type \"regex_parser\"; hint: sluice runs these operators: container",
+        ),
+        (&filelog("    encoding: utf-16le\n"), "receivers::filelog::encoding", 4, "hint: sluice reads UTF-8 only"),
+        (&filelog("    start_at: middle\n"), "receivers::filelog::start_at", 4, "is not beginning or end"),
+        (
+            &filelog("    operators:\n      - type: container\n        format: podman\n"),
+            "receivers::filelog::operators::0::format",
+            6,
+            "unknown container format \"podman\"; hint: one of docker, crio, containerd, cri",
+        ),
+        (
+            &filelog("    multiline:\n      line_start_pattern: a\n      line_end_pattern: b\n"),
+            "receivers::filelog::multiline",
+            4,
+            "only one of line_start_pattern and line_end_pattern",
+        ),
+        (
+            &filelog("    multiline:\n      line_start_pattern: '(unclosed'\n"),
+            "receivers::filelog::multiline::line_start_pattern",
+            5,
+            "invalid regex",
+        ),
+        (&filelog("    storage: file_storag\n"), "receivers::filelog::storage", 4, "undefined extension \"file_storag\""),
+        (&filelog("").replace("[/var/log/pods/*/*/*.log]", "[]"), "receivers::filelog::include", 3, "at least one file pattern"),
+        (&filelog("    exclude: ['/x/[ab']\n"), "receivers::filelog::exclude::0", 4, "unclosed '['"),
+        (&filelog("    fingerprint_size: 8\n"), "receivers::filelog::fingerprint_size", 4, "below 16 bytes"),
+        (&filelog("    max_log_size: 1 parsec\n"), "receivers::filelog::max_log_size", 4, "unknown unit"),
         // health_check endpoint
         (
             &format!("{BASE}extensions:\n  health_check:\n    endpoint: localhost\n"),

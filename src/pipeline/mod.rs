@@ -655,6 +655,17 @@ pub async fn start(config: &AgentConfig) -> Result<RunningAgent, StartError> {
         };
         let running = match cfg {
             ReceiverConfig::Otlp(c) => receivers::otlp::start(c, ctx).await?,
+            ReceiverConfig::Filelog(c) => {
+                // Validation made sure `storage` names a file_storage extension.
+                let storage =
+                    c.storage.as_deref().and_then(|s| ComponentId::parse(s).ok()).and_then(|sid| {
+                        match config.extensions.get(&sid) {
+                            Some(ExtensionConfig::FileStorage(fs)) => Some(fs),
+                            _ => None,
+                        }
+                    });
+                receivers::filelog::start(c, storage, ctx).await?
+            }
         };
         for (transport, addr) in running.endpoints {
             info!(receiver = %name, transport, %addr, "receiver listening");

@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod listener;
+pub mod filelog;
 pub mod otlp;
 pub mod tls;
 

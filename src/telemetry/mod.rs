@@ -765,3 +765,69 @@ impl PrometheusExporterMetrics {
         }
     }
 }
+
+/// Series of one `filelog` receiver (its accepted/refused records are the
+/// receiver counters, with transport `file`).
+#[derive(Clone, Debug)]
+pub struct FilelogMetrics {
+    /// Files open and followed now.
+    pub files_watched: Gauge,
+    /// Entries cut at `max_log_size`; the rest of each became the next entry.
+    pub truncated_entries: Counter,
+    /// Container log lines in no known format, sent with their raw text.
+    pub unparsed_lines: Counter,
+    /// Rotations seen: a file replaced at its path, or truncated in place.
+    pub rotations: Counter,
+    /// Checkpoint files that could not be written; the offsets are retried at the next accepted batch.
+    pub checkpoint_write_failures: Counter,
+    /// Offers of a batch retried after the pipelines refused it.
+    pub offer_retries: Counter,
+    /// Files not opened in a poll because `max_concurrent_files` were open.
+    pub open_file_limit_hits: Counter,
+    /// Files that could not be opened, stat'ed or read.
+    pub read_errors: Counter,
+}
+
+impl FilelogMetrics {
+    pub fn new(reg: &Registry, receiver: &str) -> Self {
+        let labels: &[(&str, &str)] = &[("receiver", receiver)];
+        FilelogMetrics {
+            files_watched: reg.gauge("sluice_filelog_files_watched", "Files the filelog receiver has open.", labels),
+            truncated_entries: reg.counter(
+                "sluice_filelog_truncated_entries_total",
+                "Log entries cut at max_log_size; the rest was sent as the next entry.",
+                labels,
+            ),
+            unparsed_lines: reg.counter(
+                "sluice_filelog_unparsed_lines_total",
+                "Container log lines in neither CRI nor Docker format, sent with their raw text.",
+                labels,
+            ),
+            rotations: reg.counter(
+                "sluice_filelog_rotations_total",
+                "Log rotations seen: a file replaced at its path (rename) or truncated in place (copytruncate).",
+                labels,
+            ),
+            checkpoint_write_failures: reg.counter(
+                "sluice_filelog_checkpoint_write_failures_total",
+                "Checkpoint files that could not be written.",
+                labels,
+            ),
+            offer_retries: reg.counter(
+                "sluice_filelog_offer_retries_total",
+                "Batches of log records offered again after the pipelines refused them.",
+                labels,
+            ),
+            open_file_limit_hits: reg.counter(
+                "sluice_filelog_open_file_limit_hits_total",
+                "Files left unopened in a poll because max_concurrent_files were open.",
+                labels,
+            ),
+            read_errors: reg.counter(
+                "sluice_filelog_read_errors_total",
+                "Log files that could not be opened or read.",
+                labels,
+            ),
+        }
+    }
+}

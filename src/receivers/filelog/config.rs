@@ -1,0 +1,177 @@
+//! Configuration of the `filelog` receiver, field for field the Collector's
+//! where the feature exists there (names and defaults of its `filelog`
+//! receiver and of its `container` operator).
+
+use crate::config::duration::Duration;
+use serde::{de, Deserialize, Deserializer};
+
+/// Collector default of `max_log_size`: 1 MiB.
+pub const DEFAULT_MAX_LOG_SIZE: u64 = 1024 * 1024;
+/// Collector default of `fingerprint_size`: 1 KiB.
+pub const DEFAULT_FINGERPRINT_SIZE: u64 = 1024;
+/// Collector default of `max_concurrent_files`.
+pub const DEFAULT_MAX_CONCURRENT_FILES: usize = 1024;
+
+/// The operator types sluice runs inside `filelog.operators`.
+pub const OPERATOR_TYPES: &[&str] = &["container"];
+/// The `format` values of the `container` operator (the Collector's, plus
+/// `cri` as a name for the format containerd and CRI-O share).
+pub const CONTAINER_FORMATS: &[&str] = &["docker", "crio", "containerd", "cri"];
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilelogReceiverConfig {
+    /// Glob patterns of the files to read (`*`, `?`, `[...]`, `**`).
+    pub include: Vec<String>,
+    /// Glob patterns of files not to read, even when `include` matches them.
+    pub exclude: Vec<String>,
+    /// `beginning` or `end` (default): where to start in files found at
+    /// start-up that no checkpoint knows. Files that appear later are read
+    /// from their beginning.
+    pub start_at: String,
+    /// Attribute `log.file.name` on each record. Default true.
+    pub include_file_name: bool,
+    /// Attribute `log.file.path` on each record. Default false.
+    pub include_file_path: bool,
+    /// How often the globs are matched and files read. Default 200ms.
+    pub poll_interval: Duration,
+    /// ID of a `file_storage` extension whose directory keeps the read offsets.
+    pub storage: Option<String>,
+    pub multiline: Option<MultilineConfig>,
+    /// Longest entry; longer ones are cut at this size and the rest becomes
+    /// the next entry. Default 1MiB.
+    pub max_log_size: ByteSize,
+    /// Bytes at the start of a file that identify it across renames and restarts. Default 1kb.
+    pub fingerprint_size: ByteSize,
+    /// Most files held open at once. Default 1024.
+    pub max_concurrent_files: usize,
+    /// Only `utf-8` (the default) is supported.
+    pub encoding: String,
+    /// How long an unfinished entry (a last line without newline, a multiline
+    /// entry, a partial container line) waits for more data before it is sent as is. Default 500ms.
+    pub force_flush_period: Duration,
+    pub operators: Vec<OperatorConfig>,
+}
+
+impl Default for FilelogReceiverConfig {
+    fn default() -> Self {
+        FilelogReceiverConfig {
+            include: Vec::new(),
+            exclude: Vec::new(),
+            start_at: "end".into(),
+            include_file_name: true,
+            include_file_path: false,
+            poll_interval: Duration::from_millis(200),
+            storage: None,
+            multiline: None,
+            max_log_size: ByteSize(DEFAULT_MAX_LOG_SIZE),
+            fingerprint_size: ByteSize(DEFAULT_FINGERPRINT_SIZE),
+            max_concurrent_files: DEFAULT_MAX_CONCURRENT_FILES,
+            encoding: "utf-8".into(),
+            force_flush_period: Duration::from_millis(500),
+            operators: Vec::new(),
+        }
+    }
+}
+
+impl FilelogReceiverConfig {
+    pub fn start_at_beginning(&self) -> bool {
+        self.start_at == "beginning"
+    }
+
+    /// The `container` operator, if listed.
+    pub fn container(&self) -> Option<&OperatorConfig> {
+        self.operators.iter().find(|o| o.kind == "container")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct MultilineConfig {
+    /// A regex matching the first line of an entry.
+    pub line_start_pattern: Option<String>,
+    /// A regex matching the last line of an entry.
+    pub line_end_pattern: Option<String>,
+}
+
+/// One entry of `operators`. Only `container` runs; its fields are the Collector's.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorConfig {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: Option<String>,
+    /// `docker`, `crio`, `containerd` (or `cri`); absent: detected per line.
+    pub format: Option<String>,
+    /// Resource attributes from /var/log/pods/<ns>_<pod>_<uid>/<container>/<n>.log. Default true.
+    #[serde(default = "yes")]
+    pub add_metadata_from_filepath: bool,
+    /// Longest entry joined from partial lines; absent or 0: the receiver's `max_log_size`.
+    pub max_log_size: Option<ByteSize>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A size in bytes as the Collector writes it: a number, or a number with a
+/// unit `kb`/`kib`, `mb`/`mib`, `gb`/`gib` (any case; all powers of 1024, as the Collector's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+pub fn parse_byte_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = (t[..split].trim(), t[split..].trim().to_ascii_lowercase());
+    let n: f64 = num.parse().map_err(|_| format!("invalid size \"{s}\""))?;
+    let mult: u64 = match unit.as_str() {
+        "" | "b" => 1,
+        "kb" | "kib" => 1 << 10,
+        "mb" | "mib" => 1 << 20,
+        "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("invalid size \"{s}\": unknown unit \"{unit}\"")),
+    };
+    let bytes = n * mult as f64;
+    if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
+        return Err(format!("invalid size \"{s}\""));
+    }
+    Ok(bytes as u64)
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = ByteSize;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a size such as 1024, 16kb or 1MiB")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ByteSize, E> {
+                Ok(ByteSize(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ByteSize, E> {
+                u64::try_from(v).map(ByteSize).map_err(|_| E::custom("a size cannot be negative"))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ByteSize, E> {
+                parse_byte_size(v).map(ByteSize).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_read_as_the_collector_writes_them() {
+        assert_eq!(parse_byte_size("1kb"), Ok(1024));
+        assert_eq!(parse_byte_size("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_byte_size("16KiB"), Ok(16 << 10));
+        assert_eq!(parse_byte_size("1.5mb"), Ok(3 << 19));
+        assert_eq!(parse_byte_size("300"), Ok(300));
+        assert!(parse_byte_size("1 parsec").unwrap_err().contains("unknown unit"));
+        assert!(parse_byte_size("lots").is_err());
+    }
+}
