@@ -3,7 +3,8 @@
 
 use crate::data::Signal;
 use crate::exporters::{
-    debug::config::DebugExporterConfig, file::config::FileExporterConfig, loki::config::LokiExporterConfig,
+    debug::config::DebugExporterConfig, file::config::FileExporterConfig,
+    loadbalancing::config::LoadBalancingConfig, loki::config::LokiExporterConfig,
     nop::config::NopExporterConfig, otlp::config::OtlpExporterConfig, otlphttp::config::OtlpHttpExporterConfig,
     prometheus::config::PrometheusExporterConfig, prometheusremotewrite::config::PrometheusRemoteWriteConfig,
 };
@@ -148,6 +149,13 @@ pub const COMPONENTS: &[ComponentType] = &[
     },
     ComponentType {
         kind: ComponentKind::Exporter,
+        name: "loadbalancing",
+        aliases: &["load_balancing"],
+        signals: ALL_SIGNALS,
+        description: "OTLP/gRPC to a set of backends by consistent hash of trace ID, service or metric name",
+    },
+    ComponentType {
+        kind: ComponentKind::Exporter,
         name: "loki",
         aliases: &[],
         signals: &[Signal::Logs],
@@ -242,6 +250,7 @@ pub enum ExporterConfig {
     Otlp(OtlpExporterConfig),
     OtlpHttp(OtlpHttpExporterConfig),
     Loki(LokiExporterConfig),
+    LoadBalancing(LoadBalancingConfig),
     PrometheusRemoteWrite(PrometheusRemoteWriteConfig),
     Prometheus(PrometheusExporterConfig),
     Debug(DebugExporterConfig),
