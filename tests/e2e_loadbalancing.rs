@@ -1,0 +1,200 @@
+//! An agent tier in front of a gateway tier: one sluice with the
+//! `loadbalancing` exporter (static resolver) spreads traces over three
+//! gateway sluices, each running `tail_sampling` and exporting to a shared
+//! Python reference receiver; a `resource` processor on each gateway stamps
+//! `gateway=gN` so the receiver's output says which gateway sent each span.
+//! Spans come from the OpenTelemetry Python SDK (traces of three spans).
+
+mod common;
+
+use common::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+struct Tier {
+    recv: RefReceiver,
+    gateways: Vec<Agent>,
+    agent: Agent,
+}
+
+fn gateway_config(n: usize, recv: &RefReceiver, ports: Ports) -> String {
+    let processors = format!(
+        "  tail_sampling:
+    decision_wait: 1s
+    policies:
+      - name: everything
+        type: always_sample
+  resource:
+    attributes:
+      - key: gateway
+        value: g{n}
+        action: insert"
+    );
+    agent_config(ports, &processors, &exporter_yaml("otlp", recv, ""), &["traces"], &["tail_sampling", "resource"], &["otlp"], &[])
+}
+
+fn start_tier(py: &Path, dir: &Path) -> Tier {
+    let recv_dir = dir.join("receiver");
+    std::fs::create_dir_all(&recv_dir).unwrap();
+    let recv = RefReceiver::start(py, &recv_dir, &["--quiet"]);
+    let mut gateways = Vec::new();
+    for n in 0..3 {
+        let gdir = dir.join(format!("g{n}"));
+        std::fs::create_dir_all(&gdir).unwrap();
+        let ports = Ports::pick();
+        gateways.push(Agent::start(&gdir, &gateway_config(n, &recv, ports), ports));
+    }
+    let hostnames: Vec<String> = gateways.iter().map(|g| g.grpc_endpoint()).collect();
+    // The first retry comes soon and a failed gateway is skipped for 100 ms (initial_interval).
+    let exporters = format!(
+        "  loadbalancing:
+    protocol:
+      otlp:
+        tls:
+          insecure: true
+        timeout: 5s
+        retry_on_failure:
+          initial_interval: 100ms
+          max_interval: 500ms
+          max_elapsed_time: 20s
+    resolver:
+      static:
+        hostnames: [{}]",
+        hostnames.join(", ")
+    );
+    let adir = dir.join("agent");
+    std::fs::create_dir_all(&adir).unwrap();
+    let ports = Ports::pick();
+    let agent = Agent::start(&adir, &agent_config(ports, "", &exporters, &["traces"], &[], &["loadbalancing"], &[]), ports);
+    Tier { recv, gateways, agent }
+}
+
+fn send(py: &Path, agent: &Agent, count: usize, seed: u64) {
+    send_python(
+        py,
+        &[
+            "--signal",
+            "traces",
+            "--protocol",
+            "grpc",
+            "--endpoint",
+            &agent.grpc_endpoint(),
+            "--count",
+            &count.to_string(),
+            "--batch-size",
+            "25",
+            "--seed",
+            &seed.to_string(),
+        ],
+    );
+}
+
+/// (trace_id, span_id, gateway) of every span the receiver accepted.
+fn arrivals(recv: &RefReceiver) -> Vec<(String, String, String)> {
+    received_items(&recv.out)
+        .iter()
+        .map(|i| {
+            let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+            (s(&i["trace_id"]), s(&i["span_id"]), s(&i["resource"]["attributes"]["gateway"]["string"]))
+        })
+        .collect()
+}
+
+fn sent_by_agent(agent: &Agent) -> f64 {
+    agent.metric("sluice_loadbalancer_backend_sent_items_total", &[])
+}
+
+#[test]
+fn every_trace_arrives_whole_at_exactly_one_gateway() {
+    let py = require!(python());
+    let dir = temp_dir();
+    let tier = start_tier(&py, dir.path());
+    send(&py, &tier.agent, 900, 1);
+    assert!(
+        tier.recv.wait_items("traces", 900, Duration::from_secs(20)),
+        "only {} of 900 spans arrived\nagent log:\n{}",
+        tier.recv.accepted_items("traces"),
+        tier.agent.log()
+    );
+    // A moment for anything beyond the expected count (duplicates) to show.
+    std::thread::sleep(Duration::from_millis(300));
+    let got = arrivals(&tier.recv);
+    assert_eq!(got.len(), 900, "spans received");
+    assert_eq!(got.iter().map(|(_, s, _)| s).collect::<BTreeSet<_>>().len(), 900, "distinct spans");
+    let mut gateways_of: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut spans_per_gateway: BTreeMap<&str, usize> = BTreeMap::new();
+    for (trace, _, gw) in &got {
+        gateways_of.entry(trace).or_default().insert(gw);
+        *spans_per_gateway.entry(gw).or_default() += 1;
+    }
+    assert_eq!(gateways_of.len(), 300, "traces of three spans");
+    let split: Vec<_> = gateways_of.iter().filter(|(_, g)| g.len() != 1).collect();
+    assert!(split.is_empty(), "traces that reached more than one gateway: {split:?}");
+    assert_eq!(spans_per_gateway.keys().copied().collect::<Vec<_>>(), vec!["g0", "g1", "g2"], "{spans_per_gateway:?}");
+    eprintln!("spans per gateway: {spans_per_gateway:?}");
+
+    assert_eq!(sent_by_agent(&tier.agent), 900.0);
+    assert_eq!(tier.agent.metric("sluice_loadbalancer_backends", &[]), 3.0);
+    assert_eq!(tier.agent.metric("sluice_loadbalancer_reroutes_total", &[]), 0.0);
+    assert_eq!(tier.agent.metric("otelcol_exporter_sent_spans_total", &[("exporter", "loadbalancing")]), 900.0);
+    tier.agent.stop();
+    for g in tier.gateways {
+        g.stop();
+    }
+}
+
+#[test]
+fn stopping_a_gateway_mid_stream_loses_nothing_the_agent_acknowledged() {
+    let py = require!(python());
+    let dir = temp_dir();
+    let mut tier = start_tier(&py, dir.path());
+    send(&py, &tier.agent, 600, 1);
+    assert!(wait_until("the agent sent the first 600 spans", Duration::from_secs(10), || sent_by_agent(&tier.agent)
+        >= 600.0));
+
+    // Traffic keeps flowing while g0 shuts down; every export the SDK made must succeed.
+    let (py2, endpoint) = (py.clone(), tier.agent.grpc_endpoint());
+    let during = std::thread::spawn(move || {
+        let o = run_python_sender(
+            &py2,
+            &["--signal", "traces", "--protocol", "grpc", "--endpoint", &endpoint, "--count", "900", "--batch-size", "15", "--seed", "2"],
+        );
+        assert!(o.status.success(), "sender during the stop failed: {}", String::from_utf8_lossy(&o.stderr));
+    });
+    std::thread::sleep(Duration::from_millis(150));
+    let stopped = tier.gateways[0].grpc_endpoint();
+    let status = tier.gateways[0].terminate(Duration::from_secs(15));
+    assert!(status.is_some_and(|s| s.success()), "g0 did not stop cleanly: {status:?}");
+    during.join().unwrap();
+    send(&py, &tier.agent, 600, 3);
+
+    let total = 600 + 900 + 600;
+    let ok = tier.recv.wait_items("traces", total as u64, Duration::from_secs(25));
+    let got = arrivals(&tier.recv);
+    let distinct: BTreeSet<&String> = got.iter().map(|(_, s, _)| s).collect();
+    assert!(
+        ok && distinct.len() == total,
+        "{} distinct of {total} spans arrived ({} received)\nagent log tail:\n{}",
+        distinct.len(),
+        got.len(),
+        tier.agent.log().lines().rev().take(40).collect::<Vec<_>>().join("\n")
+    );
+    eprintln!("received {} spans for {total} sent ({} duplicates)", got.len(), got.len() - distinct.len());
+    let after: BTreeSet<&str> = got.iter().map(|(_, _, g)| g.as_str()).collect();
+    assert!(after.contains("g1") && after.contains("g2"), "{after:?}");
+
+    let reroutes = tier.agent.metric("sluice_loadbalancer_reroutes_total", &[]);
+    assert!(reroutes > 0.0, "no reroute counted");
+    let failed_at_stopped =
+        tier.agent.metric("sluice_loadbalancer_backend_failed_items_total", &[("endpoint", stopped.as_str())]);
+    assert!(failed_at_stopped > 0.0, "no failure counted for {stopped}");
+    // Everything the agent took in was sent; nothing was dropped.
+    assert_eq!(tier.agent.metric("otelcol_exporter_sent_spans_total", &[("exporter", "loadbalancing")]), total as f64);
+    assert_eq!(tier.agent.metric("otelcol_exporter_send_failed_spans_total", &[("exporter", "loadbalancing")]), 0.0);
+    eprintln!("reroutes {reroutes}, items failed at the stopped gateway {failed_at_stopped}");
+    tier.agent.stop();
+    for g in tier.gateways.drain(1..) {
+        g.stop();
+    }
+}
