@@ -31,7 +31,15 @@ fn gateway_config(n: usize, recv: &RefReceiver, ports: Ports) -> String {
         value: g{n}
         action: insert"
     );
-    agent_config(ports, &processors, &exporter_yaml("otlp", recv, ""), &["traces"], &["tail_sampling", "resource"], &["otlp"], &[])
+    agent_config(
+        ports,
+        &processors,
+        &exporter_yaml("otlp", recv, ""),
+        &["traces"],
+        &["tail_sampling", "resource"],
+        &["otlp"],
+        &[],
+    )
 }
 
 fn start_tier(py: &Path, dir: &Path) -> Tier {
@@ -66,7 +74,8 @@ fn start_tier(py: &Path, dir: &Path) -> Tier {
     let adir = dir.join("agent");
     std::fs::create_dir_all(&adir).unwrap();
     let ports = Ports::pick();
-    let agent = Agent::start(&adir, &agent_config(ports, "", &exporters, &["traces"], &[], &["loadbalancing"], &[]), ports);
+    let agent =
+        Agent::start(&adir, &agent_config(ports, "", &exporters, &["traces"], &[], &["loadbalancing"], &[]), ports);
     Tier { recv, gateways, agent }
 }
 
@@ -158,7 +167,20 @@ fn stopping_a_gateway_mid_stream_loses_nothing_the_agent_acknowledged() {
     let during = std::thread::spawn(move || {
         let o = run_python_sender(
             &py2,
-            &["--signal", "traces", "--protocol", "grpc", "--endpoint", &endpoint, "--count", "900", "--batch-size", "15", "--seed", "2"],
+            &[
+                "--signal",
+                "traces",
+                "--protocol",
+                "grpc",
+                "--endpoint",
+                &endpoint,
+                "--count",
+                "900",
+                "--batch-size",
+                "15",
+                "--seed",
+                "2",
+            ],
         );
         assert!(o.status.success(), "sender during the stop failed: {}", String::from_utf8_lossy(&o.stderr));
     });

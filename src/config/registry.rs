@@ -2,9 +2,9 @@
 //! aliases), the signals each supports, and their typed configs.
 
 use crate::data::Signal;
+use crate::exporters::loadbalancing::config::LoadBalancingConfig;
 use crate::exporters::{
-    debug::config::DebugExporterConfig, file::config::FileExporterConfig,
-    loadbalancing::config::LoadBalancingConfig, loki::config::LokiExporterConfig,
+    debug::config::DebugExporterConfig, file::config::FileExporterConfig, loki::config::LokiExporterConfig,
     nop::config::NopExporterConfig, otlp::config::OtlpExporterConfig, otlphttp::config::OtlpHttpExporterConfig,
     prometheus::config::PrometheusExporterConfig, prometheusremotewrite::config::PrometheusRemoteWriteConfig,
 };

@@ -527,11 +527,9 @@ pub fn loadbalancing_exporter(c: &mut Checker, cfg: &LoadBalancingConfig) {
             "no resolver is configured",
             Some("set exactly one of resolver.static.hostnames or resolver.dns.hostname"),
         ),
-        (Some(_), Some(_)) => c.error(
-            &["resolver"],
-            "both resolver.static and resolver.dns are set",
-            Some("set exactly one resolver"),
-        ),
+        (Some(_), Some(_)) => {
+            c.error(&["resolver"], "both resolver.static and resolver.dns are set", Some("set exactly one resolver"))
+        }
         _ => {}
     }
     if let Some(s) = &r.static_ {
@@ -544,7 +542,11 @@ pub fn loadbalancing_exporter(c: &mut Checker, cfg: &LoadBalancingConfig) {
         }
         for h in &s.hostnames {
             if let Err(msg) = static_endpoint(h) {
-                c.error(&["resolver", "static", "hostnames"], msg, Some("write host[:port]; the port defaults to 4317"));
+                c.error(
+                    &["resolver", "static", "hostnames"],
+                    msg,
+                    Some("write host[:port]; the port defaults to 4317"),
+                );
             }
         }
     }

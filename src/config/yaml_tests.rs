@@ -758,16 +758,30 @@ fn loadbalancing_exporter_loads_and_reports_errors_with_paths_and_hints() {
     let good = "    protocol:\n      otlp:\n        tls: {insecure: true}\n        timeout: 2s\n    resolver:\n      static:\n        hostnames: [gw-1, \"gw-2:5317\"]\n";
     let cfg = load(&with(good, "traces")).unwrap();
     let Some(ExporterConfig::LoadBalancing(lb)) = cfg.exporters.get(&id("loadbalancing")) else { panic!("lb") };
-    assert_eq!(lb.routing_key_for(crate::data::Signal::Traces), Ok(crate::exporters::loadbalancing::config::RoutingKey::TraceId));
+    assert_eq!(
+        lb.routing_key_for(crate::data::Signal::Traces),
+        Ok(crate::exporters::loadbalancing::config::RoutingKey::TraceId)
+    );
     assert!(lb.protocol.otlp.tls.insecure);
     assert_eq!(lb.protocol.otlp.timeout, crate::config::Duration::from_secs(2));
-    let dns = load(&with("    routing_key: service\n    protocol: {otlp: {}}\n    resolver:\n      dns: {hostname: gateways.svc}\n", "metrics"))
-        .unwrap();
+    let dns = load(&with(
+        "    routing_key: service\n    protocol: {otlp: {}}\n    resolver:\n      dns: {hostname: gateways.svc}\n",
+        "metrics",
+    ))
+    .unwrap();
     let Some(ExporterConfig::LoadBalancing(lb)) = dns.exporters.get(&id("loadbalancing")) else { panic!("lb") };
     let d = lb.resolver.dns.as_ref().unwrap();
-    assert_eq!((d.port, d.interval, d.timeout), (4317, crate::config::Duration::from_secs(5), crate::config::Duration::from_secs(1)));
+    assert_eq!(
+        (d.port, d.interval, d.timeout),
+        (4317, crate::config::Duration::from_secs(5), crate::config::Duration::from_secs(1))
+    );
     // The alias of the Collector's newer name.
-    load(&with(good, "logs").replace("  loadbalancing:\n", "  load_balancing:\n").replace("[loadbalancing]", "[load_balancing]")).unwrap();
+    load(
+        &with(good, "logs")
+            .replace("  loadbalancing:\n", "  load_balancing:\n")
+            .replace("[loadbalancing]", "[load_balancing]"),
+    )
+    .unwrap();
 
     let static_one = "    resolver:\n      static: {hostnames: [gw:4317]}\n";
     let cases: &[(String, &str, usize, &str)] = &[

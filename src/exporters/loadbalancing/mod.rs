@@ -446,7 +446,16 @@ splitter!(
     metrics,
     Metric
 );
-splitter!(split_logs, ExportLogsServiceRequest, resource_logs, ResourceLogs, scope_logs, ScopeLogs, log_records, LogRecord);
+splitter!(
+    split_logs,
+    ExportLogsServiceRequest,
+    resource_logs,
+    ResourceLogs,
+    scope_logs,
+    ScopeLogs,
+    log_records,
+    LogRecord
+);
 
 #[cfg(test)]
 mod tests;

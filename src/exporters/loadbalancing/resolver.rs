@@ -117,9 +117,8 @@ mod tests {
         let counters = ResolverCounters::default();
         let applied = Arc::new(Mutex::new(Vec::new()));
         let sink = applied.clone();
-        let task = tokio::spawn(run_dns(dns("no-such-host.invalid"), counters.clone(), move |e| {
-            sink.lock().unwrap().push(e)
-        }));
+        let task =
+            tokio::spawn(run_dns(dns("no-such-host.invalid"), counters.clone(), move |e| sink.lock().unwrap().push(e)));
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while counters.errors.get() == 0 && std::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -259,7 +259,13 @@ async fn export_delivers_every_trace_whole_to_exactly_one_backend() {
     }
     let reg = Registry::new();
     let cfg = lb_config(gws.iter().map(|(a, _)| a.to_string()).collect());
-    let exp = LoadBalancingExporter::new(&cfg, Signal::Traces, "loadbalancing", LoadBalancerMetrics::new(&reg, "loadbalancing", Signal::Traces)).unwrap();
+    let exp = LoadBalancingExporter::new(
+        &cfg,
+        Signal::Traces,
+        "loadbalancing",
+        LoadBalancerMetrics::new(&reg, "loadbalancing", Signal::Traces),
+    )
+    .unwrap();
     for _ in 0..3 {
         assert_eq!(exp.export(&traces_batch(100, 4)).await, Ok(ExportOutcome::default()));
     }
@@ -314,7 +320,9 @@ async fn with_every_backend_down_the_export_is_retryable() {
     let dead = closed_port().await;
     let reg = Registry::new();
     let cfg = lb_config(vec![dead.to_string()]);
-    let exp = LoadBalancingExporter::new(&cfg, Signal::Traces, "lb", LoadBalancerMetrics::new(&reg, "lb", Signal::Traces)).unwrap();
+    let exp =
+        LoadBalancingExporter::new(&cfg, Signal::Traces, "lb", LoadBalancerMetrics::new(&reg, "lb", Signal::Traces))
+            .unwrap();
     match exp.export(&traces_batch(10, 2)).await {
         Err(ExportError::Retryable { message, .. }) => {
             assert!(message.contains("20 of 20 items could not be delivered to any of 1 backends"), "{message}")
