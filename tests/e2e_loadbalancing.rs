@@ -12,6 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
+/// The agent runs one loadbalancing exporter per signal; its series carry `data_type`.
+const TRACES: &[(&str, &str)] = &[("data_type", "traces")];
+
 struct Tier {
     recv: RefReceiver,
     gateways: Vec<Agent>,
@@ -31,7 +34,7 @@ fn gateway_config(n: usize, recv: &RefReceiver, ports: Ports) -> String {
         value: g{n}
         action: insert"
     );
-    agent_config(
+    let traces = agent_config(
         ports,
         &processors,
         &exporter_yaml("otlp", recv, ""),
@@ -39,7 +42,15 @@ fn gateway_config(n: usize, recv: &RefReceiver, ports: Ports) -> String {
         &["tail_sampling", "resource"],
         &["otlp"],
         &[],
-    )
+    );
+    // tail_sampling is for traces only: logs and metrics just get the stamp.
+    let mut config = traces;
+    for signal in ["logs", "metrics"] {
+        config.push_str(&format!(
+            "    {signal}:\n      receivers: [otlp]\n      processors: [resource]\n      exporters: [otlp]\n"
+        ));
+    }
+    config
 }
 
 fn start_tier(py: &Path, dir: &Path) -> Tier {
@@ -74,17 +85,24 @@ fn start_tier(py: &Path, dir: &Path) -> Tier {
     let adir = dir.join("agent");
     std::fs::create_dir_all(&adir).unwrap();
     let ports = Ports::pick();
-    let agent =
-        Agent::start(&adir, &agent_config(ports, "", &exporters, &["traces"], &[], &["loadbalancing"], &[]), ports);
+    let agent = Agent::start(
+        &adir,
+        &agent_config(ports, "", &exporters, &["traces", "logs", "metrics"], &[], &["loadbalancing"], &[]),
+        ports,
+    );
     Tier { recv, gateways, agent }
 }
 
 fn send(py: &Path, agent: &Agent, count: usize, seed: u64) {
+    send_signal(py, agent, "traces", count, seed);
+}
+
+fn send_signal(py: &Path, agent: &Agent, signal: &str, count: usize, seed: u64) {
     send_python(
         py,
         &[
             "--signal",
-            "traces",
+            signal,
             "--protocol",
             "grpc",
             "--endpoint",
@@ -103,15 +121,20 @@ fn send(py: &Path, agent: &Agent, count: usize, seed: u64) {
 fn arrivals(recv: &RefReceiver) -> Vec<(String, String, String)> {
     received_items(&recv.out)
         .iter()
+        .filter(|i| i["signal"] == "traces")
         .map(|i| {
             let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
-            (s(&i["trace_id"]), s(&i["span_id"]), s(&i["resource"]["attributes"]["gateway"]["string"]))
+            (s(&i["trace_id"]), s(&i["span_id"]), gateway(i))
         })
         .collect()
 }
 
+fn gateway(item: &serde_json::Value) -> String {
+    item["resource"]["attributes"]["gateway"]["string"].as_str().unwrap_or_default().to_string()
+}
+
 fn sent_by_agent(agent: &Agent) -> f64 {
-    agent.metric("sluice_loadbalancer_backend_sent_items_total", &[])
+    agent.metric("sluice_loadbalancer_backend_sent_items_total", TRACES)
 }
 
 #[test]
@@ -144,8 +167,8 @@ fn every_trace_arrives_whole_at_exactly_one_gateway() {
     eprintln!("spans per gateway: {spans_per_gateway:?}");
 
     assert_eq!(sent_by_agent(&tier.agent), 900.0);
-    assert_eq!(tier.agent.metric("sluice_loadbalancer_backends", &[]), 3.0);
-    assert_eq!(tier.agent.metric("sluice_loadbalancer_reroutes_total", &[]), 0.0);
+    assert_eq!(tier.agent.metric("sluice_loadbalancer_backends", TRACES), 3.0);
+    assert_eq!(tier.agent.metric("sluice_loadbalancer_reroutes_total", TRACES), 0.0);
     assert_eq!(tier.agent.metric("otelcol_exporter_sent_spans_total", &[("exporter", "loadbalancing")]), 900.0);
     tier.agent.stop();
     for g in tier.gateways {
@@ -206,7 +229,7 @@ fn stopping_a_gateway_mid_stream_loses_nothing_the_agent_acknowledged() {
     let after: BTreeSet<&str> = got.iter().map(|(_, _, g)| g.as_str()).collect();
     assert!(after.contains("g1") && after.contains("g2"), "{after:?}");
 
-    let reroutes = tier.agent.metric("sluice_loadbalancer_reroutes_total", &[]);
+    let reroutes = tier.agent.metric("sluice_loadbalancer_reroutes_total", TRACES);
     assert!(reroutes > 0.0, "no reroute counted");
     let failed_at_stopped =
         tier.agent.metric("sluice_loadbalancer_backend_failed_items_total", &[("endpoint", stopped.as_str())]);
@@ -217,6 +240,45 @@ fn stopping_a_gateway_mid_stream_loses_nothing_the_agent_acknowledged() {
     eprintln!("reroutes {reroutes}, items failed at the stopped gateway {failed_at_stopped}");
     tier.agent.stop();
     for g in tier.gateways.drain(1..) {
+        g.stop();
+    }
+}
+
+#[test]
+fn logs_route_by_trace_id_and_metrics_by_service() {
+    let py = require!(python());
+    let dir = temp_dir();
+    let tier = start_tier(&py, dir.path());
+    // Each log record carries its own trace context; metrics: 4 instruments × 50 attribute sets.
+    send_signal(&py, &tier.agent, "logs", 300, 5);
+    send_signal(&py, &tier.agent, "metrics", 50, 6);
+    assert!(tier.recv.wait_items("logs", 300, Duration::from_secs(15)), "logs did not all arrive");
+    assert!(tier.recv.wait_items("metrics", 200, Duration::from_secs(15)), "metric points did not all arrive");
+    let items = received_items(&tier.recv.out);
+    let of = |signal: &str| items.iter().filter(|i| i["signal"] == signal).collect::<Vec<_>>();
+
+    let logs = of("logs");
+    assert_eq!(logs.len(), 300);
+    let mut log_gateways: BTreeMap<String, usize> = BTreeMap::new();
+    let mut gateway_of_trace: BTreeMap<&str, String> = BTreeMap::new();
+    for l in &logs {
+        *log_gateways.entry(gateway(l)).or_default() += 1;
+        let trace = l["trace_id"].as_str().unwrap();
+        assert_eq!(gateway_of_trace.entry(trace).or_insert_with(|| gateway(l)), &gateway(l), "trace {trace} split");
+    }
+    assert_eq!(log_gateways.keys().cloned().collect::<Vec<_>>(), vec!["g0", "g1", "g2"], "{log_gateways:?}");
+
+    // One service: every point at one gateway.
+    let points = of("metrics");
+    assert_eq!(points.len(), 200);
+    let metric_gateways: BTreeSet<String> = points.iter().map(|p| gateway(p)).collect();
+    assert_eq!(metric_gateways.len(), 1, "{metric_gateways:?}");
+    assert!(metric_gateways.iter().all(|g| g.starts_with('g')));
+    eprintln!("logs per gateway {log_gateways:?}; metrics at {metric_gateways:?}");
+    let sent = |signal| tier.agent.metric("sluice_loadbalancer_backend_sent_items_total", &[("data_type", signal)]);
+    assert_eq!((sent("logs"), sent("metrics")), (300.0, 200.0));
+    tier.agent.stop();
+    for g in tier.gateways {
         g.stop();
     }
 }
