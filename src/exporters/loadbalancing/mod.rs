@@ -242,16 +242,16 @@ impl Exporter for LoadBalancingExporter {
                 break;
             }
             let mut sends = JoinSet::new();
-            for (i, part) in parts.into_iter().enumerate() {
+            for part in parts {
                 let b = backends.members[part.backend].clone();
                 sends.spawn(async move {
                     let r = b.client.export(&part.batch).await;
-                    (i, part, r)
+                    (part, r)
                 });
             }
             let mut retry: Vec<Batch> = Vec::new();
             while let Some(joined) = sends.join_next().await {
-                let (_, part, result) = match joined {
+                let (part, result) = match joined {
                     Ok(r) => r,
                     // A send task cannot panic short of a bug; its items are
                     // unaccounted for, so the batch must be retried.

@@ -235,7 +235,11 @@ fn lb_config(hostnames: Vec<String>) -> LoadBalancingConfig {
                 compression: Compression::None,
                 timeout: CfgDuration::from_secs(2),
                 sending_queue: Default::default(),
-                retry_on_failure: Default::default(),
+                // A failed backend is skipped for initial_interval: keep the rejoin test short.
+                retry_on_failure: crate::exporters::otlp_common::RetryConfig {
+                    initial_interval: CfgDuration::from_millis(100),
+                    ..Default::default()
+                },
             },
         },
         resolver: ResolverConfig {
