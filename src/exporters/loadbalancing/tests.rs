@@ -361,3 +361,17 @@ async fn a_dns_resolver_fills_the_ring_with_the_addresses_of_the_name() {
     assert_eq!(metrics.backends.get(), endpoints.len() as i64);
     assert!(metrics.resolver_refreshes.get() >= 1);
 }
+
+#[tokio::test]
+async fn a_new_backend_set_keeps_the_clients_of_endpoints_that_stay() {
+    let reg = Registry::new();
+    let metrics = LoadBalancerMetrics::new(&reg, "lb", Signal::Traces);
+    let cfg = lb_config(vec!["10.0.0.1:4317".into(), "10.0.0.2:4317".into()]);
+    let exp = LoadBalancingExporter::new(&cfg, Signal::Traces, "lb", metrics.clone()).unwrap();
+    let kept = exp.shared.snapshot().members[0].clone();
+    exp.shared.set_endpoints(vec!["10.0.0.3:4317".into(), "10.0.0.1:4317".into(), "10.0.0.3:4317".into()]);
+    let now = exp.shared.snapshot();
+    assert_eq!(now.ring.endpoints(), ["10.0.0.1:4317", "10.0.0.3:4317"]);
+    assert!(Arc::ptr_eq(&now.members[0], &kept), "the client of 10.0.0.1 was rebuilt");
+    assert_eq!(metrics.backends.get(), 2);
+}
