@@ -282,3 +282,51 @@ fn logs_route_by_trace_id_and_metrics_by_service() {
         g.stop();
     }
 }
+
+#[test]
+fn a_dns_resolver_finds_the_gateway_by_name() {
+    let py = require!(python());
+    let dir = temp_dir();
+    let recv = RefReceiver::start(&py, dir.path(), &["--quiet"]);
+    let gdir = dir.path().join("gateway");
+    std::fs::create_dir_all(&gdir).unwrap();
+    let gports = Ports::pick();
+    let gateway_cfg = agent_config(gports, "", &exporter_yaml("otlp", &recv, ""), &["traces"], &[], &["otlp"], &[]);
+    let gateway = Agent::start(&gdir, &gateway_cfg, gports);
+    // `localhost` may also resolve to ::1, where nothing listens: that backend fails and its keys are rerouted.
+    let exporters = format!(
+        "  loadbalancing:
+    protocol:
+      otlp:
+        tls:
+          insecure: true
+        retry_on_failure:
+          initial_interval: 100ms
+    resolver:
+      dns:
+        hostname: localhost
+        port: {}
+        interval: 200ms",
+        gports.grpc
+    );
+    let adir = dir.path().join("agent");
+    std::fs::create_dir_all(&adir).unwrap();
+    let ports = Ports::pick();
+    let agent =
+        Agent::start(&adir, &agent_config(ports, "", &exporters, &["traces"], &[], &["loadbalancing"], &[]), ports);
+    send(&py, &agent, 150, 9);
+    assert!(recv.wait_items("traces", 150, Duration::from_secs(15)), "spans did not arrive\n{}", agent.log());
+    assert_eq!(received_items(&recv.out).len(), 150);
+    assert!(agent.metric("sluice_loadbalancer_resolver_refreshes_total", TRACES) >= 1.0);
+    assert!(agent.metric("sluice_loadbalancer_backends", TRACES) >= 1.0);
+    assert_eq!(agent.metric("sluice_loadbalancer_resolver_errors_total", TRACES), 0.0);
+    assert_eq!(
+        agent.metric(
+            "sluice_loadbalancer_backend_sent_items_total",
+            &[("endpoint", &format!("127.0.0.1:{}", gports.grpc))]
+        ),
+        150.0
+    );
+    agent.stop();
+    gateway.stop();
+}
