@@ -2,6 +2,7 @@
 //! aliases), the signals each supports, and their typed configs.
 
 use crate::data::Signal;
+use crate::exporters::loadbalancing::config::LoadBalancingConfig;
 use crate::exporters::{
     debug::config::DebugExporterConfig, file::config::FileExporterConfig, loki::config::LokiExporterConfig,
     nop::config::NopExporterConfig, otlp::config::OtlpExporterConfig, otlphttp::config::OtlpHttpExporterConfig,
@@ -157,6 +158,13 @@ pub const COMPONENTS: &[ComponentType] = &[
     },
     ComponentType {
         kind: ComponentKind::Exporter,
+        name: "loadbalancing",
+        aliases: &["load_balancing"],
+        signals: ALL_SIGNALS,
+        description: "OTLP/gRPC to a set of backends by consistent hash of trace ID, service or metric name",
+    },
+    ComponentType {
+        kind: ComponentKind::Exporter,
         name: "loki",
         aliases: &[],
         signals: &[Signal::Logs],
@@ -266,6 +274,7 @@ pub enum ExporterConfig {
     Otlp(OtlpExporterConfig),
     OtlpHttp(OtlpHttpExporterConfig),
     Loki(LokiExporterConfig),
+    LoadBalancing(LoadBalancingConfig),
     PrometheusRemoteWrite(PrometheusRemoteWriteConfig),
     Prometheus(PrometheusExporterConfig),
     Debug(DebugExporterConfig),

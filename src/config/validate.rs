@@ -10,6 +10,7 @@ use super::node::Node;
 use crate::exporters::otlp_common::{RetryConfig, SendingQueueConfig, TlsClientConfig};
 use crate::exporters::{
     file::config::FileExporterConfig,
+    loadbalancing::config::{static_endpoint, LoadBalancingConfig, ROUTING_KEYS},
     loki::config::{LokiCompression, LokiEncoding, LokiExporterConfig},
     otlp::config::OtlpExporterConfig,
     otlphttp::config::OtlpHttpExporterConfig,
@@ -650,6 +651,83 @@ pub fn otlp_exporter(c: &mut Checker, cfg: &OtlpExporterConfig) {
     c.tls(&cfg.tls);
     c.retry(&cfg.retry_on_failure);
     c.queue(&cfg.sending_queue);
+}
+
+/// Which signals a `routing_key` applies to is checked where the pipelines are known.
+pub fn loadbalancing_exporter(c: &mut Checker, cfg: &LoadBalancingConfig) {
+    if let Some(key) = &cfg.routing_key {
+        if !ROUTING_KEYS.iter().any(|(name, _, _)| name == key) {
+            let names: Vec<&str> = ROUTING_KEYS.iter().map(|(n, _, _)| *n).collect();
+            let keys = format!("routing keys are {}", names.join(", "));
+            let hint = match super::suggest::did_you_mean(key, names.iter().copied()) {
+                Some(s) => format!("{s} {keys}"),
+                None => keys,
+            };
+            c.error(&["routing_key"], format!("unknown routing_key \"{key}\""), Some(&hint));
+        }
+    }
+    let r = &cfg.resolver;
+    for (name, set) in [("k8s", r.k8s.is_some()), ("aws_cloud_map", r.aws_cloud_map.is_some())] {
+        if set {
+            c.error(
+                &["resolver", name],
+                format!("the {name} resolver is not supported"),
+                Some("use resolver.dns with a headless service name, or resolver.static"),
+            );
+        }
+    }
+    match (&r.static_, &r.dns) {
+        (None, None) if r.k8s.is_none() && r.aws_cloud_map.is_none() => c.error(
+            &["resolver"],
+            "no resolver is configured",
+            Some("set exactly one of resolver.static.hostnames or resolver.dns.hostname"),
+        ),
+        (Some(_), Some(_)) => {
+            c.error(&["resolver"], "both resolver.static and resolver.dns are set", Some("set exactly one resolver"))
+        }
+        _ => {}
+    }
+    if let Some(s) = &r.static_ {
+        if s.hostnames.is_empty() {
+            c.error(
+                &["resolver", "static", "hostnames"],
+                "hostnames is empty",
+                Some("list the backends as host[:port], e.g. [gateway-1:4317, gateway-2:4317]"),
+            );
+        }
+        for h in &s.hostnames {
+            if let Err(msg) = static_endpoint(h) {
+                c.error(
+                    &["resolver", "static", "hostnames"],
+                    msg,
+                    Some("write host[:port]; the port defaults to 4317"),
+                );
+            }
+        }
+    }
+    if let Some(d) = &r.dns {
+        if d.hostname.trim().is_empty() {
+            c.error(
+                &["resolver", "dns", "hostname"],
+                "hostname must not be empty",
+                Some("a name that resolves to every backend, e.g. a Kubernetes headless service"),
+            );
+        }
+        if d.interval.is_zero() {
+            c.error(&["resolver", "dns", "interval"], "interval must be above zero", Some("e.g. 5s"));
+        }
+        if d.timeout.is_zero() {
+            c.error(&["resolver", "dns", "timeout"], "timeout must be above zero", Some("e.g. 1s"));
+        }
+    }
+    // protocol.otlp is the otlp exporter's config: check it the same way, at its own path.
+    let otlp_path = join(c.path, "protocol::otlp");
+    let otlp_node = c.node.get("protocol").and_then(|p| p.value.get("otlp")).map(|o| &o.value).unwrap_or(c.node);
+    let mut sub = Checker { path: &otlp_path, node: otlp_node, errors: c.errors };
+    let otlp = &cfg.protocol.otlp;
+    sub.tls(&otlp.tls);
+    sub.retry(&otlp.retry_on_failure);
+    sub.queue(&otlp.sending_queue);
 }
 
 /// Per-signal endpoints are checked where the pipelines are known.

@@ -300,6 +300,13 @@ impl Loader {
                 validate::otlphttp_exporter(&mut self.checker(path, node), &cfg);
                 Some(ExporterConfig::OtlpHttp(cfg))
             }
+            "loadbalancing" => {
+                let node = crate::exporters::loadbalancing::config::with_endpoint_placeholder(node);
+                let cfg = self.typed(&node, path)?;
+                let before = self.errors.len();
+                validate::loadbalancing_exporter(&mut self.checker(path, &node), &cfg);
+                (self.errors.len() == before).then_some(ExporterConfig::LoadBalancing(cfg))
+            }
             "loki" => {
                 let cfg = self.typed(node, path)?;
                 let before = self.errors.len();
@@ -449,6 +456,7 @@ impl Loader {
                 ExporterConfig::Otlp(c) => &c.sending_queue,
                 ExporterConfig::OtlpHttp(c) => &c.sending_queue,
                 ExporterConfig::Loki(c) => &c.sending_queue,
+                ExporterConfig::LoadBalancing(c) => &c.protocol.otlp.sending_queue,
                 ExporterConfig::PrometheusRemoteWrite(c) => &c.sending_queue,
                 ExporterConfig::Debug(_)
                 | ExporterConfig::File(_)
@@ -666,6 +674,20 @@ impl Loader {
                         if let Err(msg) = check_signal(d.ty, id.signal) {
                             self.err(&item_path, line, msg, None);
                             ok = false;
+                        }
+                    }
+                    if let Some(ExporterConfig::LoadBalancing(lb)) = exporters.get(&cid) {
+                        if let Err(msg) = lb.routing_key_for(id.signal) {
+                            if http_reported.insert((cid.clone(), id.signal)) {
+                                let line = defs.exporters.get(&cid).map_or(line, |d| d.line);
+                                self.err(
+                                    join(&join("exporters", &cid.to_string()), "routing_key"),
+                                    line,
+                                    format!("{msg}, which pipeline \"{id}\" sends to it"),
+                                    Some(crate::exporters::loadbalancing::config::routing_key_hint(id.signal)),
+                                );
+                                ok = false;
+                            }
                         }
                     }
                     if let Some(ExporterConfig::OtlpHttp(h)) = exporters.get(&cid) {

@@ -983,3 +983,132 @@ fn secured_receiver_errors_report_path_line_and_hint() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn loadbalancing_exporter_loads_and_reports_errors_with_paths_and_hints() {
+    // The exporter's key is on line 8 of the result, its body from line 9.
+    let with = |body: &str, signal: &str| {
+        BASE.replace("traces:", &format!("{signal}:"))
+            .replace("  debug:\n", &format!("  loadbalancing:\n{body}"))
+            .replace("[batch]", "[]")
+            .replace("[debug]", "[loadbalancing]")
+    };
+    let good = "    protocol:\n      otlp:\n        tls: {insecure: true}\n        timeout: 2s\n    resolver:\n      static:\n        hostnames: [gw-1, \"gw-2:5317\"]\n";
+    let cfg = load(&with(good, "traces")).unwrap();
+    let Some(ExporterConfig::LoadBalancing(lb)) = cfg.exporters.get(&id("loadbalancing")) else { panic!("lb") };
+    assert_eq!(
+        lb.routing_key_for(crate::data::Signal::Traces),
+        Ok(crate::exporters::loadbalancing::config::RoutingKey::TraceId)
+    );
+    assert!(lb.protocol.otlp.tls.insecure);
+    assert_eq!(lb.protocol.otlp.timeout, crate::config::Duration::from_secs(2));
+    let dns = load(&with(
+        "    routing_key: service\n    protocol: {otlp: {}}\n    resolver:\n      dns: {hostname: gateways.svc}\n",
+        "metrics",
+    ))
+    .unwrap();
+    let Some(ExporterConfig::LoadBalancing(lb)) = dns.exporters.get(&id("loadbalancing")) else { panic!("lb") };
+    let d = lb.resolver.dns.as_ref().unwrap();
+    assert_eq!(
+        (d.port, d.interval, d.timeout),
+        (4317, crate::config::Duration::from_secs(5), crate::config::Duration::from_secs(1))
+    );
+    // The alias of the Collector's newer name.
+    load(
+        &with(good, "logs")
+            .replace("  loadbalancing:\n", "  load_balancing:\n")
+            .replace("[loadbalancing]", "[load_balancing]"),
+    )
+    .unwrap();
+
+    let static_one = "    resolver:\n      static: {hostnames: [gw:4317]}\n";
+    let cases: &[(String, &str, usize, &str)] = &[
+        (
+            with("    protocol: {otlp: {}}\n", "traces"),
+            "exporters::loadbalancing",
+            8,
+            "missing field `resolver`",
+        ),
+        (
+            with("    protocol: {otlp: {}}\n    resolver: {}\n", "traces"),
+            "exporters::loadbalancing::resolver",
+            10,
+            "no resolver is configured; hint: set exactly one of resolver.static.hostnames or resolver.dns.hostname",
+        ),
+        (
+            with("    protocol: {otlp: {}}\n    resolver:\n      static: {hostnames: [a]}\n      dns: {hostname: b}\n", "traces"),
+            "exporters::loadbalancing::resolver",
+            10,
+            "both resolver.static and resolver.dns are set; hint: set exactly one resolver",
+        ),
+        (
+            with("    protocol: {otlp: {}}\n    resolver:\n      static: {hostnames: []}\n", "traces"),
+            "exporters::loadbalancing::resolver::static::hostnames",
+            11,
+            "hostnames is empty; hint: list the backends as host[:port]",
+        ),
+        (
+            with("    protocol: {otlp: {}}\n    resolver:\n      static: {hostnames: [\"gw:99999\"]}\n", "traces"),
+            "exporters::loadbalancing::resolver::static::hostnames",
+            11,
+            "port \"99999\" is not a number from 0 to 65535; hint: write host[:port]",
+        ),
+        (
+            with("    protocol: {otlp: {}}\n    resolver:\n      k8s: {service: lb.ns}\n", "traces"),
+            "exporters::loadbalancing::resolver::k8s",
+            11,
+            "the k8s resolver is not supported; hint: use resolver.dns",
+        ),
+        (
+            with("    protocol: {otlp: {}}\n    resolver:\n      dns: {hostname: gw, interval: 0s}\n", "traces"),
+            "exporters::loadbalancing::resolver::dns::interval",
+            11,
+            "interval must be above zero",
+        ),
+        (
+            with(&format!("    routing_key: traceId\n    protocol: {{otlp: {{}}}}\n{static_one}"), "traces"),
+            "exporters::loadbalancing::routing_key",
+            9,
+            "unknown routing_key \"traceId\"; hint: did you mean \"traceID\"?",
+        ),
+        (
+            with(&format!("    routing_key: traceID\n    protocol: {{otlp: {{}}}}\n{static_one}"), "metrics"),
+            "exporters::loadbalancing::routing_key",
+            8,
+            "routing_key \"traceID\" does not apply to metrics, which pipeline \"metrics\" sends to it; hint: for metrics use one of: service, metric",
+        ),
+        (
+            with(&format!("    protocol:\n      otlp:\n        retry_on_failure: {{multiplier: 0.5}}\n{static_one}"), "traces"),
+            "exporters::loadbalancing::protocol::otlp::retry_on_failure::multiplier",
+            11,
+            "at least 1",
+        ),
+        (
+            with(&format!("    protocol:\n      otlp:\n        endpointt: x\n{static_one}"), "traces"),
+            "exporters::loadbalancing::protocol::otlp::endpointt",
+            11,
+            "unknown field",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (text, path, line, needle) in cases {
+        let errs = match load(text) {
+            Ok(_) => {
+                failures.push(format!("config loaded but should fail ({path}):\n{text}"));
+                continue;
+            }
+            Err(e) => e,
+        };
+        let Some(e) = errs.0.iter().find(|e| e.path == *path) else {
+            failures.push(format!("no error at {path}; got:\n{errs}"));
+            continue;
+        };
+        if e.line != Some(*line) {
+            failures.push(format!("{path}: wanted line {line}; got {:?} in:\n{errs}", e.line));
+        }
+        if !e.to_string().contains(needle) {
+            failures.push(format!("{path}: wanted {needle:?} in {e}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -8,6 +8,7 @@
 pub mod debug;
 pub mod file;
 pub mod http_sender;
+pub mod loadbalancing;
 pub mod loki;
 pub mod nop;
 pub mod otlp;

@@ -213,6 +213,9 @@ fn queue_and_retry(cfg: &ExporterConfig) -> (SendingQueueConfig, RetryConfig) {
         ExporterConfig::Otlp(c) => (c.sending_queue.clone(), c.retry_on_failure.clone()),
         ExporterConfig::OtlpHttp(c) => (c.sending_queue.clone(), c.retry_on_failure.clone()),
         ExporterConfig::Loki(c) => (c.sending_queue.clone(), c.retry_on_failure.clone()),
+        ExporterConfig::LoadBalancing(c) => {
+            (c.protocol.otlp.sending_queue.clone(), c.protocol.otlp.retry_on_failure.clone())
+        }
         ExporterConfig::PrometheusRemoteWrite(c) => {
             let mut q = c.queue();
             // Running totals need their deltas in arrival order.
@@ -303,6 +306,10 @@ fn start_exporter(
         ExporterConfig::Loki(c) => {
             let loki_metrics = telemetry::LokiExporterMetrics::new(registry, &name);
             parts.spawn(exporters::loki::LokiExporter::new(c, &name, loki_metrics).map_err(err)?)
+        }
+        ExporterConfig::LoadBalancing(c) => {
+            let m = telemetry::LoadBalancerMetrics::new(registry, &name, signal);
+            parts.spawn(exporters::loadbalancing::LoadBalancingExporter::new(c, signal, &name, m).map_err(err)?)
         }
         ExporterConfig::PrometheusRemoteWrite(c) => {
             let m = telemetry::PrometheusExporterMetrics::new(registry, &name);

@@ -831,3 +831,65 @@ impl FilelogMetrics {
         }
     }
 }
+
+/// Series of the `loadbalancing` exporter, per exporter and signal; the
+/// per-backend ones also by `endpoint` (`host:port`).
+#[derive(Clone)]
+pub struct LoadBalancerMetrics {
+    reg: Registry,
+    exporter: String,
+    signal: Signal,
+    /// Parts of a batch sent to another backend after theirs failed.
+    pub reroutes: Counter,
+    /// Resolver lookups that succeeded.
+    pub resolver_refreshes: Counter,
+    /// Resolver lookups that failed; the last good backend set stays.
+    pub resolver_errors: Counter,
+    /// Backends the resolver currently lists.
+    pub backends: Gauge,
+}
+
+impl LoadBalancerMetrics {
+    pub fn new(reg: &Registry, exporter: &str, signal: Signal) -> Self {
+        let labels: &[(&str, &str)] = &[("exporter", exporter), ("data_type", signal.as_str())];
+        LoadBalancerMetrics {
+            reg: reg.clone(),
+            exporter: exporter.to_string(),
+            signal,
+            reroutes: reg.counter(
+                "sluice_loadbalancer_reroutes_total",
+                "Parts of a batch sent to another backend because the one their key maps to failed.",
+                labels,
+            ),
+            resolver_refreshes: reg.counter(
+                "sluice_loadbalancer_resolver_refreshes_total",
+                "Resolver lookups that succeeded.",
+                labels,
+            ),
+            resolver_errors: reg.counter(
+                "sluice_loadbalancer_resolver_errors_total",
+                "Resolver lookups that failed, timed out or found no address; the last known backends stay.",
+                labels,
+            ),
+            backends: reg.gauge("sluice_loadbalancer_backends", "Backends the resolver currently lists.", labels),
+        }
+    }
+
+    /// The (sent, failed) item counters of one backend.
+    pub fn backend(&self, endpoint: &str) -> (Counter, Counter) {
+        let labels: &[(&str, &str)] =
+            &[("exporter", &self.exporter), ("data_type", self.signal.as_str()), ("endpoint", endpoint)];
+        (
+            self.reg.counter(
+                "sluice_loadbalancer_backend_sent_items_total",
+                "Items (spans, data points, log records) a backend accepted.",
+                labels,
+            ),
+            self.reg.counter(
+                "sluice_loadbalancer_backend_failed_items_total",
+                "Items a backend did not accept; retryable failures are rerouted to another backend.",
+                labels,
+            ),
+        )
+    }
+}

@@ -1,0 +1,204 @@
+//! Configuration of the `loadbalancing` exporter, field for field the
+//! Collector's: `routing_key`, `protocol.otlp` (the `otlp` exporter's settings;
+//! its `endpoint` is filled per backend) and exactly one of
+//! `resolver.static` / `resolver.dns`.
+
+use crate::config::node::{Entry, Node, Style, Value};
+use crate::config::Duration;
+use crate::data::Signal;
+use crate::exporters::otlp::config::OtlpExporterConfig;
+use serde::Deserialize;
+
+/// The port a backend gets when its hostname names none, as in the Collector.
+pub const DEFAULT_PORT: u16 = 4317;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LoadBalancingConfig {
+    /// `traceID`, `service` or `metric`; unset means `traceID` for traces and
+    /// logs, `service` for metrics. Kept as text so that validation can name
+    /// the accepted values in its hint.
+    #[serde(default)]
+    pub routing_key: Option<String>,
+    pub protocol: ProtocolConfig,
+    pub resolver: ResolverConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProtocolConfig {
+    /// Settings of every backend's OTLP/gRPC client. `sending_queue` and
+    /// `retry_on_failure` apply to the exporter as a whole: a batch waits in
+    /// one queue and is retried as one, whichever backends its parts go to.
+    pub otlp: OtlpExporterConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ResolverConfig {
+    #[serde(default, rename = "static")]
+    pub static_: Option<StaticResolverConfig>,
+    #[serde(default)]
+    pub dns: Option<DnsResolverConfig>,
+    /// The Collector's other resolvers, accepted by the parser only so that
+    /// validation can say they are not supported here.
+    #[serde(default)]
+    pub k8s: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    pub aws_cloud_map: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StaticResolverConfig {
+    /// `host[:port]`, port 4317 when absent.
+    pub hostnames: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DnsResolverConfig {
+    pub hostname: String,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// How often the name is looked up again. Default 5s.
+    #[serde(default = "default_interval")]
+    pub interval: Duration,
+    /// Deadline of one lookup. Default 1s.
+    #[serde(default = "default_timeout")]
+    pub timeout: Duration,
+}
+
+fn default_port() -> u16 {
+    DEFAULT_PORT
+}
+
+fn default_interval() -> Duration {
+    Duration::from_secs(5)
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(1)
+}
+
+/// What decides the backend of an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoutingKey {
+    /// The trace ID: all spans (and logs) of a trace go to one backend; a
+    /// log record without a trace ID goes to a random one.
+    TraceId,
+    /// The resource's `service.name`.
+    Service,
+    /// The metric's name.
+    Metric,
+}
+
+/// The routing keys, as written in YAML, with the signals each applies to.
+pub const ROUTING_KEYS: &[(&str, RoutingKey, &[Signal])] = &[
+    ("traceID", RoutingKey::TraceId, &[Signal::Traces, Signal::Logs]),
+    ("service", RoutingKey::Service, &[Signal::Traces, Signal::Logs, Signal::Metrics]),
+    ("metric", RoutingKey::Metric, &[Signal::Metrics]),
+];
+
+impl LoadBalancingConfig {
+    /// The routing key for `signal`, or why it does not apply.
+    pub fn routing_key_for(&self, signal: Signal) -> Result<RoutingKey, String> {
+        let Some(name) = &self.routing_key else {
+            return Ok(match signal {
+                Signal::Traces | Signal::Logs => RoutingKey::TraceId,
+                Signal::Metrics => RoutingKey::Service,
+            });
+        };
+        let Some((_, key, signals)) = ROUTING_KEYS.iter().find(|(n, _, _)| n == name) else {
+            return Err(format!("unknown routing_key \"{name}\""));
+        };
+        if !signals.contains(&signal) {
+            return Err(format!("routing_key \"{name}\" does not apply to {signal}"));
+        }
+        Ok(*key)
+    }
+}
+
+/// The backends a `host[:port]` list names, as `host:port` endpoints.
+pub fn static_endpoint(hostname: &str) -> Result<String, String> {
+    let h = hostname.trim();
+    if h.is_empty() {
+        return Err("a hostname is empty".into());
+    }
+    if h.contains("://") || h.contains('/') {
+        return Err(format!("\"{h}\" is not host[:port]"));
+    }
+    // A bracketed IPv6 address may carry a port after the bracket; a bare
+    // one (several colons) carries none.
+    let (host, port) = if let Some(rest) = h.strip_prefix('[') {
+        let (addr, after) = rest.split_once(']').ok_or_else(|| format!("\"{h}\": unclosed ["))?;
+        (format!("[{addr}]"), after.strip_prefix(':'))
+    } else if h.matches(':').count() > 1 {
+        (format!("[{h}]"), None)
+    } else {
+        match h.split_once(':') {
+            Some((host, port)) => (host.to_string(), Some(port)),
+            None => (h.to_string(), None),
+        }
+    };
+    if host.is_empty() {
+        return Err(format!("\"{h}\" has no host"));
+    }
+    let port = match port {
+        Some(p) => p.parse::<u16>().map_err(|_| format!("\"{h}\": port \"{p}\" is not a number from 0 to 65535"))?,
+        None => DEFAULT_PORT,
+    };
+    Ok(format!("{host}:{port}"))
+}
+
+/// The component's YAML body with an empty `protocol.otlp.endpoint` added
+/// where none is written, so that the `otlp` exporter's own config type
+/// (where `endpoint` is required) reads `protocol.otlp`; the endpoint is
+/// replaced per backend anyway.
+pub fn with_endpoint_placeholder(node: &Node) -> Node {
+    let mut node = node.clone();
+    if node.is_null() {
+        node.value = Value::Map(Vec::new());
+    }
+    let line = node.line;
+    let Value::Map(entries) = &mut node.value else { return node };
+    let protocol = entry_mut(entries, "protocol", line);
+    if protocol.is_null() {
+        protocol.value = Value::Map(Vec::new());
+    }
+    let pline = protocol.line;
+    let Value::Map(pentries) = &mut protocol.value else { return node };
+    let otlp = entry_mut(pentries, "otlp", pline);
+    if otlp.is_null() {
+        otlp.value = Value::Map(Vec::new());
+    }
+    let oline = otlp.line;
+    if let Value::Map(oentries) = &mut otlp.value {
+        if !oentries.iter().any(|e| e.key == "endpoint") {
+            oentries.push(Entry {
+                key: "endpoint".into(),
+                key_line: oline,
+                value: Node { line: oline, value: Value::Scalar(String::new(), Style::Quoted) },
+            });
+        }
+    }
+    node
+}
+
+fn entry_mut<'a>(entries: &'a mut Vec<Entry>, key: &str, line: usize) -> &'a mut Node {
+    let i = match entries.iter().position(|e| e.key == key) {
+        Some(i) => i,
+        None => {
+            entries.push(Entry { key: key.into(), key_line: line, value: Node::null(line) });
+            entries.len() - 1
+        }
+    };
+    &mut entries[i].value
+}
+
+/// The routing keys that apply to `signal`, as a hint.
+pub fn routing_key_hint(signal: Signal) -> String {
+    let names: Vec<&str> =
+        ROUTING_KEYS.iter().filter(|(_, _, signals)| signals.contains(&signal)).map(|(n, _, _)| *n).collect();
+    format!("for {signal} use one of: {}; or give this signal its own loadbalancing exporter", names.join(", "))
+}
