@@ -97,7 +97,7 @@ fn yaml_docs(s: &str) -> Vec<Yaml> {
     YamlLoader::load_from_str(s).unwrap_or_else(|e| panic!("not YAML: {e}\n{s}"))
 }
 
-fn s<'a>(y: &'a Yaml) -> &'a str {
+fn s(y: &Yaml) -> &str {
     y.as_str().unwrap_or("")
 }
 
