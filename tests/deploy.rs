@@ -896,3 +896,116 @@ fn dockerfile_builds_locked_runs_non_root_and_its_entrypoint_reads_the_shipped_c
         assert!(ignore.lines().any(|l| l.trim() == must), "Dockerfile.dockerignore lacks {must}");
     }
 }
+
+// ---------------------------------------------------------------------------
+// The gateway's config, run
+
+/// Deterministic, well-spread 128-bit trace IDs (xorshift64*), as hex.
+fn trace_ids(n: usize) -> Vec<String> {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = || {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    };
+    (0..n).map(|_| format!("{:016x}{:016x}", next(), next())).collect()
+}
+
+/// The gateway overlay's config.yaml as shipped, run by a real sluice: only
+/// what a pod fixes (its listen ports) and an environment default (the
+/// tracing backend, here the reference OTLP receiver) are changed. The
+/// probes of the rendered Deployment answer, and tail sampling keeps the
+/// error trace and the slow trace of 202 and sends what it keeps, with the
+/// tenant header, to the backend.
+#[test]
+fn gateway_config_runs_tail_samples_and_answers_the_deployments_probes() {
+    let py = require!(python());
+    let kubectl = require!(kubectl());
+    let dir = temp_dir();
+    let recv = RefReceiver::start(&py, dir.path(), &["--quiet"]);
+    let ports = Ports::pick();
+    let shipped = read(&deploy_dir().join("kubernetes/overlays/gateway/config.yaml"));
+    let mut config = shipped.clone();
+    for (from, to) in [
+        ("0.0.0.0:4317", format!("127.0.0.1:{}", ports.grpc)),
+        ("0.0.0.0:4318", format!("127.0.0.1:{}", ports.http)),
+        ("0.0.0.0:13133", format!("127.0.0.1:{}", ports.health)),
+        ("0.0.0.0:8888", format!("127.0.0.1:{}", ports.metrics)),
+        ("${env:TRACES_BACKEND:-tempo-distributor.observability.svc.cluster.local:4317}", recv.grpc_addr()),
+    ] {
+        assert_eq!(config.matches(from).count(), 1, "{from} in the gateway config");
+        config = config.replace(from, &to);
+    }
+    let agent = Agent::start(dir.path(), &config, ports);
+
+    let docs = yaml_docs(&render(&kubectl, "gateway"));
+    let c = sluice_container(pod_spec(find_doc(&docs, "Deployment")[0]));
+    for probe in ["startupProbe", "livenessProbe", "readinessProbe"] {
+        let path = s(&c[probe]["httpGet"]["path"]);
+        let (status, body) = http_get(&format!("127.0.0.1:{}", ports.health), path).unwrap();
+        assert_eq!(status, 200, "{probe} {path}: {body}");
+    }
+
+    // 200 fast, fine traces, one that failed, one that took 2 s; one span each.
+    let ids = trace_ids(202);
+    let spans: Vec<String> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let (name, status, millis) = match i {
+                0 => ("failed", 2, 10),
+                1 => ("slow", 0, 2000),
+                _ => ("fine", 0, 10),
+            };
+            let start: u64 = 1_700_000_000_000_000_000 + i as u64 * 1_000_000;
+            format!(
+                r#"{{"traceId":"{id}","spanId":"{:016x}","name":"{name}","kind":2,"startTimeUnixNano":"{start}","endTimeUnixNano":"{}","status":{{"code":{status}}}}}"#,
+                i + 1,
+                start + millis * 1_000_000
+            )
+        })
+        .collect();
+    let body = format!(
+        r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"checkout"}}}}]}},"scopeSpans":[{{"spans":[{}]}}]}}]}}"#,
+        spans.join(",")
+    );
+    assert_eq!(post_json(&format!("127.0.0.1:{}", ports.http), "/v1/traces", &body), 200);
+
+    let decided = |sampled: &str| {
+        agent.metric(
+            "otelcol_processor_tail_sampling_global_count_traces_sampled_total",
+            &[("processor", "tail_sampling"), ("sampled", sampled)],
+        )
+    };
+    // decision_wait is 10s.
+    assert!(
+        wait_until("202 tail-sampling decisions", Duration::from_secs(30), || decided("true") + decided("false")
+            >= 202.0),
+        "{}",
+        agent.metrics()
+    );
+    let kept = decided("true");
+    eprintln!("tail sampling kept {kept} of 202 traces");
+    assert!(kept >= 2.0 && decided("false") >= 1.0, "kept {kept} of 202");
+    let verdict = |policy: &str| {
+        agent.metric(
+            "otelcol_processor_tail_sampling_count_traces_sampled_total",
+            &[("policy", policy), ("sampled", "true")],
+        )
+    };
+    assert_eq!(verdict("errors"), 1.0);
+    assert_eq!(verdict("slow"), 1.0);
+
+    assert!(recv.wait_items("traces", kept as u64, Duration::from_secs(15)));
+    agent.stop();
+    let requests = received_requests(&recv.out);
+    let items: Vec<&serde_json::Value> = requests.iter().flat_map(|r| r["items"].as_array().unwrap()).collect();
+    assert_eq!(items.len() as f64, kept, "every kept span reaches the backend once");
+    for name in ["failed", "slow"] {
+        assert!(items.iter().any(|i| i["name"] == name), "the {name} trace was not kept");
+    }
+    for r in &requests {
+        assert_eq!(r["headers"]["x-scope-orgid"], "single-tenant", "tenant header");
+    }
+}
