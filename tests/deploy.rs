@@ -1009,3 +1009,31 @@ fn gateway_config_runs_tail_samples_and_answers_the_deployments_probes() {
         assert_eq!(r["headers"]["x-scope-orgid"], "single-tenant", "tenant header");
     }
 }
+
+#[test]
+fn dashboard_panels_have_unique_ids_and_do_not_overlap() {
+    let d = dashboard();
+    let panels = d["panels"].as_array().unwrap();
+    let mut ids = BTreeSet::new();
+    let mut boxes: Vec<(i64, i64, i64, i64, String)> = vec![];
+    for p in panels {
+        let title = p["title"].as_str().unwrap().to_string();
+        assert!(ids.insert(p["id"].as_i64().unwrap()), "duplicate panel id in {title}");
+        let g = &p["gridPos"];
+        let (x, y, w, h) =
+            (g["x"].as_i64().unwrap(), g["y"].as_i64().unwrap(), g["w"].as_i64().unwrap(), g["h"].as_i64().unwrap());
+        assert!(x >= 0 && w > 0 && x + w <= 24 && h > 0, "{title}: gridPos {g}");
+        for (bx, by, bw, bh, other) in &boxes {
+            let apart = x + w <= *bx || *bx + bw <= x || y + h <= *by || *by + bh <= y;
+            assert!(apart, "{title} overlaps {other}");
+        }
+        boxes.push((x, y, w, h, title.clone()));
+        if p["type"] != "row" {
+            assert_eq!(p["datasource"]["uid"], "${datasource}", "{title}: data source variable");
+            let targets = p["targets"].as_array().unwrap();
+            assert!(!targets.is_empty(), "{title}: no query");
+            let refs: BTreeSet<&str> = targets.iter().map(|t| t["refId"].as_str().unwrap()).collect();
+            assert_eq!(refs.len(), targets.len(), "{title}: duplicate refId");
+        }
+    }
+}
