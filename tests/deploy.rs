@@ -375,6 +375,15 @@ fn configs_under(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// Whether `sluice components` lists a component type `name`.
+fn built_in(name: &str) -> bool {
+    let components = text(&run(Command::new(sluice_bin()).arg("components")).stdout);
+    components.lines().any(|l| {
+        let l = l.trim_start();
+        l.starts_with(&format!("{name} ")) || l.starts_with(&format!("{name}:"))
+    })
+}
+
 /// Components these configs use that land from other branches. Until this
 /// binary has them (`sluice components` lists them), the only errors a config
 /// may have are the ones naming them; once they are built in, every config
@@ -397,13 +406,6 @@ fn every_config_under_deploy_passes_sluice_validate() {
             "deploy/kubernetes/overlays/sidecar/config.yaml",
         ]
     );
-    let components = text(&run(Command::new(sluice_bin()).arg("components")).stdout);
-    let built_in = |name: &str| {
-        components.lines().any(|l| {
-            let l = l.trim_start();
-            l.starts_with(&format!("{name} ")) || l.starts_with(&format!("{name}:"))
-        })
-    };
     let pending: Vec<&(&str, &str)> = PENDING_COMPONENTS.iter().filter(|(_, n)| !built_in(n)).collect();
 
     let mut failures = vec![];
@@ -1036,4 +1038,107 @@ fn dashboard_panels_have_unique_ids_and_do_not_overlap() {
             assert_eq!(refs.len(), targets.len(), "{title}: duplicate refId");
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// The node agent's config, run
+
+/// The daemonset overlay's config.yaml as shipped, run by a real sluice: what
+/// the pod fixes (listen ports, the hostPath directories, the node name from
+/// the downward API) and the backends (Loki, the gateway Service) are pointed
+/// at this machine. A pod's container log in /var/log/pods layout reaches the
+/// reference Loki receiver as one entry per line, partial lines joined, with
+/// the stream labels the config names; the agent's own log is not shipped;
+/// an OTLP span goes through the loadbalancing exporter to the "gateway" with
+/// the node name added; the filelog checkpoint is on the "hostPath".
+#[test]
+fn daemonset_config_ships_pod_logs_to_loki_and_traces_to_the_gateway() {
+    let missing: Vec<&str> = ["filelog", "loadbalancing"].into_iter().filter(|n| !built_in(n)).collect();
+    if !missing.is_empty() {
+        eprintln!("NOTICE: {missing:?} not built into this binary yet; the daemonset config cannot run");
+        return;
+    }
+    let py = require!(python());
+    let dir = temp_dir();
+    let gateway = RefReceiver::start(&py, dir.path(), &["--quiet"]);
+    let loki = start_peer(&py, dir.path(), "loki_receiver.py", "loki.jsonl", "loki_receiver.log", &[]);
+    let loki_url = format!("http://127.0.0.1:{}", loki.port("http="));
+    let pods = dir.path().join("var/log/pods");
+    let checkpoints = dir.path().join("var/lib/sluice-agent");
+    let ports = Ports::pick();
+    let dead = free_port();
+    let shipped = read(&deploy_dir().join("kubernetes/overlays/daemonset/config.yaml"));
+    let mut config = shipped.clone();
+    for (from, to, n) in [
+        ("0.0.0.0:4317", format!("127.0.0.1:{}", ports.grpc), 1),
+        ("0.0.0.0:4318", format!("127.0.0.1:{}", ports.http), 1),
+        ("0.0.0.0:13133", format!("127.0.0.1:{}", ports.health), 1),
+        ("0.0.0.0:8888", format!("127.0.0.1:{}", ports.metrics), 1),
+        ("/var/log/pods/", format!("{}/", pods.display()), 3),
+        ("/var/lib/sluice/filelog", format!("{}/filelog", checkpoints.display()), 1),
+        ("${env:K8S_NODE_NAME}", "node-1".to_string(), 2),
+        ("${env:LOKI_URL:-http://loki-gateway.observability.svc.cluster.local}", loki_url, 1),
+        ("hostname: sluice-gateway.observability.svc.cluster.local", "hostname: 127.0.0.1".to_string(), 1),
+        ("        port: 4317", format!("        port: {}", gateway.grpc_port), 1),
+        (
+            "${env:PROMETHEUS_REMOTE_WRITE_URL:-http://prometheus.observability.svc.cluster.local:9090/api/v1/write}",
+            format!("http://127.0.0.1:{dead}/api/v1/write"),
+            1,
+        ),
+    ] {
+        assert_eq!(config.matches(from).count(), n, "{from} in the daemonset config");
+        config = config.replace(from, &to);
+    }
+    let agent = Agent::start(dir.path(), &config, ports);
+
+    // Files that appear after the agent started are read from their start.
+    let app_log = pods.join("shop_checkout-7d4f9c-x2x7q_3f1c2d4e-0000-4000-8000-000000000001/checkout/0.log");
+    let own_log = pods.join("observability_sluice-agent-abcde_3f1c2d4e-0000-4000-8000-000000000002/sluice/0.log");
+    for (path, body) in [
+        (
+            &app_log,
+            "2026-11-21T10:00:00.000000001Z stdout F order 42 placed\n\
+             2026-11-21T10:00:00.000000002Z stderr P payment declined: \n\
+             2026-11-21T10:00:00.000000003Z stderr F card expired\n",
+        ),
+        (&own_log, "2026-11-21T10:00:00.000000004Z stderr F the agent's own line\n"),
+    ] {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, body).unwrap();
+    }
+    let span = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"checkout"}}]},"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"place-order","kind":2,"startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000000010000000"}]}]}]}"#;
+    assert_eq!(post_json(&format!("127.0.0.1:{}", ports.http), "/v1/traces", span), 200);
+
+    let entries = || -> Vec<(serde_json::Value, String)> {
+        let mut out = vec![];
+        for push in received_requests(&loki.out) {
+            for stream in push["streams"].as_array().into_iter().flatten() {
+                for e in stream["entries"].as_array().into_iter().flatten() {
+                    out.push((stream["label_map"].clone(), e["line"].as_str().unwrap_or("").to_string()));
+                }
+            }
+        }
+        out
+    };
+    assert!(wait_until("two log entries at Loki", Duration::from_secs(20), || entries().len() >= 2), "{}", agent.log());
+    assert!(gateway.wait_items("traces", 1, Duration::from_secs(20)), "{}", agent.log());
+    // Time for a wrongly shipped line of the agent's own log to arrive too.
+    std::thread::sleep(Duration::from_millis(1500));
+    agent.stop();
+
+    let got = entries();
+    let lines: Vec<&str> = got.iter().map(|(_, l)| l.as_str()).collect();
+    assert_eq!(lines, ["order 42 placed", "payment declined: card expired"]);
+    for (labels, line) in &got {
+        for (k, v) in [("k8s_namespace_name", "shop"), ("k8s_container_name", "checkout"), ("k8s_node_name", "node-1")]
+        {
+            assert_eq!(labels[k], v, "label {k} of {line:?}: {labels}");
+        }
+    }
+    let spans = received_items(&gateway.out);
+    assert_eq!(spans.len(), 1);
+    assert_eq!(spans[0]["name"], "place-order");
+    assert_eq!(spans[0]["resource"]["attributes"]["k8s.node.name"]["string"], "node-1");
+    let saved = fs::read_dir(checkpoints.join("filelog")).map(|d| d.count()).unwrap_or(0);
+    assert!(saved > 0, "no filelog checkpoint under the hostPath directory");
 }
