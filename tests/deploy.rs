@@ -375,21 +375,6 @@ fn configs_under(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Whether `sluice components` lists a component type `name`.
-fn built_in(name: &str) -> bool {
-    let components = text(&run(Command::new(sluice_bin()).arg("components")).stdout);
-    components.lines().any(|l| {
-        let l = l.trim_start();
-        l.starts_with(&format!("{name} ")) || l.starts_with(&format!("{name}:"))
-    })
-}
-
-/// Components these configs use that land from other branches. Until this
-/// binary has them (`sluice components` lists them), the only errors a config
-/// may have are the ones naming them; once they are built in, every config
-/// must validate outright.
-const PENDING_COMPONENTS: &[(&str, &str)] = &[("receiver", "filelog"), ("exporter", "loadbalancing")];
-
 #[test]
 fn every_config_under_deploy_passes_sluice_validate() {
     let mut configs = vec![];
@@ -406,7 +391,6 @@ fn every_config_under_deploy_passes_sluice_validate() {
             "deploy/kubernetes/overlays/sidecar/config.yaml",
         ]
     );
-    let pending: Vec<&(&str, &str)> = PENDING_COMPONENTS.iter().filter(|(_, n)| !built_in(n)).collect();
 
     let mut failures = vec![];
     for (path, name) in configs.iter().zip(&names) {
@@ -422,22 +406,7 @@ fn every_config_under_deploy_passes_sluice_validate() {
             assert!(text(&out.stdout).contains(": valid ("), "{name}: {}", text(&out.stdout));
             continue;
         }
-        let errors = text(&out.stderr);
-        let unexplained: Vec<&str> = errors
-            .lines()
-            .filter(|l| l.trim_start().starts_with("* "))
-            .filter(|l| {
-                !pending.iter().any(|(kind, n)| {
-                    l.contains(&format!("unknown {kind} type \"{n}\""))
-                        || l.contains(&format!("undefined {kind} \"{n}\""))
-                })
-            })
-            .collect();
-        if unexplained.is_empty() && !pending.is_empty() {
-            eprintln!("NOTICE: {name} uses components not built into this binary yet ({pending:?}):\n{errors}");
-        } else {
-            failures.push(format!("{name}:\n{errors}"));
-        }
+        failures.push(format!("{name}:\n{}", text(&out.stderr)));
     }
     assert!(failures.is_empty(), "configs that sluice rejects:\n{}", failures.join("\n"));
 }
@@ -1053,11 +1022,6 @@ fn dashboard_panels_have_unique_ids_and_do_not_overlap() {
 /// the node name added; the filelog checkpoint is on the "hostPath".
 #[test]
 fn daemonset_config_ships_pod_logs_to_loki_and_traces_to_the_gateway() {
-    let missing: Vec<&str> = ["filelog", "loadbalancing"].into_iter().filter(|n| !built_in(n)).collect();
-    if !missing.is_empty() {
-        eprintln!("NOTICE: {missing:?} not built into this binary yet; the daemonset config cannot run");
-        return;
-    }
     let py = require!(python());
     let dir = temp_dir();
     let gateway = RefReceiver::start(&py, dir.path(), &["--quiet"]);

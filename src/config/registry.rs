@@ -251,8 +251,8 @@ pub fn names(kind: ComponentKind) -> Vec<&'static str> {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReceiverConfig {
-    Otlp(OtlpReceiverConfig),
-    Filelog(FilelogReceiverConfig),
+    Otlp(Box<OtlpReceiverConfig>),
+    Filelog(Box<FilelogReceiverConfig>),
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -209,7 +209,7 @@ impl Loader {
             "otlp" => {
                 let cfg = self.typed(node, path)?;
                 validate::otlp_receiver(&mut self.checker(path, node), &cfg);
-                Some(ReceiverConfig::Otlp(cfg))
+                Some(ReceiverConfig::Otlp(Box::new(cfg)))
             }
             "filelog" => {
                 let before = self.errors.len();
@@ -220,7 +220,7 @@ impl Loader {
                 }
                 let cfg = self.typed(node, path)?;
                 validate::filelog_receiver(&mut self.checker(path, node), &cfg);
-                Some(ReceiverConfig::Filelog(cfg))
+                Some(ReceiverConfig::Filelog(Box::new(cfg)))
             }
             _ => None,
         }

@@ -7,8 +7,8 @@
 //! holds no unbounded buffer of its own.
 
 pub mod auth;
-pub mod listener;
 pub mod filelog;
+pub mod listener;
 pub mod otlp;
 pub mod tls;
 

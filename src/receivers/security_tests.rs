@@ -334,7 +334,7 @@ async fn slow_headers_and_idle_connections_are_closed() {
 async fn default_config_listens_on_loopback_only() {
     let cfg = crate::config::yaml::load_agent_config(crate::config::DEFAULT_CONFIG, &|_| None).unwrap();
     let otlp = cfg.receivers.values().next().unwrap();
-    let crate::config::ReceiverConfig::Otlp(otlp) = otlp;
+    let crate::config::ReceiverConfig::Otlp(otlp) = otlp else { panic!("not otlp") };
     let grpc = otlp.protocols.grpc.as_ref().unwrap();
     let http = otlp.protocols.http.as_ref().unwrap();
     assert_eq!((grpc.endpoint.as_str(), http.endpoint.as_str()), ("127.0.0.1:4317", "127.0.0.1:4318"));

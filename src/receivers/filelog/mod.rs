@@ -391,7 +391,13 @@ mod tests {
         output.add(Signal::Logs, door.clone());
         let (stop, shutdown) = watch::channel(false);
         let registry = Registry::new();
-        let ctx = ReceiverContext { id: "filelog".into(), output, registry: registry.clone(), shutdown };
+        let ctx = ReceiverContext {
+            id: "filelog".into(),
+            output,
+            registry: registry.clone(),
+            shutdown,
+            extensions: Default::default(),
+        };
         let running = start(cfg, Some(storage), ctx).await.unwrap();
         let deadline = Instant::now() + wait;
         while !until(&door) && Instant::now() < deadline {
