@@ -61,3 +61,19 @@ pub fn otlp_http_gzip(data: &[u8]) {
         }
     }
 }
+
+/// The pass-through check against a full decode: a gRPC Export message
+/// (first byte picks the signal) must be accepted by `check_request` exactly
+/// when prost decodes it and it passes the ID checks, with the same item
+/// count; panics on any disagreement.
+pub fn otlp_check(data: &[u8]) {
+    let Some((first, rest)) = data.split_first() else { return };
+    let signal = signal_from(*first);
+    let checked = crate::data::check::check_request(signal, rest);
+    let decoded = decode_grpc(signal, rest);
+    match (&checked, &decoded) {
+        (Ok(items), Ok(batch)) => assert_eq!(*items, batch.item_count(), "item counts differ"),
+        (Err(_), Err(_)) => {}
+        _ => panic!("check says {checked:?}, decode says {:?}", decoded.map(|b| b.item_count())),
+    }
+}
