@@ -609,7 +609,13 @@ fn plain_key_value(body: &[u8]) -> bool {
 /// the OR of all bytes vectorises; only non-ASCII strings take the full check.
 #[inline(always)]
 fn is_utf8(s: &[u8]) -> bool {
-    s.iter().fold(0u8, |acc, &b| acc | b) < 0x80 || std::str::from_utf8(s).is_ok()
+    let mut words = s.chunks_exact(8);
+    let mut high = 0u64;
+    for w in &mut words {
+        high |= u64::from_le_bytes(w.try_into().unwrap_or([0x80; 8]));
+    }
+    let tail = words.remainder().iter().fold(0u8, |acc, &b| acc | b);
+    (high & 0x8080_8080_8080_8080 == 0 && tail < 0x80) || std::str::from_utf8(s).is_ok()
 }
 
 fn check_id(field: &'static str, ok: bool, expected: &'static str, got: usize) -> Result<(), WireError> {
