@@ -103,10 +103,22 @@ pub fn prometheus() -> Option<PathBuf> {
     }
 }
 
-/// A port nobody listens on right now (the OS picks it; a race with another
-/// process is possible but unlikely on a test machine).
+/// A port nobody listens on right now and that this test process has not
+/// handed out before, drawn below the kernel's ephemeral range (32768–60999
+/// by default). Asking the OS for `:0` and closing the listener made two
+/// calls in a row return the same port now and then (an agent's gRPC and
+/// HTTP endpoints collided in CI), and such a port can also be taken as the
+/// local port of a client connection before the agent binds it.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0").local_addr().unwrap().port()
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port: u16 = rand::random_range(10_000..32_000);
+        let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+        if !handed_out.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            handed_out.push(port);
+            return port;
+        }
+    }
 }
 
 pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
