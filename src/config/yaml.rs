@@ -469,24 +469,7 @@ impl Loader {
             };
             let path = join(&join("exporters", &entry.key), "sending_queue::storage");
             let line = entry.value.line_of(&["sending_queue", "storage"]);
-            let Some(sid) = self.reference(name, &path, line, ComponentKind::Extension, extensions) else { continue };
-            if extensions.get(&sid).is_some_and(|d| d.ty.name != "file_storage") {
-                self.err(
-                    &path,
-                    line,
-                    format!("extension \"{name}\" is not a storage extension"),
-                    Some("use the ID of a file_storage extension".into()),
-                );
-                continue;
-            }
-            if service.is_some_and(|s| !s.extensions.contains(&sid)) {
-                self.err(
-                    &path,
-                    line,
-                    format!("storage extension \"{name}\" is not started: it is not listed in service.extensions"),
-                    Some(format!("add it: service: {{extensions: [{name}]}}")),
-                );
-            }
+            self.extension_reference(name, &path, line, extensions, service, &STORAGE);
         }
     }
 
@@ -516,26 +499,7 @@ impl Loader {
                 let fields = ["protocols", transport, "auth", "authenticator"];
                 let path = fields.iter().fold(join("receivers", &entry.key), |p, f| join(&p, f));
                 let line = entry.value.line_of(&fields);
-                let Some(eid) = self.reference(name, &path, line, ComponentKind::Extension, extensions) else {
-                    continue;
-                };
-                if extensions.get(&eid).is_some_and(|d| !matches!(d.ty.name, "bearertokenauth" | "basicauth")) {
-                    self.err(
-                        &path,
-                        line,
-                        format!("extension \"{name}\" is not an authenticator"),
-                        Some("use the ID of a bearertokenauth or basicauth extension".into()),
-                    );
-                    continue;
-                }
-                if service.is_some_and(|s| !s.extensions.contains(&eid)) {
-                    self.err(
-                        &path,
-                        line,
-                        format!("authenticator \"{name}\" is not started: it is not listed in service.extensions"),
-                        Some(format!("add it: service: {{extensions: [{name}]}}")),
-                    );
-                }
+                self.extension_reference(name, &path, line, extensions, service, &AUTHENTICATOR);
             }
         }
     }
@@ -558,18 +522,31 @@ impl Loader {
             };
             let path = join(&join("receivers", &entry.key), "storage");
             let line = entry.value.line_of(&["storage"]);
-            let Some(sid) = self.reference(name, &path, line, ComponentKind::Extension, extensions) else { continue };
-            if extensions.get(&sid).is_some_and(|d| d.ty.name != "file_storage") {
-                let hint = Some("use the ID of a file_storage extension".into());
-                self.err(&path, line, format!("extension \"{name}\" is not a storage extension"), hint);
-            } else if service.is_some_and(|s| !s.extensions.contains(&sid)) {
-                self.err(
-                    &path,
-                    line,
-                    format!("storage extension \"{name}\" is not started: it is not listed in service.extensions"),
-                    Some(format!("add it: service: {{extensions: [{name}]}}")),
-                );
-            }
+            self.extension_reference(name, &path, line, extensions, service, &STORAGE);
+        }
+    }
+
+    /// A component's reference to an extension: it must be defined, be of
+    /// one of the `role`'s types, and be started (listed in `service.extensions`).
+    fn extension_reference(
+        &mut self,
+        name: &str,
+        path: &str,
+        line: usize,
+        extensions: &DefinedMap,
+        service: Option<&ServiceConfig>,
+        role: &ExtensionRole,
+    ) {
+        let Some(eid) = self.reference(name, path, line, ComponentKind::Extension, extensions) else { return };
+        if extensions.get(&eid).is_some_and(|d| !role.types.contains(&d.ty.name)) {
+            self.err(path, line, format!("extension \"{name}\" is not {}", role.a_noun), Some(role.hint.into()));
+        } else if service.is_some_and(|s| !s.extensions.contains(&eid)) {
+            self.err(
+                path,
+                line,
+                format!("{} \"{name}\" is not started: it is not listed in service.extensions", role.noun),
+                Some(format!("add it: service: {{extensions: [{name}]}}")),
+            );
         }
     }
 
@@ -751,6 +728,30 @@ fn item_line(node: &Node, i: usize) -> usize {
         _ => node.line,
     }
 }
+
+/// What a component expects of an extension it names.
+struct ExtensionRole {
+    types: &'static [&'static str],
+    /// In "... is not started".
+    noun: &'static str,
+    /// In "extension X is not ...".
+    a_noun: &'static str,
+    hint: &'static str,
+}
+
+const STORAGE: ExtensionRole = ExtensionRole {
+    types: &["file_storage"],
+    noun: "storage extension",
+    a_noun: "a storage extension",
+    hint: "use the ID of a file_storage extension",
+};
+
+const AUTHENTICATOR: ExtensionRole = ExtensionRole {
+    types: &["bearertokenauth", "basicauth"],
+    noun: "authenticator",
+    a_noun: "an authenticator",
+    hint: "use the ID of a bearertokenauth or basicauth extension",
+};
 
 #[cfg(test)]
 #[path = "yaml_tests.rs"]

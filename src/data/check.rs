@@ -547,7 +547,6 @@ impl Walk {
                 check_id("trace_id", ids.trace == 0 || ids.trace == 16, "empty or 16 bytes", ids.trace)?;
                 check_id("span_id", ids.span == 0 || ids.span == 8, "empty or 8 bytes", ids.span)?;
             }
-            Msg::Points(_) | Msg::TemporalPoints(_) => {}
             _ => {}
         }
         if let Some((_, points)) = data {
