@@ -23,6 +23,11 @@ struct Cli {
     #[arg(long, short = 'c', global = true)]
     config: Option<PathBuf>,
 
+    /// Reload the config file whenever its content changes (checked every
+    /// second), as on SIGHUP.
+    #[arg(long)]
+    watch_config: bool,
+
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -96,8 +101,9 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            init_logging(cfg.service.telemetry.logs.level, cfg.service.telemetry.logs.encoding);
-            match run(cfg, source_name(cli.config.as_ref())) {
+            let log_filter = init_logging(cfg.service.telemetry.logs.level, cfg.service.telemetry.logs.encoding);
+            let reload = Reload { path: cli.config.clone(), watch: cli.watch_config, log_filter };
+            match run(cfg, source_name(cli.config.as_ref()), reload) {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::from(2),
                 Err(e) => {
@@ -124,34 +130,157 @@ fn print_components() {
     }
 }
 
-fn init_logging(level: LogLevel, encoding: LogEncoding) {
-    use tracing_subscriber::EnvFilter;
-    let level = match level {
+/// How the log filter is changed by a reload; `None` when `SLUICE_LOG` sets it.
+type LogFilter = Option<tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>>;
+
+fn level_filter(level: LogLevel) -> tracing_subscriber::EnvFilter {
+    tracing_subscriber::EnvFilter::new(match level {
         LogLevel::Debug => "debug",
         LogLevel::Info => "info",
         LogLevel::Warn => "warn",
         LogLevel::Error => "error",
-    };
+    })
+}
+
+fn init_logging(level: LogLevel, encoding: LogEncoding) -> LogFilter {
+    use tracing_subscriber::prelude::*;
+    use tracing_subscriber::{reload, EnvFilter};
     // SLUICE_LOG overrides the config, e.g. SLUICE_LOG=sluice::exporters=debug.
-    let filter = EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let (filter, handle) = match EnvFilter::try_from_env("SLUICE_LOG") {
+        Ok(f) => (f, false),
+        Err(_) => (level_filter(level), true),
+    };
+    let (filter, reload_handle) = reload::Layer::new(filter);
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     match encoding {
-        LogEncoding::Json => builder.json().init(),
-        LogEncoding::Console => builder.init(),
+        LogEncoding::Json => tracing_subscriber::registry().with(filter).with(fmt.json()).init(),
+        LogEncoding::Console => tracing_subscriber::registry().with(filter).with(fmt).init(),
+    }
+    handle.then_some(reload_handle)
+}
+
+/// Where a reload reads its config from, and what it changes besides the agent.
+struct Reload {
+    /// `None`: the embedded default config runs, and there is nothing to re-read.
+    path: Option<PathBuf>,
+    watch: bool,
+    log_filter: LogFilter,
+}
+
+impl Reload {
+    /// Reads, validates and applies the config file; the running config
+    /// stays whenever the new one is invalid or cannot be applied.
+    async fn apply(
+        &self,
+        agent: &mut sluice::pipeline::RunningAgent,
+        running: &mut AgentConfig,
+        metrics: &sluice::telemetry::ConfigReloadMetrics,
+        trigger: &str,
+    ) {
+        let Some(path) = &self.path else {
+            tracing::warn!(trigger, "sluice runs its embedded default config; there is no file to reload (start it with --config)");
+            return;
+        };
+        let source = path.display();
+        let next = match config::load_file(path) {
+            Ok(c) => c,
+            Err(errors) => {
+                metrics.record(false);
+                tracing::error!(trigger, "config reload failed; the running config stays: {source}: {errors}");
+                return;
+            }
+        };
+        if next.service.telemetry.logs.level != running.service.telemetry.logs.level {
+            if let Some(handle) = &self.log_filter {
+                let _ = handle.reload(level_filter(next.service.telemetry.logs.level));
+            }
+        }
+        match agent.reload(&next).await {
+            Ok(summary) => {
+                metrics.record(true);
+                if summary.unchanged() {
+                    tracing::info!(trigger, config = %source, kept = summary.kept, "config unchanged; nothing to reload");
+                } else {
+                    tracing::info!(
+                        trigger,
+                        config = %source,
+                        kept = summary.kept,
+                        added = ?summary.added,
+                        replaced = ?summary.replaced,
+                        removed = ?summary.removed,
+                        "config reloaded"
+                    );
+                }
+                for setting in &summary.needs_restart {
+                    tracing::warn!(setting = %setting, "this change applies at the next start; the running value stays");
+                }
+                *running = next;
+            }
+            Err(sluice::pipeline::ReloadError::NotApplied(e)) => {
+                metrics.record(false);
+                tracing::error!(trigger, "config reload failed; the running config stays: {source}: {e}");
+            }
+            Err(e @ sluice::pipeline::ReloadError::Partial(_)) => {
+                metrics.record(false);
+                tracing::error!(trigger, "config reloaded with errors: {source}: {e}");
+                *running = next;
+            }
+        }
     }
 }
 
-/// Runs until SIGTERM or SIGINT; returns whether shutdown drained everything.
-fn run(cfg: AgentConfig, source: String) -> anyhow::Result<bool> {
+/// The content of the watched file, if it can be read now (a Kubernetes
+/// ConfigMap update swaps a symlink, and the file can be missing for a moment).
+fn read_watched(path: Option<&PathBuf>) -> Option<Vec<u8>> {
+    std::fs::read(path?).ok()
+}
+
+/// Runs until SIGTERM or SIGINT, reloading on SIGHUP (and on file changes
+/// with `--watch-config`); returns whether shutdown drained everything.
+fn run(cfg: AgentConfig, source: String, reload: Reload) -> anyhow::Result<bool> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("sluice-io")
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let agent = sluice::pipeline::start(&cfg).await.context("cannot start")?;
-        tracing::info!(config = %source, version = env!("CARGO_PKG_VERSION"), "sluice started");
-        wait_for_signal().await?;
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+        let mut hup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+        let mut agent = sluice::pipeline::start(&cfg).await.context("cannot start")?;
+        let metrics = sluice::telemetry::ConfigReloadMetrics::new(&agent.registry);
+        tracing::info!(config = %source, version = env!("CARGO_PKG_VERSION"), watch_config = reload.watch, "sluice started");
+        let mut running = cfg;
+        let mut seen = read_watched(reload.path.as_ref());
+        let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+                _ = hup.recv() => {
+                    seen = read_watched(reload.path.as_ref());
+                    reload.apply(&mut agent, &mut running, &metrics, "SIGHUP").await;
+                }
+                _ = ticker.tick(), if reload.watch && reload.path.is_some() => {
+                    let now = read_watched(reload.path.as_ref());
+                    if now.is_some() && now != seen {
+                        seen = now;
+                        reload.apply(&mut agent, &mut running, &metrics, "config file changed").await;
+                    }
+                }
+            }
+        }
+        // A second signal while draining means "stop now".
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            eprintln!("sluice: second signal, exiting without draining");
+            std::process::exit(130);
+        });
         tracing::info!("shutting down: no longer accepting data, draining pipelines and queues");
         let report = agent.shutdown().await;
         if report.clean {
@@ -159,24 +288,4 @@ fn run(cfg: AgentConfig, source: String) -> anyhow::Result<bool> {
         }
         Ok(report.clean)
     })
-}
-
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-    // A second signal while draining means "stop now".
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-        eprintln!("sluice: second signal, exiting without draining");
-        std::process::exit(130);
-    });
-    Ok(())
 }

@@ -45,6 +45,13 @@ impl Backoff {
     }
 }
 
+/// Resolves once `stop` turns true; never if its sender is gone.
+async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    if stop.wait_for(|s| *s).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 pub struct ExporterRunner<E: Exporter> {
     pub exporter: Arc<E>,
     pub queue: Arc<SendingQueue>,
@@ -57,23 +64,44 @@ pub struct ExporterRunner<E: Exporter> {
 
 impl<E: Exporter> ExporterRunner<E> {
     /// Spawns `consumers` tasks draining the queue. They end when the queue is
-    /// closed and empty.
-    pub fn spawn(self: Arc<Self>, consumers: usize) -> Vec<tokio::task::JoinHandle<()>> {
+    /// closed and empty, or once `stop` turns true: then each finishes the
+    /// batch it holds and leaves the rest in the queue for whoever consumes
+    /// it next (a config reload hands a kept queue to a new exporter).
+    pub fn spawn(
+        self: Arc<Self>,
+        consumers: usize,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
         (0..consumers.max(1))
             .map(|_| {
                 let me = self.clone();
+                let mut stop = stop.clone();
                 tokio::spawn(async move {
-                    while let Some(popped) = me.queue.pop().await {
-                        me.send_with_retry(&popped.batch).await;
-                        me.queue.done(popped);
+                    loop {
+                        // `pop` is cancel-safe: a batch is only taken when it returns.
+                        let popped = tokio::select! {
+                            biased;
+                            _ = stopped(&mut stop) => break,
+                            popped = me.queue.pop() => popped,
+                        };
+                        let Some(popped) = popped else { break };
+                        match me.send_with_retry(&popped.batch, &mut stop).await {
+                            SendEnd::Done => me.queue.done(popped),
+                            SendEnd::Stopped => {
+                                // The replacing consumers send it with their settings.
+                                me.queue.requeue(popped).await;
+                                break;
+                            }
+                        }
                     }
                 })
             })
             .collect()
     }
 
-    /// Sends one batch until it succeeds, fails permanently, or retrying gives up.
-    pub async fn send_with_retry(&self, batch: &Payload) {
+    /// Sends one batch until it succeeds, fails permanently, or retrying
+    /// gives up; or until `stop` turns true while it waits to retry.
+    pub async fn send_with_retry(&self, batch: &Payload, stop: &mut tokio::sync::watch::Receiver<bool>) -> SendEnd {
         let items = batch.item_count() as u64;
         let first_attempt = Instant::now();
         let mut backoff = Backoff::new(&self.retry);
@@ -94,20 +122,20 @@ impl<E: Exporter> ExporterRunner<E> {
                         warn!(exporter = %self.name, rejected, message = outcome.message.as_deref().unwrap_or(""), "destination partially rejected a batch");
                     }
                     self.health.set_ok();
-                    return;
+                    return SendEnd::Done;
                 }
                 Err(ExportError::Permanent { message }) => {
                     self.metrics.send_failed.add(items);
                     warn!(exporter = %self.name, items, error = %message, "export failed permanently; dropping batch");
                     self.health.set_permanent_failure(message);
-                    return;
+                    return SendEnd::Done;
                 }
                 Err(ExportError::Retryable { message, retry_after }) => (message, retry_after),
             };
             if !self.retry.enabled {
                 self.metrics.send_failed.add(items);
                 warn!(exporter = %self.name, items, error = %message, "export failed and retry_on_failure is disabled; dropping batch");
-                return;
+                return SendEnd::Done;
             }
             let backoff_wait = backoff.next_wait(rand::rng().random::<f64>());
             // The server's requested wait wins over a shorter backoff.
@@ -116,13 +144,26 @@ impl<E: Exporter> ExporterRunner<E> {
             if !max_elapsed.is_zero() && first_attempt.elapsed() + wait > max_elapsed {
                 self.metrics.send_failed.add(items);
                 warn!(exporter = %self.name, items, error = %message, "retries exhausted after {:?}; dropping batch", first_attempt.elapsed());
-                return;
+                return SendEnd::Done;
             }
             self.metrics.retries.inc();
             debug!(exporter = %self.name, error = %message, ?wait, "export failed; retrying");
-            tokio::time::sleep(wait).await;
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stopped(stop) => return SendEnd::Stopped,
+            }
         }
     }
+}
+
+/// How sending one batch ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendEnd {
+    /// Sent, or counted as failed: the queue may forget it.
+    Done,
+    /// The consumers were told to stop while the batch waited to be retried;
+    /// it goes back to the queue.
+    Stopped,
 }
 
 #[cfg(test)]

@@ -18,33 +18,29 @@
 //! sending queues close and exporters drain them; all within
 //! `service.shutdown_timeout`.
 
+mod agent;
 pub mod chain;
+mod parts;
 pub mod shard;
 
-use crate::config::{
-    AgentConfig, ComponentId, ExporterConfig, ExtensionConfig, PipelineId, ProcessorConfig, ReceiverConfig,
-};
+pub use agent::{start, ReloadError, ReloadSummary, RunningAgent, ShutdownReport};
+
+use crate::config::{AgentConfig, ComponentId, ExporterConfig, ProcessorConfig};
 use crate::data::{Payload, Signal};
 use crate::exporters::otlp_common::{RetryConfig, SendingQueueConfig};
-use crate::exporters::runner::ExporterRunner;
-use crate::exporters::{self, Exporter};
-use crate::processors::memory_limiter::{MemoryGate, MemoryLimits};
-use crate::processors::ProcessorContext;
+use crate::exporters;
+use crate::processors::memory_limiter::MemoryGate;
 use crate::queue::persistent::{queue_dir_name, PersistentOptions, PersistentQueue, DEFAULT_SEGMENT_BYTES};
 use crate::queue::storage_config::FileStorageConfig;
 use crate::queue::{PushOutcome, SendingQueue};
-use crate::receivers::{self, AckSender, Acks, BatchSink, ReceiverContext, ReceiverOutput, Refusal};
-use crate::telemetry::{self, health::HealthState, ExporterMetrics, ProcessorMetrics, Registry};
+use crate::receivers::{self, AckSender, Acks, BatchSink, Refusal};
+use crate::telemetry::{self, ExporterMetrics, ProcessorMetrics, Registry};
 use chain::ProcessorChain;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
-use tracing::{error, info, warn};
+use std::time::Instant;
+use tracing::info;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -58,12 +54,8 @@ pub enum StartError {
     Bind { what: &'static str, addr: String, source: std::io::Error },
     #[error("cannot start worker thread: {0}")]
     Thread(std::io::Error),
-}
-
-/// A memory limiter shared by every pipeline that lists it.
-struct MemoryLimiter {
-    id: String,
-    gate: MemoryGate,
+    #[error("{0}")]
+    Other(String),
 }
 
 /// A batch on its way to a worker, with the handle to complete once it is
@@ -88,6 +80,12 @@ enum DoorInput {
 struct PipelineDoor {
     input: DoorInput,
     closed: AtomicBool,
+    /// Offers between their check of `closed` and their send; closing waits
+    /// for none to be left, so nothing lands in a channel nobody drains.
+    inflight: AtomicUsize,
+    /// The pipeline that replaced this one in a config reload: offers that
+    /// reach this door once it is closed go there instead of being refused.
+    successor: std::sync::OnceLock<Arc<PipelineDoor>>,
     limiters: Vec<(MemoryGate, ProcessorMetrics)>,
     /// Some exporter of this pipeline has a persistent queue: receivers wait for it.
     durable: bool,
@@ -96,13 +94,54 @@ struct PipelineDoor {
     decode_failures: telemetry::Counter,
 }
 
+/// An offer in progress at a door; see `PipelineDoor::inflight`.
+struct Entered<'a>(&'a AtomicUsize);
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 impl PipelineDoor {
-    /// The refusal that applies now, if any; `items` is counted against the
-    /// memory limiter that refuses.
-    fn check(&self, items: impl FnOnce() -> usize) -> Result<(), Refusal> {
-        if self.closed.load(Ordering::Relaxed) {
-            return Err(Refusal::ShuttingDown);
+    fn new(input: DoorInput, limiters: Vec<(MemoryGate, ProcessorMetrics)>, durable: bool, pass_through: bool, decode_failures: telemetry::Counter) -> Self {
+        PipelineDoor {
+            input,
+            closed: AtomicBool::new(false),
+            inflight: AtomicUsize::new(0),
+            successor: std::sync::OnceLock::new(),
+            limiters,
+            durable,
+            pass_through,
+            decode_failures,
         }
+    }
+
+    /// Marks an offer in progress; `None` once the door is closed.
+    fn enter(&self) -> Option<Entered<'_>> {
+        // SeqCst pairs with `close`: either this offer sees the door closed,
+        // or `close` sees the offer in progress and waits for it.
+        self.inflight.fetch_add(1, Ordering::SeqCst);
+        let entered = Entered(&self.inflight);
+        (!self.closed.load(Ordering::SeqCst)).then_some(entered)
+    }
+
+    /// Stops taking batches (later offers go to `successor`, or are refused
+    /// as shutting down) and returns once no offer is still sending.
+    fn close(&self, successor: Option<Arc<PipelineDoor>>) {
+        if let Some(next) = successor {
+            let _ = self.successor.set(next);
+        }
+        self.closed.store(true, Ordering::SeqCst);
+        // An offer holds no lock and never blocks, so this wait is short.
+        while self.inflight.load(Ordering::SeqCst) != 0 {
+            std::thread::yield_now();
+        }
+    }
+
+    /// The refusal of the memory limiters, if any; `items` is counted
+    /// against the limiter that refuses.
+    fn check(&self, items: impl FnOnce() -> usize) -> Result<(), Refusal> {
         if let Some((_, metrics)) = self.limiters.iter().find(|(gate, _)| gate.refusing()) {
             metrics.refused.add(items() as u64);
             return Err(Refusal::MemoryLimit);
@@ -113,6 +152,12 @@ impl PipelineDoor {
 
 impl BatchSink for PipelineDoor {
     fn ready(&self, items: &dyn Fn() -> usize) -> Result<(), Refusal> {
+        let Some(_entered) = self.enter() else {
+            return match self.successor.get() {
+                Some(next) => next.ready(items),
+                None => Err(Refusal::ShuttingDown),
+            };
+        };
         self.check(items)?;
         let full = match &self.input {
             DoorInput::Shared(tx) => tx.is_full(),
@@ -133,16 +178,20 @@ impl BatchSink for PipelineDoor {
     }
 
     fn offer_acked(&self, batch: Payload, acks: &mut Acks) -> Result<(), Refusal> {
-        if self.durable {
-            self.send(batch, Some(acks))
-        } else {
-            self.send(batch, None)
-        }
+        self.send(batch, Some(acks))
     }
 }
 
 impl PipelineDoor {
-    fn send(&self, batch: Payload, mut acks: Option<&mut Acks>) -> Result<(), Refusal> {
+    /// `acks` is where a durable pipeline registers its completion handles.
+    fn send(&self, batch: Payload, acks: Option<&mut Acks>) -> Result<(), Refusal> {
+        let Some(_entered) = self.enter() else {
+            return match self.successor.get() {
+                Some(next) => next.send(batch, acks),
+                None => Err(Refusal::ShuttingDown),
+            };
+        };
+        let mut acks = acks.filter(|_| self.durable);
         self.check(|| batch.item_count())?;
         let mut ack = || acks.as_deref_mut().map(Acks::expect);
         match &self.input {
@@ -179,35 +228,6 @@ impl PipelineDoor {
     }
 }
 
-/// One exporter instance for one signal, with its queue and consumer tasks.
-struct StartedExporter {
-    queue: Arc<SendingQueue>,
-    /// Ends once the queue is drained and the exporter shut down.
-    task: JoinHandle<()>,
-}
-
-struct RunningPipeline {
-    id: PipelineId,
-    door: Arc<PipelineDoor>,
-    stop_tx: Sender<()>,
-    workers: Vec<std::thread::JoinHandle<()>>,
-}
-
-/// What `start` returns: the agent, running.
-pub struct RunningAgent {
-    pub registry: Registry,
-    pub health: HealthState,
-    /// Where each listener actually bound: ("receiver otlp grpc", addr), ("metrics", addr), ...
-    pub endpoints: Vec<(String, SocketAddr)>,
-    shutdown_tx: watch::Sender<bool>,
-    receiver_tasks: Vec<JoinHandle<()>>,
-    pipelines: Vec<RunningPipeline>,
-    exporters: BTreeMap<(ComponentId, Signal), StartedExporter>,
-    server_tasks: Vec<JoinHandle<()>>,
-    limiter_tasks: Vec<JoinHandle<()>>,
-    shutdown_timeout: Duration,
-}
-
 fn queue_and_retry(cfg: &ExporterConfig) -> (SendingQueueConfig, RetryConfig) {
     match cfg {
         ExporterConfig::Otlp(c) => (c.sending_queue.clone(), c.retry_on_failure.clone()),
@@ -232,98 +252,6 @@ fn queue_and_retry(cfg: &ExporterConfig) -> (SendingQueueConfig, RetryConfig) {
             )
         }
     }
-}
-
-/// Everything an exporter's runner needs besides the exporter itself.
-struct RunnerParts {
-    queue: Arc<SendingQueue>,
-    consumers: usize,
-    retry: RetryConfig,
-    metrics: ExporterMetrics,
-    health: telemetry::health::ComponentHealth,
-    name: String,
-}
-
-impl RunnerParts {
-    /// Spawns the consumers; the returned task ends once they have drained
-    /// the closed queue and the exporter has shut down.
-    fn spawn<E: Exporter>(self, exporter: E) -> JoinHandle<()> {
-        let exporter = Arc::new(exporter);
-        let RunnerParts { queue, consumers, retry, metrics, health, name } = self;
-        let runner = Arc::new(ExporterRunner { exporter: exporter.clone(), queue, retry, metrics, health, name });
-        let consumers = runner.spawn(consumers);
-        tokio::spawn(async move {
-            for c in consumers {
-                let _ = c.await;
-            }
-            exporter.shutdown().await;
-        })
-    }
-}
-
-fn start_exporter(
-    id: &ComponentId,
-    cfg: &ExporterConfig,
-    signal: Signal,
-    extensions: &BTreeMap<ComponentId, ExtensionConfig>,
-    registry: &Registry,
-    health: &HealthState,
-) -> Result<StartedExporter, StartError> {
-    let name = id.to_string();
-    let (queue_cfg, retry) = queue_and_retry(cfg);
-    let metrics = ExporterMetrics::new(registry, &name, signal);
-    // A disabled queue still needs one slot to hand batches to the sender.
-    let (capacity, consumers) =
-        if queue_cfg.enabled { (queue_cfg.queue_size, queue_cfg.num_consumers) } else { (1, 1) };
-    // Validation made sure a storage ID names a file_storage extension.
-    let storage =
-        queue_cfg.storage.as_deref().filter(|_| queue_cfg.enabled).and_then(|s| ComponentId::parse(s).ok()).and_then(
-            |sid| match extensions.get(&sid) {
-                Some(ExtensionConfig::FileStorage(fs)) => Some(fs),
-                _ => None,
-            },
-        );
-    let queue = match storage {
-        Some(fs) => Arc::new(open_persistent_queue(fs, &name, signal, capacity, &queue_cfg, &metrics, registry)?),
-        None => Arc::new(SendingQueue::new(capacity, queue_cfg.policy(), metrics.enqueue_failed.clone())),
-    };
-    let q = queue.clone();
-    telemetry::register_queue_gauges(registry, &name, signal, queue.capacity(), move || q.len() as f64);
-    let parts = RunnerParts {
-        queue: queue.clone(),
-        consumers,
-        retry,
-        metrics,
-        health: health.exporter(&name),
-        name: format!("{name} ({signal})"),
-    };
-    let err = |message: String| StartError::Exporter { id: name.clone(), message };
-    let task = match cfg {
-        ExporterConfig::Otlp(c) => parts.spawn(exporters::otlp::OtlpExporter::new(c, signal, &name).map_err(err)?),
-        ExporterConfig::OtlpHttp(c) => {
-            parts.spawn(exporters::otlphttp::OtlpHttpExporter::new(c, signal, &name).map_err(err)?)
-        }
-        ExporterConfig::Loki(c) => {
-            let loki_metrics = telemetry::LokiExporterMetrics::new(registry, &name);
-            parts.spawn(exporters::loki::LokiExporter::new(c, &name, loki_metrics).map_err(err)?)
-        }
-        ExporterConfig::LoadBalancing(c) => {
-            let m = telemetry::LoadBalancerMetrics::new(registry, &name, signal);
-            parts.spawn(exporters::loadbalancing::LoadBalancingExporter::new(c, signal, &name, m).map_err(err)?)
-        }
-        ExporterConfig::PrometheusRemoteWrite(c) => {
-            let m = telemetry::PrometheusExporterMetrics::new(registry, &name);
-            parts.spawn(exporters::prometheusremotewrite::PrometheusRemoteWriteExporter::new(c, &name, m).map_err(err)?)
-        }
-        ExporterConfig::Prometheus(c) => {
-            let m = telemetry::PrometheusExporterMetrics::new(registry, &name);
-            parts.spawn(exporters::prometheus::PrometheusExporter::new(c, &name, m).map_err(err)?)
-        }
-        ExporterConfig::Debug(c) => parts.spawn(exporters::debug::DebugExporter::new(c, signal, &name).map_err(err)?),
-        ExporterConfig::File(c) => parts.spawn(exporters::file::FileExporter::new(c, signal, &name).map_err(err)?),
-        ExporterConfig::Nop(c) => parts.spawn(exporters::nop::NopExporter::new(c)),
-    };
-    Ok(StartedExporter { queue, task })
 }
 
 fn open_persistent_queue(
@@ -352,14 +280,41 @@ fn open_persistent_queue(
     Ok(SendingQueue::persistent(queue))
 }
 
+/// What the agent tells a running worker, between two batches.
+enum Control {
+    /// Drain what the door admitted, flush the processors, end.
+    Stop,
+    /// Push to no exporter queue until the next set of queues arrives on
+    /// `resume`: a config reload swaps the queues a kept pipeline feeds
+    /// without stopping its processors. `paused` confirms the worker holds
+    /// no batch for the old queues any more.
+    Pause { paused: tokio::sync::oneshot::Sender<()>, resume: Receiver<Vec<Arc<SendingQueue>>> },
+}
+
+/// Hands each batch to every queue; whether every persistent queue took every batch.
+fn fan_out(out: &mut Vec<Payload>, queues: &[Arc<SendingQueue>]) -> bool {
+    let mut stored = true;
+    for batch in out.drain(..) {
+        if batch.is_empty() {
+            continue;
+        }
+        let shared = Arc::new(batch);
+        for q in queues {
+            let outcome = q.push(shared.clone());
+            stored &= outcome == PushOutcome::Queued || !q.is_persistent();
+        }
+    }
+    stored
+}
+
 /// Runs one worker until stopped. `reserved` is the sharded door's count of
 /// queued batches, released as batches are taken.
 fn worker_loop(
     mut chain: ProcessorChain,
     rx: Receiver<Work>,
     reserved: Option<Arc<AtomicUsize>>,
-    stop_rx: Receiver<()>,
-    queues: Vec<Arc<SendingQueue>>,
+    control: Receiver<Control>,
+    mut queues: Vec<Arc<SendingQueue>>,
 ) {
     let release = || {
         if let Some(r) = &reserved {
@@ -367,26 +322,11 @@ fn worker_loop(
         }
     };
     let mut out: Vec<Payload> = Vec::new();
-    // Whether every persistent queue took every batch.
-    let fan_out = |out: &mut Vec<Payload>| -> bool {
-        let mut stored = true;
-        for batch in out.drain(..) {
-            if batch.is_empty() {
-                continue;
-            }
-            let shared = Arc::new(batch);
-            for q in &queues {
-                let outcome = q.push(shared.clone());
-                stored &= outcome == PushOutcome::Queued || !q.is_persistent();
-            }
-        }
-        stored
-    };
     loop {
         let deadline = chain.next_deadline();
         let mut sel = crossbeam_channel::Select::new();
         let data_idx = sel.recv(&rx);
-        let stop_idx = sel.recv(&stop_rx);
+        let control_idx = sel.recv(&control);
         let ready = match deadline {
             Some(d) => sel.select_deadline(d).ok(),
             None => Some(sel.select()),
@@ -403,12 +343,21 @@ fn worker_loop(
                 Err(_) => break,
             },
             Some(op) => {
-                debug_assert_eq!(op.index(), stop_idx);
-                let _ = op.recv(&stop_rx);
-                break;
+                debug_assert_eq!(op.index(), control_idx);
+                match op.recv(&control) {
+                    Ok(Control::Pause { paused, resume }) => {
+                        let _ = paused.send(());
+                        // A reload that gave up sends nothing: keep the old queues.
+                        if let Ok(next) = resume.recv() {
+                            queues = next;
+                        }
+                        continue;
+                    }
+                    Ok(Control::Stop) | Err(_) => break,
+                }
             }
         }
-        let stored = fan_out(&mut out);
+        let stored = fan_out(&mut out, &queues);
         if let Some(a) = ack {
             let _ = a.send(stored);
         }
@@ -419,11 +368,11 @@ fn worker_loop(
         release();
         chain.process(work.batch, now, &mut out);
         if let Some(a) = work.ack {
-            let _ = a.send(fan_out(&mut out));
+            let _ = a.send(fan_out(&mut out, &queues));
         }
     }
     chain.flush(now, &mut out);
-    fan_out(&mut out);
+    fan_out(&mut out, &queues);
 }
 
 /// Whether a pipeline can keep batches encoded from receiver to exporter: its
@@ -445,327 +394,11 @@ fn forwards_encoded(config: &AgentConfig, processors: &[ComponentId], exporters:
         })
 }
 
-/// Starts everything the config describes. On error, what was started is stopped.
-pub async fn start(config: &AgentConfig) -> Result<RunningAgent, StartError> {
-    let registry = Registry::new();
-    telemetry::register_process_metrics(&registry);
-    let health = HealthState::new();
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let mut endpoints = Vec::new();
-    let mut server_tasks = Vec::new();
-
-    let metrics_cfg = &config.service.telemetry.metrics;
-    if !metrics_cfg.address.is_empty() && metrics_cfg.level != crate::config::MetricsLevel::None {
-        let (addr, task) =
-            telemetry::server::serve_metrics(&metrics_cfg.address, registry.clone(), shutdown_rx.clone())
-                .await
-                .map_err(|source| StartError::Bind {
-                    what: "service::telemetry::metrics::address",
-                    addr: metrics_cfg.address.clone(),
-                    source,
-                })?;
-        endpoints.push(("metrics".to_string(), addr));
-        server_tasks.push(task);
-    }
-    for ext_id in &config.service.extensions {
-        if let Some(ExtensionConfig::HealthCheck(c)) = config.extensions.get(ext_id) {
-            let (addr, task) =
-                telemetry::server::serve_health(c, health.clone(), shutdown_rx.clone()).await.map_err(|source| {
-                    StartError::Bind { what: "extensions::health_check::endpoint", addr: c.endpoint.clone(), source }
-                })?;
-            endpoints.push((format!("extension {ext_id}"), addr));
-            server_tasks.push(task);
-        }
-    }
-
-    // Memory limiters: one gate and one checker per limiter ID.
-    let mut limiters: BTreeMap<ComponentId, MemoryLimiter> = BTreeMap::new();
-    let mut limiter_tasks = Vec::new();
-    for (id, cfg) in &config.processors {
-        let ProcessorConfig::MemoryLimiter(c) = cfg else { continue };
-        let used_anywhere = config
-            .service
-            .pipelines
-            .values()
-            .any(|p| p.processors.iter().any(|x| ComponentId::parse(x).as_ref() == Ok(id)));
-        if !used_anywhere {
-            continue;
-        }
-        let limits = MemoryLimits::resolve(c, telemetry::process::total_memory_bytes())
-            .map_err(|message| StartError::Processor { id: id.to_string(), message })?;
-        let gate = MemoryGate::default();
-        let (g, interval, name) = (gate.clone(), c.check_interval.get(), id.to_string());
-        info!(processor = %name, limit_mib = limits.hard >> 20, soft_limit_mib = limits.soft >> 20, "memory limiter active");
-        let mut stop = shutdown_rx.clone();
-        limiter_tasks.push(tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(interval);
-            loop {
-                tokio::select! {
-                    _ = ticker.tick() => {}
-                    _ = stop.wait_for(|v| *v) => break,
-                }
-                let used = telemetry::process::rss_bytes();
-                if g.update(&limits, used) {
-                    telemetry::process::MEMORY_REFUSING.store(g.refusing(), Ordering::Relaxed);
-                    if g.refusing() {
-                        warn!(processor = %name, used_mib = used >> 20, soft_limit_mib = limits.soft >> 20, "memory above soft limit; refusing data");
-                    } else {
-                        info!(processor = %name, used_mib = used >> 20, "memory below soft limit; accepting data again");
-                    }
-                }
-            }
-        }));
-        limiters.insert(id.clone(), MemoryLimiter { id: id.to_string(), gate });
-    }
-
-    // Exporters: one instance and queue per (exporter, signal).
-    let mut started_exporters: BTreeMap<(ComponentId, Signal), StartedExporter> = BTreeMap::new();
-    for (pid, p) in &config.service.pipelines {
-        for e in &p.exporters {
-            let Ok(eid) = ComponentId::parse(e) else { continue };
-            let key = (eid.clone(), pid.signal);
-            if started_exporters.contains_key(&key) {
-                continue;
-            }
-            let Some(cfg) = config.exporters.get(&eid) else { continue };
-            started_exporters
-                .insert(key, start_exporter(&eid, cfg, pid.signal, &config.extensions, &registry, &health)?);
-        }
-    }
-
-    // Pipelines.
-    let mut pipelines = Vec::new();
-    let mut outputs: BTreeMap<ComponentId, ReceiverOutput> = BTreeMap::new();
-    for (pid, p) in &config.service.pipelines {
-        let signal = pid.signal;
-        let workers_n = p.workers.max(1);
-        let capacity = p.channel_capacity.max(1);
-        let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(workers_n);
-        let proc_ids: Vec<ComponentId> = p.processors.iter().filter_map(|s| ComponentId::parse(s).ok()).collect();
-        // Routed by the key of the first keyed processor; a second keyed
-        // processor with another key (rare) sees its keys spread over workers.
-        let route = proc_ids
-            .iter()
-            .filter_map(|id| config.processors.get(id))
-            .find_map(|c| shard::Route::of(crate::processors::state_key(c)))
-            .filter(|_| workers_n > 1);
-        let (input, worker_rxs, reserved) = if let Some(route) = route {
-            let (txs, rxs): (Vec<_>, Vec<_>) = (0..workers_n).map(|_| crossbeam_channel::unbounded::<Work>()).unzip();
-            let queued = Arc::new(AtomicUsize::new(0));
-            (DoorInput::Sharded { txs, queued: queued.clone(), capacity, route }, rxs, Some(queued))
-        } else {
-            let (tx, rx) = crossbeam_channel::bounded::<Work>(capacity);
-            (DoorInput::Shared(tx), vec![rx; workers_n], None)
-        };
-        let door_limiters = proc_ids
-            .iter()
-            .filter_map(|id| limiters.get(id))
-            .map(|l| (l.gate.clone(), ProcessorMetrics::new(&registry, &l.id, signal)))
-            .collect();
-        let (queued, first_rx) = (reserved.clone(), worker_rxs[0].clone());
-        telemetry::register_pipeline_gauges(&registry, &pid.to_string(), capacity, move || match &queued {
-            Some(q) => q.load(Ordering::Relaxed) as f64,
-            None => first_rx.len() as f64,
-        });
-        let queues: Vec<Arc<SendingQueue>> = p
-            .exporters
-            .iter()
-            .filter_map(|e| ComponentId::parse(e).ok())
-            .filter_map(|eid| started_exporters.get(&(eid, signal)).map(|s| s.queue.clone()))
-            .collect();
-        let durable = queues.iter().any(|q| q.is_persistent());
-        if durable {
-            let holding: Vec<&ComponentId> = proc_ids
-                .iter()
-                .filter(|id| {
-                    matches!(
-                        config.processors.get(id),
-                        Some(ProcessorConfig::Batch(_) | ProcessorConfig::TailSampling(_))
-                    )
-                })
-                .collect();
-            if !holding.is_empty() {
-                let names: Vec<String> = holding.iter().map(|id| id.to_string()).collect();
-                warn!(pipeline = %pid, processors = %names.join(", "), "this pipeline writes to a persistent queue after processors that hold data; clients are answered when the processor takes a batch, before it is on disk, so a crash can lose what the processor holds");
-            }
-        }
-        let pass_through = forwards_encoded(config, &proc_ids, &p.exporters);
-        let decode_failures = telemetry::pipeline_decode_failures(&registry, &pid.to_string());
-        info!(pipeline = %pid, pass_through, "pipeline built");
-        let door = Arc::new(PipelineDoor {
-            input,
-            closed: AtomicBool::new(false),
-            limiters: door_limiters,
-            durable,
-            pass_through,
-            decode_failures: decode_failures.clone(),
-        });
-        let mut workers = Vec::new();
-        for (w, worker_rx) in worker_rxs.iter().enumerate() {
-            let chain = if pass_through {
-                let batch = proc_ids.iter().find_map(|id| match config.processors.get(id) {
-                    Some(ProcessorConfig::Batch(c)) => Some(crate::processors::batch::EncodedBatchProcessor::new(
-                        c,
-                        signal,
-                        &id.to_string(),
-                        &registry,
-                    )),
-                    _ => None,
-                });
-                ProcessorChain::pass_through(batch)
-            } else {
-                ProcessorChain::decoded(
-                    proc_ids
-                        .iter()
-                        .filter_map(|id| {
-                            let ctx = ProcessorContext {
-                                id: id.to_string(),
-                                signal,
-                                registry: registry.clone(),
-                                worker: w,
-                                workers: workers_n,
-                            };
-                            config.processors.get(id).map(|c| crate::processors::build(id, c, &ctx))
-                        })
-                        .collect(),
-                    decode_failures.clone(),
-                )
-            };
-            let (rx, reserved, stop_rx, queues) =
-                (worker_rx.clone(), reserved.clone(), stop_rx.clone(), queues.clone());
-            let handle = std::thread::Builder::new()
-                .name(format!("sluice-{pid}-{w}"))
-                .spawn(move || worker_loop(chain, rx, reserved, stop_rx, queues))
-                .map_err(StartError::Thread)?;
-            workers.push(handle);
-        }
-        for r in &p.receivers {
-            if let Ok(rid) = ComponentId::parse(r) {
-                outputs.entry(rid).or_default().add(signal, door.clone() as Arc<dyn BatchSink>);
-            }
-        }
-        pipelines.push(RunningPipeline { id: pid.clone(), door, stop_tx, workers });
-    }
-
-    // Receivers last, so nothing is accepted before its pipeline runs.
-    let mut receiver_tasks = Vec::new();
-    for (rid, output) in outputs {
-        let Some(cfg) = config.receivers.get(&rid) else { continue };
-        let name = rid.to_string();
-        health.expect_receiver(&name);
-        let ctx = ReceiverContext {
-            id: name.clone(),
-            output,
-            registry: registry.clone(),
-            shutdown: shutdown_rx.clone(),
-            extensions: Arc::new(config.extensions.clone()),
-        };
-        let running = match cfg {
-            ReceiverConfig::Otlp(c) => receivers::otlp::start(c, ctx).await?,
-            ReceiverConfig::Filelog(c) => {
-                // Validation made sure `storage` names a file_storage extension.
-                let storage =
-                    c.storage.as_deref().and_then(|s| ComponentId::parse(s).ok()).and_then(|sid| {
-                        match config.extensions.get(&sid) {
-                            Some(ExtensionConfig::FileStorage(fs)) => Some(fs),
-                            _ => None,
-                        }
-                    });
-                receivers::filelog::start(c, storage, ctx).await?
-            }
-        };
-        for (transport, addr) in running.endpoints {
-            info!(receiver = %name, transport, %addr, "receiver listening");
-            endpoints.push((format!("receiver {name} {transport}"), addr));
-        }
-        health.receiver_bound(&name);
-        receiver_tasks.extend(running.tasks);
-    }
-    health.set_started();
-
-    Ok(RunningAgent {
-        registry,
-        health,
-        endpoints,
-        shutdown_tx,
-        receiver_tasks,
-        pipelines,
-        exporters: started_exporters,
-        server_tasks,
-        limiter_tasks,
-        shutdown_timeout: config.service.shutdown_timeout,
-    })
-}
-
-/// How a shutdown ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ShutdownReport {
-    /// Everything drained in time.
-    pub clean: bool,
-    /// Batches still queued when the timeout expired.
-    pub abandoned_batches: usize,
-}
-
-impl RunningAgent {
-    /// The address a listener bound, by the name in `endpoints`.
-    pub fn endpoint(&self, name: &str) -> Option<SocketAddr> {
-        self.endpoints.iter().find(|(n, _)| n == name).map(|(_, a)| *a)
-    }
-
-    /// Stops accepting, drains pipelines and queues within the shutdown timeout.
-    pub async fn shutdown(self) -> ShutdownReport {
-        let deadline = tokio::time::Instant::now() + self.shutdown_timeout;
-        let persistent = self.exporters.values().any(|e| e.queue.is_persistent());
-        self.health.set_shutting_down();
-        let _ = self.shutdown_tx.send(true);
-        let drain = async {
-            for t in self.receiver_tasks {
-                let _ = t.await;
-            }
-            for p in &self.pipelines {
-                p.door.closed.store(true, Ordering::Relaxed);
-                for _ in 0..p.workers.len() {
-                    let _ = p.stop_tx.try_send(());
-                }
-            }
-            for p in self.pipelines {
-                let id = p.id.to_string();
-                let joined = tokio::task::spawn_blocking(move || p.workers.into_iter().all(|w| w.join().is_ok())).await;
-                if !matches!(joined, Ok(true)) {
-                    error!(pipeline = %id, "a pipeline worker panicked during shutdown");
-                }
-            }
-            for e in self.exporters.values() {
-                e.queue.close();
-            }
-            let queues: Vec<Arc<SendingQueue>> = self.exporters.values().map(|e| e.queue.clone()).collect();
-            for (_, e) in self.exporters {
-                let _ = e.task.await;
-            }
-            queues
-        };
-        let report = match tokio::time::timeout_at(deadline, drain).await {
-            Ok(_) => ShutdownReport { clean: true, abandoned_batches: 0 },
-            Err(_) => {
-                if persistent {
-                    warn!(timeout = ?self.shutdown_timeout, "shutdown timed out before every queue drained; what persistent queues hold stays on disk for the next start, the rest is lost");
-                } else {
-                    error!(timeout = ?self.shutdown_timeout, "shutdown timed out before every queue drained; remaining data is lost");
-                }
-                ShutdownReport { clean: false, abandoned_batches: 0 }
-            }
-        };
-        for t in self.server_tasks.into_iter().chain(self.limiter_tasks) {
-            t.abort();
-        }
-        report
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::data::Batch;
+    use std::time::Duration;
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
@@ -787,14 +420,13 @@ mod tests {
     fn sharded_door(workers: usize, capacity: usize) -> (PipelineDoor, Vec<Receiver<Work>>, Arc<AtomicUsize>) {
         let (txs, rxs): (Vec<_>, Vec<_>) = (0..workers).map(|_| crossbeam_channel::unbounded::<Work>()).unzip();
         let queued = Arc::new(AtomicUsize::new(0));
-        let door = PipelineDoor {
-            input: DoorInput::Sharded { txs, queued: queued.clone(), capacity, route: shard::Route::TraceId },
-            closed: AtomicBool::new(false),
-            limiters: Vec::new(),
-            durable: false,
-            pass_through: false,
-            decode_failures: telemetry::Counter::default(),
-        };
+        let door = PipelineDoor::new(
+            DoorInput::Sharded { txs, queued: queued.clone(), capacity, route: shard::Route::TraceId },
+            Vec::new(),
+            false,
+            false,
+            telemetry::Counter::default(),
+        );
         (door, rxs, queued)
     }
 

@@ -116,6 +116,37 @@ impl SendingQueue {
         }
     }
 
+    /// Puts a batch back that a consumer took but did not finish (its
+    /// exporter was replaced by a config reload while the batch waited for a
+    /// retry); the queue's next consumer gets it. Waits for room rather than
+    /// dropping: the consumers that replace the old ones make room.
+    pub async fn requeue(&self, popped: Popped) {
+        let items = popped.batch.item_count() as u64;
+        match &self.store {
+            Store::Memory { tx, .. } => {
+                if tx.send(popped.batch).await.is_err() {
+                    self.enqueue_failed.add(items);
+                }
+            }
+            Store::Disk(q) => {
+                // Written again at the tail, then the old record is forgotten.
+                // A push may wait for room; keep it off the async workers where the runtime allows.
+                let multi_thread = tokio::runtime::Handle::try_current()
+                    .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+                let outcome = if multi_thread {
+                    tokio::task::block_in_place(|| q.push(&popped.batch))
+                } else {
+                    q.push(&popped.batch)
+                };
+                if outcome == PersistentPush::Queued {
+                    if let Some(t) = popped.ticket {
+                        q.ack(t);
+                    }
+                }
+            }
+        }
+    }
+
     /// No more pushes; consumers drain what is left and then stop.
     pub fn close(&self) {
         match &self.store {

@@ -100,8 +100,16 @@ pub trait BatchSink: Send + Sync {
 
 /// The pipelines a receiver feeds, by signal.
 #[derive(Clone, Default)]
-pub struct ReceiverOutput {
+struct Routes {
     sinks: [Vec<Arc<dyn BatchSink>>; 3],
+}
+
+/// The pipelines a receiver feeds. Clones share one route table, which a
+/// config reload swaps as a whole ([`ReceiverOutput::replace_with`]) while
+/// the receiver keeps running; each request reads the table once.
+#[derive(Clone, Default)]
+pub struct ReceiverOutput {
+    routes: Arc<std::sync::RwLock<Arc<Routes>>>,
 }
 
 fn slot(signal: Signal) -> usize {
@@ -113,19 +121,37 @@ fn slot(signal: Signal) -> usize {
 }
 
 impl ReceiverOutput {
+    fn routes(&self) -> Arc<Routes> {
+        self.routes.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     pub fn add(&mut self, signal: Signal, sink: Arc<dyn BatchSink>) {
-        self.sinks[slot(signal)].push(sink);
+        let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
+        Arc::make_mut(&mut routes).sinks[slot(signal)].push(sink);
+    }
+
+    /// From now on, every clone of this output feeds the pipelines of `next`.
+    pub fn replace_with(&self, next: &ReceiverOutput) {
+        let routes = next.routes();
+        *self.routes.write().unwrap_or_else(|e| e.into_inner()) = routes;
+    }
+
+    /// The signals some pipeline takes from the receiver.
+    pub fn signals(&self) -> Vec<Signal> {
+        let routes = self.routes();
+        [Signal::Traces, Signal::Metrics, Signal::Logs].into_iter().filter(|s| !routes.sinks[slot(*s)].is_empty()).collect()
     }
 
     /// Whether any pipeline of this signal takes data from the receiver.
     pub fn accepts(&self, signal: Signal) -> bool {
-        !self.sinks[slot(signal)].is_empty()
+        !self.routes().sinks[slot(signal)].is_empty()
     }
 
     /// Whether every pipeline of this signal forwards encoded batches: then
     /// a receiver checks a protobuf request instead of decoding it.
     pub fn takes_encoded(&self, signal: Signal) -> bool {
-        let sinks = &self.sinks[slot(signal)];
+        let routes = self.routes();
+        let sinks = &routes.sinks[slot(signal)];
         !sinks.is_empty() && sinks.iter().all(|s| s.takes_encoded())
     }
 
@@ -135,7 +161,7 @@ impl ReceiverOutput {
         let count = std::cell::Cell::new(Some(count));
         let cached = std::cell::OnceCell::new();
         let items = || *cached.get_or_init(|| count.take().map_or(0, |f| f()));
-        for sink in &self.sinks[slot(signal)] {
+        for sink in &self.routes().sinks[slot(signal)] {
             if let Err(refusal) = sink.ready(&items) {
                 return Err((refusal, items()));
             }
@@ -148,7 +174,8 @@ impl ReceiverOutput {
     /// for the returned acks (empty unless a pipeline has a persistent queue).
     pub fn offer(&self, batch: Payload) -> Result<Acks, Refusal> {
         let mut acks = Acks::default();
-        let sinks = &self.sinks[slot(batch.signal())];
+        let routes = self.routes();
+        let sinks = &routes.sinks[slot(batch.signal())];
         let Some((last, rest)) = sinks.split_last() else {
             return Ok(acks);
         };

@@ -75,6 +75,11 @@ impl HealthState {
         self.lock().receivers.insert(id.to_string(), false);
     }
 
+    /// A receiver removed by a config reload no longer counts for readiness.
+    pub fn forget_receiver(&self, id: &str) {
+        self.lock().receivers.remove(id);
+    }
+
     pub fn receiver_bound(&self, id: &str) {
         self.lock().receivers.insert(id.to_string(), true);
     }

@@ -162,7 +162,9 @@ impl Registry {
         }
     }
 
-    /// A gauge whose value is computed by `f` at each scrape.
+    /// A gauge whose value is computed by `f` at each scrape. Registering the
+    /// same series again replaces the function: a component rebuilt by a
+    /// config reload reports its new state, not the one it replaced.
     pub fn gauge_fn(
         &self,
         name: &'static str,
@@ -170,7 +172,27 @@ impl Registry {
         labels: Labels,
         f: impl Fn() -> f64 + Send + Sync + 'static,
     ) {
-        self.register(name, help, "gauge", labels, || Cell::GaugeFn(Arc::new(f)));
+        let f: Arc<dyn Fn() -> f64 + Send + Sync> = Arc::new(f);
+        self.register(name, help, "gauge", labels, || Cell::GaugeFn(f.clone()));
+        let mut families = self.families.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(family) = families.iter_mut().find(|fam| fam.name == name) {
+            for (l, cell) in family.series.iter_mut() {
+                if same_labels(l, labels) {
+                    *cell = Cell::GaugeFn(f.clone());
+                }
+            }
+        }
+    }
+
+    /// Forgets a series, so a component removed by a config reload no longer
+    /// reports (gauges of its queue would otherwise keep it alive).
+    pub fn remove(&self, name: &str, labels: Labels) {
+        let mut families = self.families.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(family) = families.iter_mut().find(|f| f.name == name) {
+            family.series.retain(|(l, _)| {
+                !same_labels(l, labels)
+            });
+        }
     }
 
     /// A counter whose value is computed by `f` at each scrape (CPU seconds).
@@ -195,9 +217,7 @@ impl Registry {
     pub fn value(&self, name: &str, labels: Labels) -> Option<f64> {
         let families = self.families.lock().unwrap_or_else(|e| e.into_inner());
         let family = families.iter().find(|f| f.name == name)?;
-        let (_, cell) = family.series.iter().find(|(l, _)| {
-            l.len() == labels.len() && labels.iter().all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v))
-        })?;
+        let (_, cell) = family.series.iter().find(|(l, _)| same_labels(l, labels))?;
         Some(match cell {
             Cell::Counter(c) => c.get() as f64,
             Cell::Gauge(g) => g.get() as f64,
@@ -246,6 +266,11 @@ impl Registry {
         }
         out
     }
+}
+
+/// Whether a stored series has exactly these labels, in any order.
+fn same_labels(stored: &[(&'static str, String)], labels: Labels) -> bool {
+    stored.len() == labels.len() && labels.iter().all(|(k, v)| stored.iter().any(|(sk, sv)| sk == k && sv == v))
 }
 
 fn write_sample(
@@ -335,5 +360,17 @@ mod tests {
         let reg = Registry::new();
         reg.counter("y_total", "Y.", &[("exporter", "a\"b\\c")]).inc();
         assert!(reg.render().contains("y_total{exporter=\"a\\\"b\\\\c\"} 1"));
+    }
+
+    #[test]
+    fn a_gauge_function_registered_again_replaces_the_old_one_and_remove_forgets_it() {
+        let reg = Registry::new();
+        reg.gauge_fn("q", "Q.", &[("exporter", "otlp")], || 1.0);
+        reg.gauge_fn("q", "Q.", &[("exporter", "otlp")], || 2.0);
+        assert_eq!(reg.value("q", &[("exporter", "otlp")]), Some(2.0));
+        assert_eq!(reg.render().matches("q{").count(), 1, "one series, not two");
+        reg.remove("q", &[("exporter", "otlp")]);
+        assert_eq!(reg.value("q", &[("exporter", "otlp")]), None);
+        assert!(!reg.render().contains("q{"));
     }
 }

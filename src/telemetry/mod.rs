@@ -185,6 +185,13 @@ pub fn register_queue_gauges(
     );
 }
 
+/// Forgets the queue gauges of an exporter removed by a config reload.
+pub fn unregister_queue_gauges(reg: &Registry, exporter: &str, signal: Signal) {
+    let labels: &[(&str, &str)] = &[("exporter", exporter), ("data_type", signal.as_str())];
+    reg.remove("otelcol_exporter_queue_size", labels);
+    reg.remove("otelcol_exporter_queue_capacity", labels);
+}
+
 /// Series of a persistent (on-disk) sending queue, per exporter and signal.
 #[derive(Clone, Debug, Default)]
 pub struct PersistentQueueMetrics {
@@ -703,6 +710,58 @@ pub fn register_pipeline_gauges(
         labels,
         move || capacity as f64,
     );
+}
+
+/// Forgets the gauges of a pipeline removed by a config reload.
+pub fn unregister_pipeline_gauges(reg: &Registry, pipeline: &str) {
+    let labels: &[(&str, &str)] = &[("pipeline", pipeline)];
+    reg.remove("sluice_pipeline_queue_size", labels);
+    reg.remove("sluice_pipeline_queue_capacity", labels);
+}
+
+/// Outcomes of config reloads (SIGHUP or `--watch-config`).
+#[derive(Clone, Debug, Default)]
+pub struct ConfigReloadMetrics {
+    pub succeeded: Counter,
+    pub failed: Counter,
+    /// 1 when the last reload applied, 0 when it was refused or failed.
+    pub last_successful: Gauge,
+    pub last_success_timestamp: Gauge,
+}
+
+impl ConfigReloadMetrics {
+    pub fn new(reg: &Registry) -> Self {
+        const RELOADS: &str = "sluice_config_reloads_total";
+        const HELP: &str = "Config reloads, by result: success (applied, or nothing changed) or failure (the new config was invalid or could not be applied; the running one stays).";
+        let last_successful = reg.gauge(
+            "sluice_config_last_reload_successful",
+            "1 if the last config reload applied, 0 if it failed and the previous config is still running.",
+            &[],
+        );
+        last_successful.set(1);
+        ConfigReloadMetrics {
+            succeeded: reg.counter(RELOADS, HELP, &[("result", "success")]),
+            failed: reg.counter(RELOADS, HELP, &[("result", "failure")]),
+            last_successful,
+            last_success_timestamp: reg.gauge(
+                "sluice_config_last_reload_success_timestamp_seconds",
+                "Unix time of the last config reload that applied (0 before the first).",
+                &[],
+            ),
+        }
+    }
+
+    pub fn record(&self, ok: bool) {
+        if ok {
+            self.succeeded.inc();
+            self.last_successful.set(1);
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            self.last_success_timestamp.set(now as i64);
+        } else {
+            self.failed.inc();
+            self.last_successful.set(0);
+        }
+    }
 }
 
 /// Process-wide series: CPU, memory, uptime.

@@ -204,7 +204,7 @@ async fn runner_retries_503_then_counts_sent() {
     let exp = OtlpHttpExporter::new(&config(format!("http://{addr}")), Signal::Traces, "otlphttp").unwrap();
     let reg = Registry::new();
     let runner = crate::exporters::test_server::fast_retry_runner(exp, &reg, "otlphttp", Signal::Traces);
-    runner.send_with_retry(&Batch::Traces(traces(3)).into()).await;
+    runner.send_with_retry(&Batch::Traces(traces(3)).into(), &mut tokio::sync::watch::channel(false).1).await;
     assert_eq!(seen.lock().unwrap().len(), 3);
     assert_eq!(reg.value("otelcol_exporter_sent_spans_total", &[("exporter", "otlphttp")]), Some(3.0));
     assert_eq!(

@@ -1,0 +1,697 @@
+//! The running agent: started from a config, reloaded with another one, shut
+//! down.
+//!
+//! A reload compares the new config with the running one part by part and
+//! touches only what changed. Its guarantees:
+//!
+//! - **All or nothing at start-up of parts.** Every new or changed queue,
+//!   exporter, memory limiter and pipeline is started before anything running
+//!   is touched; if one cannot start (a missing TLS file, a persistent queue
+//!   directory that cannot be opened) the reload changes nothing and says why.
+//!   Receivers and the agent's own servers bind last; one that cannot bind
+//!   keeps (or goes back to) its previous settings and the reload reports it.
+//! - **Unchanged parts keep their state.** A pipeline whose processors, their
+//!   settings, `workers` and `channel_capacity` are unchanged keeps its
+//!   threads and processor state (tail-sampling buffers, limiter tables), even
+//!   when its receivers or exporters change. An exporter whose queue settings
+//!   are unchanged keeps its queue, and what waits in it is sent with the new
+//!   settings. A receiver whose settings are unchanged keeps its listeners.
+//! - **Nothing accepted is lost.** A replaced pipeline's door forwards what
+//!   still reaches it to its replacement; its workers drain their input and
+//!   flush their processors into the queues they fed, and only then are
+//!   replaced queues closed; their consumers send what they hold before they
+//!   end. Kept pipelines pause between two batches while the queues they feed
+//!   are swapped.
+
+use super::parts::{
+    self, pipeline_outlets, queue_identity, queue_storage, start_consumers, start_limiter, start_pipeline,
+    start_receiver, start_server, wanted_servers, Consumers, ExporterHandle, LimiterHandle, PipelineHandle,
+    PipelineShape, ReceiverHandle, ReceiverShape, ServerHandle,
+};
+use super::{queue_and_retry, Control, PipelineDoor, StartError};
+use crate::config::{AgentConfig, ComponentId, ExporterConfig, PipelineId, ProcessorConfig};
+use crate::data::Signal;
+use crate::processors::memory_limiter::MemoryGate;
+use crate::queue::SendingQueue;
+use crate::receivers::ReceiverOutput;
+use crate::telemetry::{self, health::HealthState, Registry};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tracing::{error, warn};
+
+/// What `start` returns: the agent, running.
+pub struct RunningAgent {
+    pub registry: Registry,
+    pub health: HealthState,
+    /// Where each listener actually bound: ("receiver otlp grpc", addr), ("metrics", addr), ...
+    pub endpoints: Vec<(String, SocketAddr)>,
+    /// The config running now; `None` until the first one is applied.
+    config: Option<AgentConfig>,
+    limiters: BTreeMap<ComponentId, LimiterHandle>,
+    exporters: BTreeMap<(ComponentId, Signal), ExporterHandle>,
+    pipelines: BTreeMap<PipelineId, PipelineHandle>,
+    receivers: BTreeMap<ComponentId, ReceiverHandle>,
+    servers: BTreeMap<String, ServerHandle>,
+    /// Replaced exporters still sending what they hold; awaited at shutdown.
+    retiring: Vec<JoinHandle<()>>,
+    shutdown_timeout: Duration,
+}
+
+/// What a reload did, part by part (`pipelines::traces`, `exporters::otlp (traces)`).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReloadSummary {
+    /// Parts left running as they were.
+    pub kept: usize,
+    pub added: Vec<String>,
+    pub replaced: Vec<String>,
+    pub removed: Vec<String>,
+    /// Changed settings a running part cannot take; they apply at the next start.
+    pub needs_restart: Vec<String>,
+}
+
+impl ReloadSummary {
+    /// The new config means what the running one does.
+    pub fn unchanged(&self) -> bool {
+        self.added.is_empty() && self.replaced.is_empty() && self.removed.is_empty() && self.needs_restart.is_empty()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// A new part could not start; nothing changed.
+    #[error("{0}")]
+    NotApplied(StartError),
+    /// The new config runs, except for the parts named, which kept their
+    /// previous settings or could not start.
+    #[error("{}", .0.join("; "))]
+    Partial(Vec<String>),
+}
+
+/// How a shutdown ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Everything drained in time.
+    pub clean: bool,
+    /// Batches still queued when the timeout expired.
+    pub abandoned_batches: usize,
+}
+
+/// What a reload does with one exporter instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ExporterStep {
+    Keep,
+    /// Same queue, new exporter settings: new consumers take over the queue.
+    NewConsumers,
+    /// A new queue (its settings changed); the old one drains to the old exporter.
+    Replace,
+    Add,
+}
+
+/// Starts everything the config describes. On error, what was started is stopped.
+pub async fn start(config: &AgentConfig) -> Result<RunningAgent, StartError> {
+    let registry = Registry::new();
+    telemetry::register_process_metrics(&registry);
+    let mut agent = RunningAgent {
+        registry,
+        health: HealthState::new(),
+        endpoints: Vec::new(),
+        config: None,
+        limiters: BTreeMap::new(),
+        exporters: BTreeMap::new(),
+        pipelines: BTreeMap::new(),
+        receivers: BTreeMap::new(),
+        servers: BTreeMap::new(),
+        retiring: Vec::new(),
+        shutdown_timeout: config.service.shutdown_timeout,
+    };
+    match agent.apply(config, true).await {
+        Ok(_) => {
+            agent.health.set_started();
+            Ok(agent)
+        }
+        Err(e) => {
+            agent.shutdown().await;
+            Err(match e {
+                ReloadError::NotApplied(e) => e,
+                ReloadError::Partial(errors) => StartError::Other(errors.join("; ")),
+            })
+        }
+    }
+}
+
+/// The signals pipelines take from receiver `rid`, in the order `ReceiverOutput::signals` gives.
+fn receiver_signals(config: &AgentConfig, rid: &ComponentId) -> Vec<Signal> {
+    let fed: BTreeSet<Signal> = config
+        .service
+        .pipelines
+        .iter()
+        .filter(|(_, p)| p.receivers.iter().any(|r| ComponentId::parse(r).as_ref() == Ok(rid)))
+        .map(|(pid, _)| pid.signal)
+        .collect();
+    [Signal::Traces, Signal::Metrics, Signal::Logs].into_iter().filter(|s| fed.contains(s)).collect()
+}
+
+/// The memory limiters some pipeline of `config` lists.
+fn used_limiters(config: &AgentConfig) -> BTreeMap<ComponentId, &ProcessorConfig> {
+    config
+        .service
+        .pipelines
+        .values()
+        .flat_map(|p| &p.processors)
+        .filter_map(|s| ComponentId::parse(s).ok())
+        .filter_map(|id| match config.processors.get(&id) {
+            Some(c @ ProcessorConfig::MemoryLimiter(_)) => Some((id, c)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn same_queues(a: &[Arc<SendingQueue>], b: &[Arc<SendingQueue>]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| Arc::ptr_eq(x, y))
+}
+
+fn exporter_name(id: &ComponentId, signal: Signal) -> String {
+    format!("exporters::{id} ({signal})")
+}
+
+/// Waits for worker threads without blocking the runtime; whether all ended cleanly.
+async fn join_workers(threads: Vec<std::thread::JoinHandle<()>>) -> bool {
+    if threads.is_empty() {
+        return true;
+    }
+    tokio::task::spawn_blocking(move || threads.into_iter().map(|t| t.join().is_ok()).fold(true, |a, b| a && b))
+        .await
+        .unwrap_or(false)
+}
+
+/// The parts a reload started before touching anything running.
+#[derive(Default)]
+struct Started {
+    limiters: BTreeMap<ComponentId, LimiterHandle>,
+    queues: BTreeMap<(ComponentId, Signal), Arc<SendingQueue>>,
+    consumers: BTreeMap<(ComponentId, Signal), Consumers>,
+    pipelines: BTreeMap<PipelineId, PipelineHandle>,
+}
+
+impl Started {
+    /// Stops what was started; none of it has seen data.
+    async fn undo(self) {
+        for (_, p) in self.pipelines {
+            join_workers(p.retire(None)).await;
+        }
+        for (key, c) in self.consumers {
+            // A new queue closes; a kept queue stays for the running consumers.
+            if let Some(q) = self.queues.get(&key) {
+                q.close();
+            }
+            let _ = c.stop().await;
+        }
+        for (_, l) in self.limiters {
+            l.stop();
+        }
+    }
+}
+
+impl RunningAgent {
+    /// The address a listener bound, by the name in `endpoints`.
+    pub fn endpoint(&self, name: &str) -> Option<SocketAddr> {
+        self.endpoints.iter().find(|(n, _)| n == name).map(|(_, a)| *a)
+    }
+
+    /// Applies `next` (already validated) in place of the running config.
+    pub async fn reload(&mut self, next: &AgentConfig) -> Result<ReloadSummary, ReloadError> {
+        self.apply(next, false).await
+    }
+
+    /// Moves the agent from its running config (none at start) to `next`.
+    /// With `strict` (start-up) the first error of any part is returned.
+    async fn apply(&mut self, next: &AgentConfig, strict: bool) -> Result<ReloadSummary, ReloadError> {
+        let mut summary = ReloadSummary::default();
+
+        // Plan the exporter instances.
+        let mut exporter_steps: BTreeMap<(ComponentId, Signal), ExporterStep> = BTreeMap::new();
+        for (pid, p) in &next.service.pipelines {
+            for key in pipeline_outlets(pid, p) {
+                let Some(cfg) = next.exporters.get(&key.0) else { continue };
+                let storage = queue_storage(cfg, &next.extensions);
+                let step = match self.exporters.get(&key) {
+                    None => ExporterStep::Add,
+                    Some(h) if h.config == *cfg && h.storage.as_ref() == storage => ExporterStep::Keep,
+                    Some(h) if queue_identity(&h.config, h.storage.as_ref()) == queue_identity(cfg, storage) => {
+                        if storage.is_some() && persistent_settings(&h.config, h.storage.as_ref()) != persistent_settings(cfg, storage) {
+                            summary.needs_restart.push(format!(
+                                "exporters::{}::sending_queue (a persistent queue's size, policy and fsync change at the next start)",
+                                key.0
+                            ));
+                        }
+                        ExporterStep::NewConsumers
+                    }
+                    Some(_) => ExporterStep::Replace,
+                };
+                exporter_steps.insert(key, step);
+            }
+        }
+
+        // Plan the memory limiters and pipelines.
+        let next_limiters = used_limiters(next);
+        let limiter_kept = |id: &ComponentId, cfg: &ProcessorConfig| self.limiters.get(id).is_some_and(|l| l.config == *cfg);
+        let mut pipeline_kept: BTreeMap<PipelineId, bool> = BTreeMap::new();
+        for (pid, p) in &next.service.pipelines {
+            let shape = PipelineShape::of(next, p);
+            let limiters_kept = p
+                .processors
+                .iter()
+                .filter_map(|s| ComponentId::parse(s).ok())
+                .filter_map(|id| next_limiters.get(&id).map(|c| (id.clone(), *c)))
+                .all(|(id, c)| limiter_kept(&id, c));
+            let kept = self.pipelines.get(pid).is_some_and(|h| h.shape == shape) && limiters_kept;
+            pipeline_kept.insert(pid.clone(), kept);
+        }
+
+        // Start every new part before touching a running one.
+        let mut started = Started::default();
+        if let Err(e) = self.start_parts(next, &exporter_steps, &next_limiters, &pipeline_kept, &mut started).await {
+            started.undo().await;
+            return Err(ReloadError::NotApplied(e));
+        }
+        let mut errors: Vec<String> = Vec::new();
+
+        // Kept pipelines whose queues change pause between two batches.
+        let queue_of = |key: &(ComponentId, Signal), started: &Started| -> Option<Arc<SendingQueue>> {
+            started.queues.get(key).cloned().or_else(|| self.exporters.get(key).map(|h| h.queue.clone()))
+        };
+        let mut paused: Vec<(PipelineId, Vec<crossbeam_channel::Sender<Vec<Arc<SendingQueue>>>>, Vec<Arc<SendingQueue>>)> =
+            Vec::new();
+        for (pid, p) in &next.service.pipelines {
+            if !pipeline_kept[pid] {
+                continue;
+            }
+            let want: Vec<Arc<SendingQueue>> =
+                pipeline_outlets(pid, p).iter().filter_map(|k| queue_of(k, &started)).collect();
+            let handle = &self.pipelines[pid];
+            if same_queues(&handle.queues, &want) {
+                continue;
+            }
+            let mut resumes = Vec::new();
+            let mut confirmations = Vec::new();
+            for control in &handle.controls {
+                let (paused_tx, paused_rx) = tokio::sync::oneshot::channel();
+                let (resume_tx, resume_rx) = crossbeam_channel::bounded(1);
+                if control.send(Control::Pause { paused: paused_tx, resume: resume_rx }).is_ok() {
+                    confirmations.push(paused_rx);
+                    resumes.push(resume_tx);
+                }
+            }
+            for c in confirmations {
+                let _ = c.await;
+            }
+            paused.push((pid.clone(), resumes, want));
+        }
+
+        // Route every receiver to the pipelines of the new config.
+        let mut doors: BTreeMap<PipelineId, Arc<PipelineDoor>> = BTreeMap::new();
+        for pid in next.service.pipelines.keys() {
+            let door = match started.pipelines.get(pid) {
+                Some(h) => h.door.clone(),
+                None => self.pipelines[pid].door.clone(),
+            };
+            doors.insert(pid.clone(), door);
+        }
+        let outputs = parts::receiver_outputs(next, &doors);
+        for (rid, handle) in &self.receivers {
+            if let Some(output) = outputs.get(rid) {
+                handle.output.replace_with(output);
+            }
+        }
+
+        // Retire replaced and removed pipelines: they drain into the queues they fed.
+        let old_pids: Vec<PipelineId> = self.pipelines.keys().cloned().collect();
+        let mut draining = Vec::new();
+        for pid in old_pids {
+            if pipeline_kept.get(&pid) == Some(&true) {
+                continue;
+            }
+            let Some(handle) = self.pipelines.remove(&pid) else { continue };
+            let successor = doors.get(&pid).cloned();
+            if successor.is_some() {
+                summary.replaced.push(format!("pipelines::{pid}"));
+            } else {
+                summary.removed.push(format!("pipelines::{pid}"));
+                telemetry::unregister_pipeline_gauges(&self.registry, &pid.to_string());
+            }
+            draining.push((pid, handle.retire(successor)));
+        }
+        for (pid, threads) in draining {
+            if !join_workers(threads).await {
+                error!(pipeline = %pid, "a pipeline worker panicked while draining");
+            }
+        }
+        for (pid, resumes, want) in paused {
+            for r in resumes {
+                let _ = r.send(want.clone());
+            }
+            if let Some(h) = self.pipelines.get_mut(&pid) {
+                h.queues = want;
+            }
+        }
+        for (pid, handle) in std::mem::take(&mut started.pipelines) {
+            handle.register_gauges(&self.registry, &pid);
+            if !self.pipelines.contains_key(&pid) && !summary.replaced.contains(&format!("pipelines::{pid}")) {
+                summary.added.push(format!("pipelines::{pid}"));
+            }
+            self.pipelines.insert(pid, handle);
+        }
+        summary.kept += pipeline_kept.values().filter(|k| **k).count();
+
+        // Exporters: no pipeline pushes to a replaced queue any more.
+        let old_keys: Vec<(ComponentId, Signal)> = self.exporters.keys().cloned().collect();
+        for key in old_keys {
+            if exporter_steps.contains_key(&key) {
+                continue;
+            }
+            let Some(h) = self.exporters.remove(&key) else { continue };
+            h.queue.close();
+            self.retiring.push(h.consumers.task);
+            telemetry::unregister_queue_gauges(&self.registry, &key.0.to_string(), key.1);
+            summary.removed.push(exporter_name(&key.0, key.1));
+        }
+        for (key, step) in &exporter_steps {
+            let name = exporter_name(&key.0, key.1);
+            let cfg = &next.exporters[&key.0];
+            let storage = queue_storage(cfg, &next.extensions).cloned();
+            match step {
+                ExporterStep::Keep => summary.kept += 1,
+                ExporterStep::NewConsumers => {
+                    let Some(consumers) = started.consumers.remove(key) else { continue };
+                    if let Some(h) = self.exporters.get_mut(key) {
+                        let old = std::mem::replace(&mut h.consumers, consumers);
+                        self.retiring.push(old.stop());
+                        h.config = cfg.clone();
+                        h.storage = storage;
+                    }
+                    summary.replaced.push(name);
+                }
+                ExporterStep::Replace | ExporterStep::Add => {
+                    let (Some(queue), Some(consumers)) = (started.queues.remove(key), started.consumers.remove(key))
+                    else {
+                        continue;
+                    };
+                    parts::register_queue_gauges(&self.registry, &key.0, key.1, &queue);
+                    let handle = ExporterHandle { config: cfg.clone(), storage, queue, consumers };
+                    if let Some(old) = self.exporters.insert(key.clone(), handle) {
+                        old.queue.close();
+                        self.retiring.push(old.consumers.task);
+                        summary.replaced.push(name);
+                    } else {
+                        summary.added.push(name);
+                    }
+                }
+            }
+        }
+
+        // Receivers: stop the removed and changed ones (ports may move between
+        // receivers), then start the changed and new ones.
+        let mut restart: BTreeMap<ComponentId, ReceiverHandle> = BTreeMap::new();
+        let old_rids: Vec<ComponentId> = self.receivers.keys().cloned().collect();
+        for rid in old_rids {
+            let keep = match (outputs.get(&rid), next.receivers.get(&rid)) {
+                (Some(_), Some(cfg)) => {
+                    self.receivers[&rid].shape == ReceiverShape::of(cfg, next, receiver_signals(next, &rid))
+                }
+                _ => false,
+            };
+            if keep {
+                summary.kept += 1;
+                continue;
+            }
+            let Some(handle) = self.receivers.remove(&rid) else { continue };
+            if outputs.contains_key(&rid) && next.receivers.contains_key(&rid) {
+                restart.insert(rid, handle);
+            } else {
+                self.stop_receiver(handle).await;
+                self.health.forget_receiver(&rid.to_string());
+                summary.removed.push(format!("receivers::{rid}"));
+            }
+        }
+        let mut previous: BTreeMap<ComponentId, (ReceiverOutput, crate::config::ReceiverConfig)> = BTreeMap::new();
+        for (rid, handle) in restart {
+            previous.insert(rid.clone(), (handle.output.clone(), handle.shape.config().clone()));
+            self.stop_receiver(handle).await;
+        }
+        for (rid, output) in &outputs {
+            if self.receivers.contains_key(rid) {
+                continue;
+            }
+            let Some(cfg) = next.receivers.get(rid) else { continue };
+            match start_receiver(rid, cfg, next, output.clone(), &self.registry, &self.health).await {
+                Ok(handle) => {
+                    let what = format!("receivers::{rid}");
+                    if previous.contains_key(rid) {
+                        summary.replaced.push(what);
+                    } else {
+                        summary.added.push(what);
+                    }
+                    self.receivers.insert(rid.clone(), handle);
+                }
+                Err(e) if strict => return Err(ReloadError::NotApplied(e)),
+                Err(e) => {
+                    let old_config = self.config.clone();
+                    let restored = match (previous.get(rid), old_config) {
+                        (Some((_, old_cfg)), Some(old)) => {
+                            start_receiver(rid, old_cfg, &old, output.clone(), &self.registry, &self.health).await.ok()
+                        }
+                        _ => None,
+                    };
+                    match restored {
+                        Some(handle) => {
+                            errors.push(format!("{e}; receivers::{rid} keeps its previous settings"));
+                            self.receivers.insert(rid.clone(), handle);
+                        }
+                        None => errors.push(format!("{e}; receivers::{rid} is not running")),
+                    }
+                }
+            }
+        }
+
+        // Memory limiters no pipeline uses any more.
+        let old_limiters: Vec<ComponentId> = self.limiters.keys().cloned().collect();
+        for id in old_limiters {
+            let replaced = started.limiters.contains_key(&id);
+            if replaced || !next_limiters.contains_key(&id) {
+                if let Some(l) = self.limiters.remove(&id) {
+                    l.stop();
+                }
+                if !replaced {
+                    summary.removed.push(format!("processors::{id}"));
+                }
+            }
+        }
+        for (id, l) in std::mem::take(&mut started.limiters) {
+            self.limiters.insert(id, l);
+        }
+
+        // The agent's own servers.
+        let wanted = wanted_servers(next);
+        let running: Vec<String> = self.servers.keys().cloned().collect();
+        for name in running {
+            if wanted.get(&name) != self.servers.get(&name).map(|s| &s.settings) {
+                if let Some(s) = self.servers.remove(&name) {
+                    let _ = s.stop().await;
+                    if !wanted.contains_key(&name) {
+                        summary.removed.push(name.clone());
+                    }
+                }
+            }
+        }
+        for name in wanted.keys() {
+            if self.servers.contains_key(name) {
+                summary.kept += 1;
+                continue;
+            }
+            match start_server(name, next, &self.registry, &self.health).await {
+                Ok(s) => {
+                    if self.config.is_some() {
+                        summary.replaced.push(name.clone());
+                    }
+                    self.servers.insert(name.clone(), s);
+                }
+                Err(e) if strict => return Err(ReloadError::NotApplied(e)),
+                Err(e) => {
+                    let restored = match &self.config {
+                        Some(old) if wanted_servers(old).contains_key(name) => {
+                            start_server(name, old, &self.registry, &self.health).await.ok()
+                        }
+                        _ => None,
+                    };
+                    match restored {
+                        Some(s) => {
+                            errors.push(format!("{e}; {name} keeps its previous settings"));
+                            self.servers.insert(name.clone(), s);
+                        }
+                        None => errors.push(format!("{e}; {name} is not running")),
+                    }
+                }
+            }
+        }
+
+        if let Some(old) = &self.config {
+            // The level is the command line's to change (it owns the log filter).
+            if old.service.telemetry.logs.encoding != next.service.telemetry.logs.encoding {
+                summary.needs_restart.push("service::telemetry::logs::encoding".to_string());
+            }
+        }
+        self.shutdown_timeout = next.service.shutdown_timeout;
+        self.config = Some(next.clone());
+        self.endpoints = self
+            .servers
+            .iter()
+            .map(|(name, s)| (name.clone(), s.addr))
+            .chain(self.receivers.iter().flat_map(|(rid, r)| {
+                r.endpoints.iter().map(move |(transport, addr)| (format!("receiver {rid} {transport}"), *addr))
+            }))
+            .collect();
+        self.retiring.retain(|t| !t.is_finished());
+        if errors.is_empty() {
+            Ok(summary)
+        } else {
+            Err(ReloadError::Partial(errors))
+        }
+    }
+
+    /// Starts the limiters, queues, consumers and pipelines the plan needs.
+    async fn start_parts(
+        &self,
+        next: &AgentConfig,
+        exporter_steps: &BTreeMap<(ComponentId, Signal), ExporterStep>,
+        next_limiters: &BTreeMap<ComponentId, &ProcessorConfig>,
+        pipeline_kept: &BTreeMap<PipelineId, bool>,
+        started: &mut Started,
+    ) -> Result<(), StartError> {
+        for (id, cfg) in next_limiters {
+            if self.limiters.get(id).is_some_and(|l| l.config == **cfg) {
+                continue;
+            }
+            if let Some(l) = start_limiter(id, cfg)? {
+                started.limiters.insert(id.clone(), l);
+            }
+        }
+        for (key, step) in exporter_steps {
+            let cfg = &next.exporters[&key.0];
+            let queue = match step {
+                ExporterStep::Keep => continue,
+                ExporterStep::NewConsumers => self.exporters[key].queue.clone(),
+                ExporterStep::Replace | ExporterStep::Add => {
+                    let q = parts::open_queue(&key.0, cfg, key.1, &next.extensions, &self.registry)?;
+                    started.queues.insert(key.clone(), q.clone());
+                    q
+                }
+            };
+            let consumers = start_consumers(&key.0, cfg, key.1, queue, &self.registry, &self.health)?;
+            started.consumers.insert(key.clone(), consumers);
+        }
+        let gates: BTreeMap<ComponentId, MemoryGate> = self
+            .limiters
+            .iter()
+            .map(|(id, l)| (id.clone(), l.gate.clone()))
+            .chain(started.limiters.iter().map(|(id, l)| (id.clone(), l.gate.clone())))
+            .collect();
+        for (pid, p) in &next.service.pipelines {
+            if pipeline_kept[pid] {
+                continue;
+            }
+            let queues: Vec<Arc<SendingQueue>> = pipeline_outlets(pid, p)
+                .iter()
+                .filter_map(|k| started.queues.get(k).cloned().or_else(|| self.exporters.get(k).map(|h| h.queue.clone())))
+                .collect();
+            let handle = start_pipeline(pid, p, next, &gates, queues, &self.registry)?;
+            started.pipelines.insert(pid.clone(), handle);
+        }
+        Ok(())
+    }
+
+    /// Stops a receiver and waits, within the shutdown timeout, for its open requests.
+    async fn stop_receiver(&self, handle: ReceiverHandle) {
+        let tasks = handle.stop();
+        let aborts: Vec<_> = tasks.iter().map(|t| t.abort_handle()).collect();
+        let all = async {
+            for t in tasks {
+                let _ = t.await;
+            }
+        };
+        if tokio::time::timeout(self.shutdown_timeout, all).await.is_err() {
+            warn!(timeout = ?self.shutdown_timeout, "a replaced receiver still had open requests; closing them");
+            for a in aborts {
+                a.abort();
+            }
+        }
+    }
+
+    /// Stops accepting, drains pipelines and queues within the shutdown timeout.
+    pub async fn shutdown(mut self) -> ShutdownReport {
+        let deadline = tokio::time::Instant::now() + self.shutdown_timeout;
+        let persistent = self.exporters.values().any(|e| e.queue.is_persistent());
+        self.health.set_shutting_down();
+        let receivers = std::mem::take(&mut self.receivers);
+        let pipelines = std::mem::take(&mut self.pipelines);
+        let exporters = std::mem::take(&mut self.exporters);
+        let retiring = std::mem::take(&mut self.retiring);
+        let drain = async move {
+            let tasks: Vec<JoinHandle<()>> = receivers.into_values().flat_map(|r| r.stop()).collect();
+            for t in tasks {
+                let _ = t.await;
+            }
+            let mut threads = Vec::new();
+            for (pid, p) in pipelines {
+                threads.push((pid, p.retire(None)));
+            }
+            for (pid, t) in threads {
+                if !join_workers(t).await {
+                    error!(pipeline = %pid, "a pipeline worker panicked during shutdown");
+                }
+            }
+            for e in exporters.values() {
+                e.queue.close();
+            }
+            for (_, e) in exporters {
+                let _ = e.consumers.task.await;
+            }
+            for t in retiring {
+                let _ = t.await;
+            }
+        };
+        let report = match tokio::time::timeout_at(deadline, drain).await {
+            Ok(()) => ShutdownReport { clean: true, abandoned_batches: 0 },
+            Err(_) => {
+                if persistent {
+                    warn!(timeout = ?self.shutdown_timeout, "shutdown timed out before every queue drained; what persistent queues hold stays on disk for the next start, the rest is lost");
+                } else {
+                    error!(timeout = ?self.shutdown_timeout, "shutdown timed out before every queue drained; remaining data is lost");
+                }
+                ShutdownReport { clean: false, abandoned_batches: 0 }
+            }
+        };
+        for (_, s) in std::mem::take(&mut self.servers) {
+            s.stop().abort();
+        }
+        for (_, l) in std::mem::take(&mut self.limiters) {
+            l.stop();
+        }
+        report
+    }
+}
+
+/// The settings of a persistent queue that only a restart changes.
+fn persistent_settings(
+    cfg: &ExporterConfig,
+    storage: Option<&crate::queue::storage_config::FileStorageConfig>,
+) -> (usize, u64, crate::exporters::otlp_common::FullQueuePolicy, Option<bool>) {
+    let (q, _) = queue_and_retry(cfg);
+    (q.queue_size, q.max_size_mib, q.policy(), storage.map(|s| s.fsync))
+}
+
+#[cfg(test)]
+#[path = "agent_tests.rs"]
+mod tests;

@@ -1,0 +1,201 @@
+//! Reloads of an agent running in this process: what is kept, what is
+//! replaced, and that data offered around a reload reaches its exporters.
+
+use super::*;
+use crate::data::{Batch, Payload};
+use crate::receivers::BatchSink;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use std::path::Path;
+
+fn load(yaml: &str) -> AgentConfig {
+    crate::config::load(yaml, &|_| None).unwrap_or_else(|e| panic!("{e}\n{yaml}"))
+}
+
+/// A config with an OTLP receiver on a free port, no metrics endpoint, and
+/// the given components and pipelines.
+fn config(dir: &Path, receiver_endpoint: &str, processors: &str, exporters: &str, pipelines: &str) -> AgentConfig {
+    let dir = dir.display();
+    load(&format!(
+        "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: {receiver_endpoint}\n\
+         processors:\n{processors}\n\
+         exporters:\n{exporters}\n\
+         service:\n  telemetry:\n    metrics:\n      address: \"\"\n  pipelines:\n{pipelines}\n"
+    )
+    .replace("DIR", &dir.to_string()))
+}
+
+fn spans(names: &[&str]) -> Payload {
+    Payload::Decoded(Batch::Traces(ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: names
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| Span {
+                        trace_id: vec![i as u8 + 1; 16],
+                        span_id: vec![1; 8],
+                        name: n.to_string(),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }))
+}
+
+/// Span names written by a `file` exporter (JSON lines of OTLP requests).
+fn names_in(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut names = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        for rs in v["resourceSpans"].as_array().into_iter().flatten() {
+            for ss in rs["scopeSpans"].as_array().into_iter().flatten() {
+                for s in ss["spans"].as_array().into_iter().flatten() {
+                    names.push(s["name"].as_str().unwrap_or_default().to_string());
+                }
+            }
+        }
+    }
+    names.sort();
+    names
+}
+
+const FILE_A: &str = "  file/a:\n    path: DIR/a.json\n    flush_interval: 10ms\n";
+const FILE_B: &str = "  file/b:\n    path: DIR/b.json\n    flush_interval: 10ms\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_keeps_unchanged_parts_and_replaces_changed_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let otlp = |endpoint: &str| {
+        format!("  otlp/a:\n    endpoint: {endpoint}\n    tls:\n      insecure: true\n  nop:\n")
+    };
+    let pipelines = "    traces:\n      receivers: [otlp]\n      processors: [batch]\n      exporters: [otlp/a]\n\
+                     \x20   metrics:\n      receivers: [otlp]\n      exporters: [nop]\n";
+    let base = config(dir.path(), "127.0.0.1:0", "  batch:\n", &otlp("127.0.0.1:1"), pipelines);
+    let mut agent = start(&base).await.unwrap();
+    let grpc = agent.endpoint("receiver otlp grpc").unwrap();
+    let traces = PipelineId { signal: Signal::Traces, name: None };
+    let exporter = (ComponentId::parse("otlp/a").unwrap(), Signal::Traces);
+    let door = agent.pipelines[&traces].door.clone();
+    let queue = agent.exporters[&exporter].queue.clone();
+
+    // Same config: nothing changes.
+    let summary = agent.reload(&base).await.unwrap();
+    assert!(summary.unchanged(), "{summary:?}");
+    assert!(Arc::ptr_eq(&door, &agent.pipelines[&traces].door));
+
+    // A new endpoint for the exporter (same queue) and a processor added to
+    // the metrics pipeline.
+    let pipelines2 = pipelines.replace("exporters: [nop]", "processors: [batch]\n      exporters: [nop]");
+    let next = config(dir.path(), "127.0.0.1:0", "  batch:\n", &otlp("127.0.0.1:2"), &pipelines2);
+    let summary = agent.reload(&next).await.unwrap();
+    assert_eq!(summary.replaced, vec!["pipelines::metrics", "exporters::otlp/a (traces)"], "{summary:?}");
+    assert!(summary.added.is_empty() && summary.removed.is_empty(), "{summary:?}");
+    assert!(Arc::ptr_eq(&door, &agent.pipelines[&traces].door), "the traces pipeline keeps running");
+    assert!(Arc::ptr_eq(&queue, &agent.exporters[&exporter].queue), "the exporter keeps its queue");
+    assert_eq!(agent.endpoint("receiver otlp grpc"), Some(grpc), "the receiver keeps its listener");
+
+    // A new queue size: a new queue, which the kept pipeline now feeds.
+    let next2 = config(
+        dir.path(),
+        "127.0.0.1:0",
+        "  batch:\n",
+        &otlp("127.0.0.1:2").replace("    tls:", "    sending_queue:\n      queue_size: 7\n    tls:"),
+        &pipelines2,
+    );
+    let summary = agent.reload(&next2).await.unwrap();
+    assert_eq!(summary.replaced, vec!["exporters::otlp/a (traces)"], "{summary:?}");
+    let new_queue = agent.exporters[&exporter].queue.clone();
+    assert!(!Arc::ptr_eq(&queue, &new_queue));
+    assert_eq!(new_queue.capacity(), 7);
+    assert!(Arc::ptr_eq(&door, &agent.pipelines[&traces].door));
+    assert!(Arc::ptr_eq(&agent.pipelines[&traces].queues[0], &new_queue), "the kept pipeline feeds the new queue");
+    assert!(agent.shutdown().await.clean);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_offered_around_a_reload_reaches_every_exporter_of_its_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = "    traces:\n      receivers: [otlp]\n      exporters: [file/a]\n";
+    let two = "    traces:\n      receivers: [otlp]\n      exporters: [file/a, file/b]\n";
+    let base = config(dir.path(), "127.0.0.1:0", "  batch:\n", FILE_A, one);
+    let mut agent = start(&base).await.unwrap();
+    let traces = PipelineId { signal: Signal::Traces, name: None };
+    let door = agent.pipelines[&traces].door.clone();
+    door.offer(spans(&["before"])).unwrap();
+
+    // An exporter added to a kept pipeline: its workers pause and resume.
+    let summary = agent.reload(&config(dir.path(), "127.0.0.1:0", "  batch:\n", &format!("{FILE_A}{FILE_B}"), two)).await.unwrap();
+    assert_eq!(summary.added, vec!["exporters::file/b (traces)"]);
+    assert!(Arc::ptr_eq(&door, &agent.pipelines[&traces].door));
+    door.offer(spans(&["between"])).unwrap();
+
+    // The pipeline replaced (a processor added): the old door forwards.
+    let with_batch = two.replace("exporters:", "processors: [batch]\n      exporters:");
+    let summary =
+        agent.reload(&config(dir.path(), "127.0.0.1:0", "  batch:\n", &format!("{FILE_A}{FILE_B}"), &with_batch)).await.unwrap();
+    assert_eq!(summary.replaced, vec!["pipelines::traces"]);
+    door.offer(spans(&["after", "after"])).unwrap();
+    assert!(agent.shutdown().await.clean);
+
+    assert_eq!(names_in(&dir.path().join("a.json")), ["after", "after", "before", "between"]);
+    assert_eq!(names_in(&dir.path().join("b.json")), ["after", "after", "between"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_part_that_cannot_start_leaves_the_running_config_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipes = "    traces:\n      receivers: [otlp]\n      exporters: [file/a]\n";
+    let base = config(dir.path(), "127.0.0.1:0", "  batch:\n", FILE_A, pipes);
+    let mut agent = start(&base).await.unwrap();
+    let traces = PipelineId { signal: Signal::Traces, name: None };
+    let door = agent.pipelines[&traces].door.clone();
+
+    // file/b cannot open its file; the pipeline (replaced by the plan) stays.
+    let bad = FILE_B.replace("DIR/b.json", "DIR/missing/b.json");
+    let next = config(
+        dir.path(),
+        "127.0.0.1:0",
+        "  batch:\n",
+        &format!("{FILE_A}{bad}"),
+        &pipes.replace("exporters: [file/a]", "processors: [batch]\n      exporters: [file/a, file/b]"),
+    );
+    let err = agent.reload(&next).await.unwrap_err();
+    assert!(matches!(err, ReloadError::NotApplied(_)), "{err}");
+    assert!(err.to_string().contains("file/b"), "{err}");
+    assert!(Arc::ptr_eq(&door, &agent.pipelines[&traces].door));
+    assert_eq!(agent.exporters.len(), 1);
+    door.offer(spans(&["still"])).unwrap();
+    assert!(agent.shutdown().await.clean);
+    assert_eq!(names_in(&dir.path().join("a.json")), ["still"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_moves_to_its_new_endpoint_and_a_removed_one_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipes = "    traces:\n      receivers: [otlp]\n      exporters: [file/a]\n";
+    let base = config(dir.path(), "127.0.0.1:0", "  batch:\n", FILE_A, pipes);
+    let mut agent = start(&base).await.unwrap();
+    let old = agent.endpoint("receiver otlp grpc").unwrap();
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let summary =
+        agent.reload(&config(dir.path(), &free.to_string(), "  batch:\n", FILE_A, pipes)).await.unwrap();
+    assert_eq!(summary.replaced, vec!["receivers::otlp"]);
+    assert_eq!(agent.endpoint("receiver otlp grpc"), Some(free));
+    assert!(std::net::TcpStream::connect(old).is_err(), "the old port is closed");
+    assert!(std::net::TcpStream::connect(free).is_ok(), "the new port listens");
+
+    // A port another process holds: the receiver keeps its previous settings.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let next = config(dir.path(), &taken.local_addr().unwrap().to_string(), "  batch:\n", FILE_A, pipes);
+    let err = agent.reload(&next).await.unwrap_err();
+    assert!(matches!(err, ReloadError::Partial(_)), "{err}");
+    assert!(err.to_string().contains("keeps its previous settings"), "{err}");
+    assert_eq!(agent.endpoint("receiver otlp grpc"), Some(free));
+    assert!(std::net::TcpStream::connect(free).is_ok());
+    assert!(agent.shutdown().await.clean);
+}

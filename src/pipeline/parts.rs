@@ -1,0 +1,586 @@
+//! The running parts of an agent, each started and stopped on its own so a
+//! config reload can keep some and replace others: exporter queues and their
+//! consumers, memory limiters, pipelines (door and workers), receivers, and
+//! the agent's own HTTP servers.
+//!
+//! Starting a part never touches a running one. Stopping is split in two
+//! where a reload needs it: a pipeline's door closes (forwarding to its
+//! successor) before its workers drain; an exporter's consumers can stop
+//! while its queue lives on for the consumers that replace them.
+
+use super::chain::ProcessorChain;
+use super::{
+    forwards_encoded, open_persistent_queue, queue_and_retry, shard, worker_loop, Control, DoorInput, PipelineDoor,
+    StartError, Work,
+};
+use crate::config::{
+    AgentConfig, ComponentId, ExporterConfig, ExtensionConfig, PipelineConfig, PipelineId, ProcessorConfig,
+    ReceiverConfig,
+};
+use crate::data::Signal;
+use crate::exporters::runner::ExporterRunner;
+use crate::exporters::{self, Exporter};
+use crate::processors::memory_limiter::{MemoryGate, MemoryLimits};
+use crate::processors::ProcessorContext;
+use crate::queue::storage_config::FileStorageConfig;
+use crate::queue::SendingQueue;
+use crate::receivers::{self, BatchSink, ReceiverContext, ReceiverOutput};
+use crate::telemetry::{self, health::HealthState, ExporterMetrics, ProcessorMetrics, Registry};
+use crossbeam_channel::Sender;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+/// The `file_storage` extension an exporter's sending queue lives in, if it
+/// is persistent. Validation made sure the ID names one.
+pub(super) fn queue_storage<'a>(
+    cfg: &ExporterConfig,
+    extensions: &'a BTreeMap<ComponentId, ExtensionConfig>,
+) -> Option<&'a FileStorageConfig> {
+    let (queue_cfg, _) = queue_and_retry(cfg);
+    let sid = queue_cfg.storage.as_deref().filter(|_| queue_cfg.enabled).and_then(|s| ComponentId::parse(s).ok())?;
+    match extensions.get(&sid) {
+        Some(ExtensionConfig::FileStorage(fs)) => Some(fs),
+        _ => None,
+    }
+}
+
+/// What decides whether a reload can keep an exporter's queue: a memory
+/// queue's size and policy, or a persistent queue's directory (its other
+/// settings apply at the next start; the reload says so).
+#[derive(Debug, PartialEq)]
+pub(super) enum QueueIdentity {
+    Memory { capacity: usize, policy: crate::exporters::otlp_common::FullQueuePolicy },
+    Disk { directory: String },
+}
+
+pub(super) fn queue_identity(cfg: &ExporterConfig, storage: Option<&FileStorageConfig>) -> QueueIdentity {
+    let (q, _) = queue_and_retry(cfg);
+    match storage {
+        Some(fs) => QueueIdentity::Disk { directory: fs.directory.clone() },
+        None => QueueIdentity::Memory { capacity: if q.enabled { q.queue_size.max(1) } else { 1 }, policy: q.policy() },
+    }
+}
+
+/// Opens an exporter's sending queue (in memory, or on disk and replayed).
+pub(super) fn open_queue(
+    id: &ComponentId,
+    cfg: &ExporterConfig,
+    signal: Signal,
+    extensions: &BTreeMap<ComponentId, ExtensionConfig>,
+    registry: &Registry,
+) -> Result<Arc<SendingQueue>, StartError> {
+    let name = id.to_string();
+    let (queue_cfg, _) = queue_and_retry(cfg);
+    let metrics = ExporterMetrics::new(registry, &name, signal);
+    // A disabled queue still needs one slot to hand batches to the sender.
+    let capacity = if queue_cfg.enabled { queue_cfg.queue_size } else { 1 };
+    let queue = match queue_storage(cfg, extensions) {
+        Some(fs) => Arc::new(open_persistent_queue(fs, &name, signal, capacity, &queue_cfg, &metrics, registry)?),
+        None => Arc::new(SendingQueue::new(capacity, queue_cfg.policy(), metrics.enqueue_failed.clone())),
+    };
+    Ok(queue)
+}
+
+/// Points the queue gauges of an exporter instance at `queue`.
+pub(super) fn register_queue_gauges(registry: &Registry, id: &ComponentId, signal: Signal, queue: &Arc<SendingQueue>) {
+    let q = queue.clone();
+    telemetry::register_queue_gauges(registry, &id.to_string(), signal, queue.capacity(), move || q.len() as f64);
+}
+
+/// An exporter's consumers: they pull from its queue and send.
+pub(super) struct Consumers {
+    /// Turned true to stop them while the queue lives on.
+    stop: watch::Sender<bool>,
+    /// Ends once the consumers have stopped and the exporter shut down.
+    pub task: JoinHandle<()>,
+}
+
+impl Consumers {
+    /// Each consumer finishes the batch it holds and leaves the rest queued.
+    pub fn stop(self) -> JoinHandle<()> {
+        let _ = self.stop.send(true);
+        self.task
+    }
+}
+
+fn spawn_runner<E: Exporter>(
+    exporter: E,
+    queue: Arc<SendingQueue>,
+    consumers: usize,
+    retry: crate::exporters::otlp_common::RetryConfig,
+    metrics: ExporterMetrics,
+    health: telemetry::health::ComponentHealth,
+    name: String,
+) -> Consumers {
+    let exporter = Arc::new(exporter);
+    let runner = Arc::new(ExporterRunner { exporter: exporter.clone(), queue, retry, metrics, health, name });
+    let (stop, stop_rx) = watch::channel(false);
+    let handles = runner.spawn(consumers, stop_rx);
+    let task = tokio::spawn(async move {
+        for c in handles {
+            let _ = c.await;
+        }
+        exporter.shutdown().await;
+    });
+    Consumers { stop, task }
+}
+
+/// Builds the exporter and starts its consumers on `queue`.
+pub(super) fn start_consumers(
+    id: &ComponentId,
+    cfg: &ExporterConfig,
+    signal: Signal,
+    queue: Arc<SendingQueue>,
+    registry: &Registry,
+    health: &HealthState,
+) -> Result<Consumers, StartError> {
+    let name = id.to_string();
+    let (queue_cfg, retry) = queue_and_retry(cfg);
+    let consumers = if queue_cfg.enabled { queue_cfg.num_consumers } else { 1 };
+    let metrics = ExporterMetrics::new(registry, &name, signal);
+    let health = health.exporter(&name);
+    let label = format!("{name} ({signal})");
+    let err = |message: String| StartError::Exporter { id: name.clone(), message };
+    macro_rules! run {
+        ($exporter:expr) => {
+            spawn_runner($exporter, queue, consumers, retry, metrics, health, label)
+        };
+    }
+    Ok(match cfg {
+        ExporterConfig::Otlp(c) => run!(exporters::otlp::OtlpExporter::new(c, signal, &name).map_err(err)?),
+        ExporterConfig::OtlpHttp(c) => run!(exporters::otlphttp::OtlpHttpExporter::new(c, signal, &name).map_err(err)?),
+        ExporterConfig::Loki(c) => {
+            let loki_metrics = telemetry::LokiExporterMetrics::new(registry, &name);
+            run!(exporters::loki::LokiExporter::new(c, &name, loki_metrics).map_err(err)?)
+        }
+        ExporterConfig::LoadBalancing(c) => {
+            let m = telemetry::LoadBalancerMetrics::new(registry, &name, signal);
+            run!(exporters::loadbalancing::LoadBalancingExporter::new(c, signal, &name, m).map_err(err)?)
+        }
+        ExporterConfig::PrometheusRemoteWrite(c) => {
+            let m = telemetry::PrometheusExporterMetrics::new(registry, &name);
+            run!(exporters::prometheusremotewrite::PrometheusRemoteWriteExporter::new(c, &name, m).map_err(err)?)
+        }
+        ExporterConfig::Prometheus(c) => {
+            let m = telemetry::PrometheusExporterMetrics::new(registry, &name);
+            run!(exporters::prometheus::PrometheusExporter::new(c, &name, m).map_err(err)?)
+        }
+        ExporterConfig::Debug(c) => run!(exporters::debug::DebugExporter::new(c, signal, &name).map_err(err)?),
+        ExporterConfig::File(c) => run!(exporters::file::FileExporter::new(c, signal, &name).map_err(err)?),
+        ExporterConfig::Nop(c) => run!(exporters::nop::NopExporter::new(c)),
+    })
+}
+
+/// One exporter instance for one signal: its queue and its consumers.
+pub(super) struct ExporterHandle {
+    pub config: ExporterConfig,
+    pub storage: Option<FileStorageConfig>,
+    pub queue: Arc<SendingQueue>,
+    pub consumers: Consumers,
+}
+
+/// A running memory limiter: one gate, shared by every pipeline that lists it.
+pub(super) struct LimiterHandle {
+    pub config: ProcessorConfig,
+    pub gate: MemoryGate,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl LimiterHandle {
+    pub fn stop(self) {
+        let _ = self.stop.send(true);
+        self.task.abort();
+    }
+}
+
+/// Starts the checker of a `memory_limiter`.
+pub(super) fn start_limiter(id: &ComponentId, cfg: &ProcessorConfig) -> Result<Option<LimiterHandle>, StartError> {
+    let ProcessorConfig::MemoryLimiter(c) = cfg else { return Ok(None) };
+    let limits = MemoryLimits::resolve(c, telemetry::process::total_memory_bytes())
+        .map_err(|message| StartError::Processor { id: id.to_string(), message })?;
+    let gate = MemoryGate::default();
+    let (g, interval, name) = (gate.clone(), c.check_interval.get(), id.to_string());
+    info!(processor = %name, limit_mib = limits.hard >> 20, soft_limit_mib = limits.soft >> 20, "memory limiter active");
+    let (stop, mut stop_rx) = watch::channel(false);
+    let task = tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = stop_rx.wait_for(|v| *v) => break,
+            }
+            let used = telemetry::process::rss_bytes();
+            if g.update(&limits, used) {
+                telemetry::process::MEMORY_REFUSING.store(g.refusing(), Ordering::Relaxed);
+                if g.refusing() {
+                    warn!(processor = %name, used_mib = used >> 20, soft_limit_mib = limits.soft >> 20, "memory above soft limit; refusing data");
+                } else {
+                    info!(processor = %name, used_mib = used >> 20, "memory below soft limit; accepting data again");
+                }
+            }
+        }
+    });
+    Ok(Some(LimiterHandle { config: cfg.clone(), gate, stop, task }))
+}
+
+/// What decides whether a reload can keep a pipeline's workers and the
+/// state of its processors: its processors and their settings, its worker
+/// and channel sizes, and the two properties its exporters give it.
+#[derive(Debug, PartialEq)]
+pub(super) struct PipelineShape {
+    processors: Vec<(ComponentId, Option<ProcessorConfig>)>,
+    workers: usize,
+    channel_capacity: usize,
+    pass_through: bool,
+    durable: bool,
+}
+
+impl PipelineShape {
+    pub fn of(config: &AgentConfig, p: &PipelineConfig) -> PipelineShape {
+        let processors: Vec<(ComponentId, Option<ProcessorConfig>)> = p
+            .processors
+            .iter()
+            .filter_map(|s| ComponentId::parse(s).ok())
+            .map(|id| {
+                let cfg = config.processors.get(&id).cloned();
+                (id, cfg)
+            })
+            .collect();
+        let ids: Vec<ComponentId> = processors.iter().map(|(id, _)| id.clone()).collect();
+        let durable = p.exporters.iter().filter_map(|e| ComponentId::parse(e).ok()).any(|eid| {
+            config.exporters.get(&eid).is_some_and(|c| queue_storage(c, &config.extensions).is_some())
+        });
+        PipelineShape {
+            processors,
+            workers: p.workers.max(1),
+            channel_capacity: p.channel_capacity.max(1),
+            pass_through: forwards_encoded(config, &ids, &p.exporters),
+            durable,
+        }
+    }
+}
+
+/// The exporter instances a pipeline feeds, in its `exporters` order.
+pub(super) fn pipeline_outlets(pid: &PipelineId, p: &PipelineConfig) -> Vec<(ComponentId, Signal)> {
+    p.exporters.iter().filter_map(|e| ComponentId::parse(e).ok()).map(|eid| (eid, pid.signal)).collect()
+}
+
+/// A running pipeline: its door and its worker threads.
+pub(super) struct PipelineHandle {
+    pub shape: PipelineShape,
+    pub door: Arc<PipelineDoor>,
+    pub controls: Vec<Sender<Control>>,
+    pub workers: Vec<std::thread::JoinHandle<()>>,
+    /// The queues its workers push to now.
+    pub queues: Vec<Arc<SendingQueue>>,
+    /// What its input holds: the sharded door's count, or the shared channel.
+    fill: (Option<Arc<AtomicUsize>>, crossbeam_channel::Receiver<Work>),
+}
+
+impl PipelineHandle {
+    /// Points the pipeline's gauges at this instance.
+    pub fn register_gauges(&self, registry: &Registry, pid: &PipelineId) {
+        let (queued, first_rx) = self.fill.clone();
+        telemetry::register_pipeline_gauges(registry, &pid.to_string(), self.shape.channel_capacity, move || {
+            match &queued {
+                Some(q) => q.load(Ordering::Relaxed) as f64,
+                None => first_rx.len() as f64,
+            }
+        });
+    }
+
+    /// Closes the door (later offers go to `successor`) and tells the workers
+    /// to drain and flush; returns the threads to join.
+    pub fn retire(self, successor: Option<Arc<PipelineDoor>>) -> Vec<std::thread::JoinHandle<()>> {
+        self.door.close(successor);
+        for c in &self.controls {
+            let _ = c.send(Control::Stop);
+        }
+        self.workers
+    }
+}
+
+/// Builds a pipeline's door and starts its workers, feeding `queues`.
+pub(super) fn start_pipeline(
+    pid: &PipelineId,
+    p: &PipelineConfig,
+    config: &AgentConfig,
+    gates: &BTreeMap<ComponentId, MemoryGate>,
+    queues: Vec<Arc<SendingQueue>>,
+    registry: &Registry,
+) -> Result<PipelineHandle, StartError> {
+    let signal = pid.signal;
+    let shape = PipelineShape::of(config, p);
+    let (workers_n, capacity) = (shape.workers, shape.channel_capacity);
+    let proc_ids: Vec<ComponentId> = shape.processors.iter().map(|(id, _)| id.clone()).collect();
+    // Routed by the key of the first keyed processor; a second keyed
+    // processor with another key (rare) sees its keys spread over workers.
+    let route = proc_ids
+        .iter()
+        .filter_map(|id| config.processors.get(id))
+        .find_map(|c| shard::Route::of(crate::processors::state_key(c)))
+        .filter(|_| workers_n > 1);
+    let (input, worker_rxs, reserved) = if let Some(route) = route {
+        let (txs, rxs): (Vec<_>, Vec<_>) = (0..workers_n).map(|_| crossbeam_channel::unbounded::<Work>()).unzip();
+        let queued = Arc::new(AtomicUsize::new(0));
+        (DoorInput::Sharded { txs, queued: queued.clone(), capacity, route }, rxs, Some(queued))
+    } else {
+        let (tx, rx) = crossbeam_channel::bounded::<Work>(capacity);
+        (DoorInput::Shared(tx), vec![rx; workers_n], None)
+    };
+    let door_limiters = proc_ids
+        .iter()
+        .filter_map(|id| gates.get(id).map(|g| (id, g)))
+        .map(|(id, g)| (g.clone(), ProcessorMetrics::new(registry, &id.to_string(), signal)))
+        .collect();
+    let fill = (reserved.clone(), worker_rxs[0].clone());
+    if shape.durable {
+        let holding: Vec<String> = shape
+            .processors
+            .iter()
+            .filter(|(_, c)| matches!(c, Some(ProcessorConfig::Batch(_) | ProcessorConfig::TailSampling(_))))
+            .map(|(id, _)| id.to_string())
+            .collect();
+        if !holding.is_empty() {
+            warn!(pipeline = %pid, processors = %holding.join(", "), "this pipeline writes to a persistent queue after processors that hold data; clients are answered when the processor takes a batch, before it is on disk, so a crash can lose what the processor holds");
+        }
+    }
+    let pass_through = shape.pass_through;
+    let decode_failures = telemetry::pipeline_decode_failures(registry, &pid.to_string());
+    info!(pipeline = %pid, pass_through, "pipeline built");
+    let door = Arc::new(PipelineDoor::new(input, door_limiters, shape.durable, pass_through, decode_failures.clone()));
+    let mut workers = Vec::new();
+    let mut controls = Vec::new();
+    for (w, worker_rx) in worker_rxs.iter().enumerate() {
+        let chain = if pass_through {
+            let batch = proc_ids.iter().find_map(|id| match config.processors.get(id) {
+                Some(ProcessorConfig::Batch(c)) => {
+                    Some(crate::processors::batch::EncodedBatchProcessor::new(c, signal, &id.to_string(), registry))
+                }
+                _ => None,
+            });
+            ProcessorChain::pass_through(batch)
+        } else {
+            ProcessorChain::decoded(
+                proc_ids
+                    .iter()
+                    .filter_map(|id| {
+                        let ctx = ProcessorContext {
+                            id: id.to_string(),
+                            signal,
+                            registry: registry.clone(),
+                            worker: w,
+                            workers: workers_n,
+                        };
+                        config.processors.get(id).map(|c| crate::processors::build(id, c, &ctx))
+                    })
+                    .collect(),
+                decode_failures.clone(),
+            )
+        };
+        let (control_tx, control_rx) = crossbeam_channel::bounded::<Control>(1);
+        let (rx, reserved, queues) = (worker_rx.clone(), reserved.clone(), queues.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("sluice-{pid}-{w}"))
+            .spawn(move || worker_loop(chain, rx, reserved, control_rx, queues));
+        match spawned {
+            Ok(handle) => {
+                workers.push(handle);
+                controls.push(control_tx);
+            }
+            Err(e) => {
+                // Stop the workers already running; they have seen nothing.
+                for c in &controls {
+                    let _ = c.send(Control::Stop);
+                }
+                return Err(StartError::Thread(e));
+            }
+        }
+    }
+    Ok(PipelineHandle { shape, door, controls, workers, queues, fill })
+}
+
+/// The extensions a receiver uses (authenticators, checkpoint storage), by ID.
+fn receiver_extensions(cfg: &ReceiverConfig) -> Vec<String> {
+    match cfg {
+        ReceiverConfig::Otlp(c) => {
+            let grpc = c.protocols.grpc.as_ref().and_then(|g| g.auth.as_ref());
+            let http = c.protocols.http.as_ref().and_then(|h| h.auth.as_ref());
+            grpc.into_iter().chain(http).map(|a| a.authenticator.clone()).collect()
+        }
+        ReceiverConfig::Filelog(c) => c.storage.iter().cloned().collect(),
+    }
+}
+
+/// What decides whether a reload can keep a receiver running: its settings,
+/// those of the extensions it uses, and the signals pipelines take from it
+/// (a gRPC server registers a service per signal).
+#[derive(Debug, PartialEq)]
+pub(super) struct ReceiverShape {
+    config: ReceiverConfig,
+    extensions: Vec<(String, Option<ExtensionConfig>)>,
+    signals: Vec<Signal>,
+}
+
+impl ReceiverShape {
+    pub fn config(&self) -> &ReceiverConfig {
+        &self.config
+    }
+
+    pub fn of(cfg: &ReceiverConfig, config: &AgentConfig, signals: Vec<Signal>) -> ReceiverShape {
+        let extensions = receiver_extensions(cfg)
+            .into_iter()
+            .map(|id| {
+                let ext = ComponentId::parse(&id).ok().and_then(|eid| config.extensions.get(&eid).cloned());
+                (id, ext)
+            })
+            .collect();
+        ReceiverShape { config: cfg.clone(), extensions, signals }
+    }
+}
+
+/// A running receiver.
+pub(super) struct ReceiverHandle {
+    pub shape: ReceiverShape,
+    /// Shared with the receiver: swapping its routes redirects it.
+    pub output: ReceiverOutput,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    pub endpoints: Vec<(&'static str, SocketAddr)>,
+}
+
+impl ReceiverHandle {
+    /// Stops accepting; the returned tasks end once open requests finish.
+    pub fn stop(self) -> Vec<JoinHandle<()>> {
+        let _ = self.stop.send(true);
+        self.tasks
+    }
+}
+
+/// Binds and starts a receiver feeding `output`.
+pub(super) async fn start_receiver(
+    rid: &ComponentId,
+    cfg: &ReceiverConfig,
+    config: &AgentConfig,
+    output: ReceiverOutput,
+    registry: &Registry,
+    health: &HealthState,
+) -> Result<ReceiverHandle, StartError> {
+    let name = rid.to_string();
+    health.expect_receiver(&name);
+    let (stop, stop_rx) = watch::channel(false);
+    let shape = ReceiverShape::of(cfg, config, output.signals());
+    let ctx = ReceiverContext {
+        id: name.clone(),
+        output: output.clone(),
+        registry: registry.clone(),
+        shutdown: stop_rx,
+        extensions: Arc::new(config.extensions.clone()),
+    };
+    let running = match cfg {
+        ReceiverConfig::Otlp(c) => receivers::otlp::start(c, ctx).await?,
+        ReceiverConfig::Filelog(c) => {
+            // Validation made sure `storage` names a file_storage extension.
+            let storage = c.storage.as_deref().and_then(|s| ComponentId::parse(s).ok()).and_then(|sid| {
+                match config.extensions.get(&sid) {
+                    Some(ExtensionConfig::FileStorage(fs)) => Some(fs),
+                    _ => None,
+                }
+            });
+            receivers::filelog::start(c, storage, ctx).await?
+        }
+    };
+    for (transport, addr) in &running.endpoints {
+        info!(receiver = %name, transport, %addr, "receiver listening");
+    }
+    health.receiver_bound(&name);
+    Ok(ReceiverHandle { shape, output, stop, tasks: running.tasks, endpoints: running.endpoints })
+}
+
+/// One of the agent's own HTTP servers (`/metrics`, a `health_check`).
+pub(super) struct ServerHandle {
+    /// The settings it was started with, to tell whether a reload changes it.
+    pub settings: String,
+    pub addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl ServerHandle {
+    pub fn stop(self) -> JoinHandle<()> {
+        let _ = self.stop.send(true);
+        self.task
+    }
+}
+
+/// The servers a config asks for: endpoint name → settings.
+pub(super) fn wanted_servers(config: &AgentConfig) -> BTreeMap<String, String> {
+    let mut wanted = BTreeMap::new();
+    let metrics = &config.service.telemetry.metrics;
+    if !metrics.address.is_empty() && metrics.level != crate::config::MetricsLevel::None {
+        wanted.insert("metrics".to_string(), metrics.address.clone());
+    }
+    for ext_id in &config.service.extensions {
+        if let Some(ExtensionConfig::HealthCheck(c)) = config.extensions.get(ext_id) {
+            wanted.insert(format!("extension {ext_id}"), format!("{c:?}"));
+        }
+    }
+    wanted
+}
+
+/// Starts the server `name` of `config` (a key of [`wanted_servers`]).
+pub(super) async fn start_server(
+    name: &str,
+    config: &AgentConfig,
+    registry: &Registry,
+    health: &HealthState,
+) -> Result<ServerHandle, StartError> {
+    let (stop, stop_rx) = watch::channel(false);
+    let settings = wanted_servers(config).remove(name).unwrap_or_default();
+    let (addr, task) = if name == "metrics" {
+        let address = &config.service.telemetry.metrics.address;
+        telemetry::server::serve_metrics(address, registry.clone(), stop_rx).await.map_err(|source| {
+            StartError::Bind { what: "service::telemetry::metrics::address", addr: address.clone(), source }
+        })?
+    } else {
+        let c = config
+            .service
+            .extensions
+            .iter()
+            .filter(|id| format!("extension {id}") == name)
+            .find_map(|id| match config.extensions.get(id) {
+                Some(ExtensionConfig::HealthCheck(c)) => Some(c),
+                _ => None,
+            })
+            .ok_or_else(|| StartError::Other(format!("no server named {name} in the config")))?;
+        telemetry::server::serve_health(c, health.clone(), stop_rx).await.map_err(|source| StartError::Bind {
+            what: "extensions::health_check::endpoint",
+            addr: c.endpoint.clone(),
+            source,
+        })?
+    };
+    Ok(ServerHandle { settings, addr, stop, task })
+}
+
+/// Builds the route table of every receiver from the pipelines' doors.
+pub(super) fn receiver_outputs(
+    config: &AgentConfig,
+    doors: &BTreeMap<PipelineId, Arc<PipelineDoor>>,
+) -> BTreeMap<ComponentId, ReceiverOutput> {
+    let mut outputs: BTreeMap<ComponentId, ReceiverOutput> = BTreeMap::new();
+    for (pid, p) in &config.service.pipelines {
+        let Some(door) = doors.get(pid) else { continue };
+        for r in &p.receivers {
+            if let Ok(rid) = ComponentId::parse(r) {
+                outputs.entry(rid).or_default().add(pid.signal, door.clone() as Arc<dyn BatchSink>);
+            }
+        }
+    }
+    outputs
+}
