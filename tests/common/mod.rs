@@ -318,6 +318,12 @@ impl Agent {
     /// Writes `config` to `dir`, starts `sluice --config FILE` with its output
     /// in `dir/sluice.log`, and waits until /health/ready answers 200.
     pub fn start(dir: &Path, config: &str, ports: Ports) -> Agent {
+        Agent::start_with_args(dir, config, ports, &[])
+    }
+
+    /// [`Agent::start`] with more command-line arguments after `--config FILE`
+    /// (e.g. `--watch-config`).
+    pub fn start_with_args(dir: &Path, config: &str, ports: Ports, extra_args: &[&str]) -> Agent {
         let config_path = dir.join("sluice.yaml");
         fs::write(&config_path, config).unwrap();
         let log_path = dir.join("sluice.log");
@@ -325,6 +331,7 @@ impl Agent {
         let child = Command::new(sluice_bin())
             .arg("--config")
             .arg(&config_path)
+            .args(extra_args)
             .env("RUST_BACKTRACE", "1")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -390,6 +397,60 @@ impl Agent {
         self.child.as_ref().map(Child::id)
     }
 
+    /// The log with the ANSI colour codes of the console encoding taken out.
+    pub fn log_plain(&self) -> String {
+        strip_ansi_codes(&self.log())
+    }
+
+    /// Sends SIGHUP: the agent re-reads its config file.
+    pub fn sighup(&self) {
+        let pid = self.pid().expect("the agent is not running");
+        // SAFETY: kill(2) on the pid of a child we own and have not reaped.
+        let rc = unsafe { libc::kill(pid as libc::pid_t, libc::SIGHUP) };
+        assert_eq!(rc, 0, "kill -HUP {pid}: {}", std::io::Error::last_os_error());
+    }
+
+    /// Replaces the config file with `config` in one step (write a sibling,
+    /// then rename), so an agent that polls the file never reads half of it.
+    pub fn rewrite_config(&self, config: &str) {
+        let tmp = self.config_path.with_extension("yaml.next");
+        fs::write(&tmp, config).unwrap();
+        fs::rename(&tmp, &self.config_path).unwrap();
+    }
+
+    /// `sluice_config_reloads_total{result="success"|"failure"}`, 0 before any reload.
+    pub fn reloads(&self, result: &str) -> f64 {
+        self.metric("sluice_config_reloads_total", &[("result", result)])
+    }
+
+    /// Waits until `sluice_config_reloads_total{result}` is at least `n`;
+    /// panics with both counters and the log if the agent exits first or
+    /// `timeout` passes.
+    pub fn wait_reloads(&mut self, result: &str, n: u64, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
+                panic!("sluice exited ({status}) while a config reload was awaited\nlog:\n{}", self.log());
+            }
+            let text = http_get(&format!("127.0.0.1:{}", self.ports.metrics), "/metrics").ok().map(|(_, b)| b);
+            let count = |r: &str| {
+                text.as_deref().and_then(|t| metric_value(t, "sluice_config_reloads_total", &[("result", r)]))
+            };
+            if count(result).unwrap_or(0.0) >= n as f64 {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "after {timeout:?}: sluice_config_reloads_total success={:?} failure={:?}, awaited {result} >= {n}\nlog:\n{}",
+                    count("success"),
+                    count("failure"),
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// SIGKILL (a crash: nothing is flushed or drained) and reap it.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -415,6 +476,25 @@ impl Drop for Agent {
             }
         }
     }
+}
+
+/// `text` without ANSI escape sequences (`ESC [ ... m`), as the console log
+/// encoding colours level names when it writes to a file too.
+pub fn strip_ansi_codes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn terminate_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
