@@ -131,7 +131,8 @@ fn print_components() {
 }
 
 /// How the log filter is changed by a reload; `None` when `SLUICE_LOG` sets it.
-type LogFilter = Option<tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>>;
+type LogFilter =
+    Option<tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>>;
 
 fn level_filter(level: LogLevel) -> tracing_subscriber::EnvFilter {
     tracing_subscriber::EnvFilter::new(match level {
@@ -178,7 +179,10 @@ impl Reload {
         trigger: &str,
     ) {
         let Some(path) = &self.path else {
-            tracing::warn!(trigger, "sluice runs its embedded default config; there is no file to reload (start it with --config)");
+            tracing::warn!(
+                trigger,
+                "sluice runs its embedded default config; there is no file to reload (start it with --config)"
+            );
             return;
         };
         let source = path.display();

@@ -182,9 +182,20 @@ async fn join_workers(threads: Vec<std::thread::JoinHandle<()>>) -> bool {
     if threads.is_empty() {
         return true;
     }
-    tokio::task::spawn_blocking(move || threads.into_iter().map(|t| t.join().is_ok()).fold(true, |a, b| a && b))
-        .await
-        .unwrap_or(false)
+    tokio::task::spawn_blocking(move || {
+        // Join every thread, even after one panicked.
+        let joined: Vec<bool> = threads.into_iter().map(|t| t.join().is_ok()).collect();
+        joined.into_iter().all(|ok| ok)
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// A kept pipeline whose workers wait for the queues they feed next.
+struct PausedPipeline {
+    pid: PipelineId,
+    resumes: Vec<crossbeam_channel::Sender<Vec<Arc<SendingQueue>>>>,
+    queues: Vec<Arc<SendingQueue>>,
 }
 
 /// The parts a reload started before touching anything running.
@@ -241,7 +252,9 @@ impl RunningAgent {
                     None => ExporterStep::Add,
                     Some(h) if h.config == *cfg && h.storage.as_ref() == storage => ExporterStep::Keep,
                     Some(h) if queue_identity(&h.config, h.storage.as_ref()) == queue_identity(cfg, storage) => {
-                        if storage.is_some() && persistent_settings(&h.config, h.storage.as_ref()) != persistent_settings(cfg, storage) {
+                        if storage.is_some()
+                            && persistent_settings(&h.config, h.storage.as_ref()) != persistent_settings(cfg, storage)
+                        {
                             summary.needs_restart.push(format!(
                                 "exporters::{}::sending_queue (a persistent queue's size, policy and fsync change at the next start)",
                                 key.0
@@ -257,7 +270,8 @@ impl RunningAgent {
 
         // Plan the memory limiters and pipelines.
         let next_limiters = used_limiters(next);
-        let limiter_kept = |id: &ComponentId, cfg: &ProcessorConfig| self.limiters.get(id).is_some_and(|l| l.config == *cfg);
+        let limiter_kept =
+            |id: &ComponentId, cfg: &ProcessorConfig| self.limiters.get(id).is_some_and(|l| l.config == *cfg);
         let mut pipeline_kept: BTreeMap<PipelineId, bool> = BTreeMap::new();
         for (pid, p) in &next.service.pipelines {
             let shape = PipelineShape::of(next, p);
@@ -283,8 +297,7 @@ impl RunningAgent {
         let queue_of = |key: &(ComponentId, Signal), started: &Started| -> Option<Arc<SendingQueue>> {
             started.queues.get(key).cloned().or_else(|| self.exporters.get(key).map(|h| h.queue.clone()))
         };
-        let mut paused: Vec<(PipelineId, Vec<crossbeam_channel::Sender<Vec<Arc<SendingQueue>>>>, Vec<Arc<SendingQueue>>)> =
-            Vec::new();
+        let mut paused: Vec<PausedPipeline> = Vec::new();
         for (pid, p) in &next.service.pipelines {
             if !pipeline_kept[pid] {
                 continue;
@@ -308,7 +321,7 @@ impl RunningAgent {
             for c in confirmations {
                 let _ = c.await;
             }
-            paused.push((pid.clone(), resumes, want));
+            paused.push(PausedPipeline { pid: pid.clone(), resumes, queues: want });
         }
 
         // Route every receiver to the pipelines of the new config.
@@ -349,7 +362,7 @@ impl RunningAgent {
                 error!(pipeline = %pid, "a pipeline worker panicked while draining");
             }
         }
-        for (pid, resumes, want) in paused {
+        for PausedPipeline { pid, resumes, queues: want } in paused {
             for r in resumes {
                 let _ = r.send(want.clone());
             }
@@ -604,7 +617,9 @@ impl RunningAgent {
             }
             let queues: Vec<Arc<SendingQueue>> = pipeline_outlets(pid, p)
                 .iter()
-                .filter_map(|k| started.queues.get(k).cloned().or_else(|| self.exporters.get(k).map(|h| h.queue.clone())))
+                .filter_map(|k| {
+                    started.queues.get(k).cloned().or_else(|| self.exporters.get(k).map(|h| h.queue.clone()))
+                })
                 .collect();
             let handle = start_pipeline(pid, p, next, &gates, queues, &self.registry)?;
             started.pipelines.insert(pid.clone(), handle);

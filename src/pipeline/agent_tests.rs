@@ -16,13 +16,15 @@ fn load(yaml: &str) -> AgentConfig {
 /// the given components and pipelines.
 fn config(dir: &Path, receiver_endpoint: &str, processors: &str, exporters: &str, pipelines: &str) -> AgentConfig {
     let dir = dir.display();
-    load(&format!(
-        "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: {receiver_endpoint}\n\
+    load(
+        &format!(
+            "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: {receiver_endpoint}\n\
          processors:\n{processors}\n\
          exporters:\n{exporters}\n\
          service:\n  telemetry:\n    metrics:\n      address: \"\"\n  pipelines:\n{pipelines}\n"
+        )
+        .replace("DIR", &dir.to_string()),
     )
-    .replace("DIR", &dir.to_string()))
 }
 
 fn spans(names: &[&str]) -> Payload {
@@ -70,9 +72,8 @@ const FILE_B: &str = "  file/b:\n    path: DIR/b.json\n    flush_interval: 10ms\
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_keeps_unchanged_parts_and_replaces_changed_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let otlp = |endpoint: &str| {
-        format!("  otlp/a:\n    endpoint: {endpoint}\n    tls:\n      insecure: true\n  nop:\n")
-    };
+    let otlp =
+        |endpoint: &str| format!("  otlp/a:\n    endpoint: {endpoint}\n    tls:\n      insecure: true\n  nop:\n");
     let pipelines = "    traces:\n      receivers: [otlp]\n      processors: [batch]\n      exporters: [otlp/a]\n\
                      \x20   metrics:\n      receivers: [otlp]\n      exporters: [nop]\n";
     let base = config(dir.path(), "127.0.0.1:0", "  batch:\n", &otlp("127.0.0.1:1"), pipelines);
@@ -129,15 +130,20 @@ async fn data_offered_around_a_reload_reaches_every_exporter_of_its_time() {
     door.offer(spans(&["before"])).unwrap();
 
     // An exporter added to a kept pipeline: its workers pause and resume.
-    let summary = agent.reload(&config(dir.path(), "127.0.0.1:0", "  batch:\n", &format!("{FILE_A}{FILE_B}"), two)).await.unwrap();
+    let summary = agent
+        .reload(&config(dir.path(), "127.0.0.1:0", "  batch:\n", &format!("{FILE_A}{FILE_B}"), two))
+        .await
+        .unwrap();
     assert_eq!(summary.added, vec!["exporters::file/b (traces)"]);
     assert!(Arc::ptr_eq(&door, &agent.pipelines[&traces].door));
     door.offer(spans(&["between"])).unwrap();
 
     // The pipeline replaced (a processor added): the old door forwards.
     let with_batch = two.replace("exporters:", "processors: [batch]\n      exporters:");
-    let summary =
-        agent.reload(&config(dir.path(), "127.0.0.1:0", "  batch:\n", &format!("{FILE_A}{FILE_B}"), &with_batch)).await.unwrap();
+    let summary = agent
+        .reload(&config(dir.path(), "127.0.0.1:0", "  batch:\n", &format!("{FILE_A}{FILE_B}"), &with_batch))
+        .await
+        .unwrap();
     assert_eq!(summary.replaced, vec!["pipelines::traces"]);
     door.offer(spans(&["after", "after"])).unwrap();
     assert!(agent.shutdown().await.clean);
@@ -182,8 +188,7 @@ async fn a_receiver_moves_to_its_new_endpoint_and_a_removed_one_stops() {
     let mut agent = start(&base).await.unwrap();
     let old = agent.endpoint("receiver otlp grpc").unwrap();
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let summary =
-        agent.reload(&config(dir.path(), &free.to_string(), "  batch:\n", FILE_A, pipes)).await.unwrap();
+    let summary = agent.reload(&config(dir.path(), &free.to_string(), "  batch:\n", FILE_A, pipes)).await.unwrap();
     assert_eq!(summary.replaced, vec!["receivers::otlp"]);
     assert_eq!(agent.endpoint("receiver otlp grpc"), Some(free));
     assert!(std::net::TcpStream::connect(old).is_err(), "the old port is closed");

@@ -27,8 +27,8 @@ pub use agent::{start, ReloadError, ReloadSummary, RunningAgent, ShutdownReport}
 
 use crate::config::{AgentConfig, ComponentId, ExporterConfig, ProcessorConfig};
 use crate::data::{Payload, Signal};
-use crate::exporters::otlp_common::{RetryConfig, SendingQueueConfig};
 use crate::exporters;
+use crate::exporters::otlp_common::{RetryConfig, SendingQueueConfig};
 use crate::processors::memory_limiter::MemoryGate;
 use crate::queue::persistent::{queue_dir_name, PersistentOptions, PersistentQueue, DEFAULT_SEGMENT_BYTES};
 use crate::queue::storage_config::FileStorageConfig;
@@ -104,7 +104,13 @@ impl Drop for Entered<'_> {
 }
 
 impl PipelineDoor {
-    fn new(input: DoorInput, limiters: Vec<(MemoryGate, ProcessorMetrics)>, durable: bool, pass_through: bool, decode_failures: telemetry::Counter) -> Self {
+    fn new(
+        input: DoorInput,
+        limiters: Vec<(MemoryGate, ProcessorMetrics)>,
+        durable: bool,
+        pass_through: bool,
+        decode_failures: telemetry::Counter,
+    ) -> Self {
         PipelineDoor {
             input,
             closed: AtomicBool::new(false),
@@ -398,9 +404,9 @@ fn forwards_encoded(config: &AgentConfig, processors: &[ComponentId], exporters:
 mod tests {
     use super::*;
     use crate::data::Batch;
-    use std::time::Duration;
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use std::time::Duration;
 
     fn traces(ids: &[u8]) -> Payload {
         Payload::Decoded(Batch::Traces(ExportTraceServiceRequest {

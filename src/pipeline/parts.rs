@@ -253,9 +253,11 @@ impl PipelineShape {
             })
             .collect();
         let ids: Vec<ComponentId> = processors.iter().map(|(id, _)| id.clone()).collect();
-        let durable = p.exporters.iter().filter_map(|e| ComponentId::parse(e).ok()).any(|eid| {
-            config.exporters.get(&eid).is_some_and(|c| queue_storage(c, &config.extensions).is_some())
-        });
+        let durable = p
+            .exporters
+            .iter()
+            .filter_map(|e| ComponentId::parse(e).ok())
+            .any(|eid| config.exporters.get(&eid).is_some_and(|c| queue_storage(c, &config.extensions).is_some()));
         PipelineShape {
             processors,
             workers: p.workers.max(1),

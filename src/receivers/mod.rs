@@ -139,7 +139,10 @@ impl ReceiverOutput {
     /// The signals some pipeline takes from the receiver.
     pub fn signals(&self) -> Vec<Signal> {
         let routes = self.routes();
-        [Signal::Traces, Signal::Metrics, Signal::Logs].into_iter().filter(|s| !routes.sinks[slot(*s)].is_empty()).collect()
+        [Signal::Traces, Signal::Metrics, Signal::Logs]
+            .into_iter()
+            .filter(|s| !routes.sinks[slot(*s)].is_empty())
+            .collect()
     }
 
     /// Whether any pipeline of this signal takes data from the receiver.

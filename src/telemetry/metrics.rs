@@ -189,9 +189,7 @@ impl Registry {
     pub fn remove(&self, name: &str, labels: Labels) {
         let mut families = self.families.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(family) = families.iter_mut().find(|f| f.name == name) {
-            family.series.retain(|(l, _)| {
-                !same_labels(l, labels)
-            });
+            family.series.retain(|(l, _)| !same_labels(l, labels));
         }
     }
 

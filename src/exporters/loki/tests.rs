@@ -383,7 +383,12 @@ async fn runner_retries_429_then_counts_sent() {
     let exp = LokiExporter::new(&config(&format!("http://{addr}")), "loki", m).unwrap();
     let runner = crate::exporters::test_server::fast_retry_runner(exp, &reg, "loki", crate::data::Signal::Logs);
     let records = (0..3).map(|i| record(i, "info", "x", vec![])).collect();
-    runner.send_with_retry(&Batch::Logs(request(vec![(vec![], records)])).into(), &mut tokio::sync::watch::channel(false).1).await;
+    runner
+        .send_with_retry(
+            &Batch::Logs(request(vec![(vec![], records)])).into(),
+            &mut tokio::sync::watch::channel(false).1,
+        )
+        .await;
     assert_eq!(seen.lock().unwrap().len(), 3);
     assert_eq!(reg.value("otelcol_exporter_sent_log_records_total", &[("exporter", "loki")]), Some(3.0));
     assert_eq!(reg.value("sluice_exporter_retries_total", &[("exporter", "loki"), ("data_type", "logs")]), Some(2.0));
