@@ -424,7 +424,7 @@ fn alert_rules_pass_promtool_check_and_their_unit_tests() {
     let dir = deploy_dir().join("prometheus");
     let out = promtool_in(&dir, &promtool, &["check", "rules", "sluice-alerts.yaml"]);
     assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
-    assert!(text(&out.stdout).contains("SUCCESS: 51 rules found"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("SUCCESS: 52 rules found"), "{}", text(&out.stdout));
     let out = promtool_in(&dir, &promtool, &["test", "rules", "sluice-alerts.test.yaml"]);
     assert!(out.status.success(), "promtool test rules:\n{}{}", text(&out.stdout), text(&out.stderr));
 }
@@ -779,7 +779,7 @@ fn every_alert_has_its_runbook_and_every_runbook_an_alert() {
             assert!(matches!(s(&r["labels"]["severity"]), "page" | "ticket"), "{alert}: severity");
         }
     }
-    assert_eq!(alerts.len(), 9, "{alerts:?}");
+    assert_eq!(alerts.len(), 10, "{alerts:?}");
     let mut runbooks = BTreeSet::new();
     for entry in fs::read_dir(deploy_dir().join("runbooks")).unwrap() {
         let path = entry.unwrap().path();
