@@ -25,7 +25,7 @@ struct Cli {
 
     /// Reload the config file whenever its content changes (checked every
     /// second), as on SIGHUP.
-    #[arg(long)]
+    #[arg(long, global = true)]
     watch_config: bool,
 
     #[command(subcommand)]

@@ -204,3 +204,22 @@ async fn a_receiver_moves_to_its_new_endpoint_and_a_removed_one_stops() {
     assert!(std::net::TcpStream::connect(free).is_ok());
     assert!(agent.shutdown().await.clean);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_restarts_a_receiver_whose_certificate_file_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = crate::receivers::tls::test_certs::make(dir.path());
+    let endpoint = format!(
+        "127.0.0.1:0\n        tls:\n          cert_file: {}\n          key_file: {}",
+        pki.server_cert_file, pki.server_key_file
+    );
+    let pipes = "    traces:\n      receivers: [otlp]\n      exporters: [file/a]\n";
+    let cfg = config(dir.path(), &endpoint, "  batch:\n", FILE_A, pipes);
+    let mut agent = start(&cfg).await.unwrap();
+    assert!(agent.reload(&cfg).await.unwrap().unchanged(), "same files, same config");
+    // A rotation: new certificate and key under the same paths.
+    crate::receivers::tls::test_certs::make(dir.path());
+    let summary = agent.reload(&cfg).await.unwrap();
+    assert_eq!(summary.replaced, vec!["receivers::otlp"], "{summary:?}");
+    assert!(agent.shutdown().await.clean);
+}

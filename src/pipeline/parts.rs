@@ -420,13 +420,40 @@ fn receiver_extensions(cfg: &ReceiverConfig) -> Vec<String> {
     }
 }
 
+/// The files a receiver reads once at start (TLS certificates and keys,
+/// token and htpasswd files): a reload that finds one changed restarts the
+/// receiver, so SIGHUP after a certificate rotation serves the new one.
+fn receiver_files(cfg: &ReceiverConfig, extensions: &[(String, Option<ExtensionConfig>)]) -> Vec<String> {
+    let mut files = Vec::new();
+    if let ReceiverConfig::Otlp(c) = cfg {
+        let grpc = c.protocols.grpc.as_ref().and_then(|g| g.tls.as_ref());
+        let http = c.protocols.http.as_ref().and_then(|h| h.tls.as_ref());
+        for tls in grpc.into_iter().chain(http) {
+            files.extend([&tls.cert_file, &tls.key_file, &tls.client_ca_file].into_iter().flatten().cloned());
+        }
+    }
+    for (_, ext) in extensions {
+        match ext {
+            Some(ExtensionConfig::BearerTokenAuth(b)) => files.extend(b.filename.iter().cloned()),
+            Some(ExtensionConfig::BasicAuth(b)) => {
+                files.extend(b.htpasswd.as_ref().and_then(|h| h.file.clone()));
+            }
+            _ => {}
+        }
+    }
+    files
+}
+
 /// What decides whether a reload can keep a receiver running: its settings,
-/// those of the extensions it uses, and the signals pipelines take from it
-/// (a gRPC server registers a service per signal).
+/// those of the extensions it uses, the content of the files it read, and
+/// the signals pipelines take from it (a gRPC server registers a service
+/// per signal).
 #[derive(Debug, PartialEq)]
 pub(super) struct ReceiverShape {
     config: ReceiverConfig,
     extensions: Vec<(String, Option<ExtensionConfig>)>,
+    /// Path and a hash of its content (`None` when it cannot be read).
+    files: Vec<(String, Option<u64>)>,
     signals: Vec<Signal>,
 }
 
@@ -436,14 +463,21 @@ impl ReceiverShape {
     }
 
     pub fn of(cfg: &ReceiverConfig, config: &AgentConfig, signals: Vec<Signal>) -> ReceiverShape {
-        let extensions = receiver_extensions(cfg)
+        let extensions: Vec<(String, Option<ExtensionConfig>)> = receiver_extensions(cfg)
             .into_iter()
             .map(|id| {
                 let ext = ComponentId::parse(&id).ok().and_then(|eid| config.extensions.get(&eid).cloned());
                 (id, ext)
             })
             .collect();
-        ReceiverShape { config: cfg.clone(), extensions, signals }
+        let files = receiver_files(cfg, &extensions)
+            .into_iter()
+            .map(|path| {
+                let hash = std::fs::read(&path).ok().map(|bytes| xxhash_rust::xxh3::xxh3_64(&bytes));
+                (path, hash)
+            })
+            .collect();
+        ReceiverShape { config: cfg.clone(), extensions, files, signals }
     }
 }
 
