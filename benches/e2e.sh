@@ -2,7 +2,7 @@
 # End-to-end scenarios over loopback, from a fresh clone with one command:
 #
 #   bash benches/e2e.sh                 # every scenario (about 4 minutes)
-#   bash benches/e2e.sh 1 3             # some of them: 1 1nop 2 3 4 5
+#   bash benches/e2e.sh 1 3             # some of them: 1 1nop 1f16 2 3 4 5
 #
 # Builds sluice and sluice-loadgen (release), then for each scenario starts a
 # counting sink (`sluice-loadgen sink`), sluice with the scenario's config,
@@ -21,6 +21,9 @@
 # Scenarios:
 #   1     OTLP/gRPC -> sluice (memory_limiter, batch) -> otlp -> gRPC sink
 #   1nop  scenario 1 with the nop exporter: sluice's own cost, no export
+#   1f16  scenario 1 with a sink that keeps HTTP/2's default 16 KiB frames, as
+#         grpc-go backends do (the sink otherwise allows 1 MiB, as a sluice
+#         gateway does)
 #   2     OTLP/HTTP -> sluice (memory_limiter, batch) -> otlphttp -> HTTP sink
 #   3     scenario 1 with tail_sampling (10 policies, decision_wait 2s)
 #   4     metrics through cardinality_limiter, logs through log_rate_limiter -> gRPC sink
@@ -43,9 +46,9 @@ CONNS=${CONNS:-4}
 CONC=${CONC:-2}
 SPANS=${SPANS:-1000}
 scenarios=("$@")
-[[ ${#scenarios[@]} -eq 0 ]] && scenarios=(1 1nop 2 3 4 5)
+[[ ${#scenarios[@]} -eq 0 ]] && scenarios=(1 1nop 1f16 2 3 4 5)
 for s in "${scenarios[@]}"; do
-    case $s in 1 | 1nop | 2 | 3 | 4 | 5) ;; *) echo "unknown scenario $s (1 1nop 2 3 4 5)" >&2; exit 2 ;; esac
+    case $s in 1 | 1nop | 1f16 | 2 | 3 | 4 | 5) ;; *) echo "unknown scenario $s (1 1nop 1f16 2 3 4 5)" >&2; exit 2 ;; esac
 done
 
 command -v cargo >/dev/null || { echo "cargo is needed (https://rustup.rs)" >&2; exit 1; }
@@ -251,6 +254,7 @@ log_rate_yaml="  log_rate_limiter:
 # --- runs --------------------------------------------------------------------
 
 declare -A p99_direct=() p50_direct=()
+sink_args=()
 
 # baseline PROTOCOL: p99 of the latency phase's load sent straight to the sink.
 baseline() {
@@ -284,7 +288,7 @@ scenario() {
     endpoint=$AGENT_GRPC
     [[ $proto == http ]] && endpoint=http://$AGENT_HTTP
     echo "== $name: $what" >&2
-    start_sink "$name"
+    start_sink "$name" "${sink_args[@]}"
     start_agent "$name"
     # Warm-up, not counted: the exporter connects lazily and buffers grow on first use.
     send "$work/$name.warm.json" --endpoint "$endpoint" --protocol "$proto" --signal "$signal" --rate "$LAT_RATE" \
@@ -356,6 +360,12 @@ for s in "${scenarios[@]}"; do
     1nop)
         write_config 1nop traces "memory_limiter, batch" nop
         scenario 1nop "OTLP/gRPC -> batch -> nop (no export)" traces grpc "${TRACE_SHAPE[@]}"
+        ;;
+    1f16)
+        write_config 1f16 traces "memory_limiter, batch" otlp
+        sink_args=(--max-frame-kib 16)
+        scenario 1f16 "scenario 1, sink with 16 KiB HTTP/2 frames (as grpc-go)" traces grpc "${TRACE_SHAPE[@]}"
+        sink_args=()
         ;;
     2)
         write_config 2 traces "memory_limiter, batch" otlphttp

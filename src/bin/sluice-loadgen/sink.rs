@@ -1,9 +1,9 @@
 //! `sink`: accepts OTLP over gRPC and/or HTTP and counts, costing far less
 //! than the agent it measures.
 //!
-//! By default each request is decoded only down to its items (spans, metric
-//! data points, log records), each left as an undecoded byte slice of the
-//! request: enough to count exactly. `--no-decode` counts only requests and
+//! By default the items of each request (spans, metric data points, log
+//! records) are counted by a walk of the wire format that does not decode
+//! them: enough to count exactly. `--no-decode` counts only requests and
 //! bytes: the I/O ceiling, the most a receiver on this machine could take.
 //! It prints its totals as one JSON line on SIGTERM/SIGINT or after
 //! `--idle-exit` seconds without a request (and writes them to `--report`).
@@ -35,75 +35,14 @@ pub struct SinkArgs {
     /// Also write the totals to this file.
     #[arg(long)]
     pub report: Option<std::path::PathBuf>,
+    /// Largest HTTP/2 frame the sink lets a client send, in KiB. 1024 is
+    /// what a sluice gateway allows; 16 is the protocol's default, which
+    /// grpc-go servers (Tempo, Jaeger, the Collector) keep.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(16..=16383))]
+    pub max_frame_kib: u32,
     /// Refuse every Nth request (gRPC UNAVAILABLE, HTTP 503 with Retry-After), to test clients' handling.
     #[arg(long, default_value_t = 0)]
     pub refuse_every: u64,
-}
-
-// Export requests with each item left as bytes: the same wire format.
-#[derive(Clone, PartialEq, prost::Message)]
-struct TracesView {
-    #[prost(message, repeated, tag = "1")]
-    resource_spans: Vec<ResourceSpansView>,
-}
-#[derive(Clone, PartialEq, prost::Message)]
-struct ResourceSpansView {
-    #[prost(message, repeated, tag = "2")]
-    scope_spans: Vec<ScopeSpansView>,
-}
-#[derive(Clone, PartialEq, prost::Message)]
-struct ScopeSpansView {
-    #[prost(bytes = "bytes", repeated, tag = "2")]
-    spans: Vec<Bytes>,
-}
-#[derive(Clone, PartialEq, prost::Message)]
-struct MetricsView {
-    #[prost(message, repeated, tag = "1")]
-    resource_metrics: Vec<ResourceMetricsView>,
-}
-#[derive(Clone, PartialEq, prost::Message)]
-struct ResourceMetricsView {
-    #[prost(message, repeated, tag = "2")]
-    scope_metrics: Vec<ScopeMetricsView>,
-}
-#[derive(Clone, PartialEq, prost::Message)]
-struct ScopeMetricsView {
-    #[prost(message, repeated, tag = "2")]
-    metrics: Vec<MetricView>,
-}
-/// Metric's data oneof: gauge 5, sum 7, histogram 9, exponential_histogram 10, summary 11.
-#[derive(Clone, PartialEq, prost::Message)]
-struct MetricView {
-    #[prost(message, optional, tag = "5")]
-    gauge: Option<PointsView>,
-    #[prost(message, optional, tag = "7")]
-    sum: Option<PointsView>,
-    #[prost(message, optional, tag = "9")]
-    histogram: Option<PointsView>,
-    #[prost(message, optional, tag = "10")]
-    exponential_histogram: Option<PointsView>,
-    #[prost(message, optional, tag = "11")]
-    summary: Option<PointsView>,
-}
-#[derive(Clone, PartialEq, prost::Message)]
-struct PointsView {
-    #[prost(bytes = "bytes", repeated, tag = "1")]
-    data_points: Vec<Bytes>,
-}
-#[derive(Clone, PartialEq, prost::Message)]
-struct LogsView {
-    #[prost(message, repeated, tag = "1")]
-    resource_logs: Vec<ResourceLogsView>,
-}
-#[derive(Clone, PartialEq, prost::Message)]
-struct ResourceLogsView {
-    #[prost(message, repeated, tag = "2")]
-    scope_logs: Vec<ScopeLogsView>,
-}
-#[derive(Clone, PartialEq, prost::Message)]
-struct ScopeLogsView {
-    #[prost(bytes = "bytes", repeated, tag = "2")]
-    log_records: Vec<Bytes>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,32 +52,18 @@ enum Kind {
     Logs,
 }
 
-/// Items in one encoded export request.
-fn count_items(kind: Kind, body: Bytes) -> Result<u64, prost::DecodeError> {
-    use prost::Message;
-    Ok(match kind {
-        Kind::Traces => TracesView::decode(body)?
-            .resource_spans
-            .iter()
-            .flat_map(|r| &r.scope_spans)
-            .map(|s| s.spans.len() as u64)
-            .sum(),
-        Kind::Metrics => MetricsView::decode(body)?
-            .resource_metrics
-            .iter()
-            .flat_map(|r| &r.scope_metrics)
-            .flat_map(|s| &s.metrics)
-            .flat_map(|m| [&m.gauge, &m.sum, &m.histogram, &m.exponential_histogram, &m.summary])
-            .flatten()
-            .map(|p| p.data_points.len() as u64)
-            .sum(),
-        Kind::Logs => LogsView::decode(body)?
-            .resource_logs
-            .iter()
-            .flat_map(|r| &r.scope_logs)
-            .map(|s| s.log_records.len() as u64)
-            .sum(),
-    })
+/// Items in one encoded export request: a walk of the wire format that
+/// allocates nothing and does not look inside the items (sluice's own
+/// lenient counter; exact on a well-formed request). A decode here would
+/// make the sink, which shares a core with the sender, the bottleneck of
+/// the run it measures.
+fn count_items(kind: Kind, body: &[u8]) -> u64 {
+    let signal = match kind {
+        Kind::Traces => sluice::data::Signal::Traces,
+        Kind::Metrics => sluice::data::Signal::Metrics,
+        Kind::Logs => sluice::data::Signal::Logs,
+    };
+    sluice::data::wire::count_items(signal, body) as u64
 }
 
 #[derive(Default)]
@@ -179,12 +104,11 @@ impl State {
         }
         let len = body.len() as u64;
         if self.decode {
-            match count_items(kind, body) {
-                Ok(n) => {
-                    self.counts.items[kind as usize].fetch_add(n, Ordering::Relaxed);
-                }
-                Err(e) => return Verdict::Bad(e.to_string()),
+            let n = count_items(kind, &body);
+            if n == 0 && !body.is_empty() {
+                return Verdict::Bad("no items in a non-empty request (malformed?)".into());
             }
+            self.counts.items[kind as usize].fetch_add(n, Ordering::Relaxed);
         }
         let now = self.start.elapsed().as_nanos() as u64;
         let _ = self.counts.first_ns.compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
@@ -395,6 +319,7 @@ async fn serve(args: &SinkArgs, state: Arc<State>) -> anyhow::Result<()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let idle = args.idle_exit.map(Duration::from_secs_f64);
+    let max_frame = args.max_frame_kib << 10;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     loop {
         tokio::select! {
@@ -407,6 +332,7 @@ async fn serve(args: &SinkArgs, state: Arc<State>) -> anyhow::Result<()> {
                     let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
                         .initial_stream_window_size(STREAM_WINDOW)
                         .initial_connection_window_size(CONNECTION_WINDOW)
+                        .max_frame_size(max_frame)
                         .serve_connection(io, service)
                         .await;
                 });
@@ -418,7 +344,11 @@ async fn serve(args: &SinkArgs, state: Arc<State>) -> anyhow::Result<()> {
                     let service = hyper::service::service_fn(move |req| http_call(state.clone(), req));
                     let io = hyper_util::rt::TokioIo::new(stream);
                     let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-                    builder.http2().initial_stream_window_size(STREAM_WINDOW).initial_connection_window_size(CONNECTION_WINDOW);
+                    builder
+                        .http2()
+                        .initial_stream_window_size(STREAM_WINDOW)
+                        .initial_connection_window_size(CONNECTION_WINDOW)
+                        .max_frame_size(max_frame);
                     let _ = builder.serve_connection(io, service)
                         .await;
                 });

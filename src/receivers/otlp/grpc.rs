@@ -49,6 +49,7 @@ pub(super) async fn serve(
     let mib = if cfg.max_recv_msg_size_mib == 0 { 4 } else { cfg.max_recv_msg_size_mib };
     let max_message = usize::try_from(mib.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
     let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new()).http2_only();
+    builder.http2().max_frame_size(super::MAX_HTTP2_FRAME);
     if cfg.max_concurrent_streams > 0 {
         builder.http2().max_concurrent_streams(cfg.max_concurrent_streams);
     }

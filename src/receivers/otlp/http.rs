@@ -55,6 +55,7 @@ pub(super) async fn serve(
     // hyper's header timer is off unless given a timer; 0 keeps it off, as Go's 0 means no limit.
     let header_timeout = Some(cfg.read_header_timeout.get()).filter(|d| !d.is_zero());
     builder.http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(header_timeout);
+    builder.http2().max_frame_size(super::MAX_HTTP2_FRAME);
     if cfg.max_concurrent_streams > 0 {
         builder.http2().max_concurrent_streams(cfg.max_concurrent_streams);
     }
