@@ -167,8 +167,10 @@ fn append(buf: &mut Vec<u8>, span: &Span) {
         let target = size_class(buf.len() + need);
         buf.reserve_exact(target - buf.len());
     }
-    // Cannot fail: the buffer has room and grows anyway.
-    let _ = span.encode_length_delimited(buf);
+    // `encode_length_delimited` would compute `encoded_len` a second time:
+    // one more walk of every attribute of the span.
+    prost::encoding::encode_varint(len as u64, buf);
+    span.encode_raw(buf);
 }
 
 /// What a kept trace's late spans get.
