@@ -45,10 +45,10 @@ pub const RETRY_AFTER_SECS: u64 = 1;
 /// DATA frames it is dozens of frames, each written, woken and handled on
 /// its own by both ends. Clients that follow the setting (tonic and hyper,
 /// so a sluice agent sending to a sluice gateway) send far fewer: in
-/// benches/e2e.sh, sluice's `otlp` exporter spent 0.16 CPU s per million
-/// spans sending to a peer that allows 1 MiB frames against 0.55 s to one
-/// that keeps 16 KiB (scenarios 1 and 1f16), and sluice's own receiving
-/// 5 % less. grpc-go clients keep 16 KiB frames whatever is allowed.
+/// benches/e2e.sh, sluice's `otlp` exporter spent 0.21 CPU s per million
+/// spans sending to a peer that allows 1 MiB frames against 0.69 s to one
+/// that keeps 16 KiB (scenarios 1 and 1f16 against 1nop in BENCHMARKS.md),
+/// and sluice's own receiving 5 % less. grpc-go clients keep 16 KiB frames whatever is allowed.
 pub(super) const MAX_HTTP2_FRAME: u32 = 1 << 20;
 
 /// Binds every configured listener, then serves until `ctx.shutdown` turns true.
