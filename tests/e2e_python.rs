@@ -33,7 +33,7 @@ fn roundtrip(protocol: &str, gzip: bool, exporter: &str) {
     );
     let agent = Agent::start(dir.path(), &config, ports);
     // batch + an OTLP protobuf exporter: the requests are forwarded as received, never decoded.
-    let log = strip_ansi(&agent.log());
+    let log = agent.log_plain();
     let pass_through = log.matches("pass_through=true").count();
     assert_eq!(pass_through, 3, "{log}");
     let endpoint = if protocol == "grpc" { agent.grpc_endpoint() } else { agent.http_endpoint() };
@@ -106,23 +106,4 @@ fn python_grpc_to_otlphttp_exporter() {
 #[test]
 fn python_http_gzip_to_otlphttp_exporter() {
     roundtrip("http", true, "otlphttp");
-}
-
-/// The agent's log without terminal colour codes.
-fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // ESC [ ... m
-            for c in chars.by_ref() {
-                if c == 'm' {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }

@@ -43,17 +43,16 @@ import argparse
 import json
 import logging
 import os
-import random
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import otlpnorm  # noqa: E402
+from seeded_ids import SeededIds  # noqa: E402
 
 from opentelemetry.exporter.otlp.proto.common._internal import _log_encoder, metrics_encoder, trace_encoder  # noqa: E402
 from opentelemetry.sdk.resources import Resource  # noqa: E402
-from opentelemetry.sdk.trace.id_generator import IdGenerator  # noqa: E402
 
 SCOPE_NAME = "sluice.e2e"
 SCOPE_VERSION = "1.2.3"
@@ -147,22 +146,6 @@ def resource(args) -> Resource:
             "host.cpu.count": 2,
         }
     )
-
-
-class SeededIds(IdGenerator):
-    """Deterministic trace and span IDs (the SDK's generator is random)."""
-
-    def __init__(self, seed):
-        self.rng = random.Random(seed)
-
-    def is_trace_id_random(self) -> bool:
-        return True
-
-    def generate_span_id(self):
-        return self.rng.getrandbits(64) or 1
-
-    def generate_trace_id(self):
-        return self.rng.getrandbits(128) or 1
 
 
 def attrs_for(i: int) -> dict:

@@ -20,29 +20,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
+import os
 import sys
 
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import set_span_in_context
 
-
-class SeededIds(IdGenerator):
-    def __init__(self, seed):
-        self.rng = random.Random(seed)
-
-    def is_trace_id_random(self) -> bool:
-        return True
-
-    def generate_span_id(self):
-        return self.rng.getrandbits(64) or 1
-
-    def generate_trace_id(self):
-        return self.rng.getrandbits(128) or 1
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from seeded_ids import SeededIds  # noqa: E402
 
 
 def main() -> int:
