@@ -951,4 +951,14 @@ impl LoadBalancerMetrics {
             ),
         )
     }
+
+    /// Forgets the series of a backend that left the set: behind a DNS
+    /// resolver, gateway pods come and go with new addresses, and series
+    /// kept for each would grow without bound.
+    pub fn forget_backend(&self, endpoint: &str) {
+        let labels: &[(&str, &str)] =
+            &[("exporter", &self.exporter), ("data_type", self.signal.as_str()), ("endpoint", endpoint)];
+        self.reg.remove("sluice_loadbalancer_backend_sent_items_total", labels);
+        self.reg.remove("sluice_loadbalancer_backend_failed_items_total", labels);
+    }
 }

@@ -125,6 +125,9 @@ impl Shared {
         } else {
             Ring::new(members.iter().map(|b| b.endpoint.clone()))
         };
+        for gone in old.members.iter().filter(|b| !ring.endpoints().contains(&b.endpoint)) {
+            self.metrics.forget_backend(&gone.endpoint);
+        }
         info!(exporter = %self.id, signal = %self.signal, backends = ?ring.endpoints(), "loadbalancing: backend set");
         self.metrics.backends.set(members.len() as i64);
         *self.backends.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Backends { ring, members });

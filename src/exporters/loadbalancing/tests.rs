@@ -374,4 +374,13 @@ async fn a_new_backend_set_keeps_the_clients_of_endpoints_that_stay() {
     assert_eq!(now.ring.endpoints(), ["10.0.0.1:4317", "10.0.0.3:4317"]);
     assert!(Arc::ptr_eq(&now.members[0], &kept), "the client of 10.0.0.1 was rebuilt");
     assert_eq!(metrics.backends.get(), 2);
+    let series = |endpoint: &str| {
+        reg.value(
+            "sluice_loadbalancer_backend_sent_items_total",
+            &[("exporter", "lb"), ("data_type", "traces"), ("endpoint", endpoint)],
+        )
+    };
+    assert_eq!(series("10.0.0.1:4317"), Some(0.0));
+    assert_eq!(series("10.0.0.3:4317"), Some(0.0));
+    assert_eq!(series("10.0.0.2:4317"), None, "a backend that left keeps no series");
 }
