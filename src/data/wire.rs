@@ -238,3 +238,106 @@ mod tests {
         }
     }
 }
+
+/// The value of one field as the wire carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireValue<'a> {
+    Varint(u64),
+    Fixed64(u64),
+    Fixed32(u32),
+    Bytes(&'a [u8]),
+}
+
+/// The fields of one message, in wire order: `(field number, value)`.
+/// Groups (deprecated, never used by OTLP) are skipped whole, as a decode
+/// skips them. Like the other walks here, it stops quietly at the first
+/// malformed byte.
+#[derive(Debug, Clone)]
+pub struct Fields<'a> {
+    rest: &'a [u8],
+}
+
+pub fn fields(message: &[u8]) -> Fields<'_> {
+    Fields { rest: message }
+}
+
+/// Skips past the end-group of the group just started; false when malformed.
+fn skip_group(buf: &mut &[u8], field: u64) -> bool {
+    let mut depth = 0usize;
+    loop {
+        let Some(key) = varint(buf) else { return false };
+        let ok = match key & 7 {
+            0 => varint(buf).is_some(),
+            1 => buf.get(8..).map(|r| *buf = r).is_some(),
+            2 => varint(buf)
+                .and_then(|len| usize::try_from(len).ok())
+                .and_then(|len| buf.get(len..))
+                .map(|r| *buf = r)
+                .is_some(),
+            3 => {
+                depth += 1;
+                true
+            }
+            4 if depth == 0 => return key >> 3 == field,
+            4 => {
+                depth -= 1;
+                true
+            }
+            5 => buf.get(4..).map(|r| *buf = r).is_some(),
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+    }
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = (u64, WireValue<'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.rest.is_empty() {
+                return None;
+            }
+            let mut buf = self.rest;
+            let parsed = (|| {
+                let key = varint(&mut buf)?;
+                let value = match key & 7 {
+                    0 => Some(WireValue::Varint(varint(&mut buf)?)),
+                    1 => {
+                        let (b, r) = buf.split_first_chunk::<8>()?;
+                        buf = r;
+                        Some(WireValue::Fixed64(u64::from_le_bytes(*b)))
+                    }
+                    2 => {
+                        let len = usize::try_from(varint(&mut buf)?).ok()?;
+                        let body = buf.get(..len)?;
+                        buf = buf.get(len..)?;
+                        Some(WireValue::Bytes(body))
+                    }
+                    3 => skip_group(&mut buf, key >> 3).then_some(None)?,
+                    5 => {
+                        let (b, r) = buf.split_first_chunk::<4>()?;
+                        buf = r;
+                        Some(WireValue::Fixed32(u32::from_le_bytes(*b)))
+                    }
+                    _ => return None,
+                };
+                Some((key >> 3, value))
+            })();
+            match parsed {
+                Some((field, Some(value))) => {
+                    self.rest = buf;
+                    return Some((field, value));
+                }
+                // A group: skipped; go on after it.
+                Some((_, None)) => self.rest = buf,
+                None => {
+                    self.rest = &[];
+                    return None;
+                }
+            }
+        }
+    }
+}

@@ -4,7 +4,9 @@
 //!
 //! A chain is one of two kinds, chosen when the pipeline is built:
 //! - `Decoded`: processors that look inside the data. A payload that comes in
-//!   still encoded is decoded first (a failure is counted, never silent).
+//!   still encoded is decoded first (a failure is counted, never silent),
+//!   unless the first processor that does anything reads requests as
+//!   received (`Processor::takes_encoded`: tail_sampling), which gets it so.
 //! - `PassThrough`: the pipeline's processors never look inside (the memory
 //!   limiter acts at the door, `batch` only groups) and every exporter sends
 //!   OTLP protobuf, so payloads stay encoded from receiver to exporter and
@@ -33,6 +35,19 @@ impl ProcessorChain {
     pub fn process(&mut self, payload: Payload, now: Instant, out: &mut Vec<Payload>) {
         match self {
             ProcessorChain::Decoded { processors, decode_failures } => {
+                // A processor that reads requests as received (tail_sampling)
+                // gets them encoded, past any that only hand batches on.
+                let reader =
+                    processors.iter().position(|p| !p.passes_unchanged()).filter(|&i| processors[i].takes_encoded());
+                let payload = match (payload, reader) {
+                    (Payload::Encoded(encoded), Some(i)) => {
+                        let mut next = Vec::new();
+                        processors[i].process_encoded(encoded, now, &mut next);
+                        run_from(processors, i + 1, next, now, out);
+                        return;
+                    }
+                    (payload, _) => payload,
+                };
                 let batch = match payload.into_decoded() {
                     Ok(b) => b,
                     Err(e) => {

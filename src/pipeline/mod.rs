@@ -89,7 +89,8 @@ struct PipelineDoor {
     limiters: Vec<(MemoryGate, ProcessorMetrics)>,
     /// Some exporter of this pipeline has a persistent queue: receivers wait for it.
     durable: bool,
-    /// The chain forwards encoded batches: receivers need not decode.
+    /// The chain takes encoded batches (it forwards them, or its first
+    /// processor reads them as received): receivers check, not decode.
     pass_through: bool,
     decode_failures: telemetry::Counter,
 }
@@ -207,24 +208,32 @@ impl PipelineDoor {
                 Err(TrySendError::Disconnected(_)) => Err(Refusal::ShuttingDown),
             },
             DoorInput::Sharded { txs, queued, capacity, route } => {
-                // Routing looks inside: a keyed pipeline is never pass-through,
-                // so receivers hand it decoded batches and this decodes nothing.
-                let batch = match batch.into_decoded() {
-                    Ok(b) => b,
-                    Err(e) => {
-                        self.decode_failures.inc();
-                        tracing::error!(error = %e, "cannot decode a checked batch; dropping it");
-                        return Ok(());
+                // A pipeline whose processors read requests as received
+                // (tail_sampling) gets them encoded and splits them so; other
+                // keyed pipelines get decoded batches and this decodes nothing.
+                let parts: Vec<(usize, Payload)> = match batch {
+                    Payload::Encoded(e) if *route == shard::Route::TraceId => {
+                        shard::split_encoded_by_trace(&e, txs.len())
+                            .into_iter()
+                            .map(|(i, part)| (i, Payload::Encoded(part)))
+                            .collect()
                     }
+                    batch => match batch.into_decoded() {
+                        Ok(b) => route.split(b, txs.len()).into_iter().map(|(i, b)| (i, Payload::Decoded(b))).collect(),
+                        Err(e) => {
+                            self.decode_failures.inc();
+                            tracing::error!(error = %e, "cannot decode a checked batch; dropping it");
+                            return Ok(());
+                        }
+                    },
                 };
-                let parts = route.split(batch, txs.len());
                 let n = parts.len();
                 if queued.fetch_add(n, Ordering::AcqRel) + n > *capacity {
                     queued.fetch_sub(n, Ordering::AcqRel);
                     return Err(Refusal::PipelineFull);
                 }
                 for (shard, part) in parts {
-                    if txs[shard].send(Work { batch: Payload::Decoded(part), ack: ack() }).is_err() {
+                    if txs[shard].send(Work { batch: part, ack: ack() }).is_err() {
                         return Err(Refusal::ShuttingDown);
                     }
                 }

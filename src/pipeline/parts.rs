@@ -238,6 +238,8 @@ pub(super) struct PipelineShape {
     workers: usize,
     channel_capacity: usize,
     pass_through: bool,
+    /// The first processor that does anything reads requests as received.
+    reads_encoded: bool,
     durable: bool,
 }
 
@@ -253,6 +255,11 @@ impl PipelineShape {
             })
             .collect();
         let ids: Vec<ComponentId> = processors.iter().map(|(id, _)| id.clone()).collect();
+        // Only tail_sampling reads requests as received; a memory limiter before it passes them on.
+        let reads_encoded = processors
+            .iter()
+            .find(|(_, c)| !matches!(c, Some(ProcessorConfig::MemoryLimiter(_))))
+            .is_some_and(|(_, c)| matches!(c, Some(ProcessorConfig::TailSampling(_))));
         let durable = p
             .exporters
             .iter()
@@ -263,6 +270,7 @@ impl PipelineShape {
             workers: p.workers.max(1),
             channel_capacity: p.channel_capacity.max(1),
             pass_through: forwards_encoded(config, &ids, &p.exporters),
+            reads_encoded,
             durable,
         }
     }
@@ -355,8 +363,9 @@ pub(super) fn start_pipeline(
     }
     let pass_through = shape.pass_through;
     let decode_failures = telemetry::pipeline_decode_failures(registry, &pid.to_string());
-    info!(pipeline = %pid, pass_through, "pipeline built");
-    let door = Arc::new(PipelineDoor::new(input, door_limiters, shape.durable, pass_through, decode_failures.clone()));
+    info!(pipeline = %pid, pass_through, reads_encoded = shape.reads_encoded, "pipeline built");
+    let takes_encoded = pass_through || shape.reads_encoded;
+    let door = Arc::new(PipelineDoor::new(input, door_limiters, shape.durable, takes_encoded, decode_failures.clone()));
     let mut workers = Vec::new();
     let mut controls = Vec::new();
     for (w, worker_rx) in worker_rxs.iter().enumerate() {

@@ -3,7 +3,8 @@
 //! name, log records by (a part of) the log rate limiter's key. Every item
 //! of one key lands in the same shard, whatever request it came in.
 
-use crate::data::Batch;
+use crate::data::wire::{fields, WireValue};
+use crate::data::{Batch, EncodedBatch, Signal};
 use crate::processors::log_rate_limiter::config::KeyField;
 use crate::processors::log_rate_limiter::route_hash;
 use crate::processors::StateKey;
@@ -146,6 +147,116 @@ splitter!(
     opentelemetry_proto::tonic::logs::v1::LogRecord
 );
 
+/// Appends the key and length of field `field` (length-delimited) to `out`.
+fn put_len_header(out: &mut Vec<u8>, field: u64, len: usize) {
+    prost::encoding::encode_key(field as u32, prost::encoding::WireType::LengthDelimited, out);
+    prost::encoding::encode_varint(len as u64, out);
+}
+
+/// Appends field `field` (length-delimited) holding `body` to `out`.
+fn put_bytes_field(out: &mut Vec<u8>, field: u64, body: &[u8]) {
+    put_len_header(out, field, body.len());
+    out.extend_from_slice(body);
+}
+
+/// Bytes of a length-delimited field with a body of `len` bytes.
+fn field_len(field: u64, len: usize) -> usize {
+    prost::encoding::key_len(field as u32) + prost::length_delimiter_len(len) + len
+}
+
+/// One `ScopeSpans` of a request being split: its own fields and its spans by shard.
+struct ScopeParts<'a> {
+    head: Vec<(u64, &'a [u8])>,
+    spans: Vec<Vec<&'a [u8]>>,
+}
+
+impl ScopeParts<'_> {
+    /// Body length of this scope's part in `shard` (0: no spans there).
+    fn body_len(&self, shard: usize) -> usize {
+        if self.spans[shard].is_empty() {
+            return 0;
+        }
+        let head: usize = self.head.iter().map(|(f, b)| field_len(*f, b.len())).sum();
+        head + self.spans[shard].iter().map(|s| field_len(2, s.len())).sum::<usize>()
+    }
+}
+
+/// Spans of a checked, still encoded trace request split by trace ID, as
+/// [`split_by_trace`] splits a decoded one: the same shards, and each part
+/// keeps its spans' resource and scope. Spans, resources and scopes are
+/// copied once, as received; nothing is decoded. Empty parts are left out.
+pub fn split_encoded_by_trace(batch: &EncodedBatch, shards: usize) -> Vec<(usize, EncodedBatch)> {
+    let mut parts: Vec<(Vec<u8>, usize)> = vec![(Vec::new(), 0); shards];
+    for chunk in batch.chunks() {
+        for (field, value) in fields(chunk) {
+            let (1, WireValue::Bytes(rs)) = (field, value) else { continue };
+            // resource(1) and schema_url(3) go with every part; scope_spans(2) are split.
+            let mut head: Vec<(u64, &[u8])> = Vec::new();
+            let mut scopes: Vec<ScopeParts> = Vec::new();
+            for (f, v) in fields(rs) {
+                match (f, v) {
+                    (2, WireValue::Bytes(ss)) => {
+                        let mut scope = ScopeParts { head: Vec::new(), spans: vec![Vec::new(); shards] };
+                        for (f, v) in fields(ss) {
+                            match (f, v) {
+                                (2, WireValue::Bytes(span)) => {
+                                    scope.spans[shard_of(span_trace_id(span), shards)].push(span)
+                                }
+                                (1 | 3, WireValue::Bytes(b)) => scope.head.push((f, b)),
+                                _ => {}
+                            }
+                        }
+                        scopes.push(scope);
+                    }
+                    (1 | 3, WireValue::Bytes(b)) => head.push((f, b)),
+                    _ => {}
+                }
+            }
+            let head_len: usize = head.iter().map(|(f, b)| field_len(*f, b.len())).sum();
+            for (shard, (out, items)) in parts.iter_mut().enumerate() {
+                let scope_lens: Vec<usize> = scopes.iter().map(|s| s.body_len(shard)).collect();
+                if scope_lens.iter().all(|l| *l == 0) {
+                    continue;
+                }
+                let body: usize =
+                    head_len + scope_lens.iter().filter(|l| **l > 0).map(|l| field_len(2, *l)).sum::<usize>();
+                out.reserve(field_len(1, body));
+                put_len_header(out, 1, body);
+                for (f, b) in &head {
+                    put_bytes_field(out, *f, b);
+                }
+                for (scope, len) in scopes.iter().zip(&scope_lens).filter(|(_, l)| **l > 0) {
+                    put_len_header(out, 2, *len);
+                    for (f, b) in &scope.head {
+                        put_bytes_field(out, *f, b);
+                    }
+                    for span in &scope.spans[shard] {
+                        put_bytes_field(out, 2, span);
+                    }
+                    *items += scope.spans[shard].len();
+                }
+            }
+        }
+    }
+    parts
+        .into_iter()
+        .enumerate()
+        .filter(|(_, (_, items))| *items > 0)
+        .map(|(i, (bytes, items))| (i, EncodedBatch::checked(Signal::Traces, bytes.into(), items)))
+        .collect()
+}
+
+/// The trace ID of an encoded span (field 1; the last one, as in a decode).
+fn span_trace_id(span: &[u8]) -> &[u8] {
+    let mut id: &[u8] = &[];
+    for (f, v) in fields(span) {
+        if let (1, WireValue::Bytes(b)) = (f, v) {
+            id = b;
+        }
+    }
+    id
+}
+
 /// Spans split by trace ID.
 pub fn split_by_trace(req: ExportTraceServiceRequest, shards: usize) -> Vec<(usize, ExportTraceServiceRequest)> {
     split_traces(req, shards, |_, s| xxh3_64(&s.trace_id))
@@ -161,6 +272,40 @@ mod tests {
 
     fn span(trace: u8, n: u8) -> Span {
         Span { trace_id: vec![trace; 16], span_id: vec![n; 8], name: format!("t{trace}s{n}"), ..Default::default() }
+    }
+
+    #[test]
+    fn an_encoded_request_splits_into_the_parts_of_its_decode() {
+        let req = ExportTraceServiceRequest {
+            resource_spans: (0..3u8)
+                .map(|r| ResourceSpans {
+                    resource: Some(Resource { dropped_attributes_count: r as u32 + 1, ..Default::default() }),
+                    scope_spans: (0..2u8)
+                        .map(|sc| ScopeSpans {
+                            scope: Some(InstrumentationScope { name: format!("scope{r}.{sc}"), ..Default::default() }),
+                            spans: (0..30u8).map(|i| span((i * 7 + sc) % 11, i)).collect(),
+                            schema_url: format!("https://scope/{sc}"),
+                        })
+                        .collect(),
+                    schema_url: format!("https://resource/{r}"),
+                })
+                .collect(),
+        };
+        // Two chunks, as a batch of two requests would be.
+        let mut encoded = EncodedBatch::encode(&Batch::Traces(req.clone()));
+        encoded.append(EncodedBatch::encode(&Batch::Traces(req.clone())));
+        let mut twice = req.clone();
+        twice.resource_spans.extend(req.resource_spans.clone());
+        for shards in [2, 3, 4] {
+            let want = split_by_trace(twice.clone(), shards);
+            let got = split_encoded_by_trace(&encoded, shards);
+            assert_eq!(got.len(), want.len());
+            for ((gi, g), (wi, w)) in got.iter().zip(&want) {
+                assert_eq!(gi, wi);
+                assert_eq!(g.item_count(), span_count(w));
+                assert_eq!(g.decode().unwrap(), Batch::Traces(w.clone()), "shard {gi} of {shards}");
+            }
+        }
     }
 
     #[test]

@@ -38,6 +38,27 @@ pub trait Processor: Send {
 
     /// Emits everything held, at shutdown.
     fn flush(&mut self, _out: &mut Vec<Batch>) {}
+
+    /// Whether [`Processor::process_encoded`] reads a request as received,
+    /// so the pipeline need not decode it first.
+    fn takes_encoded(&self) -> bool {
+        false
+    }
+
+    /// Takes one request still encoded (only called when `takes_encoded`).
+    /// The default decodes it; the request was checked, so that cannot fail.
+    fn process_encoded(&mut self, batch: crate::data::EncodedBatch, now: Instant, out: &mut Vec<Batch>) {
+        match batch.decode() {
+            Ok(b) => self.process(b, now, out),
+            Err(e) => tracing::error!(error = %e, "cannot decode a checked batch; dropping it"),
+        }
+    }
+
+    /// Whether the processor hands every batch on unchanged (a memory
+    /// limiter inside the chain): an encoded request may pass it encoded.
+    fn passes_unchanged(&self) -> bool {
+        false
+    }
 }
 
 /// What a processor instance is built with.
@@ -116,5 +137,9 @@ pub struct PassThrough;
 impl Processor for PassThrough {
     fn process(&mut self, batch: Batch, _now: Instant, out: &mut Vec<Batch>) {
         out.push(batch);
+    }
+
+    fn passes_unchanged(&self) -> bool {
+        true
     }
 }

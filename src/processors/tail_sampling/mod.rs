@@ -17,7 +17,12 @@
 //!
 //! Memory: a buffered span is kept protobuf-encoded (length-delimited) in
 //! one growable buffer per trace, with the resource/scope of each run of
-//! spans, and decoded back only if the trace is kept. What the policies need
+//! spans, and decoded back only if the trace is kept. A request that comes
+//! in still encoded (receivers check instead of decoding when this is the
+//! first processor that looks at the data) is never decoded: each span's
+//! bytes are copied into its trace's buffer as received, and only the
+//! fields the policies read are picked from them (`wire.rs`); resources and
+//! scopes are decoded once per request. What the policies need
 //! (span count, time range, status codes, attribute and tracestate matches,
 //! randomness) is gathered into the trace's [`policy::Facts`] as each span
 //! arrives, so deciding never looks at the spans. Accounting counts the
@@ -30,12 +35,14 @@
 pub mod cache;
 pub mod config;
 pub mod policy;
+mod wire;
 
 #[cfg(test)]
 mod tests;
 
 use super::{Processor, ProcessorContext};
-use crate::data::Batch;
+use crate::data::wire::{fields, WireValue};
+use crate::data::{Batch, EncodedBatch};
 use crate::processors::sampling::tracestate::{record_threshold, W3cTraceState};
 use crate::telemetry::{ProcessorMetrics, TailSamplingMetrics, TailSamplingPolicyMetrics};
 use cache::DecisionCache;
@@ -173,6 +180,57 @@ fn append(buf: &mut Vec<u8>, span: &Span) {
     span.encode_raw(buf);
 }
 
+/// Appends an encoded span, as received, length-delimited to `buf`.
+fn append_bytes(buf: &mut Vec<u8>, span: &[u8]) {
+    let need = span.len() + prost::length_delimiter_len(span.len());
+    if buf.capacity() - buf.len() < need {
+        let target = size_class(buf.len() + need);
+        buf.reserve_exact(target - buf.len());
+    }
+    prost::encoding::encode_varint(span.len() as u64, buf);
+    buf.extend_from_slice(span);
+}
+
+/// Hands other signals on, decoded (tail_sampling is for traces only).
+struct PassOn;
+
+impl Processor for PassOn {
+    fn process(&mut self, batch: Batch, _now: Instant, out: &mut Vec<Batch>) {
+        out.push(batch);
+    }
+}
+
+/// A span to buffer: decoded, or its bytes as received.
+enum SpanIn<'a> {
+    Decoded(Span),
+    Wire(wire::WireSpan<'a>),
+}
+
+impl SpanIn<'_> {
+    fn trace_id(&self) -> &[u8] {
+        match self {
+            SpanIn::Decoded(s) => &s.trace_id,
+            SpanIn::Wire(w) => w.trace_id,
+        }
+    }
+
+    fn is_root(&self) -> bool {
+        match self {
+            SpanIn::Decoded(s) => s.parent_span_id.is_empty(),
+            SpanIn::Wire(w) => w.parent_span_id.is_empty(),
+        }
+    }
+
+    /// The decoded span (a late span of a kept trace is emitted decoded).
+    fn into_span(self) -> Span {
+        match self {
+            SpanIn::Decoded(s) => s,
+            // The request was checked before it got here; a decode cannot fail.
+            SpanIn::Wire(w) => Span::decode(w.bytes).unwrap_or_default(),
+        }
+    }
+}
+
 /// What a kept trace's late spans get.
 #[derive(Clone, Copy)]
 struct Kept {
@@ -261,13 +319,17 @@ impl TailSamplingProcessor {
     }
 
     fn ingest(&mut self, scope: &Arc<ScopeGroup>, span: Span, now: Instant) {
-        let id = trace_key(&span.trace_id);
+        self.ingest_span(scope, SpanIn::Decoded(span), now);
+    }
+
+    fn ingest_span(&mut self, scope: &Arc<ScopeGroup>, span: SpanIn<'_>, now: Instant) {
+        let id = trace_key(span.trace_id());
         if !self.traces.contains_key(&id) {
             if let Some(k) = self.sampled_cache.get(&id).copied() {
                 self.metrics.cache_hit_sampled.inc();
                 self.metrics.late_kept.inc();
                 let name = self.policies.get(k.policy).map(|p| p.name.clone()).unwrap_or_default();
-                let mut b = BufferedSpan { scope: scope.clone(), span };
+                let mut b = BufferedSpan { scope: scope.clone(), span: span.into_span() };
                 mark(&mut b.span, &name, k.prob, &mut TsCache::default());
                 self.ready.push(b);
                 return;
@@ -298,7 +360,7 @@ impl TailSamplingProcessor {
             );
             self.bytes += TRACE_OVERHEAD;
         }
-        let is_root = span.parent_span_id.is_empty();
+        let is_root = span.is_root();
         let seq = if is_root && self.after_root.is_some() { self.next_seq() } else { 0 };
         let Some(entry) = self.traces.get_mut(&id) else { return };
         let before = entry.heap_cost();
@@ -308,9 +370,16 @@ impl TailSamplingProcessor {
             entry.facts.flags.union(&scope.resource.matches);
             cost += scope.bytes;
         }
-        entry.facts.observe(&id, &span, &self.policies);
-        append(&mut entry.buf, &span);
-        drop(span);
+        match span {
+            SpanIn::Decoded(span) => {
+                entry.facts.observe(&id, &span, &self.policies);
+                append(&mut entry.buf, &span);
+            }
+            SpanIn::Wire(w) => {
+                entry.facts.observe_facts(&id, &w.facts(), &self.policies);
+                append_bytes(&mut entry.buf, w.bytes);
+            }
+        }
         // Buffers only grow while the trace is buffered.
         cost += entry.heap_cost().saturating_sub(before);
         entry.bytes += cost;
@@ -325,6 +394,54 @@ impl TailSamplingProcessor {
             }
         }
         self.enforce_bounds(now);
+    }
+
+    /// Buffers the spans of one encoded `ResourceSpans`.
+    fn ingest_resource_spans(&mut self, rs: &[u8], now: Instant) {
+        let mut resource: Option<Resource> = None;
+        let mut schema_url = String::new();
+        let mut scopes: Vec<&[u8]> = Vec::new();
+        for (field, value) in fields(rs) {
+            match (field, value) {
+                // Repeated occurrences of a message field merge, as in a decode.
+                (1, WireValue::Bytes(r)) => {
+                    let _ = resource.get_or_insert_with(Resource::default).merge(r);
+                }
+                (2, WireValue::Bytes(ss)) => scopes.push(ss),
+                (3, WireValue::Bytes(u)) => schema_url = String::from_utf8_lossy(u).into_owned(),
+                _ => {}
+            }
+        }
+        let matches =
+            resource.as_ref().map_or_else(Flags::default, |r| policy::resource_flags(&self.policies, &r.attributes));
+        let resource_bytes = resource.as_ref().map_or(0, Message::encoded_len);
+        let resource = Arc::new(ResourceGroup { resource, schema_url, matches });
+        for ss in scopes {
+            let mut scope: Option<InstrumentationScope> = None;
+            let mut scope_schema = String::new();
+            let mut spans: Vec<&[u8]> = Vec::new();
+            for (field, value) in fields(ss) {
+                match (field, value) {
+                    (1, WireValue::Bytes(sc)) => {
+                        let _ = scope.get_or_insert_with(InstrumentationScope::default).merge(sc);
+                    }
+                    (2, WireValue::Bytes(span)) => spans.push(span),
+                    (3, WireValue::Bytes(u)) => scope_schema = String::from_utf8_lossy(u).into_owned(),
+                    _ => {}
+                }
+            }
+            let group = Arc::new(ScopeGroup {
+                resource: resource.clone(),
+                bytes: resource_bytes
+                    + scope.as_ref().map_or(0, Message::encoded_len)
+                    + std::mem::size_of::<ScopeGroup>(),
+                scope,
+                schema_url: scope_schema,
+            });
+            for span in spans {
+                self.ingest_span(&group, SpanIn::Wire(wire::WireSpan::read(span)), now);
+            }
+        }
     }
 
     fn enforce_bounds(&mut self, now: Instant) {
@@ -541,6 +658,29 @@ impl Processor for TailSamplingProcessor {
     }
 
     fn tick(&mut self, now: Instant, out: &mut Vec<Batch>) {
+        self.tick_inner(now);
+        self.emit(out);
+    }
+
+    fn takes_encoded(&self) -> bool {
+        true
+    }
+
+    /// Buffers the spans of a checked request as received: each span's bytes
+    /// are copied into its trace's buffer, and only the fields the policies
+    /// read are looked at. Resources and scopes are decoded, once per request.
+    fn process_encoded(&mut self, batch: EncodedBatch, now: Instant, out: &mut Vec<Batch>) {
+        self.epoch.get_or_insert(now);
+        if batch.signal() != crate::data::Signal::Traces {
+            return Processor::process_encoded(&mut PassOn, batch, now, out);
+        }
+        for chunk in batch.chunks() {
+            for (field, value) in fields(chunk) {
+                if let (1, WireValue::Bytes(rs)) = (field, value) {
+                    self.ingest_resource_spans(rs, now);
+                }
+            }
+        }
         self.tick_inner(now);
         self.emit(out);
     }

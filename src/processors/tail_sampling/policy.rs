@@ -159,24 +159,82 @@ pub struct Facts {
     pub flags: Flags,
 }
 
+/// An attribute value as the policies read it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AttrValue<'a> {
+    Str(&'a str),
+    Int(i64),
+    Double(f64),
+    Bool(bool),
+    /// Bytes, arrays, maps or no value: no attribute policy matches them.
+    Other,
+}
+
+/// A span's or a resource's attributes, decoded or still on the wire.
+pub trait Attrs {
+    /// Whether some attribute named `key` has a value for which `pred` holds.
+    fn any_with_key(&self, key: &str, pred: &mut dyn FnMut(AttrValue<'_>) -> bool) -> bool;
+}
+
+impl Attrs for Vec<KeyValue> {
+    fn any_with_key(&self, key: &str, pred: &mut dyn FnMut(AttrValue<'_>) -> bool) -> bool {
+        self.iter().any(|kv| kv.key == key && pred(value_of(kv)))
+    }
+}
+
+fn value_of(kv: &KeyValue) -> AttrValue<'_> {
+    match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+        Some(any_value::Value::StringValue(s)) => AttrValue::Str(s),
+        Some(any_value::Value::IntValue(i)) => AttrValue::Int(*i),
+        Some(any_value::Value::DoubleValue(d)) => AttrValue::Double(*d),
+        Some(any_value::Value::BoolValue(b)) => AttrValue::Bool(*b),
+        _ => AttrValue::Other,
+    }
+}
+
+/// What one span tells the policies, from a decoded `Span` or its bytes.
+pub struct SpanFacts<'a> {
+    pub start: u64,
+    pub end: u64,
+    pub status_code: i32,
+    pub trace_state: &'a str,
+    pub attributes: &'a dyn Attrs,
+}
+
+impl<'a> SpanFacts<'a> {
+    pub fn of(span: &'a Span) -> SpanFacts<'a> {
+        SpanFacts {
+            start: span.start_time_unix_nano,
+            end: span.end_time_unix_nano,
+            status_code: span.status.as_ref().map_or(0, |st| st.code),
+            trace_state: &span.trace_state,
+            attributes: &span.attributes,
+        }
+    }
+}
+
 impl Facts {
     /// Records one span of trace `trace_id`. The resource's matches are
     /// recorded separately ([`Facts::flags`] `union` the resource's flags).
     pub fn observe(&mut self, trace_id: &[u8; 16], span: &Span, policies: &[Policy]) {
+        self.observe_facts(trace_id, &SpanFacts::of(span), policies);
+    }
+
+    /// [`Facts::observe`] for a span read however it came.
+    pub fn observe_facts(&mut self, trace_id: &[u8; 16], span: &SpanFacts, policies: &[Policy]) {
         if self.spans == 0 {
-            self.start = span.start_time_unix_nano;
-            self.end = span.end_time_unix_nano;
+            self.start = span.start;
+            self.end = span.end;
         } else {
-            self.start = self.start.min(span.start_time_unix_nano);
-            self.end = self.end.max(span.end_time_unix_nano);
+            self.start = self.start.min(span.start);
+            self.end = self.end.max(span.end);
         }
         self.spans += 1;
-        let code = span.status.as_ref().map_or(0, |st| st.code);
-        if let Ok(c @ 0..=2) = u8::try_from(code) {
+        if let Ok(c @ 0..=2) = u8::try_from(span.status_code) {
             self.status |= 1 << c;
         }
         if self.rv.is_none() && span.trace_state.contains("rv:") {
-            if let Ok(ot) = W3cTraceState::parse(&span.trace_state).and_then(|ts| ts.ot()) {
+            if let Ok(ot) = W3cTraceState::parse(span.trace_state).and_then(|ts| ts.ot()) {
                 self.rv = randomness_of(trace_id, &ot);
             }
         }
@@ -193,7 +251,7 @@ impl Facts {
 
 /// The flags that resource attributes `attrs` set for `policies`; OR-ed into
 /// a trace's flags once per resource group its spans came with.
-pub fn resource_flags(policies: &[Policy], attrs: &[KeyValue]) -> Flags {
+pub fn resource_flags(policies: &[Policy], attrs: &dyn Attrs) -> Flags {
     let mut flags = Flags::default();
     for p in policies {
         p.observe_attributes(attrs, &mut flags);
@@ -649,28 +707,6 @@ fn compile_composite(
     Kind::Composite { total: RateWindow::new(total), subs }
 }
 
-fn str_value(kv: &KeyValue) -> Option<&str> {
-    match kv.value.as_ref()?.value.as_ref()? {
-        any_value::Value::StringValue(s) => Some(s),
-        _ => None,
-    }
-}
-
-fn num_value(kv: &KeyValue) -> Option<f64> {
-    match kv.value.as_ref()?.value.as_ref()? {
-        any_value::Value::IntValue(i) => Some(*i as f64),
-        any_value::Value::DoubleValue(d) => Some(*d),
-        _ => None,
-    }
-}
-
-fn bool_value(kv: &KeyValue) -> Option<bool> {
-    match kv.value.as_ref()?.value.as_ref()? {
-        any_value::Value::BoolValue(b) => Some(*b),
-        _ => None,
-    }
-}
-
 /// The Collector's matching with `invert_match`: a match is a veto
 /// (`InvertNotSampled`), no match a weak keep (`InvertSampled`).
 fn matched(found: bool, invert: bool) -> Decision {
@@ -701,25 +737,29 @@ impl Policy {
 
     /// Sets the flags of attribute policies that match one of `attrs` (a
     /// span's or a resource's attributes: the Collector looks at both).
-    fn observe_attributes(&self, attrs: &[KeyValue], flags: &mut Flags) {
-        let hit =
-            |flag: usize, flags: &Flags, pred: &dyn Fn(&KeyValue) -> bool| !flags.get(flag) && attrs.iter().any(pred);
+    fn observe_attributes(&self, attrs: &dyn Attrs, flags: &mut Flags) {
         match &self.kind {
             Kind::StringAttribute { key, matcher, flag, .. }
-                if hit(*flag, flags, &|kv| kv.key == *key && str_value(kv).is_some_and(|v| matcher.matches(v))) =>
+                if !flags.get(*flag)
+                    && attrs.any_with_key(key, &mut |v| matches!(v, AttrValue::Str(s) if matcher.matches(s))) =>
             {
                 flags.set(*flag)
             }
             Kind::NumericAttribute { key, min, max, flag, .. }
-                if hit(*flag, flags, &|kv| {
-                    kv.key == *key
-                        && num_value(kv).is_some_and(|v| min.is_none_or(|m| v >= m) && max.is_none_or(|m| v <= m))
-                }) =>
+                if !flags.get(*flag)
+                    && attrs.any_with_key(key, &mut |v| {
+                        let n = match v {
+                            AttrValue::Int(i) => i as f64,
+                            AttrValue::Double(d) => d,
+                            _ => return false,
+                        };
+                        min.is_none_or(|m| n >= m) && max.is_none_or(|m| n <= m)
+                    }) =>
             {
                 flags.set(*flag)
             }
             Kind::BooleanAttribute { key, value, flag, .. }
-                if hit(*flag, flags, &|kv| kv.key == *key && bool_value(kv) == Some(*value)) =>
+                if !flags.get(*flag) && attrs.any_with_key(key, &mut |v| v == AttrValue::Bool(*value)) =>
             {
                 flags.set(*flag)
             }
@@ -730,15 +770,15 @@ impl Policy {
     }
 
     /// Sets the flags this policy (and its sub-policies) derive from one span.
-    fn observe_span(&self, span: &Span, flags: &mut Flags) {
+    fn observe_span(&self, span: &SpanFacts, flags: &mut Flags) {
         match &self.kind {
             Kind::StringAttribute { .. } | Kind::NumericAttribute { .. } | Kind::BooleanAttribute { .. } => {
-                self.observe_attributes(&span.attributes, flags)
+                self.observe_attributes(span.attributes, flags)
             }
             Kind::TraceState { key, values, flag }
                 if !flags.get(*flag)
                     && !span.trace_state.is_empty()
-                    && W3cTraceState::parse(&span.trace_state)
+                    && W3cTraceState::parse(span.trace_state)
                         .ok()
                         .and_then(|ts| ts.get(key).map(|v| values.contains(v)))
                         .unwrap_or(false) =>

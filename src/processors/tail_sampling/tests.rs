@@ -518,3 +518,139 @@ fn facts_gather_across_batches_resources_and_tracestates() {
     assert_eq!(decide(half, with_rv("ffffffffffffff"), vec![]).as_deref(), Some("half"));
     assert_eq!(decide(half, with_rv("00000000000000"), vec![]), None);
 }
+
+// --- Requests read as received (process_encoded) --------------------------
+
+/// A span with random attributes of every kind, a random status, tracestate
+/// and parent, sometimes with fields repeated (a later one wins in a decode).
+fn random_span(rng: &mut rand::rngs::StdRng, n: u64) -> Span {
+    use rand::Rng;
+    let value = |rng: &mut rand::rngs::StdRng| -> any_value::Value {
+        match rng.random_range(0..5) {
+            0 => any_value::Value::StringValue(
+                ["/api/v1/items/7", "/admin/x", "GET", "ok"][rng.random_range(0..4)].into(),
+            ),
+            1 => any_value::Value::IntValue(rng.random_range(400..600)),
+            2 => any_value::Value::DoubleValue(rng.random_range(0.0..1000.0)),
+            3 => any_value::Value::BoolValue(rng.random()),
+            _ => any_value::Value::BytesValue(vec![1, 2, 3]),
+        }
+    };
+    let keys = ["http.route", "http.response.status_code", "retry", "other", "db.system"];
+    let attributes = (0..rng.random_range(0..8))
+        .map(|_| KeyValue {
+            key: keys[rng.random_range(0..keys.len())].into(),
+            value: Some(AnyValue { value: Some(value(rng)) }),
+            ..Default::default()
+        })
+        .collect();
+    let start = 1_700_000_000_000_000_000 + rng.random_range(0..10_000_000_000u64);
+    Span {
+        trace_id: trace_id(n),
+        span_id: rng.random::<u64>().to_be_bytes().to_vec(),
+        parent_span_id: if rng.random_bool(0.3) { vec![] } else { rng.random::<u64>().to_be_bytes().to_vec() },
+        trace_state: ["", "debug=1", "ot=rv:0123456789abcd", "a=b,debug=0"][rng.random_range(0..4)].into(),
+        name: "op".into(),
+        start_time_unix_nano: start,
+        end_time_unix_nano: start + rng.random_range(0..8_000_000_000u64),
+        attributes,
+        status: Some(Status { code: rng.random_range(0..3), ..Default::default() }),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_span_read_on_the_wire_gives_the_policies_what_its_decode_gives() {
+    use super::wire::WireSpan;
+    use policy::{AttrValue, Attrs};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    for n in 0..2000 {
+        let span = random_span(&mut rng, n);
+        let mut bytes = span.encode_to_vec();
+        // Repeated scalar and status fields: the last one wins in a decode.
+        if n % 5 == 0 {
+            let later = Span {
+                start_time_unix_nano: span.start_time_unix_nano + 1,
+                status: Some(Status { code: 1, ..Default::default() }),
+                trace_state: "debug=1".into(),
+                ..Default::default()
+            };
+            bytes.extend(later.encode_to_vec());
+        }
+        let decoded = Span::decode(bytes.as_slice()).unwrap();
+        let wire = WireSpan::read(&bytes);
+        assert_eq!(wire.trace_id, decoded.trace_id.as_slice());
+        assert_eq!(wire.parent_span_id, decoded.parent_span_id.as_slice());
+        let (w, d) = (wire.facts(), policy::SpanFacts::of(&decoded));
+        assert_eq!((w.start, w.end, w.status_code, w.trace_state), (d.start, d.end, d.status_code, d.trace_state));
+        for key in ["http.route", "http.response.status_code", "retry", "other", "db.system", "missing"] {
+            let collect = |a: &dyn Attrs| {
+                let mut seen: Vec<String> = Vec::new();
+                a.any_with_key(key, &mut |v: AttrValue| {
+                    seen.push(format!("{v:?}"));
+                    false
+                });
+                seen
+            };
+            assert_eq!(collect(w.attributes), collect(d.attributes), "span {n}, key {key}");
+        }
+    }
+}
+
+/// The same requests through `process` (decoded) and `process_encoded`
+/// (as received) give the same kept spans, in the same order, and the same
+/// decisions.
+#[test]
+fn buffering_requests_as_received_decides_and_emits_as_decoding_them() {
+    let policies = r#"{"decision_wait": "1s", "policies": [
+        {"name": "errors", "type": "status_code", "status_code": {"status_codes": ["ERROR"]}},
+        {"name": "slow", "type": "latency", "latency": {"threshold_ms": 5000}},
+        {"name": "route", "type": "string_attribute", "string_attribute": {"key": "http.route", "values": ["/api/v1/items/7"]}},
+        {"name": "admin", "type": "string_attribute", "string_attribute": {"key": "http.route", "values": ["^/admin/.*"], "enabled_regex_matching": true}},
+        {"name": "5xx", "type": "numeric_attribute", "numeric_attribute": {"key": "http.response.status_code", "min_value": 500, "max_value": 599}},
+        {"name": "retried", "type": "boolean_attribute", "boolean_attribute": {"key": "retry", "value": true}},
+        {"name": "debug", "type": "trace_state", "trace_state": {"key": "debug", "values": ["1"]}},
+        {"name": "some", "type": "probabilistic", "probabilistic": {"sampling_percentage": 10}}
+    ]}"#;
+    let (mut decoded, reg_d) = build(policies);
+    let (mut encoded, reg_e) = build(policies);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let t0 = Instant::now();
+    let (mut out_d, mut out_e) = (Vec::new(), Vec::new());
+    for round in 0..40u64 {
+        // Traces spread over rounds (ID round * 3 + i % 40): most get spans from several requests.
+        let spans: Vec<Span> = (0..50).map(|i| random_span(&mut rng, round * 3 + i % 40)).collect();
+        let req = batch(spans);
+        let now = t0 + Duration::from_millis(round * 100);
+        let enc = crate::data::EncodedBatch::encode(&req);
+        decoded.process(req, now, &mut out_d);
+        encoded.process_encoded(enc, now, &mut out_e);
+        assert_eq!(decoded.accounted_bytes() > 0, encoded.accounted_bytes() > 0);
+        assert_eq!(decoded.traces_in_memory(), encoded.traces_in_memory());
+    }
+    decoded.tick(t0 + Duration::from_secs(10), &mut out_d);
+    encoded.tick(t0 + Duration::from_secs(10), &mut out_e);
+    decoded.flush(&mut out_d);
+    encoded.flush(&mut out_e);
+    let spans = |out: &[Batch]| -> Vec<Span> {
+        out.iter()
+            .flat_map(|b| match b {
+                Batch::Traces(r) => r.resource_spans.clone(),
+                _ => vec![],
+            })
+            .flat_map(|rs| rs.scope_spans)
+            .flat_map(|ss| ss.spans)
+            .collect()
+    };
+    let (kept_d, kept_e) = (spans(&out_d), spans(&out_e));
+    let dropped = |r: &Registry| {
+        r.value(
+            "otelcol_processor_tail_sampling_global_count_traces_sampled_total",
+            &[("processor", "tail_sampling"), ("sampled", "false")],
+        )
+    };
+    assert!(dropped(&reg_d).unwrap_or(0.0) > 0.0 && !kept_d.is_empty(), "a mix is kept and dropped");
+    assert_eq!(kept_d, kept_e);
+    assert_eq!(out_d, out_e, "same resources and scopes around them");
+    assert_eq!(dropped(&reg_d), dropped(&reg_e));
+}

@@ -1,0 +1,118 @@
+//! Reading what the policies need straight from a span's protobuf bytes, so
+//! a trace can be buffered as received instead of decoded and re-encoded.
+//!
+//! Guarantee: on bytes a decode accepts, every value read here is the one
+//! the decoded `Span` holds (scalars: the last occurrence wins; `status`:
+//! occurrences merge, so the last `code` wins; attributes: all occurrences,
+//! in order). `tests.rs` checks this against prost on generated spans.
+
+use super::policy::{AttrValue, Attrs, SpanFacts};
+use crate::data::wire::{fields, WireValue};
+
+/// The fields of one encoded span that buffering and deciding read.
+pub struct WireSpan<'a> {
+    /// The whole span message, as received.
+    pub bytes: &'a [u8],
+    pub trace_id: &'a [u8],
+    pub parent_span_id: &'a [u8],
+    trace_state: &'a str,
+    start: u64,
+    end: u64,
+    status_code: i32,
+    /// Key and bytes of each attribute (`KeyValue`), in wire order: read
+    /// once here, so each attribute policy compares keys instead of walking
+    /// the span again.
+    attributes: Vec<(&'a [u8], &'a [u8])>,
+}
+
+impl<'a> WireSpan<'a> {
+    pub fn read(bytes: &'a [u8]) -> WireSpan<'a> {
+        let mut span = WireSpan {
+            bytes,
+            trace_id: &[],
+            parent_span_id: &[],
+            trace_state: "",
+            start: 0,
+            end: 0,
+            status_code: 0,
+            attributes: Vec::new(),
+        };
+        for (field, value) in fields(bytes) {
+            match (field, value) {
+                (1, WireValue::Bytes(b)) => span.trace_id = b,
+                // A request that reached here passed the UTF-8 check.
+                (3, WireValue::Bytes(b)) => span.trace_state = std::str::from_utf8(b).unwrap_or_default(),
+                (4, WireValue::Bytes(b)) => span.parent_span_id = b,
+                (7, WireValue::Fixed64(v)) => span.start = v,
+                (8, WireValue::Fixed64(v)) => span.end = v,
+                (9, WireValue::Bytes(kv)) => span.attributes.push((key_of(kv), kv)),
+                // Status: message(2), code(3).
+                (15, WireValue::Bytes(status)) => {
+                    for (f, v) in fields(status) {
+                        if let (3, WireValue::Varint(code)) = (f, v) {
+                            span.status_code = code as i32;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        span
+    }
+
+    /// The span as the policies see it.
+    pub fn facts(&self) -> SpanFacts<'_> {
+        SpanFacts {
+            start: self.start,
+            end: self.end,
+            status_code: self.status_code,
+            trace_state: self.trace_state,
+            attributes: &self.attributes,
+        }
+    }
+}
+
+impl Attrs for Vec<(&[u8], &[u8])> {
+    fn any_with_key(&self, key: &str, pred: &mut dyn FnMut(AttrValue<'_>) -> bool) -> bool {
+        self.iter().any(|(k, kv)| *k == key.as_bytes() && pred(value_of(kv)))
+    }
+}
+
+/// The key of one encoded `KeyValue` (the last one on the wire, as in a decode).
+fn key_of(kv: &[u8]) -> &[u8] {
+    let mut key: &[u8] = &[];
+    for (f, v) in fields(kv) {
+        if let (1, WireValue::Bytes(k)) = (f, v) {
+            key = k;
+        }
+    }
+    key
+}
+
+/// The value of one encoded `KeyValue`. Later `value` fields merge into
+/// earlier ones, as in a decode: one without a variant keeps the earlier.
+fn value_of(kv: &[u8]) -> AttrValue<'_> {
+    let mut value = AttrValue::Other;
+    for (f, v) in fields(kv) {
+        if let (2, WireValue::Bytes(v)) = (f, v) {
+            value = any_value(v, value);
+        }
+    }
+    value
+}
+
+/// An `AnyValue`'s value merged over `value`: the last variant on the wire
+/// wins, as in a decode.
+fn any_value<'a>(bytes: &'a [u8], mut value: AttrValue<'a>) -> AttrValue<'a> {
+    for (f, v) in fields(bytes) {
+        value = match (f, v) {
+            (1, WireValue::Bytes(s)) => std::str::from_utf8(s).map_or(AttrValue::Other, AttrValue::Str),
+            (2, WireValue::Varint(b)) => AttrValue::Bool(b != 0),
+            (3, WireValue::Varint(i)) => AttrValue::Int(i as i64),
+            (4, WireValue::Fixed64(d)) => AttrValue::Double(f64::from_bits(d)),
+            (5..=7, _) => AttrValue::Other,
+            _ => continue,
+        };
+    }
+    value
+}
