@@ -255,6 +255,38 @@ pub enum ReceiverConfig {
     Filelog(Box<FilelogReceiverConfig>),
 }
 
+/// What a component uses an extension it names for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExtensionUse {
+    Authenticator,
+    Storage,
+}
+
+/// A receiver's reference to an extension: the fields under the receiver
+/// that name it, its ID, and what for.
+pub type ExtensionReference<'a> = (&'static [&'static str], &'a str, ExtensionUse);
+
+impl ReceiverConfig {
+    /// The extensions this receiver names (authenticators, checkpoint storage).
+    pub fn extension_references(&self) -> Vec<ExtensionReference<'_>> {
+        match self {
+            ReceiverConfig::Otlp(c) => {
+                const GRPC: &[&str] = &["protocols", "grpc", "auth", "authenticator"];
+                const HTTP: &[&str] = &["protocols", "http", "auth", "authenticator"];
+                let grpc = c.protocols.grpc.as_ref().and_then(|g| g.auth.as_ref()).map(|a| (GRPC, a));
+                let http = c.protocols.http.as_ref().and_then(|h| h.auth.as_ref()).map(|a| (HTTP, a));
+                grpc.into_iter()
+                    .chain(http)
+                    .map(|(fields, a)| (fields, a.authenticator.as_str(), ExtensionUse::Authenticator))
+                    .collect()
+            }
+            ReceiverConfig::Filelog(c) => {
+                c.storage.as_deref().map(|s| (&["storage"][..], s, ExtensionUse::Storage)).into_iter().collect()
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum ProcessorConfig {
     Batch(BatchConfig),

@@ -8,7 +8,7 @@
 use super::de::from_node;
 use super::expand::{expand_tree, join};
 use super::node::{self, Entry, Node, Value};
-use super::registry::{self, ComponentType};
+use super::registry::{self, ComponentType, ExtensionUse};
 use super::suggest::did_you_mean;
 use super::validate::{self, Checker};
 use super::*;
@@ -143,8 +143,7 @@ impl Loader {
         let defs = Defs { receivers: &recv_def, processors: &proc_def, exporters: &exp_def, extensions: &ext_def };
         let service = self.service(section("service"), &defs, &exporters);
         self.storage_references(section("exporters"), &exporters, &ext_def, service.as_ref());
-        self.auth_references(section("receivers"), &receivers, &ext_def, service.as_ref());
-        self.filelog_storage_references(section("receivers"), &receivers, &ext_def, service.as_ref());
+        self.receiver_extension_references(section("receivers"), &receivers, &ext_def, service.as_ref());
         let service = service?;
         Some(AgentConfig { receivers, processors, exporters, extensions, service })
     }
@@ -473,9 +472,9 @@ impl Loader {
         }
     }
 
-    /// Each `auth.authenticator` of a receiver protocol must name an
-    /// authenticator extension that is defined and started.
-    fn auth_references(
+    /// Each extension a receiver names (an `auth.authenticator`, a filelog
+    /// `storage`) must be defined, of the right type, and started.
+    fn receiver_extension_references(
         &mut self,
         section: Option<&Entry>,
         receivers: &BTreeMap<ComponentId, ReceiverConfig>,
@@ -485,44 +484,22 @@ impl Loader {
         let Some(section) = section else { return };
         let Value::Map(entries) = &section.value.value else { return };
         for (rid, cfg) in receivers {
-            let ReceiverConfig::Otlp(otlp) = cfg else { continue };
-            let Some(entry) = entries.iter().find(|e| ComponentId::parse(&e.key).as_ref() == Ok(rid)) else {
+            let refs = cfg.extension_references();
+            if refs.is_empty() {
                 continue;
-            };
-            let refs = [
-                ("grpc", otlp.protocols.grpc.as_ref().and_then(|g| g.auth.as_ref())),
-                ("http", otlp.protocols.http.as_ref().and_then(|h| h.auth.as_ref())),
-            ];
-            for (transport, auth) in refs {
-                let Some(auth) = auth else { continue };
-                let name = &auth.authenticator;
-                let fields = ["protocols", transport, "auth", "authenticator"];
-                let path = fields.iter().fold(join("receivers", &entry.key), |p, f| join(&p, f));
-                let line = entry.value.line_of(&fields);
-                self.extension_reference(name, &path, line, extensions, service, &AUTHENTICATOR);
             }
-        }
-    }
-
-    /// Each `filelog` receiver's `storage` must name a started `file_storage` extension.
-    fn filelog_storage_references(
-        &mut self,
-        section: Option<&Entry>,
-        receivers: &BTreeMap<ComponentId, ReceiverConfig>,
-        extensions: &DefinedMap,
-        service: Option<&ServiceConfig>,
-    ) {
-        let Some(section) = section else { return };
-        let Value::Map(entries) = &section.value.value else { return };
-        for (rid, cfg) in receivers {
-            let ReceiverConfig::Filelog(c) = cfg else { continue };
-            let Some(name) = &c.storage else { continue };
             let Some(entry) = entries.iter().find(|e| ComponentId::parse(&e.key).as_ref() == Ok(rid)) else {
                 continue;
             };
-            let path = join(&join("receivers", &entry.key), "storage");
-            let line = entry.value.line_of(&["storage"]);
-            self.extension_reference(name, &path, line, extensions, service, &STORAGE);
+            for (fields, name, usage) in refs {
+                let path = fields.iter().fold(join("receivers", &entry.key), |p, f| join(&p, f));
+                let line = entry.value.line_of(fields);
+                let role = match usage {
+                    ExtensionUse::Authenticator => &AUTHENTICATOR,
+                    ExtensionUse::Storage => &STORAGE,
+                };
+                self.extension_reference(name, &path, line, extensions, service, role);
+            }
         }
     }
 
