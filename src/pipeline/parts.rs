@@ -42,8 +42,12 @@ pub(super) fn queue_storage<'a>(
     extensions: &'a BTreeMap<ComponentId, ExtensionConfig>,
 ) -> Option<&'a FileStorageConfig> {
     let (queue_cfg, _) = queue_and_retry(cfg);
-    let sid = queue_cfg.storage.as_deref().filter(|_| queue_cfg.enabled).and_then(|s| ComponentId::parse(s).ok())?;
-    match extensions.get(&sid) {
+    file_storage(queue_cfg.storage.as_deref().filter(|_| queue_cfg.enabled)?, extensions)
+}
+
+/// The `file_storage` extension with this ID, if it is one.
+fn file_storage<'a>(id: &str, extensions: &'a BTreeMap<ComponentId, ExtensionConfig>) -> Option<&'a FileStorageConfig> {
+    match extensions.get(&ComponentId::parse(id).ok()?) {
         Some(ExtensionConfig::FileStorage(fs)) => Some(fs),
         _ => None,
     }
@@ -417,18 +421,6 @@ pub(super) fn start_pipeline(
     Ok(PipelineHandle { shape, door, controls, workers, queues, fill })
 }
 
-/// The extensions a receiver uses (authenticators, checkpoint storage), by ID.
-fn receiver_extensions(cfg: &ReceiverConfig) -> Vec<String> {
-    match cfg {
-        ReceiverConfig::Otlp(c) => {
-            let grpc = c.protocols.grpc.as_ref().and_then(|g| g.auth.as_ref());
-            let http = c.protocols.http.as_ref().and_then(|h| h.auth.as_ref());
-            grpc.into_iter().chain(http).map(|a| a.authenticator.clone()).collect()
-        }
-        ReceiverConfig::Filelog(c) => c.storage.iter().cloned().collect(),
-    }
-}
-
 /// The files a receiver reads once at start (TLS certificates and keys,
 /// token and htpasswd files): a reload that finds one changed restarts the
 /// receiver, so SIGHUP after a certificate rotation serves the new one.
@@ -472,11 +464,12 @@ impl ReceiverShape {
     }
 
     pub fn of(cfg: &ReceiverConfig, config: &AgentConfig, signals: Vec<Signal>) -> ReceiverShape {
-        let extensions: Vec<(String, Option<ExtensionConfig>)> = receiver_extensions(cfg)
+        let extensions: Vec<(String, Option<ExtensionConfig>)> = cfg
+            .extension_references()
             .into_iter()
-            .map(|id| {
-                let ext = ComponentId::parse(&id).ok().and_then(|eid| config.extensions.get(&eid).cloned());
-                (id, ext)
+            .map(|(_, id, _)| {
+                let ext = ComponentId::parse(id).ok().and_then(|eid| config.extensions.get(&eid).cloned());
+                (id.to_string(), ext)
             })
             .collect();
         let files = receiver_files(cfg, &extensions)
@@ -532,12 +525,7 @@ pub(super) async fn start_receiver(
         ReceiverConfig::Otlp(c) => receivers::otlp::start(c, ctx).await?,
         ReceiverConfig::Filelog(c) => {
             // Validation made sure `storage` names a file_storage extension.
-            let storage = c.storage.as_deref().and_then(|s| ComponentId::parse(s).ok()).and_then(|sid| {
-                match config.extensions.get(&sid) {
-                    Some(ExtensionConfig::FileStorage(fs)) => Some(fs),
-                    _ => None,
-                }
-            });
+            let storage = c.storage.as_deref().and_then(|s| file_storage(s, &config.extensions));
             receivers::filelog::start(c, storage, ctx).await?
         }
     };
