@@ -261,6 +261,19 @@ pub fn fields(message: &[u8]) -> Fields<'_> {
     Fields { rest: message }
 }
 
+/// The bytes of length-delimited field `field` of a message; the last
+/// occurrence wins, as in a decode of a string or bytes field. Empty when
+/// absent.
+pub fn last_bytes_field(message: &[u8], field: u64) -> &[u8] {
+    let mut last: &[u8] = &[];
+    for (f, v) in fields(message) {
+        if let (true, WireValue::Bytes(b)) = (f == field, v) {
+            last = b;
+        }
+    }
+    last
+}
+
 /// Skips past the end-group of the group just started; false when malformed.
 fn skip_group(buf: &mut &[u8], field: u64) -> bool {
     let mut depth = 0usize;

@@ -29,7 +29,7 @@ use super::parts::{
     PipelineShape, ReceiverHandle, ReceiverShape, ServerHandle,
 };
 use super::{queue_and_retry, Control, PipelineDoor, StartError};
-use crate::config::{AgentConfig, ComponentId, ExporterConfig, PipelineId, ProcessorConfig};
+use crate::config::{AgentConfig, ComponentId, ExporterConfig, PipelineConfig, PipelineId, ProcessorConfig};
 use crate::data::Signal;
 use crate::processors::memory_limiter::MemoryGate;
 use crate::queue::SendingQueue;
@@ -294,16 +294,12 @@ impl RunningAgent {
         let mut errors: Vec<String> = Vec::new();
 
         // Kept pipelines whose queues change pause between two batches.
-        let queue_of = |key: &(ComponentId, Signal), started: &Started| -> Option<Arc<SendingQueue>> {
-            started.queues.get(key).cloned().or_else(|| self.exporters.get(key).map(|h| h.queue.clone()))
-        };
         let mut paused: Vec<PausedPipeline> = Vec::new();
         for (pid, p) in &next.service.pipelines {
             if !pipeline_kept[pid] {
                 continue;
             }
-            let want: Vec<Arc<SendingQueue>> =
-                pipeline_outlets(pid, p).iter().filter_map(|k| queue_of(k, &started)).collect();
+            let want = self.queues_of(pid, p, &started);
             let handle = &self.pipelines[pid];
             if same_queues(&handle.queues, &want) {
                 continue;
@@ -615,16 +611,20 @@ impl RunningAgent {
             if pipeline_kept[pid] {
                 continue;
             }
-            let queues: Vec<Arc<SendingQueue>> = pipeline_outlets(pid, p)
-                .iter()
-                .filter_map(|k| {
-                    started.queues.get(k).cloned().or_else(|| self.exporters.get(k).map(|h| h.queue.clone()))
-                })
-                .collect();
+            let queues = self.queues_of(pid, p, started);
             let handle = start_pipeline(pid, p, next, &gates, queues, &self.registry)?;
             started.pipelines.insert(pid.clone(), handle);
         }
         Ok(())
+    }
+
+    /// The queues pipeline `pid` of the new config feeds: those the reload
+    /// opened, else the running exporters'.
+    fn queues_of(&self, pid: &PipelineId, p: &PipelineConfig, started: &Started) -> Vec<Arc<SendingQueue>> {
+        pipeline_outlets(pid, p)
+            .iter()
+            .filter_map(|k| started.queues.get(k).cloned().or_else(|| self.exporters.get(k).map(|h| h.queue.clone())))
+            .collect()
     }
 
     /// Stops a receiver and waits, within the shutdown timeout, for its open requests.

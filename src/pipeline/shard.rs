@@ -3,7 +3,7 @@
 //! name, log records by (a part of) the log rate limiter's key. Every item
 //! of one key lands in the same shard, whatever request it came in.
 
-use crate::data::wire::{fields, WireValue};
+use crate::data::wire::{fields, last_bytes_field, WireValue};
 use crate::data::{Batch, EncodedBatch, Signal};
 use crate::processors::log_rate_limiter::config::KeyField;
 use crate::processors::log_rate_limiter::route_hash;
@@ -200,7 +200,7 @@ pub fn split_encoded_by_trace(batch: &EncodedBatch, shards: usize) -> Vec<(usize
                         for (f, v) in fields(ss) {
                             match (f, v) {
                                 (2, WireValue::Bytes(span)) => {
-                                    scope.spans[shard_of(span_trace_id(span), shards)].push(span)
+                                    scope.spans[shard_of(last_bytes_field(span, 1), shards)].push(span)
                                 }
                                 (1 | 3, WireValue::Bytes(b)) => scope.head.push((f, b)),
                                 _ => {}
@@ -244,17 +244,6 @@ pub fn split_encoded_by_trace(batch: &EncodedBatch, shards: usize) -> Vec<(usize
         .filter(|(_, (_, items))| *items > 0)
         .map(|(i, (bytes, items))| (i, EncodedBatch::checked(Signal::Traces, bytes.into(), items)))
         .collect()
-}
-
-/// The trace ID of an encoded span (field 1; the last one, as in a decode).
-fn span_trace_id(span: &[u8]) -> &[u8] {
-    let mut id: &[u8] = &[];
-    for (f, v) in fields(span) {
-        if let (1, WireValue::Bytes(b)) = (f, v) {
-            id = b;
-        }
-    }
-    id
 }
 
 /// Spans split by trace ID.

@@ -67,6 +67,17 @@ pub struct ResourceGroup {
     pub schema_url: String,
     /// The attribute policies its attributes match.
     matches: Flags,
+    /// Its encoded size, charged with each of its scopes.
+    bytes: usize,
+}
+
+impl ResourceGroup {
+    fn new(policies: &[Policy], resource: Option<Resource>, schema_url: String) -> Arc<ResourceGroup> {
+        let matches =
+            resource.as_ref().map_or_else(Flags::default, |r| policy::resource_flags(policies, &r.attributes));
+        let bytes = resource.as_ref().map_or(0, Message::encoded_len);
+        Arc::new(ResourceGroup { resource, schema_url, matches, bytes })
+    }
 }
 
 /// A scope (and its resource) shared by every buffered span that came with it.
@@ -76,6 +87,13 @@ pub struct ScopeGroup {
     pub schema_url: String,
     /// Encoded size of resource and scope, charged once per trace that uses them.
     bytes: usize,
+}
+
+impl ScopeGroup {
+    fn new(resource: &Arc<ResourceGroup>, scope: Option<InstrumentationScope>, schema_url: String) -> Arc<ScopeGroup> {
+        let bytes = resource.bytes + scope.as_ref().map_or(0, Message::encoded_len) + std::mem::size_of::<ScopeGroup>();
+        Arc::new(ScopeGroup { resource: resource.clone(), scope, schema_url, bytes })
+    }
 }
 
 /// A decoded span with its scope: what kept traces and late spans are
@@ -164,16 +182,20 @@ fn size_class(n: usize) -> usize {
     n.next_multiple_of(1 << (top - 2))
 }
 
-/// Appends `span` length-delimited to `buf`, growing it to the next size
-/// class only: each growth is at least an eighth, so copies stay amortized
-/// O(1) per byte, and spare capacity stays under a quarter.
-fn append(buf: &mut Vec<u8>, span: &Span) {
-    let len = span.encoded_len();
-    let need = len + prost::length_delimiter_len(len);
+/// Makes room for `need` more bytes, growing to the next size class only:
+/// each growth is at least an eighth, so copies stay amortized O(1) per
+/// byte, and spare capacity stays under a quarter.
+fn reserve_in_class(buf: &mut Vec<u8>, need: usize) {
     if buf.capacity() - buf.len() < need {
         let target = size_class(buf.len() + need);
         buf.reserve_exact(target - buf.len());
     }
+}
+
+/// Appends `span` length-delimited to `buf` (see [`reserve_in_class`]).
+fn append(buf: &mut Vec<u8>, span: &Span) {
+    let len = span.encoded_len();
+    reserve_in_class(buf, len + prost::length_delimiter_len(len));
     // `encode_length_delimited` would compute `encoded_len` a second time:
     // one more walk of every attribute of the span.
     prost::encoding::encode_varint(len as u64, buf);
@@ -182,11 +204,7 @@ fn append(buf: &mut Vec<u8>, span: &Span) {
 
 /// Appends an encoded span, as received, length-delimited to `buf`.
 fn append_bytes(buf: &mut Vec<u8>, span: &[u8]) {
-    let need = span.len() + prost::length_delimiter_len(span.len());
-    if buf.capacity() - buf.len() < need {
-        let target = size_class(buf.len() + need);
-        buf.reserve_exact(target - buf.len());
-    }
+    reserve_in_class(buf, span.len() + prost::length_delimiter_len(span.len()));
     prost::encoding::encode_varint(span.len() as u64, buf);
     buf.extend_from_slice(span);
 }
@@ -412,10 +430,7 @@ impl TailSamplingProcessor {
                 _ => {}
             }
         }
-        let matches =
-            resource.as_ref().map_or_else(Flags::default, |r| policy::resource_flags(&self.policies, &r.attributes));
-        let resource_bytes = resource.as_ref().map_or(0, Message::encoded_len);
-        let resource = Arc::new(ResourceGroup { resource, schema_url, matches });
+        let resource = ResourceGroup::new(&self.policies, resource, schema_url);
         for ss in scopes {
             let mut scope: Option<InstrumentationScope> = None;
             let mut scope_schema = String::new();
@@ -430,14 +445,7 @@ impl TailSamplingProcessor {
                     _ => {}
                 }
             }
-            let group = Arc::new(ScopeGroup {
-                resource: resource.clone(),
-                bytes: resource_bytes
-                    + scope.as_ref().map_or(0, Message::encoded_len)
-                    + std::mem::size_of::<ScopeGroup>(),
-                scope,
-                schema_url: scope_schema,
-            });
+            let group = ScopeGroup::new(&resource, scope, scope_schema);
             for span in spans {
                 self.ingest_span(&group, SpanIn::Wire(wire::WireSpan::read(span)), now);
             }
@@ -632,21 +640,9 @@ impl Processor for TailSamplingProcessor {
             }
         };
         for rs in req.resource_spans {
-            let matches = rs
-                .resource
-                .as_ref()
-                .map_or_else(Flags::default, |r| policy::resource_flags(&self.policies, &r.attributes));
-            let resource = Arc::new(ResourceGroup { resource: rs.resource, schema_url: rs.schema_url, matches });
-            let resource_bytes = resource.resource.as_ref().map_or(0, Message::encoded_len);
+            let resource = ResourceGroup::new(&self.policies, rs.resource, rs.schema_url);
             for ss in rs.scope_spans {
-                let scope = Arc::new(ScopeGroup {
-                    resource: resource.clone(),
-                    bytes: resource_bytes
-                        + ss.scope.as_ref().map_or(0, Message::encoded_len)
-                        + std::mem::size_of::<ScopeGroup>(),
-                    scope: ss.scope,
-                    schema_url: ss.schema_url,
-                });
+                let scope = ScopeGroup::new(&resource, ss.scope, ss.schema_url);
                 for span in ss.spans {
                     self.ingest(&scope, span, now);
                 }

@@ -7,7 +7,7 @@
 //! in order). `tests.rs` checks this against prost on generated spans.
 
 use super::policy::{AttrValue, Attrs, SpanFacts};
-use crate::data::wire::{fields, WireValue};
+use crate::data::wire::{fields, last_bytes_field, WireValue};
 
 /// The fields of one encoded span that buffering and deciding read.
 pub struct WireSpan<'a> {
@@ -45,7 +45,7 @@ impl<'a> WireSpan<'a> {
                 (4, WireValue::Bytes(b)) => span.parent_span_id = b,
                 (7, WireValue::Fixed64(v)) => span.start = v,
                 (8, WireValue::Fixed64(v)) => span.end = v,
-                (9, WireValue::Bytes(kv)) => span.attributes.push((key_of(kv), kv)),
+                (9, WireValue::Bytes(kv)) => span.attributes.push((last_bytes_field(kv, 1), kv)),
                 // Status: message(2), code(3).
                 (15, WireValue::Bytes(status)) => {
                     for (f, v) in fields(status) {
@@ -76,17 +76,6 @@ impl Attrs for Vec<(&[u8], &[u8])> {
     fn any_with_key(&self, key: &str, pred: &mut dyn FnMut(AttrValue<'_>) -> bool) -> bool {
         self.iter().any(|(k, kv)| *k == key.as_bytes() && pred(value_of(kv)))
     }
-}
-
-/// The key of one encoded `KeyValue` (the last one on the wire, as in a decode).
-fn key_of(kv: &[u8]) -> &[u8] {
-    let mut key: &[u8] = &[];
-    for (f, v) in fields(kv) {
-        if let (1, WireValue::Bytes(k)) = (f, v) {
-            key = k;
-        }
-    }
-    key
 }
 
 /// The value of one encoded `KeyValue`. Later `value` fields merge into
