@@ -128,6 +128,14 @@ async fn data_offered_around_a_reload_reaches_every_exporter_of_its_time() {
     let traces = PipelineId { signal: Signal::Traces, name: None };
     let door = agent.pipelines[&traces].door.clone();
     door.offer(spans(&["before"])).unwrap();
+    // A batch still in the pipeline's input when the reload lands goes to the
+    // exporters the pipeline has then; wait until this one has left it.
+    let written = dir.path().join("a.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while names_in(&written).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the first batch never reached file/a");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
 
     // An exporter added to a kept pipeline: its workers pause and resume.
     let summary = agent
