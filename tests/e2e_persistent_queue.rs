@@ -195,10 +195,11 @@ fn kill_9_under_load_loses_no_acknowledged_span() {
         &missing[..missing.len().min(5)],
         agent.log()
     );
-    // Nothing was delivered before the crash, so nothing can repeat; the
-    // bound in general is one batch per consumer.
+    // Nothing was delivered before the crash, so the queue repeats nothing
+    // here; the bound in general is one batch per consumer, plus the one
+    // request the sender retries because the crash cut off its answer.
     let dup_spans: u32 = dups.values().map(|n| n - 1).sum();
-    assert!(dup_spans as usize <= CONSUMERS * SPANS as usize, "{dup_spans} duplicate spans: {dups:?}");
+    assert!(dup_spans as usize <= (CONSUMERS + 1) * SPANS as usize, "{dup_spans} duplicate spans: {dups:?}");
     assert_eq!(agent.metric("sluice_queue_corrupt_records_total", &[]), 0.0);
     assert!(agent.metric("sluice_queue_fsyncs_total", &[]) > 0.0);
     eprintln!(
@@ -234,12 +235,24 @@ fn delivered_records_repeat_at_most_once_per_consumer_after_a_crash() {
     let (missing, dups) = wait_for_acked_spans(&recv, &expected, Duration::from_secs(60));
     assert!(missing.is_empty(), "{} acknowledged spans lost\n{}", missing.len(), agent.log());
     let dup_spans: u32 = dups.values().map(|n| n - 1).sum();
-    assert!(dup_spans as usize <= CONSUMERS * 5, "{dup_spans} duplicate spans (bound: one batch per consumer)");
-    // Every batch that arrived twice was counted as possibly redelivered
+    // Two sources of repeats, each bounded: the queue redelivers at most one
+    // batch per consumer (counted), and the sender, which sends one request
+    // at a time, retries the one request whose answer the crash cut off.
+    // That request was already on disk, and perhaps already delivered, so it
+    // can arrive twice without the queue counting it.
+    const CLIENT_RETRY_SPANS: usize = 5;
+    assert!(
+        dup_spans as usize <= CONSUMERS * 5 + CLIENT_RETRY_SPANS,
+        "{dup_spans} duplicate spans (bound: one batch per consumer and one retried request)"
+    );
+    // Every other batch that arrived twice was counted as possibly redelivered
     // (a batch is one request of 5 spans: no batch processor here).
     let redelivered = agent.metric("sluice_queue_redelivered_records_total", &[]);
     assert!(redelivered <= CONSUMERS as f64, "{redelivered} redelivered: at most one batch in flight per consumer");
-    assert!(f64::from(dup_spans) <= redelivered * 5.0, "{dup_spans} duplicate spans but {redelivered} batches counted");
+    assert!(
+        dup_spans as usize <= redelivered as usize * 5 + CLIENT_RETRY_SPANS,
+        "{dup_spans} duplicate spans but {redelivered} batches counted as redelivered"
+    );
     eprintln!("healthy-backend crash: {} acked, {dup_spans} duplicate spans, {redelivered} redelivered", acked.len());
     agent.stop();
 }
