@@ -14,7 +14,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use sluice::config::Duration;
 use sluice::data::{Batch, EncodedBatch, Signal};
-use sluice::processors::batch::{config::BatchConfig, BatchProcessor};
+use sluice::processors::batch::{config::BatchConfig, BatchProcessor, BatchStage};
 use sluice::processors::Processor;
 use sluice::telemetry::Registry;
 use std::time::Instant;
@@ -37,7 +37,7 @@ fn bench_hot_path(c: &mut Criterion) {
         })
     });
     group.bench_function("decode_batch_encode", |b| {
-        let mut processor = BatchProcessor::new(&cfg, Signal::Traces, "batch", &registry);
+        let mut processor = BatchStage::new(&cfg, Signal::Traces, "batch", &registry);
         let mut out = Vec::new();
         let mut buf = Vec::with_capacity(wire.len() * 9);
         b.iter_batched(

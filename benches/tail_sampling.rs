@@ -1,6 +1,7 @@
 //! Spans per second through `tail_sampling` with ten policies, on batches of
 //! 1000 spans (100 traces of 10 spans): buffering, deciding at the deadline
-//! and regrouping the kept spans. Run with `cargo bench --bench tail_sampling`.
+//! and regrouping the kept spans (encoded), for a request as received and
+//! for one decoded. Run with `cargo bench --bench tail_sampling`.
 
 // The binary runs on mimalloc; measure what it runs.
 #[global_allocator]
@@ -10,7 +11,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 #[path = "support/trace_data.rs"]
 mod trace_data;
 
-use sluice::data::{Batch, Signal};
+use sluice::data::{Batch, EncodedBatch, Payload, Signal};
 use sluice::processors::tail_sampling::{config::TailSamplingConfig, TailSamplingProcessor};
 use sluice::processors::{Processor, ProcessorContext};
 use sluice::telemetry::Registry;
@@ -46,19 +47,26 @@ fn bench_tail_sampling(c: &mut Criterion) {
     };
     let mut group = c.benchmark_group("tail_sampling_1000_spans");
     group.throughput(Throughput::Elements(1000));
-    group.bench_function("buffer_and_decide", |b| {
-        let t0 = Instant::now();
-        b.iter_batched(
-            || (TailSamplingProcessor::new(&cfg, &ctx), Batch::Traces(request.clone())),
-            |(mut p, batch)| {
-                let mut out = Vec::new();
-                p.process(batch, t0, &mut out);
-                p.tick(t0 + Duration::from_secs(11), &mut out);
-                out
-            },
-            BatchSize::SmallInput,
-        )
-    });
+    // As the pipeline runs it: the request as received (checked, not
+    // decoded) in, kept spans out still encoded.
+    let encoded = EncodedBatch::encode(&Batch::Traces(request.clone()));
+    for (name, input) in
+        [("as_received", Payload::Encoded(encoded)), ("decoded", Payload::Decoded(Batch::Traces(request.clone())))]
+    {
+        group.bench_function(name, |b| {
+            let t0 = Instant::now();
+            b.iter_batched(
+                || (TailSamplingProcessor::new(&cfg, &ctx), input.clone()),
+                |(mut p, payload)| {
+                    let mut out = Vec::new();
+                    p.process_payload(payload, t0, &mut out);
+                    p.tick_payload(t0 + Duration::from_secs(11), &mut out);
+                    out
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
     group.finish();
 }
 

@@ -261,6 +261,14 @@ pub fn fields(message: &[u8]) -> Fields<'_> {
     Fields { rest: message }
 }
 
+impl<'a> Fields<'a> {
+    /// What is left to walk: the message's length minus this is the offset
+    /// of the next field.
+    pub fn rest(&self) -> &'a [u8] {
+        self.rest
+    }
+}
+
 /// The bytes of length-delimited field `field` of a message; the last
 /// occurrence wins, as in a decode of a string or bytes field. Empty when
 /// absent.
@@ -272,6 +280,23 @@ pub fn last_bytes_field(message: &[u8], field: u64) -> &[u8] {
         }
     }
     last
+}
+
+/// Appends the key and length of field `field` (length-delimited) to `out`.
+pub fn put_len_header(out: &mut Vec<u8>, field: u64, len: usize) {
+    prost::encoding::encode_key(field as u32, prost::encoding::WireType::LengthDelimited, out);
+    prost::encoding::encode_varint(len as u64, out);
+}
+
+/// Appends field `field` (length-delimited) holding `body` to `out`.
+pub fn put_bytes_field(out: &mut Vec<u8>, field: u64, body: &[u8]) {
+    put_len_header(out, field, body.len());
+    out.extend_from_slice(body);
+}
+
+/// Bytes of a length-delimited field with a body of `len` bytes.
+pub fn field_len(field: u64, len: usize) -> usize {
+    prost::encoding::key_len(field as u32) + prost::length_delimiter_len(len) + len
 }
 
 /// Skips past the end-group of the group just started; false when malformed.

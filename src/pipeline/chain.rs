@@ -3,16 +3,17 @@
 //! processors `i+1..`.
 //!
 //! A chain is one of two kinds, chosen when the pipeline is built:
-//! - `Decoded`: processors that look inside the data. A payload that comes in
-//!   still encoded is decoded first (a failure is counted, never silent),
-//!   unless the first processor that does anything reads requests as
-//!   received (`Processor::takes_encoded`: tail_sampling), which gets it so.
+//! - `Decoded`: processors that look inside the data. A payload still
+//!   encoded is decoded just before the first processor that needs it so (a
+//!   failure is counted, never silent); processors that read requests as
+//!   received (`Processor::takes_encoded`: tail_sampling, batch) get it
+//!   encoded, and may hand on encoded payloads of their own.
 //! - `PassThrough`: the pipeline's processors never look inside (the memory
 //!   limiter acts at the door, `batch` only groups) and every exporter sends
 //!   OTLP protobuf, so payloads stay encoded from receiver to exporter and
 //!   `batch` groups them by appending bytes.
 
-use crate::data::{Batch, EncodedBatch, Payload};
+use crate::data::{EncodedBatch, Payload};
 use crate::processors::batch::EncodedBatchProcessor;
 use crate::processors::Processor;
 use crate::telemetry::Counter;
@@ -35,28 +36,7 @@ impl ProcessorChain {
     pub fn process(&mut self, payload: Payload, now: Instant, out: &mut Vec<Payload>) {
         match self {
             ProcessorChain::Decoded { processors, decode_failures } => {
-                // A processor that reads requests as received (tail_sampling)
-                // gets them encoded, past any that only hand batches on.
-                let reader =
-                    processors.iter().position(|p| !p.passes_unchanged()).filter(|&i| processors[i].takes_encoded());
-                let payload = match (payload, reader) {
-                    (Payload::Encoded(encoded), Some(i)) => {
-                        let mut next = Vec::new();
-                        processors[i].process_encoded(encoded, now, &mut next);
-                        run_from(processors, i + 1, next, now, out);
-                        return;
-                    }
-                    (payload, _) => payload,
-                };
-                let batch = match payload.into_decoded() {
-                    Ok(b) => b,
-                    Err(e) => {
-                        decode_failures.inc();
-                        tracing::error!(error = %e, "cannot decode a checked batch; dropping it");
-                        return;
-                    }
-                };
-                run_from(processors, 0, vec![batch], now, out);
+                run_from(processors, 0, vec![payload], now, out, decode_failures);
             }
             ProcessorChain::PassThrough { batch: None } => out.push(Payload::Encoded(payload.into_encoded())),
             ProcessorChain::PassThrough { batch: Some(b) } => {
@@ -77,12 +57,12 @@ impl ProcessorChain {
     /// Runs every timer that is due.
     pub fn tick(&mut self, now: Instant, out: &mut Vec<Payload>) {
         match self {
-            ProcessorChain::Decoded { processors, .. } => {
+            ProcessorChain::Decoded { processors, decode_failures } => {
                 for i in 0..processors.len() {
                     if processors[i].next_deadline().is_some_and(|d| d <= now) {
                         let mut released = Vec::new();
-                        processors[i].tick(now, &mut released);
-                        run_from(processors, i + 1, released, now, out);
+                        processors[i].tick_payload(now, &mut released);
+                        run_from(processors, i + 1, released, now, out, decode_failures);
                     }
                 }
             }
@@ -99,11 +79,11 @@ impl ProcessorChain {
     /// still seen (and flushed) by the processors after it.
     pub fn flush(&mut self, now: Instant, out: &mut Vec<Payload>) {
         match self {
-            ProcessorChain::Decoded { processors, .. } => {
+            ProcessorChain::Decoded { processors, decode_failures } => {
                 for i in 0..processors.len() {
                     let mut released = Vec::new();
-                    processors[i].flush(&mut released);
-                    run_from(processors, i + 1, released, now, out);
+                    processors[i].flush_payload(&mut released);
+                    run_from(processors, i + 1, released, now, out, decode_failures);
                 }
             }
             ProcessorChain::PassThrough { batch: Some(b) } => {
@@ -116,22 +96,37 @@ impl ProcessorChain {
     }
 }
 
+/// Runs `current` through `processors[start..]`. A payload still encoded is
+/// decoded just before the first processor that neither reads requests as
+/// received nor hands them on unchanged; a decode failure is counted.
 fn run_from(
     processors: &mut [Box<dyn Processor>],
     start: usize,
-    mut current: Vec<Batch>,
+    mut current: Vec<Payload>,
     now: Instant,
     out: &mut Vec<Payload>,
+    decode_failures: &Counter,
 ) {
     for p in &mut processors[start..] {
         if current.is_empty() {
             return;
         }
         let mut next = Vec::with_capacity(current.len());
-        for batch in current {
-            p.process(batch, now, &mut next);
+        for payload in current {
+            let payload = match payload {
+                Payload::Encoded(e) if !p.takes_encoded() && !p.passes_unchanged() => match e.decode() {
+                    Ok(b) => Payload::Decoded(b),
+                    Err(e) => {
+                        decode_failures.inc();
+                        tracing::error!(error = %e, "cannot decode a checked batch; dropping it");
+                        continue;
+                    }
+                },
+                payload => payload,
+            };
+            p.process_payload(payload, now, &mut next);
         }
         current = next;
     }
-    out.extend(current.into_iter().map(Payload::Decoded));
+    out.extend(current);
 }

@@ -3,7 +3,7 @@
 //! name, log records by (a part of) the log rate limiter's key. Every item
 //! of one key lands in the same shard, whatever request it came in.
 
-use crate::data::wire::{fields, last_bytes_field, WireValue};
+use crate::data::wire::{field_len, fields, last_bytes_field, put_bytes_field, put_len_header, WireValue};
 use crate::data::{Batch, EncodedBatch, Signal};
 use crate::processors::log_rate_limiter::config::KeyField;
 use crate::processors::log_rate_limiter::route_hash;
@@ -146,23 +146,6 @@ splitter!(
     log_records,
     opentelemetry_proto::tonic::logs::v1::LogRecord
 );
-
-/// Appends the key and length of field `field` (length-delimited) to `out`.
-fn put_len_header(out: &mut Vec<u8>, field: u64, len: usize) {
-    prost::encoding::encode_key(field as u32, prost::encoding::WireType::LengthDelimited, out);
-    prost::encoding::encode_varint(len as u64, out);
-}
-
-/// Appends field `field` (length-delimited) holding `body` to `out`.
-fn put_bytes_field(out: &mut Vec<u8>, field: u64, body: &[u8]) {
-    put_len_header(out, field, body.len());
-    out.extend_from_slice(body);
-}
-
-/// Bytes of a length-delimited field with a body of `len` bytes.
-fn field_len(field: u64, len: usize) -> usize {
-    prost::encoding::key_len(field as u32) + prost::length_delimiter_len(len) + len
-}
 
 /// One `ScopeSpans` of a request being split: its own fields and its spans by shard.
 struct ScopeParts<'a> {

@@ -20,7 +20,7 @@ pub mod sampling;
 pub mod tail_sampling;
 
 use crate::config::{ComponentId, ProcessorConfig};
-use crate::data::{Batch, Signal};
+use crate::data::{Batch, Payload, Signal};
 use crate::telemetry::Registry;
 use std::time::Instant;
 
@@ -39,19 +39,45 @@ pub trait Processor: Send {
     /// Emits everything held, at shutdown.
     fn flush(&mut self, _out: &mut Vec<Batch>) {}
 
-    /// Whether [`Processor::process_encoded`] reads a request as received,
+    /// Whether [`Processor::process_payload`] reads a request as received,
     /// so the pipeline need not decode it first.
     fn takes_encoded(&self) -> bool {
         false
     }
 
-    /// Takes one request still encoded (only called when `takes_encoded`).
-    /// The default decodes it; the request was checked, so that cannot fail.
-    fn process_encoded(&mut self, batch: crate::data::EncodedBatch, now: Instant, out: &mut Vec<Batch>) {
-        match batch.decode() {
-            Ok(b) => self.process(b, now, out),
-            Err(e) => tracing::error!(error = %e, "cannot decode a checked batch; dropping it"),
-        }
+    /// The form the pipeline calls: takes a payload, decoded or still
+    /// encoded, and pushes payloads of either kind. The chain decodes a
+    /// payload first unless the processor `takes_encoded` or
+    /// `passes_unchanged`. The default hands an encoded payload on when the
+    /// processor passes batches unchanged, and otherwise runs `process` (on
+    /// an encoded payload: after decoding it, which cannot fail on a checked
+    /// request, and is logged if it does).
+    fn process_payload(&mut self, payload: Payload, now: Instant, out: &mut Vec<Payload>) {
+        let batch = match payload {
+            Payload::Encoded(e) if self.passes_unchanged() => return out.push(Payload::Encoded(e)),
+            Payload::Encoded(e) => match e.decode() {
+                Ok(b) => b,
+                Err(e) => return tracing::error!(error = %e, "cannot decode a checked batch; dropping it"),
+            },
+            Payload::Decoded(b) => b,
+        };
+        let mut next = Vec::new();
+        self.process(batch, now, &mut next);
+        out.extend(next.into_iter().map(Payload::Decoded));
+    }
+
+    /// `tick` for the pipeline: what it releases, as payloads.
+    fn tick_payload(&mut self, now: Instant, out: &mut Vec<Payload>) {
+        let mut next = Vec::new();
+        self.tick(now, &mut next);
+        out.extend(next.into_iter().map(Payload::Decoded));
+    }
+
+    /// `flush` for the pipeline: what it held, as payloads.
+    fn flush_payload(&mut self, out: &mut Vec<Payload>) {
+        let mut next = Vec::new();
+        self.flush(&mut next);
+        out.extend(next.into_iter().map(Payload::Decoded));
     }
 
     /// Whether the processor hands every batch on unchanged (a memory
@@ -116,7 +142,7 @@ pub fn state_key(config: &ProcessorConfig) -> StateKey {
 pub fn build(id: &ComponentId, config: &ProcessorConfig, ctx: &ProcessorContext) -> Box<dyn Processor> {
     let _ = id;
     match config {
-        ProcessorConfig::Batch(c) => Box::new(batch::BatchProcessor::new(c, ctx.signal, &ctx.id, &ctx.registry)),
+        ProcessorConfig::Batch(c) => Box::new(batch::BatchStage::new(c, ctx.signal, &ctx.id, &ctx.registry)),
         // The memory limiter acts at the pipeline's door (see `MemoryGate`);
         // inside the chain it passes data through.
         ProcessorConfig::MemoryLimiter(_) => Box::new(PassThrough),

@@ -7,7 +7,7 @@ pub mod encoded;
 pub mod split;
 
 use super::Processor;
-use crate::data::{Batch, EncodedBatch, Signal};
+use crate::data::{Batch, EncodedBatch, Payload, Signal};
 use crate::telemetry::{BatchMetrics, Registry};
 use config::BatchConfig;
 use std::time::{Duration, Instant};
@@ -171,21 +171,73 @@ impl<B: Batchable> BatchProcessor<B> {
     }
 }
 
-impl Processor for BatchProcessor<Batch> {
+/// The `batch` processor inside a processor chain: batches decoded payloads
+/// as decoded and encoded ones (from a processor that hands requests on as
+/// received, such as tail_sampling) as encoded, so neither is converted.
+/// A pipeline carries one kind in practice; each kind has its own pending
+/// batch and timer, and both count in the same metrics.
+pub struct BatchStage {
+    decoded: BatchProcessor<Batch>,
+    encoded: BatchProcessor<EncodedBatch>,
+}
+
+impl BatchStage {
+    pub fn new(cfg: &BatchConfig, signal: Signal, id: &str, registry: &Registry) -> Self {
+        BatchStage {
+            decoded: BatchProcessor::new(cfg, signal, id, registry),
+            encoded: BatchProcessor::new(cfg, signal, id, registry),
+        }
+    }
+}
+
+impl Processor for BatchStage {
     fn process(&mut self, batch: Batch, now: Instant, out: &mut Vec<Batch>) {
-        self.add(batch, now, out);
+        self.decoded.add(batch, now, out);
     }
 
     fn tick(&mut self, now: Instant, out: &mut Vec<Batch>) {
-        self.on_tick(now, out);
+        self.decoded.on_tick(now, out);
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.deadline()
+        [self.decoded.deadline(), self.encoded.deadline()].into_iter().flatten().min()
     }
 
     fn flush(&mut self, out: &mut Vec<Batch>) {
-        self.drain(out);
+        self.decoded.drain(out);
+    }
+
+    fn takes_encoded(&self) -> bool {
+        true
+    }
+
+    fn process_payload(&mut self, payload: Payload, now: Instant, out: &mut Vec<Payload>) {
+        match payload {
+            Payload::Decoded(b) => {
+                let mut next = Vec::new();
+                self.decoded.add(b, now, &mut next);
+                out.extend(next.into_iter().map(Payload::Decoded));
+            }
+            Payload::Encoded(e) => {
+                let mut next = Vec::new();
+                self.encoded.add(e, now, &mut next);
+                out.extend(next.into_iter().map(Payload::Encoded));
+            }
+        }
+    }
+
+    fn tick_payload(&mut self, now: Instant, out: &mut Vec<Payload>) {
+        let (mut decoded, mut encoded) = (Vec::new(), Vec::new());
+        self.decoded.on_tick(now, &mut decoded);
+        self.encoded.on_tick(now, &mut encoded);
+        out.extend(decoded.into_iter().map(Payload::Decoded).chain(encoded.into_iter().map(Payload::Encoded)));
+    }
+
+    fn flush_payload(&mut self, out: &mut Vec<Payload>) {
+        let (mut decoded, mut encoded) = (Vec::new(), Vec::new());
+        self.decoded.drain(&mut decoded);
+        self.encoded.drain(&mut encoded);
+        out.extend(decoded.into_iter().map(Payload::Decoded).chain(encoded.into_iter().map(Payload::Encoded)));
     }
 }
 
@@ -208,14 +260,14 @@ mod tests {
         })
     }
 
-    fn processor(size: usize, max: usize, timeout_ms: u64) -> (BatchProcessor, Registry) {
+    fn processor(size: usize, max: usize, timeout_ms: u64) -> (BatchStage, Registry) {
         let reg = Registry::new();
         let cfg = BatchConfig {
             send_batch_size: size,
             send_batch_max_size: max,
             timeout: CfgDuration::from_millis(timeout_ms),
         };
-        (BatchProcessor::new(&cfg, Signal::Traces, "batch", &reg), reg)
+        (BatchStage::new(&cfg, Signal::Traces, "batch", &reg), reg)
     }
 
     fn counts(out: &[Batch]) -> Vec<usize> {
@@ -266,6 +318,28 @@ mod tests {
         out.clear();
         p.flush(&mut out);
         assert_eq!(counts(&out), vec![7]);
+    }
+
+    #[test]
+    fn encoded_payloads_are_batched_encoded_and_decoded_ones_decoded() {
+        let (mut p, _) = processor(10, 0, 200);
+        let t0 = Instant::now();
+        let encoded = |n| Payload::Encoded(EncodedBatch::encode(&spans(n)));
+        let mut out = Vec::new();
+        p.process_payload(encoded(4), t0, &mut out);
+        p.process_payload(Payload::Decoded(spans(3)), t0, &mut out);
+        assert!(out.is_empty());
+        p.process_payload(encoded(7), t0, &mut out);
+        // The encoded 11 reached send_batch_size; the decoded 3 wait.
+        assert!(matches!(out.as_slice(), [Payload::Encoded(e)] if e.item_count() == 11), "{out:?}");
+        assert_eq!(p.next_deadline(), Some(t0 + Duration::from_millis(200)));
+        out.clear();
+        p.tick_payload(t0 + Duration::from_millis(200), &mut out);
+        assert!(matches!(out.as_slice(), [Payload::Decoded(b)] if b.item_count() == 3), "{out:?}");
+        out.clear();
+        p.process_payload(encoded(2), t0, &mut out);
+        p.flush_payload(&mut out);
+        assert!(matches!(out.as_slice(), [Payload::Encoded(e)] if e.item_count() == 2), "{out:?}");
     }
 
     #[test]

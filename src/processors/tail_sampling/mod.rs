@@ -17,12 +17,14 @@
 //!
 //! Memory: a buffered span is kept protobuf-encoded (length-delimited) in
 //! one growable buffer per trace, with the resource/scope of each run of
-//! spans, and decoded back only if the trace is kept. A request that comes
-//! in still encoded (receivers check instead of decoding when this is the
-//! first processor that looks at the data) is never decoded: each span's
-//! bytes are copied into its trace's buffer as received, and only the
-//! fields the policies read are picked from them (`wire.rs`); resources and
-//! scopes are decoded once per request. What the policies need
+//! spans. A request that comes in still encoded (receivers check instead of
+//! decoding when this is the first processor that looks at the data) is
+//! never decoded: each span's bytes are copied into its trace's buffer as
+//! received, and only the fields the policies read are picked from them
+//! (`wire.rs`); resources are decoded once per request, for the attribute
+//! policies. Kept spans go on encoded too: marked in their bytes and
+//! regrouped under their resource and scope (`emit.rs`), so a pipeline of
+//! tail_sampling and batch decodes nothing. What the policies need
 //! (span count, time range, status codes, attribute and tracestate matches,
 //! randomness) is gathered into the trace's [`policy::Facts`] as each span
 //! arrives, so deciding never looks at the spans. Accounting counts the
@@ -34,6 +36,7 @@
 
 pub mod cache;
 pub mod config;
+mod emit;
 pub mod policy;
 mod wire;
 
@@ -42,15 +45,13 @@ mod tests;
 
 use super::{Processor, ProcessorContext};
 use crate::data::wire::{fields, WireValue};
-use crate::data::{Batch, EncodedBatch};
-use crate::processors::sampling::tracestate::{record_threshold, W3cTraceState};
+use crate::data::{Batch, EncodedBatch, Payload, Signal};
 use crate::telemetry::{ProcessorMetrics, TailSamplingMetrics, TailSamplingPolicyMetrics};
 use cache::DecisionCache;
 use config::TailSamplingConfig;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use emit::{KeptSpans, TsCache};
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use opentelemetry_proto::tonic::trace::v1::Span;
 use policy::{Decision, Facts, Flags, Outcome, Policy, Prob, TraceView};
 use prost::Message;
 use std::cmp::Reverse;
@@ -63,8 +64,9 @@ pub const POLICY_ATTRIBUTE: &str = "sampling.policy";
 
 /// A resource shared by every buffered span that came with it.
 pub struct ResourceGroup {
-    pub resource: Option<Resource>,
-    pub schema_url: String,
+    /// The encoded `Resource`; `None` when the request had none.
+    resource: Option<Vec<u8>>,
+    schema_url: Vec<u8>,
     /// The attribute policies its attributes match.
     matches: Flags,
     /// Its encoded size, charged with each of its scopes.
@@ -75,32 +77,43 @@ impl ResourceGroup {
     fn new(policies: &[Policy], resource: Option<Resource>, schema_url: String) -> Arc<ResourceGroup> {
         let matches =
             resource.as_ref().map_or_else(Flags::default, |r| policy::resource_flags(policies, &r.attributes));
-        let bytes = resource.as_ref().map_or(0, Message::encoded_len);
+        let resource = resource.map(|r| r.encode_to_vec());
+        Self::with_matches(resource, schema_url.into_bytes(), matches)
+    }
+
+    /// A resource as received: `resource` is the concatenation of every
+    /// occurrence of the field (which decodes as their merge).
+    fn from_wire(policies: &[Policy], resource: Option<Vec<u8>>, schema_url: &[u8]) -> Arc<ResourceGroup> {
+        // The request was checked: the resource decodes.
+        let matches = resource
+            .as_deref()
+            .and_then(|r| Resource::decode(r).ok())
+            .map_or_else(Flags::default, |r| policy::resource_flags(policies, &r.attributes));
+        Self::with_matches(resource, schema_url.to_vec(), matches)
+    }
+
+    fn with_matches(resource: Option<Vec<u8>>, schema_url: Vec<u8>, matches: Flags) -> Arc<ResourceGroup> {
+        let bytes = resource.as_ref().map_or(0, Vec::len) + schema_url.len();
         Arc::new(ResourceGroup { resource, schema_url, matches, bytes })
     }
 }
 
 /// A scope (and its resource) shared by every buffered span that came with it.
 pub struct ScopeGroup {
-    pub resource: Arc<ResourceGroup>,
-    pub scope: Option<InstrumentationScope>,
-    pub schema_url: String,
+    resource: Arc<ResourceGroup>,
+    /// The encoded `InstrumentationScope`; `None` when the request had none.
+    scope: Option<Vec<u8>>,
+    schema_url: Vec<u8>,
     /// Encoded size of resource and scope, charged once per trace that uses them.
     bytes: usize,
 }
 
 impl ScopeGroup {
-    fn new(resource: &Arc<ResourceGroup>, scope: Option<InstrumentationScope>, schema_url: String) -> Arc<ScopeGroup> {
-        let bytes = resource.bytes + scope.as_ref().map_or(0, Message::encoded_len) + std::mem::size_of::<ScopeGroup>();
+    fn new(resource: &Arc<ResourceGroup>, scope: Option<Vec<u8>>, schema_url: Vec<u8>) -> Arc<ScopeGroup> {
+        let bytes =
+            resource.bytes + scope.as_ref().map_or(0, Vec::len) + schema_url.len() + std::mem::size_of::<ScopeGroup>();
         Arc::new(ScopeGroup { resource: resource.clone(), scope, schema_url, bytes })
     }
-}
-
-/// A decoded span with its scope: what kept traces and late spans are
-/// emitted as.
-pub struct BufferedSpan {
-    pub scope: Arc<ScopeGroup>,
-    pub span: Span,
 }
 
 /// What buffering a span cost in the design that kept spans decoded (the
@@ -108,9 +121,11 @@ pub struct BufferedSpan {
 /// encoded buffer costs about `encoded_len` instead.
 #[cfg(test)]
 fn span_bytes(s: &Span) -> usize {
+    use opentelemetry_proto::tonic::common::v1::KeyValue;
     use opentelemetry_proto::tonic::trace::v1::span::{Event, Link};
     s.encoded_len()
-        + std::mem::size_of::<BufferedSpan>()
+        + std::mem::size_of::<Span>()
+        + std::mem::size_of::<Arc<ScopeGroup>>()
         + s.attributes.len() * std::mem::size_of::<KeyValue>()
         + s.events.len() * std::mem::size_of::<Event>()
         + s.events.iter().map(|e| e.attributes.len() * std::mem::size_of::<KeyValue>()).sum::<usize>()
@@ -154,19 +169,18 @@ impl TraceEntry {
             + self.facts.heap_bytes()
     }
 
-    /// Decodes the buffered spans back, each with its scope.
-    fn spans(&self) -> impl Iterator<Item = BufferedSpan> + '_ {
+    /// The buffered spans' bytes, each with its scope.
+    fn spans(&self) -> impl Iterator<Item = (&Arc<ScopeGroup>, &[u8])> + '_ {
         self.groups.iter().enumerate().flat_map(move |(i, (scope, start))| {
             let end = self.groups.get(i + 1).map_or(self.buf.len(), |g| g.1);
             let mut rest = self.buf.get(*start..end).unwrap_or_default();
-            // The buffer holds only what `append` encoded; a decode error cannot happen.
+            // The buffer holds only what `append` wrote: whole length-delimited spans.
             std::iter::from_fn(move || {
-                if rest.is_empty() {
-                    return None;
-                }
-                Span::decode_length_delimited(&mut rest).ok()
+                let len = prost::encoding::decode_varint(&mut rest).ok()?;
+                let (span, after) = rest.split_at_checked(usize::try_from(len).ok()?)?;
+                rest = after;
+                Some((scope, span))
             })
-            .map(move |span| BufferedSpan { scope: scope.clone(), span })
         })
     }
 }
@@ -209,15 +223,6 @@ fn append_bytes(buf: &mut Vec<u8>, span: &[u8]) {
     buf.extend_from_slice(span);
 }
 
-/// Hands other signals on, decoded (tail_sampling is for traces only).
-struct PassOn;
-
-impl Processor for PassOn {
-    fn process(&mut self, batch: Batch, _now: Instant, out: &mut Vec<Batch>) {
-        out.push(batch);
-    }
-}
-
 /// A span to buffer: decoded, or its bytes as received.
 enum SpanIn<'a> {
     Decoded(Span),
@@ -239,12 +244,15 @@ impl SpanIn<'_> {
         }
     }
 
-    /// The decoded span (a late span of a kept trace is emitted decoded).
-    fn into_span(self) -> Span {
+    /// The span's protobuf bytes (a decoded span is encoded into `scratch`).
+    fn encoded<'s>(&'s self, scratch: &'s mut Vec<u8>) -> &'s [u8] {
         match self {
-            SpanIn::Decoded(s) => s,
-            // The request was checked before it got here; a decode cannot fail.
-            SpanIn::Wire(w) => Span::decode(w.bytes).unwrap_or_default(),
+            SpanIn::Decoded(s) => {
+                scratch.clear();
+                s.encode_raw(scratch);
+                scratch
+            }
+            SpanIn::Wire(w) => w.bytes,
         }
     }
 }
@@ -281,7 +289,12 @@ pub struct TailSamplingProcessor {
     dropped_cache: DecisionCache<()>,
     epoch: Option<Instant>,
     last_now: Option<Instant>,
-    ready: Vec<BufferedSpan>,
+    /// Kept spans not yet sent on.
+    kept: KeptSpans,
+    /// The encoded `sampling.policy` attribute of each policy.
+    policy_attributes: Vec<Vec<u8>>,
+    /// Where a decoded late span is encoded before it is marked.
+    scratch: Vec<u8>,
     metrics: TailSamplingMetrics,
     processor_metrics: ProcessorMetrics,
 }
@@ -298,6 +311,7 @@ impl TailSamplingProcessor {
         let wait_secs = cfg.decision_wait.get().as_secs().max(1) as usize;
         let expected = (cfg.expected_new_traces_per_sec as usize).saturating_mul(wait_secs) / workers;
         TailSamplingProcessor {
+            policy_attributes: policies.iter().map(|p| emit::policy_attribute(&p.name)).collect(),
             policies,
             policy_metrics,
             no_policy_metrics: TailSamplingMetrics::policy(&ctx.registry, &ctx.id, ""),
@@ -316,7 +330,8 @@ impl TailSamplingProcessor {
             dropped_cache: DecisionCache::new(cfg.decision_cache.non_sampled_cache_size.div_ceil(workers)),
             epoch: None,
             last_now: None,
-            ready: Vec::new(),
+            kept: KeptSpans::default(),
+            scratch: Vec::new(),
             metrics: TailSamplingMetrics::new(&ctx.registry, &ctx.id),
             processor_metrics: ProcessorMetrics::new(&ctx.registry, &ctx.id, ctx.signal),
         }
@@ -346,10 +361,9 @@ impl TailSamplingProcessor {
             if let Some(k) = self.sampled_cache.get(&id).copied() {
                 self.metrics.cache_hit_sampled.inc();
                 self.metrics.late_kept.inc();
-                let name = self.policies.get(k.policy).map(|p| p.name.clone()).unwrap_or_default();
-                let mut b = BufferedSpan { scope: scope.clone(), span: span.into_span() };
-                mark(&mut b.span, &name, k.prob, &mut TsCache::default());
-                self.ready.push(b);
+                let policy = self.policy_attributes.get(k.policy).map_or(&[][..], Vec::as_slice);
+                let bytes = span.encoded(&mut self.scratch);
+                self.kept.push(scope, bytes, policy, k.prob, &mut TsCache::default());
                 return;
             }
             if self.dropped_cache.get(&id).is_some() {
@@ -416,36 +430,33 @@ impl TailSamplingProcessor {
 
     /// Buffers the spans of one encoded `ResourceSpans`.
     fn ingest_resource_spans(&mut self, rs: &[u8], now: Instant) {
-        let mut resource: Option<Resource> = None;
-        let mut schema_url = String::new();
+        let mut resource: Option<Vec<u8>> = None;
+        let mut schema_url: &[u8] = &[];
         let mut scopes: Vec<&[u8]> = Vec::new();
         for (field, value) in fields(rs) {
             match (field, value) {
-                // Repeated occurrences of a message field merge, as in a decode.
-                (1, WireValue::Bytes(r)) => {
-                    let _ = resource.get_or_insert_with(Resource::default).merge(r);
-                }
+                // Repeated occurrences of a message field merge, as their
+                // concatenation decodes.
+                (1, WireValue::Bytes(r)) => resource.get_or_insert_with(Vec::new).extend_from_slice(r),
                 (2, WireValue::Bytes(ss)) => scopes.push(ss),
-                (3, WireValue::Bytes(u)) => schema_url = String::from_utf8_lossy(u).into_owned(),
+                (3, WireValue::Bytes(u)) => schema_url = u,
                 _ => {}
             }
         }
-        let resource = ResourceGroup::new(&self.policies, resource, schema_url);
+        let resource = ResourceGroup::from_wire(&self.policies, resource, schema_url);
         for ss in scopes {
-            let mut scope: Option<InstrumentationScope> = None;
-            let mut scope_schema = String::new();
+            let mut scope: Option<Vec<u8>> = None;
+            let mut scope_schema: &[u8] = &[];
             let mut spans: Vec<&[u8]> = Vec::new();
             for (field, value) in fields(ss) {
                 match (field, value) {
-                    (1, WireValue::Bytes(sc)) => {
-                        let _ = scope.get_or_insert_with(InstrumentationScope::default).merge(sc);
-                    }
+                    (1, WireValue::Bytes(sc)) => scope.get_or_insert_with(Vec::new).extend_from_slice(sc),
                     (2, WireValue::Bytes(span)) => spans.push(span),
-                    (3, WireValue::Bytes(u)) => scope_schema = String::from_utf8_lossy(u).into_owned(),
+                    (3, WireValue::Bytes(u)) => scope_schema = u,
                     _ => {}
                 }
             }
-            let group = ScopeGroup::new(&resource, scope, scope_schema);
+            let group = ScopeGroup::new(&resource, scope, scope_schema.to_vec());
             for span in spans {
                 self.ingest_span(&group, SpanIn::Wire(wire::WireSpan::read(span)), now);
             }
@@ -501,11 +512,10 @@ impl TailSamplingProcessor {
             let policy = outcome.policy.unwrap_or(0);
             let evicted = self.sampled_cache.insert(id, Kept { policy, prob: outcome.prob });
             self.metrics.cache_evicted_sampled.add(evicted);
-            let name = self.policies.get(policy).map(|p| p.name.clone()).unwrap_or_default();
+            let attribute = self.policy_attributes.get(policy).map_or(&[][..], Vec::as_slice);
             let mut ts = TsCache::default();
-            for mut b in entry.spans() {
-                mark(&mut b.span, &name, outcome.prob, &mut ts);
-                self.ready.push(b);
+            for (scope, span) in entry.spans() {
+                self.kept.push(scope, span, attribute, outcome.prob, &mut ts);
             }
         } else {
             m.decided_dropped.inc();
@@ -530,16 +540,52 @@ impl TailSamplingProcessor {
         }
     }
 
-    fn emit(&mut self, out: &mut Vec<Batch>) {
+    fn emit(&mut self, out: &mut Vec<Payload>) {
         self.compact();
         let (traces, bytes) = (self.traces.len() as i64, self.bytes as i64);
         self.metrics.traces_in_memory.add(traces - self.published.0);
         self.metrics.bytes_in_memory.add(bytes - self.published.1);
         self.published = (traces, bytes);
-        if self.ready.is_empty() {
-            return;
+        out.extend(self.kept.take().map(Payload::Encoded));
+    }
+
+    /// Buffers the spans of a decoded request.
+    fn ingest_request(&mut self, batch: Batch, now: Instant) {
+        let Batch::Traces(req) = batch else { return };
+        for rs in req.resource_spans {
+            let resource = ResourceGroup::new(&self.policies, rs.resource, rs.schema_url);
+            for ss in rs.scope_spans {
+                let scope = ScopeGroup::new(&resource, ss.scope.map(|s| s.encode_to_vec()), ss.schema_url.into_bytes());
+                for span in ss.spans {
+                    self.ingest(&scope, span, now);
+                }
+            }
         }
-        out.push(Batch::Traces(regroup(std::mem::take(&mut self.ready))));
+    }
+
+    /// Buffers the spans of a checked request, as received: each span's
+    /// bytes are copied into its trace's buffer, and only the fields the
+    /// policies read are looked at.
+    fn ingest_encoded(&mut self, batch: &EncodedBatch, now: Instant) {
+        for chunk in batch.chunks() {
+            for (field, value) in fields(chunk) {
+                if let (1, WireValue::Bytes(rs)) = (field, value) {
+                    self.ingest_resource_spans(rs, now);
+                }
+            }
+        }
+    }
+}
+
+/// The batches of `payloads`, decoded: the `Batch` form of the processor's
+/// output, for callers that want it so.
+fn decoded(payloads: Vec<Payload>, out: &mut Vec<Batch>) {
+    for p in payloads {
+        match p.into_decoded() {
+            Ok(b) => out.push(b),
+            // What `emit` writes decodes (see `emit.rs`); cannot happen.
+            Err(e) => tracing::error!(error = %e, "cannot decode kept spans; dropping them"),
+        }
     }
 }
 
@@ -552,131 +598,47 @@ fn trace_key(id: &[u8]) -> [u8; 16] {
     k
 }
 
-/// The last tracestate rewritten and its result: spans of one trace nearly
-/// always carry the same tracestate, so it is parsed once per trace.
-#[derive(Default)]
-struct TsCache {
-    input: Option<String>,
-    output: String,
-}
-
-/// Records the keeping policy and probability on a kept span.
-fn mark(span: &mut Span, policy: &str, prob: Prob, ts: &mut TsCache) {
-    let value = Some(AnyValue { value: Some(any_value::Value::StringValue(policy.to_string())) });
-    match span.attributes.iter_mut().find(|kv| kv.key == POLICY_ATTRIBUTE) {
-        Some(kv) => kv.value = value,
-        None => span.attributes.push(KeyValue { key: POLICY_ATTRIBUTE.to_string(), value, ..Default::default() }),
-    }
-    if ts.input.as_deref() != Some(span.trace_state.as_str()) {
-        let rewritten = match prob {
-            Prob::Known(th) => record_threshold(&span.trace_state, th).ok(),
-            // Unknown probability: remove `th`, so no one computes a wrong count.
-            Prob::Unknown => W3cTraceState::parse(&span.trace_state).ok().and_then(|mut w| {
-                let mut ot = w.ot().ok()?;
-                ot.threshold = None;
-                w.set_ot(&ot);
-                Some(w.to_string())
-            }),
-        };
-        // A malformed tracestate is left as it came rather than guessed at.
-        ts.output = rewritten.unwrap_or_else(|| span.trace_state.clone());
-        ts.input = Some(span.trace_state.clone());
-    }
-    if span.trace_state != ts.output {
-        span.trace_state.clone_from(&ts.output);
-    }
-}
-
-/// Groups spans back under their resource and scope, in first-seen order.
-fn regroup(spans: Vec<BufferedSpan>) -> ExportTraceServiceRequest {
-    let mut out = ExportTraceServiceRequest::default();
-    let mut resources: HashMap<*const ResourceGroup, usize> = HashMap::new();
-    let mut scopes: HashMap<*const ScopeGroup, (usize, usize)> = HashMap::new();
-    // Held so no group is freed (and its address reused) while keyed by address.
-    let mut alive: Vec<Arc<ScopeGroup>> = Vec::new();
-    for b in spans {
-        let key = Arc::as_ptr(&b.scope);
-        let (ri, si) = match scopes.get(&key) {
-            Some(&p) => p,
-            None => {
-                let rkey = Arc::as_ptr(&b.scope.resource);
-                let ri = *resources.entry(rkey).or_insert_with(|| {
-                    out.resource_spans.push(ResourceSpans {
-                        resource: b.scope.resource.resource.clone(),
-                        scope_spans: Vec::new(),
-                        schema_url: b.scope.resource.schema_url.clone(),
-                    });
-                    out.resource_spans.len() - 1
-                });
-                let rs = &mut out.resource_spans[ri];
-                rs.scope_spans.push(ScopeSpans {
-                    scope: b.scope.scope.clone(),
-                    spans: Vec::new(),
-                    schema_url: b.scope.schema_url.clone(),
-                });
-                let p = (ri, rs.scope_spans.len() - 1);
-                scopes.insert(key, p);
-                alive.push(b.scope.clone());
-                p
-            }
-        };
-        if let Some(ss) = out.resource_spans.get_mut(ri).and_then(|rs| rs.scope_spans.get_mut(si)) {
-            ss.spans.push(b.span);
-        }
-    }
-    drop(alive);
-    out
-}
-
 impl Processor for TailSamplingProcessor {
     fn process(&mut self, batch: Batch, now: Instant, out: &mut Vec<Batch>) {
-        self.epoch.get_or_insert(now);
-        let req = match batch {
-            Batch::Traces(req) => req,
-            // tail_sampling is registered for traces only; pass anything else on.
-            other => {
-                out.push(other);
-                return;
-            }
-        };
-        for rs in req.resource_spans {
-            let resource = ResourceGroup::new(&self.policies, rs.resource, rs.schema_url);
-            for ss in rs.scope_spans {
-                let scope = ScopeGroup::new(&resource, ss.scope, ss.schema_url);
-                for span in ss.spans {
-                    self.ingest(&scope, span, now);
-                }
-            }
-        }
-        // Deadlines that passed while this batch came in are honoured now.
-        self.tick_inner(now);
-        self.emit(out);
+        let mut payloads = Vec::new();
+        self.process_payload(Payload::Decoded(batch), now, &mut payloads);
+        decoded(payloads, out);
     }
 
     fn tick(&mut self, now: Instant, out: &mut Vec<Batch>) {
-        self.tick_inner(now);
-        self.emit(out);
+        let mut payloads = Vec::new();
+        self.tick_payload(now, &mut payloads);
+        decoded(payloads, out);
+    }
+
+    fn flush(&mut self, out: &mut Vec<Batch>) {
+        let mut payloads = Vec::new();
+        self.flush_payload(&mut payloads);
+        decoded(payloads, out);
     }
 
     fn takes_encoded(&self) -> bool {
         true
     }
 
-    /// Buffers the spans of a checked request as received: each span's bytes
-    /// are copied into its trace's buffer, and only the fields the policies
-    /// read are looked at. Resources and scopes are decoded, once per request.
-    fn process_encoded(&mut self, batch: EncodedBatch, now: Instant, out: &mut Vec<Batch>) {
+    /// Buffers a request's spans, decoded or as received, and sends on what
+    /// deadlines that passed meanwhile release, encoded. tail_sampling is
+    /// registered for traces only; anything else is handed on as it came.
+    fn process_payload(&mut self, payload: Payload, now: Instant, out: &mut Vec<Payload>) {
+        if payload.signal() != Signal::Traces {
+            return out.push(payload);
+        }
         self.epoch.get_or_insert(now);
-        if batch.signal() != crate::data::Signal::Traces {
-            return Processor::process_encoded(&mut PassOn, batch, now, out);
+        match payload {
+            Payload::Decoded(batch) => self.ingest_request(batch, now),
+            Payload::Encoded(batch) => self.ingest_encoded(&batch, now),
         }
-        for chunk in batch.chunks() {
-            for (field, value) in fields(chunk) {
-                if let (1, WireValue::Bytes(rs)) = (field, value) {
-                    self.ingest_resource_spans(rs, now);
-                }
-            }
-        }
+        // Deadlines that passed while this batch came in are honoured now.
+        self.tick_inner(now);
+        self.emit(out);
+    }
+
+    fn tick_payload(&mut self, now: Instant, out: &mut Vec<Payload>) {
         self.tick_inner(now);
         self.emit(out);
     }
@@ -685,7 +647,7 @@ impl Processor for TailSamplingProcessor {
         self.deadlines.peek().map(|Reverse((d, _, _))| *d)
     }
 
-    fn flush(&mut self, out: &mut Vec<Batch>) {
+    fn flush_payload(&mut self, out: &mut Vec<Payload>) {
         // Processors never read the clock: shutdown decisions are stamped with
         // the last time seen (it only picks the rate-limit window).
         let Some(now) = self.last_now else { return self.emit(out) };

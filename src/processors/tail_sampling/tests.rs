@@ -7,7 +7,9 @@ use super::*;
 use crate::config::yaml::load_agent_config;
 use crate::data::Signal;
 use crate::telemetry::Registry;
-use opentelemetry_proto::tonic::trace::v1::Status;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Status};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use std::collections::HashMap;
@@ -519,7 +521,7 @@ fn facts_gather_across_batches_resources_and_tracestates() {
     assert_eq!(decide(half, with_rv("00000000000000"), vec![]), None);
 }
 
-// --- Requests read as received (process_encoded) --------------------------
+// --- Requests read as received (process_payload) --------------------------
 
 /// A span with random attributes of every kind, a random status, tracestate
 /// and parent, sometimes with fields repeated (a later one wins in a decode).
@@ -597,7 +599,7 @@ fn a_span_read_on_the_wire_gives_the_policies_what_its_decode_gives() {
     }
 }
 
-/// The same requests through `process` (decoded) and `process_encoded`
+/// The same requests through `process` (decoded) and `process_payload`
 /// (as received) give the same kept spans, in the same order, and the same
 /// decisions.
 #[test]
@@ -624,9 +626,15 @@ fn buffering_requests_as_received_decides_and_emits_as_decoding_them() {
         let now = t0 + Duration::from_millis(round * 100);
         let enc = crate::data::EncodedBatch::encode(&req);
         decoded.process(req, now, &mut out_d);
-        encoded.process_encoded(enc, now, &mut out_e);
+        let mut payloads = Vec::new();
+        encoded.process_payload(Payload::Encoded(enc), now, &mut payloads);
+        assert!(payloads.iter().all(|p| matches!(p, Payload::Encoded(_))), "kept spans go on encoded");
+        decoded_into(payloads, &mut out_e);
         assert_eq!(decoded.accounted_bytes() > 0, encoded.accounted_bytes() > 0);
         assert_eq!(decoded.traces_in_memory(), encoded.traces_in_memory());
+    }
+    fn decoded_into(payloads: Vec<Payload>, out: &mut Vec<Batch>) {
+        out.extend(payloads.into_iter().map(|p| p.into_decoded().expect("kept spans decode")));
     }
     decoded.tick(t0 + Duration::from_secs(10), &mut out_d);
     encoded.tick(t0 + Duration::from_secs(10), &mut out_e);
@@ -653,4 +661,124 @@ fn buffering_requests_as_received_decides_and_emits_as_decoding_them() {
     assert_eq!(kept_d, kept_e);
     assert_eq!(out_d, out_e, "same resources and scopes around them");
     assert_eq!(dropped(&reg_d), dropped(&reg_e));
+}
+
+/// Kept spans are marked in their bytes. Decoded, each is the span as it
+/// came with `sampling.policy` set (the first such attribute in place, later
+/// ones removed, else one added last) and its tracestate rewritten; the
+/// request groups them under their resource and scope in first-seen order.
+#[test]
+fn kept_spans_marked_in_their_bytes_decode_as_marked_spans() {
+    use super::emit::{policy_attribute, KeptSpans, TsCache};
+    use crate::processors::sampling::tracestate::record_threshold;
+    use crate::processors::sampling::Threshold;
+    use rand::Rng;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let resource = |name: &str| Resource {
+        attributes: vec![KeyValue {
+            key: "service.name".into(),
+            value: Some(AnyValue { value: Some(any_value::Value::StringValue(name.into())) }),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let scope = |name: &str| InstrumentationScope { name: name.into(), ..Default::default() };
+    let (ra, rb) = (
+        ResourceGroup::new(&[], Some(resource("a")), "https://r".into()),
+        ResourceGroup::new(&[], None, String::new()),
+    );
+    let groups = [
+        ScopeGroup::new(&ra, Some(scope("a1").encode_to_vec()), b"https://s".to_vec()),
+        ScopeGroup::new(&rb, None, Vec::new()),
+        ScopeGroup::new(&ra, Some(scope("a2").encode_to_vec()), Vec::new()),
+    ];
+    let policy_kv = |name: &str| KeyValue {
+        key: POLICY_ATTRIBUTE.into(),
+        value: Some(AnyValue { value: Some(any_value::Value::StringValue(name.into())) }),
+        ..Default::default()
+    };
+    let th = Threshold::from_probability(0.25, 4).unwrap();
+    let mut kept = KeptSpans::default();
+    let mut want: Vec<(usize, Span)> = Vec::new();
+    for n in 0..300 {
+        let mut span = random_span(&mut rng, n);
+        // Some spans already carry the attribute, once or twice, anywhere.
+        for _ in 0..rng.random_range(0..3u8) {
+            let at = rng.random_range(0..=span.attributes.len());
+            span.attributes.insert(at, policy_kv("upstream"));
+        }
+        let mut bytes = span.encode_to_vec();
+        if n % 7 == 0 {
+            // A repeated tracestate: the last one is the span's.
+            bytes.extend(
+                Span { trace_state: "debug=1,ot=rv:abcdef01234567".into(), ..Default::default() }.encode_to_vec(),
+            );
+        }
+        let received = Span::decode(bytes.as_slice()).unwrap();
+        let (policy, prob) = if n % 2 == 0 { ("errors", Prob::Known(th)) } else { ("capped", Prob::Unknown) };
+        let g = rng.random_range(0..groups.len());
+        kept.push(&groups[g], &bytes, &policy_attribute(policy), prob, &mut TsCache::default());
+
+        let mut marked = received.clone();
+        match marked.attributes.iter().position(|kv| kv.key == POLICY_ATTRIBUTE) {
+            Some(i) => {
+                marked.attributes[i] = policy_kv(policy);
+                let mut seen = 0;
+                marked.attributes.retain(|kv| {
+                    kv.key != POLICY_ATTRIBUTE || {
+                        seen += 1;
+                        seen == 1
+                    }
+                });
+            }
+            None => marked.attributes.push(policy_kv(policy)),
+        }
+        marked.trace_state = match prob {
+            Prob::Known(th) => record_threshold(&received.trace_state, th).unwrap_or(received.trace_state.clone()),
+            Prob::Unknown => {
+                let mut w =
+                    crate::processors::sampling::tracestate::W3cTraceState::parse(&received.trace_state).unwrap();
+                let mut ot = w.ot().unwrap();
+                ot.threshold = None;
+                w.set_ot(&ot);
+                w.to_string()
+            }
+        };
+        want.push((g, marked));
+    }
+    let batch = kept.take().expect("spans were pushed");
+    assert!(kept.take().is_none(), "taken once");
+    assert_eq!(batch.item_count(), 300);
+    let Batch::Traces(got) = batch.decode().unwrap() else { panic!("traces") };
+    // Expected grouping: resources a (scopes a1, a2 in first-seen order) and
+    // b, in the order their first span came.
+    let first = |gs: &[usize]| want.iter().position(|(g, _)| gs.contains(g)).unwrap();
+    let spans_of = |g: usize| want.iter().filter(|(x, _)| *x == g).map(|(_, s)| s.clone()).collect::<Vec<_>>();
+    let scope_spans = |g: usize, s: Option<InstrumentationScope>, url: &str| ScopeSpans {
+        scope: s,
+        spans: spans_of(g),
+        schema_url: url.into(),
+    };
+    let mut a_scopes = vec![
+        (first(&[0]), scope_spans(0, Some(scope("a1")), "https://s")),
+        (first(&[2]), scope_spans(2, Some(scope("a2")), "")),
+    ];
+    a_scopes.sort_by_key(|(i, _)| *i);
+    let mut resources = vec![
+        (
+            first(&[0, 2]),
+            ResourceSpans {
+                resource: Some(resource("a")),
+                scope_spans: a_scopes.into_iter().map(|(_, s)| s).collect(),
+                schema_url: "https://r".into(),
+            },
+        ),
+        (
+            first(&[1]),
+            ResourceSpans { resource: None, scope_spans: vec![scope_spans(1, None, "")], schema_url: String::new() },
+        ),
+    ];
+    resources.sort_by_key(|(i, _)| *i);
+    let expected = ExportTraceServiceRequest { resource_spans: resources.into_iter().map(|(_, r)| r).collect() };
+    assert_eq!(got, expected);
 }
