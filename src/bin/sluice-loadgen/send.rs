@@ -4,7 +4,10 @@
 //!
 //! Refused means the server asked to be retried later: gRPC UNAVAILABLE or
 //! RESOURCE_EXHAUSTED, HTTP 503 or 429. Refused requests are not resent (the
-//! count is the point). Latency is measured per successful request, from
+//! count is the point), but the sender that was refused backs off as an
+//! OTLP exporter must: it waits `--refused-backoff-ms` before its next
+//! request, doubling with each refusal in a row up to 64 times that, so an
+//! overloaded server is not also flooded with requests it must refuse. Latency is measured per successful request, from
 //! just before it is written to when its response has arrived; in rate mode
 //! a request waits for its scheduled time first, and that wait is not counted.
 
@@ -76,6 +79,10 @@ pub struct SendArgs {
     /// Runtime worker threads (default: the CPUs this process may run on).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// First wait after a refused request, in milliseconds (0: none); it
+    /// doubles with each refusal in a row, up to 64 times this.
+    #[arg(long, default_value_t = 5)]
+    pub refused_backoff_ms: u64,
 }
 
 /// Sends pre-encoded bytes; ignores the response body.
@@ -258,6 +265,7 @@ async fn send(args: SendArgs) -> anyhow::Result<serde_json::Value> {
     let deadline = duration.map(|d| start + d);
     let interval = (args.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / args.rate));
     let grpc_gzip = args.protocol == Protocol::Grpc; // tonic compresses gRPC itself
+    let first_backoff = Duration::from_millis(args.refused_backoff_ms);
     let mut tasks = Vec::with_capacity(workers);
     for mut client in clients {
         let (body, next) = (body.clone(), next.clone());
@@ -265,6 +273,7 @@ async fn send(args: SendArgs) -> anyhow::Result<serde_json::Value> {
         tasks.push(tokio::spawn(async move {
             let mut report = TaskReport::default();
             let mut buf = body.encoded.clone();
+            let mut backoff = first_backoff;
             loop {
                 let n = next.fetch_add(1, Ordering::Relaxed);
                 if n >= max_requests || deadline.is_some_and(|d| Instant::now() >= d) {
@@ -285,8 +294,15 @@ async fn send(args: SendArgs) -> anyhow::Result<serde_json::Value> {
                     Outcome::Ok => {
                         report.ok += 1;
                         report.latency.record(t0.elapsed().as_micros() as u64);
+                        backoff = first_backoff;
                     }
-                    Outcome::Refused => report.refused += 1,
+                    Outcome::Refused => {
+                        report.refused += 1;
+                        if !backoff.is_zero() {
+                            tokio::time::sleep(backoff).await;
+                            backoff = (backoff * 2).min(first_backoff * 64);
+                        }
+                    }
                     Outcome::Failed => {
                         report.failed += 1;
                         if report.first_error.is_none() {
@@ -322,6 +338,7 @@ async fn send(args: SendArgs) -> anyhow::Result<serde_json::Value> {
         "protocol": match args.protocol { Protocol::Grpc => "grpc", Protocol::Http => "http" },
         "connections": args.connections,
         "concurrency": args.concurrency,
+        "refused_backoff_ms": args.refused_backoff_ms,
         "rate": args.rate,
         "items_per_request": items,
         "request_bytes": body.encoded.len(),
