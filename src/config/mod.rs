@@ -118,7 +118,8 @@ pub struct PipelineConfig {
     /// Batches the pipeline's input channel holds before receivers refuse. Default 256.
     #[serde(default = "default_channel_capacity")]
     pub channel_capacity: usize,
-    /// Threads running the processor chain. Default 2.
+    /// Threads running the processor chain. Default: the CPUs the agent may
+    /// use (its CPU affinity and cgroup CPU quota, as the OS reports them).
     #[serde(default = "default_workers")]
     pub workers: usize,
 }
@@ -126,8 +127,11 @@ pub struct PipelineConfig {
 fn default_channel_capacity() -> usize {
     256
 }
+/// One worker per CPU the agent may run on: more only switch between
+/// threads on the same core (and split every request to shard by key);
+/// fewer leave cores idle.
 fn default_workers() -> usize {
-    2
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }
 
 /// `service.telemetry`.
