@@ -10,15 +10,30 @@
 
 use crate::data::Signal;
 
+#[inline]
 fn varint(buf: &mut &[u8]) -> Option<u64> {
+    // Tags and most lengths are one byte.
+    if let Some((&b, rest)) = buf.split_first() {
+        if b < 0x80 {
+            *buf = rest;
+            return Some(u64::from(b));
+        }
+    }
+    varint_long(buf)
+}
+
+#[cold]
+fn varint_long(buf: &mut &[u8]) -> Option<u64> {
     let mut v = 0u64;
-    for shift in (0..64).step_by(7) {
+    let mut shift = 0;
+    while shift < 64 {
         let (&b, rest) = buf.split_first()?;
         *buf = rest;
         v |= u64::from(b & 0x7f) << shift;
         if b < 0x80 {
             return Some(v);
         }
+        shift += 7;
     }
     None
 }
@@ -237,6 +252,46 @@ mod tests {
             let _ = count_items(Signal::Metrics, &junk);
         }
     }
+
+    #[test]
+    fn a_key_value_key_is_the_one_a_decode_sees() {
+        use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+        let kv = |k: &str, v: Option<&str>| {
+            KeyValue {
+                key: k.into(),
+                value: v.map(|v| AnyValue { value: Some(any_value::Value::StringValue(v.into())) }),
+                ..Default::default()
+            }
+            .encode_to_vec()
+        };
+        let long = "k".repeat(300);
+        let mut cases = vec![
+            kv("http.route", Some("/x")),
+            kv("http.route", None),
+            kv(&long, Some(&"v".repeat(200))),
+            kv("", Some("v")),
+            Vec::new(),
+        ];
+        // Value before key; a later key wins; a trailing unknown field.
+        let mut swapped = kv("", Some("v"));
+        swapped.extend(kv("late", None));
+        cases.push(swapped);
+        let mut twice = kv("first", Some("v"));
+        twice.extend(kv("second", None));
+        cases.push(twice);
+        let mut extra = kv("key", Some("v"));
+        extra.extend([0x18, 0x01]);
+        cases.push(extra);
+        for bytes in &cases {
+            let want = KeyValue::decode(bytes.as_slice()).unwrap().key;
+            assert_eq!(key_value_key(bytes), want.as_bytes(), "{bytes:?}");
+        }
+        // Cut short: no panic, and what a walk would say.
+        let whole = kv("http.route", Some("/x"));
+        for n in 0..whole.len() {
+            assert_eq!(key_value_key(&whole[..n]), last_bytes_field(&whole[..n], 1));
+        }
+    }
 }
 
 /// The value of one field as the wire carries it.
@@ -297,6 +352,29 @@ pub fn put_bytes_field(out: &mut Vec<u8>, field: u64, body: &[u8]) {
 /// Bytes of a length-delimited field with a body of `len` bytes.
 pub fn field_len(field: u64, len: usize) -> usize {
     prost::encoding::key_len(field as u32) + prost::length_delimiter_len(len) + len
+}
+
+/// The key of an encoded `KeyValue` (field 1; the last occurrence wins, as
+/// in a decode). The usual layout, key then value and nothing else, is read
+/// without a general walk.
+pub fn key_value_key(kv: &[u8]) -> &[u8] {
+    let mut rest = kv;
+    if let Some((&0x0a, after)) = rest.split_first() {
+        rest = after;
+        if let Some(key) = varint(&mut rest).and_then(|l| usize::try_from(l).ok()).and_then(|l| rest.get(..l)) {
+            rest = &rest[key.len()..];
+            if rest.is_empty() {
+                return key;
+            }
+            if let Some((&0x12, after)) = rest.split_first() {
+                let mut value = after;
+                if varint(&mut value).and_then(|l| usize::try_from(l).ok()) == Some(value.len()) {
+                    return key;
+                }
+            }
+        }
+    }
+    last_bytes_field(kv, 1)
 }
 
 /// Skips past the end-group of the group just started; false when malformed.

@@ -16,7 +16,7 @@
 
 use super::policy::Prob;
 use super::{ResourceGroup, ScopeGroup, POLICY_ATTRIBUTE};
-use crate::data::wire::{field_len, fields, last_bytes_field, put_bytes_field, put_len_header, WireValue};
+use crate::data::wire::{field_len, fields, key_value_key, put_bytes_field, put_len_header, WireValue};
 use crate::data::{EncodedBatch, Signal};
 use crate::processors::sampling::tracestate::{record_threshold, W3cTraceState};
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
@@ -105,7 +105,7 @@ impl KeptSpans {
                     trace_state = b;
                     self.replaced.push((start..end, Replaced::TraceState));
                 }
-                (9, WireValue::Bytes(kv)) if last_bytes_field(kv, 1) == POLICY_ATTRIBUTE.as_bytes() => {
+                (9, WireValue::Bytes(kv)) if key_value_key(kv) == POLICY_ATTRIBUTE.as_bytes() => {
                     self.replaced.push((start..end, Replaced::PolicyAttribute));
                 }
                 _ => {}

@@ -55,7 +55,7 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use policy::{Decision, Facts, Flags, Outcome, Policy, Prob, TraceView};
 use prost::Message;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -279,7 +279,7 @@ pub struct TailSamplingProcessor {
     after_root: Option<Duration>,
     max_traces: usize,
     max_bytes: usize,
-    traces: HashMap<[u8; 16], TraceEntry>,
+    traces: cache::TraceIdMap<TraceEntry>,
     deadlines: BinaryHeap<Reverse<(Instant, u64, [u8; 16])>>,
     arrivals: VecDeque<(u64, [u8; 16])>,
     seq: u64,
@@ -295,6 +295,8 @@ pub struct TailSamplingProcessor {
     policy_attributes: Vec<Vec<u8>>,
     /// Where a decoded late span is encoded before it is marked.
     scratch: Vec<u8>,
+    /// The attribute keys the policies read (the rest are not looked at).
+    attribute_keys: Vec<Vec<u8>>,
     metrics: TailSamplingMetrics,
     processor_metrics: ProcessorMetrics,
 }
@@ -312,6 +314,7 @@ impl TailSamplingProcessor {
         let expected = (cfg.expected_new_traces_per_sec as usize).saturating_mul(wait_secs) / workers;
         TailSamplingProcessor {
             policy_attributes: policies.iter().map(|p| emit::policy_attribute(&p.name)).collect(),
+            attribute_keys: policy::attribute_keys(&policies),
             policies,
             policy_metrics,
             no_policy_metrics: TailSamplingMetrics::policy(&ctx.registry, &ctx.id, ""),
@@ -320,7 +323,7 @@ impl TailSamplingProcessor {
             after_root: cfg.decision_wait_after_root_received.map(|d| d.get()),
             max_traces,
             max_bytes: (cfg.max_memory_mib.saturating_mul(1 << 20) as usize / workers).max(1),
-            traces: HashMap::with_capacity(expected.min(max_traces)),
+            traces: cache::TraceIdMap::with_capacity_and_hasher(expected.min(max_traces), Default::default()),
             deadlines: BinaryHeap::new(),
             arrivals: VecDeque::new(),
             seq: 0,
@@ -458,7 +461,7 @@ impl TailSamplingProcessor {
             }
             let group = ScopeGroup::new(&resource, scope, scope_schema.to_vec());
             for span in spans {
-                self.ingest_span(&group, SpanIn::Wire(wire::WireSpan::read(span)), now);
+                self.ingest_span(&group, SpanIn::Wire(wire::WireSpan::read(span, &self.attribute_keys)), now);
             }
         }
     }

@@ -249,6 +249,28 @@ impl Facts {
     }
 }
 
+/// The attribute keys `policies` (and their sub-policies) read, each once:
+/// a span's other attributes cannot change a decision.
+pub fn attribute_keys(policies: &[Policy]) -> Vec<Vec<u8>> {
+    fn walk(p: &Policy, keys: &mut Vec<Vec<u8>>) {
+        match &p.kind {
+            Kind::StringAttribute { key, .. }
+            | Kind::NumericAttribute { key, .. }
+            | Kind::BooleanAttribute { key, .. }
+                if !keys.iter().any(|k| k == key.as_bytes()) =>
+            {
+                keys.push(key.as_bytes().to_vec());
+            }
+            Kind::And(subs) | Kind::Drop(subs) => subs.iter().for_each(|s| walk(s, keys)),
+            Kind::Composite { subs, .. } => subs.iter().for_each(|s| walk(&s.policy, keys)),
+            _ => {}
+        }
+    }
+    let mut keys = Vec::new();
+    policies.iter().for_each(|p| walk(p, &mut keys));
+    keys
+}
+
 /// The flags that resource attributes `attrs` set for `policies`; OR-ed into
 /// a trace's flags once per resource group its spans came with.
 pub fn resource_flags(policies: &[Policy], attrs: &dyn Attrs) -> Flags {

@@ -3,11 +3,17 @@
 //!
 //! Guarantee: on bytes a decode accepts, every value read here is the one
 //! the decoded `Span` holds (scalars: the last occurrence wins; `status`:
-//! occurrences merge, so the last `code` wins; attributes: all occurrences,
-//! in order). `tests.rs` checks this against prost on generated spans.
+//! occurrences merge, so the last `code` wins; attributes: every occurrence
+//! of the keys asked for, in order). `tests.rs` checks this against prost
+//! on generated spans.
 
 use super::policy::{AttrValue, Attrs, SpanFacts};
-use crate::data::wire::{fields, last_bytes_field, WireValue};
+use crate::data::wire::{fields, key_value_key, WireValue};
+use smallvec::SmallVec;
+
+/// Key and bytes (`KeyValue`) of the attributes a span has of the keys the
+/// policies read: rarely more than a few, so they stay inline.
+pub type WireAttrs<'a> = SmallVec<[(&'a [u8], &'a [u8]); 4]>;
 
 /// The fields of one encoded span that buffering and deciding read.
 pub struct WireSpan<'a> {
@@ -19,14 +25,16 @@ pub struct WireSpan<'a> {
     start: u64,
     end: u64,
     status_code: i32,
-    /// Key and bytes of each attribute (`KeyValue`), in wire order: read
-    /// once here, so each attribute policy compares keys instead of walking
-    /// the span again.
-    attributes: Vec<(&'a [u8], &'a [u8])>,
+    /// The attributes with one of the keys asked for, in wire order: read
+    /// once here, so each attribute policy compares keys with these few
+    /// instead of walking the span again.
+    attributes: WireAttrs<'a>,
 }
 
 impl<'a> WireSpan<'a> {
-    pub fn read(bytes: &'a [u8]) -> WireSpan<'a> {
+    /// Reads a span's bytes, keeping the attributes whose key is in `keys`
+    /// (see [`super::policy::attribute_keys`]); with no keys, none is read.
+    pub fn read(bytes: &'a [u8], keys: &[Vec<u8>]) -> WireSpan<'a> {
         let mut span = WireSpan {
             bytes,
             trace_id: &[],
@@ -35,7 +43,7 @@ impl<'a> WireSpan<'a> {
             start: 0,
             end: 0,
             status_code: 0,
-            attributes: Vec::new(),
+            attributes: SmallVec::new(),
         };
         for (field, value) in fields(bytes) {
             match (field, value) {
@@ -45,7 +53,12 @@ impl<'a> WireSpan<'a> {
                 (4, WireValue::Bytes(b)) => span.parent_span_id = b,
                 (7, WireValue::Fixed64(v)) => span.start = v,
                 (8, WireValue::Fixed64(v)) => span.end = v,
-                (9, WireValue::Bytes(kv)) => span.attributes.push((last_bytes_field(kv, 1), kv)),
+                (9, WireValue::Bytes(kv)) if !keys.is_empty() => {
+                    let key = key_value_key(kv);
+                    if keys.iter().any(|k| k.as_slice() == key) {
+                        span.attributes.push((key, kv));
+                    }
+                }
                 // Status: message(2), code(3).
                 (15, WireValue::Bytes(status)) => {
                     for (f, v) in fields(status) {
@@ -72,7 +85,7 @@ impl<'a> WireSpan<'a> {
     }
 }
 
-impl Attrs for Vec<(&[u8], &[u8])> {
+impl Attrs for WireAttrs<'_> {
     fn any_with_key(&self, key: &str, pred: &mut dyn FnMut(AttrValue<'_>) -> bool) -> bool {
         self.iter().any(|(k, kv)| *k == key.as_bytes() && pred(value_of(kv)))
     }
