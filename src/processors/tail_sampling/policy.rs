@@ -295,13 +295,27 @@ pub struct Policy {
 }
 
 enum Matcher {
+    /// A few values: compared one by one (lengths first), cheaper than hashing.
+    ExactFew(Vec<String>),
     Exact(HashSet<String>),
     Regex(Vec<Regex>),
 }
 
 impl Matcher {
+    /// Values up to which a list beats a hash set.
+    const FEW: usize = 8;
+
+    fn exact(values: &[String]) -> Matcher {
+        if values.len() <= Self::FEW {
+            Matcher::ExactFew(values.to_vec())
+        } else {
+            Matcher::Exact(values.iter().cloned().collect())
+        }
+    }
+
     fn matches(&self, s: &str) -> bool {
         match self {
+            Matcher::ExactFew(values) => values.iter().any(|v| v == s),
             Matcher::Exact(set) => set.contains(s),
             Matcher::Regex(res) => res.iter().any(|r| r.is_match(s)),
         }
@@ -548,7 +562,7 @@ fn compile(
                 }
                 Matcher::Regex(res)
             } else {
-                Matcher::Exact(b.values.iter().cloned().collect())
+                Matcher::exact(&b.values)
             };
             Kind::StringAttribute { key: b.key.clone(), matcher, invert: b.invert_match, flag: 0 }
         }

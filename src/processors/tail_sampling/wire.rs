@@ -11,9 +11,10 @@ use super::policy::{AttrValue, Attrs, SpanFacts};
 use crate::data::wire::{fields, key_value_key, WireValue};
 use smallvec::SmallVec;
 
-/// Key and bytes (`KeyValue`) of the attributes a span has of the keys the
-/// policies read: rarely more than a few, so they stay inline.
-pub type WireAttrs<'a> = SmallVec<[(&'a [u8], &'a [u8]); 4]>;
+/// Key and value of the attributes a span has of the keys the policies
+/// read: rarely more than a few, so they stay inline. Each value is read
+/// once, however many policies look at it.
+pub type WireAttrs<'a> = SmallVec<[(&'a [u8], AttrValue<'a>); 4]>;
 
 /// The fields of one encoded span that buffering and deciding read.
 pub struct WireSpan<'a> {
@@ -56,7 +57,7 @@ impl<'a> WireSpan<'a> {
                 (9, WireValue::Bytes(kv)) if !keys.is_empty() => {
                     let key = key_value_key(kv);
                     if keys.iter().any(|k| k.as_slice() == key) {
-                        span.attributes.push((key, kv));
+                        span.attributes.push((key, value_of(kv)));
                     }
                 }
                 // Status: message(2), code(3).
@@ -87,7 +88,7 @@ impl<'a> WireSpan<'a> {
 
 impl Attrs for WireAttrs<'_> {
     fn any_with_key(&self, key: &str, pred: &mut dyn FnMut(AttrValue<'_>) -> bool) -> bool {
-        self.iter().any(|(k, kv)| *k == key.as_bytes() && pred(value_of(kv)))
+        self.iter().any(|(k, v)| *k == key.as_bytes() && pred(*v))
     }
 }
 
