@@ -47,7 +47,7 @@ use super::{Processor, ProcessorContext};
 use crate::data::wire::{fields, WireValue};
 use crate::data::{Batch, EncodedBatch, Payload, Signal};
 use crate::telemetry::{ProcessorMetrics, TailSamplingMetrics, TailSamplingPolicyMetrics};
-use cache::DecisionCache;
+use cache::{DecisionCache, TraceIdMap};
 use config::TailSamplingConfig;
 use emit::{KeptSpans, TsCache};
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -196,12 +196,14 @@ fn size_class(n: usize) -> usize {
     n.next_multiple_of(1 << (top - 2))
 }
 
-/// Makes room for `need` more bytes, growing to the next size class only:
-/// each growth is at least an eighth, so copies stay amortized O(1) per
-/// byte, and spare capacity stays under a quarter.
-fn reserve_in_class(buf: &mut Vec<u8>, need: usize) {
+/// Makes room for `need` more bytes, growing to the next size class that
+/// also holds the `coming` bytes this trace is known to append next (0 if
+/// unknown): each growth is at least an eighth, so copies stay amortized
+/// O(1) per byte, and spare capacity stays under a quarter (or goes to
+/// bytes that are on their way).
+fn reserve_in_class(buf: &mut Vec<u8>, need: usize, coming: usize) {
     if buf.capacity() - buf.len() < need {
-        let target = size_class(buf.len() + need);
+        let target = size_class(buf.len() + need.max(coming));
         buf.reserve_exact(target - buf.len());
     }
 }
@@ -209,18 +211,24 @@ fn reserve_in_class(buf: &mut Vec<u8>, need: usize) {
 /// Appends `span` length-delimited to `buf` (see [`reserve_in_class`]).
 fn append(buf: &mut Vec<u8>, span: &Span) {
     let len = span.encoded_len();
-    reserve_in_class(buf, len + prost::length_delimiter_len(len));
+    reserve_in_class(buf, len + prost::length_delimiter_len(len), 0);
     // `encode_length_delimited` would compute `encoded_len` a second time:
     // one more walk of every attribute of the span.
     prost::encoding::encode_varint(len as u64, buf);
     span.encode_raw(buf);
 }
 
-/// Appends an encoded span, as received, length-delimited to `buf`.
-fn append_bytes(buf: &mut Vec<u8>, span: &[u8]) {
-    reserve_in_class(buf, span.len() + prost::length_delimiter_len(span.len()));
+/// Appends an encoded span, as received, length-delimited to `buf`, where
+/// `coming` bytes (this span's included) are on their way.
+fn append_bytes(buf: &mut Vec<u8>, span: &[u8], coming: usize) {
+    reserve_in_class(buf, delimited_len(span), coming);
     prost::encoding::encode_varint(span.len() as u64, buf);
     buf.extend_from_slice(span);
+}
+
+/// A span's bytes with their length prefix.
+fn delimited_len(span: &[u8]) -> usize {
+    span.len() + prost::length_delimiter_len(span.len())
 }
 
 /// A span to buffer: decoded, or its bytes as received.
@@ -279,7 +287,7 @@ pub struct TailSamplingProcessor {
     after_root: Option<Duration>,
     max_traces: usize,
     max_bytes: usize,
-    traces: cache::TraceIdMap<TraceEntry>,
+    traces: TraceIdMap<TraceEntry>,
     deadlines: BinaryHeap<Reverse<(Instant, u64, [u8; 16])>>,
     arrivals: VecDeque<(u64, [u8; 16])>,
     seq: u64,
@@ -297,6 +305,8 @@ pub struct TailSamplingProcessor {
     scratch: Vec<u8>,
     /// The attribute keys the policies read (the rest are not looked at).
     attribute_keys: Vec<Vec<u8>>,
+    /// Bytes each trace of the request being buffered has still to append.
+    coming: TraceIdMap<usize>,
     metrics: TailSamplingMetrics,
     processor_metrics: ProcessorMetrics,
 }
@@ -323,7 +333,7 @@ impl TailSamplingProcessor {
             after_root: cfg.decision_wait_after_root_received.map(|d| d.get()),
             max_traces,
             max_bytes: (cfg.max_memory_mib.saturating_mul(1 << 20) as usize / workers).max(1),
-            traces: cache::TraceIdMap::with_capacity_and_hasher(expected.min(max_traces), Default::default()),
+            traces: TraceIdMap::with_capacity_and_hasher(expected.min(max_traces), Default::default()),
             deadlines: BinaryHeap::new(),
             arrivals: VecDeque::new(),
             seq: 0,
@@ -335,6 +345,7 @@ impl TailSamplingProcessor {
             last_now: None,
             kept: KeptSpans::default(),
             scratch: Vec::new(),
+            coming: TraceIdMap::default(),
             metrics: TailSamplingMetrics::new(&ctx.registry, &ctx.id),
             processor_metrics: ProcessorMetrics::new(&ctx.registry, &ctx.id, ctx.signal),
         }
@@ -412,7 +423,9 @@ impl TailSamplingProcessor {
             }
             SpanIn::Wire(w) => {
                 entry.facts.observe_facts(&id, &w.facts(), &self.policies);
-                append_bytes(&mut entry.buf, w.bytes);
+                let len = delimited_len(w.bytes);
+                let coming = self.coming.get_mut(&id).map_or(0, |c| std::mem::replace(c, c.saturating_sub(len)));
+                append_bytes(&mut entry.buf, w.bytes, coming);
             }
         }
         // Buffers only grow while the trace is buffered.
@@ -447,22 +460,35 @@ impl TailSamplingProcessor {
             }
         }
         let resource = ResourceGroup::from_wire(&self.policies, resource, schema_url);
+        let mut groups: Vec<Arc<ScopeGroup>> = Vec::with_capacity(scopes.len());
+        let mut spans: Vec<(usize, &[u8])> = Vec::new();
         for ss in scopes {
             let mut scope: Option<Vec<u8>> = None;
             let mut scope_schema: &[u8] = &[];
-            let mut spans: Vec<&[u8]> = Vec::new();
             for (field, value) in fields(ss) {
                 match (field, value) {
                     (1, WireValue::Bytes(sc)) => scope.get_or_insert_with(Vec::new).extend_from_slice(sc),
-                    (2, WireValue::Bytes(span)) => spans.push(span),
+                    (2, WireValue::Bytes(span)) => spans.push((groups.len(), span)),
                     (3, WireValue::Bytes(u)) => scope_schema = u,
                     _ => {}
                 }
             }
-            let group = ScopeGroup::new(&resource, scope, scope_schema.to_vec());
-            for span in spans {
-                self.ingest_span(&group, SpanIn::Wire(wire::WireSpan::read(span, &self.attribute_keys)), now);
+            groups.push(ScopeGroup::new(&resource, scope, scope_schema.to_vec()));
+        }
+        // What each trace is about to append, so its buffer grows once for
+        // this request rather than span by span.
+        self.coming.clear();
+        for (_, span) in &spans {
+            if let Some(id) = wire::peek_trace_id(span) {
+                *self.coming.entry(id).or_default() += delimited_len(span);
             }
+        }
+        for (group, span) in spans {
+            self.ingest_span(&groups[group], SpanIn::Wire(wire::WireSpan::read(span, &self.attribute_keys)), now);
+        }
+        // Keep the table for the next request unless one request made it large.
+        if self.coming.capacity() > 4096 {
+            self.coming = TraceIdMap::default();
         }
     }
 

@@ -86,6 +86,15 @@ impl<'a> WireSpan<'a> {
     }
 }
 
+/// The trace ID of an encoded span when it is the span's first field (as
+/// every SDK writes it); a guess for sizing buffers, not for routing.
+pub fn peek_trace_id(span: &[u8]) -> Option<[u8; 16]> {
+    match span {
+        [0x0a, 16, id @ ..] => id.first_chunk::<16>().copied(),
+        _ => None,
+    }
+}
+
 impl Attrs for WireAttrs<'_> {
     fn any_with_key(&self, key: &str, pred: &mut dyn FnMut(AttrValue<'_>) -> bool) -> bool {
         self.iter().any(|(k, v)| *k == key.as_bytes() && pred(*v))
