@@ -408,10 +408,61 @@ fn skip_group(buf: &mut &[u8], field: u64) -> bool {
     }
 }
 
+impl<'a> Fields<'a> {
+    /// The next field when its key is one byte (fields 1 to 15, as nearly
+    /// every OTLP field is) and not a group: `Err(())` to take the general
+    /// path; `Ok(None)` on a malformed value, which ends the walk.
+    #[inline(always)]
+    fn next_short(&mut self) -> Result<Option<(u64, WireValue<'a>)>, ()> {
+        let Some((&key, mut buf)) = self.rest.split_first() else { return Ok(None) };
+        if key >= 0x80 {
+            return Err(());
+        }
+        let value = match key & 7 {
+            0 => varint(&mut buf).map(WireValue::Varint),
+            1 => buf.split_first_chunk::<8>().map(|(b, r)| {
+                buf = r;
+                WireValue::Fixed64(u64::from_le_bytes(*b))
+            }),
+            2 => varint(&mut buf).and_then(|len| usize::try_from(len).ok()).and_then(|len| {
+                let (body, r) = buf.split_at_checked(len)?;
+                buf = r;
+                Some(WireValue::Bytes(body))
+            }),
+            5 => buf.split_first_chunk::<4>().map(|(b, r)| {
+                buf = r;
+                WireValue::Fixed32(u32::from_le_bytes(*b))
+            }),
+            _ => return Err(()),
+        };
+        match value {
+            Some(v) => {
+                self.rest = buf;
+                Ok(Some((u64::from(key >> 3), v)))
+            }
+            None => {
+                self.rest = &[];
+                Ok(None)
+            }
+        }
+    }
+}
+
 impl<'a> Iterator for Fields<'a> {
     type Item = (u64, WireValue<'a>);
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
+        if let Ok(field) = self.next_short() {
+            return field;
+        }
+        self.next_long()
+    }
+}
+
+impl<'a> Fields<'a> {
+    /// Any field: multi-byte keys, groups (skipped), malformed input.
+    fn next_long(&mut self) -> Option<(u64, WireValue<'a>)> {
         loop {
             if self.rest.is_empty() {
                 return None;
