@@ -55,6 +55,7 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use policy::{Decision, Facts, Flags, Outcome, Policy, Prob, TraceView};
 use prost::Message;
 use std::cmp::Reverse;
+use std::collections::hash_map::Entry;
 use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -197,13 +198,15 @@ fn size_class(n: usize) -> usize {
 }
 
 /// Makes room for `need` more bytes, growing to the next size class that
-/// also holds the `coming` bytes this trace is known to append next (0 if
-/// unknown): each growth is at least an eighth, so copies stay amortized
-/// O(1) per byte, and spare capacity stays under a quarter (or goes to
-/// bytes that are on their way).
-fn reserve_in_class(buf: &mut Vec<u8>, need: usize, coming: usize) {
+/// also holds the bytes `coming` says this trace has in the request being
+/// buffered (0 if unknown; asked only when the buffer must grow). Each
+/// growth is at least an eighth, so copies stay amortized O(1) per byte;
+/// spare capacity stays under a quarter, or goes to bytes on their way
+/// (one growth per trace and request: the first span of the request that
+/// does not fit makes room for all of them).
+fn reserve_in_class(buf: &mut Vec<u8>, need: usize, coming: impl FnOnce() -> usize) {
     if buf.capacity() - buf.len() < need {
-        let target = size_class(buf.len() + need.max(coming));
+        let target = size_class(buf.len() + need.max(coming()));
         buf.reserve_exact(target - buf.len());
     }
 }
@@ -211,16 +214,16 @@ fn reserve_in_class(buf: &mut Vec<u8>, need: usize, coming: usize) {
 /// Appends `span` length-delimited to `buf` (see [`reserve_in_class`]).
 fn append(buf: &mut Vec<u8>, span: &Span) {
     let len = span.encoded_len();
-    reserve_in_class(buf, len + prost::length_delimiter_len(len), 0);
+    reserve_in_class(buf, len + prost::length_delimiter_len(len), || 0);
     // `encode_length_delimited` would compute `encoded_len` a second time:
     // one more walk of every attribute of the span.
     prost::encoding::encode_varint(len as u64, buf);
     span.encode_raw(buf);
 }
 
-/// Appends an encoded span, as received, length-delimited to `buf`, where
-/// `coming` bytes (this span's included) are on their way.
-fn append_bytes(buf: &mut Vec<u8>, span: &[u8], coming: usize) {
+/// Appends an encoded span, as received, length-delimited to `buf` (see
+/// [`reserve_in_class`] for `coming`).
+fn append_bytes(buf: &mut Vec<u8>, span: &[u8], coming: impl FnOnce() -> usize) {
     reserve_in_class(buf, delimited_len(span), coming);
     prost::encoding::encode_varint(span.len() as u64, buf);
     buf.extend_from_slice(span);
@@ -305,7 +308,7 @@ pub struct TailSamplingProcessor {
     scratch: Vec<u8>,
     /// The attribute keys the policies read (the rest are not looked at).
     attribute_keys: Vec<Vec<u8>>,
-    /// Bytes each trace of the request being buffered has still to append.
+    /// Bytes each trace has in the request being buffered.
     coming: TraceIdMap<usize>,
     metrics: TailSamplingMetrics,
     processor_metrics: ProcessorMetrics,
@@ -371,29 +374,34 @@ impl TailSamplingProcessor {
 
     fn ingest_span(&mut self, scope: &Arc<ScopeGroup>, span: SpanIn<'_>, now: Instant) {
         let id = trace_key(span.trace_id());
-        if !self.traces.contains_key(&id) {
-            if let Some(k) = self.sampled_cache.get(&id).copied() {
-                self.metrics.cache_hit_sampled.inc();
-                self.metrics.late_kept.inc();
-                let policy = self.policy_attributes.get(k.policy).map_or(&[][..], Vec::as_slice);
-                let bytes = span.encoded(&mut self.scratch);
-                self.kept.push(scope, bytes, policy, k.prob, &mut TsCache::default());
-                return;
-            }
-            if self.dropped_cache.get(&id).is_some() {
-                self.metrics.cache_hit_not_sampled.inc();
-                self.metrics.late_dropped.inc();
-                self.processor_metrics.dropped.inc();
-                return;
-            }
-            self.metrics.cache_miss.inc();
-            let arrival = self.next_seq();
-            let deadline = now + self.decision_wait;
-            self.deadlines.push(Reverse((deadline, arrival, id)));
-            self.arrivals.push_back((arrival, id));
-            self.traces.insert(
-                id,
-                TraceEntry {
+        let is_root = span.is_root();
+        let root_seq = if is_root && self.after_root.is_some() { self.next_seq() } else { 0 };
+        // One lookup for a span of a trace already buffered (most spans).
+        let entry = match self.traces.entry(id) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => {
+                if let Some(k) = self.sampled_cache.get(&id).copied() {
+                    self.metrics.cache_hit_sampled.inc();
+                    self.metrics.late_kept.inc();
+                    let policy = self.policy_attributes.get(k.policy).map_or(&[][..], Vec::as_slice);
+                    let bytes = span.encoded(&mut self.scratch);
+                    self.kept.push(scope, bytes, policy, k.prob, &mut TsCache::default());
+                    return;
+                }
+                if self.dropped_cache.get(&id).is_some() {
+                    self.metrics.cache_hit_not_sampled.inc();
+                    self.metrics.late_dropped.inc();
+                    self.processor_metrics.dropped.inc();
+                    return;
+                }
+                self.metrics.cache_miss.inc();
+                self.seq += 1;
+                let arrival = self.seq;
+                let deadline = now + self.decision_wait;
+                self.deadlines.push(Reverse((deadline, arrival, id)));
+                self.arrivals.push_back((arrival, id));
+                self.bytes += TRACE_OVERHEAD;
+                v.insert(TraceEntry {
                     buf: Vec::new(),
                     groups: Vec::new(),
                     facts: Facts::default(),
@@ -402,13 +410,9 @@ impl TailSamplingProcessor {
                     deadline_seq: arrival,
                     deadline,
                     root_seen: false,
-                },
-            );
-            self.bytes += TRACE_OVERHEAD;
-        }
-        let is_root = span.is_root();
-        let seq = if is_root && self.after_root.is_some() { self.next_seq() } else { 0 };
-        let Some(entry) = self.traces.get_mut(&id) else { return };
+                })
+            }
+        };
         let before = entry.heap_cost();
         let mut cost = 0;
         if entry.groups.last().is_none_or(|(g, _)| !Arc::ptr_eq(g, scope)) {
@@ -423,9 +427,7 @@ impl TailSamplingProcessor {
             }
             SpanIn::Wire(w) => {
                 entry.facts.observe_facts(&id, &w.facts(), &self.policies);
-                let len = delimited_len(w.bytes);
-                let coming = self.coming.get_mut(&id).map_or(0, |c| std::mem::replace(c, c.saturating_sub(len)));
-                append_bytes(&mut entry.buf, w.bytes, coming);
+                append_bytes(&mut entry.buf, w.bytes, || self.coming.get(&id).copied().unwrap_or(0));
             }
         }
         // Buffers only grow while the trace is buffered.
@@ -437,8 +439,8 @@ impl TailSamplingProcessor {
             let d = now + after;
             if d < entry.deadline {
                 entry.deadline = d;
-                entry.deadline_seq = seq;
-                self.deadlines.push(Reverse((d, seq, id)));
+                entry.deadline_seq = root_seq;
+                self.deadlines.push(Reverse((d, root_seq, id)));
             }
         }
         self.enforce_bounds(now);
