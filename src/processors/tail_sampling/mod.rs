@@ -32,7 +32,11 @@
 //!
 //! The pipeline routes every span of a trace to the same instance
 //! (`StateKey::TraceId`), so state here is plain, unlocked, single-threaded.
-//! Timers are a min-heap of deadlines with lazy deletion, never a scan.
+//! Timers are never a scan: `decision_wait` is one duration and time only
+//! moves forward, so traces reach their deadline in arrival order and the
+//! arrival queue is the timer queue; only deadlines that a root span
+//! shortened (`decision_wait_after_root_received`) go to a min-heap. Both
+//! delete lazily: an entry whose trace was decided already is skipped.
 
 pub mod cache;
 pub mod config;
@@ -134,11 +138,11 @@ fn span_bytes(s: &Span) -> usize {
 }
 
 /// Fixed cost of one buffered trace: its entry and key in the table (with
-/// the table's spare capacity, up to 2x), up to two deadline-heap entries
-/// and one arrival-queue entry.
+/// the table's spare capacity, up to 2x), its arrival-queue entry and up to
+/// one deadline-heap entry.
 const TRACE_OVERHEAD: usize = 2 * (std::mem::size_of::<TraceEntry>() + 16 + 8)
-    + 2 * std::mem::size_of::<Reverse<(Instant, u64, [u8; 16])>>()
-    + std::mem::size_of::<(u64, [u8; 16])>();
+    + std::mem::size_of::<Reverse<(Instant, u64, [u8; 16])>>()
+    + std::mem::size_of::<(Instant, u64, [u8; 16])>();
 
 /// Where the spans of one resource/scope start in a trace's buffer.
 type Group = (Arc<ScopeGroup>, usize);
@@ -291,8 +295,11 @@ pub struct TailSamplingProcessor {
     max_traces: usize,
     max_bytes: usize,
     traces: TraceIdMap<TraceEntry>,
+    /// Deadlines a root span shortened.
     deadlines: BinaryHeap<Reverse<(Instant, u64, [u8; 16])>>,
-    arrivals: VecDeque<(u64, [u8; 16])>,
+    /// Every trace in arrival order with its `decision_wait` deadline
+    /// (so in deadline order too) and its arrival seq.
+    arrivals: VecDeque<(Instant, u64, [u8; 16])>,
     seq: u64,
     bytes: usize,
     published: (i64, i64),
@@ -307,7 +314,7 @@ pub struct TailSamplingProcessor {
     /// Where a decoded late span is encoded before it is marked.
     scratch: Vec<u8>,
     /// The attribute keys the policies read (the rest are not looked at).
-    attribute_keys: Vec<Vec<u8>>,
+    attribute_keys: wire::AttributeKeys,
     /// Bytes each trace has in the request being buffered.
     coming: TraceIdMap<usize>,
     metrics: TailSamplingMetrics,
@@ -327,7 +334,7 @@ impl TailSamplingProcessor {
         let expected = (cfg.expected_new_traces_per_sec as usize).saturating_mul(wait_secs) / workers;
         TailSamplingProcessor {
             policy_attributes: policies.iter().map(|p| emit::policy_attribute(&p.name)).collect(),
-            attribute_keys: policy::attribute_keys(&policies),
+            attribute_keys: wire::AttributeKeys::new(policy::attribute_keys(&policies)),
             policies,
             policy_metrics,
             no_policy_metrics: TailSamplingMetrics::policy(&ctx.registry, &ctx.id, ""),
@@ -398,8 +405,7 @@ impl TailSamplingProcessor {
                 self.seq += 1;
                 let arrival = self.seq;
                 let deadline = now + self.decision_wait;
-                self.deadlines.push(Reverse((deadline, arrival, id)));
-                self.arrivals.push_back((arrival, id));
+                self.arrivals.push_back((deadline, arrival, id));
                 self.bytes += TRACE_OVERHEAD;
                 v.insert(TraceEntry {
                     buf: Vec::new(),
@@ -508,7 +514,7 @@ impl TailSamplingProcessor {
     }
 
     fn decide_oldest(&mut self, now: Instant, why: Early) -> bool {
-        while let Some((seq, id)) = self.arrivals.pop_front() {
+        while let Some((_, seq, id)) = self.arrivals.pop_front() {
             if self.traces.get(&id).is_some_and(|t| t.arrival_seq == seq) {
                 match why {
                     Early::Memory => self.metrics.early_memory.inc(),
@@ -557,17 +563,15 @@ impl TailSamplingProcessor {
         }
     }
 
-    /// Drops stale heap and queue entries once they outnumber live ones, so
-    /// early decisions cannot grow them without bound.
+    /// Drops stale heap entries once they outnumber live traces, so early
+    /// decisions cannot grow the heap without bound. (The arrival queue
+    /// needs no such care: each trace has one entry, popped at its deadline
+    /// or by an early decision.)
     fn compact(&mut self) {
         let live = self.traces.len();
         if self.deadlines.len() > 2 * live + 1024 {
             let traces = &self.traces;
             self.deadlines.retain(|Reverse((_, seq, id))| traces.get(id).is_some_and(|t| t.deadline_seq == *seq));
-        }
-        if self.arrivals.len() > 2 * live + 1024 {
-            let traces = &self.traces;
-            self.arrivals.retain(|(seq, id)| traces.get(id).is_some_and(|t| t.arrival_seq == *seq));
         }
     }
 
@@ -675,14 +679,16 @@ impl Processor for TailSamplingProcessor {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.deadlines.peek().map(|Reverse((d, _, _))| *d)
+        let queued = self.arrivals.front().map(|(d, _, _)| *d);
+        let shortened = self.deadlines.peek().map(|Reverse((d, _, _))| *d);
+        queued.into_iter().chain(shortened).min()
     }
 
     fn flush_payload(&mut self, out: &mut Vec<Payload>) {
         // Processors never read the clock: shutdown decisions are stamped with
         // the last time seen (it only picks the rate-limit window).
         let Some(now) = self.last_now else { return self.emit(out) };
-        while let Some((seq, id)) = self.arrivals.pop_front() {
+        while let Some((_, seq, id)) = self.arrivals.pop_front() {
             if self.traces.get(&id).is_some_and(|t| t.arrival_seq == seq) {
                 self.decide(id, now);
             }
@@ -700,13 +706,24 @@ impl Processor for TailSamplingProcessor {
 impl TailSamplingProcessor {
     fn tick_inner(&mut self, now: Instant) {
         self.last_now = Some(self.last_now.map_or(now, |l| l.max(now)));
-        while let Some(Reverse((d, seq, id))) = self.deadlines.peek().copied() {
-            if d > now {
-                break;
-            }
-            self.deadlines.pop();
-            if self.traces.get(&id).is_some_and(|t| t.deadline_seq == seq) {
-                self.decide(id, now);
+        loop {
+            let queued = self.arrivals.front().map(|(d, _, _)| *d).filter(|d| *d <= now);
+            let shortened = self.deadlines.peek().map(|Reverse((d, _, _))| *d).filter(|d| *d <= now);
+            // The earlier of the two first; a trace decided already is skipped.
+            match (queued, shortened) {
+                (Some(q), s) if s.is_none_or(|s| q <= s) => {
+                    let Some((_, seq, id)) = self.arrivals.pop_front() else { break };
+                    if self.traces.get(&id).is_some_and(|t| t.arrival_seq == seq) {
+                        self.decide(id, now);
+                    }
+                }
+                (_, Some(_)) => {
+                    let Some(Reverse((_, seq, id))) = self.deadlines.pop() else { break };
+                    if self.traces.get(&id).is_some_and(|t| t.deadline_seq == seq) {
+                        self.decide(id, now);
+                    }
+                }
+                _ => break,
             }
         }
     }

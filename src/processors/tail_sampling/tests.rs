@@ -580,10 +580,12 @@ fn a_span_read_on_the_wire_gives_the_policies_what_its_decode_gives() {
             bytes.extend(later.encode_to_vec());
         }
         let decoded = Span::decode(bytes.as_slice()).unwrap();
-        let keys: Vec<Vec<u8>> = ["http.route", "http.response.status_code", "retry", "other", "db.system"]
-            .iter()
-            .map(|k| k.as_bytes().to_vec())
-            .collect();
+        let keys = super::wire::AttributeKeys::new(
+            ["http.route", "http.response.status_code", "retry", "other", "db.system"]
+                .iter()
+                .map(|k| k.as_bytes().to_vec())
+                .collect(),
+        );
         let wire = WireSpan::read(&bytes, &keys);
         assert_eq!(wire.trace_id, decoded.trace_id.as_slice());
         assert_eq!(wire.parent_span_id, decoded.parent_span_id.as_slice());

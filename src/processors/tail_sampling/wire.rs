@@ -16,6 +16,33 @@ use smallvec::SmallVec;
 /// once, however many policies look at it.
 pub type WireAttrs<'a> = SmallVec<[(&'a [u8], AttrValue<'a>); 4]>;
 
+/// The attribute keys the policies read, with a mask of their lengths: most
+/// other keys are told apart by length, without a comparison.
+pub struct AttributeKeys {
+    keys: Vec<Vec<u8>>,
+    lengths: u128,
+}
+
+impl AttributeKeys {
+    pub fn new(keys: Vec<Vec<u8>>) -> AttributeKeys {
+        let lengths = keys.iter().fold(0, |m, k| m | Self::length_bit(k.len()));
+        AttributeKeys { keys, lengths }
+    }
+
+    /// Lengths up to 126 have a bit each; longer ones share the last.
+    fn length_bit(len: usize) -> u128 {
+        1 << len.min(127)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    pub fn contains(&self, key: &[u8]) -> bool {
+        self.lengths & Self::length_bit(key.len()) != 0 && self.keys.iter().any(|k| k.as_slice() == key)
+    }
+}
+
 /// The fields of one encoded span that buffering and deciding read.
 pub struct WireSpan<'a> {
     /// The whole span message, as received.
@@ -35,7 +62,7 @@ pub struct WireSpan<'a> {
 impl<'a> WireSpan<'a> {
     /// Reads a span's bytes, keeping the attributes whose key is in `keys`
     /// (see [`super::policy::attribute_keys`]); with no keys, none is read.
-    pub fn read(bytes: &'a [u8], keys: &[Vec<u8>]) -> WireSpan<'a> {
+    pub fn read(bytes: &'a [u8], keys: &AttributeKeys) -> WireSpan<'a> {
         let mut span = WireSpan {
             bytes,
             trace_id: &[],
@@ -56,7 +83,7 @@ impl<'a> WireSpan<'a> {
                 (8, WireValue::Fixed64(v)) => span.end = v,
                 (9, WireValue::Bytes(kv)) if !keys.is_empty() => {
                     let key = key_value_key(kv);
-                    if keys.iter().any(|k| k.as_slice() == key) {
+                    if keys.contains(key) {
                         span.attributes.push((key, value_of(kv)));
                     }
                 }
