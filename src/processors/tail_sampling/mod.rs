@@ -452,8 +452,14 @@ impl TailSamplingProcessor {
         self.enforce_bounds(now);
     }
 
-    /// Buffers the spans of one encoded `ResourceSpans`.
-    fn ingest_resource_spans(&mut self, rs: &[u8], now: Instant) {
+    /// Reads one encoded `ResourceSpans`: its scopes go to `groups`, its
+    /// spans (with the index of their scope in `groups`) to `spans`.
+    fn read_resource_spans<'a>(
+        &self,
+        rs: &'a [u8],
+        groups: &mut Vec<Arc<ScopeGroup>>,
+        spans: &mut Vec<(usize, &'a [u8])>,
+    ) {
         let mut resource: Option<Vec<u8>> = None;
         let mut schema_url: &[u8] = &[];
         let mut scopes: Vec<&[u8]> = Vec::new();
@@ -468,8 +474,6 @@ impl TailSamplingProcessor {
             }
         }
         let resource = ResourceGroup::from_wire(&self.policies, resource, schema_url);
-        let mut groups: Vec<Arc<ScopeGroup>> = Vec::with_capacity(scopes.len());
-        let mut spans: Vec<(usize, &[u8])> = Vec::new();
         for ss in scopes {
             let mut scope: Option<Vec<u8>> = None;
             let mut scope_schema: &[u8] = &[];
@@ -483,21 +487,12 @@ impl TailSamplingProcessor {
             }
             groups.push(ScopeGroup::new(&resource, scope, scope_schema.to_vec()));
         }
-        // What each trace is about to append, so its buffer grows once for
-        // this request rather than span by span.
-        self.coming.clear();
-        for (_, span) in &spans {
-            if let Some(id) = wire::peek_trace_id(span) {
-                *self.coming.entry(id).or_default() += delimited_len(span);
-            }
-        }
-        for (group, span) in spans {
-            self.ingest_span(&groups[group], SpanIn::Wire(wire::WireSpan::read(span, &self.attribute_keys)), now);
-        }
-        // Keep the table for the next request unless one request made it large.
-        if self.coming.capacity() > 4096 {
-            self.coming = TraceIdMap::default();
-        }
+    }
+
+    /// Whether an arrival-queue entry still stands for its trace (the trace
+    /// was not decided, early or by a shortened deadline, since).
+    fn arrival_is_live(&self, seq: u64, id: &[u8; 16]) -> bool {
+        self.traces.get(id).is_some_and(|t| t.arrival_seq == seq)
     }
 
     fn enforce_bounds(&mut self, now: Instant) {
@@ -515,7 +510,7 @@ impl TailSamplingProcessor {
 
     fn decide_oldest(&mut self, now: Instant, why: Early) -> bool {
         while let Some((_, seq, id)) = self.arrivals.pop_front() {
-            if self.traces.get(&id).is_some_and(|t| t.arrival_seq == seq) {
+            if self.arrival_is_live(seq, &id) {
                 match why {
                     Early::Memory => self.metrics.early_memory.inc(),
                     Early::NumTraces => self.metrics.early_num_traces.inc(),
@@ -602,12 +597,29 @@ impl TailSamplingProcessor {
     /// bytes are copied into its trace's buffer, and only the fields the
     /// policies read are looked at.
     fn ingest_encoded(&mut self, batch: &EncodedBatch, now: Instant) {
+        let mut groups: Vec<Arc<ScopeGroup>> = Vec::new();
+        let mut spans: Vec<(usize, &[u8])> = Vec::new();
         for chunk in batch.chunks() {
             for (field, value) in fields(chunk) {
                 if let (1, WireValue::Bytes(rs)) = (field, value) {
-                    self.ingest_resource_spans(rs, now);
+                    self.read_resource_spans(rs, &mut groups, &mut spans);
                 }
             }
+        }
+        // What each trace has in this request, so its buffer grows once for
+        // the request rather than span by span.
+        self.coming.clear();
+        for (_, span) in &spans {
+            if let Some(id) = wire::peek_trace_id(span) {
+                *self.coming.entry(id).or_default() += delimited_len(span);
+            }
+        }
+        for (group, span) in spans {
+            self.ingest_span(&groups[group], SpanIn::Wire(wire::WireSpan::read(span, &self.attribute_keys)), now);
+        }
+        // Keep the table for the next request unless one request made it large.
+        if self.coming.capacity() > 4096 {
+            self.coming = TraceIdMap::default();
         }
     }
 }
@@ -689,7 +701,7 @@ impl Processor for TailSamplingProcessor {
         // the last time seen (it only picks the rate-limit window).
         let Some(now) = self.last_now else { return self.emit(out) };
         while let Some((_, seq, id)) = self.arrivals.pop_front() {
-            if self.traces.get(&id).is_some_and(|t| t.arrival_seq == seq) {
+            if self.arrival_is_live(seq, &id) {
                 self.decide(id, now);
             }
         }
@@ -713,7 +725,7 @@ impl TailSamplingProcessor {
             match (queued, shortened) {
                 (Some(q), s) if s.is_none_or(|s| q <= s) => {
                     let Some((_, seq, id)) = self.arrivals.pop_front() else { break };
-                    if self.traces.get(&id).is_some_and(|t| t.arrival_seq == seq) {
+                    if self.arrival_is_live(seq, &id) {
                         self.decide(id, now);
                     }
                 }
