@@ -408,43 +408,30 @@ fn skip_group(buf: &mut &[u8], field: u64) -> bool {
     }
 }
 
-impl<'a> Fields<'a> {
-    /// The next field when its key is one byte (fields 1 to 15, as nearly
-    /// every OTLP field is) and not a group: `Err(())` to take the general
-    /// path; `Ok(None)` on a malformed value, which ends the walk.
-    #[inline(always)]
-    fn next_short(&mut self) -> Result<Option<(u64, WireValue<'a>)>, ()> {
-        let Some((&key, mut buf)) = self.rest.split_first() else { return Ok(None) };
-        if key >= 0x80 {
-            return Err(());
+/// A value of wire type `wire_type` (varint, fixed64, length-delimited or
+/// fixed32) from the front of `buf`; `None` for other types or when it is
+/// cut short.
+#[inline(always)]
+fn value<'a>(wire_type: u64, buf: &mut &'a [u8]) -> Option<WireValue<'a>> {
+    match wire_type {
+        0 => varint(buf).map(WireValue::Varint),
+        1 => {
+            let (b, r) = buf.split_first_chunk::<8>()?;
+            *buf = r;
+            Some(WireValue::Fixed64(u64::from_le_bytes(*b)))
         }
-        let value = match key & 7 {
-            0 => varint(&mut buf).map(WireValue::Varint),
-            1 => buf.split_first_chunk::<8>().map(|(b, r)| {
-                buf = r;
-                WireValue::Fixed64(u64::from_le_bytes(*b))
-            }),
-            2 => varint(&mut buf).and_then(|len| usize::try_from(len).ok()).and_then(|len| {
-                let (body, r) = buf.split_at_checked(len)?;
-                buf = r;
-                Some(WireValue::Bytes(body))
-            }),
-            5 => buf.split_first_chunk::<4>().map(|(b, r)| {
-                buf = r;
-                WireValue::Fixed32(u32::from_le_bytes(*b))
-            }),
-            _ => return Err(()),
-        };
-        match value {
-            Some(v) => {
-                self.rest = buf;
-                Ok(Some((u64::from(key >> 3), v)))
-            }
-            None => {
-                self.rest = &[];
-                Ok(None)
-            }
+        2 => {
+            let len = usize::try_from(varint(buf)?).ok()?;
+            let (body, r) = buf.split_at_checked(len)?;
+            *buf = r;
+            Some(WireValue::Bytes(body))
         }
+        5 => {
+            let (b, r) = buf.split_first_chunk::<4>()?;
+            *buf = r;
+            Some(WireValue::Fixed32(u32::from_le_bytes(*b)))
+        }
+        _ => None,
     }
 }
 
@@ -453,53 +440,19 @@ impl<'a> Iterator for Fields<'a> {
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        if let Ok(field) = self.next_short() {
-            return field;
-        }
-        self.next_long()
-    }
-}
-
-impl<'a> Fields<'a> {
-    /// Any field: multi-byte keys, groups (skipped), malformed input.
-    fn next_long(&mut self) -> Option<(u64, WireValue<'a>)> {
         loop {
-            if self.rest.is_empty() {
-                return None;
-            }
             let mut buf = self.rest;
-            let parsed = (|| {
-                let key = varint(&mut buf)?;
-                let value = match key & 7 {
-                    0 => Some(WireValue::Varint(varint(&mut buf)?)),
-                    1 => {
-                        let (b, r) = buf.split_first_chunk::<8>()?;
-                        buf = r;
-                        Some(WireValue::Fixed64(u64::from_le_bytes(*b)))
-                    }
-                    2 => {
-                        let len = usize::try_from(varint(&mut buf)?).ok()?;
-                        let body = buf.get(..len)?;
-                        buf = buf.get(len..)?;
-                        Some(WireValue::Bytes(body))
-                    }
-                    3 => skip_group(&mut buf, key >> 3).then_some(None)?,
-                    5 => {
-                        let (b, r) = buf.split_first_chunk::<4>()?;
-                        buf = r;
-                        Some(WireValue::Fixed32(u32::from_le_bytes(*b)))
-                    }
-                    _ => return None,
-                };
-                Some((key >> 3, value))
-            })();
+            // Some(None): a group, skipped; None: the end, or malformed.
+            let parsed = varint(&mut buf).and_then(|key| match key & 7 {
+                3 => skip_group(&mut buf, key >> 3).then_some(None),
+                wire_type => value(wire_type, &mut buf).map(|v| Some((key >> 3, v))),
+            });
             match parsed {
-                Some((field, Some(value))) => {
+                Some(Some(field)) => {
                     self.rest = buf;
-                    return Some((field, value));
+                    return Some(field);
                 }
-                // A group: skipped; go on after it.
-                Some((_, None)) => self.rest = buf,
+                Some(None) => self.rest = buf,
                 None => {
                     self.rest = &[];
                     return None;
