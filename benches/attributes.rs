@@ -84,7 +84,7 @@ fn bench(c: &mut Criterion) {
             worker: 0,
             workers: 1,
         };
-        let mut p = AttributesProcessor::new(&cfg, &ctx);
+        let mut p = AttributesProcessor::new(&cfg, &ctx).unwrap();
         let now = Instant::now();
         group.bench_function(name, |b| {
             b.iter_batched(
@@ -133,7 +133,7 @@ fn bench(c: &mut Criterion) {
         worker: 0,
         workers: 1,
     };
-    let mut p = ResourceProcessor::new(&cfg, &ctx);
+    let mut p = ResourceProcessor::new(&cfg, &ctx).unwrap();
     let now = Instant::now();
     group.bench_function("resource_upsert_delete_hash_100_resources", |b| {
         b.iter_batched(

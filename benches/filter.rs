@@ -121,7 +121,7 @@ fn bench(c: &mut Criterion) {
         ("logs_regexp", log_cfg, Signal::Logs, Batch::Logs(logs())),
     ];
     for (name, cfg, signal, batch) in cases {
-        let mut p = FilterProcessor::new(&cfg, &ctx(signal));
+        let mut p = FilterProcessor::new(&cfg, &ctx(signal)).unwrap();
         let now = Instant::now();
         let mut out = Vec::new();
         group.bench_function(name, |b| {

@@ -2,6 +2,7 @@
 //! pipelines of synchronous processors decide what to keep, and exporters send
 //! it on, with every bound configurable and every drop counted.
 
+pub mod components;
 pub mod config;
 pub mod data;
 pub mod exporters;

@@ -117,10 +117,10 @@ fn main() -> ExitCode {
 }
 
 fn print_components() {
-    use sluice::config::registry::{ComponentKind, COMPONENTS};
+    use sluice::config::registry::{all, ComponentKind};
     for kind in [ComponentKind::Receiver, ComponentKind::Processor, ComponentKind::Exporter, ComponentKind::Extension] {
         println!("{}:", kind.section());
-        for c in COMPONENTS.iter().filter(|c| c.kind == kind) {
+        for c in all().filter(|c| c.kind == kind) {
             let aliases =
                 if c.aliases.is_empty() { String::new() } else { format!(" (alias {})", c.aliases.join(", ")) };
             let signals: Vec<&str> = c.signals.iter().map(|s| s.as_str()).collect();

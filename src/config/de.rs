@@ -60,6 +60,21 @@ fn describe(u: &Unexpected) -> String {
     }
 }
 
+/// What serde expects, in words rather than Rust type names (`u32`, `f64`).
+fn plain_expected(exp: &dyn de::Expected) -> String {
+    let text = exp.to_string();
+    let words = match text.as_str() {
+        "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => "a whole number, 0 or more",
+        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "a whole number",
+        "f32" | "f64" => "a number",
+        "a boolean" | "bool" => "true or false",
+        "char" => "a single character",
+        "a string" | "string" => "a string",
+        _ => return text,
+    };
+    words.to_string()
+}
+
 fn one_of(expected: &[&str]) -> String {
     let names: Vec<String> = expected.iter().map(|e| format!("\"{e}\"")).collect();
     format!("one of {}", names.join(", "))
@@ -71,11 +86,11 @@ impl de::Error for DeError {
     }
 
     fn invalid_type(unexp: Unexpected, exp: &dyn de::Expected) -> Self {
-        Self::custom(format!("expected {exp}, found {}", describe(&unexp)))
+        Self::custom(format!("expected {}, found {}", plain_expected(exp), describe(&unexp)))
     }
 
     fn invalid_value(unexp: Unexpected, exp: &dyn de::Expected) -> Self {
-        Self::custom(format!("invalid value {}, expected {exp}", describe(&unexp)))
+        Self::custom(format!("invalid value {}, expected {}", describe(&unexp), plain_expected(exp)))
     }
 
     fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
@@ -126,10 +141,21 @@ fn parse_int(s: &str) -> Option<i128> {
         }
         i128::from_str_radix(o, 8).ok()?
     } else {
-        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        // YAML 1.1 allows `_` between digits (`100_000`), and the Collector
+        // reads such integers; a leading or trailing `_` is text.
+        let grouped = digits.contains('_');
+        if digits.is_empty()
+            || !digits.bytes().all(|b| b.is_ascii_digit() || b == b'_')
+            || digits.starts_with('_')
+            || digits.ends_with('_')
+        {
             return None;
         }
-        digits.parse::<i128>().ok()?
+        if grouped {
+            digits.replace('_', "").parse::<i128>().ok()?
+        } else {
+            digits.parse::<i128>().ok()?
+        }
     };
     Some(if neg { -v } else { v })
 }
@@ -490,10 +516,19 @@ mod tests {
     }
 
     #[test]
+    fn integers_may_group_digits_with_underscores() {
+        assert_eq!(parse_int("100_000"), Some(100_000));
+        assert_eq!(parse_int("-1_0"), Some(-10));
+        assert_eq!(parse_int("_100"), None);
+        assert_eq!(parse_int("100_"), None);
+        assert_eq!(parse_int("1__0").map(|_| ()), Some(()));
+    }
+
+    #[test]
     fn quoted_scalars_are_strings() {
         let e = de("n: \"7\"\n").unwrap_err();
         assert_eq!((e.path.as_str(), e.line), ("x::n", Some(1)));
-        assert!(e.message.contains("expected u64"), "{}", e.message);
+        assert!(e.message.contains("expected a whole number, 0 or more"), "{}", e.message);
     }
 
     #[test]

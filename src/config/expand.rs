@@ -107,16 +107,47 @@ fn resolve(body: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, E
     })
 }
 
+/// A reference to an environment variable that is not set (and has no
+/// default): the value it left empty is at `path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsetVariable {
+    pub path: String,
+    pub name: String,
+}
+
 /// Expands every scalar value of the tree in place and reports duplicate
-/// mapping keys, each error with its path and line.
-pub fn expand_tree(node: &mut Node, path: &str, env: &dyn Fn(&str) -> Option<String>, errors: &mut Vec<ConfigError>) {
+/// mapping keys, each error with its path and line. Variables that are not
+/// set are noted in `unset`, so an error about the value they left empty
+/// can name them.
+pub fn expand_tree(
+    node: &mut Node,
+    path: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Vec<ConfigError>,
+    unset: &mut Vec<UnsetVariable>,
+) {
     let line = node.line;
     match &mut node.value {
         Value::Scalar(text, style) => {
             if !text.contains('$') {
                 return;
             }
-            match expand_str(text, env) {
+            let missing = std::cell::RefCell::new(Vec::new());
+            let noting = |name: &str| {
+                let v = env(name);
+                if v.is_none() {
+                    missing.borrow_mut().push(name.to_string());
+                }
+                v
+            };
+            let expanded = expand_str(text, &noting);
+            // A variable with a default is not a problem when unset.
+            for name in missing.into_inner() {
+                if !text.contains(&format!("{name}:-")) {
+                    unset.push(UnsetVariable { path: path.to_string(), name });
+                }
+            }
+            match expanded {
                 Ok(e) => {
                     *style = match (*style, e.whole_reference) {
                         (Style::Quoted, _) => Style::Quoted,
@@ -134,13 +165,13 @@ pub fn expand_tree(node: &mut Node, path: &str, env: &dyn Fn(&str) -> Option<Str
         }
         Value::Seq(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                expand_tree(item, &join(path, &i.to_string()), env, errors);
+                expand_tree(item, &join(path, &i.to_string()), env, errors, unset);
             }
         }
         Value::Map(entries) => {
             check_duplicates(entries, path, errors);
             for e in entries.iter_mut() {
-                expand_tree(&mut e.value, &join(path, &e.key), env, errors);
+                expand_tree(&mut e.value, &join(path, &e.key), env, errors, unset);
             }
         }
     }

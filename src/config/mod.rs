@@ -8,6 +8,7 @@
 //! (`exporters::otlp/tempo::retry_on_failure::max_interval`), its line and a
 //! hint.
 
+pub mod component;
 pub mod de;
 pub mod duration;
 pub mod error;
@@ -15,12 +16,12 @@ pub mod expand;
 pub mod node;
 pub mod registry;
 pub mod suggest;
-pub mod validate;
 pub mod yaml;
 
+pub use component::ComponentKind;
 pub use duration::Duration;
 pub use error::{ConfigError, ConfigErrors};
-pub use registry::{ComponentKind, ExporterConfig, ExtensionConfig, ProcessorConfig, ReceiverConfig};
+pub use registry::{ExporterConfig, ExtensionConfig, ReceiverConfig};
 
 use crate::data::Signal;
 use serde::{Deserialize, Deserializer};
@@ -90,7 +91,7 @@ impl fmt::Display for PipelineId {
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
     pub receivers: BTreeMap<ComponentId, ReceiverConfig>,
-    pub processors: BTreeMap<ComponentId, ProcessorConfig>,
+    pub processors: BTreeMap<ComponentId, std::sync::Arc<dyn crate::processors::ProcessorSpec>>,
     pub exporters: BTreeMap<ComponentId, ExporterConfig>,
     pub extensions: BTreeMap<ComponentId, ExtensionConfig>,
     pub service: ServiceConfig,

@@ -8,56 +8,17 @@ use crate::exporters::{
     nop::config::NopExporterConfig, otlp::config::OtlpExporterConfig, otlphttp::config::OtlpHttpExporterConfig,
     prometheus::config::PrometheusExporterConfig, prometheusremotewrite::config::PrometheusRemoteWriteConfig,
 };
-use crate::processors::{
-    attributes::config::AttributesConfig, batch::config::BatchConfig,
-    cardinality_limiter::config::CardinalityLimiterConfig, filter::config::FilterConfig,
-    head_sampler::config::HeadSamplerConfig, log_rate_limiter::config::LogRateLimiterConfig,
-    memory_limiter::config::MemoryLimiterConfig, probabilistic_sampler::config::ProbabilisticSamplerConfig,
-    resource::config::ResourceConfig, tail_sampling::config::TailSamplingConfig,
-};
 use crate::queue::storage_config::FileStorageConfig;
 use crate::receivers::auth::config::{BasicAuthConfig, BearerTokenAuthConfig};
 use crate::receivers::filelog::config::FilelogReceiverConfig;
 use crate::receivers::otlp::config::OtlpReceiverConfig;
 use crate::telemetry::health_config::HealthCheckConfig;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ComponentKind {
-    Receiver,
-    Processor,
-    Exporter,
-    Extension,
-    Connector,
-}
+pub use super::component::{ComponentKind, ComponentMeta as ComponentType, ALL_SIGNALS};
 
-impl ComponentKind {
-    /// The top-level section name (`receivers`, ...).
-    pub fn section(self) -> &'static str {
-        match self {
-            ComponentKind::Receiver => "receivers",
-            ComponentKind::Processor => "processors",
-            ComponentKind::Exporter => "exporters",
-            ComponentKind::Extension => "extensions",
-            ComponentKind::Connector => "connectors",
-        }
-    }
-}
-
-/// A built-in component type.
-#[derive(Debug, Clone, Copy)]
-pub struct ComponentType {
-    pub kind: ComponentKind,
-    /// Canonical name.
-    pub name: &'static str,
-    pub aliases: &'static [&'static str],
-    pub signals: &'static [Signal],
-    pub description: &'static str,
-}
-
-const ALL_SIGNALS: &[Signal] = &[Signal::Traces, Signal::Metrics, Signal::Logs];
-
-/// Every built-in component. `sluice components` prints this table.
-pub const COMPONENTS: &[ComponentType] = &[
+/// The components not yet built on the component contract (their typed
+/// configs are the enums below); processors come from [`crate::components`].
+const OTHERS: &[ComponentType] = &[
     ComponentType {
         kind: ComponentKind::Receiver,
         name: "otlp",
@@ -68,79 +29,9 @@ pub const COMPONENTS: &[ComponentType] = &[
     ComponentType {
         kind: ComponentKind::Receiver,
         name: "filelog",
-        aliases: &[],
+        aliases: &["file_log"],
         signals: &[Signal::Logs],
         description: "follows log files (Kubernetes container logs: CRI, Docker), with checkpoints in file_storage",
-    },
-    ComponentType {
-        kind: ComponentKind::Processor,
-        name: "batch",
-        aliases: &[],
-        signals: ALL_SIGNALS,
-        description: "groups items into batches by size and time",
-    },
-    ComponentType {
-        kind: ComponentKind::Processor,
-        name: "memory_limiter",
-        aliases: &[],
-        signals: ALL_SIGNALS,
-        description: "refuses data with retryable errors while memory is above its limit",
-    },
-    ComponentType {
-        kind: ComponentKind::Processor,
-        name: "head_sampler",
-        aliases: &[],
-        signals: &[Signal::Traces],
-        description: "keeps traces on their first span toward a traces/s goal per key, errors always",
-    },
-    ComponentType {
-        kind: ComponentKind::Processor,
-        name: "probabilistic_sampler",
-        aliases: &[],
-        signals: &[Signal::Traces, Signal::Logs],
-        description: "keeps a percentage of traces or logs (hash_seed, proportional or equalizing)",
-    },
-    ComponentType {
-        kind: ComponentKind::Processor,
-        name: "tail_sampling",
-        aliases: &[],
-        signals: &[Signal::Traces],
-        description: "keeps whole traces chosen by policies once they are complete, within a memory bound",
-    },
-    ComponentType {
-        kind: ComponentKind::Processor,
-        name: "cardinality_limiter",
-        aliases: &[],
-        signals: &[Signal::Metrics],
-        description: "bounds distinct series per metric, folding the excess into an overflow series",
-    },
-    ComponentType {
-        kind: ComponentKind::Processor,
-        name: "log_rate_limiter",
-        aliases: &[],
-        signals: &[Signal::Logs],
-        description: "keeps at most a rate of log records per key (service, severity, body template), with summaries",
-    },
-    ComponentType {
-        kind: ComponentKind::Processor,
-        name: "filter",
-        aliases: &[],
-        signals: ALL_SIGNALS,
-        description: "drops spans, span events, metric data points and log records by include/exclude match blocks",
-    },
-    ComponentType {
-        kind: ComponentKind::Processor,
-        name: "attributes",
-        aliases: &[],
-        signals: ALL_SIGNALS,
-        description: "inserts, updates, deletes, hashes, extracts or converts span, log and data point attributes",
-    },
-    ComponentType {
-        kind: ComponentKind::Processor,
-        name: "resource",
-        aliases: &[],
-        signals: ALL_SIGNALS,
-        description: "applies the attributes processor's actions to resource attributes",
     },
     ComponentType {
         kind: ComponentKind::Exporter,
@@ -180,7 +71,7 @@ pub const COMPONENTS: &[ComponentType] = &[
     ComponentType {
         kind: ComponentKind::Exporter,
         name: "prometheusremotewrite",
-        aliases: &[],
+        aliases: &["prometheus_remote_write"],
         signals: &[Signal::Metrics],
         description: "Prometheus remote write 1.0 (Prometheus, Mimir, Cortex, VictoriaMetrics, Thanos)",
     },
@@ -235,18 +126,22 @@ pub const COMPONENTS: &[ComponentType] = &[
     },
 ];
 
+/// Every built-in component type, in `sluice components` order.
+pub fn all() -> impl Iterator<Item = &'static ComponentType> {
+    let receivers = OTHERS.iter().filter(|c| c.kind == ComponentKind::Receiver);
+    let processors = crate::components::PROCESSORS.iter().map(|f| &f.meta);
+    let rest = OTHERS.iter().filter(|c| c.kind != ComponentKind::Receiver);
+    receivers.chain(processors).chain(rest)
+}
+
 /// Looks up a type by name or alias within a section.
 pub fn find(kind: ComponentKind, type_name: &str) -> Option<&'static ComponentType> {
-    COMPONENTS.iter().find(|c| c.kind == kind && (c.name == type_name || c.aliases.contains(&type_name)))
+    all().find(|c| c.kind == kind && c.is_named(type_name))
 }
 
 /// The names (and aliases) of every type of a section, for "did you mean" hints.
 pub fn names(kind: ComponentKind) -> Vec<&'static str> {
-    COMPONENTS
-        .iter()
-        .filter(|c| c.kind == kind)
-        .flat_map(|c| std::iter::once(c.name).chain(c.aliases.iter().copied()))
-        .collect()
+    all().filter(|c| c.kind == kind).flat_map(|c| std::iter::once(c.name).chain(c.aliases.iter().copied())).collect()
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -285,20 +180,6 @@ impl ReceiverConfig {
             }
         }
     }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum ProcessorConfig {
-    Batch(BatchConfig),
-    MemoryLimiter(MemoryLimiterConfig),
-    HeadSampler(HeadSamplerConfig),
-    ProbabilisticSampler(ProbabilisticSamplerConfig),
-    TailSampling(TailSamplingConfig),
-    CardinalityLimiter(CardinalityLimiterConfig),
-    LogRateLimiter(LogRateLimiterConfig),
-    Filter(FilterConfig),
-    Attributes(AttributesConfig),
-    Resource(ResourceConfig),
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -5,14 +5,15 @@
 //! pipelines that use it do not get follow-on errors), sorted by line; keys of
 //! unknown things get a "did you mean" hint.
 
-use super::de::from_node;
-use super::expand::{expand_tree, join};
+use super::component::{check_host_port, typed_all, Checker, ComponentInput, LoadEnv};
+use super::expand::{expand_tree, join, UnsetVariable};
 use super::node::{self, Entry, Node, Value};
 use super::registry::{self, ComponentType, ExtensionUse};
 use super::suggest::did_you_mean;
-use super::validate::{self, Checker};
 use super::*;
+use crate::processors::ProcessorSpec;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 const TOP_KEYS: &[&str] = &["receivers", "processors", "exporters", "connectors", "extensions", "service"];
 const SERVICE_KEYS: &[&str] = &["extensions", "pipelines", "telemetry", "shutdown_timeout"];
@@ -36,8 +37,9 @@ pub fn load_with_memory(
         Err(e) => return Err(ConfigErrors::single(e)),
     };
     let mut errors = Vec::new();
-    expand_tree(&mut root, "", env, &mut errors);
-    let mut loader = Loader { errors, total_memory };
+    let mut unset = Vec::new();
+    expand_tree(&mut root, "", env, &mut errors, &mut unset);
+    let mut loader = Loader { errors, env: LoadEnv { total_memory } };
     let config = loader.document(&root);
     let mut errors = loader.errors;
     match config {
@@ -46,16 +48,46 @@ pub fn load_with_memory(
             if errors.is_empty() {
                 errors.push(ConfigError::new("", None, "invalid configuration"));
             }
+            name_unset_variables(&mut errors, &unset);
             errors.sort_by_key(|e| e.line.unwrap_or(0));
             Err(ConfigErrors(errors))
         }
     }
 }
 
+/// An error about a value an unset environment variable left empty says so:
+/// `invalid endpoint ""` alone does not tell the user what went wrong.
+fn name_unset_variables(errors: &mut [ConfigError], unset: &[UnsetVariable]) {
+    for e in errors {
+        let names: Vec<&str> = unset
+            .iter()
+            .filter(|u| e.path == u.path || e.path.starts_with(&format!("{}::", u.path)))
+            .map(|u| u.name.as_str())
+            .collect();
+        if names.is_empty() {
+            continue;
+        }
+        let which = names.iter().map(|n| format!("${{env:{n}}}")).collect::<Vec<_>>().join(", ");
+        let note = format!(
+            "the environment variable{} {} {} not set, so {} expanded to nothing",
+            if names.len() == 1 { "" } else { "s" },
+            names.join(", "),
+            if names.len() == 1 { "is" } else { "are" },
+            which
+        );
+        e.hint = Some(match e.hint.take() {
+            Some(h) => format!("{note}; {h}"),
+            None => note,
+        });
+    }
+}
+
 /// A component that is defined (its key parsed and its type is known), with
 /// or without valid settings.
 struct Defined {
-    ty: &'static ComponentType,
+    /// `None` for an unknown type: reported once where it is defined, and
+    /// not again where pipelines name it.
+    ty: Option<&'static ComponentType>,
     line: usize,
 }
 
@@ -63,35 +95,11 @@ type DefinedMap = BTreeMap<ComponentId, Defined>;
 
 struct Loader {
     errors: Vec<ConfigError>,
-    total_memory: Option<u64>,
+    env: LoadEnv,
 }
 
 fn kind_word(kind: ComponentKind) -> &'static str {
-    match kind {
-        ComponentKind::Receiver => "receiver",
-        ComponentKind::Processor => "processor",
-        ComponentKind::Exporter => "exporter",
-        ComponentKind::Extension => "extension",
-        ComponentKind::Connector => "connector",
-    }
-}
-
-/// Whether a component type can be used in a pipeline of `signal`.
-pub fn check_signal(ty: &ComponentType, signal: Signal) -> Result<(), String> {
-    if ty.signals.contains(&signal) {
-        return Ok(());
-    }
-    let supported: Vec<&str> = ty.signals.iter().map(|s| s.as_str()).collect();
-    Err(if supported.is_empty() {
-        format!("{} \"{}\" cannot be used in pipelines", kind_word(ty.kind), ty.name)
-    } else {
-        format!(
-            "{} \"{}\" does not support {signal}; it supports {}",
-            kind_word(ty.kind),
-            ty.name,
-            supported.join(", ")
-        )
-    })
+    kind.word()
 }
 
 impl Loader {
@@ -176,12 +184,13 @@ impl Loader {
                     None => list,
                 };
                 self.err(path, e.key_line, format!("unknown {} type \"{}\"", kind_word(kind), id.kind), Some(hint));
+                defined.entry(id).or_insert(Defined { ty: None, line: e.key_line });
                 continue;
             };
             if defined.contains_key(&id) {
                 continue; // reported as a duplicate key
             }
-            defined.insert(id.clone(), Defined { ty, line: e.key_line });
+            defined.insert(id.clone(), Defined { ty: Some(ty), line: e.key_line });
             if let Some(cfg) = build(self, ty, &e.value, &path) {
                 typed.insert(id, cfg);
             }
@@ -190,13 +199,7 @@ impl Loader {
     }
 
     fn typed<T: serde::de::DeserializeOwned>(&mut self, node: &Node, path: &str) -> Option<T> {
-        match from_node(node, path) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                self.errors.push(e);
-                None
-            }
-        }
+        typed_all(node, path, &mut self.errors)
     }
 
     fn checker<'a>(&'a mut self, path: &'a str, node: &'a Node) -> Checker<'a> {
@@ -207,127 +210,74 @@ impl Loader {
         match ty.name {
             "otlp" => {
                 let cfg = self.typed(node, path)?;
-                validate::otlp_receiver(&mut self.checker(path, node), &cfg);
+                crate::receivers::otlp::config::otlp_receiver(&mut self.checker(path, node), &cfg);
                 Some(ReceiverConfig::Otlp(Box::new(cfg)))
             }
             "filelog" => {
                 let before = self.errors.len();
                 // Operator types first: an unknown operator's own fields would otherwise be reported as unknown fields.
-                validate::filelog_operator_types(&mut self.checker(path, node));
+                crate::receivers::filelog::config::filelog_operator_types(&mut self.checker(path, node));
                 if self.errors.len() != before {
                     return None;
                 }
                 let cfg = self.typed(node, path)?;
-                validate::filelog_receiver(&mut self.checker(path, node), &cfg);
+                crate::receivers::filelog::config::filelog_receiver(&mut self.checker(path, node), &cfg);
                 Some(ReceiverConfig::Filelog(Box::new(cfg)))
             }
             _ => None,
         }
     }
 
-    fn processor(&mut self, ty: &'static ComponentType, node: &Node, path: &str) -> Option<ProcessorConfig> {
-        match ty.name {
-            "batch" => {
-                let cfg = self.typed(node, path)?;
-                validate::batch(&mut self.checker(path, node), &cfg);
-                Some(ProcessorConfig::Batch(cfg))
-            }
-            "memory_limiter" => {
-                let cfg = self.typed(node, path)?;
-                let total = self.total_memory;
-                validate::memory_limiter(&mut self.checker(path, node), &cfg, total);
-                Some(ProcessorConfig::MemoryLimiter(cfg))
-            }
-            "head_sampler" => {
-                let cfg = self.typed(node, path)?;
-                validate::head_sampler(&mut self.checker(path, node), &cfg);
-                Some(ProcessorConfig::HeadSampler(cfg))
-            }
-            "probabilistic_sampler" => {
-                let cfg = self.typed(node, path)?;
-                validate::probabilistic_sampler(&mut self.checker(path, node), &cfg);
-                Some(ProcessorConfig::ProbabilisticSampler(cfg))
-            }
-            "cardinality_limiter" => {
-                let cfg = self.typed(node, path)?;
-                let before = self.errors.len();
-                validate::cardinality_limiter(&mut self.checker(path, node), &cfg);
-                (self.errors.len() == before).then_some(ProcessorConfig::CardinalityLimiter(cfg))
-            }
-            "log_rate_limiter" => {
-                let cfg = self.typed(node, path)?;
-                validate::log_rate_limiter(&mut self.checker(path, node), &cfg);
-                Some(ProcessorConfig::LogRateLimiter(cfg))
-            }
-            "filter" => {
-                let cfg = self.typed(node, path)?;
-                let before = self.errors.len();
-                validate::filter(&mut self.checker(path, node), &cfg);
-                (self.errors.len() == before).then_some(ProcessorConfig::Filter(cfg))
-            }
-            "attributes" => {
-                let cfg = self.typed(node, path)?;
-                let before = self.errors.len();
-                validate::attributes(&mut self.checker(path, node), &cfg);
-                (self.errors.len() == before).then_some(ProcessorConfig::Attributes(cfg))
-            }
-            "resource" => {
-                let cfg = self.typed(node, path)?;
-                let before = self.errors.len();
-                validate::resource(&mut self.checker(path, node), &cfg);
-                (self.errors.len() == before).then_some(ProcessorConfig::Resource(cfg))
-            }
-            "tail_sampling" => {
-                let cfg = self.typed(node, path)?;
-                let before = self.errors.len();
-                validate::tail_sampling(&mut self.checker(path, node), &cfg);
-                (self.errors.len() == before).then_some(ProcessorConfig::TailSampling(cfg))
-            }
-            _ => None,
-        }
+    fn processor(&mut self, ty: &'static ComponentType, node: &Node, path: &str) -> Option<Arc<dyn ProcessorSpec>> {
+        let factory = crate::components::processor(ty.name)?;
+        let mut input = ComponentInput { node, path, env: self.env, errors: &mut self.errors };
+        (factory.compile)(&mut input)
     }
 
     fn exporter(&mut self, ty: &'static ComponentType, node: &Node, path: &str) -> Option<ExporterConfig> {
         match ty.name {
             "otlp" => {
                 let cfg = self.typed(node, path)?;
-                validate::otlp_exporter(&mut self.checker(path, node), &cfg);
+                crate::exporters::otlp::config::otlp_exporter(&mut self.checker(path, node), &cfg);
                 Some(ExporterConfig::Otlp(cfg))
             }
             "otlphttp" => {
                 let cfg = self.typed(node, path)?;
-                validate::otlphttp_exporter(&mut self.checker(path, node), &cfg);
+                crate::exporters::otlphttp::config::otlphttp_exporter(&mut self.checker(path, node), &cfg);
                 Some(ExporterConfig::OtlpHttp(cfg))
             }
             "loadbalancing" => {
                 let node = crate::exporters::loadbalancing::config::with_endpoint_placeholder(node);
                 let cfg = self.typed(&node, path)?;
                 let before = self.errors.len();
-                validate::loadbalancing_exporter(&mut self.checker(path, &node), &cfg);
+                crate::exporters::loadbalancing::config::loadbalancing_exporter(&mut self.checker(path, &node), &cfg);
                 (self.errors.len() == before).then_some(ExporterConfig::LoadBalancing(cfg))
             }
             "loki" => {
                 let cfg = self.typed(node, path)?;
                 let before = self.errors.len();
-                validate::loki_exporter(&mut self.checker(path, node), &cfg);
+                crate::exporters::loki::config::loki_exporter(&mut self.checker(path, node), &cfg);
                 (self.errors.len() == before).then_some(ExporterConfig::Loki(cfg))
             }
             "prometheusremotewrite" => {
                 let cfg = self.typed(node, path)?;
                 let before = self.errors.len();
-                validate::prometheusremotewrite_exporter(&mut self.checker(path, node), &cfg);
+                crate::exporters::prometheusremotewrite::config::prometheusremotewrite_exporter(
+                    &mut self.checker(path, node),
+                    &cfg,
+                );
                 (self.errors.len() == before).then_some(ExporterConfig::PrometheusRemoteWrite(cfg))
             }
             "prometheus" => {
                 let cfg = self.typed(node, path)?;
                 let before = self.errors.len();
-                validate::prometheus_exporter(&mut self.checker(path, node), &cfg);
+                crate::exporters::prometheus::config::prometheus_exporter(&mut self.checker(path, node), &cfg);
                 (self.errors.len() == before).then_some(ExporterConfig::Prometheus(cfg))
             }
             "debug" => Some(ExporterConfig::Debug(self.typed(node, path)?)),
             "file" => {
                 let cfg = self.typed(node, path)?;
-                validate::file_exporter(&mut self.checker(path, node), &cfg);
+                crate::exporters::file::config::file_exporter(&mut self.checker(path, node), &cfg);
                 Some(ExporterConfig::File(cfg))
             }
             "nop" => Some(ExporterConfig::Nop(self.typed(node, path)?)),
@@ -339,25 +289,25 @@ impl Loader {
         match ty.name {
             "health_check" => {
                 let cfg = self.typed(node, path)?;
-                validate::health_check(&mut self.checker(path, node), &cfg);
+                crate::telemetry::health_config::health_check(&mut self.checker(path, node), &cfg);
                 Some(ExtensionConfig::HealthCheck(cfg))
             }
             "file_storage" => {
                 let cfg = self.typed(node, path)?;
                 let before = self.errors.len();
-                validate::file_storage(&mut self.checker(path, node), &cfg);
+                crate::queue::storage_config::file_storage(&mut self.checker(path, node), &cfg);
                 (self.errors.len() == before).then_some(ExtensionConfig::FileStorage(cfg))
             }
             "bearertokenauth" => {
                 let cfg = self.typed(node, path)?;
                 let before = self.errors.len();
-                validate::bearertokenauth(&mut self.checker(path, node), &cfg);
+                crate::receivers::auth::config::bearertokenauth(&mut self.checker(path, node), &cfg);
                 (self.errors.len() == before).then_some(ExtensionConfig::BearerTokenAuth(cfg))
             }
             "basicauth" => {
                 let cfg = self.typed(node, path)?;
                 let before = self.errors.len();
-                validate::basicauth(&mut self.checker(path, node), &cfg);
+                crate::receivers::auth::config::basicauth(&mut self.checker(path, node), &cfg);
                 (self.errors.len() == before).then_some(ExtensionConfig::BasicAuth(cfg))
             }
             _ => None,
@@ -413,7 +363,7 @@ impl Loader {
                 let t: Option<TelemetryConfig> = self.typed(&e.value, path);
                 if let Some(t) = &t {
                     if !t.metrics.address.is_empty() {
-                        if let Err(msg) = validate::check_host_port(&t.metrics.address) {
+                        if let Err(msg) = check_host_port(&t.metrics.address) {
                             let line = e.value.line_of(&["metrics", "address"]);
                             self.err(join(path, "metrics::address"), line, msg, Some("e.g. 127.0.0.1:8888".into()));
                         }
@@ -515,7 +465,7 @@ impl Loader {
         role: &ExtensionRole,
     ) {
         let Some(eid) = self.reference(name, path, line, ComponentKind::Extension, extensions) else { return };
-        if extensions.get(&eid).is_some_and(|d| !role.types.contains(&d.ty.name)) {
+        if extensions.get(&eid).and_then(|d| d.ty).is_some_and(|ty| !role.types.contains(&ty.name)) {
             self.err(path, line, format!("extension \"{name}\" is not {}", role.a_noun), Some(role.hint.into()));
         } else if service.is_some_and(|s| !s.extensions.contains(&eid)) {
             self.err(
@@ -624,8 +574,8 @@ impl Loader {
                         ok = false;
                         continue;
                     };
-                    if let Some(d) = defined.get(&cid) {
-                        if let Err(msg) = check_signal(d.ty, id.signal) {
+                    if let Some(ty) = defined.get(&cid).and_then(|d| d.ty) {
+                        if let Err(msg) = ty.check_signal(id.signal) {
                             self.err(&item_path, line, msg, None);
                             ok = false;
                         }

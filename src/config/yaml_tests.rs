@@ -1,5 +1,6 @@
 use super::*;
 use crate::exporters::otlp_common::{Compression, FullQueuePolicy};
+use crate::processors::batch::config::BatchConfig;
 use std::collections::HashMap;
 
 const GIB: u64 = 1024 * 1024 * 1024;
@@ -23,7 +24,9 @@ fn default_config_loads_with_three_pipelines() {
     assert_eq!(cfg.service.pipelines.len(), 3);
     assert_eq!(cfg.service.extensions, vec![id("health_check")]);
     assert_eq!(cfg.service.shutdown_timeout, std::time::Duration::from_secs(10));
-    assert!(matches!(cfg.processors.get(&id("batch")), Some(ProcessorConfig::Batch(b)) if b.send_batch_size == 8192));
+    assert!(
+        matches!(cfg.processors.get(&id("batch")), Some(p) if p.downcast_ref::<BatchConfig>().is_some_and(|b| b.send_batch_size == 8192))
+    );
 }
 
 const REALISTIC: &str = r#"
@@ -112,7 +115,9 @@ fn realistic_collector_config_loads() {
     let grpc = otlp.protocols.grpc.as_ref().unwrap();
     assert_eq!((grpc.endpoint.as_str(), grpc.max_recv_msg_size_mib), ("0.0.0.0:4317", 16));
     assert_eq!(otlp.protocols.http.as_ref().unwrap().max_request_body_size, 20 * 1024 * 1024);
-    let Some(ProcessorConfig::Batch(batch)) = cfg.processors.get(&id("batch")) else { panic!("batch") };
+    let Some(batch) = cfg.processors.get(&id("batch")).and_then(|p| p.downcast_ref::<BatchConfig>()) else {
+        panic!("batch")
+    };
     assert_eq!(batch.timeout, Duration::from_secs(10));
     assert_eq!(cfg.service.telemetry.metrics.address, "0.0.0.0:8888");
     assert_eq!(cfg.service.pipelines.len(), 2);
@@ -238,7 +243,7 @@ fn bad_configs_report_path_line_and_hint() {
             &BASE.replace("  otlp:\n", "  otlpp:\n"),
             "receivers::otlpp",
             2,
-            "unknown receiver type \"otlpp\"; hint: did you mean \"otlp\"? (built-in receivers: otlp, otlp_grpc, filelog)",
+            "unknown receiver type \"otlpp\"; hint: did you mean \"otlp\"? (built-in receivers: otlp, otlp_grpc, filelog, file_log)",
         ),
         // undefined exporter referenced from a pipeline
         (
@@ -277,7 +282,7 @@ fn bad_configs_report_path_line_and_hint() {
         // otlp receiver with no protocol
         (&BASE.replace("      grpc:\n", "      {}\n"), "receivers::otlp::protocols", 3, "at least one protocol"),
         // wrong type, found vs expected
-        (&BASE.replace("  batch:\n", "  batch:\n    send_batch_size: many\n"), "processors::batch::send_batch_size", 7, "expected usize, found string \"many\""),
+        (&BASE.replace("  batch:\n", "  batch:\n    send_batch_size: many\n"), "processors::batch::send_batch_size", 7, "expected a whole number, 0 or more, found string \"many\""),
         // batch max below size
         (
             &BASE.replace("  batch:\n", "  batch:\n    send_batch_size: 100\n    send_batch_max_size: 10\n"),
@@ -582,8 +587,8 @@ fn signal_support_is_checked() {
         signals: &[Signal::Traces],
         description: "",
     };
-    assert!(check_signal(&only_traces, Signal::Traces).is_ok());
-    let msg = check_signal(&only_traces, Signal::Logs).unwrap_err();
+    assert!(only_traces.check_signal(Signal::Traces).is_ok());
+    let msg = only_traces.check_signal(Signal::Logs).unwrap_err();
     assert!(msg.contains("does not support logs; it supports traces"), "{msg}");
 }
 
@@ -602,7 +607,7 @@ fn env_expansion_in_documents() {
     let grpc = otlp.protocols.grpc.as_ref().unwrap();
     assert_eq!(grpc.endpoint, "0.0.0.0:4317");
     assert_eq!(grpc.max_recv_msg_size_mib, 8);
-    let Some(ProcessorConfig::Batch(b)) = cfg.processors.get(&id("batch")) else { panic!() };
+    let Some(b) = cfg.processors.get(&id("batch")).and_then(|p| p.downcast_ref::<BatchConfig>()) else { panic!() };
     assert_eq!((b.send_batch_size, b.timeout), (512, Duration::from_secs(2)));
     let Some(ExporterConfig::File(f)) = cfg.exporters.get(&id("file")) else { panic!() };
     assert_eq!(f.path, "/tmp/$HOME/x");
@@ -630,7 +635,14 @@ fn env_values_reach_the_attribute_with_their_type() {
          \x20     - key: quoted\n        value: \"${env:REPLICAS}\"\n        action: insert\n",
     );
     let cfg = load_with_memory(&text, &env_of(&[("DEPLOY_ENV", "staging"), ("REPLICAS", "3")]), None).unwrap();
-    let Some(ProcessorConfig::Attributes(a)) = cfg.processors.get(&id("attributes")) else { panic!() };
+    let Some(a) = cfg
+        .processors
+        .get(&id("attributes"))
+        .and_then(|p| p.downcast_ref::<crate::processors::attributes::AttributesSpec>())
+        .map(|s| s.config())
+    else {
+        panic!()
+    };
     assert_eq!(a.actions[0].value, Some(LiteralValue::Str("staging".into())));
     assert_eq!(a.actions[1].value, Some(LiteralValue::Int(3)));
     assert_eq!(a.actions[2].value, Some(LiteralValue::Str("3".into())));
@@ -1111,4 +1123,96 @@ fn loadbalancing_exporter_loads_and_reports_errors_with_paths_and_hints() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Every mistake inside one component is reported in one run, each at its
+/// own field, not just the first one serde meets.
+#[test]
+fn three_mistakes_in_one_component_are_all_reported() {
+    let text = "receivers:
+  otlp:
+    protocols: {grpc: }
+processors:
+  tail_sampling:
+    decision_wiat: 10s
+    num_traces: lots
+    policies:
+      - {name: errors, type: status_code, status_code: {status_codes: [ERROR]}}
+    expected_new_traces_per_sec: -5
+exporters:
+  debug:
+service:
+  pipelines:
+    traces: {receivers: [otlp], processors: [tail_sampling], exporters: [debug]}
+";
+    let errors = load(text).unwrap_err().0;
+    let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(errors.len(), 3, "{shown:#?}");
+    assert!(shown[0].starts_with("processors::tail_sampling::decision_wiat (line 6): unknown field \"decision_wiat\"; hint: did you mean \"decision_wait\"?"), "{shown:#?}");
+    assert!(
+        shown[1].starts_with(
+            "processors::tail_sampling::num_traces (line 7): expected a whole number, 0 or more, found string \"lots\""
+        ),
+        "{shown:#?}"
+    );
+    assert!(shown[2].starts_with("processors::tail_sampling::expected_new_traces_per_sec (line 10): "), "{shown:#?}");
+    assert!(!shown.iter().any(|e| e.contains("usize") || e.contains("u64")), "{shown:#?}");
+}
+
+/// An unknown type is one error that lists the known types; pipelines that
+/// name it get no "undefined" error on top.
+#[test]
+fn two_unknown_types_are_two_errors_without_follow_ons() {
+    let text = "receivers:
+  kafka:
+    brokers: [a:9092]
+processors:
+  groupbytrace:
+    wait_duration: 10s
+exporters:
+  debug:
+service:
+  pipelines:
+    traces: {receivers: [kafka], processors: [groupbytrace], exporters: [debug]}
+";
+    let errors = load(text).unwrap_err().0;
+    let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(errors.len(), 2, "{shown:#?}");
+    assert!(
+        shown[0]
+            .starts_with("receivers::kafka (line 2): unknown receiver type \"kafka\"; hint: built-in receivers: otlp"),
+        "{shown:#?}"
+    );
+    assert!(shown[1].starts_with("processors::groupbytrace (line 5): unknown processor type \"groupbytrace\"; hint: built-in processors: batch, memory_limiter"), "{shown:#?}");
+}
+
+/// A value left empty by an unset variable says which variable it was.
+#[test]
+fn an_unset_environment_variable_is_named_in_the_error() {
+    let text = BASE.replace("      grpc:\n", "      grpc:\n        endpoint: ${env:OTLP_GRPC_ADDR}\n");
+    assert_ne!(text, BASE, "the base config has a gRPC endpoint to replace");
+    let errors = load(&text).unwrap_err().0;
+    let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(errors.len(), 1, "{shown:#?}");
+    assert!(
+        shown[0].contains(
+            "the environment variable OTLP_GRPC_ADDR is not set, so ${env:OTLP_GRPC_ADDR} expanded to nothing"
+        ),
+        "{shown:#?}"
+    );
+    // Set, it loads.
+    assert!(load_with_memory(&text, &env_of(&[("OTLP_GRPC_ADDR", "127.0.0.1:4317")]), Some(GIB)).is_ok());
+    // With a default, unset is fine.
+    let with_default =
+        BASE.replace("      grpc:\n", "      grpc:\n        endpoint: ${env:OTLP_GRPC_ADDR:-127.0.0.1:4317}\n");
+    assert!(load(&with_default).is_ok());
+}
+
+/// The Collector reads YAML 1.1 integers with `_` between digits.
+#[test]
+fn integers_written_with_underscores_load() {
+    let text = BASE.replace("  batch:\n", "  batch:\n    send_batch_size: 100_000\n    send_batch_max_size: 200_000\n");
+    let cfg = load(&text).unwrap_or_else(|e| panic!("{e}"));
+    let b = cfg.processors.get(&id("batch")).and_then(|p| p.downcast_ref::<BatchConfig>()).unwrap();
+    assert_eq!((b.send_batch_size, b.send_batch_max_size), (100_000, 200_000));
 }

@@ -29,9 +29,10 @@ use super::parts::{
     PipelineShape, ReceiverHandle, ReceiverShape, ServerHandle,
 };
 use super::{queue_and_retry, Control, PipelineDoor, StartError};
-use crate::config::{AgentConfig, ComponentId, ExporterConfig, PipelineConfig, PipelineId, ProcessorConfig};
+use crate::config::{AgentConfig, ComponentId, ExporterConfig, PipelineConfig, PipelineId};
 use crate::data::Signal;
 use crate::processors::memory_limiter::MemoryGate;
+use crate::processors::ProcessorSpec;
 use crate::queue::SendingQueue;
 use crate::receivers::ReceiverOutput;
 use crate::telemetry::{self, health::HealthState, Registry};
@@ -155,17 +156,14 @@ fn receiver_signals(config: &AgentConfig, rid: &ComponentId) -> Vec<Signal> {
 }
 
 /// The memory limiters some pipeline of `config` lists.
-fn used_limiters(config: &AgentConfig) -> BTreeMap<ComponentId, &ProcessorConfig> {
+fn used_limiters(config: &AgentConfig) -> BTreeMap<ComponentId, &Arc<dyn ProcessorSpec>> {
     config
         .service
         .pipelines
         .values()
         .flat_map(|p| &p.processors)
         .filter_map(|s| ComponentId::parse(s).ok())
-        .filter_map(|id| match config.processors.get(&id) {
-            Some(c @ ProcessorConfig::MemoryLimiter(_)) => Some((id, c)),
-            _ => None,
-        })
+        .filter_map(|id| config.processors.get(&id).filter(|c| c.admission().is_some()).map(|c| (id, c)))
         .collect()
 }
 
@@ -270,8 +268,9 @@ impl RunningAgent {
 
         // Plan the memory limiters and pipelines.
         let next_limiters = used_limiters(next);
-        let limiter_kept =
-            |id: &ComponentId, cfg: &ProcessorConfig| self.limiters.get(id).is_some_and(|l| l.config == *cfg);
+        let limiter_kept = |id: &ComponentId, cfg: &Arc<dyn ProcessorSpec>| {
+            self.limiters.get(id).is_some_and(|l| l.config.as_ref() == cfg.as_ref())
+        };
         let mut pipeline_kept: BTreeMap<PipelineId, bool> = BTreeMap::new();
         for (pid, p) in &next.service.pipelines {
             let shape = PipelineShape::of(next, p);
@@ -575,15 +574,15 @@ impl RunningAgent {
         &self,
         next: &AgentConfig,
         exporter_steps: &BTreeMap<(ComponentId, Signal), ExporterStep>,
-        next_limiters: &BTreeMap<ComponentId, &ProcessorConfig>,
+        next_limiters: &BTreeMap<ComponentId, &Arc<dyn ProcessorSpec>>,
         pipeline_kept: &BTreeMap<PipelineId, bool>,
         started: &mut Started,
     ) -> Result<(), StartError> {
         for (id, cfg) in next_limiters {
-            if self.limiters.get(id).is_some_and(|l| l.config == **cfg) {
+            if self.limiters.get(id).is_some_and(|l| l.config.as_ref() == cfg.as_ref()) {
                 continue;
             }
-            if let Some(l) = start_limiter(id, cfg)? {
+            if let Some(l) = start_limiter(id, cfg) {
                 started.limiters.insert(id.clone(), l);
             }
         }

@@ -2,119 +2,107 @@
 //! the next, and what a timer releases in processor `i` still runs through
 //! processors `i+1..`.
 //!
-//! A chain is one of two kinds, chosen when the pipeline is built:
-//! - `Decoded`: processors that look inside the data. A payload still
-//!   encoded is decoded just before the first processor that needs it so (a
-//!   failure is counted, never silent); processors that read requests as
-//!   received (`Processor::takes_encoded`: tail_sampling, batch) get it
-//!   encoded, and may hand on encoded payloads of their own.
-//! - `PassThrough`: the pipeline's processors never look inside (the memory
-//!   limiter acts at the door, `batch` only groups) and every exporter sends
-//!   OTLP protobuf, so payloads stay encoded from receiver to exporter and
-//!   `batch` groups them by appending bytes.
+//! Guarantee: a payload reaches each processor in a form it reads. One still
+//! encoded (as the receiver checked it) stays encoded through processors that
+//! read either form ([`DataForm::Either`]: `batch` appends bytes,
+//! `tail_sampling` buffers spans as received) or never look inside
+//! ([`DataForm::Untouched`]), and is decoded once, just before the first
+//! processor that reads [`DataForm::Decoded`]; a decode failure is counted,
+//! never silent. A chain of processors that never need the decoded form
+//! forwards the received bytes from receiver to exporter.
 
-use crate::data::{EncodedBatch, Payload};
-use crate::processors::batch::EncodedBatchProcessor;
-use crate::processors::Processor;
+use crate::data::Payload;
+use crate::processors::{DataForm, Processor};
 use crate::telemetry::Counter;
 use std::time::Instant;
 
-pub enum ProcessorChain {
-    Decoded { processors: Vec<Box<dyn Processor>>, decode_failures: Counter },
-    PassThrough { batch: Option<EncodedBatchProcessor> },
+pub struct ProcessorChain {
+    processors: Vec<(DataForm, Box<dyn Processor>)>,
+    /// Some exporter fed by the chain sends what it must decode first: the
+    /// chain's output is decoded here, on the worker, not in the exporter.
+    decode_output: bool,
+    decode_failures: Counter,
 }
 
 impl ProcessorChain {
-    pub fn decoded(processors: Vec<Box<dyn Processor>>, decode_failures: Counter) -> Self {
-        ProcessorChain::Decoded { processors, decode_failures }
-    }
-
-    pub fn pass_through(batch: Option<EncodedBatchProcessor>) -> Self {
-        ProcessorChain::PassThrough { batch }
+    pub fn new(processors: Vec<(DataForm, Box<dyn Processor>)>, decode_output: bool, decode_failures: Counter) -> Self {
+        ProcessorChain { processors, decode_output, decode_failures }
     }
 
     pub fn process(&mut self, payload: Payload, now: Instant, out: &mut Vec<Payload>) {
-        match self {
-            ProcessorChain::Decoded { processors, decode_failures } => {
-                run_from(processors, 0, vec![payload], now, out, decode_failures);
-            }
-            ProcessorChain::PassThrough { batch: None } => out.push(Payload::Encoded(payload.into_encoded())),
-            ProcessorChain::PassThrough { batch: Some(b) } => {
-                let mut released: Vec<EncodedBatch> = Vec::new();
-                b.add(payload.into_encoded(), now, &mut released);
-                out.extend(released.into_iter().map(Payload::Encoded));
+        let start = out.len();
+        run_from(&mut self.processors, 0, vec![payload], now, out, &self.decode_failures);
+        self.decode_from(out, start);
+    }
+
+    /// Decodes the output from `start` on, when the exporters need it so.
+    fn decode_from(&self, out: &mut Vec<Payload>, start: usize) {
+        if !self.decode_output || out[start..].iter().all(|p| matches!(p, Payload::Decoded(_))) {
+            return;
+        }
+        let tail: Vec<Payload> = out.drain(start..).collect();
+        for payload in tail {
+            match payload.into_decoded() {
+                Ok(b) => out.push(Payload::Decoded(b)),
+                Err(e) => {
+                    self.decode_failures.inc();
+                    tracing::error!(error = %e, "cannot decode a checked batch; dropping it");
+                }
             }
         }
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        match self {
-            ProcessorChain::Decoded { processors, .. } => processors.iter().filter_map(|p| p.next_deadline()).min(),
-            ProcessorChain::PassThrough { batch } => batch.as_ref().and_then(|b| b.deadline()),
-        }
+        self.processors.iter().filter_map(|(_, p)| p.next_deadline()).min()
     }
 
     /// Runs every timer that is due.
     pub fn tick(&mut self, now: Instant, out: &mut Vec<Payload>) {
-        match self {
-            ProcessorChain::Decoded { processors, decode_failures } => {
-                for i in 0..processors.len() {
-                    if processors[i].next_deadline().is_some_and(|d| d <= now) {
-                        let mut released = Vec::new();
-                        processors[i].tick_payload(now, &mut released);
-                        run_from(processors, i + 1, released, now, out, decode_failures);
-                    }
-                }
-            }
-            ProcessorChain::PassThrough { batch: Some(b) } => {
+        let start = out.len();
+        for i in 0..self.processors.len() {
+            if self.processors[i].1.next_deadline().is_some_and(|d| d <= now) {
                 let mut released = Vec::new();
-                b.on_tick(now, &mut released);
-                out.extend(released.into_iter().map(Payload::Encoded));
+                self.processors[i].1.tick_payload(now, &mut released);
+                run_from(&mut self.processors, i + 1, released, now, out, &self.decode_failures);
             }
-            ProcessorChain::PassThrough { batch: None } => {}
         }
+        self.decode_from(out, start);
     }
 
     /// Empties every processor in order, so what processor `i` flushes is
     /// still seen (and flushed) by the processors after it.
     pub fn flush(&mut self, now: Instant, out: &mut Vec<Payload>) {
-        match self {
-            ProcessorChain::Decoded { processors, decode_failures } => {
-                for i in 0..processors.len() {
-                    let mut released = Vec::new();
-                    processors[i].flush_payload(&mut released);
-                    run_from(processors, i + 1, released, now, out, decode_failures);
-                }
-            }
-            ProcessorChain::PassThrough { batch: Some(b) } => {
-                let mut released = Vec::new();
-                b.drain(&mut released);
-                out.extend(released.into_iter().map(Payload::Encoded));
-            }
-            ProcessorChain::PassThrough { batch: None } => {}
+        let start = out.len();
+        for i in 0..self.processors.len() {
+            let mut released = Vec::new();
+            self.processors[i].1.flush_payload(&mut released);
+            run_from(&mut self.processors, i + 1, released, now, out, &self.decode_failures);
         }
+        self.decode_from(out, start);
     }
 }
 
-/// Runs `current` through `processors[start..]`. A payload still encoded is
-/// decoded just before the first processor that neither reads requests as
-/// received nor hands them on unchanged; a decode failure is counted.
+/// Runs `current` through `processors[start..]`, decoding a payload still
+/// encoded just before the first processor that reads decoded data.
 fn run_from(
-    processors: &mut [Box<dyn Processor>],
+    processors: &mut [(DataForm, Box<dyn Processor>)],
     start: usize,
     mut current: Vec<Payload>,
     now: Instant,
     out: &mut Vec<Payload>,
     decode_failures: &Counter,
 ) {
-    for p in &mut processors[start..] {
+    for (form, p) in &mut processors[start..] {
         if current.is_empty() {
             return;
+        }
+        if *form == DataForm::Untouched {
+            continue;
         }
         let mut next = Vec::with_capacity(current.len());
         for payload in current {
             let payload = match payload {
-                Payload::Encoded(e) if !p.takes_encoded() && !p.passes_unchanged() => match e.decode() {
+                Payload::Encoded(e) if *form == DataForm::Decoded => match e.decode() {
                     Ok(b) => Payload::Decoded(b),
                     Err(e) => {
                         decode_failures.inc();

@@ -25,7 +25,7 @@ pub mod shard;
 
 pub use agent::{start, ReloadError, ReloadSummary, RunningAgent, ShutdownReport};
 
-use crate::config::{AgentConfig, ComponentId, ExporterConfig, ProcessorConfig};
+use crate::config::{AgentConfig, ComponentId, ExporterConfig};
 use crate::data::{Payload, Signal};
 use crate::exporters;
 use crate::exporters::otlp_common::{RetryConfig, SendingQueueConfig};
@@ -393,20 +393,12 @@ fn worker_loop(
 /// Whether a pipeline can keep batches encoded from receiver to exporter: its
 /// processors never look inside the data (`memory_limiter` acts at the door,
 /// one `batch` only groups) and every exporter sends OTLP protobuf.
-fn forwards_encoded(config: &AgentConfig, processors: &[ComponentId], exporters: &[String]) -> bool {
-    let mut batches = 0;
-    let processors_ok = processors.iter().all(|id| match config.processors.get(id) {
-        Some(ProcessorConfig::MemoryLimiter(_)) => true,
-        Some(ProcessorConfig::Batch(_)) => {
-            batches += 1;
-            batches == 1
-        }
-        _ => false,
-    });
-    processors_ok
-        && exporters.iter().all(|e| {
-            ComponentId::parse(e).ok().and_then(|id| config.exporters.get(&id)).is_some_and(exporters::forwards_encoded)
-        })
+/// Whether every exporter of a pipeline sends OTLP protobuf, so it can be
+/// handed requests as received.
+fn forwards_encoded(config: &AgentConfig, exporters: &[String]) -> bool {
+    exporters.iter().all(|e| {
+        ComponentId::parse(e).ok().and_then(|id| config.exporters.get(&id)).is_some_and(exporters::forwards_encoded)
+    })
 }
 
 #[cfg(test)]

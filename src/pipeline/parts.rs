@@ -14,14 +14,13 @@ use super::{
     StartError, Work,
 };
 use crate::config::{
-    AgentConfig, ComponentId, ExporterConfig, ExtensionConfig, PipelineConfig, PipelineId, ProcessorConfig,
-    ReceiverConfig,
+    AgentConfig, ComponentId, ExporterConfig, ExtensionConfig, PipelineConfig, PipelineId, ReceiverConfig,
 };
 use crate::data::Signal;
 use crate::exporters::runner::ExporterRunner;
 use crate::exporters::{self, Exporter};
-use crate::processors::memory_limiter::{MemoryGate, MemoryLimits};
-use crate::processors::ProcessorContext;
+use crate::processors::memory_limiter::MemoryGate;
+use crate::processors::{DataForm, ProcessorContext, ProcessorSpec};
 use crate::queue::storage_config::FileStorageConfig;
 use crate::queue::SendingQueue;
 use crate::receivers::{self, BatchSink, ReceiverContext, ReceiverOutput};
@@ -190,7 +189,7 @@ pub(super) struct ExporterHandle {
 
 /// A running memory limiter: one gate, shared by every pipeline that lists it.
 pub(super) struct LimiterHandle {
-    pub config: ProcessorConfig,
+    pub config: Arc<dyn ProcessorSpec>,
     pub gate: MemoryGate,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
@@ -204,12 +203,11 @@ impl LimiterHandle {
 }
 
 /// Starts the checker of a `memory_limiter`.
-pub(super) fn start_limiter(id: &ComponentId, cfg: &ProcessorConfig) -> Result<Option<LimiterHandle>, StartError> {
-    let ProcessorConfig::MemoryLimiter(c) = cfg else { return Ok(None) };
-    let limits = MemoryLimits::resolve(c, telemetry::process::total_memory_bytes())
-        .map_err(|message| StartError::Processor { id: id.to_string(), message })?;
+pub(super) fn start_limiter(id: &ComponentId, cfg: &Arc<dyn ProcessorSpec>) -> Option<LimiterHandle> {
+    let admission = cfg.admission()?;
+    let limits = admission.limits;
     let gate = MemoryGate::default();
-    let (g, interval, name) = (gate.clone(), c.check_interval.get(), id.to_string());
+    let (g, interval, name) = (gate.clone(), admission.check_interval, id.to_string());
     info!(processor = %name, limit_mib = limits.hard >> 20, soft_limit_mib = limits.soft >> 20, "memory limiter active");
     let (stop, mut stop_rx) = watch::channel(false);
     let task = tokio::spawn(async move {
@@ -230,7 +228,7 @@ pub(super) fn start_limiter(id: &ComponentId, cfg: &ProcessorConfig) -> Result<O
             }
         }
     });
-    Ok(Some(LimiterHandle { config: cfg.clone(), gate, stop, task }))
+    Some(LimiterHandle { config: cfg.clone(), gate, stop, task })
 }
 
 /// What decides whether a reload can keep a pipeline's workers and the
@@ -238,18 +236,23 @@ pub(super) fn start_limiter(id: &ComponentId, cfg: &ProcessorConfig) -> Result<O
 /// and channel sizes, and the two properties its exporters give it.
 #[derive(Debug, PartialEq)]
 pub(super) struct PipelineShape {
-    processors: Vec<(ComponentId, Option<ProcessorConfig>)>,
+    processors: Vec<(ComponentId, Option<Arc<dyn ProcessorSpec>>)>,
     workers: usize,
     channel_capacity: usize,
+    /// No processor needs the decoded form and every exporter sends OTLP
+    /// protobuf: requests go from receiver to exporter as received.
     pass_through: bool,
-    /// The first processor that does anything reads requests as received.
+    /// The first processor that looks inside reads requests as received (or
+    /// none looks inside): receivers check requests and do not decode them.
     reads_encoded: bool,
+    /// Some exporter must decode what it sends: the chain decodes its output.
+    decode_output: bool,
     durable: bool,
 }
 
 impl PipelineShape {
     pub fn of(config: &AgentConfig, p: &PipelineConfig) -> PipelineShape {
-        let processors: Vec<(ComponentId, Option<ProcessorConfig>)> = p
+        let processors: Vec<(ComponentId, Option<Arc<dyn ProcessorSpec>>)> = p
             .processors
             .iter()
             .filter_map(|s| ComponentId::parse(s).ok())
@@ -258,12 +261,10 @@ impl PipelineShape {
                 (id, cfg)
             })
             .collect();
-        let ids: Vec<ComponentId> = processors.iter().map(|(id, _)| id.clone()).collect();
-        // Only tail_sampling reads requests as received; a memory limiter before it passes them on.
-        let reads_encoded = processors
-            .iter()
-            .find(|(_, c)| !matches!(c, Some(ProcessorConfig::MemoryLimiter(_))))
-            .is_some_and(|(_, c)| matches!(c, Some(ProcessorConfig::TailSampling(_))));
+        let forms: Vec<DataForm> =
+            processors.iter().map(|(_, c)| c.as_ref().map_or(DataForm::Decoded, |c| c.data_form())).collect();
+        let reads_encoded = forms.iter().find(|f| **f != DataForm::Untouched).is_none_or(|f| *f == DataForm::Either);
+        let exporters_take_encoded = forwards_encoded(config, &p.exporters);
         let durable = p
             .exporters
             .iter()
@@ -273,8 +274,9 @@ impl PipelineShape {
             processors,
             workers: p.workers.max(1),
             channel_capacity: p.channel_capacity.max(1),
-            pass_through: forwards_encoded(config, &ids, &p.exporters),
+            pass_through: exporters_take_encoded && forms.iter().all(|f| *f != DataForm::Decoded),
             reads_encoded,
+            decode_output: !exporters_take_encoded,
             durable,
         }
     }
@@ -332,14 +334,11 @@ pub(super) fn start_pipeline(
     let signal = pid.signal;
     let shape = PipelineShape::of(config, p);
     let (workers_n, capacity) = (shape.workers, shape.channel_capacity);
-    let proc_ids: Vec<ComponentId> = shape.processors.iter().map(|(id, _)| id.clone()).collect();
+    let specs: Vec<(ComponentId, Arc<dyn ProcessorSpec>)> =
+        shape.processors.iter().filter_map(|(id, c)| Some((id.clone(), c.clone()?))).collect();
     // Routed by the key of the first keyed processor; a second keyed
     // processor with another key (rare) sees its keys spread over workers.
-    let route = proc_ids
-        .iter()
-        .filter_map(|id| config.processors.get(id))
-        .find_map(|c| shard::Route::of(crate::processors::state_key(c)))
-        .filter(|_| workers_n > 1);
+    let route = specs.iter().find_map(|(_, c)| shard::Route::of(c.state_key())).filter(|_| workers_n > 1);
     let (input, worker_rxs, reserved) = if let Some(route) = route {
         let (txs, rxs): (Vec<_>, Vec<_>) = (0..workers_n).map(|_| crossbeam_channel::unbounded::<Work>()).unzip();
         let queued = Arc::new(AtomicUsize::new(0));
@@ -348,57 +347,46 @@ pub(super) fn start_pipeline(
         let (tx, rx) = crossbeam_channel::bounded::<Work>(capacity);
         (DoorInput::Shared(tx), vec![rx; workers_n], None)
     };
-    let door_limiters = proc_ids
+    let door_limiters = specs
         .iter()
-        .filter_map(|id| gates.get(id).map(|g| (id, g)))
+        .filter_map(|(id, _)| gates.get(id).map(|g| (id, g)))
         .map(|(id, g)| (g.clone(), ProcessorMetrics::new(registry, &id.to_string(), signal)))
         .collect();
     let fill = (reserved.clone(), worker_rxs[0].clone());
     if shape.durable {
-        let holding: Vec<String> = shape
-            .processors
-            .iter()
-            .filter(|(_, c)| matches!(c, Some(ProcessorConfig::Batch(_) | ProcessorConfig::TailSampling(_))))
-            .map(|(id, _)| id.to_string())
-            .collect();
+        let holding: Vec<String> = specs.iter().filter(|(_, c)| c.holds_data()).map(|(id, _)| id.to_string()).collect();
         if !holding.is_empty() {
             warn!(pipeline = %pid, processors = %holding.join(", "), "this pipeline writes to a persistent queue after processors that hold data; clients are answered when the processor takes a batch, before it is on disk, so a crash can lose what the processor holds");
         }
     }
-    let pass_through = shape.pass_through;
     let decode_failures = telemetry::pipeline_decode_failures(registry, &pid.to_string());
-    info!(pipeline = %pid, pass_through, reads_encoded = shape.reads_encoded, "pipeline built");
-    let takes_encoded = pass_through || shape.reads_encoded;
-    let door = Arc::new(PipelineDoor::new(input, door_limiters, shape.durable, takes_encoded, decode_failures.clone()));
+    info!(pipeline = %pid, pass_through = shape.pass_through, reads_encoded = shape.reads_encoded, "pipeline built");
+    let door =
+        Arc::new(PipelineDoor::new(input, door_limiters, shape.durable, shape.reads_encoded, decode_failures.clone()));
     let mut workers = Vec::new();
-    let mut controls = Vec::new();
+    let mut controls: Vec<Sender<Control>> = Vec::new();
     for (w, worker_rx) in worker_rxs.iter().enumerate() {
-        let chain = if pass_through {
-            let batch = proc_ids.iter().find_map(|id| match config.processors.get(id) {
-                Some(ProcessorConfig::Batch(c)) => {
-                    Some(crate::processors::batch::EncodedBatchProcessor::new(c, signal, &id.to_string(), registry))
+        let mut processors = Vec::with_capacity(specs.len());
+        for (id, spec) in &specs {
+            let ctx = ProcessorContext {
+                id: id.to_string(),
+                signal,
+                registry: registry.clone(),
+                worker: w,
+                workers: workers_n,
+            };
+            let built = spec.build(&ctx).map_err(|message| StartError::Processor { id: id.to_string(), message });
+            match built {
+                Ok(p) => processors.push((spec.data_form(), p)),
+                Err(e) => {
+                    for c in &controls {
+                        let _ = c.send(Control::Stop);
+                    }
+                    return Err(e);
                 }
-                _ => None,
-            });
-            ProcessorChain::pass_through(batch)
-        } else {
-            ProcessorChain::decoded(
-                proc_ids
-                    .iter()
-                    .filter_map(|id| {
-                        let ctx = ProcessorContext {
-                            id: id.to_string(),
-                            signal,
-                            registry: registry.clone(),
-                            worker: w,
-                            workers: workers_n,
-                        };
-                        config.processors.get(id).map(|c| crate::processors::build(id, c, &ctx))
-                    })
-                    .collect(),
-                decode_failures.clone(),
-            )
-        };
+            }
+        }
+        let chain = ProcessorChain::new(processors, shape.decode_output, decode_failures.clone());
         let (control_tx, control_rx) = crossbeam_channel::bounded::<Control>(1);
         let (rx, reserved, queues) = (worker_rx.clone(), reserved.clone(), queues.clone());
         let spawned = std::thread::Builder::new()

@@ -19,7 +19,7 @@ pub mod resource;
 pub mod sampling;
 pub mod tail_sampling;
 
-use crate::config::{ComponentId, ProcessorConfig};
+use crate::config::component::{Factory, SameSettings};
 use crate::data::{Batch, Payload, Signal};
 use crate::telemetry::Registry;
 use std::time::Instant;
@@ -39,22 +39,14 @@ pub trait Processor: Send {
     /// Emits everything held, at shutdown.
     fn flush(&mut self, _out: &mut Vec<Batch>) {}
 
-    /// Whether [`Processor::process_payload`] reads a request as received,
-    /// so the pipeline need not decode it first.
-    fn takes_encoded(&self) -> bool {
-        false
-    }
-
-    /// The form the pipeline calls: takes a payload, decoded or still
+    /// The form the chain calls: takes a payload, decoded or still
     /// encoded, and pushes payloads of either kind. The chain decodes a
-    /// payload first unless the processor `takes_encoded` or
-    /// `passes_unchanged`. The default hands an encoded payload on when the
-    /// processor passes batches unchanged, and otherwise runs `process` (on
-    /// an encoded payload: after decoding it, which cannot fail on a checked
-    /// request, and is logged if it does).
+    /// payload first for a processor whose spec reads [`DataForm::Decoded`],
+    /// so a decoded-only processor implements `process`, `tick` and `flush`
+    /// and nothing else. The default runs `process` (on an encoded payload,
+    /// which only a direct caller hands it: after decoding it).
     fn process_payload(&mut self, payload: Payload, now: Instant, out: &mut Vec<Payload>) {
         let batch = match payload {
-            Payload::Encoded(e) if self.passes_unchanged() => return out.push(Payload::Encoded(e)),
             Payload::Encoded(e) => match e.decode() {
                 Ok(b) => b,
                 Err(e) => return tracing::error!(error = %e, "cannot decode a checked batch; dropping it"),
@@ -78,12 +70,6 @@ pub trait Processor: Send {
         let mut next = Vec::new();
         self.flush(&mut next);
         out.extend(next.into_iter().map(Payload::Decoded));
-    }
-
-    /// Whether the processor hands every batch on unchanged (a memory
-    /// limiter inside the chain): an encoded request may pass it encoded.
-    fn passes_unchanged(&self) -> bool {
-        false
     }
 }
 
@@ -119,41 +105,62 @@ pub enum StateKey {
     LogFields(Vec<log_rate_limiter::config::KeyField>),
 }
 
-/// The key a processor's state is kept by.
-pub fn state_key(config: &ProcessorConfig) -> StateKey {
-    match config {
-        // Their decision is a pure function of each item.
-        ProcessorConfig::Batch(_)
-        | ProcessorConfig::MemoryLimiter(_)
-        | ProcessorConfig::ProbabilisticSampler(_)
-        | ProcessorConfig::Filter(_)
-        | ProcessorConfig::Attributes(_)
-        | ProcessorConfig::Resource(_) => StateKey::None,
-        // Decision caches and per-trace buffers.
-        ProcessorConfig::HeadSampler(_) | ProcessorConfig::TailSampling(_) => StateKey::TraceId,
-        // Series tables are per resource, scope and metric name; the name
-        // alone is cheap to route by and keeps each table on one worker.
-        ProcessorConfig::CardinalityLimiter(_) => StateKey::MetricName,
-        ProcessorConfig::LogRateLimiter(c) => StateKey::LogFields(log_rate_limiter::route_fields(c)),
+/// How a processor type is loaded: see [`crate::config::component`].
+pub type ProcessorFactory = Factory<dyn ProcessorSpec>;
+
+/// The form of data a processor reads; the chain adapts to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataForm {
+    /// The decoded prost types: a payload still encoded is decoded just
+    /// before it (once, a failure counted).
+    Decoded,
+    /// Requests as received or decoded, whichever comes
+    /// ([`Processor::process_payload`]); it hands on either form.
+    Either,
+    /// It never looks inside: payloads pass it in the form they have (a
+    /// memory limiter, which acts at the pipeline's door).
+    Untouched,
+}
+
+/// A processor's compiled settings: everything checked, ready to build one
+/// instance per worker. Built only from a [`ProcessorFactory`]'s `compile`.
+pub trait ProcessorSpec: SameSettings + Send + Sync + std::fmt::Debug {
+    /// One instance for one worker of a pipeline.
+    fn build(&self, ctx: &ProcessorContext) -> Result<Box<dyn Processor>, String>;
+
+    /// What its state is kept by; the pipeline routes items by it.
+    fn state_key(&self) -> StateKey {
+        StateKey::None
+    }
+
+    fn data_form(&self) -> DataForm {
+        DataForm::Decoded
+    }
+
+    /// Refusal at the pipeline's door while memory is high: the limits of a
+    /// memory limiter, which the pipeline checks before a request is taken.
+    fn admission(&self) -> Option<&memory_limiter::Admission> {
+        None
+    }
+
+    /// Whether it holds items across batches (a batcher, a tail sampler):
+    /// what it holds is not yet on disk when a client is answered.
+    fn holds_data(&self) -> bool {
+        false
     }
 }
 
-/// Builds one instance of a processor for one worker of a pipeline.
-pub fn build(id: &ComponentId, config: &ProcessorConfig, ctx: &ProcessorContext) -> Box<dyn Processor> {
-    let _ = id;
-    match config {
-        ProcessorConfig::Batch(c) => Box::new(batch::BatchStage::new(c, ctx.signal, &ctx.id, &ctx.registry)),
-        // The memory limiter acts at the pipeline's door (see `MemoryGate`);
-        // inside the chain it passes data through.
-        ProcessorConfig::MemoryLimiter(_) => Box::new(PassThrough),
-        ProcessorConfig::HeadSampler(c) => Box::new(head_sampler::HeadSampler::new(c, ctx)),
-        ProcessorConfig::ProbabilisticSampler(c) => Box::new(probabilistic_sampler::ProbabilisticSampler::new(c, ctx)),
-        ProcessorConfig::TailSampling(c) => Box::new(tail_sampling::TailSamplingProcessor::new(c, ctx)),
-        ProcessorConfig::CardinalityLimiter(c) => Box::new(cardinality_limiter::CardinalityLimiter::new(c, ctx)),
-        ProcessorConfig::LogRateLimiter(c) => Box::new(log_rate_limiter::LogRateLimiter::new(c, ctx)),
-        ProcessorConfig::Filter(c) => Box::new(filter::FilterProcessor::new(c, ctx)),
-        ProcessorConfig::Attributes(c) => Box::new(attributes::AttributesProcessor::new(c, ctx)),
-        ProcessorConfig::Resource(c) => Box::new(resource::ResourceProcessor::new(c, ctx)),
+impl dyn ProcessorSpec {
+    /// The compiled form as its own type (tests, and settings a caller
+    /// knows the type of).
+    pub fn downcast_ref<T: std::any::Any>(&self) -> Option<&T> {
+        (self as &dyn std::any::Any).downcast_ref::<T>()
+    }
+}
+
+impl PartialEq for dyn ProcessorSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.same_settings(other as &dyn std::any::Any)
     }
 }
 
@@ -165,7 +172,7 @@ impl Processor for PassThrough {
         out.push(batch);
     }
 
-    fn passes_unchanged(&self) -> bool {
-        true
+    fn process_payload(&mut self, payload: Payload, _now: Instant, out: &mut Vec<Payload>) {
+        out.push(payload);
     }
 }

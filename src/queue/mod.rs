@@ -14,10 +14,21 @@ pub mod persistent;
 pub mod storage_config;
 
 use crate::data::Payload;
-use crate::exporters::otlp_common::FullQueuePolicy;
 use crate::telemetry::Counter;
 use persistent::{PersistentPush, PersistentQueue, Ticket};
 use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, serde::Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+/// What a full sending queue does with one more batch.
+pub enum FullQueuePolicy {
+    /// Wait for room: the pipeline stops pulling, its input fills, and
+    /// receivers answer clients with retryable errors. Nothing is dropped.
+    #[default]
+    Block,
+    /// Drop the batch that does not fit and count it as enqueue_failed.
+    DropNewest,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PushOutcome {

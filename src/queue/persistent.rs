@@ -54,9 +54,9 @@
 //! reads every segment once to check it, so start-up time grows with the
 //! backlog on disk.
 
+use super::FullQueuePolicy;
 use crate::data::check::check_request;
 use crate::data::{Batch, EncodedBatch, Payload, Signal};
-use crate::exporters::otlp_common::FullQueuePolicy;
 use crate::telemetry::{Counter, PersistentQueueMetrics};
 use prost::Message;
 use std::collections::{HashSet, VecDeque};

@@ -1,5 +1,6 @@
 //! Configuration of the `health_check` extension.
 
+use crate::config::component::Checker;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -15,4 +16,8 @@ impl Default for HealthCheckConfig {
     fn default() -> Self {
         HealthCheckConfig { endpoint: "127.0.0.1:13133".into(), path: "/".into() }
     }
+}
+
+pub fn health_check(c: &mut Checker, cfg: &HealthCheckConfig) {
+    c.endpoint(&["endpoint"], &cfg.endpoint);
 }

@@ -1,5 +1,6 @@
 //! Configuration of the `file` exporter.
 
+use crate::config::component::Checker;
 use crate::config::Duration;
 use serde::Deserialize;
 
@@ -47,5 +48,11 @@ pub struct RotationConfig {
 impl Default for RotationConfig {
     fn default() -> Self {
         RotationConfig { max_megabytes: 100, max_days: 0, max_backups: 100, localtime: false }
+    }
+}
+
+pub fn file_exporter(c: &mut Checker, cfg: &FileExporterConfig) {
+    if cfg.path.trim().is_empty() {
+        c.error(&["path"], "path must not be empty", Some("e.g. /var/lib/sluice/export.jsonl"));
     }
 }

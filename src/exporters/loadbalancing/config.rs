@@ -3,10 +3,13 @@
 //! its `endpoint` is filled per backend) and exactly one of
 //! `resolver.static` / `resolver.dns`.
 
+use crate::config::component::Checker;
+use crate::config::expand::join;
 use crate::config::node::{Entry, Node, Style, Value};
 use crate::config::Duration;
 use crate::data::Signal;
 use crate::exporters::otlp::config::OtlpExporterConfig;
+use crate::exporters::otlp_common::{check_queue, check_retry, check_tls};
 use serde::Deserialize;
 
 /// The port a backend gets when its hostname names none, as in the Collector.
@@ -201,4 +204,81 @@ pub fn routing_key_hint(signal: Signal) -> String {
     let names: Vec<&str> =
         ROUTING_KEYS.iter().filter(|(_, _, signals)| signals.contains(&signal)).map(|(n, _, _)| *n).collect();
     format!("for {signal} use one of: {}; or give this signal its own loadbalancing exporter", names.join(", "))
+}
+
+/// Which signals a `routing_key` applies to is checked where the pipelines are known.
+pub fn loadbalancing_exporter(c: &mut Checker, cfg: &LoadBalancingConfig) {
+    if let Some(key) = &cfg.routing_key {
+        if !ROUTING_KEYS.iter().any(|(name, _, _)| name == key) {
+            let names: Vec<&str> = ROUTING_KEYS.iter().map(|(n, _, _)| *n).collect();
+            let keys = format!("routing keys are {}", names.join(", "));
+            let hint = match crate::config::suggest::did_you_mean(key, names.iter().copied()) {
+                Some(s) => format!("{s} {keys}"),
+                None => keys,
+            };
+            c.error(&["routing_key"], format!("unknown routing_key \"{key}\""), Some(&hint));
+        }
+    }
+    let r = &cfg.resolver;
+    for (name, set) in [("k8s", r.k8s.is_some()), ("aws_cloud_map", r.aws_cloud_map.is_some())] {
+        if set {
+            c.error(
+                &["resolver", name],
+                format!("the {name} resolver is not supported"),
+                Some("use resolver.dns with a headless service name, or resolver.static"),
+            );
+        }
+    }
+    match (&r.static_, &r.dns) {
+        (None, None) if r.k8s.is_none() && r.aws_cloud_map.is_none() => c.error(
+            &["resolver"],
+            "no resolver is configured",
+            Some("set exactly one of resolver.static.hostnames or resolver.dns.hostname"),
+        ),
+        (Some(_), Some(_)) => {
+            c.error(&["resolver"], "both resolver.static and resolver.dns are set", Some("set exactly one resolver"))
+        }
+        _ => {}
+    }
+    if let Some(s) = &r.static_ {
+        if s.hostnames.is_empty() {
+            c.error(
+                &["resolver", "static", "hostnames"],
+                "hostnames is empty",
+                Some("list the backends as host[:port], e.g. [gateway-1:4317, gateway-2:4317]"),
+            );
+        }
+        for h in &s.hostnames {
+            if let Err(msg) = static_endpoint(h) {
+                c.error(
+                    &["resolver", "static", "hostnames"],
+                    msg,
+                    Some("write host[:port]; the port defaults to 4317"),
+                );
+            }
+        }
+    }
+    if let Some(d) = &r.dns {
+        if d.hostname.trim().is_empty() {
+            c.error(
+                &["resolver", "dns", "hostname"],
+                "hostname must not be empty",
+                Some("a name that resolves to every backend, e.g. a Kubernetes headless service"),
+            );
+        }
+        if d.interval.is_zero() {
+            c.error(&["resolver", "dns", "interval"], "interval must be above zero", Some("e.g. 5s"));
+        }
+        if d.timeout.is_zero() {
+            c.error(&["resolver", "dns", "timeout"], "timeout must be above zero", Some("e.g. 1s"));
+        }
+    }
+    // protocol.otlp is the otlp exporter's config: check it the same way, at its own path.
+    let otlp_path = join(c.path, "protocol::otlp");
+    let otlp_node = c.node.get("protocol").and_then(|p| p.value.get("otlp")).map(|o| &o.value).unwrap_or(c.node);
+    let mut sub = Checker { path: &otlp_path, node: otlp_node, errors: c.errors };
+    let otlp = &cfg.protocol.otlp;
+    check_tls(&mut sub, &otlp.tls);
+    check_retry(&mut sub, &otlp.retry_on_failure);
+    check_queue(&mut sub, &otlp.sending_queue);
 }

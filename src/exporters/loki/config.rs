@@ -1,7 +1,9 @@
 //! Configuration of the `loki` exporter: Loki's push API
 //! (`/loki/api/v1/push`), snappy protobuf or JSON.
 
+use crate::config::component::Checker;
 use crate::config::Duration;
+use crate::exporters::otlp_common::{check_queue, check_retry, check_tls};
 use crate::exporters::otlp_common::{RetryConfig, SendingQueueConfig, TlsClientConfig};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -154,4 +156,66 @@ fn default_max_labels() -> usize {
 
 fn default_timeout() -> Duration {
     Duration::from_secs(30)
+}
+
+pub fn loki_exporter(c: &mut Checker, cfg: &LokiExporterConfig) {
+    match cfg.endpoint.as_deref() {
+        None | Some("") => c.error(
+            &["endpoint"],
+            "endpoint is required",
+            Some("Loki's base URL, e.g. http://loki:3100 (or the full http://loki:3100/loki/api/v1/push)"),
+        ),
+        Some(url) => c.url(&["endpoint"], url),
+    }
+    if cfg.max_labels == 0 {
+        c.error(
+            &["max_labels"],
+            "max_labels must be at least 1",
+            Some("service_name is always a label; Loki's default limit is 15"),
+        );
+    }
+    let mut seen: Vec<(String, &str)> = Vec::new();
+    let resource = cfg.labels.resource.clone().unwrap_or_default();
+    for (section, names) in [("resource", &resource), ("attributes", &cfg.labels.attributes)] {
+        for (i, name) in names.iter().enumerate() {
+            let idx = i.to_string();
+            let field = ["labels", section, idx.as_str()];
+            let label = crate::exporters::loki::sanitize_name(name);
+            if name.trim().is_empty() {
+                c.error(&field, "a label's attribute name must not be empty", None);
+            } else if label.starts_with("__") {
+                c.error(
+                    &field,
+                    format!("\"{name}\" would be the label {label}: names starting with __ are reserved by Loki"),
+                    None,
+                );
+            } else if let Some((_, other)) = seen.iter().find(|(l, _)| *l == label) {
+                c.error(
+                    &field,
+                    format!("\"{name}\" and \"{other}\" both become the label {label}"),
+                    Some("Loki label names allow only [a-zA-Z0-9_]; other characters become _"),
+                );
+            } else {
+                seen.push((label, name));
+            }
+        }
+    }
+    if cfg.auth.basic.is_some() && cfg.auth.bearer_token.is_some() {
+        c.error(&["auth"], "auth has both basic and bearer_token", Some("keep one of them"));
+    }
+    if let Some(basic) = &cfg.auth.basic {
+        if basic.username.is_empty() {
+            c.error(&["auth", "basic", "username"], "username must not be empty", None);
+        }
+    }
+    if cfg.encoding == LokiEncoding::Protobuf && cfg.compression == LokiCompression::Gzip {
+        c.error(
+            &["compression"],
+            "compression applies to encoding: json only; protobuf is always snappy",
+            Some("remove compression, or set encoding: json"),
+        );
+    }
+    check_tls(c, &cfg.tls);
+    check_retry(c, &cfg.retry_on_failure);
+    check_queue(c, &cfg.sending_queue);
 }

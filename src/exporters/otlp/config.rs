@@ -1,6 +1,8 @@
 //! Configuration of the `otlp` exporter (alias `otlp_grpc`): OTLP over gRPC.
 
+use crate::config::component::Checker;
 use crate::config::Duration;
+use crate::exporters::otlp_common::{check_queue, check_retry, check_tls};
 use crate::exporters::otlp_common::{Compression, RetryConfig, SendingQueueConfig, TlsClientConfig};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -28,4 +30,17 @@ pub struct OtlpExporterConfig {
 
 fn default_timeout() -> Duration {
     Duration::from_secs(5)
+}
+
+pub fn otlp_exporter(c: &mut Checker, cfg: &OtlpExporterConfig) {
+    if cfg.endpoint.trim().is_empty() {
+        c.error(&["endpoint"], "endpoint must not be empty", Some("e.g. tempo:4317 or https://tempo:4317"));
+    } else if cfg.endpoint.contains("://") {
+        c.url(&["endpoint"], &cfg.endpoint);
+    } else {
+        c.endpoint(&["endpoint"], &cfg.endpoint);
+    }
+    check_tls(c, &cfg.tls);
+    check_retry(c, &cfg.retry_on_failure);
+    check_queue(c, &cfg.sending_queue);
 }

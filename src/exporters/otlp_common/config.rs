@@ -40,16 +40,7 @@ pub struct TlsClientConfig {
     pub server_name_override: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum FullQueuePolicy {
-    /// Wait for room: the pipeline stops pulling, its input fills, and
-    /// receivers answer clients with retryable errors. Nothing is dropped.
-    #[default]
-    Block,
-    /// Drop the batch that does not fit and count it as enqueue_failed.
-    DropNewest,
-}
+pub use crate::queue::FullQueuePolicy;
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -125,5 +116,63 @@ impl Default for RetryConfig {
             multiplier: 1.5,
             randomization_factor: 0.5,
         }
+    }
+}
+
+// --- checks of the shared exporter settings, at their fields ---
+
+/// Client certificates need both halves.
+pub fn check_tls(c: &mut crate::config::component::Checker, tls: &TlsClientConfig) {
+    if tls.cert_file.is_some() != tls.key_file.is_some() {
+        let (set, missing) =
+            if tls.cert_file.is_some() { ("cert_file", "key_file") } else { ("key_file", "cert_file") };
+        c.error(
+            &["tls", set],
+            format!("{set} is set but {missing} is not"),
+            Some("client certificates need both cert_file and key_file"),
+        );
+    }
+}
+
+pub fn check_retry(c: &mut crate::config::component::Checker, r: &RetryConfig) {
+    if !r.enabled {
+        return;
+    }
+    // NaN fails the range check, so it is rejected too.
+    if !(1.0..=f64::INFINITY).contains(&r.multiplier) || r.multiplier.is_infinite() {
+        c.error(&["retry_on_failure", "multiplier"], format!("multiplier {} must be at least 1", r.multiplier), None);
+    }
+    if !(0.0..=1.0).contains(&r.randomization_factor) {
+        c.error(
+            &["retry_on_failure", "randomization_factor"],
+            format!("randomization_factor {} must be between 0 and 1", r.randomization_factor),
+            None,
+        );
+    }
+    if r.initial_interval.is_zero() {
+        c.error(
+            &["retry_on_failure", "initial_interval"],
+            "initial_interval must be above zero",
+            Some("e.g. 5s, or set enabled: false"),
+        );
+    }
+}
+
+pub fn check_queue(c: &mut crate::config::component::Checker, q: &SendingQueueConfig) {
+    if !q.enabled {
+        return;
+    }
+    if q.queue_size == 0 {
+        c.error(&["sending_queue", "queue_size"], "queue_size must be at least 1", Some("or set enabled: false"));
+    }
+    if q.num_consumers == 0 {
+        c.error(&["sending_queue", "num_consumers"], "num_consumers must be at least 1", None);
+    }
+    if q.storage.is_some() && q.max_size_mib == 0 {
+        c.error(
+            &["sending_queue", "max_size_mib"],
+            "max_size_mib must be at least 1",
+            Some("it bounds the persistent queue on disk, e.g. 512"),
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! Configuration of the `otlphttp` exporter (alias `otlp_http`): OTLP over HTTP.
 
+use crate::config::component::Checker;
 use crate::config::Duration;
+use crate::exporters::otlp_common::{check_queue, check_retry, check_tls};
 use crate::exporters::otlp_common::{Compression, RetryConfig, SendingQueueConfig, TlsClientConfig};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -46,4 +48,21 @@ pub struct OtlpHttpExporterConfig {
 
 fn default_timeout() -> Duration {
     Duration::from_secs(30)
+}
+
+/// Per-signal endpoints are checked where the pipelines are known.
+pub fn otlphttp_exporter(c: &mut Checker, cfg: &OtlpHttpExporterConfig) {
+    for (name, url) in [
+        ("endpoint", &cfg.endpoint),
+        ("traces_endpoint", &cfg.traces_endpoint),
+        ("metrics_endpoint", &cfg.metrics_endpoint),
+        ("logs_endpoint", &cfg.logs_endpoint),
+    ] {
+        if let Some(url) = url {
+            c.url(&[name], url);
+        }
+    }
+    check_tls(c, &cfg.tls);
+    check_retry(c, &cfg.retry_on_failure);
+    check_queue(c, &cfg.sending_queue);
 }

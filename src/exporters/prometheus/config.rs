@@ -1,7 +1,9 @@
 //! Configuration of the `prometheus` exporter (a scrape endpoint), with the
 //! Collector's field names and defaults.
 
+use crate::config::component::Checker;
 use crate::config::Duration;
+use crate::exporters::prometheus_common::prometheus_label_names;
 use crate::exporters::prometheusremotewrite::config::Enabled;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -39,4 +41,19 @@ fn yes() -> bool {
 
 fn default_expiration() -> Duration {
     Duration::from_secs(300)
+}
+
+pub fn prometheus_exporter(c: &mut Checker, cfg: &PrometheusExporterConfig) {
+    c.endpoint(&["endpoint"], &cfg.endpoint);
+    prometheus_label_names(c, "const_labels", cfg.const_labels.keys());
+    if cfg.metric_expiration.is_zero() {
+        c.error(&["metric_expiration"], "metric_expiration must be above 0", Some("the default is 5m"));
+    }
+    if cfg.enable_open_metrics {
+        c.error(
+            &["enable_open_metrics"],
+            "the OpenMetrics format is not supported; the page is the Prometheus text format 0.0.4",
+            Some("remove enable_open_metrics or set it to false"),
+        );
+    }
 }

@@ -1,8 +1,11 @@
 //! Configuration of the `prometheusremotewrite` exporter, with the
 //! Collector's field names and defaults, plus sluice's `delta_to_cumulative`.
 
+use crate::config::component::Checker;
 use crate::config::Duration;
+use crate::exporters::otlp_common::{check_queue, check_retry, check_tls};
 use crate::exporters::otlp_common::{RetryConfig, SendingQueueConfig, TlsClientConfig};
+use crate::exporters::prometheus_common::prometheus_label_names;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -127,4 +130,42 @@ fn default_timeout() -> Duration {
 
 fn default_max_batch() -> usize {
     3_000_000
+}
+
+pub fn prometheusremotewrite_exporter(c: &mut Checker, cfg: &PrometheusRemoteWriteConfig) {
+    if cfg.endpoint.trim().is_empty() {
+        c.error(&["endpoint"], "endpoint must not be empty", Some("e.g. http://prometheus:9090/api/v1/write"));
+    } else {
+        c.url(&["endpoint"], &cfg.endpoint);
+    }
+    if cfg.max_batch_size_bytes == 0 {
+        c.error(&["max_batch_size_bytes"], "max_batch_size_bytes must be above 0", Some("the default is 3000000"));
+    }
+    prometheus_label_names(c, "external_labels", cfg.external_labels.keys());
+    let d = &cfg.delta_to_cumulative;
+    if d.enabled && d.max_series == 0 {
+        c.error(
+            &["delta_to_cumulative", "max_series"],
+            "max_series must be above 0 when delta_to_cumulative is enabled",
+            Some("e.g. 100000"),
+        );
+    }
+    if d.enabled && d.max_stale.is_zero() {
+        c.error(
+            &["delta_to_cumulative", "max_stale"],
+            "max_stale must be above 0 when delta_to_cumulative is enabled",
+            Some("e.g. 10m: a series idle that long is forgotten"),
+        );
+    }
+    if let Some(q) = &cfg.remote_write_queue {
+        if q.queue_size == Some(0) {
+            c.error(&["remote_write_queue", "queue_size"], "queue_size must be above 0", Some("e.g. 10000"));
+        }
+        if q.num_consumers == Some(0) {
+            c.error(&["remote_write_queue", "num_consumers"], "num_consumers must be above 0", Some("e.g. 5"));
+        }
+    }
+    check_tls(c, &cfg.tls);
+    check_retry(c, &cfg.retry_on_failure);
+    check_queue(c, &cfg.queue());
 }

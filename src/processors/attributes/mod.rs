@@ -21,19 +21,78 @@ use matcher::{Filter, Item, Matcher};
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use std::time::Instant;
 
+use crate::config::component::{ComponentKind, ComponentMeta, Factory, ALL_SIGNALS};
+use crate::processors::{ProcessorFactory, ProcessorSpec};
+
+pub static FACTORY: ProcessorFactory = Factory {
+    meta: ComponentMeta {
+        kind: ComponentKind::Processor,
+        name: "attributes",
+        aliases: &[],
+        signals: ALL_SIGNALS,
+        description: "inserts, updates, deletes, hashes, extracts or converts span, log and data point attributes",
+    },
+    compile: |input| {
+        let cfg: AttributesConfig = input.typed()?;
+        let mut c = input.checker();
+        let actions = config::compile_actions(&mut c, "actions", &cfg.actions);
+        let include = config::compile_matcher(&mut c, "include", cfg.include.as_deref());
+        let exclude = config::compile_matcher(&mut c, "exclude", cfg.exclude.as_deref());
+        let (actions, include, exclude) = (actions?, include?, exclude?);
+        Some(std::sync::Arc::new(AttributesSpec { config: cfg, actions, filter: Filter { include, exclude } }) as _)
+    },
+};
+
+/// The attributes processor's compiled actions and match properties.
+#[derive(Debug)]
+pub struct AttributesSpec {
+    config: AttributesConfig,
+    actions: Actions,
+    filter: Filter,
+}
+
+impl AttributesSpec {
+    /// The settings it was compiled from.
+    pub fn config(&self) -> &AttributesConfig {
+        &self.config
+    }
+}
+
+impl PartialEq for AttributesSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.config == other.config
+    }
+}
+
+impl ProcessorSpec for AttributesSpec {
+    fn build(&self, _ctx: &ProcessorContext) -> Result<Box<dyn Processor>, String> {
+        Ok(Box::new(AttributesProcessor { actions: self.actions.clone(), filter: self.filter.clone() }))
+    }
+}
+
 pub struct AttributesProcessor {
     actions: Actions,
     filter: Filter,
 }
 
 impl AttributesProcessor {
-    pub fn new(cfg: &AttributesConfig, _ctx: &ProcessorContext) -> Self {
-        // Validation refused every action and match property that does not compile.
-        let matcher = |m: &Option<Box<matcher::MatchConfig>>| m.as_ref().and_then(|m| Matcher::compile(m).ok());
-        AttributesProcessor {
-            actions: Actions::compile(&cfg.actions).0,
-            filter: Filter { include: matcher(&cfg.include), exclude: matcher(&cfg.exclude) },
+    /// Compiles `cfg` on its own (tests and benches; the agent builds from
+    /// the compiled form): the first error, if any.
+    pub fn new(cfg: &AttributesConfig, _ctx: &ProcessorContext) -> Result<Self, String> {
+        let (actions, errors) = Actions::compile(&cfg.actions);
+        if let Some(e) = errors.into_iter().next() {
+            return Err(e.message);
         }
+        let matcher = |m: &Option<Box<matcher::MatchConfig>>| {
+            m.as_deref()
+                .map(Matcher::compile)
+                .transpose()
+                .map_err(|e| e.into_iter().map(|e| e.message).collect::<Vec<_>>().join("; "))
+        };
+        Ok(AttributesProcessor {
+            actions,
+            filter: Filter { include: matcher(&cfg.include)?, exclude: matcher(&cfg.exclude)? },
+        })
     }
 
     /// Applies the actions to the attributes of every selected item in place.

@@ -265,6 +265,7 @@ fn processor(yaml: &str) -> AttributesProcessor {
         workers: 1,
     };
     AttributesProcessor::new(&AttributesConfig { actions: actions_of(yaml), include: None, exclude: None }, &ctx)
+        .unwrap()
 }
 
 const ACTIONS: &str = "- {key: env, value: prod, action: insert}\n- {key: secret, action: delete}\n\
@@ -391,7 +392,7 @@ fn filtered(actions: &str, filter: &str) -> AttributesProcessor {
         worker: 0,
         workers: 1,
     };
-    AttributesProcessor::new(&cfg, &ctx)
+    AttributesProcessor::new(&cfg, &ctx).unwrap()
 }
 
 fn spans(service: &'static str, spans: Vec<Span>) -> ResourceSpans {

@@ -1,5 +1,6 @@
 //! Configuration of the `batch` processor, with the Collector's defaults.
 
+use crate::config::component::Checker;
 use crate::config::Duration;
 use serde::Deserialize;
 
@@ -17,5 +18,18 @@ pub struct BatchConfig {
 impl Default for BatchConfig {
     fn default() -> Self {
         BatchConfig { send_batch_size: 8192, send_batch_max_size: 0, timeout: Duration::from_millis(200) }
+    }
+}
+
+pub fn validate(c: &mut Checker, cfg: &BatchConfig) {
+    if cfg.send_batch_max_size != 0 && cfg.send_batch_max_size < cfg.send_batch_size {
+        c.error(
+            &["send_batch_max_size"],
+            format!(
+                "send_batch_max_size ({}) must be 0 or at least send_batch_size ({})",
+                cfg.send_batch_max_size, cfg.send_batch_size
+            ),
+            None,
+        );
     }
 }

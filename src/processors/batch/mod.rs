@@ -12,6 +12,39 @@ use crate::telemetry::{BatchMetrics, Registry};
 use config::BatchConfig;
 use std::time::{Duration, Instant};
 
+use crate::config::component::{ComponentKind, ComponentMeta, Factory, ALL_SIGNALS};
+use crate::processors::{DataForm, ProcessorFactory, ProcessorSpec};
+
+pub static FACTORY: ProcessorFactory = Factory {
+    meta: ComponentMeta {
+        kind: ComponentKind::Processor,
+        name: "batch",
+        aliases: &[],
+        signals: ALL_SIGNALS,
+        description: "groups items into batches by size and time",
+    },
+    compile: |input| {
+        let cfg: BatchConfig = input.typed()?;
+        input.check(|c| config::validate(c, &cfg)).then_some(())?;
+        Some(std::sync::Arc::new(cfg))
+    },
+};
+
+impl ProcessorSpec for BatchConfig {
+    fn build(&self, ctx: &crate::processors::ProcessorContext) -> Result<Box<dyn Processor>, String> {
+        Ok(Box::new(BatchStage::new(self, ctx.signal, &ctx.id, &ctx.registry)))
+    }
+
+    /// Encoded payloads are batched by appending their bytes.
+    fn data_form(&self) -> DataForm {
+        DataForm::Either
+    }
+
+    fn holds_data(&self) -> bool {
+        true
+    }
+}
+
 /// What the batch processor can gather: decoded batches, or batches still
 /// encoded on the pass-through path (see [`encoded`]).
 pub trait Batchable: Sized {
@@ -205,10 +238,6 @@ impl Processor for BatchStage {
 
     fn flush(&mut self, out: &mut Vec<Batch>) {
         self.decoded.drain(out);
-    }
-
-    fn takes_encoded(&self) -> bool {
-        true
     }
 
     fn process_payload(&mut self, payload: Payload, now: Instant, out: &mut Vec<Payload>) {

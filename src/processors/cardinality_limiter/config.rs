@@ -4,6 +4,7 @@
 //! reported by `config::validate` with its path, line and a hint, rather than
 //! as a bare serde error.
 
+use crate::config::component::Checker;
 use crate::config::Duration;
 use serde::Deserialize;
 
@@ -77,5 +78,55 @@ impl CardinalityLimiterConfig {
     /// fall back to `overflow` here.
     pub fn resolved_action(&self) -> LimitAction {
         LimitAction::parse(&self.action).unwrap_or(LimitAction::Overflow)
+    }
+}
+
+pub fn validate(c: &mut Checker, cfg: &CardinalityLimiterConfig) {
+    if cfg.default_limit < 1 {
+        c.error(
+            &["default_limit"],
+            format!("default_limit {} must be at least 1", cfg.default_limit),
+            Some("distinct series allowed per metric, e.g. 2000"),
+        );
+    }
+    if cfg.max_series < 1 {
+        c.error(
+            &["max_series"],
+            format!("max_series {} must be at least 1", cfg.max_series),
+            Some("series tracked in all, e.g. 1000000"),
+        );
+    }
+    if cfg.series_ttl.is_zero() {
+        c.error(&["series_ttl"], "series_ttl must be above zero", Some("e.g. 10m"));
+    }
+    match crate::processors::cardinality_limiter::config::LimitAction::parse(&cfg.action) {
+        None => {
+            let actions = format!("actions are {}", ACTIONS.join(", "));
+            let hint = match crate::config::suggest::did_you_mean(&cfg.action, ACTIONS.iter().copied()) {
+                Some(s) => format!("{s} {actions}"),
+                None => actions,
+            };
+            c.error(&["action"], format!("unknown action \"{}\"", cfg.action), Some(&hint));
+        }
+        Some(crate::processors::cardinality_limiter::config::LimitAction::DropAttributes)
+            if cfg.drop_attributes.iter().all(|k| k.trim().is_empty()) =>
+        {
+            c.error(
+                &["drop_attributes"],
+                "drop_attributes must name at least one attribute key when action is drop_attributes",
+                Some("e.g. drop_attributes: [user_id]"),
+            );
+        }
+        Some(_) => {}
+    }
+    for (i, m) in cfg.metrics.iter().enumerate() {
+        let i = i.to_string();
+        if m.name.trim().is_empty() {
+            c.error(&["metrics", i.as_str(), "name"], "metric name must not be empty", None);
+        }
+        if m.limit < 1 {
+            let msg = format!("limit {} of metric \"{}\" must be at least 1", m.limit, m.name);
+            c.error(&["metrics", i.as_str(), "limit"], msg, Some("e.g. 500"));
+        }
     }
 }

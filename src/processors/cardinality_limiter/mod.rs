@@ -60,6 +60,36 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::time::{Duration, Instant};
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed, Xxh3};
 
+use crate::config::component::{ComponentKind, ComponentMeta, Factory};
+use crate::processors::{ProcessorFactory, ProcessorSpec, StateKey};
+
+pub static FACTORY: ProcessorFactory = Factory {
+    meta: ComponentMeta {
+        kind: ComponentKind::Processor,
+        name: "cardinality_limiter",
+        aliases: &[],
+        signals: &[crate::data::Signal::Metrics],
+        description: "bounds distinct series per metric, folding the excess into an overflow series",
+    },
+    compile: |input| {
+        let cfg: CardinalityLimiterConfig = input.typed()?;
+        input.check(|c| config::validate(c, &cfg)).then_some(())?;
+        Some(std::sync::Arc::new(cfg))
+    },
+};
+
+impl ProcessorSpec for CardinalityLimiterConfig {
+    fn build(&self, ctx: &ProcessorContext) -> Result<Box<dyn Processor>, String> {
+        Ok(Box::new(CardinalityLimiter::new(self, ctx)))
+    }
+
+    /// Series tables are per resource, scope and metric name; the name
+    /// alone is cheap to route by and keeps each table on one worker.
+    fn state_key(&self) -> StateKey {
+        StateKey::MetricName
+    }
+}
+
 /// The attribute of the overflow series, as the OpenTelemetry SDK names it.
 pub const OVERFLOW_ATTRIBUTE: &str = "otel.metric.overflow";
 /// Attribute keys whose distinct values are estimated, per metric.

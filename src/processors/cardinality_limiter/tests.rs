@@ -466,7 +466,7 @@ fn config_loads_with_defaults_and_the_issue_example() {
     let body = "    default_limit: 2000\n    action: overflow\n    drop_attributes: [user_id]\n    series_ttl: 10m\n    metrics:\n      - name: http.server.duration\n        limit: 500\n    exclude: [up]\n";
     let cfg = load(body).unwrap_or_else(|e| panic!("{e}"));
     let id = crate::config::ComponentId::parse("cardinality_limiter").expect("id");
-    let Some(crate::config::ProcessorConfig::CardinalityLimiter(c)) = cfg.processors.get(&id) else {
+    let Some(c) = cfg.processors.get(&id).and_then(|p| p.downcast_ref::<CardinalityLimiterConfig>()) else {
         panic!("not a cardinality_limiter config");
     };
     assert_eq!(c.metrics, vec![MetricLimit { name: "http.server.duration".into(), limit: 500 }]);

@@ -27,15 +27,72 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::{metric::Data, Metric};
 use std::time::Instant;
 
+use crate::config::component::{ComponentKind, ComponentMeta, Factory, ALL_SIGNALS};
+use crate::processors::{ProcessorFactory, ProcessorSpec};
+
+pub static FACTORY: ProcessorFactory = Factory {
+    meta: ComponentMeta {
+        kind: ComponentKind::Processor,
+        name: "filter",
+        aliases: &[],
+        signals: ALL_SIGNALS,
+        description: "drops spans, span events, metric data points and log records by include/exclude match blocks",
+    },
+    compile: |input| {
+        let cfg: FilterConfig = input.typed()?;
+        let (compiled, errors) = matcher::compile(&cfg);
+        let mut c = input.checker();
+        for e in &errors {
+            c.error_at(&e.path, e.message.clone(), e.hint.clone());
+        }
+        errors
+            .is_empty()
+            .then(|| std::sync::Arc::new(FilterSpec { config: cfg, compiled: std::sync::Arc::new(compiled) }) as _)
+    },
+};
+
+/// The filter's compiled match blocks, shared by its workers.
+#[derive(Debug)]
+pub struct FilterSpec {
+    config: FilterConfig,
+    compiled: std::sync::Arc<Compiled>,
+}
+
+impl FilterSpec {
+    /// The settings it was compiled from.
+    pub fn config(&self) -> &FilterConfig {
+        &self.config
+    }
+}
+
+impl PartialEq for FilterSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.config == other.config
+    }
+}
+
+impl ProcessorSpec for FilterSpec {
+    fn build(&self, ctx: &ProcessorContext) -> Result<Box<dyn Processor>, String> {
+        Ok(Box::new(FilterProcessor::from_compiled(self.compiled.clone(), ctx)))
+    }
+}
+
 pub struct FilterProcessor {
-    m: Compiled,
+    m: std::sync::Arc<Compiled>,
     metrics: FilterMetrics,
 }
 
 impl FilterProcessor {
-    pub fn new(cfg: &FilterConfig, ctx: &ProcessorContext) -> Self {
-        // Validation refused every config with errors; what compiles is used.
-        let (m, _) = matcher::compile(cfg);
+    /// Compiles `cfg` on its own (tests and benches): the first error, if any.
+    pub fn new(cfg: &FilterConfig, ctx: &ProcessorContext) -> Result<Self, String> {
+        let (m, errors) = matcher::compile(cfg);
+        match errors.into_iter().next() {
+            Some(e) => Err(e.message),
+            None => Ok(Self::from_compiled(std::sync::Arc::new(m), ctx)),
+        }
+    }
+
+    pub fn from_compiled(m: std::sync::Arc<Compiled>, ctx: &ProcessorContext) -> Self {
         FilterProcessor { m, metrics: FilterMetrics::new(&ctx.registry, &ctx.id, ctx.signal) }
     }
 

@@ -1,5 +1,5 @@
 use super::*;
-use crate::config::{ComponentId, ProcessorConfig};
+use crate::config::ComponentId;
 use crate::telemetry::Registry;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -21,7 +21,9 @@ fn load(body: &str, signal: &str) -> Result<FilterConfig, crate::config::ConfigE
     );
     let cfg = crate::config::yaml::load_agent_config(&text, &|_| None)?;
     match cfg.processors.get(&ComponentId::parse(ID).unwrap()) {
-        Some(ProcessorConfig::Filter(c)) => Ok(c.clone()),
+        Some(p) if p.downcast_ref::<super::FilterSpec>().is_some() => {
+            Ok(p.downcast_ref::<super::FilterSpec>().unwrap().config().clone())
+        }
         other => panic!("not a filter config: {other:?}"),
     }
 }
@@ -30,7 +32,7 @@ fn processor(body: &str, signal: Signal) -> (FilterProcessor, Registry) {
     let cfg = load(body, signal.as_str()).unwrap_or_else(|e| panic!("{e}"));
     let registry = Registry::new();
     let ctx = ProcessorContext { id: ID.to_string(), signal, registry: registry.clone(), worker: 0, workers: 1 };
-    (FilterProcessor::new(&cfg, &ctx), registry)
+    (FilterProcessor::new(&cfg, &ctx).unwrap(), registry)
 }
 
 fn dropped(reg: &Registry, name: &str) -> f64 {

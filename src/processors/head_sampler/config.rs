@@ -2,6 +2,7 @@
 //! except the goal, which also has one (100 traces/s) so an empty
 //! `head_sampler:` section is a working sampler.
 
+use crate::config::component::Checker;
 use crate::config::Duration;
 use serde::Deserialize;
 
@@ -83,4 +84,82 @@ pub struct AttributeRule {
     pub values: Vec<String>,
     #[serde(default)]
     pub regex: Option<String>,
+}
+
+pub fn validate(c: &mut Checker, cfg: &HeadSamplerConfig) {
+    // NaN and infinity fail these checks too.
+    if !(cfg.traces_per_second > 0.0 && cfg.traces_per_second.is_finite()) {
+        c.error(
+            &["traces_per_second"],
+            format!("traces_per_second {} must be a number above 0", cfg.traces_per_second),
+            Some("e.g. 100"),
+        );
+    }
+    if cfg.adjustment_interval.is_zero() {
+        c.error(&["adjustment_interval"], "adjustment_interval must be above zero", Some("e.g. 10s"));
+    }
+    if !(cfg.ema_weight > 0.0 && cfg.ema_weight <= 1.0) {
+        c.error(
+            &["ema_weight"],
+            format!("ema_weight {} must be above 0 and at most 1", cfg.ema_weight),
+            Some("e.g. 0.5"),
+        );
+    }
+    if cfg.max_keys == 0 {
+        c.error(&["max_keys"], "max_keys must be at least 1", Some("e.g. 10000"));
+    }
+    if cfg.decision_cache_size == 0 {
+        c.error(&["decision_cache_size"], "decision_cache_size must be at least 1", Some("e.g. 100000"));
+    }
+    if !(1..=crate::processors::sampling::THRESHOLD_HEX_DIGITS).contains(&cfg.sampling_precision) {
+        c.error(
+            &["sampling_precision"],
+            format!("sampling_precision {} must be from 1 to 14", cfg.sampling_precision),
+            None,
+        );
+    }
+    for (list, names) in
+        [("resource_attributes", &cfg.key.resource_attributes), ("span_attributes", &cfg.key.span_attributes)]
+    {
+        for (i, name) in names.iter().enumerate() {
+            if name.trim().is_empty() {
+                let i = i.to_string();
+                c.error(
+                    &["key", list, i.as_str()],
+                    "key attribute names must not be empty",
+                    Some("e.g. service.name or http.route"),
+                );
+            }
+        }
+    }
+    for (i, rule) in cfg.always_keep.iter().enumerate() {
+        let i = i.to_string();
+        if rule.key.trim().is_empty() {
+            c.error(
+                &["always_keep", i.as_str(), "key"],
+                "key must not be empty",
+                Some("the attribute to match, e.g. http.route"),
+            );
+        }
+        match (&rule.regex, rule.values.is_empty()) {
+            (Some(_), false) => c.error(
+                &["always_keep", i.as_str(), "regex"],
+                "set either values or regex, not both",
+                Some("use two rules to match both"),
+            ),
+            (None, true) => c.error(
+                &["always_keep", i.as_str()],
+                "a rule needs values or regex",
+                Some("e.g. values: [\"/checkout\"] or regex: \"^/admin/\""),
+            ),
+            (Some(re), true) => {
+                if let Err(e) = regex::Regex::new(re) {
+                    // The regex crate's message spans lines; the last says what is wrong.
+                    let first = e.to_string().lines().last().unwrap_or_default().to_string();
+                    c.error(&["always_keep", i.as_str(), "regex"], format!("invalid regex {re:?}: {first}"), None);
+                }
+            }
+            (None, false) => {}
+        }
+    }
 }

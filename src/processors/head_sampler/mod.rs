@@ -42,6 +42,35 @@ use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, Span};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
+use crate::config::component::{ComponentKind, ComponentMeta, Factory};
+use crate::processors::{ProcessorFactory, ProcessorSpec, StateKey};
+
+pub static FACTORY: ProcessorFactory = Factory {
+    meta: ComponentMeta {
+        kind: ComponentKind::Processor,
+        name: "head_sampler",
+        aliases: &[],
+        signals: &[crate::data::Signal::Traces],
+        description: "keeps traces on their first span toward a traces/s goal per key, errors always",
+    },
+    compile: |input| {
+        let cfg: HeadSamplerConfig = input.typed()?;
+        input.check(|c| config::validate(c, &cfg)).then_some(())?;
+        Some(std::sync::Arc::new(cfg))
+    },
+};
+
+impl ProcessorSpec for HeadSamplerConfig {
+    fn build(&self, ctx: &ProcessorContext) -> Result<Box<dyn Processor>, String> {
+        Ok(Box::new(HeadSampler::new(self, ctx)))
+    }
+
+    /// Decision caches are per trace.
+    fn state_key(&self) -> StateKey {
+        StateKey::TraceId
+    }
+}
+
 /// Separates key fields, so ("a b", "c") and ("a", "b c") are different keys.
 const KEY_SEPARATOR: char = '\u{1f}';
 

@@ -1,6 +1,6 @@
 use super::config::{AttributeRule, HeadSamplerConfig};
 use super::*;
-use crate::config::{load as load_agent_config, Duration as CfgDuration, ProcessorConfig};
+use crate::config::{load as load_agent_config, Duration as CfgDuration};
 use crate::data::Signal;
 use crate::telemetry::Registry;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -345,10 +345,10 @@ service:
     let cfg = load_agent_config(text, &|_| None).unwrap();
     let id = crate::config::ComponentId::parse("head_sampler").unwrap();
     let p = cfg.processors.get(&id).expect("head_sampler is defined");
-    let ProcessorConfig::HeadSampler(c) = p else { panic!("not a head_sampler: {p:?}") };
+    let Some(c) = p.downcast_ref::<HeadSamplerConfig>() else { panic!("not a head_sampler: {p:?}") };
     assert_eq!(c.traces_per_second, 50.0);
     assert!(c.keep_errors);
-    assert!(crate::processors::state_key(p) == crate::processors::StateKey::TraceId);
+    assert!(p.state_key() == crate::processors::StateKey::TraceId);
     let metrics_pipeline = text.replace("    traces:\n", "    metrics:\n");
     assert!(load_agent_config(&metrics_pipeline, &|_| None).is_err(), "traces only");
 }

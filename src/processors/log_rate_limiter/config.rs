@@ -7,6 +7,7 @@
 //! `KeyField::parse` and `severity_floor` are the single source of truth for
 //! what is accepted.
 
+use crate::config::component::Checker;
 use crate::config::Duration;
 use serde::Deserialize;
 
@@ -121,5 +122,37 @@ impl LogRateLimiterConfig {
     /// falls back to the default, ERROR.
     pub fn exempt_floor(&self) -> Option<i32> {
         severity_floor(&self.exempt_severity).unwrap_or(Some(17))
+    }
+}
+
+pub fn validate(c: &mut Checker, cfg: &LogRateLimiterConfig) {
+    // NaN and infinity fail this check too.
+    if !(cfg.rate > 0.0 && cfg.rate.is_finite()) {
+        c.error(
+            &["rate"],
+            format!("rate {} must be a number above 0", cfg.rate),
+            Some("records per second per key, e.g. 100"),
+        );
+    }
+    if cfg.burst == 0 {
+        c.error(&["burst"], "burst must be at least 1", Some("records a key may send at once, e.g. 100"));
+    }
+    if cfg.max_keys == 0 {
+        c.error(&["max_keys"], "max_keys must be at least 1", Some("e.g. 10000"));
+    }
+    if cfg.summary_interval.is_zero() {
+        c.error(&["summary_interval"], "summary_interval must be above zero", Some("e.g. 10s"));
+    }
+    for (i, field) in cfg.key_fields.iter().enumerate() {
+        if KeyField::parse(field).is_none() {
+            let i = i.to_string();
+            let hint = format!("a key field is {KEY_FIELD_FORMS}");
+            c.error(&["key_fields", i.as_str()], format!("unknown key field \"{field}\""), Some(&hint));
+        }
+    }
+    if severity_floor(&cfg.exempt_severity).is_err() {
+        let names: Vec<&str> = SEVERITIES.iter().map(|(n, _)| *n).chain(["NONE"]).collect();
+        let hint = format!("severities are {}", names.join(", "));
+        c.error(&["exempt_severity"], format!("unknown severity \"{}\"", cfg.exempt_severity), Some(&hint));
     }
 }

@@ -46,6 +46,34 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
+use crate::config::component::{ComponentKind, ComponentMeta, Factory};
+use crate::processors::{ProcessorFactory, ProcessorSpec, StateKey};
+
+pub static FACTORY: ProcessorFactory = Factory {
+    meta: ComponentMeta {
+        kind: ComponentKind::Processor,
+        name: "log_rate_limiter",
+        aliases: &[],
+        signals: &[crate::data::Signal::Logs],
+        description: "keeps at most a rate of log records per key (service, severity, body template), with summaries",
+    },
+    compile: |input| {
+        let cfg: LogRateLimiterConfig = input.typed()?;
+        input.check(|c| config::validate(c, &cfg)).then_some(())?;
+        Some(std::sync::Arc::new(cfg))
+    },
+};
+
+impl ProcessorSpec for LogRateLimiterConfig {
+    fn build(&self, ctx: &ProcessorContext) -> Result<Box<dyn Processor>, String> {
+        Ok(Box::new(LogRateLimiter::new(self, ctx)))
+    }
+
+    fn state_key(&self) -> StateKey {
+        StateKey::LogFields(route_fields(self))
+    }
+}
+
 pub const ATTR_SUPPRESSED: &str = "sluice.rate_limit.suppressed";
 pub const ATTR_KEY: &str = "sluice.rate_limit.key";
 pub const ATTR_FIRST: &str = "sluice.rate_limit.first_suppressed";

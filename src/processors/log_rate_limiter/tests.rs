@@ -330,7 +330,7 @@ fn load_processor(body: &str) -> Result<crate::config::AgentConfig, crate::confi
 fn config_loads_with_defaults() {
     let cfg = load_processor("    rate: 50\n    summary_interval: 30s\n").unwrap();
     let id = crate::config::ComponentId::parse(ID).unwrap();
-    let Some(crate::config::ProcessorConfig::LogRateLimiter(c)) = cfg.processors.get(&id) else {
+    let Some(c) = cfg.processors.get(&id).and_then(|p| p.downcast_ref::<LogRateLimiterConfig>()) else {
         panic!("not a log_rate_limiter config");
     };
     assert_eq!(c.rate, 50.0);

@@ -9,9 +9,52 @@
 
 pub mod config;
 
+use super::{DataForm, Processor, ProcessorContext, ProcessorFactory, ProcessorSpec};
+use crate::config::component::{ComponentKind, ComponentMeta, Factory, ALL_SIGNALS};
 use config::MemoryLimiterConfig;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+
+pub static FACTORY: ProcessorFactory = Factory {
+    meta: ComponentMeta {
+        kind: ComponentKind::Processor,
+        name: "memory_limiter",
+        aliases: &[],
+        signals: ALL_SIGNALS,
+        description: "refuses data with retryable errors while memory is above its limit",
+    },
+    compile: |input| {
+        let cfg: MemoryLimiterConfig = input.typed()?;
+        let total = input.env.total_memory;
+        let mut limits = None;
+        input.check(|c| limits = config::validate(c, &cfg, total)).then_some(())?;
+        Some(Arc::new(Admission { limits: limits?, check_interval: cfg.check_interval.get(), config: cfg }))
+    },
+};
+
+/// A memory limiter's compiled form: the limits the pipeline's door
+/// enforces and how often memory is read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Admission {
+    pub limits: MemoryLimits,
+    pub check_interval: std::time::Duration,
+    config: MemoryLimiterConfig,
+}
+
+impl ProcessorSpec for Admission {
+    /// Inside the chain it hands data on: it acts at the door.
+    fn build(&self, _ctx: &ProcessorContext) -> Result<Box<dyn Processor>, String> {
+        Ok(Box::new(super::PassThrough))
+    }
+
+    fn data_form(&self) -> DataForm {
+        DataForm::Untouched
+    }
+
+    fn admission(&self) -> Option<&Admission> {
+        Some(self)
+    }
+}
 
 /// Limits in bytes, resolved from the config and the machine's memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,11 +69,17 @@ impl MemoryLimits {
         const MIB: u64 = 1024 * 1024;
         let (hard, spike) = if cfg.limit_mib > 0 {
             let spike = if cfg.spike_limit_mib > 0 { cfg.spike_limit_mib } else { cfg.limit_mib / 5 };
-            (cfg.limit_mib * MIB, spike * MIB)
+            let bytes = |mib: u64| {
+                mib.checked_mul(MIB).ok_or_else(|| format!("{mib} MiB is more memory than can be addressed"))
+            };
+            (bytes(cfg.limit_mib)?, bytes(spike)?)
         } else if cfg.limit_percentage > 0 {
             let total = total_memory.ok_or(
                 "limit_percentage needs the machine's total memory, which could not be read; set limit_mib instead",
             )?;
+            if cfg.limit_percentage > 100 {
+                return Err(format!("limit_percentage {} is above 100", cfg.limit_percentage));
+            }
             let hard = total / 100 * cfg.limit_percentage;
             let spike_pct =
                 if cfg.spike_limit_percentage > 0 { cfg.spike_limit_percentage } else { cfg.limit_percentage / 5 };

@@ -5,6 +5,7 @@
 //! here so that a bad value is reported by `config::validate` with its path,
 //! line and a hint, rather than as a bare serde error.
 
+use crate::config::component::Checker;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -84,5 +85,53 @@ impl ProbabilisticSamplerConfig {
     /// Whether logs take randomness from the record's trace ID.
     pub fn logs_by_trace_id(&self) -> bool {
         self.attribute_source != "record"
+    }
+}
+
+pub fn validate(c: &mut Checker, cfg: &ProbabilisticSamplerConfig) {
+    let pct = cfg.sampling_percentage;
+    // Above 100 means keep everything, as in the Collector.
+    if pct.is_nan() || pct < 0.0 {
+        c.error(
+            &["sampling_percentage"],
+            format!("sampling_percentage {pct} must not be negative"),
+            Some("a percentage of items to keep, e.g. 15.3; 0 keeps nothing, 100 (or more) keeps everything"),
+        );
+    } else if pct > 0.0 && pct / 100.0 < 1.0 / (1u64 << 56) as f64 {
+        c.error(
+            &["sampling_percentage"],
+            format!("sampling_percentage {pct} is too small to express"),
+            Some("the smallest probability is 2^-56; use 0 to keep nothing"),
+        );
+    }
+    if let Some(mode) = &cfg.mode {
+        if !mode.is_empty() && !MODES.contains(&mode.as_str()) {
+            let modes = format!("modes are {}", MODES.join(", "));
+            let hint = match crate::config::suggest::did_you_mean(mode, MODES.iter().copied()) {
+                Some(s) => format!("{s} {modes}"),
+                None => modes,
+            };
+            c.error(&["mode"], format!("unknown mode \"{mode}\""), Some(&hint));
+        }
+    }
+    if !(1..=14).contains(&cfg.sampling_precision) {
+        c.error(
+            &["sampling_precision"],
+            format!("sampling_precision {} must be from 1 to 14", cfg.sampling_precision),
+            Some("hex digits of the threshold written in tracestate; the default is 4"),
+        );
+    }
+    if !ATTRIBUTE_SOURCES.contains(&cfg.attribute_source.as_str()) {
+        c.error(
+            &["attribute_source"],
+            format!("unknown attribute_source \"{}\"", cfg.attribute_source),
+            Some("traceID (the default) or record"),
+        );
+    } else if cfg.attribute_source == "record" && cfg.from_attribute.is_empty() {
+        c.error(
+            &["from_attribute"],
+            "from_attribute is required when attribute_source is record",
+            Some("name the log record attribute to sample by, e.g. from_attribute: log.id"),
+        );
     }
 }

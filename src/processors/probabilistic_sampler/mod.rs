@@ -30,6 +30,30 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use std::fmt::Write as _;
 use std::time::Instant;
 
+use crate::config::component::{ComponentKind, ComponentMeta, Factory};
+use crate::processors::{ProcessorFactory, ProcessorSpec};
+
+pub static FACTORY: ProcessorFactory = Factory {
+    meta: ComponentMeta {
+        kind: ComponentKind::Processor,
+        name: "probabilistic_sampler",
+        aliases: &[],
+        signals: &[crate::data::Signal::Traces, crate::data::Signal::Logs],
+        description: "keeps a percentage of traces or logs (hash_seed, proportional or equalizing)",
+    },
+    compile: |input| {
+        let cfg: ProbabilisticSamplerConfig = input.typed()?;
+        input.check(|c| config::validate(c, &cfg)).then_some(())?;
+        Some(std::sync::Arc::new(cfg))
+    },
+};
+
+impl ProcessorSpec for ProbabilisticSamplerConfig {
+    fn build(&self, ctx: &ProcessorContext) -> Result<Box<dyn Processor>, String> {
+        Ok(Box::new(ProbabilisticSampler::new(self, ctx)))
+    }
+}
+
 /// The hash buckets of `hash_seed` mode: 14 bits.
 const HASH_BUCKETS_LG2: u32 = 14;
 const HASH_BUCKETS: u32 = 1 << HASH_BUCKETS_LG2;

@@ -350,7 +350,7 @@ fn load_processor(body: &str) -> Result<crate::config::AgentConfig, crate::confi
 fn config_loads_with_collector_defaults() {
     let cfg = load_processor("    sampling_percentage: 15.3\n    hash_seed: 22\n").unwrap();
     let id = crate::config::ComponentId::parse("probabilistic_sampler").unwrap();
-    let Some(crate::config::ProcessorConfig::ProbabilisticSampler(c)) = cfg.processors.get(&id) else {
+    let Some(c) = cfg.processors.get(&id).and_then(|p| p.downcast_ref::<ProbabilisticSamplerConfig>()) else {
         panic!("not a probabilistic_sampler config");
     };
     assert_eq!(c.sampling_percentage, 15.3);
@@ -364,7 +364,9 @@ fn config_loads_with_collector_defaults() {
 fn a_percentage_above_100_loads_and_keeps_everything_as_in_the_collector() {
     let cfg = load_processor("    sampling_percentage: 150\n").expect("150% is accepted");
     let id = crate::config::ComponentId::parse("probabilistic_sampler").unwrap();
-    let Some(crate::config::ProcessorConfig::ProbabilisticSampler(c)) = cfg.processors.get(&id) else { panic!() };
+    let Some(c) = cfg.processors.get(&id).and_then(|p| p.downcast_ref::<ProbabilisticSamplerConfig>()) else {
+        panic!()
+    };
     let (mut s, _) = sampler(c, Signal::Traces);
     for i in 0..100u8 {
         assert_eq!(s.sample_span(&mut span(&[i; 16], "")), Verdict::Keep);

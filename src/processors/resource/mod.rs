@@ -13,13 +13,66 @@ use config::ResourceConfig;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use std::time::Instant;
 
+use crate::config::component::{ComponentKind, ComponentMeta, Factory, ALL_SIGNALS};
+use crate::processors::{ProcessorFactory, ProcessorSpec};
+
+pub static FACTORY: ProcessorFactory = Factory {
+    meta: ComponentMeta {
+        kind: ComponentKind::Processor,
+        name: "resource",
+        aliases: &[],
+        signals: ALL_SIGNALS,
+        description: "applies the attributes processor's actions to resource attributes",
+    },
+    compile: |input| {
+        let cfg: ResourceConfig = input.typed()?;
+        let actions = crate::processors::attributes::config::compile_actions(
+            &mut input.checker(),
+            "attributes",
+            &cfg.attributes,
+        )?;
+        Some(std::sync::Arc::new(ResourceSpec { config: cfg, actions }) as _)
+    },
+};
+
+/// The resource processor's compiled actions.
+#[derive(Debug)]
+pub struct ResourceSpec {
+    config: ResourceConfig,
+    actions: Actions,
+}
+
+impl ResourceSpec {
+    /// The settings it was compiled from.
+    pub fn config(&self) -> &ResourceConfig {
+        &self.config
+    }
+}
+
+impl PartialEq for ResourceSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.config == other.config
+    }
+}
+
+impl ProcessorSpec for ResourceSpec {
+    fn build(&self, _ctx: &ProcessorContext) -> Result<Box<dyn Processor>, String> {
+        Ok(Box::new(ResourceProcessor { actions: self.actions.clone() }))
+    }
+}
+
 pub struct ResourceProcessor {
     actions: Actions,
 }
 
 impl ResourceProcessor {
-    pub fn new(cfg: &ResourceConfig, _ctx: &ProcessorContext) -> Self {
-        ResourceProcessor { actions: Actions::compile(&cfg.attributes).0 }
+    /// Compiles `cfg` on its own (tests and benches): the first error, if any.
+    pub fn new(cfg: &ResourceConfig, _ctx: &ProcessorContext) -> Result<Self, String> {
+        let (actions, errors) = Actions::compile(&cfg.attributes);
+        match errors.into_iter().next() {
+            Some(e) => Err(e.message),
+            None => Ok(ResourceProcessor { actions }),
+        }
     }
 
     fn on(&self, resource: &mut Option<Resource>) {

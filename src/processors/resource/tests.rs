@@ -17,7 +17,7 @@ fn processor(yaml: &str) -> ResourceProcessor {
         worker: 0,
         workers: 1,
     };
-    ResourceProcessor::new(&ResourceConfig { attributes: actions_of(yaml) }, &ctx)
+    ResourceProcessor::new(&ResourceConfig { attributes: actions_of(yaml) }, &ctx).unwrap()
 }
 
 const ACTIONS: &str = "- {key: deployment.environment, value: prod, action: upsert}\n\

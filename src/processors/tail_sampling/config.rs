@@ -7,6 +7,7 @@
 //! wrong `type` is reported by [`super::policy::compile`] at its YAML path
 //! (`policies::2::type`) instead of as an opaque serde enum error.
 
+use crate::config::component::Checker;
 use crate::config::Duration;
 use serde::Deserialize;
 
@@ -204,4 +205,29 @@ pub struct CompositeConfig {
 pub struct RateAllocationConfig {
     pub policy: String,
     pub percent: f64,
+}
+
+pub fn validate(c: &mut Checker, cfg: &TailSamplingConfig) {
+    if cfg.decision_wait.is_zero() {
+        c.error(&["decision_wait"], "decision_wait must be above zero", Some("e.g. 30s"));
+    }
+    if let Some(d) = cfg.decision_wait_after_root_received {
+        if d > cfg.decision_wait {
+            c.error(
+                &["decision_wait_after_root_received"],
+                "decision_wait_after_root_received must not be longer than decision_wait",
+                Some("it shortens the wait once the root span is in"),
+            );
+        }
+    }
+    if cfg.num_traces == 0 {
+        c.error(&["num_traces"], "num_traces must be above 0", Some("e.g. 50000"));
+    }
+    if cfg.max_memory_mib == 0 {
+        c.error(&["max_memory_mib"], "max_memory_mib must be above 0", Some("e.g. 256"));
+    }
+    let (_, errors) = crate::processors::tail_sampling::policy::compile_all(cfg, 1);
+    for e in errors {
+        c.error_at(&e.path, e.message, e.hint);
+    }
 }

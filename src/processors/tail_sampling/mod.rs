@@ -64,6 +64,44 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::config::component::{ComponentKind, ComponentMeta, Factory};
+use crate::processors::{DataForm, ProcessorFactory, ProcessorSpec, StateKey};
+
+pub static FACTORY: ProcessorFactory = Factory {
+    meta: ComponentMeta {
+        kind: ComponentKind::Processor,
+        name: "tail_sampling",
+        aliases: &[],
+        signals: &[Signal::Traces],
+        description: "keeps whole traces chosen by policies once they are complete, within a memory bound",
+    },
+    compile: |input| {
+        let cfg: TailSamplingConfig = input.typed()?;
+        input.check(|c| config::validate(c, &cfg)).then_some(())?;
+        Some(std::sync::Arc::new(cfg))
+    },
+};
+
+impl ProcessorSpec for TailSamplingConfig {
+    fn build(&self, ctx: &ProcessorContext) -> Result<Box<dyn Processor>, String> {
+        Ok(Box::new(TailSamplingProcessor::new(self, ctx)))
+    }
+
+    /// Per-trace buffers and decision caches.
+    fn state_key(&self) -> StateKey {
+        StateKey::TraceId
+    }
+
+    /// Spans are buffered as received and kept ones sent on encoded.
+    fn data_form(&self) -> DataForm {
+        DataForm::Either
+    }
+
+    fn holds_data(&self) -> bool {
+        true
+    }
+}
+
 /// The span attribute naming the policy that kept a trace.
 pub const POLICY_ATTRIBUTE: &str = "sampling.policy";
 
@@ -662,10 +700,6 @@ impl Processor for TailSamplingProcessor {
         let mut payloads = Vec::new();
         self.flush_payload(&mut payloads);
         decoded(payloads, out);
-    }
-
-    fn takes_encoded(&self) -> bool {
-        true
     }
 
     /// Buffers a request's spans, decoded or as received, and sends on what

@@ -407,8 +407,8 @@ fn config_errors_name_the_policy_path() {
 
 #[test]
 fn tail_sampling_is_keyed_by_trace_and_traces_only() {
-    let c = crate::config::ProcessorConfig::TailSampling(TailSamplingConfig::default());
-    assert!(crate::processors::state_key(&c) == crate::processors::StateKey::TraceId);
+    let c = TailSamplingConfig::default();
+    assert!(crate::processors::ProcessorSpec::state_key(&c) == crate::processors::StateKey::TraceId);
     let ty = crate::config::registry::find(crate::config::ComponentKind::Processor, "tail_sampling").unwrap();
     assert_eq!(ty.signals, &[Signal::Traces]);
 }

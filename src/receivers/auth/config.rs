@@ -2,6 +2,8 @@
 //! reference a receiver protocol makes to one, field for field the Collector's
 //! (`bearertokenauth`, `basicauth`, `configauth.Config`).
 
+use super::Authenticator;
+use crate::config::component::Checker;
 use serde::Deserialize;
 
 /// `auth:` under `protocols.grpc` / `protocols.http`.
@@ -64,4 +66,17 @@ pub struct HtpasswdConfig {
 pub struct BasicClientAuth {
     pub username: String,
     pub password: String,
+}
+
+pub fn bearertokenauth(c: &mut Checker, cfg: &BearerTokenAuthConfig) {
+    if let Err(e) = Authenticator::bearer(cfg) {
+        let path: Vec<&str> = e.field.split("::").collect();
+        c.error(&path, e.message, e.hint.as_deref());
+    }
+}
+pub fn basicauth(c: &mut Checker, cfg: &BasicAuthConfig) {
+    if let Err(e) = Authenticator::basic(cfg) {
+        let path: Vec<&str> = e.field.split("::").collect();
+        c.error(&path, e.message, e.hint.as_deref());
+    }
 }

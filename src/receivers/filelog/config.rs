@@ -2,6 +2,7 @@
 //! where the feature exists there (names and defaults of its `filelog`
 //! receiver and of its `container` operator).
 
+use crate::config::component::Checker;
 use crate::config::duration::Duration;
 use serde::{de, Deserialize, Deserializer};
 
@@ -157,6 +158,111 @@ impl<'de> Deserialize<'de> for ByteSize {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+/// The `type` of each `filelog` operator, read from the YAML before the
+/// operators are typed (an unknown operator's own fields are not ours to name).
+pub fn filelog_operator_types(c: &mut Checker) {
+    let Some(ops) = c.node.get("operators") else { return };
+    let crate::config::node::Value::Seq(items) = &ops.value.value else { return };
+    let supported =
+        format!("sluice runs these operators: {}, e.g. operators: [{{type: container}}]", OPERATOR_TYPES.join(", "));
+    for (i, item) in items.iter().enumerate() {
+        let index = i.to_string();
+        match item.get("type").map(|e| &e.value.value) {
+            Some(crate::config::node::Value::Scalar(t, _)) if OPERATOR_TYPES.contains(&t.as_str()) => {}
+            Some(crate::config::node::Value::Scalar(t, _)) => {
+                let hint = match crate::config::suggest::did_you_mean(t, OPERATOR_TYPES.iter().copied()) {
+                    Some(h) => format!("{h} ({supported})"),
+                    None => supported.clone(),
+                };
+                c.error(&["operators", &index, "type"], format!("unknown operator type \"{t}\""), Some(&hint));
+            }
+            _ => c.error(&["operators", &index], "the operator has no type", Some(&supported)),
+        }
+    }
+}
+pub fn filelog_receiver(c: &mut Checker, cfg: &FilelogReceiverConfig) {
+    use crate::receivers::filelog::glob::Glob;
+    if cfg.include.is_empty() {
+        c.error(
+            &["include"],
+            "include must list at least one file pattern",
+            Some("e.g. include: [/var/log/pods/*/*/*.log]"),
+        );
+    }
+    for (field, patterns) in [("include", &cfg.include), ("exclude", &cfg.exclude)] {
+        for (i, p) in patterns.iter().enumerate() {
+            if let Err(e) = Glob::new(p) {
+                c.error(
+                    &[field, &i.to_string()],
+                    format!("invalid pattern \"{p}\": {e}"),
+                    Some("globs take *, ?, [abc], [!abc] and ** (any directories)"),
+                );
+            }
+        }
+    }
+    if cfg.start_at != "beginning" && cfg.start_at != "end" {
+        c.error(
+            &["start_at"],
+            format!("start_at \"{}\" is not beginning or end", cfg.start_at),
+            Some("start_at: end (the default) or start_at: beginning"),
+        );
+    }
+    if !matches!(cfg.encoding.to_ascii_lowercase().as_str(), "utf-8" | "utf8") {
+        c.error(
+            &["encoding"],
+            format!("encoding \"{}\" is not supported", cfg.encoding),
+            Some("sluice reads UTF-8 only: remove encoding or set encoding: utf-8"),
+        );
+    }
+    if cfg.poll_interval.is_zero() {
+        c.error(&["poll_interval"], "poll_interval must be above zero", Some("e.g. 200ms (the default)"));
+    }
+    if cfg.max_log_size.0 == 0 {
+        c.error(&["max_log_size"], "max_log_size must be above zero", Some("e.g. 1MiB (the default)"));
+    }
+    if cfg.fingerprint_size.0 < 16 {
+        c.error(
+            &["fingerprint_size"],
+            format!("fingerprint_size {} is below 16 bytes", cfg.fingerprint_size.0),
+            Some("e.g. 1kb (the default); short fingerprints make different files look the same"),
+        );
+    }
+    if cfg.max_concurrent_files == 0 {
+        c.error(&["max_concurrent_files"], "max_concurrent_files must be at least 1", Some("e.g. 1024 (the default)"));
+    }
+    if let Some(m) = &cfg.multiline {
+        match (&m.line_start_pattern, &m.line_end_pattern) {
+            (Some(_), Some(_)) => {
+                c.error(&["multiline"], "only one of line_start_pattern and line_end_pattern can be set", None)
+            }
+            (None, None) => c.error(
+                &["multiline"],
+                "multiline needs line_start_pattern or line_end_pattern",
+                Some("e.g. line_start_pattern: ^\\d{4}-\\d{2}-\\d{2}"),
+            ),
+            _ => {}
+        }
+        for (field, p) in [("line_start_pattern", &m.line_start_pattern), ("line_end_pattern", &m.line_end_pattern)] {
+            if let Some(Err(e)) = p.as_deref().map(regex::Regex::new) {
+                c.error(&["multiline", field], format!("invalid regex: {e}"), None);
+            }
+        }
+    }
+    for (i, op) in cfg.operators.iter().enumerate() {
+        if let Some(f) = &op.format {
+            if !CONTAINER_FORMATS.contains(&f.as_str()) {
+                let hint =
+                    format!("one of {}, or leave format out to detect it per line", CONTAINER_FORMATS.join(", "));
+                c.error(
+                    &["operators", &i.to_string(), "format"],
+                    format!("unknown container format \"{f}\""),
+                    Some(&hint),
+                );
+            }
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Configuration of the `otlp` receiver (alias `otlp_grpc`), field for field
 //! the Collector's where the feature exists there.
 
+use crate::config::component::Checker;
 use crate::config::Duration;
 use crate::receivers::auth::config::AuthSettings;
 use crate::receivers::tls::TlsServerConfig;
@@ -113,5 +114,67 @@ impl Default for HttpServerConfig {
             read_header_timeout: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(60),
         }
+    }
+}
+
+pub fn otlp_receiver(c: &mut Checker, cfg: &OtlpReceiverConfig) {
+    let p = &cfg.protocols;
+    if p.grpc.is_none() && p.http.is_none() {
+        c.error(
+            &["protocols"],
+            "at least one protocol must be enabled",
+            Some("add `grpc:` and/or `http:` under protocols"),
+        );
+    }
+    if let Some(g) = &p.grpc {
+        c.endpoint(&["protocols", "grpc", "endpoint"], &g.endpoint);
+        if let Some(tls) = &g.tls {
+            server_tls(c, "grpc", tls, crate::receivers::otlp::GRPC_ALPN);
+        }
+        let params = g.keepalive.as_ref().and_then(|k| k.server_parameters.as_ref());
+        for (field, set) in params
+            .map(|k| {
+                [
+                    ("max_connection_age", k.max_connection_age.is_some()),
+                    ("max_connection_age_grace", k.max_connection_age_grace.is_some()),
+                ]
+            })
+            .unwrap_or_default()
+        {
+            if set {
+                c.error(
+                    &["protocols", "grpc", "keepalive", "server_parameters", field],
+                    format!("{field} is not supported"),
+                    Some("remove it; max_connection_idle closes idle connections"),
+                );
+            }
+        }
+        if g.max_recv_msg_size_mib == 0 {
+            c.error(&["protocols", "grpc", "max_recv_msg_size_mib"], "max_recv_msg_size_mib must be above 0", None);
+        }
+    }
+    if let Some(h) = &p.http {
+        c.endpoint(&["protocols", "http", "endpoint"], &h.endpoint);
+        if let Some(tls) = &h.tls {
+            server_tls(c, "http", tls, crate::receivers::otlp::HTTP_ALPN);
+        }
+        if h.max_request_body_size == 0 {
+            c.error(&["protocols", "http", "max_request_body_size"], "max_request_body_size must be above 0", None);
+        }
+        for (name, path) in [
+            ("traces_url_path", &h.traces_url_path),
+            ("metrics_url_path", &h.metrics_url_path),
+            ("logs_url_path", &h.logs_url_path),
+        ] {
+            if !path.starts_with('/') {
+                c.error(&["protocols", "http", name], format!("{name} \"{path}\" must start with '/'"), None);
+            }
+        }
+    }
+}
+/// Loads the certificates now, so a bad file fails `validate` and start, at its field.
+fn server_tls(c: &mut Checker, transport: &str, tls: &TlsServerConfig, alpn: &[&[u8]]) {
+    if let Err(e) = crate::receivers::tls::server_tls(tls, alpn) {
+        c.error(&["protocols", transport, "tls", e.field], e.message, e.hint.as_deref());
     }
 }
