@@ -2,6 +2,7 @@
 //! the tree names a component's type; the loader, `sluice components` and
 //! the pipeline find each one here and use only its contract.
 
+use crate::exporters::{self, ExporterFactory};
 use crate::processors::{self, ProcessorFactory};
 
 /// Processors, in `sluice components` order.
@@ -21,4 +22,22 @@ pub static PROCESSORS: &[&ProcessorFactory] = &[
 /// The processor factory of a type name or alias.
 pub fn processor(type_name: &str) -> Option<&'static ProcessorFactory> {
     PROCESSORS.iter().copied().find(|f| f.meta.is_named(type_name))
+}
+
+/// Exporters, in `sluice components` order.
+pub static EXPORTERS: &[&ExporterFactory] = &[
+    &exporters::otlp::FACTORY,
+    &exporters::otlphttp::FACTORY,
+    &exporters::loadbalancing::FACTORY,
+    &exporters::loki::FACTORY,
+    &exporters::prometheus::FACTORY,
+    &exporters::prometheusremotewrite::FACTORY,
+    &exporters::debug::FACTORY,
+    &exporters::file::FACTORY,
+    &exporters::nop::FACTORY,
+];
+
+/// The exporter factory of a type name or alias.
+pub fn exporter(type_name: &str) -> Option<&'static ExporterFactory> {
+    EXPORTERS.iter().copied().find(|f| f.meta.is_named(type_name))
 }

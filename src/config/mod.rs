@@ -21,7 +21,7 @@ pub mod yaml;
 pub use component::ComponentKind;
 pub use duration::Duration;
 pub use error::{ConfigError, ConfigErrors};
-pub use registry::{ExporterConfig, ExtensionConfig, ReceiverConfig};
+pub use registry::{ExtensionConfig, ReceiverConfig};
 
 use crate::data::Signal;
 use serde::{Deserialize, Deserializer};
@@ -92,7 +92,7 @@ impl fmt::Display for PipelineId {
 pub struct AgentConfig {
     pub receivers: BTreeMap<ComponentId, ReceiverConfig>,
     pub processors: BTreeMap<ComponentId, std::sync::Arc<dyn crate::processors::ProcessorSpec>>,
-    pub exporters: BTreeMap<ComponentId, ExporterConfig>,
+    pub exporters: BTreeMap<ComponentId, std::sync::Arc<dyn crate::exporters::ExporterSpec>>,
     pub extensions: BTreeMap<ComponentId, ExtensionConfig>,
     pub service: ServiceConfig,
 }

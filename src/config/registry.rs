@@ -2,12 +2,6 @@
 //! aliases), the signals each supports, and their typed configs.
 
 use crate::data::Signal;
-use crate::exporters::loadbalancing::config::LoadBalancingConfig;
-use crate::exporters::{
-    debug::config::DebugExporterConfig, file::config::FileExporterConfig, loki::config::LokiExporterConfig,
-    nop::config::NopExporterConfig, otlp::config::OtlpExporterConfig, otlphttp::config::OtlpHttpExporterConfig,
-    prometheus::config::PrometheusExporterConfig, prometheusremotewrite::config::PrometheusRemoteWriteConfig,
-};
 use crate::queue::storage_config::FileStorageConfig;
 use crate::receivers::auth::config::{BasicAuthConfig, BearerTokenAuthConfig};
 use crate::receivers::filelog::config::FilelogReceiverConfig;
@@ -32,69 +26,6 @@ const OTHERS: &[ComponentType] = &[
         aliases: &["file_log"],
         signals: &[Signal::Logs],
         description: "follows log files (Kubernetes container logs: CRI, Docker), with checkpoints in file_storage",
-    },
-    ComponentType {
-        kind: ComponentKind::Exporter,
-        name: "otlp",
-        aliases: &["otlp_grpc"],
-        signals: ALL_SIGNALS,
-        description: "OTLP over gRPC (Jaeger, Tempo, another collector)",
-    },
-    ComponentType {
-        kind: ComponentKind::Exporter,
-        name: "otlphttp",
-        aliases: &["otlp_http"],
-        signals: ALL_SIGNALS,
-        description: "OTLP over HTTP, protobuf or JSON",
-    },
-    ComponentType {
-        kind: ComponentKind::Exporter,
-        name: "loadbalancing",
-        aliases: &["load_balancing"],
-        signals: ALL_SIGNALS,
-        description: "OTLP/gRPC to a set of backends by consistent hash of trace ID, service or metric name",
-    },
-    ComponentType {
-        kind: ComponentKind::Exporter,
-        name: "loki",
-        aliases: &[],
-        signals: &[Signal::Logs],
-        description: "Loki push API: streams by label set, snappy protobuf or JSON",
-    },
-    ComponentType {
-        kind: ComponentKind::Exporter,
-        name: "prometheus",
-        aliases: &[],
-        signals: &[Signal::Metrics],
-        description: "serves the latest value of each series on a /metrics page for Prometheus to scrape",
-    },
-    ComponentType {
-        kind: ComponentKind::Exporter,
-        name: "prometheusremotewrite",
-        aliases: &["prometheus_remote_write"],
-        signals: &[Signal::Metrics],
-        description: "Prometheus remote write 1.0 (Prometheus, Mimir, Cortex, VictoriaMetrics, Thanos)",
-    },
-    ComponentType {
-        kind: ComponentKind::Exporter,
-        name: "debug",
-        aliases: &[],
-        signals: ALL_SIGNALS,
-        description: "writes a summary or the contents of each batch to the agent's log",
-    },
-    ComponentType {
-        kind: ComponentKind::Exporter,
-        name: "file",
-        aliases: &[],
-        signals: ALL_SIGNALS,
-        description: "writes OTLP JSON lines to a file, rotated by size",
-    },
-    ComponentType {
-        kind: ComponentKind::Exporter,
-        name: "nop",
-        aliases: &[],
-        signals: ALL_SIGNALS,
-        description: "accepts and discards every batch, counted as sent (to measure the agent's own cost)",
     },
     ComponentType {
         kind: ComponentKind::Extension,
@@ -130,8 +61,9 @@ const OTHERS: &[ComponentType] = &[
 pub fn all() -> impl Iterator<Item = &'static ComponentType> {
     let receivers = OTHERS.iter().filter(|c| c.kind == ComponentKind::Receiver);
     let processors = crate::components::PROCESSORS.iter().map(|f| &f.meta);
+    let exporters = crate::components::EXPORTERS.iter().map(|f| &f.meta);
     let rest = OTHERS.iter().filter(|c| c.kind != ComponentKind::Receiver);
-    receivers.chain(processors).chain(rest)
+    receivers.chain(processors).chain(exporters).chain(rest)
 }
 
 /// Looks up a type by name or alias within a section.
@@ -180,19 +112,6 @@ impl ReceiverConfig {
             }
         }
     }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum ExporterConfig {
-    Otlp(OtlpExporterConfig),
-    OtlpHttp(OtlpHttpExporterConfig),
-    Loki(LokiExporterConfig),
-    LoadBalancing(LoadBalancingConfig),
-    PrometheusRemoteWrite(PrometheusRemoteWriteConfig),
-    Prometheus(PrometheusExporterConfig),
-    Debug(DebugExporterConfig),
-    File(FileExporterConfig),
-    Nop(NopExporterConfig),
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -11,6 +11,7 @@ use super::node::{self, Entry, Node, Value};
 use super::registry::{self, ComponentType, ExtensionUse};
 use super::suggest::did_you_mean;
 use super::*;
+use crate::exporters::ExporterSpec;
 use crate::processors::ProcessorSpec;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -234,55 +235,10 @@ impl Loader {
         (factory.compile)(&mut input)
     }
 
-    fn exporter(&mut self, ty: &'static ComponentType, node: &Node, path: &str) -> Option<ExporterConfig> {
-        match ty.name {
-            "otlp" => {
-                let cfg = self.typed(node, path)?;
-                crate::exporters::otlp::config::otlp_exporter(&mut self.checker(path, node), &cfg);
-                Some(ExporterConfig::Otlp(cfg))
-            }
-            "otlphttp" => {
-                let cfg = self.typed(node, path)?;
-                crate::exporters::otlphttp::config::otlphttp_exporter(&mut self.checker(path, node), &cfg);
-                Some(ExporterConfig::OtlpHttp(cfg))
-            }
-            "loadbalancing" => {
-                let node = crate::exporters::loadbalancing::config::with_endpoint_placeholder(node);
-                let cfg = self.typed(&node, path)?;
-                let before = self.errors.len();
-                crate::exporters::loadbalancing::config::loadbalancing_exporter(&mut self.checker(path, &node), &cfg);
-                (self.errors.len() == before).then_some(ExporterConfig::LoadBalancing(cfg))
-            }
-            "loki" => {
-                let cfg = self.typed(node, path)?;
-                let before = self.errors.len();
-                crate::exporters::loki::config::loki_exporter(&mut self.checker(path, node), &cfg);
-                (self.errors.len() == before).then_some(ExporterConfig::Loki(cfg))
-            }
-            "prometheusremotewrite" => {
-                let cfg = self.typed(node, path)?;
-                let before = self.errors.len();
-                crate::exporters::prometheusremotewrite::config::prometheusremotewrite_exporter(
-                    &mut self.checker(path, node),
-                    &cfg,
-                );
-                (self.errors.len() == before).then_some(ExporterConfig::PrometheusRemoteWrite(cfg))
-            }
-            "prometheus" => {
-                let cfg = self.typed(node, path)?;
-                let before = self.errors.len();
-                crate::exporters::prometheus::config::prometheus_exporter(&mut self.checker(path, node), &cfg);
-                (self.errors.len() == before).then_some(ExporterConfig::Prometheus(cfg))
-            }
-            "debug" => Some(ExporterConfig::Debug(self.typed(node, path)?)),
-            "file" => {
-                let cfg = self.typed(node, path)?;
-                crate::exporters::file::config::file_exporter(&mut self.checker(path, node), &cfg);
-                Some(ExporterConfig::File(cfg))
-            }
-            "nop" => Some(ExporterConfig::Nop(self.typed(node, path)?)),
-            _ => None,
-        }
+    fn exporter(&mut self, ty: &'static ComponentType, node: &Node, path: &str) -> Option<Arc<dyn ExporterSpec>> {
+        let factory = crate::components::exporter(ty.name)?;
+        let mut input = ComponentInput { node, path, env: self.env, errors: &mut self.errors };
+        (factory.compile)(&mut input)
     }
 
     fn extension(&mut self, ty: &'static ComponentType, node: &Node, path: &str) -> Option<ExtensionConfig> {
@@ -318,7 +274,7 @@ impl Loader {
         &mut self,
         section: Option<&Entry>,
         defs: &Defs,
-        exporters: &BTreeMap<ComponentId, ExporterConfig>,
+        exporters: &BTreeMap<ComponentId, Arc<dyn ExporterSpec>>,
     ) -> Option<ServiceConfig> {
         let Some(section) = section else {
             self.errors.push(
@@ -394,24 +350,14 @@ impl Loader {
     fn storage_references(
         &mut self,
         section: Option<&Entry>,
-        exporters: &BTreeMap<ComponentId, ExporterConfig>,
+        exporters: &BTreeMap<ComponentId, Arc<dyn ExporterSpec>>,
         extensions: &DefinedMap,
         service: Option<&ServiceConfig>,
     ) {
         let Some(section) = section else { return };
         let Value::Map(entries) = &section.value.value else { return };
         for (eid, cfg) in exporters {
-            let queue = match cfg {
-                ExporterConfig::Otlp(c) => &c.sending_queue,
-                ExporterConfig::OtlpHttp(c) => &c.sending_queue,
-                ExporterConfig::Loki(c) => &c.sending_queue,
-                ExporterConfig::LoadBalancing(c) => &c.protocol.otlp.sending_queue,
-                ExporterConfig::PrometheusRemoteWrite(c) => &c.sending_queue,
-                ExporterConfig::Debug(_)
-                | ExporterConfig::File(_)
-                | ExporterConfig::Prometheus(_)
-                | ExporterConfig::Nop(_) => continue,
-            };
+            let (queue, _) = cfg.sending();
             let Some(name) = &queue.storage else { continue };
             let Some(entry) = entries.iter().find(|e| ComponentId::parse(&e.key).as_ref() == Ok(eid)) else {
                 continue;
@@ -517,7 +463,7 @@ impl Loader {
         entry: Option<&Entry>,
         service_line: usize,
         defs: &Defs,
-        exporters: &BTreeMap<ComponentId, ExporterConfig>,
+        exporters: &BTreeMap<ComponentId, Arc<dyn ExporterSpec>>,
     ) -> Option<BTreeMap<PipelineId, PipelineConfig>> {
         const PATH: &str = "service::pipelines";
         let hint = "e.g. pipelines: {traces: {receivers: [otlp], exporters: [debug]}}";
@@ -580,38 +526,23 @@ impl Loader {
                             ok = false;
                         }
                     }
-                    if let Some(ExporterConfig::LoadBalancing(lb)) = exporters.get(&cid) {
-                        if let Err(msg) = lb.routing_key_for(id.signal) {
+                    if let Some(exporter) = exporters.get(&cid) {
+                        if let Err(problem) = exporter.check_signal(id.signal) {
                             if http_reported.insert((cid.clone(), id.signal)) {
                                 let line = defs.exporters.get(&cid).map_or(line, |d| d.line);
+                                let at = join("exporters", &cid.to_string());
+                                let path = match problem.field {
+                                    Some(f) => join(&at, f),
+                                    None => at,
+                                };
                                 self.err(
-                                    join(&join("exporters", &cid.to_string()), "routing_key"),
+                                    path,
                                     line,
-                                    format!("{msg}, which pipeline \"{id}\" sends to it"),
-                                    Some(crate::exporters::loadbalancing::config::routing_key_hint(id.signal)),
+                                    format!("{}, which pipeline \"{id}\" sends to it", problem.message),
+                                    Some(problem.hint),
                                 );
                                 ok = false;
                             }
-                        }
-                    }
-                    if let Some(ExporterConfig::OtlpHttp(h)) = exporters.get(&cid) {
-                        let signal_endpoint = match id.signal {
-                            Signal::Traces => &h.traces_endpoint,
-                            Signal::Metrics => &h.metrics_endpoint,
-                            Signal::Logs => &h.logs_endpoint,
-                        };
-                        if h.endpoint.is_none()
-                            && signal_endpoint.is_none()
-                            && http_reported.insert((cid.clone(), id.signal))
-                        {
-                            let line = defs.exporters.get(&cid).map_or(line, |d| d.line);
-                            self.err(
-                                join("exporters", &cid.to_string()),
-                                line,
-                                format!("no endpoint for {}, which pipeline \"{}\" sends to it", id.signal, id),
-                                Some(format!("set endpoint, or {}_endpoint", id.signal)),
-                            );
-                            ok = false;
                         }
                     }
                 }

@@ -97,7 +97,13 @@ service:
 #[test]
 fn realistic_collector_config_loads() {
     let cfg = load_with_memory(REALISTIC, &env_of(&[("TOKEN", "s3cr3t")]), None).unwrap();
-    let Some(ExporterConfig::Otlp(tempo)) = cfg.exporters.get(&id("otlp/tempo")) else { panic!("otlp/tempo") };
+    let Some(tempo) = cfg
+        .exporters
+        .get(&id("otlp/tempo"))
+        .and_then(|e| e.downcast_ref::<crate::exporters::otlp::config::OtlpExporterConfig>())
+    else {
+        panic!("otlp/tempo")
+    };
     assert_eq!(tempo.endpoint, "tempo.observability.svc:4317");
     assert_eq!(tempo.tls.ca_file.as_deref(), Some("/etc/ssl/tempo-ca.pem"));
     assert_eq!(tempo.headers.get("X-Scope-OrgID").map(String::as_str), Some("tenant-1"));
@@ -108,7 +114,13 @@ fn realistic_collector_config_loads() {
     assert_eq!(tempo.sending_queue.queue_size, 5000);
     assert_eq!(tempo.sending_queue.policy(), FullQueuePolicy::Block);
     assert_eq!(tempo.timeout, Duration::from_secs(5)); // default
-    let Some(ExporterConfig::OtlpHttp(http)) = cfg.exporters.get(&id("otlphttp")) else { panic!("otlphttp") };
+    let Some(http) = cfg
+        .exporters
+        .get(&id("otlphttp"))
+        .and_then(|e| e.downcast_ref::<crate::exporters::otlphttp::config::OtlpHttpExporterConfig>())
+    else {
+        panic!("otlphttp")
+    };
     assert_eq!(http.headers.get("Authorization").map(String::as_str), Some("Bearer s3cr3t"));
     assert_eq!(http.timeout, Duration::from_secs(30));
     let Some(ReceiverConfig::Otlp(otlp)) = cfg.receivers.get(&id("otlp")) else { panic!("otlp") };
@@ -173,7 +185,13 @@ fn persistent_queue_config_loads() {
         panic!("no file_storage")
     };
     assert!(fs.fsync);
-    let Some(ExporterConfig::Otlp(o)) = cfg.exporters.get(&id("otlp")) else { panic!("no otlp") };
+    let Some(o) = cfg
+        .exporters
+        .get(&id("otlp"))
+        .and_then(|e| e.downcast_ref::<crate::exporters::otlp::config::OtlpExporterConfig>())
+    else {
+        panic!("no otlp")
+    };
     assert_eq!(o.sending_queue.storage.as_deref(), Some("file_storage"));
     assert_eq!(o.sending_queue.max_size_mib, 512);
 }
@@ -609,7 +627,13 @@ fn env_expansion_in_documents() {
     assert_eq!(grpc.max_recv_msg_size_mib, 8);
     let Some(b) = cfg.processors.get(&id("batch")).and_then(|p| p.downcast_ref::<BatchConfig>()) else { panic!() };
     assert_eq!((b.send_batch_size, b.timeout), (512, Duration::from_secs(2)));
-    let Some(ExporterConfig::File(f)) = cfg.exporters.get(&id("file")) else { panic!() };
+    let Some(f) = cfg
+        .exporters
+        .get(&id("file"))
+        .and_then(|e| e.downcast_ref::<crate::exporters::file::config::FileExporterConfig>())
+    else {
+        panic!()
+    };
     assert_eq!(f.path, "/tmp/$HOME/x");
 }
 
@@ -733,7 +757,13 @@ service:
 ";
     let cfg = load_with_memory(text, &env_of(&[("MAX", "1m")]), None).unwrap();
     for name in ["otlp/a", "otlp/b"] {
-        let Some(ExporterConfig::Otlp(e)) = cfg.exporters.get(&id(name)) else { panic!("{name}") };
+        let Some(e) = cfg
+            .exporters
+            .get(&id(name))
+            .and_then(|e| e.downcast_ref::<crate::exporters::otlp::config::OtlpExporterConfig>())
+        else {
+            panic!("{name}")
+        };
         assert_eq!(e.retry_on_failure.initial_interval, Duration::from_secs(2));
         assert_eq!(e.retry_on_failure.max_interval, Duration::from_secs(60));
     }
@@ -756,7 +786,11 @@ fn prometheusremotewrite_loads_and_reports_errors_with_paths() {
          delta_to_cumulative: {enabled: true, max_series: 10}\n    remote_write_queue: {queue_size: 5}\n",
     );
     let cfg = load(&good.replace("[debug]", "[prometheusremotewrite]")).unwrap();
-    let Some(ExporterConfig::PrometheusRemoteWrite(p)) = cfg.exporters.get(&id("prometheusremotewrite")) else {
+    let Some(p) = cfg
+        .exporters
+        .get(&id("prometheusremotewrite"))
+        .and_then(|e| e.downcast_ref::<crate::exporters::prometheusremotewrite::config::PrometheusRemoteWriteConfig>())
+    else {
         panic!("prometheusremotewrite")
     };
     assert!(p.resource_to_telemetry_conversion.on() && !p.target_info.on());
@@ -806,7 +840,13 @@ fn prometheus_exporter_loads_and_reports_errors_with_paths() {
     };
     let cfg = load(&with("    endpoint: 0.0.0.0:8889\n    const_labels: {cluster: eu}\n    metric_expiration: 1m\n"))
         .unwrap();
-    let Some(ExporterConfig::Prometheus(p)) = cfg.exporters.get(&id("prometheus")) else { panic!("prometheus") };
+    let Some(p) = cfg
+        .exporters
+        .get(&id("prometheus"))
+        .and_then(|e| e.downcast_ref::<crate::exporters::prometheus::config::PrometheusExporterConfig>())
+    else {
+        panic!("prometheus")
+    };
     assert_eq!(p.metric_expiration, crate::config::Duration::from_secs(60));
     assert!(p.add_metric_suffixes && !p.send_timestamps);
 
@@ -1007,7 +1047,13 @@ fn loadbalancing_exporter_loads_and_reports_errors_with_paths_and_hints() {
     };
     let good = "    protocol:\n      otlp:\n        tls: {insecure: true}\n        timeout: 2s\n    resolver:\n      static:\n        hostnames: [gw-1, \"gw-2:5317\"]\n";
     let cfg = load(&with(good, "traces")).unwrap();
-    let Some(ExporterConfig::LoadBalancing(lb)) = cfg.exporters.get(&id("loadbalancing")) else { panic!("lb") };
+    let Some(lb) = cfg
+        .exporters
+        .get(&id("loadbalancing"))
+        .and_then(|e| e.downcast_ref::<crate::exporters::loadbalancing::config::LoadBalancingConfig>())
+    else {
+        panic!("lb")
+    };
     assert_eq!(
         lb.routing_key_for(crate::data::Signal::Traces),
         Ok(crate::exporters::loadbalancing::config::RoutingKey::TraceId)
@@ -1019,7 +1065,13 @@ fn loadbalancing_exporter_loads_and_reports_errors_with_paths_and_hints() {
         "metrics",
     ))
     .unwrap();
-    let Some(ExporterConfig::LoadBalancing(lb)) = dns.exporters.get(&id("loadbalancing")) else { panic!("lb") };
+    let Some(lb) = dns
+        .exporters
+        .get(&id("loadbalancing"))
+        .and_then(|e| e.downcast_ref::<crate::exporters::loadbalancing::config::LoadBalancingConfig>())
+    else {
+        panic!("lb")
+    };
     let d = lb.resolver.dns.as_ref().unwrap();
     assert_eq!(
         (d.port, d.interval, d.timeout),

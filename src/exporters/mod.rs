@@ -21,8 +21,11 @@ pub mod runner;
 #[cfg(test)]
 pub mod test_server;
 
-use crate::config::ExporterConfig;
-use crate::data::{Batch, EncodedBatch};
+use crate::config::component::{Factory, SameSettings};
+use crate::data::{Batch, EncodedBatch, Signal};
+use crate::telemetry::Registry;
+use otlp_common::{RetryConfig, SendingQueueConfig};
+use runner::{Consumers, RunnerParts};
 use std::future::Future;
 use std::time::Duration;
 
@@ -67,12 +70,54 @@ pub trait Exporter: Send + Sync + 'static {
     }
 }
 
-/// Whether an exporter sends batches as OTLP protobuf, so a pipeline whose
-/// processors do not look inside the data can hand it bytes as received.
-pub fn forwards_encoded(cfg: &ExporterConfig) -> bool {
-    match cfg {
-        ExporterConfig::Otlp(_) | ExporterConfig::Nop(_) => true,
-        ExporterConfig::OtlpHttp(c) => c.encoding == otlphttp::config::HttpEncoding::Proto,
-        _ => false,
+/// How an exporter type is loaded: see [`crate::config::component`].
+pub type ExporterFactory = Factory<dyn ExporterSpec>;
+
+/// Why an exporter cannot take a pipeline of some signal (a per-signal
+/// setting it lacks); reported at the exporter's field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignalProblem {
+    /// The field under the exporter, or `None` for the exporter itself.
+    pub field: Option<&'static str>,
+    pub message: String,
+    pub hint: String,
+}
+
+/// An exporter's compiled settings. Built only from an
+/// [`ExporterFactory`]'s `compile`.
+pub trait ExporterSpec: SameSettings + Send + Sync + std::fmt::Debug {
+    /// Its sending queue and retry policy (the shared settings). Exporters
+    /// that write locally have one consumer and nothing to retry.
+    fn sending(&self) -> (SendingQueueConfig, RetryConfig) {
+        (
+            SendingQueueConfig { num_consumers: 1, ..SendingQueueConfig::default() },
+            RetryConfig { enabled: false, ..RetryConfig::default() },
+        )
+    }
+
+    /// Whether it sends OTLP protobuf, so it can be handed requests as received.
+    fn forwards_encoded(&self) -> bool {
+        false
+    }
+
+    /// Whether it can take a pipeline of `signal`.
+    fn check_signal(&self, _signal: Signal) -> Result<(), SignalProblem> {
+        Ok(())
+    }
+
+    /// Builds the exporter for one signal and starts its consumers.
+    fn start(&self, id: &str, signal: Signal, registry: &Registry, parts: RunnerParts) -> Result<Consumers, String>;
+}
+
+impl dyn ExporterSpec {
+    /// The compiled form as its own type (tests).
+    pub fn downcast_ref<T: std::any::Any>(&self) -> Option<&T> {
+        (self as &dyn std::any::Any).downcast_ref::<T>()
+    }
+}
+
+impl PartialEq for dyn ExporterSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.same_settings(other as &dyn std::any::Any)
     }
 }

@@ -196,3 +196,48 @@ mod tests {
         assert_eq!(Backoff::new(&cfg).next_wait(0.999_999).as_millis(), 5999);
     }
 }
+
+/// What an exporter's consumers run with, prepared by the pipeline: the
+/// queue they drain, how many there are, the retry policy, the metrics and
+/// health they report to, and the name they log.
+pub struct RunnerParts {
+    pub queue: Arc<SendingQueue>,
+    pub consumers: usize,
+    pub retry: RetryConfig,
+    pub metrics: ExporterMetrics,
+    pub health: ComponentHealth,
+    pub name: String,
+}
+
+/// An exporter's consumers: they pull from its queue and send.
+pub struct Consumers {
+    /// Turned true to stop them while the queue lives on.
+    stop: tokio::sync::watch::Sender<bool>,
+    /// Ends once the consumers have stopped and the exporter shut down.
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+impl Consumers {
+    /// Each consumer finishes the batch it holds and leaves the rest queued.
+    pub fn stop(self) -> tokio::task::JoinHandle<()> {
+        let _ = self.stop.send(true);
+        self.task
+    }
+}
+
+/// Starts `parts.consumers` consumers sending with `exporter`; once they
+/// end, the exporter is shut down.
+pub fn start<E: Exporter>(exporter: E, parts: RunnerParts) -> Consumers {
+    let exporter = Arc::new(exporter);
+    let RunnerParts { queue, consumers, retry, metrics, health, name } = parts;
+    let runner = Arc::new(ExporterRunner { exporter: exporter.clone(), queue, retry, metrics, health, name });
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let handles = runner.spawn(consumers, stop_rx);
+    let task = tokio::spawn(async move {
+        for c in handles {
+            let _ = c.await;
+        }
+        exporter.shutdown().await;
+    });
+    Consumers { stop, task }
+}

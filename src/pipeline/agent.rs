@@ -25,12 +25,14 @@
 
 use super::parts::{
     self, pipeline_outlets, queue_identity, queue_storage, start_consumers, start_limiter, start_pipeline,
-    start_receiver, start_server, wanted_servers, Consumers, ExporterHandle, LimiterHandle, PipelineHandle,
-    PipelineShape, ReceiverHandle, ReceiverShape, ServerHandle,
+    start_receiver, start_server, wanted_servers, ExporterHandle, LimiterHandle, PipelineHandle, PipelineShape,
+    ReceiverHandle, ReceiverShape, ServerHandle,
 };
-use super::{queue_and_retry, Control, PipelineDoor, StartError};
-use crate::config::{AgentConfig, ComponentId, ExporterConfig, PipelineConfig, PipelineId};
+use super::{Control, PipelineDoor, StartError};
+use crate::config::{AgentConfig, ComponentId, PipelineConfig, PipelineId};
 use crate::data::Signal;
+use crate::exporters::runner::Consumers;
+use crate::exporters::ExporterSpec;
 use crate::processors::memory_limiter::MemoryGate;
 use crate::processors::ProcessorSpec;
 use crate::queue::SendingQueue;
@@ -248,7 +250,7 @@ impl RunningAgent {
                 let storage = queue_storage(cfg, &next.extensions);
                 let step = match self.exporters.get(&key) {
                     None => ExporterStep::Add,
-                    Some(h) if h.config == *cfg && h.storage.as_ref() == storage => ExporterStep::Keep,
+                    Some(h) if h.config.as_ref() == cfg.as_ref() && h.storage.as_ref() == storage => ExporterStep::Keep,
                     Some(h) if queue_identity(&h.config, h.storage.as_ref()) == queue_identity(cfg, storage) => {
                         if storage.is_some()
                             && persistent_settings(&h.config, h.storage.as_ref()) != persistent_settings(cfg, storage)
@@ -699,10 +701,10 @@ impl RunningAgent {
 
 /// The settings of a persistent queue that only a restart changes.
 fn persistent_settings(
-    cfg: &ExporterConfig,
+    cfg: &Arc<dyn ExporterSpec>,
     storage: Option<&crate::queue::storage_config::FileStorageConfig>,
 ) -> (usize, u64, crate::exporters::otlp_common::FullQueuePolicy, Option<bool>) {
-    let (q, _) = queue_and_retry(cfg);
+    let (q, _) = cfg.sending();
     (q.queue_size, q.max_size_mib, q.policy(), storage.map(|s| s.fsync))
 }
 

@@ -25,10 +25,9 @@ pub mod shard;
 
 pub use agent::{start, ReloadError, ReloadSummary, RunningAgent, ShutdownReport};
 
-use crate::config::{AgentConfig, ComponentId, ExporterConfig};
+use crate::config::{AgentConfig, ComponentId};
 use crate::data::{Payload, Signal};
-use crate::exporters;
-use crate::exporters::otlp_common::{RetryConfig, SendingQueueConfig};
+use crate::exporters::otlp_common::SendingQueueConfig;
 use crate::processors::memory_limiter::MemoryGate;
 use crate::queue::persistent::{queue_dir_name, PersistentOptions, PersistentQueue, DEFAULT_SEGMENT_BYTES};
 use crate::queue::storage_config::FileStorageConfig;
@@ -243,32 +242,6 @@ impl PipelineDoor {
     }
 }
 
-fn queue_and_retry(cfg: &ExporterConfig) -> (SendingQueueConfig, RetryConfig) {
-    match cfg {
-        ExporterConfig::Otlp(c) => (c.sending_queue.clone(), c.retry_on_failure.clone()),
-        ExporterConfig::OtlpHttp(c) => (c.sending_queue.clone(), c.retry_on_failure.clone()),
-        ExporterConfig::Loki(c) => (c.sending_queue.clone(), c.retry_on_failure.clone()),
-        ExporterConfig::LoadBalancing(c) => {
-            (c.protocol.otlp.sending_queue.clone(), c.protocol.otlp.retry_on_failure.clone())
-        }
-        ExporterConfig::PrometheusRemoteWrite(c) => {
-            let mut q = c.queue();
-            // Running totals need their deltas in arrival order.
-            if c.delta_to_cumulative.enabled {
-                q.num_consumers = 1;
-            }
-            (q, c.retry_on_failure.clone())
-        }
-        // Local sinks (a file, a log, a scrape page, nowhere): one writer in order, nothing to retry.
-        ExporterConfig::Debug(_) | ExporterConfig::File(_) | ExporterConfig::Prometheus(_) | ExporterConfig::Nop(_) => {
-            (
-                SendingQueueConfig { num_consumers: 1, ..SendingQueueConfig::default() },
-                RetryConfig { enabled: false, ..RetryConfig::default() },
-            )
-        }
-    }
-}
-
 fn open_persistent_queue(
     storage: &FileStorageConfig,
     name: &str,
@@ -397,7 +370,7 @@ fn worker_loop(
 /// handed requests as received.
 fn forwards_encoded(config: &AgentConfig, exporters: &[String]) -> bool {
     exporters.iter().all(|e| {
-        ComponentId::parse(e).ok().and_then(|id| config.exporters.get(&id)).is_some_and(exporters::forwards_encoded)
+        ComponentId::parse(e).ok().and_then(|id| config.exporters.get(&id)).is_some_and(|c| c.forwards_encoded())
     })
 }
 

@@ -10,15 +10,12 @@
 
 use super::chain::ProcessorChain;
 use super::{
-    forwards_encoded, open_persistent_queue, queue_and_retry, shard, worker_loop, Control, DoorInput, PipelineDoor,
-    StartError, Work,
+    forwards_encoded, open_persistent_queue, shard, worker_loop, Control, DoorInput, PipelineDoor, StartError, Work,
 };
-use crate::config::{
-    AgentConfig, ComponentId, ExporterConfig, ExtensionConfig, PipelineConfig, PipelineId, ReceiverConfig,
-};
+use crate::config::{AgentConfig, ComponentId, ExtensionConfig, PipelineConfig, PipelineId, ReceiverConfig};
 use crate::data::Signal;
-use crate::exporters::runner::ExporterRunner;
-use crate::exporters::{self, Exporter};
+use crate::exporters::runner::{Consumers, RunnerParts};
+use crate::exporters::ExporterSpec;
 use crate::processors::memory_limiter::MemoryGate;
 use crate::processors::{DataForm, ProcessorContext, ProcessorSpec};
 use crate::queue::storage_config::FileStorageConfig;
@@ -37,10 +34,10 @@ use tracing::{info, warn};
 /// The `file_storage` extension an exporter's sending queue lives in, if it
 /// is persistent. Validation made sure the ID names one.
 pub(super) fn queue_storage<'a>(
-    cfg: &ExporterConfig,
+    cfg: &Arc<dyn ExporterSpec>,
     extensions: &'a BTreeMap<ComponentId, ExtensionConfig>,
 ) -> Option<&'a FileStorageConfig> {
-    let (queue_cfg, _) = queue_and_retry(cfg);
+    let (queue_cfg, _) = cfg.sending();
     file_storage(queue_cfg.storage.as_deref().filter(|_| queue_cfg.enabled)?, extensions)
 }
 
@@ -61,8 +58,8 @@ pub(super) enum QueueIdentity {
     Disk { directory: String },
 }
 
-pub(super) fn queue_identity(cfg: &ExporterConfig, storage: Option<&FileStorageConfig>) -> QueueIdentity {
-    let (q, _) = queue_and_retry(cfg);
+pub(super) fn queue_identity(cfg: &Arc<dyn ExporterSpec>, storage: Option<&FileStorageConfig>) -> QueueIdentity {
+    let (q, _) = cfg.sending();
     match storage {
         Some(fs) => QueueIdentity::Disk { directory: fs.directory.clone() },
         None => QueueIdentity::Memory { capacity: if q.enabled { q.queue_size.max(1) } else { 1 }, policy: q.policy() },
@@ -72,13 +69,13 @@ pub(super) fn queue_identity(cfg: &ExporterConfig, storage: Option<&FileStorageC
 /// Opens an exporter's sending queue (in memory, or on disk and replayed).
 pub(super) fn open_queue(
     id: &ComponentId,
-    cfg: &ExporterConfig,
+    cfg: &Arc<dyn ExporterSpec>,
     signal: Signal,
     extensions: &BTreeMap<ComponentId, ExtensionConfig>,
     registry: &Registry,
 ) -> Result<Arc<SendingQueue>, StartError> {
     let name = id.to_string();
-    let (queue_cfg, _) = queue_and_retry(cfg);
+    let (queue_cfg, _) = cfg.sending();
     let metrics = ExporterMetrics::new(registry, &name, signal);
     // A disabled queue still needs one slot to hand batches to the sender.
     let capacity = if queue_cfg.enabled { queue_cfg.queue_size } else { 1 };
@@ -95,93 +92,31 @@ pub(super) fn register_queue_gauges(registry: &Registry, id: &ComponentId, signa
     telemetry::register_queue_gauges(registry, &id.to_string(), signal, queue.capacity(), move || q.len() as f64);
 }
 
-/// An exporter's consumers: they pull from its queue and send.
-pub(super) struct Consumers {
-    /// Turned true to stop them while the queue lives on.
-    stop: watch::Sender<bool>,
-    /// Ends once the consumers have stopped and the exporter shut down.
-    pub task: JoinHandle<()>,
-}
-
-impl Consumers {
-    /// Each consumer finishes the batch it holds and leaves the rest queued.
-    pub fn stop(self) -> JoinHandle<()> {
-        let _ = self.stop.send(true);
-        self.task
-    }
-}
-
-fn spawn_runner<E: Exporter>(
-    exporter: E,
-    queue: Arc<SendingQueue>,
-    consumers: usize,
-    retry: crate::exporters::otlp_common::RetryConfig,
-    metrics: ExporterMetrics,
-    health: telemetry::health::ComponentHealth,
-    name: String,
-) -> Consumers {
-    let exporter = Arc::new(exporter);
-    let runner = Arc::new(ExporterRunner { exporter: exporter.clone(), queue, retry, metrics, health, name });
-    let (stop, stop_rx) = watch::channel(false);
-    let handles = runner.spawn(consumers, stop_rx);
-    let task = tokio::spawn(async move {
-        for c in handles {
-            let _ = c.await;
-        }
-        exporter.shutdown().await;
-    });
-    Consumers { stop, task }
-}
-
 /// Builds the exporter and starts its consumers on `queue`.
 pub(super) fn start_consumers(
     id: &ComponentId,
-    cfg: &ExporterConfig,
+    cfg: &Arc<dyn ExporterSpec>,
     signal: Signal,
     queue: Arc<SendingQueue>,
     registry: &Registry,
     health: &HealthState,
 ) -> Result<Consumers, StartError> {
     let name = id.to_string();
-    let (queue_cfg, retry) = queue_and_retry(cfg);
-    let consumers = if queue_cfg.enabled { queue_cfg.num_consumers } else { 1 };
-    let metrics = ExporterMetrics::new(registry, &name, signal);
-    let health = health.exporter(&name);
-    let label = format!("{name} ({signal})");
-    let err = |message: String| StartError::Exporter { id: name.clone(), message };
-    macro_rules! run {
-        ($exporter:expr) => {
-            spawn_runner($exporter, queue, consumers, retry, metrics, health, label)
-        };
-    }
-    Ok(match cfg {
-        ExporterConfig::Otlp(c) => run!(exporters::otlp::OtlpExporter::new(c, signal, &name).map_err(err)?),
-        ExporterConfig::OtlpHttp(c) => run!(exporters::otlphttp::OtlpHttpExporter::new(c, signal, &name).map_err(err)?),
-        ExporterConfig::Loki(c) => {
-            let loki_metrics = telemetry::LokiExporterMetrics::new(registry, &name);
-            run!(exporters::loki::LokiExporter::new(c, &name, loki_metrics).map_err(err)?)
-        }
-        ExporterConfig::LoadBalancing(c) => {
-            let m = telemetry::LoadBalancerMetrics::new(registry, &name, signal);
-            run!(exporters::loadbalancing::LoadBalancingExporter::new(c, signal, &name, m).map_err(err)?)
-        }
-        ExporterConfig::PrometheusRemoteWrite(c) => {
-            let m = telemetry::PrometheusExporterMetrics::new(registry, &name);
-            run!(exporters::prometheusremotewrite::PrometheusRemoteWriteExporter::new(c, &name, m).map_err(err)?)
-        }
-        ExporterConfig::Prometheus(c) => {
-            let m = telemetry::PrometheusExporterMetrics::new(registry, &name);
-            run!(exporters::prometheus::PrometheusExporter::new(c, &name, m).map_err(err)?)
-        }
-        ExporterConfig::Debug(c) => run!(exporters::debug::DebugExporter::new(c, signal, &name).map_err(err)?),
-        ExporterConfig::File(c) => run!(exporters::file::FileExporter::new(c, signal, &name).map_err(err)?),
-        ExporterConfig::Nop(c) => run!(exporters::nop::NopExporter::new(c)),
-    })
+    let (queue_cfg, retry) = cfg.sending();
+    let parts = RunnerParts {
+        queue,
+        consumers: if queue_cfg.enabled { queue_cfg.num_consumers } else { 1 },
+        retry,
+        metrics: ExporterMetrics::new(registry, &name, signal),
+        health: health.exporter(&name),
+        name: format!("{name} ({signal})"),
+    };
+    cfg.start(&name, signal, registry, parts).map_err(|message| StartError::Exporter { id: name.clone(), message })
 }
 
 /// One exporter instance for one signal: its queue and its consumers.
 pub(super) struct ExporterHandle {
-    pub config: ExporterConfig,
+    pub config: Arc<dyn ExporterSpec>,
     pub storage: Option<FileStorageConfig>,
     pub queue: Arc<SendingQueue>,
     pub consumers: Consumers,

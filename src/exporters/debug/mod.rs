@@ -8,8 +8,12 @@
 
 pub mod config;
 
+use crate::config::component::{ComponentKind, ComponentMeta, Factory, ALL_SIGNALS};
 use crate::data::{data_point_count, log_record_count, metric_point_count, span_count, Batch, Signal};
+use crate::exporters::runner::{self, Consumers, RunnerParts};
 use crate::exporters::{ExportError, ExportOutcome, Exporter};
+use crate::exporters::{ExporterFactory, ExporterSpec};
+use crate::telemetry::Registry;
 use config::{DebugExporterConfig, Verbosity};
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
@@ -19,6 +23,26 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+pub static FACTORY: ExporterFactory = Factory {
+    meta: ComponentMeta {
+        kind: ComponentKind::Exporter,
+        name: "debug",
+        aliases: &[],
+        signals: ALL_SIGNALS,
+        description: "writes a summary or the contents of each batch to the agent's log",
+    },
+    compile: |input| {
+        let cfg: DebugExporterConfig = input.typed()?;
+        Some(std::sync::Arc::new(cfg))
+    },
+};
+
+impl ExporterSpec for DebugExporterConfig {
+    fn start(&self, id: &str, signal: Signal, _registry: &Registry, parts: RunnerParts) -> Result<Consumers, String> {
+        Ok(runner::start(DebugExporter::new(self, signal, id)?, parts))
+    }
+}
 
 pub struct DebugExporter {
     id: String,

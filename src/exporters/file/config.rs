@@ -51,7 +51,7 @@ impl Default for RotationConfig {
     }
 }
 
-pub fn file_exporter(c: &mut Checker, cfg: &FileExporterConfig) {
+pub fn validate(c: &mut Checker, cfg: &FileExporterConfig) {
     if cfg.path.trim().is_empty() {
         c.error(&["path"], "path must not be empty", Some("e.g. /var/lib/sluice/export.jsonl"));
     }

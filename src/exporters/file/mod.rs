@@ -13,9 +13,13 @@
 
 pub mod config;
 
+use crate::config::component::{ComponentKind, ComponentMeta, Factory, ALL_SIGNALS};
 use crate::data::{Batch, Signal};
 use crate::exporters::otlp_common::civil;
+use crate::exporters::runner::{self, Consumers, RunnerParts};
 use crate::exporters::{ExportError, ExportOutcome, Exporter};
+use crate::exporters::{ExporterFactory, ExporterSpec};
+use crate::telemetry::Registry;
 use config::{FileExporterConfig, FileFormat, RotationConfig};
 use prost::Message;
 use std::collections::HashMap;
@@ -25,6 +29,26 @@ use std::sync::{Arc, LazyLock, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::sync::Mutex;
+
+pub static FACTORY: ExporterFactory = Factory {
+    meta: ComponentMeta {
+        kind: ComponentKind::Exporter,
+        name: "file",
+        aliases: &[],
+        signals: ALL_SIGNALS,
+        description: "writes OTLP JSON lines to a file, rotated by size",
+    },
+    compile: |input| {
+        let cfg: FileExporterConfig = input.typed()?;
+        input.check(|c| config::validate(c, &cfg)).then(|| std::sync::Arc::new(cfg) as _)
+    },
+};
+
+impl ExporterSpec for FileExporterConfig {
+    fn start(&self, id: &str, signal: Signal, _registry: &Registry, parts: RunnerParts) -> Result<Consumers, String> {
+        Ok(runner::start(FileExporter::new(self, signal, id)?, parts))
+    }
+}
 
 const BUFFER_BYTES: usize = 256 * 1024;
 

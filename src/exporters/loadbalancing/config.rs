@@ -207,7 +207,7 @@ pub fn routing_key_hint(signal: Signal) -> String {
 }
 
 /// Which signals a `routing_key` applies to is checked where the pipelines are known.
-pub fn loadbalancing_exporter(c: &mut Checker, cfg: &LoadBalancingConfig) {
+pub fn validate(c: &mut Checker, cfg: &LoadBalancingConfig) {
     if let Some(key) = &cfg.routing_key {
         if !ROUTING_KEYS.iter().any(|(name, _, _)| name == key) {
             let names: Vec<&str> = ROUTING_KEYS.iter().map(|(n, _, _)| *n).collect();

@@ -25,10 +25,15 @@ pub mod config;
 pub mod resolver;
 pub mod ring;
 
+use crate::config::component::{ComponentKind, ComponentMeta, Factory, ALL_SIGNALS};
 use crate::data::{Batch, Signal};
 use crate::exporters::otlp::config::OtlpExporterConfig;
 use crate::exporters::otlp::OtlpExporter;
+use crate::exporters::otlp_common::{RetryConfig, SendingQueueConfig};
+use crate::exporters::runner::{self, Consumers, RunnerParts};
 use crate::exporters::{ExportError, ExportOutcome, Exporter};
+use crate::exporters::{ExporterFactory, ExporterSpec};
+use crate::telemetry::Registry;
 use crate::telemetry::{Counter, LoadBalancerMetrics};
 use config::{LoadBalancingConfig, RoutingKey};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -47,6 +52,50 @@ use std::time::{Duration, Instant};
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{info, warn};
 use xxhash_rust::xxh3::xxh3_64;
+
+pub static FACTORY: ExporterFactory = Factory {
+    meta: ComponentMeta {
+        kind: ComponentKind::Exporter,
+        name: "loadbalancing",
+        aliases: &["load_balancing"],
+        signals: ALL_SIGNALS,
+        description: "OTLP/gRPC to a set of backends by consistent hash of trace ID, service or metric name",
+    },
+    compile: |input| {
+        // The Collector requires `protocol.otlp.endpoint`'s presence to be
+        // unset here; sluice's otlp config requires an endpoint, so one is
+        // put in before typing and replaced per backend.
+        let node = config::with_endpoint_placeholder(input.node);
+        let mut inner = crate::config::component::ComponentInput {
+            node: &node,
+            path: input.path,
+            env: input.env,
+            errors: &mut *input.errors,
+        };
+        let cfg: LoadBalancingConfig = inner.typed()?;
+        inner.check(|c| config::validate(c, &cfg)).then(|| std::sync::Arc::new(cfg) as _)
+    },
+};
+
+impl ExporterSpec for LoadBalancingConfig {
+    fn sending(&self) -> (SendingQueueConfig, RetryConfig) {
+        (self.protocol.otlp.sending_queue.clone(), self.protocol.otlp.retry_on_failure.clone())
+    }
+
+    /// The routing key must apply to the signal.
+    fn check_signal(&self, signal: Signal) -> Result<(), crate::exporters::SignalProblem> {
+        self.routing_key_for(signal).map(|_| ()).map_err(|message| crate::exporters::SignalProblem {
+            field: Some("routing_key"),
+            message,
+            hint: config::routing_key_hint(signal),
+        })
+    }
+
+    fn start(&self, id: &str, signal: Signal, registry: &Registry, parts: RunnerParts) -> Result<Consumers, String> {
+        let m = crate::telemetry::LoadBalancerMetrics::new(registry, id, signal);
+        Ok(runner::start(LoadBalancingExporter::new(self, signal, id, m)?, parts))
+    }
+}
 
 /// One backend: its endpoint, its own OTLP/gRPC client and its health.
 struct Backend {

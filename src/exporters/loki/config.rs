@@ -158,7 +158,7 @@ fn default_timeout() -> Duration {
     Duration::from_secs(30)
 }
 
-pub fn loki_exporter(c: &mut Checker, cfg: &LokiExporterConfig) {
+pub fn validate(c: &mut Checker, cfg: &LokiExporterConfig) {
     match cfg.endpoint.as_deref() {
         None | Some("") => c.error(
             &["endpoint"],

@@ -13,10 +13,16 @@
 
 pub mod config;
 
+use crate::config::component::{ComponentKind, ComponentMeta, Factory};
 use crate::data::Batch;
+use crate::data::Signal;
 use crate::exporters::http_sender::{body_text, prefix, retry_after_header, retryable_status, HttpSender};
+use crate::exporters::otlp_common::{RetryConfig, SendingQueueConfig};
+use crate::exporters::runner::{self, Consumers, RunnerParts};
 use crate::exporters::{ExportError, ExportOutcome, Exporter};
+use crate::exporters::{ExporterFactory, ExporterSpec};
 use crate::telemetry::LokiExporterMetrics;
+use crate::telemetry::Registry;
 use config::{LokiCompression, LokiEncoding, LokiExporterConfig, LokiLineFormat};
 use http::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
 use http::StatusCode;
@@ -28,6 +34,31 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+pub static FACTORY: ExporterFactory = Factory {
+    meta: ComponentMeta {
+        kind: ComponentKind::Exporter,
+        name: "loki",
+        aliases: &[],
+        signals: &[Signal::Logs],
+        description: "Loki push API: streams by label set, snappy protobuf or JSON",
+    },
+    compile: |input| {
+        let cfg: LokiExporterConfig = input.typed()?;
+        input.check(|c| config::validate(c, &cfg)).then(|| std::sync::Arc::new(cfg) as _)
+    },
+};
+
+impl ExporterSpec for LokiExporterConfig {
+    fn sending(&self) -> (SendingQueueConfig, RetryConfig) {
+        (self.sending_queue.clone(), self.retry_on_failure.clone())
+    }
+
+    fn start(&self, id: &str, _signal: Signal, registry: &Registry, parts: RunnerParts) -> Result<Consumers, String> {
+        let m = crate::telemetry::LokiExporterMetrics::new(registry, id);
+        Ok(runner::start(LokiExporter::new(self, id, m)?, parts))
+    }
+}
 
 /// The path of Loki's push API.
 pub const PUSH_PATH: &str = "/loki/api/v1/push";

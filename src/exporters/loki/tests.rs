@@ -427,7 +427,7 @@ fn config_loads_with_env_credentials() {
     );
     let cfg = crate::config::load(&text, &|k| (k == "LOKI_TOKEN").then(|| "secret".to_string())).unwrap();
     let id = crate::config::ComponentId::parse("loki").unwrap();
-    let Some(crate::config::registry::ExporterConfig::Loki(c)) = cfg.exporters.get(&id) else { panic!("loki") };
+    let Some(c) = cfg.exporters.get(&id).and_then(|e| e.downcast_ref::<LokiExporterConfig>()) else { panic!("loki") };
     assert_eq!(c.auth.bearer_token.as_deref(), Some("secret"));
     assert_eq!(c.encoding, LokiEncoding::Json);
     assert_eq!(c.compression, LokiCompression::Gzip);

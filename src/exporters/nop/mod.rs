@@ -9,9 +9,38 @@
 
 pub mod config;
 
+use crate::config::component::{ComponentKind, ComponentMeta, Factory, ALL_SIGNALS};
+use crate::data::Signal;
 use crate::data::{Batch, EncodedBatch};
+use crate::exporters::runner::{self, Consumers, RunnerParts};
 use crate::exporters::{ExportError, ExportOutcome, Exporter};
+use crate::exporters::{ExporterFactory, ExporterSpec};
+use crate::telemetry::Registry;
 use config::NopExporterConfig;
+
+pub static FACTORY: ExporterFactory = Factory {
+    meta: ComponentMeta {
+        kind: ComponentKind::Exporter,
+        name: "nop",
+        aliases: &[],
+        signals: ALL_SIGNALS,
+        description: "accepts and discards every batch, counted as sent (to measure the agent's own cost)",
+    },
+    compile: |input| {
+        let cfg: NopExporterConfig = input.typed()?;
+        Some(std::sync::Arc::new(cfg))
+    },
+};
+
+impl ExporterSpec for NopExporterConfig {
+    fn forwards_encoded(&self) -> bool {
+        true
+    }
+
+    fn start(&self, _id: &str, _signal: Signal, _registry: &Registry, parts: RunnerParts) -> Result<Consumers, String> {
+        Ok(runner::start(NopExporter::new(self), parts))
+    }
+}
 
 #[derive(Debug, Default)]
 pub struct NopExporter;

@@ -32,7 +32,7 @@ fn default_timeout() -> Duration {
     Duration::from_secs(5)
 }
 
-pub fn otlp_exporter(c: &mut Checker, cfg: &OtlpExporterConfig) {
+pub fn validate(c: &mut Checker, cfg: &OtlpExporterConfig) {
     if cfg.endpoint.trim().is_empty() {
         c.error(&["endpoint"], "endpoint must not be empty", Some("e.g. tempo:4317 or https://tempo:4317"));
     } else if cfg.endpoint.contains("://") {

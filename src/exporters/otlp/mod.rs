@@ -15,6 +15,11 @@ use crate::exporters::otlp_common::{tls, Compression};
 use crate::exporters::{ExportError, ExportOutcome, Exporter};
 use crate::rpc;
 
+use crate::config::component::{ComponentKind, ComponentMeta, Factory, ALL_SIGNALS};
+use crate::exporters::otlp_common::{RetryConfig, SendingQueueConfig};
+use crate::exporters::runner::{self, Consumers, RunnerParts};
+use crate::exporters::{ExporterFactory, ExporterSpec};
+use crate::telemetry::Registry;
 use config::OtlpExporterConfig;
 use http::uri::PathAndQuery;
 use http::Uri;
@@ -34,6 +39,34 @@ use tonic::codec::{Codec, CompressionEncoding, EncodeBuf, Encoder};
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
+
+pub static FACTORY: ExporterFactory = Factory {
+    meta: ComponentMeta {
+        kind: ComponentKind::Exporter,
+        name: "otlp",
+        aliases: &["otlp_grpc"],
+        signals: ALL_SIGNALS,
+        description: "OTLP over gRPC (Jaeger, Tempo, another collector)",
+    },
+    compile: |input| {
+        let cfg: OtlpExporterConfig = input.typed()?;
+        input.check(|c| config::validate(c, &cfg)).then(|| std::sync::Arc::new(cfg) as _)
+    },
+};
+
+impl ExporterSpec for OtlpExporterConfig {
+    fn sending(&self) -> (SendingQueueConfig, RetryConfig) {
+        (self.sending_queue.clone(), self.retry_on_failure.clone())
+    }
+
+    fn forwards_encoded(&self) -> bool {
+        true
+    }
+
+    fn start(&self, id: &str, signal: Signal, _registry: &Registry, parts: RunnerParts) -> Result<Consumers, String> {
+        Ok(runner::start(OtlpExporter::new(self, signal, id)?, parts))
+    }
+}
 
 /// Where and how to connect, from `endpoint` and `tls.insecure`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -51,7 +51,7 @@ fn default_timeout() -> Duration {
 }
 
 /// Per-signal endpoints are checked where the pipelines are known.
-pub fn otlphttp_exporter(c: &mut Checker, cfg: &OtlpHttpExporterConfig) {
+pub fn validate(c: &mut Checker, cfg: &OtlpHttpExporterConfig) {
     for (name, url) in [
         ("endpoint", &cfg.endpoint),
         ("traces_endpoint", &cfg.traces_endpoint),

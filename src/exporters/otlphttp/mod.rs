@@ -9,13 +9,18 @@
 
 pub mod config;
 
+use crate::config::component::{ComponentKind, ComponentMeta, Factory, ALL_SIGNALS};
 use crate::data::{Batch, EncodedBatch, Signal};
 use crate::exporters::http_sender::{
     body_text, prefix, retry_after_header, retryable_status, truncate, HttpSender, MAX_MESSAGE_BYTES,
 };
 use crate::exporters::otlp_common::Compression;
+use crate::exporters::otlp_common::{RetryConfig, SendingQueueConfig};
+use crate::exporters::runner::{self, Consumers, RunnerParts};
 use crate::exporters::{ExportError, ExportOutcome, Exporter};
+use crate::exporters::{ExporterFactory, ExporterSpec};
 use crate::rpc;
+use crate::telemetry::Registry;
 use config::{HttpEncoding, OtlpHttpExporterConfig};
 use http::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
 use http::StatusCode;
@@ -25,6 +30,51 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse
 use prost::Message;
 use std::io::Write;
 use std::time::SystemTime;
+
+pub static FACTORY: ExporterFactory = Factory {
+    meta: ComponentMeta {
+        kind: ComponentKind::Exporter,
+        name: "otlphttp",
+        aliases: &["otlp_http"],
+        signals: ALL_SIGNALS,
+        description: "OTLP over HTTP, protobuf or JSON",
+    },
+    compile: |input| {
+        let cfg: OtlpHttpExporterConfig = input.typed()?;
+        input.check(|c| config::validate(c, &cfg)).then(|| std::sync::Arc::new(cfg) as _)
+    },
+};
+
+impl ExporterSpec for OtlpHttpExporterConfig {
+    fn sending(&self) -> (SendingQueueConfig, RetryConfig) {
+        (self.sending_queue.clone(), self.retry_on_failure.clone())
+    }
+
+    fn forwards_encoded(&self) -> bool {
+        self.encoding == HttpEncoding::Proto
+    }
+
+    /// Each signal needs `endpoint` or its own `<signal>_endpoint`.
+    fn check_signal(&self, signal: Signal) -> Result<(), crate::exporters::SignalProblem> {
+        let signal_endpoint = match signal {
+            Signal::Traces => &self.traces_endpoint,
+            Signal::Metrics => &self.metrics_endpoint,
+            Signal::Logs => &self.logs_endpoint,
+        };
+        if self.endpoint.is_none() && signal_endpoint.is_none() {
+            return Err(crate::exporters::SignalProblem {
+                field: None,
+                message: format!("no endpoint for {signal}"),
+                hint: format!("set endpoint, or {signal}_endpoint"),
+            });
+        }
+        Ok(())
+    }
+
+    fn start(&self, id: &str, signal: Signal, _registry: &Registry, parts: RunnerParts) -> Result<Consumers, String> {
+        Ok(runner::start(OtlpHttpExporter::new(self, signal, id)?, parts))
+    }
+}
 
 pub use crate::exporters::http_sender::retry_after;
 

@@ -43,7 +43,7 @@ fn default_expiration() -> Duration {
     Duration::from_secs(300)
 }
 
-pub fn prometheus_exporter(c: &mut Checker, cfg: &PrometheusExporterConfig) {
+pub fn validate(c: &mut Checker, cfg: &PrometheusExporterConfig) {
     c.endpoint(&["endpoint"], &cfg.endpoint);
     prometheus_label_names(c, "const_labels", cfg.const_labels.keys());
     if cfg.metric_expiration.is_zero() {

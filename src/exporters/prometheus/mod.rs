@@ -11,10 +11,15 @@
 
 pub mod config;
 
+use crate::config::component::{ComponentKind, ComponentMeta, Factory};
 use crate::data::Batch;
+use crate::data::Signal;
 use crate::exporters::prometheus_common::{stale_nan, DeltaOptions, Family, Labels, TranslateOptions, Translator};
+use crate::exporters::runner::{self, Consumers, RunnerParts};
 use crate::exporters::{ExportError, ExportOutcome, Exporter};
+use crate::exporters::{ExporterFactory, ExporterSpec};
 use crate::telemetry::PrometheusExporterMetrics;
+use crate::telemetry::Registry;
 use bytes::Bytes;
 use config::PrometheusExporterConfig;
 use http_body_util::Full;
@@ -26,6 +31,27 @@ use std::fmt::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
+
+pub static FACTORY: ExporterFactory = Factory {
+    meta: ComponentMeta {
+        kind: ComponentKind::Exporter,
+        name: "prometheus",
+        aliases: &[],
+        signals: &[Signal::Metrics],
+        description: "serves the latest value of each series on a /metrics page for Prometheus to scrape",
+    },
+    compile: |input| {
+        let cfg: PrometheusExporterConfig = input.typed()?;
+        input.check(|c| config::validate(c, &cfg)).then(|| std::sync::Arc::new(cfg) as _)
+    },
+};
+
+impl ExporterSpec for PrometheusExporterConfig {
+    fn start(&self, id: &str, _signal: Signal, registry: &Registry, parts: RunnerParts) -> Result<Consumers, String> {
+        let m = crate::telemetry::PrometheusExporterMetrics::new(registry, id);
+        Ok(runner::start(PrometheusExporter::new(self, id, m)?, parts))
+    }
+}
 
 /// Delta series whose running totals the page keeps.
 pub const MAX_DELTA_SERIES: usize = 100_000;

@@ -132,7 +132,7 @@ fn default_max_batch() -> usize {
     3_000_000
 }
 
-pub fn prometheusremotewrite_exporter(c: &mut Checker, cfg: &PrometheusRemoteWriteConfig) {
+pub fn validate(c: &mut Checker, cfg: &PrometheusRemoteWriteConfig) {
     if cfg.endpoint.trim().is_empty() {
         c.error(&["endpoint"], "endpoint must not be empty", Some("e.g. http://prometheus:9090/api/v1/write"));
     } else {

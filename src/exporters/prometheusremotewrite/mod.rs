@@ -13,13 +13,19 @@
 pub mod config;
 pub mod proto;
 
+use crate::config::component::{ComponentKind, ComponentMeta, Factory};
 use crate::data::Batch;
+use crate::data::Signal;
 use crate::exporters::http_sender::{body_text, prefix, retry_after_header, retryable_status, HttpSender};
+use crate::exporters::otlp_common::{RetryConfig, SendingQueueConfig};
 use crate::exporters::prometheus_common::{
     DeltaOptions, Dropped, Family, FamilyType, SeriesSet, TranslateOptions, Translator,
 };
+use crate::exporters::runner::{self, Consumers, RunnerParts};
 use crate::exporters::{ExportError, ExportOutcome, Exporter};
+use crate::exporters::{ExporterFactory, ExporterSpec};
 use crate::telemetry::PrometheusExporterMetrics;
+use crate::telemetry::Registry;
 use config::PrometheusRemoteWriteConfig;
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
 use http::StatusCode;
@@ -27,6 +33,36 @@ use prost::Message;
 use proto::{Label, MetricMetadata, Sample, TimeSeries, WriteRequest};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
+
+pub static FACTORY: ExporterFactory = Factory {
+    meta: ComponentMeta {
+        kind: ComponentKind::Exporter,
+        name: "prometheusremotewrite",
+        aliases: &["prometheus_remote_write"],
+        signals: &[Signal::Metrics],
+        description: "Prometheus remote write 1.0 (Prometheus, Mimir, Cortex, VictoriaMetrics, Thanos)",
+    },
+    compile: |input| {
+        let cfg: PrometheusRemoteWriteConfig = input.typed()?;
+        input.check(|c| config::validate(c, &cfg)).then(|| std::sync::Arc::new(cfg) as _)
+    },
+};
+
+impl ExporterSpec for PrometheusRemoteWriteConfig {
+    fn sending(&self) -> (SendingQueueConfig, RetryConfig) {
+        let mut q = self.queue();
+        // Running totals need their deltas in arrival order.
+        if self.delta_to_cumulative.enabled {
+            q.num_consumers = 1;
+        }
+        (q, self.retry_on_failure.clone())
+    }
+
+    fn start(&self, id: &str, _signal: Signal, registry: &Registry, parts: RunnerParts) -> Result<Consumers, String> {
+        let m = crate::telemetry::PrometheusExporterMetrics::new(registry, id);
+        Ok(runner::start(PrometheusRemoteWriteExporter::new(self, id, m)?, parts))
+    }
+}
 
 pub const REMOTE_WRITE_VERSION: &str = "0.1.0";
 
