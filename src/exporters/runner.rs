@@ -166,37 +166,6 @@ pub enum SendEnd {
     Stopped,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::Duration as CfgDuration;
-
-    #[test]
-    fn backoff_grows_by_the_multiplier_up_to_the_max() {
-        let cfg = RetryConfig {
-            initial_interval: CfgDuration::from_secs(1),
-            max_interval: CfgDuration::from_secs(3),
-            multiplier: 2.0,
-            randomization_factor: 0.0,
-            ..RetryConfig::default()
-        };
-        let mut b = Backoff::new(&cfg);
-        let waits: Vec<u64> = (0..4).map(|_| b.next_wait(0.5).as_millis() as u64).collect();
-        assert_eq!(waits, vec![1000, 2000, 3000, 3000]);
-    }
-
-    #[test]
-    fn jitter_stays_within_the_randomization_band() {
-        let cfg = RetryConfig {
-            initial_interval: CfgDuration::from_secs(4),
-            randomization_factor: 0.5,
-            ..RetryConfig::default()
-        };
-        assert_eq!(Backoff::new(&cfg).next_wait(0.0), Duration::from_secs(2));
-        assert_eq!(Backoff::new(&cfg).next_wait(0.999_999).as_millis(), 5999);
-    }
-}
-
 /// What an exporter's consumers run with, prepared by the pipeline: the
 /// queue they drain, how many there are, the retry policy, the metrics and
 /// health they report to, and the name they log.
@@ -240,4 +209,35 @@ pub fn start<E: Exporter>(exporter: E, parts: RunnerParts) -> Consumers {
         exporter.shutdown().await;
     });
     Consumers { stop, task }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Duration as CfgDuration;
+
+    #[test]
+    fn backoff_grows_by_the_multiplier_up_to_the_max() {
+        let cfg = RetryConfig {
+            initial_interval: CfgDuration::from_secs(1),
+            max_interval: CfgDuration::from_secs(3),
+            multiplier: 2.0,
+            randomization_factor: 0.0,
+            ..RetryConfig::default()
+        };
+        let mut b = Backoff::new(&cfg);
+        let waits: Vec<u64> = (0..4).map(|_| b.next_wait(0.5).as_millis() as u64).collect();
+        assert_eq!(waits, vec![1000, 2000, 3000, 3000]);
+    }
+
+    #[test]
+    fn jitter_stays_within_the_randomization_band() {
+        let cfg = RetryConfig {
+            initial_interval: CfgDuration::from_secs(4),
+            randomization_factor: 0.5,
+            ..RetryConfig::default()
+        };
+        assert_eq!(Backoff::new(&cfg).next_wait(0.0), Duration::from_secs(2));
+        assert_eq!(Backoff::new(&cfg).next_wait(0.999_999).as_millis(), 5999);
+    }
 }
