@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// The timestamps send_otlp.py gives log record i: BASE + i ms.
@@ -39,7 +39,8 @@ fn loki_python() -> Option<PathBuf> {
 }
 
 struct LokiReceiver {
-    child: Child,
+    /// Killed on drop.
+    _child: PeerChild,
     port: u16,
     out: PathBuf,
     log_path: PathBuf,
@@ -50,7 +51,7 @@ impl LokiReceiver {
         let peer = start_peer(py, dir, "loki_receiver.py", "loki.jsonl", "loki_receiver.log", args);
         let port = peer.port("http=");
         let PeerProcess { child, out, log_path, .. } = peer;
-        LokiReceiver { child, port, out, log_path }
+        LokiReceiver { _child: child, port, out, log_path }
     }
 
     fn url(&self) -> String {
@@ -74,13 +75,6 @@ impl LokiReceiver {
 
     fn log(&self) -> String {
         fs::read_to_string(&self.log_path).unwrap_or_default()
-    }
-}
-
-impl Drop for LokiReceiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

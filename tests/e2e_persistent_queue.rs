@@ -10,7 +10,7 @@ use common::*;
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const CONSUMERS: usize = 2;
@@ -62,17 +62,18 @@ service:
     )
 }
 
-/// Runs tests/peers/send_acked.py in the background.
-fn spawn_sender(py: &Path, endpoint: &str, out: &Path, args: &[&str]) -> Child {
-    Command::new(py)
-        .arg(peers_dir().join("send_acked.py"))
-        .args(["--endpoint", endpoint, "--out"])
-        .arg(out)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start send_acked.py")
+/// Runs tests/peers/send_acked.py in the background (killed on drop).
+fn spawn_sender(py: &Path, endpoint: &str, out: &Path, args: &[&str]) -> PeerChild {
+    PeerChild::spawn(
+        Command::new(py)
+            .arg(peers_dir().join("send_acked.py"))
+            .args(["--endpoint", endpoint, "--out"])
+            .arg(out)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit()),
+    )
+    .expect("start send_acked.py")
 }
 
 /// (acknowledged request numbers, all request numbers) in the sender's log.

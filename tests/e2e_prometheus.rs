@@ -9,13 +9,13 @@ mod common;
 use common::*;
 use std::fs::{self, File};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A Prometheus server with the remote write receiver on and the given
 /// `scrape_configs` body (YAML list, or `[]`).
 struct PrometheusServer {
-    child: Child,
+    child: PeerChild,
     addr: String,
     log: std::path::PathBuf,
 }
@@ -28,16 +28,17 @@ impl PrometheusServer {
         let log = dir.join("prometheus.log");
         let out = File::create(&log).unwrap();
         let addr = format!("127.0.0.1:{}", free_port());
-        let child = Command::new(bin)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", data.display()))
-            .arg(format!("--web.listen-address={addr}"))
-            .arg("--web.enable-remote-write-receiver")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .expect("start prometheus");
+        let child = PeerChild::spawn(
+            Command::new(bin)
+                .arg(format!("--config.file={}", config.display()))
+                .arg(format!("--storage.tsdb.path={}", data.display()))
+                .arg(format!("--web.listen-address={addr}"))
+                .arg("--web.enable-remote-write-receiver")
+                .stdin(Stdio::null())
+                .stdout(out.try_clone().unwrap())
+                .stderr(out),
+        )
+        .expect("start prometheus");
         let server = PrometheusServer { child, addr, log };
         let ready = wait_until("prometheus /-/ready", Duration::from_secs(30), || {
             matches!(http_get(&server.addr, "/-/ready"), Ok((200, _)))
@@ -91,8 +92,7 @@ impl PrometheusServer {
 
 impl Drop for PrometheusServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.kill_group();
         if std::thread::panicking() {
             eprintln!("---- prometheus log ----\n{}", self.log());
         }
