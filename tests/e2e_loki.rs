@@ -20,22 +20,18 @@ const BASE_NS: u64 = 1_700_000_000_000_000_000;
 const LEVELS: [&str; 4] = ["debug", "info", "warn", "error"];
 
 /// The Python venv, with cramjam for the receiver.
-fn loki_python() -> Option<PathBuf> {
-    let py = python()?;
+fn loki_python() -> PathBuf {
+    let py = python();
     let ok = Command::new(&py)
         .args(["-c", "import cramjam"])
         .stderr(Stdio::null())
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
-    if ok {
-        return Some(py);
+    if !ok {
+        peer_missing("cramjam (in .venv-peers)", ".venv-peers/bin/pip install -r tests/peers/requirements.txt");
     }
-    let msg = "cramjam is not installed in .venv-peers; install it with: \
-               .venv-peers/bin/pip install -r tests/peers/requirements.txt";
-    assert!(!in_ci(), "CI=true and a test peer is missing: {msg}");
-    eprintln!("SKIPPED: {msg}");
-    None
+    py
 }
 
 struct LokiReceiver {
@@ -157,8 +153,9 @@ fn check_workload(recv: &LokiReceiver, count: u64, service: &str) -> BTreeSet<St
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK with cramjam): bash .ci/run"]
 fn python_logs_to_loki_snappy_protobuf() {
-    let py = require!(loki_python());
+    let py = loki_python();
     let dir = temp_dir();
     let recv = LokiReceiver::start(&py, dir.path(), &["--quiet"]);
     let agent = start_agent(dir.path(), &recv, "    tenant_id: team-e2e");
@@ -184,8 +181,9 @@ fn python_logs_to_loki_snappy_protobuf() {
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK with cramjam): bash .ci/run"]
 fn loki_429_is_retried_after_retry_after_and_arrives_once() {
-    let py = require!(loki_python());
+    let py = loki_python();
     let dir = temp_dir();
     let recv = LokiReceiver::start(
         &py,
@@ -214,8 +212,9 @@ fn loki_429_is_retried_after_retry_after_and_arrives_once() {
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK with cramjam): bash .ci/run"]
 fn loki_400_is_counted_by_reason_and_not_retried() {
-    let py = require!(loki_python());
+    let py = loki_python();
     let dir = temp_dir();
     let message = "entry for stream '{service_name=\"e2e\"}' has timestamp too old: 2023-11-14T22:13:20Z, \
                    oldest acceptable timestamp is: 2026-11-14T00:00:00Z";
@@ -250,8 +249,9 @@ fn loki_400_is_counted_by_reason_and_not_retried() {
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK with cramjam): bash .ci/run"]
 fn loki_json_encoding_with_gzip_and_json_lines() {
-    let py = require!(loki_python());
+    let py = loki_python();
     let dir = temp_dir();
     let recv = LokiReceiver::start(&py, dir.path(), &["--quiet"]);
     let agent = start_agent(

@@ -120,8 +120,9 @@ fn generation_config(ports: Ports, recv: &RefReceiver, generation: u64) -> Strin
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn reload_under_load_loses_nothing() {
-    let py = require!(python());
+    let py = python();
     let dir = temp_dir();
     let recv = RefReceiver::start(&py, dir.path(), &["--quiet"]);
     let ports = Ports::pick();
@@ -217,8 +218,9 @@ fn reload_under_load_loses_nothing() {
 // ---------------------------------------------------------------------------
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn invalid_config_keeps_the_running_one() {
-    let py = require!(python());
+    let py = python();
     let dir = temp_dir();
     let recv = RefReceiver::start(&py, dir.path(), &["--quiet"]);
     let ports = Ports::pick();
@@ -288,8 +290,9 @@ fn invalid_config_keeps_the_running_one() {
 // ---------------------------------------------------------------------------
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn tail_sampling_buffers_survive_a_reload() {
-    let py = require!(python());
+    let py = python();
     let dir = temp_dir();
     let recv = RefReceiver::start(&py, dir.path(), &["--quiet"]);
     let ports = Ports::pick();
@@ -388,8 +391,9 @@ fn tail_sampling_buffers_survive_a_reload() {
 // ---------------------------------------------------------------------------
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn replaced_exporter_sends_what_its_queue_held() {
-    let py = require!(python());
+    let py = python();
     let dir = temp_dir();
     let recv = RefReceiver::start(&py, dir.path(), &["--quiet"]);
     let ports = Ports::pick();
@@ -453,8 +457,9 @@ fn replaced_exporter_sends_what_its_queue_held() {
 // ---------------------------------------------------------------------------
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn watch_config_moves_a_receiver() {
-    let py = require!(python());
+    let py = python();
     let dir = temp_dir();
     let recv = RefReceiver::start(&py, dir.path(), &["--quiet"]);
     let ports = Ports::pick();

@@ -3,9 +3,11 @@
 //! output with the reference OTLP receiver, read its `/metrics`.
 //!
 //! Peers (the Python venv at `.venv-peers`, `tests/peers/node/node_modules`,
-//! `promtool`) are installed by `.ci/run`. Under `CI=true` a missing peer
-//! fails the test with what to install; elsewhere the test prints a notice
-//! and returns early (passes), so `cargo test` works on a bare machine.
+//! `promtool`, `prometheus`) are installed by `.ci/run`. A test that needs
+//! one is marked `#[ignore = "needs peers (…): bash .ci/run"]`, so a plain
+//! `cargo test` reports it as ignored, never as passed; `.ci/run` runs those
+//! tests too (`--include-ignored`). A test run while its peer is missing
+//! fails with what to install.
 //!
 //! Every process a test starts and does not wait for is held in a
 //! [`PeerChild`], which kills it (and its process group) when dropped, so
@@ -43,17 +45,19 @@ pub fn in_ci() -> bool {
     matches!(std::env::var("CI").as_deref(), Ok("true") | Ok("1"))
 }
 
-/// A peer is missing: fail under CI, otherwise print a notice (the caller returns).
-fn missing(what: &str, install: &str) {
+/// A peer is missing: the test cannot run, so it fails with what to install.
+/// (Tests that need peers are `#[ignore]`d; this is reached when they are run
+/// anyway, by `.ci/run` or `cargo test -- --include-ignored`.)
+pub fn peer_missing(what: &str, install: &str) -> ! {
     let msg = format!("{what} is not installed; install it with: {install}   (or run .ci/run)");
     if in_ci() {
         panic!("CI=true and a test peer is missing: {msg}");
     }
-    eprintln!("SKIPPED: {msg}");
+    panic!("a test peer is missing: {msg}\n(a plain `cargo test` skips the tests that need peers)");
 }
 
 /// The Python interpreter of `.venv-peers`, with the OpenTelemetry SDK in it.
-pub fn python() -> Option<PathBuf> {
+pub fn python() -> PathBuf {
     let py = repo_root().join(".venv-peers/bin/python");
     let ok = py.exists()
         && Command::new(&py)
@@ -63,50 +67,45 @@ pub fn python() -> Option<PathBuf> {
             .status()
             .map(|s| s.success())
             .unwrap_or(false);
-    if ok {
-        Some(py)
-    } else {
-        missing(
+    if !ok {
+        peer_missing(
             "the Python OpenTelemetry SDK venv (.venv-peers)",
             "python3 -m venv .venv-peers && .venv-peers/bin/pip install -r tests/peers/requirements.txt",
         );
-        None
     }
+    py
 }
 
 /// `node`, when `tests/peers/node/node_modules` holds the Node SDK.
-pub fn node() -> Option<PathBuf> {
+pub fn node() -> PathBuf {
     let modules = peers_dir().join("node/node_modules/@opentelemetry/exporter-trace-otlp-http");
     let node_ok = Command::new("node").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
-    if node_ok && modules.exists() {
-        Some(PathBuf::from("node"))
-    } else {
-        missing("the OpenTelemetry Node SDK (node + tests/peers/node/node_modules)", "cd tests/peers/node && npm ci");
-        None
+    if !(node_ok && modules.exists()) {
+        peer_missing(
+            "the OpenTelemetry Node SDK (node + tests/peers/node/node_modules)",
+            "cd tests/peers/node && npm ci",
+        );
     }
+    PathBuf::from("node")
 }
 
 /// `promtool` (Debian package `prometheus`).
-pub fn promtool() -> Option<PathBuf> {
+pub fn promtool() -> PathBuf {
     let ok = Command::new("promtool").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
-    if ok {
-        Some(PathBuf::from("promtool"))
-    } else {
-        missing("promtool", "apt-get install -y prometheus");
-        None
+    if !ok {
+        peer_missing("promtool", "apt-get install -y prometheus");
     }
+    PathBuf::from("promtool")
 }
 
 /// The Prometheus server binary (2.42 from Debian's `prometheus` package),
 /// a real remote-write receiver and scraper for the exporter tests.
-pub fn prometheus() -> Option<PathBuf> {
+pub fn prometheus() -> PathBuf {
     let ok = Command::new("prometheus").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
-    if ok {
-        Some(PathBuf::from("prometheus"))
-    } else {
-        missing("prometheus", "apt-get install -y prometheus");
-        None
+    if !ok {
+        peer_missing("prometheus", "apt-get install -y prometheus");
     }
+    PathBuf::from("prometheus")
 }
 
 // ---------------------------------------------------------------------------
@@ -793,17 +792,6 @@ pub fn promtool_check(promtool: &Path, exposition: &str) {
 /// A fresh temp dir for one test.
 pub fn temp_dir() -> TempDir {
     tempfile::Builder::new().prefix("sluice-e2e-").tempdir().unwrap()
-}
-
-/// Unwraps an Option peer or returns from the test (the notice is already printed).
-#[macro_export]
-macro_rules! require {
-    ($peer:expr) => {
-        match $peer {
-            Some(p) => p,
-            None => return,
-        }
-    };
 }
 
 // ---------------------------------------------------------------------------
