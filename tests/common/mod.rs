@@ -119,8 +119,10 @@ pub fn prometheus() -> PathBuf {
 /// so what it starts in turn is killed with it. Being in its own group, a
 /// Ctrl-C at the terminal no longer reaches it; instead it is asked (Linux
 /// `PR_SET_PDEATHSIG`) to get SIGKILL when the thread that started it ends,
-/// which covers the test binary being killed before any drop runs. So start
-/// it on the test's own thread (or one that lives as long as it is used).
+/// which covers the test binary being killed before any drop runs (for the
+/// process itself: what it started is then left; no peer starts anything
+/// today). So start it on the test's own thread (or one that lives as long
+/// as it is used).
 pub struct PeerChild {
     child: Child,
 }
