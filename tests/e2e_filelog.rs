@@ -84,8 +84,9 @@ fn start_agent(dir: &Path, run: &str, config_for: impl Fn(Ports) -> String) -> A
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn container_logs_in_cri_and_docker_format_arrive_with_pod_attributes() {
-    let py = require!(python());
+    let py = python();
     let dir = temp_dir();
     let pods = dir.path().join("var/log/pods");
     let cri = pods.join("shop_cart-7d9f_0a1b-2c3d/cart/0.log");
@@ -207,8 +208,9 @@ fn plain_receiver(glob: &Path, extra: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn rename_and_copytruncate_rotation_while_writing_deliver_every_line_once() {
-    let py = require!(python());
+    let py = python();
     let dir = temp_dir();
     let logs = dir.path().join("logs");
     let app = logs.join("app.log");
@@ -242,8 +244,9 @@ fn rename_and_copytruncate_rotation_while_writing_deliver_every_line_once() {
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn restarts_resume_at_the_checkpoint_kill9_repeats_little_and_sigterm_nothing() {
-    let py = require!(python());
+    let py = python();
     let dir = temp_dir();
     let logs = dir.path().join("var/log/pods/ns_pod_uid/ctr");
     let file = logs.join("0.log");
@@ -319,8 +322,9 @@ fn restarts_resume_at_the_checkpoint_kill9_repeats_little_and_sigterm_nothing() 
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn start_at_end_skips_existing_lines_and_beginning_reads_them() {
-    let py = require!(python());
+    let py = python();
     let dir = temp_dir();
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     append(&a.join("begin.log"), "old begin\n");
@@ -350,8 +354,9 @@ fn start_at_end_skips_existing_lines_and_beginning_reads_them() {
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn multiline_line_start_pattern_joins_a_stack_trace() {
-    let py = require!(python());
+    let py = python();
     let dir = temp_dir();
     let log = dir.path().join("java/app.log");
     let trace = "2024-03-01 12:00:01 ERROR request failed\n\

@@ -67,8 +67,9 @@ fn identity(i: &Value) -> String {
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn filter_keeps_exactly_what_its_blocks_allow_and_counts_the_rest() {
-    let py = require!(python());
+    let py = python();
     let dir = temp_dir();
     let (recv, agent) =
         agent_to_reference(&py, dir.path(), FILTER, &["traces", "metrics", "logs"], &["filter"], &["workers: 1"]);

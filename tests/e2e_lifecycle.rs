@@ -63,8 +63,9 @@ const PROTO: (&str, &str) = ("Content-Type", "application/x-protobuf");
 const JSON: (&str, &str) = ("Content-Type", "application/json");
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn malformed_requests_get_protocol_errors_and_the_agent_keeps_serving() {
-    let py = require!(python());
+    let py = python();
     let dir = temp_dir();
     let (recv, agent) = agent_to_reference(&py, dir.path(), FAST_BATCH, &["traces"], &["batch"], &[]);
     let http = format!("127.0.0.1:{}", agent.ports.http);
@@ -149,8 +150,9 @@ fn malformed_requests_get_protocol_errors_and_the_agent_keeps_serving() {
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn memory_limiter_refuses_with_retryable_errors() {
-    let py = require!(python());
+    let py = python();
     let dir = temp_dir();
     // A 2 MiB limit is below any real RSS: the limiter refuses from its first check.
     let processors = "  memory_limiter:\n    check_interval: 50ms\n    limit_mib: 2\n    spike_limit_mib: 1\n  batch:";
@@ -197,8 +199,9 @@ fn memory_limiter_refuses_with_retryable_errors() {
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn sigterm_drains_held_batches_to_the_backend_before_exit() {
-    let py = require!(python());
+    let py = python();
     let dir = temp_dir();
     // The batch processor would hold these spans for a minute.
     let processors = "  batch:\n    timeout: 60s\n    send_batch_size: 100000";

@@ -138,8 +138,9 @@ fn sent_by_agent(agent: &Agent) -> f64 {
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn every_trace_arrives_whole_at_exactly_one_gateway() {
-    let py = require!(python());
+    let py = python();
     let dir = temp_dir();
     let tier = start_tier(&py, dir.path());
     send(&py, &tier.agent, 900, 1);
@@ -177,8 +178,9 @@ fn every_trace_arrives_whole_at_exactly_one_gateway() {
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn stopping_a_gateway_mid_stream_loses_nothing_the_agent_acknowledged() {
-    let py = require!(python());
+    let py = python();
     let dir = temp_dir();
     let mut tier = start_tier(&py, dir.path());
     send(&py, &tier.agent, 600, 1);
@@ -245,8 +247,9 @@ fn stopping_a_gateway_mid_stream_loses_nothing_the_agent_acknowledged() {
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn logs_route_by_trace_id_and_metrics_by_service() {
-    let py = require!(python());
+    let py = python();
     let dir = temp_dir();
     let tier = start_tier(&py, dir.path());
     // Each log record carries its own trace context; metrics: 4 instruments × 50 attribute sets.
@@ -284,8 +287,9 @@ fn logs_route_by_trace_id_and_metrics_by_service() {
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn a_dns_resolver_finds_the_gateway_by_name() {
-    let py = require!(python());
+    let py = python();
     let dir = temp_dir();
     let recv = RefReceiver::start(&py, dir.path(), &["--quiet"]);
     let gdir = dir.path().join("gateway");

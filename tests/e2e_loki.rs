@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// The timestamps send_otlp.py gives log record i: BASE + i ms.
@@ -20,26 +20,23 @@ const BASE_NS: u64 = 1_700_000_000_000_000_000;
 const LEVELS: [&str; 4] = ["debug", "info", "warn", "error"];
 
 /// The Python venv, with cramjam for the receiver.
-fn loki_python() -> Option<PathBuf> {
-    let py = python()?;
+fn loki_python() -> PathBuf {
+    let py = python();
     let ok = Command::new(&py)
         .args(["-c", "import cramjam"])
         .stderr(Stdio::null())
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
-    if ok {
-        return Some(py);
+    if !ok {
+        peer_missing("cramjam (in .venv-peers)", ".venv-peers/bin/pip install -r tests/peers/requirements.txt");
     }
-    let msg = "cramjam is not installed in .venv-peers; install it with: \
-               .venv-peers/bin/pip install -r tests/peers/requirements.txt";
-    assert!(!in_ci(), "CI=true and a test peer is missing: {msg}");
-    eprintln!("SKIPPED: {msg}");
-    None
+    py
 }
 
 struct LokiReceiver {
-    child: Child,
+    /// Killed on drop.
+    _child: PeerChild,
     port: u16,
     out: PathBuf,
     log_path: PathBuf,
@@ -50,7 +47,7 @@ impl LokiReceiver {
         let peer = start_peer(py, dir, "loki_receiver.py", "loki.jsonl", "loki_receiver.log", args);
         let port = peer.port("http=");
         let PeerProcess { child, out, log_path, .. } = peer;
-        LokiReceiver { child, port, out, log_path }
+        LokiReceiver { _child: child, port, out, log_path }
     }
 
     fn url(&self) -> String {
@@ -74,13 +71,6 @@ impl LokiReceiver {
 
     fn log(&self) -> String {
         fs::read_to_string(&self.log_path).unwrap_or_default()
-    }
-}
-
-impl Drop for LokiReceiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -163,8 +153,9 @@ fn check_workload(recv: &LokiReceiver, count: u64, service: &str) -> BTreeSet<St
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK with cramjam): bash .ci/run"]
 fn python_logs_to_loki_snappy_protobuf() {
-    let py = require!(loki_python());
+    let py = loki_python();
     let dir = temp_dir();
     let recv = LokiReceiver::start(&py, dir.path(), &["--quiet"]);
     let agent = start_agent(dir.path(), &recv, "    tenant_id: team-e2e");
@@ -190,8 +181,9 @@ fn python_logs_to_loki_snappy_protobuf() {
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK with cramjam): bash .ci/run"]
 fn loki_429_is_retried_after_retry_after_and_arrives_once() {
-    let py = require!(loki_python());
+    let py = loki_python();
     let dir = temp_dir();
     let recv = LokiReceiver::start(
         &py,
@@ -220,8 +212,9 @@ fn loki_429_is_retried_after_retry_after_and_arrives_once() {
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK with cramjam): bash .ci/run"]
 fn loki_400_is_counted_by_reason_and_not_retried() {
-    let py = require!(loki_python());
+    let py = loki_python();
     let dir = temp_dir();
     let message = "entry for stream '{service_name=\"e2e\"}' has timestamp too old: 2023-11-14T22:13:20Z, \
                    oldest acceptable timestamp is: 2026-11-14T00:00:00Z";
@@ -256,8 +249,9 @@ fn loki_400_is_counted_by_reason_and_not_retried() {
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK with cramjam): bash .ci/run"]
 fn loki_json_encoding_with_gzip_and_json_lines() {
-    let py = require!(loki_python());
+    let py = loki_python();
     let dir = temp_dir();
     let recv = LokiReceiver::start(&py, dir.path(), &["--quiet"]);
     let agent = start_agent(

@@ -8,9 +8,10 @@ use common::*;
 use std::time::Duration;
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK, Node OpenTelemetry SDK): bash .ci/run"]
 fn node_http_json_to_otlp_exporter() {
-    let py = require!(python());
-    let node = require!(node());
+    let py = python();
+    let node = node();
     let dir = temp_dir();
     let (recv, agent) = agent_to_reference(&py, dir.path(), FAST_BATCH, &["traces"], &["batch"], &[]);
 

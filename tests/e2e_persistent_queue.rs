@@ -10,7 +10,7 @@ use common::*;
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const CONSUMERS: usize = 2;
@@ -62,17 +62,18 @@ service:
     )
 }
 
-/// Runs tests/peers/send_acked.py in the background.
-fn spawn_sender(py: &Path, endpoint: &str, out: &Path, args: &[&str]) -> Child {
-    Command::new(py)
-        .arg(peers_dir().join("send_acked.py"))
-        .args(["--endpoint", endpoint, "--out"])
-        .arg(out)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start send_acked.py")
+/// Runs tests/peers/send_acked.py in the background (killed on drop).
+fn spawn_sender(py: &Path, endpoint: &str, out: &Path, args: &[&str]) -> PeerChild {
+    PeerChild::spawn(
+        Command::new(py)
+            .arg(peers_dir().join("send_acked.py"))
+            .args(["--endpoint", endpoint, "--out"])
+            .arg(out)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit()),
+    )
+    .expect("start send_acked.py")
 }
 
 /// (acknowledged request numbers, all request numbers) in the sender's log.
@@ -149,8 +150,9 @@ fn segments(storage: &Path) -> Vec<PathBuf> {
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn kill_9_under_load_loses_no_acknowledged_span() {
-    let py = require!(python());
+    let py = python();
     let tmp = temp_dir();
     let storage = tmp.path().join("queue");
     let backend_port = free_port();
@@ -210,8 +212,9 @@ fn kill_9_under_load_loses_no_acknowledged_span() {
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn delivered_records_repeat_at_most_once_per_consumer_after_a_crash() {
-    let py = require!(python());
+    let py = python();
     let tmp = temp_dir();
     let storage = tmp.path().join("queue");
     let recv = RefReceiver::start(&py, tmp.path(), &["--quiet"]);
@@ -260,8 +263,9 @@ fn delivered_records_repeat_at_most_once_per_consumer_after_a_crash() {
 /// The backend is down for OUTAGE_SECS (60; `SLUICE_TEST_OUTAGE_SECS`
 /// shortens it while developing) under steady load, then comes back.
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn a_long_outage_is_absorbed_on_disk_with_bounded_memory() {
-    let py = require!(python());
+    let py = python();
     let outage: f64 = std::env::var("SLUICE_TEST_OUTAGE_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(60.0);
     let tmp = temp_dir();
     let storage = tmp.path().join("queue");
@@ -324,8 +328,9 @@ fn a_long_outage_is_absorbed_on_disk_with_bounded_memory() {
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK, promtool): bash .ci/run"]
 fn a_torn_segment_tail_is_counted_and_earlier_records_delivered() {
-    let py = require!(python());
+    let py = python();
     let tmp = temp_dir();
     let storage = tmp.path().join("queue");
     let backend_port = free_port();
@@ -360,9 +365,7 @@ fn a_torn_segment_tail_is_counted_and_earlier_records_delivered() {
     let seen = received_spans(&recv.out);
     assert!(span_ids(5, 19, 4).all(|s| !seen.contains_key(&s)), "the torn record cannot be delivered");
     assert!(agent.log().contains("corrupt record in persistent queue"), "{}", agent.log());
-    if let Some(pt) = promtool() {
-        promtool_check(&pt, &agent.metrics());
-    }
+    promtool_check(&promtool(), &agent.metrics());
     agent.stop();
 }
 

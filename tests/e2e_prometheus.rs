@@ -9,13 +9,13 @@ mod common;
 use common::*;
 use std::fs::{self, File};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A Prometheus server with the remote write receiver on and the given
 /// `scrape_configs` body (YAML list, or `[]`).
 struct PrometheusServer {
-    child: Child,
+    child: PeerChild,
     addr: String,
     log: std::path::PathBuf,
 }
@@ -28,16 +28,17 @@ impl PrometheusServer {
         let log = dir.join("prometheus.log");
         let out = File::create(&log).unwrap();
         let addr = format!("127.0.0.1:{}", free_port());
-        let child = Command::new(bin)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", data.display()))
-            .arg(format!("--web.listen-address={addr}"))
-            .arg("--web.enable-remote-write-receiver")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .expect("start prometheus");
+        let child = PeerChild::spawn(
+            Command::new(bin)
+                .arg(format!("--config.file={}", config.display()))
+                .arg(format!("--storage.tsdb.path={}", data.display()))
+                .arg(format!("--web.listen-address={addr}"))
+                .arg("--web.enable-remote-write-receiver")
+                .stdin(Stdio::null())
+                .stdout(out.try_clone().unwrap())
+                .stderr(out),
+        )
+        .expect("start prometheus");
         let server = PrometheusServer { child, addr, log };
         let ready = wait_until("prometheus /-/ready", Duration::from_secs(30), || {
             matches!(http_get(&server.addr, "/-/ready"), Ok((200, _)))
@@ -91,8 +92,7 @@ impl PrometheusServer {
 
 impl Drop for PrometheusServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.kill_group();
         if std::thread::panicking() {
             eprintln!("---- prometheus log ----\n{}", self.log());
         }
@@ -124,9 +124,10 @@ fn setup(prom_bin: &Path, dir: &Path) -> (PrometheusServer, Agent) {
 const EXPORTER: (&str, &str) = ("exporter", "prometheusremotewrite");
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK, prometheus): bash .ci/run"]
 fn python_sdk_metrics_arrive_in_prometheus_with_collector_names() {
-    let py = require!(python());
-    let prom_bin = require!(prometheus());
+    let py = python();
+    let prom_bin = prometheus();
     let dir = temp_dir();
     let (prom, agent) = setup(&prom_bin, dir.path());
 
@@ -207,9 +208,10 @@ fn python_sdk_metrics_arrive_in_prometheus_with_collector_names() {
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK, prometheus): bash .ci/run"]
 fn prometheus_400_is_a_counted_permanent_failure_and_sluice_keeps_serving() {
-    let py = require!(python());
-    let prom_bin = require!(prometheus());
+    let py = python();
+    let prom_bin = prometheus();
     let dir = temp_dir();
     let (prom, agent) = setup(&prom_bin, dir.path());
     let send_gauge = |name: &str, value: &str, age: &str| {
@@ -256,10 +258,11 @@ fn prometheus_400_is_a_counted_permanent_failure_and_sluice_keeps_serving() {
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK, prometheus, promtool): bash .ci/run"]
 fn prometheus_scrapes_the_python_sdk_metrics_from_sluice() {
-    let py = require!(python());
-    let prom_bin = require!(prometheus());
-    let promtool = require!(promtool());
+    let py = python();
+    let prom_bin = prometheus();
+    let promtool = promtool();
     let dir = temp_dir();
     let page = format!("127.0.0.1:{}", free_port());
     // honor_labels keeps the job and instance the page derives from the resource.
@@ -314,9 +317,10 @@ fn prometheus_scrapes_the_python_sdk_metrics_from_sluice() {
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK, prometheus): bash .ci/run"]
 fn python_sdk_delta_is_refused_by_default_and_summed_when_converting() {
-    let py = require!(python());
-    let prom_bin = require!(prometheus());
+    let py = python();
+    let prom_bin = prometheus();
     let dir = temp_dir();
     let prom = PrometheusServer::start(&prom_bin, dir.path(), "[]");
     let ports = Ports::pick();

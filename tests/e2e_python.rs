@@ -18,7 +18,7 @@ const WORKLOAD: &[(&str, &str, &str)] = &[
 ];
 
 fn roundtrip(protocol: &str, gzip: bool, exporter: &str) {
-    let py = require!(python());
+    let py = python();
     let dir = temp_dir();
     let recv = RefReceiver::start(&py, dir.path(), &["--quiet"]);
     let ports = Ports::pick();
@@ -84,26 +84,31 @@ fn roundtrip(protocol: &str, gzip: bool, exporter: &str) {
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn python_grpc_to_otlp_exporter() {
     roundtrip("grpc", false, "otlp");
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn python_grpc_gzip_to_otlp_exporter() {
     roundtrip("grpc", true, "otlp");
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn python_http_to_otlp_exporter() {
     roundtrip("http", false, "otlp");
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn python_grpc_to_otlphttp_exporter() {
     roundtrip("grpc", false, "otlphttp");
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn python_http_gzip_to_otlphttp_exporter() {
     roundtrip("http", true, "otlphttp");
 }

@@ -22,37 +22,11 @@ use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 const LAST_RELOAD_OK: &str = "sluice_config_last_reload_successful";
 const RELOAD_FAILED: &str = "config reload failed; the running config stays";
-
-/// A peer process, killed if the test ends (or panics) before it exits.
-struct PeerChild(Child);
-
-impl PeerChild {
-    /// Waits for the peer to exit; panics if it takes longer than `timeout`.
-    fn wait(&mut self, timeout: Duration) -> ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.0.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "peer did not exit within {timeout:?}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for PeerChild {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
 
 /// The gauge's value; None when the agent does not report it at all (a
 /// missing gauge must not pass for a 0).
@@ -146,8 +120,9 @@ fn generation_config(ports: Ports, recv: &RefReceiver, generation: u64) -> Strin
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn reload_under_load_loses_nothing() {
-    let py = require!(python());
+    let py = python();
     let dir = temp_dir();
     let recv = RefReceiver::start(&py, dir.path(), &["--quiet"]);
     let ports = Ports::pick();
@@ -156,7 +131,7 @@ fn reload_under_load_loses_nothing() {
     let stop = dir.path().join("stop");
     let sent = dir.path().join("sent.json");
     let sender_log = dir.path().join("paced.log");
-    let mut sender = PeerChild(
+    let mut sender = PeerChild::spawn(
         Command::new(&py)
             .arg(peers_dir().join("send_paced.py"))
             .args(["--endpoint", &agent.grpc_endpoint(), "--rate", "200", "--round", "10", "--batch-size", "20"])
@@ -166,10 +141,9 @@ fn reload_under_load_loses_nothing() {
             .arg(&sent)
             .stdin(Stdio::null())
             .stdout(File::create(dir.path().join("paced.out")).unwrap())
-            .stderr(File::create(&sender_log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+            .stderr(File::create(&sender_log).unwrap()),
+    )
+    .unwrap();
     assert!(
         recv.wait_items("traces", 1, Duration::from_secs(20)),
         "no span arrived before the first reload\nsender:\n{}\nsluice log:\n{}",
@@ -193,7 +167,7 @@ fn reload_under_load_loses_nothing() {
         );
     }
     fs::write(&stop, "").unwrap();
-    let status = sender.wait(Duration::from_secs(60));
+    let status = sender.wait_timeout(Duration::from_secs(60));
     let sender_text = fs::read_to_string(&sender_log).unwrap_or_default();
     assert!(status.success(), "send_paced.py failed ({status}); an export failed:\n{sender_text}");
 
@@ -244,8 +218,9 @@ fn reload_under_load_loses_nothing() {
 // ---------------------------------------------------------------------------
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn invalid_config_keeps_the_running_one() {
-    let py = require!(python());
+    let py = python();
     let dir = temp_dir();
     let recv = RefReceiver::start(&py, dir.path(), &["--quiet"]);
     let ports = Ports::pick();
@@ -315,8 +290,9 @@ fn invalid_config_keeps_the_running_one() {
 // ---------------------------------------------------------------------------
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn tail_sampling_buffers_survive_a_reload() {
-    let py = require!(python());
+    let py = python();
     let dir = temp_dir();
     let recv = RefReceiver::start(&py, dir.path(), &["--quiet"]);
     let ports = Ports::pick();
@@ -347,7 +323,7 @@ fn tail_sampling_buffers_survive_a_reload() {
     const TRACES: u64 = 6;
     const SPANS: u64 = 6;
     let manifest_path = dir.path().join("manifest.json");
-    let mut sender = PeerChild(
+    let mut sender = PeerChild::spawn(
         Command::new(&py)
             .arg(peers_dir().join("send_trace_halves.py"))
             .args(["--endpoint", &agent.grpc_endpoint()])
@@ -356,11 +332,10 @@ fn tail_sampling_buffers_survive_a_reload() {
             .arg(&manifest_path)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(File::create(dir.path().join("halves.log")).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    let mut sender_out = BufReader::new(sender.0.stdout.take().unwrap());
+            .stderr(File::create(dir.path().join("halves.log")).unwrap()),
+    )
+    .unwrap();
+    let mut sender_out = BufReader::new(sender.stdout.take().unwrap());
     let mut line = String::new();
     sender_out.read_line(&mut line).unwrap();
     let first_half: u64 = line
@@ -385,8 +360,8 @@ fn tail_sampling_buffers_survive_a_reload() {
     assert_eq!(recv.accepted_items("traces"), 0, "spans left the tail sampler before its decision: it was flushed");
     assert_eq!(agent.metric("sluice_tail_sampling_traces_in_memory", &[]), TRACES as f64, "{}", agent.metrics());
 
-    sender.0.stdin.take().unwrap().write_all(b"go\n").unwrap();
-    let status = sender.wait(Duration::from_secs(30));
+    sender.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let status = sender.wait_timeout(Duration::from_secs(30));
     assert!(status.success(), "send_trace_halves.py failed ({status}):\n{line}");
     let manifest: BTreeMap<String, Value> = serde_json::from_str(&fs::read_to_string(&manifest_path).unwrap()).unwrap();
     assert_eq!(manifest.len() as u64, TRACES);
@@ -416,8 +391,9 @@ fn tail_sampling_buffers_survive_a_reload() {
 // ---------------------------------------------------------------------------
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn replaced_exporter_sends_what_its_queue_held() {
-    let py = require!(python());
+    let py = python();
     let dir = temp_dir();
     let recv = RefReceiver::start(&py, dir.path(), &["--quiet"]);
     let ports = Ports::pick();
@@ -481,8 +457,9 @@ fn replaced_exporter_sends_what_its_queue_held() {
 // ---------------------------------------------------------------------------
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn watch_config_moves_a_receiver() {
-    let py = require!(python());
+    let py = python();
     let dir = temp_dir();
     let recv = RefReceiver::start(&py, dir.path(), &["--quiet"]);
     let ports = Ports::pick();

@@ -48,8 +48,9 @@ fn within_3_sigma(kept: usize, n: usize, p: f64) -> bool {
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn head_sampler_keeps_whole_traces_and_every_error_trace() {
-    let py = require!(python());
+    let py = python();
     let dir = temp_dir();
     let processors =
         "  head_sampler:\n    traces_per_second: 20\n    adjustment_interval: 1s\n  batch:\n    timeout: 100ms";
@@ -101,8 +102,9 @@ fn head_sampler_keeps_whole_traces_and_every_error_trace() {
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn probabilistic_sampler_keeps_a_consistent_share_and_records_th() {
-    let py = require!(python());
+    let py = python();
     let dir = temp_dir();
     let processors =
         "  probabilistic_sampler:\n    mode: proportional\n    sampling_percentage: 25\n  batch:\n    timeout: 100ms";
@@ -138,8 +140,9 @@ fn probabilistic_sampler_keeps_a_consistent_share_and_records_th() {
 /// whole and says which policy kept it; the rest are kept at 20% ± 3 sigma,
 /// whole, with their sampling probability recorded.
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn tail_sampling_keeps_error_and_slow_traces_whole_and_samples_the_rest() {
-    let py = require!(python());
+    let py = python();
     let dir = temp_dir();
     let processors = "  tail_sampling:
     decision_wait: 2s

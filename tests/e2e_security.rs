@@ -63,8 +63,9 @@ fn stderr(o: &Output) -> String {
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn tls_mtls_bearer_and_basic_auth_with_the_python_sdk() {
-    let py = require!(python());
+    let py = python();
     let dir = temp_dir();
     let pki = make_pki(dir.path());
     let token_file = dir.path().join("token");

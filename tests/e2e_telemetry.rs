@@ -7,9 +7,10 @@ use common::*;
 use std::time::Duration;
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK, promtool): bash .ci/run"]
 fn metrics_endpoint_passes_promtool_and_counts_spans() {
-    let py = require!(python());
-    let promtool = require!(promtool());
+    let py = python();
+    let promtool = promtool();
     let dir = temp_dir();
     let (recv, agent) = agent_to_reference(&py, dir.path(), FAST_BATCH, &["traces"], &["batch"], &[]);
 

@@ -45,8 +45,9 @@ const PROCESSORS: &str = r#"  attributes:
     timeout: 100ms"#;
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn attributes_and_resource_rewrite_spans_and_log_records() {
-    let py = require!(python());
+    let py = python();
     let dir = temp_dir();
     // The agent inherits the test's environment; the config reads the value from it.
     std::env::set_var("SLUICE_E2E_TEAM", "payments");

@@ -14,8 +14,9 @@ fn int_value(item: &Value) -> i64 {
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn cardinality_limiter_bounds_series_and_keeps_totals() {
-    let py = require!(python());
+    let py = python();
     let dir = temp_dir();
     let processors = "  cardinality_limiter:\n    default_limit: 10\n  batch:\n    timeout: 100ms";
     let (recv, agent) = agent_to_reference(
@@ -78,8 +79,9 @@ fn cardinality_limiter_bounds_series_and_keeps_totals() {
 }
 
 #[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn log_rate_limiter_keeps_errors_and_summarises_what_it_suppressed() {
-    let py = require!(python());
+    let py = python();
     let dir = temp_dir();
     let processors = "  log_rate_limiter:
     key_fields: [resource.service.name, body_template]

@@ -3,15 +3,23 @@
 //! output with the reference OTLP receiver, read its `/metrics`.
 //!
 //! Peers (the Python venv at `.venv-peers`, `tests/peers/node/node_modules`,
-//! `promtool`) are installed by `.ci/run`. Under `CI=true` a missing peer
-//! fails the test with what to install; elsewhere the test prints a notice
-//! and returns early (passes), so `cargo test` works on a bare machine.
+//! `promtool`, `prometheus`) are installed by `.ci/run`. A test that needs
+//! one is marked `#[ignore = "needs peers (…): bash .ci/run"]`, so a plain
+//! `cargo test` reports it as ignored, never as passed; `.ci/run` runs those
+//! tests too (`--include-ignored`). A test run while its peer is missing
+//! fails with what to install.
+//!
+//! Every process a test starts and does not wait for is held in a
+//! [`PeerChild`], which kills it (and its process group) when dropped, so
+//! nothing outlives the test, a panicking one included.
 
 #![allow(dead_code)] // each tests/*.rs uses a different part of this module
 
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::ops::{Deref, DerefMut};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -37,17 +45,19 @@ pub fn in_ci() -> bool {
     matches!(std::env::var("CI").as_deref(), Ok("true") | Ok("1"))
 }
 
-/// A peer is missing: fail under CI, otherwise print a notice (the caller returns).
-fn missing(what: &str, install: &str) {
+/// A peer is missing: the test cannot run, so it fails with what to install.
+/// (Tests that need peers are `#[ignore]`d; this is reached when they are run
+/// anyway, by `.ci/run` or `cargo test -- --include-ignored`.)
+pub fn peer_missing(what: &str, install: &str) -> ! {
     let msg = format!("{what} is not installed; install it with: {install}   (or run .ci/run)");
     if in_ci() {
         panic!("CI=true and a test peer is missing: {msg}");
     }
-    eprintln!("SKIPPED: {msg}");
+    panic!("a test peer is missing: {msg}\n(a plain `cargo test` skips the tests that need peers)");
 }
 
 /// The Python interpreter of `.venv-peers`, with the OpenTelemetry SDK in it.
-pub fn python() -> Option<PathBuf> {
+pub fn python() -> PathBuf {
     let py = repo_root().join(".venv-peers/bin/python");
     let ok = py.exists()
         && Command::new(&py)
@@ -57,49 +67,160 @@ pub fn python() -> Option<PathBuf> {
             .status()
             .map(|s| s.success())
             .unwrap_or(false);
-    if ok {
-        Some(py)
-    } else {
-        missing(
+    if !ok {
+        peer_missing(
             "the Python OpenTelemetry SDK venv (.venv-peers)",
             "python3 -m venv .venv-peers && .venv-peers/bin/pip install -r tests/peers/requirements.txt",
         );
-        None
     }
+    py
 }
 
 /// `node`, when `tests/peers/node/node_modules` holds the Node SDK.
-pub fn node() -> Option<PathBuf> {
+pub fn node() -> PathBuf {
     let modules = peers_dir().join("node/node_modules/@opentelemetry/exporter-trace-otlp-http");
     let node_ok = Command::new("node").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
-    if node_ok && modules.exists() {
-        Some(PathBuf::from("node"))
-    } else {
-        missing("the OpenTelemetry Node SDK (node + tests/peers/node/node_modules)", "cd tests/peers/node && npm ci");
-        None
+    if !(node_ok && modules.exists()) {
+        peer_missing(
+            "the OpenTelemetry Node SDK (node + tests/peers/node/node_modules)",
+            "cd tests/peers/node && npm ci",
+        );
     }
+    PathBuf::from("node")
 }
 
 /// `promtool` (Debian package `prometheus`).
-pub fn promtool() -> Option<PathBuf> {
+pub fn promtool() -> PathBuf {
     let ok = Command::new("promtool").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
-    if ok {
-        Some(PathBuf::from("promtool"))
-    } else {
-        missing("promtool", "apt-get install -y prometheus");
-        None
+    if !ok {
+        peer_missing("promtool", "apt-get install -y prometheus");
     }
+    PathBuf::from("promtool")
 }
 
 /// The Prometheus server binary (2.42 from Debian's `prometheus` package),
 /// a real remote-write receiver and scraper for the exporter tests.
-pub fn prometheus() -> Option<PathBuf> {
+pub fn prometheus() -> PathBuf {
     let ok = Command::new("prometheus").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
-    if ok {
-        Some(PathBuf::from("prometheus"))
-    } else {
-        missing("prometheus", "apt-get install -y prometheus");
-        None
+    if !ok {
+        peer_missing("prometheus", "apt-get install -y prometheus");
+    }
+    PathBuf::from("prometheus")
+}
+
+// ---------------------------------------------------------------------------
+// Processes a test starts
+
+/// A process a test started and does not wait for (a peer, a Prometheus
+/// server, the agent): on drop it and its whole process group get SIGKILL
+/// and it is reaped, so nothing outlives the test, a panicking one included.
+///
+/// [`PeerChild::spawn`] starts it as the leader of a process group of its own,
+/// so what it starts in turn is killed with it. Being in its own group, a
+/// Ctrl-C at the terminal no longer reaches it; instead it is asked (Linux
+/// `PR_SET_PDEATHSIG`) to get SIGKILL when the thread that started it ends,
+/// which covers the test binary being killed before any drop runs (for the
+/// process itself: what it started is then left; no peer starts anything
+/// today). So start it on the test's own thread (or one that lives as long
+/// as it is used).
+pub struct PeerChild {
+    child: Child,
+}
+
+impl PeerChild {
+    /// Spawns `cmd` as described above.
+    pub fn spawn(cmd: &mut Command) -> std::io::Result<PeerChild> {
+        cmd.process_group(0);
+        #[cfg(target_os = "linux")]
+        {
+            let parent = std::process::id() as libc::pid_t;
+            // SAFETY: between fork and exec this calls only prctl(2) and
+            // getppid(2), which are async-signal-safe, and allocates nothing.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) == -1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    // The test process died before prctl took effect.
+                    if libc::getppid() != parent {
+                        return Err(std::io::Error::other("the test process is gone"));
+                    }
+                    Ok(())
+                });
+            }
+        }
+        Ok(PeerChild { child: cmd.spawn()? })
+    }
+
+    /// Sends `signal` to the process alone (not its group), unless it exited.
+    pub fn signal(&mut self, signal: libc::c_int) {
+        if let Ok(None) = self.child.try_wait() {
+            // SAFETY: kill(2) on the pid of a child we own and have not
+            // reaped, so the pid is still its own.
+            unsafe {
+                libc::kill(self.child.id() as libc::pid_t, signal);
+            }
+        }
+    }
+
+    /// Waits for the process to exit; panics if it takes longer than `timeout`
+    /// (it is then killed on drop).
+    pub fn wait_timeout(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "process {} did not exit within {timeout:?}", self.child.id());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, then wait up to `timeout`; None when it did not exit in time
+    /// (it is then killed, group and all).
+    pub fn terminate(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        self.signal(libc::SIGTERM);
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            if Instant::now() > deadline {
+                self.kill_group();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL to the process group, then reap the leader.
+    pub fn kill_group(&mut self) {
+        // SAFETY: kill(2) on the process group this child leads. If the
+        // leader was reaped already, the group id stays reserved while any
+        // member lives, and kill finds no group (ESRCH) once none does.
+        unsafe {
+            libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Deref for PeerChild {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.child
+    }
+}
+
+impl DerefMut for PeerChild {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.child
+    }
+}
+
+impl Drop for PeerChild {
+    fn drop(&mut self) {
+        self.kill_group();
     }
 }
 
@@ -308,7 +429,7 @@ service:
 
 /// A running sluice; killed on drop if the test did not stop it.
 pub struct Agent {
-    child: Option<Child>,
+    child: Option<PeerChild>,
     pub ports: Ports,
     pub log_path: PathBuf,
     pub config_path: PathBuf,
@@ -328,16 +449,17 @@ impl Agent {
         fs::write(&config_path, config).unwrap();
         let log_path = dir.join("sluice.log");
         let log = File::create(&log_path).unwrap();
-        let child = Command::new(sluice_bin())
-            .arg("--config")
-            .arg(&config_path)
-            .args(extra_args)
-            .env("RUST_BACKTRACE", "1")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", sluice_bin().display()));
+        let child = PeerChild::spawn(
+            Command::new(sluice_bin())
+                .arg("--config")
+                .arg(&config_path)
+                .args(extra_args)
+                .env("RUST_BACKTRACE", "1")
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log),
+        )
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", sluice_bin().display()));
         let mut agent = Agent { child: Some(child), ports, log_path, config_path };
         let health = format!("127.0.0.1:{}", ports.health);
         let deadline = Instant::now() + Duration::from_secs(15);
@@ -394,7 +516,7 @@ impl Agent {
 
     /// The agent's process ID while it runs.
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.child.as_ref().map(|c| c.id())
     }
 
     /// The log with the ANSI colour codes of the console encoding taken out.
@@ -454,23 +576,20 @@ impl Agent {
     /// SIGKILL (a crash: nothing is flushed or drained) and reap it.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+            c.kill_group();
         }
     }
 
     /// SIGTERM and wait; None when it did not exit in time (it is then killed).
     pub fn terminate(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let mut child = self.child.take()?;
-        terminate_child(&mut child, timeout)
+        self.child.take()?.terminate(timeout)
     }
 }
 
 impl Drop for Agent {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+            c.kill_group();
             if std::thread::panicking() {
                 eprintln!("---- sluice log ({}) ----\n{}", self.log_path.display(), self.log());
             }
@@ -497,32 +616,13 @@ pub fn strip_ansi_codes(text: &str) -> String {
     out
 }
 
-fn terminate_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
-    // SAFETY: kill(2) on the pid of a child we own and have not reaped.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
-    }
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Ok(Some(s)) = child.try_wait() {
-            return Some(s);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Python peers that print `READY key=port ...` once they listen
 
 /// A peer from tests/peers/, started with `--out DIR/OUT_NAME` and `args`,
 /// its stderr in `DIR/LOG_NAME`.
 pub struct PeerProcess {
-    pub child: Child,
+    pub child: PeerChild,
     /// The words after `READY` on its first stdout line.
     pub ready: String,
     pub out: PathBuf,
@@ -533,16 +633,17 @@ pub struct PeerProcess {
 pub fn start_peer(py: &Path, dir: &Path, script: &str, out_name: &str, log_name: &str, args: &[&str]) -> PeerProcess {
     let out = dir.join(out_name);
     let log_path = dir.join(log_name);
-    let mut child = Command::new(py)
-        .arg(peers_dir().join(script))
-        .arg("--out")
-        .arg(&out)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {script}: {e}"));
+    let mut child = PeerChild::spawn(
+        Command::new(py)
+            .arg(peers_dir().join(script))
+            .arg("--out")
+            .arg(&out)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(File::create(&log_path).unwrap()),
+    )
+    .unwrap_or_else(|e| panic!("start {script}: {e}"));
     let mut ready = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut ready).unwrap();
     PeerProcess { child, ready, out, log_path }
@@ -567,7 +668,7 @@ impl PeerProcess {
 // The reference OTLP receiver (tests/peers/reference_receiver.py)
 
 pub struct RefReceiver {
-    child: Option<Child>,
+    child: Option<PeerChild>,
     pub grpc_port: u16,
     pub http_port: u16,
     /// JSON lines, one per request received.
@@ -617,7 +718,7 @@ impl RefReceiver {
 impl Drop for RefReceiver {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            terminate_child(&mut c, Duration::from_secs(5));
+            c.terminate(Duration::from_secs(5));
         }
     }
 }
@@ -693,17 +794,6 @@ pub fn promtool_check(promtool: &Path, exposition: &str) {
 /// A fresh temp dir for one test.
 pub fn temp_dir() -> TempDir {
     tempfile::Builder::new().prefix("sluice-e2e-").tempdir().unwrap()
-}
-
-/// Unwraps an Option peer or returns from the test (the notice is already printed).
-#[macro_export]
-macro_rules! require {
-    ($peer:expr) => {
-        match $peer {
-            Some(p) => p,
-            None => return,
-        }
-    };
 }
 
 // ---------------------------------------------------------------------------
