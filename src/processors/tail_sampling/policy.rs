@@ -816,7 +816,7 @@ impl Policy {
                     && !span.trace_state.is_empty()
                     && W3cTraceState::parse(span.trace_state)
                         .ok()
-                        .and_then(|ts| ts.get(key).map(|v| values.contains(v)))
+                        .and_then(|ts| ts.get(key).map(|v| values.contains(v.as_ref())))
                         .unwrap_or(false) =>
             {
                 flags.set(*flag)
