@@ -96,9 +96,13 @@ pub struct PolicyConfig {
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct LatencyConfig {
-    /// Keep traces lasting at least this long (earliest start to latest end).
+    /// Keep traces lasting at least this many whole milliseconds (earliest
+    /// start to latest end, truncated to whole milliseconds, as the Collector).
     pub threshold_ms: u64,
-    /// If above 0, keep only traces lasting at most this long. Default 0.
+    /// If above 0, keep traces lasting more than `threshold_ms` and at most
+    /// this many whole milliseconds, checked span by span as the spans came
+    /// in (as the Collector: a trace is kept once the spans seen so far fall
+    /// in the window). Default 0.
     pub upper_threshold_ms: u64,
 }
 
@@ -143,9 +147,9 @@ pub struct BooleanAttributeConfig {
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProbabilisticConfig {
-    /// Empty: decide on the trace's OpenTelemetry randomness (`rv`, else the
-    /// trace ID's low 56 bits), consistent with every other sampler. Set:
-    /// hash salt and trace ID, so tiers with different salts decide independently.
+    /// Salt hashed before the trace ID (FNV-64a, as the Collector), so tiers
+    /// with different salts decide independently. Empty: the Collector's
+    /// default salt `"default-hash-seed"`.
     pub hash_salt: String,
     /// In `[0, 100]`.
     pub sampling_percentage: f64,
@@ -154,8 +158,13 @@ pub struct ProbabilisticConfig {
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitingConfig {
-    /// Spans kept per second by this policy, for the whole processor.
+    /// Spans kept per second by this policy, for the whole processor: the
+    /// refill rate of a token bucket shared by all of the processor's workers.
     pub spans_per_second: u64,
+    /// Spans the bucket holds (the largest burst). Default 0: twice
+    /// `spans_per_second`, as the Collector. A trace with more spans than
+    /// this is never kept by the policy.
+    pub burst_capacity: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
@@ -188,14 +197,18 @@ pub struct DropConfig {
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct CompositeConfig {
-    /// Spans per second kept by all sub-policies together (whole processor).
+    /// Spans per second any one sub-policy may keep (whole processor); as
+    /// the Collector, each sub-policy's count within the second is checked
+    /// against it and against the sub-policy's own allocation.
     pub max_total_spans_per_second: u64,
     /// Names of `composite_sub_policy` entries in evaluation order; empty:
     /// the order they are listed in.
     pub policy_order: Vec<String>,
     pub composite_sub_policy: Vec<PolicyConfig>,
-    /// Share of `max_total_spans_per_second` per sub-policy, in percent.
-    /// Sub-policies without one get an equal share of the total.
+    /// Share of `max_total_spans_per_second` per sub-policy, in percent, as
+    /// the Collector: `percent: 0` gives an equal share of the total
+    /// (total / number of sub-policies); a sub-policy missing from the list
+    /// gets nothing (it can never keep a trace).
     pub rate_allocation: Vec<RateAllocationConfig>,
 }
 

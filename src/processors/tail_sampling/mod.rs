@@ -31,7 +31,10 @@
 //! buffers' capacity plus a fixed per-trace overhead.
 //!
 //! The pipeline routes every span of a trace to the same instance
-//! (`StateKey::TraceId`), so state here is plain, unlocked, single-threaded.
+//! (`StateKey::TraceId`), so per-trace state here is plain, unlocked,
+//! single-threaded. Only the rate limits of `rate_limiting` and `composite`
+//! are shared by the processor's instances (one small mutex each, taken once
+//! per decided trace), because the Collector limits the processor as a whole.
 //! Timers are never a scan: `decision_wait` is one duration and time only
 //! moves forward, so traces reach their deadline in arrival order and the
 //! arrival queue is the timer queue; only deadlines that a root span
@@ -61,7 +64,7 @@ use prost::Message;
 use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
 use std::collections::{BinaryHeap, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 /// The span attribute naming the policy that kept a trace.
@@ -287,6 +290,8 @@ enum Early {
 
 pub struct TailSamplingProcessor {
     policies: Vec<Policy>,
+    /// Held so the other worker instances built after this one find it.
+    _shared: Arc<policy::SharedState>,
     policy_metrics: Vec<TailSamplingPolicyMetrics>,
     no_policy_metrics: TailSamplingPolicyMetrics,
     first_match: bool,
@@ -325,14 +330,17 @@ impl TailSamplingProcessor {
     pub fn new(cfg: &TailSamplingConfig, ctx: &ProcessorContext) -> Self {
         let workers = ctx.workers.max(1);
         // Config was validated before build; a policy that does not compile
-        // here cannot happen, and is left out rather than panicking.
-        let (policies, _) = policy::compile_all(cfg, workers);
+        // here cannot happen, and is left out rather than panicking. Rate
+        // limits and composite budgets are shared by all worker instances.
+        let shared = shared_state(ctx);
+        let (policies, _) = policy::compile_all_shared(cfg, &shared);
         let policy_metrics =
             policies.iter().map(|p| TailSamplingMetrics::policy(&ctx.registry, &ctx.id, &p.name)).collect();
         let max_traces = (cfg.num_traces as usize).div_ceil(workers).max(1);
         let wait_secs = cfg.decision_wait.get().as_secs().max(1) as usize;
         let expected = (cfg.expected_new_traces_per_sec as usize).saturating_mul(wait_secs) / workers;
         TailSamplingProcessor {
+            _shared: shared,
             policy_attributes: policies.iter().map(|p| emit::policy_attribute(&p.name)).collect(),
             attribute_keys: wire::AttributeKeys::new(policy::attribute_keys(&policies)),
             policies,
@@ -525,9 +533,7 @@ impl TailSamplingProcessor {
     fn decide(&mut self, id: [u8; 16], now: Instant) {
         let Some(entry) = self.traces.remove(&id) else { return };
         self.bytes = self.bytes.saturating_sub(entry.bytes);
-        let epoch = *self.epoch.get_or_insert(now);
-        let view =
-            TraceView { trace_id: &id, facts: &entry.facts, second: now.saturating_duration_since(epoch).as_secs() };
+        let view = TraceView { trace_id: &id, facts: &entry.facts, now };
         let pm = &self.policy_metrics;
         let outcome: Outcome = policy::decide(&mut self.policies, self.first_match, &view, |i, d: Decision| {
             if let Some(m) = pm.get(i) {
@@ -622,6 +628,30 @@ impl TailSamplingProcessor {
             self.coming = TraceIdMap::default();
         }
     }
+}
+
+/// The state shared by the worker instances of one processor (see
+/// [`policy::SharedState`]). The pipeline builds a processor's instances in
+/// worker order, 0 first, one pipeline after another, so instance 0 starts
+/// a fresh state and the others of the same processor ID take the latest
+/// one. (Without a field for it in `ProcessorContext`, this registry keeps
+/// the sharing inside this module.)
+fn shared_state(ctx: &ProcessorContext) -> Arc<policy::SharedState> {
+    type Registry = Mutex<Vec<(String, Weak<policy::SharedState>)>>;
+    static SHARED: OnceLock<Registry> = OnceLock::new();
+    let mut reg = SHARED.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    reg.retain(|(_, w)| w.strong_count() > 0);
+    if ctx.worker > 0 {
+        if let Some(s) = reg.iter().rev().find(|(id, _)| *id == ctx.id).and_then(|(_, w)| w.upgrade()) {
+            return s;
+        }
+    }
+    let fresh = Arc::new(policy::SharedState::default());
+    if ctx.workers > 1 {
+        reg.retain(|(id, _)| *id != ctx.id);
+        reg.push((ctx.id.clone(), Arc::downgrade(&fresh)));
+    }
+    fresh
 }
 
 /// The batches of `payloads`, decoded: the `Batch` form of the processor's
