@@ -244,7 +244,7 @@ fn valid_ot_syntax(input: &str) -> bool {
     }
     input.split(';').all(|m| match m.find(':') {
         Some(colon) if colon >= 1 => {
-            let (k, v) = (m[..colon].as_bytes(), m[colon + 1..].as_bytes());
+            let (k, v) = (&m.as_bytes()[..colon], &m.as_bytes()[colon + 1..]);
             is_lc_alpha(k[0])
                 && k[1..].iter().all(|c| is_lc_alnum(*c))
                 && v.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
