@@ -33,6 +33,16 @@ pub struct TailSamplingConfig {
     /// `sample_on_first_match`). Default false: every policy is evaluated,
     /// so a later drop or inverted match can still veto.
     pub sample_on_first_match: bool,
+    /// At shutdown, drop the traces still waiting instead of deciding them
+    /// on the spans they have so far (the Collector's field). Default false.
+    pub drop_pending_traces_on_shutdown: bool,
+    /// The Collector blocks ingest when `num_traces` is reached, until
+    /// traces are decided at their `decision_wait`, rather than evicting the
+    /// oldest. sluice cannot hold a request back inside a processor; with
+    /// this set, reaching `num_traces` decides nothing early: every trace
+    /// waits its full `decision_wait`, and only `max_memory_mib` bounds the
+    /// buffer (decided early beyond it, as always). Default false.
+    pub block_on_overflow: bool,
 }
 
 impl Default for TailSamplingConfig {
@@ -46,6 +56,8 @@ impl Default for TailSamplingConfig {
             decision_cache: DecisionCacheConfig::default(),
             policies: Vec::new(),
             sample_on_first_match: false,
+            drop_pending_traces_on_shutdown: false,
+            block_on_overflow: false,
         }
     }
 }
@@ -70,8 +82,10 @@ impl Default for DecisionCacheConfig {
 }
 
 /// One policy as written: `name`, `type`, and the block named by `type`.
-/// Sub-policies (`and`, `composite`, `drop`) use the same shape; which types
-/// may nest where is checked when compiling.
+/// Sub-policies (`and`, `composite`, `drop`, `not`) use the same shape;
+/// which types may nest where is checked when compiling (as the Collector:
+/// `not` takes one basic policy and appears only at the top; `trace_flags`
+/// has no block).
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct PolicyConfig {
@@ -85,12 +99,14 @@ pub struct PolicyConfig {
     pub boolean_attribute: Option<BooleanAttributeConfig>,
     pub probabilistic: Option<ProbabilisticConfig>,
     pub rate_limiting: Option<RateLimitingConfig>,
+    pub bytes_limiting: Option<BytesLimitingConfig>,
     pub span_count: Option<SpanCountConfig>,
     pub trace_state: Option<TraceStateConfig>,
     #[serde(rename = "and")]
     pub and: Option<AndConfig>,
     pub composite: Option<CompositeConfig>,
     pub drop: Option<DropConfig>,
+    pub not: Option<NotConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
@@ -165,6 +181,25 @@ pub struct RateLimitingConfig {
     /// `spans_per_second`, as the Collector. A trace with more spans than
     /// this is never kept by the policy.
     pub burst_capacity: u64,
+}
+
+/// The Collector's `bytes_limiting`: a token bucket of trace bytes (as the
+/// Collector estimates a trace's size), shared by the whole processor.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct BytesLimitingConfig {
+    /// Refill rate, bytes per second.
+    pub bytes_per_second: u64,
+    /// Bytes the bucket holds. Default 0: twice `bytes_per_second`.
+    pub burst_capacity: u64,
+}
+
+/// The Collector's `not`: inverts one sub-policy (sampled becomes not
+/// sampled and the other way round; inverted and drop decisions pass).
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotConfig {
+    pub not_sub_policy: Option<Box<PolicyConfig>>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]

@@ -79,30 +79,37 @@ pub struct ResourceGroup {
     matches: Flags,
     /// Its encoded size, charged with each of its scopes.
     bytes: usize,
+    /// Its size as `bytes_limiting` counts it; None when no policy needs it.
+    size: Option<u64>,
 }
 
 impl ResourceGroup {
     fn new(policies: &[Policy], resource: Option<Resource>, schema_url: String) -> Arc<ResourceGroup> {
         let matches =
             resource.as_ref().map_or_else(Flags::default, |r| policy::resource_flags(policies, &r.attributes));
+        let size = policies.iter().any(Policy::needs_size).then(|| policy::resource_size(resource.as_ref()));
         let resource = resource.map(|r| r.encode_to_vec());
-        Self::with_matches(resource, schema_url.into_bytes(), matches)
+        Self::with_matches(resource, schema_url.into_bytes(), matches, size)
     }
 
     /// A resource as received: `resource` is the concatenation of every
     /// occurrence of the field (which decodes as their merge).
     fn from_wire(policies: &[Policy], resource: Option<Vec<u8>>, schema_url: &[u8]) -> Arc<ResourceGroup> {
         // The request was checked: the resource decodes.
-        let matches = resource
-            .as_deref()
-            .and_then(|r| Resource::decode(r).ok())
-            .map_or_else(Flags::default, |r| policy::resource_flags(policies, &r.attributes));
-        Self::with_matches(resource, schema_url.to_vec(), matches)
+        let decoded = resource.as_deref().and_then(|r| Resource::decode(r).ok());
+        let matches = decoded.as_ref().map_or_else(Flags::default, |r| policy::resource_flags(policies, &r.attributes));
+        let size = policies.iter().any(Policy::needs_size).then(|| policy::resource_size(decoded.as_ref()));
+        Self::with_matches(resource, schema_url.to_vec(), matches, size)
     }
 
-    fn with_matches(resource: Option<Vec<u8>>, schema_url: Vec<u8>, matches: Flags) -> Arc<ResourceGroup> {
+    fn with_matches(
+        resource: Option<Vec<u8>>,
+        schema_url: Vec<u8>,
+        matches: Flags,
+        size: Option<u64>,
+    ) -> Arc<ResourceGroup> {
         let bytes = resource.as_ref().map_or(0, Vec::len) + schema_url.len();
-        Arc::new(ResourceGroup { resource, schema_url, matches, bytes })
+        Arc::new(ResourceGroup { resource, schema_url, matches, bytes, size })
     }
 }
 
@@ -114,13 +121,24 @@ pub struct ScopeGroup {
     schema_url: Vec<u8>,
     /// Encoded size of resource and scope, charged once per trace that uses them.
     bytes: usize,
+    /// Its size as `bytes_limiting` counts it (when the resource's is counted).
+    size: u64,
 }
 
 impl ScopeGroup {
     fn new(resource: &Arc<ResourceGroup>, scope: Option<Vec<u8>>, schema_url: Vec<u8>) -> Arc<ScopeGroup> {
         let bytes =
             resource.bytes + scope.as_ref().map_or(0, Vec::len) + schema_url.len() + std::mem::size_of::<ScopeGroup>();
-        Arc::new(ScopeGroup { resource: resource.clone(), scope, schema_url, bytes })
+        let size = match resource.size {
+            Some(_) => policy::scope_size(
+                scope
+                    .as_deref()
+                    .and_then(|s| opentelemetry_proto::tonic::common::v1::InstrumentationScope::decode(s).ok())
+                    .as_ref(),
+            ),
+            None => 0,
+        };
+        Arc::new(ScopeGroup { resource: resource.clone(), scope, schema_url, bytes, size })
     }
 }
 
@@ -295,6 +313,8 @@ pub struct TailSamplingProcessor {
     policy_metrics: Vec<TailSamplingPolicyMetrics>,
     no_policy_metrics: TailSamplingPolicyMetrics,
     first_match: bool,
+    drop_pending_on_shutdown: bool,
+    block_on_overflow: bool,
     decision_wait: Duration,
     after_root: Option<Duration>,
     max_traces: usize,
@@ -347,6 +367,8 @@ impl TailSamplingProcessor {
             policy_metrics,
             no_policy_metrics: TailSamplingMetrics::policy(&ctx.registry, &ctx.id, ""),
             first_match: cfg.sample_on_first_match,
+            drop_pending_on_shutdown: cfg.drop_pending_traces_on_shutdown,
+            block_on_overflow: cfg.block_on_overflow,
             decision_wait: cfg.decision_wait.get(),
             after_root: cfg.decision_wait_after_root_received.map(|d| d.get()),
             max_traces,
@@ -430,16 +452,30 @@ impl TailSamplingProcessor {
         let before = entry.heap_cost();
         let mut cost = 0;
         if entry.groups.last().is_none_or(|(g, _)| !Arc::ptr_eq(g, scope)) {
+            // `bytes_limiting` sizes as the Collector's copy of the trace:
+            // each request's resource once, each of its scopes once.
+            if let Some(rsize) = scope.resource.size {
+                let new_resource = entry.groups.last().is_none_or(|(g, _)| !Arc::ptr_eq(&g.resource, &scope.resource));
+                entry.facts.size += scope.size + if new_resource { rsize } else { 0 };
+            }
             entry.groups.push((scope.clone(), entry.buf.len()));
             entry.facts.flags.union(&scope.resource.matches);
             cost += scope.bytes;
         }
+        let sized = scope.resource.size.is_some();
         match span {
             SpanIn::Decoded(span) => {
+                if sized {
+                    entry.facts.size += policy::span_size(&span);
+                }
                 entry.facts.observe(&id, &span, &self.policies);
                 append(&mut entry.buf, &span);
             }
             SpanIn::Wire(w) => {
+                if sized {
+                    // The request was checked: the span decodes.
+                    entry.facts.size += Span::decode(w.bytes).map_or(0, |s| policy::span_size(&s));
+                }
                 entry.facts.observe_facts(&id, &w.facts(), &self.policies);
                 append_bytes(&mut entry.buf, w.bytes, || self.coming.get(&id).copied().unwrap_or(0));
             }
@@ -504,7 +540,9 @@ impl TailSamplingProcessor {
     }
 
     fn enforce_bounds(&mut self, now: Instant) {
-        while self.traces.len() > self.max_traces {
+        // block_on_overflow: every trace waits its decision_wait; only the
+        // memory bound decides early.
+        while !self.block_on_overflow && self.traces.len() > self.max_traces {
             if !self.decide_oldest(now, Early::NumTraces) {
                 break;
             }
@@ -730,6 +768,17 @@ impl Processor for TailSamplingProcessor {
         // Processors never read the clock: shutdown decisions are stamped with
         // the last time seen (it only picks the rate-limit window).
         let Some(now) = self.last_now else { return self.emit(out) };
+        if self.drop_pending_on_shutdown {
+            // As the Collector's drop_pending_traces_on_shutdown: what is
+            // still waiting is dropped undecided (and counted as dropped).
+            let spans: u64 = self.traces.values().map(|t| t.facts.spans).sum();
+            self.processor_metrics.dropped.add(spans);
+            self.traces.clear();
+            self.arrivals.clear();
+            self.deadlines.clear();
+            self.bytes = 0;
+            return self.emit(out);
+        }
         while let Some((_, seq, id)) = self.arrivals.pop_front() {
             if self.arrival_is_live(seq, &id) {
                 self.decide(id, now);

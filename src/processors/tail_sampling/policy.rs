@@ -32,7 +32,8 @@
 use super::config::{PolicyConfig, TailSamplingConfig};
 use crate::processors::sampling::tracestate::W3cTraceState;
 use crate::processors::sampling::Threshold;
-use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use regex::Regex;
 use std::any::Any;
@@ -163,6 +164,11 @@ pub struct Facts {
     end: u64,
     /// Bit `c` set when some span had status code `c` (0 UNSET, 1 OK, 2 ERROR).
     status: u8,
+    /// Some span had the W3C "sampled" trace flag (bit 0 of `flags`).
+    sampled_flag: bool,
+    /// The trace's size as the Collector's `bytes_limiting` estimates it
+    /// (counted only when such a policy is configured).
+    pub size: u64,
     /// Per attribute/`trace_state` leaf: whether it matched.
     pub flags: Flags,
 }
@@ -205,6 +211,8 @@ pub struct SpanFacts<'a> {
     pub start: u64,
     pub end: u64,
     pub status_code: i32,
+    /// The span's `flags` (W3C trace flags in the low byte).
+    pub flags: u32,
     pub trace_state: &'a str,
     pub attributes: &'a dyn Attrs,
 }
@@ -215,6 +223,7 @@ impl<'a> SpanFacts<'a> {
             start: span.start_time_unix_nano,
             end: span.end_time_unix_nano,
             status_code: span.status.as_ref().map_or(0, |st| st.code),
+            flags: span.flags,
             trace_state: &span.trace_state,
             attributes: &span.attributes,
         }
@@ -242,6 +251,7 @@ impl Facts {
         if let Ok(c @ 0..=2) = u8::try_from(span.status_code) {
             self.status |= 1 << c;
         }
+        self.sampled_flag |= span.flags & 0x01 != 0;
         let running_ms = duration_ms(self.start, self.end);
         for p in policies {
             p.observe_span(span, running_ms, &mut self.flags);
@@ -262,6 +272,54 @@ fn duration_ms(start: u64, end: u64) -> i64 {
     (ns / 1_000_000) as i64
 }
 
+/// A value's size as the Collector's `bytes_limiting` estimates it: string
+/// and bytes their length, int and double 8, bool 1, maps their keys and
+/// values, arrays their values, an empty value 0.
+pub fn value_size(v: Option<&AnyValue>) -> u64 {
+    match v.and_then(|v| v.value.as_ref()) {
+        Some(any_value::Value::StringValue(s)) => s.len() as u64,
+        Some(any_value::Value::IntValue(_) | any_value::Value::DoubleValue(_)) => 8,
+        Some(any_value::Value::BoolValue(_)) => 1,
+        Some(any_value::Value::BytesValue(b)) => b.len() as u64,
+        Some(any_value::Value::KvlistValue(m)) => attributes_size(&m.values),
+        Some(any_value::Value::ArrayValue(a)) => a.values.iter().map(|v| value_size(Some(v))).sum(),
+        // Empty, or a profiles-only string-table index the Collector's pdata
+        // does not have.
+        _ => 0,
+    }
+}
+
+/// Keys and values of `attrs`, as the Collector's `bytes_limiting` counts them.
+pub fn attributes_size(attrs: &[KeyValue]) -> u64 {
+    attrs.iter().map(|kv| kv.key.len() as u64 + value_size(kv.value.as_ref())).sum()
+}
+
+/// A span's size as the Collector's `calculateSpanSize`: 68 bytes of fixed
+/// fields, name, tracestate, status message and attributes; 12 bytes, name
+/// and attributes per event; 28 bytes, tracestate and attributes per link.
+pub fn span_size(span: &Span) -> u64 {
+    let mut size = 68 + span.name.len() + span.trace_state.len();
+    size += span.status.as_ref().map_or(0, |s| s.message.len());
+    let mut size = size as u64 + attributes_size(&span.attributes);
+    for e in &span.events {
+        size += 12 + e.name.len() as u64 + attributes_size(&e.attributes);
+    }
+    for l in &span.links {
+        size += 28 + l.trace_state.len() as u64 + attributes_size(&l.attributes);
+    }
+    size
+}
+
+/// A resource's size as the Collector's `calculateResourceSize`.
+pub fn resource_size(resource: Option<&Resource>) -> u64 {
+    4 + resource.map_or(0, |r| attributes_size(&r.attributes))
+}
+
+/// A scope's size as the Collector's `calculateScopeSize`.
+pub fn scope_size(scope: Option<&InstrumentationScope>) -> u64 {
+    4 + scope.map_or(0, |s| (s.name.len() + s.version.len()) as u64 + attributes_size(&s.attributes))
+}
+
 /// The attribute keys `policies` (and their sub-policies) read, each once:
 /// a span's other attributes cannot change a decision.
 pub fn attribute_keys(policies: &[Policy]) -> Vec<Vec<u8>> {
@@ -276,6 +334,7 @@ pub fn attribute_keys(policies: &[Policy]) -> Vec<Vec<u8>> {
             }
             Kind::And(subs) | Kind::Drop(subs) => subs.iter().for_each(|s| walk(s, keys)),
             Kind::Composite { subs, .. } => subs.iter().for_each(|s| walk(&s.policy, keys)),
+            Kind::Not(sub) => walk(sub, keys),
             _ => {}
         }
     }
@@ -482,6 +541,11 @@ enum Kind {
     },
     And(Vec<Policy>),
     Drop(Vec<Policy>),
+    Not(Box<Policy>),
+    /// Some span has the "sampled" trace flag.
+    TraceFlags,
+    /// A token bucket of trace bytes (the Collector's size estimate).
+    BytesLimiting(Arc<Mutex<TokenBucket>>),
     Composite {
         max_total: u64,
         state: Arc<Mutex<CompositeState>>,
@@ -564,6 +628,8 @@ const BASIC_TYPES: &[&str] = &[
     "rate_limiting",
     "span_count",
     "trace_state",
+    "trace_flags",
+    "bytes_limiting",
 ];
 
 #[derive(Clone, Copy, PartialEq)]
@@ -578,7 +644,7 @@ impl Level {
     fn allowed(self) -> Vec<&'static str> {
         let mut v = BASIC_TYPES.to_vec();
         match self {
-            Level::Top => v.extend(["and", "composite", "drop"]),
+            Level::Top => v.extend(["and", "composite", "drop", "not"]),
             Level::CompositeSub => v.push("and"),
             Level::Leaf => {}
         }
@@ -655,7 +721,7 @@ fn compile(
         let list = allowed.join(", ");
         let message = if ty.is_empty() {
             "policy type is missing".to_string()
-        } else if BASIC_TYPES.contains(&ty) || ["and", "composite", "drop"].contains(&ty) {
+        } else if BASIC_TYPES.contains(&ty) || ["and", "composite", "drop", "not"].contains(&ty) {
             format!("policy type \"{ty}\" cannot be nested here")
         } else {
             format!("unknown policy type \"{ty}\"")
@@ -688,6 +754,36 @@ fn compile(
     }
     let kind = match ty {
         "always_sample" => Kind::AlwaysSample,
+        "trace_flags" => Kind::TraceFlags,
+        "bytes_limiting" => {
+            let b = block!(bytes_limiting);
+            if b.bytes_per_second == 0 {
+                err(
+                    errors,
+                    seg(&seg(path, "bytes_limiting"), "bytes_per_second"),
+                    "bytes_per_second must be above 0",
+                    None,
+                );
+            }
+            // As the Collector: 0 means twice the rate.
+            let burst = if b.burst_capacity > 0 { b.burst_capacity } else { b.bytes_per_second.saturating_mul(2) };
+            let rate = b.bytes_per_second;
+            Kind::BytesLimiting(shared.take(|| Mutex::new(TokenBucket::new(rate, burst))))
+        }
+        "not" => {
+            let b = block!(not);
+            let p = seg(&seg(path, "not"), "not_sub_policy");
+            let Some(sub) = b.not_sub_policy.as_deref() else {
+                err(
+                    errors,
+                    p,
+                    "a `not_sub_policy:` is required",
+                    Some("one policy, e.g. {name: ok, type: status_code, ...}"),
+                );
+                return None;
+            };
+            Kind::Not(Box::new(compile(sub, &p, Level::Leaf, shared, errors)?))
+        }
         "latency" => {
             let b = block!(latency);
             if b.upper_threshold_ms != 0 && b.upper_threshold_ms < b.threshold_ms {
@@ -949,6 +1045,23 @@ fn matched(found: bool, invert: bool) -> Decision {
 }
 
 impl Policy {
+    /// Whether the decision is a function of the trace alone (not of a hash
+    /// or a rate), so a keep by its inverse has probability 1.
+    fn is_deterministic(&self) -> bool {
+        !matches!(self.kind, Kind::Probabilistic { .. } | Kind::RateLimiting(_) | Kind::BytesLimiting(_))
+    }
+
+    /// Whether this policy (or a sub-policy) needs trace sizes.
+    pub fn needs_size(&self) -> bool {
+        match &self.kind {
+            Kind::BytesLimiting(_) => true,
+            Kind::And(subs) | Kind::Drop(subs) => subs.iter().any(Policy::needs_size),
+            Kind::Composite { subs, .. } => subs.iter().any(|s| s.policy.needs_size()),
+            Kind::Not(sub) => sub.needs_size(),
+            _ => false,
+        }
+    }
+
     /// Numbers this policy's (and its sub-policies') flags from `next` on.
     fn number_flags(&mut self, next: &mut usize) {
         match &mut self.kind {
@@ -962,6 +1075,7 @@ impl Policy {
             }
             Kind::And(subs) | Kind::Drop(subs) => subs.iter_mut().for_each(|p| p.number_flags(next)),
             Kind::Composite { subs, .. } => subs.iter_mut().for_each(|s| s.policy.number_flags(next)),
+            Kind::Not(sub) => sub.number_flags(next),
             _ => {}
         }
     }
@@ -996,6 +1110,7 @@ impl Policy {
             }
             Kind::And(subs) | Kind::Drop(subs) => subs.iter().for_each(|p| p.observe_attributes(attrs, flags)),
             Kind::Composite { subs, .. } => subs.iter().for_each(|s| s.policy.observe_attributes(attrs, flags)),
+            Kind::Not(sub) => sub.observe_attributes(attrs, flags),
             _ => {}
         }
     }
@@ -1032,6 +1147,7 @@ impl Policy {
             }
             Kind::And(subs) | Kind::Drop(subs) => subs.iter().for_each(|p| p.observe_span(span, running_ms, flags)),
             Kind::Composite { subs, .. } => subs.iter().for_each(|s| s.policy.observe_span(span, running_ms, flags)),
+            Kind::Not(sub) => sub.observe_span(span, running_ms, flags),
             _ => {}
         }
     }
@@ -1062,6 +1178,26 @@ impl Policy {
                     Decision::Sampled(Prob::Unknown)
                 } else {
                     Decision::NotSampled
+                }
+            }
+            Kind::TraceFlags => matched(t.facts.sampled_flag, false),
+            Kind::BytesLimiting(bucket) => {
+                let mut bucket = bucket.lock().unwrap_or_else(|e| e.into_inner());
+                if bucket.allow_n(t.now, t.facts.size) {
+                    Decision::Sampled(Prob::Unknown)
+                } else {
+                    Decision::NotSampled
+                }
+            }
+            Kind::Not(sub) => {
+                // Collector `not`: sampled and not sampled swap; inverted
+                // and drop decisions pass through.
+                let deterministic = sub.is_deterministic();
+                match sub.evaluate(t) {
+                    Decision::Sampled(_) => Decision::NotSampled,
+                    Decision::NotSampled if deterministic => Decision::Sampled(Prob::ONE),
+                    Decision::NotSampled => Decision::Sampled(Prob::Unknown),
+                    other => other,
                 }
             }
             Kind::SpanCount { min, max } => {

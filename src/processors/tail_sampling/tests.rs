@@ -554,6 +554,7 @@ fn random_span(rng: &mut rand::rngs::StdRng, n: u64) -> Span {
         span_id: rng.random::<u64>().to_be_bytes().to_vec(),
         parent_span_id: if rng.random_bool(0.3) { vec![] } else { rng.random::<u64>().to_be_bytes().to_vec() },
         trace_state: ["", "debug=1", "ot=rv:0123456789abcd", "a=b,debug=0"][rng.random_range(0..4)].into(),
+        flags: [0, 1, 0x100, 0x301][rng.random_range(0..4)],
         name: "op".into(),
         start_time_unix_nano: start,
         end_time_unix_nano: start + rng.random_range(0..8_000_000_000u64),
@@ -990,4 +991,134 @@ fn latency_counts_whole_milliseconds_span_by_span() {
     // though a later span stretches it to 500 ms; the other order does not.
     assert!(kept(&window, vec![timed_span(1, 0, 0.0, 150.0), timed_span(1, 1, 0.0, 500.0)]));
     assert!(!kept(&window, vec![timed_span(1, 1, 0.0, 500.0), timed_span(1, 0, 0.0, 150.0)]));
+}
+
+// --- The Collector's trace_flags, not, bytes_limiting and shutdown/overflow fields
+
+fn with_flags(mut s: Span, flags: u32) -> Span {
+    s.flags = flags;
+    s
+}
+
+#[test]
+fn trace_flags_keeps_traces_with_a_sampled_span() {
+    let json = r#"{"policies": [{"name": "f", "type": "trace_flags"}]}"#;
+    let t0 = Instant::now();
+    // Bit 0 of the flags' low byte, on any span of the trace.
+    for (flags, keep) in [(0u32, false), (1, true), (0x100, false), (0x301, true), (2, false)] {
+        let (mut p, _) = build(json);
+        let spans = vec![span(1, 0, false, false), with_flags(span(1, 1, false, false), flags)];
+        assert_eq!(decide_all_at(&mut p, spans, t0).len() == 1, keep, "flags {flags:#x}");
+    }
+    // Read the same from spans buffered as received.
+    let (mut p, _) = build(json);
+    let req = batch(vec![with_flags(span(1, 0, false, false), 0x301)]);
+    let mut out = Vec::new();
+    p.process_payload(Payload::Encoded(crate::data::EncodedBatch::encode(&req)), t0, &mut out);
+    p.flush_payload(&mut out);
+    assert_eq!(out.len(), 1);
+}
+
+#[test]
+fn not_inverts_its_sub_policy() {
+    let not_errors = r#"[{"name": "ok", "type": "not", "not": {"not_sub_policy":
+        {"name": "err", "type": "status_code", "status_code": {"status_codes": ["ERROR"]}}}}]"#;
+    let (mut p, _) = build(&format!(r#"{{"policies": {not_errors}}}"#));
+    let mut spans: Vec<Span> = (0..SPANS_PER_TRACE).map(|i| span(1, i, false, false)).collect();
+    spans.extend((0..SPANS_PER_TRACE).map(|i| span(2, i, true, false)));
+    let mut out = Vec::new();
+    p.process(batch(spans), Instant::now(), &mut out);
+    p.flush(&mut out);
+    let kept = collect(out);
+    assert_eq!(kept.keys().cloned().collect::<Vec<_>>(), vec![trace_id(1)], "the error trace is not kept");
+    // A deterministic keep: probability 1.
+    assert!(kept[&trace_id(1)].iter().all(|s| s.trace_state == "ot=th:0"));
+    // The inverse of a hashed keep has no known probability.
+    let not_hashed = r#"{"policies": [{"name": "rest", "type": "not", "not": {"not_sub_policy":
+        {"name": "p", "type": "probabilistic", "probabilistic": {"sampling_percentage": 10}}}}]}"#;
+    let (mut p, _) = build(not_hashed);
+    let spans = one_span_traces(0, 200);
+    let want =
+        spans.iter().filter(|s| fnv64_by_hand("default-hash-seed", &s.trace_id) > 1_844_674_407_370_955_263).count();
+    assert_eq!(decide_all_at(&mut p, spans, Instant::now()).len(), want);
+
+    // Config: exactly one basic sub-policy, and `not` only at the top.
+    let errs = load_errors("      - {name: n, type: not, not: {}}\n");
+    assert!(
+        errs.len() == 1 && errs[0].starts_with("processors::tail_sampling::policies::0::not::not_sub_policy"),
+        "{errs:?}"
+    );
+    let errs = load_errors(
+        "      - {name: n, type: not, not: {not_sub_policy: {name: a, type: and, and: {and_sub_policy: []}}}}\n",
+    );
+    assert!(errs.len() == 1 && errs[0].contains("cannot be nested here"), "{errs:?}");
+    let errs =
+        load_errors("      - name: a\n        type: and\n        and: {and_sub_policy: [{name: x, type: not}]}\n");
+    assert!(errs.len() == 1 && errs[0].contains("cannot be nested here"), "{errs:?}");
+    assert!(load_errors("      - {name: f, type: trace_flags}\n").is_empty());
+}
+
+#[test]
+fn bytes_limiting_counts_bytes_as_the_collector() {
+    // One-span trace as the Collector sizes it: the span 68 fixed bytes +
+    // name "op-1" (4); the resource 4 + "service.name" (12) + "svc" (3); the
+    // scope 4 + name "lib" (3).
+    let one = 68 + 4 + (4 + 12 + 3) + (4 + 3);
+    assert_eq!(one, 98);
+    let json =
+        r#"{"policies": [{"name": "b", "type": "bytes_limiting", "bytes_limiting": {"bytes_per_second": 1000}}]}"#;
+    let t0 = Instant::now();
+    // Burst twice the rate: 2000 bytes hold 20 such traces.
+    let (mut p, _) = build(json);
+    assert_eq!(decide_all_at(&mut p, one_span_traces(0, 30), t0).len(), 2000 / one);
+    // The same trace in two requests carries its resource and scope twice.
+    let (mut p, _) = build(
+        r#"{"policies": [{"name": "b", "type": "bytes_limiting", "bytes_limiting": {"bytes_per_second": 1, "burst_capacity": 195}}]}"#,
+    );
+    let mut out = Vec::new();
+    p.process(batch(vec![span(1, 1, false, false)]), t0, &mut out);
+    p.process(batch(vec![span(1, 2, false, false)]), t0, &mut out);
+    p.flush(&mut out);
+    assert!(collect(out).is_empty(), "2 x 98 = 196 bytes, above a 195-byte burst");
+    // Attributes, events and links as the Collector counts them.
+    let mut s = span(1, 1, false, false);
+    s.attributes = vec![kv_str("k", "vv")];
+    s.attributes.push(KeyValue {
+        key: "n".into(),
+        value: Some(AnyValue { value: Some(any_value::Value::IntValue(7)) }),
+        ..Default::default()
+    });
+    s.events.push(opentelemetry_proto::tonic::trace::v1::span::Event { name: "ev".into(), ..Default::default() });
+    s.links.push(opentelemetry_proto::tonic::trace::v1::span::Link { trace_state: "a=b".into(), ..Default::default() });
+    assert_eq!(policy::span_size(&s), 68 + 4 + (1 + 2) + (1 + 8) + (12 + 2) + (28 + 3));
+}
+
+#[test]
+fn pending_traces_are_dropped_on_shutdown_when_asked() {
+    let (mut p, reg) =
+        build(r#"{"drop_pending_traces_on_shutdown": true, "policies": [{"name": "a", "type": "always_sample"}]}"#);
+    let mut out = Vec::new();
+    p.process(batch(one_span_traces(0, 7)), Instant::now(), &mut out);
+    p.flush(&mut out);
+    assert!(out.is_empty());
+    assert_eq!(p.traces_in_memory(), 0);
+    assert_eq!(p.accounted_bytes(), 0);
+    assert_eq!(reg.value("otelcol_processor_dropped_spans_total", &[("processor", "tail_sampling")]), Some(7.0));
+    // Default: decided on what they have.
+    let (mut p, _) = build(r#"{"policies": [{"name": "a", "type": "always_sample"}]}"#);
+    assert_eq!(decide_all_at(&mut p, one_span_traces(0, 7), Instant::now()).len(), 7);
+}
+
+#[test]
+fn block_on_overflow_decides_nothing_early_for_num_traces() {
+    let policies = r#""policies": [{"name": "a", "type": "always_sample"}]"#;
+    let mut out = Vec::new();
+    let (mut p, _) = build(&format!(r#"{{"num_traces": 10, {policies}}}"#));
+    p.process(batch(one_span_traces(0, 30)), Instant::now(), &mut out);
+    assert_eq!(p.traces_in_memory(), 10);
+    let (mut p, _) = build(&format!(r#"{{"num_traces": 10, "block_on_overflow": true, {policies}}}"#));
+    let mut out = Vec::new();
+    p.process(batch(one_span_traces(0, 30)), Instant::now(), &mut out);
+    assert_eq!(p.traces_in_memory(), 30);
+    assert!(out.is_empty());
 }
