@@ -66,7 +66,7 @@ fn is_key_char(c: u8) -> bool {
     is_lc_alnum(c) || matches!(c, b'_' | b'-' | b'*' | b'/')
 }
 
-fn valid_w3c_key(key: &str) -> bool {
+pub(crate) fn valid_w3c_key(key: &str) -> bool {
     let k = key.as_bytes();
     if k.is_empty() {
         return false;
@@ -89,7 +89,7 @@ fn is_nonblank_value_char(c: u8) -> bool {
     matches!(c, 0x21..=0x2b | 0x2d..=0x3c | 0x3e..=0x7e)
 }
 
-fn valid_w3c_value(value: &str) -> bool {
+pub(crate) fn valid_w3c_value(value: &str) -> bool {
     let v = value.as_bytes();
     match v.split_last() {
         None => false,

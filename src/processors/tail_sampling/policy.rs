@@ -30,7 +30,6 @@
 //! shared by every worker instance of the processor ([`SharedState`]).
 
 use super::config::{PolicyConfig, TailSamplingConfig};
-use crate::processors::sampling::tracestate::W3cTraceState;
 use crate::processors::sampling::Threshold;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -318,6 +317,35 @@ pub fn resource_size(resource: Option<&Resource>) -> u64 {
 /// A scope's size as the Collector's `calculateScopeSize`.
 pub fn scope_size(scope: Option<&InstrumentationScope>) -> u64 {
     4 + scope.map_or(0, |s| (s.name.len() + s.version.len()) as u64 + attributes_size(&s.attributes))
+}
+
+/// The value of member `key` of a tracestate as the Collector's
+/// `trace_state` policy reads it, with the OpenTelemetry Go SDK's
+/// `trace.ParseTraceState`: members split at `,`, only exactly empty ones
+/// skipped, spaces trimmed left of a key and right of a value, W3C keys and
+/// values, no duplicate key, at most 32 members; any fault and nothing is
+/// read. (Not the sampler's parser: the SDK does not look inside `ot`.)
+pub fn sdk_tracestate_get<'a>(raw: &'a str, key: &str) -> Option<&'a str> {
+    use crate::processors::sampling::tracestate::{valid_w3c_key, valid_w3c_value};
+    let mut found = None;
+    let mut seen: Vec<&str> = Vec::new();
+    for member in raw.split(',').filter(|m| !m.is_empty()) {
+        let (k, v) = member.split_once('=')?;
+        let k = k.trim_start_matches([' ', '\t']);
+        let v = v.trim_end_matches([' ', '\t']);
+        let key_ok = match k.split_once('@') {
+            Some((tenant, system)) => tenant.len() <= 241 && system.len() <= 14,
+            None => k.len() <= 256,
+        };
+        if !key_ok || !valid_w3c_key(k) || !valid_w3c_value(v) || seen.contains(&k) || seen.len() == 32 {
+            return None;
+        }
+        seen.push(k);
+        if k == key {
+            found = Some(v);
+        }
+    }
+    found
 }
 
 /// The attribute keys `policies` (and their sub-policies) read, each once:
@@ -929,7 +957,10 @@ fn compile(
             if b.key.is_empty() {
                 err(errors, seg(&seg(path, "trace_state"), "key"), "key must not be empty", None);
             }
-            Kind::TraceState { key: b.key.clone(), values: b.values.iter().cloned().collect(), flag: 0 }
+            // As the Collector: empty values, and pairs too long for a
+            // tracestate member, can never match.
+            let values = b.values.iter().filter(|v| !v.is_empty() && b.key.len() + v.len() < 256).cloned().collect();
+            Kind::TraceState { key: b.key.clone(), values, flag: 0 }
         }
         "and" => {
             let b = block!(and);
@@ -1138,10 +1169,7 @@ impl Policy {
             Kind::TraceState { key, values, flag }
                 if !flags.get(*flag)
                     && !span.trace_state.is_empty()
-                    && W3cTraceState::parse(span.trace_state)
-                        .ok()
-                        .and_then(|ts| ts.get(key).map(|v| values.contains(v.as_ref())))
-                        .unwrap_or(false) =>
+                    && sdk_tracestate_get(span.trace_state, key).is_some_and(|v| values.contains(v)) =>
             {
                 flags.set(*flag)
             }

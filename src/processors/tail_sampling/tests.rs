@@ -1122,3 +1122,26 @@ fn block_on_overflow_decides_nothing_early_for_num_traces() {
     assert_eq!(p.traces_in_memory(), 30);
     assert!(out.is_empty());
 }
+
+#[test]
+fn trace_state_policy_reads_tracestates_as_the_go_sdk() {
+    use policy::sdk_tracestate_get as get;
+    // The SDK does not look inside `ot`.
+    assert_eq!(get("ot=th:zz,debug=1", "debug"), Some("1"));
+    assert_eq!(get("debug=1 ,ot=rv:x", "debug"), Some("1"));
+    // Only exactly empty members are skipped; duplicates, bad keys and more
+    // than 32 members make the whole tracestate unreadable.
+    assert_eq!(get("debug=1,,a=b", "debug"), Some("1"));
+    assert_eq!(get(" ,debug=1", "debug"), None);
+    assert_eq!(get("debug=1,debug=2", "debug"), None);
+    assert_eq!(get("Debug=1,debug=2", "debug"), None);
+    let members = |n: usize| (0..n).map(|i| format!("k{i}=v")).collect::<Vec<_>>().join(",") + ",debug=1";
+    assert_eq!(get(&members(31), "debug"), Some("1"));
+    assert_eq!(get(&members(32), "debug"), None);
+    // Through the policy.
+    let ts = r#"[{"name": "ts", "type": "trace_state", "trace_state": {"key": "debug", "values": ["1"]}}]"#;
+    let (mut p, _) = build(&format!(r#"{{"policies": {ts}}}"#));
+    let mut s = span(1, 1, false, false);
+    s.trace_state = "ot=th:zz,debug=1".into();
+    assert_eq!(decide_all_at(&mut p, vec![s], Instant::now()).len(), 1);
+}
