@@ -621,7 +621,8 @@ fn buffering_requests_as_received_decides_and_emits_as_decoding_them() {
         {"name": "5xx", "type": "numeric_attribute", "numeric_attribute": {"key": "http.response.status_code", "min_value": 500, "max_value": 599}},
         {"name": "retried", "type": "boolean_attribute", "boolean_attribute": {"key": "retry", "value": true}},
         {"name": "debug", "type": "trace_state", "trace_state": {"key": "debug", "values": ["1"]}},
-        {"name": "some", "type": "probabilistic", "probabilistic": {"sampling_percentage": 1}}
+        {"name": "some", "type": "probabilistic", "probabilistic": {"sampling_percentage": 1}},
+        {"name": "bytes", "type": "bytes_limiting", "bytes_limiting": {"bytes_per_second": 300}}
     ]}"#;
     let (mut decoded, reg_d) = build(policies);
     let (mut encoded, reg_e) = build(policies);
@@ -666,6 +667,18 @@ fn buffering_requests_as_received_decides_and_emits_as_decoding_them() {
             &[("processor", "tail_sampling"), ("sampled", "false")],
         )
     };
+    // Trace sizes (bytes_limiting) are the same read either way.
+    let by_bytes = |r: &Registry, sampled: &str| {
+        r.value(
+            "otelcol_processor_tail_sampling_count_traces_sampled_total",
+            &[("processor", "tail_sampling"), ("policy", "bytes"), ("sampled", sampled)],
+        )
+    };
+    assert!(by_bytes(&reg_d, "true").unwrap_or(0.0) > 0.0 && by_bytes(&reg_d, "false").unwrap_or(0.0) > 0.0);
+    assert_eq!(
+        (by_bytes(&reg_d, "true"), by_bytes(&reg_d, "false")),
+        (by_bytes(&reg_e, "true"), by_bytes(&reg_e, "false"))
+    );
     assert!(dropped(&reg_d).unwrap_or(0.0) > 0.0 && !kept_d.is_empty(), "a mix is kept and dropped");
     assert_eq!(kept_d, kept_e);
     assert_eq!(out_d, out_e, "same resources and scopes around them");
