@@ -1,7 +1,8 @@
 //! Configuration of the `tail_sampling` processor: the Collector's fields and
 //! defaults (`decision_wait`, `num_traces`, `expected_new_traces_per_sec`,
-//! `decision_cache`, `policies`), plus sluice's bounds (`max_memory_mib`,
-//! `decision_wait_after_root_received`).
+//! `decision_cache`, `sample_on_first_match`,
+//! `drop_pending_traces_on_shutdown`, `block_on_overflow`, `policies`), plus
+//! sluice's bounds (`max_memory_mib`, `decision_wait_after_root_received`).
 //!
 //! Policies are read as one shape (`name`, `type`, one block per type) so a
 //! wrong `type` is reported by [`super::policy::compile`] at its YAML path
