@@ -138,7 +138,8 @@ fn probabilistic_sampler_keeps_a_consistent_share_and_records_th() {
 
 /// The end-to-end check: every failing and every slow trace is kept
 /// whole and says which policy kept it; the rest are kept at 20% ± 3 sigma,
-/// whole, with their sampling probability recorded.
+/// whole, without a `th` (their keep is the Collector's hash, not consistent
+/// probability sampling).
 #[test]
 #[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn tail_sampling_keeps_error_and_slow_traces_whole_and_samples_the_rest() {
@@ -207,8 +208,11 @@ fn tail_sampling_keeps_error_and_slow_traces_whole_and_samples_the_rest() {
                 if !spans.is_empty() {
                     kept_normal += 1;
                     assert!(spans.iter().all(|s| policy_of(s).as_deref() == Some("some-of-the-rest")), "{spans:?}");
+                    // `probabilistic` hashes the trace ID as the Collector
+                    // (FNV-64a), which is not OpenTelemetry randomness, so
+                    // no threshold is claimed for these traces.
                     let ts = spans[0]["trace_state"].as_str().unwrap();
-                    assert!(ts.starts_with("ot=th:") && ts != "ot=th:0", "20% must record its threshold: {ts}");
+                    assert!(!ts.contains("th:"), "a hashed 20% keep must not claim a threshold: {ts}");
                 }
             }
         }

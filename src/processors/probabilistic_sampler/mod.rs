@@ -6,8 +6,15 @@
 //!   for the same seed and percentage (FNV-1a 32 of the little-endian seed and
 //!   the trace ID, low 14 bits below `uint32(float32(pct) * 163.84)`), so a
 //!   fleet mixing sluice and Collectors agrees trace by trace. Like the
-//!   Collector, a kept span gets `ot=th:..;rv:..` (the hash as randomness),
-//!   and an item that already carries `th` or `rv` is unusable input.
+//!   Collector, a kept span gets `ot=rv:..;th:..` (the hash spread into 56
+//!   bits of randomness exactly as the Collector does, see
+//!   [`randomness_from_hash`]), a kept record `sampling.randomness`, and an
+//!   item that already carries `th` or `rv` is unusable input, left as it is.
+//! - Thresholds at low and high probabilities are the Collector's
+//!   ([`Threshold::from_probability`]): precision grows with leading `0`s and
+//!   `f`s, so a tiny probability is never turned into "sample nothing".
+//! - Tracestates are validated as the Collector validates them (see
+//!   `sampling::tracestate`); an all-zero trace ID has no randomness.
 //! - `proportional` and `equalizing` follow OTEP 235: randomness from `rv`,
 //!   else the low 56 bits of the trace ID; the threshold written is only ever
 //!   raised, so downstream adjusted counts stay right.
@@ -19,7 +26,7 @@
 
 pub mod config;
 
-use super::sampling::{OtTraceState, Randomness, Threshold, W3cTraceState, MAX_ADJUSTED_COUNT};
+use super::sampling::{Randomness, Threshold, W3cTraceState, MAX_ADJUSTED_COUNT, MIN_PROBABILITY};
 use super::{Processor, ProcessorContext};
 use crate::data::Batch;
 use crate::telemetry::{Counter, ProcessorMetrics};
@@ -58,8 +65,6 @@ impl ProcessorSpec for ProbabilisticSamplerConfig {
 const HASH_BUCKETS_LG2: u32 = 14;
 const HASH_BUCKETS: u32 = 1 << HASH_BUCKETS_LG2;
 const HASH_BUCKET_MASK: u32 = HASH_BUCKETS - 1;
-/// Smallest probability a 56-bit threshold can express.
-const MIN_PROBABILITY: f64 = 1.0 / MAX_ADJUSTED_COUNT as f64;
 /// The randomness that every threshold but "never" keeps; stands in where an
 /// item has none, so fail-open and priority decisions still keep it.
 const ALL_PROBABILITIES: u64 = MAX_ADJUSTED_COUNT - 1;
@@ -89,16 +94,18 @@ pub fn scaled_sample_rate(percentage: f32) -> u32 {
     (percentage * 163.84f32) as u32
 }
 
-/// The hash as 56-bit randomness, laid out as the Collector does so that
-/// `R >= (16384 - scaled) << 42` holds exactly when `hash & 0x3fff < scaled`:
-/// 14 bits `16383 - hashed`, 28 bits mixing the 18 unused hash bits, 14 bits
-/// `hashed`.
+/// The hash as 56-bit randomness, laid out as the Collector's
+/// `randomnessFromBytes` does, so that `R >= (16384 - scaled) << 42` holds
+/// exactly when `hash & 0x3fff < scaled`: with `bucket = hash & 0x3fff` and
+/// `x = hash >> 18` (the hash's top 14 bits; the Collector calls them the
+/// "unused 18" but shifts by `32 - 14`),
+/// `R = (16383 - bucket) << 42 | (x ^ (x << 10)) << 14 | bucket`.
 pub fn randomness_from_hash(hash: u32) -> Randomness {
-    let hashed = u64::from(hash & HASH_BUCKET_MASK);
-    let rprime14 = u64::from(HASH_BUCKETS) - 1 - hashed;
-    let unused18 = u64::from(hash >> HASH_BUCKETS_LG2);
-    let mixed28 = unused18 ^ (unused18 << 10);
-    Randomness::from_value((rprime14 << 42) | (mixed28 << 14) | hashed)
+    let bucket = u64::from(hash & HASH_BUCKET_MASK);
+    let rprime14 = u64::from(HASH_BUCKETS) - 1 - bucket;
+    let x = u64::from(hash >> (32 - HASH_BUCKETS_LG2));
+    let mixed = x ^ (x << 10);
+    Randomness::from_value((rprime14 << 42) | (mixed << 14) | bucket)
 }
 
 /// The rejection threshold of `hash_seed` mode; None keeps nothing.
@@ -110,12 +117,10 @@ pub fn hash_threshold(percentage: f32) -> Option<Threshold> {
     Threshold::from_value(u64::from(HASH_BUCKETS - scaled) << 42)
 }
 
-/// A threshold for probability `p`, None ("never") below what 56 bits can
-/// express or outside (0, 1].
+/// A threshold for probability `p` (the Collector's
+/// `ProbabilityToThresholdWithPrecision`); None ("never") below what 56
+/// bits can express or outside (0, 1].
 fn probability_threshold(p: f64, precision: usize) -> Option<Threshold> {
-    if !(MIN_PROBABILITY..=1.0).contains(&p) {
-        return None;
-    }
     Threshold::from_probability(p, precision)
 }
 
@@ -224,23 +229,24 @@ impl ProbabilisticSampler {
     /// The common decision of the Collector's `commonShouldSampleLogic`:
     /// unusable input gives never/always by `fail_closed`, else the mode
     /// decides; then a priority may override; then randomness is compared.
+    /// `carrier_th` is the item's `th` slot when its sampling input could be
+    /// read and may be written back.
     fn decide(
         &self,
         rnd: Option<Randomness>,
-        carrier: Option<&mut Carrier>,
+        mut carrier_th: Option<&mut Option<Threshold>>,
         mut unusable: bool,
         priority: Option<Option<Threshold>>,
     ) -> Decision {
-        let mut carrier = carrier;
         if !unusable {
             match rnd {
                 None => unusable = true,
                 Some(r) => {
                     // A threshold the randomness contradicts is a lie: clear it
                     // (as OTEP 235 says) and treat the input as unusable.
-                    if let Some(c) = carrier.as_deref_mut() {
-                        if c.threshold.is_some_and(|t| !t.should_sample(r)) {
-                            c.threshold = None;
+                    if let Some(th) = carrier_th.as_deref_mut() {
+                        if th.is_some_and(|t| !t.should_sample(r)) {
+                            *th = None;
                             unusable = true;
                         }
                     }
@@ -254,7 +260,7 @@ impl ProbabilisticSampler {
                 Some(Threshold::ALWAYS_SAMPLE)
             }
         } else {
-            self.decider.decide(carrier.as_deref().and_then(|c| c.threshold))
+            self.decider.decide(carrier_th.as_deref().copied().flatten())
         };
         if let Some(p) = priority {
             threshold = p;
@@ -266,20 +272,68 @@ impl ProbabilisticSampler {
             (false, true) if priority.is_none() => Verdict::DropUnusable,
             (false, _) => Verdict::Drop,
         };
-        // Only raise: an existing higher threshold stays.
-        let record = if kept && carrier.is_some() {
-            let old = carrier.as_deref().and_then(|c| c.threshold);
-            threshold.map(|t| old.map_or(t, |o| o.max(t)))
-        } else {
-            None
-        };
+        let record = if kept && carrier_th.is_some() { threshold } else { None };
         Decision { verdict, record }
     }
 
-    /// Randomness and carrier for one item, by mode: `parsed` is the item's
-    /// `th`/`rv` or None when they are malformed; `hash_input` the bytes
-    /// `hash_seed` mode hashes; `trace_randomness` the OTEP 235 fallback.
-    fn randomness(
+    /// Randomness, carrier and unusability of a span, as the Collector's
+    /// `randomnessFromSpan` of each mode. An all-zero (or absent) trace ID
+    /// has no randomness in every mode.
+    fn span_input(&self, span: &Span) -> (Option<Randomness>, Option<W3cTraceState>, bool) {
+        let (ts, err) = W3cTraceState::parse_partial(&span.trace_state);
+        let id: Option<&[u8]> =
+            (span.trace_id.len() == 16 && span.trace_id.iter().any(|b| *b != 0)).then_some(&span.trace_id);
+        match self.decider {
+            Decider::Hash { seed, .. } => {
+                let rnd = id.map(|id| randomness_from_hash(fnv1a32(seed, id)));
+                if err.is_some() {
+                    return (rnd, None, true);
+                }
+                let ot = ts.ot().unwrap_or_default();
+                // An item already in consistent sampling must be left alone:
+                // the Collector reports it and writes nothing back.
+                if ot.randomness.is_some() || ot.threshold.is_some() {
+                    return (rnd, None, true);
+                }
+                let mut ts = ts;
+                // As the Collector, the randomness is set before the decision;
+                // missing randomness stands as "all probabilities" and is
+                // written only if the item is kept anyway (fail open).
+                ts.ot_mut().randomness = Some(rnd.unwrap_or(Randomness::from_value(ALL_PROBABILITIES)));
+                (rnd, Some(ts), false)
+            }
+            // Nothing is kept unless a priority or fail-open says so; the
+            // Collector keeps the carrier even when parsing failed, with what
+            // could be read.
+            Decider::Never => (Some(Randomness::from_value(ALL_PROBABILITIES)), Some(ts), err.is_some()),
+            Decider::Equalizing { .. } | Decider::Proportional { .. } => {
+                if err.is_some() {
+                    return (None, None, true);
+                }
+                let rnd = ts.ot().ok().and_then(|ot| ot.randomness).or_else(|| id.and_then(Randomness::from_trace_id));
+                (rnd, Some(ts), false)
+            }
+        }
+    }
+
+    fn sample_span(&mut self, span: &mut Span) -> Verdict {
+        let (rnd, mut carrier, unusable) = self.span_input(span);
+        let priority = span_priority(&span.attributes);
+        let d = self.decide(rnd, carrier.as_mut().map(|ts| &mut ts.ot_mut().threshold), unusable, priority);
+        if d.verdict == Verdict::Keep {
+            if let (Some(th), Some(mut ts)) = (d.record, carrier) {
+                // Not raised: the incoming `th` stays byte for byte.
+                ts.ot_mut().update_threshold(th);
+                span.trace_state = ts.to_string();
+            }
+        }
+        d.verdict
+    }
+
+    /// Randomness and carrier for a log record, by mode: `parsed` is the
+    /// record's `th`/`rv` or None when they are malformed; `hash_input` the
+    /// bytes `hash_seed` mode hashes; `trace_randomness` the OTEP 235 fallback.
+    fn log_input(
         &self,
         parsed: Option<Carrier>,
         hash_input: Option<&[u8]>,
@@ -292,12 +346,13 @@ impl ProbabilisticSampler {
                     None => (rnd, None, true),
                     Some(mut c) => {
                         // An item already in consistent sampling must be left
-                        // alone; the Collector reports it as an error.
-                        let in_use = c.randomness.is_some() || c.threshold.is_some();
-                        if !in_use {
-                            c.write_rv = rnd;
+                        // alone; the Collector reports it as an error and
+                        // writes nothing back.
+                        if c.randomness.is_some() || c.threshold.is_some() {
+                            return (rnd, None, true);
                         }
-                        (rnd, Some(c), in_use)
+                        c.write_rv = rnd;
+                        (rnd, Some(c), false)
                     }
                 }
             }
@@ -311,49 +366,6 @@ impl ProbabilisticSampler {
                 Some(c) => (c.randomness.or(trace_randomness), Some(c), false),
             },
         }
-    }
-
-    fn sample_span(&mut self, span: &mut Span) -> Verdict {
-        let raw = span.trace_state.as_str();
-        let parsed_ts = if raw.is_empty() {
-            Ok((W3cTraceState::default(), OtTraceState::default()))
-        } else {
-            W3cTraceState::parse(raw).and_then(|ts| ts.ot().map(|ot| (ts, ot)))
-        };
-        let (mut ts, mut ot, parsed) = match parsed_ts {
-            Ok((ts, ot)) => {
-                let c = Carrier { threshold: ot.threshold, randomness: ot.randomness, write_rv: None };
-                (ts, ot, Some(c))
-            }
-            Err(_) => (W3cTraceState::default(), OtTraceState::default(), None),
-        };
-        // pdata's TraceID is 16 bytes, an absent one all zeros; the hash
-        // admits it, OTEP 235 calls it invalid.
-        let zero = [0u8; 16];
-        let trace_id: Option<&[u8]> = match span.trace_id.len() {
-            0 => Some(&zero),
-            16 => Some(&span.trace_id),
-            _ => None,
-        };
-        let trace_randomness = trace_id.filter(|t| t.iter().any(|b| *b != 0)).and_then(Randomness::from_trace_id);
-        let (rnd, mut carrier, unusable) = self.randomness(parsed, trace_id, trace_randomness);
-        let priority = span_priority(&span.attributes);
-        let d = self.decide(rnd, carrier.as_mut(), unusable, priority);
-        if d.verdict == Verdict::Keep {
-            if let (Some(th), Some(c)) = (d.record, carrier) {
-                ot.threshold = Some(th);
-                if c.write_rv.is_some() {
-                    ot.randomness = c.write_rv;
-                }
-                span.trace_state = if ts_is_empty(&ts) && ot.extra.is_empty() {
-                    ot_only(th, ot.randomness)
-                } else {
-                    ts.set_ot(&ot);
-                    ts.to_string()
-                };
-            }
-        }
-        d.verdict
     }
 
     fn sample_log(&mut self, rec: &mut LogRecord) -> Verdict {
@@ -370,19 +382,17 @@ impl ProbabilisticSampler {
             }
         }
         let (rnd, mut carrier, unusable) = match self.decider {
-            // The Collector drops the carrier of a record already in
-            // consistent sampling, so nothing is written back to it.
-            Decider::Hash { .. } => {
-                let (rnd, c, unusable) = self.randomness(parsed, hash_input, None);
-                (rnd, c.filter(|_| !unusable), unusable)
-            }
-            _ => self.randomness(parsed, None, trace_randomness),
+            Decider::Hash { .. } => self.log_input(parsed, hash_input, None),
+            _ => self.log_input(parsed, None, trace_randomness),
         };
         let priority = self.log_priority(&rec.attributes);
-        let d = self.decide(rnd, carrier.as_mut(), unusable, priority);
+        let d = self.decide(rnd, carrier.as_mut().map(|c| &mut c.threshold), unusable, priority);
         if d.verdict == Verdict::Keep {
             if let (Some(th), Some(c)) = (d.record, carrier) {
-                put_str(&mut rec.attributes, LOG_THRESHOLD_ATTRIBUTE, threshold_hex(th));
+                // Only raise: an existing higher threshold stays as it came.
+                if c.threshold.is_none_or(|old| old <= th) {
+                    put_str(&mut rec.attributes, LOG_THRESHOLD_ATTRIBUTE, threshold_hex(th));
+                }
                 if let Some(rv) = c.write_rv {
                     put_str(&mut rec.attributes, LOG_RANDOMNESS_ATTRIBUTE, format!("{:014x}", rv.value()));
                 }
@@ -407,21 +417,6 @@ impl ProbabilisticSampler {
         }
         probability_threshold(p, self.precision).map(Some)
     }
-}
-
-fn ts_is_empty(ts: &W3cTraceState) -> bool {
-    *ts == W3cTraceState::default()
-}
-
-/// `ot=th:..[;rv:..]` written in one allocation.
-fn ot_only(th: Threshold, rv: Option<Randomness>) -> String {
-    let mut s = String::with_capacity(40);
-    s.push_str("ot=th:");
-    push_threshold_hex(&mut s, th);
-    if let Some(rv) = rv {
-        let _ = write!(s, ";rv:{:014x}", rv.value());
-    }
-    s
 }
 
 fn push_threshold_hex(s: &mut String, th: Threshold) {

@@ -112,7 +112,7 @@ fn hash_seed_writes_th_and_rv_as_the_collector_and_leaves_consistent_items_alone
     let mut sp = span(&hex("4bf92f3577b34da6a3ce929d0e0e4736"), "congo=t61rcWkgMzE");
     assert_eq!(s.sample_span(&mut sp), Verdict::Keep);
     let rv = randomness_from_hash(0x3420408d);
-    assert_eq!(sp.trace_state, format!("ot=th:c;rv:{:014x},congo=t61rcWkgMzE", rv.value()));
+    assert_eq!(sp.trace_state, format!("ot=rv:{:014x};th:c,congo=t61rcWkgMzE", rv.value()));
     // The rv written keeps the same decision for an OTEP 235 sampler downstream.
     assert!(Threshold::parse_hex("c").unwrap().should_sample(rv));
 
@@ -138,7 +138,7 @@ fn proportional_and_equalizing_write_the_right_th() {
         ("equalizing", 50.0, "ot=th:c", "ot=th:c"),
         ("equalizing", 25.0, "ot=th:8", "ot=th:c"),
         // rv, other sub-keys and vendors are kept.
-        ("equalizing", 50.0, "ot=rv:ffffffffffffff;x:y,v=1", "ot=th:8;rv:ffffffffffffff;x:y,v=1"),
+        ("equalizing", 50.0, "ot=rv:ffffffffffffff;x:y,v=1", "ot=rv:ffffffffffffff;th:8;x:y,v=1"),
     ] {
         let (mut s, _) = sampler(&cfg(mode, pct), Signal::Traces);
         let mut sp = span(&id, incoming);
@@ -153,7 +153,7 @@ fn never_lowers_an_incoming_higher_threshold() {
     let (mut s, _) = sampler(&cfg("equalizing", 50.0), Signal::Traces);
     let mut sp = span(&hex("00000000000000000000000000000001"), "ot=th:e;rv:f0000000000000");
     assert_eq!(s.sample_span(&mut sp), Verdict::Keep);
-    assert_eq!(sp.trace_state, "ot=th:e;rv:f0000000000000");
+    assert_eq!(sp.trace_state, "ot=rv:f0000000000000;th:e");
     // Randomness below the configured threshold: dropped.
     let mut sp = span(&hex("00000000000000000000000000000001"), "ot=rv:70000000000000");
     assert_eq!(s.sample_span(&mut sp), Verdict::Drop);
@@ -368,7 +368,8 @@ fn a_percentage_above_100_loads_and_keeps_everything_as_in_the_collector() {
         panic!()
     };
     let (mut s, _) = sampler(c, Signal::Traces);
-    for i in 0..100u8 {
+    // (An all-zero trace ID has no randomness: see the fail_closed tests.)
+    for i in 1..=100u8 {
         assert_eq!(s.sample_span(&mut span(&[i; 16], "")), Verdict::Keep);
     }
 }
@@ -444,5 +445,314 @@ fn fail_open_clears_an_inconsistent_threshold() {
     // with th:0 as the Collector does when failing open.
     let mut sp = span(&hex("00000000000000000000000000000001"), "ot=th:8;rv:10000000000000");
     assert_eq!(s.sample_span(&mut sp), Verdict::Keep);
-    assert_eq!(sp.trace_state, "ot=th:0;rv:10000000000000");
+    assert_eq!(sp.trace_state, "ot=rv:10000000000000;th:0");
+}
+
+// --- Collector parity (issue 17): rv, thresholds, tracestate validation ----
+
+/// FNV-1a 32 written out here, independently of `fnv1a32`: offset basis
+/// 2166136261, prime 16777619, over the seed's 4 little-endian bytes and the data.
+fn fnv32_by_hand(seed: u32, data: &[u8]) -> u32 {
+    let mut h: u32 = 2_166_136_261;
+    let seed_bytes = [seed as u8, (seed >> 8) as u8, (seed >> 16) as u8, (seed >> 24) as u8];
+    for b in seed_bytes.iter().chain(data) {
+        h ^= *b as u32;
+        h = h.wrapping_mul(16_777_619);
+    }
+    h
+}
+
+/// The Collector's `randomnessFromBytes` written out: bucket = low 14 bits,
+/// x = hash >> (32 - 14), R = (16383 - bucket) << 42 | (x ^ x << 10) << 14 | bucket.
+fn collector_rv_hex(hash: u32) -> String {
+    let bucket = (hash & 0x3fff) as u64;
+    let x = (hash >> 18) as u64;
+    let r = ((16383 - bucket) << 42) | ((x ^ (x << 10)) << 14) | bucket;
+    format!("{r:014x}")
+}
+
+/// `th` of hash_seed mode for `pct`: reject (16384 - uint32(float32(pct) *
+/// 163.84)) buckets, shifted into 56 bits, trailing zeros trimmed.
+fn collector_hash_th(pct: f32) -> String {
+    let scaled = (pct * 163.84f32) as u64;
+    let t = (16384 - scaled) << 42;
+    format!("{t:014x}").trim_end_matches('0').to_string()
+}
+
+#[test]
+fn hash_seed_writes_the_collectors_rv_first_then_th() {
+    // The issue's example: the Collector writes ot=rv:e8781a4e9205e1;th:e668.
+    // th:e668 is 10% (16384 - 1638 = 14746 = 0x399a; << 42 = e668 << 40) and
+    // the rv is seed 22's hash 0x692005e1 of this trace ID.
+    let id = hex("a19253e584432d195d7991e9420e58e6");
+    assert_eq!(fnv32_by_hand(22, &id), 0x692005e1);
+    assert_eq!(collector_rv_hex(0x692005e1), "e8781a4e9205e1");
+    assert_eq!(collector_hash_th(10.0), "e668");
+    let mut c = cfg("hash_seed", 10.0);
+    c.hash_seed = 22;
+    let (mut s, _) = sampler(&c, Signal::Traces);
+    let mut sp = span(&id, "");
+    assert_eq!(s.sample_span(&mut sp), Verdict::Keep);
+    assert_eq!(sp.trace_state, "ot=rv:e8781a4e9205e1;th:e668");
+    // Other vendors follow the ot member, as the Collector serialises.
+    let mut sp = span(&id, "congo=t61rcWkgMzE");
+    assert_eq!(s.sample_span(&mut sp), Verdict::Keep);
+    assert_eq!(sp.trace_state, "ot=rv:e8781a4e9205e1;th:e668,congo=t61rcWkgMzE");
+
+    // Logs: the same randomness in `sampling.randomness`, the threshold in
+    // `sampling.threshold`.
+    let (mut s, _) = sampler(&c, Signal::Logs);
+    let mut rec = LogRecord { trace_id: id.clone(), ..Default::default() };
+    assert_eq!(s.sample_log(&mut rec), Verdict::Keep);
+    assert_eq!(get_str(&rec.attributes, "sampling.randomness"), Some("e8781a4e9205e1"));
+    assert_eq!(get_str(&rec.attributes, "sampling.threshold"), Some("e668"));
+
+    // A table: every kept span of several seeds, IDs and percentages carries
+    // exactly the rv and th computed above.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(17);
+    for seed in [0u32, 1, 22, 0xdead_beef] {
+        for pct in [1.0f32, 10.0, 33.33, 50.0, 100.0] {
+            let mut c = cfg("hash_seed", f64::from(pct));
+            c.hash_seed = seed;
+            let (mut s, _) = sampler(&c, Signal::Traces);
+            for _ in 0..200 {
+                let id: [u8; 16] = rng.random();
+                let h = fnv32_by_hand(seed, &id);
+                let keep = (h & 0x3fff) < (pct * 163.84f32) as u32;
+                let mut sp = span(&id, "");
+                assert_eq!(s.sample_span(&mut sp) == Verdict::Keep, keep);
+                if keep {
+                    let th = collector_hash_th(pct);
+                    let th = if th.is_empty() { "0".to_string() } else { th };
+                    assert_eq!(sp.trace_state, format!("ot=rv:{};th:{th}", collector_rv_hex(h)));
+                }
+            }
+        }
+    }
+}
+
+/// The Collector's `ProbabilityToThresholdWithPrecision`, written out here
+/// with a halving loop for `math.Frexp` and integer rounding: precision
+/// grows by one hex digit per 4 binary orders of magnitude of `p` or `1 - p`
+/// below 1; threshold = 2^56 - round(p * 2^56) (half away from zero),
+/// rounded half up to that many hex digits.
+fn collector_th(p: f64, precision: u32) -> Option<String> {
+    let min = 1.0 / (1u64 << 56) as f64;
+    if !(min..=1.0).contains(&p) {
+        return None;
+    }
+    if p == 1.0 {
+        return Some("0".into());
+    }
+    let frexp_exp = |mut x: f64| {
+        let mut e = 0i32;
+        while x < 0.5 {
+            x *= 2.0;
+            e -= 1;
+        }
+        e
+    };
+    let extra = |x: f64| (-frexp_exp(x) / 4) as u32;
+    let prec = (precision + extra(p).max(extra(1.0 - p))).min(14);
+    let scaled = (p * 72_057_594_037_927_936.0 + 0.5).floor() as u128;
+    let mut t: u128 = (1u128 << 56) - scaled;
+    let unit = 1u128 << (4 * (14 - prec));
+    if unit > 1 {
+        t = (t + unit / 2) / unit * unit;
+    }
+    if t >= 1u128 << 56 {
+        return None;
+    }
+    let hex = format!("{t:014x}");
+    let hex = hex.trim_end_matches('0');
+    Some(if hex.is_empty() { "0".into() } else { hex.into() })
+}
+
+#[test]
+fn thresholds_at_every_precision_and_probability_are_the_collectors() {
+    // The issue's figures, and others computed with Python's math.frexp.
+    for (pct, prec, want) in [
+        (5.0, 2, "f33"),
+        (0.01, 3, "fff972"),
+        (0.0005, 4, "ffffac1d"),
+        (0.0001, 4, "ffffef39"),
+        (0.3, 1, "ff4"),
+        (3.0, 1, "f8"),
+        (10.0, 4, "e666"),
+        (1.0, 4, "fd70a"),
+        (99.99, 2, "00069"),
+        (50.0, 1, "8"),
+    ] {
+        let p = f64::from(pct as f32) / 100.0;
+        assert_eq!(collector_th(p, prec).as_deref(), Some(want), "{pct}% precision {prec}");
+        assert_eq!(Threshold::from_probability(p, prec as usize).map(|t| t.to_hex()).as_deref(), Some(want));
+    }
+    // 0.0001% to 99.99%, precisions 1 to 14.
+    let mut pcts = vec![0.0001, 0.0003, 0.0005, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 5.0, 6.25];
+    pcts.extend([10.0, 12.5, 25.0, 33.33, 50.0, 66.6, 75.0, 90.0, 93.75, 97.0, 99.0, 99.7, 99.9, 99.99]);
+    for pct in pcts {
+        let p = f64::from(pct as f32) / 100.0;
+        for prec in 1..=14u32 {
+            let got = Threshold::from_probability(p, prec as usize).map(|t| t.to_hex());
+            assert_eq!(got, collector_th(p, prec), "{pct}% precision {prec}");
+        }
+    }
+}
+
+/// A trace ID whose randomness (low 56 bits) is `r`.
+fn id_with_randomness(r: u64) -> Vec<u8> {
+    let mut id = vec![0xabu8; 16];
+    id[8] = 0;
+    id[9..].copy_from_slice(&r.to_be_bytes()[1..]);
+    id
+}
+
+#[test]
+fn tiny_probabilities_keep_what_the_collector_keeps() {
+    // Randomness at the Collector's threshold is kept, one below is not; the
+    // old rounding made all of these "sample nothing".
+    for (mode, pct, prec) in [
+        ("proportional", 0.01, 3),
+        ("proportional", 0.0005, 4),
+        ("proportional", 0.0001, 4),
+        ("equalizing", 0.3, 1),
+        ("equalizing", 3.0, 1),
+    ] {
+        let p = f64::from(pct as f32) / 100.0;
+        let th = collector_th(p, prec).unwrap();
+        let t = u64::from_str_radix(&format!("{th:0<14}"), 16).unwrap();
+        let mut c = cfg(mode, pct);
+        c.sampling_precision = i64::from(prec);
+        let (mut s, _) = sampler(&c, Signal::Traces);
+        for k in 0..300u64 {
+            let mut sp = span(&id_with_randomness(t + k * 977), "");
+            assert_eq!(s.sample_span(&mut sp), Verdict::Keep, "{mode} {pct}% p{prec}");
+            assert_eq!(sp.trace_state, format!("ot=th:{th}"));
+        }
+        let mut sp = span(&id_with_randomness(t - 1), "");
+        assert_eq!(s.sample_span(&mut sp), Verdict::Drop, "{mode} {pct}% p{prec}");
+    }
+}
+
+#[test]
+fn proportional_multiplies_the_incoming_probability_as_the_collector() {
+    let id = id_with_randomness((1 << 56) - 1);
+    // 5% precision 2 writes th:f33 (not th:f3).
+    let mut c = cfg("proportional", 5.0);
+    c.sampling_precision = 2;
+    let (mut s, _) = sampler(&c, Signal::Traces);
+    let mut sp = span(&id, "");
+    assert_eq!(s.sample_span(&mut sp), Verdict::Keep);
+    assert_eq!(sp.trace_state, "ot=th:f33");
+
+    // 10% precision 4 of an incoming th:700b8a108c9088: f19ac.
+    let incoming = 0x700b8a108c9088u64;
+    let p_in = ((1u64 << 56) - incoming) as f64 / (1u64 << 56) as f64;
+    let want = collector_th(p_in * (f64::from(10.0f32) / 100.0), 4).unwrap();
+    assert_eq!(want, "f19ac");
+    let (mut s, _) = sampler(&cfg("proportional", 10.0), Signal::Traces);
+    let mut sp = span(&id, "ot=th:700b8a108c9088");
+    assert_eq!(s.sample_span(&mut sp), Verdict::Keep);
+    assert_eq!(sp.trace_state, "ot=th:f19ac");
+
+    // Not raised: 100% at precision 4 of th:700B7A108C9088 rounds to 700b,
+    // below the incoming threshold, so the incoming th stays byte for byte
+    // (upper case included), as the Collector's UpdateTValueWithSampling.
+    let p_in = ((1u64 << 56) - 0x700b7a108c9088u64) as f64 / (1u64 << 56) as f64;
+    assert_eq!(collector_th(p_in, 4).as_deref(), Some("700b"));
+    let (mut s, _) = sampler(&cfg("proportional", 100.0), Signal::Traces);
+    let mut sp = span(&id, "ot=th:700B7A108C9088;rv:FFFFFFFFFFFFFF,x=1");
+    assert_eq!(s.sample_span(&mut sp), Verdict::Keep);
+    assert_eq!(sp.trace_state, "ot=rv:FFFFFFFFFFFFFF;th:700B7A108C9088,x=1");
+}
+
+#[test]
+fn malformed_tracestates_are_refused_as_the_collector_refuses_them() {
+    let id = id_with_randomness((1 << 56) - 1);
+    let members = |n: usize| (0..n).map(|i| format!("k{i}=v")).collect::<Vec<_>>().join(",");
+    let malformed = vec![
+        "ot=TH:8".to_string(),                    // upper-case ot sub-key
+        "ot=th:8;".to_string(),                   // trailing ';'
+        "ot=th:8;x:a+b".to_string(),              // '+' is not an ot value character
+        "ot=th:8,Vendor=x".to_string(),           // upper-case vendor key
+        "ot=th:8,1abc=x".to_string(),             // key starting with a digit
+        "ot=th:8,a=b ".to_string() + "\u{7f}",    // DEL in a value
+        format!("x={}", "y".repeat(1030)),        // over 1024 bytes
+        format!("ot={}", ["th:8"; 60].join(";")), // ot value over 256 bytes
+        members(32),                              // the Collector refuses 32 members
+        members(40),
+        "ot=th:zz".to_string(),
+        "ot=rv:".to_string(),                // empty rv
+        "ot=rv:123".to_string(),             // short rv
+        "ot=th:123456789012345".to_string(), // 15-digit th
+        "ot=th:zz,ot=th:8".to_string(),      // an earlier bad ot still counts
+        format!("{}=v", "k".repeat(257)),    // key over 256 bytes
+        format!("t@{}=v", "s".repeat(15)),   // system over 14 bytes
+    ];
+    for mode in ["proportional", "equalizing", "hash_seed"] {
+        for ts in &malformed {
+            let (mut s, _) = sampler(&cfg(mode, 100.0), Signal::Traces);
+            assert_eq!(s.sample_span(&mut span(&id, ts)), Verdict::DropUnusable, "{mode} {ts}");
+            // fail_closed: false keeps them, unchanged (no th:0 added).
+            let mut open = cfg(mode, 100.0);
+            open.fail_closed = false;
+            let (mut s, _) = sampler(&open, Signal::Traces);
+            let mut sp = span(&id, ts);
+            assert_eq!(s.sample_span(&mut sp), Verdict::Keep, "{mode} {ts}");
+            assert_eq!(&sp.trace_state, ts, "{mode}");
+        }
+    }
+    // Accepted: 31 members, whitespace and empty members around them,
+    // multi-tenant keys, a 256-byte value.
+    let ok = [
+        members(31),
+        " , ot=th:8 ,, a=b\t".to_string(),
+        "t@sys=v,ot=th:8".to_string(),
+        format!("a={}", "v".repeat(256)),
+    ];
+    for ts in &ok {
+        let (mut s, _) = sampler(&cfg("proportional", 100.0), Signal::Traces);
+        assert_eq!(s.sample_span(&mut span(&id, ts)), Verdict::Keep, "{ts}");
+    }
+    // Re-serialised as the Collector: ot first, empty members and spaces gone.
+    let (mut s, _) = sampler(&cfg("proportional", 100.0), Signal::Traces);
+    let mut sp = span(&id, " , a=b ,, ot=th:8 ");
+    assert_eq!(s.sample_span(&mut sp), Verdict::Keep);
+    assert_eq!(sp.trace_state, "ot=th:8,a=b");
+}
+
+#[test]
+fn duplicate_ot_members_and_zero_trace_ids_as_the_collector() {
+    let id = id_with_randomness((1 << 56) - 1);
+    // Of two ot members the last counts; one ot is written back, first.
+    let (mut s, _) = sampler(&cfg("equalizing", 50.0), Signal::Traces);
+    let mut sp = span(&id, "ot=th:8,x=1,ot=th:c");
+    assert_eq!(s.sample_span(&mut sp), Verdict::Keep);
+    assert_eq!(sp.trace_state, "ot=th:c,x=1");
+    // Of two th in one ot the last counts too.
+    let mut sp = span(&id, "ot=th:c;th:9");
+    assert_eq!(s.sample_span(&mut sp), Verdict::Keep);
+    assert_eq!(sp.trace_state, "ot=th:9");
+
+    // An all-zero trace ID has no randomness: unusable in every mode.
+    let zero = [0u8; 16];
+    for mode in ["proportional", "equalizing", "hash_seed"] {
+        let (mut s, _) = sampler(&cfg(mode, 100.0), Signal::Traces);
+        assert_eq!(s.sample_span(&mut span(&zero, "")), Verdict::DropUnusable, "{mode}");
+    }
+    // Fail open: kept with th:0; in hash_seed mode the Collector has already
+    // set rv to its stand-in "all probabilities" randomness.
+    for (mode, want) in [("proportional", "ot=th:0"), ("hash_seed", "ot=rv:ffffffffffffff;th:0")] {
+        let mut open = cfg(mode, 50.0);
+        open.fail_closed = false;
+        let (mut s, _) = sampler(&open, Signal::Traces);
+        let mut sp = span(&zero, "");
+        assert_eq!(s.sample_span(&mut sp), Verdict::Keep, "{mode}");
+        assert_eq!(sp.trace_state, want, "{mode}");
+    }
+    // An rv gives randomness even with an all-zero trace ID.
+    let (mut s, _) = sampler(&cfg("proportional", 50.0), Signal::Traces);
+    let mut sp = span(&zero, "ot=rv:ffffffffffffff");
+    assert_eq!(s.sample_span(&mut sp), Verdict::Keep);
+    assert_eq!(sp.trace_state, "ot=rv:ffffffffffffff;th:8");
 }

@@ -15,6 +15,8 @@ pub use tracestate::{OtTraceState, TraceStateError, W3cTraceState};
 /// 2^56: the number of distinct randomness values.
 pub const MAX_ADJUSTED_COUNT: u64 = 1 << 56;
 const MAX_THRESHOLD: u64 = MAX_ADJUSTED_COUNT;
+/// The smallest probability a threshold can express, 2^-56.
+pub const MIN_PROBABILITY: f64 = 1.0 / MAX_ADJUSTED_COUNT as f64;
 /// Hex digits of a full-precision threshold.
 pub const THRESHOLD_HEX_DIGITS: usize = 14;
 
@@ -59,34 +61,58 @@ impl Randomness {
     }
 }
 
+/// The binary exponent `e` of `x = f * 2^e` with `f` in `[0.5, 1)` (Go's
+/// `math.Frexp`), for finite `x > 0`.
+fn frexp_exponent(x: f64) -> i32 {
+    let bits = x.to_bits();
+    let biased = ((bits >> 52) & 0x7ff) as i32;
+    if biased == 0 {
+        // Subnormal: scale into the normal range first.
+        return frexp_exponent(x * (1u64 << 54) as f64) - 54;
+    }
+    biased - 1022
+}
+
 impl Threshold {
     /// Keeps everything (probability 1).
     pub const ALWAYS_SAMPLE: Threshold = Threshold(0);
 
-    /// The threshold for probability `p` in `(0, 1]`, rounded to `precision`
-    /// significant hex digits (1..=14), as the spec's encoders do. None when
-    /// `p` is not in `(0, 1]` or is so small the threshold would reach 2^56.
+    /// The threshold for probability `p`, with `precision` significant hex
+    /// digits (0 means all 14), exactly as the Collector's
+    /// `ProbabilityToThresholdWithPrecision` computes it:
+    ///
+    /// - `p` must be in `[2^-56, 1]` (else None); `p == 1` is `th:0`;
+    /// - precision grows by one digit for every 4 binary orders of magnitude
+    ///   that `p` or `1 - p` lies below 1 (the exponents of `math.Frexp`), so
+    ///   the leading `0`s of a high probability's threshold and the leading
+    ///   `f`s of a low one do not eat the requested significant digits; at
+    ///   most 14 digits;
+    /// - the threshold is `2^56 - round(p * 2^56)`, then rounded half up to
+    ///   that many digits.
+    ///
+    /// A tiny non-zero probability therefore stays a tiny probability: it is
+    /// never rounded up to "sample nothing". (Rounding could only reach 2^56
+    /// if every kept digit were `f`, which the precision extension rules
+    /// out; should it happen, None is returned, as the Collector's threshold
+    /// would then sample nothing.)
     pub fn from_probability(p: f64, precision: usize) -> Option<Threshold> {
-        if !(p > 0.0 && p <= 1.0) {
+        if !(MIN_PROBABILITY..=1.0).contains(&p) {
             return None;
         }
-        let precision = precision.clamp(1, THRESHOLD_HEX_DIGITS);
-        let scaled = ((1.0 - p) * MAX_THRESHOLD as f64).round();
-        let mut t = if scaled >= MAX_THRESHOLD as f64 { MAX_THRESHOLD - 1 } else { scaled as u64 };
-        if t == 0 {
-            return Some(Threshold(0));
+        if p == 1.0 {
+            return Some(Threshold::ALWAYS_SAMPLE);
         }
-        // Keep `precision` hex digits counted from the first non-zero one.
-        let leading_zero_digits = (t.leading_zeros() as usize - 8) / 4;
-        let keep = leading_zero_digits + precision;
-        if keep < THRESHOLD_HEX_DIGITS {
-            let unit = 1u64 << (4 * (THRESHOLD_HEX_DIGITS - keep));
-            t = (t + unit / 2) / unit * unit;
+        let precision = if precision == 0 { THRESHOLD_HEX_DIGITS } else { precision.min(THRESHOLD_HEX_DIGITS) };
+        let extra = |x: f64| (-frexp_exponent(x)) as usize / 4;
+        let precision = (precision + extra(p).max(extra(1.0 - p))).min(THRESHOLD_HEX_DIGITS);
+        let scaled = (p * MAX_ADJUSTED_COUNT as f64).round() as u64;
+        let mut t = MAX_THRESHOLD - scaled;
+        let shift = 4 * (THRESHOLD_HEX_DIGITS - precision) as u32;
+        if shift != 0 {
+            t += 1 << (shift - 1);
+            t = (t >> shift) << shift;
         }
-        if t >= MAX_THRESHOLD {
-            t = MAX_THRESHOLD - 1;
-        }
-        Some(Threshold(t))
+        Threshold::from_value(t)
     }
 
     pub fn from_value(t: u64) -> Option<Threshold> {
@@ -138,10 +164,10 @@ mod tests {
     #[test]
     fn spec_examples_of_th_encoding() {
         // From the OpenTelemetry tracestate probability sampling spec.
+        // At precision 4; 0.01 lies below 2^-4, so it gets a fifth digit.
         let cases = [(1.0, "0"), (0.5, "8"), (0.25, "c"), (0.1, "e666"), (0.01, "fd70a")];
         for (p, hex) in cases {
-            let precision = if p == 0.01 { 5 } else { 4 };
-            let t = Threshold::from_probability(p, precision).unwrap();
+            let t = Threshold::from_probability(p, 4).unwrap();
             assert_eq!(t.to_hex(), hex, "p={p}");
             assert_eq!(Threshold::parse_hex(hex), Some(t));
         }

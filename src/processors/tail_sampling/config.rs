@@ -1,7 +1,8 @@
 //! Configuration of the `tail_sampling` processor: the Collector's fields and
 //! defaults (`decision_wait`, `num_traces`, `expected_new_traces_per_sec`,
-//! `decision_cache`, `policies`), plus sluice's bounds (`max_memory_mib`,
-//! `decision_wait_after_root_received`).
+//! `decision_cache`, `sample_on_first_match`,
+//! `drop_pending_traces_on_shutdown`, `block_on_overflow`, `policies`), plus
+//! sluice's bounds (`max_memory_mib`, `decision_wait_after_root_received`).
 //!
 //! Policies are read as one shape (`name`, `type`, one block per type) so a
 //! wrong `type` is reported by [`super::policy::compile`] at its YAML path
@@ -34,6 +35,16 @@ pub struct TailSamplingConfig {
     /// `sample_on_first_match`). Default false: every policy is evaluated,
     /// so a later drop or inverted match can still veto.
     pub sample_on_first_match: bool,
+    /// At shutdown, drop the traces still waiting instead of deciding them
+    /// on the spans they have so far (the Collector's field). Default false.
+    pub drop_pending_traces_on_shutdown: bool,
+    /// The Collector blocks ingest when `num_traces` is reached, until
+    /// traces are decided at their `decision_wait`, rather than evicting the
+    /// oldest. sluice cannot hold a request back inside a processor; with
+    /// this set, reaching `num_traces` decides nothing early: every trace
+    /// waits its full `decision_wait`, and only `max_memory_mib` bounds the
+    /// buffer (decided early beyond it, as always). Default false.
+    pub block_on_overflow: bool,
 }
 
 impl Default for TailSamplingConfig {
@@ -47,6 +58,8 @@ impl Default for TailSamplingConfig {
             decision_cache: DecisionCacheConfig::default(),
             policies: Vec::new(),
             sample_on_first_match: false,
+            drop_pending_traces_on_shutdown: false,
+            block_on_overflow: false,
         }
     }
 }
@@ -71,8 +84,10 @@ impl Default for DecisionCacheConfig {
 }
 
 /// One policy as written: `name`, `type`, and the block named by `type`.
-/// Sub-policies (`and`, `composite`, `drop`) use the same shape; which types
-/// may nest where is checked when compiling.
+/// Sub-policies (`and`, `composite`, `drop`, `not`) use the same shape;
+/// which types may nest where is checked when compiling (as the Collector:
+/// `not` takes one basic policy and appears only at the top; `trace_flags`
+/// has no block).
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct PolicyConfig {
@@ -86,20 +101,26 @@ pub struct PolicyConfig {
     pub boolean_attribute: Option<BooleanAttributeConfig>,
     pub probabilistic: Option<ProbabilisticConfig>,
     pub rate_limiting: Option<RateLimitingConfig>,
+    pub bytes_limiting: Option<BytesLimitingConfig>,
     pub span_count: Option<SpanCountConfig>,
     pub trace_state: Option<TraceStateConfig>,
     #[serde(rename = "and")]
     pub and: Option<AndConfig>,
     pub composite: Option<CompositeConfig>,
     pub drop: Option<DropConfig>,
+    pub not: Option<NotConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct LatencyConfig {
-    /// Keep traces lasting at least this long (earliest start to latest end).
+    /// Keep traces lasting at least this many whole milliseconds (earliest
+    /// start to latest end, truncated to whole milliseconds, as the Collector).
     pub threshold_ms: u64,
-    /// If above 0, keep only traces lasting at most this long. Default 0.
+    /// If above 0, keep traces lasting more than `threshold_ms` and at most
+    /// this many whole milliseconds, checked span by span as the spans came
+    /// in (as the Collector: a trace is kept once the spans seen so far fall
+    /// in the window). Default 0.
     pub upper_threshold_ms: u64,
 }
 
@@ -144,9 +165,9 @@ pub struct BooleanAttributeConfig {
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProbabilisticConfig {
-    /// Empty: decide on the trace's OpenTelemetry randomness (`rv`, else the
-    /// trace ID's low 56 bits), consistent with every other sampler. Set:
-    /// hash salt and trace ID, so tiers with different salts decide independently.
+    /// Salt hashed before the trace ID (FNV-64a, as the Collector), so tiers
+    /// with different salts decide independently. Empty: the Collector's
+    /// default salt `"default-hash-seed"`.
     pub hash_salt: String,
     /// In `[0, 100]`.
     pub sampling_percentage: f64,
@@ -155,8 +176,32 @@ pub struct ProbabilisticConfig {
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitingConfig {
-    /// Spans kept per second by this policy, for the whole processor.
+    /// Spans kept per second by this policy, for the whole processor: the
+    /// refill rate of a token bucket shared by all of the processor's workers.
     pub spans_per_second: u64,
+    /// Spans the bucket holds (the largest burst). Default 0: twice
+    /// `spans_per_second`, as the Collector. A trace with more spans than
+    /// this is never kept by the policy.
+    pub burst_capacity: u64,
+}
+
+/// The Collector's `bytes_limiting`: a token bucket of trace bytes (as the
+/// Collector estimates a trace's size), shared by the whole processor.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct BytesLimitingConfig {
+    /// Refill rate, bytes per second.
+    pub bytes_per_second: u64,
+    /// Bytes the bucket holds. Default 0: twice `bytes_per_second`.
+    pub burst_capacity: u64,
+}
+
+/// The Collector's `not`: inverts one sub-policy (sampled becomes not
+/// sampled and the other way round; inverted and drop decisions pass).
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotConfig {
+    pub not_sub_policy: Option<Box<PolicyConfig>>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
@@ -189,14 +234,18 @@ pub struct DropConfig {
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct CompositeConfig {
-    /// Spans per second kept by all sub-policies together (whole processor).
+    /// Spans per second any one sub-policy may keep (whole processor); as
+    /// the Collector, each sub-policy's count within the second is checked
+    /// against it and against the sub-policy's own allocation.
     pub max_total_spans_per_second: u64,
     /// Names of `composite_sub_policy` entries in evaluation order; empty:
     /// the order they are listed in.
     pub policy_order: Vec<String>,
     pub composite_sub_policy: Vec<PolicyConfig>,
-    /// Share of `max_total_spans_per_second` per sub-policy, in percent.
-    /// Sub-policies without one get an equal share of the total.
+    /// Share of `max_total_spans_per_second` per sub-policy, in percent, as
+    /// the Collector: `percent: 0` gives an equal share of the total
+    /// (total / number of sub-policies); a sub-policy missing from the list
+    /// gets nothing (it can never keep a trace).
     pub rate_allocation: Vec<RateAllocationConfig>,
 }
 

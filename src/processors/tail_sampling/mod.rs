@@ -31,7 +31,10 @@
 //! buffers' capacity plus a fixed per-trace overhead.
 //!
 //! The pipeline routes every span of a trace to the same instance
-//! (`StateKey::TraceId`), so state here is plain, unlocked, single-threaded.
+//! (`StateKey::TraceId`), so per-trace state here is plain, unlocked,
+//! single-threaded. Only the rate limits of `rate_limiting` and `composite`
+//! are shared by the processor's instances (one small mutex each, taken once
+//! per decided trace), because the Collector limits the processor as a whole.
 //! Timers are never a scan: `decision_wait` is one duration and time only
 //! moves forward, so traces reach their deadline in arrival order and the
 //! arrival queue is the timer queue; only deadlines that a root span
@@ -61,7 +64,7 @@ use prost::Message;
 use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
 use std::collections::{BinaryHeap, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use crate::config::component::{ComponentKind, ComponentMeta, Factory};
@@ -114,30 +117,37 @@ pub struct ResourceGroup {
     matches: Flags,
     /// Its encoded size, charged with each of its scopes.
     bytes: usize,
+    /// Its size as `bytes_limiting` counts it; None when no policy needs it.
+    size: Option<u64>,
 }
 
 impl ResourceGroup {
     fn new(policies: &[Policy], resource: Option<Resource>, schema_url: String) -> Arc<ResourceGroup> {
         let matches =
             resource.as_ref().map_or_else(Flags::default, |r| policy::resource_flags(policies, &r.attributes));
+        let size = policies.iter().any(Policy::needs_size).then(|| policy::resource_size(resource.as_ref()));
         let resource = resource.map(|r| r.encode_to_vec());
-        Self::with_matches(resource, schema_url.into_bytes(), matches)
+        Self::with_matches(resource, schema_url.into_bytes(), matches, size)
     }
 
     /// A resource as received: `resource` is the concatenation of every
     /// occurrence of the field (which decodes as their merge).
     fn from_wire(policies: &[Policy], resource: Option<Vec<u8>>, schema_url: &[u8]) -> Arc<ResourceGroup> {
         // The request was checked: the resource decodes.
-        let matches = resource
-            .as_deref()
-            .and_then(|r| Resource::decode(r).ok())
-            .map_or_else(Flags::default, |r| policy::resource_flags(policies, &r.attributes));
-        Self::with_matches(resource, schema_url.to_vec(), matches)
+        let decoded = resource.as_deref().and_then(|r| Resource::decode(r).ok());
+        let matches = decoded.as_ref().map_or_else(Flags::default, |r| policy::resource_flags(policies, &r.attributes));
+        let size = policies.iter().any(Policy::needs_size).then(|| policy::resource_size(decoded.as_ref()));
+        Self::with_matches(resource, schema_url.to_vec(), matches, size)
     }
 
-    fn with_matches(resource: Option<Vec<u8>>, schema_url: Vec<u8>, matches: Flags) -> Arc<ResourceGroup> {
+    fn with_matches(
+        resource: Option<Vec<u8>>,
+        schema_url: Vec<u8>,
+        matches: Flags,
+        size: Option<u64>,
+    ) -> Arc<ResourceGroup> {
         let bytes = resource.as_ref().map_or(0, Vec::len) + schema_url.len();
-        Arc::new(ResourceGroup { resource, schema_url, matches, bytes })
+        Arc::new(ResourceGroup { resource, schema_url, matches, bytes, size })
     }
 }
 
@@ -149,13 +159,24 @@ pub struct ScopeGroup {
     schema_url: Vec<u8>,
     /// Encoded size of resource and scope, charged once per trace that uses them.
     bytes: usize,
+    /// Its size as `bytes_limiting` counts it (when the resource's is counted).
+    size: u64,
 }
 
 impl ScopeGroup {
     fn new(resource: &Arc<ResourceGroup>, scope: Option<Vec<u8>>, schema_url: Vec<u8>) -> Arc<ScopeGroup> {
         let bytes =
             resource.bytes + scope.as_ref().map_or(0, Vec::len) + schema_url.len() + std::mem::size_of::<ScopeGroup>();
-        Arc::new(ScopeGroup { resource: resource.clone(), scope, schema_url, bytes })
+        let size = match resource.size {
+            Some(_) => policy::scope_size(
+                scope
+                    .as_deref()
+                    .and_then(|s| opentelemetry_proto::tonic::common::v1::InstrumentationScope::decode(s).ok())
+                    .as_ref(),
+            ),
+            None => 0,
+        };
+        Arc::new(ScopeGroup { resource: resource.clone(), scope, schema_url, bytes, size })
     }
 }
 
@@ -325,9 +346,13 @@ enum Early {
 
 pub struct TailSamplingProcessor {
     policies: Vec<Policy>,
+    /// Held so the other worker instances built after this one find it.
+    _shared: Arc<policy::SharedState>,
     policy_metrics: Vec<TailSamplingPolicyMetrics>,
     no_policy_metrics: TailSamplingPolicyMetrics,
     first_match: bool,
+    drop_pending_on_shutdown: bool,
+    block_on_overflow: bool,
     decision_wait: Duration,
     after_root: Option<Duration>,
     max_traces: usize,
@@ -363,20 +388,25 @@ impl TailSamplingProcessor {
     pub fn new(cfg: &TailSamplingConfig, ctx: &ProcessorContext) -> Self {
         let workers = ctx.workers.max(1);
         // Config was validated before build; a policy that does not compile
-        // here cannot happen, and is left out rather than panicking.
-        let (policies, _) = policy::compile_all(cfg, workers);
+        // here cannot happen, and is left out rather than panicking. Rate
+        // limits and composite budgets are shared by all worker instances.
+        let shared = shared_state(ctx);
+        let (policies, _) = policy::compile_all_shared(cfg, &shared);
         let policy_metrics =
             policies.iter().map(|p| TailSamplingMetrics::policy(&ctx.registry, &ctx.id, &p.name)).collect();
         let max_traces = (cfg.num_traces as usize).div_ceil(workers).max(1);
         let wait_secs = cfg.decision_wait.get().as_secs().max(1) as usize;
         let expected = (cfg.expected_new_traces_per_sec as usize).saturating_mul(wait_secs) / workers;
         TailSamplingProcessor {
+            _shared: shared,
             policy_attributes: policies.iter().map(|p| emit::policy_attribute(&p.name)).collect(),
             attribute_keys: wire::AttributeKeys::new(policy::attribute_keys(&policies)),
             policies,
             policy_metrics,
             no_policy_metrics: TailSamplingMetrics::policy(&ctx.registry, &ctx.id, ""),
             first_match: cfg.sample_on_first_match,
+            drop_pending_on_shutdown: cfg.drop_pending_traces_on_shutdown,
+            block_on_overflow: cfg.block_on_overflow,
             decision_wait: cfg.decision_wait.get(),
             after_root: cfg.decision_wait_after_root_received.map(|d| d.get()),
             max_traces,
@@ -460,16 +490,30 @@ impl TailSamplingProcessor {
         let before = entry.heap_cost();
         let mut cost = 0;
         if entry.groups.last().is_none_or(|(g, _)| !Arc::ptr_eq(g, scope)) {
+            // `bytes_limiting` sizes as the Collector's copy of the trace:
+            // each request's resource once, each of its scopes once.
+            if let Some(rsize) = scope.resource.size {
+                let new_resource = entry.groups.last().is_none_or(|(g, _)| !Arc::ptr_eq(&g.resource, &scope.resource));
+                entry.facts.size += scope.size + if new_resource { rsize } else { 0 };
+            }
             entry.groups.push((scope.clone(), entry.buf.len()));
             entry.facts.flags.union(&scope.resource.matches);
             cost += scope.bytes;
         }
+        let sized = scope.resource.size.is_some();
         match span {
             SpanIn::Decoded(span) => {
+                if sized {
+                    entry.facts.size += policy::span_size(&span);
+                }
                 entry.facts.observe(&id, &span, &self.policies);
                 append(&mut entry.buf, &span);
             }
             SpanIn::Wire(w) => {
+                if sized {
+                    // The request was checked: the span decodes.
+                    entry.facts.size += Span::decode(w.bytes).map_or(0, |s| policy::span_size(&s));
+                }
                 entry.facts.observe_facts(&id, &w.facts(), &self.policies);
                 append_bytes(&mut entry.buf, w.bytes, || self.coming.get(&id).copied().unwrap_or(0));
             }
@@ -534,7 +578,9 @@ impl TailSamplingProcessor {
     }
 
     fn enforce_bounds(&mut self, now: Instant) {
-        while self.traces.len() > self.max_traces {
+        // block_on_overflow: every trace waits its decision_wait; only the
+        // memory bound decides early.
+        while !self.block_on_overflow && self.traces.len() > self.max_traces {
             if !self.decide_oldest(now, Early::NumTraces) {
                 break;
             }
@@ -563,9 +609,7 @@ impl TailSamplingProcessor {
     fn decide(&mut self, id: [u8; 16], now: Instant) {
         let Some(entry) = self.traces.remove(&id) else { return };
         self.bytes = self.bytes.saturating_sub(entry.bytes);
-        let epoch = *self.epoch.get_or_insert(now);
-        let view =
-            TraceView { trace_id: &id, facts: &entry.facts, second: now.saturating_duration_since(epoch).as_secs() };
+        let view = TraceView { trace_id: &id, facts: &entry.facts, now };
         let pm = &self.policy_metrics;
         let outcome: Outcome = policy::decide(&mut self.policies, self.first_match, &view, |i, d: Decision| {
             if let Some(m) = pm.get(i) {
@@ -662,6 +706,30 @@ impl TailSamplingProcessor {
     }
 }
 
+/// The state shared by the worker instances of one processor (see
+/// [`policy::SharedState`]). The pipeline builds a processor's instances in
+/// worker order, 0 first, one pipeline after another, so instance 0 starts
+/// a fresh state and the others of the same processor ID take the latest
+/// one. (Without a field for it in `ProcessorContext`, this registry keeps
+/// the sharing inside this module.)
+fn shared_state(ctx: &ProcessorContext) -> Arc<policy::SharedState> {
+    type Registry = Mutex<Vec<(String, Weak<policy::SharedState>)>>;
+    static SHARED: OnceLock<Registry> = OnceLock::new();
+    let mut reg = SHARED.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    reg.retain(|(_, w)| w.strong_count() > 0);
+    if ctx.worker > 0 {
+        if let Some(s) = reg.iter().rev().find(|(id, _)| *id == ctx.id).and_then(|(_, w)| w.upgrade()) {
+            return s;
+        }
+    }
+    let fresh = Arc::new(policy::SharedState::default());
+    if ctx.workers > 1 {
+        reg.retain(|(id, _)| *id != ctx.id);
+        reg.push((ctx.id.clone(), Arc::downgrade(&fresh)));
+    }
+    fresh
+}
+
 /// The batches of `payloads`, decoded: the `Batch` form of the processor's
 /// output, for callers that want it so.
 fn decoded(payloads: Vec<Payload>, out: &mut Vec<Batch>) {
@@ -734,6 +802,17 @@ impl Processor for TailSamplingProcessor {
         // Processors never read the clock: shutdown decisions are stamped with
         // the last time seen (it only picks the rate-limit window).
         let Some(now) = self.last_now else { return self.emit(out) };
+        if self.drop_pending_on_shutdown {
+            // As the Collector's drop_pending_traces_on_shutdown: what is
+            // still waiting is dropped undecided (and counted as dropped).
+            let spans: u64 = self.traces.values().map(|t| t.facts.spans).sum();
+            self.processor_metrics.dropped.add(spans);
+            self.traces.clear();
+            self.arrivals.clear();
+            self.deadlines.clear();
+            self.bytes = 0;
+            return self.emit(out);
+        }
         while let Some((_, seq, id)) = self.arrivals.pop_front() {
             if self.arrival_is_live(seq, &id) {
                 self.decide(id, now);

@@ -16,19 +16,29 @@
 //! What a kept trace records as its probability (`ot=th`): the trace is kept
 //! when any sampling policy keeps it, so its inclusion probability is the
 //! largest of theirs. A deterministic match (status, latency, attributes...)
-//! gives 1 (`th:0`); only probabilistic keeps give the smallest threshold of
-//! the probabilistic policies that kept it; a trace kept by a rate limit only
-//! (`rate_limiting`, `composite`) has no known probability, so `th` is
-//! removed, as the OpenTelemetry sampling spec asks of non-probabilistic
-//! samplers (its adjusted count is unknown rather than wrong).
+//! gives 1 (`th:0`); a trace kept only by a rate limit (`rate_limiting`,
+//! `composite`) or by `probabilistic` (which, as the Collector, hashes the
+//! salt and trace ID with FNV-64a rather than reading OpenTelemetry
+//! randomness, so a `th` would contradict the trace's own randomness) has no
+//! known probability, so `th` is removed, as the OpenTelemetry sampling spec
+//! asks of non-consistent samplers (its adjusted count is unknown rather
+//! than wrong).
+//!
+//! Rate limits are the Collector's: `rate_limiting` is a token bucket
+//! (`golang.org/x/time/rate` semantics, burst `burst_capacity`, default twice
+//! the rate) and `composite` counts spans per sub-policy per second; both are
+//! shared by every worker instance of the processor ([`SharedState`]).
 
 use super::config::{PolicyConfig, TailSamplingConfig};
-use crate::processors::sampling::tracestate::{randomness_of, W3cTraceState};
-use crate::processors::sampling::{Randomness, Threshold};
-use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
+use crate::processors::sampling::Threshold;
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use regex::Regex;
+use std::any::Any;
 use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 /// The probability a keep decision was made with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,13 +158,16 @@ impl Flags {
 pub struct Facts {
     /// Spans seen.
     pub spans: u64,
-    /// Earliest start and latest end over the spans (0 with no spans).
+    /// Earliest start and latest end over the spans so far (0: none yet).
     start: u64,
     end: u64,
     /// Bit `c` set when some span had status code `c` (0 UNSET, 1 OK, 2 ERROR).
     status: u8,
-    /// The randomness from the first span whose tracestate has a usable `rv`.
-    rv: Option<Randomness>,
+    /// Some span had the W3C "sampled" trace flag (bit 0 of `flags`).
+    sampled_flag: bool,
+    /// The trace's size as the Collector's `bytes_limiting` estimates it
+    /// (counted only when such a policy is configured).
+    pub size: u64,
     /// Per attribute/`trace_state` leaf: whether it matched.
     pub flags: Flags,
 }
@@ -197,6 +210,8 @@ pub struct SpanFacts<'a> {
     pub start: u64,
     pub end: u64,
     pub status_code: i32,
+    /// The span's `flags` (W3C trace flags in the low byte).
+    pub flags: u32,
     pub trace_state: &'a str,
     pub attributes: &'a dyn Attrs,
 }
@@ -207,6 +222,7 @@ impl<'a> SpanFacts<'a> {
             start: span.start_time_unix_nano,
             end: span.end_time_unix_nano,
             status_code: span.status.as_ref().map_or(0, |st| st.code),
+            flags: span.flags,
             trace_state: &span.trace_state,
             attributes: &span.attributes,
         }
@@ -221,25 +237,23 @@ impl Facts {
     }
 
     /// [`Facts::observe`] for a span read however it came.
-    pub fn observe_facts(&mut self, trace_id: &[u8; 16], span: &SpanFacts, policies: &[Policy]) {
-        if self.spans == 0 {
+    pub fn observe_facts(&mut self, _trace_id: &[u8; 16], span: &SpanFacts, policies: &[Policy]) {
+        // As the Collector's latency policy: a 0 minimum or maximum counts
+        // as "none yet".
+        if self.start == 0 || span.start < self.start {
             self.start = span.start;
+        }
+        if self.end == 0 || span.end > self.end {
             self.end = span.end;
-        } else {
-            self.start = self.start.min(span.start);
-            self.end = self.end.max(span.end);
         }
         self.spans += 1;
         if let Ok(c @ 0..=2) = u8::try_from(span.status_code) {
             self.status |= 1 << c;
         }
-        if self.rv.is_none() && span.trace_state.contains("rv:") {
-            if let Ok(ot) = W3cTraceState::parse(span.trace_state).and_then(|ts| ts.ot()) {
-                self.rv = randomness_of(trace_id, &ot);
-            }
-        }
+        self.sampled_flag |= span.flags & 0x01 != 0;
+        let running_ms = duration_ms(self.start, self.end);
         for p in policies {
-            p.observe_span(span, &mut self.flags);
+            p.observe_span(span, running_ms, &mut self.flags);
         }
     }
 
@@ -247,6 +261,91 @@ impl Facts {
     pub fn heap_bytes(&self) -> usize {
         self.flags.heap_bytes()
     }
+}
+
+/// Whole milliseconds from `start` to `end` (Unix nanoseconds), as Go's
+/// `end.AsTime().Sub(start.AsTime()).Milliseconds()`: a signed duration,
+/// saturated to 64 bits, truncated toward zero.
+fn duration_ms(start: u64, end: u64) -> i64 {
+    let ns = (i128::from(end as i64) - i128::from(start as i64)).clamp(i128::from(i64::MIN), i128::from(i64::MAX));
+    (ns / 1_000_000) as i64
+}
+
+/// A value's size as the Collector's `bytes_limiting` estimates it: string
+/// and bytes their length, int and double 8, bool 1, maps their keys and
+/// values, arrays their values, an empty value 0.
+pub fn value_size(v: Option<&AnyValue>) -> u64 {
+    match v.and_then(|v| v.value.as_ref()) {
+        Some(any_value::Value::StringValue(s)) => s.len() as u64,
+        Some(any_value::Value::IntValue(_) | any_value::Value::DoubleValue(_)) => 8,
+        Some(any_value::Value::BoolValue(_)) => 1,
+        Some(any_value::Value::BytesValue(b)) => b.len() as u64,
+        Some(any_value::Value::KvlistValue(m)) => attributes_size(&m.values),
+        Some(any_value::Value::ArrayValue(a)) => a.values.iter().map(|v| value_size(Some(v))).sum(),
+        // Empty, or a profiles-only string-table index the Collector's pdata
+        // does not have.
+        _ => 0,
+    }
+}
+
+/// Keys and values of `attrs`, as the Collector's `bytes_limiting` counts them.
+pub fn attributes_size(attrs: &[KeyValue]) -> u64 {
+    attrs.iter().map(|kv| kv.key.len() as u64 + value_size(kv.value.as_ref())).sum()
+}
+
+/// A span's size as the Collector's `calculateSpanSize`: 68 bytes of fixed
+/// fields, name, tracestate, status message and attributes; 12 bytes, name
+/// and attributes per event; 28 bytes, tracestate and attributes per link.
+pub fn span_size(span: &Span) -> u64 {
+    let mut size = 68 + span.name.len() + span.trace_state.len();
+    size += span.status.as_ref().map_or(0, |s| s.message.len());
+    let mut size = size as u64 + attributes_size(&span.attributes);
+    for e in &span.events {
+        size += 12 + e.name.len() as u64 + attributes_size(&e.attributes);
+    }
+    for l in &span.links {
+        size += 28 + l.trace_state.len() as u64 + attributes_size(&l.attributes);
+    }
+    size
+}
+
+/// A resource's size as the Collector's `calculateResourceSize`.
+pub fn resource_size(resource: Option<&Resource>) -> u64 {
+    4 + resource.map_or(0, |r| attributes_size(&r.attributes))
+}
+
+/// A scope's size as the Collector's `calculateScopeSize`.
+pub fn scope_size(scope: Option<&InstrumentationScope>) -> u64 {
+    4 + scope.map_or(0, |s| (s.name.len() + s.version.len()) as u64 + attributes_size(&s.attributes))
+}
+
+/// The value of member `key` of a tracestate as the Collector's
+/// `trace_state` policy reads it, with the OpenTelemetry Go SDK's
+/// `trace.ParseTraceState`: members split at `,`, only exactly empty ones
+/// skipped, spaces trimmed left of a key and right of a value, W3C keys and
+/// values, no duplicate key, at most 32 members; any fault and nothing is
+/// read. (Not the sampler's parser: the SDK does not look inside `ot`.)
+pub fn sdk_tracestate_get<'a>(raw: &'a str, key: &str) -> Option<&'a str> {
+    use crate::processors::sampling::tracestate::{valid_w3c_key, valid_w3c_value};
+    let mut found = None;
+    let mut seen: Vec<&str> = Vec::new();
+    for member in raw.split(',').filter(|m| !m.is_empty()) {
+        let (k, v) = member.split_once('=')?;
+        let k = k.trim_start_matches([' ', '\t']);
+        let v = v.trim_end_matches([' ', '\t']);
+        let key_ok = match k.split_once('@') {
+            Some((tenant, system)) => tenant.len() <= 241 && system.len() <= 14,
+            None => k.len() <= 256,
+        };
+        if !key_ok || !valid_w3c_key(k) || !valid_w3c_value(v) || seen.contains(&k) || seen.len() == 32 {
+            return None;
+        }
+        seen.push(k);
+        if k == key {
+            found = Some(v);
+        }
+    }
+    found
 }
 
 /// The attribute keys `policies` (and their sub-policies) read, each once:
@@ -263,6 +362,7 @@ pub fn attribute_keys(policies: &[Policy]) -> Vec<Vec<u8>> {
             }
             Kind::And(subs) | Kind::Drop(subs) => subs.iter().for_each(|s| walk(s, keys)),
             Kind::Composite { subs, .. } => subs.iter().for_each(|s| walk(&s.policy, keys)),
+            Kind::Not(sub) => walk(sub, keys),
             _ => {}
         }
     }
@@ -285,8 +385,8 @@ pub fn resource_flags(policies: &[Policy], attrs: &dyn Attrs) -> Flags {
 pub struct TraceView<'a> {
     pub trace_id: &'a [u8; 16],
     pub facts: &'a Facts,
-    /// Whole seconds since the processor started: the window of rate limits.
-    pub second: u64,
+    /// When the decision is made: the clock of rate limits.
+    pub now: Instant,
 }
 
 pub struct Policy {
@@ -322,44 +422,163 @@ impl Matcher {
     }
 }
 
-struct RateWindow {
-    per_second: u64,
-    second: u64,
-    used: u64,
+/// A token bucket as Go's `golang.org/x/time/rate.Limiter` with `AllowN`,
+/// which the Collector's `rate_limiting` uses: it starts full, refills
+/// continuously at `rate` tokens per second up to `burst`, and a request for
+/// `n` tokens passes when `n <= burst` and the bucket, refilled up to now,
+/// holds `n` (a deficit too small to wait a whole nanosecond for counts as
+/// none, as in Go). A refused request takes nothing.
+#[derive(Debug)]
+pub struct TokenBucket {
+    rate: f64,
+    burst: u64,
+    tokens: f64,
+    last: Option<Instant>,
 }
 
-impl RateWindow {
-    fn new(per_second: u64) -> Self {
-        RateWindow { per_second, second: 0, used: 0 }
+impl TokenBucket {
+    pub fn new(rate: u64, burst: u64) -> TokenBucket {
+        TokenBucket { rate: rate as f64, burst, tokens: 0.0, last: None }
     }
 
-    fn roll(&mut self, second: u64) {
-        if second != self.second {
-            self.second = second;
-            self.used = 0;
+    pub fn allow_n(&mut self, now: Instant, n: u64) -> bool {
+        // Refill: a bucket never used is full (Go's zero `last` is long ago).
+        let tokens = match self.last {
+            None => self.burst as f64,
+            Some(last) => {
+                let elapsed = now.saturating_duration_since(last);
+                // Go's Duration.Seconds(): whole seconds plus nanoseconds / 1e9.
+                let secs = elapsed.as_secs() as f64 + f64::from(elapsed.subsec_nanos()) / 1e9;
+                (self.tokens + secs * self.rate).min(self.burst as f64)
+            }
+        };
+        let left = tokens - n as f64;
+        let wait_ns = if left < 0.0 { (-left / self.rate) * 1e9 } else { 0.0 };
+        // Go truncates the wait to whole nanoseconds (an infinite or huge wait
+        // never passes).
+        let waits = wait_ns >= 1.0;
+        if n > self.burst || waits {
+            return false;
         }
+        self.tokens = left;
+        self.last = Some(now);
+        true
     }
+}
+
+/// State of a `composite` policy shared by the processor's workers: spans
+/// kept per sub-policy in the current one-second window.
+#[derive(Debug, Default)]
+pub struct CompositeState {
+    epoch: Option<Instant>,
+    second: u64,
+    sampled: Vec<u64>,
 }
 
 struct CompositeSub {
     policy: Policy,
-    window: RateWindow,
+    /// Spans per second allocated to this sub-policy.
+    allocated: u64,
+}
+
+/// Stateful policy parts (rate limits, composite budgets) shared by every
+/// worker instance of one processor: the Collector has one instance of each
+/// policy per processor, so its limits are per processor, not per worker.
+/// Each instance compiles the same config in the same order, so the n-th
+/// stateful part of every instance is the same object.
+#[derive(Default)]
+pub struct SharedState {
+    slots: Mutex<Vec<Arc<dyn Any + Send + Sync>>>,
+}
+
+impl SharedState {
+    fn slot<T: Any + Send + Sync>(&self, i: usize, make: impl FnOnce() -> T) -> Arc<T> {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(existing) = slots.get(i).and_then(|a| Arc::clone(a).downcast::<T>().ok()) {
+            return existing;
+        }
+        let made = Arc::new(make());
+        if i < slots.len() {
+            slots[i] = made.clone();
+        } else {
+            slots.push(made.clone());
+        }
+        made
+    }
+}
+
+/// Hands out the shared parts of one compile in order.
+struct Shared<'a> {
+    state: &'a SharedState,
+    next: usize,
+}
+
+impl Shared<'_> {
+    fn take<T: Any + Send + Sync>(&mut self, make: impl FnOnce() -> T) -> Arc<T> {
+        let i = self.next;
+        self.next += 1;
+        self.state.slot(i, make)
+    }
 }
 
 enum Kind {
     AlwaysSample,
-    Latency { lower_ns: u64, upper_ns: Option<u64> },
-    StatusCode { codes: [bool; 3] },
-    StringAttribute { key: String, matcher: Matcher, invert: bool, flag: usize },
-    NumericAttribute { key: String, min: Option<f64>, max: Option<f64>, invert: bool, flag: usize },
-    BooleanAttribute { key: String, value: bool, invert: bool, flag: usize },
-    Probabilistic { threshold: Option<Threshold>, salt: Option<Vec<u8>> },
-    RateLimiting(RateWindow),
-    SpanCount { min: u64, max: u64 },
-    TraceState { key: String, values: HashSet<String>, flag: usize },
+    /// Whole milliseconds; `flag` is set when, after some span, the spans
+    /// seen so far lasted within the bounds.
+    Latency {
+        lower_ms: i64,
+        upper_ms: i64,
+        flag: usize,
+    },
+    StatusCode {
+        codes: [bool; 3],
+    },
+    StringAttribute {
+        key: String,
+        matcher: Matcher,
+        invert: bool,
+        flag: usize,
+    },
+    NumericAttribute {
+        key: String,
+        min: Option<f64>,
+        max: Option<f64>,
+        invert: bool,
+        flag: usize,
+    },
+    BooleanAttribute {
+        key: String,
+        value: bool,
+        invert: bool,
+        flag: usize,
+    },
+    /// FNV-64a of salt and trace ID at most `threshold`.
+    Probabilistic {
+        threshold: u64,
+        salt: Vec<u8>,
+    },
+    RateLimiting(Arc<Mutex<TokenBucket>>),
+    SpanCount {
+        min: u64,
+        max: u64,
+    },
+    TraceState {
+        key: String,
+        values: HashSet<String>,
+        flag: usize,
+    },
     And(Vec<Policy>),
     Drop(Vec<Policy>),
-    Composite { total: RateWindow, subs: Vec<CompositeSub> },
+    Not(Box<Policy>),
+    /// Some span has the "sampled" trace flag.
+    TraceFlags,
+    /// A token bucket of trace bytes (the Collector's size estimate).
+    BytesLimiting(Arc<Mutex<TokenBucket>>),
+    Composite {
+        max_total: u64,
+        state: Arc<Mutex<CompositeState>>,
+        subs: Vec<CompositeSub>,
+    },
 }
 
 /// A config problem at `path` (segments below the processor's path).
@@ -368,6 +587,62 @@ pub struct PolicyError {
     pub path: Vec<String>,
     pub message: String,
     pub hint: Option<String>,
+}
+
+/// The Collector's salt when `hash_salt` is empty.
+pub const DEFAULT_HASH_SALT: &str = "default-hash-seed";
+
+/// FNV-64a over `salt` then `trace_id`: the Collector's `hashTraceID`.
+pub fn fnv1a64(salt: &[u8], trace_id: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in salt.iter().chain(trace_id) {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// `MaxUint64 × ratio` as the Collector's `calculateThreshold` computes it:
+/// a `big.Float` of 64-bit mantissa (MaxUint64 exactly) multiplied by the
+/// float64 `ratio`, the product rounded to 64 significant bits (to nearest,
+/// ties to even), then truncated to an integer (0 below 0, MaxUint64 above).
+pub fn hash_threshold(ratio: f64) -> u64 {
+    if ratio.is_nan() || ratio <= 0.0 {
+        return 0;
+    }
+    if ratio.is_infinite() {
+        return u64::MAX;
+    }
+    // ratio = m * 2^e exactly.
+    let bits = ratio.to_bits();
+    let biased = ((bits >> 52) & 0x7ff) as i32;
+    let frac = bits & ((1 << 52) - 1);
+    let (m, e) = if biased == 0 { (frac, -1074) } else { (frac | (1 << 52), biased - 1075) };
+    // Exact product P * 2^e with P < 2^117, rounded to 64 significant bits.
+    let product = u128::from(u64::MAX) * u128::from(m);
+    let bit_len = 128 - product.leading_zeros() as i32;
+    let (mut q, mut shift) = (product, 0i32);
+    if bit_len > 64 {
+        shift = bit_len - 64;
+        q = product >> shift;
+        let rem = product & ((1u128 << shift) - 1);
+        let half = 1u128 << (shift - 1);
+        if rem > half || (rem == half && q & 1 == 1) {
+            q += 1;
+        }
+    }
+    // The value is q * 2^(shift + e); keep its integer part.
+    let exp = shift + e;
+    if exp >= 0 {
+        if exp >= 64 || q.leading_zeros() < exp as u32 + 64 {
+            return u64::MAX;
+        }
+        u64::try_from(q << exp).unwrap_or(u64::MAX)
+    } else if exp <= -128 {
+        0
+    } else {
+        u64::try_from(q >> (-exp)).unwrap_or(u64::MAX)
+    }
 }
 
 const BASIC_TYPES: &[&str] = &[
@@ -381,6 +656,8 @@ const BASIC_TYPES: &[&str] = &[
     "rate_limiting",
     "span_count",
     "trace_state",
+    "trace_flags",
+    "bytes_limiting",
 ];
 
 #[derive(Clone, Copy, PartialEq)]
@@ -395,7 +672,7 @@ impl Level {
     fn allowed(self) -> Vec<&'static str> {
         let mut v = BASIC_TYPES.to_vec();
         match self {
-            Level::Top => v.extend(["and", "composite", "drop"]),
+            Level::Top => v.extend(["and", "composite", "drop", "not"]),
             Level::CompositeSub => v.push("and"),
             Level::Leaf => {}
         }
@@ -403,9 +680,18 @@ impl Level {
     }
 }
 
-/// Compiles every policy of a config; rate limits are divided by `workers`
-/// because each worker owns a share of the traces. Errors name the path.
+/// Compiles every policy of a config with state of its own (for validation
+/// and single-instance use). Errors name the path.
 pub fn compile_all(cfg: &TailSamplingConfig, workers: usize) -> (Vec<Policy>, Vec<PolicyError>) {
+    let _ = workers;
+    compile_all_shared(cfg, &SharedState::default())
+}
+
+/// Compiles every policy of a config; stateful parts (rate limits, composite
+/// budgets) come from `shared`, so every worker instance given the same
+/// `shared` limits the processor as a whole. Errors name the path.
+pub fn compile_all_shared(cfg: &TailSamplingConfig, shared: &SharedState) -> (Vec<Policy>, Vec<PolicyError>) {
+    let mut shared = Shared { state: shared, next: 0 };
     let mut errors = Vec::new();
     let mut policies = Vec::new();
     if cfg.policies.is_empty() {
@@ -418,7 +704,7 @@ pub fn compile_all(cfg: &TailSamplingConfig, workers: usize) -> (Vec<Policy>, Ve
     let path = vec!["policies".to_string()];
     check_names(&cfg.policies, &path, &mut errors);
     for (i, p) in cfg.policies.iter().enumerate() {
-        if let Some(p) = compile(p, &seg(&path, i), Level::Top, workers.max(1) as u64, &mut errors) {
+        if let Some(p) = compile(p, &seg(&path, i), Level::Top, &mut shared, &mut errors) {
             policies.push(p);
         }
     }
@@ -450,17 +736,11 @@ fn check_names(list: &[PolicyConfig], path: &[String], errors: &mut Vec<PolicyEr
     }
 }
 
-/// Divides a whole-processor rate across workers, rounding up so a small
-/// rate still allows something per worker.
-fn share(rate: u64, workers: u64) -> u64 {
-    rate.div_ceil(workers)
-}
-
 fn compile(
     cfg: &PolicyConfig,
     path: &[String],
     level: Level,
-    workers: u64,
+    shared: &mut Shared,
     errors: &mut Vec<PolicyError>,
 ) -> Option<Policy> {
     let allowed = level.allowed();
@@ -469,7 +749,7 @@ fn compile(
         let list = allowed.join(", ");
         let message = if ty.is_empty() {
             "policy type is missing".to_string()
-        } else if BASIC_TYPES.contains(&ty) || ["and", "composite", "drop"].contains(&ty) {
+        } else if BASIC_TYPES.contains(&ty) || ["and", "composite", "drop", "not"].contains(&ty) {
             format!("policy type \"{ty}\" cannot be nested here")
         } else {
             format!("unknown policy type \"{ty}\"")
@@ -502,6 +782,36 @@ fn compile(
     }
     let kind = match ty {
         "always_sample" => Kind::AlwaysSample,
+        "trace_flags" => Kind::TraceFlags,
+        "bytes_limiting" => {
+            let b = block!(bytes_limiting);
+            if b.bytes_per_second == 0 {
+                err(
+                    errors,
+                    seg(&seg(path, "bytes_limiting"), "bytes_per_second"),
+                    "bytes_per_second must be above 0",
+                    None,
+                );
+            }
+            // As the Collector: 0 means twice the rate.
+            let burst = if b.burst_capacity > 0 { b.burst_capacity } else { b.bytes_per_second.saturating_mul(2) };
+            let rate = b.bytes_per_second;
+            Kind::BytesLimiting(shared.take(|| Mutex::new(TokenBucket::new(rate, burst))))
+        }
+        "not" => {
+            let b = block!(not);
+            let p = seg(&seg(path, "not"), "not_sub_policy");
+            let Some(sub) = b.not_sub_policy.as_deref() else {
+                err(
+                    errors,
+                    p,
+                    "a `not_sub_policy:` is required",
+                    Some("one policy, e.g. {name: ok, type: status_code, ...}"),
+                );
+                return None;
+            };
+            Kind::Not(Box::new(compile(sub, &p, Level::Leaf, shared, errors)?))
+        }
         "latency" => {
             let b = block!(latency);
             if b.upper_threshold_ms != 0 && b.upper_threshold_ms < b.threshold_ms {
@@ -516,8 +826,9 @@ fn compile(
                 );
             }
             Kind::Latency {
-                lower_ns: b.threshold_ms.saturating_mul(1_000_000),
-                upper_ns: (b.upper_threshold_ms > 0).then(|| b.upper_threshold_ms.saturating_mul(1_000_000)),
+                lower_ms: i64::try_from(b.threshold_ms).unwrap_or(i64::MAX),
+                upper_ms: i64::try_from(b.upper_threshold_ms).unwrap_or(i64::MAX),
+                flag: 0,
             }
         }
         "status_code" => {
@@ -611,10 +922,8 @@ fn compile(
                     Some("a percentage, e.g. 10 for one trace in ten"),
                 );
             }
-            Kind::Probabilistic {
-                threshold: Threshold::from_probability(pct / 100.0, 4),
-                salt: (!b.hash_salt.is_empty()).then(|| b.hash_salt.as_bytes().to_vec()),
-            }
+            let salt = if b.hash_salt.is_empty() { DEFAULT_HASH_SALT } else { b.hash_salt.as_str() };
+            Kind::Probabilistic { threshold: hash_threshold(pct / 100.0), salt: salt.as_bytes().to_vec() }
         }
         "rate_limiting" => {
             let b = block!(rate_limiting);
@@ -626,7 +935,10 @@ fn compile(
                     None,
                 );
             }
-            Kind::RateLimiting(RateWindow::new(share(b.spans_per_second, workers)))
+            // As the Collector: 0 means twice the rate.
+            let burst = if b.burst_capacity > 0 { b.burst_capacity } else { b.spans_per_second.saturating_mul(2) };
+            let rate = b.spans_per_second;
+            Kind::RateLimiting(shared.take(|| Mutex::new(TokenBucket::new(rate, burst))))
         }
         "span_count" => {
             let b = block!(span_count);
@@ -645,22 +957,25 @@ fn compile(
             if b.key.is_empty() {
                 err(errors, seg(&seg(path, "trace_state"), "key"), "key must not be empty", None);
             }
-            Kind::TraceState { key: b.key.clone(), values: b.values.iter().cloned().collect(), flag: 0 }
+            // As the Collector: empty values, and pairs too long for a
+            // tracestate member, can never match.
+            let values = b.values.iter().filter(|v| !v.is_empty() && b.key.len() + v.len() < 256).cloned().collect();
+            Kind::TraceState { key: b.key.clone(), values, flag: 0 }
         }
         "and" => {
             let b = block!(and);
             let p = seg(&seg(path, "and"), "and_sub_policy");
-            Kind::And(compile_subs(&b.and_sub_policy, &p, Level::Leaf, workers, errors))
+            Kind::And(compile_subs(&b.and_sub_policy, &p, Level::Leaf, shared, errors))
         }
         "drop" => {
             let b = block!(drop);
             let p = seg(&seg(path, "drop"), "drop_sub_policy");
-            Kind::Drop(compile_subs(&b.drop_sub_policy, &p, Level::Leaf, workers, errors))
+            Kind::Drop(compile_subs(&b.drop_sub_policy, &p, Level::Leaf, shared, errors))
         }
         "composite" => {
             let b = block!(composite);
             let p = seg(path, "composite");
-            compile_composite(b, &p, workers, errors)
+            compile_composite(b, &p, shared, errors)
         }
         _ => return None,
     };
@@ -675,27 +990,27 @@ fn compile_subs(
     list: &[PolicyConfig],
     path: &[String],
     level: Level,
-    workers: u64,
+    shared: &mut Shared,
     errors: &mut Vec<PolicyError>,
 ) -> Vec<Policy> {
     if list.is_empty() {
         err(errors, path.to_vec(), "at least one sub-policy is required", None);
     }
     check_names(list, path, errors);
-    list.iter().enumerate().filter_map(|(i, p)| compile(p, &seg(path, i), level, workers, errors)).collect()
+    list.iter().enumerate().filter_map(|(i, p)| compile(p, &seg(path, i), level, shared, errors)).collect()
 }
 
 fn compile_composite(
     b: &super::config::CompositeConfig,
     path: &[String],
-    workers: u64,
+    shared: &mut Shared,
     errors: &mut Vec<PolicyError>,
 ) -> Kind {
     if b.max_total_spans_per_second == 0 {
         err(errors, seg(path, "max_total_spans_per_second"), "max_total_spans_per_second must be above 0", None);
     }
     let sub_path = seg(path, "composite_sub_policy");
-    let compiled = compile_subs(&b.composite_sub_policy, &sub_path, Level::CompositeSub, workers, errors);
+    let compiled = compile_subs(&b.composite_sub_policy, &sub_path, Level::CompositeSub, shared, errors);
     let mut total_pct = 0.0;
     for (i, a) in b.rate_allocation.iter().enumerate() {
         let ap = seg(&seg(path, "rate_allocation"), i);
@@ -720,10 +1035,19 @@ fn compile_composite(
             );
         }
     }
-    let total = share(b.max_total_spans_per_second, workers);
-    // As the Collector's composite helper: a listed allocation is that share
-    // of the total; a sub-policy without one gets total / number of subs.
-    let default_share = total / (b.composite_sub_policy.len().max(1) as u64);
+    // As the Collector's `getRateAllocationMap`: a listed percent above 0
+    // is that share of the total, 0 an equal share (total / number of
+    // sub-policies); a later entry for the same policy wins; a sub-policy
+    // not listed gets 0 and so never keeps a trace. Truncated to whole spans.
+    let max_total = b.max_total_spans_per_second;
+    let equal_share = max_total as f64 / b.composite_sub_policy.len().max(1) as f64;
+    let allocation = |name: &str| -> u64 {
+        match b.rate_allocation.iter().rev().find(|a| a.policy == name) {
+            Some(a) if a.percent > 0.0 => (a.percent / 100.0 * max_total as f64) as u64,
+            Some(_) => equal_share as u64,
+            None => 0,
+        }
+    };
     let mut by_name: Vec<Option<Policy>> = compiled.into_iter().map(Some).collect();
     let order: Vec<String> = if b.policy_order.is_empty() {
         b.composite_sub_policy.iter().map(|p| p.name.clone()).collect()
@@ -734,13 +1058,10 @@ fn compile_composite(
     for name in &order {
         let Some(slot) = by_name.iter_mut().find(|p| p.as_ref().is_some_and(|p| &p.name == name)) else { continue };
         let Some(policy) = slot.take() else { continue };
-        let allocated = match b.rate_allocation.iter().find(|a| &a.policy == name) {
-            Some(a) => (a.percent / 100.0 * total as f64) as u64,
-            None => default_share,
-        };
-        subs.push(CompositeSub { policy, window: RateWindow::new(allocated) });
+        subs.push(CompositeSub { allocated: allocation(name), policy });
     }
-    Kind::Composite { total: RateWindow::new(total), subs }
+    let state = shared.take(|| Mutex::new(CompositeState::default()));
+    Kind::Composite { max_total, state, subs }
 }
 
 /// The Collector's matching with `invert_match`: a match is a veto
@@ -755,18 +1076,37 @@ fn matched(found: bool, invert: bool) -> Decision {
 }
 
 impl Policy {
+    /// Whether the decision is a function of the trace alone (not of a hash
+    /// or a rate), so a keep by its inverse has probability 1.
+    fn is_deterministic(&self) -> bool {
+        !matches!(self.kind, Kind::Probabilistic { .. } | Kind::RateLimiting(_) | Kind::BytesLimiting(_))
+    }
+
+    /// Whether this policy (or a sub-policy) needs trace sizes.
+    pub fn needs_size(&self) -> bool {
+        match &self.kind {
+            Kind::BytesLimiting(_) => true,
+            Kind::And(subs) | Kind::Drop(subs) => subs.iter().any(Policy::needs_size),
+            Kind::Composite { subs, .. } => subs.iter().any(|s| s.policy.needs_size()),
+            Kind::Not(sub) => sub.needs_size(),
+            _ => false,
+        }
+    }
+
     /// Numbers this policy's (and its sub-policies') flags from `next` on.
     fn number_flags(&mut self, next: &mut usize) {
         match &mut self.kind {
             Kind::StringAttribute { flag, .. }
             | Kind::NumericAttribute { flag, .. }
             | Kind::BooleanAttribute { flag, .. }
-            | Kind::TraceState { flag, .. } => {
+            | Kind::TraceState { flag, .. }
+            | Kind::Latency { flag, .. } => {
                 *flag = *next;
                 *next += 1;
             }
             Kind::And(subs) | Kind::Drop(subs) => subs.iter_mut().for_each(|p| p.number_flags(next)),
             Kind::Composite { subs, .. } => subs.iter_mut().for_each(|s| s.policy.number_flags(next)),
+            Kind::Not(sub) => sub.number_flags(next),
             _ => {}
         }
     }
@@ -801,28 +1141,41 @@ impl Policy {
             }
             Kind::And(subs) | Kind::Drop(subs) => subs.iter().for_each(|p| p.observe_attributes(attrs, flags)),
             Kind::Composite { subs, .. } => subs.iter().for_each(|s| s.policy.observe_attributes(attrs, flags)),
+            Kind::Not(sub) => sub.observe_attributes(attrs, flags),
             _ => {}
         }
     }
 
-    /// Sets the flags this policy (and its sub-policies) derive from one span.
-    fn observe_span(&self, span: &SpanFacts, flags: &mut Flags) {
+    /// Sets the flags this policy (and its sub-policies) derive from one
+    /// span; `running_ms` is how long the trace's spans so far last.
+    fn observe_span(&self, span: &SpanFacts, running_ms: i64, flags: &mut Flags) {
         match &self.kind {
+            // The Collector's latency check, span by span as they came: whole
+            // milliseconds, `>=` without an upper bound, else a window open
+            // below and closed above.
+            Kind::Latency { lower_ms, upper_ms, flag } if !flags.get(*flag) => {
+                let within = if *upper_ms == 0 {
+                    running_ms >= *lower_ms
+                } else {
+                    *lower_ms < running_ms && running_ms <= *upper_ms
+                };
+                if within {
+                    flags.set(*flag);
+                }
+            }
             Kind::StringAttribute { .. } | Kind::NumericAttribute { .. } | Kind::BooleanAttribute { .. } => {
                 self.observe_attributes(span.attributes, flags)
             }
             Kind::TraceState { key, values, flag }
                 if !flags.get(*flag)
                     && !span.trace_state.is_empty()
-                    && W3cTraceState::parse(span.trace_state)
-                        .ok()
-                        .and_then(|ts| ts.get(key).map(|v| values.contains(v)))
-                        .unwrap_or(false) =>
+                    && sdk_tracestate_get(span.trace_state, key).is_some_and(|v| values.contains(v)) =>
             {
                 flags.set(*flag)
             }
-            Kind::And(subs) | Kind::Drop(subs) => subs.iter().for_each(|p| p.observe_span(span, flags)),
-            Kind::Composite { subs, .. } => subs.iter().for_each(|s| s.policy.observe_span(span, flags)),
+            Kind::And(subs) | Kind::Drop(subs) => subs.iter().for_each(|p| p.observe_span(span, running_ms, flags)),
+            Kind::Composite { subs, .. } => subs.iter().for_each(|s| s.policy.observe_span(span, running_ms, flags)),
+            Kind::Not(sub) => sub.observe_span(span, running_ms, flags),
             _ => {}
         }
     }
@@ -830,10 +1183,7 @@ impl Policy {
     pub fn evaluate(&mut self, t: &TraceView) -> Decision {
         match &mut self.kind {
             Kind::AlwaysSample => Decision::Sampled(Prob::ONE),
-            Kind::Latency { lower_ns, upper_ns } => {
-                let d = t.facts.end.saturating_sub(t.facts.start);
-                matched(d >= *lower_ns && upper_ns.is_none_or(|u| d <= u), false)
-            }
+            Kind::Latency { flag, .. } => matched(t.facts.flags.get(*flag), false),
             Kind::StatusCode { codes } => {
                 let found = codes.iter().enumerate().any(|(c, &want)| want && t.facts.status & (1 << c) != 0);
                 matched(found, false)
@@ -842,34 +1192,40 @@ impl Policy {
             | Kind::NumericAttribute { invert, flag, .. }
             | Kind::BooleanAttribute { invert, flag, .. } => matched(t.facts.flags.get(*flag), *invert),
             Kind::Probabilistic { threshold, salt } => {
-                let Some(th) = *threshold else { return Decision::NotSampled };
-                let r = match salt {
-                    Some(salt) => {
-                        let mut buf = Vec::with_capacity(salt.len() + 16);
-                        buf.extend_from_slice(salt);
-                        buf.extend_from_slice(t.trace_id);
-                        Randomness::from_value(xxhash_rust::xxh3::xxh3_64(&buf))
-                    }
-                    None => t
-                        .facts
-                        .rv
-                        .unwrap_or_else(|| Randomness::from_trace_id(t.trace_id).unwrap_or(Randomness::from_value(0))),
-                };
-                if th.should_sample(r) {
-                    Decision::Sampled(Prob::Known(th))
+                // The FNV hash is not OpenTelemetry randomness, so the kept
+                // trace's adjusted count cannot be written as `th`.
+                if fnv1a64(salt, t.trace_id) <= *threshold {
+                    Decision::Sampled(Prob::Unknown)
                 } else {
                     Decision::NotSampled
                 }
             }
-            Kind::RateLimiting(w) => {
-                w.roll(t.second);
-                let n = t.facts.spans;
-                // As the Collector: strictly below the limit after adding.
-                if w.used + n < w.per_second {
-                    w.used += n;
+            Kind::RateLimiting(bucket) => {
+                let mut bucket = bucket.lock().unwrap_or_else(|e| e.into_inner());
+                if bucket.allow_n(t.now, t.facts.spans) {
                     Decision::Sampled(Prob::Unknown)
                 } else {
                     Decision::NotSampled
+                }
+            }
+            Kind::TraceFlags => matched(t.facts.sampled_flag, false),
+            Kind::BytesLimiting(bucket) => {
+                let mut bucket = bucket.lock().unwrap_or_else(|e| e.into_inner());
+                if bucket.allow_n(t.now, t.facts.size) {
+                    Decision::Sampled(Prob::Unknown)
+                } else {
+                    Decision::NotSampled
+                }
+            }
+            Kind::Not(sub) => {
+                // Collector `not`: sampled and not sampled swap; inverted
+                // and drop decisions pass through.
+                let deterministic = sub.is_deterministic();
+                match sub.evaluate(t) {
+                    Decision::Sampled(_) => Decision::NotSampled,
+                    Decision::NotSampled if deterministic => Decision::Sampled(Prob::ONE),
+                    Decision::NotSampled => Decision::Sampled(Prob::Unknown),
+                    other => other,
                 }
             }
             Kind::SpanCount { min, max } => {
@@ -899,18 +1255,20 @@ impl Policy {
                 }
                 Decision::Dropped
             }
-            Kind::Composite { total, subs } => {
-                total.roll(t.second);
+            Kind::Composite { max_total, state, subs } => {
                 let n = t.facts.spans;
                 // Collector `composite`: the first sub-policy (in policy_order)
-                // that samples decides, within its own and the total budget.
-                for sub in subs.iter_mut() {
+                // that samples decides: kept if the spans it kept this second
+                // plus this trace's stay within its allocation and within
+                // `max_total_spans_per_second`, else not kept.
+                for (i, sub) in subs.iter_mut().enumerate() {
                     match sub.policy.evaluate(t) {
                         Decision::Sampled(_) | Decision::InvertSampled => {
-                            sub.window.roll(t.second);
-                            if sub.window.used + n <= sub.window.per_second && total.used + n <= total.per_second {
-                                sub.window.used += n;
-                                total.used += n;
+                            let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+                            st.roll(t.now, i + 1);
+                            let after = st.sampled[i].saturating_add(n);
+                            if after <= sub.allocated && after <= *max_total {
+                                st.sampled[i] = after;
                                 return Decision::Sampled(Prob::Unknown);
                             }
                             return Decision::NotSampled;
@@ -920,6 +1278,22 @@ impl Policy {
                 }
                 Decision::NotSampled
             }
+        }
+    }
+}
+
+impl CompositeState {
+    /// Starts a new one-second window (counts back to 0) when `now` is in
+    /// a later second than the last one, counted from the first decision.
+    fn roll(&mut self, now: Instant, len: usize) {
+        let epoch = *self.epoch.get_or_insert(now);
+        let second = now.saturating_duration_since(epoch).as_secs();
+        if second != self.second {
+            self.second = second;
+            self.sampled.iter_mut().for_each(|c| *c = 0);
+        }
+        if self.sampled.len() < len {
+            self.sampled.resize(len, 0);
         }
     }
 }

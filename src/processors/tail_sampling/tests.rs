@@ -147,7 +147,9 @@ fn out_of_order_traces_keep_errors_and_slow_whole_and_sample_the_rest_at_rate() 
         } else if let Some(spans) = got {
             rest_kept += 1;
             assert_eq!(spans.len() as u64, SPANS_PER_TRACE);
-            assert!(spans.iter().all(|s| attr(s, POLICY_ATTRIBUTE) == Some("rest") && s.trace_state == "ot=th:e666"));
+            // Kept by the Collector's FNV hash, not by OpenTelemetry
+            // randomness: no `th` is claimed.
+            assert!(spans.iter().all(|s| attr(s, POLICY_ATTRIBUTE) == Some("rest") && s.trace_state.is_empty()));
         }
     }
     let rest = traces - traces / 10;
@@ -510,15 +512,15 @@ fn facts_gather_across_batches_resources_and_tracestates() {
     let errors = r#"[{"name": "errors", "type": "status_code", "status_code": {"status_codes": ["ERROR"]}}]"#;
     assert_eq!(decide(errors, span(3, SPANS_PER_TRACE - 1, true, false), vec![]).as_deref(), Some("errors"));
     assert_eq!(decide(errors, plain(), vec![]), None);
-    // An `rv` in a later span's tracestate decides a probabilistic policy.
+    // As the Collector, `probabilistic` hashes the trace ID: an `rv` in a
+    // span's tracestate changes nothing.
     let half = r#"[{"name": "half", "type": "probabilistic", "probabilistic": {"sampling_percentage": 50}}]"#;
     let with_rv = |rv: &str| {
         let mut s = plain();
         s.trace_state = format!("ot=rv:{rv}");
         s
     };
-    assert_eq!(decide(half, with_rv("ffffffffffffff"), vec![]).as_deref(), Some("half"));
-    assert_eq!(decide(half, with_rv("00000000000000"), vec![]), None);
+    assert_eq!(decide(half, with_rv("ffffffffffffff"), vec![]), decide(half, with_rv("00000000000000"), vec![]));
 }
 
 // --- Requests read as received (process_payload) --------------------------
@@ -552,6 +554,7 @@ fn random_span(rng: &mut rand::rngs::StdRng, n: u64) -> Span {
         span_id: rng.random::<u64>().to_be_bytes().to_vec(),
         parent_span_id: if rng.random_bool(0.3) { vec![] } else { rng.random::<u64>().to_be_bytes().to_vec() },
         trace_state: ["", "debug=1", "ot=rv:0123456789abcd", "a=b,debug=0"][rng.random_range(0..4)].into(),
+        flags: [0, 1, 0x100, 0x301][rng.random_range(0..4)],
         name: "op".into(),
         start_time_unix_nano: start,
         end_time_unix_nano: start + rng.random_range(0..8_000_000_000u64),
@@ -618,7 +621,8 @@ fn buffering_requests_as_received_decides_and_emits_as_decoding_them() {
         {"name": "5xx", "type": "numeric_attribute", "numeric_attribute": {"key": "http.response.status_code", "min_value": 500, "max_value": 599}},
         {"name": "retried", "type": "boolean_attribute", "boolean_attribute": {"key": "retry", "value": true}},
         {"name": "debug", "type": "trace_state", "trace_state": {"key": "debug", "values": ["1"]}},
-        {"name": "some", "type": "probabilistic", "probabilistic": {"sampling_percentage": 10}}
+        {"name": "some", "type": "probabilistic", "probabilistic": {"sampling_percentage": 1}},
+        {"name": "bytes", "type": "bytes_limiting", "bytes_limiting": {"bytes_per_second": 300}}
     ]}"#;
     let (mut decoded, reg_d) = build(policies);
     let (mut encoded, reg_e) = build(policies);
@@ -663,6 +667,18 @@ fn buffering_requests_as_received_decides_and_emits_as_decoding_them() {
             &[("processor", "tail_sampling"), ("sampled", "false")],
         )
     };
+    // Trace sizes (bytes_limiting) are the same read either way.
+    let by_bytes = |r: &Registry, sampled: &str| {
+        r.value(
+            "otelcol_processor_tail_sampling_count_traces_sampled_total",
+            &[("processor", "tail_sampling"), ("policy", "bytes"), ("sampled", sampled)],
+        )
+    };
+    assert!(by_bytes(&reg_d, "true").unwrap_or(0.0) > 0.0 && by_bytes(&reg_d, "false").unwrap_or(0.0) > 0.0);
+    assert_eq!(
+        (by_bytes(&reg_d, "true"), by_bytes(&reg_d, "false")),
+        (by_bytes(&reg_e, "true"), by_bytes(&reg_e, "false"))
+    );
     assert!(dropped(&reg_d).unwrap_or(0.0) > 0.0 && !kept_d.is_empty(), "a mix is kept and dropped");
     assert_eq!(kept_d, kept_e);
     assert_eq!(out_d, out_e, "same resources and scopes around them");
@@ -787,4 +803,358 @@ fn kept_spans_marked_in_their_bytes_decode_as_marked_spans() {
     resources.sort_by_key(|(i, _)| *i);
     let expected = ExportTraceServiceRequest { resource_spans: resources.into_iter().map(|(_, r)| r).collect() };
     assert_eq!(got, expected);
+}
+
+// --- Collector parity (issue 17): probabilistic, rate_limiting, composite, latency
+
+/// FNV-64a written out: offset basis 14695981039346656037, prime
+/// 1099511628211, over the salt's bytes then the trace ID's.
+fn fnv64_by_hand(salt: &str, id: &[u8]) -> u64 {
+    let mut h: u64 = 14_695_981_039_346_656_037;
+    for b in salt.as_bytes().iter().chain(id) {
+        h ^= *b as u64;
+        h = h.wrapping_mul(1_099_511_628_211);
+    }
+    h
+}
+
+/// Builds worker `worker` of `workers` of processor `id` (instances of one
+/// processor share their rate limits).
+fn build_worker(json: &str, id: &str, worker: usize, workers: usize) -> TailSamplingProcessor {
+    let reg = Registry::new();
+    let ctx = ProcessorContext { id: id.into(), signal: Signal::Traces, registry: reg, worker, workers };
+    TailSamplingProcessor::new(&cfg(json), &ctx)
+}
+
+/// One-span traces `from..to` (no root, so only flush or the wait decides them).
+fn one_span_traces(from: u64, to: u64) -> Vec<Span> {
+    (from..to).map(|n| span(n, 1, false, false)).collect()
+}
+
+/// Decides everything `p` holds at `now` and returns the kept trace IDs.
+fn decide_all_at(p: &mut TailSamplingProcessor, spans: Vec<Span>, now: Instant) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    p.process(batch(spans), now, &mut out);
+    p.flush(&mut out);
+    collect(out).into_keys().collect()
+}
+
+#[test]
+fn probabilistic_hashes_salt_and_trace_id_as_the_collector() {
+    // MaxUint64 × ratio, rounded to a 64-bit mantissa and truncated, computed
+    // with exact fractions in Python (see the report of issue 17).
+    let thresholds = [
+        (10.0, 1_844_674_407_370_955_263u64),
+        (1.0, 184_467_440_737_095_519),
+        (33.3, 6_142_765_776_545_279_999),
+        (50.0, 9_223_372_036_854_775_807),
+        (0.01, 1_844_674_407_370_955),
+        (100.0, u64::MAX),
+        (25.0, 4_611_686_018_427_387_903),
+        (12.5, 2_305_843_009_213_693_951),
+        (99.9, 18_428_297_329_635_844_095),
+        (0.0, 0),
+    ];
+    for (pct, want) in thresholds {
+        assert_eq!(policy::hash_threshold(pct / 100.0), want, "{pct}%");
+    }
+    // The default salt is the Collector's.
+    let id = hex_id("a19253e584432d195d7991e9420e58e6");
+    assert_eq!(fnv64_by_hand("default-hash-seed", &id), 0x1cae_de0a_f079_239b);
+    assert_eq!(policy::fnv1a64(b"default-hash-seed", &id), 0x1cae_de0a_f079_239b);
+
+    // Decision tables: 2000 traces per salt and percentage.
+    for salt in ["", "tier-2"] {
+        for (pct, threshold) in thresholds {
+            let json = format!(
+                r#"{{"policies": [{{"name": "p", "type": "probabilistic",
+                    "probabilistic": {{"hash_salt": "{salt}", "sampling_percentage": {pct}}}}}]}}"#
+            );
+            let (mut p, _) = build(&json);
+            let spans = one_span_traces(0, 2000);
+            let salted = if salt.is_empty() { "default-hash-seed" } else { salt };
+            let mut want: Vec<Vec<u8>> = spans
+                .iter()
+                .filter(|s| fnv64_by_hand(salted, &s.trace_id) <= threshold)
+                .map(|s| s.trace_id.clone())
+                .collect();
+            let mut got = decide_all_at(&mut p, spans, Instant::now());
+            want.sort();
+            got.sort();
+            assert_eq!(got, want, "salt {salt:?} {pct}%");
+        }
+    }
+}
+
+fn hex_id(s: &str) -> Vec<u8> {
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+}
+
+#[test]
+fn rate_limiting_is_one_token_bucket_per_processor() {
+    let limit = r#"{"policies": [{"name": "rl", "type": "rate_limiting", "rate_limiting": {"spans_per_second": 10}}]}"#;
+    let t0 = Instant::now();
+    // 10 spans/s, burst 2 × 10: 20 of 30 one-span traces decided at once.
+    let (mut p, _) = build(limit);
+    assert_eq!(decide_all_at(&mut p, one_span_traces(0, 30), t0).len(), 20);
+    // The bucket refills continuously: 0.5 s later, 5 more.
+    assert_eq!(decide_all_at(&mut p, one_span_traces(100, 130), t0 + Duration::from_millis(500)).len(), 5);
+    // Never above the burst, however long it was idle.
+    assert_eq!(decide_all_at(&mut p, one_span_traces(200, 260), t0 + Duration::from_secs(60)).len(), 20);
+
+    // burst_capacity set: that many at once; a trace larger than the burst
+    // never passes.
+    let burst = r#"{"policies": [{"name": "rl", "type": "rate_limiting",
+        "rate_limiting": {"spans_per_second": 10, "burst_capacity": 5}}]}"#;
+    let (mut p, _) = build(burst);
+    assert_eq!(decide_all_at(&mut p, one_span_traces(0, 30), t0).len(), 5);
+    let big: Vec<Span> = (0..6).map(|i| span(500, i, false, false)).collect();
+    assert!(decide_all_at(&mut p, big, t0 + Duration::from_secs(60)).is_empty());
+
+    // Shared by the processor's workers, not split between them: two
+    // instances of one processor keep 20 of 2 × 15 together.
+    let w0 = &mut build_worker(limit, "tail_sampling/rl_shared", 0, 2);
+    let w1 = &mut build_worker(limit, "tail_sampling/rl_shared", 1, 2);
+    let kept =
+        decide_all_at(w0, one_span_traces(0, 15), t0).len() + decide_all_at(w1, one_span_traces(15, 30), t0).len();
+    assert_eq!(kept, 20);
+}
+
+#[test]
+fn token_bucket_follows_go_rate_limiter() {
+    let t0 = Instant::now();
+    let mut b = policy::TokenBucket::new(3, 3);
+    assert!(b.allow_n(t0, 3), "starts full");
+    assert!(!b.allow_n(t0, 1), "empty");
+    // 1/3 s later one token is back.
+    assert!(!b.allow_n(t0 + Duration::from_millis(333), 1));
+    assert!(b.allow_n(t0 + Duration::from_millis(334), 1));
+    // A refused request takes nothing; an earlier instant refills nothing.
+    assert!(!b.allow_n(t0 + Duration::from_millis(334), 4), "more than the burst never passes");
+    assert!(b.allow_n(t0 + Duration::from_secs(2), 3));
+    assert!(!b.allow_n(t0, 1));
+}
+
+#[test]
+fn composite_budgets_are_the_collectors() {
+    let t0 = Instant::now();
+    let composite = |alloc: &str, order: &str| {
+        format!(
+            r#"{{"policies": [{{"name": "c", "type": "composite", "composite": {{
+                "max_total_spans_per_second": 20, "policy_order": {order},
+                "composite_sub_policy": [{{"name": "a", "type": "always_sample"}}, {{"name": "b", "type": "always_sample"}}],
+                "rate_allocation": {alloc}}}}}]}}"#
+        )
+    };
+    // A sub-policy missing from rate_allocation gets nothing: "a" samples
+    // first, has no budget, and the composite says no (it does not go on
+    // to "b").
+    let (mut p, _) = build(&composite(r#"[{"policy": "b", "percent": 50}]"#, r#"["a", "b"]"#));
+    assert!(decide_all_at(&mut p, one_span_traces(0, 30), t0).is_empty());
+    // percent 0 is an equal share: 20 / 2 sub-policies = 10 spans per second.
+    let (mut p, _) = build(&composite(r#"[{"policy": "a", "percent": 0}]"#, r#"["a", "b"]"#));
+    assert_eq!(decide_all_at(&mut p, one_span_traces(0, 30), t0).len(), 10);
+    // A listed percent is that share of the total, truncated: 33% of 20 = 6.
+    let (mut p, _) = build(&composite(r#"[{"policy": "a", "percent": 33}]"#, r#"["a", "b"]"#));
+    assert_eq!(decide_all_at(&mut p, one_span_traces(0, 30), t0).len(), 6);
+    // The window is one second: the next second allows 6 more.
+    assert_eq!(decide_all_at(&mut p, one_span_traces(100, 130), t0 + Duration::from_millis(1000)).len(), 6);
+    // Budgets are per processor: two workers together keep 10, not 20.
+    let json = composite(r#"[{"policy": "a", "percent": 50}]"#, r#"["a", "b"]"#);
+    let w0 = &mut build_worker(&json, "tail_sampling/composite_shared", 0, 2);
+    let w1 = &mut build_worker(&json, "tail_sampling/composite_shared", 1, 2);
+    let kept =
+        decide_all_at(w0, one_span_traces(0, 15), t0).len() + decide_all_at(w1, one_span_traces(15, 30), t0).len();
+    assert_eq!(kept, 10);
+}
+
+/// A span of trace `n` from `start_ms` to `end_ms` (fractional ms allowed).
+fn timed_span(n: u64, i: u64, start_ms: f64, end_ms: f64) -> Span {
+    let base = 1_700_000_000_000_000_000u64;
+    let mut s = span(n, i, false, false);
+    s.start_time_unix_nano = base + (start_ms * 1e6) as u64;
+    s.end_time_unix_nano = base + (end_ms * 1e6) as u64;
+    s
+}
+
+#[test]
+fn latency_counts_whole_milliseconds_span_by_span() {
+    let t0 = Instant::now();
+    let latency = |lower: u64, upper: u64| {
+        format!(
+            r#"{{"policies": [{{"name": "l", "type": "latency", "latency": {{"threshold_ms": {lower}, "upper_threshold_ms": {upper}}}}}]}}"#
+        )
+    };
+    let kept = |json: &str, spans: Vec<Span>| {
+        let (mut p, _) = build(json);
+        !decide_all_at(&mut p, spans, t0).is_empty()
+    };
+    // With an upper bound: whole milliseconds, strictly above the lower one.
+    let window = latency(100, 200);
+    assert!(!kept(&window, vec![timed_span(1, 0, 0.0, 100.0)]), "100 ms");
+    assert!(!kept(&window, vec![timed_span(1, 0, 0.0, 100.9)]), "100.9 ms is 100 whole ms");
+    assert!(kept(&window, vec![timed_span(1, 0, 0.0, 101.0)]), "101 ms");
+    assert!(kept(&window, vec![timed_span(1, 0, 0.0, 200.5)]), "200.5 ms is 200 whole ms");
+    assert!(!kept(&window, vec![timed_span(1, 0, 0.0, 201.0)]), "201 ms");
+    // Without one: at least the threshold.
+    let open = latency(100, 0);
+    assert!(kept(&open, vec![timed_span(1, 0, 0.0, 100.0)]), "100 ms");
+    assert!(!kept(&open, vec![timed_span(1, 0, 0.0, 99.9)]), "99.9 ms");
+    // Span by span: the spans so far lasting 150 ms keep the trace even
+    // though a later span stretches it to 500 ms; the other order does not.
+    assert!(kept(&window, vec![timed_span(1, 0, 0.0, 150.0), timed_span(1, 1, 0.0, 500.0)]));
+    assert!(!kept(&window, vec![timed_span(1, 1, 0.0, 500.0), timed_span(1, 0, 0.0, 150.0)]));
+}
+
+// --- The Collector's trace_flags, not, bytes_limiting and shutdown/overflow fields
+
+fn with_flags(mut s: Span, flags: u32) -> Span {
+    s.flags = flags;
+    s
+}
+
+#[test]
+fn trace_flags_keeps_traces_with_a_sampled_span() {
+    let json = r#"{"policies": [{"name": "f", "type": "trace_flags"}]}"#;
+    let t0 = Instant::now();
+    // Bit 0 of the flags' low byte, on any span of the trace.
+    for (flags, keep) in [(0u32, false), (1, true), (0x100, false), (0x301, true), (2, false)] {
+        let (mut p, _) = build(json);
+        let spans = vec![span(1, 0, false, false), with_flags(span(1, 1, false, false), flags)];
+        assert_eq!(decide_all_at(&mut p, spans, t0).len() == 1, keep, "flags {flags:#x}");
+    }
+    // Read the same from spans buffered as received.
+    let (mut p, _) = build(json);
+    let req = batch(vec![with_flags(span(1, 0, false, false), 0x301)]);
+    let mut out = Vec::new();
+    p.process_payload(Payload::Encoded(crate::data::EncodedBatch::encode(&req)), t0, &mut out);
+    p.flush_payload(&mut out);
+    assert_eq!(out.len(), 1);
+}
+
+#[test]
+fn not_inverts_its_sub_policy() {
+    let not_errors = r#"[{"name": "ok", "type": "not", "not": {"not_sub_policy":
+        {"name": "err", "type": "status_code", "status_code": {"status_codes": ["ERROR"]}}}}]"#;
+    let (mut p, _) = build(&format!(r#"{{"policies": {not_errors}}}"#));
+    let mut spans: Vec<Span> = (0..SPANS_PER_TRACE).map(|i| span(1, i, false, false)).collect();
+    spans.extend((0..SPANS_PER_TRACE).map(|i| span(2, i, true, false)));
+    let mut out = Vec::new();
+    p.process(batch(spans), Instant::now(), &mut out);
+    p.flush(&mut out);
+    let kept = collect(out);
+    assert_eq!(kept.keys().cloned().collect::<Vec<_>>(), vec![trace_id(1)], "the error trace is not kept");
+    // A deterministic keep: probability 1.
+    assert!(kept[&trace_id(1)].iter().all(|s| s.trace_state == "ot=th:0"));
+    // The inverse of a hashed keep has no known probability.
+    let not_hashed = r#"{"policies": [{"name": "rest", "type": "not", "not": {"not_sub_policy":
+        {"name": "p", "type": "probabilistic", "probabilistic": {"sampling_percentage": 10}}}}]}"#;
+    let (mut p, _) = build(not_hashed);
+    let spans = one_span_traces(0, 200);
+    let want =
+        spans.iter().filter(|s| fnv64_by_hand("default-hash-seed", &s.trace_id) > 1_844_674_407_370_955_263).count();
+    assert_eq!(decide_all_at(&mut p, spans, Instant::now()).len(), want);
+
+    // Config: exactly one basic sub-policy, and `not` only at the top.
+    let errs = load_errors("      - {name: n, type: not, not: {}}\n");
+    assert!(
+        errs.len() == 1 && errs[0].starts_with("processors::tail_sampling::policies::0::not::not_sub_policy"),
+        "{errs:?}"
+    );
+    let errs = load_errors(
+        "      - {name: n, type: not, not: {not_sub_policy: {name: a, type: and, and: {and_sub_policy: []}}}}\n",
+    );
+    assert!(errs.len() == 1 && errs[0].contains("cannot be nested here"), "{errs:?}");
+    let errs =
+        load_errors("      - name: a\n        type: and\n        and: {and_sub_policy: [{name: x, type: not}]}\n");
+    assert!(errs.len() == 1 && errs[0].contains("cannot be nested here"), "{errs:?}");
+    assert!(load_errors("      - {name: f, type: trace_flags}\n").is_empty());
+}
+
+#[test]
+fn bytes_limiting_counts_bytes_as_the_collector() {
+    // One-span trace as the Collector sizes it: the span 68 fixed bytes +
+    // name "op-1" (4); the resource 4 + "service.name" (12) + "svc" (3); the
+    // scope 4 + name "lib" (3).
+    let one = 68 + 4 + (4 + 12 + 3) + (4 + 3);
+    assert_eq!(one, 98);
+    let json =
+        r#"{"policies": [{"name": "b", "type": "bytes_limiting", "bytes_limiting": {"bytes_per_second": 1000}}]}"#;
+    let t0 = Instant::now();
+    // Burst twice the rate: 2000 bytes hold 20 such traces.
+    let (mut p, _) = build(json);
+    assert_eq!(decide_all_at(&mut p, one_span_traces(0, 30), t0).len(), 2000 / one);
+    // The same trace in two requests carries its resource and scope twice.
+    let (mut p, _) = build(
+        r#"{"policies": [{"name": "b", "type": "bytes_limiting", "bytes_limiting": {"bytes_per_second": 1, "burst_capacity": 195}}]}"#,
+    );
+    let mut out = Vec::new();
+    p.process(batch(vec![span(1, 1, false, false)]), t0, &mut out);
+    p.process(batch(vec![span(1, 2, false, false)]), t0, &mut out);
+    p.flush(&mut out);
+    assert!(collect(out).is_empty(), "2 x 98 = 196 bytes, above a 195-byte burst");
+    // Attributes, events and links as the Collector counts them.
+    let mut s = span(1, 1, false, false);
+    s.attributes = vec![kv_str("k", "vv")];
+    s.attributes.push(KeyValue {
+        key: "n".into(),
+        value: Some(AnyValue { value: Some(any_value::Value::IntValue(7)) }),
+        ..Default::default()
+    });
+    s.events.push(opentelemetry_proto::tonic::trace::v1::span::Event { name: "ev".into(), ..Default::default() });
+    s.links.push(opentelemetry_proto::tonic::trace::v1::span::Link { trace_state: "a=b".into(), ..Default::default() });
+    assert_eq!(policy::span_size(&s), 68 + 4 + (1 + 2) + (1 + 8) + (12 + 2) + (28 + 3));
+}
+
+#[test]
+fn pending_traces_are_dropped_on_shutdown_when_asked() {
+    let (mut p, reg) =
+        build(r#"{"drop_pending_traces_on_shutdown": true, "policies": [{"name": "a", "type": "always_sample"}]}"#);
+    let mut out = Vec::new();
+    p.process(batch(one_span_traces(0, 7)), Instant::now(), &mut out);
+    p.flush(&mut out);
+    assert!(out.is_empty());
+    assert_eq!(p.traces_in_memory(), 0);
+    assert_eq!(p.accounted_bytes(), 0);
+    assert_eq!(reg.value("otelcol_processor_dropped_spans_total", &[("processor", "tail_sampling")]), Some(7.0));
+    // Default: decided on what they have.
+    let (mut p, _) = build(r#"{"policies": [{"name": "a", "type": "always_sample"}]}"#);
+    assert_eq!(decide_all_at(&mut p, one_span_traces(0, 7), Instant::now()).len(), 7);
+}
+
+#[test]
+fn block_on_overflow_decides_nothing_early_for_num_traces() {
+    let policies = r#""policies": [{"name": "a", "type": "always_sample"}]"#;
+    let mut out = Vec::new();
+    let (mut p, _) = build(&format!(r#"{{"num_traces": 10, {policies}}}"#));
+    p.process(batch(one_span_traces(0, 30)), Instant::now(), &mut out);
+    assert_eq!(p.traces_in_memory(), 10);
+    let (mut p, _) = build(&format!(r#"{{"num_traces": 10, "block_on_overflow": true, {policies}}}"#));
+    let mut out = Vec::new();
+    p.process(batch(one_span_traces(0, 30)), Instant::now(), &mut out);
+    assert_eq!(p.traces_in_memory(), 30);
+    assert!(out.is_empty());
+}
+
+#[test]
+fn trace_state_policy_reads_tracestates_as_the_go_sdk() {
+    use policy::sdk_tracestate_get as get;
+    // The SDK does not look inside `ot`.
+    assert_eq!(get("ot=th:zz,debug=1", "debug"), Some("1"));
+    assert_eq!(get("debug=1 ,ot=rv:x", "debug"), Some("1"));
+    // Only exactly empty members are skipped; duplicates, bad keys and more
+    // than 32 members make the whole tracestate unreadable.
+    assert_eq!(get("debug=1,,a=b", "debug"), Some("1"));
+    assert_eq!(get(" ,debug=1", "debug"), None);
+    assert_eq!(get("debug=1,debug=2", "debug"), None);
+    assert_eq!(get("Debug=1,debug=2", "debug"), None);
+    let members = |n: usize| (0..n).map(|i| format!("k{i}=v")).collect::<Vec<_>>().join(",") + ",debug=1";
+    assert_eq!(get(&members(31), "debug"), Some("1"));
+    assert_eq!(get(&members(32), "debug"), None);
+    // Through the policy.
+    let ts = r#"[{"name": "ts", "type": "trace_state", "trace_state": {"key": "debug", "values": ["1"]}}]"#;
+    let (mut p, _) = build(&format!(r#"{{"policies": {ts}}}"#));
+    let mut s = span(1, 1, false, false);
+    s.trace_state = "ot=th:zz,debug=1".into();
+    assert_eq!(decide_all_at(&mut p, vec![s], Instant::now()).len(), 1);
 }

@@ -53,6 +53,7 @@ pub struct WireSpan<'a> {
     start: u64,
     end: u64,
     status_code: i32,
+    flags: u32,
     /// The attributes with one of the keys asked for, in wire order: read
     /// once here, so each attribute policy compares keys with these few
     /// instead of walking the span again.
@@ -71,6 +72,7 @@ impl<'a> WireSpan<'a> {
             start: 0,
             end: 0,
             status_code: 0,
+            flags: 0,
             attributes: SmallVec::new(),
         };
         for (field, value) in fields(bytes) {
@@ -81,6 +83,7 @@ impl<'a> WireSpan<'a> {
                 (4, WireValue::Bytes(b)) => span.parent_span_id = b,
                 (7, WireValue::Fixed64(v)) => span.start = v,
                 (8, WireValue::Fixed64(v)) => span.end = v,
+                (16, WireValue::Fixed32(v)) => span.flags = v,
                 (9, WireValue::Bytes(kv)) if !keys.is_empty() => {
                     let key = key_value_key(kv);
                     if keys.contains(key) {
@@ -107,6 +110,7 @@ impl<'a> WireSpan<'a> {
             start: self.start,
             end: self.end,
             status_code: self.status_code,
+            flags: self.flags,
             trace_state: self.trace_state,
             attributes: &self.attributes,
         }
