@@ -83,6 +83,7 @@ fn bench(c: &mut Criterion) {
             registry: Registry::new(),
             worker: 0,
             workers: 1,
+            shared: Default::default(),
         };
         let mut p = AttributesProcessor::new(&cfg, &ctx).unwrap();
         let now = Instant::now();
@@ -132,6 +133,7 @@ fn bench(c: &mut Criterion) {
         registry: Registry::new(),
         worker: 0,
         workers: 1,
+        shared: Default::default(),
     };
     let mut p = ResourceProcessor::new(&cfg, &ctx).unwrap();
     let now = Instant::now();

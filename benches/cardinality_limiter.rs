@@ -48,6 +48,7 @@ fn bench_cardinality_limiter(c: &mut Criterion) {
             registry: Registry::new(),
             worker: 0,
             workers: 1,
+            shared: Default::default(),
         };
         let mut limiter = CardinalityLimiter::new(&cfg, &ctx);
         let req = request(temporality, 0);

@@ -79,7 +79,14 @@ fn logs() -> ExportLogsServiceRequest {
 }
 
 fn ctx(signal: Signal) -> ProcessorContext {
-    ProcessorContext { id: "filter".into(), signal, registry: Registry::new(), worker: 0, workers: 1 }
+    ProcessorContext {
+        id: "filter".into(),
+        signal,
+        registry: Registry::new(),
+        worker: 0,
+        workers: 1,
+        shared: Default::default(),
+    }
 }
 
 fn bench(c: &mut Criterion) {

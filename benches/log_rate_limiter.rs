@@ -68,6 +68,7 @@ fn bench(c: &mut Criterion) {
             registry: Registry::new(),
             worker: 0,
             workers: 1,
+            shared: Default::default(),
         };
         let mut p = LogRateLimiter::new(&LogRateLimiterConfig::default(), &ctx);
         let t0 = Instant::now();

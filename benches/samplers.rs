@@ -43,6 +43,7 @@ fn bench_samplers(c: &mut Criterion) {
                 registry: Registry::new(),
                 worker: 0,
                 workers: 1,
+                shared: Default::default(),
             };
             let mut sampler = ProbabilisticSampler::new(&cfg, &ctx);
             let mut out = Vec::with_capacity(1);

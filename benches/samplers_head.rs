@@ -27,6 +27,7 @@ fn bench_head_sampler(c: &mut Criterion) {
         registry: Registry::new(),
         worker: 0,
         workers: 1,
+        shared: Default::default(),
     };
     let cfg = HeadSamplerConfig {
         traces_per_second: 100.0,

@@ -44,6 +44,7 @@ fn bench_tail_sampling(c: &mut Criterion) {
         registry: registry.clone(),
         worker: 0,
         workers: 1,
+        shared: Default::default(),
     };
     let mut group = c.benchmark_group("tail_sampling_1000_spans");
     group.throughput(Throughput::Elements(1000));

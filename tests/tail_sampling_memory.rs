@@ -31,6 +31,7 @@ fn live_heap_per_buffered_span_is_at_most_one_and_a_half_times_its_encoded_size(
         registry: registry.clone(),
         worker: 0,
         workers: 1,
+        shared: Default::default(),
     };
     let mut p = TailSamplingProcessor::new(&cfg, &ctx);
     let mut out = Vec::with_capacity(1);

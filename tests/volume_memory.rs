@@ -37,7 +37,14 @@ fn s(key: &str, v: String) -> KeyValue {
 }
 
 fn ctx(id: &str, signal: Signal, registry: &Registry) -> ProcessorContext {
-    ProcessorContext { id: id.into(), signal, registry: registry.clone(), worker: 0, workers: 1 }
+    ProcessorContext {
+        id: id.into(),
+        signal,
+        registry: registry.clone(),
+        worker: 0,
+        workers: 1,
+        shared: Default::default(),
+    }
 }
 
 /// 1000 points of one counter, one series per user from `first`.

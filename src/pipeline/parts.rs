@@ -300,15 +300,17 @@ pub(super) fn start_pipeline(
         Arc::new(PipelineDoor::new(input, door_limiters, shape.durable, shape.reads_encoded, decode_failures.clone()));
     let mut workers = Vec::new();
     let mut controls: Vec<Sender<Control>> = Vec::new();
+    let slots: Vec<crate::processors::SharedSlot> = specs.iter().map(|_| Default::default()).collect();
     for (w, worker_rx) in worker_rxs.iter().enumerate() {
         let mut processors = Vec::with_capacity(specs.len());
-        for (id, spec) in &specs {
+        for ((id, spec), shared) in specs.iter().zip(&slots) {
             let ctx = ProcessorContext {
                 id: id.to_string(),
                 signal,
                 registry: registry.clone(),
                 worker: w,
                 workers: workers_n,
+                shared: shared.clone(),
             };
             let built = spec.build(&ctx).map_err(|message| StartError::Processor { id: id.to_string(), message });
             match built {

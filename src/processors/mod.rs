@@ -87,7 +87,14 @@ pub struct ProcessorContext {
     /// split across the `workers` instances.
     pub worker: usize,
     pub workers: usize,
+    /// One slot per processor per pipeline, the same for all its workers:
+    /// where instances keep what they share (a rate limit for the whole
+    /// processor). The first instance built fills it.
+    pub shared: SharedSlot,
 }
+
+/// See [`ProcessorContext::shared`].
+pub type SharedSlot = std::sync::Arc<std::sync::OnceLock<std::sync::Arc<dyn std::any::Any + Send + Sync>>>;
 
 /// What a processor keeps per-key state by. A pipeline with several workers
 /// routes every item of one key to the same worker (by xxh3 of the key), so

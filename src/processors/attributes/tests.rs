@@ -263,6 +263,7 @@ fn processor(yaml: &str) -> AttributesProcessor {
         registry: Registry::new(),
         worker: 0,
         workers: 1,
+        shared: Default::default(),
     };
     AttributesProcessor::new(&AttributesConfig { actions: actions_of(yaml), include: None, exclude: None }, &ctx)
         .unwrap()
@@ -391,6 +392,7 @@ fn filtered(actions: &str, filter: &str) -> AttributesProcessor {
         registry: Registry::new(),
         worker: 0,
         workers: 1,
+        shared: Default::default(),
     };
     AttributesProcessor::new(&cfg, &ctx).unwrap()
 }

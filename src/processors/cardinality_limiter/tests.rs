@@ -19,6 +19,7 @@ fn limiter(cfg: &CardinalityLimiterConfig) -> (CardinalityLimiter, Registry) {
         registry: registry.clone(),
         worker: 0,
         workers: 1,
+        shared: Default::default(),
     };
     (CardinalityLimiter::new(cfg, &ctx), registry)
 }
@@ -525,6 +526,7 @@ fn a_worker_enforces_the_whole_limit_and_its_share_of_max_series() {
         registry: registry.clone(),
         worker: 1,
         workers: 4,
+        shared: Default::default(),
     };
     let mut l = CardinalityLimiter::new(&cfg(100), &ctx);
     let points = (0..1000).map(|i| number(user(i), 1, 1)).collect();

@@ -31,7 +31,14 @@ fn load(body: &str, signal: &str) -> Result<FilterConfig, crate::config::ConfigE
 fn processor(body: &str, signal: Signal) -> (FilterProcessor, Registry) {
     let cfg = load(body, signal.as_str()).unwrap_or_else(|e| panic!("{e}"));
     let registry = Registry::new();
-    let ctx = ProcessorContext { id: ID.to_string(), signal, registry: registry.clone(), worker: 0, workers: 1 };
+    let ctx = ProcessorContext {
+        id: ID.to_string(),
+        signal,
+        registry: registry.clone(),
+        worker: 0,
+        workers: 1,
+        shared: Default::default(),
+    };
     (FilterProcessor::new(&cfg, &ctx).unwrap(), registry)
 }
 

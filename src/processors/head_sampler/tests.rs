@@ -14,6 +14,7 @@ fn ctx(registry: &Registry, workers: usize) -> ProcessorContext {
         registry: registry.clone(),
         worker: 0,
         workers,
+        shared: Default::default(),
     }
 }
 

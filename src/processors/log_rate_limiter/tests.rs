@@ -8,8 +8,14 @@ const ID: &str = "log_rate_limiter";
 
 fn limiter(cfg: &LogRateLimiterConfig, workers: usize) -> (LogRateLimiter, Registry) {
     let registry = Registry::new();
-    let ctx =
-        ProcessorContext { id: ID.to_string(), signal: Signal::Logs, registry: registry.clone(), worker: 0, workers };
+    let ctx = ProcessorContext {
+        id: ID.to_string(),
+        signal: Signal::Logs,
+        registry: registry.clone(),
+        worker: 0,
+        workers,
+        shared: Default::default(),
+    };
     (LogRateLimiter::new(cfg, &ctx), registry)
 }
 

@@ -20,6 +20,7 @@ fn sampler(c: &ProbabilisticSamplerConfig, signal: Signal) -> (ProbabilisticSamp
         registry: registry.clone(),
         worker: 0,
         workers: 1,
+        shared: Default::default(),
     };
     (ProbabilisticSampler::new(c, &ctx), registry)
 }

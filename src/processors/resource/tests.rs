@@ -16,6 +16,7 @@ fn processor(yaml: &str) -> ResourceProcessor {
         registry: Registry::new(),
         worker: 0,
         workers: 1,
+        shared: Default::default(),
     };
     ResourceProcessor::new(&ResourceConfig { attributes: actions_of(yaml) }, &ctx).unwrap()
 }

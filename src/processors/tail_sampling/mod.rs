@@ -64,7 +64,7 @@ use prost::Message;
 use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
 use std::collections::{BinaryHeap, VecDeque};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::component::{ComponentKind, ComponentMeta, Factory};
@@ -706,28 +706,13 @@ impl TailSamplingProcessor {
     }
 }
 
-/// The state shared by the worker instances of one processor (see
-/// [`policy::SharedState`]). The pipeline builds a processor's instances in
-/// worker order, 0 first, one pipeline after another, so instance 0 starts
-/// a fresh state and the others of the same processor ID take the latest
-/// one. (Without a field for it in `ProcessorContext`, this registry keeps
-/// the sharing inside this module.)
+/// The state shared by the worker instances of one processor in one
+/// pipeline (see [`policy::SharedState`]), kept in the context's slot.
 fn shared_state(ctx: &ProcessorContext) -> Arc<policy::SharedState> {
-    type Registry = Mutex<Vec<(String, Weak<policy::SharedState>)>>;
-    static SHARED: OnceLock<Registry> = OnceLock::new();
-    let mut reg = SHARED.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
-    reg.retain(|(_, w)| w.strong_count() > 0);
-    if ctx.worker > 0 {
-        if let Some(s) = reg.iter().rev().find(|(id, _)| *id == ctx.id).and_then(|(_, w)| w.upgrade()) {
-            return s;
-        }
-    }
-    let fresh = Arc::new(policy::SharedState::default());
-    if ctx.workers > 1 {
-        reg.retain(|(id, _)| *id != ctx.id);
-        reg.push((ctx.id.clone(), Arc::downgrade(&fresh)));
-    }
-    fresh
+    let any = ctx.shared.get_or_init(|| Arc::new(policy::SharedState::default())).clone();
+    // Only this processor fills its slot; another type there would be a
+    // pipeline bug, and a private state keeps this instance working.
+    any.downcast::<policy::SharedState>().unwrap_or_default()
 }
 
 /// The batches of `payloads`, decoded: the `Batch` form of the processor's

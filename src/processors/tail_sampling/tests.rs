@@ -70,6 +70,7 @@ fn ctx(reg: &Registry) -> ProcessorContext {
         registry: reg.clone(),
         worker: 0,
         workers: 1,
+        shared: Default::default(),
     }
 }
 
@@ -820,9 +821,24 @@ fn fnv64_by_hand(salt: &str, id: &[u8]) -> u64 {
 
 /// Builds worker `worker` of `workers` of processor `id` (instances of one
 /// processor share their rate limits).
-fn build_worker(json: &str, id: &str, worker: usize, workers: usize) -> TailSamplingProcessor {
+/// Worker `worker` of `workers` instances of one processor in one pipeline:
+/// they share `slot`, as the pipeline gives them one.
+fn build_worker(
+    json: &str,
+    id: &str,
+    worker: usize,
+    workers: usize,
+    slot: &crate::processors::SharedSlot,
+) -> TailSamplingProcessor {
     let reg = Registry::new();
-    let ctx = ProcessorContext { id: id.into(), signal: Signal::Traces, registry: reg, worker, workers };
+    let ctx = ProcessorContext {
+        id: id.into(),
+        signal: Signal::Traces,
+        registry: reg,
+        worker,
+        workers,
+        shared: slot.clone(),
+    };
     TailSamplingProcessor::new(&cfg(json), &ctx)
 }
 
@@ -913,8 +929,9 @@ fn rate_limiting_is_one_token_bucket_per_processor() {
 
     // Shared by the processor's workers, not split between them: two
     // instances of one processor keep 20 of 2 × 15 together.
-    let w0 = &mut build_worker(limit, "tail_sampling/rl_shared", 0, 2);
-    let w1 = &mut build_worker(limit, "tail_sampling/rl_shared", 1, 2);
+    let slot = crate::processors::SharedSlot::default();
+    let w0 = &mut build_worker(limit, "tail_sampling/rl_shared", 0, 2, &slot);
+    let w1 = &mut build_worker(limit, "tail_sampling/rl_shared", 1, 2, &slot);
     let kept =
         decide_all_at(w0, one_span_traces(0, 15), t0).len() + decide_all_at(w1, one_span_traces(15, 30), t0).len();
     assert_eq!(kept, 20);
@@ -961,8 +978,9 @@ fn composite_budgets_are_the_collectors() {
     assert_eq!(decide_all_at(&mut p, one_span_traces(100, 130), t0 + Duration::from_millis(1000)).len(), 6);
     // Budgets are per processor: two workers together keep 10, not 20.
     let json = composite(r#"[{"policy": "a", "percent": 50}]"#, r#"["a", "b"]"#);
-    let w0 = &mut build_worker(&json, "tail_sampling/composite_shared", 0, 2);
-    let w1 = &mut build_worker(&json, "tail_sampling/composite_shared", 1, 2);
+    let slot = crate::processors::SharedSlot::default();
+    let w0 = &mut build_worker(&json, "tail_sampling/composite_shared", 0, 2, &slot);
+    let w1 = &mut build_worker(&json, "tail_sampling/composite_shared", 1, 2, &slot);
     let kept =
         decide_all_at(w0, one_span_traces(0, 15), t0).len() + decide_all_at(w1, one_span_traces(15, 30), t0).len();
     assert_eq!(kept, 10);
