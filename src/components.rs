@@ -2,10 +2,14 @@
 //! the tree names a component's type; the loader, `sluice components` and
 //! the pipeline find each one here and use only its contract.
 
+use crate::config::component::{ComponentKind, ComponentMeta};
 use crate::exporters::{self, ExporterFactory};
+use crate::extensions::{self, ExtensionFactory};
 use crate::processors::{self, ProcessorFactory};
+use crate::receivers::{self, ReceiverFactory};
 
-/// Processors, in `sluice components` order.
+pub static RECEIVERS: &[&ReceiverFactory] = &[&receivers::otlp::FACTORY, &receivers::filelog::FACTORY];
+
 pub static PROCESSORS: &[&ProcessorFactory] = &[
     &processors::batch::FACTORY,
     &processors::memory_limiter::FACTORY,
@@ -19,12 +23,6 @@ pub static PROCESSORS: &[&ProcessorFactory] = &[
     &processors::resource::FACTORY,
 ];
 
-/// The processor factory of a type name or alias.
-pub fn processor(type_name: &str) -> Option<&'static ProcessorFactory> {
-    PROCESSORS.iter().copied().find(|f| f.meta.is_named(type_name))
-}
-
-/// Exporters, in `sluice components` order.
 pub static EXPORTERS: &[&ExporterFactory] = &[
     &exporters::otlp::FACTORY,
     &exporters::otlphttp::FACTORY,
@@ -37,7 +35,51 @@ pub static EXPORTERS: &[&ExporterFactory] = &[
     &exporters::nop::FACTORY,
 ];
 
-/// The exporter factory of a type name or alias.
+pub static EXTENSIONS: &[&ExtensionFactory] = &[
+    &extensions::health_check::FACTORY,
+    &extensions::file_storage::FACTORY,
+    &extensions::auth::BEARER_FACTORY,
+    &extensions::auth::BASIC_FACTORY,
+];
+
+/// Every built-in component type, in `sluice components` order.
+pub fn all() -> impl Iterator<Item = &'static ComponentMeta> {
+    let receivers = RECEIVERS.iter().map(|f| &f.meta);
+    let processors = PROCESSORS.iter().map(|f| &f.meta);
+    let exporters = EXPORTERS.iter().map(|f| &f.meta);
+    let extensions = EXTENSIONS.iter().map(|f| &f.meta);
+    receivers.chain(processors).chain(exporters).chain(extensions)
+}
+
+/// Looks up a type by name or alias within a section.
+pub fn find(kind: ComponentKind, type_name: &str) -> Option<&'static ComponentMeta> {
+    all().find(|c| c.kind == kind && c.is_named(type_name))
+}
+
+/// The names (and aliases) of every type of a section, for "did you mean" hints.
+pub fn names(kind: ComponentKind) -> Vec<&'static str> {
+    all().filter(|c| c.kind == kind).flat_map(|c| std::iter::once(c.name).chain(c.aliases.iter().copied())).collect()
+}
+
+fn factory<F: ?Sized>(
+    list: &'static [&'static crate::config::component::Factory<F>],
+    type_name: &str,
+) -> Option<&'static crate::config::component::Factory<F>> {
+    list.iter().copied().find(|f| f.meta.is_named(type_name))
+}
+
+pub fn receiver(type_name: &str) -> Option<&'static ReceiverFactory> {
+    factory(RECEIVERS, type_name)
+}
+
+pub fn processor(type_name: &str) -> Option<&'static ProcessorFactory> {
+    factory(PROCESSORS, type_name)
+}
+
 pub fn exporter(type_name: &str) -> Option<&'static ExporterFactory> {
-    EXPORTERS.iter().copied().find(|f| f.meta.is_named(type_name))
+    factory(EXPORTERS, type_name)
+}
+
+pub fn extension(type_name: &str) -> Option<&'static ExtensionFactory> {
+    factory(EXTENSIONS, type_name)
 }

@@ -17,7 +17,7 @@ fn signal_from(byte: u8) -> Signal {
 pub fn config_load(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
         let env = |k: &str| if k == "SET" { Some("4317".to_string()) } else { None };
-        let _ = crate::config::yaml::load_with_memory(text, &env, Some(8 << 30));
+        let _ = crate::service::load::load_with_memory(text, &env, Some(8 << 30));
     }
 }
 

@@ -6,6 +6,7 @@ pub mod components;
 pub mod config;
 pub mod data;
 pub mod exporters;
+pub mod extensions;
 #[doc(hidden)]
 pub mod fuzz_targets;
 pub mod pipeline;
@@ -13,4 +14,5 @@ pub mod processors;
 pub mod queue;
 pub mod receivers;
 pub mod rpc;
+pub mod service;
 pub mod telemetry;

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use sluice::config::{self, AgentConfig, LogEncoding, LogLevel};
+use sluice::service::{self as config, AgentConfig, LogEncoding, LogLevel};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -44,7 +44,7 @@ enum Command {
     DefaultConfig,
 }
 
-fn load(path: Option<&PathBuf>) -> Result<AgentConfig, config::ConfigErrors> {
+fn load(path: Option<&PathBuf>) -> Result<AgentConfig, sluice::config::ConfigErrors> {
     match path {
         Some(p) => config::load_file(p),
         None => config::load(config::DEFAULT_CONFIG, &|k| std::env::var(k).ok()),
@@ -117,7 +117,8 @@ fn main() -> ExitCode {
 }
 
 fn print_components() {
-    use sluice::config::registry::{all, ComponentKind};
+    use sluice::components::all;
+    use sluice::config::ComponentKind;
     for kind in [ComponentKind::Receiver, ComponentKind::Processor, ComponentKind::Exporter, ComponentKind::Extension] {
         println!("{}:", kind.section());
         for c in all().filter(|c| c.kind == kind) {

@@ -29,7 +29,7 @@ use super::parts::{
     ReceiverHandle, ReceiverShape, ServerHandle,
 };
 use super::{Control, PipelineDoor, StartError};
-use crate::config::{AgentConfig, ComponentId, PipelineConfig, PipelineId};
+use crate::config::{ComponentId, PipelineId};
 use crate::data::Signal;
 use crate::exporters::runner::Consumers;
 use crate::exporters::ExporterSpec;
@@ -37,6 +37,7 @@ use crate::processors::memory_limiter::MemoryGate;
 use crate::processors::ProcessorSpec;
 use crate::queue::SendingQueue;
 use crate::receivers::ReceiverOutput;
+use crate::service::{AgentConfig, PipelineConfig};
 use crate::telemetry::{self, health::HealthState, Registry};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -446,7 +447,8 @@ impl RunningAgent {
                 summary.removed.push(format!("receivers::{rid}"));
             }
         }
-        let mut previous: BTreeMap<ComponentId, (ReceiverOutput, crate::config::ReceiverConfig)> = BTreeMap::new();
+        let mut previous: BTreeMap<ComponentId, (ReceiverOutput, std::sync::Arc<dyn crate::receivers::ReceiverSpec>)> =
+            BTreeMap::new();
         for (rid, handle) in restart {
             previous.insert(rid.clone(), (handle.output.clone(), handle.shape.config().clone()));
             self.stop_receiver(handle).await;

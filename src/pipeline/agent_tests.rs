@@ -9,7 +9,7 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use std::path::Path;
 
 fn load(yaml: &str) -> AgentConfig {
-    crate::config::load(yaml, &|_| None).unwrap_or_else(|e| panic!("{e}\n{yaml}"))
+    crate::service::load(yaml, &|_| None).unwrap_or_else(|e| panic!("{e}\n{yaml}"))
 }
 
 /// A config with an OTLP receiver on a free port, no metrics endpoint, and

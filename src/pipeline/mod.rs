@@ -25,7 +25,7 @@ pub mod shard;
 
 pub use agent::{start, ReloadError, ReloadSummary, RunningAgent, ShutdownReport};
 
-use crate::config::{AgentConfig, ComponentId};
+use crate::config::ComponentId;
 use crate::data::{Payload, Signal};
 use crate::exporters::otlp_common::SendingQueueConfig;
 use crate::processors::memory_limiter::MemoryGate;
@@ -33,6 +33,7 @@ use crate::queue::persistent::{queue_dir_name, PersistentOptions, PersistentQueu
 use crate::queue::storage_config::FileStorageConfig;
 use crate::queue::{PushOutcome, SendingQueue};
 use crate::receivers::{self, AckSender, Acks, BatchSink, Refusal};
+use crate::service::AgentConfig;
 use crate::telemetry::{self, ExporterMetrics, ProcessorMetrics, Registry};
 use chain::ProcessorChain;
 use crossbeam_channel::{Receiver, Sender, TrySendError};

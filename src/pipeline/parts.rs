@@ -12,15 +12,18 @@ use super::chain::ProcessorChain;
 use super::{
     forwards_encoded, open_persistent_queue, shard, worker_loop, Control, DoorInput, PipelineDoor, StartError, Work,
 };
-use crate::config::{AgentConfig, ComponentId, ExtensionConfig, PipelineConfig, PipelineId, ReceiverConfig};
+use crate::config::{ComponentId, PipelineId};
 use crate::data::Signal;
 use crate::exporters::runner::{Consumers, RunnerParts};
 use crate::exporters::ExporterSpec;
+use crate::extensions::ExtensionSpec;
 use crate::processors::memory_limiter::MemoryGate;
 use crate::processors::{DataForm, ProcessorContext, ProcessorSpec};
 use crate::queue::storage_config::FileStorageConfig;
 use crate::queue::SendingQueue;
-use crate::receivers::{self, BatchSink, ReceiverContext, ReceiverOutput};
+use crate::receivers::ReceiverSpec;
+use crate::receivers::{BatchSink, ReceiverContext, ReceiverOutput};
+use crate::service::{AgentConfig, PipelineConfig};
 use crate::telemetry::{self, health::HealthState, ExporterMetrics, ProcessorMetrics, Registry};
 use crossbeam_channel::Sender;
 use std::collections::BTreeMap;
@@ -35,18 +38,18 @@ use tracing::{info, warn};
 /// is persistent. Validation made sure the ID names one.
 pub(super) fn queue_storage<'a>(
     cfg: &Arc<dyn ExporterSpec>,
-    extensions: &'a BTreeMap<ComponentId, ExtensionConfig>,
+    extensions: &'a BTreeMap<ComponentId, Arc<dyn ExtensionSpec>>,
 ) -> Option<&'a FileStorageConfig> {
     let (queue_cfg, _) = cfg.sending();
     file_storage(queue_cfg.storage.as_deref().filter(|_| queue_cfg.enabled)?, extensions)
 }
 
 /// The `file_storage` extension with this ID, if it is one.
-fn file_storage<'a>(id: &str, extensions: &'a BTreeMap<ComponentId, ExtensionConfig>) -> Option<&'a FileStorageConfig> {
-    match extensions.get(&ComponentId::parse(id).ok()?) {
-        Some(ExtensionConfig::FileStorage(fs)) => Some(fs),
-        _ => None,
-    }
+fn file_storage<'a>(
+    id: &str,
+    extensions: &'a BTreeMap<ComponentId, Arc<dyn ExtensionSpec>>,
+) -> Option<&'a FileStorageConfig> {
+    extensions.get(&ComponentId::parse(id).ok()?)?.storage()
 }
 
 /// What decides whether a reload can keep an exporter's queue: a memory
@@ -71,7 +74,7 @@ pub(super) fn open_queue(
     id: &ComponentId,
     cfg: &Arc<dyn ExporterSpec>,
     signal: Signal,
-    extensions: &BTreeMap<ComponentId, ExtensionConfig>,
+    extensions: &BTreeMap<ComponentId, Arc<dyn ExtensionSpec>>,
     registry: &Registry,
 ) -> Result<Arc<SendingQueue>, StartError> {
     let name = id.to_string();
@@ -349,23 +352,10 @@ pub(super) fn start_pipeline(
 /// The files a receiver reads once at start (TLS certificates and keys,
 /// token and htpasswd files): a reload that finds one changed restarts the
 /// receiver, so SIGHUP after a certificate rotation serves the new one.
-fn receiver_files(cfg: &ReceiverConfig, extensions: &[(String, Option<ExtensionConfig>)]) -> Vec<String> {
-    let mut files = Vec::new();
-    if let ReceiverConfig::Otlp(c) = cfg {
-        let grpc = c.protocols.grpc.as_ref().and_then(|g| g.tls.as_ref());
-        let http = c.protocols.http.as_ref().and_then(|h| h.tls.as_ref());
-        for tls in grpc.into_iter().chain(http) {
-            files.extend([&tls.cert_file, &tls.key_file, &tls.client_ca_file].into_iter().flatten().cloned());
-        }
-    }
-    for (_, ext) in extensions {
-        match ext {
-            Some(ExtensionConfig::BearerTokenAuth(b)) => files.extend(b.filename.iter().cloned()),
-            Some(ExtensionConfig::BasicAuth(b)) => {
-                files.extend(b.htpasswd.as_ref().and_then(|h| h.file.clone()));
-            }
-            _ => {}
-        }
+fn receiver_files(cfg: &Arc<dyn ReceiverSpec>, extensions: &[(String, Option<Arc<dyn ExtensionSpec>>)]) -> Vec<String> {
+    let mut files = cfg.files();
+    for ext in extensions.iter().filter_map(|(_, e)| e.as_ref()) {
+        files.extend(ext.files());
     }
     files
 }
@@ -374,22 +364,31 @@ fn receiver_files(cfg: &ReceiverConfig, extensions: &[(String, Option<ExtensionC
 /// those of the extensions it uses, the content of the files it read, and
 /// the signals pipelines take from it (a gRPC server registers a service
 /// per signal).
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 pub(super) struct ReceiverShape {
-    config: ReceiverConfig,
-    extensions: Vec<(String, Option<ExtensionConfig>)>,
+    config: Arc<dyn ReceiverSpec>,
+    extensions: Vec<(String, Option<Arc<dyn ExtensionSpec>>)>,
     /// Path and a hash of its content (`None` when it cannot be read).
     files: Vec<(String, Option<u64>)>,
     signals: Vec<Signal>,
 }
 
+impl PartialEq for ReceiverShape {
+    fn eq(&self, other: &Self) -> bool {
+        self.config.as_ref() == other.config.as_ref()
+            && self.extensions == other.extensions
+            && self.files == other.files
+            && self.signals == other.signals
+    }
+}
+
 impl ReceiverShape {
-    pub fn config(&self) -> &ReceiverConfig {
+    pub fn config(&self) -> &Arc<dyn ReceiverSpec> {
         &self.config
     }
 
-    pub fn of(cfg: &ReceiverConfig, config: &AgentConfig, signals: Vec<Signal>) -> ReceiverShape {
-        let extensions: Vec<(String, Option<ExtensionConfig>)> = cfg
+    pub fn of(cfg: &Arc<dyn ReceiverSpec>, config: &AgentConfig, signals: Vec<Signal>) -> ReceiverShape {
+        let extensions: Vec<(String, Option<Arc<dyn ExtensionSpec>>)> = cfg
             .extension_references()
             .into_iter()
             .map(|(_, id, _)| {
@@ -429,7 +428,7 @@ impl ReceiverHandle {
 /// Binds and starts a receiver feeding `output`.
 pub(super) async fn start_receiver(
     rid: &ComponentId,
-    cfg: &ReceiverConfig,
+    cfg: &Arc<dyn ReceiverSpec>,
     config: &AgentConfig,
     output: ReceiverOutput,
     registry: &Registry,
@@ -446,14 +445,7 @@ pub(super) async fn start_receiver(
         shutdown: stop_rx,
         extensions: Arc::new(config.extensions.clone()),
     };
-    let running = match cfg {
-        ReceiverConfig::Otlp(c) => receivers::otlp::start(c, ctx).await?,
-        ReceiverConfig::Filelog(c) => {
-            // Validation made sure `storage` names a file_storage extension.
-            let storage = c.storage.as_deref().and_then(|s| file_storage(s, &config.extensions));
-            receivers::filelog::start(c, storage, ctx).await?
-        }
-    };
+    let running = cfg.start(ctx).await?;
     for (transport, addr) in &running.endpoints {
         info!(receiver = %name, transport, %addr, "receiver listening");
     }
@@ -481,11 +473,11 @@ impl ServerHandle {
 pub(super) fn wanted_servers(config: &AgentConfig) -> BTreeMap<String, String> {
     let mut wanted = BTreeMap::new();
     let metrics = &config.service.telemetry.metrics;
-    if !metrics.address.is_empty() && metrics.level != crate::config::MetricsLevel::None {
+    if !metrics.address.is_empty() && metrics.level != crate::service::MetricsLevel::None {
         wanted.insert("metrics".to_string(), metrics.address.clone());
     }
     for ext_id in &config.service.extensions {
-        if let Some(ExtensionConfig::HealthCheck(c)) = config.extensions.get(ext_id) {
+        if let Some(c) = config.extensions.get(ext_id).and_then(|e| e.health_server()) {
             wanted.insert(format!("extension {ext_id}"), format!("{c:?}"));
         }
     }
@@ -512,10 +504,7 @@ pub(super) async fn start_server(
             .extensions
             .iter()
             .filter(|id| format!("extension {id}") == name)
-            .find_map(|id| match config.extensions.get(id) {
-                Some(ExtensionConfig::HealthCheck(c)) => Some(c),
-                _ => None,
-            })
+            .find_map(|id| config.extensions.get(id).and_then(|e| e.health_server()))
             .ok_or_else(|| StartError::Other(format!("no server named {name} in the config")))?;
         telemetry::server::serve_health(c, health.clone(), stop_rx).await.map_err(|source| StartError::Bind {
             what: "extensions::health_check::endpoint",

@@ -15,8 +15,8 @@
 //! - once `shutdown` turns true the listener closes, open connections finish
 //!   their in-flight requests (within [`SHUTDOWN_GRACE`]) and the task ends.
 
-use super::auth::Authenticator;
 pub use super::tls::HANDSHAKE_TIMEOUT;
+use crate::extensions::auth::Authenticator;
 use crate::telemetry::ListenerMetrics;
 use std::convert::Infallible;
 use std::future::Future;
@@ -35,8 +35,11 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 const IDLE_CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// Answers a request whose credentials were refused, in the transport's terms.
-pub type Reject<B> =
-    fn(super::auth::AuthFailure, &Authenticator, &http::Request<hyper::body::Incoming>) -> http::Response<B>;
+pub type Reject<B> = fn(
+    crate::extensions::auth::AuthFailure,
+    &Authenticator,
+    &http::Request<hyper::body::Incoming>,
+) -> http::Response<B>;
 
 /// What a listener enforces on each connection besides the transport's own settings.
 pub struct ConnectionPolicy<B> {

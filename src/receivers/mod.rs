@@ -6,7 +6,6 @@
 //! UNAVAILABLE, HTTP 503 with Retry-After) and counts the items as refused. It
 //! holds no unbounded buffer of its own.
 
-pub mod auth;
 pub mod filelog;
 pub mod listener;
 pub mod otlp;
@@ -15,10 +14,51 @@ pub mod tls;
 #[cfg(test)]
 mod security_tests;
 
+use crate::config::component::{Factory, SameSettings};
 use crate::data::{Payload, Signal};
+use crate::extensions::{ExtensionReference, ExtensionSpec};
 use crate::telemetry::Registry;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+
+/// How a receiver type is loaded: see [`crate::config::component`].
+pub type ReceiverFactory = Factory<dyn ReceiverSpec>;
+
+/// What starting a receiver returns.
+pub type StartFuture<'a> = Pin<Box<dyn Future<Output = Result<RunningReceiver, ReceiverError>> + Send + 'a>>;
+
+/// A receiver's compiled settings. Built only from a [`ReceiverFactory`]'s
+/// `compile`.
+pub trait ReceiverSpec: SameSettings + Send + Sync + std::fmt::Debug {
+    /// The extensions it names (authenticators, checkpoint storage).
+    fn extension_references(&self) -> Vec<ExtensionReference<'_>> {
+        Vec::new()
+    }
+
+    /// Files it reads once at start (TLS certificates and keys): a reload
+    /// that finds one changed restarts it.
+    fn files(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Binds its listeners (or starts its readers) feeding `ctx.output`.
+    fn start(&self, ctx: ReceiverContext) -> StartFuture<'_>;
+}
+
+impl dyn ReceiverSpec {
+    /// The compiled form as its own type (tests).
+    pub fn downcast_ref<T: std::any::Any>(&self) -> Option<&T> {
+        (self as &dyn std::any::Any).downcast_ref::<T>()
+    }
+}
+
+impl PartialEq for dyn ReceiverSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.same_settings(other as &dyn std::any::Any)
+    }
+}
 
 /// Why a pipeline could not take a batch. Each is temporary: the client should retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -200,7 +240,7 @@ pub struct ReceiverContext {
     /// Turns true when the agent stops accepting data.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// Every configured extension, where a receiver finds the authenticator its `auth:` names.
-    pub extensions: Arc<std::collections::BTreeMap<crate::config::ComponentId, crate::config::ExtensionConfig>>,
+    pub extensions: Arc<std::collections::BTreeMap<crate::config::ComponentId, Arc<dyn ExtensionSpec>>>,
 }
 
 /// A receiver whose listeners are bound.

@@ -6,9 +6,10 @@ use super::otlp::test_support::{logs, post, traces, Sink};
 use super::tls::test_certs::{make, TestPki};
 use super::tls::TlsServerConfig;
 use super::{ReceiverContext, ReceiverOutput, RunningReceiver};
-use crate::config::{ComponentId, Duration, ExtensionConfig};
+use crate::config::{ComponentId, Duration};
 use crate::data::Signal;
-use crate::receivers::auth::config::{AuthSettings, BearerTokenAuthConfig};
+use crate::extensions::auth::config::{AuthSettings, BearerTokenAuthConfig};
+use crate::extensions::ExtensionSpec;
 use crate::telemetry::Registry;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -48,7 +49,7 @@ fn protocols() -> Protocols {
     }
 }
 
-async fn start(protocols: Protocols, extensions: BTreeMap<ComponentId, ExtensionConfig>) -> Running {
+async fn start(protocols: Protocols, extensions: BTreeMap<ComponentId, Arc<dyn ExtensionSpec>>) -> Running {
     let sink = Sink::recording();
     let mut output = ReceiverOutput::default();
     for s in Signal::ALL {
@@ -181,9 +182,9 @@ async fn tls_and_mtls_on_both_listeners() {
     assert_eq!(r.sink.batches().iter().map(|b| b.item_count()).sum::<usize>(), 7);
 }
 
-fn bearer_extensions() -> BTreeMap<ComponentId, ExtensionConfig> {
+fn bearer_extensions() -> BTreeMap<ComponentId, Arc<dyn ExtensionSpec>> {
     let cfg = BearerTokenAuthConfig { token: Some("s3cret".into()), ..Default::default() };
-    BTreeMap::from([(ComponentId::parse("bearertokenauth").unwrap(), ExtensionConfig::BearerTokenAuth(cfg))])
+    BTreeMap::from([(ComponentId::parse("bearertokenauth").unwrap(), Arc::new(cfg) as Arc<dyn ExtensionSpec>)])
 }
 
 #[tokio::test]
@@ -332,9 +333,9 @@ async fn slow_headers_and_idle_connections_are_closed() {
 
 #[tokio::test]
 async fn default_config_listens_on_loopback_only() {
-    let cfg = crate::config::yaml::load_agent_config(crate::config::DEFAULT_CONFIG, &|_| None).unwrap();
+    let cfg = crate::service::load::load_agent_config(crate::service::DEFAULT_CONFIG, &|_| None).unwrap();
     let otlp = cfg.receivers.values().next().unwrap();
-    let crate::config::ReceiverConfig::Otlp(otlp) = otlp else { panic!("not otlp") };
+    let Some(otlp) = otlp.downcast_ref::<OtlpReceiverConfig>() else { panic!("not otlp") };
     let grpc = otlp.protocols.grpc.as_ref().unwrap();
     let http = otlp.protocols.http.as_ref().unwrap();
     assert_eq!((grpc.endpoint.as_str(), http.endpoint.as_str()), ("127.0.0.1:4317", "127.0.0.1:4318"));

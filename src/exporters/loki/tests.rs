@@ -412,7 +412,7 @@ fn loki_yaml(body: &str) -> String {
 }
 
 fn config_errors(body: &str) -> Vec<crate::config::error::ConfigError> {
-    match crate::config::load(&loki_yaml(body), &|k| (k == "LOKI_TOKEN").then(|| "secret".to_string())) {
+    match crate::service::load(&loki_yaml(body), &|k| (k == "LOKI_TOKEN").then(|| "secret".to_string())) {
         Ok(_) => vec![],
         Err(e) => e.0,
     }
@@ -425,7 +425,7 @@ fn config_loads_with_env_credentials() {
          \x20   format: json\n    auth:\n      bearer_token: ${env:LOKI_TOKEN}\n    labels:\n      resource: [service.name, host.name]\n\
          \x20     attributes: [http.method]\n    max_labels: 5\n",
     );
-    let cfg = crate::config::load(&text, &|k| (k == "LOKI_TOKEN").then(|| "secret".to_string())).unwrap();
+    let cfg = crate::service::load(&text, &|k| (k == "LOKI_TOKEN").then(|| "secret".to_string())).unwrap();
     let id = crate::config::ComponentId::parse("loki").unwrap();
     let Some(c) = cfg.exporters.get(&id).and_then(|e| e.downcast_ref::<LokiExporterConfig>()) else { panic!("loki") };
     assert_eq!(c.auth.bearer_token.as_deref(), Some("secret"));
@@ -475,6 +475,6 @@ fn config_errors_have_paths_and_hints() {
 #[test]
 fn loki_is_logs_only() {
     let text = loki_yaml("    endpoint: http://l").replace("    logs:\n", "    traces:\n");
-    let errors = crate::config::load(&text, &|_| None).unwrap_err().0;
+    let errors = crate::service::load(&text, &|_| None).unwrap_err().0;
     assert!(errors.iter().any(|e| e.message.contains("loki")), "{errors:#?}");
 }

@@ -1,6 +1,7 @@
 use super::*;
-use crate::config::{load, ComponentKind};
+use crate::config::ComponentKind;
 use crate::exporters::otlp::tests::traces;
+use crate::service::load;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 
@@ -27,7 +28,7 @@ fn config_is_empty_and_listed_for_all_signals() {
     let cfg = load(&format!("exporters:\n  nop:\n{PIPELINES}"), &|_| None).unwrap();
     let nop = cfg.exporters.values().next().unwrap();
     assert_eq!(nop.downcast_ref::<NopExporterConfig>(), Some(&NopExporterConfig {}));
-    let ty = crate::config::registry::find(ComponentKind::Exporter, "nop").unwrap();
+    let ty = crate::components::find(ComponentKind::Exporter, "nop").unwrap();
     assert_eq!(ty.signals.len(), 3);
 }
 

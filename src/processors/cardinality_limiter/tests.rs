@@ -454,12 +454,12 @@ fn other_signals_and_empty_points_pass_without_panic() {
     assert_eq!(out.len(), 1, "a metric without data points is not passed on");
 }
 
-fn load(body: &str) -> Result<crate::config::AgentConfig, crate::config::ConfigErrors> {
+fn load(body: &str) -> Result<crate::service::AgentConfig, crate::config::ConfigErrors> {
     let text = format!(
         "receivers:\n  otlp:\n    protocols: {{grpc: }}\nprocessors:\n  cardinality_limiter:\n{body}\
          exporters:\n  debug:\nservice:\n  pipelines:\n    metrics: {{receivers: [otlp], processors: [cardinality_limiter], exporters: [debug]}}\n"
     );
-    crate::config::yaml::load_agent_config(&text, &|_| None)
+    crate::service::load::load_agent_config(&text, &|_| None)
 }
 
 #[test]
@@ -475,7 +475,7 @@ fn config_loads_with_defaults_and_the_issue_example() {
     assert_eq!(c.max_series, 1_000_000);
     assert!(load("").is_ok());
     let traces = "receivers:\n  otlp:\n    protocols: {grpc: }\nprocessors:\n  cardinality_limiter:\nexporters:\n  debug:\nservice:\n  pipelines:\n    traces: {receivers: [otlp], processors: [cardinality_limiter], exporters: [debug]}\n";
-    assert!(crate::config::yaml::load_agent_config(traces, &|_| None).is_err());
+    assert!(crate::service::load::load_agent_config(traces, &|_| None).is_err());
 }
 
 #[test]

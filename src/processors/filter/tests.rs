@@ -19,7 +19,7 @@ fn load(body: &str, signal: &str) -> Result<FilterConfig, crate::config::ConfigE
         "receivers:\n  otlp:\n    protocols: {{grpc: }}\nprocessors:\n  filter:\n{body}\
          exporters:\n  debug:\nservice:\n  pipelines:\n    {signal}: {{receivers: [otlp], processors: [filter], exporters: [debug]}}\n"
     );
-    let cfg = crate::config::yaml::load_agent_config(&text, &|_| None)?;
+    let cfg = crate::service::load::load_agent_config(&text, &|_| None)?;
     match cfg.processors.get(&ComponentId::parse(ID).unwrap()) {
         Some(p) if p.downcast_ref::<super::FilterSpec>().is_some() => {
             Ok(p.downcast_ref::<super::FilterSpec>().unwrap().config().clone())

@@ -1,7 +1,8 @@
 use super::config::{AttributeRule, HeadSamplerConfig};
 use super::*;
-use crate::config::{load as load_agent_config, Duration as CfgDuration};
+use crate::config::Duration as CfgDuration;
 use crate::data::Signal;
+use crate::service::load as load_agent_config;
 use crate::telemetry::Registry;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Status};

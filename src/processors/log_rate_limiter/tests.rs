@@ -324,12 +324,12 @@ fn severity_names() {
     assert_eq!(severity_number(""), None);
 }
 
-fn load_processor(body: &str) -> Result<crate::config::AgentConfig, crate::config::ConfigErrors> {
+fn load_processor(body: &str) -> Result<crate::service::AgentConfig, crate::config::ConfigErrors> {
     let text = format!(
         "receivers:\n  otlp:\n    protocols: {{grpc: }}\nprocessors:\n  log_rate_limiter:\n{body}\
          exporters:\n  debug:\nservice:\n  pipelines:\n    logs: {{receivers: [otlp], processors: [log_rate_limiter], exporters: [debug]}}\n"
     );
-    crate::config::yaml::load_agent_config(&text, &|_| None)
+    crate::service::load::load_agent_config(&text, &|_| None)
 }
 
 #[test]

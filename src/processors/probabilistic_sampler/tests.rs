@@ -339,12 +339,12 @@ fn process_logs_counts_drops() {
     );
 }
 
-fn load_processor(body: &str) -> Result<crate::config::AgentConfig, crate::config::ConfigErrors> {
+fn load_processor(body: &str) -> Result<crate::service::AgentConfig, crate::config::ConfigErrors> {
     let text = format!(
         "receivers:\n  otlp:\n    protocols: {{grpc: }}\nprocessors:\n  probabilistic_sampler:\n{body}\
          exporters:\n  debug:\nservice:\n  pipelines:\n    traces: {{receivers: [otlp], processors: [probabilistic_sampler], exporters: [debug]}}\n"
     );
-    crate::config::yaml::load_agent_config(&text, &|_| None)
+    crate::service::load::load_agent_config(&text, &|_| None)
 }
 
 #[test]

@@ -4,8 +4,8 @@
 
 use super::config::TailSamplingConfig;
 use super::*;
-use crate::config::yaml::load_agent_config;
 use crate::data::Signal;
+use crate::service::load::load_agent_config;
 use crate::telemetry::Registry;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
@@ -412,7 +412,7 @@ fn config_errors_name_the_policy_path() {
 fn tail_sampling_is_keyed_by_trace_and_traces_only() {
     let c = TailSamplingConfig::default();
     assert!(crate::processors::ProcessorSpec::state_key(&c) == crate::processors::StateKey::TraceId);
-    let ty = crate::config::registry::find(crate::config::ComponentKind::Processor, "tail_sampling").unwrap();
+    let ty = crate::components::find(crate::config::ComponentKind::Processor, "tail_sampling").unwrap();
     assert_eq!(ty.signals, &[Signal::Traces]);
 }
 

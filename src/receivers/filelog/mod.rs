@@ -29,8 +29,10 @@ pub mod files;
 pub mod glob;
 pub mod reader;
 
-use super::{ReceiverContext, ReceiverError, Refusal, RunningReceiver};
+use super::{ReceiverContext, ReceiverError, ReceiverFactory, ReceiverSpec, Refusal, RunningReceiver};
+use crate::config::component::{ComponentKind, ComponentMeta, Factory};
 use crate::data::{Batch, Payload, Signal};
+use crate::extensions::{ExtensionReference, ExtensionUse};
 use crate::queue::storage_config::FileStorageConfig;
 use crate::telemetry::{FilelogMetrics, ReceiverMetrics};
 use checkpoint::CheckpointStore;
@@ -47,6 +49,41 @@ use tokio::sync::watch;
 
 /// Most log records in one offer to the pipelines.
 pub const MAX_BATCH_RECORDS: usize = 100;
+pub static FACTORY: ReceiverFactory = Factory {
+    meta: ComponentMeta {
+        kind: ComponentKind::Receiver,
+        name: "filelog",
+        aliases: &["file_log"],
+        signals: &[Signal::Logs],
+        description: "follows log files (Kubernetes container logs: CRI, Docker), with checkpoints in file_storage",
+    },
+    compile: |input| {
+        // Operator types first: an unknown operator's own fields would
+        // otherwise be reported as unknown fields.
+        input.check(config::filelog_operator_types).then_some(())?;
+        let cfg: FilelogReceiverConfig = input.typed()?;
+        input.check(|c| config::filelog_receiver(c, &cfg)).then(|| std::sync::Arc::new(cfg) as _)
+    },
+};
+
+impl ReceiverSpec for FilelogReceiverConfig {
+    fn extension_references(&self) -> Vec<ExtensionReference<'_>> {
+        self.storage.as_deref().map(|s| (&["storage"][..], s, ExtensionUse::Storage)).into_iter().collect()
+    }
+
+    fn start(&self, ctx: ReceiverContext) -> super::StartFuture<'_> {
+        Box::pin(async move {
+            // Validation made sure `storage` names a file_storage extension.
+            let storage = self
+                .storage
+                .as_deref()
+                .and_then(|s| crate::config::ComponentId::parse(s).ok())
+                .and_then(|id| ctx.extensions.get(&id).cloned());
+            start(self, storage.as_deref().and_then(|e| e.storage()), ctx).await
+        })
+    }
+}
+
 /// An offer is closed once its bodies reach this many bytes.
 pub const MAX_BATCH_BYTES: usize = 1 << 20;
 /// First wait after a refusal; doubled up to [`MAX_RETRY_BACKOFF`].

@@ -3,7 +3,7 @@
 
 use crate::config::component::Checker;
 use crate::config::Duration;
-use crate::receivers::auth::config::AuthSettings;
+use crate::extensions::auth::config::AuthSettings;
 use crate::receivers::tls::TlsServerConfig;
 use serde::Deserialize;
 

@@ -74,8 +74,8 @@ const KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20
 
 /// The answer to refused credentials, as grpc-go's auth interceptor gives it.
 fn unauthenticated(
-    failure: crate::receivers::auth::AuthFailure,
-    _: &crate::receivers::auth::Authenticator,
+    failure: crate::extensions::auth::AuthFailure,
+    _: &crate::extensions::auth::Authenticator,
     _: &http::Request<hyper::body::Incoming>,
 ) -> http::Response<tonic::body::Body> {
     Status::unauthenticated(failure.message()).into_http()

@@ -69,8 +69,8 @@ pub(super) async fn serve(
 /// 401 with the authenticator's challenge; the body is a `google.rpc.Status`
 /// (UNAUTHENTICATED) in the request's content type, or plain text.
 fn unauthorized(
-    failure: crate::receivers::auth::AuthFailure,
-    authenticator: &crate::receivers::auth::Authenticator,
+    failure: crate::extensions::auth::AuthFailure,
+    authenticator: &crate::extensions::auth::Authenticator,
     req: &Request<hyper::body::Incoming>,
 ) -> Response<Full<Bytes>> {
     let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");

@@ -26,7 +26,49 @@ pub mod validate;
 
 pub use decode::{decode_body, decode_grpc, decode_http, Compression, DecodeError, Format};
 
-use super::{ReceiverContext, ReceiverError, ReceiverOutput, Refusal, RunningReceiver};
+use super::{ReceiverContext, ReceiverError, ReceiverFactory, ReceiverOutput, ReceiverSpec, Refusal, RunningReceiver};
+use crate::config::component::{ComponentKind, ComponentMeta, Factory, ALL_SIGNALS};
+use crate::extensions::{ExtensionReference, ExtensionUse};
+
+pub static FACTORY: ReceiverFactory = Factory {
+    meta: ComponentMeta {
+        kind: ComponentKind::Receiver,
+        name: "otlp",
+        aliases: &["otlp_grpc"],
+        signals: ALL_SIGNALS,
+        description: "OTLP over gRPC and HTTP (protobuf and JSON)",
+    },
+    compile: |input| {
+        let cfg: config::OtlpReceiverConfig = input.typed()?;
+        input.check(|c| config::otlp_receiver(c, &cfg)).then(|| std::sync::Arc::new(cfg) as _)
+    },
+};
+
+impl ReceiverSpec for config::OtlpReceiverConfig {
+    fn extension_references(&self) -> Vec<ExtensionReference<'_>> {
+        const GRPC: &[&str] = &["protocols", "grpc", "auth", "authenticator"];
+        const HTTP: &[&str] = &["protocols", "http", "auth", "authenticator"];
+        let grpc = self.protocols.grpc.as_ref().and_then(|g| g.auth.as_ref()).map(|a| (GRPC, a));
+        let http = self.protocols.http.as_ref().and_then(|h| h.auth.as_ref()).map(|a| (HTTP, a));
+        grpc.into_iter()
+            .chain(http)
+            .map(|(fields, a)| (fields, a.authenticator.as_str(), ExtensionUse::Authenticator))
+            .collect()
+    }
+
+    fn files(&self) -> Vec<String> {
+        let grpc = self.protocols.grpc.as_ref().and_then(|g| g.tls.as_ref());
+        let http = self.protocols.http.as_ref().and_then(|h| h.tls.as_ref());
+        grpc.into_iter()
+            .chain(http)
+            .flat_map(|tls| [&tls.cert_file, &tls.key_file, &tls.client_ca_file].into_iter().flatten().cloned())
+            .collect()
+    }
+
+    fn start(&self, ctx: ReceiverContext) -> super::StartFuture<'_> {
+        Box::pin(start(self, ctx))
+    }
+}
 use crate::data::{Payload, Signal};
 use crate::telemetry::ReceiverMetrics;
 use tokio::net::TcpListener;
@@ -106,7 +148,7 @@ pub async fn start(cfg: &config::OtlpReceiverConfig, ctx: ReceiverContext) -> Re
 /// loaded before anything listens.
 pub(crate) struct Security {
     tls: Option<tokio_rustls::TlsAcceptor>,
-    authenticator: Option<std::sync::Arc<super::auth::Authenticator>>,
+    authenticator: Option<std::sync::Arc<crate::extensions::auth::Authenticator>>,
     metrics: crate::telemetry::ListenerMetrics,
 }
 
@@ -115,7 +157,7 @@ impl Security {
         ctx: &ReceiverContext,
         transport: &'static str,
         tls: Option<&super::tls::TlsServerConfig>,
-        auth: Option<&super::auth::config::AuthSettings>,
+        auth: Option<&crate::extensions::auth::config::AuthSettings>,
         alpn: &[&[u8]],
     ) -> Result<Security, ReceiverError> {
         let invalid = |field: String, message: String, hint: Option<String>| ReceiverError::Invalid {
@@ -134,7 +176,7 @@ impl Security {
         };
         let authenticator = match auth {
             Some(a) => Some(std::sync::Arc::new(
-                super::auth::authenticator_for(&ctx.extensions, &a.authenticator)
+                crate::extensions::auth::authenticator_for(&ctx.extensions, &a.authenticator)
                     .map_err(|e| invalid("auth::authenticator".into(), e, None))?,
             )),
             None => None,

@@ -123,7 +123,13 @@ fn realistic_collector_config_loads() {
     };
     assert_eq!(http.headers.get("Authorization").map(String::as_str), Some("Bearer s3cr3t"));
     assert_eq!(http.timeout, Duration::from_secs(30));
-    let Some(ReceiverConfig::Otlp(otlp)) = cfg.receivers.get(&id("otlp")) else { panic!("otlp") };
+    let Some(otlp) = cfg
+        .receivers
+        .get(&id("otlp"))
+        .and_then(|c| c.downcast_ref::<crate::receivers::otlp::config::OtlpReceiverConfig>())
+    else {
+        panic!("otlp")
+    };
     let grpc = otlp.protocols.grpc.as_ref().unwrap();
     assert_eq!((grpc.endpoint.as_str(), grpc.max_recv_msg_size_mib), ("0.0.0.0:4317", 16));
     assert_eq!(otlp.protocols.http.as_ref().unwrap().max_request_body_size, 20 * 1024 * 1024);
@@ -181,7 +187,11 @@ fn persistent_queue_config_loads() {
     )
     .replace("[debug]", "[otlp]");
     let cfg = load(&text).unwrap();
-    let Some(ExtensionConfig::FileStorage(fs)) = cfg.extensions.get(&id("file_storage")) else {
+    let Some(fs) = cfg
+        .extensions
+        .get(&id("file_storage"))
+        .and_then(|c| c.downcast_ref::<crate::queue::storage_config::FileStorageConfig>())
+    else {
         panic!("no file_storage")
     };
     assert!(fs.fsync);
@@ -216,7 +226,13 @@ fn filelog(fields: &str) -> String {
 #[test]
 fn filelog_config_loads_with_collector_defaults() {
     let cfg = load(&filelog("")).unwrap();
-    let Some(ReceiverConfig::Filelog(f)) = cfg.receivers.get(&id("filelog")) else { panic!("no filelog") };
+    let Some(f) = cfg
+        .receivers
+        .get(&id("filelog"))
+        .and_then(|c| c.downcast_ref::<crate::receivers::filelog::config::FilelogReceiverConfig>())
+    else {
+        panic!("no filelog")
+    };
     assert_eq!(f.start_at, "end");
     assert!(f.include_file_name && !f.include_file_path);
     assert_eq!(f.poll_interval.get(), std::time::Duration::from_millis(200));
@@ -230,7 +246,13 @@ fn filelog_config_loads_with_collector_defaults() {
         .replace("service:\n", "service:\n  extensions: [file_storage]\n")
     );
     let cfg = load(&text).unwrap();
-    let Some(ReceiverConfig::Filelog(f)) = cfg.receivers.get(&id("filelog")) else { panic!("no filelog") };
+    let Some(f) = cfg
+        .receivers
+        .get(&id("filelog"))
+        .and_then(|c| c.downcast_ref::<crate::receivers::filelog::config::FilelogReceiverConfig>())
+    else {
+        panic!("no filelog")
+    };
     assert_eq!((f.max_log_size.0, f.fingerprint_size.0), (64 << 10, 2048));
     assert_eq!(f.storage.as_deref(), Some("file_storage"));
     let op = f.container().unwrap();
@@ -598,7 +620,7 @@ fn all_errors_are_reported_sorted_by_line() {
 
 #[test]
 fn signal_support_is_checked() {
-    let only_traces = registry::ComponentType {
+    let only_traces = crate::config::component::ComponentMeta {
         kind: ComponentKind::Exporter,
         name: "tracey",
         aliases: &[],
@@ -621,7 +643,13 @@ fn env_expansion_in_documents() {
         .replace("  debug:\n", "  debug:\n  file:\n    path: /tmp/$$HOME/${env:UNSET}x\n");
     let env = env_of(&[("HOST", "0.0.0.0"), ("PORT", "4317"), ("MIB", "8"), ("TIMEOUT", "2s")]);
     let cfg = load_with_memory(&text, &env, None).unwrap();
-    let Some(ReceiverConfig::Otlp(otlp)) = cfg.receivers.get(&id("otlp")) else { panic!() };
+    let Some(otlp) = cfg
+        .receivers
+        .get(&id("otlp"))
+        .and_then(|c| c.downcast_ref::<crate::receivers::otlp::config::OtlpReceiverConfig>())
+    else {
+        panic!()
+    };
     let grpc = otlp.protocols.grpc.as_ref().unwrap();
     assert_eq!(grpc.endpoint, "0.0.0.0:4317");
     assert_eq!(grpc.max_recv_msg_size_mib, 8);
@@ -895,11 +923,21 @@ fn secured_receiver_config_loads() {
     let ext = "extensions:\n  bearertokenauth/ci:\n    token: ${env:TOKEN}\n  basicauth:\n    htpasswd:\n      inline: \"alice:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=\"\n";
     let text = secured_config(&grpc, ext, "  extensions: [bearertokenauth/ci, basicauth]\n");
     let cfg = load_with_memory(&text, &env_of(&[("TOKEN", "t0k")]), Some(8 * GIB)).unwrap();
-    let Some(ReceiverConfig::Otlp(otlp)) = cfg.receivers.get(&id("otlp")) else { panic!("no otlp") };
+    let Some(otlp) = cfg
+        .receivers
+        .get(&id("otlp"))
+        .and_then(|c| c.downcast_ref::<crate::receivers::otlp::config::OtlpReceiverConfig>())
+    else {
+        panic!("no otlp")
+    };
     let g = otlp.protocols.grpc.as_ref().unwrap();
     assert_eq!(g.tls.as_ref().unwrap().min_version.as_deref(), Some("1.3"));
     assert_eq!(g.auth.as_ref().unwrap().authenticator, "bearertokenauth/ci");
-    let Some(ExtensionConfig::BearerTokenAuth(b)) = cfg.extensions.get(&id("bearertokenauth/ci")) else {
+    let Some(b) = cfg
+        .extensions
+        .get(&id("bearertokenauth/ci"))
+        .and_then(|c| c.downcast_ref::<crate::extensions::auth::config::BearerTokenAuthConfig>())
+    else {
         panic!("no bearertokenauth")
     };
     assert_eq!((b.token.as_deref(), b.scheme.as_str()), (Some("t0k"), "Bearer"));

@@ -5,16 +5,19 @@
 //! pipelines that use it do not get follow-on errors), sorted by line; keys of
 //! unknown things get a "did you mean" hint.
 
-use super::component::{check_host_port, typed_all, Checker, ComponentInput, LoadEnv};
-use super::expand::{expand_tree, join, UnsetVariable};
-use super::node::{self, Entry, Node, Value};
-use super::registry::{self, ComponentType, ExtensionUse};
-use super::suggest::did_you_mean;
 use super::*;
-use crate::exporters::ExporterSpec;
-use crate::processors::ProcessorSpec;
+use crate::components;
+use crate::config::component::{check_host_port, typed_all, ComponentInput, ComponentKind, ComponentMeta, LoadEnv};
+use crate::config::expand::{expand_tree, join, UnsetVariable};
+use crate::config::node::{self, Entry, Node, Value};
+use crate::config::suggest::did_you_mean;
+use crate::config::Duration;
+use crate::data::Signal;
+use crate::extensions::ExtensionUse;
 use std::collections::BTreeSet;
-use std::sync::Arc;
+
+type ComponentType = ComponentMeta;
+type Compiled<S> = BTreeMap<ComponentId, Arc<S>>;
 
 const TOP_KEYS: &[&str] = &["receivers", "processors", "exporters", "connectors", "extensions", "service"];
 const SERVICE_KEYS: &[&str] = &["extensions", "pipelines", "telemetry", "shutdown_timeout"];
@@ -151,8 +154,8 @@ impl Loader {
         }
         let defs = Defs { receivers: &recv_def, processors: &proc_def, exporters: &exp_def, extensions: &ext_def };
         let service = self.service(section("service"), &defs, &exporters);
-        self.storage_references(section("exporters"), &exporters, &ext_def, service.as_ref());
-        self.receiver_extension_references(section("receivers"), &receivers, &ext_def, service.as_ref());
+        self.storage_references(section("exporters"), &exporters, &ext_def, &extensions, service.as_ref());
+        self.receiver_extension_references(section("receivers"), &receivers, &ext_def, &extensions, service.as_ref());
         let service = service?;
         Some(AgentConfig { receivers, processors, exporters, extensions, service })
     }
@@ -177,8 +180,8 @@ impl Loader {
                     continue;
                 }
             };
-            let Some(ty) = registry::find(kind, &id.kind) else {
-                let builtin = registry::names(kind);
+            let Some(ty) = components::find(kind, &id.kind) else {
+                let builtin = components::names(kind);
                 let list = format!("built-in {name}: {}", builtin.join(", "));
                 let hint = match did_you_mean(&id.kind, builtin.iter().copied()) {
                     Some(h) => format!("{h} ({list})"),
@@ -203,30 +206,10 @@ impl Loader {
         typed_all(node, path, &mut self.errors)
     }
 
-    fn checker<'a>(&'a mut self, path: &'a str, node: &'a Node) -> Checker<'a> {
-        Checker { path, node, errors: &mut self.errors }
-    }
-
-    fn receiver(&mut self, ty: &'static ComponentType, node: &Node, path: &str) -> Option<ReceiverConfig> {
-        match ty.name {
-            "otlp" => {
-                let cfg = self.typed(node, path)?;
-                crate::receivers::otlp::config::otlp_receiver(&mut self.checker(path, node), &cfg);
-                Some(ReceiverConfig::Otlp(Box::new(cfg)))
-            }
-            "filelog" => {
-                let before = self.errors.len();
-                // Operator types first: an unknown operator's own fields would otherwise be reported as unknown fields.
-                crate::receivers::filelog::config::filelog_operator_types(&mut self.checker(path, node));
-                if self.errors.len() != before {
-                    return None;
-                }
-                let cfg = self.typed(node, path)?;
-                crate::receivers::filelog::config::filelog_receiver(&mut self.checker(path, node), &cfg);
-                Some(ReceiverConfig::Filelog(Box::new(cfg)))
-            }
-            _ => None,
-        }
+    fn receiver(&mut self, ty: &'static ComponentType, node: &Node, path: &str) -> Option<Arc<dyn ReceiverSpec>> {
+        let factory = components::receiver(ty.name)?;
+        let mut input = ComponentInput { node, path, env: self.env, errors: &mut self.errors };
+        (factory.compile)(&mut input)
     }
 
     fn processor(&mut self, ty: &'static ComponentType, node: &Node, path: &str) -> Option<Arc<dyn ProcessorSpec>> {
@@ -241,33 +224,10 @@ impl Loader {
         (factory.compile)(&mut input)
     }
 
-    fn extension(&mut self, ty: &'static ComponentType, node: &Node, path: &str) -> Option<ExtensionConfig> {
-        match ty.name {
-            "health_check" => {
-                let cfg = self.typed(node, path)?;
-                crate::telemetry::health_config::health_check(&mut self.checker(path, node), &cfg);
-                Some(ExtensionConfig::HealthCheck(cfg))
-            }
-            "file_storage" => {
-                let cfg = self.typed(node, path)?;
-                let before = self.errors.len();
-                crate::queue::storage_config::file_storage(&mut self.checker(path, node), &cfg);
-                (self.errors.len() == before).then_some(ExtensionConfig::FileStorage(cfg))
-            }
-            "bearertokenauth" => {
-                let cfg = self.typed(node, path)?;
-                let before = self.errors.len();
-                crate::receivers::auth::config::bearertokenauth(&mut self.checker(path, node), &cfg);
-                (self.errors.len() == before).then_some(ExtensionConfig::BearerTokenAuth(cfg))
-            }
-            "basicauth" => {
-                let cfg = self.typed(node, path)?;
-                let before = self.errors.len();
-                crate::receivers::auth::config::basicauth(&mut self.checker(path, node), &cfg);
-                (self.errors.len() == before).then_some(ExtensionConfig::BasicAuth(cfg))
-            }
-            _ => None,
-        }
+    fn extension(&mut self, ty: &'static ComponentType, node: &Node, path: &str) -> Option<Arc<dyn ExtensionSpec>> {
+        let factory = components::extension(ty.name)?;
+        let mut input = ComponentInput { node, path, env: self.env, errors: &mut self.errors };
+        (factory.compile)(&mut input)
     }
 
     fn service(
@@ -352,6 +312,7 @@ impl Loader {
         section: Option<&Entry>,
         exporters: &BTreeMap<ComponentId, Arc<dyn ExporterSpec>>,
         extensions: &DefinedMap,
+        compiled: &Compiled<dyn ExtensionSpec>,
         service: Option<&ServiceConfig>,
     ) {
         let Some(section) = section else { return };
@@ -364,7 +325,7 @@ impl Loader {
             };
             let path = join(&join("exporters", &entry.key), "sending_queue::storage");
             let line = entry.value.line_of(&["sending_queue", "storage"]);
-            self.extension_reference(name, &path, line, extensions, service, &STORAGE);
+            self.extension_reference(name, &path, line, (extensions, compiled), service, ExtensionUse::Storage);
         }
     }
 
@@ -373,8 +334,9 @@ impl Loader {
     fn receiver_extension_references(
         &mut self,
         section: Option<&Entry>,
-        receivers: &BTreeMap<ComponentId, ReceiverConfig>,
+        receivers: &Compiled<dyn ReceiverSpec>,
         extensions: &DefinedMap,
+        compiled: &Compiled<dyn ExtensionSpec>,
         service: Option<&ServiceConfig>,
     ) {
         let Some(section) = section else { return };
@@ -390,34 +352,38 @@ impl Loader {
             for (fields, name, usage) in refs {
                 let path = fields.iter().fold(join("receivers", &entry.key), |p, f| join(&p, f));
                 let line = entry.value.line_of(fields);
-                let role = match usage {
-                    ExtensionUse::Authenticator => &AUTHENTICATOR,
-                    ExtensionUse::Storage => &STORAGE,
-                };
-                self.extension_reference(name, &path, line, extensions, service, role);
+                self.extension_reference(name, &path, line, (extensions, compiled), service, usage);
             }
         }
     }
 
-    /// A component's reference to an extension: it must be defined, be of
-    /// one of the `role`'s types, and be started (listed in `service.extensions`).
+    /// A component's reference to an extension: it must be defined, provide
+    /// what the component uses it for, and be started (listed in
+    /// `service.extensions`).
     fn extension_reference(
         &mut self,
         name: &str,
         path: &str,
         line: usize,
-        extensions: &DefinedMap,
+        (extensions, compiled): (&DefinedMap, &Compiled<dyn ExtensionSpec>),
         service: Option<&ServiceConfig>,
-        role: &ExtensionRole,
+        usage: ExtensionUse,
     ) {
         let Some(eid) = self.reference(name, path, line, ComponentKind::Extension, extensions) else { return };
-        if extensions.get(&eid).and_then(|d| d.ty).is_some_and(|ty| !role.types.contains(&ty.name)) {
-            self.err(path, line, format!("extension \"{name}\" is not {}", role.a_noun), Some(role.hint.into()));
+        if compiled.get(&eid).is_some_and(|e| e.provides() != Some(usage)) {
+            let providers: Vec<String> =
+                compiled.iter().filter(|(_, e)| e.provides() == Some(usage)).map(|(id, _)| id.to_string()).collect();
+            let hint = if providers.is_empty() {
+                usage.hint().to_string()
+            } else {
+                format!("{} defined here: {}", usage.plural(), providers.join(", "))
+            };
+            self.err(path, line, format!("extension \"{name}\" is not {}", usage.a_noun()), Some(hint));
         } else if service.is_some_and(|s| !s.extensions.contains(&eid)) {
             self.err(
                 path,
                 line,
-                format!("{} \"{name}\" is not started: it is not listed in service.extensions", role.noun),
+                format!("{} \"{name}\" is not started: it is not listed in service.extensions", usage.noun()),
                 Some(format!("add it: service: {{extensions: [{name}]}}")),
             );
         }
@@ -587,30 +553,6 @@ fn item_line(node: &Node, i: usize) -> usize {
     }
 }
 
-/// What a component expects of an extension it names.
-struct ExtensionRole {
-    types: &'static [&'static str],
-    /// In "... is not started".
-    noun: &'static str,
-    /// In "extension X is not ...".
-    a_noun: &'static str,
-    hint: &'static str,
-}
-
-const STORAGE: ExtensionRole = ExtensionRole {
-    types: &["file_storage"],
-    noun: "storage extension",
-    a_noun: "a storage extension",
-    hint: "use the ID of a file_storage extension",
-};
-
-const AUTHENTICATOR: ExtensionRole = ExtensionRole {
-    types: &["bearertokenauth", "basicauth"],
-    noun: "authenticator",
-    a_noun: "an authenticator",
-    hint: "use the ID of a bearertokenauth or basicauth extension",
-};
-
 #[cfg(test)]
-#[path = "yaml_tests.rs"]
+#[path = "load_tests.rs"]
 mod tests;

@@ -10,11 +10,69 @@
 pub mod config;
 pub mod htpasswd;
 
+use super::{ExtensionFactory, ExtensionSpec, ExtensionUse};
+use crate::config::component::{ComponentKind, ComponentMeta, Factory};
 use config::{BasicAuthConfig, BearerTokenAuthConfig};
 use htpasswd::Htpasswd;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use ring::digest;
 use std::sync::RwLock;
+
+pub static BEARER_FACTORY: ExtensionFactory = Factory {
+    meta: ComponentMeta {
+        kind: ComponentKind::Extension,
+        name: "bearertokenauth",
+        aliases: &[],
+        signals: &[],
+        description: "receivers require a bearer token (auth: {authenticator: bearertokenauth})",
+    },
+    compile: |input| {
+        let cfg: BearerTokenAuthConfig = input.typed()?;
+        input.check(|c| config::bearertokenauth(c, &cfg)).then(|| std::sync::Arc::new(cfg) as _)
+    },
+};
+
+pub static BASIC_FACTORY: ExtensionFactory = Factory {
+    meta: ComponentMeta {
+        kind: ComponentKind::Extension,
+        name: "basicauth",
+        aliases: &[],
+        signals: &[],
+        description: "receivers require HTTP Basic credentials from an htpasswd table",
+    },
+    compile: |input| {
+        let cfg: BasicAuthConfig = input.typed()?;
+        input.check(|c| config::basicauth(c, &cfg)).then(|| std::sync::Arc::new(cfg) as _)
+    },
+};
+
+impl ExtensionSpec for BearerTokenAuthConfig {
+    fn provides(&self) -> Option<ExtensionUse> {
+        Some(ExtensionUse::Authenticator)
+    }
+
+    fn authenticator(&self) -> Option<Result<Authenticator, AuthSettingError>> {
+        Some(Authenticator::bearer(self))
+    }
+
+    fn files(&self) -> Vec<String> {
+        self.filename.iter().cloned().collect()
+    }
+}
+
+impl ExtensionSpec for BasicAuthConfig {
+    fn provides(&self) -> Option<ExtensionUse> {
+        Some(ExtensionUse::Authenticator)
+    }
+
+    fn authenticator(&self) -> Option<Result<Authenticator, AuthSettingError>> {
+        Some(Authenticator::basic(self))
+    }
+
+    fn files(&self) -> Vec<String> {
+        self.htpasswd.as_ref().and_then(|h| h.file.clone()).into_iter().collect()
+    }
+}
 
 /// Why a request's credentials were refused; the `reason` label of
 /// `sluice_receiver_auth_failures_total` (see [`AuthFailure::reason`]).
@@ -100,19 +158,13 @@ impl Authenticator {
 /// configured extensions. Config validation has made sure it exists, is an
 /// authenticator and is started; this still says so if not.
 pub fn authenticator_for(
-    extensions: &std::collections::BTreeMap<crate::config::ComponentId, crate::config::ExtensionConfig>,
+    extensions: &std::collections::BTreeMap<crate::config::ComponentId, std::sync::Arc<dyn ExtensionSpec>>,
     name: &str,
 ) -> Result<Authenticator, String> {
-    use crate::config::ExtensionConfig;
     let id = crate::config::ComponentId::parse(name)?;
-    match extensions.get(&id) {
-        Some(ExtensionConfig::BearerTokenAuth(c)) => {
-            Authenticator::bearer(c).map_err(|e| format!("extensions::{name}::{}: {}", e.field, e.message))
-        }
-        Some(ExtensionConfig::BasicAuth(c)) => {
-            Authenticator::basic(c).map_err(|e| format!("extensions::{name}::{}: {}", e.field, e.message))
-        }
-        Some(_) => Err(format!("extension \"{name}\" is not an authenticator")),
+    match extensions.get(&id).map(|e| e.authenticator()) {
+        Some(Some(built)) => built.map_err(|e| format!("extensions::{name}::{}: {}", e.field, e.message)),
+        Some(None) => Err(format!("extension \"{name}\" is not an authenticator")),
         None => Err(format!("undefined extension \"{name}\"")),
     }
 }
