@@ -178,6 +178,7 @@ pub fn typed_all<T: DeserializeOwned>(node: &Node, path: &str, errors: &mut Vec<
                     return None;
                 }
                 found += 1;
+                name_collector_only(&mut e);
                 if !written.is_empty() {
                     e.path = join(path, &written);
                     e.line = Some(line_at(node, &parts));
@@ -266,6 +267,32 @@ fn remove_path(node: &mut Node, path: &str) -> Removed {
             _ => Removed::Nothing,
         },
         Value::Scalar(..) => Removed::Nothing,
+    }
+}
+
+/// A Collector setting sluice does not implement (yet). As a field of a
+/// config struct (`#[serde(default)] pub balancer_name: Option<CollectorOnly>`)
+/// it turns the Collector's field into a clear error instead of an "unknown
+/// field" that reads like a typo: "the Collector has `balancer_name`; sluice
+/// does not support it (yet)".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CollectorOnly;
+
+const COLLECTOR_ONLY: &str = "\u{0}collector-only";
+
+impl<'de> serde::Deserialize<'de> for CollectorOnly {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d)?;
+        Err(serde::de::Error::custom(COLLECTOR_ONLY))
+    }
+}
+
+/// Rewrites the error of a [`CollectorOnly`] field to name the field.
+fn name_collector_only(e: &mut ConfigError) {
+    if e.message == COLLECTOR_ONLY {
+        let field = e.path.rsplit("::").next().unwrap_or_default().to_string();
+        e.message = format!("the Collector has `{field}`; sluice does not support it (yet)");
+        e.hint = Some(format!("remove `{field}`; the README lists what sluice reads of each component"));
     }
 }
 
@@ -402,6 +429,33 @@ mod tests {
         assert!(errors.iter().any(|e| e.starts_with("processors::x::list::1 (line 8)")), "{errors:#?}");
         // Found after item 1 was taken out, still named as written.
         assert!(errors.iter().any(|e| e.starts_with("processors::x::list::3 (line 10)")), "{errors:#?}");
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct WithCollectorOnly {
+        #[serde(default)]
+        #[allow(dead_code)]
+        balancer_name: Option<CollectorOnly>,
+        #[serde(default)]
+        count: u32,
+    }
+
+    #[test]
+    fn a_collector_setting_sluice_lacks_is_named_as_such() {
+        let node = super::super::node::parse("balancer_name: round_robin\ncount: x\n").unwrap().unwrap();
+        let mut errors = Vec::new();
+        assert!(typed_all::<WithCollectorOnly>(&node, "exporters::otlp", &mut errors).is_none());
+        let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(shown.len(), 2, "{shown:#?}");
+        assert_eq!(
+            shown[0],
+            "exporters::otlp::balancer_name (line 1): the Collector has `balancer_name`; sluice does not support it \
+             (yet); hint: remove `balancer_name`; the README lists what sluice reads of each component"
+        );
+        // Absent, it is nothing.
+        let node = super::super::node::parse("count: 2\n").unwrap().unwrap();
+        assert!(typed_all::<WithCollectorOnly>(&node, "exporters::otlp", &mut Vec::new()).is_some());
     }
 
     #[test]
