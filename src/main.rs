@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use sluice::service::{self as config, AgentConfig, LogEncoding, LogLevel};
+use sluice::service::{self as config, AgentConfig, ConfigSources, LogEncoding, LogLevel};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -18,10 +18,18 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
     about = "A telemetry pipeline agent: OTLP in, sampling and volume control, OTLP/Loki/Prometheus out"
 )]
 struct Cli {
-    /// Config file in the OpenTelemetry Collector's format. Without it, the
-    /// embedded default config runs (OTLP in on 4317/4318, debug out).
+    /// Config in the OpenTelemetry Collector's format: a file path, `file:PATH`
+    /// or `yaml:INLINE` (e.g. `yaml:exporters::debug::verbosity: detailed`).
+    /// Repeat it to merge several, later over earlier (mappings merged, lists
+    /// replaced), as the Collector does. Without it, the embedded default
+    /// config runs (OTLP in on 4317/4318, debug out).
     #[arg(long, short = 'c', global = true)]
-    config: Option<PathBuf>,
+    config: Vec<String>,
+
+    /// Sets one value over the config, `key::path=value` (the value is YAML),
+    /// e.g. `--set processors::batch::timeout=2s`. Repeatable; applied last.
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    set: Vec<String>,
 
     /// Reload the config file whenever its content changes (checked every
     /// second), as on SIGHUP.
@@ -44,15 +52,12 @@ enum Command {
     DefaultConfig,
 }
 
-fn load(path: Option<&PathBuf>) -> Result<AgentConfig, sluice::config::ConfigErrors> {
-    match path {
-        Some(p) => config::load_file(p),
-        None => config::load(config::DEFAULT_CONFIG, &|k| std::env::var(k).ok()),
-    }
+fn load(sources: &ConfigSources) -> Result<AgentConfig, sluice::config::ConfigErrors> {
+    config::load_sources(sources)
 }
 
-fn source_name(path: Option<&PathBuf>) -> String {
-    path.map_or_else(|| "embedded default config".to_string(), |p| p.display().to_string())
+fn source_name(sources: &ConfigSources) -> String {
+    sources.describe()
 }
 
 /// Turns transparent huge pages off for this process. mimalloc asks for
@@ -74,6 +79,7 @@ fn disable_transparent_huge_pages() {}
 fn main() -> ExitCode {
     disable_transparent_huge_pages();
     let cli = Cli::parse();
+    let sources = ConfigSources { configs: cli.config.clone(), sets: cli.set.clone() };
     match cli.command.unwrap_or(Command::Run) {
         Command::Components => {
             print_components();
@@ -83,27 +89,28 @@ fn main() -> ExitCode {
             print!("{}", config::DEFAULT_CONFIG);
             ExitCode::SUCCESS
         }
-        Command::Validate => match load(cli.config.as_ref()) {
+        Command::Validate => match load(&sources) {
             Ok(cfg) => {
-                println!("{}: valid ({} pipelines)", source_name(cli.config.as_ref()), cfg.service.pipelines.len());
+                println!("{}: valid ({} pipelines)", source_name(&sources), cfg.service.pipelines.len());
                 ExitCode::SUCCESS
             }
             Err(errors) => {
-                eprint!("{}: {errors}", source_name(cli.config.as_ref()));
+                eprint!("{}: {errors}", source_name(&sources));
                 ExitCode::from(1)
             }
         },
         Command::Run => {
-            let cfg = match load(cli.config.as_ref()) {
+            let cfg = match load(&sources) {
                 Ok(cfg) => cfg,
                 Err(errors) => {
-                    eprint!("{}: {errors}", source_name(cli.config.as_ref()));
+                    eprint!("{}: {errors}", source_name(&sources));
                     return ExitCode::from(1);
                 }
             };
             let log_filter = init_logging(cfg.service.telemetry.logs.level, cfg.service.telemetry.logs.encoding);
-            let reload = Reload { path: cli.config.clone(), watch: cli.watch_config, log_filter };
-            match run(cfg, source_name(cli.config.as_ref()), reload) {
+            let name = source_name(&sources);
+            let reload = Reload { sources, watch: cli.watch_config, log_filter };
+            match run(cfg, name, reload) {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::from(2),
                 Err(e) => {
@@ -163,8 +170,8 @@ fn init_logging(level: LogLevel, encoding: LogEncoding) -> LogFilter {
 
 /// Where a reload reads its config from, and what it changes besides the agent.
 struct Reload {
-    /// `None`: the embedded default config runs, and there is nothing to re-read.
-    path: Option<PathBuf>,
+    /// No `--config`: the embedded default config runs, and there is no file to re-read.
+    sources: ConfigSources,
     watch: bool,
     log_filter: LogFilter,
 }
@@ -179,15 +186,15 @@ impl Reload {
         metrics: &sluice::telemetry::ConfigReloadMetrics,
         trigger: &str,
     ) {
-        let Some(path) = &self.path else {
+        if self.sources.configs.is_empty() {
             tracing::warn!(
                 trigger,
                 "sluice runs its embedded default config; there is no file to reload (start it with --config)"
             );
             return;
-        };
-        let source = path.display();
-        let next = match config::load_file(path) {
+        }
+        let source = self.sources.describe();
+        let next = match config::load_sources(&self.sources) {
             Ok(c) => c,
             Err(errors) => {
                 metrics.record(false);
@@ -234,10 +241,19 @@ impl Reload {
     }
 }
 
-/// The content of the watched file, if it can be read now (a Kubernetes
-/// ConfigMap update swaps a symlink, and the file can be missing for a moment).
-fn read_watched(path: Option<&PathBuf>) -> Option<Vec<u8>> {
-    std::fs::read(path?).ok()
+/// The content of the watched files, if they can all be read now (a
+/// Kubernetes ConfigMap update swaps a symlink, and a file can be missing for
+/// a moment).
+fn read_watched(files: &[PathBuf]) -> Option<Vec<u8>> {
+    if files.is_empty() {
+        return None;
+    }
+    let mut all = Vec::new();
+    for f in files {
+        all.extend(std::fs::read(f).ok()?);
+        all.push(0);
+    }
+    Some(all)
 }
 
 /// Runs until SIGTERM or SIGINT, reloading on SIGHUP (and on file changes
@@ -257,7 +273,8 @@ fn run(cfg: AgentConfig, source: String, reload: Reload) -> anyhow::Result<bool>
         let metrics = sluice::telemetry::ConfigReloadMetrics::new(&agent.registry);
         tracing::info!(config = %source, version = env!("CARGO_PKG_VERSION"), watch_config = reload.watch, "sluice started");
         let mut running = cfg;
-        let mut seen = read_watched(reload.path.as_ref());
+        let watched = reload.sources.files();
+        let mut seen = read_watched(&watched);
         let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -265,11 +282,11 @@ fn run(cfg: AgentConfig, source: String, reload: Reload) -> anyhow::Result<bool>
                 _ = term.recv() => break,
                 _ = int.recv() => break,
                 _ = hup.recv() => {
-                    seen = read_watched(reload.path.as_ref());
+                    seen = read_watched(&watched);
                     reload.apply(&mut agent, &mut running, &metrics, "SIGHUP").await;
                 }
-                _ = ticker.tick(), if reload.watch && reload.path.is_some() => {
-                    let now = read_watched(reload.path.as_ref());
+                _ = ticker.tick(), if reload.watch && !watched.is_empty() => {
+                    let now = read_watched(&watched);
                     if now.is_some() && now != seen {
                         seen = now;
                         reload.apply(&mut agent, &mut running, &metrics, "config file changed").await;

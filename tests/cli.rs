@@ -135,3 +135,42 @@ fn default_config_runs_and_stops_cleanly_on_sigterm() {
     assert_eq!(status.code(), Some(0), "log:\n{err}");
     assert!(err.contains("shutdown complete"), "log:\n{err}");
 }
+
+/// The Collector's command line: several `--config` sources merged, `--set`
+/// on top, and every mistake of a component in one run.
+#[test]
+fn validate_merges_configs_and_applies_set() {
+    let base = write_config(
+        "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:4317\n\
+         exporters:\n  debug:\nservice:\n  pipelines:\n    traces: {receivers: [otlp], exporters: [debug]}\n",
+    );
+    let over = write_config("processors:\n  batch:\nservice:\n  pipelines:\n    traces:\n      processors: [batch]\n");
+    let (base_path, over_path) = (base.path().display().to_string(), over.path().display().to_string());
+    let out = sluice()
+        .args(["validate", "--config", &base_path, "--config", &over_path])
+        .args(["--set", "processors::batch::timeout=2s"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout.trim(), format!("{base_path} + {over_path}: valid (1 pipelines)"));
+
+    // A bad --set value: the error names its path; three mistakes in one
+    // component are three errors.
+    let out = sluice()
+        .args(["validate", "--config", &base_path, "--config", &over_path])
+        .args(["--set", "processors::batch::timeout=soon"])
+        .args(["--set", "processors::batch::send_batch_size=many"])
+        .args(["--set", "processors::batch::send_batch_max_sise=10"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("invalid configuration: 3 errors"), "{stderr}");
+    assert!(stderr.contains("processors::batch::timeout: "), "{stderr}");
+    assert!(stderr.contains("processors::batch::send_batch_size: expected a whole number"), "{stderr}");
+    assert!(
+        stderr.contains("processors::batch::send_batch_max_sise: unknown field \"send_batch_max_sise\"; hint: did you mean \"send_batch_max_size\"?"),
+        "{stderr}"
+    );
+}

@@ -34,11 +34,12 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if !self.path.is_empty() {
             write!(f, "{}", self.path)?;
-            if let Some(line) = self.line {
+            // Line 0: a value that came from the command line (`--set`).
+            if let Some(line) = self.line.filter(|l| *l > 0) {
                 write!(f, " (line {line})")?;
             }
             write!(f, ": ")?;
-        } else if let Some(line) = self.line {
+        } else if let Some(line) = self.line.filter(|l| *l > 0) {
             write!(f, "line {line}: ")?;
         }
         write!(f, "{}", self.message)?;

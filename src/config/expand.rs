@@ -74,14 +74,45 @@ pub fn expand_str(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Expan
     Ok(Expanded { text: out, whole_reference: refs == 1 && !literal })
 }
 
+/// Largest file a `${file:path}` reference reads: configs and secrets are
+/// small, and a reference to a huge file must not exhaust memory.
+pub const MAX_FILE_REFERENCE_BYTES: u64 = 1 << 20;
+
+/// The content of the file a `${file:path}` reference names, with one
+/// trailing newline taken off (secrets files usually end with one).
+pub fn read_file_reference(path: &str) -> Result<String, ExpandError> {
+    if path.is_empty() {
+        return Err(bad("empty path in \"${file:}\"", "write ${file:/path/to/file}"));
+    }
+    let hint = "give a file the agent's user can read";
+    let meta = std::fs::metadata(path).map_err(|e| bad(format!("cannot read {path}: {e}"), hint))?;
+    if meta.len() > MAX_FILE_REFERENCE_BYTES {
+        return Err(bad(
+            format!("{path} is {} bytes; a ${{file:}} reference reads at most {MAX_FILE_REFERENCE_BYTES}", meta.len()),
+            "reference a smaller file",
+        ));
+    }
+    let mut text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read {path}: {e}"), hint))?;
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    Ok(text)
+}
+
 fn resolve(body: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, ExpandError> {
+    if let Some(path) = body.strip_prefix("file:") {
+        return read_file_reference(path);
+    }
     let spec = match body.strip_prefix("env:") {
         Some(spec) => spec,
         None => match body.find(':') {
             Some(i) if !body[i..].starts_with(":-") => {
                 return Err(bad(
-                    format!("unsupported reference \"${{{body}}}\": only the env provider is supported"),
-                    "write ${env:VAR} or ${env:VAR:-default}",
+                    format!("unsupported reference \"${{{body}}}\": sluice reads the env and file providers"),
+                    "write ${env:VAR}, ${env:VAR:-default} or ${file:/path}",
                 ))
             }
             _ => body,
@@ -132,6 +163,41 @@ pub fn expand_tree(
             if !text.contains('$') {
                 return;
             }
+            // `key: ${file:part.yaml}` takes the file's YAML as the value,
+            // mapping or list included, as the Collector's file provider does.
+            let whole_file = (*style != Style::Quoted)
+                .then(|| text.strip_prefix("${file:").and_then(|r| r.strip_suffix('}')))
+                .flatten()
+                .filter(|f| !f.contains('}') && !f.contains("${"))
+                .map(str::to_string);
+            if let Some(file) = whole_file {
+                if FILE_DEPTH.with(|d| d.get()) >= MAX_FILE_DEPTH {
+                    let msg = format!("${{file:{file}}} is nested more than {MAX_FILE_DEPTH} files deep");
+                    errors.push(ConfigError::new(path, Some(line), msg).with_hint("does a file reference itself?"));
+                    return;
+                }
+                match read_file_reference(&file) {
+                    Err(e) => {
+                        let mut ce = ConfigError::new(path, Some(line), e.message);
+                        ce.hint = e.hint;
+                        errors.push(ce);
+                        return;
+                    }
+                    Ok(content) => {
+                        if let Ok(Some(mut parsed)) = super::node::parse(&content) {
+                            if !matches!(parsed.value, Value::Scalar(..)) {
+                                // Errors inside point at the line that references the file.
+                                relines(&mut parsed, line);
+                                *node = parsed;
+                                FILE_DEPTH.with(|d| d.set(d.get() + 1));
+                                expand_tree(node, path, env, errors, unset);
+                                FILE_DEPTH.with(|d| d.set(d.get() - 1));
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
             let missing = std::cell::RefCell::new(Vec::new());
             let noting = |name: &str| {
                 let v = env(name);
@@ -172,6 +238,29 @@ pub fn expand_tree(
             check_duplicates(entries, path, errors);
             for e in entries.iter_mut() {
                 expand_tree(&mut e.value, &join(path, &e.key), env, errors, unset);
+            }
+        }
+    }
+}
+
+/// Most files a chain of whole-value `${file:}` references may go through.
+const MAX_FILE_DEPTH: usize = 8;
+
+thread_local! {
+    /// Whole-value `${file:}` references being expanded on this thread.
+    static FILE_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Sets the line of every node of a tree (one read from another file).
+fn relines(node: &mut Node, line: usize) {
+    node.line = line;
+    match &mut node.value {
+        Value::Scalar(..) => {}
+        Value::Seq(items) => items.iter_mut().for_each(|n| relines(n, line)),
+        Value::Map(entries) => {
+            for e in entries {
+                e.key_line = line;
+                relines(&mut e.value, line);
             }
         }
     }

@@ -473,8 +473,9 @@ impl ServerHandle {
 pub(super) fn wanted_servers(config: &AgentConfig) -> BTreeMap<String, String> {
     let mut wanted = BTreeMap::new();
     let metrics = &config.service.telemetry.metrics;
-    if !metrics.address.is_empty() && metrics.level != crate::service::MetricsLevel::None {
-        wanted.insert("metrics".to_string(), metrics.address.clone());
+    let endpoint = metrics.endpoint();
+    if !endpoint.is_empty() && metrics.level != crate::service::MetricsLevel::None {
+        wanted.insert("metrics".to_string(), endpoint);
     }
     for ext_id in &config.service.extensions {
         if let Some(c) = config.extensions.get(ext_id).and_then(|e| e.health_server()) {
@@ -494,7 +495,7 @@ pub(super) async fn start_server(
     let (stop, stop_rx) = watch::channel(false);
     let settings = wanted_servers(config).remove(name).unwrap_or_default();
     let (addr, task) = if name == "metrics" {
-        let address = &config.service.telemetry.metrics.address;
+        let address = &config.service.telemetry.metrics.endpoint();
         telemetry::server::serve_metrics(address, registry.clone(), stop_rx).await.map_err(|source| {
             StartError::Bind { what: "service::telemetry::metrics::address", addr: address.clone(), source }
         })?

@@ -35,11 +35,21 @@ pub fn load_with_memory(
     env: &dyn Fn(&str) -> Option<String>,
     total_memory: Option<u64>,
 ) -> Result<AgentConfig, ConfigErrors> {
-    let mut root = match node::parse(text) {
+    let root = match node::parse(text) {
         Ok(Some(n)) => n,
         Ok(None) => Node { line: 1, value: Value::Map(Vec::new()) },
         Err(e) => return Err(ConfigErrors::single(e)),
     };
+    load_node(root, env, total_memory)
+}
+
+/// Expands and validates a config already read into nodes (several
+/// `--config` sources merged, `--set` values applied).
+pub fn load_node(
+    mut root: Node,
+    env: &dyn Fn(&str) -> Option<String>,
+    total_memory: Option<u64>,
+) -> Result<AgentConfig, ConfigErrors> {
     let mut errors = Vec::new();
     let mut unset = Vec::new();
     expand_tree(&mut root, "", env, &mut errors, &mut unset);
@@ -278,10 +288,31 @@ impl Loader {
                 let path = "service::telemetry";
                 let t: Option<TelemetryConfig> = self.typed(&e.value, path);
                 if let Some(t) = &t {
-                    if !t.metrics.address.is_empty() {
-                        if let Err(msg) = check_host_port(&t.metrics.address) {
-                            let line = e.value.line_of(&["metrics", "address"]);
-                            self.err(join(path, "metrics::address"), line, msg, Some("e.g. 127.0.0.1:8888".into()));
+                    let pulls = t.metrics.readers.iter().filter(|r| r.pull.is_some()).count();
+                    let explicit_address = e.value.get("metrics").is_some_and(|m| m.value.get("address").is_some());
+                    if pulls > 1 {
+                        let line = e.value.line_of(&["metrics", "readers"]);
+                        self.err(
+                            join(path, "metrics::readers"),
+                            line,
+                            format!("{pulls} pull readers: sluice serves its metrics on one endpoint"),
+                            Some("keep one pull reader".into()),
+                        );
+                    } else if pulls == 1 && explicit_address {
+                        let line = e.value.line_of(&["metrics", "address"]);
+                        self.err(
+                            join(path, "metrics::address"),
+                            line,
+                            "address and a pull reader both set where to serve metrics",
+                            Some("keep the reader (the Collector's current form) and remove address".into()),
+                        );
+                    }
+                    let endpoint = t.metrics.endpoint();
+                    if !endpoint.is_empty() {
+                        if let Err(msg) = check_host_port(&endpoint) {
+                            let field = if pulls == 1 { "metrics::readers" } else { "metrics::address" };
+                            let line = e.value.line_of(&["metrics", field.rsplit("::").next().unwrap_or_default()]);
+                            self.err(join(path, field), line, msg, Some("e.g. 127.0.0.1:8888".into()));
                         }
                     }
                 }

@@ -1306,3 +1306,127 @@ fn integers_written_with_underscores_load() {
     let b = cfg.processors.get(&id("batch")).and_then(|p| p.downcast_ref::<BatchConfig>()).unwrap();
     assert_eq!((b.send_batch_size, b.send_batch_max_size), (100_000, 200_000));
 }
+
+fn sources(configs: &[&str], sets: &[&str]) -> super::ConfigSources {
+    super::ConfigSources {
+        configs: configs.iter().map(|s| s.to_string()).collect(),
+        sets: sets.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+fn load_sources_with(s: &super::ConfigSources, env: &[(&str, &str)]) -> Result<AgentConfig, ConfigErrors> {
+    let root = super::read_sources(s)?;
+    load_node(root, &env_of(env), Some(8 * GIB))
+}
+
+/// Several `--config` files merge as the Collector merges them: mappings key
+/// by key, lists replaced; `--set` and `yaml:` apply on top.
+#[test]
+fn several_configs_merge_and_set_applies_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.yaml");
+    std::fs::write(&base, BASE).unwrap();
+    let over = dir.path().join("over.yaml");
+    std::fs::write(
+        &over,
+        "processors:\n  batch:\n    timeout: 3s\n  memory_limiter:\n    limit_mib: 100\n\
+         service:\n  pipelines:\n    traces:\n      processors: [memory_limiter, batch]\n",
+    )
+    .unwrap();
+    let (base, over) = (base.display().to_string(), over.display().to_string());
+    let s = sources(&[&base, &format!("file:{over}")], &["processors::batch::send_batch_size=77"]);
+    let cfg = load_sources_with(&s, &[]).unwrap_or_else(|e| panic!("{e}"));
+    let b = cfg.processors.get(&id("batch")).and_then(|p| p.downcast_ref::<BatchConfig>()).unwrap();
+    assert_eq!((b.timeout.get(), b.send_batch_size), (std::time::Duration::from_secs(3), 77));
+    // The list was replaced, the receivers and exporters of the base kept.
+    let traces = &cfg.service.pipelines.values().next().unwrap();
+    assert_eq!(traces.processors, vec!["memory_limiter", "batch"]);
+    assert_eq!((traces.receivers.clone(), traces.exporters.clone()), (vec!["otlp".into()], vec!["debug".into()]));
+
+    // The older dotted --set and the inline yaml: form.
+    let s = sources(&[&base, "yaml:processors::batch::send_batch_size: 5"], &["processors.batch.timeout=1s"]);
+    let cfg = load_sources_with(&s, &[]).unwrap_or_else(|e| panic!("{e}"));
+    let b = cfg.processors.get(&id("batch")).and_then(|p| p.downcast_ref::<BatchConfig>()).unwrap();
+    assert_eq!((b.timeout.get(), b.send_batch_size), (std::time::Duration::from_secs(1), 5));
+
+    // A --set value that does not type is reported at its path.
+    let errors = load_sources_with(&sources(&[&base], &["processors::batch::send_batch_size=many"]), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(errors.contains("processors::batch::send_batch_size: expected a whole number"), "{errors}");
+    let errors = load_sources_with(&sources(&[&base], &["processors::batch"]), &[]).unwrap_err().to_string();
+    assert!(errors.contains("has no '='"), "{errors}");
+}
+
+/// `${file:path}` reads a file: inside a value its text, as a whole value
+/// its YAML (a mapping too), bounded in size and nesting.
+#[test]
+fn file_references_read_text_and_yaml() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "s3cret\n").unwrap();
+    let batch = dir.path().join("batch.yaml");
+    std::fs::write(&batch, "send_batch_size: 42\ntimeout: 7s\n").unwrap();
+    let text = BASE
+        .replace("  batch:\n", &format!("  batch: ${{file:{}}}\n", batch.display()))
+        .replace(
+            "  debug:\n",
+            &format!(
+                "  debug:\n  otlp:\n    endpoint: tempo:4317\n    headers: {{x-token: \"Bearer ${{file:{}}}\"}}\n",
+                token.display()
+            ),
+        )
+        .replace("exporters: [debug]", "exporters: [debug, otlp]");
+    let cfg = load(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let b = cfg.processors.get(&id("batch")).and_then(|p| p.downcast_ref::<BatchConfig>()).unwrap();
+    assert_eq!(b.send_batch_size, 42);
+    let otlp = cfg
+        .exporters
+        .get(&id("otlp"))
+        .and_then(|e| e.downcast_ref::<crate::exporters::otlp::config::OtlpExporterConfig>())
+        .unwrap();
+    assert_eq!(otlp.headers.get("x-token").map(String::as_str), Some("Bearer s3cret"));
+
+    // A missing file is an error at the value that names it.
+    let errors = load(&BASE.replace("  batch:\n", "  batch: ${file:/nonexistent/batch.yaml}\n")).unwrap_err();
+    let shown = errors.to_string();
+    assert!(shown.contains("processors::batch (line 6): cannot read /nonexistent/batch.yaml"), "{shown}");
+
+    // A file that names itself stops after a bounded depth.
+    let looped = dir.path().join("loop.yaml");
+    std::fs::write(&looped, format!("timeout: 1s\nnested: ${{file:{}}}\n", looped.display())).unwrap();
+    let shown = load(&BASE.replace("  batch:\n", &format!("  batch: ${{file:{}}}\n", looped.display())))
+        .unwrap_err()
+        .to_string();
+    assert!(shown.contains("is nested more than 8 files deep"), "{shown}");
+
+    // Larger than 1 MiB: refused before it is read.
+    let big = dir.path().join("big");
+    std::fs::write(&big, vec![b'a'; (1 << 20) + 1]).unwrap();
+    let shown =
+        load(&BASE.replace("      grpc:\n", &format!("      grpc:\n        endpoint: ${{file:{}}}\n", big.display())))
+            .unwrap_err()
+            .to_string();
+    assert!(shown.contains("a ${file:} reference reads at most 1048576"), "{shown}");
+}
+
+/// `service.telemetry.metrics.readers`, the Collector's current form, sets
+/// where `/metrics` is served.
+#[test]
+fn telemetry_pull_reader_sets_the_metrics_endpoint() {
+    let with = |telemetry: &str| format!("{BASE}  telemetry:\n    metrics:\n{telemetry}");
+    let reader = "      readers:\n        - pull:\n            exporter:\n              prometheus:\n                host: 0.0.0.0\n                port: 9464\n";
+    let cfg = load(&with(reader)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.service.telemetry.metrics.endpoint(), "0.0.0.0:9464");
+    // The default without readers, and `address` alone, as before.
+    assert_eq!(load(BASE).unwrap().service.telemetry.metrics.endpoint(), "127.0.0.1:8888");
+    let cfg = load(&with("      address: 127.0.0.1:9999\n")).unwrap();
+    assert_eq!(cfg.service.telemetry.metrics.endpoint(), "127.0.0.1:9999");
+    // Both: one error with a hint.
+    let shown = load(&with(&format!("      address: 127.0.0.1:9999\n{reader}"))).unwrap_err().to_string();
+    assert!(shown.contains("address and a pull reader both set where to serve metrics"), "{shown}");
+    // A periodic (push) reader is the Collector's, not sluice's.
+    let periodic = "      readers:\n        - periodic:\n            exporter: {otlp: {protocol: grpc, endpoint: http://x:4317}}\n";
+    let shown = load(&with(periodic)).unwrap_err().to_string();
+    assert!(shown.contains("the Collector has `periodic`; sluice does not support it (yet)"), "{shown}");
+}

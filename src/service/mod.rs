@@ -84,16 +84,78 @@ pub struct TelemetryConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsTelemetryConfig {
     /// host:port of the Prometheus `/metrics` endpoint. Default 127.0.0.1:8888;
-    /// an empty string turns it off.
+    /// an empty string turns it off. The Collector's older spelling; see `readers`.
     pub address: String,
     /// `none` turns the endpoint off; other levels are accepted for compatibility.
     pub level: MetricsLevel,
+    /// The Collector's current form: `- pull: {exporter: {prometheus: {host, port}}}`.
+    /// sluice serves one Prometheus endpoint; a pull reader sets where.
+    pub readers: Vec<MetricReader>,
 }
 
 impl Default for MetricsTelemetryConfig {
     fn default() -> Self {
-        MetricsTelemetryConfig { address: "127.0.0.1:8888".into(), level: MetricsLevel::Normal }
+        MetricsTelemetryConfig { address: "127.0.0.1:8888".into(), level: MetricsLevel::Normal, readers: Vec::new() }
     }
+}
+
+impl MetricsTelemetryConfig {
+    /// Where `/metrics` is served: the pull reader's host and port when one is
+    /// configured, else `address`.
+    pub fn endpoint(&self) -> String {
+        match self.readers.iter().find_map(|r| r.pull.as_ref()) {
+            Some(pull) => {
+                let p = &pull.exporter.prometheus;
+                let host = p.host.as_deref().unwrap_or("127.0.0.1");
+                if host.contains(':') {
+                    format!("[{host}]:{}", p.port)
+                } else {
+                    format!("{host}:{}", p.port)
+                }
+            }
+            None => self.address.clone(),
+        }
+    }
+}
+
+/// One entry of `service.telemetry.metrics.readers`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MetricReader {
+    #[serde(default)]
+    pub pull: Option<PullReader>,
+    /// Pushing the agent's own metrics (OTLP or console) on a period.
+    #[serde(default)]
+    pub periodic: Option<crate::config::component::CollectorOnly>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PullReader {
+    pub exporter: PullExporter,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PullExporter {
+    pub prometheus: PrometheusPull,
+}
+
+/// The Collector's `prometheus` pull exporter of its own metrics.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusPull {
+    /// Default `127.0.0.1` (the Collector's `localhost`).
+    #[serde(default)]
+    pub host: Option<String>,
+    pub port: u16,
+    /// Accepted as the Collector's; sluice's names are fixed.
+    #[serde(default)]
+    pub without_units: Option<bool>,
+    #[serde(default)]
+    pub without_type_suffix: Option<bool>,
+    #[serde(default)]
+    pub without_scope_info: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
@@ -146,6 +208,145 @@ pub fn load(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<AgentCon
 
 /// Reads a config file from disk, expanding the process environment.
 pub fn load_file(path: &std::path::Path) -> Result<AgentConfig, ConfigErrors> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors::single(ConfigError::io(path, e)))?;
-    load(&text, &|k| std::env::var(k).ok())
+    load_sources(&ConfigSources { configs: vec![path.display().to_string()], sets: Vec::new() })
+}
+
+/// Where a config comes from, as the Collector's command line gives it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigSources {
+    /// `--config` values in order: a path, `file:PATH`, or `yaml:INLINE`
+    /// (e.g. `yaml:exporters::debug::verbosity: detailed`). Later ones are
+    /// merged over earlier ones: mappings are merged key by key, lists and
+    /// scalars replaced.
+    pub configs: Vec<String>,
+    /// `--set` values, `key::path=value` (the value is YAML), applied last.
+    pub sets: Vec<String>,
+}
+
+impl ConfigSources {
+    /// The files these sources read (what `--watch-config` watches).
+    pub fn files(&self) -> Vec<std::path::PathBuf> {
+        self.configs
+            .iter()
+            .filter(|c| !c.starts_with("yaml:"))
+            .map(|c| c.strip_prefix("file:").unwrap_or(c).into())
+            .collect()
+    }
+
+    /// How log lines and errors name these sources.
+    pub fn describe(&self) -> String {
+        if self.configs.is_empty() {
+            return "embedded default config".to_string();
+        }
+        self.configs.join(" + ")
+    }
+}
+
+/// Most bytes one config source may hold: configs are kilobytes.
+const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
+/// Reads, merges, expands and validates the sources with the process
+/// environment; with no `--config` the embedded default config is the base.
+pub fn load_sources(sources: &ConfigSources) -> Result<AgentConfig, ConfigErrors> {
+    let root = read_sources(sources)?;
+    load::load_node(root, &|k| std::env::var(k).ok(), crate::telemetry::process::total_memory_bytes())
+}
+
+/// The sources read and merged into one tree, before expansion.
+pub fn read_sources(sources: &ConfigSources) -> Result<crate::config::node::Node, ConfigErrors> {
+    use crate::config::node::{self, Node, Value};
+    let empty = || Node { line: 1, value: Value::Map(Vec::new()) };
+    let parse = |text: &str, name: &str| -> Result<Node, ConfigErrors> {
+        match node::parse(text) {
+            Ok(n) => Ok(n.unwrap_or_else(empty)),
+            Err(mut e) if sources.configs.len() > 1 => {
+                e.message = format!("{name}: {}", e.message);
+                Err(ConfigErrors::single(e))
+            }
+            Err(e) => Err(ConfigErrors::single(e)),
+        }
+    };
+    let mut root = if sources.configs.is_empty() { parse(DEFAULT_CONFIG, "embedded default config")? } else { empty() };
+    for source in &sources.configs {
+        let over = match source.strip_prefix("yaml:") {
+            Some(inline) => parse(&inline_yaml(inline), source)?,
+            None => {
+                let path = std::path::Path::new(source.strip_prefix("file:").unwrap_or(source));
+                let io = |e: std::io::Error| ConfigErrors::single(ConfigError::io(path, e));
+                let len = std::fs::metadata(path).map_err(io)?.len();
+                if len > MAX_CONFIG_BYTES {
+                    let msg =
+                        format!("{} is {len} bytes; a config file may have at most {MAX_CONFIG_BYTES}", path.display());
+                    return Err(ConfigErrors::single(ConfigError::new("", None, msg)));
+                }
+                parse(&std::fs::read_to_string(path).map_err(io)?, source)?
+            }
+        };
+        merge(&mut root, over);
+    }
+    for set in &sources.sets {
+        let Some((key, value)) = set.split_once('=') else {
+            return Err(ConfigErrors::single(
+                ConfigError::new("", None, format!("--set {set:?} has no '='"))
+                    .with_hint("write --set processors::batch::timeout=2s"),
+            ));
+        };
+        let keys: Vec<&str> = if key.contains("::") { key.split("::").collect() } else { key.split('.').collect() };
+        if keys.iter().any(|k| k.trim().is_empty()) {
+            return Err(ConfigErrors::single(
+                ConfigError::new("", None, format!("--set {set:?} has an empty key"))
+                    .with_hint("write --set processors::batch::timeout=2s"),
+            ));
+        }
+        let mut value = parse(value, "--set")?;
+        if value.is_null() && !matches!(value.value, Value::Scalar(..)) {
+            value = empty();
+        }
+        let over = keys.iter().rev().fold(value, |inner, k| Node {
+            line: 0,
+            value: Value::Map(vec![node::Entry { key: k.trim().to_string(), key_line: 0, value: inner }]),
+        });
+        merge(&mut root, over);
+    }
+    Ok(root)
+}
+
+/// `yaml:a::b: v` is the Collector's inline form of `a: {b: v}`.
+fn inline_yaml(inline: &str) -> String {
+    match inline.split_once(": ") {
+        Some((path, value)) if path.contains("::") => {
+            let keys: Vec<&str> = path.split("::").collect();
+            let mut text = String::new();
+            for (depth, k) in keys.iter().enumerate() {
+                text.push_str(&"  ".repeat(depth));
+                text.push_str(k);
+                text.push(':');
+                if depth + 1 < keys.len() {
+                    text.push('\n');
+                }
+            }
+            format!("{text} {value}\n")
+        }
+        _ => inline.to_string(),
+    }
+}
+
+/// Merges `over` into `base` as the Collector merges configs: mappings key
+/// by key (recursively), anything else replaced.
+pub fn merge(base: &mut crate::config::node::Node, over: crate::config::node::Node) {
+    use crate::config::node::Value;
+    match (&mut base.value, over.value) {
+        (Value::Map(base_entries), Value::Map(over_entries)) => {
+            for e in over_entries {
+                match base_entries.iter_mut().find(|b| b.key == e.key) {
+                    Some(b) => merge(&mut b.value, e.value),
+                    None => base_entries.push(e),
+                }
+            }
+        }
+        (_, value) => {
+            base.value = value;
+            base.line = over.line;
+        }
+    }
 }
