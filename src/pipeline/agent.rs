@@ -24,22 +24,21 @@
 //!   are swapped.
 
 use super::parts::{
-    self, pipeline_outlets, queue_identity, queue_storage, start_consumers, start_limiter, start_pipeline,
-    start_receiver, start_server, wanted_servers, ExporterHandle, LimiterHandle, PipelineHandle, PipelineShape,
-    ReceiverHandle, ReceiverShape, ServerHandle,
+    self, pipeline_outlets, queue_storage, start_consumers, start_limiter, start_pipeline, start_receiver,
+    start_server, wanted_servers, ExporterHandle, LimiterHandle, PipelineHandle, ReceiverHandle, ServerHandle,
 };
+use super::plan::{used_limiters, ExporterStep, ListenerStep, ReloadPlan, RunningView};
 use super::{Control, PipelineDoor, StartError};
 use crate::config::{ComponentId, PipelineId};
 use crate::data::Signal;
 use crate::exporters::runner::Consumers;
-use crate::exporters::ExporterSpec;
 use crate::processors::memory_limiter::MemoryGate;
 use crate::processors::ProcessorSpec;
 use crate::queue::SendingQueue;
 use crate::receivers::ReceiverOutput;
 use crate::service::{AgentConfig, PipelineConfig};
 use crate::telemetry::{self, health::HealthState, Registry};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -103,17 +102,6 @@ pub struct ShutdownReport {
     pub abandoned_batches: usize,
 }
 
-/// What a reload does with one exporter instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ExporterStep {
-    Keep,
-    /// Same queue, new exporter settings: new consumers take over the queue.
-    NewConsumers,
-    /// A new queue (its settings changed); the old one drains to the old exporter.
-    Replace,
-    Add,
-}
-
 /// Starts everything the config describes. On error, what was started is stopped.
 pub async fn start(config: &AgentConfig) -> Result<RunningAgent, StartError> {
     let registry = Registry::new();
@@ -144,30 +132,6 @@ pub async fn start(config: &AgentConfig) -> Result<RunningAgent, StartError> {
             })
         }
     }
-}
-
-/// The signals pipelines take from receiver `rid`, in the order `ReceiverOutput::signals` gives.
-fn receiver_signals(config: &AgentConfig, rid: &ComponentId) -> Vec<Signal> {
-    let fed: BTreeSet<Signal> = config
-        .service
-        .pipelines
-        .iter()
-        .filter(|(_, p)| p.receivers.iter().any(|r| ComponentId::parse(r).as_ref() == Ok(rid)))
-        .map(|(pid, _)| pid.signal)
-        .collect();
-    [Signal::Traces, Signal::Metrics, Signal::Logs].into_iter().filter(|s| fed.contains(s)).collect()
-}
-
-/// The memory limiters some pipeline of `config` lists.
-fn used_limiters(config: &AgentConfig) -> BTreeMap<ComponentId, &Arc<dyn ProcessorSpec>> {
-    config
-        .service
-        .pipelines
-        .values()
-        .flat_map(|p| &p.processors)
-        .filter_map(|s| ComponentId::parse(s).ok())
-        .filter_map(|id| config.processors.get(&id).filter(|c| c.admission().is_some()).map(|c| (id, c)))
-        .collect()
 }
 
 fn same_queues(a: &[Arc<SendingQueue>], b: &[Arc<SendingQueue>]) -> bool {
@@ -242,54 +206,28 @@ impl RunningAgent {
     /// With `strict` (start-up) the first error of any part is returned.
     async fn apply(&mut self, next: &AgentConfig, strict: bool) -> Result<ReloadSummary, ReloadError> {
         let mut summary = ReloadSummary::default();
-
-        // Plan the exporter instances.
-        let mut exporter_steps: BTreeMap<(ComponentId, Signal), ExporterStep> = BTreeMap::new();
-        for (pid, p) in &next.service.pipelines {
-            for key in pipeline_outlets(pid, p) {
-                let Some(cfg) = next.exporters.get(&key.0) else { continue };
-                let storage = queue_storage(cfg, &next.extensions);
-                let step = match self.exporters.get(&key) {
-                    None => ExporterStep::Add,
-                    Some(h) if h.config.as_ref() == cfg.as_ref() && h.storage.as_ref() == storage => ExporterStep::Keep,
-                    Some(h) if queue_identity(&h.config, h.storage.as_ref()) == queue_identity(cfg, storage) => {
-                        if storage.is_some()
-                            && persistent_settings(&h.config, h.storage.as_ref()) != persistent_settings(cfg, storage)
-                        {
-                            summary.needs_restart.push(format!(
-                                "exporters::{}::sending_queue (a persistent queue's size, policy and fsync change at the next start)",
-                                key.0
-                            ));
-                        }
-                        ExporterStep::NewConsumers
-                    }
-                    Some(_) => ExporterStep::Replace,
-                };
-                exporter_steps.insert(key, step);
-            }
-        }
-
-        // Plan the memory limiters and pipelines.
-        let next_limiters = used_limiters(next);
-        let limiter_kept = |id: &ComponentId, cfg: &Arc<dyn ProcessorSpec>| {
-            self.limiters.get(id).is_some_and(|l| l.config.as_ref() == cfg.as_ref())
+        let next_receivers = parts::routed_receivers(next);
+        let next_servers = wanted_servers(next);
+        let plan = {
+            let view = RunningView {
+                exporters: self.exporters.iter().map(|(k, h)| (k.clone(), (&h.config, h.storage.as_ref()))).collect(),
+                limiters: self.limiters.iter().map(|(id, l)| (id.clone(), &l.config)).collect(),
+                pipelines: self.pipelines.iter().map(|(pid, h)| (pid.clone(), &h.shape)).collect(),
+                receivers: self.receivers.iter().map(|(rid, h)| (rid.clone(), &h.shape)).collect(),
+                servers: self.servers.iter().map(|(name, s)| (name.clone(), s.settings.clone())).collect(),
+                logs_encoding: self.config.as_ref().map(|c| c.service.telemetry.logs.encoding),
+            };
+            ReloadPlan::between(&view, next, &next_receivers, &next_servers)
         };
-        let mut pipeline_kept: BTreeMap<PipelineId, bool> = BTreeMap::new();
-        for (pid, p) in &next.service.pipelines {
-            let shape = PipelineShape::of(next, p);
-            let limiters_kept = p
-                .processors
-                .iter()
-                .filter_map(|s| ComponentId::parse(s).ok())
-                .filter_map(|id| next_limiters.get(&id).map(|c| (id.clone(), *c)))
-                .all(|(id, c)| limiter_kept(&id, c));
-            let kept = self.pipelines.get(pid).is_some_and(|h| h.shape == shape) && limiters_kept;
-            pipeline_kept.insert(pid.clone(), kept);
-        }
+        summary.needs_restart.extend(plan.needs_restart.iter().cloned());
+        let exporter_steps = &plan.exporters;
+        let pipeline_kept = &plan.pipelines;
+        let next_limiters: BTreeMap<ComponentId, &Arc<dyn ProcessorSpec>> =
+            used_limiters(next).into_iter().filter(|(id, _)| plan.limiters.get(id) == Some(&false)).collect();
 
         // Start every new part before touching a running one.
         let mut started = Started::default();
-        if let Err(e) = self.start_parts(next, &exporter_steps, &next_limiters, &pipeline_kept, &mut started).await {
+        if let Err(e) = self.start_parts(next, exporter_steps, &next_limiters, pipeline_kept, &mut started).await {
             started.undo().await;
             return Err(ReloadError::NotApplied(e));
         }
@@ -339,13 +277,10 @@ impl RunningAgent {
         }
 
         // Retire replaced and removed pipelines: they drain into the queues they fed.
-        let old_pids: Vec<PipelineId> = self.pipelines.keys().cloned().collect();
         let mut draining = Vec::new();
-        for pid in old_pids {
-            if pipeline_kept.get(&pid) == Some(&true) {
-                continue;
-            }
-            let Some(handle) = self.pipelines.remove(&pid) else { continue };
+        for (pid, _) in &plan.pipelines_retired {
+            let Some(handle) = self.pipelines.remove(pid) else { continue };
+            let pid = pid.clone();
             let successor = doors.get(&pid).cloned();
             if successor.is_some() {
                 summary.replaced.push(format!("pipelines::{pid}"));
@@ -378,18 +313,14 @@ impl RunningAgent {
         summary.kept += pipeline_kept.values().filter(|k| **k).count();
 
         // Exporters: no pipeline pushes to a replaced queue any more.
-        let old_keys: Vec<(ComponentId, Signal)> = self.exporters.keys().cloned().collect();
-        for key in old_keys {
-            if exporter_steps.contains_key(&key) {
-                continue;
-            }
-            let Some(h) = self.exporters.remove(&key) else { continue };
+        for key in &plan.exporters_removed {
+            let Some(h) = self.exporters.remove(key) else { continue };
             h.queue.close();
             self.retiring.push(h.consumers.task);
             telemetry::unregister_queue_gauges(&self.registry, &key.0.to_string(), key.1);
             summary.removed.push(exporter_name(&key.0, key.1));
         }
-        for (key, step) in &exporter_steps {
+        for (key, step) in exporter_steps {
             let name = exporter_name(&key.0, key.1);
             let cfg = &next.exporters[&key.0];
             let storage = queue_storage(cfg, &next.extensions).cloned();
@@ -426,25 +357,21 @@ impl RunningAgent {
         // Receivers: stop the removed and changed ones (ports may move between
         // receivers), then start the changed and new ones.
         let mut restart: BTreeMap<ComponentId, ReceiverHandle> = BTreeMap::new();
-        let old_rids: Vec<ComponentId> = self.receivers.keys().cloned().collect();
-        for rid in old_rids {
-            let keep = match (outputs.get(&rid), next.receivers.get(&rid)) {
-                (Some(_), Some(cfg)) => {
-                    self.receivers[&rid].shape == ReceiverShape::of(cfg, next, receiver_signals(next, &rid))
+        for (rid, step) in &plan.receivers {
+            match step {
+                ListenerStep::Keep => summary.kept += 1,
+                ListenerStep::Start => {}
+                ListenerStep::Restart => {
+                    if let Some(handle) = self.receivers.remove(rid) {
+                        restart.insert(rid.clone(), handle);
+                    }
                 }
-                _ => false,
-            };
-            if keep {
-                summary.kept += 1;
-                continue;
-            }
-            let Some(handle) = self.receivers.remove(&rid) else { continue };
-            if outputs.contains_key(&rid) && next.receivers.contains_key(&rid) {
-                restart.insert(rid, handle);
-            } else {
-                self.stop_receiver(handle).await;
-                self.health.forget_receiver(&rid.to_string());
-                summary.removed.push(format!("receivers::{rid}"));
+                ListenerStep::Stop => {
+                    let Some(handle) = self.receivers.remove(rid) else { continue };
+                    self.stop_receiver(handle).await;
+                    self.health.forget_receiver(&rid.to_string());
+                    summary.removed.push(format!("receivers::{rid}"));
+                }
             }
         }
         let mut previous: BTreeMap<ComponentId, (ReceiverOutput, std::sync::Arc<dyn crate::receivers::ReceiverSpec>)> =
@@ -488,17 +415,13 @@ impl RunningAgent {
             }
         }
 
-        // Memory limiters no pipeline uses any more.
-        let old_limiters: Vec<ComponentId> = self.limiters.keys().cloned().collect();
-        for id in old_limiters {
-            let replaced = started.limiters.contains_key(&id);
-            if replaced || !next_limiters.contains_key(&id) {
-                if let Some(l) = self.limiters.remove(&id) {
-                    l.stop();
-                }
-                if !replaced {
-                    summary.removed.push(format!("processors::{id}"));
-                }
+        // Memory limiters no pipeline uses any more, or replaced.
+        for id in &plan.limiters_stopped {
+            if let Some(l) = self.limiters.remove(id) {
+                l.stop();
+            }
+            if !plan.limiters.contains_key(id) {
+                summary.removed.push(format!("processors::{id}"));
             }
         }
         for (id, l) in std::mem::take(&mut started.limiters) {
@@ -506,19 +429,17 @@ impl RunningAgent {
         }
 
         // The agent's own servers.
-        let wanted = wanted_servers(next);
-        let running: Vec<String> = self.servers.keys().cloned().collect();
-        for name in running {
-            if wanted.get(&name) != self.servers.get(&name).map(|s| &s.settings) {
-                if let Some(s) = self.servers.remove(&name) {
+        for (name, step) in &plan.servers {
+            if matches!(step, ListenerStep::Restart | ListenerStep::Stop) {
+                if let Some(s) = self.servers.remove(name) {
                     let _ = s.stop().await;
-                    if !wanted.contains_key(&name) {
-                        summary.removed.push(name.clone());
-                    }
+                }
+                if *step == ListenerStep::Stop {
+                    summary.removed.push(name.clone());
                 }
             }
         }
-        for name in wanted.keys() {
+        for name in next_servers.keys() {
             if self.servers.contains_key(name) {
                 summary.kept += 1;
                 continue;
@@ -549,12 +470,6 @@ impl RunningAgent {
             }
         }
 
-        if let Some(old) = &self.config {
-            // The level is the command line's to change (it owns the log filter).
-            if old.service.telemetry.logs.encoding != next.service.telemetry.logs.encoding {
-                summary.needs_restart.push("service::telemetry::logs::encoding".to_string());
-            }
-        }
         self.shutdown_timeout = next.service.shutdown_timeout;
         self.config = Some(next.clone());
         self.endpoints = self
@@ -699,15 +614,6 @@ impl RunningAgent {
         }
         report
     }
-}
-
-/// The settings of a persistent queue that only a restart changes.
-fn persistent_settings(
-    cfg: &Arc<dyn ExporterSpec>,
-    storage: Option<&crate::queue::storage_config::FileStorageConfig>,
-) -> (usize, u64, crate::exporters::otlp_common::FullQueuePolicy, Option<bool>) {
-    let (q, _) = cfg.sending();
-    (q.queue_size, q.max_size_mib, q.policy(), storage.map(|s| s.fsync))
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@
 mod agent;
 pub mod chain;
 mod parts;
+mod plan;
 pub mod shard;
 
 pub use agent::{start, ReloadError, ReloadSummary, RunningAgent, ShutdownReport};

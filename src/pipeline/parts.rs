@@ -26,7 +26,7 @@ use crate::receivers::{BatchSink, ReceiverContext, ReceiverOutput};
 use crate::service::{AgentConfig, PipelineConfig};
 use crate::telemetry::{self, health::HealthState, ExporterMetrics, ProcessorMetrics, Registry};
 use crossbeam_channel::Sender;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -405,6 +405,35 @@ impl ReceiverShape {
             .collect();
         ReceiverShape { config: cfg.clone(), extensions, files, signals }
     }
+}
+
+/// The signals pipelines take from receiver `rid`, in the order `ReceiverOutput::signals` gives.
+pub(super) fn receiver_signals(config: &AgentConfig, rid: &ComponentId) -> Vec<Signal> {
+    let fed: BTreeSet<Signal> = config
+        .service
+        .pipelines
+        .iter()
+        .filter(|(_, p)| p.receivers.iter().any(|r| ComponentId::parse(r).as_ref() == Ok(rid)))
+        .map(|(pid, _)| pid.signal)
+        .collect();
+    [Signal::Traces, Signal::Metrics, Signal::Logs].into_iter().filter(|s| fed.contains(s)).collect()
+}
+
+/// The receivers some pipeline of `config` takes from, with the shape each
+/// would start with (reading the files they name, to hash them).
+pub(super) fn routed_receivers(config: &AgentConfig) -> BTreeMap<ComponentId, ReceiverShape> {
+    config
+        .receivers
+        .iter()
+        .filter(|(rid, _)| {
+            config
+                .service
+                .pipelines
+                .values()
+                .any(|p| p.receivers.iter().any(|r| ComponentId::parse(r).as_ref() == Ok(*rid)))
+        })
+        .map(|(rid, cfg)| (rid.clone(), ReceiverShape::of(cfg, config, receiver_signals(config, rid))))
+        .collect()
 }
 
 /// A running receiver.
