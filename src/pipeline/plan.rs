@@ -39,10 +39,13 @@ pub enum ListenerStep {
     Stop,
 }
 
+/// A running exporter instance's settings: the exporter's and its queue's storage.
+pub type RunningExporter<'a> = (&'a Arc<dyn ExporterSpec>, Option<&'a FileStorageConfig>);
+
 /// The settings the running parts were started with.
 #[derive(Default)]
 pub struct RunningView<'a> {
-    pub exporters: BTreeMap<(ComponentId, Signal), (&'a Arc<dyn ExporterSpec>, Option<&'a FileStorageConfig>)>,
+    pub exporters: BTreeMap<(ComponentId, Signal), RunningExporter<'a>>,
     pub limiters: BTreeMap<ComponentId, &'a Arc<dyn ProcessorSpec>>,
     pub pipelines: BTreeMap<PipelineId, &'a PipelineShape>,
     pub receivers: BTreeMap<ComponentId, &'a ReceiverShape>,
