@@ -138,34 +138,52 @@ fn print_components() {
     }
 }
 
-/// How the log filter is changed by a reload; `None` when `SLUICE_LOG` sets it.
-type LogFilter =
-    Option<tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>>;
+/// How the log filter is changed by a reload.
+type LogFilter = Option<LogFilterHandle>;
 
-fn level_filter(level: LogLevel) -> tracing_subscriber::EnvFilter {
-    tracing_subscriber::EnvFilter::new(match level {
+/// The log filter: the configured level, with `SLUICE_LOG`'s directives
+/// added (`sluice::exporters=debug` raises that module and keeps everything
+/// else at the configured level). A bare level in `SLUICE_LOG` (`debug`)
+/// replaces the configured one.
+fn level_filter(level: LogLevel, extra: Option<&str>) -> tracing_subscriber::EnvFilter {
+    let base = match level {
         LogLevel::Debug => "debug",
         LogLevel::Info => "info",
         LogLevel::Warn => "warn",
         LogLevel::Error => "error",
+    };
+    let extra = extra.map(str::trim).filter(|e| !e.is_empty());
+    let directives = match extra {
+        Some(e) if e.split(',').any(|d| !d.contains('=') && !d.trim().is_empty()) => e.to_string(),
+        Some(e) => format!("{base},{e}"),
+        None => base.to_string(),
+    };
+    tracing_subscriber::EnvFilter::try_new(&directives).unwrap_or_else(|e| {
+        eprintln!("sluice: SLUICE_LOG={directives:?} is not a log filter ({e}); logging at {base}");
+        tracing_subscriber::EnvFilter::new(base)
     })
 }
 
 fn init_logging(level: LogLevel, encoding: LogEncoding) -> LogFilter {
+    use std::io::IsTerminal;
     use tracing_subscriber::prelude::*;
-    use tracing_subscriber::{reload, EnvFilter};
-    // SLUICE_LOG overrides the config, e.g. SLUICE_LOG=sluice::exporters=debug.
-    let (filter, handle) = match EnvFilter::try_from_env("SLUICE_LOG") {
-        Ok(f) => (f, false),
-        Err(_) => (level_filter(level), true),
-    };
-    let (filter, reload_handle) = reload::Layer::new(filter);
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    use tracing_subscriber::reload;
+    let extra = std::env::var("SLUICE_LOG").ok();
+    let (filter, reload_handle) = reload::Layer::new(level_filter(level, extra.as_deref()));
+    // Colour only for a person at a terminal, never into a file or a pipe.
+    let ansi = std::io::stderr().is_terminal();
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi);
     match encoding {
         LogEncoding::Json => tracing_subscriber::registry().with(filter).with(fmt.json()).init(),
         LogEncoding::Console => tracing_subscriber::registry().with(filter).with(fmt).init(),
     }
-    handle.then_some(reload_handle)
+    Some(LogFilterHandle { handle: reload_handle, extra })
+}
+
+/// Changes the log level on reload, keeping `SLUICE_LOG`'s directives.
+struct LogFilterHandle {
+    handle: tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>,
+    extra: Option<String>,
 }
 
 /// Where a reload reads its config from, and what it changes besides the agent.
@@ -203,8 +221,8 @@ impl Reload {
             }
         };
         if next.service.telemetry.logs.level != running.service.telemetry.logs.level {
-            if let Some(handle) = &self.log_filter {
-                let _ = handle.reload(level_filter(next.service.telemetry.logs.level));
+            if let Some(f) = &self.log_filter {
+                let _ = f.handle.reload(level_filter(next.service.telemetry.logs.level, f.extra.as_deref()));
             }
         }
         match agent.reload(&next).await {

@@ -102,7 +102,11 @@ fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
 #[test]
 fn default_config_runs_and_stops_cleanly_on_sigterm() {
     // Killed on drop: a failed assertion must not leave it on the fixed ports.
-    let mut child = PeerChild::spawn(sluice().stdout(Stdio::null()).stderr(Stdio::piped())).unwrap();
+    // The README's SLUICE_LOG example adds to the configured level.
+    let mut child = PeerChild::spawn(
+        sluice().env("SLUICE_LOG", "sluice::exporters=debug").stdout(Stdio::null()).stderr(Stdio::piped()),
+    )
+    .unwrap();
     let start = Instant::now();
     let mut ready = None;
     while start.elapsed() < Duration::from_secs(20) {
@@ -134,6 +138,14 @@ fn default_config_runs_and_stops_cleanly_on_sigterm() {
     child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
     assert_eq!(status.code(), Some(0), "log:\n{err}");
     assert!(err.contains("shutdown complete"), "log:\n{err}");
+    // Info lines stay with SLUICE_LOG set; a pipe gets no colour codes; the
+    // start-up log says where everything listens and sends.
+    assert!(err.contains("sluice started"), "log:\n{err}");
+    assert!(!err.contains('\u{1b}'), "ANSI codes into a pipe:\n{err}");
+    assert!(err.contains("self-metrics served at http://127.0.0.1:8888/metrics"), "log:\n{err}");
+    assert!(err.contains("health served at http://127.0.0.1:13133/health/ready"), "log:\n{err}");
+    assert!(err.contains("receiver listening") && err.contains("127.0.0.1:4317"), "log:\n{err}");
+    assert!(err.contains("exporter started") && err.contains("destination=the agent's log"), "log:\n{err}");
 }
 
 /// The Collector's command line: several `--config` sources merged, `--set`

@@ -100,6 +100,9 @@ pub trait ExporterSpec: SameSettings + Send + Sync + std::fmt::Debug {
         false
     }
 
+    /// Where it sends `signal`, in plain words for the start-up log.
+    fn destination(&self, signal: Signal) -> String;
+
     /// Whether it can take a pipeline of `signal`.
     fn check_signal(&self, _signal: Signal) -> Result<(), SignalProblem> {
         Ok(())

@@ -114,7 +114,11 @@ pub(super) fn start_consumers(
         health: health.exporter(&name),
         name: format!("{name} ({signal})"),
     };
-    cfg.start(&name, signal, registry, parts).map_err(|message| StartError::Exporter { id: name.clone(), message })
+    let consumers = cfg
+        .start(&name, signal, registry, parts)
+        .map_err(|message| StartError::Exporter { id: name.clone(), message })?;
+    info!(exporter = %name, %signal, destination = %cfg.destination(signal), "exporter started");
+    Ok(consumers)
 }
 
 /// One exporter instance for one signal: its queue and its consumers.
@@ -542,6 +546,11 @@ pub(super) async fn start_server(
             source,
         })?
     };
+    if name == "metrics" {
+        info!(%addr, "self-metrics served at http://{addr}/metrics");
+    } else {
+        info!(extension = name.trim_start_matches("extension "), %addr, "health served at http://{addr}/health/ready");
+    }
     Ok(ServerHandle { settings, addr, stop, task })
 }
 

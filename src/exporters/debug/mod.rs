@@ -39,6 +39,10 @@ pub static FACTORY: ExporterFactory = Factory {
 };
 
 impl ExporterSpec for DebugExporterConfig {
+    fn destination(&self, _signal: Signal) -> String {
+        "the agent's log".to_string()
+    }
+
     fn start(&self, id: &str, signal: Signal, _registry: &Registry, parts: RunnerParts) -> Result<Consumers, String> {
         Ok(runner::start(DebugExporter::new(self, signal, id)?, parts))
     }

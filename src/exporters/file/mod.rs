@@ -45,6 +45,10 @@ pub static FACTORY: ExporterFactory = Factory {
 };
 
 impl ExporterSpec for FileExporterConfig {
+    fn destination(&self, _signal: Signal) -> String {
+        format!("the file {}", self.path)
+    }
+
     fn start(&self, id: &str, signal: Signal, _registry: &Registry, parts: RunnerParts) -> Result<Consumers, String> {
         Ok(runner::start(FileExporter::new(self, signal, id)?, parts))
     }

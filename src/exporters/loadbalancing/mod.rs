@@ -78,6 +78,14 @@ pub static FACTORY: ExporterFactory = Factory {
 };
 
 impl ExporterSpec for LoadBalancingConfig {
+    fn destination(&self, _signal: Signal) -> String {
+        match (&self.resolver.static_, &self.resolver.dns) {
+            (Some(s), _) => format!("OTLP/gRPC to one of {}", s.hostnames.join(", ")),
+            (_, Some(d)) => format!("OTLP/gRPC to the addresses of {}", d.hostname),
+            _ => "OTLP/gRPC to its resolver's backends".to_string(),
+        }
+    }
+
     fn sending(&self) -> (SendingQueueConfig, RetryConfig) {
         (self.protocol.otlp.sending_queue.clone(), self.protocol.otlp.retry_on_failure.clone())
     }

@@ -50,6 +50,10 @@ pub static FACTORY: ExporterFactory = Factory {
 };
 
 impl ExporterSpec for LokiExporterConfig {
+    fn destination(&self, _signal: Signal) -> String {
+        format!("Loki push to {}", self.endpoint.as_deref().unwrap_or_default())
+    }
+
     fn sending(&self) -> (SendingQueueConfig, RetryConfig) {
         (self.sending_queue.clone(), self.retry_on_failure.clone())
     }

@@ -33,6 +33,10 @@ pub static FACTORY: ExporterFactory = Factory {
 };
 
 impl ExporterSpec for NopExporterConfig {
+    fn destination(&self, _signal: Signal) -> String {
+        "nowhere: items are counted as sent and dropped".to_string()
+    }
+
     fn forwards_encoded(&self) -> bool {
         true
     }

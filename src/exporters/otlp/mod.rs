@@ -55,6 +55,10 @@ pub static FACTORY: ExporterFactory = Factory {
 };
 
 impl ExporterSpec for OtlpExporterConfig {
+    fn destination(&self, _signal: Signal) -> String {
+        format!("OTLP/gRPC to {}", self.endpoint)
+    }
+
     fn sending(&self) -> (SendingQueueConfig, RetryConfig) {
         (self.sending_queue.clone(), self.retry_on_failure.clone())
     }

@@ -46,6 +46,13 @@ pub static FACTORY: ExporterFactory = Factory {
 };
 
 impl ExporterSpec for OtlpHttpExporterConfig {
+    fn destination(&self, signal: Signal) -> String {
+        match signal_url(self, signal) {
+            Ok(url) => format!("OTLP/HTTP to {url}"),
+            Err(e) => e,
+        }
+    }
+
     fn sending(&self) -> (SendingQueueConfig, RetryConfig) {
         (self.sending_queue.clone(), self.retry_on_failure.clone())
     }

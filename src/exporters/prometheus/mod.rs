@@ -47,6 +47,10 @@ pub static FACTORY: ExporterFactory = Factory {
 };
 
 impl ExporterSpec for PrometheusExporterConfig {
+    fn destination(&self, _signal: Signal) -> String {
+        format!("a scrape page at http://{}/metrics", self.endpoint)
+    }
+
     fn start(&self, id: &str, _signal: Signal, registry: &Registry, parts: RunnerParts) -> Result<Consumers, String> {
         let m = crate::telemetry::PrometheusExporterMetrics::new(registry, id);
         Ok(runner::start(PrometheusExporter::new(self, id, m)?, parts))

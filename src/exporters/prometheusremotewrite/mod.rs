@@ -49,6 +49,10 @@ pub static FACTORY: ExporterFactory = Factory {
 };
 
 impl ExporterSpec for PrometheusRemoteWriteConfig {
+    fn destination(&self, _signal: Signal) -> String {
+        format!("Prometheus remote write to {}", self.endpoint)
+    }
+
     fn sending(&self) -> (SendingQueueConfig, RetryConfig) {
         let mut q = self.queue();
         // Running totals need their deltas in arrival order.
