@@ -168,3 +168,48 @@ fn grpc_invalid_argument_is_not_retried() {
     assert_eq!(agent.metric(RETRIES, &[]), 0.0);
     agent.stop();
 }
+
+/// An unreachable or failing backend is not silent at the default log level,
+/// nor noisy: one warning when it starts failing (naming the exporter and
+/// where it sends), one summary per interval while it keeps failing, one
+/// line when it recovers.
+#[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
+fn failing_exports_are_logged_once_then_summarised_then_recovered() {
+    let py = python();
+    let dir = temp_dir();
+    // 10 refusals with retries every 100-500 ms: failing for about 2 s.
+    let recv = RefReceiver::start(&py, dir.path(), &["--quiet", "--fail-first", "10", "--fail-code", "unavailable"]);
+    let ports = Ports::pick();
+    let config =
+        agent_config(ports, FAST_BATCH, &exporter_yaml("otlp", &recv, ""), &["traces"], &["batch"], &["otlp"], &[])
+            .replace("      level: debug\n", "      level: info\n      failure_summary_interval: 500ms\n");
+    assert!(config.contains("failure_summary_interval: 500ms"), "{config}");
+    let agent = Agent::start(dir.path(), &config, ports);
+    send_python(
+        &py,
+        &["--signal", "traces", "--protocol", "grpc", "--endpoint", &agent.grpc_endpoint(), "--count", "30"],
+    );
+    assert!(
+        recv.wait_items("traces", 30, Duration::from_secs(20)),
+        "spans did not arrive; receiver stats {}\nsluice log:\n{}",
+        recv.stats(),
+        agent.log()
+    );
+    assert!(wait_until("the recovery line", Duration::from_secs(5), || agent.log_plain().contains("export recovered")));
+    let log = agent.log_plain();
+    let lines = |needle: &str| log.lines().filter(|l| l.contains(needle)).collect::<Vec<_>>();
+    let first = lines("export failing: retrying");
+    assert_eq!(first.len(), 1, "one warning when it starts failing:\n{log}");
+    assert!(first[0].contains("WARN") && first[0].contains("exporter=otlp (traces)"), "{}", first[0]);
+    assert!(first[0].contains(&format!("destination=OTLP/gRPC to {}", recv.grpc_addr())), "{}", first[0]);
+    assert!(first[0].to_lowercase().contains("unavailable"), "the error is named: {}", first[0]);
+    let summaries = lines("export still failing");
+    assert!((1..=5).contains(&summaries.len()), "one summary per 500 ms for ~2 s:\n{log}");
+    assert!(summaries.iter().all(|l| l.contains("failures=") && l.contains("last_error=")), "{summaries:#?}");
+    assert_eq!(lines("export recovered").len(), 1, "{log}");
+    // Retries themselves stay at debug.
+    assert!(lines("export failed; retrying").is_empty(), "{log}");
+    assert_eq!(recv.stats()["requests_rejected"], 10);
+    agent.stop();
+}

@@ -13,7 +13,7 @@ use crate::telemetry::ExporterMetrics;
 use rand::Rng;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 /// Exponential backoff with jitter, as the Collector's `retry_on_failure`.
 #[derive(Debug, Clone)]
@@ -60,6 +60,81 @@ pub struct ExporterRunner<E: Exporter> {
     pub health: ComponentHealth,
     /// Component ID and signal, for log lines.
     pub name: String,
+    /// What the failures of all consumers say at the default log level.
+    pub failures: FailureLog,
+}
+
+/// Export failures at the default log level, without a line per retry: the
+/// first failure at once (warn), then while it keeps failing one summary per
+/// interval with the count and the last error, and one line when sending
+/// works again. The counters (`otelcol_exporter_send_failed_*`,
+/// `sluice_exporter_retries_total`) count every failure; this only speaks.
+pub struct FailureLog {
+    /// Where the exporter sends, in plain words.
+    destination: String,
+    interval: Duration,
+    state: std::sync::Mutex<FailureState>,
+}
+
+#[derive(Default)]
+struct FailureState {
+    /// Since when sending has failed, if it does.
+    failing_since: Option<Instant>,
+    /// Failures since the last line, and the last error.
+    unreported: u64,
+    last_error: String,
+    last_line: Option<Instant>,
+}
+
+impl FailureLog {
+    pub fn new(destination: String, interval: Duration) -> Self {
+        FailureLog { destination, interval, state: Default::default() }
+    }
+
+    /// One failed attempt; `what` says what happens to the batch.
+    fn failed(&self, name: &str, error: &str, what: &str) {
+        let now = Instant::now();
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match st.failing_since {
+            None => {
+                st.failing_since = Some(now);
+                st.last_line = Some(now);
+                st.unreported = 0;
+                warn!(exporter = %name, destination = %self.destination, error = %error, "export failing: {what}");
+            }
+            Some(since) => {
+                st.unreported += 1;
+                st.last_error = error.to_string();
+                if st.last_line.is_none_or(|l| now.duration_since(l) >= self.interval) {
+                    warn!(
+                        exporter = %name,
+                        destination = %self.destination,
+                        failures = st.unreported,
+                        failing_for = ?now.duration_since(since),
+                        last_error = %st.last_error,
+                        "export still failing"
+                    );
+                    st.unreported = 0;
+                    st.last_line = Some(now);
+                }
+            }
+        }
+    }
+
+    /// A batch was sent: a failing exporter has recovered.
+    fn sent(&self, name: &str) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(since) = st.failing_since.take() {
+            info!(
+                exporter = %name,
+                destination = %self.destination,
+                failed_for = ?since.elapsed(),
+                unreported_failures = st.unreported,
+                "export recovered"
+            );
+            st.unreported = 0;
+        }
+    }
 }
 
 impl<E: Exporter> ExporterRunner<E> {
@@ -122,10 +197,12 @@ impl<E: Exporter> ExporterRunner<E> {
                         warn!(exporter = %self.name, rejected, message = outcome.message.as_deref().unwrap_or(""), "destination partially rejected a batch");
                     }
                     self.health.set_ok();
+                    self.failures.sent(&self.name);
                     return SendEnd::Done;
                 }
                 Err(ExportError::Permanent { message }) => {
                     self.metrics.send_failed.add(items);
+                    self.failures.failed(&self.name, &message, "the destination refused a batch permanently; dropped");
                     warn!(exporter = %self.name, items, error = %message, "export failed permanently; dropping batch");
                     self.health.set_permanent_failure(message);
                     return SendEnd::Done;
@@ -147,6 +224,7 @@ impl<E: Exporter> ExporterRunner<E> {
                 return SendEnd::Done;
             }
             self.metrics.retries.inc();
+            self.failures.failed(&self.name, &message, "retrying");
             debug!(exporter = %self.name, error = %message, ?wait, "export failed; retrying");
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
@@ -176,6 +254,10 @@ pub struct RunnerParts {
     pub metrics: ExporterMetrics,
     pub health: ComponentHealth,
     pub name: String,
+    /// Where it sends, in plain words, and how often a failing exporter
+    /// says so again.
+    pub destination: String,
+    pub failure_summary_interval: Duration,
 }
 
 /// An exporter's consumers: they pull from its queue and send.
@@ -198,8 +280,9 @@ impl Consumers {
 /// end, the exporter is shut down.
 pub fn start<E: Exporter>(exporter: E, parts: RunnerParts) -> Consumers {
     let exporter = Arc::new(exporter);
-    let RunnerParts { queue, consumers, retry, metrics, health, name } = parts;
-    let runner = Arc::new(ExporterRunner { exporter: exporter.clone(), queue, retry, metrics, health, name });
+    let RunnerParts { queue, consumers, retry, metrics, health, name, destination, failure_summary_interval } = parts;
+    let failures = FailureLog::new(destination, failure_summary_interval);
+    let runner = Arc::new(ExporterRunner { exporter: exporter.clone(), queue, retry, metrics, health, name, failures });
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let handles = runner.spawn(consumers, stop_rx);
     let task = tokio::spawn(async move {

@@ -90,5 +90,6 @@ pub fn fast_retry_runner<E: Exporter>(exporter: E, reg: &Registry, id: &str, sig
         metrics,
         health: HealthState::new().exporter(id),
         name: format!("{id}/{signal}"),
+        failures: crate::exporters::runner::FailureLog::new(id.to_string(), Duration::from_secs(30)),
     }
 }

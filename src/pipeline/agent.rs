@@ -516,7 +516,8 @@ impl RunningAgent {
                     q
                 }
             };
-            let consumers = start_consumers(&key.0, cfg, key.1, queue, &self.registry, &self.health)?;
+            let interval = next.service.telemetry.logs.failure_summary_interval.get();
+            let consumers = start_consumers(&key.0, cfg, key.1, queue, &self.registry, &self.health, interval)?;
             started.consumers.insert(key.clone(), consumers);
         }
         let gates: BTreeMap<ComponentId, MemoryGate> = self

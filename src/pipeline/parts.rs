@@ -103,9 +103,11 @@ pub(super) fn start_consumers(
     queue: Arc<SendingQueue>,
     registry: &Registry,
     health: &HealthState,
+    failure_summary_interval: std::time::Duration,
 ) -> Result<Consumers, StartError> {
     let name = id.to_string();
     let (queue_cfg, retry) = cfg.sending();
+    let destination = cfg.destination(signal);
     let parts = RunnerParts {
         queue,
         consumers: if queue_cfg.enabled { queue_cfg.num_consumers } else { 1 },
@@ -113,11 +115,13 @@ pub(super) fn start_consumers(
         metrics: ExporterMetrics::new(registry, &name, signal),
         health: health.exporter(&name),
         name: format!("{name} ({signal})"),
+        destination: destination.clone(),
+        failure_summary_interval,
     };
     let consumers = cfg
         .start(&name, signal, registry, parts)
         .map_err(|message| StartError::Exporter { id: name.clone(), message })?;
-    info!(exporter = %name, %signal, destination = %cfg.destination(signal), "exporter started");
+    info!(exporter = %name, %signal, %destination, "exporter started");
     Ok(consumers)
 }
 

@@ -307,6 +307,15 @@ impl Loader {
                             Some("keep the reader (the Collector's current form) and remove address".into()),
                         );
                     }
+                    if t.logs.failure_summary_interval.is_zero() {
+                        let line = e.value.line_of(&["logs", "failure_summary_interval"]);
+                        self.err(
+                            join(path, "logs::failure_summary_interval"),
+                            line,
+                            "failure_summary_interval must be above zero",
+                            Some("how often a failing exporter says so again, e.g. 30s".into()),
+                        );
+                    }
                     let endpoint = t.metrics.endpoint();
                     if !endpoint.is_empty() {
                         if let Err(msg) = check_host_port(&endpoint) {

@@ -174,11 +174,18 @@ pub struct LogsTelemetryConfig {
     pub level: LogLevel,
     /// `console` (text, default) or `json`.
     pub encoding: LogEncoding,
+    /// sluice: while an exporter keeps failing, how often it says so again
+    /// (with the count and the last error). Default 30s.
+    pub failure_summary_interval: crate::config::Duration,
 }
 
 impl Default for LogsTelemetryConfig {
     fn default() -> Self {
-        LogsTelemetryConfig { level: LogLevel::Info, encoding: LogEncoding::Console }
+        LogsTelemetryConfig {
+            level: LogLevel::Info,
+            encoding: LogEncoding::Console,
+            failure_summary_interval: crate::config::Duration::from_secs(30),
+        }
     }
 }
 
