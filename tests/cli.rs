@@ -129,6 +129,12 @@ fn default_config_runs_and_stops_cleanly_on_sigterm() {
     let (code, metrics) = http_get("127.0.0.1:8888", "/metrics").unwrap();
     assert_eq!(code, 200);
     assert!(metrics.contains("otelcol_process_cpu_seconds_total"), "{metrics}");
+    // The Collector's identity labels, on every series.
+    let cpu = metrics.lines().find(|l| l.starts_with("otelcol_process_cpu_seconds_total")).unwrap();
+    assert!(cpu.contains("service_name=\"sluice\""), "{cpu}");
+    assert!(cpu.contains(&format!("service_version=\"{}\"", env!("CARGO_PKG_VERSION"))), "{cpu}");
+    let id = cpu.split("service_instance_id=\"").nth(1).and_then(|r| r.split('"').next()).unwrap_or_default();
+    assert!(id.len() == 36 && id.as_bytes()[14] == b'4', "a version-4 UUID: {cpu}");
     for port in [4317, 4318] {
         assert!(TcpStream::connect(("127.0.0.1", port)).is_ok(), "nothing listening on {port}");
     }

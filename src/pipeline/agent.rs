@@ -105,6 +105,7 @@ pub struct ShutdownReport {
 /// Starts everything the config describes. On error, what was started is stopped.
 pub async fn start(config: &AgentConfig) -> Result<RunningAgent, StartError> {
     let registry = Registry::new();
+    registry.set_const_labels(telemetry::service_labels());
     telemetry::register_process_metrics(&registry);
     let mut agent = RunningAgent {
         registry,

@@ -8,7 +8,7 @@
 //! successor) before its workers drain; an exporter's consumers can stop
 //! while its queue lives on for the consumers that replace them.
 
-use super::chain::ProcessorChain;
+use super::chain::{ProcessorChain, Stage};
 use super::{
     forwards_encoded, open_persistent_queue, shard, worker_loop, Control, DoorInput, PipelineDoor, StartError, Work,
 };
@@ -325,7 +325,11 @@ pub(super) fn start_pipeline(
             };
             let built = spec.build(&ctx).map_err(|message| StartError::Processor { id: id.to_string(), message });
             match built {
-                Ok(p) => processors.push((spec.data_form(), p)),
+                Ok(p) => processors.push(Stage {
+                    form: spec.data_form(),
+                    processor: p,
+                    items: telemetry::ProcessorItemMetrics::new(registry, &id.to_string(), signal),
+                }),
                 Err(e) => {
                     for c in &controls {
                         let _ = c.send(Control::Stop);

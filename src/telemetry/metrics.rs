@@ -105,6 +105,8 @@ struct Family {
 #[derive(Default, Clone)]
 pub struct Registry {
     families: Arc<Mutex<Vec<Family>>>,
+    /// Labels every series carries (the agent's identity), set once at start.
+    const_labels: Arc<std::sync::OnceLock<Vec<(&'static str, String)>>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -118,6 +120,13 @@ pub type Labels<'a> = &'a [(&'static str, &'a str)];
 impl Registry {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Labels added to every series of the page, as the Collector's own
+    /// telemetry carries `service_name`, `service_instance_id` and
+    /// `service_version`. Only the first call counts.
+    pub fn set_const_labels(&self, labels: Vec<(&'static str, String)>) {
+        let _ = self.const_labels.set(labels);
     }
 
     fn register(
@@ -227,14 +236,24 @@ impl Registry {
     /// The Prometheus text exposition (format 0.0.4) of every series.
     pub fn render(&self) -> String {
         let families = self.families.lock().unwrap_or_else(|e| e.into_inner());
+        let constant: &[(&'static str, String)] = self.const_labels.get().map_or(&[], Vec::as_slice);
         let mut out = String::with_capacity(8192);
+        let mut with_const = Vec::new();
         for family in families.iter() {
             if family.series.is_empty() {
                 continue;
             }
             let _ = writeln!(out, "# HELP {} {}", family.name, escape_help(family.help));
             let _ = writeln!(out, "# TYPE {} {}", family.name, family.kind);
-            for (labels, cell) in &family.series {
+            for (own, cell) in &family.series {
+                let labels: &[(&'static str, String)] = if constant.is_empty() {
+                    own
+                } else {
+                    with_const.clear();
+                    with_const.extend(own.iter().cloned());
+                    with_const.extend(constant.iter().filter(|(k, _)| !own.iter().any(|(ok, _)| ok == k)).cloned());
+                    &with_const
+                };
                 match cell {
                     Cell::Counter(c) => write_sample(&mut out, family.name, "", labels, None, c.get() as f64),
                     Cell::Gauge(g) => write_sample(&mut out, family.name, "", labels, None, g.get() as f64),
@@ -331,6 +350,20 @@ fn escape_help(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_series_carries_the_constant_labels() {
+        let reg = Registry::new();
+        reg.counter("x_total", "Things.", &[("receiver", "otlp")]).inc();
+        reg.gauge("up", "Up.", &[]).set(1);
+        reg.set_const_labels(vec![("service_name", "sluice".into()), ("service_version", "1.2.3".into())]);
+        let text = reg.render();
+        assert!(
+            text.contains("x_total{receiver=\"otlp\",service_name=\"sluice\",service_version=\"1.2.3\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("up{service_name=\"sluice\",service_version=\"1.2.3\"} 1"), "{text}");
+    }
 
     #[test]
     fn renders_counters_gauges_and_histograms() {

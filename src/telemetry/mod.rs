@@ -337,6 +337,24 @@ pub struct ProcessorMetrics {
     pub refused: Counter,
 }
 
+/// Items into and out of one processor of one pipeline, as the Collector's
+/// `processorhelper` counts them (`otel_signal` says which signal).
+#[derive(Clone)]
+pub struct ProcessorItemMetrics {
+    pub incoming: Counter,
+    pub outgoing: Counter,
+}
+
+impl ProcessorItemMetrics {
+    pub fn new(reg: &Registry, processor: &str, signal: Signal) -> Self {
+        let labels: &[(&str, &str)] = &[("processor", processor), ("otel_signal", signal.as_str())];
+        ProcessorItemMetrics {
+            incoming: reg.counter("otelcol_processor_incoming_items_total", "Items the processor was given.", labels),
+            outgoing: reg.counter("otelcol_processor_outgoing_items_total", "Items the processor passed on.", labels),
+        }
+    }
+}
+
 impl ProcessorMetrics {
     pub fn new(reg: &Registry, processor: &str, signal: Signal) -> Self {
         let labels: &[(&str, &str)] = &[("processor", processor)];
@@ -607,6 +625,25 @@ impl LogRateLimiterMetrics {
             ),
         }
     }
+}
+
+/// The agent's identity on every self-metric, as the Collector's own
+/// telemetry labels it: `service_name`, `service_instance_id` (a random
+/// UUID per process start) and `service_version`, so Collector dashboards
+/// that filter on them find sluice.
+pub fn service_labels() -> Vec<(&'static str, String)> {
+    use rand::Rng;
+    let b: [u8; 16] = rand::rng().random();
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    // A version-4 UUID: the version and variant bits set as RFC 9562 says.
+    let v = format!("4{}", &hex[13..16]);
+    let variant = format!("{:x}{}", 0x8 | (u8::from_str_radix(&hex[16..17], 16).unwrap_or(0) & 0x3), &hex[17..20]);
+    let uuid = format!("{}-{}-{v}-{variant}-{}", &hex[0..8], &hex[8..12], &hex[20..32]);
+    vec![
+        ("service_name", "sluice".to_string()),
+        ("service_instance_id", uuid),
+        ("service_version", env!("CARGO_PKG_VERSION").to_string()),
+    ]
 }
 
 /// Series of the `tail_sampling` processor. Gauges are shared by the
