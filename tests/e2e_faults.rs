@@ -211,5 +211,12 @@ fn failing_exports_are_logged_once_then_summarised_then_recovered() {
     // Retries themselves stay at debug.
     assert!(lines("export failed; retrying").is_empty(), "{log}");
     assert_eq!(recv.stats()["requests_rejected"], 10);
-    agent.stop();
+    // Shutdown says what went through, per signal.
+    let mut agent = agent;
+    assert_eq!(agent.terminate(Duration::from_secs(15)).and_then(|s| s.code()), Some(0), "{}", agent.log());
+    let log = agent.log_plain();
+    let totals = log.lines().find(|l| l.contains("shutdown totals")).unwrap_or_else(|| panic!("no totals:\n{log}"));
+    for field in ["signal=traces", "accepted=30", "refused=0", "dropped_by_processors=0", "sent=30", "send_failed=0"] {
+        assert!(totals.contains(field), "{field} in {totals}");
+    }
 }

@@ -568,6 +568,7 @@ impl RunningAgent {
     pub async fn shutdown(mut self) -> ShutdownReport {
         let deadline = tokio::time::Instant::now() + self.shutdown_timeout;
         let persistent = self.exporters.values().any(|e| e.queue.is_persistent());
+        let queues: Vec<Arc<SendingQueue>> = self.exporters.values().map(|e| e.queue.clone()).collect();
         self.health.set_shutting_down();
         let receivers = std::mem::take(&mut self.receivers);
         let pipelines = std::mem::take(&mut self.pipelines);
@@ -600,14 +601,30 @@ impl RunningAgent {
         let report = match tokio::time::timeout_at(deadline, drain).await {
             Ok(()) => ShutdownReport { clean: true, abandoned_batches: 0 },
             Err(_) => {
+                let on_disk: usize = queues.iter().filter(|q| q.is_persistent()).map(|q| q.len()).sum();
+                let lost: usize = queues.iter().filter(|q| !q.is_persistent()).map(|q| q.len()).sum();
                 if persistent {
-                    warn!(timeout = ?self.shutdown_timeout, "shutdown timed out before every queue drained; what persistent queues hold stays on disk for the next start, the rest is lost");
+                    warn!(timeout = ?self.shutdown_timeout, lost_batches = lost, batches_kept_on_disk = on_disk, "shutdown timed out before every queue drained; what persistent queues hold stays on disk for the next start, the rest is lost");
                 } else {
-                    error!(timeout = ?self.shutdown_timeout, "shutdown timed out before every queue drained; remaining data is lost");
+                    error!(timeout = ?self.shutdown_timeout, lost_batches = lost, "shutdown timed out before every queue drained; the batches still queued are lost");
                 }
-                ShutdownReport { clean: false, abandoned_batches: 0 }
+                ShutdownReport { clean: false, abandoned_batches: lost }
             }
         };
+        for signal in [Signal::Traces, Signal::Metrics, Signal::Logs] {
+            let t = telemetry::SignalTotals::of(&self.registry, signal);
+            if !t.is_empty() {
+                tracing::info!(
+                    %signal,
+                    accepted = t.accepted as u64,
+                    refused = t.refused as u64,
+                    dropped_by_processors = t.dropped_by_processors as u64,
+                    sent = t.sent as u64,
+                    send_failed = t.send_failed as u64,
+                    "shutdown totals"
+                );
+            }
+        }
         for (_, s) in std::mem::take(&mut self.servers) {
             s.stop().abort();
         }

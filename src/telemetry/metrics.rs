@@ -233,6 +233,22 @@ impl Registry {
         })
     }
 
+    /// The sum of every series of a counter or gauge family (0 when it has none).
+    pub fn sum(&self, name: &str) -> f64 {
+        let families = self.families.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(family) = families.iter().find(|f| f.name == name) else { return 0.0 };
+        family
+            .series
+            .iter()
+            .map(|(_, cell)| match cell {
+                Cell::Counter(c) => c.get() as f64,
+                Cell::Gauge(g) => g.get() as f64,
+                Cell::GaugeFn(f) | Cell::CounterFn(f) => f(),
+                Cell::Histogram(h) => h.count() as f64,
+            })
+            .sum()
+    }
+
     /// The Prometheus text exposition (format 0.0.4) of every series.
     pub fn render(&self) -> String {
         let families = self.families.lock().unwrap_or_else(|e| e.into_inner());

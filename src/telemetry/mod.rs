@@ -22,6 +22,54 @@ fn by_signal(signal: Signal, traces: &'static str, metrics: &'static str, logs: 
     }
 }
 
+/// What one signal went through since start, from the agent's counters: the
+/// shutdown summary.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SignalTotals {
+    pub accepted: f64,
+    pub refused: f64,
+    pub dropped_by_processors: f64,
+    pub sent: f64,
+    pub send_failed: f64,
+}
+
+impl SignalTotals {
+    pub fn of(reg: &Registry, signal: Signal) -> SignalTotals {
+        let sum = |t, m, l| reg.sum(by_signal(signal, t, m, l));
+        SignalTotals {
+            accepted: sum(
+                "otelcol_receiver_accepted_spans_total",
+                "otelcol_receiver_accepted_metric_points_total",
+                "otelcol_receiver_accepted_log_records_total",
+            ),
+            refused: sum(
+                "otelcol_receiver_refused_spans_total",
+                "otelcol_receiver_refused_metric_points_total",
+                "otelcol_receiver_refused_log_records_total",
+            ),
+            dropped_by_processors: sum(
+                "otelcol_processor_dropped_spans_total",
+                "otelcol_processor_dropped_metric_points_total",
+                "otelcol_processor_dropped_log_records_total",
+            ),
+            sent: sum(
+                "otelcol_exporter_sent_spans_total",
+                "otelcol_exporter_sent_metric_points_total",
+                "otelcol_exporter_sent_log_records_total",
+            ),
+            send_failed: sum(
+                "otelcol_exporter_send_failed_spans_total",
+                "otelcol_exporter_send_failed_metric_points_total",
+                "otelcol_exporter_send_failed_log_records_total",
+            ),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == SignalTotals::default()
+    }
+}
+
 /// Counters a receiver keeps per transport and signal.
 #[derive(Clone, Debug)]
 pub struct ReceiverMetrics {
