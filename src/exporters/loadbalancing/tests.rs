@@ -240,6 +240,7 @@ fn lb_config(hostnames: Vec<String>) -> LoadBalancingConfig {
                     initial_interval: CfgDuration::from_millis(100),
                     ..Default::default()
                 },
+                ..Default::default()
             },
         },
         resolver: ResolverConfig {

@@ -23,8 +23,9 @@ pub struct ClientTls {
 /// (`h2` for gRPC; `h2` and `http/1.1` for OTLP/HTTP).
 pub fn client_tls(cfg: &TlsClientConfig, alpn: &[&[u8]]) -> Result<ClientTls, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let versions = cfg.versions().map_err(|e| format!("tls.{e}"))?;
     let builder = ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(&versions)
         .map_err(|e| format!("tls: {e}"))?;
     let builder = if cfg.insecure_skip_verify {
         builder.dangerous().with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
@@ -159,5 +160,23 @@ mod tests {
         let tls = client_tls(&cfg, &[b"h2"]).unwrap();
         assert_eq!(tls.config.alpn_protocols, vec![b"h2".to_vec()]);
         assert!(tls.server_name.is_some());
+    }
+
+    #[test]
+    fn min_and_max_version_choose_what_is_offered() {
+        let cfg = |min: Option<&str>, max: Option<&str>| TlsClientConfig {
+            insecure_skip_verify: true,
+            min_version: min.map(str::to_string),
+            max_version: max.map(str::to_string),
+            ..Default::default()
+        };
+        let v = |c: &TlsClientConfig| c.versions().unwrap().iter().map(|v| v.version).collect::<Vec<_>>();
+        use rustls::ProtocolVersion::{TLSv1_2, TLSv1_3};
+        assert_eq!(v(&cfg(None, None)), vec![TLSv1_3, TLSv1_2]);
+        assert_eq!(v(&cfg(Some("1.3"), None)), vec![TLSv1_3]);
+        assert_eq!(v(&cfg(Some(""), Some("1.2"))), vec![TLSv1_2]);
+        assert!(client_tls(&cfg(Some("1.3"), None), &[b"h2"]).is_ok());
+        assert!(cfg(Some("1.3"), Some("1.2")).versions().unwrap_err().starts_with("max_version: "));
+        assert!(cfg(Some("1.1"), None).versions().unwrap_err().contains("not supported"));
     }
 }

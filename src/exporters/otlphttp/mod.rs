@@ -106,7 +106,7 @@ pub struct OtlpHttpExporter {
 impl OtlpHttpExporter {
     pub fn new(cfg: &OtlpHttpExporterConfig, signal: Signal, id: &str) -> Result<Self, String> {
         let url = signal_url(cfg, signal).map_err(|e| format!("{id}: {e}"))?;
-        let mut sender = HttpSender::new(&url, &cfg.tls, &cfg.headers, cfg.timeout.get(), id)?;
+        let mut sender = HttpSender::with_pool(&url, &cfg.tls, &cfg.headers, cfg.timeout.get(), id, cfg.pool())?;
         let content_type = match cfg.encoding {
             HttpEncoding::Proto => "application/x-protobuf",
             HttpEncoding::Json => "application/json",
