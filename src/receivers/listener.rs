@@ -50,6 +50,18 @@ pub struct ConnectionPolicy<B> {
     /// Time a client has to complete the TLS handshake.
     pub handshake_timeout: Duration,
     pub metrics: ListenerMetrics,
+    /// CORS preflights (`OPTIONS` with `Origin` and
+    /// `Access-Control-Request-Method`) reach the handler without
+    /// credentials: browsers never send them on a preflight. The handler
+    /// must answer them without taking data.
+    pub open_preflight: bool,
+}
+
+/// Whether a request is a CORS preflight.
+pub fn is_preflight<B>(req: &http::Request<B>) -> bool {
+    req.method() == http::Method::OPTIONS
+        && req.headers().contains_key(http::header::ORIGIN)
+        && req.headers().contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)
 }
 
 impl<B> Clone for ConnectionPolicy<B> {
@@ -60,6 +72,7 @@ impl<B> Clone for ConnectionPolicy<B> {
             idle_timeout: self.idle_timeout,
             handshake_timeout: self.handshake_timeout,
             metrics: self.metrics.clone(),
+            open_preflight: self.open_preflight,
         }
     }
 }
@@ -157,9 +170,11 @@ where
             let activity = activity.clone();
             let auth = self.policy.auth.clone();
             let metrics = self.policy.metrics.clone();
+            let open_preflight = self.policy.open_preflight;
             hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
                 let in_flight = activity.as_ref().map(Activity::begin);
                 let step = match &auth {
+                    Some(_) if open_preflight && is_preflight(&req) => Step::Handle(handler(req)),
                     Some((authenticator, reject)) => match authenticator.check(req.headers()) {
                         Ok(()) => Step::Handle(handler(req)),
                         Err(failure) => {

@@ -190,7 +190,7 @@ fn bearer_extensions() -> BTreeMap<ComponentId, Arc<dyn ExtensionSpec>> {
 #[tokio::test]
 async fn bearer_token_on_both_transports() {
     let mut p = protocols();
-    let auth = Some(AuthSettings { authenticator: "bearertokenauth".into() });
+    let auth = Some(AuthSettings { authenticator: "bearertokenauth".into(), request_params: None });
     p.grpc.as_mut().unwrap().auth = auth.clone();
     p.http.as_mut().unwrap().auth = auth;
     let r = start(p, bearer_extensions()).await;
@@ -238,7 +238,7 @@ async fn bearer_token_on_both_transports() {
 #[tokio::test]
 async fn unknown_authenticator_fails_start_with_its_path() {
     let mut p = protocols();
-    p.grpc.as_mut().unwrap().auth = Some(AuthSettings { authenticator: "basicauth".into() });
+    p.grpc.as_mut().unwrap().auth = Some(AuthSettings { authenticator: "basicauth".into(), request_params: None });
     let (_stop, shutdown) = tokio::sync::watch::channel(false);
     let ctx = ReceiverContext {
         id: "otlp".into(),
@@ -307,6 +307,7 @@ async fn slow_headers_and_idle_connections_are_closed() {
             max_connection_idle: Some(Duration::from_millis(600)),
             ..Default::default()
         }),
+        ..Default::default()
     });
     let r = start(p, BTreeMap::new()).await;
     let started = std::time::Instant::now();
