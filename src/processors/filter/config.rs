@@ -25,6 +25,9 @@ pub struct FilterConfig {
     pub metrics: MetricFilters,
     /// Used by logs pipelines only.
     pub logs: LogFilters,
+    /// The Collector's OTTL conditions (`traces.span`, `traces.spanevent`):
+    /// not implemented (yet); sluice reads the legacy blocks.
+    pub traces: Option<crate::config::component::CollectorOnly>,
 }
 
 /// A span is kept when it matches `include` (if given) and does not match
@@ -89,6 +92,9 @@ pub struct SpanEventMatch {
 pub struct MetricFilters {
     pub include: Option<Box<MetricMatch>>,
     pub exclude: Option<Box<MetricMatch>>,
+    /// The Collector's OTTL conditions: not implemented (yet).
+    pub metric: Option<crate::config::component::CollectorOnly>,
+    pub datapoint: Option<crate::config::component::CollectorOnly>,
 }
 
 /// Any of `metric_names`, all of `resource_attributes`, all of
@@ -104,6 +110,8 @@ pub struct MetricMatch {
     /// single data points by their attributes, so an `exclude` drops only
     /// the matching points of a metric.
     pub datapoint_attributes: Vec<AttributeMatch>,
+    /// The Collector's `expr` expressions: not implemented.
+    pub expressions: Option<crate::config::component::CollectorOnly>,
 }
 
 /// A record is kept when it matches `include` (if given) and does not match
@@ -113,6 +121,8 @@ pub struct MetricMatch {
 pub struct LogFilters {
     pub include: Option<Box<LogMatch>>,
     pub exclude: Option<Box<LogMatch>>,
+    /// The Collector's OTTL conditions: not implemented (yet).
+    pub log_record: Option<crate::config::component::CollectorOnly>,
 }
 
 /// All of `resource_attributes`, all of `record_attributes`, any of
