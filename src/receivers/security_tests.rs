@@ -333,6 +333,26 @@ async fn slow_headers_and_idle_connections_are_closed() {
 }
 
 #[tokio::test]
+async fn grpc_connections_are_aged_out() {
+    let mut p = protocols();
+    p.grpc.as_mut().unwrap().keepalive = Some(super::otlp::config::GrpcKeepalive {
+        server_parameters: Some(super::otlp::config::KeepaliveServerParameters {
+            max_connection_age: Some(Duration::from_millis(300)),
+            max_connection_age_grace: Some(Duration::from_millis(300)),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let r = start(p, BTreeMap::new()).await;
+    let started = std::time::Instant::now();
+    // No idle timeout is set: only its age closes this connection.
+    let mut conn = tokio::net::TcpStream::connect(r.addr("grpc")).await.unwrap();
+    conn.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.unwrap();
+    assert!(closed_within(&mut conn, std::time::Duration::from_secs(5)).await, "an aged connection stayed open");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(250), "closed before its age");
+}
+
+#[tokio::test]
 async fn default_config_listens_on_loopback_only() {
     let cfg = crate::service::load::load_agent_config(crate::service::DEFAULT_CONFIG, &|_| None).unwrap();
     let otlp = cfg.receivers.values().next().unwrap();

@@ -79,8 +79,9 @@ pub struct KeepaliveServerParameters {
     pub time: Option<Duration>,
     /// How long to wait for the answer to a ping before closing. Default 20s.
     pub timeout: Option<Duration>,
-    /// Refused: connections are not aged out.
+    /// Ask a connection this old to close (GOAWAY); 0 or unset: never.
     pub max_connection_age: Option<Duration>,
+    /// Then close it after this much more; unset: when its requests end.
     pub max_connection_age_grace: Option<Duration>,
 }
 
@@ -193,24 +194,6 @@ pub fn otlp_receiver(c: &mut Checker, cfg: &OtlpReceiverConfig) {
         c.endpoint(&["protocols", "grpc", "endpoint"], &g.endpoint);
         if let Some(tls) = &g.tls {
             server_tls(c, "grpc", tls, crate::receivers::otlp::GRPC_ALPN);
-        }
-        let params = g.keepalive.as_ref().and_then(|k| k.server_parameters.as_ref());
-        for (field, set) in params
-            .map(|k| {
-                [
-                    ("max_connection_age", k.max_connection_age.is_some()),
-                    ("max_connection_age_grace", k.max_connection_age_grace.is_some()),
-                ]
-            })
-            .unwrap_or_default()
-        {
-            if set {
-                c.error(
-                    &["protocols", "grpc", "keepalive", "server_parameters", field],
-                    format!("{field} is not supported"),
-                    Some("remove it; max_connection_idle closes idle connections"),
-                );
-            }
         }
         if g.include_metadata {
             include_metadata(c, "grpc");

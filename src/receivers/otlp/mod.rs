@@ -202,6 +202,7 @@ impl Security {
             handshake_timeout,
             metrics: self.metrics,
             open_preflight: false,
+            max_age: None,
         }
     }
 }
