@@ -77,12 +77,18 @@ fn collector_fields_sluice_lacks_are_refused_by_name() {
         ("receivers::filelog::delete_after_read", "`delete_after_read`"),
         ("receivers::filelog::resource", "`resource`"),
         ("exporters::prometheusremotewrite::wal", "`wal`"),
-        ("exporters::prometheusremotewrite/created::export_created_metric::enabled", "`export_created_metric: {enabled: true}`"),
+        (
+            "exporters::prometheusremotewrite/created::export_created_metric::enabled",
+            "`export_created_metric: {enabled: true}`",
+        ),
         ("exporters::prometheus::tls", "`tls`"),
         ("exporters::file::compression", "`compression`"),
         ("exporters::loki::default_labels_enabled", "`default_labels_enabled`"),
         ("processors::filter/ottl::traces", "`traces`"),
         ("processors::filter/ottl::logs::log_record", "`log_record`"),
+        ("processors::attributes/kinds::include::span_kinds", "`span_kinds`"),
+        ("processors::tail_sampling::policies::0::ottl_condition", "`ottl_condition`"),
+        ("exporters::loadbalancing::sending_queue", "`sending_queue`"),
     ];
     for (path, field) in expected {
         let want = format!("the Collector has {field}; sluice does not support it (yet)");

@@ -25,6 +25,17 @@ pub struct LoadBalancingConfig {
     pub routing_key: Option<String>,
     pub protocol: ProtocolConfig,
     pub resolver: ResolverConfig,
+    /// Not implemented (yet): routing by chosen attributes, and the
+    /// exporter-level queue, retry and timeout (sluice queues and retries per
+    /// backend, with `protocol.otlp`'s settings).
+    #[serde(default)]
+    pub routing_attributes: Option<crate::config::component::CollectorOnly>,
+    #[serde(default)]
+    pub timeout: Option<crate::config::component::CollectorOnly>,
+    #[serde(default)]
+    pub sending_queue: Option<crate::config::component::CollectorOnly>,
+    #[serde(default)]
+    pub retry_on_failure: Option<crate::config::component::CollectorOnly>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -249,6 +249,10 @@ fn lb_config(hostnames: Vec<String>) -> LoadBalancingConfig {
             k8s: None,
             aws_cloud_map: None,
         },
+        routing_attributes: None,
+        timeout: None,
+        sending_queue: None,
+        retry_on_failure: None,
     }
 }
 

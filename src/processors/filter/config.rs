@@ -53,6 +53,9 @@ pub struct SpanMatch {
     /// `strict` (equality) or `regexp` (unanchored, RE2-like syntax of the
     /// `regex` crate). Required, as in the Collector.
     pub match_type: Option<String>,
+    /// The Collector's regexp cache settings: accepted (sluice's regexes
+    /// need no result cache).
+    pub regexp: Option<crate::processors::attributes::matcher::RegexpCacheConfig>,
     /// The resource's `service.name`.
     pub services: Vec<String>,
     pub span_names: Vec<String>,
@@ -104,6 +107,9 @@ pub struct MetricFilters {
 pub struct MetricMatch {
     /// `strict` or `regexp` (the Collector's `expr` is not supported).
     pub match_type: Option<String>,
+    /// The Collector's regexp cache settings: accepted (sluice's regexes
+    /// need no result cache).
+    pub regexp: Option<crate::processors::attributes::matcher::RegexpCacheConfig>,
     pub metric_names: Vec<String>,
     pub resource_attributes: Vec<AttributeMatch>,
     /// sluice addition (the Collector's OTTL `metrics.datapoint`): matches
@@ -131,6 +137,9 @@ pub struct LogFilters {
 #[serde(deny_unknown_fields, default)]
 pub struct LogMatch {
     pub match_type: Option<String>,
+    /// The Collector's regexp cache settings: accepted (sluice's regexes
+    /// need no result cache).
+    pub regexp: Option<crate::processors::attributes::matcher::RegexpCacheConfig>,
     pub resource_attributes: Vec<AttributeMatch>,
     pub record_attributes: Vec<AttributeMatch>,
     pub severity_texts: Vec<String>,
