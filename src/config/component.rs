@@ -433,9 +433,9 @@ mod tests {
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
+    #[allow(dead_code)] // typed only to see what typing reports
     struct WithCollectorOnly {
         #[serde(default)]
-        #[allow(dead_code)]
         balancer_name: Option<CollectorOnly>,
         #[serde(default)]
         count: u32,
