@@ -106,7 +106,9 @@ pub fn validate(c: &mut Checker, cfg: &OtlpExporterConfig) {
             c.error(
                 &["balancer_name"],
                 format!("unknown balancer_name \"{name}\""),
-                Some("round_robin or pick_first (to spread load over several backends, use the loadbalancing exporter)"),
+                Some(
+                    "round_robin or pick_first (to spread load over several backends, use the loadbalancing exporter)",
+                ),
             );
         }
     }

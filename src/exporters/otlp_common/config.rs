@@ -72,7 +72,8 @@ impl TlsClientConfig {
             .map_err(|e| format!("min_version: {e}"))?;
         let max = tls_version(&nonempty(&self.max_version).unwrap_or_else(|| "1.3".into()))
             .map_err(|e| format!("max_version: {e}"))?;
-        let rank = |v: &rustls::SupportedProtocolVersion| if v.version == rustls::ProtocolVersion::TLSv1_3 { 1 } else { 0 };
+        let rank =
+            |v: &rustls::SupportedProtocolVersion| if v.version == rustls::ProtocolVersion::TLSv1_3 { 1 } else { 0 };
         if rank(max) < rank(min) {
             return Err("max_version: max_version is below min_version".into());
         }

@@ -166,7 +166,8 @@ pub fn validate(c: &mut Checker, cfg: &PrometheusRemoteWriteConfig) {
         c.error(&["max_batch_size_bytes"], "max_batch_size_bytes must be above 0", Some("the default is 3000000"));
     }
     prometheus_label_names(c, "external_labels", cfg.external_labels.keys());
-    for (field, on) in [("scope_info", cfg.scope_info.on()), ("export_created_metric", cfg.export_created_metric.on())] {
+    for (field, on) in [("scope_info", cfg.scope_info.on()), ("export_created_metric", cfg.export_created_metric.on())]
+    {
         if on {
             c.error(
                 &[field, "enabled"],

@@ -4,8 +4,8 @@
 use super::{ExtensionFactory, ExtensionSpec, ExtensionUse};
 use crate::config::component::{Checker, CollectorOnly, ComponentKind, ComponentMeta, Factory};
 use crate::config::Duration;
-use serde::Deserialize;
 use crate::queue::storage_config::{file_storage, FileStorageConfig};
+use serde::Deserialize;
 use std::sync::Arc;
 
 pub static FACTORY: ExtensionFactory = Factory {

@@ -3,8 +3,8 @@
 
 use super::{ExtensionFactory, ExtensionSpec};
 use crate::config::component::{CollectorOnly, ComponentKind, ComponentMeta, Factory};
-use serde::Deserialize;
 use crate::telemetry::health_config::{health_check, HealthCheckConfig};
+use serde::Deserialize;
 use std::sync::Arc;
 
 pub static FACTORY: ExtensionFactory = Factory {
@@ -29,7 +29,9 @@ pub static FACTORY: ExtensionFactory = Factory {
                     c.error(
                         &["check_collector_pipeline", "enabled"],
                         "the Collector has `check_collector_pipeline`; sluice does not support it (yet)",
-                        Some("remove it or set enabled: false; the Collector's README says it does not work as expected"),
+                        Some(
+                            "remove it or set enabled: false; the Collector's README says it does not work as expected",
+                        ),
                     );
                 }
             })

@@ -3,10 +3,10 @@
 
 use crate::config::component::Checker;
 use crate::config::Duration;
-use std::collections::BTreeMap;
 use crate::extensions::auth::config::AuthSettings;
 use crate::receivers::tls::TlsServerConfig;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 
 pub const DEFAULT_GRPC_ENDPOINT: &str = "127.0.0.1:4317";
 pub const DEFAULT_HTTP_ENDPOINT: &str = "127.0.0.1:4318";
@@ -154,7 +154,8 @@ pub struct CorsConfig {
 }
 
 /// Content-Encodings the Collector names in `compression_algorithms`.
-pub const COMPRESSION_ALGORITHMS: &[&str] = &["", "gzip", "zstd", "zlib", "snappy", "deflate", "lz4", "x-snappy-framed"];
+pub const COMPRESSION_ALGORITHMS: &[&str] =
+    &["", "gzip", "zstd", "zlib", "snappy", "deflate", "lz4", "x-snappy-framed"];
 
 impl Default for HttpServerConfig {
     fn default() -> Self {
@@ -222,7 +223,11 @@ pub fn otlp_receiver(c: &mut Checker, cfg: &OtlpReceiverConfig) {
         }
         for (name, value) in &h.response_headers {
             if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                c.error(&["protocols", "http", "response_headers"], format!("{name:?} is not a valid header name"), None);
+                c.error(
+                    &["protocols", "http", "response_headers"],
+                    format!("{name:?} is not a valid header name"),
+                    None,
+                );
             } else if http::HeaderValue::from_str(value).is_err() {
                 c.error(
                     &["protocols", "http", "response_headers", name],

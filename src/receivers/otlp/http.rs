@@ -60,7 +60,9 @@ pub(super) async fn serve(
         extra_headers: cfg
             .response_headers
             .iter()
-            .filter_map(|(k, v)| Some((http::HeaderName::from_bytes(k.as_bytes()).ok()?, HeaderValue::from_str(v).ok()?)))
+            .filter_map(|(k, v)| {
+                Some((http::HeaderName::from_bytes(k.as_bytes()).ok()?, HeaderValue::from_str(v).ok()?))
+            })
             .collect(),
         algorithms: cfg.compression_algorithms.as_ref().map(|a| a.iter().map(|s| s.to_ascii_lowercase()).collect()),
     });
