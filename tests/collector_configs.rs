@@ -66,7 +66,7 @@ fn collector_fields_sluice_lacks_are_refused_by_name() {
         ("receivers::otlp::protocols::http::auth::request_params", "`request_params`"),
         ("exporters::otlp::authority", "`authority`"),
         ("exporters::otlp::auth", "`auth`"),
-        ("exporters::otlp::tls::ca_pem", "`ca_pem`"),
+        ("exporters::otlp::tls::curve_preferences", "`curve_preferences`"),
         ("exporters::otlp/queue::sending_queue::sizer", "`sizer: items`"),
         ("exporters::otlp/queue::sending_queue::wait_for_result", "`wait_for_result: true`"),
         ("exporters::otlp::sending_queue::batch", "`batch`"),

@@ -43,10 +43,13 @@ pub struct TlsClientConfig {
     pub min_version: Option<String>,
     /// Highest TLS version offered: "1.2" or "1.3" (default).
     pub max_version: Option<String>,
-    /// The Collector's inline PEM, cipher and reload settings: not implemented.
-    pub ca_pem: Option<CollectorOnly>,
-    pub cert_pem: Option<CollectorOnly>,
-    pub key_pem: Option<CollectorOnly>,
+    /// `ca_file`, `cert_file` and `key_file` inline (PEM text); each
+    /// excludes its file.
+    pub ca_pem: Option<String>,
+    pub cert_pem: Option<String>,
+    pub key_pem: Option<String>,
+    /// The Collector's system pool beside `ca_file`, cipher, curve and reload
+    /// settings: not implemented.
     pub include_system_ca_certs_pool: Option<CollectorOnly>,
     pub cipher_suites: Option<CollectorOnly>,
     pub curve_preferences: Option<CollectorOnly>,
@@ -195,9 +198,19 @@ pub fn check_tls(c: &mut crate::config::component::Checker, tls: &TlsClientConfi
         let (field, message) = e.split_once(": ").unwrap_or(("min_version", &e));
         c.error(&["tls", field], message.to_string(), Some("\"1.2\" or \"1.3\""));
     }
-    if tls.cert_file.is_some() != tls.key_file.is_some() {
-        let (set, missing) =
-            if tls.cert_file.is_some() { ("cert_file", "key_file") } else { ("key_file", "cert_file") };
+    for (file, pem, f, p) in [
+        (&tls.ca_file, &tls.ca_pem, "ca_file", "ca_pem"),
+        (&tls.cert_file, &tls.cert_pem, "cert_file", "cert_pem"),
+        (&tls.key_file, &tls.key_pem, "key_file", "key_pem"),
+    ] {
+        if file.is_some() && pem.is_some() {
+            c.error(&["tls", p], format!("{f} and {p} are both set"), Some("keep one of them"));
+        }
+    }
+    let cert = tls.cert_file.is_some() || tls.cert_pem.is_some();
+    let key = tls.key_file.is_some() || tls.key_pem.is_some();
+    if cert != key {
+        let (set, missing) = if cert { ("cert_file", "key_file") } else { ("key_file", "cert_file") };
         c.error(
             &["tls", set],
             format!("{set} is set but {missing} is not"),
