@@ -68,6 +68,7 @@ fn collector_fields_sluice_lacks_are_refused_by_name() {
         ("exporters::otlp::auth", "`auth`"),
         ("exporters::otlp::tls::curve_preferences", "`curve_preferences`"),
         ("exporters::otlp/queue::sending_queue::sizer", "`sizer: items`"),
+        ("exporters::otlp/queue::compression", "`compression: snappy`"),
         ("exporters::otlp/queue::sending_queue::wait_for_result", "`wait_for_result: true`"),
         ("exporters::otlp::sending_queue::batch", "`batch`"),
         ("exporters::otlphttp::proxy_url", "`proxy_url`"),

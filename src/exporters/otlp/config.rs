@@ -2,7 +2,7 @@
 
 use crate::config::component::{Checker, CollectorOnly};
 use crate::config::Duration;
-use crate::exporters::otlp_common::{check_queue, check_retry, check_tls};
+use crate::exporters::otlp_common::{check_compression, check_queue, check_retry, check_tls};
 use crate::exporters::otlp_common::{Compression, RetryConfig, SendingQueueConfig, TlsClientConfig};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -113,6 +113,7 @@ pub fn validate(c: &mut Checker, cfg: &OtlpExporterConfig) {
         }
     }
     check_tls(c, &cfg.tls);
+    check_compression(c, &["compression"], cfg.compression);
     check_retry(c, &cfg.retry_on_failure);
     check_queue(c, &cfg.sending_queue);
 }

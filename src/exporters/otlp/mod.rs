@@ -163,7 +163,8 @@ impl OtlpExporter {
         let compression = match cfg.compression {
             Compression::Gzip => Some(CompressionEncoding::Gzip),
             Compression::Zstd => Some(CompressionEncoding::Zstd),
-            Compression::None | Compression::Empty => None,
+            // The others are refused at validation.
+            _ => None,
         };
         Ok(OtlpExporter {
             endpoint,

@@ -115,7 +115,8 @@ impl OtlpHttpExporter {
         match cfg.compression {
             Compression::Gzip => sender.default_header(CONTENT_ENCODING, HeaderValue::from_static("gzip")),
             Compression::Zstd => sender.default_header(CONTENT_ENCODING, HeaderValue::from_static("zstd")),
-            Compression::None | Compression::Empty => {}
+            // The others are refused at validation.
+            _ => {}
         }
         Ok(OtlpHttpExporter { sender, compression: cfg.compression, encoding: cfg.encoding })
     }
@@ -188,7 +189,7 @@ fn compress(body: Vec<u8>, compression: Compression) -> std::io::Result<Vec<u8>>
             enc.finish()
         }
         Compression::Zstd => zstd::bulk::compress(&body, 3),
-        Compression::None | Compression::Empty => Ok(body),
+        _ => Ok(body),
     }
 }
 
