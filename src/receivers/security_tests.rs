@@ -333,6 +333,57 @@ async fn slow_headers_and_idle_connections_are_closed() {
 }
 
 #[tokio::test]
+async fn cors_preflights_need_no_credentials_but_requests_do() {
+    let mut p = protocols();
+    p.grpc = None;
+    let h = p.http.as_mut().unwrap();
+    h.auth = Some(AuthSettings { authenticator: "bearertokenauth".into(), request_params: None });
+    h.cors = Some(super::otlp::config::CorsConfig {
+        allowed_origins: vec!["https://app.example".into()],
+        ..Default::default()
+    });
+    let r = start(p, bearer_extensions()).await;
+    let pre = super::otlp::test_support::request(
+        r.addr("http"),
+        "OPTIONS",
+        "/v1/traces",
+        &[
+            ("origin", "https://app.example"),
+            ("access-control-request-method", "POST"),
+            ("access-control-request-headers", "authorization, content-type"),
+        ],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(pre.status, http::StatusCode::NO_CONTENT);
+    assert_eq!(pre.header("access-control-allow-origin").as_deref(), None, "authorization is not an allowed header");
+    let pre = super::otlp::test_support::request(
+        r.addr("http"),
+        "OPTIONS",
+        "/v1/traces",
+        &[("origin", "https://app.example"), ("access-control-request-method", "POST")],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(pre.status, http::StatusCode::NO_CONTENT);
+    assert_eq!(pre.header("access-control-allow-origin").as_deref(), Some("https://app.example"));
+    // Not a preflight (no Access-Control-Request-Method): credentials needed.
+    let a = super::otlp::test_support::request(
+        r.addr("http"),
+        "OPTIONS",
+        "/v1/traces",
+        &[("origin", "https://app.example")],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(a.status, http::StatusCode::UNAUTHORIZED);
+    let a = post(r.addr("http"), "/v1/traces", &[("content-type", PB), ("origin", "https://app.example")], encoded(1))
+        .await;
+    assert_eq!(a.status, http::StatusCode::UNAUTHORIZED);
+    assert!(r.sink.batches().is_empty());
+}
+
+#[tokio::test]
 async fn grpc_connections_are_aged_out() {
     let mut p = protocols();
     p.grpc.as_mut().unwrap().keepalive = Some(super::otlp::config::GrpcKeepalive {

@@ -122,12 +122,13 @@ async fn handle(
         (Some(cors), Some(o)) => o.to_str().is_ok_and(|o| origin_allowed(&cors.allowed_origins, o)),
         _ => false,
     };
+    let is_preflight = routes.cors.is_some() && crate::receivers::listener::is_preflight(&req);
     let mut resp = match &routes.cors {
-        Some(cors) if crate::receivers::listener::is_preflight(&req) => preflight(cors, allowed, &req),
+        Some(cors) if is_preflight => preflight(cors, allowed, &req),
         _ => handle_otlp(ingest, Arc::clone(&routes), req).await,
     };
     let headers = resp.headers_mut();
-    if let (true, Some(o)) = (allowed, origin) {
+    if let (true, false, Some(o)) = (allowed, is_preflight, origin) {
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
         headers.append(header::VARY, HeaderValue::from_static("Origin"));
     }
@@ -182,6 +183,9 @@ fn preflight(
     });
     if !(origin_ok && method_ok && headers_ok) {
         return resp;
+    }
+    if let Some(o) = req.headers().get(header::ORIGIN) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o.clone());
     }
     h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST"));
     if let Some(r) = requested.and_then(|r| HeaderValue::from_str(r).ok()) {
