@@ -76,7 +76,7 @@ fn collector_fields_sluice_lacks_are_refused_by_name() {
         ("extensions::file_storage::recreate", "`recreate`"),
         ("receivers::filelog::include_file_name_resolved", "`include_file_name_resolved`"),
         ("receivers::filelog::delete_after_read", "`delete_after_read`"),
-        ("receivers::filelog::resource", "`resource`"),
+        ("receivers::filelog/expr::resource::service.name", "`EXPR(...)`"),
         ("exporters::prometheusremotewrite::wal", "`wal`"),
         (
             "exporters::prometheusremotewrite/created::export_created_metric::enabled",
