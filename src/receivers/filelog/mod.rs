@@ -416,9 +416,8 @@ mod tests {
             let mut bodies = self.bodies.lock().unwrap();
             for rl in &req.resource_logs {
                 let resource = rl.resource.iter().flat_map(|r| &r.attributes).map(|a| a.key.clone()).collect();
-                for r in rl.scope_logs.iter().flat_map(|s| &s.log_records) {
+                if let Some(r) = rl.scope_logs.iter().flat_map(|s| &s.log_records).next() {
                     *self.keys.lock().unwrap() = (r.attributes.iter().map(|a| a.key.clone()).collect(), resource);
-                    break;
                 }
             }
             for r in req.resource_logs.iter().flat_map(|r| &r.scope_logs).flat_map(|s| &s.log_records) {
