@@ -120,6 +120,7 @@ fn bench(c: &mut Criterion) {
                 bodies: vec!["^GET /(health|ready) ".into()],
                 ..Default::default()
             })),
+            ..Default::default()
         },
         ..Default::default()
     };

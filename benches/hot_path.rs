@@ -24,7 +24,12 @@ fn bench_hot_path(c: &mut Criterion) {
     let request = trace_request(1000);
     let wire = request.encode_to_vec();
     let registry = Registry::new();
-    let cfg = BatchConfig { send_batch_size: 8192, send_batch_max_size: 0, timeout: Duration::from_millis(200) };
+    let cfg = BatchConfig {
+        send_batch_size: 8192,
+        send_batch_max_size: 0,
+        timeout: Duration::from_millis(200),
+        ..Default::default()
+    };
 
     let mut group = c.benchmark_group("traces_1000_spans");
     group.throughput(Throughput::Elements(1000));

@@ -36,6 +36,16 @@ pub struct HttpAnswer {
     pub body: Bytes,
 }
 
+/// The connection pool of an [`HttpSender`] (the Collector's `idle_conn_timeout`,
+/// `max_idle_conns_per_host`, `disable_keep_alives`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PoolSettings {
+    /// Close a pooled connection idle this long. Default 90s.
+    pub idle_timeout: Option<Duration>,
+    /// Idle connections kept per host; 0 keeps none (no keep-alive). Default: no bound.
+    pub max_idle_per_host: Option<usize>,
+}
+
 pub struct HttpSender {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     url: Uri,
@@ -53,6 +63,18 @@ impl HttpSender {
         user_headers: &BTreeMap<String, String>,
         timeout: Duration,
         id: &str,
+    ) -> Result<Self, String> {
+        Self::with_pool(url, tls_cfg, user_headers, timeout, id, PoolSettings::default())
+    }
+
+    /// [`HttpSender::new`] with the connection pool's settings.
+    pub fn with_pool(
+        url: &str,
+        tls_cfg: &TlsClientConfig,
+        user_headers: &BTreeMap<String, String>,
+        timeout: Duration,
+        id: &str,
+        pool: PoolSettings,
     ) -> Result<Self, String> {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(format!("{id}: endpoint {url:?} must start with http:// or https://"));
@@ -74,7 +96,8 @@ impl HttpSender {
         };
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_idle_timeout(pool.idle_timeout.unwrap_or(Duration::from_secs(90)))
+            .pool_max_idle_per_host(pool.max_idle_per_host.unwrap_or(usize::MAX))
             .build(connector);
 
         let mut headers = HeaderMap::new();

@@ -50,6 +50,23 @@ pub struct ConnectionPolicy<B> {
     /// Time a client has to complete the TLS handshake.
     pub handshake_timeout: Duration,
     pub metrics: ListenerMetrics,
+    /// CORS preflights (`OPTIONS` with `Origin` and
+    /// `Access-Control-Request-Method`) reach the handler without
+    /// credentials: browsers never send them on a preflight. The handler
+    /// must answer them without taking data.
+    pub open_preflight: bool,
+    /// gRPC's `max_connection_age` and `max_connection_age_grace`: a
+    /// connection this old is asked to close (GOAWAY: requests in flight
+    /// finish, new ones go to a new connection), and closed once the grace
+    /// (if any) has passed.
+    pub max_age: Option<(Duration, Option<Duration>)>,
+}
+
+/// Whether a request is a CORS preflight.
+pub fn is_preflight<B>(req: &http::Request<B>) -> bool {
+    req.method() == http::Method::OPTIONS
+        && req.headers().contains_key(http::header::ORIGIN)
+        && req.headers().contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)
 }
 
 impl<B> Clone for ConnectionPolicy<B> {
@@ -60,6 +77,8 @@ impl<B> Clone for ConnectionPolicy<B> {
             idle_timeout: self.idle_timeout,
             handshake_timeout: self.handshake_timeout,
             metrics: self.metrics.clone(),
+            open_preflight: self.open_preflight,
+            max_age: self.max_age,
         }
     }
 }
@@ -157,9 +176,11 @@ where
             let activity = activity.clone();
             let auth = self.policy.auth.clone();
             let metrics = self.policy.metrics.clone();
+            let open_preflight = self.policy.open_preflight;
             hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
                 let in_flight = activity.as_ref().map(Activity::begin);
                 let step = match &auth {
+                    Some(_) if open_preflight && is_preflight(&req) => Step::Handle(handler(req)),
                     Some((authenticator, reject)) => match authenticator.check(req.headers()) {
                         Ok(()) => Step::Handle(handler(req)),
                         Err(failure) => {
@@ -181,7 +202,15 @@ where
         };
         let conn = self.builder.serve_connection(io, svc);
         tokio::pin!(conn);
+        let aged = tokio::time::Instant::now() + self.policy.max_age.map_or(Duration::ZERO, |(age, _)| age);
+        let mut aged_out = false;
         loop {
+            let age_check = async {
+                match self.policy.max_age {
+                    Some(_) if !aged_out => tokio::time::sleep_until(aged).await,
+                    _ => std::future::pending().await,
+                }
+            };
             let idle = self.policy.idle_timeout.zip(activity.as_ref());
             let idle_check = async {
                 match idle {
@@ -204,6 +233,14 @@ where
                     // A client that never finishes its request must not hold the agent up.
                     let _ = tokio::time::timeout(SHUTDOWN_GRACE, conn).await;
                     return;
+                }
+                _ = age_check => {
+                    aged_out = true;
+                    conn.as_mut().graceful_shutdown();
+                    if let Some((_, Some(grace))) = self.policy.max_age {
+                        let _ = tokio::time::timeout(grace, conn).await;
+                        return;
+                    }
                 }
                 _ = idle_check => {
                     if let Some((limit, a)) = idle {

@@ -190,7 +190,7 @@ fn bearer_extensions() -> BTreeMap<ComponentId, Arc<dyn ExtensionSpec>> {
 #[tokio::test]
 async fn bearer_token_on_both_transports() {
     let mut p = protocols();
-    let auth = Some(AuthSettings { authenticator: "bearertokenauth".into() });
+    let auth = Some(AuthSettings { authenticator: "bearertokenauth".into(), request_params: None });
     p.grpc.as_mut().unwrap().auth = auth.clone();
     p.http.as_mut().unwrap().auth = auth;
     let r = start(p, bearer_extensions()).await;
@@ -238,7 +238,7 @@ async fn bearer_token_on_both_transports() {
 #[tokio::test]
 async fn unknown_authenticator_fails_start_with_its_path() {
     let mut p = protocols();
-    p.grpc.as_mut().unwrap().auth = Some(AuthSettings { authenticator: "basicauth".into() });
+    p.grpc.as_mut().unwrap().auth = Some(AuthSettings { authenticator: "basicauth".into(), request_params: None });
     let (_stop, shutdown) = tokio::sync::watch::channel(false);
     let ctx = ReceiverContext {
         id: "otlp".into(),
@@ -307,6 +307,7 @@ async fn slow_headers_and_idle_connections_are_closed() {
             max_connection_idle: Some(Duration::from_millis(600)),
             ..Default::default()
         }),
+        ..Default::default()
     });
     let r = start(p, BTreeMap::new()).await;
     let started = std::time::Instant::now();
@@ -329,6 +330,77 @@ async fn slow_headers_and_idle_connections_are_closed() {
     // A normal request on a fresh connection is unaffected.
     let a = post(r.addr("http"), "/v1/traces", &[("content-type", PB)], encoded(1)).await;
     assert_eq!(a.status, http::StatusCode::OK);
+}
+
+#[tokio::test]
+async fn cors_preflights_need_no_credentials_but_requests_do() {
+    let mut p = protocols();
+    p.grpc = None;
+    let h = p.http.as_mut().unwrap();
+    h.auth = Some(AuthSettings { authenticator: "bearertokenauth".into(), request_params: None });
+    h.cors = Some(super::otlp::config::CorsConfig {
+        allowed_origins: vec!["https://app.example".into()],
+        ..Default::default()
+    });
+    let r = start(p, bearer_extensions()).await;
+    let pre = super::otlp::test_support::request(
+        r.addr("http"),
+        "OPTIONS",
+        "/v1/traces",
+        &[
+            ("origin", "https://app.example"),
+            ("access-control-request-method", "POST"),
+            ("access-control-request-headers", "authorization, content-type"),
+        ],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(pre.status, http::StatusCode::NO_CONTENT);
+    assert_eq!(pre.header("access-control-allow-origin").as_deref(), None, "authorization is not an allowed header");
+    let pre = super::otlp::test_support::request(
+        r.addr("http"),
+        "OPTIONS",
+        "/v1/traces",
+        &[("origin", "https://app.example"), ("access-control-request-method", "POST")],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(pre.status, http::StatusCode::NO_CONTENT);
+    assert_eq!(pre.header("access-control-allow-origin").as_deref(), Some("https://app.example"));
+    // Not a preflight (no Access-Control-Request-Method): credentials needed.
+    let a = super::otlp::test_support::request(
+        r.addr("http"),
+        "OPTIONS",
+        "/v1/traces",
+        &[("origin", "https://app.example")],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(a.status, http::StatusCode::UNAUTHORIZED);
+    let a = post(r.addr("http"), "/v1/traces", &[("content-type", PB), ("origin", "https://app.example")], encoded(1))
+        .await;
+    assert_eq!(a.status, http::StatusCode::UNAUTHORIZED);
+    assert!(r.sink.batches().is_empty());
+}
+
+#[tokio::test]
+async fn grpc_connections_are_aged_out() {
+    let mut p = protocols();
+    p.grpc.as_mut().unwrap().keepalive = Some(super::otlp::config::GrpcKeepalive {
+        server_parameters: Some(super::otlp::config::KeepaliveServerParameters {
+            max_connection_age: Some(Duration::from_millis(300)),
+            max_connection_age_grace: Some(Duration::from_millis(300)),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let r = start(p, BTreeMap::new()).await;
+    let started = std::time::Instant::now();
+    // No idle timeout is set: only its age closes this connection.
+    let mut conn = tokio::net::TcpStream::connect(r.addr("grpc")).await.unwrap();
+    conn.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.unwrap();
+    assert!(closed_within(&mut conn, std::time::Duration::from_secs(5)).await, "an aged connection stayed open");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(250), "closed before its age");
 }
 
 #[tokio::test]

@@ -42,6 +42,10 @@ pub struct TlsServerConfig {
     /// Refused: a server verifies clients with `client_ca_file`.
     pub ca_file: Option<String>,
     pub ca_pem: Option<String>,
+    /// The Collector's curve, system-pool and TPM settings: not implemented.
+    pub curve_preferences: Option<crate::config::component::CollectorOnly>,
+    pub include_system_ca_certs_pool: Option<crate::config::component::CollectorOnly>,
+    pub tpm_config: Option<crate::config::component::CollectorOnly>,
 }
 
 /// What is wrong with a `tls:` block: the field (below `tls`), the problem and how to fix it.

@@ -1043,12 +1043,6 @@ fn secured_receiver_errors_report_path_line_and_hint() {
             4,
             "inline line 1 (bob): MD5 ($apr1$) hashes are not supported",
         ),
-        (
-            secured_config("        keepalive:\n          server_parameters:\n            max_connection_age: 1m\n", "", ""),
-            "receivers::otlp::protocols::grpc::keepalive::server_parameters::max_connection_age".into(),
-            7,
-            "max_connection_age is not supported",
-        ),
     ];
     let mut failures = Vec::new();
     for (text, path, line, needle) in &cases {

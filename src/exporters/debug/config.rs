@@ -22,10 +22,18 @@ pub struct DebugExporterConfig {
     pub sampling_initial: u64,
     /// After the initial ones, log one batch in this many per second. Default 1 (all).
     pub sampling_thereafter: u64,
+    /// The Collector's choice between its logger (true, default) and stdout.
+    /// Accepted: sluice's debug output always goes to its own log.
+    pub use_internal_logger: bool,
 }
 
 impl Default for DebugExporterConfig {
     fn default() -> Self {
-        DebugExporterConfig { verbosity: Verbosity::Basic, sampling_initial: 2, sampling_thereafter: 1 }
+        DebugExporterConfig {
+            verbosity: Verbosity::Basic,
+            sampling_initial: 2,
+            sampling_thereafter: 1,
+            use_internal_logger: true,
+        }
     }
 }

@@ -26,6 +26,21 @@ pub struct FileExporterConfig {
     /// How often buffered writes are flushed to the file. Default 1s.
     #[serde(default = "default_flush_interval")]
     pub flush_interval: Duration,
+    /// Not implemented: compressed output, appending to an existing file,
+    /// encoding extensions, one file per resource attribute, directory
+    /// creation settings.
+    #[serde(default)]
+    pub compression: Option<crate::config::component::CollectorOnly>,
+    #[serde(default)]
+    pub append: Option<crate::config::component::CollectorOnly>,
+    #[serde(default)]
+    pub encoding: Option<crate::config::component::CollectorOnly>,
+    #[serde(default)]
+    pub group_by: Option<crate::config::component::CollectorOnly>,
+    #[serde(default)]
+    pub create_directory: Option<crate::config::component::CollectorOnly>,
+    #[serde(default)]
+    pub directory_permissions: Option<crate::config::component::CollectorOnly>,
 }
 
 fn default_flush_interval() -> Duration {

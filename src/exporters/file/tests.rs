@@ -9,6 +9,12 @@ fn config(path: &Path, format: FileFormat) -> FileExporterConfig {
         format,
         rotation: None,
         flush_interval: CfgDuration(Duration::from_millis(50)),
+        compression: None,
+        append: None,
+        encoding: None,
+        group_by: None,
+        create_directory: None,
+        directory_permissions: None,
     }
 }
 

@@ -9,7 +9,7 @@ use crate::config::node::{Entry, Node, Style, Value};
 use crate::config::Duration;
 use crate::data::Signal;
 use crate::exporters::otlp::config::OtlpExporterConfig;
-use crate::exporters::otlp_common::{check_queue, check_retry, check_tls};
+use crate::exporters::otlp_common::{check_compression, check_queue, check_retry, check_tls};
 use serde::Deserialize;
 
 /// The port a backend gets when its hostname names none, as in the Collector.
@@ -25,6 +25,17 @@ pub struct LoadBalancingConfig {
     pub routing_key: Option<String>,
     pub protocol: ProtocolConfig,
     pub resolver: ResolverConfig,
+    /// Not implemented (yet): routing by chosen attributes, and the
+    /// exporter-level queue, retry and timeout (sluice queues and retries per
+    /// backend, with `protocol.otlp`'s settings).
+    #[serde(default)]
+    pub routing_attributes: Option<crate::config::component::CollectorOnly>,
+    #[serde(default)]
+    pub timeout: Option<crate::config::component::CollectorOnly>,
+    #[serde(default)]
+    pub sending_queue: Option<crate::config::component::CollectorOnly>,
+    #[serde(default)]
+    pub retry_on_failure: Option<crate::config::component::CollectorOnly>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -279,6 +290,7 @@ pub fn validate(c: &mut Checker, cfg: &LoadBalancingConfig) {
     let mut sub = Checker { path: &otlp_path, node: otlp_node, errors: c.errors };
     let otlp = &cfg.protocol.otlp;
     check_tls(&mut sub, &otlp.tls);
+    check_compression(&mut sub, &["compression"], otlp.compression);
     check_retry(&mut sub, &otlp.retry_on_failure);
     check_queue(&mut sub, &otlp.sending_queue);
 }

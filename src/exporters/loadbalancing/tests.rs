@@ -240,6 +240,7 @@ fn lb_config(hostnames: Vec<String>) -> LoadBalancingConfig {
                     initial_interval: CfgDuration::from_millis(100),
                     ..Default::default()
                 },
+                ..Default::default()
             },
         },
         resolver: ResolverConfig {
@@ -248,6 +249,10 @@ fn lb_config(hostnames: Vec<String>) -> LoadBalancingConfig {
             k8s: None,
             aws_cloud_map: None,
         },
+        routing_attributes: None,
+        timeout: None,
+        sending_queue: None,
+        retry_on_failure: None,
     }
 }
 

@@ -138,6 +138,10 @@ pub struct LokiExporterConfig {
     pub sending_queue: SendingQueueConfig,
     #[serde(default)]
     pub retry_on_failure: RetryConfig,
+    /// Not implemented: the Collector's switches of its default labels
+    /// (sluice's labels are chosen with `labels`).
+    #[serde(default)]
+    pub default_labels_enabled: Option<crate::config::component::CollectorOnly>,
 }
 
 impl LokiExporterConfig {

@@ -32,6 +32,7 @@ fn config(endpoint: &str) -> LokiExporterConfig {
         timeout: CfgDuration::from_secs(5),
         sending_queue: Default::default(),
         retry_on_failure: Default::default(),
+        default_labels_enabled: None,
     }
 }
 

@@ -139,6 +139,14 @@ impl OtlpExporter {
         if !timeout.is_zero() {
             endpoint = endpoint.connect_timeout(timeout);
         }
+        if let Some(k) = &cfg.keepalive {
+            if let Some(time) = k.time.map(|t| t.get()).filter(|t| !t.is_zero()) {
+                endpoint = endpoint
+                    .http2_keep_alive_interval(time)
+                    .keep_alive_while_idle(k.permit_without_stream)
+                    .keep_alive_timeout(k.timeout.map_or(std::time::Duration::from_secs(20), |t| t.get()));
+            }
+        }
         let tls = match target.tls {
             true => Some(tls::client_tls(&cfg.tls, &[b"h2"]).map_err(|e| format!("{id}: {e}"))?),
             false => None,
@@ -159,7 +167,8 @@ impl OtlpExporter {
         let compression = match cfg.compression {
             Compression::Gzip => Some(CompressionEncoding::Gzip),
             Compression::Zstd => Some(CompressionEncoding::Zstd),
-            Compression::None | Compression::Empty => None,
+            // The others are refused at validation.
+            _ => None,
         };
         Ok(OtlpExporter {
             endpoint,

@@ -55,8 +55,7 @@ fn config(endpoint: String) -> OtlpExporterConfig {
         headers: BTreeMap::new(),
         compression: Compression::Gzip,
         timeout: CfgDuration::from_secs(5),
-        sending_queue: Default::default(),
-        retry_on_failure: Default::default(),
+        ..Default::default()
     }
 }
 

@@ -2,6 +2,7 @@
 //! the sending queue and retry on failure. Names and defaults are the
 //! Collector's (`exporterhelper`, `configtls`, `configcompression`).
 
+use crate::config::component::CollectorOnly;
 use crate::config::Duration;
 use serde::Deserialize;
 
@@ -15,11 +16,39 @@ pub enum Compression {
     /// The Collector accepts an empty string for "no compression".
     #[serde(rename = "")]
     Empty,
+    /// The Collector's other algorithms: refused by [`check_compression`],
+    /// so no exporter is built with one.
+    Snappy,
+    Zlib,
+    Deflate,
+    Lz4,
 }
 
 impl Compression {
     pub fn is_none(self) -> bool {
         matches!(self, Compression::None | Compression::Empty)
+    }
+
+    /// The name of a Collector algorithm sluice does not implement.
+    pub fn unsupported(self) -> Option<&'static str> {
+        match self {
+            Compression::Snappy => Some("snappy"),
+            Compression::Zlib => Some("zlib"),
+            Compression::Deflate => Some("deflate"),
+            Compression::Lz4 => Some("lz4"),
+            _ => None,
+        }
+    }
+}
+
+/// `compression` must be one sluice implements.
+pub fn check_compression(c: &mut crate::config::component::Checker, field: &[&str], compression: Compression) {
+    if let Some(name) = compression.unsupported() {
+        c.error(
+            field,
+            format!("the Collector has `compression: {name}`; sluice does not support it (yet)"),
+            Some("gzip (the default), zstd or none"),
+        );
     }
 }
 
@@ -38,6 +67,65 @@ pub struct TlsClientConfig {
     pub key_file: Option<String>,
     /// Server name to verify instead of the endpoint's host.
     pub server_name_override: Option<String>,
+    /// Lowest TLS version offered: "1.2" (default) or "1.3" (rustls has no 1.0 or 1.1).
+    pub min_version: Option<String>,
+    /// Highest TLS version offered: "1.2" or "1.3" (default).
+    pub max_version: Option<String>,
+    /// `ca_file`, `cert_file` and `key_file` inline (PEM text); each
+    /// excludes its file.
+    pub ca_pem: Option<String>,
+    pub cert_pem: Option<String>,
+    pub key_pem: Option<String>,
+    /// The Collector's system pool beside `ca_file`, cipher, curve and reload
+    /// settings: not implemented.
+    pub include_system_ca_certs_pool: Option<CollectorOnly>,
+    pub cipher_suites: Option<CollectorOnly>,
+    pub curve_preferences: Option<CollectorOnly>,
+    pub reload_interval: Option<CollectorOnly>,
+    pub tpm_config: Option<CollectorOnly>,
+}
+
+/// A TLS version name as the Collector writes it ("1.2", "1.3"); `Err` says why not.
+pub fn tls_version(v: &str) -> Result<&'static rustls::SupportedProtocolVersion, String> {
+    match v {
+        "1.2" => Ok(&rustls::version::TLS12),
+        "1.3" => Ok(&rustls::version::TLS13),
+        "1.0" | "1.1" => Err(format!("TLS {v} is not supported: sluice speaks TLS 1.2 and 1.3")),
+        other => Err(format!("unknown TLS version \"{other}\": write \"1.2\" or \"1.3\"")),
+    }
+}
+
+impl TlsClientConfig {
+    /// The versions to offer, from `min_version` and `max_version`.
+    pub fn versions(&self) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, String> {
+        let nonempty = |v: &Option<String>| v.as_deref().filter(|s| !s.is_empty()).map(str::to_string);
+        let min = tls_version(&nonempty(&self.min_version).unwrap_or_else(|| "1.2".into()))
+            .map_err(|e| format!("min_version: {e}"))?;
+        let max = tls_version(&nonempty(&self.max_version).unwrap_or_else(|| "1.3".into()))
+            .map_err(|e| format!("max_version: {e}"))?;
+        let rank =
+            |v: &rustls::SupportedProtocolVersion| if v.version == rustls::ProtocolVersion::TLSv1_3 { 1 } else { 0 };
+        if rank(max) < rank(min) {
+            return Err("max_version: max_version is below min_version".into());
+        }
+        Ok([&rustls::version::TLS13, &rustls::version::TLS12]
+            .into_iter()
+            .filter(|v| (rank(min)..=rank(max)).contains(&rank(v)))
+            .collect())
+    }
+}
+
+/// What the sending queue counts against `queue_size` (the Collector's `sizer`).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueSizer {
+    /// Requests (batches as they leave the pipeline): sluice's queue.
+    #[default]
+    Requests,
+    /// Items (spans, data points, log records): not implemented.
+    Items,
+    /// Bytes of the serialized requests: not implemented.
+    Bytes,
 }
 
 pub use crate::queue::FullQueuePolicy;
@@ -62,6 +150,14 @@ pub struct SendingQueueConfig {
     /// sluice: bound of a persistent queue's undelivered records, in MiB
     /// (the batch bound `queue_size` applies too). Default 512.
     pub max_size_mib: u64,
+    /// What `queue_size` counts. Only `requests` (the default) is implemented.
+    pub sizer: QueueSizer,
+    /// The Collector's "caller waits until the request is sent": only
+    /// `false` (the default; the pipeline hands on and goes on) is implemented.
+    pub wait_for_result: bool,
+    /// The Collector's batching inside the queue: not implemented (use the
+    /// `batch` processor).
+    pub batch: Option<CollectorOnly>,
 }
 
 impl Default for SendingQueueConfig {
@@ -75,6 +171,9 @@ impl Default for SendingQueueConfig {
             blocking: None,
             storage: None,
             max_size_mib: 512,
+            sizer: QueueSizer::Requests,
+            wait_for_result: false,
+            batch: None,
         }
     }
 }
@@ -123,9 +222,23 @@ impl Default for RetryConfig {
 
 /// Client certificates need both halves.
 pub fn check_tls(c: &mut crate::config::component::Checker, tls: &TlsClientConfig) {
-    if tls.cert_file.is_some() != tls.key_file.is_some() {
-        let (set, missing) =
-            if tls.cert_file.is_some() { ("cert_file", "key_file") } else { ("key_file", "cert_file") };
+    if let Err(e) = tls.versions() {
+        let (field, message) = e.split_once(": ").unwrap_or(("min_version", &e));
+        c.error(&["tls", field], message.to_string(), Some("\"1.2\" or \"1.3\""));
+    }
+    for (file, pem, f, p) in [
+        (&tls.ca_file, &tls.ca_pem, "ca_file", "ca_pem"),
+        (&tls.cert_file, &tls.cert_pem, "cert_file", "cert_pem"),
+        (&tls.key_file, &tls.key_pem, "key_file", "key_pem"),
+    ] {
+        if file.is_some() && pem.is_some() {
+            c.error(&["tls", p], format!("{f} and {p} are both set"), Some("keep one of them"));
+        }
+    }
+    let cert = tls.cert_file.is_some() || tls.cert_pem.is_some();
+    let key = tls.key_file.is_some() || tls.key_pem.is_some();
+    if cert != key {
+        let (set, missing) = if cert { ("cert_file", "key_file") } else { ("key_file", "cert_file") };
         c.error(
             &["tls", set],
             format!("{set} is set but {missing} is not"),
@@ -161,6 +274,21 @@ pub fn check_retry(c: &mut crate::config::component::Checker, r: &RetryConfig) {
 pub fn check_queue(c: &mut crate::config::component::Checker, q: &SendingQueueConfig) {
     if !q.enabled {
         return;
+    }
+    if q.sizer != QueueSizer::Requests {
+        let name = if q.sizer == QueueSizer::Items { "items" } else { "bytes" };
+        c.error(
+            &["sending_queue", "sizer"],
+            format!("the Collector has `sizer: {name}`; sluice does not support it (yet): its queue counts requests"),
+            Some("remove sizer (or write sizer: requests); bound the queue with queue_size in requests"),
+        );
+    }
+    if q.wait_for_result {
+        c.error(
+            &["sending_queue", "wait_for_result"],
+            "the Collector has `wait_for_result: true`; sluice does not support it (yet)",
+            Some("remove it: the pipeline hands a batch to the queue and goes on, as with wait_for_result: false"),
+        );
     }
     if q.queue_size == 0 {
         c.error(&["sending_queue", "queue_size"], "queue_size must be at least 1", Some("or set enabled: false"));

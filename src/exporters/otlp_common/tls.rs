@@ -23,16 +23,16 @@ pub struct ClientTls {
 /// (`h2` for gRPC; `h2` and `http/1.1` for OTLP/HTTP).
 pub fn client_tls(cfg: &TlsClientConfig, alpn: &[&[u8]]) -> Result<ClientTls, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let versions = cfg.versions().map_err(|e| format!("tls.{e}"))?;
     let builder = ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(&versions)
         .map_err(|e| format!("tls: {e}"))?;
     let builder = if cfg.insecure_skip_verify {
         builder.dangerous().with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
-    } else if let Some(ca_file) = &cfg.ca_file {
+    } else if let Some((pem, what)) = pem_of(&cfg.ca_file, &cfg.ca_pem, "ca_file", "ca_pem")? {
         let mut roots = RootCertStore::empty();
-        let certs = read_certs(ca_file, "ca_file")?;
-        for cert in certs {
-            roots.add(cert).map_err(|e| format!("tls.ca_file {ca_file}: invalid certificate: {e}"))?;
+        for cert in certs_in(&pem, &what)? {
+            roots.add(cert).map_err(|e| format!("{what}: invalid certificate: {e}"))?;
         }
         builder.with_root_certificates(roots)
     } else {
@@ -41,13 +41,18 @@ pub fn client_tls(cfg: &TlsClientConfig, alpn: &[&[u8]]) -> Result<ClientTls, St
             format!("tls: cannot load the system CA certificates ({e}); set tls.ca_file or use an http:// endpoint")
         })?
     };
-    let mut config = match (&cfg.cert_file, &cfg.key_file) {
-        (Some(cert_file), Some(key_file)) => {
-            let certs = read_certs(cert_file, "cert_file")?;
-            let key = read_key(key_file)?;
+    if (cfg.cert_file.is_some() || cfg.cert_pem.is_some()) != (cfg.key_file.is_some() || cfg.key_pem.is_some()) {
+        return Err("tls: cert_file and key_file must be set together".to_string());
+    }
+    let cert = pem_of(&cfg.cert_file, &cfg.cert_pem, "cert_file", "cert_pem")?;
+    let key = pem_of(&cfg.key_file, &cfg.key_pem, "key_file", "key_pem")?;
+    let mut config = match (cert, key) {
+        (Some((cert, cert_what)), Some((key, key_what))) => {
+            let certs = certs_in(&cert, &cert_what)?;
+            let key = key_in(&key, &key_what)?;
             builder
                 .with_client_auth_cert(certs, key)
-                .map_err(|e| format!("tls: client certificate {cert_file} and key {key_file} do not fit: {e}"))?
+                .map_err(|e| format!("tls: client certificate ({cert_what}) and key ({key_what}) do not fit: {e}"))?
         }
         (None, None) => builder.with_no_client_auth(),
         _ => return Err("tls: cert_file and key_file must be set together".to_string()),
@@ -74,22 +79,39 @@ pub fn no_roots_config() -> ClientConfig {
     }
 }
 
-fn read_certs(path: &str, field: &str) -> Result<Vec<CertificateDer<'static>>, String> {
-    let pem = std::fs::read(path).map_err(|e| format!("tls.{field}: cannot read {path}: {e}"))?;
-    let certs = rustls_pemfile::certs(&mut pem.as_slice())
+/// The PEM of a file setting or of its inline twin, and how to name it in
+/// messages (`tls.ca_file /path` or `tls.ca_pem`).
+fn pem_of(
+    file: &Option<String>,
+    inline: &Option<String>,
+    f: &str,
+    p: &str,
+) -> Result<Option<(Vec<u8>, String)>, String> {
+    match (file, inline) {
+        (Some(_), Some(_)) => Err(format!("tls: {f} and {p} are both set")),
+        (Some(path), None) => {
+            let pem = std::fs::read(path).map_err(|e| format!("tls.{f}: cannot read {path}: {e}"))?;
+            Ok(Some((pem, format!("tls.{f} {path}"))))
+        }
+        (None, Some(text)) => Ok(Some((text.as_bytes().to_vec(), format!("tls.{p}")))),
+        (None, None) => Ok(None),
+    }
+}
+
+fn certs_in(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = rustls_pemfile::certs(&mut &pem[..])
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("tls.{field}: {path} is not valid PEM: {e}"))?;
+        .map_err(|e| format!("{what}: not valid PEM: {e}"))?;
     if certs.is_empty() {
-        return Err(format!("tls.{field}: {path} holds no PEM certificate"));
+        return Err(format!("{what}: holds no PEM certificate"));
     }
     Ok(certs)
 }
 
-fn read_key(path: &str) -> Result<PrivateKeyDer<'static>, String> {
-    let pem = std::fs::read(path).map_err(|e| format!("tls.key_file: cannot read {path}: {e}"))?;
-    rustls_pemfile::private_key(&mut pem.as_slice())
-        .map_err(|e| format!("tls.key_file: {path} is not valid PEM: {e}"))?
-        .ok_or_else(|| format!("tls.key_file: {path} holds no private key"))
+fn key_in(pem: &[u8], what: &str) -> Result<PrivateKeyDer<'static>, String> {
+    rustls_pemfile::private_key(&mut &pem[..])
+        .map_err(|e| format!("{what}: not valid PEM: {e}"))?
+        .ok_or_else(|| format!("{what}: holds no private key"))
 }
 
 /// `insecure_skip_verify`: any certificate is accepted, but handshake
@@ -159,5 +181,34 @@ mod tests {
         let tls = client_tls(&cfg, &[b"h2"]).unwrap();
         assert_eq!(tls.config.alpn_protocols, vec![b"h2".to_vec()]);
         assert!(tls.server_name.is_some());
+    }
+
+    #[test]
+    fn min_and_max_version_choose_what_is_offered() {
+        let cfg = |min: Option<&str>, max: Option<&str>| TlsClientConfig {
+            insecure_skip_verify: true,
+            min_version: min.map(str::to_string),
+            max_version: max.map(str::to_string),
+            ..Default::default()
+        };
+        let v = |c: &TlsClientConfig| c.versions().unwrap().iter().map(|v| v.version).collect::<Vec<_>>();
+        use rustls::ProtocolVersion::{TLSv1_2, TLSv1_3};
+        assert_eq!(v(&cfg(None, None)), vec![TLSv1_3, TLSv1_2]);
+        assert_eq!(v(&cfg(Some("1.3"), None)), vec![TLSv1_3]);
+        assert_eq!(v(&cfg(Some(""), Some("1.2"))), vec![TLSv1_2]);
+        assert!(client_tls(&cfg(Some("1.3"), None), &[b"h2"]).is_ok());
+        assert!(cfg(Some("1.3"), Some("1.2")).versions().unwrap_err().starts_with("max_version: "));
+        assert!(cfg(Some("1.1"), None).versions().unwrap_err().contains("not supported"));
+    }
+
+    #[test]
+    fn inline_pem_stands_for_its_file() {
+        let ca = include_str!("testdata/ca.pem");
+        let cfg = TlsClientConfig { ca_pem: Some(ca.into()), ..Default::default() };
+        assert!(client_tls(&cfg, &[b"h2"]).is_ok());
+        let cfg = TlsClientConfig { ca_pem: Some("not pem".into()), ..Default::default() };
+        assert_eq!(client_tls(&cfg, &[b"h2"]).unwrap_err(), "tls.ca_pem: holds no PEM certificate");
+        let cfg = TlsClientConfig { ca_pem: Some(ca.into()), ca_file: Some("x".into()), ..Default::default() };
+        assert!(client_tls(&cfg, &[b"h2"]).unwrap_err().contains("both set"));
     }
 }

@@ -1,8 +1,8 @@
 //! Configuration of the `otlphttp` exporter (alias `otlp_http`): OTLP over HTTP.
 
-use crate::config::component::Checker;
+use crate::config::component::{Checker, CollectorOnly};
 use crate::config::Duration;
-use crate::exporters::otlp_common::{check_queue, check_retry, check_tls};
+use crate::exporters::otlp_common::{check_compression, check_queue, check_retry, check_tls};
 use crate::exporters::otlp_common::{Compression, RetryConfig, SendingQueueConfig, TlsClientConfig};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -44,6 +44,93 @@ pub struct OtlpHttpExporterConfig {
     pub sending_queue: SendingQueueConfig,
     #[serde(default)]
     pub retry_on_failure: RetryConfig,
+    /// The Collector's HTTP client (`confighttp.ClientConfig`) settings.
+    /// Honoured: `idle_conn_timeout` (0: never), `max_idle_conns_per_host`,
+    /// `disable_keep_alives` (no idle connection is kept).
+    #[serde(default)]
+    pub idle_conn_timeout: Option<Duration>,
+    #[serde(default)]
+    pub max_idle_conns_per_host: Option<usize>,
+    #[serde(default)]
+    pub disable_keep_alives: bool,
+    /// Accepted for compatibility (hyper sizes its buffers and manages its
+    /// connections itself): each must not be negative.
+    #[serde(default)]
+    pub read_buffer_size: Option<u64>,
+    #[serde(default)]
+    pub write_buffer_size: Option<u64>,
+    #[serde(default)]
+    pub max_idle_conns: Option<u64>,
+    #[serde(default)]
+    pub max_conns_per_host: Option<u64>,
+    #[serde(default)]
+    pub http2_read_idle_timeout: Option<Duration>,
+    #[serde(default)]
+    pub http2_ping_timeout: Option<Duration>,
+    /// Accepted: over https sluice offers h2 and HTTP/1.1 either way.
+    #[serde(default)]
+    pub force_attempt_http2: Option<bool>,
+    /// Not implemented: a proxy, client authenticators, cookies, the
+    /// compression level, a profiles endpoint.
+    #[serde(default)]
+    pub proxy_url: Option<CollectorOnly>,
+    #[serde(default)]
+    pub auth: Option<CollectorOnly>,
+    #[serde(default)]
+    pub cookies: Option<CollectorOnly>,
+    #[serde(default)]
+    pub compression_params: Option<CollectorOnly>,
+    #[serde(default)]
+    pub profiles_endpoint: Option<CollectorOnly>,
+}
+
+impl OtlpHttpExporterConfig {
+    /// The connection pool, from the Collector's client settings.
+    pub fn pool(&self) -> crate::exporters::http_sender::PoolSettings {
+        let idle_timeout = self.idle_conn_timeout.map(|d| d.get()).map(|d| {
+            // Go's 0 means no limit.
+            if d.is_zero() {
+                std::time::Duration::from_secs(u64::from(u32::MAX))
+            } else {
+                d
+            }
+        });
+        let max_idle_per_host = if self.disable_keep_alives { Some(0) } else { self.max_idle_conns_per_host };
+        crate::exporters::http_sender::PoolSettings { idle_timeout, max_idle_per_host }
+    }
+}
+
+impl Default for OtlpHttpExporterConfig {
+    fn default() -> Self {
+        OtlpHttpExporterConfig {
+            endpoint: None,
+            traces_endpoint: None,
+            metrics_endpoint: None,
+            logs_endpoint: None,
+            tls: TlsClientConfig::default(),
+            headers: BTreeMap::new(),
+            compression: Compression::default(),
+            encoding: HttpEncoding::default(),
+            timeout: default_timeout(),
+            sending_queue: SendingQueueConfig::default(),
+            retry_on_failure: RetryConfig::default(),
+            idle_conn_timeout: None,
+            max_idle_conns_per_host: None,
+            disable_keep_alives: false,
+            read_buffer_size: None,
+            write_buffer_size: None,
+            max_idle_conns: None,
+            max_conns_per_host: None,
+            http2_read_idle_timeout: None,
+            http2_ping_timeout: None,
+            force_attempt_http2: None,
+            proxy_url: None,
+            auth: None,
+            cookies: None,
+            compression_params: None,
+            profiles_endpoint: None,
+        }
+    }
 }
 
 fn default_timeout() -> Duration {
@@ -63,6 +150,7 @@ pub fn validate(c: &mut Checker, cfg: &OtlpHttpExporterConfig) {
         }
     }
     check_tls(c, &cfg.tls);
+    check_compression(c, &["compression"], cfg.compression);
     check_retry(c, &cfg.retry_on_failure);
     check_queue(c, &cfg.sending_queue);
 }

@@ -113,7 +113,7 @@ pub struct OtlpHttpExporter {
 impl OtlpHttpExporter {
     pub fn new(cfg: &OtlpHttpExporterConfig, signal: Signal, id: &str) -> Result<Self, String> {
         let url = signal_url(cfg, signal).map_err(|e| format!("{id}: {e}"))?;
-        let mut sender = HttpSender::new(&url, &cfg.tls, &cfg.headers, cfg.timeout.get(), id)?;
+        let mut sender = HttpSender::with_pool(&url, &cfg.tls, &cfg.headers, cfg.timeout.get(), id, cfg.pool())?;
         let content_type = match cfg.encoding {
             HttpEncoding::Proto => "application/x-protobuf",
             HttpEncoding::Json => "application/json",
@@ -122,7 +122,8 @@ impl OtlpHttpExporter {
         match cfg.compression {
             Compression::Gzip => sender.default_header(CONTENT_ENCODING, HeaderValue::from_static("gzip")),
             Compression::Zstd => sender.default_header(CONTENT_ENCODING, HeaderValue::from_static("zstd")),
-            Compression::None | Compression::Empty => {}
+            // The others are refused at validation.
+            _ => {}
         }
         Ok(OtlpHttpExporter { sender, compression: cfg.compression, encoding: cfg.encoding })
     }
@@ -195,7 +196,7 @@ fn compress(body: Vec<u8>, compression: Compression) -> std::io::Result<Vec<u8>>
             enc.finish()
         }
         Compression::Zstd => zstd::bulk::compress(&body, 3),
-        Compression::None | Compression::Empty => Ok(body),
+        _ => Ok(body),
     }
 }
 

@@ -35,8 +35,7 @@ fn config(endpoint: String) -> OtlpHttpExporterConfig {
         compression: Compression::Gzip,
         encoding: HttpEncoding::Proto,
         timeout: CfgDuration::from_secs(5),
-        sending_queue: Default::default(),
-        retry_on_failure: Default::default(),
+        ..Default::default()
     }
 }
 

@@ -33,6 +33,13 @@ pub struct PrometheusExporterConfig {
     /// Accepted for Collector configs; only `false` (the text format 0.0.4) is supported.
     #[serde(default)]
     pub enable_open_metrics: bool,
+    /// Not implemented: TLS on the scrape endpoint, other name translation
+    /// strategies (sluice's names are the Collector's default, with suffixes
+    /// per `add_metric_suffixes`).
+    #[serde(default)]
+    pub tls: Option<crate::config::component::CollectorOnly>,
+    #[serde(default)]
+    pub translation_strategy: Option<crate::config::component::CollectorOnly>,
 }
 
 fn yes() -> bool {

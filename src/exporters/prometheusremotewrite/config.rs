@@ -51,6 +51,30 @@ pub struct PrometheusRemoteWriteConfig {
     pub remote_write_queue: Option<RemoteWriteQueueConfig>,
     #[serde(default)]
     pub retry_on_failure: RetryConfig,
+    /// `otel_scope_info` and `_created` series: only `enabled: false` (the
+    /// Collector's default) is implemented.
+    #[serde(default)]
+    pub scope_info: Enabled<false>,
+    #[serde(default)]
+    pub export_created_metric: Enabled<false>,
+    /// Accepted for compatibility (hyper sizes its buffers); not negative.
+    #[serde(default)]
+    pub read_buffer_size: Option<u64>,
+    #[serde(default)]
+    pub write_buffer_size: Option<u64>,
+    /// Not implemented: the write-ahead log (use `sending_queue.storage`),
+    /// parallel requests per batch, remote write 2.0, a proxy, client
+    /// authenticators.
+    #[serde(default)]
+    pub wal: Option<crate::config::component::CollectorOnly>,
+    #[serde(default)]
+    pub max_batch_request_parallelism: Option<crate::config::component::CollectorOnly>,
+    #[serde(default)]
+    pub protobuf_message: Option<crate::config::component::CollectorOnly>,
+    #[serde(default)]
+    pub proxy_url: Option<crate::config::component::CollectorOnly>,
+    #[serde(default)]
+    pub auth: Option<crate::config::component::CollectorOnly>,
 }
 
 /// `{enabled: bool}` with a default of `D`.
@@ -142,6 +166,16 @@ pub fn validate(c: &mut Checker, cfg: &PrometheusRemoteWriteConfig) {
         c.error(&["max_batch_size_bytes"], "max_batch_size_bytes must be above 0", Some("the default is 3000000"));
     }
     prometheus_label_names(c, "external_labels", cfg.external_labels.keys());
+    for (field, on) in [("scope_info", cfg.scope_info.on()), ("export_created_metric", cfg.export_created_metric.on())]
+    {
+        if on {
+            c.error(
+                &[field, "enabled"],
+                format!("the Collector has `{field}: {{enabled: true}}`; sluice does not support it (yet)"),
+                Some("remove it or set enabled: false"),
+            );
+        }
+    }
     let d = &cfg.delta_to_cumulative;
     if d.enabled && d.max_series == 0 {
         c.error(

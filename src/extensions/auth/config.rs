@@ -12,6 +12,9 @@ use serde::Deserialize;
 pub struct AuthSettings {
     /// ID of an authenticator extension listed in `service.extensions`.
     pub authenticator: String,
+    /// The Collector's query parameters handed to the authenticator: not implemented.
+    #[serde(default)]
+    pub request_params: Option<crate::config::component::CollectorOnly>,
 }
 
 /// The `bearertokenauth` extension: requests must carry one of the tokens.

@@ -2,8 +2,10 @@
 //! and `filelog` checkpoints keep their files.
 
 use super::{ExtensionFactory, ExtensionSpec, ExtensionUse};
-use crate::config::component::{ComponentKind, ComponentMeta, Factory};
+use crate::config::component::{Checker, CollectorOnly, ComponentKind, ComponentMeta, Factory};
+use crate::config::Duration;
 use crate::queue::storage_config::{file_storage, FileStorageConfig};
+use serde::Deserialize;
 use std::sync::Arc;
 
 pub static FACTORY: ExtensionFactory = Factory {
@@ -15,10 +17,77 @@ pub static FACTORY: ExtensionFactory = Factory {
         description: "a directory for persistent sending queues (sending_queue.storage)",
     },
     compile: |input| {
-        let cfg: FileStorageConfig = input.typed()?;
-        input.check(|c| file_storage(c, &cfg)).then(|| Arc::new(cfg) as _)
+        let cfg: FileStorageSettings = input.typed()?;
+        let storage = FileStorageConfig { directory: cfg.directory.clone(), fsync: cfg.fsync };
+        input
+            .check(|c| {
+                file_storage(c, &storage);
+                cfg.check(c);
+            })
+            .then(|| Arc::new(storage) as _)
     },
 };
+
+/// The extension's settings, field for field the Collector's `file_storage`.
+/// sluice uses `directory` and `fsync`; the rest is accepted and checked,
+/// and changes nothing, for the reasons on each field.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FileStorageSettings {
+    pub directory: String,
+    #[serde(default)]
+    pub fsync: bool,
+    /// The Collector's wait for its database lock. sluice's queue files have
+    /// one writer each, so there is no lock to wait for.
+    #[serde(default)]
+    pub timeout: Option<Duration>,
+    /// The Collector compacts its bbolt database. sluice's queue segments
+    /// are deleted as soon as they are delivered, so there is nothing to
+    /// compact.
+    #[serde(default)]
+    pub compaction: Option<CompactionSettings>,
+    /// sluice always creates a missing directory (with its parents).
+    #[serde(default)]
+    pub create_directory: Option<bool>,
+    /// Octal permissions of a created directory (e.g. "0750"); checked,
+    /// the directory is created with the process's umask.
+    #[serde(default)]
+    pub directory_permissions: Option<String>,
+    /// Not implemented: deleting the stored data at start.
+    #[serde(default)]
+    pub recreate: Option<CollectorOnly>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct CompactionSettings {
+    pub directory: Option<String>,
+    pub on_start: bool,
+    pub on_rebound: bool,
+    pub rebound_needed_threshold_mib: u64,
+    pub rebound_trigger_threshold_mib: u64,
+    pub max_transaction_size: u64,
+    pub check_interval: Option<Duration>,
+    pub cleanup_on_start: bool,
+}
+
+impl FileStorageSettings {
+    fn check(&self, c: &mut Checker) {
+        if let Some(p) = &self.directory_permissions {
+            let digits = p.strip_prefix("0o").unwrap_or(p);
+            if digits.is_empty() || u32::from_str_radix(digits, 8).map_or(true, |m| m > 0o7777) {
+                c.error(
+                    &["directory_permissions"],
+                    format!("directory_permissions \"{p}\" is not an octal mode"),
+                    Some("e.g. \"0750\""),
+                );
+            }
+        }
+        if self.timeout.is_some_and(|t| t.is_zero()) {
+            c.error(&["timeout"], "timeout must be above zero", Some("e.g. 1s, the Collector's default"));
+        }
+    }
+}
 
 impl ExtensionSpec for FileStorageConfig {
     fn provides(&self) -> Option<ExtensionUse> {

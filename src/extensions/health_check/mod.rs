@@ -2,8 +2,9 @@
 //! (served by `telemetry::server`).
 
 use super::{ExtensionFactory, ExtensionSpec};
-use crate::config::component::{ComponentKind, ComponentMeta, Factory};
+use crate::config::component::{CollectorOnly, ComponentKind, ComponentMeta, Factory};
 use crate::telemetry::health_config::{health_check, HealthCheckConfig};
+use serde::Deserialize;
 use std::sync::Arc;
 
 pub static FACTORY: ExtensionFactory = Factory {
@@ -15,10 +16,51 @@ pub static FACTORY: ExtensionFactory = Factory {
         description: "liveness, readiness and startup endpoints",
     },
     compile: |input| {
-        let cfg: HealthCheckConfig = input.typed()?;
-        input.check(|c| health_check(c, &cfg)).then(|| Arc::new(cfg) as _)
+        let settings: HealthCheckSettings = input.typed()?;
+        let defaults = HealthCheckConfig::default();
+        let cfg = HealthCheckConfig {
+            endpoint: settings.endpoint.clone().unwrap_or(defaults.endpoint),
+            path: settings.path.clone().unwrap_or(defaults.path),
+        };
+        input
+            .check(|c| {
+                health_check(c, &cfg);
+                if settings.check_collector_pipeline.as_ref().is_some_and(|p| p.enabled) {
+                    c.error(
+                        &["check_collector_pipeline", "enabled"],
+                        "the Collector has `check_collector_pipeline`; sluice does not support it (yet)",
+                        Some(
+                            "remove it or set enabled: false; the Collector's README says it does not work as expected",
+                        ),
+                    );
+                }
+            })
+            .then(|| Arc::new(cfg) as _)
     },
 };
+
+/// The extension's settings, field for field the Collector's `health_check`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthCheckSettings {
+    /// host:port to listen on. Default 127.0.0.1:13133.
+    pub endpoint: Option<String>,
+    /// Path of the Collector-compatible status page. Default "/".
+    pub path: Option<String>,
+    /// Not implemented: a static body, TLS on the health endpoint.
+    pub response_body: Option<CollectorOnly>,
+    pub tls: Option<CollectorOnly>,
+    /// Accepted with `enabled: false` only (deprecated in the Collector).
+    pub check_collector_pipeline: Option<CheckCollectorPipeline>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckCollectorPipeline {
+    pub enabled: bool,
+    pub interval: Option<crate::config::Duration>,
+    pub exporter_failure_threshold: Option<u64>,
+}
 
 impl ExtensionSpec for HealthCheckConfig {
     fn health_server(&self) -> Option<&HealthCheckConfig> {

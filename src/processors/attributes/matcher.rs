@@ -41,6 +41,27 @@ pub struct MatchConfig {
     pub attributes: Vec<AttributeMatchConfig>,
     #[serde(default)]
     pub resources: Vec<AttributeMatchConfig>,
+    /// The Collector's regexp cache settings: accepted (sluice's regexes
+    /// need no result cache).
+    #[serde(default)]
+    pub regexp: Option<RegexpCacheConfig>,
+    /// Not implemented (yet): span kinds, scopes, log severity numbers, expr.
+    #[serde(default)]
+    pub span_kinds: Option<crate::config::component::CollectorOnly>,
+    #[serde(default)]
+    pub libraries: Option<crate::config::component::CollectorOnly>,
+    #[serde(default)]
+    pub log_severity_number: Option<crate::config::component::CollectorOnly>,
+    #[serde(default)]
+    pub expressions: Option<crate::config::component::CollectorOnly>,
+}
+
+/// `regexp:` of a Collector match block (filterset's cache of match results).
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegexpCacheConfig {
+    pub cacheenabled: bool,
+    pub cachemaxnumentries: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -173,7 +173,12 @@ mod tests {
 
     #[test]
     fn encoded_processor_emits_the_same_batch_sizes_as_the_decoded_one() {
-        let cfg = BatchConfig { send_batch_size: 50, send_batch_max_size: 70, timeout: CfgDuration::from_millis(200) };
+        let cfg = BatchConfig {
+            send_batch_size: 50,
+            send_batch_max_size: 70,
+            timeout: CfgDuration::from_millis(200),
+            ..Default::default()
+        };
         let mut decoded: BatchProcessor<Batch> = BatchProcessor::new(&cfg, Signal::Traces, "batch", &Registry::new());
         let mut encoded_p: BatchProcessor<EncodedBatch> =
             BatchProcessor::new(&cfg, Signal::Traces, "batch", &Registry::new());

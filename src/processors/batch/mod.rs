@@ -295,6 +295,7 @@ mod tests {
             send_batch_size: size,
             send_batch_max_size: max,
             timeout: CfgDuration::from_millis(timeout_ms),
+            ..Default::default()
         };
         (BatchStage::new(&cfg, Signal::Traces, "batch", &reg), reg)
     }

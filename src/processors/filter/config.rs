@@ -25,6 +25,9 @@ pub struct FilterConfig {
     pub metrics: MetricFilters,
     /// Used by logs pipelines only.
     pub logs: LogFilters,
+    /// The Collector's OTTL conditions (`traces.span`, `traces.spanevent`):
+    /// not implemented (yet); sluice reads the legacy blocks.
+    pub traces: Option<crate::config::component::CollectorOnly>,
 }
 
 /// A span is kept when it matches `include` (if given) and does not match
@@ -50,6 +53,9 @@ pub struct SpanMatch {
     /// `strict` (equality) or `regexp` (unanchored, RE2-like syntax of the
     /// `regex` crate). Required, as in the Collector.
     pub match_type: Option<String>,
+    /// The Collector's regexp cache settings: accepted (sluice's regexes
+    /// need no result cache).
+    pub regexp: Option<crate::processors::attributes::matcher::RegexpCacheConfig>,
     /// The resource's `service.name`.
     pub services: Vec<String>,
     pub span_names: Vec<String>,
@@ -89,6 +95,9 @@ pub struct SpanEventMatch {
 pub struct MetricFilters {
     pub include: Option<Box<MetricMatch>>,
     pub exclude: Option<Box<MetricMatch>>,
+    /// The Collector's OTTL conditions: not implemented (yet).
+    pub metric: Option<crate::config::component::CollectorOnly>,
+    pub datapoint: Option<crate::config::component::CollectorOnly>,
 }
 
 /// Any of `metric_names`, all of `resource_attributes`, all of
@@ -98,12 +107,17 @@ pub struct MetricFilters {
 pub struct MetricMatch {
     /// `strict` or `regexp` (the Collector's `expr` is not supported).
     pub match_type: Option<String>,
+    /// The Collector's regexp cache settings: accepted (sluice's regexes
+    /// need no result cache).
+    pub regexp: Option<crate::processors::attributes::matcher::RegexpCacheConfig>,
     pub metric_names: Vec<String>,
     pub resource_attributes: Vec<AttributeMatch>,
     /// sluice addition (the Collector's OTTL `metrics.datapoint`): matches
     /// single data points by their attributes, so an `exclude` drops only
     /// the matching points of a metric.
     pub datapoint_attributes: Vec<AttributeMatch>,
+    /// The Collector's `expr` expressions: not implemented.
+    pub expressions: Option<crate::config::component::CollectorOnly>,
 }
 
 /// A record is kept when it matches `include` (if given) and does not match
@@ -113,6 +127,8 @@ pub struct MetricMatch {
 pub struct LogFilters {
     pub include: Option<Box<LogMatch>>,
     pub exclude: Option<Box<LogMatch>>,
+    /// The Collector's OTTL conditions: not implemented (yet).
+    pub log_record: Option<crate::config::component::CollectorOnly>,
 }
 
 /// All of `resource_attributes`, all of `record_attributes`, any of
@@ -121,6 +137,9 @@ pub struct LogFilters {
 #[serde(deny_unknown_fields, default)]
 pub struct LogMatch {
     pub match_type: Option<String>,
+    /// The Collector's regexp cache settings: accepted (sluice's regexes
+    /// need no result cache).
+    pub regexp: Option<crate::processors::attributes::matcher::RegexpCacheConfig>,
     pub resource_attributes: Vec<AttributeMatch>,
     pub record_attributes: Vec<AttributeMatch>,
     pub severity_texts: Vec<String>,

@@ -474,7 +474,18 @@ impl Ctx {
 
     fn log(&mut self, m: &LogMatch) -> Option<LogMatcher> {
         let before = self.errors.len();
-        let regexp = self.match_type(&m.match_type).unwrap_or(false);
+        // As in the Collector, `severity_number` alone needs no match_type:
+        // it compares numbers, never strings.
+        let only_severity = m.resource_attributes.is_empty()
+            && m.record_attributes.is_empty()
+            && m.severity_texts.is_empty()
+            && m.bodies.is_empty()
+            && m.severity_number.is_some();
+        let regexp = if only_severity && m.match_type.is_none() {
+            false
+        } else {
+            self.match_type(&m.match_type).unwrap_or(false)
+        };
         let severity_number = m.severity_number.as_ref().and_then(|s| {
             let min = s.min.trim();
             let n = min.parse::<i32>().ok().filter(|n| (1..=24).contains(n)).or_else(|| severity_number(min));

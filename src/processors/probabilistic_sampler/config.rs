@@ -90,8 +90,15 @@ impl ProbabilisticSamplerConfig {
 
 pub fn validate(c: &mut Checker, cfg: &ProbabilisticSamplerConfig) {
     let pct = cfg.sampling_percentage;
-    // Above 100 means keep everything, as in the Collector.
-    if pct.is_nan() || pct < 0.0 {
+    // Above 100 means keep everything, as in the Collector; infinity is
+    // refused there (it is not a percentage), so it is here.
+    if pct.is_infinite() {
+        c.error(
+            &["sampling_percentage"],
+            format!("sampling_percentage {pct} is not a finite number"),
+            Some("a percentage of items to keep, e.g. 15.3; 100 keeps everything"),
+        );
+    } else if pct.is_nan() || pct < 0.0 {
         c.error(
             &["sampling_percentage"],
             format!("sampling_percentage {pct} must not be negative"),

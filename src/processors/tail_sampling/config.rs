@@ -109,6 +109,8 @@ pub struct PolicyConfig {
     pub composite: Option<CompositeConfig>,
     pub drop: Option<DropConfig>,
     pub not: Option<NotConfig>,
+    /// The Collector's OTTL policy: not implemented (yet).
+    pub ottl_condition: Option<crate::config::component::CollectorOnly>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]

@@ -2,7 +2,7 @@
 //! where the feature exists there (names and defaults of its `filelog`
 //! receiver and of its `container` operator).
 
-use crate::config::component::Checker;
+use crate::config::component::{Checker, CollectorOnly};
 use crate::config::duration::Duration;
 use serde::{de, Deserialize, Deserializer};
 
@@ -52,6 +52,29 @@ pub struct FilelogReceiverConfig {
     /// entry, a partial container line) waits for more data before it is sent as is. Default 500ms.
     pub force_flush_period: Duration,
     pub operators: Vec<OperatorConfig>,
+    /// Attributes added to every record, and resource attributes of every
+    /// batch (string values; the Collector's `EXPR(...)` is refused).
+    pub attributes: std::collections::BTreeMap<String, String>,
+    pub resource: std::collections::BTreeMap<String, String>,
+    /// The Collector's settings sluice does not implement (yet).
+    pub exclude_older_than: Option<CollectorOnly>,
+    pub preserve_leading_whitespaces: Option<CollectorOnly>,
+    pub preserve_trailing_whitespaces: Option<CollectorOnly>,
+    pub include_file_name_resolved: Option<CollectorOnly>,
+    pub include_file_path_resolved: Option<CollectorOnly>,
+    pub include_file_owner_name: Option<CollectorOnly>,
+    pub include_file_owner_group_name: Option<CollectorOnly>,
+    pub include_file_record_number: Option<CollectorOnly>,
+    pub include_file_record_offset: Option<CollectorOnly>,
+    pub max_batches: Option<CollectorOnly>,
+    pub delete_after_read: Option<CollectorOnly>,
+    pub acquire_fs_lock: Option<CollectorOnly>,
+    pub header: Option<CollectorOnly>,
+    pub retry_on_failure: Option<CollectorOnly>,
+    pub ordering_criteria: Option<CollectorOnly>,
+    pub compression: Option<CollectorOnly>,
+    pub polls_to_archive: Option<CollectorOnly>,
+    pub on_truncate: Option<CollectorOnly>,
 }
 
 impl Default for FilelogReceiverConfig {
@@ -71,6 +94,26 @@ impl Default for FilelogReceiverConfig {
             encoding: "utf-8".into(),
             force_flush_period: Duration::from_millis(500),
             operators: Vec::new(),
+            attributes: Default::default(),
+            resource: Default::default(),
+            exclude_older_than: None,
+            preserve_leading_whitespaces: None,
+            preserve_trailing_whitespaces: None,
+            include_file_name_resolved: None,
+            include_file_path_resolved: None,
+            include_file_owner_name: None,
+            include_file_owner_group_name: None,
+            include_file_record_number: None,
+            include_file_record_offset: None,
+            max_batches: None,
+            delete_after_read: None,
+            acquire_fs_lock: None,
+            header: None,
+            retry_on_failure: None,
+            ordering_criteria: None,
+            compression: None,
+            polls_to_archive: None,
+            on_truncate: None,
         }
     }
 }
@@ -185,6 +228,17 @@ pub fn filelog_operator_types(c: &mut Checker) {
 }
 pub fn filelog_receiver(c: &mut Checker, cfg: &FilelogReceiverConfig) {
     use crate::receivers::filelog::glob::Glob;
+    for (field, map) in [("attributes", &cfg.attributes), ("resource", &cfg.resource)] {
+        for (k, v) in map {
+            if v.trim_start().starts_with("EXPR(") {
+                c.error(
+                    &[field, k],
+                    "the Collector has `EXPR(...)`; sluice does not support it (yet)",
+                    Some("write the value as plain text"),
+                );
+            }
+        }
+    }
     if cfg.include.is_empty() {
         c.error(
             &["include"],

@@ -145,6 +145,8 @@ pub async fn start(
         include_file_name: cfg.include_file_name,
         include_file_path: cfg.include_file_path,
         pod_metadata: cfg.container().is_some_and(|o| o.add_metadata_from_filepath),
+        attributes: cfg.attributes.iter().map(|(k, v)| kv(k, v)).collect(),
+        resource: cfg.resource.iter().map(|(k, v)| kv(k, v)).collect(),
         dirty: false,
     };
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
@@ -183,6 +185,9 @@ struct Tailer {
     include_file_name: bool,
     include_file_path: bool,
     pod_metadata: bool,
+    /// `attributes` and `resource`: added to every record and resource.
+    attributes: Vec<KeyValue>,
+    resource: Vec<KeyValue>,
     /// Offsets changed since the checkpoint was last written.
     dirty: bool,
 }
@@ -278,7 +283,7 @@ impl Tailer {
     fn fill(&self, batch: &mut Pending, key: u64, entries: &mut std::iter::Peekable<std::vec::Drain<'_, Entry>>) {
         let path = self.set.path_of(key).map(|p| p.to_path_buf()).unwrap_or_default();
         if batch.resources.last().is_none_or(|(k, _, _)| *k != key) {
-            let mut attributes = Vec::new();
+            let mut attributes = self.resource.clone();
             if self.pod_metadata {
                 if let Some(m) = PodMetadata::from_path(&path) {
                     attributes.extend(m.attributes().iter().map(|(k, v)| kv(k, v)));
@@ -297,7 +302,8 @@ impl Tailer {
         let (_, resume, rl) = batch.resources.last_mut().expect("pushed above");
         while batch.records < MAX_BATCH_RECORDS && batch.bytes < MAX_BATCH_BYTES {
             let Some(e) = entries.next() else { break };
-            let mut attributes = Vec::with_capacity(4);
+            let mut attributes = Vec::with_capacity(4 + self.attributes.len());
+            attributes.extend(self.attributes.iter().cloned());
             if self.include_file_name {
                 attributes.push(kv("log.file.name", &file_name));
             }
@@ -396,6 +402,8 @@ mod tests {
     struct Door {
         refuse: AtomicUsize,
         bodies: Mutex<Vec<String>>,
+        /// Attribute keys of the last record and of its resource.
+        keys: Mutex<(Vec<String>, Vec<String>)>,
     }
 
     impl BatchSink for Door {
@@ -406,6 +414,12 @@ mod tests {
             }
             let Ok(Batch::Logs(req)) = batch.into_decoded() else { panic!("not logs") };
             let mut bodies = self.bodies.lock().unwrap();
+            for rl in &req.resource_logs {
+                let resource = rl.resource.iter().flat_map(|r| &r.attributes).map(|a| a.key.clone()).collect();
+                if let Some(r) = rl.scope_logs.iter().flat_map(|s| &s.log_records).next() {
+                    *self.keys.lock().unwrap() = (r.attributes.iter().map(|a| a.key.clone()).collect(), resource);
+                }
+            }
             for r in req.resource_logs.iter().flat_map(|r| &r.scope_logs).flat_map(|s| &s.log_records) {
                 match r.body.as_ref().and_then(|b| b.value.as_ref()) {
                     Some(any_value::Value::StringValue(s)) => bodies.push(s.clone()),
@@ -423,7 +437,11 @@ mod tests {
         wait: Duration,
         until: impl Fn(&Door) -> bool,
     ) -> (Arc<Door>, Registry) {
-        let door = Arc::new(Door { refuse: AtomicUsize::new(refuse), bodies: Mutex::new(Vec::new()) });
+        let door = Arc::new(Door {
+            refuse: AtomicUsize::new(refuse),
+            bodies: Mutex::new(Vec::new()),
+            keys: Mutex::new((Vec::new(), Vec::new())),
+        });
         let mut output = ReceiverOutput::default();
         output.add(Signal::Logs, door.clone());
         let (stop, shutdown) = watch::channel(false);
@@ -484,5 +502,25 @@ mod tests {
         // Restarted again: the checkpoint says everything was taken; nothing is sent twice.
         let (door, _) = run_once(&cfg, &storage, 0, Duration::from_millis(500), |_| false).await;
         assert!(door.bodies.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn attributes_and_resource_are_added() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("app.log"), "one\n").unwrap();
+        let storage = FileStorageConfig { directory: dir.path().join("storage").display().to_string(), fsync: false };
+        let cfg = FilelogReceiverConfig {
+            include: vec![format!("{}/*.log", dir.path().display())],
+            start_at: "beginning".into(),
+            poll_interval: crate::config::duration::Duration::from_millis(20),
+            attributes: [("team".to_string(), "core".to_string())].into(),
+            resource: [("service.name".to_string(), "app".to_string())].into(),
+            ..Default::default()
+        };
+        let (door, _) =
+            run_once(&cfg, &storage, 0, Duration::from_secs(10), |d| !d.bodies.lock().unwrap().is_empty()).await;
+        let (attributes, resource) = door.keys.lock().unwrap().clone();
+        assert_eq!(attributes, ["team", "log.file.name"]);
+        assert_eq!(resource, ["service.name"]);
     }
 }

@@ -6,6 +6,7 @@ use crate::config::Duration;
 use crate::extensions::auth::config::AuthSettings;
 use crate::receivers::tls::TlsServerConfig;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 
 pub const DEFAULT_GRPC_ENDPOINT: &str = "127.0.0.1:4317";
 pub const DEFAULT_HTTP_ENDPOINT: &str = "127.0.0.1:4318";
@@ -41,6 +42,14 @@ pub struct GrpcServerConfig {
     /// Require credentials checked by an authenticator extension.
     pub auth: Option<AuthSettings>,
     pub keepalive: Option<GrpcKeepalive>,
+    /// Accepted for compatibility (hyper's HTTP/2 server sizes its own
+    /// buffers); must not be negative.
+    pub read_buffer_size: Option<u64>,
+    pub write_buffer_size: Option<u64>,
+    /// Only `false`: sluice does not hand client metadata to the pipeline.
+    pub include_metadata: bool,
+    /// `tcp` (the only transport sluice listens on).
+    pub transport: Option<String>,
 }
 
 /// `keepalive:` of a gRPC server, as grpc-go's (and so the Collector's).
@@ -48,6 +57,17 @@ pub struct GrpcServerConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct GrpcKeepalive {
     pub server_parameters: Option<KeepaliveServerParameters>,
+    pub enforcement_policy: Option<KeepaliveEnforcementPolicy>,
+}
+
+/// grpc-go's `keepalive.EnforcementPolicy`: how often a client may ping.
+/// Accepted and checked; hyper's HTTP/2 server answers pings without a
+/// minimum interval (it limits ping floods itself), so it refuses no client.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeepaliveEnforcementPolicy {
+    pub min_time: Option<Duration>,
+    pub permit_without_stream: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
@@ -59,8 +79,9 @@ pub struct KeepaliveServerParameters {
     pub time: Option<Duration>,
     /// How long to wait for the answer to a ping before closing. Default 20s.
     pub timeout: Option<Duration>,
-    /// Refused: connections are not aged out.
+    /// Ask a connection this old to close (GOAWAY); 0 or unset: never.
     pub max_connection_age: Option<Duration>,
+    /// Then close it after this much more; unset: when its requests end.
     pub max_connection_age_grace: Option<Duration>,
 }
 
@@ -73,6 +94,10 @@ impl Default for GrpcServerConfig {
             tls: None,
             auth: None,
             keepalive: None,
+            read_buffer_size: None,
+            write_buffer_size: None,
+            include_metadata: false,
+            transport: None,
         }
     }
 }
@@ -97,7 +122,40 @@ pub struct HttpServerConfig {
     pub read_header_timeout: Duration,
     /// Close a connection with no request in flight for this long; 0 means never. Default 1m.
     pub idle_timeout: Duration,
+    /// Cross-origin requests from browsers, honoured (preflights answered).
+    pub cors: Option<CorsConfig>,
+    /// Headers added to every response.
+    pub response_headers: BTreeMap<String, String>,
+    /// Content-Encodings accepted; others are answered 415. Default: all
+    /// sluice decodes.
+    pub compression_algorithms: Option<Vec<String>>,
+    /// `false` closes each HTTP/1.1 connection after one request. Default true.
+    pub keepalives_enabled: bool,
+    /// Accepted for compatibility: sluice bounds a request's headers
+    /// (`read_header_timeout`) and its body (`max_request_body_size`), not the
+    /// time to read it; a response is small and written at once.
+    pub read_timeout: Option<Duration>,
+    pub write_timeout: Option<Duration>,
+    /// Only `false`: sluice does not hand client metadata to the pipeline.
+    pub include_metadata: bool,
 }
+
+/// `cors:` of an HTTP server (the Collector's `confighttp.CORSConfig`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct CorsConfig {
+    /// Origins allowed to send requests: exact, `*`, or with one `*` wildcard
+    /// (`https://*.example.com`). Empty: CORS stays off.
+    pub allowed_origins: Vec<String>,
+    /// Request headers allowed beyond the simple ones (`*`: any).
+    pub allowed_headers: Vec<String>,
+    /// Seconds a browser may cache a preflight's answer; 0: not sent.
+    pub max_age: u64,
+}
+
+/// Content-Encodings the Collector names in `compression_algorithms`.
+pub const COMPRESSION_ALGORITHMS: &[&str] =
+    &["", "gzip", "zstd", "zlib", "snappy", "deflate", "lz4", "x-snappy-framed"];
 
 impl Default for HttpServerConfig {
     fn default() -> Self {
@@ -113,6 +171,13 @@ impl Default for HttpServerConfig {
             // The Collector's confighttp defaults.
             read_header_timeout: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(60),
+            cors: None,
+            response_headers: BTreeMap::new(),
+            compression_algorithms: None,
+            keepalives_enabled: true,
+            read_timeout: None,
+            write_timeout: None,
+            include_metadata: false,
         }
     }
 }
@@ -131,23 +196,15 @@ pub fn otlp_receiver(c: &mut Checker, cfg: &OtlpReceiverConfig) {
         if let Some(tls) = &g.tls {
             server_tls(c, "grpc", tls, crate::receivers::otlp::GRPC_ALPN);
         }
-        let params = g.keepalive.as_ref().and_then(|k| k.server_parameters.as_ref());
-        for (field, set) in params
-            .map(|k| {
-                [
-                    ("max_connection_age", k.max_connection_age.is_some()),
-                    ("max_connection_age_grace", k.max_connection_age_grace.is_some()),
-                ]
-            })
-            .unwrap_or_default()
-        {
-            if set {
-                c.error(
-                    &["protocols", "grpc", "keepalive", "server_parameters", field],
-                    format!("{field} is not supported"),
-                    Some("remove it; max_connection_idle closes idle connections"),
-                );
-            }
+        if g.include_metadata {
+            include_metadata(c, "grpc");
+        }
+        if let Some(t) = g.transport.as_deref().filter(|t| *t != "tcp" && !t.is_empty()) {
+            c.error(
+                &["protocols", "grpc", "transport"],
+                format!("transport \"{t}\" is not supported: sluice listens on tcp"),
+                Some("remove transport or write transport: tcp"),
+            );
         }
         if g.max_recv_msg_size_mib == 0 {
             c.error(&["protocols", "grpc", "max_recv_msg_size_mib"], "max_recv_msg_size_mib must be above 0", None);
@@ -161,16 +218,74 @@ pub fn otlp_receiver(c: &mut Checker, cfg: &OtlpReceiverConfig) {
         if h.max_request_body_size == 0 {
             c.error(&["protocols", "http", "max_request_body_size"], "max_request_body_size must be above 0", None);
         }
-        for (name, path) in [
-            ("traces_url_path", &h.traces_url_path),
-            ("metrics_url_path", &h.metrics_url_path),
-            ("logs_url_path", &h.logs_url_path),
-        ] {
-            if !path.starts_with('/') {
-                c.error(&["protocols", "http", name], format!("{name} \"{path}\" must start with '/'"), None);
+        if h.include_metadata {
+            include_metadata(c, "http");
+        }
+        for (name, value) in &h.response_headers {
+            if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                c.error(
+                    &["protocols", "http", "response_headers"],
+                    format!("{name:?} is not a valid header name"),
+                    None,
+                );
+            } else if http::HeaderValue::from_str(value).is_err() {
+                c.error(
+                    &["protocols", "http", "response_headers", name],
+                    format!("the value of {name:?} is not a valid header value"),
+                    None,
+                );
+            }
+        }
+        for (i, alg) in h.compression_algorithms.iter().flatten().enumerate() {
+            if !COMPRESSION_ALGORITHMS.contains(&alg.as_str()) {
+                c.error_at(
+                    &["protocols".into(), "http".into(), "compression_algorithms".into(), i.to_string()],
+                    format!("unknown compression algorithm \"{alg}\""),
+                    Some(format!("one of {}", COMPRESSION_ALGORITHMS[1..].join(", "))),
+                );
+            }
+        }
+        if let Some(cors) = &h.cors {
+            for (i, origin) in cors.allowed_origins.iter().enumerate() {
+                if origin.matches('*').count() > 1 {
+                    c.error_at(
+                        &["protocols".into(), "http".into(), "cors".into(), "allowed_origins".into(), i.to_string()],
+                        format!("origin \"{origin}\" has more than one '*'"),
+                        Some("one wildcard per origin, e.g. https://*.example.com".into()),
+                    );
+                }
             }
         }
     }
+}
+
+/// The URL path as the Collector uses it: with a leading `/` added when missing.
+pub fn url_path(path: &str) -> String {
+    if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("/{path}")
+    }
+}
+
+impl OtlpReceiverConfig {
+    /// The settings as served: URL paths with their leading `/`.
+    pub fn normalized(mut self) -> Self {
+        if let Some(h) = &mut self.protocols.http {
+            for p in [&mut h.traces_url_path, &mut h.metrics_url_path, &mut h.logs_url_path] {
+                *p = url_path(p);
+            }
+        }
+        self
+    }
+}
+
+fn include_metadata(c: &mut Checker, transport: &str) {
+    c.error(
+        &["protocols", transport, "include_metadata"],
+        "the Collector has `include_metadata: true`; sluice does not support it (yet)",
+        Some("remove it: sluice does not hand client metadata (headers) to the pipeline"),
+    );
 }
 /// Loads the certificates now, so a bad file fails `validate` and start, at its field.
 fn server_tls(c: &mut Checker, transport: &str, tls: &TlsServerConfig, alpn: &[&[u8]]) {

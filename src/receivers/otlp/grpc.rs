@@ -63,7 +63,11 @@ pub(super) async fn serve(
             .keep_alive_timeout(timeout);
     }
     let idle = params.max_connection_idle.filter(|d| !d.is_zero()).map(|d| d.get());
-    let policy = security.policy(unauthenticated, idle, None);
+    let mut policy = security.policy(unauthenticated, idle, None);
+    policy.max_age = params
+        .max_connection_age
+        .filter(|d| !d.is_zero())
+        .map(|age| (age.get(), params.max_connection_age_grace.filter(|g| !g.is_zero()).map(|g| g.get())));
     let ingest = Arc::new(ingest);
     let handler = move |req| handle(Arc::clone(&ingest), max_message, req);
     crate::receivers::listener::serve_connections(listener, builder, handler, shutdown, "grpc", policy).await;

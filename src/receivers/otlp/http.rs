@@ -29,6 +29,11 @@ struct Routes {
     metrics: String,
     logs: String,
     limit: usize,
+    cors: Option<super::config::CorsConfig>,
+    /// `response_headers`, added to every answer.
+    extra_headers: http::HeaderMap,
+    /// `compression_algorithms`, lowercase; `None`: every one sluice decodes.
+    algorithms: Option<Vec<String>>,
 }
 
 /// OTLP/HTTP over TLS: h2 preferred, HTTP/1.1 for clients that do not offer it.
@@ -47,20 +52,35 @@ pub(super) async fn serve(
             0 => usize::try_from(HttpServerConfig::default().max_request_body_size).unwrap_or(usize::MAX),
             n => usize::try_from(n).unwrap_or(usize::MAX),
         },
-        traces: cfg.traces_url_path,
-        metrics: cfg.metrics_url_path,
-        logs: cfg.logs_url_path,
+        traces: super::config::url_path(&cfg.traces_url_path),
+        metrics: super::config::url_path(&cfg.metrics_url_path),
+        logs: super::config::url_path(&cfg.logs_url_path),
+        cors: cfg.cors.clone().filter(|c| !c.allowed_origins.is_empty()),
+        // Checked at validation: a bad one is skipped here rather than failing.
+        extra_headers: cfg
+            .response_headers
+            .iter()
+            .filter_map(|(k, v)| {
+                Some((http::HeaderName::from_bytes(k.as_bytes()).ok()?, HeaderValue::from_str(v).ok()?))
+            })
+            .collect(),
+        algorithms: cfg.compression_algorithms.as_ref().map(|a| a.iter().map(|s| s.to_ascii_lowercase()).collect()),
     });
     let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
     // hyper's header timer is off unless given a timer; 0 keeps it off, as Go's 0 means no limit.
     let header_timeout = Some(cfg.read_header_timeout.get()).filter(|d| !d.is_zero());
-    builder.http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(header_timeout);
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .keep_alive(cfg.keepalives_enabled);
     builder.http2().max_frame_size(super::MAX_HTTP2_FRAME);
     if cfg.max_concurrent_streams > 0 {
         builder.http2().max_concurrent_streams(cfg.max_concurrent_streams);
     }
     let idle = Some(cfg.idle_timeout.get()).filter(|d| !d.is_zero());
-    let policy = security.policy(unauthorized, idle, header_timeout);
+    let mut policy = security.policy(unauthorized, idle, header_timeout);
+    policy.open_preflight = routes.cors.is_some();
     let ingest = Arc::new(ingest);
     let handler = move |req| handle(Arc::clone(&ingest), Arc::clone(&routes), req);
     crate::receivers::listener::serve_connections(listener, builder, handler, shutdown, "http", policy).await;
@@ -90,7 +110,94 @@ fn unauthorized(
     resp
 }
 
+/// One request: a CORS preflight is answered here; any other answer gets
+/// the CORS headers (for an allowed origin) and `response_headers`.
 async fn handle(
+    ingest: Arc<Ingest>,
+    routes: Arc<Routes>,
+    req: Request<hyper::body::Incoming>,
+) -> Response<Full<Bytes>> {
+    let origin = req.headers().get(header::ORIGIN).cloned();
+    let allowed = match (&routes.cors, &origin) {
+        (Some(cors), Some(o)) => o.to_str().is_ok_and(|o| origin_allowed(&cors.allowed_origins, o)),
+        _ => false,
+    };
+    let is_preflight = routes.cors.is_some() && crate::receivers::listener::is_preflight(&req);
+    let mut resp = match &routes.cors {
+        Some(cors) if is_preflight => preflight(cors, allowed, &req),
+        _ => handle_otlp(ingest, Arc::clone(&routes), req).await,
+    };
+    let headers = resp.headers_mut();
+    if let (true, false, Some(o)) = (allowed, is_preflight, origin) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
+        headers.append(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    for (k, v) in &routes.extra_headers {
+        headers.insert(k.clone(), v.clone());
+    }
+    resp
+}
+
+/// Whether `origin` matches one of the allowed origins: `*`, exact (any
+/// case), or with one `*` standing for any characters.
+fn origin_allowed(allowed: &[String], origin: &str) -> bool {
+    let origin = origin.to_ascii_lowercase();
+    allowed.iter().any(|a| {
+        let a = a.to_ascii_lowercase();
+        match a.split_once('*') {
+            None => a == origin,
+            Some((prefix, suffix)) => {
+                origin.len() >= prefix.len() + suffix.len() && origin.starts_with(prefix) && origin.ends_with(suffix)
+            }
+        }
+    })
+}
+
+/// The answer to a preflight, as rs/cors (the Collector's) gives it: 204,
+/// with the CORS headers only when the origin, the method (POST) and every
+/// requested header are allowed.
+fn preflight(
+    cors: &super::config::CorsConfig,
+    origin_ok: bool,
+    req: &Request<hyper::body::Incoming>,
+) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::new()));
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    let h = resp.headers_mut();
+    for v in ["Origin", "Access-Control-Request-Method", "Access-Control-Request-Headers"] {
+        h.append(header::VARY, HeaderValue::from_static(v));
+    }
+    let method_ok = req
+        .headers()
+        .get(header::ACCESS_CONTROL_REQUEST_METHOD)
+        .is_some_and(|m| m.as_bytes().eq_ignore_ascii_case(b"POST"));
+    let requested = req.headers().get(header::ACCESS_CONTROL_REQUEST_HEADERS).and_then(|v| v.to_str().ok());
+    let any_header = cors.allowed_headers.iter().any(|a| a == "*");
+    const ALWAYS: &[&str] = &["origin", "accept", "content-type", "x-requested-with"];
+    let headers_ok = requested.is_none_or(|r| {
+        any_header
+            || r.split(',').map(str::trim).filter(|x| !x.is_empty()).all(|x| {
+                ALWAYS.iter().any(|a| a.eq_ignore_ascii_case(x))
+                    || cors.allowed_headers.iter().any(|a| a.eq_ignore_ascii_case(x))
+            })
+    });
+    if !(origin_ok && method_ok && headers_ok) {
+        return resp;
+    }
+    if let Some(o) = req.headers().get(header::ORIGIN) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o.clone());
+    }
+    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST"));
+    if let Some(r) = requested.and_then(|r| HeaderValue::from_str(r).ok()) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, r);
+    }
+    if cors.max_age > 0 {
+        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from(cors.max_age));
+    }
+    resp
+}
+
+async fn handle_otlp(
     ingest: Arc<Ingest>,
     routes: Arc<Routes>,
     req: Request<hyper::body::Incoming>,
@@ -120,7 +227,11 @@ async fn handle(
         return text(StatusCode::UNSUPPORTED_MEDIA_TYPE, DecodeError::UnsupportedContentType(ct.into()).to_string());
     };
     let ce = header_str(header::CONTENT_ENCODING);
-    let Some(compression) = Compression::from_content_encoding(ce) else {
+    let listed = |ce: &str| {
+        let ce = ce.trim().to_ascii_lowercase();
+        ce.is_empty() || ce == "identity" || routes.algorithms.as_ref().is_none_or(|a| a.contains(&ce))
+    };
+    let Some(compression) = Compression::from_content_encoding(ce).filter(|_| ce.is_none_or(listed)) else {
         ingest.malformed(signal);
         let e = DecodeError::UnsupportedEncoding(ce.unwrap_or("").into());
         return status(format, e.http_status(), e.to_string());
@@ -460,6 +571,78 @@ mod tests {
         let r = request(h.http_addr(), "GET", "/v1/traces", &[], vec![]).await;
         assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(r.header("allow"), Some("POST".to_string()));
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn cors_preflight_and_response_headers() {
+        let h = Harness::start_with(Sink::recording(), |c| {
+            let http = c.protocols.http.as_mut().unwrap();
+            http.cors = Some(crate::receivers::otlp::config::CorsConfig {
+                allowed_origins: vec!["https://foo.bar.com".into(), "https://*.test.com".into()],
+                allowed_headers: vec!["Example-Header".into()],
+                max_age: 7200,
+            });
+            http.response_headers.insert("X-Served-By".into(), "sluice".into());
+            http.traces_url_path = "traces".into();
+        })
+        .await;
+        let pre = |origin: &'static str, headers: &'static str| {
+            let addr = h.http_addr();
+            async move {
+                request(
+                    addr,
+                    "OPTIONS",
+                    "/traces",
+                    &[
+                        ("origin", origin),
+                        ("access-control-request-method", "POST"),
+                        ("access-control-request-headers", headers),
+                    ],
+                    Vec::new(),
+                )
+                .await
+            }
+        };
+        let r = pre("https://a.test.com", "content-type, example-header").await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        assert_eq!(r.header("access-control-allow-origin").as_deref(), Some("https://a.test.com"));
+        assert_eq!(r.header("access-control-allow-methods").as_deref(), Some("POST"));
+        assert_eq!(r.header("access-control-allow-headers").as_deref(), Some("content-type, example-header"));
+        assert_eq!(r.header("access-control-max-age").as_deref(), Some("7200"));
+        assert_eq!(r.header("x-served-by").as_deref(), Some("sluice"));
+        // A header not allowed, or an origin not allowed: no CORS headers.
+        let r = pre("https://a.test.com", "x-other").await;
+        assert_eq!(r.header("access-control-allow-methods"), None);
+        let r = pre("https://evil.example", "content-type").await;
+        assert_eq!(r.header("access-control-allow-origin"), None);
+        // The actual request, on the path written without its '/'.
+        let r = post(
+            h.http_addr(),
+            "/traces",
+            &[("content-type", PB), ("origin", "https://foo.bar.com")],
+            traces(1).encode_to_vec(),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(r.header("access-control-allow-origin").as_deref(), Some("https://foo.bar.com"));
+        assert_eq!(h.sink.batches(), vec![Batch::Traces(traces(1))]);
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn compression_algorithms_limit_the_encodings_taken() {
+        let h = Harness::start_with(Sink::recording(), |c| {
+            c.protocols.http.as_mut().unwrap().compression_algorithms = Some(vec!["zstd".into()]);
+        })
+        .await;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&traces(1).encode_to_vec()).unwrap();
+        let body = gz.finish().unwrap();
+        let r = post(h.http_addr(), "/v1/traces", &[("content-type", PB), ("content-encoding", "gzip")], body).await;
+        assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{}", r.text());
+        let r = post(h.http_addr(), "/v1/traces", &[("content-type", PB)], traces(1).encode_to_vec()).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         h.stop().await;
     }
 }

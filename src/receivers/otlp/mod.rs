@@ -39,7 +39,7 @@ pub static FACTORY: ReceiverFactory = Factory {
         description: "OTLP over gRPC and HTTP (protobuf and JSON)",
     },
     compile: |input| {
-        let cfg: config::OtlpReceiverConfig = input.typed()?;
+        let cfg = input.typed::<config::OtlpReceiverConfig>()?.normalized();
         input.check(|c| config::otlp_receiver(c, &cfg)).then(|| std::sync::Arc::new(cfg) as _)
     },
 };
@@ -201,6 +201,8 @@ impl Security {
             idle_timeout,
             handshake_timeout,
             metrics: self.metrics,
+            open_preflight: false,
+            max_age: None,
         }
     }
 }

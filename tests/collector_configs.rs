@@ -1,0 +1,160 @@
+//! Real Collector configs: for each supported component, a file under
+//! `tests/collector_configs/` that uses every field its Collector README
+//! documents must validate (`sluice::service::load` and `sluice validate`),
+//! and the Collector fields sluice does not implement are refused by name.
+
+mod common;
+
+use common::{sluice_bin, Ports};
+use std::path::PathBuf;
+use std::process::Command;
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/collector_configs")
+}
+
+/// Every config file, except the one of refused fields.
+fn accepted_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .filter(|p| !p.ends_with("collector_only.yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10, "{files:?}");
+    files
+}
+
+fn env(k: &str) -> Option<String> {
+    std::env::var(k).ok()
+}
+
+#[test]
+fn every_collector_config_validates() {
+    let mut failed = Vec::new();
+    for file in accepted_files() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        if let Err(errors) = sluice::service::load(&text, &env) {
+            failed.push(format!("{}:\n{errors}", file.display()));
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n\n"));
+}
+
+#[test]
+fn sluice_validate_accepts_every_collector_config() {
+    for file in accepted_files() {
+        let out = Command::new(sluice_bin()).args(["validate", "--config"]).arg(&file).output().unwrap();
+        assert!(
+            out.status.success(),
+            "sluice validate {}:\n{}{}",
+            file.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn collector_fields_sluice_lacks_are_refused_by_name() {
+    let text = std::fs::read_to_string(dir().join("collector_only.yaml")).unwrap();
+    let errors = sluice::service::load(&text, &env).expect_err("collector_only.yaml must not validate");
+    let shown: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+    let expected = [
+        ("receivers::otlp/metadata::protocols::grpc::include_metadata", "`include_metadata: true`"),
+        ("receivers::otlp::protocols::http::auth::request_params", "`request_params`"),
+        ("exporters::otlp::authority", "`authority`"),
+        ("exporters::otlp::auth", "`auth`"),
+        ("exporters::otlp::tls::curve_preferences", "`curve_preferences`"),
+        ("exporters::otlp/queue::sending_queue::sizer", "`sizer: items`"),
+        ("exporters::otlp/queue::compression", "`compression: snappy`"),
+        ("exporters::otlp/queue::sending_queue::wait_for_result", "`wait_for_result: true`"),
+        ("exporters::otlp::sending_queue::batch", "`batch`"),
+        ("exporters::otlphttp::proxy_url", "`proxy_url`"),
+        ("extensions::health_check::response_body", "`response_body`"),
+        ("extensions::file_storage::recreate", "`recreate`"),
+        ("receivers::filelog::include_file_name_resolved", "`include_file_name_resolved`"),
+        ("receivers::filelog::delete_after_read", "`delete_after_read`"),
+        ("receivers::filelog/expr::resource::service.name", "`EXPR(...)`"),
+        ("exporters::prometheusremotewrite::wal", "`wal`"),
+        (
+            "exporters::prometheusremotewrite/created::export_created_metric::enabled",
+            "`export_created_metric: {enabled: true}`",
+        ),
+        ("exporters::prometheus::tls", "`tls`"),
+        ("exporters::file::compression", "`compression`"),
+        ("exporters::loki::default_labels_enabled", "`default_labels_enabled`"),
+        ("processors::filter/ottl::traces", "`traces`"),
+        ("processors::filter/ottl::logs::log_record", "`log_record`"),
+        ("processors::attributes/kinds::include::span_kinds", "`span_kinds`"),
+        ("processors::tail_sampling::policies::0::ottl_condition", "`ottl_condition`"),
+        ("exporters::loadbalancing::sending_queue", "`sending_queue`"),
+    ];
+    for (path, field) in expected {
+        let want = format!("the Collector has {field}; sluice does not support it (yet)");
+        assert!(
+            shown.iter().any(|e| e.starts_with(&format!("{path} (line ")) && e.contains(&want)),
+            "no error \"{want}\" at {path}:\n{shown:#?}"
+        );
+    }
+    assert_eq!(shown.len(), expected.len(), "only those errors: {shown:#?}");
+    assert!(!shown.iter().any(|e| e.contains("unknown field")), "{shown:#?}");
+}
+
+#[test]
+fn sampling_percentage_infinity_is_refused_as_in_the_collector() {
+    let text = "receivers:\n  otlp:\n    protocols:\n      grpc:\nprocessors:\n  probabilistic_sampler:\n    \
+                sampling_percentage: +.Inf\nexporters:\n  nop:\nservice:\n  pipelines:\n    traces:\n      \
+                receivers: [otlp]\n      processors: [probabilistic_sampler]\n      exporters: [nop]\n";
+    let errors = sluice::service::load(text, &env).expect_err("+.Inf must be refused");
+    let shown = errors.to_string();
+    assert!(shown.contains("processors::probabilistic_sampler::sampling_percentage (line 7)"), "{shown}");
+}
+
+/// The OTLP receiver file, with every connection setting, runs: the agent
+/// starts, a CORS preflight is answered, and OTLP/HTTP is taken on the path
+/// written without its leading '/'.
+#[test]
+fn the_agent_starts_on_the_receiver_config_and_honours_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ports = Ports::pick();
+    let text = std::fs::read_to_string(dir().join("otlp_receiver.yaml"))
+        .unwrap()
+        .replace("${env:SLUICE_GRPC_PORT:-4317}", &ports.grpc.to_string())
+        .replace("${env:SLUICE_HTTP_PORT:-4318}", &ports.http.to_string())
+        .replace("${env:SLUICE_HEALTH_PORT:-13133}", &ports.health.to_string())
+        .replace("${env:SLUICE_METRICS_PORT:-8888}", &ports.metrics.to_string());
+    let agent = common::Agent::start(tmp.path(), &text, ports);
+    let http = format!("127.0.0.1:{}", ports.http);
+    let (status, head) = raw_http(
+        &http,
+        "OPTIONS /traces HTTP/1.1\r\nHost: x\r\nOrigin: https://app.test.com\r\n\
+         Access-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: content-type, exampleheader\r\n\
+         Connection: close\r\n\r\n",
+    );
+    assert_eq!(status, 204, "{head}");
+    let head = head.to_ascii_lowercase();
+    assert!(head.contains("access-control-allow-origin: https://app.test.com"), "{head}");
+    assert!(head.contains("access-control-max-age: 7200"), "{head}");
+    assert!(head.contains("x-served-by: sluice"), "{head}");
+    let (status, head) = raw_http(
+        &http,
+        "POST /traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\
+         Connection: close\r\n\r\n{}",
+    );
+    assert_eq!(status, 200, "{head}");
+    agent.stop();
+}
+
+/// Sends a raw HTTP/1.1 request; returns the status and the whole answer.
+fn raw_http(addr: &str, request: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    let status = answer.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, answer)
+}
