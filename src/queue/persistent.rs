@@ -33,11 +33,20 @@
 //!   start (`sluice_queue_redelivered_records_total`): each may arrive twice.
 //!   With `fsync: false` a machine crash can also lose unsynced acks, so more
 //!   records can repeat than are counted.
-//! - A record with a bad CRC, or cut short by a torn write, ends its
-//!   segment's replay there: it and the rest of that segment are counted
-//!   (`sluice_queue_corrupt_records_total`, `..._corrupt_bytes_total`),
-//!   logged with the file and offset, and cut off; every record before it is
-//!   delivered.
+//! - A record that fails its check (bad CRC, implausible length) is skipped
+//!   and the replay goes on at the next record that checks: the next record
+//!   is looked for where the bad one's length says it starts and, when it is
+//!   not there (the length itself was hit), by scanning forward for a header
+//!   carrying one of the next seqs whose CRC matches (records of a segment
+//!   have consecutive seqs). The records lost (by the seq gap) and the bytes
+//!   skipped are counted (`sluice_queue_corrupt_records_total`,
+//!   `..._corrupt_bytes_total`) and logged with the file and offset. Only a
+//!   torn tail, where no record after the bad one checks, ends a segment's
+//!   replay; it is cut off. A segment is never cut where a record after the
+//!   cut still checks. The skipped bytes stay in the file (good records are
+//!   never rewritten), so each start counts them again until the segment is
+//!   delivered and deleted. Reading a length never allocates more than the
+//!   file holds.
 //! - Bounds: at most `max_batches` records waiting to be handed out, and at
 //!   most `max_bytes` of undelivered records. A full queue waits for room
 //!   (`block`) or refuses the batch (`drop_newest`, counted as
@@ -59,7 +68,7 @@ use crate::data::check::check_request;
 use crate::data::{Batch, EncodedBatch, Payload, Signal};
 use crate::telemetry::{Counter, PersistentQueueMetrics};
 use prost::Message;
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
@@ -119,6 +128,9 @@ struct Segment {
     popped: u64,
     last_popped: u64,
     acked: HashSet<u64>,
+    /// Corrupt stretches found at start: offset of the bad record -> offset
+    /// of the next record that checked. The reader jumps over them.
+    holes: BTreeMap<u64, u64>,
 }
 
 impl Segment {
@@ -229,8 +241,16 @@ enum ReadRecord {
     },
     /// End of the file.
     End,
-    /// Bad header, bad CRC, or cut short; why.
-    Corrupt(String),
+    /// Bad header, bad CRC, or cut short; why, and the record's size when its
+    /// length was plausible and fits in the file (it may still be the part hit).
+    Corrupt {
+        why: String,
+        size: Option<u64>,
+    },
+}
+
+fn corrupt(why: String) -> io::Result<ReadRecord> {
+    Ok(ReadRecord::Corrupt { why, size: None })
 }
 
 fn read_record(file: &File, offset: u64, file_len: u64) -> io::Result<ReadRecord> {
@@ -238,10 +258,7 @@ fn read_record(file: &File, offset: u64, file_len: u64) -> io::Result<ReadRecord
         return Ok(ReadRecord::End);
     }
     if file_len - offset < HEADER_LEN {
-        return Ok(ReadRecord::Corrupt(format!(
-            "record header cut short ({} of {HEADER_LEN} bytes)",
-            file_len - offset
-        )));
+        return corrupt(format!("record header cut short ({} of {HEADER_LEN} bytes)", file_len - offset));
     }
     let mut head = [0u8; HEADER_LEN as usize];
     file.read_exact_at(&mut head, offset)?;
@@ -249,20 +266,72 @@ fn read_record(file: &File, offset: u64, file_len: u64) -> io::Result<ReadRecord
     let crc = u32::from_le_bytes(head[4..8].try_into().unwrap());
     let seq = u64::from_le_bytes(head[8..16].try_into().unwrap());
     if len == 0 || len > MAX_RECORD {
-        return Ok(ReadRecord::Corrupt(format!("implausible record length {len}")));
+        return corrupt(format!("implausible record length {len}"));
     }
+    // Checked before allocating: a length is never trusted past the file's end.
     if file_len - offset - HEADER_LEN < len {
-        return Ok(ReadRecord::Corrupt(format!(
-            "record cut short ({} of {len} payload bytes)",
-            file_len - offset - HEADER_LEN
-        )));
+        return corrupt(format!("record cut short ({} of {len} payload bytes)", file_len - offset - HEADER_LEN));
     }
     let mut payload = vec![0u8; len as usize];
     file.read_exact_at(&mut payload, offset + HEADER_LEN)?;
     if crc_of(&payload, seq) != crc {
-        return Ok(ReadRecord::Corrupt("checksum mismatch".into()));
+        return Ok(ReadRecord::Corrupt { why: "checksum mismatch".into(), size: Some(HEADER_LEN + len) });
     }
     Ok(ReadRecord::Ok { seq, payload, size: HEADER_LEN + len })
+}
+
+/// Candidate headers whose CRC is computed during one resync, at most: a
+/// segment of crafted payloads cannot make a resync read it over and over.
+const MAX_RESYNC_CANDIDATES: usize = 4096;
+
+/// After a corrupt record at `bad`: the offset and seq of the next record
+/// that checks and carries a seq from `expected` on, or `None` when none does
+/// (a torn tail). First where the bad record's length says the next one
+/// starts (the common case: a flipped payload byte); else by scanning
+/// forward byte by byte for a header whose seq is one the rest of the file
+/// can hold, and whose CRC matches.
+fn resync(file: &File, bad: u64, size: Option<u64>, file_len: u64, expected: u64) -> io::Result<Option<(u64, u64)>> {
+    let is_next = |at: u64| -> io::Result<Option<u64>> {
+        Ok(match read_record(file, at, file_len)? {
+            ReadRecord::Ok { seq, .. } if seq >= expected && seq - expected <= (at - bad) / (HEADER_LEN + 1) => {
+                Some(seq)
+            }
+            _ => None,
+        })
+    };
+    if let Some(size) = size {
+        if let Some(seq) = is_next(bad + size)? {
+            return Ok(Some((bad + size, seq)));
+        }
+    }
+    // Records are at least HEADER_LEN + 1 bytes, which bounds the seqs ahead.
+    let max_seq = expected.saturating_add((file_len - bad) / (HEADER_LEN + 1));
+    const CHUNK: usize = 64 << 10;
+    let mut buf = vec![0u8; CHUNK + HEADER_LEN as usize];
+    let mut candidates = 0usize;
+    let mut start = bad + 1;
+    while start + HEADER_LEN <= file_len {
+        let n = ((file_len - start) as usize).min(buf.len());
+        file.read_exact_at(&mut buf[..n], start)?;
+        // Headers starting in this chunk; the overlap covers one cut at its end.
+        let last = n.saturating_sub(HEADER_LEN as usize);
+        for i in 0..=last.min(CHUNK - 1) {
+            let seq = u64::from_le_bytes(buf[i + 8..i + 16].try_into().unwrap());
+            if seq < expected || seq > max_seq {
+                continue;
+            }
+            candidates += 1;
+            if candidates > MAX_RESYNC_CANDIDATES {
+                return Ok(None);
+            }
+            let at = start + i as u64;
+            if let Some(seq) = is_next(at)? {
+                return Ok(Some((at, seq)));
+            }
+        }
+        start += CHUNK as u64;
+    }
+    Ok(None)
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -329,8 +398,18 @@ impl PersistentQueue {
             max_seq = max_seq.max(first_seq);
             let file = OpenOptions::new().read(true).write(true).open(&path).map_err(io_err)?;
             let file_len = file.metadata().map_err(io_err)?.len();
-            let mut seg =
-                Segment { first_seq, path, len: 0, records: 0, popped: 0, last_popped: 0, acked: HashSet::new() };
+            let mut seg = Segment {
+                first_seq,
+                path,
+                len: 0,
+                records: 0,
+                popped: 0,
+                last_popped: 0,
+                acked: HashSet::new(),
+                holes: BTreeMap::new(),
+            };
+            // Records of a segment carry consecutive seqs from its first.
+            let mut expected = first_seq;
             loop {
                 match read_record(&file, seg.len, file_len).map_err(io_err)? {
                     ReadRecord::End => break,
@@ -338,6 +417,7 @@ impl PersistentQueue {
                         seg.records += 1;
                         seg.len += size;
                         max_seq = max_seq.max(seq);
+                        expected = seq.saturating_add(1);
                         if acked_before.contains(&seq) {
                             seg.acked.insert(seq);
                         } else {
@@ -346,20 +426,41 @@ impl PersistentQueue {
                             unacked_bytes += size;
                         }
                     }
-                    ReadRecord::Corrupt(why) => {
-                        let skipped = file_len - seg.len;
-                        warn!(
-                            queue = %opts.name,
-                            file = %seg.path.display(),
-                            offset = seg.len,
-                            skipped_bytes = skipped,
-                            "corrupt record in persistent queue ({why}); replay of this segment ends here"
-                        );
-                        metrics.corrupt_records.inc();
-                        metrics.corrupt_bytes.add(skipped);
-                        // Cut it off so the next start does not report it again.
-                        file.set_len(seg.len).map_err(io_err)?;
-                        break;
+                    ReadRecord::Corrupt { why, size } => {
+                        match resync(&file, seg.len, size, file_len, expected).map_err(io_err)? {
+                            Some((next, seq)) => {
+                                let skipped = next - seg.len;
+                                let lost = seq.saturating_sub(expected).max(1);
+                                warn!(
+                                    queue = %opts.name,
+                                    file = %seg.path.display(),
+                                    offset = seg.len,
+                                    skipped_bytes = skipped,
+                                    lost_records = lost,
+                                    "corrupt record in persistent queue ({why}); skipped, replay goes on at offset {next}"
+                                );
+                                metrics.corrupt_records.add(lost);
+                                metrics.corrupt_bytes.add(skipped);
+                                seg.holes.insert(seg.len, next);
+                                seg.len = next;
+                                expected = seq;
+                            }
+                            None => {
+                                let skipped = file_len - seg.len;
+                                warn!(
+                                    queue = %opts.name,
+                                    file = %seg.path.display(),
+                                    offset = seg.len,
+                                    skipped_bytes = skipped,
+                                    "torn tail in persistent queue ({why}): no record after it checks; replay of this segment ends here"
+                                );
+                                metrics.corrupt_records.inc();
+                                metrics.corrupt_bytes.add(skipped);
+                                // Nothing after the cut checks: cut it off so the next start does not report it again.
+                                file.set_len(seg.len).map_err(io_err)?;
+                                break;
+                            }
+                        }
                     }
                 }
             }
@@ -552,6 +653,7 @@ impl PersistentQueue {
             popped: 0,
             last_popped: 0,
             acked: HashSet::new(),
+            holes: BTreeMap::new(),
         });
         Ok(())
     }
@@ -618,6 +720,11 @@ impl PersistentQueue {
                     }
                 }
             }
+            if let Some(&next) = st.segments[idx].holes.get(&st.read_off) {
+                // Found corrupt at start and counted then.
+                st.read_off = next;
+                continue;
+            }
             let file = &st.reader.as_ref().expect("opened").1;
             match read_record(file, st.read_off, len) {
                 Ok(ReadRecord::Ok { seq, payload, size }) => {
@@ -639,7 +746,7 @@ impl PersistentQueue {
                 Ok(ReadRecord::End) => {
                     st.read_off = len;
                 }
-                Ok(ReadRecord::Corrupt(why)) => self.abandon_rest(st, idx, &why),
+                Ok(ReadRecord::Corrupt { why, .. }) => self.abandon_rest(st, idx, &why),
                 Err(e) => self.abandon_rest(st, idx, &e.to_string()),
             }
         }

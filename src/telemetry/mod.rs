@@ -202,9 +202,11 @@ pub struct PersistentQueueMetrics {
     /// Replayed records that a consumer had taken but not finished when the
     /// agent stopped: sent again, so each may arrive twice.
     pub redelivered: Counter,
-    /// Records that failed their CRC or were cut short (torn write); each ends its segment's replay.
+    /// Records lost to corruption: skipped for a bad CRC or length (the replay
+    /// goes on at the next record that checks), or cut short by a torn write at
+    /// a segment's end.
     pub corrupt_records: Counter,
-    /// Bytes skipped after a corrupt record.
+    /// Bytes of segment files skipped as corrupt.
     pub corrupt_bytes: Counter,
     /// fsync calls on segment and acknowledgement files.
     pub fsyncs: Counter,
@@ -231,12 +233,12 @@ impl PersistentQueueMetrics {
             ),
             corrupt_records: reg.counter(
                 "sluice_queue_corrupt_records_total",
-                "Records of the persistent queue with a bad checksum or cut short; replay of that segment ends there.",
+                "Records of the persistent queue lost to corruption (bad checksum or length, skipped; or a torn tail).",
                 labels,
             ),
             corrupt_bytes: reg.counter(
                 "sluice_queue_corrupt_bytes_total",
-                "Bytes of segment files skipped after a corrupt record.",
+                "Bytes of segment files skipped as corrupt.",
                 labels,
             ),
             fsyncs: reg.counter("sluice_queue_fsyncs_total", "fsync calls of the persistent sending queue.", labels),
