@@ -3,7 +3,7 @@
 
 use crate::config::component::Checker;
 use crate::config::Duration;
-use crate::exporters::prometheus_common::prometheus_label_names;
+use crate::exporters::prometheus_common::{check_limits, prometheus_label_names, PointLimits};
 use crate::exporters::prometheusremotewrite::config::Enabled;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -33,6 +33,19 @@ pub struct PrometheusExporterConfig {
     /// Accepted for Collector configs; only `false` (the text format 0.0.4) is supported.
     #[serde(default)]
     pub enable_open_metrics: bool,
+    /// Bytes of the page's series lines, at most: a new series that would
+    /// pass it is refused and counted. Default 64 MiB.
+    #[serde(default = "default_max_page_bytes")]
+    pub max_page_bytes: usize,
+    /// Bounds on one data point: over them it is dropped and counted.
+    #[serde(default)]
+    pub limits: PointLimits,
+}
+
+pub const DEFAULT_MAX_PAGE_BYTES: usize = 64 << 20;
+
+fn default_max_page_bytes() -> usize {
+    DEFAULT_MAX_PAGE_BYTES
 }
 
 fn yes() -> bool {
@@ -49,6 +62,14 @@ pub fn validate(c: &mut Checker, cfg: &PrometheusExporterConfig) {
     if cfg.metric_expiration.is_zero() {
         c.error(&["metric_expiration"], "metric_expiration must be above 0", Some("the default is 5m"));
     }
+    if cfg.max_page_bytes < 4096 || cfg.max_page_bytes > 1 << 34 {
+        c.error(
+            &["max_page_bytes"],
+            format!("max_page_bytes must be from 4096 to {}, not {}", 1u64 << 34, cfg.max_page_bytes),
+            Some("the default is 67108864 (64 MiB); new series past it are refused and counted"),
+        );
+    }
+    check_limits(c, &cfg.limits);
     if cfg.enable_open_metrics {
         c.error(
             &["enable_open_metrics"],

@@ -5,7 +5,7 @@ use crate::config::component::Checker;
 use crate::config::Duration;
 use crate::exporters::otlp_common::{check_queue, check_retry, check_tls};
 use crate::exporters::otlp_common::{RetryConfig, SendingQueueConfig, TlsClientConfig};
-use crate::exporters::prometheus_common::prometheus_label_names;
+use crate::exporters::prometheus_common::{check_limits, prometheus_label_names, PointLimits};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -51,6 +51,9 @@ pub struct PrometheusRemoteWriteConfig {
     pub remote_write_queue: Option<RemoteWriteQueueConfig>,
     #[serde(default)]
     pub retry_on_failure: RetryConfig,
+    /// Bounds on one data point and one batch: over them a point is dropped and counted.
+    #[serde(default)]
+    pub limits: PointLimits,
 }
 
 /// `{enabled: bool}` with a default of `D`.
@@ -165,6 +168,7 @@ pub fn validate(c: &mut Checker, cfg: &PrometheusRemoteWriteConfig) {
             c.error(&["remote_write_queue", "num_consumers"], "num_consumers must be above 0", Some("e.g. 5"));
         }
     }
+    check_limits(c, &cfg.limits);
     check_tls(c, &cfg.tls);
     check_retry(c, &cfg.retry_on_failure);
     check_queue(c, &cfg.queue());
