@@ -74,6 +74,8 @@ struct Stored {
 }
 
 type FamilyLine<'a> = (&'a Labels, &'a Stored);
+/// A series not yet on the page: family, labels, timestamp (ms), value.
+type NewSeries = (Arc<Family>, Labels, i64, f64);
 
 /// The latest sample of every series on the page.
 pub struct MetricStore {
@@ -138,7 +140,7 @@ impl MetricStore {
     /// of one family in one batch are taken or refused together, so a
     /// histogram point is never half on the page.
     pub fn update(&mut self, set: crate::exporters::prometheus_common::SeriesSet, now: Instant) -> u64 {
-        let mut fresh: BTreeMap<String, Vec<(Arc<Family>, Labels, i64, f64)>> = BTreeMap::new();
+        let mut fresh: BTreeMap<String, Vec<NewSeries>> = BTreeMap::new();
         for (family, labels, samples) in set.into_family_series() {
             let Some(&(ts_ms, value)) = samples.last() else { continue };
             if value.to_bits() == stale_nan().to_bits() {

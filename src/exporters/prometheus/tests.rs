@@ -240,7 +240,10 @@ async fn the_page_is_bounded_new_series_refused_and_counted_old_ones_updated() {
     let out = exp.export(&send(points)).await.unwrap();
     assert!(out.message.as_deref().unwrap_or("").contains("max_page_bytes"), "{out:?}");
     let refused = reg
-        .value("sluice_exporter_prometheus_refused_series_total", &[("exporter", "prometheus"), ("reason", "page_full")])
+        .value(
+            "sluice_exporter_prometheus_refused_series_total",
+            &[("exporter", "prometheus"), ("reason", "page_full")],
+        )
         .unwrap();
     assert_eq!(refused, 200.0, "the family's new series are taken or refused together");
 
@@ -250,7 +253,10 @@ async fn the_page_is_bounded_new_series_refused_and_counted_old_ones_updated() {
     assert_eq!(exp.store.lock().unwrap().len(), 20 + 1, "20 series and target_info");
     let mut i = 0;
     while reg
-        .value("sluice_exporter_prometheus_refused_series_total", &[("exporter", "prometheus"), ("reason", "page_full")])
+        .value(
+            "sluice_exporter_prometheus_refused_series_total",
+            &[("exporter", "prometheus"), ("reason", "page_full")],
+        )
         .unwrap()
         == 200.0
     {

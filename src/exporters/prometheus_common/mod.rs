@@ -7,12 +7,12 @@ use crate::config::component::Checker;
 pub mod naming;
 pub mod translate;
 
+use crate::telemetry::PrometheusExporterMetrics;
 pub use naming::{metric_name, sanitize_label, NameKind};
 pub use translate::{
     escaped_len, line_bytes, stale_nan, DeltaOptions, Dropped, Family, FamilyType, Labels, PointLimits, SeriesSet,
     TranslateOptions, Translator, STALE_NAN_BITS,
 };
-use crate::telemetry::PrometheusExporterMetrics;
 
 /// Label names that would be renamed on the way out are refused instead.
 pub fn prometheus_label_names<'a>(c: &mut Checker, field: &str, names: impl Iterator<Item = &'a String>) {

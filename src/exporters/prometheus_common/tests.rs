@@ -411,7 +411,10 @@ fn wide_histogram(bounds: usize, attrs: usize) -> Metric {
     metric(
         "huge",
         "s",
-        Data::Histogram(Histogram { data_points: vec![p], aggregation_temporality: AggregationTemporality::Cumulative as i32 }),
+        Data::Histogram(Histogram {
+            data_points: vec![p],
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+        }),
     )
 }
 
@@ -444,7 +447,8 @@ fn a_histogram_of_200k_bounds_is_dropped_before_any_series_is_made() {
 
 #[test]
 fn the_bucket_bound_is_inclusive_and_configurable() {
-    let limits = |n| TranslateOptions { limits: PointLimits { max_histogram_buckets: n, ..Default::default() }, ..opts() };
+    let limits =
+        |n| TranslateOptions { limits: PointLimits { max_histogram_buckets: n, ..Default::default() }, ..opts() };
     // 9 bounds are 10 buckets.
     let req = request(service(), vec![wide_histogram(9, 1)]);
     assert_eq!(translate(limits(10), &req).1, Dropped::default());
@@ -454,9 +458,7 @@ fn the_bucket_bound_is_inclusive_and_configurable() {
 
 #[test]
 fn too_many_labels_or_a_long_label_value_drops_the_point() {
-    let gauge = |attrs: Vec<KeyValue>| {
-        metric("g", "", Data::Gauge(Gauge { data_points: vec![point(attrs, T0, 1.0)] }))
-    };
+    let gauge = |attrs: Vec<KeyValue>| metric("g", "", Data::Gauge(Gauge { data_points: vec![point(attrs, T0, 1.0)] }));
     let many: Vec<KeyValue> = (0..200).map(|i| s(&format!("a{i}"), "v")).collect();
     let long = vec![s("big", &"x".repeat(5000))];
     let ok = vec![s("route", "/a")];

@@ -201,9 +201,8 @@ impl Exporter for PrometheusRemoteWriteExporter {
         self.count_dropped(&dropped);
         self.metrics.delta_series.set(self.translator.delta_series() as i64);
         let items = batch.item_count() as u64;
-        let dropped_message = (dropped.total() > 0).then(|| {
-            format!("{} data points not translatable ({})", dropped.total(), dropped.describe())
-        });
+        let dropped_message = (dropped.total() > 0)
+            .then(|| format!("{} data points not translatable ({})", dropped.total(), dropped.describe()));
         let requests = build_requests(set, self.max_request_bytes, self.send_metadata);
         let total_series: usize = requests.iter().map(|r| r.timeseries.len()).sum();
         let mut failed_series = 0usize;

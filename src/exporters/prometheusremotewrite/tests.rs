@@ -330,7 +330,10 @@ async fn a_point_over_the_limits_is_dropped_counted_and_never_sent() {
     let msg = out.message.unwrap();
     assert!(msg.contains("max_histogram_buckets") && msg.contains("max_label_value_length"), "{msg}");
     let reason = |r| {
-        reg.value("sluice_exporter_prometheus_dropped_points_total", &[("exporter", "prometheusremotewrite"), ("reason", r)])
+        reg.value(
+            "sluice_exporter_prometheus_dropped_points_total",
+            &[("exporter", "prometheusremotewrite"), ("reason", r)],
+        )
     };
     assert_eq!(reason("too_many_buckets"), Some(1.0));
     assert_eq!(reason("label_value_too_long"), Some(1.0));
