@@ -280,35 +280,41 @@ fn read_record(file: &File, offset: u64, file_len: u64) -> io::Result<ReadRecord
     Ok(ReadRecord::Ok { seq, payload, size: HEADER_LEN + len })
 }
 
-/// Candidate headers whose CRC is computed during one resync, at most: a
-/// segment of crafted payloads cannot make a resync read it over and over.
-const MAX_RESYNC_CANDIDATES: usize = 4096;
+/// Where a replay goes on after a corrupt record.
+enum Resync {
+    /// At this offset, whose record carries this seq.
+    At(u64, u64),
+    /// No record after the bad one checks: a torn tail, cut off.
+    TornTail,
+    /// The scan spent its budget on candidates that did not check (only
+    /// crafted payloads can do that): the segment's replay ends here, but
+    /// the file is not cut, since a later record may still check; it is
+    /// deleted like any other once the records read from it are delivered.
+    GaveUp,
+}
 
-/// After a corrupt record at `bad`: the offset and seq of the next record
-/// that checks and carries a seq from `expected` on, or `None` when none does
-/// (a torn tail). First where the bad record's length says the next one
-/// starts (the common case: a flipped payload byte); else by scanning
-/// forward byte by byte for a header whose seq is one the rest of the file
-/// can hold, and whose CRC matches.
-fn resync(file: &File, bad: u64, size: Option<u64>, file_len: u64, expected: u64) -> io::Result<Option<(u64, u64)>> {
-    let is_next = |at: u64| -> io::Result<Option<u64>> {
-        Ok(match read_record(file, at, file_len)? {
-            ReadRecord::Ok { seq, .. } if seq >= expected && seq - expected <= (at - bad) / (HEADER_LEN + 1) => {
-                Some(seq)
-            }
-            _ => None,
-        })
-    };
+/// After a corrupt record at `bad`: where the next record that checks and
+/// carries a seq from `expected` on starts. First where the bad record's
+/// length says the next one starts (the common case: a flipped payload
+/// byte); else by scanning forward byte by byte for a header whose seq is
+/// one the bytes skipped can account for (records of a segment have
+/// consecutive seqs and take at least `HEADER_LEN + 1` bytes each), whose
+/// length fits and whose CRC matches. The CRC work of one scan is bounded by
+/// twice the bytes after `bad` (plus 1 MiB), so crafted payloads cannot make
+/// it quadratic.
+fn resync(file: &File, bad: u64, size: Option<u64>, file_len: u64, expected: u64) -> io::Result<Resync> {
+    // The most seqs the bytes from `bad` to `at` can hold.
+    let seq_fits = |seq: u64, at: u64| seq >= expected && seq - expected <= (at - bad) / (HEADER_LEN + 1);
     if let Some(size) = size {
-        if let Some(seq) = is_next(bad + size)? {
-            return Ok(Some((bad + size, seq)));
+        if let ReadRecord::Ok { seq, .. } = read_record(file, bad + size, file_len)? {
+            if seq_fits(seq, bad + size) {
+                return Ok(Resync::At(bad + size, seq));
+            }
         }
     }
-    // Records are at least HEADER_LEN + 1 bytes, which bounds the seqs ahead.
-    let max_seq = expected.saturating_add((file_len - bad) / (HEADER_LEN + 1));
     const CHUNK: usize = 64 << 10;
+    let mut budget = (file_len - bad).saturating_mul(2).saturating_add(1 << 20);
     let mut buf = vec![0u8; CHUNK + HEADER_LEN as usize];
-    let mut candidates = 0usize;
     let mut start = bad + 1;
     while start + HEADER_LEN <= file_len {
         let n = ((file_len - start) as usize).min(buf.len());
@@ -316,22 +322,26 @@ fn resync(file: &File, bad: u64, size: Option<u64>, file_len: u64, expected: u64
         // Headers starting in this chunk; the overlap covers one cut at its end.
         let last = n.saturating_sub(HEADER_LEN as usize);
         for i in 0..=last.min(CHUNK - 1) {
+            let at = start + i as u64;
             let seq = u64::from_le_bytes(buf[i + 8..i + 16].try_into().unwrap());
-            if seq < expected || seq > max_seq {
+            if !seq_fits(seq, at) {
                 continue;
             }
-            candidates += 1;
-            if candidates > MAX_RESYNC_CANDIDATES {
-                return Ok(None);
+            let len = u32::from_le_bytes(buf[i..i + 4].try_into().unwrap()) as u64;
+            if len == 0 || len > MAX_RECORD || len > file_len - at - HEADER_LEN {
+                continue;
             }
-            let at = start + i as u64;
-            if let Some(seq) = is_next(at)? {
-                return Ok(Some((at, seq)));
+            if budget < len {
+                return Ok(Resync::GaveUp);
+            }
+            budget -= len;
+            if let ReadRecord::Ok { seq, .. } = read_record(file, at, file_len)? {
+                return Ok(Resync::At(at, seq));
             }
         }
         start += CHUNK as u64;
     }
-    Ok(None)
+    Ok(Resync::TornTail)
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -428,7 +438,7 @@ impl PersistentQueue {
                     }
                     ReadRecord::Corrupt { why, size } => {
                         match resync(&file, seg.len, size, file_len, expected).map_err(io_err)? {
-                            Some((next, seq)) => {
+                            Resync::At(next, seq) => {
                                 let skipped = next - seg.len;
                                 let lost = seq.saturating_sub(expected).max(1);
                                 warn!(
@@ -445,19 +455,27 @@ impl PersistentQueue {
                                 seg.len = next;
                                 expected = seq;
                             }
-                            None => {
+                            end => {
                                 let skipped = file_len - seg.len;
+                                let torn = matches!(end, Resync::TornTail);
                                 warn!(
                                     queue = %opts.name,
                                     file = %seg.path.display(),
                                     offset = seg.len,
                                     skipped_bytes = skipped,
-                                    "torn tail in persistent queue ({why}): no record after it checks; replay of this segment ends here"
+                                    "corrupt record in persistent queue ({why}) and {}; replay of this segment ends here",
+                                    if torn { "no record after it checks (torn tail)" } else { "no record found after it within the scan's budget" }
                                 );
                                 metrics.corrupt_records.inc();
                                 metrics.corrupt_bytes.add(skipped);
-                                // Nothing after the cut checks: cut it off so the next start does not report it again.
-                                file.set_len(seg.len).map_err(io_err)?;
+                                if torn {
+                                    // Nothing after the cut checks: cut it off so the next start does not report it again.
+                                    file.set_len(seg.len).map_err(io_err)?;
+                                } else {
+                                    // Records may follow, unread: new seqs start past any they can carry.
+                                    let room = (file_len - seg.len) / (HEADER_LEN + 1);
+                                    max_seq = max_seq.max(expected.saturating_add(room));
+                                }
                                 break;
                             }
                         }

@@ -339,6 +339,43 @@ fn a_smashed_stretch_of_several_records_is_counted_by_their_seqs() {
     assert_eq!(drain(&q), (0..1000).filter(|i| !(100..104).contains(i)).collect::<Vec<_>>());
 }
 
+/// Crafted payloads full of headers that look like the next record make a
+/// resync give up within its budget; the rest of the segment is then left
+/// on disk (a record after it may still check), not cut off.
+#[test]
+fn a_resync_that_spends_its_budget_ends_the_replay_without_cutting() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (q, _, _) = open(opts(dir.path()));
+        for i in 0..3 {
+            q.push(&spans(i, 1));
+        }
+    }
+    let seg = seg_files(dir.path()).pop().unwrap();
+    let raw = fs::read(&seg).unwrap();
+    let record = HEADER_LEN as usize + encode_payload(&spans(0, 1)).len();
+    let first_seq = u64::from_le_bytes(raw[8..16].try_into().unwrap());
+    // Record 0, then 4 MiB of garbage (its first bytes a header of absurd length),
+    // sown with fake headers of record 1's seq and a 3 MiB length, then records 1 and 2.
+    let mut garbage = vec![0xEEu8; 4 << 20];
+    for k in 1..8 {
+        let at = k * 1000;
+        garbage[at..at + 4].copy_from_slice(&(3u32 << 20).to_le_bytes());
+        garbage[at + 4..at + 8].copy_from_slice(&0u32.to_le_bytes());
+        garbage[at + 8..at + 16].copy_from_slice(&(first_seq + 1).to_le_bytes());
+    }
+    let crafted = [&raw[..record], &garbage[..], &raw[record..]].concat();
+    fs::write(&seg, &crafted).unwrap();
+
+    let (q, m, _) = open(opts(dir.path()));
+    assert_eq!(m.corrupt_records.get(), 1);
+    assert_eq!(drain(&q), vec![0]);
+    assert_eq!(fs::metadata(&seg).unwrap().len(), crafted.len() as u64, "not cut: records after it may check");
+    // New records get seqs past any the unread rest could carry, and are delivered.
+    assert_eq!(q.push(&spans(9, 1)), PersistentPush::Queued);
+    assert_eq!(drain(&q), vec![9]);
+}
+
 #[test]
 fn bad_header_length_is_corruption_not_a_huge_allocation() {
     let dir = tempfile::tempdir().unwrap();
