@@ -34,7 +34,7 @@ pub struct PrometheusExporterConfig {
     #[serde(default)]
     pub enable_open_metrics: bool,
     /// Bytes of the page's series lines, at most: a new series that would
-    /// pass it is refused and counted. Default 64 MiB.
+    /// pass it is refused and counted. Default 16 MiB.
     #[serde(default = "default_max_page_bytes")]
     pub max_page_bytes: usize,
     /// Bounds on one data point: over them it is dropped and counted.
@@ -42,7 +42,7 @@ pub struct PrometheusExporterConfig {
     pub limits: PointLimits,
 }
 
-pub const DEFAULT_MAX_PAGE_BYTES: usize = 64 << 20;
+pub const DEFAULT_MAX_PAGE_BYTES: usize = 16 << 20;
 
 fn default_max_page_bytes() -> usize {
     DEFAULT_MAX_PAGE_BYTES
@@ -66,7 +66,7 @@ pub fn validate(c: &mut Checker, cfg: &PrometheusExporterConfig) {
         c.error(
             &["max_page_bytes"],
             format!("max_page_bytes must be from 4096 to {}, not {}", 1u64 << 34, cfg.max_page_bytes),
-            Some("the default is 67108864 (64 MiB); new series past it are refused and counted"),
+            Some("the default is 16777216 (16 MiB); new series past it are refused and counted"),
         );
     }
     check_limits(c, &cfg.limits);

@@ -277,7 +277,7 @@ async fn the_page_is_bounded_new_series_refused_and_counted_old_ones_updated() {
 #[test]
 fn limits_have_defaults_and_are_validated() {
     let cfg = config(serde_json::json!({}));
-    assert_eq!(cfg.max_page_bytes, 64 << 20);
+    assert_eq!(cfg.max_page_bytes, 16 << 20);
     assert_eq!(cfg.limits, crate::exporters::prometheus_common::PointLimits::default());
     let yaml = |body: &str| {
         format!(

@@ -487,3 +487,29 @@ fn one_batch_translates_to_at_most_max_batch_bytes() {
     assert!(dropped.batch_too_large > 0 && dropped.batch_too_large < 1000, "{dropped:?}");
     assert_eq!(set.len() as u64 + dropped.batch_too_large, 1000 + 1, "every point is kept or counted (+ target_info)");
 }
+
+#[test]
+fn a_summary_with_too_many_quantiles_is_dropped() {
+    let summary = |n: usize| {
+        metric(
+            "rpc.latency",
+            "s",
+            Data::Summary(Summary {
+                data_points: vec![SummaryDataPoint {
+                    time_unix_nano: T0,
+                    count: 1,
+                    quantile_values: (0..n)
+                        .map(|i| ValueAtQuantile { quantile: i as f64 / n as f64, value: 1.0 })
+                        .collect(),
+                    ..Default::default()
+                }],
+            }),
+        )
+    };
+    let req = request(service(), vec![summary(200_000)]);
+    let (set, dropped) = translate(opts(), &req);
+    assert_eq!(dropped, Dropped { too_many_buckets: 1, ..Default::default() });
+    assert!(set.is_empty());
+    let req = request(service(), vec![summary(1024)]);
+    assert_eq!(translate(opts(), &req).1, Dropped::default());
+}

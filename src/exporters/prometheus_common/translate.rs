@@ -7,7 +7,7 @@
 //!
 //! Bounds ([`PointLimits`]): a point is checked before any of its series is
 //! made, so a hostile point costs nothing past its check. A histogram with
-//! more than `max_histogram_buckets` buckets, a series with more than
+//! more than `max_histogram_buckets` buckets (a summary with more quantiles), a series with more than
 //! `max_labels_per_series` labels or a label value longer than
 //! `max_label_value_length` bytes drops the whole point (counted by reason,
 //! never half rendered); so does a point whose series would take one
@@ -48,7 +48,8 @@ pub struct DeltaOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PointLimits {
-    /// Buckets of one histogram point (`explicit_bounds` + 1), at most. Default 1024.
+    /// Buckets of one histogram point (`explicit_bounds` + 1), and quantiles
+    /// of one summary point, at most. Default 1024.
     pub max_histogram_buckets: usize,
     /// Labels of one series, `__name__` and `le`/`quantile` included, at most. Default 128.
     pub max_labels_per_series: usize,
@@ -100,7 +101,8 @@ pub struct Dropped {
     /// Delta points older than one already added to their series: adding
     /// them would give Prometheus an out-of-order sample.
     pub out_of_order: u64,
-    /// Histogram points with more than `max_histogram_buckets` buckets.
+    /// Histogram points with more than `max_histogram_buckets` buckets, and
+    /// summary points with more quantiles.
     pub too_many_buckets: u64,
     /// Points whose series would have more than `max_labels_per_series` labels.
     pub too_many_labels: u64,
@@ -614,6 +616,10 @@ impl Translator {
                             let name = name(NameKind::Other);
                             out.begin_family(&name, FamilyType::Summary, &m.description, &m.unit);
                             for p in &s.data_points {
+                                if p.quantile_values.len() > self.opts.limits.max_histogram_buckets {
+                                    dropped.too_many_buckets += 1;
+                                    continue;
+                                }
                                 let series = p.quantile_values.len() + 2;
                                 if !self.admit(&out, &mut dropped, &base, &name, &p.attributes, series, 1) {
                                     continue;
