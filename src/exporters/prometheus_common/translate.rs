@@ -527,11 +527,12 @@ impl Translator {
                             let name = name(NameKind::Gauge);
                             out.begin_family(&name, FamilyType::Gauge, &m.description, &m.unit);
                             for p in &g.data_points {
-                                if !self.admit(&out, &mut dropped, &base, &name, &p.attributes, 1, 0) {
+                                let Some(labels) = self.admit(&out, &mut dropped, &base, &name, &p.attributes, 1, 0)
+                                else {
                                     continue;
-                                }
+                                };
                                 latest_ns = latest_ns.max(p.time_unix_nano);
-                                self.number(&mut out, &base, &name, p, None);
+                                number(&mut out, labels, p);
                             }
                         }
                         Data::Sum(s) => {
@@ -541,22 +542,22 @@ impl Translator {
                             out.begin_family(&name, ftype, &m.description, &m.unit);
                             let is_delta = s.aggregation_temporality == AggregationTemporality::Delta as i32;
                             for p in &s.data_points {
-                                if !self.admit(&out, &mut dropped, &base, &name, &p.attributes, 1, 0) {
+                                let Some(labels) = self.admit(&out, &mut dropped, &base, &name, &p.attributes, 1, 0)
+                                else {
                                     continue;
-                                }
+                                };
                                 // Dropped points do not make a target_info of their own.
                                 if !is_delta || is_stale(p.flags) || delta.is_some() {
                                     latest_ns = latest_ns.max(p.time_unix_nano);
                                 }
                                 if !is_delta || is_stale(p.flags) {
-                                    self.number(&mut out, &base, &name, p, None);
+                                    number(&mut out, labels, p);
                                     continue;
                                 }
                                 let Some(state) = delta.as_mut() else {
                                     dropped.delta_temporality += 1;
                                     continue;
                                 };
-                                let labels = base.series(&name, &p.attributes, None);
                                 let value = number_value(p).unwrap_or(0.0);
                                 match state.accumulate(series_key(&labels), p.time_unix_nano, Acc::Number(value), now) {
                                     Accumulated::Total(Acc::Number(total)) => {
@@ -580,7 +581,8 @@ impl Translator {
                                 }
                                 // _bucket per bound and +Inf, _sum and _count; the le label.
                                 let series = p.explicit_bounds.len() + 3;
-                                if !self.admit(&out, &mut dropped, &base, &name, &p.attributes, series, 1) {
+                                let probe = format!("{name}_bucket");
+                                if self.admit(&out, &mut dropped, &base, &probe, &p.attributes, series, 1).is_none() {
                                     continue;
                                 }
                                 if !is_delta || is_stale(p.flags) || delta.is_some() {
@@ -621,7 +623,8 @@ impl Translator {
                                     continue;
                                 }
                                 let series = p.quantile_values.len() + 2;
-                                if !self.admit(&out, &mut dropped, &base, &name, &p.attributes, series, 1) {
+                                let probe = format!("{name}_count");
+                                if self.admit(&out, &mut dropped, &base, &probe, &p.attributes, series, 1).is_none() {
                                     continue;
                                 }
                                 latest_ns = latest_ns.max(p.time_unix_nano);
@@ -655,17 +658,19 @@ impl Translator {
     /// Whether a point may make its `series` series (each with `extra`
     /// labels beyond its attributes and the common ones): checked against the
     /// limits before any series is made; a refusal is counted in `dropped`.
+    /// Admitted, the labels of its series named `probe` (for a number point,
+    /// its one series, so they are built once).
     #[allow(clippy::too_many_arguments)]
     fn admit(
         &self,
         out: &SeriesSet,
         dropped: &mut Dropped,
         base: &LabelBase<'_>,
-        name: &str,
+        probe: &str,
         attrs: &[KeyValue],
         series: usize,
         extra: usize,
-    ) -> bool {
+    ) -> Option<Labels> {
         let limits = &self.opts.limits;
         // A raw value longer than the bound is refused before it is copied.
         let too_long = |v: Option<&AnyValue>| match v.and_then(|v| v.value.as_ref()) {
@@ -675,48 +680,36 @@ impl Translator {
         };
         if attrs.iter().any(|kv| too_long(kv.value.as_ref())) {
             dropped.label_value_too_long += 1;
-            return false;
+            return None;
         }
         // Labels every series of the scope has (resource, scope, job, instance),
         // checked without copying them.
         let common = base.common.values().filter(|v| !v.is_empty());
         if common.clone().count() + 1 + extra > limits.max_labels_per_series {
             dropped.too_many_labels += 1;
-            return false;
+            return None;
         }
         if common.clone().any(|v| v.len() > limits.max_label_value_length) {
             dropped.label_value_too_long += 1;
-            return false;
+            return None;
         }
-        let labels = base.series(&format!("{name}_bucket"), attrs, None);
+        let labels = base.series(probe, attrs, None);
         if labels.len() + extra > limits.max_labels_per_series {
             dropped.too_many_labels += 1;
-            return false;
+            return None;
         }
         if labels.iter().any(|(k, v)| k != "__name__" && v.len() > limits.max_label_value_length) {
             dropped.label_value_too_long += 1;
-            return false;
+            return None;
         }
         // Each series: these labels, plus an `le`/`quantile` of up to 24 bytes.
         let per_series = held_bytes(&labels) + extra * (48 + 4 + 2 + 24);
         let cost = per_series.saturating_mul(series);
         if out.held_bytes().saturating_add(cost) > limits.max_batch_bytes {
             dropped.batch_too_large += 1;
-            return false;
+            return None;
         }
-        true
-    }
-
-    fn number(&self, out: &mut SeriesSet, base: &LabelBase<'_>, name: &str, p: &NumberDataPoint, value: Option<f64>) {
-        let value = if is_stale(p.flags) {
-            stale_nan()
-        } else {
-            match value.or_else(|| number_value(p)) {
-                Some(v) => v,
-                None => return,
-            }
-        };
-        out.add(base.series(name, &p.attributes, None), ms(p.time_unix_nano), value);
+        Some(labels)
     }
 
     fn histogram(&self, out: &mut SeriesSet, base: &LabelBase<'_>, name: &str, p: &HistogramDataPoint, h: Hist) {
@@ -772,6 +765,19 @@ impl Translator {
         labels.insert("__name__".into(), name);
         out.add(labels.into_iter().filter(|(_, v)| !v.is_empty()).collect(), ms(latest_ns), 1.0);
     }
+}
+
+/// A number point's sample on its series (`labels`, built by the admission check).
+fn number(out: &mut SeriesSet, labels: Labels, p: &NumberDataPoint) {
+    let value = if is_stale(p.flags) {
+        stale_nan()
+    } else {
+        match number_value(p) {
+            Some(v) => v,
+            None => return,
+        }
+    };
+    out.add(labels, ms(p.time_unix_nano), value);
 }
 
 fn hist_of(p: &HistogramDataPoint) -> Hist<'_> {
