@@ -11,10 +11,11 @@
 //!
 //! Bounds: points over the [`PointLimits`](crate::exporters::prometheus_common::PointLimits)
 //! are dropped before translation makes their series; the page holds at most
-//! `max_page_bytes` of series lines (`# HELP`/`# TYPE` lines included): a
-//! point of a new series that would pass it is dropped and counted (reason
-//! `page_full`), while series already on the page keep being updated. Memory
-//! held is thus bounded by the page bound (times the bookkeeping per line).
+//! `max_page_bytes` of series lines (`# HELP`/`# TYPE` lines included): the
+//! new series of a metric that would pass it are refused together and
+//! counted (`sluice_exporter_prometheus_refused_series_total{reason="page_full"}`),
+//! while series already on the page keep being updated. Memory held is thus
+//! bounded by the page bound (times the bookkeeping per line).
 
 pub mod config;
 
@@ -85,8 +86,9 @@ pub struct MetricStore {
     /// Bytes of the page's lines at most (an upper bound of each line).
     max_page_bytes: usize,
     page_bytes: usize,
-    /// Series per family name, and the bytes of its `# HELP`/`# TYPE` lines.
-    families: HashMap<String, (usize, usize)>,
+    /// Per family name: its series, the bytes of its `# HELP`/`# TYPE`
+    /// lines, and the family those lines are written from (the one charged).
+    families: HashMap<String, (usize, usize, Arc<Family>)>,
 }
 
 /// Bytes of a family's `# HELP` and `# TYPE` lines.
@@ -119,7 +121,7 @@ impl MetricStore {
     fn forget(&mut self, labels: &Labels, family: &Family) {
         self.page_bytes = self.page_bytes.saturating_sub(line_bytes(labels));
         if let Some(f) = self.families.get_mut(&family.name) {
-            f.0 -= 1;
+            f.0 = f.0.saturating_sub(1);
             if f.0 == 0 {
                 self.page_bytes = self.page_bytes.saturating_sub(f.1);
                 self.families.remove(&family.name);
@@ -164,9 +166,9 @@ impl MetricStore {
         }
         let mut refused = 0u64;
         for (name, group) in fresh {
-            let header = match self.families.get(&name) {
-                Some(_) => 0,
-                None => header_bytes(&group[0].0),
+            let (header, first) = match self.families.get(&name) {
+                Some(_) => (0, None),
+                None => (header_bytes(&group[0].0), Some(group[0].0.clone())),
             };
             let lines: usize = group.iter().map(|(_, l, _, _)| line_bytes(l)).sum();
             if self.page_bytes.saturating_add(header + lines) > self.max_page_bytes {
@@ -174,7 +176,12 @@ impl MetricStore {
                 continue;
             }
             self.page_bytes += header + lines;
-            self.families.entry(name).or_insert((0, header)).0 += group.len();
+            if let Some(family) = first {
+                self.families.insert(name.clone(), (0, header, family));
+            }
+            if let Some(f) = self.families.get_mut(&name) {
+                f.0 += group.len();
+            }
             for (family, labels, ts_ms, value) in group {
                 self.series.insert(labels, Stored { family, ts_ms, value, updated: now });
             }
@@ -198,7 +205,9 @@ impl MetricStore {
         self.expire(now);
         let mut families: BTreeMap<&str, (&Family, Vec<FamilyLine>)> = BTreeMap::new();
         for (labels, s) in &self.series {
-            families.entry(s.family.name.as_str()).or_insert_with(|| (&s.family, Vec::new())).1.push((labels, s));
+            // The header is written from the family charged for it, so the page stays within its bound.
+            let family = self.families.get(&s.family.name).map_or(&*s.family, |f| &*f.2);
+            families.entry(s.family.name.as_str()).or_insert_with(|| (family, Vec::new())).1.push((labels, s));
         }
         let mut out = String::new();
         for (name, (family, mut series)) in families {

@@ -304,3 +304,20 @@ fn limits_have_defaults_and_are_validated() {
         assert!(e.to_string().contains(needle), "{e}");
     }
 }
+
+#[tokio::test]
+async fn a_longer_help_in_a_later_batch_does_not_grow_the_page_past_its_bound() {
+    let (exp, _reg) = exporter(&config(serde_json::json!({"max_page_bytes": 4096})));
+    let with_help = |help: &str, route: &str| {
+        let mut m = counter(AggregationTemporality::Cumulative, vec![number(route, T0, 1.0)]);
+        m.description = help.into();
+        Batch::Metrics(request(vec![m]))
+    };
+    exp.export(&with_help("short", "/a")).await.unwrap();
+    exp.export(&with_help(&"long help ".repeat(300), "/b")).await.unwrap();
+    let text = page(&exp);
+    let store = exp.store.lock().unwrap();
+    assert!(text.len() <= store.page_bytes() && store.page_bytes() <= 4096, "{} / {}", text.len(), store.page_bytes());
+    assert!(text.contains("# HELP http_requests_total short\n"), "{text}");
+    assert!(text.contains("route=\"/b\""), "{text}");
+}
