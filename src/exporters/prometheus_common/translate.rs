@@ -7,12 +7,12 @@
 //!
 //! Bounds ([`PointLimits`]): a point is checked before any of its series is
 //! made, so a hostile point costs nothing past its check. A histogram with
-//! more than `max_histogram_buckets` buckets (a summary with more quantiles), a series with more than
-//! `max_labels_per_series` labels or a label value longer than
-//! `max_label_value_length` bytes drops the whole point (counted by reason,
-//! never half rendered); so does a point whose series would take one
-//! batch's output past `max_batch_bytes` (estimated bytes held: text of the
-//! series lines plus bookkeeping).
+//! more than `max_histogram_buckets` buckets (a summary with more
+//! quantiles), a series with more than `max_labels_per_series` labels or a
+//! label value longer than `max_label_value_length` bytes drops the whole
+//! point (counted by reason, never half rendered); so does a point whose
+//! series would take one batch's output past `max_batch_bytes` (estimated
+//! bytes held: text of the series lines plus bookkeeping).
 
 use super::naming::{metric_name, sanitize_label, unit_words, NameKind};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -224,10 +224,15 @@ impl SeriesSet {
                 unit: String::new(),
             })
         });
-        if !self.series.contains_key(&labels) {
-            self.bytes += held_bytes(&labels);
+        match self.series.entry(labels) {
+            std::collections::btree_map::Entry::Occupied(mut e) => {
+                e.get_mut().1.insert(ts_ms, value);
+            }
+            std::collections::btree_map::Entry::Vacant(e) => {
+                self.bytes += held_bytes(e.key());
+                e.insert((family, BTreeMap::new())).1.insert(ts_ms, value);
+            }
         }
-        self.series.entry(labels).or_insert_with(|| (family, BTreeMap::new())).1.insert(ts_ms, value);
     }
 
     /// Estimated bytes held by the series so far.
