@@ -341,3 +341,33 @@ async fn a_point_over_the_limits_is_dropped_counted_and_never_sent() {
     assert_eq!(sent.timeseries.len(), 2, "the good counter and target_info");
     assert!(sent.timeseries.iter().all(|t| label(t, "__name__") != Some("huge_bucket")));
 }
+
+#[test]
+fn limits_and_queue_bounds_are_validated_at_their_paths() {
+    let yaml = |body: &str| {
+        format!(
+            "receivers:\n  otlp:\n    protocols:\n      grpc:\nexporters:\n  prometheusremotewrite:\n    \
+             endpoint: http://p:9090/api/v1/write\n{body}service:\n  pipelines:\n    metrics:\n      \
+             receivers: [otlp]\n      exporters: [prometheusremotewrite]\n"
+        )
+    };
+    assert!(crate::config::load(&yaml("    limits: {max_histogram_buckets: 64}\n"), &|_| None).is_ok());
+    for (body, path, needle) in [
+        (
+            "    limits: {max_labels_per_series: 0}\n",
+            "exporters::prometheusremotewrite::limits::max_labels_per_series",
+            "the default is 128",
+        ),
+        (
+            "    remote_write_queue: {queue_size: 1000000000}\n",
+            "exporters::prometheusremotewrite::remote_write_queue::queue_size",
+            "bound of 1000000",
+        ),
+    ] {
+        let errs = crate::config::load(&yaml(body), &|_| None).unwrap_err();
+        assert_eq!(errs.0.len(), 1, "one error, at the field written: {errs}");
+        let e = &errs.0[0];
+        assert_eq!(e.path, path, "{errs}");
+        assert!(e.to_string().contains(needle), "{e}");
+    }
+}
