@@ -333,6 +333,7 @@ mod tests {
         assert!(expand_str("${}", &env).unwrap_err().message.contains("empty variable name"));
         assert!(expand_str("abc ${env:PORT", &env).unwrap_err().message.contains("unterminated"));
         assert!(expand_str("${env:1X}", &env).unwrap_err().message.contains("invalid variable name"));
-        assert!(expand_str("${file:/etc/x}", &env).unwrap_err().message.contains("unsupported"));
+        assert!(expand_str("${s3:bucket/key}", &env).unwrap_err().message.contains("unsupported"));
+        assert!(expand_str("${file:/nonexistent/x}", &env).unwrap_err().message.contains("cannot read /nonexistent/x"));
     }
 }

@@ -3,9 +3,11 @@
 //!
 //! Guarantees: never panics and never recurses on the input's nesting while
 //! parsing (events are consumed with an explicit stack), nesting deeper than
-//! [`MAX_DEPTH`] and alias expansion beyond [`MAX_NODES`] are refused, so the
-//! later recursive passes (expansion, serde, drop) have bounded depth and size.
-//! Anchors and aliases are resolved by copying the anchored node.
+//! [`MAX_DEPTH`] and alias expansion beyond [`MAX_NODES`] nodes or
+//! [`MAX_SCALAR_BYTES`] bytes of scalars and keys are refused, so the later
+//! recursive passes (expansion, serde, drop) have bounded depth and size.
+//! Anchors and aliases are resolved by copying the anchored node, once its
+//! size is known to fit: an alias over a bound costs nothing.
 
 use super::error::ConfigError;
 use yaml_rust2::parser::{Event, Parser};
@@ -15,6 +17,10 @@ use yaml_rust2::scanner::{Marker, TScalarStyle};
 pub const MAX_DEPTH: usize = 64;
 /// Most nodes a document may hold after alias expansion ("billion laughs").
 pub const MAX_NODES: usize = 200_000;
+/// Most bytes of scalars and mapping keys a document may hold after alias
+/// expansion: one large anchored scalar repeated by many aliases is few
+/// nodes but many bytes.
+pub const MAX_SCALAR_BYTES: usize = 64 << 20;
 
 /// How a scalar was written, which decides how it may be typed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +108,17 @@ impl Node {
             Value::Map(entries) => 1 + entries.iter().map(|e| e.value.count()).sum::<usize>(),
         }
     }
+
+    /// Bytes of the scalars and mapping keys below this node.
+    fn bytes(&self) -> usize {
+        match &self.value {
+            Value::Scalar(s, _) => s.len(),
+            Value::Seq(items) => items.iter().map(Node::bytes).fold(0, usize::saturating_add),
+            Value::Map(entries) => {
+                entries.iter().map(|e| e.key.len().saturating_add(e.value.bytes())).fold(0, usize::saturating_add)
+            }
+        }
+    }
 }
 
 pub fn is_null_text(s: &str) -> bool {
@@ -118,6 +135,7 @@ struct Builder {
     anchors: Vec<(usize, Node)>,
     root: Option<Node>,
     nodes: usize,
+    bytes: usize,
 }
 
 fn line(mark: &Marker) -> usize {
@@ -173,10 +191,23 @@ impl Builder {
         Ok(())
     }
 
-    fn count(&mut self, n: usize, line: usize) -> Result<(), ConfigError> {
+    fn count(&mut self, n: usize, bytes: usize, line: usize) -> Result<(), ConfigError> {
         self.nodes = self.nodes.saturating_add(n);
         if self.nodes > MAX_NODES {
             return Err(err(line, format!("document too large: more than {MAX_NODES} nodes after alias expansion")));
+        }
+        self.bytes = self.bytes.saturating_add(bytes);
+        if self.bytes > MAX_SCALAR_BYTES {
+            return Err(ConfigError::new(
+                "",
+                Some(line),
+                format!(
+                    "document too large: more than {} MiB of scalars after alias expansion (an alias repeats its \
+                     anchor's whole text)",
+                    MAX_SCALAR_BYTES >> 20
+                ),
+            )
+            .with_hint("anchor small settings, or repeat a large value with ${env:...} instead of many aliases"));
         }
         Ok(())
     }
@@ -185,7 +216,7 @@ impl Builder {
 /// Parses the first YAML document of `text`. An empty document gives `None`.
 pub fn parse(text: &str) -> Result<Option<Node>, ConfigError> {
     let mut parser = Parser::new_from_str(text);
-    let mut b = Builder { stack: Vec::new(), anchors: Vec::new(), root: None, nodes: 0 };
+    let mut b = Builder { stack: Vec::new(), anchors: Vec::new(), root: None, nodes: 0, bytes: 0 };
     let mut documents = 0usize;
     loop {
         let (ev, mark) = parser
@@ -202,18 +233,24 @@ pub fn parse(text: &str) -> Result<Option<Node>, ConfigError> {
             }
             Event::Nothing | Event::StreamStart | Event::DocumentEnd => {}
             Event::Alias(id) => {
-                let node = match b.anchors.iter().rev().find(|(a, _)| *a == id) {
-                    Some((_, n)) => n.clone(),
-                    None => return Err(err(l, "alias refers to an unknown anchor")),
+                let Some(i) = b.anchors.iter().rposition(|(a, _)| *a == id) else {
+                    return Err(err(l, "alias refers to an unknown anchor"));
                 };
-                b.count(node.count(), l)?;
-                if b.stack.len() + depth(&node) > MAX_DEPTH {
+                // Sized before it is copied: an alias over a bound allocates nothing.
+                let (count, bytes, deep) = {
+                    let n = &b.anchors[i].1;
+                    (n.count(), n.bytes(), depth(n))
+                };
+                b.count(count, bytes, l)?;
+                if b.stack.len() + deep > MAX_DEPTH {
                     return Err(err(l, format!("nesting deeper than {MAX_DEPTH} levels")));
                 }
+                let node = b.anchors[i].1.clone();
                 b.push(node, 0)?;
             }
             Event::Scalar(s, style, anchor, _tag) => {
-                b.count(1, l)?;
+                let key_or_value = s.len();
+                b.count(1, key_or_value, l)?;
                 let style = match style {
                     TScalarStyle::Plain => Style::Plain,
                     _ => Style::Quoted,
@@ -221,11 +258,11 @@ pub fn parse(text: &str) -> Result<Option<Node>, ConfigError> {
                 b.push(Node { line: l, value: Value::Scalar(s, style) }, anchor)?;
             }
             Event::SequenceStart(anchor, _) => {
-                b.count(1, l)?;
+                b.count(1, 0, l)?;
                 b.open(Frame::Seq { line: l, anchor, items: Vec::new() }, l)?;
             }
             Event::MappingStart(anchor, _) => {
-                b.count(1, l)?;
+                b.count(1, 0, l)?;
                 b.open(Frame::Map { line: l, anchor, entries: Vec::new(), key: None }, l)?;
             }
             Event::SequenceEnd | Event::MappingEnd => {
@@ -292,5 +329,28 @@ mod tests {
             ));
         }
         assert!(parse(&text).unwrap_err().message.contains("too large"));
+    }
+
+    /// Issue 16: a 1 MiB anchored scalar with 150k aliases is few nodes but
+    /// 150 GiB of text; `validate` reached 2.5 GB before. Refused at the alias
+    /// that passes the byte bound, with its line, before copying it.
+    #[test]
+    fn aliases_of_a_large_scalar_are_bounded_by_bytes() {
+        let mut text = format!("big: &big \"{}\"\nlist:\n", "x".repeat(1 << 20));
+        for _ in 0..150_000 {
+            text.push_str("  - *big\n");
+        }
+        let e = parse(&text).unwrap_err();
+        assert!(e.message.contains("MiB of scalars after alias expansion"), "{e}");
+        // The anchor (1 MiB and a bit) and 63 aliases pass 64 MiB: the 63rd alias, on line 2 + 63.
+        assert_eq!(e.line, Some(2 + (MAX_SCALAR_BYTES >> 20) - 1), "{e}");
+        assert!(e.hint.as_deref().is_some_and(|h| h.contains("anchor")), "{e:?}");
+
+        // Many aliases of a small anchor are fine.
+        let mut text = String::from("a: &a \"0123456789\"\nlist:\n");
+        for _ in 0..1000 {
+            text.push_str("  - *a\n");
+        }
+        assert!(parse(&text).is_ok());
     }
 }

@@ -33,11 +33,20 @@
 //!   start (`sluice_queue_redelivered_records_total`): each may arrive twice.
 //!   With `fsync: false` a machine crash can also lose unsynced acks, so more
 //!   records can repeat than are counted.
-//! - A record with a bad CRC, or cut short by a torn write, ends its
-//!   segment's replay there: it and the rest of that segment are counted
-//!   (`sluice_queue_corrupt_records_total`, `..._corrupt_bytes_total`),
-//!   logged with the file and offset, and cut off; every record before it is
-//!   delivered.
+//! - A record that fails its check (bad CRC, implausible length) is skipped
+//!   and the replay goes on at the next record that checks: the next record
+//!   is looked for where the bad one's length says it starts and, when it is
+//!   not there (the length itself was hit), by scanning forward for a header
+//!   carrying one of the next seqs whose CRC matches (records of a segment
+//!   have consecutive seqs). The records lost (by the seq gap) and the bytes
+//!   skipped are counted (`sluice_queue_corrupt_records_total`,
+//!   `..._corrupt_bytes_total`) and logged with the file and offset. Only a
+//!   torn tail, where no record after the bad one checks, ends a segment's
+//!   replay; it is cut off. A segment is never cut where a record after the
+//!   cut still checks. The skipped bytes stay in the file (good records are
+//!   never rewritten), so each start counts them again until the segment is
+//!   delivered and deleted. Reading a length never allocates more than the
+//!   file holds.
 //! - Bounds: at most `max_batches` records waiting to be handed out, and at
 //!   most `max_bytes` of undelivered records. A full queue waits for room
 //!   (`block`) or refuses the batch (`drop_newest`, counted as
@@ -59,7 +68,7 @@ use crate::data::check::check_request;
 use crate::data::{Batch, EncodedBatch, Payload, Signal};
 use crate::telemetry::{Counter, PersistentQueueMetrics};
 use prost::Message;
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
@@ -119,6 +128,9 @@ struct Segment {
     popped: u64,
     last_popped: u64,
     acked: HashSet<u64>,
+    /// Corrupt stretches found at start: offset of the bad record -> offset
+    /// of the next record that checked. The reader jumps over them.
+    holes: BTreeMap<u64, u64>,
 }
 
 impl Segment {
@@ -229,8 +241,16 @@ enum ReadRecord {
     },
     /// End of the file.
     End,
-    /// Bad header, bad CRC, or cut short; why.
-    Corrupt(String),
+    /// Bad header, bad CRC, or cut short; why, and the record's size when its
+    /// length was plausible and fits in the file (it may still be the part hit).
+    Corrupt {
+        why: String,
+        size: Option<u64>,
+    },
+}
+
+fn corrupt(why: String) -> io::Result<ReadRecord> {
+    Ok(ReadRecord::Corrupt { why, size: None })
 }
 
 fn read_record(file: &File, offset: u64, file_len: u64) -> io::Result<ReadRecord> {
@@ -238,10 +258,7 @@ fn read_record(file: &File, offset: u64, file_len: u64) -> io::Result<ReadRecord
         return Ok(ReadRecord::End);
     }
     if file_len - offset < HEADER_LEN {
-        return Ok(ReadRecord::Corrupt(format!(
-            "record header cut short ({} of {HEADER_LEN} bytes)",
-            file_len - offset
-        )));
+        return corrupt(format!("record header cut short ({} of {HEADER_LEN} bytes)", file_len - offset));
     }
     let mut head = [0u8; HEADER_LEN as usize];
     file.read_exact_at(&mut head, offset)?;
@@ -249,20 +266,82 @@ fn read_record(file: &File, offset: u64, file_len: u64) -> io::Result<ReadRecord
     let crc = u32::from_le_bytes(head[4..8].try_into().unwrap());
     let seq = u64::from_le_bytes(head[8..16].try_into().unwrap());
     if len == 0 || len > MAX_RECORD {
-        return Ok(ReadRecord::Corrupt(format!("implausible record length {len}")));
+        return corrupt(format!("implausible record length {len}"));
     }
+    // Checked before allocating: a length is never trusted past the file's end.
     if file_len - offset - HEADER_LEN < len {
-        return Ok(ReadRecord::Corrupt(format!(
-            "record cut short ({} of {len} payload bytes)",
-            file_len - offset - HEADER_LEN
-        )));
+        return corrupt(format!("record cut short ({} of {len} payload bytes)", file_len - offset - HEADER_LEN));
     }
     let mut payload = vec![0u8; len as usize];
     file.read_exact_at(&mut payload, offset + HEADER_LEN)?;
     if crc_of(&payload, seq) != crc {
-        return Ok(ReadRecord::Corrupt("checksum mismatch".into()));
+        return Ok(ReadRecord::Corrupt { why: "checksum mismatch".into(), size: Some(HEADER_LEN + len) });
     }
     Ok(ReadRecord::Ok { seq, payload, size: HEADER_LEN + len })
+}
+
+/// Where a replay goes on after a corrupt record.
+enum Resync {
+    /// At this offset, whose record carries this seq.
+    At(u64, u64),
+    /// No record after the bad one checks: a torn tail, cut off.
+    TornTail,
+    /// The scan spent its budget on candidates that did not check (only
+    /// crafted payloads can do that): the segment's replay ends here, but
+    /// the file is not cut, since a later record may still check; it is
+    /// deleted like any other once the records read from it are delivered.
+    GaveUp,
+}
+
+/// After a corrupt record at `bad`: where the next record that checks and
+/// carries a seq from `expected` on starts. First where the bad record's
+/// length says the next one starts (the common case: a flipped payload
+/// byte); else by scanning forward byte by byte for a header whose seq is
+/// one the bytes skipped can account for (records of a segment have
+/// consecutive seqs and take at least `HEADER_LEN + 1` bytes each), whose
+/// length fits and whose CRC matches. The CRC work of one scan is bounded by
+/// twice the bytes after `bad` (plus 1 MiB), so crafted payloads cannot make
+/// it quadratic.
+fn resync(file: &File, bad: u64, size: Option<u64>, file_len: u64, expected: u64) -> io::Result<Resync> {
+    // The most seqs the bytes from `bad` to `at` can hold.
+    let seq_fits = |seq: u64, at: u64| seq >= expected && seq - expected <= (at - bad) / (HEADER_LEN + 1);
+    if let Some(size) = size {
+        if let ReadRecord::Ok { seq, .. } = read_record(file, bad + size, file_len)? {
+            if seq_fits(seq, bad + size) {
+                return Ok(Resync::At(bad + size, seq));
+            }
+        }
+    }
+    const CHUNK: usize = 64 << 10;
+    let mut budget = (file_len - bad).saturating_mul(2).saturating_add(1 << 20);
+    let mut buf = vec![0u8; CHUNK + HEADER_LEN as usize];
+    let mut start = bad + 1;
+    while start + HEADER_LEN <= file_len {
+        let n = ((file_len - start) as usize).min(buf.len());
+        file.read_exact_at(&mut buf[..n], start)?;
+        // Headers starting in this chunk; the overlap covers one cut at its end.
+        let last = n.saturating_sub(HEADER_LEN as usize);
+        for i in 0..=last.min(CHUNK - 1) {
+            let at = start + i as u64;
+            let seq = u64::from_le_bytes(buf[i + 8..i + 16].try_into().unwrap());
+            if !seq_fits(seq, at) {
+                continue;
+            }
+            let len = u32::from_le_bytes(buf[i..i + 4].try_into().unwrap()) as u64;
+            if len == 0 || len > MAX_RECORD || len > file_len - at - HEADER_LEN {
+                continue;
+            }
+            if budget < len {
+                return Ok(Resync::GaveUp);
+            }
+            budget -= len;
+            if let ReadRecord::Ok { seq, .. } = read_record(file, at, file_len)? {
+                return Ok(Resync::At(at, seq));
+            }
+        }
+        start += CHUNK as u64;
+    }
+    Ok(Resync::TornTail)
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -329,8 +408,18 @@ impl PersistentQueue {
             max_seq = max_seq.max(first_seq);
             let file = OpenOptions::new().read(true).write(true).open(&path).map_err(io_err)?;
             let file_len = file.metadata().map_err(io_err)?.len();
-            let mut seg =
-                Segment { first_seq, path, len: 0, records: 0, popped: 0, last_popped: 0, acked: HashSet::new() };
+            let mut seg = Segment {
+                first_seq,
+                path,
+                len: 0,
+                records: 0,
+                popped: 0,
+                last_popped: 0,
+                acked: HashSet::new(),
+                holes: BTreeMap::new(),
+            };
+            // Records of a segment carry consecutive seqs from its first.
+            let mut expected = first_seq;
             loop {
                 match read_record(&file, seg.len, file_len).map_err(io_err)? {
                     ReadRecord::End => break,
@@ -338,6 +427,7 @@ impl PersistentQueue {
                         seg.records += 1;
                         seg.len += size;
                         max_seq = max_seq.max(seq);
+                        expected = seq.saturating_add(1);
                         if acked_before.contains(&seq) {
                             seg.acked.insert(seq);
                         } else {
@@ -346,20 +436,49 @@ impl PersistentQueue {
                             unacked_bytes += size;
                         }
                     }
-                    ReadRecord::Corrupt(why) => {
-                        let skipped = file_len - seg.len;
-                        warn!(
-                            queue = %opts.name,
-                            file = %seg.path.display(),
-                            offset = seg.len,
-                            skipped_bytes = skipped,
-                            "corrupt record in persistent queue ({why}); replay of this segment ends here"
-                        );
-                        metrics.corrupt_records.inc();
-                        metrics.corrupt_bytes.add(skipped);
-                        // Cut it off so the next start does not report it again.
-                        file.set_len(seg.len).map_err(io_err)?;
-                        break;
+                    ReadRecord::Corrupt { why, size } => {
+                        match resync(&file, seg.len, size, file_len, expected).map_err(io_err)? {
+                            Resync::At(next, seq) => {
+                                let skipped = next - seg.len;
+                                let lost = seq.saturating_sub(expected).max(1);
+                                warn!(
+                                    queue = %opts.name,
+                                    file = %seg.path.display(),
+                                    offset = seg.len,
+                                    skipped_bytes = skipped,
+                                    lost_records = lost,
+                                    "corrupt record in persistent queue ({why}); skipped, replay goes on at offset {next}"
+                                );
+                                metrics.corrupt_records.add(lost);
+                                metrics.corrupt_bytes.add(skipped);
+                                seg.holes.insert(seg.len, next);
+                                seg.len = next;
+                                expected = seq;
+                            }
+                            end => {
+                                let skipped = file_len - seg.len;
+                                let torn = matches!(end, Resync::TornTail);
+                                warn!(
+                                    queue = %opts.name,
+                                    file = %seg.path.display(),
+                                    offset = seg.len,
+                                    skipped_bytes = skipped,
+                                    "corrupt record in persistent queue ({why}) and {}; replay of this segment ends here",
+                                    if torn { "no record after it checks (torn tail)" } else { "no record found after it within the scan's budget" }
+                                );
+                                metrics.corrupt_records.inc();
+                                metrics.corrupt_bytes.add(skipped);
+                                if torn {
+                                    // Nothing after the cut checks: cut it off so the next start does not report it again.
+                                    file.set_len(seg.len).map_err(io_err)?;
+                                } else {
+                                    // Records may follow, unread: new seqs start past any they can carry.
+                                    let room = (file_len - seg.len) / (HEADER_LEN + 1);
+                                    max_seq = max_seq.max(expected.saturating_add(room));
+                                }
+                                break;
+                            }
+                        }
                     }
                 }
             }
@@ -552,6 +671,7 @@ impl PersistentQueue {
             popped: 0,
             last_popped: 0,
             acked: HashSet::new(),
+            holes: BTreeMap::new(),
         });
         Ok(())
     }
@@ -618,6 +738,11 @@ impl PersistentQueue {
                     }
                 }
             }
+            if let Some(&next) = st.segments[idx].holes.get(&st.read_off) {
+                // Found corrupt at start and counted then.
+                st.read_off = next;
+                continue;
+            }
             let file = &st.reader.as_ref().expect("opened").1;
             match read_record(file, st.read_off, len) {
                 Ok(ReadRecord::Ok { seq, payload, size }) => {
@@ -639,7 +764,7 @@ impl PersistentQueue {
                 Ok(ReadRecord::End) => {
                     st.read_off = len;
                 }
-                Ok(ReadRecord::Corrupt(why)) => self.abandon_rest(st, idx, &why),
+                Ok(ReadRecord::Corrupt { why, .. }) => self.abandon_rest(st, idx, &why),
                 Err(e) => self.abandon_rest(st, idx, &e.to_string()),
             }
         }

@@ -242,7 +242,7 @@ fn torn_tail_is_detected_and_earlier_records_delivered() {
 }
 
 #[test]
-fn flipped_byte_in_a_middle_record_ends_that_segments_replay() {
+fn flipped_byte_in_a_middle_record_skips_only_that_record() {
     let dir = tempfile::tempdir().unwrap();
     let record = HEADER_LEN + encode_payload(&spans(0, 3)).len() as u64;
     {
@@ -260,8 +260,120 @@ fn flipped_byte_in_a_middle_record_ends_that_segments_replay() {
     fs::write(&files[1], raw).unwrap();
     let (q, m, _) = open(opts(dir.path()));
     assert_eq!(m.corrupt_records.get(), 1);
-    assert_eq!(m.corrupt_bytes.get(), record * 2, "the bad record and the rest of its segment are skipped");
-    assert_eq!(drain(&q), vec![0, 1, 4, 5], "everything before the bad record, and later segments, are delivered");
+    assert_eq!(m.corrupt_bytes.get(), record, "only the bad record is skipped");
+    assert_eq!(drain(&q), vec![0, 1, 3, 4, 5], "the record after the bad one, and later segments, are delivered");
+}
+
+/// 1000 records in one segment, one payload byte flipped in the middle.
+fn thousand_records_in_one_segment(dir: &Path) -> (PathBuf, u64) {
+    let record = HEADER_LEN + encode_payload(&spans(0, 1)).len() as u64;
+    {
+        let (q, _, _) = open(PersistentOptions { max_batches: 2000, ..opts(dir) });
+        for i in 0..1000 {
+            assert_eq!(q.push(&spans(i, 1)), PersistentPush::Queued);
+        }
+    }
+    let files = seg_files(dir);
+    assert_eq!(files.len(), 1, "one segment");
+    (files[0].clone(), record)
+}
+
+#[test]
+fn one_flipped_payload_byte_in_a_1000_record_segment_loses_one_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let (seg, record) = thousand_records_in_one_segment(dir.path());
+    let mut raw = fs::read(&seg).unwrap();
+    let len = raw.len();
+    assert_eq!(len as u64, record * 1000);
+    raw[(record * 500 + HEADER_LEN + 20) as usize] ^= 0x01; // record 500's payload; its length is intact
+    fs::write(&seg, &raw).unwrap();
+
+    let (q, m, _) = open(PersistentOptions { max_batches: 2000, ..opts(dir.path()) });
+    assert_eq!(m.corrupt_records.get(), 1);
+    assert_eq!(m.corrupt_bytes.get(), record);
+    assert_eq!(m.replayed.get(), 999);
+    assert_eq!(fs::metadata(&seg).unwrap().len(), len as u64, "the segment is not truncated");
+    let got = drain(&q);
+    assert_eq!(got, (0..1000).filter(|i| *i != 500).collect::<Vec<_>>());
+    drop(q);
+    // Every good record acknowledged: the segment is deleted at the next start.
+    let (q, m, _) = open(PersistentOptions { max_batches: 2000, ..opts(dir.path()) });
+    assert_eq!(m.replayed.get(), 0);
+    assert!(q.is_empty());
+    assert!(seg_files(dir.path()).is_empty(), "a segment with only delivered records and a corrupt one is deleted");
+}
+
+#[test]
+fn a_garbage_length_in_the_middle_resyncs_at_the_next_record_that_checks() {
+    for garbage in [u32::MAX, (1 << 30) - 1, 5, 0] {
+        let dir = tempfile::tempdir().unwrap();
+        let (seg, record) = thousand_records_in_one_segment(dir.path());
+        let mut raw = fs::read(&seg).unwrap();
+        let len = raw.len();
+        let at = (record * 300) as usize; // record 300's length field
+        raw[at..at + 4].copy_from_slice(&garbage.to_le_bytes());
+        fs::write(&seg, &raw).unwrap();
+
+        let (q, m, _) = open(PersistentOptions { max_batches: 2000, ..opts(dir.path()) });
+        assert_eq!(m.corrupt_records.get(), 1, "length {garbage}");
+        assert_eq!(m.corrupt_bytes.get(), record, "length {garbage}");
+        assert_eq!(fs::metadata(&seg).unwrap().len(), len as u64, "length {garbage}: not truncated");
+        assert_eq!(drain(&q), (0..1000).filter(|i| *i != 300).collect::<Vec<_>>(), "length {garbage}");
+    }
+}
+
+#[test]
+fn a_smashed_stretch_of_several_records_is_counted_by_their_seqs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (seg, record) = thousand_records_in_one_segment(dir.path());
+    let mut raw = fs::read(&seg).unwrap();
+    // Records 100..103 overwritten from the middle of 100 to the middle of 103.
+    let from = (record * 100 + record / 2) as usize;
+    let to = (record * 103 + record / 2) as usize;
+    raw[from..to].fill(0xAB);
+    fs::write(&seg, &raw).unwrap();
+
+    let (q, m, _) = open(PersistentOptions { max_batches: 2000, ..opts(dir.path()) });
+    assert_eq!(m.corrupt_records.get(), 4, "records 100, 101, 102 and 103");
+    assert_eq!(m.corrupt_bytes.get(), record * 4);
+    assert_eq!(drain(&q), (0..1000).filter(|i| !(100..104).contains(i)).collect::<Vec<_>>());
+}
+
+/// Crafted payloads full of headers that look like the next record make a
+/// resync give up within its budget; the rest of the segment is then left
+/// on disk (a record after it may still check), not cut off.
+#[test]
+fn a_resync_that_spends_its_budget_ends_the_replay_without_cutting() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (q, _, _) = open(opts(dir.path()));
+        for i in 0..3 {
+            q.push(&spans(i, 1));
+        }
+    }
+    let seg = seg_files(dir.path()).pop().unwrap();
+    let raw = fs::read(&seg).unwrap();
+    let record = HEADER_LEN as usize + encode_payload(&spans(0, 1)).len();
+    let first_seq = u64::from_le_bytes(raw[8..16].try_into().unwrap());
+    // Record 0, then 4 MiB of garbage (its first bytes a header of absurd length),
+    // sown with fake headers of record 1's seq and a 3 MiB length, then records 1 and 2.
+    let mut garbage = vec![0xEEu8; 4 << 20];
+    for k in 1..8 {
+        let at = k * 1000;
+        garbage[at..at + 4].copy_from_slice(&(3u32 << 20).to_le_bytes());
+        garbage[at + 4..at + 8].copy_from_slice(&0u32.to_le_bytes());
+        garbage[at + 8..at + 16].copy_from_slice(&(first_seq + 1).to_le_bytes());
+    }
+    let crafted = [&raw[..record], &garbage[..], &raw[record..]].concat();
+    fs::write(&seg, &crafted).unwrap();
+
+    let (q, m, _) = open(opts(dir.path()));
+    assert_eq!(m.corrupt_records.get(), 1);
+    assert_eq!(drain(&q), vec![0]);
+    assert_eq!(fs::metadata(&seg).unwrap().len(), crafted.len() as u64, "not cut: records after it may check");
+    // New records get seqs past any the unread rest could carry, and are delivered.
+    assert_eq!(q.push(&spans(9, 1)), PersistentPush::Queued);
+    assert_eq!(drain(&q), vec![9]);
 }
 
 #[test]
@@ -280,6 +392,7 @@ fn bad_header_length_is_corruption_not_a_huge_allocation() {
     let (q, m, _) = open(opts(dir.path()));
     assert_eq!(m.corrupt_records.get(), 1);
     assert_eq!(drain(&q), vec![0]);
+    assert_eq!(fs::metadata(&seg).unwrap().len(), record as u64, "the last record is a torn tail: cut off");
 }
 
 #[test]

@@ -53,13 +53,57 @@ pub struct PipelineConfig {
     #[serde(default)]
     pub processors: Vec<String>,
     pub exporters: Vec<String>,
-    /// Batches the pipeline's input channel holds before receivers refuse. Default 256.
-    #[serde(default = "default_channel_capacity")]
+    /// Batches the pipeline's input channel holds before receivers refuse.
+    /// Default 256, at most [`MAX_CHANNEL_CAPACITY`].
+    #[serde(default = "default_channel_capacity", deserialize_with = "channel_capacity")]
     pub channel_capacity: usize,
     /// Threads running the processor chain. Default: the CPUs the agent may
     /// use (its CPU affinity and cgroup CPU quota, as the OS reports them).
-    #[serde(default = "default_workers")]
+    /// At most [`MAX_WORKERS`].
+    #[serde(default = "default_workers", deserialize_with = "workers")]
     pub workers: usize,
+}
+
+/// Most batches a pipeline's input channel may hold: each slot can hold a
+/// batch in memory, and the slots are allocated at start.
+pub const MAX_CHANNEL_CAPACITY: usize = 1_000_000;
+/// Most worker threads of one pipeline.
+pub const MAX_WORKERS: usize = 1024;
+
+/// A `usize` of at most `max`; the error is raised while the field's node is
+/// read, so it carries the field's path and line.
+fn at_most<'de, D: serde::Deserializer<'de>>(d: D, max: usize, hint: &'static str) -> Result<usize, D::Error> {
+    struct AtMost {
+        max: usize,
+        hint: &'static str,
+    }
+    impl serde::de::Visitor<'_> for AtMost {
+        type Value = usize;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            write!(f, "a whole number from 0 to {}", self.max)
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<usize, E> {
+            match usize::try_from(v) {
+                Ok(v) if v <= self.max => Ok(v),
+                _ => Err(E::custom(format!("{v} is above the bound of {}; {}", self.max, self.hint))),
+            }
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<usize, E> {
+            match u64::try_from(v) {
+                Ok(u) => self.visit_u64(u),
+                Err(_) => Err(E::invalid_value(serde::de::Unexpected::Signed(v), &self)),
+            }
+        }
+    }
+    d.deserialize_u64(AtMost { max, hint })
+}
+
+fn channel_capacity<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    at_most(d, MAX_CHANNEL_CAPACITY, "each slot can hold a batch in memory: the default is 256")
+}
+
+fn workers<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    at_most(d, MAX_WORKERS, "leave it out for one worker per CPU the agent may use")
 }
 
 fn default_channel_capacity() -> usize {
@@ -354,6 +398,38 @@ pub fn merge(base: &mut crate::config::node::Node, over: crate::config::node::No
         (_, value) => {
             base.value = value;
             base.line = over.line;
+        }
+    }
+}
+
+#[cfg(test)]
+mod pipeline_bounds_tests {
+    use super::*;
+
+    fn with(fields: &str) -> String {
+        format!(
+            "receivers:\n  otlp:\n    protocols:\n      grpc:\nexporters:\n  debug:\nservice:\n  pipelines:\n    \
+             traces:\n      receivers: [otlp]\n      exporters: [debug]\n{fields}"
+        )
+    }
+
+    #[test]
+    fn channel_capacity_and_workers_are_bounded_with_path_and_line() {
+        let ok = load(&with("      channel_capacity: 1000000\n      workers: 1024\n"), &|_| None).unwrap();
+        let p = ok.service.pipelines.values().next().unwrap();
+        assert_eq!((p.channel_capacity, p.workers), (1_000_000, 1024));
+        for (fields, path, needle) in [
+            (
+                "      channel_capacity: 1000000000\n",
+                "service::pipelines::traces::channel_capacity",
+                "bound of 1000000",
+            ),
+            ("      workers: 100000\n", "service::pipelines::traces::workers", "bound of 1024"),
+        ] {
+            let errs = load(&with(fields), &|_| None).unwrap_err();
+            let e = errs.0.iter().find(|e| e.path == path).unwrap_or_else(|| panic!("no error at {path}: {errs}"));
+            assert!(e.to_string().contains(needle), "{e}");
+            assert_eq!(e.line, Some(12), "{e}");
         }
     }
 }

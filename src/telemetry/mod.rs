@@ -250,9 +250,11 @@ pub struct PersistentQueueMetrics {
     /// Replayed records that a consumer had taken but not finished when the
     /// agent stopped: sent again, so each may arrive twice.
     pub redelivered: Counter,
-    /// Records that failed their CRC or were cut short (torn write); each ends its segment's replay.
+    /// Records lost to corruption: skipped for a bad CRC or length (the replay
+    /// goes on at the next record that checks), or cut short by a torn write at
+    /// a segment's end.
     pub corrupt_records: Counter,
-    /// Bytes skipped after a corrupt record.
+    /// Bytes of segment files skipped as corrupt.
     pub corrupt_bytes: Counter,
     /// fsync calls on segment and acknowledgement files.
     pub fsyncs: Counter,
@@ -279,12 +281,12 @@ impl PersistentQueueMetrics {
             ),
             corrupt_records: reg.counter(
                 "sluice_queue_corrupt_records_total",
-                "Records of the persistent queue with a bad checksum or cut short; replay of that segment ends there.",
+                "Records of the persistent queue lost to corruption (bad checksum or length, skipped; or a torn tail).",
                 labels,
             ),
             corrupt_bytes: reg.counter(
                 "sluice_queue_corrupt_bytes_total",
-                "Bytes of segment files skipped after a corrupt record.",
+                "Bytes of segment files skipped as corrupt.",
                 labels,
             ),
             fsyncs: reg.counter("sluice_queue_fsyncs_total", "fsync calls of the persistent sending queue.", labels),
@@ -872,13 +874,26 @@ pub fn register_process_metrics(reg: &Registry) {
     );
 }
 
-/// Counters of the Prometheus exporters (`prometheusremotewrite`).
+/// Counters of the Prometheus exporters (`prometheus`, `prometheusremotewrite`).
 #[derive(Clone, Debug)]
 pub struct PrometheusExporterMetrics {
     pub dropped_delta: Counter,
     pub dropped_unsupported: Counter,
     pub dropped_max_series: Counter,
     pub dropped_out_of_order: Counter,
+    /// Points over `max_histogram_buckets` (reason `too_many_buckets`).
+    pub dropped_too_many_buckets: Counter,
+    /// Points over `max_labels_per_series` (reason `too_many_labels`).
+    pub dropped_too_many_labels: Counter,
+    /// Points over `max_label_value_length` (reason `label_value_too_long`).
+    pub dropped_label_value_too_long: Counter,
+    /// Points past `max_batch_bytes` of one batch (reason `batch_too_large`).
+    pub dropped_batch_too_large: Counter,
+    /// New series refused because the scrape page would pass
+    /// `max_page_bytes` (`prometheus` only).
+    pub refused_series_page_full: Counter,
+    /// Bytes of the scrape page's series now (`prometheus` only).
+    pub page_bytes: Gauge,
     /// Requests the backend refused for good (HTTP 4xx, e.g. out of order or out of bounds).
     pub rejected_requests: Counter,
     /// Series the delta→cumulative converter holds.
@@ -896,6 +911,20 @@ impl PrometheusExporterMetrics {
             dropped_unsupported: d("unsupported_type"),
             dropped_max_series: d("max_series"),
             dropped_out_of_order: d("out_of_order"),
+            dropped_too_many_buckets: d("too_many_buckets"),
+            dropped_too_many_labels: d("too_many_labels"),
+            dropped_label_value_too_long: d("label_value_too_long"),
+            dropped_batch_too_large: d("batch_too_large"),
+            refused_series_page_full: reg.counter(
+                "sluice_exporter_prometheus_refused_series_total",
+                "New series the prometheus exporter's scrape page refused, by reason (page_full: max_page_bytes).",
+                &[("exporter", exporter), ("reason", "page_full")],
+            ),
+            page_bytes: reg.gauge(
+                "sluice_exporter_prometheus_page_bytes",
+                "Bytes of the series lines the prometheus exporter's scrape page holds (bounded by max_page_bytes).",
+                l,
+            ),
             rejected_requests: reg.counter(
                 "sluice_exporter_prometheus_rejected_requests_total",
                 "Remote write requests the backend refused with a non-retryable status.",

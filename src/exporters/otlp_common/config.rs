@@ -292,9 +292,21 @@ pub fn check_queue(c: &mut crate::config::component::Checker, q: &SendingQueueCo
     }
     if q.queue_size == 0 {
         c.error(&["sending_queue", "queue_size"], "queue_size must be at least 1", Some("or set enabled: false"));
+    } else if q.queue_size > MAX_QUEUE_SIZE {
+        c.error(
+            &["sending_queue", "queue_size"],
+            format!("queue_size {} is above the bound of {MAX_QUEUE_SIZE}", q.queue_size),
+            Some("an in-memory queue allocates a slot per batch at start; the default is 1000"),
+        );
     }
     if q.num_consumers == 0 {
         c.error(&["sending_queue", "num_consumers"], "num_consumers must be at least 1", None);
+    } else if q.num_consumers > MAX_NUM_CONSUMERS {
+        c.error(
+            &["sending_queue", "num_consumers"],
+            format!("num_consumers {} is above the bound of {MAX_NUM_CONSUMERS}", q.num_consumers),
+            Some("each consumer holds a batch in flight; the default is 10"),
+        );
     }
     if q.storage.is_some() && q.max_size_mib == 0 {
         c.error(
@@ -302,5 +314,44 @@ pub fn check_queue(c: &mut crate::config::component::Checker, q: &SendingQueueCo
             "max_size_mib must be at least 1",
             Some("it bounds the persistent queue on disk, e.g. 512"),
         );
+    } else if q.storage.is_some() && q.max_size_mib > MAX_QUEUE_MIB {
+        c.error(
+            &["sending_queue", "max_size_mib"],
+            format!("max_size_mib {} is above the bound of {MAX_QUEUE_MIB} (16 TiB)", q.max_size_mib),
+            Some("it bounds the persistent queue on disk; the default is 512"),
+        );
+    }
+}
+
+/// Most batches a sending queue may hold (`queue_size`).
+pub const MAX_QUEUE_SIZE: usize = 1_000_000;
+/// Most consumers of a sending queue (`num_consumers`).
+pub const MAX_NUM_CONSUMERS: usize = 4096;
+/// Most MiB of a persistent queue (`max_size_mib`), so the byte bound never overflows.
+pub const MAX_QUEUE_MIB: u64 = 1 << 24;
+
+#[cfg(test)]
+mod bounds_tests {
+    fn with(queue: &str) -> String {
+        format!(
+            "receivers:\n  otlp:\n    protocols:\n      grpc:\nexporters:\n  otlp:\n    endpoint: collector:4317\n    \
+             sending_queue:\n{queue}service:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [otlp]\n"
+        )
+    }
+
+    #[test]
+    fn sending_queue_sizes_are_bounded_with_path_and_hint() {
+        assert!(
+            crate::service::load(&with("      queue_size: 1000000\n      num_consumers: 4096\n"), &|_| None).is_ok()
+        );
+        for (queue, path, needle) in [
+            ("      queue_size: 1000000000\n", "exporters::otlp::sending_queue::queue_size", "bound of 1000000"),
+            ("      num_consumers: 100000\n", "exporters::otlp::sending_queue::num_consumers", "bound of 4096"),
+        ] {
+            let errs = crate::service::load(&with(queue), &|_| None).unwrap_err();
+            let e = errs.0.iter().find(|e| e.path == path).unwrap_or_else(|| panic!("no error at {path}: {errs}"));
+            assert!(e.to_string().contains(needle) && e.hint.is_some(), "{e}");
+            assert_eq!(e.line, Some(9), "{e}");
+        }
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::config::component::Checker;
 use crate::config::Duration;
-use crate::exporters::prometheus_common::prometheus_label_names;
+use crate::exporters::prometheus_common::{check_limits, prometheus_label_names, PointLimits};
 use crate::exporters::prometheusremotewrite::config::Enabled;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -40,6 +40,19 @@ pub struct PrometheusExporterConfig {
     pub tls: Option<crate::config::component::CollectorOnly>,
     #[serde(default)]
     pub translation_strategy: Option<crate::config::component::CollectorOnly>,
+    /// Bytes of the page's series lines, at most: a new series that would
+    /// pass it is refused and counted. Default 16 MiB.
+    #[serde(default = "default_max_page_bytes")]
+    pub max_page_bytes: usize,
+    /// Bounds on one data point: over them it is dropped and counted.
+    #[serde(default)]
+    pub limits: PointLimits,
+}
+
+pub const DEFAULT_MAX_PAGE_BYTES: usize = 16 << 20;
+
+fn default_max_page_bytes() -> usize {
+    DEFAULT_MAX_PAGE_BYTES
 }
 
 fn yes() -> bool {
@@ -56,6 +69,14 @@ pub fn validate(c: &mut Checker, cfg: &PrometheusExporterConfig) {
     if cfg.metric_expiration.is_zero() {
         c.error(&["metric_expiration"], "metric_expiration must be above 0", Some("the default is 5m"));
     }
+    if cfg.max_page_bytes < 4096 || cfg.max_page_bytes > 1 << 34 {
+        c.error(
+            &["max_page_bytes"],
+            format!("max_page_bytes must be from 4096 to {}, not {}", 1u64 << 34, cfg.max_page_bytes),
+            Some("the default is 16777216 (16 MiB); new series past it are refused and counted"),
+        );
+    }
+    check_limits(c, &cfg.limits);
     if cfg.enable_open_metrics {
         c.error(
             &["enable_open_metrics"],

@@ -187,3 +187,137 @@ fn a_busy_port_is_a_start_error() {
         PrometheusExporter::new(&cfg, "prometheus", PrometheusExporterMetrics::new(&reg, "prometheus")).err().unwrap();
     assert!(err.contains("cannot listen"), "{err}");
 }
+
+fn wide_histogram(bounds: usize, attrs: usize) -> Metric {
+    Metric {
+        name: "huge".into(),
+        unit: "s".into(),
+        data: Some(Data::Histogram(Histogram {
+            data_points: vec![HistogramDataPoint {
+                time_unix_nano: T0,
+                count: 1,
+                sum: Some(1.0),
+                explicit_bounds: (0..bounds).map(|i| i as f64).collect(),
+                bucket_counts: vec![0; bounds + 1],
+                attributes: (0..attrs).map(|i| kv(&format!("attr_{i}"), &format!("value-{i}"))).collect(),
+                ..Default::default()
+            }],
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+        })),
+        ..Default::default()
+    }
+}
+
+fn dropped(reg: &Registry, reason: &str) -> Option<f64> {
+    reg.value("sluice_exporter_prometheus_dropped_points_total", &[("exporter", "prometheus"), ("reason", reason)])
+}
+
+/// Issue 16: one 3.2 MB point with 200k explicit_bounds x 30 attributes made
+/// the page retain 954 MB. It is now dropped before translation and counted.
+#[tokio::test]
+async fn a_point_with_200k_bounds_is_dropped_counted_and_never_rendered() {
+    let (exp, reg) = exporter(&config(serde_json::json!({})));
+    let req = request(vec![wide_histogram(200_000, 30), histogram()]);
+    let out = exp.export(&Batch::Metrics(req)).await.unwrap();
+    assert_eq!(out.rejected, 1);
+    assert!(out.message.as_deref().unwrap_or("").contains("max_histogram_buckets"), "{out:?}");
+    assert_eq!(dropped(&reg, "too_many_buckets"), Some(1.0));
+    let store = exp.store.lock().unwrap();
+    // What is retained: the normal histogram's 5 series and target_info.
+    assert_eq!(store.len(), 6);
+    assert!(store.page_bytes() < 4096, "{} bytes", store.page_bytes());
+    drop(store);
+    let text = page(&exp);
+    assert!(!text.contains("huge"), "{text}");
+    assert!(text.contains("latency_seconds_bucket{job=\"api\",le=\"1\"} 2\n"), "{text}");
+}
+
+#[tokio::test]
+async fn the_page_is_bounded_new_series_refused_and_counted_old_ones_updated() {
+    let (exp, reg) = exporter(&config(serde_json::json!({"max_page_bytes": 4096})));
+    let send = |points| Batch::Metrics(request(vec![counter(AggregationTemporality::Cumulative, points)]));
+    let points = (0..200).map(|i| number(&format!("/route/{i}"), T0, 1.0)).collect();
+    let out = exp.export(&send(points)).await.unwrap();
+    assert!(out.message.as_deref().unwrap_or("").contains("max_page_bytes"), "{out:?}");
+    let refused = reg
+        .value(
+            "sluice_exporter_prometheus_refused_series_total",
+            &[("exporter", "prometheus"), ("reason", "page_full")],
+        )
+        .unwrap();
+    assert_eq!(refused, 200.0, "the family's new series are taken or refused together");
+
+    // Room for a few: those land; then single new series until the page is full.
+    let points: Vec<_> = (0..20).map(|i| number(&format!("/r{i}"), T0, 1.0)).collect();
+    exp.export(&send(points)).await.unwrap();
+    assert_eq!(exp.store.lock().unwrap().len(), 20 + 1, "20 series and target_info");
+    let mut i = 0;
+    while reg
+        .value(
+            "sluice_exporter_prometheus_refused_series_total",
+            &[("exporter", "prometheus"), ("reason", "page_full")],
+        )
+        .unwrap()
+        == 200.0
+    {
+        exp.export(&send(vec![number(&format!("/more/{i}"), T0, 1.0)])).await.unwrap();
+        i += 1;
+        assert!(i < 1000, "the page never filled");
+    }
+    // Full: an existing series is still updated.
+    exp.export(&send(vec![number("/r0", T0 + 1_000_000_000, 9.0)])).await.unwrap();
+    let text = page(&exp);
+    assert!(text.len() <= 4096, "{} bytes", text.len());
+    assert!(text.contains("route=\"/r0\"} 9\n"), "{text}");
+    let store = exp.store.lock().unwrap();
+    assert!(store.page_bytes() <= 4096);
+    assert!(text.len() <= store.page_bytes(), "the estimate bounds the page: {} > {}", text.len(), store.page_bytes());
+}
+
+#[test]
+fn limits_have_defaults_and_are_validated() {
+    let cfg = config(serde_json::json!({}));
+    assert_eq!(cfg.max_page_bytes, 16 << 20);
+    assert_eq!(cfg.limits, crate::exporters::prometheus_common::PointLimits::default());
+    let yaml = |body: &str| {
+        format!(
+            "receivers:\n  otlp:\n    protocols:\n      grpc:\nexporters:\n  prometheus:\n    endpoint: 127.0.0.1:0\n{body}\
+             service:\n  pipelines:\n    metrics:\n      receivers: [otlp]\n      exporters: [prometheus]\n"
+        )
+    };
+    assert!(crate::service::load(&yaml(""), &|_| None).is_ok());
+    for (body, path, needle) in [
+        ("    max_page_bytes: 10\n", "exporters::prometheus::max_page_bytes", "max_page_bytes must be from 4096"),
+        (
+            "    limits:\n      max_histogram_buckets: 0\n",
+            "exporters::prometheus::limits::max_histogram_buckets",
+            "the default is 1024",
+        ),
+        (
+            "    limits:\n      max_label_value_length: 99999999999\n",
+            "exporters::prometheus::limits::max_label_value_length",
+            "must be from 1 to",
+        ),
+    ] {
+        let errs = crate::service::load(&yaml(body), &|_| None).unwrap_err();
+        let e = errs.0.iter().find(|e| e.path == path).unwrap_or_else(|| panic!("no error at {path}: {errs}"));
+        assert!(e.to_string().contains(needle), "{e}");
+    }
+}
+
+#[tokio::test]
+async fn a_longer_help_in_a_later_batch_does_not_grow_the_page_past_its_bound() {
+    let (exp, _reg) = exporter(&config(serde_json::json!({"max_page_bytes": 4096})));
+    let with_help = |help: &str, route: &str| {
+        let mut m = counter(AggregationTemporality::Cumulative, vec![number(route, T0, 1.0)]);
+        m.description = help.into();
+        Batch::Metrics(request(vec![m]))
+    };
+    exp.export(&with_help("short", "/a")).await.unwrap();
+    exp.export(&with_help(&"long help ".repeat(300), "/b")).await.unwrap();
+    let text = page(&exp);
+    let store = exp.store.lock().unwrap();
+    assert!(text.len() <= store.page_bytes() && store.page_bytes() <= 4096, "{} / {}", text.len(), store.page_bytes());
+    assert!(text.contains("# HELP http_requests_total short\n"), "{text}");
+    assert!(text.contains("route=\"/b\""), "{text}");
+}

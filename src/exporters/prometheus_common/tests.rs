@@ -401,3 +401,115 @@ fn suffixes_can_be_turned_off_and_namespaced() {
         ])
         .is_some());
 }
+
+/// A histogram point with `bounds` explicit bounds and `attrs` attributes.
+fn wide_histogram(bounds: usize, attrs: usize) -> Metric {
+    let mut p = hist_point(T0, 1, 1.0, &[], &[]);
+    p.explicit_bounds = (0..bounds).map(|i| i as f64).collect();
+    p.bucket_counts = vec![0; bounds + 1];
+    p.attributes = (0..attrs).map(|i| s(&format!("attr_{i}"), &format!("value-{i}"))).collect();
+    metric(
+        "huge",
+        "s",
+        Data::Histogram(Histogram {
+            data_points: vec![p],
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+        }),
+    )
+}
+
+fn normal_histogram() -> Metric {
+    metric(
+        "latency",
+        "s",
+        Data::Histogram(Histogram {
+            data_points: vec![hist_point(T0, 3, 1.5, &[0.5, 1.0], &[1, 1, 1])],
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+        }),
+    )
+}
+
+#[test]
+fn a_histogram_of_200k_bounds_is_dropped_before_any_series_is_made() {
+    let req = request(service(), vec![wide_histogram(200_000, 30), normal_histogram()]);
+    let (set, dropped) = translate(opts(), &req);
+    assert_eq!(dropped, Dropped { too_many_buckets: 1, ..Default::default() });
+    // The normal histogram: 2 bounds + +Inf, _sum, _count; and target_info.
+    assert_eq!(set.len(), 6, "{:?}", set.labels().collect::<Vec<_>>());
+    assert!(set.labels().all(|l| !l.iter().any(|(_, v)| v.starts_with("huge"))));
+    assert!(set.held_bytes() < 8 << 10, "{} bytes held", set.held_bytes());
+    assert_eq!(
+        set.get(&base("latency_seconds_bucket", &[("le", "1"), ("route", "/a")])),
+        Some(vec![(T0_MS, 2.0)]),
+        "a normal histogram is translated as before"
+    );
+}
+
+#[test]
+fn the_bucket_bound_is_inclusive_and_configurable() {
+    let limits =
+        |n| TranslateOptions { limits: PointLimits { max_histogram_buckets: n, ..Default::default() }, ..opts() };
+    // 9 bounds are 10 buckets.
+    let req = request(service(), vec![wide_histogram(9, 1)]);
+    assert_eq!(translate(limits(10), &req).1, Dropped::default());
+    assert_eq!(translate(limits(9), &req).1, Dropped { too_many_buckets: 1, ..Default::default() });
+    assert_eq!(PointLimits::default().max_histogram_buckets, 1024);
+}
+
+#[test]
+fn too_many_labels_or_a_long_label_value_drops_the_point() {
+    let gauge = |attrs: Vec<KeyValue>| metric("g", "", Data::Gauge(Gauge { data_points: vec![point(attrs, T0, 1.0)] }));
+    let many: Vec<KeyValue> = (0..200).map(|i| s(&format!("a{i}"), "v")).collect();
+    let long = vec![s("big", &"x".repeat(5000))];
+    let ok = vec![s("route", "/a")];
+    let req = request(service(), vec![gauge(many), gauge(long), gauge(ok)]);
+    let (set, dropped) = translate(opts(), &req);
+    assert_eq!(dropped, Dropped { too_many_labels: 1, label_value_too_long: 1, ..Default::default() });
+    assert_eq!(set.get(&base("g", &[("route", "/a")])), Some(vec![(T0_MS, 1.0)]));
+
+    // Resource labels count too (resource_to_telemetry), and are checked without copying per point.
+    let big_resource: Vec<KeyValue> = service().into_iter().chain([s("blob", &"y".repeat(5000))]).collect();
+    let req = request(big_resource, vec![gauge(vec![s("route", "/a")])]);
+    let o = TranslateOptions { resource_to_telemetry: true, ..opts() };
+    assert_eq!(translate(o, &req).1, Dropped { label_value_too_long: 1, ..Default::default() });
+}
+
+#[test]
+fn one_batch_translates_to_at_most_max_batch_bytes() {
+    let gauge = |i: usize| {
+        metric("g", "", Data::Gauge(Gauge { data_points: vec![point(vec![s("i", &i.to_string())], T0, 1.0)] }))
+    };
+    let req = request(service(), (0..1000).map(gauge).collect());
+    let o = TranslateOptions { limits: PointLimits { max_batch_bytes: 64 << 10, ..Default::default() }, ..opts() };
+    let (set, dropped) = translate(o, &req);
+    // The points' series within the bound; target_info (one per resource) comes on top.
+    assert!(set.held_bytes() <= (64 << 10) + 1024, "{}", set.held_bytes());
+    assert!(dropped.batch_too_large > 0 && dropped.batch_too_large < 1000, "{dropped:?}");
+    assert_eq!(set.len() as u64 + dropped.batch_too_large, 1000 + 1, "every point is kept or counted (+ target_info)");
+}
+
+#[test]
+fn a_summary_with_too_many_quantiles_is_dropped() {
+    let summary = |n: usize| {
+        metric(
+            "rpc.latency",
+            "s",
+            Data::Summary(Summary {
+                data_points: vec![SummaryDataPoint {
+                    time_unix_nano: T0,
+                    count: 1,
+                    quantile_values: (0..n)
+                        .map(|i| ValueAtQuantile { quantile: i as f64 / n as f64, value: 1.0 })
+                        .collect(),
+                    ..Default::default()
+                }],
+            }),
+        )
+    };
+    let req = request(service(), vec![summary(200_000)]);
+    let (set, dropped) = translate(opts(), &req);
+    assert_eq!(dropped, Dropped { too_many_buckets: 1, ..Default::default() });
+    assert!(set.is_empty());
+    let req = request(service(), vec![summary(1024)]);
+    assert_eq!(translate(opts(), &req).1, Dropped::default());
+}

@@ -4,6 +4,15 @@
 //! samples of a series are in time order (one per timestamp); each skipped
 //! data point is counted in [`Dropped`] under its reason; the delta converter
 //! holds at most `max_series` series and forgets those idle for `ttl`.
+//!
+//! Bounds ([`PointLimits`]): a point is checked before any of its series is
+//! made, so a hostile point costs nothing past its check. A histogram with
+//! more than `max_histogram_buckets` buckets (a summary with more
+//! quantiles), a series with more than `max_labels_per_series` labels or a
+//! label value longer than `max_label_value_length` bytes drops the whole
+//! point (counted by reason, never half rendered); so does a point whose
+//! series would take one batch's output past `max_batch_bytes` (estimated
+//! bytes held: text of the series lines plus bookkeeping).
 
 use super::naming::{metric_name, sanitize_label, unit_words, NameKind};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -35,6 +44,37 @@ pub struct DeltaOptions {
     pub ttl: Duration,
 }
 
+/// Bounds on what one data point (and one batch) may turn into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PointLimits {
+    /// Buckets of one histogram point (`explicit_bounds` + 1), and quantiles
+    /// of one summary point, at most. Default 1024.
+    pub max_histogram_buckets: usize,
+    /// Labels of one series, `__name__` and `le`/`quantile` included, at most. Default 128.
+    pub max_labels_per_series: usize,
+    /// Bytes of one label value, at most. Default 4096.
+    pub max_label_value_length: usize,
+    /// Estimated bytes of the series one batch translates to, at most. Default 64 MiB.
+    pub max_batch_bytes: usize,
+}
+
+pub const DEFAULT_MAX_HISTOGRAM_BUCKETS: usize = 1024;
+pub const DEFAULT_MAX_LABELS_PER_SERIES: usize = 128;
+pub const DEFAULT_MAX_LABEL_VALUE_LENGTH: usize = 4096;
+pub const DEFAULT_MAX_BATCH_BYTES: usize = 64 << 20;
+
+impl Default for PointLimits {
+    fn default() -> Self {
+        PointLimits {
+            max_histogram_buckets: DEFAULT_MAX_HISTOGRAM_BUCKETS,
+            max_labels_per_series: DEFAULT_MAX_LABELS_PER_SERIES,
+            max_label_value_length: DEFAULT_MAX_LABEL_VALUE_LENGTH,
+            max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TranslateOptions {
     pub add_metric_suffixes: bool,
@@ -46,6 +86,7 @@ pub struct TranslateOptions {
     pub external_labels: BTreeMap<String, String>,
     /// Convert delta sums and histograms; `None` drops them.
     pub delta: Option<DeltaOptions>,
+    pub limits: PointLimits,
 }
 
 /// Data points left out, by reason.
@@ -60,12 +101,69 @@ pub struct Dropped {
     /// Delta points older than one already added to their series: adding
     /// them would give Prometheus an out-of-order sample.
     pub out_of_order: u64,
+    /// Histogram points with more than `max_histogram_buckets` buckets, and
+    /// summary points with more quantiles.
+    pub too_many_buckets: u64,
+    /// Points whose series would have more than `max_labels_per_series` labels.
+    pub too_many_labels: u64,
+    /// Points with a label value longer than `max_label_value_length`.
+    pub label_value_too_long: u64,
+    /// Points whose series would take the batch's output past `max_batch_bytes`.
+    pub batch_too_large: u64,
 }
 
 impl Dropped {
     pub fn total(&self) -> u64 {
-        self.delta_temporality + self.unsupported_type + self.max_series + self.out_of_order
+        self.delta_temporality
+            + self.unsupported_type
+            + self.max_series
+            + self.out_of_order
+            + self.too_many_buckets
+            + self.too_many_labels
+            + self.label_value_too_long
+            + self.batch_too_large
     }
+
+    /// The counts above a bound, as `reason count` pairs for messages.
+    pub fn describe(&self) -> String {
+        let parts = [
+            ("delta temporality", self.delta_temporality),
+            ("unsupported type", self.unsupported_type),
+            ("delta series limit", self.max_series),
+            ("delta out of order", self.out_of_order),
+            ("too many buckets (max_histogram_buckets)", self.too_many_buckets),
+            ("too many labels (max_labels_per_series)", self.too_many_labels),
+            ("label value too long (max_label_value_length)", self.label_value_too_long),
+            ("batch too large (max_batch_bytes)", self.batch_too_large),
+        ];
+        let parts: Vec<String> = parts.iter().filter(|(_, n)| *n > 0).map(|(r, n)| format!("{r} {n}")).collect();
+        parts.join(", ")
+    }
+}
+
+/// Bytes a series's line takes in the text format: name, labels with their
+/// values escaped, a value and a timestamp.
+pub fn line_bytes(labels: &Labels) -> usize {
+    let mut n = 2 + 1 + 24 + 21 + 1; // braces, space, value, timestamp, newline
+    for (k, v) in labels {
+        if k == "__name__" {
+            n += v.len();
+        } else {
+            n += k.len() + 4 + escaped_len(v);
+        }
+    }
+    n
+}
+
+/// Length of a label value once `\\`, `"` and newlines are escaped.
+pub fn escaped_len(v: &str) -> usize {
+    v.len() + v.bytes().filter(|b| matches!(b, b'\\' | b'"' | b'\n')).count()
+}
+
+/// Bytes held for one series beyond its line's text: the label strings'
+/// and the map's bookkeeping.
+fn held_bytes(labels: &Labels) -> usize {
+    line_bytes(labels) + 96 + 48 * labels.len()
 }
 
 /// A Prometheus metric family's type, for `# TYPE` lines.
@@ -102,6 +200,8 @@ pub struct Family {
 #[derive(Debug, Default)]
 pub struct SeriesSet {
     series: BTreeMap<Labels, (Arc<Family>, BTreeMap<i64, f64>)>,
+    /// Estimated bytes held by the series ([`held_bytes`]).
+    bytes: usize,
     /// The family of the series being added.
     current: Option<Arc<Family>>,
 }
@@ -124,7 +224,20 @@ impl SeriesSet {
                 unit: String::new(),
             })
         });
-        self.series.entry(labels).or_insert_with(|| (family, BTreeMap::new())).1.insert(ts_ms, value);
+        match self.series.entry(labels) {
+            std::collections::btree_map::Entry::Occupied(mut e) => {
+                e.get_mut().1.insert(ts_ms, value);
+            }
+            std::collections::btree_map::Entry::Vacant(e) => {
+                self.bytes += held_bytes(e.key());
+                e.insert((family, BTreeMap::new())).1.insert(ts_ms, value);
+            }
+        }
+    }
+
+    /// Estimated bytes held by the series so far.
+    pub fn held_bytes(&self) -> usize {
+        self.bytes
     }
 
     /// Each series's family, labels and samples in time order.
@@ -419,8 +532,12 @@ impl Translator {
                             let name = name(NameKind::Gauge);
                             out.begin_family(&name, FamilyType::Gauge, &m.description, &m.unit);
                             for p in &g.data_points {
+                                let Some(labels) = self.admit(&out, &mut dropped, &base, &name, &p.attributes, 1, 0)
+                                else {
+                                    continue;
+                                };
                                 latest_ns = latest_ns.max(p.time_unix_nano);
-                                self.number(&mut out, &base, &name, p, None);
+                                number(&mut out, labels, p);
                             }
                         }
                         Data::Sum(s) => {
@@ -430,19 +547,22 @@ impl Translator {
                             out.begin_family(&name, ftype, &m.description, &m.unit);
                             let is_delta = s.aggregation_temporality == AggregationTemporality::Delta as i32;
                             for p in &s.data_points {
+                                let Some(labels) = self.admit(&out, &mut dropped, &base, &name, &p.attributes, 1, 0)
+                                else {
+                                    continue;
+                                };
                                 // Dropped points do not make a target_info of their own.
                                 if !is_delta || is_stale(p.flags) || delta.is_some() {
                                     latest_ns = latest_ns.max(p.time_unix_nano);
                                 }
                                 if !is_delta || is_stale(p.flags) {
-                                    self.number(&mut out, &base, &name, p, None);
+                                    number(&mut out, labels, p);
                                     continue;
                                 }
                                 let Some(state) = delta.as_mut() else {
                                     dropped.delta_temporality += 1;
                                     continue;
                                 };
-                                let labels = base.series(&name, &p.attributes, None);
                                 let value = number_value(p).unwrap_or(0.0);
                                 match state.accumulate(series_key(&labels), p.time_unix_nano, Acc::Number(value), now) {
                                     Accumulated::Total(Acc::Number(total)) => {
@@ -459,6 +579,17 @@ impl Translator {
                             out.begin_family(&name, FamilyType::Histogram, &m.description, &m.unit);
                             let is_delta = h.aggregation_temporality == AggregationTemporality::Delta as i32;
                             for p in &h.data_points {
+                                let buckets = p.explicit_bounds.len().saturating_add(1).max(p.bucket_counts.len());
+                                if buckets > self.opts.limits.max_histogram_buckets {
+                                    dropped.too_many_buckets += 1;
+                                    continue;
+                                }
+                                // _bucket per bound and +Inf, _sum and _count; the le label.
+                                let series = p.explicit_bounds.len() + 3;
+                                let probe = format!("{name}_bucket");
+                                if self.admit(&out, &mut dropped, &base, &probe, &p.attributes, series, 1).is_none() {
+                                    continue;
+                                }
                                 if !is_delta || is_stale(p.flags) || delta.is_some() {
                                     latest_ns = latest_ns.max(p.time_unix_nano);
                                 }
@@ -492,6 +623,15 @@ impl Translator {
                             let name = name(NameKind::Other);
                             out.begin_family(&name, FamilyType::Summary, &m.description, &m.unit);
                             for p in &s.data_points {
+                                if p.quantile_values.len() > self.opts.limits.max_histogram_buckets {
+                                    dropped.too_many_buckets += 1;
+                                    continue;
+                                }
+                                let series = p.quantile_values.len() + 2;
+                                let probe = format!("{name}_count");
+                                if self.admit(&out, &mut dropped, &base, &probe, &p.attributes, series, 1).is_none() {
+                                    continue;
+                                }
                                 latest_ns = latest_ns.max(p.time_unix_nano);
                                 let ts = ms(p.time_unix_nano);
                                 let stale = is_stale(p.flags);
@@ -520,16 +660,61 @@ impl Translator {
         (out, dropped)
     }
 
-    fn number(&self, out: &mut SeriesSet, base: &LabelBase<'_>, name: &str, p: &NumberDataPoint, value: Option<f64>) {
-        let value = if is_stale(p.flags) {
-            stale_nan()
-        } else {
-            match value.or_else(|| number_value(p)) {
-                Some(v) => v,
-                None => return,
-            }
+    /// Whether a point may make its `series` series (each with `extra`
+    /// labels beyond its attributes and the common ones): checked against the
+    /// limits before any series is made; a refusal is counted in `dropped`.
+    /// Admitted, the labels of its series named `probe` (for a number point,
+    /// its one series, so they are built once).
+    #[allow(clippy::too_many_arguments)]
+    fn admit(
+        &self,
+        out: &SeriesSet,
+        dropped: &mut Dropped,
+        base: &LabelBase<'_>,
+        probe: &str,
+        attrs: &[KeyValue],
+        series: usize,
+        extra: usize,
+    ) -> Option<Labels> {
+        let limits = &self.opts.limits;
+        // A raw value longer than the bound is refused before it is copied.
+        let too_long = |v: Option<&AnyValue>| match v.and_then(|v| v.value.as_ref()) {
+            Some(any_value::Value::StringValue(s)) => s.len() > limits.max_label_value_length,
+            Some(any_value::Value::BytesValue(b)) => b.len().saturating_mul(2) > limits.max_label_value_length,
+            _ => false,
         };
-        out.add(base.series(name, &p.attributes, None), ms(p.time_unix_nano), value);
+        if attrs.iter().any(|kv| too_long(kv.value.as_ref())) {
+            dropped.label_value_too_long += 1;
+            return None;
+        }
+        // Labels every series of the scope has (resource, scope, job, instance),
+        // checked without copying them.
+        let common = base.common.values().filter(|v| !v.is_empty());
+        if common.clone().count() + 1 + extra > limits.max_labels_per_series {
+            dropped.too_many_labels += 1;
+            return None;
+        }
+        if common.clone().any(|v| v.len() > limits.max_label_value_length) {
+            dropped.label_value_too_long += 1;
+            return None;
+        }
+        let labels = base.series(probe, attrs, None);
+        if labels.len() + extra > limits.max_labels_per_series {
+            dropped.too_many_labels += 1;
+            return None;
+        }
+        if labels.iter().any(|(k, v)| k != "__name__" && v.len() > limits.max_label_value_length) {
+            dropped.label_value_too_long += 1;
+            return None;
+        }
+        // Each series: these labels, plus an `le`/`quantile` of up to 24 bytes.
+        let per_series = held_bytes(&labels) + extra * (48 + 4 + 2 + 24);
+        let cost = per_series.saturating_mul(series);
+        if out.held_bytes().saturating_add(cost) > limits.max_batch_bytes {
+            dropped.batch_too_large += 1;
+            return None;
+        }
+        Some(labels)
     }
 
     fn histogram(&self, out: &mut SeriesSet, base: &LabelBase<'_>, name: &str, p: &HistogramDataPoint, h: Hist) {
@@ -585,6 +770,19 @@ impl Translator {
         labels.insert("__name__".into(), name);
         out.add(labels.into_iter().filter(|(_, v)| !v.is_empty()).collect(), ms(latest_ns), 1.0);
     }
+}
+
+/// A number point's sample on its series (`labels`, built by the admission check).
+fn number(out: &mut SeriesSet, labels: Labels, p: &NumberDataPoint) {
+    let value = if is_stale(p.flags) {
+        stale_nan()
+    } else {
+        match number_value(p) {
+            Some(v) => v,
+            None => return,
+        }
+    };
+    out.add(labels, ms(p.time_unix_nano), value);
 }
 
 fn hist_of(p: &HistogramDataPoint) -> Hist<'_> {

@@ -3,9 +3,10 @@
 
 use crate::config::component::Checker;
 use crate::config::Duration;
+use crate::exporters::otlp_common::config::{MAX_NUM_CONSUMERS, MAX_QUEUE_SIZE};
 use crate::exporters::otlp_common::{check_queue, check_retry, check_tls};
 use crate::exporters::otlp_common::{RetryConfig, SendingQueueConfig, TlsClientConfig};
-use crate::exporters::prometheus_common::prometheus_label_names;
+use crate::exporters::prometheus_common::{check_limits, prometheus_label_names, PointLimits};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -75,6 +76,9 @@ pub struct PrometheusRemoteWriteConfig {
     pub proxy_url: Option<crate::config::component::CollectorOnly>,
     #[serde(default)]
     pub auth: Option<crate::config::component::CollectorOnly>,
+    /// Bounds on one data point and one batch: over them a point is dropped and counted.
+    #[serde(default)]
+    pub limits: PointLimits,
 }
 
 /// `{enabled: bool}` with a default of `D`.
@@ -191,15 +195,34 @@ pub fn validate(c: &mut Checker, cfg: &PrometheusRemoteWriteConfig) {
             Some("e.g. 10m: a series idle that long is forgotten"),
         );
     }
+    // The merged queue is checked below; what remote_write_queue set is reported at its own path.
+    let mut merged = cfg.queue();
     if let Some(q) = &cfg.remote_write_queue {
         if q.queue_size == Some(0) {
             c.error(&["remote_write_queue", "queue_size"], "queue_size must be above 0", Some("e.g. 10000"));
+            merged.queue_size = 1;
+        } else if let Some(n) = q.queue_size.filter(|n| *n > MAX_QUEUE_SIZE) {
+            c.error(
+                &["remote_write_queue", "queue_size"],
+                format!("queue_size {n} is above the bound of {MAX_QUEUE_SIZE}"),
+                Some("an in-memory queue allocates a slot per batch at start; e.g. 10000"),
+            );
+            merged.queue_size = 1;
         }
         if q.num_consumers == Some(0) {
             c.error(&["remote_write_queue", "num_consumers"], "num_consumers must be above 0", Some("e.g. 5"));
+            merged.num_consumers = 1;
+        } else if let Some(n) = q.num_consumers.filter(|n| *n > MAX_NUM_CONSUMERS) {
+            c.error(
+                &["remote_write_queue", "num_consumers"],
+                format!("num_consumers {n} is above the bound of {MAX_NUM_CONSUMERS}"),
+                Some("each consumer holds a request in flight; e.g. 5"),
+            );
+            merged.num_consumers = 1;
         }
     }
+    check_limits(c, &cfg.limits);
     check_tls(c, &cfg.tls);
     check_retry(c, &cfg.retry_on_failure);
-    check_queue(c, &cfg.queue());
+    check_queue(c, &merged);
 }

@@ -90,6 +90,7 @@ pub fn translate_options(cfg: &PrometheusRemoteWriteConfig) -> TranslateOptions 
             max_series: cfg.delta_to_cumulative.max_series,
             ttl: cfg.delta_to_cumulative.max_stale.get(),
         }),
+        limits: cfg.limits,
     }
 }
 
@@ -116,10 +117,7 @@ impl PrometheusRemoteWriteExporter {
     }
 
     fn count_dropped(&self, d: &Dropped) {
-        self.metrics.dropped_delta.add(d.delta_temporality);
-        self.metrics.dropped_unsupported.add(d.unsupported_type);
-        self.metrics.dropped_max_series.add(d.max_series);
-        self.metrics.dropped_out_of_order.add(d.out_of_order);
+        crate::exporters::prometheus_common::count_dropped(&self.metrics, d);
     }
 }
 
@@ -207,17 +205,8 @@ impl Exporter for PrometheusRemoteWriteExporter {
         self.count_dropped(&dropped);
         self.metrics.delta_series.set(self.translator.delta_series() as i64);
         let items = batch.item_count() as u64;
-        let dropped_message = (dropped.total() > 0).then(|| {
-            format!(
-                "{} data points not translatable (delta temporality {}, unsupported type {}, delta series limit {}, \
-                 delta out of order {})",
-                dropped.total(),
-                dropped.delta_temporality,
-                dropped.unsupported_type,
-                dropped.max_series,
-                dropped.out_of_order
-            )
-        });
+        let dropped_message = (dropped.total() > 0)
+            .then(|| format!("{} data points not translatable ({})", dropped.total(), dropped.describe()));
         let requests = build_requests(set, self.max_request_bytes, self.send_metadata);
         let total_series: usize = requests.iter().map(|r| r.timeseries.len()).sum();
         let mut failed_series = 0usize;

@@ -302,3 +302,72 @@ fn config_defaults_and_collector_fields() {
     let bad = serde_json::json!({"endpoint": "x", "bogus": 1});
     assert!(serde_json::from_value::<PrometheusRemoteWriteConfig>(bad).is_err());
 }
+
+#[tokio::test]
+async fn a_point_over_the_limits_is_dropped_counted_and_never_sent() {
+    use opentelemetry_proto::tonic::metrics::v1::{Histogram, HistogramDataPoint};
+    let (addr, seen) = serve(vec![]).await;
+    let (exp, reg) = exporter(&config(format!("http://{addr}/api/v1/write")));
+    let huge = Metric {
+        name: "huge".into(),
+        data: Some(Data::Histogram(Histogram {
+            data_points: vec![HistogramDataPoint {
+                time_unix_nano: T0,
+                count: 1,
+                explicit_bounds: (0..200_000).map(f64::from).collect(),
+                bucket_counts: vec![0; 200_001],
+                attributes: (0..30).map(|i| kv(&format!("a{i}"), "v")).collect(),
+                ..Default::default()
+            }],
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+        })),
+        ..Default::default()
+    };
+    let long = counter(AggregationTemporality::Cumulative, vec![number(&"x".repeat(5000), T0, 1.0)]);
+    let ok = counter(AggregationTemporality::Cumulative, vec![number("/a", T0, 1.0)]);
+    let out = exp.export(&batch(vec![huge, long, ok])).await.unwrap();
+    assert_eq!(out.rejected, 2);
+    let msg = out.message.unwrap();
+    assert!(msg.contains("max_histogram_buckets") && msg.contains("max_label_value_length"), "{msg}");
+    let reason = |r| {
+        reg.value(
+            "sluice_exporter_prometheus_dropped_points_total",
+            &[("exporter", "prometheusremotewrite"), ("reason", r)],
+        )
+    };
+    assert_eq!(reason("too_many_buckets"), Some(1.0));
+    assert_eq!(reason("label_value_too_long"), Some(1.0));
+    let sent = request(&seen.lock().unwrap()[0]);
+    assert_eq!(sent.timeseries.len(), 2, "the good counter and target_info");
+    assert!(sent.timeseries.iter().all(|t| label(t, "__name__") != Some("huge_bucket")));
+}
+
+#[test]
+fn limits_and_queue_bounds_are_validated_at_their_paths() {
+    let yaml = |body: &str| {
+        format!(
+            "receivers:\n  otlp:\n    protocols:\n      grpc:\nexporters:\n  prometheusremotewrite:\n    \
+             endpoint: http://p:9090/api/v1/write\n{body}service:\n  pipelines:\n    metrics:\n      \
+             receivers: [otlp]\n      exporters: [prometheusremotewrite]\n"
+        )
+    };
+    assert!(crate::service::load(&yaml("    limits: {max_histogram_buckets: 64}\n"), &|_| None).is_ok());
+    for (body, path, needle) in [
+        (
+            "    limits: {max_labels_per_series: 0}\n",
+            "exporters::prometheusremotewrite::limits::max_labels_per_series",
+            "the default is 128",
+        ),
+        (
+            "    remote_write_queue: {queue_size: 1000000000}\n",
+            "exporters::prometheusremotewrite::remote_write_queue::queue_size",
+            "bound of 1000000",
+        ),
+    ] {
+        let errs = crate::service::load(&yaml(body), &|_| None).unwrap_err();
+        assert_eq!(errs.0.len(), 1, "one error, at the field written: {errs}");
+        let e = &errs.0[0];
+        assert_eq!(e.path, path, "{errs}");
+        assert!(e.to_string().contains(needle), "{e}");
+    }
+}
