@@ -233,6 +233,7 @@ fn lb_config(hostnames: Vec<String>) -> LoadBalancingConfig {
                 tls: TlsClientConfig { insecure: true, ..Default::default() },
                 headers: Default::default(),
                 compression: Compression::None,
+                compression_params: Default::default(),
                 timeout: CfgDuration::from_secs(2),
                 sending_queue: Default::default(),
                 // A failed backend is skipped for initial_interval: keep the rejoin test short.

@@ -1,6 +1,7 @@
 use super::*;
 use crate::config::Duration as CfgDuration;
-use crate::exporters::otlp_common::TlsClientConfig;
+use crate::exporters::otlp_common::{Compression, TlsClientConfig};
+use tonic::codec::CompressionEncoding;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
@@ -54,6 +55,7 @@ fn config(endpoint: String) -> OtlpExporterConfig {
         tls: TlsClientConfig { insecure: true, ..Default::default() },
         headers: BTreeMap::new(),
         compression: Compression::Gzip,
+        compression_params: Default::default(),
         timeout: CfgDuration::from_secs(5),
         sending_queue: Default::default(),
         retry_on_failure: Default::default(),

@@ -5,23 +5,7 @@
 use crate::config::Duration;
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Compression {
-    #[default]
-    Gzip,
-    Zstd,
-    None,
-    /// The Collector accepts an empty string for "no compression".
-    #[serde(rename = "")]
-    Empty,
-}
-
-impl Compression {
-    pub fn is_none(self) -> bool {
-        matches!(self, Compression::None | Compression::Empty)
-    }
-}
+pub use super::compression::{check_compression, Compression, CompressionParams, Encoder, Transport};
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
