@@ -2,7 +2,9 @@
 
 use crate::config::component::Checker;
 use crate::config::Duration;
-use crate::exporters::otlp_common::{check_compression, check_queue, check_retry, check_tls, CompressionParams, Transport};
+use crate::exporters::otlp_common::{
+    check_compression, check_queue, check_retry, check_tls, CompressionParams, Transport,
+};
 use crate::exporters::otlp_common::{Compression, RetryConfig, SendingQueueConfig, TlsClientConfig};
 use serde::Deserialize;
 use std::collections::BTreeMap;

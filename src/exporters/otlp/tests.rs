@@ -1,7 +1,6 @@
 use super::*;
 use crate::config::Duration as CfgDuration;
 use crate::exporters::otlp_common::{Compression, TlsClientConfig};
-use tonic::codec::CompressionEncoding;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
@@ -10,6 +9,7 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use tonic::codec::CompressionEncoding;
 
 type Answer = Result<ExportTraceServiceResponse, Status>;
 

@@ -207,7 +207,9 @@ impl Encoder {
                 out.truncate(start + n);
                 Ok(out)
             }
-            Compression::Lz4 => write_all(lz4_flex::frame::FrameEncoder::new(out), chunks)?.finish().map_err(io::Error::other),
+            Compression::Lz4 => {
+                write_all(lz4_flex::frame::FrameEncoder::new(out), chunks)?.finish().map_err(io::Error::other)
+            }
             Compression::None | Compression::Empty => write_all(out, chunks),
         }
     }
@@ -225,7 +227,9 @@ mod tests {
             "zlib" | "deflate" => flate2::read::ZlibDecoder::new(bytes).read_to_end(&mut out).map(drop).unwrap(),
             "zstd" => out = zstd::decode_all(bytes).unwrap(),
             "snappy" if !framed => out = snap::raw::Decoder::new().decompress_vec(bytes).unwrap(),
-            "snappy" | "x-snappy-framed" => snap::read::FrameDecoder::new(bytes).read_to_end(&mut out).map(drop).unwrap(),
+            "snappy" | "x-snappy-framed" => {
+                snap::read::FrameDecoder::new(bytes).read_to_end(&mut out).map(drop).unwrap()
+            }
             "lz4" => lz4_flex::frame::FrameDecoder::new(bytes).read_to_end(&mut out).map(drop).unwrap(),
             other => panic!("{other}"),
         }
@@ -277,9 +281,9 @@ mod tests {
         use crate::data::{Batch, EncodedBatch, Signal};
         use crate::exporters::otlp::config::OtlpExporterConfig;
         use crate::exporters::otlp::OtlpExporter;
+        use crate::exporters::otlp_common::TlsClientConfig;
         use crate::exporters::otlphttp::config::{HttpEncoding, OtlpHttpExporterConfig};
         use crate::exporters::otlphttp::OtlpHttpExporter;
-        use crate::exporters::otlp_common::TlsClientConfig;
         use crate::exporters::Exporter;
         use crate::receivers::otlp::test_support::{traces, Harness, Sink};
 
@@ -365,7 +369,12 @@ mod tests {
     fn levels_and_codecs_are_checked_at_their_yaml_path() {
         let bad: &[(&str, &str, &str, &str)] = &[
             ("otlp", "    compression: gzip\n    compression_params:\n      level: 10", "level", "not a gzip level"),
-            ("otlphttp", "    compression: zlib\n    compression_params:\n      level: -3", "level", "not a zlib level"),
+            (
+                "otlphttp",
+                "    compression: zlib\n    compression_params:\n      level: -3",
+                "level",
+                "not a zlib level",
+            ),
             ("otlphttp", "    compression: deflate\n    compression_params: {level: 42}", "level", "deflate"),
             ("otlp", "    compression: snappy\n    compression_params: {level: 1}", "level", "takes no level"),
             ("otlphttp", "    compression: lz4\n    compression_params: {level: 3}", "level", "takes no level"),
@@ -401,7 +410,11 @@ mod tests {
             ("otlphttp", "    compression: ''\n    compression_params: {level: 0}"),
         ];
         for (exporter, body) in good {
-            assert!(config_errors(exporter, body).is_empty(), "{exporter} {body}: {:#?}", config_errors(exporter, body));
+            assert!(
+                config_errors(exporter, body).is_empty(),
+                "{exporter} {body}: {:#?}",
+                config_errors(exporter, body)
+            );
         }
     }
 }
