@@ -22,6 +22,7 @@ use crate::exporters::{ExporterFactory, ExporterSpec};
 use crate::telemetry::Registry;
 use config::OtlpExporterConfig;
 use http::Uri;
+use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
@@ -33,7 +34,6 @@ use std::sync::OnceLock;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::net::TcpStream;
-use tonic::codec::Streaming;
 use tonic::codegen::Service;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 use tonic::transport::{Channel, Endpoint};
@@ -234,14 +234,25 @@ impl OtlpExporter {
                 return Err(status);
             }
         }
-        // No grpc-accept-encoding was sent, so the answer is not compressed.
         let (parts, body) = response.into_parts();
-        let decoder = tonic_prost::ProstDecoder::<U>::default();
-        let mut stream = Streaming::new_response(decoder, body, parts.status, None, Some(16 << 20));
-        let message = stream.message().await?.ok_or_else(|| Status::internal("the answer has no message"))?;
-        // Reads the trailers: a status other than OK there is the call's failure.
-        stream.trailers().await?;
-        Ok(message)
+        let collected = http_body_util::Limited::new(body, MAX_ANSWER + 5).collect().await.map_err(|e| match e
+            .downcast::<Status>()
+        {
+            Ok(status) => *status,
+            Err(e) => Status::from_error(e),
+        })?;
+        let trailers = collected.trailers().cloned();
+        let framed = collected.to_bytes();
+        match trailers.as_ref().and_then(Status::from_header_map) {
+            Some(status) if status.code() != Code::Ok => return Err(status),
+            Some(_) => {}
+            None => return Err(status_without_trailers(parts.status)),
+        }
+        // grpc-go answers in the request's compression whatever we accept,
+        // so the answer is read in any codec a Collector may use.
+        let encoding = parts.headers.get("grpc-encoding").and_then(|v| v.to_str().ok()).unwrap_or("identity");
+        let message = unframe(&framed, encoding).map_err(Status::internal)?;
+        U::decode(&message[..]).map_err(|e| Status::internal(format!("cannot decode the answer: {e}")))
     }
 
     /// The gRPC length-prefixed message of `body`, compressed when configured.
@@ -292,6 +303,36 @@ impl OtlpExporter {
             Ok(Ok(partial)) => Ok(partial_outcome(partial)),
         }
     }
+}
+
+/// The largest answer read: an Export response is a few bytes.
+const MAX_ANSWER: usize = 4 << 20;
+
+/// The one message of an answer's body, decompressed.
+fn unframe(framed: &[u8], encoding: &str) -> Result<Vec<u8>, String> {
+    let Some((&[flag, a, b, c, d], rest)) = framed.split_first_chunk::<5>() else {
+        return Err("the answer has no message".into());
+    };
+    let message = rest.get(..u32::from_be_bytes([a, b, c, d]) as usize).ok_or("the answer's message is truncated")?;
+    match flag {
+        0 => Ok(message.to_vec()),
+        _ => crate::exporters::otlp_common::compression::decompress(encoding, message, MAX_ANSWER)
+            .map_err(|e| format!("cannot decompress the answer ({encoding}): {e}")),
+    }
+}
+
+/// The status of an answer without grpc-status, from its HTTP status (gRPC's
+/// http-grpc-status-mapping, as tonic).
+fn status_without_trailers(http: http::StatusCode) -> Status {
+    let code = match http.as_u16() {
+        400 => Code::Internal,
+        401 => Code::Unauthenticated,
+        403 => Code::PermissionDenied,
+        404 => Code::Unimplemented,
+        429 | 502 | 503 | 504 => Code::Unavailable,
+        _ => Code::Unknown,
+    };
+    Status::new(code, format!("the answer (HTTP {http}) has no grpc-status"))
 }
 
 /// A partial success becomes a rejection count; an empty one (no rejection,

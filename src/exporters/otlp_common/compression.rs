@@ -215,6 +215,27 @@ impl Encoder {
     }
 }
 
+/// Decompresses `bytes` of a gRPC answer's `grpc-encoding` within `limit` bytes.
+pub fn decompress(encoding: &str, bytes: &[u8], limit: usize) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    fn read(r: impl Read, limit: usize) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        r.take(limit as u64 + 1).read_to_end(&mut out)?;
+        match out.len() > limit {
+            true => Err(io::Error::other(format!("over {limit} bytes"))),
+            false => Ok(out),
+        }
+    }
+    match encoding {
+        "identity" => Ok(bytes.to_vec()),
+        "gzip" => read(flate2::read::GzDecoder::new(bytes), limit),
+        "deflate" => read(flate2::read::ZlibDecoder::new(bytes), limit),
+        "zstd" => read(zstd::stream::read::Decoder::new(bytes)?, limit),
+        "snappy" => read(snap::read::FrameDecoder::new(bytes), limit),
+        other => Err(io::Error::other(format!("unknown grpc-encoding {other:?}"))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
