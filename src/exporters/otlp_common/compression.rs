@@ -5,7 +5,8 @@
 //! Guarantees: the codecs and levels accepted are the Collector's (gRPC:
 //! gzip, snappy, zstd; HTTP: also zlib, deflate, lz4 and x-snappy-framed);
 //! an unset level (or 0, which the Collector reads as unset) is the
-//! Collector's default; the output is what the Collector's own writers send
+//! Collector's default except for gzip, zlib and deflate: level 1, not 6
+//! (see [`Encoder::new`]); the output is what the Collector's own writers send
 //! (`snappy` is the block format over HTTP and the framing format over gRPC,
 //! `lz4` the LZ4 frame format, `deflate` a zlib stream as in the Collector).
 //! Compression runs where it is called: the exporters call it in the sending
@@ -68,9 +69,9 @@ impl Compression {
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct CompressionParams {
-    /// gzip, zlib, deflate: -1 (default, 6), -2 (Huffman only), 0 (unset), 1
-    /// (fastest) to 9 (smallest). zstd: any level (zstd's 1 to 22; below 1
-    /// is the fastest). Unset (0) is the Collector's default.
+    /// gzip, zlib, deflate: 1 (fastest) to 9 (smallest), -1 (zlib's default,
+    /// 6), -2 (Huffman only), 0 (unset: 1, the Collector's is 6). zstd: any
+    /// level (zstd's 1 to 22; below 1 is the fastest); unset: the Collector's.
     pub level: i32,
 }
 
@@ -102,7 +103,7 @@ pub fn check_compression(c: &mut Checker, compression: Compression, params: &Com
             c.error(
                 &["compression_params", "level"],
                 format!("level {level} is not a {} level", compression.name()),
-                Some("use 1 (fastest) to 9 (smallest), -1 (default, 6), 0 (unset) or -2 (Huffman only)"),
+                Some("use 1 (fastest) to 9 (smallest), -1 (zlib's default, 6), 0 (unset: 1) or -2 (Huffman only)"),
             );
         }
     } else if compression != Compression::Zstd && level != 0 {
@@ -129,10 +130,15 @@ impl Encoder {
             return None;
         }
         let level = match compression {
-            // -1 is zlib's default, 6, as in Go's compress/gzip. zlib-rs has
-            // no Huffman-only mode behind flate2: -2 is its fastest level.
+            // Unset: level 1, where the Collector would use 6. Level 6 costs
+            // 3.5x the CPU of level 1 for a few percent of size (BENCHMARKS.md:
+            // 146k against 520k spans/s on one core), and gzip is the default,
+            // so its default must not be the agent's ceiling (issue 18).
+            // -1 is zlib's default, 6, as in the Collector. zlib-rs has no
+            // Huffman-only mode behind flate2: -2 is its fastest level.
             _ if compression.takes_deflate_level() => match params.level {
-                0 | DEFAULT_LEVEL => 6,
+                0 => 1,
+                DEFAULT_LEVEL => 6,
                 HUFFMAN_ONLY => 1,
                 l => l,
             },
@@ -286,7 +292,9 @@ mod tests {
     fn default_levels_are_the_collectors() {
         let unset = CompressionParams::default();
         let level = |c, p: &CompressionParams, t| Encoder::new(c, p, t).unwrap().level();
-        assert_eq!(level(Compression::Gzip, &unset, Transport::Grpc), 6);
+        // gzip unset is sluice's 1, not the Collector's 6; -1 asks for 6.
+        assert_eq!(level(Compression::Gzip, &unset, Transport::Grpc), 1);
+        assert_eq!(level(Compression::Gzip, &CompressionParams { level: -1 }, Transport::Grpc), 6);
         assert_eq!(level(Compression::Zlib, &CompressionParams { level: -1 }, Transport::Http), 6);
         assert_eq!(level(Compression::Gzip, &CompressionParams { level: 1 }, Transport::Http), 1);
         assert_eq!(level(Compression::Zstd, &unset, Transport::Http), 1);
