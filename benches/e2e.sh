@@ -2,7 +2,7 @@
 # End-to-end scenarios over loopback, from a fresh clone with one command:
 #
 #   bash benches/e2e.sh                 # every scenario (about 4 minutes)
-#   bash benches/e2e.sh 1 3             # some of them: 1 1nop 1f16 2 3 4 5
+#   bash benches/e2e.sh 1 3             # some of them: 1 1none 1zstd 1gz6 1nop 1f16 2 3 4 5
 #
 # Builds sluice and sluice-loadgen (release), then for each scenario starts a
 # counting sink (`sluice-loadgen sink`), sluice with the scenario's config,
@@ -18,8 +18,11 @@
 #     per million items.
 # Peak RSS is sluice's VmHWM over both phases.
 #
-# Scenarios:
+# Scenarios (exporters with their default compression, gzip, as users run them):
 #   1     OTLP/gRPC -> sluice (memory_limiter, batch) -> otlp -> gRPC sink
+#   1none scenario 1 with `compression: none` on the exporter
+#   1zstd scenario 1 with `compression: zstd` on the exporter
+#   1gz6  scenario 1 with gzip at `compression_params.level: 6` (the Collector's default)
 #   1nop  scenario 1 with the nop exporter: sluice's own cost, no export
 #   1f16  scenario 1 with a sink that keeps HTTP/2's default 16 KiB frames, as
 #         grpc-go backends do (the sink otherwise allows 1 MiB, as a sluice
@@ -31,6 +34,10 @@
 #
 # sluice runs on core 0, the load generator and the sink on core 1 (taskset);
 # on a 1-core machine everything shares core 0 and the figures say less.
+#
+# SLUICE_BASE=PATH adds scenarios NAME@base: scenario NAME run by another
+# sluice binary (a build of an earlier commit), in the same run as the rest,
+# so a change is measured against its baseline on the same machine state.
 #
 # Environment: DURATION (15), LAT_RATE (50), LAT_SECONDS (10), CONNS (4),
 # CONC (2), SPANS (1000 items per request), E2E_PORT_BASE (34300: ports
@@ -46,9 +53,17 @@ CONNS=${CONNS:-4}
 CONC=${CONC:-2}
 SPANS=${SPANS:-1000}
 scenarios=("$@")
-[[ ${#scenarios[@]} -eq 0 ]] && scenarios=(1 1nop 1f16 2 3 4 5)
+[[ ${#scenarios[@]} -eq 0 ]] && scenarios=(1 1none 1zstd 1gz6 1nop 1f16 2 3 4 5)
 for s in "${scenarios[@]}"; do
-    case $s in 1 | 1nop | 1f16 | 2 | 3 | 4 | 5) ;; *) echo "unknown scenario $s (1 1nop 1f16 2 3 4 5)" >&2; exit 2 ;; esac
+    if [[ $s == *@base && ! -x "${SLUICE_BASE:-}" ]]; then
+        echo "scenario $s needs SLUICE_BASE, the path of a sluice binary" >&2
+        exit 2
+    fi
+    case ${s%@base} in 1 | 1none | 1zstd | 1gz6 | 1nop | 1f16 | 2 | 3 | 4 | 5) ;; *)
+        echo "unknown scenario $s (1 1none 1zstd 1gz6 1nop 1f16 2 3 4 5)" >&2
+        exit 2
+        ;;
+    esac
 done
 
 command -v cargo >/dev/null || { echo "cargo is needed (https://rustup.rs)" >&2; exit 1; }
@@ -135,7 +150,7 @@ stop_sink() { kill -TERM "$sink" 2>/dev/null || true; wait "$sink" || true; }
 start_agent() {
     local name=$1
     ports_free $AGENT_GRPC $AGENT_HTTP $AGENT_METRICS
-    "${pin_agent[@]}" "$SLUICE" --config "$work/$name.yaml" 2> "$work/$name.sluice.log" &
+    "${pin_agent[@]}" "$agent_bin" --config "$work/$name.yaml" 2> "$work/$name.sluice.log" &
     agent=$!
     for _ in $(seq 100); do
         kill -0 "$agent" 2>/dev/null || break
@@ -197,27 +212,35 @@ memory_limiter_yaml="  memory_limiter:
     check_interval: 100ms
     limit_mib: 1024
     spike_limit_mib: 256"
-exporters_yaml="exporters:
+# exporters_yaml [COMPRESSION[/LEVEL]]: the exporters, with the default
+# compression (gzip) unless COMPRESSION is given.
+exporters_yaml() {
+    local compression=""
+    [[ -n "${1:-}" ]] && compression="
+    compression: ${1%/*}"
+    [[ "${1:-}" == */* ]] && compression="$compression
+    compression_params:
+      level: ${1#*/}"
+    echo "exporters:
   otlp:
     endpoint: $SINK_GRPC
     tls:
-      insecure: true
-    compression: none
+      insecure: true$compression
   otlphttp:
-    endpoint: http://$SINK_HTTP
-    compression: none
+    endpoint: http://$SINK_HTTP$compression
   nop:"
+}
 
-# write_config NAME SIGNAL PROCESSORS EXPORTER [EXTRA PROCESSOR YAML]
+# write_config NAME SIGNAL PROCESSORS EXPORTER [EXTRA PROCESSOR YAML [COMPRESSION]]
 write_config() {
-    local name=$1 signal=$2 processors=$3 exporter=$4 extra=${5:-}
+    local name=$1 signal=$2 processors=$3 exporter=$4 extra=${5:-} compression=${6:-}
     cat > "$work/$name.yaml" <<YAML
 $receivers_yaml
 processors:
 $memory_limiter_yaml
   batch:
 $extra
-$exporters_yaml
+$(exporters_yaml "$compression")
 service:
   telemetry:
     metrics:
@@ -351,35 +374,54 @@ print(json.dumps({"scenario": f"5 {proto}", "what": f"I/O ceiling: loadgen -> no
 PY
 }
 
+agent_bin=$SLUICE
 for s in "${scenarios[@]}"; do
-    case $s in
+    t=""
+    agent_bin=$SLUICE
+    if [[ $s == *@base ]]; then
+        t=@base
+        agent_bin=$SLUICE_BASE
+    fi
+    case ${s%@base} in
     1)
-        write_config 1 traces "memory_limiter, batch" otlp
-        scenario 1 "OTLP/gRPC -> batch -> otlp -> gRPC sink" traces grpc "${TRACE_SHAPE[@]}"
+        write_config 1$t traces "memory_limiter, batch" otlp
+        scenario 1$t "OTLP/gRPC -> batch -> otlp (gzip) -> gRPC sink${t:+ [SLUICE_BASE]}" traces grpc "${TRACE_SHAPE[@]}"
+        ;;
+    1none)
+        write_config 1none$t traces "memory_limiter, batch" otlp "" none
+        scenario 1none$t "scenario 1, otlp with compression: none${t:+ [SLUICE_BASE]}" traces grpc "${TRACE_SHAPE[@]}"
+        ;;
+    1zstd)
+        write_config 1zstd$t traces "memory_limiter, batch" otlp "" zstd
+        scenario 1zstd$t "scenario 1, otlp with compression: zstd${t:+ [SLUICE_BASE]}" traces grpc "${TRACE_SHAPE[@]}"
+        ;;
+    1gz6)
+        write_config 1gz6$t traces "memory_limiter, batch" otlp "" gzip/6
+        scenario 1gz6$t "scenario 1, otlp with gzip level 6 (the Collector's default)${t:+ [SLUICE_BASE]}" traces grpc "${TRACE_SHAPE[@]}"
         ;;
     1nop)
-        write_config 1nop traces "memory_limiter, batch" nop
-        scenario 1nop "OTLP/gRPC -> batch -> nop (no export)" traces grpc "${TRACE_SHAPE[@]}"
+        write_config 1nop$t traces "memory_limiter, batch" nop
+        scenario 1nop$t "OTLP/gRPC -> batch -> nop (no export)${t:+ [SLUICE_BASE]}" traces grpc "${TRACE_SHAPE[@]}"
         ;;
     1f16)
-        write_config 1f16 traces "memory_limiter, batch" otlp
+        write_config 1f16$t traces "memory_limiter, batch" otlp
         sink_args=(--max-frame-kib 16)
-        scenario 1f16 "scenario 1, sink with 16 KiB HTTP/2 frames (as grpc-go)" traces grpc "${TRACE_SHAPE[@]}"
+        scenario 1f16$t "scenario 1, sink with 16 KiB HTTP/2 frames (as grpc-go)${t:+ [SLUICE_BASE]}" traces grpc "${TRACE_SHAPE[@]}"
         sink_args=()
         ;;
     2)
-        write_config 2 traces "memory_limiter, batch" otlphttp
-        scenario 2 "OTLP/HTTP -> batch -> otlphttp -> HTTP sink" traces http "${TRACE_SHAPE[@]}"
+        write_config 2$t traces "memory_limiter, batch" otlphttp
+        scenario 2$t "OTLP/HTTP -> batch -> otlphttp (gzip) -> HTTP sink${t:+ [SLUICE_BASE]}" traces http "${TRACE_SHAPE[@]}"
         ;;
     3)
-        write_config 3 traces "memory_limiter, tail_sampling, batch" otlp "$tail_sampling_yaml"
-        scenario 3 "scenario 1 + tail_sampling (10 policies)" traces grpc "${TRACE_SHAPE[@]}"
+        write_config 3$t traces "memory_limiter, tail_sampling, batch" otlp "$tail_sampling_yaml"
+        scenario 3$t "scenario 1 + tail_sampling (10 policies)${t:+ [SLUICE_BASE]}" traces grpc "${TRACE_SHAPE[@]}"
         ;;
     4)
-        write_config 4m metrics "memory_limiter, cardinality_limiter, batch" otlp "$cardinality_yaml"
-        scenario 4m "metrics (new series each point) -> cardinality_limiter -> gRPC sink" metrics grpc
-        write_config 4l logs "memory_limiter, log_rate_limiter, batch" otlp "$log_rate_yaml"
-        scenario 4l "noisy logs -> log_rate_limiter -> gRPC sink" logs grpc --error-ratio 0.01
+        write_config 4m$t metrics "memory_limiter, cardinality_limiter, batch" otlp "$cardinality_yaml"
+        scenario 4m$t "metrics (new series each point) -> cardinality_limiter -> gRPC sink${t:+ [SLUICE_BASE]}" metrics grpc
+        write_config 4l$t logs "memory_limiter, log_rate_limiter, batch" otlp "$log_rate_yaml"
+        scenario 4l$t "noisy logs -> log_rate_limiter -> gRPC sink${t:+ [SLUICE_BASE]}" logs grpc --error-ratio 0.01
         ;;
     5)
         ceiling grpc

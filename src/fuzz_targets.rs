@@ -62,6 +62,30 @@ pub fn otlp_http_gzip(data: &[u8]) {
     }
 }
 
+/// A body of every other encoding the receiver takes (zstd, zlib, snappy,
+/// x-snappy-framed, lz4): the first byte's low 3 bits pick it; bit 3 set
+/// feeds the bytes as they are (arbitrary compressed streams), clear
+/// compresses them first so the protobuf decoder sees arbitrary messages.
+pub fn otlp_http_decompress(data: &[u8]) {
+    use crate::exporters::otlp_common::{Compression as C, CompressionParams, Encoder, Transport};
+    let Some((first, rest)) = data.split_first() else { return };
+    let signal = signal_from(*first >> 4);
+    let (decoding, encoding) = match first & 7 {
+        0 => (Compression::Zstd, C::Zstd),
+        1 => (Compression::Zlib, C::Zlib),
+        2 => (Compression::Snappy, C::Snappy),
+        3 => (Compression::SnappyFramed, C::SnappyFramed),
+        _ => (Compression::Lz4, C::Lz4),
+    };
+    if first & 8 != 0 {
+        let _ = decode_body(signal, Format::Protobuf, decoding, rest, LIMIT);
+    } else if let Some(enc) = Encoder::new(encoding, &CompressionParams::default(), Transport::Http) {
+        if let Ok(body) = enc.compress(&[rest], Vec::new(), Transport::Http) {
+            let _ = decode_body(signal, Format::Protobuf, decoding, &body, LIMIT);
+        }
+    }
+}
+
 /// The pass-through check against a full decode: a gRPC Export message
 /// (first byte picks the signal) must be accepted by `check_request` exactly
 /// when prost decodes it and it passes the ID checks, with the same item

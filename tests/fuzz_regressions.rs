@@ -50,6 +50,11 @@ fn otlp_http_gzip_inputs_do_not_panic() {
 }
 
 #[test]
+fn otlp_http_decompress_inputs_do_not_panic() {
+    assert!(replay("otlp_http_decompress", entry::otlp_http_decompress) > 0, "no seeds for otlp_http_decompress");
+}
+
+#[test]
 fn otlp_check_agrees_with_decode_on_every_input() {
     // The otlp_grpc corpus is the right input: the same gRPC messages.
     assert!(replay("otlp_grpc", entry::otlp_check) > 0, "no seeds for otlp_grpc");

@@ -9,7 +9,7 @@ use crate::config::node::{Entry, Node, Style, Value};
 use crate::config::Duration;
 use crate::data::Signal;
 use crate::exporters::otlp::config::OtlpExporterConfig;
-use crate::exporters::otlp_common::{check_compression, check_queue, check_retry, check_tls};
+use crate::exporters::otlp_common::{check_compression, check_queue, check_retry, check_tls, Transport};
 use serde::Deserialize;
 
 /// The port a backend gets when its hostname names none, as in the Collector.
@@ -289,8 +289,8 @@ pub fn validate(c: &mut Checker, cfg: &LoadBalancingConfig) {
     let otlp_node = c.node.get("protocol").and_then(|p| p.value.get("otlp")).map(|o| &o.value).unwrap_or(c.node);
     let mut sub = Checker { path: &otlp_path, node: otlp_node, errors: c.errors };
     let otlp = &cfg.protocol.otlp;
+    check_compression(&mut sub, otlp.compression, &otlp.compression_params, Transport::Grpc);
     check_tls(&mut sub, &otlp.tls);
-    check_compression(&mut sub, &["compression"], otlp.compression);
     check_retry(&mut sub, &otlp.retry_on_failure);
     check_queue(&mut sub, &otlp.sending_queue);
 }

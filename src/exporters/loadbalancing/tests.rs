@@ -233,6 +233,7 @@ fn lb_config(hostnames: Vec<String>) -> LoadBalancingConfig {
                 tls: TlsClientConfig { insecure: true, ..Default::default() },
                 headers: Default::default(),
                 compression: Compression::None,
+                compression_params: Default::default(),
                 timeout: CfgDuration::from_secs(2),
                 sending_queue: Default::default(),
                 // A failed backend is skipped for initial_interval: keep the rejoin test short.
@@ -388,4 +389,28 @@ async fn a_new_backend_set_keeps_the_clients_of_endpoints_that_stay() {
     assert_eq!(series("10.0.0.1:4317"), Some(0.0));
     assert_eq!(series("10.0.0.3:4317"), Some(0.0));
     assert_eq!(series("10.0.0.2:4317"), None, "a backend that left keeps no series");
+}
+
+#[test]
+fn protocol_otlp_compression_is_checked_as_the_otlp_exporters() {
+    let yaml = |otlp: &str| {
+        format!(
+            "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:4317\n\
+             exporters:\n  loadbalancing:\n    protocol:\n      otlp:\n{otlp}\n    resolver:\n      static:\n        hostnames: [gw:4317]\n\
+             service:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [loadbalancing]\n"
+        )
+    };
+    let errors =
+        crate::service::load(&yaml("        compression: gzip\n        compression_params: {level: 11}"), &|_| None)
+            .unwrap_err()
+            .0;
+    assert!(
+        errors.iter().any(|e| e.path == "exporters::loadbalancing::protocol::otlp::compression_params::level"
+            && e.line == Some(11)
+            && e.hint.is_some()),
+        "{errors:#?}"
+    );
+    let errors = crate::service::load(&yaml("        compression: lz4"), &|_| None).unwrap_err().0;
+    assert!(errors.iter().any(|e| e.path == "exporters::loadbalancing::protocol::otlp::compression"), "{errors:#?}");
+    assert!(crate::service::load(&yaml("        compression: snappy"), &|_| None).is_ok());
 }

@@ -2,7 +2,9 @@
 
 use crate::config::component::{Checker, CollectorOnly};
 use crate::config::Duration;
-use crate::exporters::otlp_common::{check_compression, check_queue, check_retry, check_tls};
+use crate::exporters::otlp_common::{
+    check_compression, check_queue, check_retry, check_tls, CompressionParams, Transport,
+};
 use crate::exporters::otlp_common::{Compression, RetryConfig, SendingQueueConfig, TlsClientConfig};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -19,6 +21,9 @@ pub struct OtlpExporterConfig {
     pub headers: BTreeMap<String, String>,
     #[serde(default)]
     pub compression: Compression,
+    /// `level` of the compression; unset is the Collector's default.
+    #[serde(default)]
+    pub compression_params: CompressionParams,
     /// Deadline of one export call. Default 5s.
     #[serde(default = "default_timeout")]
     pub timeout: Duration,
@@ -75,6 +80,7 @@ impl Default for OtlpExporterConfig {
             tls: TlsClientConfig::default(),
             headers: BTreeMap::new(),
             compression: Compression::default(),
+            compression_params: CompressionParams::default(),
             timeout: default_timeout(),
             sending_queue: SendingQueueConfig::default(),
             retry_on_failure: RetryConfig::default(),
@@ -112,8 +118,8 @@ pub fn validate(c: &mut Checker, cfg: &OtlpExporterConfig) {
             );
         }
     }
+    check_compression(c, cfg.compression, &cfg.compression_params, Transport::Grpc);
     check_tls(c, &cfg.tls);
-    check_compression(c, &["compression"], cfg.compression);
     check_retry(c, &cfg.retry_on_failure);
     check_queue(c, &cfg.sending_queue);
 }

@@ -11,7 +11,7 @@
 pub mod config;
 
 use crate::data::{Batch, EncodedBatch, Signal};
-use crate::exporters::otlp_common::{tls, Compression};
+use crate::exporters::otlp_common::{tls, Encoder, Transport};
 use crate::exporters::{ExportError, ExportOutcome, Exporter};
 use crate::rpc;
 
@@ -21,21 +21,20 @@ use crate::exporters::runner::{self, Consumers, RunnerParts};
 use crate::exporters::{ExporterFactory, ExporterSpec};
 use crate::telemetry::Registry;
 use config::OtlpExporterConfig;
-use http::uri::PathAndQuery;
 use http::Uri;
+use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
 use std::future::Future;
-use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::OnceLock;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::net::TcpStream;
-use tonic::codec::{Codec, CompressionEncoding, EncodeBuf, Encoder};
+use tonic::codegen::Service;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
@@ -118,8 +117,10 @@ pub struct OtlpExporter {
     /// Made on the first export: tonic spawns the channel's worker, which
     /// needs a runtime that the constructor may not run in.
     channel: OnceLock<Channel>,
-    metadata: MetadataMap,
-    compression: Option<CompressionEncoding>,
+    /// `headers`, sent as gRPC metadata with every call.
+    metadata: http::HeaderMap,
+    /// None: messages go out uncompressed.
+    compression: Option<Encoder>,
     timeout: Duration,
     /// For error messages: `id` and the configured endpoint.
     describe: String,
@@ -164,17 +165,12 @@ impl OtlpExporter {
                 v.parse().map_err(|_| format!("{id}: headers: the value of {k:?} is not a valid header value"))?;
             metadata.insert(key, value);
         }
-        let compression = match cfg.compression {
-            Compression::Gzip => Some(CompressionEncoding::Gzip),
-            Compression::Zstd => Some(CompressionEncoding::Zstd),
-            // The others are refused at validation.
-            _ => None,
-        };
+        let compression = Encoder::new(cfg.compression, &cfg.compression_params, Transport::Grpc);
         Ok(OtlpExporter {
             endpoint,
             tls,
             channel: OnceLock::new(),
-            metadata,
+            metadata: metadata.into_headers(),
             compression,
             timeout,
             describe: format!("{id} ({})", cfg.endpoint),
@@ -191,16 +187,6 @@ impl OtlpExporter {
                 None => self.endpoint.connect_lazy(),
             })
             .clone()
-    }
-
-    fn request<T>(&self, message: T) -> tonic::Request<T> {
-        let mut req = tonic::Request::new(message);
-        *req.metadata_mut() = self.metadata.clone();
-        // Tells the server our deadline, so it can give up when we have.
-        if !self.timeout.is_zero() {
-            req.set_timeout(self.timeout);
-        }
-        req
     }
 
     async fn call(&self, batch: EncodedBatch) -> Result<Option<(i64, String)>, Status> {
@@ -223,58 +209,84 @@ impl OtlpExporter {
         }
     }
 
-    /// One unary call with a request body that is already encoded: the
-    /// generated clients take the message by value, which would mean a deep
-    /// clone of every batch; an encoded batch is a list of shared buffers
-    /// that the codec writes into the gRPC frame.
+    /// One unary call with a request body that is already encoded. The
+    /// message is framed (and compressed) here, in the sending queue's
+    /// consumer task, so the consumers of one exporter compress in parallel
+    /// and with the configured codec and level, which tonic's own encoder
+    /// cannot do (fixed levels, no snappy); the response is read with tonic.
     async fn unary<U: Message + Default + Send + 'static>(
         &self,
         body: EncodedBatch,
         path: &'static str,
     ) -> Result<U, Status> {
-        let mut grpc = tonic::client::Grpc::new(self.channel())
-            .accept_compressed(CompressionEncoding::Gzip)
-            .accept_compressed(CompressionEncoding::Zstd)
-            .max_decoding_message_size(16 << 20);
+        let frame = self.frame(&body).map_err(|e| Status::internal(format!("compression: {e}")))?;
+        let mut req = http::Request::new(tonic::body::Body::new(http_body_util::Full::new(frame)));
+        *req.method_mut() = http::Method::POST;
+        *req.uri_mut() = Uri::from_static(path);
+        let headers = req.headers_mut();
+        headers.clone_from(&self.metadata);
+        headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/grpc"));
+        headers.insert(http::header::TE, http::HeaderValue::from_static("trailers"));
         if let Some(enc) = self.compression {
-            grpc = grpc.send_compressed(enc);
+            headers.insert("grpc-encoding", http::HeaderValue::from_static(enc.compression().name()));
         }
-        grpc.ready().await.map_err(|e| Status::unavailable(format!("channel not ready: {e}")))?;
-        let codec = PreEncodedCodec::<U>(PhantomData);
-        let resp = grpc.unary(self.request(body), PathAndQuery::from_static(path), codec).await?;
-        Ok(resp.into_inner())
+        // Tells the server our deadline, so it can give up when we have.
+        if !self.timeout.is_zero() {
+            let millis = self.timeout.as_millis().min(99_999_999);
+            headers.insert("grpc-timeout", http::HeaderValue::from_str(&format!("{millis}m")).expect("digits"));
+        }
+        let mut channel = self.channel();
+        std::future::poll_fn(|cx| channel.poll_ready(cx))
+            .await
+            .map_err(|e| Status::unavailable(format!("channel not ready: {e}")))?;
+        let response = channel.call(req).await.map_err(|e| Status::from_error(Box::new(e)))?;
+        // A trailers-only answer carries its status in the headers.
+        if let Some(status) = Status::from_header_map(response.headers()) {
+            if status.code() != Code::Ok {
+                return Err(status);
+            }
+        }
+        let (parts, body) = response.into_parts();
+        let collected = http_body_util::Limited::new(body, MAX_ANSWER + 5).collect().await.map_err(|e| match e
+            .downcast::<Status>()
+        {
+            Ok(status) => *status,
+            Err(e) => Status::from_error(e),
+        })?;
+        let trailers = collected.trailers().cloned();
+        let framed = collected.to_bytes();
+        match trailers.as_ref().and_then(Status::from_header_map) {
+            Some(status) if status.code() != Code::Ok => return Err(status),
+            Some(_) => {}
+            None => return Err(status_without_trailers(parts.status)),
+        }
+        // grpc-go answers in the request's compression whatever we accept,
+        // so the answer is read in any codec a Collector may use.
+        let encoding = parts.headers.get("grpc-encoding").and_then(|v| v.to_str().ok()).unwrap_or("identity");
+        let message = unframe(&framed, encoding).map_err(Status::internal)?;
+        U::decode(&message[..]).map_err(|e| Status::internal(format!("cannot decode the answer: {e}")))
     }
-}
 
-/// Writes a request that is already serialised; decodes the response with prost.
-struct PreEncodedCodec<U>(PhantomData<U>);
-
-impl<U: Message + Default + Send + 'static> Codec for PreEncodedCodec<U> {
-    type Encode = EncodedBatch;
-    type Decode = U;
-    type Encoder = PreEncoded;
-    type Decoder = tonic_prost::ProstDecoder<U>;
-
-    fn encoder(&mut self) -> PreEncoded {
-        PreEncoded
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        tonic_prost::ProstDecoder::default()
-    }
-}
-
-struct PreEncoded;
-
-impl Encoder for PreEncoded {
-    type Item = EncodedBatch;
-    type Error = Status;
-
-    fn encode(&mut self, item: EncodedBatch, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        // One allocation of the right size, not a doubling for every chunk written.
-        dst.reserve(item.encoded_len());
-        item.write_to(dst);
-        Ok(())
+    /// The gRPC length-prefixed message of `body`, compressed when configured.
+    fn frame(&self, body: &EncodedBatch) -> std::io::Result<bytes::Bytes> {
+        let mut out = Vec::with_capacity(5 + body.encoded_len());
+        out.extend_from_slice(&[0; 5]);
+        let out = match self.compression {
+            None => {
+                for chunk in body.chunks() {
+                    out.extend_from_slice(chunk);
+                }
+                out
+            }
+            Some(enc) => {
+                out[0] = 1;
+                enc.compress(body.chunks(), out, Transport::Grpc)?
+            }
+        };
+        let mut out = out;
+        let len = u32::try_from(out.len() - 5).map_err(|_| std::io::Error::other("message over 4 GiB"))?;
+        out[1..5].copy_from_slice(&len.to_be_bytes());
+        Ok(out.into())
     }
 }
 
@@ -303,6 +315,36 @@ impl OtlpExporter {
             Ok(Ok(partial)) => Ok(partial_outcome(partial)),
         }
     }
+}
+
+/// The largest answer read: an Export response is a few bytes.
+const MAX_ANSWER: usize = 4 << 20;
+
+/// The one message of an answer's body, decompressed.
+fn unframe(framed: &[u8], encoding: &str) -> Result<Vec<u8>, String> {
+    let Some((&[flag, a, b, c, d], rest)) = framed.split_first_chunk::<5>() else {
+        return Err("the answer has no message".into());
+    };
+    let message = rest.get(..u32::from_be_bytes([a, b, c, d]) as usize).ok_or("the answer's message is truncated")?;
+    match flag {
+        0 => Ok(message.to_vec()),
+        _ => crate::exporters::otlp_common::compression::decompress(encoding, message, MAX_ANSWER)
+            .map_err(|e| format!("cannot decompress the answer ({encoding}): {e}")),
+    }
+}
+
+/// The status of an answer without grpc-status, from its HTTP status (gRPC's
+/// http-grpc-status-mapping, as tonic).
+fn status_without_trailers(http: http::StatusCode) -> Status {
+    let code = match http.as_u16() {
+        400 => Code::Internal,
+        401 => Code::Unauthenticated,
+        403 => Code::PermissionDenied,
+        404 => Code::Unimplemented,
+        429 | 502 | 503 | 504 => Code::Unavailable,
+        _ => Code::Unknown,
+    };
+    Status::new(code, format!("the answer (HTTP {http}) has no grpc-status"))
 }
 
 /// A partial success becomes a rejection count; an empty one (no rejection,

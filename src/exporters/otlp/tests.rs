@@ -1,6 +1,6 @@
 use super::*;
 use crate::config::Duration as CfgDuration;
-use crate::exporters::otlp_common::TlsClientConfig;
+use crate::exporters::otlp_common::{Compression, TlsClientConfig};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
@@ -9,6 +9,7 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use tonic::codec::CompressionEncoding;
 
 type Answer = Result<ExportTraceServiceResponse, Status>;
 
@@ -54,6 +55,7 @@ fn config(endpoint: String) -> OtlpExporterConfig {
         tls: TlsClientConfig { insecure: true, ..Default::default() },
         headers: BTreeMap::new(),
         compression: Compression::Gzip,
+        compression_params: Default::default(),
         timeout: CfgDuration::from_secs(5),
         ..Default::default()
     }
@@ -267,4 +269,73 @@ async fn mutual_tls_sends_the_client_certificate() {
     let with = OtlpExporter::new(&cfg, Signal::Traces, "otlp").unwrap();
     assert_eq!(with.export(&Batch::Traces(traces(1))).await, Ok(ExportOutcome::default()));
     assert_eq!(rec.seen.lock().unwrap().len(), 1);
+}
+
+/// An h2c server answering every call with a response compressed as grpc-go
+/// answers: in the request's own `grpc-encoding`, whatever the client accepts.
+async fn answering_in_kind(partial: ExportTraceServiceResponse) -> SocketAddr {
+    use http_body_util::BodyExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let partial = partial.clone();
+            let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                let partial = partial.clone();
+                async move {
+                    let encoding = req.headers().get("grpc-encoding").unwrap().to_str().unwrap().to_string();
+                    let _ = req.into_body().collect().await;
+                    let c = match encoding.as_str() {
+                        "gzip" => Compression::Gzip,
+                        "zstd" => Compression::Zstd,
+                        _ => Compression::Snappy,
+                    };
+                    let enc = crate::exporters::otlp_common::Encoder::new(c, &Default::default(), Transport::Grpc);
+                    let framed = crate::exporters::otlp_common::Encoder::compress(
+                        &enc.unwrap(),
+                        &[partial.encode_to_vec()],
+                        vec![1, 0, 0, 0, 0],
+                        Transport::Grpc,
+                    )
+                    .unwrap();
+                    let mut framed = framed;
+                    let len = (framed.len() - 5) as u32;
+                    framed[1..5].copy_from_slice(&len.to_be_bytes());
+                    let mut trailers = http::HeaderMap::new();
+                    trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+                    let body = http_body_util::Full::new(bytes::Bytes::from(framed))
+                        .map_err(|never| match never {})
+                        .with_trailers(async move { Some(Ok::<_, std::convert::Infallible>(trailers)) });
+                    let resp = http::Response::builder()
+                        .header("content-type", "application/grpc")
+                        .header("grpc-encoding", encoding)
+                        .body(body)
+                        .unwrap();
+                    Ok::<_, std::convert::Infallible>(resp)
+                }
+            });
+            tokio::spawn(
+                hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection(hyper_util::rt::TokioIo::new(tcp), svc),
+            );
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn answers_compressed_in_the_requests_codec_are_read() {
+    let partial = ExportTraceServiceResponse {
+        partial_success: Some(ExportTracePartialSuccess { rejected_spans: 1, error_message: "one too old".into() }),
+    };
+    let addr = answering_in_kind(partial).await;
+    for compression in [Compression::Gzip, Compression::Zstd, Compression::Snappy] {
+        let mut cfg = config(format!("http://{addr}"));
+        cfg.compression = compression;
+        let exp = OtlpExporter::new(&cfg, Signal::Traces, "otlp").unwrap();
+        let outcome = exp.export(&Batch::Traces(traces(2))).await.unwrap();
+        assert_eq!(outcome.rejected, 1, "{compression:?}");
+        assert_eq!(outcome.message.as_deref(), Some("one too old"), "{compression:?}");
+    }
 }

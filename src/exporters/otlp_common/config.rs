@@ -6,51 +6,7 @@ use crate::config::component::CollectorOnly;
 use crate::config::Duration;
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Compression {
-    #[default]
-    Gzip,
-    Zstd,
-    None,
-    /// The Collector accepts an empty string for "no compression".
-    #[serde(rename = "")]
-    Empty,
-    /// The Collector's other algorithms: refused by [`check_compression`],
-    /// so no exporter is built with one.
-    Snappy,
-    Zlib,
-    Deflate,
-    Lz4,
-}
-
-impl Compression {
-    pub fn is_none(self) -> bool {
-        matches!(self, Compression::None | Compression::Empty)
-    }
-
-    /// The name of a Collector algorithm sluice does not implement.
-    pub fn unsupported(self) -> Option<&'static str> {
-        match self {
-            Compression::Snappy => Some("snappy"),
-            Compression::Zlib => Some("zlib"),
-            Compression::Deflate => Some("deflate"),
-            Compression::Lz4 => Some("lz4"),
-            _ => None,
-        }
-    }
-}
-
-/// `compression` must be one sluice implements.
-pub fn check_compression(c: &mut crate::config::component::Checker, field: &[&str], compression: Compression) {
-    if let Some(name) = compression.unsupported() {
-        c.error(
-            field,
-            format!("the Collector has `compression: {name}`; sluice does not support it (yet)"),
-            Some("gzip (the default), zstd or none"),
-        );
-    }
-}
+pub use super::compression::{check_compression, Compression, CompressionParams, Encoder, Transport};
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]

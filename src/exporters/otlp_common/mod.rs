@@ -3,6 +3,7 @@
 //! carry a server's error details and requested retry delay.
 
 pub mod civil;
+pub mod compression;
 pub mod config;
 pub mod tls;
 pub use config::*;

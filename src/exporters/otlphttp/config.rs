@@ -2,7 +2,9 @@
 
 use crate::config::component::{Checker, CollectorOnly};
 use crate::config::Duration;
-use crate::exporters::otlp_common::{check_compression, check_queue, check_retry, check_tls};
+use crate::exporters::otlp_common::{
+    check_compression, check_queue, check_retry, check_tls, CompressionParams, Transport,
+};
 use crate::exporters::otlp_common::{Compression, RetryConfig, SendingQueueConfig, TlsClientConfig};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -34,6 +36,9 @@ pub struct OtlpHttpExporterConfig {
     pub headers: BTreeMap<String, String>,
     #[serde(default)]
     pub compression: Compression,
+    /// `level` of the compression; unset is the Collector's default.
+    #[serde(default)]
+    pub compression_params: CompressionParams,
     /// `proto` (default) or `json`.
     #[serde(default)]
     pub encoding: HttpEncoding,
@@ -79,8 +84,6 @@ pub struct OtlpHttpExporterConfig {
     #[serde(default)]
     pub cookies: Option<CollectorOnly>,
     #[serde(default)]
-    pub compression_params: Option<CollectorOnly>,
-    #[serde(default)]
     pub profiles_endpoint: Option<CollectorOnly>,
 }
 
@@ -103,6 +106,7 @@ impl OtlpHttpExporterConfig {
 impl Default for OtlpHttpExporterConfig {
     fn default() -> Self {
         OtlpHttpExporterConfig {
+            compression_params: CompressionParams::default(),
             endpoint: None,
             traces_endpoint: None,
             metrics_endpoint: None,
@@ -127,7 +131,6 @@ impl Default for OtlpHttpExporterConfig {
             proxy_url: None,
             auth: None,
             cookies: None,
-            compression_params: None,
             profiles_endpoint: None,
         }
     }
@@ -149,8 +152,8 @@ pub fn validate(c: &mut Checker, cfg: &OtlpHttpExporterConfig) {
             c.url(&[name], url);
         }
     }
+    check_compression(c, cfg.compression, &cfg.compression_params, Transport::Http);
     check_tls(c, &cfg.tls);
-    check_compression(c, &["compression"], cfg.compression);
     check_retry(c, &cfg.retry_on_failure);
     check_queue(c, &cfg.sending_queue);
 }

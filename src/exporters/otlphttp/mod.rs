@@ -14,7 +14,7 @@ use crate::data::{Batch, EncodedBatch, Signal};
 use crate::exporters::http_sender::{
     body_text, prefix, retry_after_header, retryable_status, truncate, HttpSender, MAX_MESSAGE_BYTES,
 };
-use crate::exporters::otlp_common::Compression;
+use crate::exporters::otlp_common::{Encoder, Transport};
 use crate::exporters::otlp_common::{RetryConfig, SendingQueueConfig};
 use crate::exporters::runner::{self, Consumers, RunnerParts};
 use crate::exporters::{ExportError, ExportOutcome, Exporter};
@@ -28,7 +28,6 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
-use std::io::Write;
 use std::time::SystemTime;
 
 pub static FACTORY: ExporterFactory = Factory {
@@ -106,7 +105,8 @@ pub fn signal_url(cfg: &OtlpHttpExporterConfig, signal: Signal) -> Result<String
 
 pub struct OtlpHttpExporter {
     sender: HttpSender,
-    compression: Compression,
+    /// None: bodies go out uncompressed.
+    compression: Option<Encoder>,
     encoding: HttpEncoding,
 }
 
@@ -119,13 +119,11 @@ impl OtlpHttpExporter {
             HttpEncoding::Json => "application/json",
         };
         sender.default_header(CONTENT_TYPE, HeaderValue::from_static(content_type));
-        match cfg.compression {
-            Compression::Gzip => sender.default_header(CONTENT_ENCODING, HeaderValue::from_static("gzip")),
-            Compression::Zstd => sender.default_header(CONTENT_ENCODING, HeaderValue::from_static("zstd")),
-            // The others are refused at validation.
-            _ => {}
+        let compression = Encoder::new(cfg.compression, &cfg.compression_params, Transport::Http);
+        if let Some(enc) = compression {
+            sender.default_header(CONTENT_ENCODING, HeaderValue::from_static(enc.compression().name()));
         }
-        Ok(OtlpHttpExporter { sender, compression: cfg.compression, encoding: cfg.encoding })
+        Ok(OtlpHttpExporter { sender, compression, encoding: cfg.encoding })
     }
 
     pub fn body(&self, batch: &Batch) -> Result<Vec<u8>, ExportError> {
@@ -135,8 +133,12 @@ impl OtlpHttpExporter {
             HttpEncoding::Json => encode_json(batch)
                 .map_err(|e| ExportError::Permanent { message: format!("{describe}: JSON encoding: {e}") })?,
         };
-        compress(encoded, self.compression)
-            .map_err(|e| ExportError::Permanent { message: format!("{describe}: compression: {e}") })
+        match self.compression {
+            None => Ok(encoded),
+            Some(enc) => enc
+                .compress(&[encoded.as_slice()], Vec::with_capacity(encoded.len() / 4), Transport::Http)
+                .map_err(|e| ExportError::Permanent { message: format!("{describe}: compression: {e}") }),
+        }
     }
 }
 
@@ -156,9 +158,12 @@ impl Exporter for OtlpHttpExporter {
             })?;
             return self.export(&decoded).await;
         }
+        // Compressed here, in the sending queue's consumer task: the
+        // consumers of one exporter compress their batches in parallel.
         let body = match self.compression {
-            Compression::None | Compression::Empty => batch.to_bytes(),
-            _ => compress(batch.to_bytes().to_vec(), self.compression)
+            None => batch.to_bytes(),
+            Some(enc) => enc
+                .compress(batch.chunks(), Vec::with_capacity(batch.encoded_len() / 4), Transport::Http)
                 .map_err(|e| ExportError::Permanent {
                     message: format!("{}: compression: {e}", self.sender.describe()),
                 })?
@@ -184,19 +189,6 @@ pub(crate) fn encode_json(batch: &Batch) -> serde_json::Result<Vec<u8>> {
         Batch::Traces(r) => serde_json::to_vec(r),
         Batch::Metrics(r) => serde_json::to_vec(r),
         Batch::Logs(r) => serde_json::to_vec(r),
-    }
-}
-
-fn compress(body: Vec<u8>, compression: Compression) -> std::io::Result<Vec<u8>> {
-    match compression {
-        Compression::Gzip => {
-            let mut enc =
-                flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
-            enc.write_all(&body)?;
-            enc.finish()
-        }
-        Compression::Zstd => zstd::bulk::compress(&body, 3),
-        _ => Ok(body),
     }
 }
 

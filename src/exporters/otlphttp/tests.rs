@@ -1,7 +1,7 @@
 use super::*;
 use crate::config::Duration as CfgDuration;
 use crate::exporters::otlp::tests::traces;
-use crate::exporters::otlp_common::TlsClientConfig;
+use crate::exporters::otlp_common::{Compression, TlsClientConfig};
 use crate::telemetry::metrics::Registry;
 use bytes::Bytes;
 use http::Method;
@@ -33,6 +33,7 @@ fn config(endpoint: String) -> OtlpHttpExporterConfig {
         tls: TlsClientConfig::default(),
         headers: BTreeMap::new(),
         compression: Compression::Gzip,
+        compression_params: Default::default(),
         encoding: HttpEncoding::Proto,
         timeout: CfgDuration::from_secs(5),
         ..Default::default()

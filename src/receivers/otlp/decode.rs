@@ -43,12 +43,22 @@ impl Format {
     }
 }
 
-/// A request body compression.
+/// A request body compression: every `Content-Encoding` the Collector's
+/// OTLP/HTTP receiver accepts by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
     Identity,
     Gzip,
     Zstd,
+    /// `zlib` and `deflate`: both a zlib stream, as the Collector reads them.
+    Zlib,
+    /// `snappy`: the block format, or the framing format when the body starts
+    /// with its stream identifier (older Collectors sent that), as the Collector.
+    Snappy,
+    /// `x-snappy-framed`: snappy's framing format.
+    SnappyFramed,
+    /// `lz4`: the LZ4 frame format.
+    Lz4,
 }
 
 impl Compression {
@@ -61,6 +71,14 @@ impl Compression {
             Some(Compression::Gzip)
         } else if v.eq_ignore_ascii_case("zstd") {
             Some(Compression::Zstd)
+        } else if v.eq_ignore_ascii_case("zlib") || v.eq_ignore_ascii_case("deflate") {
+            Some(Compression::Zlib)
+        } else if v.eq_ignore_ascii_case("snappy") {
+            Some(Compression::Snappy)
+        } else if v.eq_ignore_ascii_case("x-snappy-framed") {
+            Some(Compression::SnappyFramed)
+        } else if v.eq_ignore_ascii_case("lz4") {
+            Some(Compression::Lz4)
         } else {
             None
         }
@@ -73,7 +91,9 @@ impl Compression {
 pub enum DecodeError {
     #[error("unsupported content type {0:?}; use application/x-protobuf or application/json")]
     UnsupportedContentType(String),
-    #[error("unsupported content encoding {0:?}; use gzip, zstd or identity")]
+    #[error(
+        "unsupported content encoding {0:?}; use gzip, zstd, zlib, deflate, snappy, x-snappy-framed, lz4 or identity"
+    )]
     UnsupportedEncoding(String),
     #[error("request body larger than the limit of {limit} bytes")]
     TooLarge { limit: usize },
@@ -220,8 +240,12 @@ pub fn decode_body(
     Ok(batch)
 }
 
-/// Decompresses a gzip or zstd body within `limit` bytes.
-fn inflate(compression: Compression, body: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
+/// The first bytes of every snappy framing-format stream.
+const SNAPPY_STREAM_IDENTIFIER: &[u8] = b"\xff\x06\x00\x00sNaPpY";
+
+/// Decompresses a body within `limit` bytes: streams stop reading one byte
+/// past the limit, a snappy block is refused from the length it declares.
+pub fn inflate(compression: Compression, body: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
     match compression {
         Compression::Identity => Ok(body.to_vec()),
         Compression::Gzip => read_limited(flate2::read::MultiGzDecoder::new(body), limit, "gzip"),
@@ -230,7 +254,24 @@ fn inflate(compression: Compression, body: &[u8], limit: usize) -> Result<Vec<u8
                 .map_err(|e| DecodeError::Decompress { encoding: "zstd", message: e.to_string() })?;
             read_limited(dec, limit, "zstd")
         }
+        Compression::Zlib => read_limited(flate2::read::ZlibDecoder::new(body), limit, "zlib"),
+        Compression::Snappy if body.starts_with(SNAPPY_STREAM_IDENTIFIER) => {
+            read_limited(snap::read::FrameDecoder::new(body), limit, "snappy")
+        }
+        Compression::Snappy => snappy_block(body, limit),
+        Compression::SnappyFramed => read_limited(snap::read::FrameDecoder::new(body), limit, "x-snappy-framed"),
+        Compression::Lz4 => read_limited(lz4_flex::frame::FrameDecoder::new(body), limit, "lz4"),
     }
+}
+
+/// A snappy block starts with its decompressed length: a block that claims
+/// more than `limit` is refused before anything is allocated.
+fn snappy_block(body: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
+    let err = |e: snap::Error| DecodeError::Decompress { encoding: "snappy", message: e.to_string() };
+    if snap::raw::decompress_len(body).map_err(err)? > limit {
+        return Err(DecodeError::TooLarge { limit });
+    }
+    snap::raw::Decoder::new().decompress_vec(body).map_err(err)
 }
 
 /// Reads at most `limit` bytes; one byte more means the body is too large.
@@ -269,7 +310,7 @@ fn decode_json(signal: Signal, bytes: &[u8]) -> Result<Batch, DecodeError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use opentelemetry_proto::tonic::common::v1::any_value::Value;
     use opentelemetry_proto::tonic::metrics::v1::metric::Data;
@@ -464,8 +505,53 @@ mod tests {
         let e = decode_http(Signal::Traces, Some("text/plain"), None, b"", LIMIT).unwrap_err();
         assert_eq!(e.http_status(), 415);
         let e = decode_http(Signal::Traces, Some("application/json"), Some("br"), b"{}", LIMIT).unwrap_err();
-        assert_eq!(e.to_string(), "unsupported content encoding \"br\"; use gzip, zstd or identity");
+        assert_eq!(
+            e.to_string(),
+            "unsupported content encoding \"br\"; use gzip, zstd, zlib, deflate, snappy, x-snappy-framed, lz4 or identity"
+        );
         assert_eq!(e.http_status(), 415);
+    }
+
+    /// `plain` compressed as a client would send it with `encoding`.
+    pub(crate) fn compressed(encoding: &str, plain: &[u8]) -> Vec<u8> {
+        use crate::exporters::otlp_common::{Compression as C, CompressionParams, Encoder, Transport};
+        let (c, transport) = match encoding {
+            "gzip" => (C::Gzip, Transport::Http),
+            "zstd" => (C::Zstd, Transport::Http),
+            "zlib" => (C::Zlib, Transport::Http),
+            "deflate" => (C::Deflate, Transport::Http),
+            "snappy" => (C::Snappy, Transport::Http),
+            // What older Collectors sent as `snappy` over HTTP (and gRPC sends).
+            "snappy-framed" => (C::Snappy, Transport::Grpc),
+            "x-snappy-framed" => (C::SnappyFramed, Transport::Http),
+            "lz4" => (C::Lz4, Transport::Http),
+            other => panic!("{other}"),
+        };
+        let enc = Encoder::new(c, &CompressionParams { level: 9 }, transport).unwrap();
+        enc.compress(&[plain], Vec::new(), transport).unwrap()
+    }
+
+    /// Every accepted encoding, with the `Content-Encoding` that names it.
+    pub(crate) const ENCODINGS: &[(&str, &str)] = &[
+        ("gzip", "gzip"),
+        ("zstd", "zstd"),
+        ("zlib", "zlib"),
+        ("deflate", "deflate"),
+        ("snappy", "snappy"),
+        ("snappy-framed", "snappy"),
+        ("x-snappy-framed", "x-snappy-framed"),
+        ("lz4", "lz4"),
+    ];
+
+    #[test]
+    fn every_encoding_decodes() {
+        let Batch::Traces(r) = json(Signal::Traces, TRACE_JSON).unwrap() else { unreachable!() };
+        let proto = r.encode_to_vec();
+        for (codec, ce) in ENCODINGS {
+            let body = compressed(codec, &proto);
+            let b = decode_http(Signal::Traces, Some("application/x-protobuf"), Some(ce), &body, LIMIT).unwrap();
+            assert_eq!(b, Batch::Traces(r.clone()), "{codec}");
+        }
     }
 
     #[test]
@@ -479,6 +565,30 @@ mod tests {
         let zbomb = zstd::encode_all(&vec![0u8; 4 * LIMIT][..], 3).unwrap();
         let e = decode_http(Signal::Traces, Some("application/x-protobuf"), Some("zstd"), &zbomb, LIMIT).unwrap_err();
         assert!(matches!(e, DecodeError::TooLarge { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn a_bomb_of_every_encoding_stops_at_the_limit() {
+        let zeros = vec![0u8; 4 * LIMIT];
+        for (codec, ce) in ENCODINGS {
+            let bomb = compressed(codec, &zeros);
+            assert!(bomb.len() < LIMIT, "{codec}: {}", bomb.len());
+            for ct in ["application/x-protobuf", "application/json"] {
+                let e = decode_http(Signal::Traces, Some(ct), Some(ce), &bomb, LIMIT).unwrap_err();
+                assert!(matches!(e, DecodeError::TooLarge { limit: LIMIT }), "{codec}: {e:?}");
+                assert_eq!(e.http_status(), 413);
+            }
+            let e = body_payload(
+                Signal::Logs,
+                Format::Protobuf,
+                Compression::from_content_encoding(Some(ce)).unwrap(),
+                bomb.into(),
+                LIMIT,
+                true,
+            )
+            .unwrap_err();
+            assert!(matches!(e, DecodeError::TooLarge { limit: LIMIT }), "{codec}: {e:?}");
+        }
     }
 
     #[test]
@@ -501,6 +611,9 @@ mod tests {
                 }
                 for signal in Signal::ALL {
                     let _ = decode_grpc(signal, &v);
+                    for ce in ["gzip", "zstd", "zlib", "snappy", "x-snappy-framed", "lz4", "identity"] {
+                        let _ = decode_http(signal, Some("application/x-protobuf"), Some(ce), &v, LIMIT);
+                    }
                     for (ct, ce) in [("application/x-protobuf", "gzip"), ("application/json", "identity")] {
                         let _ = decode_http(signal, Some(ct), Some(ce), &v, LIMIT);
                     }

@@ -99,10 +99,17 @@ async fn handle(
     if !ingest.accepts(signal) {
         return Status::unimplemented(ingest.no_pipeline_message(signal)).into_http();
     }
-    let response = match signal {
-        Signal::Traces => unary::<ExportTraceServiceResponse>(&ingest, signal, max_message, req).await,
-        Signal::Metrics => unary::<ExportMetricsServiceResponse>(&ingest, signal, max_message, req).await,
-        Signal::Logs => unary::<ExportLogsServiceResponse>(&ingest, signal, max_message, req).await,
+    let snappy = req.headers().get("grpc-encoding").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"snappy"));
+    let response = if snappy {
+        match unsnappy(req, max_message).await {
+            Ok(req) => export(&ingest, signal, max_message, req).await,
+            Err(status) => {
+                ingest.malformed(signal);
+                return status.into_http();
+            }
+        }
+    } else {
+        export(&ingest, signal, max_message, req).await
     };
     // Errors raised by tonic's framing layer (before `Export` runs) come back
     // as a trailers-only response, so grpc-status is in the headers.
@@ -130,14 +137,72 @@ async fn handle(
     }
 }
 
-async fn unary<R>(
-    ingest: &Arc<Ingest>,
-    signal: Signal,
-    max_message: usize,
+async fn export<B>(ingest: &Arc<Ingest>, signal: Signal, max_message: usize, req: http::Request<B>) -> Response
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
+{
+    match signal {
+        Signal::Traces => unary::<ExportTraceServiceResponse, B>(ingest, signal, max_message, req).await,
+        Signal::Metrics => unary::<ExportMetricsServiceResponse, B>(ingest, signal, max_message, req).await,
+        Signal::Logs => unary::<ExportLogsServiceResponse, B>(ingest, signal, max_message, req).await,
+    }
+}
+
+type Response = http::Response<tonic::body::Body>;
+
+/// gRPC `snappy` (the Collector's codec: snappy's framing format; a block is
+/// accepted too) is not one of tonic's encodings: the message is unframed and
+/// decompressed here, within the same limit as tonic's codecs, and handed on
+/// uncompressed. The answers are tonic's: RESOURCE_EXHAUSTED over the limit,
+/// INVALID_ARGUMENT for bytes that are not one snappy-compressed message.
+async fn unsnappy(
     req: http::Request<hyper::body::Incoming>,
-) -> http::Response<tonic::body::Body>
+    max_message: usize,
+) -> Result<http::Request<http_body_util::Full<Bytes>>, Status> {
+    use http_body_util::BodyExt;
+    let (mut parts, body) = req.into_parts();
+    parts.headers.remove("grpc-encoding");
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    let bytes = match http_body_util::Limited::new(body, max_message.saturating_add(5)).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            return Err(Status::resource_exhausted(format!(
+                "Error, encoded message length too large: over the limit of {max_message} bytes"
+            )));
+        }
+        Err(e) => return Err(Status::invalid_argument(format!("cannot read the request: {e}"))),
+    };
+    let Some((&[flag, a, b, c, d], rest)) = bytes.split_first_chunk::<5>() else {
+        return Err(Status::invalid_argument("truncated gRPC message"));
+    };
+    if rest.len() != u32::from_be_bytes([a, b, c, d]) as usize {
+        return Err(Status::invalid_argument("the request is not one whole gRPC message"));
+    }
+    let message: Bytes = match flag {
+        0 => bytes.slice(5..),
+        1 => super::decode::inflate(super::decode::Compression::Snappy, rest, max_message)
+            .map_err(|e| match e {
+                super::decode::DecodeError::TooLarge { .. } => Status::resource_exhausted(format!(
+                    "Error decompressing: size of the decompressed message is over the limit of {max_message} bytes"
+                )),
+                e => Status::invalid_argument(format!("Error decompressing: {e}")),
+            })?
+            .into(),
+        other => return Err(Status::invalid_argument(format!("bad compression flag {other}"))),
+    };
+    let mut framed = Vec::with_capacity(5 + message.len());
+    framed.push(0);
+    framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    framed.extend_from_slice(&message);
+    Ok(http::Request::from_parts(parts, http_body_util::Full::new(Bytes::from(framed))))
+}
+
+async fn unary<R, B>(ingest: &Arc<Ingest>, signal: Signal, max_message: usize, req: http::Request<B>) -> Response
 where
     R: prost::Message + Default + Send + 'static,
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
 {
     let mut grpc = tonic::server::Grpc::new(RawRequestCodec::<R>(PhantomData))
         .accept_compressed(CompressionEncoding::Gzip)
@@ -408,6 +473,72 @@ mod tests {
         let err = client.send_compressed(CompressionEncoding::Gzip).export(big).await.unwrap_err();
         assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
         assert_eq!(h.malformed("grpc", Signal::Traces), 2);
+        assert!(h.sink.batches().is_empty());
+        h.stop().await;
+    }
+
+    /// `message` compressed as the Collector's gRPC codec of that name does.
+    fn compressed(encoding: &str, message: &[u8]) -> Vec<u8> {
+        use crate::exporters::otlp_common::{Compression, CompressionParams, Encoder, Transport};
+        let c = match encoding {
+            "gzip" => Compression::Gzip,
+            "zstd" => Compression::Zstd,
+            "snappy" => Compression::Snappy,
+            other => panic!("{other}"),
+        };
+        let enc = Encoder::new(c, &CompressionParams::default(), Transport::Grpc).unwrap();
+        enc.compress(&[message], Vec::new(), Transport::Grpc).unwrap()
+    }
+
+    #[tokio::test]
+    async fn every_collector_grpc_encoding_arrives_intact() {
+        let h = Harness::start(Sink::recording()).await;
+        for encoding in ["gzip", "zstd", "snappy"] {
+            let body = compressed(encoding, &logs(2).encode_to_vec());
+            let (code, message) = raw_grpc(h.grpc_addr(), super::LOGS_PATH, &body, Some(encoding)).await;
+            assert_eq!(code, Code::Ok as i32, "{encoding}: {message}");
+        }
+        // A snappy block (not the framing format) is accepted too, as over HTTP.
+        let block = snap::raw::Encoder::new().compress_vec(&logs(2).encode_to_vec()).unwrap();
+        let (code, message) = raw_grpc(h.grpc_addr(), super::LOGS_PATH, &block, Some("snappy")).await;
+        assert_eq!(code, Code::Ok as i32, "{message}");
+        // Unflagged under grpc-encoding: snappy is a plain message.
+        let (code, message) = raw_grpc(h.grpc_addr(), super::LOGS_PATH, &logs(1).encode_to_vec(), None).await;
+        assert_eq!(code, Code::Ok as i32, "{message}");
+        assert_eq!(
+            h.sink.batches(),
+            vec![Batch::Logs(logs(2)); 4].into_iter().chain([Batch::Logs(logs(1))]).collect::<Vec<_>>()
+        );
+        // Flagged snappy but not snappy.
+        let (code, message) = raw_grpc(h.grpc_addr(), super::LOGS_PATH, b"not snappy at all", Some("snappy")).await;
+        assert_eq!(code, Code::InvalidArgument as i32);
+        assert!(message.starts_with("Error decompressing"), "{message}");
+        assert_eq!(h.malformed("grpc", Signal::Logs), 1);
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_bomb_of_every_grpc_encoding_is_resource_exhausted() {
+        let h = Harness::start_with(Sink::recording(), |c| {
+            c.protocols.grpc.as_mut().unwrap().max_recv_msg_size_mib = 1;
+        })
+        .await;
+        let zeros = vec![0u8; 4 << 20];
+        for (i, encoding) in ["gzip", "zstd", "snappy"].into_iter().enumerate() {
+            let bomb = compressed(encoding, &zeros);
+            assert!(bomb.len() < 1 << 20, "{encoding}");
+            let (code, message) = raw_grpc(h.grpc_addr(), super::TRACES_PATH, &bomb, Some(encoding)).await;
+            assert_eq!(code, Code::ResourceExhausted as i32, "{encoding}: {message}");
+            assert!(!message.is_empty(), "{encoding}");
+            assert_eq!(h.malformed("grpc", Signal::Traces), i as u64 + 1);
+        }
+        // A snappy block that claims more than the limit is refused unread.
+        let block = snap::raw::Encoder::new().compress_vec(&zeros).unwrap();
+        let (code, _) = raw_grpc(h.grpc_addr(), super::TRACES_PATH, &block, Some("snappy")).await;
+        assert_eq!(code, Code::ResourceExhausted as i32);
+        // A snappy frame longer than the limit, as tonic refuses any.
+        let (code, _) = raw_grpc(h.grpc_addr(), super::TRACES_PATH, &vec![7u8; (1 << 20) + 10], Some("snappy")).await;
+        assert_eq!(code, Code::ResourceExhausted as i32);
         assert!(h.sink.batches().is_empty());
         h.stop().await;
     }

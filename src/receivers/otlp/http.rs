@@ -538,6 +538,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn every_collector_content_encoding_arrives_intact() {
+        use super::super::decode::tests::{compressed, ENCODINGS};
+        let h = Harness::start(Sink::recording()).await;
+        for (codec, ce) in ENCODINGS {
+            let headers = [("content-type", PB), ("content-encoding", *ce)];
+            let r = post(h.http_addr(), "/v1/logs", &headers, compressed(codec, &logs(2).encode_to_vec())).await;
+            assert_eq!(r.status, StatusCode::OK, "{codec}: {}", r.text());
+        }
+        assert_eq!(h.sink.batches(), vec![Batch::Logs(logs(2)); ENCODINGS.len()]);
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_bomb_of_every_content_encoding_is_413() {
+        use super::super::decode::tests::{compressed, ENCODINGS};
+        for sink in [Sink::recording(), Sink::pass_through()] {
+            let h = Harness::start_with(sink, |c| {
+                c.protocols.http.as_mut().unwrap().max_request_body_size = 64 << 10;
+            })
+            .await;
+            for (i, (codec, ce)) in ENCODINGS.iter().enumerate() {
+                let bomb = compressed(codec, &vec![0u8; 1 << 20]);
+                assert!(bomb.len() < 64 << 10, "{codec}: {}", bomb.len());
+                let r =
+                    post(h.http_addr(), "/v1/traces", &[("content-type", PB), ("content-encoding", *ce)], bomb).await;
+                assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{codec}");
+                let message = RpcStatus::decode(&r.body[..]).unwrap().message;
+                assert_eq!(message, "request body larger than the limit of 65536 bytes", "{codec}");
+                assert_eq!(h.malformed("http", Signal::Traces), i as u64 + 1);
+            }
+            assert!(h.sink.batches().is_empty());
+            h.stop().await;
+        }
+    }
+
+    #[tokio::test]
     async fn h2c() {
         let h = Harness::start(Sink::recording()).await;
         let r = post_h2c(h.http_addr(), "/v1/metrics", PB, metrics().encode_to_vec()).await;
