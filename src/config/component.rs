@@ -144,6 +144,27 @@ impl<T: PartialEq + std::any::Any> SameSettings for T {
     }
 }
 
+/// What every kind's compiled-form trait object has: `downcast_ref` to its
+/// own type (tests, settings a caller knows the type of), and `==` by
+/// [`SameSettings`].
+macro_rules! compiled_form {
+    ($object:ty) => {
+        impl $object {
+            /// The compiled form as its own type.
+            pub fn downcast_ref<T: std::any::Any>(&self) -> Option<&T> {
+                (self as &dyn std::any::Any).downcast_ref::<T>()
+            }
+        }
+
+        impl PartialEq for $object {
+            fn eq(&self, other: &Self) -> bool {
+                $crate::config::component::SameSettings::same_settings(self, other as &dyn std::any::Any)
+            }
+        }
+    };
+}
+pub(crate) use compiled_form;
+
 /// Most fields a component's settings may get wrong before typing stops
 /// looking for more (each found error costs one more typing pass).
 const MAX_TYPING_ERRORS: usize = 32;

@@ -112,15 +112,4 @@ pub trait ExporterSpec: SameSettings + Send + Sync + std::fmt::Debug {
     fn start(&self, id: &str, signal: Signal, registry: &Registry, parts: RunnerParts) -> Result<Consumers, String>;
 }
 
-impl dyn ExporterSpec {
-    /// The compiled form as its own type (tests).
-    pub fn downcast_ref<T: std::any::Any>(&self) -> Option<&T> {
-        (self as &dyn std::any::Any).downcast_ref::<T>()
-    }
-}
-
-impl PartialEq for dyn ExporterSpec {
-    fn eq(&self, other: &Self) -> bool {
-        self.same_settings(other as &dyn std::any::Any)
-    }
-}
+crate::config::component::compiled_form!(dyn ExporterSpec);

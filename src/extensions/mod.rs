@@ -93,15 +93,4 @@ pub trait ExtensionSpec: SameSettings + Send + Sync + std::fmt::Debug {
     }
 }
 
-impl dyn ExtensionSpec {
-    /// The compiled form as its own type (tests).
-    pub fn downcast_ref<T: std::any::Any>(&self) -> Option<&T> {
-        (self as &dyn std::any::Any).downcast_ref::<T>()
-    }
-}
-
-impl PartialEq for dyn ExtensionSpec {
-    fn eq(&self, other: &Self) -> bool {
-        self.same_settings(other as &dyn std::any::Any)
-    }
-}
+crate::config::component::compiled_form!(dyn ExtensionSpec);

@@ -157,19 +157,7 @@ pub trait ProcessorSpec: SameSettings + Send + Sync + std::fmt::Debug {
     }
 }
 
-impl dyn ProcessorSpec {
-    /// The compiled form as its own type (tests, and settings a caller
-    /// knows the type of).
-    pub fn downcast_ref<T: std::any::Any>(&self) -> Option<&T> {
-        (self as &dyn std::any::Any).downcast_ref::<T>()
-    }
-}
-
-impl PartialEq for dyn ProcessorSpec {
-    fn eq(&self, other: &Self) -> bool {
-        self.same_settings(other as &dyn std::any::Any)
-    }
-}
+crate::config::component::compiled_form!(dyn ProcessorSpec);
 
 /// A processor that hands every batch on unchanged.
 pub struct PassThrough;

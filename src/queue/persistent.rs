@@ -134,6 +134,20 @@ struct Segment {
 }
 
 impl Segment {
+    /// A segment with nothing read or written yet.
+    fn empty(first_seq: u64, path: PathBuf) -> Segment {
+        Segment {
+            first_seq,
+            path,
+            len: 0,
+            records: 0,
+            popped: 0,
+            last_popped: 0,
+            acked: HashSet::new(),
+            holes: BTreeMap::new(),
+        }
+    }
+
     fn done(&self) -> bool {
         self.acked.len() as u64 >= self.records
     }
@@ -408,16 +422,7 @@ impl PersistentQueue {
             max_seq = max_seq.max(first_seq);
             let file = OpenOptions::new().read(true).write(true).open(&path).map_err(io_err)?;
             let file_len = file.metadata().map_err(io_err)?.len();
-            let mut seg = Segment {
-                first_seq,
-                path,
-                len: 0,
-                records: 0,
-                popped: 0,
-                last_popped: 0,
-                acked: HashSet::new(),
-                holes: BTreeMap::new(),
-            };
+            let mut seg = Segment::empty(first_seq, path);
             // Records of a segment carry consecutive seqs from its first.
             let mut expected = first_seq;
             loop {
@@ -663,16 +668,7 @@ impl PersistentQueue {
             let closed = st.segments.pop_back().expect("checked");
             self.delete_segment(st, closed);
         }
-        st.segments.push_back(Segment {
-            first_seq,
-            path,
-            len: 0,
-            records: 0,
-            popped: 0,
-            last_popped: 0,
-            acked: HashSet::new(),
-            holes: BTreeMap::new(),
-        });
+        st.segments.push_back(Segment::empty(first_seq, path));
         Ok(())
     }
 

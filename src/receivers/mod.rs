@@ -47,18 +47,7 @@ pub trait ReceiverSpec: SameSettings + Send + Sync + std::fmt::Debug {
     fn start(&self, ctx: ReceiverContext) -> StartFuture<'_>;
 }
 
-impl dyn ReceiverSpec {
-    /// The compiled form as its own type (tests).
-    pub fn downcast_ref<T: std::any::Any>(&self) -> Option<&T> {
-        (self as &dyn std::any::Any).downcast_ref::<T>()
-    }
-}
-
-impl PartialEq for dyn ReceiverSpec {
-    fn eq(&self, other: &Self) -> bool {
-        self.same_settings(other as &dyn std::any::Any)
-    }
-}
+crate::config::component::compiled_form!(dyn ReceiverSpec);
 
 /// Why a pipeline could not take a batch. Each is temporary: the client should retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
