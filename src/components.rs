@@ -3,6 +3,7 @@
 //! the pipeline find each one here and use only its contract.
 
 use crate::config::component::{ComponentKind, ComponentMeta};
+use crate::config::describe::SettingsType;
 use crate::exporters::{self, ExporterFactory};
 use crate::extensions::{self, ExtensionFactory};
 use crate::processors::{self, ProcessorFactory};
@@ -44,11 +45,22 @@ pub static EXTENSIONS: &[&ExtensionFactory] = &[
 
 /// Every built-in component type, in `sluice components` order.
 pub fn all() -> impl Iterator<Item = &'static ComponentMeta> {
-    let receivers = RECEIVERS.iter().map(|f| &f.meta);
-    let processors = PROCESSORS.iter().map(|f| &f.meta);
-    let exporters = EXPORTERS.iter().map(|f| &f.meta);
-    let extensions = EXTENSIONS.iter().map(|f| &f.meta);
+    described().map(|(meta, _)| meta)
+}
+
+/// Every built-in component type with its settings type, in `sluice
+/// components` order.
+pub fn described() -> impl Iterator<Item = (&'static ComponentMeta, SettingsType)> {
+    let receivers = RECEIVERS.iter().map(|f| (&f.meta, f.settings));
+    let processors = PROCESSORS.iter().map(|f| (&f.meta, f.settings));
+    let exporters = EXPORTERS.iter().map(|f| (&f.meta, f.settings));
+    let extensions = EXTENSIONS.iter().map(|f| (&f.meta, f.settings));
     receivers.chain(processors).chain(exporters).chain(extensions)
+}
+
+/// The settings type of a component type, by kind and name or alias.
+pub fn settings(kind: ComponentKind, type_name: &str) -> Option<SettingsType> {
+    described().find(|(m, _)| m.kind == kind && m.is_named(type_name)).map(|(_, s)| s)
 }
 
 /// Looks up a type by name or alias within a section.

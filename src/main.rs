@@ -46,10 +46,39 @@ enum Command {
     Run,
     /// Check a config without starting anything; exits non-zero if it is invalid.
     Validate,
-    /// List the built-in receivers, processors, exporters and extensions.
-    Components,
+    /// List the built-in receivers, processors, exporters and extensions;
+    /// with a TYPE, its settings: type, default, allowed values, description.
+    Components {
+        /// A component type or alias (`otlp`, `tail_sampling`).
+        #[arg(value_name = "TYPE")]
+        type_name: Option<String>,
+        /// Print the TYPE's settings as JSON Schema (for editors and tools).
+        #[arg(long, requires = "type_name")]
+        schema: bool,
+        /// Print the README's component table, or with `--reference` every
+        /// component's settings, as Markdown.
+        #[arg(long, conflicts_with = "type_name")]
+        markdown: bool,
+        /// With `--markdown`: every component's settings (docs/components.md).
+        #[arg(long, requires = "markdown")]
+        reference: bool,
+    },
+    /// Print the effective config: every `--config` and `--set` merged,
+    /// variables expanded, each component's defaults filled in.
+    PrintConfig {
+        /// `redacted` (default) prints passwords, tokens, keys and header
+        /// values as [REDACTED]; `unredacted` prints them.
+        #[arg(long, value_enum, default_value = "redacted")]
+        mode: PrintMode,
+    },
     /// Print the embedded default config.
     DefaultConfig,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum PrintMode {
+    Redacted,
+    Unredacted,
 }
 
 fn load(sources: &ConfigSources) -> Result<AgentConfig, sluice::config::ConfigErrors> {
@@ -81,9 +110,20 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let sources = ConfigSources { configs: cli.config.clone(), sets: cli.set.clone() };
     match cli.command.unwrap_or(Command::Run) {
-        Command::Components => {
-            print_components();
-            ExitCode::SUCCESS
+        Command::Components { type_name, schema, markdown, reference } => {
+            print_components(type_name.as_deref(), schema, markdown, reference)
+        }
+        Command::PrintConfig { mode } => {
+            match sluice::service::catalog::effective_config(&sources, mode == PrintMode::Redacted) {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(errors) => {
+                    eprint!("{}: {errors}", source_name(&sources));
+                    ExitCode::from(1)
+                }
+            }
         }
         Command::DefaultConfig => {
             print!("{}", config::DEFAULT_CONFIG);
@@ -123,19 +163,39 @@ fn main() -> ExitCode {
     }
 }
 
-fn print_components() {
-    use sluice::components::all;
-    use sluice::config::ComponentKind;
-    for kind in [ComponentKind::Receiver, ComponentKind::Processor, ComponentKind::Exporter, ComponentKind::Extension] {
-        println!("{}:", kind.section());
-        for c in all().filter(|c| c.kind == kind) {
-            let aliases =
-                if c.aliases.is_empty() { String::new() } else { format!(" (alias {})", c.aliases.join(", ")) };
-            let signals: Vec<&str> = c.signals.iter().map(|s| s.as_str()).collect();
-            let signals = if signals.is_empty() { String::new() } else { format!(" [{}]", signals.join(", ")) };
-            println!("  {}{aliases}{signals}: {}", c.name, c.description);
+fn print_components(type_name: Option<&str>, schema: bool, markdown: bool, reference: bool) -> ExitCode {
+    use sluice::service::catalog;
+    let Some(type_name) = type_name else {
+        match (markdown, reference) {
+            (true, true) => print!("{}", catalog::reference_markdown()),
+            (true, false) => print!("{}", catalog::readme_table()),
+            _ => print!("{}", catalog::component_list()),
         }
+        return ExitCode::SUCCESS;
+    };
+    if schema {
+        let schemas: Vec<serde_json::Value> = sluice::components::described()
+            .filter(|(m, _)| m.is_named(type_name))
+            .map(|(_, settings)| (settings.schema)())
+            .collect();
+        if let [one] = schemas.as_slice() {
+            println!("{}", serde_json::to_string_pretty(one).unwrap_or_default());
+            return ExitCode::SUCCESS;
+        }
+        if !schemas.is_empty() {
+            println!("{}", serde_json::to_string_pretty(&schemas).unwrap_or_default());
+            return ExitCode::SUCCESS;
+        }
+    } else if let Some(text) = catalog::component_text(type_name) {
+        print!("{text}");
+        return ExitCode::SUCCESS;
     }
+    let names: Vec<&str> =
+        sluice::components::all().flat_map(|c| std::iter::once(c.name).chain(c.aliases.iter().copied())).collect();
+    let hint = sluice::config::suggest::did_you_mean(type_name, names.iter().copied())
+        .unwrap_or_else(|| "`sluice components` lists them".to_string());
+    eprintln!("sluice: no component type \"{type_name}\"; {hint}");
+    ExitCode::from(1)
 }
 
 /// How the log filter is changed by a reload.

@@ -53,6 +53,86 @@ fn components_lists_every_builtin_with_aliases() {
 }
 
 #[test]
+fn components_type_prints_its_settings_and_schema() {
+    let out = sluice().args(["components", "batch"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("processor batch: "), "{text}");
+    let row = |field: &str| -> Vec<String> {
+        let line =
+            text.lines().find(|l| l.split_whitespace().next() == Some(field)).unwrap_or_else(|| panic!("{text}"));
+        line.split_whitespace().map(str::to_string).collect()
+    };
+    assert_eq!(row("send_batch_size")[..3], ["send_batch_size", "integer", "8192"]);
+    assert_eq!(row("timeout")[..3], ["timeout", "duration", "200ms"]);
+
+    let out = sluice().args(["components", "otlphttp", "--schema"]).output().unwrap();
+    assert!(out.status.success());
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(schema["properties"]["encoding"]["default"], "proto", "{schema}");
+    assert_eq!(schema["additionalProperties"], false, "{schema}");
+
+    let out = sluice().args(["components", "tail_sampler"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "sluice: no component type \"tail_sampler\"; did you mean \"tail_sampling\"?"
+    );
+}
+
+#[test]
+fn print_config_prints_the_merged_config_with_defaults_and_secrets_redacted() {
+    let base = write_config(
+        "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:14317\n\
+         exporters:\n  otlp:\n    endpoint: ${env:SLUICE_TEST_BACKEND}\n    headers: {api-key: k3y}\n\
+         service:\n  pipelines:\n    traces: {receivers: [otlp], exporters: [otlp]}\n",
+    );
+    let out = sluice()
+        .arg("print-config")
+        .arg("--config")
+        .arg(base.path())
+        .args(["--config", "yaml:exporters::otlp::timeout: 7s", "--set", "exporters::otlp::compression=zstd"])
+        .env("SLUICE_TEST_BACKEND", "tempo:4317")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "        endpoint: 127.0.0.1:14317\n",
+        "    endpoint: tempo:4317\n",
+        "    timeout: 7s\n",
+        "    compression: zstd\n",
+        "      api-key: \"[REDACTED]\"\n",
+        "      initial_interval: 5s\n",
+        "      queue_size: 1000\n",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    assert!(!text.contains("k3y"), "{text}");
+
+    let unredacted = sluice()
+        .args(["print-config", "--mode", "unredacted", "--config"])
+        .arg(base.path())
+        .env("SLUICE_TEST_BACKEND", "tempo:4317")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&unredacted.stdout).contains("      api-key: k3y\n"));
+
+    // An invalid config prints its errors, as validate does, and nothing else.
+    let bad = sluice()
+        .args(["print-config", "--config"])
+        .arg(base.path())
+        .args(["--set", "exporters::otlp::timeout=soon"])
+        .env("SLUICE_TEST_BACKEND", "tempo:4317")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(bad.stdout.is_empty());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("exporters::otlp::timeout"), "{err}");
+}
+
+#[test]
 fn validate_accepts_the_embedded_default_config() {
     let out = sluice().arg("validate").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -163,3 +163,31 @@ fn raw_http(addr: &str, request: &str) -> (u16, String) {
     let status = answer.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     (status, answer)
 }
+
+/// `sluice print-config` writes every component's settings with defaults
+/// filled in; read back, that is the same config, component for component.
+#[test]
+fn print_config_of_every_collector_config_loads_back_to_the_same_config() {
+    for file in accepted_files() {
+        let sources = sluice::service::ConfigSources { configs: vec![file.display().to_string()], sets: Vec::new() };
+        let printed = sluice::service::catalog::effective_config(&sources, false)
+            .unwrap_or_else(|e| panic!("print-config {}:\n{e}", file.display()));
+        let original = sluice::service::load_sources(&sources).unwrap();
+        let again = sluice::service::load(&printed, &env)
+            .unwrap_or_else(|e| panic!("{} printed as\n{printed}\ndoes not load:\n{e}", file.display()));
+        for (id, spec) in &original.receivers {
+            assert!(again.receivers.get(id) == Some(spec), "{}: receiver {id} differs:\n{printed}", file.display());
+        }
+        for (id, spec) in &original.processors {
+            assert!(again.processors.get(id) == Some(spec), "{}: processor {id} differs:\n{printed}", file.display());
+        }
+        for (id, spec) in &original.exporters {
+            assert!(again.exporters.get(id) == Some(spec), "{}: exporter {id} differs:\n{printed}", file.display());
+        }
+        for (id, spec) in &original.extensions {
+            assert!(again.extensions.get(id) == Some(spec), "{}: extension {id} differs:\n{printed}", file.display());
+        }
+        assert_eq!(again.service, original.service, "{}:\n{printed}", file.display());
+        assert!(again == original, "{}", file.display());
+    }
+}

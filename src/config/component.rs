@@ -128,6 +128,9 @@ impl ComponentInput<'_> {
 /// which yields the kind's compiled form `S` (a trait object).
 pub struct Factory<S: ?Sized + 'static> {
     pub meta: ComponentMeta,
+    /// The settings type `compile` reads, for `sluice components` and
+    /// `print-config`: `SettingsType::of::<TheConfig>()`.
+    pub settings: super::describe::SettingsType,
     pub compile: fn(&mut ComponentInput<'_>) -> Option<Arc<S>>,
 }
 
@@ -307,6 +310,30 @@ impl<'de> serde::Deserialize<'de> for CollectorOnly {
         Err(serde::de::Error::custom(COLLECTOR_ONLY))
     }
 }
+
+/// Never set (typing it fails), so it prints as nothing.
+impl serde::Serialize for CollectorOnly {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_none()
+    }
+}
+
+/// Described as the Collector's, not sluice's: `sluice components` lists it
+/// apart from the fields sluice reads.
+impl schemars::JsonSchema for CollectorOnly {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "CollectorOnly".into()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ COLLECTOR_ONLY_KEY: true })
+    }
+}
+
+/// The schema keyword that marks a [`CollectorOnly`] field.
+pub const COLLECTOR_ONLY_KEY: &str = "x-collector-only";
 
 /// Rewrites the error of a [`CollectorOnly`] field to name the field.
 fn name_collector_only(e: &mut ConfigError) {

@@ -7,6 +7,7 @@
 
 pub mod component;
 pub mod de;
+pub mod describe;
 pub mod duration;
 pub mod error;
 pub mod expand;

@@ -18,7 +18,7 @@ use crate::telemetry::Counter;
 use persistent::{PersistentPush, PersistentQueue, Ticket};
 use std::sync::Arc;
 
-#[derive(Debug, Clone, Copy, serde::Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, serde::Deserialize, serde::Serialize, schemars::JsonSchema, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 /// What a full sending queue does with one more batch.
 pub enum FullQueuePolicy {

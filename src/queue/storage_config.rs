@@ -2,9 +2,10 @@
 //! queues keep their files. Field names are the Collector's.
 
 use crate::config::component::Checker;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FileStorageConfig {
     /// Directory of the queues; created if missing. Each queue gets its own

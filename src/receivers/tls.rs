@@ -12,11 +12,12 @@
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// `tls:` under `protocols.grpc` / `protocols.http`, field for field the Collector's.
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlsServerConfig {
     /// PEM certificate chain the server presents.
@@ -25,6 +26,7 @@ pub struct TlsServerConfig {
     pub cert_pem: Option<String>,
     /// PEM private key of `cert_file`.
     pub key_file: Option<String>,
+    #[schemars(extend("x-sensitive" = true))]
     pub key_pem: Option<String>,
     /// CA certificates client certificates must chain to; setting it requires
     /// a client certificate on every connection.

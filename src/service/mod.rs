@@ -10,6 +10,7 @@
 //! path (`exporters::otlp/tempo::retry_on_failure::max_interval`), its line
 //! and a hint.
 
+pub mod catalog;
 pub mod load;
 
 use crate::config::{ComponentId, ConfigError, ConfigErrors, PipelineId};
@@ -17,7 +18,8 @@ use crate::exporters::ExporterSpec;
 use crate::extensions::ExtensionSpec;
 use crate::processors::ProcessorSpec;
 use crate::receivers::ReceiverSpec;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -25,7 +27,7 @@ use std::sync::Arc;
 pub const DEFAULT_CONFIG: &str = include_str!("../../config/default.yaml");
 
 /// A whole, validated agent configuration.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AgentConfig {
     pub receivers: BTreeMap<ComponentId, Arc<dyn ReceiverSpec>>,
     pub processors: BTreeMap<ComponentId, Arc<dyn ProcessorSpec>>,
@@ -34,7 +36,7 @@ pub struct AgentConfig {
     pub service: ServiceConfig,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServiceConfig {
     /// Extensions to start, in order (IDs defined under `extensions`).
     pub extensions: Vec<ComponentId>,
@@ -46,7 +48,7 @@ pub struct ServiceConfig {
 
 /// `service.pipelines.<id>`. Besides the Collector's three lists, sluice reads
 /// the capacity of the pipeline's input channel and its worker count.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineConfig {
     pub receivers: Vec<String>,
@@ -117,14 +119,14 @@ fn default_workers() -> usize {
 }
 
 /// `service.telemetry`.
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct TelemetryConfig {
     pub metrics: MetricsTelemetryConfig,
     pub logs: LogsTelemetryConfig,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsTelemetryConfig {
     /// host:port of the Prometheus `/metrics` endpoint. Default 127.0.0.1:8888;
@@ -163,7 +165,7 @@ impl MetricsTelemetryConfig {
 }
 
 /// One entry of `service.telemetry.metrics.readers`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct MetricReader {
     #[serde(default)]
@@ -173,20 +175,20 @@ pub struct MetricReader {
     pub periodic: Option<crate::config::component::CollectorOnly>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PullReader {
     pub exporter: PullExporter,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PullExporter {
     pub prometheus: PrometheusPull,
 }
 
 /// The Collector's `prometheus` pull exporter of its own metrics.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PrometheusPull {
     /// Default `127.0.0.1` (the Collector's `localhost`).
@@ -202,7 +204,7 @@ pub struct PrometheusPull {
     pub without_scope_info: Option<bool>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum MetricsLevel {
     None,
@@ -212,7 +214,7 @@ pub enum MetricsLevel {
     Detailed,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogsTelemetryConfig {
     pub level: LogLevel,
@@ -233,7 +235,7 @@ impl Default for LogsTelemetryConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
     Debug,
@@ -243,7 +245,7 @@ pub enum LogLevel {
     Error,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum LogEncoding {
     #[default]

@@ -1,9 +1,10 @@
 //! Configuration of the `health_check` extension.
 
 use crate::config::component::Checker;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct HealthCheckConfig {
     /// host:port to listen on. Default 127.0.0.1:13133.

@@ -9,6 +9,7 @@
 pub mod config;
 
 use crate::config::component::{ComponentKind, ComponentMeta, Factory, ALL_SIGNALS};
+use crate::config::describe::SettingsType;
 use crate::data::{data_point_count, log_record_count, metric_point_count, span_count, Batch, Signal};
 use crate::exporters::runner::{self, Consumers, RunnerParts};
 use crate::exporters::{ExportError, ExportOutcome, Exporter};
@@ -32,6 +33,7 @@ pub static FACTORY: ExporterFactory = Factory {
         signals: ALL_SIGNALS,
         description: "writes a summary or the contents of each batch to the agent's log",
     },
+    settings: SettingsType::of::<DebugExporterConfig>(),
     compile: |input| {
         let cfg: DebugExporterConfig = input.typed()?;
         Some(std::sync::Arc::new(cfg))

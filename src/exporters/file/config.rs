@@ -2,9 +2,10 @@
 
 use crate::config::component::Checker;
 use crate::config::Duration;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum FileFormat {
     /// OTLP JSON, one export request object per line.
@@ -14,7 +15,7 @@ pub enum FileFormat {
     Proto,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FileExporterConfig {
     pub path: String,
@@ -47,7 +48,7 @@ fn default_flush_interval() -> Duration {
     Duration::from_secs(1)
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RotationConfig {
     /// Size at which the file is rotated, in MiB. Default 100.

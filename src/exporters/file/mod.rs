@@ -14,6 +14,7 @@
 pub mod config;
 
 use crate::config::component::{ComponentKind, ComponentMeta, Factory, ALL_SIGNALS};
+use crate::config::describe::SettingsType;
 use crate::data::{Batch, Signal};
 use crate::exporters::otlp_common::civil;
 use crate::exporters::runner::{self, Consumers, RunnerParts};
@@ -38,6 +39,7 @@ pub static FACTORY: ExporterFactory = Factory {
         signals: ALL_SIGNALS,
         description: "writes OTLP JSON lines to a file, rotated by size",
     },
+    settings: SettingsType::of::<FileExporterConfig>(),
     compile: |input| {
         let cfg: FileExporterConfig = input.typed()?;
         input.check(|c| config::validate(c, &cfg)).then(|| std::sync::Arc::new(cfg) as _)

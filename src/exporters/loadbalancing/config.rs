@@ -10,12 +10,13 @@ use crate::config::Duration;
 use crate::data::Signal;
 use crate::exporters::otlp::config::OtlpExporterConfig;
 use crate::exporters::otlp_common::{check_compression, check_queue, check_retry, check_tls, Transport};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 /// The port a backend gets when its hostname names none, as in the Collector.
 pub const DEFAULT_PORT: u16 = 4317;
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LoadBalancingConfig {
     /// `traceID`, `service` or `metric`; unset means `traceID` for traces and
@@ -38,7 +39,7 @@ pub struct LoadBalancingConfig {
     pub retry_on_failure: Option<crate::config::component::CollectorOnly>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ProtocolConfig {
     /// Settings of every backend's OTLP/gRPC client. `sending_queue` and
@@ -47,7 +48,7 @@ pub struct ProtocolConfig {
     pub otlp: OtlpExporterConfig,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ResolverConfig {
     #[serde(default, rename = "static")]
@@ -56,20 +57,22 @@ pub struct ResolverConfig {
     pub dns: Option<DnsResolverConfig>,
     /// The Collector's other resolvers, accepted by the parser only so that
     /// validation can say they are not supported here.
-    #[serde(default)]
+    #[serde(default, skip_serializing)]
+    #[schemars(with = "Option<crate::config::component::CollectorOnly>")]
     pub k8s: Option<serde::de::IgnoredAny>,
-    #[serde(default)]
+    #[serde(default, skip_serializing)]
+    #[schemars(with = "Option<crate::config::component::CollectorOnly>")]
     pub aws_cloud_map: Option<serde::de::IgnoredAny>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StaticResolverConfig {
     /// `host[:port]`, port 4317 when absent.
     pub hostnames: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct DnsResolverConfig {
     pub hostname: String,
@@ -293,4 +296,21 @@ pub fn validate(c: &mut Checker, cfg: &LoadBalancingConfig) {
     check_tls(&mut sub, &otlp.tls);
     check_retry(&mut sub, &otlp.retry_on_failure);
     check_queue(&mut sub, &otlp.sending_queue);
+}
+
+/// The settings as `print-config` shows them: typed as `compile` types
+/// them, without the endpoint put in for typing.
+pub fn effective_settings(
+    node: &Node,
+    path: &str,
+    errors: &mut Vec<crate::config::ConfigError>,
+) -> Option<serde_json::Value> {
+    let mut value =
+        crate::config::describe::effective_of::<LoadBalancingConfig>(&with_endpoint_placeholder(node), path, errors)?;
+    if let Some(otlp) = value.pointer_mut("/protocol/otlp").and_then(serde_json::Value::as_object_mut) {
+        if otlp.get("endpoint").and_then(serde_json::Value::as_str) == Some("") {
+            otlp.remove("endpoint");
+        }
+    }
+    Some(value)
 }

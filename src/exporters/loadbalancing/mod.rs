@@ -26,6 +26,7 @@ pub mod resolver;
 pub mod ring;
 
 use crate::config::component::{ComponentKind, ComponentMeta, Factory, ALL_SIGNALS};
+use crate::config::describe::{schema_of, SettingsType};
 use crate::data::{Batch, Signal};
 use crate::exporters::otlp::config::OtlpExporterConfig;
 use crate::exporters::otlp::OtlpExporter;
@@ -61,6 +62,7 @@ pub static FACTORY: ExporterFactory = Factory {
         signals: ALL_SIGNALS,
         description: "OTLP/gRPC to a set of backends by consistent hash of trace ID, service or metric name",
     },
+    settings: SettingsType { schema: schema_of::<LoadBalancingConfig>, effective: config::effective_settings },
     compile: |input| {
         // The Collector requires `protocol.otlp.endpoint`'s presence to be
         // unset here; sluice's otlp config requires an endpoint, so one is

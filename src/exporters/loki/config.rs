@@ -5,7 +5,8 @@ use crate::config::component::Checker;
 use crate::config::Duration;
 use crate::exporters::otlp_common::{check_queue, check_retry, check_tls};
 use crate::exporters::otlp_common::{RetryConfig, SendingQueueConfig, TlsClientConfig};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The resource attributes Loki 3 promotes to stream labels when it ingests
@@ -35,7 +36,7 @@ pub const DEFAULT_RESOURCE_LABELS: &[&str] = &[
 /// Loki's default `max_label_names_per_series`.
 pub const DEFAULT_MAX_LABELS: usize = 15;
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum LokiEncoding {
     /// `logproto.PushRequest`, snappy block compressed (what promtail and
@@ -47,7 +48,7 @@ pub enum LokiEncoding {
 }
 
 /// Compression of a JSON body; a protobuf body is always snappy.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum LokiCompression {
     #[default]
@@ -58,7 +59,7 @@ pub enum LokiCompression {
 }
 
 /// What an entry's line is.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum LokiLineFormat {
     /// The body as text: a string as-is, any other value as JSON.
@@ -70,7 +71,7 @@ pub enum LokiLineFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct LabelsConfig {
     /// Resource attributes that become stream labels; replaces
@@ -82,26 +83,28 @@ pub struct LabelsConfig {
     pub attributes: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct BasicAuth {
     pub username: String,
     #[serde(default)]
+    #[schemars(extend("x-sensitive" = true))]
     pub password: String,
 }
 
 /// Credentials taken inline (the Collector uses authenticator extensions;
 /// `${env:...}` keeps secrets out of the file).
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct LokiAuth {
     #[serde(default)]
     pub basic: Option<BasicAuth>,
     #[serde(default)]
+    #[schemars(extend("x-sensitive" = true))]
     pub bearer_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LokiExporterConfig {
     /// Loki's base URL (`http://loki:3100`) or the full push URL
@@ -116,6 +119,7 @@ pub struct LokiExporterConfig {
     #[serde(default)]
     pub tls: TlsClientConfig,
     #[serde(default)]
+    #[schemars(extend("x-sensitive" = true))]
     pub headers: BTreeMap<String, String>,
     /// `protobuf` (default) or `json`.
     #[serde(default)]

@@ -14,6 +14,7 @@
 pub mod config;
 
 use crate::config::component::{ComponentKind, ComponentMeta, Factory};
+use crate::config::describe::SettingsType;
 use crate::data::Batch;
 use crate::data::Signal;
 use crate::exporters::http_sender::{body_text, prefix, retry_after_header, retryable_status, HttpSender};
@@ -43,6 +44,7 @@ pub static FACTORY: ExporterFactory = Factory {
         signals: &[Signal::Logs],
         description: "Loki push API: streams by label set, snappy protobuf or JSON",
     },
+    settings: SettingsType::of::<LokiExporterConfig>(),
     compile: |input| {
         let cfg: LokiExporterConfig = input.typed()?;
         input.check(|c| config::validate(c, &cfg)).then(|| std::sync::Arc::new(cfg) as _)

@@ -10,6 +10,7 @@
 pub mod config;
 
 use crate::config::component::{ComponentKind, ComponentMeta, Factory, ALL_SIGNALS};
+use crate::config::describe::SettingsType;
 use crate::data::Signal;
 use crate::data::{Batch, EncodedBatch};
 use crate::exporters::runner::{self, Consumers, RunnerParts};
@@ -26,6 +27,7 @@ pub static FACTORY: ExporterFactory = Factory {
         signals: ALL_SIGNALS,
         description: "accepts and discards every batch, counted as sent (to measure the agent's own cost)",
     },
+    settings: SettingsType::of::<NopExporterConfig>(),
     compile: |input| {
         let cfg: NopExporterConfig = input.typed()?;
         Some(std::sync::Arc::new(cfg))

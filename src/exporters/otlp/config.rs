@@ -6,10 +6,11 @@ use crate::exporters::otlp_common::{
     check_compression, check_queue, check_retry, check_tls, CompressionParams, Transport,
 };
 use crate::exporters::otlp_common::{Compression, RetryConfig, SendingQueueConfig, TlsClientConfig};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct OtlpExporterConfig {
     /// `host:port`, or a URL (`http://host:port` for plain text, `https://` for TLS).
@@ -18,6 +19,7 @@ pub struct OtlpExporterConfig {
     pub tls: TlsClientConfig,
     /// Extra gRPC metadata sent with every request.
     #[serde(default)]
+    #[schemars(extend("x-sensitive" = true))]
     pub headers: BTreeMap<String, String>,
     #[serde(default)]
     pub compression: Compression,
@@ -58,7 +60,7 @@ pub struct OtlpExporterConfig {
 }
 
 /// `keepalive:` of a gRPC client.
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct GrpcClientKeepalive {
     /// Ping the server after this long without activity. Unset or 0: no pings.

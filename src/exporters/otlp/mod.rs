@@ -10,6 +10,7 @@
 
 pub mod config;
 
+use crate::config::describe::SettingsType;
 use crate::data::{Batch, EncodedBatch, Signal};
 use crate::exporters::otlp_common::{tls, Encoder, Transport};
 use crate::exporters::{ExportError, ExportOutcome, Exporter};
@@ -47,6 +48,7 @@ pub static FACTORY: ExporterFactory = Factory {
         signals: ALL_SIGNALS,
         description: "OTLP over gRPC (Jaeger, Tempo, another collector)",
     },
+    settings: SettingsType::of::<OtlpExporterConfig>(),
     compile: |input| {
         let cfg: OtlpExporterConfig = input.typed()?;
         input.check(|c| config::validate(c, &cfg)).then(|| std::sync::Arc::new(cfg) as _)

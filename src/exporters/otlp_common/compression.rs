@@ -13,10 +13,11 @@
 //! queue's consumer tasks, so `num_consumers` batches compress in parallel.
 
 use crate::config::component::Checker;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use std::io::{self, Write};
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Default)]
 pub enum Compression {
     #[default]
     #[serde(rename = "gzip")]
@@ -66,7 +67,7 @@ impl Compression {
 }
 
 /// `compression_params` (the Collector's `configcompression.CompressionParams`).
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct CompressionParams {
     /// gzip, zlib, deflate: 1 (fastest) to 9 (smallest), -1 (zlib's default,

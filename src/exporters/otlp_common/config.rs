@@ -4,11 +4,12 @@
 
 use crate::config::component::CollectorOnly;
 use crate::config::Duration;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 pub use super::compression::{check_compression, Compression, CompressionParams, Encoder, Transport};
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlsClientConfig {
     /// Plain text (no TLS) when true. For gRPC the default is TLS unless the
@@ -31,6 +32,7 @@ pub struct TlsClientConfig {
     /// excludes its file.
     pub ca_pem: Option<String>,
     pub cert_pem: Option<String>,
+    #[schemars(extend("x-sensitive" = true))]
     pub key_pem: Option<String>,
     /// The Collector's system pool beside `ca_file`, cipher, curve and reload
     /// settings: not implemented.
@@ -72,7 +74,7 @@ impl TlsClientConfig {
 }
 
 /// What the sending queue counts against `queue_size` (the Collector's `sizer`).
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum QueueSizer {
     /// Requests (batches as they leave the pipeline): sluice's queue.
@@ -86,7 +88,7 @@ pub enum QueueSizer {
 
 pub use crate::queue::FullQueuePolicy;
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SendingQueueConfig {
     pub enabled: bool,
@@ -145,7 +147,7 @@ impl SendingQueueConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetryConfig {
     pub enabled: bool,

@@ -6,10 +6,11 @@ use crate::exporters::otlp_common::{
     check_compression, check_queue, check_retry, check_tls, CompressionParams, Transport,
 };
 use crate::exporters::otlp_common::{Compression, RetryConfig, SendingQueueConfig, TlsClientConfig};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum HttpEncoding {
     #[default]
@@ -17,7 +18,7 @@ pub enum HttpEncoding {
     Json,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct OtlpHttpExporterConfig {
     /// Base URL; `/v1/traces`, `/v1/metrics` and `/v1/logs` are appended.
@@ -33,6 +34,7 @@ pub struct OtlpHttpExporterConfig {
     #[serde(default)]
     pub tls: TlsClientConfig,
     #[serde(default)]
+    #[schemars(extend("x-sensitive" = true))]
     pub headers: BTreeMap<String, String>,
     #[serde(default)]
     pub compression: Compression,

@@ -10,6 +10,7 @@
 pub mod config;
 
 use crate::config::component::{ComponentKind, ComponentMeta, Factory, ALL_SIGNALS};
+use crate::config::describe::SettingsType;
 use crate::data::{Batch, EncodedBatch, Signal};
 use crate::exporters::http_sender::{
     body_text, prefix, retry_after_header, retryable_status, truncate, HttpSender, MAX_MESSAGE_BYTES,
@@ -38,6 +39,7 @@ pub static FACTORY: ExporterFactory = Factory {
         signals: ALL_SIGNALS,
         description: "OTLP over HTTP, protobuf or JSON",
     },
+    settings: SettingsType::of::<OtlpHttpExporterConfig>(),
     compile: |input| {
         let cfg: OtlpHttpExporterConfig = input.typed()?;
         input.check(|c| config::validate(c, &cfg)).then(|| std::sync::Arc::new(cfg) as _)

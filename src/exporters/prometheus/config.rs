@@ -5,10 +5,11 @@ use crate::config::component::Checker;
 use crate::config::Duration;
 use crate::exporters::prometheus_common::{check_limits, prometheus_label_names, PointLimits};
 use crate::exporters::prometheusremotewrite::config::Enabled;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PrometheusExporterConfig {
     /// host:port the `/metrics` page is served on, e.g. `0.0.0.0:8889`.

@@ -20,6 +20,7 @@
 pub mod config;
 
 use crate::config::component::{ComponentKind, ComponentMeta, Factory};
+use crate::config::describe::SettingsType;
 use crate::data::Batch;
 use crate::data::Signal;
 use crate::exporters::prometheus_common::{
@@ -50,6 +51,7 @@ pub static FACTORY: ExporterFactory = Factory {
         signals: &[Signal::Metrics],
         description: "serves the latest value of each series on a /metrics page for Prometheus to scrape",
     },
+    settings: SettingsType::of::<PrometheusExporterConfig>(),
     compile: |input| {
         let cfg: PrometheusExporterConfig = input.typed()?;
         input.check(|c| config::validate(c, &cfg)).then(|| std::sync::Arc::new(cfg) as _)

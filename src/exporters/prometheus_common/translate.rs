@@ -45,7 +45,7 @@ pub struct DeltaOptions {
 }
 
 /// Bounds on what one data point (and one batch) may turn into.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct PointLimits {
     /// Buckets of one histogram point (`explicit_bounds` + 1), and quantiles

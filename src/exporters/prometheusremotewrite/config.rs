@@ -7,10 +7,11 @@ use crate::exporters::otlp_common::config::{MAX_NUM_CONSUMERS, MAX_QUEUE_SIZE};
 use crate::exporters::otlp_common::{check_queue, check_retry, check_tls};
 use crate::exporters::otlp_common::{RetryConfig, SendingQueueConfig, TlsClientConfig};
 use crate::exporters::prometheus_common::{check_limits, prometheus_label_names, PointLimits};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PrometheusRemoteWriteConfig {
     /// Full URL of the remote write receiver, e.g. `http://prometheus:9090/api/v1/write`.
@@ -18,6 +19,7 @@ pub struct PrometheusRemoteWriteConfig {
     #[serde(default)]
     pub tls: TlsClientConfig,
     #[serde(default)]
+    #[schemars(extend("x-sensitive" = true))]
     pub headers: BTreeMap<String, String>,
     /// Deadline of one request. Default 5s (the Collector's).
     #[serde(default = "default_timeout")]
@@ -82,7 +84,7 @@ pub struct PrometheusRemoteWriteConfig {
 }
 
 /// `{enabled: bool}` with a default of `D`.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Enabled<const D: bool> {
     #[serde(default)]
@@ -103,7 +105,7 @@ impl<const D: bool> Enabled<D> {
 
 /// Delta sums and histograms: rejected (and counted) unless enabled, then
 /// converted to cumulative with a running total per series.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeltaToCumulativeConfig {
     pub enabled: bool,
@@ -120,7 +122,7 @@ impl Default for DeltaToCumulativeConfig {
 }
 
 /// The Collector's `remote_write_queue`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RemoteWriteQueueConfig {
     #[serde(default = "yes")]

@@ -14,6 +14,7 @@ pub mod config;
 pub mod proto;
 
 use crate::config::component::{ComponentKind, ComponentMeta, Factory};
+use crate::config::describe::SettingsType;
 use crate::data::Batch;
 use crate::data::Signal;
 use crate::exporters::http_sender::{body_text, prefix, retry_after_header, retryable_status, HttpSender};
@@ -42,6 +43,7 @@ pub static FACTORY: ExporterFactory = Factory {
         signals: &[Signal::Metrics],
         description: "Prometheus remote write 1.0 (Prometheus, Mimir, Cortex, VictoriaMetrics, Thanos)",
     },
+    settings: SettingsType::of::<PrometheusRemoteWriteConfig>(),
     compile: |input| {
         let cfg: PrometheusRemoteWriteConfig = input.typed()?;
         input.check(|c| config::validate(c, &cfg)).then(|| std::sync::Arc::new(cfg) as _)

@@ -4,10 +4,11 @@
 
 use super::Authenticator;
 use crate::config::component::Checker;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 /// `auth:` under `protocols.grpc` / `protocols.http`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
     /// ID of an authenticator extension listed in `service.extensions`.
@@ -18,7 +19,7 @@ pub struct AuthSettings {
 }
 
 /// The `bearertokenauth` extension: requests must carry one of the tokens.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct BearerTokenAuthConfig {
     /// Header that carries the credential. Default `Authorization`.
@@ -26,8 +27,10 @@ pub struct BearerTokenAuthConfig {
     /// Word before the token in the header. Default `Bearer`; empty means the
     /// header holds the bare token.
     pub scheme: String,
+    #[schemars(extend("x-sensitive" = true))]
     pub token: Option<String>,
     /// Several accepted tokens (e.g. during a rotation).
+    #[schemars(extend("x-sensitive" = true))]
     pub tokens: Vec<String>,
     /// File holding the token(s), one per line, read at start.
     pub filename: Option<String>,
@@ -46,7 +49,7 @@ impl Default for BearerTokenAuthConfig {
 }
 
 /// The `basicauth` extension: HTTP Basic credentials checked against an htpasswd table.
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct BasicAuthConfig {
     pub htpasswd: Option<HtpasswdConfig>,
@@ -55,19 +58,21 @@ pub struct BasicAuthConfig {
     pub client_auth: Option<BasicClientAuth>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct HtpasswdConfig {
     /// Path of an htpasswd file (`user:hash` lines).
     pub file: Option<String>,
     /// The same lines, inline; both may be set.
+    #[schemars(extend("x-sensitive" = true))]
     pub inline: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct BasicClientAuth {
     pub username: String,
+    #[schemars(extend("x-sensitive" = true))]
     pub password: String,
 }
 

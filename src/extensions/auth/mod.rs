@@ -12,6 +12,7 @@ pub mod htpasswd;
 
 use super::{ExtensionFactory, ExtensionSpec, ExtensionUse};
 use crate::config::component::{ComponentKind, ComponentMeta, Factory};
+use crate::config::describe::SettingsType;
 use config::{BasicAuthConfig, BearerTokenAuthConfig};
 use htpasswd::Htpasswd;
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -26,6 +27,7 @@ pub static BEARER_FACTORY: ExtensionFactory = Factory {
         signals: &[],
         description: "receivers require a bearer token (auth: {authenticator: bearertokenauth})",
     },
+    settings: SettingsType::of::<BearerTokenAuthConfig>(),
     compile: |input| {
         let cfg: BearerTokenAuthConfig = input.typed()?;
         input.check(|c| config::bearertokenauth(c, &cfg)).then(|| std::sync::Arc::new(cfg) as _)
@@ -40,6 +42,7 @@ pub static BASIC_FACTORY: ExtensionFactory = Factory {
         signals: &[],
         description: "receivers require HTTP Basic credentials from an htpasswd table",
     },
+    settings: SettingsType::of::<BasicAuthConfig>(),
     compile: |input| {
         let cfg: BasicAuthConfig = input.typed()?;
         input.check(|c| config::basicauth(c, &cfg)).then(|| std::sync::Arc::new(cfg) as _)

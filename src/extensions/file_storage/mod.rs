@@ -3,9 +3,11 @@
 
 use super::{ExtensionFactory, ExtensionSpec, ExtensionUse};
 use crate::config::component::{Checker, CollectorOnly, ComponentKind, ComponentMeta, Factory};
+use crate::config::describe::SettingsType;
 use crate::config::Duration;
 use crate::queue::storage_config::{file_storage, FileStorageConfig};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 pub static FACTORY: ExtensionFactory = Factory {
@@ -16,6 +18,7 @@ pub static FACTORY: ExtensionFactory = Factory {
         signals: &[],
         description: "a directory for persistent sending queues (sending_queue.storage)",
     },
+    settings: SettingsType::of::<FileStorageSettings>(),
     compile: |input| {
         let cfg: FileStorageSettings = input.typed()?;
         let storage = FileStorageConfig { directory: cfg.directory.clone(), fsync: cfg.fsync };
@@ -31,7 +34,7 @@ pub static FACTORY: ExtensionFactory = Factory {
 /// The extension's settings, field for field the Collector's `file_storage`.
 /// sluice uses `directory` and `fsync`; the rest is accepted and checked,
 /// and changes nothing, for the reasons on each field.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FileStorageSettings {
     pub directory: String,
@@ -58,7 +61,7 @@ pub struct FileStorageSettings {
     pub recreate: Option<CollectorOnly>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct CompactionSettings {
     pub directory: Option<String>,

@@ -3,8 +3,10 @@
 
 use super::{ExtensionFactory, ExtensionSpec};
 use crate::config::component::{CollectorOnly, ComponentKind, ComponentMeta, Factory};
+use crate::config::describe::SettingsType;
 use crate::telemetry::health_config::{health_check, HealthCheckConfig};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 pub static FACTORY: ExtensionFactory = Factory {
@@ -15,6 +17,7 @@ pub static FACTORY: ExtensionFactory = Factory {
         signals: &[],
         description: "liveness, readiness and startup endpoints",
     },
+    settings: SettingsType::of::<HealthCheckSettings>(),
     compile: |input| {
         let settings: HealthCheckSettings = input.typed()?;
         let defaults = HealthCheckConfig::default();
@@ -40,7 +43,7 @@ pub static FACTORY: ExtensionFactory = Factory {
 };
 
 /// The extension's settings, field for field the Collector's `health_check`.
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct HealthCheckSettings {
     /// host:port to listen on. Default 127.0.0.1:13133.
@@ -54,7 +57,7 @@ pub struct HealthCheckSettings {
     pub check_collector_pipeline: Option<CheckCollectorPipeline>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct CheckCollectorPipeline {
     pub enabled: bool,

@@ -21,8 +21,9 @@
 
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, ArrayValue, KeyValue, KeyValueList};
 use regex::Regex;
+use schemars::JsonSchema;
 use serde::de::{self, Deserializer, Visitor};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The action names, for validation and hints.
@@ -31,7 +32,7 @@ pub const ACTION_NAMES: &[&str] = &["insert", "update", "upsert", "delete", "has
 pub const CONVERTED_TYPES: &[&str] = &["int", "double", "string"];
 
 /// One entry of `actions:` (attributes) or `attributes:` (resource), as written.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ActionConfig {
     /// The attribute acted on; required except for `delete`/`hash` with `pattern`.
@@ -89,6 +90,45 @@ impl LiteralValue {
             }),
         };
         AnyValue { value: Some(v) }
+    }
+}
+
+impl serde::Serialize for LiteralValue {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self {
+            LiteralValue::Str(v) => s.serialize_str(v),
+            LiteralValue::Int(v) => s.serialize_i64(*v),
+            LiteralValue::Double(v) => s.serialize_f64(*v),
+            LiteralValue::Bool(v) => s.serialize_bool(*v),
+            LiteralValue::Empty => s.serialize_unit(),
+            LiteralValue::Array(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            LiteralValue::Map(entries) => {
+                let mut map = s.serialize_map(Some(entries.len()))?;
+                for (k, v) in entries {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+impl schemars::JsonSchema for LiteralValue {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "LiteralValue".into()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": ["string", "integer", "number", "boolean", "array", "object", "null"]})
     }
 }
 

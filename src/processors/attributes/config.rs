@@ -5,9 +5,10 @@
 use super::actions::{ActionConfig, Actions};
 use super::matcher::{MatchConfig, Matcher};
 use crate::config::component::Checker;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AttributesConfig {
     /// Applied in order to each span's, log record's or data point's attributes.

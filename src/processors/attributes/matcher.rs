@@ -17,12 +17,13 @@
 use super::actions::{as_string, regex_error, LiteralValue};
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
 use regex::Regex;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 pub const MATCH_TYPES: &[&str] = &["strict", "regexp"];
 
 /// One `include:` or `exclude:` as written.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct MatchConfig {
     #[serde(default)]
@@ -57,14 +58,14 @@ pub struct MatchConfig {
 }
 
 /// `regexp:` of a Collector match block (filterset's cache of match results).
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct RegexpCacheConfig {
     pub cacheenabled: bool,
     pub cachemaxnumentries: u64,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AttributeMatchConfig {
     pub key: String,

@@ -14,6 +14,7 @@ pub mod config;
 pub mod matcher;
 
 use super::{Processor, ProcessorContext};
+use crate::config::describe::SettingsType;
 use crate::data::Batch;
 use actions::Actions;
 use config::AttributesConfig;
@@ -32,6 +33,7 @@ pub static FACTORY: ProcessorFactory = Factory {
         signals: ALL_SIGNALS,
         description: "inserts, updates, deletes, hashes, extracts or converts span, log and data point attributes",
     },
+    settings: SettingsType::of::<AttributesConfig>(),
     compile: |input| {
         let cfg: AttributesConfig = input.typed()?;
         let mut c = input.checker();

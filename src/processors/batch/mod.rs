@@ -7,6 +7,7 @@ pub mod encoded;
 pub mod split;
 
 use super::Processor;
+use crate::config::describe::SettingsType;
 use crate::data::{Batch, EncodedBatch, Payload, Signal};
 use crate::telemetry::{BatchMetrics, Registry};
 use config::BatchConfig;
@@ -23,6 +24,7 @@ pub static FACTORY: ProcessorFactory = Factory {
         signals: ALL_SIGNALS,
         description: "groups items into batches by size and time",
     },
+    settings: SettingsType::of::<BatchConfig>(),
     compile: |input| {
         let cfg: BatchConfig = input.typed()?;
         input.check(|c| config::validate(c, &cfg)).then_some(())?;

@@ -44,6 +44,7 @@ mod hll;
 #[cfg(test)]
 mod tests;
 
+use crate::config::describe::SettingsType;
 use crate::data::Batch;
 use crate::processors::{Processor, ProcessorContext};
 use crate::telemetry::{CardinalityLimiterMetrics, Counter, Gauge, Registry};
@@ -71,6 +72,7 @@ pub static FACTORY: ProcessorFactory = Factory {
         signals: &[crate::data::Signal::Metrics],
         description: "bounds distinct series per metric, folding the excess into an overflow series",
     },
+    settings: SettingsType::of::<CardinalityLimiterConfig>(),
     compile: |input| {
         let cfg: CardinalityLimiterConfig = input.typed()?;
         input.check(|c| config::validate(c, &cfg)).then_some(())?;

@@ -9,11 +9,12 @@
 //! line and a hint; `matcher::compile` is the single source of truth for what
 //! is accepted.
 
+use schemars::JsonSchema;
 use serde::de::{self, Deserializer, Visitor};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct FilterConfig {
     /// `ignore`, `silent` or `propagate` (the Collector's default). Accepted
@@ -32,7 +33,7 @@ pub struct FilterConfig {
 
 /// A span is kept when it matches `include` (if given) and does not match
 /// `exclude` (if given). Blocks are boxed: they are large and usually absent.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SpanFilters {
     pub include: Option<Box<SpanMatch>>,
@@ -47,7 +48,7 @@ pub struct SpanFilters {
 /// within `services`, `span_names`, `span_kinds`, `status_codes` and
 /// `libraries` any entry may match (OR); within `attributes` and `resources`
 /// every entry must match, as in the Collector.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SpanMatch {
     /// `strict` (equality) or `regexp` (unanchored, RE2-like syntax of the
@@ -72,7 +73,7 @@ pub struct SpanMatch {
     pub libraries: Vec<LibraryMatch>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SpanEventFilters {
     pub include: Option<Box<SpanEventMatch>>,
@@ -80,7 +81,7 @@ pub struct SpanEventFilters {
 }
 
 /// Every property given must match: any of `names`, all of `attributes`.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SpanEventMatch {
     pub match_type: Option<String>,
@@ -90,7 +91,7 @@ pub struct SpanEventMatch {
 
 /// A data point is kept when it matches `include` (if given) and does not
 /// match `exclude` (if given); metrics left without points are removed.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricFilters {
     pub include: Option<Box<MetricMatch>>,
@@ -102,7 +103,7 @@ pub struct MetricFilters {
 
 /// Any of `metric_names`, all of `resource_attributes`, all of
 /// `datapoint_attributes`.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricMatch {
     /// `strict` or `regexp` (the Collector's `expr` is not supported).
@@ -122,7 +123,7 @@ pub struct MetricMatch {
 
 /// A record is kept when it matches `include` (if given) and does not match
 /// `exclude` (if given).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogFilters {
     pub include: Option<Box<LogMatch>>,
@@ -133,7 +134,7 @@ pub struct LogFilters {
 
 /// All of `resource_attributes`, all of `record_attributes`, any of
 /// `severity_texts`, `severity_number`, any of `bodies` (string bodies).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogMatch {
     pub match_type: Option<String>,
@@ -149,7 +150,7 @@ pub struct LogMatch {
 
 /// Matches records at or above `min`; records without a severity number
 /// match only when `match_undefined`.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SeverityMatch {
     /// `TRACE`..`FATAL4` (`INFO`, `WARN3`, ... any case) or 1..24.
@@ -160,7 +161,7 @@ pub struct SeverityMatch {
 
 /// `key` present and, when `value` is given, equal to it (`strict`: same
 /// type and value) or, for string values under `regexp`, matching it.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AttributeMatch {
     pub key: String,
@@ -168,7 +169,7 @@ pub struct AttributeMatch {
     pub value: Option<AttrValue>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LibraryMatch {
     pub name: String,
@@ -183,6 +184,29 @@ pub enum AttrValue {
     Int(i64),
     Double(f64),
     Bool(bool),
+}
+
+impl serde::Serialize for AttrValue {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            AttrValue::String(v) => s.serialize_str(v),
+            AttrValue::Int(v) => s.serialize_i64(*v),
+            AttrValue::Double(v) => s.serialize_f64(*v),
+            AttrValue::Bool(v) => s.serialize_bool(*v),
+        }
+    }
+}
+
+impl schemars::JsonSchema for AttrValue {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "AttrValue".into()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": ["string", "integer", "number", "boolean"]})
+    }
 }
 
 impl<'de> Deserialize<'de> for AttrValue {

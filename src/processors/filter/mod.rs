@@ -19,6 +19,7 @@ pub mod config;
 pub mod matcher;
 
 use super::{Processor, ProcessorContext};
+use crate::config::describe::SettingsType;
 use crate::data::{Batch, Signal};
 use crate::telemetry::FilterMetrics;
 use config::FilterConfig;
@@ -38,6 +39,7 @@ pub static FACTORY: ProcessorFactory = Factory {
         signals: ALL_SIGNALS,
         description: "drops spans, span events, metric data points and log records by include/exclude match blocks",
     },
+    settings: SettingsType::of::<FilterConfig>(),
     compile: |input| {
         let cfg: FilterConfig = input.typed()?;
         let (compiled, errors) = matcher::compile(&cfg);

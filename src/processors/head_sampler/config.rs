@@ -4,9 +4,10 @@
 
 use crate::config::component::Checker;
 use crate::config::Duration;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct HeadSamplerConfig {
     /// Traces per second to keep across all keys and workers (always-keep
@@ -52,7 +53,7 @@ impl Default for HeadSamplerConfig {
 
 /// Which fields make a key. Separate lists, so a span attribute named `name`
 /// can never be confused with the span name.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeyConfig {
     /// Resource attributes, e.g. `service.name`. Default `[service.name]`.
@@ -76,7 +77,7 @@ impl Default for KeyConfig {
 /// An always-keep rule: an attribute (span first, then resource) whose
 /// string form equals one of `values` or matches `regex`. Exactly one of
 /// the two is set.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AttributeRule {
     pub key: String,

@@ -31,6 +31,7 @@ pub mod keys;
 
 use super::sampling::{tracestate, Randomness, Threshold, W3cTraceState};
 use super::{Processor, ProcessorContext};
+use crate::config::describe::SettingsType;
 use crate::data::Batch;
 use crate::telemetry::{HeadSamplerMetrics, ProcessorMetrics};
 use cache::{DecisionCache, Inserted};
@@ -53,6 +54,7 @@ pub static FACTORY: ProcessorFactory = Factory {
         signals: &[crate::data::Signal::Traces],
         description: "keeps traces on their first span toward a traces/s goal per key, errors always",
     },
+    settings: SettingsType::of::<HeadSamplerConfig>(),
     compile: |input| {
         let cfg: HeadSamplerConfig = input.typed()?;
         input.check(|c| config::validate(c, &cfg)).then_some(())?;

@@ -9,9 +9,10 @@
 
 use crate::config::component::Checker;
 use crate::config::Duration;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogRateLimiterConfig {
     /// Fields whose values, together, form a record's key: `resource.<attr>`,

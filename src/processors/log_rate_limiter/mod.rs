@@ -35,6 +35,7 @@ pub mod config;
 pub mod template;
 
 use super::{Processor, ProcessorContext};
+use crate::config::describe::SettingsType;
 use crate::data::Batch;
 use crate::telemetry::LogRateLimiterMetrics;
 use config::{severity_number, KeyField, LogRateLimiterConfig};
@@ -57,6 +58,7 @@ pub static FACTORY: ProcessorFactory = Factory {
         signals: &[crate::data::Signal::Logs],
         description: "keeps at most a rate of log records per key (service, severity, body template), with summaries",
     },
+    settings: SettingsType::of::<LogRateLimiterConfig>(),
     compile: |input| {
         let cfg: LogRateLimiterConfig = input.typed()?;
         input.check(|c| config::validate(c, &cfg)).then_some(())?;

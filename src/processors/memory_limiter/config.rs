@@ -3,9 +3,10 @@
 use super::MemoryLimits;
 use crate::config::component::Checker;
 use crate::config::Duration;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct MemoryLimiterConfig {
     /// How often memory is measured. Required to be above zero. Default 1s.

@@ -11,6 +11,7 @@ pub mod config;
 
 use super::{DataForm, Processor, ProcessorContext, ProcessorFactory, ProcessorSpec};
 use crate::config::component::{ComponentKind, ComponentMeta, Factory, ALL_SIGNALS};
+use crate::config::describe::SettingsType;
 use config::MemoryLimiterConfig;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -23,6 +24,7 @@ pub static FACTORY: ProcessorFactory = Factory {
         signals: ALL_SIGNALS,
         description: "refuses data with retryable errors while memory is above its limit",
     },
+    settings: SettingsType::of::<MemoryLimiterConfig>(),
     compile: |input| {
         let cfg: MemoryLimiterConfig = input.typed()?;
         let total = input.env.total_memory;

@@ -6,9 +6,10 @@
 //! line and a hint, rather than as a bare serde error.
 
 use crate::config::component::Checker;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProbabilisticSamplerConfig {
     /// Percentage of items kept, in [0, 100]. Default 0 (keep nothing), as the Collector.

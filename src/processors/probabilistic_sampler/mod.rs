@@ -28,6 +28,7 @@ pub mod config;
 
 use super::sampling::{Randomness, Threshold, W3cTraceState, MAX_ADJUSTED_COUNT, MIN_PROBABILITY};
 use super::{Processor, ProcessorContext};
+use crate::config::describe::SettingsType;
 use crate::data::Batch;
 use crate::telemetry::{Counter, ProcessorMetrics};
 use config::{ProbabilisticSamplerConfig, SamplerMode};
@@ -48,6 +49,7 @@ pub static FACTORY: ProcessorFactory = Factory {
         signals: &[crate::data::Signal::Traces, crate::data::Signal::Logs],
         description: "keeps a percentage of traces or logs (hash_seed, proportional or equalizing)",
     },
+    settings: SettingsType::of::<ProbabilisticSamplerConfig>(),
     compile: |input| {
         let cfg: ProbabilisticSamplerConfig = input.typed()?;
         input.check(|c| config::validate(c, &cfg)).then_some(())?;

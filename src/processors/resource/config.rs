@@ -2,9 +2,10 @@
 //! action list is named `attributes:` (not `actions:`).
 
 use crate::processors::attributes::actions::ActionConfig;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ResourceConfig {
     /// Applied in order to each resource's attributes.

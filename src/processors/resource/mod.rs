@@ -8,6 +8,7 @@ pub mod config;
 
 use super::attributes::actions::Actions;
 use super::{Processor, ProcessorContext};
+use crate::config::describe::SettingsType;
 use crate::data::Batch;
 use config::ResourceConfig;
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -24,6 +25,7 @@ pub static FACTORY: ProcessorFactory = Factory {
         signals: ALL_SIGNALS,
         description: "applies the attributes processor's actions to resource attributes",
     },
+    settings: SettingsType::of::<ResourceConfig>(),
     compile: |input| {
         let cfg: ResourceConfig = input.typed()?;
         let actions = crate::processors::attributes::config::compile_actions(

@@ -10,9 +10,10 @@
 
 use crate::config::component::Checker;
 use crate::config::Duration;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct TailSamplingConfig {
     /// Wait after a trace's first span before deciding. Default 30s (as the Collector).
@@ -65,7 +66,7 @@ impl Default for TailSamplingConfig {
 }
 
 /// Trace IDs remembered after a decision so late spans follow it.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DecisionCacheConfig {
     /// Kept-decision entries (whole processor). Default 100000. The Collector
@@ -88,7 +89,7 @@ impl Default for DecisionCacheConfig {
 /// which types may nest where is checked when compiling (as the Collector:
 /// `not` takes one basic policy and appears only at the top; `trace_flags`
 /// has no block).
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct PolicyConfig {
     pub name: String,
@@ -113,7 +114,7 @@ pub struct PolicyConfig {
     pub ottl_condition: Option<crate::config::component::CollectorOnly>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct LatencyConfig {
     /// Keep traces lasting at least this many whole milliseconds (earliest
@@ -126,14 +127,14 @@ pub struct LatencyConfig {
     pub upper_threshold_ms: u64,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct StatusCodeConfig {
     /// Any of `OK`, `ERROR`, `UNSET`.
     pub status_codes: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct StringAttributeConfig {
     pub key: String,
@@ -147,7 +148,7 @@ pub struct StringAttributeConfig {
     pub invert_match: bool,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct NumericAttributeConfig {
     pub key: String,
@@ -156,7 +157,7 @@ pub struct NumericAttributeConfig {
     pub invert_match: bool,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct BooleanAttributeConfig {
     pub key: String,
@@ -164,7 +165,7 @@ pub struct BooleanAttributeConfig {
     pub invert_match: bool,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProbabilisticConfig {
     /// Salt hashed before the trace ID (FNV-64a, as the Collector), so tiers
@@ -175,7 +176,7 @@ pub struct ProbabilisticConfig {
     pub sampling_percentage: f64,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitingConfig {
     /// Spans kept per second by this policy, for the whole processor: the
@@ -189,7 +190,7 @@ pub struct RateLimitingConfig {
 
 /// The Collector's `bytes_limiting`: a token bucket of trace bytes (as the
 /// Collector estimates a trace's size), shared by the whole processor.
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct BytesLimitingConfig {
     /// Refill rate, bytes per second.
@@ -200,13 +201,13 @@ pub struct BytesLimitingConfig {
 
 /// The Collector's `not`: inverts one sub-policy (sampled becomes not
 /// sampled and the other way round; inverted and drop decisions pass).
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct NotConfig {
     pub not_sub_policy: Option<Box<PolicyConfig>>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct SpanCountConfig {
     pub min_spans: u64,
@@ -214,26 +215,26 @@ pub struct SpanCountConfig {
     pub max_spans: u64,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct TraceStateConfig {
     pub key: String,
     pub values: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct AndConfig {
     pub and_sub_policy: Vec<PolicyConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct DropConfig {
     pub drop_sub_policy: Vec<PolicyConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct CompositeConfig {
     /// Spans per second any one sub-policy may keep (whole processor); as
@@ -251,7 +252,7 @@ pub struct CompositeConfig {
     pub rate_allocation: Vec<RateAllocationConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateAllocationConfig {
     pub policy: String,

@@ -51,6 +51,7 @@ mod wire;
 mod tests;
 
 use super::{Processor, ProcessorContext};
+use crate::config::describe::SettingsType;
 use crate::data::wire::{fields, WireValue};
 use crate::data::{Batch, EncodedBatch, Payload, Signal};
 use crate::telemetry::{ProcessorMetrics, TailSamplingMetrics, TailSamplingPolicyMetrics};
@@ -78,6 +79,7 @@ pub static FACTORY: ProcessorFactory = Factory {
         signals: &[Signal::Traces],
         description: "keeps whole traces chosen by policies once they are complete, within a memory bound",
     },
+    settings: SettingsType::of::<TailSamplingConfig>(),
     compile: |input| {
         let cfg: TailSamplingConfig = input.typed()?;
         input.check(|c| config::validate(c, &cfg)).then_some(())?;

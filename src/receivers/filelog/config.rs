@@ -4,7 +4,8 @@
 
 use crate::config::component::{Checker, CollectorOnly};
 use crate::config::duration::Duration;
-use serde::{de, Deserialize, Deserializer};
+use schemars::JsonSchema;
+use serde::{de, Deserialize, Deserializer, Serialize};
 
 /// Collector default of `max_log_size`: 1 MiB.
 pub const DEFAULT_MAX_LOG_SIZE: u64 = 1024 * 1024;
@@ -19,7 +20,7 @@ pub const OPERATOR_TYPES: &[&str] = &["container"];
 /// `cri` as a name for the format containerd and CRI-O share).
 pub const CONTAINER_FORMATS: &[&str] = &["docker", "crio", "containerd", "cri"];
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct FilelogReceiverConfig {
     /// Glob patterns of the files to read (`*`, `?`, `[...]`, `**`).
@@ -129,7 +130,7 @@ impl FilelogReceiverConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct MultilineConfig {
     /// A regex matching the first line of an entry.
@@ -139,7 +140,7 @@ pub struct MultilineConfig {
 }
 
 /// One entry of `operators`. Only `container` runs; its fields are the Collector's.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct OperatorConfig {
     #[serde(rename = "type")]
@@ -180,6 +181,24 @@ pub fn parse_byte_size(s: &str) -> Result<u64, String> {
         return Err(format!("invalid size \"{s}\""));
     }
     Ok(bytes as u64)
+}
+
+impl serde::Serialize for ByteSize {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.0)
+    }
+}
+
+impl schemars::JsonSchema for ByteSize {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ByteSize".into()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": ["integer", "string"], "format": "byte-size"})
+    }
 }
 
 impl<'de> Deserialize<'de> for ByteSize {

@@ -31,6 +31,7 @@ pub mod reader;
 
 use super::{ReceiverContext, ReceiverError, ReceiverFactory, ReceiverSpec, Refusal, RunningReceiver};
 use crate::config::component::{ComponentKind, ComponentMeta, Factory};
+use crate::config::describe::SettingsType;
 use crate::data::{Batch, Payload, Signal};
 use crate::extensions::{ExtensionReference, ExtensionUse};
 use crate::queue::storage_config::FileStorageConfig;
@@ -57,6 +58,7 @@ pub static FACTORY: ReceiverFactory = Factory {
         signals: &[Signal::Logs],
         description: "follows log files (Kubernetes container logs: CRI, Docker), with checkpoints in file_storage",
     },
+    settings: SettingsType::of::<FilelogReceiverConfig>(),
     compile: |input| {
         // Operator types first: an unknown operator's own fields would
         // otherwise be reported as unknown fields.

@@ -5,20 +5,21 @@ use crate::config::component::Checker;
 use crate::config::Duration;
 use crate::extensions::auth::config::AuthSettings;
 use crate::receivers::tls::TlsServerConfig;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub const DEFAULT_GRPC_ENDPOINT: &str = "127.0.0.1:4317";
 pub const DEFAULT_HTTP_ENDPOINT: &str = "127.0.0.1:4318";
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct OtlpReceiverConfig {
     /// At least one of `grpc` and `http` must be present (checked at validation).
     pub protocols: Protocols,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Protocols {
     /// `grpc:` with no body (YAML null) enables gRPC with defaults.
@@ -28,7 +29,7 @@ pub struct Protocols {
     pub http: Option<HttpServerConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct GrpcServerConfig {
     /// host:port to listen on. Default 127.0.0.1:4317.
@@ -53,7 +54,7 @@ pub struct GrpcServerConfig {
 }
 
 /// `keepalive:` of a gRPC server, as grpc-go's (and so the Collector's).
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct GrpcKeepalive {
     pub server_parameters: Option<KeepaliveServerParameters>,
@@ -63,14 +64,14 @@ pub struct GrpcKeepalive {
 /// grpc-go's `keepalive.EnforcementPolicy`: how often a client may ping.
 /// Accepted and checked; hyper's HTTP/2 server answers pings without a
 /// minimum interval (it limits ping floods itself), so it refuses no client.
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeepaliveEnforcementPolicy {
     pub min_time: Option<Duration>,
     pub permit_without_stream: bool,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeepaliveServerParameters {
     /// Close a connection with no request in flight for this long. Default: never.
@@ -102,7 +103,7 @@ impl Default for GrpcServerConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpServerConfig {
     /// host:port to listen on. Default 127.0.0.1:4318.
@@ -141,7 +142,7 @@ pub struct HttpServerConfig {
 }
 
 /// `cors:` of an HTTP server (the Collector's `confighttp.CORSConfig`).
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct CorsConfig {
     /// Origins allowed to send requests: exact, `*`, or with one `*` wildcard

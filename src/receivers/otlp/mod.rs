@@ -28,6 +28,7 @@ pub use decode::{decode_body, decode_grpc, decode_http, Compression, DecodeError
 
 use super::{ReceiverContext, ReceiverError, ReceiverFactory, ReceiverOutput, ReceiverSpec, Refusal, RunningReceiver};
 use crate::config::component::{ComponentKind, ComponentMeta, Factory, ALL_SIGNALS};
+use crate::config::describe::SettingsType;
 use crate::extensions::{ExtensionReference, ExtensionUse};
 
 pub static FACTORY: ReceiverFactory = Factory {
@@ -38,6 +39,7 @@ pub static FACTORY: ReceiverFactory = Factory {
         signals: ALL_SIGNALS,
         description: "OTLP over gRPC and HTTP (protobuf and JSON)",
     },
+    settings: SettingsType::of::<config::OtlpReceiverConfig>(),
     compile: |input| {
         let cfg = input.typed::<config::OtlpReceiverConfig>()?.normalized();
         input.check(|c| config::otlp_receiver(c, &cfg)).then(|| std::sync::Arc::new(cfg) as _)
