@@ -26,6 +26,7 @@ pub struct TlsServerConfig {
     pub cert_pem: Option<String>,
     /// PEM private key of `cert_file`.
     pub key_file: Option<String>,
+    /// `key_file` inline (PEM text).
     #[schemars(extend("x-sensitive" = true))]
     pub key_pem: Option<String>,
     /// CA certificates client certificates must chain to; setting it requires
@@ -43,6 +44,7 @@ pub struct TlsServerConfig {
     pub cipher_suites: Vec<String>,
     /// Refused: a server verifies clients with `client_ca_file`.
     pub ca_file: Option<String>,
+    /// Refused, as `ca_file`.
     pub ca_pem: Option<String>,
     /// The Collector's curve, system-pool and TPM settings: not implemented.
     pub curve_preferences: Option<crate::config::component::CollectorOnly>,

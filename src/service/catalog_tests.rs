@@ -82,3 +82,15 @@ fn every_component_prints_its_settings() {
         assert!(text.contains("settings:"), "{text}");
     }
 }
+#[test]
+fn every_field_of_every_component_has_a_description() {
+    let mut missing = Vec::new();
+    for (meta, settings) in components::described() {
+        for f in fields(&(settings.schema)()) {
+            if f.description.is_empty() && f.same_as.is_none() && !f.collector_only {
+                missing.push(format!("{} {}: {}", meta.kind.word(), meta.name, f.path));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "{} fields have no doc comment:\n{}", missing.len(), missing.join("\n"));
+}

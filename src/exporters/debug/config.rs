@@ -18,6 +18,8 @@ pub enum Verbosity {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DebugExporterConfig {
+    /// How much is written: `basic` one line per batch, `normal` one per item, `detailed`
+    /// everything.
     pub verbosity: Verbosity,
     /// Batches logged per second before sampling starts. Default 2.
     pub sampling_initial: u64,

@@ -18,7 +18,9 @@ pub enum FileFormat {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FileExporterConfig {
+    /// File to write (created if missing; appended to).
     pub path: String,
+    /// `json` (OTLP JSON, one batch a line) or `proto` (length-prefixed OTLP protobuf).
     #[serde(default)]
     pub format: FileFormat,
     /// Rotate when the file reaches a size; absent means never rotate.

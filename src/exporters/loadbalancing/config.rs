@@ -24,7 +24,9 @@ pub struct LoadBalancingConfig {
     /// the accepted values in its hint.
     #[serde(default)]
     pub routing_key: Option<String>,
+    /// How each backend is reached.
     pub protocol: ProtocolConfig,
+    /// Where the list of backends comes from: `static` or `dns`.
     pub resolver: ResolverConfig,
     /// Not implemented (yet): routing by chosen attributes, and the
     /// exporter-level queue, retry and timeout (sluice queues and retries per
@@ -51,8 +53,10 @@ pub struct ProtocolConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ResolverConfig {
+    /// A fixed list of backends.
     #[serde(default, rename = "static")]
     pub static_: Option<StaticResolverConfig>,
+    /// Backends from a DNS name's A/AAAA records, re-resolved every `interval`.
     #[serde(default)]
     pub dns: Option<DnsResolverConfig>,
     /// The Collector's other resolvers, accepted by the parser only so that
@@ -60,6 +64,7 @@ pub struct ResolverConfig {
     #[serde(default, skip_serializing)]
     #[schemars(with = "Option<crate::config::component::CollectorOnly>")]
     pub k8s: Option<serde::de::IgnoredAny>,
+    /// The Collector's AWS Cloud Map resolver: not supported.
     #[serde(default, skip_serializing)]
     #[schemars(with = "Option<crate::config::component::CollectorOnly>")]
     pub aws_cloud_map: Option<serde::de::IgnoredAny>,
@@ -75,7 +80,9 @@ pub struct StaticResolverConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct DnsResolverConfig {
+    /// Name to resolve.
     pub hostname: String,
+    /// Port of every resolved address.
     #[serde(default = "default_port")]
     pub port: u16,
     /// How often the name is looked up again. Default 5s.

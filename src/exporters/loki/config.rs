@@ -86,7 +86,9 @@ pub struct LabelsConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct BasicAuth {
+    /// User name.
     pub username: String,
+    /// Password.
     #[serde(default)]
     #[schemars(extend("x-sensitive" = true))]
     pub password: String,
@@ -97,8 +99,10 @@ pub struct BasicAuth {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct LokiAuth {
+    /// HTTP Basic credentials.
     #[serde(default)]
     pub basic: Option<BasicAuth>,
+    /// A token sent as `Authorization: Bearer ...`.
     #[serde(default)]
     #[schemars(extend("x-sensitive" = true))]
     pub bearer_token: Option<String>,
@@ -116,8 +120,10 @@ pub struct LokiExporterConfig {
     pub tenant_id: Option<String>,
     #[serde(default)]
     pub auth: LokiAuth,
+    /// TLS of the connection to Loki.
     #[serde(default)]
     pub tls: TlsClientConfig,
+    /// Extra HTTP headers sent with every request.
     #[serde(default)]
     #[schemars(extend("x-sensitive" = true))]
     pub headers: BTreeMap<String, String>,
@@ -130,6 +136,7 @@ pub struct LokiExporterConfig {
     /// `text` (default) or `json`.
     #[serde(default)]
     pub format: LokiLineFormat,
+    /// Which resource and record attributes become Loki labels.
     #[serde(default)]
     pub labels: LabelsConfig,
     /// At most this many stream labels; the rest go to structured metadata.
@@ -138,8 +145,10 @@ pub struct LokiExporterConfig {
     /// Deadline of one request. Default 30s.
     #[serde(default = "default_timeout")]
     pub timeout: Duration,
+    /// The queue between the pipeline and the senders.
     #[serde(default)]
     pub sending_queue: SendingQueueConfig,
+    /// Retries of a failed push with exponential back-off.
     #[serde(default)]
     pub retry_on_failure: RetryConfig,
     /// Not implemented: the Collector's switches of its default labels

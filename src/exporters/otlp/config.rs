@@ -15,12 +15,14 @@ use std::collections::BTreeMap;
 pub struct OtlpExporterConfig {
     /// `host:port`, or a URL (`http://host:port` for plain text, `https://` for TLS).
     pub endpoint: String,
+    /// TLS of the connection to the backend.
     #[serde(default)]
     pub tls: TlsClientConfig,
     /// Extra gRPC metadata sent with every request.
     #[serde(default)]
     #[schemars(extend("x-sensitive" = true))]
     pub headers: BTreeMap<String, String>,
+    /// Compression of request bodies.
     #[serde(default)]
     pub compression: Compression,
     /// `level` of the compression; unset is the Collector's default.
@@ -29,8 +31,10 @@ pub struct OtlpExporterConfig {
     /// Deadline of one export call. Default 5s.
     #[serde(default = "default_timeout")]
     pub timeout: Duration,
+    /// The queue between the pipeline and the senders.
     #[serde(default)]
     pub sending_queue: SendingQueueConfig,
+    /// Retries of a failed export with exponential back-off.
     #[serde(default)]
     pub retry_on_failure: RetryConfig,
     /// The Collector's gRPC load-balancing policy: `round_robin` (its
@@ -46,6 +50,7 @@ pub struct OtlpExporterConfig {
     /// read and write buffers. Must not be negative.
     #[serde(default)]
     pub read_buffer_size: Option<u64>,
+    /// Accepted for compatibility, as `read_buffer_size`.
     #[serde(default)]
     pub write_buffer_size: Option<u64>,
     /// Accepted: sluice's exporter always waits for the connection (it

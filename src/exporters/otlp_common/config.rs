@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 pub use super::compression::{check_compression, Compression, CompressionParams, Encoder, Transport};
 
+/// TLS of the connection to the backend.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlsClientConfig {
@@ -21,6 +22,7 @@ pub struct TlsClientConfig {
     pub ca_file: Option<String>,
     /// Client certificate and key (PEM) for mutual TLS.
     pub cert_file: Option<String>,
+    /// Private key (PEM) of `cert_file`.
     pub key_file: Option<String>,
     /// Server name to verify instead of the endpoint's host.
     pub server_name_override: Option<String>,
@@ -31,7 +33,9 @@ pub struct TlsClientConfig {
     /// `ca_file`, `cert_file` and `key_file` inline (PEM text); each
     /// excludes its file.
     pub ca_pem: Option<String>,
+    /// `cert_file` inline (PEM text).
     pub cert_pem: Option<String>,
+    /// `key_file` inline (PEM text).
     #[schemars(extend("x-sensitive" = true))]
     pub key_pem: Option<String>,
     /// The Collector's system pool beside `ca_file`, cipher, curve and reload
@@ -88,9 +92,12 @@ pub enum QueueSizer {
 
 pub use crate::queue::FullQueuePolicy;
 
+/// The queue between the pipeline and the senders: capacity, what to do when full, persistence.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SendingQueueConfig {
+    /// Queue batches and send them from `num_consumers` senders; false sends from the pipeline's
+    /// workers.
     pub enabled: bool,
     /// Concurrent senders draining the queue. Default 10.
     pub num_consumers: usize,
@@ -147,9 +154,11 @@ impl SendingQueueConfig {
     }
 }
 
+/// Retries of a failed export with exponential back-off.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetryConfig {
+    /// Retry failed exports; false drops a batch at its first failure (counted).
     pub enabled: bool,
     /// First wait after a failure. Default 5s.
     pub initial_interval: Duration,

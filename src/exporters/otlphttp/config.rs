@@ -27,15 +27,20 @@ pub struct OtlpHttpExporterConfig {
     /// Full URLs per signal; each overrides `endpoint` for its signal.
     #[serde(default)]
     pub traces_endpoint: Option<String>,
+    /// Full URL for metrics, instead of `endpoint` + `/v1/metrics`.
     #[serde(default)]
     pub metrics_endpoint: Option<String>,
+    /// Full URL for logs, instead of `endpoint` + `/v1/logs`.
     #[serde(default)]
     pub logs_endpoint: Option<String>,
+    /// TLS of the connection to the backend.
     #[serde(default)]
     pub tls: TlsClientConfig,
+    /// Extra HTTP headers sent with every request.
     #[serde(default)]
     #[schemars(extend("x-sensitive" = true))]
     pub headers: BTreeMap<String, String>,
+    /// Compression of request bodies.
     #[serde(default)]
     pub compression: Compression,
     /// `level` of the compression; unset is the Collector's default.
@@ -47,8 +52,10 @@ pub struct OtlpHttpExporterConfig {
     /// Deadline of one request. Default 30s.
     #[serde(default = "default_timeout")]
     pub timeout: Duration,
+    /// The queue between the pipeline and the senders.
     #[serde(default)]
     pub sending_queue: SendingQueueConfig,
+    /// Retries of a failed export with exponential back-off.
     #[serde(default)]
     pub retry_on_failure: RetryConfig,
     /// The Collector's HTTP client (`confighttp.ClientConfig`) settings.
@@ -56,22 +63,29 @@ pub struct OtlpHttpExporterConfig {
     /// `disable_keep_alives` (no idle connection is kept).
     #[serde(default)]
     pub idle_conn_timeout: Option<Duration>,
+    /// Idle connections kept per backend host.
     #[serde(default)]
     pub max_idle_conns_per_host: Option<usize>,
+    /// Open a new connection for every request.
     #[serde(default)]
     pub disable_keep_alives: bool,
     /// Accepted for compatibility (hyper sizes its buffers and manages its
     /// connections itself): each must not be negative.
     #[serde(default)]
     pub read_buffer_size: Option<u64>,
+    /// Accepted for compatibility, as `read_buffer_size`.
     #[serde(default)]
     pub write_buffer_size: Option<u64>,
+    /// Accepted for compatibility: hyper manages its connections.
     #[serde(default)]
     pub max_idle_conns: Option<u64>,
+    /// Accepted for compatibility: hyper manages its connections.
     #[serde(default)]
     pub max_conns_per_host: Option<u64>,
+    /// Accepted for compatibility: hyper manages its connections.
     #[serde(default)]
     pub http2_read_idle_timeout: Option<Duration>,
+    /// Accepted for compatibility: hyper manages its connections.
     #[serde(default)]
     pub http2_ping_timeout: Option<Duration>,
     /// Accepted: over https sluice offers h2 and HTTP/1.1 either way.

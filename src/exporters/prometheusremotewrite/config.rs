@@ -16,8 +16,10 @@ use std::collections::BTreeMap;
 pub struct PrometheusRemoteWriteConfig {
     /// Full URL of the remote write receiver, e.g. `http://prometheus:9090/api/v1/write`.
     pub endpoint: String,
+    /// TLS of the connection to the remote-write endpoint.
     #[serde(default)]
     pub tls: TlsClientConfig,
+    /// Extra HTTP headers sent with every request.
     #[serde(default)]
     #[schemars(extend("x-sensitive" = true))]
     pub headers: BTreeMap<String, String>,
@@ -47,11 +49,13 @@ pub struct PrometheusRemoteWriteConfig {
     pub send_metadata: bool,
     #[serde(default)]
     pub delta_to_cumulative: DeltaToCumulativeConfig,
+    /// The queue between the pipeline and the senders.
     #[serde(default)]
     pub sending_queue: SendingQueueConfig,
     /// The Collector's queue spelling; when present it sets `sending_queue`'s fields.
     #[serde(default)]
     pub remote_write_queue: Option<RemoteWriteQueueConfig>,
+    /// Retries of a failed write with exponential back-off.
     #[serde(default)]
     pub retry_on_failure: RetryConfig,
     /// `otel_scope_info` and `_created` series: only `enabled: false` (the
@@ -63,6 +67,7 @@ pub struct PrometheusRemoteWriteConfig {
     /// Accepted for compatibility (hyper sizes its buffers); not negative.
     #[serde(default)]
     pub read_buffer_size: Option<u64>,
+    /// Accepted for compatibility, as `read_buffer_size`.
     #[serde(default)]
     pub write_buffer_size: Option<u64>,
     /// Not implemented: the write-ahead log (use `sending_queue.storage`),
@@ -87,6 +92,7 @@ pub struct PrometheusRemoteWriteConfig {
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Enabled<const D: bool> {
+    /// Turn it on or off.
     #[serde(default)]
     pub enabled: Option<bool>,
 }
@@ -108,6 +114,7 @@ impl<const D: bool> Enabled<D> {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeltaToCumulativeConfig {
+    /// Turn delta sums and histograms into cumulative ones (else they are dropped, counted).
     pub enabled: bool,
     /// Series whose running totals are kept; points of further new series are dropped and counted. Default 100000.
     pub max_series: usize,
@@ -125,10 +132,13 @@ impl Default for DeltaToCumulativeConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RemoteWriteQueueConfig {
+    /// The Collector's older queue switch, read as `sending_queue.enabled`.
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Read as `sending_queue.queue_size`.
     #[serde(default)]
     pub queue_size: Option<usize>,
+    /// Read as `sending_queue.num_consumers`.
     #[serde(default)]
     pub num_consumers: Option<usize>,
 }

@@ -27,6 +27,7 @@ pub struct BearerTokenAuthConfig {
     /// Word before the token in the header. Default `Bearer`; empty means the
     /// header holds the bare token.
     pub scheme: String,
+    /// The accepted token.
     #[schemars(extend("x-sensitive" = true))]
     pub token: Option<String>,
     /// Several accepted tokens (e.g. during a rotation).
@@ -52,6 +53,7 @@ impl Default for BearerTokenAuthConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct BasicAuthConfig {
+    /// The accepted users and their password hashes.
     pub htpasswd: Option<HtpasswdConfig>,
     /// The Collector's client side; refused here (sluice's exporters send
     /// credentials through `headers`).
@@ -71,7 +73,9 @@ pub struct HtpasswdConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct BasicClientAuth {
+    /// User name.
     pub username: String,
+    /// Password.
     #[schemars(extend("x-sensitive" = true))]
     pub password: String,
 }

@@ -37,7 +37,9 @@ pub static FACTORY: ExtensionFactory = Factory {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FileStorageSettings {
+    /// Directory holding the data (created if missing).
     pub directory: String,
+    /// fsync every write: no loss on power failure, at a cost in throughput.
     #[serde(default)]
     pub fsync: bool,
     /// The Collector's wait for its database lock. sluice's queue files have
@@ -64,13 +66,21 @@ pub struct FileStorageSettings {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct CompactionSettings {
+    /// Accepted: queue segments are deleted once delivered, nothing to compact.
     pub directory: Option<String>,
+    /// Accepted: nothing to compact.
     pub on_start: bool,
+    /// Accepted: nothing to compact.
     pub on_rebound: bool,
+    /// Accepted: nothing to compact.
     pub rebound_needed_threshold_mib: u64,
+    /// Accepted: nothing to compact.
     pub rebound_trigger_threshold_mib: u64,
+    /// Accepted: nothing to compact.
     pub max_transaction_size: u64,
+    /// Accepted: nothing to compact.
     pub check_interval: Option<Duration>,
+    /// Accepted: nothing to compact.
     pub cleanup_on_start: bool,
 }
 

@@ -60,8 +60,11 @@ pub struct HealthCheckSettings {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct CheckCollectorPipeline {
+    /// The Collector's pipeline check: only `false` is accepted.
     pub enabled: bool,
+    /// Accepted with `enabled: false`.
     pub interval: Option<crate::config::Duration>,
+    /// Accepted with `enabled: false`.
     pub exporter_failure_threshold: Option<u64>,
 }
 

@@ -26,20 +26,28 @@ pub const MATCH_TYPES: &[&str] = &["strict", "regexp"];
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct MatchConfig {
+    /// `strict` (equality) or `regexp` (unanchored). Required.
     #[serde(default)]
     pub match_type: String,
+    /// The resource's `service.name`; any may match.
     #[serde(default)]
     pub services: Vec<String>,
+    /// Span names; any may match (spans only).
     #[serde(default)]
     pub span_names: Vec<String>,
+    /// String bodies of log records; any may match (logs only).
     #[serde(default)]
     pub log_bodies: Vec<String>,
+    /// Severity texts of log records; any may match (logs only).
     #[serde(default)]
     pub log_severity_texts: Vec<String>,
+    /// Metric names; any may match (metrics only).
     #[serde(default)]
     pub metric_names: Vec<String>,
+    /// Item attributes; all must match.
     #[serde(default)]
     pub attributes: Vec<AttributeMatchConfig>,
+    /// Resource attributes; all must match.
     #[serde(default)]
     pub resources: Vec<AttributeMatchConfig>,
     /// The Collector's regexp cache settings: accepted (sluice's regexes
@@ -61,14 +69,18 @@ pub struct MatchConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct RegexpCacheConfig {
+    /// Accepted for compatibility: sluice's regexes cache nothing.
     pub cacheenabled: bool,
+    /// Accepted for compatibility: sluice's regexes cache nothing.
     pub cachemaxnumentries: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AttributeMatchConfig {
+    /// Attribute key; the attribute must be present.
     pub key: String,
+    /// When given, the value it must have (or, under `regexp`, match).
     #[serde(default)]
     pub value: Option<LiteralValue>,
 }

@@ -33,7 +33,9 @@ pub struct CardinalityLimiterConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct MetricLimit {
+    /// Metric name.
     pub name: String,
+    /// Distinct series allowed for it (per resource and scope).
     pub limit: i64,
 }
 

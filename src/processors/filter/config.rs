@@ -36,7 +36,9 @@ pub struct FilterConfig {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SpanFilters {
+    /// Keep only spans that match this block.
     pub include: Option<Box<SpanMatch>>,
+    /// Drop spans that match this block.
     pub exclude: Option<Box<SpanMatch>>,
     /// sluice addition (the Collector's OTTL `traces.spanevent`): events of
     /// kept spans are dropped unless they match `include` (if given), or when
@@ -59,6 +61,7 @@ pub struct SpanMatch {
     pub regexp: Option<crate::processors::attributes::matcher::RegexpCacheConfig>,
     /// The resource's `service.name`.
     pub services: Vec<String>,
+    /// Span names; any may match.
     pub span_names: Vec<String>,
     /// `SPAN_KIND_SERVER`, ... (`SERVER` and any case accepted).
     pub span_kinds: Vec<String>,
@@ -76,7 +79,9 @@ pub struct SpanMatch {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SpanEventFilters {
+    /// Keep only events that match this block.
     pub include: Option<Box<SpanEventMatch>>,
+    /// Drop events that match this block.
     pub exclude: Option<Box<SpanEventMatch>>,
 }
 
@@ -84,8 +89,11 @@ pub struct SpanEventFilters {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SpanEventMatch {
+    /// `strict` (equality) or `regexp` (unanchored). Required.
     pub match_type: Option<String>,
+    /// Event names; any may match.
     pub names: Vec<String>,
+    /// Event attributes; all must match.
     pub attributes: Vec<AttributeMatch>,
 }
 
@@ -94,10 +102,13 @@ pub struct SpanEventMatch {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricFilters {
+    /// Keep only metrics (or data points) that match this block.
     pub include: Option<Box<MetricMatch>>,
+    /// Drop metrics (or data points) that match this block.
     pub exclude: Option<Box<MetricMatch>>,
     /// The Collector's OTTL conditions: not implemented (yet).
     pub metric: Option<crate::config::component::CollectorOnly>,
+    /// The Collector's OTTL data point conditions: not implemented (yet).
     pub datapoint: Option<crate::config::component::CollectorOnly>,
 }
 
@@ -111,7 +122,9 @@ pub struct MetricMatch {
     /// The Collector's regexp cache settings: accepted (sluice's regexes
     /// need no result cache).
     pub regexp: Option<crate::processors::attributes::matcher::RegexpCacheConfig>,
+    /// Metric names; any may match.
     pub metric_names: Vec<String>,
+    /// Resource attributes; all must match.
     pub resource_attributes: Vec<AttributeMatch>,
     /// sluice addition (the Collector's OTTL `metrics.datapoint`): matches
     /// single data points by their attributes, so an `exclude` drops only
@@ -126,7 +139,9 @@ pub struct MetricMatch {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogFilters {
+    /// Keep only records that match this block.
     pub include: Option<Box<LogMatch>>,
+    /// Drop records that match this block.
     pub exclude: Option<Box<LogMatch>>,
     /// The Collector's OTTL conditions: not implemented (yet).
     pub log_record: Option<crate::config::component::CollectorOnly>,
@@ -137,14 +152,21 @@ pub struct LogFilters {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogMatch {
+    /// `strict` (equality) or `regexp` (unanchored); not needed for a block of `severity_number`
+    /// alone.
     pub match_type: Option<String>,
     /// The Collector's regexp cache settings: accepted (sluice's regexes
     /// need no result cache).
     pub regexp: Option<crate::processors::attributes::matcher::RegexpCacheConfig>,
+    /// Resource attributes; all must match.
     pub resource_attributes: Vec<AttributeMatch>,
+    /// Log record attributes; all must match.
     pub record_attributes: Vec<AttributeMatch>,
+    /// Severity texts; any may match.
     pub severity_texts: Vec<String>,
+    /// Records at or above a severity number.
     pub severity_number: Option<SeverityMatch>,
+    /// String bodies; any may match.
     pub bodies: Vec<String>,
 }
 
@@ -155,6 +177,7 @@ pub struct LogMatch {
 pub struct SeverityMatch {
     /// `TRACE`..`FATAL4` (`INFO`, `WARN3`, ... any case) or 1..24.
     pub min: String,
+    /// Also match records with no severity number (0).
     #[serde(default)]
     pub match_undefined: bool,
 }
@@ -164,7 +187,9 @@ pub struct SeverityMatch {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AttributeMatch {
+    /// Attribute key; the attribute must be present.
     pub key: String,
+    /// When given, the value it must have (or, under `regexp`, match).
     #[serde(default)]
     pub value: Option<AttrValue>,
 }
@@ -172,7 +197,9 @@ pub struct AttributeMatch {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LibraryMatch {
+    /// Instrumentation scope name.
     pub name: String,
+    /// When given, the scope version it must have.
     #[serde(default)]
     pub version: Option<String>,
 }

@@ -80,9 +80,12 @@ impl Default for KeyConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AttributeRule {
+    /// Span or resource attribute key.
     pub key: String,
+    /// Keep when the value is one of these.
     #[serde(default)]
     pub values: Vec<String>,
+    /// Keep when the value matches this regular expression.
     #[serde(default)]
     pub regex: Option<String>,
 }

@@ -18,6 +18,8 @@ pub struct MemoryLimiterConfig {
     pub spike_limit_mib: u64,
     /// Hard limit as a percentage of total (or cgroup) memory.
     pub limit_percentage: u64,
+    /// Headroom below `limit_percentage`, in percent of total memory, used when `spike_limit_mib`
+    /// is 0.
     pub spike_limit_percentage: u64,
 }
 

@@ -29,6 +29,7 @@ pub struct TailSamplingConfig {
     /// Bytes of buffered spans, in MiB, for the whole processor (split across
     /// workers). Beyond it the oldest traces are decided early. Default 256.
     pub max_memory_mib: u64,
+    /// Trace IDs remembered after a decision so late spans follow it.
     pub decision_cache: DecisionCacheConfig,
     /// Evaluated in order; see `policy.rs` for how their decisions combine.
     pub policies: Vec<PolicyConfig>,
@@ -92,23 +93,40 @@ impl Default for DecisionCacheConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct PolicyConfig {
+    /// The policy's name, in the `sampling.policy` attribute and self-metrics.
     pub name: String,
+    /// Which policy: the name of the block below that configures it (`latency`, `status_code`,
+    /// `and`, ...).
     #[serde(rename = "type")]
     pub policy_type: String,
+    /// Keep traces by duration.
     pub latency: Option<LatencyConfig>,
+    /// Keep traces with a span of one of these status codes.
     pub status_code: Option<StatusCodeConfig>,
+    /// Keep traces with a span or resource attribute equal to (or matching) one of the values.
     pub string_attribute: Option<StringAttributeConfig>,
+    /// Keep traces with a numeric span or resource attribute in a range.
     pub numeric_attribute: Option<NumericAttributeConfig>,
+    /// Keep traces with a boolean span or resource attribute of this value.
     pub boolean_attribute: Option<BooleanAttributeConfig>,
+    /// Keep a percentage of traces by trace ID hash.
     pub probabilistic: Option<ProbabilisticConfig>,
+    /// Keep traces up to a rate of spans per second.
     pub rate_limiting: Option<RateLimitingConfig>,
+    /// Keep traces up to a rate of bytes per second.
     pub bytes_limiting: Option<BytesLimitingConfig>,
+    /// Keep traces by their number of spans.
     pub span_count: Option<SpanCountConfig>,
+    /// Keep traces with a span whose W3C tracestate has this key with one of the values.
     pub trace_state: Option<TraceStateConfig>,
+    /// Keep traces every sub-policy keeps.
     #[serde(rename = "and")]
     pub and: Option<AndConfig>,
+    /// Sub-policies sharing a spans-per-second budget by allocation.
     pub composite: Option<CompositeConfig>,
+    /// Drop traces every sub-policy matches, whatever the other policies decide.
     pub drop: Option<DropConfig>,
+    /// Invert one sub-policy.
     pub not: Option<NotConfig>,
     /// The Collector's OTTL policy: not implemented (yet).
     pub ottl_condition: Option<crate::config::component::CollectorOnly>,
@@ -137,7 +155,9 @@ pub struct StatusCodeConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct StringAttributeConfig {
+    /// Attribute key.
     pub key: String,
+    /// Values to match; any may match.
     pub values: Vec<String>,
     /// Treat `values` as regular expressions (regex crate syntax, anchored
     /// as written). Default false.
@@ -145,23 +165,31 @@ pub struct StringAttributeConfig {
     /// Accepted for compatibility; sluice's regexes run in linear time and
     /// cache nothing. Default 0.
     pub cache_max_size: usize,
+    /// Keep traces that do NOT match instead.
     pub invert_match: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct NumericAttributeConfig {
+    /// Attribute key.
     pub key: String,
+    /// Lowest value matched (inclusive); absent: no lower bound.
     pub min_value: Option<f64>,
+    /// Highest value matched (inclusive); absent: no upper bound.
     pub max_value: Option<f64>,
+    /// Keep traces that do NOT match instead.
     pub invert_match: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct BooleanAttributeConfig {
+    /// Attribute key.
     pub key: String,
+    /// The value to match.
     pub value: bool,
+    /// Keep traces that do NOT match instead.
     pub invert_match: bool,
 }
 
@@ -204,12 +232,14 @@ pub struct BytesLimitingConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct NotConfig {
+    /// The policy to invert.
     pub not_sub_policy: Option<Box<PolicyConfig>>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct SpanCountConfig {
+    /// Fewest spans a kept trace has.
     pub min_spans: u64,
     /// 0: no upper bound. Default 0.
     pub max_spans: u64,
@@ -218,19 +248,23 @@ pub struct SpanCountConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct TraceStateConfig {
+    /// tracestate key.
     pub key: String,
+    /// Values to match; any may match.
     pub values: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct AndConfig {
+    /// Policies that must all keep the trace.
     pub and_sub_policy: Vec<PolicyConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct DropConfig {
+    /// Policies that must all match for the trace to be dropped.
     pub drop_sub_policy: Vec<PolicyConfig>,
 }
 
@@ -244,6 +278,7 @@ pub struct CompositeConfig {
     /// Names of `composite_sub_policy` entries in evaluation order; empty:
     /// the order they are listed in.
     pub policy_order: Vec<String>,
+    /// The sub-policies; the first that keeps the trace within its budget decides.
     pub composite_sub_policy: Vec<PolicyConfig>,
     /// Share of `max_total_spans_per_second` per sub-policy, in percent, as
     /// the Collector: `percent: 0` gives an equal share of the total
@@ -255,7 +290,9 @@ pub struct CompositeConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateAllocationConfig {
+    /// Name of a `composite_sub_policy` entry.
     pub policy: String,
+    /// Its share of `max_total_spans_per_second`, in percent.
     pub percent: f64,
 }
 

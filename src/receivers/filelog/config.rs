@@ -39,6 +39,7 @@ pub struct FilelogReceiverConfig {
     pub poll_interval: Duration,
     /// ID of a `file_storage` extension whose directory keeps the read offsets.
     pub storage: Option<String>,
+    /// Join lines into one record by a start or end pattern.
     pub multiline: Option<MultilineConfig>,
     /// Longest entry; longer ones are cut at this size and the rest becomes
     /// the next entry. Default 1MiB.
@@ -52,10 +53,12 @@ pub struct FilelogReceiverConfig {
     /// How long an unfinished entry (a last line without newline, a multiline
     /// entry, a partial container line) waits for more data before it is sent as is. Default 500ms.
     pub force_flush_period: Duration,
+    /// Parsers run on each line, in order; sluice has `container`.
     pub operators: Vec<OperatorConfig>,
     /// Attributes added to every record, and resource attributes of every
     /// batch (string values; the Collector's `EXPR(...)` is refused).
     pub attributes: std::collections::BTreeMap<String, String>,
+    /// Resource attributes added to every record.
     pub resource: std::collections::BTreeMap<String, String>,
     /// The Collector's settings sluice does not implement (yet).
     pub exclude_older_than: Option<CollectorOnly>,
@@ -143,8 +146,10 @@ pub struct MultilineConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct OperatorConfig {
+    /// The operator: `container` (Kubernetes container logs).
     #[serde(rename = "type")]
     pub kind: String,
+    /// The operator's name, for references between operators.
     pub id: Option<String>,
     /// `docker`, `crio`, `containerd` (or `cri`); absent: detected per line.
     pub format: Option<String>,

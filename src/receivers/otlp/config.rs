@@ -25,6 +25,7 @@ pub struct Protocols {
     /// `grpc:` with no body (YAML null) enables gRPC with defaults.
     #[serde(default, deserialize_with = "crate::config::null_as_default")]
     pub grpc: Option<GrpcServerConfig>,
+    /// `http:` with no body (YAML null) enables OTLP/HTTP with defaults.
     #[serde(default, deserialize_with = "crate::config::null_as_default")]
     pub http: Option<HttpServerConfig>,
 }
@@ -42,10 +43,12 @@ pub struct GrpcServerConfig {
     pub tls: Option<TlsServerConfig>,
     /// Require credentials checked by an authenticator extension.
     pub auth: Option<AuthSettings>,
+    /// Keepalive pings and connection ages of the gRPC server.
     pub keepalive: Option<GrpcKeepalive>,
     /// Accepted for compatibility (hyper's HTTP/2 server sizes its own
     /// buffers); must not be negative.
     pub read_buffer_size: Option<u64>,
+    /// Accepted for compatibility, as `read_buffer_size`.
     pub write_buffer_size: Option<u64>,
     /// Only `false`: sluice does not hand client metadata to the pipeline.
     pub include_metadata: bool,
@@ -57,7 +60,9 @@ pub struct GrpcServerConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct GrpcKeepalive {
+    /// What the server does: pings, idle and age limits of connections.
     pub server_parameters: Option<KeepaliveServerParameters>,
+    /// How often a client may ping.
     pub enforcement_policy: Option<KeepaliveEnforcementPolicy>,
 }
 
@@ -67,7 +72,9 @@ pub struct GrpcKeepalive {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeepaliveEnforcementPolicy {
+    /// Shortest interval between a client's pings.
     pub min_time: Option<Duration>,
+    /// Allow pings with no request in flight.
     pub permit_without_stream: bool,
 }
 
@@ -110,8 +117,11 @@ pub struct HttpServerConfig {
     pub endpoint: String,
     /// Largest request body accepted after decompression, in bytes. Default 20 MiB.
     pub max_request_body_size: u64,
+    /// Path of trace exports; a missing leading `/` is added.
     pub traces_url_path: String,
+    /// Path of metric exports; a missing leading `/` is added.
     pub metrics_url_path: String,
+    /// Path of log exports; a missing leading `/` is added.
     pub logs_url_path: String,
     /// Serve HTTPS instead of plain HTTP (HTTP/1.1 and h2 over TLS).
     pub tls: Option<TlsServerConfig>,
@@ -136,6 +146,7 @@ pub struct HttpServerConfig {
     /// (`read_header_timeout`) and its body (`max_request_body_size`), not the
     /// time to read it; a response is small and written at once.
     pub read_timeout: Option<Duration>,
+    /// Accepted for compatibility, as `read_timeout`.
     pub write_timeout: Option<Duration>,
     /// Only `false`: sluice does not hand client metadata to the pipeline.
     pub include_metadata: bool,
