@@ -39,6 +39,7 @@ impl DeError {
             line: self.line,
             message: self.message,
             hint: self.hint,
+            source: None,
         }
     }
 }

@@ -13,11 +13,13 @@ pub struct ConfigError {
     pub message: String,
     /// e.g. `did you mean "max_interval"?`
     pub hint: Option<String>,
+    /// The `--config` source `line` is in, when several were merged.
+    pub source: Option<String>,
 }
 
 impl ConfigError {
     pub fn new(path: impl Into<String>, line: Option<usize>, message: impl Into<String>) -> Self {
-        ConfigError { path: path.into(), line, message: message.into(), hint: None }
+        ConfigError { path: path.into(), line, message: message.into(), hint: None, source: None }
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
@@ -32,15 +34,21 @@ impl ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Line 0: a value that came from the command line (`--set`).
+        let place = match (self.line.filter(|l| *l > 0), &self.source) {
+            (Some(line), Some(source)) => Some(format!("{source} line {line}")),
+            (Some(line), None) => Some(format!("line {line}")),
+            (None, Some(source)) => Some(source.clone()),
+            (None, None) => None,
+        };
         if !self.path.is_empty() {
             write!(f, "{}", self.path)?;
-            // Line 0: a value that came from the command line (`--set`).
-            if let Some(line) = self.line.filter(|l| *l > 0) {
-                write!(f, " (line {line})")?;
+            if let Some(place) = place {
+                write!(f, " ({place})")?;
             }
             write!(f, ": ")?;
-        } else if let Some(line) = self.line.filter(|l| *l > 0) {
-            write!(f, "line {line}: ")?;
+        } else if let Some(place) = place {
+            write!(f, "{place}: ")?;
         }
         write!(f, "{}", self.message)?;
         if let Some(h) = &self.hint {

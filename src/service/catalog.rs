@@ -209,7 +209,8 @@ fn capitalised(s: &str) -> String {
 /// does not load.
 pub fn effective_config(sources: &ConfigSources, redacted: bool) -> Result<String, ConfigErrors> {
     let root = read_sources(sources)?;
-    super::load::load_node(root.clone(), &|k| std::env::var(k).ok(), crate::telemetry::process::total_memory_bytes())?;
+    super::load::load_node(root.clone(), &|k| std::env::var(k).ok(), crate::telemetry::process::total_memory_bytes())
+        .map_err(|e| sources.locate(e))?;
     let mut root = root;
     let (mut expand_errors, mut unset) = (Vec::new(), Vec::new());
     crate::config::expand::expand_tree(&mut root, "", &|k| std::env::var(k).ok(), &mut expand_errors, &mut unset);
@@ -233,7 +234,7 @@ pub fn effective_config(sources: &ConfigSources, redacted: bool) -> Result<Strin
     }
     out.insert("service".to_string(), service_value(&root, &mut errors));
     if !errors.is_empty() {
-        return Err(ConfigErrors(errors));
+        return Err(sources.locate(ConfigErrors(errors)));
     }
     Ok(to_yaml(&Value::Object(out)))
 }

@@ -1352,6 +1352,44 @@ fn several_configs_merge_and_set_applies_last() {
     assert!(errors.contains("has no '='"), "{errors}");
 }
 
+/// With several `--config` files, an error names the file its line is in.
+#[test]
+fn errors_of_merged_configs_name_their_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.yaml");
+    std::fs::write(&base, BASE).unwrap();
+    let over = dir.path().join("over.yaml");
+    std::fs::write(&over, "processors:\n  batch:\n    timeout: soon\n    send_batch_sise: 5\n").unwrap();
+    let (base, over) = (base.display().to_string(), over.display().to_string());
+    let s = sources(&[&base, &format!("file:{over}")], &[]);
+    let shown = s.locate(load_sources_with(&s, &[]).unwrap_err()).to_string();
+    assert!(shown.contains(&format!("processors::batch::timeout ({over} line 3): ")), "{shown}");
+    assert!(shown.contains(&format!("processors::batch::send_batch_sise ({over} line 4): unknown field")), "{shown}");
+
+    // An error in the first file names the first file.
+    std::fs::write(dir.path().join("over.yaml"), "processors:\n  batch:\n    timeout: 2s\n").unwrap();
+    let broken = BASE.replace("  batch:\n", "  batch:\n    timeout: never\n    bogus: 1\n");
+    std::fs::write(dir.path().join("base.yaml"), broken).unwrap();
+    let s = sources(&[&base, &over], &[]);
+    let shown = s.locate(load_sources_with(&s, &[]).unwrap_err()).to_string();
+    assert!(shown.contains(&format!("processors::batch::bogus ({base} line 8): unknown field")), "{shown}");
+    assert!(!shown.contains("never"), "the second file's value wins: {shown}");
+    let s = sources(&[&base, "yaml:exporters::debug::verbosity: loud"], &[]);
+    let shown = s.locate(load_sources_with(&s, &[]).unwrap_err()).to_string();
+    assert!(shown.contains("exporters::debug::verbosity (yaml:exporters::debug::verbosity: loud): "), "{shown}");
+
+    // One file: lines as before, with no file name.
+    let s = sources(&[&base], &[]);
+    let shown = s.locate(load_sources_with(&s, &[]).unwrap_err()).to_string();
+    assert!(shown.contains("processors::batch::timeout (line 7): "), "{shown}");
+
+    // A YAML syntax error in the second file names it.
+    std::fs::write(dir.path().join("over.yaml"), "processors: [\n").unwrap();
+    let s = sources(&[&base, &over], &[]);
+    let shown = super::read_sources(&s).unwrap_err().to_string();
+    assert!(shown.contains(&format!("{over} line ")), "{shown}");
+}
+
 /// `${file:path}` reads a file: inside a value its text, as a whole value
 /// its YAML (a mapping too), bounded in size and nesting.
 #[test]

@@ -286,6 +286,30 @@ impl ConfigSources {
             .collect()
     }
 
+    /// Errors of the merged tree with their lines turned back into a line
+    /// of the `--config` source they are in, which the error then names.
+    pub fn locate(&self, mut errors: ConfigErrors) -> ConfigErrors {
+        if self.configs.len() < 2 {
+            return errors;
+        }
+        for e in &mut errors.0 {
+            let Some(line) = e.line else { continue };
+            let index = line >> SOURCE_SHIFT;
+            if index == 0 {
+                continue;
+            }
+            let source = self.configs.get(index - 1).map(|c| c.strip_prefix("file:").unwrap_or(c));
+            // An inline `yaml:` source's lines are those of the text it was
+            // turned into: the source alone says where.
+            e.line = match source {
+                Some(s) if s.starts_with("yaml:") => None,
+                _ => Some(line & ((1usize << SOURCE_SHIFT) - 1)),
+            };
+            e.source = source.map(str::to_string);
+        }
+        errors
+    }
+
     /// How log lines and errors name these sources.
     pub fn describe(&self) -> String {
         if self.configs.is_empty() {
@@ -303,6 +327,27 @@ const MAX_CONFIG_BYTES: u64 = 16 << 20;
 pub fn load_sources(sources: &ConfigSources) -> Result<AgentConfig, ConfigErrors> {
     let root = read_sources(sources)?;
     load::load_node(root, &|k| std::env::var(k).ok(), crate::telemetry::process::total_memory_bytes())
+        .map_err(|e| sources.locate(e))
+}
+
+/// With several `--config` sources, each one's lines are numbered from
+/// `(index + 1) << SOURCE_SHIFT` in the merged tree, so an error's line
+/// tells which source it is in ([`ConfigSources::locate`]).
+const SOURCE_SHIFT: u32 = 32;
+
+fn shift_lines(node: &mut crate::config::node::Node, offset: usize) {
+    use crate::config::node::Value;
+    node.line += offset;
+    match &mut node.value {
+        Value::Map(entries) => {
+            for e in entries {
+                e.key_line += offset;
+                shift_lines(&mut e.value, offset);
+            }
+        }
+        Value::Seq(items) => items.iter_mut().for_each(|n| shift_lines(n, offset)),
+        Value::Scalar(..) => {}
+    }
 }
 
 /// The sources read and merged into one tree, before expansion.
@@ -313,15 +358,15 @@ pub fn read_sources(sources: &ConfigSources) -> Result<crate::config::node::Node
         match node::parse(text) {
             Ok(n) => Ok(n.unwrap_or_else(empty)),
             Err(mut e) if sources.configs.len() > 1 => {
-                e.message = format!("{name}: {}", e.message);
+                e.source = Some(name.strip_prefix("file:").unwrap_or(name).to_string());
                 Err(ConfigErrors::single(e))
             }
             Err(e) => Err(ConfigErrors::single(e)),
         }
     };
     let mut root = if sources.configs.is_empty() { parse(DEFAULT_CONFIG, "embedded default config")? } else { empty() };
-    for source in &sources.configs {
-        let over = match source.strip_prefix("yaml:") {
+    for (index, source) in sources.configs.iter().enumerate() {
+        let mut over = match source.strip_prefix("yaml:") {
             Some(inline) => parse(&inline_yaml(inline), source)?,
             None => {
                 let path = std::path::Path::new(source.strip_prefix("file:").unwrap_or(source));
@@ -335,6 +380,9 @@ pub fn read_sources(sources: &ConfigSources) -> Result<crate::config::node::Node
                 parse(&std::fs::read_to_string(path).map_err(io)?, source)?
             }
         };
+        if sources.configs.len() > 1 {
+            shift_lines(&mut over, (index + 1) << SOURCE_SHIFT);
+        }
         merge(&mut root, over);
     }
     for set in &sources.sets {
