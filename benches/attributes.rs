@@ -11,19 +11,16 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use sluice::data::fixtures::kv;
 use sluice::data::{Batch, Signal};
 use sluice::processors::attributes::{config::AttributesConfig, AttributesProcessor};
 use sluice::processors::resource::{config::ResourceConfig, ResourceProcessor};
 use sluice::processors::{Processor, ProcessorContext};
 use sluice::telemetry::Registry;
 use std::time::Instant;
-
-fn kv(key: &str, v: Value) -> KeyValue {
-    KeyValue { key: key.into(), value: Some(AnyValue { value: Some(v) }), ..Default::default() }
-}
 
 fn request() -> ExportTraceServiceRequest {
     let spans = (0..1000)

@@ -9,10 +9,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use sluice::data::fixtures::kv;
 use sluice::data::{Batch, Signal};
 use sluice::processors::filter::config::*;
 use sluice::processors::filter::FilterProcessor;
@@ -22,10 +23,6 @@ use std::time::Instant;
 
 fn string(s: String) -> Option<AnyValue> {
     Some(AnyValue { value: Some(any_value::Value::StringValue(s)) })
-}
-
-fn kv(k: &str, v: String) -> KeyValue {
-    KeyValue { key: k.into(), value: string(v), ..Default::default() }
 }
 
 fn resource(s: usize) -> Option<Resource> {

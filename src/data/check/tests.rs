@@ -1,4 +1,5 @@
 use super::*;
+use crate::data::fixtures::kv;
 use crate::data::Batch;
 use crate::receivers::otlp::validate::validate;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -17,10 +18,6 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{span, ResourceSpans, ScopeSpans, Span, Status};
 use prost::Message;
 use rand::{Rng, SeedableRng};
-
-fn kv(key: &str, value: Value) -> KeyValue {
-    KeyValue { key: key.into(), value: Some(AnyValue { value: Some(value) }), ..Default::default() }
-}
 
 fn attributes() -> Vec<KeyValue> {
     vec![

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::data::fixtures::kv;
 use crate::exporters::test_server::{Answer, Seen};
 
 async fn serve(answers: Vec<Answer>) -> (SocketAddr, Arc<Mutex<Vec<Seen>>>) {
@@ -38,10 +39,6 @@ fn config(endpoint: &str) -> LokiExporterConfig {
 
 fn s(v: &str) -> Option<AnyValue> {
     Some(AnyValue { value: Some(any_value::Value::StringValue(v.into())) })
-}
-
-fn kv(k: &str, v: Option<AnyValue>) -> KeyValue {
-    KeyValue { key: k.into(), value: v, ..Default::default() }
 }
 
 fn record(ts: u64, sev: &str, body: &str, attrs: Vec<KeyValue>) -> LogRecord {

@@ -1,7 +1,7 @@
 use super::*;
+use crate::data::fixtures::kv;
 use crate::telemetry::metrics::Registry;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{
     metric::Data, number_data_point, AggregationTemporality, Gauge, Histogram, HistogramDataPoint, Metric,
     NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
@@ -9,14 +9,6 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
 const T0: u64 = 1_700_000_000_000_000_000;
-
-fn kv(k: &str, v: &str) -> KeyValue {
-    KeyValue {
-        key: k.into(),
-        value: Some(AnyValue { value: Some(any_value::Value::StringValue(v.into())) }),
-        ..Default::default()
-    }
-}
 
 fn number(route: &str, t: u64, v: f64) -> NumberDataPoint {
     NumberDataPoint {
@@ -199,7 +191,7 @@ fn wide_histogram(bounds: usize, attrs: usize) -> Metric {
                 sum: Some(1.0),
                 explicit_bounds: (0..bounds).map(|i| i as f64).collect(),
                 bucket_counts: vec![0; bounds + 1],
-                attributes: (0..attrs).map(|i| kv(&format!("attr_{i}"), &format!("value-{i}"))).collect(),
+                attributes: (0..attrs).map(|i| kv(&format!("attr_{i}"), format!("value-{i}"))).collect(),
                 ..Default::default()
             }],
             aggregation_temporality: AggregationTemporality::Cumulative as i32,

@@ -1,6 +1,7 @@
 use super::*;
+use crate::data::fixtures::kv;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::common::v1::{any_value, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{
     metric::Data, number_data_point, summary_data_point::ValueAtQuantile, AggregationTemporality, ExponentialHistogram,
     ExponentialHistogramDataPoint, Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics,
@@ -12,10 +13,6 @@ use std::time::{Duration, Instant};
 
 const T0: u64 = 1_700_000_000_000_000_000;
 const T0_MS: i64 = 1_700_000_000_000;
-
-fn kv(k: &str, v: any_value::Value) -> KeyValue {
-    KeyValue { key: k.into(), value: Some(AnyValue { value: Some(v) }), ..Default::default() }
-}
 
 fn s(k: &str, v: &str) -> KeyValue {
     kv(k, any_value::Value::StringValue(v.into()))

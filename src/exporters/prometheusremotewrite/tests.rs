@@ -3,7 +3,6 @@ use super::*;
 use crate::config::Duration as CfgDuration;
 use crate::telemetry::metrics::Registry;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{
     metric::Data, number_data_point, AggregationTemporality, Gauge, Metric, NumberDataPoint, ResourceMetrics,
     ScopeMetrics, Sum,
@@ -14,6 +13,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
+use crate::data::fixtures::kv;
 use crate::exporters::test_server::{Answer, Seen};
 
 async fn serve(answers: Vec<Answer>) -> (SocketAddr, Arc<Mutex<Vec<Seen>>>) {
@@ -34,14 +34,6 @@ fn exporter(cfg: &PrometheusRemoteWriteConfig) -> (PrometheusRemoteWriteExporter
     let reg = Registry::new();
     let m = PrometheusExporterMetrics::new(&reg, "prometheusremotewrite");
     (PrometheusRemoteWriteExporter::new(cfg, "prometheusremotewrite", m).unwrap(), reg)
-}
-
-fn kv(k: &str, v: &str) -> KeyValue {
-    KeyValue {
-        key: k.into(),
-        value: Some(AnyValue { value: Some(any_value::Value::StringValue(v.into())) }),
-        ..Default::default()
-    }
 }
 
 const T0: u64 = 1_700_000_000_000_000_000;

@@ -1,5 +1,6 @@
 use super::config::{CardinalityLimiterConfig, MetricLimit};
 use super::*;
+use crate::data::fixtures::kv;
 use crate::data::Signal;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::{
@@ -26,10 +27,6 @@ fn limiter(cfg: &CardinalityLimiterConfig) -> (CardinalityLimiter, Registry) {
 
 fn cfg(limit: i64) -> CardinalityLimiterConfig {
     CardinalityLimiterConfig { default_limit: limit, ..Default::default() }
-}
-
-fn kv(key: &str, v: any_value::Value) -> KeyValue {
-    KeyValue { key: key.to_string(), value: Some(AnyValue { value: Some(v) }), ..Default::default() }
 }
 
 fn s(key: &str, v: &str) -> KeyValue {

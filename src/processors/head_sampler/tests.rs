@@ -1,6 +1,7 @@
 use super::config::{AttributeRule, HeadSamplerConfig};
 use super::*;
 use crate::config::Duration as CfgDuration;
+use crate::data::fixtures::kv;
 use crate::data::Signal;
 use crate::service::load as load_agent_config;
 use crate::telemetry::Registry;
@@ -31,14 +32,6 @@ fn trace_id(n: u64) -> Vec<u8> {
     let mut id = mix(n).to_be_bytes().to_vec();
     id.extend_from_slice(&mix(n ^ 0xdead_beef).to_be_bytes());
     id
-}
-
-fn kv(key: &str, v: &str) -> KeyValue {
-    KeyValue {
-        key: key.to_string(),
-        value: Some(AnyValue { value: Some(any_value::Value::StringValue(v.to_string())) }),
-        ..Default::default()
-    }
 }
 
 fn span(trace: u64, name: &str, error: bool) -> Span {
