@@ -16,3 +16,4 @@ pub mod receivers;
 pub mod rpc;
 pub mod service;
 pub mod telemetry;
+pub mod top;

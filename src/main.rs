@@ -73,6 +73,22 @@ enum Command {
     },
     /// Print the embedded default config.
     DefaultConfig,
+    /// A terminal view of a running agent, read from its `/metrics`: items
+    /// in/out per second, refusals, drops and queue fill per component.
+    /// With `--config` (the agent's), rows name their pipelines and the page
+    /// is found at the config's telemetry address. Ctrl-C quits.
+    Top {
+        /// The agent's metrics page; default: the config's
+        /// `service.telemetry.metrics` address.
+        #[arg(long)]
+        url: Option<String>,
+        /// Refresh interval, e.g. `1s`, `500ms`.
+        #[arg(long, default_value = "1s")]
+        interval: String,
+        /// Print one frame (two reads one interval apart) and exit.
+        #[arg(long)]
+        once: bool,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -113,6 +129,7 @@ fn main() -> ExitCode {
         Command::Components { type_name, schema, markdown, reference } => {
             print_components(type_name.as_deref(), schema, markdown, reference)
         }
+        Command::Top { url, interval, once } => top(&sources, url, &interval, once),
         Command::PrintConfig { mode } => {
             match sluice::service::catalog::effective_config(&sources, mode == PrintMode::Redacted) {
                 Ok(text) => {
@@ -159,6 +176,52 @@ fn main() -> ExitCode {
                     ExitCode::from(1)
                 }
             }
+        }
+    }
+}
+
+/// `sluice top`: the pipelines from the config (when one is given), the page
+/// from `--url` or the config's telemetry address.
+fn top(sources: &ConfigSources, url: Option<String>, interval: &str, once: bool) -> ExitCode {
+    use sluice::top::{Kind, Layout};
+    let interval = match sluice::config::duration::parse_duration(interval) {
+        Ok(d) if !d.is_zero() => d,
+        Ok(_) => {
+            eprintln!("sluice top: --interval must be above zero");
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("sluice top: --interval {interval:?}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut layout = Layout::default();
+    let mut endpoint = "127.0.0.1:8888".to_string();
+    if !sources.configs.is_empty() {
+        match load(sources) {
+            Ok(cfg) => {
+                endpoint = cfg.service.telemetry.metrics.endpoint();
+                for (pid, p) in &cfg.service.pipelines {
+                    let pid = pid.to_string();
+                    layout.add(&pid, Kind::Receiver, &p.receivers);
+                    layout.add(&pid, Kind::Processor, &p.processors);
+                    layout.add(&pid, Kind::Exporter, &p.exporters);
+                }
+            }
+            Err(errors) => {
+                eprint!("{}: {errors}", source_name(sources));
+                return ExitCode::from(1);
+            }
+        }
+    }
+    // An agent listening on every address is read on loopback.
+    let endpoint = endpoint.replace("0.0.0.0:", "127.0.0.1:").replace("[::]:", "[::1]:");
+    let url = url.unwrap_or_else(|| format!("http://{endpoint}/metrics"));
+    match sluice::top::run(&url, &layout, interval, once) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sluice top: {e}");
+            ExitCode::from(1)
         }
     }
 }

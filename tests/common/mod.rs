@@ -98,6 +98,15 @@ pub fn promtool() -> PathBuf {
     PathBuf::from("promtool")
 }
 
+/// `tmux` (Debian package `tmux`): a terminal to drive `sluice top` in.
+pub fn tmux() -> PathBuf {
+    let ok = Command::new("tmux").arg("-V").output().map(|o| o.status.success()).unwrap_or(false);
+    if !ok {
+        peer_missing("tmux", "apt-get install -y tmux");
+    }
+    PathBuf::from("tmux")
+}
+
 /// The Prometheus server binary (2.42 from Debian's `prometheus` package),
 /// a real remote-write receiver and scraper for the exporter tests.
 pub fn prometheus() -> PathBuf {
