@@ -33,7 +33,7 @@ pub fn parse(text: &str) -> Vec<Series> {
 fn parse_line(line: &str) -> Option<Series> {
     let (name, rest) = match line.find('{') {
         Some(i) => (&line[..i], &line[i..]),
-        None => line.split_once(' ').map(|(n, r)| (n, r))?,
+        None => line.split_once(' ')?,
     };
     let mut labels = BTreeMap::new();
     let rest = if let Some(body) = rest.strip_prefix('{') {
