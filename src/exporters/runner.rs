@@ -1,5 +1,9 @@
 //! Drives an exporter: consumers pull batches from its sending queue and send
 //! each one, retrying retryable failures with exponential backoff and jitter.
+//! With `sending_queue.batch`, one task pulls from the queue into a
+//! [`Batcher`] (as the Collector keeps one queue consumer when batching) and
+//! up to `num_consumers` merged batches are sent at once; while all are busy
+//! it pulls no more, so a slow destination still backs the queue up.
 //!
 //! Every item ends in exactly one of: `sent`, `send_failed` (permanent error,
 //! retries exhausted or disabled, or partial-success rejection).
@@ -7,9 +11,10 @@
 use super::{ExportError, Exporter};
 use crate::data::Payload;
 use crate::exporters::otlp_common::RetryConfig;
-use crate::queue::SendingQueue;
+use crate::queue::batcher::{BatchSettings, Batcher, Flush, Trigger};
+use crate::queue::{Receipt, SendingQueue};
 use crate::telemetry::health::ComponentHealth;
-use crate::telemetry::ExporterMetrics;
+use crate::telemetry::{ExporterMetrics, QueueBatchMetrics};
 use rand::Rng;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -62,6 +67,8 @@ pub struct ExporterRunner<E: Exporter> {
     pub name: String,
     /// What the failures of all consumers say at the default log level.
     pub failures: FailureLog,
+    /// `sending_queue.batch`, with its series.
+    pub batch: Option<(BatchSettings, QueueBatchMetrics)>,
 }
 
 /// Export failures at the default log level, without a line per retry: the
@@ -147,6 +154,9 @@ impl<E: Exporter> ExporterRunner<E> {
         consumers: usize,
         stop: tokio::sync::watch::Receiver<bool>,
     ) -> Vec<tokio::task::JoinHandle<()>> {
+        if let Some((settings, metrics)) = self.batch.clone() {
+            return vec![tokio::spawn(self.batched(settings, metrics, consumers, stop))];
+        }
         (0..consumers.max(1))
             .map(|_| {
                 let me = self.clone();
@@ -172,6 +182,87 @@ impl<E: Exporter> ExporterRunner<E> {
                 })
             })
             .collect()
+    }
+
+    /// The batching consumer: pulls from the queue into the batcher, sends
+    /// what it hands out on up to `consumers` tasks at once. Once the queue
+    /// is closed and empty it sends what is pending and ends; once `stop`
+    /// turns true it puts what is pending back in the queue (the replacing
+    /// consumers batch it with their settings) and ends.
+    async fn batched(
+        self: Arc<Self>,
+        settings: BatchSettings,
+        metrics: QueueBatchMetrics,
+        consumers: usize,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let mut batcher: Batcher<Arc<Receipt>> = Batcher::new(settings);
+        let permits = Arc::new(tokio::sync::Semaphore::new(consumers.max(1)));
+        let mut sends = tokio::task::JoinSet::new();
+        let mut stop_rx = stop.clone();
+        let stopped_early = loop {
+            while sends.try_join_next().is_some() {}
+            let deadline = batcher.deadline();
+            let due = async move {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let flushes: Vec<Flush<Arc<Receipt>>> = tokio::select! {
+                biased;
+                _ = stopped(&mut stop_rx) => break true,
+                _ = due => batcher.tick(Instant::now()).into_iter().collect(),
+                popped = self.queue.pop() => match popped {
+                    None => break false,
+                    Some(popped) => {
+                        let (batch, receipt) = self.queue.receipt(popped);
+                        let batch = Arc::try_unwrap(batch).unwrap_or_else(|shared| (*shared).clone());
+                        batcher.add(batch, Arc::new(receipt), Instant::now())
+                    }
+                },
+            };
+            for flush in flushes {
+                // Waits while every consumer is busy: the queue is not pulled meanwhile.
+                let Ok(permit) = permits.clone().acquire_owned().await else { break };
+                let me = self.clone();
+                let mut stop = stop.clone();
+                count_flush(&metrics, &flush, settings);
+                sends.spawn(async move {
+                    let _permit = permit;
+                    me.send_flush(flush, &mut stop).await;
+                });
+            }
+        };
+        if let Some(rest) = batcher.drain() {
+            if stopped_early {
+                // Put back for the consumers that replace these.
+                let Flush { batch, tickets, .. } = rest;
+                if !self.queue.requeue_batch(Arc::new(batch)).await {
+                    // Not queued again: a persistent queue keeps the records for the next start.
+                    std::mem::forget(tickets);
+                }
+            } else {
+                count_flush(&metrics, &rest, settings);
+                let mut stop = stop.clone();
+                self.send_flush(rest, &mut stop).await;
+            }
+        }
+        while sends.join_next().await.is_some() {}
+    }
+
+    /// Sends one merged batch; its receipts acknowledge once the last part
+    /// of each queued batch is done.
+    async fn send_flush(&self, flush: Flush<Arc<Receipt>>, stop: &mut tokio::sync::watch::Receiver<bool>) {
+        let Flush { batch, tickets, .. } = flush;
+        match self.send_with_retry(&batch, stop).await {
+            SendEnd::Done => drop(tickets),
+            SendEnd::Stopped => {
+                if !self.queue.requeue_batch(Arc::new(batch)).await {
+                    std::mem::forget(tickets);
+                }
+            }
+        }
     }
 
     /// Sends one batch until it succeeds, fails permanently, or retrying
@@ -234,6 +325,25 @@ impl<E: Exporter> ExporterRunner<E> {
     }
 }
 
+/// Counts one batch the batcher hands out.
+fn count_flush<T>(metrics: &QueueBatchMetrics, flush: &Flush<T>, settings: BatchSettings) {
+    match flush.trigger {
+        Trigger::Size => metrics.size_trigger.inc(),
+        Trigger::Timeout => metrics.timeout_trigger.inc(),
+        Trigger::Drain => metrics.drain_trigger.inc(),
+    }
+    if flush.cut {
+        metrics.cuts.inc();
+    }
+    if flush.oversized {
+        metrics.oversized.inc();
+    }
+    metrics.send_size.observe(match settings.sizer {
+        crate::queue::Sizer::Bytes => crate::queue::payload_bytes(&flush.batch) as f64,
+        _ => flush.batch.item_count() as f64,
+    });
+}
+
 /// How sending one batch ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendEnd {
@@ -258,6 +368,9 @@ pub struct RunnerParts {
     /// says so again.
     pub destination: String,
     pub failure_summary_interval: Duration,
+    /// `sending_queue.batch`, resolved, with its series; `None`: each
+    /// queued batch is sent as it is.
+    pub batch: Option<(BatchSettings, QueueBatchMetrics)>,
 }
 
 /// An exporter's consumers: they pull from its queue and send.
@@ -280,9 +393,11 @@ impl Consumers {
 /// end, the exporter is shut down.
 pub fn start<E: Exporter>(exporter: E, parts: RunnerParts) -> Consumers {
     let exporter = Arc::new(exporter);
-    let RunnerParts { queue, consumers, retry, metrics, health, name, destination, failure_summary_interval } = parts;
+    let RunnerParts { queue, consumers, retry, metrics, health, name, destination, failure_summary_interval, batch } =
+        parts;
     let failures = FailureLog::new(destination, failure_summary_interval);
-    let runner = Arc::new(ExporterRunner { exporter: exporter.clone(), queue, retry, metrics, health, name, failures });
+    let runner =
+        Arc::new(ExporterRunner { exporter: exporter.clone(), queue, retry, metrics, health, name, failures, batch });
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let handles = runner.spawn(consumers, stop_rx);
     let task = tokio::spawn(async move {

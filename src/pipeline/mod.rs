@@ -248,7 +248,7 @@ fn open_persistent_queue(
     storage: &FileStorageConfig,
     name: &str,
     signal: Signal,
-    capacity: usize,
+    capacity: u64,
     queue_cfg: &SendingQueueConfig,
     metrics: &ExporterMetrics,
     registry: &Registry,
@@ -257,7 +257,8 @@ fn open_persistent_queue(
     let opts = PersistentOptions {
         dir,
         fsync: storage.fsync,
-        max_batches: capacity.max(1),
+        capacity: capacity.max(1),
+        sizer: queue_cfg.queue_sizer(),
         max_bytes: queue_cfg.max_size_mib.max(1).saturating_mul(1 << 20),
         segment_bytes: DEFAULT_SEGMENT_BYTES,
         policy: queue_cfg.policy(),
@@ -267,7 +268,7 @@ fn open_persistent_queue(
     let queue = PersistentQueue::open(opts, queue_metrics, metrics.enqueue_failed.clone())
         .map_err(|e| StartError::Exporter { id: name.to_string(), message: e.to_string() })?;
     info!(exporter = %name, %signal, directory = %storage.directory, fsync = storage.fsync, pending = queue.len(), "persistent sending queue open");
-    Ok(SendingQueue::persistent(queue))
+    Ok(SendingQueue::persistent(queue, queue_cfg.queue_sizer(), metrics.queue_too_large.clone()))
 }
 
 /// What the agent tells a running worker, between two batches.

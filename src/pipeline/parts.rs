@@ -57,7 +57,7 @@ fn file_storage<'a>(
 /// settings apply at the next start; the reload says so).
 #[derive(Debug, PartialEq)]
 pub(super) enum QueueIdentity {
-    Memory { capacity: usize, policy: crate::exporters::otlp_common::FullQueuePolicy },
+    Memory { capacity: u64, sizer: crate::queue::Sizer, policy: crate::exporters::otlp_common::FullQueuePolicy },
     Disk { directory: String },
 }
 
@@ -65,7 +65,11 @@ pub(super) fn queue_identity(cfg: &Arc<dyn ExporterSpec>, storage: Option<&FileS
     let (q, _) = cfg.sending();
     match storage {
         Some(fs) => QueueIdentity::Disk { directory: fs.directory.clone() },
-        None => QueueIdentity::Memory { capacity: if q.enabled { q.queue_size.max(1) } else { 1 }, policy: q.policy() },
+        None => QueueIdentity::Memory {
+            capacity: if q.enabled { q.queue_size.max(1) } else { 1 },
+            sizer: if q.enabled { q.queue_sizer() } else { crate::queue::Sizer::Requests },
+            policy: q.policy(),
+        },
     }
 }
 
@@ -81,10 +85,20 @@ pub(super) fn open_queue(
     let (queue_cfg, _) = cfg.sending();
     let metrics = ExporterMetrics::new(registry, &name, signal);
     // A disabled queue still needs one slot to hand batches to the sender.
-    let capacity = if queue_cfg.enabled { queue_cfg.queue_size } else { 1 };
+    let (capacity, sizer) = if queue_cfg.enabled {
+        (queue_cfg.queue_size, queue_cfg.queue_sizer())
+    } else {
+        (1, crate::queue::Sizer::Requests)
+    };
     let queue = match queue_storage(cfg, extensions) {
         Some(fs) => Arc::new(open_persistent_queue(fs, &name, signal, capacity, &queue_cfg, &metrics, registry)?),
-        None => Arc::new(SendingQueue::new(capacity, queue_cfg.policy(), metrics.enqueue_failed.clone())),
+        None => {
+            let counters = crate::queue::QueueCounters {
+                enqueue_failed: metrics.enqueue_failed.clone(),
+                too_large: metrics.queue_too_large.clone(),
+            };
+            Arc::new(SendingQueue::new(capacity, sizer, queue_cfg.policy(), counters))
+        }
     };
     Ok(queue)
 }
@@ -92,7 +106,7 @@ pub(super) fn open_queue(
 /// Points the queue gauges of an exporter instance at `queue`.
 pub(super) fn register_queue_gauges(registry: &Registry, id: &ComponentId, signal: Signal, queue: &Arc<SendingQueue>) {
     let q = queue.clone();
-    telemetry::register_queue_gauges(registry, &id.to_string(), signal, queue.capacity(), move || q.len() as f64);
+    telemetry::register_queue_gauges(registry, &id.to_string(), signal, queue.capacity(), move || q.size() as f64);
 }
 
 /// Builds the exporter and starts its consumers on `queue`.
@@ -117,6 +131,7 @@ pub(super) fn start_consumers(
         name: format!("{name} ({signal})"),
         destination: destination.clone(),
         failure_summary_interval,
+        batch: queue_cfg.batch_settings().map(|b| (b, telemetry::QueueBatchMetrics::new(registry, &name, signal))),
     };
     let consumers = cfg
         .start(&name, signal, registry, parts)

@@ -71,29 +71,22 @@ impl TlsClientConfig {
     }
 }
 
-/// What the sending queue counts against `queue_size` (the Collector's `sizer`).
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum QueueSizer {
-    /// Requests (batches as they leave the pipeline): sluice's queue.
-    #[default]
-    Requests,
-    /// Items (spans, data points, log records): not implemented.
-    Items,
-    /// Bytes of the serialized requests: not implemented.
-    Bytes,
-}
+/// What the sending queue counts against `queue_size` (the Collector's
+/// `sizer`): requests (default), items or bytes.
+pub use crate::queue::Sizer as QueueSizer;
 
+pub use crate::queue::batcher::BatchSettings;
 pub use crate::queue::FullQueuePolicy;
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SendingQueueConfig {
     pub enabled: bool,
-    /// Concurrent senders draining the queue. Default 10.
+    /// Concurrent senders draining the queue (with `batch`: concurrent
+    /// sends of merged batches). Default 10.
     pub num_consumers: usize,
-    /// Capacity in batches. Default 1000.
-    pub queue_size: usize,
+    /// Capacity, measured by `sizer`. Default 1000.
+    pub queue_size: u64,
     /// What to do when the queue is full. Default `block`.
     pub when_full: FullQueuePolicy,
     /// The Collector's spelling of `when_full: block`.
@@ -104,16 +97,56 @@ pub struct SendingQueueConfig {
     /// survives restarts and crashes. Unset: in memory.
     pub storage: Option<String>,
     /// sluice: bound of a persistent queue's undelivered records, in MiB
-    /// (the batch bound `queue_size` applies too). Default 512.
+    /// (the bound `queue_size` applies too). Default 512.
     pub max_size_mib: u64,
-    /// What `queue_size` counts. Only `requests` (the default) is implemented.
-    pub sizer: QueueSizer,
+    /// What `queue_size` counts: `requests` (default), `items` or `bytes`.
+    /// Written or not matters: a written sizer is the batch's default.
+    pub sizer: Option<QueueSizer>,
     /// The Collector's "caller waits until the request is sent": only
     /// `false` (the default; the pipeline hands on and goes on) is implemented.
     pub wait_for_result: bool,
-    /// The Collector's batching inside the queue: not implemented (use the
-    /// `batch` processor).
-    pub batch: Option<CollectorOnly>,
+    /// Batching of what the queue hands out. Absent: none; present, even
+    /// empty (`batch:` or `batch: {}`): the Collector's defaults.
+    #[serde(deserialize_with = "present")]
+    pub batch: Option<Option<QueueBatchConfig>>,
+}
+
+/// `Some` for a field that is written, even as null (`batch:`).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// `sending_queue.batch`: the Collector's `exporterhelper` batch settings.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueBatchConfig {
+    /// `false` turns batching off (the Collector's optional sections).
+    pub enabled: bool,
+    /// A batch is sent once it has waited this long, whatever its size. Default 200ms.
+    pub flush_timeout: Duration,
+    /// A batch is sent once it reaches this size (by `sizer`). Default 8192.
+    pub min_size: u64,
+    /// Batches are cut at this size; 0: no maximum. Default 0.
+    pub max_size: u64,
+    /// `items` or `bytes`. Default: the queue's `sizer` when that is written
+    /// and this section is not empty, else `items`.
+    pub sizer: Option<QueueSizer>,
+    /// Batching per client metadata: sluice keeps no client metadata.
+    pub partition: Option<CollectorOnly>,
+}
+
+impl Default for QueueBatchConfig {
+    fn default() -> Self {
+        let d = BatchSettings::DEFAULT;
+        QueueBatchConfig {
+            enabled: true,
+            flush_timeout: Duration(d.flush_timeout),
+            min_size: d.min_size,
+            max_size: d.max_size,
+            sizer: None,
+            partition: None,
+        }
+    }
 }
 
 impl Default for SendingQueueConfig {
@@ -127,7 +160,7 @@ impl Default for SendingQueueConfig {
             blocking: None,
             storage: None,
             max_size_mib: 512,
-            sizer: QueueSizer::Requests,
+            sizer: None,
             wait_for_result: false,
             batch: None,
         }
@@ -142,6 +175,38 @@ impl SendingQueueConfig {
             Some(false) => FullQueuePolicy::DropNewest,
             None => self.when_full,
         }
+    }
+
+    /// What `queue_size` counts.
+    pub fn queue_sizer(&self) -> QueueSizer {
+        self.sizer.unwrap_or_default()
+    }
+
+    /// The batch section's sizer as the Collector resolves it: its own when
+    /// written; else the queue's when that is written and the section is
+    /// not empty (`batch: {min_size: 100}`); else `items`.
+    fn batch_sizer(&self, b: &QueueBatchConfig) -> QueueSizer {
+        let nonempty = *b != QueueBatchConfig::default();
+        b.sizer.or(self.sizer.filter(|_| nonempty)).unwrap_or(QueueSizer::Items)
+    }
+
+    /// The batching of what the queue hands out, if any.
+    pub fn batch_settings(&self) -> Option<BatchSettings> {
+        if !self.enabled {
+            return None;
+        }
+        let b = match &self.batch {
+            None => return None,
+            Some(None) => QueueBatchConfig::default(),
+            Some(Some(b)) if !b.enabled => return None,
+            Some(Some(b)) => b.clone(),
+        };
+        Some(BatchSettings {
+            flush_timeout: b.flush_timeout.get(),
+            min_size: b.min_size,
+            max_size: b.max_size,
+            sizer: self.batch_sizer(&b),
+        })
     }
 }
 
@@ -231,14 +296,6 @@ pub fn check_queue(c: &mut crate::config::component::Checker, q: &SendingQueueCo
     if !q.enabled {
         return;
     }
-    if q.sizer != QueueSizer::Requests {
-        let name = if q.sizer == QueueSizer::Items { "items" } else { "bytes" };
-        c.error(
-            &["sending_queue", "sizer"],
-            format!("the Collector has `sizer: {name}`; sluice does not support it (yet): its queue counts requests"),
-            Some("remove sizer (or write sizer: requests); bound the queue with queue_size in requests"),
-        );
-    }
     if q.wait_for_result {
         c.error(
             &["sending_queue", "wait_for_result"],
@@ -246,13 +303,15 @@ pub fn check_queue(c: &mut crate::config::component::Checker, q: &SendingQueueCo
             Some("remove it: the pipeline hands a batch to the queue and goes on, as with wait_for_result: false"),
         );
     }
+    let sizer = q.queue_sizer();
+    let bound = max_queue_size(sizer);
     if q.queue_size == 0 {
         c.error(&["sending_queue", "queue_size"], "queue_size must be at least 1", Some("or set enabled: false"));
-    } else if q.queue_size > MAX_QUEUE_SIZE {
+    } else if q.queue_size > bound {
         c.error(
             &["sending_queue", "queue_size"],
-            format!("queue_size {} is above the bound of {MAX_QUEUE_SIZE}", q.queue_size),
-            Some("an in-memory queue allocates a slot per batch at start; the default is 1000"),
+            format!("queue_size {} is above the bound of {bound} {}", q.queue_size, sizer.as_str()),
+            Some("the queue holds this much in memory (or on disk); the default is 1000 requests"),
         );
     }
     if q.num_consumers == 0 {
@@ -277,10 +336,77 @@ pub fn check_queue(c: &mut crate::config::component::Checker, q: &SendingQueueCo
             Some("it bounds the persistent queue on disk; the default is 512"),
         );
     }
+    check_batch(c, q);
 }
 
-/// Most batches a sending queue may hold (`queue_size`).
-pub const MAX_QUEUE_SIZE: usize = 1_000_000;
+/// `sending_queue.batch`, with the Collector's rules (`queuebatch.Config.Validate`).
+fn check_batch(c: &mut crate::config::component::Checker, q: &SendingQueueConfig) {
+    let b = match &q.batch {
+        Some(Some(b)) if b.enabled => b,
+        _ => return,
+    };
+    let at = |f: &'static str| ["sending_queue", "batch", f];
+    if q.batch_sizer(b) == QueueSizer::Requests {
+        let (path, why) = if b.sizer.is_some() {
+            (at("sizer"), "batch sizer `requests` is not allowed: batches are measured in items or bytes")
+        } else {
+            (
+                at("sizer"),
+                "batch sizer `requests` is not allowed: the batch takes the queue's `sizer: requests`, and batches are measured in items or bytes",
+            )
+        };
+        c.error(&path, why, Some("write batch.sizer: items (or bytes), as the Collector requires"));
+    }
+    if b.flush_timeout.is_zero() {
+        c.error(&at("flush_timeout"), "flush_timeout must be above zero", Some("e.g. 200ms, the default"));
+    }
+    if b.max_size > 0 && b.max_size < b.min_size {
+        c.error(
+            &at("max_size"),
+            format!("max_size ({}) must be greater or equal to min_size ({})", b.max_size, b.min_size),
+            Some("raise max_size, lower min_size, or set max_size: 0 for no maximum"),
+        );
+    }
+    let sizer = q.batch_sizer(b);
+    if sizer != QueueSizer::Requests && b.min_size > max_queue_size(sizer) {
+        c.error(
+            &at("min_size"),
+            format!("min_size {} is above the bound of {} {}", b.min_size, max_queue_size(sizer), sizer.as_str()),
+            Some("a pending batch is held in memory; the default is 8192 items"),
+        );
+    }
+    if sizer != QueueSizer::Requests && b.max_size > max_queue_size(sizer) {
+        c.error(
+            &at("max_size"),
+            format!("max_size {} is above the bound of {} {}", b.max_size, max_queue_size(sizer), sizer.as_str()),
+            Some("0 means no maximum"),
+        );
+    }
+    // The queue could never hold a batch's worth: the Collector refuses it too.
+    if sizer == q.queue_sizer() && q.queue_size > 0 && b.min_size > q.queue_size {
+        c.error(
+            &at("min_size"),
+            format!("min_size ({}) must be less than or equal to queue_size ({})", b.min_size, q.queue_size),
+            Some("both count the same sizer: raise sending_queue.queue_size or lower batch.min_size"),
+        );
+    }
+}
+
+/// The bound of `queue_size` (and of batch sizes) for a sizer.
+pub fn max_queue_size(sizer: QueueSizer) -> u64 {
+    match sizer {
+        QueueSizer::Requests => MAX_QUEUE_SIZE,
+        QueueSizer::Items => MAX_QUEUE_ITEMS,
+        QueueSizer::Bytes => MAX_QUEUE_BYTES,
+    }
+}
+
+/// Most batches a sending queue may hold (`queue_size` with `sizer: requests`).
+pub const MAX_QUEUE_SIZE: u64 = 1_000_000;
+/// Most items (`sizer: items`).
+pub const MAX_QUEUE_ITEMS: u64 = 1_000_000_000;
+/// Most bytes (`sizer: bytes`): 64 GiB.
+pub const MAX_QUEUE_BYTES: u64 = 64 << 30;
 /// Most consumers of a sending queue (`num_consumers`).
 pub const MAX_NUM_CONSUMERS: usize = 4096;
 /// Most MiB of a persistent queue (`max_size_mib`), so the byte bound never overflows.

@@ -126,7 +126,7 @@ pub struct RemoteWriteQueueConfig {
     #[serde(default = "yes")]
     pub enabled: bool,
     #[serde(default)]
-    pub queue_size: Option<usize>,
+    pub queue_size: Option<u64>,
     #[serde(default)]
     pub num_consumers: Option<usize>,
 }
@@ -205,7 +205,7 @@ pub fn validate(c: &mut Checker, cfg: &PrometheusRemoteWriteConfig) {
             c.error(
                 &["remote_write_queue", "queue_size"],
                 format!("queue_size {n} is above the bound of {MAX_QUEUE_SIZE}"),
-                Some("an in-memory queue allocates a slot per batch at start; e.g. 10000"),
+                Some("the queue holds up to this many requests in memory; e.g. 10000"),
             );
             merged.queue_size = 1;
         }
