@@ -413,6 +413,164 @@ pub fn start<E: Exporter>(exporter: E, parts: RunnerParts) -> Consumers {
 mod tests {
     use super::*;
     use crate::config::Duration as CfgDuration;
+    use crate::data::{Batch, Signal};
+    use crate::exporters::ExportOutcome;
+    use crate::queue::persistent::{PersistentOptions, PersistentQueue, DEFAULT_SEGMENT_BYTES};
+    use crate::queue::{FullQueuePolicy, QueueCounters, Sizer};
+    use crate::telemetry::{PersistentQueueMetrics, Registry};
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use std::sync::Mutex;
+
+    /// Records the item count of every batch it is handed.
+    struct Recorder(Arc<Mutex<Vec<usize>>>);
+
+    impl Exporter for Recorder {
+        fn export(
+            &self,
+            batch: &Batch,
+        ) -> impl std::future::Future<Output = Result<ExportOutcome, ExportError>> + Send {
+            let (n, seen) = (batch.item_count(), self.0.clone());
+            async move {
+                seen.lock().unwrap().push(n);
+                Ok(ExportOutcome::default())
+            }
+        }
+    }
+
+    fn spans(n: usize) -> Arc<crate::data::Payload> {
+        let span = Span { trace_id: vec![1; 16], span_id: vec![2; 8], ..Default::default() };
+        Arc::new(
+            Batch::Traces(ExportTraceServiceRequest {
+                resource_spans: vec![ResourceSpans {
+                    scope_spans: vec![ScopeSpans { spans: vec![span; n], ..Default::default() }],
+                    ..Default::default()
+                }],
+            })
+            .into(),
+        )
+    }
+
+    fn parts(queue: Arc<SendingQueue>, reg: &Registry, batch: BatchSettings) -> RunnerParts {
+        RunnerParts {
+            queue,
+            consumers: 3,
+            retry: RetryConfig::default(),
+            metrics: ExporterMetrics::new(reg, "otlp", Signal::Traces),
+            health: crate::telemetry::health::HealthState::new().exporter("otlp"),
+            name: "otlp (traces)".into(),
+            destination: "test".into(),
+            failure_summary_interval: Duration::from_secs(30),
+            batch: Some((batch, QueueBatchMetrics::new(reg, "otlp", Signal::Traces))),
+        }
+    }
+
+    fn settings(min: u64, max: u64, timeout_ms: u64) -> BatchSettings {
+        BatchSettings {
+            flush_timeout: Duration::from_millis(timeout_ms),
+            min_size: min,
+            max_size: max,
+            sizer: Sizer::Items,
+        }
+    }
+
+    #[test]
+    fn batched_consumers_merge_and_cut_what_the_queue_hands_out() {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let reg = Registry::new();
+        let queue = Arc::new(SendingQueue::new(1000, Sizer::Items, FullQueuePolicy::Block, QueueCounters::default()));
+        for n in [4, 4, 4, 4, 37] {
+            queue.push(spans(n));
+        }
+        queue.close();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        rt.block_on(async {
+            let consumers = start(Recorder(seen.clone()), parts(queue.clone(), &reg, settings(10, 15, 10_000)));
+            consumers.task.await.unwrap();
+        });
+        // 4+4+4 = 12 >= 10 goes; 4+37 = 41 = 15 + 15 + 11, and 11 >= 10 goes.
+        let mut sizes = seen.lock().unwrap().clone();
+        sizes.sort();
+        assert_eq!(sizes, vec![11, 12, 15, 15]);
+        let sends = |t| {
+            reg.value(
+                "sluice_exporter_queue_batch_sends_total",
+                &[("exporter", "otlp"), ("data_type", "traces"), ("trigger", t)],
+            )
+        };
+        assert_eq!(sends("size"), Some(4.0));
+        let typed = [("exporter", "otlp"), ("data_type", "traces")];
+        assert_eq!(reg.value("sluice_exporter_queue_batch_cuts_total", &typed), Some(2.0));
+        assert_eq!(reg.value("otelcol_exporter_sent_spans_total", &[("exporter", "otlp")]), Some(53.0));
+    }
+
+    #[test]
+    fn a_small_batch_goes_after_flush_timeout_and_the_rest_at_close() {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let reg = Registry::new();
+        let queue =
+            Arc::new(SendingQueue::new(1000, Sizer::Requests, FullQueuePolicy::Block, QueueCounters::default()));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        rt.block_on(async {
+            let consumers = start(Recorder(seen.clone()), parts(queue.clone(), &reg, settings(100, 0, 100)));
+            queue.push(spans(3));
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            assert!(seen.lock().unwrap().is_empty(), "3 < min_size waits for flush_timeout");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert_eq!(*seen.lock().unwrap(), vec![3], "sent once flush_timeout passed");
+            queue.push(spans(5));
+            queue.close();
+            consumers.task.await.unwrap();
+        });
+        assert_eq!(*seen.lock().unwrap(), vec![3, 5], "what is pending goes when the queue closes");
+        let sends = |t| {
+            reg.value(
+                "sluice_exporter_queue_batch_sends_total",
+                &[("exporter", "otlp"), ("data_type", "traces"), ("trigger", t)],
+            )
+        };
+        assert_eq!((sends("timeout"), sends("drain")), (Some(1.0), Some(1.0)));
+    }
+
+    #[test]
+    fn a_persistent_record_is_forgotten_once_every_part_of_it_is_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || {
+            let opts = PersistentOptions {
+                dir: dir.path().to_path_buf(),
+                fsync: false,
+                capacity: 1000,
+                sizer: Sizer::Items,
+                max_bytes: 1 << 20,
+                segment_bytes: DEFAULT_SEGMENT_BYTES,
+                policy: FullQueuePolicy::Block,
+                name: "test".into(),
+            };
+            let q =
+                PersistentQueue::open(opts, PersistentQueueMetrics::default(), crate::telemetry::Counter::default());
+            Arc::new(SendingQueue::persistent(q.unwrap(), Sizer::Items, crate::telemetry::Counter::default()))
+        };
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let reg = Registry::new();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        {
+            let queue = open();
+            for n in [3, 3, 3] {
+                queue.push(spans(n));
+            }
+            assert_eq!((queue.size(), queue.capacity()), (9, 1000));
+            queue.close();
+            rt.block_on(async {
+                let consumers = start(Recorder(seen.clone()), parts(queue.clone(), &reg, settings(5, 5, 10_000)));
+                consumers.task.await.unwrap();
+            });
+        }
+        let mut sizes = seen.lock().unwrap().clone();
+        sizes.sort();
+        // 3+3 = 6 = 5 + 1 (the second record is cut in two); 1+3 = 4 drains at close.
+        assert_eq!(sizes, vec![4, 5]);
+        assert_eq!(open().len(), 0, "every record was acknowledged, none replays");
+    }
 
     #[test]
     fn backoff_grows_by_the_multiplier_up_to_the_max() {

@@ -436,4 +436,122 @@ mod bounds_tests {
             assert_eq!(e.line, Some(9), "{e}");
         }
     }
+
+    fn queue_of(queue: &str) -> super::SendingQueueConfig {
+        let cfg = crate::service::load(&with(queue), &|_| None).unwrap_or_else(|e| panic!("{queue}: {e}"));
+        let otlp = crate::config::ComponentId::parse("otlp").unwrap();
+        cfg.exporters[&otlp].sending().0
+    }
+
+    /// The Collector's queuebatch testdata (config_test.go `TestUnmarshal`),
+    /// with the defaults it expects: batch flush_timeout 200ms, min_size
+    /// 8192, max_size 0, sizer items unless inherited.
+    #[test]
+    fn batch_settings_resolve_as_the_collector_unmarshals_them() {
+        use super::{BatchSettings, QueueSizer};
+        use std::time::Duration;
+        let default = BatchSettings {
+            flush_timeout: Duration::from_millis(200),
+            min_size: 8192,
+            max_size: 0,
+            sizer: QueueSizer::Items,
+        };
+        assert_eq!(BatchSettings::DEFAULT, default);
+        // batch_unset.yaml: no batching.
+        assert_eq!(queue_of("      enabled: true\n").batch_settings(), None);
+        // batch_set_empty_no_explicit_sizer.yaml
+        assert_eq!(queue_of("      enabled: true\n      batch:\n").batch_settings(), Some(default));
+        // batch_set_empty_explicit_sizer.yaml: an empty batch does not take the queue's sizer.
+        let q = queue_of("      sizer: bytes\n      batch:\n");
+        assert_eq!((q.queue_sizer(), q.batch_settings()), (QueueSizer::Bytes, Some(default)));
+        // batch_set_nonempty_explicit_sizer.yaml: it does once not empty.
+        let q = queue_of("      sizer: bytes\n      queue_size: 2000\n      batch:\n        min_size: 100\n");
+        let expected = BatchSettings { min_size: 100, sizer: QueueSizer::Bytes, ..default };
+        assert_eq!((q.queue_size, q.batch_settings()), (2000, Some(expected)));
+        // batch_set_nonempty_no_explicit_sizer.yaml
+        let q = queue_of("      queue_size: 2000\n      batch:\n        min_size: 100\n");
+        assert_eq!(q.batch_settings(), Some(BatchSettings { min_size: 100, ..default }));
+        // batch_disabled_explicit_sizer.yaml
+        let q = queue_of("      sizer: requests\n      batch:\n        enabled: false\n");
+        assert_eq!(q.batch_settings(), None);
+        // Every field written.
+        let q = queue_of(
+            "      sizer: items\n      queue_size: 50000\n      batch:\n        flush_timeout: 1s\n        \
+             min_size: 1000\n        max_size: 2000\n        sizer: bytes\n",
+        );
+        let expected = BatchSettings {
+            flush_timeout: Duration::from_secs(1),
+            min_size: 1000,
+            max_size: 2000,
+            sizer: QueueSizer::Bytes,
+        };
+        assert_eq!((q.queue_sizer(), q.batch_settings()), (QueueSizer::Items, Some(expected)));
+        // A disabled queue batches nothing.
+        assert_eq!(queue_of("      enabled: false\n      batch: {}\n").batch_settings(), None);
+    }
+
+    #[test]
+    fn batch_mistakes_are_reported_at_their_fields_with_hints() {
+        for (queue, path, needle, line) in [
+            (
+                "      batch:\n        min_size: 2048\n        max_size: 1024\n",
+                "exporters::otlp::sending_queue::batch::max_size",
+                "max_size (1024) must be greater or equal to min_size (2048)",
+                11,
+            ),
+            (
+                "      batch:\n        sizer: requests\n",
+                "exporters::otlp::sending_queue::batch::sizer",
+                "batch sizer `requests` is not allowed",
+                10,
+            ),
+            (
+                "      sizer: requests\n      batch:\n        min_size: 10\n",
+                "exporters::otlp::sending_queue::batch::sizer",
+                "takes the queue's `sizer: requests`",
+                10,
+            ),
+            (
+                "      batch:\n        flush_timeout: 0s\n",
+                "exporters::otlp::sending_queue::batch::flush_timeout",
+                "flush_timeout must be above zero",
+                10,
+            ),
+            (
+                "      sizer: items\n      queue_size: 100\n      batch:\n        min_size: 200\n",
+                "exporters::otlp::sending_queue::batch::min_size",
+                "min_size (200) must be less than or equal to queue_size (100)",
+                12,
+            ),
+            ("      sizer: pages\n", "exporters::otlp::sending_queue::sizer", "pages", 9),
+            (
+                "      sizer: items\n      queue_size: 2000000000\n",
+                "exporters::otlp::sending_queue::queue_size",
+                "bound of 1000000000 items",
+                10,
+            ),
+        ] {
+            let errs = crate::service::load(&with(queue), &|_| None).unwrap_err();
+            let e = errs.0.iter().find(|e| e.path == path).unwrap_or_else(|| panic!("no error at {path}: {errs}"));
+            assert!(e.to_string().contains(needle), "{e}");
+            assert_eq!(e.line, Some(line), "{e}");
+            if path.ends_with("::sizer") && needle != "pages" {
+                assert!(e.hint.as_deref().is_some_and(|h| h.contains("items")), "{e:?}");
+            }
+        }
+        // Three mistakes in one batch section: all three at once.
+        let errs = crate::service::load(
+            &with("      batch:\n        sizer: requests\n        flush_timeout: 0s\n        min_size: 9\n        max_size: 3\n"),
+            &|_| None,
+        )
+        .unwrap_err();
+        assert_eq!(errs.0.len(), 3, "{errs}");
+        // partition (per client metadata) is the Collector's, not sluice's.
+        let errs = crate::service::load(
+            &with("      batch:\n        partition:\n          metadata_keys: [tenant]\n"),
+            &|_| None,
+        )
+        .unwrap_err();
+        assert!(errs.0[0].to_string().contains("sluice does not support it"), "{errs}");
+    }
 }
