@@ -67,7 +67,6 @@ fn collector_fields_sluice_lacks_are_refused_by_name() {
         ("exporters::otlp::authority", "`authority`"),
         ("exporters::otlp::auth", "`auth`"),
         ("exporters::otlp::tls::curve_preferences", "`curve_preferences`"),
-        ("exporters::otlp/queue::sending_queue::wait_for_result", "`wait_for_result: true`"),
         ("exporters::otlp::sending_queue::batch::partition", "`partition`"),
         ("exporters::otlphttp::proxy_url", "`proxy_url`"),
         ("extensions::health_check::response_body", "`response_body`"),

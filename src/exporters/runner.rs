@@ -171,7 +171,13 @@ impl<E: Exporter> ExporterRunner<E> {
                         };
                         let Some(popped) = popped else { break };
                         match me.send_with_retry(&popped.batch, &mut stop).await {
-                            SendEnd::Done => me.queue.done(popped),
+                            SendEnd::Sent => me.queue.done(popped),
+                            SendEnd::Failed => {
+                                if let Some(w) = &popped.waiter {
+                                    w.fail();
+                                }
+                                me.queue.done(popped)
+                            }
                             SendEnd::Stopped => {
                                 // The replacing consumers send it with their settings.
                                 me.queue.requeue(popped).await;
@@ -238,6 +244,7 @@ impl<E: Exporter> ExporterRunner<E> {
             if stopped_early {
                 // Put back for the consumers that replace these.
                 let Flush { batch, tickets, .. } = rest;
+                tickets.iter().for_each(|t| t.fail());
                 if !self.queue.requeue_batch(Arc::new(batch)).await {
                     // Not queued again: a persistent queue keeps the records for the next start.
                     std::mem::forget(tickets);
@@ -256,8 +263,13 @@ impl<E: Exporter> ExporterRunner<E> {
     async fn send_flush(&self, flush: Flush<Arc<Receipt>>, stop: &mut tokio::sync::watch::Receiver<bool>) {
         let Flush { batch, tickets, .. } = flush;
         match self.send_with_retry(&batch, stop).await {
-            SendEnd::Done => drop(tickets),
+            SendEnd::Sent => drop(tickets),
+            SendEnd::Failed => tickets.iter().for_each(|t| t.fail()),
             SendEnd::Stopped => {
+                // Merged batches go back without their waiters: those are
+                // told of a failure (the client retries) rather than of a
+                // send that has not happened.
+                tickets.iter().for_each(|t| t.fail());
                 if !self.queue.requeue_batch(Arc::new(batch)).await {
                     std::mem::forget(tickets);
                 }
@@ -289,21 +301,21 @@ impl<E: Exporter> ExporterRunner<E> {
                     }
                     self.health.set_ok();
                     self.failures.sent(&self.name);
-                    return SendEnd::Done;
+                    return SendEnd::Sent;
                 }
                 Err(ExportError::Permanent { message }) => {
                     self.metrics.send_failed.add(items);
                     self.failures.failed(&self.name, &message, "the destination refused a batch permanently; dropped");
                     warn!(exporter = %self.name, items, error = %message, "export failed permanently; dropping batch");
                     self.health.set_permanent_failure(message);
-                    return SendEnd::Done;
+                    return SendEnd::Failed;
                 }
                 Err(ExportError::Retryable { message, retry_after }) => (message, retry_after),
             };
             if !self.retry.enabled {
                 self.metrics.send_failed.add(items);
                 warn!(exporter = %self.name, items, error = %message, "export failed and retry_on_failure is disabled; dropping batch");
-                return SendEnd::Done;
+                return SendEnd::Failed;
             }
             let backoff_wait = backoff.next_wait(rand::rng().random::<f64>());
             // The server's requested wait wins over a shorter backoff.
@@ -312,7 +324,7 @@ impl<E: Exporter> ExporterRunner<E> {
             if !max_elapsed.is_zero() && first_attempt.elapsed() + wait > max_elapsed {
                 self.metrics.send_failed.add(items);
                 warn!(exporter = %self.name, items, error = %message, "retries exhausted after {:?}; dropping batch", first_attempt.elapsed());
-                return SendEnd::Done;
+                return SendEnd::Failed;
             }
             self.metrics.retries.inc();
             self.failures.failed(&self.name, &message, "retrying");
@@ -347,8 +359,11 @@ fn count_flush<T>(metrics: &QueueBatchMetrics, flush: &Flush<T>, settings: Batch
 /// How sending one batch ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendEnd {
-    /// Sent, or counted as failed: the queue may forget it.
-    Done,
+    /// Sent (a partial rejection counted): the queue may forget it.
+    Sent,
+    /// Counted as failed (permanent error, retries exhausted or disabled):
+    /// the queue may forget it.
+    Failed,
     /// The consumers were told to stop while the batch waited to be retried;
     /// it goes back to the queue.
     Stopped,

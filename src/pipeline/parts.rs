@@ -97,7 +97,8 @@ pub(super) fn open_queue(
                 enqueue_failed: metrics.enqueue_failed.clone(),
                 too_large: metrics.queue_too_large.clone(),
             };
-            Arc::new(SendingQueue::new(capacity, sizer, queue_cfg.policy(), counters))
+            let queue = SendingQueue::new(capacity, sizer, queue_cfg.policy(), counters);
+            Arc::new(if queue_cfg.enabled && queue_cfg.wait_for_result { queue.waiting_for_result() } else { queue })
         }
     };
     Ok(queue)
@@ -226,11 +227,14 @@ impl PipelineShape {
             processors.iter().map(|(_, c)| c.as_ref().map_or(DataForm::Decoded, |c| c.data_form())).collect();
         let reads_encoded = forms.iter().find(|f| **f != DataForm::Untouched).is_none_or(|f| *f == DataForm::Either);
         let exporters_take_encoded = forwards_encoded(config, &p.exporters);
-        let durable = p
-            .exporters
-            .iter()
-            .filter_map(|e| ComponentId::parse(e).ok())
-            .any(|eid| config.exporters.get(&eid).is_some_and(|c| queue_storage(c, &config.extensions).is_some()));
+        // Receivers wait for a persistent queue's write, or for the export
+        // result of a queue with `wait_for_result`.
+        let durable = p.exporters.iter().filter_map(|e| ComponentId::parse(e).ok()).any(|eid| {
+            config.exporters.get(&eid).is_some_and(|c| {
+                let (q, _) = c.sending();
+                queue_storage(c, &config.extensions).is_some() || (q.enabled && q.wait_for_result)
+            })
+        });
         PipelineShape {
             processors,
             workers: p.workers.max(1),
@@ -317,7 +321,7 @@ pub(super) fn start_pipeline(
     if shape.durable {
         let holding: Vec<String> = specs.iter().filter(|(_, c)| c.holds_data()).map(|(id, _)| id.to_string()).collect();
         if !holding.is_empty() {
-            warn!(pipeline = %pid, processors = %holding.join(", "), "this pipeline writes to a persistent queue after processors that hold data; clients are answered when the processor takes a batch, before it is on disk, so a crash can lose what the processor holds");
+            warn!(pipeline = %pid, processors = %holding.join(", "), "this pipeline writes to a persistent queue (or waits for export results) after processors that hold data; clients are answered when the processor takes a batch, before it is on disk or sent, so a crash can lose what the processor holds");
         }
     }
     let decode_failures = telemetry::pipeline_decode_failures(registry, &pid.to_string());

@@ -95,12 +95,35 @@ pub enum PushOutcome {
 pub struct Popped {
     pub batch: Arc<Payload>,
     ticket: Option<Ticket>,
+    /// Who waits for this batch's export result (`wait_for_result`).
+    pub waiter: Option<Arc<ResultWaiter>>,
 }
 
-impl Popped {
-    /// A batch that came from no queue (nothing to acknowledge).
-    pub fn detached(batch: Arc<Payload>) -> Popped {
-        Popped { batch, ticket: None }
+/// The answer a receiver waits for under `wait_for_result`: completed when
+/// the last holder lets go, `true` unless some holder reported a failure
+/// (an export that failed, a queue that refused a part). Each batch a
+/// request became, in each waiting queue, holds it until its send ends.
+pub struct ResultWaiter {
+    tx: Mutex<Option<tokio::sync::oneshot::Sender<bool>>>,
+    ok: std::sync::atomic::AtomicBool,
+}
+
+impl ResultWaiter {
+    pub fn new(tx: tokio::sync::oneshot::Sender<bool>) -> Arc<ResultWaiter> {
+        Arc::new(ResultWaiter { tx: Mutex::new(Some(tx)), ok: std::sync::atomic::AtomicBool::new(true) })
+    }
+
+    /// Some part of the request was not delivered: the answer is a failure.
+    pub fn fail(&self) {
+        self.ok.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Drop for ResultWaiter {
+    fn drop(&mut self) {
+        if let Some(tx) = self.tx.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = tx.send(self.ok.load(std::sync::atomic::Ordering::Relaxed));
+        }
     }
 }
 
@@ -110,6 +133,16 @@ impl Popped {
 pub struct Receipt {
     queue: Arc<SendingQueue>,
     ticket: Option<Ticket>,
+    waiter: Option<Arc<ResultWaiter>>,
+}
+
+impl Receipt {
+    /// A send that carried part of this batch failed.
+    pub fn fail(&self) {
+        if let Some(w) = &self.waiter {
+            w.fail();
+        }
+    }
 }
 
 impl Drop for Receipt {
@@ -120,11 +153,14 @@ impl Drop for Receipt {
     }
 }
 
+/// A batch waiting in memory: its size by the sizer, and who waits for its result.
+type Entry = (Arc<Payload>, u64, Option<Arc<ResultWaiter>>);
+
 /// The in-memory store: an unbounded channel whose bound is kept by `used`,
 /// the size (by the sizer) of what waits in it.
 struct Memory {
-    tx: async_channel::Sender<(Arc<Payload>, u64)>,
-    rx: async_channel::Receiver<(Arc<Payload>, u64)>,
+    tx: async_channel::Sender<Entry>,
+    rx: async_channel::Receiver<Entry>,
     policy: FullQueuePolicy,
     used: Mutex<u64>,
     room: Condvar,
@@ -149,6 +185,8 @@ pub struct SendingQueue {
     sizer: Sizer,
     capacity: u64,
     counters: QueueCounters,
+    /// `wait_for_result`: pushers hand a [`ResultWaiter`] along (memory only).
+    wait_for_result: bool,
 }
 
 impl SendingQueue {
@@ -157,7 +195,19 @@ impl SendingQueue {
         let capacity = capacity.max(1);
         let (tx, rx) = async_channel::unbounded();
         let memory = Memory { tx, rx, policy, used: Mutex::new(0), room: Condvar::new() };
-        SendingQueue { store: Store::Memory(memory), sizer, capacity, counters }
+        SendingQueue { store: Store::Memory(memory), sizer, capacity, counters, wait_for_result: false }
+    }
+
+    /// Makes the queue carry each pusher's [`ResultWaiter`] to the send
+    /// (`wait_for_result`); only an in-memory queue does.
+    pub fn waiting_for_result(mut self) -> Self {
+        self.wait_for_result = matches!(self.store, Store::Memory(_));
+        self
+    }
+
+    /// Whether pushers should hand their [`ResultWaiter`] along.
+    pub fn waits_for_result(&self) -> bool {
+        self.wait_for_result
     }
 
     /// A queue on disk (already opened and replayed; it counts its own
@@ -165,7 +215,7 @@ impl SendingQueue {
     pub fn persistent(queue: PersistentQueue, sizer: Sizer, too_large: Counter) -> Self {
         let capacity = queue.capacity();
         let counters = QueueCounters { enqueue_failed: Counter::default(), too_large };
-        SendingQueue { store: Store::Disk(Box::new(queue)), sizer, capacity, counters }
+        SendingQueue { store: Store::Disk(Box::new(queue)), sizer, capacity, counters, wait_for_result: false }
     }
 
     /// Whether a pushed batch is on disk once `push` returns `Queued`.
@@ -175,6 +225,22 @@ impl SendingQueue {
 
     /// Called from a pipeline worker thread; may block under the `block` policy.
     pub fn push(&self, batch: Arc<Payload>) -> PushOutcome {
+        self.push_waiting(batch, None)
+    }
+
+    /// As [`push`](Self::push); `waiter` is held until the batch's send
+    /// ends, and told of a failure (this refusal included).
+    pub fn push_waiting(&self, batch: Arc<Payload>, waiter: Option<Arc<ResultWaiter>>) -> PushOutcome {
+        let outcome = self.push_inner(batch, waiter.clone());
+        if outcome != PushOutcome::Queued {
+            if let Some(w) = waiter {
+                w.fail();
+            }
+        }
+        outcome
+    }
+
+    fn push_inner(&self, batch: Arc<Payload>, waiter: Option<Arc<ResultWaiter>>) -> PushOutcome {
         let m = match &self.store {
             Store::Memory(m) => m,
             // The persistent queue counts its own failures.
@@ -192,7 +258,7 @@ impl SendingQueue {
             }
         };
         let items = batch.item_count() as u64;
-        let outcome = self.push_memory(m, batch);
+        let outcome = self.push_memory(m, batch, waiter);
         if outcome != PushOutcome::Queued {
             self.counters.enqueue_failed.add(items);
             if outcome == PushOutcome::TooLarge {
@@ -202,7 +268,7 @@ impl SendingQueue {
         outcome
     }
 
-    fn push_memory(&self, m: &Memory, batch: Arc<Payload>) -> PushOutcome {
+    fn push_memory(&self, m: &Memory, batch: Arc<Payload>, waiter: Option<Arc<ResultWaiter>>) -> PushOutcome {
         let size = self.sizer.size_of(&batch);
         if size > self.capacity {
             tracing::warn!(
@@ -228,7 +294,7 @@ impl SendingQueue {
         }
         *used += size;
         drop(used);
-        if m.tx.try_send((batch, size)).is_err() {
+        if m.tx.try_send((batch, size, waiter)).is_err() {
             self.release(m, size);
             return PushOutcome::Closed;
         }
@@ -246,17 +312,17 @@ impl SendingQueue {
     pub async fn pop(&self) -> Option<Popped> {
         match &self.store {
             Store::Memory(m) => {
-                let (batch, size) = m.rx.recv().await.ok()?;
+                let (batch, size, waiter) = m.rx.recv().await.ok()?;
                 self.release(m, size);
-                Some(Popped { batch, ticket: None })
+                Some(Popped { batch, ticket: None, waiter })
             }
-            Store::Disk(q) => q.pop().await.map(|(b, t)| Popped { batch: Arc::new(b), ticket: Some(t) }),
+            Store::Disk(q) => q.pop().await.map(|(b, t)| Popped { batch: Arc::new(b), ticket: Some(t), waiter: None }),
         }
     }
 
     /// A popped batch and the receipt that acknowledges it when dropped.
     pub fn receipt(self: &Arc<Self>, popped: Popped) -> (Arc<Payload>, Receipt) {
-        (popped.batch, Receipt { queue: self.clone(), ticket: popped.ticket })
+        (popped.batch, Receipt { queue: self.clone(), ticket: popped.ticket, waiter: popped.waiter })
     }
 
     /// The consumer is done with a batch: sent, or counted as failed.
@@ -271,8 +337,8 @@ impl SendingQueue {
     /// retry); the queue's next consumer gets it. Waits for room rather than
     /// dropping: the consumers that replace the old ones make room.
     pub async fn requeue(&self, popped: Popped) {
-        let Popped { batch, ticket } = popped;
-        if self.requeue_batch(batch).await {
+        let Popped { batch, ticket, waiter } = popped;
+        if self.requeue_waiting(batch, waiter).await {
             if let (Store::Disk(q), Some(t)) = (&self.store, ticket) {
                 q.ack(t);
             }
@@ -283,12 +349,19 @@ impl SendingQueue {
     /// whether it is queued again. A memory queue takes it beyond its bound
     /// (it was counted in before); a persistent queue writes it anew.
     pub async fn requeue_batch(&self, batch: Arc<Payload>) -> bool {
+        self.requeue_waiting(batch, None).await
+    }
+
+    async fn requeue_waiting(&self, batch: Arc<Payload>, waiter: Option<Arc<ResultWaiter>>) -> bool {
         let items = batch.item_count() as u64;
         match &self.store {
             Store::Memory(m) => {
                 let size = self.sizer.size_of(&batch);
                 *m.used.lock().unwrap_or_else(|p| p.into_inner()) += size;
-                if m.tx.send((batch, size)).await.is_err() {
+                if let Err(e) = m.tx.send((batch, size, waiter)).await {
+                    if let Some(w) = &e.0 .2 {
+                        w.fail();
+                    }
                     self.release(m, size);
                     self.counters.enqueue_failed.add(items);
                     return false;
@@ -426,6 +499,30 @@ mod tests {
         q.close();
         assert_eq!(pusher.join().unwrap(), PushOutcome::Closed);
         assert_eq!(failed.get(), 2);
+    }
+
+    #[test]
+    fn a_result_waiter_answers_once_every_holder_is_done() {
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        let q = SendingQueue::new(1, Sizer::Requests, FullQueuePolicy::DropNewest, QueueCounters::default())
+            .waiting_for_result();
+        assert!(q.waits_for_result());
+        let waiter = ResultWaiter::new(tx);
+        assert_eq!(q.push_waiting(spans(1), Some(waiter.clone())), PushOutcome::Queued);
+        drop(waiter);
+        assert!(rx.try_recv().is_err(), "the queued batch still holds it");
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let popped = rt.block_on(q.pop()).unwrap();
+        q.done(popped);
+        assert_eq!(rx.try_recv(), Ok(true), "sent: the answer is a success");
+
+        // A refusal (the queue is full) fails the answer at once.
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        q.push(spans(1));
+        let waiter = ResultWaiter::new(tx);
+        assert_eq!(q.push_waiting(spans(1), Some(waiter.clone())), PushOutcome::Dropped);
+        drop(waiter);
+        assert_eq!(rx.try_recv(), Ok(false));
     }
 
     #[test]

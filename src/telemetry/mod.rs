@@ -361,11 +361,12 @@ impl PersistentQueueMetrics {
 }
 
 /// Requests whose durable acknowledgement failed (not written to a
-/// persistent queue in time); the client was told to retry.
+/// persistent queue, or with `wait_for_result` not exported, in time); the
+/// client was told to retry.
 pub fn durable_ack_failures(reg: &Registry, receiver: &str, transport: &str) -> Counter {
     reg.counter(
         "sluice_receiver_durable_ack_failures_total",
-        "Requests answered with a retryable error because their data could not be written to a persistent queue.",
+        "Requests answered with a retryable error because their data could not be written to a persistent queue, or (wait_for_result) was not exported, in time.",
         &[("receiver", receiver), ("transport", transport)],
     )
 }

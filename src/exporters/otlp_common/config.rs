@@ -102,8 +102,8 @@ pub struct SendingQueueConfig {
     /// What `queue_size` counts: `requests` (default), `items` or `bytes`.
     /// Written or not matters: a written sizer is the batch's default.
     pub sizer: Option<QueueSizer>,
-    /// The Collector's "caller waits until the request is sent": only
-    /// `false` (the default; the pipeline hands on and goes on) is implemented.
+    /// The client is answered once its data is sent (or failed), not once
+    /// it is queued. Default false. Not with `storage`.
     pub wait_for_result: bool,
     /// Batching of what the queue hands out. Absent: none; present, even
     /// empty (`batch:` or `batch: {}`): the Collector's defaults.
@@ -296,11 +296,11 @@ pub fn check_queue(c: &mut crate::config::component::Checker, q: &SendingQueueCo
     if !q.enabled {
         return;
     }
-    if q.wait_for_result {
+    if q.wait_for_result && q.storage.is_some() {
         c.error(
             &["sending_queue", "wait_for_result"],
-            "the Collector has `wait_for_result: true`; sluice does not support it (yet)",
-            Some("remove it: the pipeline hands a batch to the queue and goes on, as with wait_for_result: false"),
+            "`wait_for_result` is not supported with a persistent queue configured with `storage`",
+            Some("as in the Collector: remove wait_for_result, or storage (a persistent queue already answers once the data is on disk)"),
         );
     }
     let sizer = q.queue_sizer();
@@ -539,6 +539,15 @@ mod bounds_tests {
                 assert!(e.hint.as_deref().is_some_and(|h| h.contains("items")), "{e:?}");
             }
         }
+        // wait_for_result needs an in-memory queue, as in the Collector.
+        let text = with("      storage: file_storage\n      wait_for_result: true\n").replace(
+            "service:\n",
+            "extensions:\n  file_storage:\n    directory: /tmp/sluice-wfr\nservice:\n  extensions: [file_storage]\n",
+        );
+        let errs = crate::service::load(&text, &|_| None).unwrap_err();
+        let e = errs.0.iter().find(|e| e.path == "exporters::otlp::sending_queue::wait_for_result").expect("error");
+        assert!(e.message.contains("not supported with a persistent queue") && e.hint.is_some(), "{e}");
+        assert!(queue_of("      wait_for_result: true\n").wait_for_result);
         // Three mistakes in one batch section: all three at once.
         let errs = crate::service::load(
             &with("      batch:\n        sizer: requests\n        flush_timeout: 0s\n        min_size: 9\n        max_size: 3\n"),
