@@ -211,6 +211,54 @@ fn batch_bound_block_wakes_on_a_pop() {
 }
 
 #[test]
+fn items_sizer_bounds_by_items_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = || PersistentOptions {
+        capacity: 10,
+        sizer: Sizer::Items,
+        policy: FullQueuePolicy::DropNewest,
+        ..opts(dir.path())
+    };
+    {
+        let (q, _, failed) = open(o());
+        assert_eq!(q.push(&spans(0, 4)), PersistentPush::Queued);
+        assert_eq!(q.push(&spans(1, 6)), PersistentPush::Queued);
+        assert_eq!((q.size(), q.len()), (10, 2));
+        assert_eq!(q.push(&spans(2, 1)), PersistentPush::Dropped, "10 items of 10: full");
+        assert_eq!(q.push(&spans(3, 11)), PersistentPush::TooLarge, "never fits");
+        assert_eq!(failed.get(), 12);
+        // A pop gives the record's items back.
+        let (b, t) = q.try_pop().unwrap();
+        assert_eq!(b.item_count(), 4);
+        q.ack(t);
+        assert_eq!(q.size(), 6);
+    }
+    // The replay counts the items of what waits again.
+    let (q, _, _) = open(o());
+    assert_eq!((q.size(), q.len()), (6, 1));
+    assert_eq!(q.push(&spans(4, 5)), PersistentPush::Dropped);
+    assert_eq!(q.push(&spans(5, 4)), PersistentPush::Queued);
+    assert_eq!(drain(&q), vec![1, 5]);
+    assert_eq!(q.size(), 0);
+}
+
+#[test]
+fn bytes_sizer_bounds_by_protobuf_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = encode_payload(&spans(0, 4)).len() as u64 - 1;
+    let (q, _, _) = open(PersistentOptions {
+        capacity: one * 2,
+        sizer: Sizer::Bytes,
+        policy: FullQueuePolicy::DropNewest,
+        ..opts(dir.path())
+    });
+    assert_eq!(q.push(&spans(0, 4)), PersistentPush::Queued);
+    assert_eq!(q.push(&spans(1, 4)), PersistentPush::Queued);
+    assert_eq!(q.size(), one * 2);
+    assert_eq!(q.push(&spans(2, 4)), PersistentPush::Dropped);
+}
+
+#[test]
 fn batch_count_bound_applies_too() {
     let dir = tempfile::tempdir().unwrap();
     let (q, _, _) = open(PersistentOptions { capacity: 2, policy: FullQueuePolicy::DropNewest, ..opts(dir.path()) });
