@@ -9,7 +9,10 @@ use opentelemetry_proto::tonic::metrics::v1::metric::Data as MetricData;
 use std::fmt;
 
 pub mod check;
+pub mod cut;
+mod cut_encoded;
 pub mod encoded;
+pub mod split;
 pub mod wire;
 
 pub use encoded::{EncodedBatch, Payload};

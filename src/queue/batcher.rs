@@ -19,8 +19,8 @@
 //! `max_size` is sent alone (and counted) where the Collector drops it.
 
 use super::{payload_bytes, Sizer};
+use crate::data::cut::Batchable;
 use crate::data::Payload;
-use crate::processors::batch::Batchable;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
