@@ -548,6 +548,31 @@ mod tests {
     }
 
     #[test]
+    fn stopped_batched_consumers_put_what_is_pending_back_in_the_queue() {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let reg = Registry::new();
+        let queue = Arc::new(SendingQueue::new(1000, Sizer::Items, FullQueuePolicy::Block, QueueCounters::default()));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        rt.block_on(async {
+            let consumers = start(Recorder(seen.clone()), parts(queue.clone(), &reg, settings(100, 0, 10_000)));
+            queue.push(spans(3));
+            queue.push(spans(4));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert_eq!(queue.size(), 0, "both are in the batcher");
+            // A reload replaces the consumers: the pending 7 go back to the queue, merged.
+            consumers.stop().await.unwrap();
+            assert_eq!((queue.len(), queue.size()), (1, 7));
+            assert!(seen.lock().unwrap().is_empty());
+            let mut plain = parts(queue.clone(), &reg, settings(1, 0, 10));
+            plain.batch = None;
+            let next = start(Recorder(seen.clone()), plain);
+            queue.close();
+            next.task.await.unwrap();
+        });
+        assert_eq!(*seen.lock().unwrap(), vec![7]);
+    }
+
+    #[test]
     fn a_persistent_record_is_forgotten_once_every_part_of_it_is_sent() {
         let dir = tempfile::tempdir().unwrap();
         let open = || {

@@ -53,12 +53,19 @@ fn file_storage<'a>(
 }
 
 /// What decides whether a reload can keep an exporter's queue: a memory
-/// queue's size and policy, or a persistent queue's directory (its other
+/// queue's size, sizer, policy and wait_for_result, or a persistent queue's directory (its other
 /// settings apply at the next start; the reload says so).
 #[derive(Debug, PartialEq)]
 pub(super) enum QueueIdentity {
-    Memory { capacity: u64, sizer: crate::queue::Sizer, policy: crate::exporters::otlp_common::FullQueuePolicy },
-    Disk { directory: String },
+    Memory {
+        capacity: u64,
+        sizer: crate::queue::Sizer,
+        policy: crate::exporters::otlp_common::FullQueuePolicy,
+        wait_for_result: bool,
+    },
+    Disk {
+        directory: String,
+    },
 }
 
 pub(super) fn queue_identity(cfg: &Arc<dyn ExporterSpec>, storage: Option<&FileStorageConfig>) -> QueueIdentity {
@@ -69,6 +76,7 @@ pub(super) fn queue_identity(cfg: &Arc<dyn ExporterSpec>, storage: Option<&FileS
             capacity: if q.enabled { q.queue_size.max(1) } else { 1 },
             sizer: if q.enabled { q.queue_sizer() } else { crate::queue::Sizer::Requests },
             policy: q.policy(),
+            wait_for_result: q.enabled && q.wait_for_result,
         },
     }
 }
