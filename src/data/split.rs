@@ -144,6 +144,174 @@ pub fn split_metrics(req: &mut ExportMetricsServiceRequest, n: usize) -> ExportM
     ExportMetricsServiceRequest { resource_metrics: taken }
 }
 
+/// Bytes of a length-delimited field of `len` bytes (every OTLP field on
+/// the way down to an item has a one-byte tag).
+fn ld(len: usize) -> usize {
+    1 + prost::encoding::encoded_len_varint(len as u64) + len
+}
+
+/// How many leading items of `batch` fit in an export request of at most
+/// `max` bytes once cut off by [`crate::data::cut::Batchable::take_front`]
+/// (which keeps each item under a copy of its resource and scope, and of
+/// its metric for data points). One pass over the items that fit, without
+/// copying: the size of the open resource, scope (and metric) is carried
+/// along as their length prefixes grow. 0 when the first item alone is
+/// larger.
+pub fn items_within_bytes(batch: &crate::data::Batch, max: usize) -> usize {
+    use crate::data::Batch;
+    match batch {
+        Batch::Traces(r) => two_level_within!(r.resource_spans, scope_spans, spans, max),
+        Batch::Logs(r) => two_level_within!(r.resource_logs, scope_logs, log_records, max),
+        Batch::Metrics(r) => metrics_within(r, max),
+    }
+}
+
+/// Bytes of an optional message field plus a string field: what a resource
+/// or a scope entry holds besides its children.
+fn base<M: prost::Message>(msg: &Option<M>, schema_url: &str) -> usize {
+    msg.as_ref().map_or(0, |m| ld(m.encoded_len())) + if schema_url.is_empty() { 0 } else { ld(schema_url.len()) }
+}
+
+/// Walks resource → scope → items, stopping at the first item that does not
+/// fit. A cut that ends a scope also takes the empty scopes after it, and,
+/// when those end the resource, the empty resources after that (as
+/// `split_two_level!` takes every unit whose count fits).
+macro_rules! two_level_within {
+    ($resources:expr, $scopes:ident, $items:ident, $max:expr) => {{
+        use prost::Message;
+        let resources = &$resources;
+        let (mut closed, mut n) = (0usize, 0usize);
+        'walk: for (ri, rs) in resources.iter().enumerate() {
+            let rs_base = base(&rs.resource, &rs.schema_url);
+            let mut closed_scopes = 0usize;
+            for (si, ss) in rs.$scopes.iter().enumerate() {
+                let ss_base = base(&ss.scope, &ss.schema_url);
+                let mut items_len = 0usize;
+                for (ii, item) in ss.$items.iter().enumerate() {
+                    items_len += ld(item.encoded_len());
+                    let mut open = closed_scopes + ld(ss_base + items_len);
+                    let mut after = 0usize;
+                    if ii + 1 == ss.$items.len() {
+                        let mut ends_resource = true;
+                        for next in &rs.$scopes[si + 1..] {
+                            if !next.$items.is_empty() {
+                                ends_resource = false;
+                                break;
+                            }
+                            open += ld(next.encoded_len());
+                        }
+                        if ends_resource {
+                            after = resources[ri + 1..]
+                                .iter()
+                                .take_while(|r| r.$scopes.iter().all(|s| s.$items.is_empty()))
+                                .map(|r| ld(r.encoded_len()))
+                                .sum();
+                        }
+                    }
+                    if closed + ld(rs_base + open) + after > $max {
+                        break 'walk;
+                    }
+                    n += 1;
+                }
+                closed_scopes += ld(ss_base + items_len);
+            }
+            closed += ld(rs_base + closed_scopes);
+        }
+        n
+    }};
+}
+use two_level_within;
+
+/// As `two_level_within`, one level deeper: resource → scope → metric →
+/// its data (gauge, sum, ...) → data points.
+fn metrics_within(r: &ExportMetricsServiceRequest, max: usize) -> usize {
+    use opentelemetry_proto::tonic::metrics::v1::{AggregationTemporality, Sum};
+    use prost::Message;
+    // Bytes of a metric's data message without its points: the fields
+    // split_metric copies (temporality, monotonic).
+    let data_base = |d: &Data| -> usize {
+        let temporality = |t: i32| {
+            if t == AggregationTemporality::Unspecified as i32 {
+                0
+            } else {
+                1 + prost::encoding::encoded_len_varint(t as u64)
+            }
+        };
+        match d {
+            Data::Gauge(_) | Data::Summary(_) => 0,
+            Data::Sum(Sum { aggregation_temporality, is_monotonic, .. }) => {
+                temporality(*aggregation_temporality) + if *is_monotonic { 2 } else { 0 }
+            }
+            Data::Histogram(h) => temporality(h.aggregation_temporality),
+            Data::ExponentialHistogram(h) => temporality(h.aggregation_temporality),
+        }
+    };
+    let point = |d: &Data, i: usize| -> Option<usize> {
+        Some(ld(match d {
+            Data::Gauge(g) => g.data_points.get(i)?.encoded_len(),
+            Data::Sum(s) => s.data_points.get(i)?.encoded_len(),
+            Data::Histogram(h) => h.data_points.get(i)?.encoded_len(),
+            Data::ExponentialHistogram(h) => h.data_points.get(i)?.encoded_len(),
+            Data::Summary(s) => s.data_points.get(i)?.encoded_len(),
+        }))
+    };
+    let str_field = |v: &str| if v.is_empty() { 0 } else { ld(v.len()) };
+    let (mut closed, mut n) = (0usize, 0usize);
+    for rm in &r.resource_metrics {
+        let rm_base = base(&rm.resource, &rm.schema_url);
+        let mut closed_scopes = 0usize;
+        for (smi, sm) in rm.scope_metrics.iter().enumerate() {
+            let sm_base = base(&sm.scope, &sm.schema_url);
+            let mut closed_metrics = 0usize;
+            for (mi, m) in sm.metrics.iter().enumerate() {
+                let m_base = str_field(&m.name)
+                    + str_field(&m.description)
+                    + str_field(&m.unit)
+                    + m.metadata.iter().map(|kv| ld(kv.encoded_len())).sum::<usize>();
+                let Some(d) = &m.data else {
+                    closed_metrics += ld(m_base);
+                    continue;
+                };
+                let d_base = data_base(d);
+                let mut items_len = 0usize;
+                let mut i = 0;
+                while let Some(p) = point(d, i) {
+                    items_len += p;
+                    let mut metrics_part = closed_metrics + ld(m_base + ld(d_base + items_len));
+                    let mut scopes_part = closed_scopes;
+                    if point(d, i + 1).is_none() {
+                        // The cut ends this metric: split_metrics takes the
+                        // scope whole (its empty metrics after this one too)
+                        // when nothing else in it has points, and the resource
+                        // whole likewise.
+                        let rest_of_scope = &sm.metrics[mi + 1..];
+                        if rest_of_scope.iter().all(|m| crate::data::metric_point_count(m.data.as_ref()) == 0) {
+                            metrics_part += rest_of_scope.iter().map(|m| ld(m.encoded_len())).sum::<usize>();
+                            let rest_of_resource = &rm.scope_metrics[smi + 1..];
+                            if rest_of_resource
+                                .iter()
+                                .flat_map(|s| &s.metrics)
+                                .all(|m| crate::data::metric_point_count(m.data.as_ref()) == 0)
+                            {
+                                scopes_part += rest_of_resource.iter().map(|s| ld(s.encoded_len())).sum::<usize>();
+                            }
+                        }
+                    }
+                    if closed + ld(rm_base + scopes_part + ld(sm_base + metrics_part)) > max {
+                        return n;
+                    }
+                    n += 1;
+                    i += 1;
+                }
+                closed_metrics += ld(m_base + ld(d_base + items_len));
+            }
+            closed_scopes += ld(sm_base + closed_metrics);
+        }
+        closed += ld(rm_base + closed_scopes);
+    }
+    n
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,5 +406,95 @@ mod tests {
         assert_eq!(m.len(), 2);
         assert_eq!(m[1].name, "m");
         assert_eq!(m[1].unit, "1");
+    }
+
+    /// `items_within_bytes` finds what a search over real cuts finds: the
+    /// most leading items whose cut-off request is at most `max` bytes.
+    #[test]
+    fn items_within_bytes_matches_the_encoded_size_of_real_cuts() {
+        use crate::data::cut::Batchable;
+        use crate::data::Batch;
+        use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+        use opentelemetry_proto::tonic::metrics::v1::{Histogram, HistogramDataPoint, Sum};
+        let attr = |i: usize| KeyValue {
+            key: "k".into(),
+            value: Some(AnyValue { value: Some(any_value::Value::StringValue("v".repeat(i % 7))) }),
+            ..Default::default()
+        };
+        let mut traces = traces(&[&[2, 3, 0], &[0], &[40], &[1, 0, 5], &[0]]);
+        traces.resource_spans[1].schema_url = "https://example.com/schema".into();
+        let logs = ExportLogsServiceRequest {
+            resource_logs: (0..3)
+                .map(|r| ResourceLogs {
+                    scope_logs: (0..2)
+                        .map(|s| ScopeLogs {
+                            log_records: (0..(r * 3 + s + 1))
+                                .map(|i| LogRecord { attributes: vec![attr(i)], ..Default::default() })
+                                .collect(),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                })
+                .collect(),
+        };
+        let gauge = |n: usize| Metric {
+            name: "gauge".into(),
+            unit: "1".into(),
+            data: Some(Data::Gauge(Gauge {
+                data_points: (0..n)
+                    .map(|i| NumberDataPoint { attributes: vec![attr(i)], ..Default::default() })
+                    .collect(),
+            })),
+            ..Default::default()
+        };
+        let sum = Metric {
+            name: "sum".into(),
+            description: "a sum".into(),
+            data: Some(Data::Sum(Sum {
+                data_points: vec![NumberDataPoint::default(); 9],
+                aggregation_temporality: 2,
+                is_monotonic: true,
+            })),
+            ..Default::default()
+        };
+        let histogram = Metric {
+            name: "h".into(),
+            data: Some(Data::Histogram(Histogram {
+                data_points: vec![HistogramDataPoint { bucket_counts: vec![1, 2, 3], ..Default::default() }; 6],
+                aggregation_temporality: 1,
+            })),
+            ..Default::default()
+        };
+        let metrics = ExportMetricsServiceRequest {
+            resource_metrics: vec![
+                ResourceMetrics {
+                    scope_metrics: vec![
+                        ScopeMetrics {
+                            metrics: vec![gauge(4), sum.clone(), Metric { name: "empty".into(), ..Default::default() }],
+                            ..Default::default()
+                        },
+                        ScopeMetrics::default(),
+                    ],
+                    ..Default::default()
+                },
+                ResourceMetrics {
+                    resource: Some(Resource { attributes: vec![attr(3)], ..Default::default() }),
+                    scope_metrics: vec![ScopeMetrics {
+                        metrics: vec![histogram, gauge(30), sum],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+            ],
+        };
+        for batch in [Batch::Traces(traces), Batch::Logs(logs), Batch::Metrics(metrics)] {
+            let total = batch.item_count();
+            let size = |n: usize| batch.clone().take_front(n).encoded_len();
+            for max in (0..=batch.encoded_len() + 10).step_by(7) {
+                let brute = (0..=total).take_while(|&n| size(n) <= max).last().unwrap_or(0);
+                assert_eq!(items_within_bytes(&batch, max), brute, "{} max {max}", batch.signal());
+            }
+        }
     }
 }

@@ -151,24 +151,23 @@ impl<T: Clone> Batcher<T> {
 
     /// Cuts the first `max` (by the sizer) off the pending batch.
     fn cut(&mut self, max: u64) -> Flush<T> {
-        let pending = self.pending.as_mut().expect("larger than max, so present");
-        let total = pending.item_count();
-        let n = match self.settings.sizer {
-            Sizer::Bytes => most_items_within(pending, max),
-            Sizer::Items | Sizer::Requests => max.min(total as u64) as usize,
+        let total = self.pending_items();
+        let (front, oversized) = match self.settings.sizer {
+            Sizer::Bytes => cut_bytes(self.pending.as_mut().expect("larger than max, so present"), max),
+            Sizer::Items | Sizer::Requests => {
+                let n = max.min(total as u64) as usize;
+                (take_front(self.pending.as_mut().expect("larger than max, so present"), n), false)
+            }
         };
-        let oversized = n == 0;
-        // One item above a bytes maximum goes alone rather than being lost.
-        let n = n.max(1);
+        let n = front.item_count();
         if n >= total {
-            let mut f = self.take_all(Trigger::Size);
-            f.oversized = oversized;
-            return f;
+            // All of it (one oversized item): the pending batch is gone.
+            self.pending = None;
+            self.pending_size = 0;
+            let tickets = self.tickets.drain(..).map(|(t, _)| t).collect();
+            return Flush { batch: front, tickets, trigger: Trigger::Size, cut: false, oversized };
         }
-        let front = take_front(pending, n);
-        let front_size = self.size(&front);
         self.pending_size = self.size(self.pending.as_ref().expect("rest"));
-        debug_assert!(front_size <= max || oversized);
         Flush { batch: front, tickets: self.take_tickets(n), trigger: Trigger::Size, cut: true, oversized }
     }
 
@@ -214,20 +213,22 @@ fn take_front(p: &mut Payload, n: usize) -> Payload {
     }
 }
 
-/// The most leading items whose export request is at most `max` bytes
-/// (binary search over trial cuts; the front only grows with `n`).
-fn most_items_within(p: &Payload, max: u64) -> usize {
-    let (mut lo, mut hi) = (0usize, p.item_count());
-    while lo < hi {
-        let mid = lo + (hi - lo).div_ceil(2);
-        let mut trial = p.clone();
-        if payload_bytes(&take_front(&mut trial, mid)) <= max {
-            lo = mid;
-        } else {
-            hi = mid - 1;
+/// Cuts off the most leading items whose export request is at most `max`
+/// bytes (at least one item: an item above `max` goes alone, `true`). An
+/// encoded batch is decoded first (the bytes sizer is the Collector's "least
+/// performant option" too); the count comes from one pass over the items
+/// that fit ([`crate::data::split::items_within_bytes`]).
+fn cut_bytes(pending: &mut Payload, max: u64) -> (Payload, bool) {
+    if let Payload::Encoded(e) = pending {
+        match e.decode() {
+            Ok(b) => *pending = Payload::Decoded(b),
+            // Checked bytes always decode; if not, cut by items rather than lose them.
+            Err(_) => return (take_front(pending, 1), false),
         }
     }
-    lo
+    let Payload::Decoded(b) = pending else { unreachable!("decoded above") };
+    let n = crate::data::split::items_within_bytes(b, usize::try_from(max).unwrap_or(usize::MAX));
+    (take_front(pending, n.max(1)), n == 0)
 }
 
 #[cfg(test)]

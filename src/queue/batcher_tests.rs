@@ -127,6 +127,17 @@ fn bytes_sizer_cuts_at_the_protobuf_size() {
     let out = b.add(spans(10).into(), (), Instant::now());
     assert_eq!(counts(&out), vec![3, 3, 3, 1]);
     assert!(out.iter().all(|f| payload_bytes(&f.batch) <= three && !f.oversized));
+
+    // Many cuts of a large batch, decoded and encoded alike: 5000 = 714 × 7 + 2.
+    let seven = payload_bytes(&spans(7).into());
+    for batch in [Payload::from(spans(5000)), Payload::Encoded(EncodedBatch::encode(&spans(5000)))] {
+        let settings = BatchSettings { max_size: seven, ..settings };
+        let mut b = Batcher::new(settings);
+        let out = b.add(batch, (), Instant::now());
+        assert_eq!(out.len(), 715);
+        assert!(out[..714].iter().all(|f| f.batch.item_count() == 7 && payload_bytes(&f.batch) == seven));
+        assert_eq!(out[714].batch.item_count(), 2);
+    }
 }
 
 #[test]
