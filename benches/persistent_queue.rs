@@ -55,7 +55,8 @@ fn open(dir: &Path, fsync: bool) -> PersistentQueue {
     let opts = PersistentOptions {
         dir: dir.to_path_buf(),
         fsync,
-        max_batches: usize::MAX,
+        capacity: u64::MAX,
+        sizer: sluice::queue::Sizer::Requests,
         max_bytes: u64::MAX,
         segment_bytes: DEFAULT_SEGMENT_BYTES,
         policy: FullQueuePolicy::Block,

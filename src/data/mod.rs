@@ -9,8 +9,11 @@ use opentelemetry_proto::tonic::metrics::v1::metric::Data as MetricData;
 use std::fmt;
 
 pub mod check;
+pub mod cut;
+mod cut_encoded;
 pub mod encoded;
 pub mod fixtures;
+pub mod split;
 pub mod wire;
 
 pub use encoded::{EncodedBatch, Payload};

@@ -1,5 +1,9 @@
 //! Drives an exporter: consumers pull batches from its sending queue and send
 //! each one, retrying retryable failures with exponential backoff and jitter.
+//! With `sending_queue.batch`, one task pulls from the queue into a
+//! [`Batcher`] (as the Collector keeps one queue consumer when batching) and
+//! up to `num_consumers` merged batches are sent at once; while all are busy
+//! it pulls no more, so a slow destination still backs the queue up.
 //!
 //! Every item ends in exactly one of: `sent`, `send_failed` (permanent error,
 //! retries exhausted or disabled, or partial-success rejection).
@@ -7,9 +11,10 @@
 use super::{ExportError, Exporter};
 use crate::data::Payload;
 use crate::exporters::otlp_common::RetryConfig;
-use crate::queue::SendingQueue;
+use crate::queue::batcher::{BatchSettings, Batcher, Flush, Trigger};
+use crate::queue::{Receipt, SendingQueue};
 use crate::telemetry::health::ComponentHealth;
-use crate::telemetry::ExporterMetrics;
+use crate::telemetry::{ExporterMetrics, QueueBatchMetrics};
 use rand::Rng;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -62,6 +67,8 @@ pub struct ExporterRunner<E: Exporter> {
     pub name: String,
     /// What the failures of all consumers say at the default log level.
     pub failures: FailureLog,
+    /// `sending_queue.batch`, with its series.
+    pub batch: Option<(BatchSettings, QueueBatchMetrics)>,
 }
 
 /// Export failures at the default log level, without a line per retry: the
@@ -147,6 +154,9 @@ impl<E: Exporter> ExporterRunner<E> {
         consumers: usize,
         stop: tokio::sync::watch::Receiver<bool>,
     ) -> Vec<tokio::task::JoinHandle<()>> {
+        if let Some((settings, metrics)) = self.batch.clone() {
+            return vec![tokio::spawn(self.batched(settings, metrics, consumers, stop))];
+        }
         (0..consumers.max(1))
             .map(|_| {
                 let me = self.clone();
@@ -161,7 +171,13 @@ impl<E: Exporter> ExporterRunner<E> {
                         };
                         let Some(popped) = popped else { break };
                         match me.send_with_retry(&popped.batch, &mut stop).await {
-                            SendEnd::Done => me.queue.done(popped),
+                            SendEnd::Sent => me.queue.done(popped),
+                            SendEnd::Failed => {
+                                if let Some(w) = &popped.waiter {
+                                    w.fail();
+                                }
+                                me.queue.done(popped)
+                            }
                             SendEnd::Stopped => {
                                 // The replacing consumers send it with their settings.
                                 me.queue.requeue(popped).await;
@@ -172,6 +188,93 @@ impl<E: Exporter> ExporterRunner<E> {
                 })
             })
             .collect()
+    }
+
+    /// The batching consumer: pulls from the queue into the batcher, sends
+    /// what it hands out on up to `consumers` tasks at once. Once the queue
+    /// is closed and empty it sends what is pending and ends; once `stop`
+    /// turns true it puts what is pending back in the queue (the replacing
+    /// consumers batch it with their settings) and ends.
+    async fn batched(
+        self: Arc<Self>,
+        settings: BatchSettings,
+        metrics: QueueBatchMetrics,
+        consumers: usize,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let mut batcher: Batcher<Arc<Receipt>> = Batcher::new(settings);
+        let permits = Arc::new(tokio::sync::Semaphore::new(consumers.max(1)));
+        let mut sends = tokio::task::JoinSet::new();
+        let mut stop_rx = stop.clone();
+        let stopped_early = loop {
+            while sends.try_join_next().is_some() {}
+            let deadline = batcher.deadline();
+            let due = async move {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let flushes: Vec<Flush<Arc<Receipt>>> = tokio::select! {
+                biased;
+                _ = stopped(&mut stop_rx) => break true,
+                _ = due => batcher.tick(Instant::now()).into_iter().collect(),
+                popped = self.queue.pop() => match popped {
+                    None => break false,
+                    Some(popped) => {
+                        let (batch, receipt) = self.queue.receipt(popped);
+                        let batch = Arc::try_unwrap(batch).unwrap_or_else(|shared| (*shared).clone());
+                        batcher.add(batch, Arc::new(receipt), Instant::now())
+                    }
+                },
+            };
+            for flush in flushes {
+                // Waits while every consumer is busy: the queue is not pulled meanwhile.
+                let Ok(permit) = permits.clone().acquire_owned().await else { break };
+                let me = self.clone();
+                let mut stop = stop.clone();
+                count_flush(&metrics, &flush, settings);
+                sends.spawn(async move {
+                    let _permit = permit;
+                    me.send_flush(flush, &mut stop).await;
+                });
+            }
+        };
+        if let Some(rest) = batcher.drain() {
+            if stopped_early {
+                // Put back for the consumers that replace these.
+                let Flush { batch, tickets, .. } = rest;
+                tickets.iter().for_each(|t| t.fail());
+                if !self.queue.requeue_batch(Arc::new(batch)).await {
+                    // Not queued again: a persistent queue keeps the records for the next start.
+                    std::mem::forget(tickets);
+                }
+            } else {
+                count_flush(&metrics, &rest, settings);
+                let mut stop = stop.clone();
+                self.send_flush(rest, &mut stop).await;
+            }
+        }
+        while sends.join_next().await.is_some() {}
+    }
+
+    /// Sends one merged batch; its receipts acknowledge once the last part
+    /// of each queued batch is done.
+    async fn send_flush(&self, flush: Flush<Arc<Receipt>>, stop: &mut tokio::sync::watch::Receiver<bool>) {
+        let Flush { batch, tickets, .. } = flush;
+        match self.send_with_retry(&batch, stop).await {
+            SendEnd::Sent => drop(tickets),
+            SendEnd::Failed => tickets.iter().for_each(|t| t.fail()),
+            SendEnd::Stopped => {
+                // Merged batches go back without their waiters: those are
+                // told of a failure (the client retries) rather than of a
+                // send that has not happened.
+                tickets.iter().for_each(|t| t.fail());
+                if !self.queue.requeue_batch(Arc::new(batch)).await {
+                    std::mem::forget(tickets);
+                }
+            }
+        }
     }
 
     /// Sends one batch until it succeeds, fails permanently, or retrying
@@ -198,21 +301,21 @@ impl<E: Exporter> ExporterRunner<E> {
                     }
                     self.health.set_ok();
                     self.failures.sent(&self.name);
-                    return SendEnd::Done;
+                    return SendEnd::Sent;
                 }
                 Err(ExportError::Permanent { message }) => {
                     self.metrics.send_failed.add(items);
                     self.failures.failed(&self.name, &message, "the destination refused a batch permanently; dropped");
                     warn!(exporter = %self.name, items, error = %message, "export failed permanently; dropping batch");
                     self.health.set_permanent_failure(message);
-                    return SendEnd::Done;
+                    return SendEnd::Failed;
                 }
                 Err(ExportError::Retryable { message, retry_after }) => (message, retry_after),
             };
             if !self.retry.enabled {
                 self.metrics.send_failed.add(items);
                 warn!(exporter = %self.name, items, error = %message, "export failed and retry_on_failure is disabled; dropping batch");
-                return SendEnd::Done;
+                return SendEnd::Failed;
             }
             let backoff_wait = backoff.next_wait(rand::rng().random::<f64>());
             // The server's requested wait wins over a shorter backoff.
@@ -221,7 +324,7 @@ impl<E: Exporter> ExporterRunner<E> {
             if !max_elapsed.is_zero() && first_attempt.elapsed() + wait > max_elapsed {
                 self.metrics.send_failed.add(items);
                 warn!(exporter = %self.name, items, error = %message, "retries exhausted after {:?}; dropping batch", first_attempt.elapsed());
-                return SendEnd::Done;
+                return SendEnd::Failed;
             }
             self.metrics.retries.inc();
             self.failures.failed(&self.name, &message, "retrying");
@@ -234,11 +337,33 @@ impl<E: Exporter> ExporterRunner<E> {
     }
 }
 
+/// Counts one batch the batcher hands out.
+fn count_flush<T>(metrics: &QueueBatchMetrics, flush: &Flush<T>, settings: BatchSettings) {
+    match flush.trigger {
+        Trigger::Size => metrics.size_trigger.inc(),
+        Trigger::Timeout => metrics.timeout_trigger.inc(),
+        Trigger::Drain => metrics.drain_trigger.inc(),
+    }
+    if flush.cut {
+        metrics.cuts.inc();
+    }
+    if flush.oversized {
+        metrics.oversized.inc();
+    }
+    metrics.send_size.observe(match settings.sizer {
+        crate::queue::Sizer::Bytes => crate::queue::payload_bytes(&flush.batch) as f64,
+        _ => flush.batch.item_count() as f64,
+    });
+}
+
 /// How sending one batch ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendEnd {
-    /// Sent, or counted as failed: the queue may forget it.
-    Done,
+    /// Sent (a partial rejection counted): the queue may forget it.
+    Sent,
+    /// Counted as failed (permanent error, retries exhausted or disabled):
+    /// the queue may forget it.
+    Failed,
     /// The consumers were told to stop while the batch waited to be retried;
     /// it goes back to the queue.
     Stopped,
@@ -258,6 +383,9 @@ pub struct RunnerParts {
     /// says so again.
     pub destination: String,
     pub failure_summary_interval: Duration,
+    /// `sending_queue.batch`, resolved, with its series; `None`: each
+    /// queued batch is sent as it is.
+    pub batch: Option<(BatchSettings, QueueBatchMetrics)>,
 }
 
 /// An exporter's consumers: they pull from its queue and send.
@@ -280,9 +408,11 @@ impl Consumers {
 /// end, the exporter is shut down.
 pub fn start<E: Exporter>(exporter: E, parts: RunnerParts) -> Consumers {
     let exporter = Arc::new(exporter);
-    let RunnerParts { queue, consumers, retry, metrics, health, name, destination, failure_summary_interval } = parts;
+    let RunnerParts { queue, consumers, retry, metrics, health, name, destination, failure_summary_interval, batch } =
+        parts;
     let failures = FailureLog::new(destination, failure_summary_interval);
-    let runner = Arc::new(ExporterRunner { exporter: exporter.clone(), queue, retry, metrics, health, name, failures });
+    let runner =
+        Arc::new(ExporterRunner { exporter: exporter.clone(), queue, retry, metrics, health, name, failures, batch });
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let handles = runner.spawn(consumers, stop_rx);
     let task = tokio::spawn(async move {
@@ -298,6 +428,189 @@ pub fn start<E: Exporter>(exporter: E, parts: RunnerParts) -> Consumers {
 mod tests {
     use super::*;
     use crate::config::Duration as CfgDuration;
+    use crate::data::{Batch, Signal};
+    use crate::exporters::ExportOutcome;
+    use crate::queue::persistent::{PersistentOptions, PersistentQueue, DEFAULT_SEGMENT_BYTES};
+    use crate::queue::{FullQueuePolicy, QueueCounters, Sizer};
+    use crate::telemetry::{PersistentQueueMetrics, Registry};
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use std::sync::Mutex;
+
+    /// Records the item count of every batch it is handed.
+    struct Recorder(Arc<Mutex<Vec<usize>>>);
+
+    impl Exporter for Recorder {
+        fn export(
+            &self,
+            batch: &Batch,
+        ) -> impl std::future::Future<Output = Result<ExportOutcome, ExportError>> + Send {
+            let (n, seen) = (batch.item_count(), self.0.clone());
+            async move {
+                seen.lock().unwrap().push(n);
+                Ok(ExportOutcome::default())
+            }
+        }
+    }
+
+    fn spans(n: usize) -> Arc<crate::data::Payload> {
+        let span = Span { trace_id: vec![1; 16], span_id: vec![2; 8], ..Default::default() };
+        Arc::new(
+            Batch::Traces(ExportTraceServiceRequest {
+                resource_spans: vec![ResourceSpans {
+                    scope_spans: vec![ScopeSpans { spans: vec![span; n], ..Default::default() }],
+                    ..Default::default()
+                }],
+            })
+            .into(),
+        )
+    }
+
+    fn parts(queue: Arc<SendingQueue>, reg: &Registry, batch: BatchSettings) -> RunnerParts {
+        RunnerParts {
+            queue,
+            consumers: 3,
+            retry: RetryConfig::default(),
+            metrics: ExporterMetrics::new(reg, "otlp", Signal::Traces),
+            health: crate::telemetry::health::HealthState::new().exporter("otlp"),
+            name: "otlp (traces)".into(),
+            destination: "test".into(),
+            failure_summary_interval: Duration::from_secs(30),
+            batch: Some((batch, QueueBatchMetrics::new(reg, "otlp", Signal::Traces))),
+        }
+    }
+
+    fn settings(min: u64, max: u64, timeout_ms: u64) -> BatchSettings {
+        BatchSettings {
+            flush_timeout: Duration::from_millis(timeout_ms),
+            min_size: min,
+            max_size: max,
+            sizer: Sizer::Items,
+        }
+    }
+
+    #[test]
+    fn batched_consumers_merge_and_cut_what_the_queue_hands_out() {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let reg = Registry::new();
+        let queue = Arc::new(SendingQueue::new(1000, Sizer::Items, FullQueuePolicy::Block, QueueCounters::default()));
+        for n in [4, 4, 4, 4, 37] {
+            queue.push(spans(n));
+        }
+        queue.close();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        rt.block_on(async {
+            let consumers = start(Recorder(seen.clone()), parts(queue.clone(), &reg, settings(10, 15, 10_000)));
+            consumers.task.await.unwrap();
+        });
+        // 4+4+4 = 12 >= 10 goes; 4+37 = 41 = 15 + 15 + 11, and 11 >= 10 goes.
+        let mut sizes = seen.lock().unwrap().clone();
+        sizes.sort();
+        assert_eq!(sizes, vec![11, 12, 15, 15]);
+        let sends = |t| {
+            reg.value(
+                "sluice_exporter_queue_batch_sends_total",
+                &[("exporter", "otlp"), ("data_type", "traces"), ("trigger", t)],
+            )
+        };
+        assert_eq!(sends("size"), Some(4.0));
+        let typed = [("exporter", "otlp"), ("data_type", "traces")];
+        assert_eq!(reg.value("sluice_exporter_queue_batch_cuts_total", &typed), Some(2.0));
+        assert_eq!(reg.value("otelcol_exporter_sent_spans_total", &[("exporter", "otlp")]), Some(53.0));
+    }
+
+    #[test]
+    fn a_small_batch_goes_after_flush_timeout_and_the_rest_at_close() {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let reg = Registry::new();
+        let queue =
+            Arc::new(SendingQueue::new(1000, Sizer::Requests, FullQueuePolicy::Block, QueueCounters::default()));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        rt.block_on(async {
+            let consumers = start(Recorder(seen.clone()), parts(queue.clone(), &reg, settings(100, 0, 100)));
+            queue.push(spans(3));
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            assert!(seen.lock().unwrap().is_empty(), "3 < min_size waits for flush_timeout");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert_eq!(*seen.lock().unwrap(), vec![3], "sent once flush_timeout passed");
+            queue.push(spans(5));
+            queue.close();
+            consumers.task.await.unwrap();
+        });
+        assert_eq!(*seen.lock().unwrap(), vec![3, 5], "what is pending goes when the queue closes");
+        let sends = |t| {
+            reg.value(
+                "sluice_exporter_queue_batch_sends_total",
+                &[("exporter", "otlp"), ("data_type", "traces"), ("trigger", t)],
+            )
+        };
+        assert_eq!((sends("timeout"), sends("drain")), (Some(1.0), Some(1.0)));
+    }
+
+    #[test]
+    fn stopped_batched_consumers_put_what_is_pending_back_in_the_queue() {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let reg = Registry::new();
+        let queue = Arc::new(SendingQueue::new(1000, Sizer::Items, FullQueuePolicy::Block, QueueCounters::default()));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        rt.block_on(async {
+            let consumers = start(Recorder(seen.clone()), parts(queue.clone(), &reg, settings(100, 0, 10_000)));
+            queue.push(spans(3));
+            queue.push(spans(4));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert_eq!(queue.size(), 0, "both are in the batcher");
+            // A reload replaces the consumers: the pending 7 go back to the queue, merged.
+            consumers.stop().await.unwrap();
+            assert_eq!((queue.len(), queue.size()), (1, 7));
+            assert!(seen.lock().unwrap().is_empty());
+            let mut plain = parts(queue.clone(), &reg, settings(1, 0, 10));
+            plain.batch = None;
+            let next = start(Recorder(seen.clone()), plain);
+            queue.close();
+            next.task.await.unwrap();
+        });
+        assert_eq!(*seen.lock().unwrap(), vec![7]);
+    }
+
+    #[test]
+    fn a_persistent_record_is_forgotten_once_every_part_of_it_is_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || {
+            let opts = PersistentOptions {
+                dir: dir.path().to_path_buf(),
+                fsync: false,
+                capacity: 1000,
+                sizer: Sizer::Items,
+                max_bytes: 1 << 20,
+                segment_bytes: DEFAULT_SEGMENT_BYTES,
+                policy: FullQueuePolicy::Block,
+                name: "test".into(),
+            };
+            let q =
+                PersistentQueue::open(opts, PersistentQueueMetrics::default(), crate::telemetry::Counter::default());
+            Arc::new(SendingQueue::persistent(q.unwrap(), Sizer::Items, crate::telemetry::Counter::default()))
+        };
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let reg = Registry::new();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        {
+            let queue = open();
+            for n in [3, 3, 3] {
+                queue.push(spans(n));
+            }
+            assert_eq!((queue.size(), queue.capacity()), (9, 1000));
+            queue.close();
+            rt.block_on(async {
+                let consumers = start(Recorder(seen.clone()), parts(queue.clone(), &reg, settings(5, 5, 10_000)));
+                consumers.task.await.unwrap();
+            });
+        }
+        let mut sizes = seen.lock().unwrap().clone();
+        sizes.sort();
+        // 3+3 = 6 = 5 + 1 (the second record is cut in two); 1+3 = 4 drains at close.
+        assert_eq!(sizes, vec![4, 5]);
+        assert_eq!(open().len(), 0, "every record was acknowledged, none replays");
+    }
 
     #[test]
     fn backoff_grows_by_the_multiplier_up_to_the_max() {

@@ -78,7 +78,11 @@ pub async fn serve(answers: Vec<Answer>, default_status: u16) -> (SocketAddr, Ar
 /// into `reg`.
 pub fn fast_retry_runner<E: Exporter>(exporter: E, reg: &Registry, id: &str, signal: Signal) -> ExporterRunner<E> {
     let metrics = ExporterMetrics::new(reg, id, signal);
-    let queue = SendingQueue::new(4, FullQueuePolicy::Block, metrics.enqueue_failed.clone());
+    let counters = crate::queue::QueueCounters {
+        enqueue_failed: metrics.enqueue_failed.clone(),
+        too_large: metrics.queue_too_large.clone(),
+    };
+    let queue = SendingQueue::new(4, crate::queue::Sizer::Requests, FullQueuePolicy::Block, counters);
     ExporterRunner {
         exporter: Arc::new(exporter),
         queue: Arc::new(queue),
@@ -91,5 +95,6 @@ pub fn fast_retry_runner<E: Exporter>(exporter: E, reg: &Registry, id: &str, sig
         health: HealthState::new().exporter(id),
         name: format!("{id}/{signal}"),
         failures: crate::exporters::runner::FailureLog::new(id.to_string(), Duration::from_secs(30)),
+        batch: None,
     }
 }

@@ -32,7 +32,7 @@ use crate::exporters::otlp_common::SendingQueueConfig;
 use crate::processors::memory_limiter::MemoryGate;
 use crate::queue::persistent::{queue_dir_name, PersistentOptions, PersistentQueue, DEFAULT_SEGMENT_BYTES};
 use crate::queue::storage_config::FileStorageConfig;
-use crate::queue::{PushOutcome, SendingQueue};
+use crate::queue::{PushOutcome, ResultWaiter, SendingQueue};
 use crate::receivers::{self, AckSender, Acks, BatchSink, Refusal};
 use crate::service::AgentConfig;
 use crate::telemetry::{self, ExporterMetrics, ProcessorMetrics, Registry};
@@ -248,7 +248,7 @@ fn open_persistent_queue(
     storage: &FileStorageConfig,
     name: &str,
     signal: Signal,
-    capacity: usize,
+    capacity: u64,
     queue_cfg: &SendingQueueConfig,
     metrics: &ExporterMetrics,
     registry: &Registry,
@@ -257,7 +257,8 @@ fn open_persistent_queue(
     let opts = PersistentOptions {
         dir,
         fsync: storage.fsync,
-        max_batches: capacity.max(1),
+        capacity: capacity.max(1),
+        sizer: queue_cfg.queue_sizer(),
         max_bytes: queue_cfg.max_size_mib.max(1).saturating_mul(1 << 20),
         segment_bytes: DEFAULT_SEGMENT_BYTES,
         policy: queue_cfg.policy(),
@@ -267,7 +268,7 @@ fn open_persistent_queue(
     let queue = PersistentQueue::open(opts, queue_metrics, metrics.enqueue_failed.clone())
         .map_err(|e| StartError::Exporter { id: name.to_string(), message: e.to_string() })?;
     info!(exporter = %name, %signal, directory = %storage.directory, fsync = storage.fsync, pending = queue.len(), "persistent sending queue open");
-    Ok(SendingQueue::persistent(queue))
+    Ok(SendingQueue::persistent(queue, queue_cfg.queue_sizer(), metrics.queue_too_large.clone()))
 }
 
 /// What the agent tells a running worker, between two batches.
@@ -281,8 +282,9 @@ enum Control {
     Pause { paused: tokio::sync::oneshot::Sender<()>, resume: Receiver<Vec<Arc<SendingQueue>>> },
 }
 
-/// Hands each batch to every queue; whether every persistent queue took every batch.
-fn fan_out(out: &mut Vec<Payload>, queues: &[Arc<SendingQueue>]) -> bool {
+/// Hands each batch to every queue; whether every persistent queue took
+/// every batch. A queue that waits for results carries `waiter` to the send.
+fn fan_out(out: &mut Vec<Payload>, queues: &[Arc<SendingQueue>], waiter: Option<&Arc<ResultWaiter>>) -> bool {
     let mut stored = true;
     for batch in out.drain(..) {
         if batch.is_empty() {
@@ -290,11 +292,24 @@ fn fan_out(out: &mut Vec<Payload>, queues: &[Arc<SendingQueue>]) -> bool {
         }
         let shared = Arc::new(batch);
         for q in queues {
-            let outcome = q.push(shared.clone());
+            let waiting = waiter.filter(|_| q.waits_for_result()).cloned();
+            let outcome = q.push_waiting(shared.clone(), waiting);
             stored &= outcome == PushOutcome::Queued || !q.is_persistent();
         }
     }
     stored
+}
+
+/// Answers a receiver once the batch is in every queue (and, for queues
+/// that wait for results, once every part of it is sent): `stored` false
+/// fails it at once, else it completes when the last queued part ends.
+fn answer(ack: Option<crate::receivers::AckSender>, out: &mut Vec<Payload>, queues: &[Arc<SendingQueue>]) {
+    let waiter = ack.map(ResultWaiter::new);
+    if !fan_out(out, queues, waiter.as_ref()) {
+        if let Some(w) = &waiter {
+            w.fail();
+        }
+    }
 }
 
 /// Runs one worker until stopped. `reserved` is the sharded door's count of
@@ -347,22 +362,17 @@ fn worker_loop(
                 }
             }
         }
-        let stored = fan_out(&mut out, &queues);
-        if let Some(a) = ack {
-            let _ = a.send(stored);
-        }
+        answer(ack, &mut out, &queues);
     }
     // Drain what was admitted before the door closed, then empty the processors.
     let now = Instant::now();
     while let Ok(work) = rx.try_recv() {
         release();
         chain.process(work.batch, now, &mut out);
-        if let Some(a) = work.ack {
-            let _ = a.send(fan_out(&mut out, &queues));
-        }
+        answer(work.ack, &mut out, &queues);
     }
     chain.flush(now, &mut out);
-    fan_out(&mut out, &queues);
+    fan_out(&mut out, &queues, None);
 }
 
 /// Whether a pipeline can keep batches encoded from receiver to exporter: its

@@ -53,19 +53,31 @@ fn file_storage<'a>(
 }
 
 /// What decides whether a reload can keep an exporter's queue: a memory
-/// queue's size and policy, or a persistent queue's directory (its other
+/// queue's size, sizer, policy and wait_for_result, or a persistent queue's directory (its other
 /// settings apply at the next start; the reload says so).
 #[derive(Debug, PartialEq)]
 pub(super) enum QueueIdentity {
-    Memory { capacity: usize, policy: crate::exporters::otlp_common::FullQueuePolicy },
-    Disk { directory: String },
+    Memory {
+        capacity: u64,
+        sizer: crate::queue::Sizer,
+        policy: crate::exporters::otlp_common::FullQueuePolicy,
+        wait_for_result: bool,
+    },
+    Disk {
+        directory: String,
+    },
 }
 
 pub(super) fn queue_identity(cfg: &Arc<dyn ExporterSpec>, storage: Option<&FileStorageConfig>) -> QueueIdentity {
     let (q, _) = cfg.sending();
     match storage {
         Some(fs) => QueueIdentity::Disk { directory: fs.directory.clone() },
-        None => QueueIdentity::Memory { capacity: if q.enabled { q.queue_size.max(1) } else { 1 }, policy: q.policy() },
+        None => QueueIdentity::Memory {
+            capacity: if q.enabled { q.queue_size.max(1) } else { 1 },
+            sizer: if q.enabled { q.queue_sizer() } else { crate::queue::Sizer::Requests },
+            policy: q.policy(),
+            wait_for_result: q.enabled && q.wait_for_result,
+        },
     }
 }
 
@@ -81,10 +93,21 @@ pub(super) fn open_queue(
     let (queue_cfg, _) = cfg.sending();
     let metrics = ExporterMetrics::new(registry, &name, signal);
     // A disabled queue still needs one slot to hand batches to the sender.
-    let capacity = if queue_cfg.enabled { queue_cfg.queue_size } else { 1 };
+    let (capacity, sizer) = if queue_cfg.enabled {
+        (queue_cfg.queue_size, queue_cfg.queue_sizer())
+    } else {
+        (1, crate::queue::Sizer::Requests)
+    };
     let queue = match queue_storage(cfg, extensions) {
         Some(fs) => Arc::new(open_persistent_queue(fs, &name, signal, capacity, &queue_cfg, &metrics, registry)?),
-        None => Arc::new(SendingQueue::new(capacity, queue_cfg.policy(), metrics.enqueue_failed.clone())),
+        None => {
+            let counters = crate::queue::QueueCounters {
+                enqueue_failed: metrics.enqueue_failed.clone(),
+                too_large: metrics.queue_too_large.clone(),
+            };
+            let queue = SendingQueue::new(capacity, sizer, queue_cfg.policy(), counters);
+            Arc::new(if queue_cfg.enabled && queue_cfg.wait_for_result { queue.waiting_for_result() } else { queue })
+        }
     };
     Ok(queue)
 }
@@ -92,7 +115,7 @@ pub(super) fn open_queue(
 /// Points the queue gauges of an exporter instance at `queue`.
 pub(super) fn register_queue_gauges(registry: &Registry, id: &ComponentId, signal: Signal, queue: &Arc<SendingQueue>) {
     let q = queue.clone();
-    telemetry::register_queue_gauges(registry, &id.to_string(), signal, queue.capacity(), move || q.len() as f64);
+    telemetry::register_queue_gauges(registry, &id.to_string(), signal, queue.capacity(), move || q.size() as f64);
 }
 
 /// Builds the exporter and starts its consumers on `queue`.
@@ -117,6 +140,7 @@ pub(super) fn start_consumers(
         name: format!("{name} ({signal})"),
         destination: destination.clone(),
         failure_summary_interval,
+        batch: queue_cfg.batch_settings().map(|b| (b, telemetry::QueueBatchMetrics::new(registry, &name, signal))),
     };
     let consumers = cfg
         .start(&name, signal, registry, parts)
@@ -211,11 +235,14 @@ impl PipelineShape {
             processors.iter().map(|(_, c)| c.as_ref().map_or(DataForm::Decoded, |c| c.data_form())).collect();
         let reads_encoded = forms.iter().find(|f| **f != DataForm::Untouched).is_none_or(|f| *f == DataForm::Either);
         let exporters_take_encoded = forwards_encoded(config, &p.exporters);
-        let durable = p
-            .exporters
-            .iter()
-            .filter_map(|e| ComponentId::parse(e).ok())
-            .any(|eid| config.exporters.get(&eid).is_some_and(|c| queue_storage(c, &config.extensions).is_some()));
+        // Receivers wait for a persistent queue's write, or for the export
+        // result of a queue with `wait_for_result`.
+        let durable = p.exporters.iter().filter_map(|e| ComponentId::parse(e).ok()).any(|eid| {
+            config.exporters.get(&eid).is_some_and(|c| {
+                let (q, _) = c.sending();
+                queue_storage(c, &config.extensions).is_some() || (q.enabled && q.wait_for_result)
+            })
+        });
         PipelineShape {
             processors,
             workers: p.workers.max(1),
@@ -302,7 +329,7 @@ pub(super) fn start_pipeline(
     if shape.durable {
         let holding: Vec<String> = specs.iter().filter(|(_, c)| c.holds_data()).map(|(id, _)| id.to_string()).collect();
         if !holding.is_empty() {
-            warn!(pipeline = %pid, processors = %holding.join(", "), "this pipeline writes to a persistent queue after processors that hold data; clients are answered when the processor takes a batch, before it is on disk, so a crash can lose what the processor holds");
+            warn!(pipeline = %pid, processors = %holding.join(", "), "this pipeline writes to a persistent queue (or waits for export results) after processors that hold data; clients are answered when the processor takes a batch, before it is on disk or sent, so a crash can lose what the processor holds");
         }
     }
     let decode_failures = telemetry::pipeline_decode_failures(registry, &pid.to_string());

@@ -189,9 +189,9 @@ pub(super) fn used_limiters(config: &AgentConfig) -> BTreeMap<ComponentId, &Arc<
 fn persistent_settings(
     cfg: &Arc<dyn ExporterSpec>,
     storage: Option<&FileStorageConfig>,
-) -> (usize, u64, crate::queue::FullQueuePolicy, Option<bool>) {
+) -> (u64, crate::queue::Sizer, u64, crate::queue::FullQueuePolicy, Option<bool>) {
     let (q, _) = cfg.sending();
-    (q.queue_size, q.max_size_mib, q.policy(), storage.map(|s| s.fsync))
+    (q.queue_size, q.queue_sizer(), q.max_size_mib, q.policy(), storage.map(|s| s.fsync))
 }
 
 #[cfg(test)]

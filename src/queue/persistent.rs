@@ -47,14 +47,16 @@
 //!   never rewritten), so each start counts them again until the segment is
 //!   delivered and deleted. Reading a length never allocates more than the
 //!   file holds.
-//! - Bounds: at most `max_batches` records waiting to be handed out, and at
-//!   most `max_bytes` of undelivered records. A full queue waits for room
-//!   (`block`) or refuses the batch (`drop_newest`, counted as
-//!   `enqueue_failed`). The files can exceed `max_bytes` by delivered records
+//! - Bounds: at most `capacity` of records waiting to be handed out,
+//!   measured by the sizer (records, their items, or their protobuf bytes),
+//!   and at most `max_bytes` of undelivered records. A full queue waits for
+//!   room (`block`) or refuses the batch (`drop_newest`, counted as
+//!   `enqueue_failed`); a batch larger than either bound is refused at once. The files can exceed `max_bytes` by delivered records
 //!   that share a segment with an undelivered one: at most one segment per
 //!   record in flight. A segment whose records are all delivered is deleted.
 //! - Memory: batches live on disk; in memory there is one set of acked seqs
-//!   per live segment, and the batches consumers are sending.
+//!   per live segment, the size of each record waiting, and the batches
+//!   consumers are sending.
 //!
 //! Writes, reads and acks take one lock; the fsync of a push or an ack runs
 //! after it is released, so threads that sync at once share the device's
@@ -63,7 +65,7 @@
 //! reads every segment once to check it, so start-up time grows with the
 //! backlog on disk.
 
-use super::FullQueuePolicy;
+use super::{FullQueuePolicy, Sizer};
 use crate::data::check::check_request;
 use crate::data::{Batch, EncodedBatch, Payload, Signal};
 use crate::telemetry::{Counter, PersistentQueueMetrics};
@@ -92,8 +94,10 @@ pub struct PersistentOptions {
     pub dir: PathBuf,
     /// fsync every record and ack before it counts as written.
     pub fsync: bool,
-    /// Records waiting to be handed out, at most.
-    pub max_batches: usize,
+    /// What `capacity` counts (requests, items or bytes).
+    pub sizer: Sizer,
+    /// Records waiting to be handed out, at most, measured by `sizer`.
+    pub capacity: u64,
     /// Bytes of undelivered records (headers included), at most.
     pub max_bytes: u64,
     pub segment_bytes: u64,
@@ -109,6 +113,9 @@ pub enum PersistentPush {
     Closed,
     /// Writing failed (disk full, I/O error); nothing of the batch is on disk.
     Failed,
+    /// Larger than the whole queue (`capacity` by the sizer, or the byte
+    /// bound): it could never fit, so it is refused without waiting.
+    TooLarge,
 }
 
 /// A record handed to a consumer; give it back to [`PersistentQueue::ack`].
@@ -131,6 +138,9 @@ struct Segment {
     /// Corrupt stretches found at start: offset of the bad record -> offset
     /// of the next record that checked. The reader jumps over them.
     holes: BTreeMap<u64, u64>,
+    /// Sizes (by the queue's sizer) of the records not yet handed out, in
+    /// order: what a pop or a lost rest gives back to the bound.
+    sizes: VecDeque<u64>,
 }
 
 impl Segment {
@@ -145,6 +155,7 @@ impl Segment {
             last_popped: 0,
             acked: HashSet::new(),
             holes: BTreeMap::new(),
+            sizes: VecDeque::new(),
         }
     }
 
@@ -165,6 +176,8 @@ struct State {
     reader: Option<(u64, File)>,
     /// Written, not yet handed out.
     pending: usize,
+    /// Their size by the queue's sizer.
+    pending_size: u64,
     /// Bytes of records not yet acknowledged.
     unacked_bytes: u64,
     acks: Arc<File>,
@@ -221,6 +234,20 @@ pub fn encode_payload(payload: &Payload) -> Vec<u8> {
             e.write_to(&mut buf);
             buf
         }
+    }
+}
+
+/// A record's size by `sizer`: 1, its items, or its protobuf bytes (the
+/// payload less its signal tag). Items are counted by checking the bytes,
+/// as a receiver checks a request; a record that does not check counts 1.
+fn record_size(sizer: Sizer, payload: &[u8]) -> u64 {
+    match sizer {
+        Sizer::Requests => 1,
+        Sizer::Bytes => payload.len().saturating_sub(1) as u64,
+        Sizer::Items => match decode_payload(payload.to_vec()) {
+            Ok(p) => p.item_count() as u64,
+            Err(_) => 1,
+        },
     }
 }
 
@@ -415,6 +442,7 @@ impl PersistentQueue {
 
         let mut segments = VecDeque::new();
         let mut pending = 0usize;
+        let mut pending_size = 0u64;
         let mut redelivered = 0u64;
         let mut unacked_bytes = 0u64;
         let mut disk = 0u64;
@@ -428,7 +456,7 @@ impl PersistentQueue {
             loop {
                 match read_record(&file, seg.len, file_len).map_err(io_err)? {
                     ReadRecord::End => break,
-                    ReadRecord::Ok { seq, size, .. } => {
+                    ReadRecord::Ok { seq, size, payload } => {
                         seg.records += 1;
                         seg.len += size;
                         max_seq = max_seq.max(seq);
@@ -437,6 +465,9 @@ impl PersistentQueue {
                             seg.acked.insert(seq);
                         } else {
                             pending += 1;
+                            let sized = record_size(opts.sizer, &payload);
+                            seg.sizes.push_back(sized);
+                            pending_size += sized;
                             redelivered += u64::from(taken_before.contains(&seq));
                             unacked_bytes += size;
                         }
@@ -520,6 +551,7 @@ impl PersistentQueue {
             read_off: 0,
             reader: None,
             pending,
+            pending_size,
             unacked_bytes,
             acks_len: live.len() as u64 * 8,
             acks: Arc::new(acks),
@@ -580,16 +612,21 @@ impl PersistentQueue {
     fn push_inner(&self, batch: &Payload) -> PersistentPush {
         let payload = encode_payload(batch);
         let size = HEADER_LEN + payload.len() as u64;
-        if size > self.opts.max_bytes || payload.len() as u64 > MAX_RECORD {
-            warn!(queue = %self.opts.name, bytes = size, max_bytes = self.opts.max_bytes, "batch larger than the persistent queue's byte bound; dropping it");
-            return PersistentPush::Dropped;
+        let sized = match self.opts.sizer {
+            Sizer::Requests => 1,
+            Sizer::Items => batch.item_count() as u64,
+            Sizer::Bytes => payload.len() as u64 - 1,
+        };
+        if size > self.opts.max_bytes || payload.len() as u64 > MAX_RECORD || sized > self.opts.capacity {
+            warn!(queue = %self.opts.name, bytes = size, max_bytes = self.opts.max_bytes, size = sized, capacity = self.opts.capacity, sizer = self.opts.sizer.as_str(), "batch larger than the whole persistent queue; refusing it");
+            return PersistentPush::TooLarge;
         }
         let mut st = self.lock();
         loop {
             if st.closed {
                 return PersistentPush::Closed;
             }
-            let full = st.pending >= self.opts.max_batches || st.unacked_bytes + size > self.opts.max_bytes;
+            let full = st.pending_size + sized > self.opts.capacity || st.unacked_bytes + size > self.opts.max_bytes;
             if !full {
                 break;
             }
@@ -598,7 +635,7 @@ impl PersistentQueue {
                 FullQueuePolicy::Block => st = self.room.wait(st).unwrap_or_else(|p| p.into_inner()),
             }
         }
-        let segment = match self.append(&mut st, &payload, size) {
+        let segment = match self.append(&mut st, &payload, size, sized) {
             Ok(f) => f,
             Err(e) => {
                 error!(queue = %self.opts.name, error = %e, "cannot write to the persistent queue");
@@ -618,7 +655,7 @@ impl PersistentQueue {
     }
 
     /// Writes the record (not synced); returns the segment's file to sync.
-    fn append(&self, st: &mut State, payload: &[u8], size: u64) -> io::Result<Arc<File>> {
+    fn append(&self, st: &mut State, payload: &[u8], size: u64, sized: u64) -> io::Result<Arc<File>> {
         let roll = match st.segments.back() {
             None => true,
             Some(last) => st.writer.is_none() || (last.len > 0 && last.len + size > self.opts.segment_bytes),
@@ -642,8 +679,10 @@ impl PersistentQueue {
         let seg = st.segments.back_mut().expect("rolled");
         seg.len += size;
         seg.records += 1;
+        seg.sizes.push_back(sized);
         st.next_seq += 1;
         st.pending += 1;
+        st.pending_size += sized;
         st.unacked_bytes += size;
         self.metrics.bytes_on_disk.add(size as i64);
         Ok(writer)
@@ -749,7 +788,9 @@ impl PersistentQueue {
                     if seg.acked.contains(&seq) {
                         continue; // delivered before a restart
                     }
+                    let sized = seg.sizes.pop_front().unwrap_or(0);
                     st.pending -= 1;
+                    st.pending_size = st.pending_size.saturating_sub(sized);
                     // Not synced: a lost marker only undercounts redeliveries.
                     if let Err(e) = (&*st.acks).write_all(&(seq | TAKEN).to_le_bytes()) {
                         warn!(queue = %self.opts.name, error = %e, "cannot write to the ack log");
@@ -775,8 +816,10 @@ impl PersistentQueue {
         error!(queue = %self.opts.name, file = %seg.path.display(), offset = st.read_off, lost_records = lost, "persistent queue segment unreadable ({why}); skipping its rest");
         self.metrics.corrupt_records.inc();
         self.metrics.corrupt_bytes.add(seg.len.saturating_sub(st.read_off));
+        let lost_size: u64 = seg.sizes.drain(..).sum();
         seg.records = seg.popped + unread_acked;
         st.pending = st.pending.saturating_sub(lost as usize);
+        st.pending_size = st.pending_size.saturating_sub(lost_size);
         st.read_off = seg.len;
     }
 
@@ -852,8 +895,14 @@ impl PersistentQueue {
         self.len() == 0
     }
 
-    pub fn capacity(&self) -> usize {
-        self.opts.max_batches
+    /// The bound of what waits to be handed out, by the sizer.
+    pub fn capacity(&self) -> u64 {
+        self.opts.capacity
+    }
+
+    /// What waits to be handed out, by the sizer.
+    pub fn size(&self) -> u64 {
+        self.lock().pending_size
     }
 
     /// Bytes of undelivered records.

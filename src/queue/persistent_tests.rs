@@ -1,4 +1,5 @@
 use super::*;
+use crate::queue::Sizer;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use std::sync::Arc;
@@ -37,7 +38,8 @@ fn opts(dir: &Path) -> PersistentOptions {
     PersistentOptions {
         dir: dir.to_path_buf(),
         fsync: false,
-        max_batches: 1000,
+        capacity: 1000,
+        sizer: Sizer::Requests,
         max_bytes: 64 << 20,
         segment_bytes: DEFAULT_SEGMENT_BYTES,
         policy: FullQueuePolicy::Block,
@@ -196,7 +198,7 @@ fn byte_bound_block_waits_for_an_ack() {
 #[test]
 fn batch_bound_block_wakes_on_a_pop() {
     let dir = tempfile::tempdir().unwrap();
-    let (q, _, _) = open(PersistentOptions { max_batches: 1, ..opts(dir.path()) });
+    let (q, _, _) = open(PersistentOptions { capacity: 1, ..opts(dir.path()) });
     let q = Arc::new(q);
     q.push(&spans(0, 1));
     let q2 = q.clone();
@@ -209,9 +211,57 @@ fn batch_bound_block_wakes_on_a_pop() {
 }
 
 #[test]
+fn items_sizer_bounds_by_items_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = || PersistentOptions {
+        capacity: 10,
+        sizer: Sizer::Items,
+        policy: FullQueuePolicy::DropNewest,
+        ..opts(dir.path())
+    };
+    {
+        let (q, _, failed) = open(o());
+        assert_eq!(q.push(&spans(0, 4)), PersistentPush::Queued);
+        assert_eq!(q.push(&spans(1, 6)), PersistentPush::Queued);
+        assert_eq!((q.size(), q.len()), (10, 2));
+        assert_eq!(q.push(&spans(2, 1)), PersistentPush::Dropped, "10 items of 10: full");
+        assert_eq!(q.push(&spans(3, 11)), PersistentPush::TooLarge, "never fits");
+        assert_eq!(failed.get(), 12);
+        // A pop gives the record's items back.
+        let (b, t) = q.try_pop().unwrap();
+        assert_eq!(b.item_count(), 4);
+        q.ack(t);
+        assert_eq!(q.size(), 6);
+    }
+    // The replay counts the items of what waits again.
+    let (q, _, _) = open(o());
+    assert_eq!((q.size(), q.len()), (6, 1));
+    assert_eq!(q.push(&spans(4, 5)), PersistentPush::Dropped);
+    assert_eq!(q.push(&spans(5, 4)), PersistentPush::Queued);
+    assert_eq!(drain(&q), vec![1, 5]);
+    assert_eq!(q.size(), 0);
+}
+
+#[test]
+fn bytes_sizer_bounds_by_protobuf_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = encode_payload(&spans(0, 4)).len() as u64 - 1;
+    let (q, _, _) = open(PersistentOptions {
+        capacity: one * 2,
+        sizer: Sizer::Bytes,
+        policy: FullQueuePolicy::DropNewest,
+        ..opts(dir.path())
+    });
+    assert_eq!(q.push(&spans(0, 4)), PersistentPush::Queued);
+    assert_eq!(q.push(&spans(1, 4)), PersistentPush::Queued);
+    assert_eq!(q.size(), one * 2);
+    assert_eq!(q.push(&spans(2, 4)), PersistentPush::Dropped);
+}
+
+#[test]
 fn batch_count_bound_applies_too() {
     let dir = tempfile::tempdir().unwrap();
-    let (q, _, _) = open(PersistentOptions { max_batches: 2, policy: FullQueuePolicy::DropNewest, ..opts(dir.path()) });
+    let (q, _, _) = open(PersistentOptions { capacity: 2, policy: FullQueuePolicy::DropNewest, ..opts(dir.path()) });
     assert_eq!(q.push(&spans(0, 1)), PersistentPush::Queued);
     assert_eq!(q.push(&spans(1, 1)), PersistentPush::Queued);
     assert_eq!(q.push(&spans(2, 1)), PersistentPush::Dropped);
@@ -268,7 +318,7 @@ fn flipped_byte_in_a_middle_record_skips_only_that_record() {
 fn thousand_records_in_one_segment(dir: &Path) -> (PathBuf, u64) {
     let record = HEADER_LEN + encode_payload(&spans(0, 1)).len() as u64;
     {
-        let (q, _, _) = open(PersistentOptions { max_batches: 2000, ..opts(dir) });
+        let (q, _, _) = open(PersistentOptions { capacity: 2000, ..opts(dir) });
         for i in 0..1000 {
             assert_eq!(q.push(&spans(i, 1)), PersistentPush::Queued);
         }
@@ -288,7 +338,7 @@ fn one_flipped_payload_byte_in_a_1000_record_segment_loses_one_record() {
     raw[(record * 500 + HEADER_LEN + 20) as usize] ^= 0x01; // record 500's payload; its length is intact
     fs::write(&seg, &raw).unwrap();
 
-    let (q, m, _) = open(PersistentOptions { max_batches: 2000, ..opts(dir.path()) });
+    let (q, m, _) = open(PersistentOptions { capacity: 2000, ..opts(dir.path()) });
     assert_eq!(m.corrupt_records.get(), 1);
     assert_eq!(m.corrupt_bytes.get(), record);
     assert_eq!(m.replayed.get(), 999);
@@ -297,7 +347,7 @@ fn one_flipped_payload_byte_in_a_1000_record_segment_loses_one_record() {
     assert_eq!(got, (0..1000).filter(|i| *i != 500).collect::<Vec<_>>());
     drop(q);
     // Every good record acknowledged: the segment is deleted at the next start.
-    let (q, m, _) = open(PersistentOptions { max_batches: 2000, ..opts(dir.path()) });
+    let (q, m, _) = open(PersistentOptions { capacity: 2000, ..opts(dir.path()) });
     assert_eq!(m.replayed.get(), 0);
     assert!(q.is_empty());
     assert!(seg_files(dir.path()).is_empty(), "a segment with only delivered records and a corrupt one is deleted");
@@ -314,7 +364,7 @@ fn a_garbage_length_in_the_middle_resyncs_at_the_next_record_that_checks() {
         raw[at..at + 4].copy_from_slice(&garbage.to_le_bytes());
         fs::write(&seg, &raw).unwrap();
 
-        let (q, m, _) = open(PersistentOptions { max_batches: 2000, ..opts(dir.path()) });
+        let (q, m, _) = open(PersistentOptions { capacity: 2000, ..opts(dir.path()) });
         assert_eq!(m.corrupt_records.get(), 1, "length {garbage}");
         assert_eq!(m.corrupt_bytes.get(), record, "length {garbage}");
         assert_eq!(fs::metadata(&seg).unwrap().len(), len as u64, "length {garbage}: not truncated");
@@ -333,7 +383,7 @@ fn a_smashed_stretch_of_several_records_is_counted_by_their_seqs() {
     raw[from..to].fill(0xAB);
     fs::write(&seg, &raw).unwrap();
 
-    let (q, m, _) = open(PersistentOptions { max_batches: 2000, ..opts(dir.path()) });
+    let (q, m, _) = open(PersistentOptions { capacity: 2000, ..opts(dir.path()) });
     assert_eq!(m.corrupt_records.get(), 4, "records 100, 101, 102 and 103");
     assert_eq!(m.corrupt_bytes.get(), record * 4);
     assert_eq!(drain(&q), (0..1000).filter(|i| !(100..104).contains(i)).collect::<Vec<_>>());

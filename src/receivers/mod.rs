@@ -58,7 +58,9 @@ pub enum Refusal {
     MemoryLimit,
     #[error("the agent is shutting down; retry later")]
     ShuttingDown,
-    #[error("the data could not be written to the persistent queue in time; retry later")]
+    /// Not written to a persistent queue, or (`wait_for_result`) not
+    /// exported, in time.
+    #[error("the data could not be written to the persistent queue or exported in time; retry later")]
     NotPersisted,
 }
 

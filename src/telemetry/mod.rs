@@ -120,6 +120,8 @@ pub struct ExporterMetrics {
     pub sent: Counter,
     pub send_failed: Counter,
     pub enqueue_failed: Counter,
+    /// Batches refused because each alone is larger than the queue's capacity.
+    pub queue_too_large: Counter,
     pub retries: Counter,
     /// Items the backend reported as rejected in an OTLP partial success.
     pub partial_rejected: Counter,
@@ -158,8 +160,13 @@ impl ExporterMetrics {
                     "otelcol_exporter_enqueue_failed_metric_points_total",
                     "otelcol_exporter_enqueue_failed_log_records_total",
                 ),
-                "Items dropped because the sending queue was full.",
+                "Items not added to the sending queue: full, larger than its capacity, closed, or not written.",
                 labels,
+            ),
+            queue_too_large: reg.counter(
+                "sluice_exporter_queue_too_large_total",
+                "Batches refused by the sending queue because each alone is larger than its capacity (queue_size by its sizer).",
+                typed,
             ),
             retries: reg.counter(
                 "sluice_exporter_retries_total",
@@ -215,19 +222,78 @@ impl LokiExporterMetrics {
     }
 }
 
+/// Series of a sending queue's batcher (`sending_queue.batch`), per exporter and signal.
+#[derive(Clone, Debug)]
+pub struct QueueBatchMetrics {
+    /// Batches sent because they reached min_size or were cut at max_size.
+    pub size_trigger: Counter,
+    /// Batches sent because their flush_timeout passed.
+    pub timeout_trigger: Counter,
+    /// Batches sent because the consumers stopped or the queue closed.
+    pub drain_trigger: Counter,
+    /// Batches cut at max_size out of a larger one.
+    pub cuts: Counter,
+    /// Single items above a bytes max_size, sent alone.
+    pub oversized: Counter,
+    /// Units (of the batch sizer) per batch sent.
+    pub send_size: Histogram,
+}
+
+impl QueueBatchMetrics {
+    pub fn new(reg: &Registry, exporter: &str, signal: Signal) -> Self {
+        let typed: &[(&str, &str)] = &[("exporter", exporter), ("data_type", signal.as_str())];
+        let trigger = |t: &str| {
+            reg.counter(
+                "sluice_exporter_queue_batch_sends_total",
+                "Batches the sending queue's batcher sent, by what triggered the send (size, timeout, drain).",
+                &[("exporter", exporter), ("data_type", signal.as_str()), ("trigger", t)],
+            )
+        };
+        QueueBatchMetrics {
+            size_trigger: trigger("size"),
+            timeout_trigger: trigger("timeout"),
+            drain_trigger: trigger("drain"),
+            cuts: reg.counter(
+                "sluice_exporter_queue_batch_cuts_total",
+                "Batches cut at sending_queue.batch.max_size out of a larger merged batch.",
+                typed,
+            ),
+            oversized: reg.counter(
+                "sluice_exporter_queue_batch_oversized_items_total",
+                "Single items larger than a bytes sending_queue.batch.max_size, sent alone.",
+                typed,
+            ),
+            send_size: reg.histogram(
+                "otelcol_exporter_queue_batch_send_size",
+                "Number of units (of the batch sizer) in each batch sent.",
+                typed,
+                &[
+                    10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2000.0, 3000.0, 4000.0, 5000.0, 6000.0,
+                    7000.0, 8000.0, 9000.0, 10000.0, 20000.0, 30000.0, 50000.0, 100000.0,
+                ],
+            ),
+        }
+    }
+}
+
 /// Registers the queue size and capacity gauges of an exporter's sending queue.
 pub fn register_queue_gauges(
     reg: &Registry,
     exporter: &str,
     signal: Signal,
-    capacity: usize,
+    capacity: u64,
     size: impl Fn() -> f64 + Send + Sync + 'static,
 ) {
     let labels: &[(&str, &str)] = &[("exporter", exporter), ("data_type", signal.as_str())];
-    reg.gauge_fn("otelcol_exporter_queue_size", "Current number of batches in the sending queue.", labels, size);
+    reg.gauge_fn(
+        "otelcol_exporter_queue_size",
+        "Current size of the sending queue, in the units of its sizer (requests, items or bytes).",
+        labels,
+        size,
+    );
     reg.gauge_fn(
         "otelcol_exporter_queue_capacity",
-        "Fixed capacity of the sending queue, in batches.",
+        "Fixed capacity of the sending queue, in the units of its sizer (requests, items or bytes).",
         labels,
         move || capacity as f64,
     );
@@ -295,11 +361,12 @@ impl PersistentQueueMetrics {
 }
 
 /// Requests whose durable acknowledgement failed (not written to a
-/// persistent queue in time); the client was told to retry.
+/// persistent queue, or with `wait_for_result` not exported, in time); the
+/// client was told to retry.
 pub fn durable_ack_failures(reg: &Registry, receiver: &str, transport: &str) -> Counter {
     reg.counter(
         "sluice_receiver_durable_ack_failures_total",
-        "Requests answered with a retryable error because their data could not be written to a persistent queue.",
+        "Requests answered with a retryable error because their data could not be written to a persistent queue, or (wait_for_result) was not exported, in time.",
         &[("receiver", receiver), ("transport", transport)],
     )
 }

@@ -77,19 +77,11 @@ impl TlsClientConfig {
     }
 }
 
-/// What the sending queue counts against `queue_size` (the Collector's `sizer`).
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum QueueSizer {
-    /// Requests (batches as they leave the pipeline): sluice's queue.
-    #[default]
-    Requests,
-    /// Items (spans, data points, log records): not implemented.
-    Items,
-    /// Bytes of the serialized requests: not implemented.
-    Bytes,
-}
+/// What the sending queue counts against `queue_size` (the Collector's
+/// `sizer`): requests (default), items or bytes.
+pub use crate::queue::Sizer as QueueSizer;
 
+pub use crate::queue::batcher::BatchSettings;
 pub use crate::queue::FullQueuePolicy;
 
 /// The queue between the pipeline and the senders: capacity, what to do when full, persistence.
@@ -99,10 +91,11 @@ pub struct SendingQueueConfig {
     /// Queue batches and send them from `num_consumers` senders; false sends from the pipeline's
     /// workers.
     pub enabled: bool,
-    /// Concurrent senders draining the queue. Default 10.
+    /// Concurrent senders draining the queue (with `batch`: concurrent
+    /// sends of merged batches). Default 10.
     pub num_consumers: usize,
-    /// Capacity in batches. Default 1000.
-    pub queue_size: usize,
+    /// Capacity, measured by `sizer`. Default 1000.
+    pub queue_size: u64,
     /// What to do when the queue is full. Default `block`.
     pub when_full: FullQueuePolicy,
     /// The Collector's spelling of `when_full: block`.
@@ -113,16 +106,66 @@ pub struct SendingQueueConfig {
     /// survives restarts and crashes. Unset: in memory.
     pub storage: Option<String>,
     /// sluice: bound of a persistent queue's undelivered records, in MiB
-    /// (the batch bound `queue_size` applies too). Default 512.
+    /// (the bound `queue_size` applies too). Default 512.
     pub max_size_mib: u64,
-    /// What `queue_size` counts. Only `requests` (the default) is implemented.
-    pub sizer: QueueSizer,
-    /// The Collector's "caller waits until the request is sent": only
-    /// `false` (the default; the pipeline hands on and goes on) is implemented.
+    /// What `queue_size` counts: `requests` (default), `items` or `bytes`.
+    /// Written or not matters: a written sizer is the batch's default.
+    pub sizer: Option<QueueSizer>,
+    /// The client is answered once its data is sent (or failed), not once
+    /// it is queued. Default false. Not with `storage`.
     pub wait_for_result: bool,
-    /// The Collector's batching inside the queue: not implemented (use the
-    /// `batch` processor).
-    pub batch: Option<CollectorOnly>,
+    /// Batching of what the queue hands out. Absent: none; present, even
+    /// empty (`batch:` or `batch: {}`): the Collector's defaults.
+    #[serde(deserialize_with = "present", serialize_with = "written_batch")]
+    #[schemars(with = "Option<QueueBatchConfig>")]
+    pub batch: Option<Option<QueueBatchConfig>>,
+}
+
+/// A `batch:` written empty prints as its defaults, so it reads back as written.
+fn written_batch<S: serde::Serializer>(batch: &Option<Option<QueueBatchConfig>>, s: S) -> Result<S::Ok, S::Error> {
+    match batch {
+        None => s.serialize_none(),
+        Some(None) => QueueBatchConfig::default().serialize(s),
+        Some(Some(b)) => b.serialize(s),
+    }
+}
+
+/// `Some` for a field that is written, even as null (`batch:`).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// `sending_queue.batch`: the Collector's `exporterhelper` batch settings.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueBatchConfig {
+    /// `false` turns batching off (the Collector's optional sections).
+    pub enabled: bool,
+    /// A batch is sent once it has waited this long, whatever its size. Default 200ms.
+    pub flush_timeout: Duration,
+    /// A batch is sent once it reaches this size (by `sizer`). Default 8192.
+    pub min_size: u64,
+    /// Batches are cut at this size; 0: no maximum. Default 0.
+    pub max_size: u64,
+    /// `items` or `bytes`. Default: the queue's `sizer` when that is written
+    /// and this section is not empty, else `items`.
+    pub sizer: Option<QueueSizer>,
+    /// Batching per client metadata: sluice keeps no client metadata.
+    pub partition: Option<CollectorOnly>,
+}
+
+impl Default for QueueBatchConfig {
+    fn default() -> Self {
+        let d = BatchSettings::DEFAULT;
+        QueueBatchConfig {
+            enabled: true,
+            flush_timeout: Duration(d.flush_timeout),
+            min_size: d.min_size,
+            max_size: d.max_size,
+            sizer: None,
+            partition: None,
+        }
+    }
 }
 
 impl Default for SendingQueueConfig {
@@ -136,7 +179,7 @@ impl Default for SendingQueueConfig {
             blocking: None,
             storage: None,
             max_size_mib: 512,
-            sizer: QueueSizer::Requests,
+            sizer: None,
             wait_for_result: false,
             batch: None,
         }
@@ -151,6 +194,38 @@ impl SendingQueueConfig {
             Some(false) => FullQueuePolicy::DropNewest,
             None => self.when_full,
         }
+    }
+
+    /// What `queue_size` counts.
+    pub fn queue_sizer(&self) -> QueueSizer {
+        self.sizer.unwrap_or_default()
+    }
+
+    /// The batch section's sizer as the Collector resolves it: its own when
+    /// written; else the queue's when that is written and the section is
+    /// not empty (`batch: {min_size: 100}`); else `items`.
+    fn batch_sizer(&self, b: &QueueBatchConfig) -> QueueSizer {
+        let nonempty = *b != QueueBatchConfig::default();
+        b.sizer.or(self.sizer.filter(|_| nonempty)).unwrap_or(QueueSizer::Items)
+    }
+
+    /// The batching of what the queue hands out, if any.
+    pub fn batch_settings(&self) -> Option<BatchSettings> {
+        if !self.enabled {
+            return None;
+        }
+        let b = match &self.batch {
+            None => return None,
+            Some(None) => QueueBatchConfig::default(),
+            Some(Some(b)) if !b.enabled => return None,
+            Some(Some(b)) => b.clone(),
+        };
+        Some(BatchSettings {
+            flush_timeout: b.flush_timeout.get(),
+            min_size: b.min_size,
+            max_size: b.max_size,
+            sizer: self.batch_sizer(&b),
+        })
     }
 }
 
@@ -242,28 +317,22 @@ pub fn check_queue(c: &mut crate::config::component::Checker, q: &SendingQueueCo
     if !q.enabled {
         return;
     }
-    if q.sizer != QueueSizer::Requests {
-        let name = if q.sizer == QueueSizer::Items { "items" } else { "bytes" };
-        c.error(
-            &["sending_queue", "sizer"],
-            format!("the Collector has `sizer: {name}`; sluice does not support it (yet): its queue counts requests"),
-            Some("remove sizer (or write sizer: requests); bound the queue with queue_size in requests"),
-        );
-    }
-    if q.wait_for_result {
+    if q.wait_for_result && q.storage.is_some() {
         c.error(
             &["sending_queue", "wait_for_result"],
-            "the Collector has `wait_for_result: true`; sluice does not support it (yet)",
-            Some("remove it: the pipeline hands a batch to the queue and goes on, as with wait_for_result: false"),
+            "`wait_for_result` is not supported with a persistent queue configured with `storage`",
+            Some("as in the Collector: remove wait_for_result, or storage (a persistent queue already answers once the data is on disk)"),
         );
     }
+    let sizer = q.queue_sizer();
+    let bound = max_queue_size(sizer);
     if q.queue_size == 0 {
         c.error(&["sending_queue", "queue_size"], "queue_size must be at least 1", Some("or set enabled: false"));
-    } else if q.queue_size > MAX_QUEUE_SIZE {
+    } else if q.queue_size > bound {
         c.error(
             &["sending_queue", "queue_size"],
-            format!("queue_size {} is above the bound of {MAX_QUEUE_SIZE}", q.queue_size),
-            Some("an in-memory queue allocates a slot per batch at start; the default is 1000"),
+            format!("queue_size {} is above the bound of {bound} {}", q.queue_size, sizer.as_str()),
+            Some("the queue holds this much in memory (or on disk); the default is 1000 requests"),
         );
     }
     if q.num_consumers == 0 {
@@ -288,10 +357,77 @@ pub fn check_queue(c: &mut crate::config::component::Checker, q: &SendingQueueCo
             Some("it bounds the persistent queue on disk; the default is 512"),
         );
     }
+    check_batch(c, q);
 }
 
-/// Most batches a sending queue may hold (`queue_size`).
-pub const MAX_QUEUE_SIZE: usize = 1_000_000;
+/// `sending_queue.batch`, with the Collector's rules (`queuebatch.Config.Validate`).
+fn check_batch(c: &mut crate::config::component::Checker, q: &SendingQueueConfig) {
+    let b = match &q.batch {
+        Some(Some(b)) if b.enabled => b,
+        _ => return,
+    };
+    let at = |f: &'static str| ["sending_queue", "batch", f];
+    if q.batch_sizer(b) == QueueSizer::Requests {
+        let (path, why) = if b.sizer.is_some() {
+            (at("sizer"), "batch sizer `requests` is not allowed: batches are measured in items or bytes")
+        } else {
+            (
+                at("sizer"),
+                "batch sizer `requests` is not allowed: the batch takes the queue's `sizer: requests`, and batches are measured in items or bytes",
+            )
+        };
+        c.error(&path, why, Some("write batch.sizer: items (or bytes), as the Collector requires"));
+    }
+    if b.flush_timeout.is_zero() {
+        c.error(&at("flush_timeout"), "flush_timeout must be above zero", Some("e.g. 200ms, the default"));
+    }
+    if b.max_size > 0 && b.max_size < b.min_size {
+        c.error(
+            &at("max_size"),
+            format!("max_size ({}) must be greater or equal to min_size ({})", b.max_size, b.min_size),
+            Some("raise max_size, lower min_size, or set max_size: 0 for no maximum"),
+        );
+    }
+    let sizer = q.batch_sizer(b);
+    if sizer != QueueSizer::Requests && b.min_size > max_queue_size(sizer) {
+        c.error(
+            &at("min_size"),
+            format!("min_size {} is above the bound of {} {}", b.min_size, max_queue_size(sizer), sizer.as_str()),
+            Some("a pending batch is held in memory; the default is 8192 items"),
+        );
+    }
+    if sizer != QueueSizer::Requests && b.max_size > max_queue_size(sizer) {
+        c.error(
+            &at("max_size"),
+            format!("max_size {} is above the bound of {} {}", b.max_size, max_queue_size(sizer), sizer.as_str()),
+            Some("0 means no maximum"),
+        );
+    }
+    // The queue could never hold a batch's worth: the Collector refuses it too.
+    if sizer == q.queue_sizer() && q.queue_size > 0 && b.min_size > q.queue_size {
+        c.error(
+            &at("min_size"),
+            format!("min_size ({}) must be less than or equal to queue_size ({})", b.min_size, q.queue_size),
+            Some("both count the same sizer: raise sending_queue.queue_size or lower batch.min_size"),
+        );
+    }
+}
+
+/// The bound of `queue_size` (and of batch sizes) for a sizer.
+pub fn max_queue_size(sizer: QueueSizer) -> u64 {
+    match sizer {
+        QueueSizer::Requests => MAX_QUEUE_SIZE,
+        QueueSizer::Items => MAX_QUEUE_ITEMS,
+        QueueSizer::Bytes => MAX_QUEUE_BYTES,
+    }
+}
+
+/// Most batches a sending queue may hold (`queue_size` with `sizer: requests`).
+pub const MAX_QUEUE_SIZE: u64 = 1_000_000;
+/// Most items (`sizer: items`).
+pub const MAX_QUEUE_ITEMS: u64 = 1_000_000_000;
+/// Most bytes (`sizer: bytes`): 64 GiB.
+pub const MAX_QUEUE_BYTES: u64 = 64 << 30;
 /// Most consumers of a sending queue (`num_consumers`).
 pub const MAX_NUM_CONSUMERS: usize = 4096;
 /// Most MiB of a persistent queue (`max_size_mib`), so the byte bound never overflows.
@@ -320,5 +456,132 @@ mod bounds_tests {
             assert!(e.to_string().contains(needle) && e.hint.is_some(), "{e}");
             assert_eq!(e.line, Some(9), "{e}");
         }
+    }
+
+    fn queue_of(queue: &str) -> super::SendingQueueConfig {
+        let cfg = crate::service::load(&with(queue), &|_| None).unwrap_or_else(|e| panic!("{queue}: {e}"));
+        let otlp = crate::config::ComponentId::parse("otlp").unwrap();
+        cfg.exporters[&otlp].sending().0
+    }
+
+    /// The Collector's queuebatch testdata (config_test.go `TestUnmarshal`),
+    /// with the defaults it expects: batch flush_timeout 200ms, min_size
+    /// 8192, max_size 0, sizer items unless inherited.
+    #[test]
+    fn batch_settings_resolve_as_the_collector_unmarshals_them() {
+        use super::{BatchSettings, QueueSizer};
+        use std::time::Duration;
+        let default = BatchSettings {
+            flush_timeout: Duration::from_millis(200),
+            min_size: 8192,
+            max_size: 0,
+            sizer: QueueSizer::Items,
+        };
+        assert_eq!(BatchSettings::DEFAULT, default);
+        // batch_unset.yaml: no batching.
+        assert_eq!(queue_of("      enabled: true\n").batch_settings(), None);
+        // batch_set_empty_no_explicit_sizer.yaml
+        assert_eq!(queue_of("      enabled: true\n      batch:\n").batch_settings(), Some(default));
+        // batch_set_empty_explicit_sizer.yaml: an empty batch does not take the queue's sizer.
+        let q = queue_of("      sizer: bytes\n      batch:\n");
+        assert_eq!((q.queue_sizer(), q.batch_settings()), (QueueSizer::Bytes, Some(default)));
+        // batch_set_nonempty_explicit_sizer.yaml: it does once not empty.
+        let q = queue_of("      sizer: bytes\n      queue_size: 2000\n      batch:\n        min_size: 100\n");
+        let expected = BatchSettings { min_size: 100, sizer: QueueSizer::Bytes, ..default };
+        assert_eq!((q.queue_size, q.batch_settings()), (2000, Some(expected)));
+        // batch_set_nonempty_no_explicit_sizer.yaml
+        let q = queue_of("      queue_size: 2000\n      batch:\n        min_size: 100\n");
+        assert_eq!(q.batch_settings(), Some(BatchSettings { min_size: 100, ..default }));
+        // batch_disabled_explicit_sizer.yaml
+        let q = queue_of("      sizer: requests\n      batch:\n        enabled: false\n");
+        assert_eq!(q.batch_settings(), None);
+        // Every field written.
+        let q = queue_of(
+            "      sizer: items\n      queue_size: 50000\n      batch:\n        flush_timeout: 1s\n        \
+             min_size: 1000\n        max_size: 2000\n        sizer: bytes\n",
+        );
+        let expected = BatchSettings {
+            flush_timeout: Duration::from_secs(1),
+            min_size: 1000,
+            max_size: 2000,
+            sizer: QueueSizer::Bytes,
+        };
+        assert_eq!((q.queue_sizer(), q.batch_settings()), (QueueSizer::Items, Some(expected)));
+        // A disabled queue batches nothing.
+        assert_eq!(queue_of("      enabled: false\n      batch: {}\n").batch_settings(), None);
+    }
+
+    #[test]
+    fn batch_mistakes_are_reported_at_their_fields_with_hints() {
+        for (queue, path, needle, line) in [
+            (
+                "      batch:\n        min_size: 2048\n        max_size: 1024\n",
+                "exporters::otlp::sending_queue::batch::max_size",
+                "max_size (1024) must be greater or equal to min_size (2048)",
+                11,
+            ),
+            (
+                "      batch:\n        sizer: requests\n",
+                "exporters::otlp::sending_queue::batch::sizer",
+                "batch sizer `requests` is not allowed",
+                10,
+            ),
+            (
+                "      sizer: requests\n      batch:\n        min_size: 10\n",
+                "exporters::otlp::sending_queue::batch::sizer",
+                "takes the queue's `sizer: requests`",
+                10,
+            ),
+            (
+                "      batch:\n        flush_timeout: 0s\n",
+                "exporters::otlp::sending_queue::batch::flush_timeout",
+                "flush_timeout must be above zero",
+                10,
+            ),
+            (
+                "      sizer: items\n      queue_size: 100\n      batch:\n        min_size: 200\n",
+                "exporters::otlp::sending_queue::batch::min_size",
+                "min_size (200) must be less than or equal to queue_size (100)",
+                12,
+            ),
+            ("      sizer: pages\n", "exporters::otlp::sending_queue::sizer", "pages", 9),
+            (
+                "      sizer: items\n      queue_size: 2000000000\n",
+                "exporters::otlp::sending_queue::queue_size",
+                "bound of 1000000000 items",
+                10,
+            ),
+        ] {
+            let errs = crate::service::load(&with(queue), &|_| None).unwrap_err();
+            let e = errs.0.iter().find(|e| e.path == path).unwrap_or_else(|| panic!("no error at {path}: {errs}"));
+            assert!(e.to_string().contains(needle), "{e}");
+            assert_eq!(e.line, Some(line), "{e}");
+            if path.ends_with("::sizer") && needle != "pages" {
+                assert!(e.hint.as_deref().is_some_and(|h| h.contains("items")), "{e:?}");
+            }
+        }
+        // wait_for_result needs an in-memory queue, as in the Collector.
+        let text = with("      storage: file_storage\n      wait_for_result: true\n").replace(
+            "service:\n",
+            "extensions:\n  file_storage:\n    directory: /tmp/sluice-wfr\nservice:\n  extensions: [file_storage]\n",
+        );
+        let errs = crate::service::load(&text, &|_| None).unwrap_err();
+        let e = errs.0.iter().find(|e| e.path == "exporters::otlp::sending_queue::wait_for_result").expect("error");
+        assert!(e.message.contains("not supported with a persistent queue") && e.hint.is_some(), "{e}");
+        assert!(queue_of("      wait_for_result: true\n").wait_for_result);
+        // Three mistakes in one batch section: all three at once.
+        let errs = crate::service::load(
+            &with("      batch:\n        sizer: requests\n        flush_timeout: 0s\n        min_size: 9\n        max_size: 3\n"),
+            &|_| None,
+        )
+        .unwrap_err();
+        assert_eq!(errs.0.len(), 3, "{errs}");
+        // partition (per client metadata) is the Collector's, not sluice's.
+        let errs = crate::service::load(
+            &with("      batch:\n        partition:\n          metadata_keys: [tenant]\n"),
+            &|_| None,
+        )
+        .unwrap_err();
+        assert!(errs.0[0].to_string().contains("sluice does not support it"), "{errs}");
     }
 }

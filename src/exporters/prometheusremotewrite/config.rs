@@ -137,7 +137,7 @@ pub struct RemoteWriteQueueConfig {
     pub enabled: bool,
     /// Read as `sending_queue.queue_size`.
     #[serde(default)]
-    pub queue_size: Option<usize>,
+    pub queue_size: Option<u64>,
     /// Read as `sending_queue.num_consumers`.
     #[serde(default)]
     pub num_consumers: Option<usize>,
@@ -217,7 +217,7 @@ pub fn validate(c: &mut Checker, cfg: &PrometheusRemoteWriteConfig) {
             c.error(
                 &["remote_write_queue", "queue_size"],
                 format!("queue_size {n} is above the bound of {MAX_QUEUE_SIZE}"),
-                Some("an in-memory queue allocates a slot per batch at start; e.g. 10000"),
+                Some("the queue holds up to this many requests in memory; e.g. 10000"),
             );
             merged.queue_size = 1;
         }

@@ -3,8 +3,10 @@
 //! `send_batch_max_size`. Same semantics and defaults as the Collector's.
 
 pub mod config;
-pub mod encoded;
-pub mod split;
+
+/// Cutting and appending batches (decoded or still encoded) by item count.
+pub use crate::data::cut::Batchable;
+pub use crate::data::split;
 
 use super::Processor;
 use crate::config::describe::SettingsType;
@@ -44,55 +46,6 @@ impl ProcessorSpec for BatchConfig {
 
     fn holds_data(&self) -> bool {
         true
-    }
-}
-
-/// What the batch processor can gather: decoded batches, or batches still
-/// encoded on the pass-through path (see [`encoded`]).
-pub trait Batchable: Sized {
-    fn empty(signal: Signal) -> Self;
-    fn signal(&self) -> Signal;
-    fn items(&self) -> usize;
-    fn is_empty(&self) -> bool;
-    /// Appends a batch of the same signal.
-    fn append(&mut self, other: Self);
-    /// Removes and returns the first `n` items (all, if there are fewer).
-    fn take_front(&mut self, n: usize) -> Self;
-}
-
-impl Batchable for Batch {
-    fn empty(signal: Signal) -> Self {
-        Batch::empty(signal)
-    }
-
-    fn signal(&self) -> Signal {
-        Batch::signal(self)
-    }
-
-    fn items(&self) -> usize {
-        self.item_count()
-    }
-
-    fn is_empty(&self) -> bool {
-        Batch::is_empty(self)
-    }
-
-    fn append(&mut self, other: Self) {
-        match (self, other) {
-            (Batch::Traces(p), Batch::Traces(b)) => p.resource_spans.extend(b.resource_spans),
-            (Batch::Metrics(p), Batch::Metrics(b)) => p.resource_metrics.extend(b.resource_metrics),
-            (Batch::Logs(p), Batch::Logs(b)) => p.resource_logs.extend(b.resource_logs),
-            // A pipeline carries one signal, so this cannot happen.
-            (p, other) => debug_assert!(false, "batch of {} appended to {}", other.signal(), p.signal()),
-        }
-    }
-
-    fn take_front(&mut self, n: usize) -> Self {
-        match self {
-            Batch::Traces(p) => Batch::Traces(split::split_traces(p, n)),
-            Batch::Metrics(p) => Batch::Metrics(split::split_metrics(p, n)),
-            Batch::Logs(p) => Batch::Logs(split::split_logs(p, n)),
-        }
     }
 }
 

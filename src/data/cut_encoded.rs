@@ -6,8 +6,8 @@
 //! needs is the only thing decoded: it is split as the decoded processor
 //! splits (resource and scope kept on both sides) and re-encoded.
 
-use super::{split, Batchable};
-use crate::data::{wire, Batch, EncodedBatch, Signal};
+use super::cut::Batchable;
+use super::{split, wire, Batch, EncodedBatch, Signal};
 use bytes::Bytes;
 
 impl Batchable for EncodedBatch {
@@ -100,11 +100,11 @@ fn split_entry(signal: Signal, one: Bytes, n: usize) -> Option<(Bytes, usize, By
 
 #[cfg(test)]
 mod tests {
-    use super::super::config::BatchConfig;
-    use super::super::BatchProcessor;
     use super::*;
     use crate::config::Duration as CfgDuration;
     use crate::data::check::check_request;
+    use crate::processors::batch::config::BatchConfig;
+    use crate::processors::batch::BatchProcessor;
     use crate::telemetry::Registry;
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
