@@ -10,6 +10,7 @@ use std::fmt;
 
 pub mod check;
 pub mod encoded;
+pub mod estimate;
 pub mod wire;
 
 pub use encoded::{EncodedBatch, Payload};

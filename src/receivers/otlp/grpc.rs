@@ -13,8 +13,9 @@
 //! framing layer is rewritten to RESOURCE_EXHAUSTED.
 
 use super::config::GrpcServerConfig;
-use super::decode::grpc_payload;
-use super::{Delivered, Ingest, Security, RETRY_AFTER_SECS};
+use super::admission::{Admission, Held, INLINE_BYTES};
+use super::decode::{prepare, Compression, Format, Rejection, RequestLimits};
+use super::{Ingest, Security, RETRY_AFTER_SECS};
 use crate::data::Signal;
 use bytes::{Buf, Bytes};
 use opentelemetry_proto::tonic::collector::{
@@ -25,7 +26,6 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
@@ -68,8 +68,10 @@ pub(super) async fn serve(
         .max_connection_age
         .filter(|d| !d.is_zero())
         .map(|age| (age.get(), params.max_connection_age_grace.filter(|g| !g.is_zero()).map(|g| g.get())));
+    let body_timeout = Some(cfg.limits.body_timeout.get()).filter(|d| !d.is_zero());
+    let admission = ingest.admission(&cfg.limits, max_message as u64, body_timeout);
     let ingest = Arc::new(ingest);
-    let handler = move |req| handle(Arc::clone(&ingest), max_message, req);
+    let handler = move |req| handle(Arc::clone(&ingest), admission.clone(), max_message, req);
     crate::receivers::listener::serve_connections(listener, builder, handler, shutdown, "grpc", policy).await;
 }
 
@@ -87,6 +89,7 @@ fn unauthenticated(
 
 async fn handle(
     ingest: Arc<Ingest>,
+    admission: Admission,
     max_message: usize,
     req: http::Request<hyper::body::Incoming>,
 ) -> http::Response<tonic::body::Body> {
@@ -100,17 +103,24 @@ async fn handle(
         return Status::unimplemented(ingest.no_pipeline_message(signal)).into_http();
     }
     let snappy = req.headers().get("grpc-encoding").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"snappy"));
+    // The message's bytes count against the listener's budget from the
+    // first frame until the batch is in the pipelines.
+    let held = Held::new(&admission.budget);
+    let req = req.map(|body| admission.guard(body, Arc::clone(&held), 0));
     let response = if snappy {
         match unsnappy(req, max_message).await {
-            Ok(req) => export(&ingest, signal, max_message, req).await,
+            Ok(req) => export(&ingest, &admission, signal, max_message, req).await,
             Err(status) => {
-                ingest.malformed(signal);
+                if !matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded) {
+                    ingest.malformed(signal);
+                }
                 return status.into_http();
             }
         }
     } else {
-        export(&ingest, signal, max_message, req).await
+        export(&ingest, &admission, signal, max_message, req).await
     };
+    drop(held);
     // Errors raised by tonic's framing layer (before `Export` runs) come back
     // as a trailers-only response, so grpc-status is in the headers.
     let Some(status) = Status::from_header_map(response.headers()) else {
@@ -137,15 +147,22 @@ async fn handle(
     }
 }
 
-async fn export<B>(ingest: &Arc<Ingest>, signal: Signal, max_message: usize, req: http::Request<B>) -> Response
+async fn export<B>(
+    ingest: &Arc<Ingest>,
+    admission: &Admission,
+    signal: Signal,
+    max_message: usize,
+    req: http::Request<B>,
+) -> Response
 where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
 {
+    let a = admission;
     match signal {
-        Signal::Traces => unary::<ExportTraceServiceResponse, B>(ingest, signal, max_message, req).await,
-        Signal::Metrics => unary::<ExportMetricsServiceResponse, B>(ingest, signal, max_message, req).await,
-        Signal::Logs => unary::<ExportLogsServiceResponse, B>(ingest, signal, max_message, req).await,
+        Signal::Traces => unary::<ExportTraceServiceResponse, B>(ingest, a, signal, max_message, req).await,
+        Signal::Metrics => unary::<ExportMetricsServiceResponse, B>(ingest, a, signal, max_message, req).await,
+        Signal::Logs => unary::<ExportLogsServiceResponse, B>(ingest, a, signal, max_message, req).await,
     }
 }
 
@@ -156,10 +173,11 @@ type Response = http::Response<tonic::body::Body>;
 /// decompressed here, within the same limit as tonic's codecs, and handed on
 /// uncompressed. The answers are tonic's: RESOURCE_EXHAUSTED over the limit,
 /// INVALID_ARGUMENT for bytes that are not one snappy-compressed message.
-async fn unsnappy(
-    req: http::Request<hyper::body::Incoming>,
-    max_message: usize,
-) -> Result<http::Request<http_body_util::Full<Bytes>>, Status> {
+async fn unsnappy<B>(req: http::Request<B>, max_message: usize) -> Result<http::Request<http_body_util::Full<Bytes>>, Status>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     use http_body_util::BodyExt;
     let (mut parts, body) = req.into_parts();
     parts.headers.remove("grpc-encoding");
@@ -171,7 +189,12 @@ async fn unsnappy(
                 "Error, encoded message length too large: over the limit of {max_message} bytes"
             )));
         }
-        Err(e) => return Err(Status::invalid_argument(format!("cannot read the request: {e}"))),
+        Err(e) => {
+            return Err(match super::admission::body_cut(&*e).map(|_| Status::from_error(e)) {
+                Some(cut) => cut,
+                None => Status::invalid_argument("cannot read the request".to_string()),
+            })
+        }
     };
     let Some((&[flag, a, b, c, d], rest)) = bytes.split_first_chunk::<5>() else {
         return Err(Status::invalid_argument("truncated gRPC message"));
@@ -198,7 +221,13 @@ async fn unsnappy(
     Ok(http::Request::from_parts(parts, http_body_util::Full::new(Bytes::from(framed))))
 }
 
-async fn unary<R, B>(ingest: &Arc<Ingest>, signal: Signal, max_message: usize, req: http::Request<B>) -> Response
+async fn unary<R, B>(
+    ingest: &Arc<Ingest>,
+    admission: &Admission,
+    signal: Signal,
+    max_message: usize,
+    req: http::Request<B>,
+) -> Response
 where
     R: prost::Message + Default + Send + 'static,
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
@@ -210,78 +239,65 @@ where
         .send_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Zstd)
         .max_decoding_message_size(max_message);
-    grpc.unary(Export::<R> { ingest: Arc::clone(ingest), signal, _response: PhantomData }, req).await
+    let export = Export::<R> { ingest: Arc::clone(ingest), admission: admission.clone(), signal, _response: PhantomData };
+    grpc.unary(export, req).await
 }
 
 /// The Export method of one signal's service.
 struct Export<R> {
     ingest: Arc<Ingest>,
+    admission: Admission,
     signal: Signal,
     _response: PhantomData<fn() -> R>,
 }
 
 type ExportResult<R> = Result<tonic::Response<R>, Status>;
 
-/// The answer of `Export`: ready at once, or (with a persistent queue) once
-/// the batch is on disk. Only the waiting kind allocates.
-enum ExportFuture<R> {
-    Ready(Option<ExportResult<R>>),
-    Waiting(Pin<Box<dyn Future<Output = ExportResult<R>> + Send>>),
-}
-
-// Neither variant is ever pinned in place: the Option is moved out, the Box pins its own content.
-impl<R> Unpin for ExportFuture<R> {}
-
-impl<R> Future for ExportFuture<R> {
-    type Output = ExportResult<R>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.get_mut() {
-            ExportFuture::Ready(r) => Poll::Ready(r.take().expect("polled after completion")),
-            ExportFuture::Waiting(f) => f.as_mut().poll(cx),
-        }
-    }
-}
-
 impl<R: prost::Message + Default + Send + 'static> tonic::server::UnaryService<Bytes> for Export<R> {
     type Response = R;
-    type Future = ExportFuture<R>;
+    type Future = Pin<Box<dyn Future<Output = ExportResult<R>> + Send>>;
 
     fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
-        match self.export(request.into_inner()) {
-            Err(status) => ExportFuture::Ready(Some(Err(status))),
-            Ok(Delivered::Done(result)) => {
-                ExportFuture::Ready(Some(result.map(|()| tonic::Response::new(R::default())).map_err(unavailable)))
-            }
-            Ok(pending) => {
-                let ingest = Arc::clone(&self.ingest);
-                ExportFuture::Waiting(Box::pin(async move {
-                    ingest.settle(pending).await.map_err(unavailable)?;
-                    Ok(tonic::Response::new(R::default()))
-                }))
-            }
-        }
-    }
-}
-
-impl<R: prost::Message + Default> Export<R> {
-    fn export(&self, message: Bytes) -> Result<Delivered, Status> {
-        self.ingest
-            .admit(self.signal, || crate::data::wire::count_items(self.signal, &message))
-            .map_err(unavailable)?;
-        let encoded = self.ingest.takes_encoded(self.signal);
-        let batch = grpc_payload(self.signal, &message, encoded).map_err(|e| {
-            self.ingest.malformed(self.signal);
-            e.grpc_status()
-        })?;
-        Ok(self.ingest.deliver(batch))
+        let (ingest, admission, signal) = (Arc::clone(&self.ingest), self.admission.clone(), self.signal);
+        let message = request.into_inner();
+        Box::pin(async move {
+            let encoded = ingest.takes_encoded(signal);
+            let inline = message.len() <= INLINE_BYTES;
+            // The transport bounded the message and its decompression already.
+            let limits = RequestLimits { max_plain: usize::MAX, max_decoded: admission.max_decoded };
+            let pipelines = Arc::clone(&ingest);
+            let prepared = admission
+                .decode(inline, move || {
+                    let admit = |e| pipelines.admit_estimate(signal, e);
+                    prepare(signal, Format::Protobuf, Compression::Identity, message, limits, encoded, admit)
+                })
+                .await;
+            let batch = match prepared {
+                Some(Ok(batch)) => batch,
+                Some(Err(rejection)) => {
+                    ingest.rejected(signal, &rejection);
+                    return Err(match rejection {
+                        Rejection::Malformed(e) => e.grpc_status(),
+                        Rejection::DecodedTooLarge { .. } => Status::resource_exhausted(rejection.to_string()),
+                        Rejection::Refused(refusal) => unavailable(refusal),
+                    });
+                }
+                None => return Err(Status::internal("the request could not be decoded")),
+            };
+            ingest.settle(ingest.deliver(batch)).await.map_err(unavailable)?;
+            Ok(tonic::Response::new(R::default()))
+        })
     }
 }
 
 /// UNAVAILABLE with a RetryInfo, the spec's way to say "retry later".
 fn unavailable(refusal: crate::receivers::Refusal) -> Status {
-    let details = super::status::retry_details(Code::Unavailable, &refusal.to_string(), RETRY_AFTER_SECS);
-    Status::with_details(Code::Unavailable, refusal.to_string(), details)
+    unavailable_status(refusal.to_string())
+}
+
+pub(super) fn unavailable_status(message: String) -> Status {
+    let details = super::status::retry_details(Code::Unavailable, &message, RETRY_AFTER_SECS);
+    Status::with_details(Code::Unavailable, message, details)
 }
 
 /// Encodes responses with prost; hands requests on as the raw message bytes.
