@@ -377,6 +377,9 @@ impl Ingest {
 pub(crate) mod test_support;
 
 #[cfg(test)]
+mod admission_tests;
+
+#[cfg(test)]
 mod tests {
     use super::config::{GrpcServerConfig, HttpServerConfig, OtlpReceiverConfig, Protocols};
     use super::*;
