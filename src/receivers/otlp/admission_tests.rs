@@ -207,3 +207,60 @@ async fn a_large_decode_does_not_hold_up_other_clients() {
     assert!(worst < Duration::from_millis(500), "a small export took {worst:?} next to two large ones");
     h.stop().await;
 }
+
+/// Whether the server closed this connection within `within`.
+async fn closed_by_server(s: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 256];
+    let deadline = Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline.into(), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            // A GOAWAY or an answer: keep reading until the close.
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_silent_connection_is_closed_after_the_handshake_timeout() {
+    let h = Harness::start_with(Sink::recording(), |c| {
+        c.protocols.grpc.as_mut().unwrap().limits.handshake_timeout = crate::config::Duration::from_millis(300);
+        c.protocols.http.as_mut().unwrap().limits.handshake_timeout = crate::config::Duration::from_millis(300);
+    })
+    .await;
+    for (transport, addr) in [("grpc", h.grpc_addr()), ("http", h.http_addr())] {
+        let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let started = Instant::now();
+        assert!(closed_by_server(&mut silent, Duration::from_secs(3)).await, "{transport}");
+        assert!(started.elapsed() >= Duration::from_millis(250), "{transport}: {:?}", started.elapsed());
+        assert_eq!(h.closed_connections(transport, "handshake_timeout"), 1, "{transport}");
+    }
+    // A connection that sends its request in time is served as usual.
+    let mut client = LogsServiceClient::new(channel(&h).await);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    client.export(logs(1)).await.unwrap();
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn at_the_connection_limit_the_connection_idle_longest_is_closed() {
+    let h = Harness::start_with(Sink::recording(), |c| {
+        c.protocols.http.as_mut().unwrap().limits.max_connections = 3;
+    })
+    .await;
+    let addr = h.http_addr();
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let r = post(addr, "/v1/logs", &[("content-type", PB)], logs(2).encode_to_vec()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(h.closed_connections("http", "connection_limit"), 1);
+    assert!(closed_by_server(&mut idle[0], Duration::from_secs(2)).await, "the oldest idle connection was closed");
+    assert!(!closed_by_server(&mut idle[2], Duration::from_millis(200)).await, "the newest is kept");
+    h.stop().await;
+}

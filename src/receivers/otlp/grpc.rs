@@ -54,7 +54,13 @@ pub(super) async fn serve(
         builder.http2().max_concurrent_streams(cfg.max_concurrent_streams);
     }
     let params = cfg.keepalive.and_then(|k| k.server_parameters).unwrap_or_default();
-    if let Some(time) = params.time.filter(|t| !t.is_zero()) {
+    // Unset fields take sluice's defaults (grpc-go's are "never"): a client
+    // that holds a connection without using it, or forever, gives it back.
+    let time = params.time.or(Some(DEFAULT_KEEPALIVE_TIME));
+    let max_connection_idle = params.max_connection_idle.or(Some(DEFAULT_MAX_CONNECTION_IDLE));
+    let max_connection_age = params.max_connection_age.or(Some(DEFAULT_MAX_CONNECTION_AGE));
+    let max_connection_age_grace = params.max_connection_age_grace.or(Some(DEFAULT_MAX_CONNECTION_AGE_GRACE));
+    if let Some(time) = time.filter(|t| !t.is_zero()) {
         let timeout = params.timeout.filter(|t| !t.is_zero()).map_or(KEEPALIVE_TIMEOUT, |t| t.get());
         builder
             .http2()
@@ -62,12 +68,11 @@ pub(super) async fn serve(
             .keep_alive_interval(time.get())
             .keep_alive_timeout(timeout);
     }
-    let idle = params.max_connection_idle.filter(|d| !d.is_zero()).map(|d| d.get());
-    let mut policy = security.policy(unauthenticated, idle, None);
-    policy.max_age = params
-        .max_connection_age
+    let idle = max_connection_idle.filter(|d| !d.is_zero()).map(|d| d.get());
+    let mut policy = security.policy(unauthenticated, idle, None, &cfg.limits);
+    policy.max_age = max_connection_age
         .filter(|d| !d.is_zero())
-        .map(|age| (age.get(), params.max_connection_age_grace.filter(|g| !g.is_zero()).map(|g| g.get())));
+        .map(|age| (age.get(), max_connection_age_grace.filter(|g| !g.is_zero()).map(|g| g.get())));
     let body_timeout = Some(cfg.limits.body_timeout.get()).filter(|d| !d.is_zero());
     let admission = ingest.admission(&cfg.limits, max_message as u64, body_timeout);
     let ingest = Arc::new(ingest);
@@ -77,6 +82,15 @@ pub(super) async fn serve(
 
 /// grpc-go's default wait for a keepalive ping's answer.
 const KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Defaults of `keepalive.server_parameters` where it leaves a field unset
+/// (0 turns one off). The ping interval is grpc-go's; grpc-go never closes
+/// an idle or old connection by default, sluice does, so that silent
+/// clients give their descriptors back and load spreads after scaling.
+const DEFAULT_KEEPALIVE_TIME: crate::config::Duration = crate::config::Duration::from_secs(2 * 60 * 60);
+const DEFAULT_MAX_CONNECTION_IDLE: crate::config::Duration = crate::config::Duration::from_secs(5 * 60);
+const DEFAULT_MAX_CONNECTION_AGE: crate::config::Duration = crate::config::Duration::from_secs(2 * 60 * 60);
+const DEFAULT_MAX_CONNECTION_AGE_GRACE: crate::config::Duration = crate::config::Duration::from_secs(60);
 
 /// The answer to refused credentials, as grpc-go's auth interceptor gives it.
 fn unauthenticated(

@@ -82,7 +82,7 @@ pub(super) async fn serve(
         builder.http2().max_concurrent_streams(cfg.max_concurrent_streams);
     }
     let idle = Some(cfg.idle_timeout.get()).filter(|d| !d.is_zero());
-    let mut policy = security.policy(unauthorized, idle, header_timeout);
+    let mut policy = security.policy(unauthorized, idle, header_timeout, &cfg.limits);
     policy.open_preflight = routes.cors.is_some();
     let ingest = Arc::new(ingest);
     let handler = move |req| handle(Arc::clone(&ingest), Arc::clone(&routes), req);

@@ -193,9 +193,12 @@ impl Security {
         reject: super::listener::Reject<B>,
         idle_timeout: Option<std::time::Duration>,
         header_timeout: Option<std::time::Duration>,
+        limits: &config::ReceiverLimits,
     ) -> super::listener::ConnectionPolicy<B> {
-        let handshake_timeout =
-            header_timeout.map_or(super::tls::HANDSHAKE_TIMEOUT, |h| h.min(super::tls::HANDSHAKE_TIMEOUT));
+        let first_request_timeout = limits.handshake_timeout.get();
+        let handshake_timeout = header_timeout
+            .map_or(super::tls::HANDSHAKE_TIMEOUT, |h| h.min(super::tls::HANDSHAKE_TIMEOUT))
+            .min(first_request_timeout);
         super::listener::ConnectionPolicy {
             tls: self.tls,
             auth: self.authenticator.map(|a| (a, reject)),
@@ -204,6 +207,8 @@ impl Security {
             metrics: self.metrics,
             open_preflight: false,
             max_age: None,
+            first_request_timeout,
+            max_connections: limits.max_connections.max(1),
         }
     }
 }

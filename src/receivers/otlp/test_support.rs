@@ -209,6 +209,13 @@ impl Harness {
         )
     }
 
+    pub fn closed_connections(&self, transport: &str, reason: &str) -> u64 {
+        self.counter(
+            "sluice_receiver_connections_closed_total",
+            &[("receiver", RECEIVER_ID), ("transport", transport), ("reason", reason)],
+        )
+    }
+
     /// Requests shutdown and checks that every server task ends.
     pub async fn stop(self) {
         self.stop.send_replace(true);
