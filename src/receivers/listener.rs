@@ -146,6 +146,7 @@ pub async fn serve_connections<S, F, B>(
                         shutdown: shutdown.clone(),
                         activity: Arc::clone(&registered.activity),
                         evict: Arc::clone(&registered.evict),
+                        peer,
                     };
                     let handler = handler.clone();
                     conns.spawn(async move {
@@ -265,6 +266,7 @@ struct Conn<B> {
     activity: Arc<Activity>,
     /// Notified when the listener needs this connection's descriptor.
     evict: Arc<tokio::sync::Notify>,
+    peer: std::net::SocketAddr,
 }
 
 impl<B> Conn<B>
@@ -280,6 +282,7 @@ where
         F: Future<Output = http::Response<B>> + Send + 'static,
     {
         let activity = Arc::clone(&self.activity);
+        let peer = self.peer;
         let first_request_by = Instant::now() + self.policy.first_request_timeout;
         let svc = {
             let activity = Arc::clone(&activity);
@@ -290,19 +293,25 @@ where
                 let in_flight = activity.begin();
                 let step = match &auth {
                     Some(_) if open_preflight && is_preflight(&req) => Step::Handle(handler(req)),
-                    Some((authenticator, reject)) => match authenticator.check(req.headers()) {
-                        Ok(()) => Step::Handle(handler(req)),
-                        Err(failure) => {
-                            metrics.auth_failures(failure.reason()).inc();
-                            Step::Reject(reject(failure, authenticator, &req))
-                        }
-                    },
+                    Some((authenticator, reject)) => {
+                        let (authenticator, reject, metrics) = (Arc::clone(authenticator), *reject, metrics.clone());
+                        let handler = handler.clone();
+                        Step::Verify(Box::pin(async move {
+                            match authenticator.verify(req.headers(), Some(peer.ip())).await {
+                                Ok(()) => handler(req).await,
+                                Err(failure) => {
+                                    metrics.auth_failures(failure.reason()).inc();
+                                    reject(failure, &authenticator, &req)
+                                }
+                            }
+                        }))
+                    }
                     None => Step::Handle(handler(req)),
                 };
                 async move {
                     let response = match step {
                         Step::Handle(fut) => fut.await,
-                        Step::Reject(response) => response,
+                        Step::Verify(fut) => fut.await,
                     };
                     drop(in_flight);
                     Ok::<_, Infallible>(response)
@@ -388,7 +397,8 @@ where
 
 enum Step<F, B> {
     Handle(F),
-    Reject(http::Response<B>),
+    /// Credentials checked (maybe off the async workers), then handled or refused.
+    Verify(std::pin::Pin<Box<dyn Future<Output = http::Response<B>> + Send>>),
 }
 
 /// Requests in flight on one connection and when the last one ended.

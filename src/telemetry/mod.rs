@@ -306,7 +306,8 @@ pub fn durable_ack_failures(reg: &Registry, receiver: &str, transport: &str) -> 
 
 /// Why a receiver refused a request's credentials: the `reason` label of
 /// `sluice_receiver_auth_failures_total`.
-pub const AUTH_FAILURE_REASONS: &[&str] = &["missing_credentials", "malformed_credentials", "invalid_credentials"];
+pub const AUTH_FAILURE_REASONS: &[&str] =
+    &["missing_credentials", "malformed_credentials", "throttled", "invalid_credentials"];
 
 /// Why a receiver closed a connection on its own: the `reason` label of
 /// `sluice_receiver_connections_timed_out_total`.
