@@ -264,3 +264,86 @@ async fn at_the_connection_limit_the_connection_idle_longest_is_closed() {
     assert!(!closed_by_server(&mut idle[2], Duration::from_millis(200)).await, "the newest is kept");
     h.stop().await;
 }
+
+#[tokio::test]
+async fn json_nests_exactly_as_deep_as_protobuf() {
+    use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, ArrayValue};
+    // A log body of arrays in arrays, `levels` deep.
+    let nested = |levels: usize| {
+        let mut v = AnyValue { value: Some(Value::StringValue("x".into())) };
+        for _ in 0..levels {
+            v = AnyValue { value: Some(Value::ArrayValue(ArrayValue { values: vec![v] })) };
+        }
+        let mut req = logs(1);
+        req.resource_logs[0].scope_logs[0].log_records[0].body = Some(v);
+        req
+    };
+    let deepest =
+        (1..200).take_while(|l| ExportLogsServiceRequest::decode(&nested(*l).encode_to_vec()[..]).is_ok()).last();
+    let deepest = deepest.unwrap();
+    assert!(deepest > 40, "{deepest}");
+    let h = Harness::start(Sink::recording()).await;
+    let json = |l| serde_json::to_vec(&nested(l)).unwrap();
+    let r = post(h.http_addr(), "/v1/logs", &[("content-type", "application/json")], json(deepest)).await;
+    assert_eq!(r.status, StatusCode::OK, "{deepest} levels: {}", r.text());
+    let r = post(h.http_addr(), "/v1/logs", &[("content-type", "application/json")], json(deepest + 1)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{} levels", deepest + 1);
+    let r = post(h.http_addr(), "/v1/logs", &[("content-type", PB)], nested(deepest + 1).encode_to_vec()).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(h.sink.batches(), vec![crate::data::Batch::Logs(nested(deepest))]);
+    h.stop().await;
+}
+
+/// hyper reads a request with both as RFC 9112 §6.3 prescribes:
+/// Transfer-Encoding wins, Content-Length is dropped, and the connection is
+/// closed after the answer, so nothing can be smuggled behind the body.
+#[tokio::test]
+async fn content_length_with_transfer_encoding_reads_the_chunks_and_closes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = Harness::start(Sink::recording()).await;
+    let mut s = tokio::net::TcpStream::connect(h.http_addr()).await.unwrap();
+    let body = logs(1).encode_to_vec();
+    // The Content-Length claims 5 bytes: were it used, the rest would be read as a second request.
+    let mut req = format!(
+        "POST /v1/logs HTTP/1.1\r\nhost: x\r\ncontent-type: {PB}\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(&body);
+    req.extend_from_slice(b"\r\n0\r\n\r\n");
+    s.write_all(&req).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut answer)).await.unwrap().unwrap();
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("connection: close"), "{text}");
+    assert_eq!(text.matches("HTTP/1.1").count(), 1, "{text}");
+    assert_eq!(h.sink.batches(), vec![crate::data::Batch::Logs(logs(1))]);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn grpc_content_type_and_message_count_are_checked() {
+    let h = Harness::start(Sink::recording()).await;
+    let path = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+    let frame = |m: &[u8]| {
+        let mut f = vec![0u8];
+        f.extend_from_slice(&(m.len() as u32).to_be_bytes());
+        f.extend_from_slice(m);
+        f
+    };
+    let one = frame(&logs(1).encode_to_vec());
+    let r = post_h2c(h.grpc_addr(), path, "text/plain", one.clone()).await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{}", r.text());
+    let mut two = one.clone();
+    two.extend_from_slice(&one);
+    let r = post_h2c(h.grpc_addr(), path, "application/grpc", two).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.header("grpc-status").as_deref(), Some("3"), "INVALID_ARGUMENT");
+    assert!(h.sink.batches().is_empty());
+    assert_eq!(h.malformed("grpc", Signal::Logs), 2);
+    let r = post_h2c(h.grpc_addr(), path, "application/grpc+proto", one).await;
+    assert_eq!((r.status, r.header("grpc-status")), (StatusCode::OK, None), "not trailers-only: no error");
+    assert_eq!(h.sink.batches().len(), 1);
+    h.stop().await;
+}

@@ -197,9 +197,12 @@ pub struct RequestLimits {
     pub max_decoded: u64,
 }
 
-/// Nesting of arrays and objects a JSON body may have: serde_json's own
-/// limit, checked by the walk before parsing.
-pub const JSON_DEPTH_LIMIT: usize = 128;
+/// How deep the objects of a JSON body may nest: as deep as prost lets
+/// the messages of the same request in protobuf nest (its recursion limit of
+/// 100 below the request itself), each object being one message.
+pub const JSON_OBJECT_DEPTH_LIMIT: usize = 101;
+/// Arrays and objects together: an array sits between two objects at most.
+pub const JSON_DEPTH_LIMIT: usize = 2 * JSON_OBJECT_DEPTH_LIMIT + 1;
 
 /// Why [`prepare`] did not turn a request into a payload.
 #[derive(Debug, thiserror::Error)]
@@ -245,10 +248,13 @@ pub fn prepare(
         Format::Protobuf => crate::data::estimate::estimate_request(signal, &plain),
         Format::Json => {
             let scan = super::json::scan(&plain, JSON_DEPTH_LIMIT);
-            if scan.depth > JSON_DEPTH_LIMIT {
+            if scan.depth > JSON_DEPTH_LIMIT || scan.object_depth > JSON_OBJECT_DEPTH_LIMIT {
                 return Err(DecodeError::Json {
                     message_type: message_type(signal),
-                    message: format!("nested deeper than {JSON_DEPTH_LIMIT} levels"),
+                    message: format!(
+                        "nested deeper than protobuf allows ({JSON_OBJECT_DEPTH_LIMIT} objects, \
+                         {JSON_DEPTH_LIMIT} arrays and objects)"
+                    ),
                 }
                 .into());
             }
@@ -267,7 +273,7 @@ pub fn prepare(
         Format::Protobuf if encoded => checked(signal, plain)?,
         Format::Protobuf => Payload::Decoded(decode_grpc(signal, &plain)?),
         Format::Json => {
-            let batch = decode_json(signal, &plain)?;
+            let batch = decode_json_nested(signal, &plain, true)?;
             validate(&batch).map_err(DecodeError::from)?;
             Payload::Decoded(batch)
         }
@@ -385,8 +391,22 @@ fn decode_protobuf(signal: Signal, bytes: &[u8]) -> Result<Batch, DecodeError> {
 /// enums as integers, unknown keys ignored), after [`super::json::normalize`]
 /// has filled the gaps of that support; the tests below pin both down.
 fn decode_json(signal: Signal, bytes: &[u8]) -> Result<Batch, DecodeError> {
+    decode_json_nested(signal, bytes, false)
+}
+
+/// `depth_checked`: [`prepare`]'s walk has bounded the body's nesting to
+/// protobuf's, past serde_json's own limit of 128 (arrays counted).
+fn decode_json_nested(signal: Signal, bytes: &[u8], depth_checked: bool) -> Result<Batch, DecodeError> {
     let err = |e: serde_json::Error| DecodeError::Json { message_type: message_type(signal), message: e.to_string() };
-    let mut value: serde_json::Value = serde_json::from_slice(bytes).map_err(err)?;
+    let mut value = if depth_checked {
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        de.disable_recursion_limit();
+        let v = <serde_json::Value as serde::Deserialize>::deserialize(&mut de).map_err(err)?;
+        de.end().map_err(err)?;
+        v
+    } else {
+        serde_json::from_slice(bytes).map_err(err)?
+    };
     super::json::normalize(&mut value);
     Ok(match signal {
         Signal::Traces => Batch::Traces(serde_json::from_value(value).map_err(err)?),

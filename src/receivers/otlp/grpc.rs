@@ -116,6 +116,17 @@ async fn handle(
     if !ingest.accepts(signal) {
         return Status::unimplemented(ingest.no_pipeline_message(signal)).into_http();
     }
+    // The gRPC spec: a Content-Type not starting with application/grpc is answered 415.
+    let content_type = req.headers().get(http::header::CONTENT_TYPE).map(|v| v.as_bytes()).unwrap_or_default();
+    if !content_type.starts_with(b"application/grpc") {
+        ingest.malformed(signal);
+        let mut resp = http::Response::new(tonic::body::Body::new(http_body_util::Full::new(Bytes::from(format!(
+            "invalid gRPC request content-type {:?}; use application/grpc",
+            String::from_utf8_lossy(content_type)
+        )))));
+        *resp.status_mut() = http::StatusCode::UNSUPPORTED_MEDIA_TYPE;
+        return resp;
+    }
     let snappy = req.headers().get("grpc-encoding").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"snappy"));
     // The message's bytes count against the listener's budget from the
     // first frame until the batch is in the pipelines.
@@ -147,6 +158,10 @@ async fn handle(
         }
         // Decompression over the limit; `Export` itself never answers this.
         Code::ResourceExhausted => {
+            ingest.malformed(signal);
+            response
+        }
+        Code::InvalidArgument if status.message() == TWO_MESSAGES => {
             ingest.malformed(signal);
             response
         }
@@ -328,7 +343,7 @@ impl<R: prost::Message + Send + 'static> Codec for RawRequestCodec<R> {
     }
 
     fn decoder(&mut self) -> Self::Decoder {
-        RawDecoder
+        RawDecoder { seen: false }
     }
 }
 
@@ -343,13 +358,23 @@ impl<R: prost::Message> Encoder for ResponseEncoder<R> {
     }
 }
 
-struct RawDecoder;
+/// What a unary call with more than one request message is answered.
+const TWO_MESSAGES: &str = "a unary call carries exactly one request message; this one has more";
+
+/// Hands on the request message; a second one is an error (tonic reads and
+/// drops what follows the first, and would answer OK).
+struct RawDecoder {
+    seen: bool,
+}
 
 impl Decoder for RawDecoder {
     type Item = Bytes;
     type Error = Status;
 
     fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        if std::mem::replace(&mut self.seen, true) {
+            return Err(Status::invalid_argument(TWO_MESSAGES));
+        }
         Ok(Some(src.copy_to_bytes(src.remaining())))
     }
 }

@@ -125,15 +125,18 @@ mod tests {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct JsonScan {
     pub estimate: crate::data::estimate::Estimate,
-    /// Deepest nesting of arrays and objects together (serde_json's measure).
+    /// Deepest nesting of arrays and objects together.
     pub depth: usize,
+    /// Deepest nesting of objects alone: each object is one protobuf message.
+    pub object_depth: usize,
 }
 
 /// Keys whose array elements are the items the Collector counts.
 const ITEM_KEYS: &[&[u8]] = &[b"spans", b"logRecords", b"log_records", b"dataPoints", b"data_points"];
 
 /// Walks a JSON body once, allocating nothing but a stack bounded by
-/// `max_depth` (the walk stops there: the body is refused for nesting).
+/// `max_depth` arrays and objects (the walk stops there: the body is
+/// refused for nesting).
 ///
 /// The estimate covers both forms a JSON request passes through: the
 /// `serde_json::Value` tree (a 32-byte slot per value, a key `String` and
@@ -163,6 +166,7 @@ pub(super) fn scan(body: &[u8], max_depth: usize) -> JsonScan {
     // One entry per open container: (is an array, its elements are items).
     let mut stack: Vec<(bool, bool)> = Vec::new();
     let mut key_is_item = false;
+    let mut objects = 0usize;
     let mut i = 0;
     while i < body.len() {
         match body[i] {
@@ -199,12 +203,18 @@ pub(super) fn scan(body: &[u8], max_depth: usize) -> JsonScan {
                 stack.push((array, array && key_is_item));
                 key_is_item = false;
                 scan.depth = scan.depth.max(stack.len());
+                if !array {
+                    objects += 1;
+                    scan.object_depth = scan.object_depth.max(objects);
+                }
                 if stack.len() > max_depth {
                     break;
                 }
             }
             b'}' | b']' => {
-                stack.pop();
+                if stack.pop().is_some_and(|(array, _)| !array) {
+                    objects -= 1;
+                }
             }
             b',' | b':' => {}
             c if c.is_ascii_whitespace() => {}
