@@ -12,10 +12,11 @@
 //! - with an idle timeout, a connection with no request in flight for that
 //!   long is closed (counted), so an idle or stalled client cannot hold a
 //!   connection and its task forever;
-//! - a connection that has not started a request within `handshake_timeout`
-//!   of being accepted (TLS handshake, HTTP/2 preface and first headers
-//!   included) is closed, counted as `reason="handshake_timeout"`, so silent
-//!   connections cannot hold descriptors;
+//! - a connection whose client has sent nothing within `handshake_timeout`
+//!   of being accepted (a TLS handshake must also be done by then) is
+//!   closed, counted as `reason="handshake_timeout"`, so silent connections
+//!   cannot hold descriptors; one that spoke and then stays quiet is the
+//!   idle timeout's (and at the connection limit, the first to go);
 //! - at most `max_connections` are open at once: at the bound, the
 //!   connection idle longest is closed for the new one (or the new one is
 //!   closed when every connection has a request in flight), counted as
@@ -132,7 +133,7 @@ pub async fn serve_connections<S, F, B>(
                     backoff = Duration::ZERO;
                     if open.len() >= policy.max_connections {
                         policy.metrics.closed("connection_limit").inc();
-                        if !open.evict_idlest() {
+                        if open.evict_idlest(1) == 0 {
                             // Every connection is busy: the new one is the one to go.
                             drop(stream);
                             continue;
@@ -152,7 +153,10 @@ pub async fn serve_connections<S, F, B>(
                     conns.spawn(async move {
                         let _registered = registered;
                         match conn.policy.tls.clone() {
-                            None => conn.serve(hyper_util::rt::TokioIo::new(stream), handler).await,
+                            None => {
+                                let io = Sniffed { inner: stream, activity: Arc::clone(&conn.activity) };
+                                conn.serve(hyper_util::rt::TokioIo::new(io), handler).await
+                            }
                             Some(acceptor) => {
                                 let mut shutdown = conn.shutdown.clone();
                                 let handshake = tokio::time::timeout(conn.policy.handshake_timeout, acceptor.accept(stream));
@@ -162,7 +166,10 @@ pub async fn serve_connections<S, F, B>(
                                     _ = conn.evict.notified() => return,
                                 };
                                 match outcome {
-                                    Ok(Ok(tls)) => conn.serve(hyper_util::rt::TokioIo::new(tls), handler).await,
+                                    Ok(Ok(tls)) => {
+                                        let io = Sniffed { inner: tls, activity: Arc::clone(&conn.activity) };
+                                        conn.serve(hyper_util::rt::TokioIo::new(io), handler).await
+                                    }
                                     Ok(Err(e)) => {
                                         conn.policy.metrics.tls_handshake_failures.inc();
                                         tracing::debug!(transport, %peer, error = %e, "TLS handshake failed");
@@ -179,10 +186,14 @@ pub async fn serve_connections<S, F, B>(
                 Err(e) => {
                     // Typically out of file descriptors: free one, back off instead of spinning.
                     policy.metrics.accept_errors.inc();
-                    if open.evict_idlest() {
-                        policy.metrics.closed("connection_limit").inc();
-                    }
-                    backoff = (backoff * 2).clamp(ACCEPT_BACKOFF_MIN, ACCEPT_BACKOFF_MAX);
+                    let evicted = open.evict_idlest(EVICT_ON_ACCEPT_ERROR);
+                    policy.metrics.closed("connection_limit").add(evicted as u64);
+                    // Descriptors were freed: try again soon; none: back off as Go does.
+                    backoff = if evicted > 0 {
+                        ACCEPT_BACKOFF_MIN
+                    } else {
+                        (backoff * 2).clamp(ACCEPT_BACKOFF_MIN, ACCEPT_BACKOFF_MAX)
+                    };
                     tracing::warn!(transport, error = %e, backoff_ms = backoff.as_millis() as u64, "accept failed");
                     tokio::time::sleep(backoff).await;
                 }
@@ -193,6 +204,10 @@ pub async fn serve_connections<S, F, B>(
     drop(listener);
     while conns.join_next().await.is_some() {}
 }
+
+/// Connections closed when an accept fails, so the queue of waiting
+/// clients (a normal one among silent ones) drains quickly.
+const EVICT_ON_ACCEPT_ERROR: usize = 16;
 
 /// Go's `net/http` backs off failed accepts from 5 ms, doubling, to 1 s.
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
@@ -239,22 +254,25 @@ impl OpenConnections {
         Registered { id, open: Arc::clone(self), activity, evict, gauge: metrics.open_connections.clone() }
     }
 
-    /// Tells the connection with no request in flight that has been idle
-    /// longest to close; `false` when every connection is busy.
-    fn evict_idlest(&self) -> bool {
+    /// Tells up to `n` connections with no request in flight to close:
+    /// those that never started one first, then those idle longest.
+    /// Returns how many were told.
+    fn evict_idlest(&self, n: usize) -> usize {
         let mut conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
-        let idlest = conns
+        let mut idle: Vec<(bool, Instant, u64)> = conns
             .iter()
             .filter(|(_, (a, _))| a.in_flight.load(Ordering::Acquire) == 0)
-            .min_by_key(|(_, (a, _))| a.last_end())
-            .map(|(id, _)| *id);
-        match idlest.and_then(|id| conns.remove(&id)) {
-            Some((_, evict)) => {
+            .map(|(id, (a, _))| (a.started.load(Ordering::Acquire), a.last_end(), *id))
+            .collect();
+        idle.sort_unstable();
+        let mut told = 0;
+        for (_, _, id) in idle.into_iter().take(n) {
+            if let Some((_, evict)) = conns.remove(&id) {
                 evict.notify_one();
-                true
+                told += 1;
             }
-            None => false,
         }
+        told
     }
 }
 
@@ -361,6 +379,10 @@ where
                     return;
                 }
                 _ = self.evict.notified() => {
+                    // A connection that never sent a request has nothing to be told.
+                    if !activity.started.load(Ordering::Acquire) {
+                        return;
+                    }
                     conn.as_mut().graceful_shutdown();
                     let _ = tokio::time::timeout(IDLE_CLOSE_GRACE, conn).await;
                     return;
@@ -401,10 +423,66 @@ enum Step<F, B> {
     Verify(std::pin::Pin<Box<dyn Future<Output = http::Response<B>> + Send>>),
 }
 
+/// A connection's stream, noting in its [`Activity`] when the client first
+/// sends something: a connection silent past the handshake timeout is closed.
+struct Sniffed<S> {
+    inner: S,
+    activity: Arc<Activity>,
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Sniffed<S> {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut this.inner).poll_read(cx, buf);
+        if buf.filled().len() > before && !this.activity.started.load(Ordering::Relaxed) {
+            this.activity.started.store(true, Ordering::Release);
+        }
+        polled
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Sniffed<S> {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
 /// Requests in flight on one connection and when the last one ended.
 struct Activity {
     in_flight: AtomicUsize,
-    /// Whether any request ever started.
+    /// Whether the client has sent anything (or started a request).
     started: std::sync::atomic::AtomicBool,
     last_end: Mutex<Instant>,
 }

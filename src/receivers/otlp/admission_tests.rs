@@ -347,3 +347,4 @@ async fn grpc_content_type_and_message_count_are_checked() {
     assert_eq!(h.sink.batches().len(), 1);
     h.stop().await;
 }
+
