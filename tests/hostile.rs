@@ -28,8 +28,7 @@ fn temp_dir() -> tempfile::TempDir {
 fn agent(dir: &Path, extra_receiver: &str, extensions: &str) -> Agent {
     let ports = Ports::pick();
     let processors = "  memory_limiter:\n    check_interval: 100ms\n    limit_mib: 256\n  batch:";
-    let mut config =
-        agent_config(ports, processors, "  nop:", &["logs"], &["memory_limiter", "batch"], &["nop"], &[]);
+    let mut config = agent_config(ports, processors, "  nop:", &["logs"], &["memory_limiter", "batch"], &["nop"], &[]);
     if !extra_receiver.is_empty() {
         config = config.replace(
             &format!("      http:\n        endpoint: 127.0.0.1:{}\n", ports.http),
@@ -135,7 +134,8 @@ impl tonic::codec::Decoder for RawCodec {
 }
 
 async fn export_raw(endpoint: &str, message: bytes::Bytes) -> Result<(), tonic::Status> {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{endpoint}")).unwrap().connect().await.unwrap();
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://{endpoint}")).unwrap().connect().await.unwrap();
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await.unwrap();
     let path = http::uri::PathAndQuery::from_static("/opentelemetry.proto.collector.logs.v1.LogsService/Export");
@@ -152,7 +152,8 @@ fn gzip(b: &[u8]) -> Vec<u8> {
 fn post(addr: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> u16 {
     let Ok(mut s) = TcpStream::connect(addr) else { return 0 };
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut head = format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut head =
+        format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -311,7 +312,8 @@ fn bad_passwords_do_not_slow_authenticated_clients() {
     let header = |p: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("alice:{p}")));
     let good = header("right");
     let body = logs(10, true).encode_to_vec();
-    let ok = |h: &str| post(&http, "/v1/logs", &[("content-type", "application/x-protobuf"), ("authorization", h)], &body);
+    let ok =
+        |h: &str| post(&http, "/v1/logs", &[("content-type", "application/x-protobuf"), ("authorization", h)], &body);
     assert_eq!(ok(&good), 200);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let attackers: Vec<_> = (0..8)
@@ -320,7 +322,12 @@ fn bad_passwords_do_not_slow_authenticated_clients() {
             std::thread::spawn(move || {
                 let mut n = 0;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    post(&http, "/v1/logs", &[("content-type", "application/x-protobuf"), ("authorization", &bad)], b"");
+                    post(
+                        &http,
+                        "/v1/logs",
+                        &[("content-type", "application/x-protobuf"), ("authorization", &bad)],
+                        b"",
+                    );
                     n += 1;
                 }
                 n
@@ -338,7 +345,10 @@ fn bad_passwords_do_not_slow_authenticated_clients() {
     let attempts: usize = attackers.into_iter().map(|a| a.join().unwrap()).sum();
     times.sort();
     let p99 = times[times.len() * 99 / 100];
-    eprintln!("hostile: basicauth: {attempts} bad-password requests, authenticated p99 {p99:?} over {} exports", times.len());
+    eprintln!(
+        "hostile: basicauth: {attempts} bad-password requests, authenticated p99 {p99:?} over {} exports",
+        times.len()
+    );
     assert!(p99 < Duration::from_millis(50), "authenticated p99 {p99:?}");
     assert!(agent.metric("sluice_receiver_auth_failures_total", &[("reason", "throttled")]) > 0.0);
     report("8 clients with bad basicauth passwords", &agent, t.elapsed());
@@ -361,7 +371,8 @@ fn raise_own_descriptor_limit() {
 /// As [`Agent::start`], with the child's descriptor limit set to `nofile`.
 fn start_with_nofile(dir: &Path, config: &str, ports: Ports, nofile: u64) -> Agent {
     let wrapper = dir.join("sluice-nofile.sh");
-    std::fs::write(&wrapper, format!("#!/bin/sh\nulimit -n {nofile}\nexec {} \"$@\"\n", sluice_bin().display())).unwrap();
+    std::fs::write(&wrapper, format!("#!/bin/sh\nulimit -n {nofile}\nexec {} \"$@\"\n", sluice_bin().display()))
+        .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
     Agent::start_with_bin(dir, config, ports, &wrapper)

@@ -353,9 +353,11 @@ mod tests {
     #[test]
     fn metrics_items_are_data_points_and_packed_lists_count() {
         // A histogram point with 100k bounds holds 800 kB of f64s.
-        let mut h = metrics::HistogramDataPoint::default();
-        h.explicit_bounds = vec![1.0; 100_000];
-        h.bucket_counts = vec![1; 100_001];
+        let h = metrics::HistogramDataPoint {
+            explicit_bounds: vec![1.0; 100_000],
+            bucket_counts: vec![1; 100_001],
+            ..Default::default()
+        };
         let req = ExportMetricsServiceRequest {
             resource_metrics: vec![metrics::ResourceMetrics {
                 scope_metrics: vec![metrics::ScopeMetrics {

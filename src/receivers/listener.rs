@@ -218,8 +218,11 @@ const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 #[derive(Default)]
 struct OpenConnections {
     next: std::sync::atomic::AtomicU64,
-    conns: Mutex<std::collections::HashMap<u64, (Arc<Activity>, Arc<tokio::sync::Notify>)>>,
+    conns: Mutex<std::collections::HashMap<u64, OpenConnection>>,
 }
+
+/// What the listener keeps of an open connection: its activity, and how to tell it to close.
+type OpenConnection = (Arc<Activity>, Arc<tokio::sync::Notify>);
 
 /// A connection's entry in [`OpenConnections`], removed when dropped.
 struct Registered {
@@ -246,10 +249,7 @@ impl OpenConnections {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let activity = Arc::new(Activity::new());
         let evict = Arc::new(tokio::sync::Notify::new());
-        self.conns
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id, (Arc::clone(&activity), Arc::clone(&evict)));
+        self.conns.lock().unwrap_or_else(|e| e.into_inner()).insert(id, (Arc::clone(&activity), Arc::clone(&evict)));
         metrics.open_connections.add(1);
         Registered { id, open: Arc::clone(self), activity, evict, gauge: metrics.open_connections.clone() }
     }
@@ -455,7 +455,10 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Sniffed<S> {
         std::pin::Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
     }
 
-    fn poll_flush(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
         std::pin::Pin::new(&mut self.get_mut().inner).poll_flush(cx)
     }
 

@@ -355,10 +355,7 @@ impl RequestRefusals {
 
     /// The counter of `reason` (one of [`REQUEST_REFUSAL_REASONS`]; an unknown one counts as the last).
     pub fn reason(&self, reason: &str) -> &Counter {
-        let i = REQUEST_REFUSAL_REASONS
-            .iter()
-            .position(|r| *r == reason)
-            .unwrap_or(REQUEST_REFUSAL_REASONS.len() - 1);
+        let i = REQUEST_REFUSAL_REASONS.iter().position(|r| *r == reason).unwrap_or(REQUEST_REFUSAL_REASONS.len() - 1);
         &self.0[i]
     }
 }
@@ -428,7 +425,8 @@ impl ListenerMetrics {
 
     /// The counter of `reason` (one of [`CONNECTION_CLOSE_REASONS`]; an unknown one counts as the last).
     pub fn closed(&self, reason: &str) -> &Counter {
-        let i = CONNECTION_CLOSE_REASONS.iter().position(|r| *r == reason).unwrap_or(CONNECTION_CLOSE_REASONS.len() - 1);
+        let i =
+            CONNECTION_CLOSE_REASONS.iter().position(|r| *r == reason).unwrap_or(CONNECTION_CLOSE_REASONS.len() - 1);
         &self.closed[i]
     }
 

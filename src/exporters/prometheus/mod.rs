@@ -314,7 +314,9 @@ async fn serve(listener: tokio::net::TcpListener, store: Arc<Mutex<MetricStore>>
         async move {
             let resp = if req.uri().path() == "/metrics" {
                 let page = store.lock().unwrap_or_else(|p| p.into_inner()).render(Instant::now());
-                http::Response::builder().header(http::header::CONTENT_TYPE, CONTENT_TYPE).body(Full::new(Bytes::from(page)))
+                http::Response::builder()
+                    .header(http::header::CONTENT_TYPE, CONTENT_TYPE)
+                    .body(Full::new(Bytes::from(page)))
             } else {
                 http::Response::builder().status(404).body(Full::new(Bytes::from_static(b"try /metrics\n")))
             };

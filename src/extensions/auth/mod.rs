@@ -170,7 +170,11 @@ impl Authenticator {
 
     /// As [`Authenticator::check`], with a slow check (bcrypt) on the
     /// blocking pool and failures counted against `peer` (see the module doc).
-    pub async fn verify(self: &std::sync::Arc<Self>, headers: &HeaderMap, peer: Option<IpAddr>) -> Result<(), AuthFailure> {
+    pub async fn verify(
+        self: &std::sync::Arc<Self>,
+        headers: &HeaderMap,
+        peer: Option<IpAddr>,
+    ) -> Result<(), AuthFailure> {
         let Authenticator::Basic(basic) = &**self else {
             return self.check(headers);
         };

@@ -150,7 +150,11 @@ impl Admission {
     /// Runs `work` (decompress, walk, decode) off the async workers, once a
     /// decode slot is free; small uncompressed bodies (`inline`) run here.
     /// `None` if the work panicked (it must not; the caller answers 500).
-    pub async fn decode<T: Send + 'static>(&self, inline: bool, work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    pub async fn decode<T: Send + 'static>(
+        &self,
+        inline: bool,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
         if inline {
             return Some(work());
         }
@@ -164,6 +168,8 @@ impl Admission {
     }
 }
 
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// A request body counted against its listener's budget, with a deadline.
 pub(crate) struct GuardedBody<B> {
     inner: B,
@@ -175,7 +181,7 @@ pub(crate) struct GuardedBody<B> {
 }
 
 impl<B> GuardedBody<B> {
-    fn cut(&mut self, why: BodyCut) -> Poll<Option<Result<Frame<Bytes>, Box<dyn std::error::Error + Send + Sync>>>> {
+    fn cut(&mut self, why: BodyCut) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         if self.cut.is_none() {
             self.refusals.reason(why.reason()).inc();
         }
@@ -308,10 +314,7 @@ mod tests {
     impl Body for StalledBody {
         type Data = Bytes;
         type Error = std::convert::Infallible;
-        fn poll_frame(
-            self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        fn poll_frame(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
             match self.get_mut().0.take() {
                 Some(b) => Poll::Ready(Some(Ok(Frame::data(b)))),
                 None => Poll::Pending,

@@ -135,10 +135,8 @@ async fn a_declared_length_over_the_bytes_in_flight_is_refused_before_reading() 
     let stalled = tokio::spawn(async move {
         use tokio::io::AsyncWriteExt;
         let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let head = format!(
-            "POST /v1/logs HTTP/1.1\r\nhost: x\r\ncontent-type: {PB}\r\ncontent-length: {}\r\n\r\n",
-            700 << 10
-        );
+        let head =
+            format!("POST /v1/logs HTTP/1.1\r\nhost: x\r\ncontent-type: {PB}\r\ncontent-length: {}\r\n\r\n", 700 << 10);
         s.write_all(head.as_bytes()).await.unwrap();
         s.write_all(&[0u8; 10]).await.unwrap();
         let _ = rx.await;
@@ -347,4 +345,3 @@ async fn grpc_content_type_and_message_count_are_checked() {
     assert_eq!(h.sink.batches().len(), 1);
     h.stop().await;
 }
-

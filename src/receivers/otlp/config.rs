@@ -222,7 +222,8 @@ fn limits(c: &mut Checker, transport: &str, l: &ReceiverLimits, largest_request:
         c.error(&path("max_decoded_size_mib"), message, None);
     }
     if l.max_bytes_in_flight_mib > MAX_LIMIT_MIB {
-        let message = format!("max_bytes_in_flight_mib must be at most {MAX_LIMIT_MIB}, got {}", l.max_bytes_in_flight_mib);
+        let message =
+            format!("max_bytes_in_flight_mib must be at most {MAX_LIMIT_MIB}, got {}", l.max_bytes_in_flight_mib);
         c.error(&path("max_bytes_in_flight_mib"), message, Some("0 means the default"));
     } else if l.max_bytes_in_flight_mib > 0 && l.max_bytes_in_flight_mib.saturating_mul(1 << 20) < largest_request {
         c.error(
@@ -247,7 +248,10 @@ fn limits(c: &mut Checker, transport: &str, l: &ReceiverLimits, largest_request:
     if l.max_concurrent_decodes > MAX_CONCURRENT_DECODES {
         c.error(
             &path("max_concurrent_decodes"),
-            format!("max_concurrent_decodes must be at most {MAX_CONCURRENT_DECODES}, got {}", l.max_concurrent_decodes),
+            format!(
+                "max_concurrent_decodes must be at most {MAX_CONCURRENT_DECODES}, got {}",
+                l.max_concurrent_decodes
+            ),
             Some("0 means one per CPU"),
         );
     }

@@ -12,8 +12,8 @@
 //! RESOURCE_EXHAUSTED, which is what clients expect, so OUT_OF_RANGE from the
 //! framing layer is rewritten to RESOURCE_EXHAUSTED.
 
-use super::config::GrpcServerConfig;
 use super::admission::{Admission, Held, INLINE_BYTES};
+use super::config::GrpcServerConfig;
 use super::decode::{prepare, Compression, Format, Rejection, RequestLimits};
 use super::{Ingest, Security, RETRY_AFTER_SECS};
 use crate::data::Signal;
@@ -202,7 +202,10 @@ type Response = http::Response<tonic::body::Body>;
 /// decompressed here, within the same limit as tonic's codecs, and handed on
 /// uncompressed. The answers are tonic's: RESOURCE_EXHAUSTED over the limit,
 /// INVALID_ARGUMENT for bytes that are not one snappy-compressed message.
-async fn unsnappy<B>(req: http::Request<B>, max_message: usize) -> Result<http::Request<http_body_util::Full<Bytes>>, Status>
+async fn unsnappy<B>(
+    req: http::Request<B>,
+    max_message: usize,
+) -> Result<http::Request<http_body_util::Full<Bytes>>, Status>
 where
     B: hyper::body::Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -268,7 +271,8 @@ where
         .send_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Zstd)
         .max_decoding_message_size(max_message);
-    let export = Export::<R> { ingest: Arc::clone(ingest), admission: admission.clone(), signal, _response: PhantomData };
+    let export =
+        Export::<R> { ingest: Arc::clone(ingest), admission: admission.clone(), signal, _response: PhantomData };
     grpc.unary(export, req).await
 }
 

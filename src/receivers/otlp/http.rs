@@ -7,8 +7,8 @@
 //! content type; others carry plain text. Unsupported Content-Encoding is 415,
 //! as RFC 9110 §15.5.16 prescribes for an unsupported content coding.
 
-use super::config::HttpServerConfig;
 use super::admission::{body_cut, Admission, BodyCut, Held, INLINE_BYTES};
+use super::config::HttpServerConfig;
 use super::decode::{prepare, Compression, DecodeError, Format, Rejection, RequestLimits};
 use super::{Ingest, Security, RETRY_AFTER_SECS};
 use crate::data::Signal;

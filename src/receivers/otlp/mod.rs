@@ -269,7 +269,12 @@ impl Ingest {
     }
 
     /// The admission state of this transport's listener.
-    fn admission(&self, limits: &config::ReceiverLimits, largest: u64, body_timeout: Option<std::time::Duration>) -> admission::Admission {
+    fn admission(
+        &self,
+        limits: &config::ReceiverLimits,
+        largest: u64,
+        body_timeout: Option<std::time::Duration>,
+    ) -> admission::Admission {
         admission::Admission::new(limits, largest, body_timeout, self.refusals.clone())
     }
 
@@ -281,10 +286,9 @@ impl Ingest {
     /// limiters claim the decoded bytes of their headroom); a refusal counts
     /// the request's items as refused.
     fn admit_estimate(&self, signal: Signal, estimate: crate::data::estimate::Estimate) -> Result<(), Refusal> {
-        self.output.admit(signal, estimate).map_err(|refusal| {
+        self.output.admit(signal, estimate).inspect_err(|refusal| {
             self.metrics(signal).refused.add(estimate.items as u64);
-            self.refused_request(refusal_reason(refusal));
-            refusal
+            self.refused_request(refusal_reason(*refusal));
         })
     }
 
