@@ -228,6 +228,33 @@ fn decoding_bombs_are_refused_from_the_walk() {
     agent.stop();
 }
 
+/// Below the decoded-size cap but beyond what the memory limiter has left:
+/// refused retryably by the pipeline's door before decoding.
+#[test]
+fn a_request_the_memory_limiter_has_no_room_for_is_refused_before_decoding() {
+    let dir = temp_dir();
+    let ports = Ports::pick();
+    let processors =
+        "  memory_limiter:\n    check_interval: 100ms\n    limit_mib: 96\n    spike_limit_mib: 16\n  batch:";
+    let config = agent_config(ports, processors, "  nop:", &["logs"], &["memory_limiter", "batch"], &["nop"], &[]);
+    let agent = Agent::start(dir.path(), &config, ports);
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    // 500k empty records: 1 MB on the wire, 92 MB decoded: under the 128 MiB
+    // cap, over 96 MiB less what the agent already holds.
+    let body = bytes::Bytes::from(empty_records(500_000));
+    let e = runtime().block_on(export_raw(&agent.grpc_endpoint(), body)).unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unavailable, "{e:?}");
+    assert_eq!(agent.metric("sluice_receiver_refused_requests_total", &[("reason", "memory_headroom")]), 1.0);
+    assert_eq!(
+        agent.metric("otelcol_processor_refused_log_records_total", &[("processor", "memory_limiter")]),
+        500_000.0
+    );
+    report("a 92 MB-decoded request with 96 MiB memory_limiter", &agent, t.elapsed());
+    normal_export_works(&agent);
+    agent.stop();
+}
+
 /// 40 HTTP/1.1 clients each declare 20 MiB and send 1 MiB of it, then stall.
 #[test]
 fn stalled_bodies_are_bounded_by_the_bytes_in_flight() {

@@ -4,7 +4,9 @@
 //! Guarantee: a receiver either hands a request's data to all of its pipelines
 //! and answers success, or answers the client with a retryable error (gRPC
 //! UNAVAILABLE, HTTP 503 with Retry-After) and counts the items as refused. It
-//! holds no unbounded buffer of its own.
+//! holds no unbounded buffer of its own. A request is admitted on what a walk
+//! of its bytes says it will cost decoded ([`ReceiverOutput::admit`]), before
+//! it is decoded.
 
 pub mod filelog;
 pub mod listener;

@@ -6,6 +6,11 @@
 //! The decision is made at the pipeline's door (before a batch is queued),
 //! because refusing there is what lets the client retry; data already inside
 //! the pipeline is never dropped for memory.
+//!
+//! Below the soft limit, a receiver still asks the door to [`MemoryGate::claim`]
+//! a request's decoded size (estimated from its bytes) before decoding it: a
+//! request that would take memory past the hard limit, counting what was
+//! admitted since the last reading, is refused retryably without being decoded.
 
 pub mod config;
 

@@ -1,6 +1,12 @@
 //! The `otlp` receiver: OTLP over gRPC and over HTTP (protobuf and JSON).
 //!
 //! Guarantees, on both transports:
+//! - before a request is decoded, a walk of its bytes gives its items and its
+//!   decoded size ([`decode::prepare`]); one over `limits.max_decoded_size_mib`
+//!   is answered RESOURCE_EXHAUSTED / 413, one its pipelines' memory limiters
+//!   have no headroom for UNAVAILABLE / 503, neither decoded, items counted;
+//!   bodies in flight, their time and the decodes at once are bounded
+//!   ([`admission`]), and decoding runs off the async workers;
 //! - a request is decoded and validated whole ([`decode`], [`validate`]) before
 //!   any of it reaches a pipeline; a malformed request is answered
 //!   INVALID_ARGUMENT / 400 with a message naming the problem and counted in
