@@ -292,6 +292,88 @@ fn stalled_bodies_are_bounded_by_the_bytes_in_flight() {
     agent.stop();
 }
 
+/// A request body that sends `first` and then nothing, forever.
+struct Stalls(Option<bytes::Bytes>);
+
+impl hyper::body::Body for Stalls {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, Self::Error>>> {
+        match self.get_mut().0.take() {
+            Some(b) => std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(b)))),
+            None => std::task::Poll::Pending,
+        }
+    }
+}
+
+/// 60 gRPC streams (3 connections of 20) each announcing a 4 MiB message,
+/// sending 1 MiB of it and stalling.
+#[test]
+fn stalled_grpc_messages_are_cut_at_the_body_timeout() {
+    let dir = temp_dir();
+    let ports = Ports::pick();
+    let processors = "  memory_limiter:\n    check_interval: 100ms\n    limit_mib: 256\n  batch:";
+    let config = agent_config(ports, processors, "  nop:", &["logs"], &["memory_limiter", "batch"], &["nop"], &[])
+        .replace(
+            &format!("      grpc:\n        endpoint: 127.0.0.1:{}\n", ports.grpc),
+            &format!(
+                "      grpc:\n        endpoint: 127.0.0.1:{}\n        limits:\n          body_timeout: 3s\n",
+                ports.grpc
+            ),
+        );
+    let agent = Agent::start(dir.path(), &config, ports);
+    let t = Instant::now();
+    let statuses = runtime().block_on(async {
+        let mut pending = Vec::new();
+        for _ in 0..3 {
+            let stream = tokio::net::TcpStream::connect(agent.grpc_endpoint()).await.unwrap();
+            let (sender, conn) = hyper::client::conn::http2::handshake(
+                hyper_util::rt::TokioExecutor::new(),
+                hyper_util::rt::TokioIo::new(stream),
+            )
+            .await
+            .unwrap();
+            tokio::spawn(conn);
+            for _ in 0..20 {
+                let mut first = vec![0u8];
+                first.extend_from_slice(&(4u32 << 20).to_be_bytes());
+                first.extend_from_slice(&vec![0x0a; 1 << 20]);
+                let req = http::Request::post(format!(
+                    "http://{}/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+                    agent.grpc_endpoint()
+                ))
+                .header("content-type", "application/grpc")
+                .header("te", "trailers")
+                .body(Stalls(Some(first.into())))
+                .unwrap();
+                let mut sender = sender.clone();
+                pending.push(tokio::spawn(async move {
+                    sender.ready().await.unwrap();
+                    let resp = sender.send_request(req).await.unwrap();
+                    resp.headers().get("grpc-status").map(|v| v.to_str().unwrap().to_string())
+                }));
+            }
+        }
+        let mut statuses = Vec::new();
+        for p in pending {
+            statuses.push(tokio::time::timeout(Duration::from_secs(10), p).await.expect("answered").unwrap());
+        }
+        statuses
+    });
+    let took = t.elapsed();
+    // DEADLINE_EXCEEDED (4), or UNAVAILABLE (14) for those over the bytes in flight.
+    assert!(statuses.iter().all(|s| matches!(s.as_deref(), Some("4") | Some("14"))), "{statuses:?}");
+    let cut = agent.metric("sluice_receiver_refused_requests_total", &[("reason", "body_timeout")]);
+    eprintln!("hostile: stalled gRPC messages: {cut} of 60 cut at the body timeout");
+    assert!(cut >= 30.0, "{cut}");
+    report("60 stalled 4 MiB gRPC messages", &agent, took);
+    normal_export_works(&agent);
+    agent.stop();
+}
+
 /// 1100 silent connections to the gRPC port under a 1024-descriptor limit.
 #[test]
 fn idle_connections_cannot_exhaust_descriptors() {
