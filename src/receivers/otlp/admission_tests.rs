@@ -345,3 +345,41 @@ async fn grpc_content_type_and_message_count_are_checked() {
     assert_eq!(h.sink.batches().len(), 1);
     h.stop().await;
 }
+
+#[test]
+fn limits_are_checked_at_validation_with_their_path_and_line() {
+    let yaml = "receivers:
+  otlp:
+    protocols:
+      grpc:
+        limits:
+          max_decoded_size_mib: 0
+          max_connections: 0
+      http:
+        limits:
+          max_bytes_in_flight_mib: 1
+          handshake_timeout: 0s
+          max_concurrent_decodes: 5000
+exporters:
+  debug:
+service:
+  pipelines:
+    logs: {receivers: [otlp], exporters: [debug]}
+";
+    let errors = crate::service::load::load_with_memory(yaml, &|_| None, Some(1 << 33)).unwrap_err().to_string();
+    for (path, line, needle) in [
+        ("grpc::limits::max_decoded_size_mib", 6, "max_decoded_size_mib must be between 1 and 1048576, got 0"),
+        ("grpc::limits::max_connections", 7, "max_connections must be between 1 and 1048576, got 0"),
+        (
+            "http::limits::max_bytes_in_flight_mib",
+            10,
+            "is below the largest request the listener takes (20971520 bytes)",
+        ),
+        ("http::limits::handshake_timeout", 11, "handshake_timeout must be above 0"),
+        ("http::limits::max_concurrent_decodes", 12, "max_concurrent_decodes must be at most 1024, got 5000"),
+    ] {
+        let wanted = format!("receivers::otlp::protocols::{path} (line {line}): ");
+        let found = errors.lines().find(|l| l.contains(&wanted));
+        assert!(found.is_some_and(|l| l.contains(needle)), "{path}: {needle}\n{errors}");
+    }
+}
