@@ -20,6 +20,14 @@ use std::time::{Duration, Instant};
 
 const PEAK_BOUND_MIB: u64 = 768;
 
+/// The attacks take turns: each measures latency or the machine's limits,
+/// which another attack running beside it on a 2-core machine would skew.
+static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn temp_dir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
@@ -189,6 +197,7 @@ fn runtime() -> tokio::runtime::Runtime {
 /// refused from a walk of its bytes (RESOURCE_EXHAUSTED / 413), never decoded.
 #[test]
 fn decoding_bombs_are_refused_from_the_walk() {
+    let _turn = turn();
     let dir = temp_dir();
     let agent = agent(dir.path(), "", "");
     let t = Instant::now();
@@ -232,6 +241,7 @@ fn decoding_bombs_are_refused_from_the_walk() {
 /// refused retryably by the pipeline's door before decoding.
 #[test]
 fn a_request_the_memory_limiter_has_no_room_for_is_refused_before_decoding() {
+    let _turn = turn();
     let dir = temp_dir();
     let ports = Ports::pick();
     let processors =
@@ -258,6 +268,7 @@ fn a_request_the_memory_limiter_has_no_room_for_is_refused_before_decoding() {
 /// 40 HTTP/1.1 clients each declare 20 MiB and send 1 MiB of it, then stall.
 #[test]
 fn stalled_bodies_are_bounded_by_the_bytes_in_flight() {
+    let _turn = turn();
     let dir = temp_dir();
     let agent = agent(dir.path(), "        limits:\n          body_timeout: 3s\n", "");
     let http = format!("127.0.0.1:{}", agent.ports.http);
@@ -313,6 +324,7 @@ impl hyper::body::Body for Stalls {
 /// sending 1 MiB of it and stalling.
 #[test]
 fn stalled_grpc_messages_are_cut_at_the_body_timeout() {
+    let _turn = turn();
     let dir = temp_dir();
     let ports = Ports::pick();
     let processors = "  memory_limiter:\n    check_interval: 100ms\n    limit_mib: 256\n  batch:";
@@ -377,6 +389,7 @@ fn stalled_grpc_messages_are_cut_at_the_body_timeout() {
 /// 1100 silent connections to the gRPC port under a 1024-descriptor limit.
 #[test]
 fn idle_connections_cannot_exhaust_descriptors() {
+    let _turn = turn();
     raise_own_descriptor_limit();
     let dir = temp_dir();
     let ports = Ports::pick();
@@ -412,6 +425,7 @@ fn idle_connections_cannot_exhaust_descriptors() {
 /// 8 clients send bad basicauth passwords while one authenticated client exports.
 #[test]
 fn bad_passwords_do_not_slow_authenticated_clients() {
+    let _turn = turn();
     let dir = temp_dir();
     let hash = bcrypt::hash("right", 10).unwrap();
     let extension = format!("  basicauth:\n    htpasswd:\n      inline: \"alice:{hash}\"\n");
@@ -468,13 +482,14 @@ fn bad_passwords_do_not_slow_authenticated_clients() {
 /// can hold more connections than the agent under test may.
 fn raise_own_descriptor_limit() {
     let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit/setrlimit write/read only the struct passed in.
+    // SAFETY: getrlimit/setrlimit read and write only the struct passed in.
     unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
             lim.rlim_cur = lim.rlim_max.min(65536);
             libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
         }
     }
+    assert!(lim.rlim_cur >= 1200, "this test needs 1200 descriptors; the hard limit is {}", lim.rlim_max);
 }
 
 /// As [`Agent::start`], with the child's descriptor limit set to `nofile`.
