@@ -7,10 +7,11 @@
 //! message to bytes; [`decode_grpc`] then decodes and validates it.
 //!
 //! Oversize messages: tonic rejects a frame longer than the limit with
-//! OUT_OF_RANGE and a decompressed message over the limit with
-//! RESOURCE_EXHAUSTED. grpc-go (and so the Collector) answers both with
-//! RESOURCE_EXHAUSTED, which is what clients expect, so OUT_OF_RANGE from the
-//! framing layer is rewritten to RESOURCE_EXHAUSTED.
+//! OUT_OF_RANGE; a compressed message is decompressed by [`uncompress`] (on
+//! the blocking pool, not by tonic on the async worker), which answers one
+//! over the limit RESOURCE_EXHAUSTED. grpc-go (and so the Collector) answers
+//! both with RESOURCE_EXHAUSTED, which is what clients expect, so
+//! OUT_OF_RANGE from the framing layer is rewritten to RESOURCE_EXHAUSTED.
 
 use super::admission::{Admission, Held, INLINE_BYTES};
 use super::config::GrpcServerConfig;
@@ -127,13 +128,18 @@ async fn handle(
         *resp.status_mut() = http::StatusCode::UNSUPPORTED_MEDIA_TYPE;
         return resp;
     }
-    let snappy = req.headers().get("grpc-encoding").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"snappy"));
+    let encoding = req.headers().get("grpc-encoding").and_then(|v| {
+        let v = v.as_bytes();
+        [(b"gzip" as &[u8], Compression::Gzip), (b"zstd", Compression::Zstd), (b"snappy", Compression::Snappy)]
+            .into_iter()
+            .find_map(|(name, c)| v.eq_ignore_ascii_case(name).then_some(c))
+    });
     // The message's bytes count against the listener's budget from the
     // first frame until the batch is in the pipelines.
     let held = Held::new(&admission.budget);
     let req = req.map(|body| admission.guard(body, Arc::clone(&held), 0));
-    let response = if snappy {
-        match unsnappy(req, max_message).await {
+    let response = if let Some(compression) = encoding {
+        match uncompress(req, max_message, compression, &admission).await {
             Ok(req) => export(&ingest, &admission, signal, max_message, req).await,
             Err(status) => {
                 if !matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded) {
@@ -197,14 +203,17 @@ where
 
 type Response = http::Response<tonic::body::Body>;
 
-/// gRPC `snappy` (the Collector's codec: snappy's framing format; a block is
-/// accepted too) is not one of tonic's encodings: the message is unframed and
-/// decompressed here, within the same limit as tonic's codecs, and handed on
-/// uncompressed. The answers are tonic's: RESOURCE_EXHAUSTED over the limit,
-/// INVALID_ARGUMENT for bytes that are not one snappy-compressed message.
-async fn unsnappy<B>(
+/// A compressed message (gzip, zstd, or the Collector's `snappy`: snappy's
+/// framing format, a block accepted too) is unframed and decompressed here,
+/// on the blocking pool and within the same limit as tonic's codecs, and
+/// handed on uncompressed: tonic would decompress on the async worker, and
+/// it has no snappy. The answers are tonic's: RESOURCE_EXHAUSTED over the
+/// limit, INVALID_ARGUMENT for bytes that are not one compressed message.
+async fn uncompress<B>(
     req: http::Request<B>,
     max_message: usize,
+    compression: Compression,
+    admission: &Admission,
 ) -> Result<http::Request<http_body_util::Full<Bytes>>, Status>
 where
     B: hyper::body::Body<Data = Bytes>,
@@ -236,14 +245,21 @@ where
     }
     let message: Bytes = match flag {
         0 => bytes.slice(5..),
-        1 => super::decode::inflate(super::decode::Compression::Snappy, rest, max_message)
-            .map_err(|e| match e {
-                super::decode::DecodeError::TooLarge { .. } => Status::resource_exhausted(format!(
-                    "Error decompressing: size of the decompressed message is over the limit of {max_message} bytes"
-                )),
-                e => Status::invalid_argument(format!("Error decompressing: {e}")),
-            })?
-            .into(),
+        1 => {
+            let compressed = bytes.slice(5..);
+            let inflated = admission
+                .decode(false, move || super::decode::inflate(compression, &compressed, max_message))
+                .await
+                .ok_or_else(|| Status::internal("the request could not be decompressed"))?;
+            inflated
+                .map_err(|e| match e {
+                    super::decode::DecodeError::TooLarge { .. } => Status::resource_exhausted(format!(
+                        "Error decompressing: size of the decompressed message is over the limit of {max_message} bytes"
+                    )),
+                    e => Status::invalid_argument(format!("Error decompressing: {e}")),
+                })?
+                .into()
+        }
         other => return Err(Status::invalid_argument(format!("bad compression flag {other}"))),
     };
     let mut framed = Vec::with_capacity(5 + message.len());
