@@ -19,7 +19,7 @@ use super::Signal;
 use std::fmt;
 
 /// prost's recursion limit: messages nested deeper fail to decode.
-const RECURSION_LIMIT: u32 = 100;
+pub(super) const RECURSION_LIMIT: u32 = 100;
 
 /// Why a request is not a valid export request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,7 +89,7 @@ impl WireError {
 
 /// The OTLP messages the walk knows, each with its field table below.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Msg {
+pub(super) enum Msg {
     ExportTraces,
     ResourceSpans,
     ScopeSpans,
@@ -126,7 +126,7 @@ enum Msg {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PointKind {
+pub(super) enum PointKind {
     Number,
     Histogram,
     ExpHistogram,
@@ -135,7 +135,7 @@ enum PointKind {
 
 /// How a known field is encoded.
 #[derive(Debug, Clone, Copy)]
-enum Kind {
+pub(super) enum Kind {
     /// int32/64, uint32/64, sint32, bool, enum: wire type 0.
     Varint,
     /// fixed64, sfixed64, double: wire type 1.
@@ -153,7 +153,7 @@ enum Kind {
 
 /// The field table: kind and name of each known field, as in the OTLP protos
 /// (opentelemetry-proto 1.x). Unknown fields are skipped.
-fn field(msg: Msg, tag: u32) -> Option<(Kind, &'static str)> {
+pub(super) fn field(msg: Msg, tag: u32) -> Option<(Kind, &'static str)> {
     use Kind::*;
     use Msg as M;
     let f = match (msg, tag) {
@@ -299,7 +299,7 @@ fn field(msg: Msg, tag: u32) -> Option<(Kind, &'static str)> {
     Some(f)
 }
 
-fn point_msg(kind: PointKind) -> Msg {
+pub(super) fn point_msg(kind: PointKind) -> Msg {
     match kind {
         PointKind::Number => Msg::NumberDataPoint,
         PointKind::Histogram => Msg::HistogramDataPoint,

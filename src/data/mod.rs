@@ -12,6 +12,7 @@ pub mod check;
 pub mod cut;
 mod cut_encoded;
 pub mod encoded;
+pub mod estimate;
 pub mod fixtures;
 pub mod split;
 pub mod wire;

@@ -160,13 +160,26 @@ impl PipelineDoor {
 
 impl BatchSink for PipelineDoor {
     fn ready(&self, items: &dyn Fn() -> usize) -> Result<(), Refusal> {
+        self.admit(items, 0)
+    }
+
+    /// The memory limiters also claim `decoded_bytes` of their headroom
+    /// below the hard limit, so a request that would take memory past it is
+    /// refused before it is decoded.
+    fn admit(&self, items: &dyn Fn() -> usize, decoded_bytes: u64) -> Result<(), Refusal> {
         let Some(_entered) = self.enter() else {
             return match self.successor.get() {
-                Some(next) => next.ready(items),
+                Some(next) => next.admit(items, decoded_bytes),
                 None => Err(Refusal::ShuttingDown),
             };
         };
         self.check(items)?;
+        if decoded_bytes > 0 {
+            if let Some((_, metrics)) = self.limiters.iter().find(|(gate, _)| !gate.claim(decoded_bytes)) {
+                metrics.refused.add(items() as u64);
+                return Err(Refusal::MemoryHeadroom);
+            }
+        }
         let full = match &self.input {
             DoorInput::Shared(tx) => tx.is_full(),
             DoorInput::Sharded { queued, capacity, .. } => queued.load(Ordering::Relaxed) >= *capacity,

@@ -12,6 +12,18 @@
 //! - with an idle timeout, a connection with no request in flight for that
 //!   long is closed (counted), so an idle or stalled client cannot hold a
 //!   connection and its task forever;
+//! - a connection whose client has sent nothing within `handshake_timeout`
+//!   of being accepted (a TLS handshake must also be done by then) is
+//!   closed, counted as `reason="handshake_timeout"`, so silent connections
+//!   cannot hold descriptors; one that spoke and then stays quiet is the
+//!   idle timeout's (and at the connection limit, the first to go);
+//! - at most `max_connections` are open at once: at the bound, the
+//!   connection idle longest is closed for the new one (or the new one is
+//!   closed when every connection has a request in flight), counted as
+//!   `reason="connection_limit"`;
+//! - an accept that fails (out of file descriptors) is counted, closes the
+//!   connection idle longest, and backs off (5 ms doubling to 1 s, as Go's
+//!   `net/http`), so the loop neither spins nor stops serving;
 //! - once `shutdown` turns true the listener closes, open connections finish
 //!   their in-flight requests (within [`SHUTDOWN_GRACE`]) and the task ends.
 
@@ -60,6 +72,10 @@ pub struct ConnectionPolicy<B> {
     /// finish, new ones go to a new connection), and closed once the grace
     /// (if any) has passed.
     pub max_age: Option<(Duration, Option<Duration>)>,
+    /// Time a new connection has to start its first request.
+    pub first_request_timeout: Duration,
+    /// Connections open at once.
+    pub max_connections: usize,
 }
 
 /// Whether a request is a CORS preflight.
@@ -79,6 +95,8 @@ impl<B> Clone for ConnectionPolicy<B> {
             metrics: self.metrics.clone(),
             open_preflight: self.open_preflight,
             max_age: self.max_age,
+            first_request_timeout: self.first_request_timeout,
+            max_connections: self.max_connections,
         }
     }
 }
@@ -105,26 +123,53 @@ pub async fn serve_connections<S, F, B>(
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let mut conns = tokio::task::JoinSet::new();
+    let open = Arc::new(OpenConnections::default());
+    let mut backoff = Duration::ZERO;
     loop {
         tokio::select! {
             _ = shutdown_requested(&mut shutdown) => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    backoff = Duration::ZERO;
+                    if open.len() >= policy.max_connections {
+                        policy.metrics.closed("connection_limit").inc();
+                        if open.evict_idlest(1) == 0 {
+                            // Every connection is busy: the new one is the one to go.
+                            drop(stream);
+                            continue;
+                        }
+                    }
                     let _ = stream.set_nodelay(true);
-                    let conn = Conn { builder: builder.clone(), policy: policy.clone(), shutdown: shutdown.clone() };
+                    let registered = open.register(&policy.metrics);
+                    let conn = Conn {
+                        builder: builder.clone(),
+                        policy: policy.clone(),
+                        shutdown: shutdown.clone(),
+                        activity: Arc::clone(&registered.activity),
+                        evict: Arc::clone(&registered.evict),
+                        peer,
+                    };
                     let handler = handler.clone();
                     conns.spawn(async move {
+                        let _registered = registered;
                         match conn.policy.tls.clone() {
-                            None => conn.serve(hyper_util::rt::TokioIo::new(stream), handler).await,
+                            None => {
+                                let io = Sniffed { inner: stream, activity: Arc::clone(&conn.activity) };
+                                conn.serve(hyper_util::rt::TokioIo::new(io), handler).await
+                            }
                             Some(acceptor) => {
                                 let mut shutdown = conn.shutdown.clone();
                                 let handshake = tokio::time::timeout(conn.policy.handshake_timeout, acceptor.accept(stream));
                                 let outcome = tokio::select! {
                                     r = handshake => r,
                                     _ = shutdown_requested(&mut shutdown) => return,
+                                    _ = conn.evict.notified() => return,
                                 };
                                 match outcome {
-                                    Ok(Ok(tls)) => conn.serve(hyper_util::rt::TokioIo::new(tls), handler).await,
+                                    Ok(Ok(tls)) => {
+                                        let io = Sniffed { inner: tls, activity: Arc::clone(&conn.activity) };
+                                        conn.serve(hyper_util::rt::TokioIo::new(io), handler).await
+                                    }
                                     Ok(Err(e)) => {
                                         conn.policy.metrics.tls_handshake_failures.inc();
                                         tracing::debug!(transport, %peer, error = %e, "TLS handshake failed");
@@ -139,9 +184,18 @@ pub async fn serve_connections<S, F, B>(
                     });
                 }
                 Err(e) => {
-                    // Typically out of file descriptors: back off instead of spinning.
-                    tracing::warn!(transport, error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    // Typically out of file descriptors: free one, back off instead of spinning.
+                    policy.metrics.accept_errors.inc();
+                    let evicted = open.evict_idlest(EVICT_ON_ACCEPT_ERROR);
+                    policy.metrics.closed("connection_limit").add(evicted as u64);
+                    // Descriptors were freed: try again soon; none: back off as Go does.
+                    backoff = if evicted > 0 {
+                        ACCEPT_BACKOFF_MIN
+                    } else {
+                        (backoff * 2).clamp(ACCEPT_BACKOFF_MIN, ACCEPT_BACKOFF_MAX)
+                    };
+                    tracing::warn!(transport, error = %e, backoff_ms = backoff.as_millis() as u64, "accept failed");
+                    tokio::time::sleep(backoff).await;
                 }
             },
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
@@ -151,11 +205,86 @@ pub async fn serve_connections<S, F, B>(
     while conns.join_next().await.is_some() {}
 }
 
+/// Connections closed when an accept fails, so the queue of waiting
+/// clients (a normal one among silent ones) drains quickly.
+const EVICT_ON_ACCEPT_ERROR: usize = 16;
+
+/// Go's `net/http` backs off failed accepts from 5 ms, doubling, to 1 s.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// The connections a listener holds, so that it can close the one idle
+/// longest when it needs room.
+#[derive(Default)]
+struct OpenConnections {
+    next: std::sync::atomic::AtomicU64,
+    conns: Mutex<std::collections::HashMap<u64, OpenConnection>>,
+}
+
+/// What the listener keeps of an open connection: its activity, and how to tell it to close.
+type OpenConnection = (Arc<Activity>, Arc<tokio::sync::Notify>);
+
+/// A connection's entry in [`OpenConnections`], removed when dropped.
+struct Registered {
+    id: u64,
+    open: Arc<OpenConnections>,
+    activity: Arc<Activity>,
+    evict: Arc<tokio::sync::Notify>,
+    gauge: crate::telemetry::Gauge,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.open.conns.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.id);
+        self.gauge.add(-1);
+    }
+}
+
+impl OpenConnections {
+    fn len(&self) -> usize {
+        self.conns.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    fn register(self: &Arc<Self>, metrics: &ListenerMetrics) -> Registered {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let activity = Arc::new(Activity::new());
+        let evict = Arc::new(tokio::sync::Notify::new());
+        self.conns.lock().unwrap_or_else(|e| e.into_inner()).insert(id, (Arc::clone(&activity), Arc::clone(&evict)));
+        metrics.open_connections.add(1);
+        Registered { id, open: Arc::clone(self), activity, evict, gauge: metrics.open_connections.clone() }
+    }
+
+    /// Tells up to `n` connections with no request in flight to close:
+    /// those that never started one first, then those idle longest.
+    /// Returns how many were told.
+    fn evict_idlest(&self, n: usize) -> usize {
+        let mut conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        let mut idle: Vec<(bool, Instant, u64)> = conns
+            .iter()
+            .filter(|(_, (a, _))| a.in_flight.load(Ordering::Acquire) == 0)
+            .map(|(id, (a, _))| (a.started.load(Ordering::Acquire), a.last_end(), *id))
+            .collect();
+        idle.sort_unstable();
+        let mut told = 0;
+        for (_, _, id) in idle.into_iter().take(n) {
+            if let Some((_, evict)) = conns.remove(&id) {
+                evict.notify_one();
+                told += 1;
+            }
+        }
+        told
+    }
+}
+
 /// One accepted connection, before its protocol is served.
 struct Conn<B> {
     builder: hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
     policy: ConnectionPolicy<B>,
     shutdown: watch::Receiver<bool>,
+    activity: Arc<Activity>,
+    /// Notified when the listener needs this connection's descriptor.
+    evict: Arc<tokio::sync::Notify>,
+    peer: std::net::SocketAddr,
 }
 
 impl<B> Conn<B>
@@ -170,30 +299,37 @@ where
         S: Fn(http::Request<hyper::body::Incoming>) -> F + Clone + Send + Sync + 'static,
         F: Future<Output = http::Response<B>> + Send + 'static,
     {
-        // Only tracked when an idle timeout needs it: it costs a lock per request.
-        let activity = self.policy.idle_timeout.map(|_| Arc::new(Activity::new()));
+        let activity = Arc::clone(&self.activity);
+        let peer = self.peer;
+        let first_request_by = Instant::now() + self.policy.first_request_timeout;
         let svc = {
-            let activity = activity.clone();
+            let activity = Arc::clone(&activity);
             let auth = self.policy.auth.clone();
             let metrics = self.policy.metrics.clone();
             let open_preflight = self.policy.open_preflight;
             hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                let in_flight = activity.as_ref().map(Activity::begin);
+                let in_flight = activity.begin();
                 let step = match &auth {
                     Some(_) if open_preflight && is_preflight(&req) => Step::Handle(handler(req)),
-                    Some((authenticator, reject)) => match authenticator.check(req.headers()) {
-                        Ok(()) => Step::Handle(handler(req)),
-                        Err(failure) => {
-                            metrics.auth_failures(failure.reason()).inc();
-                            Step::Reject(reject(failure, authenticator, &req))
-                        }
-                    },
+                    Some((authenticator, reject)) => {
+                        let (authenticator, reject, metrics) = (Arc::clone(authenticator), *reject, metrics.clone());
+                        let handler = handler.clone();
+                        Step::Verify(Box::pin(async move {
+                            match authenticator.verify(req.headers(), Some(peer.ip())).await {
+                                Ok(()) => handler(req).await,
+                                Err(failure) => {
+                                    metrics.auth_failures(failure.reason()).inc();
+                                    reject(failure, &authenticator, &req)
+                                }
+                            }
+                        }))
+                    }
                     None => Step::Handle(handler(req)),
                 };
                 async move {
                     let response = match step {
                         Step::Handle(fut) => fut.await,
-                        Step::Reject(response) => response,
+                        Step::Verify(fut) => fut.await,
                     };
                     drop(in_flight);
                     Ok::<_, Infallible>(response)
@@ -211,11 +347,19 @@ where
                     _ => std::future::pending().await,
                 }
             };
-            let idle = self.policy.idle_timeout.zip(activity.as_ref());
+            let idle = self.policy.idle_timeout.map(|limit| (limit, &*activity));
             let idle_check = async {
                 match idle {
                     Some((limit, a)) => tokio::time::sleep_until(a.idle_deadline(limit)).await,
                     None => std::future::pending().await,
+                }
+            };
+            let started = activity.started.load(Ordering::Acquire);
+            let first_request_check = async {
+                if started {
+                    std::future::pending().await
+                } else {
+                    tokio::time::sleep_until(first_request_by).await
                 }
             };
             tokio::select! {
@@ -234,8 +378,24 @@ where
                     let _ = tokio::time::timeout(SHUTDOWN_GRACE, conn).await;
                     return;
                 }
+                _ = self.evict.notified() => {
+                    // A connection that never sent a request has nothing to be told.
+                    if !activity.started.load(Ordering::Acquire) {
+                        return;
+                    }
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(IDLE_CLOSE_GRACE, conn).await;
+                    return;
+                }
+                _ = first_request_check => {
+                    if !activity.started.load(Ordering::Acquire) {
+                        self.policy.metrics.closed("handshake_timeout").inc();
+                        return;
+                    }
+                }
                 _ = age_check => {
                     aged_out = true;
+                    self.policy.metrics.closed("max_connection_age").inc();
                     conn.as_mut().graceful_shutdown();
                     if let Some((_, Some(grace))) = self.policy.max_age {
                         let _ = tokio::time::timeout(grace, conn).await;
@@ -259,12 +419,74 @@ where
 
 enum Step<F, B> {
     Handle(F),
-    Reject(http::Response<B>),
+    /// Credentials checked (maybe off the async workers), then handled or refused.
+    Verify(std::pin::Pin<Box<dyn Future<Output = http::Response<B>> + Send>>),
+}
+
+/// A connection's stream, noting in its [`Activity`] when the client first
+/// sends something: a connection silent past the handshake timeout is closed.
+struct Sniffed<S> {
+    inner: S,
+    activity: Arc<Activity>,
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Sniffed<S> {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut this.inner).poll_read(cx, buf);
+        if buf.filled().len() > before && !this.activity.started.load(Ordering::Relaxed) {
+            this.activity.started.store(true, Ordering::Release);
+        }
+        polled
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Sniffed<S> {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
 }
 
 /// Requests in flight on one connection and when the last one ended.
 struct Activity {
     in_flight: AtomicUsize,
+    /// Whether the client has sent anything (or started a request).
+    started: std::sync::atomic::AtomicBool,
     last_end: Mutex<Instant>,
 }
 
@@ -282,12 +504,21 @@ impl Drop for InFlight {
 
 impl Activity {
     fn new() -> Self {
-        Activity { in_flight: AtomicUsize::new(0), last_end: Mutex::new(Instant::now()) }
+        Activity {
+            in_flight: AtomicUsize::new(0),
+            started: std::sync::atomic::AtomicBool::new(false),
+            last_end: Mutex::new(Instant::now()),
+        }
     }
 
     fn begin(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.started.store(true, Ordering::Release);
         InFlight(Arc::clone(self))
+    }
+
+    fn last_end(&self) -> Instant {
+        self.last_end.lock().map(|t| *t).unwrap_or_else(|_| Instant::now())
     }
 
     /// When the connection will have been idle for `limit`: a connection

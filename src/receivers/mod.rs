@@ -4,7 +4,9 @@
 //! Guarantee: a receiver either hands a request's data to all of its pipelines
 //! and answers success, or answers the client with a retryable error (gRPC
 //! UNAVAILABLE, HTTP 503 with Retry-After) and counts the items as refused. It
-//! holds no unbounded buffer of its own.
+//! holds no unbounded buffer of its own. A request is admitted on what a walk
+//! of its bytes says it will cost decoded ([`ReceiverOutput::admit`]), before
+//! it is decoded.
 
 pub mod filelog;
 pub mod listener;
@@ -62,6 +64,8 @@ pub enum Refusal {
     /// exported, in time.
     #[error("the data could not be written to the persistent queue or exported in time; retry later")]
     NotPersisted,
+    #[error("the request would not fit in memory below the configured limit once decoded; retry later")]
+    MemoryHeadroom,
 }
 
 /// How long a receiver waits for a batch to reach every persistent queue
@@ -126,6 +130,13 @@ pub trait BatchSink: Send + Sync {
     /// the request's item count, for a sink that counts what it refuses.
     fn ready(&self, _items: &dyn Fn() -> usize) -> Result<(), Refusal> {
         Ok(())
+    }
+
+    /// As `ready`, for a request that will hold `decoded_bytes` once
+    /// decoded: a sink with a memory limit also claims that much of its
+    /// headroom, or refuses ([`Refusal::MemoryHeadroom`]).
+    fn admit(&self, items: &dyn Fn() -> usize, _decoded_bytes: u64) -> Result<(), Refusal> {
+        self.ready(items)
     }
 }
 
@@ -199,6 +210,17 @@ impl ReceiverOutput {
             if let Err(refusal) = sink.ready(&items) {
                 return Err((refusal, items()));
             }
+        }
+        Ok(())
+    }
+
+    /// As [`ReceiverOutput::ready`], for a request whose items and decoded
+    /// size are known from a walk of its bytes: every pipeline of the
+    /// signal claims room for it, or the first refusal is returned.
+    pub fn admit(&self, signal: Signal, estimate: crate::data::estimate::Estimate) -> Result<(), Refusal> {
+        let items = || estimate.items;
+        for sink in &self.routes().sinks[slot(signal)] {
+            sink.admit(&items, estimate.decoded_bytes)?;
         }
         Ok(())
     }

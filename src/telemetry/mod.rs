@@ -373,11 +373,59 @@ pub fn durable_ack_failures(reg: &Registry, receiver: &str, transport: &str) -> 
 
 /// Why a receiver refused a request's credentials: the `reason` label of
 /// `sluice_receiver_auth_failures_total`.
-pub const AUTH_FAILURE_REASONS: &[&str] = &["missing_credentials", "malformed_credentials", "invalid_credentials"];
+pub const AUTH_FAILURE_REASONS: &[&str] =
+    &["missing_credentials", "malformed_credentials", "throttled", "invalid_credentials"];
 
 /// Why a receiver closed a connection on its own: the `reason` label of
 /// `sluice_receiver_connections_timed_out_total`.
 pub const CONNECTION_TIMEOUT_REASONS: &[&str] = &["read_header_timeout", "idle_timeout"];
+
+/// Why a receiver closed a connection to protect itself: the `reason` label
+/// of `sluice_receiver_connections_closed_total`.
+pub const CONNECTION_CLOSE_REASONS: &[&str] = &["handshake_timeout", "connection_limit", "max_connection_age"];
+
+/// Why a receiver refused a whole request before (or instead of) decoding
+/// it: the `reason` label of `sluice_receiver_refused_requests_total`.
+pub const REQUEST_REFUSAL_REASONS: &[&str] = &[
+    "bytes_in_flight",
+    "body_timeout",
+    "body_too_large",
+    "decoded_too_large",
+    "memory_headroom",
+    "memory_limit",
+    "pipeline_full",
+    "shutting_down",
+    "not_persisted",
+];
+
+/// Requests one receiver listener refused, by [`REQUEST_REFUSAL_REASONS`].
+#[derive(Clone, Debug)]
+pub struct RequestRefusals(Vec<Counter>);
+
+impl RequestRefusals {
+    pub fn new(reg: &Registry, receiver: &str, transport: &str) -> Self {
+        RequestRefusals(
+            REQUEST_REFUSAL_REASONS
+                .iter()
+                .map(|reason| {
+                    reg.counter(
+                        "sluice_receiver_refused_requests_total",
+                        "Requests a receiver refused to protect itself (too large, too slow, over a memory or \
+                         in-flight bound, or while its pipelines refused), by reason; their items are counted \
+                         in otelcol_receiver_refused_*.",
+                        &[("receiver", receiver), ("transport", transport), ("reason", reason)],
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    /// The counter of `reason` (one of [`REQUEST_REFUSAL_REASONS`]; an unknown one counts as the last).
+    pub fn reason(&self, reason: &str) -> &Counter {
+        let i = REQUEST_REFUSAL_REASONS.iter().position(|r| *r == reason).unwrap_or(REQUEST_REFUSAL_REASONS.len() - 1);
+        &self.0[i]
+    }
+}
 
 /// Counters of one receiver listener's connection layer: TLS handshakes,
 /// authentication and the timeouts that close connections.
@@ -389,6 +437,12 @@ pub struct ListenerMetrics {
     auth_failures: Vec<Counter>,
     /// One counter per [`CONNECTION_TIMEOUT_REASONS`] entry, in that order.
     timed_out: Vec<Counter>,
+    /// One counter per [`CONNECTION_CLOSE_REASONS`] entry, in that order.
+    closed: Vec<Counter>,
+    /// Failed accepts (out of file descriptors, mostly); the listener backs off.
+    pub accept_errors: Counter,
+    /// Connections open now.
+    pub open_connections: Gauge,
 }
 
 impl ListenerMetrics {
@@ -416,7 +470,31 @@ impl ListenerMetrics {
                 "Connections the receiver closed because a client was too slow to send headers or stayed idle.",
                 CONNECTION_TIMEOUT_REASONS,
             ),
+            closed: by_reason(
+                "sluice_receiver_connections_closed_total",
+                "Connections the receiver closed to protect itself: no request within the handshake timeout, \
+                 the connection limit reached (the longest idle closed), or max_connection_age.",
+                CONNECTION_CLOSE_REASONS,
+            ),
+            accept_errors: reg.counter(
+                "sluice_receiver_accept_errors_total",
+                "Connections a listener failed to accept (out of file descriptors, mostly); it backs off and \
+                 closes its longest idle connection.",
+                labels,
+            ),
+            open_connections: reg.gauge(
+                "sluice_receiver_open_connections",
+                "Connections a receiver listener holds open.",
+                labels,
+            ),
         }
+    }
+
+    /// The counter of `reason` (one of [`CONNECTION_CLOSE_REASONS`]; an unknown one counts as the last).
+    pub fn closed(&self, reason: &str) -> &Counter {
+        let i =
+            CONNECTION_CLOSE_REASONS.iter().position(|r| *r == reason).unwrap_or(CONNECTION_CLOSE_REASONS.len() - 1);
+        &self.closed[i]
     }
 
     /// The counter of `reason` (one of [`AUTH_FAILURE_REASONS`]; an unknown one counts as the last).

@@ -5,6 +5,13 @@
 //!
 //! Both serve plain HTTP/1.1 on loopback by default and stop accepting when
 //! the shutdown signal turns true.
+//!
+//! Guarantee ([`serve_pages`], which the `prometheus` exporter's page uses
+//! too): at most [`PAGE_MAX_CONNECTIONS`] connections at once (more are
+//! closed at accept), a client has [`PAGE_HEADER_TIMEOUT`] to send its
+//! headers and a connection lives at most [`PAGE_CONNECTION_LIFETIME`], so
+//! silent or slow clients cannot exhaust descriptors or tasks; a failed
+//! accept backs off (5 ms doubling to 1 s) instead of spinning.
 
 use super::health::HealthState;
 use super::health_config::HealthCheckConfig;
@@ -22,32 +29,78 @@ use tokio::sync::watch;
 
 type Handler = Arc<dyn Fn(&Request<Incoming>) -> Response<Full<Bytes>> + Send + Sync>;
 
+/// Connections one page server holds at once.
+pub const PAGE_MAX_CONNECTIONS: usize = 256;
+/// Time a client of a page server has to send its request headers.
+pub const PAGE_HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Longest a page server's connection lives (a scrape of a large page to a slow reader included).
+pub const PAGE_CONNECTION_LIFETIME: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Serves `handler` on `listener` over HTTP/1.1 within the bounds above,
+/// until `shutdown` turns true (never, when `None`).
+pub async fn serve_pages<F, Fut>(listener: TcpListener, handler: F, shutdown: Option<watch::Receiver<bool>>)
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    let slots = Arc::new(tokio::sync::Semaphore::new(PAGE_MAX_CONNECTIONS));
+    let mut backoff = std::time::Duration::ZERO;
+    let mut shutdown = shutdown;
+    loop {
+        let stop = async {
+            match shutdown.as_mut() {
+                Some(rx) => {
+                    let _ = rx.wait_for(|v| *v).await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => {
+                backoff = std::time::Duration::ZERO;
+                stream
+            }
+            Err(_) => {
+                backoff = (backoff * 2).clamp(std::time::Duration::from_millis(5), std::time::Duration::from_secs(1));
+                tokio::time::sleep(backoff).await;
+                continue;
+            }
+        };
+        let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+            drop(stream);
+            continue;
+        };
+        let handler = handler.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let resp = handler(req);
+                async move { Ok::<_, Infallible>(resp.await) }
+            });
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(PAGE_HEADER_TIMEOUT)
+                .serve_connection(io, service);
+            let _ = tokio::time::timeout(PAGE_CONNECTION_LIFETIME, conn).await;
+        });
+    }
+}
+
 /// Binds `addr` and serves `handler` until `shutdown` turns true.
 async fn serve(
     addr: &str,
     handler: Handler,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
-    let task = tokio::spawn(async move {
-        loop {
-            let accepted = tokio::select! {
-                a = listener.accept() => a,
-                _ = shutdown.wait_for(|v| *v) => break,
-            };
-            let Ok((stream, _)) = accepted else { continue };
-            let handler = handler.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let resp = handler(&req);
-                    async move { Ok::<_, Infallible>(resp) }
-                });
-                let io = hyper_util::rt::TokioIo::new(stream);
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
-            });
-        }
-    });
+    let page = move |req: Request<Incoming>| std::future::ready(handler(&req));
+    let task = tokio::spawn(serve_pages(listener, page, Some(shutdown)));
     Ok((local, task))
 }
 
@@ -143,6 +196,30 @@ pub async fn serve_health(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_silent_client_is_cut_off_and_the_page_keeps_serving() {
+        let (_stop, shutdown) = watch::channel(false);
+        let (addr, _task) = serve_metrics("127.0.0.1:0", Registry::new(), shutdown).await.unwrap();
+        // More silent connections than the server holds: the extra ones are closed at once.
+        let mut silent = Vec::new();
+        for _ in 0..PAGE_MAX_CONNECTIONS + 10 {
+            silent.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+        }
+        let mut last = silent.pop().unwrap();
+        let mut buf = [0u8; 16];
+        use tokio::io::AsyncReadExt;
+        let n = tokio::time::timeout(std::time::Duration::from_secs(5), last.read(&mut buf)).await.unwrap();
+        assert_eq!(n.unwrap_or(0), 0, "over the connection bound: closed");
+        drop(silent);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        use tokio::io::AsyncWriteExt;
+        s.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await.unwrap();
+        let mut page = Vec::new();
+        tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut page)).await.unwrap().unwrap();
+        assert!(page.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&page));
+    }
 
     #[test]
     fn formats_rfc3339_dates() {

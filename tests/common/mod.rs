@@ -454,12 +454,22 @@ impl Agent {
     /// [`Agent::start`] with more command-line arguments after `--config FILE`
     /// (e.g. `--watch-config`).
     pub fn start_with_args(dir: &Path, config: &str, ports: Ports, extra_args: &[&str]) -> Agent {
+        Agent::start_program(dir, config, ports, extra_args, &sluice_bin())
+    }
+
+    /// [`Agent::start`] through `program` (a wrapper that execs sluice).
+    #[allow(dead_code)]
+    pub fn start_with_bin(dir: &Path, config: &str, ports: Ports, program: &Path) -> Agent {
+        Agent::start_program(dir, config, ports, &[], program)
+    }
+
+    fn start_program(dir: &Path, config: &str, ports: Ports, extra_args: &[&str], program: &Path) -> Agent {
         let config_path = dir.join("sluice.yaml");
         fs::write(&config_path, config).unwrap();
         let log_path = dir.join("sluice.log");
         let log = File::create(&log_path).unwrap();
         let child = PeerChild::spawn(
-            Command::new(sluice_bin())
+            Command::new(program)
                 .arg("--config")
                 .arg(&config_path)
                 .args(extra_args)

@@ -35,8 +35,6 @@ use bytes::Bytes;
 use config::PrometheusExporterConfig;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 use std::sync::{Arc, Mutex};
@@ -310,33 +308,24 @@ impl PrometheusExporter {
     }
 }
 
+/// The scrape page, within the bounds of the agent's page servers
+/// (connections, header and connection timeouts: [`crate::telemetry::server::serve_pages`]).
 async fn serve(listener: tokio::net::TcpListener, store: Arc<Mutex<MetricStore>>) {
-    loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            // Out of file descriptors and the like: wait rather than spin.
-            Err(_) => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
+    let page = move |req: http::Request<Incoming>| {
         let store = store.clone();
-        let svc = service_fn(move |req: http::Request<Incoming>| {
-            let store = store.clone();
-            async move {
-                let resp = if req.uri().path() == "/metrics" {
-                    let page = store.lock().unwrap_or_else(|p| p.into_inner()).render(Instant::now());
-                    http::Response::builder()
-                        .header(http::header::CONTENT_TYPE, CONTENT_TYPE)
-                        .body(Full::new(Bytes::from(page)))
-                } else {
-                    http::Response::builder().status(404).body(Full::new(Bytes::from_static(b"try /metrics\n")))
-                };
-                Ok::<_, std::convert::Infallible>(resp.unwrap_or_default())
-            }
-        });
-        tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc));
-    }
+        async move {
+            let resp = if req.uri().path() == "/metrics" {
+                let page = store.lock().unwrap_or_else(|p| p.into_inner()).render(Instant::now());
+                http::Response::builder()
+                    .header(http::header::CONTENT_TYPE, CONTENT_TYPE)
+                    .body(Full::new(Bytes::from(page)))
+            } else {
+                http::Response::builder().status(404).body(Full::new(Bytes::from_static(b"try /metrics\n")))
+            };
+            resp.unwrap_or_default()
+        }
+    };
+    crate::telemetry::server::serve_pages(listener, page, None).await;
 }
 
 impl Exporter for PrometheusExporter {

@@ -19,6 +19,10 @@ enum Hash {
 #[derive(Debug, Clone, Default)]
 pub struct Htpasswd {
     users: HashMap<String, Hash>,
+    /// A bcrypt hash as costly as the table's costliest, checked for a user
+    /// the table does not know, so that the time of a refusal does not tell
+    /// whether the user exists. Set by [`Htpasswd::with_decoy`].
+    decoy: Option<String>,
 }
 
 impl Htpasswd {
@@ -40,7 +44,23 @@ impl Htpasswd {
             }
             users.insert(user.to_string(), parse_hash(hash).map_err(|e| format!("{source} line {n} ({user}): {e}"))?);
         }
-        Ok(Htpasswd { users })
+        Ok(Htpasswd { users, decoy: None })
+    }
+
+    /// Makes a check for an unknown user cost what one for a known user
+    /// costs: a bcrypt verification at the table's highest cost (none for a
+    /// table without bcrypt entries: its checks take microseconds).
+    pub fn with_decoy(mut self) -> Htpasswd {
+        let cost = self
+            .users
+            .values()
+            .filter_map(|h| match h {
+                Hash::Bcrypt(s) => s.get(4..6)?.parse::<u32>().ok(),
+                _ => None,
+            })
+            .max();
+        self.decoy = cost.and_then(|c| bcrypt::hash("sluice-decoy", c).ok());
+        self
     }
 
     /// Adds the users of `other`, replacing those already present.
@@ -52,10 +72,25 @@ impl Htpasswd {
         self.users.is_empty()
     }
 
+    /// Whether checking `user`'s password is slow (bcrypt, for a known user
+    /// or, with a decoy, an unknown one): then it belongs off the async workers.
+    pub fn is_slow(&self, user: &str) -> bool {
+        match self.users.get(user) {
+            Some(Hash::Bcrypt(_)) => true,
+            Some(_) => false,
+            None => self.decoy.is_some(),
+        }
+    }
+
     /// Whether `password` is the password of `user`.
     pub fn verify(&self, user: &str, password: &str) -> bool {
         match self.users.get(user) {
-            None => false,
+            None => {
+                if let Some(decoy) = &self.decoy {
+                    let _ = std::hint::black_box(bcrypt::verify(password, decoy));
+                }
+                false
+            }
             Some(Hash::Bcrypt(h)) => bcrypt::verify(password, h).unwrap_or(false),
             Some(Hash::Sha1(want)) => {
                 let got = digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, password.as_bytes());

@@ -6,6 +6,15 @@
 //! constant time; everything that can be wrong with the settings (no token,
 //! an unreadable token file, a bad htpasswd line) is found by
 //! [`Authenticator::build`], which config validation and start both call.
+//!
+//! `basicauth` under attack ([`Authenticator::verify`]): bcrypt runs on the
+//! blocking pool, at most half the CPUs at once, never on the async
+//! workers; credentials that verified are remembered (a bounded cache), so
+//! a client that logged in once pays no bcrypt again; an unknown user costs
+//! a bcrypt at the table's highest cost like a known one (no user
+//! enumeration by timing); a client address with [`FAILURE_LIMIT`] failed
+//! checks within [`FAILURE_WINDOW`] is refused without a check
+//! (`reason="throttled"`) until the window ends.
 
 pub mod config;
 pub mod htpasswd;
@@ -17,7 +26,16 @@ use config::{BasicAuthConfig, BearerTokenAuthConfig};
 use htpasswd::Htpasswd;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use ring::digest;
-use std::sync::RwLock;
+use std::net::IpAddr;
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+/// Failed checks from one client address within [`FAILURE_WINDOW`] after
+/// which its requests are refused unchecked until the window ends.
+pub const FAILURE_LIMIT: u32 = 10;
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(10);
+/// Client addresses whose failures are tracked at once.
+const TRACKED_CLIENTS: usize = 4096;
 
 pub static BEARER_FACTORY: ExtensionFactory = Factory {
     meta: ComponentMeta {
@@ -87,16 +105,20 @@ pub enum AuthFailure {
     Malformed,
     /// Well-formed credentials that match no token or user.
     Invalid,
+    /// Not checked: the client failed too many times lately.
+    Throttled,
 }
 
 impl AuthFailure {
-    pub const ALL: [AuthFailure; 3] = [AuthFailure::Missing, AuthFailure::Malformed, AuthFailure::Invalid];
+    pub const ALL: [AuthFailure; 4] =
+        [AuthFailure::Missing, AuthFailure::Malformed, AuthFailure::Invalid, AuthFailure::Throttled];
 
     pub fn reason(self) -> &'static str {
         match self {
             AuthFailure::Missing => "missing_credentials",
             AuthFailure::Malformed => "malformed_credentials",
             AuthFailure::Invalid => "invalid_credentials",
+            AuthFailure::Throttled => "throttled",
         }
     }
 
@@ -106,6 +128,7 @@ impl AuthFailure {
             AuthFailure::Missing => "missing or empty authorization header",
             AuthFailure::Malformed => "authorization header is not in the expected scheme",
             AuthFailure::Invalid => "invalid credentials",
+            AuthFailure::Throttled => "too many failed attempts from this address; retry later",
         }
     }
 }
@@ -146,6 +169,45 @@ impl Authenticator {
             Authenticator::Bearer(b) => b.check(headers),
             Authenticator::Basic(b) => b.check(headers),
         }
+    }
+
+    /// As [`Authenticator::check`], with a slow check (bcrypt) on the
+    /// blocking pool and failures counted against `peer` (see the module doc).
+    pub async fn verify(
+        self: &std::sync::Arc<Self>,
+        headers: &HeaderMap,
+        peer: Option<IpAddr>,
+    ) -> Result<(), AuthFailure> {
+        let Authenticator::Basic(basic) = &**self else {
+            return self.check(headers);
+        };
+        let Some(login) = basic.parse(headers)? else {
+            return Ok(());
+        };
+        if peer.is_some_and(|ip| basic.throttled(ip)) {
+            return Err(AuthFailure::Throttled);
+        }
+        let result = if basic.table.is_slow(&login.user) {
+            let Ok(slot) = std::sync::Arc::clone(&basic.slots).acquire_owned().await else {
+                return Err(AuthFailure::Invalid);
+            };
+            let me = std::sync::Arc::clone(self);
+            tokio::task::spawn_blocking(move || {
+                let _slot = slot;
+                match &*me {
+                    Authenticator::Basic(b) => b.finish(&login),
+                    Authenticator::Bearer(_) => Err(AuthFailure::Invalid),
+                }
+            })
+            .await
+            .unwrap_or(Err(AuthFailure::Invalid))
+        } else {
+            basic.finish(&login)
+        };
+        if let (Err(AuthFailure::Invalid), Some(ip)) = (result, peer) {
+            basic.failed(ip);
+        }
+        result
     }
 
     /// The `WWW-Authenticate` challenge of an HTTP 401.
@@ -285,6 +347,17 @@ pub struct BasicAuth {
     /// it only saves work, it never decides anything the table would not.
     /// Read-locked on every request, write-locked only on a first login.
     verified: RwLock<std::collections::HashSet<[u8; 32]>>,
+    /// bcrypt verifications running at once on the blocking pool.
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Failed checks per client address: (count, start of its window).
+    failures: Mutex<std::collections::HashMap<IpAddr, (u32, Instant)>>,
+}
+
+/// Credentials taken from a request, not yet checked.
+struct Login {
+    key: [u8; 32],
+    user: String,
+    password: String,
 }
 
 impl BasicAuth {
@@ -313,10 +386,45 @@ impl BasicAuth {
         if table.is_empty() {
             return Err(setting("htpasswd", "the htpasswd table holds no user", hint));
         }
-        Ok(BasicAuth { table, verified: RwLock::new(Default::default()) })
+        let slots = std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1));
+        Ok(BasicAuth {
+            table: table.with_decoy(),
+            verified: RwLock::new(Default::default()),
+            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(slots)),
+            failures: Mutex::new(Default::default()),
+        })
     }
 
     fn check(&self, headers: &HeaderMap) -> Result<(), AuthFailure> {
+        match self.parse(headers)? {
+            None => Ok(()),
+            Some(login) => self.finish(&login),
+        }
+    }
+
+    fn throttled(&self, ip: IpAddr) -> bool {
+        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        failures.get(&ip).is_some_and(|(n, since)| *n >= FAILURE_LIMIT && since.elapsed() < FAILURE_WINDOW)
+    }
+
+    fn failed(&self, ip: IpAddr) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if failures.len() >= TRACKED_CLIENTS && !failures.contains_key(&ip) {
+            failures.retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);
+            if failures.len() >= TRACKED_CLIENTS {
+                failures.clear();
+            }
+        }
+        let now = Instant::now();
+        let entry = failures.entry(ip).or_insert((0, now));
+        if entry.1.elapsed() >= FAILURE_WINDOW {
+            *entry = (0, now);
+        }
+        entry.0 = entry.0.saturating_add(1);
+    }
+
+    /// The credentials of a request; `None` when they verified before.
+    fn parse(&self, headers: &HeaderMap) -> Result<Option<Login>, AuthFailure> {
         use base64::Engine as _;
         let value = headers.get(http::header::AUTHORIZATION).map(HeaderValue::as_bytes).unwrap_or_default();
         if value.is_empty() {
@@ -327,21 +435,26 @@ impl BasicAuth {
         }
         let key = sha256(value);
         if self.verified.read().map(|v| v.contains(&key)).unwrap_or(false) {
-            return Ok(());
+            return Ok(None);
         }
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(value[6..].trim_ascii())
             .map_err(|_| AuthFailure::Malformed)?;
         let text = String::from_utf8(decoded).map_err(|_| AuthFailure::Malformed)?;
         let (user, password) = text.split_once(':').ok_or(AuthFailure::Malformed)?;
-        if !self.table.verify(user, password) {
+        Ok(Some(Login { key, user: user.to_string(), password: password.to_string() }))
+    }
+
+    /// Checks credentials against the table and remembers them when they verify.
+    fn finish(&self, login: &Login) -> Result<(), AuthFailure> {
+        if !self.table.verify(&login.user, &login.password) {
             return Err(AuthFailure::Invalid);
         }
         if let Ok(mut v) = self.verified.write() {
             if v.len() >= VERIFIED_CACHE_SIZE {
                 v.clear();
             }
-            v.insert(key);
+            v.insert(login.key);
         }
         Ok(())
     }
@@ -500,5 +613,75 @@ mod tests {
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"abcd"));
         assert!(constant_time_eq(b"", b""));
+    }
+
+    fn bcrypt_basic(cost: u32) -> std::sync::Arc<Authenticator> {
+        let hash = bcrypt::hash("hunter2", cost).unwrap();
+        let cfg = BasicAuthConfig {
+            htpasswd: Some(HtpasswdConfig { file: None, inline: Some(format!("bob:{hash}")) }),
+            client_auth: None,
+        };
+        std::sync::Arc::new(Authenticator::basic(&cfg).unwrap())
+    }
+
+    #[tokio::test]
+    async fn an_unknown_user_costs_a_bcrypt_like_a_known_one() {
+        let a = bcrypt_basic(8);
+        let time = |user: &'static str| {
+            let a = std::sync::Arc::clone(&a);
+            async move {
+                let t = Instant::now();
+                for i in 0..3 {
+                    let h = basic_header(user, &format!("wrong{i}"));
+                    assert_eq!(a.verify(&h, None).await, Err(AuthFailure::Invalid));
+                }
+                t.elapsed()
+            }
+        };
+        let known = time("bob").await;
+        let unknown = time("mallory").await;
+        // Before the decoy an unknown user was refused ~1000 times faster.
+        assert!(unknown * 2 > known, "unknown {unknown:?} vs known {known:?}");
+        assert_eq!(a.verify(&basic_header("bob", "hunter2"), None).await, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn a_client_that_keeps_failing_is_throttled_but_cached_logins_pass() {
+        let a = bcrypt_basic(4);
+        let attacker: IpAddr = "10.0.0.7".parse().unwrap();
+        let other: IpAddr = "10.0.0.8".parse().unwrap();
+        let good = basic_header("bob", "hunter2");
+        assert_eq!(a.verify(&good, Some(attacker)).await, Ok(()));
+        for i in 0..FAILURE_LIMIT {
+            let r = a.verify(&basic_header("bob", &format!("guess{i}")), Some(attacker)).await;
+            assert_eq!(r, Err(AuthFailure::Invalid));
+        }
+        let t = Instant::now();
+        let r = a.verify(&basic_header("bob", "guess-again"), Some(attacker)).await;
+        assert_eq!(r, Err(AuthFailure::Throttled));
+        assert!(t.elapsed() < Duration::from_millis(5), "refused without a bcrypt");
+        assert_eq!(AuthFailure::Throttled.reason(), "throttled");
+        // Credentials that verified before still pass; another address is not throttled.
+        assert_eq!(a.verify(&good, Some(attacker)).await, Ok(()));
+        assert_eq!(a.verify(&basic_header("bob", "nope"), Some(other)).await, Err(AuthFailure::Invalid));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bcrypt_runs_off_the_async_workers() {
+        let a = bcrypt_basic(10);
+        // While a bad password is checked (tens of ms), the runtime keeps answering.
+        let slow = tokio::spawn({
+            let a = std::sync::Arc::clone(&a);
+            async move { a.verify(&basic_header("bob", "bad"), None).await }
+        });
+        let mut worst = Duration::ZERO;
+        for _ in 0..20 {
+            let t = Instant::now();
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            worst = worst.max(t.elapsed());
+        }
+        assert_eq!(slow.await.unwrap(), Err(AuthFailure::Invalid));
+        assert!(worst < Duration::from_millis(30), "the runtime stalled {worst:?}");
     }
 }

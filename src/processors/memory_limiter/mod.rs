@@ -6,6 +6,11 @@
 //! The decision is made at the pipeline's door (before a batch is queued),
 //! because refusing there is what lets the client retry; data already inside
 //! the pipeline is never dropped for memory.
+//!
+//! Below the soft limit, a receiver still asks the door to [`MemoryGate::claim`]
+//! a request's decoded size (estimated from its bytes) before decoding it: a
+//! request that would take memory past the hard limit, counting what was
+//! admitted since the last reading, is refused retryably without being decoded.
 
 pub mod config;
 
@@ -13,7 +18,7 @@ use super::{DataForm, Processor, ProcessorContext, ProcessorFactory, ProcessorSp
 use crate::config::component::{ComponentKind, ComponentMeta, Factory, ALL_SIGNALS};
 use crate::config::describe::SettingsType;
 use config::MemoryLimiterConfig;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub static FACTORY: ProcessorFactory = Factory {
@@ -96,19 +101,54 @@ impl MemoryLimits {
     }
 }
 
-/// Shared flag the pipeline's door reads; the checker thread writes it.
+/// What the pipeline's door reads; the checker thread writes it: whether
+/// memory is above the soft limit, and the headroom below the hard limit
+/// that requests admitted since the last reading have not yet claimed.
 #[derive(Debug, Clone, Default)]
-pub struct MemoryGate(Arc<AtomicBool>);
+pub struct MemoryGate(Arc<GateState>);
+
+#[derive(Debug, Default)]
+struct GateState {
+    refusing: AtomicBool,
+    /// The last reading and the hard limit it was compared with; 0 before the first.
+    used: AtomicU64,
+    hard: AtomicU64,
+    /// Decoded bytes of the requests admitted since the last reading: they
+    /// are not in it yet, so they count against the headroom until the next.
+    claimed: AtomicU64,
+}
 
 impl MemoryGate {
     pub fn refusing(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.0.refusing.load(Ordering::Relaxed)
     }
 
-    /// Applies one reading; returns whether the state changed.
+    /// Applies one reading; returns whether the refusing state changed.
     pub fn update(&self, limits: &MemoryLimits, used: u64) -> bool {
+        let s = &self.0;
+        s.hard.store(limits.hard, Ordering::Relaxed);
+        s.used.store(used, Ordering::Relaxed);
+        s.claimed.store(0, Ordering::Relaxed);
         let refuse = used >= limits.soft;
-        self.0.swap(refuse, Ordering::Relaxed) != refuse
+        s.refusing.swap(refuse, Ordering::Relaxed) != refuse
+    }
+
+    /// Claims `bytes` of the headroom (the hard limit less the last reading
+    /// and what was claimed since) for a request about to be decoded;
+    /// `false`, claiming nothing, when they do not fit. Before the first
+    /// reading every request fits.
+    pub fn claim(&self, bytes: u64) -> bool {
+        let s = &self.0;
+        let hard = s.hard.load(Ordering::Relaxed);
+        if hard == 0 {
+            return true;
+        }
+        let free = hard.saturating_sub(s.used.load(Ordering::Relaxed));
+        s.claimed
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |claimed| {
+                claimed.checked_add(bytes).filter(|total| *total <= free)
+            })
+            .is_ok()
     }
 }
 
@@ -157,5 +197,20 @@ mod tests {
         assert!(g.refusing());
         assert!(g.update(&l, 60));
         assert!(!g.refusing());
+    }
+
+    #[test]
+    fn claims_fit_the_headroom_below_the_hard_limit_until_the_next_reading() {
+        let l = MemoryLimits { hard: 100, soft: 80 };
+        let g = MemoryGate::default();
+        assert!(g.claim(1 << 40), "no reading yet: nothing to compare with");
+        g.update(&l, 60);
+        assert!(!g.claim(41), "60 used + 41 > 100");
+        assert!(g.claim(30));
+        assert!(g.claim(10));
+        assert!(!g.claim(1), "the headroom is claimed until the next reading");
+        g.update(&l, 70);
+        assert!(g.claim(30));
+        assert!(!g.claim(1));
     }
 }

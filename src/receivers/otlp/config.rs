@@ -54,6 +54,8 @@ pub struct GrpcServerConfig {
     pub include_metadata: bool,
     /// `tcp` (the only transport sluice listens on).
     pub transport: Option<String>,
+    /// sluice's bounds on what clients may make the listener hold.
+    pub limits: ReceiverLimits,
 }
 
 /// `keepalive:` of a gRPC server, as grpc-go's (and so the Collector's).
@@ -106,6 +108,7 @@ impl Default for GrpcServerConfig {
             write_buffer_size: None,
             include_metadata: false,
             transport: None,
+            limits: ReceiverLimits::default(),
         }
     }
 }
@@ -150,6 +153,120 @@ pub struct HttpServerConfig {
     pub write_timeout: Option<Duration>,
     /// Only `false`: sluice does not hand client metadata to the pipeline.
     pub include_metadata: bool,
+    /// sluice's bounds on what clients may make the listener hold.
+    pub limits: ReceiverLimits,
+}
+
+/// `limits:` of a gRPC or HTTP listener (sluice's own; the Collector has no
+/// such block). Every bound a client could otherwise push the agent past;
+/// the defaults are far above what a normal client sends. See README
+/// "Hostile input".
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReceiverLimits {
+    /// Largest request accepted once decoded, estimated from a walk of its
+    /// bytes before decoding (MiB). Over it: RESOURCE_EXHAUSTED / 413. Default 128.
+    pub max_decoded_size_mib: u64,
+    /// Bytes of request bodies being received and decoded at once, across
+    /// all connections of the listener (MiB). Over it: UNAVAILABLE / 503 +
+    /// Retry-After. 0 (the default): 128 MiB, or twice the largest request
+    /// the listener takes when that is more.
+    pub max_bytes_in_flight_mib: u64,
+    /// Time a client has to send a whole request body (a gRPC message) once
+    /// its headers arrived; 0: no limit. Default 30s.
+    pub body_timeout: Duration,
+    /// Time a new connection has to start its first request (TLS handshake
+    /// and HTTP/2 preface included). Default 10s.
+    pub handshake_timeout: Duration,
+    /// Connections open at once; at the bound the one idle longest is
+    /// closed for the new one, or the new one is if none is idle. Default 4096.
+    pub max_connections: usize,
+    /// Requests decoded at once off the async workers; 0: one per CPU.
+    pub max_concurrent_decodes: usize,
+}
+
+impl Default for ReceiverLimits {
+    fn default() -> Self {
+        ReceiverLimits {
+            max_decoded_size_mib: 128,
+            max_bytes_in_flight_mib: 0,
+            body_timeout: Duration::from_secs(30),
+            handshake_timeout: Duration::from_secs(10),
+            max_connections: 4096,
+            max_concurrent_decodes: 0,
+        }
+    }
+}
+
+impl ReceiverLimits {
+    /// `max_bytes_in_flight_mib` in bytes, its default resolved for a
+    /// listener whose largest request is `largest_request` bytes.
+    pub fn bytes_in_flight(&self, largest_request: u64) -> u64 {
+        match self.max_bytes_in_flight_mib {
+            0 => (128 << 20).max(largest_request.saturating_mul(2)),
+            mib => mib.saturating_mul(1 << 20),
+        }
+    }
+
+    pub fn max_decoded_bytes(&self) -> u64 {
+        self.max_decoded_size_mib.saturating_mul(1 << 20)
+    }
+
+    /// Decodes at once: `max_concurrent_decodes`, or one per CPU.
+    pub fn concurrent_decodes(&self) -> usize {
+        match self.max_concurrent_decodes {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        }
+    }
+}
+
+/// Upper bounds of `limits:` (validation refuses more).
+const MAX_LIMIT_MIB: u64 = 1 << 20;
+const MAX_CONNECTIONS: usize = 1 << 20;
+const MAX_CONCURRENT_DECODES: usize = 1024;
+
+fn limits(c: &mut Checker, transport: &str, l: &ReceiverLimits, largest_request: u64) {
+    let path = |f: &'static str| ["protocols", transport, "limits", f];
+    let v = l.max_decoded_size_mib;
+    if v == 0 || v > MAX_LIMIT_MIB {
+        let message = format!("max_decoded_size_mib must be between 1 and {MAX_LIMIT_MIB}, got {v}");
+        c.error(&path("max_decoded_size_mib"), message, None);
+    }
+    if l.max_bytes_in_flight_mib > MAX_LIMIT_MIB {
+        let message =
+            format!("max_bytes_in_flight_mib must be at most {MAX_LIMIT_MIB}, got {}", l.max_bytes_in_flight_mib);
+        c.error(&path("max_bytes_in_flight_mib"), message, Some("0 means the default"));
+    } else if l.max_bytes_in_flight_mib > 0 && l.max_bytes_in_flight_mib.saturating_mul(1 << 20) < largest_request {
+        c.error(
+            &path("max_bytes_in_flight_mib"),
+            format!(
+                "max_bytes_in_flight_mib ({} MiB) is below the largest request the listener takes ({} bytes)",
+                l.max_bytes_in_flight_mib, largest_request
+            ),
+            Some("raise it, or lower the request size limit"),
+        );
+    }
+    if l.handshake_timeout.is_zero() {
+        c.error(&path("handshake_timeout"), "handshake_timeout must be above 0", Some("e.g. 10s"));
+    }
+    if l.max_connections == 0 || l.max_connections > MAX_CONNECTIONS {
+        c.error(
+            &path("max_connections"),
+            format!("max_connections must be between 1 and {MAX_CONNECTIONS}, got {}", l.max_connections),
+            None,
+        );
+    }
+    if l.max_concurrent_decodes > MAX_CONCURRENT_DECODES {
+        c.error(
+            &path("max_concurrent_decodes"),
+            format!(
+                "max_concurrent_decodes must be at most {MAX_CONCURRENT_DECODES}, got {}",
+                l.max_concurrent_decodes
+            ),
+            Some("0 means one per CPU"),
+        );
+    }
 }
 
 /// `cors:` of an HTTP server (the Collector's `confighttp.CORSConfig`).
@@ -190,6 +307,7 @@ impl Default for HttpServerConfig {
             read_timeout: None,
             write_timeout: None,
             include_metadata: false,
+            limits: ReceiverLimits::default(),
         }
     }
 }
@@ -218,9 +336,14 @@ pub fn otlp_receiver(c: &mut Checker, cfg: &OtlpReceiverConfig) {
                 Some("remove transport or write transport: tcp"),
             );
         }
-        if g.max_recv_msg_size_mib == 0 {
-            c.error(&["protocols", "grpc", "max_recv_msg_size_mib"], "max_recv_msg_size_mib must be above 0", None);
+        if g.max_recv_msg_size_mib == 0 || g.max_recv_msg_size_mib > 4096 {
+            c.error(
+                &["protocols", "grpc", "max_recv_msg_size_mib"],
+                format!("max_recv_msg_size_mib must be between 1 and 4096, got {}", g.max_recv_msg_size_mib),
+                None,
+            );
         }
+        limits(c, "grpc", &g.limits, g.max_recv_msg_size_mib.saturating_mul(1 << 20));
     }
     if let Some(h) = &p.http {
         c.endpoint(&["protocols", "http", "endpoint"], &h.endpoint);
@@ -230,6 +353,7 @@ pub fn otlp_receiver(c: &mut Checker, cfg: &OtlpReceiverConfig) {
         if h.max_request_body_size == 0 {
             c.error(&["protocols", "http", "max_request_body_size"], "max_request_body_size must be above 0", None);
         }
+        limits(c, "http", &h.limits, h.max_request_body_size);
         if h.include_metadata {
             include_metadata(c, "http");
         }

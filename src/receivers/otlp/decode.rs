@@ -188,6 +188,98 @@ pub fn body_payload(
     checked(signal, plain)
 }
 
+/// The bounds [`prepare`] holds a request to.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLimits {
+    /// Bytes of the body as received and after decompression.
+    pub max_plain: usize,
+    /// Bytes the request may hold once decoded, as estimated from its bytes.
+    pub max_decoded: u64,
+}
+
+/// How deep the objects of a JSON body may nest: as deep as prost lets
+/// the messages of the same request in protobuf nest (its recursion limit of
+/// 100 below the request itself), each object being one message.
+pub const JSON_OBJECT_DEPTH_LIMIT: usize = 101;
+/// Arrays and objects together: an array sits between two objects at most.
+pub const JSON_DEPTH_LIMIT: usize = 2 * JSON_OBJECT_DEPTH_LIMIT + 1;
+
+/// Why [`prepare`] did not turn a request into a payload.
+#[derive(Debug, thiserror::Error)]
+pub enum Rejection {
+    /// The request is malformed (or its body too large): not retryable.
+    #[error(transparent)]
+    Malformed(#[from] DecodeError),
+    /// It would hold more than `limit` bytes once decoded: not retryable.
+    #[error("request would take {estimate} bytes once decoded, more than the limit of {limit} bytes")]
+    DecodedTooLarge { estimate: u64, limit: u64, items: usize },
+    /// A pipeline refused it for now (its items counted by the refuser): retryable.
+    #[error("{0}")]
+    Refused(crate::receivers::Refusal),
+}
+
+/// The whole path from a received body to a payload a pipeline takes,
+/// with no I/O, so it runs on a blocking thread: decompress within
+/// `max_plain`, walk the bytes for the item count and the decoded size
+/// (protobuf: [`crate::data::estimate`]; JSON: a streaming pass), refuse a
+/// request over `max_decoded`, ask `admit` (the pipelines' memory headroom)
+/// and only then decode, or check and keep the bytes (`encoded`, protobuf).
+pub fn prepare(
+    signal: Signal,
+    format: Format,
+    compression: Compression,
+    body: Bytes,
+    limits: RequestLimits,
+    encoded: bool,
+    admit: impl FnOnce(crate::data::estimate::Estimate) -> Result<(), crate::receivers::Refusal>,
+) -> Result<Payload, Rejection> {
+    if body.len() > limits.max_plain {
+        return Err(DecodeError::TooLarge { limit: limits.max_plain }.into());
+    }
+    let plain: Bytes = match compression {
+        Compression::Identity => body,
+        _ => {
+            let inflated = inflate(compression, &body, limits.max_plain)?;
+            drop(body);
+            inflated.into()
+        }
+    };
+    let estimate = match format {
+        Format::Protobuf => crate::data::estimate::estimate_request(signal, &plain),
+        Format::Json => {
+            let scan = super::json::scan(&plain, JSON_DEPTH_LIMIT);
+            if scan.depth > JSON_DEPTH_LIMIT || scan.object_depth > JSON_OBJECT_DEPTH_LIMIT {
+                return Err(DecodeError::Json {
+                    message_type: message_type(signal),
+                    message: format!(
+                        "nested deeper than protobuf allows ({JSON_OBJECT_DEPTH_LIMIT} objects, \
+                         {JSON_DEPTH_LIMIT} arrays and objects)"
+                    ),
+                }
+                .into());
+            }
+            scan.estimate
+        }
+    };
+    if estimate.decoded_bytes > limits.max_decoded {
+        return Err(Rejection::DecodedTooLarge {
+            estimate: estimate.decoded_bytes,
+            limit: limits.max_decoded,
+            items: estimate.items,
+        });
+    }
+    admit(estimate).map_err(Rejection::Refused)?;
+    Ok(match format {
+        Format::Protobuf if encoded => checked(signal, plain)?,
+        Format::Protobuf => Payload::Decoded(decode_grpc(signal, &plain)?),
+        Format::Json => {
+            let batch = decode_json_nested(signal, &plain, true)?;
+            validate(&batch).map_err(DecodeError::from)?;
+            Payload::Decoded(batch)
+        }
+    })
+}
+
 /// Decodes one gRPC message (already unframed and decompressed by the
 /// transport) and validates it.
 pub fn decode_grpc(signal: Signal, message: &[u8]) -> Result<Batch, DecodeError> {
@@ -299,8 +391,22 @@ fn decode_protobuf(signal: Signal, bytes: &[u8]) -> Result<Batch, DecodeError> {
 /// enums as integers, unknown keys ignored), after [`super::json::normalize`]
 /// has filled the gaps of that support; the tests below pin both down.
 fn decode_json(signal: Signal, bytes: &[u8]) -> Result<Batch, DecodeError> {
+    decode_json_nested(signal, bytes, false)
+}
+
+/// `depth_checked`: [`prepare`]'s walk has bounded the body's nesting to
+/// protobuf's, past serde_json's own limit of 128 (arrays counted).
+fn decode_json_nested(signal: Signal, bytes: &[u8], depth_checked: bool) -> Result<Batch, DecodeError> {
     let err = |e: serde_json::Error| DecodeError::Json { message_type: message_type(signal), message: e.to_string() };
-    let mut value: serde_json::Value = serde_json::from_slice(bytes).map_err(err)?;
+    let mut value = if depth_checked {
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        de.disable_recursion_limit();
+        let v = <serde_json::Value as serde::Deserialize>::deserialize(&mut de).map_err(err)?;
+        de.end().map_err(err)?;
+        v
+    } else {
+        serde_json::from_slice(bytes).map_err(err)?
+    };
     super::json::normalize(&mut value);
     Ok(match signal {
         Signal::Traces => Batch::Traces(serde_json::from_value(value).map_err(err)?),

@@ -7,14 +7,16 @@
 //! message to bytes; [`decode_grpc`] then decodes and validates it.
 //!
 //! Oversize messages: tonic rejects a frame longer than the limit with
-//! OUT_OF_RANGE and a decompressed message over the limit with
-//! RESOURCE_EXHAUSTED. grpc-go (and so the Collector) answers both with
-//! RESOURCE_EXHAUSTED, which is what clients expect, so OUT_OF_RANGE from the
-//! framing layer is rewritten to RESOURCE_EXHAUSTED.
+//! OUT_OF_RANGE; a compressed message is decompressed by [`uncompress`] (on
+//! the blocking pool, not by tonic on the async worker), which answers one
+//! over the limit RESOURCE_EXHAUSTED. grpc-go (and so the Collector) answers
+//! both with RESOURCE_EXHAUSTED, which is what clients expect, so
+//! OUT_OF_RANGE from the framing layer is rewritten to RESOURCE_EXHAUSTED.
 
+use super::admission::{Admission, Held, INLINE_BYTES};
 use super::config::GrpcServerConfig;
-use super::decode::grpc_payload;
-use super::{Delivered, Ingest, Security, RETRY_AFTER_SECS};
+use super::decode::{prepare, Compression, Format, Rejection, RequestLimits};
+use super::{Ingest, Security, RETRY_AFTER_SECS};
 use crate::data::Signal;
 use bytes::{Buf, Bytes};
 use opentelemetry_proto::tonic::collector::{
@@ -25,7 +27,6 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
@@ -54,7 +55,13 @@ pub(super) async fn serve(
         builder.http2().max_concurrent_streams(cfg.max_concurrent_streams);
     }
     let params = cfg.keepalive.and_then(|k| k.server_parameters).unwrap_or_default();
-    if let Some(time) = params.time.filter(|t| !t.is_zero()) {
+    // Unset fields take sluice's defaults (grpc-go's are "never"): a client
+    // that holds a connection without using it, or forever, gives it back.
+    let time = params.time.or(Some(DEFAULT_KEEPALIVE_TIME));
+    let max_connection_idle = params.max_connection_idle.or(Some(DEFAULT_MAX_CONNECTION_IDLE));
+    let max_connection_age = params.max_connection_age.or(Some(DEFAULT_MAX_CONNECTION_AGE));
+    let max_connection_age_grace = params.max_connection_age_grace.or(Some(DEFAULT_MAX_CONNECTION_AGE_GRACE));
+    if let Some(time) = time.filter(|t| !t.is_zero()) {
         let timeout = params.timeout.filter(|t| !t.is_zero()).map_or(KEEPALIVE_TIMEOUT, |t| t.get());
         builder
             .http2()
@@ -62,19 +69,29 @@ pub(super) async fn serve(
             .keep_alive_interval(time.get())
             .keep_alive_timeout(timeout);
     }
-    let idle = params.max_connection_idle.filter(|d| !d.is_zero()).map(|d| d.get());
-    let mut policy = security.policy(unauthenticated, idle, None);
-    policy.max_age = params
-        .max_connection_age
+    let idle = max_connection_idle.filter(|d| !d.is_zero()).map(|d| d.get());
+    let mut policy = security.policy(unauthenticated, idle, None, &cfg.limits);
+    policy.max_age = max_connection_age
         .filter(|d| !d.is_zero())
-        .map(|age| (age.get(), params.max_connection_age_grace.filter(|g| !g.is_zero()).map(|g| g.get())));
+        .map(|age| (age.get(), max_connection_age_grace.filter(|g| !g.is_zero()).map(|g| g.get())));
+    let body_timeout = Some(cfg.limits.body_timeout.get()).filter(|d| !d.is_zero());
+    let admission = ingest.admission(&cfg.limits, max_message as u64, body_timeout);
     let ingest = Arc::new(ingest);
-    let handler = move |req| handle(Arc::clone(&ingest), max_message, req);
+    let handler = move |req| handle(Arc::clone(&ingest), admission.clone(), max_message, req);
     crate::receivers::listener::serve_connections(listener, builder, handler, shutdown, "grpc", policy).await;
 }
 
 /// grpc-go's default wait for a keepalive ping's answer.
 const KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Defaults of `keepalive.server_parameters` where it leaves a field unset
+/// (0 turns one off). The ping interval is grpc-go's; grpc-go never closes
+/// an idle or old connection by default, sluice does, so that silent
+/// clients give their descriptors back and load spreads after scaling.
+const DEFAULT_KEEPALIVE_TIME: crate::config::Duration = crate::config::Duration::from_secs(2 * 60 * 60);
+const DEFAULT_MAX_CONNECTION_IDLE: crate::config::Duration = crate::config::Duration::from_secs(5 * 60);
+const DEFAULT_MAX_CONNECTION_AGE: crate::config::Duration = crate::config::Duration::from_secs(2 * 60 * 60);
+const DEFAULT_MAX_CONNECTION_AGE_GRACE: crate::config::Duration = crate::config::Duration::from_secs(60);
 
 /// The answer to refused credentials, as grpc-go's auth interceptor gives it.
 fn unauthenticated(
@@ -87,6 +104,7 @@ fn unauthenticated(
 
 async fn handle(
     ingest: Arc<Ingest>,
+    admission: Admission,
     max_message: usize,
     req: http::Request<hyper::body::Incoming>,
 ) -> http::Response<tonic::body::Body> {
@@ -99,18 +117,41 @@ async fn handle(
     if !ingest.accepts(signal) {
         return Status::unimplemented(ingest.no_pipeline_message(signal)).into_http();
     }
-    let snappy = req.headers().get("grpc-encoding").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"snappy"));
-    let response = if snappy {
-        match unsnappy(req, max_message).await {
-            Ok(req) => export(&ingest, signal, max_message, req).await,
+    // The gRPC spec: a Content-Type not starting with application/grpc is answered 415.
+    let content_type = req.headers().get(http::header::CONTENT_TYPE).map(|v| v.as_bytes()).unwrap_or_default();
+    if !content_type.starts_with(b"application/grpc") {
+        ingest.malformed(signal);
+        let mut resp = http::Response::new(tonic::body::Body::new(http_body_util::Full::new(Bytes::from(format!(
+            "invalid gRPC request content-type {:?}; use application/grpc",
+            String::from_utf8_lossy(content_type)
+        )))));
+        *resp.status_mut() = http::StatusCode::UNSUPPORTED_MEDIA_TYPE;
+        return resp;
+    }
+    let encoding = req.headers().get("grpc-encoding").and_then(|v| {
+        let v = v.as_bytes();
+        [(b"gzip" as &[u8], Compression::Gzip), (b"zstd", Compression::Zstd), (b"snappy", Compression::Snappy)]
+            .into_iter()
+            .find_map(|(name, c)| v.eq_ignore_ascii_case(name).then_some(c))
+    });
+    // The message's bytes count against the listener's budget from the
+    // first frame until the batch is in the pipelines.
+    let held = Held::new(&admission.budget);
+    let req = req.map(|body| admission.guard(body, Arc::clone(&held), 0));
+    let response = if let Some(compression) = encoding {
+        match uncompress(req, max_message, compression, &admission).await {
+            Ok(req) => export(&ingest, &admission, signal, max_message, req).await,
             Err(status) => {
-                ingest.malformed(signal);
+                if !matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded) {
+                    ingest.malformed(signal);
+                }
                 return status.into_http();
             }
         }
     } else {
-        export(&ingest, signal, max_message, req).await
+        export(&ingest, &admission, signal, max_message, req).await
     };
+    drop(held);
     // Errors raised by tonic's framing layer (before `Export` runs) come back
     // as a trailers-only response, so grpc-status is in the headers.
     let Some(status) = Status::from_header_map(response.headers()) else {
@@ -126,6 +167,10 @@ async fn handle(
             ingest.malformed(signal);
             response
         }
+        Code::InvalidArgument if status.message() == TWO_MESSAGES => {
+            ingest.malformed(signal);
+            response
+        }
         // `Export` never answers INTERNAL either: these are the framing
         // layer's complaints about the client's bytes (bad compressed data,
         // bad compression flag, truncated frame, no message at all).
@@ -137,29 +182,43 @@ async fn handle(
     }
 }
 
-async fn export<B>(ingest: &Arc<Ingest>, signal: Signal, max_message: usize, req: http::Request<B>) -> Response
+async fn export<B>(
+    ingest: &Arc<Ingest>,
+    admission: &Admission,
+    signal: Signal,
+    max_message: usize,
+    req: http::Request<B>,
+) -> Response
 where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
 {
+    let a = admission;
     match signal {
-        Signal::Traces => unary::<ExportTraceServiceResponse, B>(ingest, signal, max_message, req).await,
-        Signal::Metrics => unary::<ExportMetricsServiceResponse, B>(ingest, signal, max_message, req).await,
-        Signal::Logs => unary::<ExportLogsServiceResponse, B>(ingest, signal, max_message, req).await,
+        Signal::Traces => unary::<ExportTraceServiceResponse, B>(ingest, a, signal, max_message, req).await,
+        Signal::Metrics => unary::<ExportMetricsServiceResponse, B>(ingest, a, signal, max_message, req).await,
+        Signal::Logs => unary::<ExportLogsServiceResponse, B>(ingest, a, signal, max_message, req).await,
     }
 }
 
 type Response = http::Response<tonic::body::Body>;
 
-/// gRPC `snappy` (the Collector's codec: snappy's framing format; a block is
-/// accepted too) is not one of tonic's encodings: the message is unframed and
-/// decompressed here, within the same limit as tonic's codecs, and handed on
-/// uncompressed. The answers are tonic's: RESOURCE_EXHAUSTED over the limit,
-/// INVALID_ARGUMENT for bytes that are not one snappy-compressed message.
-async fn unsnappy(
-    req: http::Request<hyper::body::Incoming>,
+/// A compressed message (gzip, zstd, or the Collector's `snappy`: snappy's
+/// framing format, a block accepted too) is unframed and decompressed here,
+/// on the blocking pool and within the same limit as tonic's codecs, and
+/// handed on uncompressed: tonic would decompress on the async worker, and
+/// it has no snappy. The answers are tonic's: RESOURCE_EXHAUSTED over the
+/// limit, INVALID_ARGUMENT for bytes that are not one compressed message.
+async fn uncompress<B>(
+    req: http::Request<B>,
     max_message: usize,
-) -> Result<http::Request<http_body_util::Full<Bytes>>, Status> {
+    compression: Compression,
+    admission: &Admission,
+) -> Result<http::Request<http_body_util::Full<Bytes>>, Status>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     use http_body_util::BodyExt;
     let (mut parts, body) = req.into_parts();
     parts.headers.remove("grpc-encoding");
@@ -171,7 +230,12 @@ async fn unsnappy(
                 "Error, encoded message length too large: over the limit of {max_message} bytes"
             )));
         }
-        Err(e) => return Err(Status::invalid_argument(format!("cannot read the request: {e}"))),
+        Err(e) => {
+            return Err(match super::admission::body_cut(&*e).map(|_| Status::from_error(e)) {
+                Some(cut) => cut,
+                None => Status::invalid_argument("cannot read the request".to_string()),
+            })
+        }
     };
     let Some((&[flag, a, b, c, d], rest)) = bytes.split_first_chunk::<5>() else {
         return Err(Status::invalid_argument("truncated gRPC message"));
@@ -181,14 +245,21 @@ async fn unsnappy(
     }
     let message: Bytes = match flag {
         0 => bytes.slice(5..),
-        1 => super::decode::inflate(super::decode::Compression::Snappy, rest, max_message)
-            .map_err(|e| match e {
-                super::decode::DecodeError::TooLarge { .. } => Status::resource_exhausted(format!(
-                    "Error decompressing: size of the decompressed message is over the limit of {max_message} bytes"
-                )),
-                e => Status::invalid_argument(format!("Error decompressing: {e}")),
-            })?
-            .into(),
+        1 => {
+            let compressed = bytes.slice(5..);
+            let inflated = admission
+                .decode(false, move || super::decode::inflate(compression, &compressed, max_message))
+                .await
+                .ok_or_else(|| Status::internal("the request could not be decompressed"))?;
+            inflated
+                .map_err(|e| match e {
+                    super::decode::DecodeError::TooLarge { .. } => Status::resource_exhausted(format!(
+                        "Error decompressing: size of the decompressed message is over the limit of {max_message} bytes"
+                    )),
+                    e => Status::invalid_argument(format!("Error decompressing: {e}")),
+                })?
+                .into()
+        }
         other => return Err(Status::invalid_argument(format!("bad compression flag {other}"))),
     };
     let mut framed = Vec::with_capacity(5 + message.len());
@@ -198,7 +269,13 @@ async fn unsnappy(
     Ok(http::Request::from_parts(parts, http_body_util::Full::new(Bytes::from(framed))))
 }
 
-async fn unary<R, B>(ingest: &Arc<Ingest>, signal: Signal, max_message: usize, req: http::Request<B>) -> Response
+async fn unary<R, B>(
+    ingest: &Arc<Ingest>,
+    admission: &Admission,
+    signal: Signal,
+    max_message: usize,
+    req: http::Request<B>,
+) -> Response
 where
     R: prost::Message + Default + Send + 'static,
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
@@ -210,78 +287,66 @@ where
         .send_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Zstd)
         .max_decoding_message_size(max_message);
-    grpc.unary(Export::<R> { ingest: Arc::clone(ingest), signal, _response: PhantomData }, req).await
+    let export =
+        Export::<R> { ingest: Arc::clone(ingest), admission: admission.clone(), signal, _response: PhantomData };
+    grpc.unary(export, req).await
 }
 
 /// The Export method of one signal's service.
 struct Export<R> {
     ingest: Arc<Ingest>,
+    admission: Admission,
     signal: Signal,
     _response: PhantomData<fn() -> R>,
 }
 
 type ExportResult<R> = Result<tonic::Response<R>, Status>;
 
-/// The answer of `Export`: ready at once, or (with a persistent queue) once
-/// the batch is on disk. Only the waiting kind allocates.
-enum ExportFuture<R> {
-    Ready(Option<ExportResult<R>>),
-    Waiting(Pin<Box<dyn Future<Output = ExportResult<R>> + Send>>),
-}
-
-// Neither variant is ever pinned in place: the Option is moved out, the Box pins its own content.
-impl<R> Unpin for ExportFuture<R> {}
-
-impl<R> Future for ExportFuture<R> {
-    type Output = ExportResult<R>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.get_mut() {
-            ExportFuture::Ready(r) => Poll::Ready(r.take().expect("polled after completion")),
-            ExportFuture::Waiting(f) => f.as_mut().poll(cx),
-        }
-    }
-}
-
 impl<R: prost::Message + Default + Send + 'static> tonic::server::UnaryService<Bytes> for Export<R> {
     type Response = R;
-    type Future = ExportFuture<R>;
+    type Future = Pin<Box<dyn Future<Output = ExportResult<R>> + Send>>;
 
     fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
-        match self.export(request.into_inner()) {
-            Err(status) => ExportFuture::Ready(Some(Err(status))),
-            Ok(Delivered::Done(result)) => {
-                ExportFuture::Ready(Some(result.map(|()| tonic::Response::new(R::default())).map_err(unavailable)))
-            }
-            Ok(pending) => {
-                let ingest = Arc::clone(&self.ingest);
-                ExportFuture::Waiting(Box::pin(async move {
-                    ingest.settle(pending).await.map_err(unavailable)?;
-                    Ok(tonic::Response::new(R::default()))
-                }))
-            }
-        }
-    }
-}
-
-impl<R: prost::Message + Default> Export<R> {
-    fn export(&self, message: Bytes) -> Result<Delivered, Status> {
-        self.ingest
-            .admit(self.signal, || crate::data::wire::count_items(self.signal, &message))
-            .map_err(unavailable)?;
-        let encoded = self.ingest.takes_encoded(self.signal);
-        let batch = grpc_payload(self.signal, &message, encoded).map_err(|e| {
-            self.ingest.malformed(self.signal);
-            e.grpc_status()
-        })?;
-        Ok(self.ingest.deliver(batch))
+        let (ingest, admission, signal) = (Arc::clone(&self.ingest), self.admission.clone(), self.signal);
+        let message = request.into_inner();
+        Box::pin(async move {
+            let encoded = ingest.takes_encoded(signal);
+            let inline = message.len() <= INLINE_BYTES;
+            // The transport bounded the message and its decompression already.
+            let limits = RequestLimits { max_plain: usize::MAX, max_decoded: admission.max_decoded };
+            let pipelines = Arc::clone(&ingest);
+            let prepared = admission
+                .decode(inline, move || {
+                    let admit = |e| pipelines.admit_estimate(signal, e);
+                    prepare(signal, Format::Protobuf, Compression::Identity, message, limits, encoded, admit)
+                })
+                .await;
+            let batch = match prepared {
+                Some(Ok(batch)) => batch,
+                Some(Err(rejection)) => {
+                    ingest.rejected(signal, &rejection);
+                    return Err(match rejection {
+                        Rejection::Malformed(e) => e.grpc_status(),
+                        Rejection::DecodedTooLarge { .. } => Status::resource_exhausted(rejection.to_string()),
+                        Rejection::Refused(refusal) => unavailable(refusal),
+                    });
+                }
+                None => return Err(Status::internal("the request could not be decoded")),
+            };
+            ingest.settle(ingest.deliver(batch)).await.map_err(unavailable)?;
+            Ok(tonic::Response::new(R::default()))
+        })
     }
 }
 
 /// UNAVAILABLE with a RetryInfo, the spec's way to say "retry later".
 fn unavailable(refusal: crate::receivers::Refusal) -> Status {
-    let details = super::status::retry_details(Code::Unavailable, &refusal.to_string(), RETRY_AFTER_SECS);
-    Status::with_details(Code::Unavailable, refusal.to_string(), details)
+    unavailable_status(refusal.to_string())
+}
+
+pub(super) fn unavailable_status(message: String) -> Status {
+    let details = super::status::retry_details(Code::Unavailable, &message, RETRY_AFTER_SECS);
+    Status::with_details(Code::Unavailable, message, details)
 }
 
 /// Encodes responses with prost; hands requests on as the raw message bytes.
@@ -298,7 +363,7 @@ impl<R: prost::Message + Send + 'static> Codec for RawRequestCodec<R> {
     }
 
     fn decoder(&mut self) -> Self::Decoder {
-        RawDecoder
+        RawDecoder { seen: false }
     }
 }
 
@@ -313,13 +378,23 @@ impl<R: prost::Message> Encoder for ResponseEncoder<R> {
     }
 }
 
-struct RawDecoder;
+/// What a unary call with more than one request message is answered.
+const TWO_MESSAGES: &str = "a unary call carries exactly one request message; this one has more";
+
+/// Hands on the request message; a second one is an error (tonic reads and
+/// drops what follows the first, and would answer OK).
+struct RawDecoder {
+    seen: bool,
+}
 
 impl Decoder for RawDecoder {
     type Item = Bytes;
     type Error = Status;
 
     fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        if std::mem::replace(&mut self.seen, true) {
+            return Err(Status::invalid_argument(TWO_MESSAGES));
+        }
         Ok(Some(src.copy_to_bytes(src.remaining())))
     }
 }

@@ -7,8 +7,9 @@
 //! content type; others carry plain text. Unsupported Content-Encoding is 415,
 //! as RFC 9110 §15.5.16 prescribes for an unsupported content coding.
 
+use super::admission::{body_cut, Admission, BodyCut, Held, INLINE_BYTES};
 use super::config::HttpServerConfig;
-use super::decode::{body_payload, decode_body, Compression, DecodeError, Format};
+use super::decode::{prepare, Compression, DecodeError, Format, Rejection, RequestLimits};
 use super::{Ingest, Security, RETRY_AFTER_SECS};
 use crate::data::Signal;
 use crate::rpc::RpcStatus;
@@ -34,6 +35,7 @@ struct Routes {
     extra_headers: http::HeaderMap,
     /// `compression_algorithms`, lowercase; `None`: every one sluice decodes.
     algorithms: Option<Vec<String>>,
+    admission: Admission,
 }
 
 /// OTLP/HTTP over TLS: h2 preferred, HTTP/1.1 for clients that do not offer it.
@@ -65,6 +67,7 @@ pub(super) async fn serve(
             })
             .collect(),
         algorithms: cfg.compression_algorithms.as_ref().map(|a| a.iter().map(|s| s.to_ascii_lowercase()).collect()),
+        admission: ingest.admission(&cfg.limits, cfg.max_request_body_size, body_timeout(&cfg)),
     });
     let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
     // hyper's header timer is off unless given a timer; 0 keeps it off, as Go's 0 means no limit.
@@ -79,11 +82,22 @@ pub(super) async fn serve(
         builder.http2().max_concurrent_streams(cfg.max_concurrent_streams);
     }
     let idle = Some(cfg.idle_timeout.get()).filter(|d| !d.is_zero());
-    let mut policy = security.policy(unauthorized, idle, header_timeout);
+    let mut policy = security.policy(unauthorized, idle, header_timeout, &cfg.limits);
     policy.open_preflight = routes.cors.is_some();
     let ingest = Arc::new(ingest);
     let handler = move |req| handle(Arc::clone(&ingest), Arc::clone(&routes), req);
     crate::receivers::listener::serve_connections(listener, builder, handler, shutdown, "http", policy).await;
+}
+
+/// The whole-body deadline: `limits.body_timeout`, or the Collector's
+/// `read_timeout` (Go's bound on reading a whole request) when shorter.
+fn body_timeout(cfg: &HttpServerConfig) -> Option<std::time::Duration> {
+    let ours = Some(cfg.limits.body_timeout.get()).filter(|d| !d.is_zero());
+    let collectors = cfg.read_timeout.map(|d| d.get()).filter(|d| !d.is_zero());
+    match (ours, collectors) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// 401 with the authenticator's challenge; the body is a `google.rpc.Status`
@@ -237,39 +251,68 @@ async fn handle_otlp(
         return status(format, e.http_status(), e.to_string());
     };
     let limit = routes.limit;
+    let admission = &routes.admission;
     let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|len| len > limit as u64) {
         ingest.malformed(signal);
+        ingest.refused_request("body_too_large");
         return status(format, StatusCode::PAYLOAD_TOO_LARGE, DecodeError::TooLarge { limit }.to_string());
     }
+    // A declared length is claimed whole before a byte is read; a chunked
+    // body claims its bytes as they come.
+    let held = Held::new(&admission.budget);
+    let prepaid = declared.unwrap_or(0);
+    if !held.take(prepaid) {
+        ingest.refused_request(BodyCut::OverBudget.reason());
+        return refused_text(format, BodyCut::OverBudget.to_string());
+    }
     // Limited stops reading as soon as a chunked body passes the limit.
-    let body = match Limited::new(req.into_body(), limit).collect().await {
+    let guarded = admission.guard(req.into_body(), Arc::clone(&held), prepaid);
+    let body = match Limited::new(guarded, limit).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => {
-            ingest.malformed(signal);
             if e.is::<http_body_util::LengthLimitError>() {
+                ingest.malformed(signal);
+                ingest.refused_request("body_too_large");
                 return status(format, StatusCode::PAYLOAD_TOO_LARGE, DecodeError::TooLarge { limit }.to_string());
             }
-            return status(format, StatusCode::BAD_REQUEST, format!("cannot read request body: {e}"));
+            return match body_cut(&*e) {
+                Some(tonic::Code::Unavailable) => refused_text(format, e.to_string()),
+                Some(_) => status(format, StatusCode::REQUEST_TIMEOUT, e.to_string()),
+                None => {
+                    ingest.malformed(signal);
+                    status(format, StatusCode::BAD_REQUEST, format!("cannot read request body: {e}"))
+                }
+            };
         }
     };
-    // Refuse before decoding when the pipelines are full; only then count the
-    // items, cheaply for plain protobuf.
-    let admitted = ingest.admit(signal, || match (format, compression) {
-        (Format::Protobuf, Compression::Identity) => crate::data::wire::count_items(signal, &body),
-        _ => decode_body(signal, format, compression, &body, limit).map(|b| b.item_count()).unwrap_or(0),
-    });
-    if let Err(refusal) = admitted {
-        return refused(format, refusal);
-    }
-    let batch = match body_payload(signal, format, compression, body, limit, ingest.takes_encoded(signal)) {
-        Ok(b) => b,
-        Err(e) => {
-            ingest.malformed(signal);
-            return status(format, e.http_status(), e.to_string());
+    // Decompressing, walking, admitting and decoding, off the async workers.
+    let encoded = ingest.takes_encoded(signal);
+    let inline = compression == Compression::Identity && body.len() <= INLINE_BYTES;
+    let limits = RequestLimits { max_plain: limit, max_decoded: admission.max_decoded };
+    let pipelines = Arc::clone(&ingest);
+    let prepared = admission
+        .decode(inline, move || {
+            prepare(signal, format, compression, body, limits, encoded, |e| pipelines.admit_estimate(signal, e))
+        })
+        .await;
+    let batch = match prepared {
+        Some(Ok(batch)) => batch,
+        Some(Err(rejection)) => {
+            ingest.rejected(signal, &rejection);
+            return match rejection {
+                Rejection::Malformed(e) => status(format, e.http_status(), e.to_string()),
+                Rejection::DecodedTooLarge { .. } => {
+                    status(format, StatusCode::PAYLOAD_TOO_LARGE, rejection.to_string())
+                }
+                Rejection::Refused(refusal) => refused(format, refusal),
+            };
         }
+        None => return status(format, StatusCode::INTERNAL_SERVER_ERROR, "the request could not be decoded".into()),
     };
-    if let Err(refusal) = ingest.settle(ingest.deliver(batch)).await {
+    let delivered = ingest.settle(ingest.deliver(batch)).await;
+    drop(held);
+    if let Err(refusal) = delivered {
         return refused(format, refusal);
     }
     let body = match (signal, format) {
@@ -284,7 +327,11 @@ async fn handle_otlp(
 
 /// 503 with Retry-After: the OTLP/HTTP spec's retryable refusal.
 fn refused(format: Format, refusal: crate::receivers::Refusal) -> Response<Full<Bytes>> {
-    let mut resp = status(format, StatusCode::SERVICE_UNAVAILABLE, refusal.to_string());
+    refused_text(format, refusal.to_string())
+}
+
+fn refused_text(format: Format, message: String) -> Response<Full<Bytes>> {
+    let mut resp = status(format, StatusCode::SERVICE_UNAVAILABLE, message);
     resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
     resp
 }
@@ -321,6 +368,8 @@ fn grpc_code_for(code: StatusCode) -> tonic::Code {
         StatusCode::SERVICE_UNAVAILABLE => tonic::Code::Unavailable,
         StatusCode::PAYLOAD_TOO_LARGE => tonic::Code::ResourceExhausted,
         StatusCode::UNSUPPORTED_MEDIA_TYPE => tonic::Code::Unimplemented,
+        StatusCode::REQUEST_TIMEOUT => tonic::Code::DeadlineExceeded,
+        StatusCode::INTERNAL_SERVER_ERROR => tonic::Code::Internal,
         _ => tonic::Code::InvalidArgument,
     }
 }

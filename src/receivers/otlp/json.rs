@@ -119,3 +119,115 @@ mod tests {
         assert_eq!(lower_camel("_x__y_"), "xY");
     }
 }
+
+/// What a walk of an OTLP/JSON body finds before it is parsed: its items,
+/// the bytes parsing it will hold, and how deep it nests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct JsonScan {
+    pub estimate: crate::data::estimate::Estimate,
+    /// Deepest nesting of arrays and objects together.
+    pub depth: usize,
+    /// Deepest nesting of objects alone: each object is one protobuf message.
+    pub object_depth: usize,
+}
+
+/// Keys whose array elements are the items the Collector counts.
+const ITEM_KEYS: &[&[u8]] = &[b"spans", b"logRecords", b"log_records", b"dataPoints", b"data_points"];
+
+/// Walks a JSON body once, allocating nothing but a stack bounded by
+/// `max_depth` arrays and objects (the walk stops there: the body is
+/// refused for nesting).
+///
+/// The estimate covers both forms a JSON request passes through: the
+/// `serde_json::Value` tree (a 32-byte slot per value, a key `String` and
+/// map-node share per member, the text of every string) and the prost
+/// structs built from it (an item's struct for each span, record or point,
+/// a `KeyValue` for any other object, the strings again). It errs high: a
+/// JSON request costs far more than its protobuf twin, and the admission
+/// it feeds must not let a small body grow past the memory limit.
+pub(super) fn scan(body: &[u8], max_depth: usize) -> JsonScan {
+    use opentelemetry_proto::tonic::common::v1::KeyValue;
+    use std::mem::size_of;
+    const SLOT: u64 = size_of::<Value>() as u64;
+    const MEMBER: u64 = size_of::<String>() as u64 + 16;
+    let item = [
+        size_of::<opentelemetry_proto::tonic::trace::v1::Span>(),
+        size_of::<opentelemetry_proto::tonic::logs::v1::LogRecord>(),
+        size_of::<opentelemetry_proto::tonic::metrics::v1::HistogramDataPoint>(),
+        size_of::<opentelemetry_proto::tonic::metrics::v1::ExponentialHistogramDataPoint>(),
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or(0) as u64;
+    let object = size_of::<KeyValue>() as u64;
+
+    let mut scan = JsonScan::default();
+    let (mut items, mut bytes) = (0usize, 0u64);
+    // One entry per open container: (is an array, its elements are items).
+    let mut stack: Vec<(bool, bool)> = Vec::new();
+    let mut key_is_item = false;
+    let mut objects = 0usize;
+    let mut i = 0;
+    while i < body.len() {
+        match body[i] {
+            b'"' => {
+                let start = i + 1;
+                let mut j = start;
+                while j < body.len() && body[j] != b'"' {
+                    j += if body[j] == b'\\' { 2 } else { 1 };
+                }
+                let text = &body[start..j.min(body.len())];
+                i = j + 1;
+                while i < body.len() && body[i].is_ascii_whitespace() {
+                    i += 1;
+                }
+                if body.get(i) == Some(&b':') {
+                    bytes += MEMBER + text.len() as u64;
+                    key_is_item = ITEM_KEYS.contains(&text);
+                } else {
+                    // Once in the tree, once in the struct built from it.
+                    bytes += SLOT + 2 * text.len() as u64;
+                }
+                continue;
+            }
+            b'{' | b'[' => {
+                let array = body[i] == b'[';
+                bytes += SLOT;
+                if !array {
+                    let in_items = stack.last().is_some_and(|&(a, items)| a && items);
+                    if in_items {
+                        items += 1;
+                    }
+                    bytes += if in_items { item } else { object };
+                }
+                stack.push((array, array && key_is_item));
+                key_is_item = false;
+                scan.depth = scan.depth.max(stack.len());
+                if !array {
+                    objects += 1;
+                    scan.object_depth = scan.object_depth.max(objects);
+                }
+                if stack.len() > max_depth {
+                    break;
+                }
+            }
+            b'}' | b']' => {
+                if stack.pop().is_some_and(|(array, _)| !array) {
+                    objects -= 1;
+                }
+            }
+            b',' | b':' => {}
+            c if c.is_ascii_whitespace() => {}
+            _ => {
+                bytes += SLOT;
+                while i < body.len() && !matches!(body[i], b',' | b']' | b'}' | b'"' | b'{' | b'[') {
+                    i += 1;
+                }
+                continue;
+            }
+        }
+        i += 1;
+    }
+    scan.estimate = crate::data::estimate::Estimate { items, decoded_bytes: bytes };
+    scan
+}

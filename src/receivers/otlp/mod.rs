@@ -1,6 +1,12 @@
 //! The `otlp` receiver: OTLP over gRPC and over HTTP (protobuf and JSON).
 //!
 //! Guarantees, on both transports:
+//! - before a request is decoded, a walk of its bytes gives its items and its
+//!   decoded size ([`decode::prepare`]); one over `limits.max_decoded_size_mib`
+//!   is answered RESOURCE_EXHAUSTED / 413, one its pipelines' memory limiters
+//!   have no headroom for UNAVAILABLE / 503, neither decoded, items counted;
+//!   bodies in flight, their time and the decodes at once are bounded
+//!   ([`admission`]), and decoding runs off the async workers;
 //! - a request is decoded and validated whole ([`decode`], [`validate`]) before
 //!   any of it reaches a pipeline; a malformed request is answered
 //!   INVALID_ARGUMENT / 400 with a message naming the problem and counted in
@@ -16,6 +22,7 @@
 //! - once `shutdown` turns true the listeners close, open requests finish
 //!   (within [`SHUTDOWN_GRACE`]) and the server tasks end.
 
+mod admission;
 pub mod config;
 pub mod decode;
 mod grpc;
@@ -194,9 +201,12 @@ impl Security {
         reject: super::listener::Reject<B>,
         idle_timeout: Option<std::time::Duration>,
         header_timeout: Option<std::time::Duration>,
+        limits: &config::ReceiverLimits,
     ) -> super::listener::ConnectionPolicy<B> {
-        let handshake_timeout =
-            header_timeout.map_or(super::tls::HANDSHAKE_TIMEOUT, |h| h.min(super::tls::HANDSHAKE_TIMEOUT));
+        let first_request_timeout = limits.handshake_timeout.get();
+        let handshake_timeout = header_timeout
+            .map_or(super::tls::HANDSHAKE_TIMEOUT, |h| h.min(super::tls::HANDSHAKE_TIMEOUT))
+            .min(first_request_timeout);
         super::listener::ConnectionPolicy {
             tls: self.tls,
             auth: self.authenticator.map(|a| (a, reject)),
@@ -205,6 +215,8 @@ impl Security {
             metrics: self.metrics,
             open_preflight: false,
             max_age: None,
+            first_request_timeout,
+            max_connections: limits.max_connections.max(1),
         }
     }
 }
@@ -232,6 +244,18 @@ pub(crate) struct Ingest {
     output: ReceiverOutput,
     metrics: [ReceiverMetrics; 3],
     durable_ack_failures: crate::telemetry::Counter,
+    refusals: crate::telemetry::RequestRefusals,
+}
+
+/// The `reason` a pipeline's refusal is counted under.
+fn refusal_reason(r: Refusal) -> &'static str {
+    match r {
+        Refusal::PipelineFull => "pipeline_full",
+        Refusal::MemoryLimit => "memory_limit",
+        Refusal::MemoryHeadroom => "memory_headroom",
+        Refusal::ShuttingDown => "shutting_down",
+        Refusal::NotPersisted => "not_persisted",
+    }
 }
 
 /// A batch offered to the pipelines: answered, or waiting for persistent queues.
@@ -248,6 +272,49 @@ impl Ingest {
             output: ctx.output.clone(),
             metrics: [m(Signal::Traces), m(Signal::Metrics), m(Signal::Logs)],
             durable_ack_failures: crate::telemetry::durable_ack_failures(&ctx.registry, &ctx.id, transport),
+            refusals: crate::telemetry::RequestRefusals::new(&ctx.registry, &ctx.id, transport),
+        }
+    }
+
+    /// The admission state of this transport's listener.
+    fn admission(
+        &self,
+        limits: &config::ReceiverLimits,
+        largest: u64,
+        body_timeout: Option<std::time::Duration>,
+    ) -> admission::Admission {
+        admission::Admission::new(limits, largest, body_timeout, self.refusals.clone())
+    }
+
+    fn refused_request(&self, reason: &str) {
+        self.refusals.reason(reason).inc();
+    }
+
+    /// Asks every pipeline to take a request of this size (its memory
+    /// limiters claim the decoded bytes of their headroom); a refusal counts
+    /// the request's items as refused.
+    fn admit_estimate(&self, signal: Signal, estimate: crate::data::estimate::Estimate) -> Result<(), Refusal> {
+        self.output.admit(signal, estimate).inspect_err(|refusal| {
+            self.metrics(signal).refused.add(estimate.items as u64);
+            self.refused_request(refusal_reason(*refusal));
+        })
+    }
+
+    /// Counts a request [`decode::prepare`] did not turn into a payload.
+    fn rejected(&self, signal: Signal, rejection: &decode::Rejection) {
+        match rejection {
+            decode::Rejection::Malformed(e) => {
+                self.malformed(signal);
+                if matches!(e, DecodeError::TooLarge { .. }) {
+                    self.refused_request("body_too_large");
+                }
+            }
+            decode::Rejection::DecodedTooLarge { items, .. } => {
+                self.metrics(signal).refused.add(*items as u64);
+                self.refused_request("decoded_too_large");
+            }
+            // Counted by `admit_estimate`.
+            decode::Rejection::Refused(_) => {}
         }
     }
 
@@ -276,17 +343,6 @@ impl Ingest {
         self.metrics(signal).malformed_requests.inc();
     }
 
-    /// Asks the pipelines whether they would take data now, before the request
-    /// is decoded, so an overloaded agent does not spend CPU decoding what it
-    /// will refuse. `count` says how many items the request holds; it is only
-    /// called when refusing.
-    fn admit(&self, signal: Signal, count: impl FnOnce() -> usize) -> Result<(), Refusal> {
-        self.output.ready(signal, count).map_err(|(refusal, items)| {
-            self.metrics(signal).refused.add(items as u64);
-            refusal
-        })
-    }
-
     /// Offers the batch to the pipelines and counts the outcome, unless it
     /// must wait for persistent queues: then [`Ingest::settle`] does.
     fn deliver(&self, batch: Payload) -> Delivered {
@@ -305,6 +361,7 @@ impl Ingest {
             Ok(acks) => Delivered::Pending { acks, signal, items: n },
             Err(refusal) => {
                 m.refused.add(n as u64);
+                self.refused_request(refusal_reason(refusal));
                 Delivered::Done(Err(refusal))
             }
         }
@@ -326,6 +383,7 @@ impl Ingest {
             Err(refusal) => {
                 m.refused.add(items as u64);
                 self.durable_ack_failures.inc();
+                self.refused_request(refusal_reason(refusal));
                 Err(refusal)
             }
         }
@@ -334,6 +392,9 @@ impl Ingest {
 
 #[cfg(test)]
 pub(crate) mod test_support;
+
+#[cfg(test)]
+mod admission_tests;
 
 #[cfg(test)]
 mod tests {

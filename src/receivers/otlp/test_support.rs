@@ -42,6 +42,10 @@ pub struct Sink {
     takes_encoded: bool,
     /// Offers that came still encoded.
     pub encoded_offers: std::sync::atomic::AtomicUsize,
+    /// Like a memory limiter's headroom: requests estimated above it are refused.
+    headroom: Mutex<Option<u64>>,
+    /// The decoded size of every request admitted or refused, as estimated.
+    pub estimates: Mutex<Vec<u64>>,
 }
 
 impl Sink {
@@ -65,6 +69,10 @@ impl Sink {
     /// Makes every offer wait for a (simulated) write to disk with this outcome.
     pub fn durable(&self, stored: bool) {
         *self.durable.lock().unwrap() = Some(stored);
+    }
+
+    pub fn headroom(&self, bytes: Option<u64>) {
+        *self.headroom.lock().unwrap() = bytes;
     }
 
     pub fn refuse(&self, on: bool) {
@@ -91,6 +99,17 @@ impl BatchSink for Sink {
 
     fn takes_encoded(&self) -> bool {
         self.takes_encoded
+    }
+
+    fn admit(&self, _items: &dyn Fn() -> usize, decoded_bytes: u64) -> Result<(), Refusal> {
+        self.estimates.lock().unwrap().push(decoded_bytes);
+        if self.headroom.lock().unwrap().is_some_and(|h| decoded_bytes > h) {
+            return Err(Refusal::MemoryHeadroom);
+        }
+        if self.refusing.load(Ordering::SeqCst) {
+            return Err(Refusal::PipelineFull);
+        }
+        Ok(())
     }
 
     fn offer_acked(&self, batch: Payload, acks: &mut crate::receivers::Acks) -> Result<(), Refusal> {
@@ -180,6 +199,20 @@ impl Harness {
         self.counter(
             "sluice_receiver_malformed_requests_total",
             &[("receiver", RECEIVER_ID), ("transport", transport), ("data_type", signal.as_str())],
+        )
+    }
+
+    pub fn refused_requests(&self, transport: &str, reason: &str) -> u64 {
+        self.counter(
+            "sluice_receiver_refused_requests_total",
+            &[("receiver", RECEIVER_ID), ("transport", transport), ("reason", reason)],
+        )
+    }
+
+    pub fn closed_connections(&self, transport: &str, reason: &str) -> u64 {
+        self.counter(
+            "sluice_receiver_connections_closed_total",
+            &[("receiver", RECEIVER_ID), ("transport", transport), ("reason", reason)],
         )
     }
 
