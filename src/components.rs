@@ -3,6 +3,7 @@
 //! the pipeline find each one here and use only its contract.
 
 use crate::config::component::{ComponentKind, ComponentMeta};
+use crate::connectors::{self, ConnectorFactory};
 use crate::exporters::{self, ExporterFactory};
 use crate::extensions::{self, ExtensionFactory};
 use crate::processors::{self, ProcessorFactory};
@@ -35,6 +36,8 @@ pub static EXPORTERS: &[&ExporterFactory] = &[
     &exporters::nop::FACTORY,
 ];
 
+pub static CONNECTORS: &[&ConnectorFactory] = &[&connectors::forward::FACTORY, &connectors::count::FACTORY];
+
 pub static EXTENSIONS: &[&ExtensionFactory] = &[
     &extensions::health_check::FACTORY,
     &extensions::file_storage::FACTORY,
@@ -47,8 +50,9 @@ pub fn all() -> impl Iterator<Item = &'static ComponentMeta> {
     let receivers = RECEIVERS.iter().map(|f| &f.meta);
     let processors = PROCESSORS.iter().map(|f| &f.meta);
     let exporters = EXPORTERS.iter().map(|f| &f.meta);
+    let connectors = CONNECTORS.iter().map(|f| &f.meta);
     let extensions = EXTENSIONS.iter().map(|f| &f.meta);
-    receivers.chain(processors).chain(exporters).chain(extensions)
+    receivers.chain(processors).chain(exporters).chain(connectors).chain(extensions)
 }
 
 /// Looks up a type by name or alias within a section.
@@ -82,4 +86,8 @@ pub fn exporter(type_name: &str) -> Option<&'static ExporterFactory> {
 
 pub fn extension(type_name: &str) -> Option<&'static ExtensionFactory> {
     factory(EXTENSIONS, type_name)
+}
+
+pub fn connector(type_name: &str) -> Option<&'static ConnectorFactory> {
+    factory(CONNECTORS, type_name)
 }

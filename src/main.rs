@@ -46,7 +46,7 @@ enum Command {
     Run,
     /// Check a config without starting anything; exits non-zero if it is invalid.
     Validate,
-    /// List the built-in receivers, processors, exporters and extensions.
+    /// List the built-in receivers, processors, exporters, connectors and extensions.
     Components,
     /// Print the embedded default config.
     DefaultConfig,
