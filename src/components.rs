@@ -36,7 +36,8 @@ pub static EXPORTERS: &[&ExporterFactory] = &[
     &exporters::nop::FACTORY,
 ];
 
-pub static CONNECTORS: &[&ConnectorFactory] = &[&connectors::forward::FACTORY, &connectors::count::FACTORY];
+pub static CONNECTORS: &[&ConnectorFactory] =
+    &[&connectors::forward::FACTORY, &connectors::count::FACTORY, &connectors::spanmetrics::FACTORY];
 
 pub static EXTENSIONS: &[&ExtensionFactory] = &[
     &extensions::health_check::FACTORY,

@@ -17,6 +17,7 @@
 
 pub mod count;
 pub mod forward;
+pub mod spanmetrics;
 
 use crate::config::component::{Factory, SameSettings};
 use crate::data::{Batch, Payload, Signal};

@@ -40,7 +40,7 @@ fn an_unknown_connector_type_is_named_with_the_built_in_ones() {
     assert_eq!(
         errors(&text),
         vec![
-            "connectors::cuont (line 9): unknown connector type \"cuont\"; hint: did you mean \"count\"? (built-in connectors: forward, count)"
+            "connectors::cuont (line 9): unknown connector type \"cuont\"; hint: did you mean \"count\"? (built-in connectors: forward, count, spanmetrics)"
         ]
     );
 }

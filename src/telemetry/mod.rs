@@ -445,6 +445,34 @@ impl ConnectorMetrics {
     }
 }
 
+/// Counters of a `spanmetrics` connector's bounds.
+#[derive(Clone)]
+pub struct SpanMetricsMetrics {
+    /// Spans counted in the overflow series: their resource had reached
+    /// `aggregation_cardinality_limit` series.
+    pub overflow_spans: Counter,
+    /// Resources dropped (with their series) to make room for a new one.
+    pub evicted_resources: Counter,
+}
+
+impl SpanMetricsMetrics {
+    pub fn new(reg: &Registry, connector: &str) -> Self {
+        let labels: &[(&str, &str)] = &[("connector", connector)];
+        SpanMetricsMetrics {
+            overflow_spans: reg.counter(
+                "sluice_connector_spanmetrics_overflow_spans_total",
+                "Spans counted in the otel.metric.overflow series (series limit reached).",
+                labels,
+            ),
+            evicted_resources: reg.counter(
+                "sluice_connector_spanmetrics_evicted_resources_total",
+                "Resources whose series were dropped to make room (resource_metrics_cache_size reached).",
+                labels,
+            ),
+        }
+    }
+}
+
 impl ProcessorMetrics {
     pub fn new(reg: &Registry, processor: &str, signal: Signal) -> Self {
         let labels: &[(&str, &str)] = &[("processor", processor)];
