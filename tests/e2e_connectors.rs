@@ -1,7 +1,7 @@
 //! Connectors end to end: the OpenTelemetry Python SDK sends spans to
-//! sluice; a `count` connector turns them into metrics on a metrics
-//! pipeline exported by sluice's `prometheus` exporter, scraped over HTTP;
-//! a `forward` connector copies them to a second traces pipeline. The
+//! sluice; `count` and `spanmetrics` connectors turn them into metrics on a
+//! metrics pipeline exported by sluice's `prometheus` exporter, scraped over
+//! HTTP; a `forward` connector copies them to a second traces pipeline. The
 //! values asserted are counted from what the script sends.
 
 mod common;
@@ -9,22 +9,31 @@ mod common;
 use common::*;
 use std::time::Duration;
 
-/// 30 spans of service `checkout`: span `i` has route `/a` when `i % 3 == 0`
-/// (10 spans) else `/b` (20 spans), and one event when `i % 5 == 0` (6 events).
+/// 30 server spans of service `checkout`: span `i` has route `/a` when
+/// `i % 3 == 0` (10 spans) else `/b` (20 spans), one event when `i % 5 == 0`
+/// (6 events), status ERROR when `i % 10 == 9` (3 spans: i = 9, 19, 29), and
+/// lasts exactly `i + 1` milliseconds (start and end given to the SDK).
 const SEND_SPANS: &str = r#"
 import sys
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.trace import SpanKind, Status, StatusCode
+import time
 
 provider = TracerProvider(resource=Resource.create({"service.name": "checkout"}))
 provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=sys.argv[1], insecure=True)))
 tracer = provider.get_tracer("e2e-connectors")
+start = time.time_ns()
 for i in range(30):
-    with tracer.start_as_current_span("op", attributes={"http.route": "/a" if i % 3 == 0 else "/b"}) as span:
-        if i % 5 == 0:
-            span.add_event("retry")
+    span = tracer.start_span("op", kind=SpanKind.SERVER, start_time=start,
+                             attributes={"http.route": "/a" if i % 3 == 0 else "/b"})
+    if i % 5 == 0:
+        span.add_event("retry")
+    if i % 10 == 9:
+        span.set_status(Status(StatusCode.ERROR))
+    span.end(end_time=start + (i + 1) * 1_000_000)
 provider.shutdown()
 "#;
 
@@ -57,6 +66,10 @@ connectors:
         attributes:
           - key: http.route
   forward:
+  spanmetrics:
+    metrics_flush_interval: 1s
+    dimensions:
+      - name: http.route
 extensions:
   health_check:
     endpoint: 127.0.0.1:{health}
@@ -68,12 +81,12 @@ service:
   pipelines:
     traces:
       receivers: [otlp]
-      exporters: [count, forward]
+      exporters: [count, forward, spanmetrics]
     traces/copy:
       receivers: [forward]
       exporters: [file]
     metrics/counts:
-      receivers: [count]
+      receivers: [count, spanmetrics]
       exporters: [prometheus]
 ",
         grpc = ports.grpc,
@@ -106,6 +119,44 @@ service:
     assert_eq!(value("trace_span_event_count_total", &[("job", "checkout")]), Some(6.0));
     // The written `spans` section replaces the default span count.
     assert_eq!(value("trace_span_count_total", &[]), None);
+
+    // spanmetrics, under the Collector's Prometheus names. Calls: route /b has
+    // 20 spans, of which i = 19 and 29 are errors (2); /a has 10, i = 9 is
+    // its error (1).
+    let calls = "traces_span_metrics_calls_total";
+    let series = |route: &'static str, status: &'static str| {
+        [
+            ("service_name", "checkout"),
+            ("span_name", "op"),
+            ("span_kind", "SPAN_KIND_SERVER"),
+            ("status_code", status),
+            ("http_route", route),
+        ]
+    };
+    let ready = wait_until("spanmetrics on the page", Duration::from_secs(15), || {
+        value(calls, &series("/b", "STATUS_CODE_UNSET")) == Some(18.0)
+    });
+    assert!(ready, "page:\n{:?}\nlog:\n{}", http_get(&page, "/metrics"), agent.log());
+    assert_eq!(value(calls, &series("/b", "STATUS_CODE_ERROR")), Some(2.0));
+    assert_eq!(value(calls, &series("/a", "STATUS_CODE_UNSET")), Some(9.0));
+    assert_eq!(value(calls, &series("/a", "STATUS_CODE_ERROR")), Some(1.0));
+    // Durations of route /a: i = 0, 3, ..., 27 last 1, 4, 7, ..., 28 ms; the
+    // error is i = 9 (10 ms). Unset ones: 1, 4, 7, 13, 16, 19, 22, 25, 28 ms.
+    // Default buckets 2, 4, 6, 8, 10, 50 ms (inclusive upper bounds, cumulative
+    // in Prometheus): le=2: 1; le=4: 2; le=6: 2; le=8: 3; le=10: 3; le=50: 9.
+    let duration = "traces_span_metrics_duration_milliseconds_bucket";
+    let bucket = |le: &'static str| {
+        let [a, b, c, d, e] = series("/a", "STATUS_CODE_UNSET");
+        value(duration, &[a, b, c, d, e, ("le", le)])
+    };
+    for (le, want) in [("2", 1.0), ("4", 2.0), ("6", 2.0), ("8", 3.0), ("10", 3.0), ("50", 9.0), ("+Inf", 9.0)] {
+        assert_eq!(bucket(le), Some(want), "le={le}");
+    }
+    assert_eq!(
+        value("traces_span_metrics_duration_milliseconds_sum", &series("/a", "STATUS_CODE_UNSET")),
+        Some(135.0) // 1 + 4 + 7 + 13 + 16 + 19 + 22 + 25 + 28
+    );
+    assert_eq!(value("traces_span_metrics_duration_milliseconds_count", &series("/a", "STATUS_CODE_ERROR")), Some(1.0));
 
     // The forward connector's copy reached the file exporter: all 30 spans.
     let sent = |e: &str| agent.metric("otelcol_exporter_sent_spans_total", &[("exporter", e)]);
