@@ -301,9 +301,40 @@ impl RunningAgent {
             }
         }
 
-        // Retire replaced and removed pipelines: they drain into the queues they fed.
+        // Retire replaced and removed pipelines: they drain into the queues
+        // they fed. In feeding order: a retired connector drains into a
+        // pipeline it feeds before that pipeline retires, once every
+        // pipeline that feeds the connector has drained into it.
+        let old = self.config.clone();
+        let mut retired: Vec<&PipelineId> = plan.pipelines_retired.iter().map(|(pid, _)| pid).collect();
+        if let Some(old) = &old {
+            let order = connector::feeding_order(old);
+            retired.sort_by_key(|pid| order.iter().position(|p| p == *pid));
+        }
         let mut draining = Vec::new();
-        for (pid, _) in &plan.pipelines_retired {
+        for pid in retired {
+            let feeding: Vec<ConnectorKey> = old
+                .as_ref()
+                .map(|o| connector::feeding(o, pid))
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|k| plan.connectors_retired.contains(k) && self.connectors.contains_key(k))
+                .collect();
+            if !feeding.is_empty() {
+                for (pid, threads) in draining.drain(..) {
+                    if !join_workers(threads).await {
+                        error!(pipeline = %pid, "a pipeline worker panicked while draining");
+                    }
+                }
+                for key in feeding {
+                    if let Some(h) = self.connectors.remove(&key) {
+                        let _ = h.retire().await;
+                        if !plan.connectors.contains_key(&key) {
+                            summary.removed.push(connector_name(&key));
+                        }
+                    }
+                }
+            }
             let Some(handle) = self.pipelines.remove(pid) else { continue };
             let pid = pid.clone();
             let successor = doors.get(&pid).cloned();

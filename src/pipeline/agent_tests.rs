@@ -258,15 +258,16 @@ async fn a_kept_connector_keeps_its_queue_and_feeds_the_pipelines_of_the_new_con
     assert!(Arc::ptr_eq(&queue, &agent.connectors[&key].queue), "the connector keeps its queue");
     assert!(Arc::ptr_eq(&door, &agent.pipelines[&traces].door));
     door.offer(spans(&["between"])).unwrap();
-    // A reload that removes a connector with the pipelines it feeds drops
-    // (and counts) what the connector still holds: let this batch through.
+    // (A batch still in the traces pipeline's input at the next reload would
+    // go straight to file/a: let this one through the connector first.)
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while names_in(&dir.path().join("b.json")).is_empty() {
         assert!(std::time::Instant::now() < deadline, "the batch never reached traces/b");
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
 
-    // The connector gone, the traces pipeline exports to file/a itself.
+    // The connector gone, the traces pipeline exports to file/a itself; the
+    // connector drains into traces/a and traces/b before they retire.
     let direct = "    traces:\n      receivers: [otlp]\n      exporters: [file/a]\n";
     let summary =
         agent.reload(&config(dir.path(), "127.0.0.1:0", "  batch:\n", &format!("{FILE_A}{FILE_B}"), direct)).await;

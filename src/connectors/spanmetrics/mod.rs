@@ -391,8 +391,9 @@ impl SpanMetricsState {
         key
     }
 
-    /// The resource's state, made (evicting the one seen least recently when full) if new.
-    fn resource(&mut self, key: Vec<u8>, attrs: &[KeyValue], now: Instant) -> &mut ResourceState {
+    /// Makes the resource's state if new (evicting the one seen least
+    /// recently when full) and marks it seen.
+    fn resource(&mut self, key: Vec<u8>, attrs: &[KeyValue], now: Instant) {
         if !self.resources.contains_key(&key) {
             if self.resources.len() >= self.cfg.resource_limit {
                 let oldest = self.resources.iter().min_by_key(|(_, r)| r.last_seen).map(|(k, _)| k.clone());
@@ -409,9 +410,9 @@ impl SpanMetricsState {
                 ResourceState { attributes: attrs.to_vec(), series: HashMap::new(), order: Vec::new(), last_seen: now },
             );
         }
-        let r = self.resources.get_mut(&key).expect("inserted above");
-        r.last_seen = now;
-        r
+        if let Some(r) = self.resources.get_mut(&key) {
+            r.last_seen = now;
+        }
     }
 
     fn emit(&mut self, now: Now, out: &mut Vec<Batch>) {
@@ -526,17 +527,17 @@ impl Connector for SpanMetricsState {
         if self.next_flush.is_none() {
             self.next_flush = Some(now.instant + self.cfg.flush_interval);
         }
-        let unit = self.cfg.unit.nanos();
         let mut key = Vec::with_capacity(128);
         for rs in &req.resource_spans {
             let rattrs: &[KeyValue] = rs.resource.as_ref().map_or(&[], |r| &r.attributes);
             let Some(service) = find(rattrs, "service.name").map(key_text) else { continue };
             let rkey = self.resource_key(rattrs);
-            let cfg = self.cfg.clone();
-            let overflow_spans = self.overflow_spans.clone();
-            let r = self.resource(rkey, rattrs, now.instant);
+            self.resource(rkey.clone(), rattrs, now.instant);
+            let Self { cfg, resources, overflow_spans, .. } = self;
+            let Some(r) = resources.get_mut(&rkey) else { continue };
+            let unit = cfg.unit.nanos();
             for ss in &rs.scope_spans {
-                let scope = ss.scope.as_ref();
+                let scope = ss.scope.as_ref().filter(|s| !s.name.is_empty() && cfg.include_scope.contains(&s.name));
                 for span in &ss.spans {
                     let duration = if span.end_time_unix_nano > span.start_time_unix_nano {
                         (span.end_time_unix_nano - span.start_time_unix_nano) as f64 / unit
@@ -547,46 +548,71 @@ impl Connector for SpanMetricsState {
                     let code = span.status.as_ref().map_or(0, |s| s.code);
                     let status = StatusCode::try_from(code).map_or("", |c| c.as_str_name());
                     let reserved: [&str; 4] = [&service, &span.name, kind, status];
+                    let dimension = |name: &str, default: &Option<String>| -> Option<AnyValue> {
+                        find(&span.attributes, name)
+                            .or_else(|| find(rattrs, name))
+                            .cloned()
+                            .or_else(|| default.as_deref().map(str_value))
+                    };
+                    // The key first: the attributes are built only for a new series.
                     key.clear();
-                    let mut attributes = Vec::new();
-                    for ((name, value), keep) in RESERVED.iter().zip(reserved).zip(cfg.reserved) {
+                    for (value, keep) in reserved.iter().zip(cfg.reserved) {
                         if keep {
                             key.extend_from_slice(value.as_bytes());
                             key.push(0);
-                            attributes.push(kv(name, str_value(value)));
                         }
                     }
                     for (name, default) in &cfg.dimensions {
-                        let value = find(&span.attributes, name)
-                            .or_else(|| find(rattrs, name))
-                            .cloned()
-                            .or_else(|| default.as_deref().map(str_value));
-                        if let Some(v) = value {
-                            key.extend_from_slice(key_text(&v).as_bytes());
-                            key.push(0);
-                            attributes.push(kv(name, v));
+                        match find(&span.attributes, name).or_else(|| find(rattrs, name)) {
+                            Some(v) => key.extend_from_slice(key_text(v).as_bytes()),
+                            None => match default {
+                                Some(d) => key.extend_from_slice(d.as_bytes()),
+                                None => {
+                                    key.push(2); // absent: distinct from any value
+                                    continue;
+                                }
+                            },
                         }
+                        key.push(0);
                     }
-                    if let Some(s) = scope.filter(|s| !s.name.is_empty() && cfg.include_scope.contains(&s.name)) {
+                    if let Some(s) = scope {
                         key.extend_from_slice(s.name.as_bytes());
                         key.push(1);
                         key.extend_from_slice(s.version.as_bytes());
-                        attributes.push(kv("span.instrumentation.scope.name", str_value(&s.name)));
-                        if !s.version.is_empty() {
-                            attributes.push(kv("span.instrumentation.scope.version", str_value(&s.version)));
-                        }
                     }
+                    let mut overflow = false;
                     if !r.series.contains_key(&key) && r.series.len() + 1 >= cfg.series_limit {
                         // The limit counts the overflow series itself.
                         overflow_spans.inc();
+                        overflow = true;
                         key.clear();
                         key.extend_from_slice(b"\xff\xffoverflow");
-                        attributes =
-                            vec![kv(OVERFLOW_KEY, AnyValue { value: Some(any_value::Value::BoolValue(true)) })];
                     }
                     let series = match r.series.get_mut(&key) {
                         Some(s) => s,
                         None => {
+                            let attributes = if overflow {
+                                vec![kv(OVERFLOW_KEY, AnyValue { value: Some(any_value::Value::BoolValue(true)) })]
+                            } else {
+                                let mut a = Vec::with_capacity(4 + cfg.dimensions.len());
+                                for ((name, value), keep) in RESERVED.iter().zip(reserved).zip(cfg.reserved) {
+                                    if keep {
+                                        a.push(kv(name, str_value(value)));
+                                    }
+                                }
+                                for (name, default) in &cfg.dimensions {
+                                    if let Some(v) = dimension(name, default) {
+                                        a.push(kv(name, v));
+                                    }
+                                }
+                                if let Some(s) = scope {
+                                    a.push(kv("span.instrumentation.scope.name", str_value(&s.name)));
+                                    if !s.version.is_empty() {
+                                        a.push(kv("span.instrumentation.scope.version", str_value(&s.version)));
+                                    }
+                                }
+                                a
+                            };
                             r.order.push(key.clone());
                             let buckets = cfg.buckets.as_ref().map_or(0, |b| b.len() + 1);
                             r.series.entry(key.clone()).or_insert(Series {
