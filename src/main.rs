@@ -126,7 +126,14 @@ fn main() -> ExitCode {
 fn print_components() {
     use sluice::components::all;
     use sluice::config::ComponentKind;
-    for kind in [ComponentKind::Receiver, ComponentKind::Processor, ComponentKind::Exporter, ComponentKind::Extension] {
+    let kinds = [
+        ComponentKind::Receiver,
+        ComponentKind::Processor,
+        ComponentKind::Exporter,
+        ComponentKind::Connector,
+        ComponentKind::Extension,
+    ];
+    for kind in kinds {
         println!("{}:", kind.section());
         for c in all().filter(|c| c.kind == kind) {
             let aliases =

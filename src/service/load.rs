@@ -470,7 +470,14 @@ impl Loader {
             return Some(id);
         }
         let names: Vec<String> = defined.keys().map(ToString::to_string).collect();
+        let connector_type = matches!(kind, ComponentKind::Receiver | ComponentKind::Exporter)
+            && components::find(ComponentKind::Connector, &id.kind).is_some();
         let hint = match did_you_mean(name, names.iter().map(String::as_str)) {
+            _ if connector_type => format!(
+                "\"{}\" is a connector type: define it under connectors and list it among the exporters of one \
+                 pipeline and the receivers of another",
+                id.kind
+            ),
             Some(h) => h,
             None if names.is_empty() => format!("no {} are defined", kind.section()),
             None => format!("defined {}: {}", kind.section(), names.join(", ")),

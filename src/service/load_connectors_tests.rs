@@ -132,3 +132,15 @@ fn count_settings_are_checked() {
         ]
     );
 }
+
+#[test]
+fn a_connector_type_named_in_a_pipeline_but_not_defined_says_where_to_define_it() {
+    let text =
+        format!("{HEAD}service:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [spanmetrics]\n");
+    assert_eq!(
+        errors(&text),
+        vec![
+            "service::pipelines::traces::exporters::spanmetrics (line 12): undefined exporter \"spanmetrics\": it is not defined under exporters; hint: \"spanmetrics\" is a connector type: define it under connectors and list it among the exporters of one pipeline and the receivers of another"
+        ]
+    );
+}
