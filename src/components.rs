@@ -4,6 +4,7 @@
 
 use crate::config::component::{ComponentKind, ComponentMeta};
 use crate::config::describe::SettingsType;
+use crate::connectors::{self, ConnectorFactory};
 use crate::exporters::{self, ExporterFactory};
 use crate::extensions::{self, ExtensionFactory};
 use crate::processors::{self, ProcessorFactory};
@@ -36,6 +37,9 @@ pub static EXPORTERS: &[&ExporterFactory] = &[
     &exporters::nop::FACTORY,
 ];
 
+pub static CONNECTORS: &[&ConnectorFactory] =
+    &[&connectors::forward::FACTORY, &connectors::count::FACTORY, &connectors::spanmetrics::FACTORY];
+
 pub static EXTENSIONS: &[&ExtensionFactory] = &[
     &extensions::health_check::FACTORY,
     &extensions::file_storage::FACTORY,
@@ -54,8 +58,9 @@ pub fn described() -> impl Iterator<Item = (&'static ComponentMeta, SettingsType
     let receivers = RECEIVERS.iter().map(|f| (&f.meta, f.settings));
     let processors = PROCESSORS.iter().map(|f| (&f.meta, f.settings));
     let exporters = EXPORTERS.iter().map(|f| (&f.meta, f.settings));
+    let connectors = CONNECTORS.iter().map(|f| (&f.meta, f.settings));
     let extensions = EXTENSIONS.iter().map(|f| (&f.meta, f.settings));
-    receivers.chain(processors).chain(exporters).chain(extensions)
+    receivers.chain(processors).chain(exporters).chain(connectors).chain(extensions)
 }
 
 /// The settings type of a component type, by kind and name or alias.
@@ -94,4 +99,8 @@ pub fn exporter(type_name: &str) -> Option<&'static ExporterFactory> {
 
 pub fn extension(type_name: &str) -> Option<&'static ExtensionFactory> {
     factory(EXTENSIONS, type_name)
+}
+
+pub fn connector(type_name: &str) -> Option<&'static ConnectorFactory> {
+    factory(CONNECTORS, type_name)
 }

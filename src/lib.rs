@@ -4,6 +4,7 @@
 
 pub mod components;
 pub mod config;
+pub mod connectors;
 pub mod data;
 pub mod exporters;
 pub mod extensions;

@@ -46,7 +46,8 @@ enum Command {
     Run,
     /// Check a config without starting anything; exits non-zero if it is invalid.
     Validate,
-    /// List the built-in receivers, processors, exporters and extensions;
+    /// List the built-in receivers, processors, exporters, connectors and
+    /// extensions;
     /// with a TYPE, its settings: type, default, allowed values, description.
     Components {
         /// A component type or alias (`otlp`, `tail_sampling`).
@@ -201,11 +202,19 @@ fn top(sources: &ConfigSources, url: Option<String>, interval: &str, once: bool)
         match load(sources) {
             Ok(cfg) => {
                 endpoint = cfg.service.telemetry.metrics.endpoint();
+                // A connector is listed among receivers and exporters.
+                let is_connector = |id: &String| cfg.connectors.keys().any(|c| c.to_string() == *id);
                 for (pid, p) in &cfg.service.pipelines {
                     let pid = pid.to_string();
-                    layout.add(&pid, Kind::Receiver, &p.receivers);
+                    let (connectors, receivers): (Vec<String>, Vec<String>) =
+                        p.receivers.iter().cloned().partition(is_connector);
+                    let (to_connectors, exporters): (Vec<String>, Vec<String>) =
+                        p.exporters.iter().cloned().partition(is_connector);
+                    layout.add(&pid, Kind::Receiver, &receivers);
                     layout.add(&pid, Kind::Processor, &p.processors);
-                    layout.add(&pid, Kind::Exporter, &p.exporters);
+                    layout.add(&pid, Kind::Exporter, &exporters);
+                    layout.add(&pid, Kind::Connector, &connectors);
+                    layout.add(&pid, Kind::Connector, &to_connectors);
                 }
             }
             Err(errors) => {

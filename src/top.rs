@@ -156,6 +156,7 @@ pub enum Kind {
     Receiver,
     Processor,
     Exporter,
+    Connector,
 }
 
 impl Kind {
@@ -164,6 +165,7 @@ impl Kind {
             Kind::Receiver => "receiver",
             Kind::Processor => "processor",
             Kind::Exporter => "exporter",
+            Kind::Connector => "connector",
         }
     }
 
@@ -242,6 +244,7 @@ pub fn rows(layout: &Layout, prev: &Sample, cur: &Sample) -> Vec<Row> {
         (Kind::Receiver, "otelcol_receiver_"),
         (Kind::Processor, "otelcol_processor_"),
         (Kind::Exporter, "otelcol_exporter_"),
+        (Kind::Connector, "otelcol_connector_"),
     ] {
         ids.extend(cur.ids(prefix, kind.label()).into_iter().map(|id| (kind, id)));
     }
@@ -269,6 +272,16 @@ pub fn rows(layout: &Layout, prev: &Sample, cur: &Sample) -> Vec<Row> {
                 out_rate: r(PROCESSOR_OUT),
                 refused_rate: r(PROCESSOR_REFUSED),
                 dropped_rate: r(PROCESSOR_DROPPED),
+                queue: None,
+            },
+            Kind::Connector => Row {
+                kind: kind.word(),
+                id: id.clone(),
+                pipelines,
+                in_rate: r(&["otelcol_connector_incoming_items_total"]),
+                out_rate: r(&["otelcol_connector_outgoing_items_total"]),
+                refused_rate: None,
+                dropped_rate: r(&["otelcol_connector_dropped_items_total"]),
                 queue: None,
             },
             Kind::Exporter => {

@@ -12,6 +12,8 @@ otelcol_exporter_sent_spans_total{exporter="otlp/tempo"} 800
 otelcol_exporter_send_failed_spans_total{exporter="otlp/tempo"} 0
 otelcol_exporter_queue_size{exporter="otlp/tempo",data_type="traces"} 3
 otelcol_exporter_queue_capacity{exporter="otlp/tempo",data_type="traces"} 1024
+otelcol_connector_incoming_items_total{connector="count",otel_signal="traces"} 1000
+otelcol_connector_outgoing_items_total{connector="count",otel_signal="metrics"} 4
 sluice_pipeline_queue_size{pipeline="traces"} 5
 sluice_pipeline_queue_capacity{pipeline="traces"} 256
 otelcol_process_uptime_seconds_total 3725.5
@@ -77,7 +79,9 @@ fn parses_series_without_the_service_labels() {
 fn rows_give_rates_per_second_and_queue_fill() {
     let (prev, cur) = samples();
     let rows = rows(&layout(), &prev, &cur);
-    let row = |kind: &str, id: &str| rows.iter().find(|r| r.kind == kind && r.id == id).unwrap().clone();
+    let row = |kind: &str, id: &str| {
+        rows.iter().find(|r| r.kind == kind && r.id == id).unwrap_or_else(|| panic!("{kind} {id} in {rows:#?}")).clone()
+    };
     let otlp = row("receiver", "otlp");
     assert_eq!(otlp.in_rate, Some(1000.0), "(3000 - 1000) / 2 s");
     assert_eq!(otlp.refused_rate, Some(0.0));
@@ -89,6 +93,8 @@ fn rows_give_rates_per_second_and_queue_fill() {
     assert_eq!((tempo.out_rate, tempo.dropped_rate, tempo.queue), (Some(800.0), Some(50.0), Some((3.0, 1024.0))));
     // On the page but not in the config: listed, pipelines unknown.
     assert_eq!(row("processor", "filter/drop").pipelines, "-");
+    let count = row("connector", "count");
+    assert_eq!((count.in_rate, count.out_rate, count.dropped_rate), (Some(1000.0), Some(0.0), None));
     let traces = row("pipeline", "traces");
     assert_eq!(traces.queue, Some((5.0, 256.0)));
 }

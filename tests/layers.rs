@@ -67,7 +67,7 @@ fn config_is_the_generic_layer() {
     let config: Vec<&String> = deps.get("config").into_iter().flatten().collect();
     assert_eq!(config, vec!["data"], "config/ may use only data/");
     // The components sit above config/ and below the registry.
-    for kind in ["receivers", "processors", "exporters", "extensions"] {
+    for kind in ["receivers", "processors", "exporters", "connectors", "extensions"] {
         let used = deps.get(kind).cloned().unwrap_or_default();
         for above in ["components", "service", "pipeline"] {
             assert!(!used.contains(above), "{kind} imports {above}");

@@ -23,6 +23,7 @@
 //!   end. Kept pipelines pause between two batches while the queues they feed
 //!   are swapped.
 
+use super::connector::{self, ConnectorHandle, ConnectorKey};
 use super::parts::{
     self, pipeline_outlets, queue_storage, start_consumers, start_limiter, start_pipeline, start_receiver,
     start_server, wanted_servers, ExporterHandle, LimiterHandle, PipelineHandle, ReceiverHandle, ServerHandle,
@@ -57,6 +58,7 @@ pub struct RunningAgent {
     exporters: BTreeMap<(ComponentId, Signal), ExporterHandle>,
     pipelines: BTreeMap<PipelineId, PipelineHandle>,
     receivers: BTreeMap<ComponentId, ReceiverHandle>,
+    connectors: BTreeMap<ConnectorKey, ConnectorHandle>,
     servers: BTreeMap<String, ServerHandle>,
     /// Replaced exporters still sending what they hold; awaited at shutdown.
     retiring: Vec<JoinHandle<()>>,
@@ -116,6 +118,7 @@ pub async fn start(config: &AgentConfig) -> Result<RunningAgent, StartError> {
         exporters: BTreeMap::new(),
         pipelines: BTreeMap::new(),
         receivers: BTreeMap::new(),
+        connectors: BTreeMap::new(),
         servers: BTreeMap::new(),
         retiring: Vec::new(),
         shutdown_timeout: config.service.shutdown_timeout,
@@ -137,6 +140,10 @@ pub async fn start(config: &AgentConfig) -> Result<RunningAgent, StartError> {
 
 fn same_queues(a: &[Arc<SendingQueue>], b: &[Arc<SendingQueue>]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| Arc::ptr_eq(x, y))
+}
+
+fn connector_name((id, from, to): &ConnectorKey) -> String {
+    format!("connectors::{id} ({from} to {to})")
 }
 
 fn exporter_name(id: &ComponentId, signal: Signal) -> String {
@@ -171,6 +178,7 @@ struct Started {
     queues: BTreeMap<(ComponentId, Signal), Arc<SendingQueue>>,
     consumers: BTreeMap<(ComponentId, Signal), Consumers>,
     pipelines: BTreeMap<PipelineId, PipelineHandle>,
+    connectors: BTreeMap<ConnectorKey, ConnectorHandle>,
 }
 
 impl Started {
@@ -178,6 +186,9 @@ impl Started {
     async fn undo(self) {
         for (_, p) in self.pipelines {
             join_workers(p.retire(None)).await;
+        }
+        for (_, c) in self.connectors {
+            let _ = c.retire().await;
         }
         for (key, c) in self.consumers {
             // A new queue closes; a kept queue stays for the running consumers.
@@ -215,6 +226,7 @@ impl RunningAgent {
                 limiters: self.limiters.iter().map(|(id, l)| (id.clone(), &l.config)).collect(),
                 pipelines: self.pipelines.iter().map(|(pid, h)| (pid.clone(), &h.shape)).collect(),
                 receivers: self.receivers.iter().map(|(rid, h)| (rid.clone(), &h.shape)).collect(),
+                connectors: self.connectors.iter().map(|(k, h)| (k.clone(), &h.config)).collect(),
                 servers: self.servers.iter().map(|(name, s)| (name.clone(), s.settings.clone())).collect(),
                 logs_encoding: self.config.as_ref().map(|c| c.service.telemetry.logs.encoding),
             };
@@ -228,6 +240,10 @@ impl RunningAgent {
 
         // Start every new part before touching a running one.
         let mut started = Started::default();
+        if let Err(e) = self.start_connectors(next, &plan.connectors, &mut started) {
+            started.undo().await;
+            return Err(ReloadError::NotApplied(e));
+        }
         if let Err(e) = self.start_parts(next, exporter_steps, &next_limiters, pipeline_kept, &mut started).await {
             started.undo().await;
             return Err(ReloadError::NotApplied(e));
@@ -240,7 +256,7 @@ impl RunningAgent {
             if !pipeline_kept[pid] {
                 continue;
             }
-            let want = self.queues_of(pid, p, &started);
+            let want = self.queues_of(next, pid, p, &started);
             let handle = &self.pipelines[pid];
             if same_queues(&handle.queues, &want) {
                 continue;
@@ -270,6 +286,14 @@ impl RunningAgent {
             };
             doors.insert(pid.clone(), door);
         }
+        // Connectors feed the pipelines of the new config (a replaced
+        // instance drains there too; a removed one into the doors it knew,
+        // which forward to their successors).
+        for (key, h) in self.connectors.iter().chain(started.connectors.iter()) {
+            if plan.connectors.contains_key(key) {
+                h.output.route(next, key, &doors);
+            }
+        }
         let outputs = parts::receiver_outputs(next, &doors);
         for (rid, handle) in &self.receivers {
             if let Some(output) = outputs.get(rid) {
@@ -277,9 +301,40 @@ impl RunningAgent {
             }
         }
 
-        // Retire replaced and removed pipelines: they drain into the queues they fed.
+        // Retire replaced and removed pipelines: they drain into the queues
+        // they fed. In feeding order: a retired connector drains into a
+        // pipeline it feeds before that pipeline retires, once every
+        // pipeline that feeds the connector has drained into it.
+        let old = self.config.clone();
+        let mut retired: Vec<&PipelineId> = plan.pipelines_retired.iter().map(|(pid, _)| pid).collect();
+        if let Some(old) = &old {
+            let order = connector::feeding_order(old);
+            retired.sort_by_key(|pid| order.iter().position(|p| p == *pid));
+        }
         let mut draining = Vec::new();
-        for (pid, _) in &plan.pipelines_retired {
+        for pid in retired {
+            let feeding: Vec<ConnectorKey> = old
+                .as_ref()
+                .map(|o| connector::feeding(o, pid))
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|k| plan.connectors_retired.contains(k) && self.connectors.contains_key(k))
+                .collect();
+            if !feeding.is_empty() {
+                for (pid, threads) in draining.drain(..) {
+                    if !join_workers(threads).await {
+                        error!(pipeline = %pid, "a pipeline worker panicked while draining");
+                    }
+                }
+                for key in feeding {
+                    if let Some(h) = self.connectors.remove(&key) {
+                        let _ = h.retire().await;
+                        if !plan.connectors.contains_key(&key) {
+                            summary.removed.push(connector_name(&key));
+                        }
+                    }
+                }
+            }
             let Some(handle) = self.pipelines.remove(pid) else { continue };
             let pid = pid.clone();
             let successor = doors.get(&pid).cloned();
@@ -312,6 +367,22 @@ impl RunningAgent {
             self.pipelines.insert(pid, handle);
         }
         summary.kept += pipeline_kept.values().filter(|k| **k).count();
+
+        // Connectors: no pipeline pushes to a retired instance's queue any more.
+        for key in &plan.connectors_retired {
+            let Some(h) = self.connectors.remove(key) else { continue };
+            self.retiring.push(h.retire());
+            if !plan.connectors.contains_key(key) {
+                summary.removed.push(connector_name(key));
+            }
+        }
+        for (key, h) in std::mem::take(&mut started.connectors) {
+            let replaced = plan.connectors_retired.contains(&key);
+            summary.added.extend((!replaced).then(|| connector_name(&key)));
+            summary.replaced.extend(replaced.then(|| connector_name(&key)));
+            self.connectors.insert(key, h);
+        }
+        summary.kept += plan.connectors.values().filter(|k| **k).count();
 
         // Exporters: no pipeline pushes to a replaced queue any more.
         for key in &plan.exporters_removed {
@@ -489,6 +560,25 @@ impl RunningAgent {
         }
     }
 
+    /// Starts the connector instances the plan does not keep.
+    fn start_connectors(
+        &self,
+        next: &AgentConfig,
+        steps: &BTreeMap<ConnectorKey, bool>,
+        started: &mut Started,
+    ) -> Result<(), StartError> {
+        let specs = connector::connector_instances(next);
+        for (key, kept) in steps {
+            if *kept {
+                continue;
+            }
+            let Some(spec) = specs.get(key) else { continue };
+            let handle = connector::start_connector(key, spec, &self.registry)?;
+            started.connectors.insert(key.clone(), handle);
+        }
+        Ok(())
+    }
+
     /// Starts the limiters, queues, consumers and pipelines the plan needs.
     async fn start_parts(
         &self,
@@ -531,7 +621,7 @@ impl RunningAgent {
             if pipeline_kept[pid] {
                 continue;
             }
-            let queues = self.queues_of(pid, p, started);
+            let queues = self.queues_of(next, pid, p, started);
             let handle = start_pipeline(pid, p, next, &gates, queues, &self.registry)?;
             started.pipelines.insert(pid.clone(), handle);
         }
@@ -540,11 +630,20 @@ impl RunningAgent {
 
     /// The queues pipeline `pid` of the new config feeds: those the reload
     /// opened, else the running exporters'.
-    fn queues_of(&self, pid: &PipelineId, p: &PipelineConfig, started: &Started) -> Vec<Arc<SendingQueue>> {
-        pipeline_outlets(pid, p)
-            .iter()
-            .filter_map(|k| started.queues.get(k).cloned().or_else(|| self.exporters.get(k).map(|h| h.queue.clone())))
-            .collect()
+    fn queues_of(
+        &self,
+        next: &AgentConfig,
+        pid: &PipelineId,
+        p: &PipelineConfig,
+        started: &Started,
+    ) -> Vec<Arc<SendingQueue>> {
+        let exporters = pipeline_outlets(pid, p).into_iter().filter_map(|k| {
+            started.queues.get(&k).cloned().or_else(|| self.exporters.get(&k).map(|h| h.queue.clone()))
+        });
+        let connectors = connector::pipeline_connectors(next, pid)
+            .into_iter()
+            .filter_map(|k| started.connectors.get(&k).or_else(|| self.connectors.get(&k)).map(|h| h.queue.clone()));
+        exporters.chain(connectors).collect()
     }
 
     /// Stops a receiver and waits, within the shutdown timeout, for its open requests.
@@ -571,17 +670,42 @@ impl RunningAgent {
         let queues: Vec<Arc<SendingQueue>> = self.exporters.values().map(|e| e.queue.clone()).collect();
         self.health.set_shutting_down();
         let receivers = std::mem::take(&mut self.receivers);
-        let pipelines = std::mem::take(&mut self.pipelines);
+        let mut pipelines = std::mem::take(&mut self.pipelines);
         let exporters = std::mem::take(&mut self.exporters);
+        let mut connectors = std::mem::take(&mut self.connectors);
         let retiring = std::mem::take(&mut self.retiring);
+        let config = self.config.clone();
         let drain = async move {
             let tasks: Vec<JoinHandle<()>> = receivers.into_values().flat_map(|r| r.stop()).collect();
             for t in tasks {
                 let _ = t.await;
             }
+            // Pipelines that feed others through connectors stop first, and a
+            // connector stops once every pipeline that feeds it has, so what
+            // they hold reaches the pipelines downstream before those stop.
+            let order = config.as_ref().map(connector::feeding_order).unwrap_or_default();
             let mut threads = Vec::new();
+            for pid in order {
+                if let Some(c) = &config {
+                    for key in connector::feeding(c, &pid) {
+                        if let Some(h) = connectors.remove(&key) {
+                            let _ = h.retire().await;
+                        }
+                    }
+                }
+                if let Some(p) = pipelines.remove(&pid) {
+                    if connectors.is_empty() && config.as_ref().is_some_and(|c| c.connectors.is_empty()) {
+                        threads.push((pid, p.retire(None)));
+                    } else if !join_workers(p.retire(None)).await {
+                        error!(pipeline = %pid, "a pipeline worker panicked during shutdown");
+                    }
+                }
+            }
             for (pid, p) in pipelines {
                 threads.push((pid, p.retire(None)));
+            }
+            for (_, h) in connectors {
+                let _ = h.retire().await;
             }
             for (pid, t) in threads {
                 if !join_workers(t).await {

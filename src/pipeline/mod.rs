@@ -20,6 +20,7 @@
 
 mod agent;
 pub mod chain;
+mod connector;
 mod parts;
 mod plan;
 pub mod shard;

@@ -7,8 +7,10 @@
 //! next config, does no I/O and starts nothing; `agent.rs` carries the plan
 //! out. So every decision a reload makes is a table-driven unit test.
 
+use super::connector::{connector_instances, ConnectorKey};
 use super::parts::{pipeline_outlets, queue_identity, queue_storage, PipelineShape, ReceiverShape};
 use crate::config::{ComponentId, PipelineId};
+use crate::connectors::ConnectorSpec;
 use crate::data::Signal;
 use crate::exporters::ExporterSpec;
 use crate::processors::ProcessorSpec;
@@ -49,6 +51,7 @@ pub struct RunningView<'a> {
     pub limiters: BTreeMap<ComponentId, &'a Arc<dyn ProcessorSpec>>,
     pub pipelines: BTreeMap<PipelineId, &'a PipelineShape>,
     pub receivers: BTreeMap<ComponentId, &'a ReceiverShape>,
+    pub connectors: BTreeMap<ConnectorKey, &'a Arc<dyn ConnectorSpec>>,
     /// Server name (`metrics`, `extension health_check`) → its settings.
     pub servers: BTreeMap<String, String>,
     /// `None` before the first config runs.
@@ -71,6 +74,12 @@ pub struct ReloadPlan {
     /// Running pipelines to retire: replaced (`Some`: their successor) or removed.
     pub pipelines_retired: Vec<(PipelineId, bool)>,
     pub receivers: BTreeMap<ComponentId, ListenerStep>,
+    /// Every connector instance of the next config: kept (true, with its
+    /// state) or started.
+    pub connectors: BTreeMap<ConnectorKey, bool>,
+    /// Running connector instances to retire: replaced or removed. Each
+    /// drains what it holds into the pipelines it feeds first.
+    pub connectors_retired: Vec<ConnectorKey>,
     pub servers: BTreeMap<String, ListenerStep>,
     /// Changed settings a running part cannot take; they apply at the next start.
     pub needs_restart: Vec<String>,
@@ -152,6 +161,13 @@ impl ReloadPlan {
         for rid in next_receivers.keys() {
             plan.receivers.entry(rid.clone()).or_insert(ListenerStep::Start);
         }
+
+        for (key, cfg) in connector_instances(next) {
+            let kept = running.connectors.get(&key).is_some_and(|c| c.as_ref() == cfg.as_ref());
+            plan.connectors.insert(key, kept);
+        }
+        plan.connectors_retired =
+            running.connectors.keys().filter(|k| plan.connectors.get(*k) != Some(&true)).cloned().collect();
 
         for (name, settings) in &running.servers {
             let step = match next_servers.get(name) {

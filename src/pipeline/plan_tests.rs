@@ -46,12 +46,14 @@ fn plan(old: &str, new: &str) -> ReloadPlan {
         .pipelines
         .iter()
         .flat_map(|(pid, p)| pipeline_outlets(pid, p))
-        .map(|key| {
-            let cfg = &old.exporters[&key.0];
-            (key, (cfg, queue_storage(cfg, &old.extensions)))
+        .filter_map(|key| {
+            let cfg = old.exporters.get(&key.0)?;
+            Some((key, (cfg, queue_storage(cfg, &old.extensions))))
         })
         .collect();
+    let connectors = connector_instances(&old);
     let view = RunningView {
+        connectors: connectors.iter().map(|(k, v)| (k.clone(), v)).collect(),
         exporters,
         limiters: used_limiters(&old),
         pipelines: pipelines.iter().map(|(k, v)| (k.clone(), v)).collect(),
@@ -218,4 +220,67 @@ fn a_persistent_queue_s_size_is_a_restart_setting() {
     assert_eq!(exporter(&p, "otlp/tempo", Signal::Traces), Some(ExporterStep::NewConsumers), "{p:#?}");
     assert_eq!(p.needs_restart.len(), 1, "{p:#?}");
     assert!(p.needs_restart[0].starts_with("exporters::otlp/tempo::sending_queue"), "{p:#?}");
+}
+
+const WITH_CONNECTORS: &str = "receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:14317
+exporters:
+  debug:
+connectors:
+  count:
+  forward:
+service:
+  telemetry:
+    metrics:
+      address: 127.0.0.1:18888
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [count, forward]
+    traces/copy:
+      receivers: [forward]
+      exporters: [debug]
+    metrics:
+      receivers: [count]
+      exporters: [debug]
+";
+
+fn connector(p: &ReloadPlan, name: &str, from: Signal, to: Signal) -> Option<bool> {
+    p.connectors.get(&(id(name), from, to)).copied()
+}
+
+#[test]
+fn connectors_are_kept_replaced_added_and_removed_like_other_parts() {
+    let p = plan(WITH_CONNECTORS, WITH_CONNECTORS);
+    assert_eq!(connector(&p, "count", Signal::Traces, Signal::Metrics), Some(true));
+    assert_eq!(connector(&p, "forward", Signal::Traces, Signal::Traces), Some(true));
+    assert!(p.connectors_retired.is_empty());
+    assert!(p.pipelines.values().all(|kept| *kept));
+
+    // New settings: a new instance replaces the running one; the pipelines stay.
+    let changed = WITH_CONNECTORS.replace("  count:\n", "  count:\n    spans:\n      my.spans: {}\n");
+    let p = plan(WITH_CONNECTORS, &changed);
+    assert_eq!(connector(&p, "count", Signal::Traces, Signal::Metrics), Some(false));
+    assert_eq!(connector(&p, "forward", Signal::Traces, Signal::Traces), Some(true));
+    assert_eq!(p.connectors_retired, vec![(id("count"), Signal::Traces, Signal::Metrics)]);
+    assert!(p.pipelines.values().all(|kept| *kept), "{p:#?}");
+
+    // A logs pipeline that exports to count: one more instance (logs to metrics).
+    let more = format!("{}    logs:\n      receivers: [otlp]\n      exporters: [count]\n", WITH_CONNECTORS);
+    let p = plan(WITH_CONNECTORS, &more);
+    assert_eq!(connector(&p, "count", Signal::Logs, Signal::Metrics), Some(false));
+    assert_eq!(connector(&p, "count", Signal::Traces, Signal::Metrics), Some(true));
+    assert!(p.connectors_retired.is_empty());
+
+    // forward taken out: its instance retires.
+    let fewer = WITH_CONNECTORS
+        .replace("  forward:\n", "")
+        .replace("[count, forward]", "[count]")
+        .replace("      receivers: [forward]", "      receivers: [otlp]");
+    let p = plan(WITH_CONNECTORS, &fewer);
+    assert_eq!(p.connectors_retired, vec![(id("forward"), Signal::Traces, Signal::Traces)]);
+    assert_eq!(p.connectors.len(), 1);
 }

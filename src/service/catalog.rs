@@ -15,8 +15,13 @@ use crate::config::node::{Node, Value as NodeValue};
 use crate::config::{ComponentId, ConfigErrors};
 use serde_json::{Map, Value};
 
-const KINDS: [ComponentKind; 4] =
-    [ComponentKind::Receiver, ComponentKind::Processor, ComponentKind::Exporter, ComponentKind::Extension];
+const KINDS: [ComponentKind; 5] = [
+    ComponentKind::Receiver,
+    ComponentKind::Processor,
+    ComponentKind::Exporter,
+    ComponentKind::Connector,
+    ComponentKind::Extension,
+];
 
 /// `sluice components`: one line per component type.
 pub fn component_list() -> String {
@@ -216,7 +221,7 @@ pub fn effective_config(sources: &ConfigSources, redacted: bool) -> Result<Strin
     crate::config::expand::expand_tree(&mut root, "", &|k| std::env::var(k).ok(), &mut expand_errors, &mut unset);
     let mut errors = Vec::new();
     let mut out = Map::new();
-    for kind in [ComponentKind::Receiver, ComponentKind::Processor, ComponentKind::Exporter, ComponentKind::Extension] {
+    for kind in KINDS {
         let Some(section) = root.get(kind.section()).map(|e| &e.value) else { continue };
         let mut printed = Map::new();
         for entry in map_entries(&section.value) {

@@ -12,6 +12,7 @@ use crate::config::expand::{expand_tree, join, UnsetVariable};
 use crate::config::node::{self, Entry, Node, Value};
 use crate::config::suggest::did_you_mean;
 use crate::config::Duration;
+use crate::connectors::{describe_pairs, ConnectorSpec};
 use crate::data::Signal;
 use crate::extensions::ExtensionUse;
 use std::collections::BTreeSet;
@@ -53,7 +54,7 @@ pub fn load_node(
     let mut errors = Vec::new();
     let mut unset = Vec::new();
     expand_tree(&mut root, "", env, &mut errors, &mut unset);
-    let mut loader = Loader { errors, env: LoadEnv { total_memory } };
+    let mut loader = Loader { errors, env: LoadEnv { total_memory }, uses: Vec::new() };
     let config = loader.document(&root);
     let mut errors = loader.errors;
     match config {
@@ -110,6 +111,18 @@ type DefinedMap = BTreeMap<ComponentId, Defined>;
 struct Loader {
     errors: Vec<ConfigError>,
     env: LoadEnv,
+    /// Where pipelines name connectors, found while reading the pipelines.
+    uses: Vec<ConnectorUse>,
+}
+
+/// A pipeline naming a connector among its exporters or receivers.
+struct ConnectorUse {
+    connector: ComponentId,
+    pipeline: PipelineId,
+    /// Among the pipeline's exporters (else its receivers).
+    exporter: bool,
+    path: String,
+    line: usize,
 }
 
 fn kind_word(kind: ComponentKind) -> &'static str {
@@ -152,22 +165,23 @@ impl Loader {
         let (processors, proc_def) = self.components(section("processors"), ComponentKind::Processor, Self::processor);
         let (exporters, exp_def) = self.components(section("exporters"), ComponentKind::Exporter, Self::exporter);
         let (extensions, ext_def) = self.components(section("extensions"), ComponentKind::Extension, Self::extension);
-        if let Some(c) = section("connectors") {
-            for e in self.entries(&c.value, "connectors", "connectors") {
-                self.err(
-                    join("connectors", &e.key),
-                    e.key_line,
-                    "connectors are not supported yet",
-                    Some("remove it and connect pipelines through an exporter and a receiver".into()),
-                );
-            }
-        }
-        let defs = Defs { receivers: &recv_def, processors: &proc_def, exporters: &exp_def, extensions: &ext_def };
+        let (connectors, conn_def) = self.components(section("connectors"), ComponentKind::Connector, Self::connector);
+        self.ambiguous_connector_ids(&conn_def, &recv_def, &exp_def);
+        let defs = Defs {
+            receivers: &recv_def,
+            processors: &proc_def,
+            exporters: &exp_def,
+            extensions: &ext_def,
+            connectors: &conn_def,
+        };
         let service = self.service(section("service"), &defs, &exporters);
         self.storage_references(section("exporters"), &exporters, &ext_def, &extensions, service.as_ref());
         self.receiver_extension_references(section("receivers"), &receivers, &ext_def, &extensions, service.as_ref());
+        if service.is_some() {
+            self.connections(&conn_def, &connectors);
+        }
         let service = service?;
-        Some(AgentConfig { receivers, processors, exporters, extensions, service })
+        Some(AgentConfig { receivers, processors, exporters, extensions, connectors, service })
     }
 
     /// Reads one component section: ids, types, typed settings, validation.
@@ -230,6 +244,12 @@ impl Loader {
 
     fn exporter(&mut self, ty: &'static ComponentType, node: &Node, path: &str) -> Option<Arc<dyn ExporterSpec>> {
         let factory = crate::components::exporter(ty.name)?;
+        let mut input = ComponentInput { node, path, env: self.env, errors: &mut self.errors };
+        (factory.compile)(&mut input)
+    }
+
+    fn connector(&mut self, ty: &'static ComponentType, node: &Node, path: &str) -> Option<Arc<dyn ConnectorSpec>> {
+        let factory = components::connector(ty.name)?;
         let mut input = ComponentInput { node, path, env: self.env, errors: &mut self.errors };
         (factory.compile)(&mut input)
     }
@@ -450,7 +470,14 @@ impl Loader {
             return Some(id);
         }
         let names: Vec<String> = defined.keys().map(ToString::to_string).collect();
+        let connector_type = matches!(kind, ComponentKind::Receiver | ComponentKind::Exporter)
+            && components::find(ComponentKind::Connector, &id.kind).is_some();
         let hint = match did_you_mean(name, names.iter().map(String::as_str)) {
+            _ if connector_type => format!(
+                "\"{}\" is a connector type: define it under connectors and list it among the exporters of one \
+                 pipeline and the receivers of another",
+                id.kind
+            ),
             Some(h) => h,
             None if names.is_empty() => format!("no {} are defined", kind.section()),
             None => format!("defined {}: {}", kind.section(), names.join(", ")),
@@ -522,6 +549,18 @@ impl Loader {
                         ok = false;
                         continue;
                     }
+                    if kind != ComponentKind::Processor {
+                        if let Some(cid) = ComponentId::parse(name).ok().filter(|c| defs.connectors.contains_key(c)) {
+                            self.uses.push(ConnectorUse {
+                                connector: cid,
+                                pipeline: id.clone(),
+                                exporter: kind == ComponentKind::Exporter,
+                                path: item_path,
+                                line,
+                            });
+                            continue;
+                        }
+                    }
                     let Some(cid) = self.reference(name, &item_path, line, kind, defined) else {
                         ok = false;
                         continue;
@@ -583,6 +622,7 @@ struct Defs<'a> {
     processors: &'a DefinedMap,
     exporters: &'a DefinedMap,
     extensions: &'a DefinedMap,
+    connectors: &'a DefinedMap,
 }
 
 /// Line of the `i`th item of a sequence node, else the node's line.
@@ -592,6 +632,9 @@ fn item_line(node: &Node, i: usize) -> usize {
         _ => node.line,
     }
 }
+
+#[path = "load_connectors.rs"]
+mod connectors;
 
 #[cfg(test)]
 #[path = "load_tests.rs"]

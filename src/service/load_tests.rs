@@ -372,7 +372,7 @@ fn bad_configs_report_path_line_and_hint() {
         // file exporter path empty
         (&BASE.replace("  debug:\n", "  debug:\n  file:\n    path: \"\"\n"), "exporters::file::path", 10, "path must not be empty"),
         // connectors
-        (&format!("{BASE}connectors:\n  forward:\n"), "connectors::forward", 16, "connectors are not supported yet"),
+        (&format!("{BASE}connectors:\n  forward:\n"), "connectors::forward", 16, "is defined but no pipeline uses it"),
         // same processor twice
         (&BASE.replace("[batch]", "[batch, batch]"), "service::pipelines::traces::processors::batch", 13, "more than once"),
         // pipeline without exporters

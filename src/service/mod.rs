@@ -5,7 +5,8 @@
 //! Guarantees: a config that loads is complete and consistent (every
 //! referenced component is defined, every component supports the signal of
 //! each pipeline it is in, every component's own settings are valid and
-//! compiled), so the agent can build it without further checks. A config
+//! compiled, every connector joins pipelines of signals it connects and no
+//! connectors make a cycle), so the agent can build it without further checks. A config
 //! that does not load is reported with *all* its problems, each with its YAML
 //! path (`exporters::otlp/tempo::retry_on_failure::max_interval`), its line
 //! and a hint.
@@ -14,6 +15,7 @@ pub mod catalog;
 pub mod load;
 
 use crate::config::{ComponentId, ConfigError, ConfigErrors, PipelineId};
+use crate::connectors::ConnectorSpec;
 use crate::exporters::ExporterSpec;
 use crate::extensions::ExtensionSpec;
 use crate::processors::ProcessorSpec;
@@ -33,6 +35,9 @@ pub struct AgentConfig {
     pub processors: BTreeMap<ComponentId, Arc<dyn ProcessorSpec>>,
     pub exporters: BTreeMap<ComponentId, Arc<dyn ExporterSpec>>,
     pub extensions: BTreeMap<ComponentId, Arc<dyn ExtensionSpec>>,
+    /// Connectors: each is listed among the exporters of some pipelines and
+    /// the receivers of others (checked: both sides, signal pairs, no cycle).
+    pub connectors: BTreeMap<ComponentId, Arc<dyn ConnectorSpec>>,
     pub service: ServiceConfig,
 }
 

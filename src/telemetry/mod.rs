@@ -550,6 +550,74 @@ impl ProcessorItemMetrics {
     }
 }
 
+/// Items into and out of one connector instance (one signal pair), named
+/// as the processors' item counters are (`otel_signal` says which signal:
+/// the exporting pipelines' for `incoming`, the receiving pipelines' for
+/// `outgoing`).
+#[derive(Clone)]
+pub struct ConnectorMetrics {
+    /// Items the connector took from the pipelines it is an exporter of.
+    pub incoming: Counter,
+    /// Items it emitted to the pipelines it is a receiver of (counted once
+    /// however many pipelines take them).
+    pub outgoing: Counter,
+    /// Items taken that could not be used (a batch that did not decode, a
+    /// full queue with nowhere to wait: at shutdown).
+    pub incoming_dropped: Counter,
+    /// Items emitted that a receiving pipeline refused for good (it was
+    /// shutting down); a full pipeline is waited for, not dropped.
+    pub outgoing_dropped: Counter,
+}
+
+impl ConnectorMetrics {
+    pub fn new(reg: &Registry, connector: &str, from: Signal, to: Signal) -> Self {
+        let ins: &[(&str, &str)] = &[("connector", connector), ("otel_signal", from.as_str())];
+        let outs: &[(&str, &str)] = &[("connector", connector), ("otel_signal", to.as_str())];
+        ConnectorMetrics {
+            incoming: reg.counter("otelcol_connector_incoming_items_total", "Items the connector was given.", ins),
+            outgoing: reg.counter("otelcol_connector_outgoing_items_total", "Items the connector emitted.", outs),
+            incoming_dropped: reg.counter(
+                "otelcol_connector_dropped_items_total",
+                "Items the connector took or emitted that were lost (shutdown, undecodable).",
+                ins,
+            ),
+            outgoing_dropped: reg.counter(
+                "otelcol_connector_dropped_items_total",
+                "Items the connector took or emitted that were lost (shutdown, undecodable).",
+                outs,
+            ),
+        }
+    }
+}
+
+/// Counters of a `spanmetrics` connector's bounds.
+#[derive(Clone)]
+pub struct SpanMetricsMetrics {
+    /// Spans counted in the overflow series: their resource had reached
+    /// `aggregation_cardinality_limit` series.
+    pub overflow_spans: Counter,
+    /// Resources dropped (with their series) to make room for a new one.
+    pub evicted_resources: Counter,
+}
+
+impl SpanMetricsMetrics {
+    pub fn new(reg: &Registry, connector: &str) -> Self {
+        let labels: &[(&str, &str)] = &[("connector", connector)];
+        SpanMetricsMetrics {
+            overflow_spans: reg.counter(
+                "sluice_connector_spanmetrics_overflow_spans_total",
+                "Spans counted in the otel.metric.overflow series (series limit reached).",
+                labels,
+            ),
+            evicted_resources: reg.counter(
+                "sluice_connector_spanmetrics_evicted_resources_total",
+                "Resources whose series were dropped to make room (resource_metrics_cache_size reached).",
+                labels,
+            ),
+        }
+    }
+}
+
 impl ProcessorMetrics {
     pub fn new(reg: &Registry, processor: &str, signal: Signal) -> Self {
         let labels: &[(&str, &str)] = &[("processor", processor)];

@@ -1,0 +1,91 @@
+//! Connector throughput in spans/s on 1000-span batches (10 services, 100
+//! spans each, 10 span attributes of which 4 are configured dimensions):
+//! `spanmetrics` (aggregating into existing series, the steady state) and
+//! `count` (spans by one attribute). Run with `cargo bench --bench connectors`.
+
+// The binary runs on mimalloc; measure what it runs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use sluice::config::component::ComponentInput;
+use sluice::config::node;
+use sluice::connectors::{Connector, ConnectorContext, ConnectorFactory, Now};
+use sluice::data::{Batch, Signal};
+use sluice::telemetry::Registry;
+
+fn kv(k: &str, v: String) -> KeyValue {
+    KeyValue {
+        key: k.into(),
+        value: Some(AnyValue { value: Some(any_value::Value::StringValue(v)) }),
+        ..Default::default()
+    }
+}
+
+fn spans() -> Batch {
+    let resource_spans = (0..10)
+        .map(|s| ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![kv("service.name", format!("service-{s}"))],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans: (0..100u64)
+                    .map(|i| Span {
+                        name: format!("GET /route/{}", i % 20),
+                        kind: 2,
+                        start_time_unix_nano: 1_000_000_000,
+                        end_time_unix_nano: 1_000_000_000 + (i % 37) * 1_300_000,
+                        attributes: (0..10).map(|a| kv(&format!("attr.{a}"), format!("v{}", (i + a) % 5))).collect(),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .collect();
+    Batch::Traces(ExportTraceServiceRequest { resource_spans })
+}
+
+fn build(factory: &ConnectorFactory, yaml: &str) -> Box<dyn Connector> {
+    let node = node::parse(yaml).unwrap().unwrap();
+    let mut errors = Vec::new();
+    let mut input = ComponentInput { node: &node, path: "connectors::x", env: Default::default(), errors: &mut errors };
+    let spec = (factory.compile)(&mut input).unwrap_or_else(|| panic!("{errors:?}"));
+    let ctx = ConnectorContext { id: "x".into(), from: Signal::Traces, to: Signal::Metrics, registry: Registry::new() };
+    spec.build(&ctx).unwrap()
+}
+
+fn bench(c: &mut Criterion) {
+    let batch = spans();
+    let mut group = c.benchmark_group("connectors");
+    group.throughput(Throughput::Elements(1000));
+    let mut spanmetrics = build(
+        &sluice::connectors::spanmetrics::FACTORY,
+        "dimensions:\n  - name: attr.0\n  - name: attr.1\n  - name: attr.2\n  - name: attr.3\n",
+    );
+    let mut out = Vec::new();
+    group.bench_function("spanmetrics", |b| {
+        b.iter(|| {
+            spanmetrics.consume(&batch, Now::current(), &mut out);
+            out.clear();
+        })
+    });
+    let mut count =
+        build(&sluice::connectors::count::FACTORY, "spans:\n  by.attr:\n    attributes:\n      - key: attr.0\n");
+    group.bench_function("count", |b| {
+        b.iter(|| {
+            count.consume(&batch, Now::current(), &mut out);
+            out.clear();
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

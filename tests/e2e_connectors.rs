@@ -1,0 +1,181 @@
+//! Connectors end to end: the OpenTelemetry Python SDK sends spans to
+//! sluice; `count` and `spanmetrics` connectors turn them into metrics on a
+//! metrics pipeline exported by sluice's `prometheus` exporter, scraped over
+//! HTTP; a `forward` connector copies them to a second traces pipeline. The
+//! values asserted are counted from what the script sends.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+/// 30 server spans of service `checkout`: span `i` has route `/a` when
+/// `i % 3 == 0` (10 spans) else `/b` (20 spans), one event when `i % 5 == 0`
+/// (6 events), status ERROR when `i % 10 == 9` (3 spans: i = 9, 19, 29), and
+/// lasts exactly `i + 1` milliseconds (start and end given to the SDK).
+const SEND_SPANS: &str = r#"
+import sys
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.trace import SpanKind, Status, StatusCode
+import time
+
+provider = TracerProvider(resource=Resource.create({"service.name": "checkout"}))
+provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=sys.argv[1], insecure=True)))
+tracer = provider.get_tracer("e2e-connectors")
+start = time.time_ns()
+for i in range(30):
+    span = tracer.start_span("op", kind=SpanKind.SERVER, start_time=start,
+                             attributes={"http.route": "/a" if i % 3 == 0 else "/b"})
+    if i % 5 == 0:
+        span.add_event("retry")
+    if i % 10 == 9:
+        span.set_status(Status(StatusCode.ERROR))
+    span.end(end_time=start + (i + 1) * 1_000_000)
+provider.shutdown()
+"#;
+
+#[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
+fn python_sdk_spans_are_counted_into_prometheus_and_forwarded() {
+    let py = python();
+    let dir = temp_dir();
+    let ports = Ports::pick();
+    let page = format!("127.0.0.1:{}", free_port());
+    let copy = dir.path().join("copy.jsonl");
+    let config = format!(
+        "receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:{grpc}
+      http:
+        endpoint: 127.0.0.1:{http}
+exporters:
+  prometheus:
+    endpoint: {page}
+  file:
+    path: {copy}
+connectors:
+  count:
+    spans:
+      e2e.spans.by.route:
+        description: spans per route
+        attributes:
+          - key: http.route
+  forward:
+  spanmetrics:
+    metrics_flush_interval: 1s
+    dimensions:
+      - name: http.route
+extensions:
+  health_check:
+    endpoint: 127.0.0.1:{health}
+service:
+  extensions: [health_check]
+  telemetry:
+    metrics:
+      address: 127.0.0.1:{metrics}
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [count, forward, spanmetrics]
+    traces/copy:
+      receivers: [forward]
+      exporters: [file]
+    metrics/counts:
+      receivers: [count, spanmetrics]
+      exporters: [prometheus]
+",
+        grpc = ports.grpc,
+        http = ports.http,
+        health = ports.health,
+        metrics = ports.metrics,
+        copy = copy.display(),
+    );
+    std::fs::write(dir.path().join("copy.jsonl"), "").unwrap();
+    let agent = Agent::start(dir.path(), &config, ports);
+
+    let script = dir.path().join("send_spans.py");
+    std::fs::write(&script, SEND_SPANS).unwrap();
+    let out = std::process::Command::new(&py).arg(&script).arg(agent.grpc_endpoint()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // The count connector's metrics, scraped: 10 spans on /a, 20 on /b, and
+    // the default span event count (6), under the resource's job.
+    let value = |name: &str, labels: &[(&str, &str)]| {
+        let (status, text) = http_get(&page, "/metrics").ok()?;
+        (status == 200).then(|| metric_value(&text, name, labels)).flatten()
+    };
+    let ready = wait_until("the counts on the prometheus page", Duration::from_secs(15), || {
+        value("e2e_spans_by_route_total", &[("http_route", "/b")]) == Some(20.0)
+            && value("trace_span_event_count_total", &[]) == Some(6.0)
+    });
+    assert!(ready, "page:\n{:?}\nlog:\n{}", http_get(&page, "/metrics"), agent.log());
+    assert_eq!(value("e2e_spans_by_route_total", &[("http_route", "/a"), ("job", "checkout")]), Some(10.0));
+    assert_eq!(value("e2e_spans_by_route_total", &[("http_route", "/b"), ("job", "checkout")]), Some(20.0));
+    assert_eq!(value("trace_span_event_count_total", &[("job", "checkout")]), Some(6.0));
+    // The written `spans` section replaces the default span count.
+    assert_eq!(value("trace_span_count_total", &[]), None);
+
+    // spanmetrics, under the Collector's Prometheus names. Calls: route /b has
+    // 20 spans, of which i = 19 and 29 are errors (2); /a has 10, i = 9 is
+    // its error (1).
+    let calls = "traces_span_metrics_calls_total";
+    let series = |route: &'static str, status: &'static str| {
+        [
+            ("service_name", "checkout"),
+            ("span_name", "op"),
+            ("span_kind", "SPAN_KIND_SERVER"),
+            ("status_code", status),
+            ("http_route", route),
+        ]
+    };
+    let ready = wait_until("spanmetrics on the page", Duration::from_secs(15), || {
+        value(calls, &series("/b", "STATUS_CODE_UNSET")) == Some(18.0)
+    });
+    assert!(ready, "page:\n{:?}\nlog:\n{}", http_get(&page, "/metrics"), agent.log());
+    assert_eq!(value(calls, &series("/b", "STATUS_CODE_ERROR")), Some(2.0));
+    assert_eq!(value(calls, &series("/a", "STATUS_CODE_UNSET")), Some(9.0));
+    assert_eq!(value(calls, &series("/a", "STATUS_CODE_ERROR")), Some(1.0));
+    // Durations of route /a: i = 0, 3, ..., 27 last 1, 4, 7, ..., 28 ms; the
+    // error is i = 9 (10 ms). Unset ones: 1, 4, 7, 13, 16, 19, 22, 25, 28 ms.
+    // Default buckets 2, 4, 6, 8, 10, 50 ms (inclusive upper bounds, cumulative
+    // in Prometheus): le=2: 1; le=4: 2; le=6: 2; le=8: 3; le=10: 3; le=50: 9.
+    let duration = "traces_span_metrics_duration_milliseconds_bucket";
+    let bucket = |le: &'static str| {
+        let [a, b, c, d, e] = series("/a", "STATUS_CODE_UNSET");
+        value(duration, &[a, b, c, d, e, ("le", le)])
+    };
+    for (le, want) in [("2", 1.0), ("4", 2.0), ("6", 2.0), ("8", 3.0), ("10", 3.0), ("50", 9.0), ("+Inf", 9.0)] {
+        assert_eq!(bucket(le), Some(want), "le={le}");
+    }
+    assert_eq!(
+        value("traces_span_metrics_duration_milliseconds_sum", &series("/a", "STATUS_CODE_UNSET")),
+        Some(135.0) // 1 + 4 + 7 + 13 + 16 + 19 + 22 + 25 + 28
+    );
+    assert_eq!(value("traces_span_metrics_duration_milliseconds_count", &series("/a", "STATUS_CODE_ERROR")), Some(1.0));
+
+    // The forward connector's copy reached the file exporter: all 30 spans.
+    let sent = |e: &str| agent.metric("otelcol_exporter_sent_spans_total", &[("exporter", e)]);
+    assert!(wait_until("the forwarded spans", Duration::from_secs(10), || sent("file") == 30.0), "{}", agent.log());
+
+    // What each connector took and emitted (count: 30 spans in, at least
+    // 2 + 1 data points out: two routes and the event count, per batch).
+    let c = |name: &str, labels: &[(&str, &str)]| agent.metric(name, labels);
+    assert_eq!(c("otelcol_connector_incoming_items_total", &[("connector", "count"), ("otel_signal", "traces")]), 30.0);
+    assert_eq!(
+        c("otelcol_connector_incoming_items_total", &[("connector", "forward"), ("otel_signal", "traces")]),
+        30.0
+    );
+    assert_eq!(
+        c("otelcol_connector_outgoing_items_total", &[("connector", "forward"), ("otel_signal", "traces")]),
+        30.0
+    );
+    let emitted = c("otelcol_connector_outgoing_items_total", &[("connector", "count"), ("otel_signal", "metrics")]);
+    assert!(emitted >= 3.0, "count emitted {emitted} data points");
+    assert_eq!(c("otelcol_connector_dropped_items_total", &[]), 0.0);
+    agent.stop();
+}
