@@ -152,7 +152,11 @@ impl Compiler<'_> {
                 let all: Vec<&str> = fields_of(ctx).iter().map(|(n, _)| *n).collect();
                 format!("{} paths: {}", ctx.as_str(), all.join(", "))
             });
-            return Err(self.err(pos, format!("unknown path `{}` in the {} context", names.join("."), ctx.as_str()), Some(&hint)));
+            return Err(self.err(
+                pos,
+                format!("unknown path `{}` in the {} context", names.join("."), ctx.as_str()),
+                Some(&hint),
+            ));
         };
         if !keys.is_empty() && !field.indexable() {
             return Err(self.err(pos, format!("`{}` cannot be indexed", names.join(".")), None));
@@ -238,7 +242,11 @@ impl Expr {
             Expr::Map(entries) => {
                 let mut out = Vec::with_capacity(entries.len());
                 for (k, v) in entries {
-                    out.push(KeyValue { key: k.clone(), value: Some(super::value::any_or_empty(v.eval(ctx)?)), ..Default::default() });
+                    out.push(KeyValue {
+                        key: k.clone(),
+                        value: Some(super::value::any_or_empty(v.eval(ctx)?)),
+                        ..Default::default()
+                    });
                 }
                 Ok(Value::Map(Cow::Owned(out)))
             }
@@ -358,16 +366,25 @@ impl Statement {
         allowed: &[ContextKind],
         limits: Limits,
     ) -> Result<Statement, OttlError> {
-        let ast = parse::parse_statement(text, limits)?;
-        let (context, require_prefix) = match ctx {
-            Some(c) => (c, false),
+        match ctx {
+            Some(c) => Self::compile_in(text, c, false, limits),
             None => {
-                let mut nodes = vec![&ast.editor];
-                nodes.extend(ast.condition.as_ref());
-                (infer_context(text, &nodes, allowed)?, true)
+                let c = infer_group(&[text], &[], allowed, limits).map_err(|(_, e)| e)?;
+                Self::compile_in(text, c, true, limits)
             }
-        };
-        let c = Compiler { text, ctx: context, limits, require_prefix };
+        }
+    }
+
+    /// Compiles `text` in `context`; `prefixed`: every path must name its
+    /// context (the flat form).
+    pub fn compile_in(
+        text: &str,
+        context: ContextKind,
+        prefixed: bool,
+        limits: Limits,
+    ) -> Result<Statement, OttlError> {
+        let ast = parse::parse_statement(text, limits)?;
+        let c = Compiler { text, ctx: context, limits, require_prefix: prefixed };
         let Ast::Call { name, args, keys } = &ast.editor.ast else { unreachable!("the parser makes a call") };
         if name.starts_with(|ch: char| ch.is_ascii_uppercase()) {
             return Err(c.err(
@@ -414,12 +431,24 @@ impl Condition {
         allowed: &[ContextKind],
         limits: Limits,
     ) -> Result<Condition, OttlError> {
+        match ctx {
+            Some(c) => Self::compile_in(text, c, false, limits),
+            None => {
+                let c = infer_group(&[], &[text], allowed, limits).map_err(|(_, e)| e)?;
+                Self::compile_in(text, c, true, limits)
+            }
+        }
+    }
+
+    /// As [`Statement::compile_in`].
+    pub fn compile_in(
+        text: &str,
+        context: ContextKind,
+        prefixed: bool,
+        limits: Limits,
+    ) -> Result<Condition, OttlError> {
         let ast = parse::parse_condition(text, limits)?;
-        let (context, require_prefix) = match ctx {
-            Some(c) => (c, false),
-            None => (infer_context(text, &[&ast], allowed)?, true),
-        };
-        let c = Compiler { text, ctx: context, limits, require_prefix };
+        let c = Compiler { text, ctx: context, limits, require_prefix: prefixed };
         Ok(Condition { text: text.to_string(), context, cond: c.cond(&ast)? })
     }
 
@@ -428,9 +457,66 @@ impl Condition {
     }
 }
 
-/// The deepest of `allowed` that the paths of `nodes` name (the Collector's
-/// context inference).
-fn infer_context(text: &str, nodes: &[&Node], allowed: &[ContextKind]) -> Result<ContextKind, OttlError> {
+/// The context of a group of statements and conditions that name their
+/// contexts (the Collector's context inference): the deepest of `allowed`
+/// that their paths name. An error carries the index of the text it is in
+/// (statements first, then conditions).
+pub fn infer_group(
+    statements: &[&str],
+    conditions: &[&str],
+    allowed: &[ContextKind],
+    limits: Limits,
+) -> Result<ContextKind, (usize, OttlError)> {
+    let mut best: Option<ContextKind> = None;
+    let texts = statements.iter().map(|t| (t, true)).chain(conditions.iter().map(|t| (t, false)));
+    for (i, (text, is_statement)) in texts.enumerate() {
+        let nodes = if is_statement {
+            let ast = parse::parse_statement(text, limits).map_err(|e| (i, e))?;
+            let mut v = vec![ast.editor];
+            v.extend(ast.condition);
+            v
+        } else {
+            vec![parse::parse_condition(text, limits).map_err(|e| (i, e))?]
+        };
+        for (c, pos) in path_contexts(text, &nodes).map_err(|e| (i, e))? {
+            if !allowed.contains(&c) {
+                let names: Vec<&str> = allowed.iter().map(|a| a.as_str()).collect();
+                return Err((
+                    i,
+                    OttlError::at(
+                        text,
+                        pos,
+                        format!("`{}` paths are not available here", c.as_str()),
+                        Some(&format!("this signal's contexts: {}", names.join(", "))),
+                    ),
+                ));
+            }
+            best = Some(match best {
+                Some(b) if b.reaches(c) => b,
+                Some(b) if c.reaches(b) => c,
+                Some(b) => {
+                    return Err((
+                        i,
+                        OttlError::at(
+                            text,
+                            pos,
+                            format!("`{}` and `{}` paths cannot be used together", b.as_str(), c.as_str()),
+                            Some("put them in groups of their own"),
+                        ),
+                    ))
+                }
+                None => c,
+            });
+        }
+    }
+    best.ok_or_else(|| {
+        let text = statements.first().or(conditions.first()).copied().unwrap_or("");
+        (0, OttlError::at(text, 0, "cannot infer the context: no path names one", Some("give the group a `context`")))
+    })
+}
+
+/// The contexts the paths of `nodes` name, with where.
+fn path_contexts(text: &str, nodes: &[Node]) -> Result<Vec<(ContextKind, usize)>, OttlError> {
     let mut found: Vec<(ContextKind, usize)> = Vec::new();
     let mut first_unprefixed = None;
     for n in nodes {
@@ -456,34 +542,7 @@ fn infer_context(text: &str, nodes: &[&Node], allowed: &[ContextKind]) -> Result
             Some("prefix it (span., spanevent., metric., datapoint., log., resource., scope.) or give the group a `context`"),
         ));
     }
-    let mut best: Option<ContextKind> = None;
-    for (c, pos) in &found {
-        if !allowed.contains(c) {
-            let names: Vec<&str> = allowed.iter().map(|a| a.as_str()).collect();
-            return Err(OttlError::at(
-                text,
-                *pos,
-                format!("`{}` paths are not available here", c.as_str()),
-                Some(&format!("this signal's contexts: {}", names.join(", "))),
-            ));
-        }
-        best = Some(match best {
-            Some(b) if b.reaches(*c) => b,
-            Some(b) if c.reaches(b) => *c,
-            Some(b) => {
-                return Err(OttlError::at(
-                    text,
-                    *pos,
-                    format!("`{}` and `{}` paths cannot be used together", b.as_str(), c.as_str()),
-                    None,
-                ))
-            }
-            None => *c,
-        });
-    }
-    best.ok_or_else(|| {
-        OttlError::at(text, 0, "cannot infer the context: no path names one", Some("give the group a `context`"))
-    })
+    Ok(found)
 }
 
 fn walk<'n>(n: &'n Node, f: &mut impl FnMut(&'n Node)) {

@@ -4,7 +4,9 @@
 
 use super::value::{any_or_empty, hex, unhex, Value};
 use super::{eval_err, EvalError};
-use opentelemetry_proto::tonic::common::v1::{any_value::Value as Av, AnyValue, InstrumentationScope, KeyValue, KeyValueList};
+use opentelemetry_proto::tonic::common::v1::{
+    any_value::Value as Av, AnyValue, InstrumentationScope, KeyValue, KeyValueList,
+};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::metrics::v1::{
     metric::Data, number_data_point, ExponentialHistogramDataPoint, HistogramDataPoint, Metric, NumberDataPoint,
@@ -346,11 +348,28 @@ impl<'a> EvalCtx<'a> {
                 Value::Int(self.scope_ref().map_or(0, |s| s.dropped_attributes_count as i64))
             }
             Cache => attrs_value(&self.cache),
-            SpanTraceId | SpanTraceIdString | SpanId | SpanIdString | SpanParentSpanId | SpanParentSpanIdString
-            | SpanTraceState | SpanName | SpanKind | SpanKindString | SpanKindDeprecatedString
-            | SpanStartTimeUnixNano | SpanEndTimeUnixNano | SpanStartTime | SpanEndTime | SpanAttributes
-            | SpanDroppedAttributesCount | SpanDroppedEventsCount | SpanDroppedLinksCount | SpanStatusCode
-            | SpanStatusMessage | SpanFlags => {
+            SpanTraceId
+            | SpanTraceIdString
+            | SpanId
+            | SpanIdString
+            | SpanParentSpanId
+            | SpanParentSpanIdString
+            | SpanTraceState
+            | SpanName
+            | SpanKind
+            | SpanKindString
+            | SpanKindDeprecatedString
+            | SpanStartTimeUnixNano
+            | SpanEndTimeUnixNano
+            | SpanStartTime
+            | SpanEndTime
+            | SpanAttributes
+            | SpanDroppedAttributesCount
+            | SpanDroppedEventsCount
+            | SpanDroppedLinksCount
+            | SpanStatusCode
+            | SpanStatusMessage
+            | SpanFlags => {
                 let Some(s) = self.span.as_deref() else { return Self::missing("span") };
                 match f {
                     SpanTraceId => Value::Bytes(Cow::Borrowed(&s.trace_id)),
@@ -389,7 +408,11 @@ impl<'a> EvalCtx<'a> {
                     _ => Value::Int(e.dropped_attributes_count as i64),
                 }
             }
-            MetricName | MetricDescription | MetricUnit | MetricType | MetricAggregationTemporality
+            MetricName
+            | MetricDescription
+            | MetricUnit
+            | MetricType
+            | MetricAggregationTemporality
             | MetricIsMonotonic => {
                 let Some(m) = self.metric.as_deref() else { return Self::missing("metric") };
                 match f {
@@ -406,8 +429,16 @@ impl<'a> EvalCtx<'a> {
                     _ => Value::Bool(matches!(&m.data, Some(Data::Sum(s)) if s.is_monotonic)),
                 }
             }
-            PointAttributes | PointStartTimeUnixNano | PointTimeUnixNano | PointStartTime | PointTime
-            | PointValueDouble | PointValueInt | PointFlags | PointCount | PointSum => {
+            PointAttributes
+            | PointStartTimeUnixNano
+            | PointTimeUnixNano
+            | PointStartTime
+            | PointTime
+            | PointValueDouble
+            | PointValueInt
+            | PointFlags
+            | PointCount
+            | PointSum => {
                 let Some(p) = self.point.as_ref() else { return Self::missing("data point") };
                 let (attrs, start, time, flags) = match p {
                     PointMut::Number(p) => (&p.attributes, p.start_time_unix_nano, p.time_unix_nano, p.flags),
@@ -450,9 +481,22 @@ impl<'a> EvalCtx<'a> {
                     },
                 }
             }
-            LogTimeUnixNano | LogObservedTimeUnixNano | LogTime | LogObservedTime | LogSeverityNumber
-            | LogSeverityText | LogBody | LogBodyString | LogAttributes | LogDroppedAttributesCount | LogFlags
-            | LogTraceId | LogTraceIdString | LogSpanId | LogSpanIdString | LogEventName => {
+            LogTimeUnixNano
+            | LogObservedTimeUnixNano
+            | LogTime
+            | LogObservedTime
+            | LogSeverityNumber
+            | LogSeverityText
+            | LogBody
+            | LogBodyString
+            | LogAttributes
+            | LogDroppedAttributesCount
+            | LogFlags
+            | LogTraceId
+            | LogTraceIdString
+            | LogSpanId
+            | LogSpanIdString
+            | LogEventName => {
                 let Some(l) = self.log.as_deref() else { return Self::missing("log record") };
                 match f {
                     LogTimeUnixNano => u64v(l.time_unix_nano),
@@ -521,7 +565,11 @@ impl<'a> EvalCtx<'a> {
             match map.iter().position(|kv| kv.key == *k) {
                 Some(i) => map[i].value.get_or_insert_with(|| AnyValue { value: None }),
                 None if create => {
-                    map.push(KeyValue { key: k.to_string(), value: Some(AnyValue { value: None }), ..Default::default() });
+                    map.push(KeyValue {
+                        key: k.to_string(),
+                        value: Some(AnyValue { value: None }),
+                        ..Default::default()
+                    });
                     map.last_mut().and_then(|kv| kv.value.as_mut()).expect("just pushed")
                 }
                 None => return Ok(None),
@@ -533,14 +581,22 @@ impl<'a> EvalCtx<'a> {
                 (KeyVal::Str(k), Some(Av::KvlistValue(m))) => match m.values.iter().position(|kv| kv.key == *k) {
                     Some(i) => m.values[i].value.get_or_insert_with(|| AnyValue { value: None }),
                     None if create => {
-                        m.values.push(KeyValue { key: k.to_string(), value: Some(AnyValue { value: None }), ..Default::default() });
+                        m.values.push(KeyValue {
+                            key: k.to_string(),
+                            value: Some(AnyValue { value: None }),
+                            ..Default::default()
+                        });
                         m.values.last_mut().and_then(|kv| kv.value.as_mut()).expect("just pushed")
                     }
                     None => return Ok(None),
                 },
                 (KeyVal::Str(k), v @ None) if create => {
                     *v = Some(Av::KvlistValue(KeyValueList {
-                        values: vec![KeyValue { key: k.to_string(), value: Some(AnyValue { value: None }), ..Default::default() }],
+                        values: vec![KeyValue {
+                            key: k.to_string(),
+                            value: Some(AnyValue { value: None }),
+                            ..Default::default()
+                        }],
                     }));
                     match v {
                         Some(Av::KvlistValue(m)) => m.values[0].value.as_mut().expect("just made"),
@@ -612,11 +668,27 @@ impl<'a> EvalCtx<'a> {
                     _ => put!(s.dropped_attributes_count, int(&v).map(|i| i as u32)),
                 }
             }
-            SpanTraceId | SpanTraceIdString | SpanId | SpanIdString | SpanParentSpanId | SpanParentSpanIdString
-            | SpanTraceState | SpanName | SpanKind | SpanKindString | SpanKindDeprecatedString
-            | SpanStartTimeUnixNano | SpanEndTimeUnixNano | SpanStartTime | SpanEndTime
-            | SpanDroppedAttributesCount | SpanDroppedEventsCount | SpanDroppedLinksCount | SpanStatusCode
-            | SpanStatusMessage | SpanFlags => {
+            SpanTraceId
+            | SpanTraceIdString
+            | SpanId
+            | SpanIdString
+            | SpanParentSpanId
+            | SpanParentSpanIdString
+            | SpanTraceState
+            | SpanName
+            | SpanKind
+            | SpanKindString
+            | SpanKindDeprecatedString
+            | SpanStartTimeUnixNano
+            | SpanEndTimeUnixNano
+            | SpanStartTime
+            | SpanEndTime
+            | SpanDroppedAttributesCount
+            | SpanDroppedEventsCount
+            | SpanDroppedLinksCount
+            | SpanStatusCode
+            | SpanStatusMessage
+            | SpanFlags => {
                 let Some(s) = self.span.as_deref_mut() else { return Self::missing("span") };
                 match f {
                     SpanTraceId => put!(s.trace_id, id(&v, 16)),
@@ -662,7 +734,11 @@ impl<'a> EvalCtx<'a> {
                     _ => put!(e.dropped_attributes_count, int(&v).map(|i| i as u32)),
                 }
             }
-            MetricName | MetricDescription | MetricUnit | MetricType | MetricAggregationTemporality
+            MetricName
+            | MetricDescription
+            | MetricUnit
+            | MetricType
+            | MetricAggregationTemporality
             | MetricIsMonotonic => {
                 let Some(m) = self.metric.as_deref_mut() else { return Self::missing("metric") };
                 match f {
@@ -687,8 +763,15 @@ impl<'a> EvalCtx<'a> {
                     _ => return eval_err("metric.type cannot be set; use the convert_* functions"),
                 }
             }
-            PointStartTimeUnixNano | PointTimeUnixNano | PointStartTime | PointTime | PointValueDouble
-            | PointValueInt | PointFlags | PointCount | PointSum => {
+            PointStartTimeUnixNano
+            | PointTimeUnixNano
+            | PointStartTime
+            | PointTime
+            | PointValueDouble
+            | PointValueInt
+            | PointFlags
+            | PointCount
+            | PointSum => {
                 let Some(p) = self.point.as_mut() else { return Self::missing("data point") };
                 match (f, p) {
                     (PointValueDouble, PointMut::Number(n)) => {
@@ -752,9 +835,21 @@ impl<'a> EvalCtx<'a> {
                     _ => {}
                 }
             }
-            LogTimeUnixNano | LogObservedTimeUnixNano | LogTime | LogObservedTime | LogSeverityNumber
-            | LogSeverityText | LogBody | LogBodyString | LogDroppedAttributesCount | LogFlags | LogTraceId
-            | LogTraceIdString | LogSpanId | LogSpanIdString | LogEventName => {
+            LogTimeUnixNano
+            | LogObservedTimeUnixNano
+            | LogTime
+            | LogObservedTime
+            | LogSeverityNumber
+            | LogSeverityText
+            | LogBody
+            | LogBodyString
+            | LogDroppedAttributesCount
+            | LogFlags
+            | LogTraceId
+            | LogTraceIdString
+            | LogSpanId
+            | LogSpanIdString
+            | LogEventName => {
                 let Some(l) = self.log.as_deref_mut() else { return Self::missing("log record") };
                 match f {
                     LogTimeUnixNano | LogTime => put!(l.time_unix_nano, as_u64(&v)),

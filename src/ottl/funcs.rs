@@ -407,11 +407,8 @@ pub fn compile_call(
 }
 
 fn signature(sig: &Sig) -> String {
-    let ps: Vec<String> = sig
-        .params
-        .iter()
-        .map(|(n, _, opt)| if *opt { format!("Optional[{n}]") } else { n.to_string() })
-        .collect();
+    let ps: Vec<String> =
+        sig.params.iter().map(|(n, _, opt)| if *opt { format!("Optional[{n}]") } else { n.to_string() }).collect();
     format!("{}({})", sig.name, ps.join(", "))
 }
 
@@ -496,7 +493,11 @@ fn check_literals(c: &Compiler, pos: usize, call: &Call) -> Result<(), OttlError
         Func::Limit => {
             if let (CArg::Int(l), CArg::StrList(keys)) = (&call.args[1], &call.args[2]) {
                 if *l < 1 {
-                    return Err(c.err(pos, format!("invalid limit for limit function, {l} cannot be less than 1"), None));
+                    return Err(c.err(
+                        pos,
+                        format!("invalid limit for limit function, {l} cannot be less than 1"),
+                        None,
+                    ));
                 }
                 if keys.len() as i64 > *l {
                     return Err(c.err(
@@ -510,7 +511,11 @@ fn check_literals(c: &Compiler, pos: usize, call: &Call) -> Result<(), OttlError
         Func::TruncateAll => {
             if let CArg::Int(l) = call.args[1] {
                 if l < 0 {
-                    return Err(c.err(pos, format!("invalid limit for truncate_all function, {l} cannot be negative"), None));
+                    return Err(c.err(
+                        pos,
+                        format!("invalid limit for truncate_all function, {l} cannot be negative"),
+                        None,
+                    ));
                 }
             }
         }
@@ -524,7 +529,11 @@ fn check_literals(c: &Compiler, pos: usize, call: &Call) -> Result<(), OttlError
         Func::MergeMaps => {
             if let CArg::Str(s) = &call.args[2] {
                 if !matches!(s.as_str(), "insert" | "update" | "upsert") {
-                    return Err(c.err(pos, format!("invalid value for strategy, {s:?}"), Some("insert, update or upsert")));
+                    return Err(c.err(
+                        pos,
+                        format!("invalid value for strategy, {s:?}"),
+                        Some("insert, update or upsert"),
+                    ));
                 }
             }
         }
@@ -541,7 +550,11 @@ fn check_literals(c: &Compiler, pos: usize, call: &Call) -> Result<(), OttlError
         Func::ConvertGaugeToSum => {
             if let CArg::Str(s) = &call.args[0] {
                 if !matches!(s.as_str(), "cumulative" | "delta") {
-                    return Err(c.err(pos, format!("unknown aggregation temporality: {s}"), Some("cumulative or delta")));
+                    return Err(c.err(
+                        pos,
+                        format!("unknown aggregation temporality: {s}"),
+                        Some("cumulative or delta"),
+                    ));
                 }
             }
         }
@@ -746,7 +759,11 @@ fn converter<'c>(call: &'c Call, ctx: &'c EvalCtx) -> Result<Value<'c>, EvalErro
             if let Some(caps) = re.captures(&s) {
                 for name in re.capture_names().flatten() {
                     if let Some(m) = caps.name(name) {
-                        out.push(KeyValue { key: name.to_string(), value: Some(any_or_empty(Value::str(m.as_str()))), ..Default::default() });
+                        out.push(KeyValue {
+                            key: name.to_string(),
+                            value: Some(any_or_empty(Value::str(m.as_str()))),
+                            ..Default::default()
+                        });
                     }
                 }
             }
@@ -964,7 +981,9 @@ fn flatten_into(out: &mut Vec<KeyValue>, prefix: &str, v: AnyValue, depth: usize
                 flatten_into(out, &key, item, depth + 1, max);
             }
         }
-        other => out.push(KeyValue { key: prefix.to_string(), value: Some(AnyValue { value: other }), ..Default::default() }),
+        other => {
+            out.push(KeyValue { key: prefix.to_string(), value: Some(AnyValue { value: other }), ..Default::default() })
+        }
     }
 }
 

@@ -24,6 +24,7 @@ pub mod context;
 pub mod funcs;
 pub mod parse;
 pub mod value;
+pub mod walk;
 
 #[cfg(test)]
 mod tests;
@@ -86,10 +87,19 @@ impl ErrorMode {
 
 impl<'de> serde::Deserialize<'de> for ErrorMode {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        ErrorMode::parse(&s).ok_or_else(|| {
-            serde::de::Error::custom(format!("unknown error_mode \"{s}\"; expected ignore, silent or propagate"))
-        })
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = ErrorMode;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("ignore, silent or propagate")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<ErrorMode, E> {
+                ErrorMode::parse(s).ok_or_else(|| {
+                    E::custom(format!("unknown error_mode \"{s}\"; expected ignore, silent or propagate"))
+                })
+            }
+        }
+        d.deserialize_str(V)
     }
 }
 

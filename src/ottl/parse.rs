@@ -88,9 +88,16 @@ pub enum Ast {
     /// as an argument.
     Enum(String),
     /// `a.b.c["k"][0]`: the names, and the keys after the last name.
-    Path { names: Vec<String>, keys: Vec<Node> },
+    Path {
+        names: Vec<String>,
+        keys: Vec<Node>,
+    },
     /// `Name(args)` or `name(args)`, with keys after it (`Split(x, ",")[0]`).
-    Call { name: String, args: Vec<Arg>, keys: Vec<Node> },
+    Call {
+        name: String,
+        args: Vec<Arg>,
+        keys: Vec<Node>,
+    },
     List(Vec<Node>),
     Map(Vec<(String, Node)>),
     Math(MathOp, Box<Node>, Box<Node>),
@@ -633,7 +640,12 @@ pub fn parse_statement(text: &str, limits: Limits) -> Result<StatementAst, OttlE
     let pos = p.at;
     let name = match &p.tok {
         Tok::Ident(n) => n.clone(),
-        t => return Err(p.err(format!("expected an editor call, found {}", describe(t)), Some("e.g. set(attributes[\"k\"], \"v\")"))),
+        t => {
+            return Err(p.err(
+                format!("expected an editor call, found {}", describe(t)),
+                Some("e.g. set(attributes[\"k\"], \"v\")"),
+            ))
+        }
     };
     p.bump()?;
     if p.tok != Tok::LParen {

@@ -106,7 +106,10 @@ fn rename_is_set_then_delete() {
     let mut it = item();
     run(
         &mut it,
-        &[r#"set(attributes["http.request.method"], attributes["http.method"])"#, r#"delete_key(attributes, "http.method")"#],
+        &[
+            r#"set(attributes["http.request.method"], attributes["http.method"])"#,
+            r#"delete_key(attributes, "http.method")"#,
+        ],
     )
     .unwrap();
     assert_eq!(get(&it.span.attributes, "http.request.method"), Some(&Av::StringValue("GET".into())));
@@ -130,7 +133,10 @@ fn readme_basic_trace_statements() {
     )
     .unwrap();
     assert_eq!(it.span.attributes.len(), 1);
-    assert_eq!(get(&it.span.attributes, "process.command_line"), Some(&Av::StringValue("run --password=***--x".into())));
+    assert_eq!(
+        get(&it.span.attributes, "process.command_line"),
+        Some(&Av::StringValue("run --password=***--x".into()))
+    );
 }
 
 #[test]
@@ -346,11 +352,32 @@ fn log_body_paths() {
 #[test]
 fn never_panics_on_odd_text() {
     for text in [
-        "", "(", ")", "set(", "set()", "set(,)", "set(a b)", "set(attributes[)", "set(attributes[\"a\"]", "0x", "0xz",
-        "set(attributes[\"a\"], 0x1)", "set(attributes[\"a\"], -)", "set(attributes[\"a\"], --1)", "\"", "\\",
-        "set(attributes[\"a\"], {\"a\":})", "set(attributes[\"a\"], [1,])", "set(name, 99999999999999999999)",
-        "set(name, \"\\u12\")", "set(name, 1.2.3)", "ünïcödé(", "set(cache[\"a\"], 1) where", "x.y.z(",
-        "set(attributes[\"a\"][0][\"b\"], 1)", "set(trace_id.string.x, 1)",
+        "",
+        "(",
+        ")",
+        "set(",
+        "set()",
+        "set(,)",
+        "set(a b)",
+        "set(attributes[)",
+        "set(attributes[\"a\"]",
+        "0x",
+        "0xz",
+        "set(attributes[\"a\"], 0x1)",
+        "set(attributes[\"a\"], -)",
+        "set(attributes[\"a\"], --1)",
+        "\"",
+        "\\",
+        "set(attributes[\"a\"], {\"a\":})",
+        "set(attributes[\"a\"], [1,])",
+        "set(name, 99999999999999999999)",
+        "set(name, \"\\u12\")",
+        "set(name, 1.2.3)",
+        "ünïcödé(",
+        "set(cache[\"a\"], 1) where",
+        "x.y.z(",
+        "set(attributes[\"a\"][0][\"b\"], 1)",
+        "set(trace_id.string.x, 1)",
     ] {
         let _ = Statement::compile(text, Some(ContextKind::Span), TRACES, Limits::default());
         let _ = Statement::compile(text, None, TRACES, Limits::default());

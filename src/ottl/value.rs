@@ -146,11 +146,15 @@ impl<'a> Value<'a> {
             // encoding/json decodes every number as float64, and so does the Collector's ParseJSON.
             J::Number(n) => Value::Double(n.as_f64().unwrap_or(0.0)),
             J::String(s) => Value::string(s.clone()),
-            J::Array(a) => {
-                Value::List(Cow::Owned(a.iter().map(|v| any_or_empty(Value::from_json(v))).collect()))
-            }
+            J::Array(a) => Value::List(Cow::Owned(a.iter().map(|v| any_or_empty(Value::from_json(v))).collect())),
             J::Object(o) => Value::Map(Cow::Owned(
-                o.iter().map(|(k, v)| KeyValue { key: k.clone(), value: Some(any_or_empty(Value::from_json(v))), ..Default::default() }).collect(),
+                o.iter()
+                    .map(|(k, v)| KeyValue {
+                        key: k.clone(),
+                        value: Some(any_or_empty(Value::from_json(v))),
+                        ..Default::default()
+                    })
+                    .collect(),
             )),
         }
     }
