@@ -85,7 +85,6 @@ fn collector_fields_sluice_lacks_are_refused_by_name() {
         ("exporters::file::compression", "`compression`"),
         ("exporters::loki::default_labels_enabled", "`default_labels_enabled`"),
         ("processors::attributes/kinds::include::span_kinds", "`span_kinds`"),
-        ("processors::tail_sampling::policies::0::ottl_condition", "`ottl_condition`"),
         ("exporters::loadbalancing::sending_queue", "`sending_queue`"),
     ];
     // lz4 is an HTTP codec, over gRPC neither the Collector nor sluice has it.
