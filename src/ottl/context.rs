@@ -541,7 +541,7 @@ impl<'a> EvalCtx<'a> {
             LogAttributes => &mut self.log.as_deref_mut()?.attributes,
             Cache => &mut self.cache,
             LogBody => {
-                let body = self.log.as_deref_mut()?.body.get_or_insert_with(|| AnyValue { value: None });
+                let body = self.log.as_deref_mut()?.body.get_or_insert(AnyValue { value: None });
                 match &mut body.value {
                     Some(Av::KvlistValue(m)) => &mut m.values,
                     _ => return None,
@@ -558,12 +558,12 @@ impl<'a> EvalCtx<'a> {
         let Some((first, rest)) = keys.split_first() else { return eval_err("a path without keys has no slot") };
         let mut cur: &mut AnyValue = if f == Field::LogBody {
             let Some(l) = self.log.as_deref_mut() else { return Self::missing("log record") };
-            l.body.get_or_insert_with(|| AnyValue { value: None })
+            l.body.get_or_insert(AnyValue { value: None })
         } else {
             let Some(map) = self.map_mut(f) else { return eval_err("the path is not a map") };
             let KeyVal::Str(k) = first else { return eval_err("a map is indexed by a string key") };
             match map.iter().position(|kv| kv.key == *k) {
-                Some(i) => map[i].value.get_or_insert_with(|| AnyValue { value: None }),
+                Some(i) => map[i].value.get_or_insert(AnyValue { value: None }),
                 None if create => {
                     map.push(KeyValue {
                         key: k.to_string(),
@@ -579,7 +579,7 @@ impl<'a> EvalCtx<'a> {
         for k in keys {
             cur = match (k, &mut cur.value) {
                 (KeyVal::Str(k), Some(Av::KvlistValue(m))) => match m.values.iter().position(|kv| kv.key == *k) {
-                    Some(i) => m.values[i].value.get_or_insert_with(|| AnyValue { value: None }),
+                    Some(i) => m.values[i].value.get_or_insert(AnyValue { value: None }),
                     None if create => {
                         m.values.push(KeyValue {
                             key: k.to_string(),

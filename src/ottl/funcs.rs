@@ -911,12 +911,10 @@ fn map_target<'m>(ctx: &'m mut EvalCtx, p: &Path) -> Result<&'m mut Vec<KeyValue
     }
 }
 
-fn replacement(
-    ctx: &EvalCtx,
-    a: &CArg,
-    func: &CArg,
-    format: &CArg,
-) -> Result<(String, Option<(Func, Option<String>)>), EvalError> {
+/// A replacement's hash function and format, if given.
+type HashFn = Option<(Func, Option<String>)>;
+
+fn replacement(ctx: &EvalCtx, a: &CArg, func: &CArg, format: &CArg) -> Result<(String, HashFn), EvalError> {
     let r = string_arg(arg_expr(a), ctx, "replacement")?.into_owned();
     let f = match func {
         CArg::Func(f) => Some((*f, arg_str(format).map(str::to_string))),
@@ -925,7 +923,7 @@ fn replacement(
     Ok((r, f))
 }
 
-fn apply_fn(s: String, f: &Option<(Func, Option<String>)>) -> String {
+fn apply_fn(s: String, f: &HashFn) -> String {
     match f {
         None => s,
         Some((func, fmt)) => {
@@ -940,7 +938,7 @@ fn apply_fn(s: String, f: &Option<(Func, Option<String>)>) -> String {
 
 /// Replaces every match of `re` in `s`, expanding `$1`/`${name}` and then
 /// applying the hash function, if any.
-fn replace_all(re: &Regex, s: &str, repl: &str, f: &Option<(Func, Option<String>)>) -> Option<String> {
+fn replace_all(re: &Regex, s: &str, repl: &str, f: &HashFn) -> Option<String> {
     if !re.is_match(s) {
         return None;
     }
@@ -1006,7 +1004,7 @@ pub fn run_editor(call: &Call, ctx: &mut EvalCtx) -> Result<(), EvalError> {
         }
         Func::KeepKeys => {
             let CArg::StrList(keys) = &a[1] else { unreachable!() };
-            map_target(ctx, target(&a[0]))?.retain(|kv| keys.iter().any(|k| *k == kv.key));
+            map_target(ctx, target(&a[0]))?.retain(|kv| keys.contains(&kv.key));
         }
         Func::KeepMatchingKeys => {
             let re = arg_regex(&a[1]);
@@ -1021,7 +1019,7 @@ pub fn run_editor(call: &Call, ctx: &mut EvalCtx) -> Result<(), EvalError> {
             }
             let mut count = priority.iter().filter(|p| m.iter().any(|kv| kv.key == **p)).count();
             m.retain(|kv| {
-                if priority.iter().any(|p| *p == kv.key) {
+                if priority.contains(&kv.key) {
                     return true;
                 }
                 if count < limit {

@@ -1191,7 +1191,7 @@ fn ottl_condition_keeps_whole_traces_decoded_or_as_received() {
             "spanevent": ["name == \"exception\""]
         }}
     ]}"#;
-    let gold = |n: u64| n % 4 == 0;
+    let gold = |n: u64| n.is_multiple_of(4);
     let excepted = |n: u64| n % 4 == 1;
     let make = |n: u64| -> Vec<Span> {
         (0..SPANS_PER_TRACE)
