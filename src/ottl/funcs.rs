@@ -56,6 +56,7 @@ pub enum Func {
     ParseJson,
     ExtractPatterns,
     Now,
+    Time,
     UnixNano,
     UnixMicro,
     UnixMilli,
@@ -221,6 +222,11 @@ static SIGS: &[Sig] = &[
         params: &[("target", Any, false), ("pattern", Regex, false)],
     },
     Sig { name: "Now", func: Func::Now, params: &[] },
+    Sig {
+        name: "Time",
+        func: Func::Time,
+        params: &[("time", Any, false), ("format", Str, false), ("location", Str, true), ("locale", Str, true)],
+    },
     Sig { name: "UnixNano", func: Func::UnixNano, params: &[("time", Any, false)] },
     Sig { name: "UnixMicro", func: Func::UnixMicro, params: &[("time", Any, false)] },
     Sig { name: "UnixMilli", func: Func::UnixMilli, params: &[("time", Any, false)] },
@@ -558,6 +564,25 @@ fn check_literals(c: &Compiler, pos: usize, call: &Call) -> Result<(), OttlError
                 }
             }
         }
+        Func::Time => {
+            if let CArg::Str(f) = &call.args[1] {
+                if f.is_empty() {
+                    return Err(c.err(pos, "format cannot be nil", None));
+                }
+                if let Err(e) = super::strptime::check_format(f) {
+                    return Err(c.err(pos, e, Some("ctime directives: %Y %m %d %H %M %S %L %f %s %z %b ...")));
+                }
+            }
+            if let CArg::Str(loc) = &call.args[2] {
+                if !matches!(loc.as_str(), "UTC" | "Etc/UTC" | "GMT") {
+                    return Err(c.err(
+                        pos,
+                        format!("location {loc:?} is not known"),
+                        Some("sluice has no time zone database: give UTC, or put the offset in the text (%z)"),
+                    ));
+                }
+            }
+        }
         Func::ExtractPatterns => {
             if let CArg::Regex(re) = &call.args[1] {
                 if !re.capture_names().any(|n| n.is_some()) {
@@ -770,6 +795,13 @@ fn converter<'c>(call: &'c Call, ctx: &'c EvalCtx) -> Result<Value<'c>, EvalErro
             Value::Map(Cow::Owned(out))
         }
         Func::Now => Value::Time(ctx.now_unix_nanos),
+        Func::Time => {
+            let s = string_arg(arg_expr(&a[0]), ctx, "Time")?;
+            match super::strptime::parse(&s, arg_str(&a[1]).unwrap_or("")) {
+                Ok(t) => Value::Time(t),
+                Err(e) => return eval_err(format!("Time: {e}")),
+            }
+        }
         Func::UnixNano | Func::UnixMicro | Func::UnixMilli | Func::UnixSeconds => {
             let Value::Time(t) = first()? else { return eval_err("expected a time: use Time(...) or a time path") };
             Value::Int(match call.func {
@@ -866,15 +898,14 @@ fn target(a: &CArg) -> &Path {
     }
 }
 
-/// Reads the target's current value, owned.
-fn get_target(ctx: &EvalCtx, p: &Path) -> Result<Value<'static>, EvalError> {
-    Expr::Path(Path { field: p.field, keys: Vec::new() }).eval(ctx).and_then(|mut v| {
-        for k in &p.keys {
-            let key = k.eval(ctx)?;
-            v = index(v, &key)?;
-        }
-        Ok(v.into_owned())
-    })
+/// Reads the target's current value, borrowed from the item.
+fn get_target<'c>(ctx: &'c EvalCtx, p: &Path) -> Result<Value<'c>, EvalError> {
+    let mut v = ctx.get(p.field)?;
+    for k in &p.keys {
+        let key = k.eval(ctx)?;
+        v = index(v, &key)?;
+    }
+    Ok(v)
 }
 
 /// Writes a value to a path.
@@ -1046,12 +1077,18 @@ pub fn run_editor(call: &Call, ctx: &mut EvalCtx) -> Result<(), EvalError> {
             }
         }
         Func::ReplacePattern => {
-            let (repl, f) = replacement(ctx, &a[2], &a[3], &a[4])?;
             let p = target(&a[0]);
-            if let Value::Str(s) = get_target(ctx, p)? {
-                if let Some(new) = replace_all(arg_regex(&a[1]), &s, &repl, &f) {
-                    set_path(ctx, p, Value::string(new))?;
+            let re = arg_regex(&a[1]);
+            // Nothing is copied for the (usual) item that does not match.
+            let new = match get_target(ctx, p)? {
+                Value::Str(s) if re.is_match(&s) => {
+                    let (repl, f) = replacement(ctx, &a[2], &a[3], &a[4])?;
+                    replace_all(re, &s, &repl, &f)
                 }
+                _ => None,
+            };
+            if let Some(new) = new {
+                set_path(ctx, p, Value::string(new))?;
             }
         }
         Func::ReplaceAllPatterns => {
@@ -1072,12 +1109,11 @@ pub fn run_editor(call: &Call, ctx: &mut EvalCtx) -> Result<(), EvalError> {
             }
         }
         Func::ReplaceMatch => {
-            let (repl, f) = replacement(ctx, &a[2], &a[3], &a[4])?;
             let p = target(&a[0]);
-            if let Value::Str(s) = get_target(ctx, p)? {
-                if arg_regex(&a[1]).is_match(&s) {
-                    set_path(ctx, p, Value::string(apply_fn(repl, &f)))?;
-                }
+            let matched = matches!(get_target(ctx, p)?, Value::Str(s) if arg_regex(&a[1]).is_match(&s));
+            if matched {
+                let (repl, f) = replacement(ctx, &a[2], &a[3], &a[4])?;
+                set_path(ctx, p, Value::string(apply_fn(repl, &f)))?;
             }
         }
         Func::ReplaceAllMatches => {
@@ -1120,7 +1156,7 @@ pub fn run_editor(call: &Call, ctx: &mut EvalCtx) -> Result<(), EvalError> {
         }
         Func::Append => {
             let p = target(&a[0]);
-            let mut items: Vec<AnyValue> = match get_target(ctx, p)? {
+            let mut items: Vec<AnyValue> = match get_target(ctx, p)?.into_owned() {
                 Value::Nil => Vec::new(),
                 Value::List(l) => l.into_owned(),
                 v => vec![any_or_empty(v)],

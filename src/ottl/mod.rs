@@ -23,6 +23,7 @@ pub mod compile;
 pub mod context;
 pub mod funcs;
 pub mod parse;
+pub mod strptime;
 pub mod value;
 pub mod walk;
 

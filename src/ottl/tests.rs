@@ -451,3 +451,27 @@ fn mutated_statements_never_panic() {
         crate::fuzz_targets::ottl(&s);
     }
 }
+
+#[test]
+fn time_converter_reads_and_sets_times() {
+    let mut rec = LogRecord { body: s("2023-05-26 12:34:56.123"), ..Default::default() };
+    let logs = &[ContextKind::Resource, ContextKind::Scope, ContextKind::Log];
+    let st = Statement::compile(
+        r#"set(time, Time(body, "%Y-%m-%d %H:%M:%S.%L")) where IsString(body)"#,
+        Some(ContextKind::Log),
+        logs,
+        Limits::default(),
+    )
+    .unwrap();
+    st.execute(&mut EvalCtx { log: Some(&mut rec), ..Default::default() }).unwrap();
+    assert_eq!(rec.time_unix_nano, 1_685_104_496_123_000_000);
+    let e = Statement::compile(r#"set(time, Time(body, "%Q"))"#, Some(ContextKind::Log), logs, Limits::default());
+    assert!(e.unwrap_err().message.contains("unsupported directive %Q"));
+    let e = Statement::compile(
+        r#"set(time, Time(body, "%F", "Europe/Paris"))"#,
+        Some(ContextKind::Log),
+        logs,
+        Limits::default(),
+    );
+    assert!(e.unwrap_err().message.contains("not known"));
+}
