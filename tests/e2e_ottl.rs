@@ -123,3 +123,57 @@ fn transform_and_filter_by_ottl() {
         }
     }
 }
+
+/// `tail_sampling` with the Collector's `ottl_condition` policy keeps whole
+/// traces: a trace is kept when any of its spans meets a condition.
+#[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
+fn ottl_condition_tail_policy_keeps_whole_traces() {
+    let py = python();
+    let dir = temp_dir();
+    let processors = r#"  tail_sampling:
+    decision_wait: 1s
+    policies:
+      - name: ottl
+        type: ottl_condition
+        ottl_condition:
+          error_mode: ignore
+          span:
+            - name == "child-3-2"
+            - attributes["item.label"] == "label-0"
+          spanevent:
+            - name == "never-sent""#;
+    let (recv, agent) =
+        agent_to_reference(&py, dir.path(), processors, &["traces"], &["tail_sampling"], &["workers: 1"]);
+    send_python(
+        &py,
+        &["--signal", "traces", "--protocol", "grpc", "--endpoint", &agent.grpc_endpoint(), "--count", "30"],
+    );
+    // Trees (traces) of three spans: items 3t, 3t+1, 3t+2. Kept: tree 3
+    // (its span child-3-2) and the trees holding label-0 items (i % 7 == 0:
+    // 0, 7, 14, 21, 28 are in trees 0, 2, 4, 7, 9).
+    let kept_trees = [0, 2, 3, 4, 7, 9];
+    assert!(recv.wait_items("traces", 3 * kept_trees.len() as u64, Duration::from_secs(15)), "{}", agent.log());
+    std::thread::sleep(Duration::from_millis(1500));
+    agent.stop();
+    let got = received_items(&recv.out);
+    let mut by_trace: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for item in &got {
+        by_trace
+            .entry(item["trace_id"].as_str().unwrap().to_string())
+            .or_default()
+            .push(item["name"].as_str().unwrap().to_string());
+    }
+    assert_eq!(by_trace.len(), kept_trees.len(), "{by_trace:#?}");
+    for names in by_trace.values() {
+        assert_eq!(names.len(), 3, "whole traces: {names:?}");
+        let root = names.iter().find(|n| n.starts_with("root-")).expect("root kept");
+        let tree: usize = root.trim_start_matches("root-").parse().unwrap();
+        assert!(kept_trees.contains(&tree), "tree {tree} must not be kept");
+        for s in &got {
+            if s["name"] == root.as_str() {
+                assert_eq!(s["attributes"]["sampling.policy"]["string"], "ottl", "{s}");
+            }
+        }
+    }
+}
