@@ -57,6 +57,8 @@ pub enum Func {
     ExtractPatterns,
     Now,
     Time,
+    HasAttrKeyOnDatapoint,
+    HasAttrOnDatapoint,
     UnixNano,
     UnixMicro,
     UnixMilli,
@@ -222,6 +224,12 @@ static SIGS: &[Sig] = &[
         params: &[("target", Any, false), ("pattern", Regex, false)],
     },
     Sig { name: "Now", func: Func::Now, params: &[] },
+    Sig { name: "HasAttrKeyOnDatapoint", func: Func::HasAttrKeyOnDatapoint, params: &[("key", Str, false)] },
+    Sig {
+        name: "HasAttrOnDatapoint",
+        func: Func::HasAttrOnDatapoint,
+        params: &[("key", Str, false), ("expectedVal", Str, false)],
+    },
     Sig {
         name: "Time",
         func: Func::Time,
@@ -406,6 +414,9 @@ pub fn compile_call(
             return Err(c.err(pos, format!("`{name}` needs its `{pname}` argument"), Some(&signature(sig))));
         };
         out.push(compile_arg(c, sig, pname, *kind, n)?);
+    }
+    if matches!(sig.func, Func::HasAttrKeyOnDatapoint | Func::HasAttrOnDatapoint) && c.ctx != ContextKind::Metric {
+        return Err(c.err(pos, format!("`{name}` runs in the metric context only"), Some("use it in metrics.metric")));
     }
     let call = Call { func: sig.func, args: out, keys: keys.iter().map(|k| c.value(k)).collect::<Result<_, _>>()? };
     check_literals(c, pos, &call)?;
@@ -795,6 +806,27 @@ fn converter<'c>(call: &'c Call, ctx: &'c EvalCtx) -> Result<Value<'c>, EvalErro
             Value::Map(Cow::Owned(out))
         }
         Func::Now => Value::Time(ctx.now_unix_nanos),
+        Func::HasAttrKeyOnDatapoint | Func::HasAttrOnDatapoint => {
+            let key = arg_str(&a[0]).unwrap_or("");
+            let want = if call.func == Func::HasAttrOnDatapoint { arg_str(&a[1]) } else { None };
+            let hit = |attrs: &[KeyValue]| {
+                attrs.iter().any(|kv| {
+                    kv.key == key
+                        && want.is_none_or(|w| {
+                            matches!(kv.value.as_ref().and_then(|v| v.value.as_ref()), Some(Av::StringValue(s)) if s == w)
+                        })
+                })
+            };
+            let Some(m) = ctx.metric.as_deref() else { return eval_err("no metric in this context") };
+            Value::Bool(match &m.data {
+                Some(Data::Gauge(g)) => g.data_points.iter().any(|p| hit(&p.attributes)),
+                Some(Data::Sum(s)) => s.data_points.iter().any(|p| hit(&p.attributes)),
+                Some(Data::Histogram(h)) => h.data_points.iter().any(|p| hit(&p.attributes)),
+                Some(Data::ExponentialHistogram(h)) => h.data_points.iter().any(|p| hit(&p.attributes)),
+                Some(Data::Summary(s)) => s.data_points.iter().any(|p| hit(&p.attributes)),
+                None => false,
+            })
+        }
         Func::Time => {
             let s = string_arg(arg_expr(&a[0]), ctx, "Time")?;
             match super::strptime::parse(&s, arg_str(&a[1]).unwrap_or("")) {

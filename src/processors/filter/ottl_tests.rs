@@ -259,3 +259,42 @@ fn ottl_and_legacy_for_one_signal_is_an_error() {
         "{shown:#?}"
     );
 }
+
+#[test]
+fn readme_has_attr_on_datapoint() {
+    let (mut p, _) = processor(
+        r#"    metrics:
+      metric:
+        - 'HasAttrKeyOnDatapoint("http.method")'
+        - 'HasAttrOnDatapoint("env", "dev")'
+"#,
+        Signal::Metrics,
+    );
+    let metric = |name: &str, attrs: Vec<KeyValue>| Metric {
+        name: name.into(),
+        data: Some(Data::Sum(Sum {
+            data_points: vec![NumberDataPoint::default(), NumberDataPoint { attributes: attrs, ..Default::default() }],
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    let batch = Batch::Metrics(ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![
+                    metric("a", vec![kv("http.method", s("GET"))]),
+                    metric("b", vec![kv("env", s("dev"))]),
+                    metric("c", vec![kv("env", s("prod"))]),
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    });
+    let out = run(&mut p, batch);
+    let Batch::Metrics(r) = &out[0] else { panic!() };
+    let names: Vec<&str> = r.resource_metrics[0].scope_metrics[0].metrics.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["c"]);
+    let e = load("    logs:\n      log_record:\n        - 'HasAttrKeyOnDatapoint(\"k\")'\n", "logs").unwrap_err();
+    assert!(e.to_string().contains("runs in the metric context only"), "{e}");
+}
