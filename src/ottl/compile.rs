@@ -177,13 +177,18 @@ impl Compiler<'_> {
     }
 }
 
-/// Evaluated keys, owned (so the item can be borrowed mutably after).
-pub fn eval_keys(keys: &[Expr], ctx: &EvalCtx) -> Result<Vec<KeyVal<'static>>, EvalError> {
+/// Evaluated keys: literal keys borrowed from the path, others owned (so
+/// the item can be borrowed mutably after).
+pub fn eval_keys<'p>(keys: &'p [Expr], ctx: &EvalCtx) -> Result<smallvec::SmallVec<[KeyVal<'p>; 2]>, EvalError> {
     keys.iter()
-        .map(|k| match k.eval(ctx)? {
-            Value::Str(s) => Ok(KeyVal::Str(Cow::Owned(s.into_owned()))),
-            Value::Int(i) => Ok(KeyVal::Int(i)),
-            v => eval_err(format!("a key must be a string or an integer, not {}", v.type_name())),
+        .map(|k| match k {
+            Expr::Const(Value::Str(s)) => Ok(KeyVal::Str(Cow::Borrowed(s.as_ref()))),
+            Expr::Const(Value::Int(i)) => Ok(KeyVal::Int(*i)),
+            k => match k.eval(ctx)? {
+                Value::Str(s) => Ok(KeyVal::Str(Cow::Owned(s.into_owned()))),
+                Value::Int(i) => Ok(KeyVal::Int(i)),
+                v => eval_err(format!("a key must be a string or an integer, not {}", v.type_name())),
+            },
         })
         .collect()
 }
