@@ -43,13 +43,16 @@ pub struct Limits {
     pub max_statement_len: usize,
     /// Deepest nesting of parentheses, calls, lists and `not`.
     pub max_depth: usize,
+    /// Most binary operators (`and`, `or`, comparisons, math) in one text:
+    /// a chain of them is a tree as deep as it is long.
+    pub max_operators: usize,
     /// Largest compiled regex, in bytes (the `regex` crate's size limit).
     pub max_regex_size: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_statement_len: 16 * 1024, max_depth: 64, max_regex_size: 1 << 20 }
+        Limits { max_statement_len: 16 * 1024, max_depth: 64, max_operators: 512, max_regex_size: 1 << 20 }
     }
 }
 

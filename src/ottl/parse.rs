@@ -284,6 +284,7 @@ struct Parser<'s> {
     tok: Tok,
     at: usize,
     depth: usize,
+    operators: usize,
     limits: Limits,
 }
 
@@ -299,7 +300,7 @@ impl<'s> Parser<'s> {
         }
         let mut lex = Lexer { text, pos: 0 };
         let (at, tok) = lex.next()?;
-        Ok(Parser { lex, tok, at, depth: 0, limits })
+        Ok(Parser { lex, tok, at, depth: 0, operators: 0, limits })
     }
 
     fn bump(&mut self) -> Result<(usize, Tok), OttlError> {
@@ -335,6 +336,18 @@ impl<'s> Parser<'s> {
         Ok(())
     }
 
+    /// Counts one binary operator against [`Limits::max_operators`].
+    fn operator(&mut self) -> Result<(), OttlError> {
+        self.operators += 1;
+        if self.operators > self.limits.max_operators {
+            return Err(self.err(
+                format!("more than {} operators in one statement", self.limits.max_operators),
+                Some("split it into several statements or conditions"),
+            ));
+        }
+        Ok(())
+    }
+
     fn expr(&mut self) -> Result<Node, OttlError> {
         self.enter()?;
         let r = self.or();
@@ -345,6 +358,7 @@ impl<'s> Parser<'s> {
     fn or(&mut self) -> Result<Node, OttlError> {
         let mut left = self.and()?;
         while self.is_word("or") {
+            self.operator()?;
             self.bump()?;
             let right = self.and()?;
             left = Node { pos: left.pos, ast: Ast::Or(Box::new(left), Box::new(right)) };
@@ -355,6 +369,7 @@ impl<'s> Parser<'s> {
     fn and(&mut self) -> Result<Node, OttlError> {
         let mut left = self.not()?;
         while self.is_word("and") {
+            self.operator()?;
             self.bump()?;
             let right = self.not()?;
             left = Node { pos: left.pos, ast: Ast::And(Box::new(left), Box::new(right)) };
@@ -376,6 +391,7 @@ impl<'s> Parser<'s> {
     fn comparison(&mut self) -> Result<Node, OttlError> {
         let left = self.additive()?;
         if let Tok::Cmp(op) = self.tok {
+            self.operator()?;
             self.bump()?;
             let right = self.additive()?;
             if let Tok::Cmp(_) = self.tok {
@@ -394,6 +410,7 @@ impl<'s> Parser<'s> {
                 Tok::Minus => MathOp::Sub,
                 _ => return Ok(left),
             };
+            self.operator()?;
             self.bump()?;
             let right = self.multiplicative()?;
             left = Node { pos: left.pos, ast: Ast::Math(op, Box::new(left), Box::new(right)) };
@@ -408,6 +425,7 @@ impl<'s> Parser<'s> {
                 Tok::Slash => MathOp::Div,
                 _ => return Ok(left),
             };
+            self.operator()?;
             self.bump()?;
             let right = self.unary()?;
             left = Node { pos: left.pos, ast: Ast::Math(op, Box::new(left), Box::new(right)) };

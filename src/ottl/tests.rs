@@ -302,6 +302,12 @@ fn deep_and_long_input_is_refused_before_work() {
     let deep = format!("set(attributes[\"a\"], {}1{})", "(".repeat(100), ")".repeat(100));
     let e = Statement::compile(&deep, Some(ContextKind::Span), TRACES, Limits::default()).unwrap_err();
     assert!(e.message.contains("nested more than 64 levels"), "{e}");
+    // A long chain is a deep tree: bounded by the operator count.
+    let chain = format!("{}1 == 1", "1 + ".repeat(3000));
+    let e = Condition::compile(&chain, Some(ContextKind::Span), TRACES, Limits::default()).unwrap_err();
+    assert!(e.message.contains("more than 512 operators"), "{e}");
+    let ors = vec!["name == \"x\""; 200].join(" or ");
+    assert!(Condition::compile(&ors, Some(ContextKind::Span), TRACES, Limits::default()).is_ok());
     let nots = format!("{}true", "not ".repeat(1000));
     assert!(Condition::compile(&nots, Some(ContextKind::Span), TRACES, Limits::default()).is_err());
     let huge = r#"IsMatch(name, "(a{1000}){1000}")"#;
