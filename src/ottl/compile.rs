@@ -146,6 +146,10 @@ impl Compiler<'_> {
             }
             _ => (self.ctx, names),
         };
+        // `log.cache`, `resource.cache`: the one cache of the item.
+        if rest.len() == 1 && rest[0] == "cache" {
+            return Ok(Path { field: Field::Cache, keys: self.keys(keys)? });
+        }
         let written = rest.join(".");
         let Some(field) = fields_of(ctx).iter().find(|(n, _)| *n == written).map(|(_, f)| *f) else {
             let hint = did_you_mean(&written, fields_of(ctx).iter().map(|(n, _)| *n)).unwrap_or_else(|| {

@@ -396,3 +396,84 @@ fn config_errors_name_the_statement_path_column_and_hint() {
     let errors = errors_of("    log_statements:\n      - set(span.name, \"x\")\n");
     assert!(errors[0].contains("`span` paths are not available here"), "{errors:#?}");
 }
+
+#[test]
+fn readme_examples_section() {
+    // Parsing JSON logs into attributes through the cache; severity from an
+    // unstructured body; rename by set + delete and by replace_all_patterns.
+    let (mut p, _) = processor(
+        r#"    error_mode: ignore
+    log_statements:
+      - statements:
+          - merge_maps(log.cache, ParseJSON(log.body), "upsert") where IsMatch(log.body, "^\\{")
+          - set(log.attributes["attr1"], log.cache["attr1"])
+          - set(log.attributes["attr2"], log.cache["attr2"])
+          - set(log.attributes["nested.attr3"], log.cache["nested"]["attr3"])
+      - set(log.severity_number, SEVERITY_NUMBER_INFO) where IsString(log.body) and IsMatch(log.body, "\\sINFO\\s")
+      - set(log.severity_number, SEVERITY_NUMBER_WARN) where IsString(log.body) and IsMatch(log.body, "\\sWARN\\s")
+      - set(log.attributes["test"], "pass") where log.attributes["test"] == nil
+      - set(log.attributes["body"], log.body)
+"#,
+        Signal::Logs,
+    );
+    let json = r#"{"name": "log", "attr1": "foo", "attr2": "bar", "nested": {"attr3": "example"}}"#;
+    let plain = "[2023-09-22 07:38:22,570] INFO [Something]: some interesting log";
+    let batch = Batch::Logs(ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![
+                    LogRecord { body: sv(json), ..Default::default() },
+                    LogRecord { body: sv(plain), ..Default::default() },
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    });
+    let out = run(&mut p, batch);
+    let Batch::Logs(r) = &out[0] else { panic!() };
+    let recs = &r.resource_logs[0].scope_logs[0].log_records;
+    assert_eq!(get(&recs[0].attributes, "attr1"), Some(&Av::StringValue("foo".into())));
+    assert_eq!(get(&recs[0].attributes, "attr2"), Some(&Av::StringValue("bar".into())));
+    assert_eq!(get(&recs[0].attributes, "nested.attr3"), Some(&Av::StringValue("example".into())));
+    assert_eq!(get(&recs[0].attributes, "body"), Some(&Av::StringValue(json.into())));
+    assert_eq!(recs[0].severity_number, 0);
+    // The cache is per record: the plain line got nothing from the JSON one.
+    assert_eq!(get(&recs[1].attributes, "attr1"), None);
+    assert_eq!(recs[1].severity_number, 9);
+    assert!(recs.iter().all(|r| get(&r.attributes, "test") == Some(&Av::StringValue("pass".into()))));
+
+    let (mut p, _) = processor(
+        r#"    error_mode: ignore
+    trace_statements:
+      - set(resource.attributes["namespace"], resource.attributes["k8s.namespace.name"])
+      - delete_key(resource.attributes, "k8s.namespace.name")
+      - set(resource.attributes["test"], Concat([resource.attributes["foo"], resource.attributes["bar"]], " "))
+      - replace_all_patterns(resource.attributes, "key", "k8s\\.pod\\.name", "pod")
+      - statements:
+          - set(resource.cache["attrs"], resource.attributes)
+          - keep_matching_keys(resource.cache["attrs"], "pod_labels_.*")
+          - set(resource.attributes["kubernetes.labels"], resource.cache["attrs"])
+"#,
+        Signal::Traces,
+    );
+    let mut b = traces(&["a"], 1);
+    if let Batch::Traces(r) = &mut b {
+        let attrs = &mut r.resource_spans[0].resource.as_mut().unwrap().attributes;
+        attrs.push(kv("k8s.namespace.name", sv("ns")));
+        attrs.push(kv("foo", sv("f")));
+        attrs.push(kv("bar", sv("b")));
+        attrs.push(kv("k8s.pod.name", sv("p-1")));
+        attrs.push(kv("pod_labels_app", sv("web")));
+    }
+    let out = run(&mut p, b);
+    let Batch::Traces(r) = &out[0] else { panic!() };
+    let res = &r.resource_spans[0].resource.as_ref().unwrap().attributes;
+    assert_eq!(get(res, "namespace"), Some(&Av::StringValue("ns".into())));
+    assert_eq!(get(res, "k8s.namespace.name"), None);
+    assert_eq!(get(res, "test"), Some(&Av::StringValue("f b".into())));
+    assert_eq!(get(res, "pod"), Some(&Av::StringValue("p-1".into())));
+    let Some(Av::KvlistValue(labels)) = get(res, "kubernetes.labels") else { panic!("{res:?}") };
+    assert_eq!(labels.values.len(), 1);
+    assert_eq!(get(&labels.values, "pod_labels_app"), Some(&Av::StringValue("web".into())));
+}
