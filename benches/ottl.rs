@@ -95,6 +95,8 @@ fn bench(c: &mut Criterion) {
         ..Default::default()
     };
     let mut procs: Vec<(&str, Box<dyn Processor>)> = vec![
+        // What the harness costs: the batch handed on and dropped.
+        ("pass_through_baseline", Box::new(sluice::processors::PassThrough)),
         ("transform_3_statements", Box::new(TransformProcessor::from_config(&transform, &ctx("transform")).unwrap())),
         ("filter_2_conditions", Box::new(FilterProcessor::new(&filter, &ctx("filter")).unwrap())),
     ];

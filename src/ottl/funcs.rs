@@ -977,8 +977,13 @@ fn map_target<'m>(ctx: &'m mut EvalCtx, p: &Path) -> Result<&'m mut Vec<KeyValue
 /// A replacement's hash function and format, if given.
 type HashFn = Option<(Func, Option<String>)>;
 
-fn replacement(ctx: &EvalCtx, a: &CArg, func: &CArg, format: &CArg) -> Result<(String, HashFn), EvalError> {
-    let r = string_arg(arg_expr(a), ctx, "replacement")?.into_owned();
+fn replacement<'c>(
+    ctx: &'c EvalCtx,
+    a: &'c CArg,
+    func: &CArg,
+    format: &CArg,
+) -> Result<(Cow<'c, str>, HashFn), EvalError> {
+    let r = string_arg(arg_expr(a), ctx, "replacement")?;
     let f = match func {
         CArg::Func(f) => Some((*f, arg_str(format).map(str::to_string))),
         _ => None,
@@ -1002,20 +1007,20 @@ fn apply_fn(s: String, f: &HashFn) -> String {
 /// Replaces every match of `re` in `s`, expanding `$1`/`${name}` and then
 /// applying the hash function, if any.
 fn replace_all(re: &Regex, s: &str, repl: &str, f: &HashFn) -> Option<String> {
-    if !re.is_match(s) {
-        return None;
-    }
-    if f.is_none() {
-        return Some(re.replace_all(s, repl).into_owned());
-    }
-    Some(
+    // One pass: the regex crate hands back the input when nothing matched.
+    let out = if f.is_none() {
+        re.replace_all(s, repl)
+    } else {
         re.replace_all(s, |caps: &regex::Captures| {
             let mut expanded = String::new();
             caps.expand(repl, &mut expanded);
             apply_fn(expanded, f)
         })
-        .into_owned(),
-    )
+    };
+    match out {
+        Cow::Owned(new) => Some(new),
+        Cow::Borrowed(_) => None,
+    }
 }
 
 fn truncate_str(s: &mut String, limit: usize) {
@@ -1113,7 +1118,7 @@ pub fn run_editor(call: &Call, ctx: &mut EvalCtx) -> Result<(), EvalError> {
             let re = arg_regex(&a[1]);
             // Nothing is copied for the (usual) item that does not match.
             let new = match get_target(ctx, p)? {
-                Value::Str(s) if re.is_match(&s) => {
+                Value::Str(s) => {
                     let (repl, f) = replacement(ctx, &a[2], &a[3], &a[4])?;
                     replace_all(re, &s, &repl, &f)
                 }
@@ -1125,6 +1130,7 @@ pub fn run_editor(call: &Call, ctx: &mut EvalCtx) -> Result<(), EvalError> {
         }
         Func::ReplaceAllPatterns => {
             let (repl, f) = replacement(ctx, &a[3], &a[4], &a[5])?;
+            let repl = repl.into_owned();
             let re = arg_regex(&a[2]);
             let by_key = arg_str(&a[1]) == Some("key");
             let m = map_target(ctx, target(&a[0]))?;
@@ -1145,11 +1151,13 @@ pub fn run_editor(call: &Call, ctx: &mut EvalCtx) -> Result<(), EvalError> {
             let matched = matches!(get_target(ctx, p)?, Value::Str(s) if arg_regex(&a[1]).is_match(&s));
             if matched {
                 let (repl, f) = replacement(ctx, &a[2], &a[3], &a[4])?;
-                set_path(ctx, p, Value::string(apply_fn(repl, &f)))?;
+                let new = apply_fn(repl.into_owned(), &f);
+                set_path(ctx, p, Value::string(new))?;
             }
         }
         Func::ReplaceAllMatches => {
             let (repl, f) = replacement(ctx, &a[2], &a[3], &a[4])?;
+            let repl = repl.into_owned();
             let re = arg_regex(&a[1]);
             let new = apply_fn(repl, &f);
             for kv in map_target(ctx, target(&a[0]))?.iter_mut() {
