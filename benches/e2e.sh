@@ -31,6 +31,7 @@
 #   3     scenario 1 with tail_sampling (10 policies, decision_wait 2s)
 #   4     metrics through cardinality_limiter, logs through log_rate_limiter -> gRPC sink
 #   5     I/O ceiling: the same requests flat out into a sink that does not decode
+#   6     scenario 1 with transform (3 OTTL statements) and filter (2 OTTL conditions)
 #
 # sluice runs on core 0, the load generator and the sink on core 1 (taskset);
 # on a 1-core machine everything shares core 0 and the figures say less.
@@ -53,14 +54,14 @@ CONNS=${CONNS:-4}
 CONC=${CONC:-2}
 SPANS=${SPANS:-1000}
 scenarios=("$@")
-[[ ${#scenarios[@]} -eq 0 ]] && scenarios=(1 1none 1zstd 1gz6 1nop 1f16 2 3 4 5)
+[[ ${#scenarios[@]} -eq 0 ]] && scenarios=(1 1none 1zstd 1gz6 1nop 1f16 2 3 4 5 6)
 for s in "${scenarios[@]}"; do
     if [[ $s == *@base && ! -x "${SLUICE_BASE:-}" ]]; then
         echo "scenario $s needs SLUICE_BASE, the path of a sluice binary" >&2
         exit 2
     fi
     case ${s%@base} in 1 | 1none | 1zstd | 1gz6 | 1nop | 1f16 | 2 | 3 | 4 | 5) ;; *)
-        echo "unknown scenario $s (1 1none 1zstd 1gz6 1nop 1f16 2 3 4 5)" >&2
+        echo "unknown scenario $s (1 1none 1zstd 1gz6 1nop 1f16 2 3 4 5 6)" >&2
         exit 2
         ;;
     esac
@@ -253,6 +254,20 @@ service:
 YAML
 }
 
+# Scenario 6: what a typical transform and OTTL filter do to the load's spans
+# (one in 50 names is dropped: 2% of spans).
+ottl_yaml="  transform:
+    error_mode: ignore
+    trace_statements:
+      - set(span.attributes[\"deployment.environment\"], \"prod\") where resource.attributes[\"service.name\"] == \"items\"
+      - replace_pattern(span.name, \"^GET /api/v1/items/[0-9]+\$\", \"GET /api/v1/items/{id}\")
+      - delete_key(resource.attributes, \"k8s.pod.name\")
+  filter:
+    error_mode: ignore
+    traces:
+      span:
+        - span.name == \"GET /api/v1/items/7\"
+        - span.status.code == STATUS_CODE_ERROR and span.attributes[\"never\"] != nil"
 tail_sampling_yaml="  tail_sampling:
     decision_wait: 2s
     num_traces: 400000
@@ -426,6 +441,10 @@ for s in "${scenarios[@]}"; do
     5)
         ceiling grpc
         ceiling http
+        ;;
+    6)
+        write_config 6$t traces "memory_limiter, filter, transform, batch" otlp "$ottl_yaml"
+        scenario 6$t "scenario 1 + filter (2 OTTL conditions) + transform (3 OTTL statements)${t:+ [SLUICE_BASE]}" traces grpc "${TRACE_SHAPE[@]}"
         ;;
     esac
 done

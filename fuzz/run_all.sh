@@ -9,7 +9,7 @@ cd "$(dirname "$0")"
 secs=${1:-600}
 shift || true
 targets=("$@")
-[[ ${#targets[@]} -eq 0 ]] && targets=(config_load otlp_grpc otlp_http_protobuf otlp_http_json otlp_http_gzip otlp_http_decompress otlp_check)
+[[ ${#targets[@]} -eq 0 ]] && targets=(config_load otlp_grpc otlp_http_protobuf otlp_http_json otlp_http_gzip otlp_http_decompress otlp_check ottl)
 for t in "${targets[@]}"; do
     mkdir -p "corpus/$t"
     cp -n seeds/"$t"/* "corpus/$t/" 2>/dev/null || true

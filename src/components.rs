@@ -23,6 +23,7 @@ pub static PROCESSORS: &[&ProcessorFactory] = &[
     &processors::filter::FACTORY,
     &processors::attributes::FACTORY,
     &processors::resource::FACTORY,
+    &processors::transform::FACTORY,
 ];
 
 pub static EXPORTERS: &[&ExporterFactory] = &[

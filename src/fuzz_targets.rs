@@ -101,3 +101,73 @@ pub fn otlp_check(data: &[u8]) {
         _ => panic!("check says {checked:?}, decode says {:?}", decoded.map(|b| b.item_count())),
     }
 }
+
+/// OTTL text: the first byte picks the context and whether the text is a
+/// statement, a condition or a flat (context-inferred) statement; what
+/// compiles is run on a sample item of that context, so evaluation is
+/// fuzzed too.
+pub fn ottl(data: &[u8]) {
+    use crate::ottl::{Condition, ContextKind, EvalCtx, Limits, Statement};
+    use opentelemetry_proto::tonic::common::v1::{any_value::Value as Av, AnyValue, KeyValue};
+    use opentelemetry_proto::tonic::logs::v1::LogRecord;
+    use opentelemetry_proto::tonic::trace::v1::{span::Event, Span};
+    let Some((first, rest)) = data.split_first() else { return };
+    let Ok(text) = std::str::from_utf8(rest) else { return };
+    let contexts = [ContextKind::Span, ContextKind::SpanEvent, ContextKind::Log, ContextKind::Resource];
+    let ctx = contexts[(first % 4) as usize];
+    let allowed = [ContextKind::Resource, ContextKind::Scope, ctx];
+    let limits = Limits::default();
+    let attr =
+        |k: &str, v: Av| KeyValue { key: k.into(), value: Some(AnyValue { value: Some(v) }), ..Default::default() };
+    let attrs = vec![
+        attr("s", Av::StringValue("GET /a/1".into())),
+        attr("i", Av::IntValue(7)),
+        attr("d", Av::DoubleValue(1.5)),
+        attr("b", Av::BoolValue(true)),
+    ];
+    let mut resource =
+        Some(opentelemetry_proto::tonic::resource::v1::Resource { attributes: attrs.clone(), ..Default::default() });
+    let mut scope = None;
+    let mut span = Span {
+        name: "op".into(),
+        trace_id: vec![1; 16],
+        span_id: vec![2; 8],
+        attributes: attrs.clone(),
+        ..Default::default()
+    };
+    let mut event = Event { name: "e".into(), attributes: attrs.clone(), ..Default::default() };
+    let mut log = LogRecord {
+        body: Some(AnyValue { value: Some(Av::StringValue("body".into())) }),
+        attributes: attrs,
+        ..Default::default()
+    };
+    let mut eval = EvalCtx { resource: Some(&mut resource), scope: Some(&mut scope), ..Default::default() };
+    match ctx {
+        ContextKind::Span => eval.span = Some(&mut span),
+        ContextKind::SpanEvent => {
+            eval.span = Some(&mut span);
+            eval.event = Some(&mut event);
+        }
+        ContextKind::Log => eval.log = Some(&mut log),
+        _ => {}
+    }
+    match (first / 4) % 3 {
+        0 => {
+            if let Ok(s) = Statement::compile(text, Some(ctx), &allowed, limits) {
+                let _ = s.execute(&mut eval);
+            }
+        }
+        1 => {
+            if let Ok(c) = Condition::compile(text, Some(ctx), &allowed, limits) {
+                let _ = c.eval(&eval);
+            }
+        }
+        _ => {
+            if let Ok(s) = Statement::compile(text, None, &allowed, limits) {
+                if s.context == ctx || s.context == ContextKind::Resource {
+                    let _ = s.execute(&mut eval);
+                }
+            }
+        }
+    }
+}

@@ -10,6 +10,7 @@ pub mod exporters;
 pub mod extensions;
 #[doc(hidden)]
 pub mod fuzz_targets;
+pub mod ottl;
 pub mod pipeline;
 pub mod processors;
 pub mod queue;

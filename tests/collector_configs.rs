@@ -82,10 +82,7 @@ fn collector_fields_sluice_lacks_are_refused_by_name() {
         ("exporters::prometheus::tls", "`tls`"),
         ("exporters::file::compression", "`compression`"),
         ("exporters::loki::default_labels_enabled", "`default_labels_enabled`"),
-        ("processors::filter/ottl::traces", "`traces`"),
-        ("processors::filter/ottl::logs::log_record", "`log_record`"),
         ("processors::attributes/kinds::include::span_kinds", "`span_kinds`"),
-        ("processors::tail_sampling::policies::0::ottl_condition", "`ottl_condition`"),
         ("exporters::loadbalancing::sending_queue", "`sending_queue`"),
     ];
     // lz4 is an HTTP codec, over gRPC neither the Collector nor sluice has it.

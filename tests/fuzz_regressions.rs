@@ -59,3 +59,8 @@ fn otlp_check_agrees_with_decode_on_every_input() {
     // The otlp_grpc corpus is the right input: the same gRPC messages.
     assert!(replay("otlp_grpc", entry::otlp_check) > 0, "no seeds for otlp_grpc");
 }
+
+#[test]
+fn ottl_inputs_do_not_panic() {
+    assert!(replay("ottl", entry::ottl) > 0, "no seeds for ottl");
+}

@@ -18,6 +18,7 @@ pub mod probabilistic_sampler;
 pub mod resource;
 pub mod sampling;
 pub mod tail_sampling;
+pub mod transform;
 
 use crate::config::component::{Factory, SameSettings};
 use crate::data::{Batch, Payload, Signal};

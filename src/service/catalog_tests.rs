@@ -60,7 +60,13 @@ fn component_text_lists_fields_with_types_defaults_and_values() {
     let words: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(&words[..3], ["decision_wait", "duration", "30s"], "{line}");
     assert!(text.contains("policies[].latency.threshold_ms"), "{text}");
-    assert!(text.contains("the Collector's settings sluice refuses (not supported yet): policies[].ottl_condition"));
+    assert!(text.contains("policies[].ottl_condition.span "), "{text}");
+    // The Collector's fields sluice refuses are listed apart.
+    let file_log = component_text("filelog").unwrap();
+    assert!(
+        file_log.contains("the Collector's settings sluice refuses (not supported yet): exclude_older_than,"),
+        "{file_log}"
+    );
 
     // A name two kinds share prints both.
     let otlp = component_text("otlp").unwrap();

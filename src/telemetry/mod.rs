@@ -852,6 +852,34 @@ impl FilterMetrics {
     }
 }
 
+/// Series of a component that runs OTTL (`transform`, `filter`'s OTTL
+/// conditions, `tail_sampling`'s `ottl_condition`).
+#[derive(Clone, Debug)]
+pub struct OttlMetrics {
+    /// Statements or conditions that failed on an item (any `error_mode`).
+    pub errors: Counter,
+    /// Batches dropped because a statement failed under `error_mode: propagate`.
+    pub batches_dropped: Counter,
+}
+
+impl OttlMetrics {
+    pub fn new(reg: &Registry, component: &str, signal: Signal) -> Self {
+        let labels: &[(&str, &str)] = &[("processor", component), ("otel_signal", signal.as_str())];
+        OttlMetrics {
+            errors: reg.counter(
+                "sluice_ottl_errors_total",
+                "OTTL statements or conditions that failed on an item; error_mode decides what follows.",
+                labels,
+            ),
+            batches_dropped: reg.counter(
+                "sluice_ottl_batches_dropped_total",
+                "Batches dropped because an OTTL statement or condition failed under error_mode: propagate.",
+                labels,
+            ),
+        }
+    }
+}
+
 /// Series of the `log_rate_limiter` processor. Every worker's instance
 /// registers the same series, so counters add up and the keys gauge is kept
 /// by deltas.

@@ -17,8 +17,8 @@ use std::fmt;
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct FilterConfig {
-    /// `ignore`, `silent` or `propagate` (the Collector's default). Accepted
-    /// for compatibility: legacy matching cannot fail, so it changes nothing.
+    /// `ignore`, `silent` or `propagate` (the Collector's default): what a
+    /// failing OTTL condition does (legacy matching cannot fail).
     pub error_mode: Option<String>,
     /// Used by traces pipelines only; other pipelines ignore it.
     pub spans: SpanFilters,
@@ -26,9 +26,19 @@ pub struct FilterConfig {
     pub metrics: MetricFilters,
     /// Used by logs pipelines only.
     pub logs: LogFilters,
-    /// The Collector's OTTL conditions (`traces.span`, `traces.spanevent`):
-    /// not implemented (yet); sluice reads the legacy blocks.
-    pub traces: Option<crate::config::component::CollectorOnly>,
+    /// The Collector's OTTL conditions for traces pipelines.
+    pub traces: TraceConditions,
+}
+
+/// The Collector's `traces` block: OTTL conditions, any of which drops
+/// the span (`span`) or the span event (`spanevent`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TraceConditions {
+    /// OTTL conditions: a span that meets any is dropped.
+    pub span: Option<Vec<String>>,
+    /// OTTL conditions: a span event that meets any is dropped.
+    pub spanevent: Option<Vec<String>>,
 }
 
 /// A span is kept when it matches `include` (if given) and does not match
@@ -106,10 +116,11 @@ pub struct MetricFilters {
     pub include: Option<Box<MetricMatch>>,
     /// Drop metrics (or data points) that match this block.
     pub exclude: Option<Box<MetricMatch>>,
-    /// The Collector's OTTL conditions: not implemented (yet).
-    pub metric: Option<crate::config::component::CollectorOnly>,
-    /// The Collector's OTTL data point conditions: not implemented (yet).
-    pub datapoint: Option<crate::config::component::CollectorOnly>,
+    /// OTTL conditions: a metric that meets any is dropped.
+    pub metric: Option<Vec<String>>,
+    /// OTTL conditions: a data point that meets any is dropped (a metric
+    /// left without points goes too).
+    pub datapoint: Option<Vec<String>>,
 }
 
 /// Any of `metric_names`, all of `resource_attributes`, all of
@@ -143,8 +154,8 @@ pub struct LogFilters {
     pub include: Option<Box<LogMatch>>,
     /// Drop records that match this block.
     pub exclude: Option<Box<LogMatch>>,
-    /// The Collector's OTTL conditions: not implemented (yet).
-    pub log_record: Option<crate::config::component::CollectorOnly>,
+    /// OTTL conditions: a log record that meets any is dropped.
+    pub log_record: Option<Vec<String>>,
 }
 
 /// All of `resource_attributes`, all of `record_attributes`, any of

@@ -248,11 +248,16 @@ pub fn compile(cfg: &FilterConfig) -> (Compiled, Vec<CompileError>) {
         || cfg.metrics.include.is_some()
         || cfg.metrics.exclude.is_some()
         || cfg.logs.include.is_some()
-        || cfg.logs.exclude.is_some();
+        || cfg.logs.exclude.is_some()
+        || cfg.traces.span.is_some()
+        || cfg.traces.spanevent.is_some()
+        || cfg.metrics.metric.is_some()
+        || cfg.metrics.datapoint.is_some()
+        || cfg.logs.log_record.is_some();
     if !any {
         c.error(
-            "the filter has no include or exclude block, so it would keep everything",
-            Some("add e.g. spans: {exclude: {match_type: strict, span_names: [health]}}, or metrics: / logs: blocks"),
+            "the filter has no conditions and no include or exclude block, so it would keep everything",
+            Some("add e.g. traces: {span: ['name == \"health\"']}, or spans: {exclude: {match_type: strict, span_names: [health]}}"),
         );
     }
     let out = Compiled {

@@ -1,6 +1,7 @@
 //! The `filter` processor (traces, metrics, logs): drops spans, metric data
 //! points and log records by the Collector's legacy `include`/`exclude`
-//! match blocks (see `config`), plus span events by `span_events`.
+//! match blocks (see `config`), plus span events by `span_events`, or by
+//! the Collector's OTTL conditions (see `ottl`; not both for one signal).
 //!
 //! Guarantees:
 //! - An item is kept when it matches `include` (if given) and does not match
@@ -17,6 +18,7 @@
 
 pub mod config;
 pub mod matcher;
+pub mod ottl;
 
 use super::{Processor, ProcessorContext};
 use crate::config::describe::SettingsType;
@@ -37,19 +39,25 @@ pub static FACTORY: ProcessorFactory = Factory {
         name: "filter",
         aliases: &[],
         signals: ALL_SIGNALS,
-        description: "drops spans, span events, metric data points and log records by include/exclude match blocks",
+        description: "drops spans, span events, metric data points and log records by OTTL conditions or include/exclude match blocks",
     },
     settings: SettingsType::of::<FilterConfig>(),
     compile: |input| {
         let cfg: FilterConfig = input.typed()?;
-        let (compiled, errors) = matcher::compile(&cfg);
+        let (compiled, mut errors) = matcher::compile(&cfg);
+        let (conditions, ottl_errors) = ottl::compile(&cfg);
+        errors.extend(ottl_errors);
         let mut c = input.checker();
         for e in &errors {
             c.error_at(&e.path, e.message.clone(), e.hint.clone());
         }
-        errors
-            .is_empty()
-            .then(|| std::sync::Arc::new(FilterSpec { config: cfg, compiled: std::sync::Arc::new(compiled) }) as _)
+        errors.is_empty().then(|| {
+            std::sync::Arc::new(FilterSpec {
+                config: cfg,
+                compiled: std::sync::Arc::new(compiled),
+                ottl: std::sync::Arc::new(conditions),
+            }) as _
+        })
     },
 };
 
@@ -58,6 +66,7 @@ pub static FACTORY: ProcessorFactory = Factory {
 pub struct FilterSpec {
     config: FilterConfig,
     compiled: std::sync::Arc<Compiled>,
+    ottl: std::sync::Arc<ottl::OttlConditions>,
 }
 
 impl FilterSpec {
@@ -75,33 +84,89 @@ impl PartialEq for FilterSpec {
 
 impl ProcessorSpec for FilterSpec {
     fn build(&self, ctx: &ProcessorContext) -> Result<Box<dyn Processor>, String> {
-        Ok(Box::new(FilterProcessor::from_compiled(self.compiled.clone(), ctx)))
+        Ok(Box::new(FilterProcessor::from_compiled(self.compiled.clone(), self.ottl.clone(), ctx)))
     }
 }
 
 pub struct FilterProcessor {
     m: std::sync::Arc<Compiled>,
+    ottl: std::sync::Arc<ottl::OttlConditions>,
     metrics: FilterMetrics,
+    ottl_metrics: crate::telemetry::OttlMetrics,
+    clock: crate::ottl::walk::WallClock,
+    id: String,
 }
 
 impl FilterProcessor {
     /// Compiles `cfg` on its own (tests and benches): the first error, if any.
     pub fn new(cfg: &FilterConfig, ctx: &ProcessorContext) -> Result<Self, String> {
-        let (m, errors) = matcher::compile(cfg);
+        let (m, mut errors) = matcher::compile(cfg);
+        let (conditions, ottl_errors) = ottl::compile(cfg);
+        errors.extend(ottl_errors);
         match errors.into_iter().next() {
             Some(e) => Err(e.message),
-            None => Ok(Self::from_compiled(std::sync::Arc::new(m), ctx)),
+            None => Ok(Self::from_compiled(std::sync::Arc::new(m), std::sync::Arc::new(conditions), ctx)),
         }
     }
 
-    pub fn from_compiled(m: std::sync::Arc<Compiled>, ctx: &ProcessorContext) -> Self {
-        FilterProcessor { m, metrics: FilterMetrics::new(&ctx.registry, &ctx.id, ctx.signal) }
+    pub fn from_compiled(
+        m: std::sync::Arc<Compiled>,
+        ottl: std::sync::Arc<ottl::OttlConditions>,
+        ctx: &ProcessorContext,
+    ) -> Self {
+        FilterProcessor {
+            m,
+            ottl,
+            metrics: FilterMetrics::new(&ctx.registry, &ctx.id, ctx.signal),
+            ottl_metrics: crate::telemetry::OttlMetrics::new(&ctx.registry, &ctx.id, ctx.signal),
+            clock: crate::ottl::walk::WallClock::new(),
+            id: ctx.id.clone(),
+        }
+    }
+
+    /// Runs the OTTL conditions: false when the batch is to be dropped
+    /// whole (a failure under `error_mode: propagate`).
+    fn filter_ottl(&self, batch: &mut Batch, now: Instant) -> bool {
+        let o = &self.ottl;
+        let relevant = match batch {
+            Batch::Traces(_) => !o.span.is_empty() || !o.spanevent.is_empty(),
+            Batch::Metrics(_) => !o.metric.is_empty() || !o.datapoint.is_empty(),
+            Batch::Logs(_) => !o.log_record.is_empty(),
+        };
+        if !relevant {
+            return true;
+        }
+        let now = self.clock.unix_nanos(now);
+        let before = batch.item_count();
+        let mut out = ottl::Outcome::default();
+        match batch {
+            Batch::Traces(r) => o.traces(r, now, &mut out),
+            Batch::Metrics(r) => o.metrics(r, now, &mut out),
+            Batch::Logs(r) => o.logs(r, now, &mut out),
+        }
+        if out.errors > 0 {
+            self.ottl_metrics.errors.add(out.errors);
+            if let Some(e) = &out.first {
+                tracing::warn!(processor = %self.id, errors = out.errors, error = %e, "OTTL conditions failed");
+            }
+        }
+        if out.events_dropped > 0 {
+            self.metrics.span_events_dropped.add(out.events_dropped);
+        }
+        let after = batch.item_count();
+        if out.propagate {
+            self.ottl_metrics.batches_dropped.inc();
+            self.metrics.processor.dropped.add(before as u64);
+            return false;
+        }
+        self.metrics.processor.dropped.add(before.saturating_sub(after) as u64);
+        true
     }
 
     /// Whether this instance would change anything for `signal`.
     pub fn acts_on(&self, signal: Signal) -> bool {
         let m = &self.m;
-        match signal {
+        (match signal {
             Signal::Traces => {
                 m.span_include.is_some()
                     || m.span_exclude.is_some()
@@ -110,7 +175,7 @@ impl FilterProcessor {
             }
             Signal::Metrics => m.metric_include.is_some() || m.metric_exclude.is_some(),
             Signal::Logs => m.log_include.is_some() || m.log_exclude.is_some(),
-        }
+        }) || !self.ottl.is_empty()
     }
 
     fn keep_span(&self, v: &SpanView<'_>) -> bool {
@@ -269,7 +334,10 @@ fn retain_points(m: &mut Metric, keep: impl Fn(&[KeyValue]) -> bool) {
 }
 
 impl Processor for FilterProcessor {
-    fn process(&mut self, mut batch: Batch, _now: Instant, out: &mut Vec<Batch>) {
+    fn process(&mut self, mut batch: Batch, now: Instant, out: &mut Vec<Batch>) {
+        if !self.filter_ottl(&mut batch, now) {
+            return;
+        }
         let empty = match &mut batch {
             Batch::Traces(req) => {
                 self.filter_traces(req);
@@ -292,3 +360,6 @@ impl Processor for FilterProcessor {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod ottl_tests;

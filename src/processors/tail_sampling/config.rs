@@ -128,8 +128,22 @@ pub struct PolicyConfig {
     pub drop: Option<DropConfig>,
     /// Invert one sub-policy.
     pub not: Option<NotConfig>,
-    /// The Collector's OTTL policy: not implemented (yet).
-    pub ottl_condition: Option<crate::config::component::CollectorOnly>,
+    pub ottl_condition: Option<OttlConditionConfig>,
+}
+
+/// The Collector's `ottl_condition` policy: the trace is sampled when some
+/// span meets one of `span`, or some span event one of `spanevent`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct OttlConditionConfig {
+    /// What a condition that fails on a span does: `ignore`/`silent` count
+    /// it as not met and go on, `propagate` (the Collector's default) stops
+    /// this policy's look at the span. Every failure is counted.
+    pub error_mode: crate::ottl::ErrorMode,
+    /// OTTL conditions on spans; the trace is kept when a span meets any.
+    pub span: Vec<String>,
+    /// OTTL conditions on span events; the trace is kept when an event meets any.
+    pub spanevent: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]

@@ -58,6 +58,7 @@ use crate::telemetry::{ProcessorMetrics, TailSamplingMetrics, TailSamplingPolicy
 use cache::{DecisionCache, TraceIdMap};
 use config::TailSamplingConfig;
 use emit::{KeptSpans, TsCache};
+use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use policy::{Decision, Facts, Flags, Outcome, Policy, Prob, TraceView};
@@ -384,6 +385,38 @@ pub struct TailSamplingProcessor {
     coming: TraceIdMap<usize>,
     metrics: TailSamplingMetrics,
     processor_metrics: ProcessorMetrics,
+    /// Present when some policy is an `ottl_condition`.
+    ottl: Option<OttlState>,
+}
+
+/// What `ottl_condition` policies need beside the spans: the decoded
+/// resource and scope of the spans being buffered (decoded once per scope
+/// group, not per span) and the error counter.
+struct OttlState {
+    last: Option<(Arc<ScopeGroup>, Option<Resource>, Option<InstrumentationScope>)>,
+    metrics: crate::telemetry::OttlMetrics,
+}
+
+impl OttlState {
+    fn observe(&mut self, group: &Arc<ScopeGroup>, span: &mut Span, policies: &[Policy], flags: &mut Flags) {
+        if !matches!(&self.last, Some((g, _, _)) if Arc::ptr_eq(g, group)) {
+            // The request was checked: resource and scope decode.
+            let resource = group.resource.resource.as_deref().and_then(|b| Resource::decode(b).ok());
+            let scope = group.scope.as_deref().and_then(|b| InstrumentationScope::decode(b).ok());
+            self.last = Some((group.clone(), resource, scope));
+        }
+        let Some((_, resource, scope)) = self.last.as_mut() else { return };
+        let mut ctx = crate::ottl::EvalCtx {
+            resource: Some(resource),
+            scope: Some(scope),
+            span: Some(span),
+            ..Default::default()
+        };
+        let errors = policy::observe_ottl(policies, &mut ctx, flags);
+        if errors > 0 {
+            self.metrics.errors.add(errors);
+        }
+    }
 }
 
 impl TailSamplingProcessor {
@@ -394,6 +427,7 @@ impl TailSamplingProcessor {
         // limits and composite budgets are shared by all worker instances.
         let shared = shared_state(ctx);
         let (policies, _) = policy::compile_all_shared(cfg, &shared);
+        let policies_ref = policy::has_ottl(&policies);
         let policy_metrics =
             policies.iter().map(|p| TailSamplingMetrics::policy(&ctx.registry, &ctx.id, &p.name)).collect();
         let max_traces = (cfg.num_traces as usize).div_ceil(workers).max(1);
@@ -428,6 +462,10 @@ impl TailSamplingProcessor {
             coming: TraceIdMap::default(),
             metrics: TailSamplingMetrics::new(&ctx.registry, &ctx.id),
             processor_metrics: ProcessorMetrics::new(&ctx.registry, &ctx.id, ctx.signal),
+            ottl: policies_ref.then(|| OttlState {
+                last: None,
+                metrics: crate::telemetry::OttlMetrics::new(&ctx.registry, &ctx.id, ctx.signal),
+            }),
         }
     }
 
@@ -504,11 +542,14 @@ impl TailSamplingProcessor {
         }
         let sized = scope.resource.size.is_some();
         match span {
-            SpanIn::Decoded(span) => {
+            SpanIn::Decoded(mut span) => {
                 if sized {
                     entry.facts.size += policy::span_size(&span);
                 }
                 entry.facts.observe(&id, &span, &self.policies);
+                if let Some(o) = self.ottl.as_mut() {
+                    o.observe(scope, &mut span, &self.policies, &mut entry.facts.flags);
+                }
                 append(&mut entry.buf, &span);
             }
             SpanIn::Wire(w) => {
@@ -517,6 +558,12 @@ impl TailSamplingProcessor {
                     entry.facts.size += Span::decode(w.bytes).map_or(0, |s| policy::span_size(&s));
                 }
                 entry.facts.observe_facts(&id, &w.facts(), &self.policies);
+                if let Some(o) = self.ottl.as_mut() {
+                    // Only for `ottl_condition` policies: they read any field.
+                    if let Ok(mut decoded) = Span::decode(w.bytes) {
+                        o.observe(scope, &mut decoded, &self.policies, &mut entry.facts.flags);
+                    }
+                }
                 append_bytes(&mut entry.buf, w.bytes, || self.coming.get(&id).copied().unwrap_or(0));
             }
         }

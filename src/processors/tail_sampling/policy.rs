@@ -381,6 +381,103 @@ pub fn resource_flags(policies: &[Policy], attrs: &dyn Attrs) -> Flags {
     flags
 }
 
+/// The conditions of one `ottl_condition` policy.
+#[derive(Debug)]
+pub struct OttlPolicy {
+    pub span: Vec<crate::ottl::Condition>,
+    pub spanevent: Vec<crate::ottl::Condition>,
+    pub error_mode: crate::ottl::ErrorMode,
+}
+
+impl OttlPolicy {
+    /// Whether a condition holds for the span (in `ctx`) or one of its
+    /// events; failures are counted in `errors`.
+    fn matches(&self, ctx: &mut crate::ottl::EvalCtx, errors: &mut u64) -> bool {
+        use crate::ottl::ErrorMode;
+        for c in &self.span {
+            match c.eval(ctx) {
+                Ok(true) => return true,
+                Ok(false) => {}
+                Err(e) => {
+                    *errors += 1;
+                    if self.error_mode == ErrorMode::Ignore {
+                        tracing::debug!(error = %e, "ottl_condition failed on a span");
+                    }
+                    if self.error_mode == ErrorMode::Propagate {
+                        return false;
+                    }
+                }
+            }
+        }
+        if self.spanevent.is_empty() {
+            return false;
+        }
+        let Some(span) = ctx.span.as_deref_mut() else { return false };
+        let mut events = std::mem::take(&mut span.events);
+        let mut found = false;
+        'events: for e in &mut events {
+            let ev = crate::ottl::EvalCtx {
+                resource: ctx.resource.as_deref_mut(),
+                scope: ctx.scope.as_deref_mut(),
+                span: ctx.span.as_deref_mut(),
+                event: Some(e),
+                ..Default::default()
+            };
+            for c in &self.spanevent {
+                match c.eval(&ev) {
+                    Ok(true) => {
+                        found = true;
+                        break 'events;
+                    }
+                    Ok(false) => {}
+                    Err(_) => {
+                        *errors += 1;
+                        if self.error_mode == ErrorMode::Propagate {
+                            break 'events;
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(span) = ctx.span.as_deref_mut() {
+            span.events = events;
+        }
+        found
+    }
+}
+
+/// Whether any policy (or sub-policy) is an `ottl_condition`: spans must
+/// then be decoded to be observed.
+pub fn has_ottl(policies: &[Policy]) -> bool {
+    fn walk(p: &Policy) -> bool {
+        match &p.kind {
+            Kind::Ottl { .. } => true,
+            Kind::And(subs) | Kind::Drop(subs) => subs.iter().any(walk),
+            Kind::Composite { subs, .. } => subs.iter().any(|s| walk(&s.policy)),
+            Kind::Not(sub) => walk(sub),
+            _ => false,
+        }
+    }
+    policies.iter().any(walk)
+}
+
+/// Sets the flags of the `ottl_condition` policies one span (with its
+/// resource and scope in `ctx`) meets; returns the conditions that failed.
+pub fn observe_ottl(policies: &[Policy], ctx: &mut crate::ottl::EvalCtx, flags: &mut Flags) -> u64 {
+    fn walk(p: &Policy, ctx: &mut crate::ottl::EvalCtx, flags: &mut Flags, errors: &mut u64) {
+        match &p.kind {
+            Kind::Ottl { conditions, flag } if !flags.get(*flag) && conditions.matches(ctx, errors) => flags.set(*flag),
+            Kind::And(subs) | Kind::Drop(subs) => subs.iter().for_each(|s| walk(s, ctx, flags, errors)),
+            Kind::Composite { subs, .. } => subs.iter().for_each(|s| walk(&s.policy, ctx, flags, errors)),
+            Kind::Not(sub) => walk(sub, ctx, flags, errors),
+            _ => {}
+        }
+    }
+    let mut errors = 0;
+    policies.iter().for_each(|p| walk(p, ctx, flags, &mut errors));
+    errors
+}
+
 /// A trace as policies see it.
 pub struct TraceView<'a> {
     pub trace_id: &'a [u8; 16],
@@ -552,6 +649,11 @@ enum Kind {
         invert: bool,
         flag: usize,
     },
+    /// OTTL conditions, decided span by span as the spans come.
+    Ottl {
+        conditions: Arc<OttlPolicy>,
+        flag: usize,
+    },
     /// FNV-64a of salt and trace ID at most `threshold`.
     Probabilistic {
         threshold: u64,
@@ -658,6 +760,7 @@ const BASIC_TYPES: &[&str] = &[
     "trace_state",
     "trace_flags",
     "bytes_limiting",
+    "ottl_condition",
 ];
 
 #[derive(Clone, Copy, PartialEq)]
@@ -904,6 +1007,35 @@ fn compile(
                 flag: 0,
             }
         }
+        "ottl_condition" => {
+            let b = block!(ottl_condition);
+            let at = seg(path, "ottl_condition");
+            if b.span.is_empty() && b.spanevent.is_empty() {
+                err(
+                    errors,
+                    at.clone(),
+                    "ottl_condition needs at least one span or spanevent condition",
+                    Some("e.g. span: ['attributes[\"http.status_code\"] >= 500']"),
+                );
+            }
+            let mut compile_list = |field: &str, list: &[String], ctx: crate::ottl::ContextKind| {
+                let mut out = Vec::new();
+                for (i, text) in list.iter().enumerate() {
+                    match crate::ottl::Condition::compile_in(text, ctx, false, crate::ottl::Limits::default()) {
+                        Ok(c) => out.push(c),
+                        Err(e) => errors.push(PolicyError {
+                            path: seg(&seg(&at, field), i),
+                            message: e.to_string(),
+                            hint: e.hint.clone(),
+                        }),
+                    }
+                }
+                out
+            };
+            let span = compile_list("span", &b.span, crate::ottl::ContextKind::Span);
+            let spanevent = compile_list("spanevent", &b.spanevent, crate::ottl::ContextKind::SpanEvent);
+            Kind::Ottl { conditions: Arc::new(OttlPolicy { span, spanevent, error_mode: b.error_mode }), flag: 0 }
+        }
         "boolean_attribute" => {
             let b = block!(boolean_attribute);
             if b.key.is_empty() {
@@ -1100,6 +1232,7 @@ impl Policy {
             | Kind::NumericAttribute { flag, .. }
             | Kind::BooleanAttribute { flag, .. }
             | Kind::TraceState { flag, .. }
+            | Kind::Ottl { flag, .. }
             | Kind::Latency { flag, .. } => {
                 *flag = *next;
                 *next += 1;
@@ -1191,6 +1324,7 @@ impl Policy {
             Kind::StringAttribute { invert, flag, .. }
             | Kind::NumericAttribute { invert, flag, .. }
             | Kind::BooleanAttribute { invert, flag, .. } => matched(t.facts.flags.get(*flag), *invert),
+            Kind::Ottl { flag, .. } => matched(t.facts.flags.get(*flag), false),
             Kind::Probabilistic { threshold, salt } => {
                 // The FNV hash is not OpenTelemetry randomness, so the kept
                 // trace's adjusted count cannot be written as `th`.

@@ -1176,3 +1176,116 @@ fn trace_state_policy_reads_tracestates_as_the_go_sdk() {
     s.trace_state = "ot=th:zz,debug=1".into();
     assert_eq!(decide_all_at(&mut p, vec![s], Instant::now()).len(), 1);
 }
+
+/// The Collector's `ottl_condition` policy: a trace is kept whole when one
+/// span meets a `span` condition or one span event a `spanevent` one,
+/// read from decoded requests and from requests as received alike.
+#[test]
+fn ottl_condition_keeps_whole_traces_decoded_or_as_received() {
+    let policies = r#"{"decision_wait": "1s", "policies": [
+        {"name": "ottl", "type": "ottl_condition", "ottl_condition": {
+            "error_mode": "ignore",
+            "span": ["name == \"op-3\" and attributes[\"tier\"] == \"gold\"",
+                     "resource.attributes[\"service.name\"] == \"nope\"",
+                     "Substring(name, 0, 100) == \"x\""],
+            "spanevent": ["name == \"exception\""]
+        }}
+    ]}"#;
+    let gold = |n: u64| n.is_multiple_of(4);
+    let excepted = |n: u64| n % 4 == 1;
+    let make = |n: u64| -> Vec<Span> {
+        (0..SPANS_PER_TRACE)
+            .map(|i| {
+                let mut s = span(n, i, false, false);
+                if i == 3 && gold(n) {
+                    s.attributes.push(KeyValue {
+                        key: "tier".into(),
+                        value: Some(AnyValue { value: Some(any_value::Value::StringValue("gold".into())) }),
+                        ..Default::default()
+                    });
+                }
+                if i == 1 && excepted(n) {
+                    s.events.push(opentelemetry_proto::tonic::trace::v1::span::Event {
+                        name: "exception".into(),
+                        ..Default::default()
+                    });
+                }
+                s
+            })
+            .collect()
+    };
+    for as_received in [false, true] {
+        let (mut p, reg) = build(policies);
+        let t0 = Instant::now();
+        let mut out = Vec::new();
+        let req = batch((0..20).flat_map(make).collect());
+        if as_received {
+            let mut payloads = Vec::new();
+            p.process_payload(Payload::Encoded(crate::data::EncodedBatch::encode(&req)), t0, &mut payloads);
+            let mut rest = Vec::new();
+            p.tick_payload(t0 + Duration::from_secs(2), &mut rest);
+            payloads.extend(rest);
+            let mut flushed = Vec::new();
+            p.flush_payload(&mut flushed);
+            payloads.extend(flushed);
+            out.extend(payloads.into_iter().map(|x| x.into_decoded().unwrap()));
+        } else {
+            p.process(req, t0, &mut out);
+            p.tick(t0 + Duration::from_secs(2), &mut out);
+        }
+        let kept = collect(out);
+        for n in 0..20 {
+            let want = gold(n) || excepted(n);
+            assert_eq!(kept.get(&trace_id(n)).map(Vec::len), want.then_some(SPANS_PER_TRACE as usize), "trace {n}");
+        }
+        // Substring past the end fails on every span it is reached for; once
+        // a trace matched, its later spans are not looked at. 10 plain
+        // traces: 5 failures each; 5 gold (op-3 matched before Substring):
+        // spans 0-2, 3 each; 5 with the event on span 1 (after Substring
+        // failed there): spans 0-1, 2 each.
+        let errors =
+            reg.value("sluice_ottl_errors_total", &[("processor", "tail_sampling"), ("otel_signal", "traces")]);
+        assert_eq!(errors, Some((10 * 5 + 5 * 3 + 5 * 2) as f64), "as received: {as_received}");
+    }
+}
+
+#[test]
+fn ottl_condition_errors_are_config_errors() {
+    let text = r#"receivers:
+  otlp:
+    protocols: {grpc: }
+processors:
+  tail_sampling:
+    policies:
+      - name: ottl
+        type: ottl_condition
+        ottl_condition:
+          error_mode: ignore
+          span:
+            - 'atributes["k"] == "v"'
+      - name: empty
+        type: ottl_condition
+        ottl_condition: {}
+exporters:
+  debug:
+service:
+  pipelines:
+    traces: {receivers: [otlp], processors: [tail_sampling], exporters: [debug]}
+"#;
+    let errors = load_agent_config(text, &|_| None).unwrap_err();
+    let shown: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+    assert!(
+        shown
+            .iter()
+            .any(|e| e.starts_with("processors::tail_sampling::policies::0::ottl_condition::span::0 (line 12): ")
+                && e.contains("unknown path `atributes`")
+                && e.ends_with("hint: did you mean \"attributes\"?")),
+        "{shown:#?}"
+    );
+    assert!(
+        shown.iter().any(|e| e.starts_with(
+            "processors::tail_sampling::policies::1::ottl_condition (line 15): ottl_condition needs at least one"
+        )),
+        "{shown:#?}"
+    );
+}
