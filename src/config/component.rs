@@ -60,6 +60,10 @@ pub struct ComponentMeta {
     /// Signals of the pipelines it may be in; empty for extensions.
     pub signals: &'static [Signal],
     pub description: &'static str,
+    /// A minimal working body of its settings, as block YAML (empty: it
+    /// needs none). `sluice components TYPE` prints it, and a test loads and
+    /// starts it in a pipeline of every signal the type takes.
+    pub example: &'static str,
 }
 
 impl ComponentMeta {

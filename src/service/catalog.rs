@@ -79,6 +79,15 @@ pub fn component_text(type_name: &str) -> Option<String> {
                 names.join(", ")
             ));
         }
+        out.push_str(&format!("example:\n  {}:\n    {}:", meta.kind.section(), meta.name));
+        if meta.example.is_empty() {
+            out.push('\n');
+        } else {
+            out.push('\n');
+            for line in meta.example.lines() {
+                out.push_str(&format!("      {line}\n"));
+            }
+        }
     }
     Some(out)
 }
@@ -194,6 +203,11 @@ pub fn reference_markdown() -> String {
                 let names: Vec<String> = refused.iter().map(|f| format!("`{}`", f.path)).collect();
                 out.push_str(&format!("\nThe Collector's settings sluice refuses (not yet): {}.\n", names.join(", ")));
             }
+            out.push_str(&format!("\nExample:\n\n```yaml\n{}:\n  {}:\n", kind.section(), meta.name));
+            for line in meta.example.lines() {
+                out.push_str(&format!("    {line}\n"));
+            }
+            out.push_str("```\n");
         }
     }
     out

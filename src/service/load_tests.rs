@@ -626,6 +626,7 @@ fn signal_support_is_checked() {
         aliases: &[],
         signals: &[Signal::Traces],
         description: "",
+        example: "",
     };
     assert!(only_traces.check_signal(Signal::Traces).is_ok());
     let msg = only_traces.check_signal(Signal::Logs).unwrap_err();

@@ -36,6 +36,7 @@ pub static FACTORY: ConnectorFactory = Factory {
         aliases: &[],
         signals: &[Signal::Traces, Signal::Metrics, Signal::Logs],
         description: "counts spans, span events, metrics, data points and log records into metrics",
+        example: "",
     },
     settings: SettingsType::of::<CountConfig>(),
     compile: |input| {

@@ -19,6 +19,7 @@ pub static FACTORY: ConnectorFactory = Factory {
         aliases: &[],
         signals: ALL_SIGNALS,
         description: "passes data from pipelines to pipelines of the same signal (traces to traces, ...)",
+        example: "",
     },
     settings: SettingsType::of::<ForwardConfig>(),
     compile: |input| {

@@ -50,6 +50,7 @@ pub static FACTORY: ConnectorFactory = Factory {
         aliases: &[],
         signals: &[Signal::Traces],
         description: "R.E.D. metrics from spans: calls and a duration histogram per service, span name, kind, status",
+        example: "",
     },
     settings: SettingsType::of::<SpanMetricsConfig>(),
     compile: |input| {

@@ -32,6 +32,7 @@ pub static FACTORY: ExporterFactory = Factory {
         aliases: &[],
         signals: ALL_SIGNALS,
         description: "writes a summary or the contents of each batch to the agent's log",
+        example: "",
     },
     settings: SettingsType::of::<DebugExporterConfig>(),
     compile: |input| {

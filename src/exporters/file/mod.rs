@@ -38,6 +38,7 @@ pub static FACTORY: ExporterFactory = Factory {
         aliases: &[],
         signals: ALL_SIGNALS,
         description: "writes OTLP JSON lines to a file, rotated by size",
+        example: "path: /var/lib/sluice/export.json\n",
     },
     settings: SettingsType::of::<FileExporterConfig>(),
     compile: |input| {

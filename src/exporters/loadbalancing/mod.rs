@@ -61,6 +61,7 @@ pub static FACTORY: ExporterFactory = Factory {
         aliases: &["load_balancing"],
         signals: ALL_SIGNALS,
         description: "OTLP/gRPC to a set of backends by consistent hash of trace ID, service or metric name",
+        example: "protocol:\n  otlp:\n    tls:\n      insecure: true\nresolver:\n  static:\n    hostnames: [localhost:4317]\n",
     },
     settings: SettingsType { schema: schema_of::<LoadBalancingConfig>, effective: config::effective_settings },
     compile: |input| {

@@ -43,6 +43,7 @@ pub static FACTORY: ExporterFactory = Factory {
         aliases: &[],
         signals: &[Signal::Logs],
         description: "Loki push API: streams by label set, snappy protobuf or JSON",
+        example: "endpoint: http://localhost:3100/loki/api/v1/push\n",
     },
     settings: SettingsType::of::<LokiExporterConfig>(),
     compile: |input| {

@@ -26,6 +26,7 @@ pub static FACTORY: ExporterFactory = Factory {
         aliases: &[],
         signals: ALL_SIGNALS,
         description: "accepts and discards every batch, counted as sent (to measure the agent's own cost)",
+        example: "",
     },
     settings: SettingsType::of::<NopExporterConfig>(),
     compile: |input| {

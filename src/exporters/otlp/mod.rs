@@ -47,6 +47,7 @@ pub static FACTORY: ExporterFactory = Factory {
         aliases: &["otlp_grpc"],
         signals: ALL_SIGNALS,
         description: "OTLP over gRPC (Jaeger, Tempo, another collector)",
+        example: "endpoint: localhost:4317\ntls:\n  insecure: true\n",
     },
     settings: SettingsType::of::<OtlpExporterConfig>(),
     compile: |input| {

@@ -38,6 +38,7 @@ pub static FACTORY: ExporterFactory = Factory {
         aliases: &["otlp_http"],
         signals: ALL_SIGNALS,
         description: "OTLP over HTTP, protobuf or JSON",
+        example: "endpoint: http://localhost:4318\n",
     },
     settings: SettingsType::of::<OtlpHttpExporterConfig>(),
     compile: |input| {

@@ -48,6 +48,7 @@ pub static FACTORY: ExporterFactory = Factory {
         aliases: &[],
         signals: &[Signal::Metrics],
         description: "serves the latest value of each series on a /metrics page for Prometheus to scrape",
+        example: "endpoint: 127.0.0.1:8889\n",
     },
     settings: SettingsType::of::<PrometheusExporterConfig>(),
     compile: |input| {

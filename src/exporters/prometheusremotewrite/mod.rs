@@ -42,6 +42,7 @@ pub static FACTORY: ExporterFactory = Factory {
         aliases: &["prometheus_remote_write"],
         signals: &[Signal::Metrics],
         description: "Prometheus remote write 1.0 (Prometheus, Mimir, Cortex, VictoriaMetrics, Thanos)",
+        example: "endpoint: http://localhost:9090/api/v1/write\n",
     },
     settings: SettingsType::of::<PrometheusRemoteWriteConfig>(),
     compile: |input| {

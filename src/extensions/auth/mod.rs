@@ -44,6 +44,7 @@ pub static BEARER_FACTORY: ExtensionFactory = Factory {
         aliases: &[],
         signals: &[],
         description: "receivers require a bearer token (auth: {authenticator: bearertokenauth})",
+        example: "filename: /etc/sluice/token\n",
     },
     settings: SettingsType::of::<BearerTokenAuthConfig>(),
     compile: |input| {
@@ -59,6 +60,7 @@ pub static BASIC_FACTORY: ExtensionFactory = Factory {
         aliases: &[],
         signals: &[],
         description: "receivers require HTTP Basic credentials from an htpasswd table",
+        example: "htpasswd:\n  file: /etc/sluice/htpasswd\n",
     },
     settings: SettingsType::of::<BasicAuthConfig>(),
     compile: |input| {

@@ -17,6 +17,7 @@ pub static FACTORY: ExtensionFactory = Factory {
         aliases: &[],
         signals: &[],
         description: "a directory for persistent sending queues (sending_queue.storage)",
+        example: "directory: /var/lib/sluice/storage\n",
     },
     settings: SettingsType::of::<FileStorageSettings>(),
     compile: |input| {

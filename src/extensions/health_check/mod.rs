@@ -16,6 +16,7 @@ pub static FACTORY: ExtensionFactory = Factory {
         aliases: &[],
         signals: &[],
         description: "liveness, readiness and startup endpoints",
+        example: "endpoint: 127.0.0.1:13133\n",
     },
     settings: SettingsType::of::<HealthCheckSettings>(),
     compile: |input| {

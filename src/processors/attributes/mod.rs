@@ -32,6 +32,7 @@ pub static FACTORY: ProcessorFactory = Factory {
         aliases: &[],
         signals: ALL_SIGNALS,
         description: "inserts, updates, deletes, hashes, extracts or converts span, log and data point attributes",
+        example: "actions:\n  - {key: deployment.environment, value: production, action: upsert}\n",
     },
     settings: SettingsType::of::<AttributesConfig>(),
     compile: |input| {

@@ -25,6 +25,7 @@ pub static FACTORY: ProcessorFactory = Factory {
         aliases: &[],
         signals: ALL_SIGNALS,
         description: "groups items into batches by size and time",
+        example: "",
     },
     settings: SettingsType::of::<BatchConfig>(),
     compile: |input| {

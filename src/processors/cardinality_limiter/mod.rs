@@ -71,6 +71,7 @@ pub static FACTORY: ProcessorFactory = Factory {
         aliases: &[],
         signals: &[crate::data::Signal::Metrics],
         description: "bounds distinct series per metric, folding the excess into an overflow series",
+        example: "",
     },
     settings: SettingsType::of::<CardinalityLimiterConfig>(),
     compile: |input| {

@@ -40,6 +40,7 @@ pub static FACTORY: ProcessorFactory = Factory {
         aliases: &[],
         signals: ALL_SIGNALS,
         description: "drops spans, span events, metric data points and log records by OTTL conditions or include/exclude match blocks",
+        example: "error_mode: ignore\ntraces:\n  span:\n    - 'attributes[\"http.route\"] == \"/health\"'\nmetrics:\n  metric:\n    - 'name == \"debug.heartbeat\"'\nlogs:\n  log_record:\n    - 'severity_number < SEVERITY_NUMBER_INFO'\n",
     },
     settings: SettingsType::of::<FilterConfig>(),
     compile: |input| {

@@ -53,6 +53,7 @@ pub static FACTORY: ProcessorFactory = Factory {
         aliases: &[],
         signals: &[crate::data::Signal::Traces],
         description: "keeps traces on their first span toward a traces/s goal per key, errors always",
+        example: "traces_per_second: 100\n",
     },
     settings: SettingsType::of::<HeadSamplerConfig>(),
     compile: |input| {

@@ -57,6 +57,7 @@ pub static FACTORY: ProcessorFactory = Factory {
         aliases: &[],
         signals: &[crate::data::Signal::Logs],
         description: "keeps at most a rate of log records per key (service, severity, body template), with summaries",
+        example: "",
     },
     settings: SettingsType::of::<LogRateLimiterConfig>(),
     compile: |input| {

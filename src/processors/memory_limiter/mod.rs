@@ -28,6 +28,7 @@ pub static FACTORY: ProcessorFactory = Factory {
         aliases: &[],
         signals: ALL_SIGNALS,
         description: "refuses data with retryable errors while memory is above its limit",
+        example: "check_interval: 1s\nlimit_percentage: 80\nspike_limit_percentage: 20\n",
     },
     settings: SettingsType::of::<MemoryLimiterConfig>(),
     compile: |input| {

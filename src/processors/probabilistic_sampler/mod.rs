@@ -48,6 +48,7 @@ pub static FACTORY: ProcessorFactory = Factory {
         aliases: &[],
         signals: &[crate::data::Signal::Traces, crate::data::Signal::Logs],
         description: "keeps a percentage of traces or logs (hash_seed, proportional or equalizing)",
+        example: "sampling_percentage: 10\n",
     },
     settings: SettingsType::of::<ProbabilisticSamplerConfig>(),
     compile: |input| {

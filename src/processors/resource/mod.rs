@@ -24,6 +24,7 @@ pub static FACTORY: ProcessorFactory = Factory {
         aliases: &[],
         signals: ALL_SIGNALS,
         description: "applies the attributes processor's actions to resource attributes",
+        example: "attributes:\n  - {key: deployment.environment, value: production, action: upsert}\n",
     },
     settings: SettingsType::of::<ResourceConfig>(),
     compile: |input| {

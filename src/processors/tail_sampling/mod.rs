@@ -79,6 +79,7 @@ pub static FACTORY: ProcessorFactory = Factory {
         aliases: &[],
         signals: &[Signal::Traces],
         description: "keeps whole traces chosen by policies once they are complete, within a memory bound",
+        example: "policies:\n  - name: errors\n    type: status_code\n    status_code: {status_codes: [ERROR]}\n",
     },
     settings: SettingsType::of::<TailSamplingConfig>(),
     compile: |input| {

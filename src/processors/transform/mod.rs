@@ -34,6 +34,7 @@ pub static FACTORY: ProcessorFactory = Factory {
         aliases: &[],
         signals: ALL_SIGNALS,
         description: "modifies spans, metrics and logs with OTTL statements",
+        example: "error_mode: ignore\ntrace_statements:\n  - set(span.attributes[\"deployment.environment\"], \"production\")\nmetric_statements:\n  - set(datapoint.attributes[\"deployment.environment\"], \"production\")\nlog_statements:\n  - set(log.attributes[\"deployment.environment\"], \"production\")\n",
     },
     settings: SettingsType::of::<TransformConfig>(),
     compile: |input| {

@@ -57,6 +57,7 @@ pub static FACTORY: ReceiverFactory = Factory {
         aliases: &["file_log"],
         signals: &[Signal::Logs],
         description: "follows log files (Kubernetes container logs: CRI, Docker), with checkpoints in file_storage",
+        example: "include: [/var/log/pods/*/*/*.log]\noperators: [{type: container}]\n",
     },
     settings: SettingsType::of::<FilelogReceiverConfig>(),
     compile: |input| {

@@ -45,6 +45,7 @@ pub static FACTORY: ReceiverFactory = Factory {
         aliases: &["otlp_grpc"],
         signals: ALL_SIGNALS,
         description: "OTLP over gRPC and HTTP (protobuf and JSON)",
+        example: "protocols:\n  grpc:\n    endpoint: 127.0.0.1:4317\n  http:\n    endpoint: 127.0.0.1:4318\n",
     },
     settings: SettingsType::of::<config::OtlpReceiverConfig>(),
     compile: |input| {
