@@ -60,7 +60,7 @@ for s in "${scenarios[@]}"; do
         echo "scenario $s needs SLUICE_BASE, the path of a sluice binary" >&2
         exit 2
     fi
-    case ${s%@base} in 1 | 1none | 1zstd | 1gz6 | 1nop | 1f16 | 2 | 3 | 4 | 5) ;; *)
+    case ${s%@base} in 1 | 1none | 1zstd | 1gz6 | 1nop | 1f16 | 2 | 3 | 4 | 5 | 6) ;; *)
         echo "unknown scenario $s (1 1none 1zstd 1gz6 1nop 1f16 2 3 4 5 6)" >&2
         exit 2
         ;;
