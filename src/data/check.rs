@@ -324,13 +324,31 @@ pub fn check_request(signal: Signal, message: &[u8]) -> Result<usize, WireError>
         Signal::Metrics => Msg::ExportMetrics,
         Signal::Logs => Msg::ExportLogs,
     };
-    let mut walk = Walk { items: 0 };
+    let mut walk = Walk { items: 0, bytes: None };
     walk.message(msg, message, RECURSION_LIMIT)?;
     Ok(walk.items)
 }
 
+/// [`check_request`] and [`super::estimate::estimate_request`] in one walk:
+/// the item count and the decoded size of a request that checks. The size
+/// counts a plain attribute (a key and a scalar) at its encoded length, at
+/// least what it holds decoded, so it is never below the estimate's.
+pub fn check_and_estimate(signal: Signal, message: &[u8]) -> Result<super::estimate::Estimate, WireError> {
+    let msg = match signal {
+        Signal::Traces => Msg::ExportTraces,
+        Signal::Metrics => Msg::ExportMetrics,
+        Signal::Logs => Msg::ExportLogs,
+    };
+    let mut walk = Walk { items: 0, bytes: Some(super::estimate::element_bytes(msg, "")) };
+    walk.message(msg, message, RECURSION_LIMIT)?;
+    Ok(super::estimate::Estimate { items: walk.items, decoded_bytes: walk.bytes.unwrap_or(0) })
+}
+
 struct Walk {
     items: usize,
+    /// The decoded size as [`super::estimate`] models it, when asked for
+    /// ([`check_and_estimate`]): one walk instead of two.
+    bytes: Option<u64>,
 }
 
 /// The IDs a span or log record carried (the last occurrence wins, as in a decode).
@@ -471,6 +489,9 @@ impl Walk {
                     if matches!(kind, Kind::Str) && !is_utf8(value) {
                         return Err(at(Problem::NotUtf8));
                     }
+                    if let Some(bytes) = &mut self.bytes {
+                        *bytes += super::estimate::string_bytes(msg, tag, value.len());
+                    }
                     match (msg, tag) {
                         (Msg::Span, 1) | (Msg::LogRecord, 9) => ids.trace = value.len(),
                         (Msg::Span, 2) | (Msg::LogRecord, 10) => ids.span = value.len(),
@@ -481,11 +502,18 @@ impl Walk {
                 Kind::RepeatedI64 => match wire_type {
                     1 => {
                         take(&mut buf, 8).map_err(at)?;
+                        if let Some(bytes) = &mut self.bytes {
+                            *bytes += 8;
+                        }
                     }
                     2 => {
                         let len = varint(&mut buf).map_err(at)?;
-                        if take(&mut buf, len).map_err(at)?.len() % 8 != 0 {
+                        let packed = take(&mut buf, len).map_err(at)?.len();
+                        if packed % 8 != 0 {
                             return Err(at(Problem::PackedLength));
+                        }
+                        if let Some(bytes) = &mut self.bytes {
+                            *bytes += packed as u64;
                         }
                     }
                     other => return Err(at(Problem::InvalidWireType { found: other, expected: 1 })),
@@ -493,6 +521,9 @@ impl Walk {
                 Kind::RepeatedVarint => match wire_type {
                     0 => {
                         varint(&mut buf).map_err(at)?;
+                        if let Some(bytes) = &mut self.bytes {
+                            *bytes += 8;
+                        }
                     }
                     2 => {
                         let len = varint(&mut buf).map_err(at)?;
@@ -500,6 +531,9 @@ impl Walk {
                         while !packed.is_empty() {
                             // A varint cut by the end of the packed run is an error either way.
                             varint(&mut packed).map_err(|_| at(Problem::PackedLength))?;
+                            if let Some(bytes) = &mut self.bytes {
+                                *bytes += 8;
+                            }
                         }
                     }
                     other => return Err(at(Problem::InvalidWireType { found: other, expected: 0 })),
@@ -511,9 +545,16 @@ impl Walk {
                     }
                     let len = varint(&mut buf).map_err(at)?;
                     let value = take(&mut buf, len).map_err(at)?;
+                    if let Some(bytes) = &mut self.bytes {
+                        *bytes += super::estimate::element_bytes(child, name);
+                    }
                     // Attributes are most of a request: the plain ones take a
                     // quick path that accepts only what the full walk would.
                     if child == Msg::KeyValue && budget >= 2 && plain_key_value(value) {
+                        if let Some(bytes) = &mut self.bytes {
+                            // Its key and a string or bytes value: at most its body.
+                            *bytes += value.len() as u64;
+                        }
                         continue;
                     }
                     let before = self.items;

@@ -109,6 +109,27 @@ fn singular(name: &str) -> bool {
     )
 }
 
+/// What one element of a message field named `name` adds once decoded: the
+/// struct it becomes, unless it lives inline in its parent. `""` names the
+/// request itself.
+pub(super) fn element_bytes(child: Msg, name: &str) -> u64 {
+    if singular(name) {
+        0
+    } else {
+        struct_size(child) as u64
+    }
+}
+
+/// What a string or bytes field of `len` bytes adds once decoded.
+pub(super) fn string_bytes(msg: Msg, tag: u32, len: usize) -> u64 {
+    // A repeated string (EntityRef's keys) adds a `String` per element.
+    if msg == Msg::EntityRef && tag >= 3 {
+        (len + size_of::<String>()) as u64
+    } else {
+        len as u64
+    }
+}
+
 /// Whether an element of this field is one item as the Collector counts them.
 fn is_item(msg: Msg, tag: u32) -> bool {
     matches!((msg, tag), (Msg::ScopeSpans, 2) | (Msg::ScopeLogs, 2) | (Msg::Points(_) | Msg::TemporalPoints(_), 1))
@@ -305,6 +326,11 @@ mod tests {
     #[test]
     fn empty_log_records_cost_their_struct_not_their_two_bytes() {
         let req = empty_logs(10_000);
+        let wire = req.encode_to_vec();
+        assert_eq!(
+            crate::data::check::check_and_estimate(Signal::Logs, &wire).unwrap(),
+            estimate_request(Signal::Logs, &wire)
+        );
         let bytes = req.encode_to_vec();
         // 2 bytes a record on the wire (tag, zero length), plus the envelope.
         assert!(bytes.len() < 20_010, "{}", bytes.len());
@@ -347,7 +373,14 @@ mod tests {
         let bytes = req.encode_to_vec();
         let e = estimate_request(Signal::Traces, &bytes);
         assert_eq!(e.items, 50);
-        assert_eq!(e.decoded_bytes, held(&Batch::Traces(req)));
+        let exact = held(&Batch::Traces(req));
+        assert_eq!(e.decoded_bytes, exact);
+        // The one-walk form (check and size) never says less, and counts
+        // each plain attribute by its encoded body: a few bytes more each.
+        let both = crate::data::check::check_and_estimate(Signal::Traces, &bytes).unwrap();
+        assert_eq!(both.items, 50);
+        assert!(both.decoded_bytes >= exact, "{both:?} < {exact}");
+        assert!(both.decoded_bytes <= exact + 101 * 8, "{both:?} vs {exact}: 101 attributes, a few bytes each");
     }
 
     #[test]
@@ -375,6 +408,7 @@ mod tests {
         };
         let bytes = req.encode_to_vec();
         let e = estimate_request(Signal::Metrics, &bytes);
+        assert_eq!(crate::data::check::check_and_estimate(Signal::Metrics, &bytes).unwrap(), e);
         assert_eq!(e.items, 1);
         assert_eq!(e.items, crate::data::wire::count_items(Signal::Metrics, &bytes));
         assert!(e.decoded_bytes >= 1_600_008, "{e:?}");

@@ -244,6 +244,20 @@ pub fn prepare(
             inflated.into()
         }
     };
+    // A payload kept encoded is checked anyway: one walk checks and sizes it.
+    if format == Format::Protobuf && encoded {
+        let estimate = crate::data::check::check_and_estimate(signal, &plain)
+            .map_err(|source| DecodeError::Wire { message_type: message_type(signal), source })?;
+        if estimate.decoded_bytes > limits.max_decoded {
+            return Err(Rejection::DecodedTooLarge {
+                estimate: estimate.decoded_bytes,
+                limit: limits.max_decoded,
+                items: estimate.items,
+            });
+        }
+        admit(estimate).map_err(Rejection::Refused)?;
+        return Ok(Payload::Encoded(EncodedBatch::checked(signal, plain, estimate.items)));
+    }
     let estimate = match format {
         Format::Protobuf => crate::data::estimate::estimate_request(signal, &plain),
         Format::Json => {
