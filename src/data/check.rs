@@ -319,14 +319,19 @@ fn time_name(tag: u32) -> &'static str {
 /// Checks a whole `Export{Trace,Metrics,Logs}ServiceRequest` and returns its
 /// item count (spans, data points as the Collector counts them, log records).
 pub fn check_request(signal: Signal, message: &[u8]) -> Result<usize, WireError> {
-    let msg = match signal {
-        Signal::Traces => Msg::ExportTraces,
-        Signal::Metrics => Msg::ExportMetrics,
-        Signal::Logs => Msg::ExportLogs,
-    };
+    let msg = request_msg(signal);
     let mut walk = Walk { items: 0, bytes: None };
     walk.message(msg, message, RECURSION_LIMIT)?;
     Ok(walk.items)
+}
+
+/// The message an export request of `signal` is.
+pub(super) fn request_msg(signal: Signal) -> Msg {
+    match signal {
+        Signal::Traces => Msg::ExportTraces,
+        Signal::Metrics => Msg::ExportMetrics,
+        Signal::Logs => Msg::ExportLogs,
+    }
 }
 
 /// [`check_request`] and [`super::estimate::estimate_request`] in one walk:
@@ -334,11 +339,7 @@ pub fn check_request(signal: Signal, message: &[u8]) -> Result<usize, WireError>
 /// counts a plain attribute (a key and a scalar) at its encoded length, at
 /// least what it holds decoded, so it is never below the estimate's.
 pub fn check_and_estimate(signal: Signal, message: &[u8]) -> Result<super::estimate::Estimate, WireError> {
-    let msg = match signal {
-        Signal::Traces => Msg::ExportTraces,
-        Signal::Metrics => Msg::ExportMetrics,
-        Signal::Logs => Msg::ExportLogs,
-    };
+    let msg = request_msg(signal);
     let mut walk = Walk { items: 0, bytes: Some(super::estimate::element_bytes(msg, "")) };
     walk.message(msg, message, RECURSION_LIMIT)?;
     Ok(super::estimate::Estimate { items: walk.items, decoded_bytes: walk.bytes.unwrap_or(0) })

@@ -10,7 +10,7 @@
 use super::{read_sources, ConfigSources, PipelineConfig, TelemetryConfig};
 use crate::components;
 use crate::config::component::{typed_all, ComponentKind, ComponentMeta};
-use crate::config::describe::{fields, redact, to_yaml, Field};
+use crate::config::describe::{effective_of, fields, redact, to_yaml, Field};
 use crate::config::node::{Node, Value as NodeValue};
 use crate::config::{ComponentId, ConfigErrors};
 use serde_json::{Map, Value};
@@ -269,17 +269,6 @@ fn map_entries(v: &NodeValue) -> &[crate::config::node::Entry] {
 fn service_value(root: &Node, errors: &mut Vec<crate::config::ConfigError>) -> Value {
     let mut service = Map::new();
     let Some(node) = root.get("service").map(|e| &e.value) else { return Value::Object(service) };
-    let typed_value = |v: &Node, path: &str, errors: &mut Vec<_>, pipeline: bool| -> Option<Value> {
-        let mut value = if pipeline {
-            serde_json::to_value(typed_all::<PipelineConfig>(v, path, errors)?).ok()?
-        } else {
-            serde_json::to_value(typed_all::<TelemetryConfig>(v, path, errors)?).ok()?
-        };
-        if let Value::Object(map) = &mut value {
-            map.retain(|_, v| !v.is_null());
-        }
-        Some(value)
-    };
     if let Some(extensions) = node.get("extensions").map(|e| &e.value) {
         if let Some(list) = typed_all::<Vec<String>>(extensions, "service::extensions", errors) {
             service.insert("extensions".into(), Value::from(list));
@@ -289,7 +278,7 @@ fn service_value(root: &Node, errors: &mut Vec<crate::config::ConfigError>) -> V
         let mut printed = Map::new();
         for entry in map_entries(&pipelines.value) {
             let path = format!("service::pipelines::{}", entry.key);
-            if let Some(v) = typed_value(&entry.value, &path, errors, true) {
+            if let Some(v) = effective_of::<PipelineConfig>(&entry.value, &path, errors) {
                 printed.insert(entry.key.clone(), v);
             }
         }
@@ -297,12 +286,13 @@ fn service_value(root: &Node, errors: &mut Vec<crate::config::ConfigError>) -> V
     }
     let telemetry =
         node.get("telemetry").map(|e| e.value.clone()).unwrap_or(Node { line: 0, value: NodeValue::Map(Vec::new()) });
-    if let Some(v) = typed_value(&telemetry, "service::telemetry", errors, false) {
+    if let Some(v) = effective_of::<TelemetryConfig>(&telemetry, "service::telemetry", errors) {
         service.insert("telemetry".into(), v);
     }
     let shutdown =
         node.get("shutdown_timeout").and_then(|e| typed_all::<crate::config::Duration>(&e.value, "", errors));
-    let shutdown = shutdown.map(|d| d.to_string()).unwrap_or_else(|| "10s".to_string());
+    let shutdown = shutdown.map_or(super::load::DEFAULT_SHUTDOWN_TIMEOUT, |d| d.get());
+    let shutdown = crate::config::Duration(shutdown).to_string();
     service.insert("shutdown_timeout".into(), Value::from(shutdown));
     Value::Object(service)
 }

@@ -22,7 +22,7 @@ type Compiled<S> = BTreeMap<ComponentId, Arc<S>>;
 
 const TOP_KEYS: &[&str] = &["receivers", "processors", "exporters", "connectors", "extensions", "service"];
 const SERVICE_KEYS: &[&str] = &["extensions", "pipelines", "telemetry", "shutdown_timeout"];
-const DEFAULT_SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+pub(super) const DEFAULT_SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Reads, expands and validates a config, measuring the machine's memory for
 /// `memory_limiter`'s `limit_percentage`.
