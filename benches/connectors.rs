@@ -9,22 +9,14 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use sluice::config::component::ComponentInput;
 use sluice::config::node;
 use sluice::connectors::{Connector, ConnectorContext, ConnectorFactory, Now};
+use sluice::data::fixtures::kv;
 use sluice::data::{Batch, Signal};
 use sluice::telemetry::Registry;
-
-fn kv(k: &str, v: String) -> KeyValue {
-    KeyValue {
-        key: k.into(),
-        value: Some(AnyValue { value: Some(any_value::Value::StringValue(v)) }),
-        ..Default::default()
-    }
-}
 
 fn spans() -> Batch {
     let resource_spans = (0..10)

@@ -8,9 +8,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use sluice::data::fixtures::kv;
 use sluice::data::{Batch, Signal};
 use sluice::processors::filter::config::{FilterConfig, TraceConditions};
 use sluice::processors::filter::FilterProcessor;
@@ -19,14 +19,6 @@ use sluice::processors::transform::TransformProcessor;
 use sluice::processors::{Processor, ProcessorContext};
 use sluice::telemetry::Registry;
 use std::time::Instant;
-
-fn kv(k: &str, v: String) -> KeyValue {
-    KeyValue {
-        key: k.into(),
-        value: Some(AnyValue { value: Some(any_value::Value::StringValue(v)) }),
-        ..Default::default()
-    }
-}
 
 /// 1000 spans over 10 services, 4 attributes each; one in ten a health check.
 fn spans() -> ExportTraceServiceRequest {
@@ -42,7 +34,7 @@ fn spans() -> ExportTraceServiceRequest {
                         name: if i % 10 == 0 { "GET /health".into() } else { format!("GET /api/{}", i % 7) },
                         kind: 2,
                         attributes: vec![
-                            kv("http.method", "GET".into()),
+                            kv("http.method", "GET"),
                             kv("http.route", format!("/api/{}", i % 7)),
                             kv("user", format!("u{i}")),
                             kv("net.peer.name", format!("peer-{}", i % 13)),
