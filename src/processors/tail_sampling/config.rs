@@ -310,7 +310,9 @@ pub struct RateAllocationConfig {
     pub percent: f64,
 }
 
-pub fn validate(c: &mut Checker, cfg: &TailSamplingConfig) {
+/// Checks `cfg` and compiles its policies: the template every worker
+/// instance is made from (complete only when no error was reported).
+pub fn validate(c: &mut Checker, cfg: &TailSamplingConfig) -> Vec<crate::processors::tail_sampling::policy::Policy> {
     if cfg.decision_wait.is_zero() {
         c.error(&["decision_wait"], "decision_wait must be above zero", Some("e.g. 30s"));
     }
@@ -329,8 +331,9 @@ pub fn validate(c: &mut Checker, cfg: &TailSamplingConfig) {
     if cfg.max_memory_mib == 0 {
         c.error(&["max_memory_mib"], "max_memory_mib must be above 0", Some("e.g. 256"));
     }
-    let (_, errors) = crate::processors::tail_sampling::policy::compile_all(cfg, 1);
+    let (policies, errors) = crate::processors::tail_sampling::policy::compile_all(cfg);
     for e in errors {
         c.error_at(&e.path, e.message, e.hint);
     }
+    policies
 }

@@ -84,14 +84,34 @@ pub static FACTORY: ProcessorFactory = Factory {
     settings: SettingsType::of::<TailSamplingConfig>(),
     compile: |input| {
         let cfg: TailSamplingConfig = input.typed()?;
-        input.check(|c| config::validate(c, &cfg)).then_some(())?;
-        Some(std::sync::Arc::new(cfg))
+        let mut policies = Vec::new();
+        input.check(|c| policies = config::validate(c, &cfg)).then_some(())?;
+        Some(Arc::new(TailSamplingSpec { config: cfg, policies: Arc::new(policies) }))
     },
 };
 
-impl ProcessorSpec for TailSamplingConfig {
+/// A `tail_sampling` config with its policies compiled once, at load: each
+/// worker instance is made from them with its processor's shared state.
+pub struct TailSamplingSpec {
+    config: TailSamplingConfig,
+    policies: Arc<Vec<Policy>>,
+}
+
+impl std::fmt::Debug for TailSamplingSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.config.fmt(f)
+    }
+}
+
+impl PartialEq for TailSamplingSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.config == other.config
+    }
+}
+
+impl ProcessorSpec for TailSamplingSpec {
     fn build(&self, ctx: &ProcessorContext) -> Result<Box<dyn Processor>, String> {
-        Ok(Box::new(TailSamplingProcessor::new(self, ctx)))
+        Ok(Box::new(TailSamplingProcessor::from_compiled(&self.config, &self.policies, ctx)))
     }
 
     /// Per-trace buffers and decision caches.
@@ -421,13 +441,18 @@ impl OttlState {
 }
 
 impl TailSamplingProcessor {
+    /// Compiles `cfg` on its own (tests and benches); a policy that does not
+    /// compile is left out (the config loader refuses such a config).
     pub fn new(cfg: &TailSamplingConfig, ctx: &ProcessorContext) -> Self {
+        Self::from_compiled(cfg, &policy::compile_all(cfg).0, ctx)
+    }
+
+    /// One worker instance of the policies compiled at load. Rate limits and
+    /// composite budgets are shared by all worker instances.
+    pub fn from_compiled(cfg: &TailSamplingConfig, template: &[Policy], ctx: &ProcessorContext) -> Self {
         let workers = ctx.workers.max(1);
-        // Config was validated before build; a policy that does not compile
-        // here cannot happen, and is left out rather than panicking. Rate
-        // limits and composite budgets are shared by all worker instances.
         let shared = shared_state(ctx);
-        let (policies, _) = policy::compile_all_shared(cfg, &shared);
+        let policies = policy::instantiate(template, &shared);
         let policies_ref = policy::has_ottl(&policies);
         let policy_metrics =
             policies.iter().map(|p| TailSamplingMetrics::policy(&ctx.registry, &ctx.id, &p.name)).collect();

@@ -491,6 +491,7 @@ pub struct Policy {
     kind: Kind,
 }
 
+#[derive(Clone)]
 enum Matcher {
     /// A few values: compared one by one (lengths first), cheaper than hashing.
     ExactFew(Vec<String>),
@@ -536,6 +537,11 @@ pub struct TokenBucket {
 impl TokenBucket {
     pub fn new(rate: u64, burst: u64) -> TokenBucket {
         TokenBucket { rate: rate as f64, burst, tokens: 0.0, last: None }
+    }
+
+    /// A full bucket of the same rate and burst.
+    fn fresh(&self) -> TokenBucket {
+        TokenBucket { rate: self.rate, burst: self.burst, tokens: 0.0, last: None }
     }
 
     pub fn allow_n(&mut self, now: Instant, n: u64) -> bool {
@@ -783,18 +789,12 @@ impl Level {
     }
 }
 
-/// Compiles every policy of a config with state of its own (for validation
-/// and single-instance use). Errors name the path.
-pub fn compile_all(cfg: &TailSamplingConfig, workers: usize) -> (Vec<Policy>, Vec<PolicyError>) {
-    let _ = workers;
-    compile_all_shared(cfg, &SharedState::default())
-}
-
-/// Compiles every policy of a config; stateful parts (rate limits, composite
-/// budgets) come from `shared`, so every worker instance given the same
-/// `shared` limits the processor as a whole. Errors name the path.
-pub fn compile_all_shared(cfg: &TailSamplingConfig, shared: &SharedState) -> (Vec<Policy>, Vec<PolicyError>) {
-    let mut shared = Shared { state: shared, next: 0 };
+/// Compiles every policy of a config, once, when the config is loaded: the
+/// template each worker instance is made from with [`instantiate`]. Errors
+/// name the path.
+pub fn compile_all(cfg: &TailSamplingConfig) -> (Vec<Policy>, Vec<PolicyError>) {
+    let shared = SharedState::default();
+    let mut shared = Shared { state: &shared, next: 0 };
     let mut errors = Vec::new();
     let mut policies = Vec::new();
     if cfg.policies.is_empty() {
@@ -816,6 +816,15 @@ pub fn compile_all_shared(cfg: &TailSamplingConfig, shared: &SharedState) -> (Ve
         p.number_flags(&mut next);
     }
     (policies, errors)
+}
+
+/// The policies of one worker instance, made from the compiled `template`:
+/// everything but the stateful parts (rate limits, composite budgets) is
+/// shared with the template; those come from `shared`, so every instance
+/// made with the same `shared` limits the processor as a whole.
+pub fn instantiate(template: &[Policy], shared: &SharedState) -> Vec<Policy> {
+    let mut shared = Shared { state: shared, next: 0 };
+    template.iter().map(|p| p.instance(&mut shared)).collect()
 }
 
 fn seg(path: &[String], s: impl ToString) -> Vec<String> {
@@ -1226,6 +1235,55 @@ impl Policy {
     }
 
     /// Numbers this policy's (and its sub-policies') flags from `next` on.
+    /// A copy for one worker instance: stateful parts taken from `shared`
+    /// in the order of a depth-first walk (the same for every instance).
+    fn instance(&self, shared: &mut Shared) -> Policy {
+        let bucket = |b: &Arc<Mutex<TokenBucket>>, shared: &mut Shared| {
+            let fresh = b.lock().unwrap_or_else(|e| e.into_inner()).fresh();
+            shared.take(|| Mutex::new(fresh))
+        };
+        let subs = |list: &[Policy], shared: &mut Shared| list.iter().map(|p| p.instance(shared)).collect();
+        let kind = match &self.kind {
+            Kind::AlwaysSample => Kind::AlwaysSample,
+            Kind::Latency { lower_ms, upper_ms, flag } => {
+                Kind::Latency { lower_ms: *lower_ms, upper_ms: *upper_ms, flag: *flag }
+            }
+            Kind::StatusCode { codes } => Kind::StatusCode { codes: *codes },
+            Kind::StringAttribute { key, matcher, invert, flag } => {
+                Kind::StringAttribute { key: key.clone(), matcher: matcher.clone(), invert: *invert, flag: *flag }
+            }
+            Kind::NumericAttribute { key, min, max, invert, flag } => {
+                Kind::NumericAttribute { key: key.clone(), min: *min, max: *max, invert: *invert, flag: *flag }
+            }
+            Kind::BooleanAttribute { key, value, invert, flag } => {
+                Kind::BooleanAttribute { key: key.clone(), value: *value, invert: *invert, flag: *flag }
+            }
+            Kind::Ottl { conditions, flag } => Kind::Ottl { conditions: conditions.clone(), flag: *flag },
+            Kind::Probabilistic { threshold, salt } => {
+                Kind::Probabilistic { threshold: *threshold, salt: salt.clone() }
+            }
+            Kind::RateLimiting(b) => Kind::RateLimiting(bucket(b, shared)),
+            Kind::SpanCount { min, max } => Kind::SpanCount { min: *min, max: *max },
+            Kind::TraceState { key, values, flag } => {
+                Kind::TraceState { key: key.clone(), values: values.clone(), flag: *flag }
+            }
+            Kind::And(list) => Kind::And(subs(list, shared)),
+            Kind::Drop(list) => Kind::Drop(subs(list, shared)),
+            Kind::Not(sub) => Kind::Not(Box::new(sub.instance(shared))),
+            Kind::TraceFlags => Kind::TraceFlags,
+            Kind::BytesLimiting(b) => Kind::BytesLimiting(bucket(b, shared)),
+            Kind::Composite { max_total, subs: list, .. } => {
+                let list = list
+                    .iter()
+                    .map(|s| CompositeSub { policy: s.policy.instance(shared), allocated: s.allocated })
+                    .collect();
+                let state = shared.take(|| Mutex::new(CompositeState::default()));
+                Kind::Composite { max_total: *max_total, state, subs: list }
+            }
+        };
+        Policy { name: self.name.clone(), kind }
+    }
+
     fn number_flags(&mut self, next: &mut usize) {
         match &mut self.kind {
             Kind::StringAttribute { flag, .. }

@@ -77,7 +77,7 @@ fn ctx(reg: &Registry) -> ProcessorContext {
 fn build(json: &str) -> (TailSamplingProcessor, Registry) {
     let reg = Registry::new();
     let c = cfg(json);
-    let (_, errors) = policy::compile_all(&c, 1);
+    let (_, errors) = policy::compile_all(&c);
     assert!(errors.is_empty(), "{errors:?}");
     (TailSamplingProcessor::new(&c, &ctx(&reg)), reg)
 }
@@ -410,7 +410,7 @@ fn config_errors_name_the_policy_path() {
 
 #[test]
 fn tail_sampling_is_keyed_by_trace_and_traces_only() {
-    let c = TailSamplingConfig::default();
+    let c = spec(r#"{"policies": [{"name": "all", "type": "always_sample"}]}"#);
     assert!(crate::processors::ProcessorSpec::state_key(&c) == crate::processors::StateKey::TraceId);
     let ty = crate::components::find(crate::config::ComponentKind::Processor, "tail_sampling").unwrap();
     assert_eq!(ty.signals, &[Signal::Traces]);
@@ -819,12 +819,19 @@ fn fnv64_by_hand(salt: &str, id: &[u8]) -> u64 {
     h
 }
 
-/// Builds worker `worker` of `workers` of processor `id` (instances of one
-/// processor share their rate limits).
-/// Worker `worker` of `workers` instances of one processor in one pipeline:
-/// they share `slot`, as the pipeline gives them one.
+/// A config compiled as the loader does: policies once, for every instance.
+fn spec(json: &str) -> TailSamplingSpec {
+    let config = cfg(json);
+    let (policies, errors) = policy::compile_all(&config);
+    assert!(errors.is_empty(), "{errors:?}");
+    TailSamplingSpec { config, policies: Arc::new(policies) }
+}
+
+/// Worker `worker` of `workers` instances of one processor in one pipeline,
+/// built from one compiled `spec` as the pipeline builds them: they share
+/// `slot`, as the pipeline gives them one.
 fn build_worker(
-    json: &str,
+    spec: &TailSamplingSpec,
     id: &str,
     worker: usize,
     workers: usize,
@@ -839,7 +846,7 @@ fn build_worker(
         workers,
         shared: slot.clone(),
     };
-    TailSamplingProcessor::new(&cfg(json), &ctx)
+    TailSamplingProcessor::from_compiled(&spec.config, &spec.policies, &ctx)
 }
 
 /// One-span traces `from..to` (no root, so only flush or the wait decides them).
@@ -929,12 +936,17 @@ fn rate_limiting_is_one_token_bucket_per_processor() {
 
     // Shared by the processor's workers, not split between them: two
     // instances of one processor keep 20 of 2 × 15 together.
+    let compiled = spec(limit);
     let slot = crate::processors::SharedSlot::default();
-    let w0 = &mut build_worker(limit, "tail_sampling/rl_shared", 0, 2, &slot);
-    let w1 = &mut build_worker(limit, "tail_sampling/rl_shared", 1, 2, &slot);
+    let w0 = &mut build_worker(&compiled, "tail_sampling/rl_shared", 0, 2, &slot);
+    let w1 = &mut build_worker(&compiled, "tail_sampling/rl_shared", 1, 2, &slot);
     let kept =
         decide_all_at(w0, one_span_traces(0, 15), t0).len() + decide_all_at(w1, one_span_traces(15, 30), t0).len();
     assert_eq!(kept, 20);
+    // The same compiled config in another pipeline (another slot) has a
+    // bucket of its own, as each Collector pipeline has its own processor.
+    let other = &mut build_worker(&compiled, "tail_sampling/rl_shared", 0, 1, &Default::default());
+    assert_eq!(decide_all_at(other, one_span_traces(30, 60), t0).len(), 20);
 }
 
 #[test]
@@ -979,8 +991,9 @@ fn composite_budgets_are_the_collectors() {
     // Budgets are per processor: two workers together keep 10, not 20.
     let json = composite(r#"[{"policy": "a", "percent": 50}]"#, r#"["a", "b"]"#);
     let slot = crate::processors::SharedSlot::default();
-    let w0 = &mut build_worker(&json, "tail_sampling/composite_shared", 0, 2, &slot);
-    let w1 = &mut build_worker(&json, "tail_sampling/composite_shared", 1, 2, &slot);
+    let compiled = spec(&json);
+    let w0 = &mut build_worker(&compiled, "tail_sampling/composite_shared", 0, 2, &slot);
+    let w1 = &mut build_worker(&compiled, "tail_sampling/composite_shared", 1, 2, &slot);
     let kept =
         decide_all_at(w0, one_span_traces(0, 15), t0).len() + decide_all_at(w1, one_span_traces(15, 30), t0).len();
     assert_eq!(kept, 10);
