@@ -186,3 +186,137 @@ fn print_config_of_every_collector_config_loads_back_to_the_same_config() {
         assert!(again == original, "{}", file.display());
     }
 }
+
+/// Every accepted Collector config also runs: with its listening ports moved
+/// to free ones, its files and directories moved into a temp dir and its
+/// certificate paths pointing at certificates made here, the agent starts,
+/// serves its self-metrics and exits 0 on SIGTERM.
+#[test]
+fn every_collector_config_starts_serves_and_stops() {
+    use common::{free_port, http_get, wait_until, PeerChild};
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    let pki = make_certificates();
+    let port_re = regex::Regex::new(r"\b(127\.0\.0\.1|localhost|0\.0\.0\.0):(\d{2,5})\b").unwrap();
+    let env_default_re = regex::Regex::new(r"\$\{env:[A-Za-z_][A-Za-z0-9_]*:-([^}]*)\}").unwrap();
+    let mut failed = Vec::new();
+    for file in accepted_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let text = std::fs::read_to_string(&file).unwrap();
+        // Variables take their defaults, so the ports in them move too.
+        let text = env_default_re.replace_all(&text, "$1").into_owned();
+        let mut moved: HashMap<String, u16> = HashMap::new();
+        let text = port_re
+            .replace_all(&text, |c: &regex::Captures| {
+                let port = *moved.entry(c[2].to_string()).or_insert_with(free_port);
+                format!("{}:{port}", &c[1])
+            })
+            .into_owned();
+        let text = text
+            .replace("/tmp/sluice-collector-configs", tmp.path().to_str().unwrap())
+            .replace("/var/lib/mycert.pem", &pki.ca)
+            .replace("/var/lib/client.pem", &pki.cert)
+            .replace("/var/lib/client-key.pem", &pki.key)
+            .replace("cert_file: certfile", &format!("cert_file: {}", pki.cert))
+            .replace("key_file: keyfile", &format!("key_file: {}", pki.key))
+            .replace(
+                "        -----BEGIN CERTIFICATE-----\n        MIIBxx==\n        -----END CERTIFICATE-----\n",
+                &pki.ca_pem.lines().map(|l| format!("        {l}\n")).collect::<String>(),
+            );
+        let config = tmp.path().join("config.yaml");
+        std::fs::write(&config, &text).unwrap();
+        let metrics_port = match moved.get("8888") {
+            Some(p) => *p,
+            None => free_port(),
+        };
+        let log_path = tmp.path().join("sluice.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let mut cmd = Command::new(sluice_bin());
+        cmd.arg("--config").arg(&config);
+        if !moved.contains_key("8888") {
+            cmd.args(["--set", &format!("service::telemetry::metrics::address=127.0.0.1:{metrics_port}")]);
+        }
+        let mut agent =
+            PeerChild::spawn(cmd.stdin(std::process::Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log))
+                .unwrap();
+        let read_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        let started = wait_until(&format!("{name} to start"), Duration::from_secs(20), || {
+            read_log().contains("sluice started") || matches!(agent.try_wait(), Ok(Some(_)))
+        });
+        if !started || !read_log().contains("sluice started") {
+            failed.push(format!("{name} did not start:\n{}\nconfig:\n{text}", read_log()));
+            continue;
+        }
+        match http_get(&format!("127.0.0.1:{metrics_port}"), "/metrics") {
+            Ok((200, body)) if body.contains("otelcol_") => {}
+            other => failed.push(format!("{name}: GET /metrics answered {other:?}")),
+        }
+        match agent.terminate(Duration::from_secs(20)) {
+            Some(status) if status.success() => {}
+            other => failed.push(format!("{name}: SIGTERM ended it as {other:?}:\n{}", read_log())),
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n\n"));
+}
+
+struct Certificates {
+    ca: String,
+    ca_pem: String,
+    cert: String,
+    key: String,
+}
+
+/// A CA and a client certificate signed by it, as PEM files that live as
+/// long as the test process.
+fn make_certificates() -> Certificates {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let dir = Box::leak(Box::new(tempfile::tempdir().unwrap())).path().to_path_buf();
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(DnType::CommonName, "collector configs test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["client".to_string()]).unwrap();
+    params.distinguished_name.push(DnType::CommonName, "client");
+    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    Certificates {
+        ca: write("ca.pem", &ca.pem()),
+        ca_pem: ca.pem(),
+        cert: write("client.pem", &cert.pem()),
+        key: write("client-key.pem", &key.serialize_pem()),
+    }
+}
+
+/// The Collector's README writes a header no HTTP/2 peer takes; the
+/// Collector starts and fails every export with it, sluice refuses it at
+/// start with the path and a hint.
+#[test]
+fn an_invalid_exporter_header_name_is_refused_at_start() {
+    for (exporter, endpoint) in [("otlp", "backend:4317"), ("otlphttp", "http://backend:4318")] {
+        let text = format!(
+            "receivers:\n  otlp:\n    protocols:\n      grpc:\nexporters:\n  {exporter}:\n    endpoint: {endpoint}\n    \
+             headers:\n      \"can you have a . here?\": \"F0000000\"\n      good-one: \"x\\ny\"\nservice:\n  pipelines:\n    \
+             traces:\n      receivers: [otlp]\n      exporters: [{exporter}]\n"
+        );
+        let shown = sluice::service::load(&text, &env).expect_err("must be refused").to_string();
+        assert!(
+            shown.contains(&format!("exporters::{exporter}::headers (line 8)"))
+                && shown.contains("\"can you have a . here?\" is not a valid header name")
+                && shown.contains("e.g. x-scope-orgid"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains(&format!("exporters::{exporter}::headers::good-one"))
+                && shown.contains("the value of \"good-one\" is not a valid header value"),
+            "{shown}"
+        );
+    }
+}

@@ -3,7 +3,7 @@
 use crate::config::component::{Checker, CollectorOnly};
 use crate::config::Duration;
 use crate::exporters::otlp_common::{
-    check_compression, check_queue, check_retry, check_tls, CompressionParams, Transport,
+    check_compression, check_headers, check_queue, check_retry, check_tls, CompressionParams, Transport,
 };
 use crate::exporters::otlp_common::{Compression, RetryConfig, SendingQueueConfig, TlsClientConfig};
 use schemars::JsonSchema;
@@ -127,6 +127,7 @@ pub fn validate(c: &mut Checker, cfg: &OtlpExporterConfig) {
     }
     check_compression(c, cfg.compression, &cfg.compression_params, Transport::Grpc);
     check_tls(c, &cfg.tls);
+    check_headers(c, &cfg.headers, Transport::Grpc);
     check_retry(c, &cfg.retry_on_failure);
     check_queue(c, &cfg.sending_queue);
 }

@@ -289,6 +289,34 @@ pub fn check_tls(c: &mut crate::config::component::Checker, tls: &TlsClientConfi
     }
 }
 
+/// `headers` must be sendable: a name no peer would take fails at start
+/// (the Collector starts and then fails every export with it). Over gRPC
+/// names are sent lowercased and `-bin` (binary) metadata is not supported.
+pub fn check_headers(
+    c: &mut crate::config::component::Checker,
+    headers: &std::collections::BTreeMap<String, String>,
+    transport: Transport,
+) {
+    const HINT: &str = "header names are letters, digits, '-', '_' and '.', e.g. x-scope-orgid";
+    for (name, value) in headers {
+        let name_ok = match transport {
+            Transport::Grpc => name.to_ascii_lowercase().parse::<tonic::metadata::AsciiMetadataKey>().is_ok(),
+            Transport::Http => http::HeaderName::from_bytes(name.as_bytes()).is_ok(),
+        };
+        if !name_ok {
+            c.error(&["headers"], format!("{name:?} is not a valid header name"), Some(HINT));
+        } else if transport == Transport::Grpc && name.to_ascii_lowercase().ends_with("-bin") {
+            c.error(&["headers", name], format!("binary metadata ({name:?}) is not supported"), None);
+        } else if http::HeaderValue::from_str(value).is_err() {
+            c.error(
+                &["headers", name],
+                format!("the value of {name:?} is not a valid header value"),
+                Some("visible ASCII and spaces, no line breaks"),
+            );
+        }
+    }
+}
+
 pub fn check_retry(c: &mut crate::config::component::Checker, r: &RetryConfig) {
     if !r.enabled {
         return;

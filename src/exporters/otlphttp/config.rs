@@ -3,7 +3,7 @@
 use crate::config::component::{Checker, CollectorOnly};
 use crate::config::Duration;
 use crate::exporters::otlp_common::{
-    check_compression, check_queue, check_retry, check_tls, CompressionParams, Transport,
+    check_compression, check_headers, check_queue, check_retry, check_tls, CompressionParams, Transport,
 };
 use crate::exporters::otlp_common::{Compression, RetryConfig, SendingQueueConfig, TlsClientConfig};
 use schemars::JsonSchema;
@@ -170,6 +170,7 @@ pub fn validate(c: &mut Checker, cfg: &OtlpHttpExporterConfig) {
     }
     check_compression(c, cfg.compression, &cfg.compression_params, Transport::Http);
     check_tls(c, &cfg.tls);
+    check_headers(c, &cfg.headers, Transport::Http);
     check_retry(c, &cfg.retry_on_failure);
     check_queue(c, &cfg.sending_queue);
 }
