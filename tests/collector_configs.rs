@@ -2,6 +2,7 @@
 //! `tests/collector_configs/` that uses every field its Collector README
 //! documents must validate (`sluice::service::load` and `sluice validate`),
 //! and the Collector fields sluice does not implement are refused by name.
+//! Each of them, and each YAML example in the README, also starts.
 
 mod common;
 
@@ -193,28 +194,11 @@ fn print_config_of_every_collector_config_loads_back_to_the_same_config() {
 /// serves its self-metrics and exits 0 on SIGTERM.
 #[test]
 fn every_collector_config_starts_serves_and_stops() {
-    use common::{free_port, http_get, wait_until, PeerChild};
-    use std::collections::HashMap;
-    use std::time::Duration;
-
     let pki = make_certificates();
-    let port_re = regex::Regex::new(r"\b(127\.0\.0\.1|localhost|0\.0\.0\.0):(\d{2,5})\b").unwrap();
-    let env_default_re = regex::Regex::new(r"\$\{env:[A-Za-z_][A-Za-z0-9_]*:-([^}]*)\}").unwrap();
     let mut failed = Vec::new();
     for file in accepted_files() {
-        let tmp = tempfile::tempdir().unwrap();
         let text = std::fs::read_to_string(&file).unwrap();
-        // Variables take their defaults, so the ports in them move too.
-        let text = env_default_re.replace_all(&text, "$1").into_owned();
-        let mut moved: HashMap<String, u16> = HashMap::new();
-        let text = port_re
-            .replace_all(&text, |c: &regex::Captures| {
-                let port = *moved.entry(c[2].to_string()).or_insert_with(free_port);
-                format!("{}:{port}", &c[1])
-            })
-            .into_owned();
         let text = text
-            .replace("/tmp/sluice-collector-configs", tmp.path().to_str().unwrap())
             .replace("/var/lib/mycert.pem", &pki.ca)
             .replace("/var/lib/client.pem", &pki.cert)
             .replace("/var/lib/client-key.pem", &pki.key)
@@ -224,41 +208,130 @@ fn every_collector_config_starts_serves_and_stops() {
                 "        -----BEGIN CERTIFICATE-----\n        MIIBxx==\n        -----END CERTIFICATE-----\n",
                 &pki.ca_pem.lines().map(|l| format!("        {l}\n")).collect::<String>(),
             );
-        let config = tmp.path().join("config.yaml");
-        std::fs::write(&config, &text).unwrap();
-        let metrics_port = match moved.get("8888") {
-            Some(p) => *p,
-            None => free_port(),
-        };
-        let log_path = tmp.path().join("sluice.log");
-        let log = std::fs::File::create(&log_path).unwrap();
-        let mut cmd = Command::new(sluice_bin());
-        cmd.arg("--config").arg(&config);
-        if !moved.contains_key("8888") {
-            cmd.args(["--set", &format!("service::telemetry::metrics::address=127.0.0.1:{metrics_port}")]);
-        }
-        let mut agent =
-            PeerChild::spawn(cmd.stdin(std::process::Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log))
-                .unwrap();
-        let read_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
         let name = file.file_name().unwrap().to_string_lossy().to_string();
-        let started = wait_until(&format!("{name} to start"), Duration::from_secs(20), || {
-            read_log().contains("sluice started") || matches!(agent.try_wait(), Ok(Some(_)))
-        });
-        if !started || !read_log().contains("sluice started") {
-            failed.push(format!("{name} did not start:\n{}\nconfig:\n{text}", read_log()));
-            continue;
-        }
-        match http_get(&format!("127.0.0.1:{metrics_port}"), "/metrics") {
-            Ok((200, body)) if body.contains("otelcol_") => {}
-            other => failed.push(format!("{name}: GET /metrics answered {other:?}")),
-        }
-        match agent.terminate(Duration::from_secs(20)) {
-            Some(status) if status.success() => {}
-            other => failed.push(format!("{name}: SIGTERM ended it as {other:?}:\n{}", read_log())),
+        if let Err(e) = run_briefly(&name, &[text.as_str()]) {
+            failed.push(e);
         }
     }
     assert!(failed.is_empty(), "{}", failed.join("\n\n"));
+}
+
+/// Every YAML example in the README, merged over a config that defines the
+/// components the examples name without defining (`otlp`, `batch`,
+/// `otlp/tempo`, ...) and with the files it names made here, loads and runs.
+#[test]
+fn every_readme_example_loads_and_runs() {
+    const BASE: &str = "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:4317\n      \
+                        http:\n        endpoint: 127.0.0.1:4318\nprocessors:\n  batch:\n  memory_limiter:\n    \
+                        limit_mib: 512\n    check_interval: 1s\n  tail_sampling:\n    policies: [{name: errors, \
+                        type: status_code, status_code: {status_codes: [ERROR]}}]\nexporters:\n  nop:\n  otlp:\n    \
+                        endpoint: tempo:4317\n  otlp/tempo:\n    endpoint: tempo:4317\n  prometheus:\n    \
+                        endpoint: 127.0.0.1:8889\nservice:\n  pipelines:\n    traces/base:\n      \
+                        receivers: [otlp]\n      exporters: [nop]\n";
+    let readme = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let env_re = regex::Regex::new(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}").unwrap();
+    let mut blocks = Vec::new();
+    let mut lines = readme.lines().enumerate();
+    while let Some((n, line)) = lines.next() {
+        if line.trim() == "```yaml" {
+            let text: Vec<&str> = lines.by_ref().map(|(_, l)| l).take_while(|l| l.trim() != "```").collect();
+            blocks.push((n + 1, text.join("\n") + "\n"));
+        }
+    }
+    assert!(blocks.len() >= 10, "{} yaml blocks in README.md", blocks.len());
+    let tmp = tempfile::tempdir().unwrap();
+    // The files the examples name under /etc, made here.
+    let pki = make_certificates();
+    let htpasswd = tmp.path().join("htpasswd");
+    std::fs::write(&htpasswd, "reader:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n").unwrap();
+    let files = [
+        ("/etc/sluice/tls/server.pem", pki.cert.as_str()),
+        ("/etc/sluice/tls/server-key.pem", pki.key.as_str()),
+        ("/etc/sluice/tls/clients-ca.pem", pki.ca.as_str()),
+        ("/etc/ssl/ca.pem", pki.ca.as_str()),
+        ("/etc/sluice/htpasswd", htpasswd.to_str().unwrap()),
+    ];
+    let mut failed = Vec::new();
+    for (line, text) in &blocks {
+        let mut text = env_re.replace_all(text, "example-$1").into_owned();
+        for (from, to) in files {
+            text = text.replace(from, to);
+        }
+        let (base_path, example_path) = (tmp.path().join("base.yaml"), tmp.path().join("example.yaml"));
+        std::fs::write(&base_path, BASE).unwrap();
+        std::fs::write(&example_path, &text).unwrap();
+        let sources = sluice::service::ConfigSources {
+            configs: vec![base_path.display().to_string(), example_path.display().to_string()],
+            sets: Vec::new(),
+        };
+        if let Err(e) = sluice::service::load_sources(&sources) {
+            failed.push(format!("README.md line {line}: the example does not load:\n{e}\n{text}"));
+            continue;
+        }
+        if let Err(e) = run_briefly(&format!("README.md line {line}"), &[BASE, &text]) {
+            failed.push(e);
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n\n"));
+}
+
+/// Runs sluice on `configs` (merged in order) with listening ports moved to
+/// free ones (`${env:X:-default}` taking its default first) and
+/// `/tmp/sluice-collector-configs` and `/var/lib/sluice` moved into a temp
+/// dir: it must start, answer GET /metrics and exit 0 on SIGTERM.
+fn run_briefly(name: &str, configs: &[&str]) -> Result<(), String> {
+    use common::{free_port, http_get, wait_until, PeerChild};
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    let port_re = regex::Regex::new(r"\b(127\.0\.0\.1|localhost|0\.0\.0\.0):(\d{2,5})\b").unwrap();
+    let env_default_re = regex::Regex::new(r"\$\{env:[A-Za-z_][A-Za-z0-9_]*:-([^}]*)\}").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut moved: HashMap<String, u16> = HashMap::new();
+    let mut cmd = Command::new(sluice_bin());
+    let mut shown = String::new();
+    for (i, text) in configs.iter().enumerate() {
+        let text = env_default_re.replace_all(text, "$1").into_owned();
+        let text = port_re
+            .replace_all(&text, |c: &regex::Captures| {
+                let port = *moved.entry(c[2].to_string()).or_insert_with(free_port);
+                format!("{}:{port}", &c[1])
+            })
+            .into_owned();
+        let dir = tmp.path().to_str().unwrap();
+        let text = text.replace("/tmp/sluice-collector-configs", dir).replace("/var/lib/sluice", dir);
+        let path = tmp.path().join(format!("config-{i}.yaml"));
+        std::fs::write(&path, &text).unwrap();
+        cmd.arg("--config").arg(&path);
+        shown.push_str(&text);
+    }
+    let metrics_port = match moved.get("8888") {
+        Some(p) => *p,
+        None => {
+            let p = free_port();
+            cmd.args(["--set", &format!("service::telemetry::metrics::address=127.0.0.1:{p}")]);
+            p
+        }
+    };
+    let log_path = tmp.path().join("sluice.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut agent =
+        PeerChild::spawn(cmd.stdin(std::process::Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log)).unwrap();
+    let read_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    wait_until(&format!("{name} to start"), Duration::from_secs(20), || {
+        read_log().contains("sluice started") || matches!(agent.try_wait(), Ok(Some(_)))
+    });
+    if !read_log().contains("sluice started") {
+        return Err(format!("{name} did not start:\n{}\nconfig:\n{shown}", read_log()));
+    }
+    match http_get(&format!("127.0.0.1:{metrics_port}"), "/metrics") {
+        Ok((200, body)) if body.contains("otelcol_") => {}
+        other => return Err(format!("{name}: GET /metrics answered {other:?}")),
+    }
+    match agent.terminate(Duration::from_secs(20)) {
+        Some(status) if status.success() => Ok(()),
+        other => Err(format!("{name}: SIGTERM ended it as {other:?}:\n{}", read_log())),
+    }
 }
 
 struct Certificates {
