@@ -255,6 +255,17 @@ impl PipelineShape {
     }
 }
 
+impl PipelineShape {
+    /// How requests travel, in the operator's words (the start-up log).
+    fn data_path(&self) -> &'static str {
+        match (self.pass_through, self.reads_encoded) {
+            (true, _) => "forwarded as received, never decoded",
+            (false, true) => "checked on arrival, decoded only where a processor or exporter needs it",
+            (false, false) => "decoded on arrival (a processor needs the decoded form)",
+        }
+    }
+}
+
 /// The exporter instances a pipeline feeds, in its `exporters` order.
 pub(super) fn pipeline_outlets(pid: &PipelineId, p: &PipelineConfig) -> Vec<(ComponentId, Signal)> {
     p.exporters.iter().filter_map(|e| ComponentId::parse(e).ok()).map(|eid| (eid, pid.signal)).collect()
@@ -333,7 +344,7 @@ pub(super) fn start_pipeline(
         }
     }
     let decode_failures = telemetry::pipeline_decode_failures(registry, &pid.to_string());
-    info!(pipeline = %pid, pass_through = shape.pass_through, reads_encoded = shape.reads_encoded, "pipeline built");
+    info!(pipeline = %pid, workers = shape.workers, data = shape.data_path(), "pipeline built");
     let door =
         Arc::new(PipelineDoor::new(input, door_limiters, shape.durable, shape.reads_encoded, decode_failures.clone()));
     let mut workers = Vec::new();

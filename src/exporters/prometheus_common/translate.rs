@@ -127,7 +127,7 @@ impl Dropped {
     /// The counts above a bound, as `reason count` pairs for messages.
     pub fn describe(&self) -> String {
         let parts = [
-            ("delta temporality", self.delta_temporality),
+            ("delta temporality (delta_to_cumulative.enabled: true converts them)", self.delta_temporality),
             ("unsupported type", self.unsupported_type),
             ("delta series limit", self.max_series),
             ("delta out of order", self.out_of_order),

@@ -250,7 +250,7 @@ async fn delta_points_are_rejected_and_counted_unless_converted() {
     ]);
     let out = exp.export(&b).await.unwrap();
     assert_eq!(out.rejected, 1);
-    assert!(out.message.unwrap().contains("delta temporality 1"));
+    assert!(out.message.unwrap().contains("delta temporality (delta_to_cumulative.enabled: true converts them) 1"));
     let labels = [("exporter", "prometheusremotewrite"), ("reason", "delta_temporality")];
     assert_eq!(reg.value("sluice_exporter_prometheus_dropped_points_total", &labels), Some(1.0));
     assert!(!request(&seen.lock().unwrap()[0])
