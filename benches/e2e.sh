@@ -36,6 +36,9 @@
 # sluice runs on core 0, the load generator and the sink on core 1 (taskset);
 # on a 1-core machine everything shares core 0 and the figures say less.
 #
+# SLUICE_BIN=PATH runs that sluice binary (and the sluice-loadgen beside it,
+# or LOADGEN_BIN) instead of building the tree's.
+#
 # SLUICE_BASE=PATH adds scenarios NAME@base: scenario NAME run by another
 # sluice binary (a build of an earlier commit), in the same run as the rest,
 # so a change is measured against its baseline on the same machine state.
@@ -70,11 +73,18 @@ done
 command -v cargo >/dev/null || { echo "cargo is needed (https://rustup.rs)" >&2; exit 1; }
 command -v curl >/dev/null || { echo "curl is needed (apt-get install -y curl)" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "python3 is needed (apt-get install -y python3)" >&2; exit 1; }
-echo "building release binaries..." >&2
-cargo build --release --bin sluice --bin sluice-loadgen >&2
-target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-SLUICE=$target/release/sluice
-LOADGEN=$target/release/sluice-loadgen
+if [[ -n "${SLUICE_BIN:-}" ]]; then
+    # Binaries built earlier (e.g. of a commit under test while the tree moved on).
+    SLUICE=$SLUICE_BIN
+    LOADGEN=${LOADGEN_BIN:-$(dirname "$SLUICE_BIN")/sluice-loadgen}
+    [[ -x $SLUICE && -x $LOADGEN ]] || { echo "SLUICE_BIN=$SLUICE_BIN: no sluice and sluice-loadgen there" >&2; exit 2; }
+else
+    echo "building release binaries..." >&2
+    cargo build --release --bin sluice --bin sluice-loadgen >&2
+    target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+    SLUICE=$target/release/sluice
+    LOADGEN=$target/release/sluice-loadgen
+fi
 
 if [[ -n "${E2E_OUT:-}" ]]; then
     work=$E2E_OUT
