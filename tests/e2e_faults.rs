@@ -190,6 +190,14 @@ fn failing_exports_are_logged_once_then_summarised_then_recovered() {
         &py,
         &["--signal", "traces", "--protocol", "grpc", "--endpoint", &agent.grpc_endpoint(), "--count", "30"],
     );
+    // Without `component_health` a failing exporter does not make the agent not ready.
+    let health = format!("127.0.0.1:{}", ports.health);
+    let mut readiness = Vec::new();
+    while !agent.log_plain().contains("export recovered") && readiness.len() < 400 {
+        readiness.push(http_get(&health, "/health/ready").map(|(code, _)| code).unwrap_or(0));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(readiness.len() > 5 && readiness.iter().all(|c| *c == 200), "{readiness:?}");
     assert!(
         recv.wait_items("traces", 30, Duration::from_secs(20)),
         "spans did not arrive; receiver stats {}\nsluice log:\n{}",
@@ -219,4 +227,63 @@ fn failing_exports_are_logged_once_then_summarised_then_recovered() {
     for field in ["signal=traces", "accepted=30", "refused=0", "dropped_by_processors=0", "sent=30", "send_failed=0"] {
         assert!(totals.contains(field), "{field} in {totals}");
     }
+}
+
+/// With the health_check extension's `component_health` (the Collector's
+/// healthcheck v2 setting), an exporter failing retryably for longer than
+/// `recovery_duration` makes /health/ready answer 503 naming it, and the
+/// first successful send makes the agent ready again.
+#[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
+fn readiness_follows_exporter_health_when_asked() {
+    let py = python();
+    let dir = temp_dir();
+    // 16 refusals with retries every 100-500 ms: failing for several seconds.
+    let recv = RefReceiver::start(&py, dir.path(), &["--quiet", "--fail-first", "16", "--fail-code", "unavailable"]);
+    let ports = Ports::pick();
+    let health_block = format!("  health_check:\n    endpoint: 127.0.0.1:{}\n", ports.health);
+    let config =
+        agent_config(ports, FAST_BATCH, &exporter_yaml("otlp", &recv, ""), &["traces"], &["batch"], &["otlp"], &[])
+            .replace(
+                &health_block,
+                &format!(
+                    "{health_block}    component_health:\n      include_recoverable_errors: true\n      \
+                     recovery_duration: 1s\n"
+                ),
+            );
+    assert!(config.contains("recovery_duration: 1s"), "{config}");
+    let agent = Agent::start(dir.path(), &config, ports);
+    let health = format!("127.0.0.1:{}", ports.health);
+    assert_eq!(http_get(&health, "/health/ready").unwrap().0, 200);
+    send_python(
+        &py,
+        &["--signal", "traces", "--protocol", "grpc", "--endpoint", &agent.grpc_endpoint(), "--count", "10"],
+    );
+    let mut not_ready = None;
+    assert!(
+        wait_until("/health/ready to answer 503", Duration::from_secs(10), || {
+            match http_get(&health, "/health/ready") {
+                Ok((503, body)) => {
+                    not_ready = Some(body);
+                    true
+                }
+                _ => false,
+            }
+        }),
+        "sluice log:\n{}",
+        agent.log()
+    );
+    let body: serde_json::Value = serde_json::from_str(&not_ready.unwrap()).unwrap();
+    assert_eq!(body["status"], "not ready", "{body}");
+    let why = body["not_ready"]["exporter/otlp"].as_str().unwrap_or_else(|| panic!("{body}"));
+    assert!(why.starts_with("failing for ") && why.to_lowercase().contains("unavailable"), "{why}");
+    let secs: f64 = why["failing for ".len()..].split('s').next().unwrap().parse().unwrap();
+    assert!(secs >= 1.0, "counted only after recovery_duration: {why}");
+    // The Collector-compatible status page says the same.
+    assert_eq!(http_get(&health, "/").unwrap().0, 503);
+    assert!(recv.wait_items("traces", 10, Duration::from_secs(30)), "{}", agent.log());
+    assert!(wait_until("ready again", Duration::from_secs(5), || {
+        matches!(http_get(&health, "/health/ready"), Ok((200, _)))
+    }));
+    agent.stop();
 }

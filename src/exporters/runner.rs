@@ -312,6 +312,7 @@ impl<E: Exporter> ExporterRunner<E> {
                 }
                 Err(ExportError::Retryable { message, retry_after }) => (message, retry_after),
             };
+            self.health.set_recoverable_failure(message.clone(), Instant::now());
             if !self.retry.enabled {
                 self.metrics.send_failed.add(items);
                 warn!(exporter = %self.name, items, error = %message, "export failed and retry_on_failure is disabled; dropping batch");

@@ -11,11 +11,15 @@ pub struct HealthCheckConfig {
     pub endpoint: String,
     /// Path of the Collector-compatible status page. Default "/".
     pub path: String,
+    /// Which exporter failures make the agent not ready (none by default).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub component_health: crate::telemetry::health::ComponentHealthPolicy,
 }
 
 impl Default for HealthCheckConfig {
     fn default() -> Self {
-        HealthCheckConfig { endpoint: "127.0.0.1:13133".into(), path: "/".into() }
+        HealthCheckConfig { endpoint: "127.0.0.1:13133".into(), path: "/".into(), component_health: Default::default() }
     }
 }
 

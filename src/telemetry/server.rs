@@ -153,6 +153,7 @@ pub async fn serve_health(
     let status_path = cfg.path.clone();
     let started_at = SystemTime::now();
     let start_instant = std::time::Instant::now();
+    let policy = cfg.component_health;
     let handler: Handler = Arc::new(move |req| {
         let path = req.uri().path();
         let json = "application/json";
@@ -169,7 +170,7 @@ pub async fn serve_health(
                 }
             }
             "/health/ready" => {
-                let r = health.readiness();
+                let r = health.readiness(&policy, std::time::Instant::now());
                 let body = serde_json::json!({
                     "status": if r.ready { "ready" } else { "not ready" },
                     "not_ready": r.not_ready,
@@ -178,7 +179,7 @@ pub async fn serve_health(
                 text(code, json, format!("{body}\n"))
             }
             p if p == status_path => {
-                let r = health.readiness();
+                let r = health.readiness(&policy, std::time::Instant::now());
                 let body = serde_json::json!({
                     "status": if r.ready { "Server available" } else { "Server not available" },
                     "upSince": rfc3339(started_at),

@@ -4,6 +4,7 @@
 use super::{ExtensionFactory, ExtensionSpec};
 use crate::config::component::{CollectorOnly, ComponentKind, ComponentMeta, Factory};
 use crate::config::describe::SettingsType;
+use crate::telemetry::health::ComponentHealthPolicy;
 use crate::telemetry::health_config::{health_check, HealthCheckConfig};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -22,9 +23,15 @@ pub static FACTORY: ExtensionFactory = Factory {
     compile: |input| {
         let settings: HealthCheckSettings = input.typed()?;
         let defaults = HealthCheckConfig::default();
+        let health = settings.component_health.clone().unwrap_or_default();
         let cfg = HealthCheckConfig {
             endpoint: settings.endpoint.clone().unwrap_or(defaults.endpoint),
             path: settings.path.clone().unwrap_or(defaults.path),
+            component_health: ComponentHealthPolicy {
+                include_permanent_errors: health.include_permanent_errors,
+                include_recoverable_errors: health.include_recoverable_errors,
+                recovery_duration: health.recovery_duration.get(),
+            },
         };
         input
             .check(|c| {
@@ -56,6 +63,26 @@ pub struct HealthCheckSettings {
     pub tls: Option<CollectorOnly>,
     /// Accepted with `enabled: false` only (deprecated in the Collector).
     pub check_collector_pipeline: Option<CheckCollectorPipeline>,
+    /// Which exporter failures make `/health/ready` (and the status page)
+    /// answer 503, as the Collector's healthcheck v2 `component_health`.
+    /// Absent: exporter failures do not affect readiness.
+    pub component_health: Option<ComponentHealthSettings>,
+}
+
+/// The Collector's healthcheck v2 `component_health`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ComponentHealthSettings {
+    /// An exporter whose destination refused a batch for good (e.g. HTTP
+    /// 401) makes the agent not ready until a send succeeds.
+    pub include_permanent_errors: bool,
+    /// An exporter whose sends have kept failing retryably (unreachable,
+    /// 503, timeouts) for `recovery_duration` makes the agent not ready
+    /// until a send succeeds.
+    pub include_recoverable_errors: bool,
+    /// How long retryable failures may last before they count. Default 0s:
+    /// at once, as in the Collector.
+    pub recovery_duration: crate::config::Duration,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
