@@ -194,19 +194,21 @@ fn print_config_of_every_collector_config_loads_back_to_the_same_config() {
 /// serves its self-metrics and exits 0 on SIGTERM.
 #[test]
 fn every_collector_config_starts_serves_and_stops() {
-    let pki = make_certificates();
+    let pki_dir = tempfile::tempdir().unwrap();
+    let pki = common::make_pki(pki_dir.path());
+    let ca_pem = std::fs::read_to_string(&pki.ca).unwrap();
     let mut failed = Vec::new();
     for file in accepted_files() {
         let text = std::fs::read_to_string(&file).unwrap();
         let text = text
             .replace("/var/lib/mycert.pem", &pki.ca)
-            .replace("/var/lib/client.pem", &pki.cert)
-            .replace("/var/lib/client-key.pem", &pki.key)
-            .replace("cert_file: certfile", &format!("cert_file: {}", pki.cert))
-            .replace("key_file: keyfile", &format!("key_file: {}", pki.key))
+            .replace("/var/lib/client.pem", &pki.client_cert)
+            .replace("/var/lib/client-key.pem", &pki.client_key)
+            .replace("cert_file: certfile", &format!("cert_file: {}", pki.client_cert))
+            .replace("key_file: keyfile", &format!("key_file: {}", pki.client_key))
             .replace(
                 "        -----BEGIN CERTIFICATE-----\n        MIIBxx==\n        -----END CERTIFICATE-----\n",
-                &pki.ca_pem.lines().map(|l| format!("        {l}\n")).collect::<String>(),
+                &ca_pem.lines().map(|l| format!("        {l}\n")).collect::<String>(),
             );
         let name = file.file_name().unwrap().to_string_lossy().to_string();
         if let Err(e) = run_briefly(&name, &[text.as_str()]) {
@@ -241,12 +243,12 @@ fn every_readme_example_loads_and_runs() {
     assert!(blocks.len() >= 10, "{} yaml blocks in README.md", blocks.len());
     let tmp = tempfile::tempdir().unwrap();
     // The files the examples name under /etc, made here.
-    let pki = make_certificates();
+    let pki = common::make_pki(tmp.path());
     let htpasswd = tmp.path().join("htpasswd");
     std::fs::write(&htpasswd, "reader:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n").unwrap();
     let files = [
-        ("/etc/sluice/tls/server.pem", pki.cert.as_str()),
-        ("/etc/sluice/tls/server-key.pem", pki.key.as_str()),
+        ("/etc/sluice/tls/server.pem", pki.server_cert.as_str()),
+        ("/etc/sluice/tls/server-key.pem", pki.server_key.as_str()),
         ("/etc/sluice/tls/clients-ca.pem", pki.ca.as_str()),
         ("/etc/ssl/ca.pem", pki.ca.as_str()),
         ("/etc/sluice/htpasswd", htpasswd.to_str().unwrap()),
@@ -331,40 +333,6 @@ fn run_briefly(name: &str, configs: &[&str]) -> Result<(), String> {
     match agent.terminate(Duration::from_secs(20)) {
         Some(status) if status.success() => Ok(()),
         other => Err(format!("{name}: SIGTERM ended it as {other:?}:\n{}", read_log())),
-    }
-}
-
-struct Certificates {
-    ca: String,
-    ca_pem: String,
-    cert: String,
-    key: String,
-}
-
-/// A CA and a client certificate signed by it, as PEM files that live as
-/// long as the test process.
-fn make_certificates() -> Certificates {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
-    let dir = Box::leak(Box::new(tempfile::tempdir().unwrap())).path().to_path_buf();
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(DnType::CommonName, "collector configs test CA");
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(vec!["client".to_string()]).unwrap();
-    params.distinguished_name.push(DnType::CommonName, "client");
-    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
-    let write = |name: &str, text: &str| {
-        let p = dir.join(name);
-        std::fs::write(&p, text).unwrap();
-        p.to_str().unwrap().to_string()
-    };
-    Certificates {
-        ca: write("ca.pem", &ca.pem()),
-        ca_pem: ca.pem(),
-        cert: write("client.pem", &cert.pem()),
-        key: write("client-key.pem", &key.serialize_pem()),
     }
 }
 

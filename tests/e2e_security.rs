@@ -10,51 +10,8 @@
 mod common;
 
 use common::*;
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, SanType};
-use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
-
-struct Pki {
-    ca: String,
-    server_cert: String,
-    server_key: String,
-    client_cert: String,
-    client_key: String,
-}
-
-/// A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files in `dir`.
-fn make_pki(dir: &Path) -> Pki {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    // Distinct names: OpenSSL and BoringSSL take a leaf whose issuer equals its subject for self-signed.
-    ca_params.distinguished_name.push(DnType::CommonName, "sluice test CA");
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let server_key = KeyPair::generate().unwrap();
-    let mut sp = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    sp.subject_alt_names.push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
-    sp.distinguished_name.push(DnType::CommonName, "localhost");
-    let server = sp.signed_by(&server_key, &ca, &ca_key).unwrap();
-    let client_key = KeyPair::generate().unwrap();
-    let client = {
-        let mut cp = CertificateParams::new(vec!["e2e-client".to_string()]).unwrap();
-        cp.distinguished_name.push(DnType::CommonName, "e2e-client");
-        cp.signed_by(&client_key, &ca, &ca_key).unwrap()
-    };
-    let write = |name: &str, text: String| {
-        let p = dir.join(name);
-        std::fs::write(&p, text).unwrap();
-        p.to_str().unwrap().to_string()
-    };
-    Pki {
-        ca: write("ca.pem", ca.pem()),
-        server_cert: write("server.pem", server.pem()),
-        server_key: write("server-key.pem", server_key.serialize_pem()),
-        client_cert: write("client.pem", client.pem()),
-        client_key: write("client-key.pem", client_key.serialize_pem()),
-    }
-}
 
 const TOKEN: &str = "e2e-token-4f9c2a";
 
