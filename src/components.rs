@@ -39,7 +39,7 @@ pub static EXPORTERS: &[&ExporterFactory] = &[
 ];
 
 pub static CONNECTORS: &[&ConnectorFactory] =
-    &[&connectors::forward::FACTORY, &connectors::count::FACTORY, &connectors::spanmetrics::FACTORY];
+    &[&connectors::forward::FACTORY, &connectors::count::FACTORY, &connectors::spanmetrics::FACTORY, &connectors::routing::FACTORY];
 
 pub static EXTENSIONS: &[&ExtensionFactory] = &[
     &extensions::health_check::FACTORY,
