@@ -1,7 +1,8 @@
 //! Running connectors: one instance per connector and signal pair, fed by a
 //! bounded queue that the exporting pipelines' workers push to (as they push
 //! to an exporter's sending queue), and handing what it emits to the doors of
-//! every pipeline of its `to` signal that lists it as a receiver.
+//! every pipeline of its `to` signal that lists it as a receiver, or only
+//! of those an emitted batch names (`Targets::Only`, a `routing` route).
 //!
 //! Guarantees: nothing is dropped while the agent runs. The queue blocks the
 //! exporting pipeline's workers when full (so their door fills and clients

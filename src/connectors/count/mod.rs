@@ -231,7 +231,12 @@ impl CountConfig {
                     }
                     attributes.push((a.key.clone(), Some(a.default_value.clone()).filter(|d| !d.is_empty())));
                 }
-                defs.push(MetricDef { name: name.clone(), description: info.description.clone(), attributes, conditions });
+                defs.push(MetricDef {
+                    name: name.clone(),
+                    description: info.description.clone(),
+                    attributes,
+                    conditions,
+                });
             }
             defs
         };

@@ -315,12 +315,18 @@ fn conditions_of_metrics_data_points_and_logs() {
     };
     let gauge = Metric {
         name: "g".into(),
-        data: Some(metric::Data::Gauge(Gauge { data_points: vec![point(1.0, "h1"), point(11.0, "h1"), point(20.0, "h2")] })),
+        data: Some(metric::Data::Gauge(Gauge {
+            data_points: vec![point(1.0, "h1"), point(11.0, "h1"), point(20.0, "h2")],
+        })),
         ..Default::default()
     };
     let sum = Metric {
         name: "s".into(),
-        data: Some(metric::Data::Sum(Sum { data_points: vec![point(5.0, "h3")], aggregation_temporality: 2, is_monotonic: true })),
+        data: Some(metric::Data::Sum(Sum {
+            data_points: vec![point(5.0, "h3")],
+            aggregation_temporality: 2,
+            is_monotonic: true,
+        })),
         ..Default::default()
     };
     let batch = Batch::Metrics(ExportMetricsServiceRequest {
@@ -358,7 +364,8 @@ fn conditions_of_metrics_data_points_and_logs() {
 #[test]
 fn a_failing_condition_fails_the_batch_and_a_bad_one_is_refused() {
     let mut c = compile("spans:\n  n:\n    conditions: ['attributes[\"n\"] + 1 > 2']\n").unwrap();
-    let batch = traces(vec![(vec![], vec![span("a", 1, 2, vec![i("n", 5)], 0), span("b", 1, 2, vec![s("n", "x")], 0)])]);
+    let batch =
+        traces(vec![(vec![], vec![span("a", 1, 2, vec![i("n", 5)], 0), span("b", 1, 2, vec![s("n", "x")], 0)])]);
     let mut out = Vec::new();
     let err = c.consume_payload(&Payload::Decoded(batch), now(), &mut out).unwrap_err();
     assert!(err.contains("a count condition failed") && err.contains("metric \"n\""), "{err}");
@@ -366,7 +373,10 @@ fn a_failing_condition_fails_the_batch_and_a_bad_one_is_refused() {
 
     let e = compile("spans:\n  n:\n    conditions:\n      - nmae == \"x\"\n").unwrap_err();
     assert_eq!(e.len(), 1);
-    assert!(e[0].starts_with("connectors::count::spans::n::conditions::0 (line 4): in \"nmae == \\\"x\\\"\" at column 1:"), "{e:?}");
+    assert!(
+        e[0].starts_with("connectors::count::spans::n::conditions::0 (line 4): in \"nmae == \\\"x\\\"\" at column 1:"),
+        "{e:?}"
+    );
     let e = compile("logs:\n  n:\n    attributes:\n      - key: a\n        any_depth: true\n").unwrap_err();
     assert_eq!(e.len(), 1);
     assert!(e[0].contains("the Collector has `any_depth`; sluice does not support it (yet)"), "{e:?}");

@@ -377,8 +377,13 @@ impl ConnectorSpec for Routing {
                     err(
                         &path,
                         line,
-                        format!("this list names no {sig} pipeline, but the connector takes {sig} from {}", from_names(sig)),
-                        format!("what a route matches goes to pipelines of the signal it came from; add a {sig} pipeline"),
+                        format!(
+                            "this list names no {sig} pipeline, but the connector takes {sig} from {}",
+                            from_names(sig)
+                        ),
+                        format!(
+                            "what a route matches goes to pipelines of the signal it came from; add a {sig} pipeline"
+                        ),
                     );
                 }
             }

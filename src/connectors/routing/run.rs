@@ -140,7 +140,11 @@ impl Router {
                             })
                         });
                         if !moved.is_empty() {
-                            scopes.push(ScopeSpans { scope: scope.clone(), spans: moved, schema_url: scope_schema.clone() });
+                            scopes.push(ScopeSpans {
+                                scope: scope.clone(),
+                                spans: moved,
+                                schema_url: scope_schema.clone(),
+                            });
                         }
                     }
                     scope_spans.retain(|ss| !ss.spans.is_empty());
@@ -322,10 +326,7 @@ fn has_points(m: &Metric) -> bool {
 /// of the metric (name, unit, type, temporality), which it returns when
 /// any moved. The metric's data is taken out while its points are tested,
 /// as the walker does: the context sees the metric's type as it was.
-fn split_points(
-    metric: &mut Metric,
-    matches: &mut dyn FnMut(&mut Metric, i64, PointMut) -> bool,
-) -> Option<Metric> {
+fn split_points(metric: &mut Metric, matches: &mut dyn FnMut(&mut Metric, i64, PointMut) -> bool) -> Option<Metric> {
     let metric_type = metric_type_of(metric);
     let mut data = metric.data.take();
     macro_rules! points {
@@ -335,7 +336,11 @@ fn split_points(
                 None
             } else {
                 let mut shell = std::mem::take(&mut $d.data_points);
-                let copy = { let mut c = $d.clone(); c.data_points = moved; c };
+                let copy = {
+                    let mut c = $d.clone();
+                    c.data_points = moved;
+                    c
+                };
                 std::mem::swap(&mut $d.data_points, &mut shell);
                 Some($wrap(copy))
             }

@@ -5,8 +5,8 @@
 //! takes goes to `default_pipelines`.
 
 use super::*;
-use crate::connectors::Now;
 use crate::config::node;
+use crate::connectors::Now;
 use crate::data::fixtures::{self, kv};
 use crate::telemetry::Registry;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -110,10 +110,7 @@ fn resources_go_to_their_route_and_the_rest_to_the_default() {
     let got = run.counts(three_services());
     // a: 2 spans to route 0; b: 3 spans to route 1 (two pipelines, one
     // batch); c matches nothing: 1 span to the default.
-    assert_eq!(
-        got,
-        vec![("traces/a".into(), 2), ("traces/b,traces/all".into(), 3), ("traces/other".into(), 1)]
-    );
+    assert_eq!(got, vec![("traces/a".into(), 2), ("traces/b,traces/all".into(), 3), ("traces/other".into(), 1)]);
     assert_eq!(run.metric(ROUTED, Some("0"), "traces"), 2.0);
     assert_eq!(run.metric(ROUTED, Some("1"), "traces"), 3.0);
     assert_eq!(run.metric(ROUTED, Some("default"), "traces"), 1.0);
@@ -144,18 +141,18 @@ fn span_routes_move_single_spans_with_their_resource_and_scope() {
     let mut run = build(yaml, Signal::Traces);
     let mut req = fixtures::traces("a", vec![fixtures::span(1, 1, "slow"), fixtures::span(1, 2, "fast")]);
     req.resource_spans.extend(
-        fixtures::traces("b", vec![fixtures::span(2, 1, "fast"), fixtures::span(2, 2, "slow"), fixtures::span(2, 3, "x")])
-            .resource_spans,
+        fixtures::traces(
+            "b",
+            vec![fixtures::span(2, 1, "fast"), fixtures::span(2, 2, "slow"), fixtures::span(2, 3, "x")],
+        )
+        .resource_spans,
     );
     let got = run.route(Batch::Traces(req)).unwrap();
     let names: Vec<(String, usize)> = got.iter().map(|(p, b)| (p.clone(), b.item_count())).collect();
     // slow spans of a and b (2) go to route 0; what is left of b (2) to
     // route 1, which infers the resource context from its path; a's fast span
     // to the default.
-    assert_eq!(
-        names,
-        vec![("traces/slow".into(), 2), ("traces/b".into(), 2), ("traces/other".into(), 1)]
-    );
+    assert_eq!(names, vec![("traces/slow".into(), 2), ("traces/b".into(), 2), ("traces/other".into(), 1)]);
     let Batch::Traces(slow) = &got[0].1 else { panic!() };
     assert_eq!(slow.resource_spans.len(), 2, "each span keeps its own resource");
     let service = |rs: &opentelemetry_proto::tonic::trace::v1::ResourceSpans| {
@@ -176,10 +173,7 @@ fn log_and_metric_and_datapoint_contexts() {
         "a",
         vec![fixtures::log_record("error"), fixtures::log_record("ok"), fixtures::log_record("error")],
     );
-    assert_eq!(
-        run.counts(Batch::Logs(req)),
-        vec![("logs/errors".into(), 2), ("logs/rest".into(), 1)]
-    );
+    assert_eq!(run.counts(Batch::Logs(req)), vec![("logs/errors".into(), 2), ("logs/rest".into(), 1)]);
 
     let yaml = "table:\n  - context: datapoint\n    condition: attributes[\"host\"] == \"h1\"\n    pipelines: [metrics/h1]\n  - context: metric\n    condition: name == \"g\"\n    pipelines: [metrics/g]\ndefault_pipelines: [metrics/rest]\n";
     let mut run = build(yaml, Signal::Metrics);
@@ -192,10 +186,7 @@ fn log_and_metric_and_datapoint_contexts() {
     let counts: Vec<(String, usize)> = got.iter().map(|(p, b)| (p.clone(), b.item_count())).collect();
     // Data points of h1 (2, both of c) to route 0; the gauge g (2 points)
     // to route 1; c's h2 point to the default.
-    assert_eq!(
-        counts,
-        vec![("metrics/h1".into(), 2), ("metrics/g".into(), 2), ("metrics/rest".into(), 1)]
-    );
+    assert_eq!(counts, vec![("metrics/h1".into(), 2), ("metrics/g".into(), 2), ("metrics/rest".into(), 1)]);
     let Batch::Metrics(h1) = &got[0].1 else { panic!() };
     let m = &h1.resource_metrics[0].scope_metrics[0].metrics[0];
     assert_eq!(m.name, "c");
@@ -305,9 +296,15 @@ fn a_bad_condition_is_reported_with_its_column() {
         "connectors::routing::table::0::condition (line 2): in \"attributes[\\\"a\\\"] === \\\"b\\\"\" at column 19: expected a value, found `=`"
     );
     // In a statement, the column counts from the statement's start.
-    let e = errors("table:\n  - statement: route() where nmae == \"x\"\n    context: span\n    pipelines: [traces/a]\n");
+    let e =
+        errors("table:\n  - statement: route() where nmae == \"x\"\n    context: span\n    pipelines: [traces/a]\n");
     assert_eq!(e.len(), 1);
-    assert!(e[0].starts_with("connectors::routing::table::0::statement (line 2): in \"route() where nmae == \\\"x\\\"\" at column 15:"), "{e:?}");
+    assert!(
+        e[0].starts_with(
+            "connectors::routing::table::0::statement (line 2): in \"route() where nmae == \\\"x\\\"\" at column 15:"
+        ),
+        "{e:?}"
+    );
     assert!(e[0].contains("name"), "suggests the close name: {e:?}");
     let e = errors("table:\n  - statement: drop() where name == \"x\"\n    pipelines: [traces/a]\n");
     assert_eq!(e, vec!["connectors::routing::table::0::statement (line 2): in \"drop() where name == \\\"x\\\"\": a routing statement is `route() where <condition>`; hint: e.g. route() where attributes[\"env\"] == \"prod\"; or use condition"]);
@@ -315,7 +312,9 @@ fn a_bad_condition_is_reported_with_its_column() {
 
 #[test]
 fn the_request_context_and_unknown_contexts_are_refused() {
-    let e = errors("table:\n  - context: request\n    condition: request[\"X-Tenant\"] == \"acme\"\n    pipelines: [logs/acme]\n");
+    let e = errors(
+        "table:\n  - context: request\n    condition: request[\"X-Tenant\"] == \"acme\"\n    pipelines: [logs/acme]\n",
+    );
     assert_eq!(e.len(), 1);
     assert!(e[0].starts_with("connectors::routing::table::0::context (line 2): the request context (routing on the client's request metadata) is not supported by sluice"), "{e:?}");
     assert_eq!(
