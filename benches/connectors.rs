@@ -1,7 +1,9 @@
 //! Connector throughput in spans/s on 1000-span batches (10 services, 100
 //! spans each, 10 span attributes of which 4 are configured dimensions):
 //! `spanmetrics` (aggregating into existing series, the steady state) and
-//! `count` (spans by one attribute). Run with `cargo bench --bench connectors`.
+//! `count` (spans by one attribute, and with an OTTL condition), and
+//! `routing` (by resource, and span by span). Run with
+//! `cargo bench --bench connectors`.
 
 // The binary runs on mimalloc; measure what it runs.
 #[global_allocator]
@@ -15,6 +17,7 @@ use sluice::config::component::ComponentInput;
 use sluice::config::node;
 use sluice::connectors::{Connector, ConnectorContext, ConnectorFactory, Now};
 use sluice::data::fixtures::kv;
+use sluice::data::Payload;
 use sluice::data::{Batch, Signal};
 use sluice::telemetry::Registry;
 
@@ -45,11 +48,15 @@ fn spans() -> Batch {
 }
 
 fn build(factory: &ConnectorFactory, yaml: &str) -> Box<dyn Connector> {
+    build_to(factory, yaml, Signal::Metrics)
+}
+
+fn build_to(factory: &ConnectorFactory, yaml: &str, to: Signal) -> Box<dyn Connector> {
     let node = node::parse(yaml).unwrap().unwrap();
     let mut errors = Vec::new();
     let mut input = ComponentInput { node: &node, path: "connectors::x", env: Default::default(), errors: &mut errors };
     let spec = (factory.compile)(&mut input).unwrap_or_else(|| panic!("{errors:?}"));
-    let ctx = ConnectorContext { id: "x".into(), from: Signal::Traces, to: Signal::Metrics, registry: Registry::new() };
+    let ctx = ConnectorContext { id: "x".into(), from: Signal::Traces, to, registry: Registry::new() };
     spec.build(&ctx).unwrap()
 }
 
@@ -74,6 +81,43 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             count.consume(&batch, Now::current(), &mut out);
             out.clear();
+        })
+    });
+    let mut count_if = build(
+        &sluice::connectors::count::FACTORY,
+        "spans:\n  by.attr:\n    conditions: ['attributes[\"attr.1\"] == \"v2\" or kind == SPAN_KIND_CLIENT']\n    attributes:\n      - key: attr.0\n",
+    );
+    group.bench_function("count_with_condition", |b| {
+        b.iter(|| {
+            count_if.consume(&batch, Now::current(), &mut out);
+            out.clear();
+        })
+    });
+    // Three routes by service and a default: 10 services, so routes take
+    // 1, 1 and 1 resources and the default the other 7.
+    let mut by_resource = build_to(
+        &sluice::connectors::routing::FACTORY,
+        "table:\n  - condition: attributes[\"service.name\"] == \"service-1\"\n    pipelines: [traces/a]\n  - condition: attributes[\"service.name\"] == \"service-5\"\n    pipelines: [traces/b]\n  - statement: route() where attributes[\"service.name\"] == \"service-9\"\n    pipelines: [traces/c]\ndefault_pipelines: [traces/d]\n",
+        Signal::Traces,
+    );
+    let payload = Payload::Decoded(batch.clone());
+    let mut routed = Vec::new();
+    group.bench_function("routing_resource", |b| {
+        b.iter(|| {
+            by_resource.consume_routed(&payload, Now::current(), &mut routed).unwrap();
+            routed.clear();
+        })
+    });
+    // Span by span: a fifth of the spans (route 0..3 of 20) match the first route.
+    let mut by_span = build_to(
+        &sluice::connectors::routing::FACTORY,
+        "table:\n  - context: span\n    condition: name == \"GET /route/0\" or name == \"GET /route/1\" or name == \"GET /route/2\" or name == \"GET /route/3\"\n    pipelines: [traces/a]\n  - context: span\n    condition: attributes[\"attr.2\"] == \"v4\"\n    pipelines: [traces/b]\ndefault_pipelines: [traces/d]\n",
+        Signal::Traces,
+    );
+    group.bench_function("routing_span", |b| {
+        b.iter(|| {
+            by_span.consume_routed(&payload, Now::current(), &mut routed).unwrap();
+            routed.clear();
         })
     });
     group.finish();

@@ -179,3 +179,132 @@ service:
     assert_eq!(c("otelcol_connector_dropped_items_total", &[]), 0.0);
     agent.stop();
 }
+
+/// Spans of three services, each from its own SDK provider: `checkout`
+/// sends 7 spans `op` and one `health`, `billing` 4 spans `op`, `other` 2.
+const SEND_SERVICES: &str = r#"
+import sys
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+for service, ops, health in [("checkout", 7, 1), ("billing", 4, 0), ("other", 2, 0)]:
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=sys.argv[1], insecure=True)))
+    tracer = provider.get_tracer("e2e-routing")
+    for i in range(ops):
+        tracer.start_span("op").end()
+    for i in range(health):
+        tracer.start_span("health").end()
+    provider.shutdown()
+"#;
+
+#[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
+fn python_sdk_spans_are_routed_by_service_to_their_pipelines() {
+    let py = python();
+    let dir = temp_dir();
+    let ports = Ports::pick();
+    let file = |name: &str| dir.path().join(format!("{name}.jsonl"));
+    let config = format!(
+        "receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:{grpc}
+      http:
+        endpoint: 127.0.0.1:{http}
+exporters:
+  file/health:
+    path: {health_file}
+  file/checkout:
+    path: {checkout_file}
+  file/billing:
+    path: {billing_file}
+  file/other:
+    path: {other_file}
+connectors:
+  routing:
+    default_pipelines: [traces/other]
+    table:
+      - context: span
+        condition: name == \"health\"
+        pipelines: [traces/health]
+      - condition: attributes[\"service.name\"] == \"checkout\"
+        pipelines: [traces/checkout]
+      - statement: route() where attributes[\"service.name\"] == \"billing\"
+        pipelines: [traces/billing]
+extensions:
+  health_check:
+    endpoint: 127.0.0.1:{health}
+service:
+  extensions: [health_check]
+  telemetry:
+    metrics:
+      address: 127.0.0.1:{metrics}
+  pipelines:
+    traces/in:
+      receivers: [otlp]
+      exporters: [routing]
+    traces/health:
+      receivers: [routing]
+      exporters: [file/health]
+    traces/checkout:
+      receivers: [routing]
+      exporters: [file/checkout]
+    traces/billing:
+      receivers: [routing]
+      exporters: [file/billing]
+    traces/other:
+      receivers: [routing]
+      exporters: [file/other]
+",
+        grpc = ports.grpc,
+        http = ports.http,
+        health = ports.health,
+        metrics = ports.metrics,
+        health_file = file("health").display(),
+        checkout_file = file("checkout").display(),
+        billing_file = file("billing").display(),
+        other_file = file("other").display(),
+    );
+    let agent = Agent::start(dir.path(), &config, ports);
+
+    let script = dir.path().join("send_services.py");
+    std::fs::write(&script, SEND_SERVICES).unwrap();
+    let out = std::process::Command::new(&py).arg(&script).arg(agent.grpc_endpoint()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // First match wins: checkout's health span goes to traces/health only;
+    // the rest of checkout (7) and billing (4) to their pipelines; other
+    // matches no route (2, the default).
+    let sent = |e: &str| agent.metric("otelcol_exporter_sent_spans_total", &[("exporter", e)]);
+    let all_sent = || sent("file/health") + sent("file/checkout") + sent("file/billing") + sent("file/other");
+    assert!(wait_until("the routed spans", Duration::from_secs(15), || all_sent() == 14.0), "{}", agent.log());
+    assert_eq!(sent("file/health"), 1.0);
+    assert_eq!(sent("file/checkout"), 7.0);
+    assert_eq!(sent("file/billing"), 4.0);
+    assert_eq!(sent("file/other"), 2.0);
+    // Each file holds its service's spans only.
+    let text = |name: &str| std::fs::read_to_string(file(name)).unwrap_or_default();
+    assert!(text("billing").contains("\"billing\"") && !text("billing").contains("\"checkout\""));
+    assert!(text("other").contains("\"other\"") && !text("other").contains("\"billing\""));
+    assert!(text("health").contains("\"health\"") && !text("health").contains("\"op\""));
+
+    let routed = |route: &str| {
+        agent.metric(
+            "sluice_connector_routing_routed_items_total",
+            &[("connector", "routing"), ("otel_signal", "traces"), ("route", route)],
+        )
+    };
+    assert_eq!((routed("0"), routed("1"), routed("2"), routed("default")), (1.0, 7.0, 4.0, 2.0));
+    assert_eq!(agent.metric("sluice_connector_routing_unrouted_items_total", &[]), 0.0);
+    assert_eq!(agent.metric("sluice_connector_routing_errors_total", &[]), 0.0);
+    assert_eq!(
+        agent.metric("otelcol_connector_incoming_items_total", &[("connector", "routing"), ("otel_signal", "traces")]),
+        14.0
+    );
+    assert_eq!(agent.metric("otelcol_connector_dropped_items_total", &[]), 0.0);
+    agent.stop();
+}

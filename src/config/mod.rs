@@ -69,6 +69,25 @@ pub struct PipelineId {
     pub name: Option<String>,
 }
 
+impl PipelineId {
+    /// Reads `traces|metrics|logs[/name]`; the error says what is wrong.
+    pub fn parse(s: &str) -> Result<PipelineId, String> {
+        let (signal, name) = match s.split_once('/') {
+            Some((sig, n)) => (sig, Some(n)),
+            None => (s, None),
+        };
+        let Some(signal) = Signal::ALL.into_iter().find(|x| x.as_str() == signal) else {
+            return Err(format!(
+                "\"{s}\" is not a pipeline id: it begins with traces, metrics or logs, optionally followed by /name"
+            ));
+        };
+        if name.is_some_and(str::is_empty) {
+            return Err(format!("\"{s}\" is not a pipeline id: the name after '/' is empty"));
+        }
+        Ok(PipelineId { signal, name: name.map(str::to_string) })
+    }
+}
+
 impl fmt::Display for PipelineId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.name {

@@ -17,12 +17,50 @@
 
 pub mod count;
 pub mod forward;
+pub mod routing;
 pub mod spanmetrics;
 
 use crate::config::component::{Factory, SameSettings};
+use crate::config::{ConfigError, PipelineId};
 use crate::data::{Batch, Payload, Signal};
 use crate::telemetry::Registry;
+use std::sync::Arc;
 use std::time::Instant;
+
+/// Which of the pipelines a connector feeds take an emitted batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Targets {
+    /// Every pipeline that lists the connector as a receiver.
+    All,
+    /// Only these (a `routing` route); validation made sure each of them
+    /// lists the connector as a receiver.
+    Only(Arc<[PipelineId]>),
+}
+
+/// One batch a connector emits and where it goes.
+#[derive(Debug, Clone)]
+pub struct Emitted {
+    pub targets: Targets,
+    pub payload: Payload,
+}
+
+impl Emitted {
+    pub fn to_all(payload: Payload) -> Emitted {
+        Emitted { targets: Targets::All, payload }
+    }
+}
+
+/// How the config joins one connector to pipelines, for
+/// [`ConnectorSpec::check_joins`].
+#[derive(Debug, Clone, Copy)]
+pub struct Joins<'a> {
+    /// The pipelines that list it among their exporters.
+    pub exporters: &'a [PipelineId],
+    /// The pipelines that list it among their receivers.
+    pub receivers: &'a [PipelineId],
+    /// Every pipeline of the config.
+    pub pipelines: &'a [PipelineId],
+}
 
 /// The time a connector is called at: a monotonic instant for its timers and
 /// the wall clock (Unix nanoseconds) for the timestamps of what it emits.
@@ -64,6 +102,17 @@ pub trait Connector: Send {
         Ok(())
     }
 
+    /// The form the runtime calls: as `consume_payload`, with where each
+    /// emitted batch goes. The default sends everything to every pipeline
+    /// the connector feeds; an error drops the batch (the runtime counts it
+    /// in `otelcol_connector_dropped_items_total` and logs the message).
+    fn consume_routed(&mut self, payload: &Payload, now: Now, out: &mut Vec<Emitted>) -> Result<(), String> {
+        let mut next = Vec::new();
+        let result = self.consume_payload(payload, now, &mut next);
+        out.extend(next.into_iter().map(Emitted::to_all));
+        result
+    }
+
     /// The earliest time `tick` has work to do, if any.
     fn next_deadline(&self) -> Option<Instant> {
         None
@@ -98,6 +147,14 @@ pub trait ConnectorSpec: SameSettings + Send + Sync + std::fmt::Debug {
 
     /// One instance for one signal pair (one of `pairs`).
     fn build(&self, ctx: &ConnectorContext) -> Result<Box<dyn Connector>, String>;
+
+    /// Checks the settings against how the config joins the connector to
+    /// pipelines, once every pipeline is read (e.g. `routing`: every route
+    /// names a pipeline that receives from it). Runs only when the joins
+    /// themselves are right; each error carries its YAML path and line.
+    fn check_joins(&self, _joins: &Joins) -> Vec<ConfigError> {
+        Vec::new()
+    }
 }
 
 crate::config::component::compiled_form!(dyn ConnectorSpec);

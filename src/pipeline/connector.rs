@@ -1,7 +1,8 @@
 //! Running connectors: one instance per connector and signal pair, fed by a
 //! bounded queue that the exporting pipelines' workers push to (as they push
 //! to an exporter's sending queue), and handing what it emits to the doors of
-//! every pipeline of its `to` signal that lists it as a receiver.
+//! every pipeline of its `to` signal that lists it as a receiver, or only
+//! of those an emitted batch names (`Targets::Only`, a `routing` route).
 //!
 //! Guarantees: nothing is dropped while the agent runs. The queue blocks the
 //! exporting pipeline's workers when full (so their door fills and clients
@@ -14,7 +15,7 @@
 
 use super::{PipelineDoor, StartError};
 use crate::config::{ComponentId, PipelineId};
-use crate::connectors::{ConnectorContext, ConnectorSpec, Now};
+use crate::connectors::{ConnectorContext, ConnectorSpec, Emitted, Now, Targets};
 use crate::data::{Payload, Signal};
 use crate::queue::{FullQueuePolicy, SendingQueue};
 use crate::receivers::{BatchSink, Refusal};
@@ -72,22 +73,25 @@ fn doors_of(
     config: &AgentConfig,
     key: &ConnectorKey,
     doors: &BTreeMap<PipelineId, Arc<PipelineDoor>>,
-) -> Vec<Arc<PipelineDoor>> {
+) -> Vec<(PipelineId, Arc<PipelineDoor>)> {
     config
         .service
         .pipelines
         .iter()
         .filter(|(pid, p)| pid.signal == key.2 && names_connector(&p.receivers, &key.0))
-        .filter_map(|(pid, _)| doors.get(pid).cloned())
+        .filter_map(|(pid, _)| doors.get(pid).map(|d| (pid.clone(), d.clone())))
         .collect()
 }
 
+/// The doors a connector instance feeds, by pipeline.
+type Doors = Vec<(PipelineId, Arc<PipelineDoor>)>;
+
 /// Where a connector instance hands what it emits; a reload swaps it.
 #[derive(Clone, Default)]
-pub(super) struct ConnectorOutput(Arc<RwLock<Vec<Arc<PipelineDoor>>>>);
+pub(super) struct ConnectorOutput(Arc<RwLock<Doors>>);
 
 impl ConnectorOutput {
-    pub fn set(&self, doors: Vec<Arc<PipelineDoor>>) {
+    pub fn set(&self, doors: Doors) {
         *self.0.write().unwrap_or_else(|e| e.into_inner()) = doors;
     }
 
@@ -96,8 +100,13 @@ impl ConnectorOutput {
         self.set(doors_of(config, key, doors));
     }
 
-    fn doors(&self) -> Vec<Arc<PipelineDoor>> {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    /// The doors of the pipelines `targets` names among those fed now.
+    fn doors(&self, targets: &Targets) -> Vec<Arc<PipelineDoor>> {
+        let all = self.0.read().unwrap_or_else(|e| e.into_inner());
+        match targets {
+            Targets::All => all.iter().map(|(_, d)| d.clone()).collect(),
+            Targets::Only(pids) => all.iter().filter(|(p, _)| pids.contains(p)).map(|(_, d)| d.clone()).collect(),
+        }
     }
 }
 
@@ -153,7 +162,7 @@ async fn run(
     output: ConnectorOutput,
     metrics: ConnectorMetrics,
 ) {
-    let mut out: Vec<Payload> = Vec::new();
+    let mut out: Vec<Emitted> = Vec::new();
     loop {
         let popped = match connector.next_deadline() {
             Some(deadline) => {
@@ -162,7 +171,7 @@ async fn run(
                     () = tokio::time::sleep_until(deadline.into()) => {
                         let mut batches = Vec::new();
                         connector.tick(Now::current(), &mut batches);
-                        out.extend(batches.into_iter().map(Payload::Decoded));
+                        out.extend(batches.into_iter().map(|b| Emitted::to_all(Payload::Decoded(b))));
                         deliver(&output, &mut out, &metrics).await;
                         continue;
                     }
@@ -172,7 +181,7 @@ async fn run(
         };
         let Some(popped) = popped else { break };
         metrics.incoming.add(popped.batch.item_count() as u64);
-        if let Err(e) = connector.consume_payload(&popped.batch, Now::current(), &mut out) {
+        if let Err(e) = connector.consume_routed(&popped.batch, Now::current(), &mut out) {
             metrics.incoming_dropped.add(popped.batch.item_count() as u64);
             tracing::error!(error = %e, "a connector could not read a batch; dropping it");
         }
@@ -181,19 +190,20 @@ async fn run(
     }
     let mut batches = Vec::new();
     connector.flush(Now::current(), &mut batches);
-    out.extend(batches.into_iter().map(Payload::Decoded));
+    out.extend(batches.into_iter().map(|b| Emitted::to_all(Payload::Decoded(b))));
     deliver(&output, &mut out, &metrics).await;
 }
 
-/// Offers each batch to every receiving pipeline, waiting for a full one.
-async fn deliver(output: &ConnectorOutput, out: &mut Vec<Payload>, metrics: &ConnectorMetrics) {
-    for batch in out.drain(..) {
+/// Offers each batch to the receiving pipelines it is for, waiting for a
+/// full one.
+async fn deliver(output: &ConnectorOutput, out: &mut Vec<Emitted>, metrics: &ConnectorMetrics) {
+    for Emitted { targets, payload: batch } in out.drain(..) {
         if batch.is_empty() {
             continue;
         }
         let items = batch.item_count() as u64;
         metrics.outgoing.add(items);
-        let doors = output.doors();
+        let doors = output.doors(&targets);
         if doors.is_empty() {
             metrics.outgoing_dropped.add(items);
             continue;

@@ -12,7 +12,7 @@ use crate::config::expand::{expand_tree, join, UnsetVariable};
 use crate::config::node::{self, Entry, Node, Value};
 use crate::config::suggest::did_you_mean;
 use crate::config::Duration;
-use crate::connectors::{describe_pairs, ConnectorSpec};
+use crate::connectors::{describe_pairs, ConnectorSpec, Joins};
 use crate::data::Signal;
 use crate::extensions::ExtensionUse;
 use std::collections::BTreeSet;
@@ -177,8 +177,9 @@ impl Loader {
         let service = self.service(section("service"), &defs, &exporters);
         self.storage_references(section("exporters"), &exporters, &ext_def, &extensions, service.as_ref());
         self.receiver_extension_references(section("receivers"), &receivers, &ext_def, &extensions, service.as_ref());
-        if service.is_some() {
-            self.connections(&conn_def, &connectors);
+        if let Some(service) = &service {
+            let pipelines: Vec<PipelineId> = service.pipelines.keys().cloned().collect();
+            self.connections(&conn_def, &connectors, &pipelines);
         }
         let service = service?;
         Some(AgentConfig { receivers, processors, exporters, extensions, connectors, service })

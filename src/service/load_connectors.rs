@@ -29,7 +29,12 @@ impl Loader {
     }
 
     /// Checks how the pipelines use every connector (see the module doc).
-    pub(super) fn connections(&mut self, defined: &DefinedMap, compiled: &Compiled<dyn ConnectorSpec>) {
+    pub(super) fn connections(
+        &mut self,
+        defined: &DefinedMap,
+        compiled: &Compiled<dyn ConnectorSpec>,
+        pipelines: &[PipelineId],
+    ) {
         let uses = std::mem::take(&mut self.uses);
         for (cid, def) in defined {
             if def.ty.is_none() {
@@ -86,6 +91,7 @@ impl Loader {
                 (false, false) => {}
             }
             let Some(pairs) = pairs else { continue }; // its settings were reported
+            let before = self.errors.len();
             let mut fed_wrong = false;
             for r in &rec {
                 let to = r.pipeline.signal;
@@ -130,6 +136,14 @@ impl Loader {
                         ),
                         Some(format!("it is a receiver of {}", names(&rec))),
                     );
+                }
+            }
+            if self.errors.len() == before {
+                if let Some(spec) = compiled.get(cid) {
+                    let exporters: Vec<PipelineId> = exp.iter().map(|u| u.pipeline.clone()).collect();
+                    let receivers: Vec<PipelineId> = rec.iter().map(|u| u.pipeline.clone()).collect();
+                    let joins = Joins { exporters: &exporters, receivers: &receivers, pipelines };
+                    self.errors.extend(spec.check_joins(&joins));
                 }
             }
         }

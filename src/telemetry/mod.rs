@@ -590,6 +590,56 @@ impl ConnectorMetrics {
     }
 }
 
+/// Counters of one `routing` connector instance: where its items went.
+#[derive(Clone)]
+pub struct RoutingMetrics {
+    /// Items sent by each route of the table, in table order (`route` is
+    /// the route's index in `table`).
+    pub routed: Vec<Counter>,
+    /// Items that matched no route, sent to `default_pipelines`.
+    pub defaulted: Counter,
+    /// Items that matched no route while no `default_pipelines` are set:
+    /// dropped, as the Collector does.
+    pub unrouted: Counter,
+    /// Conditions that failed on an item (by route); with `error_mode:
+    /// propagate` the whole batch is dropped, else the item is taken as not
+    /// matching that route.
+    pub errors: Vec<Counter>,
+}
+
+impl RoutingMetrics {
+    pub fn new(reg: &Registry, connector: &str, signal: Signal, routes: usize) -> Self {
+        let labels: &[(&str, &str)] = &[("connector", connector), ("otel_signal", signal.as_str())];
+        const ROUTED: &str = "sluice_connector_routing_routed_items_total";
+        const ROUTED_HELP: &str = "Items a routing connector sent, by route (table index, or default).";
+        let per_route = |name: &'static str, help: &'static str| {
+            (0..routes)
+                .map(|i| {
+                    let route = i.to_string();
+                    let mut l: Vec<(&str, &str)> = labels.to_vec();
+                    l.push(("route", &route));
+                    reg.counter(name, help, &l)
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut default_labels = labels.to_vec();
+        default_labels.push(("route", "default"));
+        RoutingMetrics {
+            routed: per_route(ROUTED, ROUTED_HELP),
+            defaulted: reg.counter(ROUTED, ROUTED_HELP, &default_labels),
+            unrouted: reg.counter(
+                "sluice_connector_routing_unrouted_items_total",
+                "Items that matched no route with no default_pipelines set: dropped.",
+                labels,
+            ),
+            errors: per_route(
+                "sluice_connector_routing_errors_total",
+                "Route conditions that failed on an item, by route (table index).",
+            ),
+        }
+    }
+}
+
 /// Counters of a `spanmetrics` connector's bounds.
 #[derive(Clone)]
 pub struct SpanMetricsMetrics {

@@ -12,14 +12,23 @@
 //! when they have none). A section left out counts with the Collector's
 //! default metric; a section written counts only what it names.
 //!
+//! A metric with OTTL `conditions` counts an item when any of them holds
+//! for it (no conditions: every item), each compiled in its section's
+//! context (`span`, `spanevent`, `metric`, `datapoint`, `log`). As in the
+//! Collector, a condition that fails on an item fails the whole batch: no
+//! counts are emitted for it, and the runtime counts it as dropped
+//! (`otelcol_connector_dropped_items_total`) and logs why.
+//!
 //! Guarantee: the counts are exact for every batch; the connector keeps no
-//! state between batches, so its memory is bounded by one batch. OTTL
-//! `conditions` are refused at load ("sluice does not support it (yet)").
+//! state between batches, so its memory is bounded by one batch.
+//! `attributes[].any_depth` is refused at load.
 
 use crate::config::component::{Checker, CollectorOnly, ComponentKind, ComponentMeta, Factory};
 use crate::config::describe::SettingsType;
 use crate::connectors::{Connector, ConnectorContext, ConnectorFactory, ConnectorSpec, Now};
-use crate::data::{Batch, Signal};
+use crate::data::{Batch, Payload, Signal};
+use crate::ottl::walk;
+use crate::ottl::{Condition, ContextKind, EvalCtx, Limits};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{
@@ -85,9 +94,9 @@ pub struct MetricInfo {
     /// The count metric's description.
     #[serde(default)]
     pub description: String,
-    /// OTTL conditions: not supported yet.
+    /// OTTL conditions: an item is counted when any holds (none: every item).
     #[serde(default)]
-    pub conditions: Option<CollectorOnly>,
+    pub conditions: Vec<String>,
     /// A separate count per distinct set of these attributes' values.
     #[serde(default)]
     pub attributes: Vec<AttributeConfig>,
@@ -102,6 +111,7 @@ pub struct AttributeConfig {
     /// empty one (the default) means such items are not counted.
     #[serde(default)]
     pub default_value: String,
+    /// Not supported by sluice: refused at load.
     #[serde(default)]
     pub any_depth: Option<CollectorOnly>,
 }
@@ -112,6 +122,38 @@ pub struct MetricDef {
     pub name: String,
     pub description: String,
     pub attributes: Vec<(String, Option<String>)>,
+    /// Empty: every item counts.
+    pub conditions: Conditions,
+}
+
+/// A metric's compiled OTTL conditions; two are the same settings when
+/// their texts are.
+#[derive(Debug, Clone, Default)]
+pub struct Conditions {
+    texts: Vec<String>,
+    compiled: Arc<[Condition]>,
+}
+
+impl PartialEq for Conditions {
+    fn eq(&self, other: &Self) -> bool {
+        self.texts == other.texts
+    }
+}
+
+impl Conditions {
+    pub fn is_empty(&self) -> bool {
+        self.compiled.is_empty()
+    }
+
+    /// Whether any condition holds for the item.
+    fn any(&self, ctx: &EvalCtx) -> Result<bool, String> {
+        for c in self.compiled.iter() {
+            if c.eval(ctx).map_err(|e| e.0)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
 }
 
 /// The compiled `count` connector: the metrics of each kind of item.
@@ -130,12 +172,14 @@ impl CountConfig {
                        field: &'static str,
                        given: &Option<BTreeMap<String, MetricInfo>>,
                        default: (&str, &str),
-                       attributes_allowed: bool| {
+                       attributes_allowed: bool,
+                       context: ContextKind| {
             let Some(given) = given else {
                 return vec![MetricDef {
                     name: default.0.to_string(),
                     description: default.1.to_string(),
                     attributes: Vec::new(),
+                    conditions: Conditions::default(),
                 }];
             };
             let mut defs = Vec::new();
@@ -158,6 +202,18 @@ impl CountConfig {
                     );
                     continue;
                 }
+                let mut compiled = Vec::new();
+                for (i, text) in info.conditions.iter().enumerate() {
+                    match Condition::compile_in(text, context, false, Limits::default()) {
+                        Ok(cond) => compiled.push(cond),
+                        Err(e) => c.error_at(
+                            &[field.to_string(), name.clone(), "conditions".to_string(), i.to_string()],
+                            e.to_string(),
+                            e.hint.clone(),
+                        ),
+                    }
+                }
+                let conditions = Conditions { texts: info.conditions.clone(), compiled: compiled.into() };
                 let mut attributes = Vec::new();
                 for (i, a) in info.attributes.iter().enumerate() {
                     if a.key.is_empty() {
@@ -175,16 +231,21 @@ impl CountConfig {
                     }
                     attributes.push((a.key.clone(), Some(a.default_value.clone()).filter(|d| !d.is_empty())));
                 }
-                defs.push(MetricDef { name: name.clone(), description: info.description.clone(), attributes });
+                defs.push(MetricDef {
+                    name: name.clone(),
+                    description: info.description.clone(),
+                    attributes,
+                    conditions,
+                });
             }
             defs
         };
         Count {
-            spans: section(c, "spans", &self.spans, DEFAULT_SPANS, true),
-            span_events: section(c, "spanevents", &self.spanevents, DEFAULT_SPAN_EVENTS, true),
-            metrics: section(c, "metrics", &self.metrics, DEFAULT_METRICS, false),
-            data_points: section(c, "datapoints", &self.datapoints, DEFAULT_DATA_POINTS, true),
-            logs: section(c, "logs", &self.logs, DEFAULT_LOGS, true),
+            spans: section(c, "spans", &self.spans, DEFAULT_SPANS, true, ContextKind::Span),
+            span_events: section(c, "spanevents", &self.spanevents, DEFAULT_SPAN_EVENTS, true, ContextKind::SpanEvent),
+            metrics: section(c, "metrics", &self.metrics, DEFAULT_METRICS, false, ContextKind::Metric),
+            data_points: section(c, "datapoints", &self.datapoints, DEFAULT_DATA_POINTS, true, ContextKind::DataPoint),
+            logs: section(c, "logs", &self.logs, DEFAULT_LOGS, true, ContextKind::Log),
         }
     }
 }
@@ -263,8 +324,13 @@ impl<'d> Counter<'d> {
         }
     }
 
-    fn update(&mut self, levels: [&[KeyValue]; 3]) {
-        for (def, counts) in self.defs.iter().zip(&mut self.counts) {
+    /// Counts one item; `verdict`: which metrics its conditions let count
+    /// it (see [`Verdicts`]).
+    fn update(&mut self, levels: [&[KeyValue]; 3], verdict: Option<&[bool]>) {
+        for (i, (def, counts)) in self.defs.iter().zip(&mut self.counts).enumerate() {
+            if verdict.is_some_and(|v| !v.get(i).copied().unwrap_or(true)) {
+                continue;
+            }
             let mut keys = Vec::with_capacity(def.attributes.len());
             for (key, default) in &def.attributes {
                 match (lookup(key, levels), default) {
@@ -345,8 +411,92 @@ fn scope_attrs(s: Option<&InstrumentationScope>) -> &[KeyValue] {
     s.map_or(&[], |s| &s.attributes)
 }
 
-impl Connector for Count {
-    fn consume(&mut self, batch: &Batch, now: Now, out: &mut Vec<Batch>) {
+/// What the conditions of one kind's metrics say of each item, in the
+/// order the OTTL walker visits items (the order the counting loops take
+/// them): one flag per metric per item.
+struct Verdicts {
+    flags: Vec<bool>,
+    width: usize,
+    next: usize,
+}
+
+impl Verdicts {
+    /// Evaluates the conditions of `defs` on every item of `kind` in `batch`
+    /// (a copy: the walker takes it mutably); `None` when no metric has any.
+    /// The first failing condition fails the batch, as in the Collector.
+    fn of(defs: &[MetricDef], kind: ContextKind, batch: &mut Batch, now: i64) -> Result<Option<Verdicts>, String> {
+        if defs.iter().all(|d| d.conditions.is_empty()) {
+            return Ok(None);
+        }
+        let mut flags = Vec::new();
+        let mut failed: Option<String> = None;
+        let mut visit = |ctx: &mut EvalCtx| {
+            for d in defs {
+                if d.conditions.is_empty() {
+                    flags.push(true);
+                    continue;
+                }
+                match d.conditions.any(ctx) {
+                    Ok(m) => flags.push(m),
+                    Err(e) => {
+                        failed.get_or_insert(format!("metric {:?}: {e}", d.name));
+                        flags.push(false);
+                    }
+                }
+            }
+            true
+        };
+        match batch {
+            Batch::Traces(req) => walk::traces(req, kind, now, &mut visit),
+            Batch::Metrics(req) => walk::metrics(req, kind, now, &mut visit),
+            Batch::Logs(req) => walk::logs(req, kind, now, &mut visit),
+        }
+        match failed {
+            Some(e) => Err(format!("a count condition failed, so the batch is not counted: {e}")),
+            None => Ok(Some(Verdicts { flags, width: defs.len(), next: 0 })),
+        }
+    }
+
+    /// The flags of the next item.
+    fn take(this: &mut Option<Verdicts>) -> Option<&[bool]> {
+        let v = this.as_mut()?;
+        let at = v.next;
+        v.next += v.width;
+        v.flags.get(at..at + v.width)
+    }
+}
+
+impl Count {
+    fn has_conditions(&self) -> bool {
+        [&self.spans, &self.span_events, &self.metrics, &self.data_points, &self.logs]
+            .iter()
+            .any(|defs| defs.iter().any(|d| !d.conditions.is_empty()))
+    }
+
+    /// The verdicts of the two kinds of item a batch of this signal holds.
+    fn verdicts(&self, batch: &Batch, now: Now) -> Result<(Option<Verdicts>, Option<Verdicts>), String> {
+        if !self.has_conditions() {
+            return Ok((None, None));
+        }
+        let now = i64::try_from(now.unix_nanos).unwrap_or(i64::MAX);
+        let mut copy = batch.clone();
+        let (a, b) = match batch {
+            Batch::Traces(_) => (
+                Verdicts::of(&self.spans, ContextKind::Span, &mut copy, now)?,
+                Verdicts::of(&self.span_events, ContextKind::SpanEvent, &mut copy, now)?,
+            ),
+            Batch::Metrics(_) => (
+                Verdicts::of(&self.metrics, ContextKind::Metric, &mut copy, now)?,
+                Verdicts::of(&self.data_points, ContextKind::DataPoint, &mut copy, now)?,
+            ),
+            Batch::Logs(_) => (Verdicts::of(&self.logs, ContextKind::Log, &mut copy, now)?, None),
+        };
+        Ok((a, b))
+    }
+
+    /// Counts one batch; an error (a failing condition) emits nothing.
+    fn count(&self, batch: &Batch, now: Now, out: &mut Vec<Batch>) -> Result<(), String> {
+        let (mut first, mut second) = self.verdicts(batch, now)?;
         let mut resources = Vec::new();
         match batch {
             Batch::Traces(req) => {
@@ -358,10 +508,10 @@ impl Connector for Count {
                         for span in &ss.spans {
                             spans.timestamp(span.start_time_unix_nano);
                             spans.timestamp(span.end_time_unix_nano);
-                            spans.update([&span.attributes, scope, resource]);
+                            spans.update([&span.attributes, scope, resource], Verdicts::take(&mut first));
                             for event in &span.events {
                                 events.timestamp(event.time_unix_nano);
-                                events.update([&event.attributes, scope, resource]);
+                                events.update([&event.attributes, scope, resource], Verdicts::take(&mut second));
                             }
                         }
                     }
@@ -381,10 +531,10 @@ impl Connector for Count {
                     for sm in &rm.scope_metrics {
                         let scope = scope_attrs(sm.scope.as_ref());
                         for m in &sm.metrics {
-                            metrics.update([&[], scope, resource]);
+                            metrics.update([&[], scope, resource], Verdicts::take(&mut first));
                             for_each_point(m, |t, point_attrs| {
                                 points.timestamp(t);
-                                points.update([point_attrs, scope, resource]);
+                                points.update([point_attrs, scope, resource], Verdicts::take(&mut second));
                             });
                         }
                     }
@@ -405,7 +555,7 @@ impl Connector for Count {
                         let scope = scope_attrs(sl.scope.as_ref());
                         for r in &sl.log_records {
                             records.timestamp(r.time_unix_nano);
-                            records.update([&r.attributes, scope, resource]);
+                            records.update([&r.attributes, scope, resource], Verdicts::take(&mut first));
                         }
                     }
                     if records.is_empty() {
@@ -420,6 +570,28 @@ impl Connector for Count {
         if !resources.is_empty() {
             out.push(Batch::Metrics(ExportMetricsServiceRequest { resource_metrics: resources }));
         }
+        Ok(())
+    }
+}
+
+impl Connector for Count {
+    fn consume(&mut self, batch: &Batch, now: Now, out: &mut Vec<Batch>) {
+        // A failing condition emits nothing; `consume_payload` (what the
+        // runtime calls) reports it.
+        let _ = self.count(batch, now, out);
+    }
+
+    fn consume_payload(&mut self, payload: &Payload, now: Now, out: &mut Vec<Payload>) -> Result<(), String> {
+        let mut next = Vec::new();
+        match payload {
+            Payload::Decoded(b) => self.count(b, now, &mut next)?,
+            Payload::Encoded(e) => {
+                let b = e.decode().map_err(|e| format!("cannot decode a checked batch: {e}"))?;
+                self.count(&b, now, &mut next)?;
+            }
+        }
+        out.extend(next.into_iter().map(Payload::Decoded));
+        Ok(())
     }
 }
 

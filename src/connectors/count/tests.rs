@@ -266,3 +266,118 @@ fn nothing_counted_emits_nothing() {
     c.consume(&traces(vec![(vec![], vec![span("x", 1, 2, vec![], 0)])]), now(), &mut out);
     assert!(out.is_empty());
 }
+
+#[test]
+fn conditions_count_an_item_when_any_holds() {
+    // The Collector's countconnector: the conditions of one metric are ORed;
+    // a metric with none counts every item. Spans: "a" (kind server, env
+    // prod), "b" (kind client, env dev), "c" (kind server, env dev).
+    let mut c = compile(
+        "spans:\n  server.or.prod:\n    conditions:\n      - kind == SPAN_KIND_SERVER\n      - attributes[\"env\"] == \"prod\"\n  prod:\n    conditions:\n      - attributes[\"env\"] == \"prod\"\n  all:\n    description: every span\nspanevents:\n  named.e:\n    conditions:\n      - name == \"e\" and span.name == \"b\"\n",
+    )
+    .unwrap();
+    let mut a = span("a", 1, 2, vec![s("env", "prod")], 0);
+    a.kind = 2;
+    let mut b = span("b", 1, 2, vec![s("env", "dev")], 2);
+    b.kind = 3;
+    let mut c_span = span("c", 1, 2, vec![s("env", "dev")], 1);
+    c_span.kind = 2;
+    let batch = traces(vec![(vec![], vec![a, b, c_span])]);
+    let mut out = Vec::new();
+    let mut payloads = Vec::new();
+    c.consume_payload(&Payload::Decoded(batch.clone()), now(), &mut payloads).unwrap();
+    c.consume(&batch, now(), &mut out);
+    assert_eq!(payloads.len(), 1);
+    // server.or.prod: a (both), c (server) = 2; prod: a = 1; all: 3.
+    // named.e: the 2 events of span b (c's event is of span c) = 2.
+    assert_eq!(
+        seen(&out),
+        vec![vec![
+            ("all".to_string(), vec![(vec![], 3, 1, 2)]),
+            ("prod".to_string(), vec![(vec![], 1, 1, 2)]),
+            ("server.or.prod".to_string(), vec![(vec![], 2, 1, 2)]),
+            ("named.e".to_string(), vec![(vec![], 2, 2, 3)]),
+        ]]
+    );
+}
+
+#[test]
+fn conditions_of_metrics_data_points_and_logs() {
+    let mut c = compile(
+        "metrics:\n  gauges:\n    conditions: [type == METRIC_DATA_TYPE_GAUGE]\ndatapoints:\n  big:\n    conditions: [value_double > 10.0]\n    attributes:\n      - key: host\n",
+    )
+    .unwrap();
+    let point = |v: f64, host: &str| NumberDataPoint {
+        time_unix_nano: 5,
+        value: Some(number_data_point::Value::AsDouble(v)),
+        attributes: vec![s("host", host)],
+        ..Default::default()
+    };
+    let gauge = Metric {
+        name: "g".into(),
+        data: Some(metric::Data::Gauge(Gauge {
+            data_points: vec![point(1.0, "h1"), point(11.0, "h1"), point(20.0, "h2")],
+        })),
+        ..Default::default()
+    };
+    let sum = Metric {
+        name: "s".into(),
+        data: Some(metric::Data::Sum(Sum {
+            data_points: vec![point(5.0, "h3")],
+            aggregation_temporality: 2,
+            is_monotonic: true,
+        })),
+        ..Default::default()
+    };
+    let batch = Batch::Metrics(ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            scope_metrics: vec![ScopeMetrics { metrics: vec![gauge, sum], ..Default::default() }],
+            ..Default::default()
+        }],
+    });
+    let mut out = Vec::new();
+    c.consume(&batch, now(), &mut out);
+    // gauges: 1 of the 2 metrics. big: the points 11 (h1) and 20 (h2), not
+    // 1 (h1) nor the sum's 5 (h3).
+    assert_eq!(
+        seen(&out),
+        vec![vec![
+            ("gauges".to_string(), vec![(vec![], 1, 9_000, 9_000)]),
+            ("big".to_string(), vec![(vec!["host=h1".into()], 1, 5, 5), (vec!["host=h2".into()], 1, 5, 5)]),
+        ]]
+    );
+
+    let mut c = compile("logs:\n  errors:\n    conditions: ['severity_number >= SEVERITY_NUMBER_ERROR']\n").unwrap();
+    let record = |sev: i32| LogRecord { severity_number: sev, time_unix_nano: 3, ..Default::default() };
+    let batch = Batch::Logs(ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs { log_records: vec![record(17), record(9), record(21)], ..Default::default() }],
+            ..Default::default()
+        }],
+    });
+    let mut out = Vec::new();
+    c.consume(&batch, now(), &mut out);
+    // ERROR is 17: records of severity 17 and 21.
+    assert_eq!(seen(&out), vec![vec![("errors".to_string(), vec![(vec![], 2, 3, 3)])]]);
+}
+
+#[test]
+fn a_failing_condition_fails_the_batch_and_a_bad_one_is_refused() {
+    let mut c = compile("spans:\n  n:\n    conditions: ['attributes[\"n\"] + 1 > 2']\n").unwrap();
+    let batch =
+        traces(vec![(vec![], vec![span("a", 1, 2, vec![i("n", 5)], 0), span("b", 1, 2, vec![s("n", "x")], 0)])]);
+    let mut out = Vec::new();
+    let err = c.consume_payload(&Payload::Decoded(batch), now(), &mut out).unwrap_err();
+    assert!(err.contains("a count condition failed") && err.contains("metric \"n\""), "{err}");
+    assert!(out.is_empty(), "nothing is counted for the batch, as in the Collector");
+
+    let e = compile("spans:\n  n:\n    conditions:\n      - nmae == \"x\"\n").unwrap_err();
+    assert_eq!(e.len(), 1);
+    assert!(
+        e[0].starts_with("connectors::count::spans::n::conditions::0 (line 4): in \"nmae == \\\"x\\\"\" at column 1:"),
+        "{e:?}"
+    );
+    let e = compile("logs:\n  n:\n    attributes:\n      - key: a\n        any_depth: true\n").unwrap_err();
+    assert_eq!(e.len(), 1);
+    assert!(e[0].contains("the Collector has `any_depth`; sluice does not support it (yet)"), "{e:?}");
+}
