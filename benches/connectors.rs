@@ -49,7 +49,13 @@ fn build(factory: &ConnectorFactory, yaml: &str) -> Box<dyn Connector> {
     let mut errors = Vec::new();
     let mut input = ComponentInput { node: &node, path: "connectors::x", env: Default::default(), errors: &mut errors };
     let spec = (factory.compile)(&mut input).unwrap_or_else(|| panic!("{errors:?}"));
-    let ctx = ConnectorContext { id: "x".into(), from: Signal::Traces, to: Signal::Metrics, registry: Registry::new() };
+    let ctx = ConnectorContext {
+        id: "x".into(),
+        from: Signal::Traces,
+        to: Signal::Metrics,
+        registry: Registry::new(),
+        extensions: Default::default(),
+    };
     spec.build(&ctx).unwrap()
 }
 

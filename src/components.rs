@@ -38,8 +38,12 @@ pub static EXPORTERS: &[&ExporterFactory] = &[
     &exporters::nop::FACTORY,
 ];
 
-pub static CONNECTORS: &[&ConnectorFactory] =
-    &[&connectors::forward::FACTORY, &connectors::count::FACTORY, &connectors::spanmetrics::FACTORY];
+pub static CONNECTORS: &[&ConnectorFactory] = &[
+    &connectors::forward::FACTORY,
+    &connectors::count::FACTORY,
+    &connectors::spanmetrics::FACTORY,
+    &connectors::slo::FACTORY,
+];
 
 pub static EXTENSIONS: &[&ExtensionFactory] = &[
     &extensions::health_check::FACTORY,

@@ -17,11 +17,16 @@
 
 pub mod count;
 pub mod forward;
+pub mod slo;
 pub mod spanmetrics;
 
 use crate::config::component::{Factory, SameSettings};
+use crate::config::ComponentId;
 use crate::data::{Batch, Payload, Signal};
+use crate::extensions::{ExtensionReference, ExtensionSpec};
 use crate::telemetry::Registry;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The time a connector is called at: a monotonic instant for its timers and
@@ -86,6 +91,9 @@ pub struct ConnectorContext {
     /// The signal of the pipelines it feeds.
     pub to: Signal,
     pub registry: Registry,
+    /// Every configured extension, where a connector finds the storage its
+    /// settings name ([`ConnectorSpec::extension_references`]).
+    pub extensions: Arc<BTreeMap<ComponentId, Arc<dyn ExtensionSpec>>>,
 }
 
 /// A connector's compiled settings: everything checked, ready to build.
@@ -95,6 +103,12 @@ pub trait ConnectorSpec: SameSettings + Send + Sync + std::fmt::Debug {
     /// connector type joins, as the Collector's "Supported Pipeline Types"
     /// table gives them.
     fn pairs(&self) -> &'static [(Signal, Signal)];
+
+    /// The extensions it names (a `storage`), checked at load like a
+    /// receiver's.
+    fn extension_references(&self) -> Vec<ExtensionReference<'_>> {
+        Vec::new()
+    }
 
     /// One instance for one signal pair (one of `pairs`).
     fn build(&self, ctx: &ConnectorContext) -> Result<Box<dyn Connector>, String>;
