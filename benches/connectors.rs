@@ -85,7 +85,9 @@ fn bench(c: &mut Criterion) {
     });
     // One SLO per service (10), every span an event of one of them.
     let slos: String = (0..10)
-        .map(|s| format!("  - {{name: availability, service: service-{s}, objective: 99.9, bad: {{latency_above: 30ms}}}}\n"))
+        .map(|s| {
+            format!("  - {{name: availability, service: service-{s}, objective: 99.9, bad: {{latency_above: 30ms}}}}\n")
+        })
         .collect();
     let mut slo = build(&sluice::connectors::slo::FACTORY, &format!("slos:\n{slos}"));
     group.bench_function("slo", |b| {

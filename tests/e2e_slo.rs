@@ -148,7 +148,8 @@ fn python_sdk_spans_give_sloth_series_alert_logs_and_survive_kill_9() {
     assert_eq!(value(&page, "slo:period_error_budget_remaining:ratio", &[]), Some(-9.0));
     assert_eq!(value(&page, "sloth_slo_info", &[("sloth_objective", "99")]), Some(1.0));
     let (_, body) = http_get(&page, "/metrics").unwrap();
-    let firing = |sev: &str| metric_value(&body, "sluice_slo_alert_firing", &[("slo", "availability"), ("severity", sev)]);
+    let firing =
+        |sev: &str| metric_value(&body, "sluice_slo_alert_firing", &[("slo", "availability"), ("severity", sev)]);
     assert_eq!((firing("page"), firing("ticket")), (Some(1.0), Some(1.0)));
     assert!(!body.contains("slo_sli_error"), "a colon was replaced:\n{body}");
 
@@ -172,7 +173,7 @@ fn python_sdk_spans_give_sloth_series_alert_logs_and_survive_kill_9() {
     });
     assert!(ready, "page:\n{:?}\nlog:\n{}", http_get(&page, "/metrics"), agent.log());
     assert_eq!(value(&page, "slo:period_burn_rate:ratio", &[]), Some(5.0)); // 0.05 / 0.01
-    // The alerts were saved as firing: no second "firing" record after the restart.
+                                                                            // The alerts were saved as firing: no second "firing" record after the restart.
     std::thread::sleep(Duration::from_millis(1500));
     let logs = std::fs::read_to_string(&alerts).unwrap_or_default();
     assert_eq!(logs.matches("\"firing\"").count(), 2, "{logs}");

@@ -358,7 +358,7 @@ pub fn parse_period(s: &str) -> Result<std::time::Duration, String> {
 pub fn period_name(d: std::time::Duration) -> String {
     let s = d.as_secs();
     for (unit, secs) in [("d", 86_400), ("h", 3600), ("m", 60)] {
-        if s % secs == 0 {
+        if s.is_multiple_of(secs) {
             return format!("{}{unit}", s / secs);
         }
     }

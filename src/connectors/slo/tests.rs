@@ -114,8 +114,11 @@ fn thousand() -> Batch {
     batch("checkout", spans)
 }
 
-/// Every point as (metric name, sorted labels, value).
-fn points(out: &[Batch]) -> Vec<(String, Vec<(String, String)>, f64)> {
+/// One point: metric name, sorted labels, value.
+type Point = (String, Vec<(String, String)>, f64);
+
+/// Every point emitted.
+fn points(out: &[Batch]) -> Vec<Point> {
     let mut all = Vec::new();
     for b in out {
         let Batch::Metrics(m) = b else { continue };
