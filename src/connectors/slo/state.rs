@@ -6,8 +6,8 @@ use super::store::{Document, SavedSlo, SloStore};
 use super::window::{Counts, Ring};
 use super::{Severity, Slo, SloConnector, WINDOWS};
 use crate::connectors::{Connector, Now};
-use crate::data::{Batch, Signal};
-use crate::ottl::EvalCtx;
+use crate::data::{Batch, Payload, Signal};
+use crate::ottl::{Condition, EvalCtx, EvalError};
 use crate::telemetry::SloMetrics;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -17,6 +17,8 @@ use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs, S
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point, Gauge, Metric, NumberDataPoint};
 use opentelemetry_proto::tonic::metrics::v1::{ResourceMetrics, ScopeMetrics};
 use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use smallvec::SmallVec;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -41,6 +43,26 @@ pub fn slo_memory(window_buckets: usize, period_buckets: usize) -> usize {
     let day = 86_400_000_000_000;
     let windows: usize = WINDOWS.iter().map(|_| Ring::new(day, window_buckets).memory()).sum();
     std::mem::size_of::<SloCounters>() + windows + Ring::new(day, period_buckets).memory()
+}
+
+/// What the classifier reads of a span.
+#[derive(Clone, Copy)]
+struct SpanFacts {
+    start: u64,
+    end: u64,
+    kind: i32,
+    code: i32,
+}
+
+impl SpanFacts {
+    fn of(span: &Span) -> SpanFacts {
+        SpanFacts {
+            start: span.start_time_unix_nano,
+            end: span.end_time_unix_nano,
+            kind: span.kind,
+            code: span.status.as_ref().map_or(0, |s| s.code),
+        }
+    }
 }
 
 /// The running connector (one per signal pair it feeds).
@@ -101,22 +123,64 @@ impl SloState {
         Ok(SloState { slos, to, flush_interval: cfg.flush_interval, next_flush: None, metrics, store })
     }
 
-    /// Counts the spans of one request into the pending counts.
-    fn count(&mut self, req: &ExportTraceServiceRequest, now: Now) {
-        for rs in &req.resource_spans {
-            let rattrs: &[KeyValue] = rs.resource.as_ref().map_or(&[], |r| &r.attributes);
-            let Some(service) = rattrs.iter().find(|kv| kv.key == "service.name").and_then(|kv| kv.value.as_ref())
-            else {
+    /// The SLOs of a resource's service, or none.
+    fn of_service(&self, resource: Option<&Resource>) -> SmallVec<[usize; 4]> {
+        let mut out = SmallVec::new();
+        let attrs: &[KeyValue] = resource.map_or(&[], |r| &r.attributes);
+        let service = attrs.iter().find(|kv| kv.key == "service.name").and_then(|kv| kv.value.as_ref());
+        let Some(any_value::Value::StringValue(service)) = service.and_then(|v| v.value.as_ref()) else { return out };
+        for (i, s) in self.slos.iter().enumerate() {
+            if s.slo.service == *service {
+                out.push(i);
+            }
+        }
+        out
+    }
+
+    /// Counts one span into the pending counts of the SLOs in `of_service`
+    /// it is an event of; `eval` evaluates an SLO's condition on it.
+    fn span(
+        &mut self,
+        of_service: &[usize],
+        span: SpanFacts,
+        eval: &mut dyn FnMut(&Condition) -> Result<bool, EvalError>,
+    ) {
+        if span.end < span.start {
+            self.metrics.invalid_spans.inc();
+            return;
+        }
+        let kind_bit = 1u8.checked_shl(span.kind as u32).unwrap_or(0);
+        let code_bit = 1u8.checked_shl(span.code as u32).unwrap_or(0);
+        let duration = span.end - span.start;
+        for &i in of_service {
+            let s = &mut self.slos[i];
+            if s.slo.kinds & kind_bit == 0 {
                 continue;
-            };
-            let Some(any_value::Value::StringValue(service)) = &service.value else { continue };
-            // The SLOs of this service (usually one or none): indexes.
-            let mut of_service: smallvec::SmallVec<[usize; 4]> = smallvec::SmallVec::new();
-            for (i, s) in self.slos.iter().enumerate() {
-                if s.slo.service == *service {
-                    of_service.push(i);
+            }
+            if let Some(cond) = &s.slo.condition {
+                match eval(cond) {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(e) => {
+                        self.metrics.condition_errors.inc();
+                        tracing::debug!(slo = %s.slo.id, error = %e, "SLO condition failed on a span");
+                        continue;
+                    }
                 }
             }
+            let bad =
+                s.slo.bad_codes & code_bit != 0 || s.slo.latency_above_nanos.is_some_and(|limit| duration > limit);
+            s.pending.total += 1;
+            s.pending.bad += u64::from(bad);
+        }
+    }
+
+    /// Counts the spans of a request the connector may not change: a
+    /// condition is evaluated on copies (made only for spans it applies to).
+    fn count(&mut self, req: &ExportTraceServiceRequest, now: Now) {
+        let now_unix_nanos = i64::try_from(now.unix_nanos).unwrap_or(i64::MAX);
+        for rs in &req.resource_spans {
+            let of_service = self.of_service(rs.resource.as_ref());
             if of_service.is_empty() {
                 continue;
             }
@@ -124,46 +188,51 @@ impl SloState {
             for ss in &rs.scope_spans {
                 let mut scope = None;
                 for span in &ss.spans {
-                    if span.end_time_unix_nano < span.start_time_unix_nano {
-                        self.metrics.invalid_spans.inc();
-                        continue;
-                    }
-                    let kind_bit = 1u8.checked_shl(span.kind as u32).unwrap_or(0);
-                    let code = span.status.as_ref().map_or(0, |s| s.code);
-                    let code_bit = 1u8.checked_shl(code as u32).unwrap_or(0);
-                    let duration = span.end_time_unix_nano - span.start_time_unix_nano;
-                    for &i in &of_service {
-                        let s = &mut self.slos[i];
-                        if s.slo.kinds & kind_bit == 0 {
-                            continue;
-                        }
-                        if let Some(cond) = &s.slo.condition {
-                            // Conditions read through mutable references: evaluate on copies.
-                            let r = resource.get_or_insert_with(|| rs.resource.clone());
-                            let sc = scope.get_or_insert_with(|| ss.scope.clone());
-                            let mut copy = span.clone();
-                            let ctx = EvalCtx {
-                                resource: Some(r),
-                                scope: Some(sc),
-                                span: Some(&mut copy),
-                                now_unix_nanos: i64::try_from(now.unix_nanos).unwrap_or(i64::MAX),
-                                ..Default::default()
-                            };
-                            match cond.eval(&ctx) {
-                                Ok(true) => {}
-                                Ok(false) => continue,
-                                Err(e) => {
-                                    self.metrics.condition_errors.inc();
-                                    tracing::debug!(slo = %s.slo.id, error = %e, "SLO condition failed on a span");
-                                    continue;
-                                }
-                            }
-                        }
-                        let bad = s.slo.bad_codes & code_bit != 0
-                            || s.slo.latency_above_nanos.is_some_and(|limit| duration > limit);
-                        s.pending.total += 1;
-                        s.pending.bad += u64::from(bad);
-                    }
+                    let mut eval = |cond: &Condition| {
+                        let r = resource.get_or_insert_with(|| rs.resource.clone());
+                        let sc = scope.get_or_insert_with(|| ss.scope.clone());
+                        let mut copy = span.clone();
+                        let ctx = EvalCtx {
+                            resource: Some(r),
+                            scope: Some(sc),
+                            span: Some(&mut copy),
+                            now_unix_nanos,
+                            ..Default::default()
+                        };
+                        cond.eval(&ctx)
+                    };
+                    self.span(&of_service, SpanFacts::of(span), &mut eval);
+                }
+            }
+        }
+    }
+
+    /// Counts the spans of a request the connector owns: conditions are
+    /// evaluated in place, with no copy.
+    fn count_owned(&mut self, req: &mut ExportTraceServiceRequest, now: Now) {
+        let now_unix_nanos = i64::try_from(now.unix_nanos).unwrap_or(i64::MAX);
+        for rs in &mut req.resource_spans {
+            let of_service = self.of_service(rs.resource.as_ref());
+            if of_service.is_empty() {
+                continue;
+            }
+            let ResourceSpans { resource, scope_spans, .. } = rs;
+            for ss in scope_spans {
+                let ScopeSpans { scope, spans, .. } = ss;
+                for span in spans.iter_mut() {
+                    // Read before the condition borrows the span mutably.
+                    let facts = SpanFacts::of(span);
+                    let mut eval = |cond: &Condition| {
+                        let ctx = EvalCtx {
+                            resource: Some(&mut *resource),
+                            scope: Some(&mut *scope),
+                            span: Some(&mut *span),
+                            now_unix_nanos,
+                            ..Default::default()
+                        };
+                        cond.eval(&ctx)
+                    };
+                    self.span(&of_service, facts, &mut eval);
                 }
             }
         }
@@ -390,6 +459,28 @@ impl Connector for SloState {
         }
         self.count(req, now);
         self.settle(now);
+    }
+
+    /// An encoded batch is decoded into a request the connector owns, so its
+    /// conditions need no copies.
+    fn consume_payload(&mut self, payload: &Payload, now: Now, out: &mut Vec<Payload>) -> Result<(), String> {
+        match payload {
+            Payload::Decoded(b) => {
+                let mut next = Vec::new();
+                self.consume(b, now, &mut next);
+                out.extend(next.into_iter().map(Payload::Decoded));
+            }
+            Payload::Encoded(e) => {
+                let decoded = e.decode().map_err(|e| format!("cannot decode a checked batch: {e}"))?;
+                let Batch::Traces(mut req) = decoded else { return Ok(()) };
+                if self.next_flush.is_none() {
+                    self.next_flush = Some(now.instant + self.flush_interval);
+                }
+                self.count_owned(&mut req, now);
+                self.settle(now);
+            }
+        }
+        Ok(())
     }
 
     fn next_deadline(&self) -> Option<Instant> {

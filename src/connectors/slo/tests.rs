@@ -305,7 +305,6 @@ slos:
     condition: 'attributes["http.route"] == "/pay"'
     bad: {status_codes: [], latency_above: 300ms}
 "#;
-    let (mut c, _) = build(yaml, Signal::Metrics);
     let base = Instant::now();
     let routed = |mut s: Span, route: &str| {
         s.attributes.push(KeyValue {
@@ -323,13 +322,24 @@ slos:
         routed(span(2, StatusCode::Ok, 900), "/cart"),   // condition false
         span(2, StatusCode::Ok, 900),                    // no route: condition false
     ];
-    c.consume(&batch("checkout", spans.clone()), at(base, 0), &mut Vec::new());
-    c.consume(&batch("other", spans), at(base, 1), &mut Vec::new());
-    let out = tick(&mut c, at(base, 15));
-    // 1 bad of 3 events.
-    assert_eq!(value(&out, "slo:sli_error:ratio_rate5m"), Some(1.0 / 3.0));
-    // budget (100 - 90) / 100 = 0.1; burn (1/3) / 0.1.
-    assert_eq!(value(&out, "slo:current_burn_rate:ratio"), Some((1.0 / 3.0) / 0.1));
+    // Decoded (conditions on copies) and encoded (decoded in place) alike.
+    for encoded in [false, true] {
+        let (mut c, _) = build(yaml, Signal::Metrics);
+        for (service, secs) in [("checkout", 0), ("other", 1)] {
+            let b = batch(service, spans.clone());
+            if encoded {
+                let p = crate::data::Payload::Encoded(crate::data::EncodedBatch::encode(&b));
+                c.consume_payload(&p, at(base, secs), &mut Vec::new()).unwrap();
+            } else {
+                c.consume(&b, at(base, secs), &mut Vec::new());
+            }
+        }
+        let out = tick(&mut c, at(base, 15));
+        // 1 bad of 3 events.
+        assert_eq!(value(&out, "slo:sli_error:ratio_rate5m"), Some(1.0 / 3.0), "encoded: {encoded}");
+        // budget (100 - 90) / 100 = 0.1; burn (1/3) / 0.1.
+        assert_eq!(value(&out, "slo:current_burn_rate:ratio"), Some((1.0 / 3.0) / 0.1));
+    }
 }
 
 #[test]
