@@ -1,8 +1,9 @@
 //! Connector throughput in spans/s on 1000-span batches (10 services, 100
 //! spans each, 10 span attributes of which 4 are configured dimensions):
-//! `spanmetrics` (aggregating into existing series, the steady state) and
-//! `count` (spans by one attribute, and with an OTTL condition), and
-//! `routing` (by resource, and span by span). Run with
+//! `spanmetrics` (aggregating into existing series, the steady state),
+//! `count` (spans by one attribute, and with an OTTL condition), `routing`
+//! (by resource, and span by span) and `slo` (one SLO per service, bad by
+//! latency; and with an OTTL condition each). Run with
 //! `cargo bench --bench connectors`.
 
 // The binary runs on mimalloc; measure what it runs.
@@ -56,7 +57,13 @@ fn build_to(factory: &ConnectorFactory, yaml: &str, to: Signal) -> Box<dyn Conne
     let mut errors = Vec::new();
     let mut input = ComponentInput { node: &node, path: "connectors::x", env: Default::default(), errors: &mut errors };
     let spec = (factory.compile)(&mut input).unwrap_or_else(|| panic!("{errors:?}"));
-    let ctx = ConnectorContext { id: "x".into(), from: Signal::Traces, to, registry: Registry::new() };
+    let ctx = ConnectorContext {
+        id: "x".into(),
+        from: Signal::Traces,
+        to,
+        registry: Registry::new(),
+        extensions: Default::default(),
+    };
     spec.build(&ctx).unwrap()
 }
 
@@ -118,6 +125,34 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             by_span.consume_routed(&payload, Now::current(), &mut routed).unwrap();
             routed.clear();
+        })
+    });
+    // One SLO per service (10), every span an event of one of them.
+    let slos: String = (0..10)
+        .map(|s| {
+            format!("  - {{name: availability, service: service-{s}, objective: 99.9, bad: {{latency_above: 30ms}}}}\n")
+        })
+        .collect();
+    let mut slo = build(&sluice::connectors::slo::FACTORY, &format!("slos:\n{slos}"));
+    group.bench_function("slo", |b| {
+        b.iter(|| {
+            slo.consume(&batch, Now::current(), &mut out);
+            out.clear();
+        })
+    });
+    // The same with an OTTL condition on each SLO (spans are copied to be evaluated).
+    let slos: String = (0..10)
+        .map(|s| {
+            format!(
+                "  - {{name: a, service: service-{s}, objective: 99.9, condition: 'attributes[\"attr.0\"] != \"v9\"'}}\n"
+            )
+        })
+        .collect();
+    let mut slo_condition = build(&sluice::connectors::slo::FACTORY, &format!("slos:\n{slos}"));
+    group.bench_function("slo_condition", |b| {
+        b.iter(|| {
+            slo_condition.consume(&batch, Now::current(), &mut out);
+            out.clear();
         })
     });
     group.finish();

@@ -43,6 +43,7 @@ pub static CONNECTORS: &[&ConnectorFactory] = &[
     &connectors::count::FACTORY,
     &connectors::spanmetrics::FACTORY,
     &connectors::routing::FACTORY,
+    &connectors::slo::FACTORY,
 ];
 
 pub static EXTENSIONS: &[&ExtensionFactory] = &[

@@ -416,7 +416,7 @@ fn alert_rules_pass_promtool_check_and_their_unit_tests() {
     let dir = deploy_dir().join("prometheus");
     let out = promtool_in(&dir, &promtool, &["check", "rules", "sluice-alerts.yaml"]);
     assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
-    assert!(text(&out.stdout).contains("SUCCESS: 52 rules found"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("SUCCESS: 54 rules found"), "{}", text(&out.stdout));
     let out = promtool_in(&dir, &promtool, &["test", "rules", "sluice-alerts.test.yaml"]);
     assert!(out.status.success(), "promtool test rules:\n{}{}", text(&out.stdout), text(&out.stderr));
 }
@@ -706,6 +706,20 @@ fn exported_metric_names() -> BTreeSet<String> {
             }
         }
     }
+    // What the `slo` connector emits into metrics pipelines: Sloth's series
+    // (named in its state.rs; the windowed ratios are built from WINDOWS and
+    // the period) and its alert gauge.
+    let slo = read(&repo_root().join("src/connectors/slo/state.rs"));
+    for piece in slo.split('"').skip(1).step_by(2) {
+        let is_name = (piece.starts_with("slo:") || piece.starts_with("sloth_slo_") || piece.starts_with("sluice_"))
+            && piece.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == ':');
+        if is_name {
+            names.insert(piece.to_string());
+        }
+    }
+    for window in ["5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d"] {
+        names.insert(format!("slo:sli_error:ratio_rate{window}"));
+    }
     names
 }
 
@@ -749,6 +763,9 @@ fn dashboard_alerts_and_runbooks_use_only_metrics_sluice_exports() {
         "sluice_memory_limiter_refusing",
         "sluice:exporter_failure_ratio:rate1h",
         "sluice:receiver_refusal_ratio:rate5m",
+        "slo:sli_error:ratio_rate1h",
+        "slo:error_budget:ratio",
+        "sluice_slo_alert_firing",
     ] {
         assert!(names.contains(must), "{must} is not used anywhere");
     }
@@ -772,7 +789,7 @@ fn every_alert_has_its_runbook_and_every_runbook_an_alert() {
             assert!(matches!(s(&r["labels"]["severity"]), "page" | "ticket"), "{alert}: severity");
         }
     }
-    assert_eq!(alerts.len(), 10, "{alerts:?}");
+    assert_eq!(alerts.len(), 12, "{alerts:?}");
     let mut runbooks = BTreeSet::new();
     for entry in fs::read_dir(deploy_dir().join("runbooks")).unwrap() {
         let path = entry.unwrap().path();

@@ -18,12 +18,15 @@
 pub mod count;
 pub mod forward;
 pub mod routing;
+pub mod slo;
 pub mod spanmetrics;
 
 use crate::config::component::{Factory, SameSettings};
-use crate::config::{ConfigError, PipelineId};
+use crate::config::{ComponentId, ConfigError, PipelineId};
 use crate::data::{Batch, Payload, Signal};
+use crate::extensions::{ExtensionReference, ExtensionSpec};
 use crate::telemetry::Registry;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -135,6 +138,9 @@ pub struct ConnectorContext {
     /// The signal of the pipelines it feeds.
     pub to: Signal,
     pub registry: Registry,
+    /// Every configured extension, where a connector finds the storage its
+    /// settings name ([`ConnectorSpec::extension_references`]).
+    pub extensions: Arc<BTreeMap<ComponentId, Arc<dyn ExtensionSpec>>>,
 }
 
 /// A connector's compiled settings: everything checked, ready to build.
@@ -144,6 +150,12 @@ pub trait ConnectorSpec: SameSettings + Send + Sync + std::fmt::Debug {
     /// connector type joins, as the Collector's "Supported Pipeline Types"
     /// table gives them.
     fn pairs(&self) -> &'static [(Signal, Signal)];
+
+    /// The extensions it names (a `storage`), checked at load like a
+    /// receiver's.
+    fn extension_references(&self) -> Vec<ExtensionReference<'_>> {
+        Vec::new()
+    }
 
     /// One instance for one signal pair (one of `pairs`).
     fn build(&self, ctx: &ConnectorContext) -> Result<Box<dyn Connector>, String>;

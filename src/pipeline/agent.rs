@@ -573,7 +573,7 @@ impl RunningAgent {
                 continue;
             }
             let Some(spec) = specs.get(key) else { continue };
-            let handle = connector::start_connector(key, spec, &self.registry)?;
+            let handle = connector::start_connector(key, spec, &self.registry, &next.extensions)?;
             started.connectors.insert(key.clone(), handle);
         }
         Ok(())

@@ -133,10 +133,17 @@ pub(super) fn start_connector(
     key: &ConnectorKey,
     spec: &Arc<dyn ConnectorSpec>,
     registry: &Registry,
+    extensions: &BTreeMap<ComponentId, Arc<dyn crate::extensions::ExtensionSpec>>,
 ) -> Result<ConnectorHandle, StartError> {
     let (cid, from, to) = key;
     let name = cid.to_string();
-    let ctx = ConnectorContext { id: name.clone(), from: *from, to: *to, registry: registry.clone() };
+    let ctx = ConnectorContext {
+        id: name.clone(),
+        from: *from,
+        to: *to,
+        registry: registry.clone(),
+        extensions: Arc::new(extensions.clone()),
+    };
     let connector = spec
         .build(&ctx)
         .map_err(|message| StartError::Other(format!("connectors::{name} ({from} to {to}): {message}")))?;

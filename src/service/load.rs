@@ -14,7 +14,7 @@ use crate::config::suggest::did_you_mean;
 use crate::config::Duration;
 use crate::connectors::{describe_pairs, ConnectorSpec, Joins};
 use crate::data::Signal;
-use crate::extensions::ExtensionUse;
+use crate::extensions::{ExtensionReference, ExtensionUse};
 use std::collections::BTreeSet;
 
 type ComponentType = ComponentMeta;
@@ -176,7 +176,12 @@ impl Loader {
         };
         let service = self.service(section("service"), &defs, &exporters);
         self.storage_references(section("exporters"), &exporters, &ext_def, &extensions, service.as_ref());
-        self.receiver_extension_references(section("receivers"), &receivers, &ext_def, &extensions, service.as_ref());
+        let refs = (&ext_def, &extensions);
+        let receiver_refs = |id: &ComponentId| receivers.get(id).map(|r| r.extension_references()).unwrap_or_default();
+        self.extension_references(section("receivers"), "receivers", &receiver_refs, refs, service.as_ref());
+        let connector_refs =
+            |id: &ComponentId| connectors.get(id).map(|c| c.extension_references()).unwrap_or_default();
+        self.extension_references(section("connectors"), "connectors", &connector_refs, refs, service.as_ref());
         if let Some(service) = &service {
             let pipelines: Vec<PipelineId> = service.pipelines.keys().cloned().collect();
             self.connections(&conn_def, &connectors, &pipelines);
@@ -390,28 +395,23 @@ impl Loader {
         }
     }
 
-    /// Each extension a receiver names (an `auth.authenticator`, a filelog
-    /// `storage`) must be defined, of the right type, and started.
-    fn receiver_extension_references(
+    /// Each extension a receiver or connector names (an
+    /// `auth.authenticator`, a `storage`) must be defined, of the right
+    /// type, and started.
+    fn extension_references<'c>(
         &mut self,
         section: Option<&Entry>,
-        receivers: &Compiled<dyn ReceiverSpec>,
-        extensions: &DefinedMap,
-        compiled: &Compiled<dyn ExtensionSpec>,
+        kind: &str,
+        references: &dyn Fn(&ComponentId) -> Vec<ExtensionReference<'c>>,
+        (extensions, compiled): (&DefinedMap, &Compiled<dyn ExtensionSpec>),
         service: Option<&ServiceConfig>,
     ) {
         let Some(section) = section else { return };
         let Value::Map(entries) = &section.value.value else { return };
-        for (rid, cfg) in receivers {
-            let refs = cfg.extension_references();
-            if refs.is_empty() {
-                continue;
-            }
-            let Some(entry) = entries.iter().find(|e| ComponentId::parse(&e.key).as_ref() == Ok(rid)) else {
-                continue;
-            };
-            for (fields, name, usage) in refs {
-                let path = fields.iter().fold(join("receivers", &entry.key), |p, f| join(&p, f));
+        for entry in entries {
+            let Ok(id) = ComponentId::parse(&entry.key) else { continue };
+            for (fields, name, usage) in references(&id) {
+                let path = fields.iter().fold(join(kind, &entry.key), |p, f| join(&p, f));
                 let line = entry.value.line_of(fields);
                 self.extension_reference(name, &path, line, (extensions, compiled), service, usage);
             }

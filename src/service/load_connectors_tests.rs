@@ -40,7 +40,7 @@ fn an_unknown_connector_type_is_named_with_the_built_in_ones() {
     assert_eq!(
         errors(&text),
         vec![
-            "connectors::cuont (line 9): unknown connector type \"cuont\"; hint: did you mean \"count\"? (built-in connectors: forward, count, spanmetrics, routing)"
+            "connectors::cuont (line 9): unknown connector type \"cuont\"; hint: did you mean \"count\"? (built-in connectors: forward, count, spanmetrics, routing, slo)"
         ]
     );
 }
@@ -147,4 +147,25 @@ fn a_connector_type_named_in_a_pipeline_but_not_defined_says_where_to_define_it(
             "service::pipelines::traces::exporters::spanmetrics (line 12): undefined exporter \"spanmetrics\": it is not defined under exporters; hint: \"spanmetrics\" is a connector type: define it under connectors and list it among the exporters of one pipeline and the receivers of another"
         ]
     );
+}
+
+#[test]
+fn an_slo_connector_feeds_metrics_and_logs_and_its_storage_is_checked() {
+    let pipelines = "service:\n{EXT}  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [slo]\n    metrics:\n      receivers: [slo]\n      exporters: [debug]\n    logs:\n      receivers: [slo]\n      exporters: [debug]\n";
+    let slo = "connectors:\n  slo:\n    storage: file_storage\n    slos: [{name: a, service: s, objective: 99.9}]\n";
+    let ext = "extensions:\n  file_storage:\n    directory: /tmp/sluice-slo-load-test\n";
+    let ok = format!("{HEAD}{ext}{slo}{}", pipelines.replace("{EXT}", "  extensions: [file_storage]\n"));
+    let cfg = load(&ok).unwrap();
+    assert_eq!(cfg.connectors[&id("slo")].pairs().len(), 2);
+    let not_started = format!("{HEAD}{ext}{slo}{}", pipelines.replace("{EXT}", ""));
+    assert_eq!(
+        errors(&not_started),
+        vec![
+            "connectors::slo::storage (line 13): storage extension \"file_storage\" is not started: it is not listed in service.extensions; hint: add it: service: {extensions: [file_storage]}"
+        ]
+    );
+    let undefined = format!("{HEAD}{slo}{}", pipelines.replace("{EXT}", ""));
+    let e = errors(&undefined);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with("connectors::slo::storage (line 10): "), "{e:?}");
 }

@@ -668,6 +668,41 @@ impl SpanMetricsMetrics {
     }
 }
 
+/// Counters of an `slo` connector instance (one per signal pair it feeds,
+/// `to` telling them apart: each counts the spans it saw).
+#[derive(Clone)]
+pub struct SloMetrics {
+    /// Spans left out of every SLO because they end before they start.
+    pub invalid_spans: Counter,
+    /// OTTL `condition` evaluations that failed (the span is not counted).
+    pub condition_errors: Counter,
+    /// Saves of the counters to the storage extension that failed.
+    pub storage_errors: Counter,
+}
+
+impl SloMetrics {
+    pub fn new(reg: &Registry, connector: &str, to: Signal) -> Self {
+        let labels: &[(&str, &str)] = &[("connector", connector), ("to", to.as_str())];
+        SloMetrics {
+            invalid_spans: reg.counter(
+                "sluice_connector_slo_invalid_spans_total",
+                "Spans not counted in any SLO because their end time is before their start time.",
+                labels,
+            ),
+            condition_errors: reg.counter(
+                "sluice_connector_slo_condition_errors_total",
+                "Spans not counted because an SLO's OTTL condition failed on them.",
+                labels,
+            ),
+            storage_errors: reg.counter(
+                "sluice_connector_slo_storage_errors_total",
+                "Saves of the SLO counters to the storage extension that failed.",
+                labels,
+            ),
+        }
+    }
+}
+
 impl ProcessorMetrics {
     pub fn new(reg: &Registry, processor: &str, signal: Signal) -> Self {
         let labels: &[(&str, &str)] = &[("processor", processor)];

@@ -73,6 +73,7 @@ mod tests {
             from: Signal::Traces,
             to: Signal::Traces,
             registry: Registry::new(),
+            extensions: Default::default(),
         };
         let mut f = ForwardConfig::default().build(&ctx).unwrap();
         let batch = |name: &str| {

@@ -52,7 +52,13 @@ struct Run {
 
 fn build(yaml: &str, signal: Signal) -> Run {
     let registry = Registry::new();
-    let ctx = ConnectorContext { id: "routing".into(), from: signal, to: signal, registry: registry.clone() };
+    let ctx = ConnectorContext {
+        id: "routing".into(),
+        from: signal,
+        to: signal,
+        registry: registry.clone(),
+        extensions: Default::default(),
+    };
     let router = compile(yaml).unwrap().build(&ctx).unwrap();
     Run { router, registry }
 }

@@ -79,6 +79,14 @@ fn tokens(s: &str) -> impl Iterator<Item = &str> {
     s.split(|c: char| !c.is_ascii_alphanumeric()).filter(|t| !t.is_empty())
 }
 
+/// The words of a metric name: split on every character Prometheus does not
+/// allow in a name and on `_`, keeping `:` (valid in names, used by
+/// recording rules: `slo:sli_error:ratio_rate5m`), as the Collector's
+/// translator does.
+fn name_tokens(s: &str) -> impl Iterator<Item = &str> {
+    s.split(|c: char| !(c.is_ascii_alphanumeric() || c == ':')).filter(|t| !t.is_empty())
+}
+
 /// The words a unit adds to a name: `ms` → `milliseconds`, `By/s` →
 /// `bytes_per_second`, an unknown unit as its own cleaned words.
 pub fn unit_words(unit: &str) -> Vec<String> {
@@ -113,7 +121,7 @@ pub fn unit_words(unit: &str) -> Vec<String> {
 /// without, only invalid characters are replaced. `namespace` is a prefix.
 pub fn metric_name(name: &str, unit: &str, kind: NameKind, add_suffixes: bool, namespace: &str) -> String {
     let mut out = if add_suffixes {
-        let mut words: Vec<String> = tokens(name).map(str::to_string).collect();
+        let mut words: Vec<String> = name_tokens(name).map(str::to_string).collect();
         let unit_words = unit_words(unit);
         if !unit_words.is_empty() {
             // No duplicate suffix: `request.duration.seconds` with unit `s` stays as is.
@@ -190,6 +198,23 @@ mod tests {
         assert_eq!(n("cpu.ratio", "1", NameKind::Gauge), "cpu_ratio");
         assert_eq!(n("hits", "1", NameKind::Counter), "hits_total");
         assert_eq!(n("e2e.inflight", "{request}", NameKind::Gauge), "e2e_inflight");
+    }
+
+    #[test]
+    fn recording_rule_names_keep_their_colons() {
+        // Sloth's series, as the slo connector emits them (gauges, no unit).
+        for name in [
+            "slo:sli_error:ratio_rate5m",
+            "slo:sli_error:ratio_rate30d",
+            "slo:objective:ratio",
+            "slo:period_error_budget_remaining:ratio",
+            "sloth_slo_info",
+        ] {
+            assert_eq!(n(name, "", NameKind::Gauge), name);
+            assert_eq!(metric_name(name, "", NameKind::Gauge, false, ""), name);
+        }
+        assert_eq!(n("job:requests:rate5m", "", NameKind::Counter), "job:requests:rate5m_total");
+        assert_eq!(n("a.b:c", "ms", NameKind::Other), "a_b:c_milliseconds");
     }
 
     #[test]

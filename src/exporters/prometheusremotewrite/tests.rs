@@ -146,6 +146,28 @@ async fn send_metadata_describes_each_family_once() {
 }
 
 #[tokio::test]
+async fn recording_rule_names_keep_their_colons() {
+    // What the slo connector emits: gauges named as Sloth's recording rules.
+    let (addr, seen) = serve(vec![]).await;
+    let (exp, _reg) = exporter(&config(format!("http://{addr}/api/v1/write")));
+    let gauge = |name: &str| Metric {
+        name: name.into(),
+        data: Some(Data::Gauge(Gauge { data_points: vec![number("/a", T0, 0.1)] })),
+        ..Default::default()
+    };
+    let names = ["slo:sli_error:ratio_rate5m", "slo:period_error_budget_remaining:ratio", "sloth_slo_info"];
+    exp.export(&batch(names.iter().map(|n| gauge(n)).collect())).await.unwrap();
+    let seen = seen.lock().unwrap();
+    let mut sent: Vec<String> =
+        request(&seen[0]).timeseries.iter().filter_map(|t| label(t, "__name__").map(str::to_string)).collect();
+    sent.sort();
+    assert_eq!(
+        sent,
+        vec!["slo:period_error_budget_remaining:ratio", "slo:sli_error:ratio_rate5m", "sloth_slo_info", "target_info"]
+    );
+}
+
+#[tokio::test]
 async fn large_requests_are_split() {
     let (addr, seen) = serve(vec![]).await;
     let mut cfg = config(format!("http://{addr}/api/v1/write"));
