@@ -65,6 +65,11 @@ fn bench_hot_path(c: &mut Criterion) {
     group.bench_function("check", |b| {
         b.iter(|| sluice::data::check::check_request(Signal::Traces, wire.as_slice()).unwrap())
     });
+    // What the receivers run on a request they keep encoded: the check and
+    // the decoded-size estimate admission needs, in one walk.
+    group.bench_function("check_and_estimate", |b| {
+        b.iter(|| sluice::data::check::check_and_estimate(Signal::Traces, wire.as_slice()).unwrap())
+    });
     let wire_bytes = bytes::Bytes::from(wire.clone());
     group.bench_function("check_batch_passthrough", |b| {
         let mut processor: BatchProcessor<EncodedBatch> = BatchProcessor::new(&cfg, Signal::Traces, "batch", &registry);

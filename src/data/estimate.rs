@@ -88,32 +88,30 @@ fn struct_size(msg: Msg) -> usize {
 }
 
 /// Message fields that are not repeated: prost keeps them inline in the
-/// parent (an `Option<T>` or a oneof variant), so they add no element.
-fn singular(name: &str) -> bool {
-    matches!(
-        name,
-        "resource"
-            | "scope"
-            | "status"
-            | "gauge"
-            | "sum"
-            | "histogram"
-            | "exponential_histogram"
-            | "summary"
-            | "positive"
-            | "negative"
-            | "body"
-            | "value"
-            | "array_value"
-            | "kvlist_value"
-    )
+/// parent (an `Option<T>` or a oneof variant), so they add no element. Told
+/// by the child's message type, not by comparing names: this runs for every
+/// attribute of a request. Only `AnyValue` is both: one in `value` and
+/// `body`, a list in an `ArrayValue`'s `values`.
+fn singular(child: Msg, name: &str) -> bool {
+    match child {
+        Msg::Resource
+        | Msg::Scope
+        | Msg::Status
+        | Msg::Points(_)
+        | Msg::TemporalPoints(_)
+        | Msg::Buckets
+        | Msg::ArrayValue
+        | Msg::KeyValueList => true,
+        Msg::AnyValue => name != "values",
+        _ => false,
+    }
 }
 
 /// What one element of a message field named `name` adds once decoded: the
 /// struct it becomes, unless it lives inline in its parent. `""` names the
 /// request itself.
 pub(super) fn element_bytes(child: Msg, name: &str) -> u64 {
-    if singular(name) {
+    if singular(child, name) {
         0
     } else {
         struct_size(child) as u64
@@ -231,7 +229,7 @@ impl Walk {
         let len = body.len() as u64;
         match kind {
             Kind::Message(child) => {
-                if !singular(name) {
+                if !singular(child, name) {
                     self.bytes += struct_size(child) as u64;
                 }
                 if is_item(msg, tag) {
@@ -250,6 +248,72 @@ impl Walk {
 
 #[cfg(test)]
 mod tests {
+    /// Every message field of the table is singular exactly when its name
+    /// is one of the OTLP protos' non-repeated message fields.
+    #[test]
+    fn singular_fields_are_the_protos_non_repeated_ones() {
+        use super::super::check::PointKind;
+        const NON_REPEATED: &[&str] = &[
+            "resource",
+            "scope",
+            "status",
+            "gauge",
+            "sum",
+            "histogram",
+            "exponential_histogram",
+            "summary",
+            "positive",
+            "negative",
+            "body",
+            "value",
+            "array_value",
+            "kvlist_value",
+        ];
+        let kinds = [PointKind::Number, PointKind::Histogram, PointKind::ExpHistogram, PointKind::Summary];
+        let mut msgs = vec![
+            Msg::ExportTraces,
+            Msg::ResourceSpans,
+            Msg::ScopeSpans,
+            Msg::Span,
+            Msg::Event,
+            Msg::Link,
+            Msg::Status,
+            Msg::ExportMetrics,
+            Msg::ResourceMetrics,
+            Msg::ScopeMetrics,
+            Msg::Metric,
+            Msg::NumberDataPoint,
+            Msg::HistogramDataPoint,
+            Msg::ExpHistogramDataPoint,
+            Msg::Buckets,
+            Msg::SummaryDataPoint,
+            Msg::ValueAtQuantile,
+            Msg::Exemplar,
+            Msg::ExportLogs,
+            Msg::ResourceLogs,
+            Msg::ScopeLogs,
+            Msg::LogRecord,
+            Msg::Resource,
+            Msg::Scope,
+            Msg::EntityRef,
+            Msg::KeyValue,
+            Msg::AnyValue,
+            Msg::ArrayValue,
+            Msg::KeyValueList,
+        ];
+        msgs.extend(kinds.iter().flat_map(|k| [Msg::Points(*k), Msg::TemporalPoints(*k)]));
+        let mut seen = 0;
+        for msg in msgs {
+            for tag in 1..32 {
+                if let Some((Kind::Message(child), name)) = field(msg, tag) {
+                    assert_eq!(super::singular(child, name), NON_REPEATED.contains(&name), "{msg:?}.{name}");
+                    seen += 1;
+                }
+            }
+        }
+        assert!(seen >= 40, "{seen} message fields");
+    }
+
     use super::*;
     use crate::data::Batch;
     use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
