@@ -122,6 +122,25 @@ pub fn compile_groups(list: &[StatementsEntry], signal: Signal, mode: ErrorMode)
                     }
                 }
             }
+            StatementsEntry::Group(_) if flat_done => {
+                // The Collector's Unmarshal: a group after a flat statement
+                // (a flat statement after groups is taken, run last).
+                errors.push((
+                    vec![i.to_string()],
+                    crate::ottl::OttlError {
+                        statement: String::new(),
+                        column: 1,
+                        message: "configuring multiple configuration styles is not supported, please use only \
+                                  Basic configuration or only Advanced configuration"
+                            .into(),
+                        hint: Some(
+                            "the flat statements are one group whose context is inferred; \
+                             write them as a `statements:` group, or move the groups before them"
+                                .into(),
+                        ),
+                    },
+                ));
+            }
             StatementsEntry::Group(g) => {
                 let at = |rest: &[&str]| {
                     let mut p = vec![i.to_string()];
