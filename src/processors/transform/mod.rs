@@ -7,7 +7,10 @@
 //!   column and a hint. Nothing is parsed per batch.
 //! - Groups run in the order written, each over the whole batch in its
 //!   context; within a group, an item's statements run in order, after the
-//!   group's `conditions` (ORed) hold for it.
+//!   group's `conditions` (ORed) hold for it. The flat strings of a list are
+//!   one group whose context is inferred from all of them (the Collector's
+//!   basic config); a group written after a flat string is refused, as the
+//!   Collector refuses it.
 //! - A statement that fails on an item is counted in
 //!   `sluice_ottl_errors_total`; then `ignore` logs it and goes on, `silent`
 //!   goes on, and `propagate` drops the whole batch, counted in

@@ -534,13 +534,11 @@ fn flat_statements_are_one_group_run_per_item_in_the_deepest_context() {
     );
     assert_eq!(
         errors,
-        vec![
-            "processors::transform::trace_statements::1 (line 8): configuring multiple configuration styles is not \
+        vec!["processors::transform::trace_statements::1 (line 8): configuring multiple configuration styles is not \
              supported, please use only Basic configuration or only Advanced configuration; hint: the flat \
              statements are one group whose context is inferred; write them as a `statements:` group, or move \
              the groups before them"
-                .to_string()
-        ]
+            .to_string()]
     );
     // Flat statements after groups: taken, and run after the groups.
     let (mut p, _) = processor(
