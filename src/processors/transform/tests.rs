@@ -446,14 +446,14 @@ fn readme_examples_section() {
     let (mut p, _) = processor(
         r#"    error_mode: ignore
     trace_statements:
-      - set(resource.attributes["namespace"], resource.attributes["k8s.namespace.name"])
-      - delete_key(resource.attributes, "k8s.namespace.name")
-      - set(resource.attributes["test"], Concat([resource.attributes["foo"], resource.attributes["bar"]], " "))
-      - replace_all_patterns(resource.attributes, "key", "k8s\\.pod\\.name", "pod")
       - statements:
           - set(resource.cache["attrs"], resource.attributes)
           - keep_matching_keys(resource.cache["attrs"], "pod_labels_.*")
           - set(resource.attributes["kubernetes.labels"], resource.cache["attrs"])
+      - set(resource.attributes["namespace"], resource.attributes["k8s.namespace.name"])
+      - delete_key(resource.attributes, "k8s.namespace.name")
+      - set(resource.attributes["test"], Concat([resource.attributes["foo"], resource.attributes["bar"]], " "))
+      - replace_all_patterns(resource.attributes, "key", "k8s\\.pod\\.name", "pod")
 "#,
         Signal::Traces,
     );
