@@ -18,6 +18,18 @@ pub struct Path {
     pub keys: Vec<Expr>,
 }
 
+impl Path {
+    /// The key of the usual `attributes["k"]`: one literal string key on an
+    /// attribute map (not a log body), read and written without building
+    /// [`Value`]s for the map or the key.
+    pub fn attribute_key(&self) -> Option<&str> {
+        match &self.keys[..] {
+            [Expr::Const(Value::Str(k))] if self.field != Field::LogBody => Some(k),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub enum Expr {
     Const(Value<'static>),
@@ -234,6 +246,9 @@ impl Expr {
             }),
             Expr::Path(p) => {
                 let mut v = ctx.get(p.field)?;
+                if let (Some(k), Value::Map(Cow::Borrowed(m))) = (p.attribute_key(), &v) {
+                    return Ok(Value::from_any_opt(find_key(m, k)));
+                }
                 for k in &p.keys {
                     let key = k.eval(ctx)?;
                     v = index(v, &key)?;
@@ -345,6 +360,13 @@ impl Cond {
     pub fn eval(&self, ctx: &EvalCtx) -> Result<bool, EvalError> {
         match self {
             Cond::Const(b) => Ok(*b),
+            // The usual `x == "literal"`: compared as strings, as
+            // `compare` would (a value of another type is unequal).
+            Cond::Cmp(op @ (CmpOp::Eq | CmpOp::Ne), e, Expr::Const(Value::Str(c)))
+            | Cond::Cmp(op @ (CmpOp::Eq | CmpOp::Ne), Expr::Const(Value::Str(c)), e) => {
+                let eq = matches!(e.eval(ctx)?, Value::Str(s) if *s == **c);
+                Ok(eq == (*op == CmpOp::Eq))
+            }
             Cond::Cmp(op, l, r) => Ok(compare(*op, &l.eval(ctx)?, &r.eval(ctx)?)),
             Cond::And(l, r) => Ok(l.eval(ctx)? && r.eval(ctx)?),
             Cond::Or(l, r) => Ok(l.eval(ctx)? || r.eval(ctx)?),

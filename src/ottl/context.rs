@@ -523,6 +523,19 @@ impl<'a> EvalCtx<'a> {
         })
     }
 
+    /// The value of `key` in an attribute map that exists (nothing is
+    /// created: a missing resource, scope or key is `None`).
+    pub fn attribute_mut(&mut self, f: Field, key: &str) -> Option<&mut AnyValue> {
+        use Field::*;
+        let map = match f {
+            ResourceAttributes => &mut self.resource.as_deref_mut()?.as_mut()?.attributes,
+            ScopeAttributes => &mut self.scope.as_deref_mut()?.as_mut()?.attributes,
+            LogBody => return None,
+            _ => self.map_mut(f)?,
+        };
+        map.iter_mut().find(|kv| kv.key == key)?.value.as_mut()
+    }
+
     /// The attribute map a field is, created where missing (a resource or
     /// scope that was absent). `None` for a field that is not a map.
     pub fn map_mut(&mut self, f: Field) -> Option<&mut Vec<KeyValue>> {

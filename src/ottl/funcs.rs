@@ -95,6 +95,8 @@ enum Kind {
     List,
     /// A hash converter named as an argument (SHA256).
     FuncName,
+    /// A literal IANA time zone name, looked up when compiled.
+    Location,
 }
 
 struct Sig {
@@ -233,7 +235,7 @@ static SIGS: &[Sig] = &[
     Sig {
         name: "Time",
         func: Func::Time,
-        params: &[("time", Any, false), ("format", Str, false), ("location", Str, true), ("locale", Str, true)],
+        params: &[("time", Any, false), ("format", Str, false), ("location", Location, true), ("locale", Str, true)],
     },
     Sig { name: "UnixNano", func: Func::UnixNano, params: &[("time", Any, false)] },
     Sig { name: "UnixMicro", func: Func::UnixMicro, params: &[("time", Any, false)] },
@@ -270,6 +272,8 @@ pub enum CArg {
     StrList(Vec<String>),
     List(Vec<Expr>),
     Func(Func),
+    /// A time zone; `None` is UTC.
+    Tz(Option<jiff::tz::TimeZone>),
 }
 
 /// A compiled call: the function, its arguments in declared order, and
@@ -292,6 +296,19 @@ fn close_names(name: &str, editor: bool) -> Vec<&'static str> {
         .collect();
     scored.sort();
     scored.into_iter().take(3).map(|(_, n)| n).collect()
+}
+
+/// Go's `time.LoadLocation`: `""` and `UTC` are UTC (`None`), `Local` the
+/// system's zone, anything else a name in the IANA database (the system's
+/// zoneinfo, else the copy built in).
+pub fn location(name: &str) -> Result<Option<jiff::tz::TimeZone>, String> {
+    match name {
+        "" | "UTC" => Ok(None),
+        "Local" => jiff::tz::TimeZone::try_system().map(Some).map_err(|e| e.to_string()),
+        // Go refuses names that could leave the zoneinfo directory.
+        n if n.contains("..") || n.starts_with('/') || n.contains('\\') => Err("not a zone name".into()),
+        n => jiff::tz::TimeZone::get(n).map(Some).map_err(|e| e.to_string()),
+    }
 }
 
 /// Turns a glob (`*`, `?`, `[abc]`, `[!a]`, `{a,b}`) into an anchored regex.
@@ -492,6 +509,16 @@ fn compile_arg(c: &Compiler, sig: &Sig, pname: &str, kind: Kind, n: &Node) -> Re
             Ast::List(items) => CArg::List(items.iter().map(|i| c.value(i)).collect::<Result<_, _>>()?),
             _ => return Err(c.err(n.pos, format!("`{}`'s `{pname}` must be a list: [a, b]", sig.name), None)),
         },
+        Location => {
+            let name = literal_str("an IANA time zone name such as \"America/New_York\"")?;
+            CArg::Tz(location(&name).map_err(|e| {
+                c.err(
+                    n.pos,
+                    format!("unknown location {name:?}: {e}"),
+                    Some("an IANA time zone name (America/New_York, Europe/Berlin), UTC or Local"),
+                )
+            })?)
+        }
         FuncName => match &n.ast {
             Ast::Enum(f) => match f.as_str() {
                 "SHA256" => CArg::Func(Func::Sha256),
@@ -584,12 +611,14 @@ fn check_literals(c: &Compiler, pos: usize, call: &Call) -> Result<(), OttlError
                     return Err(c.err(pos, e, Some("ctime directives: %Y %m %d %H %M %S %L %f %s %z %b ...")));
                 }
             }
-            if let CArg::Str(loc) = &call.args[2] {
-                if !matches!(loc.as_str(), "UTC" | "Etc/UTC" | "GMT") {
+            if let CArg::Str(locale) = &call.args[3] {
+                // Month and day names are read in English only.
+                let lang = locale.split(['-', '_']).next().unwrap_or("");
+                if !lang.eq_ignore_ascii_case("en") {
                     return Err(c.err(
                         pos,
-                        format!("location {loc:?} is not known"),
-                        Some("sluice has no time zone database: give UTC, or put the offset in the text (%z)"),
+                        format!("locale {locale:?} is not supported"),
+                        Some("sluice reads month and day names in English only: leave locale out, or give \"en\""),
                     ));
                 }
             }
@@ -829,7 +858,11 @@ fn converter<'c>(call: &'c Call, ctx: &'c EvalCtx) -> Result<Value<'c>, EvalErro
         }
         Func::Time => {
             let s = string_arg(arg_expr(&a[0]), ctx, "Time")?;
-            match super::strptime::parse(&s, arg_str(&a[1]).unwrap_or("")) {
+            let tz = match &a[2] {
+                CArg::Tz(tz) => tz.as_ref(),
+                _ => None,
+            };
+            match super::strptime::parse_in(&s, arg_str(&a[1]).unwrap_or(""), tz) {
                 Ok(t) => Value::Time(t),
                 Err(e) => return eval_err(format!("Time: {e}")),
             }
@@ -945,6 +978,16 @@ pub fn set_path(ctx: &mut EvalCtx, p: &Path, v: Value<'static>) -> Result<(), Ev
     if p.keys.is_empty() {
         return ctx.set(p.field, v);
     }
+    if let Some(key) = p.attribute_key() {
+        // `attributes["k"]`: replaced where it is, else added at the end.
+        let Some(map) = ctx.map_mut(p.field) else { return eval_err("the path is not a map") };
+        let value = Some(any_or_empty(v));
+        match map.iter_mut().find(|kv| kv.key == key) {
+            Some(kv) => kv.value = value,
+            None => map.push(KeyValue { key: key.to_string(), value, ..Default::default() }),
+        }
+        return Ok(());
+    }
     let keys = eval_keys(&p.keys, ctx)?;
     if let Some(slot) = ctx.slot_mut(p.field, &keys, true)? {
         *slot = any_or_empty(v);
@@ -984,11 +1027,21 @@ fn replacement<'c>(
     format: &CArg,
 ) -> Result<(Cow<'c, str>, HashFn), EvalError> {
     let r = string_arg(arg_expr(a), ctx, "replacement")?;
-    let f = match func {
+    Ok((r, hash_fn(func, format)))
+}
+
+fn hash_fn(func: &CArg, format: &CArg) -> HashFn {
+    match func {
         CArg::Func(f) => Some((*f, arg_str(format).map(str::to_string))),
         _ => None,
-    };
-    Ok((r, f))
+    }
+}
+
+fn string_mut(v: &mut AnyValue) -> Option<&mut String> {
+    match &mut v.value {
+        Some(Av::StringValue(s)) => Some(s),
+        _ => None,
+    }
 }
 
 fn apply_fn(s: String, f: &HashFn) -> String {
@@ -1116,6 +1169,17 @@ pub fn run_editor(call: &Call, ctx: &mut EvalCtx) -> Result<(), EvalError> {
         Func::ReplacePattern => {
             let p = target(&a[0]);
             let re = arg_regex(&a[1]);
+            // The usual `attributes["k"]` with a literal replacement: the
+            // string is found once and replaced in place.
+            if let (Some(key), CArg::Expr(Expr::Const(Value::Str(repl)))) = (p.attribute_key(), &a[2]) {
+                let f = hash_fn(&a[3], &a[4]);
+                if let Some(s) = ctx.attribute_mut(p.field, key).and_then(string_mut) {
+                    if let Some(new) = replace_all(re, s, repl, &f) {
+                        *s = new;
+                    }
+                }
+                return Ok(());
+            }
             // Nothing is copied for the (usual) item that does not match.
             let new = match get_target(ctx, p)? {
                 Value::Str(s) => {

@@ -36,7 +36,19 @@ pub use value::Value;
 
 use std::fmt;
 
+/// Longest statement or condition, in bytes ([`Limits::max_statement_len`]).
+pub const MAX_STATEMENT_LEN: usize = 16 * 1024;
+/// Deepest nesting of parentheses, calls, lists and `not` ([`Limits::max_depth`]).
+pub const MAX_DEPTH: usize = 64;
+/// Most binary operators in one text ([`Limits::max_operators`]).
+pub const MAX_OPERATORS: usize = 512;
+/// Largest compiled regex, in bytes ([`Limits::max_regex_size`]).
+pub const MAX_REGEX_SIZE: usize = 1 << 20;
+
 /// Bounds on what a config may ask of the parser and the regex engine.
+/// Every consumer compiles with [`Limits::default`], the constants above:
+/// they bound the config's own text, so a config that needs more is split
+/// into more statements rather than given a knob (README, "Limits").
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limits {
     /// Longest statement or condition, in bytes.
@@ -52,7 +64,12 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_statement_len: 16 * 1024, max_depth: 64, max_operators: 512, max_regex_size: 1 << 20 }
+        Limits {
+            max_statement_len: MAX_STATEMENT_LEN,
+            max_depth: MAX_DEPTH,
+            max_operators: MAX_OPERATORS,
+            max_regex_size: MAX_REGEX_SIZE,
+        }
     }
 }
 
@@ -153,6 +170,10 @@ impl OttlError {
 
 impl fmt::Display for OttlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.statement.is_empty() {
+            // Not about one text (a group's shape).
+            return f.write_str(&self.message);
+        }
         write!(f, "in {:?} at column {}: {}", self.statement, self.column, self.message)
     }
 }

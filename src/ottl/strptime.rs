@@ -1,7 +1,13 @@
-//! `Time(target, format)`: the Collector's ctime-like directives (its
-//! `ctimefmt`, which it maps onto Go's `time.Parse`), parsed without a time
-//! zone database: an offset in the text (`%z`, `%i`, `%j`, `%k`) is used,
-//! else the time is UTC.
+//! `Time(target, format, location)`: the Collector's ctime-like directives
+//! (its `ctimefmt`, which it maps onto Go's `time.ParseInLocation`). The
+//! instant is found as Go finds it: an offset in the text (`%z`, `%i`, `%j`,
+//! `%k`) wins; else a zone abbreviation (`%Z`) is looked up in the location
+//! (`UTC` is always UTC, `GMT+3` is three hours, an unknown name is a zero
+//! offset, as Go's fabricated zone); else the wall-clock time is read in the
+//! location, with Go's rule for times a transition skips or repeats.
+
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
 
 const MONTHS: [&str; 12] = [
     "january",
@@ -39,7 +45,7 @@ struct Input<'a> {
     at: usize,
 }
 
-impl Input<'_> {
+impl<'a> Input<'a> {
     fn digits(&mut self, min: usize, max: usize) -> Result<i64, String> {
         let start = self.at;
         while self.at < self.s.len() && self.at - start < max && self.s[self.at].is_ascii_digit() {
@@ -77,6 +83,29 @@ impl Input<'_> {
             }
         }
         Err(format!("expected a name at byte {}", self.at))
+    }
+
+    /// A zone abbreviation as Go's `MST` layout element reads it: `UTC`,
+    /// `GMT` with an optional signed hour, or three to five letters.
+    fn zone(&mut self) -> Result<&'a str, String> {
+        let start = self.at;
+        while self.at < self.s.len() && self.s[self.at].is_ascii_alphabetic() && self.at - start < 5 {
+            self.at += 1;
+        }
+        if self.at - start < 3 {
+            return Err(format!("expected a time zone name at byte {start}"));
+        }
+        if &self.s[start..self.at] == b"GMT" && matches!(self.s.get(self.at), Some(b'+' | b'-')) {
+            self.at += 1;
+            let digits = self.at;
+            while self.at < self.s.len() && self.s[self.at].is_ascii_digit() && self.at - digits < 2 {
+                self.at += 1;
+            }
+            if self.at == digits {
+                return Err(format!("expected an hour after GMT at byte {digits}"));
+            }
+        }
+        std::str::from_utf8(&self.s[start..self.at]).map_err(|_| "bad zone name".to_string())
     }
 
     fn offset(&mut self, colon: bool, seconds: bool, minutes: bool) -> Result<i64, String> {
@@ -128,8 +157,14 @@ fn days_in_month(y: i64, m: i64) -> i64 {
     }
 }
 
-/// Parses `text` by `format`: Unix nanoseconds.
+/// Parses `text` by `format` in UTC: Unix nanoseconds.
 pub fn parse(text: &str, format: &str) -> Result<i64, String> {
+    parse_in(text, format, None)
+}
+
+/// Parses `text` by `format`, a time without an offset read in `location`
+/// (UTC when `None`): Unix nanoseconds.
+pub fn parse_in(text: &str, format: &str, location: Option<&TimeZone>) -> Result<i64, String> {
     // Expand the composite directives first.
     let format = format
         .replace("%D", "%m/%d/%y")
@@ -144,7 +179,8 @@ pub fn parse(text: &str, format: &str) -> Result<i64, String> {
     let (mut year, mut month, mut day) = (1970i64, 1i64, 1i64);
     let (mut hour, mut min, mut sec, mut nanos) = (0i64, 0i64, 0i64, 0i64);
     let mut pm: Option<bool> = None;
-    let mut offset = 0i64;
+    let mut offset: Option<i64> = None;
+    let mut zone: Option<&str> = None;
     let mut f = format.chars().peekable();
     while let Some(c) = f.next() {
         if c != '%' {
@@ -214,21 +250,11 @@ pub fn parse(text: &str, format: &str) -> Result<i64, String> {
             'L' => nanos = inp.digits(3, 3)? * 1_000_000,
             'f' => nanos = inp.digits(6, 6)? * 1_000,
             's' => nanos = inp.digits(9, 9)?,
-            'z' => offset = inp.offset(false, false, true)?,
-            'i' => offset = inp.offset(false, false, false)?,
-            'j' => offset = inp.offset(true, false, true)?,
-            'k' => offset = inp.offset(true, true, true)?,
-            'Z' => {
-                // A zone name: only UTC-equivalents are known without a database.
-                let start = inp.at;
-                while inp.at < inp.s.len() && inp.s[inp.at].is_ascii_alphabetic() {
-                    inp.at += 1;
-                }
-                let name = &text[start..inp.at];
-                if !matches!(name, "UTC" | "GMT" | "Z" | "") {
-                    return Err(format!("time zone {name:?} is not known (sluice has no time zone database)"));
-                }
-            }
+            'z' => offset = Some(inp.offset(false, false, true)?),
+            'i' => offset = Some(inp.offset(false, false, false)?),
+            'j' => offset = Some(inp.offset(true, false, true)?),
+            'k' => offset = Some(inp.offset(true, true, true)?),
+            'Z' => zone = Some(inp.zone()?),
             'n' => inp.lit(b'\n')?,
             't' => inp.lit(b'\t')?,
             '%' => inp.lit(b'%')?,
@@ -249,9 +275,77 @@ pub fn parse(text: &str, format: &str) -> Result<i64, String> {
     if hour > 23 || min > 59 || sec > 59 {
         return Err("time of day out of range".into());
     }
-    let days = days_from_civil(year, month, day);
-    let secs = days * 86_400 + hour * 3600 + min * 60 + sec - offset;
+    // The wall-clock time as if it were UTC (Go's `Date(..., UTC)`).
+    let local = days_from_civil(year, month, day) * 86_400 + hour * 3600 + min * 60 + sec;
+    let secs = match (offset, zone, location) {
+        (Some(o), _, _) => local - o,
+        (None, Some(name), loc) => local - zone_offset(name, local, loc),
+        (None, None, Some(tz)) => local_to_utc(tz, local),
+        (None, None, None) => local,
+    };
     secs.checked_mul(1_000_000_000).and_then(|n| n.checked_add(nanos)).ok_or_else(|| "time out of range".to_string())
+}
+
+/// The offset of `tz` at Unix second `s`, in seconds (0 out of range).
+fn offset_at(tz: &TimeZone, s: i64) -> i64 {
+    Timestamp::from_second(s).map_or(0, |ts| i64::from(tz.to_offset_info(ts).offset().seconds()))
+}
+
+/// Go's `time.Date` in a location: the offset in force at the wall-clock
+/// time taken as UTC; if the instant that gives lies outside that offset's
+/// span, the offset in force at that instant instead. So a time a
+/// transition repeats, or skips, resolves as Go resolves it (which of the
+/// two depends on the side of UTC the zone is on).
+fn local_to_utc(tz: &TimeZone, local: i64) -> i64 {
+    let first = offset_at(tz, local);
+    let utc = local - first;
+    let second = offset_at(tz, utc);
+    if second == first {
+        utc
+    } else {
+        local - second
+    }
+}
+
+/// Go's `time.Parse` for a zone abbreviation: `UTC` is UTC; a name the
+/// location used (in force at that time first, else any time near it) has
+/// that offset; `GMT+h`/`GMT-h` is that many hours; anything else is a zero
+/// offset (Go makes up a zone of that name at UTC).
+fn zone_offset(name: &str, local: i64, location: Option<&TimeZone>) -> i64 {
+    if name == "UTC" {
+        return 0;
+    }
+    if let Some(tz) = location {
+        // The offsets the location gave this name around that time.
+        let mut candidates: Vec<i64> = Vec::new();
+        if let Ok(ts) = Timestamp::from_second(local) {
+            let info = tz.to_offset_info(ts);
+            if info.abbreviation() == name {
+                candidates.push(i64::from(info.offset().seconds()));
+            }
+            for t in tz.preceding(ts).take(8).chain(tz.following(ts).take(8)) {
+                let o = i64::from(t.offset().seconds());
+                if t.abbreviation() == name && !candidates.contains(&o) {
+                    candidates.push(o);
+                }
+            }
+        }
+        // Go's lookupName: first a zone whose name is in force at that time.
+        for &o in &candidates {
+            if let Ok(ts) = Timestamp::from_second(local - o) {
+                if tz.to_offset_info(ts).abbreviation() == name {
+                    return o;
+                }
+            }
+        }
+        if let Some(&o) = candidates.first() {
+            return o;
+        }
+    }
+    match name.strip_prefix("GMT").and_then(|h| h.parse::<i64>().ok()) {
+        Some(h) => h * 3600,
+        None => 0,
+    }
 }
 
 #[cfg(test)]
@@ -272,7 +366,43 @@ mod tests {
         assert_eq!(parse("1970-01-01", "%F"), Ok(0));
         assert!(parse("2023-02-30", "%F").is_err());
         assert!(parse("2023-05-26x", "%F").is_err());
-        assert!(parse("12:00 EST", "%H:%M %Z").is_err());
+        // Go: an abbreviation the location does not know is a zero offset.
+        assert_eq!(parse("12:00 EST", "%H:%M %Z"), Ok(43_200_000_000_000));
+        assert_eq!(parse("12:00 GMT+3", "%H:%M %Z"), Ok(32_400_000_000_000));
         assert!(check_format("%Y-%Q").is_err());
+    }
+
+    /// Go's `time.ParseInLocation`, which the Collector's `Time(..., location)` calls.
+    #[test]
+    fn reads_wall_clock_times_in_a_location_as_go_does() {
+        let ny = TimeZone::get("America/New_York").unwrap();
+        let berlin = TimeZone::get("Europe/Berlin").unwrap();
+        let f = "%Y-%m-%d %H:%M:%S";
+        // 2023-05-26 12:34:56 EDT (-4) is 16:34:56 UTC.
+        assert_eq!(parse_in("2023-05-26 12:34:56", f, Some(&ny)), Ok(1_685_118_896_000_000_000));
+        // In winter, EST (-5).
+        assert_eq!(parse_in("2023-01-26 12:34:56", f, Some(&ny)), Ok(1_674_754_496_000_000_000));
+        // An offset in the text wins over the location.
+        assert_eq!(
+            parse_in("2023-05-26 12:34:56 +0000", "%Y-%m-%d %H:%M:%S %z", Some(&ny)),
+            Ok(1_685_104_496_000_000_000)
+        );
+        // A repeated hour (New York, 2023-11-05 01:30): Go takes the first, EDT: 05:30 UTC.
+        assert_eq!(parse_in("2023-11-05 01:30:00", f, Some(&ny)), Ok(1_699_162_200_000_000_000));
+        // A skipped hour (New York, 2023-03-12 02:30): Go lands on 06:30 UTC (01:30 EST).
+        assert_eq!(parse_in("2023-03-12 02:30:00", f, Some(&ny)), Ok(1_678_602_600_000_000_000));
+        // East of UTC the same rule picks the other side. Berlin, 2023-10-29 02:30
+        // is repeated: Go takes CET (+1), 01:30 UTC.
+        assert_eq!(parse_in("2023-10-29 02:30:00", f, Some(&berlin)), Ok(1_698_543_000_000_000_000));
+        // Berlin, 2023-03-26 02:30 is skipped: Go lands on 01:30 UTC (03:30 CEST).
+        assert_eq!(parse_in("2023-03-26 02:30:00", f, Some(&berlin)), Ok(1_679_794_200_000_000_000));
+        // An abbreviation the location uses: EST in July is still -5 (Go's second pass);
+        // EDT is -4; UTC is UTC whatever the location.
+        let z = "%Y-%m-%d %H:%M %Z";
+        assert_eq!(parse_in("2023-07-01 12:00 EST", z, Some(&ny)), Ok(1_688_230_800_000_000_000));
+        assert_eq!(parse_in("2023-07-01 12:00 EDT", z, Some(&ny)), Ok(1_688_227_200_000_000_000));
+        assert_eq!(parse_in("2023-07-01 12:00 UTC", z, Some(&ny)), Ok(1_688_212_800_000_000_000));
+        // A name the location never used: zero offset.
+        assert_eq!(parse_in("2023-07-01 12:00 JST", z, Some(&ny)), Ok(1_688_212_800_000_000_000));
     }
 }

@@ -473,11 +473,35 @@ fn time_converter_reads_and_sets_times() {
     assert_eq!(rec.time_unix_nano, 1_685_104_496_123_000_000);
     let e = Statement::compile(r#"set(time, Time(body, "%Q"))"#, Some(ContextKind::Log), logs, Limits::default());
     assert!(e.unwrap_err().message.contains("unsupported directive %Q"));
-    let e = Statement::compile(
-        r#"set(time, Time(body, "%F", "Europe/Paris"))"#,
-        Some(ContextKind::Log),
-        logs,
-        Limits::default(),
-    );
-    assert!(e.unwrap_err().message.contains("not known"));
+    // The Collector's func_time examples with a location: the wall-clock
+    // time in that zone. 2023-05-26 12:34:56 in Paris (CEST, +2) is 10:34:56 UTC.
+    let compile = |text: &str| Statement::compile(text, Some(ContextKind::Log), logs, Limits::default());
+    let mut rec = LogRecord { body: s("2023-05-26 12:34:56"), ..Default::default() };
+    compile(r#"set(time, Time(body, "%Y-%m-%d %H:%M:%S", "Europe/Paris"))"#)
+        .unwrap()
+        .execute(&mut EvalCtx { log: Some(&mut rec), ..Default::default() })
+        .unwrap();
+    assert_eq!(rec.time_unix_nano, 1_685_097_296_000_000_000);
+    // Named argument, and "en" as the locale; "UTC" and "" are UTC.
+    for text in [
+        r#"set(time, Time(body, "%Y-%m-%d %H:%M:%S", location="Asia/Tokyo", locale="en"))"#,
+        r#"set(time, Time(body, "%Y-%m-%d %H:%M:%S", "UTC"))"#,
+        r#"set(time, Time(body, "%Y-%m-%d %H:%M:%S", ""))"#,
+    ] {
+        let mut rec = LogRecord { body: s("2023-05-26 12:34:56"), ..Default::default() };
+        compile(text).unwrap().execute(&mut EvalCtx { log: Some(&mut rec), ..Default::default() }).unwrap();
+        let want = if text.contains("Tokyo") { 1_685_072_096_000_000_000 } else { 1_685_104_496_000_000_000 };
+        assert_eq!(rec.time_unix_nano, want, "{text}");
+    }
+    // Refused when compiled: an unknown zone, a non-literal, a locale other than English.
+    let e = compile(r#"set(time, Time(body, "%F", "Europe/Pariss"))"#).unwrap_err();
+    assert_eq!(e.column, 28, "{e}");
+    assert!(e.message.starts_with("unknown location \"Europe/Pariss\""), "{e}");
+    assert_eq!(e.hint.as_deref(), Some("an IANA time zone name (America/New_York, Europe/Berlin), UTC or Local"));
+    let e = compile(r#"set(time, Time(body, "%F", "../../etc/passwd"))"#).unwrap_err();
+    assert!(e.message.contains("not a zone name"), "{e}");
+    let e = compile(r#"set(time, Time(body, "%F", attributes["tz"]))"#).unwrap_err();
+    assert!(e.message.contains("`Time`'s `location` must be a literal string"), "{e}");
+    let e = compile(r#"set(time, Time(body, "%F", "UTC", "fr"))"#).unwrap_err();
+    assert_eq!(e.message, "locale \"fr\" is not supported");
 }

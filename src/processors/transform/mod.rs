@@ -7,7 +7,10 @@
 //!   column and a hint. Nothing is parsed per batch.
 //! - Groups run in the order written, each over the whole batch in its
 //!   context; within a group, an item's statements run in order, after the
-//!   group's `conditions` (ORed) hold for it.
+//!   group's `conditions` (ORed) hold for it. The flat strings of a list are
+//!   one group whose context is inferred from all of them (the Collector's
+//!   basic config); a group written after a flat string is refused, as the
+//!   Collector refuses it.
 //! - A statement that fails on an item is counted in
 //!   `sluice_ottl_errors_total`; then `ignore` logs it and goes on, `silent`
 //!   goes on, and `propagate` drops the whole batch, counted in
@@ -121,6 +124,25 @@ pub fn compile_groups(list: &[StatementsEntry], signal: Signal, mode: ErrorMode)
                         groups.push(Group { context: ctx, conditions: Vec::new(), statements, error_mode: mode });
                     }
                 }
+            }
+            StatementsEntry::Group(_) if flat_done => {
+                // The Collector's Unmarshal: a group after a flat statement
+                // (a flat statement after groups is taken, run last).
+                errors.push((
+                    vec![i.to_string()],
+                    crate::ottl::OttlError {
+                        statement: String::new(),
+                        column: 1,
+                        message: "configuring multiple configuration styles is not supported, please use only \
+                                  Basic configuration or only Advanced configuration"
+                            .into(),
+                        hint: Some(
+                            "the flat statements are one group whose context is inferred; \
+                             write them as a `statements:` group, or move the groups before them"
+                                .into(),
+                        ),
+                    },
+                ));
             }
             StatementsEntry::Group(g) => {
                 let at = |rest: &[&str]| {

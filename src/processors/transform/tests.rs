@@ -446,14 +446,14 @@ fn readme_examples_section() {
     let (mut p, _) = processor(
         r#"    error_mode: ignore
     trace_statements:
-      - set(resource.attributes["namespace"], resource.attributes["k8s.namespace.name"])
-      - delete_key(resource.attributes, "k8s.namespace.name")
-      - set(resource.attributes["test"], Concat([resource.attributes["foo"], resource.attributes["bar"]], " "))
-      - replace_all_patterns(resource.attributes, "key", "k8s\\.pod\\.name", "pod")
       - statements:
           - set(resource.cache["attrs"], resource.attributes)
           - keep_matching_keys(resource.cache["attrs"], "pod_labels_.*")
           - set(resource.attributes["kubernetes.labels"], resource.cache["attrs"])
+      - set(resource.attributes["namespace"], resource.attributes["k8s.namespace.name"])
+      - delete_key(resource.attributes, "k8s.namespace.name")
+      - set(resource.attributes["test"], Concat([resource.attributes["foo"], resource.attributes["bar"]], " "))
+      - replace_all_patterns(resource.attributes, "key", "k8s\\.pod\\.name", "pod")
 "#,
         Signal::Traces,
     );
@@ -476,4 +476,118 @@ fn readme_examples_section() {
     let Some(Av::KvlistValue(labels)) = get(res, "kubernetes.labels") else { panic!("{res:?}") };
     assert_eq!(labels.values.len(), 1);
     assert_eq!(get(&labels.values, "pod_labels_app"), Some(&Av::StringValue("web".into())));
+}
+
+/// The Collector's basic config (transformprocessor `Config.Unmarshal`, since
+/// v0.124, #39290): the flat strings of a `*_statements` list are ONE group
+/// with no `context`; its context is inferred from all of them together: the
+/// first of `log, datapoint, metric, spanevent, span, resource, scope` that a
+/// path names. So every flat statement runs on each item of that context in
+/// turn (statement 1 then 2 on span A, then on span B), sharing the item's
+/// cache, and a statement on `resource.` paths runs once per span (not at all
+/// for a resource without spans). A group after a flat string is refused with
+/// the Collector's message; flat strings after groups are one more group, run
+/// after them.
+#[test]
+fn flat_statements_are_one_group_run_per_item_in_the_deepest_context() {
+    let (mut p, _) = processor(
+        r#"    trace_statements:
+      - set(resource.attributes["seen"], Concat([resource.attributes["seen"], span.name], ","))
+      - set(span.attributes["seen_then"], resource.attributes["seen"])
+      - set(span.cache["name"], span.name)
+      - set(span.attributes["from_cache"], span.cache["name"])
+"#,
+        Signal::Traces,
+    );
+    let mut batch = traces(&["a", "empty"], 2);
+    if let Batch::Traces(r) = &mut batch {
+        r.resource_spans[1].scope_spans.clear();
+    }
+    let out = run(&mut p, batch);
+    let Batch::Traces(r) = &out[0] else { panic!() };
+    let s = &r.resource_spans[0].scope_spans[0].spans;
+    // Interleaved per span: span-0 saw the resource after its own statement 1 only.
+    assert_eq!(get(&s[0].attributes, "seen_then"), Some(&Av::StringValue("<nil>,span-0".into())));
+    assert_eq!(get(&s[1].attributes, "seen_then"), Some(&Av::StringValue("<nil>,span-0,span-1".into())));
+    assert_eq!(get(&s[1].attributes, "from_cache"), Some(&Av::StringValue("span-1".into())));
+    // The resource without spans is not visited: the group's context is span.
+    assert_eq!(get(&r.resource_spans[1].resource.as_ref().unwrap().attributes, "seen"), None);
+
+    // Groups, by contrast, run one after the other over the whole batch.
+    let (mut p, _) = processor(
+        r#"    trace_statements:
+      - statements:
+          - set(resource.attributes["seen"], Concat([resource.attributes["seen"], span.name], ","))
+      - statements:
+          - set(span.attributes["seen_then"], resource.attributes["seen"])
+"#,
+        Signal::Traces,
+    );
+    let out = run(&mut p, traces(&["a"], 2));
+    for (_, s) in spans(&out[0]) {
+        assert_eq!(get(&s.attributes, "seen_then"), Some(&Av::StringValue("<nil>,span-0,span-1".into())));
+    }
+
+    // A group after a flat statement: the Collector's error, at the group.
+    let errors = errors_of(
+        "    trace_statements:\n      - set(span.name, \"x\")\n      - statements:\n          - set(span.name, \"y\")\n",
+    );
+    assert_eq!(
+        errors,
+        vec!["processors::transform::trace_statements::1 (line 8): configuring multiple configuration styles is not \
+             supported, please use only Basic configuration or only Advanced configuration; hint: the flat \
+             statements are one group whose context is inferred; write them as a `statements:` group, or move \
+             the groups before them"
+            .to_string()]
+    );
+    // Flat statements after groups: taken, and run after the groups.
+    let (mut p, _) = processor(
+        r#"    trace_statements:
+      - statements:
+          - set(span.attributes["order"], "group")
+      - set(span.attributes["order"], Concat([span.attributes["order"], "flat"], "+"))
+"#,
+        Signal::Traces,
+    );
+    let out = run(&mut p, traces(&["a"], 1));
+    assert_eq!(get(&spans(&out[0])[0].1.attributes, "order"), Some(&Av::StringValue("group+flat".into())));
+}
+
+/// `Time`'s location is looked up when the config loads: a wrong name is an
+/// error at the statement's YAML path, with the column of the argument.
+#[test]
+fn time_location_errors_at_config_load() {
+    let errors = errors_of(
+        "    log_statements:\n      - set(log.time, Time(log.body, \"%F\", \"Mars/Olympus\"))\n      \
+         - set(log.time, Time(log.body, \"%F\", \"UTC\", \"de\"))\n",
+    );
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(
+        errors[0].starts_with(
+            "processors::transform::log_statements::0 (line 7): in \"set(log.time, Time(log.body, \\\"%F\\\", \
+             \\\"Mars/Olympus\\\"))\" at column 36: unknown location \"Mars/Olympus\""
+        ),
+        "{errors:#?}"
+    );
+    assert!(errors[0].ends_with("hint: an IANA time zone name (America/New_York, Europe/Berlin), UTC or Local"));
+    assert!(errors[1].starts_with("processors::transform::log_statements::1 (line 8): "), "{errors:#?}");
+    assert!(errors[1].contains("locale \"de\" is not supported; hint: sluice reads month and day names in English"));
+    // A good zone loads and runs.
+    let (mut p, _) = processor(
+        "    log_statements:\n      - set(log.time, Time(log.body, \"%Y-%m-%d %H:%M\", \"America/New_York\"))\n",
+        Signal::Logs,
+    );
+    let batch = Batch::Logs(ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![LogRecord { body: sv("2024-01-15 09:00"), ..Default::default() }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    });
+    let out = run(&mut p, batch);
+    let Batch::Logs(r) = &out[0] else { panic!() };
+    // 09:00 EST (-5) is 14:00 UTC.
+    assert_eq!(r.resource_logs[0].scope_logs[0].log_records[0].time_unix_nano, 1_705_327_200_000_000_000);
 }
