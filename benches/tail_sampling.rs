@@ -45,6 +45,7 @@ fn bench_tail_sampling(c: &mut Criterion) {
         worker: 0,
         workers: 1,
         shared: Default::default(),
+        storage_dir: None,
     };
     let mut group = c.benchmark_group("tail_sampling_1000_spans");
     group.throughput(Throughput::Elements(1000));

@@ -177,6 +177,7 @@ impl Loader {
         let service = self.service(section("service"), &defs, &exporters);
         self.storage_references(section("exporters"), &exporters, &ext_def, &extensions, service.as_ref());
         self.receiver_extension_references(section("receivers"), &receivers, &ext_def, &extensions, service.as_ref());
+        self.processor_extension_references(section("processors"), &processors, &ext_def, &extensions, service.as_ref());
         if service.is_some() {
             self.connections(&conn_def, &connectors);
         }
@@ -411,6 +412,34 @@ impl Loader {
             };
             for (fields, name, usage) in refs {
                 let path = fields.iter().fold(join("receivers", &entry.key), |p, f| join(&p, f));
+                let line = entry.value.line_of(fields);
+                self.extension_reference(name, &path, line, (extensions, compiled), service, usage);
+            }
+        }
+    }
+
+    /// Each extension a processor names (a `tail_sampling` `storage`) must be
+    /// defined, of the right type, and started.
+    fn processor_extension_references(
+        &mut self,
+        section: Option<&Entry>,
+        processors: &Compiled<dyn ProcessorSpec>,
+        extensions: &DefinedMap,
+        compiled: &Compiled<dyn ExtensionSpec>,
+        service: Option<&ServiceConfig>,
+    ) {
+        let Some(section) = section else { return };
+        let Value::Map(entries) = &section.value.value else { return };
+        for (pid, cfg) in processors {
+            let refs = cfg.extension_references();
+            if refs.is_empty() {
+                continue;
+            }
+            let Some(entry) = entries.iter().find(|e| ComponentId::parse(&e.key).as_ref() == Ok(pid)) else {
+                continue;
+            };
+            for (fields, name, usage) in refs {
+                let path = fields.iter().fold(join("processors", &entry.key), |p, f| join(&p, f));
                 let line = entry.value.line_of(fields);
                 self.extension_reference(name, &path, line, (extensions, compiled), service, usage);
             }

@@ -71,6 +71,7 @@ fn ctx(reg: &Registry) -> ProcessorContext {
         worker: 0,
         workers: 1,
         shared: Default::default(),
+        storage_dir: None,
     }
 }
 
@@ -838,6 +839,7 @@ fn build_worker(
         worker,
         workers,
         shared: slot.clone(),
+        storage_dir: None,
     };
     TailSamplingProcessor::new(&cfg(json), &ctx)
 }
