@@ -108,7 +108,11 @@ fn late_error_spans_beyond_the_memory_bound_still_keep_their_traces_whole() {
     assert_eq!(early, 3000 * 10 - 300);
     let sent = read_count(&mut out, "SENT spans=");
     assert_eq!(sent, 30_000);
-    assert!(sender.wait_timeout(Duration::from_secs(30)).success(), "{}", fs::read_to_string(dir.path().join("sender.log")).unwrap());
+    assert!(
+        sender.wait_timeout(Duration::from_secs(30)).success(),
+        "{}",
+        fs::read_to_string(dir.path().join("sender.log")).unwrap()
+    );
     // The spans of some traces went to disk: the memory bound was reached.
     assert!(agent.metric("sluice_tail_sampling_spilled_spans_total", &[]) > 0.0, "{}", agent.metrics());
     assert!(
@@ -161,7 +165,18 @@ fn late_spans_follow_the_decision_made_before_a_restart() {
         dir.path(),
         &agent,
         &manifest_path,
-        &["--traces", "200", "--spans", "6", "--error-every", "10", "--error-early", "--late-every", "1", "--wait-stdin"],
+        &[
+            "--traces",
+            "200",
+            "--spans",
+            "6",
+            "--error-every",
+            "10",
+            "--error-early",
+            "--late-every",
+            "1",
+            "--wait-stdin",
+        ],
     );
     let mut out = BufReader::new(sender.stdout.take().unwrap());
     assert_eq!(read_count(&mut out, "EARLY_SENT spans="), 200 * 5);
@@ -186,7 +201,11 @@ fn late_spans_follow_the_decision_made_before_a_restart() {
     );
     sender.stdin.take().unwrap().write_all(b"go\n").unwrap();
     assert_eq!(read_count(&mut out, "SENT spans="), 200 * 6);
-    assert!(sender.wait_timeout(Duration::from_secs(30)).success(), "{}", fs::read_to_string(dir.path().join("sender.log")).unwrap());
+    assert!(
+        sender.wait_timeout(Duration::from_secs(30)).success(),
+        "{}",
+        fs::read_to_string(dir.path().join("sender.log")).unwrap()
+    );
     assert!(
         wait_until("every late span placed", Duration::from_secs(10), || {
             agent.metric("sluice_tail_sampling_late_spans_total", &[]) >= 200.0

@@ -177,7 +177,13 @@ impl Loader {
         let service = self.service(section("service"), &defs, &exporters);
         self.storage_references(section("exporters"), &exporters, &ext_def, &extensions, service.as_ref());
         self.receiver_extension_references(section("receivers"), &receivers, &ext_def, &extensions, service.as_ref());
-        self.processor_extension_references(section("processors"), &processors, &ext_def, &extensions, service.as_ref());
+        self.processor_extension_references(
+            section("processors"),
+            &processors,
+            &ext_def,
+            &extensions,
+            service.as_ref(),
+        );
         if service.is_some() {
             self.connections(&conn_def, &connectors);
         }

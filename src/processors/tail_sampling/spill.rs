@@ -182,10 +182,16 @@ impl SpillStore {
         record[4..8].copy_from_slice(&crc.to_le_bytes());
 
         let number = match self.active {
-            Some(n) if self.segments.get(&n).is_some_and(|s| s.size + len as u64 <= self.segment_bytes || s.size == 0) => n,
+            Some(n)
+                if self.segments.get(&n).is_some_and(|s| s.size + len as u64 <= self.segment_bytes || s.size == 0) =>
+            {
+                n
+            }
             _ => self.new_segment().map_err(SpillError::Io)?,
         };
-        let Some(seg) = self.segments.get_mut(&number) else { return Err(SpillError::Io(io::Error::other("no segment"))) };
+        let Some(seg) = self.segments.get_mut(&number) else {
+            return Err(SpillError::Io(io::Error::other("no segment")));
+        };
         let offset = seg.size;
         if let Err(e) = seg.file.write_all(&record) {
             // A partial record is never referenced; the segment is retired
