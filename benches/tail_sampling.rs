@@ -1,7 +1,9 @@
 //! Spans per second through `tail_sampling` with ten policies, on batches of
 //! 1000 spans (100 traces of 10 spans): buffering, deciding at the deadline
 //! and regrouping the kept spans (encoded), for a request as received and
-//! for one decoded. Run with `cargo bench --bench tail_sampling`.
+//! for one decoded; and 20,000 spans (2,000 traces) buffered in memory or,
+//! with `storage` and `max_memory_mib: 1`, mostly spilled to disk and read
+//! back when kept. Run with `cargo bench --bench tail_sampling`.
 
 // The binary runs on mimalloc; measure what it runs.
 #[global_allocator]
@@ -72,5 +74,83 @@ fn bench_tail_sampling(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_tail_sampling);
+/// 2,000 ten-span traces in 20 requests of 1,000 spans, buffered and
+/// decided: all in memory, or with the spill store active (`max_memory_mib:
+/// 1`, so most spans are written to disk and the kept ones read back).
+/// Prints the bytes per buffered span in memory and on disk once.
+fn bench_spill(c: &mut Criterion) {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    let all = trace_request(20_000);
+    let mut requests = Vec::new();
+    for rs in &all.resource_spans {
+        for ss in &rs.scope_spans {
+            for chunk in ss.spans.chunks(1000) {
+                let mut r = rs.clone();
+                let mut s = ss.clone();
+                s.spans = chunk.to_vec();
+                r.scope_spans = vec![s];
+                let req = ExportTraceServiceRequest { resource_spans: vec![r] };
+                requests.push(Payload::Encoded(EncodedBatch::encode(&Batch::Traces(req))));
+            }
+        }
+    }
+    let base: TailSamplingConfig = serde_json::from_str(CONFIG).expect("bench config");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut group = c.benchmark_group("tail_sampling_20000_spans_buffered");
+    group.throughput(Throughput::Elements(20_000));
+    for (name, spill) in [("in_memory", false), ("spill_active", true)] {
+        let mut cfg = base.clone();
+        if spill {
+            cfg.max_memory_mib = 1;
+            cfg.storage = Some("file_storage".into());
+        }
+        let registry = Registry::new();
+        let ctx = ProcessorContext {
+            id: "tail_sampling".into(),
+            signal: Signal::Traces,
+            registry: registry.clone(),
+            worker: 0,
+            workers: 1,
+            shared: Default::default(),
+            storage_dir: spill.then(|| dir.path().to_path_buf()),
+        };
+        let t0 = Instant::now();
+        {
+            // One run outside the timing, for the sizes.
+            let mut p = TailSamplingProcessor::new(&cfg, &ctx);
+            let mut out = Vec::new();
+            for r in &requests {
+                p.process_payload(r.clone(), t0, &mut out);
+            }
+            let m = |n: &str| registry.value(n, &[("processor", "tail_sampling")]).unwrap_or(0.0);
+            let spilled = m("sluice_tail_sampling_spilled_spans_total");
+            let in_memory = 20_000.0 - spilled;
+            eprintln!(
+                "{name}: {:.0} bytes per span in memory ({} spans there), {:.0} bytes per span on disk ({} spans there), early decisions {}",
+                m("sluice_tail_sampling_bytes_in_memory") / in_memory,
+                in_memory,
+                if spilled > 0.0 { m("sluice_tail_sampling_bytes_on_disk") / spilled } else { 0.0 },
+                spilled,
+                registry.value("sluice_tail_sampling_early_decisions_total", &[("processor", "tail_sampling"), ("reason", "memory")]).unwrap_or(0.0),
+            );
+        }
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || (TailSamplingProcessor::new(&cfg, &ctx), requests.clone()),
+                |(mut p, requests)| {
+                    let mut out = Vec::new();
+                    for r in requests {
+                        p.process_payload(r, t0, &mut out);
+                    }
+                    p.tick_payload(t0 + Duration::from_secs(11), &mut out);
+                    out
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_tail_sampling, bench_spill);
 criterion_main!(benches);

@@ -8,6 +8,14 @@
 //!   root span if that is sooner), EARLY when `num_traces` or `max_memory_mib`
 //!   (each divided by `workers`) would be exceeded (oldest first, counted by
 //!   reason), or at `flush`. Nothing is dropped undecided;
+//! - with `storage`, reaching `max_memory_mib` moves the spans of the oldest
+//!   trace that has any in memory to the spill store (`spill.rs`) instead;
+//!   only when the store refuses (`max_disk_mib`, or a failed write) is the
+//!   oldest trace decided early. A kept trace's spilled spans are read back
+//!   and sent on with the rest, in arrival order;
+//! - with `storage`, the decision caches are written at `flush` and read
+//!   when the instance is built (`saved.rs`), keeping the entries the
+//!   pipeline routes to this worker.
 //! - accounted bytes stay under this instance's share of `max_memory_mib`
 //!   whenever `process`/`tick` return;
 //! - spans arriving after the decision follow it while the trace ID is in the
@@ -29,6 +37,11 @@
 //! randomness) is gathered into the trace's [`policy::Facts`] as each span
 //! arrives, so deciding never looks at the spans. Accounting counts the
 //! buffers' capacity plus a fixed per-trace overhead.
+//!
+//! I/O: only with `storage`, and never in deciding: one file write per
+//! spilled trace (when memory is full), one read per spilled record of a
+//! kept trace, the saved decisions at build and at `flush`. The facts the
+//! policies decide on never leave memory.
 //!
 //! The pipeline routes every span of a trace to the same instance
 //! (`StateKey::TraceId`), so per-trace state here is plain, unlocked,
