@@ -81,6 +81,7 @@ fn bench(c: &mut Criterion) {
             worker: 0,
             workers: 1,
             shared: Default::default(),
+            storage_dir: None,
         };
         let mut p = AttributesProcessor::new(&cfg, &ctx).unwrap();
         let now = Instant::now();
@@ -131,6 +132,7 @@ fn bench(c: &mut Criterion) {
         worker: 0,
         workers: 1,
         shared: Default::default(),
+        storage_dir: None,
     };
     let mut p = ResourceProcessor::new(&cfg, &ctx).unwrap();
     let now = Instant::now();

@@ -49,6 +49,7 @@ fn bench_cardinality_limiter(c: &mut Criterion) {
             worker: 0,
             workers: 1,
             shared: Default::default(),
+            storage_dir: None,
         };
         let mut limiter = CardinalityLimiter::new(&cfg, &ctx);
         let req = request(temporality, 0);

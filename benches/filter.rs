@@ -83,6 +83,7 @@ fn ctx(signal: Signal) -> ProcessorContext {
         worker: 0,
         workers: 1,
         shared: Default::default(),
+        storage_dir: None,
     }
 }
 

@@ -69,6 +69,7 @@ fn bench(c: &mut Criterion) {
             worker: 0,
             workers: 1,
             shared: Default::default(),
+            storage_dir: None,
         };
         let mut p = LogRateLimiter::new(&LogRateLimiterConfig::default(), &ctx);
         let t0 = Instant::now();

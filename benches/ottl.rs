@@ -58,6 +58,7 @@ fn ctx(id: &str) -> ProcessorContext {
         worker: 0,
         workers: 1,
         shared: Default::default(),
+        storage_dir: None,
     }
 }
 

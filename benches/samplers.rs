@@ -44,6 +44,7 @@ fn bench_samplers(c: &mut Criterion) {
                 worker: 0,
                 workers: 1,
                 shared: Default::default(),
+                storage_dir: None,
             };
             let mut sampler = ProbabilisticSampler::new(&cfg, &ctx);
             let mut out = Vec::with_capacity(1);

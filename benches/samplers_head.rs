@@ -28,6 +28,7 @@ fn bench_head_sampler(c: &mut Criterion) {
         worker: 0,
         workers: 1,
         shared: Default::default(),
+        storage_dir: None,
     };
     let cfg = HeadSamplerConfig {
         traces_per_second: 100.0,

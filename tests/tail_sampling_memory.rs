@@ -32,6 +32,7 @@ fn live_heap_per_buffered_span_is_at_most_one_and_a_half_times_its_encoded_size(
         worker: 0,
         workers: 1,
         shared: Default::default(),
+        storage_dir: None,
     };
     let mut p = TailSamplingProcessor::new(&cfg, &ctx);
     let mut out = Vec::with_capacity(1);

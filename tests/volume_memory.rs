@@ -44,6 +44,7 @@ fn ctx(id: &str, signal: Signal, registry: &Registry) -> ProcessorContext {
         worker: 0,
         workers: 1,
         shared: Default::default(),
+        storage_dir: None,
     }
 }
 

@@ -52,6 +52,36 @@ fn file_storage<'a>(
     extensions.get(&ComponentId::parse(id).ok()?)?.storage()
 }
 
+/// The directory a processor keeps its files in, under the `file_storage`
+/// extension it names: `processor_<id>_<pipeline>`, every byte that is not
+/// `[A-Za-z0-9_-]` written as `%XX` (as queue directories), so two
+/// processors or pipelines never share one. Validation made sure the ID
+/// names a storage extension.
+fn processor_storage_dir(
+    spec: &Arc<dyn ProcessorSpec>,
+    id: &ComponentId,
+    pid: &PipelineId,
+    extensions: &BTreeMap<ComponentId, Arc<dyn ExtensionSpec>>,
+) -> Option<std::path::PathBuf> {
+    let refs = spec.extension_references();
+    let (_, name, _) = refs.iter().find(|(_, _, u)| *u == crate::extensions::ExtensionUse::Storage)?;
+    let fs = file_storage(name, extensions)?;
+    let mut dir = String::from("processor_");
+    for (i, part) in [id.to_string(), pid.to_string()].iter().enumerate() {
+        if i > 0 {
+            dir.push('_');
+        }
+        for b in part.bytes() {
+            if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
+                dir.push(b as char);
+            } else {
+                dir.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    Some(std::path::Path::new(&fs.directory).join(dir))
+}
+
 /// What decides whether a reload can keep an exporter's queue: a memory
 /// queue's size, sizer, policy and wait_for_result, or a persistent queue's directory (its other
 /// settings apply at the next start; the reload says so).
@@ -354,6 +384,7 @@ pub(super) fn start_pipeline(
         let mut processors = Vec::with_capacity(specs.len());
         for ((id, spec), shared) in specs.iter().zip(&slots) {
             let ctx = ProcessorContext {
+                storage_dir: processor_storage_dir(spec, id, pid, &config.extensions),
                 id: id.to_string(),
                 signal,
                 registry: registry.clone(),

@@ -92,6 +92,10 @@ pub struct ProcessorContext {
     /// where instances keep what they share (a rate limit for the whole
     /// processor). The first instance built fills it.
     pub shared: SharedSlot,
+    /// A directory of its own in the `file_storage` extension the processor
+    /// names in [`ProcessorSpec::extension_references`] (one per processor
+    /// and pipeline; worker instances share it), `None` when it names none.
+    pub storage_dir: Option<std::path::PathBuf>,
 }
 
 /// See [`ProcessorContext::shared`].
@@ -156,6 +160,19 @@ pub trait ProcessorSpec: SameSettings + Send + Sync + std::fmt::Debug {
     fn holds_data(&self) -> bool {
         false
     }
+
+    /// The extensions it names (a `storage`): the loader checks each is
+    /// defined, of the right kind and started.
+    fn extension_references(&self) -> Vec<crate::extensions::ExtensionReference<'_>> {
+        Vec::new()
+    }
+}
+
+/// The worker among `workers` that a pipeline routes trace `trace_id` to
+/// (xxh3 of the ID): what a processor keyed by [`StateKey::TraceId`] needs
+/// to know which of its saved per-trace state is its own.
+pub fn trace_worker(trace_id: &[u8], workers: usize) -> usize {
+    (xxhash_rust::xxh3::xxh3_64(trace_id) % workers.max(1) as u64) as usize
 }
 
 crate::config::component::compiled_form!(dyn ProcessorSpec);

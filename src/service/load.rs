@@ -179,6 +179,9 @@ impl Loader {
         let refs = (&ext_def, &extensions);
         let receiver_refs = |id: &ComponentId| receivers.get(id).map(|r| r.extension_references()).unwrap_or_default();
         self.extension_references(section("receivers"), "receivers", &receiver_refs, refs, service.as_ref());
+        let processor_refs =
+            |id: &ComponentId| processors.get(id).map(|p| p.extension_references()).unwrap_or_default();
+        self.extension_references(section("processors"), "processors", &processor_refs, refs, service.as_ref());
         let connector_refs =
             |id: &ComponentId| connectors.get(id).map(|c| c.extension_references()).unwrap_or_default();
         self.extension_references(section("connectors"), "connectors", &connector_refs, refs, service.as_ref());

@@ -1030,6 +1030,26 @@ pub struct TailSamplingMetrics {
     pub bytes_in_memory: Gauge,
     pub early_memory: Counter,
     pub early_num_traces: Counter,
+    /// Decided early: memory full and the spill storage at `max_disk_mib`.
+    pub early_disk: Counter,
+    /// Decided early: memory full and writing to the spill storage failed.
+    pub early_spill_failed: Counter,
+    /// Traces whose buffered spans were moved to the spill storage (once per move).
+    pub spilled_traces: Counter,
+    pub spilled_spans: Counter,
+    /// Bytes in the spill storage's files.
+    pub bytes_on_disk: Gauge,
+    /// Spans of kept traces that could not be read back from the spill storage.
+    pub spill_read_lost_spans: Counter,
+    /// What a killed process left in the spill storage, deleted at start.
+    pub spill_stale_bytes: Counter,
+    /// Decisions read back from the storage at start, by cache.
+    pub restored_sampled: Counter,
+    pub restored_not_sampled: Counter,
+    /// Damaged parts of saved decision files, skipped at start.
+    pub restore_corrupt: Counter,
+    /// Saved-decision files that could not be written at shutdown or read at start.
+    pub storage_errors: Counter,
     pub late_kept: Counter,
     pub late_dropped: Counter,
     pub cache_hit_sampled: Counter,
@@ -1079,6 +1099,53 @@ impl TailSamplingMetrics {
             ),
             early_memory: reg.counter(early, early_help, &[("processor", processor), ("reason", "memory")]),
             early_num_traces: reg.counter(early, early_help, &[("processor", processor), ("reason", "num_traces")]),
+            early_disk: reg.counter(early, early_help, &[("processor", processor), ("reason", "disk")]),
+            early_spill_failed: reg.counter(early, early_help, &[("processor", processor), ("reason", "spill_failed")]),
+            spilled_traces: reg.counter(
+                "sluice_tail_sampling_spilled_traces_total",
+                "Times a buffered trace's spans were moved to the spill storage because max_memory_mib was reached.",
+                l,
+            ),
+            spilled_spans: reg.counter(
+                "sluice_tail_sampling_spilled_spans_total",
+                "Spans moved to the spill storage because max_memory_mib was reached.",
+                l,
+            ),
+            bytes_on_disk: reg.gauge(
+                "sluice_tail_sampling_bytes_on_disk",
+                "Bytes in the spill storage's segment files (bounded by max_disk_mib, released records included).",
+                l,
+            ),
+            spill_read_lost_spans: reg.counter(
+                "sluice_tail_sampling_spill_lost_spans_total",
+                "Spans of kept traces lost because their spilled record could not be read back (I/O error or damage).",
+                l,
+            ),
+            spill_stale_bytes: reg.counter(
+                "sluice_tail_sampling_spill_discarded_bytes_total",
+                "Spill files a stopped process left undecided (after kill -9), deleted at start.",
+                l,
+            ),
+            restored_sampled: reg.counter(
+                "sluice_tail_sampling_decisions_restored_total",
+                "Decision cache entries read back from the storage at start.",
+                &[("processor", processor), ("cache", "sampled")],
+            ),
+            restored_not_sampled: reg.counter(
+                "sluice_tail_sampling_decisions_restored_total",
+                "Decision cache entries read back from the storage at start.",
+                &[("processor", processor), ("cache", "not_sampled")],
+            ),
+            restore_corrupt: reg.counter(
+                "sluice_tail_sampling_decisions_corrupt_total",
+                "Damaged frames or files of saved decision caches skipped at start.",
+                l,
+            ),
+            storage_errors: reg.counter(
+                "sluice_tail_sampling_storage_errors_total",
+                "Saved decision files not written at shutdown or not read at start, and spill stores not opened.",
+                l,
+            ),
             late_kept: reg.counter(late, late_help, &[("processor", processor), ("outcome", "kept")]),
             late_dropped: reg.counter(late, late_help, &[("processor", processor), ("outcome", "dropped")]),
             cache_hit_sampled: c("sampled", "hit"),

@@ -264,6 +264,7 @@ fn processor(yaml: &str) -> AttributesProcessor {
         worker: 0,
         workers: 1,
         shared: Default::default(),
+        storage_dir: None,
     };
     AttributesProcessor::new(&AttributesConfig { actions: actions_of(yaml), include: None, exclude: None }, &ctx)
         .unwrap()
@@ -393,6 +394,7 @@ fn filtered(actions: &str, filter: &str) -> AttributesProcessor {
         worker: 0,
         workers: 1,
         shared: Default::default(),
+        storage_dir: None,
     };
     AttributesProcessor::new(&cfg, &ctx).unwrap()
 }

@@ -21,6 +21,7 @@ fn limiter(cfg: &CardinalityLimiterConfig) -> (CardinalityLimiter, Registry) {
         worker: 0,
         workers: 1,
         shared: Default::default(),
+        storage_dir: None,
     };
     (CardinalityLimiter::new(cfg, &ctx), registry)
 }
@@ -524,6 +525,7 @@ fn a_worker_enforces_the_whole_limit_and_its_share_of_max_series() {
         worker: 1,
         workers: 4,
         shared: Default::default(),
+        storage_dir: None,
     };
     let mut l = CardinalityLimiter::new(&cfg(100), &ctx);
     let points = (0..1000).map(|i| number(user(i), 1, 1)).collect();

@@ -36,6 +36,7 @@ fn processor(body: &str, signal: Signal) -> (Box<dyn Processor>, Registry) {
         worker: 0,
         workers: 1,
         shared: Default::default(),
+        storage_dir: None,
     };
     (spec.build(&ctx).unwrap(), registry)
 }

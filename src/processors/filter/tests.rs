@@ -38,6 +38,7 @@ fn processor(body: &str, signal: Signal) -> (FilterProcessor, Registry) {
         worker: 0,
         workers: 1,
         shared: Default::default(),
+        storage_dir: None,
     };
     (FilterProcessor::new(&cfg, &ctx).unwrap(), registry)
 }

@@ -17,6 +17,7 @@ fn ctx(registry: &Registry, workers: usize) -> ProcessorContext {
         worker: 0,
         workers,
         shared: Default::default(),
+        storage_dir: None,
     }
 }
 

@@ -15,6 +15,7 @@ fn limiter(cfg: &LogRateLimiterConfig, workers: usize) -> (LogRateLimiter, Regis
         worker: 0,
         workers,
         shared: Default::default(),
+        storage_dir: None,
     };
     (LogRateLimiter::new(cfg, &ctx), registry)
 }

@@ -21,6 +21,7 @@ fn sampler(c: &ProbabilisticSamplerConfig, signal: Signal) -> (ProbabilisticSamp
         worker: 0,
         workers: 1,
         shared: Default::default(),
+        storage_dir: None,
     };
     (ProbabilisticSampler::new(c, &ctx), registry)
 }

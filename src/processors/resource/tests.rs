@@ -17,6 +17,7 @@ fn processor(yaml: &str) -> ResourceProcessor {
         worker: 0,
         workers: 1,
         shared: Default::default(),
+        storage_dir: None,
     };
     ResourceProcessor::new(&ResourceConfig { attributes: actions_of(yaml) }, &ctx).unwrap()
 }

@@ -2,7 +2,8 @@
 //! defaults (`decision_wait`, `num_traces`, `expected_new_traces_per_sec`,
 //! `decision_cache`, `sample_on_first_match`,
 //! `drop_pending_traces_on_shutdown`, `block_on_overflow`, `policies`), plus
-//! sluice's bounds (`max_memory_mib`, `decision_wait_after_root_received`).
+//! sluice's bounds (`max_memory_mib`, `decision_wait_after_root_received`)
+//! and spill storage (`storage`, `max_disk_mib`).
 //!
 //! Policies are read as one shape (`name`, `type`, one block per type) so a
 //! wrong `type` is reported by [`super::policy::compile`] at its YAML path
@@ -47,6 +48,17 @@ pub struct TailSamplingConfig {
     /// waits its full `decision_wait`, and only `max_memory_mib` bounds the
     /// buffer (decided early beyond it, as always). Default false.
     pub block_on_overflow: bool,
+    /// A `file_storage` extension: when `max_memory_mib` is reached, the
+    /// oldest traces' spans move there (bounded by `max_disk_mib`) and are
+    /// still decided at their `decision_wait` with every span; the decision
+    /// caches are written there at shutdown and read at start. Default:
+    /// unset (traces are decided early at `max_memory_mib`; caches are lost
+    /// on restart).
+    pub storage: Option<String>,
+    /// Bytes of spilled spans on disk, in MiB, for the whole processor
+    /// (split across workers). Beyond it the oldest traces are decided
+    /// early. Default 1024; used only with `storage`.
+    pub max_disk_mib: u64,
 }
 
 impl Default for TailSamplingConfig {
@@ -62,6 +74,8 @@ impl Default for TailSamplingConfig {
             sample_on_first_match: false,
             drop_pending_traces_on_shutdown: false,
             block_on_overflow: false,
+            storage: None,
+            max_disk_mib: 1024,
         }
     }
 }
@@ -330,6 +344,13 @@ pub fn validate(c: &mut Checker, cfg: &TailSamplingConfig) -> Vec<crate::process
     }
     if cfg.max_memory_mib == 0 {
         c.error(&["max_memory_mib"], "max_memory_mib must be above 0", Some("e.g. 256"));
+    }
+    if cfg.storage.is_some() && cfg.max_disk_mib == 0 {
+        c.error(
+            &["max_disk_mib"],
+            "max_disk_mib must be above 0 when storage is set",
+            Some("e.g. 1024; or leave storage out to decide early at max_memory_mib"),
+        );
     }
     let (policies, errors) = crate::processors::tail_sampling::policy::compile_all(cfg);
     for e in errors {

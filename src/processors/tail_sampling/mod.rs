@@ -8,6 +8,14 @@
 //!   root span if that is sooner), EARLY when `num_traces` or `max_memory_mib`
 //!   (each divided by `workers`) would be exceeded (oldest first, counted by
 //!   reason), or at `flush`. Nothing is dropped undecided;
+//! - with `storage`, reaching `max_memory_mib` moves the spans of the oldest
+//!   trace that has any in memory to the spill store (`spill.rs`) instead;
+//!   only when the store refuses (`max_disk_mib`, or a failed write) is the
+//!   oldest trace decided early. A kept trace's spilled spans are read back
+//!   and sent on with the rest, in arrival order;
+//! - with `storage`, the decision caches are written at `flush` and read
+//!   when the instance is built (`saved.rs`), keeping the entries the
+//!   pipeline routes to this worker.
 //! - accounted bytes stay under this instance's share of `max_memory_mib`
 //!   whenever `process`/`tick` return;
 //! - spans arriving after the decision follow it while the trace ID is in the
@@ -30,6 +38,11 @@
 //! arrives, so deciding never looks at the spans. Accounting counts the
 //! buffers' capacity plus a fixed per-trace overhead.
 //!
+//! I/O: only with `storage`, and never in deciding: one file write per
+//! spilled trace (when memory is full), one read per spilled record of a
+//! kept trace, the saved decisions at build and at `flush`. The facts the
+//! policies decide on never leave memory.
+//!
 //! The pipeline routes every span of a trace to the same instance
 //! (`StateKey::TraceId`), so per-trace state here is plain, unlocked,
 //! single-threaded. Only the rate limits of `rate_limiting` and `composite`
@@ -45,8 +58,12 @@ pub mod cache;
 pub mod config;
 mod emit;
 pub mod policy;
+mod saved;
+pub mod spill;
 mod wire;
 
+#[cfg(test)]
+mod spill_tests;
 #[cfg(test)]
 mod tests;
 
@@ -126,6 +143,13 @@ impl ProcessorSpec for TailSamplingSpec {
 
     fn holds_data(&self) -> bool {
         true
+    }
+
+    fn extension_references(&self) -> Vec<crate::extensions::ExtensionReference<'_>> {
+        match &self.config.storage {
+            Some(id) => vec![(&["storage"], id.as_str(), crate::extensions::ExtensionUse::Storage)],
+            None => Vec::new(),
+        }
     }
 }
 
@@ -244,6 +268,9 @@ struct TraceEntry {
     deadline_seq: u64,
     deadline: Instant,
     root_seen: bool,
+    /// Records of this trace's earlier spans in the spill store, oldest
+    /// first; `buf` holds only what came after the last one.
+    spilled: Vec<spill::SpillRef>,
 }
 
 impl TraceEntry {
@@ -255,6 +282,52 @@ impl TraceEntry {
             + self.buf.capacity()
             + self.groups.capacity() * std::mem::size_of::<Group>()
             + self.facts.heap_bytes()
+            + self.spilled.capacity() * std::mem::size_of::<spill::SpillRef>()
+    }
+
+    /// The buffered spans as the body of an `ExportTraceServiceRequest`
+    /// (one `ResourceSpans` per group), and how many there are: what a
+    /// spill record holds, read back by `ingest_encoded`'s reader.
+    fn spill_body(&self) -> (Vec<u8>, u32) {
+        use prost::encoding::{encode_varint, WireType};
+        fn field(out: &mut Vec<u8>, tag: u32, bytes: &[u8]) {
+            prost::encoding::encode_key(tag, WireType::LengthDelimited, out);
+            encode_varint(bytes.len() as u64, out);
+            out.extend_from_slice(bytes);
+        }
+        let mut out = Vec::with_capacity(self.buf.len() + self.groups.len() * 256 + 64);
+        let mut spans = 0u32;
+        let (mut ss, mut rs) = (Vec::new(), Vec::new());
+        for (i, (scope, start)) in self.groups.iter().enumerate() {
+            let end = self.groups.get(i + 1).map_or(self.buf.len(), |g| g.1);
+            let mut rest = self.buf.get(*start..end).unwrap_or_default();
+            ss.clear();
+            if let Some(sc) = &scope.scope {
+                field(&mut ss, 1, sc);
+            }
+            // `buf` holds whole length-delimited spans: each becomes field 2.
+            while let Ok(len) = prost::encoding::decode_varint(&mut rest) {
+                let Some((span, after)) = usize::try_from(len).ok().and_then(|l| rest.split_at_checked(l)) else {
+                    break;
+                };
+                field(&mut ss, 2, span);
+                rest = after;
+                spans += 1;
+            }
+            if !scope.schema_url.is_empty() {
+                field(&mut ss, 3, &scope.schema_url);
+            }
+            rs.clear();
+            if let Some(r) = &scope.resource.resource {
+                field(&mut rs, 1, r);
+            }
+            field(&mut rs, 2, &ss);
+            if !scope.resource.schema_url.is_empty() {
+                field(&mut rs, 3, &scope.resource.schema_url);
+            }
+            field(&mut out, 1, &rs);
+        }
+        (out, spans)
     }
 
     /// The buffered spans' bytes, each with its scope.
@@ -366,6 +439,27 @@ struct Kept {
 enum Early {
     Memory,
     NumTraces,
+    Disk,
+    SpillFailed,
+}
+
+/// Where the oldest traces' spans go when memory is full (`storage`).
+struct Spill {
+    store: spill::SpillStore,
+    /// Traces with spans in memory, oldest first, with their arrival seq:
+    /// the order they are spilled in. Entries of traces decided or spilled
+    /// since are skipped when popped, and dropped by `compact`.
+    candidates: VecDeque<(u64, [u8; 16])>,
+    /// A failed write was logged (once per instance).
+    warned: bool,
+}
+
+enum SpillOutcome {
+    Spilled,
+    /// No trace has spans in memory.
+    Nothing,
+    Full,
+    Failed,
 }
 
 pub struct TailSamplingProcessor {
@@ -389,7 +483,7 @@ pub struct TailSamplingProcessor {
     arrivals: VecDeque<(Instant, u64, [u8; 16])>,
     seq: u64,
     bytes: usize,
-    published: (i64, i64),
+    published: (i64, i64, i64),
     sampled_cache: DecisionCache<Kept>,
     dropped_cache: DecisionCache<()>,
     epoch: Option<Instant>,
@@ -408,6 +502,14 @@ pub struct TailSamplingProcessor {
     processor_metrics: ProcessorMetrics,
     /// Present when some policy is an `ottl_condition`.
     ottl: Option<OttlState>,
+    /// Present with `storage`.
+    spill: Option<Spill>,
+    /// Where the decision caches are saved (with `storage`).
+    decisions_file: Option<std::path::PathBuf>,
+    /// Policy names, for saving kept decisions by name.
+    policy_names: Vec<String>,
+    worker: usize,
+    workers: usize,
 }
 
 /// What `ottl_condition` policies need beside the spans: the decoded
@@ -459,7 +561,13 @@ impl TailSamplingProcessor {
         let max_traces = (cfg.num_traces as usize).div_ceil(workers).max(1);
         let wait_secs = cfg.decision_wait.get().as_secs().max(1) as usize;
         let expected = (cfg.expected_new_traces_per_sec as usize).saturating_mul(wait_secs) / workers;
-        TailSamplingProcessor {
+        let policy_names = policies.iter().map(|p| p.name.clone()).collect();
+        let mut p = TailSamplingProcessor {
+            spill: None,
+            decisions_file: None,
+            policy_names,
+            worker: ctx.worker,
+            workers,
             _shared: shared,
             policy_attributes: policies.iter().map(|p| emit::policy_attribute(&p.name)).collect(),
             attribute_keys: wire::AttributeKeys::new(policy::attribute_keys(&policies)),
@@ -478,7 +586,7 @@ impl TailSamplingProcessor {
             arrivals: VecDeque::new(),
             seq: 0,
             bytes: 0,
-            published: (0, 0),
+            published: (0, 0, 0),
             sampled_cache: DecisionCache::new(cfg.decision_cache.sampled_cache_size.div_ceil(workers)),
             dropped_cache: DecisionCache::new(cfg.decision_cache.non_sampled_cache_size.div_ceil(workers)),
             epoch: None,
@@ -492,7 +600,168 @@ impl TailSamplingProcessor {
                 last: None,
                 metrics: crate::telemetry::OttlMetrics::new(&ctx.registry, &ctx.id, ctx.signal),
             }),
+        };
+        if let Some(dir) = &ctx.storage_dir {
+            p.open_storage(cfg, dir);
         }
+        p
+    }
+
+    /// Opens this instance's spill store and reads the saved decisions
+    /// that route to it. Runs once, when the pipeline starts (not on the
+    /// data path). A store that does not open is logged and counted, and
+    /// the instance runs without (deciding early at `max_memory_mib`).
+    fn open_storage(&mut self, cfg: &TailSamplingConfig, dir: &std::path::Path) {
+        let max_disk = (cfg.max_disk_mib.saturating_mul(1 << 20) / self.workers as u64).max(1);
+        // Segments small enough that released space is given back often.
+        let segment = (max_disk / 8).clamp(64 << 10, 16 << 20);
+        match spill::SpillStore::open(dir, max_disk, segment) {
+            Ok((store, opened)) => {
+                if opened.stale_files > 0 {
+                    self.metrics.spill_stale_bytes.add(opened.stale_bytes);
+                    tracing::warn!(dir = %store.dir().display(), files = opened.stale_files, bytes = opened.stale_bytes,
+                        "tail_sampling: deleted spilled spans of traces a stopped process never decided");
+                }
+                self.spill = Some(Spill { store, candidates: VecDeque::new(), warned: false });
+            }
+            Err(e) => {
+                self.metrics.storage_errors.inc();
+                tracing::error!(dir = %dir.display(), error = %e,
+                    "tail_sampling: cannot open the spill storage; traces are decided early at max_memory_mib");
+            }
+        }
+        self.decisions_file = Some(dir.join(format!("decisions-{}", self.worker)));
+        let total = cfg.decision_cache.sampled_cache_size as u64 + cfg.decision_cache.non_sampled_cache_size as u64;
+        let max_file = total.saturating_mul(32).saturating_add(16 << 20);
+        let files = match std::fs::read_dir(dir) {
+            Ok(rd) => rd
+                .filter_map(Result::ok)
+                .filter(|e| {
+                    let n = e.file_name();
+                    let n = n.to_string_lossy();
+                    n.starts_with("decisions-") && !n.ends_with(".tmp")
+                })
+                .map(|e| e.path())
+                .collect::<Vec<_>>(),
+            Err(_) => Vec::new(),
+        };
+        for path in files {
+            match saved::read(&path, max_file) {
+                Ok(loaded) => {
+                    if loaded.corrupt > 0 {
+                        self.metrics.restore_corrupt.add(loaded.corrupt);
+                        tracing::warn!(file = %path.display(), damaged = loaded.corrupt,
+                            "tail_sampling: skipped damaged parts of a saved decision file");
+                    }
+                    self.restore(loaded);
+                }
+                Err(e) => {
+                    self.metrics.storage_errors.inc();
+                    tracing::warn!(file = %path.display(), error = %e, "tail_sampling: cannot read saved decisions");
+                }
+            }
+        }
+    }
+
+    /// Inserts the saved decisions that route to this instance.
+    fn restore(&mut self, loaded: saved::Loaded) {
+        let mine = |id: &[u8; 16]| super::trace_worker(id, self.workers) == self.worker;
+        let (mut kept, mut dropped) = (0, 0);
+        for k in loaded.kept.iter().filter(|k| mine(&k.id)) {
+            let policy =
+                k.policy.as_deref().and_then(|n| self.policy_names.iter().position(|p| p == n)).unwrap_or(usize::MAX);
+            let prob = k
+                .threshold
+                .and_then(crate::processors::sampling::Threshold::from_value)
+                .map_or(Prob::Unknown, Prob::Known);
+            self.sampled_cache.insert(k.id, Kept { policy, prob });
+            kept += 1;
+        }
+        for id in loaded.dropped.iter().filter(|id| mine(id)) {
+            self.dropped_cache.insert(*id, ());
+            dropped += 1;
+        }
+        self.metrics.restored_sampled.add(kept);
+        self.metrics.restored_not_sampled.add(dropped);
+    }
+
+    /// Writes the decision caches to the storage (at shutdown).
+    fn save_decisions(&mut self) {
+        let Some(path) = self.decisions_file.clone() else { return };
+        let kept: Vec<saved::KeptEntry> = self
+            .sampled_cache
+            .iter()
+            .map(|(id, k)| saved::KeptEntry {
+                id: *id,
+                policy: self.policy_names.get(k.policy).cloned(),
+                threshold: match k.prob {
+                    Prob::Known(t) => Some(t.value()),
+                    Prob::Unknown => None,
+                },
+            })
+            .collect();
+        let dropped: Vec<[u8; 16]> = self.dropped_cache.iter().map(|(id, _)| *id).collect();
+        if let Err(e) = saved::write(&path, &kept, &dropped) {
+            self.metrics.storage_errors.inc();
+            tracing::error!(file = %path.display(), error = %e,
+                "tail_sampling: cannot save the decision caches; late spans after the restart are decided anew");
+        }
+        // Files of workers that no longer exist would be read at every start.
+        if self.worker == 0 {
+            if let Some(dir) = path.parent() {
+                for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                    let name = e.file_name();
+                    let n = name.to_string_lossy();
+                    let stale = n
+                        .strip_prefix("decisions-")
+                        .and_then(|w| w.parse::<usize>().ok())
+                        .is_some_and(|w| w >= self.workers);
+                    if stale {
+                        let _ = std::fs::remove_file(e.path());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Moves the spans in memory of the oldest trace that has any to the
+    /// spill store.
+    fn spill_oldest(&mut self) -> SpillOutcome {
+        let Some(sp) = self.spill.as_mut() else { return SpillOutcome::Nothing };
+        while let Some((seq, id)) = sp.candidates.pop_front() {
+            let Some(entry) = self.traces.get_mut(&id) else { continue };
+            if entry.arrival_seq != seq || entry.buf.is_empty() {
+                continue;
+            }
+            let (body, spans) = entry.spill_body();
+            match sp.store.append(&id, spans, &body) {
+                Ok(r) => {
+                    entry.spilled.push(r);
+                    entry.buf = Vec::new();
+                    entry.groups = Vec::new();
+                    let old = entry.bytes;
+                    entry.bytes = entry.heap_cost();
+                    self.bytes = (self.bytes + entry.bytes).saturating_sub(old);
+                    self.metrics.spilled_traces.inc();
+                    self.metrics.spilled_spans.add(u64::from(spans));
+                    return SpillOutcome::Spilled;
+                }
+                Err(spill::SpillError::Full) => {
+                    sp.candidates.push_front((seq, id));
+                    return SpillOutcome::Full;
+                }
+                Err(spill::SpillError::Io(e)) => {
+                    sp.candidates.push_front((seq, id));
+                    if !sp.warned {
+                        sp.warned = true;
+                        tracing::error!(dir = %sp.store.dir().display(), error = %e,
+                            "tail_sampling: cannot write to the spill storage; deciding the oldest traces early");
+                    }
+                    return SpillOutcome::Failed;
+                }
+            }
+        }
+        SpillOutcome::Nothing
     }
 
     /// Accounted bytes of buffered spans in this instance.
@@ -541,6 +810,9 @@ impl TailSamplingProcessor {
                 let deadline = now + self.decision_wait;
                 self.arrivals.push_back((deadline, arrival, id));
                 self.bytes += TRACE_OVERHEAD;
+                if let Some(sp) = self.spill.as_mut() {
+                    sp.candidates.push_back((arrival, id));
+                }
                 v.insert(TraceEntry {
                     buf: Vec::new(),
                     groups: Vec::new(),
@@ -550,9 +822,16 @@ impl TailSamplingProcessor {
                     deadline_seq: arrival,
                     deadline,
                     root_seen: false,
+                    spilled: Vec::new(),
                 })
             }
         };
+        if entry.buf.is_empty() && !entry.spilled.is_empty() {
+            // Spilled before: its new spans may be spilled in turn.
+            if let Some(sp) = self.spill.as_mut() {
+                sp.candidates.push_back((entry.arrival_seq, id));
+            }
+        }
         let before = entry.heap_cost();
         let mut cost = 0;
         if entry.groups.last().is_none_or(|(g, _)| !Arc::ptr_eq(g, scope)) {
@@ -661,7 +940,15 @@ impl TailSamplingProcessor {
             }
         }
         while self.bytes > self.max_bytes {
-            if !self.decide_oldest(now, Early::Memory) {
+            // With storage, the oldest traces' spans move to disk; only when
+            // that cannot be done is a trace decided before its time.
+            let why = match self.spill_oldest() {
+                SpillOutcome::Spilled => continue,
+                SpillOutcome::Nothing => Early::Memory,
+                SpillOutcome::Full => Early::Disk,
+                SpillOutcome::Failed => Early::SpillFailed,
+            };
+            if !self.decide_oldest(now, why) {
                 break;
             }
         }
@@ -673,6 +960,8 @@ impl TailSamplingProcessor {
                 match why {
                     Early::Memory => self.metrics.early_memory.inc(),
                     Early::NumTraces => self.metrics.early_num_traces.inc(),
+                    Early::Disk => self.metrics.early_disk.inc(),
+                    Early::SpillFailed => self.metrics.early_spill_failed.inc(),
                 }
                 self.decide(id, now);
                 return true;
@@ -701,6 +990,9 @@ impl TailSamplingProcessor {
             let policy = outcome.policy.unwrap_or(0);
             let evicted = self.sampled_cache.insert(id, Kept { policy, prob: outcome.prob });
             self.metrics.cache_evicted_sampled.add(evicted);
+            if !entry.spilled.is_empty() {
+                self.emit_spilled(&id, &entry.spilled, policy, outcome.prob);
+            }
             let attribute = self.policy_attributes.get(policy).map_or(&[][..], Vec::as_slice);
             let mut ts = TsCache::default();
             for (scope, span) in entry.spans() {
@@ -712,6 +1004,42 @@ impl TailSamplingProcessor {
             self.processor_metrics.dropped.add(entry.facts.spans);
             let evicted = self.dropped_cache.insert(id, ());
             self.metrics.cache_evicted_not_sampled.add(evicted);
+        }
+        if let Some(sp) = self.spill.as_mut() {
+            for r in &entry.spilled {
+                sp.store.release(r);
+            }
+        }
+    }
+
+    /// Reads a kept trace's spilled records back and sends their spans on,
+    /// before the spans still in memory (they came first). A record that
+    /// cannot be read loses its spans, counted and logged.
+    fn emit_spilled(&mut self, id: &[u8; 16], refs: &[spill::SpillRef], policy: usize, prob: Prob) {
+        let Some(sp) = self.spill.as_ref() else { return };
+        let bodies: Vec<_> = refs.iter().map(|r| (r.spans, sp.store.read(r, id))).collect();
+        let attribute = self.policy_attributes.get(policy).cloned().unwrap_or_default();
+        let mut ts = TsCache::default();
+        for (spans, body) in bodies {
+            let body = match body {
+                Ok(b) => b,
+                Err(e) => {
+                    self.metrics.spill_read_lost_spans.add(u64::from(spans));
+                    self.processor_metrics.dropped.add(u64::from(spans));
+                    tracing::error!(error = ?e, spans, "tail_sampling: a spilled part of a kept trace cannot be read back; its spans are lost");
+                    continue;
+                }
+            };
+            let mut groups: Vec<Arc<ScopeGroup>> = Vec::new();
+            let mut found: Vec<(usize, &[u8])> = Vec::new();
+            for (field, value) in fields(&body) {
+                if let (1, WireValue::Bytes(rs)) = (field, value) {
+                    self.read_resource_spans(rs, &mut groups, &mut found);
+                }
+            }
+            for (g, span) in found {
+                self.kept.push(&groups[g], span, &attribute, prob, &mut ts);
+            }
         }
     }
 
@@ -725,14 +1053,23 @@ impl TailSamplingProcessor {
             let traces = &self.traces;
             self.deadlines.retain(|Reverse((_, seq, id))| traces.get(id).is_some_and(|t| t.deadline_seq == *seq));
         }
+        if let Some(sp) = self.spill.as_mut() {
+            if sp.candidates.len() > 2 * live + 1024 {
+                let traces = &self.traces;
+                sp.candidates
+                    .retain(|(seq, id)| traces.get(id).is_some_and(|t| t.arrival_seq == *seq && !t.buf.is_empty()));
+            }
+        }
     }
 
     fn emit(&mut self, out: &mut Vec<Payload>) {
         self.compact();
         let (traces, bytes) = (self.traces.len() as i64, self.bytes as i64);
+        let disk = self.spill.as_ref().map_or(0, |s| s.store.file_bytes() as i64);
         self.metrics.traces_in_memory.add(traces - self.published.0);
         self.metrics.bytes_in_memory.add(bytes - self.published.1);
-        self.published = (traces, bytes);
+        self.metrics.bytes_on_disk.add(disk - self.published.2);
+        self.published = (traces, bytes, disk);
         out.extend(self.kept.take().map(Payload::Encoded));
     }
 
@@ -859,6 +1196,19 @@ impl Processor for TailSamplingProcessor {
     }
 
     fn flush_payload(&mut self, out: &mut Vec<Payload>) {
+        self.flush_inner(out);
+        // Every trace is decided (or dropped): nothing spilled is needed.
+        if let Some(sp) = self.spill.as_mut() {
+            sp.store.clear();
+            sp.candidates.clear();
+        }
+        self.emit(out);
+        self.save_decisions();
+    }
+}
+
+impl TailSamplingProcessor {
+    fn flush_inner(&mut self, out: &mut Vec<Payload>) {
         // Processors never read the clock: shutdown decisions are stamped with
         // the last time seen (it only picks the rate-limit window).
         let Some(now) = self.last_now else { return self.emit(out) };

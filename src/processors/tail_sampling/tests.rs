@@ -71,6 +71,7 @@ fn ctx(reg: &Registry) -> ProcessorContext {
         worker: 0,
         workers: 1,
         shared: Default::default(),
+        storage_dir: None,
     }
 }
 
@@ -845,6 +846,7 @@ fn build_worker(
         worker,
         workers,
         shared: slot.clone(),
+        storage_dir: None,
     };
     TailSamplingProcessor::from_compiled(&spec.config, &spec.policies, &ctx)
 }

@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Send traces whose last span comes late, with the OpenTelemetry Python SDK.
+
+  send_late_spans.py --endpoint 127.0.0.1:4317 --traces 3000 --spans 10 \
+      --error-every 10 --late-every 10 --late-delay 1 --manifest m.json
+
+Trace t has a root `late-root-t` and --spans - 1 children `late-child-t-c`.
+Every trace whose index is a multiple of --late-every keeps its last child
+open: all other spans end and are flushed first (the SDK exports a span when
+it ends), then the script prints `EARLY_SENT spans=N` and, after
+--late-delay seconds (or, with --wait-stdin, once a line arrives on stdin),
+ends the late children, flushes, and prints `SENT spans=N OK|FAILED`.
+
+Traces whose index is a multiple of --error-every have one ERROR span: the
+late child, or with --error-early the first child (sent early).
+
+The manifest maps each trace ID (hex) to {"spans": S, "error": bool, "late": bool}.
+Exit status is 0 only if every export succeeded and both flushes completed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import Status, StatusCode, set_span_in_context
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from seeded_ids import SeededIds  # noqa: E402
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--endpoint", required=True, help="host:port of an OTLP/gRPC receiver")
+    p.add_argument("--traces", type=int, default=3000)
+    p.add_argument("--spans", type=int, default=10, help="spans per trace, root included (at least 3)")
+    p.add_argument("--error-every", type=int, default=10)
+    p.add_argument("--error-early", action="store_true", help="the error span is sent early, not late")
+    p.add_argument("--late-every", type=int, default=10)
+    p.add_argument("--late-delay", type=float, default=1.0, help="seconds between the early and the late spans")
+    p.add_argument("--wait-stdin", action="store_true", help="send the late spans once a line arrives on stdin")
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--seed", type=int, default=29)
+    args = p.parse_args()
+    if args.spans < 3:
+        p.error("--spans must be at least 3")
+
+    failures = []
+    inner = OTLPSpanExporter(endpoint=args.endpoint, insecure=True, timeout=10)
+
+    class Reporting(SpanExporter):
+        def export(self, spans):
+            r = inner.export(spans)
+            if r != SpanExportResult.SUCCESS:
+                failures.append(len(spans))
+                print(f"EXPORT items={len(spans)} result=FAILURE", file=sys.stderr, flush=True)
+            return r
+
+        def shutdown(self):
+            inner.shutdown()
+
+    provider = TracerProvider(resource=Resource.create({"service.name": "late"}), id_generator=SeededIds(args.seed))
+    provider.add_span_processor(
+        BatchSpanProcessor(
+            Reporting(),
+            max_export_batch_size=512,
+            max_queue_size=args.traces * args.spans * 2,
+            schedule_delay_millis=20,
+        )
+    )
+    tracer = provider.get_tracer("sluice.late")
+
+    manifest = {}
+    late = []
+    early_spans = 0
+    for t in range(args.traces):
+        error = t % args.error_every == 0
+        is_late = t % args.late_every == 0
+        root = tracer.start_span(f"late-root-{t}", attributes={"late.trace": t})
+        ctx = set_span_in_context(root)
+        kids = [tracer.start_span(f"late-child-{t}-{c}", context=ctx) for c in range(args.spans - 1)]
+        if error:
+            kids[0 if args.error_early else -1].set_status(Status(StatusCode.ERROR, "failed"))
+        held = kids[-1] if is_late else None
+        for kid in kids:
+            if kid is not held:
+                kid.end()
+                early_spans += 1
+        root.end()
+        early_spans += 1
+        if held is not None:
+            late.append(held)
+        manifest[format(root.get_span_context().trace_id, "032x")] = {
+            "spans": args.spans,
+            "error": error,
+            "late": is_late,
+        }
+    flushed_early = provider.force_flush()
+    print(f"EARLY_SENT spans={early_spans}", flush=True)
+
+    if args.wait_stdin:
+        sys.stdin.readline()
+    else:
+        time.sleep(args.late_delay)
+    for span in late:
+        span.end()
+    flushed_late = provider.force_flush()
+    provider.shutdown()
+
+    with open(args.manifest, "w") as f:
+        json.dump(manifest, f, sort_keys=True)
+    ok = flushed_early and flushed_late and not failures
+    print(f"SENT spans={early_spans + len(late)} {'OK' if ok else 'FAILED'}", flush=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
