@@ -167,7 +167,7 @@ fn tail_sampling_keeps_error_and_slow_traces_whole_and_samples_the_rest() {
         agent_to_reference(&py, dir.path(), processors, &["traces"], &["tail_sampling", "batch"], &["workers: 2"]);
     // tail_sampling buffers spans as received: the receivers check, the two
     // workers get requests split by trace ID still encoded.
-    assert!(agent.log_plain().contains("reads_encoded=true"), "{}", agent.log_plain());
+    assert!(agent.log_plain().contains("data=\"forwarded as received, never decoded\""), "{}", agent.log_plain());
     let manifest = send_mix(&py, dir.path(), &agent, "mix", &["--traces", "600"]);
     let total: u64 = manifest.values().map(|t| t["spans"].as_u64().unwrap()).sum();
     // Decisions come decision_wait after each trace's first span.
