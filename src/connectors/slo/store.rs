@@ -8,7 +8,6 @@ use super::window::SavedRing;
 use crate::data::Signal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// What one SLO keeps across a restart.
@@ -64,20 +63,6 @@ impl SloStore {
 
     pub fn save(&self, doc: &Document) -> std::io::Result<()> {
         let bytes = serde_json::to_vec(doc).map_err(std::io::Error::other)?;
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)?;
-        let tmp = self.path.with_extension("json.tmp");
-        {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&bytes)?;
-            if self.fsync {
-                f.sync_all()?;
-            }
-        }
-        std::fs::rename(&tmp, &self.path)?;
-        if self.fsync {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
-        Ok(())
+        crate::extensions::file_storage::replace_file(&self.path, &bytes, self.fsync)
     }
 }

@@ -1,5 +1,6 @@
 //! The `file_storage` extension: a directory where persistent sending queues
-//! and `filelog` checkpoints keep their files.
+//! and `filelog` checkpoints keep their files, and [`replace_file`], the
+//! whole-or-nothing file write every saved state uses.
 
 use super::{ExtensionFactory, ExtensionSpec, ExtensionUse};
 use crate::config::component::{Checker, CollectorOnly, ComponentKind, ComponentMeta, Factory};
@@ -111,4 +112,29 @@ impl ExtensionSpec for FileStorageConfig {
     fn storage(&self) -> Option<&FileStorageConfig> {
         Some(self)
     }
+}
+
+/// Replaces the file at `path` with `bytes` whole or not at all: written
+/// beside it (`.tmp`), renamed over it, its directory created if missing.
+/// With `fsync` the data and then the rename are synced, so the new content
+/// survives a power loss once this returns.
+pub fn replace_file(path: &std::path::Path, bytes: &[u8], fsync: bool) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        if fsync {
+            f.sync_all()?;
+        }
+    }
+    std::fs::rename(&tmp, path)?;
+    if fsync {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }

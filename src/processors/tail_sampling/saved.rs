@@ -16,8 +16,8 @@
 //!   or truncated file) ends the file and is counted, a file with a wrong
 //!   magic or over `max_bytes` is skipped whole and counted.
 
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"SLTSDC1\n";
@@ -81,18 +81,7 @@ pub fn write(path: &Path, kept: &[KeptEntry], dropped: &[[u8; 16]]) -> io::Resul
     for chunk in dropped.chunks(PER_FRAME) {
         frame(&mut out, DROPPED, &chunk.concat());
     }
-    let tmp = path.with_extension("tmp");
-    {
-        let mut f = File::create(&tmp)?;
-        f.write_all(&out)?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        // The rename itself is durable once the directory is synced.
-        let _ = File::open(dir).and_then(|d| d.sync_all());
-    }
-    Ok(())
+    crate::extensions::file_storage::replace_file(path, &out, true)
 }
 
 fn frame(out: &mut Vec<u8>, kind: u8, payload: &[u8]) {

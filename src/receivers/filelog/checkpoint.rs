@@ -9,7 +9,6 @@
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,21 +68,7 @@ impl CheckpointStore {
     pub fn save(&self, files: &[FileOffset]) -> std::io::Result<()> {
         let doc = Document { version: 1, files: files.to_vec() };
         let bytes = serde_json::to_vec(&doc).map_err(std::io::Error::other)?;
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)?;
-        let tmp = self.path.with_extension("json.tmp");
-        {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&bytes)?;
-            if self.fsync {
-                f.sync_all()?;
-            }
-        }
-        std::fs::rename(&tmp, &self.path)?;
-        if self.fsync {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
-        Ok(())
+        crate::extensions::file_storage::replace_file(&self.path, &bytes, self.fsync)
     }
 }
 
