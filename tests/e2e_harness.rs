@@ -271,3 +271,73 @@ fn agent_with_nop_exporter_counts_sent_items() {
     assert_eq!(agent.metric("otelcol_exporter_send_failed_spans_total", &[]), 0.0);
     agent.stop();
 }
+
+/// Every codec a Collector's OTLP exporters send, in both directions: the
+/// load generator sends each one (as a Collector-style client) to sluice's
+/// receivers, and one sluice exporter per codec sends everything on to the
+/// sink, which reads each codec as a Collector's receiver would. The sink's
+/// span count is exact only if every request of every codec arrived whole.
+#[test]
+fn every_codec_round_trips_through_sluice() {
+    const GRPC: &[&str] = &["none", "gzip", "zstd", "snappy"];
+    const HTTP: &[&str] = &["none", "gzip", "zstd", "snappy", "zlib", "deflate", "x-snappy-framed", "lz4"];
+    let dir = temp_dir();
+    let sink = Sink::start(dir.path(), &[]);
+    let ports = Ports::pick();
+    let mut exporters_yaml = String::new();
+    let mut exporters = vec![];
+    for (kind, codecs, endpoint) in
+        [("otlp", GRPC, format!("http://{}", sink.grpc)), ("otlphttp", HTTP, sink.http.clone())]
+    {
+        for codec in codecs {
+            let name = format!("{kind}/{codec}");
+            exporters_yaml.push_str(&format!(
+                "  {name}:\n    endpoint: {endpoint}\n    compression: {codec}\n    tls:\n      insecure: true\n"
+            ));
+            exporters.push(name);
+        }
+    }
+    let exporters: Vec<&str> = exporters.iter().map(String::as_str).collect();
+    let config = agent_config(ports, "", &exporters_yaml, &["traces"], &[], &exporters, &[]);
+    let agent = Agent::start(dir.path(), &config, ports);
+    let mut sent = 0;
+    for (protocol, codecs, endpoint) in [("grpc", GRPC, agent.grpc_endpoint()), ("http", HTTP, agent.http_endpoint())] {
+        for codec in codecs {
+            let report = send(&[
+                "--endpoint",
+                &endpoint,
+                "--protocol",
+                protocol,
+                "--compression",
+                codec,
+                "--requests",
+                "3",
+                "--spans-per-request",
+                "20",
+            ]);
+            assert_eq!(report["requests_ok"], 3, "{protocol} {codec}: {report}");
+            assert_eq!(report["compression"], *codec, "{report}");
+            sent += 60;
+        }
+    }
+    assert_eq!(agent.metric("otelcol_receiver_accepted_spans_total", &[]), f64::from(sent));
+    let expected = f64::from(sent) * exporters.len() as f64;
+    assert!(wait_until("every exporter to send every span", Duration::from_secs(20), || {
+        agent.metric("otelcol_exporter_sent_spans_total", &[]) == expected
+    }));
+    assert_eq!(agent.metric("otelcol_exporter_send_failed_spans_total", &[]), 0.0);
+    agent.stop();
+    let got = sink.stop();
+    assert_eq!(got["spans"].as_f64(), Some(expected), "{got}");
+}
+
+#[test]
+fn loadgen_refuses_an_http_codec_over_grpc() {
+    let out = loadgen()
+        .args(["send", "--endpoint", "127.0.0.1:1", "--compression", "lz4", "--requests", "1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("\"lz4\" is an HTTP codec; over gRPC use gzip, zstd or snappy"), "{stderr}");
+}

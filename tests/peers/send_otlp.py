@@ -85,13 +85,15 @@ RESULTS = Results()
 
 
 def compression(args):
+    """The SDK's own compression setting: none, gzip or deflate (its three)."""
+    name = "gzip" if args.gzip else args.compression
     if args.protocol == "grpc":
         from grpc import Compression
 
-        return Compression.Gzip if args.gzip else Compression.NoCompression
+        return {"none": Compression.NoCompression, "gzip": Compression.Gzip, "deflate": Compression.Deflate}[name]
     from opentelemetry.exporter.otlp.proto.http import Compression
 
-    return Compression.Gzip if args.gzip else Compression.NoCompression
+    return {"none": Compression.NoCompression, "gzip": Compression.Gzip, "deflate": Compression.Deflate}[name]
 
 
 def make_exporter(args):
@@ -350,7 +352,8 @@ def main() -> int:
     p.add_argument("--signal", choices=otlpnorm.SIGNALS, required=True)
     p.add_argument("--protocol", choices=("grpc", "http"), required=True)
     p.add_argument("--endpoint", required=True, help="host:port (grpc) or http://host:port (http)")
-    p.add_argument("--gzip", action="store_true")
+    p.add_argument("--gzip", action="store_true", help="short for --compression gzip")
+    p.add_argument("--compression", choices=["none", "gzip", "deflate"], default="none")
     p.add_argument("--count", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=512, help="spans/log records per export")
     p.add_argument("--service-name", default="sluice-e2e-python")

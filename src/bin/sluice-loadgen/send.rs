@@ -10,16 +10,20 @@
 //! overloaded server is not also flooded with requests it must refuse. Latency is measured per successful request, from
 //! just before it is written to when its response has arrived; in rate mode
 //! a request waits for its scheduled time first, and that wait is not counted.
+//!
+//! `--compression` compresses each request with any codec the Collector's
+//! exporters send, framed as they frame it (gRPC messages are compressed
+//! and flagged here, not by tonic, which has no snappy).
 
 use crate::body::{Body, Shape, Signal};
 use crate::histogram::Histogram;
-use bytes::{Buf, BufMut, Bytes};
+use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use std::io::Write;
+use sluice::exporters::otlp_common::compression::{Compression, CompressionParams, Encoder, Transport};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codegen::Service;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Protocol {
@@ -73,8 +77,13 @@ pub struct SendArgs {
     /// Metrics and logs: distinct user.id / request_id values cycled through; 0 = always new.
     #[arg(long, default_value_t = 0)]
     pub cardinality: u64,
-    /// Compress each request with gzip.
-    #[arg(long)]
+    /// Compress each request with this codec, as the Collector's exporters
+    /// do (gRPC: gzip, zstd, snappy; HTTP: also zlib, deflate,
+    /// x-snappy-framed, lz4), at the Collector's default level.
+    #[arg(long, value_enum, default_value = "none")]
+    pub compression: Codec,
+    /// Short for `--compression gzip`.
+    #[arg(long, conflicts_with = "compression")]
     pub gzip: bool,
     /// Runtime worker threads (default: the CPUs this process may run on).
     #[arg(long)]
@@ -85,40 +94,86 @@ pub struct SendArgs {
     pub refused_backoff_ms: u64,
 }
 
-/// Sends pre-encoded bytes; ignores the response body.
-#[derive(Clone, Default)]
-struct RawCodec;
-struct RawEncoder;
-struct RawDecoder;
+/// The request compressions the sender offers: every codec the Collector's
+/// OTLP exporters send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Codec {
+    None,
+    Gzip,
+    Zstd,
+    Snappy,
+    Zlib,
+    Deflate,
+    #[value(name = "x-snappy-framed")]
+    SnappyFramed,
+    Lz4,
+}
 
-impl Encoder for RawEncoder {
-    type Item = Bytes;
-    type Error = tonic::Status;
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        dst.put(item);
-        Ok(())
+impl Codec {
+    fn compression(self) -> Compression {
+        match self {
+            Codec::None => Compression::None,
+            Codec::Gzip => Compression::Gzip,
+            Codec::Zstd => Compression::Zstd,
+            Codec::Snappy => Compression::Snappy,
+            Codec::Zlib => Compression::Zlib,
+            Codec::Deflate => Compression::Deflate,
+            Codec::SnappyFramed => Compression::SnappyFramed,
+            Codec::Lz4 => Compression::Lz4,
+        }
     }
 }
 
-impl Decoder for RawDecoder {
-    type Item = ();
-    type Error = tonic::Status;
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<()>, tonic::Status> {
-        src.advance(src.remaining());
-        Ok(Some(()))
-    }
+/// What a request is compressed with: the codec, the transport it frames
+/// for (snappy is a block over HTTP, the framing format over gRPC) and the
+/// encoder at the Collector's default level for that codec.
+#[derive(Clone, Copy)]
+struct Packing {
+    transport: Transport,
+    encoder: Option<Encoder>,
 }
 
-impl Codec for RawCodec {
-    type Encode = Bytes;
-    type Decode = ();
-    type Encoder = RawEncoder;
-    type Decoder = RawDecoder;
-    fn encoder(&mut self) -> RawEncoder {
-        RawEncoder
+impl Packing {
+    fn new(codec: Codec, protocol: Protocol) -> anyhow::Result<Packing> {
+        let transport = match protocol {
+            Protocol::Grpc => Transport::Grpc,
+            Protocol::Http => Transport::Http,
+        };
+        let grpc_codec = matches!(codec, Codec::None | Codec::Gzip | Codec::Zstd | Codec::Snappy);
+        anyhow::ensure!(
+            transport == Transport::Http || grpc_codec,
+            "--compression {:?} is an HTTP codec; over gRPC use gzip, zstd or snappy",
+            codec.compression().name()
+        );
+        // Level 6 for the deflate family, the Collector's default (and zlib's).
+        let params = CompressionParams { level: -1 };
+        Ok(Packing { transport, encoder: Encoder::new(codec.compression(), &params, transport) })
     }
-    fn decoder(&mut self) -> RawDecoder {
-        RawDecoder
+
+    /// The body as sent: over gRPC, the length-prefixed message (flagged
+    /// compressed when it is); over HTTP, the (compressed) protobuf.
+    fn pack(&self, message: &[u8]) -> Bytes {
+        let mut out = Vec::with_capacity(message.len() + 5);
+        if self.transport == Transport::Grpc {
+            out.extend_from_slice(&[u8::from(self.encoder.is_some()), 0, 0, 0, 0]);
+        }
+        let mut out = match &self.encoder {
+            Some(enc) => enc.compress(&[message], out, self.transport).expect("in-memory compression"),
+            None => {
+                out.extend_from_slice(message);
+                out
+            }
+        };
+        if self.transport == Transport::Grpc {
+            let len = u32::try_from(out.len() - 5).expect("a request under 4 GiB");
+            out[1..5].copy_from_slice(&len.to_be_bytes());
+        }
+        out.into()
+    }
+
+    /// The `grpc-encoding` / `Content-Encoding` header, if compressed.
+    fn encoding(&self) -> Option<&'static str> {
+        self.encoder.map(|e| e.compression().name())
     }
 }
 
@@ -140,8 +195,8 @@ struct TaskReport {
 }
 
 enum Client {
-    Grpc { grpc: tonic::client::Grpc<tonic::transport::Channel>, path: http::uri::PathAndQuery },
-    Http { client: HttpClient, uri: http::Uri, gzip: bool },
+    Grpc { channel: tonic::transport::Channel, path: &'static str, encoding: Option<&'static str> },
+    Http { client: Box<HttpClient>, uri: http::Uri, encoding: Option<&'static str> },
 }
 
 type HttpClient = hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
@@ -149,22 +204,43 @@ type HttpClient = hyper_util::client::legacy::Client<hyper_util::client::legacy:
 impl Client {
     async fn send(&mut self, body: Bytes) -> (Outcome, Option<String>) {
         match self {
-            Client::Grpc { grpc, path } => {
-                if let Err(e) = grpc.ready().await {
+            Client::Grpc { channel, path, encoding } => {
+                let mut req = http::Request::new(tonic::body::Body::new(Full::new(body)));
+                *req.method_mut() = http::Method::POST;
+                *req.uri_mut() = http::Uri::from_static(path);
+                let headers = req.headers_mut();
+                headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/grpc"));
+                headers.insert(http::header::TE, http::HeaderValue::from_static("trailers"));
+                if let Some(encoding) = encoding {
+                    headers.insert("grpc-encoding", http::HeaderValue::from_static(encoding));
+                }
+                if let Err(e) = std::future::poll_fn(|cx| channel.poll_ready(cx)).await {
                     return (Outcome::Failed, Some(format!("connection: {e}")));
                 }
-                match grpc.unary::<Bytes, (), RawCodec>(tonic::Request::new(body), path.clone(), RawCodec).await {
-                    Ok(_) => (Outcome::Ok, None),
-                    Err(s) if matches!(s.code(), tonic::Code::Unavailable | tonic::Code::ResourceExhausted) => {
-                        (Outcome::Refused, None)
-                    }
-                    Err(s) => (Outcome::Failed, Some(format!("gRPC {:?}: {}", s.code(), s.message()))),
+                let status = match channel.call(req).await {
+                    Err(e) => tonic::Status::from_error(Box::new(e)),
+                    // A trailers-only answer carries its status in the headers.
+                    Ok(resp) => match tonic::Status::from_header_map(resp.headers()) {
+                        Some(status) => status,
+                        None => match resp.into_body().collect().await {
+                            Ok(answer) => answer
+                                .trailers()
+                                .and_then(tonic::Status::from_header_map)
+                                .unwrap_or_else(|| tonic::Status::internal("an answer without grpc-status")),
+                            Err(e) => tonic::Status::internal(format!("reading the answer: {e}")),
+                        },
+                    },
+                };
+                match status.code() {
+                    tonic::Code::Ok => (Outcome::Ok, None),
+                    tonic::Code::Unavailable | tonic::Code::ResourceExhausted => (Outcome::Refused, None),
+                    code => (Outcome::Failed, Some(format!("gRPC {code:?}: {}", status.message()))),
                 }
             }
-            Client::Http { client, uri, gzip } => {
+            Client::Http { client, uri, encoding } => {
                 let mut req = http::Request::post(uri.clone()).header("content-type", "application/x-protobuf");
-                if *gzip {
-                    req = req.header("content-encoding", "gzip");
+                if let Some(encoding) = encoding {
+                    req = req.header("content-encoding", *encoding);
                 }
                 let req = req.body(Full::new(body)).expect("valid request");
                 match client.request(req).await {
@@ -190,12 +266,6 @@ fn grpc_path(signal: Signal) -> &'static str {
         Signal::Metrics => "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
         Signal::Logs => "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
     }
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 4), flate2::Compression::fast());
-    enc.write_all(data).expect("in-memory write");
-    enc.finish().expect("in-memory write")
 }
 
 pub fn run(args: SendArgs) -> anyhow::Result<()> {
@@ -224,6 +294,9 @@ async fn send(args: SendArgs) -> anyhow::Result<serde_json::Value> {
         (None, None) => Some(Duration::from_secs(10)),
     };
     let workers = args.connections.max(1) * args.concurrency.max(1);
+    let codec = if args.gzip { Codec::Gzip } else { args.compression };
+    let packing = Packing::new(codec, args.protocol)?;
+    let encoding = packing.encoding();
 
     // One client per worker; gRPC workers of one connection share its channel.
     let mut clients = Vec::with_capacity(workers);
@@ -231,18 +304,14 @@ async fn send(args: SendArgs) -> anyhow::Result<serde_json::Value> {
         Protocol::Grpc => {
             let endpoint =
                 if args.endpoint.contains("://") { args.endpoint.clone() } else { format!("http://{}", args.endpoint) };
-            let path: http::uri::PathAndQuery = grpc_path(args.signal).parse()?;
+            let path = grpc_path(args.signal);
             for _ in 0..args.connections.max(1) {
                 let channel = tonic::transport::Endpoint::from_shared(endpoint.clone())?
                     .connect()
                     .await
                     .map_err(|e| anyhow::anyhow!("cannot connect to {endpoint}: {e}"))?;
                 for _ in 0..args.concurrency.max(1) {
-                    let mut grpc = tonic::client::Grpc::new(channel.clone()).max_decoding_message_size(64 << 20);
-                    if args.gzip {
-                        grpc = grpc.send_compressed(CompressionEncoding::Gzip);
-                    }
-                    clients.push(Client::Grpc { grpc, path: path.clone() });
+                    clients.push(Client::Grpc { channel: channel.clone(), path, encoding });
                 }
             }
         }
@@ -255,7 +324,7 @@ async fn send(args: SendArgs) -> anyhow::Result<serde_json::Value> {
                 .pool_max_idle_per_host(workers)
                 .build_http();
             for _ in 0..workers {
-                clients.push(Client::Http { client: client.clone(), uri: uri.clone(), gzip: args.gzip });
+                clients.push(Client::Http { client: Box::new(client.clone()), uri: uri.clone(), encoding });
             }
         }
     }
@@ -264,12 +333,10 @@ async fn send(args: SendArgs) -> anyhow::Result<serde_json::Value> {
     let start = Instant::now();
     let deadline = duration.map(|d| start + d);
     let interval = (args.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / args.rate));
-    let grpc_gzip = args.protocol == Protocol::Grpc; // tonic compresses gRPC itself
     let first_backoff = Duration::from_millis(args.refused_backoff_ms);
     let mut tasks = Vec::with_capacity(workers);
     for mut client in clients {
         let (body, next) = (body.clone(), next.clone());
-        let compress = args.gzip && !grpc_gzip;
         tasks.push(tokio::spawn(async move {
             let mut report = TaskReport::default();
             let mut buf = body.encoded.clone();
@@ -287,7 +354,7 @@ async fn send(args: SendArgs) -> anyhow::Result<serde_json::Value> {
                     tokio::time::sleep_until(at.into()).await;
                 }
                 body.patch(&mut buf, n);
-                let payload = if compress { Bytes::from(gzip(&buf)) } else { Bytes::copy_from_slice(&buf) };
+                let payload = packing.pack(&buf);
                 let t0 = Instant::now();
                 let (outcome, error) = client.send(payload).await;
                 match outcome {
@@ -336,6 +403,7 @@ async fn send(args: SendArgs) -> anyhow::Result<serde_json::Value> {
     Ok(serde_json::json!({
         "signal": args.signal.name(),
         "protocol": match args.protocol { Protocol::Grpc => "grpc", Protocol::Http => "http" },
+        "compression": encoding.unwrap_or("none"),
         "connections": args.connections,
         "concurrency": args.concurrency,
         "refused_backoff_ms": args.refused_backoff_ms,

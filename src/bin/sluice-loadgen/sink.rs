@@ -7,16 +7,22 @@
 //! bytes: the I/O ceiling, the most a receiver on this machine could take.
 //! It prints its totals as one JSON line on SIGTERM/SIGINT or after
 //! `--idle-exit` seconds without a request (and writes them to `--report`).
+//!
+//! It reads every codec a Collector's OTLP receivers read, with sluice's
+//! own receiver code (gRPC: gzip, zstd, snappy; HTTP: also zlib, deflate,
+//! x-snappy-framed, lz4), bodies up to 256 MiB compressed or not.
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Frame;
+use sluice::receivers::otlp::decode::{inflate, Compression};
 use std::convert::Infallible;
-use std::io::Read;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
 #[derive(Debug, clap::Args)]
 pub struct SinkArgs {
@@ -141,61 +147,63 @@ impl State {
     }
 }
 
-/// Hands the request body over as bytes and answers with an empty message
-/// (the encoding of every empty Export*ServiceResponse).
-#[derive(Clone, Default)]
-struct BytesCodec;
-struct BytesEncoder;
-struct BytesDecoder;
+/// The largest request body the sink reads, compressed or not.
+const MAX_BODY: usize = 256 << 20;
 
-impl Encoder for BytesEncoder {
-    type Item = Bytes;
-    type Error = tonic::Status;
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        bytes::BufMut::put(dst, item);
-        Ok(())
+/// A gRPC answer: an empty message (the encoding of every empty
+/// Export*ServiceResponse) and `grpc-status: 0` in the trailers.
+struct GrpcOk {
+    message: Option<Bytes>,
+    trailers: Option<http::HeaderMap>,
+}
+
+impl hyper::body::Body for GrpcOk {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        if let Some(message) = this.message.take() {
+            return Poll::Ready(Some(Ok(Frame::data(message))));
+        }
+        Poll::Ready(this.trailers.take().map(|t| Ok(Frame::trailers(t))))
     }
 }
 
-impl Decoder for BytesDecoder {
-    type Item = Bytes;
-    type Error = tonic::Status;
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, tonic::Status> {
-        use bytes::Buf;
-        Ok(Some(src.copy_to_bytes(src.remaining())))
+type GrpcResponse = http::Response<GrpcOk>;
+
+fn grpc_answer(code: tonic::Code, message: &str) -> GrpcResponse {
+    let builder = http::Response::builder().header("content-type", "application/grpc");
+    if code == tonic::Code::Ok {
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+        let body = GrpcOk { message: Some(Bytes::from_static(&[0; 5])), trailers: Some(trailers) };
+        return builder.body(body).expect("valid response");
     }
+    // Trailers-only: the status in the headers, no body.
+    let message = http::HeaderValue::from_str(&message.replace(|c: char| !c.is_ascii_graphic(), " "))
+        .unwrap_or(http::HeaderValue::from_static("error"));
+    builder
+        .header("grpc-status", (code as i32).to_string())
+        .header("grpc-message", message)
+        .body(GrpcOk { message: None, trailers: None })
+        .expect("valid response")
 }
 
-impl Codec for BytesCodec {
-    type Encode = Bytes;
-    type Decode = Bytes;
-    type Encoder = BytesEncoder;
-    type Decoder = BytesDecoder;
-    fn encoder(&mut self) -> BytesEncoder {
-        BytesEncoder
+/// The one message of a gRPC request body, decompressed (when decoding)
+/// with its `grpc-encoding`: every codec a Collector's exporter sends.
+fn grpc_message(body: &[u8], encoding: &str, decode: bool) -> Result<Bytes, String> {
+    let Some((&[flag, a, b, c, d], rest)) = body.split_first_chunk::<5>() else {
+        return Err("no gRPC message in the body".into());
+    };
+    let message = rest.get(..u32::from_be_bytes([a, b, c, d]) as usize).ok_or("gRPC message truncated")?;
+    if flag == 0 || !decode {
+        return Ok(Bytes::copy_from_slice(message));
     }
-    fn decoder(&mut self) -> BytesDecoder {
-        BytesDecoder
-    }
-}
-
-#[derive(Clone)]
-struct Export {
-    state: Arc<State>,
-    kind: Kind,
-}
-
-impl tonic::server::UnaryService<Bytes> for Export {
-    type Response = Bytes;
-    type Future = std::future::Ready<Result<tonic::Response<Bytes>, tonic::Status>>;
-
-    fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
-        std::future::ready(match self.state.take(self.kind, request.into_inner()) {
-            Verdict::Accepted => Ok(tonic::Response::new(Bytes::new())),
-            Verdict::Refused => Err(tonic::Status::unavailable("sink refuses this request (--refuse-every)")),
-            Verdict::Bad(e) => Err(tonic::Status::invalid_argument(e)),
-        })
-    }
+    let codec = Compression::from_content_encoding(Some(encoding))
+        .filter(|c| *c != Compression::Identity)
+        .ok_or_else(|| format!("compressed message with grpc-encoding {encoding:?}"))?;
+    inflate(codec, message, MAX_BODY).map(Bytes::from).map_err(|e| e.to_string())
 }
 
 fn grpc_kind(path: &str) -> Option<Kind> {
@@ -216,23 +224,24 @@ fn http_kind(path: &str) -> Option<Kind> {
     }
 }
 
-async fn grpc_call(
-    state: Arc<State>,
-    req: http::Request<hyper::body::Incoming>,
-) -> Result<http::Response<tonic::body::Body>, Infallible> {
+async fn grpc_call(state: Arc<State>, req: http::Request<hyper::body::Incoming>) -> Result<GrpcResponse, Infallible> {
     let Some(kind) = grpc_kind(req.uri().path()) else {
-        let resp = http::Response::builder()
-            .header("content-type", "application/grpc")
-            .header("grpc-status", "12")
-            .body(tonic::body::Body::empty())
-            .expect("valid response");
-        return Ok(resp);
+        return Ok(grpc_answer(tonic::Code::Unimplemented, "unknown method"));
     };
-    let mut grpc = tonic::server::Grpc::new(BytesCodec)
-        .accept_compressed(CompressionEncoding::Gzip)
-        .accept_compressed(CompressionEncoding::Zstd)
-        .max_decoding_message_size(256 << 20);
-    Ok(grpc.unary(Export { state, kind }, req).await)
+    let encoding = req.headers().get("grpc-encoding").and_then(|v| v.to_str().ok()).unwrap_or("identity").to_string();
+    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => return Ok(grpc_answer(tonic::Code::ResourceExhausted, &e.to_string())),
+    };
+    let message = match grpc_message(&body, &encoding, state.decode) {
+        Ok(m) => m,
+        Err(e) => return Ok(grpc_answer(tonic::Code::InvalidArgument, &e)),
+    };
+    Ok(match state.take(kind, message) {
+        Verdict::Accepted => grpc_answer(tonic::Code::Ok, ""),
+        Verdict::Refused => grpc_answer(tonic::Code::Unavailable, "sink refuses this request (--refuse-every)"),
+        Verdict::Bad(e) => grpc_answer(tonic::Code::InvalidArgument, &e),
+    })
 }
 
 fn respond(status: u16, body: &'static [u8]) -> http::Response<Full<Bytes>> {
@@ -255,18 +264,20 @@ async fn http_call(
     if header("content-type").contains("json") {
         return Ok(respond(415, b"protobuf only"));
     }
-    let gzip = header("content-encoding").eq_ignore_ascii_case("gzip");
-    let Ok(body) = req.into_body().collect().await.map(|b| b.to_bytes()) else {
+    let encoding = header("content-encoding");
+    let Some(codec) = Compression::from_content_encoding(Some(&encoding)) else {
+        return Ok(respond(415, b"unknown content-encoding"));
+    };
+    let Ok(body) = Limited::new(req.into_body(), MAX_BODY).collect().await.map(|b| b.to_bytes()) else {
         return Ok(respond(400, b"body"));
     };
-    let body = if gzip && state.decode {
-        let mut out = Vec::with_capacity(body.len() * 4);
-        if flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut out).is_err() {
-            return Ok(respond(400, b"gzip"));
-        }
-        Bytes::from(out)
-    } else {
-        body
+    let body = match codec {
+        Compression::Identity => body,
+        _ if !state.decode => body,
+        _ => match inflate(codec, &body, MAX_BODY) {
+            Ok(plain) => Bytes::from(plain),
+            Err(_) => return Ok(respond(400, b"cannot decompress")),
+        },
     };
     Ok(match state.take(kind, body) {
         Verdict::Accepted => respond(200, b""),
