@@ -84,7 +84,7 @@ fn collector_fields_sluice_lacks_are_refused_by_name() {
         ("exporters::file::compression", "`compression`"),
         ("exporters::loki::default_labels_enabled", "`default_labels_enabled`"),
         ("processors::attributes/kinds::include::span_kinds", "`span_kinds`"),
-        ("exporters::loadbalancing::sending_queue", "`sending_queue`"),
+        ("exporters::loadbalancing::routing_attributes", "`routing_attributes`"),
     ];
     // lz4 is an HTTP codec, over gRPC neither the Collector nor sluice has it.
     assert!(

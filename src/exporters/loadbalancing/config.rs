@@ -1,7 +1,8 @@
 //! Configuration of the `loadbalancing` exporter, field for field the
 //! Collector's: `routing_key`, `protocol.otlp` (the `otlp` exporter's settings;
-//! its `endpoint` is filled per backend) and exactly one of
-//! `resolver.static` / `resolver.dns`.
+//! its `endpoint` is filled per backend), exactly one of
+//! `resolver.static` / `resolver.dns`, and the exporter-level `timeout`,
+//! `sending_queue` and `retry_on_failure` of current Collectors.
 
 use crate::config::component::Checker;
 use crate::config::expand::join;
@@ -9,7 +10,9 @@ use crate::config::node::{Entry, Node, Style, Value};
 use crate::config::Duration;
 use crate::data::Signal;
 use crate::exporters::otlp::config::OtlpExporterConfig;
-use crate::exporters::otlp_common::{check_compression, check_queue, check_retry, check_tls, Transport};
+use crate::exporters::otlp_common::{
+    check_compression, check_queue, check_retry, check_tls, RetryConfig, SendingQueueConfig, Transport,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -28,17 +31,40 @@ pub struct LoadBalancingConfig {
     pub protocol: ProtocolConfig,
     /// Where the list of backends comes from: `static` or `dns`.
     pub resolver: ResolverConfig,
-    /// Not implemented (yet): routing by chosen attributes, and the
-    /// exporter-level queue, retry and timeout (sluice queues and retries per
-    /// backend, with `protocol.otlp`'s settings).
+    /// Not implemented (yet): routing by chosen attributes.
     #[serde(default)]
     pub routing_attributes: Option<crate::config::component::CollectorOnly>,
+    /// Deadline of each backend's export call; when set, it replaces
+    /// `protocol.otlp.timeout`.
     #[serde(default)]
-    pub timeout: Option<crate::config::component::CollectorOnly>,
+    pub timeout: Option<Duration>,
+    /// The exporter's queue (current Collectors' place for it). sluice keeps
+    /// one queue for the whole exporter either way, so this is the same
+    /// queue as `protocol.otlp.sending_queue`: set it in one place only.
     #[serde(default)]
-    pub sending_queue: Option<crate::config::component::CollectorOnly>,
+    pub sending_queue: Option<SendingQueueConfig>,
+    /// The exporter's retries, as `sending_queue`: one place only.
     #[serde(default)]
-    pub retry_on_failure: Option<crate::config::component::CollectorOnly>,
+    pub retry_on_failure: Option<RetryConfig>,
+}
+
+impl LoadBalancingConfig {
+    /// The settings every backend's client and the exporter's queue use:
+    /// `protocol.otlp`, with the exporter-level `timeout`, `sending_queue`
+    /// and `retry_on_failure` in place of its own where they are set.
+    pub fn backend_settings(&self) -> OtlpExporterConfig {
+        let mut otlp = self.protocol.otlp.clone();
+        if let Some(t) = self.timeout {
+            otlp.timeout = t;
+        }
+        if let Some(q) = &self.sending_queue {
+            otlp.sending_queue = q.clone();
+        }
+        if let Some(r) = &self.retry_on_failure {
+            otlp.retry_on_failure = r.clone();
+        }
+        otlp
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
@@ -296,7 +322,26 @@ pub fn validate(c: &mut Checker, cfg: &LoadBalancingConfig) {
     }
     // protocol.otlp is the otlp exporter's config: check it the same way, at its own path.
     let otlp_path = join(c.path, "protocol::otlp");
-    let otlp_node = c.node.get("protocol").and_then(|p| p.value.get("otlp")).map(|o| &o.value).unwrap_or(c.node);
+    let otlp_entry = c.node.get("protocol").and_then(|p| p.value.get("otlp"));
+    let otlp_node = otlp_entry.map(|o| &o.value).unwrap_or(c.node);
+    // One queue and one retry policy per exporter: written in two places, one would be ignored.
+    for (field, top_level_set) in
+        [("sending_queue", cfg.sending_queue.is_some()), ("retry_on_failure", cfg.retry_on_failure.is_some())]
+    {
+        if top_level_set && otlp_entry.is_some_and(|o| o.value.get(field).is_some()) {
+            c.error(
+                &[field],
+                format!("{field} is set both here and under protocol.otlp"),
+                Some("sluice keeps one queue and one retry policy for the whole exporter: set them in one place"),
+            );
+        }
+    }
+    if let Some(q) = &cfg.sending_queue {
+        check_queue(c, q);
+    }
+    if let Some(r) = &cfg.retry_on_failure {
+        check_retry(c, r);
+    }
     let mut sub = Checker { path: &otlp_path, node: otlp_node, errors: c.errors };
     let otlp = &cfg.protocol.otlp;
     check_compression(&mut sub, otlp.compression, &otlp.compression_params, Transport::Grpc);
@@ -314,9 +359,18 @@ pub fn effective_settings(
 ) -> Option<serde_json::Value> {
     let mut value =
         crate::config::describe::effective_of::<LoadBalancingConfig>(&with_endpoint_placeholder(node), path, errors)?;
+    // Queue and retries set at the exporter's level are shown there only:
+    // the defaults under protocol.otlp would read as a second setting.
+    let top_level: Vec<&str> = ["sending_queue", "retry_on_failure"]
+        .into_iter()
+        .filter(|f| value.get(*f).is_some_and(|v| !v.is_null()))
+        .collect();
     if let Some(otlp) = value.pointer_mut("/protocol/otlp").and_then(serde_json::Value::as_object_mut) {
         if otlp.get("endpoint").and_then(serde_json::Value::as_str) == Some("") {
             otlp.remove("endpoint");
+        }
+        for field in top_level {
+            otlp.remove(field);
         }
     }
     Some(value)

@@ -90,7 +90,8 @@ impl ExporterSpec for LoadBalancingConfig {
     }
 
     fn sending(&self) -> (SendingQueueConfig, RetryConfig) {
-        (self.protocol.otlp.sending_queue.clone(), self.protocol.otlp.retry_on_failure.clone())
+        let settings = self.backend_settings();
+        (settings.sending_queue, settings.retry_on_failure)
     }
 
     /// The routing key must apply to the signal.
@@ -214,12 +215,13 @@ impl LoadBalancingExporter {
     ) -> Result<Self, String> {
         let key = cfg.routing_key_for(signal)?;
         let resolver = Resolver::from_config(&cfg.resolver)?;
+        let settings = cfg.backend_settings();
         let shared = Arc::new(Shared {
             id: id.to_string(),
             signal,
             key,
-            protocol: cfg.protocol.otlp.clone(),
-            down_for: cfg.protocol.otlp.retry_on_failure.initial_interval.get().max(Duration::from_millis(100)),
+            down_for: settings.retry_on_failure.initial_interval.get().max(Duration::from_millis(100)),
+            protocol: settings,
             backends: RwLock::new(Arc::new(Backends::default())),
             metrics,
         });
@@ -227,7 +229,7 @@ impl LoadBalancingExporter {
             Resolver::Static(endpoints) => {
                 // Checks each endpoint the same way a DNS answer would be.
                 for e in &endpoints {
-                    let mut c = cfg.protocol.otlp.clone();
+                    let mut c = shared.protocol.clone();
                     c.endpoint = e.clone();
                     OtlpExporter::new(&c, signal, id)?;
                 }

@@ -414,3 +414,45 @@ fn protocol_otlp_compression_is_checked_as_the_otlp_exporters() {
     assert!(errors.iter().any(|e| e.path == "exporters::loadbalancing::protocol::otlp::compression"), "{errors:#?}");
     assert!(crate::service::load(&yaml("        compression: snappy"), &|_| None).is_ok());
 }
+
+/// Current Collectors put the queue, retries and timeout at the exporter's
+/// top level; they replace `protocol.otlp`'s, and one setting in two places
+/// is refused (sluice has one queue for the exporter, not one per backend).
+#[test]
+fn exporter_level_queue_retry_and_timeout() {
+    let yaml = |top: &str, otlp: &str| {
+        format!(
+            "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:4317\n\
+             exporters:\n  loadbalancing:\n{top}    protocol:\n      otlp:\n        timeout: 9s\n{otlp}\
+             \n    resolver:\n      static:\n        hostnames: [gw:4317]\n\
+             service:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [loadbalancing]\n"
+        )
+    };
+    let top = "    timeout: 2s\n    sending_queue:\n      queue_size: 77\n    retry_on_failure:\n      initial_interval: 3s\n";
+    assert!(crate::service::load(&yaml(top, ""), &|_| None).is_ok());
+    let mut cfg = lb_config(vec!["gw:4317".into()]);
+    cfg.timeout = Some(CfgDuration::from_secs(2));
+    cfg.sending_queue =
+        Some(crate::exporters::otlp_common::SendingQueueConfig { queue_size: 77, ..Default::default() });
+    let settings = cfg.backend_settings();
+    assert_eq!(settings.timeout, CfgDuration::from_secs(2));
+    assert_eq!(settings.sending_queue.queue_size, 77);
+    assert_eq!(
+        settings.retry_on_failure.initial_interval,
+        CfgDuration::from_millis(100),
+        "protocol.otlp's, not set above"
+    );
+    assert_eq!(cfg.sending().0.queue_size, 77, "the exporter's queue is the top-level one");
+    // Unset at the top level: protocol.otlp's.
+    assert_eq!(lb_config(vec![]).backend_settings().timeout, CfgDuration::from_secs(2));
+
+    let errors =
+        crate::service::load(&yaml(top, "        sending_queue:\n          queue_size: 5"), &|_| None).unwrap_err().0;
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0].path, "exporters::loadbalancing::sending_queue");
+    assert_eq!(errors[0].line, Some(9));
+    assert_eq!(errors[0].message, "sending_queue is set both here and under protocol.otlp");
+    let bad = "    sending_queue:\n      queue_size: 0\n";
+    let errors = crate::service::load(&yaml(bad, ""), &|_| None).unwrap_err().0;
+    assert!(errors.iter().any(|e| e.path == "exporters::loadbalancing::sending_queue::queue_size"), "{errors:#?}");
+}
