@@ -72,7 +72,8 @@ pub fn encode_kept(out: &mut Vec<u8>, id: &[u8; 16], policy: u16, threshold: Opt
 
 /// A whole file: `names`, then the encoded kept entries, then the dropped.
 pub fn snapshot_bytes(names: &[String], kept: &[u8], dropped: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64 + kept.len() + dropped.len() + names.iter().map(|n| n.len() + 2).sum::<usize>());
+    let mut out =
+        Vec::with_capacity(64 + kept.len() + dropped.len() + names.iter().map(|n| n.len() + 2).sum::<usize>());
     out.extend_from_slice(MAGIC);
     let names = &names[..names.len().min(usize::from(NO_POLICY))];
     let mut name_bytes = (names.len() as u16).to_le_bytes().to_vec();
