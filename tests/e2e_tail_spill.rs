@@ -3,8 +3,10 @@
 //! - at `max_memory_mib: 4`, 3,000 ten-span traces whose 300 error spans
 //!   come 1 s after the rest: the oldest traces spill to disk instead of
 //!   being decided early, and all 300 error traces arrive whole;
-//! - a graceful restart between a trace's first spans and its late span:
-//!   the late spans follow the decision made before the restart.
+//! - a graceful restart, or a `kill -9` once the periodic save has run,
+//!   between a trace's first spans and its late span: the late spans follow
+//!   the decision made before (kept traces' late spans arrive, dropped
+//!   traces' do not).
 
 mod common;
 
@@ -140,22 +142,47 @@ fn late_error_spans_beyond_the_memory_bound_still_keep_their_traces_whole() {
     }
 }
 
+/// How the agent goes down between a trace's first spans and its late span.
+#[derive(Clone, Copy, PartialEq)]
+enum Restart {
+    /// SIGTERM: the decision caches are saved at shutdown.
+    Graceful,
+    /// `kill -9` once the periodic save had time to run.
+    Kill9,
+}
+
 #[test]
 #[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
 fn late_spans_follow_the_decision_made_before_a_restart() {
+    late_spans_across(Restart::Graceful);
+}
+
+#[test]
+#[ignore = "needs peers (Python OpenTelemetry SDK): bash .ci/run"]
+fn late_spans_follow_the_decision_made_before_a_kill_9() {
+    late_spans_across(Restart::Kill9);
+}
+
+fn late_spans_across(restart: Restart) {
     let py = python();
     let dir = temp_dir();
     let recv = RefReceiver::start(&py, dir.path(), &["--quiet"]);
     let ports = Ports::pick();
-    let processors = "  tail_sampling:
+    // A save interval far longer than the test for the graceful restart:
+    // only the save at shutdown can carry the decisions over.
+    let interval = if restart == Restart::Kill9 { "500ms" } else { "10m" };
+    let processors = format!(
+        "  tail_sampling:
     decision_wait: 1s
     storage: file_storage
+    decision_save_interval: {interval}
     policies:
       - name: errors
         type: status_code
         status_code:
-          status_codes: [ERROR]";
-    let config = config_with_storage(ports, &recv, processors, &dir.path().join("storage"));
+          status_codes: [ERROR]"
+    );
+    let config = config_with_storage(ports, &recv, &processors, &dir.path().join("storage"));
     let mut agent = Agent::start(dir.path(), &config, ports);
     let manifest_path = dir.path().join("manifest.json");
     // 200 traces of 6 spans; every trace's last child comes after the
@@ -188,17 +215,33 @@ fn late_spans_follow_the_decision_made_before_a_restart() {
         agent.metrics()
     );
     assert!(recv.wait_items("traces", 20 * 5, Duration::from_secs(10)));
-    // Graceful restart: SIGTERM writes the decision caches to the storage.
-    let status = agent.terminate(Duration::from_secs(20));
-    assert!(status.is_some_and(|s| s.success()), "sluice did not exit 0: {status:?}\n{}", agent.log());
+    let saves = |agent: &Agent| agent.metric("sluice_tail_sampling_decision_saves_total", &[]);
+    match restart {
+        Restart::Graceful => {
+            assert_eq!(saves(&agent), 0.0, "nothing saved before the shutdown");
+            // SIGTERM writes the decision caches to the storage.
+            let status = agent.terminate(Duration::from_secs(20));
+            assert!(status.is_some_and(|s| s.success()), "sluice did not exit 0: {status:?}\n{}", agent.log());
+        }
+        Restart::Kill9 => {
+            // Every decision is saved within one interval (500ms) of being
+            // made; each of the 2 workers saved at least once.
+            assert!(
+                wait_until("both workers saved", Duration::from_secs(10), || saves(&agent) >= 2.0),
+                "{}",
+                agent.metrics()
+            );
+            std::thread::sleep(Duration::from_millis(1500));
+            assert_eq!(
+                agent.metric("sluice_tail_sampling_decision_saves_total", &[("result", "failed")]),
+                0.0,
+                "{}",
+                agent.metrics()
+            );
+            agent.kill9();
+        }
+    }
     let agent = Agent::start(dir.path(), &config, ports);
-    assert_eq!(
-        agent.metric("sluice_tail_sampling_decisions_restored_total", &[("cache", "sampled")])
-            + agent.metric("sluice_tail_sampling_decisions_restored_total", &[("cache", "not_sampled")]),
-        200.0,
-        "{}",
-        agent.metrics()
-    );
     sender.stdin.take().unwrap().write_all(b"go\n").unwrap();
     assert_eq!(read_count(&mut out, "SENT spans="), 200 * 6);
     assert!(
@@ -213,6 +256,14 @@ fn late_spans_follow_the_decision_made_before_a_restart() {
         "{}",
         agent.metrics()
     );
+    // Read before each instance's first batch: 200 decisions, one per trace.
+    assert_eq!(
+        agent.metric("sluice_tail_sampling_decisions_restored_total", &[("cache", "sampled")]),
+        20.0,
+        "{}",
+        agent.metrics()
+    );
+    assert_eq!(agent.metric("sluice_tail_sampling_decisions_restored_total", &[("cache", "not_sampled")]), 180.0);
     assert_eq!(agent.metric("sluice_tail_sampling_late_spans_total", &[("outcome", "kept")]), 20.0);
     assert_eq!(agent.metric("sluice_tail_sampling_late_spans_total", &[("outcome", "dropped")]), 180.0);
     assert_eq!(agent.metric("sluice_tail_sampling_traces_in_memory", &[]), 0.0, "no late span started a new trace");

@@ -185,7 +185,7 @@ impl Started {
     /// Stops what was started; none of it has seen data.
     async fn undo(self) {
         for (_, p) in self.pipelines {
-            join_workers(p.retire(None)).await;
+            join_workers(p.abandon()).await;
         }
         for (_, c) in self.connectors {
             let _ = c.retire().await;
@@ -325,6 +325,9 @@ impl RunningAgent {
                     if !join_workers(threads).await {
                         error!(pipeline = %pid, "a pipeline worker panicked while draining");
                     }
+                    if let Some(h) = started.pipelines.get_mut(&pid) {
+                        h.release();
+                    }
                 }
                 for key in feeding {
                     if let Some(h) = self.connectors.remove(&key) {
@@ -346,9 +349,14 @@ impl RunningAgent {
             }
             draining.push((pid, handle.retire(successor)));
         }
+        // A replacement takes its first batch once the pipeline it replaces
+        // has flushed: what that one saved to a storage is what it reads.
         for (pid, threads) in draining {
             if !join_workers(threads).await {
                 error!(pipeline = %pid, "a pipeline worker panicked while draining");
+            }
+            if let Some(h) = started.pipelines.get_mut(&pid) {
+                h.release();
             }
         }
         for PausedPipeline { pid, resumes, queues: want } in paused {
@@ -359,7 +367,8 @@ impl RunningAgent {
                 h.queues = want;
             }
         }
-        for (pid, handle) in std::mem::take(&mut started.pipelines) {
+        for (pid, mut handle) in std::mem::take(&mut started.pipelines) {
+            handle.release();
             handle.register_gauges(&self.registry, &pid);
             if !self.pipelines.contains_key(&pid) && !summary.replaced.contains(&format!("pipelines::{pid}")) {
                 summary.added.push(format!("pipelines::{pid}"));

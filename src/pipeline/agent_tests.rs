@@ -280,3 +280,143 @@ async fn a_kept_connector_keeps_its_queue_and_feeds_the_pipelines_of_the_new_con
     assert_eq!(names_in(&dir.path().join("a.json")), ["after", "before", "between"]);
     assert_eq!(names_in(&dir.path().join("b.json")), ["between"]);
 }
+
+/// One span of trace `trace`, with attribute `keep: yes` when `keep`.
+fn traced(trace: u8, name: &str, keep: bool) -> Span {
+    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+    Span {
+        trace_id: vec![trace; 16],
+        span_id: vec![trace, 1, 2, 3, 4, 5, 6, name.len() as u8],
+        name: name.to_string(),
+        attributes: keep
+            .then(|| KeyValue {
+                key: "keep".into(),
+                value: Some(AnyValue { value: Some(any_value::Value::StringValue("yes".into())) }),
+                ..Default::default()
+            })
+            .into_iter()
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn batch_of(spans: Vec<Span>) -> Payload {
+    Payload::Decoded(Batch::Traces(ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+            ..Default::default()
+        }],
+    }))
+}
+
+/// A reload that replaces a `tail_sampling` pipeline with `storage`: the
+/// new instances read the decision caches only after the old ones have
+/// saved them at their flush, so late spans follow the decisions the old
+/// instances made, up to their last one. (Before, the new instances read
+/// the files when they were built, before the old ones saved.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_tail_sampler_follows_every_decision_of_the_one_it_replaces() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = |wait: &str| {
+        format!(
+            "extensions:\n  file_storage:\n    directory: DIR/storage\n\
+             receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:0\n\
+             processors:\n  tail_sampling:\n    decision_wait: {wait}\n    decision_save_interval: 10m\n\
+             \x20   storage: file_storage\n    policies:\n      - name: keep\n        type: string_attribute\n\
+             \x20       string_attribute: {{key: keep, values: [\"yes\"]}}\n\
+             exporters:\n{FILE_A}\
+             service:\n  extensions: [file_storage]\n  telemetry:\n    metrics:\n      address: \"\"\n\
+             \x20 pipelines:\n    traces:\n      receivers: [otlp]\n      processors: [tail_sampling]\n\
+             \x20     exporters: [file/a]\n      workers: 2\n"
+        )
+        .replace("DIR", &dir.path().display().to_string())
+    };
+    let mut agent = start(&load(&yaml("100ms"))).await.unwrap();
+    let traces = PipelineId { signal: Signal::Traces, name: None };
+    let door = agent.pipelines[&traces].door.clone();
+    // Traces 1..=8: the odd ones have `keep: yes` and are kept.
+    let first = (1..=8u8).map(|t| traced(t, &format!("first-{t}"), t % 2 == 1)).collect();
+    door.offer(batch_of(first)).unwrap();
+    let written = dir.path().join("a.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while names_in(&written).len() < 4 {
+        assert!(std::time::Instant::now() < deadline, "the kept traces never reached file/a");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    // Decided, and saved nowhere yet (the save interval is 10 minutes).
+    assert!(!dir.path().join("storage/processor_tail_sampling_traces/decisions-0").exists());
+
+    // Another decision_wait: the pipeline is replaced.
+    let summary = agent.reload(&load(&yaml("150ms"))).await.unwrap();
+    assert_eq!(summary.replaced, vec!["pipelines::traces"], "{summary:?}");
+    let restored = |cache: &str| {
+        agent
+            .registry
+            .value("sluice_tail_sampling_decisions_restored_total", &[("processor", "tail_sampling"), ("cache", cache)])
+    };
+    // Late spans, the other way round: a kept trace's without `keep`, a
+    // dropped trace's with it. Each follows the earlier decision.
+    let late = (1..=8u8).map(|t| traced(t, &format!("late-{t}"), t % 2 == 0)).collect();
+    agent.pipelines[&traces].door.offer(batch_of(late)).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while names_in(&written).len() < 8 {
+        assert!(std::time::Instant::now() < deadline, "late spans of kept traces: {:?}", names_in(&written));
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!((restored("sampled"), restored("not_sampled")), (Some(4.0), Some(4.0)));
+    assert!(agent.shutdown().await.clean);
+    let mut expect: Vec<String> =
+        [1, 3, 5, 7].iter().flat_map(|t| [format!("first-{t}"), format!("late-{t}")]).collect();
+    expect.sort();
+    assert_eq!(names_in(&written), expect, "no late span of a dropped trace, every late span of a kept one");
+}
+
+/// A pipeline whose processors keep files in a storage takes no batch
+/// until released, and one abandoned before its release runs nothing
+/// (writes no file into the storage the running pipeline uses).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipeline_with_stored_state_waits_for_its_release_and_an_abandoned_one_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = load(
+        &format!(
+            "extensions:\n  file_storage:\n    directory: DIR/storage\n\
+             receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:0\n\
+             processors:\n  tail_sampling:\n    decision_wait: 1s\n    storage: file_storage\n\
+             \x20   policies: [{{name: all, type: always_sample}}]\n\
+             exporters:\n{FILE_A}\
+             service:\n  extensions: [file_storage]\n  telemetry:\n    metrics:\n      address: \"\"\n\
+             \x20 pipelines:\n    traces:\n      receivers: [otlp]\n      processors: [tail_sampling]\n\
+             \x20     exporters: [file/a]\n"
+        )
+        .replace("DIR", &dir.path().display().to_string()),
+    );
+    let traces = PipelineId { signal: Signal::Traces, name: None };
+    let registry = Registry::new();
+    let p = &cfg.service.pipelines[&traces];
+    let incoming = || {
+        registry
+            .value(
+                "otelcol_processor_incoming_items_total",
+                &[("processor", "tail_sampling"), ("otel_signal", "traces")],
+            )
+            .unwrap_or(0.0)
+    };
+    let decisions = dir.path().join("storage/processor_tail_sampling_traces/decisions-0");
+
+    let abandoned = start_pipeline(&traces, p, &cfg, &BTreeMap::new(), Vec::new(), &registry).unwrap();
+    assert!(join_workers(abandoned.abandon()).await);
+    assert!(!decisions.exists(), "an abandoned pipeline never flushed nor saved");
+
+    let mut held = start_pipeline(&traces, p, &cfg, &BTreeMap::new(), Vec::new(), &registry).unwrap();
+    held.door.offer(spans(&["waiting"])).unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(incoming(), 0.0, "held: the batch waits in its input");
+    held.release();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while incoming() < 1.0 {
+        assert!(std::time::Instant::now() < deadline, "released, the worker never took the batch");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(join_workers(held.retire(None)).await);
+    assert!(decisions.exists(), "a pipeline that ran saves its decisions at its flush");
+}

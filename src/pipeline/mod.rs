@@ -327,14 +327,27 @@ fn answer(ack: Option<crate::receivers::AckSender>, out: &mut Vec<Payload>, queu
 }
 
 /// Runs one worker until stopped. `reserved` is the sharded door's count of
-/// queued batches, released as batches are taken.
+/// queued batches, released as batches are taken. With `hold`, the worker
+/// first waits for its pipeline's release (see `PipelineHandle::release`),
+/// at most the given time, and ends at once if the pipeline is abandoned.
 fn worker_loop(
     mut chain: ProcessorChain,
     rx: Receiver<Work>,
     reserved: Option<Arc<AtomicUsize>>,
     control: Receiver<Control>,
     mut queues: Vec<Arc<SendingQueue>>,
+    hold: Option<(Receiver<()>, std::time::Duration, String)>,
 ) {
+    if let Some((release, limit, pid)) = hold {
+        match release.recv_timeout(limit) {
+            Ok(()) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                tracing::warn!(pipeline = %pid, waited = ?limit, "the pipeline this one replaces has not drained; starting anyway (its processors' files may miss its last saves)");
+            }
+            // Given up before it started: nothing was routed to it.
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+        }
+    }
     let release = || {
         if let Some(r) = &reserved {
             r.fetch_sub(1, Ordering::AcqRel);

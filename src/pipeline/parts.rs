@@ -311,6 +311,9 @@ pub(super) struct PipelineHandle {
     pub queues: Vec<Arc<SendingQueue>>,
     /// What its input holds: the sharded door's count, or the shared channel.
     fill: (Option<Arc<AtomicUsize>>, crossbeam_channel::Receiver<Work>),
+    /// Present while its workers wait to take their first batch (see
+    /// [`PipelineHandle::release`]).
+    hold: Option<(Sender<()>, usize)>,
 }
 
 impl PipelineHandle {
@@ -325,9 +328,31 @@ impl PipelineHandle {
         });
     }
 
+    /// Lets the workers take their first batch. A pipeline whose processors
+    /// keep state in a storage directory is started held: on a reload, the
+    /// pipeline it replaces uses the same directory until its workers have
+    /// flushed, so the agent releases this one only then (or the workers go
+    /// on by themselves after `service.shutdown_timeout`, with a warning).
+    pub fn release(&mut self) {
+        if let Some((tx, workers)) = self.hold.take() {
+            for _ in 0..workers {
+                let _ = tx.send(());
+            }
+        }
+    }
+
+    /// Ends a pipeline that never took a batch (a reload that gave up): its
+    /// workers end without running their processors, so they write nothing
+    /// to the storage the running pipeline uses.
+    pub fn abandon(mut self) -> Vec<std::thread::JoinHandle<()>> {
+        self.hold = None;
+        self.retire(None)
+    }
+
     /// Closes the door (later offers go to `successor`) and tells the workers
     /// to drain and flush; returns the threads to join.
-    pub fn retire(self, successor: Option<Arc<PipelineDoor>>) -> Vec<std::thread::JoinHandle<()>> {
+    pub fn retire(mut self, successor: Option<Arc<PipelineDoor>>) -> Vec<std::thread::JoinHandle<()>> {
+        self.release();
         self.door.close(successor);
         for c in &self.controls {
             let _ = c.send(Control::Stop);
@@ -380,6 +405,9 @@ pub(super) fn start_pipeline(
     let mut workers = Vec::new();
     let mut controls: Vec<Sender<Control>> = Vec::new();
     let slots: Vec<crate::processors::SharedSlot> = specs.iter().map(|_| Default::default()).collect();
+    let keeps_files = specs.iter().any(|(id, spec)| processor_storage_dir(spec, id, pid, &config.extensions).is_some());
+    let (hold_tx, hold_rx) = crossbeam_channel::bounded::<()>(workers_n);
+    let hold_limit = config.service.shutdown_timeout;
     for (w, worker_rx) in worker_rxs.iter().enumerate() {
         let mut processors = Vec::with_capacity(specs.len());
         for ((id, spec), shared) in specs.iter().zip(&slots) {
@@ -410,9 +438,10 @@ pub(super) fn start_pipeline(
         let chain = ProcessorChain::new(processors, shape.decode_output, decode_failures.clone());
         let (control_tx, control_rx) = crossbeam_channel::bounded::<Control>(1);
         let (rx, reserved, queues) = (worker_rx.clone(), reserved.clone(), queues.clone());
+        let hold = keeps_files.then(|| (hold_rx.clone(), hold_limit, pid.to_string()));
         let spawned = std::thread::Builder::new()
             .name(format!("sluice-{pid}-{w}"))
-            .spawn(move || worker_loop(chain, rx, reserved, control_rx, queues));
+            .spawn(move || worker_loop(chain, rx, reserved, control_rx, queues, hold));
         match spawned {
             Ok(handle) => {
                 workers.push(handle);
@@ -427,7 +456,8 @@ pub(super) fn start_pipeline(
             }
         }
     }
-    Ok(PipelineHandle { shape, door, controls, workers, queues, fill })
+    let hold = keeps_files.then_some((hold_tx, workers_n));
+    Ok(PipelineHandle { shape, door, controls, workers, queues, fill, hold })
 }
 
 /// The files a receiver reads once at start (TLS certificates and keys,

@@ -1048,8 +1048,12 @@ pub struct TailSamplingMetrics {
     pub restored_not_sampled: Counter,
     /// Damaged parts of saved decision files, skipped at start.
     pub restore_corrupt: Counter,
-    /// Saved-decision files that could not be written at shutdown or read at start.
+    /// Saved-decision files that could not be read at start, spill stores not opened.
     pub storage_errors: Counter,
+    /// Saves of the decision caches, by how they wrote (or that they failed).
+    pub decision_saves_appended: Counter,
+    pub decision_saves_snapshot: Counter,
+    pub decision_saves_failed: Counter,
     pub late_kept: Counter,
     pub late_dropped: Counter,
     pub cache_hit_sampled: Counter,
@@ -1085,6 +1089,8 @@ impl TailSamplingMetrics {
             reg.counter(cache, cache_help, &[("processor", processor), ("cache", cache_name), ("result", result)])
         };
         let global = "otelcol_processor_tail_sampling_global_count_traces_sampled_total";
+        let saves = "sluice_tail_sampling_decision_saves_total";
+        let saves_help = "Saves of the decision caches to the storage: appended, rewritten whole (snapshot) or failed.";
         let global_help = "Final decisions of the tail sampler, by whether the trace was kept.";
         TailSamplingMetrics {
             traces_in_memory: reg.gauge(
@@ -1143,9 +1149,20 @@ impl TailSamplingMetrics {
             ),
             storage_errors: reg.counter(
                 "sluice_tail_sampling_storage_errors_total",
-                "Saved decision files not written at shutdown or not read at start, and spill stores not opened.",
+                "Saved decision files not read at start, and spill stores not opened.",
                 l,
             ),
+            decision_saves_appended: reg.counter(
+                saves,
+                saves_help,
+                &[("processor", processor), ("result", "appended")],
+            ),
+            decision_saves_snapshot: reg.counter(
+                saves,
+                saves_help,
+                &[("processor", processor), ("result", "snapshot")],
+            ),
+            decision_saves_failed: reg.counter(saves, saves_help, &[("processor", processor), ("result", "failed")]),
             late_kept: reg.counter(late, late_help, &[("processor", processor), ("outcome", "kept")]),
             late_dropped: reg.counter(late, late_help, &[("processor", processor), ("outcome", "dropped")]),
             cache_hit_sampled: c("sampled", "hit"),

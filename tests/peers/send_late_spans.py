@@ -20,62 +20,29 @@ Exit status is 0 only if every export succeeded and both flushes completed.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 import time
 
-from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import Status, StatusCode, set_span_in_context
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from seeded_ids import SeededIds  # noqa: E402
+from send_common import Sender, parser  # noqa: E402
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--endpoint", required=True, help="host:port of an OTLP/gRPC receiver")
-    p.add_argument("--traces", type=int, default=3000)
-    p.add_argument("--spans", type=int, default=10, help="spans per trace, root included (at least 3)")
+    p = parser(__doc__, traces=3000, spans=10, seed=29)
     p.add_argument("--error-every", type=int, default=10)
     p.add_argument("--error-early", action="store_true", help="the error span is sent early, not late")
     p.add_argument("--late-every", type=int, default=10)
     p.add_argument("--late-delay", type=float, default=1.0, help="seconds between the early and the late spans")
     p.add_argument("--wait-stdin", action="store_true", help="send the late spans once a line arrives on stdin")
-    p.add_argument("--manifest", required=True)
-    p.add_argument("--seed", type=int, default=29)
     args = p.parse_args()
     if args.spans < 3:
         p.error("--spans must be at least 3")
 
-    failures = []
-    inner = OTLPSpanExporter(endpoint=args.endpoint, insecure=True, timeout=10)
-
-    class Reporting(SpanExporter):
-        def export(self, spans):
-            r = inner.export(spans)
-            if r != SpanExportResult.SUCCESS:
-                failures.append(len(spans))
-                print(f"EXPORT items={len(spans)} result=FAILURE", file=sys.stderr, flush=True)
-            return r
-
-        def shutdown(self):
-            inner.shutdown()
-
-    provider = TracerProvider(resource=Resource.create({"service.name": "late"}), id_generator=SeededIds(args.seed))
-    provider.add_span_processor(
-        BatchSpanProcessor(
-            Reporting(),
-            max_export_batch_size=512,
-            max_queue_size=args.traces * args.spans * 2,
-            schedule_delay_millis=20,
-        )
-    )
-    tracer = provider.get_tracer("sluice.late")
+    sender = Sender(args.endpoint, "late", args.seed, batch_size=512, queue_size=args.traces * args.spans * 2)
+    tracer = sender.tracer("sluice.late")
 
     manifest = {}
     late = []
@@ -102,7 +69,7 @@ def main() -> int:
             "error": error,
             "late": is_late,
         }
-    flushed_early = provider.force_flush()
+    flushed_early = sender.flush()
     print(f"EARLY_SENT spans={early_spans}", flush=True)
 
     if args.wait_stdin:
@@ -111,14 +78,8 @@ def main() -> int:
         time.sleep(args.late_delay)
     for span in late:
         span.end()
-    flushed_late = provider.force_flush()
-    provider.shutdown()
-
-    with open(args.manifest, "w") as f:
-        json.dump(manifest, f, sort_keys=True)
-    ok = flushed_early and flushed_late and not failures
-    print(f"SENT spans={early_spans + len(late)} {'OK' if ok else 'FAILED'}", flush=True)
-    return 0 if ok else 1
+    flushed_late = sender.flush()
+    return sender.finish(args.manifest, manifest, flushed_early and flushed_late, early_spans + len(late))
 
 
 if __name__ == "__main__":

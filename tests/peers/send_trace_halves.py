@@ -18,57 +18,26 @@ Exit status is 0 only if every export succeeded and both flushes completed.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 
-from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import set_span_in_context
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from seeded_ids import SeededIds  # noqa: E402
+from send_common import Sender, parser  # noqa: E402
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--endpoint", required=True, help="host:port of an OTLP/gRPC receiver")
-    p.add_argument("--traces", type=int, default=5)
-    p.add_argument("--spans", type=int, default=6, help="spans per trace, root included (at least 3)")
+    p = parser(__doc__, traces=5, spans=6, seed=23)
     p.add_argument("--batch-size", type=int, default=4, help="spans per export")
-    p.add_argument("--manifest", required=True)
-    p.add_argument("--seed", type=int, default=23)
     args = p.parse_args()
     if args.spans < 3:
         p.error("--spans must be at least 3 (a root and two children, one per half)")
 
-    failures = []
-    inner = OTLPSpanExporter(endpoint=args.endpoint, insecure=True, timeout=10)
-
-    class Reporting(SpanExporter):
-        def export(self, spans):
-            r = inner.export(spans)
-            if r != SpanExportResult.SUCCESS:
-                failures.append(len(spans))
-                print(f"EXPORT items={len(spans)} result=FAILURE", file=sys.stderr, flush=True)
-            return r
-
-        def shutdown(self):
-            inner.shutdown()
-
-    provider = TracerProvider(resource=Resource.create({"service.name": "halves"}), id_generator=SeededIds(args.seed))
-    provider.add_span_processor(
-        BatchSpanProcessor(
-            Reporting(),
-            max_export_batch_size=args.batch_size,
-            max_queue_size=max(2048, args.traces * args.spans * 2),
-            schedule_delay_millis=20,
-        )
+    sender = Sender(
+        args.endpoint, "halves", args.seed, batch_size=args.batch_size, queue_size=max(2048, args.traces * args.spans * 2)
     )
-    tracer = provider.get_tracer("sluice.halves")
+    tracer = sender.tracer("sluice.halves")
 
     children = args.spans - 1
     first = children // 2
@@ -84,7 +53,7 @@ def main() -> int:
     for _, kids in open_spans:
         for kid in kids[:first]:
             kid.end()
-    flushed_first = provider.force_flush()
+    flushed_first = sender.flush()
     print(f"FIRST_HALF_SENT spans={first * args.traces}", flush=True)
 
     sys.stdin.readline()
@@ -92,14 +61,8 @@ def main() -> int:
         for kid in kids[first:]:
             kid.end()
         root.end()
-    flushed_second = provider.force_flush()
-    provider.shutdown()
-
-    with open(args.manifest, "w") as f:
-        json.dump(manifest, f, sort_keys=True)
-    ok = flushed_first and flushed_second and not failures
-    print(f"SENT spans={args.traces * args.spans} {'OK' if ok else 'FAILED'}", flush=True)
-    return 0 if ok else 1
+    flushed_second = sender.flush()
+    return sender.finish(args.manifest, manifest, flushed_first and flushed_second, args.traces * args.spans)
 
 
 if __name__ == "__main__":

@@ -90,6 +90,11 @@ impl<V> DecisionCache<V> {
         self.map.len()
     }
 
+    /// Entries it holds at most.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     /// The entries, oldest first (the order `insert` rebuilds them in).
     pub fn iter(&self) -> impl Iterator<Item = (&[u8; 16], &V)> + '_ {
         self.order.iter().filter_map(|id| self.map.get(id).map(|v| (id, v)))

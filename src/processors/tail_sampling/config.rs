@@ -3,7 +3,7 @@
 //! `decision_cache`, `sample_on_first_match`,
 //! `drop_pending_traces_on_shutdown`, `block_on_overflow`, `policies`), plus
 //! sluice's bounds (`max_memory_mib`, `decision_wait_after_root_received`)
-//! and spill storage (`storage`, `max_disk_mib`).
+//! and spill storage (`storage`, `max_disk_mib`, `decision_save_interval`).
 //!
 //! Policies are read as one shape (`name`, `type`, one block per type) so a
 //! wrong `type` is reported by [`super::policy::compile`] at its YAML path
@@ -59,6 +59,10 @@ pub struct TailSamplingConfig {
     /// (split across workers). Beyond it the oldest traces are decided
     /// early. Default 1024; used only with `storage`.
     pub max_disk_mib: u64,
+    /// How often the decisions made since the last save are appended to
+    /// `storage` (and at shutdown): a `kill -9` loses at most this much of
+    /// them. From 100ms to 10m. Default 5s; used only with `storage`.
+    pub decision_save_interval: Duration,
 }
 
 impl Default for TailSamplingConfig {
@@ -76,6 +80,7 @@ impl Default for TailSamplingConfig {
             block_on_overflow: false,
             storage: None,
             max_disk_mib: 1024,
+            decision_save_interval: Duration::from_secs(5),
         }
     }
 }
@@ -350,6 +355,14 @@ pub fn validate(c: &mut Checker, cfg: &TailSamplingConfig) -> Vec<crate::process
             &["max_disk_mib"],
             "max_disk_mib must be above 0 when storage is set",
             Some("e.g. 1024; or leave storage out to decide early at max_memory_mib"),
+        );
+    }
+    let interval = cfg.decision_save_interval.get();
+    if interval < std::time::Duration::from_millis(100) || interval > std::time::Duration::from_secs(600) {
+        c.error(
+            &["decision_save_interval"],
+            format!("decision_save_interval must be from 100ms to 10m, not {}", cfg.decision_save_interval),
+            Some("e.g. 5s: a kill -9 loses at most this much of the decisions"),
         );
     }
     let (policies, errors) = crate::processors::tail_sampling::policy::compile_all(cfg);

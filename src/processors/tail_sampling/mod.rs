@@ -13,9 +13,14 @@
 //!   only when the store refuses (`max_disk_mib`, or a failed write) is the
 //!   oldest trace decided early. A kept trace's spilled spans are read back
 //!   and sent on with the rest, in arrival order;
-//! - with `storage`, the decision caches are written at `flush` and read
-//!   when the instance is built (`saved.rs`), keeping the entries the
-//!   pipeline routes to this worker.
+//! - with `storage`, the decisions are saved (`saved.rs`): those made since
+//!   the last save are appended every `decision_save_interval` (so
+//!   `kill -9` loses at most one interval of decisions) and at `flush`. The
+//!   saved caches are read before the instance first processes anything,
+//!   once for all the processor's instances, each keeping the entries the
+//!   pipeline routes to it; a pipeline that replaces another on a reload
+//!   starts processing only once the one it replaces has flushed and saved
+//!   (`pipeline/agent.rs`), so it reads that one's last decisions.
 //! - accounted bytes stay under this instance's share of `max_memory_mib`
 //!   whenever `process`/`tick` return;
 //! - spans arriving after the decision follow it while the trace ID is in the
@@ -40,7 +45,8 @@
 //!
 //! I/O: only with `storage`, and never in deciding: one file write per
 //! spilled trace (when memory is full), one read per spilled record of a
-//! kept trace, the saved decisions at build and at `flush`. The facts the
+//! kept trace, the saved decisions read before the first batch, and one
+//! append (or, rarely, a rewrite) of the decisions per save interval. The facts the
 //! policies decide on never leave memory.
 //!
 //! The pipeline routes every span of a trace to the same instance
@@ -464,8 +470,8 @@ enum SpillOutcome {
 
 pub struct TailSamplingProcessor {
     policies: Vec<Policy>,
-    /// Held so the other worker instances built after this one find it.
-    _shared: Arc<policy::SharedState>,
+    /// What the processor's worker instances share (rate limits, the saved decisions read once).
+    shared: Arc<ProcessorShared>,
     policy_metrics: Vec<TailSamplingPolicyMetrics>,
     no_policy_metrics: TailSamplingPolicyMetrics,
     first_match: bool,
@@ -504,8 +510,15 @@ pub struct TailSamplingProcessor {
     ottl: Option<OttlState>,
     /// Present with `storage`.
     spill: Option<Spill>,
-    /// Where the decision caches are saved (with `storage`).
-    decisions_file: Option<std::path::PathBuf>,
+    /// Where the decisions are saved (with `storage`).
+    journal: Option<saved::Journal>,
+    /// The saved decisions are still to be read (before the first batch).
+    restore_from: Option<std::path::PathBuf>,
+    /// Largest saved-decision file read at start.
+    max_saved_file: u64,
+    save_interval: Duration,
+    /// When the decisions made since the last save are due to be written.
+    next_save: Option<Instant>,
     /// Policy names, for saving kept decisions by name.
     policy_names: Vec<String>,
     worker: usize,
@@ -554,7 +567,7 @@ impl TailSamplingProcessor {
     pub fn from_compiled(cfg: &TailSamplingConfig, template: &[Policy], ctx: &ProcessorContext) -> Self {
         let workers = ctx.workers.max(1);
         let shared = shared_state(ctx);
-        let policies = policy::instantiate(template, &shared);
+        let policies = policy::instantiate(template, &shared.policy);
         let policies_ref = policy::has_ottl(&policies);
         let policy_metrics =
             policies.iter().map(|p| TailSamplingMetrics::policy(&ctx.registry, &ctx.id, &p.name)).collect();
@@ -564,11 +577,15 @@ impl TailSamplingProcessor {
         let policy_names = policies.iter().map(|p| p.name.clone()).collect();
         let mut p = TailSamplingProcessor {
             spill: None,
-            decisions_file: None,
+            journal: None,
+            restore_from: None,
+            max_saved_file: 0,
+            save_interval: cfg.decision_save_interval.get(),
+            next_save: None,
             policy_names,
             worker: ctx.worker,
             workers,
-            _shared: shared,
+            shared,
             policy_attributes: policies.iter().map(|p| emit::policy_attribute(&p.name)).collect(),
             attribute_keys: wire::AttributeKeys::new(policy::attribute_keys(&policies)),
             policies,
@@ -607,10 +624,11 @@ impl TailSamplingProcessor {
         p
     }
 
-    /// Opens this instance's spill store and reads the saved decisions
-    /// that route to it. Runs once, when the pipeline starts (not on the
-    /// data path). A store that does not open is logged and counted, and
-    /// the instance runs without (deciding early at `max_memory_mib`).
+    /// Opens this instance's spill store and its decision journal (the
+    /// saved decisions are read later, before the first batch: see
+    /// [`Self::restore_saved`]). Runs once, when the pipeline starts (not
+    /// on the data path). A store that does not open is logged and counted,
+    /// and the instance runs without (deciding early at `max_memory_mib`).
     fn open_storage(&mut self, cfg: &TailSamplingConfig, dir: &std::path::Path) {
         let max_disk = (cfg.max_disk_mib.saturating_mul(1 << 20) / self.workers as u64).max(1);
         // Segments small enough that released space is given back often.
@@ -630,41 +648,61 @@ impl TailSamplingProcessor {
                     "tail_sampling: cannot open the spill storage; traces are decided early at max_memory_mib");
             }
         }
-        self.decisions_file = Some(dir.join(format!("decisions-{}", self.worker)));
         let total = cfg.decision_cache.sampled_cache_size as u64 + cfg.decision_cache.non_sampled_cache_size as u64;
-        let max_file = total.saturating_mul(32).saturating_add(16 << 20);
-        let files = match std::fs::read_dir(dir) {
-            Ok(rd) => rd
-                .filter_map(Result::ok)
-                .filter(|e| {
-                    let n = e.file_name();
-                    let n = n.to_string_lossy();
-                    n.starts_with("decisions-") && !n.ends_with(".tmp")
-                })
-                .map(|e| e.path())
-                .collect::<Vec<_>>(),
-            Err(_) => Vec::new(),
-        };
-        for path in files {
-            match saved::read(&path, max_file) {
-                Ok(loaded) => {
-                    if loaded.corrupt > 0 {
-                        self.metrics.restore_corrupt.add(loaded.corrupt);
-                        tracing::warn!(file = %path.display(), damaged = loaded.corrupt,
-                            "tail_sampling: skipped damaged parts of a saved decision file");
+        // A file holds a snapshot of the caches and at most as many entries
+        // again appended (see `saved.rs`), 27 bytes an entry at most.
+        self.max_saved_file = total.saturating_mul(2 * saved::KEPT_LEN as u64).saturating_add(16 << 20);
+        let here = self.sampled_cache.capacity() + self.dropped_cache.capacity();
+        self.journal = Some(saved::Journal::new(dir.join(format!("decisions-{}", self.worker)), here));
+        self.restore_from = Some(dir.to_path_buf());
+    }
+
+    /// Reads the saved decisions, once for all the processor's instances
+    /// (the first to get here reads every file), and inserts those routed
+    /// to this one. Runs before the instance's first batch, tick or flush:
+    /// after the pipeline this one replaces (if any) has saved.
+    fn restore_saved(&mut self) {
+        let Some(dir) = self.restore_from.take() else { return };
+        let loaded = self.shared.saved_decisions(self.workers, || {
+            let mut all = saved::Loaded::default();
+            let files = match std::fs::read_dir(&dir) {
+                Ok(rd) => rd
+                    .filter_map(Result::ok)
+                    .filter(|e| {
+                        let n = e.file_name();
+                        let n = n.to_string_lossy();
+                        n.starts_with("decisions-") && !n.ends_with(".tmp")
+                    })
+                    .map(|e| e.path())
+                    .collect::<Vec<_>>(),
+                Err(_) => Vec::new(),
+            };
+            for path in files {
+                match saved::read(&path, self.max_saved_file) {
+                    Ok(loaded) => {
+                        if loaded.corrupt > 0 {
+                            self.metrics.restore_corrupt.add(loaded.corrupt);
+                            tracing::warn!(file = %path.display(), damaged = loaded.corrupt,
+                                "tail_sampling: skipped damaged parts of a saved decision file");
+                        }
+                        all.kept.extend(loaded.kept);
+                        all.dropped.extend(loaded.dropped);
                     }
-                    self.restore(loaded);
-                }
-                Err(e) => {
-                    self.metrics.storage_errors.inc();
-                    tracing::warn!(file = %path.display(), error = %e, "tail_sampling: cannot read saved decisions");
+                    Err(e) => {
+                        self.metrics.storage_errors.inc();
+                        tracing::warn!(file = %path.display(), error = %e, "tail_sampling: cannot read saved decisions");
+                    }
                 }
             }
+            all
+        });
+        if let Some(loaded) = loaded {
+            self.restore(&loaded);
         }
     }
 
     /// Inserts the saved decisions that route to this instance.
-    fn restore(&mut self, loaded: saved::Loaded) {
+    fn restore(&mut self, loaded: &saved::Loaded) {
         let mine = |id: &[u8; 16]| super::trace_worker(id, self.workers) == self.worker;
         let (mut kept, mut dropped) = (0, 0);
         for k in loaded.kept.iter().filter(|k| mine(&k.id)) {
@@ -685,41 +723,48 @@ impl TailSamplingProcessor {
         self.metrics.restored_not_sampled.add(dropped);
     }
 
-    /// Writes the decision caches to the storage (at shutdown).
-    fn save_decisions(&mut self) {
-        let Some(path) = self.decisions_file.clone() else { return };
-        let kept: Vec<saved::KeptEntry> = self
-            .sampled_cache
-            .iter()
-            .map(|(id, k)| saved::KeptEntry {
-                id: *id,
-                policy: self.policy_names.get(k.policy).cloned(),
-                threshold: match k.prob {
-                    Prob::Known(t) => Some(t.value()),
-                    Prob::Unknown => None,
-                },
-            })
-            .collect();
-        let dropped: Vec<[u8; 16]> = self.dropped_cache.iter().map(|(id, _)| *id).collect();
-        if let Err(e) = saved::write(&path, &kept, &dropped) {
-            self.metrics.storage_errors.inc();
-            tracing::error!(file = %path.display(), error = %e,
-                "tail_sampling: cannot save the decision caches; late spans after the restart are decided anew");
+    /// Writes the decisions made since the last save (or the whole caches,
+    /// when the journal says so) to the storage. A failed save is counted
+    /// and, on a timer (`now`), tried again one interval later.
+    fn save_decisions(&mut self, now: Option<Instant>) {
+        self.next_save = None;
+        let Some(journal) = self.journal.as_mut() else { return };
+        let (sampled, dropped, names) = (&self.sampled_cache, &self.dropped_cache, &self.policy_names);
+        let caches = || {
+            let mut kept = Vec::with_capacity(sampled.len() * saved::KEPT_LEN);
+            for (id, k) in sampled.iter() {
+                saved::encode_kept(&mut kept, id, policy_index(k.policy), k.prob.threshold_value());
+            }
+            let mut gone = Vec::with_capacity(dropped.len() * saved::DROPPED_LEN);
+            for (id, ()) in dropped.iter() {
+                gone.extend_from_slice(id);
+            }
+            (kept, gone)
+        };
+        match journal.save(names, caches) {
+            Ok(saved::Saved::Nothing) => {}
+            Ok(saved::Saved::Appended) => self.metrics.decision_saves_appended.inc(),
+            Ok(saved::Saved::Snapshot) => self.metrics.decision_saves_snapshot.inc(),
+            Err(e) => {
+                self.metrics.decision_saves_failed.inc();
+                self.next_save = now.map(|n| n + self.save_interval);
+                tracing::error!(file = %journal.path().display(), error = %e,
+                    "tail_sampling: cannot save the decision caches; late spans after a restart may be decided anew");
+            }
         }
-        // Files of workers that no longer exist would be read at every start.
-        if self.worker == 0 {
-            if let Some(dir) = path.parent() {
-                for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-                    let name = e.file_name();
-                    let n = name.to_string_lossy();
-                    let stale = n
-                        .strip_prefix("decisions-")
-                        .and_then(|w| w.parse::<usize>().ok())
-                        .is_some_and(|w| w >= self.workers);
-                    if stale {
-                        let _ = std::fs::remove_file(e.path());
-                    }
-                }
+    }
+
+    /// Removes the decision files of workers that no longer exist (they
+    /// were read at start; their entries are in this run's files now).
+    fn remove_stale_decision_files(&self) {
+        let Some(dir) = self.journal.as_ref().and_then(|j| j.path().parent()) else { return };
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = e.file_name();
+            let n = name.to_string_lossy();
+            let stale =
+                n.strip_prefix("decisions-").and_then(|w| w.parse::<usize>().ok()).is_some_and(|w| w >= self.workers);
+            if stale {
+                let _ = std::fs::remove_file(e.path());
             }
         }
     }
@@ -990,6 +1035,12 @@ impl TailSamplingProcessor {
             let policy = outcome.policy.unwrap_or(0);
             let evicted = self.sampled_cache.insert(id, Kept { policy, prob: outcome.prob });
             self.metrics.cache_evicted_sampled.add(evicted);
+            if self.sampled_cache.capacity() > 0 {
+                if let Some(j) = self.journal.as_mut() {
+                    j.kept(&id, policy_index(policy), outcome.prob.threshold_value());
+                    self.next_save.get_or_insert(now + self.save_interval);
+                }
+            }
             if !entry.spilled.is_empty() {
                 self.emit_spilled(&id, &entry.spilled, policy, outcome.prob);
             }
@@ -1004,6 +1055,12 @@ impl TailSamplingProcessor {
             self.processor_metrics.dropped.add(entry.facts.spans);
             let evicted = self.dropped_cache.insert(id, ());
             self.metrics.cache_evicted_not_sampled.add(evicted);
+            if self.dropped_cache.capacity() > 0 {
+                if let Some(j) = self.journal.as_mut() {
+                    j.dropped(&id);
+                    self.next_save.get_or_insert(now + self.save_interval);
+                }
+            }
         }
         if let Some(sp) = self.spill.as_mut() {
             for r in &entry.spilled {
@@ -1118,13 +1175,62 @@ impl TailSamplingProcessor {
     }
 }
 
+/// What the worker instances of one processor in one pipeline share, kept
+/// in the context's slot: the rate limits and budgets of the policies
+/// ([`policy::SharedState`]) and the saved decisions, read once for all.
+#[derive(Default)]
+pub struct ProcessorShared {
+    policy: policy::SharedState,
+    saved: std::sync::Mutex<SavedRead>,
+}
+
+/// The saved decisions of a processor's instances, read by the first one
+/// that needs them (reading once, before any instance writes, means no
+/// instance reads a file another has rewritten already).
+#[derive(Default)]
+enum SavedRead {
+    #[default]
+    Unread,
+    /// Read; `left` instances have still to take their share.
+    Read { loaded: Arc<saved::Loaded>, left: usize },
+    /// Every instance took its share; the memory is given back.
+    Done,
+}
+
+impl ProcessorShared {
+    /// The saved decisions (read with `read` by the first caller of the
+    /// `instances`), or `None` once every instance took them.
+    fn saved_decisions(&self, instances: usize, read: impl FnOnce() -> saved::Loaded) -> Option<Arc<saved::Loaded>> {
+        let mut state = self.saved.lock().unwrap_or_else(|e| e.into_inner());
+        if matches!(*state, SavedRead::Unread) {
+            *state = SavedRead::Read { loaded: Arc::new(read()), left: instances.max(1) };
+        }
+        match &mut *state {
+            SavedRead::Read { loaded, left } => {
+                let loaded = loaded.clone();
+                *left -= 1;
+                if *left == 0 {
+                    *state = SavedRead::Done;
+                }
+                Some(loaded)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// The state shared by the worker instances of one processor in one
-/// pipeline (see [`policy::SharedState`]), kept in the context's slot.
-fn shared_state(ctx: &ProcessorContext) -> Arc<policy::SharedState> {
-    let any = ctx.shared.get_or_init(|| Arc::new(policy::SharedState::default())).clone();
+/// pipeline, kept in the context's slot.
+fn shared_state(ctx: &ProcessorContext) -> Arc<ProcessorShared> {
+    let any = ctx.shared.get_or_init(|| Arc::new(ProcessorShared::default())).clone();
     // Only this processor fills its slot; another type there would be a
     // pipeline bug, and a private state keeps this instance working.
-    any.downcast::<policy::SharedState>().unwrap_or_default()
+    any.downcast::<ProcessorShared>().unwrap_or_default()
+}
+
+/// A policy index as saved (`saved::NO_POLICY` when it does not fit).
+fn policy_index(policy: usize) -> u16 {
+    u16::try_from(policy).ok().filter(|i| *i != saved::NO_POLICY).unwrap_or(saved::NO_POLICY)
 }
 
 /// The batches of `payloads`, decoded: the `Batch` form of the processor's
@@ -1175,6 +1281,7 @@ impl Processor for TailSamplingProcessor {
             return out.push(payload);
         }
         self.epoch.get_or_insert(now);
+        self.restore_saved();
         match payload {
             Payload::Decoded(batch) => self.ingest_request(batch, now),
             Payload::Encoded(batch) => self.ingest_encoded(&batch, now),
@@ -1185,6 +1292,7 @@ impl Processor for TailSamplingProcessor {
     }
 
     fn tick_payload(&mut self, now: Instant, out: &mut Vec<Payload>) {
+        self.restore_saved();
         self.tick_inner(now);
         self.emit(out);
     }
@@ -1192,10 +1300,11 @@ impl Processor for TailSamplingProcessor {
     fn next_deadline(&self) -> Option<Instant> {
         let queued = self.arrivals.front().map(|(d, _, _)| *d);
         let shortened = self.deadlines.peek().map(|Reverse((d, _, _))| *d);
-        queued.into_iter().chain(shortened).min()
+        queued.into_iter().chain(shortened).chain(self.next_save).min()
     }
 
     fn flush_payload(&mut self, out: &mut Vec<Payload>) {
+        self.restore_saved();
         self.flush_inner(out);
         // Every trace is decided (or dropped): nothing spilled is needed.
         if let Some(sp) = self.spill.as_mut() {
@@ -1203,7 +1312,10 @@ impl Processor for TailSamplingProcessor {
             sp.candidates.clear();
         }
         self.emit(out);
-        self.save_decisions();
+        self.save_decisions(None);
+        if self.worker == 0 {
+            self.remove_stale_decision_files();
+        }
     }
 }
 
@@ -1260,6 +1372,9 @@ impl TailSamplingProcessor {
                 }
                 _ => break,
             }
+        }
+        if self.next_save.is_some_and(|d| d <= now) {
+            self.save_decisions(Some(now));
         }
     }
 }

@@ -51,6 +51,14 @@ pub enum Prob {
 impl Prob {
     const ONE: Prob = Prob::Known(Threshold::ALWAYS_SAMPLE);
 
+    /// The threshold as saved with a kept decision; `None`: unknown.
+    pub fn threshold_value(self) -> Option<u64> {
+        match self {
+            Prob::Known(t) => Some(t.value()),
+            Prob::Unknown => None,
+        }
+    }
+
     /// The probability of "kept by either": the larger probability (smaller
     /// threshold); a known probability 1 beats an unknown one.
     fn either(self, other: Prob) -> Prob {

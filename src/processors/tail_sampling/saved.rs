@@ -1,6 +1,6 @@
-//! The decision caches on disk: written by each `tail_sampling` instance at
-//! shutdown and read at start, so that spans arriving after a restart (or a
-//! rolling update) follow the decisions made before it.
+//! The decision caches on disk, so that spans arriving after a restart (a
+//! rolling update, a reload that replaces the pipeline, or `kill -9`) follow
+//! the decisions made before it.
 //!
 //! Format: the magic `SLTSDC1\n`, then frames `[len u32][crc32 u32][kind u8]
 //! [payload]` (little endian, the crc over kind and payload): one frame of
@@ -8,17 +8,29 @@
 //! probability) and of dropped entries (trace ID), oldest first so that a
 //! reader that inserts them in order rebuilds the caches' eviction order.
 //!
+//! Each instance keeps one file, as a [`Journal`]: the decisions made since
+//! the last save are appended to it as frames (one write and one fdatasync
+//! per save), and the file is rewritten whole from the caches (a snapshot)
+//! when the appended entries would outnumber what the caches hold, when the
+//! file is not as this journal left it, and at the first save after a start.
+//! A decision is written at most twice per snapshot period: once appended,
+//! once in the snapshot that replaces the appends, so the cost per decision
+//! is bounded, and the file holds at most the snapshot plus as many entries
+//! again.
+//!
 //! Guarantees:
-//! - a file is replaced whole (written beside it, synced, renamed): a crash
-//!   while writing leaves the previous file;
+//! - a snapshot replaces the file whole (written beside it, synced,
+//!   renamed): a crash while writing leaves the previous file;
+//! - an append that a crash cuts short leaves a torn last frame, which the
+//!   reader counts and stops at: only the decisions of that save are lost;
 //! - reading never panics and never trusts a length: a frame that fails its
 //!   checksum is skipped and counted, a length past the file's end (a torn
 //!   or truncated file) ends the file and is counted, a file with a wrong
 //!   magic or over `max_bytes` is skipped whole and counted.
 
 use std::fs;
-use std::io;
-use std::path::Path;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 8] = b"SLTSDC1\n";
 const NAMES: u8 = 0;
@@ -27,7 +39,11 @@ const DROPPED: u8 = 2;
 /// Entries per frame: a damaged frame loses at most this many.
 const PER_FRAME: usize = 4096;
 /// Kept entry: trace ID, policy index (u16::MAX: none), probability tag, threshold.
-const KEPT_LEN: usize = 16 + 2 + 1 + 8;
+pub const KEPT_LEN: usize = 16 + 2 + 1 + 8;
+/// Dropped entry: trace ID.
+pub const DROPPED_LEN: usize = 16;
+/// The policy index of a kept entry whose policy is unknown.
+pub const NO_POLICY: u16 = u16::MAX;
 
 /// One kept decision: the policy that kept it (by name: indexes change with
 /// the config) and its threshold (`None`: rate limited, unknown).
@@ -46,42 +62,198 @@ pub struct Loaded {
     pub corrupt: u64,
 }
 
-/// Writes `path` anew: names, then kept entries, then dropped, each in the order given.
-pub fn write(path: &Path, kept: &[KeptEntry], dropped: &[[u8; 16]]) -> io::Result<()> {
-    let mut names: Vec<&str> = Vec::new();
-    let mut out = MAGIC.to_vec();
-    let mut kept_bytes = Vec::with_capacity(kept.len() * KEPT_LEN);
-    for k in kept {
-        let index = match k.policy.as_deref() {
-            Some(n) => match names.iter().position(|x| *x == n) {
-                Some(i) => i as u16,
-                None if names.len() < usize::from(u16::MAX) => {
-                    names.push(n);
-                    (names.len() - 1) as u16
-                }
-                None => u16::MAX,
-            },
-            None => u16::MAX,
-        };
-        kept_bytes.extend_from_slice(&k.id);
-        kept_bytes.extend_from_slice(&index.to_le_bytes());
-        kept_bytes.push(u8::from(k.threshold.is_some()));
-        kept_bytes.extend_from_slice(&k.threshold.unwrap_or(0).to_le_bytes());
-    }
+/// Encodes a kept entry (policy: an index into the names of the file).
+pub fn encode_kept(out: &mut Vec<u8>, id: &[u8; 16], policy: u16, threshold: Option<u64>) {
+    out.extend_from_slice(id);
+    out.extend_from_slice(&policy.to_le_bytes());
+    out.push(u8::from(threshold.is_some()));
+    out.extend_from_slice(&threshold.unwrap_or(0).to_le_bytes());
+}
+
+/// A whole file: `names`, then the encoded kept entries, then the dropped.
+pub fn snapshot_bytes(names: &[String], kept: &[u8], dropped: &[u8]) -> Vec<u8> {
+    let mut out =
+        Vec::with_capacity(64 + kept.len() + dropped.len() + names.iter().map(|n| n.len() + 2).sum::<usize>());
+    out.extend_from_slice(MAGIC);
+    let names = &names[..names.len().min(usize::from(NO_POLICY))];
     let mut name_bytes = (names.len() as u16).to_le_bytes().to_vec();
-    for n in &names {
+    for n in names {
         let b = &n.as_bytes()[..n.len().min(usize::from(u16::MAX))];
         name_bytes.extend_from_slice(&(b.len() as u16).to_le_bytes());
         name_bytes.extend_from_slice(b);
     }
     frame(&mut out, NAMES, &name_bytes);
-    for chunk in kept_bytes.chunks(PER_FRAME * KEPT_LEN) {
-        frame(&mut out, KEPT, chunk);
+    entry_frames(&mut out, kept, dropped);
+    out
+}
+
+/// Frames of encoded entries, at most [`PER_FRAME`] entries each.
+fn entry_frames(out: &mut Vec<u8>, kept: &[u8], dropped: &[u8]) {
+    for chunk in kept.chunks(PER_FRAME * KEPT_LEN) {
+        frame(out, KEPT, chunk);
     }
-    for chunk in dropped.chunks(PER_FRAME) {
-        frame(&mut out, DROPPED, &chunk.concat());
+    for chunk in dropped.chunks(PER_FRAME * DROPPED_LEN) {
+        frame(out, DROPPED, chunk);
     }
-    crate::extensions::file_storage::replace_file(path, &out, true)
+}
+
+/// Writes `path` anew: names, then kept entries, then dropped, each in the order given.
+#[cfg(test)]
+pub fn write(path: &Path, kept: &[KeptEntry], dropped: &[[u8; 16]]) -> io::Result<()> {
+    let mut names: Vec<String> = Vec::new();
+    let mut kept_bytes = Vec::with_capacity(kept.len() * KEPT_LEN);
+    for k in kept {
+        let index = match k.policy.as_deref() {
+            Some(n) => match names.iter().position(|x| x == n) {
+                Some(i) => i as u16,
+                None if names.len() < usize::from(NO_POLICY) => {
+                    names.push(n.to_string());
+                    (names.len() - 1) as u16
+                }
+                None => NO_POLICY,
+            },
+            None => NO_POLICY,
+        };
+        encode_kept(&mut kept_bytes, &k.id, index, k.threshold);
+    }
+    let dropped_bytes = dropped.concat();
+    crate::extensions::file_storage::replace_file(path, &snapshot_bytes(&names, &kept_bytes, &dropped_bytes), true)
+}
+
+/// How a [`Journal::save`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Saved {
+    /// Nothing was pending.
+    Nothing,
+    /// The pending entries were appended.
+    Appended,
+    /// The file was rewritten whole from the caches.
+    Snapshot,
+}
+
+/// One instance's decision file and the decisions not yet in it.
+pub struct Journal {
+    path: PathBuf,
+    /// Encoded kept entries made since the last save.
+    kept: Vec<u8>,
+    /// Encoded dropped entries made since the last save.
+    dropped: Vec<u8>,
+    /// Entries appended to the file since its last snapshot.
+    appended: usize,
+    /// Pending plus appended entries beyond which the next save is a snapshot.
+    compact_after: usize,
+    /// The next save rewrites the file whole (nothing is recorded meanwhile:
+    /// the snapshot is taken from the caches).
+    snapshot: bool,
+    /// The file as this journal left it (inode, length): a file that is
+    /// not (written by another instance, removed) gets a snapshot.
+    left: Option<(u64, u64)>,
+}
+
+impl Journal {
+    /// A journal of `path` whose first save is a snapshot; `compact_after`
+    /// is what the caches hold (appends beyond it are rewritten whole).
+    pub fn new(path: PathBuf, compact_after: usize) -> Journal {
+        Journal {
+            path,
+            kept: Vec::new(),
+            dropped: Vec::new(),
+            appended: 0,
+            compact_after: compact_after.max(1),
+            snapshot: true,
+            left: None,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn pending(&self) -> usize {
+        self.kept.len() / KEPT_LEN + self.dropped.len() / DROPPED_LEN
+    }
+
+    /// Whether a save would write anything.
+    pub fn has_pending(&self) -> bool {
+        self.snapshot || self.pending() > 0
+    }
+
+    /// Records a kept decision (policy: the instance's policy index).
+    pub fn kept(&mut self, id: &[u8; 16], policy: u16, threshold: Option<u64>) {
+        if !self.snapshot {
+            encode_kept(&mut self.kept, id, policy, threshold);
+            self.bound();
+        }
+    }
+
+    /// Records a dropped decision.
+    pub fn dropped(&mut self, id: &[u8; 16]) {
+        if !self.snapshot {
+            self.dropped.extend_from_slice(id);
+            self.bound();
+        }
+    }
+
+    /// More pending than the caches hold: the caches are the smaller record.
+    fn bound(&mut self) {
+        if self.appended + self.pending() > self.compact_after {
+            self.kept = Vec::new();
+            self.dropped = Vec::new();
+            self.snapshot = true;
+        }
+    }
+
+    /// Writes what is pending: appended to the file, or, when a snapshot is
+    /// due, the whole file from `caches` (the encoded kept and dropped
+    /// entries, oldest first) and `names`. On an error nothing pending is
+    /// kept and the next save is a snapshot.
+    pub fn save(&mut self, names: &[String], caches: impl FnOnce() -> (Vec<u8>, Vec<u8>)) -> io::Result<Saved> {
+        if !self.has_pending() {
+            return Ok(Saved::Nothing);
+        }
+        let found = fs::metadata(&self.path).ok().map(|m| file_key(&m));
+        let result = if self.snapshot || found.is_none() || found != self.left {
+            let (kept, dropped) = caches();
+            let bytes = snapshot_bytes(names, &kept, &dropped);
+            crate::extensions::file_storage::replace_file(&self.path, &bytes, true).map(|()| {
+                self.appended = 0;
+                Saved::Snapshot
+            })
+        } else {
+            let mut bytes = Vec::with_capacity(self.kept.len() + self.dropped.len() + 64);
+            entry_frames(&mut bytes, &self.kept, &self.dropped);
+            append(&self.path, &bytes).map(|()| {
+                self.appended += self.pending();
+                Saved::Appended
+            })
+        };
+        self.kept.clear();
+        self.dropped.clear();
+        match result {
+            Ok(how) => {
+                self.snapshot = false;
+                self.left = fs::metadata(&self.path).ok().map(|m| file_key(&m));
+                Ok(how)
+            }
+            Err(e) => {
+                self.snapshot = true;
+                self.left = None;
+                Err(e)
+            }
+        }
+    }
+}
+
+fn file_key(m: &fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (m.ino(), m.len())
+}
+
+/// Appends `bytes` to the file and syncs its data.
+fn append(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut f = fs::OpenOptions::new().append(true).open(path)?;
+    f.write_all(bytes)?;
+    f.sync_data()
 }
 
 fn frame(out: &mut Vec<u8>, kind: u8, payload: &[u8]) {
@@ -265,5 +437,102 @@ mod tests {
         huge.extend_from_slice(&[0; 12]);
         fs::write(&path, &huge).unwrap();
         assert_eq!(read(&path, 1 << 30).unwrap().corrupt, 1);
+    }
+
+    fn id(n: u32) -> [u8; 16] {
+        let mut id = [0xABu8; 16];
+        id[..4].copy_from_slice(&n.to_le_bytes());
+        id
+    }
+
+    /// A journal's file read back: kept IDs (first byte pairs) and dropped IDs, in order.
+    fn ids(path: &Path) -> (Vec<u32>, Vec<u32>, u64) {
+        let l = read(path, 1 << 30).unwrap();
+        let n = |id: &[u8; 16]| u32::from_le_bytes([id[0], id[1], id[2], id[3]]);
+        (l.kept.iter().map(|k| n(&k.id)).collect(), l.dropped.iter().map(n).collect(), l.corrupt)
+    }
+
+    #[test]
+    fn a_journal_appends_what_was_decided_since_the_last_save_and_rewrites_whole_only_when_due() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("decisions-0");
+        let names = vec!["errors".to_string(), "slow".to_string()];
+        // The caches as the processor would hand them for a snapshot.
+        let cache = |kept: &[u32], dropped: &[u32]| {
+            let mut k = Vec::new();
+            for n in kept {
+                encode_kept(&mut k, &id(*n), 1, Some(u64::from(*n)));
+            }
+            (k, dropped.iter().flat_map(|n| id(*n)).collect::<Vec<u8>>())
+        };
+        let mut j = Journal::new(path.clone(), 10);
+        assert!(j.has_pending(), "the first save after a start is a snapshot");
+        // Recorded while a snapshot is due: the snapshot has them (from the caches).
+        j.kept(&id(1), 1, Some(1));
+        assert_eq!(j.save(&names, || cache(&[1], &[])).unwrap(), Saved::Snapshot);
+        assert_eq!(ids(&path), (vec![1], vec![], 0));
+        assert_eq!(j.save(&names, || unreachable!()).unwrap(), Saved::Nothing);
+        j.kept(&id(2), 0, None);
+        j.dropped(&id(3));
+        j.dropped(&id(4));
+        let before = fs::metadata(&path).unwrap().len();
+        assert_eq!(j.save(&names, || unreachable!("appends need no snapshot")).unwrap(), Saved::Appended);
+        // One frame of 1 kept entry, one of 2 dropped: header 8 + kind 1 each.
+        assert_eq!(fs::metadata(&path).unwrap().len() - before, (9 + KEPT_LEN as u64) + (9 + 2 * 16));
+        let l = read(&path, 1 << 30).unwrap();
+        assert_eq!(l.kept[1], KeptEntry { id: id(2), policy: Some("errors".into()), threshold: None });
+        assert_eq!(l.kept[0], KeptEntry { id: id(1), policy: Some("slow".into()), threshold: Some(1) });
+        assert_eq!(ids(&path), (vec![1, 2], vec![3, 4], 0));
+        // 3 appended so far; 7 more fit (10 = what the caches hold), the 8th does not.
+        for n in 5..12 {
+            j.dropped(&id(n));
+        }
+        assert_eq!(j.save(&names, || unreachable!()).unwrap(), Saved::Appended);
+        assert_eq!(ids(&path).1, (3..12).collect::<Vec<_>>());
+        j.dropped(&id(12));
+        // Over the bound: the pending entries are given up for a snapshot of the caches.
+        assert_eq!(j.save(&names, || cache(&[2], &[8, 9, 10, 11, 12])).unwrap(), Saved::Snapshot);
+        assert_eq!(ids(&path), (vec![2], vec![8, 9, 10, 11, 12], 0));
+        // Someone else wrote the file (a replaced instance's last save): rewritten whole.
+        write(&path, &[], &[id(99)]).unwrap();
+        j.dropped(&id(13));
+        assert_eq!(j.save(&names, || cache(&[2], &[12, 13])).unwrap(), Saved::Snapshot);
+        assert_eq!(ids(&path), (vec![2], vec![12, 13], 0));
+        // Removed: rewritten whole too.
+        fs::remove_file(&path).unwrap();
+        j.dropped(&id(14));
+        assert_eq!(j.save(&names, || cache(&[], &[14])).unwrap(), Saved::Snapshot);
+        assert_eq!(ids(&path), (vec![], vec![14], 0));
+    }
+
+    #[test]
+    fn an_append_cut_short_loses_only_that_save_and_a_failed_save_makes_the_next_a_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("decisions-0");
+        let mut j = Journal::new(path.clone(), 1000);
+        j.save(&[], || (Vec::new(), Vec::new())).unwrap();
+        j.dropped(&id(1));
+        j.save(&[], || unreachable!()).unwrap();
+        let good = fs::metadata(&path).unwrap().len();
+        j.dropped(&id(2));
+        j.dropped(&id(3));
+        j.save(&[], || unreachable!()).unwrap();
+        // kill -9 in the middle of the last append's write:
+        let raw = fs::read(&path).unwrap();
+        fs::write(&path, &raw[..good as usize + 20]).unwrap();
+        assert_eq!(ids(&path), (vec![], vec![1], 1), "the torn frame is counted, the earlier saves read");
+        // A save that cannot write (its directory is gone) fails, and the
+        // next one rewrites the file whole from the caches.
+        let gone = dir.path().join("gone");
+        let mut j = Journal::new(gone.join("d"), 1000);
+        j.save(&[], || (Vec::new(), Vec::new())).unwrap();
+        fs::remove_dir_all(&gone).unwrap();
+        fs::write(&gone, b"a file where the directory was").unwrap();
+        j.dropped(&id(5));
+        assert!(j.save(&[], || (Vec::new(), id(5).to_vec())).is_err());
+        fs::remove_file(&gone).unwrap();
+        assert!(j.has_pending(), "a failed save leaves a snapshot due");
+        assert_eq!(j.save(&[], || (Vec::new(), id(5).to_vec())).unwrap(), Saved::Snapshot);
+        assert_eq!(ids(&gone.join("d")), (vec![], vec![5], 0));
     }
 }

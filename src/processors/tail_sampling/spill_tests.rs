@@ -63,6 +63,18 @@ fn batch(spans: Vec<Span>) -> Batch {
 }
 
 fn build(json: &str, dir: &Path, reg: &Registry, worker: usize, workers: usize) -> TailSamplingProcessor {
+    build_in(json, dir, reg, worker, workers, &Default::default())
+}
+
+/// One of the worker instances of a processor that share `slot`.
+fn build_in(
+    json: &str,
+    dir: &Path,
+    reg: &Registry,
+    worker: usize,
+    workers: usize,
+    slot: &crate::processors::SharedSlot,
+) -> TailSamplingProcessor {
     let cfg: TailSamplingConfig = serde_json::from_str(json).expect("config");
     let ctx = ProcessorContext {
         id: P.into(),
@@ -70,7 +82,7 @@ fn build(json: &str, dir: &Path, reg: &Registry, worker: usize, workers: usize) 
         registry: reg.clone(),
         worker,
         workers,
-        shared: Default::default(),
+        shared: slot.clone(),
         storage_dir: Some(dir.to_path_buf()),
     };
     TailSamplingProcessor::new(&cfg, &ctx)
@@ -262,9 +274,15 @@ fn decision_caches_survive_a_restart_through_the_storage() {
         p.flush(&mut rest); // shutdown: writes the caches
     }
     assert!(dir.path().join("decisions-0").exists());
-    // A restart with two workers: each takes the saved decisions routed to it.
+    // A restart with two workers: each takes the saved decisions routed to
+    // it, read before its first batch (or tick).
     let reg = Registry::new();
-    let mut workers: Vec<_> = (0..2).map(|w| build(&json, dir.path(), &reg, w, 2)).collect();
+    let slot = Default::default();
+    let mut workers: Vec<_> = (0..2).map(|w| build_in(&json, dir.path(), &reg, w, 2, &slot)).collect();
+    assert_eq!(metric(&reg, "sluice_tail_sampling_decisions_restored_total", &[("cache", "sampled")]), 0.0);
+    for w in &mut workers {
+        w.tick(t0, &mut Vec::new());
+    }
     assert_eq!(metric(&reg, "sluice_tail_sampling_decisions_restored_total", &[("cache", "sampled")]), 10.0);
     assert_eq!(metric(&reg, "sluice_tail_sampling_decisions_restored_total", &[("cache", "not_sampled")]), 90.0);
     let mut out = Vec::new();
@@ -288,9 +306,95 @@ fn decision_caches_survive_a_restart_through_the_storage() {
         w.flush(&mut Vec::new());
     }
     let reg = Registry::new();
-    let _one = build(&json, dir.path(), &reg, 0, 1);
+    build(&json, dir.path(), &reg, 0, 1).flush(&mut Vec::new());
     assert_eq!(metric(&reg, "sluice_tail_sampling_decisions_restored_total", &[("cache", "sampled")]), 10.0);
     assert_eq!(metric(&reg, "sluice_tail_sampling_decisions_restored_total", &[("cache", "not_sampled")]), 90.0);
+}
+
+/// Traces `range` (10 spans, the multiples of 10 with an error) at `t`.
+fn traces(p: &mut TailSamplingProcessor, range: std::ops::Range<u64>, t: Instant, out: &mut Vec<Batch>) {
+    let spans = range.flat_map(|n| (0..SPANS).map(move |i| span(n, i, n % 10 == 0))).collect();
+    p.process(batch(spans), t, out);
+}
+
+fn saves(reg: &Registry, result: &str) -> f64 {
+    metric(reg, "sluice_tail_sampling_decision_saves_total", &[("result", result)])
+}
+
+#[test]
+fn decisions_saved_every_interval_survive_a_kill_without_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = format!(
+        r#"{{"decision_wait": "5s", "decision_save_interval": "2s", "storage": "file_storage", "policies": {ERRORS}}}"#
+    );
+    let t0 = Instant::now();
+    let s = Duration::from_secs;
+    let reg = Registry::new();
+    let mut p = build(&json, dir.path(), &reg, 0, 1);
+    let mut out = Vec::new();
+    traces(&mut p, 0..100, t0, &mut out);
+    assert_eq!(p.next_deadline(), Some(t0 + s(5)), "no save is due before a decision");
+    p.tick(t0 + s(5), &mut out);
+    assert_eq!(collect(std::mem::take(&mut out)).len(), 10);
+    assert_eq!(p.next_deadline(), Some(t0 + s(7)), "the decisions are due to be saved one interval later");
+    assert!(!dir.path().join("decisions-0").exists());
+    p.tick(t0 + s(7), &mut out);
+    assert_eq!((saves(&reg, "snapshot"), saves(&reg, "appended")), (1.0, 0.0), "the first save writes the file whole");
+    assert_eq!(p.next_deadline(), None, "nothing waits, nothing to save");
+    traces(&mut p, 100..200, t0 + s(7), &mut out);
+    p.tick(t0 + s(12), &mut out);
+    p.tick(t0 + s(14), &mut out);
+    assert_eq!((saves(&reg, "snapshot"), saves(&reg, "appended")), (1.0, 1.0), "later saves append");
+    // Decided, but the process is killed before their save is due: lost.
+    traces(&mut p, 200..300, t0 + s(14), &mut out);
+    p.tick(t0 + s(19), &mut out);
+    assert_eq!(collect(std::mem::take(&mut out)).len(), 20);
+    drop(p); // kill -9: no flush
+
+    let reg = Registry::new();
+    let mut p = build(&json, dir.path(), &reg, 0, 1);
+    let late: Vec<Span> = (0..300).map(|n| span(n, 50, false)).collect();
+    p.process(batch(late), t0 + s(30), &mut out);
+    assert_eq!(metric(&reg, "sluice_tail_sampling_decisions_restored_total", &[("cache", "sampled")]), 20.0);
+    assert_eq!(metric(&reg, "sluice_tail_sampling_decisions_restored_total", &[("cache", "not_sampled")]), 180.0);
+    assert_eq!(metric(&reg, "sluice_tail_sampling_late_spans_total", &[("outcome", "kept")]), 20.0);
+    assert_eq!(metric(&reg, "sluice_tail_sampling_late_spans_total", &[("outcome", "dropped")]), 180.0);
+    assert_eq!(p.traces_in_memory(), 100, "the last interval's traces are decided anew");
+    let kept = collect(out);
+    assert_eq!(kept.len(), 20);
+    assert!((0..200).step_by(10).all(|n| kept[&trace_id(n)].len() == 1));
+}
+
+#[test]
+fn a_failed_save_is_counted_and_the_next_rewrites_the_file_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = format!(
+        r#"{{"decision_wait": "1s", "decision_save_interval": "1s", "storage": "file_storage", "policies": {ERRORS}}}"#
+    );
+    let (t0, s) = (Instant::now(), Duration::from_secs);
+    let reg = Registry::new();
+    let mut p = build(&json, dir.path(), &reg, 0, 1);
+    let mut out = Vec::new();
+    traces(&mut p, 0..10, t0, &mut out);
+    p.tick(t0 + s(1), &mut out);
+    // The directory replaced by a file: the save cannot write.
+    let spill_dir = dir.path().join("spill-0");
+    std::fs::rename(dir.path(), dir.path().with_extension("moved")).unwrap();
+    std::fs::write(dir.path(), b"not a directory").unwrap();
+    p.tick(t0 + s(2), &mut out);
+    assert_eq!(saves(&reg, "failed"), 1.0);
+    std::fs::remove_file(dir.path()).unwrap();
+    std::fs::rename(dir.path().with_extension("moved"), dir.path()).unwrap();
+    assert!(spill_dir.exists());
+    traces(&mut p, 10..20, t0 + s(2), &mut out);
+    p.tick(t0 + s(3), &mut out);
+    p.tick(t0 + s(4), &mut out);
+    assert_eq!(saves(&reg, "snapshot"), 1.0);
+    drop(p);
+    let reg = Registry::new();
+    build(&json, dir.path(), &reg, 0, 1).tick(t0 + s(5), &mut out);
+    assert_eq!(metric(&reg, "sluice_tail_sampling_decisions_restored_total", &[("cache", "sampled")]), 2.0);
+    assert_eq!(metric(&reg, "sluice_tail_sampling_decisions_restored_total", &[("cache", "not_sampled")]), 18.0);
 }
 
 #[test]
@@ -303,10 +407,10 @@ fn damaged_saved_decisions_and_stale_spill_files_are_counted_at_start_never_a_pa
     let reg = Registry::new();
     let json = format!(r#"{{"storage": "file_storage", "policies": {ERRORS}}}"#);
     let mut p = build(&json, dir.path(), &reg, 0, 1);
-    assert_eq!(metric(&reg, "sluice_tail_sampling_decisions_corrupt_total", &[]), 2.0);
     assert_eq!(metric(&reg, "sluice_tail_sampling_spill_discarded_bytes_total", &[]), 5000.0);
     let mut out = Vec::new();
     p.process(batch(vec![span(1, SPANS - 1, true)]), Instant::now(), &mut out);
+    assert_eq!(metric(&reg, "sluice_tail_sampling_decisions_corrupt_total", &[]), 2.0);
     p.flush(&mut out);
     assert_eq!(collect(out).len(), 1, "runs normally");
     assert!(!dir.path().join("decisions-1").exists(), "a file of a worker that no longer exists is removed");
