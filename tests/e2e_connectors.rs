@@ -45,21 +45,8 @@ fn python_sdk_spans_are_counted_into_prometheus_and_forwarded() {
     let ports = Ports::pick();
     let page = format!("127.0.0.1:{}", free_port());
     let copy = dir.path().join("copy.jsonl");
-    let config = format!(
-        "receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{grpc}
-      http:
-        endpoint: 127.0.0.1:{http}
-exporters:
-  prometheus:
-    endpoint: {page}
-  file:
-    path: {copy}
-connectors:
-  count:
+    let exporters = format!("  prometheus:\n    endpoint: {page}\n  file:\n    path: {}\n", copy.display());
+    let connectors = "  count:
     spans:
       e2e.spans.by.route:
         description: spans per route
@@ -70,30 +57,16 @@ connectors:
     metrics_flush_interval: 1s
     dimensions:
       - name: http.route
-extensions:
-  health_check:
-    endpoint: 127.0.0.1:{health}
-service:
-  extensions: [health_check]
-  telemetry:
-    metrics:
-      address: 127.0.0.1:{metrics}
-  pipelines:
-    traces:
-      receivers: [otlp]
-      exporters: [count, forward, spanmetrics]
-    traces/copy:
-      receivers: [forward]
-      exporters: [file]
-    metrics/counts:
-      receivers: [count, spanmetrics]
-      exporters: [prometheus]
-",
-        grpc = ports.grpc,
-        http = ports.http,
-        health = ports.health,
-        metrics = ports.metrics,
-        copy = copy.display(),
+";
+    let pipelines = [
+        pipeline("traces", &["otlp"], &[], &["count", "forward", "spanmetrics"], &[]),
+        pipeline("traces/copy", &["forward"], &[], &["file"], &[]),
+        pipeline("metrics/counts", &["count", "spanmetrics"], &[], &["prometheus"], &[]),
+    ]
+    .concat();
+    let config = config_with(
+        ports,
+        Sections { exporters: &exporters, connectors, pipelines: &pipelines, ..Sections::default() },
     );
     std::fs::write(dir.path().join("copy.jsonl"), "").unwrap();
     let agent = Agent::start(dir.path(), &config, ports);
@@ -207,25 +180,11 @@ fn python_sdk_spans_are_routed_by_service_to_their_pipelines() {
     let dir = temp_dir();
     let ports = Ports::pick();
     let file = |name: &str| dir.path().join(format!("{name}.jsonl"));
-    let config = format!(
-        "receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{grpc}
-      http:
-        endpoint: 127.0.0.1:{http}
-exporters:
-  file/health:
-    path: {health_file}
-  file/checkout:
-    path: {checkout_file}
-  file/billing:
-    path: {billing_file}
-  file/other:
-    path: {other_file}
-connectors:
-  routing:
+    let exporters: String = ["health", "checkout", "billing", "other"]
+        .iter()
+        .map(|name| format!("  file/{name}:\n    path: {}\n", file(name).display()))
+        .collect();
+    let connectors = "  routing:
     default_pipelines: [traces/other]
     table:
       - context: span
@@ -235,39 +194,14 @@ connectors:
         pipelines: [traces/checkout]
       - statement: route() where attributes[\"service.name\"] == \"billing\"
         pipelines: [traces/billing]
-extensions:
-  health_check:
-    endpoint: 127.0.0.1:{health}
-service:
-  extensions: [health_check]
-  telemetry:
-    metrics:
-      address: 127.0.0.1:{metrics}
-  pipelines:
-    traces/in:
-      receivers: [otlp]
-      exporters: [routing]
-    traces/health:
-      receivers: [routing]
-      exporters: [file/health]
-    traces/checkout:
-      receivers: [routing]
-      exporters: [file/checkout]
-    traces/billing:
-      receivers: [routing]
-      exporters: [file/billing]
-    traces/other:
-      receivers: [routing]
-      exporters: [file/other]
-",
-        grpc = ports.grpc,
-        http = ports.http,
-        health = ports.health,
-        metrics = ports.metrics,
-        health_file = file("health").display(),
-        checkout_file = file("checkout").display(),
-        billing_file = file("billing").display(),
-        other_file = file("other").display(),
+";
+    let mut pipelines = pipeline("traces/in", &["otlp"], &[], &["routing"], &[]);
+    for name in ["health", "checkout", "billing", "other"] {
+        pipelines += &pipeline(&format!("traces/{name}"), &["routing"], &[], &[&format!("file/{name}")], &[]);
+    }
+    let config = config_with(
+        ports,
+        Sections { exporters: &exporters, connectors, pipelines: &pipelines, ..Sections::default() },
     );
     let agent = Agent::start(dir.path(), &config, ports);
 
