@@ -7,9 +7,14 @@
 //! `exclude_dimensions`) and configured `dimensions` (looked up on the span,
 //! then its resource, else the dimension's `default`, else left out):
 //! `{namespace}.calls`, a monotonic sum of spans, and `{namespace}.duration`,
-//! an explicit-bucket histogram of `end - start` (0 when the end is not after
-//! the start) in `unit` (ms or s). Spans whose resource has no `service.name`
-//! are not counted, as in the Collector. Every `metrics_flush_interval` the
+//! an explicit-bucket (or, with `histogram.exponential`, a base-2
+//! exponential: see `exponential.rs`) histogram of `end - start` (0 when the
+//! end is not after the start) in `unit` (ms or s); with `events.enabled`,
+//! `{namespace}.events` counts span events per the span's dimensions plus
+//! `events.dimensions` (looked up on the span, then the event); with
+//! `exemplars.enabled`, each point carries the trace and span IDs and
+//! durations of the spans since the last flush. Spans whose resource has no
+//! `service.name` are not counted, as in the Collector. Every `metrics_flush_interval` the
 //! series are emitted: cumulative (the default) keeps them, with the start
 //! time of their first span, and drops a resource not seen for
 //! `metrics_expiration`; delta emits what came since the last flush, each
@@ -22,8 +27,12 @@
 //! `sluice_connector_spanmetrics_overflow_spans_total`. At most
 //! `resource_metrics_cache_size` resources are kept; a new one evicts the one
 //! seen least recently (counted in
-//! `sluice_connector_spanmetrics_evicted_resources_total`). The connector never
-//! reads the clock: time comes in as [`Now`].
+//! `sluice_connector_spanmetrics_evicted_resources_total`). Event series have
+//! the same limit apart; a point holds at most `max_per_data_point`
+//! exemplars (more are counted in
+//! `sluice_connector_spanmetrics_dropped_exemplars_total`); an exponential
+//! histogram at most `max_size` buckets. The connector never reads the
+//! clock: time comes in as [`Now`].
 
 use crate::config::component::{Checker, CollectorOnly, ComponentKind, ComponentMeta, Factory};
 use crate::config::describe::SettingsType;
