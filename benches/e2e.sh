@@ -2,7 +2,7 @@
 # End-to-end scenarios over loopback, from a fresh clone with one command:
 #
 #   bash benches/e2e.sh                 # every scenario (about 4 minutes)
-#   bash benches/e2e.sh 1 3             # some of them: 1 1none 1zstd 1gz6 1nop 1f16 2 3 4 5
+#   bash benches/e2e.sh 1 3             # some of them: 1 1none 1zstd 1gz6 1nop 1f16 2 3 4 5 6 7
 #
 # Builds sluice and sluice-loadgen (release), then for each scenario starts a
 # counting sink (`sluice-loadgen sink`), sluice with the scenario's config,
@@ -32,6 +32,8 @@
 #   4     metrics through cardinality_limiter, logs through log_rate_limiter -> gRPC sink
 #   5     I/O ceiling: the same requests flat out into a sink that does not decode
 #   6     scenario 1 with transform (3 OTTL statements) and filter (2 OTTL conditions)
+#   7     connectors: OTLP/gRPC traces -> spanmetrics + slo (2 SLOs) -> metrics -> batch -> otlp -> gRPC sink
+#         (`exported` counts the metric points the connectors emit, not spans)
 #
 # sluice runs on core 0, the load generator and the sink on core 1 (taskset);
 # on a 1-core machine everything shares core 0 and the figures say less.
@@ -57,14 +59,14 @@ CONNS=${CONNS:-4}
 CONC=${CONC:-2}
 SPANS=${SPANS:-1000}
 scenarios=("$@")
-[[ ${#scenarios[@]} -eq 0 ]] && scenarios=(1 1none 1zstd 1gz6 1nop 1f16 2 3 4 5 6)
+[[ ${#scenarios[@]} -eq 0 ]] && scenarios=(1 1none 1zstd 1gz6 1nop 1f16 2 3 4 5 6 7)
 for s in "${scenarios[@]}"; do
     if [[ $s == *@base && ! -x "${SLUICE_BASE:-}" ]]; then
         echo "scenario $s needs SLUICE_BASE, the path of a sluice binary" >&2
         exit 2
     fi
-    case ${s%@base} in 1 | 1none | 1zstd | 1gz6 | 1nop | 1f16 | 2 | 3 | 4 | 5 | 6) ;; *)
-        echo "unknown scenario $s (1 1none 1zstd 1gz6 1nop 1f16 2 3 4 5 6)" >&2
+    case ${s%@base} in 1 | 1none | 1zstd | 1gz6 | 1nop | 1f16 | 2 | 3 | 4 | 5 | 6 | 7) ;; *)
+        echo "unknown scenario $s (1 1none 1zstd 1gz6 1nop 1f16 2 3 4 5 6 7)" >&2
         exit 2
         ;;
     esac
@@ -293,6 +295,39 @@ tail_sampling_yaml="  tail_sampling:
       - {name: debug-flag, type: trace_state, trace_state: {key: debug, values: [\"1\"]}}
       - {name: capped, type: rate_limiting, rate_limiting: {spans_per_second: 1000}}
       - {name: some, type: probabilistic, probabilistic: {sampling_percentage: 10}}"
+# Scenario 7: R.E.D. metrics and SLOs from the load's spans (service `items`,
+# 50 routes, 1% errors, 0.5% slow): 100 spanmetrics series, 2 SLOs.
+write_connectors_config() {
+    cat > "$work/$1.yaml" <<YAML
+$receivers_yaml
+processors:
+$memory_limiter_yaml
+  batch:
+connectors:
+  spanmetrics:
+    metrics_flush_interval: 5s
+    dimensions: [{name: http.route}, {name: http.request.method}]
+  slo:
+    metrics_flush_interval: 5s
+    slos:
+      - {name: availability, service: items, objective: 99.9}
+      - {name: latency, service: items, objective: 99, bad: {status_codes: [], latency_above: 1s}}
+$(exporters_yaml)
+service:
+  telemetry:
+    metrics:
+      address: $AGENT_METRICS
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [memory_limiter]
+      exporters: [spanmetrics, slo]
+    metrics:
+      receivers: [spanmetrics, slo]
+      processors: [batch]
+      exporters: [otlp]
+YAML
+}
 cardinality_yaml="  cardinality_limiter:
     default_limit: 2000"
 log_rate_yaml="  log_rate_limiter:
@@ -451,6 +486,10 @@ for s in "${scenarios[@]}"; do
     5)
         ceiling grpc
         ceiling http
+        ;;
+    7)
+        write_connectors_config 7$t
+        scenario 7$t "OTLP/gRPC traces -> spanmetrics + slo -> metrics -> otlp (gzip) -> gRPC sink${t:+ [SLUICE_BASE]}" traces grpc "${TRACE_SHAPE[@]}"
         ;;
     6)
         write_config 6$t traces "memory_limiter, filter, transform, batch" otlp "$ottl_yaml"

@@ -490,7 +490,10 @@ fn rule_exprs_and_records() -> (Vec<String>, BTreeSet<String>) {
 
 /// Grafana's variables replaced by values PromQL parses.
 fn grafana_to_promql(expr: &str) -> String {
-    expr.replace("$__rate_interval", "5m").replace("$job", "sluice.*").replace("$instance", ".*")
+    expr.replace("$__rate_interval", "5m")
+        .replace("$job", "sluice.*")
+        .replace("$instance", ".*")
+        .replace("$service", ".*")
 }
 
 #[test]
@@ -625,12 +628,15 @@ fn post_json(addr: &str, path: &str, body: &str) -> u16 {
 
 /// Every metric name the agent exports: the families a running sluice with a
 /// pipeline per signal lists on /metrics (histograms with their `_bucket`,
-/// `_sum`, `_count` series), and every name defined in src/telemetry (series
-/// of components that config does not use only appear with them).
+/// `_sum`, `_count` series), every name defined in src/telemetry (series
+/// of components that config does not use only appear with them), and the
+/// series its `spanmetrics` connector puts on a `prometheus` exporter page
+/// for one span.
 fn exported_metric_names() -> BTreeSet<String> {
     let dir = temp_dir();
     let ports = Ports::pick();
     let dead = free_port();
+    let page = format!("127.0.0.1:{}", free_port());
     let exporters = format!(
         "  otlp:
     endpoint: 127.0.0.1:{dead}
@@ -641,7 +647,9 @@ fn exported_metric_names() -> BTreeSet<String> {
     retry_on_failure: {{enabled: false}}
   prometheusremotewrite:
     endpoint: http://127.0.0.1:{dead}/api/v1/write
-    retry_on_failure: {{enabled: false}}"
+    retry_on_failure: {{enabled: false}}
+  prometheus:
+    endpoint: {page}"
     );
     let processors = "  memory_limiter:
     check_interval: 1s
@@ -652,25 +660,21 @@ fn exported_metric_names() -> BTreeSet<String> {
   tail_sampling:
     decision_wait: 1s
     policies: [{name: all, type: always_sample}]";
-    let mut config = agent_config(ports, processors, &exporters, &[], &[], &[], &[]);
-    config.push_str(
-        "    traces:
-      receivers: [otlp]
-      processors: [memory_limiter, tail_sampling, batch]
-      exporters: [otlp]
-    metrics:
-      receivers: [otlp]
-      processors: [memory_limiter, batch]
-      exporters: [prometheusremotewrite]
-    logs:
-      receivers: [otlp]
-      processors: [memory_limiter, batch]
-      exporters: [loki]
-",
+    let pipelines = [
+        pipeline("traces", &["otlp"], &["memory_limiter", "tail_sampling", "batch"], &["otlp", "spanmetrics"], &[]),
+        pipeline("metrics", &["otlp"], &["memory_limiter", "batch"], &["prometheusremotewrite"], &[]),
+        pipeline("logs", &["otlp"], &["memory_limiter", "batch"], &["loki"], &[]),
+        pipeline("metrics/red", &["spanmetrics"], &[], &["prometheus"], &[]),
+    ]
+    .concat();
+    let connectors = "  spanmetrics:\n    metrics_flush_interval: 100ms\n";
+    let config = config_with(
+        ports,
+        Sections { processors, exporters: &exporters, connectors, pipelines: &pipelines, ..Sections::default() },
     );
     let agent = Agent::start(dir.path(), &config, ports);
     let addr = format!("127.0.0.1:{}", ports.http);
-    let t = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"s","startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000001000000000"}]}]}]}"#;
+    let t = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"svc"}}]},"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"s","startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000001000000000"}]}]}]}"#;
     let m = r#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"m","gauge":{"dataPoints":[{"timeUnixNano":"1700000000000000000","asInt":"1"}]}}]}]}]}"#;
     let l = r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"timeUnixNano":"1700000000000000000","body":{"stringValue":"hi"}}]}]}]}"#;
     assert_eq!(post_json(&addr, "/v1/traces", t), 200);
@@ -681,6 +685,15 @@ fn exported_metric_names() -> BTreeSet<String> {
             .iter()
             .all(|sig| agent.metric("sluice_exporter_send_duration_seconds_count", &[("data_type", *sig)]) >= 1.0)
     }));
+    let red = || http_get(&page, "/metrics").map(|(_, body)| body).unwrap_or_default();
+    assert!(
+        wait_until("the spanmetrics series on the prometheus page", Duration::from_secs(15), || {
+            red().contains("traces_span_metrics_calls_total{")
+        }),
+        "{}",
+        agent.log()
+    );
+    let red = red();
     let page = agent.metrics();
     agent.stop();
 
@@ -696,6 +709,20 @@ fn exported_metric_names() -> BTreeSet<String> {
         }
     }
     assert!(names.len() >= 45, "too few families on /metrics: {names:?}");
+    // Every series name on the exporter page, as Prometheus will store it.
+    for line in red.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+        let name = line.split(['{', ' ']).next().unwrap_or_default();
+        if name.starts_with("traces_span_metrics_") {
+            names.insert(name.to_string());
+        }
+    }
+    for must in [
+        "traces_span_metrics_calls_total",
+        "traces_span_metrics_duration_milliseconds_bucket",
+        "traces_span_metrics_duration_milliseconds_sum",
+    ] {
+        assert!(names.contains(must), "{must} is not on the page:\n{red}");
+    }
     for entry in fs::read_dir(repo_root().join("src/telemetry")).unwrap() {
         let src = read(&entry.unwrap().path());
         for piece in src.split('"').skip(1).step_by(2) {
@@ -766,6 +793,8 @@ fn dashboard_alerts_and_runbooks_use_only_metrics_sluice_exports() {
         "slo:sli_error:ratio_rate1h",
         "slo:error_budget:ratio",
         "sluice_slo_alert_firing",
+        "traces_span_metrics_calls_total",
+        "traces_span_metrics_duration_milliseconds_bucket",
     ] {
         assert!(names.contains(must), "{must} is not used anywhere");
     }

@@ -47,53 +47,33 @@ other.shutdown()
 "#;
 
 fn config(ports: &Ports, page: &str, storage: &str, alerts: &str) -> String {
-    format!(
-        "receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{grpc}
-      http:
-        endpoint: 127.0.0.1:{http}
-exporters:
-  prometheus:
-    endpoint: {page}
-  file:
-    path: {alerts}
-    flush_interval: 100ms
-connectors:
-  slo:
+    let exporters =
+        format!("  prometheus:\n    endpoint: {page}\n  file:\n    path: {alerts}\n    flush_interval: 100ms\n");
+    let connectors = "  slo:
     metrics_flush_interval: 1s
     storage: file_storage
     slos:
       - name: availability
         service: checkout
         objective: 99
-extensions:
-  file_storage:
-    directory: {storage}
-  health_check:
-    endpoint: 127.0.0.1:{health}
-service:
-  extensions: [health_check, file_storage]
-  telemetry:
-    metrics:
-      address: 127.0.0.1:{metrics}
-  pipelines:
-    traces:
-      receivers: [otlp]
-      exporters: [slo]
-    metrics:
-      receivers: [slo]
-      exporters: [prometheus]
-    logs:
-      receivers: [slo]
-      exporters: [file]
-",
-        grpc = ports.grpc,
-        http = ports.http,
-        health = ports.health,
-        metrics = ports.metrics,
+";
+    let extensions = format!("  file_storage:\n    directory: {storage}\n");
+    let pipelines = [
+        pipeline("traces", &["otlp"], &[], &["slo"], &[]),
+        pipeline("metrics", &["slo"], &[], &["prometheus"], &[]),
+        pipeline("logs", &["slo"], &[], &["file"], &[]),
+    ]
+    .concat();
+    config_with(
+        *ports,
+        Sections {
+            exporters: &exporters,
+            connectors,
+            extensions: &extensions,
+            extension_ids: &["file_storage"],
+            pipelines: &pipelines,
+            ..Sections::default()
+        },
     )
 }
 

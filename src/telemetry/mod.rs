@@ -648,6 +648,9 @@ pub struct SpanMetricsMetrics {
     pub overflow_spans: Counter,
     /// Resources dropped (with their series) to make room for a new one.
     pub evicted_resources: Counter,
+    /// Exemplars not attached: their data point already held
+    /// `exemplars.max_per_data_point` since the last flush.
+    pub dropped_exemplars: Counter,
 }
 
 impl SpanMetricsMetrics {
@@ -662,6 +665,11 @@ impl SpanMetricsMetrics {
             evicted_resources: reg.counter(
                 "sluice_connector_spanmetrics_evicted_resources_total",
                 "Resources whose series were dropped to make room (resource_metrics_cache_size reached).",
+                labels,
+            ),
+            dropped_exemplars: reg.counter(
+                "sluice_connector_spanmetrics_dropped_exemplars_total",
+                "Exemplars not attached: the data point held exemplars.max_per_data_point already.",
                 labels,
             ),
         }

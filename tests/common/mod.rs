@@ -26,6 +26,10 @@ use std::time::{Duration, Instant};
 
 pub use tempfile::TempDir;
 
+mod prometheus_server;
+#[allow(unused_imports)] // each tests/*.rs uses a different part of this module
+pub use prometheus_server::{urlencode, PrometheusServer};
+
 // ---------------------------------------------------------------------------
 // Locations and peers
 
@@ -378,10 +382,90 @@ impl Ports {
     }
 }
 
-/// A config with the otlp receiver on both protocols, health_check and
-/// /metrics on `ports`, the given processors/exporters sections (YAML, each
-/// line indented by two spaces already) and one pipeline per signal in
-/// `signals`, each `otlp → processors → exporters`.
+/// The parts of an agent config that differ between tests; [`config_with`]
+/// writes them into the one frame every test shares (the otlp receiver on
+/// both protocols, health_check, the agent's /metrics and debug logs).
+///
+/// Each section body is YAML indented by two spaces already, as it would
+/// stand under its key; an empty one leaves the section out.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sections<'a> {
+    pub processors: &'a str,
+    pub exporters: &'a str,
+    pub connectors: &'a str,
+    /// Extensions beside health_check (e.g. a `file_storage`).
+    pub extensions: &'a str,
+    /// Their IDs, listed after health_check in `service.extensions`.
+    pub extension_ids: &'a [&'a str],
+    /// The body of `service.pipelines`: see [`pipeline`].
+    pub pipelines: &'a str,
+}
+
+/// One entry of `service.pipelines` (indented for [`Sections::pipelines`]);
+/// `extra` lines are added to it (e.g. `channel_capacity: 1`).
+pub fn pipeline(name: &str, receivers: &[&str], processors: &[&str], exporters: &[&str], extra: &[&str]) -> String {
+    let mut p = format!("    {name}:\n      receivers: [{}]\n", receivers.join(", "));
+    if !processors.is_empty() {
+        p.push_str(&format!("      processors: [{}]\n", processors.join(", ")));
+    }
+    p.push_str(&format!("      exporters: [{}]\n", exporters.join(", ")));
+    for e in extra {
+        p.push_str(&format!("      {e}\n"));
+    }
+    p
+}
+
+/// The agent config of [`Sections`] on `ports`.
+pub fn config_with(ports: Ports, s: Sections) -> String {
+    // An empty section would be YAML null; leave it out instead.
+    let section = |key: &str, body: &str| {
+        if body.trim().is_empty() {
+            String::new()
+        } else {
+            format!("{key}:\n{}\n", body.trim_end_matches('\n'))
+        }
+    };
+    let extension_ids: Vec<&str> = std::iter::once("health_check").chain(s.extension_ids.iter().copied()).collect();
+    format!(
+        "receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:{grpc}
+      http:
+        endpoint: 127.0.0.1:{http}
+{processors}{exporters}{connectors}extensions:
+  health_check:
+    endpoint: 127.0.0.1:{health}
+{extensions}service:
+  extensions: [{extension_ids}]
+  telemetry:
+    metrics:
+      address: 127.0.0.1:{metrics}
+    logs:
+      level: debug
+  pipelines:
+{pipes}",
+        processors = section("processors", s.processors),
+        exporters = section("exporters", s.exporters),
+        connectors = section("connectors", s.connectors),
+        extensions = if s.extensions.trim().is_empty() {
+            String::new()
+        } else {
+            format!("{}\n", s.extensions.trim_end_matches('\n'))
+        },
+        extension_ids = extension_ids.join(", "),
+        pipes = s.pipelines,
+        grpc = ports.grpc,
+        http = ports.http,
+        health = ports.health,
+        metrics = ports.metrics,
+    )
+}
+
+/// A config with one pipeline per signal in `signals`, each
+/// `otlp → processors → exporters`, in the frame of [`config_with`]; the
+/// given processors/exporters sections are YAML indented by two spaces.
 ///
 /// `pipeline_extra` is appended to every pipeline (e.g. `channel_capacity: 1`).
 pub fn agent_config(
@@ -393,46 +477,10 @@ pub fn agent_config(
     exporters: &[&str],
     pipeline_extra: &[&str],
 ) -> String {
-    let mut pipes = String::new();
-    for s in signals {
-        pipes.push_str(&format!(
-            "    {s}:\n      receivers: [otlp]\n      processors: [{}]\n      exporters: [{}]\n",
-            processors.join(", "),
-            exporters.join(", ")
-        ));
-        for e in pipeline_extra {
-            pipes.push_str(&format!("      {e}\n"));
-        }
-    }
-    // An empty `processors:` would be YAML null; leave the section out instead.
-    let processors_section =
-        if processors_yaml.trim().is_empty() { String::new() } else { format!("processors:\n{processors_yaml}\n") };
-    format!(
-        "receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{grpc}
-      http:
-        endpoint: 127.0.0.1:{http}
-{processors_section}exporters:
-{exporters_yaml}
-extensions:
-  health_check:
-    endpoint: 127.0.0.1:{health}
-service:
-  extensions: [health_check]
-  telemetry:
-    metrics:
-      address: 127.0.0.1:{metrics}
-    logs:
-      level: debug
-  pipelines:
-{pipes}",
-        grpc = ports.grpc,
-        http = ports.http,
-        health = ports.health,
-        metrics = ports.metrics,
+    let pipes: String = signals.iter().map(|s| pipeline(s, &["otlp"], processors, exporters, pipeline_extra)).collect();
+    config_with(
+        ports,
+        Sections { processors: processors_yaml, exporters: exporters_yaml, pipelines: &pipes, ..Sections::default() },
     )
 }
 

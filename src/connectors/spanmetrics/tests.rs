@@ -1,13 +1,14 @@
 //! `spanmetrics` against hand-computed series: the Collector's names,
 //! dimensions, default buckets (2, 4, 6, 8, 10, 50, 100, 200, 400, 800, 1000,
 //! 1400, 2000, 5000, 10000, 15000 ms, inclusive upper bounds), temporality,
-//! expiration and the series limit.
+//! expiration, the series limit, exemplars, span events and the exponential
+//! histogram.
 
 use super::*;
 use crate::config::node;
 use crate::telemetry::Registry;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
+use opentelemetry_proto::tonic::trace::v1::{span::Event, ResourceSpans, ScopeSpans, Status};
 use std::time::Duration as StdDuration;
 
 fn compile(yaml: &str) -> Result<SpanMetrics, Vec<String>> {
@@ -28,7 +29,7 @@ fn compile(yaml: &str) -> Result<SpanMetrics, Vec<String>> {
 fn state(yaml: &str) -> (SpanMetricsState, Registry) {
     let reg = Registry::new();
     let m = SpanMetricsMetrics::new(&reg, "spanmetrics");
-    (SpanMetricsState::new(compile(yaml).unwrap(), m.overflow_spans, m.evicted_resources), reg)
+    (SpanMetricsState::new(compile(yaml).unwrap(), m), reg)
 }
 
 fn s(k: &str, v: &str) -> KeyValue {
@@ -326,13 +327,13 @@ fn resources_are_bounded_and_the_least_recently_seen_is_evicted() {
 #[test]
 fn settings_are_checked_with_the_collectors_messages() {
     let errors = compile(
-        "dimensions:\n  - name: span.kind\nexclude_dimensions: [http.method]\nmetrics_flush_interval: 0s\nhistogram:\n  explicit:\n    buckets: [10ms, 5ms]\nexemplars:\n  enabled: true\n",
+        "dimensions:\n  - name: span.kind\nexclude_dimensions: [http.method]\nmetrics_flush_interval: 0s\nhistogram:\n  explicit:\n    buckets: [10ms, 5ms]\ncalls_dimensions: []\n",
     )
     .unwrap_err();
     assert_eq!(
         errors,
         vec![
-            "connectors::spanmetrics::exemplars (line 8): the Collector has `exemplars`; sluice does not support it (yet); hint: remove `exemplars`; the README lists what sluice reads of each component",
+            "connectors::spanmetrics::calls_dimensions (line 8): the Collector has `calls_dimensions`; sluice does not support it (yet); hint: remove `calls_dimensions`; the README lists what sluice reads of each component",
         ]
     );
     let errors = compile(
@@ -348,4 +349,226 @@ fn settings_are_checked_with_the_collectors_messages() {
             "connectors::spanmetrics::histogram::explicit::buckets (line 7): buckets must be in increasing order, each once; hint: e.g. [2ms, 4ms, 6ms]",
         ]
     );
+}
+
+/// A span of `ms` milliseconds with trace ID `[t; 16]` and span ID `[t; 8]`.
+fn traced(t: u8, code: StatusCode, ms: f64) -> Span {
+    Span { trace_id: vec![t; 16], span_id: vec![t; 8], ..span("op", SpanKind::Server, code, ms, vec![]) }
+}
+
+#[test]
+fn exemplars_carry_trace_and_span_ids_bounded_per_point_and_cleared_at_each_flush() {
+    let (mut m, reg) = state("exemplars:\n  enabled: true\n  max_per_data_point: 2\n");
+    let base = Instant::now();
+    let mut out = Vec::new();
+    // Three spans of one series: the third finds the point full (counted);
+    // a span with an all-zero trace ID gets no exemplar, as in the Collector.
+    let spans = vec![
+        traced(1, StatusCode::Unset, 3.0),
+        traced(0, StatusCode::Unset, 5.0),
+        traced(2, StatusCode::Unset, 7.0),
+        traced(3, StatusCode::Unset, 9.0),
+    ];
+    m.consume(&batch(vec![s("service.name", "a")], spans), at(base, 0), &mut out);
+    m.tick(at(base, 60), &mut out);
+    let sm = &metrics_of(&out).resource_metrics[0].scope_metrics[0];
+    let Some(metric::Data::Sum(calls)) = &sm.metrics[0].data else { panic!() };
+    let Some(metric::Data::Histogram(h)) = &sm.metrics[1].data else { panic!() };
+    let want = |t: u8, ms: f64| Exemplar {
+        time_unix_nano: 65_000_000_000, // the flush's time
+        trace_id: vec![t; 16],
+        span_id: vec![t; 8],
+        value: Some(exemplar::Value::AsDouble(ms)), // the span's duration in the histogram's unit
+        ..Default::default()
+    };
+    assert_eq!(calls.data_points[0].exemplars, vec![want(1, 3.0), want(2, 7.0)]);
+    assert_eq!(h.data_points[0].exemplars, vec![want(1, 3.0), want(2, 7.0)]);
+    assert_eq!(calls.data_points[0].value, Some(number_data_point::Value::AsInt(4)));
+    assert!(reg.render().contains("sluice_connector_spanmetrics_dropped_exemplars_total{connector=\"spanmetrics\"} 1"));
+
+    // Cumulative: the counts stay, the exemplars were those of the last interval.
+    out.clear();
+    m.tick(at(base, 120), &mut out);
+    let sm = &metrics_of(&out).resource_metrics[0].scope_metrics[0];
+    let Some(metric::Data::Sum(calls)) = &sm.metrics[0].data else { panic!() };
+    assert!(calls.data_points[0].exemplars.is_empty());
+    assert_eq!(calls.data_points[0].value, Some(number_data_point::Value::AsInt(4)));
+    out.clear();
+    m.consume(&batch(vec![s("service.name", "a")], vec![traced(4, StatusCode::Unset, 1.0)]), at(base, 130), &mut out);
+    m.tick(at(base, 180), &mut out);
+    let sm = &metrics_of(&out).resource_metrics[0].scope_metrics[0];
+    let Some(metric::Data::Sum(calls)) = &sm.metrics[0].data else { panic!() };
+    assert_eq!(calls.data_points[0].exemplars.len(), 1);
+    assert_eq!(calls.data_points[0].exemplars[0].trace_id, vec![4; 16]);
+
+    // Off by default; on with no limit given: sluice's bound of 100.
+    assert_eq!(compile("").unwrap().exemplars, None);
+    assert_eq!(compile("exemplars:\n  enabled: true\n").unwrap().exemplars, Some(DEFAULT_MAX_EXEMPLARS));
+}
+
+#[test]
+fn span_events_are_counted_by_the_spans_dimensions_and_the_events_own() {
+    let (mut m, _) = state(
+        "dimensions:\n  - name: host.name\n  - name: http.route\nevents:\n  enabled: true\n  dimensions:\n    - name: exception.type\n",
+    );
+    let base = Instant::now();
+    let event =
+        |ty: &str| Event { name: "exception".into(), attributes: vec![s("exception.type", ty)], ..Default::default() };
+    let mut a = span("GET /a", SpanKind::Server, StatusCode::Error, 2.0, vec![s("http.route", "/a")]);
+    a.events = vec![event("IOError"), event("Timeout"), event("IOError")];
+    let mut b = span("GET /a", SpanKind::Server, StatusCode::Error, 3.0, vec![s("http.route", "/a")]);
+    b.events = vec![event("Timeout")];
+    // The span's own attribute wins over its event's.
+    let mut c = span(
+        "GET /a",
+        SpanKind::Server,
+        StatusCode::Error,
+        3.0,
+        vec![s("http.route", "/a"), s("exception.type", "Span")],
+    );
+    c.events = vec![event("IOError")];
+    let plain = span("GET /a", SpanKind::Server, StatusCode::Error, 3.0, vec![s("http.route", "/a")]);
+    let mut out = Vec::new();
+    m.consume(&batch(vec![s("service.name", "a"), s("host.name", "h1")], vec![a, b, c, plain]), at(base, 0), &mut out);
+    m.tick(at(base, 60), &mut out);
+    let sm = &metrics_of(&out).resource_metrics[0].scope_metrics[0];
+    let names: Vec<&str> = sm.metrics.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["traces.span.metrics.calls", "traces.span.metrics.duration", "traces.span.metrics.events"]);
+    let Some(metric::Data::Sum(events)) = &sm.metrics[2].data else { panic!() };
+    assert!(events.is_monotonic);
+    let got: Vec<(Vec<String>, i64)> = events
+        .data_points
+        .iter()
+        .map(|p| {
+            let Some(number_data_point::Value::AsInt(n)) = p.value else { panic!() };
+            (attrs_text(&p.attributes), n)
+        })
+        .collect();
+    // The dimensions are looked up on the span, then on the event: the
+    // resource's host.name is not seen, as in the Collector (it copies the
+    // event's attributes over the resource's).
+    let labels = |ty: &str| {
+        vec![
+            "service.name=a".to_string(),
+            "span.name=GET /a".into(),
+            "span.kind=SPAN_KIND_SERVER".into(),
+            "status.code=STATUS_CODE_ERROR".into(),
+            "http.route=/a".into(),
+            format!("exception.type={ty}"),
+        ]
+    };
+    assert_eq!(got, vec![(labels("IOError"), 2), (labels("Timeout"), 2), (labels("Span"), 1)]);
+    // The calls keep their own dimensions (host.name from the resource), not the events'.
+    let Some(metric::Data::Sum(calls)) = &sm.metrics[0].data else { panic!() };
+    assert_eq!(calls.data_points.len(), 1);
+    assert!(attrs_text(&calls.data_points[0].attributes).contains(&"host.name=h1".to_string()));
+    assert_eq!(calls.data_points[0].value, Some(number_data_point::Value::AsInt(4)));
+}
+
+#[test]
+fn exponential_histogram_buckets_and_scale_as_the_go_aggregator() {
+    // One value of 3 ms at the starting scale 20: bucket floor(log2(3) * 2^20)
+    // = floor(1.5849625007 * 1048576) = 1661953.
+    let (mut m, _) = state("histogram:\n  exponential:\n    max_size: 160\n");
+    let base = Instant::now();
+    let mut out = Vec::new();
+    let one = |m: &mut SpanMetricsState, spans: Vec<Span>, out: &mut Vec<Batch>| {
+        out.clear();
+        m.consume(&batch(vec![s("service.name", "a")], spans), at(base, 0), out);
+        m.flush(at(base, 1), out);
+        let sm = &metrics_of(out).resource_metrics[0].scope_metrics[0];
+        assert_eq!(sm.metrics[1].name, "traces.span.metrics.duration");
+        assert_eq!(sm.metrics[1].unit, "ms");
+        let Some(metric::Data::ExponentialHistogram(h)) = &sm.metrics[1].data else { panic!("not exponential") };
+        assert_eq!(h.aggregation_temporality, AggregationTemporality::Cumulative as i32);
+        h.data_points[0].clone()
+    };
+    let p = one(&mut m, vec![traced(1, StatusCode::Unset, 3.0)], &mut out);
+    assert_eq!((p.scale, p.count, p.sum, p.min, p.max), (20, 1, Some(3.0), Some(3.0), Some(3.0)));
+    let pos = p.positive.unwrap();
+    assert_eq!((pos.offset, pos.bucket_counts), (1_661_953, vec![1]));
+
+    // 1 ms and 4 ms: powers of two are exact, bucket (2^e << scale) - 1, so
+    // at scale 20 they are -1 and 2^21 - 1: 2^21 + 1 buckets, over 160.
+    // Halving c times gives (2^(21-c) - 1) - (-1) = 2^(21-c), below 160 first at
+    // c = 14: scale 6, buckets -1 and (2 << 6) - 1 = 127, 129 counters.
+    let (mut m, _) = state("histogram:\n  exponential:\n    max_size: 160\n");
+    let p = one(&mut m, vec![traced(1, StatusCode::Unset, 1.0), traced(2, StatusCode::Unset, 4.0)], &mut out);
+    assert_eq!((p.scale, p.count, p.zero_count, p.sum), (6, 2, 0, Some(5.0)));
+    let pos = p.positive.unwrap();
+    let mut want = vec![0u64; 129];
+    want[0] = 1;
+    want[128] = 1;
+    assert_eq!((pos.offset, pos.bucket_counts), (-1, want));
+
+    // max_size 4: 1, 16 and 3 ms. 1 and 16 (2^4) at scale 20: -1 and
+    // (4 << 20) - 1; the span 2^22 halves to 2 only after 21 steps: scale -1,
+    // where bucket = (exponent - 1 if exact) >> 1: 1 -> -1 >> 1 = -1, 16 -> 3 >> 1 = 1,
+    // 3 (exponent 1, not exact) -> 1 >> 1 = 0. Zero durations count apart.
+    let (mut m, _) = state("histogram:\n  exponential:\n    max_size: 4\n");
+    let mut zero = traced(4, StatusCode::Unset, 0.0);
+    zero.end_time_unix_nano = zero.start_time_unix_nano;
+    let spans = vec![
+        traced(1, StatusCode::Unset, 1.0),
+        traced(2, StatusCode::Unset, 16.0),
+        traced(3, StatusCode::Unset, 3.0),
+        zero,
+    ];
+    let p = one(&mut m, spans, &mut out);
+    assert_eq!((p.scale, p.count, p.zero_count, p.sum, p.min, p.max), (-1, 4, 1, Some(20.0), Some(0.0), Some(16.0)));
+    let pos = p.positive.unwrap();
+    assert_eq!((pos.offset, pos.bucket_counts), (-1, vec![1, 1, 1]));
+
+    // Only zeros: scale 0, as the Go aggregator reports it.
+    let (mut m, _) = state("histogram:\n  exponential: {}\n");
+    assert_eq!(compile("histogram:\n  exponential: {}\n").unwrap().exponential, Some(160));
+    let mut zero = traced(4, StatusCode::Unset, 0.0);
+    zero.end_time_unix_nano = zero.start_time_unix_nano;
+    let p = one(&mut m, vec![zero], &mut out);
+    assert_eq!((p.scale, p.count, p.zero_count), (0, 1, 1));
+    assert!(p.positive.unwrap().bucket_counts.is_empty());
+}
+
+#[test]
+fn exponential_buckets_never_exceed_max_size() {
+    let mut h = exponential::ExponentialHistogram::new(8);
+    // Durations from 1 ns to 10^6 s, in ms.
+    let mut v = 1e-6;
+    while v < 1e9 {
+        h.record(v);
+        v *= 1.7;
+    }
+    let mut dp = ExponentialHistogramDataPoint::default();
+    h.fill(&mut dp);
+    let pos = dp.positive.unwrap();
+    assert!(pos.bucket_counts.len() <= 8, "{} buckets", pos.bucket_counts.len());
+    assert_eq!(pos.bucket_counts.iter().sum::<u64>(), dp.count);
+    // Each value lies in (base^index, base^(index+1)] of the final scale.
+    let base = 2f64.powf(2f64.powi(-dp.scale));
+    let lowest = base.powi(pos.offset);
+    assert!(1e-6 > lowest && 1e-6 <= lowest * base, "1e-6 in ({lowest}, {}]", lowest * base);
+}
+
+#[test]
+fn exemplars_events_and_exponential_settings_are_checked() {
+    let errors = compile(
+        "histogram:\n  explicit:\n    buckets: [1ms]\n  exponential:\n    max_size: 1\nexemplars:\n  enabled: true\n  max_per_data_point: 0\nevents:\n  enabled: true\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        errors,
+        vec![
+            "connectors::spanmetrics::histogram (line 1): use either `explicit` or `exponential` buckets histogram",
+            "connectors::spanmetrics::histogram::exponential::max_size (line 5): max_size must be between 2 and 16384 (0: the default, 160); hint: e.g. max_size: 160",
+            "connectors::spanmetrics::exemplars::max_per_data_point (line 8): max_per_data_point must be between 1 and 10000; hint: leave it out for 100",
+            "connectors::spanmetrics::events::dimensions (line 9): failed validating event dimensions: no dimensions configured for events; hint: e.g. dimensions: [{name: exception.type}]",
+        ]
+    );
+    let errors = compile("events:\n  enabled: true\n  dimensions:\n    - name: span.name\n").unwrap_err();
+    assert_eq!(
+        errors,
+        vec!["connectors::spanmetrics::events::dimensions::0::name (line 4): failed validating event dimensions: duplicate dimension name span.name"]
+    );
+    // Disabled events need no dimensions, as in the Collector.
+    assert_eq!(compile("events:\n  enabled: false\n").unwrap().event_dimensions, None);
 }
