@@ -68,12 +68,11 @@ impl<'de> Deserialize<'de> for ByteSize {
     }
 }
 
-
 /// A size as a person writes it: the largest unit (`GiB`, `MiB`, `KiB`)
 /// that divides it exactly, else bytes; [`parse_byte_size`] reads it back.
 pub fn format_byte_size(bytes: u64) -> String {
     for (unit, shift) in [("GiB", 30), ("MiB", 20), ("KiB", 10)] {
-        if bytes != 0 && bytes % (1 << shift) == 0 {
+        if bytes != 0 && bytes.is_multiple_of(1 << shift) {
             return format!("{}{unit}", bytes >> shift);
         }
     }
@@ -97,7 +96,8 @@ mod tests {
 
     #[test]
     fn sizes_are_written_back_in_the_largest_exact_unit() {
-        for (bytes, text) in [(64 << 20, "64MiB"), (512 << 10, "512KiB"), (3 << 30, "3GiB"), (1000, "1000B"), (0, "0B")] {
+        for (bytes, text) in [(64 << 20, "64MiB"), (512 << 10, "512KiB"), (3 << 30, "3GiB"), (1000, "1000B"), (0, "0B")]
+        {
             assert_eq!(format_byte_size(bytes), text);
             assert_eq!(parse_byte_size(text), Ok(bytes));
         }

@@ -21,9 +21,7 @@ pub fn batch_bytes(batch: &Batch) -> u64 {
         Batch::Traces(r) => vec_of(&r.resource_spans, |rs| {
             resource(&rs.resource)
                 + rs.schema_url.capacity()
-                + vec_of(&rs.scope_spans, |ss| {
-                    scope(&ss.scope) + ss.schema_url.capacity() + vec_of(&ss.spans, span)
-                })
+                + vec_of(&rs.scope_spans, |ss| scope(&ss.scope) + ss.schema_url.capacity() + vec_of(&ss.spans, span))
         }),
         Batch::Metrics(r) => vec_of(&r.resource_metrics, |rm| {
             resource(&rm.resource)
@@ -119,15 +117,18 @@ fn metric(m: &Metric) -> usize {
         }),
         Some(metric::Data::ExponentialHistogram(h)) => vec_of(&h.data_points, |p| {
             let buckets = |b: &Option<_>| {
-                b.as_ref().map_or(0, |b: &opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets| {
-                    b.bucket_counts.capacity() * size_of::<u64>()
-                })
+                b.as_ref().map_or(
+                    0,
+                    |b: &opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets| {
+                        b.bucket_counts.capacity() * size_of::<u64>()
+                    },
+                )
             };
             attributes(&p.attributes) + exemplars(&p.exemplars) + buckets(&p.positive) + buckets(&p.negative)
         }),
-        Some(metric::Data::Summary(s)) => vec_of(&s.data_points, |p| {
-            attributes(&p.attributes) + std::mem::size_of_val(p.quantile_values.as_slice())
-        }),
+        Some(metric::Data::Summary(s)) => {
+            vec_of(&s.data_points, |p| attributes(&p.attributes) + std::mem::size_of_val(p.quantile_values.as_slice()))
+        }
         None => 0,
     };
     m.name.capacity() + m.description.capacity() + m.unit.capacity() + attributes(&m.metadata) + points

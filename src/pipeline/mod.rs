@@ -629,9 +629,8 @@ mod tests {
         assert_eq!(fill.bytes(), 3 * one, "a refusal takes nothing");
         assert_eq!(door.ready(&|| 1), Ok(()), "encoded offers are told by what waits: 90 KB < 100 KB");
         door.offer(encoded(5_000)).unwrap();
-        let refused = |bound| {
-            registry.value("sluice_pipeline_queue_refused_total", &[("pipeline", "traces"), ("bound", bound)])
-        };
+        let refused =
+            |bound| registry.value("sluice_pipeline_queue_refused_total", &[("pipeline", "traces"), ("bound", bound)]);
         assert_eq!((refused("bytes"), refused("batches")), (Some(1.0), Some(0.0)));
         // Drained, as a worker does: every byte is given back.
         while let Ok(work) = rx.try_recv() {

@@ -154,13 +154,18 @@ impl<'de> Deserialize<'de> for ChannelCapacity {
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ChannelCapacity, E> {
                 match u64::try_from(v) {
                     Ok(u) => self.visit_u64(u),
-                    Err(_) => Err(E::custom(format!("{v} is negative; write a count (e.g. 256) or a size (e.g. 64MiB)"))),
+                    Err(_) => {
+                        Err(E::custom(format!("{v} is negative; write a count (e.g. 256) or a size (e.g. 64MiB)")))
+                    }
                 }
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ChannelCapacity, E> {
                 let hint = "write a count of batches (e.g. 256) or a size such as 64MiB or 512KiB";
                 if !v.is_empty() && v.trim().bytes().all(|b| b.is_ascii_digit()) {
-                    return v.trim().parse::<u64>().map_err(|e| E::custom(format!("{v:?}: {e}; {hint}")))
+                    return v
+                        .trim()
+                        .parse::<u64>()
+                        .map_err(|e| E::custom(format!("{v:?}: {e}; {hint}")))
                         .and_then(|n| self.visit_u64(n));
                 }
                 let bytes = crate::config::size::parse_byte_size(v).map_err(|e| E::custom(format!("{e}; {hint}")))?;
