@@ -1,6 +1,7 @@
 //! Builds the running agent from a validated config and runs it.
 //!
-//! Each pipeline is a bounded `crossbeam-channel` (its *door*) drained by
+//! Each pipeline is a `crossbeam-channel` (its *door*), bounded in bytes or
+//! in batches by `channel_capacity` (see [`Fill`]), drained by
 //! worker threads, each running its own instance of the processor chain; the
 //! chain's output fans out to every exporter's sending queue as one shared
 //! `Arc<Batch>`. Receivers offer to doors without blocking; a full door or an
