@@ -16,7 +16,10 @@
 #     DURATION seconds: items/s accepted, refusals, and sluice's CPU seconds
 #     (utime+stime from /proc/PID/stat, including draining what it accepted)
 #     per million items.
-# Peak RSS is sluice's VmHWM over both phases.
+# Peak RSS is sluice's VmHWM over both phases, printed against the memory
+# budget: memory_limiter's limit_mib (LIMIT_MIB, default 1024; spike a
+# quarter of it) plus the 64 MiB overhead README "Memory" states; a peak
+# over it is marked OVER.
 #
 # Scenarios (exporters with their default compression, gzip, as users run them):
 #   1     OTLP/gRPC -> sluice (memory_limiter, batch) -> otlp -> gRPC sink
@@ -221,10 +224,15 @@ receivers_yaml="receivers:
         max_recv_msg_size_mib: 16
       http:
         endpoint: $AGENT_HTTP"
+# The memory budget of every scenario: the limiter's limit plus the
+# overhead README "Memory" states (what the limiter cannot see between
+# two readings), printed beside each peak RSS.
+LIMIT_MIB=${LIMIT_MIB:-1024}
+MEMORY_OVERHEAD_MIB=64
 memory_limiter_yaml="  memory_limiter:
     check_interval: 100ms
-    limit_mib: 1024
-    spike_limit_mib: 256"
+    limit_mib: $LIMIT_MIB
+    spike_limit_mib: $((LIMIT_MIB / 4))"
 # exporters_yaml [COMPRESSION[/LEVEL]]: the exporters, with the default
 # compression (gzip) unless COMPRESSION is given.
 exporters_yaml() {
@@ -498,22 +506,23 @@ for s in "${scenarios[@]}"; do
     esac
 done
 
-python3 - "$results" "$ncpu" "$DURATION" "$LAT_RATE" "$SPANS" "$CONNS" "$CONC" <<'PY'
+python3 - "$results" "$ncpu" "$DURATION" "$LAT_RATE" "$SPANS" "$CONNS" "$CONC" "$((LIMIT_MIB + MEMORY_OVERHEAD_MIB))" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-ncpu, duration, rate, spans, conns, conc = sys.argv[2:]
+ncpu, duration, rate, spans, conns, conc, budget = sys.argv[2:]
 def f(v, fmt):
     return "—" if v is None else format(v, fmt)
 print(f"\n{ncpu} CPUs; flat out {duration} s over {conns} connections x {conc} in flight; "
       f"latency at {rate} requests/s; {spans} items per request\n")
 print("| scenario | what | items/s accepted (flat out) | refused | exported | sluice CPU s / 1M items | peak RSS MiB "
-      "| p50 / p99 ms at fixed rate | p50 / p99 added ms | p99 ms flat out |")
+      f"(budget {budget}) | p50 / p99 ms at fixed rate | p50 / p99 added ms | p99 ms flat out |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 for r in rows:
     print(f"| {r['scenario']} | {r['what']} | {f(r.get('items_per_s'), ',.0f')} | "
           f"{f(r.get('refused_pct'), '.1f')}{'' if r.get('refused_pct') is None else ' %'} | "
           f"{f(r.get('exported', r.get('forwarded')), ',')} | {f(r.get('cpu_s_per_m'), '.2f')} | "
-          f"{f(r.get('peak_rss_mib'), '.0f')} | {f(r.get('p50_ms'), '.1f')} / {f(r.get('p99_ms'), '.1f')} | "
+          f"{f(r.get('peak_rss_mib'), '.0f')}{' OVER' if (r.get('peak_rss_mib') or 0) > int(budget) else ''} | "
+          f"{f(r.get('p50_ms'), '.1f')} / {f(r.get('p99_ms'), '.1f')} | "
           f"{f(r.get('p50_added_ms'), '.1f')} / {f(r.get('p99_added_ms'), '.1f')} | "
           f"{f(r.get('p99_flat_out_ms'), '.1f')} |")
     if r.get("failed"):

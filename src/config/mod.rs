@@ -12,11 +12,13 @@ pub mod duration;
 pub mod error;
 pub mod expand;
 pub mod node;
+pub mod size;
 pub mod suggest;
 
 pub use component::ComponentKind;
 pub use duration::Duration;
 pub use error::{ConfigError, ConfigErrors};
+pub use size::ByteSize;
 
 use crate::data::Signal;
 use serde::{Deserialize, Deserializer};

@@ -14,6 +14,7 @@ mod cut_encoded;
 pub mod encoded;
 pub mod estimate;
 pub mod fixtures;
+pub mod heap;
 pub mod split;
 pub mod wire;
 

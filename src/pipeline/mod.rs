@@ -1,6 +1,7 @@
 //! Builds the running agent from a validated config and runs it.
 //!
-//! Each pipeline is a bounded `crossbeam-channel` (its *door*) drained by
+//! Each pipeline is a `crossbeam-channel` (its *door*), bounded in bytes or
+//! in batches by `channel_capacity` (see [`Fill`]), drained by
 //! worker threads, each running its own instance of the processor chain; the
 //! chain's output fans out to every exporter's sending queue as one shared
 //! `Arc<Batch>`. Receivers offer to doors without blocking; a full door or an
@@ -35,11 +36,11 @@ use crate::queue::persistent::{queue_dir_name, PersistentOptions, PersistentQueu
 use crate::queue::storage_config::FileStorageConfig;
 use crate::queue::{PushOutcome, ResultWaiter, SendingQueue};
 use crate::receivers::{self, AckSender, Acks, BatchSink, Refusal};
-use crate::service::AgentConfig;
+use crate::service::{AgentConfig, ChannelCapacity};
 use crate::telemetry::{self, ExporterMetrics, ProcessorMetrics, Registry};
 use chain::ProcessorChain;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::info;
@@ -61,26 +62,124 @@ pub enum StartError {
 }
 
 /// A batch on its way to a worker, with the handle to complete once it is
-/// in every exporter queue (only for pipelines with a persistent queue).
+/// in every exporter queue (only for pipelines with a persistent queue),
+/// and the bytes of the input's [`Fill`] it holds until a worker takes it.
 struct Work {
     batch: Payload,
     ack: Option<AckSender>,
+    bytes: u64,
+}
+
+/// What a pipeline's input holds against its bound (`channel_capacity`):
+/// batches and bytes. A batch's bytes are its decoded size (the receiver's
+/// estimate, or [`crate::data::heap::batch_bytes`]) or, kept encoded, its
+/// length. One atomic update per batch in and one out.
+///
+/// Under a byte bound, a batch is taken while the bytes already waiting
+/// plus its own stay within the bound, or when nothing waits: a batch
+/// larger than the whole bound passes alone (the receivers' per-request
+/// cap, `limits.max_decoded_size_mib`, and the memory limiter's headroom
+/// bound it), so no request is refused for ever, and what waits never
+/// exceeds the bound or one batch.
+pub(crate) struct Fill {
+    capacity: ChannelCapacity,
+    /// Batches waiting; kept only where it is the bound or the gauge needs
+    /// it (sharded inputs; a shared channel knows its own length).
+    batches: AtomicUsize,
+    bytes: AtomicU64,
+    refused_batches: telemetry::Counter,
+    refused_bytes: telemetry::Counter,
+}
+
+impl Fill {
+    fn new(capacity: ChannelCapacity, registry: &Registry, pipeline: &str) -> Fill {
+        let (refused_batches, refused_bytes) = telemetry::pipeline_queue_refusals(registry, pipeline);
+        Fill { capacity, batches: AtomicUsize::new(0), bytes: AtomicU64::new(0), refused_batches, refused_bytes }
+    }
+
+    /// Whether an offer of `bytes` would be refused now (a hint, asked
+    /// before decoding; counted when it refuses).
+    fn full(&self, bytes: u64, batches_now: impl FnOnce() -> (usize, usize)) -> bool {
+        let full = match self.capacity {
+            ChannelCapacity::Bytes(cap) => {
+                let used = self.bytes.load(Ordering::Relaxed);
+                used != 0 && used.saturating_add(bytes) > cap
+            }
+            ChannelCapacity::Batches(_) => {
+                let (waiting, cap) = batches_now();
+                waiting >= cap
+            }
+        };
+        if full {
+            self.refused(self.capacity);
+        }
+        full
+    }
+
+    fn refused(&self, bound: ChannelCapacity) {
+        match bound {
+            ChannelCapacity::Batches(_) => self.refused_batches.inc(),
+            ChannelCapacity::Bytes(_) => self.refused_bytes.inc(),
+        }
+    }
+
+    /// Takes room for `parts` batches of `bytes` in all, whole or not at
+    /// all. `count_batches`: this input keeps the batch count (sharded).
+    fn take(&self, parts: usize, bytes: u64, count_batches: bool) -> Result<(), Refusal> {
+        match self.capacity {
+            ChannelCapacity::Bytes(cap) => {
+                let fits = |used: u64| (used == 0 || used.saturating_add(bytes) <= cap).then(|| used + bytes);
+                if self.bytes.fetch_update(Ordering::AcqRel, Ordering::Acquire, fits).is_err() {
+                    self.refused(self.capacity);
+                    return Err(Refusal::PipelineFull);
+                }
+            }
+            ChannelCapacity::Batches(cap) => {
+                if count_batches && self.batches.fetch_add(parts, Ordering::AcqRel) + parts > cap {
+                    self.batches.fetch_sub(parts, Ordering::AcqRel);
+                    self.refused(self.capacity);
+                    return Err(Refusal::PipelineFull);
+                }
+                self.bytes.fetch_add(bytes, Ordering::AcqRel);
+                return Ok(());
+            }
+        }
+        if count_batches {
+            self.batches.fetch_add(parts, Ordering::AcqRel);
+        }
+        Ok(())
+    }
+
+    /// Gives back what [`Fill::take`] took.
+    fn give(&self, parts: usize, bytes: u64, count_batches: bool) {
+        self.bytes.fetch_sub(bytes, Ordering::AcqRel);
+        if count_batches {
+            self.batches.fetch_sub(parts, Ordering::AcqRel);
+        }
+    }
+
+    /// Bytes waiting now.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
 }
 
 /// How batches reach a pipeline's workers.
 enum DoorInput {
-    /// One bounded channel all workers pull from.
+    /// One channel all workers pull from: bounded by slots under a count
+    /// capacity, unbounded (the [`Fill`] is the bound) under a byte one.
     Shared(Sender<Work>),
     /// One channel per worker; items are routed by the key of the
-    /// pipeline's keyed processor. The channels are unbounded: `queued` is
-    /// the bound, reserved for a whole split request at once, so a request
-    /// is accepted or refused whole.
-    Sharded { txs: Vec<Sender<Work>>, queued: Arc<AtomicUsize>, capacity: usize, route: shard::Route },
+    /// pipeline's keyed processor. The channels are unbounded: the
+    /// [`Fill`] is the bound, taken for a whole split request at once, so
+    /// a request is accepted or refused whole.
+    Sharded { txs: Vec<Sender<Work>>, route: shard::Route },
 }
 
 /// The entry of a pipeline, handed to receivers.
 struct PipelineDoor {
     input: DoorInput,
+    fill: Arc<Fill>,
     closed: AtomicBool,
     /// Offers between their check of `closed` and their send; closing waits
     /// for none to be left, so nothing lands in a channel nobody drains.
@@ -109,6 +208,7 @@ impl Drop for Entered<'_> {
 impl PipelineDoor {
     fn new(
         input: DoorInput,
+        fill: Arc<Fill>,
         limiters: Vec<(MemoryGate, ProcessorMetrics)>,
         durable: bool,
         pass_through: bool,
@@ -116,6 +216,7 @@ impl PipelineDoor {
     ) -> Self {
         PipelineDoor {
             input,
+            fill,
             closed: AtomicBool::new(false),
             inflight: AtomicUsize::new(0),
             successor: std::sync::OnceLock::new(),
@@ -181,10 +282,16 @@ impl BatchSink for PipelineDoor {
                 return Err(Refusal::MemoryHeadroom);
             }
         }
-        let full = match &self.input {
-            DoorInput::Shared(tx) => tx.is_full(),
-            DoorInput::Sharded { queued, capacity, .. } => queued.load(Ordering::Relaxed) >= *capacity,
-        };
+        // A batch kept encoded waits as its bytes, not as the decoded
+        // estimate: only the count of what waits can be told here.
+        let waiting = if self.pass_through { 0 } else { decoded_bytes };
+        let full = self.fill.full(waiting, || match &self.input {
+            DoorInput::Shared(tx) => (tx.len(), tx.capacity().unwrap_or(usize::MAX)),
+            DoorInput::Sharded { .. } => match self.fill.capacity {
+                ChannelCapacity::Batches(cap) => (self.fill.batches.load(Ordering::Relaxed), cap),
+                ChannelCapacity::Bytes(_) => (0, usize::MAX),
+            },
+        });
         if full {
             return Err(Refusal::PipelineFull);
         }
@@ -192,7 +299,7 @@ impl BatchSink for PipelineDoor {
     }
 
     fn offer(&self, batch: Payload) -> Result<(), Refusal> {
-        self.send(batch, None)
+        self.send(batch, 0, None)
     }
 
     fn takes_encoded(&self) -> bool {
@@ -200,29 +307,57 @@ impl BatchSink for PipelineDoor {
     }
 
     fn offer_acked(&self, batch: Payload, acks: &mut Acks) -> Result<(), Refusal> {
-        self.send(batch, Some(acks))
+        self.send(batch, 0, Some(acks))
+    }
+
+    fn offer_sized(&self, batch: Payload, decoded_bytes: u64, acks: &mut Acks) -> Result<(), Refusal> {
+        self.send(batch, decoded_bytes, Some(acks))
     }
 }
 
+/// The bytes a batch holds while it waits: as received for a batch kept
+/// encoded, else its decoded size (`decoded_bytes` when a receiver's walk
+/// gave it, measured otherwise).
+fn waiting_bytes(batch: &Payload, decoded_bytes: u64) -> u64 {
+    let bytes = match batch {
+        Payload::Encoded(e) => e.encoded_len() as u64,
+        Payload::Decoded(_) if decoded_bytes > 0 => decoded_bytes,
+        Payload::Decoded(b) => crate::data::heap::batch_bytes(b),
+    };
+    bytes + std::mem::size_of::<Work>() as u64
+}
+
 impl PipelineDoor {
-    /// `acks` is where a durable pipeline registers its completion handles.
-    fn send(&self, batch: Payload, acks: Option<&mut Acks>) -> Result<(), Refusal> {
+    /// `acks` is where a durable pipeline registers its completion handles;
+    /// `decoded_bytes` the receiver's estimate of the batch (0: not known).
+    fn send(&self, batch: Payload, decoded_bytes: u64, acks: Option<&mut Acks>) -> Result<(), Refusal> {
         let Some(_entered) = self.enter() else {
             return match self.successor.get() {
-                Some(next) => next.send(batch, acks),
+                Some(next) => next.send(batch, decoded_bytes, acks),
                 None => Err(Refusal::ShuttingDown),
             };
         };
         let mut acks = acks.filter(|_| self.durable);
         self.check(|| batch.item_count())?;
         let mut ack = || acks.as_deref_mut().map(Acks::expect);
+        let bytes = waiting_bytes(&batch, decoded_bytes);
         match &self.input {
-            DoorInput::Shared(tx) => match tx.try_send(Work { batch, ack: ack() }) {
-                Ok(()) => Ok(()),
-                Err(TrySendError::Full(_)) => Err(Refusal::PipelineFull),
-                Err(TrySendError::Disconnected(_)) => Err(Refusal::ShuttingDown),
-            },
-            DoorInput::Sharded { txs, queued, capacity, route } => {
+            DoorInput::Shared(tx) => {
+                self.fill.take(1, bytes, false)?;
+                match tx.try_send(Work { batch, ack: ack(), bytes }) {
+                    Ok(()) => Ok(()),
+                    Err(TrySendError::Full(_)) => {
+                        self.fill.give(1, bytes, false);
+                        self.fill.refused(self.fill.capacity);
+                        Err(Refusal::PipelineFull)
+                    }
+                    Err(TrySendError::Disconnected(_)) => {
+                        self.fill.give(1, bytes, false);
+                        Err(Refusal::ShuttingDown)
+                    }
+                }
+            }
+            DoorInput::Sharded { txs, route } => {
                 // A pipeline whose processors read requests as received
                 // (tail_sampling) gets them encoded and splits them so; other
                 // keyed pipelines get decoded batches and this decodes nothing.
@@ -242,13 +377,22 @@ impl PipelineDoor {
                         }
                     },
                 };
+                // Each part holds its share of the request's bytes, by items.
                 let n = parts.len();
-                if queued.fetch_add(n, Ordering::AcqRel) + n > *capacity {
-                    queued.fetch_sub(n, Ordering::AcqRel);
-                    return Err(Refusal::PipelineFull);
-                }
-                for (shard, part) in parts {
-                    if txs[shard].send(Work { batch: part, ack: ack() }).is_err() {
+                let items: usize = parts.iter().map(|(_, p)| p.item_count()).sum::<usize>().max(1);
+                let shares: Vec<u64> = parts
+                    .iter()
+                    .map(|(_, p)| match p {
+                        Payload::Encoded(e) => e.encoded_len() as u64 + std::mem::size_of::<Work>() as u64,
+                        Payload::Decoded(_) => {
+                            (u128::from(bytes) * p.item_count() as u128 / items as u128) as u64
+                                + std::mem::size_of::<Work>() as u64
+                        }
+                    })
+                    .collect();
+                self.fill.take(n, shares.iter().sum(), true)?;
+                for ((shard, part), bytes) in parts.into_iter().zip(shares) {
+                    if txs[shard].send(Work { batch: part, ack: ack(), bytes }).is_err() {
                         return Err(Refusal::ShuttingDown);
                     }
                 }
@@ -326,14 +470,16 @@ fn answer(ack: Option<crate::receivers::AckSender>, out: &mut Vec<Payload>, queu
     }
 }
 
-/// Runs one worker until stopped. `reserved` is the sharded door's count of
-/// queued batches, released as batches are taken. With `hold`, the worker
-/// first waits for its pipeline's release (see `PipelineHandle::release`),
-/// at most the given time, and ends at once if the pipeline is abandoned.
+/// Runs one worker until stopped. `fill` is its input's, given back as
+/// batches are taken (`sharded`: with the batch count). With `hold`, the
+/// worker first waits for its pipeline's release (see
+/// `PipelineHandle::release`), at most the given time, and ends at once if
+/// the pipeline is abandoned.
 fn worker_loop(
     mut chain: ProcessorChain,
     rx: Receiver<Work>,
-    reserved: Option<Arc<AtomicUsize>>,
+    fill: Arc<Fill>,
+    sharded: bool,
     control: Receiver<Control>,
     mut queues: Vec<Arc<SendingQueue>>,
     hold: Option<(Receiver<()>, std::time::Duration, String)>,
@@ -348,11 +494,7 @@ fn worker_loop(
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
         }
     }
-    let release = || {
-        if let Some(r) = &reserved {
-            r.fetch_sub(1, Ordering::AcqRel);
-        }
-    };
+    let release = |bytes: u64| fill.give(1, bytes, sharded);
     let mut out: Vec<Payload> = Vec::new();
     loop {
         let deadline = chain.next_deadline();
@@ -368,7 +510,7 @@ fn worker_loop(
             None => chain.tick(Instant::now(), &mut out),
             Some(op) if op.index() == data_idx => match op.recv(&rx) {
                 Ok(work) => {
-                    release();
+                    release(work.bytes);
                     ack = work.ack;
                     chain.process(work.batch, Instant::now(), &mut out)
                 }
@@ -394,7 +536,7 @@ fn worker_loop(
     // Drain what was admitted before the door closed, then empty the processors.
     let now = Instant::now();
     while let Ok(work) = rx.try_recv() {
-        release();
+        release(work.bytes);
         chain.process(work.batch, now, &mut out);
         answer(work.ack, &mut out, &queues);
     }
@@ -436,17 +578,143 @@ mod tests {
         }))
     }
 
-    fn sharded_door(workers: usize, capacity: usize) -> (PipelineDoor, Vec<Receiver<Work>>, Arc<AtomicUsize>) {
+    fn sharded_door(workers: usize, capacity: usize) -> (PipelineDoor, Vec<Receiver<Work>>, Arc<Fill>) {
+        sharded_door_of(workers, ChannelCapacity::Batches(capacity))
+    }
+
+    fn sharded_door_of(workers: usize, capacity: ChannelCapacity) -> (PipelineDoor, Vec<Receiver<Work>>, Arc<Fill>) {
         let (txs, rxs): (Vec<_>, Vec<_>) = (0..workers).map(|_| crossbeam_channel::unbounded::<Work>()).unzip();
-        let queued = Arc::new(AtomicUsize::new(0));
+        let fill = Arc::new(Fill::new(capacity, &Registry::default(), "traces"));
         let door = PipelineDoor::new(
-            DoorInput::Sharded { txs, queued: queued.clone(), capacity, route: shard::Route::TraceId },
+            DoorInput::Sharded { txs, route: shard::Route::TraceId },
+            fill.clone(),
             Vec::new(),
             false,
             false,
             telemetry::Counter::default(),
         );
-        (door, rxs, queued)
+        (door, rxs, fill)
+    }
+
+    /// A door on one shared channel, as `start_pipeline` builds it.
+    fn shared_door(capacity: ChannelCapacity, registry: &Registry) -> (PipelineDoor, Receiver<Work>, Arc<Fill>) {
+        let (tx, rx) = match capacity {
+            ChannelCapacity::Batches(n) => crossbeam_channel::bounded::<Work>(n),
+            ChannelCapacity::Bytes(_) => crossbeam_channel::unbounded::<Work>(),
+        };
+        let fill = Arc::new(Fill::new(capacity, registry, "traces"));
+        let door = PipelineDoor::new(
+            DoorInput::Shared(tx),
+            fill.clone(),
+            Vec::new(),
+            false,
+            false,
+            telemetry::Counter::default(),
+        );
+        (door, rx, fill)
+    }
+
+    /// A request kept encoded, of about `len` bytes: one span with a name of that length.
+    fn encoded(len: usize) -> Payload {
+        let Payload::Decoded(Batch::Traces(mut req)) = traces(&[1]) else { unreachable!() };
+        req.resource_spans[0].scope_spans[0].spans[0].name = "x".repeat(len);
+        Payload::Encoded(crate::data::encoded::EncodedBatch::encode(&Batch::Traces(req)))
+    }
+
+    fn work_bytes(payload: &Payload) -> u64 {
+        waiting_bytes(payload, 0)
+    }
+
+    /// Under a byte bound the door takes batches while what waits plus the
+    /// new one fits; a batch over the whole bound passes only into an empty
+    /// channel; each refusal is counted under `bound="bytes"`, and a
+    /// worker taking a batch gives its bytes back.
+    #[test]
+    fn a_byte_bound_admits_while_the_bytes_fit_and_a_large_batch_alone() {
+        let registry = Registry::default();
+        let (door, rx, fill) = shared_door(ChannelCapacity::Bytes(100_000), &registry);
+        let one = work_bytes(&encoded(30_000));
+        assert!((30_000..31_000).contains(&one), "{one}");
+        for _ in 0..3 {
+            door.offer(encoded(30_000)).unwrap();
+        }
+        assert_eq!(fill.bytes(), 3 * one);
+        // 3 × 30 KB wait: a fourth would pass 100 KB.
+        assert_eq!(door.offer(encoded(30_000)), Err(Refusal::PipelineFull));
+        assert_eq!(fill.bytes(), 3 * one, "a refusal takes nothing");
+        assert_eq!(door.ready(&|| 1), Ok(()), "encoded offers are told by what waits: 90 KB < 100 KB");
+        door.offer(encoded(5_000)).unwrap();
+        let refused =
+            |bound| registry.value("sluice_pipeline_queue_refused_total", &[("pipeline", "traces"), ("bound", bound)]);
+        assert_eq!((refused("bytes"), refused("batches")), (Some(1.0), Some(0.0)));
+        // Drained, as a worker does: every byte is given back.
+        while let Ok(work) = rx.try_recv() {
+            fill.give(1, work.bytes, false);
+        }
+        assert_eq!(fill.bytes(), 0);
+        // A batch larger than the whole bound passes into the empty channel
+        // (the receivers' cap bounds it), and nothing passes beside it.
+        door.offer(encoded(250_000)).unwrap();
+        assert!(fill.bytes() > 250_000);
+        assert_eq!(door.offer(encoded(10)), Err(Refusal::PipelineFull));
+        assert_eq!(door.ready(&|| 1), Err(Refusal::PipelineFull));
+        assert_eq!(refused("bytes"), Some(3.0));
+    }
+
+    /// A decoded batch holds what the receiver's walk estimated; without an
+    /// estimate (a connector's output) the door measures it.
+    #[test]
+    fn decoded_batches_count_the_estimate_or_their_measured_size() {
+        let registry = Registry::default();
+        let (door, rx, fill) = shared_door(ChannelCapacity::Bytes(1 << 20), &registry);
+        let mut acks = Acks::default();
+        door.offer_sized(traces(&[1, 2, 3]), 123_456, &mut acks).unwrap();
+        assert_eq!(fill.bytes(), 123_456 + std::mem::size_of::<Work>() as u64);
+        // The door asks before decoding with the estimate: 1 MiB cannot take 1 MiB more.
+        assert_eq!(door.admit(&|| 1000, 1 << 20), Err(Refusal::PipelineFull));
+        assert_eq!(door.admit(&|| 1000, 512 << 10), Ok(()));
+        let work = rx.try_recv().unwrap();
+        fill.give(1, work.bytes, false);
+        let batch = traces(&[1, 2, 3]);
+        let Payload::Decoded(b) = &batch else { unreachable!() };
+        let measured = crate::data::heap::batch_bytes(b);
+        door.offer(batch).unwrap();
+        assert_eq!(fill.bytes(), measured + std::mem::size_of::<Work>() as u64);
+    }
+
+    /// A count bound behaves as before sizes were accepted, counted under
+    /// `bound="batches"`; the bytes gauge follows what waits all the same.
+    #[test]
+    fn a_count_bound_refuses_the_slot_past_it_and_still_tracks_bytes() {
+        let registry = Registry::default();
+        let (door, rx, fill) = shared_door(ChannelCapacity::Batches(2), &registry);
+        door.offer(encoded(1000)).unwrap();
+        door.offer(encoded(1000)).unwrap();
+        assert_eq!(door.offer(encoded(10)), Err(Refusal::PipelineFull));
+        assert_eq!(door.ready(&|| 1), Err(Refusal::PipelineFull));
+        let refused =
+            registry.value("sluice_pipeline_queue_refused_total", &[("pipeline", "traces"), ("bound", "batches")]);
+        assert_eq!(refused, Some(2.0));
+        assert_eq!(fill.bytes(), 2 * work_bytes(&encoded(1000)));
+        let work = rx.try_recv().unwrap();
+        fill.give(1, work.bytes, false);
+        door.offer(encoded(10)).unwrap();
+    }
+
+    /// A sharded door takes a split request's bytes whole or not at all.
+    #[test]
+    fn a_sharded_byte_bound_takes_a_request_whole() {
+        let (door, rxs, fill) = sharded_door_of(4, ChannelCapacity::Bytes(1_000_000));
+        let ids: Vec<u8> = (0..40).collect();
+        let mut acks = Acks::default();
+        door.offer_sized(traces(&ids), 600_000, &mut acks).unwrap();
+        let taken = fill.bytes();
+        assert!((600_000..600_000 + 4 * 200).contains(&taken), "{taken}");
+        assert_eq!(fill.batches.load(Ordering::Relaxed), 4);
+        assert_eq!(door.offer_sized(traces(&ids), 600_000, &mut acks), Err(Refusal::PipelineFull));
+        assert!(rxs.iter().map(|rx| rx.len()).sum::<usize>() == 4, "the refused request left nothing behind");
+        let given: u64 = rxs.iter().flat_map(|rx| rx.try_iter()).map(|w| w.bytes).sum();
+        assert_eq!(given, taken, "the parts' shares add up to what was taken");
     }
 
     #[test]
@@ -465,7 +733,7 @@ mod tests {
             }
         }
         assert_eq!(total, 60);
-        assert!(queued.load(Ordering::Relaxed) >= 2, "reservations are released by workers, not by the door");
+        assert!(queued.batches.load(Ordering::Relaxed) >= 2, "reservations are released by workers, not by the door");
     }
 
     #[test]
@@ -503,10 +771,10 @@ mod tests {
         let ids: Vec<u8> = (0..40).collect();
         // 40 traces over 4 shards need 4 slots; only 3 exist.
         assert_eq!(door.offer(traces(&ids)), Err(Refusal::PipelineFull));
-        assert_eq!(queued.load(Ordering::Relaxed), 0);
+        assert_eq!((queued.batches.load(Ordering::Relaxed), queued.bytes()), (0, 0));
         assert!(rxs.iter().all(|rx| rx.is_empty()), "a refused request must leave nothing behind");
         door.offer(traces(&[7])).unwrap();
-        assert_eq!(queued.load(Ordering::Relaxed), 1);
+        assert_eq!(queued.batches.load(Ordering::Relaxed), 1);
         assert_eq!(door.ready(&|| 1), Ok(()));
     }
 }

@@ -10,7 +10,8 @@
 
 use super::chain::{ProcessorChain, Stage};
 use super::{
-    forwards_encoded, open_persistent_queue, shard, worker_loop, Control, DoorInput, PipelineDoor, StartError, Work,
+    forwards_encoded, open_persistent_queue, shard, worker_loop, Control, DoorInput, Fill, PipelineDoor, StartError,
+    Work,
 };
 use crate::config::{ComponentId, PipelineId};
 use crate::data::Signal;
@@ -23,12 +24,12 @@ use crate::queue::storage_config::FileStorageConfig;
 use crate::queue::SendingQueue;
 use crate::receivers::ReceiverSpec;
 use crate::receivers::{BatchSink, ReceiverContext, ReceiverOutput};
-use crate::service::{AgentConfig, PipelineConfig};
+use crate::service::{AgentConfig, ChannelCapacity, PipelineConfig};
 use crate::telemetry::{self, health::HealthState, ExporterMetrics, ProcessorMetrics, Registry};
 use crossbeam_channel::Sender;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -238,7 +239,7 @@ pub(super) fn start_limiter(id: &ComponentId, cfg: &Arc<dyn ProcessorSpec>) -> O
 pub(super) struct PipelineShape {
     processors: Vec<(ComponentId, Option<Arc<dyn ProcessorSpec>>)>,
     workers: usize,
-    channel_capacity: usize,
+    channel_capacity: ChannelCapacity,
     /// No processor needs the decoded form and every exporter sends OTLP
     /// protobuf: requests go from receiver to exporter as received.
     pass_through: bool,
@@ -273,10 +274,16 @@ impl PipelineShape {
                 queue_storage(c, &config.extensions).is_some() || (q.enabled && q.wait_for_result)
             })
         });
+        let limits = processors.iter().filter_map(|(_, c)| Some(c.as_ref()?.admission()?.limits));
+        let channel_capacity = match p.channel_capacity {
+            Some(ChannelCapacity::Batches(n)) => ChannelCapacity::Batches(n.max(1)),
+            Some(bytes) => bytes,
+            None => ChannelCapacity::default_for(limits),
+        };
         PipelineShape {
             processors,
             workers: p.workers.max(1),
-            channel_capacity: p.channel_capacity.max(1),
+            channel_capacity,
             pass_through: exporters_take_encoded && forms.iter().all(|f| *f != DataForm::Decoded),
             reads_encoded,
             decode_output: !exporters_take_encoded,
@@ -309,8 +316,9 @@ pub(super) struct PipelineHandle {
     pub workers: Vec<std::thread::JoinHandle<()>>,
     /// The queues its workers push to now.
     pub queues: Vec<Arc<SendingQueue>>,
-    /// What its input holds: the sharded door's count, or the shared channel.
-    fill: (Option<Arc<AtomicUsize>>, crossbeam_channel::Receiver<Work>),
+    /// What its input holds: the door's fill, and the shared channel (whose
+    /// length is the batch count of a shared input).
+    fill: (Arc<Fill>, Option<crossbeam_channel::Receiver<Work>>),
     /// Present while its workers wait to take their first batch (see
     /// [`PipelineHandle::release`]).
     hold: Option<(Sender<()>, usize)>,
@@ -319,13 +327,20 @@ pub(super) struct PipelineHandle {
 impl PipelineHandle {
     /// Points the pipeline's gauges at this instance.
     pub fn register_gauges(&self, registry: &Registry, pid: &PipelineId) {
-        let (queued, first_rx) = self.fill.clone();
-        telemetry::register_pipeline_gauges(registry, &pid.to_string(), self.shape.channel_capacity, move || {
-            match &queued {
-                Some(q) => q.load(Ordering::Relaxed) as f64,
-                None => first_rx.len() as f64,
+        let (fill, shared_rx) = self.fill.clone();
+        let batches = {
+            let fill = fill.clone();
+            move || match &shared_rx {
+                Some(rx) => rx.len() as f64,
+                None => fill.batches.load(Ordering::Relaxed) as f64,
             }
-        });
+        };
+        let bytes = move || fill.bytes() as f64;
+        let (capacity, in_bytes) = match self.shape.channel_capacity {
+            ChannelCapacity::Batches(n) => (n as f64, false),
+            ChannelCapacity::Bytes(b) => (b as f64, true),
+        };
+        telemetry::register_pipeline_gauges(registry, &pid.to_string(), capacity, in_bytes, batches, bytes);
     }
 
     /// Lets the workers take their first batch. A pipeline whose processors
@@ -378,20 +393,25 @@ pub(super) fn start_pipeline(
     // Routed by the key of the first keyed processor; a second keyed
     // processor with another key (rare) sees its keys spread over workers.
     let route = specs.iter().find_map(|(_, c)| shard::Route::of(c.state_key())).filter(|_| workers_n > 1);
-    let (input, worker_rxs, reserved) = if let Some(route) = route {
+    let fill = Arc::new(Fill::new(capacity, registry, &pid.to_string()));
+    let (input, worker_rxs, sharded) = if let Some(route) = route {
         let (txs, rxs): (Vec<_>, Vec<_>) = (0..workers_n).map(|_| crossbeam_channel::unbounded::<Work>()).unzip();
-        let queued = Arc::new(AtomicUsize::new(0));
-        (DoorInput::Sharded { txs, queued: queued.clone(), capacity, route }, rxs, Some(queued))
+        (DoorInput::Sharded { txs, route }, rxs, true)
     } else {
-        let (tx, rx) = crossbeam_channel::bounded::<Work>(capacity);
-        (DoorInput::Shared(tx), vec![rx; workers_n], None)
+        // Slots are allocated at start: a count bound is the channel's own;
+        // a byte bound is the fill's, on a channel that allocates as it grows.
+        let (tx, rx) = match capacity {
+            ChannelCapacity::Batches(n) => crossbeam_channel::bounded::<Work>(n),
+            ChannelCapacity::Bytes(_) => crossbeam_channel::unbounded::<Work>(),
+        };
+        (DoorInput::Shared(tx), vec![rx; workers_n], false)
     };
     let door_limiters = specs
         .iter()
         .filter_map(|(id, _)| gates.get(id).map(|g| (id, g)))
         .map(|(id, g)| (g.clone(), ProcessorMetrics::new(registry, &id.to_string(), signal)))
         .collect();
-    let fill = (reserved.clone(), worker_rxs[0].clone());
+    let fill_view = (fill.clone(), (!sharded).then(|| worker_rxs[0].clone()));
     if shape.durable {
         let holding: Vec<String> = specs.iter().filter(|(_, c)| c.holds_data()).map(|(id, _)| id.to_string()).collect();
         if !holding.is_empty() {
@@ -399,9 +419,15 @@ pub(super) fn start_pipeline(
         }
     }
     let decode_failures = telemetry::pipeline_decode_failures(registry, &pid.to_string());
-    info!(pipeline = %pid, workers = shape.workers, data = shape.data_path(), "pipeline built");
-    let door =
-        Arc::new(PipelineDoor::new(input, door_limiters, shape.durable, shape.reads_encoded, decode_failures.clone()));
+    info!(pipeline = %pid, workers = shape.workers, channel_capacity = %capacity, data = shape.data_path(), "pipeline built");
+    let door = Arc::new(PipelineDoor::new(
+        input,
+        fill.clone(),
+        door_limiters,
+        shape.durable,
+        shape.reads_encoded,
+        decode_failures.clone(),
+    ));
     let mut workers = Vec::new();
     let mut controls: Vec<Sender<Control>> = Vec::new();
     let slots: Vec<crate::processors::SharedSlot> = specs.iter().map(|_| Default::default()).collect();
@@ -437,11 +463,11 @@ pub(super) fn start_pipeline(
         }
         let chain = ProcessorChain::new(processors, shape.decode_output, decode_failures.clone());
         let (control_tx, control_rx) = crossbeam_channel::bounded::<Control>(1);
-        let (rx, reserved, queues) = (worker_rx.clone(), reserved.clone(), queues.clone());
+        let (rx, fill, queues) = (worker_rx.clone(), fill.clone(), queues.clone());
         let hold = keeps_files.then(|| (hold_rx.clone(), hold_limit, pid.to_string()));
         let spawned = std::thread::Builder::new()
             .name(format!("sluice-{pid}-{w}"))
-            .spawn(move || worker_loop(chain, rx, reserved, control_rx, queues, hold));
+            .spawn(move || worker_loop(chain, rx, fill, sharded, control_rx, queues, hold));
         match spawned {
             Ok(handle) => {
                 workers.push(handle);
@@ -457,7 +483,7 @@ pub(super) fn start_pipeline(
         }
     }
     let hold = keeps_files.then_some((hold_tx, workers_n));
-    Ok(PipelineHandle { shape, door, controls, workers, queues, fill, hold })
+    Ok(PipelineHandle { shape, door, controls, workers, queues, fill: fill_view, hold })
 }
 
 /// The files a receiver reads once at start (TLS certificates and keys,

@@ -125,6 +125,13 @@ pub trait BatchSink: Send + Sync {
         self.offer(batch)
     }
 
+    /// As `offer_acked`, for a batch whose decoded size the receiver knows
+    /// from its walk of the request (`decoded_bytes`; 0: not known): a sink
+    /// bounded in bytes counts that instead of measuring the batch again.
+    fn offer_sized(&self, batch: Payload, _decoded_bytes: u64, acks: &mut Acks) -> Result<(), Refusal> {
+        self.offer_acked(batch, acks)
+    }
+
     /// Whether `offer` would refuse right now, asked before decoding. A pass
     /// here is a hint, not a promise: `offer` may still refuse. `items` gives
     /// the request's item count, for a sink that counts what it refuses.
@@ -229,6 +236,12 @@ impl ReceiverOutput {
     /// last). Fails with the first refusal. The answer to the client waits
     /// for the returned acks (empty unless a pipeline has a persistent queue).
     pub fn offer(&self, batch: Payload) -> Result<Acks, Refusal> {
+        self.offer_sized(batch, 0)
+    }
+
+    /// As [`ReceiverOutput::offer`], for a batch of `decoded_bytes` once
+    /// decoded (the walk's estimate; 0: not known, the sink measures it).
+    pub fn offer_sized(&self, batch: Payload, decoded_bytes: u64) -> Result<Acks, Refusal> {
         let mut acks = Acks::default();
         let routes = self.routes();
         let sinks = &routes.sinks[slot(batch.signal())];
@@ -236,9 +249,9 @@ impl ReceiverOutput {
             return Ok(acks);
         };
         for sink in rest {
-            sink.offer_acked(batch.clone(), &mut acks)?;
+            sink.offer_sized(batch.clone(), decoded_bytes, &mut acks)?;
         }
-        last.offer_acked(batch, &mut acks)?;
+        last.offer_sized(batch, decoded_bytes, &mut acks)?;
         Ok(acks)
     }
 }

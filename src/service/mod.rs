@@ -60,10 +60,12 @@ pub struct PipelineConfig {
     #[serde(default)]
     pub processors: Vec<String>,
     pub exporters: Vec<String>,
-    /// Batches the pipeline's input channel holds before receivers refuse.
-    /// Default 256, at most [`MAX_CHANNEL_CAPACITY`].
-    #[serde(default = "default_channel_capacity", deserialize_with = "channel_capacity")]
-    pub channel_capacity: usize,
+    /// What the pipeline's input channel holds before receivers refuse: a
+    /// count of batches (`256`, at most 1000000) or a size in bytes (`64MiB`,
+    /// at most 64GiB). Default: 64MiB, or half the spike limit of the
+    /// pipeline's `memory_limiter` when that is less.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_capacity: Option<ChannelCapacity>,
     /// Threads running the processor chain. Default: the CPUs the agent may
     /// use (its CPU affinity and cgroup CPU quota, as the OS reports them).
     /// At most [`MAX_WORKERS`].
@@ -74,6 +76,113 @@ pub struct PipelineConfig {
 /// Most batches a pipeline's input channel may hold: each slot can hold a
 /// batch in memory, and the slots are allocated at start.
 pub const MAX_CHANNEL_CAPACITY: usize = 1_000_000;
+/// Most bytes a pipeline's input channel may be given.
+pub const MAX_CHANNEL_BYTES: u64 = 64 << 30;
+/// The channel's byte bound when neither the config nor a memory limiter says less.
+pub const DEFAULT_CHANNEL_BYTES: u64 = 64 << 20;
+
+/// `service.pipelines.<id>.channel_capacity`: a count of batches, as
+/// before sizes were accepted, or bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelCapacity {
+    /// At most this many batches wait, whatever their size.
+    Batches(usize),
+    /// Batches wait while the bytes they hold (decoded size, or encoded
+    /// length for batches kept encoded) stay within this bound.
+    Bytes(u64),
+}
+
+impl ChannelCapacity {
+    /// The capacity a pipeline gets when the config leaves it out:
+    /// [`DEFAULT_CHANNEL_BYTES`], or half the spike limit (hard minus soft)
+    /// of the smallest `memory_limiter` of `limits` when that is less, so
+    /// what waits for the workers fits in the room the limiter keeps for
+    /// what arrives between two readings.
+    pub fn default_for(limits: impl IntoIterator<Item = crate::processors::memory_limiter::MemoryLimits>) -> Self {
+        let spike = limits.into_iter().map(|l| l.hard.saturating_sub(l.soft)).min();
+        ChannelCapacity::Bytes(spike.map_or(DEFAULT_CHANNEL_BYTES, |s| (s / 2).clamp(1, DEFAULT_CHANNEL_BYTES)))
+    }
+}
+
+impl std::fmt::Display for ChannelCapacity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChannelCapacity::Batches(n) => write!(f, "{n} batches"),
+            ChannelCapacity::Bytes(b) => f.write_str(&crate::config::size::format_byte_size(*b)),
+        }
+    }
+}
+
+impl Serialize for ChannelCapacity {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ChannelCapacity::Batches(n) => s.serialize_u64(*n as u64),
+            ChannelCapacity::Bytes(b) => s.serialize_str(&crate::config::size::format_byte_size(*b)),
+        }
+    }
+}
+
+impl JsonSchema for ChannelCapacity {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ChannelCapacity".into()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": ["integer", "string"], "format": "count-or-byte-size"})
+    }
+}
+
+impl<'de> Deserialize<'de> for ChannelCapacity {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = ChannelCapacity;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a count of batches (e.g. 256) or a size in bytes (e.g. 64MiB)")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ChannelCapacity, E> {
+                match usize::try_from(v) {
+                    Ok(n) if n <= MAX_CHANNEL_CAPACITY => Ok(ChannelCapacity::Batches(n)),
+                    _ => Err(E::custom(format!(
+                        "{v} is above the bound of {MAX_CHANNEL_CAPACITY} batches; each slot can hold a batch in \
+                         memory: write a size instead, e.g. 64MiB (the default)"
+                    ))),
+                }
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ChannelCapacity, E> {
+                match u64::try_from(v) {
+                    Ok(u) => self.visit_u64(u),
+                    Err(_) => {
+                        Err(E::custom(format!("{v} is negative; write a count (e.g. 256) or a size (e.g. 64MiB)")))
+                    }
+                }
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ChannelCapacity, E> {
+                let hint = "write a count of batches (e.g. 256) or a size such as 64MiB or 512KiB";
+                if !v.is_empty() && v.trim().bytes().all(|b| b.is_ascii_digit()) {
+                    return v
+                        .trim()
+                        .parse::<u64>()
+                        .map_err(|e| E::custom(format!("{v:?}: {e}; {hint}")))
+                        .and_then(|n| self.visit_u64(n));
+                }
+                let bytes = crate::config::size::parse_byte_size(v).map_err(|e| E::custom(format!("{e}; {hint}")))?;
+                if bytes == 0 {
+                    return Err(E::custom(format!("{v:?} is zero bytes; {hint}")));
+                }
+                if bytes > MAX_CHANNEL_BYTES {
+                    return Err(E::custom(format!(
+                        "{v} is above the bound of 64GiB; the channel holds this much in memory (the default is 64MiB)"
+                    )));
+                }
+                Ok(ChannelCapacity::Bytes(bytes))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
 /// Most worker threads of one pipeline.
 pub const MAX_WORKERS: usize = 1024;
 
@@ -105,17 +214,10 @@ fn at_most<'de, D: serde::Deserializer<'de>>(d: D, max: usize, hint: &'static st
     d.deserialize_u64(AtMost { max, hint })
 }
 
-fn channel_capacity<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
-    at_most(d, MAX_CHANNEL_CAPACITY, "each slot can hold a batch in memory: the default is 256")
-}
-
 fn workers<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
     at_most(d, MAX_WORKERS, "leave it out for one worker per CPU the agent may use")
 }
 
-fn default_channel_capacity() -> usize {
-    256
-}
 /// One worker per CPU the agent may run on: more only switch between
 /// threads on the same core (and split every request to shard by key);
 /// fewer leave cores idle.
@@ -472,13 +574,17 @@ mod pipeline_bounds_tests {
     fn channel_capacity_and_workers_are_bounded_with_path_and_line() {
         let ok = load(&with("      channel_capacity: 1000000\n      workers: 1024\n"), &|_| None).unwrap();
         let p = ok.service.pipelines.values().next().unwrap();
-        assert_eq!((p.channel_capacity, p.workers), (1_000_000, 1024));
+        assert_eq!((p.channel_capacity, p.workers), (Some(ChannelCapacity::Batches(1_000_000)), 1024));
         for (fields, path, needle) in [
             (
                 "      channel_capacity: 1000000000\n",
                 "service::pipelines::traces::channel_capacity",
-                "bound of 1000000",
+                "bound of 1000000 batches",
             ),
+            ("      channel_capacity: 65GiB\n", "service::pipelines::traces::channel_capacity", "bound of 64GiB"),
+            ("      channel_capacity: 0MiB\n", "service::pipelines::traces::channel_capacity", "zero bytes"),
+            ("      channel_capacity: 64 parsecs\n", "service::pipelines::traces::channel_capacity", "unknown unit"),
+            ("      channel_capacity: -3\n", "service::pipelines::traces::channel_capacity", "negative"),
             ("      workers: 100000\n", "service::pipelines::traces::workers", "bound of 1024"),
         ] {
             let errs = load(&with(fields), &|_| None).unwrap_err();
@@ -486,5 +592,40 @@ mod pipeline_bounds_tests {
             assert!(e.to_string().contains(needle), "{e}");
             assert_eq!(e.line, Some(12), "{e}");
         }
+        let errs = load(&with("      channel_capacity: lots\n"), &|_| None).unwrap_err();
+        assert!(errs.to_string().contains("e.g. 256") && errs.to_string().contains("64MiB"), "a hint: {errs}");
+    }
+
+    #[test]
+    fn channel_capacity_reads_counts_and_sizes() {
+        for (text, expected) in [
+            ("256", ChannelCapacity::Batches(256)),
+            ("\"256\"", ChannelCapacity::Batches(256)),
+            ("64MiB", ChannelCapacity::Bytes(64 << 20)),
+            ("512KiB", ChannelCapacity::Bytes(512 << 10)),
+            ("1.5GiB", ChannelCapacity::Bytes(3 << 29)),
+            ("100000b", ChannelCapacity::Bytes(100_000)),
+        ] {
+            let cfg = load(&with(&format!("      channel_capacity: {text}\n")), &|_| None).unwrap();
+            assert_eq!(cfg.service.pipelines.values().next().unwrap().channel_capacity, Some(expected), "{text}");
+        }
+        // Written back as read: a count as a number, a size in its largest exact unit.
+        assert_eq!(serde_json::to_string(&ChannelCapacity::Bytes(64 << 20)).unwrap(), "\"64MiB\"");
+        assert_eq!(serde_json::to_string(&ChannelCapacity::Batches(256)).unwrap(), "256");
+    }
+
+    /// Left out, the channel holds 64 MiB, or half the spike limit of the
+    /// pipeline's memory_limiter (hard limit minus soft limit) when less.
+    #[test]
+    fn the_default_channel_bound_fits_the_memory_limiters_spike_room() {
+        use crate::processors::memory_limiter::MemoryLimits;
+        const MIB: u64 = 1 << 20;
+        assert_eq!(ChannelCapacity::default_for([]), ChannelCapacity::Bytes(64 * MIB));
+        // limit_mib 1024, spike_limit_mib 256: half of 256 is over 64.
+        let big = MemoryLimits { hard: 1024 * MIB, soft: 768 * MIB };
+        assert_eq!(ChannelCapacity::default_for([big]), ChannelCapacity::Bytes(64 * MIB));
+        // limit_mib 64, spike 20 % (12.8 MiB): 6.4 MiB.
+        let small = MemoryLimits { hard: 64 * MIB, soft: 64 * MIB - 64 * MIB / 5 };
+        assert_eq!(ChannelCapacity::default_for([big, small]), ChannelCapacity::Bytes(64 * MIB / 5 / 2));
     }
 }

@@ -1200,21 +1200,60 @@ impl TailSamplingMetrics {
     }
 }
 
-/// Gauges of one pipeline's input channel.
+/// Gauges of one pipeline's input channel: `sluice_pipeline_queue_size` and
+/// `_capacity` in the unit of its `channel_capacity` (batches, or bytes), as
+/// the exporters' queue gauges follow their sizer, and the bytes waiting
+/// whatever the unit.
 pub fn register_pipeline_gauges(
     reg: &Registry,
     pipeline: &str,
-    capacity: usize,
-    size: impl Fn() -> f64 + Send + Sync + 'static,
+    capacity: f64,
+    in_bytes: bool,
+    batches: impl Fn() -> f64 + Send + Sync + 'static,
+    bytes: impl Fn() -> f64 + Send + Sync + 'static,
 ) {
     let labels: &[(&str, &str)] = &[("pipeline", pipeline)];
-    reg.gauge_fn("sluice_pipeline_queue_size", "Batches waiting for the pipeline's processor workers.", labels, size);
+    let help = "What waits for the pipeline's processor workers, in the unit of channel_capacity (batches or bytes).";
     reg.gauge_fn(
         "sluice_pipeline_queue_capacity",
-        "Capacity of the pipeline's input channel, in batches.",
+        "Capacity of the pipeline's input channel, in the unit of channel_capacity (batches or bytes).",
         labels,
-        move || capacity as f64,
+        move || capacity,
     );
+    if in_bytes {
+        let bytes = std::sync::Arc::new(bytes);
+        let b = bytes.clone();
+        reg.gauge_fn("sluice_pipeline_queue_size", help, labels, move || b());
+        reg.gauge_fn(
+            "sluice_pipeline_queue_bytes",
+            "Bytes waiting in the pipeline's input channel: decoded size, or length for batches kept encoded.",
+            labels,
+            move || bytes(),
+        );
+    } else {
+        reg.gauge_fn("sluice_pipeline_queue_size", help, labels, batches);
+        reg.gauge_fn(
+            "sluice_pipeline_queue_bytes",
+            "Bytes waiting in the pipeline's input channel: decoded size, or length for batches kept encoded.",
+            labels,
+            bytes,
+        );
+    }
+}
+
+/// Offers a pipeline's input channel refused for being full, by the bound
+/// reached: (`bound="batches"`, `bound="bytes"`).
+pub fn pipeline_queue_refusals(reg: &Registry, pipeline: &str) -> (Counter, Counter) {
+    let c = |bound| {
+        reg.counter(
+            "sluice_pipeline_queue_refused_total",
+            "Requests (or connector batches) the pipeline's input channel refused because it was full, by the \
+             bound that was reached (channel_capacity in batches or bytes); the receiver counts their items in \
+             otelcol_receiver_refused_* and tells the client to retry.",
+            &[("pipeline", pipeline), ("bound", bound)],
+        )
+    };
+    (c("batches"), c("bytes"))
 }
 
 /// Forgets the gauges of a pipeline removed by a config reload.
@@ -1222,6 +1261,7 @@ pub fn unregister_pipeline_gauges(reg: &Registry, pipeline: &str) {
     let labels: &[(&str, &str)] = &[("pipeline", pipeline)];
     reg.remove("sluice_pipeline_queue_size", labels);
     reg.remove("sluice_pipeline_queue_capacity", labels);
+    reg.remove("sluice_pipeline_queue_bytes", labels);
 }
 
 /// Outcomes of config reloads (SIGHUP or `--watch-config`).

@@ -94,7 +94,10 @@ pub struct SendingQueueConfig {
     /// Concurrent senders draining the queue (with `batch`: concurrent
     /// sends of merged batches). Default 10.
     pub num_consumers: usize,
-    /// Capacity, measured by `sizer`. Default 1000.
+    /// Capacity, measured by `sizer`. Default 1000. With `sizer: bytes` a
+    /// size such as `64MiB` is read too.
+    #[serde(deserialize_with = "queue_size")]
+    #[schemars(with = "crate::config::ByteSize")]
     pub queue_size: u64,
     /// What to do when the queue is full. Default `block`.
     pub when_full: FullQueuePolicy,
@@ -119,6 +122,22 @@ pub struct SendingQueueConfig {
     #[serde(deserialize_with = "present", serialize_with = "written_batch")]
     #[schemars(with = "Option<QueueBatchConfig>")]
     pub batch: Option<Option<QueueBatchConfig>>,
+}
+
+/// `queue_size`: a number, or a size with a unit (`64MiB`), which
+/// [`check_queue`] allows only with `sizer: bytes`.
+fn queue_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    crate::config::ByteSize::deserialize(d).map(|b| b.0)
+}
+
+/// Whether `queue_size` is written as a size with a unit (`64MiB`).
+fn queue_size_has_unit(node: &crate::config::node::Node) -> Option<String> {
+    use crate::config::node::Value;
+    let q = node.get("sending_queue")?.value.get("queue_size")?;
+    match &q.value.value {
+        Value::Scalar(text, _) if !text.trim().bytes().all(|b| b.is_ascii_digit()) => Some(text.clone()),
+        _ => None,
+    }
 }
 
 /// A `batch:` written empty prints as its defaults, so it reads back as written.
@@ -354,7 +373,13 @@ pub fn check_queue(c: &mut crate::config::component::Checker, q: &SendingQueueCo
     }
     let sizer = q.queue_sizer();
     let bound = max_queue_size(sizer);
-    if q.queue_size == 0 {
+    if let Some(text) = queue_size_has_unit(c.node).filter(|_| sizer != QueueSizer::Bytes) {
+        c.error(
+            &["sending_queue", "queue_size"],
+            format!("queue_size {text:?} is a size in bytes, but the queue counts {}", sizer.as_str()),
+            Some("add `sizer: bytes` to bound the queue in bytes, or write a count, e.g. queue_size: 1000"),
+        );
+    } else if q.queue_size == 0 {
         c.error(&["sending_queue", "queue_size"], "queue_size must be at least 1", Some("or set enabled: false"));
     } else if q.queue_size > bound {
         c.error(
@@ -483,6 +508,29 @@ mod bounds_tests {
             let e = errs.0.iter().find(|e| e.path == path).unwrap_or_else(|| panic!("no error at {path}: {errs}"));
             assert!(e.to_string().contains(needle) && e.hint.is_some(), "{e}");
             assert_eq!(e.line, Some(9), "{e}");
+        }
+    }
+
+    /// `queue_size` takes a size with `sizer: bytes`; elsewhere a unit is a
+    /// mistake, named at the field with the fix.
+    #[test]
+    fn a_bytes_queue_size_takes_a_size_with_a_unit() {
+        let q = queue_of("      sizer: bytes\n      queue_size: 64MiB\n");
+        assert_eq!((q.queue_sizer(), q.queue_size), (super::QueueSizer::Bytes, 64 << 20));
+        assert_eq!(queue_of("      sizer: bytes\n      queue_size: 512KiB\n").queue_size, 512 << 10);
+        assert_eq!(queue_of("      sizer: bytes\n      queue_size: 1000000\n").queue_size, 1_000_000);
+        for (queue, needle, hint) in [
+            ("      queue_size: 64MiB\n", "is a size in bytes, but the queue counts requests", "sizer: bytes"),
+            ("      sizer: items\n      queue_size: 1MiB\n", "the queue counts items", "sizer: bytes"),
+            ("      sizer: bytes\n      queue_size: 65GiB\n", "above the bound of 68719476736 bytes", "1000"),
+            ("      sizer: bytes\n      queue_size: 12 furlongs\n", "unknown unit", ""),
+        ] {
+            let errs = crate::service::load(&with(queue), &|_| None).unwrap_err();
+            let path = "exporters::otlp::sending_queue::queue_size";
+            let e = errs.0.iter().find(|e| e.path == path).unwrap_or_else(|| panic!("no error at {path}: {errs}"));
+            assert!(e.to_string().contains(needle), "{e}");
+            assert!(e.to_string().contains(hint), "{e}");
+            assert_eq!(e.line, Some(9 + queue.matches('\n').count() - 1), "{e}");
         }
     }
 

@@ -5,7 +5,7 @@
 use crate::config::component::{Checker, CollectorOnly};
 use crate::config::duration::Duration;
 use schemars::JsonSchema;
-use serde::{de, Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 /// Collector default of `max_log_size`: 1 MiB.
 pub const DEFAULT_MAX_LOG_SIZE: u64 = 1024 * 1024;
@@ -164,69 +164,8 @@ fn yes() -> bool {
     true
 }
 
-/// A size in bytes as the Collector writes it: a number, or a number with a
-/// unit `kb`/`kib`, `mb`/`mib`, `gb`/`gib` (any case; all powers of 1024, as the Collector's).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ByteSize(pub u64);
-
-pub fn parse_byte_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
-    let (num, unit) = (t[..split].trim(), t[split..].trim().to_ascii_lowercase());
-    let n: f64 = num.parse().map_err(|_| format!("invalid size \"{s}\""))?;
-    let mult: u64 = match unit.as_str() {
-        "" | "b" => 1,
-        "kb" | "kib" => 1 << 10,
-        "mb" | "mib" => 1 << 20,
-        "gb" | "gib" => 1 << 30,
-        _ => return Err(format!("invalid size \"{s}\": unknown unit \"{unit}\"")),
-    };
-    let bytes = n * mult as f64;
-    if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
-        return Err(format!("invalid size \"{s}\""));
-    }
-    Ok(bytes as u64)
-}
-
-impl serde::Serialize for ByteSize {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(self.0)
-    }
-}
-
-impl schemars::JsonSchema for ByteSize {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "ByteSize".into()
-    }
-    fn inline_schema() -> bool {
-        true
-    }
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({"type": ["integer", "string"], "format": "byte-size"})
-    }
-}
-
-impl<'de> Deserialize<'de> for ByteSize {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl de::Visitor<'_> for V {
-            type Value = ByteSize;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a size such as 1024, 16kb or 1MiB")
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ByteSize, E> {
-                Ok(ByteSize(v))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ByteSize, E> {
-                u64::try_from(v).map(ByteSize).map_err(|_| E::custom("a size cannot be negative"))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<ByteSize, E> {
-                parse_byte_size(v).map(ByteSize).map_err(E::custom)
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
+/// Sizes are the config layer's (`kb`, `MiB`, ...).
+pub use crate::config::size::{parse_byte_size, ByteSize};
 
 /// The `type` of each `filelog` operator, read from the YAML before the
 /// operators are typed (an unknown operator's own fields are not ours to name).
@@ -341,21 +280,5 @@ pub fn filelog_receiver(c: &mut Checker, cfg: &FilelogReceiverConfig) {
                 );
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_are_read_as_the_collector_writes_them() {
-        assert_eq!(parse_byte_size("1kb"), Ok(1024));
-        assert_eq!(parse_byte_size("1MiB"), Ok(1 << 20));
-        assert_eq!(parse_byte_size("16KiB"), Ok(16 << 10));
-        assert_eq!(parse_byte_size("1.5mb"), Ok(3 << 19));
-        assert_eq!(parse_byte_size("300"), Ok(300));
-        assert!(parse_byte_size("1 parsec").unwrap_err().contains("unknown unit"));
-        assert!(parse_byte_size("lots").is_err());
     }
 }

@@ -17,6 +17,7 @@ use super::admission::{Admission, Held, INLINE_BYTES};
 use super::config::GrpcServerConfig;
 use super::decode::{prepare, Compression, Format, Rejection, RequestLimits};
 use super::{Ingest, Security, RETRY_AFTER_SECS};
+use crate::data::estimate::Estimate;
 use crate::data::Signal;
 use bytes::{Buf, Bytes};
 use opentelemetry_proto::tonic::collector::{
@@ -317,12 +318,17 @@ impl<R: prost::Message + Default + Send + 'static> tonic::server::UnaryService<B
             let pipelines = Arc::clone(&ingest);
             let prepared = admission
                 .decode(inline, move || {
-                    let admit = |e| pipelines.admit_estimate(signal, e);
+                    let mut decoded_bytes = 0;
+                    let admit = |e: Estimate| {
+                        decoded_bytes = e.decoded_bytes;
+                        pipelines.admit_estimate(signal, e)
+                    };
                     prepare(signal, Format::Protobuf, Compression::Identity, message, limits, encoded, admit)
+                        .map(|batch| (batch, decoded_bytes))
                 })
                 .await;
-            let batch = match prepared {
-                Some(Ok(batch)) => batch,
+            let (batch, decoded_bytes) = match prepared {
+                Some(Ok(prepared)) => prepared,
                 Some(Err(rejection)) => {
                     ingest.rejected(signal, &rejection);
                     return Err(match rejection {
@@ -333,7 +339,7 @@ impl<R: prost::Message + Default + Send + 'static> tonic::server::UnaryService<B
                 }
                 None => return Err(Status::internal("the request could not be decoded")),
             };
-            ingest.settle(ingest.deliver(batch)).await.map_err(unavailable)?;
+            ingest.settle(ingest.deliver(batch, decoded_bytes)).await.map_err(unavailable)?;
             Ok(tonic::Response::new(R::default()))
         })
     }

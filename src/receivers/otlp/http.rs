@@ -11,6 +11,7 @@ use super::admission::{body_cut, Admission, BodyCut, Held, INLINE_BYTES};
 use super::config::HttpServerConfig;
 use super::decode::{prepare, Compression, DecodeError, Format, Rejection, RequestLimits};
 use super::{Ingest, Security, RETRY_AFTER_SECS};
+use crate::data::estimate::Estimate;
 use crate::data::Signal;
 use crate::rpc::RpcStatus;
 use bytes::Bytes;
@@ -293,11 +294,16 @@ async fn handle_otlp(
     let pipelines = Arc::clone(&ingest);
     let prepared = admission
         .decode(inline, move || {
-            prepare(signal, format, compression, body, limits, encoded, |e| pipelines.admit_estimate(signal, e))
+            let mut decoded_bytes = 0;
+            let admit = |e: Estimate| {
+                decoded_bytes = e.decoded_bytes;
+                pipelines.admit_estimate(signal, e)
+            };
+            prepare(signal, format, compression, body, limits, encoded, admit).map(|batch| (batch, decoded_bytes))
         })
         .await;
-    let batch = match prepared {
-        Some(Ok(batch)) => batch,
+    let (batch, decoded_bytes) = match prepared {
+        Some(Ok(prepared)) => prepared,
         Some(Err(rejection)) => {
             ingest.rejected(signal, &rejection);
             return match rejection {
@@ -310,7 +316,7 @@ async fn handle_otlp(
         }
         None => return status(format, StatusCode::INTERNAL_SERVER_ERROR, "the request could not be decoded".into()),
     };
-    let delivered = ingest.settle(ingest.deliver(batch)).await;
+    let delivered = ingest.settle(ingest.deliver(batch, decoded_bytes)).await;
     drop(held);
     if let Err(refusal) = delivered {
         return refused(format, refusal);

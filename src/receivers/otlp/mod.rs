@@ -346,7 +346,7 @@ impl Ingest {
 
     /// Offers the batch to the pipelines and counts the outcome, unless it
     /// must wait for persistent queues: then [`Ingest::settle`] does.
-    fn deliver(&self, batch: Payload) -> Delivered {
+    fn deliver(&self, batch: Payload, decoded_bytes: u64) -> Delivered {
         let n = batch.item_count();
         // Like the Collector, an export with no items succeeds without touching a pipeline.
         if n == 0 {
@@ -354,7 +354,7 @@ impl Ingest {
         }
         let signal = batch.signal();
         let m = self.metrics(signal);
-        match self.output.offer(batch) {
+        match self.output.offer_sized(batch, decoded_bytes) {
             Ok(acks) if acks.is_empty() => {
                 m.accepted.add(n as u64);
                 Delivered::Done(Ok(()))
