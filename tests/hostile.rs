@@ -501,3 +501,80 @@ fn start_with_nofile(dir: &Path, config: &str, ports: Ports, nofile: u64) -> Age
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
     Agent::start_with_bin(dir, config, ports, &wrapper)
 }
+
+/// Sends `wire` on one HTTP/1.1 connection and reads until the agent
+/// closes it; the status codes of the answers, in order, and the text.
+fn raw_http(addr: &str, wire: &[u8]) -> (Vec<u16>, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(wire).unwrap();
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let codes = text.match_indices("HTTP/1.1 ").filter_map(|(i, _)| text.get(i + 9..i + 12)?.parse().ok()).collect();
+    (codes, text)
+}
+
+/// A request with both Content-Length and Transfer-Encoding (RFC 9112
+/// §6.1, a request-smuggling vector) is answered 400 in either header
+/// order, on a fresh connection and after a normal request on a kept-alive
+/// one; the connection is closed after the answer, and the request hidden
+/// in its body (as a proxy framing by the length would pass it) is never
+/// taken.
+#[test]
+fn content_length_with_transfer_encoding_is_refused() {
+    let _turn = turn();
+    let dir = temp_dir();
+    let agent = agent(dir.path(), "", "");
+    let addr = format!("127.0.0.1:{}", agent.ports.http);
+    let records = logs(3, true).encode_to_vec();
+    let normal = |close: bool| {
+        let mut r = format!(
+            "POST /v1/logs HTTP/1.1\r\nHost: a\r\nContent-Type: application/x-protobuf\r\nContent-Length: {}\r\n{}\r\n",
+            records.len(),
+            if close { "Connection: close\r\n" } else { "" }
+        )
+        .into_bytes();
+        r.extend_from_slice(&records);
+        r
+    };
+    // The body, framed by its length, ends the chunks and hides a second request.
+    let mut body = b"0\r\n\r\n".to_vec();
+    body.extend_from_slice(&normal(true));
+    let ambiguous = |te_first: bool| {
+        let (cl, te) = (format!("Content-Length: {}\r\n", body.len()), "Transfer-Encoding: chunked\r\n".to_string());
+        let framing = if te_first { te + &cl } else { cl + &te };
+        let mut r =
+            format!("POST /v1/logs HTTP/1.1\r\nHost: a\r\nContent-Type: application/x-protobuf\r\n{framing}\r\n")
+                .into_bytes();
+        r.extend_from_slice(&body);
+        r
+    };
+    for te_first in [false, true] {
+        let (codes, text) = raw_http(&addr, &ambiguous(te_first));
+        assert_eq!(codes, vec![400], "{text}");
+        assert!(text.contains("both Content-Length and Transfer-Encoding"), "{text}");
+        // Kept alive: a normal request first, the ambiguous one second, a normal one after it.
+        let mut wire = normal(false);
+        wire.extend_from_slice(&ambiguous(te_first));
+        wire.extend_from_slice(&normal(true));
+        let (codes, text) = raw_http(&addr, &wire);
+        assert_eq!(codes, vec![200, 400], "closed after the 400\n{text}");
+    }
+    assert_eq!(agent.metric("sluice_receiver_refused_requests_total", &[("reason", "ambiguous_framing")]), 4.0);
+    // Only the two normal requests before the ambiguous ones were taken.
+    assert_eq!(agent.metric("otelcol_receiver_accepted_log_records_total", &[("transport", "http")]), 6.0);
+    // Chunked alone and length alone are served as before.
+    let chunked = format!(
+        "POST /v1/logs HTTP/1.1\r\nHost: a\r\nContent-Type: application/x-protobuf\r\nTransfer-Encoding: chunked\r\n\
+         Connection: close\r\n\r\n{:x}\r\n",
+        records.len()
+    );
+    let mut wire = normal(false);
+    wire.extend_from_slice(chunked.as_bytes());
+    wire.extend_from_slice(&records);
+    wire.extend_from_slice(b"\r\n0\r\n\r\n");
+    let (codes, text) = raw_http(&addr, &wire);
+    assert_eq!(codes, vec![200, 200], "{text}");
+    normal_export_works(&agent);
+}
