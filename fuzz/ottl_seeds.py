@@ -15,6 +15,7 @@ CTX = {"resource": 0, "scope": 1, "span": 2, "spanevent": 3, "metric": 4, "datap
 SIGNAL_CTX = {"span": 2, "spanevent": 2, "metric": 4, "datapoint": 4, "log": 6}
 
 # One text a line; a group is its lines joined by "\n" (written with " || ").
+# "@context " before a text names its context where the guess would be wrong.
 EXAMPLES = r'''
 keep_keys(span.attributes, ["service.name", "service.namespace", "cloud.region", "process.command_line"])
 replace_pattern(span.attributes["process.command_line"], "password\\=[^\\s]*(\\s?)", "password=***")
@@ -52,11 +53,11 @@ resource.attributes["host.name"] == "localhost"
 name == "app_3"
 attributes["http.route"] == "/health"
 IsMatch(name, ".*grpc.*")
-name == "my.metric" and resource.attributes["my_label"] == "abc123"
+@metric name == "my.metric" and resource.attributes["my_label"] == "abc123"
 type == METRIC_DATA_TYPE_HISTOGRAM
 metric.type == METRIC_DATA_TYPE_SUMMARY
-HasAttrKeyOnDatapoint("http.method")
-HasAttrOnDatapoint("env", "dev")
+@metric HasAttrKeyOnDatapoint("http.method")
+@metric HasAttrOnDatapoint("env", "dev")
 IsMatch(body, ".*password.*")
 severity_number < SEVERITY_NUMBER_WARN
 Substring(body, 0, 20) == "x"
@@ -99,7 +100,6 @@ set(attributes["nested"]["deep"], "v")
 set(attributes["m"]["a"], attributes["l"][1])
 set(attributes["m"], {"a": {"b": "c"}, "l": [1, 2]})
 flatten(attributes["m"], "p", 2)
-flatten(attributes, resolveConflicts=true)
 merge_maps(attributes, {"http.method": "POST", "new": 1}, "insert")
 replace_all_matches(attributes, "G*", "verb")
 replace_all_patterns(attributes, "key", "^http\\.", "h.")
@@ -110,9 +110,9 @@ replace_match(attributes["s"], "G?T*", "read")
 set(attributes["split"], Split(attributes["s"], " "))
 IsBool(attributes["b"]) and IsInt(attributes["i"]) and IsDouble(attributes["d"]) and IsList(attributes["l"])
 set(time, Time(body, "%Y-%m-%d %H:%M:%S.%L")) where IsString(body)
-set(time, Time("2023-05-26 12:34:56", "%Y-%m-%d %H:%M:%S", "Europe/Paris"))
-set(time, Time("Mon, 02 Jan 2006 15:04:05 MST", "%a, %d %b %Y %H:%M:%S %Z", location="Asia/Tokyo", locale="en"))
-set(time, Time(body, "%F", "UTC", "fr"))
+@log set(time, Time("2023-05-26 12:34:56", "%Y-%m-%d %H:%M:%S", "Europe/Paris"))
+@log set(time, Time("Mon, 02 Jan 2006 15:04:05 MST", "%a, %d %b %Y %H:%M:%S %Z", location="Asia/Tokyo", locale="en"))
+set(time, Time(body, "%F", "UTC", "en"))
 set(observed_time_unix_nano, time_unix_nano + 1000)
 set(severity_text, "FAIL") where body == "request failed"
 set(attributes["len"], Len(body))
@@ -121,12 +121,12 @@ set(attributes["obj"], body["object"]) where IsMap(body) and body["object"] != n
 set(body["s"], body.string) where IsMap(body)
 set(cache["a"], 1) where name != nil || set(attributes["c"], cache["a"])
 set(attributes["a"], 0xdeadbeef)
-set(value_double, value_double * 2) where metric.name == "g"
+@datapoint set(value_double, value_double * 2) where metric.name == "g"
 set(value_int, value_int + 1) where IsInt(value_int)
-set(attributes["count"], count) where metric.type == METRIC_DATA_TYPE_HISTOGRAM
+@datapoint set(attributes["count"], count) where metric.type == METRIC_DATA_TYPE_HISTOGRAM
 sum > 1.0 and count >= 2
-set(start_time, time - Duration("1h"))
-set(aggregation_temporality, AGGREGATION_TEMPORALITY_DELTA) where is_monotonic
+@datapoint set(start_time, time - Duration("1h"))
+set(aggregation_temporality, AGGREGATION_TEMPORALITY_DELTA) where is_monotonic == true
 set(is_monotonic, false) where type == METRIC_DATA_TYPE_SUM
 set(flags, 1) where trace_id.string != ""
 set(trace_state, "ot=th:0")
@@ -143,10 +143,26 @@ OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "seeds", "ottl")
 def is_statement(text):
     return re.match(r"^[a-z_]+\(", text) is not None
 
+def bare(text):
+    """The text without the insides of its strings."""
+    return re.sub(r'"(\\.|[^"\\])*"', '""', text)
+
 def prefixes(text):
-    # Paths only, not the insides of strings.
-    bare = re.sub(r'"(\\.|[^"\\])*"', '""', text)
-    return {m for m in re.findall(r"\b([a-z]+)\.(?=[a-z_])", bare) if m in CTX}
+    return {m for m in re.findall(r"\b([a-z]+)\.(?=[a-z_])", bare(text)) if m in CTX}
+
+def fully_prefixed(text):
+    """Whether every path names its context (the flat form needs it)."""
+    b = bare(text)
+    for m in re.finditer(r"(?<![\w.])([a-z_][a-z_0-9]*)\b(?!\s*\()", b):
+        word = m.group(1)
+        if word in ("where", "and", "or", "not", "true", "false", "nil", "cache"):
+            continue
+        if b[m.end():m.end() + 1] == "=" and b[m.end():m.end() + 2] != "==":
+            continue  # a named argument
+        if word in CTX and b[m.end():m.end() + 1] == ".":
+            continue
+        return False
+    return True
 
 def guess(text):
     if re.search(r"\b(body|severity_\w+|observed_time\w*|event_name)\b", text):
@@ -155,6 +171,8 @@ def guess(text):
         return "datapoint"
     if re.search(r"\b(type|aggregation_temporality|is_monotonic|convert_\w+)\b", text) or "METRIC_" in text:
         return "metric"
+    if "metric." in text:
+        return "metric"
     return "span"
 
 def main():
@@ -162,11 +180,16 @@ def main():
     os.makedirs(OUT)
     seeds = []
     for line in EXAMPLES.strip().splitlines():
+        forced = None
+        if line.startswith("@"):
+            forced, line = line[1:].split(" ", 1)
         texts = [t.strip() for t in line.split(" || ")]
         text = "\n".join(texts)
         form = 0 if is_statement(texts[0]) else 1
         found = set().union(*(prefixes(t) for t in texts))
-        if found:
+        if forced:
+            seeds.append((form * 7 + CTX[forced], text))
+        elif found and all(fully_prefixed(t) for t in texts):
             signals = {SIGNAL_CTX[c] for c in found if c in SIGNAL_CTX} or {2, 4, 6}
             for ctx in sorted(signals):
                 seeds.append((14 + ctx, text))

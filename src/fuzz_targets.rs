@@ -192,9 +192,9 @@ mod fuzz_sample {
     };
     use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
     use opentelemetry_proto::tonic::metrics::v1::{
-        exponential_histogram_data_point::Buckets, metric::Data, number_data_point, summary_data_point::ValueAtQuantile,
-        ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Histogram, HistogramDataPoint, Metric,
-        NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, Summary, SummaryDataPoint,
+        exponential_histogram_data_point::Buckets, metric::Data, number_data_point,
+        summary_data_point::ValueAtQuantile, ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Histogram,
+        HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, Summary, SummaryDataPoint,
     };
     use opentelemetry_proto::tonic::resource::v1::Resource;
     use opentelemetry_proto::tonic::trace::v1::{span::Event, span::Link, ResourceSpans, ScopeSpans, Span, Status};
@@ -210,9 +210,8 @@ mod fuzz_sample {
     /// Attributes of every value type, a nested map and list among them.
     fn attrs() -> Vec<KeyValue> {
         let inner = KeyValueList { values: vec![kv("a", Av::IntValue(1)), kv("b", Av::StringValue("x".into()))] };
-        let list = ArrayValue {
-            values: vec![any(Av::IntValue(1)).unwrap(), any(Av::StringValue("two".into())).unwrap()],
-        };
+        let list =
+            ArrayValue { values: vec![any(Av::IntValue(1)).unwrap(), any(Av::StringValue("two".into())).unwrap()] };
         vec![
             kv("s", Av::StringValue("GET /user/12/list/7 password=hunter2 x".into())),
             kv("service.name", Av::StringValue("checkout".into())),
@@ -230,7 +229,12 @@ mod fuzz_sample {
         Some(Resource { attributes: attrs(), dropped_attributes_count: 1, ..Default::default() })
     }
     fn scope() -> Option<InstrumentationScope> {
-        Some(InstrumentationScope { name: "lib".into(), version: "1.0".into(), attributes: attrs(), dropped_attributes_count: 1 })
+        Some(InstrumentationScope {
+            name: "lib".into(),
+            version: "1.0".into(),
+            attributes: attrs(),
+            dropped_attributes_count: 1,
+        })
     }
 
     pub fn traces() -> ExportTraceServiceRequest {
@@ -245,7 +249,12 @@ mod fuzz_sample {
             end_time_unix_nano: T0 + 5_000_000,
             attributes: attrs(),
             events: vec![
-                Event { name: "exception".into(), time_unix_nano: T0 + 1, attributes: attrs(), dropped_attributes_count: 1 },
+                Event {
+                    name: "exception".into(),
+                    time_unix_nano: T0 + 1,
+                    attributes: attrs(),
+                    dropped_attributes_count: 1,
+                },
                 Event { name: "e".into(), time_unix_nano: T0 + 2, ..Default::default() },
             ],
             links: vec![Link { trace_id: vec![4; 16], span_id: vec![5; 8], ..Default::default() }],
@@ -288,7 +297,8 @@ mod fuzz_sample {
             data: Some(data),
             ..Default::default()
         };
-        let points = || vec![number(number_data_point::Value::AsInt(3)), number(number_data_point::Value::AsDouble(2.5))];
+        let points =
+            || vec![number(number_data_point::Value::AsInt(3)), number(number_data_point::Value::AsDouble(2.5))];
         let metrics = vec![
             metric("g", Data::Gauge(Gauge { data_points: points() })),
             metric("s", Data::Sum(Sum { data_points: points(), aggregation_temporality: 2, is_monotonic: true })),

@@ -741,4 +741,3 @@ fn json_decoded_size_estimate_is_within_a_factor_of_the_real_cost() {
 /// How far above the real peak the JSON estimate may be (the figure
 /// src/receivers/otlp/json.rs states).
 const JSON_ESTIMATE_FACTOR: f64 = 1.5;
-
