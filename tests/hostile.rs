@@ -20,6 +20,59 @@ use std::time::{Duration, Instant};
 
 const PEAK_BOUND_MIB: u64 = 768;
 
+/// Counts the heap this thread holds and its peak, for measuring what a
+/// decode costs in this process (the attacks above measure the child).
+mod thread_heap {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local! {
+        static LIVE: Cell<i64> = const { Cell::new(0) };
+        static PEAK: Cell<i64> = const { Cell::new(0) };
+    }
+
+    fn add(n: i64) {
+        // try_with: no counting while a thread's locals are torn down.
+        let _ = LIVE.try_with(|l| {
+            let v = l.get() + n;
+            l.set(v);
+            let _ = PEAK.try_with(|p| p.set(p.get().max(v)));
+        });
+    }
+
+    struct Counting;
+
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+            add(l.size() as i64);
+            unsafe { System.alloc(l) }
+        }
+        unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+            add(-(l.size() as i64));
+            unsafe { System.dealloc(p, l) }
+        }
+        unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+            add(new as i64 - l.size() as i64);
+            unsafe { System.realloc(p, l, new) }
+        }
+    }
+
+    #[global_allocator]
+    static GLOBAL: Counting = Counting;
+
+    /// Runs `f` on this thread: what it returns, the most heap it held
+    /// above what the thread held before, and how much more (or, having
+    /// freed what it was given, less) it left held.
+    pub fn measure<T>(f: impl FnOnce() -> T) -> (T, u64, i64) {
+        let base = LIVE.with(Cell::get);
+        PEAK.with(|p| p.set(base));
+        let out = f();
+        let peak = PEAK.with(Cell::get) - base;
+        let left = LIVE.with(Cell::get) - base;
+        (out, peak.max(0) as u64, left)
+    }
+}
+
 /// The attacks take turns: each measures latency or the machine's limits,
 /// which another attack running beside it on a 2-core machine would skew.
 static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -501,3 +554,190 @@ fn start_with_nofile(dir: &Path, config: &str, ports: Ports, nofile: u64) -> Age
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
     Agent::start_with_bin(dir, config, ports, &wrapper)
 }
+
+/// Sends `wire` on one HTTP/1.1 connection and reads until the agent
+/// closes it; the status codes of the answers, in order, and the text.
+fn raw_http(addr: &str, wire: &[u8]) -> (Vec<u16>, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(wire).unwrap();
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let codes = text.match_indices("HTTP/1.1 ").filter_map(|(i, _)| text.get(i + 9..i + 12)?.parse().ok()).collect();
+    (codes, text)
+}
+
+/// A request with both Content-Length and Transfer-Encoding (RFC 9112
+/// §6.1, a request-smuggling vector) is answered 400 in either header
+/// order, on a fresh connection and after a normal request on a kept-alive
+/// one; the connection is closed after the answer, and the request hidden
+/// in its body (as a proxy framing by the length would pass it) is never
+/// taken.
+#[test]
+fn content_length_with_transfer_encoding_is_refused() {
+    let _turn = turn();
+    let dir = temp_dir();
+    let agent = agent(dir.path(), "", "");
+    let addr = format!("127.0.0.1:{}", agent.ports.http);
+    let records = logs(3, true).encode_to_vec();
+    let normal = |close: bool| {
+        let mut r = format!(
+            "POST /v1/logs HTTP/1.1\r\nHost: a\r\nContent-Type: application/x-protobuf\r\nContent-Length: {}\r\n{}\r\n",
+            records.len(),
+            if close { "Connection: close\r\n" } else { "" }
+        )
+        .into_bytes();
+        r.extend_from_slice(&records);
+        r
+    };
+    // The body, framed by its length, ends the chunks and hides a second request.
+    let mut body = b"0\r\n\r\n".to_vec();
+    body.extend_from_slice(&normal(true));
+    let ambiguous = |te_first: bool| {
+        let (cl, te) = (format!("Content-Length: {}\r\n", body.len()), "Transfer-Encoding: chunked\r\n".to_string());
+        let framing = if te_first { te + &cl } else { cl + &te };
+        let mut r =
+            format!("POST /v1/logs HTTP/1.1\r\nHost: a\r\nContent-Type: application/x-protobuf\r\n{framing}\r\n")
+                .into_bytes();
+        r.extend_from_slice(&body);
+        r
+    };
+    for te_first in [false, true] {
+        let (codes, text) = raw_http(&addr, &ambiguous(te_first));
+        assert_eq!(codes, vec![400], "{text}");
+        assert!(text.contains("both Content-Length and Transfer-Encoding"), "{text}");
+        // Kept alive: a normal request first, the ambiguous one second, a normal one after it.
+        let mut wire = normal(false);
+        wire.extend_from_slice(&ambiguous(te_first));
+        wire.extend_from_slice(&normal(true));
+        let (codes, text) = raw_http(&addr, &wire);
+        assert_eq!(codes, vec![200, 400], "closed after the 400\n{text}");
+    }
+    assert_eq!(agent.metric("sluice_receiver_refused_requests_total", &[("reason", "ambiguous_framing")]), 4.0);
+    // Only the two normal requests before the ambiguous ones were taken.
+    assert_eq!(agent.metric("otelcol_receiver_accepted_log_records_total", &[("transport", "http")]), 6.0);
+    // Chunked alone and length alone are served as before.
+    let chunked = format!(
+        "POST /v1/logs HTTP/1.1\r\nHost: a\r\nContent-Type: application/x-protobuf\r\nTransfer-Encoding: chunked\r\n\
+         Connection: close\r\n\r\n{:x}\r\n",
+        records.len()
+    );
+    let mut wire = normal(false);
+    wire.extend_from_slice(chunked.as_bytes());
+    wire.extend_from_slice(&records);
+    wire.extend_from_slice(b"\r\n0\r\n\r\n");
+    let (codes, text) = raw_http(&addr, &wire);
+    assert_eq!(codes, vec![200, 200], "{text}");
+    normal_export_works(&agent);
+}
+
+/// OTLP/JSON requests shaped as the JavaScript SDK's OTLP/HTTP exporter
+/// sends them (the SDK that speaks JSON): a resource with the SDK's
+/// attributes, spans with eight attributes, log records with a body and
+/// four attributes, sums and histograms with attributed points.
+fn sdk_like_json(signal: sluice::data::Signal, n: usize) -> String {
+    use sluice::data::Signal;
+    let kv = |k: &str, v: &str| format!(r#"{{"key":"{k}","value":{{"stringValue":"{v}"}}}}"#);
+    let kvi = |k: &str, v: i64| format!(r#"{{"key":"{k}","value":{{"intValue":"{v}"}}}}"#);
+    let resource = format!(
+        r#""resource":{{"attributes":[{},{},{},{},{},{},{}],"droppedAttributesCount":0}}"#,
+        kv("service.name", "checkout"),
+        kv("telemetry.sdk.language", "nodejs"),
+        kv("telemetry.sdk.name", "opentelemetry"),
+        kv("telemetry.sdk.version", "1.30.1"),
+        kv("host.name", "checkout-7d9f8c6b5-x2x9q"),
+        kvi("process.pid", 4242),
+        kv("process.runtime.name", "nodejs"),
+    );
+    let scope = r#""scope":{"name":"@opentelemetry/instrumentation-http","version":"0.57.1"}"#;
+    let items: Vec<String> = (0..n)
+        .map(|i| match signal {
+            Signal::Traces => format!(
+                r#"{{"traceId":"5b8efff798038103d269b633813f{i:04x}","spanId":"eee19b7ec3c1{i:04x}","parentSpanId":"eee19b7ec3c1b173","name":"GET /api/users/:id","kind":2,"startTimeUnixNano":"1544712660000000000","endTimeUnixNano":"1544712661000000000","attributes":[{},{},{},{},{},{},{},{}],"droppedAttributesCount":0,"events":[],"droppedEventsCount":0,"status":{{"code":0}},"links":[],"droppedLinksCount":0}}"#,
+                kv("http.request.method", "GET"),
+                kv("url.full", &format!("http://checkout:8080/api/users/{i}")),
+                kv("url.path", &format!("/api/users/{i}")),
+                kv("http.route", "/api/users/:id"),
+                kvi("http.response.status_code", 200),
+                kv("server.address", "checkout"),
+                kvi("server.port", 8080),
+                kv("user_agent.original", "Mozilla/5.0 (X11; Linux x86_64)"),
+            ),
+            Signal::Logs => format!(
+                r#"{{"timeUnixNano":"1544712660000000000","observedTimeUnixNano":"1544712660000000001","severityNumber":9,"severityText":"INFO","body":{{"stringValue":"user {i} fetched their basket in 12 ms"}},"attributes":[{},{},{},{}],"droppedAttributesCount":0,"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174"}}"#,
+                kv("code.function", "fetchBasket"),
+                kv("code.filepath", "/app/src/basket.js"),
+                kvi("code.lineno", 120),
+                kv("user.id", &format!("u-{i}")),
+            ),
+            Signal::Metrics => {
+                let point = format!(
+                    r#""attributes":[{},{},{}],"startTimeUnixNano":"1544712660000000000","timeUnixNano":"1544712661000000000""#,
+                    kv("http.request.method", "GET"),
+                    kv("http.route", &format!("/api/route/{i}")),
+                    kvi("http.response.status_code", 200),
+                );
+                format!(
+                    r#"{{"name":"http.server.request.count.{i}","unit":"1","sum":{{"dataPoints":[{{{point},"asInt":"{i}"}}],"aggregationTemporality":2,"isMonotonic":true}}}},{{"name":"http.server.duration.{i}","unit":"ms","histogram":{{"dataPoints":[{{{point},"count":"12","sum":340.5,"bucketCounts":["0","2","5","3","1","1","0"],"explicitBounds":[0,5,10,25,50,75],"min":1.5,"max":90.1}}],"aggregationTemporality":2}}}}"#
+                )
+            }
+        })
+        .collect();
+    let (outer, inner, key) = match signal {
+        Signal::Traces => ("resourceSpans", "scopeSpans", "spans"),
+        Signal::Logs => ("resourceLogs", "scopeLogs", "logRecords"),
+        Signal::Metrics => ("resourceMetrics", "scopeMetrics", "metrics"),
+    };
+    format!(r#"{{"{outer}":[{{{resource},"{inner}":[{{{scope},"{key}":[{}]}}]}}]}}"#, items.join(","))
+}
+
+/// The decoded-size estimate of an OTLP/JSON request against what
+/// decoding it really takes on the heap: it is the admission's figure for
+/// the memory limiter's headroom, so it must not be below the peak, and not
+/// so far above it that requests that fit are refused as over the limit.
+/// Measured here with an allocator that counts this thread's heap.
+#[test]
+fn json_decoded_size_estimate_is_within_a_factor_of_the_real_cost() {
+    use sluice::data::Signal;
+    use sluice::receivers::otlp::decode::{prepare, RequestLimits};
+    use sluice::receivers::otlp::{Compression, Format};
+    let limits = RequestLimits { max_plain: 64 << 20, max_decoded: 1 << 40 };
+    let mut failures = Vec::new();
+    for signal in Signal::ALL {
+        for n in [10, 500] {
+            // Exactly as long as its text, so that freeing it frees `wire` bytes.
+            let body = bytes::Bytes::copy_from_slice(sdk_like_json(signal, n).as_bytes());
+            let wire = body.len();
+            let mut estimate = None;
+            let (payload, peak, left) = thread_heap::measure(|| {
+                prepare(signal, Format::Json, Compression::Identity, body, limits, false, |e| {
+                    estimate = Some(e);
+                    Ok(())
+                })
+            });
+            let payload = payload.expect("an SDK-like request decodes");
+            let items = payload.item_count();
+            // The body (held before) was freed once decoded.
+            let held = left + wire as i64;
+            let e = estimate.expect("admission was asked");
+            assert_eq!(e.items, items, "{signal:?}");
+            let ratio = e.decoded_bytes as f64 / peak as f64;
+            eprintln!(
+                "json estimate: {signal:?} {items} items, {wire} bytes of JSON: estimate {} bytes, \
+                 peak while decoding {peak}, held after {held}: {ratio:.2}x the peak",
+                e.decoded_bytes
+            );
+            assert!(e.decoded_bytes as i64 >= held, "{signal:?}: below what the decoded request holds");
+            drop(payload);
+            if !(1.0..=JSON_ESTIMATE_FACTOR).contains(&ratio) {
+                failures.push(format!("{signal:?} x{n}: estimate {} is {ratio:.2}x the peak {peak}", e.decoded_bytes));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// How far above the real peak the JSON estimate may be (the figure
+/// src/receivers/otlp/json.rs states).
+const JSON_ESTIMATE_FACTOR: f64 = 1.5;

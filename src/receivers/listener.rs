@@ -32,7 +32,7 @@ use crate::extensions::auth::Authenticator;
 use crate::telemetry::ListenerMetrics;
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -154,7 +154,7 @@ pub async fn serve_connections<S, F, B>(
                         let _registered = registered;
                         match conn.policy.tls.clone() {
                             None => {
-                                let io = Sniffed { inner: stream, activity: Arc::clone(&conn.activity) };
+                                let io = Sniffed::new(stream, &conn.activity, transport);
                                 conn.serve(hyper_util::rt::TokioIo::new(io), handler).await
                             }
                             Some(acceptor) => {
@@ -167,7 +167,7 @@ pub async fn serve_connections<S, F, B>(
                                 };
                                 match outcome {
                                     Ok(Ok(tls)) => {
-                                        let io = Sniffed { inner: tls, activity: Arc::clone(&conn.activity) };
+                                        let io = Sniffed::new(tls, &conn.activity, transport);
                                         conn.serve(hyper_util::rt::TokioIo::new(io), handler).await
                                     }
                                     Ok(Err(e)) => {
@@ -307,8 +307,13 @@ where
             let auth = self.policy.auth.clone();
             let metrics = self.policy.metrics.clone();
             let open_preflight = self.policy.open_preflight;
-            hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+            let requests = AtomicU64::new(0);
+            hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
                 let in_flight = activity.begin();
+                // HTTP/1 calls the service in the order the heads were read.
+                if activity.ambiguous.is(requests.fetch_add(1, Ordering::Relaxed) + 1) {
+                    req.extensions_mut().insert(super::h1_framing::AmbiguousFraming);
+                }
                 let step = match &auth {
                     Some(_) if open_preflight && is_preflight(&req) => Step::Handle(handler(req)),
                     Some((authenticator, reject)) => {
@@ -425,9 +430,20 @@ enum Step<F, B> {
 
 /// A connection's stream, noting in its [`Activity`] when the client first
 /// sends something: a connection silent past the handshake timeout is closed.
+/// On an HTTP listener it also follows the HTTP/1 request framing, to find
+/// a request with both `Content-Length` and `Transfer-Encoding`
+/// ([`h1_framing`](super::h1_framing)).
 struct Sniffed<S> {
     inner: S,
     activity: Arc<Activity>,
+    framing: Option<super::h1_framing::Framing>,
+}
+
+impl<S> Sniffed<S> {
+    fn new(inner: S, activity: &Arc<Activity>, transport: &str) -> Self {
+        let framing = (transport == "http").then(super::h1_framing::Framing::default);
+        Sniffed { inner, activity: Arc::clone(activity), framing }
+    }
 }
 
 impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Sniffed<S> {
@@ -441,6 +457,9 @@ impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Sniffed<S> {
         let polled = std::pin::Pin::new(&mut this.inner).poll_read(cx, buf);
         if buf.filled().len() > before && !this.activity.started.load(Ordering::Relaxed) {
             this.activity.started.store(true, Ordering::Release);
+        }
+        if let Some(framing) = &mut this.framing {
+            framing.feed(&buf.filled()[before..], &this.activity.ambiguous);
         }
         polled
     }
@@ -488,6 +507,8 @@ struct Activity {
     /// Whether the client has sent anything (or started a request).
     started: std::sync::atomic::AtomicBool,
     last_end: Mutex<Instant>,
+    /// Which request carried both `Content-Length` and `Transfer-Encoding`.
+    ambiguous: super::h1_framing::Ambiguous,
 }
 
 /// Marks a request in flight until dropped (also when the client goes away mid-request).
@@ -508,6 +529,7 @@ impl Activity {
             in_flight: AtomicUsize::new(0),
             started: std::sync::atomic::AtomicBool::new(false),
             last_end: Mutex::new(Instant::now()),
+            ambiguous: Default::default(),
         }
     }
 

@@ -9,6 +9,7 @@
 //! it is decoded.
 
 pub mod filelog;
+pub mod h1_framing;
 pub mod listener;
 pub mod otlp;
 pub mod tls;

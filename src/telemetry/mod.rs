@@ -390,6 +390,7 @@ pub const REQUEST_REFUSAL_REASONS: &[&str] = &[
     "bytes_in_flight",
     "body_timeout",
     "body_too_large",
+    "ambiguous_framing",
     "decoded_too_large",
     "memory_headroom",
     "memory_limit",

@@ -132,6 +132,15 @@ async fn handle(
     routes: Arc<Routes>,
     req: Request<hyper::body::Incoming>,
 ) -> Response<Full<Bytes>> {
+    if req.extensions().get::<crate::receivers::h1_framing::AmbiguousFraming>().is_some() {
+        // RFC 9112 §6.1: a server may reject it; a request-smuggling vector.
+        // hyper closes the connection after this answer; the body is never read.
+        ingest.refused_request("ambiguous_framing");
+        return text(
+            StatusCode::BAD_REQUEST,
+            "the request carries both Content-Length and Transfer-Encoding (RFC 9112 section 6.1); send one".into(),
+        );
+    }
     let origin = req.headers().get(header::ORIGIN).cloned();
     let allowed = match (&routes.cors, &origin) {
         (Some(cors), Some(o)) => o.to_str().is_ok_and(|o| origin_allowed(&cors.allowed_origins, o)),
