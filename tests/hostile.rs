@@ -103,21 +103,8 @@ fn agent(dir: &Path, extra_receiver: &str, extensions: &str) -> Agent {
     Agent::start(dir, &config, ports)
 }
 
-/// The child's peak resident memory, in MiB.
-fn peak_mib(agent: &Agent) -> u64 {
-    let pid = agent.pid().expect("sluice runs");
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap();
-    kib / 1024
-}
-
 fn report(attack: &str, agent: &Agent, took: Duration) {
-    let peak = peak_mib(agent);
+    let peak = agent.peak_rss_mib();
     eprintln!("hostile: {attack}: peak RSS {peak} MiB, attack took {:.1}s", took.as_secs_f64());
     assert!(peak < PEAK_BOUND_MIB, "{attack}: peak RSS {peak} MiB\n{}", agent.log());
 }

@@ -49,18 +49,6 @@ fn request(seed: u64, spans: u64) -> ExportTraceServiceRequest {
     }
 }
 
-fn peak_mib(agent: &Agent) -> u64 {
-    let pid = agent.pid().expect("sluice runs");
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap();
-    kib / 1024
-}
-
 struct Burst {
     peak_mib: u64,
     accepted_requests: u64,
@@ -156,7 +144,7 @@ fn burst(
     let refused = agent.metric("otelcol_receiver_refused_spans_total", &[]);
     assert_eq!(refused, (refusals * 4000) as f64, "{}", agent.log());
     let burst = Burst {
-        peak_mib: peak_mib(&agent),
+        peak_mib: agent.peak_rss_mib(),
         accepted_requests: accepted,
         refusals,
         channel_refusals_bytes: agent.metric("sluice_pipeline_queue_refused_total", &[("bound", "bytes")]),

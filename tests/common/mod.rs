@@ -586,6 +586,19 @@ impl Agent {
         self.child.as_ref().map(|c| c.id())
     }
 
+    /// The agent's peak resident memory so far (VmHWM), in MiB.
+    pub fn peak_rss_mib(&self) -> u64 {
+        let pid = self.pid().expect("sluice runs");
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap();
+        kib / 1024
+    }
+
     /// The log with the ANSI colour codes of the console encoding taken out.
     pub fn log_plain(&self) -> String {
         strip_ansi_codes(&self.log())
