@@ -115,36 +115,14 @@ pub fn otlp_check(data: &[u8]) {
 /// every editor are fuzzed too; conditions that hold drop the item, as in
 /// `filter`.
 pub fn ottl(data: &[u8]) {
-    use crate::ottl::{compile::infer_group, walk, Condition, ContextKind, EvalCtx, Limits, Statement};
-    const CONTEXTS: [ContextKind; 7] = [
-        ContextKind::Resource,
-        ContextKind::Scope,
-        ContextKind::Span,
-        ContextKind::SpanEvent,
-        ContextKind::Metric,
-        ContextKind::DataPoint,
-        ContextKind::Log,
-    ];
-    let Some((first, rest)) = data.split_first() else { return };
-    let Ok(text) = std::str::from_utf8(rest) else { return };
-    let ctx = CONTEXTS[(first % 7) as usize];
-    let form = (first / 7) % 3;
-    let signal = match ctx {
-        ContextKind::Span | ContextKind::SpanEvent => Signal::Traces,
-        ContextKind::Metric | ContextKind::DataPoint => Signal::Metrics,
-        ContextKind::Log => Signal::Logs,
-        _ => Signal::ALL[((first / 21) % 3) as usize],
-    };
-    let allowed: &[ContextKind] = match signal {
-        Signal::Traces => &[ContextKind::Resource, ContextKind::Scope, ContextKind::Span, ContextKind::SpanEvent],
-        Signal::Metrics => &[ContextKind::Resource, ContextKind::Scope, ContextKind::Metric, ContextKind::DataPoint],
-        Signal::Logs => &[ContextKind::Resource, ContextKind::Scope, ContextKind::Log],
-    };
+    use crate::ottl::{compile::infer_group, walk, Condition, EvalCtx, Limits, Statement};
+    let Some(OttlInput { context: ctx, form, signal, text }) = OttlInput::read(data) else { return };
+    let allowed = OttlInput::allowed(signal);
     let limits = Limits::default();
     let texts: Vec<&str> = text.lines().take(8).collect();
     // The group's context and whether its paths must be prefixed, as
     // `transform` and `filter` compile them.
-    let (context, prefixed) = if form == 2 {
+    let (context, prefixed) = if form == OttlForm::Flat {
         match infer_group(&texts, &[], allowed, limits) {
             Ok(c) => (c, true),
             Err(_) => match infer_group(&[], &texts, allowed, limits) {
@@ -155,12 +133,12 @@ pub fn ottl(data: &[u8]) {
     } else {
         (ctx, false)
     };
-    let statements: Vec<Statement> = if form == 1 {
+    let statements: Vec<Statement> = if form == OttlForm::Conditions {
         Vec::new()
     } else {
         texts.iter().filter_map(|t| Statement::compile_in(t, context, prefixed, limits).ok()).collect()
     };
-    let conditions: Vec<Condition> = if form == 0 {
+    let conditions: Vec<Condition> = if form == OttlForm::Statements {
         Vec::new()
     } else {
         texts.iter().filter_map(|t| Condition::compile_in(t, context, prefixed, limits).ok()).collect()
@@ -179,6 +157,63 @@ pub fn ottl(data: &[u8]) {
         Signal::Traces => walk::traces(&mut fuzz_sample::traces(), context, now, &mut visit),
         Signal::Metrics => walk::metrics(&mut fuzz_sample::metrics(), context, now, &mut visit),
         Signal::Logs => walk::logs(&mut fuzz_sample::logs(), context, now, &mut visit),
+    }
+}
+
+/// How [`ottl`] writes its statements: with the context given, as
+/// conditions with the context given, or flat (context inferred).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OttlForm {
+    Statements,
+    Conditions,
+    Flat,
+}
+
+/// An [`ottl`] input read: what its first byte names, and its text.
+pub struct OttlInput<'a> {
+    pub context: crate::ottl::ContextKind,
+    pub form: OttlForm,
+    /// The request the statements run over (resource and scope: any signal).
+    pub signal: Signal,
+    pub text: &'a str,
+}
+
+impl<'a> OttlInput<'a> {
+    /// `None` when `data` is empty or its text is not UTF-8.
+    pub fn read(data: &'a [u8]) -> Option<OttlInput<'a>> {
+        use crate::ottl::ContextKind;
+        const CONTEXTS: [ContextKind; 7] = [
+            ContextKind::Resource,
+            ContextKind::Scope,
+            ContextKind::Span,
+            ContextKind::SpanEvent,
+            ContextKind::Metric,
+            ContextKind::DataPoint,
+            ContextKind::Log,
+        ];
+        let (first, rest) = data.split_first()?;
+        let text = std::str::from_utf8(rest).ok()?;
+        let context = CONTEXTS[(first % 7) as usize];
+        let form = [OttlForm::Statements, OttlForm::Conditions, OttlForm::Flat][((first / 7) % 3) as usize];
+        let signal = match context {
+            ContextKind::Span | ContextKind::SpanEvent => Signal::Traces,
+            ContextKind::Metric | ContextKind::DataPoint => Signal::Metrics,
+            ContextKind::Log => Signal::Logs,
+            _ => Signal::ALL[((first / 21) % 3) as usize],
+        };
+        Some(OttlInput { context, form, signal, text })
+    }
+
+    /// The contexts a flat group over `signal` may be inferred to, as in `transform`.
+    pub fn allowed(signal: Signal) -> &'static [crate::ottl::ContextKind] {
+        use crate::ottl::ContextKind;
+        match signal {
+            Signal::Traces => &[ContextKind::Resource, ContextKind::Scope, ContextKind::Span, ContextKind::SpanEvent],
+            Signal::Metrics => {
+                &[ContextKind::Resource, ContextKind::Scope, ContextKind::Metric, ContextKind::DataPoint]
+            }
+            Signal::Logs => &[ContextKind::Resource, ContextKind::Scope, ContextKind::Log],
+        }
     }
 }
 

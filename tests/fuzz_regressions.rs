@@ -72,46 +72,28 @@ fn ottl_inputs_do_not_panic() {
 /// (`convert_sum_to_gauge` beside a `datapoint` path).
 #[test]
 fn ottl_seeds_compile_where_their_first_byte_says() {
-    use sluice::ottl::{compile::infer_group, Condition, ContextKind, Limits, Statement};
-    const CONTEXTS: [ContextKind; 7] = [
-        ContextKind::Resource,
-        ContextKind::Scope,
-        ContextKind::Span,
-        ContextKind::SpanEvent,
-        ContextKind::Metric,
-        ContextKind::DataPoint,
-        ContextKind::Log,
-    ];
+    use entry::{OttlForm, OttlInput};
+    use sluice::ottl::{compile::infer_group, Condition, Limits, Statement};
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/ottl");
     let (mut total, mut failed) = (0, Vec::new());
     for path in std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()) {
         let data = std::fs::read(&path).unwrap();
-        let (first, text) = (data[0], std::str::from_utf8(&data[1..]).unwrap());
-        let form = (first / 7) % 3;
-        let ctx = CONTEXTS[(first % 7) as usize];
-        let allowed: &[ContextKind] = match ctx {
-            ContextKind::Span | ContextKind::SpanEvent => {
-                &[ContextKind::Resource, ContextKind::Scope, ContextKind::Span, ContextKind::SpanEvent]
-            }
-            ContextKind::Metric | ContextKind::DataPoint => {
-                &[ContextKind::Resource, ContextKind::Scope, ContextKind::Metric, ContextKind::DataPoint]
-            }
-            _ => &[ContextKind::Resource, ContextKind::Scope, ContextKind::Log],
-        };
+        let input = OttlInput::read(&data).expect("a seed is a context byte and UTF-8 text");
+        let (ctx, text, allowed) = (input.context, input.text, OttlInput::allowed(input.signal));
         let limits = Limits::default();
         let lines: Vec<&str> = text.lines().collect();
         let statement = lines[0].starts_with(|c: char| c.is_ascii_lowercase()) && lines[0].contains('(');
         for line in &lines {
             total += 1;
-            let result = match form {
-                2 if statement => infer_group(&lines, &[], allowed, limits)
+            let result = match input.form {
+                OttlForm::Flat if statement => infer_group(&lines, &[], allowed, limits)
                     .map_err(|(_, e)| e)
                     .and_then(|c| Statement::compile_in(line, c, true, limits).map(|_| ())),
-                2 => infer_group(&[], &lines, allowed, limits)
+                OttlForm::Flat => infer_group(&[], &lines, allowed, limits)
                     .map_err(|(_, e)| e)
                     .and_then(|c| Condition::compile_in(line, c, true, limits).map(|_| ())),
-                0 => Statement::compile_in(line, ctx, false, limits).map(|_| ()),
-                _ => Condition::compile_in(line, ctx, false, limits).map(|_| ()),
+                OttlForm::Statements => Statement::compile_in(line, ctx, false, limits).map(|_| ()),
+                OttlForm::Conditions => Condition::compile_in(line, ctx, false, limits).map(|_| ()),
             };
             if let Err(e) = result {
                 failed.push(format!("{}: {e}", path.file_name().unwrap().to_string_lossy()));
