@@ -4,12 +4,12 @@
 //! `cargo test --release --test connector_memory -- --nocapture`.
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use sluice::config::component::ComponentInput;
 use sluice::config::node;
 use sluice::connectors::{Connector, ConnectorContext, ConnectorFactory, Now};
+use sluice::data::fixtures::kv;
 use sluice::data::{Batch, Signal};
 use sluice::telemetry::Registry;
 use std::sync::Mutex;
@@ -22,14 +22,6 @@ static TURN: Mutex<()> = Mutex::new(());
 
 const SERIES: usize = 100_000;
 const BATCH: usize = 1000;
-
-fn s(key: &str, v: String) -> KeyValue {
-    KeyValue {
-        key: key.to_string(),
-        value: Some(AnyValue { value: Some(any_value::Value::StringValue(v)) }),
-        ..Default::default()
-    }
-}
 
 fn build(factory: &ConnectorFactory, yaml: &str) -> Box<dyn Connector> {
     let node = node::parse(yaml).unwrap().unwrap();
@@ -57,13 +49,13 @@ fn spans(first: usize) -> Batch {
             kind: 2,
             start_time_unix_nano: 1_000_000_000,
             end_time_unix_nano: 1_003_000_000,
-            attributes: vec![s("http.route", format!("/items/{i}")), s("http.request.method", "GET".into())],
+            attributes: vec![kv("http.route", format!("/items/{i}")), kv("http.request.method", "GET")],
             ..Default::default()
         })
         .collect();
     Batch::Traces(ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
-            resource: Some(Resource { attributes: vec![s("service.name", "checkout".into())], ..Default::default() }),
+            resource: Some(Resource { attributes: vec![kv("service.name", "checkout")], ..Default::default() }),
             scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
             ..Default::default()
         }],
