@@ -83,6 +83,47 @@ impl Now {
     }
 }
 
+/// A connector's flush timer: armed by the first data, then due every
+/// `interval`, on the grid of the first due time unless a tick came more
+/// than an interval late (then an interval after that tick).
+#[derive(Debug, Clone, Copy)]
+pub struct FlushClock {
+    interval: std::time::Duration,
+    next: Option<Instant>,
+}
+
+impl FlushClock {
+    pub fn new(interval: std::time::Duration) -> FlushClock {
+        FlushClock { interval, next: None }
+    }
+
+    /// Starts the timer at the first data; later calls change nothing.
+    pub fn arm(&mut self, now: Instant) {
+        if self.next.is_none() {
+            self.next = Some(now + self.interval);
+        }
+    }
+
+    /// When the next flush is due; `None` before the first data.
+    pub fn next(&self) -> Option<Instant> {
+        self.next
+    }
+
+    /// Whether a flush is due at `now`; when it is, the next one is scheduled.
+    pub fn due(&mut self, now: Instant) -> bool {
+        let Some(due) = self.next else { return false };
+        if now < due {
+            return false;
+        }
+        let mut next = due + self.interval;
+        if next <= now {
+            next = now + self.interval;
+        }
+        self.next = Some(next);
+        true
+    }
+}
+
 /// One running connector for one signal pair.
 pub trait Connector: Send {
     /// Takes one batch of the `from` signal; pushes what it emits now (of

@@ -69,8 +69,7 @@ impl SpanFacts {
 pub struct SloState {
     slos: Vec<SloCounters>,
     to: Signal,
-    flush_interval: std::time::Duration,
-    next_flush: Option<Instant>,
+    flush: crate::connectors::FlushClock,
     metrics: SloMetrics,
     store: Option<SloStore>,
 }
@@ -120,7 +119,7 @@ impl SloState {
             }
             slos.push(SloCounters { slo: slo.clone(), rings, pending: Counts::default(), firing });
         }
-        Ok(SloState { slos, to, flush_interval: cfg.flush_interval, next_flush: None, metrics, store })
+        Ok(SloState { slos, to, flush: crate::connectors::FlushClock::new(cfg.flush_interval), metrics, store })
     }
 
     /// The SLOs of a resource's service, or none.
@@ -454,9 +453,7 @@ impl SloState {
 impl Connector for SloState {
     fn consume(&mut self, batch: &Batch, now: Now, _out: &mut Vec<Batch>) {
         let Batch::Traces(req) = batch else { return };
-        if self.next_flush.is_none() {
-            self.next_flush = Some(now.instant + self.flush_interval);
-        }
+        self.flush.arm(now.instant);
         self.count(req, now);
         self.settle(now);
     }
@@ -473,9 +470,7 @@ impl Connector for SloState {
             Payload::Encoded(e) => {
                 let decoded = e.decode().map_err(|e| format!("cannot decode a checked batch: {e}"))?;
                 let Batch::Traces(mut req) = decoded else { return Ok(()) };
-                if self.next_flush.is_none() {
-                    self.next_flush = Some(now.instant + self.flush_interval);
-                }
+                self.flush.arm(now.instant);
                 self.count_owned(&mut req, now);
                 self.settle(now);
             }
@@ -484,24 +479,17 @@ impl Connector for SloState {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.next_flush
+        self.flush.next()
     }
 
     fn tick(&mut self, now: Now, out: &mut Vec<Batch>) {
-        let Some(due) = self.next_flush else { return };
-        if now.instant < due {
-            return;
+        if self.flush.due(now.instant) {
+            self.flush_now(now, out);
         }
-        self.flush_now(now, out);
-        let mut next = due + self.flush_interval;
-        if next <= now.instant {
-            next = now.instant + self.flush_interval;
-        }
-        self.next_flush = Some(next);
     }
 
     fn flush(&mut self, now: Now, out: &mut Vec<Batch>) {
-        if self.next_flush.is_some() {
+        if self.flush.next().is_some() {
             self.flush_now(now, out);
         }
     }

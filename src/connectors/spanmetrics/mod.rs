@@ -542,7 +542,7 @@ pub struct SpanMetricsState {
     resource_order: Vec<Vec<u8>>,
     /// Delta: where each series' next point starts (the last flush's time).
     last_flush: HashMap<(Vec<u8>, Vec<u8>), u64>,
-    next_flush: Option<Instant>,
+    flush: crate::connectors::FlushClock,
     overflow_spans: Counter,
     evicted_resources: Counter,
     dropped_exemplars: Counter,
@@ -617,12 +617,13 @@ fn exemplars_out(exemplars: &[SpanExemplar], time: u64) -> Vec<Exemplar> {
 
 impl SpanMetricsState {
     pub fn new(cfg: SpanMetrics, m: SpanMetricsMetrics) -> Self {
+        let flush = crate::connectors::FlushClock::new(cfg.flush_interval);
         SpanMetricsState {
             cfg,
             resources: HashMap::new(),
             resource_order: Vec::new(),
             last_flush: HashMap::new(),
-            next_flush: None,
+            flush,
             overflow_spans: m.overflow_spans,
             evicted_resources: m.evicted_resources,
             dropped_exemplars: m.dropped_exemplars,
@@ -844,9 +845,7 @@ impl SpanMetricsState {
 impl Connector for SpanMetricsState {
     fn consume(&mut self, batch: &Batch, now: Now, _out: &mut Vec<Batch>) {
         let Batch::Traces(req) = batch else { return };
-        if self.next_flush.is_none() {
-            self.next_flush = Some(now.instant + self.cfg.flush_interval);
-        }
+        self.flush.arm(now.instant);
         let mut key = Vec::with_capacity(128);
         for rs in &req.resource_spans {
             let rattrs: &[KeyValue] = rs.resource.as_ref().map_or(&[], |r| &r.attributes);
@@ -981,20 +980,13 @@ impl Connector for SpanMetricsState {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.next_flush
+        self.flush.next()
     }
 
     fn tick(&mut self, now: Now, out: &mut Vec<Batch>) {
-        let Some(due) = self.next_flush else { return };
-        if now.instant < due {
-            return;
+        if self.flush.due(now.instant) {
+            self.emit(now, out);
         }
-        self.emit(now, out);
-        let mut next = due + self.cfg.flush_interval;
-        if next <= now.instant {
-            next = now.instant + self.cfg.flush_interval;
-        }
-        self.next_flush = Some(next);
     }
 
     fn flush(&mut self, now: Now, out: &mut Vec<Batch>) {
