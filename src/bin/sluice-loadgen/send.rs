@@ -139,9 +139,8 @@ impl Packing {
             Protocol::Grpc => Transport::Grpc,
             Protocol::Http => Transport::Http,
         };
-        let grpc_codec = matches!(codec, Codec::None | Codec::Gzip | Codec::Zstd | Codec::Snappy);
         anyhow::ensure!(
-            transport == Transport::Http || grpc_codec,
+            codec.compression().available_over(transport),
             "--compression {:?} is an HTTP codec; over gRPC use gzip, zstd or snappy",
             codec.compression().name()
         );

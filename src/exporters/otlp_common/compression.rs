@@ -62,6 +62,14 @@ impl Compression {
         }
     }
 
+    /// Whether the Collector sends this codec over `transport`: gRPC has
+    /// gzip, snappy and zstd (and none); HTTP has them all.
+    pub fn available_over(self, transport: Transport) -> bool {
+        transport == Transport::Http
+            || self.is_none()
+            || matches!(self, Compression::Gzip | Compression::Snappy | Compression::Zstd)
+    }
+
     fn takes_deflate_level(self) -> bool {
         matches!(self, Compression::Gzip | Compression::Zlib | Compression::Deflate)
     }
@@ -90,8 +98,7 @@ const HUFFMAN_ONLY: i32 = -2;
 
 /// Reports `compression` and `compression_params` that the Collector would refuse.
 pub fn check_compression(c: &mut Checker, compression: Compression, params: &CompressionParams, transport: Transport) {
-    let grpc_codec = matches!(compression, Compression::Gzip | Compression::Snappy | Compression::Zstd);
-    if transport == Transport::Grpc && !grpc_codec && !compression.is_none() {
+    if !compression.available_over(transport) {
         c.error(
             &["compression"],
             format!("compression {:?} is not available over gRPC", compression.name()),
