@@ -239,3 +239,72 @@ service:
     );
     assert!(text.contains("hint: key_file must hold the private key of the first certificate in cert_file"), "{text}");
 }
+
+/// Runs tests/peers/grpc_keepalive.py: a grpcio channel pinging every
+/// `keepalive_ms` for `seconds`, then one export; returns its JSON answer.
+fn hold_pinging_channel(py: &std::path::Path, endpoint: &str, keepalive_ms: u32, seconds: f64) -> serde_json::Value {
+    let o = std::process::Command::new(py)
+        .arg(peers_dir().join("grpc_keepalive.py"))
+        .args(["--endpoint", endpoint, "--keepalive-ms", &keepalive_ms.to_string(), "--seconds", &seconds.to_string()])
+        .output()
+        .expect("run grpc_keepalive.py");
+    assert!(o.status.success(), "grpc_keepalive.py failed:\n{}", stderr(&o));
+    serde_json::from_slice(o.stdout.trim_ascii()).unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)))
+}
+
+#[test]
+#[ignore = "needs peers (Python grpcio, with the OpenTelemetry SDK): bash .ci/run"]
+fn keepalive_enforcement_policy_with_grpcio() {
+    let py = python();
+    let dir = temp_dir();
+    let recv = RefReceiver::start(&py, dir.path(), &["--quiet"]);
+    let ports = Ports::pick();
+    let strict_port = free_port();
+    let config =
+        agent_config(ports, FAST_BATCH, &exporter_yaml("otlp", &recv, ""), &["traces"], &["batch"], &["otlp"], &[]);
+    // C-core pings at most once a second; `otlp` lets it, `otlp/strict`
+    // (3 s) does not.
+    let policy = |min_time: &str| {
+        format!("        keepalive:\n          enforcement_policy:\n            min_time: {min_time}\n            permit_without_stream: true\n")
+    };
+    let grpc_line = format!("        endpoint: 127.0.0.1:{}\n", ports.grpc);
+    let strict = format!(
+        "  otlp/strict:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:{strict_port}\n{}",
+        policy("3s")
+    );
+    assert!(config.contains(&grpc_line) && config.contains("receivers: [otlp]"));
+    let config = config
+        .replacen(&grpc_line, &format!("{grpc_line}{}", policy("500ms")), 1)
+        .replacen("processors:\n", &format!("{strict}processors:\n"), 1)
+        .replacen("receivers: [otlp]", "receivers: [otlp, otlp/strict]", 1);
+    let agent = Agent::start(dir.path(), &config, ports);
+    let too_many_pings = |receiver: &str| {
+        agent.metric(
+            "sluice_receiver_connections_closed_total",
+            &[("receiver", receiver), ("transport", "grpc"), ("reason", "too_many_pings")],
+        )
+    };
+
+    // Within the policy: a ping a second for 3 s, no call in flight (permitted).
+    let within = hold_pinging_channel(&py, &agent.grpc_endpoint(), 1000, 3.0);
+    assert_eq!(within["export_ok"], true, "{within}\nsluice log:\n{}", agent.log());
+    assert_eq!(too_many_pings("otlp"), 0.0, "a client within the policy was closed");
+
+    // The same client against a 3 s minimum: its third early ping closes
+    // the connection with GOAWAY too_many_pings; C-core reconnects, and its
+    // export still goes through.
+    let flooding = hold_pinging_channel(&py, &format!("127.0.0.1:{strict_port}"), 1000, 4.5);
+    assert_eq!(flooding["export_ok"], true, "{flooding}\nsluice log:\n{}", agent.log());
+    assert!(
+        too_many_pings("otlp/strict") >= 1.0,
+        "no connection closed for too many pings\nsluice log:\n{}",
+        agent.log()
+    );
+    assert!(
+        recv.wait_items("traces", 2, Duration::from_secs(15)),
+        "{} of 2 spans arrived\nsluice log:\n{}",
+        recv.accepted_items("traces"),
+        agent.log()
+    );
+    agent.stop();
+}

@@ -728,3 +728,56 @@ fn json_decoded_size_estimate_is_within_a_factor_of_the_real_cost() {
 /// How far above the real peak the JSON estimate may be (the figure
 /// src/receivers/otlp/json.rs states).
 const JSON_ESTIMATE_FACTOR: f64 = 1.5;
+
+/// 200 gRPC connections each sending 64 KiB of HTTP/2 PINGs (3,640 pings)
+/// with the default keepalive policy: each is closed with GOAWAY
+/// ENHANCE_YOUR_CALM "too_many_pings" after its fourth ping, as grpc-go
+/// closes it, instead of being answered ping for ping.
+#[test]
+fn ping_floods_are_closed_with_too_many_pings() {
+    let _turn = turn();
+    let dir = temp_dir();
+    let agent = agent(dir.path(), "", "");
+    let t = Instant::now();
+    let mut flood = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0".to_vec();
+    let ping = b"\0\0\x08\x06\0\0\0\0\0\x01\x02\x03\x04\x05\x06\x07\x08";
+    flood.extend(ping.repeat(64 * 1024 / ping.len()));
+    let goaway = b"\0\0\x16\x07\0\0\0\0\0\0\0\0\0\0\0\0\x0btoo_many_pings";
+    let (mut told, mut closed) = (0, 0);
+    for _ in 0..200 {
+        let mut s = TcpStream::connect(agent.grpc_endpoint()).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        // The agent may close before all of it is written.
+        let _ = s.write_all(&flood);
+        let mut got = Vec::new();
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => {
+                    closed += 1;
+                    break;
+                }
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                // A reset: the agent closed with pings still unread.
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                    closed += 1;
+                    break;
+                }
+                Err(e) => panic!("the agent kept a flooding connection open: {e}"),
+            }
+        }
+        told += usize::from(got.windows(goaway.len()).any(|w| w == goaway));
+        // At most the three pings before the closing one are answered.
+        let pongs = got.windows(ping.len()).filter(|w| w[3] == 0x06 && w[4] == 0x01).count();
+        assert!(pongs <= 3, "{pongs} pings answered");
+    }
+    eprintln!("hostile: 200 ping floods: {told} saw GOAWAY too_many_pings, {closed} closed");
+    assert_eq!(closed, 200);
+    assert!(told >= 150, "GOAWAY seen on {told} of 200 connections");
+    let counted = agent
+        .metric("sluice_receiver_connections_closed_total", &[("transport", "grpc"), ("reason", "too_many_pings")]);
+    assert_eq!(counted, 200.0);
+    report("200 gRPC connections flooding PINGs", &agent, t.elapsed());
+    normal_export_works(&agent);
+    agent.stop();
+}

@@ -24,6 +24,9 @@
 //! - an accept that fails (out of file descriptors) is counted, closes the
 //!   connection idle longest, and backs off (5 ms doubling to 1 s, as Go's
 //!   `net/http`), so the loop neither spins nor stops serving;
+//! - on gRPC, a client that pings more often than the keepalive
+//!   `enforcement_policy` allows is sent GOAWAY "too_many_pings" and closed,
+//!   counted as `reason="too_many_pings"` ([`h2_pings`](super::h2_pings));
 //! - once `shutdown` turns true the listener closes, open connections finish
 //!   their in-flight requests (within [`SHUTDOWN_GRACE`]) and the task ends.
 
@@ -76,6 +79,9 @@ pub struct ConnectionPolicy<B> {
     pub first_request_timeout: Duration,
     /// Connections open at once.
     pub max_connections: usize,
+    /// gRPC's keepalive `enforcement_policy`, enforced on the connection's
+    /// HTTP/2 frames ([`h2_pings`](super::h2_pings)).
+    pub pings: Option<super::h2_pings::PingPolicy>,
 }
 
 /// Whether a request is a CORS preflight.
@@ -97,6 +103,7 @@ impl<B> Clone for ConnectionPolicy<B> {
             max_age: self.max_age,
             first_request_timeout: self.first_request_timeout,
             max_connections: self.max_connections,
+            pings: self.pings,
         }
     }
 }
@@ -154,7 +161,7 @@ pub async fn serve_connections<S, F, B>(
                         let _registered = registered;
                         match conn.policy.tls.clone() {
                             None => {
-                                let io = Sniffed::new(stream, &conn.activity, transport);
+                                let io = Sniffed::new(stream, &conn.activity, transport, &conn.policy);
                                 conn.serve(hyper_util::rt::TokioIo::new(io), handler).await
                             }
                             Some(acceptor) => {
@@ -167,7 +174,7 @@ pub async fn serve_connections<S, F, B>(
                                 };
                                 match outcome {
                                     Ok(Ok(tls)) => {
-                                        let io = Sniffed::new(tls, &conn.activity, transport);
+                                        let io = Sniffed::new(tls, &conn.activity, transport, &conn.policy);
                                         conn.serve(hyper_util::rt::TokioIo::new(io), handler).await
                                     }
                                     Ok(Err(e)) => {
@@ -432,34 +439,66 @@ enum Step<F, B> {
 /// sends something: a connection silent past the handshake timeout is closed.
 /// On an HTTP listener it also follows the HTTP/1 request framing, to find
 /// a request with both `Content-Length` and `Transfer-Encoding`
-/// ([`h1_framing`](super::h1_framing)).
+/// ([`h1_framing`](super::h1_framing)); on a gRPC listener, the HTTP/2
+/// frames both ways, to enforce the keepalive ping policy
+/// ([`h2_pings`](super::h2_pings)): once the client has pinged too often
+/// the GOAWAY is written between two of the server's frames, and reads and
+/// writes fail after it.
 struct Sniffed<S> {
     inner: S,
     activity: Arc<Activity>,
     framing: Option<super::h1_framing::Framing>,
+    pings: Option<Box<PingGuard>>,
+}
+
+/// A connection's ping policy and the counter of connections it closed.
+struct PingGuard {
+    enforcer: super::h2_pings::PingEnforcer,
+    closed: crate::telemetry::Counter,
 }
 
 impl<S> Sniffed<S> {
-    fn new(inner: S, activity: &Arc<Activity>, transport: &str) -> Self {
+    fn new<B>(inner: S, activity: &Arc<Activity>, transport: &str, policy: &ConnectionPolicy<B>) -> Self {
         let framing = (transport == "http").then(super::h1_framing::Framing::default);
-        Sniffed { inner, activity: Arc::clone(activity), framing }
+        let pings = policy.pings.map(|p| {
+            Box::new(PingGuard {
+                enforcer: super::h2_pings::PingEnforcer::new(p),
+                closed: policy.metrics.closed("too_many_pings").clone(),
+            })
+        });
+        Sniffed { inner, activity: Arc::clone(activity), framing, pings }
     }
 }
 
-impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Sniffed<S> {
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> tokio::io::AsyncRead for Sniffed<S> {
     fn poll_read(
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         let this = self.get_mut();
+        if let Some(guard) = this.pings.as_deref_mut() {
+            // The GOAWAY goes as soon as the server is between frames; until
+            // then the connection is read as before.
+            if guard.enforcer.closing() && guard.enforcer.writable(1) == 0 {
+                std::task::ready!(guard.enforcer.poll_goaway(&mut this.inner, cx))?;
+                return std::task::Poll::Ready(Err(super::h2_pings::too_many_pings()));
+            }
+        }
         let before = buf.filled().len();
         let polled = std::pin::Pin::new(&mut this.inner).poll_read(cx, buf);
-        if buf.filled().len() > before && !this.activity.started.load(Ordering::Relaxed) {
+        let read = &buf.filled()[before..];
+        if !read.is_empty() && !this.activity.started.load(Ordering::Relaxed) {
             this.activity.started.store(true, Ordering::Release);
         }
         if let Some(framing) = &mut this.framing {
-            framing.feed(&buf.filled()[before..], &this.activity.ambiguous);
+            framing.feed(read, &this.activity.ambiguous);
+        }
+        if let Some(guard) = this.pings.as_deref_mut() {
+            if guard.enforcer.received(read, std::time::Instant::now()) {
+                guard.closed.inc();
+                tracing::debug!("closing a gRPC connection: the client sent too many pings");
+            }
         }
         polled
     }
@@ -471,7 +510,18 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Sniffed<S> {
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        let this = self.get_mut();
+        let Some(guard) = this.pings.as_deref_mut() else {
+            return std::pin::Pin::new(&mut this.inner).poll_write(cx, buf);
+        };
+        let writable = guard.enforcer.writable(buf.len());
+        if writable == 0 && !buf.is_empty() {
+            std::task::ready!(guard.enforcer.poll_goaway(&mut this.inner, cx))?;
+            return std::task::Poll::Ready(Err(super::h2_pings::too_many_pings()));
+        }
+        let written = std::task::ready!(std::pin::Pin::new(&mut this.inner).poll_write(cx, &buf[..writable]))?;
+        guard.enforcer.sent(&buf[..written]);
+        std::task::Poll::Ready(Ok(written))
     }
 
     fn poll_flush(
@@ -493,7 +543,28 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Sniffed<S> {
         cx: &mut std::task::Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        match this.pings.as_deref_mut() {
+            None => std::pin::Pin::new(&mut this.inner).poll_write_vectored(cx, bufs),
+            // A GOAWAY is due: one slice at a time, so that it goes between frames.
+            Some(guard) if guard.enforcer.closing() => {
+                let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| &b[..]);
+                std::pin::Pin::new(this).poll_write(cx, first)
+            }
+            Some(guard) => {
+                let mut left = std::task::ready!(std::pin::Pin::new(&mut this.inner).poll_write_vectored(cx, bufs))?;
+                let written = left;
+                for b in bufs {
+                    let n = left.min(b.len());
+                    guard.enforcer.sent(&b[..n]);
+                    left -= n;
+                    if left == 0 {
+                        break;
+                    }
+                }
+                std::task::Poll::Ready(Ok(written))
+            }
+        }
     }
 
     fn is_write_vectored(&self) -> bool {

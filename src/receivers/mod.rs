@@ -10,6 +10,7 @@
 
 pub mod filelog;
 pub mod h1_framing;
+pub mod h2_pings;
 pub mod listener;
 pub mod otlp;
 pub mod tls;

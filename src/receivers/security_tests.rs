@@ -449,3 +449,110 @@ async fn a_stalled_tls_handshake_is_cut_off_and_counted() {
     let (status, _, _) = https_post(r.addr("http"), &pki, false, &[("content-type", PB)], encoded(1)).await.unwrap();
     assert_eq!(status, http::StatusCode::OK);
 }
+
+/// An HTTP/2 frame as raw bytes.
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let mut f = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+    f.extend_from_slice(&[kind, flags]);
+    f.extend_from_slice(&stream.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// What a raw HTTP/2 client saw from the server: PING ACKs, and the
+/// GOAWAY's error code and debug data if one came before the end (or `within`).
+async fn read_pongs_and_goaway(
+    s: &mut tokio::net::TcpStream,
+    within: std::time::Duration,
+) -> (usize, Option<(u32, Vec<u8>)>) {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => bytes.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    let (mut pongs, mut goaway, mut at) = (0, None, 0);
+    while at + 9 <= bytes.len() {
+        let len = u32::from_be_bytes([0, bytes[at], bytes[at + 1], bytes[at + 2]]) as usize;
+        let (kind, flags) = (bytes[at + 3], bytes[at + 4]);
+        let Some(payload) = bytes.get(at + 9..at + 9 + len) else { break };
+        match kind {
+            0x6 if flags & 1 == 1 => pongs += 1,
+            0x7 => goaway = Some((u32::from_be_bytes(payload[4..8].try_into().unwrap()), payload[8..].to_vec())),
+            _ => {}
+        }
+        at += 9 + len;
+    }
+    (pongs, goaway)
+}
+
+/// Opens an HTTP/2 connection (preface, empty SETTINGS) and sends `pings`
+/// PINGs `every` apart.
+async fn pinging_connection(addr: SocketAddr, pings: usize, every: std::time::Duration) -> tokio::net::TcpStream {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    hello.extend(h2_frame(0x4, 0, 0, &[]));
+    s.write_all(&hello).await.unwrap();
+    for i in 0..pings {
+        if i > 0 {
+            tokio::time::sleep(every).await;
+        }
+        // A failed write is the server having closed already.
+        if s.write_all(&h2_frame(0x6, 0, 0, &[i as u8; 8])).await.is_err() {
+            break;
+        }
+    }
+    s
+}
+
+#[tokio::test]
+async fn clients_pinging_too_often_are_sent_goaway_too_many_pings() {
+    let mut p = protocols();
+    p.grpc.as_mut().unwrap().keepalive = Some(super::otlp::config::GrpcKeepalive {
+        enforcement_policy: Some(super::otlp::config::KeepaliveEnforcementPolicy {
+            min_time: Some(Duration::from_millis(200)),
+            permit_without_stream: true,
+        }),
+        ..Default::default()
+    });
+    let r = start(p, BTreeMap::new()).await;
+    let closed = || r.count("sluice_receiver_connections_closed_total", "grpc", Some("too_many_pings"));
+    let within = std::time::Duration::from_secs(3);
+
+    // Four pings at once: the first is free, the next three are strikes.
+    let mut flood = pinging_connection(r.addr("grpc"), 4, std::time::Duration::ZERO).await;
+    let (_, goaway) = read_pongs_and_goaway(&mut flood, within).await;
+    assert_eq!(goaway, Some((0xb, b"too_many_pings".to_vec())), "ENHANCE_YOUR_CALM expected");
+    assert_eq!(closed(), 1);
+
+    // Paced at the policy's minimum and a little more: every ping answered, no GOAWAY.
+    let mut paced = pinging_connection(r.addr("grpc"), 5, std::time::Duration::from_millis(250)).await;
+    let (pongs, goaway) = read_pongs_and_goaway(&mut paced, std::time::Duration::from_millis(500)).await;
+    assert_eq!((pongs, goaway), (5, None));
+    assert_eq!(closed(), 1);
+
+    // The agent keeps serving.
+    let ch =
+        tonic::transport::Endpoint::from_shared(format!("http://{}", r.addr("grpc"))).unwrap().connect().await.unwrap();
+    TraceServiceClient::new(ch).export(traces(2)).await.unwrap();
+    assert_eq!(r.sink.batches().len(), 1);
+}
+
+#[tokio::test]
+async fn by_default_a_client_may_not_ping_an_idle_connection_often() {
+    // No keepalive settings: grpc-go's policy, 5 min with a stream open and
+    // 2 h without one.
+    let r = start(protocols(), BTreeMap::new()).await;
+    let mut idle = pinging_connection(r.addr("grpc"), 4, std::time::Duration::from_millis(20)).await;
+    let (pongs, goaway) = read_pongs_and_goaway(&mut idle, std::time::Duration::from_secs(3)).await;
+    assert_eq!(goaway, Some((0xb, b"too_many_pings".to_vec())));
+    assert!(pongs <= 3, "the ping that closes is not answered: {pongs}");
+    assert_eq!(r.count("sluice_receiver_connections_closed_total", "grpc", Some("too_many_pings")), 1);
+    // Three pings are within the strikes allowed.
+    let mut three = pinging_connection(r.addr("grpc"), 3, std::time::Duration::from_millis(20)).await;
+    let (pongs, goaway) = read_pongs_and_goaway(&mut three, std::time::Duration::from_millis(500)).await;
+    assert_eq!((pongs, goaway), (3, None));
+}

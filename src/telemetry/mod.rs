@@ -382,7 +382,8 @@ pub const CONNECTION_TIMEOUT_REASONS: &[&str] = &["read_header_timeout", "idle_t
 
 /// Why a receiver closed a connection to protect itself: the `reason` label
 /// of `sluice_receiver_connections_closed_total`.
-pub const CONNECTION_CLOSE_REASONS: &[&str] = &["handshake_timeout", "connection_limit", "max_connection_age"];
+pub const CONNECTION_CLOSE_REASONS: &[&str] =
+    &["handshake_timeout", "connection_limit", "too_many_pings", "max_connection_age"];
 
 /// Why a receiver refused a whole request before (or instead of) decoding
 /// it: the `reason` label of `sluice_receiver_refused_requests_total`.

@@ -68,15 +68,16 @@ pub struct GrpcKeepalive {
     pub enforcement_policy: Option<KeepaliveEnforcementPolicy>,
 }
 
-/// grpc-go's `keepalive.EnforcementPolicy`: how often a client may ping.
-/// Accepted and checked; hyper's HTTP/2 server answers pings without a
-/// minimum interval (it limits ping floods itself), so it refuses no client.
+/// grpc-go's `keepalive.EnforcementPolicy`: how often a client may ping,
+/// enforced as grpc-go does ([`h2_pings`](crate::receivers::h2_pings)):
+/// the third ping too soon closes the connection with GOAWAY
+/// `ENHANCE_YOUR_CALM` "too_many_pings".
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeepaliveEnforcementPolicy {
-    /// Shortest interval between a client's pings.
+    /// Shortest interval between a client's pings (unset or 0: 5m, grpc-go's default).
     pub min_time: Option<Duration>,
-    /// Allow pings with no request in flight.
+    /// Allow pings every `min_time` with no request in flight (otherwise every 2h).
     pub permit_without_stream: bool,
 }
 

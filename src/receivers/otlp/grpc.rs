@@ -55,6 +55,8 @@ pub(super) async fn serve(
     if cfg.max_concurrent_streams > 0 {
         builder.http2().max_concurrent_streams(cfg.max_concurrent_streams);
     }
+    let pings =
+        super::super::h2_pings::PingPolicy::of(cfg.keepalive.as_ref().and_then(|k| k.enforcement_policy.as_ref()));
     let params = cfg.keepalive.and_then(|k| k.server_parameters).unwrap_or_default();
     // Unset fields take sluice's defaults (grpc-go's are "never"): a client
     // that holds a connection without using it, or forever, gives it back.
@@ -75,6 +77,7 @@ pub(super) async fn serve(
     policy.max_age = max_connection_age
         .filter(|d| !d.is_zero())
         .map(|age| (age.get(), max_connection_age_grace.filter(|g| !g.is_zero()).map(|g| g.get())));
+    policy.pings = Some(pings);
     let body_timeout = Some(cfg.limits.body_timeout.get()).filter(|d| !d.is_zero());
     let admission = ingest.admission(&cfg.limits, max_message as u64, body_timeout);
     let ingest = Arc::new(ingest);

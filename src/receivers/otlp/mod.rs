@@ -218,6 +218,7 @@ impl Security {
             max_age: None,
             first_request_timeout,
             max_connections: limits.max_connections.max(1),
+            pings: None,
         }
     }
 }
