@@ -336,14 +336,19 @@ pub(super) fn request_msg(signal: Signal) -> Msg {
 }
 
 /// [`check_request`] and [`super::estimate::estimate_request`] in one walk:
-/// the item count and the decoded size of a request that checks. The size
+/// the item count and the decoded size of a request that checks (kept
+/// encoded: its `encoded_bytes` are the message's). The size
 /// counts a plain attribute (a key and a scalar) at its encoded length, at
 /// least what it holds decoded, so it is never below the estimate's.
 pub fn check_and_estimate(signal: Signal, message: &[u8]) -> Result<super::estimate::Estimate, WireError> {
     let msg = request_msg(signal);
     let mut walk = Walk { items: 0, bytes: Some(super::estimate::element_bytes(msg, "")) };
     walk.message(msg, message, RECURSION_LIMIT)?;
-    Ok(super::estimate::Estimate { items: walk.items, decoded_bytes: walk.bytes.unwrap_or(0) })
+    Ok(super::estimate::Estimate {
+        items: walk.items,
+        decoded_bytes: walk.bytes.unwrap_or(0),
+        encoded_bytes: message.len() as u64,
+    })
 }
 
 struct Walk {

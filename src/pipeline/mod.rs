@@ -29,6 +29,7 @@ pub mod shard;
 pub use agent::{start, ReloadError, ReloadSummary, RunningAgent, ShutdownReport};
 
 use crate::config::ComponentId;
+use crate::data::estimate::Estimate;
 use crate::data::{Payload, Signal};
 use crate::exporters::otlp_common::SendingQueueConfig;
 use crate::processors::memory_limiter::MemoryGate;
@@ -262,29 +263,59 @@ impl PipelineDoor {
 
 impl BatchSink for PipelineDoor {
     fn ready(&self, items: &dyn Fn() -> usize) -> Result<(), Refusal> {
-        self.admit(items, 0)
+        self.admit_request(items, Estimate::default())
     }
 
     /// The memory limiters also claim `decoded_bytes` of their headroom
     /// below the hard limit, so a request that would take memory past it is
-    /// refused before it is decoded.
-    fn admit(&self, items: &dyn Fn() -> usize, decoded_bytes: u64) -> Result<(), Refusal> {
+    /// refused before it is decoded; a byte-bounded channel without room for
+    /// what the request would wait as refuses it before it is decoded (or,
+    /// kept encoded, split by trace).
+    fn admit(&self, estimate: Estimate) -> Result<(), Refusal> {
+        self.admit_request(&|| estimate.items, estimate)
+    }
+
+    fn takes_encoded(&self) -> bool {
+        self.pass_through
+    }
+
+    fn offer(&self, batch: Payload) -> Result<(), Refusal> {
+        self.send(batch, 0, None)
+    }
+
+    fn offer_acked(&self, batch: Payload, acks: &mut Acks) -> Result<(), Refusal> {
+        self.send(batch, 0, Some(acks))
+    }
+
+    fn offer_sized(&self, batch: Payload, decoded_bytes: u64, acks: &mut Acks) -> Result<(), Refusal> {
+        self.send(batch, decoded_bytes, Some(acks))
+    }
+}
+
+impl PipelineDoor {
+    /// [`BatchSink::admit`], with the item count asked for only when something refuses.
+    fn admit_request(&self, items: &dyn Fn() -> usize, estimate: Estimate) -> Result<(), Refusal> {
         let Some(_entered) = self.enter() else {
             return match self.successor.get() {
-                Some(next) => next.admit(items, decoded_bytes),
+                Some(next) => next.admit_request(items, estimate),
                 None => Err(Refusal::ShuttingDown),
             };
         };
         self.check(items)?;
+        let decoded_bytes = estimate.decoded_bytes;
         if decoded_bytes > 0 {
             if let Some((_, metrics)) = self.limiters.iter().find(|(gate, _)| !gate.claim(decoded_bytes)) {
                 metrics.refused.add(items() as u64);
                 return Err(Refusal::MemoryHeadroom);
             }
         }
-        // A batch kept encoded waits as its bytes, not as the decoded
-        // estimate: only the count of what waits can be told here.
-        let waiting = if self.pass_through { 0 } else { decoded_bytes };
+        // What the batch will wait as: its bytes when it stays encoded,
+        // else its decoded size (as `waiting_bytes` counts it on send).
+        let waiting = match (estimate.encoded_bytes, decoded_bytes) {
+            (0, 0) => 0,
+            (0, decoded) => decoded + std::mem::size_of::<Work>() as u64,
+            (encoded, _) => encoded + std::mem::size_of::<Work>() as u64,
+        };
         let full = self.fill.full(waiting, || match &self.input {
             DoorInput::Shared(tx) => (tx.len(), tx.capacity().unwrap_or(usize::MAX)),
             DoorInput::Sharded { .. } => match self.fill.capacity {
@@ -296,22 +327,6 @@ impl BatchSink for PipelineDoor {
             return Err(Refusal::PipelineFull);
         }
         Ok(())
-    }
-
-    fn offer(&self, batch: Payload) -> Result<(), Refusal> {
-        self.send(batch, 0, None)
-    }
-
-    fn takes_encoded(&self) -> bool {
-        self.pass_through
-    }
-
-    fn offer_acked(&self, batch: Payload, acks: &mut Acks) -> Result<(), Refusal> {
-        self.send(batch, 0, Some(acks))
-    }
-
-    fn offer_sized(&self, batch: Payload, decoded_bytes: u64, acks: &mut Acks) -> Result<(), Refusal> {
-        self.send(batch, decoded_bytes, Some(acks))
     }
 }
 
@@ -671,8 +686,9 @@ mod tests {
         door.offer_sized(traces(&[1, 2, 3]), 123_456, &mut acks).unwrap();
         assert_eq!(fill.bytes(), 123_456 + std::mem::size_of::<Work>() as u64);
         // The door asks before decoding with the estimate: 1 MiB cannot take 1 MiB more.
-        assert_eq!(door.admit(&|| 1000, 1 << 20), Err(Refusal::PipelineFull));
-        assert_eq!(door.admit(&|| 1000, 512 << 10), Ok(()));
+        let decoded = |decoded_bytes| Estimate { items: 1000, decoded_bytes, encoded_bytes: 0 };
+        assert_eq!(door.admit(decoded(1 << 20)), Err(Refusal::PipelineFull));
+        assert_eq!(door.admit(decoded(512 << 10)), Ok(()));
         let work = rx.try_recv().unwrap();
         fill.give(1, work.bytes, false);
         let batch = traces(&[1, 2, 3]);
@@ -680,6 +696,23 @@ mod tests {
         let measured = crate::data::heap::batch_bytes(b);
         door.offer(batch).unwrap();
         assert_eq!(fill.bytes(), measured + std::mem::size_of::<Work>() as u64);
+    }
+
+    /// A request that will stay encoded is asked about as the bytes it will
+    /// wait as, before it is split or sent: a full byte bound refuses it
+    /// from the walk alone (it used to pass the question and be refused
+    /// only on send, after a tail-sampling pipeline had split it by trace).
+    #[test]
+    fn encoded_requests_are_refused_at_admission_by_their_size() {
+        let registry = Registry::default();
+        let (door, _rx, fill) = shared_door(ChannelCapacity::Bytes(1 << 20), &registry);
+        door.offer(encoded(600_000)).unwrap();
+        let kept = |encoded_bytes| Estimate { items: 1000, decoded_bytes: 4 * encoded_bytes, encoded_bytes };
+        assert_eq!(door.admit(kept(500_000)), Err(Refusal::PipelineFull));
+        assert_eq!(door.admit(kept(400_000)), Ok(()));
+        // What waits is the encoded size, not the decoded estimate: 400 KB
+        // fits although it would be 1.6 MB decoded.
+        assert!(fill.bytes() + 400_000 <= 1 << 20);
     }
 
     /// A count bound behaves as before sizes were accepted, counted under

@@ -141,11 +141,12 @@ pub trait BatchSink: Send + Sync {
         Ok(())
     }
 
-    /// As `ready`, for a request that will hold `decoded_bytes` once
-    /// decoded: a sink with a memory limit also claims that much of its
-    /// headroom, or refuses ([`Refusal::MemoryHeadroom`]).
-    fn admit(&self, items: &dyn Fn() -> usize, _decoded_bytes: u64) -> Result<(), Refusal> {
-        self.ready(items)
+    /// As `ready`, for a request whose walk gave `estimate`: a sink with a
+    /// memory limit also claims its `decoded_bytes` of its headroom, or
+    /// refuses ([`Refusal::MemoryHeadroom`]); a sink bounded in bytes
+    /// refuses one it has no room for (as it would wait: encoded or decoded).
+    fn admit(&self, estimate: crate::data::estimate::Estimate) -> Result<(), Refusal> {
+        self.ready(&|| estimate.items)
     }
 }
 
@@ -227,9 +228,8 @@ impl ReceiverOutput {
     /// size are known from a walk of its bytes: every pipeline of the
     /// signal claims room for it, or the first refusal is returned.
     pub fn admit(&self, signal: Signal, estimate: crate::data::estimate::Estimate) -> Result<(), Refusal> {
-        let items = || estimate.items;
         for sink in &self.routes().sinks[slot(signal)] {
-            sink.admit(&items, estimate.decoded_bytes)?;
+            sink.admit(estimate)?;
         }
         Ok(())
     }

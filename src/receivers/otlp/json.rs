@@ -284,6 +284,6 @@ pub(super) fn scan(body: &[u8], max_depth: usize) -> JsonScan {
     for (array, _, n) in stack {
         bytes += if array { vec_heap(n) } else { map_heap(n) };
     }
-    scan.estimate = crate::data::estimate::Estimate { items, decoded_bytes: bytes };
+    scan.estimate = crate::data::estimate::Estimate { items, decoded_bytes: bytes, encoded_bytes: 0 };
     scan
 }

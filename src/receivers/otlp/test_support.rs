@@ -101,7 +101,8 @@ impl BatchSink for Sink {
         self.takes_encoded
     }
 
-    fn admit(&self, _items: &dyn Fn() -> usize, decoded_bytes: u64) -> Result<(), Refusal> {
+    fn admit(&self, estimate: crate::data::estimate::Estimate) -> Result<(), Refusal> {
+        let decoded_bytes = estimate.decoded_bytes;
         self.estimates.lock().unwrap().push(decoded_bytes);
         if self.headroom.lock().unwrap().is_some_and(|h| decoded_bytes > h) {
             return Err(Refusal::MemoryHeadroom);
