@@ -321,7 +321,7 @@ fn time_name(tag: u32) -> &'static str {
 /// item count (spans, data points as the Collector counts them, log records).
 pub fn check_request(signal: Signal, message: &[u8]) -> Result<usize, WireError> {
     let msg = request_msg(signal);
-    let mut walk = Walk { items: 0, bytes: None };
+    let mut walk = Walk { items: 0, bytes: 0 };
     walk.message(msg, message, RECURSION_LIMIT)?;
     Ok(walk.items)
 }
@@ -342,20 +342,17 @@ pub(super) fn request_msg(signal: Signal) -> Msg {
 /// least what it holds decoded, so it is never below the estimate's.
 pub fn check_and_estimate(signal: Signal, message: &[u8]) -> Result<super::estimate::Estimate, WireError> {
     let msg = request_msg(signal);
-    let mut walk = Walk { items: 0, bytes: Some(super::estimate::element_bytes(msg, "")) };
+    let mut walk = Walk { items: 0, bytes: super::estimate::element_bytes(msg, "") };
     walk.message(msg, message, RECURSION_LIMIT)?;
-    Ok(super::estimate::Estimate {
-        items: walk.items,
-        decoded_bytes: walk.bytes.unwrap_or(0),
-        encoded_bytes: message.len() as u64,
-    })
+    Ok(super::estimate::Estimate { items: walk.items, decoded_bytes: walk.bytes, encoded_bytes: message.len() as u64 })
 }
 
 struct Walk {
     items: usize,
-    /// The decoded size as [`super::estimate`] models it, when asked for
-    /// ([`check_and_estimate`]): one walk instead of two.
-    bytes: Option<u64>,
+    /// The decoded size as [`super::estimate`] models it, for
+    /// [`check_and_estimate`]: one walk instead of two. Always summed (a
+    /// few adds per field cost less than branching on whether it is wanted).
+    bytes: u64,
 }
 
 /// The IDs a span or log record carried (the last occurrence wins, as in a decode).
@@ -496,9 +493,7 @@ impl Walk {
                     if matches!(kind, Kind::Str) && !is_utf8(value) {
                         return Err(at(Problem::NotUtf8));
                     }
-                    if let Some(bytes) = &mut self.bytes {
-                        *bytes += super::estimate::string_bytes(msg, tag, value.len());
-                    }
+                    self.bytes += super::estimate::string_bytes(msg, tag, value.len());
                     match (msg, tag) {
                         (Msg::Span, 1) | (Msg::LogRecord, 9) => ids.trace = value.len(),
                         (Msg::Span, 2) | (Msg::LogRecord, 10) => ids.span = value.len(),
@@ -509,9 +504,7 @@ impl Walk {
                 Kind::RepeatedI64 => match wire_type {
                     1 => {
                         take(&mut buf, 8).map_err(at)?;
-                        if let Some(bytes) = &mut self.bytes {
-                            *bytes += 8;
-                        }
+                        self.bytes += 8;
                     }
                     2 => {
                         let len = varint(&mut buf).map_err(at)?;
@@ -519,18 +512,14 @@ impl Walk {
                         if packed % 8 != 0 {
                             return Err(at(Problem::PackedLength));
                         }
-                        if let Some(bytes) = &mut self.bytes {
-                            *bytes += packed as u64;
-                        }
+                        self.bytes += packed as u64;
                     }
                     other => return Err(at(Problem::InvalidWireType { found: other, expected: 1 })),
                 },
                 Kind::RepeatedVarint => match wire_type {
                     0 => {
                         varint(&mut buf).map_err(at)?;
-                        if let Some(bytes) = &mut self.bytes {
-                            *bytes += 8;
-                        }
+                        self.bytes += 8;
                     }
                     2 => {
                         let len = varint(&mut buf).map_err(at)?;
@@ -538,9 +527,7 @@ impl Walk {
                         while !packed.is_empty() {
                             // A varint cut by the end of the packed run is an error either way.
                             varint(&mut packed).map_err(|_| at(Problem::PackedLength))?;
-                            if let Some(bytes) = &mut self.bytes {
-                                *bytes += 8;
-                            }
+                            self.bytes += 8;
                         }
                     }
                     other => return Err(at(Problem::InvalidWireType { found: other, expected: 0 })),
@@ -552,18 +539,15 @@ impl Walk {
                     }
                     let len = varint(&mut buf).map_err(at)?;
                     let value = take(&mut buf, len).map_err(at)?;
-                    if let Some(bytes) = &mut self.bytes {
-                        *bytes += super::estimate::element_bytes(child, name);
-                    }
                     // Attributes are most of a request: the plain ones take a
                     // quick path that accepts only what the full walk would.
                     if child == Msg::KeyValue && budget >= 2 && plain_key_value(value) {
-                        if let Some(bytes) = &mut self.bytes {
-                            // Its key and a string or bytes value: at most its body.
-                            *bytes += value.len() as u64;
-                        }
+                        // Its struct, and its key and a string or bytes
+                        // value: at most its body.
+                        self.bytes += super::estimate::KEY_VALUE_BYTES + value.len() as u64;
                         continue;
                     }
+                    self.bytes += super::estimate::element_bytes(child, name);
                     let before = self.items;
                     let counted = self.message(child, value, budget - 1);
                     if let Err(e) = counted {

@@ -53,8 +53,12 @@ pub fn estimate_request(signal: Signal, message: &[u8]) -> Estimate {
     Estimate { items: walk.items, decoded_bytes: walk.bytes, encoded_bytes: 0 }
 }
 
+/// What an attribute (a repeated `KeyValue`) adds once decoded besides its strings.
+pub(super) const KEY_VALUE_BYTES: u64 = size_of::<common::KeyValue>() as u64;
+
 /// The size of the struct a message decodes into; 0 for the messages that
 /// live inline in their parent (`Gauge`, `Sum`, ... in `Metric`'s oneof).
+#[inline(always)]
 fn struct_size(msg: Msg) -> usize {
     match msg {
         Msg::ExportTraces => size_of::<ExportTraceServiceRequest>(),
@@ -95,6 +99,7 @@ fn struct_size(msg: Msg) -> usize {
 /// by the child's message type, not by comparing names: this runs for every
 /// attribute of a request. Only `AnyValue` is both: one in `value` and
 /// `body`, a list in an `ArrayValue`'s `values`.
+#[inline(always)]
 fn singular(child: Msg, name: &str) -> bool {
     match child {
         Msg::Resource
@@ -113,6 +118,7 @@ fn singular(child: Msg, name: &str) -> bool {
 /// What one element of a message field named `name` adds once decoded: the
 /// struct it becomes, unless it lives inline in its parent. `""` names the
 /// request itself.
+#[inline(always)] // once per nested message of every request walked
 pub(super) fn element_bytes(child: Msg, name: &str) -> u64 {
     if singular(child, name) {
         0
@@ -122,6 +128,7 @@ pub(super) fn element_bytes(child: Msg, name: &str) -> u64 {
 }
 
 /// What a string or bytes field of `len` bytes adds once decoded.
+#[inline(always)]
 pub(super) fn string_bytes(msg: Msg, tag: u32, len: usize) -> u64 {
     // A repeated string (EntityRef's keys) adds a `String` per element.
     if msg == Msg::EntityRef && tag >= 3 {
