@@ -51,7 +51,9 @@
 # Environment: DURATION (15), LAT_RATE (50), LAT_SECONDS (10), CONNS (4),
 # CONC (2), SPANS (1000 items per request), E2E_PORT_BASE (34300: ports
 # base+17/18/88 for sluice, base+27/28 for the sink), E2E_OUT (a directory to
-# keep the configs, logs and JSON reports in; default a temp dir, removed).
+# keep the configs, logs, JSON reports and each run's final self-metrics in;
+# default a temp dir, removed), PIPELINE_EXTRA (one more line for every
+# pipeline, e.g. "channel_capacity: 256", to compare under the same bound).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -270,7 +272,8 @@ service:
     $signal:
       receivers: [otlp]
       processors: [$processors]
-      exporters: [$exporter]
+      exporters: [$exporter]${PIPELINE_EXTRA:+
+      $PIPELINE_EXTRA}
 YAML
 }
 
@@ -396,6 +399,8 @@ scenario() {
     local peak sent_after
     peak=$(peak_rss_kb)
     sent_after=$(metric 'otelcol_exporter_sent_[a-z_]+_total')
+    # Every self-metric at the end (refusals by reason, queue fill), to read later.
+    curl -s "http://$AGENT_METRICS/metrics" > "$work/$name.metrics.txt" || true
     stop_agent
     stop_sink
     python3 - "$name" "$what" "$work" "$before" "$after" "$tick" "$peak" "$sent_before" "$sent_after" \
