@@ -85,6 +85,17 @@ impl IntoAnyValue for Option<AnyValue> {
     }
 }
 
+/// A seeded xorshift64 generator, for tests that try many cases and must
+/// replay them exactly (not for anything that needs good randomness).
+pub fn xorshift64(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    }
+}
+
 /// One attribute.
 pub fn kv(key: &str, value: impl IntoAnyValue) -> KeyValue {
     KeyValue { key: key.to_string(), value: value.into_any_value(), ..Default::default() }

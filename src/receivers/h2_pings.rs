@@ -415,16 +415,12 @@ mod tests {
 
     #[test]
     fn matches_grpc_go_on_random_ping_sequences() {
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::data::fixtures::xorshift64(0x9e37_79b9_7f4a_7c15);
         for case in 0..2000 {
-            let policy =
-                PingPolicy { min_time: Duration::from_secs(1 + next() % 20), permit_without_stream: next() % 2 == 0 };
+            let policy = PingPolicy {
+                min_time: Duration::from_secs(1 + next() % 20),
+                permit_without_stream: next().is_multiple_of(2),
+            };
             let mut now = 0;
             let pings: Vec<_> = (0..12)
                 .map(|_| {
@@ -436,7 +432,7 @@ mod tests {
                     };
                     // A stream closing is headers from the server, which grpc-go also
                     // counts as a reset; the model is told so.
-                    (now, next() % 3 != 0, next() % 5 == 0)
+                    (now, !next().is_multiple_of(3), next().is_multiple_of(5))
                 })
                 .collect();
             let mut modelled = pings.clone();

@@ -739,13 +739,7 @@ fn garbage_never_panics() {
 /// give a config or errors, never a panic.
 #[test]
 fn mutated_configs_never_panic() {
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut next = crate::data::fixtures::xorshift64(0x9e37_79b9_7f4a_7c15);
     let alphabet = b"{}[]:,-?&*!|>'\"%@`#$~ \n\t0123456789abc./\\";
     let env = env_of(&[("A", "1"), ("B", "[x]")]);
     for _ in 0..3000 {
