@@ -132,6 +132,34 @@ fn print_config_prints_the_merged_config_with_defaults_and_secrets_redacted() {
     assert!(err.contains("exporters::otlp::timeout"), "{err}");
 }
 
+/// The channel bound each pipeline runs with is printed, also when the
+/// config leaves it out: the default follows the pipeline's memory limiter.
+#[test]
+fn print_config_shows_each_pipelines_channel_capacity() {
+    let cfg = write_config(
+        "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:14317\n\
+         processors:\n  memory_limiter:\n    check_interval: 1s\n    limit_mib: 100\n    spike_limit_mib: 20\n\
+         exporters:\n  nop:\n\
+         service:\n  pipelines:\n\
+         \x20   traces: {receivers: [otlp], processors: [memory_limiter], exporters: [nop]}\n\
+         \x20   logs: {receivers: [otlp], exporters: [nop]}\n\
+         \x20   metrics: {receivers: [otlp], exporters: [nop], channel_capacity: 256}\n",
+    );
+    let out = sluice().args(["print-config", "--config"]).arg(cfg.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let capacity_of = |pipeline: &str| {
+        let at = text.find(&format!("    {pipeline}:\n")).unwrap_or_else(|| panic!("no {pipeline} in:\n{text}"));
+        let rest = &text[at..];
+        let line = rest.lines().find(|l| l.trim_start().starts_with("channel_capacity:")).unwrap();
+        line.trim().trim_start_matches("channel_capacity:").trim().to_string()
+    };
+    // Half the limiter's 20 MiB spike limit; the default 64 MiB without one; as set.
+    assert_eq!(capacity_of("traces"), "10MiB", "{text}");
+    assert_eq!(capacity_of("logs"), "64MiB", "{text}");
+    assert_eq!(capacity_of("metrics"), "256", "{text}");
+}
+
 #[test]
 fn validate_accepts_the_embedded_default_config() {
     let out = sluice().arg("validate").output().unwrap();

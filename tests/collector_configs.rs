@@ -168,7 +168,17 @@ fn print_config_of_every_collector_config_loads_back_to_the_same_config() {
         let sources = sluice::service::ConfigSources { configs: vec![file.display().to_string()], sets: Vec::new() };
         let printed = sluice::service::catalog::effective_config(&sources, false)
             .unwrap_or_else(|e| panic!("print-config {}:\n{e}", file.display()));
-        let original = sluice::service::load_sources(&sources).unwrap();
+        let mut original = sluice::service::load_sources(&sources).unwrap();
+        // print-config states each pipeline's channel bound, the default included.
+        let bounds: Vec<_> = original
+            .service
+            .pipelines
+            .iter()
+            .map(|(id, p)| (id.clone(), sluice::service::ChannelCapacity::of(&original, p)))
+            .collect();
+        for (id, bound) in bounds {
+            original.service.pipelines.get_mut(&id).unwrap().channel_capacity = Some(bound);
+        }
         let again = sluice::service::load(&printed, &env)
             .unwrap_or_else(|e| panic!("{} printed as\n{printed}\ndoes not load:\n{e}", file.display()));
         for (id, spec) in &original.receivers {

@@ -274,12 +274,7 @@ impl PipelineShape {
                 queue_storage(c, &config.extensions).is_some() || (q.enabled && q.wait_for_result)
             })
         });
-        let limits = processors.iter().filter_map(|(_, c)| Some(c.as_ref()?.admission()?.limits));
-        let channel_capacity = match p.channel_capacity {
-            Some(ChannelCapacity::Batches(n)) => ChannelCapacity::Batches(n.max(1)),
-            Some(bytes) => bytes,
-            None => ChannelCapacity::default_for(limits),
-        };
+        let channel_capacity = ChannelCapacity::of(config, p);
         PipelineShape {
             processors,
             workers: p.workers.max(1),

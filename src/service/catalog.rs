@@ -228,8 +228,12 @@ fn capitalised(s: &str) -> String {
 /// does not load.
 pub fn effective_config(sources: &ConfigSources, redacted: bool) -> Result<String, ConfigErrors> {
     let root = read_sources(sources)?;
-    super::load::load_node(root.clone(), &|k| std::env::var(k).ok(), crate::telemetry::process::total_memory_bytes())
-        .map_err(|e| sources.locate(e))?;
+    let loaded = super::load::load_node(
+        root.clone(),
+        &|k| std::env::var(k).ok(),
+        crate::telemetry::process::total_memory_bytes(),
+    )
+    .map_err(|e| sources.locate(e))?;
     let mut root = root;
     let (mut expand_errors, mut unset) = (Vec::new(), Vec::new());
     crate::config::expand::expand_tree(&mut root, "", &|k| std::env::var(k).ok(), &mut expand_errors, &mut unset);
@@ -251,7 +255,7 @@ pub fn effective_config(sources: &ConfigSources, redacted: bool) -> Result<Strin
         }
         out.insert(kind.section().to_string(), Value::Object(printed));
     }
-    out.insert("service".to_string(), service_value(&root, &mut errors));
+    out.insert("service".to_string(), service_value(&root, &loaded, &mut errors));
     if !errors.is_empty() {
         return Err(sources.locate(ConfigErrors(errors)));
     }
@@ -265,8 +269,10 @@ fn map_entries(v: &NodeValue) -> &[crate::config::node::Entry] {
     }
 }
 
-/// The `service` section with its pipelines' and telemetry's defaults.
-fn service_value(root: &Node, errors: &mut Vec<crate::config::ConfigError>) -> Value {
+/// The `service` section with its pipelines' and telemetry's defaults; a
+/// pipeline's `channel_capacity` is the one it runs with (the default
+/// follows its memory limiters), as `loaded` has it.
+fn service_value(root: &Node, loaded: &super::AgentConfig, errors: &mut Vec<crate::config::ConfigError>) -> Value {
     let mut service = Map::new();
     let Some(node) = root.get("service").map(|e| &e.value) else { return Value::Object(service) };
     if let Some(extensions) = node.get("extensions").map(|e| &e.value) {
@@ -278,7 +284,15 @@ fn service_value(root: &Node, errors: &mut Vec<crate::config::ConfigError>) -> V
         let mut printed = Map::new();
         for entry in map_entries(&pipelines.value) {
             let path = format!("service::pipelines::{}", entry.key);
-            if let Some(v) = effective_of::<PipelineConfig>(&entry.value, &path, errors) {
+            if let Some(mut v) = effective_of::<PipelineConfig>(&entry.value, &path, errors) {
+                let id = crate::config::PipelineId::parse(&entry.key).ok();
+                let pipeline = id.as_ref().and_then(|id| loaded.service.pipelines.get(id));
+                if let (Some(p), Value::Object(fields)) = (pipeline, &mut v) {
+                    let capacity = super::ChannelCapacity::of(loaded, p);
+                    if let Ok(capacity) = serde_json::to_value(capacity) {
+                        fields.insert("channel_capacity".into(), capacity);
+                    }
+                }
                 printed.insert(entry.key.clone(), v);
             }
         }

@@ -102,6 +102,22 @@ impl ChannelCapacity {
         let spike = limits.into_iter().map(|l| l.hard.saturating_sub(l.soft)).min();
         ChannelCapacity::Bytes(spike.map_or(DEFAULT_CHANNEL_BYTES, |s| (s / 2).clamp(1, DEFAULT_CHANNEL_BYTES)))
     }
+
+    /// The capacity pipeline `p` of `config` runs with: its
+    /// `channel_capacity` (a count of at least 1), or [`Self::default_for`]
+    /// the memory limiters among its processors.
+    pub fn of(config: &AgentConfig, p: &PipelineConfig) -> Self {
+        match p.channel_capacity {
+            Some(ChannelCapacity::Batches(n)) => ChannelCapacity::Batches(n.max(1)),
+            Some(bytes) => bytes,
+            None => ChannelCapacity::default_for(
+                p.processors
+                    .iter()
+                    .filter_map(|s| ComponentId::parse(s).ok())
+                    .filter_map(|id| Some(config.processors.get(&id)?.admission()?.limits)),
+            ),
+        }
+    }
 }
 
 impl std::fmt::Display for ChannelCapacity {
