@@ -192,24 +192,23 @@ impl PingEnforcer {
     /// Follows bytes the client sent, received at `now`. Returns true when
     /// they hold the ping that made a GOAWAY due (once per connection).
     pub fn received(&mut self, bytes: &[u8], now: Instant) -> bool {
-        let mut heads = Vec::new();
-        self.inbound.feed(bytes, |h| heads.push(h));
+        // Taken out for the walk, so that each header is acted on as it is read.
+        let mut inbound = std::mem::take(&mut self.inbound);
         let mut closing = false;
-        for h in heads {
-            match h.kind {
-                HEADERS if h.stream > self.last_client_stream => {
-                    self.last_client_stream = h.stream;
-                    if self.open_streams.len() < MAX_TRACKED_STREAMS {
-                        self.open_streams.insert(h.stream);
-                    } else {
-                        self.untracked_streams = true;
-                    }
+        inbound.feed(bytes, |h| match h.kind {
+            HEADERS if h.stream > self.last_client_stream => {
+                self.last_client_stream = h.stream;
+                if self.open_streams.len() < MAX_TRACKED_STREAMS {
+                    self.open_streams.insert(h.stream);
+                } else {
+                    self.untracked_streams = true;
                 }
-                RST_STREAM => self.end_stream(h.stream),
-                PING if h.flags & FLAG_ACK == 0 => closing |= self.ping(now),
-                _ => {}
             }
-        }
+            RST_STREAM => self.end_stream(h.stream),
+            PING if h.flags & FLAG_ACK == 0 => closing |= self.ping(now),
+            _ => {}
+        });
+        self.inbound = inbound;
         closing
     }
 
@@ -244,20 +243,18 @@ impl PingEnforcer {
 
     /// Follows bytes the server wrote.
     pub fn sent(&mut self, bytes: &[u8]) {
-        let mut heads = Vec::new();
-        self.outbound.feed(bytes, |h| heads.push(h));
-        for h in heads {
-            match h.kind {
-                DATA | HEADERS if h.stream != 0 => {
-                    self.reset_strikes = true;
-                    if h.flags & FLAG_END_STREAM != 0 {
-                        self.end_stream(h.stream);
-                    }
+        let mut outbound = std::mem::take(&mut self.outbound);
+        outbound.feed(bytes, |h| match h.kind {
+            DATA | HEADERS if h.stream != 0 => {
+                self.reset_strikes = true;
+                if h.flags & FLAG_END_STREAM != 0 {
+                    self.end_stream(h.stream);
                 }
-                RST_STREAM => self.end_stream(h.stream),
-                _ => {}
             }
-        }
+            RST_STREAM => self.end_stream(h.stream),
+            _ => {}
+        });
+        self.outbound = outbound;
     }
 
     /// Whether a GOAWAY is due or sent: the server writes nothing more of its own after it.
