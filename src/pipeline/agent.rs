@@ -11,7 +11,8 @@
 //!   Receivers and the agent's own servers bind last; one that cannot bind
 //!   keeps (or goes back to) its previous settings and the reload reports it.
 //! - **Unchanged parts keep their state.** A pipeline whose processors, their
-//!   settings, `workers` and `channel_capacity` are unchanged keeps its
+//!   settings, the `file_storage` directories they keep files in, `workers`
+//!   and `channel_capacity` are unchanged keeps its
 //!   threads and processor state (tail-sampling buffers, limiter tables), even
 //!   when its receivers or exporters change. An exporter whose queue settings
 //!   are unchanged keeps its queue, and what waits in it is sent with the new
@@ -226,7 +227,17 @@ impl RunningAgent {
                 limiters: self.limiters.iter().map(|(id, l)| (id.clone(), &l.config)).collect(),
                 pipelines: self.pipelines.iter().map(|(pid, h)| (pid.clone(), &h.shape)).collect(),
                 receivers: self.receivers.iter().map(|(rid, h)| (rid.clone(), &h.shape)).collect(),
-                connectors: self.connectors.iter().map(|(k, h)| (k.clone(), &h.config)).collect(),
+                connectors: self
+                    .connectors
+                    .iter()
+                    .map(|(k, h)| {
+                        let storage = self
+                            .config
+                            .as_ref()
+                            .and_then(|c| parts::named_storage(&h.config.extension_references(), &c.extensions));
+                        (k.clone(), (&h.config, storage))
+                    })
+                    .collect(),
                 servers: self.servers.iter().map(|(name, s)| (name.clone(), s.settings.clone())).collect(),
                 logs_encoding: self.config.as_ref().map(|c| c.service.telemetry.logs.encoding),
             };

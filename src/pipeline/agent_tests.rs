@@ -420,3 +420,69 @@ async fn a_pipeline_with_stored_state_waits_for_its_release_and_an_abandoned_one
     assert!(join_workers(held.retire(None)).await);
     assert!(decisions.exists(), "a pipeline that ran saves its decisions at its flush");
 }
+
+/// A reload that moves the `file_storage` directory a processor keeps its
+/// files in replaces that pipeline, though the processor's own settings are
+/// unchanged: the new instance reads and writes the new directory (before,
+/// the pipeline was kept and went on writing the old one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moved_storage_directory_replaces_the_pipelines_that_keep_files_in_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = |storage: &str| {
+        format!(
+            "extensions:\n  file_storage:\n    directory: DIR/{storage}\n\
+             receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:0\n\
+             processors:\n  tail_sampling:\n    decision_wait: 100ms\n    storage: file_storage\n\
+             \x20   policies: [{{name: all, type: always_sample}}]\n\
+             exporters:\n{FILE_A}\
+             service:\n  extensions: [file_storage]\n  telemetry:\n    metrics:\n      address: \"\"\n\
+             \x20 pipelines:\n    traces:\n      receivers: [otlp]\n      processors: [tail_sampling]\n\
+             \x20     exporters: [file/a]\n"
+        )
+        .replace("DIR", &dir.path().display().to_string())
+    };
+    let mut agent = start(&load(&yaml("storage-a"))).await.unwrap();
+    let same = agent.reload(&load(&yaml("storage-a"))).await.unwrap();
+    assert!(same.unchanged(), "{same:?}");
+    let moved = agent.reload(&load(&yaml("storage-b"))).await.unwrap();
+    assert_eq!(moved.replaced, vec!["pipelines::traces"], "{moved:?}");
+
+    let traces = PipelineId { signal: Signal::Traces, name: None };
+    agent.pipelines[&traces].door.offer(batch_of(vec![traced(1, "after-move", true)])).unwrap();
+    let written = dir.path().join("a.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while names_in(&written).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the trace never reached file/a");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert!(agent.shutdown().await.clean);
+    // The decision was made by the new instance and saved where the extension now points.
+    let saved = |storage: &str| dir.path().join(storage).join("processor_tail_sampling_traces/decisions-0");
+    assert!(saved("storage-b").exists(), "nothing saved in the new directory");
+}
+
+/// The same for a connector: an `slo` connector whose storage moved is
+/// replaced, one whose storage stayed is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moved_storage_directory_replaces_the_connectors_that_keep_files_in_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = |storage: &str| {
+        format!(
+            "extensions:\n  file_storage:\n    directory: DIR/{storage}\n\
+             receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:0\n\
+             connectors:\n  slo:\n    storage: file_storage\n    slos:\n      - name: availability\n\
+             \x20       service: checkout\n        objective: 99\n\
+             exporters:\n{FILE_A}\
+             service:\n  extensions: [file_storage]\n  telemetry:\n    metrics:\n      address: \"\"\n\
+             \x20 pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [slo]\n\
+             \x20   metrics:\n      receivers: [slo]\n      exporters: [file/a]\n"
+        )
+        .replace("DIR", &dir.path().display().to_string())
+    };
+    let mut agent = start(&load(&yaml("storage-a"))).await.unwrap();
+    let same = agent.reload(&load(&yaml("storage-a"))).await.unwrap();
+    assert!(same.unchanged(), "{same:?}");
+    let moved = agent.reload(&load(&yaml("storage-b"))).await.unwrap();
+    assert_eq!(moved.replaced, vec!["connectors::slo (traces to metrics)"], "{moved:?}");
+    assert!(agent.shutdown().await.clean);
+}

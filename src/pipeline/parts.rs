@@ -53,6 +53,25 @@ fn file_storage<'a>(
     extensions.get(&ComponentId::parse(id).ok()?)?.storage()
 }
 
+/// The `file_storage` extension a processor names as its `storage`, if any.
+fn processor_storage<'a>(
+    spec: &Arc<dyn ProcessorSpec>,
+    extensions: &'a BTreeMap<ComponentId, Arc<dyn ExtensionSpec>>,
+) -> Option<&'a FileStorageConfig> {
+    named_storage(&spec.extension_references(), extensions)
+}
+
+/// The `file_storage` extension a component's references name as its
+/// storage, if any: a reload compares it, so that a component whose own
+/// settings are unchanged is started again when its directory moved.
+pub(super) fn named_storage<'a>(
+    refs: &[crate::extensions::ExtensionReference<'_>],
+    extensions: &'a BTreeMap<ComponentId, Arc<dyn ExtensionSpec>>,
+) -> Option<&'a FileStorageConfig> {
+    let (_, name, _) = refs.iter().find(|(_, _, u)| *u == crate::extensions::ExtensionUse::Storage)?;
+    file_storage(name, extensions)
+}
+
 /// The directory a processor keeps its files in, under the `file_storage`
 /// extension it names: `processor_<id>_<pipeline>`, every byte that is not
 /// `[A-Za-z0-9_-]` written as `%XX` (as queue directories), so two
@@ -64,9 +83,7 @@ fn processor_storage_dir(
     pid: &PipelineId,
     extensions: &BTreeMap<ComponentId, Arc<dyn ExtensionSpec>>,
 ) -> Option<std::path::PathBuf> {
-    let refs = spec.extension_references();
-    let (_, name, _) = refs.iter().find(|(_, _, u)| *u == crate::extensions::ExtensionUse::Storage)?;
-    let fs = file_storage(name, extensions)?;
+    let fs = processor_storage(spec, extensions)?;
     let mut dir = String::from("processor_");
     for (i, part) in [id.to_string(), pid.to_string()].iter().enumerate() {
         if i > 0 {
@@ -233,11 +250,14 @@ pub(super) fn start_limiter(id: &ComponentId, cfg: &Arc<dyn ProcessorSpec>) -> O
 }
 
 /// What decides whether a reload can keep a pipeline's workers and the
-/// state of its processors: its processors and their settings, its worker
-/// and channel sizes, and the two properties its exporters give it.
+/// state of its processors: its processors and their settings, the
+/// `file_storage` each keeps its files in (a processor naming the same
+/// extension whose directory moved is started again there), its worker and
+/// channel sizes, and the two properties its exporters give it.
 #[derive(Debug, PartialEq)]
 pub(super) struct PipelineShape {
     processors: Vec<(ComponentId, Option<Arc<dyn ProcessorSpec>>)>,
+    storages: Vec<Option<FileStorageConfig>>,
     workers: usize,
     channel_capacity: ChannelCapacity,
     /// No processor needs the decoded form and every exporter sends OTLP
@@ -275,8 +295,13 @@ impl PipelineShape {
             })
         });
         let channel_capacity = ChannelCapacity::of(config, p);
+        let storages = processors
+            .iter()
+            .map(|(_, spec)| spec.as_ref().and_then(|spec| processor_storage(spec, &config.extensions)).cloned())
+            .collect();
         PipelineShape {
             processors,
+            storages,
             workers: p.workers.max(1),
             channel_capacity,
             pass_through: exporters_take_encoded && forms.iter().all(|f| *f != DataForm::Decoded),

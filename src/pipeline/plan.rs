@@ -8,7 +8,7 @@
 //! out. So every decision a reload makes is a table-driven unit test.
 
 use super::connector::{connector_instances, ConnectorKey};
-use super::parts::{pipeline_outlets, queue_identity, queue_storage, PipelineShape, ReceiverShape};
+use super::parts::{named_storage, pipeline_outlets, queue_identity, queue_storage, PipelineShape, ReceiverShape};
 use crate::config::{ComponentId, PipelineId};
 use crate::connectors::ConnectorSpec;
 use crate::data::Signal;
@@ -51,7 +51,8 @@ pub struct RunningView<'a> {
     pub limiters: BTreeMap<ComponentId, &'a Arc<dyn ProcessorSpec>>,
     pub pipelines: BTreeMap<PipelineId, &'a PipelineShape>,
     pub receivers: BTreeMap<ComponentId, &'a ReceiverShape>,
-    pub connectors: BTreeMap<ConnectorKey, &'a Arc<dyn ConnectorSpec>>,
+    /// Each running connector, and the `file_storage` it keeps files in.
+    pub connectors: BTreeMap<ConnectorKey, (&'a Arc<dyn ConnectorSpec>, Option<&'a FileStorageConfig>)>,
     /// Server name (`metrics`, `extension health_check`) → its settings.
     pub servers: BTreeMap<String, String>,
     /// `None` before the first config runs.
@@ -163,7 +164,11 @@ impl ReloadPlan {
         }
 
         for (key, cfg) in connector_instances(next) {
-            let kept = running.connectors.get(&key).is_some_and(|c| c.as_ref() == cfg.as_ref());
+            let storage = named_storage(&cfg.extension_references(), &next.extensions);
+            let kept = running
+                .connectors
+                .get(&key)
+                .is_some_and(|(c, running_storage)| c.as_ref() == cfg.as_ref() && *running_storage == storage);
             plan.connectors.insert(key, kept);
         }
         plan.connectors_retired =

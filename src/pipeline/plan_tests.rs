@@ -53,7 +53,10 @@ fn plan(old: &str, new: &str) -> ReloadPlan {
         .collect();
     let connectors = connector_instances(&old);
     let view = RunningView {
-        connectors: connectors.iter().map(|(k, v)| (k.clone(), v)).collect(),
+        connectors: connectors
+            .iter()
+            .map(|(k, v)| (k.clone(), (v, named_storage(&v.extension_references(), &old.extensions))))
+            .collect(),
         exporters,
         limiters: used_limiters(&old),
         pipelines: pipelines.iter().map(|(k, v)| (k.clone(), v)).collect(),
