@@ -10,17 +10,18 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[path = "support/connector_build.rs"]
+mod connector_build;
+
+use connector_build::{build, build_to};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
-use sluice::config::component::ComponentInput;
-use sluice::config::node;
-use sluice::connectors::{Connector, ConnectorContext, ConnectorFactory, Now};
+use sluice::connectors::Now;
 use sluice::data::fixtures::kv;
 use sluice::data::Payload;
 use sluice::data::{Batch, Signal};
-use sluice::telemetry::Registry;
 
 fn spans() -> Batch {
     let resource_spans = (0..10)
@@ -46,25 +47,6 @@ fn spans() -> Batch {
         })
         .collect();
     Batch::Traces(ExportTraceServiceRequest { resource_spans })
-}
-
-fn build(factory: &ConnectorFactory, yaml: &str) -> Box<dyn Connector> {
-    build_to(factory, yaml, Signal::Metrics)
-}
-
-fn build_to(factory: &ConnectorFactory, yaml: &str, to: Signal) -> Box<dyn Connector> {
-    let node = node::parse(yaml).unwrap().unwrap();
-    let mut errors = Vec::new();
-    let mut input = ComponentInput { node: &node, path: "connectors::x", env: Default::default(), errors: &mut errors };
-    let spec = (factory.compile)(&mut input).unwrap_or_else(|| panic!("{errors:?}"));
-    let ctx = ConnectorContext {
-        id: "x".into(),
-        from: Signal::Traces,
-        to,
-        registry: Registry::new(),
-        extensions: Default::default(),
-    };
-    spec.build(&ctx).unwrap()
 }
 
 fn bench(c: &mut Criterion) {

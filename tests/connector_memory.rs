@@ -6,37 +6,23 @@
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
-use sluice::config::component::ComponentInput;
-use sluice::config::node;
-use sluice::connectors::{Connector, ConnectorContext, ConnectorFactory, Now};
+use sluice::connectors::Now;
 use sluice::data::fixtures::kv;
-use sluice::data::{Batch, Signal};
-use sluice::telemetry::Registry;
+use sluice::data::Batch;
 use std::sync::Mutex;
 
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
+
+#[path = "../benches/support/connector_build.rs"]
+mod connector_build;
+use connector_build::build;
 
 /// The tests share the counter: they take turns.
 static TURN: Mutex<()> = Mutex::new(());
 
 const SERIES: usize = 100_000;
 const BATCH: usize = 1000;
-
-fn build(factory: &ConnectorFactory, yaml: &str) -> Box<dyn Connector> {
-    let node = node::parse(yaml).unwrap().unwrap();
-    let mut errors = Vec::new();
-    let mut input = ComponentInput { node: &node, path: "connectors::x", env: Default::default(), errors: &mut errors };
-    let spec = (factory.compile)(&mut input).unwrap_or_else(|| panic!("{errors:?}"));
-    let ctx = ConnectorContext {
-        id: "x".into(),
-        from: Signal::Traces,
-        to: Signal::Metrics,
-        registry: Registry::new(),
-        extensions: Default::default(),
-    };
-    spec.build(&ctx).unwrap()
-}
 
 /// 1000 server spans of service `checkout`, span `i` named `GET /items/{i}`
 /// (a series of its own) with a route and a method, lasting 3 ms.

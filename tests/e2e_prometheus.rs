@@ -168,12 +168,7 @@ fn prometheus_scrapes_the_python_sdk_metrics_from_sluice() {
     let promtool = promtool();
     let dir = temp_dir();
     let page = format!("127.0.0.1:{}", free_port());
-    // honor_labels keeps the job and instance the page derives from the resource.
-    let scrape = format!(
-        "\n  - job_name: sluice\n    honor_labels: true\n    scrape_interval: 1s\n    \
-         static_configs: [{{targets: ['{page}']}}]"
-    );
-    let prom = PrometheusServer::start(&prom_bin, dir.path(), &scrape);
+    let prom = PrometheusServer::scraping(&prom_bin, dir.path(), &page);
     let ports = Ports::pick();
     let exporters = format!("  prometheus:\n    endpoint: {page}\n    const_labels:\n      cluster: e2e\n");
     let config = agent_config(ports, FAST_BATCH, &exporters, &["metrics"], &["batch"], &["prometheus"], &[]);

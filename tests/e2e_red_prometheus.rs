@@ -66,12 +66,7 @@ fn python_sdk_spans_give_red_and_slo_series_in_a_real_prometheus() {
     let prom_bin = prometheus();
     let dir = temp_dir();
     let page = format!("127.0.0.1:{}", free_port());
-    // honor_labels keeps the job (service.name) the page derives from the resource.
-    let scrape = format!(
-        "\n  - job_name: sluice\n    honor_labels: true\n    scrape_interval: 1s\n    \
-         static_configs: [{{targets: ['{page}']}}]"
-    );
-    let prom = PrometheusServer::start(&prom_bin, dir.path(), &scrape);
+    let prom = PrometheusServer::scraping(&prom_bin, dir.path(), &page);
 
     let ports = Ports::pick();
     let exporters = format!("  prometheus:\n    endpoint: {page}\n");

@@ -45,6 +45,17 @@ impl PrometheusServer {
         server
     }
 
+    /// A server scraping sluice's page at `page` (host:port) every second,
+    /// as job `sluice` with `honor_labels`, so the job (and instance) the
+    /// page derives from the resource are kept.
+    pub fn scraping(bin: &Path, dir: &Path, page: &str) -> PrometheusServer {
+        let scrape = format!(
+            "\n  - job_name: sluice\n    honor_labels: true\n    scrape_interval: 1s\n    \
+             static_configs: [{{targets: ['{page}']}}]"
+        );
+        PrometheusServer::start(bin, dir, &scrape)
+    }
+
     pub fn log(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
     }

@@ -74,6 +74,17 @@ fn attrs_text(a: &[KeyValue]) -> Vec<String> {
     a.iter().map(|kv| format!("{}={}", kv.key, key_text(kv.value.as_ref().unwrap()))).collect()
 }
 
+/// A sum's points as (attributes as text, integer value).
+fn int_points(points: &[NumberDataPoint]) -> Vec<(Vec<String>, i64)> {
+    points
+        .iter()
+        .map(|p| {
+            let Some(number_data_point::Value::AsInt(n)) = p.value else { panic!("not an integer point: {p:?}") };
+            (attrs_text(&p.attributes), n)
+        })
+        .collect()
+}
+
 #[test]
 fn the_collectors_defaults() {
     let c = compile("").unwrap();
@@ -124,14 +135,7 @@ fn calls_and_duration_buckets_per_service_span_kind_and_status() {
     assert_eq!(sm.metrics[0].name, "traces.span.metrics.calls");
     assert!(calls.is_monotonic);
     assert_eq!(calls.aggregation_temporality, AggregationTemporality::Cumulative as i32);
-    let got: Vec<(Vec<String>, i64)> = calls
-        .data_points
-        .iter()
-        .map(|p| {
-            let Some(number_data_point::Value::AsInt(n)) = p.value else { panic!() };
-            (attrs_text(&p.attributes), n)
-        })
-        .collect();
+    let got = int_points(&calls.data_points);
     let ok = |code: &str, method: &str| {
         vec![
             "service.name=checkout".to_string(),
@@ -249,19 +253,9 @@ fn the_series_limit_sends_new_series_to_one_overflow_series_and_counts_them() {
     let req = metrics_of(&out);
     let Some(metric::Data::Sum(c)) = &req.resource_metrics[0].scope_metrics[0].metrics[0].data else { panic!() };
     // The limit (3) counts the overflow series: u0, u1, then 8 spans in overflow.
-    let got: Vec<(Vec<String>, i64)> = c
-        .data_points
-        .iter()
-        .map(|p| {
-            let Some(number_data_point::Value::AsInt(n)) = p.value else { panic!() };
-            (
-                attrs_text(&p.attributes)
-                    .into_iter()
-                    .filter(|a| a.starts_with("user") || a.starts_with("otel"))
-                    .collect(),
-                n,
-            )
-        })
+    let got: Vec<(Vec<String>, i64)> = int_points(&c.data_points)
+        .into_iter()
+        .map(|(attrs, n)| (attrs.into_iter().filter(|a| a.starts_with("user") || a.starts_with("otel")).collect(), n))
         .collect();
     assert_eq!(
         got,
@@ -436,14 +430,7 @@ fn span_events_are_counted_by_the_spans_dimensions_and_the_events_own() {
     assert_eq!(names, ["traces.span.metrics.calls", "traces.span.metrics.duration", "traces.span.metrics.events"]);
     let Some(metric::Data::Sum(events)) = &sm.metrics[2].data else { panic!() };
     assert!(events.is_monotonic);
-    let got: Vec<(Vec<String>, i64)> = events
-        .data_points
-        .iter()
-        .map(|p| {
-            let Some(number_data_point::Value::AsInt(n)) = p.value else { panic!() };
-            (attrs_text(&p.attributes), n)
-        })
-        .collect();
+    let got = int_points(&events.data_points);
     // The dimensions are looked up on the span, then on the event: the
     // resource's host.name is not seen, as in the Collector (it copies the
     // event's attributes over the resource's).
