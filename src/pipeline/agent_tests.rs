@@ -309,6 +309,25 @@ fn batch_of(spans: Vec<Span>) -> Payload {
     }))
 }
 
+/// A config with a `file_storage` at `dir/storage`, the otlp receiver and
+/// file/a (`DIR` in any of it is `dir`): `components` (a `processors:` or
+/// `connectors:` section) and `pipelines` (the body of
+/// `service.pipelines`) are the test's own.
+fn stored_config(dir: &Path, storage: &str, components: &str, pipelines: &str) -> AgentConfig {
+    let yaml = format!(
+        "extensions:\n  file_storage:\n    directory: DIR/{storage}\n\
+         receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:0\n\
+         {components}exporters:\n{FILE_A}\
+         service:\n  extensions: [file_storage]\n  telemetry:\n    metrics:\n      address: \"\"\n\
+         \x20 pipelines:\n{pipelines}"
+    );
+    load(&yaml.replace("DIR", &dir.display().to_string()))
+}
+
+/// `traces`: otlp → tail_sampling → file/a.
+const TAIL_SAMPLED: &str =
+    "    traces:\n      receivers: [otlp]\n      processors: [tail_sampling]\n      exporters: [file/a]\n";
+
 /// A reload that replaces a `tail_sampling` pipeline with `storage`: the
 /// new instances read the decision caches only after the old ones have
 /// saved them at their flush, so late spans follow the decisions the old
@@ -318,20 +337,14 @@ fn batch_of(spans: Vec<Span>) -> Payload {
 async fn a_replaced_tail_sampler_follows_every_decision_of_the_one_it_replaces() {
     let dir = tempfile::tempdir().unwrap();
     let yaml = |wait: &str| {
-        format!(
-            "extensions:\n  file_storage:\n    directory: DIR/storage\n\
-             receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:0\n\
-             processors:\n  tail_sampling:\n    decision_wait: {wait}\n    decision_save_interval: 10m\n\
+        let processors = format!(
+            "processors:\n  tail_sampling:\n    decision_wait: {wait}\n    decision_save_interval: 10m\n\
              \x20   storage: file_storage\n    policies:\n      - name: keep\n        type: string_attribute\n\
-             \x20       string_attribute: {{key: keep, values: [\"yes\"]}}\n\
-             exporters:\n{FILE_A}\
-             service:\n  extensions: [file_storage]\n  telemetry:\n    metrics:\n      address: \"\"\n\
-             \x20 pipelines:\n    traces:\n      receivers: [otlp]\n      processors: [tail_sampling]\n\
-             \x20     exporters: [file/a]\n      workers: 2\n"
-        )
-        .replace("DIR", &dir.path().display().to_string())
+             \x20       string_attribute: {{key: keep, values: [\"yes\"]}}\n"
+        );
+        stored_config(dir.path(), "storage", &processors, &format!("{TAIL_SAMPLED}      workers: 2\n"))
     };
-    let mut agent = start(&load(&yaml("100ms"))).await.unwrap();
+    let mut agent = start(&yaml("100ms")).await.unwrap();
     let traces = PipelineId { signal: Signal::Traces, name: None };
     let door = agent.pipelines[&traces].door.clone();
     // Traces 1..=8: the odd ones have `keep: yes` and are kept.
@@ -347,7 +360,7 @@ async fn a_replaced_tail_sampler_follows_every_decision_of_the_one_it_replaces()
     assert!(!dir.path().join("storage/processor_tail_sampling_traces/decisions-0").exists());
 
     // Another decision_wait: the pipeline is replaced.
-    let summary = agent.reload(&load(&yaml("150ms"))).await.unwrap();
+    let summary = agent.reload(&yaml("150ms")).await.unwrap();
     assert_eq!(summary.replaced, vec!["pipelines::traces"], "{summary:?}");
     let restored = |cache: &str| {
         agent
@@ -377,19 +390,9 @@ async fn a_replaced_tail_sampler_follows_every_decision_of_the_one_it_replaces()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pipeline_with_stored_state_waits_for_its_release_and_an_abandoned_one_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = load(
-        &format!(
-            "extensions:\n  file_storage:\n    directory: DIR/storage\n\
-             receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:0\n\
-             processors:\n  tail_sampling:\n    decision_wait: 1s\n    storage: file_storage\n\
-             \x20   policies: [{{name: all, type: always_sample}}]\n\
-             exporters:\n{FILE_A}\
-             service:\n  extensions: [file_storage]\n  telemetry:\n    metrics:\n      address: \"\"\n\
-             \x20 pipelines:\n    traces:\n      receivers: [otlp]\n      processors: [tail_sampling]\n\
-             \x20     exporters: [file/a]\n"
-        )
-        .replace("DIR", &dir.path().display().to_string()),
-    );
+    let processors = "processors:\n  tail_sampling:\n    decision_wait: 1s\n    storage: file_storage\n\
+                      \x20   policies: [{name: all, type: always_sample}]\n";
+    let cfg = stored_config(dir.path(), "storage", processors, TAIL_SAMPLED);
     let traces = PipelineId { signal: Signal::Traces, name: None };
     let registry = Registry::new();
     let p = &cfg.service.pipelines[&traces];
@@ -428,23 +431,13 @@ async fn a_pipeline_with_stored_state_waits_for_its_release_and_an_abandoned_one
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_moved_storage_directory_replaces_the_pipelines_that_keep_files_in_it() {
     let dir = tempfile::tempdir().unwrap();
-    let yaml = |storage: &str| {
-        format!(
-            "extensions:\n  file_storage:\n    directory: DIR/{storage}\n\
-             receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:0\n\
-             processors:\n  tail_sampling:\n    decision_wait: 100ms\n    storage: file_storage\n\
-             \x20   policies: [{{name: all, type: always_sample}}]\n\
-             exporters:\n{FILE_A}\
-             service:\n  extensions: [file_storage]\n  telemetry:\n    metrics:\n      address: \"\"\n\
-             \x20 pipelines:\n    traces:\n      receivers: [otlp]\n      processors: [tail_sampling]\n\
-             \x20     exporters: [file/a]\n"
-        )
-        .replace("DIR", &dir.path().display().to_string())
-    };
-    let mut agent = start(&load(&yaml("storage-a"))).await.unwrap();
-    let same = agent.reload(&load(&yaml("storage-a"))).await.unwrap();
+    let processors = "processors:\n  tail_sampling:\n    decision_wait: 100ms\n    storage: file_storage\n\
+                      \x20   policies: [{name: all, type: always_sample}]\n";
+    let yaml = |storage: &str| stored_config(dir.path(), storage, processors, TAIL_SAMPLED);
+    let mut agent = start(&yaml("storage-a")).await.unwrap();
+    let same = agent.reload(&yaml("storage-a")).await.unwrap();
     assert!(same.unchanged(), "{same:?}");
-    let moved = agent.reload(&load(&yaml("storage-b"))).await.unwrap();
+    let moved = agent.reload(&yaml("storage-b")).await.unwrap();
     assert_eq!(moved.replaced, vec!["pipelines::traces"], "{moved:?}");
 
     let traces = PipelineId { signal: Signal::Traces, name: None };
@@ -466,23 +459,15 @@ async fn a_moved_storage_directory_replaces_the_pipelines_that_keep_files_in_it(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_moved_storage_directory_replaces_the_connectors_that_keep_files_in_it() {
     let dir = tempfile::tempdir().unwrap();
-    let yaml = |storage: &str| {
-        format!(
-            "extensions:\n  file_storage:\n    directory: DIR/{storage}\n\
-             receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:0\n\
-             connectors:\n  slo:\n    storage: file_storage\n    slos:\n      - name: availability\n\
-             \x20       service: checkout\n        objective: 99\n\
-             exporters:\n{FILE_A}\
-             service:\n  extensions: [file_storage]\n  telemetry:\n    metrics:\n      address: \"\"\n\
-             \x20 pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [slo]\n\
-             \x20   metrics:\n      receivers: [slo]\n      exporters: [file/a]\n"
-        )
-        .replace("DIR", &dir.path().display().to_string())
-    };
-    let mut agent = start(&load(&yaml("storage-a"))).await.unwrap();
-    let same = agent.reload(&load(&yaml("storage-a"))).await.unwrap();
+    let connectors = "connectors:\n  slo:\n    storage: file_storage\n    slos:\n      - name: availability\n\
+                      \x20       service: checkout\n        objective: 99\n";
+    let pipelines = "    traces:\n      receivers: [otlp]\n      exporters: [slo]\n\
+                     \x20   metrics:\n      receivers: [slo]\n      exporters: [file/a]\n";
+    let yaml = |storage: &str| stored_config(dir.path(), storage, connectors, pipelines);
+    let mut agent = start(&yaml("storage-a")).await.unwrap();
+    let same = agent.reload(&yaml("storage-a")).await.unwrap();
     assert!(same.unchanged(), "{same:?}");
-    let moved = agent.reload(&load(&yaml("storage-b"))).await.unwrap();
+    let moved = agent.reload(&yaml("storage-b")).await.unwrap();
     assert_eq!(moved.replaced, vec!["connectors::slo (traces to metrics)"], "{moved:?}");
     assert!(agent.shutdown().await.clean);
 }
