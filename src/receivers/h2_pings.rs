@@ -262,6 +262,13 @@ impl PingEnforcer {
         !matches!(self.goaway, Goaway::NotDue)
     }
 
+    /// Whether the GOAWAY is to be written now (one is due and the server is
+    /// between frames) or is already out: the connection carries nothing
+    /// more of its own.
+    pub fn goaway_now(&self) -> bool {
+        self.writable(1) == 0
+    }
+
     /// How many of the `len` bytes the server wants to write may go before
     /// the GOAWAY: all while none is due, the rest of the frame being
     /// written while one is (0: the GOAWAY goes now).
@@ -484,12 +491,14 @@ mod tests {
         assert!(e.received(&bytes, now));
         assert!(e.closing());
         assert_eq!(e.writable(1000), 59);
+        assert!(!e.goaway_now(), "the frame being written is finished first");
         let mut out = Vec::new();
         let waker = std::task::Waker::noop();
         let mut cx = Context::from_waker(waker);
         assert!(e.poll_goaway(&mut out, &mut cx).is_pending());
         e.sent(&data[50..]);
         assert_eq!(e.writable(1000), 0);
+        assert!(e.goaway_now());
         assert!(matches!(e.poll_goaway(&mut out, &mut cx), Poll::Ready(Ok(()))));
         let mut want = frame(GOAWAY, 0, 0, &[0, 0, 0, 5, 0, 0, 0, 0xb]);
         want[2] += TOO_MANY_PINGS.len() as u8;

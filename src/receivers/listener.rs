@@ -480,7 +480,7 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> tokio::io::AsyncRe
         if let Some(guard) = this.pings.as_deref_mut() {
             // The GOAWAY goes as soon as the server is between frames; until
             // then the connection is read as before.
-            if guard.enforcer.closing() && guard.enforcer.writable(1) == 0 {
+            if guard.enforcer.goaway_now() {
                 std::task::ready!(guard.enforcer.poll_goaway(&mut this.inner, cx))?;
                 return std::task::Poll::Ready(Err(super::h2_pings::too_many_pings()));
             }
@@ -514,11 +514,11 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Sniffed<S> {
         let Some(guard) = this.pings.as_deref_mut() else {
             return std::pin::Pin::new(&mut this.inner).poll_write(cx, buf);
         };
-        let writable = guard.enforcer.writable(buf.len());
-        if writable == 0 && !buf.is_empty() {
+        if guard.enforcer.goaway_now() && !buf.is_empty() {
             std::task::ready!(guard.enforcer.poll_goaway(&mut this.inner, cx))?;
             return std::task::Poll::Ready(Err(super::h2_pings::too_many_pings()));
         }
+        let writable = guard.enforcer.writable(buf.len());
         let written = std::task::ready!(std::pin::Pin::new(&mut this.inner).poll_write(cx, &buf[..writable]))?;
         guard.enforcer.sent(&buf[..written]);
         std::task::Poll::Ready(Ok(written))
