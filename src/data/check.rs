@@ -399,6 +399,17 @@ fn take<'a>(buf: &mut &'a [u8], len: u64) -> Result<&'a [u8], Problem> {
 
 #[inline(always)]
 fn key(buf: &mut &[u8]) -> Result<(u32, u8), Problem> {
+    // Tags up to 15 fit one byte: every field of the OTLP messages.
+    if let Some(&b) = buf.first() {
+        if b < 0x80 {
+            *buf = &buf[1..];
+            let (tag, wire_type) = (u32::from(b >> 3), b & 7);
+            if tag == 0 || wire_type > 5 {
+                return Err(Problem::InvalidKey);
+            }
+            return Ok((tag, wire_type));
+        }
+    }
     let key = varint(buf)?;
     if key > u64::from(u32::MAX) {
         return Err(Problem::InvalidKey);
@@ -461,6 +472,35 @@ impl Walk {
     /// Walks the fields of one message whose body is `body`. `budget` is how
     /// many more levels of nested messages prost would still enter.
     fn message(&mut self, msg: Msg, body: &[u8], budget: u32) -> Result<(), WireError> {
+        // The messages a request is mostly made of get their own copy of the
+        // loop, with their field table folded into it. They are leaves of
+        // the nesting, so the recursion runs through the shared copy's frames.
+        match msg {
+            Msg::Span => self.span(body, budget),
+            Msg::LogRecord => self.log_record(body, budget),
+            Msg::NumberDataPoint => self.number_point(body, budget),
+            _ => self.fields(msg, body, budget),
+        }
+    }
+
+    #[inline(never)]
+    fn span(&mut self, body: &[u8], budget: u32) -> Result<(), WireError> {
+        self.fields(Msg::Span, body, budget)
+    }
+
+    #[inline(never)]
+    fn log_record(&mut self, body: &[u8], budget: u32) -> Result<(), WireError> {
+        self.fields(Msg::LogRecord, body, budget)
+    }
+
+    #[inline(never)]
+    fn number_point(&mut self, body: &[u8], budget: u32) -> Result<(), WireError> {
+        self.fields(Msg::NumberDataPoint, body, budget)
+    }
+
+    /// [`Walk::message`]'s loop, inlined into a copy per message type above.
+    #[inline(always)]
+    fn fields(&mut self, msg: Msg, body: &[u8], budget: u32) -> Result<(), WireError> {
         let mut buf = body;
         let mut ids = Ids::default();
         // Metric.data is a oneof: a later variant replaces an earlier one, the same variant merges.
@@ -598,8 +638,42 @@ impl Walk {
 /// Whether `body` is a KeyValue holding a key and, at most, one scalar value
 /// (string, bool, int, double, bytes), encoded canonically. `true` means the
 /// full walk would accept it; `false` means the full walk decides.
-#[inline]
+#[inline(always)]
 fn plain_key_value(body: &[u8]) -> bool {
+    // Keys and values under 128 bytes, their lengths one byte each: most
+    // attributes, in fewer steps.
+    if let [0x0a, key_len @ 0..=0x7f, rest @ ..] = body {
+        let key_len = usize::from(*key_len);
+        if let Some((k, rest)) = rest.split_at_checked(key_len) {
+            match rest {
+                [] => return is_utf8(k),
+                [0x12, value_len @ 0..=0x7f, v @ ..] if usize::from(*value_len) == v.len() => {
+                    let text: &[u8] = match v {
+                        [] => &[],
+                        [0x0a, text_len @ 0..=0x7f, text @ ..] if usize::from(*text_len) == text.len() => text,
+                        [0x3a, bytes_len @ 0..=0x7f, bytes @ ..] if usize::from(*bytes_len) == bytes.len() => &[],
+                        [0x10 | 0x18 | 0x40, number @ ..] if number.len() <= 10 => {
+                            let mut number = number;
+                            if varint(&mut number).is_err() || !number.is_empty() {
+                                return false;
+                            }
+                            &[]
+                        }
+                        [0x21, double @ ..] if double.len() == 8 => &[],
+                        _ => return plain_key_value_slow(body),
+                    };
+                    return is_ascii(high_bits(k) | high_bits(text)) || (is_utf8(k) && is_utf8(text));
+                }
+                _ => {}
+            }
+        }
+    }
+    plain_key_value_slow(body)
+}
+
+/// [`plain_key_value`] for any length.
+#[inline(never)]
+fn plain_key_value_slow(body: &[u8]) -> bool {
     let mut b = body;
     if b.first() != Some(&0x0a) {
         return false;
@@ -607,11 +681,8 @@ fn plain_key_value(body: &[u8]) -> bool {
     b = &b[1..];
     let Ok(len) = varint(&mut b) else { return false };
     let Ok(k) = take(&mut b, len) else { return false };
-    if !is_utf8(k) {
-        return false;
-    }
     if b.is_empty() {
-        return true;
+        return is_utf8(k);
     }
     if b[0] != 0x12 {
         return false;
@@ -622,31 +693,65 @@ fn plain_key_value(body: &[u8]) -> bool {
     if !b.is_empty() {
         return false;
     }
-    if v.is_empty() {
-        return true;
-    }
-    let Ok((tag, wire_type)) = key(&mut v) else { return false };
-    let ok = match (tag, wire_type) {
-        (1, 2) => varint(&mut v).ok().and_then(|n| take(&mut v, n).ok()).is_some_and(is_utf8),
-        (7, 2) => varint(&mut v).ok().and_then(|n| take(&mut v, n).ok()).is_some(),
-        (2 | 3 | 8, 0) => varint(&mut v).is_ok(),
-        (4, 1) => take(&mut v, 8).is_ok(),
-        _ => false,
+    let Some((&field_key, rest)) = v.split_first() else { return is_utf8(k) };
+    v = rest;
+    // AnyValue's one-byte keys: the text of a string_value is checked with the key's.
+    let text: &[u8] = match field_key {
+        0x0a => match varint(&mut v).and_then(|n| take(&mut v, n)) {
+            Ok(text) => text,
+            Err(_) => return false,
+        },
+        0x3a => match varint(&mut v).and_then(|n| take(&mut v, n)) {
+            Ok(_) => &[],
+            Err(_) => return false,
+        },
+        0x10 | 0x18 | 0x40 => match varint(&mut v) {
+            Ok(_) => &[],
+            Err(_) => return false,
+        },
+        0x21 => match take(&mut v, 8) {
+            Ok(_) => &[],
+            Err(_) => return false,
+        },
+        _ => return false,
     };
-    ok && v.is_empty()
+    v.is_empty() && (is_ascii(high_bits(k) | high_bits(text)) || (is_utf8(k) && is_utf8(text)))
 }
 
-/// UTF-8 validity, with a quick answer for ASCII (most telemetry strings):
-/// the OR of all bytes vectorises; only non-ASCII strings take the full check.
+/// The OR of words covering `s`, so that the top bit of one of its bytes is
+/// set exactly when `s` holds a byte over 0x7f. Whole words are loaded, the
+/// last one overlapping, so a short string costs no loop over its bytes.
+#[inline(always)]
+fn high_bits(s: &[u8]) -> u64 {
+    let n = s.len();
+    let word = |i: usize| u64::from_le_bytes(s[i..i + 8].try_into().unwrap_or([0x80; 8]));
+    let half = |i: usize| u64::from(u32::from_le_bytes(s[i..i + 4].try_into().unwrap_or([0x80; 4])));
+    if n >= 8 {
+        let mut words = s.chunks_exact(8);
+        let mut high = 0u64;
+        for w in &mut words {
+            high |= u64::from_le_bytes(w.try_into().unwrap_or([0x80; 8]));
+        }
+        high | word(n - 8)
+    } else if n >= 4 {
+        half(0) | half(n - 4)
+    } else if n > 0 {
+        u64::from(s[0] | s[n / 2] | s[n - 1])
+    } else {
+        0
+    }
+}
+
+#[inline(always)]
+fn is_ascii(high_bits: u64) -> bool {
+    high_bits & 0x8080_8080_8080_8080 == 0
+}
+
+/// UTF-8 validity, with a quick answer for ASCII (most telemetry strings);
+/// only non-ASCII strings take the full check.
 #[inline(always)]
 fn is_utf8(s: &[u8]) -> bool {
-    let mut words = s.chunks_exact(8);
-    let mut high = 0u64;
-    for w in &mut words {
-        high |= u64::from_le_bytes(w.try_into().unwrap_or([0x80; 8]));
-    }
-    let tail = words.remainder().iter().fold(0u8, |acc, &b| acc | b);
-    (high & 0x8080_8080_8080_8080 == 0 && tail < 0x80) || std::str::from_utf8(s).is_ok()
+    is_ascii(high_bits(s)) || std::str::from_utf8(s).is_ok()
 }
 
 fn check_id(field: &'static str, ok: bool, expected: &'static str, got: usize) -> Result<(), WireError> {

@@ -425,3 +425,111 @@ fn oneof_data_counts_the_variant_a_decode_keeps() {
     assert_eq!(check_request(Signal::Metrics, &req), Ok(1));
     assert_eq!(prost_verdict(Signal::Metrics, &req), Some(1));
 }
+
+/// A traces request of one valid span carrying one attribute encoded as `kv`.
+fn span_with_raw_attribute(kv: &[u8]) -> Vec<u8> {
+    let mut span = Span { trace_id: vec![1; 16], span_id: vec![2; 8], ..Default::default() }.encode_to_vec();
+    prost::encoding::bytes::encode(9, &kv.to_vec(), &mut span);
+    let mut scope = Vec::new();
+    prost::encoding::bytes::encode(2, &span, &mut scope);
+    let mut rs = Vec::new();
+    prost::encoding::bytes::encode(2, &scope, &mut rs);
+    let mut req = Vec::new();
+    prost::encoding::bytes::encode(1, &rs, &mut req);
+    req
+}
+
+/// `bytes` as a length-delimited field `tag`.
+fn delimited(tag: u32, bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    prost::encoding::bytes::encode(tag, &bytes.to_vec(), &mut out);
+    out
+}
+
+/// Attributes take a quick path (one-byte lengths, ASCII told a word at a
+/// time with the last word overlapping). It must agree with a decode for
+/// keys and values of every length around its edges, with a stray byte or a
+/// valid two-byte character at every position, and with every kind of value.
+#[test]
+fn plain_attributes_agree_with_prost_at_every_length_and_position() {
+    let lengths = [0usize, 1, 2, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 24, 31, 100, 125, 126, 127, 128, 129, 200];
+    // `text` with byte `pos` replaced by `with` (a stray byte, or the first of é).
+    let texts = |len: usize| {
+        let base: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut all = vec![base.clone()];
+        for pos in 0..len {
+            for with in [&[0xff][..], &[0x80][..], &[0xc3, 0xa9][..], &[0xc3][..]] {
+                let mut t = base.clone();
+                t.splice(pos..pos + 1, with.iter().copied());
+                all.push(t);
+            }
+        }
+        all
+    };
+    let mut values: Vec<Vec<u8>> = vec![vec![]];
+    for len in lengths {
+        for text in texts(len) {
+            values.push(delimited(1, &text)); // string_value
+        }
+        values.push(delimited(7, &vec![0xff; len])); // bytes_value: any bytes
+    }
+    for number in [0u64, 1, 127, 128, 300, u64::MAX] {
+        for tag in [2u32, 3, 8] {
+            let mut v = Vec::new();
+            prost::encoding::encode_key(tag, prost::encoding::WireType::Varint, &mut v);
+            prost::encoding::encode_varint(number, &mut v);
+            values.push(v.clone());
+            v.pop(); // a varint cut short
+            values.push(v);
+        }
+    }
+    values.push([vec![0x21], 1.5f64.to_le_bytes().to_vec()].concat());
+    values.push([vec![0x21], vec![0; 7]].concat()); // a double cut short
+    values.push(vec![0x10, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00]); // an 11-byte varint
+    values.push([delimited(1, b"x"), vec![0x18, 0x01]].concat()); // two values: the full walk's case
+
+    let (mut quick, mut checked) = (0, 0);
+    let mut agree = |kv: Vec<u8>| {
+        let req = span_with_raw_attribute(&kv);
+        let want = prost_verdict(Signal::Traces, &req);
+        assert_eq!(check_request(Signal::Traces, &req).ok(), want, "attribute {kv:02x?}");
+        if plain_key_value(&kv) {
+            assert_eq!(want, Some(1), "the quick path took an attribute a decode refuses: {kv:02x?}");
+            quick += 1;
+        }
+        checked += 1;
+    };
+    // Every key with a few clean values, every value with a few clean keys.
+    let clean = |len: usize| texts(len).swap_remove(0);
+    let some_values: Vec<Vec<u8>> = [0, 3, 127, 128]
+        .map(|len| delimited(1, &clean(len)))
+        .into_iter()
+        .chain(values[values.len() - 6..].to_vec())
+        .collect();
+    for key in lengths.iter().flat_map(|&len| texts(len)) {
+        agree(delimited(1, &key));
+        agree([delimited(1, &key), delimited(2, b"")].concat());
+        for value in &some_values {
+            agree([delimited(1, &key), delimited(2, value)].concat());
+        }
+    }
+    for key in [0, 3, 8, 17, 127, 128].map(clean) {
+        for value in &values {
+            agree([delimited(1, &key), delimited(2, value)].concat());
+        }
+    }
+    assert!(checked > 50_000, "only {checked} attributes checked");
+    // Most are refused (three of the four replacements are not UTF-8).
+    assert!(quick > checked / 8, "the quick path took only {quick} of {checked} attributes");
+
+    // Valid attributes of every kind take the quick path, short or long.
+    for key in ["k", "http.request.method", &"k".repeat(127), &"k".repeat(300)] {
+        for value in [Value::StringValue("GET".into()), Value::StringValue("é".repeat(100)), Value::BoolValue(true)]
+            .into_iter()
+            .chain([Value::IntValue(-1), Value::DoubleValue(0.75), Value::BytesValue(vec![0xff; 200])])
+        {
+            let kv = kv(key, value).encode_to_vec();
+            assert!(plain_key_value(&kv), "{kv:02x?}");
+        }
+    }
+}
