@@ -473,8 +473,9 @@ impl Walk {
     /// many more levels of nested messages prost would still enter.
     fn message(&mut self, msg: Msg, body: &[u8], budget: u32) -> Result<(), WireError> {
         // The messages a request is mostly made of get their own copy of the
-        // loop, with their field table folded into it. They are leaves of
-        // the nesting, so the recursion runs through the shared copy's frames.
+        // loop, with their field table folded into it. None of them nests in
+        // itself, so each adds at most one frame to a chain of nested
+        // messages: deep nesting (values in values) runs through the shared copy.
         match msg {
             Msg::Span => self.span(body, budget),
             Msg::LogRecord => self.log_record(body, budget),
