@@ -41,6 +41,13 @@
 # sluice runs on core 0, the load generator and the sink on core 1 (taskset);
 # on a 1-core machine everything shares core 0 and the figures say less.
 #
+# INSTRUCTIONS=1 counts instead of timing, for comparing two builds on a VM
+# whose timings drift: each scenario's sluice runs under valgrind's callgrind
+# (unpinned) and takes INSTR_REQUESTS requests (200) at 10/s; the table gives
+# the user-space instructions sluice ran per item accepted (start-up and
+# shutdown included: under 0.5 % at 200 requests). The kernel's share (system
+# calls, context switches) is not in it: timings still tell that part.
+#
 # SLUICE_BIN=PATH runs that sluice binary (and the sluice-loadgen beside it,
 # or LOADGEN_BIN) instead of building the tree's.
 #
@@ -168,9 +175,11 @@ stop_sink() { kill -TERM "$sink" 2>/dev/null || true; wait "$sink" || true; }
 start_agent() {
     local name=$1
     ports_free $AGENT_GRPC $AGENT_HTTP $AGENT_METRICS
-    "${pin_agent[@]}" "$agent_bin" --config "$work/$name.yaml" 2> "$work/$name.sluice.log" &
+    local run=("${pin_agent[@]}")
+    [[ -n $INSTRUCTIONS ]] && run=(valgrind --tool=callgrind --callgrind-out-file="$work/$name.callgrind")
+    "${run[@]}" "$agent_bin" --config "$work/$name.yaml" 2> "$work/$name.sluice.log" &
     agent=$!
-    for _ in $(seq 100); do
+    for _ in $(seq 300); do
         kill -0 "$agent" 2>/dev/null || break
         curl -sf "http://$AGENT_METRICS/metrics" >/dev/null && return 0
         sleep 0.1
@@ -213,6 +222,13 @@ send() {
     "${pin_load[@]}" "$LOADGEN" send --connections "$CONNS" --concurrency "$CONC" --spans-per-request "$SPANS" \
         "$@" > "$out" 2> "$out.log"
 }
+
+INSTRUCTIONS=${INSTRUCTIONS:-}
+INSTR_REQUESTS=${INSTR_REQUESTS:-200}
+if [[ -n $INSTRUCTIONS ]] && ! command -v valgrind >/dev/null; then
+    echo "INSTRUCTIONS=1 needs valgrind (apt-get install -y valgrind)" >&2
+    exit 1
+fi
 
 TRACE_SHAPE=(--spans-per-trace 10 --attributes 10 --error-ratio 0.01 --slow-ratio 0.005)
 
@@ -353,7 +369,7 @@ sink_args=()
 # baseline PROTOCOL: p99 of the latency phase's load sent straight to the sink.
 baseline() {
     local proto=$1 endpoint
-    [[ -n "${p99_direct[$proto]:-}" ]] && return 0
+    [[ -n "${p99_direct[$proto]:-}" || -n $INSTRUCTIONS ]] && return 0
     endpoint=$SINK_GRPC
     [[ $proto == http ]] && endpoint=http://$SINK_HTTP
     echo "== direct $proto: loadgen -> sink at $LAT_RATE requests/s" >&2
@@ -384,6 +400,10 @@ scenario() {
     echo "== $name: $what" >&2
     start_sink "$name" "${sink_args[@]}"
     start_agent "$name"
+    if [[ -n $INSTRUCTIONS ]]; then
+        count_instructions "$name" "$what" "$signal" "$proto" "$endpoint" "$@"
+        return 0
+    fi
     # Warm-up, not counted: the exporter connects lazily and buffers grow on first use.
     send "$work/$name.warm.json" --endpoint "$endpoint" --protocol "$proto" --signal "$signal" --rate "$LAT_RATE" \
         --duration 1 "$@"
@@ -426,6 +446,27 @@ print(json.dumps({
     "p99_ms": lat["latency_p99_ms"], "p99_added_ms": lat["latency_p99_ms"] - direct,
     "p99_flat_out_ms": tput["latency_p99_ms"],
 }))
+PY
+}
+
+# count_instructions NAME WHAT SIGNAL PROTOCOL ENDPOINT [SEND ARGS...]: the
+# INSTRUCTIONS=1 run of a scenario whose sluice started under callgrind.
+count_instructions() {
+    local name=$1 what=$2 signal=$3 proto=$4 endpoint=$5 accepted
+    shift 5
+    send "$work/$name.count.json" --endpoint "$endpoint" --protocol "$proto" --signal "$signal" --rate 10 \
+        --requests "$INSTR_REQUESTS" "$@"
+    drain
+    accepted=$(metric 'otelcol_receiver_accepted_[a-z_]+_total')
+    stop_agent
+    stop_sink
+    python3 - "$name" "$what" "$work/$name.callgrind" "$accepted" >> "$results" <<'PY'
+import json, sys
+name, what, out, accepted = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+totals = [l.split()[1] for l in open(out) if l.startswith(("summary:", "totals:"))]
+ir = int(totals[0])
+print(json.dumps({"scenario": name, "what": what, "accepted": accepted, "instructions": ir,
+                  "per_item": ir / accepted if accepted else None}))
 PY
 }
 
@@ -497,6 +538,7 @@ for s in "${scenarios[@]}"; do
         scenario 4l$t "noisy logs -> log_rate_limiter -> gRPC sink${t:+ [SLUICE_BASE]}" logs grpc --error-ratio 0.01
         ;;
     5)
+        [[ -n $INSTRUCTIONS ]] && { echo "scenario 5 has no sluice to count; skipped" >&2; continue; }
         ceiling grpc
         ceiling http
         ;;
@@ -517,6 +559,13 @@ rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 ncpu, duration, rate, spans, conns, conc, budget = sys.argv[2:]
 def f(v, fmt):
     return "—" if v is None else format(v, fmt)
+if rows and "instructions" in rows[0]:
+    print(f"\nuser-space instructions of sluice under callgrind; {spans} items per request\n")
+    print("| scenario | what | items accepted | instructions | instructions per item |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['scenario']} | {r['what']} | {r['accepted']:,} | {r['instructions']:,} | {f(r['per_item'], ',.0f')} |")
+    sys.exit(0)
 print(f"\n{ncpu} CPUs; flat out {duration} s over {conns} connections x {conc} in flight; "
       f"latency at {rate} requests/s; {spans} items per request\n")
 print("| scenario | what | items/s accepted (flat out) | refused | exported | sluice CPU s / 1M items | peak RSS MiB "
