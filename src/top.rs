@@ -118,6 +118,16 @@ impl Sample {
         found.then_some(total)
     }
 
+    /// Whether a series named `name` whose label `label` is `value` has
+    /// label `unit_label` set to `bytes`.
+    fn in_bytes(&self, name: &str, label: &str, value: &str, unit_label: &str) -> bool {
+        self.series.iter().any(|s| {
+            s.name == name
+                && s.labels.get(label).map(String::as_str) == Some(value)
+                && s.labels.get(unit_label).map(String::as_str) == Some("bytes")
+        })
+    }
+
     fn one(&self, name: &str) -> Option<f64> {
         self.series.iter().find(|s| s.name == name).map(|s| s.value)
     }
@@ -221,7 +231,46 @@ pub struct Row {
     pub out_rate: Option<f64>,
     pub refused_rate: Option<f64>,
     pub dropped_rate: Option<f64>,
-    pub queue: Option<(f64, f64)>,
+    pub queue: Option<Queue>,
+}
+
+/// What waits in a queue and its capacity, counted in batches (requests,
+/// items) or in bytes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Queue {
+    pub size: f64,
+    pub capacity: f64,
+    pub in_bytes: bool,
+}
+
+impl Queue {
+    fn new(size: Option<f64>, capacity: Option<f64>, in_bytes: bool) -> Option<Queue> {
+        Some(Queue { size: size?, capacity: capacity?, in_bytes })
+    }
+
+    /// `3/1024 (0%)`, or `12.5MiB/64.0MiB (20%)` for a queue bounded in bytes.
+    fn cell(&self) -> String {
+        let amount = |v: f64| if self.in_bytes { human_bytes(v) } else { format!("{v:.0}") };
+        if self.capacity > 0.0 {
+            format!("{}/{} ({:.0}%)", amount(self.size), amount(self.capacity), self.size / self.capacity * 100.0)
+        } else {
+            amount(self.size)
+        }
+    }
+}
+
+/// Bytes as a person reads them: `512B`, `12.0KiB`, `64.0MiB`, `1.50GiB`.
+pub fn human_bytes(v: f64) -> String {
+    const KIB: f64 = 1024.0;
+    if v < KIB {
+        format!("{v:.0}B")
+    } else if v < KIB * KIB {
+        format!("{:.1}KiB", v / KIB)
+    } else if v < KIB * KIB * KIB {
+        format!("{:.1}MiB", v / (KIB * KIB))
+    } else {
+        format!("{:.2}GiB", v / (KIB * KIB * KIB))
+    }
 }
 
 fn rate(prev: &Sample, cur: &Sample, names: &[&str], label: &str, id: &str) -> Option<f64> {
@@ -287,6 +336,7 @@ pub fn rows(layout: &Layout, prev: &Sample, cur: &Sample) -> Vec<Row> {
             Kind::Exporter => {
                 let size = cur.sum(&["otelcol_exporter_queue_size"], label, &id);
                 let capacity = cur.sum(&["otelcol_exporter_queue_capacity"], label, &id);
+                let in_bytes = cur.in_bytes("sluice_exporter_queue_sizer", label, &id, "sizer");
                 Row {
                     kind: kind.word(),
                     id: id.clone(),
@@ -295,7 +345,7 @@ pub fn rows(layout: &Layout, prev: &Sample, cur: &Sample) -> Vec<Row> {
                     out_rate: r(EXPORTER_SENT),
                     refused_rate: None,
                     dropped_rate: r(EXPORTER_FAILED),
-                    queue: size.zip(capacity),
+                    queue: Queue::new(size, capacity, in_bytes),
                 }
             }
         };
@@ -306,6 +356,7 @@ pub fn rows(layout: &Layout, prev: &Sample, cur: &Sample) -> Vec<Row> {
     for p in pipelines {
         let size = cur.sum(&["sluice_pipeline_queue_size"], "pipeline", &p);
         let capacity = cur.sum(&["sluice_pipeline_queue_capacity"], "pipeline", &p);
+        let in_bytes = cur.in_bytes("sluice_pipeline_queue_capacity", "pipeline", &p, "unit");
         out.push(Row {
             kind: "pipeline",
             id: p.clone(),
@@ -314,7 +365,7 @@ pub fn rows(layout: &Layout, prev: &Sample, cur: &Sample) -> Vec<Row> {
             out_rate: None,
             refused_rate: None,
             dropped_rate: None,
-            queue: size.zip(capacity),
+            queue: Queue::new(size, capacity, in_bytes),
         });
     }
     out
@@ -368,11 +419,7 @@ pub fn frame(url: &str, layout: &Layout, prev: &Sample, cur: &Sample) -> String 
     let table: Vec<[String; 8]> = rows
         .iter()
         .map(|r| {
-            let queue = match r.queue {
-                Some((size, cap)) if cap > 0.0 => format!("{size:.0}/{cap:.0} ({:.0}%)", size / cap * 100.0),
-                Some((size, _)) => format!("{size:.0}"),
-                None => "-".to_string(),
-            };
+            let queue = r.queue.map_or_else(|| "-".to_string(), |q| q.cell());
             [
                 r.kind.to_string(),
                 r.id.clone(),

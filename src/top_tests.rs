@@ -12,10 +12,16 @@ otelcol_exporter_sent_spans_total{exporter="otlp/tempo"} 800
 otelcol_exporter_send_failed_spans_total{exporter="otlp/tempo"} 0
 otelcol_exporter_queue_size{exporter="otlp/tempo",data_type="traces"} 3
 otelcol_exporter_queue_capacity{exporter="otlp/tempo",data_type="traces"} 1024
+sluice_exporter_queue_sizer{exporter="otlp/tempo",data_type="traces",sizer="requests"} 1
+otelcol_exporter_queue_size{exporter="otlp/bulk",data_type="traces"} 1536
+otelcol_exporter_queue_capacity{exporter="otlp/bulk",data_type="traces"} 1073741824
+sluice_exporter_queue_sizer{exporter="otlp/bulk",data_type="traces",sizer="bytes"} 1
 otelcol_connector_incoming_items_total{connector="count",otel_signal="traces"} 1000
 otelcol_connector_outgoing_items_total{connector="count",otel_signal="metrics"} 4
-sluice_pipeline_queue_size{pipeline="traces"} 5
-sluice_pipeline_queue_capacity{pipeline="traces"} 256
+sluice_pipeline_queue_size{pipeline="traces",unit="batches"} 5
+sluice_pipeline_queue_capacity{pipeline="traces",unit="batches"} 256
+sluice_pipeline_queue_size{pipeline="traces/2",unit="bytes"} 13107200
+sluice_pipeline_queue_capacity{pipeline="traces/2",unit="bytes"} 67108864
 otelcol_process_uptime_seconds_total 3725.5
 otelcol_process_cpu_seconds_total 10
 otelcol_process_memory_rss_bytes 52428800
@@ -90,13 +96,18 @@ fn rows_give_rates_per_second_and_queue_fill() {
     assert_eq!((batch.in_rate, batch.out_rate), (Some(1000.0), Some(1000.0)));
     assert_eq!(batch.dropped_rate, None, "no dropped counter for batch on the page");
     let tempo = row("exporter", "otlp/tempo");
-    assert_eq!((tempo.out_rate, tempo.dropped_rate, tempo.queue), (Some(800.0), Some(50.0), Some((3.0, 1024.0))));
+    let in_requests = Queue { size: 3.0, capacity: 1024.0, in_bytes: false };
+    assert_eq!((tempo.out_rate, tempo.dropped_rate, tempo.queue), (Some(800.0), Some(50.0), Some(in_requests)));
+    let in_bytes = Queue { size: 1536.0, capacity: 1073741824.0, in_bytes: true };
+    assert_eq!(row("exporter", "otlp/bulk").queue, Some(in_bytes), "its sizer is bytes");
     // On the page but not in the config: listed, pipelines unknown.
     assert_eq!(row("processor", "filter/drop").pipelines, "-");
     let count = row("connector", "count");
     assert_eq!((count.in_rate, count.out_rate, count.dropped_rate), (Some(1000.0), Some(0.0), None));
     let traces = row("pipeline", "traces");
-    assert_eq!(traces.queue, Some((5.0, 256.0)));
+    assert_eq!(traces.queue, Some(Queue { size: 5.0, capacity: 256.0, in_bytes: false }));
+    let bounded_in_bytes = Queue { size: 13107200.0, capacity: 67108864.0, in_bytes: true };
+    assert_eq!(row("pipeline", "traces/2").queue, Some(bounded_in_bytes));
 }
 
 #[test]
@@ -123,8 +134,14 @@ fn frame_shows_the_process_and_one_aligned_row_per_component() {
         l.split_whitespace().map(str::to_string).collect()
     };
     assert_eq!(words("receiver   otlp "), ["receiver", "otlp", "traces,traces/2", "1.0k", "-", "0", "-", "-"]);
-    assert_eq!(words("exporter"), ["exporter", "otlp/tempo", "traces", "-", "800", "-", "50", "3/1024", "(0%)"]);
+    assert_eq!(
+        words("exporter   otlp/tempo"),
+        ["exporter", "otlp/tempo", "traces", "-", "800", "-", "50", "3/1024", "(0%)"]
+    );
     assert_eq!(words("pipeline   traces "), ["pipeline", "traces", "traces", "-", "-", "-", "-", "5/256", "(2%)"]);
+    // Queues bounded in bytes read in KiB, MiB, GiB.
+    assert_eq!(words("exporter   otlp/bulk")[7..], ["1.5KiB/1.00GiB", "(0%)"]);
+    assert_eq!(words("pipeline   traces/2")[7..], ["12.5MiB/64.0MiB", "(20%)"]);
     // Columns line up: every row's second column starts where the header's does.
     let id_col = lines[2].find("ID").unwrap();
     for l in &lines[3..] {
@@ -139,4 +156,12 @@ fn urls_and_rates_read_as_written() {
     assert_eq!(split_url("http://agent:9464").unwrap(), ("agent:9464".into(), "/metrics".into()));
     assert!(split_url("https://agent:9464").unwrap_err().contains("only http://"));
     assert_eq!([human(0.2), human(950.0), human(12_345.0), human(1_450_000.0)], ["0", "950", "12.3k", "1.45M"]);
+}
+
+#[test]
+fn bytes_read_in_binary_units() {
+    let cases = [(0.0, "0B"), (1023.0, "1023B"), (1024.0, "1.0KiB"), (1536.0, "1.5KiB"), (67108864.0, "64.0MiB")];
+    for (bytes, text) in cases.into_iter().chain([(3.0 * 1073741824.0, "3.00GiB")]) {
+        assert_eq!(human_bytes(bytes), text);
+    }
 }

@@ -163,7 +163,8 @@ pub(super) fn open_queue(
 /// Points the queue gauges of an exporter instance at `queue`.
 pub(super) fn register_queue_gauges(registry: &Registry, id: &ComponentId, signal: Signal, queue: &Arc<SendingQueue>) {
     let q = queue.clone();
-    telemetry::register_queue_gauges(registry, &id.to_string(), signal, queue.capacity(), move || q.size() as f64);
+    let (capacity, sizer) = (queue.capacity(), queue.sizer().as_str());
+    telemetry::register_queue_gauges(registry, &id.to_string(), signal, capacity, sizer, move || q.size() as f64);
 }
 
 /// Builds the exporter and starts its consumers on `queue`.

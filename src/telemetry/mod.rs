@@ -282,9 +282,23 @@ pub fn register_queue_gauges(
     exporter: &str,
     signal: Signal,
     capacity: u64,
+    sizer: &'static str,
     size: impl Fn() -> f64 + Send + Sync + 'static,
 ) {
     let labels: &[(&str, &str)] = &[("exporter", exporter), ("data_type", signal.as_str())];
+    // The Collector's queue gauges carry no unit; this one names it, once per queue.
+    for other in QUEUE_SIZERS.iter().filter(|s| **s != sizer) {
+        reg.remove(
+            "sluice_exporter_queue_sizer",
+            &[("exporter", exporter), ("data_type", signal.as_str()), ("sizer", other)],
+        );
+    }
+    reg.gauge_fn(
+        "sluice_exporter_queue_sizer",
+        "1 for the unit otelcol_exporter_queue_size and _capacity count in (label sizer: requests, items or bytes).",
+        &[("exporter", exporter), ("data_type", signal.as_str()), ("sizer", sizer)],
+        || 1.0,
+    );
     reg.gauge_fn(
         "otelcol_exporter_queue_size",
         "Current size of the sending queue, in the units of its sizer (requests, items or bytes).",
@@ -304,7 +318,16 @@ pub fn unregister_queue_gauges(reg: &Registry, exporter: &str, signal: Signal) {
     let labels: &[(&str, &str)] = &[("exporter", exporter), ("data_type", signal.as_str())];
     reg.remove("otelcol_exporter_queue_size", labels);
     reg.remove("otelcol_exporter_queue_capacity", labels);
+    for sizer in QUEUE_SIZERS {
+        reg.remove(
+            "sluice_exporter_queue_sizer",
+            &[("exporter", exporter), ("data_type", signal.as_str()), ("sizer", sizer)],
+        );
+    }
 }
+
+/// The values of `sluice_exporter_queue_sizer`'s `sizer` label.
+const QUEUE_SIZERS: [&str; 3] = ["requests", "items", "bytes"];
 
 /// Series of a persistent (on-disk) sending queue, per exporter and signal.
 #[derive(Clone, Debug, Default)]
@@ -1203,9 +1226,9 @@ impl TailSamplingMetrics {
 }
 
 /// Gauges of one pipeline's input channel: `sluice_pipeline_queue_size` and
-/// `_capacity` in the unit of its `channel_capacity` (batches, or bytes), as
-/// the exporters' queue gauges follow their sizer, and the bytes waiting
-/// whatever the unit.
+/// `_capacity` in the unit of its `channel_capacity`, named by their `unit`
+/// label (`batches` or `bytes`), as the exporters' queue gauges follow their
+/// sizer; and the bytes waiting whatever the unit.
 pub fn register_pipeline_gauges(
     reg: &Registry,
     pipeline: &str,
@@ -1214,33 +1237,33 @@ pub fn register_pipeline_gauges(
     batches: impl Fn() -> f64 + Send + Sync + 'static,
     bytes: impl Fn() -> f64 + Send + Sync + 'static,
 ) {
-    let labels: &[(&str, &str)] = &[("pipeline", pipeline)];
-    let help = "What waits for the pipeline's processor workers, in the unit of channel_capacity (batches or bytes).";
+    let (unit, other) = if in_bytes { ("bytes", "batches") } else { ("batches", "bytes") };
+    // A reload that changed the unit leaves no series in the old one.
+    for name in ["sluice_pipeline_queue_size", "sluice_pipeline_queue_capacity"] {
+        reg.remove(name, &[("pipeline", pipeline), ("unit", other)]);
+    }
+    let labels: &[(&str, &str)] = &[("pipeline", pipeline), ("unit", unit)];
+    let help = "What waits for the pipeline's processor workers, in the unit of channel_capacity (label unit: \
+                batches or bytes).";
     reg.gauge_fn(
         "sluice_pipeline_queue_capacity",
-        "Capacity of the pipeline's input channel, in the unit of channel_capacity (batches or bytes).",
+        "Capacity of the pipeline's input channel, in the unit of channel_capacity (label unit: batches or bytes).",
         labels,
         move || capacity,
     );
+    let bytes = std::sync::Arc::new(bytes);
+    let waiting = bytes.clone();
     if in_bytes {
-        let bytes = std::sync::Arc::new(bytes);
-        let b = bytes.clone();
-        reg.gauge_fn("sluice_pipeline_queue_size", help, labels, move || b());
-        reg.gauge_fn(
-            "sluice_pipeline_queue_bytes",
-            "Bytes waiting in the pipeline's input channel: decoded size, or length for batches kept encoded.",
-            labels,
-            move || bytes(),
-        );
+        reg.gauge_fn("sluice_pipeline_queue_size", help, labels, move || waiting());
     } else {
         reg.gauge_fn("sluice_pipeline_queue_size", help, labels, batches);
-        reg.gauge_fn(
-            "sluice_pipeline_queue_bytes",
-            "Bytes waiting in the pipeline's input channel: decoded size, or length for batches kept encoded.",
-            labels,
-            bytes,
-        );
     }
+    reg.gauge_fn(
+        "sluice_pipeline_queue_bytes",
+        "Bytes waiting in the pipeline's input channel: decoded size, or length for batches kept encoded.",
+        &[("pipeline", pipeline)],
+        move || bytes(),
+    );
 }
 
 /// Offers a pipeline's input channel refused for being full, by the bound
@@ -1260,10 +1283,12 @@ pub fn pipeline_queue_refusals(reg: &Registry, pipeline: &str) -> (Counter, Coun
 
 /// Forgets the gauges of a pipeline removed by a config reload.
 pub fn unregister_pipeline_gauges(reg: &Registry, pipeline: &str) {
-    let labels: &[(&str, &str)] = &[("pipeline", pipeline)];
-    reg.remove("sluice_pipeline_queue_size", labels);
-    reg.remove("sluice_pipeline_queue_capacity", labels);
-    reg.remove("sluice_pipeline_queue_bytes", labels);
+    for unit in ["batches", "bytes"] {
+        let labels: &[(&str, &str)] = &[("pipeline", pipeline), ("unit", unit)];
+        reg.remove("sluice_pipeline_queue_size", labels);
+        reg.remove("sluice_pipeline_queue_capacity", labels);
+    }
+    reg.remove("sluice_pipeline_queue_bytes", &[("pipeline", pipeline)]);
 }
 
 /// Outcomes of config reloads (SIGHUP or `--watch-config`).
@@ -1534,5 +1559,37 @@ impl LoadBalancerMetrics {
             &[("exporter", &self.exporter), ("data_type", self.signal.as_str()), ("endpoint", endpoint)];
         self.reg.remove("sluice_loadbalancer_backend_sent_items_total", labels);
         self.reg.remove("sluice_loadbalancer_backend_failed_items_total", labels);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_gauges_name_their_unit_and_a_reload_leaves_none_in_the_old_one() {
+        let reg = Registry::new();
+        let pipeline = |unit| [("pipeline", "traces"), ("unit", unit)];
+        register_pipeline_gauges(&reg, "traces", 67108864.0, true, || 3.0, || 1000.0);
+        assert_eq!(reg.value("sluice_pipeline_queue_size", &pipeline("bytes")), Some(1000.0));
+        assert_eq!(reg.value("sluice_pipeline_queue_capacity", &pipeline("bytes")), Some(67108864.0));
+        // A reload to `channel_capacity: 256`.
+        register_pipeline_gauges(&reg, "traces", 256.0, false, || 3.0, || 1000.0);
+        assert_eq!(reg.value("sluice_pipeline_queue_size", &pipeline("batches")), Some(3.0));
+        assert_eq!(reg.value("sluice_pipeline_queue_capacity", &pipeline("batches")), Some(256.0));
+        assert_eq!(reg.value("sluice_pipeline_queue_size", &pipeline("bytes")), None);
+        assert_eq!(reg.value("sluice_pipeline_queue_capacity", &pipeline("bytes")), None);
+        assert_eq!(reg.value("sluice_pipeline_queue_bytes", &[("pipeline", "traces")]), Some(1000.0));
+        unregister_pipeline_gauges(&reg, "traces");
+        assert!(!reg.render().contains("sluice_pipeline_queue"), "{}", reg.render());
+
+        let exporter = |sizer| [("exporter", "otlp"), ("data_type", "traces"), ("sizer", sizer)];
+        register_queue_gauges(&reg, "otlp", Signal::Traces, 1000, "requests", || 1.0);
+        assert_eq!(reg.value("sluice_exporter_queue_sizer", &exporter("requests")), Some(1.0));
+        register_queue_gauges(&reg, "otlp", Signal::Traces, 1 << 30, "bytes", || 1.0);
+        assert_eq!(reg.value("sluice_exporter_queue_sizer", &exporter("bytes")), Some(1.0));
+        assert_eq!(reg.value("sluice_exporter_queue_sizer", &exporter("requests")), None);
+        unregister_queue_gauges(&reg, "otlp", Signal::Traces);
+        assert!(!reg.render().contains("queue"), "{}", reg.render());
     }
 }
