@@ -108,4 +108,6 @@ fn top_shows_components_pipelines_and_rates_of_a_loaded_agent() {
 
     let pipeline = row(&screen, "pipeline", "traces").unwrap();
     assert!(pipeline.last().unwrap().ends_with("%)"), "{screen}");
+    // The channel is bounded in bytes by default (64 MiB without a memory_limiter): read in MiB.
+    assert!(pipeline[7].ends_with("/64.0MiB"), "{screen}");
 }
