@@ -21,9 +21,13 @@ use std::fmt;
 /// prost's recursion limit: messages nested deeper fail to decode.
 pub(super) const RECURSION_LIMIT: u32 = 100;
 
-/// Why a request is not a valid export request.
+/// Why a request is not a valid export request. Boxed: every step of the
+/// walk passes a `Result` of it along, so it is one word wide.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WireError {
+pub struct WireError(Box<WhereAndWhat>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct WhereAndWhat {
     /// Where, outermost first: `resource_spans[0]`, `scope_spans[1]`, `spans[3]`, `name`.
     path: Vec<String>,
     problem: Problem,
@@ -34,25 +38,38 @@ enum Problem {
     Truncated,
     InvalidVarint,
     InvalidKey,
-    InvalidWireType { found: u8, expected: u8 },
+    InvalidWireType {
+        found: u8,
+        expected: u8,
+    },
     UnexpectedEndGroup,
     RecursionLimit,
     NotUtf8,
     PackedLength,
-    Id { field: &'static str, expected: &'static str, got: usize },
+    /// Boxed, so that the `Result`s of the walk's every step stay small.
+    Id(Box<BadId>),
+}
+
+/// An ID field of the wrong length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct BadId {
+    field: &'static str,
+    expected: &'static str,
+    got: usize,
 }
 
 impl fmt::Display for WireError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let path = self.path.join(".");
-        if let Problem::Id { field, expected, got } = &self.problem {
+        let path = self.0.path.join(".");
+        if let Problem::Id(id) = &self.0.problem {
+            let BadId { field, expected, got } = **id;
             // The same words as the receiver's check of decoded requests.
             return write!(f, "{path}: {field} must be {expected}, got {got}");
         }
         if !path.is_empty() {
             write!(f, "{path}: ")?;
         }
-        match &self.problem {
+        match &self.0.problem {
             Problem::Truncated => f.write_str("buffer underflow (a length runs past the end of its message)"),
             Problem::InvalidVarint => f.write_str("invalid varint"),
             Problem::InvalidKey => f.write_str("invalid field key"),
@@ -63,7 +80,7 @@ impl fmt::Display for WireError {
             Problem::RecursionLimit => f.write_str("recursion limit reached"),
             Problem::NotUtf8 => f.write_str("invalid string value: data is not UTF-8 encoded"),
             Problem::PackedLength => f.write_str("packed field length does not match its elements"),
-            Problem::Id { .. } => unreachable!("written above"),
+            Problem::Id(_) => unreachable!("written above"),
         }
     }
 }
@@ -73,16 +90,16 @@ impl std::error::Error for WireError {}
 impl WireError {
     /// An ID of the wrong length, rather than bytes that do not decode.
     pub fn is_bad_id(&self) -> bool {
-        matches!(self.problem, Problem::Id { .. })
+        matches!(self.0.problem, Problem::Id(_))
     }
 
     fn new(problem: Problem) -> WireError {
-        WireError { path: Vec::new(), problem }
+        WireError(Box::new(WhereAndWhat { path: Vec::new(), problem }))
     }
 
     /// Adds the enclosing field, as the error travels out of a nested message.
     fn within(mut self, segment: String) -> WireError {
-        self.path.insert(0, segment);
+        self.0.path.insert(0, segment);
         self
     }
 }
@@ -500,7 +517,10 @@ impl Walk {
     }
 
     /// [`Walk::message`]'s loop, inlined into a copy per message type above.
-    #[inline(always)]
+    /// Debug builds keep it (and the attribute path) out of line: there,
+    /// everything inlined keeps its own stack slots, and 100 nested
+    /// messages' frames would not fit a test thread's stack.
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn fields(&mut self, msg: Msg, body: &[u8], budget: u32) -> Result<(), WireError> {
         let mut buf = body;
         let mut ids = Ids::default();
@@ -639,7 +659,7 @@ impl Walk {
 /// Whether `body` is a KeyValue holding a key and, at most, one scalar value
 /// (string, bool, int, double, bytes), encoded canonically. `true` means the
 /// full walk would accept it; `false` means the full walk decides.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn plain_key_value(body: &[u8]) -> bool {
     // Keys and values under 128 bytes, their lengths one byte each: most
     // attributes, in fewer steps.
@@ -759,7 +779,7 @@ fn check_id(field: &'static str, ok: bool, expected: &'static str, got: usize) -
     if ok {
         Ok(())
     } else {
-        Err(WireError::new(Problem::Id { field, expected, got }))
+        Err(WireError::new(Problem::Id(Box::new(BadId { field, expected, got }))))
     }
 }
 

@@ -221,9 +221,10 @@ pub enum Rejection {
 /// The whole path from a received body to a payload a pipeline takes,
 /// with no I/O, so it runs on a blocking thread: decompress within
 /// `max_plain`, walk the bytes for the item count and the decoded size
-/// (protobuf: [`crate::data::estimate`]; JSON: a streaming pass), refuse a
-/// request over `max_decoded`, ask `admit` (the pipelines' memory headroom)
-/// and only then decode, or check and keep the bytes (`encoded`, protobuf).
+/// (protobuf: [`crate::data::check::check_and_estimate`], which also refuses
+/// a malformed request; JSON: a streaming pass), refuse a request over
+/// `max_decoded`, ask `admit` (the pipelines' memory headroom) and only then
+/// decode, or keep the checked bytes (`encoded`, protobuf).
 pub fn prepare(
     signal: Signal,
     format: Format,
@@ -244,10 +245,14 @@ pub fn prepare(
             inflated.into()
         }
     };
-    // A payload kept encoded is checked anyway: one walk checks and sizes it.
-    if format == Format::Protobuf && encoded {
-        let estimate = crate::data::check::check_and_estimate(signal, &plain)
+    // Protobuf: one walk checks the request as a decode and `validate` would
+    // and sizes it, so a malformed one is refused before anything is
+    // allocated for it. A payload kept encoded waits as its bytes; a decoded
+    // one as its decoded size (`encoded_bytes` 0).
+    if format == Format::Protobuf {
+        let checked = crate::data::check::check_and_estimate(signal, &plain)
             .map_err(|source| DecodeError::Wire { message_type: message_type(signal), source })?;
+        let estimate = if encoded { checked } else { crate::data::estimate::Estimate { encoded_bytes: 0, ..checked } };
         if estimate.decoded_bytes > limits.max_decoded {
             return Err(Rejection::DecodedTooLarge {
                 estimate: estimate.decoded_bytes,
@@ -256,25 +261,25 @@ pub fn prepare(
             });
         }
         admit(estimate).map_err(Rejection::Refused)?;
-        return Ok(Payload::Encoded(EncodedBatch::checked(signal, plain, estimate.items)));
+        return Ok(if encoded {
+            Payload::Encoded(EncodedBatch::checked(signal, plain, estimate.items))
+        } else {
+            Payload::Decoded(decode_grpc(signal, &plain)?)
+        });
     }
-    let estimate = match format {
-        Format::Protobuf => crate::data::estimate::estimate_request(signal, &plain),
-        Format::Json => {
-            let scan = super::json::scan(&plain, JSON_DEPTH_LIMIT);
-            if scan.depth > JSON_DEPTH_LIMIT || scan.object_depth > JSON_OBJECT_DEPTH_LIMIT {
-                return Err(DecodeError::Json {
-                    message_type: message_type(signal),
-                    message: format!(
-                        "nested deeper than protobuf allows ({JSON_OBJECT_DEPTH_LIMIT} objects, \
-                         {JSON_DEPTH_LIMIT} arrays and objects)"
-                    ),
-                }
-                .into());
-            }
-            scan.estimate
+    // JSON: a streaming pass sizes it; the decode checks it.
+    let scan = super::json::scan(&plain, JSON_DEPTH_LIMIT);
+    if scan.depth > JSON_DEPTH_LIMIT || scan.object_depth > JSON_OBJECT_DEPTH_LIMIT {
+        return Err(DecodeError::Json {
+            message_type: message_type(signal),
+            message: format!(
+                "nested deeper than protobuf allows ({JSON_OBJECT_DEPTH_LIMIT} objects, \
+                 {JSON_DEPTH_LIMIT} arrays and objects)"
+            ),
         }
-    };
+        .into());
+    }
+    let estimate = scan.estimate;
     if estimate.decoded_bytes > limits.max_decoded {
         return Err(Rejection::DecodedTooLarge {
             estimate: estimate.decoded_bytes,
@@ -283,15 +288,9 @@ pub fn prepare(
         });
     }
     admit(estimate).map_err(Rejection::Refused)?;
-    Ok(match format {
-        Format::Protobuf if encoded => checked(signal, plain)?,
-        Format::Protobuf => Payload::Decoded(decode_grpc(signal, &plain)?),
-        Format::Json => {
-            let batch = decode_json_nested(signal, &plain, true)?;
-            validate(&batch).map_err(DecodeError::from)?;
-            Payload::Decoded(batch)
-        }
-    })
+    let batch = decode_json_nested(signal, &plain, true)?;
+    validate(&batch).map_err(DecodeError::from)?;
+    Ok(Payload::Decoded(batch))
 }
 
 /// Decodes one gRPC message (already unframed and decompressed by the
