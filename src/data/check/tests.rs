@@ -407,36 +407,26 @@ fn oneof_data_counts_the_variant_a_decode_keeps() {
     // Concatenated messages merge: gauge(2) + gauge(3) = gauge(5); then sum(5) replaces it; then gauge(1) again.
     let mut one_metric = gauge(2).encode_to_vec();
     one_metric.extend(gauge(3).encode_to_vec());
-    let wrap = |metric: Vec<u8>| {
-        let mut scope = Vec::new();
-        prost::encoding::bytes::encode(2, &metric, &mut scope);
-        let mut rm = Vec::new();
-        prost::encoding::bytes::encode(2, &scope, &mut rm);
-        let mut req = Vec::new();
-        prost::encoding::bytes::encode(1, &rm, &mut req);
-        req
-    };
-    let req = wrap(one_metric.clone());
+    let req = request_of(&one_metric);
     assert_eq!(check_request(Signal::Metrics, &req), Ok(5));
     assert_eq!(prost_verdict(Signal::Metrics, &req), Some(5));
     one_metric.extend(sum.encode_to_vec());
     one_metric.extend(gauge(1).encode_to_vec());
-    let req = wrap(one_metric);
+    let req = request_of(&one_metric);
     assert_eq!(check_request(Signal::Metrics, &req), Ok(1));
     assert_eq!(prost_verdict(Signal::Metrics, &req), Some(1));
 }
 
+/// An export request of one resource and one scope holding one encoded
+/// item (a span, metric or log record: the nesting is the same for all three).
+fn request_of(item: &[u8]) -> Vec<u8> {
+    delimited(1, &delimited(2, &delimited(2, item)))
+}
+
 /// A traces request of one valid span carrying one attribute encoded as `kv`.
 fn span_with_raw_attribute(kv: &[u8]) -> Vec<u8> {
-    let mut span = Span { trace_id: vec![1; 16], span_id: vec![2; 8], ..Default::default() }.encode_to_vec();
-    prost::encoding::bytes::encode(9, &kv.to_vec(), &mut span);
-    let mut scope = Vec::new();
-    prost::encoding::bytes::encode(2, &span, &mut scope);
-    let mut rs = Vec::new();
-    prost::encoding::bytes::encode(2, &scope, &mut rs);
-    let mut req = Vec::new();
-    prost::encoding::bytes::encode(1, &rs, &mut req);
-    req
+    let span = Span { trace_id: vec![1; 16], span_id: vec![2; 8], ..Default::default() }.encode_to_vec();
+    request_of(&[span, delimited(9, kv)].concat())
 }
 
 /// `bytes` as a length-delimited field `tag`.
