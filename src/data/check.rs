@@ -352,11 +352,11 @@ pub(super) fn request_msg(signal: Signal) -> Msg {
     }
 }
 
-/// [`check_request`] and [`super::estimate::estimate_request`] in one walk:
+/// [`check_request`] and the size model of [`super::estimate`] in one walk:
 /// the item count and the decoded size of a request that checks (kept
-/// encoded: its `encoded_bytes` are the message's). The size
-/// counts a plain attribute (a key and a scalar) at its encoded length, at
-/// least what it holds decoded, so it is never below the estimate's.
+/// encoded: its `encoded_bytes` are the message's). The size counts a plain
+/// attribute (a key and a scalar) at its encoded length, at least what it
+/// holds decoded, so it is never below the model's exact sum.
 pub fn check_and_estimate(signal: Signal, message: &[u8]) -> Result<super::estimate::Estimate, WireError> {
     let msg = request_msg(signal);
     let mut walk = Walk { items: 0, bytes: super::estimate::element_bytes(msg, "") };

@@ -4,23 +4,24 @@
 //!
 //! Decoding multiplies memory: an empty log record is 2 bytes on the wire and
 //! a `LogRecord` struct of well over 100 bytes once decoded, so the wire size
-//! says little about what a request costs. [`estimate_request`] walks the
-//! message with the field table of [`super::check`] and adds, for every
-//! element of a repeated message field, the size of the prost struct it
-//! becomes, and for every string, bytes value and packed number list, the
-//! heap it takes.
+//! says little about what a request costs. The model: every element of a
+//! repeated message field adds the size of the prost struct it becomes, and
+//! every string, bytes value and packed number list the heap it takes. The
+//! receivers sum it in the walk that checks a request
+//! ([`super::check::check_and_estimate`]), which counts a plain attribute by
+//! its encoded body: a few bytes more than it holds, never less.
 //!
-//! Guarantee: the walk allocates nothing, runs in time linear in the bytes,
-//! recurses no deeper than prost's limit, and never stops early on a message
-//! prost would decode (unknown fields and groups are skipped, as prost skips
-//! them). On a message prost refuses it stops where the bytes stop making
-//! sense, after counting what prost would have allocated up to there. Its
-//! figure is never below the bytes the decoded structs and their heap hold
-//! (the growth slack of `Vec`s aside), and on requests as SDKs send them it is
-//! within a few per cent of it (tests below).
+//! `estimate_request` (tests only) sums the same model exactly, in a
+//! lenient walk of its own: it is the reference the check walk's figure is
+//! held to, and it is itself held to the bytes the decoded structs and their
+//! heap hold (the growth slack of `Vec`s aside; tests below).
 
-use super::check::{field, Kind, Msg, RECURSION_LIMIT};
-use super::Signal;
+use super::check::Msg;
+#[cfg(test)]
+use super::{
+    check::{field, Kind, RECURSION_LIMIT},
+    Signal,
+};
 use opentelemetry_proto::tonic::collector::{
     logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest, trace::v1::ExportTraceServiceRequest,
 };
@@ -41,7 +42,9 @@ pub struct Estimate {
     pub encoded_bytes: u64,
 }
 
-/// Walks an `Export{Trace,Metrics,Logs}ServiceRequest`'s protobuf bytes.
+/// Walks an `Export{Trace,Metrics,Logs}ServiceRequest`'s protobuf bytes:
+/// the model summed exactly, for tests to hold the check walk's figure to.
+#[cfg(test)]
 pub fn estimate_request(signal: Signal, message: &[u8]) -> Estimate {
     let (msg, top) = match signal {
         Signal::Traces => (Msg::ExportTraces, size_of::<ExportTraceServiceRequest>()),
@@ -138,16 +141,19 @@ pub(super) fn string_bytes(msg: Msg, tag: u32, len: usize) -> u64 {
     }
 }
 
+#[cfg(test)]
 /// Whether an element of this field is one item as the Collector counts them.
 fn is_item(msg: Msg, tag: u32) -> bool {
     matches!((msg, tag), (Msg::ScopeSpans, 2) | (Msg::ScopeLogs, 2) | (Msg::Points(_) | Msg::TemporalPoints(_), 1))
 }
 
+#[cfg(test)]
 struct Walk {
     items: usize,
     bytes: u64,
 }
 
+#[cfg(test)]
 fn varint(buf: &mut &[u8]) -> Option<u64> {
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
@@ -161,6 +167,7 @@ fn varint(buf: &mut &[u8]) -> Option<u64> {
     None
 }
 
+#[cfg(test)]
 fn take<'a>(buf: &mut &'a [u8], len: u64) -> Option<&'a [u8]> {
     let len = usize::try_from(len).ok()?;
     let (head, rest) = (buf.get(..len)?, buf.get(len..)?);
@@ -168,6 +175,7 @@ fn take<'a>(buf: &mut &'a [u8], len: u64) -> Option<&'a [u8]> {
     Some(head)
 }
 
+#[cfg(test)]
 /// Skips a group (wire type 3) up to its end; `None` when malformed or too deep.
 fn skip_group(buf: &mut &[u8], tag: u64, budget: u32) -> Option<()> {
     if budget == 0 {
@@ -196,6 +204,7 @@ fn skip_group(buf: &mut &[u8], tag: u64, budget: u32) -> Option<()> {
     }
 }
 
+#[cfg(test)]
 impl Walk {
     fn message(&mut self, msg: Msg, mut buf: &[u8], budget: u32) {
         if budget == 0 {

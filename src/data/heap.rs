@@ -4,8 +4,9 @@
 //! decoded size no receiver walk gave (connectors' output, `filelog`).
 //!
 //! Guarantee: allocates nothing, visits each value once, and measures what
-//! [`super::estimate::estimate_request`] estimates from the wire form of the
-//! same request (vectors by capacity, so never less than their length).
+//! the receivers' walk ([`super::check::check_and_estimate`]) estimates from
+//! the wire form of the same request (vectors by capacity, so never less
+//! than their length).
 
 use super::Batch;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
@@ -137,7 +138,7 @@ fn metric(m: &Metric) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::estimate::estimate_request;
+    use crate::data::check::check_and_estimate;
     use crate::data::Signal;
     use prost::Message;
 
@@ -165,7 +166,7 @@ mod tests {
                 Batch::Metrics(r) => r.encode_to_vec(),
                 Batch::Logs(r) => r.encode_to_vec(),
             };
-            let estimate = estimate_request(signal, &wire).decoded_bytes as f64;
+            let estimate = check_and_estimate(signal, &wire).unwrap().decoded_bytes as f64;
             let measured = batch_bytes(&batch) as f64;
             let ratio = measured / estimate;
             assert!((0.8..1.25).contains(&ratio), "{signal}: walked {measured}, estimated {estimate}");

@@ -2,7 +2,7 @@
 //! size cap, the memory headroom, bytes in flight and the body deadline.
 
 use super::test_support::*;
-use crate::data::estimate::estimate_request;
+use crate::data::check::check_and_estimate;
 use crate::data::Signal;
 use crate::rpc::RpcStatus;
 use http::StatusCode;
@@ -45,7 +45,7 @@ async fn over_the_decoded_cap_is_refused_from_the_walk_without_decoding() {
     // 100k empty records: 200 kB on the wire, some 20 MB decoded; 200 bytes gzipped.
     let req = empty_logs(100_000);
     let plain = req.encode_to_vec();
-    let estimate = estimate_request(Signal::Logs, &plain);
+    let estimate = check_and_estimate(Signal::Logs, &plain).unwrap();
     assert!(estimate.decoded_bytes > 10 << 20, "{estimate:?}");
     let body = gzip(&plain);
     assert!(body.len() < 2000, "{}", body.len());
