@@ -1252,8 +1252,8 @@ pub fn register_pipeline_gauges(
         move || capacity,
     );
     let bytes = std::sync::Arc::new(bytes);
-    let waiting = bytes.clone();
     if in_bytes {
+        let waiting = bytes.clone();
         reg.gauge_fn("sluice_pipeline_queue_size", help, labels, move || waiting());
     } else {
         reg.gauge_fn("sluice_pipeline_queue_size", help, labels, batches);
