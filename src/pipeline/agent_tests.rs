@@ -313,6 +313,17 @@ fn batch_of(spans: Vec<Span>) -> Payload {
 /// file/a (`DIR` in any of it is `dir`): `components` (a `processors:` or
 /// `connectors:` section) and `pipelines` (the body of
 /// `service.pipelines`) are the test's own.
+/// Starts on `config("storage-a")`, checks that reloading the same config
+/// changes nothing, and reloads onto `config("storage-b")`: the agent and
+/// what that reload did.
+async fn start_then_move_storage(config: impl Fn(&str) -> AgentConfig) -> (RunningAgent, ReloadSummary) {
+    let mut agent = start(&config("storage-a")).await.unwrap();
+    let same = agent.reload(&config("storage-a")).await.unwrap();
+    assert!(same.unchanged(), "{same:?}");
+    let moved = agent.reload(&config("storage-b")).await.unwrap();
+    (agent, moved)
+}
+
 fn stored_config(dir: &Path, storage: &str, components: &str, pipelines: &str) -> AgentConfig {
     let yaml = format!(
         "extensions:\n  file_storage:\n    directory: DIR/{storage}\n\
@@ -433,11 +444,8 @@ async fn a_moved_storage_directory_replaces_the_pipelines_that_keep_files_in_it(
     let dir = tempfile::tempdir().unwrap();
     let processors = "processors:\n  tail_sampling:\n    decision_wait: 100ms\n    storage: file_storage\n\
                       \x20   policies: [{name: all, type: always_sample}]\n";
-    let yaml = |storage: &str| stored_config(dir.path(), storage, processors, TAIL_SAMPLED);
-    let mut agent = start(&yaml("storage-a")).await.unwrap();
-    let same = agent.reload(&yaml("storage-a")).await.unwrap();
-    assert!(same.unchanged(), "{same:?}");
-    let moved = agent.reload(&yaml("storage-b")).await.unwrap();
+    let (agent, moved) =
+        start_then_move_storage(|storage| stored_config(dir.path(), storage, processors, TAIL_SAMPLED)).await;
     assert_eq!(moved.replaced, vec!["pipelines::traces"], "{moved:?}");
 
     let traces = PipelineId { signal: Signal::Traces, name: None };
@@ -463,11 +471,8 @@ async fn a_moved_storage_directory_replaces_the_connectors_that_keep_files_in_it
                       \x20       service: checkout\n        objective: 99\n";
     let pipelines = "    traces:\n      receivers: [otlp]\n      exporters: [slo]\n\
                      \x20   metrics:\n      receivers: [slo]\n      exporters: [file/a]\n";
-    let yaml = |storage: &str| stored_config(dir.path(), storage, connectors, pipelines);
-    let mut agent = start(&yaml("storage-a")).await.unwrap();
-    let same = agent.reload(&yaml("storage-a")).await.unwrap();
-    assert!(same.unchanged(), "{same:?}");
-    let moved = agent.reload(&yaml("storage-b")).await.unwrap();
+    let (agent, moved) =
+        start_then_move_storage(|storage| stored_config(dir.path(), storage, connectors, pipelines)).await;
     assert_eq!(moved.replaced, vec!["connectors::slo (traces to metrics)"], "{moved:?}");
     assert!(agent.shutdown().await.clean);
 }
